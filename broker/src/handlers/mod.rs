@@ -1,0 +1,1 @@
+//! handlers (filled in by its issue work).

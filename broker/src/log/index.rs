@@ -1,0 +1,1 @@
+//! `OffsetIndex` and `TimeIndex`: sparse indexes beside each segment.

@@ -1,0 +1,1 @@
+//! `Log`: one partition's segmented log (Kafka's `UnifiedLog`, local part).

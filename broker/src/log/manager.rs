@@ -1,0 +1,1 @@
+//! `LogManager`: every partition log in the configured log dirs.

@@ -1,0 +1,131 @@
+//! Storage: Kafka's on-disk log layout.
+//!
+//! A partition's [`Log`] is a directory of [`LogSegment`]s (`<base offset>.log` with a sparse
+//! `.index` and `.timeindex`), a `leader-epoch-checkpoint` and, later, producer-state
+//! snapshots. The storage layer validates record-batch *headers* (magic, CRC32C, lengths,
+//! counts, codec) and never decodes or re-encodes records: produced bytes are stored as
+//! received with only base offset and partition leader epoch rewritten, and reads return
+//! stored bytes.
+//!
+//! All functions here do blocking file I/O: callers on the async runtime use
+//! `spawn_blocking`.
+
+pub mod batch;
+mod index;
+#[allow(clippy::module_inception)]
+mod log;
+mod manager;
+mod segment;
+
+pub use batch::{BatchHeader, CompressionType};
+
+use std::path::PathBuf;
+
+/// Per-log configuration (the storage subset of a topic's effective config).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll a new segment when the active one would exceed this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the active segment's first batch is older than this.
+    pub segment_ms: i64,
+    /// `segment.index.bytes`: maximum size of an offset or time index file.
+    pub segment_index_bytes: u64,
+    /// `index.interval.bytes`: bytes between two sparse index entries.
+    pub index_interval_bytes: u64,
+    /// `retention.ms`: delete segments whose newest timestamp is older; -1 = forever.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete oldest segments while the log is larger; -1 = no limit.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: largest record batch accepted (after compression).
+    pub max_message_bytes: u32,
+    /// `message.timestamp.type`: CreateTime or LogAppendTime.
+    pub timestamp_type: TimestampType,
+    /// `flush.messages`: fsync after this many messages; `i64::MAX` = leave it to the OS.
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when the last flush is older than this; `i64::MAX` = never.
+    pub flush_ms: i64,
+    /// `file.delete.delay.ms`: how long a deleted segment lingers as `.deleted`.
+    pub file_delete_delay_ms: i64,
+    /// `cleanup.policy` contains `delete` (retention applies).
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`.
+    pub cleanup_compact: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            segment_index_bytes: 10 * 1024 * 1024,
+            index_interval_bytes: 4096,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            max_message_bytes: 1024 * 1024 + 12,
+            timestamp_type: TimestampType::CreateTime,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            file_delete_delay_ms: 60_000,
+            cleanup_delete: true,
+            cleanup_compact: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// Storage failures. Each maps to one Kafka error code (see [`LogError::response_error`]).
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// CRC mismatch or a batch whose lengths do not add up (CORRUPT_MESSAGE).
+    #[error("corrupt record batch: {0}")]
+    CorruptRecord(String),
+    /// A well-formed batch that breaks a rule (INVALID_RECORD), e.g. bad record count.
+    #[error("invalid record batch: {0}")]
+    InvalidRecord(String),
+    /// Magic other than 2 (UNSUPPORTED_FOR_MESSAGE_FORMAT).
+    #[error("unsupported record batch magic {0}; only v2 batches are accepted")]
+    UnsupportedMagic(i8),
+    /// Compression codec id outside 0..=4 (UNSUPPORTED_COMPRESSION_TYPE).
+    #[error("unsupported compression codec id {0}")]
+    UnsupportedCompression(u8),
+    /// Batch larger than `max.message.bytes` (MESSAGE_TOO_LARGE).
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    RecordTooLarge { size: usize, max: u32 },
+    /// Fetch or DeleteRecords offset outside `[log_start_offset, log_end_offset]`.
+    #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange { offset: i64, log_start_offset: i64, log_end_offset: i64 },
+    /// Disk failure (KAFKA_STORAGE_ERROR).
+    #[error("storage I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl LogError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+
+    /// The Kafka error code a client sees for this failure.
+    pub fn response_error(&self) -> kafka_protocol::error::ResponseError {
+        use kafka_protocol::error::ResponseError as E;
+        match self {
+            LogError::CorruptRecord(_) => E::CorruptMessage,
+            LogError::InvalidRecord(_) => E::InvalidRecord,
+            LogError::UnsupportedMagic(_) => E::UnsupportedForMessageFormat,
+            LogError::UnsupportedCompression(_) => E::UnsupportedCompressionType,
+            LogError::RecordTooLarge { .. } => E::MessageTooLarge,
+            LogError::OffsetOutOfRange { .. } => E::OffsetOutOfRange,
+            LogError::Io { .. } => E::KafkaStorageError,
+        }
+    }
+}
+
+impl From<LogError> for crate::error::ApiError {
+    fn from(e: LogError) -> Self {
+        crate::error::ApiError::new(e.response_error(), e.to_string())
+    }
+}

@@ -1,0 +1,1 @@
+//! `LogSegment`: one `<base offset>.log` file with its offset and time indexes.

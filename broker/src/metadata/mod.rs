@@ -1,0 +1,1 @@
+//! metadata (filled in by its issue work).
