@@ -1,1 +1,75 @@
-//! config (filled in by its issue work).
+//! Broker configuration under Kafka's own names.
+//!
+//! - [`parse_properties`] reads Java `.properties` text (`server.properties`).
+//! - [`BrokerConfig::load`] applies a config file (or the embedded single-node default)
+//!   plus `--override key=value` arguments, rejects unknown keys and invalid values naming
+//!   the setting, and produces typed fields.
+//! - [`defs`] is the one table of every broker key and topic config (type, default,
+//!   validator, documentation, dynamic update mode, broker synonyms). Validation,
+//!   `DescribeConfigs` and topic defaults all read it.
+//! - [`effective_log_config`] and `describe_*` resolve the layers: topic override >
+//!   dynamic per-broker > dynamic cluster default > static > Kafka default.
+//!
+//! This module never does network I/O and never mutates shared state: dynamic configs
+//! arrive as maps from the metadata image and are resolved on demand.
+
+mod broker;
+pub mod defs;
+mod layers;
+mod properties;
+
+pub use broker::{
+    BrokerConfig, Listener, QuorumVoter, SecurityProtocol, EMBEDDED_SERVER_PROPERTIES,
+};
+pub use defs::{
+    ConfigDef, ConfigType, ConfigValue, TopicConfigDef, UpdateMode, BROKER_CONFIGS, TOPIC_CONFIGS,
+};
+pub use layers::{
+    describe_broker_configs, describe_broker_default_configs, describe_topic_configs,
+    effective_log_config, invalid_config_value, validate_broker_dynamic_config,
+    validate_topic_config, ConfigLayers, ConfigSource, ConfigSynonym, DescribedConfig,
+};
+pub use properties::parse_properties;
+
+use std::path::PathBuf;
+
+/// Why a configuration could not be loaded. Every variant names the setting (or file).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file line {line}: {message}")]
+    Properties { line: usize, message: String },
+    #[error("override '{entry}' is not of the form key=value")]
+    Override { entry: String },
+    #[error("Unknown configuration '{name}'")]
+    UnknownConfig { name: String },
+    /// `message` is Kafka's full text: "Invalid value V for configuration NAME: reason".
+    #[error("{message}")]
+    InvalidValue { name: String, message: String },
+    #[error("Missing required configuration '{name}' which has no default value")]
+    MissingRequired { name: String },
+    #[error("Invalid configuration {name}: {message}")]
+    Invalid { name: String, message: String },
+    #[error("Unsupported configuration {name}: {message}")]
+    Unsupported { name: String, message: String },
+}
+
+impl ConfigError {
+    /// The setting this error is about (`None` for file-level errors).
+    pub fn config_name(&self) -> Option<&str> {
+        match self {
+            ConfigError::UnknownConfig { name }
+            | ConfigError::InvalidValue { name, .. }
+            | ConfigError::MissingRequired { name }
+            | ConfigError::Invalid { name, .. }
+            | ConfigError::Unsupported { name, .. } => Some(name),
+            ConfigError::Io { .. }
+            | ConfigError::Properties { .. }
+            | ConfigError::Override { .. } => None,
+        }
+    }
+}

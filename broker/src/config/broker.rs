@@ -1,0 +1,1356 @@
+//! `BrokerConfig`: the typed static configuration of one broker, loaded from a Kafka-style
+//! `server.properties` plus `--override key=value` arguments.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::defs::{broker_config_def, ConfigValue};
+use super::{ConfigError, ConfigLayers};
+
+/// The configuration `ironlog broker` runs with when given no `--config`: a single node
+/// that is broker and (one-voter) controller, data in `./ironlog-data`, clients on
+/// `localhost:9092`. Internal topics use replication factor 1 so that one node works.
+pub const EMBEDDED_SERVER_PROPERTIES: &str = "\
+# Ironlog embedded default: a single-node cluster for development.
+node.id=1
+process.roles=broker,controller
+log.dirs=./ironlog-data
+listeners=PLAINTEXT://localhost:9092
+advertised.listeners=PLAINTEXT://localhost:9092
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+";
+
+/// Kafka's `SecurityProtocol`, with its wire ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// Kafka's `SecurityProtocol.id` (as sent in `BrokerRegistration` endpoints).
+    pub fn id(&self) -> i16 {
+        match self {
+            SecurityProtocol::Plaintext => 0,
+            SecurityProtocol::Ssl => 1,
+            SecurityProtocol::SaslPlaintext => 2,
+            SecurityProtocol::SaslSsl => 3,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
+            "SSL" => Some(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Some(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Some(SecurityProtocol::SaslSsl),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SecurityProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One listener endpoint, `NAME://host:port`. In `listeners` an empty host has been
+/// replaced by `0.0.0.0` (all interfaces); advertised hosts are always routable names.
+/// Port 0 = pick a free port (see [`BrokerConfig::set_bound_port`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Upper-cased listener name (`PLAINTEXT`, `INTERNAL`, ...).
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub security_protocol: SecurityProtocol,
+}
+
+impl Listener {
+    /// `host:port`, with IPv6 hosts in brackets: ready for `TcpListener::bind`.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.name, self.host_port())
+    }
+}
+
+/// One `controller.quorum.voters` entry: `id@host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumVoter {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The typed static configuration of a broker. Every field is a Kafka config under its
+/// Kafka name (units in the field name); `static_broker_configs` keeps the explicitly set
+/// raw values for `DescribeConfigs` and for computing effective topic configs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    /// `node.id` (== `broker.id`).
+    pub node_id: i32,
+    /// `process.roles` contains `controller`: this node is a metadata quorum voter.
+    pub process_role_controller: bool,
+    /// `log.dirs` (or `log.dir`).
+    pub log_dirs: Vec<PathBuf>,
+    /// `metadata.log.dir`; `None` = the first log dir.
+    pub metadata_log_dir: Option<PathBuf>,
+    /// `cluster.id` (Ironlog): cluster id to format new storage with.
+    pub cluster_id: Option<String>,
+    /// Client-facing listeners to bind (controller listeners excluded).
+    pub listeners: Vec<Listener>,
+    /// What clients are told, one per entry of `listeners` that is advertised.
+    pub advertised_listeners: Vec<Listener>,
+    /// Listeners named in `controller.listener.names` (accepted, not served to clients).
+    pub controller_listeners: Vec<Listener>,
+    /// `inter.broker.listener.name` (or the listener for `security.inter.broker.protocol`).
+    pub inter_broker_listener_name: String,
+    /// `controller.quorum.voters`.
+    pub controller_quorum_voters: Vec<QuorumVoter>,
+    /// `controller.quorum.bootstrap.servers` as `(host, port)`.
+    pub controller_quorum_bootstrap_servers: Vec<(String, u16)>,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub min_insync_replicas: i32,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub unclean_leader_election_enable: bool,
+    pub message_max_bytes: u32,
+    pub socket_request_max_bytes: u32,
+    pub socket_send_buffer_bytes: i32,
+    pub socket_receive_buffer_bytes: i32,
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
+    pub connections_max_idle_ms: i64,
+    pub queued_max_requests: u32,
+    pub request_timeout_ms: i32,
+    pub fetch_max_bytes: i32,
+    pub max_incremental_fetch_session_cache_slots: u32,
+    pub num_recovery_threads_per_data_dir: u32,
+    pub log_retention_check_interval_ms: i64,
+    pub log_flush_scheduler_interval_ms: i64,
+    pub log_flush_offset_checkpoint_interval_ms: i64,
+    pub log_flush_start_offset_checkpoint_interval_ms: i64,
+    pub log_cleaner_enable: bool,
+    pub log_cleaner_threads: u32,
+    pub log_cleaner_backoff_ms: i64,
+    pub log_cleaner_dedupe_buffer_size: i64,
+    pub replica_lag_time_max_ms: i64,
+    pub replica_fetch_max_bytes: i32,
+    pub replica_fetch_wait_max_ms: i32,
+    pub replica_fetch_min_bytes: i32,
+    pub replica_fetch_backoff_ms: i32,
+    pub replica_fetch_response_max_bytes: i32,
+    pub num_replica_fetchers: u32,
+    pub replica_high_watermark_checkpoint_interval_ms: i64,
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: i64,
+    pub broker_heartbeat_interval_ms: i32,
+    pub broker_session_timeout_ms: i32,
+    pub controller_quorum_election_timeout_ms: i32,
+    pub controller_quorum_fetch_timeout_ms: i32,
+    pub controller_quorum_request_timeout_ms: i32,
+    pub group_initial_rebalance_delay_ms: i32,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub group_max_size: i32,
+    pub group_coordinator_rebalance_protocols: Vec<String>,
+    pub group_consumer_session_timeout_ms: i32,
+    pub group_consumer_min_session_timeout_ms: i32,
+    pub group_consumer_max_session_timeout_ms: i32,
+    pub group_consumer_heartbeat_interval_ms: i32,
+    pub group_consumer_min_heartbeat_interval_ms: i32,
+    pub group_consumer_max_heartbeat_interval_ms: i32,
+    pub group_consumer_max_size: i32,
+    pub group_consumer_assignors: Vec<String>,
+    pub offset_metadata_max_bytes: i32,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_replication_factor: i16,
+    pub offsets_topic_segment_bytes: i32,
+    pub offsets_retention_minutes: i32,
+    pub offsets_retention_check_interval_ms: i64,
+    pub offsets_commit_timeout_ms: i32,
+    pub transaction_state_log_num_partitions: i32,
+    pub transaction_state_log_replication_factor: i16,
+    pub transaction_state_log_min_isr: i32,
+    pub transaction_state_log_segment_bytes: i32,
+    pub transaction_max_timeout_ms: i32,
+    pub transactional_id_expiration_ms: i32,
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i32,
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: i32,
+    pub producer_id_expiration_ms: i32,
+    pub producer_id_expiration_check_interval_ms: i32,
+    /// `authorizer.class.name` is Kafka's StandardAuthorizer (ACLs enforced).
+    pub authorizer_enabled: bool,
+    /// `super.users`, split on `;`.
+    pub super_users: Vec<String>,
+    pub allow_everyone_if_no_acl_found: bool,
+    /// Every explicitly set static value (file, then overrides), by Kafka name, as given.
+    pub static_broker_configs: BTreeMap<String, String>,
+}
+
+impl BrokerConfig {
+    /// Reads `config_file` (or [`EMBEDDED_SERVER_PROPERTIES`] when `None`), applies the
+    /// `key=value` overrides on top (later wins), validates every key and value, and builds
+    /// the typed config. Any unknown or invalid setting is an error naming it.
+    pub fn load(
+        config_file: Option<&Path>,
+        overrides: &[String],
+    ) -> Result<BrokerConfig, ConfigError> {
+        let text = match config_file {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?,
+            None => EMBEDDED_SERVER_PROPERTIES.to_string(),
+        };
+        let mut pairs = super::parse_properties(&text)?;
+        for entry in overrides {
+            let (key, value) = entry.split_once('=').ok_or_else(|| ConfigError::Override {
+                entry: entry.clone(),
+            })?;
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(ConfigError::Override {
+                    entry: entry.clone(),
+                });
+            }
+            pairs.push((key.to_string(), value.to_string()));
+        }
+        let config = Self::from_pairs(pairs)?;
+        tracing::info!(
+            node_id = config.node_id,
+            config_file = ?config_file,
+            overrides = overrides.len(),
+            listeners = %config.listeners.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(","),
+            "broker configuration loaded"
+        );
+        Ok(config)
+    }
+
+    /// The embedded single-node default; `== load(None, &[])`.
+    pub fn embedded_default() -> BrokerConfig {
+        match Self::load(None, &[]) {
+            Ok(config) => config,
+            // The embedded text is a constant checked by a unit test; failing here is a bug.
+            Err(e) => panic!("embedded default configuration is invalid: {e}"),
+        }
+    }
+
+    /// Builds a config from `(key, value)` pairs applied in order (later wins).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<BrokerConfig, ConfigError> {
+        let mut raw: BTreeMap<String, String> = BTreeMap::new();
+        let mut parsed: BTreeMap<&'static str, ConfigValue> = BTreeMap::new();
+        for (key, value) in pairs {
+            let def = broker_config_def(&key)
+                .ok_or_else(|| ConfigError::UnknownConfig { name: key.clone() })?;
+            let typed = def
+                .parse(&value)
+                .map_err(|message| ConfigError::InvalidValue {
+                    name: key.clone(),
+                    message,
+                })?;
+            parsed.insert(def.name, typed);
+            raw.insert(key, value);
+        }
+        Builder { parsed }.build(raw)
+    }
+
+    /// The static broker default topic config (no dynamic or topic overrides).
+    pub fn log_config(&self) -> crate::log::LogConfig {
+        let empty = BTreeMap::new();
+        super::effective_log_config(&ConfigLayers {
+            static_config: self,
+            dynamic_cluster: &empty,
+            dynamic_broker: &empty,
+            topic: &empty,
+        })
+    }
+
+    /// The static value of a broker config: explicitly set, else its default. `None` for
+    /// unknown names and for keys without default that are unset.
+    pub fn value(&self, name: &str) -> Option<ConfigValue> {
+        let def = broker_config_def(name)?;
+        match self.static_broker_configs.get(name) {
+            Some(raw) => def.parse(raw).ok(),
+            None => def.default_value(),
+        }
+    }
+
+    /// Records the port the OS picked for a listener bound with port 0: updates that
+    /// listener and any advertised listener of the same name still on port 0.
+    pub fn set_bound_port(&mut self, listener_name: &str, port: u16) {
+        for l in self
+            .listeners
+            .iter_mut()
+            .filter(|l| l.name == listener_name && l.port == 0)
+        {
+            l.port = port;
+        }
+        for l in self
+            .advertised_listeners
+            .iter_mut()
+            .filter(|l| l.name == listener_name && l.port == 0)
+        {
+            l.port = port;
+        }
+    }
+
+    /// The advertised listener used for replication between brokers.
+    pub fn inter_broker_listener(&self) -> Option<&Listener> {
+        self.advertised_listeners
+            .iter()
+            .find(|l| l.name == self.inter_broker_listener_name)
+    }
+}
+
+/// Reads typed values out of the validated map, falling back to defaults.
+struct Builder {
+    parsed: BTreeMap<&'static str, ConfigValue>,
+}
+
+impl Builder {
+    fn get(&self, name: &str) -> Option<ConfigValue> {
+        match self.parsed.get(name) {
+            Some(v) => Some(v.clone()),
+            None => broker_config_def(name).and_then(|d| d.default_value()),
+        }
+    }
+
+    fn is_set(&self, name: &str) -> bool {
+        self.parsed.contains_key(name)
+    }
+
+    fn i64(&self, name: &str) -> i64 {
+        debug_assert!(
+            broker_config_def(name).is_some(),
+            "{name} is not in the table"
+        );
+        self.get(name).and_then(|v| v.as_i64()).unwrap_or_default()
+    }
+
+    fn i32(&self, name: &str) -> i32 {
+        i32::try_from(self.i64(name)).unwrap_or(i32::MAX)
+    }
+
+    fn i16(&self, name: &str) -> Result<i16, ConfigError> {
+        let v = self.i64(name);
+        i16::try_from(v).map_err(|_| ConfigError::InvalidValue {
+            name: name.to_string(),
+            message: format!(
+                "Invalid value {v} for configuration {name}: Value must be no more than {}",
+                i16::MAX
+            ),
+        })
+    }
+
+    /// A non-negative count or size; validators already reject negatives where Kafka does.
+    fn u32(&self, name: &str) -> u32 {
+        u32::try_from(self.i64(name).max(0)).unwrap_or(u32::MAX)
+    }
+
+    fn bool(&self, name: &str) -> bool {
+        matches!(self.get(name), Some(ConfigValue::Boolean(true)))
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        match self.get(name)? {
+            ConfigValue::String(s) | ConfigValue::Class(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn list(&self, name: &str) -> Vec<String> {
+        match self.get(name) {
+            Some(ConfigValue::List(items)) => items,
+            _ => Vec::new(),
+        }
+    }
+
+    fn build(
+        self,
+        static_broker_configs: BTreeMap<String, String>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        // --- identity ---
+        let node_id = self.i32("node.id");
+        let broker_id = self.i32("broker.id");
+        if node_id < 0 {
+            return Err(ConfigError::MissingRequired {
+                name: "node.id".to_string(),
+            });
+        }
+        if self.is_set("broker.id") && broker_id != node_id {
+            return Err(ConfigError::Invalid {
+                name: "broker.id".to_string(),
+                message: format!(
+                    "broker.id {broker_id} must equal node.id {node_id} when both are set"
+                ),
+            });
+        }
+        let roles = self.list("process.roles");
+        if roles.is_empty() {
+            return Err(ConfigError::MissingRequired {
+                name: "process.roles".to_string(),
+            });
+        }
+        let process_role_controller = roles.iter().any(|r| r == "controller");
+
+        // --- storage ---
+        let log_dirs_raw = self
+            .string("log.dirs")
+            .or_else(|| self.string("log.dir"))
+            .unwrap_or_default();
+        let log_dirs: Vec<PathBuf> = log_dirs_raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.is_empty() {
+            let name = if self.is_set("log.dirs") {
+                "log.dirs"
+            } else {
+                "log.dir"
+            };
+            return Err(ConfigError::Invalid {
+                name: name.to_string(),
+                message: "at least one log directory is required".to_string(),
+            });
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = log_dirs.iter().find(|d| !seen.insert(d.as_path())) {
+            return Err(ConfigError::Invalid {
+                name: "log.dirs".to_string(),
+                message: format!("log directory {} is listed twice", dup.display()),
+            });
+        }
+        let metadata_log_dir = self
+            .string("metadata.log.dir")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+
+        // --- quorum ---
+        let controller_quorum_voters = self
+            .list("controller.quorum.voters")
+            .iter()
+            .map(|v| parse_quorum_voter(v))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| ConfigError::Invalid {
+                name: "controller.quorum.voters".to_string(),
+                message,
+            })?;
+        let controller_quorum_bootstrap_servers = self
+            .list("controller.quorum.bootstrap.servers")
+            .iter()
+            .map(|v| parse_host_port(v))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| ConfigError::Invalid {
+                name: "controller.quorum.bootstrap.servers".to_string(),
+                message,
+            })?;
+        if process_role_controller
+            && !controller_quorum_voters.is_empty()
+            && !controller_quorum_voters
+                .iter()
+                .any(|v| v.node_id == node_id)
+        {
+            return Err(ConfigError::Invalid {
+                name: "controller.quorum.voters".to_string(),
+                message: format!(
+                    "node.id {node_id} has the controller role but is not among the voters"
+                ),
+            });
+        }
+
+        // --- listeners ---
+        let listeners_layout = self.listeners()?;
+
+        // --- security ---
+        let authorizer_enabled = self
+            .string("authorizer.class.name")
+            .is_some_and(|s| !s.is_empty());
+        let super_users = self
+            .string("super.users")
+            .unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+
+        if self.i64("group.min.session.timeout.ms") > self.i64("group.max.session.timeout.ms") {
+            return Err(ConfigError::Invalid {
+                name: "group.min.session.timeout.ms".to_string(),
+                message: "must not be greater than group.max.session.timeout.ms".to_string(),
+            });
+        }
+        if self.i64("replica.fetch.wait.max.ms") > self.i64("replica.lag.time.max.ms") {
+            return Err(ConfigError::Invalid {
+                name: "replica.fetch.wait.max.ms".to_string(),
+                message: "should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR".to_string(),
+            });
+        }
+
+        Ok(BrokerConfig {
+            node_id,
+            process_role_controller,
+            log_dirs,
+            metadata_log_dir,
+            cluster_id: self.string("cluster.id"),
+            listeners: listeners_layout.listeners,
+            advertised_listeners: listeners_layout.advertised,
+            controller_listeners: listeners_layout.controller,
+            inter_broker_listener_name: listeners_layout.inter_broker_listener_name,
+            controller_quorum_voters,
+            controller_quorum_bootstrap_servers,
+            rack: self.string("broker.rack").filter(|s| !s.is_empty()),
+            num_partitions: self.i32("num.partitions"),
+            default_replication_factor: self.i16("default.replication.factor")?,
+            min_insync_replicas: self.i32("min.insync.replicas"),
+            auto_create_topics_enable: self.bool("auto.create.topics.enable"),
+            delete_topic_enable: self.bool("delete.topic.enable"),
+            unclean_leader_election_enable: self.bool("unclean.leader.election.enable"),
+            message_max_bytes: self.u32("message.max.bytes"),
+            socket_request_max_bytes: self.u32("socket.request.max.bytes"),
+            socket_send_buffer_bytes: self.i32("socket.send.buffer.bytes"),
+            socket_receive_buffer_bytes: self.i32("socket.receive.buffer.bytes"),
+            max_connections: self.u32("max.connections"),
+            max_connections_per_ip: self.u32("max.connections.per.ip"),
+            connections_max_idle_ms: self.i64("connections.max.idle.ms"),
+            queued_max_requests: self.u32("queued.max.requests"),
+            request_timeout_ms: self.i32("request.timeout.ms"),
+            fetch_max_bytes: self.i32("fetch.max.bytes"),
+            max_incremental_fetch_session_cache_slots: self
+                .u32("max.incremental.fetch.session.cache.slots"),
+            num_recovery_threads_per_data_dir: self.u32("num.recovery.threads.per.data.dir"),
+            log_retention_check_interval_ms: self.i64("log.retention.check.interval.ms"),
+            log_flush_scheduler_interval_ms: self.i64("log.flush.scheduler.interval.ms"),
+            log_flush_offset_checkpoint_interval_ms: self
+                .i64("log.flush.offset.checkpoint.interval.ms"),
+            log_flush_start_offset_checkpoint_interval_ms: self
+                .i64("log.flush.start.offset.checkpoint.interval.ms"),
+            log_cleaner_enable: self.bool("log.cleaner.enable"),
+            log_cleaner_threads: self.u32("log.cleaner.threads"),
+            log_cleaner_backoff_ms: self.i64("log.cleaner.backoff.ms"),
+            log_cleaner_dedupe_buffer_size: self.i64("log.cleaner.dedupe.buffer.size"),
+            replica_lag_time_max_ms: self.i64("replica.lag.time.max.ms"),
+            replica_fetch_max_bytes: self.i32("replica.fetch.max.bytes"),
+            replica_fetch_wait_max_ms: self.i32("replica.fetch.wait.max.ms"),
+            replica_fetch_min_bytes: self.i32("replica.fetch.min.bytes"),
+            replica_fetch_backoff_ms: self.i32("replica.fetch.backoff.ms"),
+            replica_fetch_response_max_bytes: self.i32("replica.fetch.response.max.bytes"),
+            num_replica_fetchers: self.u32("num.replica.fetchers"),
+            replica_high_watermark_checkpoint_interval_ms: self
+                .i64("replica.high.watermark.checkpoint.interval.ms"),
+            auto_leader_rebalance_enable: self.bool("auto.leader.rebalance.enable"),
+            leader_imbalance_check_interval_seconds: self
+                .i64("leader.imbalance.check.interval.seconds"),
+            broker_heartbeat_interval_ms: self.i32("broker.heartbeat.interval.ms"),
+            broker_session_timeout_ms: self.i32("broker.session.timeout.ms"),
+            controller_quorum_election_timeout_ms: self
+                .i32("controller.quorum.election.timeout.ms"),
+            controller_quorum_fetch_timeout_ms: self.i32("controller.quorum.fetch.timeout.ms"),
+            controller_quorum_request_timeout_ms: self.i32("controller.quorum.request.timeout.ms"),
+            group_initial_rebalance_delay_ms: self.i32("group.initial.rebalance.delay.ms"),
+            group_min_session_timeout_ms: self.i32("group.min.session.timeout.ms"),
+            group_max_session_timeout_ms: self.i32("group.max.session.timeout.ms"),
+            group_max_size: self.i32("group.max.size"),
+            group_coordinator_rebalance_protocols: self
+                .list("group.coordinator.rebalance.protocols"),
+            group_consumer_session_timeout_ms: self.i32("group.consumer.session.timeout.ms"),
+            group_consumer_min_session_timeout_ms: self
+                .i32("group.consumer.min.session.timeout.ms"),
+            group_consumer_max_session_timeout_ms: self
+                .i32("group.consumer.max.session.timeout.ms"),
+            group_consumer_heartbeat_interval_ms: self.i32("group.consumer.heartbeat.interval.ms"),
+            group_consumer_min_heartbeat_interval_ms: self
+                .i32("group.consumer.min.heartbeat.interval.ms"),
+            group_consumer_max_heartbeat_interval_ms: self
+                .i32("group.consumer.max.heartbeat.interval.ms"),
+            group_consumer_max_size: self.i32("group.consumer.max.size"),
+            group_consumer_assignors: self.list("group.consumer.assignors"),
+            offset_metadata_max_bytes: self.i32("offset.metadata.max.bytes"),
+            offsets_topic_num_partitions: self.i32("offsets.topic.num.partitions"),
+            offsets_topic_replication_factor: self.i16("offsets.topic.replication.factor")?,
+            offsets_topic_segment_bytes: self.i32("offsets.topic.segment.bytes"),
+            offsets_retention_minutes: self.i32("offsets.retention.minutes"),
+            offsets_retention_check_interval_ms: self.i64("offsets.retention.check.interval.ms"),
+            offsets_commit_timeout_ms: self.i32("offsets.commit.timeout.ms"),
+            transaction_state_log_num_partitions: self.i32("transaction.state.log.num.partitions"),
+            transaction_state_log_replication_factor: self
+                .i16("transaction.state.log.replication.factor")?,
+            transaction_state_log_min_isr: self.i32("transaction.state.log.min.isr"),
+            transaction_state_log_segment_bytes: self.i32("transaction.state.log.segment.bytes"),
+            transaction_max_timeout_ms: self.i32("transaction.max.timeout.ms"),
+            transactional_id_expiration_ms: self.i32("transactional.id.expiration.ms"),
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: self
+                .i32("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+            transaction_remove_expired_transaction_cleanup_interval_ms: self
+                .i32("transaction.remove.expired.transaction.cleanup.interval.ms"),
+            producer_id_expiration_ms: self.i32("producer.id.expiration.ms"),
+            producer_id_expiration_check_interval_ms: self
+                .i32("producer.id.expiration.check.interval.ms"),
+            authorizer_enabled,
+            super_users,
+            allow_everyone_if_no_acl_found: self.bool("allow.everyone.if.no.acl.found"),
+            static_broker_configs,
+        })
+    }
+
+    /// Parses and cross-checks `listeners`, `advertised.listeners`,
+    /// `listener.security.protocol.map`, `controller.listener.names` and the inter-broker
+    /// listener the way Kafka's `KafkaConfig.validateValues` does.
+    fn listeners(&self) -> Result<ListenerLayout, ConfigError> {
+        let invalid = |name: &str, message: String| ConfigError::Invalid {
+            name: name.to_string(),
+            message,
+        };
+        let controller_names: Vec<String> = self
+            .list("controller.listener.names")
+            .iter()
+            .map(|n| n.to_ascii_uppercase())
+            .collect();
+
+        // Security protocol map; controller listeners default to PLAINTEXT when the map is not set.
+        let map_raw = self
+            .string("listener.security.protocol.map")
+            .unwrap_or_default();
+        let mut protocol_map = parse_protocol_map(&map_raw)
+            .map_err(|m| invalid("listener.security.protocol.map", m))?;
+        if !self.is_set("listener.security.protocol.map") {
+            for name in &controller_names {
+                protocol_map
+                    .entry(name.clone())
+                    .or_insert(SecurityProtocol::Plaintext);
+            }
+        }
+
+        let bind =
+            parse_listener_list(&self.string("listeners").unwrap_or_default(), &protocol_map)
+                .map_err(|m| invalid("listeners", m))?;
+        check_unique_names(&bind).map_err(|m| invalid("listeners", m))?;
+        let mut ports = BTreeSet::new();
+        if let Some(dup) = bind
+            .iter()
+            .filter(|l| l.port != 0)
+            .find(|l| !ports.insert(l.port))
+        {
+            return Err(invalid(
+                "listeners",
+                format!(
+                    "Each listener must have a different port, port {} is used twice",
+                    dup.port
+                ),
+            ));
+        }
+        for name in &controller_names {
+            if !bind.iter().any(|l| &l.name == name)
+                && self.list("process.roles").iter().any(|r| r == "controller")
+            {
+                return Err(invalid(
+                    "controller.listener.names",
+                    format!("controller listener {name} must appear in listeners when the node has the controller role"),
+                ));
+            }
+        }
+        let (controller, broker_bind): (Vec<Listener>, Vec<Listener>) = bind
+            .into_iter()
+            .partition(|l| controller_names.contains(&l.name));
+        if broker_bind.is_empty() {
+            return Err(invalid(
+                "listeners",
+                "must contain at least one listener that is not in controller.listener.names"
+                    .to_string(),
+            ));
+        }
+        if let Some(l) = broker_bind
+            .iter()
+            .find(|l| l.security_protocol != SecurityProtocol::Plaintext)
+        {
+            return Err(ConfigError::Unsupported {
+                name: "listeners".to_string(),
+                message: format!("listener {} uses {}, which is not supported yet; only PLAINTEXT listeners are implemented", l.name, l.security_protocol),
+            });
+        }
+
+        // Advertised: explicit, else the bind listeners.
+        let advertised_raw = self.string("advertised.listeners");
+        let advertised_parsed = match &advertised_raw {
+            Some(raw) => {
+                let parsed = parse_listener_list(raw, &protocol_map)
+                    .map_err(|m| invalid("advertised.listeners", m))?;
+                check_unique_names(&parsed).map_err(|m| invalid("advertised.listeners", m))?;
+                parsed
+            }
+            None => broker_bind.clone(),
+        };
+        let advertised_name = if advertised_raw.is_some() {
+            "advertised.listeners"
+        } else {
+            "listeners"
+        };
+        let mut advertised = Vec::new();
+        for mut l in advertised_parsed {
+            if controller_names.contains(&l.name) {
+                continue; // Kafka 3.9+ allows advertising controller endpoints; clients never see them.
+            }
+            if !broker_bind.iter().any(|b| b.name == l.name) {
+                return Err(invalid(
+                    "advertised.listeners",
+                    format!("listener {} is not defined in listeners; advertised listener names must be a subset of them", l.name),
+                ));
+            }
+            if l.host == "0.0.0.0" || l.host == "::" {
+                return Err(invalid(
+                    advertised_name,
+                    format!("{advertised_name} cannot use the nonroutable meta-address {}. Use a routable IP address.", l.host),
+                ));
+            }
+            if l.host.is_empty() {
+                l.host = local_hostname().map_err(|m| invalid(advertised_name, m))?;
+            }
+            advertised.push(l);
+        }
+
+        // Bind side: empty host = all interfaces.
+        let normalise = |mut l: Listener| {
+            if l.host.is_empty() {
+                l.host = "0.0.0.0".to_string();
+            }
+            l
+        };
+        let listeners: Vec<Listener> = broker_bind.into_iter().map(normalise).collect();
+        let controller: Vec<Listener> = controller.into_iter().map(normalise).collect();
+
+        // Inter-broker listener.
+        let inter_broker_listener_name = match (self.string("inter.broker.listener.name"), self.is_set("security.inter.broker.protocol")) {
+            (Some(_), true) => {
+                return Err(invalid(
+                    "inter.broker.listener.name",
+                    "only one of inter.broker.listener.name and security.inter.broker.protocol should be set".to_string(),
+                ))
+            }
+            (Some(name), false) => name.to_ascii_uppercase(),
+            (None, _) => self.string("security.inter.broker.protocol").unwrap_or_else(|| "PLAINTEXT".to_string()),
+        };
+        if controller_names.contains(&inter_broker_listener_name) {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                "must not be a controller listener".to_string(),
+            ));
+        }
+        if !advertised
+            .iter()
+            .any(|l| l.name == inter_broker_listener_name)
+        {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                format!("inter-broker listener {inter_broker_listener_name} must be a listener name defined in advertised.listeners"),
+            ));
+        }
+        Ok(ListenerLayout {
+            listeners,
+            advertised,
+            controller,
+            inter_broker_listener_name,
+        })
+    }
+}
+
+struct ListenerLayout {
+    listeners: Vec<Listener>,
+    advertised: Vec<Listener>,
+    controller: Vec<Listener>,
+    inter_broker_listener_name: String,
+}
+
+fn parse_protocol_map(raw: &str) -> Result<BTreeMap<String, SecurityProtocol>, String> {
+    let mut map = BTreeMap::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, protocol) = entry
+            .split_once(':')
+            .ok_or_else(|| format!("entry '{entry}' is not NAME:PROTOCOL"))?;
+        let protocol = SecurityProtocol::from_name(protocol.trim()).ok_or_else(|| {
+            format!(
+                "unknown security protocol '{}' for listener {name}",
+                protocol.trim()
+            )
+        })?;
+        map.insert(name.trim().to_ascii_uppercase(), protocol);
+    }
+    Ok(map)
+}
+
+fn parse_listener_list(
+    raw: &str,
+    protocol_map: &BTreeMap<String, SecurityProtocol>,
+) -> Result<Vec<Listener>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| parse_listener(entry, protocol_map))
+        .collect()
+}
+
+/// Parses `NAME://host:port` (`[v6]` hosts allowed, empty host allowed).
+pub(crate) fn parse_listener(
+    entry: &str,
+    protocol_map: &BTreeMap<String, SecurityProtocol>,
+) -> Result<Listener, String> {
+    let (name, rest) = entry
+        .split_once("://")
+        .ok_or_else(|| format!("listener '{entry}' is not of the form NAME://host:port"))?;
+    let name = name.trim().to_ascii_uppercase();
+    if name.is_empty() {
+        return Err(format!("listener '{entry}' has no name"));
+    }
+    let (host, port) =
+        parse_host_port_allow_empty(rest).map_err(|m| format!("listener '{entry}': {m}"))?;
+    let security_protocol = *protocol_map
+        .get(&name)
+        .ok_or_else(|| format!("No security protocol defined for listener {name} (add it to listener.security.protocol.map)"))?;
+    Ok(Listener {
+        name,
+        host,
+        port,
+        security_protocol,
+    })
+}
+
+fn check_unique_names(listeners: &[Listener]) -> Result<(), String> {
+    let mut names = BTreeSet::new();
+    match listeners.iter().find(|l| !names.insert(l.name.as_str())) {
+        Some(dup) => Err(format!(
+            "Each listener must have a different name, {} is used twice",
+            dup.name
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_host_port_allow_empty(raw: &str) -> Result<(String, u16), String> {
+    let (host, port) = raw
+        .rsplit_once(':')
+        .ok_or_else(|| "missing :port".to_string())?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner
+            .strip_suffix(']')
+            .ok_or_else(|| "unbalanced [ in host".to_string())?,
+        None => host,
+    };
+    if host.contains(':') && !raw.starts_with('[') {
+        return Err("IPv6 hosts must be written in brackets, e.g. [::1]:9092".to_string());
+    }
+    if host
+        .chars()
+        .any(|c| c.is_whitespace() || c == '/' || c == '@')
+    {
+        return Err(format!("invalid host '{host}'"));
+    }
+    let port: u16 = port
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port '{port}' (must be 0..=65535)"))?;
+    Ok((host.to_string(), port))
+}
+
+/// Parses `host:port` with a non-empty host and non-zero port.
+pub(crate) fn parse_host_port(raw: &str) -> Result<(String, u16), String> {
+    let (host, port) =
+        parse_host_port_allow_empty(raw.trim()).map_err(|m| format!("'{raw}': {m}"))?;
+    if host.is_empty() {
+        return Err(format!("'{raw}': host must not be empty"));
+    }
+    if port == 0 {
+        return Err(format!("'{raw}': port must not be 0"));
+    }
+    Ok((host, port))
+}
+
+/// Parses one `controller.quorum.voters` entry, `id@host:port`.
+pub(crate) fn parse_quorum_voter(raw: &str) -> Result<QuorumVoter, String> {
+    let (id, address) = raw
+        .trim()
+        .split_once('@')
+        .ok_or_else(|| format!("voter '{raw}' is not of the form id@host:port"))?;
+    let node_id: i32 = id
+        .trim()
+        .parse()
+        .ok()
+        .filter(|id| *id >= 0)
+        .ok_or_else(|| format!("voter '{raw}': invalid node id '{id}'"))?;
+    let (host, port) = parse_host_port(address)?;
+    Ok(QuorumVoter {
+        node_id,
+        host,
+        port,
+    })
+}
+
+/// This machine's host name, which Kafka advertises for listeners with an empty host.
+fn local_hostname() -> Result<String, String> {
+    for path in ["/proc/sys/kernel/hostname", "/etc/hostname"] {
+        if let Ok(name) = std::fs::read_to_string(path) {
+            let name = name.trim();
+            if !name.is_empty() {
+                return Ok(name.to_string());
+            }
+        }
+    }
+    Err("listener has an empty host and the host name could not be determined; set advertised.listeners".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(overrides: &[&str]) -> Result<BrokerConfig, ConfigError> {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        BrokerConfig::load(None, &overrides)
+    }
+
+    /// Loads `text` as if it were a config file, plus overrides.
+    fn load_text(text: &str, overrides: &[&str]) -> Result<BrokerConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.properties");
+        std::fs::write(&path, text).unwrap();
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        BrokerConfig::load(Some(&path), &overrides)
+    }
+
+    /// The keys and values of Kafka 4's shipped `config/server.properties` (combined
+    /// broker+controller node), written out here without its comments.
+    const KAFKA4_SERVER_PROPERTIES: &str = "\
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+inter.broker.listener.name=PLAINTEXT
+advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+log.dirs=/tmp/kraft-combined-logs
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+";
+
+    #[test]
+    fn embedded_default_is_a_single_node_on_localhost_9092() {
+        let config = BrokerConfig::embedded_default();
+        assert_eq!(config.node_id, 1);
+        assert!(config.process_role_controller);
+        assert_eq!(config.log_dirs, vec![PathBuf::from("./ironlog-data")]);
+        assert_eq!(config.listeners.len(), 1);
+        assert_eq!(
+            config.listeners[0].to_string(),
+            "PLAINTEXT://localhost:9092"
+        );
+        assert_eq!(
+            config.advertised_listeners[0].to_string(),
+            "PLAINTEXT://localhost:9092"
+        );
+        assert_eq!(config.inter_broker_listener_name, "PLAINTEXT");
+        assert_eq!(config.offsets_topic_replication_factor, 1);
+        assert_eq!(config.num_partitions, 1);
+        assert_eq!(config.message_max_bytes, 1_048_588);
+        assert_eq!(config.socket_request_max_bytes, 104_857_600);
+        assert_eq!(
+            config.num_recovery_threads_per_data_dir, 2,
+            "Kafka 4 default"
+        );
+        assert_eq!(
+            config,
+            load(&[]).unwrap(),
+            "embedded_default must equal load(None, &[])"
+        );
+    }
+
+    #[test]
+    fn four_overrides_make_a_complete_config_with_port_zero() {
+        let config = load(&[
+            "node.id=1",
+            "log.dirs=/data/x",
+            "listeners=PLAINTEXT://127.0.0.1:0",
+            "advertised.listeners=PLAINTEXT://127.0.0.1:0",
+        ])
+        .unwrap();
+        assert_eq!(config.log_dirs, vec![PathBuf::from("/data/x")]);
+        assert_eq!(config.listeners[0].port, 0);
+        let mut config = config;
+        config.set_bound_port("PLAINTEXT", 40123);
+        assert_eq!(
+            config.listeners[0].to_string(),
+            "PLAINTEXT://127.0.0.1:40123"
+        );
+        assert_eq!(
+            config.advertised_listeners[0].to_string(),
+            "PLAINTEXT://127.0.0.1:40123"
+        );
+        assert_eq!(config.inter_broker_listener().map(|l| l.port), Some(40123));
+    }
+
+    #[test]
+    fn kafka4_sample_server_properties_loads() {
+        let config = load_text(KAFKA4_SERVER_PROPERTIES, &[]).unwrap();
+        assert_eq!(config.node_id, 1);
+        assert_eq!(
+            config.listeners.len(),
+            1,
+            "the CONTROLLER listener is not a client listener"
+        );
+        assert_eq!(config.listeners[0].to_string(), "PLAINTEXT://0.0.0.0:9092");
+        assert_eq!(config.advertised_listeners.len(), 1);
+        assert_eq!(
+            config.advertised_listeners[0].to_string(),
+            "PLAINTEXT://localhost:9092"
+        );
+        assert_eq!(
+            config.controller_listeners[0].to_string(),
+            "CONTROLLER://0.0.0.0:9093"
+        );
+        assert_eq!(
+            config.controller_quorum_bootstrap_servers,
+            vec![("localhost".to_string(), 9093)]
+        );
+        assert_eq!(
+            config.log_dirs,
+            vec![PathBuf::from("/tmp/kraft-combined-logs")]
+        );
+        assert_eq!(config.log_config().retention_ms, 168 * 3_600_000);
+        assert_eq!(
+            config
+                .static_broker_configs
+                .get("log.retention.hours")
+                .map(String::as_str),
+            Some("168")
+        );
+    }
+
+    #[test]
+    fn kafka_static_voters_form_loads() {
+        let text = KAFKA4_SERVER_PROPERTIES.replace(
+            "controller.quorum.bootstrap.servers=localhost:9093",
+            "controller.quorum.voters=1@localhost:9093",
+        );
+        let config = load_text(&text, &[]).unwrap();
+        assert_eq!(
+            config.controller_quorum_voters,
+            vec![QuorumVoter {
+                node_id: 1,
+                host: "localhost".into(),
+                port: 9093
+            }]
+        );
+        let err = load_text(&text, &["node.id=2"]).unwrap_err();
+        assert!(
+            err.to_string().contains("controller.quorum.voters"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_naming_it() {
+        let err = load(&["log.retention.hourz=5"]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::UnknownConfig { name } if name == "log.retention.hourz"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("log.retention.hourz"));
+        let err = load_text(
+            "node.id=1\nprocess.roles=broker\nzookeeper.connect=localhost:2181\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("zookeeper.connect"), "{err}");
+    }
+
+    #[test]
+    fn invalid_value_is_rejected_naming_it() {
+        let err = load(&["num.partitions=0"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid value 0 for configuration num.partitions: Value must be at least 1"
+        );
+        let err = load(&["auto.create.topics.enable=maybe"]).unwrap_err();
+        assert!(
+            err.to_string().contains("auto.create.topics.enable"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_override_is_rejected() {
+        let err = load(&["node.id"]).unwrap_err();
+        assert!(matches!(err, ConfigError::Override { .. }), "{err}");
+        assert!(load(&["=5"]).is_err());
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let config = load_text(
+            KAFKA4_SERVER_PROPERTIES,
+            &["num.partitions=6", "log.dirs=/a,/b"],
+        )
+        .unwrap();
+        assert_eq!(config.num_partitions, 6);
+        assert_eq!(
+            config.log_dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(
+            config
+                .static_broker_configs
+                .get("num.partitions")
+                .map(String::as_str),
+            Some("6")
+        );
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error_naming_the_path() {
+        let err = BrokerConfig::load(
+            Some(Path::new("/nonexistent/ironlog/server.properties")),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/nonexistent/ironlog/server.properties"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn required_settings() {
+        let err = load_text("process.roles=broker\n", &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::MissingRequired { name } if name == "node.id"),
+            "{err}"
+        );
+        let err = load_text("node.id=3\n", &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::MissingRequired { name } if name == "process.roles"),
+            "{err}"
+        );
+        let err = load(&["broker.id=2"]).unwrap_err();
+        assert!(err.to_string().contains("broker.id"), "{err}");
+        assert!(load(&["broker.id=1"]).is_ok());
+        let err = load(&["log.dirs= , "]).unwrap_err();
+        assert!(err.to_string().contains("log.dirs"), "{err}");
+        let err = load(&["log.dirs=/a,/a"]).unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn file_without_log_dirs_uses_kafka_log_dir_default() {
+        let config = load_text(
+            "node.id=1\nprocess.roles=broker\nlisteners=PLAINTEXT://localhost:9092\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(config.log_dirs, vec![PathBuf::from("/tmp/kafka-logs")]);
+        assert!(!config.process_role_controller);
+    }
+
+    #[test]
+    fn non_plaintext_listener_is_not_supported_yet() {
+        let err = load(&[
+            "listeners=SSL://localhost:9093",
+            "advertised.listeners=SSL://localhost:9093",
+            "inter.broker.listener.name=SSL",
+        ])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Unsupported { .. }), "{err}");
+        assert!(err.to_string().contains("not supported yet"), "{err}");
+    }
+
+    #[test]
+    fn listener_validation_like_kafka() {
+        let err =
+            load(&["listeners=PLAINTEXT://localhost:9092,PLAINTEXT://localhost:9093"]).unwrap_err();
+        assert!(err.to_string().contains("different name"), "{err}");
+        let err = load(&[
+            "listeners=PLAINTEXT://a:9092,INTERNAL://b:9092",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
+            "advertised.listeners=PLAINTEXT://a:9092",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("different port"), "{err}");
+        let err = load(&[
+            "listeners=INTERNAL://localhost:9092",
+            "advertised.listeners=INTERNAL://localhost:9092",
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("No security protocol defined for listener INTERNAL"),
+            "{err}"
+        );
+        let err = load(&[
+            "advertised.listeners=OTHER://localhost:9092",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("subset"), "{err}");
+        let err = load(&[
+            "listeners=PLAINTEXT://0.0.0.0:9092",
+            "advertised.listeners=PLAINTEXT://0.0.0.0:9092",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("nonroutable"), "{err}");
+        let err = load_text(
+            "node.id=1\nprocess.roles=broker\nlisteners=PLAINTEXT://0.0.0.0:9092\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("nonroutable"),
+            "advertising 0.0.0.0 derived from listeners must fail: {err}"
+        );
+        let err = load(&["listeners=PLAINTEXT://localhost:99999"]).unwrap_err();
+        assert!(err.to_string().contains("invalid port"), "{err}");
+        let err = load(&["listeners=localhost:9092"]).unwrap_err();
+        assert!(err.to_string().contains("NAME://host:port"), "{err}");
+    }
+
+    #[test]
+    fn named_listeners_and_inter_broker_listener() {
+        let config = load(&[
+            "listeners=CLIENT://:9092,REPLICATION://127.0.0.1:9094",
+            "advertised.listeners=CLIENT://broker-1.example.com:9092,REPLICATION://127.0.0.1:9094",
+            "listener.security.protocol.map=CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT",
+            "inter.broker.listener.name=REPLICATION",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.listeners[0].host, "0.0.0.0",
+            "empty host binds all interfaces"
+        );
+        assert_eq!(config.advertised_listeners[0].host, "broker-1.example.com");
+        assert_eq!(config.inter_broker_listener().map(|l| l.port), Some(9094));
+        let err = load(&["inter.broker.listener.name=NOPE"]).unwrap_err();
+        assert!(err.to_string().contains("advertised.listeners"), "{err}");
+        let err = load(&[
+            "inter.broker.listener.name=PLAINTEXT",
+            "security.inter.broker.protocol=PLAINTEXT",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("only one of"), "{err}");
+    }
+
+    #[test]
+    fn ipv6_listener() {
+        let config = load(&[
+            "listeners=PLAINTEXT://[::1]:9092",
+            "advertised.listeners=PLAINTEXT://[::1]:9092",
+        ])
+        .unwrap();
+        assert_eq!(config.listeners[0].host, "::1");
+        assert_eq!(config.listeners[0].host_port(), "[::1]:9092");
+    }
+
+    #[test]
+    fn empty_advertised_host_uses_the_machine_host_name() {
+        let config = load(&[
+            "listeners=PLAINTEXT://:9092",
+            "advertised.listeners=PLAINTEXT://:9092",
+        ])
+        .unwrap();
+        assert!(!config.advertised_listeners[0].host.is_empty());
+        assert_ne!(config.advertised_listeners[0].host, "0.0.0.0");
+    }
+
+    #[test]
+    fn controller_listener_must_be_bound_when_controller_role() {
+        let err = load(&["controller.listener.names=CONTROLLER"]).unwrap_err();
+        assert!(
+            err.to_string().contains("controller.listener.names"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn typed_fields_and_value_lookup() {
+        let config = load(&[
+            "broker.rack=zone-a",
+            "super.users=User:admin; User:ops",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "metadata.log.dir=/meta",
+            "cluster.id=abc_DEF-123",
+        ])
+        .unwrap();
+        assert_eq!(config.rack.as_deref(), Some("zone-a"));
+        assert_eq!(
+            config.super_users,
+            vec!["User:admin".to_string(), "User:ops".to_string()]
+        );
+        assert!(config.authorizer_enabled);
+        assert_eq!(config.metadata_log_dir, Some(PathBuf::from("/meta")));
+        assert_eq!(config.cluster_id.as_deref(), Some("abc_DEF-123"));
+        assert_eq!(config.value("num.io.threads"), Some(ConfigValue::Int(8)));
+        assert_eq!(config.value("log.retention.ms"), None);
+        assert_eq!(config.value("no.such.key"), None);
+    }
+
+    #[test]
+    fn cross_field_checks() {
+        let err = load(&[
+            "group.min.session.timeout.ms=100000",
+            "group.max.session.timeout.ms=1000",
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("group.min.session.timeout.ms"),
+            "{err}"
+        );
+        let err = load(&["replica.fetch.wait.max.ms=60000"]).unwrap_err();
+        assert!(
+            err.to_string().contains("replica.fetch.wait.max.ms"),
+            "{err}"
+        );
+    }
+}
