@@ -403,8 +403,13 @@ impl Builder {
         static_broker_configs: BTreeMap<String, String>,
     ) -> Result<BrokerConfig, ConfigError> {
         // --- identity ---
-        let node_id = self.i32("node.id");
         let broker_id = self.i32("broker.id");
+        // Kafka treats broker.id as a synonym: it fills node.id when only it is set.
+        let node_id = if self.is_set("node.id") {
+            self.i32("node.id")
+        } else {
+            broker_id
+        };
         if node_id < 0 {
             return Err(ConfigError::MissingRequired {
                 name: "node.id".to_string(),
@@ -1176,6 +1181,12 @@ log.retention.check.interval.ms=300000
             matches!(&err, ConfigError::MissingRequired { name } if name == "process.roles"),
             "{err}"
         );
+        let config = load_text(
+            "broker.id=7\nprocess.roles=broker\nlisteners=PLAINTEXT://localhost:9092\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(config.node_id, 7, "broker.id alone fills node.id");
         let err = load(&["broker.id=2"]).unwrap_err();
         assert!(err.to_string().contains("broker.id"), "{err}");
         assert!(load(&["broker.id=1"]).is_ok());
