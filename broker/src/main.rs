@@ -1,1 +1,69 @@
-fn main() {}
+//! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ironlog::config::BrokerConfig;
+
+#[derive(Parser)]
+#[command(name = "ironlog", version, about = "Kafka-compatible event streaming broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker. With no arguments: a single node on localhost:9092 with data in
+    /// ./ironlog-data.
+    Broker {
+        /// A Kafka-style server.properties file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Overrides one setting, Kafka-style: --override log.retention.ms=60000 (repeatable).
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Broker { config, overrides } => {
+            let config = BrokerConfig::load(config.as_deref(), &overrides).context("invalid configuration")?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("ironlog")
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(run_broker(config))
+        }
+    }
+}
+
+async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
+    let running = ironlog::server::start(config).await.context("broker start-up failed")?;
+    // Machine-readable start-up lines on stdout (tests and scripts wait for them).
+    for (name, address) in &running.bound {
+        println!("ironlog: listener {name} bound to {address}");
+    }
+    println!("ironlog: started");
+    tracing::info!(node_id = running.broker.node_id, "broker started");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received, shutting down"),
+    }
+    running.shutdown().await.context("clean shutdown failed")?;
+    tracing::info!("broker stopped cleanly");
+    Ok(())
+}

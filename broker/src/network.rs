@@ -1,1 +1,162 @@
-//! network
+//! `network`: one task per client connection. Frames bytes (4-byte size prefix), decodes the
+//! request header and body with `kafka-protocol`, hands the request to `handlers`, and writes
+//! responses back in request order (Kafka's model: one request in flight per connection).
+//!
+//! Invariants: a frame larger than `socket.request.max.bytes`, an unknown API key, an
+//! unsupported version (other than ApiVersions, which answers with a v0 error response) or an
+//! undecodable body closes *this* connection with one logged reason; nothing else is affected
+//! and no handler runs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::handlers::{self, Broker, RequestContext};
+
+/// Why a connection was closed by the broker (logged once per connection).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("frame of {size} bytes exceeds socket.request.max.bytes {max}")]
+    FrameTooLarge { size: i64, max: u32 },
+    #[error("frame too short to hold a request header ({0} bytes)")]
+    FrameTooShort(usize),
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("unsupported version {version} of {api:?}")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("cannot decode {api:?} v{version}: {reason}")]
+    Undecodable { api: ApiKey, version: i16, reason: String },
+    #[error("cannot encode {api:?} v{version} response: {reason}")]
+    Unencodable { api: ApiKey, version: i16, reason: String },
+    #[error("handler asked to close the connection: {0}")]
+    HandlerClosed(String),
+    #[error("idle for more than connections.max.idle.ms")]
+    Idle,
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves one client connection until it closes, errs, or the broker shuts down.
+pub async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    listener_name: Arc<str>,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let max_frame_bytes = broker.config.socket_request_max_bytes;
+    let idle_ms = broker.config.connections_max_idle_ms.max(1) as u64;
+    let mut frame = BytesMut::with_capacity(64 * 1024);
+    let result: Result<(), ConnectionError> = async {
+        loop {
+            let mut size_buf = [0u8; 4];
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                r = tokio::time::timeout(Duration::from_millis(idle_ms), stream.read_exact(&mut size_buf)) => match r {
+                    Err(_) => return Err(ConnectionError::Idle),
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Ok(Ok(_)) => {}
+                },
+            }
+            let size = i32::from_be_bytes(size_buf) as i64;
+            if size < 0 || size > max_frame_bytes as i64 {
+                return Err(ConnectionError::FrameTooLarge { size, max: max_frame_bytes });
+            }
+            frame.clear();
+            frame.resize(size as usize, 0);
+            stream.read_exact(&mut frame[..]).await?;
+            let request = frame.split().freeze();
+            if let Some(response) = handle_frame(request, peer, &listener_name, &broker).await? {
+                stream.write_all(&response).await?;
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => tracing::debug!(%peer, "connection closed"),
+        Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection i/o error"),
+        Err(e) => tracing::warn!(%peer, reason = %e, "closing connection"),
+    }
+}
+
+/// Decodes one request frame, runs its handler and returns the encoded response frame
+/// (size prefix included), or `None` when Kafka sends no response (produce with acks=0).
+async fn handle_frame(
+    mut frame: Bytes,
+    peer: SocketAddr,
+    listener_name: &Arc<str>,
+    broker: &Arc<Broker>,
+) -> Result<Option<Bytes>, ConnectionError> {
+    if frame.len() < 8 {
+        return Err(ConnectionError::FrameTooShort(frame.len()));
+    }
+    let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api = ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;
+    let supported = handlers::api_versions::supported_range(api);
+
+    if api == ApiKey::ApiVersions && !supported.is_some_and(|(min, max)| version >= min && version <= max) {
+        // KIP-511: answer an unsupported ApiVersions version with a v0 response carrying
+        // UNSUPPORTED_VERSION and our ranges, so the client can pick a version it knows.
+        let body = handlers::api_versions::unsupported_version_response();
+        return encode_response(api, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Some);
+    }
+    let Some((min, max)) = supported else {
+        return Err(ConnectionError::UnsupportedVersion { api, version });
+    };
+    if version < min || version > max {
+        return Err(ConnectionError::UnsupportedVersion { api, version });
+    }
+
+    let header_version = api.request_header_version(version);
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|e| ConnectionError::Undecodable { api, version, reason: format!("header: {e}") })?;
+    let request = RequestKind::decode(api, &mut frame, version)
+        .map_err(|e| ConnectionError::Undecodable { api, version, reason: e.to_string() })?;
+    if frame.has_remaining() {
+        tracing::debug!(%peer, ?api, version, trailing = frame.remaining(), "request has trailing bytes");
+    }
+
+    let ctx = RequestContext {
+        api,
+        version,
+        correlation_id,
+        client_id: header.client_id.as_ref().map(|s| s.to_string()),
+        peer,
+        listener_name: listener_name.clone(),
+    };
+    match handlers::handle(broker, &ctx, request).await {
+        handlers::Outcome::Respond(response) => encode_response(api, version, correlation_id, &response).map(Some),
+        handlers::Outcome::NoResponse => Ok(None),
+        handlers::Outcome::Close(reason) => Err(ConnectionError::HandlerClosed(reason)),
+    }
+}
+
+fn encode_response(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    response: &ResponseKind,
+) -> Result<Bytes, ConnectionError> {
+    let fail = |reason: String| ConnectionError::Unencodable { api, version, reason };
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    let header_version = api.response_header_version(version);
+    let mut buf = BytesMut::with_capacity(256);
+    buf.extend_from_slice(&[0, 0, 0, 0]);
+    header.encode(&mut buf, header_version).map_err(|e| fail(e.to_string()))?;
+    response.encode(&mut buf, version).map_err(|e| fail(e.to_string()))?;
+    let size = (buf.len() - 4) as u32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf.freeze())
+}

@@ -1,1 +1,321 @@
-//! replica
+//! `ReplicaManager`: the partitions this broker hosts. It turns metadata images into local
+//! partition state (creating, reconfiguring and deleting logs), appends produced batches as
+//! leader, serves reads bounded by the high watermark, and wakes long-polling fetches when
+//! data arrives.
+//!
+//! Invariants: partition state changes only when a metadata image is applied (never by a
+//! handler directly); the high watermark never exceeds the log end offset and never goes
+//! backwards while this broker leads; all file I/O runs under `spawn_blocking`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+use crate::config::{self, BrokerConfig, ConfigLayers};
+use crate::error::{ApiError, ResponseError};
+use crate::log::{AppendInfo, FetchData, Log, LogConfig, LogError, LogManager};
+use crate::metadata::MetadataImage;
+use crate::types::{now_ms, TopicPartition};
+
+/// One hosted partition.
+pub struct Partition {
+    pub tp: TopicPartition,
+    pub topic_id: Uuid,
+    pub log: Arc<Log>,
+    leader_id: AtomicI32,
+    leader_epoch: AtomicI32,
+    high_watermark: AtomicI64,
+    isr_len: AtomicI32,
+    min_insync_replicas: AtomicI32,
+}
+
+impl Partition {
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    pub fn leader_id(&self) -> i32 {
+        self.leader_id.load(Ordering::Acquire)
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// Last stable offset. Without transactions yet, equal to the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.high_watermark()
+    }
+
+    pub fn isr_len(&self) -> i32 {
+        self.isr_len.load(Ordering::Acquire)
+    }
+
+    /// Raises the high watermark to the log end offset (single replica in the ISR: every
+    /// appended batch is committed as soon as it is written).
+    fn advance_high_watermark(&self) {
+        let leo = self.log.log_end_offset();
+        let previous = self.high_watermark.fetch_max(leo, Ordering::AcqRel);
+        debug_assert!(previous <= leo, "high watermark {previous} above log end offset {leo}");
+    }
+
+    /// Checks a client-supplied leader epoch against ours (-1 = no check).
+    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
+        let ours = self.leader_epoch();
+        match requested {
+            -1 => Ok(()),
+            e if e > ours => Err(ResponseError::UnknownLeaderEpoch.into()),
+            e if e < ours => Err(ResponseError::FencedLeaderEpoch.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub struct ReplicaManager {
+    node_id: i32,
+    static_config: BrokerConfig,
+    logs: Arc<LogManager>,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Notified after every successful append (wakes long-polling fetches).
+    data_arrived: Notify,
+    /// Metadata offset whose image has been fully applied to partition state.
+    applied_offset: watch::Sender<u64>,
+    /// Serializes image application (one applier at a time, images in order).
+    apply_lock: tokio::sync::Mutex<Option<Arc<MetadataImage>>>,
+}
+
+/// Result of appending one partition's records.
+pub type AppendResult = Result<AppendInfo, ApiError>;
+
+impl ReplicaManager {
+    pub fn new(node_id: i32, static_config: BrokerConfig, logs: Arc<LogManager>) -> Self {
+        let (applied_offset, _) = watch::channel(0);
+        Self {
+            node_id,
+            static_config,
+            logs,
+            partitions: RwLock::new(HashMap::new()),
+            data_arrived: Notify::new(),
+            applied_offset,
+            apply_lock: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn log_manager(&self) -> &Arc<LogManager> {
+        &self.logs
+    }
+
+    pub fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+        self.partitions.read().ok()?.get(tp).cloned()
+    }
+
+    /// A future that completes at the next append anywhere on this broker. Create it
+    /// *before* checking for data so that no wake-up is lost.
+    pub fn data_arrived(&self) -> tokio::sync::futures::Notified<'_> {
+        self.data_arrived.notified()
+    }
+
+    /// Waits (bounded) until an image at least as new as `offset` has been applied.
+    pub async fn await_applied(&self, offset: u64, timeout: Duration) {
+        let mut rx = self.applied_offset.subscribe();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= offset)).await;
+    }
+
+    /// The effective storage config of `topic` in `image`, and its `min.insync.replicas`.
+    pub fn log_config_for(&self, image: &MetadataImage, topic: &str) -> (LogConfig, i32) {
+        let empty = Default::default();
+        let layers = ConfigLayers {
+            static_config: &self.static_config,
+            dynamic_cluster: image.configs.get(&crate::metadata::ConfigResource::Broker(None)).unwrap_or(&empty),
+            dynamic_broker: image
+                .configs
+                .get(&crate::metadata::ConfigResource::Broker(Some(self.node_id)))
+                .unwrap_or(&empty),
+            topic: image.configs.get(&crate::metadata::ConfigResource::Topic(topic.to_owned())).unwrap_or(&empty),
+        };
+        (config::effective_log_config(&layers), config::effective_min_insync_replicas(&layers))
+    }
+
+    /// Brings partition state in line with `image`: creates logs for new partitions hosted
+    /// here, updates leader epochs and configs, deletes logs of removed topics (and stray
+    /// logs left on disk for topics that no longer exist). Images are applied in order.
+    pub async fn apply_image(self: &Arc<Self>, image: Arc<MetadataImage>) -> Result<(), LogError> {
+        let mut last = self.apply_lock.lock().await;
+        if last.as_ref().is_some_and(|l| l.offset >= image.offset) {
+            return Ok(());
+        }
+        let this = Arc::clone(self);
+        let img = Arc::clone(&image);
+        let result = tokio::task::spawn_blocking(move || this.apply_image_blocking(&img))
+            .await
+            .unwrap_or_else(|e| Err(LogError::io("apply_image", std::io::Error::other(e.to_string()))));
+        // Even after a failure (logged per partition), record progress so waiters move on.
+        *last = Some(Arc::clone(&image));
+        self.applied_offset.send_replace(image.offset);
+        result
+    }
+
+    fn apply_image_blocking(&self, image: &MetadataImage) -> Result<(), LogError> {
+        let mut wanted: HashMap<TopicPartition, (Uuid, i32, i32, i32)> = HashMap::new();
+        for topic in image.topics.values() {
+            for (&partition, reg) in &topic.partitions {
+                if reg.replicas.contains(&self.node_id) {
+                    wanted.insert(
+                        TopicPartition::new(topic.name.clone(), partition),
+                        (topic.topic_id, reg.leader, reg.leader_epoch, reg.isr.len() as i32),
+                    );
+                }
+            }
+        }
+        let mut first_error = None;
+        // Remove partitions (and on-disk logs) that the image no longer assigns here, or whose
+        // topic was deleted and re-created under a new id.
+        let existing: Vec<(TopicPartition, Arc<Log>)> = self.logs.all();
+        for (tp, _) in existing {
+            let keep = match wanted.get(&tp) {
+                Some((id, ..)) => self.logs.topic_id_of(&tp).is_none_or(|on_disk| on_disk == *id),
+                None => false,
+            };
+            if !keep {
+                if let Ok(mut map) = self.partitions.write() {
+                    map.remove(&tp);
+                }
+                tracing::info!(partition = %tp, "deleting log of partition no longer hosted");
+                if let Err(e) = self.logs.delete(&tp) {
+                    tracing::error!(partition = %tp, error = %e, "cannot delete log");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        for (tp, (topic_id, leader, leader_epoch, isr_len)) in wanted {
+            let (config, min_isr) = self.log_config_for(image, &tp.topic);
+            let current = self.partition(&tp);
+            match current {
+                Some(p) => {
+                    if p.log.config() != config {
+                        p.log.update_config(config);
+                    }
+                    p.leader_id.store(leader, Ordering::Release);
+                    let previous_epoch = p.leader_epoch.fetch_max(leader_epoch, Ordering::AcqRel);
+                    debug_assert!(previous_epoch <= leader_epoch, "leader epoch went backwards for {tp}");
+                    p.isr_len.store(isr_len, Ordering::Release);
+                    p.min_insync_replicas.store(min_isr, Ordering::Release);
+                }
+                None => match self.logs.get_or_create(&tp, config, topic_id) {
+                    Ok(log) => {
+                        let hw = log.log_end_offset();
+                        let partition = Arc::new(Partition {
+                            tp: tp.clone(),
+                            topic_id,
+                            log,
+                            leader_id: AtomicI32::new(leader),
+                            leader_epoch: AtomicI32::new(leader_epoch),
+                            high_watermark: AtomicI64::new(hw),
+                            isr_len: AtomicI32::new(isr_len),
+                            min_insync_replicas: AtomicI32::new(min_isr),
+                        });
+                        if let Ok(mut map) = self.partitions.write() {
+                            map.insert(tp, partition);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(partition = %tp, error = %e, "cannot open or create log");
+                        first_error.get_or_insert(e);
+                    }
+                },
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends one batch buffer to each listed partition as leader (blocking work runs on
+    /// the blocking pool, one hop per request). Results come back in input order.
+    pub async fn append_as_leader(
+        &self,
+        entries: Vec<(TopicPartition, bytes::Bytes)>,
+        required_acks: i16,
+    ) -> Vec<(TopicPartition, AppendResult)> {
+        let mut work = Vec::with_capacity(entries.len());
+        let mut results: Vec<(TopicPartition, Option<AppendResult>)> = Vec::with_capacity(entries.len());
+        for (i, (tp, records)) in entries.into_iter().enumerate() {
+            match self.partition(&tp) {
+                None => results.push((tp, Some(Err(ResponseError::UnknownTopicOrPartition.into())))),
+                Some(p) if p.leader_id() != self.node_id => {
+                    results.push((tp, Some(Err(ResponseError::NotLeaderOrFollower.into()))))
+                }
+                Some(p) => {
+                    let min_isr = self.min_insync_replicas(&p);
+                    if required_acks == -1 && p.isr_len() < min_isr {
+                        results.push((
+                            tp,
+                            Some(Err(ApiError::new(
+                                ResponseError::NotEnoughReplicas,
+                                format!("ISR has {} replicas, min.insync.replicas is {min_isr}", p.isr_len()),
+                            ))),
+                        ));
+                    } else {
+                        results.push((tp, None));
+                        work.push((i, p, records));
+                    }
+                }
+            }
+        }
+        if !work.is_empty() {
+            let done = tokio::task::spawn_blocking(move || {
+                let now = now_ms();
+                work.into_iter()
+                    .map(|(i, p, records)| {
+                        let r = p.log.append_as_leader(&records, p.leader_epoch(), now).map_err(ApiError::from);
+                        if r.is_ok() {
+                            p.advance_high_watermark();
+                        }
+                        (i, r)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            match done {
+                Ok(done) => {
+                    for (i, r) in done {
+                        results[i].1 = Some(r);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "append task failed"),
+            }
+            self.data_arrived.notify_waiters();
+        }
+        results
+            .into_iter()
+            .map(|(tp, r)| (tp, r.unwrap_or_else(|| Err(ResponseError::KafkaStorageError.into()))))
+            .collect()
+    }
+
+    fn min_insync_replicas(&self, p: &Partition) -> i32 {
+        p.min_insync_replicas.load(Ordering::Acquire)
+    }
+
+    /// Reads from one partition for a consumer: bounded by the high watermark (or the last
+    /// stable offset for read_committed).
+    pub fn read(
+        partition: &Partition,
+        fetch_offset: i64,
+        max_bytes: usize,
+        read_committed: bool,
+        min_one_batch: bool,
+    ) -> Result<FetchData, LogError> {
+        let bound = if read_committed { partition.last_stable_offset() } else { partition.high_watermark() };
+        partition.log.read(fetch_offset, max_bytes, bound, min_one_batch)
+    }
+
+    /// Runs retention on every log (called periodically on the blocking pool).
+    pub fn enforce_retention(&self) -> usize {
+        self.logs.enforce_retention(now_ms())
+    }
+}

@@ -1,1 +1,377 @@
-//! server
+//! `server`: start-up, the accept loops, background maintenance and clean shutdown.
+//!
+//! Start-up order: check `meta.properties` in every log dir → open the logs (recovery) →
+//! start the metadata quorum → bind listeners (port 0 → the bound port is advertised) →
+//! register this broker → apply the current metadata image to partitions → accept clients.
+//! Shutdown is a watch signal every connection task listens to; logs are flushed and
+//! checkpointed, and the clean-shutdown marker written, before the process exits.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::config::BrokerConfig;
+use crate::handlers::{fetch_session::FetchSessionCache, BoundListener, Broker};
+use crate::log::{LogError, LogManager};
+use crate::metadata::{BrokerEndpoint, BrokerRegistrationRequest, Controller, ControllerDefaults, MetadataQuorum, QuorumConfig};
+use crate::replica::ReplicaManager;
+use crate::types::now_ms;
+
+/// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
+pub const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
+const META_PROPERTIES: &str = "meta.properties";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("log dir {dir}: {reason}")]
+    MetaProperties { dir: PathBuf, reason: String },
+    #[error(transparent)]
+    Storage(#[from] LogError),
+    #[error("metadata quorum: {0}")]
+    Quorum(String),
+    #[error("cannot bind listener {name} on {address}: {source}")]
+    Bind { name: String, address: String, source: std::io::Error },
+    #[error("registering this broker failed: {0}")]
+    Registration(String),
+}
+
+/// A started broker: its shared state, bound addresses and background tasks.
+pub struct RunningBroker {
+    pub broker: Arc<Broker>,
+    pub bound: Vec<(String, SocketAddr)>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
+    let node_id = config.node_id;
+    let meta_cluster_id = check_meta_properties(&config)?;
+
+    let logs = {
+        let dirs = config.log_dirs.clone();
+        let default_log_config = config.log_config();
+        tokio::task::spawn_blocking(move || {
+            let fallback = default_log_config.clone();
+            LogManager::startup(dirs, default_log_config, move |_| fallback.clone())
+        })
+        .await
+        .map_err(|e| ServerError::Quorum(format!("log start-up task failed: {e}")))??
+    };
+    let logs = Arc::new(logs);
+
+    let metadata_dir = config.metadata_log_dir.clone().unwrap_or_else(|| config.log_dirs[0].clone()).join(METADATA_DIR_NAME);
+    let quorum = MetadataQuorum::start(QuorumConfig {
+        node_id,
+        metadata_dir,
+        cluster_id: meta_cluster_id.clone().or_else(|| config.cluster_id.clone()),
+    })
+    .await
+    .map_err(|e| ServerError::Quorum(e.to_string()))?;
+    let quorum = Arc::new(quorum);
+    let cluster_id = quorum.image().cluster_id.clone();
+    if let Some(meta) = &meta_cluster_id {
+        if *meta != cluster_id {
+            return Err(ServerError::MetaProperties {
+                dir: config.log_dirs[0].clone(),
+                reason: format!("meta.properties has cluster.id {meta} but the metadata log has {cluster_id}"),
+            });
+        }
+    }
+    write_meta_properties(&config, &cluster_id)?;
+
+    let controller = Arc::new(Controller::new(
+        Arc::clone(&quorum),
+        ControllerDefaults {
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+            node_id,
+        },
+        Arc::new(|name: &str, value: &str| crate::config::validate_topic_config(name, value)),
+        Arc::new(|name: &str, value: &str, per_broker: bool| crate::config::validate_broker_dynamic_config(name, value, per_broker)),
+    ));
+
+    // Bind every listener; port 0 becomes the bound port in what we advertise.
+    let mut listeners = Vec::new();
+    let mut advertised = Vec::new();
+    for l in &config.listeners {
+        let bind_host = if l.host.is_empty() { "0.0.0.0" } else { l.host.as_str() };
+        let address = format!("{bind_host}:{}", l.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|source| ServerError::Bind { name: l.name.clone(), address: address.clone(), source })?;
+        let local = listener.local_addr().map_err(|source| ServerError::Bind { name: l.name.clone(), address, source })?;
+        let adv = config.advertised_listeners.iter().find(|a| a.name == l.name);
+        let host = match adv {
+            Some(a) if !a.host.is_empty() => a.host.clone(),
+            _ if !l.host.is_empty() && l.host != "0.0.0.0" => l.host.clone(),
+            _ => "localhost".to_owned(),
+        };
+        let port = match adv {
+            Some(a) if a.port != 0 => a.port,
+            _ => local.port(),
+        };
+        advertised.push(BoundListener { name: l.name.clone(), host, port });
+        listeners.push((l.name.clone(), listener, local));
+    }
+
+    controller
+        .register_broker(BrokerRegistrationRequest {
+            broker_id: node_id,
+            listeners: advertised
+                .iter()
+                .map(|a| BrokerEndpoint {
+                    name: a.name.clone(),
+                    host: a.host.clone(),
+                    port: a.port,
+                    security_protocol: "PLAINTEXT".to_owned(),
+                })
+                .collect(),
+            rack: config.rack.clone(),
+        })
+        .await
+        .map_err(|e| ServerError::Registration(e.to_string()))?;
+
+    let replicas = Arc::new(ReplicaManager::new(node_id, config.clone(), Arc::clone(&logs)));
+    replicas.apply_image(quorum.image()).await?;
+
+    let broker = Arc::new(Broker {
+        fetch_sessions: FetchSessionCache::new(config.max_incremental_fetch_session_cache_slots as usize),
+        config,
+        node_id,
+        quorum: Arc::clone(&quorum),
+        controller,
+        replicas: Arc::clone(&replicas),
+        advertised,
+    });
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(apply_images(Arc::clone(&replicas), quorum.subscribe(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())));
+    let connections = Arc::new(Semaphore::new(broker.config.max_connections.clamp(1, 1 << 20) as usize));
+    let mut bound = Vec::new();
+    for (name, listener, local) in listeners {
+        bound.push((name.clone(), local));
+        tasks.push(tokio::spawn(accept_loop(
+            name.into(),
+            listener,
+            Arc::clone(&broker),
+            Arc::clone(&connections),
+            shutdown_rx.clone(),
+        )));
+    }
+    Ok(RunningBroker { broker, bound, shutdown, tasks })
+}
+
+impl RunningBroker {
+    /// Stops accepting, closes connections, flushes and checkpoints every log and writes the
+    /// clean-shutdown marker.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        let logs = Arc::clone(self.broker.replicas.log_manager());
+        tokio::task::spawn_blocking(move || logs.shutdown())
+            .await
+            .map_err(|e| ServerError::Quorum(format!("log shutdown task failed: {e}")))??;
+        self.broker.quorum.shutdown().await.map_err(|e| ServerError::Quorum(e.to_string()))?;
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    name: Arc<str>,
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    connections: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.changed() => return,
+            p = Arc::clone(&connections).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let broker = Arc::clone(&broker);
+                let name = Arc::clone(&name);
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    crate::network::serve_connection(stream, peer, name, broker, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(listener = %name, error = %e, "accept failed");
+                // Back off briefly (e.g. out of file descriptors) instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Applies every new metadata image to local partition state, in order.
+async fn apply_images(
+    replicas: Arc<ReplicaManager>,
+    mut images: watch::Receiver<Arc<crate::metadata::MetadataImage>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            changed = images.changed() => if changed.is_err() { return },
+        }
+        let image = images.borrow_and_update().clone();
+        if let Err(e) = replicas.apply_image(image).await {
+            tracing::error!(error = %e, "applying metadata image to partitions failed");
+        }
+    }
+}
+
+/// Periodic retention, flush and checkpoint work, on the blocking pool.
+async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let c = &broker.config;
+    let mut retention = tokio::time::interval(Duration::from_millis(c.log_retention_check_interval_ms.max(10) as u64));
+    let mut flush = tokio::time::interval(Duration::from_millis(c.log_flush_scheduler_interval_ms.clamp(10, 3_600_000) as u64));
+    let mut checkpoint =
+        tokio::time::interval(Duration::from_millis(c.log_flush_offset_checkpoint_interval_ms.max(10) as u64));
+    for t in [&mut retention, &mut flush, &mut checkpoint] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        let logs = Arc::clone(broker.replicas.log_manager());
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = retention.tick() => {
+                let deleted = tokio::task::spawn_blocking(move || logs.enforce_retention(now_ms())).await.unwrap_or(0);
+                if deleted > 0 {
+                    tracing::info!(segments = deleted, "retention deleted segments");
+                }
+            }
+            _ = flush.tick() => {
+                let _ = tokio::task::spawn_blocking(move || logs.flush_due(now_ms())).await;
+            }
+            _ = checkpoint.tick() => {
+                let r = tokio::task::spawn_blocking(move || logs.checkpoint()).await;
+                if let Ok(Err(e)) = r {
+                    tracing::error!(error = %e, "writing offset checkpoints failed");
+                }
+            }
+        }
+    }
+}
+
+/// Reads `meta.properties` from every log dir: node.id must match the config; all cluster
+/// ids must agree. Returns the cluster id when any dir has one.
+fn check_meta_properties(config: &BrokerConfig) -> Result<Option<String>, ServerError> {
+    let mut cluster_id: Option<String> = None;
+    for dir in &config.log_dirs {
+        let path = dir.join(META_PROPERTIES);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(ServerError::MetaProperties { dir: dir.clone(), reason: e.to_string() }),
+        };
+        let props: BTreeMap<String, String> = crate::config::parse_properties(&text)
+            .map_err(|e| ServerError::MetaProperties { dir: dir.clone(), reason: e.to_string() })?
+            .into_iter()
+            .collect();
+        if let Some(id) = props.get("node.id") {
+            if id.parse::<i32>().ok() != Some(config.node_id) {
+                return Err(ServerError::MetaProperties {
+                    dir: dir.clone(),
+                    reason: format!("meta.properties has node.id {id} but node.id is {}", config.node_id),
+                });
+            }
+        }
+        if let Some(id) = props.get("cluster.id") {
+            match &cluster_id {
+                Some(existing) if existing != id => {
+                    return Err(ServerError::MetaProperties {
+                        dir: dir.clone(),
+                        reason: format!("cluster.id {id} differs from {existing} in another log dir"),
+                    })
+                }
+                _ => cluster_id = Some(id.clone()),
+            }
+        }
+    }
+    Ok(cluster_id)
+}
+
+fn write_meta_properties(config: &BrokerConfig, cluster_id: &str) -> Result<(), ServerError> {
+    for dir in &config.log_dirs {
+        let path = dir.join(META_PROPERTIES);
+        if path.exists() {
+            continue;
+        }
+        let directory_id = base64_url_uuid(uuid::Uuid::new_v4());
+        let text = format!(
+            "#\n#Written by ironlog\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={}\nversion=1\n",
+            config.node_id
+        );
+        write_atomically(dir, &path, text.as_bytes())
+            .map_err(|e| ServerError::MetaProperties { dir: dir.clone(), reason: e.to_string() })?;
+    }
+    Ok(())
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Kafka prints UUIDs (cluster ids, directory ids, topic ids) as URL-safe base64 without
+/// padding.
+pub fn base64_url_uuid(id: uuid::Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    for &b in bytes {
+        bits = (bits << 8) | b as u32;
+        nbits += 8;
+        while nbits >= 6 {
+            nbits -= 6;
+            out.push(ALPHABET[((bits >> nbits) & 0x3f) as usize] as char);
+        }
+    }
+    if nbits > 0 {
+        out.push(ALPHABET[((bits << (6 - nbits)) & 0x3f) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_url_uuid_matches_kafka_format() {
+        // 16 bytes → 22 characters, URL-safe alphabet, no padding.
+        let id = uuid::Uuid::from_bytes([0xff; 16]);
+        assert_eq!(base64_url_uuid(id), "_____________________w");
+        assert_eq!(base64_url_uuid(uuid::Uuid::nil()), "AAAAAAAAAAAAAAAAAAAAAA");
+    }
+}

@@ -1,1 +1,118 @@
-//! handlers (filled in by its issue work).
+//! `handlers`: one function per Kafka API, each taking the decoded request and returning
+//! the response. Handlers read metadata from the current `MetadataImage`, send metadata
+//! changes to the `Controller`, and partition data to the `ReplicaManager`; they never touch
+//! files directly.
+
+pub mod api_versions;
+mod configs;
+mod fetch;
+pub mod fetch_session;
+mod log_dirs;
+mod metadata;
+mod offsets;
+mod produce;
+mod topics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::config::BrokerConfig;
+use crate::metadata::{Controller, MetadataImage, MetadataQuorum};
+use crate::replica::ReplicaManager;
+
+/// An advertised endpoint of this broker, after port-0 listeners were bound.
+#[derive(Debug, Clone)]
+pub struct BoundListener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// Everything a handler may use; one per broker process.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub node_id: i32,
+    pub quorum: Arc<MetadataQuorum>,
+    pub controller: Arc<Controller>,
+    pub replicas: Arc<ReplicaManager>,
+    pub fetch_sessions: fetch_session::FetchSessionCache,
+    pub advertised: Vec<BoundListener>,
+}
+
+impl Broker {
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.quorum.image()
+    }
+
+    /// Waits until partition state reflects metadata at least as new as `offset`, so that a
+    /// topic created by this request is usable by the client's next request.
+    pub async fn await_applied(&self, offset: u64) {
+        self.replicas.await_applied(offset, std::time::Duration::from_secs(30)).await;
+    }
+}
+
+/// Per-request facts from the connection and the header.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub api: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+    pub peer: SocketAddr,
+    pub listener_name: Arc<str>,
+}
+
+/// What the connection does after a handler ran.
+pub enum Outcome {
+    Respond(ResponseKind),
+    /// Kafka sends no response (produce with acks=0).
+    NoResponse,
+    /// Kafka closes the connection (e.g. acks=0 produce that failed).
+    Close(String),
+}
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: RequestKind) -> Outcome {
+    use Outcome::Respond;
+    match request {
+        RequestKind::ApiVersions(r) => Respond(ResponseKind::ApiVersions(api_versions::handle(ctx, r))),
+        RequestKind::Metadata(r) => Respond(ResponseKind::Metadata(metadata::handle_metadata(broker, ctx, r).await)),
+        RequestKind::DescribeCluster(r) => Respond(ResponseKind::DescribeCluster(metadata::handle_describe_cluster(broker, ctx, r))),
+        RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
+        RequestKind::Fetch(r) => Respond(ResponseKind::Fetch(fetch::handle(broker, ctx, r).await)),
+        RequestKind::ListOffsets(r) => Respond(ResponseKind::ListOffsets(offsets::handle_list_offsets(broker, r).await)),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            Respond(ResponseKind::OffsetForLeaderEpoch(offsets::handle_offset_for_leader_epoch(broker, r)))
+        }
+        RequestKind::DeleteRecords(r) => Respond(ResponseKind::DeleteRecords(offsets::handle_delete_records(broker, r).await)),
+        RequestKind::CreateTopics(r) => Respond(ResponseKind::CreateTopics(topics::handle_create_topics(broker, ctx, r).await)),
+        RequestKind::DeleteTopics(r) => Respond(ResponseKind::DeleteTopics(topics::handle_delete_topics(broker, ctx, r).await)),
+        RequestKind::CreatePartitions(r) => {
+            Respond(ResponseKind::CreatePartitions(topics::handle_create_partitions(broker, r).await))
+        }
+        RequestKind::DescribeConfigs(r) => Respond(ResponseKind::DescribeConfigs(configs::handle_describe(broker, ctx, r))),
+        RequestKind::AlterConfigs(r) => Respond(ResponseKind::AlterConfigs(configs::handle_alter(broker, r).await)),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            Respond(ResponseKind::IncrementalAlterConfigs(configs::handle_incremental_alter(broker, r).await))
+        }
+        RequestKind::DescribeLogDirs(r) => Respond(ResponseKind::DescribeLogDirs(log_dirs::handle(broker, r).await)),
+        // network.rs only lets through APIs that api_versions::supported_range advertises.
+        other => Outcome::Close(format!("no handler for {:?}", api_of(&other))),
+    }
+}
+
+fn api_of(request: &RequestKind) -> &'static str {
+    match request {
+        RequestKind::Produce(_) => "Produce",
+        _ => "an API that is not advertised",
+    }
+}
+
+pub(crate) fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+/// Kafka's "authorized operations not requested" marker.
+pub(crate) const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;

@@ -1,0 +1,80 @@
+//! ApiVersions: advertises exactly the APIs and versions this broker implements.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+
+use super::RequestContext;
+
+/// Implemented APIs with the version ranges we serve: Kafka 4.0's ranges (capped where the
+/// codec knows newer versions than Kafka 4.0 accepts).
+const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 9),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The version range we serve for `api`, `None` when the API is not implemented.
+pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED.iter().find(|(k, _, _)| *k == api).map(|(_, min, max)| {
+        // Never advertise more than the codec can decode.
+        let codec = api.valid_versions();
+        ((*min).max(codec.min), (*max).min(codec.max))
+    })
+}
+
+fn api_keys() -> Vec<ApiVersion> {
+    SUPPORTED
+        .iter()
+        .filter_map(|(k, _, _)| {
+            let (min, max) = supported_range(*k)?;
+            let mut v = ApiVersion::default();
+            v.api_key = *k as i16;
+            v.min_version = min;
+            v.max_version = max;
+            Some(v)
+        })
+        .collect()
+}
+
+pub fn handle(_ctx: &RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+    let mut response = ApiVersionsResponse::default();
+    response.api_keys = api_keys();
+    response
+}
+
+/// The answer to an ApiVersions request in a version we do not know (sent as v0).
+pub fn unsupported_version_response() -> ApiVersionsResponse {
+    let mut response = ApiVersionsResponse::default();
+    response.error_code = ResponseError::UnsupportedVersion.code();
+    response.api_keys = api_keys();
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_range_is_decodable_and_non_empty() {
+        for (api, _, _) in SUPPORTED {
+            let (min, max) = supported_range(*api).expect("listed API has a range");
+            assert!(min <= max, "{api:?} advertises an empty range {min}..={max}");
+            let codec = api.valid_versions();
+            assert!(codec.min <= min && max <= codec.max, "{api:?} range outside the codec's");
+        }
+        assert_eq!(supported_range(ApiKey::JoinGroup), None, "groups are not implemented yet");
+    }
+}

@@ -1,0 +1,182 @@
+//! Metadata and DescribeCluster: answered from the current metadata image. Metadata may
+//! auto-create topics (`auto.create.topics.enable` and the client's allow flag).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse, TopicName,
+};
+use uuid::Uuid;
+
+use super::{str_bytes, Broker, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::error::{ApiError, ResponseError};
+use crate::metadata::{CreateTopicSpec, MetadataImage, TopicImage};
+
+/// Topic operations allowed without an authorizer: READ, WRITE, CREATE, DELETE, ALTER,
+/// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's AclOperation codes as bits).
+const TOPIC_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// Cluster operations: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE,
+/// ALTER, DESCRIBE.
+const CLUSTER_OPERATIONS_ALL: i32 = (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 7) | (1 << 8);
+
+pub(crate) fn is_internal_topic(name: &str) -> bool {
+    name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+pub async fn handle_metadata(broker: &Arc<Broker>, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let mut image = broker.image();
+
+    // Auto-create named topics that do not exist yet.
+    let allow_create = request.allow_auto_topic_creation && broker.config.auto_create_topics_enable;
+    if let (true, Some(topics)) = (allow_create, &request.topics) {
+        let missing: Vec<CreateTopicSpec> = topics
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+            .filter(|n| !image.topics.contains_key(n))
+            .map(|name| CreateTopicSpec {
+                name,
+                num_partitions: -1,
+                replication_factor: -1,
+                assignments: Default::default(),
+                configs: Default::default(),
+            })
+            .collect();
+        if !missing.is_empty() {
+            let results = broker.controller.create_topics(missing, false).await;
+            for r in &results {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, client = ?ctx.client_id, "auto-create skipped");
+                }
+            }
+            let offset = broker.image().offset;
+            broker.await_applied(offset).await;
+            image = broker.image();
+        }
+    }
+
+    let mut response = MetadataResponse::default();
+    response.brokers = brokers_for_listener(&image, &ctx.listener_name);
+    response.cluster_id = Some(str_bytes(&image.cluster_id));
+    response.controller_id = BrokerId(broker.node_id);
+    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS_ALL
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    let ops = if request.include_topic_authorized_operations { TOPIC_OPERATIONS_ALL } else { AUTHORIZED_OPERATIONS_OMITTED };
+
+    match &request.topics {
+        None => {
+            for topic in image.topics.values() {
+                response.topics.push(topic_metadata(topic, ops));
+            }
+        }
+        Some(topics) => {
+            for requested in topics {
+                let found: Result<&Arc<TopicImage>, (ApiError, Option<String>)> = match &requested.name {
+                    Some(name) => {
+                        let name = name.0.to_string();
+                        match image.topics.get(&name) {
+                            Some(t) => Ok(t),
+                            None if crate::metadata::validate_topic_name(&name).is_err() => {
+                                Err((ResponseError::InvalidTopicException.into(), Some(name)))
+                            }
+                            None => Err((ResponseError::UnknownTopicOrPartition.into(), Some(name))),
+                        }
+                    }
+                    None => image
+                        .topic_names_by_id
+                        .get(&requested.topic_id)
+                        .and_then(|n| image.topics.get(n))
+                        .ok_or((ResponseError::UnknownTopicId.into(), None)),
+                };
+                match found {
+                    Ok(t) => response.topics.push(topic_metadata(t, ops)),
+                    Err((e, name)) => {
+                        let mut t = MetadataResponseTopic::default();
+                        t.error_code = e.error_code();
+                        t.name = name.as_deref().map(|n| TopicName(str_bytes(n)));
+                        t.topic_id = if name.is_none() { requested.topic_id } else { Uuid::nil() };
+                        t.topic_authorized_operations = ops;
+                        response.topics.push(t);
+                    }
+                }
+            }
+        }
+    }
+    response
+}
+
+fn brokers_for_listener(image: &MetadataImage, listener_name: &str) -> Vec<MetadataResponseBroker> {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .filter_map(|b| {
+            let ep = b.listeners.iter().find(|l| l.name == listener_name)?;
+            let mut mb = MetadataResponseBroker::default();
+            mb.node_id = BrokerId(b.broker_id);
+            mb.host = str_bytes(&ep.host);
+            mb.port = ep.port as i32;
+            mb.rack = b.rack.as_deref().map(str_bytes);
+            Some(mb)
+        })
+        .collect()
+}
+
+fn topic_metadata(topic: &TopicImage, ops: i32) -> MetadataResponseTopic {
+    let mut t = MetadataResponseTopic::default();
+    t.name = Some(TopicName(str_bytes(&topic.name)));
+    t.topic_id = topic.topic_id;
+    t.is_internal = is_internal_topic(&topic.name);
+    t.topic_authorized_operations = ops;
+    for (&index, reg) in &topic.partitions {
+        let mut p = MetadataResponsePartition::default();
+        p.partition_index = index;
+        p.leader_id = BrokerId(reg.leader);
+        p.leader_epoch = reg.leader_epoch;
+        p.replica_nodes = reg.replicas.iter().map(|&r| BrokerId(r)).collect();
+        p.isr_nodes = reg.isr.iter().map(|&r| BrokerId(r)).collect();
+        if reg.leader < 0 {
+            p.error_code = ResponseError::LeaderNotAvailable.code();
+        }
+        t.partitions.push(p);
+    }
+    t
+}
+
+pub fn handle_describe_cluster(broker: &Arc<Broker>, ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
+    let image = broker.image();
+    let mut response = DescribeClusterResponse::default();
+    response.endpoint_type = request.endpoint_type;
+    response.cluster_id = str_bytes(&image.cluster_id);
+    response.controller_id = BrokerId(broker.node_id);
+    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS_ALL
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    // endpoint_type 1 = brokers; 2 = controllers, which a broker does not serve (Kafka
+    // answers UNSUPPORTED_ENDPOINT_TYPE).
+    if request.endpoint_type != 1 {
+        response.error_code = ResponseError::UnsupportedEndpointType.code();
+        response.error_message = Some(str_bytes("brokers only describe broker endpoints"));
+        return response;
+    }
+    for b in image.brokers.values() {
+        if b.fenced && !request.include_fenced_brokers {
+            continue;
+        }
+        let Some(ep) = b.listeners.iter().find(|l| l.name == *ctx.listener_name) else { continue };
+        let mut db = DescribeClusterBroker::default();
+        db.broker_id = BrokerId(b.broker_id);
+        db.host = str_bytes(&ep.host);
+        db.port = ep.port as i32;
+        db.rack = b.rack.as_deref().map(str_bytes);
+        db.is_fenced = b.fenced;
+        response.brokers.push(db);
+    }
+    response
+}

@@ -1,0 +1,112 @@
+//! Produce: validates acks and the request shape, appends each partition's batch as leader,
+//! and answers per partition. acks=0 gets no response (and a closed connection on error, as
+//! Kafka does, so the client learns about the failure).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+
+use super::{str_bytes, Broker, Outcome, RequestContext};
+use crate::error::{ApiError, ResponseError};
+use crate::log::BatchHeader;
+use crate::types::TopicPartition;
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Outcome {
+    let acks = request.acks;
+    let request_error: Option<ApiError> = if !matches!(acks, -1..=1) {
+        Some(ApiError::new(ResponseError::InvalidRequiredAcks, format!("acks={acks} is not -1, 0 or 1")))
+    } else if request.transactional_id.is_some() {
+        Some(ApiError::new(ResponseError::TransactionalIdAuthorizationFailed, "transactions are not supported yet"))
+    } else {
+        None
+    };
+
+    // Per partition: either an early error or bytes to append.
+    let mut order: Vec<(TopicPartition, Option<ApiError>)> = Vec::new();
+    let mut to_append = Vec::new();
+    for topic in &request.topic_data {
+        let name = topic.name.0.to_string();
+        for p in &topic.partition_data {
+            let tp = TopicPartition::new(name.clone(), p.index);
+            let early = if let Some(e) = &request_error {
+                Some(e.clone())
+            } else {
+                match &p.records {
+                    None => Some(ApiError::new(ResponseError::InvalidRecord, "null records")),
+                    Some(records) => match exactly_one_batch(records) {
+                        Err(e) => Some(e),
+                        Ok(()) => {
+                            to_append.push((tp.clone(), records.clone()));
+                            None
+                        }
+                    },
+                }
+            };
+            order.push((tp, early));
+        }
+    }
+    let mut appended = broker.replicas.append_as_leader(to_append, acks).await.into_iter();
+
+    let mut order = order.into_iter();
+    let mut failed = false;
+    let mut response = ProduceResponse::default();
+    for topic in &request.topic_data {
+        let mut t = TopicProduceResponse::default();
+        t.name = topic.name.clone();
+        t.topic_id = topic.topic_id;
+        for _ in &topic.partition_data {
+            let Some((tp, early)) = order.next() else { break };
+            let result = match early {
+                Some(e) => Err(e),
+                None => match appended.next() {
+                    Some((done_tp, r)) => {
+                        debug_assert_eq!(done_tp, tp, "append results out of order");
+                        r
+                    }
+                    None => Err(ResponseError::UnknownServerError.into()),
+                },
+            };
+            let mut pr = PartitionProduceResponse::default();
+            pr.index = tp.partition;
+            match result {
+                Ok(info) => {
+                    pr.base_offset = info.base_offset;
+                    pr.log_append_time_ms = info.log_append_time_ms;
+                    pr.log_start_offset = info.log_start_offset;
+                }
+                Err(e) => {
+                    failed = true;
+                    tracing::debug!(partition = %tp, client = ?ctx.client_id, error = %e, "produce failed");
+                    pr.error_code = e.error_code();
+                    pr.error_message = e.message.as_deref().map(str_bytes);
+                    pr.base_offset = -1;
+                    pr.log_append_time_ms = -1;
+                    pr.log_start_offset = -1;
+                }
+            }
+            t.partition_responses.push(pr);
+        }
+        response.responses.push(t);
+    }
+    if acks == 0 {
+        if failed {
+            return Outcome::Close("acks=0 produce failed; closing so the client notices".into());
+        }
+        return Outcome::NoResponse;
+    }
+    Outcome::Respond(ResponseKind::Produce(response))
+}
+
+/// Produce v3+ carries exactly one v2 record batch per partition (Kafka rejects more with
+/// INVALID_RECORD). Deeper validation (CRC, magic, sizes) happens in the log.
+fn exactly_one_batch(records: &bytes::Bytes) -> Result<(), ApiError> {
+    match BatchHeader::parse(records) {
+        Ok(h) if (h.total_size() as usize) < records.len() => Err(ApiError::new(
+            ResponseError::InvalidRecord,
+            "produce requests must contain exactly one record batch per partition",
+        )),
+        // Too short, wrong magic or torn: let the log report the precise error.
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,171 @@
+//! CreateTopics, DeleteTopics, CreatePartitions: validated and committed by the
+//! `Controller`; the handler then waits until local partition state caught up so the
+//! client's next request sees the change.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, TopicName,
+};
+use uuid::Uuid;
+
+use super::{str_bytes, Broker, RequestContext};
+use crate::config::{self, ConfigLayers};
+use crate::error::ResponseError;
+use crate::metadata::{ConfigResource, CreatePartitionsSpec, CreateTopicSpec, TopicRef};
+
+pub async fn handle_create_topics(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let specs: Vec<CreateTopicSpec> = request
+        .topics
+        .iter()
+        .map(|t| CreateTopicSpec {
+            name: t.name.0.to_string(),
+            num_partitions: t.num_partitions,
+            replication_factor: t.replication_factor,
+            assignments: t
+                .assignments
+                .iter()
+                .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                .collect(),
+            configs: t
+                .configs
+                .iter()
+                .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                .collect(),
+        })
+        .collect();
+    let results = broker.controller.create_topics(specs.clone(), request.validate_only).await;
+    if !request.validate_only {
+        broker.await_applied(broker.image().offset).await;
+    }
+    let image = broker.image();
+    let mut response = CreateTopicsResponse::default();
+    for (spec, result) in specs.iter().zip(results) {
+        let mut r = CreatableTopicResult::default();
+        r.name = TopicName(str_bytes(&spec.name));
+        match result {
+            Ok(created) => {
+                r.topic_id = if request.validate_only { Uuid::nil() } else { created.topic_id };
+                r.num_partitions = created.num_partitions;
+                r.replication_factor = created.replication_factor;
+                if ctx.version >= 5 {
+                    r.configs = Some(created_topic_configs(broker, &image, &spec.configs));
+                }
+            }
+            Err(e) => {
+                r.error_code = e.error_code();
+                r.error_message = e.message.as_deref().map(str_bytes);
+                r.num_partitions = -1;
+                r.replication_factor = -1;
+            }
+        }
+        response.topics.push(r);
+    }
+    response
+}
+
+/// The configs a new topic ends up with (CreateTopics v5+ reports them).
+fn created_topic_configs(
+    broker: &Broker,
+    image: &crate::metadata::MetadataImage,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
+    let empty = BTreeMap::new();
+    let layers = ConfigLayers {
+        static_config: &broker.config,
+        dynamic_cluster: image.configs.get(&ConfigResource::Broker(None)).unwrap_or(&empty),
+        dynamic_broker: image.configs.get(&ConfigResource::Broker(Some(broker.node_id))).unwrap_or(&empty),
+        topic: overrides,
+    };
+    config::describe_topic_configs(&layers, false, false)
+        .into_iter()
+        .map(|c| {
+            let mut out = CreatableTopicConfigs::default();
+            out.name = str_bytes(&c.name);
+            out.value = c.value.as_deref().map(str_bytes);
+            out.read_only = c.read_only;
+            out.config_source = c.source.id();
+            out.is_sensitive = c.is_sensitive;
+            out
+        })
+        .collect()
+}
+
+pub async fn handle_delete_topics(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    // v6+ names topics in `topics` (by name or id); older versions in `topic_names`.
+    let refs: Vec<TopicRef> = if ctx.version >= 6 {
+        request
+            .topics
+            .iter()
+            .map(|t| match &t.name {
+                Some(n) => TopicRef::Name(n.0.to_string()),
+                None => TopicRef::Id(t.topic_id),
+            })
+            .collect()
+    } else {
+        request.topic_names.iter().map(|n| TopicRef::Name(n.0.to_string())).collect()
+    };
+    let results = if broker.config.delete_topic_enable {
+        broker.controller.delete_topics(refs.clone()).await
+    } else {
+        refs.iter()
+            .map(|_| Err(crate::error::ApiError::new(ResponseError::TopicDeletionDisabled, "delete.topic.enable is false")))
+            .collect()
+    };
+    broker.await_applied(broker.image().offset).await;
+    let mut response = DeleteTopicsResponse::default();
+    for (r, result) in refs.iter().zip(results) {
+        let mut out = DeletableTopicResult::default();
+        match r {
+            TopicRef::Name(n) => out.name = Some(TopicName(str_bytes(n))),
+            TopicRef::Id(id) => out.topic_id = *id,
+        }
+        match result {
+            Ok((name, id)) => {
+                out.name = Some(TopicName(str_bytes(&name)));
+                out.topic_id = id;
+            }
+            Err(e) => {
+                out.error_code = e.error_code();
+                out.error_message = e.message.as_deref().map(str_bytes);
+            }
+        }
+        response.responses.push(out);
+    }
+    response
+}
+
+pub async fn handle_create_partitions(broker: &Arc<Broker>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let specs: Vec<CreatePartitionsSpec> = request
+        .topics
+        .iter()
+        .map(|t| CreatePartitionsSpec {
+            name: t.name.0.to_string(),
+            count: t.count,
+            assignments: t
+                .assignments
+                .as_ref()
+                .map(|a| a.iter().map(|x| x.broker_ids.iter().map(|b| b.0).collect()).collect()),
+        })
+        .collect();
+    let results = broker.controller.create_partitions(specs.clone(), request.validate_only).await;
+    if !request.validate_only {
+        broker.await_applied(broker.image().offset).await;
+    }
+    let mut response = CreatePartitionsResponse::default();
+    for (spec, result) in specs.iter().zip(results) {
+        let mut r = CreatePartitionsTopicResult::default();
+        r.name = TopicName(str_bytes(&spec.name));
+        if let Err(e) = result {
+            r.error_code = e.error_code();
+            r.error_message = e.message.as_deref().map(str_bytes);
+        }
+        response.results.push(r);
+    }
+    response
+}
