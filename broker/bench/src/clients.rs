@@ -71,10 +71,14 @@ pub(crate) fn create_topics(
             .collect();
         // The client enforces the request timeout; the outer bound catches a stuck future.
         let results = runtime
-            .block_on(tokio::time::timeout(
-                admin_timeout + Duration::from_secs(5),
-                admin.create_topics(&new_topics, &options),
-            ))
+            // The timer must be created inside the runtime, hence the async block.
+            .block_on(async {
+                tokio::time::timeout(
+                    admin_timeout + Duration::from_secs(5),
+                    admin.create_topics(&new_topics, &options),
+                )
+                .await
+            })
             .map_err(|_| BenchError::Timeout {
                 what: format!("CreateTopics for {} topics", chunk.len()),
                 waited_ms: admin_timeout.as_millis(),
@@ -162,10 +166,13 @@ pub(crate) fn delete_topics(bootstrap: &str, topics: &[String]) {
         for chunk in topics.chunks(CREATE_TOPICS_CHUNK) {
             let names: Vec<&str> = chunk.iter().map(String::as_str).collect();
             let results = runtime
-                .block_on(tokio::time::timeout(
-                    admin_timeout + Duration::from_secs(5),
-                    admin.delete_topics(&names, &options),
-                ))
+                .block_on(async {
+                    tokio::time::timeout(
+                        admin_timeout + Duration::from_secs(5),
+                        admin.delete_topics(&names, &options),
+                    )
+                    .await
+                })
                 .map_err(|_| BenchError::Timeout {
                     what: "DeleteTopics".to_string(),
                     waited_ms: admin_timeout.as_millis(),
