@@ -14,8 +14,6 @@ use crate::scenario::LatencySpec;
 
 /// How long `flush` may wait for outstanding deliveries after the last send.
 const FLUSH_TIMEOUT_MS: u64 = 30_000;
-/// Above this much slack before the next send we sleep; below it we spin.
-const SLEEP_THRESHOLD_US: u64 = 200;
 /// Back-off when librdkafka's local queue is full (should not happen at a moderate rate).
 const QUEUE_FULL_BACKOFF_US: u64 = 100;
 
@@ -174,15 +172,13 @@ pub(crate) fn run(
     })
 }
 
-/// Sleeps most of the way, then spins, so sends leave close to their due time.
+/// Sleeps until `due`. No spinning: on a small machine a spinning client would take a core
+/// from the broker under test. Sleep overshoot (tens of µs) only makes a few sends leave in
+/// small bursts; each is still timed from its actual send.
 fn wait_until(due: Instant) {
     let slack = due.saturating_duration_since(Instant::now());
-    if slack > Duration::from_micros(SLEEP_THRESHOLD_US) {
-        std::thread::sleep(slack - Duration::from_micros(SLEEP_THRESHOLD_US));
-    }
-    // Bounded: at most SLEEP_THRESHOLD_US of spinning.
-    while Instant::now() < due {
-        std::hint::spin_loop();
+    if !slack.is_zero() {
+        std::thread::sleep(slack);
     }
 }
 

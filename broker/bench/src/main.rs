@@ -17,6 +17,7 @@ mod report;
 mod scenario;
 mod throughput;
 
+use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
@@ -26,7 +27,17 @@ use crate::broker_process::BrokerProcess;
 use crate::report::{Outcome, RunInfo, ScenarioReport};
 use crate::scenario::Scenario;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ironlog-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

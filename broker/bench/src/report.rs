@@ -248,6 +248,10 @@ fn memory_section(out: &mut String, reports: &[ScenarioReport], peak_rss_bytes: 
     out.push('\n');
 }
 
+fn cell_with_unit(value: Option<f64>, decimals: usize, unit: &str) -> String {
+    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.decimals$} {unit}"))
+}
+
 fn verdict(measured: Option<f64>, limit: f64) -> &'static str {
     match measured {
         None => "not measured",
@@ -288,22 +292,22 @@ fn targets_section(out: &mut String, reports: &[ScenarioReport]) {
     let _ = writeln!(out, "|---|---|---|");
     let _ = writeln!(
         out,
-        "| broker CPU <= {TARGET_CPU_S_PER_GB_MAX} core-second per GB (1 KiB, batched) | {} s/GB | {} |",
-        cell(cpu_worst, 2),
+        "| broker CPU <= {TARGET_CPU_S_PER_GB_MAX} core-second per GB (1 KiB, batched) | {} | {} |",
+        cell_with_unit(cpu_worst, 2, "s/GB"),
         verdict(cpu_worst, TARGET_CPU_S_PER_GB_MAX)
     );
     let _ = writeln!(
         out,
-        "| produce p99 <= {} ms at 10k msgs/s | {} ms | {} |",
+        "| produce p99 <= {} ms at 10k msgs/s | {} | {} |",
         TARGET_P99_US_MAX / 1_000,
-        cell(p99_worst_ms, 2),
+        cell_with_unit(p99_worst_ms, 2, "ms"),
         verdict(p99_worst_ms, TARGET_P99_US_MAX as f64 / 1e3)
     );
     let _ = writeln!(
         out,
-        "| idle RSS <= {} MB with 1,000 partitions | {} MB | {} |",
+        "| idle RSS <= {} MB with 1,000 partitions | {} | {} |",
         TARGET_IDLE_RSS_BYTES_MAX / 1_000_000,
-        cell(idle_rss_mb, 1),
+        cell_with_unit(idle_rss_mb, 1, "MB"),
         verdict(idle_rss_mb, megabytes(TARGET_IDLE_RSS_BYTES_MAX))
     );
 }
@@ -480,7 +484,7 @@ mod tests {
         let text = render(&info(), &[], None);
         assert!(text.contains("n/a (broker pid unknown)"));
         assert_eq!(
-            text.matches("| not measured |").count(),
+            text.matches("| n/a | not measured |").count(),
             3,
             "report was:\n{text}"
         );
