@@ -1,0 +1,264 @@
+//! Command line of `ironlog-bench`, and its validation (loopback only).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::error::BenchError;
+
+/// Bootstrap address used when neither `--bootstrap` nor `--spawn` is given.
+pub(crate) const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
+
+/// Measure an Ironlog (or any Kafka-compatible) broker with librdkafka clients and print a
+/// markdown table for docs/benchmarks.md.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ironlog-bench", version)]
+pub(crate) struct Args {
+    /// Broker to measure (loopback only), e.g. 127.0.0.1:9092. Default 127.0.0.1:9092.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "spawn")]
+    pub(crate) bootstrap: Option<String>,
+
+    /// Start the broker binary ourselves on a port-0 loopback listener in a temp dir.
+    #[arg(long)]
+    pub(crate) spawn: bool,
+
+    /// Broker binary for --spawn. Default: `ironlog` next to this binary, else
+    /// target/release/ironlog.
+    #[arg(long, value_name = "PATH", requires = "spawn")]
+    pub(crate) broker_bin: Option<PathBuf>,
+
+    /// Process id of the broker behind --bootstrap, to read its CPU time and RSS from /proc.
+    #[arg(long, value_name = "PID", conflicts_with = "spawn")]
+    pub(crate) broker_pid: Option<u32>,
+
+    /// Small record counts and short runs (a smoke run, not figures to publish).
+    #[arg(long)]
+    pub(crate) quick: bool,
+
+    /// Scenarios to run, comma separated. Default: all.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "SCENARIO")]
+    pub(crate) only: Vec<ScenarioKind>,
+
+    /// Records per throughput run (overrides the per-size default).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub(crate) records: Option<u64>,
+
+    /// Upper bound on the sending phase of each run, in seconds.
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub(crate) run_seconds_max: Option<u64>,
+
+    /// Replication factor of the topics the benchmark creates.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=16))]
+    pub(crate) replication_factor: i32,
+}
+
+/// Families of measurements; each expands into one or more `Scenario`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub(crate) enum ScenarioKind {
+    /// Produce then consume MB/s and msgs/s, plus broker CPU seconds per GB.
+    Throughput,
+    /// Produce latency p50/p99/max at a fixed rate.
+    Latency,
+    /// Broker RSS when idle after creating 1,000 partitions.
+    IdlePartitions,
+}
+
+impl ScenarioKind {
+    pub(crate) const ALL: [ScenarioKind; 3] = [
+        ScenarioKind::IdlePartitions,
+        ScenarioKind::Throughput,
+        ScenarioKind::Latency,
+    ];
+}
+
+/// Where the broker under test comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BrokerTarget {
+    /// Already running; we only connect.
+    External {
+        bootstrap: String,
+        broker_pid: Option<u32>,
+    },
+    /// We start it and own its lifetime.
+    Spawn { broker_bin: Option<PathBuf> },
+}
+
+impl Args {
+    /// Checks what clap cannot: the bootstrap address must be a loopback `HOST:PORT`.
+    pub(crate) fn broker_target(&self) -> Result<BrokerTarget, BenchError> {
+        if self.spawn {
+            return Ok(BrokerTarget::Spawn {
+                broker_bin: self.broker_bin.clone(),
+            });
+        }
+        let bootstrap = self.bootstrap.as_deref().unwrap_or(BOOTSTRAP_DEFAULT);
+        validate_loopback(bootstrap)?;
+        Ok(BrokerTarget::External {
+            bootstrap: bootstrap.to_string(),
+            broker_pid: self.broker_pid,
+        })
+    }
+
+    /// Scenario families to run, in a fixed order (idle RSS first, on a fresh broker).
+    pub(crate) fn scenario_kinds(&self) -> Vec<ScenarioKind> {
+        ScenarioKind::ALL
+            .into_iter()
+            .filter(|kind| self.only.is_empty() || self.only.contains(kind))
+            .collect()
+    }
+}
+
+/// Accepts `127.x.y.z:PORT`, `[::1]:PORT` and `localhost:PORT`; the port must not be 0.
+pub(crate) fn validate_loopback(address: &str) -> Result<(), BenchError> {
+    let not_loopback = |reason: &str| BenchError::Address {
+        address: address.to_string(),
+        reason: reason.to_string(),
+    };
+    let (host_is_loopback, port) = match address.parse::<SocketAddr>() {
+        Ok(socket_addr) => (socket_addr.ip().is_loopback(), socket_addr.port()),
+        Err(_) => {
+            let (host, port) = address
+                .rsplit_once(':')
+                .ok_or_else(|| not_loopback("expected HOST:PORT"))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| not_loopback("port is not a number in 1..=65535"))?;
+            let host_is_loopback = host.eq_ignore_ascii_case("localhost")
+                || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            (host_is_loopback, port)
+        }
+    };
+    if !host_is_loopback {
+        return Err(not_loopback("only loopback hosts are allowed"));
+    }
+    if port == 0 {
+        return Err(not_loopback("port 0 is not connectable"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("ironlog-bench").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn no_arguments_means_default_loopback_bootstrap_and_all_scenarios() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(
+            args.broker_target().unwrap(),
+            BrokerTarget::External {
+                bootstrap: BOOTSTRAP_DEFAULT.to_string(),
+                broker_pid: None
+            },
+            "without flags the bench must target the default loopback broker"
+        );
+        assert_eq!(args.scenario_kinds(), ScenarioKind::ALL.to_vec());
+        assert!(!args.quick);
+        assert_eq!(args.replication_factor, 1);
+    }
+
+    #[test]
+    fn bootstrap_with_pid_and_quick() {
+        let args = parse(&[
+            "--bootstrap",
+            "localhost:19092",
+            "--broker-pid",
+            "42",
+            "--quick",
+        ])
+        .unwrap();
+        assert!(args.quick);
+        assert_eq!(
+            args.broker_target().unwrap(),
+            BrokerTarget::External {
+                bootstrap: "localhost:19092".to_string(),
+                broker_pid: Some(42)
+            }
+        );
+    }
+
+    #[test]
+    fn spawn_with_broker_bin() {
+        let args = parse(&["--spawn", "--broker-bin", "/tmp/ironlog", "--quick"]).unwrap();
+        assert_eq!(
+            args.broker_target().unwrap(),
+            BrokerTarget::Spawn {
+                broker_bin: Some(PathBuf::from("/tmp/ironlog"))
+            }
+        );
+    }
+
+    #[test]
+    fn spawn_conflicts_with_bootstrap_and_pid() {
+        assert!(
+            parse(&["--spawn", "--bootstrap", "127.0.0.1:9092"]).is_err(),
+            "--spawn and --bootstrap together must be rejected"
+        );
+        assert!(
+            parse(&["--spawn", "--broker-pid", "1"]).is_err(),
+            "--spawn and --broker-pid together must be rejected"
+        );
+        assert!(
+            parse(&["--broker-bin", "/tmp/ironlog"]).is_err(),
+            "--broker-bin without --spawn must be rejected"
+        );
+    }
+
+    #[test]
+    fn only_selects_scenarios_in_fixed_order() {
+        let args = parse(&["--only", "latency,throughput"]).unwrap();
+        assert_eq!(
+            args.scenario_kinds(),
+            vec![ScenarioKind::Throughput, ScenarioKind::Latency],
+            "scenarios run in the fixed order whatever order --only lists them"
+        );
+        assert!(parse(&["--only", "compaction"]).is_err());
+    }
+
+    #[test]
+    fn numeric_bounds_are_enforced() {
+        assert!(
+            parse(&["--records", "0"]).is_err(),
+            "zero records is refused"
+        );
+        assert_eq!(parse(&["--records", "1000"]).unwrap().records, Some(1000));
+        assert!(parse(&["--run-seconds-max", "0"]).is_err());
+        assert!(parse(&["--replication-factor", "0"]).is_err());
+    }
+
+    #[test]
+    fn only_loopback_bootstrap_is_accepted() {
+        for ok in [
+            "127.0.0.1:9092",
+            "127.1.2.3:1",
+            "[::1]:9092",
+            "localhost:9092",
+            "LOCALHOST:1",
+        ] {
+            assert!(
+                validate_loopback(ok).is_ok(),
+                "{ok} is loopback and must be accepted"
+            );
+        }
+        for bad in [
+            "10.0.0.1:9092",
+            "example.com:9092",
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "localhost:99999",
+            "[::2]:9092",
+        ] {
+            assert!(validate_loopback(bad).is_err(), "{bad} must be rejected");
+        }
+        let args = parse(&["--bootstrap", "192.168.1.5:9092"]).unwrap();
+        assert!(
+            args.broker_target().is_err(),
+            "a non-loopback --bootstrap must be refused before any connection"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! `ironlog-bench`: measures a Kafka-compatible broker (normally Ironlog) with librdkafka
+//! clients and prints a markdown report. See docs/benchmarks.md for the method.
+//!
+//! Data flow: parse args → start or locate the broker → expand scenarios (`scenario::plan`)
+//! → run each, bounded by counts and deadlines, collecting `report::ScenarioReport`s
+//! (a failed scenario is a row, not an abort) → print `report::render` to stdout.
+//! Progress goes to stderr via `tracing`.
+
+mod args;
+mod broker_process;
+mod clients;
+mod error;
+mod idle_partitions;
+mod latency;
+mod proc_stats;
+mod report;
+mod scenario;
+mod throughput;
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+
+use crate::args::{Args, BrokerTarget};
+use crate::broker_process::BrokerProcess;
+use crate::report::{Outcome, RunInfo, ScenarioReport};
+use crate::scenario::Scenario;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ironlog-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let target = args.broker_target()?;
+
+    // Keep the spawned broker alive until the report is printed; dropping it kills it.
+    let (spawned, bootstrap, broker_pid, broker_description) = match target {
+        BrokerTarget::Spawn { broker_bin } => {
+            let binary = broker_bin.unwrap_or_else(broker_process::default_broker_binary);
+            let broker = BrokerProcess::spawn(&binary)?;
+            let description = format!(
+                "spawned `{}` (pid {}) on {}, data in a temp dir",
+                broker.binary.display(),
+                broker.pid(),
+                broker.bootstrap
+            );
+            let (bootstrap, pid) = (broker.bootstrap.clone(), Some(broker.pid()));
+            (Some(broker), bootstrap, pid, description)
+        }
+        BrokerTarget::External {
+            bootstrap,
+            broker_pid,
+        } => {
+            let description = match broker_pid {
+                Some(pid) => format!("running at {bootstrap} (pid {pid})"),
+                None => format!("running at {bootstrap} (pid unknown: no CPU or RSS figures)"),
+            };
+            (None, bootstrap, broker_pid, description)
+        }
+    };
+
+    let run_id = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let topic_prefix = format!("ironlog-bench-{run_id}");
+    let scenarios = scenario::plan(&args);
+    let mut created_topics: Vec<String> = Vec::new();
+    let mut reports = Vec::with_capacity(scenarios.len());
+    for (index, scenario) in scenarios.into_iter().enumerate() {
+        tracing::info!(scenario = %scenario.label(), "running");
+        let outcome = run_scenario(
+            &scenario,
+            index,
+            &bootstrap,
+            &topic_prefix,
+            args.replication_factor,
+            broker_pid,
+            &mut created_topics,
+        );
+        if let Err(error) = &outcome {
+            tracing::warn!(scenario = %scenario.label(), %error, "scenario failed");
+        }
+        reports.push(ScenarioReport { scenario, outcome });
+    }
+
+    let peak_rss_bytes = broker_pid.and_then(|pid| match proc_stats::status_bytes(pid, "VmHWM") {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read broker peak RSS");
+            None
+        }
+    });
+    let info = RunInfo {
+        command_line: report::command_line(&std::env::args().skip(1).collect::<Vec<_>>()),
+        broker: broker_description,
+        machine: machine_description(),
+        quick: args.quick,
+    };
+    println!("{}", report::render(&info, &reports, peak_rss_bytes));
+
+    if spawned.is_none() && !created_topics.is_empty() {
+        // Someone else's broker: do not leave 1,000+ bench partitions behind.
+        tracing::info!(topics = created_topics.len(), "deleting bench topics");
+        clients::delete_topics(&bootstrap, &created_topics);
+    }
+    drop(spawned);
+    Ok(())
+}
+
+fn run_scenario(
+    scenario: &Scenario,
+    index: usize,
+    bootstrap: &str,
+    topic_prefix: &str,
+    replication_factor: i32,
+    broker_pid: Option<u32>,
+    created_topics: &mut Vec<String>,
+) -> Result<Outcome, String> {
+    match scenario {
+        Scenario::Throughput(spec) => {
+            let topic = format!(
+                "{topic_prefix}-{index:02}-{}b-{}p-acks{}",
+                spec.record_bytes,
+                spec.partitions,
+                spec.acks.config_value()
+            );
+            created_topics.push(topic.clone());
+            throughput::run(bootstrap, &topic, spec, replication_factor, broker_pid)
+                .map(Outcome::Throughput)
+        }
+        Scenario::Latency(spec) => {
+            let topic = format!("{topic_prefix}-{index:02}-latency");
+            created_topics.push(topic.clone());
+            latency::run(bootstrap, &topic, spec, replication_factor).map(Outcome::Latency)
+        }
+        Scenario::IdlePartitions(spec) => {
+            let topics = idle_partitions::topic_names(topic_prefix, spec);
+            created_topics.extend(topics.iter().cloned());
+            idle_partitions::run(bootstrap, &topics, spec, replication_factor, broker_pid)
+                .map(Outcome::IdlePartitions)
+        }
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// CPU count, kernel and librdkafka version, for the report header.
+fn machine_description() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get().to_string())
+        .unwrap_or_else(|_| "?".to_string());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string());
+    let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
+    format!("{cores} cores, Linux {kernel}, librdkafka {librdkafka}")
+}

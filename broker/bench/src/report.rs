@@ -1,0 +1,496 @@
+//! Markdown rendering of a bench run, paste-able into docs/benchmarks.md.
+//!
+//! Units: MB = 10^6 bytes, GB = 10^9 bytes (record value bytes, no framing), ms for latency.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::idle_partitions::IdlePartitionsResult;
+use crate::latency::LatencyResult;
+use crate::scenario::{Scenario, ThroughputSpec};
+use crate::throughput::ThroughputResult;
+
+/// Targets from docs/benchmarks.md.
+pub(crate) const TARGET_CPU_S_PER_GB_MAX: f64 = 1.0;
+pub(crate) const TARGET_P99_US_MAX: u64 = 5_000;
+pub(crate) const TARGET_IDLE_RSS_BYTES_MAX: u64 = 200_000_000;
+
+const ERROR_CELL_CHARS_MAX: usize = 160;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    Throughput(ThroughputResult),
+    Latency(LatencyResult),
+    IdlePartitions(IdlePartitionsResult),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScenarioReport {
+    pub(crate) scenario: Scenario,
+    /// `Err` holds why the scenario could not run.
+    pub(crate) outcome: Result<Outcome, String>,
+}
+
+/// Context printed above the tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunInfo {
+    pub(crate) command_line: String,
+    pub(crate) broker: String,
+    pub(crate) machine: String,
+    pub(crate) quick: bool,
+}
+
+/// `cargo run --release -p ironlog-bench -- ARGS`, shell-quoted.
+pub(crate) fn command_line(args: &[String]) -> String {
+    let mut line = String::from("cargo run --release -p ironlog-bench --");
+    for arg in args {
+        line.push(' ');
+        let plain = !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@[]".contains(c));
+        if plain {
+            line.push_str(arg);
+        } else {
+            line.push('\'');
+            line.push_str(&arg.replace('\'', r"'\''"));
+            line.push('\'');
+        }
+    }
+    line
+}
+
+fn per_second(amount: f64, elapsed: Duration) -> Option<f64> {
+    let seconds = elapsed.as_secs_f64();
+    (seconds > 0.0).then(|| amount / seconds)
+}
+
+fn cell(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.decimals$}"))
+}
+
+fn error_cell(error: &str) -> String {
+    let flat: String = error
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .take(ERROR_CELL_CHARS_MAX)
+        .collect();
+    format!("failed: {}", flat.replace('|', "\\|"))
+}
+
+fn megabytes(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// Broker CPU seconds per GB of record values produced.
+pub(crate) fn cpu_s_per_gb(spec: &ThroughputSpec, result: &ThroughputResult) -> Option<f64> {
+    let gigabytes = (result.produced_records as f64 * spec.record_bytes as f64) / 1e9;
+    let cpu = result.broker_cpu_s?;
+    (gigabytes > 0.0).then(|| cpu / gigabytes)
+}
+
+fn throughput_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(out, "### Produce and consume throughput\n");
+    let _ = writeln!(
+        out,
+        "Batched producer: linger.ms=5, batch.size=1000000, compression none, no idempotence. \
+         Consumer: one, assigned to all partitions, from the beginning.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| record | partitions | acks | records produced | produce MB/s | produce msgs/s | consume MB/s | consume msgs/s | broker CPU s/GB |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for report in reports {
+        let Scenario::Throughput(spec) = &report.scenario else {
+            continue;
+        };
+        let head = format!(
+            "| {} B | {} | {} |",
+            spec.record_bytes,
+            spec.partitions,
+            spec.acks.config_value()
+        );
+        match &report.outcome {
+            Ok(Outcome::Throughput(r)) => {
+                let produced_bytes = r.produced_records as f64 * spec.record_bytes as f64;
+                let mut records = format!("{} / {}", r.produced_records, spec.record_count);
+                if r.produce_failed > 0 {
+                    let _ = write!(records, " ({} failed)", r.produce_failed);
+                }
+                let consume = match &r.consume_error {
+                    Some(error) => format!("{} | {}", error_cell(error), r.consumed_records),
+                    None => format!(
+                        "{} | {}",
+                        cell(
+                            per_second(megabytes(r.consumed_bytes), r.consume_elapsed),
+                            1
+                        ),
+                        cell(per_second(r.consumed_records as f64, r.consume_elapsed), 0)
+                    ),
+                };
+                let _ = writeln!(
+                    out,
+                    "{head} {records} | {} | {} | {consume} | {} |",
+                    cell(per_second(produced_bytes / 1e6, r.produce_elapsed), 1),
+                    cell(per_second(r.produced_records as f64, r.produce_elapsed), 0),
+                    cell(cpu_s_per_gb(spec, r), 2),
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "{head} {} | | | | | |", error_cell(error));
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn latency_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(out, "### Produce latency\n");
+    let _ = writeln!(
+        out,
+        "Per record from send to delivery report; linger.ms=0, one partition, after a warm-up.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| record | acks | target msgs/s | achieved msgs/s | samples | p50 ms | p99 ms | max ms | failed |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for report in reports {
+        let Scenario::Latency(spec) = &report.scenario else {
+            continue;
+        };
+        let head = format!(
+            "| {} B | {} | {} |",
+            spec.record_bytes,
+            spec.acks.config_value(),
+            spec.rate_per_s
+        );
+        match &report.outcome {
+            Ok(Outcome::Latency(r)) => {
+                let ms = |us: u64| us as f64 / 1e3;
+                let (samples, p50, p99, max) = match r.summary {
+                    Some(s) => (
+                        s.samples.to_string(),
+                        format!("{:.2}", ms(s.p50_us)),
+                        format!("{:.2}", ms(s.p99_us)),
+                        format!("{:.2}", ms(s.max_us)),
+                    ),
+                    None => ("0".into(), "n/a".into(), "n/a".into(), "n/a".into()),
+                };
+                let _ = writeln!(
+                    out,
+                    "{head} {} | {samples} | {p50} | {p99} | {max} | {} |",
+                    cell(per_second(r.sent as f64, r.window), 0),
+                    r.failed
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "{head} {} | | | | | |", error_cell(error));
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn memory_section(out: &mut String, reports: &[ScenarioReport], peak_rss_bytes: Option<u64>) {
+    let _ = writeln!(out, "### Broker memory\n");
+    let _ = writeln!(out, "| measurement | value |");
+    let _ = writeln!(out, "|---|---|");
+    let mb = |bytes: Option<u64>| {
+        bytes.map_or_else(
+            || "n/a (broker pid unknown)".to_string(),
+            |b| format!("{:.1} MB", megabytes(b)),
+        )
+    };
+    for report in reports {
+        let Scenario::IdlePartitions(spec) = &report.scenario else {
+            continue;
+        };
+        let what = format!(
+            "{} partitions ({} topics x {})",
+            spec.partitions_total(),
+            spec.topics,
+            spec.partitions_per_topic
+        );
+        match &report.outcome {
+            Ok(Outcome::IdlePartitions(r)) => {
+                let _ = writeln!(
+                    out,
+                    "| RSS before creating partitions | {} |",
+                    mb(r.rss_before_bytes)
+                );
+                let _ = writeln!(
+                    out,
+                    "| idle RSS, {what}, {} s after creation | {} |",
+                    spec.settle.as_secs(),
+                    mb(r.rss_idle_bytes)
+                );
+                let _ = writeln!(
+                    out,
+                    "| time to create {what} until all have leaders | {:.2} s |",
+                    r.create_elapsed.as_secs_f64()
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "| idle RSS, {what} | {} |", error_cell(error));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| peak RSS (VmHWM) over the whole run | {} |",
+        mb(peak_rss_bytes)
+    );
+    out.push('\n');
+}
+
+fn cell_with_unit(value: Option<f64>, decimals: usize, unit: &str) -> String {
+    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.decimals$} {unit}"))
+}
+
+fn verdict(measured: Option<f64>, limit: f64) -> &'static str {
+    match measured {
+        None => "not measured",
+        Some(value) if value <= limit => "met",
+        Some(_) => "missed",
+    }
+}
+
+fn targets_section(out: &mut String, reports: &[ScenarioReport]) {
+    // Worst (highest) CPU cost over the 1 KiB batched runs.
+    let cpu_worst = reports
+        .iter()
+        .filter_map(|report| match (&report.scenario, &report.outcome) {
+            (Scenario::Throughput(spec), Ok(Outcome::Throughput(r)))
+                if spec.record_bytes == 1024 =>
+            {
+                cpu_s_per_gb(spec, r)
+            }
+            _ => None,
+        })
+        .reduce(f64::max);
+    let p99_worst_ms = reports
+        .iter()
+        .filter_map(|report| match &report.outcome {
+            Ok(Outcome::Latency(r)) => r.summary.map(|s| s.p99_us as f64 / 1e3),
+            _ => None,
+        })
+        .reduce(f64::max);
+    let idle_rss_mb = reports
+        .iter()
+        .filter_map(|report| match &report.outcome {
+            Ok(Outcome::IdlePartitions(r)) => r.rss_idle_bytes.map(megabytes),
+            _ => None,
+        })
+        .reduce(f64::max);
+    let _ = writeln!(out, "### Targets\n");
+    let _ = writeln!(out, "| target | measured (worst case) | verdict |");
+    let _ = writeln!(out, "|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| broker CPU <= {TARGET_CPU_S_PER_GB_MAX} core-second per GB (1 KiB, batched) | {} | {} |",
+        cell_with_unit(cpu_worst, 2, "s/GB"),
+        verdict(cpu_worst, TARGET_CPU_S_PER_GB_MAX)
+    );
+    let _ = writeln!(
+        out,
+        "| produce p99 <= {} ms at 10k msgs/s | {} | {} |",
+        TARGET_P99_US_MAX / 1_000,
+        cell_with_unit(p99_worst_ms, 2, "ms"),
+        verdict(p99_worst_ms, TARGET_P99_US_MAX as f64 / 1e3)
+    );
+    let _ = writeln!(
+        out,
+        "| idle RSS <= {} MB with 1,000 partitions | {} | {} |",
+        TARGET_IDLE_RSS_BYTES_MAX / 1_000_000,
+        cell_with_unit(idle_rss_mb, 1, "MB"),
+        verdict(idle_rss_mb, megabytes(TARGET_IDLE_RSS_BYTES_MAX))
+    );
+}
+
+/// The whole report.
+pub(crate) fn render(
+    info: &RunInfo,
+    reports: &[ScenarioReport],
+    peak_rss_bytes: Option<u64>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Ironlog benchmark results\n");
+    let _ = writeln!(out, "Command: `{}`\n", info.command_line);
+    let _ = writeln!(out, "- broker: {}", info.broker);
+    let _ = writeln!(out, "- machine: {}", info.machine);
+    if info.quick {
+        let _ = writeln!(
+            out,
+            "- --quick run: small counts, a smoke test rather than figures to publish"
+        );
+    }
+    out.push('\n');
+    let has = |f: fn(&Scenario) -> bool| reports.iter().any(|r| f(&r.scenario));
+    if has(|s| matches!(s, Scenario::Throughput(_))) {
+        throughput_section(&mut out, reports);
+    }
+    if has(|s| matches!(s, Scenario::Latency(_))) {
+        latency_section(&mut out, reports);
+    }
+    memory_section(&mut out, reports, peak_rss_bytes);
+    targets_section(&mut out, reports);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latency::LatencySummary;
+    use crate::scenario::{Acks, IdlePartitionsSpec, LatencySpec};
+
+    fn throughput_spec(record_bytes: usize) -> ThroughputSpec {
+        ThroughputSpec {
+            record_bytes,
+            partitions: 8,
+            acks: Acks::All,
+            record_count: 1_000_000,
+            send_duration_max: Duration::from_secs(60),
+        }
+    }
+
+    fn info() -> RunInfo {
+        RunInfo {
+            command_line: command_line(&["--spawn".to_string()]),
+            broker: "spawned".to_string(),
+            machine: "test".to_string(),
+            quick: false,
+        }
+    }
+
+    #[test]
+    fn command_line_quotes_only_when_needed() {
+        let args = [
+            "--bootstrap",
+            "127.0.0.1:9092",
+            "--broker-bin",
+            "/a b/ironlog",
+            "it's",
+        ]
+        .map(String::from);
+        assert_eq!(
+            command_line(&args),
+            "cargo run --release -p ironlog-bench -- --bootstrap 127.0.0.1:9092 --broker-bin '/a b/ironlog' 'it'\\''s'"
+        );
+    }
+
+    #[test]
+    fn cpu_per_gb_uses_produced_bytes() {
+        let result = ThroughputResult {
+            produced_records: 1_000_000,
+            produce_failed: 0,
+            produce_elapsed: Duration::from_secs(2),
+            broker_cpu_s: Some(0.5),
+            consumed_records: 1_000_000,
+            consumed_bytes: 1_024_000_000,
+            consume_elapsed: Duration::from_secs(1),
+            consume_error: None,
+        };
+        let cpu = cpu_s_per_gb(&throughput_spec(1024), &result).unwrap();
+        assert!(
+            (cpu - 0.5 / 1.024).abs() < 1e-9,
+            "expected 0.488 s/GB, got {cpu}"
+        );
+        let unknown = ThroughputResult {
+            broker_cpu_s: None,
+            ..result
+        };
+        assert_eq!(cpu_s_per_gb(&throughput_spec(1024), &unknown), None);
+    }
+
+    #[test]
+    fn render_full_report_with_rows_errors_and_targets() {
+        let reports = vec![
+            ScenarioReport {
+                scenario: Scenario::IdlePartitions(IdlePartitionsSpec {
+                    topics: 100,
+                    partitions_per_topic: 10,
+                    settle: Duration::from_secs(10),
+                }),
+                outcome: Ok(Outcome::IdlePartitions(IdlePartitionsResult {
+                    create_elapsed: Duration::from_millis(1_500),
+                    rss_before_bytes: Some(20_000_000),
+                    rss_idle_bytes: Some(150_000_000),
+                })),
+            },
+            ScenarioReport {
+                scenario: Scenario::Throughput(throughput_spec(1024)),
+                outcome: Ok(Outcome::Throughput(ThroughputResult {
+                    produced_records: 1_000_000,
+                    produce_failed: 0,
+                    produce_elapsed: Duration::from_secs(4),
+                    broker_cpu_s: Some(2.048),
+                    consumed_records: 1_000_000,
+                    consumed_bytes: 1_024_000_000,
+                    consume_elapsed: Duration::from_secs(2),
+                    consume_error: None,
+                })),
+            },
+            ScenarioReport {
+                scenario: Scenario::Throughput(throughput_spec(100)),
+                outcome: Err("connection refused | twice\nagain".to_string()),
+            },
+            ScenarioReport {
+                scenario: Scenario::Latency(LatencySpec {
+                    record_bytes: 1024,
+                    rate_per_s: 10_000,
+                    acks: Acks::One,
+                    warmup: Duration::from_secs(3),
+                    measure: Duration::from_secs(30),
+                }),
+                outcome: Ok(Outcome::Latency(LatencyResult {
+                    sent: 300_000,
+                    failed: 0,
+                    window: Duration::from_secs(30),
+                    summary: Some(LatencySummary {
+                        samples: 300_000,
+                        p50_us: 800,
+                        p99_us: 3_200,
+                        max_us: 12_000,
+                    }),
+                })),
+            },
+        ];
+        let text = render(&info(), &reports, Some(300_000_000));
+        for expected in [
+            "Command: `cargo run --release -p ironlog-bench -- --spawn`",
+            "| 1024 B | 8 | all | 1000000 / 1000000 | 256.0 | 250000 | 512.0 | 500000 | 2.00 |",
+            "| 100 B | 8 | all | failed: connection refused \\| twice again |",
+            "| 1024 B | 1 | 10000 | 10000 | 300000 | 0.80 | 3.20 | 12.00 | 0 |",
+            "| idle RSS, 1000 partitions (100 topics x 10), 10 s after creation | 150.0 MB |",
+            "| peak RSS (VmHWM) over the whole run | 300.0 MB |",
+            "per GB (1 KiB, batched) | 2.00 s/GB | missed |",
+            "at 10k msgs/s | 3.20 ms | met |",
+            "with 1,000 partitions | 150.0 MB | met |",
+        ] {
+            assert!(
+                text.contains(expected),
+                "report lacks {expected:?}; report was:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn render_without_measurements_says_not_measured() {
+        let text = render(&info(), &[], None);
+        assert!(text.contains("n/a (broker pid unknown)"));
+        assert_eq!(
+            text.matches("| n/a | not measured |").count(),
+            3,
+            "report was:\n{text}"
+        );
+        assert!(
+            !text.contains("### Produce latency"),
+            "no latency scenario, no latency table"
+        );
+    }
+}

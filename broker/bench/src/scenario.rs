@@ -1,0 +1,255 @@
+//! What gets measured: the list of scenarios for one bench run, with their sizes.
+//!
+//! Adding a measurement = a new `Scenario` variant with its spec struct, a `run` function
+//! in its own module returning a new `Outcome` variant, and a section in `report`.
+//! Planned: group rebalance time, offset commit rate, compaction MB/s, idempotent vs plain
+//! produce, transactional throughput.
+
+use std::time::Duration;
+
+use crate::args::{Args, ScenarioKind};
+
+/// Record sizes of the throughput matrix, in bytes of record value.
+pub(crate) const THROUGHPUT_RECORD_BYTES: [usize; 2] = [100, 1024];
+/// Partition counts of the throughput matrix.
+pub(crate) const THROUGHPUT_PARTITIONS: [i32; 2] = [1, 8];
+
+/// Producer `acks` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acks {
+    One,
+    All,
+}
+
+impl Acks {
+    pub(crate) fn config_value(self) -> &'static str {
+        match self {
+            Acks::One => "1",
+            Acks::All => "all",
+        }
+    }
+}
+
+/// Produce a fixed number of records (bounded by a send deadline) with batching, then read
+/// them all back from the beginning with one consumer assigned to every partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ThroughputSpec {
+    pub(crate) record_bytes: usize,
+    pub(crate) partitions: i32,
+    pub(crate) acks: Acks,
+    pub(crate) record_count: u64,
+    pub(crate) send_duration_max: Duration,
+}
+
+/// Send records at a fixed rate with `linger.ms=0` and time each from send to delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LatencySpec {
+    pub(crate) record_bytes: usize,
+    pub(crate) rate_per_s: u64,
+    pub(crate) acks: Acks,
+    /// Sent but not counted, so connection setup and metadata fetch do not show in p99.
+    pub(crate) warmup: Duration,
+    pub(crate) measure: Duration,
+}
+
+/// Create many partitions, let the broker go idle, read its resident memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdlePartitionsSpec {
+    pub(crate) topics: u32,
+    pub(crate) partitions_per_topic: i32,
+    /// Idle time between the last partition showing up in metadata and reading RSS.
+    pub(crate) settle: Duration,
+}
+
+impl IdlePartitionsSpec {
+    pub(crate) fn partitions_total(&self) -> u64 {
+        u64::from(self.topics) * self.partitions_per_topic.unsigned_abs() as u64
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    Throughput(ThroughputSpec),
+    Latency(LatencySpec),
+    IdlePartitions(IdlePartitionsSpec),
+}
+
+impl Scenario {
+    /// Short label for progress logs.
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Scenario::Throughput(s) => format!(
+                "throughput {} B x {} partitions acks={} ({} records)",
+                s.record_bytes,
+                s.partitions,
+                s.acks.config_value(),
+                s.record_count
+            ),
+            Scenario::Latency(s) => format!(
+                "latency {} B at {} msgs/s acks={}",
+                s.record_bytes,
+                s.rate_per_s,
+                s.acks.config_value()
+            ),
+            Scenario::IdlePartitions(s) => format!(
+                "idle RSS with {} partitions ({} topics x {})",
+                s.partitions_total(),
+                s.topics,
+                s.partitions_per_topic
+            ),
+        }
+    }
+}
+
+/// Default records per throughput run: ~100 MB of 100 B records, ~300 MB of 1 KiB records
+/// (a tenth of that with --quick).
+fn record_count_default(record_bytes: usize, quick: bool) -> u64 {
+    let full = if record_bytes <= 100 {
+        1_000_000
+    } else {
+        300_000
+    };
+    if quick {
+        full / 10
+    } else {
+        full
+    }
+}
+
+/// Expands the scenario families chosen on the command line into concrete scenarios.
+pub(crate) fn plan(args: &Args) -> Vec<Scenario> {
+    let send_duration_max =
+        Duration::from_secs(
+            args.run_seconds_max
+                .unwrap_or(if args.quick { 15 } else { 60 }),
+        );
+    let mut scenarios = Vec::new();
+    for kind in args.scenario_kinds() {
+        match kind {
+            ScenarioKind::IdlePartitions => {
+                scenarios.push(Scenario::IdlePartitions(IdlePartitionsSpec {
+                    topics: 100,
+                    partitions_per_topic: 10,
+                    settle: Duration::from_secs(if args.quick { 2 } else { 10 }),
+                }))
+            }
+            ScenarioKind::Throughput => {
+                for record_bytes in THROUGHPUT_RECORD_BYTES {
+                    for partitions in THROUGHPUT_PARTITIONS {
+                        for acks in [Acks::One, Acks::All] {
+                            scenarios.push(Scenario::Throughput(ThroughputSpec {
+                                record_bytes,
+                                partitions,
+                                acks,
+                                record_count: args.records.unwrap_or_else(|| {
+                                    record_count_default(record_bytes, args.quick)
+                                }),
+                                send_duration_max,
+                            }));
+                        }
+                    }
+                }
+            }
+            ScenarioKind::Latency => scenarios.push(Scenario::Latency(LatencySpec {
+                record_bytes: 1024,
+                rate_per_s: 10_000,
+                acks: Acks::One,
+                warmup: Duration::from_secs(if args.quick { 1 } else { 3 }),
+                measure: send_duration_max.min(Duration::from_secs(if args.quick {
+                    5
+                } else {
+                    30
+                })),
+            })),
+        }
+    }
+    scenarios
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn plan_for(args: &[&str]) -> Vec<Scenario> {
+        let args =
+            Args::try_parse_from(std::iter::once("ironlog-bench").chain(args.iter().copied()))
+                .unwrap();
+        plan(&args)
+    }
+
+    #[test]
+    fn full_plan_covers_the_matrix_idle_first() {
+        let scenarios = plan_for(&[]);
+        assert_eq!(
+            scenarios.len(),
+            1 + 8 + 1,
+            "idle + 2x2x2 throughput + latency"
+        );
+        assert!(
+            matches!(scenarios[0], Scenario::IdlePartitions(ref s) if s.partitions_total() == 1_000),
+            "idle RSS runs first, on a fresh broker, with 1,000 partitions"
+        );
+        let throughput: Vec<&ThroughputSpec> = scenarios
+            .iter()
+            .filter_map(|s| match s {
+                Scenario::Throughput(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        for record_bytes in THROUGHPUT_RECORD_BYTES {
+            for partitions in THROUGHPUT_PARTITIONS {
+                for acks in [Acks::One, Acks::All] {
+                    assert!(
+                        throughput.iter().any(|t| t.record_bytes == record_bytes
+                            && t.partitions == partitions
+                            && t.acks == acks),
+                        "matrix cell {record_bytes} B x {partitions} x {acks:?} is missing"
+                    );
+                }
+            }
+        }
+        match scenarios.last() {
+            Some(Scenario::Latency(l)) => {
+                assert_eq!(
+                    (l.record_bytes, l.rate_per_s, l.acks),
+                    (1024, 10_000, Acks::One)
+                );
+            }
+            other => panic!("latency must run last, found {other:?}"),
+        }
+    }
+
+    #[test]
+    fn quick_is_ten_times_smaller_and_records_overrides() {
+        let full = plan_for(&["--only", "throughput"]);
+        let quick = plan_for(&["--only", "throughput", "--quick"]);
+        for (f, q) in full.iter().zip(&quick) {
+            let (Scenario::Throughput(f), Scenario::Throughput(q)) = (f, q) else {
+                panic!("only throughput scenarios were asked for");
+            };
+            assert_eq!(f.record_count, q.record_count * 10);
+            assert!(q.send_duration_max < f.send_duration_max);
+        }
+        let fixed = plan_for(&[
+            "--only",
+            "throughput",
+            "--records",
+            "777",
+            "--run-seconds-max",
+            "3",
+        ]);
+        assert!(fixed.iter().all(|s| matches!(s,
+            Scenario::Throughput(t) if t.record_count == 777 && t.send_duration_max == Duration::from_secs(3))));
+    }
+
+    #[test]
+    fn latency_measure_window_is_bounded_by_run_seconds_max() {
+        let scenarios = plan_for(&["--only", "latency", "--run-seconds-max", "2"]);
+        let [Scenario::Latency(l)] = scenarios.as_slice() else {
+            panic!("expected exactly one latency scenario, got {scenarios:?}");
+        };
+        assert_eq!(l.measure, Duration::from_secs(2));
+    }
+}
