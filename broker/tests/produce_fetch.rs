@@ -52,7 +52,10 @@ fn keys_headers_and_create_time_round_trip() {
             .timestamp(base_ts + i);
         let delivery = block_on(producer.send(record, CLIENT_TIMEOUT))
             .unwrap_or_else(|(e, _)| panic!("record {i} not acknowledged: {e}"));
-        assert_eq!(delivery.offset, i, "record {i} acknowledged at the wrong offset");
+        assert_eq!(
+            delivery.offset, i,
+            "record {i} acknowledged at the wrong offset"
+        );
     }
 
     let records = broker.consume_all(&topic, 0, 0);
@@ -61,7 +64,11 @@ fn keys_headers_and_create_time_round_trip() {
         let i = i as i64;
         assert_eq!(r.offset, i, "offsets must be contiguous from 0");
         assert_eq!(r.key_str(), format!("key-{i}"), "key of offset {i}");
-        assert_eq!(r.value_str(), format!("value {i} ünïcödé"), "value of offset {i}");
+        assert_eq!(
+            r.value_str(),
+            format!("value {i} ünïcödé"),
+            "value of offset {i}"
+        );
         assert_eq!(
             r.headers,
             vec![
@@ -163,7 +170,11 @@ fn sixteen_partitions_each_keep_their_own_order() {
             let value = format!("p{p}-{i}");
             futures.push(
                 producer
-                    .send_result(FutureRecord::<(), _>::to(&topic).partition(p).payload(&value))
+                    .send_result(
+                        FutureRecord::<(), _>::to(&topic)
+                            .partition(p)
+                            .payload(&value),
+                    )
                     .unwrap_or_else(|(e, _)| panic!("enqueue failed: {e}")),
             );
         }
@@ -194,7 +205,11 @@ fn acks_zero_one_and_all_store_every_record() {
         for i in 0..50 {
             let value = format!("acks={acks} #{i}");
             producer
-                .send_result(FutureRecord::<(), _>::to(&topic).partition(0).payload(&value))
+                .send_result(
+                    FutureRecord::<(), _>::to(&topic)
+                        .partition(0)
+                        .payload(&value),
+                )
                 .unwrap_or_else(|(e, _)| panic!("enqueue failed: {e}"));
         }
         producer
@@ -214,7 +229,10 @@ fn acks_zero_one_and_all_store_every_record() {
         .iter()
         .flat_map(|a| (0..50).map(move |i| format!("acks={a} #{i}")))
         .collect();
-    assert_eq!(got, want, "all records of all acks levels, in produce order");
+    assert_eq!(
+        got, want,
+        "all records of all acks levels, in produce order"
+    );
 }
 
 #[test]
@@ -240,7 +258,11 @@ fn consuming_from_an_offset_starts_exactly_there() {
         let got = broker.consume_all(&topic, 0, from);
         assert_eq!(got.len() as i64, 100 - from, "records from offset {from}");
         assert_eq!(got[0].offset, from, "first offset when starting at {from}");
-        assert_eq!(got[0].value_str(), format!("v{from}"), "first value from {from}");
+        assert_eq!(
+            got[0].value_str(),
+            format!("v{from}"),
+            "first value from {from}"
+        );
     }
     assert!(
         broker.consume_all(&topic, 0, 100).is_empty(),
@@ -282,7 +304,11 @@ fn list_offsets_earliest_latest_by_time_and_max_timestamp() {
         .find_partition(&topic, 0)
         .expect("partition in answer")
         .offset();
-    assert_eq!(offset, Offset::Offset(3), "first record at or after t0+2.5s");
+    assert_eq!(
+        offset,
+        Offset::Offset(3),
+        "first record at or after t0+2.5s"
+    );
 
     let mut raw = broker.raw();
     assert_eq!(raw.list_offset(&topic, 0, -2).1, 0, "earliest offset");
@@ -295,7 +321,11 @@ fn list_offsets_earliest_latest_by_time_and_max_timestamp() {
         "max timestamp (-3) must point at offset 5 with the largest timestamp"
     );
     let (code, offset, ts) = raw.list_offset(&topic, 0, t0 + 2500);
-    assert_eq!((code, offset, ts), (codes::NONE, 3, t0 + 3000), "by time t0+2.5s");
+    assert_eq!(
+        (code, offset, ts),
+        (codes::NONE, 3, t0 + 3000),
+        "by time t0+2.5s"
+    );
     let (code, offset, _) = raw.list_offset(&topic, 0, t0 + 900_000);
     assert_eq!(
         (code, offset),
@@ -314,7 +344,10 @@ fn a_waiting_consumer_gets_a_record_produced_later() {
     // reaching partition EOF means the consumer is now long-polling the empty partition
     let deadline = Instant::now() + CLIENT_TIMEOUT;
     loop {
-        assert!(Instant::now() < deadline, "no partition EOF on the empty partition");
+        assert!(
+            Instant::now() < deadline,
+            "no partition EOF on the empty partition"
+        );
         match consumer.poll(Duration::from_millis(200)) {
             Some(Err(KafkaError::PartitionEOF(_))) => break,
             Some(Ok(m)) => panic!("empty partition returned a record at offset {}", m.offset()),
@@ -392,7 +425,10 @@ fn log_append_time_topic_stamps_broker_time() {
         other => panic!("expected LogAppendTime, got {other:?}"),
     }
     if let Timestamp::LogAppendTime(ts) = delivery.timestamp {
-        assert!(ts >= before - 1000, "produce response log_append_time_ms {ts}");
+        assert!(
+            ts >= before - 1000,
+            "produce response log_append_time_ms {ts}"
+        );
     }
 }
 
@@ -410,8 +446,15 @@ fn fetch_sessions_serve_incremental_fetches() {
     assert_eq!(full.error_code, codes::NONE, "full fetch opening a session");
     let session_id = full.session_id;
     assert_ne!(session_id, 0, "the broker should create a fetch session");
-    let records = full.responses[0].partitions[0].records.clone().unwrap_or_default();
-    assert_eq!(decode_records(records).len(), 1, "full fetch returns the record");
+    let records = full.responses[0].partitions[0]
+        .records
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(
+        decode_records(records).len(),
+        1,
+        "full fetch returns the record"
+    );
 
     // incremental fetch, epoch 1, nothing new: the session still works
     let batch = encode_batch(&[(b"k1", b"v1")], 2, Compression::None, now_ms());
@@ -426,7 +469,11 @@ fn fetch_sessions_serve_incremental_fetches() {
         .filter_map(|p| p.records.clone())
         .flat_map(decode_records)
         .collect();
-    assert_eq!(records.len(), 1, "incremental fetch returns only the new record");
+    assert_eq!(
+        records.len(),
+        1,
+        "incremental fetch returns only the new record"
+    );
     assert_eq!(records[0].value.as_deref(), Some(&b"v1"[..]));
 
     let wrong_epoch = raw.fetch(&topic, 0, 2, session_id, 7, 100);
