@@ -125,8 +125,7 @@ impl TestBroker {
         let status = self.terminate();
         assert!(
             status.success(),
-            "broker exited with {status} after SIGTERM, expected exit code 0\n{}",
-            self.log_tail()
+            "broker exited with {status} after SIGTERM, expected exit code 0 (broker log below)"
         );
     }
 
@@ -154,9 +153,7 @@ impl TestBroker {
                     let _ = child.kill();
                     let _ = child.wait();
                     panic!(
-                        "broker did not exit within {BROKER_STOP_TIMEOUT:?} after SIGTERM\n{}",
-                        self.log_tail()
-                    );
+                        "broker did not exit within {BROKER_STOP_TIMEOUT:?} after SIGTERM (broker log below)");
                 }
                 Err(e) => panic!("waiting for broker exit failed: {e}"),
             }
@@ -255,9 +252,7 @@ impl TestBroker {
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                    "broker did not print `{LINE_STARTED}` within {BROKER_START_TIMEOUT:?}\n{}",
-                    self.log_tail()
-                ),
+                    "broker did not print `{LINE_STARTED}` within {BROKER_START_TIMEOUT:?} (broker log below)"),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = self
                         .child
@@ -267,17 +262,13 @@ impl TestBroker {
                         .unwrap_or_else(|| "unknown status".into());
                     self.child = None;
                     panic!(
-                        "broker closed stdout ({status}) before printing `{LINE_STARTED}`\n{}",
-                        self.log_tail()
-                    );
+                        "broker closed stdout ({status}) before printing `{LINE_STARTED}` (broker log below)");
                 }
             }
         }
         self.bootstrap = bootstrap.unwrap_or_else(|| {
             panic!(
-                "broker printed `{LINE_STARTED}` without a `{LINE_LISTENER_PREFIX}HOST:PORT` line\n{}",
-                self.log_tail()
-            )
+                "broker printed `{LINE_STARTED}` without a `{LINE_LISTENER_PREFIX}HOST:PORT` line (broker log below)")
         });
     }
 
