@@ -241,12 +241,7 @@ fn a_batch_with_a_flipped_crc_byte_is_rejected_as_corrupt() {
 fn a_magic_1_batch_is_rejected() {
     let f = Fixture::new(&[]);
     let mut raw = f.broker.raw();
-    let legacy = encode_batch(
-        &[(b"old", b"format")],
-        1,
-        Compression::None,
-        1_700_000_000_000,
-    );
+    let legacy = encode_legacy_magic1(b"old", b"format", 1_700_000_000_000);
     let response = raw.produce(&f.topic, 0, legacy, -1);
     assert_eq!(
         response.error_code,

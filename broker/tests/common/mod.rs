@@ -853,8 +853,8 @@ pub fn topic_name_of(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
 }
 
-/// Encode `records` (key, value) as one batch with the given magic (2 normally; 0/1 for
-/// legacy-format tests) and codec. Offsets are relative from 0, timestamps = `timestamp_ms`.
+/// Encode `records` (key, value) as one v2 batch (`magic` must be 2; see
+/// [`encode_legacy_magic1`] for the old format) with the given codec. Offsets are relative from 0, timestamps = `timestamp_ms`.
 pub fn encode_batch(
     records: &[(&[u8], &[u8])],
     magic: i8,
@@ -891,6 +891,26 @@ pub fn encode_batch(
     )
     .expect("encode record batch");
     buf.freeze()
+}
+
+/// One legacy (magic 1) message set entry, as pre-0.11 clients sent it. `kafka-protocol`
+/// does not encode message sets v0/v1, so the few fields are written here by hand.
+pub fn encode_legacy_magic1(key: &[u8], value: &[u8], timestamp_ms: i64) -> Bytes {
+    let mut message = BytesMut::new();
+    message.put_i8(1); // magic
+    message.put_i8(0); // attributes: no compression, CreateTime
+    message.put_i64(timestamp_ms);
+    message.put_i32(key.len() as i32);
+    message.put_slice(key);
+    message.put_i32(value.len() as i32);
+    message.put_slice(value);
+    let crc = kafka_protocol::records::IEEE.checksum(&message);
+    let mut entry = BytesMut::new();
+    entry.put_i64(0); // offset
+    entry.put_i32(4 + message.len() as i32); // message size: crc + rest
+    entry.put_u32(crc);
+    entry.put_slice(&message);
+    entry.freeze()
 }
 
 /// Byte position of the CRC32C field in a v2 batch header (after baseOffset, batchLength,
