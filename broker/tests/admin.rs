@@ -361,7 +361,7 @@ fn create_topic_with_replica_assignment() {
     let results = block_on(admin.create_topics(
         [&NewTopic::new(
             &topic,
-            -1,
+            3, // librdkafka sends -1 partitions / -1 replication factor with an assignment
             TopicReplication::Variable(assignment),
         )],
         &admin_options(),
