@@ -130,3 +130,14 @@ fn encoded_batches_decode_and_a_flipped_crc_is_detected() {
         "v1 entry size"
     );
 }
+
+#[test]
+fn client_builders_accept_their_settings_and_assign_works() {
+    // a port nobody listens on: building clients and assigning must not need a broker
+    let bootstrap = "127.0.0.1:1";
+    let _producer = producer_for(bootstrap, &[("compression.type", "zstd")]);
+    let consumer = consumer_for(bootstrap, &[]);
+    assign(&consumer, "any-topic", 0, rdkafka::Offset::Offset(5));
+    let _admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        client_config(bootstrap).create().expect("admin client");
+}

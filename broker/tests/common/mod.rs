@@ -276,18 +276,7 @@ impl TestBroker {
 
     /// Client settings shared by every rdkafka client of this broker.
     pub fn client_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("broker.address.family", "v4")
-            .set("socket.timeout.ms", "20000")
-            .set("request.timeout.ms", "20000")
-            .set("metadata.max.age.ms", "5000")
-            .set("topic.metadata.refresh.interval.ms", "1000")
-            .set("reconnect.backoff.ms", "50")
-            .set("reconnect.backoff.max.ms", "500")
-            .set("log_level", "4");
-        config
+        client_config(&self.bootstrap)
     }
 
     pub fn producer(&self) -> FutureProducer {
@@ -296,36 +285,16 @@ impl TestBroker {
 
     /// Producer with `acks=all` unless overridden, bounded delivery time.
     pub fn producer_with(&self, extra: &[(&str, &str)]) -> FutureProducer {
-        let mut config = self.client_config();
-        config
-            .set("acks", "all")
-            .set("message.timeout.ms", "30000")
-            .set("linger.ms", "5")
-            .set("enable.idempotence", "false");
-        for (k, v) in extra {
-            config.set(*k, *v);
-        }
-        config.create().expect("create rdkafka producer")
+        producer_for(&self.bootstrap, extra)
     }
 
-    /// Assign-only consumer (no group): reads from explicit offsets, reports partition EOF.
+    /// Assign-only consumer: reads from explicit offsets, reports partition EOF.
     pub fn consumer(&self) -> BaseConsumer {
         self.consumer_with(&[])
     }
 
     pub fn consumer_with(&self, extra: &[(&str, &str)]) -> BaseConsumer {
-        let mut config = self.client_config();
-        config
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "200")
-            .set("fetch.message.max.bytes", "4194304")
-            .set("fetch.max.bytes", "8388608");
-        for (k, v) in extra {
-            config.set(*k, *v);
-        }
-        config.create().expect("create rdkafka consumer")
+        consumer_for(&self.bootstrap, extra)
     }
 
     pub fn admin(&self) -> AdminClient<DefaultClientContext> {
@@ -504,6 +473,54 @@ fn drain_to_log(
 }
 
 // ------------------------------------------------------------------------------ helpers
+
+/// rdkafka settings shared by every test client: short timeouts and backoffs.
+pub fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("socket.timeout.ms", "20000")
+        .set("request.timeout.ms", "20000")
+        .set("metadata.max.age.ms", "5000")
+        .set("topic.metadata.refresh.interval.ms", "1000")
+        .set("reconnect.backoff.ms", "50")
+        .set("reconnect.backoff.max.ms", "500")
+        .set("log_level", "4");
+    config
+}
+
+pub fn producer_for(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+    let mut config = client_config(bootstrap);
+    config
+        .set("acks", "all")
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "5")
+        .set("enable.idempotence", "false");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    config.create().expect("create rdkafka producer")
+}
+
+/// A consumer for `assign()` at explicit offsets. librdkafka only allows `assign()` with a
+/// `group.id`; nothing here subscribes or commits, so the group coordinator is not needed.
+pub fn consumer_for(bootstrap: &str, extra: &[(&str, &str)]) -> BaseConsumer {
+    let mut config = client_config(bootstrap);
+    config
+        .set("group.id", "ironlog-test-assign-only")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "200")
+        .set("fetch.message.max.bytes", "4194304")
+        .set("fetch.max.bytes", "8388608");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    config.create().expect("create rdkafka consumer")
+}
 
 /// Run a future to completion on a fresh current-thread tokio runtime.
 pub fn block_on<F: Future>(future: F) -> F::Output {
