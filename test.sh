@@ -42,9 +42,9 @@ need_cmd curl curl
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 # librdkafka 2.12's cmake build includes <curl/curl.h> even with curl disabled
 # (`#ifdef WITH_OAUTHBEARER_OIDC` on a `#cmakedefine01`): the headers must exist.
-if ! ls /usr/include/curl/curl.h /usr/include/*/curl/curl.h 2>/dev/null | grep -q .; then
-  need_pkgs+=(libcurl4-openssl-dev)
-fi
+have_curl_h=0
+for f in /usr/include/curl/curl.h /usr/include/*/curl/curl.h; do [ -f "$f" ] && have_curl_h=1; done
+[ "$have_curl_h" = 1 ] || need_pkgs+=(libcurl4-openssl-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "installing: ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
