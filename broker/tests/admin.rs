@@ -1,0 +1,827 @@
+//! A user's session with the admin APIs: create/delete topics and partitions, read and
+//! change configs (legacy and incremental), describe the cluster and log dirs, delete
+//! records, and topic auto-creation through metadata.
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    BrokerId, CreateTopicsRequest, DescribeClusterRequest, DescribeLogDirsRequest,
+    IncrementalAlterConfigsRequest, MetadataRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{
+    AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+/// Raw CreateTopics for one topic; returns (error code, error message).
+fn raw_create_topic(
+    broker: &TestBroker,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    assignments: &[(i32, &[i32])],
+    configs: &[(&str, &str)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    let topic = CreatableTopic::default()
+        .with_name(topic_name_of(name))
+        .with_num_partitions(partitions)
+        .with_replication_factor(replication_factor)
+        .with_assignments(
+            assignments
+                .iter()
+                .map(|(p, ids)| {
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(*p)
+                        .with_broker_ids(ids.iter().map(|i| BrokerId(*i)).collect())
+                })
+                .collect(),
+        )
+        .with_configs(
+            configs
+                .iter()
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(StrBytes::from_string(k.to_string()))
+                        .with_value(Some(StrBytes::from_string(v.to_string())))
+                })
+                .collect(),
+        );
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(30_000)
+        .with_validate_only(validate_only);
+    let response = broker
+        .raw()
+        .call(versions::CREATE_TOPICS, &request)
+        .unwrap_or_else(|e| panic!("raw CreateTopics {name} failed: {e:#}"));
+    let result = response
+        .topics
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("CreateTopics response for {name} has no topic"));
+    (
+        result.error_code,
+        result.error_message.map(|m| m.to_string()),
+    )
+}
+
+/// Raw IncrementalAlterConfigs on one resource; returns the resource's error code.
+fn incremental_alter(
+    broker: &TestBroker,
+    resource_type: i8,
+    resource_name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> i16 {
+    let resource = AlterConfigsResource::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(StrBytes::from_string(resource_name.to_string()))
+        .with_configs(
+            ops.iter()
+                .map(|(name, op, value)| {
+                    AlterableConfig::default()
+                        .with_name(StrBytes::from_string(name.to_string()))
+                        .with_config_operation(*op)
+                        .with_value(value.map(|v| StrBytes::from_string(v.to_string())))
+                })
+                .collect(),
+        );
+    let request = IncrementalAlterConfigsRequest::default()
+        .with_resources(vec![resource])
+        .with_validate_only(validate_only);
+    let response = broker
+        .raw()
+        .call(versions::INCREMENTAL_ALTER_CONFIGS, &request)
+        .unwrap_or_else(|e| panic!("raw IncrementalAlterConfigs failed: {e:#}"));
+    response
+        .responses
+        .first()
+        .map(|r| r.error_code)
+        .unwrap_or_else(|| panic!("IncrementalAlterConfigs response has no resource"))
+}
+
+/// (value, source, is_default) of every config of a resource, via librdkafka.
+fn describe(
+    broker: &TestBroker,
+    resource: ResourceSpecifier<'_>,
+) -> HashMap<String, (Option<String>, ConfigSource, bool)> {
+    let admin = broker.admin();
+    let mut results = block_on(admin.describe_configs([&resource], &admin_options()))
+        .unwrap_or_else(|e| panic!("DescribeConfigs {resource:?} failed as a request: {e}"));
+    let resource_result = results
+        .pop()
+        .unwrap_or_else(|| panic!("DescribeConfigs {resource:?}: no result"))
+        .unwrap_or_else(|code| panic!("DescribeConfigs {resource:?}: {code:?}"));
+    resource_result
+        .entries
+        .into_iter()
+        .map(|e| (e.name, (e.value, e.source, e.is_default)))
+        .collect()
+}
+
+fn config_value(broker: &TestBroker, topic: &str, name: &str) -> Option<String> {
+    describe(broker, ResourceSpecifier::Topic(topic))
+        .remove(name)
+        .unwrap_or_else(|| panic!("topic {topic} has no config {name}"))
+        .0
+}
+
+fn topic_names(broker: &TestBroker) -> Vec<String> {
+    let md = broker
+        .consumer()
+        .fetch_metadata(None, CLIENT_TIMEOUT)
+        .expect("fetch metadata");
+    md.topics().iter().map(|t| t.name().to_string()).collect()
+}
+
+#[test]
+fn create_topics_validate_only_creates_nothing() {
+    let broker = TestBroker::start();
+    let topic = topic_name("validate");
+    let admin = broker.admin();
+    let results = block_on(admin.create_topics(
+        [&NewTopic::new(&topic, 3, TopicReplication::Fixed(1))],
+        &admin_options().validate_only(true),
+    ))
+    .expect("CreateTopics validate_only request");
+    assert!(
+        results.iter().all(|r| r.is_ok()),
+        "validate_only of a valid topic should succeed: {results:?}"
+    );
+    assert!(
+        !topic_names(&broker).contains(&topic),
+        "validate_only must not create the topic"
+    );
+    // and invalid requests are still reported as invalid
+    let (code, _) = raw_create_topic(&broker, &topic, 0, 1, &[], &[], true);
+    assert_eq!(
+        code,
+        codes::INVALID_PARTITIONS,
+        "validate_only with 0 partitions"
+    );
+}
+
+#[test]
+fn create_topic_with_configs_then_describe_every_config() {
+    let broker = TestBroker::start_with(&[("log.retention.ms", "86400000")]);
+    let topic = topic_name("cfg");
+    broker.create_topic(
+        &topic,
+        2,
+        &[
+            ("cleanup.policy", "compact"),
+            ("max.message.bytes", "200000"),
+        ],
+    );
+    let configs = describe(&broker, ResourceSpecifier::Topic(&topic));
+    for name in [
+        "cleanup.policy",
+        "compression.type",
+        "delete.retention.ms",
+        "file.delete.delay.ms",
+        "flush.messages",
+        "flush.ms",
+        "index.interval.bytes",
+        "max.compaction.lag.ms",
+        "max.message.bytes",
+        "message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms",
+        "message.timestamp.type",
+        "min.cleanable.dirty.ratio",
+        "min.compaction.lag.ms",
+        "min.insync.replicas",
+        "retention.bytes",
+        "retention.ms",
+        "segment.bytes",
+        "segment.index.bytes",
+        "segment.jitter.ms",
+        "segment.ms",
+        "unclean.leader.election.enable",
+    ] {
+        assert!(
+            configs.contains_key(name),
+            "DescribeConfigs of a topic must list {name}"
+        );
+    }
+    let get = |name: &str| {
+        configs
+            .get(name)
+            .unwrap_or_else(|| panic!("missing topic config {name}"))
+    };
+    // set on the topic
+    let (value, source, is_default) = get("cleanup.policy");
+    assert_eq!(value.as_deref(), Some("compact"));
+    assert_eq!(*source, ConfigSource::DynamicTopic, "cleanup.policy source");
+    assert!(!is_default, "a topic override is not a default");
+    assert_eq!(get("max.message.bytes").0.as_deref(), Some("200000"));
+    // inherited from the broker's static log.retention.ms
+    let (value, source, is_default) = get("retention.ms");
+    assert_eq!(
+        value.as_deref(),
+        Some("86400000"),
+        "retention.ms from the broker"
+    );
+    assert_eq!(*source, ConfigSource::StaticBroker, "retention.ms source");
+    assert!(!is_default, "a static broker setting is not a default");
+    // Kafka's defaults
+    for (name, want) in [
+        ("segment.bytes", "1073741824"),
+        ("min.insync.replicas", "1"),
+        ("message.timestamp.type", "CreateTime"),
+        ("compression.type", "producer"),
+        ("retention.bytes", "-1"),
+    ] {
+        let (value, source, is_default) = get(name);
+        assert_eq!(value.as_deref(), Some(want), "default of {name}");
+        assert_eq!(*source, ConfigSource::Default, "source of default {name}");
+        assert!(is_default, "{name} should report is_default");
+    }
+
+    let broker_configs = describe(&broker, ResourceSpecifier::Broker(1));
+    let (value, source, _) = broker_configs
+        .get("log.retention.ms")
+        .expect("broker config log.retention.ms listed");
+    assert_eq!(value.as_deref(), Some("86400000"));
+    assert_eq!(
+        *source,
+        ConfigSource::StaticBroker,
+        "an --override is static"
+    );
+    assert!(
+        broker_configs.contains_key("message.max.bytes") && broker_configs.contains_key("log.dirs"),
+        "broker configs include message.max.bytes and log.dirs"
+    );
+}
+
+#[test]
+fn create_topics_reports_kafka_errors() {
+    let broker = TestBroker::start();
+    let topic = topic_name("dup");
+    broker.create_topic(&topic, 1, &[]);
+    // (what, name, partitions, replication factor, configs, expected error code)
+    type Case<'a> = (&'a str, String, i32, i16, Vec<(&'a str, &'a str)>, i16);
+    let cases: Vec<Case> = vec![
+        (
+            "existing name",
+            topic.clone(),
+            1,
+            1,
+            vec![],
+            codes::TOPIC_ALREADY_EXISTS,
+        ),
+        ("slash in name", "bad/name".into(), 1, 1, vec![], 17),
+        ("name '..'", "..".into(), 1, 1, vec![], 17),
+        ("name of 250 chars", "x".repeat(250), 1, 1, vec![], 17),
+        (
+            "0 partitions",
+            topic_name("zero"),
+            0,
+            1,
+            vec![],
+            codes::INVALID_PARTITIONS,
+        ),
+        (
+            "replication factor 3 on 1 broker",
+            topic_name("rf"),
+            1,
+            3,
+            vec![],
+            codes::INVALID_REPLICATION_FACTOR,
+        ),
+        (
+            "non-numeric retention.ms",
+            topic_name("badcfg"),
+            1,
+            1,
+            vec![("retention.ms", "soon")],
+            codes::INVALID_CONFIG,
+        ),
+        (
+            "unknown config",
+            topic_name("unknowncfg"),
+            1,
+            1,
+            vec![("no.such.config", "1")],
+            codes::INVALID_CONFIG,
+        ),
+        (
+            "bad cleanup.policy",
+            topic_name("badpolicy"),
+            1,
+            1,
+            vec![("cleanup.policy", "shred")],
+            codes::INVALID_CONFIG,
+        ),
+    ];
+    for (what, name, partitions, rf, configs, want) in cases {
+        let (code, message) =
+            raw_create_topic(&broker, &name, partitions, rf, &[], &configs, false);
+        assert_eq!(
+            code, want,
+            "CreateTopics with {what}: error code (message {message:?})"
+        );
+    }
+    let names = topic_names(&broker);
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("zero") || n.contains("badcfg")),
+        "failed creations must not leave topics behind: {names:?}"
+    );
+}
+
+#[test]
+fn create_topic_with_replica_assignment() {
+    let broker = TestBroker::start();
+    let topic = topic_name("assigned");
+    let admin = broker.admin();
+    let assignment: &[&[i32]] = &[&[1], &[1], &[1]];
+    let results = block_on(admin.create_topics(
+        [&NewTopic::new(
+            &topic,
+            3, // librdkafka sends -1 partitions / -1 replication factor with an assignment
+            TopicReplication::Variable(assignment),
+        )],
+        &admin_options(),
+    ))
+    .expect("CreateTopics request");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    broker.wait_for_topic(&topic, 3);
+
+    let (code, _) = raw_create_topic(
+        &broker,
+        &topic_name("nobroker"),
+        -1,
+        -1,
+        &[(0, &[7])],
+        &[],
+        false,
+    );
+    assert_eq!(
+        code, 39,
+        "assignment to unknown broker 7: INVALID_REPLICA_ASSIGNMENT"
+    );
+}
+
+#[test]
+fn delete_topics_then_recreate_starts_empty() {
+    let broker = TestBroker::start();
+    let topic = topic_name("del");
+    broker.create_topic(&topic, 2, &[]);
+    let producer = broker.producer();
+    broker.produce_one(&producer, &topic, 0, b"k", b"old");
+    let admin = broker.admin();
+    let results = block_on(admin.delete_topics(&[&topic], &admin_options())).expect("DeleteTopics");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    wait_until(CLIENT_TIMEOUT, "deleted topic to leave metadata", || {
+        !topic_names(&broker).contains(&topic)
+    });
+
+    let missing = topic_name("never");
+    let results =
+        block_on(admin.delete_topics(&[&missing], &admin_options())).expect("DeleteTopics");
+    assert_eq!(
+        results,
+        vec![Err((
+            missing.clone(),
+            RDKafkaErrorCode::UnknownTopicOrPartition
+        ))],
+        "deleting an unknown topic"
+    );
+
+    broker.create_topic(&topic, 1, &[]);
+    assert!(
+        broker.consume_all(&topic, 0, 0).is_empty(),
+        "a recreated topic must not show the old topic's records"
+    );
+    let (_, offset) = broker.produce_one(&producer, &topic, 0, b"k", b"new");
+    assert_eq!(offset, 0, "a recreated topic starts at offset 0");
+}
+
+#[test]
+fn create_partitions_grows_a_topic_and_refuses_to_shrink_it() {
+    let broker = TestBroker::start();
+    let topic = topic_name("grow");
+    broker.create_topic(&topic, 1, &[]);
+    let admin = broker.admin();
+    let results =
+        block_on(admin.create_partitions([&NewPartitions::new(&topic, 4)], &admin_options()))
+            .expect("CreatePartitions request");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    broker.wait_for_topic(&topic, 4);
+    let producer = broker.producer();
+    let (partition, offset) = broker.produce_one(&producer, &topic, 3, b"k", b"in new partition");
+    assert_eq!((partition, offset), (3, 0), "produce to a new partition");
+
+    let results =
+        block_on(admin.create_partitions([&NewPartitions::new(&topic, 2)], &admin_options()))
+            .expect("CreatePartitions request");
+    assert_eq!(
+        results,
+        vec![Err((topic.clone(), RDKafkaErrorCode::InvalidPartitions))],
+        "shrinking a topic"
+    );
+}
+
+#[test]
+fn legacy_alter_configs_replaces_the_whole_set() {
+    let broker = TestBroker::start();
+    let topic = topic_name("alter");
+    broker.create_topic(&topic, 1, &[]);
+    let admin = broker.admin();
+    let alter = |pairs: &[(&str, &str)]| {
+        let mut change = AlterConfig::new(ResourceSpecifier::Topic(&topic));
+        for (k, v) in pairs {
+            change = change.set(k, v);
+        }
+        let results =
+            block_on(admin.alter_configs([&change], &admin_options())).expect("AlterConfigs");
+        assert!(
+            results.iter().all(|r| r.is_ok()),
+            "AlterConfigs {pairs:?}: {results:?}"
+        );
+    };
+    alter(&[("retention.ms", "3600000")]);
+    assert_eq!(
+        config_value(&broker, &topic, "retention.ms").as_deref(),
+        Some("3600000")
+    );
+    // AlterConfigs (not incremental) replaces all dynamic topic configs
+    alter(&[("segment.ms", "7200000")]);
+    let configs = describe(&broker, ResourceSpecifier::Topic(&topic));
+    assert_eq!(configs["segment.ms"].0.as_deref(), Some("7200000"));
+    assert_eq!(
+        configs["retention.ms"].0.as_deref(),
+        Some("604800000"),
+        "retention.ms must fall back to its default when left out of AlterConfigs"
+    );
+    assert!(configs["retention.ms"].2, "retention.ms is default again");
+}
+
+#[test]
+fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
+    let broker = TestBroker::start();
+    let topic = topic_name("incr");
+    broker.create_topic(&topic, 1, &[]);
+    let producer = broker.producer();
+    let big = vec![b'x'; 5000];
+
+    // SET max.message.bytes low: takes effect for the next produce
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            RESOURCE_TOPIC,
+            &topic,
+            &[("max.message.bytes", OP_SET, Some("2000"))],
+            false
+        ),
+        codes::NONE
+    );
+    assert_eq!(
+        config_value(&broker, &topic, "max.message.bytes").as_deref(),
+        Some("2000")
+    );
+    let result = block_on(producer.send(
+        FutureRecord::to(&topic).partition(0).key("k").payload(&big),
+        CLIENT_TIMEOUT,
+    ));
+    match result {
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {}
+        other => panic!("a 5000-byte record over max.message.bytes=2000 must fail with MESSAGE_TOO_LARGE, got {other:?}"),
+    }
+
+    // DELETE restores the default, and the large record is accepted again
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            RESOURCE_TOPIC,
+            &topic,
+            &[("max.message.bytes", OP_DELETE, None)],
+            false
+        ),
+        codes::NONE
+    );
+    let configs = describe(&broker, ResourceSpecifier::Topic(&topic));
+    assert_eq!(
+        configs["max.message.bytes"].0.as_deref(),
+        Some("1048588"),
+        "default restored"
+    );
+    assert!(
+        configs["max.message.bytes"].2,
+        "max.message.bytes is default again"
+    );
+    broker.produce_one(&producer, &topic, 0, b"k", &big);
+
+    // APPEND / SUBTRACT on a list config
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            RESOURCE_TOPIC,
+            &topic,
+            &[("cleanup.policy", OP_APPEND, Some("compact"))],
+            false
+        ),
+        codes::NONE
+    );
+    assert_eq!(
+        config_value(&broker, &topic, "cleanup.policy").as_deref(),
+        Some("delete,compact"),
+        "APPEND compact to [delete]"
+    );
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            RESOURCE_TOPIC,
+            &topic,
+            &[("cleanup.policy", OP_SUBTRACT, Some("delete"))],
+            false
+        ),
+        codes::NONE
+    );
+    assert_eq!(
+        config_value(&broker, &topic, "cleanup.policy").as_deref(),
+        Some("compact"),
+        "SUBTRACT delete from [delete, compact]"
+    );
+
+    // validate_only changes nothing; invalid values are refused
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            RESOURCE_TOPIC,
+            &topic,
+            &[("retention.ms", OP_SET, Some("1234"))],
+            true
+        ),
+        codes::NONE
+    );
+    assert_eq!(
+        config_value(&broker, &topic, "retention.ms").as_deref(),
+        Some("604800000"),
+        "validate_only must not change retention.ms"
+    );
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            RESOURCE_TOPIC,
+            &topic,
+            &[("retention.ms", OP_SET, Some("soon"))],
+            false
+        ),
+        codes::INVALID_CONFIG,
+        "a non-numeric retention.ms"
+    );
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            RESOURCE_TOPIC,
+            &topic,
+            &[("no.such.config", OP_SET, Some("1"))],
+            false
+        ),
+        codes::INVALID_CONFIG,
+        "an unknown config name"
+    );
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            RESOURCE_TOPIC,
+            &topic_name("missing"),
+            &[("retention.ms", OP_SET, Some("1"))],
+            false
+        ),
+        codes::UNKNOWN_TOPIC_OR_PARTITION,
+        "altering a topic that does not exist"
+    );
+    // a dynamic broker-level change is accepted too
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            RESOURCE_BROKER,
+            "1",
+            &[("log.retention.ms", OP_SET, Some("7200000"))],
+            false
+        ),
+        codes::NONE,
+        "dynamic broker config log.retention.ms"
+    );
+}
+
+#[test]
+fn describe_cluster_names_this_broker_as_controller() {
+    let broker = TestBroker::start();
+    let response = broker
+        .raw()
+        .call(
+            versions::DESCRIBE_CLUSTER,
+            &DescribeClusterRequest::default().with_endpoint_type(1),
+        )
+        .expect("DescribeCluster");
+    assert_eq!(response.error_code, codes::NONE);
+    assert!(!response.cluster_id.is_empty(), "cluster id must be set");
+    assert_eq!(
+        response.controller_id,
+        BrokerId(1),
+        "the single node is the controller"
+    );
+    assert_eq!(response.brokers.len(), 1, "one broker");
+    let b = &response.brokers[0];
+    assert_eq!(b.broker_id, BrokerId(1));
+    assert_eq!(
+        format!("{}:{}", b.host.as_str(), b.port),
+        broker.bootstrap(),
+        "the advertised endpoint is the bound listener"
+    );
+    // the same cluster id appears in metadata
+    let metadata = broker
+        .raw()
+        .call(
+            versions::METADATA,
+            &MetadataRequest::default().with_topics(Some(vec![])),
+        )
+        .expect("Metadata");
+    assert_eq!(
+        metadata.cluster_id.as_deref(),
+        Some(response.cluster_id.as_str()),
+        "cluster id in Metadata and DescribeCluster"
+    );
+}
+
+#[test]
+fn delete_records_moves_the_low_watermark() {
+    let broker = TestBroker::start();
+    let topic = topic_name("delrec");
+    broker.create_topic(&topic, 1, &[]);
+    let producer = broker.producer();
+    for i in 0..100 {
+        broker.produce_one(&producer, &topic, 0, b"k", format!("v{i}").as_bytes());
+    }
+    let admin = broker.admin();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(40))
+        .expect("tpl");
+    let result = block_on(admin.delete_records(&tpl, &admin_options())).expect("DeleteRecords");
+    let p = result
+        .find_partition(&topic, 0)
+        .expect("partition in result");
+    assert!(p.error().is_ok(), "DeleteRecords error: {:?}", p.error());
+    assert_eq!(p.offset(), Offset::Offset(40), "new low watermark");
+    assert_eq!(
+        broker.watermarks(&topic, 0),
+        (40, 100),
+        "watermarks after DeleteRecords"
+    );
+    assert_eq!(
+        broker.raw().list_offset(&topic, 0, -2).1,
+        40,
+        "earliest offset"
+    );
+
+    // fetching below the log start offset is out of range ...
+    let response = broker.raw().fetch(&topic, 0, 10, 0, -1, 100);
+    assert_eq!(
+        response.responses[0].partitions[0].error_code,
+        codes::OFFSET_OUT_OF_RANGE,
+        "fetch at offset 10 after deleting records before 40"
+    );
+    // ... and a consumer with auto.offset.reset=earliest resets to the new start
+    let got = broker.consume_all(&topic, 0, 10);
+    assert_eq!(
+        got.first().map(|r| r.offset),
+        Some(40),
+        "consumer resets to offset 40"
+    );
+    assert_eq!(got.len(), 60, "records 40..99 remain");
+    assert_eq!(got[0].value_str(), "v40");
+}
+
+#[test]
+fn describe_log_dirs_reports_the_data_dir_and_partition_sizes() {
+    let broker = TestBroker::start();
+    let topic = topic_name("logdirs");
+    broker.create_topic(&topic, 2, &[]);
+    let producer = broker.producer();
+    for i in 0..20 {
+        broker.produce_one(&producer, &topic, 0, b"k", format!("value {i}").as_bytes());
+    }
+    let response = broker
+        .raw()
+        .call(
+            versions::DESCRIBE_LOG_DIRS,
+            &DescribeLogDirsRequest::default().with_topics(None),
+        )
+        .expect("DescribeLogDirs");
+    assert_eq!(response.error_code, codes::NONE);
+    assert_eq!(response.results.len(), 1, "one log dir");
+    let dir = &response.results[0];
+    assert_eq!(dir.error_code, codes::NONE);
+    let reported = std::path::PathBuf::from(dir.log_dir.as_str());
+    assert_eq!(
+        reported.canonicalize().ok(),
+        broker.data_dir().canonicalize().ok(),
+        "log dir path {reported:?}"
+    );
+    assert!(
+        dir.total_bytes > 0 && dir.usable_bytes > 0,
+        "disk space is reported"
+    );
+    let t = dir
+        .topics
+        .iter()
+        .find(|t| t.name.0.as_str() == topic)
+        .unwrap_or_else(|| panic!("topic {topic} missing from DescribeLogDirs"));
+    let sizes: HashMap<i32, i64> = t
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.partition_size))
+        .collect();
+    assert!(
+        sizes.get(&0).copied().unwrap_or(0) > 200,
+        "partition 0 holds 20 records: {sizes:?}"
+    );
+    assert_eq!(
+        sizes.get(&1).copied(),
+        Some(0),
+        "partition 1 is empty: {sizes:?}"
+    );
+}
+
+fn metadata_for(broker: &TestBroker, topic: &str, allow_auto_create: bool) -> i16 {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name_of(topic)))
+        ]))
+        .with_allow_auto_topic_creation(allow_auto_create);
+    let response = broker
+        .raw()
+        .call(versions::METADATA, &request)
+        .expect("Metadata");
+    response
+        .topics
+        .first()
+        .map(|t| t.error_code)
+        .unwrap_or_else(|| panic!("Metadata response without topic {topic}"))
+}
+
+#[test]
+fn metadata_auto_creates_topics_when_enabled() {
+    let broker = TestBroker::start_with(&[("num.partitions", "3")]);
+    let topic = topic_name("auto");
+    let first = metadata_for(&broker, &topic, true);
+    assert!(
+        first == codes::NONE || first == 5, // LEADER_NOT_AVAILABLE while being created
+        "Metadata with auto-create: error code {first}"
+    );
+    broker.wait_for_topic(&topic, 3);
+
+    let not_allowed = topic_name("noauto");
+    assert_eq!(
+        metadata_for(&broker, &not_allowed, false),
+        codes::UNKNOWN_TOPIC_OR_PARTITION,
+        "a client that does not allow auto-creation"
+    );
+    assert!(!topic_names(&broker).contains(&not_allowed));
+}
+
+#[test]
+fn metadata_does_not_auto_create_when_disabled() {
+    let broker = TestBroker::start_with(&[("auto.create.topics.enable", "false")]);
+    let topic = topic_name("off");
+    assert_eq!(
+        metadata_for(&broker, &topic, true),
+        codes::UNKNOWN_TOPIC_OR_PARTITION,
+        "auto.create.topics.enable=false"
+    );
+    // give a wrongly started creation a moment to show up, bounded
+    let consumer = broker.consumer();
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    assert!(
+        md.topics().iter().all(|t| t.name() != topic),
+        "topic {topic} must not exist"
+    );
+}

@@ -1,0 +1,970 @@
+//! Shared setup for Ironlog's integration tests.
+//!
+//! Every test starts its own `ironlog` process ([`TestBroker`]) in a temp dir with a port-0
+//! listener, talks to it with real clients (rdkafka = librdkafka, the most common Kafka
+//! client library) and, for APIs rdkafka lacks or for deliberately bad input, with
+//! [`RawClient`], which frames `kafka-protocol` messages by hand over a plain TCP socket.
+//!
+//! Everything here waits with a deadline and fails with a sentence that says what did not
+//! happen; a failing test prints the tail of the broker's log (stdout + stderr).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, BrokerId, RequestHeader, ResponseHeader, TopicName};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record as ProtocolRecord, RecordBatchEncoder, RecordEncodeOptions,
+    TimestampType as ProtocolTimestampType,
+};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// How long a broker may take from spawn to printing `ironlog: started`.
+pub const BROKER_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a broker may take to exit after SIGTERM.
+pub const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default deadline for one client operation (produce ack, admin call, metadata).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lines of broker log printed when a test fails.
+const LOG_TAIL_LINES: usize = 150;
+
+const LINE_STARTED: &str = "ironlog: started";
+const LINE_LISTENER_PREFIX: &str = "ironlog: listener PLAINTEXT bound to ";
+
+// ------------------------------------------------------------------------------ broker
+
+/// One `ironlog` broker process with its own data dir; killed when dropped.
+pub struct TestBroker {
+    root: tempfile::TempDir,
+    overrides: Vec<(String, String)>,
+    child: Option<Child>,
+    bootstrap: String,
+    start_count: u32,
+}
+
+impl TestBroker {
+    /// A single-node broker with default settings.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A single-node broker with extra `--override key=value` settings.
+    pub fn start_with(overrides: &[(&str, &str)]) -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("ironlog-test-")
+            .tempdir()
+            .expect("create temp dir for the broker");
+        let mut broker = TestBroker {
+            root,
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            bootstrap: String::new(),
+            start_count: 0,
+        };
+        broker.spawn();
+        broker
+    }
+
+    /// `host:port` of the PLAINTEXT listener of the current process.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// The broker's `log.dirs`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// File with everything the broker printed (all restarts), prefixed by stream.
+    pub fn log_path(&self) -> PathBuf {
+        self.root.path().join("broker.log")
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Crash: SIGKILL and reap. The data dir stays for [`TestBroker::restart`].
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.note("===== killed with SIGKILL by the test =====");
+    }
+
+    /// Clean shutdown: SIGTERM, then wait (bounded) and assert exit code 0.
+    pub fn stop(&mut self) {
+        let status = self.terminate();
+        assert!(
+            status.success(),
+            "broker exited with {status} after SIGTERM, expected exit code 0 (broker log below)"
+        );
+    }
+
+    /// SIGTERM and wait; returns the exit status (panics if it does not exit in time).
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("terminate: broker is not running"));
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: plain kill(2) on the pid of our own child, which has not been reaped yet.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0, "sending SIGTERM to broker pid {pid} failed");
+        let deadline = Instant::now() + BROKER_STOP_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.note(&format!("===== exited after SIGTERM: {status} ====="));
+                    return status;
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "broker did not exit within {BROKER_STOP_TIMEOUT:?} after SIGTERM (broker log below)");
+                }
+                Err(e) => panic!("waiting for broker exit failed: {e}"),
+            }
+        }
+    }
+
+    /// Start again on the same data dir (after `kill9` or `stop`; stops cleanly first if
+    /// still running). The listener is port 0 again, so `bootstrap()` changes: build new
+    /// clients afterwards.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+    }
+
+    /// Last lines of the broker log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(LOG_TAIL_LINES);
+        format!(
+            "----- broker log ({}, last {} lines) -----\n{}\n----- end of broker log -----",
+            self.log_path().display(),
+            lines.len() - from,
+            lines[from..].join("\n")
+        )
+    }
+
+    fn note(&self, line: &str) {
+        if let Ok(mut f) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    fn spawn(&mut self) {
+        self.start_count += 1;
+        let data_dir = self.data_dir();
+        std::fs::create_dir_all(&data_dir).expect("create broker data dir");
+        let mut settings: Vec<(String, String)> = vec![
+            ("node.id".into(), "1".into()),
+            ("log.dirs".into(), data_dir.display().to_string()),
+            ("listeners".into(), "PLAINTEXT://127.0.0.1:0".into()),
+            (
+                "advertised.listeners".into(),
+                "PLAINTEXT://127.0.0.1:0".into(),
+            ),
+        ];
+        for (k, v) in &self.overrides {
+            settings.retain(|(existing, _)| existing != k);
+            settings.push((k.clone(), v.clone()));
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ironlog"));
+        command.arg("broker");
+        for (k, v) in &settings {
+            command.arg("--override").arg(format!("{k}={v}"));
+        }
+        command
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.note(&format!(
+            "===== start #{}: {:?} =====",
+            self.start_count, command
+        ));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn the ironlog binary: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        self.child = Some(child);
+
+        let (line_tx, line_rx) = mpsc::channel::<String>();
+        drain_to_log(stdout, self.log_path(), "out", Some(line_tx));
+        drain_to_log(stderr, self.log_path(), "err", None);
+
+        let deadline = Instant::now() + BROKER_START_TIMEOUT;
+        let mut bootstrap = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match line_rx.recv_timeout(left) {
+                Ok(line) => {
+                    let line = line.trim();
+                    if let Some(addr) = line.strip_prefix(LINE_LISTENER_PREFIX) {
+                        bootstrap = Some(addr.trim().to_string());
+                    } else if line == LINE_STARTED {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "broker did not print `{LINE_STARTED}` within {BROKER_START_TIMEOUT:?} (broker log below)"),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self
+                        .child
+                        .as_mut()
+                        .and_then(|c| c.wait().ok())
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "unknown status".into());
+                    self.child = None;
+                    panic!(
+                        "broker closed stdout ({status}) before printing `{LINE_STARTED}` (broker log below)");
+                }
+            }
+        }
+        self.bootstrap = bootstrap.unwrap_or_else(|| {
+            panic!(
+                "broker printed `{LINE_STARTED}` without a `{LINE_LISTENER_PREFIX}HOST:PORT` line (broker log below)")
+        });
+    }
+
+    // -------------------------------------------------------------- rdkafka clients
+
+    /// Client settings shared by every rdkafka client of this broker.
+    pub fn client_config(&self) -> ClientConfig {
+        client_config(&self.bootstrap)
+    }
+
+    pub fn producer(&self) -> FutureProducer {
+        self.producer_with(&[])
+    }
+
+    /// Producer with `acks=all` unless overridden, bounded delivery time.
+    pub fn producer_with(&self, extra: &[(&str, &str)]) -> FutureProducer {
+        producer_for(&self.bootstrap, extra)
+    }
+
+    /// Assign-only consumer: reads from explicit offsets, reports partition EOF.
+    pub fn consumer(&self) -> BaseConsumer {
+        self.consumer_with(&[])
+    }
+
+    pub fn consumer_with(&self, extra: &[(&str, &str)]) -> BaseConsumer {
+        consumer_for(&self.bootstrap, extra)
+    }
+
+    pub fn admin(&self) -> AdminClient<DefaultClientContext> {
+        self.client_config()
+            .create()
+            .expect("create rdkafka admin client")
+    }
+
+    /// Create a topic (replication factor 1) and wait until metadata shows a leader for
+    /// every partition.
+    pub fn create_topic(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        let admin = self.admin();
+        let mut new_topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        for (k, v) in configs {
+            new_topic = new_topic.set(k, v);
+        }
+        let results = block_on(admin.create_topics([&new_topic], &admin_options()))
+            .unwrap_or_else(|e| panic!("CreateTopics {name} failed as a request: {e}"));
+        for result in results {
+            if let Err((topic, code)) = result {
+                panic!("CreateTopics {topic} failed: {code:?}");
+            }
+        }
+        self.wait_for_topic(name, partitions);
+    }
+
+    /// Wait until metadata lists `topic` with `partitions` partitions, each with a leader.
+    pub fn wait_for_topic(&self, topic: &str, partitions: i32) {
+        let consumer = self.consumer();
+        wait_until(
+            CLIENT_TIMEOUT,
+            &format!("topic {topic} with {partitions} led partitions in metadata"),
+            || {
+                let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
+                    return false;
+                };
+                md.topics().iter().any(|t| {
+                    t.name() == topic
+                        && t.error().is_none()
+                        && t.partitions().len() == partitions as usize
+                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                })
+            },
+        );
+    }
+
+    /// Produce one record and wait for its ack; returns (partition, offset).
+    pub fn produce_one(
+        &self,
+        producer: &FutureProducer,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        value: &[u8],
+    ) -> (i32, i64) {
+        let record = FutureRecord::to(topic)
+            .partition(partition)
+            .key(key)
+            .payload(value);
+        match block_on(producer.send(record, CLIENT_TIMEOUT)) {
+            Ok(delivery) => (delivery.partition, delivery.offset),
+            Err((e, _)) => panic!("produce to {topic}/{partition} was not acknowledged: {e}"),
+        }
+    }
+
+    /// Every record of `topic`/`partition` from offset `from` up to the high watermark.
+    pub fn consume_all(&self, topic: &str, partition: i32, from: i64) -> Vec<ConsumedRecord> {
+        self.consume_all_with(&[], topic, partition, from)
+    }
+
+    pub fn consume_all_with(
+        &self,
+        extra: &[(&str, &str)],
+        topic: &str,
+        partition: i32,
+        from: i64,
+    ) -> Vec<ConsumedRecord> {
+        let consumer = self.consumer_with(extra);
+        assign(&consumer, topic, partition, Offset::Offset(from));
+        let mut records = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "consume_all {topic}/{partition} from {from}: no end of partition within 60 s \
+                 (got {} records so far)",
+                records.len()
+            );
+            match consumer.poll(Duration::from_millis(200)) {
+                None => {}
+                Some(Ok(message)) => records.push(ConsumedRecord::from_message(&message)),
+                Some(Err(KafkaError::PartitionEOF(_))) => return records,
+                Some(Err(e)) => panic!("consume_all {topic}/{partition} from {from}: {e}"),
+            }
+        }
+    }
+
+    /// Exactly `count` records starting at `from`, waiting up to `timeout` for them.
+    pub fn consume_n(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ConsumedRecord> {
+        let consumer = self.consumer();
+        assign(&consumer, topic, partition, Offset::Offset(from));
+        let mut records = Vec::new();
+        let deadline = Instant::now() + timeout;
+        while records.len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "consume_n {topic}/{partition} from {from}: got {} of {count} records within {timeout:?}",
+                records.len()
+            );
+            match consumer.poll(Duration::from_millis(200)) {
+                None | Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Ok(message)) => records.push(ConsumedRecord::from_message(&message)),
+                Some(Err(e)) => panic!("consume_n {topic}/{partition} from {from}: {e}"),
+            }
+        }
+        records
+    }
+
+    /// (low, high) watermarks as a client sees them.
+    pub fn watermarks(&self, topic: &str, partition: i32) -> (i64, i64) {
+        self.consumer()
+            .fetch_watermarks(topic, partition, CLIENT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("ListOffsets (watermarks) for {topic}/{partition}: {e}"))
+    }
+
+    /// A raw protocol connection to this broker.
+    pub fn raw(&self) -> RawClient {
+        RawClient::connect(&self.bootstrap)
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_tail());
+        }
+    }
+}
+
+/// Copy a child's output stream line by line into the log file; optionally forward lines.
+fn drain_to_log(
+    stream: impl Read + Send + 'static,
+    log_path: PathBuf,
+    tag: &'static str,
+    forward: Option<mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        let mut log: Option<File> = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .ok();
+        let reader = BufReader::new(stream);
+        for line in reader.split(b'\n') {
+            let Ok(line) = line else { break };
+            let line = String::from_utf8_lossy(&line).into_owned();
+            if let Some(f) = log.as_mut() {
+                let _ = writeln!(f, "[{tag}] {line}");
+            }
+            if let Some(tx) = forward.as_ref() {
+                let _ = tx.send(line);
+            }
+        }
+    });
+}
+
+// ------------------------------------------------------------------------------ helpers
+
+/// rdkafka settings shared by every test client: short timeouts and backoffs.
+pub fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("socket.timeout.ms", "20000")
+        .set("request.timeout.ms", "20000")
+        .set("metadata.max.age.ms", "5000")
+        .set("topic.metadata.refresh.interval.ms", "1000")
+        .set("reconnect.backoff.ms", "50")
+        .set("reconnect.backoff.max.ms", "500")
+        .set("log_level", "4");
+    config
+}
+
+pub fn producer_for(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+    let mut config = client_config(bootstrap);
+    config
+        .set("acks", "all")
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "5")
+        .set("enable.idempotence", "false");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    config.create().expect("create rdkafka producer")
+}
+
+/// A consumer for `assign()` at explicit offsets. librdkafka only allows `assign()` with a
+/// `group.id`; nothing here subscribes or commits, so the group coordinator is not needed.
+pub fn consumer_for(bootstrap: &str, extra: &[(&str, &str)]) -> BaseConsumer {
+    let mut config = client_config(bootstrap);
+    config
+        .set("group.id", "ironlog-test-assign-only")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "200")
+        .set("fetch.message.max.bytes", "4194304")
+        .set("fetch.max.bytes", "8388608");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    config.create().expect("create rdkafka consumer")
+}
+
+/// Run a future to completion on a fresh current-thread tokio runtime.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build tokio runtime")
+        .block_on(future)
+}
+
+/// Poll `condition` every 50 ms until it holds; panic naming `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn admin_options() -> AdminOptions {
+    AdminOptions::new()
+        .request_timeout(Some(CLIENT_TIMEOUT))
+        .operation_timeout(Some(CLIENT_TIMEOUT))
+}
+
+pub fn assign(consumer: &BaseConsumer, topic: &str, partition: i32, offset: Offset) {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, offset)
+        .expect("build partition list");
+    consumer.assign(&tpl).expect("assign partition");
+}
+
+/// A unique topic name per test (tests share nothing, but names help reading logs).
+pub fn topic_name(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// A record as a consumer saw it, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: Timestamp,
+}
+
+impl ConsumedRecord {
+    pub fn from_message(message: &BorrowedMessage<'_>) -> Self {
+        let headers = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ConsumedRecord {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(|k| k.to_vec()),
+            value: message.payload().map(|v| v.to_vec()),
+            headers,
+            timestamp: message.timestamp(),
+        }
+    }
+
+    pub fn value_str(&self) -> String {
+        String::from_utf8_lossy(self.value.as_deref().unwrap_or_default()).into_owned()
+    }
+
+    pub fn key_str(&self) -> String {
+        String::from_utf8_lossy(self.key.as_deref().unwrap_or_default()).into_owned()
+    }
+}
+
+/// Shared, thread-safe list of acknowledged deliveries: (key, partition, offset, value).
+pub type AckLog = Arc<Mutex<Vec<(Vec<u8>, i32, i64, Vec<u8>)>>>;
+
+/// Is this rdkafka error the given broker error code?
+pub fn is_code(error: &KafkaError, code: RDKafkaErrorCode) -> bool {
+    error.rdkafka_error_code() == Some(code)
+}
+
+// ------------------------------------------------------------------------------ raw client
+
+/// Request versions the raw client uses (all within Kafka 4.0's accepted ranges).
+pub mod versions {
+    pub const API_VERSIONS: i16 = 3;
+    pub const PRODUCE: i16 = 9;
+    pub const FETCH: i16 = 12;
+    pub const LIST_OFFSETS: i16 = 8;
+    pub const METADATA: i16 = 12;
+    pub const CREATE_TOPICS: i16 = 7;
+    pub const DESCRIBE_CONFIGS: i16 = 4;
+    pub const INCREMENTAL_ALTER_CONFIGS: i16 = 1;
+    pub const DELETE_RECORDS: i16 = 2;
+    pub const DESCRIBE_LOG_DIRS: i16 = 4;
+    pub const DESCRIBE_CLUSTER: i16 = 1;
+}
+
+/// Kafka error codes the tests assert on (numeric, as they appear on the wire).
+pub mod codes {
+    pub const NONE: i16 = 0;
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    pub const CORRUPT_MESSAGE: i16 = 2;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const MESSAGE_TOO_LARGE: i16 = 10;
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    pub const INVALID_PARTITIONS: i16 = 37;
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    pub const INVALID_CONFIG: i16 = 40;
+    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
+    pub const INVALID_RECORD: i16 = 87;
+    pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+    pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+}
+
+/// A blocking Kafka protocol connection: length-prefixed frames, `kafka-protocol` codecs.
+pub struct RawClient {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl RawClient {
+    pub fn connect(addr: &str) -> Self {
+        let stream = TcpStream::connect(addr)
+            .unwrap_or_else(|e| panic!("raw client cannot connect to {addr}: {e}"));
+        stream
+            .set_read_timeout(Some(CLIENT_TIMEOUT))
+            .expect("set read timeout");
+        stream
+            .set_write_timeout(Some(CLIENT_TIMEOUT))
+            .expect("set write timeout");
+        stream.set_nodelay(true).expect("set nodelay");
+        RawClient {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    /// Send `request` as `version` and decode the matching response.
+    pub fn call<R: Request>(&mut self, version: i16, request: &R) -> anyhow::Result<R::Response> {
+        let api_key =
+            ApiKey::try_from(R::KEY).map_err(|_| anyhow::anyhow!("unknown api key {}", R::KEY))?;
+        let correlation_id = self.next_correlation_id();
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("ironlog-raw-test")));
+        let mut body = BytesMut::new();
+        header.encode(&mut body, api_key.request_header_version(version))?;
+        request.encode(&mut body, version)?;
+        self.send_frame(&body)?;
+        let mut response = Bytes::from(self.read_frame()?);
+        let response_header =
+            ResponseHeader::decode(&mut response, api_key.response_header_version(version))?;
+        anyhow::ensure!(
+            response_header.correlation_id == correlation_id,
+            "response correlation id {} does not match request {}",
+            response_header.correlation_id,
+            correlation_id
+        );
+        let decoded = R::Response::decode(&mut response, version)?;
+        anyhow::ensure!(
+            !response.has_remaining(),
+            "{} bytes left over after decoding {api_key:?} v{version} response",
+            response.remaining()
+        );
+        Ok(decoded)
+    }
+
+    /// Send a request whose header is written by hand (any api key / version, even ones
+    /// `kafka-protocol` does not know), body as given. Returns the correlation id.
+    pub fn send_raw_request(&mut self, api_key: i16, version: i16, body: &[u8]) -> i32 {
+        let correlation_id = self.next_correlation_id();
+        let mut frame = BytesMut::new();
+        frame.put_i16(api_key);
+        frame.put_i16(version);
+        frame.put_i32(correlation_id);
+        frame.put_i16(-1); // null client id (request header v1)
+        frame.put_slice(body);
+        self.send_frame(&frame).expect("write raw request");
+        correlation_id
+    }
+
+    /// Write a 4-byte big-endian length then `payload`.
+    pub fn send_frame(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        let mut frame = Vec::with_capacity(payload.len() + 4);
+        frame.extend_from_slice(&(payload.len() as i32).to_be_bytes());
+        frame.extend_from_slice(payload);
+        self.stream.write_all(&frame)
+    }
+
+    /// Write bytes exactly as given (no framing).
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Read one length-prefixed response frame (without the length).
+    pub fn read_frame(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len)?;
+        let len = i32::from_be_bytes(len);
+        if !(0..=256 * 1024 * 1024).contains(&len) {
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidData,
+                format!("response frame length {len} out of range"),
+            ));
+        }
+        let mut payload = vec![0u8; len as usize];
+        self.stream.read_exact(&mut payload)?;
+        Ok(payload)
+    }
+
+    /// True when the broker closes this connection within `timeout` (EOF or reset);
+    /// false if it stays open that long. Panics if the broker sends data instead.
+    pub fn closed_by_broker_within(&mut self, timeout: Duration) -> bool {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("set read timeout");
+        let mut buf = [0u8; 1024];
+        let result = self.stream.read(&mut buf);
+        self.stream
+            .set_read_timeout(Some(CLIENT_TIMEOUT))
+            .expect("set read timeout");
+        match result {
+            Ok(0) => true,
+            Ok(n) => panic!(
+                "expected the broker to close the connection, it answered {n} bytes: {:?}",
+                &buf[..n.min(64)]
+            ),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
+            Err(_) => true,
+        }
+    }
+
+    fn next_correlation_id(&mut self) -> i32 {
+        self.correlation_id += 1;
+        self.correlation_id
+    }
+
+    // ------------------------------------------------------------ typed conveniences
+
+    /// Produce one encoded batch to topic/partition; returns the partition response.
+    pub fn produce(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        batch: Bytes,
+        acks: i16,
+    ) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_protocol::messages::ProduceRequest;
+        let request = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic_name_of(topic))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(batch))])]);
+        let response = self
+            .call(versions::PRODUCE, &request)
+            .unwrap_or_else(|e| panic!("raw Produce to {topic}/{partition} failed: {e:#}"));
+        response
+            .responses
+            .into_iter()
+            .flat_map(|t| t.partition_responses)
+            .find(|p| p.index == partition)
+            .unwrap_or_else(|| panic!("Produce response has no entry for partition {partition}"))
+    }
+
+    /// ListOffsets for one partition at `timestamp` (-1 latest, -2 earliest, -3 max
+    /// timestamp, or a time in ms); returns (error code, offset, timestamp).
+    pub fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> (i16, i64, i64) {
+        use kafka_protocol::messages::list_offsets_request::{
+            ListOffsetsPartition, ListOffsetsTopic,
+        };
+        use kafka_protocol::messages::ListOffsetsRequest;
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(topic_name_of(topic))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_current_leader_epoch(-1)
+                    .with_timestamp(timestamp)])]);
+        let response = self
+            .call(versions::LIST_OFFSETS, &request)
+            .unwrap_or_else(|e| panic!("raw ListOffsets {topic}/{partition} failed: {e:#}"));
+        let p = response
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == partition)
+            .unwrap_or_else(|| panic!("ListOffsets response has no partition {partition}"));
+        (p.error_code, p.offset, p.timestamp)
+    }
+
+    /// Fetch v12 of one partition (sessionless unless `session_id`/`epoch` say otherwise).
+    pub fn fetch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        session_id: i32,
+        session_epoch: i32,
+        max_wait_ms: i32,
+    ) -> kafka_protocol::messages::FetchResponse {
+        use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+        use kafka_protocol::messages::FetchRequest;
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(1)
+            .with_max_bytes(8 * 1024 * 1024)
+            .with_isolation_level(0)
+            .with_session_id(session_id)
+            .with_session_epoch(session_epoch)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name_of(topic))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_current_leader_epoch(-1)
+                    .with_fetch_offset(offset)
+                    .with_last_fetched_epoch(-1)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(4 * 1024 * 1024)])]);
+        self.call(versions::FETCH, &request)
+            .unwrap_or_else(|e| panic!("raw Fetch {topic}/{partition} failed: {e:#}"))
+    }
+}
+
+pub fn topic_name_of(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+/// Encode `records` (key, value) as one v2 batch (`magic` must be 2; see
+/// [`encode_legacy_magic1`] for the old format) with the given codec. Offsets are relative from 0, timestamps = `timestamp_ms`.
+pub fn encode_batch(
+    records: &[(&[u8], &[u8])],
+    magic: i8,
+    compression: Compression,
+    timestamp_ms: i64,
+) -> Bytes {
+    let records: Vec<ProtocolRecord> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| ProtocolRecord {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: ProtocolTimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: timestamp_ms,
+            key: Some(Bytes::copy_from_slice(key)),
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: magic,
+            compression,
+        },
+    )
+    .expect("encode record batch");
+    buf.freeze()
+}
+
+/// One legacy (magic 1) message set entry, as pre-0.11 clients sent it. `kafka-protocol`
+/// does not encode message sets v0/v1, so the few fields are written here by hand.
+pub fn encode_legacy_magic1(key: &[u8], value: &[u8], timestamp_ms: i64) -> Bytes {
+    let mut message = BytesMut::new();
+    message.put_i8(1); // magic
+    message.put_i8(0); // attributes: no compression, CreateTime
+    message.put_i64(timestamp_ms);
+    message.put_i32(key.len() as i32);
+    message.put_slice(key);
+    message.put_i32(value.len() as i32);
+    message.put_slice(value);
+    let crc = kafka_protocol::records::IEEE.checksum(&message);
+    let mut entry = BytesMut::new();
+    entry.put_i64(0); // offset
+    entry.put_i32(4 + message.len() as i32); // message size: crc + rest
+    entry.put_u32(crc);
+    entry.put_slice(&message);
+    entry.freeze()
+}
+
+/// Byte position of the CRC32C field in a v2 batch header (after baseOffset, batchLength,
+/// partitionLeaderEpoch, magic).
+pub const BATCH_V2_CRC_OFFSET: usize = 8 + 4 + 4 + 1;
+
+/// Decode every record in a fetched records blob (for byte-exact comparisons).
+pub fn decode_records(mut blob: Bytes) -> Vec<ProtocolRecord> {
+    let mut out = Vec::new();
+    let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut blob)
+        .expect("decode fetched record batches");
+    for set in sets {
+        out.extend(set.records);
+    }
+    out
+}
+
+/// `BTreeMap` of config name → value from a DescribeConfigs-like list, for readable asserts.
+pub fn config_map<'a>(
+    entries: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> BTreeMap<String, Option<String>> {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.map(|s| s.to_string())))
+        .collect()
+}
+
+/// Path of a file in `dir` whose name ends with `suffix` (e.g. segment files), sorted.
+pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(suffix))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}

@@ -1,0 +1,143 @@
+//! Checks of the test harness itself, without an Ironlog broker: `RawClient` framing and
+//! codecs against a scripted in-process peer, and the batch helpers. If these fail, the
+//! other integration tests' failures say nothing about the broker.
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use common::*;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestKind, ResponseHeader, ResponseKind,
+};
+use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable, StrBytes};
+use kafka_protocol::records::Compression;
+
+fn read_frame(stream: &mut TcpStream) -> Bytes {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).expect("peer reads length");
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).expect("peer reads body");
+    Bytes::from(body)
+}
+
+/// A peer that answers one ApiVersions request the way a Kafka broker frames it.
+fn scripted_peer() -> (String, JoinHandle<(i16, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut frame = read_frame(&mut stream);
+        let header = decode_request_header_from_buffer(&mut frame).expect("decode header");
+        let api_key = ApiKey::try_from(header.request_api_key).expect("known key");
+        let version = header.request_api_version;
+        let request = RequestKind::decode(api_key, &mut frame, version).expect("decode body");
+        assert!(!frame.has_remaining(), "request has trailing bytes");
+        let RequestKind::ApiVersions(request) = request else {
+            panic!("expected ApiVersions, got {api_key:?}")
+        };
+        let response = ApiVersionsResponse::default().with_api_keys(vec![ApiVersion::default()
+            .with_api_key(ApiKey::ApiVersions as i16)
+            .with_min_version(0)
+            .with_max_version(4)]);
+        let mut out = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(header.correlation_id)
+            .encode(&mut out, api_key.response_header_version(version))
+            .expect("encode response header");
+        ResponseKind::ApiVersions(response)
+            .encode(&mut out, version)
+            .expect("encode response");
+        stream
+            .write_all(&(out.len() as i32).to_be_bytes())
+            .expect("write length");
+        stream.write_all(&out).expect("write response");
+        // then expect garbage and hang up, as a broker would
+        let _ = read_frame(&mut stream);
+        drop(stream);
+        (version, request.client_software_name.to_string())
+    });
+    (addr, handle)
+}
+
+#[test]
+fn raw_client_frames_requests_and_decodes_responses() {
+    let (addr, peer) = scripted_peer();
+    let mut raw = RawClient::connect(&addr);
+    let request = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("ironlog-tests"))
+        .with_client_software_version(StrBytes::from_static_str("1"));
+    let response = raw
+        .call(versions::API_VERSIONS, &request)
+        .expect("ApiVersions round trip");
+    assert_eq!(response.error_code, 0);
+    assert_eq!(response.api_keys.len(), 1);
+    assert_eq!(response.api_keys[0].max_version, 4);
+
+    raw.send_frame(b"garbage").expect("send garbage");
+    assert!(
+        raw.closed_by_broker_within(Duration::from_secs(10)),
+        "peer hang-up must be seen as a close"
+    );
+    let (version, software) = peer.join().expect("peer thread");
+    assert_eq!(version, versions::API_VERSIONS);
+    assert_eq!(software, "ironlog-tests");
+}
+
+#[test]
+fn closed_by_broker_within_reports_an_open_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let mut raw = RawClient::connect(&addr);
+    let (_held, _) = listener.accept().expect("accept");
+    assert!(
+        !raw.closed_by_broker_within(Duration::from_millis(200)),
+        "an idle open connection is not closed"
+    );
+}
+
+#[test]
+fn encoded_batches_decode_and_a_flipped_crc_is_detected() {
+    for compression in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let batch = encode_batch(&[(b"k1", b"v1"), (b"k2", b"v2")], 2, compression, 42);
+        assert_eq!(batch[16], 2, "magic byte position in a v2 batch");
+        let records = decode_records(batch.clone());
+        assert_eq!(records.len(), 2, "{compression:?}");
+        assert_eq!(records[1].value.as_deref(), Some(&b"v2"[..]));
+        let mut bad = batch.to_vec();
+        bad[BATCH_V2_CRC_OFFSET] ^= 1;
+        let mut bad = Bytes::from(bad);
+        assert!(
+            kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bad).is_err(),
+            "{compression:?}: a flipped CRC byte must make the batch invalid"
+        );
+    }
+    let legacy = encode_legacy_magic1(b"k", b"v", 42);
+    assert_eq!(legacy[16], 1, "magic byte of a v1 message set");
+    assert_eq!(
+        legacy.len(),
+        8 + 4 + 4 + 1 + 1 + 8 + 4 + 1 + 4 + 1,
+        "v1 entry size"
+    );
+}
+
+#[test]
+fn client_builders_accept_their_settings_and_assign_works() {
+    // a port nobody listens on: building clients and assigning must not need a broker
+    let bootstrap = "127.0.0.1:1";
+    let _producer = producer_for(bootstrap, &[("compression.type", "zstd")]);
+    let consumer = consumer_for(bootstrap, &[]);
+    assign(&consumer, "any-topic", 0, rdkafka::Offset::Offset(5));
+    let _admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        client_config(bootstrap).create().expect("admin client");
+}

@@ -1,0 +1,195 @@
+//! A user's session with `kcat` (Debian's package, librdkafka 2.0.2): list metadata,
+//! produce and consume with keys and headers, read to the end, look up offsets by time.
+//! Without kcat these tests are skipped with a loud message, except in CI (`CI=true`),
+//! where a missing kcat is a failure.
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use rdkafka::producer::FutureRecord;
+
+/// Seconds one kcat invocation may take (enforced with coreutils `timeout`).
+const KCAT_TIMEOUT_SECS: &str = "60";
+
+/// The kcat binary, or `None` (after a loud message) when it is missing outside CI.
+fn kcat_binary() -> Option<String> {
+    let bin = std::env::var("KCAT").unwrap_or_else(|_| "kcat".to_string());
+    let found = Command::new(&bin)
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if found {
+        return Some(bin);
+    }
+    let in_ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
+    assert!(
+        !in_ci,
+        "kcat ({bin}) is not installed, and CI=true: install it (apt-get install kcat)"
+    );
+    eprintln!(
+        "\n!!!!! SKIPPED: kcat ({bin}) not found; install it with `apt-get install kcat` !!!!!\n"
+    );
+    None
+}
+
+fn kcat(bin: &str, broker: &TestBroker, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new("timeout")
+        .arg(KCAT_TIMEOUT_SECS)
+        .arg(bin)
+        .arg("-b")
+        .arg(broker.bootstrap())
+        .args(["-m", "15"])
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run kcat: {e}"));
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("kcat stdin");
+        pipe.write_all(input).expect("write kcat stdin");
+    }
+    let output = child.wait_with_output().expect("wait for kcat");
+    assert!(
+        output.status.success(),
+        "kcat {args:?} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn kcat_lists_brokers_and_topics() {
+    let Some(bin) = kcat_binary() else { return };
+    let broker = TestBroker::start();
+    let topic = topic_name("kcat-meta");
+    broker.create_topic(&topic, 3, &[]);
+    let out = kcat(&bin, &broker, &["-L", "-J"], None);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("kcat -L -J printed no JSON ({e}): {}", stdout(&out)));
+    let brokers = json["brokers"].as_array().expect("brokers array");
+    assert_eq!(brokers.len(), 1, "one broker in {json}");
+    assert_eq!(brokers[0]["id"], 1, "broker id");
+    assert_eq!(
+        brokers[0]["name"].as_str(),
+        Some(broker.bootstrap()),
+        "broker address"
+    );
+    let t = json["topics"]
+        .as_array()
+        .expect("topics array")
+        .iter()
+        .find(|t| t["topic"] == topic.as_str())
+        .unwrap_or_else(|| panic!("topic {topic} not in kcat -L: {json}"));
+    let partitions = t["partitions"].as_array().expect("partitions");
+    assert_eq!(partitions.len(), 3, "3 partitions");
+    assert!(
+        partitions.iter().all(|p| p["leader"] == 1),
+        "every partition led by broker 1: {t}"
+    );
+}
+
+#[test]
+fn kcat_produces_and_consumes_keys_and_headers_to_the_end() {
+    let Some(bin) = kcat_binary() else { return };
+    let broker = TestBroker::start();
+    let topic = topic_name("kcat-kh");
+    broker.create_topic(&topic, 1, &[]);
+    let input: String = (0..25)
+        .map(|i| format!("key-{i}:value {i} with spaces\n"))
+        .collect();
+    kcat(
+        &bin,
+        &broker,
+        &[
+            "-P",
+            "-t",
+            &topic,
+            "-K:",
+            "-H",
+            "h1=v1",
+            "-H",
+            "trace-id=abc-123",
+        ],
+        Some(input.as_bytes()),
+    );
+    let out = kcat(
+        &bin,
+        &broker,
+        &[
+            "-C",
+            "-t",
+            &topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%o|%k|%s|%h\n",
+        ],
+        None,
+    );
+    let want: String = (0..25)
+        .map(|i| format!("{i}|key-{i}|value {i} with spaces|h1=v1,trace-id=abc-123\n"))
+        .collect();
+    assert_eq!(
+        stdout(&out),
+        want,
+        "kcat consume output (offset|key|value|headers)"
+    );
+}
+
+#[test]
+fn kcat_queries_offsets_by_time() {
+    let Some(bin) = kcat_binary() else { return };
+    let broker = TestBroker::start();
+    let topic = topic_name("kcat-ts");
+    broker.create_topic(&topic, 1, &[]);
+    let producer = broker.producer();
+    let t0 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+        - 100_000;
+    for i in 0..20i64 {
+        let v = format!("v{i}");
+        let record = FutureRecord::<(), _>::to(&topic)
+            .partition(0)
+            .payload(&v)
+            .timestamp(t0 + i * 1000);
+        block_on(producer.send(record, Duration::from_secs(30)))
+            .unwrap_or_else(|(e, _)| panic!("record {i} not acknowledged: {e}"));
+    }
+    let query = format!("{topic}:0:{}", t0 + 12_500);
+    let out = kcat(&bin, &broker, &["-Q", "-t", &query], None);
+    let text = stdout(&out);
+    assert!(
+        text.contains("offset 13"),
+        "kcat -Q for a time between offsets 12 and 13 should print offset 13, got: {text}"
+    );
+    let from = format!("s@{}", t0 + 12_500);
+    let out = kcat(
+        &bin,
+        &broker,
+        &[
+            "-C", "-q", "-t", &topic, "-p", "0", "-o", &from, "-e", "-f", "%o %s\n",
+        ],
+        None,
+    );
+    let want: String = (13..20).map(|i| format!("{i} v{i}\n")).collect();
+    assert_eq!(stdout(&out), want, "consume from s@timestamp");
+}

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# test.sh — build, lint and test Ironlog; then run the kcat compatibility checks.
+#
+# Works on a fresh Debian 12 machine as root: installs what is missing (apt, pip) first.
+# Steps: deps → cargo build → clippy → fmt --check → tests (nextest if present) →
+# compat (../shared/compat/kcat.sh against a fresh broker, with Debian's kcat and with the
+# confluent-kafka wheel's newer librdkafka). Exits non-zero if any step failed.
+#
+# env:
+#   COMPAT_DIR      where kcat.sh lives (default: <repo>/../shared/compat)
+#   SKIP_CARGO=1    skip build/lint/tests (compat only; the broker binary must exist)
+#   SKIP_COMPAT=1   skip the kcat compatibility part
+#   CI=true         set by CI; nothing here behaves differently except the Rust tests
+#                   (kcat.rs fails instead of skipping when kcat is missing)
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$ROOT"
+COMPAT_DIR=${COMPAT_DIR:-$ROOT/../shared/compat}
+
+# kcat.sh checks not run yet: consumer groups (issue 4) and transactions (issue 5) are not
+# implemented. Remove names from this list as those land.
+COMPAT_SKIP="group_consume_and_resume transactional_produce"
+
+START=$SECONDS
+FAILED_STEPS=()
+step() { echo; echo "==> $* ($((SECONDS - START)) s)"; }
+fail_step() { echo "FAILED: $1"; FAILED_STEPS+=("$1"); }
+
+# ------------------------------------------------------------------ system packages
+step "system packages"
+need_pkgs=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
+need_cmd kcat kcat
+need_cmd jq jq
+need_cmd cmake cmake
+need_cmd g++ g++
+need_cmd make make
+need_cmd pkg-config pkg-config
+need_cmd python3 python3
+need_cmd curl curl
+python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
+# librdkafka 2.12's cmake build includes <curl/curl.h> even with curl disabled
+# (`#ifdef WITH_OAUTHBEARER_OIDC` on a `#cmakedefine01`): the headers must exist.
+have_curl_h=0
+for f in /usr/include/curl/curl.h /usr/include/*/curl/curl.h; do [ -f "$f" ] && have_curl_h=1; done
+[ "$have_curl_h" = 1 ] || need_pkgs+=(libcurl4-openssl-dev)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "installing: ${need_pkgs[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq || { echo "apt-get update failed"; exit 1; }
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" \
+    || { echo "apt-get install ${need_pkgs[*]} failed"; exit 1; }
+else
+  echo "all present"
+fi
+
+# ------------------------------------------------------------------ python client (topic.py)
+step "python confluent-kafka"
+PY=${HARNESS_PYTHON:-python3}
+if "$PY" -c 'import confluent_kafka' 2>/dev/null; then
+  echo "present: $("$PY" -c 'import confluent_kafka as c; print(c.version()[0], "librdkafka", c.libversion()[0])')"
+else
+  # Debian's own python refuses pip installs into the system (PEP 668) unless told.
+  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore confluent-kafka 2>/dev/null \
+    || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages confluent-kafka \
+    || fail_step "pip install confluent-kafka"
+fi
+
+# ------------------------------------------------------------------ cargo
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null | jq -r .target_directory)
+[ -n "$TARGET_DIR" ] && [ "$TARGET_DIR" != null ] || TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+if [ "${SKIP_CARGO:-0}" != 1 ]; then
+  step "cargo build --workspace --all-targets"
+  if ! cargo build --workspace --all-targets; then
+    fail_step "cargo build"
+    echo; echo "build failed: nothing else can run"; echo "0 passed, 1 failed"; exit 1
+  fi
+
+  step "cargo clippy --workspace --all-targets -- -D warnings"
+  cargo clippy --workspace --all-targets -- -D warnings || fail_step "cargo clippy"
+
+  step "cargo fmt --all --check"
+  cargo fmt --all --check || fail_step "cargo fmt"
+
+  if cargo nextest --version >/dev/null 2>&1; then
+    step "cargo nextest run --workspace"
+    cargo nextest run --workspace --no-fail-fast || fail_step "cargo nextest"
+  else
+    step "cargo test --workspace"
+    cargo test --workspace --no-fail-fast || fail_step "cargo test"
+  fi
+fi
+
+# ------------------------------------------------------------------ compat (kcat.sh)
+COMPAT_PASSED=0
+COMPAT_FAILED=0
+BROKER_PID=""
+BROKER_TMP=""
+cleanup() {
+  if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
+    kill -TERM "$BROKER_PID" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$BROKER_PID" 2>/dev/null
+  fi
+  [ -n "$BROKER_TMP" ] && rm -rf "$BROKER_TMP"
+}
+trap cleanup EXIT
+
+# start_broker: a fresh broker on a port-0 listener; sets BOOTSTRAP or returns 1
+start_broker() {
+  local bin=$TARGET_DIR/debug/ironlog
+  if [ -x "$TARGET_DIR/release/ironlog" ] && [ "$TARGET_DIR/release/ironlog" -nt "$bin" ]; then
+    bin=$TARGET_DIR/release/ironlog
+  fi
+  [ -x "$bin" ] || { echo "no ironlog binary at $bin"; return 1; }
+  BROKER_TMP=$(mktemp -d /tmp/ironlog-compat.XXXXXX)
+  "$bin" broker --override node.id=1 --override "log.dirs=$BROKER_TMP/data" \
+    --override listeners=PLAINTEXT://127.0.0.1:0 \
+    --override advertised.listeners=PLAINTEXT://127.0.0.1:0 \
+    >"$BROKER_TMP/stdout" 2>"$BROKER_TMP/stderr" &
+  BROKER_PID=$!
+  local end=$((SECONDS + 60))
+  while [ $SECONDS -lt $end ]; do
+    if grep -qx 'ironlog: started' "$BROKER_TMP/stdout" 2>/dev/null; then
+      BOOTSTRAP=$(sed -n 's/^ironlog: listener PLAINTEXT bound to //p' "$BROKER_TMP/stdout" | head -1)
+      [ -n "$BOOTSTRAP" ] && { echo "broker $bin on $BOOTSTRAP (pid $BROKER_PID)"; return 0; }
+      echo "broker started without a PLAINTEXT listener line"; break
+    fi
+    kill -0 "$BROKER_PID" 2>/dev/null || { echo "broker exited before 'ironlog: started'"; break; }
+    sleep 0.1
+  done
+  echo "broker did not start; last stderr lines:"; tail -20 "$BROKER_TMP/stderr" 2>/dev/null
+  return 1
+}
+
+# run_kcat LABEL [ENV=VALUE ...]: run the selected kcat.sh checks, add to the totals
+run_kcat() {
+  local label=$1; shift
+  local out; out=$(mktemp)
+  echo "--- kcat.sh ($label)"
+  env "$@" BOOTSTRAP="$BOOTSTRAP" HARNESS_PYTHON="$PY" "$COMPAT_DIR/kcat.sh" "${CHECKS[@]}" 2>&1 | tee "$out"
+  local line p f
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)
+  if [ -n "$line" ]; then
+    p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+  else
+    p=0; f=${#CHECKS[@]}; echo "kcat.sh ($label) printed no summary line: counting all ${f} checks as failed"
+  fi
+  COMPAT_PASSED=$((COMPAT_PASSED + p)); COMPAT_FAILED=$((COMPAT_FAILED + f))
+  rm -f "$out"
+}
+
+if [ "${SKIP_COMPAT:-0}" = 1 ]; then
+  echo; echo "compat skipped (SKIP_COMPAT=1)"
+elif [ ! -x "$COMPAT_DIR/kcat.sh" ]; then
+  echo; echo "compat skipped: no kcat.sh in $COMPAT_DIR"
+else
+  step "compat: kcat.sh"
+  # every check kcat.sh defines (its ALL=( ... ) list) minus COMPAT_SKIP
+  ALL_CHECKS=$(sed -n '/^ALL=(/,/)/p' "$COMPAT_DIR/kcat.sh" | tr -d '()' | sed 's/^ALL=//' | tr -s ' \t' '\n' | grep -v '^$')
+  CHECKS=()
+  for c in $ALL_CHECKS; do
+    case " $COMPAT_SKIP " in *" $c "*) ;; *) CHECKS+=("$c") ;; esac
+  done
+  echo "checks: ${CHECKS[*]}"
+  echo "skipped: $COMPAT_SKIP"
+  if [ ${#CHECKS[@]} -eq 0 ]; then
+    fail_step "compat: no checks found in kcat.sh"
+  elif start_broker; then
+    run_kcat "Debian kcat, system librdkafka"
+    # the confluent-kafka wheel bundles a newer librdkafka under a mangled file name;
+    # kcat loads librdkafka.so.1, so point a symlink of that name at it.
+    LIBS=$("$PY" -c 'import confluent_kafka, os; print(os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs"))' 2>/dev/null)
+    SO=$(ls "$LIBS"/librdkafka*.so* 2>/dev/null | head -1)
+    if [ -n "$SO" ]; then
+      mkdir -p "$BROKER_TMP/librdkafka"
+      ln -sf "$SO" "$BROKER_TMP/librdkafka/librdkafka.so.1"
+      run_kcat "Debian kcat, wheel librdkafka $("$PY" -c 'import confluent_kafka as c; print(c.libversion()[0])')" \
+        KCAT_LIBRDKAFKA_DIR="$BROKER_TMP/librdkafka"
+    else
+      echo "no librdkafka in the confluent-kafka wheel (looked in ${LIBS:-?}): counting as 1 failure"
+      COMPAT_FAILED=$((COMPAT_FAILED + 1))
+    fi
+    cleanup; BROKER_PID=""; BROKER_TMP=""
+  else
+    COMPAT_FAILED=$((COMPAT_FAILED + ${#CHECKS[@]} * 2))
+  fi
+  [ "$COMPAT_FAILED" -eq 0 ] || fail_step "compat ($COMPAT_FAILED failed)"
+fi
+
+# ------------------------------------------------------------------ summary
+echo
+echo "==> summary ($((SECONDS - START)) s)"
+if [ ${#FAILED_STEPS[@]} -eq 0 ]; then
+  echo "all steps passed"
+else
+  for s in "${FAILED_STEPS[@]}"; do echo "failed step: $s"; done
+fi
+# the closing line counts the compat checks (cargo's own summary is printed above)
+[ -n "${CHECKS+x}" ] && echo "compat: $COMPAT_PASSED passed, $COMPAT_FAILED failed"
+[ ${#FAILED_STEPS[@]} -eq 0 ]
