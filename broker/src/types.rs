@@ -54,6 +54,7 @@ mod tests {
         assert_eq!(tp.dir_name(), "my-topic-1-12");
         assert_eq!(TopicPartition::from_dir_name("my-topic-1-12"), Some(tp));
         assert_eq!(TopicPartition::from_dir_name("nodash"), None);
-        assert_eq!(TopicPartition::from_dir_name("t--1"), None);
+        assert_eq!(TopicPartition::from_dir_name("t--1"), Some(TopicPartition::new("t-", 1)));
+        assert_eq!(TopicPartition::from_dir_name("t-x"), None);
     }
 }
