@@ -204,6 +204,7 @@ impl OffsetIndex {
         self.entries.len() >= self.file.entries_max
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

@@ -11,6 +11,8 @@
 //! `spawn_blocking`.
 
 pub mod batch;
+mod checkpoint;
+mod epoch;
 mod index;
 #[allow(clippy::module_inception)]
 mod log;
@@ -18,6 +20,8 @@ mod manager;
 mod segment;
 
 pub use batch::{BatchHeader, CompressionType};
+pub use log::{AppendInfo, FetchData, Log, OffsetAndTimestamp};
+pub use segment::LogSegment;
 
 use std::path::PathBuf;
 
