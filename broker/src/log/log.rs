@@ -890,3 +890,693 @@ fn scan_dir(dir: &Path) -> Result<std::collections::BTreeSet<i64>, LogError> {
     }
     Ok(bases)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::batch::test_support::{batch, batch_with};
+    use super::*;
+    use kafka_protocol::records::Compression;
+
+    fn small_config() -> LogConfig {
+        LogConfig {
+            index_interval_bytes: 128,
+            ..LogConfig::default()
+        }
+    }
+
+    fn open(dir: &Path, config: LogConfig, clean: bool) -> Log {
+        Log::open(dir.to_path_buf(), config, 0, 0, clean).unwrap()
+    }
+
+    /// Appends `n` batches of 3 records with timestamps 1000 + i; returns stored batches.
+    fn fill(log: &Log, n: i64, epoch: i32) -> Vec<Bytes> {
+        (0..n)
+            .map(|i| {
+                let info = log
+                    .append_as_leader(&batch(3, 1_000 + i), epoch, 50)
+                    .unwrap();
+                log.read(info.base_offset, 1, i64::MAX, true)
+                    .unwrap()
+                    .records
+            })
+            .collect()
+    }
+
+    fn all_bytes(log: &Log) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut offset = log.log_start_offset();
+        // Bounded by the LEO: every read returns at least one batch.
+        while offset < log.log_end_offset() {
+            let data = log.read(offset, 1 << 20, i64::MAX, true).unwrap().records;
+            let headers = batch::validate_batches(&data, u32::MAX).unwrap();
+            offset = headers.last().unwrap().next_offset();
+            out.extend_from_slice(&data);
+        }
+        out
+    }
+
+    fn log_file(dir: &Path, base: i64) -> PathBuf {
+        segment::segment_file(dir, base, segment::LOG_SUFFIX)
+    }
+
+    #[test]
+    fn append_assigns_offsets_and_reads_back_stored_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(), true);
+        let input = batch(3, 1_000);
+        let info = log.append_as_leader(&input, 5, 77).unwrap();
+        assert_eq!(
+            (info.base_offset, info.last_offset, info.record_count),
+            (0, 2, 3)
+        );
+        assert_eq!(
+            (info.log_append_time_ms, info.max_timestamp, info.bytes),
+            (-1, 1_000, input.len())
+        );
+        let info = log.append_as_leader(&input, 5, 77).unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (3, 5));
+        assert_eq!(log.log_end_offset(), 6);
+
+        let data = log.read(3, 1 << 20, i64::MAX, false).unwrap();
+        assert_eq!((data.log_start_offset, data.log_end_offset), (0, 6));
+        let header = BatchHeader::parse(&data.records).unwrap();
+        assert_eq!((header.base_offset, header.partition_leader_epoch), (3, 5));
+        assert_eq!(
+            &data.records[batch::CRC_START - 4..],
+            &input[batch::CRC_START - 4..],
+            "CRC and body stored as received"
+        );
+        assert!(
+            log.read(6, 1 << 20, i64::MAX, false)
+                .unwrap()
+                .records
+                .is_empty(),
+            "reading at the LEO is empty"
+        );
+        assert!(matches!(
+            log.read(7, 100, i64::MAX, false),
+            Err(LogError::OffsetOutOfRange { offset: 7, .. })
+        ));
+    }
+
+    #[test]
+    fn read_honours_max_bytes_min_one_batch_and_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(), true);
+        let stored = fill(&log, 5, 0);
+        let one = stored[0].len();
+        assert_eq!(
+            log.read(0, 2 * one + 10, i64::MAX, false)
+                .unwrap()
+                .records
+                .len(),
+            2 * one,
+            "only whole batches"
+        );
+        assert!(log
+            .read(0, one - 1, i64::MAX, false)
+            .unwrap()
+            .records
+            .is_empty());
+        assert_eq!(
+            log.read(0, 1, i64::MAX, true).unwrap().records,
+            stored[0],
+            "first batch whole with min_one_batch"
+        );
+        assert_eq!(
+            log.read(4, 1 << 20, 6, false).unwrap().records,
+            stored[1],
+            "batches at the high watermark are not served"
+        );
+        assert!(log.read(6, 1 << 20, 6, true).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn log_append_time_is_stamped_on_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            timestamp_type: TimestampType::LogAppendTime,
+            ..small_config()
+        };
+        let log = open(dir.path(), config, true);
+        let info = log.append_as_leader(&batch(2, 1_000), 0, 123_456).unwrap();
+        assert_eq!(
+            (info.log_append_time_ms, info.max_timestamp),
+            (123_456, 123_456)
+        );
+        let data = log.read(0, 1 << 20, i64::MAX, false).unwrap().records;
+        let header = batch::validate_batches(&data, u32::MAX)
+            .expect("stamped batch must keep a valid CRC")[0];
+        assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
+        let found = log.offset_for_timestamp(123_456).unwrap().unwrap();
+        assert_eq!(
+            (found.offset, found.timestamp, found.leader_epoch),
+            (0, 123_456, Some(0))
+        );
+    }
+
+    #[test]
+    fn rejects_invalid_input_without_writing_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(
+            dir.path(),
+            LogConfig {
+                max_message_bytes: 200,
+                ..small_config()
+            },
+            true,
+        );
+        let mut corrupt = batch(2, 0);
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        assert!(matches!(
+            log.append_as_leader(&corrupt, 0, 0),
+            Err(LogError::CorruptRecord(_))
+        ));
+        assert!(matches!(
+            log.append_as_leader(&batch(20, 0), 0, 0),
+            Err(LogError::RecordTooLarge { .. })
+        ));
+        assert!(matches!(
+            log.append_as_leader(&[], 0, 0),
+            Err(LogError::InvalidRecord(_))
+        ));
+        assert_eq!(
+            (log.log_end_offset(), log.size_bytes()),
+            (0, 0),
+            "failed appends leave no trace"
+        );
+    }
+
+    #[test]
+    fn rolls_by_size_time_and_full_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let log = open(
+            dir.path(),
+            LogConfig {
+                segment_bytes: 3 * one,
+                ..small_config()
+            },
+            true,
+        );
+        fill(&log, 7, 0);
+        assert_eq!(
+            log.segment_count(),
+            3,
+            "7 batches at 3 per segment make 3 segments"
+        );
+        assert!(log_file(dir.path(), 9).exists() && log_file(dir.path(), 18).exists());
+        assert_eq!(
+            log.recovery_point(),
+            18,
+            "a roll flushes the old segment and moves the recovery point"
+        );
+        assert_eq!(all_bytes(&log).len() as u64, 7 * one);
+
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(
+            dir.path(),
+            LogConfig {
+                segment_ms: 1_000,
+                ..small_config()
+            },
+            true,
+        );
+        log.append_as_leader(&batch(1, 0), 0, 10_000).unwrap();
+        log.append_as_leader(&batch(1, 0), 0, 10_500).unwrap();
+        assert_eq!(log.segment_count(), 1);
+        log.append_as_leader(&batch(1, 0), 0, 11_001).unwrap();
+        assert_eq!(
+            log.segment_count(),
+            2,
+            "a segment older than segment.ms rolls"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(
+            dir.path(),
+            LogConfig {
+                index_interval_bytes: 1,
+                segment_index_bytes: 16,
+                ..small_config()
+            },
+            true,
+        );
+        fill(&log, 8, 0);
+        assert!(
+            log.segment_count() >= 3,
+            "a full 2-entry index forces rolls, got {}",
+            log.segment_count()
+        );
+        assert_eq!(all_bytes(&log).len() as u64, 8 * one);
+    }
+
+    #[test]
+    fn acknowledged_appends_survive_unclean_restart_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let config = LogConfig {
+            segment_bytes: 4 * one,
+            ..small_config()
+        };
+        let log = open(dir.path(), config.clone(), true);
+        fill(&log, 10, 3);
+        let before = all_bytes(&log);
+        drop(log); // no flush, no close: like kill -9 with the page cache intact
+        let log = open(dir.path(), config, false);
+        assert_eq!(log.log_end_offset(), 30);
+        assert_eq!(
+            all_bytes(&log),
+            before,
+            "every acknowledged byte must be back after an unclean restart"
+        );
+        assert_eq!(log.leader_epoch_end_offset(3), (3, 30));
+        assert_eq!(
+            log.append_as_leader(&batch(1, 0), 3, 0)
+                .unwrap()
+                .base_offset,
+            30,
+            "no offset reused"
+        );
+    }
+
+    #[test]
+    fn recovery_truncates_partial_last_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(), true);
+        let stored = fill(&log, 5, 0);
+        let before = all_bytes(&log);
+        drop(log);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log_file(dir.path(), 0))
+            .unwrap();
+        std::io::Write::write_all(&mut file, &stored[0][..40]).unwrap();
+        drop(file);
+        let log = open(dir.path(), small_config(), false);
+        assert_eq!(log.log_end_offset(), 15);
+        assert_eq!(all_bytes(&log), before, "only the torn bytes are removed");
+        assert_eq!(
+            log.append_as_leader(&batch(1, 0), 0, 0)
+                .unwrap()
+                .base_offset,
+            15
+        );
+    }
+
+    #[test]
+    fn recovery_truncates_batch_with_flipped_crc_byte_and_deletes_later_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let config = LogConfig {
+            segment_bytes: 3 * one,
+            ..small_config()
+        };
+        let log = open(dir.path(), config.clone(), true);
+        fill(&log, 8, 0);
+        let bytes_first_five = {
+            let all = all_bytes(&log);
+            all[..5 * one as usize].to_vec()
+        };
+        drop(log);
+        // Segments: [0..9) [9..18) [18..24). Corrupt the last batch of the middle one.
+        let path = log_file(dir.path(), 9);
+        let mut data = std::fs::read(&path).unwrap();
+        let last = data.len() - 5;
+        data[last] ^= 0xff;
+        std::fs::write(&path, &data).unwrap();
+        let log = Log::open(dir.path().to_path_buf(), config, 9, 0, false).unwrap();
+        assert_eq!(
+            log.log_end_offset(),
+            15,
+            "the corrupt batch 15..18 and everything after it are gone"
+        );
+        assert!(
+            !log_file(dir.path(), 18).exists(),
+            "segments after a truncation are deleted"
+        );
+        assert_eq!(&all_bytes(&log)[..5 * one as usize], &bytes_first_five[..]);
+    }
+
+    #[test]
+    fn garbage_or_missing_indexes_are_rebuilt_even_after_clean_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(), true);
+        fill(&log, 20, 0);
+        let before = all_bytes(&log);
+        let found_before = log.offset_for_timestamp(1_010).unwrap();
+        log.close().unwrap();
+        drop(log);
+        std::fs::write(
+            segment::segment_file(dir.path(), 0, segment::INDEX_SUFFIX),
+            [7u8; 13],
+        )
+        .unwrap();
+        std::fs::remove_file(segment::segment_file(
+            dir.path(),
+            0,
+            segment::TIME_INDEX_SUFFIX,
+        ))
+        .unwrap();
+        let log = Log::open(dir.path().to_path_buf(), small_config(), 60, 0, true).unwrap();
+        assert_eq!(all_bytes(&log), before);
+        assert_eq!(
+            log.offset_for_timestamp(1_010).unwrap(),
+            found_before,
+            "rebuilt time index answers the same"
+        );
+        assert!(
+            std::fs::metadata(segment::segment_file(dir.path(), 0, segment::INDEX_SUFFIX))
+                .unwrap()
+                .len()
+                % 8
+                == 0
+        );
+        assert!(segment::segment_file(dir.path(), 0, segment::TIME_INDEX_SUFFIX).exists());
+    }
+
+    #[test]
+    fn open_removes_leftover_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "00000000000000000000.log.deleted",
+            "x.cleaned",
+            "x.swap",
+            "00000000000000000050.index",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let log = open(dir.path(), small_config(), false);
+        assert_eq!(log.log_end_offset(), 0);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "00000000000000000000.index",
+                "00000000000000000000.log",
+                "00000000000000000000.timeindex"
+            ]
+        );
+    }
+
+    #[test]
+    fn retention_by_time_rolls_and_deletes_expired_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let config = LogConfig {
+            segment_bytes: 2 * one,
+            retention_ms: 1_000,
+            ..small_config()
+        };
+        let log = open(dir.path(), config, true);
+        fill(&log, 5, 0); // timestamps 1000..1004, segments [0,6) [6,12) [12,15)
+        assert_eq!(
+            log.enforce_retention(2_002).unwrap(),
+            1,
+            "only the segment with max timestamp 1001 expired"
+        );
+        assert_eq!(log.log_start_offset(), 6);
+        assert!(matches!(
+            log.read(0, 100, i64::MAX, false),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        assert_eq!(
+            log.enforce_retention(10_000).unwrap(),
+            2,
+            "the expired active segment is rolled, then deleted"
+        );
+        assert_eq!(
+            (
+                log.log_start_offset(),
+                log.log_end_offset(),
+                log.size_bytes()
+            ),
+            (15, 15, 0)
+        );
+        assert_eq!(
+            log.enforce_retention(100_000).unwrap(),
+            0,
+            "an empty active segment is never deleted"
+        );
+        assert_eq!(
+            log.append_as_leader(&batch(1, 0), 0, 0)
+                .unwrap()
+                .base_offset,
+            15
+        );
+    }
+
+    #[test]
+    fn retention_by_size_deletes_oldest_whole_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let config = LogConfig {
+            segment_bytes: 2 * one,
+            retention_bytes: (3 * one) as i64,
+            retention_ms: -1,
+            ..small_config()
+        };
+        let log = open(dir.path(), config.clone(), true);
+        fill(&log, 7, 0); // 4 segments: 2+2+2+1 batches
+        assert_eq!(log.enforce_retention(0).unwrap(), 2);
+        assert_eq!((log.size_bytes(), log.log_start_offset()), (3 * one, 12));
+        log.update_config(LogConfig {
+            cleanup_delete: false,
+            retention_bytes: 0,
+            ..config
+        });
+        assert_eq!(
+            log.enforce_retention(0).unwrap(),
+            0,
+            "compact-only topics keep everything"
+        );
+    }
+
+    #[test]
+    fn delete_records_advances_start_and_drops_whole_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let log = open(
+            dir.path(),
+            LogConfig {
+                segment_bytes: 2 * one,
+                ..small_config()
+            },
+            true,
+        );
+        fill(&log, 5, 0);
+        assert_eq!(log.delete_records_before(7).unwrap(), 7);
+        assert_eq!(
+            log.segment_count(),
+            2,
+            "segment [0,6) is gone, [6,12) holds the new start"
+        );
+        assert_eq!(log.delete_records_before(3).unwrap(), 7, "never backwards");
+        let data = log.read(7, 1 << 20, i64::MAX, false).unwrap();
+        assert_eq!(
+            BatchHeader::parse(&data.records).unwrap().base_offset,
+            6,
+            "the batch containing 7 is served"
+        );
+        assert!(matches!(
+            log.delete_records_before(16),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        assert_eq!(
+            log.offset_for_timestamp(0).unwrap().unwrap().offset,
+            7,
+            "lookups start at the log start offset"
+        );
+        assert_eq!(log.delete_records_before(15).unwrap(), 15);
+        assert_eq!(log.segment_count(), 1);
+        drop(log);
+        let log = Log::open(dir.path().to_path_buf(), small_config(), 15, 15, true).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (15, 15));
+    }
+
+    #[test]
+    fn timestamp_lookups_find_exact_records_in_compressed_multi_record_batches() {
+        for compression in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = open(
+                dir.path(),
+                LogConfig {
+                    index_interval_bytes: 64,
+                    ..small_config()
+                },
+                true,
+            );
+            for i in 0..10i64 {
+                let base = 1_000 * i;
+                let records = batch_with(
+                    &[base + 10, base + 50, base + 30, base + 90],
+                    compression,
+                    200,
+                );
+                log.append_as_leader(&records, 2, 0).unwrap();
+            }
+            let at = |t| {
+                log.offset_for_timestamp(t)
+                    .unwrap()
+                    .map(|f| (f.offset, f.timestamp))
+            };
+            assert_eq!(at(0), Some((0, 10)), "{compression:?}");
+            assert_eq!(
+                at(5_040),
+                Some((21, 5_050)),
+                "{compression:?}: first record at or after the target"
+            );
+            assert_eq!(
+                at(5_060),
+                Some((23, 5_090)),
+                "{compression:?}: timestamps inside a batch are not sorted"
+            );
+            assert_eq!(at(9_091), None, "{compression:?}");
+            let max = log.max_timestamp_offset().unwrap().unwrap();
+            assert_eq!(
+                (max.offset, max.timestamp, max.leader_epoch),
+                (39, 9_090, Some(2)),
+                "{compression:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn max_timestamp_prefers_the_earliest_record_on_ties() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(), true);
+        log.append_as_leader(&batch_with(&[5, 7, 7], Compression::None, 1), 0, 0)
+            .unwrap();
+        log.append_as_leader(&batch_with(&[7], Compression::None, 1), 0, 0)
+            .unwrap();
+        assert_eq!(
+            log.max_timestamp_offset().unwrap().map(|f| f.offset),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn flush_policies_move_the_recovery_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(
+            dir.path(),
+            LogConfig {
+                flush_messages: 5,
+                ..small_config()
+            },
+            true,
+        );
+        fill(&log, 1, 0);
+        assert_eq!(log.recovery_point(), 0);
+        fill(&log, 1, 0);
+        assert_eq!(
+            log.recovery_point(),
+            6,
+            "6 unflushed messages >= flush.messages 5 trigger a flush"
+        );
+
+        let log2_dir = tempfile::tempdir().unwrap();
+        let log2 = open(
+            log2_dir.path(),
+            LogConfig {
+                flush_ms: 100,
+                ..small_config()
+            },
+            true,
+        );
+        fill(&log2, 1, 0);
+        let now = crate::types::now_ms();
+        log2.flush_if_due(now - 1_000).unwrap();
+        assert_eq!(log2.recovery_point(), 0, "not due yet");
+        log2.flush_if_due(now + 1_000).unwrap();
+        assert_eq!(log2.recovery_point(), 3);
+        fill(&log2, 1, 0);
+        log2.flush().unwrap();
+        assert_eq!(log2.recovery_point(), 6);
+    }
+
+    #[test]
+    fn follower_appends_keep_offsets_and_truncation_follows_epochs() {
+        let leader_dir = tempfile::tempdir().unwrap();
+        let leader = open(leader_dir.path(), small_config(), true);
+        fill(&leader, 2, 1);
+        fill(&leader, 2, 4);
+        let replicated = leader.read(0, 1 << 20, i64::MAX, false).unwrap().records;
+
+        let dir = tempfile::tempdir().unwrap();
+        let follower = open(dir.path(), small_config(), true);
+        let info = follower.append_as_follower(&replicated).unwrap();
+        assert_eq!(
+            (
+                info.base_offset,
+                info.last_offset,
+                follower.log_end_offset()
+            ),
+            (0, 11, 12)
+        );
+        assert_eq!(
+            all_bytes(&follower),
+            replicated.to_vec(),
+            "follower stores the leader's bytes"
+        );
+        assert!(
+            matches!(
+                follower.append_as_follower(&replicated),
+                Err(LogError::InvalidRecord(_))
+            ),
+            "offsets below the LEO"
+        );
+        assert_eq!(follower.leader_epoch_end_offset(1), (1, 6));
+        assert_eq!(follower.leader_epoch_end_offset(4), (4, 12));
+
+        follower.truncate_to(6).unwrap();
+        assert_eq!(follower.log_end_offset(), 6);
+        assert_eq!(follower.leader_epoch_end_offset(1), (1, 6));
+        assert_eq!(
+            follower.latest_epoch(),
+            Some(1),
+            "epoch 4 started at 6 and is truncated away"
+        );
+        assert_eq!(
+            follower
+                .append_as_leader(&batch(1, 0), 5, 0)
+                .unwrap()
+                .base_offset,
+            6
+        );
+        follower.truncate_to(0).unwrap();
+        assert_eq!(
+            (
+                follower.log_start_offset(),
+                follower.log_end_offset(),
+                follower.size_bytes()
+            ),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn delete_dir_removes_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t-0");
+        let log = Log::open(path.clone(), small_config(), 0, 0, true).unwrap();
+        fill(&log, 2, 0);
+        log.delete_dir().unwrap();
+        assert!(!path.exists());
+        assert!(
+            log.append_as_leader(&batch(1, 0), 0, 0).is_err(),
+            "a deleted log refuses appends"
+        );
+    }
+}
