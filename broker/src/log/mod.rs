@@ -21,6 +21,7 @@ mod segment;
 
 pub use batch::{BatchHeader, CompressionType};
 pub use log::{AppendInfo, FetchData, Log, OffsetAndTimestamp};
+pub use manager::LogManager;
 pub use segment::LogSegment;
 
 use std::path::PathBuf;
