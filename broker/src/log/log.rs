@@ -1567,6 +1567,62 @@ mod tests {
     }
 
     #[test]
+    fn log_and_manager_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Log>();
+        assert_send_sync::<super::super::LogManager>();
+    }
+
+    #[test]
+    fn concurrent_reads_only_ever_see_whole_valid_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let log = std::sync::Arc::new(open(
+            dir.path(),
+            LogConfig {
+                segment_bytes: 10 * one,
+                ..small_config()
+            },
+            true,
+        ));
+        let writer = {
+            let log = std::sync::Arc::clone(&log);
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    log.append_as_leader(&batch(3, i), 0, 0).unwrap();
+                }
+            })
+        };
+        let mut reads = 0;
+        // Bounded: the writer finishes after 200 appends; then one last pass.
+        loop {
+            let done = writer.is_finished();
+            let leo = log.log_end_offset();
+            let mut offset = 0;
+            while offset < leo {
+                let data = log
+                    .read(offset, 3 * one as usize, leo, true)
+                    .unwrap()
+                    .records;
+                let headers = batch::validate_batches(&data, u32::MAX)
+                    .expect("reads must return whole, valid batches");
+                assert_eq!(
+                    headers[0].base_offset, offset,
+                    "reads start at the requested batch"
+                );
+                offset = headers.last().unwrap().next_offset();
+                reads += 1;
+            }
+            if done {
+                break;
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(log.log_end_offset(), 600);
+        assert!(reads >= 200, "the final pass alone reads every batch");
+    }
+
+    #[test]
     fn delete_dir_removes_everything() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t-0");

@@ -716,7 +716,7 @@ impl LogSegment {
     }
     /// Whether `offset` still fits the 32-bit relative offsets of the indexes.
     pub(crate) fn can_hold_offset(&self, offset: i64) -> bool {
-        offset >= self.base_offset && offset - self.base_offset <= i64::from(u32::MAX) - 1
+        offset >= self.base_offset && offset - self.base_offset < i64::from(u32::MAX)
     }
 }
 
