@@ -4,13 +4,33 @@
 //! magic i8 | crc u32 (CRC32C over attributes..end) | attributes i16 | lastOffsetDelta i32 |
 //! baseTimestamp i64 | maxTimestamp i64 | producerId i64 | producerEpoch i16 |
 //! baseSequence i32 | recordCount i32 | records...
+//!
+//! Invariant: this module never decodes records on the produce or fetch paths. The one
+//! exception is [`record_timestamps`], used only by timestamp lookups (ListOffsets).
 
-use super::LogError;
+use super::{LogError, TimestampType};
 
 /// Size of the v2 batch header up to and including the record count.
 pub const BATCH_HEADER_BYTES: usize = 61;
 /// Offset of the first byte covered by the CRC (attributes).
 pub const CRC_START: usize = 21;
+/// Bytes before `batchLength` counts: baseOffset (8) + batchLength (4).
+pub const LOG_OVERHEAD_BYTES: usize = 12;
+/// Smallest legal `batchLength`: the header after the length field.
+pub const BATCH_LENGTH_MIN: i32 = (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32;
+
+const BASE_OFFSET_AT: usize = 0;
+const BATCH_LENGTH_AT: usize = 8;
+const PARTITION_LEADER_EPOCH_AT: usize = 12;
+const MAGIC_AT: usize = 16;
+const CRC_AT: usize = 17;
+const ATTRIBUTES_AT: usize = 21;
+const MAX_TIMESTAMP_AT: usize = 35;
+
+const ATTR_COMPRESSION_MASK: i16 = 0x07;
+const ATTR_TIMESTAMP_TYPE: i16 = 1 << 3;
+const ATTR_TRANSACTIONAL: i16 = 1 << 4;
+const ATTR_CONTROL: i16 = 1 << 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompressionType {
@@ -19,6 +39,20 @@ pub enum CompressionType {
     Snappy,
     Lz4,
     Zstd,
+}
+
+impl CompressionType {
+    /// The codec of attribute bits 0-2; ids outside 0..=4 are `UnsupportedCompression`.
+    pub fn from_id(id: u8) -> Result<Self, LogError> {
+        match id {
+            0 => Ok(Self::None),
+            1 => Ok(Self::Gzip),
+            2 => Ok(Self::Snappy),
+            3 => Ok(Self::Lz4),
+            4 => Ok(Self::Zstd),
+            other => Err(LogError::UnsupportedCompression(other)),
+        }
+    }
 }
 
 /// Parsed header fields of one v2 record batch.
@@ -38,4 +72,421 @@ pub struct BatchHeader {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub record_count: i32,
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    i32::from_be_bytes(a)
+}
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+
+impl BatchHeader {
+    /// Parses the 61 header bytes at the start of `bytes` (big-endian). Checks only that
+    /// enough bytes are present; see [`validate_batches`] for the full checks.
+    pub fn parse(bytes: &[u8]) -> Result<BatchHeader, LogError> {
+        if bytes.len() < BATCH_HEADER_BYTES {
+            return Err(LogError::CorruptRecord(format!(
+                "{} bytes cannot hold a {BATCH_HEADER_BYTES}-byte record batch header",
+                bytes.len()
+            )));
+        }
+        Ok(BatchHeader {
+            base_offset: be_i64(bytes, BASE_OFFSET_AT),
+            batch_length: be_i32(bytes, BATCH_LENGTH_AT),
+            partition_leader_epoch: be_i32(bytes, PARTITION_LEADER_EPOCH_AT),
+            magic: bytes[MAGIC_AT] as i8,
+            crc: be_i32(bytes, CRC_AT) as u32,
+            attributes: be_i16(bytes, ATTRIBUTES_AT),
+            last_offset_delta: be_i32(bytes, 23),
+            base_timestamp: be_i64(bytes, 27),
+            max_timestamp: be_i64(bytes, MAX_TIMESTAMP_AT),
+            producer_id: be_i64(bytes, 43),
+            producer_epoch: be_i16(bytes, 51),
+            base_sequence: be_i32(bytes, 53),
+            record_count: be_i32(bytes, 57),
+        })
+    }
+
+    /// Codec from attribute bits 0-2.
+    pub fn compression_type(&self) -> Result<CompressionType, LogError> {
+        CompressionType::from_id((self.attributes & ATTR_COMPRESSION_MASK) as u8)
+    }
+
+    /// Attribute bit 4.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+
+    /// Attribute bit 5.
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+
+    /// Attribute bit 3.
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & ATTR_TIMESTAMP_TYPE != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// Offset of the last record (`baseOffset + lastOffsetDelta`).
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// The offset after this batch.
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset() + 1
+    }
+
+    /// Bytes the whole batch occupies (`12 + batchLength`).
+    pub fn total_size(&self) -> usize {
+        LOG_OVERHEAD_BYTES + self.batch_length.max(0) as usize
+    }
+
+    /// Checks every rule that can be checked without the record bytes being in memory:
+    /// magic, length, counts and codec (not the CRC).
+    pub(crate) fn check_shape(&self) -> Result<(), LogError> {
+        if self.magic != 2 {
+            return Err(LogError::UnsupportedMagic(self.magic));
+        }
+        if self.batch_length < BATCH_LENGTH_MIN {
+            return Err(LogError::CorruptRecord(format!(
+                "batchLength {} is below the minimum {BATCH_LENGTH_MIN}",
+                self.batch_length
+            )));
+        }
+        if self.record_count < 0 {
+            return Err(LogError::InvalidRecord(format!(
+                "negative record count {}",
+                self.record_count
+            )));
+        }
+        if self.record_count > 0
+            && i64::from(self.last_offset_delta) != i64::from(self.record_count) - 1
+        {
+            return Err(LogError::InvalidRecord(format!(
+                "lastOffsetDelta {} does not match record count {}",
+                self.last_offset_delta, self.record_count
+            )));
+        }
+        if self.last_offset_delta < 0 {
+            return Err(LogError::InvalidRecord(format!(
+                "negative lastOffsetDelta {}",
+                self.last_offset_delta
+            )));
+        }
+        self.compression_type()?;
+        Ok(())
+    }
+}
+
+/// Validates one complete batch held in `batch` (exactly `total_size` bytes): shape + CRC32C.
+pub(crate) fn validate_batch(batch: &[u8]) -> Result<BatchHeader, LogError> {
+    let header = BatchHeader::parse(batch)?;
+    header.check_shape()?;
+    if batch.len() != header.total_size() {
+        return Err(LogError::CorruptRecord(format!(
+            "batch spans {} bytes but batchLength says {}",
+            batch.len(),
+            header.total_size()
+        )));
+    }
+    let crc_actual = crc32c::crc32c(&batch[CRC_START..]);
+    if crc_actual != header.crc {
+        return Err(LogError::CorruptRecord(format!(
+            "CRC32C mismatch in batch at base offset {}: stored {:#010x}, computed {crc_actual:#010x}",
+            header.base_offset, header.crc
+        )));
+    }
+    Ok(header)
+}
+
+/// Splits `records` into v2 batches and validates each one (length, magic, CRC32C, counts,
+/// codec, `max_message_bytes`). Records are never decoded. Trailing partial bytes are
+/// `CorruptRecord`.
+pub fn validate_batches(
+    records: &[u8],
+    max_message_bytes: u32,
+) -> Result<Vec<BatchHeader>, LogError> {
+    let mut headers = Vec::new();
+    let mut position = 0usize;
+    // Bounded: each iteration consumes at least BATCH_HEADER_BYTES.
+    while position < records.len() {
+        let rest = &records[position..];
+        if rest.len() < BATCH_HEADER_BYTES {
+            return Err(LogError::CorruptRecord(format!(
+                "{} trailing bytes at position {position} are not a whole record batch",
+                rest.len()
+            )));
+        }
+        let header = BatchHeader::parse(rest)?;
+        if header.magic != 2 {
+            return Err(LogError::UnsupportedMagic(header.magic));
+        }
+        if header.batch_length < BATCH_LENGTH_MIN || header.total_size() > rest.len() {
+            return Err(LogError::CorruptRecord(format!(
+                "batchLength {} at position {position} does not fit the {} bytes left",
+                header.batch_length,
+                rest.len()
+            )));
+        }
+        let size = header.total_size();
+        if size > max_message_bytes as usize {
+            return Err(LogError::RecordTooLarge {
+                size,
+                max: max_message_bytes,
+            });
+        }
+        validate_batch(&rest[..size])?;
+        headers.push(header);
+        position += size;
+    }
+    Ok(headers)
+}
+
+/// Rewrites one batch in place for appending: base offset and partition leader epoch (both
+/// outside the CRC), and for LogAppendTime (`log_append_time_ms = Some(now)`) the
+/// timestamp-type attribute bit and maxTimestamp, followed by a CRC32C recomputation.
+pub(crate) fn rewrite_for_append(
+    batch: &mut [u8],
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    log_append_time_ms: Option<i64>,
+) {
+    debug_assert!(
+        batch.len() >= BATCH_HEADER_BYTES,
+        "rewrite of a batch shorter than its header"
+    );
+    batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&partition_leader_epoch.to_be_bytes());
+    if let Some(now_ms) = log_append_time_ms {
+        let attributes = be_i16(batch, ATTRIBUTES_AT) | ATTR_TIMESTAMP_TYPE;
+        batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[CRC_START..]);
+        batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+/// `(offset, timestamp)` of every record in one batch. The ONE place records are decoded
+/// (with decompression); used only by timestamp lookups, never on produce/fetch paths.
+/// For LogAppendTime batches every record carries the batch's maxTimestamp, as in Kafka.
+pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, LogError> {
+    let header = BatchHeader::parse(batch)?;
+    let mut buf = bytes::Bytes::copy_from_slice(batch);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).map_err(|e| {
+        LogError::CorruptRecord(format!(
+            "cannot decode records of batch at {}: {e}",
+            header.base_offset
+        ))
+    })?;
+    let log_append_time = header.timestamp_type() == TimestampType::LogAppendTime;
+    Ok(set
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.offset,
+                if log_append_time {
+                    header.max_timestamp
+                } else {
+                    r.timestamp
+                },
+            )
+        })
+        .collect())
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Builds real batches with kafka_protocol's encoder.
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs,
+    };
+
+    /// One batch with `timestamps.len()` records, base offset 0, values of `value_bytes`.
+    pub(crate) fn batch_with(
+        timestamps: &[i64],
+        compression: Compression,
+        value_bytes: usize,
+    ) -> Vec<u8> {
+        let records: Vec<Record> = timestamps
+            .iter()
+            .enumerate()
+            .map(|(i, ts)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: KTs::Creation,
+                offset: i as i64,
+                sequence: i as i32, // the encoder splits batches unless offset - sequence is constant
+                timestamp: *ts,
+                key: Some(Bytes::from(format!("key-{i}"))),
+                value: Some(Bytes::from(vec![b'v'; value_bytes])),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .unwrap();
+        buf.to_vec()
+    }
+
+    /// An uncompressed batch of `n` records, all with timestamp `ts`.
+    pub(crate) fn batch(n: usize, ts: i64) -> Vec<u8> {
+        batch_with(&vec![ts; n], Compression::None, 10)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use kafka_protocol::records::Compression;
+
+    #[test]
+    fn parses_and_validates_encoder_output() {
+        let mut bytes = batch(3, 1_000);
+        bytes.extend(batch(2, 2_000));
+        let headers = validate_batches(&bytes, 1 << 20).unwrap();
+        assert_eq!(headers.len(), 2, "two concatenated batches must be found");
+        assert_eq!(headers[0].record_count, 3);
+        assert_eq!(headers[0].last_offset(), 2);
+        assert_eq!(headers[0].magic, 2);
+        assert_eq!(headers[1].max_timestamp, 2_000);
+        assert_eq!(
+            headers[0].compression_type().unwrap(),
+            CompressionType::None
+        );
+        assert!(!headers[0].is_transactional() && !headers[0].is_control());
+        assert_eq!(headers[0].timestamp_type(), TimestampType::CreateTime);
+        assert_eq!(
+            headers[0].total_size() + headers[1].total_size(),
+            bytes.len()
+        );
+    }
+
+    #[test]
+    fn rejects_flipped_crc_byte_as_corrupt() {
+        let mut bytes = batch(3, 1_000);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        let err = validate_batches(&bytes, 1 << 20).unwrap_err();
+        assert!(
+            matches!(err, LogError::CorruptRecord(_)),
+            "flipped byte must fail the CRC, got {err}"
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_magic_trailing_bytes_and_too_large() {
+        let mut bytes = batch(1, 0);
+        bytes[MAGIC_AT] = 1;
+        assert!(matches!(
+            validate_batches(&bytes, 1 << 20),
+            Err(LogError::UnsupportedMagic(1))
+        ));
+
+        let mut bytes = batch(1, 0);
+        bytes.extend_from_slice(&[0u8; 10]);
+        assert!(matches!(
+            validate_batches(&bytes, 1 << 20),
+            Err(LogError::CorruptRecord(_))
+        ));
+
+        let bytes = batch(1, 0);
+        let cut = &bytes[..bytes.len() - 1];
+        assert!(matches!(
+            validate_batches(cut, 1 << 20),
+            Err(LogError::CorruptRecord(_))
+        ));
+
+        let bytes = batch(5, 0);
+        assert!(matches!(
+            validate_batches(&bytes, 50),
+            Err(LogError::RecordTooLarge { max: 50, .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_codec_and_count_mismatch_with_valid_crc() {
+        let mut bytes = batch(2, 0);
+        bytes[ATTRIBUTES_AT + 1] |= 0x07;
+        let crc = crc32c::crc32c(&bytes[CRC_START..]);
+        bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            validate_batches(&bytes, 1 << 20),
+            Err(LogError::UnsupportedCompression(7))
+        ));
+
+        let mut bytes = batch(2, 0);
+        bytes[23..27].copy_from_slice(&5i32.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[CRC_START..]);
+        bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            validate_batches(&bytes, 1 << 20),
+            Err(LogError::InvalidRecord(_))
+        ));
+    }
+
+    #[test]
+    fn rewrite_sets_offsets_epoch_and_log_append_time_keeping_crc_valid() {
+        let mut bytes = batch(3, 1_000);
+        rewrite_for_append(&mut bytes, 42, 7, None);
+        let h = validate_batches(&bytes, 1 << 20).unwrap()[0];
+        assert_eq!(
+            (h.base_offset, h.partition_leader_epoch, h.max_timestamp),
+            (42, 7, 1_000)
+        );
+
+        rewrite_for_append(&mut bytes, 100, 8, Some(99_999));
+        let h = validate_batches(&bytes, 1 << 20).unwrap()[0];
+        assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
+        assert_eq!(h.max_timestamp, 99_999);
+        let ts = record_timestamps(&bytes).unwrap();
+        assert_eq!(ts, vec![(100, 99_999), (101, 99_999), (102, 99_999)]);
+    }
+
+    #[test]
+    fn record_timestamps_decodes_compressed_batches() {
+        for compression in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let bytes = batch_with(&[5, 3, 9], compression, 100);
+            let h = validate_batches(&bytes, 1 << 20).unwrap()[0];
+            assert_eq!(h.max_timestamp, 9, "{compression:?}: header max timestamp");
+            assert_eq!(
+                record_timestamps(&bytes).unwrap(),
+                vec![(0, 5), (1, 3), (2, 9)],
+                "{compression:?}"
+            );
+        }
+    }
 }

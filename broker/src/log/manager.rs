@@ -1,1 +1,554 @@
 //! `LogManager`: every partition log in the configured log dirs.
+//!
+//! Per log dir: an exclusive `.lock` (flock) so two brokers cannot share it,
+//! `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` (Kafka's text
+//! format: `0`, count, `topic partition offset` lines), and a `.kafka_cleanshutdown` marker
+//! that exists only between a clean shutdown and the next startup. Each partition lives in
+//! `<log dir>/<topic>-<partition>/` with a `partition.metadata` file naming its topic id.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use uuid::Uuid;
+
+use super::checkpoint::{read_checkpoint, sync_dir, write_atomically, write_checkpoint};
+use super::{Log, LogConfig, LogError};
+use crate::types::TopicPartition;
+
+pub(crate) const LOCK_FILE: &str = ".lock";
+pub(crate) const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+pub(crate) const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+pub(crate) const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+pub(crate) const PARTITION_METADATA_FILE: &str = "partition.metadata";
+/// The metadata quorum's own log directory; never opened as a partition log.
+pub(crate) const CLUSTER_METADATA_DIR: &str = "__cluster_metadata-0";
+
+#[derive(Debug)]
+struct ManagedLog {
+    log: Arc<Log>,
+    dir_index: usize,
+    topic_id: Option<Uuid>,
+}
+
+/// All partition logs of this broker.
+#[derive(Debug)]
+pub struct LogManager {
+    log_dirs: Vec<PathBuf>,
+    /// Held (flocked) for the manager's lifetime.
+    _dir_locks: Vec<File>,
+    logs: RwLock<HashMap<TopicPartition, ManagedLog>>,
+    /// Serializes creation and deletion of logs.
+    create_lock: Mutex<()>,
+}
+
+impl LogManager {
+    /// Locks and loads every log dir: reads the checkpoints and the clean-shutdown marker
+    /// (then removes the marker), and opens every `<topic>-<partition>` directory with
+    /// `topic_config(topic)`. Anything else in a log dir, `__cluster_metadata-0` included,
+    /// is left alone.
+    pub fn startup(
+        log_dirs: Vec<PathBuf>,
+        default_config: LogConfig,
+        topic_config: impl Fn(&str) -> LogConfig,
+    ) -> Result<LogManager, LogError> {
+        let _ = default_config; // per-topic configs come from `topic_config`
+        let mut dir_locks = Vec::with_capacity(log_dirs.len());
+        let mut logs = HashMap::new();
+        for (dir_index, dir) in log_dirs.iter().enumerate() {
+            std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+            dir_locks.push(lock_dir(dir)?);
+            let recovery_points = read_offsets_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT));
+            let log_start_offsets = read_offsets_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT));
+            let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+            let clean_shutdown = marker.exists();
+            if clean_shutdown {
+                std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
+                sync_dir(dir)?;
+            }
+            tracing::info!(log_dir = %dir.display(), clean_shutdown, "loading log dir");
+            let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| LogError::io(dir, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                if !is_dir || name == CLUSTER_METADATA_DIR {
+                    continue;
+                }
+                let Some(tp) = TopicPartition::from_dir_name(&name) else {
+                    continue;
+                };
+                let path = entry.path();
+                let log = Log::open(
+                    path.clone(),
+                    topic_config(&tp.topic),
+                    recovery_points.get(&tp).copied().unwrap_or(0),
+                    log_start_offsets.get(&tp).copied().unwrap_or(0),
+                    clean_shutdown,
+                )?;
+                let topic_id = read_partition_metadata(&path);
+                logs.insert(
+                    tp,
+                    ManagedLog {
+                        log: Arc::new(log),
+                        dir_index,
+                        topic_id,
+                    },
+                );
+            }
+        }
+        tracing::info!(
+            partitions = logs.len(),
+            log_dirs = log_dirs.len(),
+            "log manager started"
+        );
+        Ok(LogManager {
+            log_dirs,
+            _dir_locks: dir_locks,
+            logs: RwLock::new(logs),
+            create_lock: Mutex::new(()),
+        })
+    }
+
+    fn read_logs(&self) -> RwLockReadGuard<'_, HashMap<TopicPartition, ManagedLog>> {
+        self.logs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_logs(&self) -> RwLockWriteGuard<'_, HashMap<TopicPartition, ManagedLog>> {
+        self.logs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
+        self.read_logs().get(tp).map(|m| Arc::clone(&m.log))
+    }
+
+    /// The log of `tp`, created in the log dir holding the fewest partitions if missing
+    /// (writing `partition.metadata` with `topic_id`).
+    pub fn get_or_create(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+        topic_id: Uuid,
+    ) -> Result<Arc<Log>, LogError> {
+        if let Some(log) = self.get(tp) {
+            return Ok(log);
+        }
+        let _create = self
+            .create_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(log) = self.get(tp) {
+            return Ok(log);
+        }
+        let dir_index = {
+            let logs = self.read_logs();
+            let mut counts = vec![0usize; self.log_dirs.len()];
+            for managed in logs.values() {
+                counts[managed.dir_index] += 1;
+            }
+            counts
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, c)| **c)
+                .map(|(i, _)| i)
+                .unwrap_or(0)
+        };
+        let log_dir = self.log_dirs.get(dir_index).ok_or_else(|| {
+            LogError::io(
+                "<log.dirs>",
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no log dirs configured"),
+            )
+        })?;
+        let path = log_dir.join(tp.dir_name());
+        let log = Log::open(path.clone(), config, 0, 0, true)?;
+        write_partition_metadata(&path, topic_id)?;
+        sync_dir(log_dir)?;
+        tracing::info!(partition = %tp, log_dir = %log_dir.display(), %topic_id, "created log");
+        let log = Arc::new(log);
+        self.write_logs().insert(
+            tp.clone(),
+            ManagedLog {
+                log: Arc::clone(&log),
+                dir_index,
+                topic_id: Some(topic_id),
+            },
+        );
+        Ok(log)
+    }
+
+    /// Topic id from the partition's `partition.metadata`.
+    pub fn topic_id_of(&self, tp: &TopicPartition) -> Option<Uuid> {
+        self.read_logs().get(tp).and_then(|m| m.topic_id)
+    }
+
+    /// Forgets the log and removes its directory.
+    pub fn delete(&self, tp: &TopicPartition) -> Result<(), LogError> {
+        let _create = self
+            .create_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let removed = self.write_logs().remove(tp);
+        if let Some(managed) = removed {
+            managed.log.delete_dir()?;
+            if let Some(dir) = self.log_dirs.get(managed.dir_index) {
+                sync_dir(dir)?;
+            }
+            tracing::info!(partition = %tp, "deleted log");
+        }
+        Ok(())
+    }
+
+    pub fn all(&self) -> Vec<(TopicPartition, Arc<Log>)> {
+        let mut all: Vec<_> = self
+            .read_logs()
+            .iter()
+            .map(|(tp, m)| (tp.clone(), Arc::clone(&m.log)))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    pub fn log_dir_of(&self, tp: &TopicPartition) -> Option<PathBuf> {
+        let logs = self.read_logs();
+        logs.get(tp)
+            .and_then(|m| self.log_dirs.get(m.dir_index).cloned())
+    }
+
+    pub fn log_dirs(&self) -> Vec<PathBuf> {
+        self.log_dirs.clone()
+    }
+
+    /// Writes both checkpoint files of every log dir atomically (tmp + fsync + rename).
+    pub fn checkpoint(&self) -> Result<(), LogError> {
+        let mut per_dir: Vec<(Vec<String>, Vec<String>)> =
+            vec![(Vec::new(), Vec::new()); self.log_dirs.len()];
+        {
+            let logs = self.read_logs();
+            let mut sorted: Vec<_> = logs.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            for (tp, managed) in sorted {
+                let (recovery, start) = &mut per_dir[managed.dir_index];
+                recovery.push(format!(
+                    "{} {} {}",
+                    tp.topic,
+                    tp.partition,
+                    managed.log.recovery_point()
+                ));
+                start.push(format!(
+                    "{} {} {}",
+                    tp.topic,
+                    tp.partition,
+                    managed.log.log_start_offset()
+                ));
+            }
+        }
+        for (dir, (recovery, start)) in self.log_dirs.iter().zip(per_dir) {
+            write_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
+            write_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT), &start)?;
+        }
+        Ok(())
+    }
+
+    /// Retention on every log; failures are logged per log. Returns segments deleted.
+    pub fn enforce_retention(&self, now_ms: i64) -> usize {
+        let mut deleted = 0;
+        for (tp, log) in self.all() {
+            match log.enforce_retention(now_ms) {
+                Ok(n) => deleted += n,
+                Err(e) => tracing::error!(partition = %tp, error = %e, "retention failed"),
+            }
+        }
+        deleted
+    }
+
+    /// `flush.ms`-driven flushes of every log; failures are logged per log.
+    pub fn flush_due(&self, now_ms: i64) {
+        for (tp, log) in self.all() {
+            if let Err(e) = log.flush_if_due(now_ms) {
+                tracing::error!(partition = %tp, error = %e, "flush failed");
+            }
+        }
+    }
+
+    /// Flushes every log, writes the checkpoints and the clean-shutdown marker. The marker
+    /// is written only if everything before it succeeded.
+    pub fn shutdown(&self) -> Result<(), LogError> {
+        let mut first_error = None;
+        for (tp, log) in self.all() {
+            if let Err(e) = log.close() {
+                tracing::error!(partition = %tp, error = %e, "flush at shutdown failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        self.checkpoint()?;
+        for dir in &self.log_dirs {
+            write_atomically(&dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+        }
+        tracing::info!(
+            log_dirs = self.log_dirs.len(),
+            "log manager shut down cleanly"
+        );
+        Ok(())
+    }
+}
+
+/// Takes the exclusive flock on `<dir>/.lock`.
+// `File::try_lock` is stable since Rust 1.89; the workspace MSRV says 1.85.
+#[allow(clippy::incompatible_msrv)]
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| LogError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::io(
+            &path,
+            std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!(
+                    "log dir {} is locked by another process (another broker using it?)",
+                    dir.display()
+                ),
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(LogError::io(&path, e)),
+    }
+}
+
+/// `topic partition offset` checkpoint; unreadable or malformed files are treated as empty
+/// (as Kafka does), which at worst means more recovery work.
+fn read_offsets_checkpoint(path: &Path) -> HashMap<TopicPartition, i64> {
+    let lines = match read_checkpoint(path) {
+        Ok(lines) => lines.unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable checkpoint");
+            return HashMap::new();
+        }
+    };
+    let mut offsets = HashMap::new();
+    for line in lines {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let parsed = match parts.as_slice() {
+            [topic, partition, offset] => partition
+                .parse::<i32>()
+                .ok()
+                .zip(offset.parse::<i64>().ok())
+                .map(|(p, o)| (TopicPartition::new(*topic, p), o)),
+            _ => None,
+        };
+        match parsed {
+            Some((tp, offset)) => {
+                offsets.insert(tp, offset);
+            }
+            None => {
+                tracing::warn!(path = %path.display(), line, "ignoring malformed checkpoint entry")
+            }
+        }
+    }
+    offsets
+}
+
+fn write_partition_metadata(partition_dir: &Path, topic_id: Uuid) -> Result<(), LogError> {
+    let text = format!("version: 0\ntopic_id: {}\n", encode_topic_id(topic_id));
+    write_atomically(
+        &partition_dir.join(PARTITION_METADATA_FILE),
+        text.as_bytes(),
+    )
+}
+
+fn read_partition_metadata(partition_dir: &Path) -> Option<Uuid> {
+    let path = partition_dir.join(PARTITION_METADATA_FILE);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let topic_id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("topic_id:"))
+        .and_then(|v| decode_topic_id(v.trim()));
+    if topic_id.is_none() {
+        tracing::warn!(path = %path.display(), "partition.metadata has no readable topic_id");
+    }
+    topic_id
+}
+
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Kafka's `Uuid.toString()`: URL-safe base64 of the 16 bytes, no padding (22 chars).
+pub(crate) fn encode_topic_id(id: Uuid) -> String {
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(BASE64URL[((n >> (18 - 6 * i)) & 0x3f) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Inverse of [`encode_topic_id`].
+pub(crate) fn decode_topic_id(text: &str) -> Option<Uuid> {
+    if text.len() != 22 {
+        return None;
+    }
+    let mut bits = 0u32;
+    let mut bit_count = 0;
+    let mut bytes = Vec::with_capacity(16);
+    for c in text.bytes() {
+        let value = BASE64URL.iter().position(|b| *b == c)? as u32;
+        bits = (bits << 6) | value;
+        bit_count += 6;
+        if bit_count >= 8 {
+            bit_count -= 8;
+            bytes.push((bits >> bit_count) as u8);
+            bits &= (1 << bit_count) - 1;
+        }
+    }
+    Uuid::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::batch::test_support::batch;
+    use super::*;
+
+    fn startup(dirs: &[PathBuf]) -> Result<LogManager, LogError> {
+        LogManager::startup(dirs.to_vec(), LogConfig::default(), |_| {
+            LogConfig::default()
+        })
+    }
+
+    #[test]
+    fn topic_ids_use_kafkas_base64url_form() {
+        let id = Uuid::from_bytes([0xfb; 16]);
+        assert_eq!(encode_topic_id(id), "-_v7-_v7-_v7-_v7-_v7-w");
+        for _ in 0..50 {
+            let id = Uuid::new_v4();
+            assert_eq!(
+                decode_topic_id(&encode_topic_id(id)),
+                Some(id),
+                "round trip of {id}"
+            );
+        }
+        assert_eq!(decode_topic_id("short"), None);
+    }
+
+    #[test]
+    fn creates_logs_balanced_over_dirs_and_reloads_them() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().join("a"), root.path().join("b")];
+        let manager = startup(&dirs).unwrap();
+        let id = Uuid::new_v4();
+        for p in 0..4 {
+            let log = manager
+                .get_or_create(&TopicPartition::new("orders", p), LogConfig::default(), id)
+                .unwrap();
+            log.append_as_leader(&batch(2, 1_000), 0, 0).unwrap();
+        }
+        let counts: Vec<usize> = dirs
+            .iter()
+            .map(|d| {
+                std::fs::read_dir(d)
+                    .unwrap()
+                    .filter(|e| e.as_ref().unwrap().path().is_dir())
+                    .count()
+            })
+            .collect();
+        assert_eq!(counts, vec![2, 2], "new logs go to the emptiest dir");
+        let tp = TopicPartition::new("orders", 1);
+        let text = std::fs::read_to_string(
+            manager
+                .log_dir_of(&tp)
+                .unwrap()
+                .join("orders-1")
+                .join(PARTITION_METADATA_FILE),
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            format!("version: 0\ntopic_id: {}\n", encode_topic_id(id))
+        );
+        std::fs::create_dir_all(dirs[0].join(CLUSTER_METADATA_DIR)).unwrap();
+        std::fs::create_dir_all(dirs[0].join("not a partition")).unwrap();
+        manager.shutdown().unwrap();
+        assert!(
+            dirs.iter().all(|d| d.join(CLEAN_SHUTDOWN_FILE).exists()),
+            "clean shutdown leaves the marker"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dirs[0].join(RECOVERY_POINT_CHECKPOINT))
+                .unwrap()
+                .lines()
+                .next(),
+            Some("0")
+        );
+        drop(manager);
+
+        let manager = startup(&dirs).unwrap();
+        assert!(
+            dirs.iter().all(|d| !d.join(CLEAN_SHUTDOWN_FILE).exists()),
+            "startup removes the marker"
+        );
+        assert_eq!(
+            manager.all().len(),
+            4,
+            "metadata and junk dirs are not partitions"
+        );
+        let log = manager.get(&tp).unwrap();
+        assert_eq!((log.log_end_offset(), log.recovery_point()), (2, 2));
+        assert_eq!(manager.topic_id_of(&tp), Some(id));
+        manager.delete(&tp).unwrap();
+        assert!(manager.get(&tp).is_none());
+        assert!(
+            !dirs.iter().any(|d| d.join("orders-1").exists()),
+            "deleted partition dir is gone"
+        );
+    }
+
+    #[test]
+    fn second_manager_on_the_same_dir_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().to_path_buf()];
+        let _first = startup(&dirs).unwrap();
+        let err = startup(&dirs).unwrap_err();
+        assert!(
+            err.to_string().contains("locked by another process"),
+            "unexpected error: {err}"
+        );
+    }
+
+    #[test]
+    fn log_start_offsets_survive_restart_via_checkpoint() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().to_path_buf()];
+        let manager = startup(&dirs).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let log = manager
+            .get_or_create(&tp, LogConfig::default(), Uuid::new_v4())
+            .unwrap();
+        for _ in 0..3 {
+            log.append_as_leader(&batch(2, 1_000), 0, 0).unwrap();
+        }
+        log.delete_records_before(3).unwrap();
+        manager.checkpoint().unwrap();
+        drop(log);
+        drop(manager); // unclean: no marker
+        let manager = startup(&dirs).unwrap();
+        let log = manager.get(&tp).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (3, 6));
+    }
+}

@@ -11,6 +11,8 @@
 //! `spawn_blocking`.
 
 pub mod batch;
+mod checkpoint;
+mod epoch;
 mod index;
 #[allow(clippy::module_inception)]
 mod log;
@@ -18,6 +20,9 @@ mod manager;
 mod segment;
 
 pub use batch::{BatchHeader, CompressionType};
+pub use log::{AppendInfo, FetchData, Log, OffsetAndTimestamp};
+pub use manager::LogManager;
+pub use segment::LogSegment;
 
 use std::path::PathBuf;
 
@@ -98,15 +103,25 @@ pub enum LogError {
     RecordTooLarge { size: usize, max: u32 },
     /// Fetch or DeleteRecords offset outside `[log_start_offset, log_end_offset]`.
     #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}]")]
-    OffsetOutOfRange { offset: i64, log_start_offset: i64, log_end_offset: i64 },
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
     /// Disk failure (KAFKA_STORAGE_ERROR).
     #[error("storage I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl LogError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// The Kafka error code a client sees for this failure.
