@@ -85,16 +85,23 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     }
     write_meta_properties(&config, &cluster_id)?;
 
-    let controller = Arc::new(Controller::new(
-        Arc::clone(&quorum),
-        ControllerDefaults {
-            num_partitions: config.num_partitions,
-            default_replication_factor: config.default_replication_factor,
-            node_id,
-        },
-        Arc::new(|name: &str, value: &str| crate::config::validate_topic_config(name, value)),
-        Arc::new(|name: &str, value: &str, per_broker: bool| crate::config::validate_broker_dynamic_config(name, value, per_broker)),
-    ));
+    let controller = Arc::new(
+        Controller::new(
+            Arc::clone(&quorum),
+            ControllerDefaults {
+                num_partitions: config.num_partitions,
+                default_replication_factor: config.default_replication_factor,
+                node_id,
+            },
+        )
+        .with_config_validators(
+            Arc::new(|name: &str, value: &str| crate::config::validate_topic_config(name, value)),
+            // Per-broker rules are the wider set; cluster-wide-only checks happen when the
+            // resource is the cluster default (see config::validate_broker_dynamic_config).
+            Arc::new(|name: &str, value: &str| crate::config::validate_broker_dynamic_config(name, value, true)),
+        )
+        .with_list_config_predicate(Arc::new(|name: &str| crate::config::is_list_config(name))),
+    );
 
     // Bind every listener; port 0 becomes the bound port in what we advertise.
     let mut listeners = Vec::new();
@@ -123,6 +130,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     controller
         .register_broker(BrokerRegistrationRequest {
             broker_id: node_id,
+            incarnation_id: uuid::Uuid::new_v4(),
             listeners: advertised
                 .iter()
                 .map(|a| BrokerEndpoint {

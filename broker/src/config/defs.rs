@@ -987,3 +987,10 @@ mod tests {
         assert!(broker_synonyms("nope").is_empty());
     }
 }
+
+/// Whether `name` (a topic or broker config) is a LIST config, the only kind
+/// IncrementalAlterConfigs may APPEND to or SUBTRACT from.
+pub fn is_list_config(name: &str) -> bool {
+    let def = topic_config_def(name).map(|t| &t.def).or_else(|| broker_config_def(name));
+    def.is_some_and(|d| d.config_type == ConfigType::List)
+}

@@ -22,7 +22,8 @@ pub use broker::{
     BrokerConfig, Listener, QuorumVoter, SecurityProtocol, EMBEDDED_SERVER_PROPERTIES,
 };
 pub use defs::{
-    ConfigDef, ConfigType, ConfigValue, TopicConfigDef, UpdateMode, BROKER_CONFIGS, TOPIC_CONFIGS,
+    is_list_config, ConfigDef, ConfigType, ConfigValue, TopicConfigDef, UpdateMode, BROKER_CONFIGS,
+    TOPIC_CONFIGS,
 };
 pub use layers::{
     describe_broker_configs, describe_broker_default_configs, describe_topic_configs,
