@@ -102,10 +102,16 @@ impl MetadataImage {
     /// is; the caller (the quorum's state machine) sets it to the raft index of the batch.
     pub fn apply(&self, records: &[MetadataRecord]) -> MetadataImage {
         let mut next = self.clone();
-        for record in records {
-            next.apply_one(record);
-        }
+        next.apply_in_place(records);
         next
+    }
+
+    /// Applies `records` to an image nobody else sees yet (the state machine's next image,
+    /// built once per applied raft batch).
+    pub(crate) fn apply_in_place(&mut self, records: &[MetadataRecord]) {
+        for record in records {
+            self.apply_one(record);
+        }
     }
 
     fn apply_one(&mut self, record: &MetadataRecord) {
@@ -511,7 +517,7 @@ mod tests {
             listeners: vec![],
             rack: None,
         };
-        let image = MetadataImage::empty().apply(&[register.clone()]);
+        let image = MetadataImage::empty().apply(std::slice::from_ref(&register));
         assert_eq!(image.unfenced_broker_ids(), vec![1]);
         let image = image.apply(&[MetadataRecord::FenceBroker { broker_id: 1 }]);
         assert!(

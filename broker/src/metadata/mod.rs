@@ -7,7 +7,11 @@
 //! every node reaches the same image).
 
 pub mod image;
+mod network;
+pub mod quorum;
 pub mod records;
+mod store;
 
 pub use image::{BrokerRegistration, MetadataImage, PartitionRegistration, TopicImage};
+pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, QuorumOptions};
 pub use records::{BrokerEndpoint, ConfigResource, MetadataBatch, MetadataRecord};
