@@ -6,12 +6,17 @@
 //! never touches partition logs; apply is total (a record that does not fit is skipped, so
 //! every node reaches the same image).
 
+pub mod controller;
 pub mod image;
 mod network;
 pub mod quorum;
 pub mod records;
 mod store;
 
+pub use controller::{
+    legacy_replace_ops, AlterOp, BrokerRegistrationRequest, ConfigChangeSpec, ConfigValidator,
+    Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, TopicRef,
+};
 pub use image::{BrokerRegistration, MetadataImage, PartitionRegistration, TopicImage};
 pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, QuorumOptions};
 pub use records::{BrokerEndpoint, ConfigResource, MetadataBatch, MetadataRecord};
