@@ -242,11 +242,22 @@ impl MetadataQuorum {
                 Err(e) => return Err(QuorumError::Raft(e.to_string())),
             }
         } else {
-            let sole_voter = {
-                let metrics = self.metrics.borrow();
-                let voters: Vec<RaftNodeId> = metrics.membership_config.voter_ids().collect();
-                voters == [raft_node_id]
-            };
+            // Metrics carry the stored membership once raft has loaded its state.
+            let timeout_ms = self.options.start_timeout_ms;
+            let metrics = self
+                .raft
+                .wait(Some(Duration::from_millis(timeout_ms)))
+                .metrics(
+                    |m| m.membership_config.voter_ids().next().is_some(),
+                    "stored membership loaded",
+                )
+                .await
+                .map_err(|_| QuorumError::Timeout {
+                    what: "the stored membership to load",
+                    timeout_ms,
+                })?;
+            let voters: Vec<RaftNodeId> = metrics.membership_config.voter_ids().collect();
+            let sole_voter = voters == [raft_node_id];
             if sole_voter {
                 // The only voter need not wait for an election timeout to lead again.
                 self.raft
@@ -505,7 +516,13 @@ mod tests {
             Err(QuorumError::ShutDown)
         ));
 
+        let restarted_at = std::time::Instant::now();
         let quorum = MetadataQuorum::start(config(dir.path())).await.unwrap();
+        let elapsed = restarted_at.elapsed();
+        assert!(
+            elapsed < Duration::from_millis(1000),
+            "restart took {elapsed:?}, expected well under a second"
+        );
         assert_same_content(&before, &quorum.image(), "start/propose/shutdown/start");
         assert!(
             quorum.image().offset >= before.offset,
