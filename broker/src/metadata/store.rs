@@ -839,6 +839,87 @@ mod tests {
         assert_eq!(indexes(&mut store).await, vec![7]);
     }
 
+    #[test]
+    fn every_record_kind_survives_the_log_frame() {
+        use crate::metadata::records::{BrokerEndpoint, ConfigResource};
+        let topic_id = uuid::Uuid::new_v4();
+        let records = vec![
+            MetadataRecord::RegisterBroker {
+                broker_id: 1,
+                incarnation_id: uuid::Uuid::new_v4(),
+                listeners: vec![BrokerEndpoint {
+                    name: "PLAINTEXT".into(),
+                    host: "h".into(),
+                    port: 9092,
+                    security_protocol: "PLAINTEXT".into(),
+                }],
+                rack: None,
+            },
+            MetadataRecord::Topic {
+                name: "t".into(),
+                topic_id,
+            },
+            MetadataRecord::Partition {
+                topic_id,
+                partition: 0,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+            MetadataRecord::PartitionChange {
+                topic_id,
+                partition: 0,
+                leader: None,
+                isr: Some(vec![1]),
+                replicas: None,
+            },
+            MetadataRecord::Config {
+                resource: ConfigResource::Broker(Some(1)),
+                name: "k".into(),
+                value: Some("v".into()),
+            },
+            MetadataRecord::Config {
+                resource: ConfigResource::Broker(None),
+                name: "k".into(),
+                value: None,
+            },
+            MetadataRecord::Config {
+                resource: ConfigResource::Topic("t".into()),
+                name: "k".into(),
+                value: None,
+            },
+        ];
+        let batch = MetadataBatch::new(records);
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 0), 0),
+            payload: EntryPayload::<MetadataRaftConfig>::Normal(batch.clone()),
+        };
+        let membership = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 0), 1),
+            payload: EntryPayload::<MetadataRaftConfig>::Membership(openraft::Membership::new(
+                vec![std::collections::BTreeSet::from([1])],
+                None,
+            )),
+        };
+        let mut bytes = Vec::new();
+        encode_frame(&LogFrame::Entry { entry }, &mut bytes).unwrap();
+        encode_frame(&LogFrame::Entry { entry: membership }, &mut bytes).unwrap();
+        let scanned = scan_log(&bytes).unwrap();
+        match &scanned.cache.entries[&0].payload {
+            EntryPayload::Normal(back) => assert_eq!(
+                back, &batch,
+                "records must come back from the log unchanged"
+            ),
+            other => panic!("expected a normal entry, got {other:?}"),
+        }
+        assert!(matches!(
+            scanned.cache.entries[&1].payload,
+            EntryPayload::Membership(_)
+        ));
+    }
+
     #[tokio::test]
     async fn a_frame_with_a_valid_crc_but_a_gap_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
