@@ -1,0 +1,1599 @@
+//! `Controller`: the active controller's request handling (Kafka's `QuorumController` with
+//! its `ReplicationControlManager`, `ClusterControlManager` and `ConfigurationControlManager`
+//! checks). Each operation holds one async mutex, validates against the latest image, builds
+//! records and proposes them as one atomic batch.
+//!
+//! The controller decides metadata only: it never touches partition logs (brokers react to
+//! the images the quorum publishes).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::image::MetadataImage;
+use super::quorum::{MetadataQuorum, QuorumError};
+use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
+use crate::error::{ApiError, ResponseError};
+
+/// Validates one config `(name, value)`; `Err` carries the message for `INVALID_CONFIG`.
+pub type ConfigValidator = Arc<dyn Fn(&str, &str) -> Result<(), String> + Send + Sync>;
+
+/// Whether a config name is a list type (comma separated), which APPEND/SUBTRACT require.
+pub type ListConfigPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Longest legal topic name (Kafka's `Topic.MAX_NAME_LENGTH`).
+pub const TOPIC_NAME_LENGTH_MAX: usize = 249;
+/// Upper bound on the partitions of one topic, so one request cannot exhaust memory.
+pub const TOPIC_PARTITIONS_MAX: i32 = 100_000;
+/// The metadata log's own name; no regular topic may take it.
+pub const CLUSTER_METADATA_TOPIC_NAME: &str = "__cluster_metadata";
+/// Kafka's internal topics (`Topic.isInternal`), which cannot be deleted.
+pub const INTERNAL_TOPIC_NAMES: [&str; 3] = [
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
+
+#[derive(Debug, Clone)]
+pub struct ControllerDefaults {
+    /// `num.partitions`, used when a request asks for -1.
+    pub num_partitions: i32,
+    /// `default.replication.factor`, used when a request asks for -1.
+    pub default_replication_factor: i16,
+    /// This node's `node.id` (a valid target for broker config changes even if unregistered).
+    pub node_id: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerRegistrationRequest {
+    pub broker_id: i32,
+    pub incarnation_id: Uuid,
+    pub listeners: Vec<BrokerEndpoint>,
+    pub rack: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreateTopicSpec {
+    pub name: String,
+    /// -1 = `num.partitions`.
+    pub num_partitions: i32,
+    /// -1 = `default.replication.factor`.
+    pub replication_factor: i16,
+    /// Manual assignment: partition index → replicas. Requires both counts to be -1.
+    pub assignments: BTreeMap<i32, Vec<i32>>,
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTopic {
+    pub name: String,
+    pub topic_id: Uuid,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    /// The topic's config overrides as created (defaults are the config module's business).
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TopicRef {
+    Name(String),
+    Id(Uuid),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatePartitionsSpec {
+    pub name: String,
+    /// The new total partition count.
+    pub count: i32,
+    /// Replicas of each new partition, in order; `None` = placed by the controller.
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+/// One IncrementalAlterConfigs operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlterOp {
+    Set(String),
+    Delete,
+    /// Adds the comma-separated values missing from a list config.
+    Append(String),
+    /// Removes the comma-separated values from a list config.
+    Subtract(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChangeSpec {
+    pub resource: ConfigResource,
+    pub ops: Vec<(String, AlterOp)>,
+}
+
+/// Legacy AlterConfigs ("replace the whole set") as incremental ops: `Set` for every given
+/// key, `Delete` for every existing key not given.
+pub fn legacy_replace_ops(
+    image: &MetadataImage,
+    resource: &ConfigResource,
+    new: BTreeMap<String, String>,
+) -> Vec<(String, AlterOp)> {
+    let existing = image.configs.get(resource);
+    let deletes: Vec<(String, AlterOp)> = existing
+        .into_iter()
+        .flat_map(|configs| configs.keys())
+        .filter(|key| !new.contains_key(*key))
+        .map(|key| (key.clone(), AlterOp::Delete))
+        .collect();
+    new.into_iter()
+        .map(|(key, value)| (key, AlterOp::Set(value)))
+        .chain(deletes)
+        .collect()
+}
+
+/// Kafka's topic name rules (`Topic.validate`).
+pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+    let invalid =
+        |message: String| Err(ApiError::new(ResponseError::InvalidTopicException, message));
+    if name.is_empty() {
+        return invalid("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return invalid("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > TOPIC_NAME_LENGTH_MAX {
+        return invalid(format!(
+            "Topic name is illegal, it can't be longer than {TOPIC_NAME_LENGTH_MAX} characters, topic name: {name}"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return invalid(format!(
+            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's collision rule: '.' and '_' are the same character in metric names.
+fn unify_collision_chars(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+fn quorum_error(e: QuorumError) -> ApiError {
+    match e {
+        QuorumError::NotController { .. } | QuorumError::ShutDown => {
+            ApiError::new(ResponseError::NotController, e.to_string())
+        }
+        QuorumError::Timeout { .. } => ApiError::new(ResponseError::RequestTimedOut, e.to_string()),
+        other => ApiError::new(ResponseError::UnknownServerError, other.to_string()),
+    }
+}
+
+fn invalid_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(ResponseError::InvalidRequest, message)
+}
+
+fn invalid_assignment(message: impl Into<String>) -> ApiError {
+    ApiError::new(ResponseError::InvalidReplicaAssignment, message)
+}
+
+/// Kafka's `validateManualPartitionAssignment`, plus the ISR the partition starts with.
+fn validate_manual_assignment(
+    image: &MetadataImage,
+    partition: i32,
+    replicas: &[i32],
+    replication_factor: Option<usize>,
+) -> Result<Vec<i32>, ApiError> {
+    if replicas.is_empty() {
+        return Err(invalid_assignment(
+            "The manual partition assignment includes an empty replica list.",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for broker_id in replicas {
+        if !seen.insert(broker_id) {
+            return Err(invalid_assignment(format!(
+                "The manual partition assignment includes the broker {broker_id} more than once."
+            )));
+        }
+        if !image.brokers.contains_key(broker_id) {
+            return Err(invalid_assignment(format!(
+                "The manual partition assignment includes broker {broker_id}, but no such broker is registered."
+            )));
+        }
+    }
+    if let Some(expected) = replication_factor {
+        if replicas.len() != expected {
+            return Err(invalid_assignment(format!(
+                "The manual partition assignment includes a partition with {} replica(s), but this is not \
+                 consistent with previous partitions, which have {expected} replica(s).",
+                replicas.len()
+            )));
+        }
+    }
+    let isr: Vec<i32> = replicas
+        .iter()
+        .copied()
+        .filter(|id| image.brokers.get(id).is_some_and(|b| !b.fenced))
+        .collect();
+    if isr.is_empty() {
+        return Err(invalid_assignment(format!(
+            "All brokers specified in the manual partition assignment for partition {partition} are fenced."
+        )));
+    }
+    Ok(isr)
+}
+
+/// Round-robin placement over the sorted unfenced brokers, starting at `start`: partition `p`
+/// gets brokers `start + p, start + p + 1, ...` (leader first). Needs `rf <= brokers.len()`.
+fn place_replicas(
+    brokers: &[i32],
+    first_partition: i32,
+    count: i32,
+    rf: usize,
+    start: usize,
+) -> Vec<Vec<i32>> {
+    debug_assert!(
+        rf <= brokers.len() && rf > 0,
+        "placement needs enough brokers"
+    );
+    (first_partition..first_partition + count)
+        .map(|p| {
+            (0..rf)
+                .map(|j| brokers[(start + p as usize + j) % brokers.len()])
+                .collect()
+        })
+        .collect()
+}
+
+fn random_start(brokers: usize) -> usize {
+    (Uuid::new_v4().as_u128() % brokers.max(1) as u128) as usize
+}
+
+fn partition_record(
+    topic_id: Uuid,
+    partition: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+) -> MetadataRecord {
+    let leader = isr.first().copied().unwrap_or(super::records::NO_LEADER);
+    MetadataRecord::Partition {
+        topic_id,
+        partition,
+        replicas,
+        isr,
+        leader,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Marks every name occurring more than once.
+fn duplicates<T: Eq + std::hash::Hash + Clone>(items: impl Iterator<Item = T>) -> HashSet<T> {
+    let mut counts: HashMap<T, usize> = HashMap::new();
+    for item in items {
+        *counts.entry(item).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(item, _)| item)
+        .collect()
+}
+
+/// The active controller.
+pub struct Controller {
+    quorum: Arc<MetadataQuorum>,
+    defaults: ControllerDefaults,
+    topic_config_validator: ConfigValidator,
+    broker_config_validator: ConfigValidator,
+    is_list_config: ListConfigPredicate,
+    /// Serializes operations: each sees the image the previous one produced.
+    operation_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Controller {
+    /// A controller accepting every config value; the config module supplies real validators
+    /// through [`Controller::with_config_validators`].
+    pub fn new(quorum: Arc<MetadataQuorum>, defaults: ControllerDefaults) -> Self {
+        let accept_all: ConfigValidator = Arc::new(|_, _| Ok(()));
+        Self {
+            quorum,
+            defaults,
+            topic_config_validator: accept_all.clone(),
+            broker_config_validator: accept_all,
+            is_list_config: Arc::new(|_| true),
+            operation_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn with_config_validators(
+        mut self,
+        topic: ConfigValidator,
+        broker: ConfigValidator,
+    ) -> Self {
+        self.topic_config_validator = topic;
+        self.broker_config_validator = broker;
+        self
+    }
+
+    /// Which configs are lists (APPEND/SUBTRACT on others is `INVALID_CONFIG`). Default: all.
+    pub fn with_list_config_predicate(mut self, is_list_config: ListConfigPredicate) -> Self {
+        self.is_list_config = is_list_config;
+        self
+    }
+
+    pub fn quorum(&self) -> &Arc<MetadataQuorum> {
+        &self.quorum
+    }
+
+    fn ensure_active(&self) -> Result<(), ApiError> {
+        if self.quorum.is_active_controller() {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ResponseError::NotController,
+                "this node is not the active controller",
+            ))
+        }
+    }
+
+    async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, ApiError> {
+        self.quorum.propose(records).await.map_err(quorum_error)
+    }
+
+    /// Registers (or re-registers) a broker; a no-op when the image already holds exactly this
+    /// unfenced registration.
+    pub async fn register_broker(&self, reg: BrokerRegistrationRequest) -> Result<(), ApiError> {
+        let _guard = self.operation_lock.lock().await;
+        self.ensure_active()?;
+        if reg.broker_id < 0 {
+            return Err(invalid_request(format!(
+                "Invalid broker id {}",
+                reg.broker_id
+            )));
+        }
+        let image = self.quorum.image();
+        if let Some(existing) = image.brokers.get(&reg.broker_id) {
+            if !existing.fenced
+                && existing.incarnation_id == reg.incarnation_id
+                && existing.listeners == reg.listeners
+                && existing.rack == reg.rack
+            {
+                return Ok(());
+            }
+        }
+        tracing::info!(broker_id = reg.broker_id, incarnation_id = %reg.incarnation_id, "registering broker");
+        self.propose(vec![MetadataRecord::RegisterBroker {
+            broker_id: reg.broker_id,
+            incarnation_id: reg.incarnation_id,
+            listeners: reg.listeners,
+            rack: reg.rack,
+        }])
+        .await
+        .map(|_| ())
+    }
+
+    /// CreateTopics. Results come back in request order; all created topics are proposed as
+    /// one atomic batch.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<CreateTopicSpec>,
+        validate_only: bool,
+    ) -> Vec<Result<CreatedTopic, ApiError>> {
+        let _guard = self.operation_lock.lock().await;
+        if let Err(e) = self.ensure_active() {
+            return topics.iter().map(|_| Err(e.clone())).collect();
+        }
+        let image = self.quorum.image();
+        let duplicate_names = duplicates(topics.iter().map(|t| t.name.clone()));
+        let mut unified_in_request: HashMap<String, String> = HashMap::new();
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(topics.len());
+        for spec in topics {
+            if duplicate_names.contains(&spec.name) {
+                results.push(Err(invalid_request("Duplicate topic name.")));
+                continue;
+            }
+            match self.plan_topic(&image, &spec, &unified_in_request) {
+                Ok((created, topic_records)) => {
+                    unified_in_request
+                        .insert(unify_collision_chars(&created.name), created.name.clone());
+                    records.extend(topic_records);
+                    results.push(Ok(created));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        if validate_only || records.is_empty() {
+            return results;
+        }
+        if let Err(e) = self.propose(records).await {
+            return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+        }
+        for created in results.iter().flatten() {
+            tracing::info!(topic = %created.name, topic_id = %created.topic_id, partitions = created.num_partitions, "created topic");
+        }
+        results
+    }
+
+    fn plan_topic(
+        &self,
+        image: &MetadataImage,
+        spec: &CreateTopicSpec,
+        unified_in_request: &HashMap<String, String>,
+    ) -> Result<(CreatedTopic, Vec<MetadataRecord>), ApiError> {
+        validate_topic_name(&spec.name)?;
+        if spec.name == CLUSTER_METADATA_TOPIC_NAME {
+            return Err(invalid_request(format!(
+                "Creation of internal topic {CLUSTER_METADATA_TOPIC_NAME} is prohibited."
+            )));
+        }
+        if image.topic(&spec.name).is_some() {
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", spec.name),
+            ));
+        }
+        let unified = unify_collision_chars(&spec.name);
+        let colliding = image
+            .topics
+            .keys()
+            .find(|existing| unify_collision_chars(existing) == unified)
+            .or_else(|| unified_in_request.get(&unified));
+        if let Some(existing) = colliding {
+            return Err(ApiError::new(
+                ResponseError::InvalidTopicException,
+                format!(
+                    "Topic '{}' collides with existing topic: {existing}",
+                    spec.name
+                ),
+            ));
+        }
+
+        let unfenced = image.unfenced_broker_ids();
+        let (replica_lists, isrs): (Vec<Vec<i32>>, Vec<Vec<i32>>) = if !spec.assignments.is_empty()
+        {
+            if spec.replication_factor != -1 {
+                return Err(invalid_request(
+                    "A manual partition assignment was specified, but replication factor was not set to -1.",
+                ));
+            }
+            if spec.num_partitions != -1 {
+                return Err(invalid_request(
+                    "A manual partition assignment was specified, but numPartitions was not set to -1.",
+                ));
+            }
+            if spec.assignments.len() > TOPIC_PARTITIONS_MAX as usize {
+                return Err(ApiError::new(
+                    ResponseError::InvalidPartitions,
+                    format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
+                ));
+            }
+            let mut lists = Vec::new();
+            let mut isrs = Vec::new();
+            let mut rf = None;
+            for (expected, (partition, replicas)) in (0i32..).zip(&spec.assignments) {
+                if *partition != expected {
+                    return Err(invalid_assignment(
+                        "partitions should be a consecutive 0-based integer sequence",
+                    ));
+                }
+                isrs.push(validate_manual_assignment(image, *partition, replicas, rf)?);
+                rf = Some(replicas.len());
+                lists.push(replicas.clone());
+            }
+            (lists, isrs)
+        } else {
+            let num_partitions = if spec.num_partitions == -1 {
+                self.defaults.num_partitions
+            } else {
+                spec.num_partitions
+            };
+            let rf = if spec.replication_factor == -1 {
+                self.defaults.default_replication_factor
+            } else {
+                spec.replication_factor
+            };
+            if num_partitions <= 0 {
+                return Err(ApiError::new(
+                    ResponseError::InvalidPartitions,
+                    "Number of partitions was set to an invalid non-positive value.",
+                ));
+            }
+            if num_partitions > TOPIC_PARTITIONS_MAX {
+                return Err(ApiError::new(
+                    ResponseError::InvalidPartitions,
+                    format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
+                ));
+            }
+            if rf <= 0 {
+                return Err(ApiError::new(
+                    ResponseError::InvalidReplicationFactor,
+                    "Replication factor must be larger than 0.",
+                ));
+            }
+            if rf as usize > unfenced.len() {
+                return Err(ApiError::new(
+                    ResponseError::InvalidReplicationFactor,
+                    format!(
+                        "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} \
+                         cannot be reached because only {} broker(s) are registered.",
+                        unfenced.len()
+                    ),
+                ));
+            }
+            let lists = place_replicas(
+                &unfenced,
+                0,
+                num_partitions,
+                rf as usize,
+                random_start(unfenced.len()),
+            );
+            let isrs = lists.clone();
+            (lists, isrs)
+        };
+
+        for (name, value) in &spec.configs {
+            (self.topic_config_validator)(name, value)
+                .map_err(|message| ApiError::new(ResponseError::InvalidConfig, message))?;
+        }
+
+        let topic_id = Uuid::new_v4();
+        let replication_factor = replica_lists.first().map(|r| r.len()).unwrap_or(0) as i16;
+        let num_partitions = replica_lists.len() as i32;
+        let mut records = Vec::with_capacity(replica_lists.len() + spec.configs.len() + 1);
+        records.push(MetadataRecord::Topic {
+            name: spec.name.clone(),
+            topic_id,
+        });
+        for (partition, (replicas, isr)) in (0i32..).zip(replica_lists.into_iter().zip(isrs)) {
+            records.push(partition_record(topic_id, partition, replicas, isr));
+        }
+        for (name, value) in &spec.configs {
+            records.push(MetadataRecord::Config {
+                resource: ConfigResource::Topic(spec.name.clone()),
+                name: name.clone(),
+                value: Some(value.clone()),
+            });
+        }
+        let created = CreatedTopic {
+            name: spec.name.clone(),
+            topic_id,
+            num_partitions,
+            replication_factor,
+            configs: spec.configs.clone(),
+        };
+        Ok((created, records))
+    }
+
+    /// DeleteTopics by name or id; results in request order, `(name, topic_id)` on success.
+    pub async fn delete_topics(
+        &self,
+        topics: Vec<TopicRef>,
+    ) -> Vec<Result<(String, Uuid), ApiError>> {
+        let _guard = self.operation_lock.lock().await;
+        if let Err(e) = self.ensure_active() {
+            return topics.iter().map(|_| Err(e.clone())).collect();
+        }
+        let image = self.quorum.image();
+        let resolved: Vec<Result<(String, Uuid), ApiError>> = topics
+            .iter()
+            .map(|topic| match topic {
+                TopicRef::Name(name) => image
+                    .topic(name)
+                    .map(|t| (t.name.clone(), t.topic_id))
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ResponseError::UnknownTopicOrPartition,
+                            format!("Topic '{name}' does not exist."),
+                        )
+                    }),
+                TopicRef::Id(id) => image
+                    .topic_by_id(*id)
+                    .map(|t| (t.name.clone(), t.topic_id))
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ResponseError::UnknownTopicId,
+                            format!("Topic id {id} does not exist."),
+                        )
+                    }),
+            })
+            .collect();
+        let duplicate_ids = duplicates(
+            resolved
+                .iter()
+                .filter_map(|r| r.as_ref().ok().map(|(_, id)| *id)),
+        );
+        let results: Vec<Result<(String, Uuid), ApiError>> = resolved
+            .into_iter()
+            .map(|r| {
+                let (name, id) = r?;
+                if duplicate_ids.contains(&id) {
+                    return Err(invalid_request(format!(
+                        "Topic '{name}' ({id}) was named more than once."
+                    )));
+                }
+                if INTERNAL_TOPIC_NAMES.contains(&name.as_str()) {
+                    return Err(invalid_request(format!(
+                        "Internal topic '{name}' cannot be deleted."
+                    )));
+                }
+                Ok((name, id))
+            })
+            .collect();
+        let records: Vec<MetadataRecord> = results
+            .iter()
+            .flatten()
+            .map(|(_, topic_id)| MetadataRecord::RemoveTopic {
+                topic_id: *topic_id,
+            })
+            .collect();
+        if records.is_empty() {
+            return results;
+        }
+        if let Err(e) = self.propose(records).await {
+            return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+        }
+        for (name, topic_id) in results.iter().flatten() {
+            tracing::info!(topic = %name, %topic_id, "deleted topic");
+        }
+        results
+    }
+
+    /// CreatePartitions: grows topics to `count` partitions.
+    pub async fn create_partitions(
+        &self,
+        reqs: Vec<CreatePartitionsSpec>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ApiError>> {
+        let _guard = self.operation_lock.lock().await;
+        if let Err(e) = self.ensure_active() {
+            return reqs.iter().map(|_| Err(e.clone())).collect();
+        }
+        let image = self.quorum.image();
+        let duplicate_names = duplicates(reqs.iter().map(|r| r.name.clone()));
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(reqs.len());
+        for req in &reqs {
+            if duplicate_names.contains(&req.name) {
+                results.push(Err(invalid_request("Duplicate topic name.")));
+                continue;
+            }
+            match self.plan_partitions(&image, req) {
+                Ok(new_records) => {
+                    records.extend(new_records);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        if validate_only || records.is_empty() {
+            return results;
+        }
+        if let Err(e) = self.propose(records).await {
+            return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+        }
+        results
+    }
+
+    fn plan_partitions(
+        &self,
+        image: &MetadataImage,
+        req: &CreatePartitionsSpec,
+    ) -> Result<Vec<MetadataRecord>, ApiError> {
+        let topic = image.topic(&req.name).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("Topic '{}' does not exist.", req.name),
+            )
+        })?;
+        let current = topic.partitions.len() as i32;
+        if req.count < current {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("The topic {} currently has {current} partition(s); {} would not be an increase.", req.name, req.count),
+            ));
+        }
+        if req.count == current {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("Topic already has {current} partition(s)."),
+            ));
+        }
+        if req.count > TOPIC_PARTITIONS_MAX {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
+            ));
+        }
+        let additional = req.count - current;
+        let rf = topic
+            .partitions
+            .values()
+            .next()
+            .map(|p| p.replicas.len())
+            .unwrap_or(1)
+            .max(1);
+        let mut records = Vec::with_capacity(additional as usize);
+        match &req.assignments {
+            Some(assignments) => {
+                if assignments.len() != additional as usize {
+                    return Err(invalid_assignment(format!(
+                        "Attempted to add {additional} additional partition(s), but only {} assignment(s) were specified.",
+                        assignments.len()
+                    )));
+                }
+                for (partition, replicas) in (current..).zip(assignments) {
+                    let isr = validate_manual_assignment(image, partition, replicas, Some(rf))?;
+                    records.push(partition_record(
+                        topic.topic_id,
+                        partition,
+                        replicas.clone(),
+                        isr,
+                    ));
+                }
+            }
+            None => {
+                let unfenced = image.unfenced_broker_ids();
+                if rf > unfenced.len() {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicationFactor,
+                        format!(
+                            "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} \
+                             cannot be reached because only {} broker(s) are registered.",
+                            unfenced.len()
+                        ),
+                    ));
+                }
+                let lists = place_replicas(
+                    &unfenced,
+                    current,
+                    additional,
+                    rf,
+                    random_start(unfenced.len()),
+                );
+                for (partition, replicas) in (current..).zip(lists) {
+                    records.push(partition_record(
+                        topic.topic_id,
+                        partition,
+                        replicas.clone(),
+                        replicas,
+                    ));
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// IncrementalAlterConfigs (and legacy AlterConfigs via [`legacy_replace_ops`]).
+    pub async fn alter_configs(
+        &self,
+        changes: Vec<ConfigChangeSpec>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ApiError>> {
+        let _guard = self.operation_lock.lock().await;
+        if let Err(e) = self.ensure_active() {
+            return changes.iter().map(|_| Err(e.clone())).collect();
+        }
+        let image = self.quorum.image();
+        let duplicate_resources = duplicates(changes.iter().map(|c| c.resource.clone()));
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(changes.len());
+        for change in &changes {
+            if duplicate_resources.contains(&change.resource) {
+                results.push(Err(invalid_request("Duplicate resource.")));
+                continue;
+            }
+            match self.plan_config_change(&image, change) {
+                Ok(new_records) => {
+                    records.extend(new_records);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        if validate_only || records.is_empty() {
+            return results;
+        }
+        if let Err(e) = self.propose(records).await {
+            return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+        }
+        results
+    }
+
+    fn plan_config_change(
+        &self,
+        image: &MetadataImage,
+        change: &ConfigChangeSpec,
+    ) -> Result<Vec<MetadataRecord>, ApiError> {
+        let validator = match &change.resource {
+            ConfigResource::Topic(name) => {
+                if image.topic(name).is_none() {
+                    return Err(ApiError::new(
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("The topic '{name}' does not exist."),
+                    ));
+                }
+                &self.topic_config_validator
+            }
+            ConfigResource::Broker(None) => &self.broker_config_validator,
+            ConfigResource::Broker(Some(id)) => {
+                if *id < 0 {
+                    return Err(invalid_request(format!("Invalid broker name {id}")));
+                }
+                if !image.brokers.contains_key(id) && *id != self.defaults.node_id {
+                    return Err(ApiError::new(
+                        ResponseError::BrokerIdNotRegistered,
+                        format!("No broker with id {id} found."),
+                    ));
+                }
+                &self.broker_config_validator
+            }
+        };
+        let duplicate_keys = duplicates(change.ops.iter().map(|(name, _)| name.clone()));
+        if let Some(key) = duplicate_keys.iter().min() {
+            return Err(invalid_request(format!(
+                "Error due to duplicate config keys: {key}"
+            )));
+        }
+        let current = image.configs.get(&change.resource);
+        let mut records = Vec::with_capacity(change.ops.len());
+        for (name, op) in &change.ops {
+            let existing = current.and_then(|c| c.get(name));
+            let new_value = match op {
+                AlterOp::Set(value) => Some(value.clone()),
+                AlterOp::Delete => {
+                    if existing.is_none() {
+                        continue;
+                    }
+                    None
+                }
+                AlterOp::Append(values) | AlterOp::Subtract(values) => {
+                    if !(self.is_list_config)(name) {
+                        let verb = if matches!(op, AlterOp::Append(_)) {
+                            "APPEND"
+                        } else {
+                            "SUBTRACT"
+                        };
+                        return Err(ApiError::new(
+                            ResponseError::InvalidConfig,
+                            format!("Can't {verb} to key {name} because its type is not LIST."),
+                        ));
+                    }
+                    let mut list = existing.map(|v| split_list(v)).unwrap_or_default();
+                    let operands = split_list(values);
+                    if matches!(op, AlterOp::Append(_)) {
+                        for value in operands {
+                            if !list.contains(&value) {
+                                list.push(value);
+                            }
+                        }
+                    } else {
+                        let remove: BTreeSet<String> = operands.into_iter().collect();
+                        list.retain(|v| !remove.contains(v));
+                    }
+                    Some(list.join(","))
+                }
+            };
+            if let Some(value) = &new_value {
+                validator(name, value)
+                    .map_err(|message| ApiError::new(ResponseError::InvalidConfig, message))?;
+            }
+            records.push(MetadataRecord::Config {
+                resource: change.resource.clone(),
+                name: name.clone(),
+                value: new_value,
+            });
+        }
+        Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::quorum::QuorumConfig;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        controller: Controller,
+    }
+
+    impl Fixture {
+        fn image(&self) -> Arc<MetadataImage> {
+            self.controller.quorum().image()
+        }
+    }
+
+    async fn fixture(brokers: &[i32]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let quorum = MetadataQuorum::start(QuorumConfig {
+            node_id: 1,
+            metadata_dir: dir.path().join("__cluster_metadata-0"),
+            cluster_id: None,
+        })
+        .await
+        .unwrap();
+        let defaults = ControllerDefaults {
+            num_partitions: 3,
+            default_replication_factor: 1,
+            node_id: 1,
+        };
+        let validator: ConfigValidator = Arc::new(|name, value| {
+            if name == "retention.ms" && value.parse::<i64>().is_err() {
+                Err(format!(
+                    "Invalid value {value} for configuration retention.ms"
+                ))
+            } else {
+                Ok(())
+            }
+        });
+        let controller = Controller::new(Arc::new(quorum), defaults)
+            .with_config_validators(validator.clone(), validator)
+            .with_list_config_predicate(Arc::new(|name| {
+                name == "cleanup.policy" || name.ends_with(".list")
+            }));
+        for id in brokers {
+            controller
+                .register_broker(BrokerRegistrationRequest {
+                    broker_id: *id,
+                    incarnation_id: Uuid::from_u128(*id as u128),
+                    listeners: vec![],
+                    rack: None,
+                })
+                .await
+                .unwrap();
+        }
+        Fixture {
+            _dir: dir,
+            controller,
+        }
+    }
+
+    fn spec(name: &str, partitions: i32, rf: i16) -> CreateTopicSpec {
+        CreateTopicSpec {
+            name: name.into(),
+            num_partitions: partitions,
+            replication_factor: rf,
+            ..Default::default()
+        }
+    }
+
+    fn code<T: std::fmt::Debug>(result: &Result<T, ApiError>) -> ResponseError {
+        match result {
+            Err(e) => e.code,
+            Ok(v) => panic!("expected an error, got {v:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn register_broker_is_idempotent() {
+        let f = fixture(&[1]).await;
+        let offset = f.image().offset;
+        let reg = BrokerRegistrationRequest {
+            broker_id: 1,
+            incarnation_id: Uuid::from_u128(1),
+            listeners: vec![],
+            rack: None,
+        };
+        f.controller.register_broker(reg.clone()).await.unwrap();
+        assert_eq!(
+            f.image().offset,
+            offset,
+            "an identical registration proposes nothing"
+        );
+        f.controller
+            .register_broker(BrokerRegistrationRequest {
+                rack: Some("r1".into()),
+                ..reg
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            f.image().brokers[&1].rack.as_deref(),
+            Some("r1"),
+            "a changed registration is recorded"
+        );
+    }
+
+    #[tokio::test]
+    async fn create_topics_places_replicas_and_applies_defaults() {
+        let f = fixture(&[1, 2, 3]).await;
+        let mut with_config = spec("orders", 6, 3);
+        with_config
+            .configs
+            .insert("retention.ms".into(), "1000".into());
+        let results = f
+            .controller
+            .create_topics(vec![with_config, spec("defaults", -1, -1)], false)
+            .await;
+        let created = results[0].as_ref().unwrap();
+        assert_eq!((created.num_partitions, created.replication_factor), (6, 3));
+        let image = f.image();
+        let topic = image.topic("orders").expect("orders created");
+        assert_eq!(topic.topic_id, created.topic_id);
+        let leaders: BTreeSet<i32> = topic.partitions.values().map(|p| p.leader).collect();
+        assert_eq!(
+            leaders,
+            BTreeSet::from([1, 2, 3]),
+            "round-robin spreads leaders over all brokers"
+        );
+        for p in topic.partitions.values() {
+            assert_eq!(p.isr, p.replicas);
+            assert_eq!(p.leader, p.replicas[0]);
+            assert_eq!(
+                BTreeSet::from_iter(p.replicas.iter()).len(),
+                3,
+                "replicas are distinct brokers"
+            );
+            assert_eq!((p.leader_epoch, p.partition_epoch), (0, 0));
+        }
+        assert_eq!(
+            image
+                .topic_config("orders")
+                .get("retention.ms")
+                .map(String::as_str),
+            Some("1000")
+        );
+        let defaults = results[1].as_ref().unwrap();
+        assert_eq!(
+            (defaults.num_partitions, defaults.replication_factor),
+            (3, 1),
+            "-1 takes the defaults"
+        );
+    }
+
+    #[tokio::test]
+    async fn create_topics_refuses_with_kafkas_codes() {
+        let f = fixture(&[1, 2]).await;
+        f.controller
+            .create_topics(vec![spec("exists", 1, 1), spec("a_b", 1, 1)], false)
+            .await;
+        let offset = f.image().offset;
+        let long = "x".repeat(250);
+        let manual =
+            |assignments: Vec<(i32, Vec<i32>)>, partitions: i32, rf: i16| CreateTopicSpec {
+                name: "manual".into(),
+                num_partitions: partitions,
+                replication_factor: rf,
+                assignments: assignments.into_iter().collect(),
+                configs: BTreeMap::new(),
+            };
+        let mut bad_config = spec("badconfig", 1, 1);
+        bad_config
+            .configs
+            .insert("retention.ms".into(), "soon".into());
+        let cases: Vec<(CreateTopicSpec, ResponseError, &str)> = vec![
+            (
+                spec("", 1, 1),
+                ResponseError::InvalidTopicException,
+                "empty name",
+            ),
+            (spec(".", 1, 1), ResponseError::InvalidTopicException, "dot"),
+            (
+                spec("..", 1, 1),
+                ResponseError::InvalidTopicException,
+                "dot dot",
+            ),
+            (
+                spec(&long, 1, 1),
+                ResponseError::InvalidTopicException,
+                "250 chars",
+            ),
+            (
+                spec("bad name", 1, 1),
+                ResponseError::InvalidTopicException,
+                "space",
+            ),
+            (
+                spec("exists", 1, 1),
+                ResponseError::TopicAlreadyExists,
+                "exists",
+            ),
+            (
+                spec("a.b", 1, 1),
+                ResponseError::InvalidTopicException,
+                "collides with a_b",
+            ),
+            (
+                spec("zero", 0, 1),
+                ResponseError::InvalidPartitions,
+                "zero partitions",
+            ),
+            (
+                spec("neg", -2, 1),
+                ResponseError::InvalidPartitions,
+                "negative partitions",
+            ),
+            (
+                spec("rf0", 1, 0),
+                ResponseError::InvalidReplicationFactor,
+                "rf 0",
+            ),
+            (
+                spec("rf3", 1, 3),
+                ResponseError::InvalidReplicationFactor,
+                "rf above broker count",
+            ),
+            (
+                manual(vec![(0, vec![1])], 1, -1),
+                ResponseError::InvalidRequest,
+                "assignment with partitions",
+            ),
+            (
+                manual(vec![(0, vec![1])], -1, 1),
+                ResponseError::InvalidRequest,
+                "assignment with rf",
+            ),
+            (
+                manual(vec![(0, vec![1]), (2, vec![2])], -1, -1),
+                ResponseError::InvalidReplicaAssignment,
+                "gap",
+            ),
+            (
+                manual(vec![(0, vec![1, 1])], -1, -1),
+                ResponseError::InvalidReplicaAssignment,
+                "duplicate broker",
+            ),
+            (
+                manual(vec![(0, vec![7])], -1, -1),
+                ResponseError::InvalidReplicaAssignment,
+                "unknown broker",
+            ),
+            (
+                manual(vec![(0, vec![])], -1, -1),
+                ResponseError::InvalidReplicaAssignment,
+                "empty replicas",
+            ),
+            (
+                manual(vec![(0, vec![1]), (1, vec![1, 2])], -1, -1),
+                ResponseError::InvalidReplicaAssignment,
+                "rf differs",
+            ),
+            (bad_config, ResponseError::InvalidConfig, "config validator"),
+            (
+                spec(CLUSTER_METADATA_TOPIC_NAME, 1, 1),
+                ResponseError::InvalidRequest,
+                "metadata topic",
+            ),
+        ];
+        for (spec, expected, what) in cases {
+            let results = f.controller.create_topics(vec![spec], false).await;
+            assert_eq!(
+                code(&results[0]),
+                expected,
+                "case '{what}' must fail with {expected:?}"
+            );
+        }
+        let results = f
+            .controller
+            .create_topics(
+                vec![spec("dup", 1, 1), spec("ok", 1, 1), spec("dup", 1, 1)],
+                false,
+            )
+            .await;
+        assert_eq!(
+            code(&results[0]),
+            ResponseError::InvalidRequest,
+            "duplicate names fail each occurrence"
+        );
+        assert_eq!(code(&results[2]), ResponseError::InvalidRequest);
+        assert!(
+            results[1].is_ok(),
+            "a valid topic next to duplicates is still created"
+        );
+        let results = f
+            .controller
+            .create_topics(vec![spec("x.y", 1, 1), spec("x_y", 1, 1)], false)
+            .await;
+        assert!(results[0].is_ok());
+        assert_eq!(
+            code(&results[1]),
+            ResponseError::InvalidTopicException,
+            "collision within one request"
+        );
+        assert!(f.image().offset > offset);
+
+        let manual_ok = manual(vec![(0, vec![2, 1]), (1, vec![1, 2])], -1, -1);
+        let results = f.controller.create_topics(vec![manual_ok], false).await;
+        assert_eq!(results[0].as_ref().unwrap().replication_factor, 2);
+        let image = f.image();
+        let p0 = &image.topic("manual").unwrap().partitions[&0];
+        assert_eq!(
+            (p0.leader, p0.replicas.clone()),
+            (2, vec![2, 1]),
+            "manual assignment is kept, leader first"
+        );
+    }
+
+    #[tokio::test]
+    async fn validate_only_proposes_nothing() {
+        let f = fixture(&[1]).await;
+        let offset = f.image().offset;
+        let results = f
+            .controller
+            .create_topics(vec![spec("dry", 2, 1)], true)
+            .await;
+        assert_eq!(results[0].as_ref().unwrap().num_partitions, 2);
+        assert!(
+            f.image().topic("dry").is_none(),
+            "validate_only must not create the topic"
+        );
+        assert_eq!(f.image().offset, offset);
+    }
+
+    #[tokio::test]
+    async fn delete_topics_by_name_and_id() {
+        let f = fixture(&[1]).await;
+        let created = f
+            .controller
+            .create_topics(
+                vec![
+                    spec("a", 1, 1),
+                    spec("b", 1, 1),
+                    spec("__consumer_offsets", 1, 1),
+                ],
+                false,
+            )
+            .await;
+        let b_id = created[1].as_ref().unwrap().topic_id;
+        let results = f
+            .controller
+            .delete_topics(vec![
+                TopicRef::Name("a".into()),
+                TopicRef::Id(b_id),
+                TopicRef::Name("missing".into()),
+                TopicRef::Id(Uuid::from_u128(99)),
+                TopicRef::Name("__consumer_offsets".into()),
+            ])
+            .await;
+        assert_eq!(results[0].as_ref().unwrap().0, "a");
+        assert_eq!(results[1].as_ref().unwrap(), &("b".to_string(), b_id));
+        assert_eq!(code(&results[2]), ResponseError::UnknownTopicOrPartition);
+        assert_eq!(code(&results[3]), ResponseError::UnknownTopicId);
+        assert_eq!(
+            code(&results[4]),
+            ResponseError::InvalidRequest,
+            "internal topics cannot be deleted"
+        );
+        let image = f.image();
+        assert!(
+            image.topic("a").is_none() && image.topic("b").is_none(),
+            "deleted topics are gone"
+        );
+        assert!(image.topic("__consumer_offsets").is_some());
+
+        let c = f
+            .controller
+            .create_topics(vec![spec("c", 1, 1)], false)
+            .await;
+        let c_id = c[0].as_ref().unwrap().topic_id;
+        let results = f
+            .controller
+            .delete_topics(vec![TopicRef::Name("c".into()), TopicRef::Id(c_id)])
+            .await;
+        assert_eq!(
+            code(&results[0]),
+            ResponseError::InvalidRequest,
+            "the same topic twice is refused"
+        );
+        assert_eq!(code(&results[1]), ResponseError::InvalidRequest);
+        assert!(f.image().topic("c").is_some());
+    }
+
+    #[tokio::test]
+    async fn create_partitions_grows_topics() {
+        let f = fixture(&[1, 2]).await;
+        f.controller
+            .create_topics(vec![spec("t", 2, 2)], false)
+            .await;
+        let req = |count: i32, assignments: Option<Vec<Vec<i32>>>| CreatePartitionsSpec {
+            name: "t".into(),
+            count,
+            assignments,
+        };
+        let results = f
+            .controller
+            .create_partitions(
+                vec![
+                    CreatePartitionsSpec {
+                        name: "missing".into(),
+                        count: 3,
+                        assignments: None,
+                    },
+                    CreatePartitionsSpec {
+                        name: "t".into(),
+                        count: 1,
+                        assignments: None,
+                    },
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(code(&results[0]), ResponseError::UnknownTopicOrPartition);
+        assert_eq!(
+            code(&results[1]),
+            ResponseError::InvalidPartitions,
+            "decrease"
+        );
+        let cases = vec![
+            (req(2, None), ResponseError::InvalidPartitions, "equal"),
+            (
+                req(4, Some(vec![vec![1, 2]])),
+                ResponseError::InvalidReplicaAssignment,
+                "too few assignments",
+            ),
+            (
+                req(3, Some(vec![vec![1]])),
+                ResponseError::InvalidReplicaAssignment,
+                "rf differs",
+            ),
+            (
+                req(3, Some(vec![vec![1, 9]])),
+                ResponseError::InvalidReplicaAssignment,
+                "unknown broker",
+            ),
+            (
+                req(3, Some(vec![vec![1, 1]])),
+                ResponseError::InvalidReplicaAssignment,
+                "duplicate broker",
+            ),
+        ];
+        for (spec, expected, what) in cases {
+            let results = f.controller.create_partitions(vec![spec], false).await;
+            assert_eq!(
+                code(&results[0]),
+                expected,
+                "case '{what}' must fail with {expected:?}"
+            );
+        }
+        let results = f
+            .controller
+            .create_partitions(vec![req(3, None)], true)
+            .await;
+        assert!(results[0].is_ok());
+        assert_eq!(
+            f.image().topic("t").unwrap().partitions.len(),
+            2,
+            "validate_only adds nothing"
+        );
+        let results = f
+            .controller
+            .create_partitions(vec![req(4, Some(vec![vec![2, 1], vec![1, 2]]))], false)
+            .await;
+        assert!(results[0].is_ok(), "{results:?}");
+        let image = f.image();
+        let topic = image.topic("t").unwrap();
+        assert_eq!(topic.partitions.len(), 4);
+        assert_eq!(topic.partitions[&2].replicas, vec![2, 1]);
+        let results = f
+            .controller
+            .create_partitions(vec![req(6, None)], false)
+            .await;
+        assert!(results[0].is_ok());
+        let image = f.image();
+        assert!(
+            image
+                .topic("t")
+                .unwrap()
+                .partitions
+                .values()
+                .all(|p| p.replicas.len() == 2),
+            "new partitions keep rf"
+        );
+    }
+
+    #[tokio::test]
+    async fn alter_configs_incremental_and_legacy() {
+        let f = fixture(&[1]).await;
+        f.controller
+            .create_topics(vec![spec("t", 1, 1)], false)
+            .await;
+        let topic = ConfigResource::Topic("t".into());
+        let change = |ops: Vec<(&str, AlterOp)>| ConfigChangeSpec {
+            resource: topic.clone(),
+            ops: ops.into_iter().map(|(k, op)| (k.to_string(), op)).collect(),
+        };
+        let results = f
+            .controller
+            .alter_configs(
+                vec![change(vec![
+                    ("retention.ms", AlterOp::Set("100".into())),
+                    ("cleanup.policy", AlterOp::Append("delete".into())),
+                ])],
+                false,
+            )
+            .await;
+        assert!(results[0].is_ok(), "{results:?}");
+        f.controller
+            .alter_configs(
+                vec![change(vec![(
+                    "cleanup.policy",
+                    AlterOp::Append("compact,delete".into()),
+                )])],
+                false,
+            )
+            .await;
+        assert_eq!(
+            f.image().topic_config("t")["cleanup.policy"],
+            "delete,compact",
+            "append adds only missing values"
+        );
+        f.controller
+            .alter_configs(
+                vec![change(vec![(
+                    "cleanup.policy",
+                    AlterOp::Subtract("delete".into()),
+                )])],
+                false,
+            )
+            .await;
+        assert_eq!(f.image().topic_config("t")["cleanup.policy"], "compact");
+
+        let cases: Vec<(ConfigChangeSpec, ResponseError, &str)> = vec![
+            (
+                change(vec![("retention.ms", AlterOp::Set("x".into()))]),
+                ResponseError::InvalidConfig,
+                "validator",
+            ),
+            (
+                change(vec![("retention.ms", AlterOp::Append("1".into()))]),
+                ResponseError::InvalidConfig,
+                "append non-list",
+            ),
+            (
+                change(vec![
+                    ("a", AlterOp::Delete),
+                    ("a", AlterOp::Set("1".into())),
+                ]),
+                ResponseError::InvalidRequest,
+                "duplicate key",
+            ),
+            (
+                ConfigChangeSpec {
+                    resource: ConfigResource::Topic("nope".into()),
+                    ops: vec![],
+                },
+                ResponseError::UnknownTopicOrPartition,
+                "unknown topic",
+            ),
+            (
+                ConfigChangeSpec {
+                    resource: ConfigResource::Broker(Some(5)),
+                    ops: vec![],
+                },
+                ResponseError::BrokerIdNotRegistered,
+                "unknown broker",
+            ),
+            (
+                ConfigChangeSpec {
+                    resource: ConfigResource::Broker(Some(-3)),
+                    ops: vec![],
+                },
+                ResponseError::InvalidRequest,
+                "negative broker",
+            ),
+        ];
+        for (spec, expected, what) in cases {
+            let results = f.controller.alter_configs(vec![spec], false).await;
+            assert_eq!(
+                code(&results[0]),
+                expected,
+                "case '{what}' must fail with {expected:?}"
+            );
+        }
+        assert_eq!(
+            f.image().topic_config("t")["retention.ms"],
+            "100",
+            "failed changes leave configs alone"
+        );
+
+        let results = f
+            .controller
+            .alter_configs(
+                vec![
+                    change(vec![("retention.ms", AlterOp::Set("5".into()))]),
+                    change(vec![]),
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(
+            code(&results[0]),
+            ResponseError::InvalidRequest,
+            "duplicate resources are refused"
+        );
+
+        let ops = legacy_replace_ops(
+            &f.image(),
+            &topic,
+            BTreeMap::from([("segment.ms".to_string(), "9".to_string())]),
+        );
+        assert!(ops.contains(&("retention.ms".to_string(), AlterOp::Delete)));
+        assert!(ops.contains(&("cleanup.policy".to_string(), AlterOp::Delete)));
+        let results = f
+            .controller
+            .alter_configs(
+                vec![ConfigChangeSpec {
+                    resource: topic.clone(),
+                    ops,
+                }],
+                true,
+            )
+            .await;
+        assert!(results[0].is_ok());
+        assert!(
+            f.image().topic_config("t").contains_key("retention.ms"),
+            "validate_only changes nothing"
+        );
+        let ops = legacy_replace_ops(
+            &f.image(),
+            &topic,
+            BTreeMap::from([("segment.ms".to_string(), "9".to_string())]),
+        );
+        f.controller
+            .alter_configs(
+                vec![ConfigChangeSpec {
+                    resource: topic.clone(),
+                    ops,
+                }],
+                false,
+            )
+            .await;
+        assert_eq!(
+            f.image().topic_config("t"),
+            BTreeMap::from([("segment.ms".to_string(), "9".to_string())]),
+            "legacy alter replaces the whole set"
+        );
+
+        let cluster = ConfigChangeSpec {
+            resource: ConfigResource::Broker(None),
+            ops: vec![("log.retention.ms".into(), AlterOp::Set("7".into()))],
+        };
+        let this_broker = ConfigChangeSpec {
+            resource: ConfigResource::Broker(Some(1)),
+            ops: vec![("log.retention.ms".into(), AlterOp::Set("8".into()))],
+        };
+        let results = f
+            .controller
+            .alter_configs(vec![cluster, this_broker], false)
+            .await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(f.image().broker_config(None)["log.retention.ms"], "7");
+        assert_eq!(f.image().broker_config(Some(1))["log.retention.ms"], "8");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_quorum_answers_not_controller() {
+        let f = fixture(&[1]).await;
+        f.controller.quorum().shutdown().await.unwrap();
+        let results = f
+            .controller
+            .create_topics(vec![spec("t", 1, 1)], false)
+            .await;
+        assert_eq!(code(&results[0]), ResponseError::NotController);
+    }
+
+    #[test]
+    fn placement_is_round_robin_from_the_start() {
+        let lists = place_replicas(&[1, 2, 3], 0, 4, 2, 1);
+        assert_eq!(lists, vec![vec![2, 3], vec![3, 1], vec![1, 2], vec![2, 3]]);
+    }
+}

@@ -1,0 +1,570 @@
+//! `MetadataImage`: the immutable in-memory view of the cluster metadata log (Kafka's
+//! `MetadataImage`). Applying a batch of records never mutates an image; it builds the next
+//! one, sharing every untouched topic through `Arc`.
+//!
+//! Apply is deterministic and total: a record that does not fit the image (a partition of an
+//! unknown topic, a second topic with an existing name, ...) is logged and skipped. Every
+//! replica of the metadata log therefore reaches the same image from the same records.
+//!
+//! Napkin math: applying one batch clones the outer maps (one `Arc` bump per topic, ~1000
+//! topics → a few µs) and deep-clones only the topics the batch touches.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
+
+/// A registered broker (Kafka's `BrokerRegistration`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub broker_id: i32,
+    pub incarnation_id: Uuid,
+    pub listeners: Vec<BrokerEndpoint>,
+    pub rack: Option<String>,
+    pub fenced: bool,
+}
+
+/// A partition's replica assignment and leadership (Kafka's `PartitionRegistration`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRegistration {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+/// A topic and its partitions (Kafka's `TopicImage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicImage {
+    pub name: String,
+    pub topic_id: Uuid,
+    pub partitions: BTreeMap<i32, PartitionRegistration>,
+}
+
+/// The cluster metadata as of raft log index `offset`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataImage {
+    /// Index of the last raft entry applied to this image (0 = nothing applied).
+    pub offset: u64,
+    pub cluster_id: String,
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    pub topics: BTreeMap<String, Arc<TopicImage>>,
+    pub topic_names_by_id: HashMap<Uuid, String>,
+    pub configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
+}
+
+impl MetadataImage {
+    /// The image before any record: no cluster id, no brokers, no topics.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, topic_id: Uuid) -> Option<&Arc<TopicImage>> {
+        self.topic_names_by_id
+            .get(&topic_id)
+            .and_then(|name| self.topics.get(name))
+    }
+
+    /// Dynamic config overrides of a topic (empty when none are set).
+    pub fn topic_config(&self, name: &str) -> BTreeMap<String, String> {
+        self.configs
+            .get(&ConfigResource::Topic(name.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Dynamic broker config: `None` = the cluster-wide default, `Some(id)` = one broker's.
+    pub fn broker_config(&self, broker_id: Option<i32>) -> BTreeMap<String, String> {
+        self.configs
+            .get(&ConfigResource::Broker(broker_id))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Ids of registered brokers that are not fenced, ascending.
+    pub fn unfenced_broker_ids(&self) -> Vec<i32> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| b.broker_id)
+            .collect()
+    }
+
+    /// The next image: `records` applied in order on top of this one. `offset` is left as
+    /// is; the caller (the quorum's state machine) sets it to the raft index of the batch.
+    pub fn apply(&self, records: &[MetadataRecord]) -> MetadataImage {
+        let mut next = self.clone();
+        next.apply_in_place(records);
+        next
+    }
+
+    /// Applies `records` to an image nobody else sees yet (the state machine's next image,
+    /// built once per applied raft batch).
+    pub(crate) fn apply_in_place(&mut self, records: &[MetadataRecord]) {
+        for record in records {
+            self.apply_one(record);
+        }
+    }
+
+    fn apply_one(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::ClusterId { cluster_id } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = cluster_id.clone();
+                } else if &self.cluster_id != cluster_id {
+                    tracing::warn!(
+                        current = %self.cluster_id,
+                        record = %cluster_id,
+                        "skipping ClusterId record: the cluster id is already set"
+                    );
+                }
+            }
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                incarnation_id,
+                listeners,
+                rack,
+            } => {
+                self.brokers.insert(
+                    *broker_id,
+                    BrokerRegistration {
+                        broker_id: *broker_id,
+                        incarnation_id: *incarnation_id,
+                        listeners: listeners.clone(),
+                        rack: rack.clone(),
+                        fenced: false,
+                    },
+                );
+            }
+            MetadataRecord::FenceBroker { broker_id }
+            | MetadataRecord::UnfenceBroker { broker_id } => {
+                let fenced = matches!(record, MetadataRecord::FenceBroker { .. });
+                match self.brokers.get_mut(broker_id) {
+                    Some(broker) => broker.fenced = fenced,
+                    None => tracing::warn!(
+                        broker_id,
+                        fenced,
+                        "skipping fencing record of an unknown broker"
+                    ),
+                }
+            }
+            MetadataRecord::Topic { name, topic_id } => {
+                if self.topics.contains_key(name) || self.topic_names_by_id.contains_key(topic_id) {
+                    tracing::warn!(topic = %name, %topic_id, "skipping Topic record: name or id already exists");
+                    return;
+                }
+                self.topic_names_by_id.insert(*topic_id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    Arc::new(TopicImage {
+                        name: name.clone(),
+                        topic_id: *topic_id,
+                        partitions: BTreeMap::new(),
+                    }),
+                );
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch,
+            } => {
+                let Some(topic) = self.topic_mut(*topic_id) else {
+                    tracing::warn!(%topic_id, partition, "skipping Partition record of an unknown topic");
+                    return;
+                };
+                if *partition < 0 {
+                    tracing::warn!(%topic_id, partition, "skipping Partition record with a negative index");
+                    return;
+                }
+                topic.partitions.insert(
+                    *partition,
+                    PartitionRegistration {
+                        replicas: replicas.clone(),
+                        isr: isr.clone(),
+                        leader: *leader,
+                        leader_epoch: *leader_epoch,
+                        partition_epoch: *partition_epoch,
+                    },
+                );
+            }
+            MetadataRecord::PartitionChange {
+                topic_id,
+                partition,
+                leader,
+                isr,
+                replicas,
+            } => {
+                let Some(topic) = self.topic_mut(*topic_id) else {
+                    tracing::warn!(%topic_id, partition, "skipping PartitionChange record of an unknown topic");
+                    return;
+                };
+                let Some(registration) = topic.partitions.get_mut(partition) else {
+                    tracing::warn!(%topic_id, partition, "skipping PartitionChange record of an unknown partition");
+                    return;
+                };
+                let (leader_epoch_before, partition_epoch_before) =
+                    (registration.leader_epoch, registration.partition_epoch);
+                if let Some(replicas) = replicas {
+                    registration.replicas = replicas.clone();
+                }
+                if let Some(isr) = isr {
+                    registration.isr = isr.clone();
+                }
+                if let Some(leader) = leader {
+                    registration.leader = *leader;
+                    registration.leader_epoch = registration.leader_epoch.saturating_add(1);
+                }
+                registration.partition_epoch = registration.partition_epoch.saturating_add(1);
+                debug_assert!(
+                    registration.leader_epoch >= leader_epoch_before
+                        && registration.partition_epoch > partition_epoch_before,
+                    "partition epochs never go back"
+                );
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                let Some(name) = self.topic_names_by_id.remove(topic_id) else {
+                    tracing::warn!(%topic_id, "skipping RemoveTopic record of an unknown topic");
+                    return;
+                };
+                self.topics.remove(&name);
+                // As Kafka: a topic's dynamic configs go with it.
+                self.configs.remove(&ConfigResource::Topic(name));
+            }
+            MetadataRecord::Config {
+                resource,
+                name,
+                value,
+            } => {
+                if let ConfigResource::Topic(topic) = resource {
+                    if !self.topics.contains_key(topic) {
+                        tracing::warn!(%topic, config = %name, "skipping Config record of an unknown topic");
+                        return;
+                    }
+                }
+                match value {
+                    Some(value) => {
+                        self.configs
+                            .entry(resource.clone())
+                            .or_default()
+                            .insert(name.clone(), value.clone());
+                    }
+                    None => {
+                        if let Some(configs) = self.configs.get_mut(resource) {
+                            configs.remove(name);
+                            if configs.is_empty() {
+                                self.configs.remove(resource);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The topic with this id, cloned out of its `Arc` only when shared.
+    fn topic_mut(&mut self, topic_id: Uuid) -> Option<&mut TopicImage> {
+        let name = self.topic_names_by_id.get(&topic_id)?;
+        self.topics.get_mut(name).map(Arc::make_mut)
+    }
+}
+
+/// The serialized form of an image inside a metadata snapshot (maps with non-string keys
+/// become lists so the JSON stays plain).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ImageSnapshot {
+    pub(crate) offset: u64,
+    pub(crate) cluster_id: String,
+    pub(crate) brokers: Vec<BrokerRegistration>,
+    pub(crate) topics: Vec<TopicImage>,
+    pub(crate) configs: Vec<(ConfigResource, BTreeMap<String, String>)>,
+}
+
+impl From<&MetadataImage> for ImageSnapshot {
+    fn from(image: &MetadataImage) -> Self {
+        Self {
+            offset: image.offset,
+            cluster_id: image.cluster_id.clone(),
+            brokers: image.brokers.values().cloned().collect(),
+            topics: image
+                .topics
+                .values()
+                .map(|t| TopicImage::clone(t))
+                .collect(),
+            configs: image
+                .configs
+                .iter()
+                .map(|(r, c)| (r.clone(), c.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl From<ImageSnapshot> for MetadataImage {
+    fn from(snapshot: ImageSnapshot) -> Self {
+        let mut image = MetadataImage {
+            offset: snapshot.offset,
+            cluster_id: snapshot.cluster_id,
+            ..MetadataImage::default()
+        };
+        for broker in snapshot.brokers {
+            image.brokers.insert(broker.broker_id, broker);
+        }
+        for topic in snapshot.topics {
+            image
+                .topic_names_by_id
+                .insert(topic.topic_id, topic.name.clone());
+            image.topics.insert(topic.name.clone(), Arc::new(topic));
+        }
+        image.configs = snapshot.configs.into_iter().collect();
+        image
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(name: &str, id: u128) -> MetadataRecord {
+        MetadataRecord::Topic {
+            name: name.into(),
+            topic_id: Uuid::from_u128(id),
+        }
+    }
+
+    fn partition(id: u128, p: i32, replicas: Vec<i32>) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id: Uuid::from_u128(id),
+            partition: p,
+            isr: replicas.clone(),
+            leader: replicas[0],
+            replicas,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn apply_builds_topics_and_leaves_the_old_image_untouched() {
+        let empty = MetadataImage::empty();
+        let image = empty.apply(&[
+            topic("a", 1),
+            partition(1, 0, vec![1]),
+            partition(1, 1, vec![1]),
+        ]);
+        assert!(
+            empty.topics.is_empty(),
+            "apply must not mutate the source image"
+        );
+        let a = image
+            .topic("a")
+            .expect("topic a exists after its Topic record");
+        assert_eq!(a.partitions.len(), 2);
+        assert_eq!(
+            image
+                .topic_by_id(Uuid::from_u128(1))
+                .map(|t| t.name.as_str()),
+            Some("a")
+        );
+    }
+
+    #[test]
+    fn untouched_topics_are_shared_between_images() {
+        let first =
+            MetadataImage::empty().apply(&[topic("a", 1), partition(1, 0, vec![1]), topic("b", 2)]);
+        let second = first.apply(&[partition(2, 0, vec![1])]);
+        assert!(
+            Arc::ptr_eq(&first.topics["a"], &second.topics["a"]),
+            "topic a was not touched and must be shared, not copied"
+        );
+        assert!(!Arc::ptr_eq(&first.topics["b"], &second.topics["b"]));
+        assert!(
+            first.topics["b"].partitions.is_empty(),
+            "the older image keeps its own topic b"
+        );
+    }
+
+    #[test]
+    fn records_that_do_not_fit_are_skipped() {
+        let image = MetadataImage::empty().apply(&[
+            partition(9, 0, vec![1]),
+            topic("a", 1),
+            topic("a", 2),
+            topic("b", 1),
+            MetadataRecord::PartitionChange {
+                topic_id: Uuid::from_u128(1),
+                partition: 5,
+                leader: Some(1),
+                isr: None,
+                replicas: None,
+            },
+            MetadataRecord::RemoveTopic {
+                topic_id: Uuid::from_u128(42),
+            },
+            MetadataRecord::FenceBroker { broker_id: 3 },
+            MetadataRecord::Config {
+                resource: ConfigResource::Topic("nope".into()),
+                name: "x".into(),
+                value: Some("1".into()),
+            },
+        ]);
+        assert_eq!(image.topics.len(), 1, "only the first topic 'a' fits");
+        assert_eq!(image.topics["a"].topic_id, Uuid::from_u128(1));
+        assert!(image.topics["a"].partitions.is_empty());
+        assert!(image.configs.is_empty());
+        assert!(image.brokers.is_empty());
+    }
+
+    #[test]
+    fn partition_change_bumps_epochs_as_kafka() {
+        let base = MetadataImage::empty().apply(&[topic("a", 1), partition(1, 0, vec![1, 2, 3])]);
+        let shrink = base.apply(&[MetadataRecord::PartitionChange {
+            topic_id: Uuid::from_u128(1),
+            partition: 0,
+            leader: None,
+            isr: Some(vec![1, 2]),
+            replicas: None,
+        }]);
+        let p = &shrink.topics["a"].partitions[&0];
+        assert_eq!(
+            (p.leader, p.leader_epoch, p.partition_epoch),
+            (1, 0, 1),
+            "ISR change bumps only the partition epoch"
+        );
+        assert_eq!(p.isr, vec![1, 2]);
+        let elect = shrink.apply(&[MetadataRecord::PartitionChange {
+            topic_id: Uuid::from_u128(1),
+            partition: 0,
+            leader: Some(2),
+            isr: None,
+            replicas: None,
+        }]);
+        let p = &elect.topics["a"].partitions[&0];
+        assert_eq!(
+            (p.leader, p.leader_epoch, p.partition_epoch),
+            (2, 1, 2),
+            "leader change bumps both epochs"
+        );
+    }
+
+    #[test]
+    fn configs_set_delete_and_go_with_their_topic() {
+        let set = |r: ConfigResource, v: Option<&str>| MetadataRecord::Config {
+            resource: r,
+            name: "retention.ms".into(),
+            value: v.map(String::from),
+        };
+        let image = MetadataImage::empty().apply(&[
+            topic("a", 1),
+            set(ConfigResource::Topic("a".into()), Some("10")),
+            set(ConfigResource::Broker(None), Some("20")),
+            set(ConfigResource::Broker(Some(1)), Some("30")),
+        ]);
+        assert_eq!(
+            image
+                .topic_config("a")
+                .get("retention.ms")
+                .map(String::as_str),
+            Some("10")
+        );
+        assert_eq!(
+            image
+                .broker_config(None)
+                .get("retention.ms")
+                .map(String::as_str),
+            Some("20")
+        );
+        assert_eq!(
+            image
+                .broker_config(Some(1))
+                .get("retention.ms")
+                .map(String::as_str),
+            Some("30")
+        );
+        let image = image.apply(&[
+            set(ConfigResource::Broker(None), None),
+            MetadataRecord::RemoveTopic {
+                topic_id: Uuid::from_u128(1),
+            },
+        ]);
+        assert!(
+            image.broker_config(None).is_empty(),
+            "a None value deletes the config"
+        );
+        assert!(
+            image.topic_config("a").is_empty(),
+            "a removed topic's configs are removed too"
+        );
+        assert!(image.topic("a").is_none() && image.topic_names_by_id.is_empty());
+    }
+
+    #[test]
+    fn broker_registration_and_fencing() {
+        let register = MetadataRecord::RegisterBroker {
+            broker_id: 1,
+            incarnation_id: Uuid::from_u128(5),
+            listeners: vec![],
+            rack: None,
+        };
+        let image = MetadataImage::empty().apply(std::slice::from_ref(&register));
+        assert_eq!(image.unfenced_broker_ids(), vec![1]);
+        let image = image.apply(&[MetadataRecord::FenceBroker { broker_id: 1 }]);
+        assert!(
+            image.unfenced_broker_ids().is_empty(),
+            "a fenced broker is not available"
+        );
+        let image = image.apply(&[register]);
+        assert_eq!(
+            image.unfenced_broker_ids(),
+            vec![1],
+            "re-registration unfences"
+        );
+    }
+
+    #[test]
+    fn cluster_id_is_written_once() {
+        let image = MetadataImage::empty().apply(&[
+            MetadataRecord::ClusterId {
+                cluster_id: "one".into(),
+            },
+            MetadataRecord::ClusterId {
+                cluster_id: "two".into(),
+            },
+        ]);
+        assert_eq!(image.cluster_id, "one");
+    }
+
+    #[test]
+    fn snapshot_form_round_trips() {
+        let image = MetadataImage::empty().apply(&[
+            MetadataRecord::ClusterId {
+                cluster_id: "c".into(),
+            },
+            topic("a", 1),
+            partition(1, 0, vec![1]),
+            MetadataRecord::Config {
+                resource: ConfigResource::Broker(Some(1)),
+                name: "k".into(),
+                value: Some("v".into()),
+            },
+        ]);
+        let json = serde_json::to_vec(&ImageSnapshot::from(&image)).unwrap();
+        let back: ImageSnapshot = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            MetadataImage::from(back),
+            image,
+            "an image must survive its snapshot form"
+        );
+    }
+}
