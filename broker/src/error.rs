@@ -12,11 +12,17 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ResponseError, message: impl Into<String>) -> Self {
-        Self { code, message: Some(message.into()) }
+        Self {
+            code,
+            message: Some(message.into()),
+        }
     }
 
     pub fn code_only(code: ResponseError) -> Self {
-        Self { code, message: None }
+        Self {
+            code,
+            message: None,
+        }
     }
 
     pub fn error_code(&self) -> i16 {

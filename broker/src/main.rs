@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use ironlog::config::BrokerConfig;
 
 #[derive(Parser)]
-#[command(name = "ironlog", version, about = "Kafka-compatible event streaming broker")]
+#[command(
+    name = "ironlog",
+    version,
+    about = "Kafka-compatible event streaming broker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,13 +35,15 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Broker { config, overrides } => {
-            let config = BrokerConfig::load(config.as_deref(), &overrides).context("invalid configuration")?;
+            let config = BrokerConfig::load(config.as_deref(), &overrides)
+                .context("invalid configuration")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("ironlog")
@@ -49,7 +55,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
-    let running = ironlog::server::start(config).await.context("broker start-up failed")?;
+    let running = ironlog::server::start(config)
+        .await
+        .context("broker start-up failed")?;
     // Machine-readable start-up lines on stdout (tests and scripts wait for them).
     for (name, address) in &running.bound {
         println!("ironlog: listener {name} bound to {address}");

@@ -32,9 +32,17 @@ pub enum ConnectionError {
     #[error("unsupported version {version} of {api:?}")]
     UnsupportedVersion { api: ApiKey, version: i16 },
     #[error("cannot decode {api:?} v{version}: {reason}")]
-    Undecodable { api: ApiKey, version: i16, reason: String },
+    Undecodable {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
     #[error("cannot encode {api:?} v{version} response: {reason}")]
-    Unencodable { api: ApiKey, version: i16, reason: String },
+    Unencodable {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
     #[error("handler asked to close the connection: {0}")]
     HandlerClosed(String),
     #[error("idle for more than connections.max.idle.ms")]
@@ -102,10 +110,13 @@ async fn handle_frame(
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let api = ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;
+    let api =
+        ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;
     let supported = handlers::api_versions::supported_range(api);
 
-    if api == ApiKey::ApiVersions && !supported.is_some_and(|(min, max)| version >= min && version <= max) {
+    if api == ApiKey::ApiVersions
+        && !supported.is_some_and(|(min, max)| version >= min && version <= max)
+    {
         // KIP-511: answer an unsupported ApiVersions version with a v0 response carrying
         // UNSUPPORTED_VERSION and our ranges, so the client can pick a version it knows.
         let body = handlers::api_versions::unsupported_version_response();
@@ -119,10 +130,20 @@ async fn handle_frame(
     }
 
     let header_version = api.request_header_version(version);
-    let header = RequestHeader::decode(&mut frame, header_version)
-        .map_err(|e| ConnectionError::Undecodable { api, version, reason: format!("header: {e}") })?;
-    let request = RequestKind::decode(api, &mut frame, version)
-        .map_err(|e| ConnectionError::Undecodable { api, version, reason: e.to_string() })?;
+    let header = RequestHeader::decode(&mut frame, header_version).map_err(|e| {
+        ConnectionError::Undecodable {
+            api,
+            version,
+            reason: format!("header: {e}"),
+        }
+    })?;
+    let request = RequestKind::decode(api, &mut frame, version).map_err(|e| {
+        ConnectionError::Undecodable {
+            api,
+            version,
+            reason: e.to_string(),
+        }
+    })?;
     if frame.has_remaining() {
         tracing::debug!(%peer, ?api, version, trailing = frame.remaining(), "request has trailing bytes");
     }
@@ -136,7 +157,9 @@ async fn handle_frame(
         listener_name: listener_name.clone(),
     };
     match handlers::handle(broker, &ctx, request).await {
-        handlers::Outcome::Respond(response) => encode_response(api, version, correlation_id, &response).map(Some),
+        handlers::Outcome::Respond(response) => {
+            encode_response(api, version, correlation_id, &response).map(Some)
+        }
         handlers::Outcome::NoResponse => Ok(None),
         handlers::Outcome::Close(reason) => Err(ConnectionError::HandlerClosed(reason)),
     }
@@ -148,14 +171,22 @@ fn encode_response(
     correlation_id: i32,
     response: &ResponseKind,
 ) -> Result<Bytes, ConnectionError> {
-    let fail = |reason: String| ConnectionError::Unencodable { api, version, reason };
+    let fail = |reason: String| ConnectionError::Unencodable {
+        api,
+        version,
+        reason,
+    };
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
     let header_version = api.response_header_version(version);
     let mut buf = BytesMut::with_capacity(256);
     buf.extend_from_slice(&[0, 0, 0, 0]);
-    header.encode(&mut buf, header_version).map_err(|e| fail(e.to_string()))?;
-    response.encode(&mut buf, version).map_err(|e| fail(e.to_string()))?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| fail(e.to_string()))?;
+    response
+        .encode(&mut buf, version)
+        .map_err(|e| fail(e.to_string()))?;
     let size = (buf.len() - 4) as u32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())

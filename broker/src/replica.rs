@@ -60,7 +60,10 @@ impl Partition {
     fn advance_high_watermark(&self) {
         let leo = self.log.log_end_offset();
         let previous = self.high_watermark.fetch_max(leo, Ordering::AcqRel);
-        debug_assert!(previous <= leo, "high watermark {previous} above log end offset {leo}");
+        debug_assert!(
+            previous <= leo,
+            "high watermark {previous} above log end offset {leo}"
+        );
     }
 
     /// Checks a client-supplied leader epoch against ours (-1 = no check).
@@ -130,14 +133,23 @@ impl ReplicaManager {
         let empty = Default::default();
         let layers = ConfigLayers {
             static_config: &self.static_config,
-            dynamic_cluster: image.configs.get(&crate::metadata::ConfigResource::Broker(None)).unwrap_or(&empty),
+            dynamic_cluster: image
+                .configs
+                .get(&crate::metadata::ConfigResource::Broker(None))
+                .unwrap_or(&empty),
             dynamic_broker: image
                 .configs
                 .get(&crate::metadata::ConfigResource::Broker(Some(self.node_id)))
                 .unwrap_or(&empty),
-            topic: image.configs.get(&crate::metadata::ConfigResource::Topic(topic.to_owned())).unwrap_or(&empty),
+            topic: image
+                .configs
+                .get(&crate::metadata::ConfigResource::Topic(topic.to_owned()))
+                .unwrap_or(&empty),
         };
-        (config::effective_log_config(&layers), config::effective_min_insync_replicas(&layers))
+        (
+            config::effective_log_config(&layers),
+            config::effective_min_insync_replicas(&layers),
+        )
     }
 
     /// Brings partition state in line with `image`: creates logs for new partitions hosted
@@ -152,7 +164,12 @@ impl ReplicaManager {
         let img = Arc::clone(&image);
         let result = tokio::task::spawn_blocking(move || this.apply_image_blocking(&img))
             .await
-            .unwrap_or_else(|e| Err(LogError::io("apply_image", std::io::Error::other(e.to_string()))));
+            .unwrap_or_else(|e| {
+                Err(LogError::io(
+                    "apply_image",
+                    std::io::Error::other(e.to_string()),
+                ))
+            });
         // Even after a failure (logged per partition), record progress so waiters move on.
         *last = Some(Arc::clone(&image));
         self.applied_offset.send_replace(image.offset);
@@ -166,7 +183,12 @@ impl ReplicaManager {
                 if reg.replicas.contains(&self.node_id) {
                     wanted.insert(
                         TopicPartition::new(topic.name.clone(), partition),
-                        (topic.topic_id, reg.leader, reg.leader_epoch, reg.isr.len() as i32),
+                        (
+                            topic.topic_id,
+                            reg.leader,
+                            reg.leader_epoch,
+                            reg.isr.len() as i32,
+                        ),
                     );
                 }
             }
@@ -177,7 +199,10 @@ impl ReplicaManager {
         let existing: Vec<(TopicPartition, Arc<Log>)> = self.logs.all();
         for (tp, _) in existing {
             let keep = match wanted.get(&tp) {
-                Some((id, ..)) => self.logs.topic_id_of(&tp).is_none_or(|on_disk| on_disk == *id),
+                Some((id, ..)) => self
+                    .logs
+                    .topic_id_of(&tp)
+                    .is_none_or(|on_disk| on_disk == *id),
                 None => false,
             };
             if !keep {
@@ -201,7 +226,10 @@ impl ReplicaManager {
                     }
                     p.leader_id.store(leader, Ordering::Release);
                     let previous_epoch = p.leader_epoch.fetch_max(leader_epoch, Ordering::AcqRel);
-                    debug_assert!(previous_epoch <= leader_epoch, "leader epoch went backwards for {tp}");
+                    debug_assert!(
+                        previous_epoch <= leader_epoch,
+                        "leader epoch went backwards for {tp}"
+                    );
                     p.isr_len.store(isr_len, Ordering::Release);
                     p.min_insync_replicas.store(min_isr, Ordering::Release);
                 }
@@ -243,10 +271,13 @@ impl ReplicaManager {
         required_acks: i16,
     ) -> Vec<(TopicPartition, AppendResult)> {
         let mut work = Vec::with_capacity(entries.len());
-        let mut results: Vec<(TopicPartition, Option<AppendResult>)> = Vec::with_capacity(entries.len());
+        let mut results: Vec<(TopicPartition, Option<AppendResult>)> =
+            Vec::with_capacity(entries.len());
         for (i, (tp, records)) in entries.into_iter().enumerate() {
             match self.partition(&tp) {
-                None => results.push((tp, Some(Err(ResponseError::UnknownTopicOrPartition.into())))),
+                None => {
+                    results.push((tp, Some(Err(ResponseError::UnknownTopicOrPartition.into()))))
+                }
                 Some(p) if p.leader_id() != self.node_id => {
                     results.push((tp, Some(Err(ResponseError::NotLeaderOrFollower.into()))))
                 }
@@ -257,7 +288,10 @@ impl ReplicaManager {
                             tp,
                             Some(Err(ApiError::new(
                                 ResponseError::NotEnoughReplicas,
-                                format!("ISR has {} replicas, min.insync.replicas is {min_isr}", p.isr_len()),
+                                format!(
+                                    "ISR has {} replicas, min.insync.replicas is {min_isr}",
+                                    p.isr_len()
+                                ),
                             ))),
                         ));
                     } else {
@@ -272,7 +306,10 @@ impl ReplicaManager {
                 let now = now_ms();
                 work.into_iter()
                     .map(|(i, p, records)| {
-                        let r = p.log.append_as_leader(&records, p.leader_epoch(), now).map_err(ApiError::from);
+                        let r = p
+                            .log
+                            .append_as_leader(&records, p.leader_epoch(), now)
+                            .map_err(ApiError::from);
                         if r.is_ok() {
                             p.advance_high_watermark();
                         }
@@ -293,7 +330,12 @@ impl ReplicaManager {
         }
         results
             .into_iter()
-            .map(|(tp, r)| (tp, r.unwrap_or_else(|| Err(ResponseError::KafkaStorageError.into()))))
+            .map(|(tp, r)| {
+                (
+                    tp,
+                    r.unwrap_or_else(|| Err(ResponseError::KafkaStorageError.into())),
+                )
+            })
             .collect()
     }
 
@@ -310,8 +352,14 @@ impl ReplicaManager {
         read_committed: bool,
         min_one_batch: bool,
     ) -> Result<FetchData, LogError> {
-        let bound = if read_committed { partition.last_stable_offset() } else { partition.high_watermark() };
-        partition.log.read(fetch_offset, max_bytes, bound, min_one_batch)
+        let bound = if read_committed {
+            partition.last_stable_offset()
+        } else {
+            partition.high_watermark()
+        };
+        partition
+            .log
+            .read(fetch_offset, max_bytes, bound, min_one_batch)
     }
 
     /// Runs retention on every log (called periodically on the blocking pool).

@@ -19,7 +19,10 @@ use tokio::task::JoinHandle;
 use crate::config::BrokerConfig;
 use crate::handlers::{fetch_session::FetchSessionCache, BoundListener, Broker};
 use crate::log::{LogError, LogManager};
-use crate::metadata::{BrokerEndpoint, BrokerRegistrationRequest, Controller, ControllerDefaults, MetadataQuorum, QuorumConfig};
+use crate::metadata::{
+    BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerDefaults,
+    MetadataQuorum, QuorumConfig,
+};
 use crate::replica::ReplicaManager;
 use crate::types::now_ms;
 
@@ -36,7 +39,11 @@ pub enum ServerError {
     #[error("metadata quorum: {0}")]
     Quorum(String),
     #[error("cannot bind listener {name} on {address}: {source}")]
-    Bind { name: String, address: String, source: std::io::Error },
+    Bind {
+        name: String,
+        address: String,
+        source: std::io::Error,
+    },
     #[error("registering this broker failed: {0}")]
     Registration(String),
 }
@@ -65,11 +72,17 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     };
     let logs = Arc::new(logs);
 
-    let metadata_dir = config.metadata_log_dir.clone().unwrap_or_else(|| config.log_dirs[0].clone()).join(METADATA_DIR_NAME);
+    let metadata_dir = config
+        .metadata_log_dir
+        .clone()
+        .unwrap_or_else(|| config.log_dirs[0].clone())
+        .join(METADATA_DIR_NAME);
     let quorum = MetadataQuorum::start(QuorumConfig {
         node_id,
         metadata_dir,
-        cluster_id: meta_cluster_id.clone().or_else(|| config.cluster_id.clone()),
+        cluster_id: meta_cluster_id
+            .clone()
+            .or_else(|| config.cluster_id.clone()),
     })
     .await
     .map_err(|e| ServerError::Quorum(e.to_string()))?;
@@ -79,7 +92,9 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         if *meta != cluster_id {
             return Err(ServerError::MetaProperties {
                 dir: config.log_dirs[0].clone(),
-                reason: format!("meta.properties has cluster.id {meta} but the metadata log has {cluster_id}"),
+                reason: format!(
+                    "meta.properties has cluster.id {meta} but the metadata log has {cluster_id}"
+                ),
             });
         }
     }
@@ -98,22 +113,43 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             Arc::new(|name: &str, value: &str| crate::config::validate_topic_config(name, value)),
             // Per-broker rules are the wider set; cluster-wide-only checks happen when the
             // resource is the cluster default (see config::validate_broker_dynamic_config).
-            Arc::new(|name: &str, value: &str| crate::config::validate_broker_dynamic_config(name, value, true)),
+            Arc::new(|name: &str, value: &str| {
+                crate::config::validate_broker_dynamic_config(name, value, true)
+            }),
         )
-        .with_list_config_predicate(Arc::new(|name: &str| crate::config::is_list_config(name))),
+        .with_list_config_predicate(Arc::new(|name: &str| crate::config::is_list_config(name)))
+        .with_config_defaults(Arc::new(|resource: &ConfigResource, name: &str| {
+            crate::config::default_value(matches!(resource, ConfigResource::Topic(_)), name)
+                .map(str::to_owned)
+        })),
     );
 
     // Bind every listener; port 0 becomes the bound port in what we advertise.
     let mut listeners = Vec::new();
     let mut advertised = Vec::new();
     for l in &config.listeners {
-        let bind_host = if l.host.is_empty() { "0.0.0.0" } else { l.host.as_str() };
+        let bind_host = if l.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            l.host.as_str()
+        };
         let address = format!("{bind_host}:{}", l.port);
         let listener = TcpListener::bind(&address)
             .await
-            .map_err(|source| ServerError::Bind { name: l.name.clone(), address: address.clone(), source })?;
-        let local = listener.local_addr().map_err(|source| ServerError::Bind { name: l.name.clone(), address, source })?;
-        let adv = config.advertised_listeners.iter().find(|a| a.name == l.name);
+            .map_err(|source| ServerError::Bind {
+                name: l.name.clone(),
+                address: address.clone(),
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| ServerError::Bind {
+            name: l.name.clone(),
+            address,
+            source,
+        })?;
+        let adv = config
+            .advertised_listeners
+            .iter()
+            .find(|a| a.name == l.name);
         let host = match adv {
             Some(a) if !a.host.is_empty() => a.host.clone(),
             _ if !l.host.is_empty() && l.host != "0.0.0.0" => l.host.clone(),
@@ -123,7 +159,11 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             Some(a) if a.port != 0 => a.port,
             _ => local.port(),
         };
-        advertised.push(BoundListener { name: l.name.clone(), host, port });
+        advertised.push(BoundListener {
+            name: l.name.clone(),
+            host,
+            port,
+        });
         listeners.push((l.name.clone(), listener, local));
     }
 
@@ -145,11 +185,17 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         .await
         .map_err(|e| ServerError::Registration(e.to_string()))?;
 
-    let replicas = Arc::new(ReplicaManager::new(node_id, config.clone(), Arc::clone(&logs)));
+    let replicas = Arc::new(ReplicaManager::new(
+        node_id,
+        config.clone(),
+        Arc::clone(&logs),
+    ));
     replicas.apply_image(quorum.image()).await?;
 
     let broker = Arc::new(Broker {
-        fetch_sessions: FetchSessionCache::new(config.max_incremental_fetch_session_cache_slots as usize),
+        fetch_sessions: FetchSessionCache::new(
+            config.max_incremental_fetch_session_cache_slots as usize,
+        ),
         config,
         node_id,
         quorum: Arc::clone(&quorum),
@@ -160,9 +206,18 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(apply_images(Arc::clone(&replicas), quorum.subscribe(), shutdown_rx.clone())));
-    tasks.push(tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())));
-    let connections = Arc::new(Semaphore::new(broker.config.max_connections.clamp(1, 1 << 20) as usize));
+    tasks.push(tokio::spawn(apply_images(
+        Arc::clone(&replicas),
+        quorum.subscribe(),
+        shutdown_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(maintenance(
+        Arc::clone(&broker),
+        shutdown_rx.clone(),
+    )));
+    let connections = Arc::new(Semaphore::new(
+        broker.config.max_connections.clamp(1, 1 << 20) as usize,
+    ));
     let mut bound = Vec::new();
     for (name, listener, local) in listeners {
         bound.push((name.clone(), local));
@@ -174,7 +229,12 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             shutdown_rx.clone(),
         )));
     }
-    Ok(RunningBroker { broker, bound, shutdown, tasks })
+    Ok(RunningBroker {
+        broker,
+        bound,
+        shutdown,
+        tasks,
+    })
 }
 
 impl RunningBroker {
@@ -189,7 +249,11 @@ impl RunningBroker {
         tokio::task::spawn_blocking(move || logs.shutdown())
             .await
             .map_err(|e| ServerError::Quorum(format!("log shutdown task failed: {e}")))??;
-        self.broker.quorum.shutdown().await.map_err(|e| ServerError::Quorum(e.to_string()))?;
+        self.broker
+            .quorum
+            .shutdown()
+            .await
+            .map_err(|e| ServerError::Quorum(e.to_string()))?;
         Ok(())
     }
 }
@@ -253,10 +317,15 @@ async fn apply_images(
 /// Periodic retention, flush and checkpoint work, on the blocking pool.
 async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let c = &broker.config;
-    let mut retention = tokio::time::interval(Duration::from_millis(c.log_retention_check_interval_ms.max(10) as u64));
-    let mut flush = tokio::time::interval(Duration::from_millis(c.log_flush_scheduler_interval_ms.clamp(10, 3_600_000) as u64));
-    let mut checkpoint =
-        tokio::time::interval(Duration::from_millis(c.log_flush_offset_checkpoint_interval_ms.max(10) as u64));
+    let mut retention = tokio::time::interval(Duration::from_millis(
+        c.log_retention_check_interval_ms.max(10) as u64,
+    ));
+    let mut flush = tokio::time::interval(Duration::from_millis(
+        c.log_flush_scheduler_interval_ms.clamp(10, 3_600_000) as u64,
+    ));
+    let mut checkpoint = tokio::time::interval(Duration::from_millis(
+        c.log_flush_offset_checkpoint_interval_ms.max(10) as u64,
+    ));
     for t in [&mut retention, &mut flush, &mut checkpoint] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
@@ -292,17 +361,28 @@ fn check_meta_properties(config: &BrokerConfig) -> Result<Option<String>, Server
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(ServerError::MetaProperties { dir: dir.clone(), reason: e.to_string() }),
+            Err(e) => {
+                return Err(ServerError::MetaProperties {
+                    dir: dir.clone(),
+                    reason: e.to_string(),
+                })
+            }
         };
         let props: BTreeMap<String, String> = crate::config::parse_properties(&text)
-            .map_err(|e| ServerError::MetaProperties { dir: dir.clone(), reason: e.to_string() })?
+            .map_err(|e| ServerError::MetaProperties {
+                dir: dir.clone(),
+                reason: e.to_string(),
+            })?
             .into_iter()
             .collect();
         if let Some(id) = props.get("node.id") {
             if id.parse::<i32>().ok() != Some(config.node_id) {
                 return Err(ServerError::MetaProperties {
                     dir: dir.clone(),
-                    reason: format!("meta.properties has node.id {id} but node.id is {}", config.node_id),
+                    reason: format!(
+                        "meta.properties has node.id {id} but node.id is {}",
+                        config.node_id
+                    ),
                 });
             }
         }
@@ -311,7 +391,9 @@ fn check_meta_properties(config: &BrokerConfig) -> Result<Option<String>, Server
                 Some(existing) if existing != id => {
                     return Err(ServerError::MetaProperties {
                         dir: dir.clone(),
-                        reason: format!("cluster.id {id} differs from {existing} in another log dir"),
+                        reason: format!(
+                            "cluster.id {id} differs from {existing} in another log dir"
+                        ),
                     })
                 }
                 _ => cluster_id = Some(id.clone()),
@@ -332,8 +414,10 @@ fn write_meta_properties(config: &BrokerConfig, cluster_id: &str) -> Result<(), 
             "#\n#Written by ironlog\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={}\nversion=1\n",
             config.node_id
         );
-        write_atomically(dir, &path, text.as_bytes())
-            .map_err(|e| ServerError::MetaProperties { dir: dir.clone(), reason: e.to_string() })?;
+        write_atomically(dir, &path, text.as_bytes()).map_err(|e| ServerError::MetaProperties {
+            dir: dir.clone(),
+            reason: e.to_string(),
+        })?;
     }
     Ok(())
 }

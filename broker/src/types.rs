@@ -11,7 +11,10 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self { topic: topic.into(), partition }
+        Self {
+            topic: topic.into(),
+            partition,
+        }
     }
 
     /// Directory name of this partition's log inside a log dir: `<topic>-<partition>`.
@@ -54,7 +57,10 @@ mod tests {
         assert_eq!(tp.dir_name(), "my-topic-1-12");
         assert_eq!(TopicPartition::from_dir_name("my-topic-1-12"), Some(tp));
         assert_eq!(TopicPartition::from_dir_name("nodash"), None);
-        assert_eq!(TopicPartition::from_dir_name("t--1"), Some(TopicPartition::new("t-", 1)));
+        assert_eq!(
+            TopicPartition::from_dir_name("t--1"),
+            Some(TopicPartition::new("t-", 1))
+        );
         assert_eq!(TopicPartition::from_dir_name("t-x"), None);
     }
 }

@@ -220,7 +220,13 @@ fn time_retention_deletes_old_segments_and_advances_log_start() {
         block_on(producer.send(record, CLIENT_TIMEOUT))
             .unwrap_or_else(|(e, _)| panic!("old record {i} not acknowledged: {e}"));
     }
-    assert_eq!(broker.watermarks(&topic, 0), (0, 50));
+    // Segments may already be rolled (segment.ms=200) and deleted (the records are an hour
+    // old) while the producer is still sending: only the high watermark is fixed here.
+    assert_eq!(
+        broker.watermarks(&topic, 0).1,
+        50,
+        "all 50 old records acknowledged"
+    );
 
     // keep appending fresh records (so the old segment rolls) until retention removes it
     let mut fresh = 0;

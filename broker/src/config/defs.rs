@@ -757,6 +757,24 @@ pub fn broker_synonyms(name: &str) -> &'static [&'static str] {
     }
 }
 
+/// Kafka's default value of a topic config (`topic = true`) or broker config.
+pub fn default_value(topic: bool, name: &str) -> Option<&'static str> {
+    if topic {
+        topic_config_def(name)?.def.default
+    } else {
+        broker_config_def(name)?.default
+    }
+}
+
+/// Whether `name` (a topic or broker config) is a LIST config, the only kind
+/// IncrementalAlterConfigs may APPEND to or SUBTRACT from.
+pub fn is_list_config(name: &str) -> bool {
+    let def = topic_config_def(name)
+        .map(|t| &t.def)
+        .or_else(|| broker_config_def(name));
+    def.is_some_and(|d| d.config_type == ConfigType::List)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -986,11 +1004,4 @@ mod tests {
         assert_eq!(broker_synonyms("num.partitions"), &["num.partitions"]);
         assert!(broker_synonyms("nope").is_empty());
     }
-}
-
-/// Whether `name` (a topic or broker config) is a LIST config, the only kind
-/// IncrementalAlterConfigs may APPEND to or SUBTRACT from.
-pub fn is_list_config(name: &str) -> bool {
-    let def = topic_config_def(name).map(|t| &t.def).or_else(|| broker_config_def(name));
-    def.is_some_and(|d| d.config_type == ConfigType::List)
 }

@@ -202,7 +202,9 @@ pub fn effective_log_config(layers: &ConfigLayers) -> LogConfig {
 /// The effective `min.insync.replicas` of a topic (not a storage setting, so not in
 /// [`LogConfig`]).
 pub fn effective_min_insync_replicas(layers: &ConfigLayers) -> i32 {
-    i32::try_from(effective_i64(layers, "min.insync.replicas", 1)).unwrap_or(1).max(1)
+    i32::try_from(effective_i64(layers, "min.insync.replicas", 1))
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// Every topic config with its effective value and source, as Kafka's DescribeConfigs

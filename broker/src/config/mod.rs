@@ -22,13 +22,14 @@ pub use broker::{
     BrokerConfig, Listener, QuorumVoter, SecurityProtocol, EMBEDDED_SERVER_PROPERTIES,
 };
 pub use defs::{
-    is_list_config, ConfigDef, ConfigType, ConfigValue, TopicConfigDef, UpdateMode, BROKER_CONFIGS,
-    TOPIC_CONFIGS,
+    default_value, is_list_config, ConfigDef, ConfigType, ConfigValue, TopicConfigDef, UpdateMode,
+    BROKER_CONFIGS, TOPIC_CONFIGS,
 };
 pub use layers::{
     describe_broker_configs, describe_broker_default_configs, describe_topic_configs,
-    effective_log_config, effective_min_insync_replicas, invalid_config_value, validate_broker_dynamic_config,
-    validate_topic_config, ConfigLayers, ConfigSource, ConfigSynonym, DescribedConfig,
+    effective_log_config, effective_min_insync_replicas, invalid_config_value,
+    validate_broker_dynamic_config, validate_topic_config, ConfigLayers, ConfigSource,
+    ConfigSynonym, DescribedConfig,
 };
 pub use properties::parse_properties;
 

@@ -28,11 +28,14 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 
 /// The version range we serve for `api`, `None` when the API is not implemented.
 pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED.iter().find(|(k, _, _)| *k == api).map(|(_, min, max)| {
-        // Never advertise more than the codec can decode.
-        let codec = api.valid_versions();
-        ((*min).max(codec.min), (*max).min(codec.max))
-    })
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|(_, min, max)| {
+            // Never advertise more than the codec can decode.
+            let codec = api.valid_versions();
+            ((*min).max(codec.min), (*max).min(codec.max))
+        })
 }
 
 fn api_keys() -> Vec<ApiVersion> {
@@ -71,10 +74,20 @@ mod tests {
     fn every_advertised_range_is_decodable_and_non_empty() {
         for (api, _, _) in SUPPORTED {
             let (min, max) = supported_range(*api).expect("listed API has a range");
-            assert!(min <= max, "{api:?} advertises an empty range {min}..={max}");
+            assert!(
+                min <= max,
+                "{api:?} advertises an empty range {min}..={max}"
+            );
             let codec = api.valid_versions();
-            assert!(codec.min <= min && max <= codec.max, "{api:?} range outside the codec's");
+            assert!(
+                codec.min <= min && max <= codec.max,
+                "{api:?} range outside the codec's"
+            );
         }
-        assert_eq!(supported_range(ApiKey::JoinGroup), None, "groups are not implemented yet");
+        assert_eq!(
+            supported_range(ApiKey::JoinGroup),
+            None,
+            "groups are not implemented yet"
+        );
     }
 }

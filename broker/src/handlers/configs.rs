@@ -10,8 +10,9 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{
-    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
-    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
+    AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
 use super::{str_bytes, Broker, RequestContext};
@@ -35,23 +36,44 @@ fn resource_of(broker: &Broker, resource_type: i8, name: &str) -> Result<ConfigR
             Ok(id) if id == broker.node_id => Ok(ConfigResource::Broker(Some(id))),
             _ => Err(ApiError::new(
                 ResponseError::InvalidRequest,
-                format!("unexpected broker id {name}; this is broker {}", broker.node_id),
+                format!(
+                    "unexpected broker id {name}; this is broker {}",
+                    broker.node_id
+                ),
             )),
         },
-        other => Err(ApiError::new(ResponseError::InvalidRequest, format!("unsupported config resource type {other}"))),
+        other => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("unsupported config resource type {other}"),
+        )),
     }
 }
 
-fn layers<'a>(broker: &'a Broker, image: &'a MetadataImage, topic: &'a BTreeMap<String, String>, empty: &'a BTreeMap<String, String>) -> ConfigLayers<'a> {
+fn layers<'a>(
+    broker: &'a Broker,
+    image: &'a MetadataImage,
+    topic: &'a BTreeMap<String, String>,
+    empty: &'a BTreeMap<String, String>,
+) -> ConfigLayers<'a> {
     ConfigLayers {
         static_config: &broker.config,
-        dynamic_cluster: image.configs.get(&ConfigResource::Broker(None)).unwrap_or(empty),
-        dynamic_broker: image.configs.get(&ConfigResource::Broker(Some(broker.node_id))).unwrap_or(empty),
+        dynamic_cluster: image
+            .configs
+            .get(&ConfigResource::Broker(None))
+            .unwrap_or(empty),
+        dynamic_broker: image
+            .configs
+            .get(&ConfigResource::Broker(Some(broker.node_id)))
+            .unwrap_or(empty),
         topic,
     }
 }
 
-pub fn handle_describe(broker: &Arc<Broker>, ctx: &RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub fn handle_describe(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let image = broker.image();
     let empty = BTreeMap::new();
     let synonyms = request.include_synonyms;
@@ -62,28 +84,38 @@ pub fn handle_describe(broker: &Arc<Broker>, ctx: &RequestContext, request: Desc
         out.resource_type = res.resource_type;
         out.resource_name = res.resource_name.clone();
         let described: Result<Vec<DescribedConfig>, ApiError> =
-            resource_of(broker, res.resource_type, &res.resource_name).and_then(|resource| match &resource {
-                ConfigResource::Topic(name) => {
-                    if !image.topics.contains_key(name) {
-                        return Err(ResponseError::UnknownTopicOrPartition.into());
+            resource_of(broker, res.resource_type, &res.resource_name).and_then(|resource| {
+                match &resource {
+                    ConfigResource::Topic(name) => {
+                        if !image.topics.contains_key(name) {
+                            return Err(ResponseError::UnknownTopicOrPartition.into());
+                        }
+                        let topic = image.configs.get(&resource).unwrap_or(&empty);
+                        Ok(config::describe_topic_configs(
+                            &layers(broker, &image, topic, &empty),
+                            synonyms,
+                            docs,
+                        ))
                     }
-                    let topic = image.configs.get(&resource).unwrap_or(&empty);
-                    Ok(config::describe_topic_configs(&layers(broker, &image, topic, &empty), synonyms, docs))
+                    ConfigResource::Broker(Some(_)) => Ok(config::describe_broker_configs(
+                        &layers(broker, &image, &empty, &empty),
+                        synonyms,
+                        docs,
+                    )),
+                    // The cluster-wide default resource lists only what was set dynamically.
+                    ConfigResource::Broker(None) => Ok(config::describe_broker_default_configs(
+                        &layers(broker, &image, &empty, &empty),
+                        synonyms,
+                        docs,
+                    )),
                 }
-                ConfigResource::Broker(Some(_)) => {
-                    Ok(config::describe_broker_configs(&layers(broker, &image, &empty, &empty), synonyms, docs))
-                }
-                // The cluster-wide default resource lists only what was set dynamically.
-                ConfigResource::Broker(None) => Ok(config::describe_broker_default_configs(
-                    &layers(broker, &image, &empty, &empty),
-                    synonyms,
-                    docs,
-                )),
             });
         match described {
             Ok(configs) => {
-                let keys: Option<Vec<String>> =
-                    res.configuration_keys.as_ref().map(|k| k.iter().map(|s| s.to_string()).collect());
+                let keys: Option<Vec<String>> = res
+                    .configuration_keys
+                    .as_ref()
+                    .map(|k| k.iter().map(|s| s.to_string()).collect());
                 for c in configs {
                     if keys.as_ref().is_some_and(|k| !k.contains(&c.name)) {
                         continue;
@@ -104,7 +136,11 @@ pub fn handle_describe(broker: &Arc<Broker>, ctx: &RequestContext, request: Desc
 fn to_wire(c: DescribedConfig, version: i16) -> DescribeConfigsResourceResult {
     let mut r = DescribeConfigsResourceResult::default();
     r.name = str_bytes(&c.name);
-    r.value = if c.is_sensitive { None } else { c.value.as_deref().map(str_bytes) };
+    r.value = if c.is_sensitive {
+        None
+    } else {
+        c.value.as_deref().map(str_bytes)
+    };
     r.read_only = c.read_only;
     r.config_source = c.source.id();
     r.is_sensitive = c.is_sensitive;
@@ -118,7 +154,11 @@ fn to_wire(c: DescribedConfig, version: i16) -> DescribeConfigsResourceResult {
         .map(|s| {
             let mut out = DescribeConfigsSynonym::default();
             out.name = str_bytes(&s.name);
-            out.value = if c.is_sensitive { None } else { s.value.as_deref().map(str_bytes) };
+            out.value = if c.is_sensitive {
+                None
+            } else {
+                s.value.as_deref().map(str_bytes)
+            };
             out.source = s.source.id();
             out
         })
@@ -127,7 +167,10 @@ fn to_wire(c: DescribedConfig, version: i16) -> DescribeConfigsResourceResult {
 }
 
 /// Legacy AlterConfigs: the given set replaces every dynamic value of the resource.
-pub async fn handle_alter(broker: &Arc<Broker>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle_alter(
+    broker: &Arc<Broker>,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let image = broker.image();
     let mut specs = Vec::new();
     let mut early: Vec<Option<ApiError>> = Vec::new();
@@ -146,7 +189,11 @@ pub async fn handle_alter(broker: &Arc<Broker>, request: AlterConfigsRequest) ->
             Err(e) => early.push(Some(e)),
         }
     }
-    let mut results = broker.controller.alter_configs(specs, request.validate_only).await.into_iter();
+    let mut results = broker
+        .controller
+        .alter_configs(specs, request.validate_only)
+        .await
+        .into_iter();
     if !request.validate_only {
         broker.await_applied(broker.image().offset).await;
     }
@@ -154,7 +201,9 @@ pub async fn handle_alter(broker: &Arc<Broker>, request: AlterConfigsRequest) ->
     for (res, early) in request.resources.iter().zip(early) {
         let result = match early {
             Some(e) => Err(e),
-            None => results.next().unwrap_or_else(|| Err(ResponseError::UnknownServerError.into())),
+            None => results
+                .next()
+                .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into())),
         };
         let mut r = alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
@@ -168,33 +217,49 @@ pub async fn handle_alter(broker: &Arc<Broker>, request: AlterConfigsRequest) ->
     response
 }
 
-pub async fn handle_incremental_alter(broker: &Arc<Broker>, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub async fn handle_incremental_alter(
+    broker: &Arc<Broker>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let mut specs = Vec::new();
     let mut early: Vec<Option<ApiError>> = Vec::new();
     for res in &request.resources {
-        let parsed = resource_of(broker, res.resource_type, &res.resource_name).and_then(|resource| {
-            let mut ops = Vec::new();
-            for c in &res.configs {
-                let value = c.value.as_ref().map(|v| v.to_string());
-                let op = match (c.config_operation, value) {
-                    (0, Some(v)) => AlterOp::Set(v),
-                    (1, _) => AlterOp::Delete,
-                    (2, Some(v)) => AlterOp::Append(v),
-                    (3, Some(v)) => AlterOp::Subtract(v),
-                    (0 | 2 | 3, None) => {
-                        return Err(ApiError::new(ResponseError::InvalidRequest, format!("null value for {}", c.name)))
+        let parsed =
+            resource_of(broker, res.resource_type, &res.resource_name).and_then(|resource| {
+                let mut ops = Vec::new();
+                for c in &res.configs {
+                    let value = c.value.as_ref().map(|v| v.to_string());
+                    let op = match (c.config_operation, value) {
+                        (0, Some(v)) => AlterOp::Set(v),
+                        (1, _) => AlterOp::Delete,
+                        (2, Some(v)) => AlterOp::Append(v),
+                        (3, Some(v)) => AlterOp::Subtract(v),
+                        (0 | 2 | 3, None) => {
+                            return Err(ApiError::new(
+                                ResponseError::InvalidRequest,
+                                format!("null value for {}", c.name),
+                            ))
+                        }
+                        (op, _) => {
+                            return Err(ApiError::new(
+                                ResponseError::InvalidRequest,
+                                format!("unknown config operation {op}"),
+                            ))
+                        }
+                    };
+                    if ops
+                        .iter()
+                        .any(|(n, _): &(String, AlterOp)| n.as_str() == c.name.as_str())
+                    {
+                        return Err(ApiError::new(
+                            ResponseError::InvalidRequest,
+                            format!("duplicate config key {}", c.name),
+                        ));
                     }
-                    (op, _) => {
-                        return Err(ApiError::new(ResponseError::InvalidRequest, format!("unknown config operation {op}")))
-                    }
-                };
-                if ops.iter().any(|(n, _): &(String, AlterOp)| n.as_str() == c.name.as_str()) {
-                    return Err(ApiError::new(ResponseError::InvalidRequest, format!("duplicate config key {}", c.name)));
+                    ops.push((c.name.to_string(), op));
                 }
-                ops.push((c.name.to_string(), op));
-            }
-            Ok(ConfigChangeSpec { resource, ops })
-        });
+                Ok(ConfigChangeSpec { resource, ops })
+            });
         match parsed {
             Ok(spec) => {
                 specs.push(spec);
@@ -203,7 +268,11 @@ pub async fn handle_incremental_alter(broker: &Arc<Broker>, request: Incremental
             Err(e) => early.push(Some(e)),
         }
     }
-    let mut results = broker.controller.alter_configs(specs, request.validate_only).await.into_iter();
+    let mut results = broker
+        .controller
+        .alter_configs(specs, request.validate_only)
+        .await
+        .into_iter();
     if !request.validate_only {
         broker.await_applied(broker.image().offset).await;
     }
@@ -211,7 +280,9 @@ pub async fn handle_incremental_alter(broker: &Arc<Broker>, request: Incremental
     for (res, early) in request.resources.iter().zip(early) {
         let result = match early {
             Some(e) => Err(e),
-            None => results.next().unwrap_or_else(|| Err(ResponseError::UnknownServerError.into())),
+            None => results
+                .next()
+                .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into())),
         };
         let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;

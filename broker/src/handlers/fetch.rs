@@ -24,6 +24,14 @@ use crate::types::TopicPartition;
 /// Upper bound on one long poll, whatever the client asks for.
 const MAX_WAIT_MS_CAP: i32 = 60_000;
 
+/// One partition to read: its session key, what the client asked, and the partition (or why
+/// it cannot be read).
+type ReadTarget = (
+    SessionKey,
+    CachedPartition,
+    Result<Arc<Partition>, ApiError>,
+);
+
 struct PartitionResult {
     key: SessionKey,
     error: Option<ApiError>,
@@ -33,7 +41,11 @@ struct PartitionResult {
     records: Option<bytes::Bytes>,
 }
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: FetchRequest,
+) -> FetchResponse {
     match handle_inner(broker, ctx, request).await {
         Ok(r) => r,
         Err(e) => {
@@ -44,7 +56,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     }
 }
 
-async fn handle_inner(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> Result<FetchResponse, ApiError> {
+async fn handle_inner(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: FetchRequest,
+) -> Result<FetchResponse, ApiError> {
     let uses_topic_ids = ctx.version >= 13;
     let read_committed = request.isolation_level == 1;
     let image = broker.image();
@@ -53,17 +69,33 @@ async fn handle_inner(broker: &Arc<Broker>, ctx: &RequestContext, request: Fetch
     let mut requested: IndexMap<SessionKey, CachedPartition> = IndexMap::new();
     for topic in &request.topics {
         let (topic_id, name) = if uses_topic_ids {
-            let name = image.topic_names_by_id.get(&topic.topic_id).cloned().unwrap_or_default();
+            let name = image
+                .topic_names_by_id
+                .get(&topic.topic_id)
+                .cloned()
+                .unwrap_or_default();
             (topic.topic_id, name)
         } else {
             let name = topic.topic.0.to_string();
-            let id = image.topics.get(&name).map(|t| t.topic_id).unwrap_or(Uuid::nil());
+            let id = image
+                .topics
+                .get(&name)
+                .map(|t| t.topic_id)
+                .unwrap_or(Uuid::nil());
             (id, name)
         };
         for p in &topic.partitions {
             requested.insert(
-                SessionKey { topic_id, topic: name.clone(), partition: p.partition },
-                CachedPartition::new(p.fetch_offset, p.partition_max_bytes, p.current_leader_epoch),
+                SessionKey {
+                    topic_id,
+                    topic: name.clone(),
+                    partition: p.partition,
+                },
+                CachedPartition::new(
+                    p.fetch_offset,
+                    p.partition_max_bytes,
+                    p.current_leader_epoch,
+                ),
             );
         }
     }
@@ -72,12 +104,30 @@ async fn handle_inner(broker: &Arc<Broker>, ctx: &RequestContext, request: Fetch
         .iter()
         .flat_map(|t| {
             let (topic_id, name) = if uses_topic_ids {
-                (t.topic_id, image.topic_names_by_id.get(&t.topic_id).cloned().unwrap_or_default())
+                (
+                    t.topic_id,
+                    image
+                        .topic_names_by_id
+                        .get(&t.topic_id)
+                        .cloned()
+                        .unwrap_or_default(),
+                )
             } else {
                 let name = t.topic.0.to_string();
-                (image.topics.get(&name).map(|x| x.topic_id).unwrap_or(Uuid::nil()), name)
+                (
+                    image
+                        .topics
+                        .get(&name)
+                        .map(|x| x.topic_id)
+                        .unwrap_or(Uuid::nil()),
+                    name,
+                )
             };
-            t.partitions.iter().map(move |&p| SessionKey { topic_id, topic: name.clone(), partition: p })
+            t.partitions.iter().map(move |&p| SessionKey {
+                topic_id,
+                topic: name.clone(),
+                partition: p,
+            })
         })
         .collect();
 
@@ -113,11 +163,13 @@ async fn handle_inner(broker: &Arc<Broker>, ctx: &RequestContext, request: Fetch
             }
         };
 
-    let max_bytes = request.max_bytes.clamp(0, broker.config.fetch_max_bytes.max(1)) as usize;
+    let max_bytes = request
+        .max_bytes
+        .clamp(0, broker.config.fetch_max_bytes.max(1)) as usize;
     let min_bytes = request.min_bytes.max(0) as usize;
     let max_wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
-    let targets: Vec<(SessionKey, CachedPartition, Result<Arc<Partition>, ApiError>)> = partitions
+    let targets: Vec<ReadTarget> = partitions
         .into_iter()
         .map(|(key, cached)| {
             let resolved = resolve(broker, &key, uses_topic_ids, &cached);
@@ -135,9 +187,16 @@ async fn handle_inner(broker: &Arc<Broker>, ctx: &RequestContext, request: Fetch
         let results = tokio::task::spawn_blocking(move || read_all(&t, max_bytes, read_committed))
             .await
             .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
-        let bytes: usize = results.iter().map(|r| r.records.as_ref().map_or(0, |b| b.len())).sum();
+        let bytes: usize = results
+            .iter()
+            .map(|r| r.records.as_ref().map_or(0, |b| b.len()))
+            .sum();
         let has_error = results.iter().any(|r| r.error.is_some());
-        if bytes >= min_bytes || has_error || max_wait.is_zero() || tokio::time::Instant::now() >= deadline {
+        if bytes >= min_bytes
+            || has_error
+            || max_wait.is_zero()
+            || tokio::time::Instant::now() >= deadline
+        {
             break results;
         }
         tokio::select! {
@@ -189,13 +248,16 @@ async fn handle_inner(broker: &Arc<Broker>, ctx: &RequestContext, request: Fetch
             Some(e) => pd.error_code = e.error_code(),
             None => pd.records = Some(r.records.clone().unwrap_or_default()),
         }
-        let same_topic = response.responses.last().is_some_and(|t: &FetchableTopicResponse| {
-            if uses_topic_ids {
-                t.topic_id == r.key.topic_id
-            } else {
-                t.topic.0.as_str() == r.key.topic
-            }
-        });
+        let same_topic = response
+            .responses
+            .last()
+            .is_some_and(|t: &FetchableTopicResponse| {
+                if uses_topic_ids {
+                    t.topic_id == r.key.topic_id
+                } else {
+                    t.topic.0.as_str() == r.key.topic
+                }
+            });
         if !same_topic {
             let mut t = FetchableTopicResponse::default();
             t.topic = TopicName(str_bytes(&r.key.topic));
@@ -240,7 +302,7 @@ fn resolve(
 /// The first batch of the first partition with data is returned whole even when larger than
 /// the limits (KIP-74), so a consumer always makes progress.
 fn read_all(
-    targets: &[(SessionKey, CachedPartition, Result<Arc<Partition>, ApiError>)],
+    targets: &[ReadTarget],
     max_bytes: usize,
     read_committed: bool,
 ) -> Vec<PartitionResult> {

@@ -50,7 +50,14 @@ impl CachedPartition {
 
     /// Records what a response is about to report; returns whether an incremental response
     /// must include this partition (new records, an error, or changed offsets).
-    pub fn note_response(&mut self, has_records: bool, error: bool, hw: i64, lso: i64, log_start: i64) -> bool {
+    pub fn note_response(
+        &mut self,
+        has_records: bool,
+        error: bool,
+        hw: i64,
+        lso: i64,
+        log_start: i64,
+    ) -> bool {
         let changed = has_records
             || error
             || hw != self.sent_high_watermark
@@ -93,11 +100,18 @@ pub enum SessionRequest {
 
 impl SessionRequest {
     /// Classifies (session_id, epoch); closes a session when the client asks to.
-    pub fn classify(cache: &FetchSessionCache, session_id: i32, epoch: i32) -> Result<Self, ApiError> {
+    pub fn classify(
+        cache: &FetchSessionCache,
+        session_id: i32,
+        epoch: i32,
+    ) -> Result<Self, ApiError> {
         match (session_id, epoch) {
             (0, -1) => Ok(SessionRequest::Sessionless),
             (0, 0) => Ok(SessionRequest::New),
-            (0, _) => Err(ApiError::new(ResponseError::InvalidFetchSessionEpoch, "no session id but epoch > 0")),
+            (0, _) => Err(ApiError::new(
+                ResponseError::InvalidFetchSessionEpoch,
+                "no session id but epoch > 0",
+            )),
             (id, -1) => {
                 cache.remove(id);
                 Ok(SessionRequest::Sessionless)
@@ -114,7 +128,13 @@ impl SessionRequest {
 impl FetchSessionCache {
     pub fn new(max_slots: usize) -> Self {
         let seed = (Uuid::new_v4().as_u128() as u32 & 0x3fff_ffff) as i32;
-        Self { max_slots, inner: Mutex::new(Inner { sessions: HashMap::new(), next_id: seed.max(1) }) }
+        Self {
+            max_slots,
+            inner: Mutex::new(Inner {
+                sessions: HashMap::new(),
+                next_id: seed.max(1),
+            }),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -159,7 +179,15 @@ impl FetchSessionCache {
             return None;
         }
         inner.next_id = id.wrapping_add(1);
-        inner.sessions.insert(id, FetchSession { id, next_epoch: 1, partitions, last_used: Instant::now() });
+        inner.sessions.insert(
+            id,
+            FetchSession {
+                id,
+                next_epoch: 1,
+                partitions,
+                last_used: Instant::now(),
+            },
+        );
         Some(id)
     }
 
@@ -170,10 +198,12 @@ impl FetchSessionCache {
         epoch: i32,
         f: impl FnOnce(&mut FetchSession) -> R,
     ) -> Result<R, ApiError> {
-        let mut inner = self
-            .inner
-            .lock()
-            .map_err(|_| ApiError::new(ResponseError::UnknownServerError, "fetch session cache poisoned"))?;
+        let mut inner = self.inner.lock().map_err(|_| {
+            ApiError::new(
+                ResponseError::UnknownServerError,
+                "fetch session cache poisoned",
+            )
+        })?;
         let session = inner
             .sessions
             .get_mut(&id)
@@ -184,7 +214,11 @@ impl FetchSessionCache {
                 format!("expected epoch {}, got {epoch}", session.next_epoch),
             ));
         }
-        session.next_epoch = if session.next_epoch == i32::MAX { 1 } else { session.next_epoch + 1 };
+        session.next_epoch = if session.next_epoch == i32::MAX {
+            1
+        } else {
+            session.next_epoch + 1
+        };
         session.last_used = Instant::now();
         Ok(f(session))
     }
@@ -205,7 +239,11 @@ mod tests {
     use super::*;
 
     fn key(p: i32) -> SessionKey {
-        SessionKey { topic_id: Uuid::nil(), topic: "t".into(), partition: p }
+        SessionKey {
+            topic_id: Uuid::nil(),
+            topic: "t".into(),
+            partition: p,
+        }
     }
 
     #[test]
@@ -215,10 +253,14 @@ mod tests {
         parts.insert(key(0), CachedPartition::new(0, 1024, -1));
         let id = cache.create(parts).expect("a slot is free");
         assert!(cache.with_session(id, 1, |_| ()).is_ok());
-        let err = cache.with_session(id, 1, |_| ()).expect_err("epoch 1 reused");
+        let err = cache
+            .with_session(id, 1, |_| ())
+            .expect_err("epoch 1 reused");
         assert_eq!(err.code, ResponseError::InvalidFetchSessionEpoch);
         assert!(cache.with_session(id, 2, |_| ()).is_ok());
-        let err = cache.with_session(id + 1, 1, |_| ()).expect_err("unknown session");
+        let err = cache
+            .with_session(id + 1, 1, |_| ())
+            .expect_err("unknown session");
         assert_eq!(err.code, ResponseError::FetchSessionIdNotFound);
     }
 
@@ -227,16 +269,25 @@ mod tests {
         let cache = FetchSessionCache::new(2);
         assert!(cache.create(IndexMap::new()).is_some());
         assert!(cache.create(IndexMap::new()).is_some());
-        assert!(cache.create(IndexMap::new()).is_none(), "third session created beyond the slot limit");
+        assert!(
+            cache.create(IndexMap::new()).is_none(),
+            "third session created beyond the slot limit"
+        );
         assert_eq!(cache.len(), 2);
     }
 
     #[test]
     fn incremental_inclusion_tracks_changes() {
         let mut p = CachedPartition::new(0, 100, -1);
-        assert!(p.note_response(false, false, 5, 5, 0), "first report always included");
+        assert!(
+            p.note_response(false, false, 5, 5, 0),
+            "first report always included"
+        );
         assert!(!p.note_response(false, false, 5, 5, 0), "nothing changed");
-        assert!(p.note_response(false, false, 6, 6, 0), "high watermark moved");
+        assert!(
+            p.note_response(false, false, 6, 6, 0),
+            "high watermark moved"
+        );
         assert!(p.note_response(true, false, 6, 6, 0), "records returned");
     }
 }

@@ -14,12 +14,19 @@ use super::{str_bytes, Broker};
 use crate::error::ResponseError;
 use crate::types::TopicPartition;
 
-pub async fn handle(broker: &Arc<Broker>, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
     let logs = Arc::clone(broker.replicas.log_manager());
     let wanted: Option<Vec<TopicPartition>> = request.topics.map(|topics| {
         topics
             .iter()
-            .flat_map(|t| t.partitions.iter().map(move |&p| TopicPartition::new(t.topic.0.to_string(), p)))
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |&p| TopicPartition::new(t.topic.0.to_string(), p))
+            })
             .collect()
     });
     let computed = tokio::task::spawn_blocking(move || {
@@ -31,8 +38,15 @@ pub async fn handle(broker: &Arc<Broker>, request: DescribeLogDirsRequest) -> De
             if wanted.as_ref().is_some_and(|w| !w.contains(&tp)) {
                 continue;
             }
-            let Some(dir) = logs.log_dir_of(&tp) else { continue };
-            by_dir.entry(dir).or_default().entry(tp.topic.clone()).or_default().push((tp.partition, log.size_bytes()));
+            let Some(dir) = logs.log_dir_of(&tp) else {
+                continue;
+            };
+            by_dir
+                .entry(dir)
+                .or_default()
+                .entry(tp.topic.clone())
+                .or_default()
+                .push((tp.partition, log.size_bytes()));
         }
         by_dir
             .into_iter()

@@ -4,9 +4,12 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{
-    BrokerId, DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse, TopicName,
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse,
+    TopicName,
 };
 use uuid::Uuid;
 
@@ -16,16 +19,22 @@ use crate::metadata::{CreateTopicSpec, MetadataImage, TopicImage};
 
 /// Topic operations allowed without an authorizer: READ, WRITE, CREATE, DELETE, ALTER,
 /// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's AclOperation codes as bits).
-const TOPIC_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+const TOPIC_OPERATIONS_ALL: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// Cluster operations: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE,
 /// ALTER, DESCRIBE.
-const CLUSTER_OPERATIONS_ALL: i32 = (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 7) | (1 << 8);
+const CLUSTER_OPERATIONS_ALL: i32 =
+    (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 7) | (1 << 8);
 
 pub(crate) fn is_internal_topic(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
 }
 
-pub async fn handle_metadata(broker: &Arc<Broker>, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle_metadata(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: MetadataRequest,
+) -> MetadataResponse {
     let mut image = broker.image();
 
     // Auto-create named topics that do not exist yet.
@@ -65,7 +74,11 @@ pub async fn handle_metadata(broker: &Arc<Broker>, ctx: &RequestContext, request
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };
-    let ops = if request.include_topic_authorized_operations { TOPIC_OPERATIONS_ALL } else { AUTHORIZED_OPERATIONS_OMITTED };
+    let ops = if request.include_topic_authorized_operations {
+        TOPIC_OPERATIONS_ALL
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
 
     match &request.topics {
         None => {
@@ -75,30 +88,37 @@ pub async fn handle_metadata(broker: &Arc<Broker>, ctx: &RequestContext, request
         }
         Some(topics) => {
             for requested in topics {
-                let found: Result<&Arc<TopicImage>, (ApiError, Option<String>)> = match &requested.name {
-                    Some(name) => {
-                        let name = name.0.to_string();
-                        match image.topics.get(&name) {
-                            Some(t) => Ok(t),
-                            None if crate::metadata::validate_topic_name(&name).is_err() => {
-                                Err((ResponseError::InvalidTopicException.into(), Some(name)))
+                let found: Result<&Arc<TopicImage>, (ApiError, Option<String>)> =
+                    match &requested.name {
+                        Some(name) => {
+                            let name = name.0.to_string();
+                            match image.topics.get(&name) {
+                                Some(t) => Ok(t),
+                                None if crate::metadata::validate_topic_name(&name).is_err() => {
+                                    Err((ResponseError::InvalidTopicException.into(), Some(name)))
+                                }
+                                None => {
+                                    Err((ResponseError::UnknownTopicOrPartition.into(), Some(name)))
+                                }
                             }
-                            None => Err((ResponseError::UnknownTopicOrPartition.into(), Some(name))),
                         }
-                    }
-                    None => image
-                        .topic_names_by_id
-                        .get(&requested.topic_id)
-                        .and_then(|n| image.topics.get(n))
-                        .ok_or((ResponseError::UnknownTopicId.into(), None)),
-                };
+                        None => image
+                            .topic_names_by_id
+                            .get(&requested.topic_id)
+                            .and_then(|n| image.topics.get(n))
+                            .ok_or((ResponseError::UnknownTopicId.into(), None)),
+                    };
                 match found {
                     Ok(t) => response.topics.push(topic_metadata(t, ops)),
                     Err((e, name)) => {
                         let mut t = MetadataResponseTopic::default();
                         t.error_code = e.error_code();
                         t.name = name.as_deref().map(|n| TopicName(str_bytes(n)));
-                        t.topic_id = if name.is_none() { requested.topic_id } else { Uuid::nil() };
+                        t.topic_id = if name.is_none() {
+                            requested.topic_id
+                        } else {
+                            Uuid::nil()
+                        };
                         t.topic_authorized_operations = ops;
                         response.topics.push(t);
                     }
@@ -147,7 +167,11 @@ fn topic_metadata(topic: &TopicImage, ops: i32) -> MetadataResponseTopic {
     t
 }
 
-pub fn handle_describe_cluster(broker: &Arc<Broker>, ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle_describe_cluster(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let image = broker.image();
     let mut response = DescribeClusterResponse::default();
     response.endpoint_type = request.endpoint_type;
@@ -169,7 +193,9 @@ pub fn handle_describe_cluster(broker: &Arc<Broker>, ctx: &RequestContext, reque
         if b.fenced && !request.include_fenced_brokers {
             continue;
         }
-        let Some(ep) = b.listeners.iter().find(|l| l.name == *ctx.listener_name) else { continue };
+        let Some(ep) = b.listeners.iter().find(|l| l.name == *ctx.listener_name) else {
+            continue;
+        };
         let mut db = DescribeClusterBroker::default();
         db.broker_id = BrokerId(b.broker_id);
         db.host = str_bytes(&ep.host);

@@ -50,7 +50,9 @@ impl Broker {
     /// Waits until partition state reflects metadata at least as new as `offset`, so that a
     /// topic created by this request is usable by the client's next request.
     pub async fn await_applied(&self, offset: u64) {
-        self.replicas.await_applied(offset, std::time::Duration::from_secs(30)).await;
+        self.replicas
+            .await_applied(offset, std::time::Duration::from_secs(30))
+            .await;
     }
 }
 
@@ -67,7 +69,7 @@ pub struct RequestContext {
 
 /// What the connection does after a handler ran.
 pub enum Outcome {
-    Respond(ResponseKind),
+    Respond(Box<ResponseKind>),
     /// Kafka sends no response (produce with acks=0).
     NoResponse,
     /// Kafka closes the connection (e.g. acks=0 produce that failed).
@@ -75,29 +77,52 @@ pub enum Outcome {
 }
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: RequestKind) -> Outcome {
-    use Outcome::Respond;
+    #[allow(non_snake_case)]
+    fn Respond(r: ResponseKind) -> Outcome {
+        Outcome::Respond(Box::new(r))
+    }
     match request {
-        RequestKind::ApiVersions(r) => Respond(ResponseKind::ApiVersions(api_versions::handle(ctx, r))),
-        RequestKind::Metadata(r) => Respond(ResponseKind::Metadata(metadata::handle_metadata(broker, ctx, r).await)),
-        RequestKind::DescribeCluster(r) => Respond(ResponseKind::DescribeCluster(metadata::handle_describe_cluster(broker, ctx, r))),
+        RequestKind::ApiVersions(r) => {
+            Respond(ResponseKind::ApiVersions(api_versions::handle(ctx, r)))
+        }
+        RequestKind::Metadata(r) => Respond(ResponseKind::Metadata(
+            metadata::handle_metadata(broker, ctx, r).await,
+        )),
+        RequestKind::DescribeCluster(r) => Respond(ResponseKind::DescribeCluster(
+            metadata::handle_describe_cluster(broker, ctx, r),
+        )),
         RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
         RequestKind::Fetch(r) => Respond(ResponseKind::Fetch(fetch::handle(broker, ctx, r).await)),
-        RequestKind::ListOffsets(r) => Respond(ResponseKind::ListOffsets(offsets::handle_list_offsets(broker, r).await)),
-        RequestKind::OffsetForLeaderEpoch(r) => {
-            Respond(ResponseKind::OffsetForLeaderEpoch(offsets::handle_offset_for_leader_epoch(broker, r)))
-        }
-        RequestKind::DeleteRecords(r) => Respond(ResponseKind::DeleteRecords(offsets::handle_delete_records(broker, r).await)),
-        RequestKind::CreateTopics(r) => Respond(ResponseKind::CreateTopics(topics::handle_create_topics(broker, ctx, r).await)),
-        RequestKind::DeleteTopics(r) => Respond(ResponseKind::DeleteTopics(topics::handle_delete_topics(broker, ctx, r).await)),
-        RequestKind::CreatePartitions(r) => {
-            Respond(ResponseKind::CreatePartitions(topics::handle_create_partitions(broker, r).await))
-        }
-        RequestKind::DescribeConfigs(r) => Respond(ResponseKind::DescribeConfigs(configs::handle_describe(broker, ctx, r))),
-        RequestKind::AlterConfigs(r) => Respond(ResponseKind::AlterConfigs(configs::handle_alter(broker, r).await)),
-        RequestKind::IncrementalAlterConfigs(r) => {
-            Respond(ResponseKind::IncrementalAlterConfigs(configs::handle_incremental_alter(broker, r).await))
-        }
-        RequestKind::DescribeLogDirs(r) => Respond(ResponseKind::DescribeLogDirs(log_dirs::handle(broker, r).await)),
+        RequestKind::ListOffsets(r) => Respond(ResponseKind::ListOffsets(
+            offsets::handle_list_offsets(broker, ctx.version, r).await,
+        )),
+        RequestKind::OffsetForLeaderEpoch(r) => Respond(ResponseKind::OffsetForLeaderEpoch(
+            offsets::handle_offset_for_leader_epoch(broker, r),
+        )),
+        RequestKind::DeleteRecords(r) => Respond(ResponseKind::DeleteRecords(
+            offsets::handle_delete_records(broker, r).await,
+        )),
+        RequestKind::CreateTopics(r) => Respond(ResponseKind::CreateTopics(
+            topics::handle_create_topics(broker, ctx, r).await,
+        )),
+        RequestKind::DeleteTopics(r) => Respond(ResponseKind::DeleteTopics(
+            topics::handle_delete_topics(broker, ctx, r).await,
+        )),
+        RequestKind::CreatePartitions(r) => Respond(ResponseKind::CreatePartitions(
+            topics::handle_create_partitions(broker, r).await,
+        )),
+        RequestKind::DescribeConfigs(r) => Respond(ResponseKind::DescribeConfigs(
+            configs::handle_describe(broker, ctx, r),
+        )),
+        RequestKind::AlterConfigs(r) => Respond(ResponseKind::AlterConfigs(
+            configs::handle_alter(broker, r).await,
+        )),
+        RequestKind::IncrementalAlterConfigs(r) => Respond(ResponseKind::IncrementalAlterConfigs(
+            configs::handle_incremental_alter(broker, r).await,
+        )),
+        RequestKind::DescribeLogDirs(r) => Respond(ResponseKind::DescribeLogDirs(
+            log_dirs::handle(broker, r).await,
+        )),
         // network.rs only lets through APIs that api_versions::supported_range advertises.
         other => Outcome::Close(format!("no handler for {:?}", api_of(&other))),
     }

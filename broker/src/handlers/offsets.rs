@@ -3,12 +3,18 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::{
-    DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse,
+    DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 
 use super::Broker;
@@ -34,7 +40,11 @@ fn leader_partition(broker: &Broker, tp: &TopicPartition) -> Result<Arc<Partitio
     Ok(p)
 }
 
-pub async fn handle_list_offsets(broker: &Arc<Broker>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle_list_offsets(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let read_committed = request.isolation_level == 1;
     let mut response = ListOffsetsResponse::default();
     for topic in request.topics {
@@ -45,17 +55,27 @@ pub async fn handle_list_offsets(broker: &Arc<Broker>, request: ListOffsetsReque
             let tp = TopicPartition::new(name.clone(), p.partition_index);
             let mut pr = ListOffsetsPartitionResponse::default();
             pr.partition_index = p.partition_index;
-            match list_offset(broker, &tp, p.current_leader_epoch, p.timestamp, read_committed).await {
+            match list_offset(
+                broker,
+                &tp,
+                p.current_leader_epoch,
+                p.timestamp,
+                read_committed,
+            )
+            .await
+            {
                 Ok((offset, timestamp, leader_epoch)) => {
                     pr.offset = offset;
                     pr.timestamp = timestamp;
-                    pr.leader_epoch = leader_epoch;
+                    // The field exists from v4; older encoders refuse a non-default value.
+                    if version >= 4 {
+                        pr.leader_epoch = leader_epoch;
+                    }
                 }
                 Err(e) => {
                     pr.error_code = e.error_code();
                     pr.offset = -1;
                     pr.timestamp = -1;
-                    pr.leader_epoch = -1;
                 }
             }
             t.partitions.push(pr);
@@ -78,7 +98,11 @@ async fn list_offset(
     let epoch = p.leader_epoch();
     match timestamp {
         LATEST_TIMESTAMP => {
-            let end = if read_committed { p.last_stable_offset() } else { p.high_watermark() };
+            let end = if read_committed {
+                p.last_stable_offset()
+            } else {
+                p.high_watermark()
+            };
             Ok((end, -1, epoch))
         }
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => Ok((p.log.log_start_offset(), -1, epoch)),
@@ -94,17 +118,29 @@ async fn list_offset(
             })
             .await
             .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))??;
-            let bound = if read_committed { p.last_stable_offset() } else { p.high_watermark() };
+            let bound = if read_committed {
+                p.last_stable_offset()
+            } else {
+                p.high_watermark()
+            };
             match found {
-                Some(f) if f.offset < bound => Ok((f.offset, f.timestamp, f.leader_epoch.unwrap_or(-1))),
+                Some(f) if f.offset < bound => {
+                    Ok((f.offset, f.timestamp, f.leader_epoch.unwrap_or(-1)))
+                }
                 _ => Ok((-1, -1, -1)),
             }
         }
-        other => Err(ApiError::new(ResponseError::InvalidRequest, format!("invalid ListOffsets timestamp {other}"))),
+        other => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("invalid ListOffsets timestamp {other}"),
+        )),
     }
 }
 
-pub fn handle_offset_for_leader_epoch(broker: &Arc<Broker>, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub fn handle_offset_for_leader_epoch(
+    broker: &Arc<Broker>,
+    request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     let mut response = OffsetForLeaderEpochResponse::default();
     for topic in request.topics {
         let name = topic.topic.0.to_string();
@@ -136,7 +172,10 @@ pub fn handle_offset_for_leader_epoch(broker: &Arc<Broker>, request: OffsetForLe
     response
 }
 
-pub async fn handle_delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn handle_delete_records(
+    broker: &Arc<Broker>,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let mut response = DeleteRecordsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -162,7 +201,11 @@ pub async fn handle_delete_records(broker: &Arc<Broker>, request: DeleteRecordsR
 
 /// Moves the log start offset to `offset` (-1 = the high watermark); returns the new low
 /// watermark. Offsets above the high watermark are OFFSET_OUT_OF_RANGE, as in Kafka.
-async fn delete_records(broker: &Broker, tp: &TopicPartition, offset: i64) -> Result<i64, ApiError> {
+async fn delete_records(
+    broker: &Broker,
+    tp: &TopicPartition,
+    offset: i64,
+) -> Result<i64, ApiError> {
     let p = leader_partition(broker, tp)?;
     let hw = p.high_watermark();
     let target = if offset == -1 { hw } else { offset };

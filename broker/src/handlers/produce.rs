@@ -12,12 +12,22 @@ use crate::error::{ApiError, ResponseError};
 use crate::log::BatchHeader;
 use crate::types::TopicPartition;
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Outcome {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ProduceRequest,
+) -> Outcome {
     let acks = request.acks;
     let request_error: Option<ApiError> = if !matches!(acks, -1..=1) {
-        Some(ApiError::new(ResponseError::InvalidRequiredAcks, format!("acks={acks} is not -1, 0 or 1")))
+        Some(ApiError::new(
+            ResponseError::InvalidRequiredAcks,
+            format!("acks={acks} is not -1, 0 or 1"),
+        ))
     } else if request.transactional_id.is_some() {
-        Some(ApiError::new(ResponseError::TransactionalIdAuthorizationFailed, "transactions are not supported yet"))
+        Some(ApiError::new(
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactions are not supported yet",
+        ))
     } else {
         None
     };
@@ -46,7 +56,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
             order.push((tp, early));
         }
     }
-    let mut appended = broker.replicas.append_as_leader(to_append, acks).await.into_iter();
+    let mut appended = broker
+        .replicas
+        .append_as_leader(to_append, acks)
+        .await
+        .into_iter();
 
     let mut order = order.into_iter();
     let mut failed = false;
@@ -56,7 +70,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         t.name = topic.name.clone();
         t.topic_id = topic.topic_id;
         for _ in &topic.partition_data {
-            let Some((tp, early)) = order.next() else { break };
+            let Some((tp, early)) = order.next() else {
+                break;
+            };
             let result = match early {
                 Some(e) => Err(e),
                 None => match appended.next() {
@@ -95,14 +111,23 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
         }
         return Outcome::NoResponse;
     }
-    Outcome::Respond(ResponseKind::Produce(response))
+    Outcome::Respond(Box::new(ResponseKind::Produce(response)))
 }
 
-/// Produce v3+ carries exactly one v2 record batch per partition (Kafka rejects more with
-/// INVALID_RECORD). Deeper validation (CRC, magic, sizes) happens in the log.
+/// Produce v3+ carries exactly one v2 record batch per partition (Kafka rejects more, and
+/// older message formats, with INVALID_RECORD). Deeper validation (CRC, magic, sizes) happens in the log.
 fn exactly_one_batch(records: &bytes::Bytes) -> Result<(), ApiError> {
+    // The magic byte sits at offset 16 in every message format.
+    if let Some(&magic) = records.get(16) {
+        if magic != 2 {
+            return Err(ApiError::new(
+                ResponseError::InvalidRecord,
+                format!("produce v3+ accepts only magic 2 record batches, got magic {magic}"),
+            ));
+        }
+    }
     match BatchHeader::parse(records) {
-        Ok(h) if (h.total_size() as usize) < records.len() => Err(ApiError::new(
+        Ok(h) if h.total_size() < records.len() => Err(ApiError::new(
             ResponseError::InvalidRecord,
             "produce requests must contain exactly one record batch per partition",
         )),

@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
-    DeleteTopicsResponse, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
 use uuid::Uuid;
 
@@ -19,7 +21,11 @@ use crate::config::{self, ConfigLayers};
 use crate::error::ResponseError;
 use crate::metadata::{ConfigResource, CreatePartitionsSpec, CreateTopicSpec, TopicRef};
 
-pub async fn handle_create_topics(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle_create_topics(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let specs: Vec<CreateTopicSpec> = request
         .topics
         .iter()
@@ -30,7 +36,12 @@ pub async fn handle_create_topics(broker: &Arc<Broker>, ctx: &RequestContext, re
             assignments: t
                 .assignments
                 .iter()
-                .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.iter().map(|b| b.0).collect(),
+                    )
+                })
                 .collect(),
             configs: t
                 .configs
@@ -39,7 +50,10 @@ pub async fn handle_create_topics(broker: &Arc<Broker>, ctx: &RequestContext, re
                 .collect(),
         })
         .collect();
-    let results = broker.controller.create_topics(specs.clone(), request.validate_only).await;
+    let results = broker
+        .controller
+        .create_topics(specs.clone(), request.validate_only)
+        .await;
     if !request.validate_only {
         broker.await_applied(broker.image().offset).await;
     }
@@ -50,7 +64,11 @@ pub async fn handle_create_topics(broker: &Arc<Broker>, ctx: &RequestContext, re
         r.name = TopicName(str_bytes(&spec.name));
         match result {
             Ok(created) => {
-                r.topic_id = if request.validate_only { Uuid::nil() } else { created.topic_id };
+                r.topic_id = if request.validate_only {
+                    Uuid::nil()
+                } else {
+                    created.topic_id
+                };
                 r.num_partitions = created.num_partitions;
                 r.replication_factor = created.replication_factor;
                 if ctx.version >= 5 {
@@ -78,8 +96,14 @@ fn created_topic_configs(
     let empty = BTreeMap::new();
     let layers = ConfigLayers {
         static_config: &broker.config,
-        dynamic_cluster: image.configs.get(&ConfigResource::Broker(None)).unwrap_or(&empty),
-        dynamic_broker: image.configs.get(&ConfigResource::Broker(Some(broker.node_id))).unwrap_or(&empty),
+        dynamic_cluster: image
+            .configs
+            .get(&ConfigResource::Broker(None))
+            .unwrap_or(&empty),
+        dynamic_broker: image
+            .configs
+            .get(&ConfigResource::Broker(Some(broker.node_id)))
+            .unwrap_or(&empty),
         topic: overrides,
     };
     config::describe_topic_configs(&layers, false, false)
@@ -96,7 +120,11 @@ fn created_topic_configs(
         .collect()
 }
 
-pub async fn handle_delete_topics(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle_delete_topics(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     // v6+ names topics in `topics` (by name or id); older versions in `topic_names`.
     let refs: Vec<TopicRef> = if ctx.version >= 6 {
         request
@@ -108,13 +136,22 @@ pub async fn handle_delete_topics(broker: &Arc<Broker>, ctx: &RequestContext, re
             })
             .collect()
     } else {
-        request.topic_names.iter().map(|n| TopicRef::Name(n.0.to_string())).collect()
+        request
+            .topic_names
+            .iter()
+            .map(|n| TopicRef::Name(n.0.to_string()))
+            .collect()
     };
     let results = if broker.config.delete_topic_enable {
         broker.controller.delete_topics(refs.clone()).await
     } else {
         refs.iter()
-            .map(|_| Err(crate::error::ApiError::new(ResponseError::TopicDeletionDisabled, "delete.topic.enable is false")))
+            .map(|_| {
+                Err(crate::error::ApiError::new(
+                    ResponseError::TopicDeletionDisabled,
+                    "delete.topic.enable is false",
+                ))
+            })
             .collect()
     };
     broker.await_applied(broker.image().offset).await;
@@ -140,20 +177,27 @@ pub async fn handle_delete_topics(broker: &Arc<Broker>, ctx: &RequestContext, re
     response
 }
 
-pub async fn handle_create_partitions(broker: &Arc<Broker>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn handle_create_partitions(
+    broker: &Arc<Broker>,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let specs: Vec<CreatePartitionsSpec> = request
         .topics
         .iter()
         .map(|t| CreatePartitionsSpec {
             name: t.name.0.to_string(),
             count: t.count,
-            assignments: t
-                .assignments
-                .as_ref()
-                .map(|a| a.iter().map(|x| x.broker_ids.iter().map(|b| b.0).collect()).collect()),
+            assignments: t.assignments.as_ref().map(|a| {
+                a.iter()
+                    .map(|x| x.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            }),
         })
         .collect();
-    let results = broker.controller.create_partitions(specs.clone(), request.validate_only).await;
+    let results = broker
+        .controller
+        .create_partitions(specs.clone(), request.validate_only)
+        .await;
     if !request.validate_only {
         broker.await_applied(broker.image().offset).await;
     }

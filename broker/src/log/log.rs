@@ -350,11 +350,13 @@ impl Log {
                 ))
             }
         };
+        let incoming_max_timestamp = headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1);
         self.maybe_roll(
             config,
             bytes.len() as u64,
             first_offset,
             last_offset,
+            incoming_max_timestamp,
             now_ms,
         )?;
         let position = {
@@ -369,7 +371,7 @@ impl Log {
         let mut state = self.write_state();
         state
             .active_mut()?
-            .on_appended(position, bytes.len() as u64, &headers, now_ms)?;
+            .on_appended(position, bytes.len() as u64, &headers)?;
         debug_assert!(last_offset >= state.log_end_offset, "offsets only grow");
         state.log_end_offset = last_offset + 1;
         state.messages_unflushed += info.record_count;
@@ -389,6 +391,7 @@ impl Log {
         incoming_bytes: u64,
         first_offset: i64,
         last_offset: i64,
+        incoming_max_timestamp: i64,
         now_ms: i64,
     ) -> Result<(), LogError> {
         let (roll, active_empty, active_base) = {
@@ -396,10 +399,17 @@ impl Log {
             let active = state.active()?;
             let non_empty = !active.is_empty();
             let too_big = non_empty && active.size_bytes() + incoming_bytes > config.segment_bytes;
-            let too_old = non_empty
-                && active
-                    .roll_base_ms()
-                    .is_some_and(|t| now_ms - t > config.segment_ms);
+            // Kafka's timeWaitedForRoll: measured in record time (incoming batch max
+            // timestamp minus the segment's first batch timestamp) when records carry
+            // timestamps, so old or future timestamps roll as in Kafka.
+            let waited_ms = active.roll_base_ms().map(|base| {
+                if incoming_max_timestamp >= 0 {
+                    incoming_max_timestamp - base
+                } else {
+                    now_ms - base
+                }
+            });
+            let too_old = non_empty && waited_ms.is_some_and(|w| w > config.segment_ms);
             let roll =
                 too_big || too_old || active.indexes_full() || !active.can_hold_offset(last_offset);
             (roll, active.is_empty(), active.base_offset())
@@ -1103,14 +1113,20 @@ mod tests {
             },
             true,
         );
-        log.append_as_leader(&batch(1, 0), 0, 10_000).unwrap();
-        log.append_as_leader(&batch(1, 0), 0, 10_500).unwrap();
-        assert_eq!(log.segment_count(), 1);
-        log.append_as_leader(&batch(1, 0), 0, 11_001).unwrap();
+        // Kafka measures segment age in record time: the incoming batch's max timestamp
+        // minus the first batch's timestamp (the wall clock only when there is none).
+        log.append_as_leader(&batch(1, 10_000), 0, 50_000).unwrap();
+        log.append_as_leader(&batch(1, 10_500), 0, 90_000).unwrap();
+        assert_eq!(
+            log.segment_count(),
+            1,
+            "record time, not wall time, decides"
+        );
+        log.append_as_leader(&batch(1, 11_001), 0, 90_001).unwrap();
         assert_eq!(
             log.segment_count(),
             2,
-            "a segment older than segment.ms rolls"
+            "a segment older than segment.ms (in record time) rolls"
         );
 
         let dir = tempfile::tempdir().unwrap();
@@ -1250,8 +1266,7 @@ mod tests {
             std::fs::metadata(segment::segment_file(dir.path(), 0, segment::INDEX_SUFFIX))
                 .unwrap()
                 .len()
-                % 8
-                == 0
+                .is_multiple_of(8)
         );
         assert!(segment::segment_file(dir.path(), 0, segment::TIME_INDEX_SUFFIX).exists());
     }

@@ -437,11 +437,10 @@ impl LogSegment {
         &mut self,
         records: &[u8],
         headers: &[BatchHeader],
-        now_ms: i64,
     ) -> Result<(), LogError> {
         let position = self.size_bytes;
         self.write_at_end(records)?;
-        self.on_appended(position, records.len() as u64, headers, now_ms)
+        self.on_appended(position, records.len() as u64, headers)
     }
 
     /// Writes `records` at the current end without publishing them (readers bound by
@@ -458,7 +457,6 @@ impl LogSegment {
         position: u64,
         bytes: u64,
         headers: &[BatchHeader],
-        now_ms: i64,
     ) -> Result<(), LogError> {
         debug_assert_eq!(
             position, self.size_bytes,
@@ -493,7 +491,12 @@ impl LogSegment {
         );
         self.size_bytes = position + bytes;
         if self.roll_base_ms.is_none() && bytes > 0 {
-            self.roll_base_ms = Some(now_ms);
+            // Kafka's rollingBasedTimestamp: the first batch's max timestamp, else the
+            // segment's creation time.
+            self.roll_base_ms = Some(match headers.first() {
+                Some(first) if first.max_timestamp >= 0 => first.max_timestamp,
+                _ => self.created_ms,
+            });
         }
         Ok(())
     }
@@ -748,7 +751,7 @@ mod tests {
             let base = segment.next_offset();
             batch::rewrite_for_append(&mut bytes, base, 0, None);
             let headers = batch::validate_batches(&bytes, 1 << 20).unwrap();
-            segment.append(&bytes, &headers, 5).unwrap();
+            segment.append(&bytes, &headers).unwrap();
             written.push(bytes);
         }
         written

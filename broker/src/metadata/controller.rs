@@ -20,6 +20,8 @@ use crate::error::{ApiError, ResponseError};
 pub type ConfigValidator = Arc<dyn Fn(&str, &str) -> Result<(), String> + Send + Sync>;
 
 /// Whether a config name is a list type (comma separated), which APPEND/SUBTRACT require.
+/// The default value of a config for a resource (`None` = no default).
+pub type ConfigDefaultFn = Arc<dyn Fn(&ConfigResource, &str) -> Option<String> + Send + Sync>;
 pub type ListConfigPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Longest legal topic name (Kafka's `Topic.MAX_NAME_LENGTH`).
@@ -296,6 +298,7 @@ pub struct Controller {
     topic_config_validator: ConfigValidator,
     broker_config_validator: ConfigValidator,
     is_list_config: ListConfigPredicate,
+    config_default: ConfigDefaultFn,
     /// Serializes operations: each sees the image the previous one produced.
     operation_lock: tokio::sync::Mutex<()>,
 }
@@ -319,6 +322,7 @@ impl Controller {
             topic_config_validator: accept_all.clone(),
             broker_config_validator: accept_all,
             is_list_config: Arc::new(|_| true),
+            config_default: Arc::new(|_, _| None),
             operation_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -336,6 +340,13 @@ impl Controller {
     /// Which configs are lists (APPEND/SUBTRACT on others is `INVALID_CONFIG`). Default: all.
     pub fn with_list_config_predicate(mut self, is_list_config: ListConfigPredicate) -> Self {
         self.is_list_config = is_list_config;
+        self
+    }
+
+    /// The default value of a config, which APPEND/SUBTRACT start from when the resource
+    /// has no dynamic value (as Kafka's controller does). Default: none (start empty).
+    pub fn with_config_defaults(mut self, config_default: ConfigDefaultFn) -> Self {
+        self.config_default = config_default;
         self
     }
 
@@ -877,7 +888,12 @@ impl Controller {
                             format!("Can't {verb} to key {name} because its type is not LIST."),
                         ));
                     }
-                    let mut list = existing.map(|v| split_list(v)).unwrap_or_default();
+                    let mut list = match existing {
+                        Some(v) => split_list(v),
+                        None => (self.config_default)(&change.resource, name)
+                            .map(|v| split_list(&v))
+                            .unwrap_or_default(),
+                    };
                     let operands = split_list(values);
                     if matches!(op, AlterOp::Append(_)) {
                         for value in operands {

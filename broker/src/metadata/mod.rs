@@ -14,8 +14,9 @@ pub mod records;
 mod store;
 
 pub use controller::{
-    legacy_replace_ops, AlterOp, BrokerRegistrationRequest, ConfigChangeSpec, ConfigValidator,
-    Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, TopicRef,
+    legacy_replace_ops, validate_topic_name, AlterOp, BrokerRegistrationRequest, ConfigChangeSpec,
+    ConfigDefaultFn, ConfigValidator, Controller, ControllerDefaults, CreatePartitionsSpec,
+    CreateTopicSpec, CreatedTopic, TopicRef,
 };
 pub use image::{BrokerRegistration, MetadataImage, PartitionRegistration, TopicImage};
 pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, QuorumOptions};

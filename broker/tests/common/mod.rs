@@ -890,7 +890,9 @@ pub fn encode_batch(
             producer_epoch: -1,
             timestamp_type: ProtocolTimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // Not idempotent: base sequence -1. The encoder keeps records in one batch only
+            // while offset - sequence is constant, so the sequence advances with the offset.
+            sequence: i as i32 - 1,
             timestamp: timestamp_ms,
             key: Some(Bytes::copy_from_slice(key)),
             value: Some(Bytes::copy_from_slice(value)),
