@@ -13,6 +13,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, FutureRecord, ProducerContext, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Records every acknowledged delivery (key, partition, offset, value).
 struct AckRecorder {
@@ -262,5 +263,42 @@ fn time_retention_deletes_old_segments_and_advances_log_start() {
     assert!(
         !logs.iter().any(|p| p.ends_with("00000000000000000000.log")),
         "the first segment file should be gone (or renamed .deleted): {logs:?}"
+    );
+}
+
+#[test]
+fn delete_records_survives_kill_9() {
+    let mut broker = TestBroker::start();
+    let topic = topic_name("delrec-crash");
+    broker.create_topic(&topic, 1, &[]);
+    let producer = broker.producer();
+    for i in 0..60 {
+        broker.produce_one(&producer, &topic, 0, b"k", format!("v{i}").as_bytes());
+    }
+    drop(producer);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(25))
+        .expect("tpl");
+    let admin = broker.admin();
+    let result = block_on(admin.delete_records(&tpl, &admin_options())).expect("DeleteRecords");
+    let p = result
+        .find_partition(&topic, 0)
+        .expect("partition in result");
+    assert!(p.error().is_ok(), "DeleteRecords error: {:?}", p.error());
+    drop(admin);
+
+    broker.kill9();
+    broker.restart();
+    broker.wait_for_topic(&topic, 1);
+    assert_eq!(
+        broker.watermarks(&topic, 0),
+        (25, 60),
+        "an acknowledged DeleteRecords must survive kill -9 (low watermark came back lower)"
+    );
+    let records = broker.consume_all(&topic, 0, 0);
+    assert_eq!(
+        records.first().map(|r| r.offset),
+        Some(25),
+        "deleted records reappeared after kill -9"
     );
 }

@@ -216,8 +216,15 @@ async fn delete_records(
         ));
     }
     let log = Arc::clone(&p.log);
-    let low = tokio::task::spawn_blocking(move || log.delete_records_before(target))
-        .await
-        .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))??;
+    let logs = Arc::clone(broker.replicas.log_manager());
+    // Checkpoint right away so an acknowledged DeleteRecords survives a crash (the periodic
+    // checkpoint alone would leave a window in which deleted records reappear).
+    let low = tokio::task::spawn_blocking(move || {
+        let low = log.delete_records_before(target)?;
+        logs.checkpoint()?;
+        Ok::<_, crate::log::LogError>(low)
+    })
+    .await
+    .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))??;
     Ok(low)
 }
