@@ -42,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Broker { config, overrides } => {
+            raise_open_files_limit();
             let config = BrokerConfig::load(config.as_deref(), &overrides)
                 .context("invalid configuration")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -74,4 +75,32 @@ async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
     running.shutdown().await.context("clean shutdown failed")?;
     tracing::info!("broker stopped cleanly");
     Ok(())
+}
+
+/// Each partition keeps three files open per segment: raise the soft open-files limit to
+/// the hard limit (as Kafka's packaging asks operators to), so thousands of partitions do
+/// not fail with EMFILE.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out-pointer for getrlimit/setrlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
+        {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+            tracing::warn!(
+                soft = limit.rlim_cur,
+                hard = limit.rlim_max,
+                "cannot raise the open files limit"
+            );
+        }
+    }
 }

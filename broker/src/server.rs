@@ -54,7 +54,13 @@ pub struct RunningBroker {
     pub bound: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// One permit per open connection; shutdown waits until all are back.
+    connections: Arc<Semaphore>,
+    connections_max: u32,
 }
+
+/// How long a clean shutdown waits for in-flight requests to finish.
+const SHUTDOWN_DRAIN_MS: u64 = 15_000;
 
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     let node_id = config.node_id;
@@ -215,9 +221,8 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         Arc::clone(&broker),
         shutdown_rx.clone(),
     )));
-    let connections = Arc::new(Semaphore::new(
-        broker.config.max_connections.clamp(1, 1 << 20) as usize,
-    ));
+    let connections_max = broker.config.max_connections.clamp(1, 1 << 20);
+    let connections = Arc::new(Semaphore::new(connections_max as usize));
     let mut bound = Vec::new();
     for (name, listener, local) in listeners {
         bound.push((name.clone(), local));
@@ -234,6 +239,8 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         bound,
         shutdown,
         tasks,
+        connections,
+        connections_max,
     })
 }
 
@@ -244,6 +251,19 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        // Connections finish the request they are serving (responses included) and close;
+        // only then are logs flushed, so nothing is appended after the clean-shutdown marker.
+        let drained = tokio::time::timeout(
+            Duration::from_millis(SHUTDOWN_DRAIN_MS),
+            self.connections.acquire_many(self.connections_max),
+        )
+        .await;
+        if !matches!(drained, Ok(Ok(_))) {
+            tracing::warn!(
+                open = self.connections_max as usize - self.connections.available_permits(),
+                "connections still busy at shutdown; closing logs anyway"
+            );
         }
         let logs = Arc::clone(self.broker.replicas.log_manager());
         tokio::task::spawn_blocking(move || logs.shutdown())
