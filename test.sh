@@ -11,7 +11,8 @@
 #   SKIP_CARGO=1    skip build/lint/tests (compat only; the broker binary must exist)
 #   SKIP_COMPAT=1   skip the kcat compatibility part
 #   CI=true         set by CI; nothing here behaves differently except the Rust tests
-#                   (kcat.rs fails instead of skipping when kcat is missing)
+#                   (kcat.rs and python_clients.rs fail instead of skipping when kcat or
+#                   the python clients are missing)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -65,6 +66,20 @@ else
   "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore confluent-kafka 2>/dev/null \
     || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages confluent-kafka \
     || fail_step "pip install confluent-kafka"
+fi
+
+# ------------------------------------------------------------------ python clients (python_clients.rs)
+# kafka-python and aiokafka with the codec packages each uses: kafka-python imports
+# python-snappy, lz4 and zstandard; aiokafka uses cramjam for snappy, lz4 and zstd.
+step "python kafka-python, aiokafka and codecs"
+PY_CLIENT_PKGS="kafka-python aiokafka python-snappy lz4 zstandard cramjam"
+if "$PY" -c 'import kafka, aiokafka, snappy, lz4, zstandard, cramjam' 2>/dev/null; then
+  echo "present: kafka-python $("$PY" -c 'import kafka; print(kafka.__version__)'), aiokafka $("$PY" -c 'import aiokafka; print(aiokafka.__version__)')"
+else
+  # shellcheck disable=SC2086 # the package list is meant to split
+  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore $PY_CLIENT_PKGS 2>/dev/null \
+    || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages $PY_CLIENT_PKGS \
+    || fail_step "pip install $PY_CLIENT_PKGS"
 fi
 
 # ------------------------------------------------------------------ cargo

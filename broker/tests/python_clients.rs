@@ -1,0 +1,130 @@
+//! Other clients than librdkafka: kafka-python and aiokafka, pure-python clients with their
+//! own protocol code that negotiate (or, pinned to an old Kafka release, assume) their own
+//! request versions. Each test runs one session script from `tests/clients/` with
+//! `python3` against a fresh broker; the script checks every result itself and exits
+//! non-zero with a sentence naming the mismatch, which the test prints.
+//!
+//! Without the python packages (`pip install kafka-python aiokafka python-snappy lz4
+//! zstandard cramjam`, done by test.sh) these tests are skipped with a loud message, except
+//! in CI (`CI=true`), where that is a failure.
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// Seconds one session script may take (enforced with coreutils `timeout`).
+const SCRIPT_TIMEOUT_SECS: &str = "120";
+/// The python modules the sessions import (codec packages included).
+const PYTHON_MODULES: &[&str] = &["kafka", "aiokafka", "snappy", "lz4", "zstandard", "cramjam"];
+
+fn python() -> String {
+    std::env::var("HARNESS_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// True when python and every module are importable; otherwise fails under CI=true and
+/// returns false (after a loud message) elsewhere.
+fn python_clients_available() -> bool {
+    let python = python();
+    let import = format!("import {}", PYTHON_MODULES.join(", "));
+    let output = Command::new(&python)
+        .args(["-c", &import])
+        .stdin(Stdio::null())
+        .output();
+    let problem = match output {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        Err(e) => format!("cannot run {python}: {e}"),
+    };
+    let install =
+        "pip install kafka-python aiokafka python-snappy lz4 zstandard cramjam (test.sh does)";
+    let in_ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
+    assert!(
+        !in_ci,
+        "the python Kafka clients are not importable with {python}, and CI=true: {install}\n{problem}"
+    );
+    eprintln!(
+        "\n!!!!! SKIPPED: python Kafka clients not importable with {python}: {install} !!!!!\n{problem}\n"
+    );
+    false
+}
+
+/// Runs `tests/clients/SCRIPT BOOTSTRAP ARGS...` and fails with its output (and the broker
+/// log) unless it exits 0.
+fn run_session(broker: &TestBroker, script: &str, args: &[&str]) {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "clients", script]
+        .iter()
+        .collect();
+    let output = Command::new("timeout")
+        .arg(SCRIPT_TIMEOUT_SECS)
+        .arg(python())
+        .arg(&path)
+        .arg(broker.bootstrap())
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", python(), path.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} {args:?} failed ({}; exit 124 means it ran past {SCRIPT_TIMEOUT_SECS} s):\n\
+         ----- stdout -----\n{stdout}\n----- stderr -----\n{stderr}\n{}",
+        output.status,
+        broker.log_tail()
+    );
+    eprintln!("{stdout}");
+}
+
+#[test]
+fn kafka_python_session_with_negotiated_versions() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start();
+    run_session(&broker, "kafka_python_session.py", &[]);
+}
+
+/// kafka-python pinned to Kafka 2.1's request versions (no ApiVersions): the oldest
+/// client generation Kafka 4.0 still serves (KIP-896), non-flexible request versions.
+#[test]
+fn kafka_python_session_as_a_kafka_2_1_client() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start();
+    run_session(&broker, "kafka_python_session.py", &["2.1"]);
+}
+
+/// kafka-python pinned to Kafka 3.0's request versions.
+#[test]
+fn kafka_python_session_as_a_kafka_3_0_client() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start();
+    run_session(&broker, "kafka_python_session.py", &["3.0"]);
+}
+
+#[test]
+fn aiokafka_session() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start();
+    run_session(&broker, "aiokafka_session.py", &[]);
+}
+
+/// kafka-python's default producer is idempotent (as the Java client's is since Kafka
+/// 3.0): it needs InitProducerId, which the broker does not implement yet.
+#[test]
+#[ignore = "InitProducerId / idempotent producer not implemented (transactions issue)"]
+fn idempotent_python_producers() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start();
+    run_session(&broker, "idempotent_producers.py", &[]);
+}
