@@ -21,10 +21,10 @@ use crate::metadata::{CreateTopicSpec, MetadataImage, TopicImage};
 /// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's AclOperation codes as bits).
 const TOPIC_OPERATIONS_ALL: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-/// Cluster operations: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE,
-/// ALTER, DESCRIBE.
+/// Cluster operations: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, ALTER,
+/// DESCRIBE. IDEMPOTENT_WRITE (bit 12) is added when idempotent producers are implemented.
 const CLUSTER_OPERATIONS_ALL: i32 =
-    (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 7) | (1 << 8);
+    (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 7) | (1 << 8);
 
 pub(crate) fn is_internal_topic(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
