@@ -10,10 +10,12 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{
-    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
-    AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    alter_configs_response, incremental_alter_configs_request, incremental_alter_configs_response,
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
+
+use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, Broker, RequestContext};
 use crate::config::{self, ConfigLayers, DescribedConfig};
@@ -166,101 +168,17 @@ fn to_wire(c: DescribedConfig, version: i16) -> DescribeConfigsResourceResult {
     r
 }
 
-/// Legacy AlterConfigs: the given set replaces every dynamic value of the resource.
-pub async fn handle_alter(
-    broker: &Arc<Broker>,
-    request: AlterConfigsRequest,
-) -> AlterConfigsResponse {
-    let image = broker.image();
+/// Commits the parsed changes (one `Result` per resource: a change, or why it was rejected
+/// before reaching the controller) and returns one result per resource, in order.
+async fn commit_changes(
+    broker: &Broker,
+    parsed: Vec<Result<ConfigChangeSpec, ApiError>>,
+    validate_only: bool,
+) -> Vec<Result<(), ApiError>> {
     let mut specs = Vec::new();
-    let mut early: Vec<Option<ApiError>> = Vec::new();
-    for res in &request.resources {
-        match resource_of(broker, res.resource_type, &res.resource_name) {
-            Ok(resource) => {
-                let wanted: BTreeMap<String, String> = res
-                    .configs
-                    .iter()
-                    .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
-                    .collect();
-                let ops = crate::metadata::legacy_replace_ops(&image, &resource, wanted);
-                specs.push(ConfigChangeSpec { resource, ops });
-                early.push(None);
-            }
-            Err(e) => early.push(Some(e)),
-        }
-    }
-    let mut results = broker
-        .controller
-        .alter_configs(specs, request.validate_only)
-        .await
-        .into_iter();
-    if !request.validate_only {
-        broker.await_applied(broker.image().offset).await;
-    }
-    let mut response = AlterConfigsResponse::default();
-    for (res, early) in request.resources.iter().zip(early) {
-        let result = match early {
-            Some(e) => Err(e),
-            None => results
-                .next()
-                .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into())),
-        };
-        let mut r = alter_configs_response::AlterConfigsResourceResponse::default();
-        r.resource_type = res.resource_type;
-        r.resource_name = res.resource_name.clone();
-        if let Err(e) = result {
-            r.error_code = e.error_code();
-            r.error_message = e.message.as_deref().map(str_bytes);
-        }
-        response.responses.push(r);
-    }
-    response
-}
-
-pub async fn handle_incremental_alter(
-    broker: &Arc<Broker>,
-    request: IncrementalAlterConfigsRequest,
-) -> IncrementalAlterConfigsResponse {
-    let mut specs = Vec::new();
-    let mut early: Vec<Option<ApiError>> = Vec::new();
-    for res in &request.resources {
-        let parsed =
-            resource_of(broker, res.resource_type, &res.resource_name).and_then(|resource| {
-                let mut ops = Vec::new();
-                for c in &res.configs {
-                    let value = c.value.as_ref().map(|v| v.to_string());
-                    let op = match (c.config_operation, value) {
-                        (0, Some(v)) => AlterOp::Set(v),
-                        (1, _) => AlterOp::Delete,
-                        (2, Some(v)) => AlterOp::Append(v),
-                        (3, Some(v)) => AlterOp::Subtract(v),
-                        (0 | 2 | 3, None) => {
-                            return Err(ApiError::new(
-                                ResponseError::InvalidRequest,
-                                format!("null value for {}", c.name),
-                            ))
-                        }
-                        (op, _) => {
-                            return Err(ApiError::new(
-                                ResponseError::InvalidRequest,
-                                format!("unknown config operation {op}"),
-                            ))
-                        }
-                    };
-                    if ops
-                        .iter()
-                        .any(|(n, _): &(String, AlterOp)| n.as_str() == c.name.as_str())
-                    {
-                        return Err(ApiError::new(
-                            ResponseError::InvalidRequest,
-                            format!("duplicate config key {}", c.name),
-                        ));
-                    }
-                    ops.push((c.name.to_string(), op));
-                }
-                Ok(ConfigChangeSpec { resource, ops })
-            });
-        match parsed {
+    let mut early = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        match p {
             Ok(spec) => {
                 specs.push(spec);
                 early.push(None);
@@ -268,29 +186,120 @@ pub async fn handle_incremental_alter(
             Err(e) => early.push(Some(e)),
         }
     }
-    let mut results = broker
+    let mut committed = broker
         .controller
-        .alter_configs(specs, request.validate_only)
+        .alter_configs(specs, validate_only)
         .await
         .into_iter();
-    if !request.validate_only {
+    if !validate_only {
         broker.await_applied(broker.image().offset).await;
     }
-    let mut response = IncrementalAlterConfigsResponse::default();
-    for (res, early) in request.resources.iter().zip(early) {
-        let result = match early {
+    early
+        .into_iter()
+        .map(|e| match e {
             Some(e) => Err(e),
-            None => results
+            None => committed
                 .next()
                 .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into())),
+        })
+        .collect()
+}
+
+/// (error code, message) of a result, as the alter responses carry them.
+fn error_fields(result: Result<(), ApiError>) -> (i16, Option<StrBytes>) {
+    match result {
+        Ok(()) => (0, None),
+        Err(e) => (e.error_code(), e.message.as_deref().map(str_bytes)),
+    }
+}
+
+/// Legacy AlterConfigs: the given set replaces every dynamic value of the resource.
+pub async fn handle_alter(
+    broker: &Arc<Broker>,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let image = broker.image();
+    let parsed = request
+        .resources
+        .iter()
+        .map(|res| {
+            let resource = resource_of(broker, res.resource_type, &res.resource_name)?;
+            let wanted: BTreeMap<String, String> = res
+                .configs
+                .iter()
+                .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                .collect();
+            let ops = crate::metadata::legacy_replace_ops(&image, &resource, wanted);
+            Ok(ConfigChangeSpec { resource, ops })
+        })
+        .collect();
+    let results = commit_changes(broker, parsed, request.validate_only).await;
+    let mut response = AlterConfigsResponse::default();
+    for (res, result) in request.resources.iter().zip(results) {
+        let mut r = alter_configs_response::AlterConfigsResourceResponse::default();
+        r.resource_type = res.resource_type;
+        r.resource_name = res.resource_name.clone();
+        (r.error_code, r.error_message) = error_fields(result);
+        response.responses.push(r);
+    }
+    response
+}
+
+/// Parses one IncrementalAlterConfigs resource into a change (operations 0 SET, 1 DELETE,
+/// 2 APPEND, 3 SUBTRACT; a key at most once).
+fn parse_incremental(
+    broker: &Broker,
+    res: &incremental_alter_configs_request::AlterConfigsResource,
+) -> Result<ConfigChangeSpec, ApiError> {
+    let resource = resource_of(broker, res.resource_type, &res.resource_name)?;
+    let mut ops: Vec<(String, AlterOp)> = Vec::new();
+    for c in &res.configs {
+        let value = c.value.as_ref().map(|v| v.to_string());
+        let op = match (c.config_operation, value) {
+            (0, Some(v)) => AlterOp::Set(v),
+            (1, _) => AlterOp::Delete,
+            (2, Some(v)) => AlterOp::Append(v),
+            (3, Some(v)) => AlterOp::Subtract(v),
+            (0 | 2 | 3, None) => {
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("null value for {}", c.name),
+                ))
+            }
+            (op, _) => {
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("unknown config operation {op}"),
+                ))
+            }
         };
+        if ops.iter().any(|(n, _)| n.as_str() == c.name.as_str()) {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("duplicate config key {}", c.name),
+            ));
+        }
+        ops.push((c.name.to_string(), op));
+    }
+    Ok(ConfigChangeSpec { resource, ops })
+}
+
+pub async fn handle_incremental_alter(
+    broker: &Arc<Broker>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let parsed = request
+        .resources
+        .iter()
+        .map(|res| parse_incremental(broker, res))
+        .collect();
+    let results = commit_changes(broker, parsed, request.validate_only).await;
+    let mut response = IncrementalAlterConfigsResponse::default();
+    for (res, result) in request.resources.iter().zip(results) {
         let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name.clone();
-        if let Err(e) = result {
-            r.error_code = e.error_code();
-            r.error_message = e.message.as_deref().map(str_bytes);
-        }
+        (r.error_code, r.error_message) = error_fields(result);
         response.responses.push(r);
     }
     response
