@@ -439,12 +439,18 @@ impl GroupCoordinator {
             return Err(ResponseError::CoordinatorNotAvailable);
         };
         let p = partition_for(group_id, n);
-        let shard = self
-            .shards
-            .read()
-            .ok()
-            .and_then(|s| s.get(&p).cloned())
-            .ok_or(ResponseError::NotCoordinator)?;
+        let Some(shard) = self.shards.read().ok().and_then(|s| s.get(&p).cloned()) else {
+            // Led here but not picked up yet (just created or just started): loading.
+            let led_here = image
+                .topic(GROUP_METADATA_TOPIC_NAME)
+                .and_then(|t| t.partitions.get(&p))
+                .is_some_and(|r| r.leader == self.node_id);
+            return Err(if led_here {
+                ResponseError::CoordinatorLoadInProgress
+            } else {
+                ResponseError::NotCoordinator
+            });
+        };
         let st = shard.lock();
         if st.closed {
             return Err(ResponseError::NotCoordinator);
