@@ -273,6 +273,46 @@ impl ClassicGroup {
         Some(topics)
     }
 
+    /// Kafka's offset expiration (`ClassicGroup.offsetExpirationCondition`): offsets of an
+    /// Empty group expire `retention_ms` after it became Empty; those of a group without
+    /// protocol (simple commits only) `retention_ms` after their commit; those of a Stable
+    /// "consumer" group only for topics no member subscribes to, after their commit.
+    /// Returns the expired partitions and whether the group is then to be deleted (Empty,
+    /// no members, no offsets left).
+    pub fn expired_offsets(&self, now_ms: i64, retention_ms: i64) -> (Vec<TopicPartition>, bool) {
+        let subscribed = if self.state == GroupState::Stable {
+            self.subscribed_topics()
+        } else {
+            None
+        };
+        let base_of = |v: &OffsetCommitValue| -> Option<i64> {
+            if self.protocol_type.is_none() {
+                Some(v.commit_timestamp_ms)
+            } else if self.state == GroupState::Empty {
+                Some(if self.state_timestamp_ms >= 0 {
+                    self.state_timestamp_ms
+                } else {
+                    v.commit_timestamp_ms
+                })
+            } else if subscribed.is_some() {
+                Some(v.commit_timestamp_ms)
+            } else {
+                None
+            }
+        };
+        let mut gone: Vec<TopicPartition> = self
+            .offsets
+            .iter()
+            .filter(|(tp, _)| !subscribed.as_ref().is_some_and(|s| s.contains(&tp.topic)))
+            .filter(|(_, v)| base_of(v).is_some_and(|base| now_ms - base >= retention_ms))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        gone.sort();
+        let delete_group =
+            self.state == GroupState::Empty && self.is_empty() && gone.len() == self.offsets.len();
+        (gone, delete_group)
+    }
+
     /// The durable form of this group (GroupMetadataValue).
     pub fn to_record_value(&self) -> GroupMetadataValue {
         let protocol = self.protocol_name.clone();
@@ -353,5 +393,47 @@ mod tests {
         assert_eq!(g.leader_id.as_deref(), Some("a"));
         g.remove_member("a");
         assert_eq!(g.leader_id.as_deref(), Some("b"), "a new leader is elected");
+    }
+
+    fn offset(commit_timestamp_ms: i64) -> OffsetCommitValue {
+        OffsetCommitValue {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms,
+            expire_timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn offsets_expire_like_kafka() {
+        let tp = |t: &str, p| TopicPartition::new(t, p);
+        // Simple-commit group (no protocol): per commit timestamp.
+        let mut simple = ClassicGroup::new("s".into(), 1, 0);
+        simple.offsets.insert(tp("t", 0), offset(100));
+        simple.offsets.insert(tp("t", 1), offset(900));
+        assert_eq!(
+            simple.expired_offsets(1_000, 500),
+            (vec![tp("t", 0)], false)
+        );
+        assert_eq!(
+            simple.expired_offsets(1_400, 500),
+            (vec![tp("t", 0), tp("t", 1)], true),
+            "all expired: the Empty group goes too"
+        );
+        // Empty consumer group: counted from when it became Empty, not from the commits.
+        let mut empty = ClassicGroup::new("e".into(), 2, 0);
+        empty.protocol_type = Some("consumer".into());
+        empty.state_timestamp_ms = 5_000;
+        empty.offsets.insert(tp("t", 0), offset(100));
+        assert_eq!(empty.expired_offsets(5_400, 500), (vec![], false));
+        assert_eq!(empty.expired_offsets(5_500, 500), (vec![tp("t", 0)], true));
+        // A group with members but no known subscription keeps everything.
+        let mut active = ClassicGroup::new("a".into(), 3, 0);
+        active.protocol_type = Some("consumer".into());
+        active.add_member(member("m", &["range"]));
+        active.state = GroupState::Stable;
+        active.offsets.insert(tp("t", 0), offset(0));
+        assert_eq!(active.expired_offsets(1_000_000, 1), (vec![], false));
     }
 }

@@ -1250,40 +1250,7 @@ impl GroupCoordinator {
                 return;
             }
             for g in st.groups.values() {
-                let subscribed = if g.state == GroupState::Stable {
-                    g.subscribed_topics()
-                } else {
-                    None
-                };
-                let base_of = |v: &OffsetCommitValue| -> Option<i64> {
-                    if g.protocol_type.is_none() {
-                        Some(v.commit_timestamp_ms)
-                    } else if g.state == GroupState::Empty {
-                        Some(if g.state_timestamp_ms >= 0 {
-                            g.state_timestamp_ms
-                        } else {
-                            v.commit_timestamp_ms
-                        })
-                    } else if subscribed.is_some() {
-                        Some(v.commit_timestamp_ms)
-                    } else {
-                        None
-                    }
-                };
-                let mut gone = Vec::new();
-                for (tp, v) in &g.offsets {
-                    if let Some(s) = &subscribed {
-                        if s.contains(&tp.topic) {
-                            continue;
-                        }
-                    }
-                    let Some(base) = base_of(v) else { continue };
-                    if now - base >= retention {
-                        gone.push(tp.clone());
-                    }
-                }
-                let delete_group =
-                    g.state == GroupState::Empty && g.is_empty() && gone.len() == g.offsets.len();
+                let (gone, delete_group) = g.expired_offsets(now, retention);
                 if gone.is_empty() && !delete_group {
                     continue;
                 }
