@@ -208,7 +208,7 @@ fn a_killed_member_loses_its_partitions_within_the_session_timeout_and_nothing_i
     produce_values(&broker, &topic, &batch_b);
     poll_until_assigned(
         &refs,
-        Duration::from_secs(40),
+        GROUP_SETTLE_TIMEOUT,
         "the killed member's partitions to move to the survivors",
         |a| count_of(a) == 12,
     )
@@ -217,7 +217,8 @@ fn a_killed_member_loses_its_partitions_within_the_session_timeout_and_nothing_i
     .for_each(|(i, got)| received[i].extend(got));
     let moved_after = killed_at.elapsed();
     assert!(
-        moved_after < Duration::from_secs(6 + 15),
+        // Session timeout (6 s) plus the survivors' rejoin on a busy 2-core CI machine.
+        moved_after < Duration::from_secs(6 + 30),
         "partitions moved {moved_after:?} after the kill; session timeout is 6 s"
     );
     let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
