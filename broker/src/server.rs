@@ -17,6 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::BrokerConfig;
+use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, BoundListener, Broker};
 use crate::log::{LogError, LogManager};
 use crate::metadata::{
@@ -198,6 +199,13 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     ));
     replicas.apply_image(quorum.image()).await?;
 
+    let groups = GroupCoordinator::new(
+        node_id,
+        GroupConfig::from_broker_config(&config),
+        Arc::clone(&replicas),
+        Arc::clone(&controller),
+        Arc::clone(&quorum),
+    );
     let broker = Arc::new(Broker {
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
@@ -207,6 +215,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         quorum: Arc::clone(&quorum),
         controller,
         replicas: Arc::clone(&replicas),
+        groups: Arc::clone(&groups),
         advertised,
     });
 
@@ -217,6 +226,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         quorum.subscribe(),
         shutdown_rx.clone(),
     )));
+    tasks.push(groups.start(shutdown_rx.clone()));
     tasks.push(tokio::spawn(maintenance(
         Arc::clone(&broker),
         shutdown_rx.clone(),

@@ -14,29 +14,6 @@ use rdkafka::producer::FutureRecord;
 /// Seconds one kcat invocation may take (enforced with coreutils `timeout`).
 const KCAT_TIMEOUT_SECS: &str = "60";
 
-/// The kcat binary, or `None` (after a loud message) when it is missing outside CI.
-fn kcat_binary() -> Option<String> {
-    let bin = std::env::var("KCAT").unwrap_or_else(|_| "kcat".to_string());
-    let found = Command::new(&bin)
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if found {
-        return Some(bin);
-    }
-    let in_ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
-    assert!(
-        !in_ci,
-        "kcat ({bin}) is not installed, and CI=true: install it (apt-get install kcat)"
-    );
-    eprintln!(
-        "\n!!!!! SKIPPED: kcat ({bin}) not found; install it with `apt-get install kcat` !!!!!\n"
-    );
-    None
-}
-
 fn kcat(bin: &str, broker: &TestBroker, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new("timeout")
         .arg(KCAT_TIMEOUT_SECS)

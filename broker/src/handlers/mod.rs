@@ -7,6 +7,7 @@ pub mod api_versions;
 mod configs;
 mod fetch;
 pub mod fetch_session;
+mod groups;
 mod log_dirs;
 mod metadata;
 mod offsets;
@@ -20,6 +21,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::BrokerConfig;
+use crate::group::GroupCoordinator;
 use crate::metadata::{Controller, MetadataImage, MetadataQuorum};
 use crate::replica::ReplicaManager;
 
@@ -39,6 +41,7 @@ pub struct Broker {
     pub controller: Arc<Controller>,
     pub replicas: Arc<ReplicaManager>,
     pub fetch_sessions: fetch_session::FetchSessionCache,
+    pub groups: Arc<GroupCoordinator>,
     pub advertised: Vec<BoundListener>,
 }
 
@@ -122,6 +125,39 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Request
         )),
         RequestKind::DescribeLogDirs(r) => Respond(ResponseKind::DescribeLogDirs(
             log_dirs::handle(broker, r).await,
+        )),
+        RequestKind::FindCoordinator(r) => Respond(ResponseKind::FindCoordinator(
+            groups::handle_find_coordinator(broker, ctx, r).await,
+        )),
+        RequestKind::JoinGroup(r) => Respond(ResponseKind::JoinGroup(
+            groups::handle_join_group(broker, ctx, r).await,
+        )),
+        RequestKind::SyncGroup(r) => Respond(ResponseKind::SyncGroup(
+            groups::handle_sync_group(broker, ctx, r).await,
+        )),
+        RequestKind::Heartbeat(r) => {
+            Respond(ResponseKind::Heartbeat(groups::handle_heartbeat(broker, r)))
+        }
+        RequestKind::LeaveGroup(r) => Respond(ResponseKind::LeaveGroup(
+            groups::handle_leave_group(broker, ctx, r),
+        )),
+        RequestKind::OffsetCommit(r) => Respond(ResponseKind::OffsetCommit(
+            groups::handle_offset_commit(broker, ctx, r).await,
+        )),
+        RequestKind::OffsetFetch(r) => Respond(ResponseKind::OffsetFetch(
+            groups::handle_offset_fetch(broker, ctx, r),
+        )),
+        RequestKind::ListGroups(r) => Respond(ResponseKind::ListGroups(
+            groups::handle_list_groups(broker, ctx, r),
+        )),
+        RequestKind::DescribeGroups(r) => Respond(ResponseKind::DescribeGroups(
+            groups::handle_describe_groups(broker, ctx, r),
+        )),
+        RequestKind::DeleteGroups(r) => Respond(ResponseKind::DeleteGroups(
+            groups::handle_delete_groups(broker, r).await,
+        )),
+        RequestKind::OffsetDelete(r) => Respond(ResponseKind::OffsetDelete(
+            groups::handle_offset_delete(broker, r).await,
         )),
         // network.rs only lets through APIs that api_versions::supported_range advertises.
         other => Outcome::Close(format!("no handler for {:?}", api_of(&other))),

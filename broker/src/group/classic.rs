@@ -1,0 +1,439 @@
+//! `ClassicGroup`: one group of the classic (JoinGroup/SyncGroup) protocol — its state
+//! machine data, members and committed offsets — and the pure decisions over it (protocol
+//! selection, compatibility, subscribed topics, its durable record). Transitions with side
+//! effects (waking waiting requests, timers, appends) are the coordinator's.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::ConsumerProtocolSubscription;
+use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
+use kafka_protocol::protocol::Decodable;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue};
+use crate::types::TopicPartition;
+
+/// Kafka's classic group states (`ClassicGroupState`); a deleted group is simply removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+    Dead,
+}
+
+impl GroupState {
+    /// The name Kafka shows in ListGroups/DescribeGroups.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+impl fmt::Display for GroupState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One member of a classic group.
+#[derive(Debug)]
+pub struct Member {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    /// Protocols in the member's preference order: (name, metadata).
+    pub protocols: Vec<(String, Bytes)>,
+    pub assignment: Bytes,
+    /// A JoinGroup waiting for the rebalance to complete.
+    pub join_waiter: Option<JoinWaiter>,
+    /// A SyncGroup waiting for the leader's assignment.
+    pub sync_waiter: Option<oneshot::Sender<SyncGroupResponse>>,
+    /// Session expiry; pushed out by every heartbeat (and while a join/sync is waiting).
+    pub session_deadline: Instant,
+    /// Added in the current rebalance (Kafka's `isNew`): removed if it does not rejoin.
+    pub is_new: bool,
+}
+
+/// A waiting JoinGroup.
+#[derive(Debug)]
+pub struct JoinWaiter {
+    pub sender: oneshot::Sender<JoinGroupResponse>,
+}
+
+impl Member {
+    pub fn is_awaiting_join(&self) -> bool {
+        self.join_waiter.is_some()
+    }
+
+    pub fn metadata_for(&self, protocol: &str) -> Option<&Bytes> {
+        self.protocols
+            .iter()
+            .find(|(name, _)| name == protocol)
+            .map(|(_, m)| m)
+    }
+
+    pub fn protocol_names(&self) -> BTreeSet<&str> {
+        self.protocols.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// The member's most preferred protocol among `candidates`.
+    fn vote(&self, candidates: &BTreeSet<&str>) -> Option<String> {
+        self.protocols
+            .iter()
+            .find(|(name, _)| candidates.contains(name.as_str()))
+            .map(|(n, _)| n.clone())
+    }
+}
+
+/// A committed offset with the commit's time.
+pub type CommittedOffset = OffsetCommitValue;
+
+#[derive(Debug)]
+pub struct ClassicGroup {
+    pub group_id: String,
+    /// Distinguishes a re-created group of the same id (timers check it).
+    pub incarnation: u64,
+    pub state: GroupState,
+    pub state_timestamp_ms: i64,
+    pub generation_id: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader_id: Option<String>,
+    pub members: BTreeMap<String, Member>,
+    /// `group.instance.id` → member id of static members.
+    pub static_members: HashMap<String, String>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED that have not joined yet.
+    pub pending_members: HashSet<String>,
+    /// Members of the current generation that have not sent SyncGroup yet.
+    pub pending_sync: HashSet<String>,
+    pub offsets: HashMap<TopicPartition, CommittedOffset>,
+    /// Bumped at every PreparingRebalance; the join timer of an older rebalance stops.
+    pub rebalance_seq: u64,
+    /// When the current PreparingRebalance completes at the latest.
+    pub join_deadline: Instant,
+    /// Initial delayed join (`group.initial.rebalance.delay.ms`) in progress: the join does
+    /// not complete early; `remaining_ms` is what is left of the rebalance timeout.
+    pub initial_delay: Option<InitialDelay>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct InitialDelay {
+    pub new_member_added: bool,
+    pub remaining_ms: i64,
+}
+
+impl ClassicGroup {
+    pub fn new(group_id: String, incarnation: u64, now_ms: i64) -> Self {
+        Self {
+            group_id,
+            incarnation,
+            state: GroupState::Empty,
+            state_timestamp_ms: now_ms,
+            generation_id: 0,
+            protocol_type: None,
+            protocol_name: None,
+            leader_id: None,
+            members: BTreeMap::new(),
+            static_members: HashMap::new(),
+            pending_members: HashSet::new(),
+            pending_sync: HashSet::new(),
+            offsets: HashMap::new(),
+            rebalance_seq: 0,
+            join_deadline: Instant::now(),
+            initial_delay: None,
+        }
+    }
+
+    pub fn transition(&mut self, state: GroupState, now_ms: i64) {
+        tracing::debug!(group = %self.group_id, from = %self.state, to = %state, "group state");
+        self.state = state;
+        self.state_timestamp_ms = now_ms;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.pending_members.is_empty()
+    }
+
+    pub fn size(&self) -> usize {
+        self.members.len() + self.pending_members.len()
+    }
+
+    pub fn add_member(&mut self, member: Member) {
+        if self.leader_id.is_none() {
+            self.leader_id = Some(member.member_id.clone());
+        }
+        if let Some(instance) = &member.group_instance_id {
+            self.static_members
+                .insert(instance.clone(), member.member_id.clone());
+        }
+        self.pending_members.remove(&member.member_id);
+        self.members.insert(member.member_id.clone(), member);
+    }
+
+    /// Removes a member (and its static mapping); elects another leader if it led.
+    pub fn remove_member(&mut self, member_id: &str) -> Option<Member> {
+        let member = self.members.remove(member_id)?;
+        if let Some(instance) = &member.group_instance_id {
+            if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
+                self.static_members.remove(instance);
+            }
+        }
+        if self.leader_id.as_deref() == Some(member_id) {
+            self.leader_id = self.members.keys().next().cloned();
+        }
+        Some(member)
+    }
+
+    pub fn static_member_id(&self, instance: &str) -> Option<&str> {
+        self.static_members.get(instance).map(String::as_str)
+    }
+
+    /// Protocols every member supports.
+    pub fn supported_protocols(&self) -> BTreeSet<&str> {
+        let mut iter = self.members.values();
+        let Some(first) = iter.next() else {
+            return BTreeSet::new();
+        };
+        let mut common = first.protocol_names();
+        for m in iter {
+            let names = m.protocol_names();
+            common.retain(|p| names.contains(p));
+        }
+        common
+    }
+
+    /// Whether a member with these protocols may join (Kafka's `supportsProtocols`).
+    pub fn supports_protocols(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
+        if self.members.is_empty() {
+            return !protocol_type.is_empty() && !protocols.is_empty();
+        }
+        if self.protocol_type.as_deref() != Some(protocol_type) {
+            return false;
+        }
+        let supported = self.supported_protocols();
+        protocols
+            .iter()
+            .any(|(n, _)| supported.contains(n.as_str()))
+    }
+
+    /// The protocol chosen by the members' votes among those all of them support.
+    pub fn select_protocol(&self) -> Option<String> {
+        let candidates = self.supported_protocols();
+        let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+        for m in self.members.values() {
+            if let Some(v) = m.vote(&candidates) {
+                *votes.entry(v).or_default() += 1;
+            }
+        }
+        votes
+            .into_iter()
+            .max_by_key(|(_, count)| *count)
+            .map(|(name, _)| name)
+    }
+
+    pub fn all_members_joined(&self) -> bool {
+        self.pending_members.is_empty() && self.members.values().all(Member::is_awaiting_join)
+    }
+
+    pub fn max_rebalance_timeout_ms(&self) -> i64 {
+        self.members
+            .values()
+            .map(|m| i64::from(m.rebalance_timeout_ms))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Topics the members subscribe to, when the group uses the "consumer" protocol type and
+    /// every subscription decodes; `None` when unknown.
+    pub fn subscribed_topics(&self) -> Option<HashSet<String>> {
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return None;
+        }
+        let protocol = self.protocol_name.as_deref()?;
+        let mut topics = HashSet::new();
+        for m in self.members.values() {
+            let metadata = m.metadata_for(protocol)?;
+            for t in decode_subscription_topics(metadata)? {
+                topics.insert(t);
+            }
+        }
+        Some(topics)
+    }
+
+    /// Kafka's offset expiration (`ClassicGroup.offsetExpirationCondition`): offsets of an
+    /// Empty group expire `retention_ms` after it became Empty; those of a group without
+    /// protocol (simple commits only) `retention_ms` after their commit; those of a Stable
+    /// "consumer" group only for topics no member subscribes to, after their commit.
+    /// Returns the expired partitions and whether the group is then to be deleted (Empty,
+    /// no members, no offsets left).
+    pub fn expired_offsets(&self, now_ms: i64, retention_ms: i64) -> (Vec<TopicPartition>, bool) {
+        let subscribed = if self.state == GroupState::Stable {
+            self.subscribed_topics()
+        } else {
+            None
+        };
+        let base_of = |v: &OffsetCommitValue| -> Option<i64> {
+            if self.protocol_type.is_none() {
+                Some(v.commit_timestamp_ms)
+            } else if self.state == GroupState::Empty {
+                Some(if self.state_timestamp_ms >= 0 {
+                    self.state_timestamp_ms
+                } else {
+                    v.commit_timestamp_ms
+                })
+            } else if subscribed.is_some() {
+                Some(v.commit_timestamp_ms)
+            } else {
+                None
+            }
+        };
+        let mut gone: Vec<TopicPartition> = self
+            .offsets
+            .iter()
+            .filter(|(tp, _)| !subscribed.as_ref().is_some_and(|s| s.contains(&tp.topic)))
+            .filter(|(_, v)| base_of(v).is_some_and(|base| now_ms - base >= retention_ms))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        gone.sort();
+        let delete_group =
+            self.state == GroupState::Empty && self.is_empty() && gone.len() == self.offsets.len();
+        (gone, delete_group)
+    }
+
+    /// The durable form of this group (GroupMetadataValue).
+    pub fn to_record_value(&self) -> GroupMetadataValue {
+        let protocol = self.protocol_name.clone();
+        GroupMetadataValue {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation_id,
+            protocol: protocol.clone(),
+            leader: self.leader_id.clone(),
+            current_state_timestamp_ms: self.state_timestamp_ms,
+            members: self
+                .members
+                .values()
+                .map(|m| MemberMetadata {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: protocol
+                        .as_deref()
+                        .and_then(|p| m.metadata_for(p).cloned())
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Topic names in a ConsumerProtocolSubscription (int16 version + body).
+pub fn decode_subscription_topics(metadata: &Bytes) -> Option<Vec<String>> {
+    let mut buf = metadata.clone();
+    if buf.remaining() < 2 {
+        return None;
+    }
+    let version = buf.get_i16().clamp(0, 3);
+    let sub = ConsumerProtocolSubscription::decode(&mut buf, version).ok()?;
+    Some(sub.topics.iter().map(|t| t.to_string()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, protocols: &[&str]) -> Member {
+        Member {
+            member_id: id.into(),
+            group_instance_id: None,
+            client_id: "c".into(),
+            client_host: "h".into(),
+            rebalance_timeout_ms: 1000,
+            session_timeout_ms: 1000,
+            protocols: protocols
+                .iter()
+                .map(|p| (p.to_string(), Bytes::new()))
+                .collect(),
+            assignment: Bytes::new(),
+            join_waiter: None,
+            sync_waiter: None,
+            session_deadline: Instant::now(),
+            is_new: false,
+        }
+    }
+
+    #[test]
+    fn protocol_selection_follows_votes_among_common_protocols() {
+        let mut g = ClassicGroup::new("g".into(), 1, 0);
+        g.protocol_type = Some("consumer".into());
+        g.add_member(member("a", &["range", "roundrobin"]));
+        g.add_member(member("b", &["roundrobin", "range"]));
+        g.add_member(member("c", &["roundrobin", "sticky"]));
+        assert_eq!(g.supported_protocols(), BTreeSet::from(["roundrobin"]));
+        assert_eq!(g.select_protocol().as_deref(), Some("roundrobin"));
+        assert!(g.supports_protocols("consumer", &[("roundrobin".into(), Bytes::new())]));
+        assert!(!g.supports_protocols("consumer", &[("range".into(), Bytes::new())]));
+        assert!(!g.supports_protocols("connect", &[("roundrobin".into(), Bytes::new())]));
+        assert_eq!(g.leader_id.as_deref(), Some("a"));
+        g.remove_member("a");
+        assert_eq!(g.leader_id.as_deref(), Some("b"), "a new leader is elected");
+    }
+
+    fn offset(commit_timestamp_ms: i64) -> OffsetCommitValue {
+        OffsetCommitValue {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms,
+            expire_timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn offsets_expire_like_kafka() {
+        let tp = |t: &str, p| TopicPartition::new(t, p);
+        // Simple-commit group (no protocol): per commit timestamp.
+        let mut simple = ClassicGroup::new("s".into(), 1, 0);
+        simple.offsets.insert(tp("t", 0), offset(100));
+        simple.offsets.insert(tp("t", 1), offset(900));
+        assert_eq!(
+            simple.expired_offsets(1_000, 500),
+            (vec![tp("t", 0)], false)
+        );
+        assert_eq!(
+            simple.expired_offsets(1_400, 500),
+            (vec![tp("t", 0), tp("t", 1)], true),
+            "all expired: the Empty group goes too"
+        );
+        // Empty consumer group: counted from when it became Empty, not from the commits.
+        let mut empty = ClassicGroup::new("e".into(), 2, 0);
+        empty.protocol_type = Some("consumer".into());
+        empty.state_timestamp_ms = 5_000;
+        empty.offsets.insert(tp("t", 0), offset(100));
+        assert_eq!(empty.expired_offsets(5_400, 500), (vec![], false));
+        assert_eq!(empty.expired_offsets(5_500, 500), (vec![tp("t", 0)], true));
+        // A group with members but no known subscription keeps everything.
+        let mut active = ClassicGroup::new("a".into(), 3, 0);
+        active.protocol_type = Some("consumer".into());
+        active.add_member(member("m", &["range"]));
+        active.state = GroupState::Stable;
+        active.offsets.insert(tp("t", 0), offset(0));
+        assert_eq!(active.expired_offsets(1_000_000, 1), (vec![], false));
+    }
+}

@@ -1,0 +1,1959 @@
+//! `GroupCoordinator`: Kafka's classic group protocol and committed offsets over shards of
+//! `__consumer_offsets`.
+//!
+//! Each partition of `__consumer_offsets` this broker leads is a `Shard`: a mutex over the
+//! in-memory groups (never held across an `.await`) and an async write lock that serializes
+//! appends to the partition (taken before the mutex, held across the append). Requests that
+//! must wait — a JoinGroup until the rebalance completes, a SyncGroup until the leader's
+//! assignment — park a `oneshot` sender in the member and await it with a bounded timeout.
+//! Timers (session expiry, delayed join, pending sync) are tokio tasks that sleep until a
+//! deadline stored in the group and re-check it under the mutex, so a heartbeat only moves a
+//! deadline and never needs to cancel a task.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{
+    GroupId, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest,
+    SyncGroupResponse,
+};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use super::classic::{ClassicGroup, GroupState, InitialDelay, JoinWaiter, Member};
+use super::records::{self, CoordinatorRecord, OffsetCommitValue};
+use super::{partition_for, GroupConfig, GROUP_METADATA_TOPIC_NAME};
+use crate::error::{ApiError, ResponseError};
+use crate::handlers::str_bytes;
+use crate::metadata::{Controller, CreateTopicSpec, MetadataImage, MetadataQuorum};
+use crate::replica::{Partition, ReplicaManager};
+use crate::types::{now_ms, TopicPartition};
+
+/// Longest a JoinGroup/SyncGroup waits beyond its rebalance timeout before giving up.
+const WAIT_SLACK: Duration = Duration::from_secs(10);
+/// Bytes read per `Log::read` while loading a shard.
+const LOAD_READ_BYTES: usize = 4 << 20;
+/// Upper bound on reads while loading one shard (a 1 TiB partition at 4 MiB per read).
+const LOAD_READS_MAX: usize = 1 << 18;
+/// Attempts to load a shard before giving up (the next image change retries).
+const LOAD_ATTEMPTS: u32 = 5;
+
+/// One `__consumer_offsets` partition's groups.
+struct Shard {
+    partition: i32,
+    leader_epoch: i32,
+    state: Mutex<ShardState>,
+    /// Serializes appends to the partition; always taken before `state`.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct ShardState {
+    loaded: bool,
+    /// Set when the shard was unloaded (leadership moved); timers then stop.
+    closed: bool,
+    groups: HashMap<String, ClassicGroup>,
+}
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, ShardState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tp(&self) -> TopicPartition {
+        TopicPartition::new(GROUP_METADATA_TOPIC_NAME, self.partition)
+    }
+}
+
+impl ShardState {
+    fn group(&mut self, group_id: &str, incarnation: u64) -> Option<&mut ClassicGroup> {
+        if self.closed {
+            return None;
+        }
+        self.groups
+            .get_mut(group_id)
+            .filter(|g| g.incarnation == incarnation)
+    }
+}
+
+pub struct GroupCoordinator {
+    node_id: i32,
+    config: GroupConfig,
+    replicas: Arc<ReplicaManager>,
+    controller: Arc<Controller>,
+    quorum: Arc<MetadataQuorum>,
+    shards: RwLock<HashMap<i32, Arc<Shard>>>,
+    incarnations: AtomicU64,
+    create_topic_lock: tokio::sync::Mutex<()>,
+    this: Weak<GroupCoordinator>,
+}
+
+/// What a timer or transition needs to schedule follow-up work.
+#[derive(Clone)]
+struct Ctx {
+    coordinator: Arc<GroupCoordinator>,
+    shard: Arc<Shard>,
+}
+
+/// One group's offsets to fetch: every committed one (`None`) or the listed partitions.
+pub type OffsetFetchTopics = Option<Vec<(String, Vec<i32>)>>;
+/// Fetched offsets: per topic, per partition the committed offset if any.
+pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetCommitValue>)>)>;
+
+fn join_error(member_id: &str, code: ResponseError) -> JoinGroupResponse {
+    let mut r = JoinGroupResponse::default();
+    r.error_code = code.code();
+    r.generation_id = -1;
+    r.member_id = str_bytes(member_id);
+    r
+}
+
+fn sync_error(code: ResponseError) -> SyncGroupResponse {
+    let mut r = SyncGroupResponse::default();
+    r.error_code = code.code();
+    r
+}
+
+/// The JoinGroup answer for `member_id` in the group's current generation.
+fn join_response(
+    group: &ClassicGroup,
+    member_id: &str,
+    include_members: bool,
+) -> JoinGroupResponse {
+    let mut r = JoinGroupResponse::default();
+    r.generation_id = group.generation_id;
+    r.protocol_type = group.protocol_type.as_deref().map(str_bytes);
+    r.protocol_name = group.protocol_name.as_deref().map(str_bytes);
+    r.leader = str_bytes(group.leader_id.as_deref().unwrap_or(""));
+    r.member_id = str_bytes(member_id);
+    if include_members {
+        let protocol = group.protocol_name.as_deref().unwrap_or("");
+        r.members = group
+            .members
+            .values()
+            .map(|m| {
+                let mut jm = JoinGroupResponseMember::default();
+                jm.member_id = str_bytes(&m.member_id);
+                jm.group_instance_id = m.group_instance_id.as_deref().map(str_bytes);
+                jm.metadata = m.metadata_for(protocol).cloned().unwrap_or_default();
+                jm
+            })
+            .collect();
+    }
+    r
+}
+
+/// Kafka's mapping of append errors to OffsetCommit/group errors
+/// (`CoordinatorRuntime`/`GroupMetadataManager` error translation).
+fn append_error_to_group_error(code: ResponseError) -> ResponseError {
+    match code {
+        ResponseError::UnknownTopicOrPartition
+        | ResponseError::NotEnoughReplicas
+        | ResponseError::NotEnoughReplicasAfterAppend
+        | ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
+        ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => {
+            ResponseError::NotCoordinator
+        }
+        ResponseError::MessageTooLarge
+        | ResponseError::RecordListTooLarge
+        | ResponseError::InvalidFetchSize => ResponseError::InvalidCommitOffsetSize,
+        other => other,
+    }
+}
+
+impl GroupCoordinator {
+    pub fn new(
+        node_id: i32,
+        config: GroupConfig,
+        replicas: Arc<ReplicaManager>,
+        controller: Arc<Controller>,
+        quorum: Arc<MetadataQuorum>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|this| Self {
+            node_id,
+            config,
+            replicas,
+            controller,
+            quorum,
+            shards: RwLock::new(HashMap::new()),
+            incarnations: AtomicU64::new(1),
+            create_topic_lock: tokio::sync::Mutex::new(()),
+            this: this.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// Starts the background work: loading/unloading shards as leadership of
+    /// `__consumer_offsets` partitions changes, and offset retention. Ends at shutdown.
+    pub fn start(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let images = this.quorum.subscribe();
+            tokio::join!(
+                Arc::clone(&this).follow_images(images, shutdown.clone()),
+                Arc::clone(&this).expire_offsets_periodically(shutdown),
+            );
+        })
+    }
+
+    // ------------------------------------------------------------------ shard lifecycle
+
+    async fn follow_images(
+        self: Arc<Self>,
+        mut images: watch::Receiver<Arc<MetadataImage>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let image = images.borrow_and_update().clone();
+            self.replicas
+                .await_applied(image.offset, Duration::from_secs(30))
+                .await;
+            self.sync_shards(&image);
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                changed = images.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    /// Creates (and starts loading) a shard for every `__consumer_offsets` partition this
+    /// broker leads, and drops shards of partitions it no longer leads.
+    fn sync_shards(&self, image: &MetadataImage) {
+        let mut led: HashMap<i32, i32> = HashMap::new();
+        if let Some(topic) = image.topic(GROUP_METADATA_TOPIC_NAME) {
+            for (&p, reg) in &topic.partitions {
+                let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, p);
+                if reg.leader == self.node_id && self.replicas.partition(&tp).is_some() {
+                    led.insert(p, reg.leader_epoch);
+                }
+            }
+        }
+        let mut to_load = Vec::new();
+        {
+            let Ok(mut shards) = self.shards.write() else {
+                return;
+            };
+            shards.retain(|p, shard| {
+                let keep = led.get(p) == Some(&shard.leader_epoch);
+                if !keep {
+                    tracing::info!(partition = p, "unloading group coordinator shard");
+                    let mut st = shard.lock();
+                    st.closed = true;
+                    st.loaded = false;
+                    // Dropping the groups drops parked senders: waiting requests answer
+                    // NOT_COORDINATOR.
+                    st.groups.clear();
+                }
+                keep
+            });
+            for (&p, &epoch) in &led {
+                if let std::collections::hash_map::Entry::Vacant(slot) = shards.entry(p) {
+                    let shard = Arc::new(Shard {
+                        partition: p,
+                        leader_epoch: epoch,
+                        state: Mutex::new(ShardState::default()),
+                        write_lock: tokio::sync::Mutex::new(()),
+                    });
+                    slot.insert(Arc::clone(&shard));
+                    to_load.push(shard);
+                }
+            }
+        }
+        for shard in to_load {
+            if let Some(this) = self.this.upgrade() {
+                tokio::spawn(this.load_shard(shard));
+            }
+        }
+    }
+
+    async fn load_shard(self: Arc<Self>, shard: Arc<Shard>) {
+        let tp = shard.tp();
+        let started = std::time::Instant::now();
+        for attempt in 1..=LOAD_ATTEMPTS {
+            let Some(partition) = self.replicas.partition(&tp) else {
+                return;
+            };
+            let read = tokio::task::spawn_blocking(move || read_all_records(&partition)).await;
+            let records = match read {
+                Ok(Ok(records)) => records,
+                Ok(Err(e)) => {
+                    tracing::error!(partition = %tp, attempt, error = %e, "loading group coordinator shard failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(partition = %tp, attempt, error = %e, "load task failed");
+                    return;
+                }
+            };
+            let count = records.len();
+            let ctx = Ctx {
+                coordinator: Arc::clone(&self),
+                shard: Arc::clone(&shard),
+            };
+            let mut st = shard.lock();
+            if st.closed {
+                return;
+            }
+            st.groups = self.rebuild_groups(records);
+            st.loaded = true;
+            for group in st.groups.values() {
+                for member_id in group.members.keys() {
+                    ctx.spawn_session_timer(&group.group_id, group.incarnation, member_id);
+                }
+            }
+            if count > 0 {
+                tracing::info!(
+                    partition = %tp,
+                    records = count,
+                    groups = st.groups.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "loaded group coordinator shard"
+                );
+            } else {
+                tracing::debug!(partition = %tp, "loaded empty group coordinator shard");
+            }
+            return;
+        }
+    }
+
+    /// Replays a shard's records (in offset order) into groups.
+    fn rebuild_groups(&self, records: Vec<CoordinatorRecord>) -> HashMap<String, ClassicGroup> {
+        #[derive(Default)]
+        struct Loaded {
+            metadata: Option<records::GroupMetadataValue>,
+            offsets: HashMap<TopicPartition, OffsetCommitValue>,
+        }
+        let mut loaded: HashMap<String, Loaded> = HashMap::new();
+        for record in records {
+            match record {
+                CoordinatorRecord::OffsetCommit {
+                    group_id,
+                    topic,
+                    partition,
+                    value,
+                } => {
+                    let entry = loaded.entry(group_id).or_default();
+                    let tp = TopicPartition::new(topic, partition);
+                    match value {
+                        Some(v) => {
+                            entry.offsets.insert(tp, v);
+                        }
+                        None => {
+                            entry.offsets.remove(&tp);
+                        }
+                    }
+                }
+                CoordinatorRecord::GroupMetadata { group_id, value } => {
+                    loaded.entry(group_id).or_default().metadata = value;
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut groups = HashMap::new();
+        for (group_id, l) in loaded {
+            if l.metadata.is_none() && l.offsets.is_empty() {
+                continue;
+            }
+            let mut g = ClassicGroup::new(group_id.clone(), self.next_incarnation(), -1);
+            g.offsets = l.offsets;
+            if let Some(m) = l.metadata {
+                g.generation_id = m.generation;
+                g.protocol_type = Some(m.protocol_type).filter(|t| !t.is_empty());
+                g.protocol_name = m.protocol.clone();
+                g.leader_id = m.leader;
+                g.state_timestamp_ms = m.current_state_timestamp_ms;
+                for mm in m.members {
+                    let member = Member {
+                        member_id: mm.member_id,
+                        group_instance_id: mm.group_instance_id,
+                        client_id: mm.client_id,
+                        client_host: mm.client_host,
+                        rebalance_timeout_ms: mm.rebalance_timeout_ms,
+                        session_timeout_ms: mm.session_timeout_ms,
+                        protocols: vec![(m.protocol.clone().unwrap_or_default(), mm.subscription)],
+                        assignment: mm.assignment,
+                        join_waiter: None,
+                        sync_waiter: None,
+                        session_deadline: now
+                            + Duration::from_millis(mm.session_timeout_ms.max(0) as u64),
+                        is_new: false,
+                    };
+                    g.add_member(member);
+                }
+                if !g.members.is_empty() && g.protocol_name.is_some() {
+                    g.state = GroupState::Stable;
+                } else {
+                    g.members.clear();
+                    g.static_members.clear();
+                    g.leader_id = None;
+                }
+            }
+            groups.insert(group_id, g);
+        }
+        groups
+    }
+
+    fn next_incarnation(&self) -> u64 {
+        self.incarnations.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Partitions of `__consumer_offsets`: the topic's, else the configured count.
+    fn offsets_partitions(&self, image: &MetadataImage) -> Option<i32> {
+        image
+            .topic(GROUP_METADATA_TOPIC_NAME)
+            .map(|t| t.partitions.len() as i32)
+            .filter(|n| *n > 0)
+    }
+
+    /// The `__consumer_offsets` partition of `group_id` (the topic's partition count, or
+    /// `offsets.topic.num.partitions` before it exists).
+    pub fn partition_for_group(&self, group_id: &str) -> i32 {
+        let n = self
+            .offsets_partitions(&self.quorum.image())
+            .unwrap_or(self.config.offsets_topic_num_partitions);
+        partition_for(group_id, n)
+    }
+
+    /// The loaded shard owning `group_id`, or the coordinator error to answer.
+    fn shard_for(&self, group_id: &str) -> Result<Arc<Shard>, ResponseError> {
+        let image = self.quorum.image();
+        let Some(n) = self.offsets_partitions(&image) else {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        };
+        let p = partition_for(group_id, n);
+        let Some(shard) = self.shards.read().ok().and_then(|s| s.get(&p).cloned()) else {
+            // Led here but not picked up yet (just created or just started): loading.
+            let led_here = image
+                .topic(GROUP_METADATA_TOPIC_NAME)
+                .and_then(|t| t.partitions.get(&p))
+                .is_some_and(|r| r.leader == self.node_id);
+            return Err(if led_here {
+                ResponseError::CoordinatorLoadInProgress
+            } else {
+                ResponseError::NotCoordinator
+            });
+        };
+        let st = shard.lock();
+        if st.closed {
+            return Err(ResponseError::NotCoordinator);
+        }
+        if !st.loaded {
+            return Err(ResponseError::CoordinatorLoadInProgress);
+        }
+        drop(st);
+        Ok(shard)
+    }
+
+    fn ctx(&self, shard: &Arc<Shard>) -> Option<Ctx> {
+        Some(Ctx {
+            coordinator: self.this.upgrade()?,
+            shard: Arc::clone(shard),
+        })
+    }
+
+    /// Creates `__consumer_offsets` through the Controller if it does not exist yet
+    /// (FindCoordinator does this on first use, as Kafka does).
+    pub async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
+        if self
+            .quorum
+            .image()
+            .topic(GROUP_METADATA_TOPIC_NAME)
+            .is_some()
+        {
+            return Ok(());
+        }
+        let _guard = self.create_topic_lock.lock().await;
+        let image = self.quorum.image();
+        if image.topic(GROUP_METADATA_TOPIC_NAME).is_some() {
+            return Ok(());
+        }
+        let brokers = image.brokers.len().max(1);
+        let replication_factor =
+            (self.config.offsets_topic_replication_factor as usize).min(brokers) as i16;
+        let spec = CreateTopicSpec {
+            name: GROUP_METADATA_TOPIC_NAME.to_owned(),
+            num_partitions: self.config.offsets_topic_num_partitions,
+            replication_factor,
+            assignments: Default::default(),
+            configs: [
+                ("cleanup.policy".to_owned(), "compact".to_owned()),
+                (
+                    "segment.bytes".to_owned(),
+                    self.config.offsets_topic_segment_bytes.to_string(),
+                ),
+                ("compression.type".to_owned(), "producer".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let result = self
+            .controller
+            .create_topics(vec![spec], false)
+            .await
+            .into_iter()
+            .next();
+        match result {
+            Some(Ok(created)) => {
+                tracing::info!(
+                    partitions = created.num_partitions,
+                    replication_factor = created.replication_factor,
+                    "created __consumer_offsets"
+                );
+            }
+            Some(Err(e)) if e.code == ResponseError::TopicAlreadyExists => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot create __consumer_offsets");
+                return Err(ApiError::new(
+                    ResponseError::CoordinatorNotAvailable,
+                    format!("cannot create {GROUP_METADATA_TOPIC_NAME}: {e}"),
+                ));
+            }
+            None => return Err(ResponseError::CoordinatorNotAvailable.into()),
+        }
+        self.replicas
+            .await_applied(self.quorum.image().offset, Duration::from_secs(30))
+            .await;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ JoinGroup
+
+    /// JoinGroup (classic protocol). Waits for the rebalance to complete.
+    pub async fn join_group(
+        &self,
+        request: JoinGroupRequest,
+        version: i16,
+        client_id: &str,
+        client_host: &str,
+    ) -> JoinGroupResponse {
+        let group_id = request.group_id.0.to_string();
+        let member_id = request.member_id.to_string();
+        if group_id.is_empty() {
+            return join_error(&member_id, ResponseError::InvalidGroupId);
+        }
+        let session_timeout_ms = request.session_timeout_ms;
+        if session_timeout_ms < self.config.min_session_timeout_ms
+            || session_timeout_ms > self.config.max_session_timeout_ms
+        {
+            return join_error(&member_id, ResponseError::InvalidSessionTimeout);
+        }
+        if request.protocol_type.is_empty() || request.protocols.is_empty() {
+            return join_error(&member_id, ResponseError::InconsistentGroupProtocol);
+        }
+        let shard = match self.shard_for(&group_id) {
+            Ok(s) => s,
+            Err(code) => return join_error(&member_id, code),
+        };
+        let Some(ctx) = self.ctx(&shard) else {
+            return join_error(&member_id, ResponseError::CoordinatorNotAvailable);
+        };
+        let rebalance_timeout_ms = if request.rebalance_timeout_ms > 0 {
+            request.rebalance_timeout_ms
+        } else {
+            session_timeout_ms
+        };
+        let join = JoinArgs {
+            group_id,
+            member_id,
+            group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+            client_id: client_id.to_owned(),
+            client_host: client_host.to_owned(),
+            session_timeout_ms,
+            rebalance_timeout_ms,
+            protocol_type: request.protocol_type.to_string(),
+            protocols: request
+                .protocols
+                .iter()
+                .map(|p| (p.name.to_string(), p.metadata.clone()))
+                .collect(),
+            version,
+        };
+        let receiver = {
+            let mut st = shard.lock();
+            match ctx.join(&mut st, &join) {
+                Ok(JoinOutcome::Now(r)) => return r,
+                Ok(JoinOutcome::Wait(rx)) => rx,
+                Err(code) => return join_error(&join.member_id, code),
+            }
+        };
+        let wait = Duration::from_millis(
+            (rebalance_timeout_ms.max(0) as u64)
+                .saturating_add(self.config.initial_rebalance_delay_ms.max(0) as u64),
+        ) + WAIT_SLACK;
+        match tokio::time::timeout(wait, receiver).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) => join_error(&join.member_id, ResponseError::NotCoordinator),
+            Err(_) => join_error(&join.member_id, ResponseError::RebalanceInProgress),
+        }
+    }
+
+    // ------------------------------------------------------------------ SyncGroup
+
+    pub async fn sync_group(&self, request: SyncGroupRequest) -> SyncGroupResponse {
+        let group_id = request.group_id.0.to_string();
+        if group_id.is_empty() {
+            return sync_error(ResponseError::InvalidGroupId);
+        }
+        let shard = match self.shard_for(&group_id) {
+            Ok(s) => s,
+            Err(code) => return sync_error(code),
+        };
+        let Some(ctx) = self.ctx(&shard) else {
+            return sync_error(ResponseError::CoordinatorNotAvailable);
+        };
+        let member_id = request.member_id.to_string();
+        let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
+        // The leader's assignment is appended before anyone gets it: hold the write lock.
+        let _write = shard.write_lock.lock().await;
+        let (receiver, store, wait) = {
+            let mut st = shard.lock();
+            let Some(group) = st.groups.get_mut(&group_id) else {
+                return sync_error(ResponseError::UnknownMemberId);
+            };
+            if let Err(code) = validate_member(group, &member_id, instance.as_deref()) {
+                return sync_error(code);
+            }
+            if request.generation_id != group.generation_id {
+                return sync_error(ResponseError::IllegalGeneration);
+            }
+            if request
+                .protocol_type
+                .as_ref()
+                .is_some_and(|t| Some(t.as_str()) != group.protocol_type.as_deref())
+                || request
+                    .protocol_name
+                    .as_ref()
+                    .is_some_and(|n| Some(n.as_str()) != group.protocol_name.as_deref())
+            {
+                return sync_error(ResponseError::InconsistentGroupProtocol);
+            }
+            match group.state {
+                GroupState::Empty | GroupState::Dead => {
+                    return sync_error(ResponseError::UnknownMemberId)
+                }
+                GroupState::PreparingRebalance => {
+                    return sync_error(ResponseError::RebalanceInProgress)
+                }
+                GroupState::Stable => {
+                    group.pending_sync.remove(&member_id);
+                    let mut r = SyncGroupResponse::default();
+                    r.protocol_type = group.protocol_type.as_deref().map(str_bytes);
+                    r.protocol_name = group.protocol_name.as_deref().map(str_bytes);
+                    r.assignment = group
+                        .members
+                        .get(&member_id)
+                        .map(|m| m.assignment.clone())
+                        .unwrap_or_default();
+                    return r;
+                }
+                GroupState::CompletingRebalance => {}
+            }
+            group.pending_sync.remove(&member_id);
+            let (tx, rx) = oneshot::channel();
+            let Some(member) = group.members.get_mut(&member_id) else {
+                return sync_error(ResponseError::UnknownMemberId);
+            };
+            member.sync_waiter = Some(tx);
+            let wait =
+                Duration::from_millis(member.rebalance_timeout_ms.max(0) as u64) + WAIT_SLACK;
+            let store = if group.leader_id.as_deref() == Some(member_id.as_str()) {
+                let assignments: HashMap<String, Bytes> = request
+                    .assignments
+                    .iter()
+                    .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+                    .collect();
+                for m in group.members.values_mut() {
+                    m.assignment = assignments.get(&m.member_id).cloned().unwrap_or_default();
+                }
+                let record = CoordinatorRecord::GroupMetadata {
+                    group_id: group_id.clone(),
+                    value: Some(group.to_record_value()),
+                };
+                Some((record, group.incarnation, group.generation_id))
+            } else {
+                None
+            };
+            (rx, store, wait)
+        };
+        if let Some((record, incarnation, generation)) = store {
+            let result = self.append(&shard, vec![record]).await;
+            let mut st = shard.lock();
+            if let Some(group) = st.group(&group_id, incarnation) {
+                if group.generation_id == generation
+                    && group.state == GroupState::CompletingRebalance
+                {
+                    match result {
+                        Ok(()) => {
+                            group.transition(GroupState::Stable, now_ms());
+                            tracing::info!(group = %group_id, generation, members = group.members.len(), "group stable");
+                            for m in group.members.values_mut() {
+                                if let Some(tx) = m.sync_waiter.take() {
+                                    let mut r = SyncGroupResponse::default();
+                                    r.protocol_type = group.protocol_type.as_deref().map(str_bytes);
+                                    r.protocol_name = group.protocol_name.as_deref().map(str_bytes);
+                                    r.assignment = m.assignment.clone();
+                                    let _ = tx.send(r);
+                                }
+                            }
+                        }
+                        Err(code) => {
+                            tracing::warn!(group = %group_id, error = %code, "storing the group assignment failed");
+                            for m in group.members.values_mut() {
+                                m.assignment = Bytes::new();
+                                if let Some(tx) = m.sync_waiter.take() {
+                                    let _ = tx.send(sync_error(code));
+                                }
+                            }
+                            ctx.prepare_rebalance(group, "storing the assignment failed");
+                        }
+                    }
+                }
+            }
+        }
+        drop(_write);
+        match tokio::time::timeout(wait, receiver).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) => sync_error(ResponseError::NotCoordinator),
+            Err(_) => sync_error(ResponseError::RebalanceInProgress),
+        }
+    }
+
+    // ------------------------------------------------------------------ Heartbeat
+
+    pub fn heartbeat(&self, request: &HeartbeatRequest) -> Result<(), ResponseError> {
+        let group_id = request.group_id.0.as_str();
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let shard = self.shard_for(group_id)?;
+        let mut st = shard.lock();
+        let Some(group) = st.groups.get_mut(group_id) else {
+            return Err(ResponseError::UnknownMemberId);
+        };
+        let member_id = request.member_id.as_str();
+        let instance = request.group_instance_id.as_ref().map(|s| s.as_str());
+        validate_member(group, member_id, instance)?;
+        if request.generation_id != group.generation_id {
+            return Err(ResponseError::IllegalGeneration);
+        }
+        let state = group.state;
+        if let Some(m) = group.members.get_mut(member_id) {
+            m.session_deadline =
+                Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
+        }
+        match state {
+            GroupState::Empty | GroupState::Dead => Err(ResponseError::UnknownMemberId),
+            GroupState::PreparingRebalance => Err(ResponseError::RebalanceInProgress),
+            GroupState::CompletingRebalance | GroupState::Stable => Ok(()),
+        }
+    }
+
+    // ------------------------------------------------------------------ LeaveGroup
+
+    /// LeaveGroup: removes each listed member; per-member error codes in input order.
+    pub fn leave_group(
+        &self,
+        group_id: &str,
+        members: &[MemberIdentity],
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let shard = self.shard_for(group_id)?;
+        let ctx = self
+            .ctx(&shard)
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        let mut st = shard.lock();
+        let Some(group) = st.groups.get_mut(group_id) else {
+            return Err(ResponseError::UnknownMemberId);
+        };
+        let mut results = Vec::with_capacity(members.len());
+        let mut removed_any = false;
+        for identity in members {
+            let member_id = identity.member_id.as_str();
+            let code = match identity.group_instance_id.as_ref().map(|s| s.as_str()) {
+                Some(instance) => match group.static_member_id(instance).map(str::to_owned) {
+                    None => Err(ResponseError::UnknownMemberId),
+                    Some(existing) if !member_id.is_empty() && existing != member_id => {
+                        Err(ResponseError::FencedInstanceId)
+                    }
+                    Some(existing) => {
+                        ctx.remove_member(group, &existing, "static member left");
+                        removed_any = true;
+                        Ok(())
+                    }
+                },
+                None if group.pending_members.remove(member_id) => {
+                    removed_any = true;
+                    Ok(())
+                }
+                None if group.members.contains_key(member_id) => {
+                    ctx.remove_member(group, member_id, "member left");
+                    removed_any = true;
+                    Ok(())
+                }
+                None => Err(ResponseError::UnknownMemberId),
+            };
+            results.push(code);
+        }
+        if removed_any {
+            ctx.rebalance_after_removal(group, "members left the group");
+        }
+        Ok(results)
+    }
+
+    // ------------------------------------------------------------------ offsets
+
+    /// OffsetCommit: validated against the group, appended, then visible to OffsetFetch.
+    pub async fn commit_offsets(
+        &self,
+        request: &OffsetCommitRequest,
+        version: i16,
+    ) -> OffsetCommitResponse {
+        let respond_all = |code: Option<ResponseError>| {
+            let mut r = OffsetCommitResponse::default();
+            r.topics = request
+                .topics
+                .iter()
+                .map(|t| {
+                    let mut rt = OffsetCommitResponseTopic::default();
+                    rt.name = t.name.clone();
+                    rt.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut rp = OffsetCommitResponsePartition::default();
+                            rp.partition_index = p.partition_index;
+                            rp.error_code = code.map_or(0, |c| c.code());
+                            rp
+                        })
+                        .collect();
+                    rt
+                })
+                .collect();
+            r
+        };
+        let group_id = request.group_id.0.to_string();
+        if group_id.is_empty() {
+            return respond_all(Some(ResponseError::InvalidGroupId));
+        }
+        let shard = match self.shard_for(&group_id) {
+            Ok(s) => s,
+            Err(code) => return respond_all(Some(code)),
+        };
+        let _write = shard.write_lock.lock().await;
+        let now = now_ms();
+        let member_id = request.member_id.as_str();
+        let instance = request.group_instance_id.as_ref().map(|s| s.as_str());
+        let generation = request.generation_id_or_member_epoch;
+        // (topic index, partition index) → error; records for the valid ones.
+        let mut errors: HashMap<(usize, usize), ResponseError> = HashMap::new();
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        {
+            let mut st = shard.lock();
+            let group = match st.groups.get_mut(&group_id) {
+                Some(g) => g,
+                None if generation < 0 => {
+                    let g = ClassicGroup::new(group_id.clone(), self.next_incarnation(), now);
+                    st.groups.entry(group_id.clone()).or_insert(g)
+                }
+                None if version >= 9 => return respond_all(Some(ResponseError::GroupIdNotFound)),
+                None => return respond_all(Some(ResponseError::IllegalGeneration)),
+            };
+            if generation >= 0 || !member_id.is_empty() || instance.is_some() {
+                if let Err(code) = validate_member(group, member_id, instance) {
+                    return respond_all(Some(code));
+                }
+                if generation != group.generation_id {
+                    return respond_all(Some(ResponseError::IllegalGeneration));
+                }
+                if group.state == GroupState::CompletingRebalance {
+                    return respond_all(Some(ResponseError::RebalanceInProgress));
+                }
+                if let Some(m) = group.members.get_mut(member_id) {
+                    m.session_deadline =
+                        Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
+                }
+            } else if group.state != GroupState::Empty {
+                return respond_all(Some(ResponseError::UnknownMemberId));
+            }
+            for (ti, topic) in request.topics.iter().enumerate() {
+                for (pi, p) in topic.partitions.iter().enumerate() {
+                    let metadata = p
+                        .committed_metadata
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default();
+                    if metadata.len() > self.config.offset_metadata_max_bytes {
+                        errors.insert((ti, pi), ResponseError::OffsetMetadataTooLarge);
+                        continue;
+                    }
+                    let value = OffsetCommitValue {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata,
+                        commit_timestamp_ms: now,
+                        expire_timestamp_ms: None,
+                    };
+                    let tp = TopicPartition::new(topic.name.0.to_string(), p.partition_index);
+                    records.push(CoordinatorRecord::OffsetCommit {
+                        group_id: group_id.clone(),
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        value: Some(value.clone()),
+                    });
+                    accepted.push((ti, pi, tp, value));
+                }
+            }
+        }
+        if !records.is_empty() {
+            match self.append(&shard, records).await {
+                Ok(()) => {
+                    let mut st = shard.lock();
+                    if !st.closed {
+                        let incarnation = self.next_incarnation();
+                        let group = st.groups.entry(group_id.clone()).or_insert_with(|| {
+                            ClassicGroup::new(group_id.clone(), incarnation, now)
+                        });
+                        for (_, _, tp, value) in &accepted {
+                            group.offsets.insert(tp.clone(), value.clone());
+                        }
+                    }
+                }
+                Err(code) => {
+                    for (ti, pi, _, _) in &accepted {
+                        errors.insert((*ti, *pi), code);
+                    }
+                }
+            }
+        }
+        let mut response = respond_all(None);
+        for ((ti, pi), code) in errors {
+            if let Some(p) = response
+                .topics
+                .get_mut(ti)
+                .and_then(|t| t.partitions.get_mut(pi))
+            {
+                p.error_code = code.code();
+            }
+        }
+        response
+    }
+
+    /// OffsetFetch for one group.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: OffsetFetchTopics,
+    ) -> Result<FetchedOffsets, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let shard = self.shard_for(group_id)?;
+        let st = shard.lock();
+        let offsets = st.groups.get(group_id).map(|g| &g.offsets);
+        Ok(match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let found = partitions
+                        .into_iter()
+                        .map(|p| {
+                            let tp = TopicPartition::new(topic.clone(), p);
+                            (p, offsets.and_then(|o| o.get(&tp)).cloned())
+                        })
+                        .collect();
+                    (topic, found)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: std::collections::BTreeMap<
+                    String,
+                    Vec<(i32, Option<OffsetCommitValue>)>,
+                > = Default::default();
+                for (tp, v) in offsets.into_iter().flatten() {
+                    by_topic
+                        .entry(tp.topic.clone())
+                        .or_default()
+                        .push((tp.partition, Some(v.clone())));
+                }
+                by_topic
+                    .into_iter()
+                    .map(|(t, mut ps)| {
+                        ps.sort_by_key(|(p, _)| *p);
+                        (t, ps)
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    // ------------------------------------------------------------------ admin APIs
+
+    /// ListGroups over every loaded shard; `states`/`types` filter case-insensitively.
+    pub fn list_groups(
+        &self,
+        states: &[String],
+        types: &[String],
+    ) -> Result<Vec<ListedGroup>, ResponseError> {
+        let shards: Vec<Arc<Shard>> = self
+            .shards
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        let mut loading = false;
+        if !types.is_empty() && !types.iter().any(|t| t.eq_ignore_ascii_case("classic")) {
+            return Ok(out);
+        }
+        for shard in shards {
+            let st = shard.lock();
+            if !st.loaded {
+                loading = true;
+                continue;
+            }
+            for g in st.groups.values() {
+                if !states.is_empty()
+                    && !states
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(g.state.name()))
+                {
+                    continue;
+                }
+                let mut l = ListedGroup::default();
+                l.group_id = GroupId(str_bytes(&g.group_id));
+                l.protocol_type = str_bytes(g.protocol_type.as_deref().unwrap_or(""));
+                l.group_state = str_bytes(g.state.name());
+                l.group_type = str_bytes("classic");
+                out.push(l);
+            }
+        }
+        if loading {
+            return Err(ResponseError::CoordinatorLoadInProgress);
+        }
+        out.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));
+        Ok(out)
+    }
+
+    /// DescribeGroups for one group (an unknown group is described as Dead).
+    pub fn describe_group(&self, group_id: &str) -> DescribedGroup {
+        let mut d = DescribedGroup::default();
+        d.group_id = GroupId(str_bytes(group_id));
+        d.authorized_operations = crate::handlers::AUTHORIZED_OPERATIONS_OMITTED;
+        if group_id.is_empty() {
+            d.error_code = ResponseError::InvalidGroupId.code();
+            return d;
+        }
+        let shard = match self.shard_for(group_id) {
+            Ok(s) => s,
+            Err(code) => {
+                d.error_code = code.code();
+                return d;
+            }
+        };
+        let st = shard.lock();
+        let Some(g) = st.groups.get(group_id) else {
+            d.group_state = str_bytes(GroupState::Dead.name());
+            return d;
+        };
+        d.group_state = str_bytes(g.state.name());
+        d.protocol_type = str_bytes(g.protocol_type.as_deref().unwrap_or(""));
+        let stable = g.state == GroupState::Stable;
+        if stable {
+            d.protocol_data = str_bytes(g.protocol_name.as_deref().unwrap_or(""));
+        }
+        d.members = g
+            .members
+            .values()
+            .map(|m| {
+                let mut dm = DescribedGroupMember::default();
+                dm.member_id = str_bytes(&m.member_id);
+                dm.group_instance_id = m.group_instance_id.as_deref().map(str_bytes);
+                dm.client_id = str_bytes(&m.client_id);
+                dm.client_host = str_bytes(&m.client_host);
+                if stable {
+                    dm.member_metadata = g
+                        .protocol_name
+                        .as_deref()
+                        .and_then(|p| m.metadata_for(p).cloned())
+                        .unwrap_or_default();
+                    dm.member_assignment = m.assignment.clone();
+                }
+                dm
+            })
+            .collect();
+        d
+    }
+
+    /// DeleteGroups: only Empty groups; writes tombstones for the group and its offsets.
+    pub async fn delete_groups(&self, group_ids: &[String]) -> Vec<Result<(), ResponseError>> {
+        let mut results = Vec::with_capacity(group_ids.len());
+        for group_id in group_ids {
+            results.push(self.delete_group(group_id).await);
+        }
+        results
+    }
+
+    async fn delete_group(&self, group_id: &str) -> Result<(), ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let shard = self.shard_for(group_id)?;
+        let _write = shard.write_lock.lock().await;
+        let (records, incarnation) = {
+            let st = shard.lock();
+            let Some(g) = st.groups.get(group_id) else {
+                return Err(ResponseError::GroupIdNotFound);
+            };
+            if g.state != GroupState::Empty || !g.is_empty() {
+                return Err(ResponseError::NonEmptyGroup);
+            }
+            (group_tombstones(g), g.incarnation)
+        };
+        self.append(&shard, records).await?;
+        let mut st = shard.lock();
+        if st.group(group_id, incarnation).is_some() {
+            st.groups.remove(group_id);
+        }
+        tracing::info!(group = %group_id, "group deleted");
+        Ok(())
+    }
+
+    /// OffsetDelete: removes committed offsets of partitions the group does not consume.
+    pub async fn delete_offsets(&self, request: &OffsetDeleteRequest) -> OffsetDeleteResponse {
+        let mut response = OffsetDeleteResponse::default();
+        let group_id = request.group_id.0.to_string();
+        let fail = |code: ResponseError| {
+            let mut r = OffsetDeleteResponse::default();
+            r.error_code = code.code();
+            r
+        };
+        if group_id.is_empty() {
+            return fail(ResponseError::InvalidGroupId);
+        }
+        let shard = match self.shard_for(&group_id) {
+            Ok(s) => s,
+            Err(code) => return fail(code),
+        };
+        let _write = shard.write_lock.lock().await;
+        let mut records = Vec::new();
+        let mut deleted = Vec::new();
+        let incarnation;
+        {
+            let st = shard.lock();
+            let Some(g) = st.groups.get(&group_id) else {
+                return fail(ResponseError::GroupIdNotFound);
+            };
+            incarnation = g.incarnation;
+            let subscribed = if g.state == GroupState::Empty {
+                Some(HashSet::new())
+            } else {
+                g.subscribed_topics()
+            };
+            let Some(subscribed) = subscribed else {
+                return fail(ResponseError::NonEmptyGroup);
+            };
+            for topic in &request.topics {
+                let name = topic.name.0.to_string();
+                let mut rt = OffsetDeleteResponseTopic::default();
+                rt.name = topic.name.clone();
+                for p in &topic.partitions {
+                    let mut rp = OffsetDeleteResponsePartition::default();
+                    rp.partition_index = p.partition_index;
+                    if subscribed.contains(&name) {
+                        rp.error_code = ResponseError::GroupSubscribedToTopic.code();
+                    } else {
+                        let tp = TopicPartition::new(name.clone(), p.partition_index);
+                        if g.offsets.contains_key(&tp) {
+                            records.push(CoordinatorRecord::OffsetCommit {
+                                group_id: group_id.clone(),
+                                topic: name.clone(),
+                                partition: p.partition_index,
+                                value: None,
+                            });
+                            deleted.push(tp);
+                        }
+                    }
+                    rt.partitions.push(rp);
+                }
+                response.topics.push(rt);
+            }
+        }
+        if !records.is_empty() {
+            if let Err(code) = self.append(&shard, records).await {
+                return fail(code);
+            }
+            let mut st = shard.lock();
+            if let Some(g) = st.group(&group_id, incarnation) {
+                for tp in &deleted {
+                    g.offsets.remove(tp);
+                }
+            }
+        }
+        response
+    }
+
+    // ------------------------------------------------------------------ retention
+
+    async fn expire_offsets_periodically(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(
+            self.config.offsets_retention_check_interval_ms.max(10) as u64,
+        ));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tick.tick() => {}
+            }
+            let shards: Vec<Arc<Shard>> = self
+                .shards
+                .read()
+                .map(|s| s.values().cloned().collect())
+                .unwrap_or_default();
+            for shard in shards {
+                self.expire_offsets(&shard, now_ms()).await;
+            }
+        }
+    }
+
+    /// Kafka's offset expiration: offsets of Empty groups expire `offsets.retention.minutes`
+    /// after the group became Empty (groups without protocol: after the commit); offsets of
+    /// Stable consumer groups for topics nobody subscribes to expire after the commit. Empty
+    /// groups left without offsets are deleted.
+    async fn expire_offsets(&self, shard: &Arc<Shard>, now: i64) {
+        let _write = shard.write_lock.lock().await;
+        let retention = self.config.offsets_retention_ms;
+        let mut records = Vec::new();
+        let mut expired: Vec<(String, u64, Vec<TopicPartition>, bool)> = Vec::new();
+        {
+            let st = shard.lock();
+            if !st.loaded {
+                return;
+            }
+            for g in st.groups.values() {
+                let (gone, delete_group) = g.expired_offsets(now, retention);
+                if gone.is_empty() && !delete_group {
+                    continue;
+                }
+                for tp in &gone {
+                    records.push(CoordinatorRecord::OffsetCommit {
+                        group_id: g.group_id.clone(),
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        value: None,
+                    });
+                }
+                if delete_group {
+                    records.push(CoordinatorRecord::GroupMetadata {
+                        group_id: g.group_id.clone(),
+                        value: None,
+                    });
+                }
+                expired.push((g.group_id.clone(), g.incarnation, gone, delete_group));
+            }
+        }
+        if records.is_empty() {
+            return;
+        }
+        if let Err(code) = self.append(shard, records).await {
+            tracing::warn!(partition = shard.partition, error = %code, "writing expired-offset tombstones failed");
+            return;
+        }
+        let mut st = shard.lock();
+        for (group_id, incarnation, gone, delete_group) in expired {
+            let Some(g) = st.group(&group_id, incarnation) else {
+                continue;
+            };
+            for tp in &gone {
+                g.offsets.remove(tp);
+            }
+            tracing::info!(group = %group_id, offsets = gone.len(), group_deleted = delete_group, "expired committed offsets");
+            if delete_group && g.state == GroupState::Empty && g.is_empty() && g.offsets.is_empty()
+            {
+                st.groups.remove(&group_id);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ appends
+
+    /// Appends records to the shard's partition (acks=all). Callers hold the write lock.
+    async fn append(
+        &self,
+        shard: &Shard,
+        records: Vec<CoordinatorRecord>,
+    ) -> Result<(), ResponseError> {
+        let batch =
+            records::encode_batch(&records, self.config.offsets_topic_compression, now_ms())
+                .map_err(|e| {
+                    tracing::error!(error = %e, "encoding coordinator records failed");
+                    ResponseError::UnknownServerError
+                })?;
+        let tp = shard.tp();
+        let result = self
+            .replicas
+            .append_as_leader(vec![(tp.clone(), batch)], -1)
+            .await
+            .into_iter()
+            .next()
+            .map(|(_, r)| r)
+            .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into()));
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(partition = %tp, error = %e, "append to __consumer_offsets failed");
+                Err(append_error_to_group_error(e.code))
+            }
+        }
+    }
+}
+
+/// Every stored record of `partition` up to its high watermark, in offset order.
+fn read_all_records(partition: &Partition) -> Result<Vec<CoordinatorRecord>, String> {
+    let end = partition.high_watermark();
+    let mut offset = partition.log.log_start_offset();
+    let mut out = Vec::new();
+    for _ in 0..LOAD_READS_MAX {
+        if offset >= end {
+            return Ok(out);
+        }
+        let data = partition
+            .log
+            .read(offset, LOAD_READ_BYTES, end, true)
+            .map_err(|e| e.to_string())?;
+        if data.records.is_empty() {
+            return Ok(out);
+        }
+        let (records, next) = records::decode_batches(&data.records).map_err(|e| e.to_string())?;
+        out.extend(records.into_iter().map(|(_, r)| r));
+        match next {
+            Some(n) if n > offset => offset = n,
+            _ => return Ok(out),
+        }
+    }
+    Err(format!(
+        "more than {LOAD_READS_MAX} reads to load {}",
+        partition.tp
+    ))
+}
+
+/// Tombstones for a group's metadata and all its offsets.
+fn group_tombstones(g: &ClassicGroup) -> Vec<CoordinatorRecord> {
+    let mut records: Vec<CoordinatorRecord> = g
+        .offsets
+        .keys()
+        .map(|tp| CoordinatorRecord::OffsetCommit {
+            group_id: g.group_id.clone(),
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            value: None,
+        })
+        .collect();
+    records.push(CoordinatorRecord::GroupMetadata {
+        group_id: g.group_id.clone(),
+        value: None,
+    });
+    records
+}
+
+/// Kafka's member validation for Sync/Heartbeat/Commit: unknown member, fenced instance.
+fn validate_member(
+    group: &ClassicGroup,
+    member_id: &str,
+    instance: Option<&str>,
+) -> Result<(), ResponseError> {
+    if let Some(instance) = instance {
+        match group.static_member_id(instance) {
+            None => return Err(ResponseError::UnknownMemberId),
+            Some(existing) if existing != member_id => return Err(ResponseError::FencedInstanceId),
+            Some(_) => {}
+        }
+    }
+    if !group.members.contains_key(member_id) {
+        return Err(ResponseError::UnknownMemberId);
+    }
+    Ok(())
+}
+
+struct JoinArgs {
+    group_id: String,
+    member_id: String,
+    group_instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
+    session_timeout_ms: i32,
+    rebalance_timeout_ms: i32,
+    protocol_type: String,
+    protocols: Vec<(String, Bytes)>,
+    version: i16,
+}
+
+enum JoinOutcome {
+    Now(JoinGroupResponse),
+    Wait(oneshot::Receiver<JoinGroupResponse>),
+}
+
+impl Ctx {
+    fn config(&self) -> &GroupConfig {
+        &self.coordinator.config
+    }
+
+    /// The synchronous part of JoinGroup, under the shard lock.
+    fn join(&self, st: &mut ShardState, a: &JoinArgs) -> Result<JoinOutcome, ResponseError> {
+        let unknown_member = a.member_id.is_empty();
+        let created = if !st.groups.contains_key(&a.group_id) {
+            if !unknown_member {
+                return Err(ResponseError::UnknownMemberId);
+            }
+            let g = ClassicGroup::new(
+                a.group_id.clone(),
+                self.coordinator.next_incarnation(),
+                now_ms(),
+            );
+            st.groups.insert(a.group_id.clone(), g);
+            true
+        } else {
+            false
+        };
+        let Some(group) = st.groups.get_mut(&a.group_id) else {
+            return Err(ResponseError::UnknownServerError);
+        };
+        let result = self.join_group_in(group, a);
+        if result.is_err() && created && group.is_empty() && group.offsets.is_empty() {
+            st.groups.remove(&a.group_id);
+        }
+        result
+    }
+
+    fn join_group_in(
+        &self,
+        group: &mut ClassicGroup,
+        a: &JoinArgs,
+    ) -> Result<JoinOutcome, ResponseError> {
+        let known = !a.member_id.is_empty()
+            && (group.members.contains_key(&a.member_id)
+                || group.pending_members.contains(&a.member_id));
+        let known_static = a
+            .group_instance_id
+            .as_deref()
+            .is_some_and(|i| group.static_member_id(i).is_some());
+        if !known && !known_static && group.size() >= self.config().max_size {
+            return Err(ResponseError::GroupMaxSizeReached);
+        }
+        if !group.supports_protocols(&a.protocol_type, &a.protocols) {
+            return Err(ResponseError::InconsistentGroupProtocol);
+        }
+        if a.member_id.is_empty() {
+            let prefix = a.group_instance_id.as_deref().unwrap_or(&a.client_id);
+            let new_member_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
+            if let Some(instance) = &a.group_instance_id {
+                if let Some(old) = group.static_member_id(instance).map(str::to_owned) {
+                    return Ok(self.replace_static_member(group, &old, new_member_id, a));
+                }
+                return Ok(self.add_member_and_rebalance(group, new_member_id, a));
+            }
+            if a.version >= 4 {
+                group.pending_members.insert(new_member_id.clone());
+                self.spawn_pending_member_timer(group, &new_member_id, a.session_timeout_ms);
+                return Ok(JoinOutcome::Now(join_error(
+                    &new_member_id,
+                    ResponseError::MemberIdRequired,
+                )));
+            }
+            return Ok(self.add_member_and_rebalance(group, new_member_id, a));
+        }
+        if group.pending_members.contains(&a.member_id) {
+            return Ok(self.add_member_and_rebalance(group, a.member_id.clone(), a));
+        }
+        validate_member(group, &a.member_id, a.group_instance_id.as_deref())?;
+        let Some(member) = group.members.get(&a.member_id) else {
+            return Err(ResponseError::UnknownMemberId);
+        };
+        let same_protocols = member.protocols == a.protocols;
+        let is_leader = group.leader_id.as_deref() == Some(a.member_id.as_str());
+        match group.state {
+            GroupState::Empty | GroupState::Dead => Err(ResponseError::UnknownMemberId),
+            GroupState::CompletingRebalance if same_protocols => Ok(JoinOutcome::Now(
+                join_response(group, &a.member_id, is_leader),
+            )),
+            GroupState::Stable if same_protocols && !is_leader => {
+                Ok(JoinOutcome::Now(join_response(group, &a.member_id, false)))
+            }
+            _ => Ok(self.update_member_and_rebalance(group, a)),
+        }
+    }
+
+    fn new_waiter() -> (JoinWaiter, oneshot::Receiver<JoinGroupResponse>) {
+        let (sender, rx) = oneshot::channel();
+        (JoinWaiter { sender }, rx)
+    }
+
+    fn add_member_and_rebalance(
+        &self,
+        group: &mut ClassicGroup,
+        member_id: String,
+        a: &JoinArgs,
+    ) -> JoinOutcome {
+        let (waiter, rx) = Self::new_waiter();
+        if group.members.is_empty() {
+            group.protocol_type = Some(a.protocol_type.clone());
+        }
+        let member = Member {
+            member_id: member_id.clone(),
+            group_instance_id: a.group_instance_id.clone(),
+            client_id: a.client_id.clone(),
+            client_host: a.client_host.clone(),
+            rebalance_timeout_ms: a.rebalance_timeout_ms,
+            session_timeout_ms: a.session_timeout_ms,
+            protocols: a.protocols.clone(),
+            assignment: Bytes::new(),
+            join_waiter: Some(waiter),
+            sync_waiter: None,
+            session_deadline: Instant::now()
+                + Duration::from_millis(a.session_timeout_ms.max(0) as u64),
+            is_new: true,
+        };
+        if let Some(d) = group.initial_delay.as_mut() {
+            d.new_member_added = true;
+        }
+        group.add_member(member);
+        tracing::info!(group = %group.group_id, member = %member_id, instance = ?a.group_instance_id, "member joined");
+        self.spawn_session_timer(&group.group_id, group.incarnation, &member_id);
+        if group.state == GroupState::PreparingRebalance {
+            self.try_complete_join(group);
+        } else {
+            self.prepare_rebalance(group, "new member joined");
+        }
+        JoinOutcome::Wait(rx)
+    }
+
+    fn update_member_and_rebalance(&self, group: &mut ClassicGroup, a: &JoinArgs) -> JoinOutcome {
+        let (waiter, rx) = Self::new_waiter();
+        if let Some(m) = group.members.get_mut(&a.member_id) {
+            m.rebalance_timeout_ms = a.rebalance_timeout_ms;
+            m.session_timeout_ms = a.session_timeout_ms;
+            m.protocols = a.protocols.clone();
+            if let Some(old) = m.join_waiter.replace(waiter) {
+                let _ = old
+                    .sender
+                    .send(join_error(&a.member_id, ResponseError::RebalanceInProgress));
+            }
+        }
+        if group.state == GroupState::PreparingRebalance {
+            self.try_complete_join(group);
+        } else {
+            self.prepare_rebalance(group, "member rejoined with new metadata or as leader");
+        }
+        JoinOutcome::Wait(rx)
+    }
+
+    /// A static member rejoined with an unknown member id: it takes over the old member's
+    /// place (and assignment); a Stable group does not rebalance unless the chosen protocol
+    /// would change (or the member leads and cannot skip the assignment, JoinGroup < v9).
+    fn replace_static_member(
+        &self,
+        group: &mut ClassicGroup,
+        old_member_id: &str,
+        new_member_id: String,
+        a: &JoinArgs,
+    ) -> JoinOutcome {
+        let Some(mut member) = group.members.remove(old_member_id) else {
+            return self.add_member_and_rebalance(group, new_member_id, a);
+        };
+        if let Some(w) = member.join_waiter.take() {
+            let _ = w
+                .sender
+                .send(join_error(old_member_id, ResponseError::FencedInstanceId));
+        }
+        if let Some(tx) = member.sync_waiter.take() {
+            let _ = tx.send(sync_error(ResponseError::FencedInstanceId));
+        }
+        member.member_id = new_member_id.clone();
+        member.rebalance_timeout_ms = a.rebalance_timeout_ms;
+        member.session_timeout_ms = a.session_timeout_ms;
+        member.client_id = a.client_id.clone();
+        member.client_host = a.client_host.clone();
+        member.protocols = a.protocols.clone();
+        member.session_deadline =
+            Instant::now() + Duration::from_millis(a.session_timeout_ms.max(0) as u64);
+        if group.leader_id.as_deref() == Some(old_member_id) {
+            group.leader_id = Some(new_member_id.clone());
+        }
+        if group.pending_sync.remove(old_member_id) {
+            group.pending_sync.insert(new_member_id.clone());
+        }
+        group.add_member(member);
+        tracing::info!(group = %group.group_id, old_member = %old_member_id, member = %new_member_id, "static member rejoined");
+        self.spawn_session_timer(&group.group_id, group.incarnation, &new_member_id);
+        let is_leader = group.leader_id.as_deref() == Some(new_member_id.as_str());
+        let (waiter, rx) = Self::new_waiter();
+        match group.state {
+            GroupState::Stable
+                if group.select_protocol() == group.protocol_name
+                    && (!is_leader || a.version >= 9) =>
+            {
+                self.spawn_store_group(group);
+                let mut r = join_response(group, &new_member_id, is_leader);
+                r.skip_assignment = is_leader;
+                JoinOutcome::Now(r)
+            }
+            GroupState::PreparingRebalance => {
+                if let Some(m) = group.members.get_mut(&new_member_id) {
+                    m.join_waiter = Some(waiter);
+                }
+                self.try_complete_join(group);
+                JoinOutcome::Wait(rx)
+            }
+            _ => {
+                if let Some(m) = group.members.get_mut(&new_member_id) {
+                    m.join_waiter = Some(waiter);
+                }
+                self.prepare_rebalance(group, "static member rejoined with a different protocol");
+                JoinOutcome::Wait(rx)
+            }
+        }
+    }
+
+    /// Removes a member, answering its parked requests. The caller decides on rebalancing.
+    fn remove_member(&self, group: &mut ClassicGroup, member_id: &str, reason: &str) {
+        if let Some(mut m) = group.remove_member(member_id) {
+            tracing::info!(group = %group.group_id, member = %member_id, reason, "member removed");
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w
+                    .sender
+                    .send(join_error(member_id, ResponseError::UnknownMemberId));
+            }
+            if let Some(tx) = m.sync_waiter.take() {
+                let _ = tx.send(sync_error(ResponseError::UnknownMemberId));
+            }
+        }
+        group.pending_sync.remove(member_id);
+    }
+
+    fn rebalance_after_removal(&self, group: &mut ClassicGroup, reason: &str) {
+        match group.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                self.prepare_rebalance(group, reason)
+            }
+            GroupState::PreparingRebalance => self.try_complete_join(group),
+            GroupState::Empty | GroupState::Dead => {}
+        }
+    }
+
+    fn prepare_rebalance(&self, group: &mut ClassicGroup, reason: &str) {
+        if group.state == GroupState::CompletingRebalance {
+            for m in group.members.values_mut() {
+                m.assignment = Bytes::new();
+                if let Some(tx) = m.sync_waiter.take() {
+                    let _ = tx.send(sync_error(ResponseError::RebalanceInProgress));
+                }
+            }
+        }
+        group.pending_sync.clear();
+        let rebalance_timeout_ms = group.max_rebalance_timeout_ms();
+        let initial = self.config().initial_rebalance_delay_ms;
+        group.rebalance_seq += 1;
+        if group.state == GroupState::Empty && initial > 0 {
+            let delay = initial.min(rebalance_timeout_ms);
+            group.initial_delay = Some(InitialDelay {
+                new_member_added: false,
+                remaining_ms: rebalance_timeout_ms - delay,
+            });
+            group.join_deadline = Instant::now() + Duration::from_millis(delay.max(0) as u64);
+        } else {
+            group.initial_delay = None;
+            group.join_deadline =
+                Instant::now() + Duration::from_millis(rebalance_timeout_ms.max(0) as u64);
+        }
+        tracing::info!(group = %group.group_id, generation = group.generation_id, reason, "preparing rebalance");
+        group.transition(GroupState::PreparingRebalance, now_ms());
+        self.spawn_join_timer(group);
+        self.try_complete_join(group);
+    }
+
+    fn try_complete_join(&self, group: &mut ClassicGroup) {
+        if group.state == GroupState::PreparingRebalance
+            && group.initial_delay.is_none()
+            && group.all_members_joined()
+        {
+            self.complete_join(group);
+        }
+    }
+
+    /// Ends the join phase: members that did not rejoin (dynamic ones) are removed, the
+    /// next generation starts and every waiting JoinGroup is answered.
+    fn complete_join(&self, group: &mut ClassicGroup) {
+        let not_rejoined: Vec<String> = group
+            .members
+            .values()
+            .filter(|m| !m.is_awaiting_join() && m.group_instance_id.is_none())
+            .map(|m| m.member_id.clone())
+            .collect();
+        for id in not_rejoined {
+            self.remove_member(group, &id, "did not rejoin in time");
+        }
+        group.initial_delay = None;
+        group.generation_id += 1;
+        if group.members.is_empty() {
+            group.protocol_name = None;
+            group.leader_id = None;
+            group.transition(GroupState::Empty, now_ms());
+            tracing::info!(group = %group.group_id, generation = group.generation_id, "group empty");
+            self.spawn_store_group(group);
+            return;
+        }
+        let leader_joined = group
+            .leader_id
+            .as_ref()
+            .and_then(|l| group.members.get(l))
+            .is_some_and(Member::is_awaiting_join);
+        if !leader_joined {
+            if let Some(new_leader) = group
+                .members
+                .values()
+                .find(|m| m.is_awaiting_join())
+                .map(|m| m.member_id.clone())
+            {
+                group.leader_id = Some(new_leader);
+            }
+        }
+        group.protocol_name = group.select_protocol();
+        group.transition(GroupState::CompletingRebalance, now_ms());
+        tracing::info!(
+            group = %group.group_id,
+            generation = group.generation_id,
+            protocol = ?group.protocol_name,
+            members = group.members.len(),
+            "join phase complete"
+        );
+        let leader = group.leader_id.clone().unwrap_or_default();
+        let ids: Vec<String> = group.members.keys().cloned().collect();
+        for id in &ids {
+            let response = join_response(group, id, *id == leader);
+            if let Some(m) = group.members.get_mut(id) {
+                m.is_new = false;
+                m.session_deadline =
+                    Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
+                if let Some(w) = m.join_waiter.take() {
+                    let _ = w.sender.send(response);
+                }
+            }
+        }
+        group.pending_sync = ids.into_iter().collect();
+        self.spawn_sync_timer(group);
+    }
+
+    // -------------------------------------------------------------- timers
+
+    fn spawn_session_timer(&self, group_id: &str, incarnation: u64, member_id: &str) {
+        let ctx = self.clone();
+        let group_id = group_id.to_owned();
+        let member_id = member_id.to_owned();
+        tokio::spawn(async move {
+            // Bounded by the member's life: each pass either expires it or sleeps until a
+            // deadline a heartbeat pushed out.
+            loop {
+                let deadline = {
+                    let mut st = ctx.shard.lock();
+                    let Some(g) = st.group(&group_id, incarnation) else {
+                        return;
+                    };
+                    let Some(m) = g.members.get(&member_id) else {
+                        return;
+                    };
+                    m.session_deadline
+                };
+                tokio::time::sleep_until(deadline).await;
+                let mut st = ctx.shard.lock();
+                let Some(g) = st.group(&group_id, incarnation) else {
+                    return;
+                };
+                let Some(m) = g.members.get_mut(&member_id) else {
+                    return;
+                };
+                let now = Instant::now();
+                if m.session_deadline > now {
+                    continue;
+                }
+                if m.is_awaiting_join() {
+                    // A member waiting in JoinGroup is alive; the rebalance timeout bounds it.
+                    m.session_deadline =
+                        now + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
+                    continue;
+                }
+                ctx.remove_member(g, &member_id, "session timeout expired");
+                ctx.rebalance_after_removal(g, "member session expired");
+                return;
+            }
+        });
+    }
+
+    fn spawn_pending_member_timer(
+        &self,
+        group: &ClassicGroup,
+        member_id: &str,
+        session_timeout_ms: i32,
+    ) {
+        let ctx = self.clone();
+        let group_id = group.group_id.clone();
+        let incarnation = group.incarnation;
+        let member_id = member_id.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(session_timeout_ms.max(0) as u64)).await;
+            let mut st = ctx.shard.lock();
+            let Some(g) = st.group(&group_id, incarnation) else {
+                return;
+            };
+            if g.pending_members.remove(&member_id) {
+                tracing::info!(group = %group_id, member = %member_id, "pending member did not join in time");
+                ctx.try_complete_join(g);
+                if g.state == GroupState::Empty
+                    && g.members.is_empty()
+                    && g.offsets.is_empty()
+                    && g.generation_id == 0
+                {
+                    st.groups.remove(&group_id);
+                }
+            }
+        });
+    }
+
+    fn spawn_join_timer(&self, group: &ClassicGroup) {
+        let ctx = self.clone();
+        let group_id = group.group_id.clone();
+        let incarnation = group.incarnation;
+        let seq = group.rebalance_seq;
+        tokio::spawn(async move {
+            // Bounded: deadlines only move within the rebalance timeout.
+            loop {
+                let deadline = {
+                    let mut st = ctx.shard.lock();
+                    let Some(g) = st.group(&group_id, incarnation) else {
+                        return;
+                    };
+                    if g.rebalance_seq != seq || g.state != GroupState::PreparingRebalance {
+                        return;
+                    }
+                    g.join_deadline
+                };
+                tokio::time::sleep_until(deadline).await;
+                let mut st = ctx.shard.lock();
+                let Some(g) = st.group(&group_id, incarnation) else {
+                    return;
+                };
+                if g.rebalance_seq != seq || g.state != GroupState::PreparingRebalance {
+                    return;
+                }
+                let now = Instant::now();
+                if now < g.join_deadline {
+                    continue;
+                }
+                if let Some(d) = g.initial_delay {
+                    if d.new_member_added && d.remaining_ms > 0 {
+                        let delay = ctx.config().initial_rebalance_delay_ms.min(d.remaining_ms);
+                        g.initial_delay = Some(InitialDelay {
+                            new_member_added: false,
+                            remaining_ms: d.remaining_ms - delay,
+                        });
+                        g.join_deadline = now + Duration::from_millis(delay.max(0) as u64);
+                        continue;
+                    }
+                }
+                ctx.complete_join(g);
+                return;
+            }
+        });
+    }
+
+    fn spawn_sync_timer(&self, group: &ClassicGroup) {
+        let ctx = self.clone();
+        let group_id = group.group_id.clone();
+        let incarnation = group.incarnation;
+        let generation = group.generation_id;
+        let timeout = Duration::from_millis(group.max_rebalance_timeout_ms().max(0) as u64);
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let mut st = ctx.shard.lock();
+            let Some(g) = st.group(&group_id, incarnation) else {
+                return;
+            };
+            if g.generation_id != generation
+                || !matches!(
+                    g.state,
+                    GroupState::CompletingRebalance | GroupState::Stable
+                )
+                || g.pending_sync.is_empty()
+            {
+                return;
+            }
+            let missing: Vec<String> = g.pending_sync.drain().collect();
+            for id in &missing {
+                ctx.remove_member(g, id, "did not send SyncGroup in time");
+            }
+            ctx.rebalance_after_removal(g, "members did not sync in time");
+        });
+    }
+
+    /// Appends the group's current metadata (after the current writes).
+    fn spawn_store_group(&self, group: &ClassicGroup) {
+        let ctx = self.clone();
+        let group_id = group.group_id.clone();
+        let incarnation = group.incarnation;
+        tokio::spawn(async move {
+            let _write = ctx.shard.write_lock.lock().await;
+            let record = {
+                let mut st = ctx.shard.lock();
+                let Some(g) = st.group(&group_id, incarnation) else {
+                    return;
+                };
+                CoordinatorRecord::GroupMetadata {
+                    group_id: group_id.clone(),
+                    value: Some(g.to_record_value()),
+                }
+            };
+            if let Err(code) = ctx.coordinator.append(&ctx.shard, vec![record]).await {
+                tracing::warn!(group = %group_id, error = %code, "storing group metadata failed");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_errors_map_to_kafka_group_errors() {
+        assert_eq!(
+            append_error_to_group_error(ResponseError::NotLeaderOrFollower),
+            ResponseError::NotCoordinator
+        );
+        assert_eq!(
+            append_error_to_group_error(ResponseError::MessageTooLarge),
+            ResponseError::InvalidCommitOffsetSize
+        );
+        assert_eq!(
+            append_error_to_group_error(ResponseError::NotEnoughReplicas),
+            ResponseError::CoordinatorNotAvailable
+        );
+    }
+}

@@ -1,0 +1,625 @@
+//! The records of `__consumer_offsets`, in Kafka's formats (the coordinator's only on-disk
+//! representation): keys `OffsetCommitKey` (versions 0/1) and `GroupMetadataKey` (version 2);
+//! values `OffsetCommitValue` (written as v3, read v0–v4) and `GroupMetadataValue` (written as
+//! v3, read v0–v4). A record without value is a tombstone (deletion, kept until compaction).
+//!
+//! Every key and value starts with an int16 schema version; the non-flexible versions use
+//! int16-length strings and int32-length bytes, the flexible ones (value v4) compact strings
+//! and tagged fields.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use crate::log::BatchHeader;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecordError {
+    #[error("record ends early: needed {needed} more bytes at position {position}")]
+    Truncated { position: usize, needed: usize },
+    #[error("unknown {what} schema version {version}")]
+    UnknownVersion { what: &'static str, version: i16 },
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+    #[error("record batch: {0}")]
+    Batch(String),
+}
+
+/// A committed offset as stored in `OffsetCommitValue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetCommitValue {
+    pub offset: i64,
+    /// -1 = unknown.
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp_ms: i64,
+    /// Only in v1 (explicit per-commit retention, no longer written).
+    pub expire_timestamp_ms: Option<i64>,
+}
+
+/// One member in `GroupMetadataValue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMetadata {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub subscription: Bytes,
+    pub assignment: Bytes,
+}
+
+/// A classic group's durable state as stored in `GroupMetadataValue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadataValue {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub current_state_timestamp_ms: i64,
+    pub members: Vec<MemberMetadata>,
+}
+
+/// One decoded `__consumer_offsets` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoordinatorRecord {
+    OffsetCommit {
+        group_id: String,
+        topic: String,
+        partition: i32,
+        /// `None` = tombstone.
+        value: Option<OffsetCommitValue>,
+    },
+    GroupMetadata {
+        group_id: String,
+        /// `None` = tombstone.
+        value: Option<GroupMetadataValue>,
+    },
+}
+
+const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
+const GROUP_METADATA_KEY_VERSION: i16 = 2;
+const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
+const GROUP_METADATA_VALUE_VERSION: i16 = 3;
+
+// ----------------------------------------------------------------------------- encoding
+
+fn put_string(buf: &mut BytesMut, s: &str) {
+    // Kafka strings are at most i16::MAX bytes; callers validate lengths (group ids, topic
+    // names and metadata are bounded long before this).
+    let bytes = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
+    buf.put_i16(bytes.len() as i16);
+    buf.put_slice(bytes);
+}
+
+fn put_nullable_string(buf: &mut BytesMut, s: Option<&str>) {
+    match s {
+        Some(s) => put_string(buf, s),
+        None => buf.put_i16(-1),
+    }
+}
+
+fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
+    buf.put_i32(b.len() as i32);
+    buf.put_slice(b);
+}
+
+impl CoordinatorRecord {
+    /// The record's key and value bytes (value `None` for tombstones).
+    pub fn encode(&self) -> (Bytes, Option<Bytes>) {
+        let mut key = BytesMut::new();
+        match self {
+            CoordinatorRecord::OffsetCommit {
+                group_id,
+                topic,
+                partition,
+                value,
+            } => {
+                key.put_i16(OFFSET_COMMIT_KEY_VERSION);
+                put_string(&mut key, group_id);
+                put_string(&mut key, topic);
+                key.put_i32(*partition);
+                let value = value.as_ref().map(|v| {
+                    let mut b = BytesMut::new();
+                    b.put_i16(OFFSET_COMMIT_VALUE_VERSION);
+                    b.put_i64(v.offset);
+                    b.put_i32(v.leader_epoch);
+                    put_string(&mut b, &v.metadata);
+                    b.put_i64(v.commit_timestamp_ms);
+                    b.freeze()
+                });
+                (key.freeze(), value)
+            }
+            CoordinatorRecord::GroupMetadata { group_id, value } => {
+                key.put_i16(GROUP_METADATA_KEY_VERSION);
+                put_string(&mut key, group_id);
+                let value = value.as_ref().map(|v| {
+                    let mut b = BytesMut::new();
+                    b.put_i16(GROUP_METADATA_VALUE_VERSION);
+                    put_string(&mut b, &v.protocol_type);
+                    b.put_i32(v.generation);
+                    put_nullable_string(&mut b, v.protocol.as_deref());
+                    put_nullable_string(&mut b, v.leader.as_deref());
+                    b.put_i64(v.current_state_timestamp_ms);
+                    b.put_i32(v.members.len() as i32);
+                    for m in &v.members {
+                        put_string(&mut b, &m.member_id);
+                        put_nullable_string(&mut b, m.group_instance_id.as_deref());
+                        put_string(&mut b, &m.client_id);
+                        put_string(&mut b, &m.client_host);
+                        b.put_i32(m.rebalance_timeout_ms);
+                        b.put_i32(m.session_timeout_ms);
+                        put_bytes(&mut b, &m.subscription);
+                        put_bytes(&mut b, &m.assignment);
+                    }
+                    b.freeze()
+                });
+                (key.freeze(), value)
+            }
+        }
+    }
+
+    /// Decodes one record; `Ok(None)` for keys of other coordinators' record kinds (Kafka 4
+    /// also stores consumer-group records in this topic, versions 3+), which we skip.
+    pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<Self>, RecordError> {
+        let mut k = Reader::new(key);
+        let key_version = k.i16()?;
+        match key_version {
+            0 | 1 => {
+                let group_id = k.string()?;
+                let topic = k.string()?;
+                let partition = k.i32()?;
+                let value = value.map(decode_offset_commit_value).transpose()?;
+                Ok(Some(CoordinatorRecord::OffsetCommit {
+                    group_id,
+                    topic,
+                    partition,
+                    value,
+                }))
+            }
+            2 => {
+                let group_id = k.string()?;
+                let value = value.map(decode_group_metadata_value).transpose()?;
+                Ok(Some(CoordinatorRecord::GroupMetadata { group_id, value }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn decode_offset_commit_value(bytes: &[u8]) -> Result<OffsetCommitValue, RecordError> {
+    let mut r = Reader::new(bytes);
+    let version = r.i16()?;
+    let flexible = version >= 4;
+    let offset = r.i64()?;
+    let leader_epoch = if version >= 3 { r.i32()? } else { -1 };
+    let metadata = if flexible {
+        r.compact_string()?
+    } else {
+        r.string()?
+    };
+    let commit_timestamp_ms = r.i64()?;
+    let expire_timestamp_ms = if version == 1 { Some(r.i64()?) } else { None };
+    if version > 4 {
+        return Err(RecordError::UnknownVersion {
+            what: "OffsetCommitValue",
+            version,
+        });
+    }
+    if flexible {
+        r.skip_tagged_fields()?;
+    }
+    Ok(OffsetCommitValue {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp_ms,
+        expire_timestamp_ms,
+    })
+}
+
+fn decode_group_metadata_value(bytes: &[u8]) -> Result<GroupMetadataValue, RecordError> {
+    let mut r = Reader::new(bytes);
+    let version = r.i16()?;
+    if !(0..=4).contains(&version) {
+        return Err(RecordError::UnknownVersion {
+            what: "GroupMetadataValue",
+            version,
+        });
+    }
+    let flexible = version >= 4;
+    let s = |r: &mut Reader<'_>| {
+        if flexible {
+            r.compact_string()
+        } else {
+            r.string()
+        }
+    };
+    let ns = |r: &mut Reader<'_>| {
+        if flexible {
+            r.compact_nullable_string()
+        } else {
+            r.nullable_string()
+        }
+    };
+    let protocol_type = s(&mut r)?;
+    let generation = r.i32()?;
+    let protocol = ns(&mut r)?;
+    let leader = ns(&mut r)?;
+    let current_state_timestamp_ms = if version >= 2 { r.i64()? } else { -1 };
+    let count = if flexible {
+        r.unsigned_varint()? as i64 - 1
+    } else {
+        i64::from(r.i32()?)
+    };
+    let mut members = Vec::new();
+    for _ in 0..count.clamp(0, 1 << 20) {
+        let member_id = s(&mut r)?;
+        let group_instance_id = if version >= 3 { ns(&mut r)? } else { None };
+        let client_id = s(&mut r)?;
+        let client_host = s(&mut r)?;
+        let session_then_rebalance = |r: &mut Reader<'_>| -> Result<(i32, i32), RecordError> {
+            let rebalance = if version >= 1 { r.i32()? } else { -1 };
+            let session = r.i32()?;
+            Ok((rebalance, session))
+        };
+        let (mut rebalance_timeout_ms, session_timeout_ms) = session_then_rebalance(&mut r)?;
+        if rebalance_timeout_ms < 0 {
+            rebalance_timeout_ms = session_timeout_ms;
+        }
+        let (subscription, assignment) = if flexible {
+            (r.compact_bytes()?, r.compact_bytes()?)
+        } else {
+            (r.bytes()?, r.bytes()?)
+        };
+        if flexible {
+            r.skip_tagged_fields()?;
+        }
+        members.push(MemberMetadata {
+            member_id,
+            group_instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout_ms,
+            session_timeout_ms,
+            subscription,
+            assignment,
+        });
+    }
+    if flexible {
+        r.skip_tagged_fields()?;
+    }
+    Ok(GroupMetadataValue {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        current_state_timestamp_ms,
+        members,
+    })
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, position: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+        let end = self
+            .position
+            .checked_add(n)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or(RecordError::Truncated {
+                position: self.position,
+                needed: n,
+            })?;
+        let slice = &self.bytes[self.position..end];
+        self.position = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn i16(&mut self) -> Result<i16, RecordError> {
+        Ok(i16::from_be_bytes(self.array()?))
+    }
+
+    fn i32(&mut self) -> Result<i32, RecordError> {
+        Ok(i32::from_be_bytes(self.array()?))
+    }
+
+    fn i64(&mut self) -> Result<i64, RecordError> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    fn utf8(&mut self, n: usize) -> Result<String, RecordError> {
+        let raw = self.take(n)?;
+        String::from_utf8(raw.to_vec()).map_err(|e| RecordError::Invalid {
+            what: "string",
+            reason: e.to_string(),
+        })
+    }
+
+    fn nullable_string(&mut self) -> Result<Option<String>, RecordError> {
+        let len = self.i16()?;
+        if len < 0 {
+            return Ok(None);
+        }
+        self.utf8(len as usize).map(Some)
+    }
+
+    fn string(&mut self) -> Result<String, RecordError> {
+        Ok(self.nullable_string()?.unwrap_or_default())
+    }
+
+    fn unsigned_varint(&mut self) -> Result<u32, RecordError> {
+        let mut value: u32 = 0;
+        for i in 0..5 {
+            let b = self.array::<1>()?[0];
+            value |= u32::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(RecordError::Invalid {
+            what: "varint",
+            reason: "longer than 5 bytes".into(),
+        })
+    }
+
+    fn compact_nullable_string(&mut self) -> Result<Option<String>, RecordError> {
+        let len = self.unsigned_varint()?;
+        if len == 0 {
+            return Ok(None);
+        }
+        self.utf8(len as usize - 1).map(Some)
+    }
+
+    fn compact_string(&mut self) -> Result<String, RecordError> {
+        Ok(self.compact_nullable_string()?.unwrap_or_default())
+    }
+
+    fn bytes(&mut self) -> Result<Bytes, RecordError> {
+        let len = self.i32()?;
+        if len < 0 {
+            return Ok(Bytes::new());
+        }
+        Ok(Bytes::copy_from_slice(self.take(len as usize)?))
+    }
+
+    fn compact_bytes(&mut self) -> Result<Bytes, RecordError> {
+        let len = self.unsigned_varint()?;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        Ok(Bytes::copy_from_slice(self.take(len as usize - 1)?))
+    }
+
+    fn skip_tagged_fields(&mut self) -> Result<(), RecordError> {
+        let count = self.unsigned_varint()?;
+        for _ in 0..count.min(1 << 16) {
+            let _tag = self.unsigned_varint()?;
+            let size = self.unsigned_varint()?;
+            self.take(size as usize)?;
+        }
+        Ok(())
+    }
+}
+
+// ----------------------------------------------------------------------------- batches
+
+/// One record batch (magic 2) holding `records` in order, compressed with `compression`.
+pub fn encode_batch(
+    records: &[CoordinatorRecord],
+    compression: Compression,
+    timestamp_ms: i64,
+) -> Result<Bytes, RecordError> {
+    let encoded: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let (key, value) = record.encode();
+            Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                // No producer id: base sequence -1, advancing with the offset so that the
+                // encoder keeps every record in one batch.
+                sequence: i as i32 - 1,
+                timestamp: timestamp_ms,
+                key: Some(key),
+                value,
+                headers: Default::default(),
+            }
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        encoded.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .map_err(|e| RecordError::Batch(e.to_string()))?;
+    Ok(buf.freeze())
+}
+
+/// Records with their offsets, and the offset after the last batch (`None`: no batch).
+pub type DecodedBatches = (Vec<(i64, CoordinatorRecord)>, Option<i64>);
+
+/// Decodes every coordinator record in `blob` (whole stored batches, as `Log::read` returns
+/// them). Returns the records with their offsets and the offset after the last batch.
+/// Control batches and keyless records are skipped.
+pub fn decode_batches(blob: &Bytes) -> Result<DecodedBatches, RecordError> {
+    let mut out = Vec::new();
+    let mut next_offset = None;
+    let mut position = 0usize;
+    // Bounded: every iteration consumes at least one batch header's worth of bytes.
+    while position < blob.len() {
+        let header =
+            BatchHeader::parse(&blob[position..]).map_err(|e| RecordError::Batch(e.to_string()))?;
+        let size = header.total_size();
+        if size == 0 || position + size > blob.len() {
+            break;
+        }
+        next_offset = Some(header.next_offset());
+        if !header.is_control() {
+            let mut slice = blob.slice(position..position + size);
+            let set = RecordBatchDecoder::decode(&mut slice)
+                .map_err(|e| RecordError::Batch(e.to_string()))?;
+            for record in set.records {
+                let Some(key) = record.key.as_deref() else {
+                    continue;
+                };
+                if let Some(decoded) = CoordinatorRecord::decode(key, record.value.as_deref())? {
+                    out.push((record.offset, decoded));
+                }
+            }
+        }
+        position += size;
+    }
+    Ok((out, next_offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offset_commit(value: Option<OffsetCommitValue>) -> CoordinatorRecord {
+        CoordinatorRecord::OffsetCommit {
+            group_id: "g".into(),
+            topic: "t".into(),
+            partition: 3,
+            value,
+        }
+    }
+
+    #[test]
+    fn offset_commit_round_trips_in_kafka_layout() {
+        let record = offset_commit(Some(OffsetCommitValue {
+            offset: 42,
+            leader_epoch: 7,
+            metadata: "meta".into(),
+            commit_timestamp_ms: 1_000,
+            expire_timestamp_ms: None,
+        }));
+        let (key, value) = record.encode();
+        // OffsetCommitKey v1: version, group (int16 len), topic, partition.
+        assert_eq!(&key[..], b"\x00\x01\x00\x01g\x00\x01t\x00\x00\x00\x03");
+        let value = value.expect("value");
+        assert_eq!(&value[..2], &[0, 3], "OffsetCommitValue written as v3");
+        assert_eq!(
+            CoordinatorRecord::decode(&key, Some(&value)),
+            Ok(Some(record))
+        );
+        assert_eq!(
+            CoordinatorRecord::decode(&key, None),
+            Ok(Some(offset_commit(None))),
+            "no value is a tombstone"
+        );
+    }
+
+    #[test]
+    fn offset_commit_value_v1_and_v4_decode() {
+        // v1: offset, metadata, commit ts, expire ts.
+        let mut v1 = BytesMut::new();
+        v1.put_i16(1);
+        v1.put_i64(5);
+        put_string(&mut v1, "m");
+        v1.put_i64(10);
+        v1.put_i64(20);
+        let got = decode_offset_commit_value(&v1).expect("v1");
+        assert_eq!(
+            (got.offset, got.leader_epoch, got.expire_timestamp_ms),
+            (5, -1, Some(20))
+        );
+        // v4 (flexible): offset, epoch, compact metadata, commit ts, tagged fields.
+        let mut v4 = BytesMut::new();
+        v4.put_i16(4);
+        v4.put_i64(9);
+        v4.put_i32(2);
+        v4.put_u8(3);
+        v4.put_slice(b"ab");
+        v4.put_i64(11);
+        v4.put_u8(0);
+        let got = decode_offset_commit_value(&v4).expect("v4");
+        assert_eq!(
+            (got.offset, got.leader_epoch, got.metadata.as_str()),
+            (9, 2, "ab")
+        );
+    }
+
+    #[test]
+    fn group_metadata_round_trips_and_unknown_keys_are_skipped() {
+        let record = CoordinatorRecord::GroupMetadata {
+            group_id: "group".into(),
+            value: Some(GroupMetadataValue {
+                protocol_type: "consumer".into(),
+                generation: 4,
+                protocol: Some("range".into()),
+                leader: Some("m-1".into()),
+                current_state_timestamp_ms: 99,
+                members: vec![MemberMetadata {
+                    member_id: "m-1".into(),
+                    group_instance_id: Some("i-1".into()),
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    rebalance_timeout_ms: 300_000,
+                    session_timeout_ms: 45_000,
+                    subscription: Bytes::from_static(b"sub"),
+                    assignment: Bytes::from_static(b"asg"),
+                }],
+            }),
+        };
+        let (key, value) = record.encode();
+        assert_eq!(&key[..], b"\x00\x02\x00\x05group");
+        assert_eq!(
+            CoordinatorRecord::decode(&key, value.as_deref()),
+            Ok(Some(record))
+        );
+        // ConsumerGroupMetadataKey (version 3) belongs to KIP-848 groups.
+        assert_eq!(
+            CoordinatorRecord::decode(b"\x00\x03\x00\x01g", None),
+            Ok(None)
+        );
+        assert!(CoordinatorRecord::decode(b"\x00\x01\x00", None).is_err());
+    }
+
+    #[test]
+    fn batches_round_trip_through_the_encoder_and_decoder() {
+        let records = vec![
+            offset_commit(None),
+            CoordinatorRecord::GroupMetadata {
+                group_id: "g".into(),
+                value: None,
+            },
+        ];
+        for compression in [Compression::None, Compression::Gzip, Compression::Lz4] {
+            let batch = encode_batch(&records, compression, 5).expect("encode");
+            let (decoded, next) = decode_batches(&batch).expect("decode");
+            assert_eq!(next, Some(2));
+            assert_eq!(
+                decoded.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+                records
+            );
+        }
+    }
+}

@@ -1,0 +1,1129 @@
+//! Consumer groups as users see them: rdkafka consumers sharing a topic, rebalancing when a
+//! member dies or joins (eager and cooperative), static members coming back, committed
+//! offsets surviving a broker crash, `kcat -G`, the group admin APIs, and bad requests
+//! answered with Kafka's error codes without disturbing other groups.
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Generous bound for a group to settle (join + sync, rdkafka's own backoffs included).
+const GROUP_SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+fn value_set(records: &[ConsumedRecord]) -> Vec<String> {
+    records.iter().map(|r| r.value_str()).collect()
+}
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn count_of(assignments: &[Vec<(String, i32)>]) -> usize {
+    assignments.iter().flatten().collect::<HashSet<_>>().len()
+}
+
+// ------------------------------------------------------------------ consuming together
+
+#[test]
+fn three_consumers_consume_every_record_exactly_once() {
+    let broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let topic = topic_name("grp-share");
+    broker.create_topic(&topic, 12, &[]);
+    let group = topic_name("g-share");
+    let consumers: Vec<_> = (0..3)
+        .map(|_| group_consumer_for(broker.bootstrap(), &group, &[]))
+        .collect();
+    for c in &consumers {
+        c.subscribe(&[&topic]).expect("subscribe");
+    }
+    let refs: Vec<&_> = consumers.iter().collect();
+    poll_until_assigned(
+        &refs,
+        GROUP_SETTLE_TIMEOUT,
+        "3 consumers with 4 partitions each",
+        |a| a.iter().all(|x| x.len() == 4) && count_of(a) == 12,
+    );
+    let assignments: Vec<Vec<(String, i32)>> = refs.iter().map(|c| assignment_of(c)).collect();
+
+    let sent = values("share", 240);
+    produce_values(&broker, &topic, &sent);
+    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+    let mut received: Vec<Vec<ConsumedRecord>> = vec![Vec::new(); 3];
+    while received.iter().map(Vec::len).sum::<usize>() < sent.len() {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} records consumed by the group",
+            received.iter().map(Vec::len).sum::<usize>(),
+            sent.len()
+        );
+        for (i, got) in poll_round(&refs).into_iter().enumerate() {
+            received[i].extend(got);
+        }
+    }
+    // A moment more: nothing may arrive twice.
+    for _ in 0..10 {
+        for (i, got) in poll_round(&refs).into_iter().enumerate() {
+            received[i].extend(got);
+        }
+    }
+    let mut all: Vec<String> = received.iter().flat_map(|r| value_set(r)).collect();
+    all.sort();
+    let mut expected = sent.clone();
+    expected.sort();
+    assert_eq!(all, expected, "every record exactly once across the group");
+    for (i, records) in received.iter().enumerate() {
+        assert!(!records.is_empty(), "consumer {i} received nothing");
+        for r in records {
+            assert!(
+                assignments[i].contains(&(topic.clone(), r.partition)),
+                "consumer {i} got a record of partition {} outside its assignment {:?}",
+                r.partition,
+                assignments[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_killed_member_loses_its_partitions_within_the_session_timeout_and_nothing_is_skipped() {
+    let Some(kcat) = kcat_binary() else { return };
+    let broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let topic = topic_name("grp-kill");
+    broker.create_topic(&topic, 12, &[]);
+    let group = topic_name("g-kill");
+    let out_path = broker.data_dir().with_file_name("kcat-member.out");
+    let out = std::fs::File::create(&out_path).expect("create kcat output file");
+    let mut member = Command::new(&kcat)
+        .args(["-b", broker.bootstrap(), "-G", &group])
+        .args([
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=500",
+        ])
+        .args([
+            "-X",
+            "auto.offset.reset=earliest",
+            "-X",
+            "enable.auto.commit=true",
+        ])
+        .args([
+            "-X",
+            "auto.commit.interval.ms=100",
+            "-u",
+            "-q",
+            "-f",
+            "%s\\n",
+            &topic,
+        ])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start kcat group member");
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            group_consumer_for(
+                broker.bootstrap(),
+                &group,
+                &[
+                    ("enable.auto.commit", "true"),
+                    ("auto.commit.interval.ms", "100"),
+                ],
+            )
+        })
+        .collect();
+    for c in &consumers {
+        c.subscribe(&[&topic]).expect("subscribe");
+    }
+    let refs: Vec<&_> = consumers.iter().collect();
+    let mut received = poll_until_assigned(
+        &refs,
+        GROUP_SETTLE_TIMEOUT,
+        "two rdkafka members and kcat sharing 12 partitions (4 each)",
+        |a| a.iter().all(|x| x.len() == 4) && count_of(a) == 8,
+    );
+    let batch_a = values("before-kill", 120);
+    produce_values(&broker, &topic, &batch_a);
+    let kcat_lines = || -> Vec<String> {
+        std::fs::read_to_string(&out_path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+    loop {
+        for (i, got) in poll_round(&refs).into_iter().enumerate() {
+            received[i].extend(got);
+        }
+        let seen: HashSet<String> = received
+            .iter()
+            .flat_map(|r| value_set(r))
+            .chain(kcat_lines())
+            .collect();
+        if batch_a.iter().all(|v| seen.contains(v)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch A not consumed by the three members ({} of {})",
+            seen.len(),
+            batch_a.len()
+        );
+    }
+    assert!(!kcat_lines().is_empty(), "kcat consumed nothing of batch A");
+
+    member.kill().expect("kill kcat");
+    let _ = member.wait();
+    let killed_at = Instant::now();
+    let batch_b = values("after-kill", 120);
+    produce_values(&broker, &topic, &batch_b);
+    poll_until_assigned(
+        &refs,
+        GROUP_SETTLE_TIMEOUT,
+        "the killed member's partitions to move to the survivors",
+        |a| count_of(a) == 12,
+    )
+    .into_iter()
+    .enumerate()
+    .for_each(|(i, got)| received[i].extend(got));
+    let moved_after = killed_at.elapsed();
+    assert!(
+        // Session timeout (6 s) plus the survivors' rejoin on a busy 2-core CI machine.
+        moved_after < Duration::from_secs(6 + 30),
+        "partitions moved {moved_after:?} after the kill; session timeout is 6 s"
+    );
+    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+    loop {
+        for (i, got) in poll_round(&refs).into_iter().enumerate() {
+            received[i].extend(got);
+        }
+        let seen: HashSet<String> = received
+            .iter()
+            .flat_map(|r| value_set(r))
+            .chain(kcat_lines())
+            .collect();
+        let missing: Vec<&String> = batch_a
+            .iter()
+            .chain(&batch_b)
+            .filter(|v| !seen.contains(*v))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "records skipped after the member was killed: {} missing, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
+}
+
+// ------------------------------------------------------------------ durability
+
+#[test]
+fn consumers_resume_from_committed_offsets_after_a_broker_crash() {
+    let mut broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let topic = topic_name("grp-resume");
+    broker.create_topic(&topic, 3, &[]);
+    let group = topic_name("g-resume");
+    let first = values("first", 30);
+    produce_values(&broker, &topic, &first);
+    {
+        let c = group_consumer_for(broker.bootstrap(), &group, &[]);
+        c.subscribe(&[&topic]).expect("subscribe");
+        let mut got = Vec::new();
+        let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+        while got.len() < first.len() {
+            assert!(
+                Instant::now() < deadline,
+                "first consumer got {} of 30",
+                got.len()
+            );
+            got.extend(poll_round(&[&c]).remove(0));
+        }
+        c.commit_consumer_state(CommitMode::Sync)
+            .expect("commit consumed offsets");
+        let committed = c
+            .committed(CLIENT_TIMEOUT)
+            .expect("fetch committed offsets");
+        let total: i64 = committed
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => o,
+                other => panic!("partition {} committed {other:?}", e.partition()),
+            })
+            .sum();
+        assert_eq!(total, 30, "committed offsets add up to the 30 records read");
+        c.unsubscribe();
+    }
+    broker.kill9();
+    broker.restart();
+
+    let second = values("second", 15);
+    produce_values(&broker, &topic, &second);
+    let c = group_consumer_for(broker.bootstrap(), &group, &[]);
+    c.subscribe(&[&topic]).expect("subscribe after restart");
+    let mut got = Vec::new();
+    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+    while got.len() < second.len() {
+        assert!(
+            Instant::now() < deadline,
+            "after restart the consumer got {} of the 15 new records: {:?}",
+            got.len(),
+            value_set(&got)
+        );
+        got.extend(poll_round(&[&c]).remove(0));
+    }
+    for _ in 0..10 {
+        got.extend(poll_round(&[&c]).remove(0));
+    }
+    let mut seen = value_set(&got);
+    seen.sort();
+    let mut expected = second.clone();
+    expected.sort();
+    assert_eq!(
+        seen, expected,
+        "after the crash the group resumes at its committed offsets (no record of the first run again)"
+    );
+}
+
+// ------------------------------------------------------------------ rebalance protocols
+
+#[test]
+fn cooperative_sticky_rebalance_keeps_unaffected_partitions() {
+    let broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let topic = topic_name("grp-coop");
+    broker.create_topic(&topic, 12, &[]);
+    let group = topic_name("g-coop");
+    let coop = [("partition.assignment.strategy", "cooperative-sticky")];
+    let a = group_consumer_for(broker.bootstrap(), &group, &coop);
+    a.subscribe(&[&topic]).expect("subscribe a");
+    poll_until_assigned(&[&a], GROUP_SETTLE_TIMEOUT, "a owning all 12", |x| {
+        x[0].len() == 12
+    });
+    let before: BTreeSet<(String, i32)> = assignment_of(&a).into_iter().collect();
+    let events_before = a.context().events().len();
+
+    let b = group_consumer_for(broker.bootstrap(), &group, &coop);
+    b.subscribe(&[&topic]).expect("subscribe b");
+    poll_until_assigned(
+        &[&a, &b],
+        GROUP_SETTLE_TIMEOUT,
+        "a and b with 6 each",
+        |x| x[0].len() == 6 && x[1].len() == 6 && count_of(x) == 12,
+    );
+    let kept: BTreeSet<(String, i32)> = assignment_of(&a).into_iter().collect();
+    assert!(kept.is_subset(&before), "a kept only partitions it had");
+    let revoked: BTreeSet<(String, i32)> = a.context().events()[events_before..]
+        .iter()
+        .filter_map(|e| match e {
+            RebalanceEvent::Revoke(tps) => Some(tps.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(
+        revoked.len(),
+        6,
+        "a gave up exactly 6 partitions, incrementally"
+    );
+    assert!(
+        revoked.is_disjoint(&kept),
+        "partitions a kept were never revoked: revoked {revoked:?}, kept {kept:?}"
+    );
+}
+
+#[test]
+fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
+    let broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let topic = topic_name("grp-static");
+    broker.create_topic(&topic, 12, &[]);
+    let group = topic_name("g-static");
+    let static_member = |instance: &str| {
+        group_consumer_for(
+            broker.bootstrap(),
+            &group,
+            &[
+                ("group.instance.id", instance),
+                ("session.timeout.ms", "30000"),
+            ],
+        )
+    };
+    let a = static_member("instance-a");
+    a.subscribe(&[&topic]).expect("subscribe a");
+    poll_until_assigned(&[&a], GROUP_SETTLE_TIMEOUT, "a owning all 12", |x| {
+        x[0].len() == 12
+    });
+    let b = static_member("instance-b");
+    b.subscribe(&[&topic]).expect("subscribe b");
+    poll_until_assigned(
+        &[&a, &b],
+        GROUP_SETTLE_TIMEOUT,
+        "a and b with 6 each",
+        |x| x[0].len() == 6 && x[1].len() == 6,
+    );
+    let b_assignment = assignment_of(&b);
+    let a_events = a.context().events().len();
+    // A static member does not send LeaveGroup when it closes; it comes back as a new
+    // client with the same group.instance.id well within its session timeout.
+    drop(b);
+    let b2 = static_member("instance-b");
+    b2.subscribe(&[&topic]).expect("subscribe b again");
+    poll_until_assigned(
+        &[&a, &b2],
+        GROUP_SETTLE_TIMEOUT,
+        "b back with its old partitions",
+        |x| x[1] == b_assignment,
+    );
+    // Give a rebalance every chance to show up at a.
+    let settle = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < settle {
+        poll_round(&[&a, &b2]);
+    }
+    let new_events = a.context().events()[a_events..].to_vec();
+    assert!(
+        new_events.is_empty(),
+        "the other member saw a rebalance when the static member restarted: {new_events:?}"
+    );
+    assert_eq!(assignment_of(&b2), b_assignment, "b kept its assignment");
+}
+
+// ------------------------------------------------------------------ kcat
+
+#[test]
+fn kcat_balanced_consumer_reads_all_and_resumes_at_committed_offsets() {
+    let Some(kcat) = kcat_binary() else { return };
+    let broker = TestBroker::start();
+    let topic = topic_name("grp-kcat");
+    broker.create_topic(&topic, 3, &[]);
+    let group = topic_name("g-kcat");
+    let run = |expected: &[String]| {
+        let output = Command::new("timeout")
+            .args(["60", &kcat, "-b", broker.bootstrap(), "-G", &group])
+            .args([
+                "-X",
+                "session.timeout.ms=6000",
+                "-X",
+                "heartbeat.interval.ms=500",
+            ])
+            .args([
+                "-X",
+                "auto.offset.reset=earliest",
+                "-X",
+                "enable.auto.commit=true",
+            ])
+            .args([
+                "-X",
+                "auto.commit.interval.ms=200",
+                "-e",
+                "-q",
+                "-f",
+                "%s\\n",
+                &topic,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kcat -G");
+        assert!(
+            output.status.success(),
+            "kcat -G failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut got: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        got.sort();
+        let mut want = expected.to_vec();
+        want.sort();
+        assert_eq!(
+            got, want,
+            "kcat -G read exactly the records after the committed offsets"
+        );
+    };
+    let first = values("x", 60);
+    produce_values(&broker, &topic, &first);
+    run(&first);
+    let second = values("y", 30);
+    produce_values(&broker, &topic, &second);
+    run(&second);
+}
+
+// ------------------------------------------------------------------ raw protocol helpers
+
+fn find_coordinator(raw: &mut RawClient, group: &str) {
+    let response = raw
+        .call(3, &FindCoordinatorRequest::default().with_key(sb(group)))
+        .expect("FindCoordinator v3");
+    assert_eq!(response.error_code, 0, "FindCoordinator for {group}");
+}
+
+/// JoinGroup v5 (the version librdkafka uses).
+fn join(
+    raw: &mut RawClient,
+    group: &str,
+    member_id: &str,
+    instance: Option<&str>,
+    session_timeout_ms: i32,
+    protocol_type: &str,
+    protocol: &str,
+) -> JoinGroupResponse {
+    let request = JoinGroupRequest::default()
+        .with_group_id(GroupId(sb(group)))
+        .with_session_timeout_ms(session_timeout_ms)
+        .with_rebalance_timeout_ms(10_000)
+        .with_member_id(sb(member_id))
+        .with_group_instance_id(instance.map(sb))
+        .with_protocol_type(sb(protocol_type))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(sb(protocol))
+            .with_metadata(bytes::Bytes::from_static(b"\x00\x00"))]);
+    raw.call(5, &request).expect("JoinGroup v5")
+}
+
+/// Joins `group` as a new dynamic member (handling MEMBER_ID_REQUIRED) and syncs as
+/// leader; returns (member id, generation).
+fn join_and_sync(raw: &mut RawClient, group: &str) -> (String, i32) {
+    let first = join(raw, group, "", None, 10_000, "consumer", "range");
+    assert_eq!(
+        first.error_code,
+        ResponseError::MemberIdRequired.code(),
+        "JoinGroup v5 without member id"
+    );
+    assert!(
+        !first.member_id.is_empty(),
+        "MEMBER_ID_REQUIRED carries the id"
+    );
+    let member_id = first.member_id.to_string();
+    let joined = join(raw, group, &member_id, None, 10_000, "consumer", "range");
+    assert_eq!(joined.error_code, 0, "JoinGroup with the given member id");
+    assert_eq!(joined.leader, joined.member_id, "sole member leads");
+    let sync = raw
+        .call(
+            3,
+            &SyncGroupRequest::default()
+                .with_group_id(GroupId(sb(group)))
+                .with_generation_id(joined.generation_id)
+                .with_member_id(sb(&member_id)),
+        )
+        .expect("SyncGroup");
+    assert_eq!(sync.error_code, 0, "SyncGroup as leader");
+    (member_id, joined.generation_id)
+}
+
+fn heartbeat(
+    raw: &mut RawClient,
+    group: &str,
+    member: &str,
+    generation: i32,
+    instance: Option<&str>,
+) -> i16 {
+    raw.call(
+        4,
+        &HeartbeatRequest::default()
+            .with_group_id(GroupId(sb(group)))
+            .with_member_id(sb(member))
+            .with_generation_id(generation)
+            .with_group_instance_id(instance.map(sb)),
+    )
+    .expect("Heartbeat")
+    .error_code
+}
+
+fn commit(
+    raw: &mut RawClient,
+    group: &str,
+    member: &str,
+    generation: i32,
+    topic: &str,
+    offsets: &[(i32, i64)],
+    metadata: &str,
+) -> Vec<i16> {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(sb(group)))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(sb(member))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name_of(topic))
+            .with_partitions(
+                offsets
+                    .iter()
+                    .map(|(p, o)| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(*p)
+                            .with_committed_offset(*o)
+                            .with_committed_metadata(Some(sb(metadata)))
+                    })
+                    .collect(),
+            )]);
+    let response = raw.call(8, &request).expect("OffsetCommit v8");
+    response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect()
+}
+
+/// OffsetFetch v8 for several groups at once: group → (error, partition → offset).
+fn fetch(
+    raw: &mut RawClient,
+    groups: &[&str],
+    topic: &str,
+    partitions: &[i32],
+) -> BTreeMap<String, (i16, BTreeMap<i32, i64>)> {
+    let request = OffsetFetchRequest::default().with_groups(
+        groups
+            .iter()
+            .map(|g| {
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(sb(g)))
+                    .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                        .with_name(topic_name_of(topic))
+                        .with_partition_indexes(partitions.to_vec())]))
+            })
+            .collect(),
+    );
+    let response: OffsetFetchResponse = raw.call(8, &request).expect("OffsetFetch v8");
+    response
+        .groups
+        .iter()
+        .map(|g| {
+            let offsets = g
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter())
+                .map(|p| (p.partition_index, p.committed_offset))
+                .collect();
+            (g.group_id.0.to_string(), (g.error_code, offsets))
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ bad input
+
+#[test]
+fn bad_group_requests_get_kafka_errors_and_leave_other_groups_alone() {
+    let mut overrides = FAST_GROUP_BROKER.to_vec();
+    overrides.push(("offset.metadata.max.bytes", "16"));
+    overrides.push(("group.max.size", "2"));
+    let broker = TestBroker::start_with(&overrides);
+    let topic = topic_name("grp-bad");
+    broker.create_topic(&topic, 2, &[]);
+
+    // A healthy group consuming throughout.
+    let good_group = topic_name("g-good");
+    let good = group_consumer_for(broker.bootstrap(), &good_group, &[]);
+    good.subscribe(&[&topic]).expect("subscribe");
+    poll_until_assigned(
+        &[&good],
+        GROUP_SETTLE_TIMEOUT,
+        "the good consumer owning both partitions",
+        |a| a[0].len() == 2,
+    );
+    produce_values(&broker, &topic, &values("good", 4));
+    let mut got = Vec::new();
+    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+    while got.len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "good consumer got {} of 4",
+            got.len()
+        );
+        got.extend(poll_round(&[&good]).remove(0));
+    }
+    good.commit_consumer_state(CommitMode::Sync)
+        .expect("good commit");
+
+    let mut raw = broker.raw();
+    let bad = topic_name("g-bad");
+    find_coordinator(&mut raw, &bad);
+
+    let r = join(&mut raw, "", "", None, 10_000, "consumer", "range");
+    assert_eq!(
+        r.error_code,
+        ResponseError::InvalidGroupId.code(),
+        "empty group id"
+    );
+    let r = join(&mut raw, &bad, "", None, 1, "consumer", "range");
+    assert_eq!(
+        r.error_code,
+        ResponseError::InvalidSessionTimeout.code(),
+        "session timeout 1 ms"
+    );
+    let r = join(&mut raw, &bad, "", None, 10_000, "", "range");
+    assert_eq!(
+        r.error_code,
+        ResponseError::InconsistentGroupProtocol.code(),
+        "empty protocol type"
+    );
+    let r = join(
+        &mut raw,
+        &good_group,
+        "",
+        None,
+        10_000,
+        "consumer",
+        "no-such-assignor",
+    );
+    assert_eq!(
+        r.error_code,
+        ResponseError::InconsistentGroupProtocol.code(),
+        "a protocol the good group's members do not support"
+    );
+    let r = join(&mut raw, &bad, "someone", None, 10_000, "consumer", "range");
+    assert_eq!(
+        r.error_code,
+        ResponseError::UnknownMemberId.code(),
+        "unknown member id"
+    );
+
+    let (member, generation) = join_and_sync(&mut raw, &bad);
+    assert_eq!(
+        heartbeat(&mut raw, &bad, &member, generation, None),
+        0,
+        "heartbeat"
+    );
+    assert_eq!(
+        heartbeat(&mut raw, &bad, "stranger", generation, None),
+        ResponseError::UnknownMemberId.code(),
+        "heartbeat from an unknown member"
+    );
+    assert_eq!(
+        heartbeat(&mut raw, &bad, &member, generation + 7, None),
+        ResponseError::IllegalGeneration.code(),
+        "heartbeat with a wrong generation"
+    );
+    let sync = raw
+        .call(
+            3,
+            &SyncGroupRequest::default()
+                .with_group_id(GroupId(sb(&bad)))
+                .with_generation_id(generation - 1)
+                .with_member_id(sb(&member)),
+        )
+        .expect("SyncGroup");
+    assert_eq!(
+        sync.error_code,
+        ResponseError::IllegalGeneration.code(),
+        "stale sync"
+    );
+
+    assert_eq!(
+        commit(
+            &mut raw,
+            &bad,
+            "stranger",
+            generation,
+            &topic,
+            &[(0, 1)],
+            ""
+        ),
+        vec![ResponseError::UnknownMemberId.code()],
+        "commit from an unknown member"
+    );
+    assert_eq!(
+        commit(
+            &mut raw,
+            &bad,
+            &member,
+            generation + 1,
+            &topic,
+            &[(0, 1)],
+            ""
+        ),
+        vec![ResponseError::IllegalGeneration.code()],
+        "commit with a wrong generation"
+    );
+    assert_eq!(
+        commit(
+            &mut raw,
+            &bad,
+            &member,
+            generation,
+            &topic,
+            &[(0, 3), (1, 4)],
+            &"m".repeat(17)
+        ),
+        vec![ResponseError::OffsetMetadataTooLarge.code(); 2],
+        "metadata over offset.metadata.max.bytes"
+    );
+    assert_eq!(
+        commit(
+            &mut raw,
+            &bad,
+            &member,
+            generation,
+            &topic,
+            &[(0, 3), (1, 4)],
+            "ok"
+        ),
+        vec![0, 0],
+        "a valid commit"
+    );
+    let fetched = fetch(&mut raw, &[&bad], &topic, &[0, 1]);
+    assert_eq!(
+        fetched[&bad],
+        (0, BTreeMap::from([(0, 3), (1, 4)])),
+        "committed offsets"
+    );
+
+    // group.max.size = 2: a second member fits (it triggers a rebalance), a third does not.
+    let mut raw2 = broker.raw();
+    let second = join(&mut raw2, &bad, "", None, 10_000, "consumer", "range");
+    assert_eq!(second.error_code, ResponseError::MemberIdRequired.code());
+    let mut raw3 = broker.raw();
+    let third = join(&mut raw3, &bad, "", None, 10_000, "consumer", "range");
+    assert_eq!(
+        third.error_code,
+        ResponseError::GroupMaxSizeReached.code(),
+        "third member"
+    );
+
+    // Static membership fencing.
+    let static_group = topic_name("g-static-raw");
+    let s = join(
+        &mut raw3,
+        &static_group,
+        "",
+        Some("inst-1"),
+        10_000,
+        "consumer",
+        "range",
+    );
+    assert_eq!(
+        s.error_code, 0,
+        "static member joins without MEMBER_ID_REQUIRED"
+    );
+    let r = join(
+        &mut raw3,
+        &static_group,
+        "not-the-member",
+        Some("inst-1"),
+        10_000,
+        "consumer",
+        "range",
+    );
+    assert_eq!(
+        r.error_code,
+        ResponseError::FencedInstanceId.code(),
+        "old member id of an instance"
+    );
+    assert_eq!(
+        heartbeat(
+            &mut raw3,
+            &static_group,
+            "not-the-member",
+            s.generation_id,
+            Some("inst-1")
+        ),
+        ResponseError::FencedInstanceId.code(),
+        "heartbeat with a fenced instance"
+    );
+
+    // The good group did not notice any of it.
+    let described = raw
+        .call(
+            5,
+            &DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(&good_group))]),
+        )
+        .expect("DescribeGroups");
+    let g = &described.groups[0];
+    assert_eq!(g.error_code, 0);
+    assert_eq!(g.group_state.as_str(), "Stable", "good group state");
+    assert_eq!(g.members.len(), 1, "good group members");
+    let committed = good.committed(CLIENT_TIMEOUT).expect("committed");
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(total, 4, "the good group's committed offsets are intact");
+    produce_values(&broker, &topic, &values("still-good", 1));
+    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+    loop {
+        let got = poll_round(&[&good]).remove(0);
+        if value_set(&got).contains(&"still-good-0".to_string()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the good consumer stopped consuming"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ admin APIs
+
+#[test]
+fn group_admin_apis_list_describe_delete_and_survive_a_restart() {
+    let mut broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let topic = topic_name("grp-admin");
+    broker.create_topic(&topic, 2, &[]);
+    let mut raw = broker.raw();
+
+    // FindCoordinator v4: batched keys; transactions are not coordinated yet.
+    let found = raw
+        .call(
+            4,
+            &FindCoordinatorRequest::default()
+                .with_key_type(0)
+                .with_coordinator_keys(vec![sb("a"), sb("b")]),
+        )
+        .expect("FindCoordinator v4");
+    assert_eq!(found.coordinators.len(), 2);
+    for c in &found.coordinators {
+        assert_eq!(
+            (c.error_code, c.node_id.0),
+            (0, 1),
+            "coordinator for {}",
+            c.key
+        );
+        assert_eq!(format!("{}:{}", c.host, c.port), broker.bootstrap());
+    }
+    let txn = raw
+        .call(
+            4,
+            &FindCoordinatorRequest::default()
+                .with_key_type(1)
+                .with_coordinator_keys(vec![sb("tx")]),
+        )
+        .expect("FindCoordinator v4 for a transactional id");
+    assert_eq!(
+        txn.coordinators[0].error_code,
+        ResponseError::CoordinatorNotAvailable.code()
+    );
+
+    // Simple (generation -1) commits create Empty groups.
+    let kept = topic_name("g-kept");
+    let doomed = topic_name("g-doomed");
+    for g in [&kept, &doomed] {
+        assert_eq!(
+            commit(&mut raw, g, "", -1, &topic, &[(0, 5), (1, 6)], "meta"),
+            vec![0, 0]
+        );
+    }
+    // An active group.
+    let active = topic_name("g-active");
+    let consumer = group_consumer_for(broker.bootstrap(), &active, &[]);
+    consumer.subscribe(&[&topic]).expect("subscribe");
+    poll_until_assigned(
+        &[&consumer],
+        GROUP_SETTLE_TIMEOUT,
+        "active group consumer assigned",
+        |a| a[0].len() == 2,
+    );
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(1))
+        .expect("tpl");
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .expect("active commit");
+
+    let listed = |raw: &mut RawClient, states: &[&str]| -> BTreeMap<String, String> {
+        let response = raw
+            .call(
+                4,
+                &ListGroupsRequest::default()
+                    .with_states_filter(states.iter().map(|s| sb(s)).collect()),
+            )
+            .expect("ListGroups v4");
+        assert_eq!(response.error_code, 0);
+        response
+            .groups
+            .iter()
+            .map(|g| (g.group_id.0.to_string(), g.group_state.to_string()))
+            .collect()
+    };
+    let all = listed(&mut raw, &[]);
+    assert_eq!(all.get(&kept).map(String::as_str), Some("Empty"));
+    assert_eq!(all.get(&active).map(String::as_str), Some("Stable"));
+    let empty_only = listed(&mut raw, &["empty"]);
+    assert!(
+        empty_only.contains_key(&kept) && !empty_only.contains_key(&active),
+        "state filter: {empty_only:?}"
+    );
+
+    let described = raw
+        .call(
+            5,
+            &DescribeGroupsRequest::default().with_groups(vec![
+                GroupId(sb(&active)),
+                GroupId(sb(&kept)),
+                GroupId(sb("never-existed")),
+            ]),
+        )
+        .expect("DescribeGroups");
+    let d: Vec<(String, String, usize)> = described
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.group_state.to_string(),
+                g.protocol_data.to_string(),
+                g.members.len(),
+            )
+        })
+        .collect();
+    assert_eq!(d[0], ("Stable".into(), "range".into(), 1), "active group");
+    assert_eq!(d[1].0, "Empty", "simple-commit group");
+    assert_eq!(d[2].0, "Dead", "unknown group");
+    assert!(
+        !described.groups[0].members[0].member_assignment.is_empty(),
+        "assignment shown"
+    );
+
+    // OffsetDelete: refused for a subscribed topic, allowed for an Empty group.
+    let delete_offsets = |raw: &mut RawClient, group: &str| {
+        raw.call(
+            0,
+            &OffsetDeleteRequest::default()
+                .with_group_id(GroupId(sb(group)))
+                .with_topics(vec![OffsetDeleteRequestTopic::default()
+                    .with_name(topic_name_of(&topic))
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(0)
+                    ])]),
+        )
+        .expect("OffsetDelete")
+    };
+    let r = delete_offsets(&mut raw, &active);
+    assert_eq!(r.error_code, 0);
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ResponseError::GroupSubscribedToTopic.code(),
+        "offsets of a consumed topic"
+    );
+    let r = delete_offsets(&mut raw, &kept);
+    assert_eq!((r.error_code, r.topics[0].partitions[0].error_code), (0, 0));
+
+    let deleted = raw
+        .call(
+            2,
+            &DeleteGroupsRequest::default().with_groups_names(vec![
+                GroupId(sb(&doomed)),
+                GroupId(sb(&active)),
+                GroupId(sb("never-existed")),
+            ]),
+        )
+        .expect("DeleteGroups");
+    let codes: Vec<i16> = deleted.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(
+        codes,
+        vec![
+            0,
+            ResponseError::NonEmptyGroup.code(),
+            ResponseError::GroupIdNotFound.code()
+        ],
+        "delete Empty / active / unknown group"
+    );
+
+    let check = |raw: &mut RawClient, when: &str| {
+        let f = fetch(raw, &[&kept, &doomed], &topic, &[0, 1]);
+        assert_eq!(
+            f[&kept],
+            (0, BTreeMap::from([(0, -1), (1, 6)])),
+            "{when}: kept group after OffsetDelete"
+        );
+        assert_eq!(
+            f[&doomed],
+            (0, BTreeMap::from([(0, -1), (1, -1)])),
+            "{when}: deleted group"
+        );
+    };
+    check(&mut raw, "before restart");
+
+    // The active member leaves (LeaveGroup through rdkafka's close).
+    drop(consumer);
+    let mut raw = broker.raw();
+    wait_until(
+        GROUP_SETTLE_TIMEOUT,
+        "the active group to become Empty",
+        || listed(&mut raw, &["Empty"]).contains_key(&active),
+    );
+
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+    loop {
+        let f = fetch(&mut raw, &[&kept], &topic, &[0]);
+        if f[&kept].0 == 0 {
+            break;
+        }
+        assert_eq!(
+            f[&kept].0,
+            ResponseError::CoordinatorLoadInProgress.code(),
+            "while loading"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "group coordinator did not load after restart"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check(&mut raw, "after restart");
+    let all = listed(&mut raw, &[]);
+    assert_eq!(
+        all.get(&active).map(String::as_str),
+        Some("Empty"),
+        "active group reloaded Empty: {all:?}"
+    );
+    assert!(
+        !all.contains_key(&doomed),
+        "deleted group stays deleted: {all:?}"
+    );
+    let f = fetch(&mut raw, &[&active], &topic, &[0]);
+    assert_eq!(
+        f[&active].1[&0], 1,
+        "active group's commit survived the crash"
+    );
+
+    // LeaveGroup v3+ with batched identities: unknown members get UNKNOWN_MEMBER_ID.
+    let left = raw
+        .call(
+            3,
+            &LeaveGroupRequest::default()
+                .with_group_id(GroupId(sb(&kept)))
+                .with_members(vec![MemberIdentity::default().with_member_id(sb("nobody"))]),
+        )
+        .expect("LeaveGroup v3");
+    assert_eq!(
+        left.members[0].error_code,
+        ResponseError::UnknownMemberId.code()
+    );
+}
