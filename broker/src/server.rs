@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::BrokerConfig;
 use crate::handlers::{fetch_session::FetchSessionCache, BoundListener, Broker};
-use crate::log::{LogError, LogManager};
+use crate::log::{CleanerConfig, LogCleaner, LogError, LogManager};
 use crate::metadata::{
     BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerDefaults,
     MetadataQuorum, QuorumConfig,
@@ -54,6 +54,8 @@ pub struct RunningBroker {
     pub bound: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Log compaction threads (`log.cleaner.enable`).
+    cleaner: Option<LogCleaner>,
 }
 
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
@@ -71,6 +73,19 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         .map_err(|e| ServerError::Quorum(format!("log start-up task failed: {e}")))??
     };
     let logs = Arc::new(logs);
+    let cleaner = if config.log_cleaner_enable && config.log_cleaner_threads > 0 {
+        Some(LogCleaner::start(
+            Arc::clone(&logs),
+            CleanerConfig {
+                threads: config.log_cleaner_threads as usize,
+                dedupe_buffer_bytes: config.log_cleaner_dedupe_buffer_size.max(0) as u64,
+                io_buffer_bytes: config.log_cleaner_io_buffer_size.max(0) as u64,
+                backoff_ms: config.log_cleaner_backoff_ms.max(0) as u64,
+            },
+        )?)
+    } else {
+        None
+    };
 
     let metadata_dir = config
         .metadata_log_dir
@@ -234,6 +249,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         bound,
         shutdown,
         tasks,
+        cleaner,
     })
 }
 
@@ -244,6 +260,11 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        if let Some(cleaner) = self.cleaner {
+            tokio::task::spawn_blocking(move || cleaner.shutdown())
+                .await
+                .map_err(|e| ServerError::Quorum(format!("log cleaner shutdown failed: {e}")))?;
         }
         let logs = Arc::clone(self.broker.replicas.log_manager());
         tokio::task::spawn_blocking(move || logs.shutdown())

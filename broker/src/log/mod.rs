@@ -3,15 +3,17 @@
 //! A partition's [`Log`] is a directory of [`LogSegment`]s (`<base offset>.log` with a sparse
 //! `.index` and `.timeindex`), a `leader-epoch-checkpoint` and, later, producer-state
 //! snapshots. The storage layer validates record-batch *headers* (magic, CRC32C, lengths,
-//! counts, codec) and never decodes or re-encodes records: produced bytes are stored as
-//! received with only base offset and partition leader epoch rewritten, and reads return
-//! stored bytes.
+//! counts, codec): produced bytes are stored as received with only base offset and
+//! partition leader epoch rewritten, and reads return stored bytes. Records are decoded
+//! only by the [`LogCleaner`] (compaction, which also re-encodes partly kept batches), by
+//! produce to compacted topics (keys are required) and by timestamp lookups.
 //!
 //! All functions here do blocking file I/O: callers on the async runtime use
 //! `spawn_blocking`.
 
 pub mod batch;
 mod checkpoint;
+mod cleaner;
 mod epoch;
 mod index;
 #[allow(clippy::module_inception)]
@@ -20,6 +22,7 @@ mod manager;
 mod segment;
 
 pub use batch::{BatchHeader, CompressionType};
+pub use cleaner::{clean_log, CleanStats, CleanerConfig, LogCleaner};
 pub use log::{AppendInfo, FetchData, Log, OffsetAndTimestamp};
 pub use manager::LogManager;
 pub use segment::LogSegment;
@@ -55,6 +58,14 @@ pub struct LogConfig {
     pub cleanup_delete: bool,
     /// `cleanup.policy` contains `compact`.
     pub cleanup_compact: bool,
+    /// `delete.retention.ms`: how long tombstones stay readable in compacted logs.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: dirty share of a compacted log that triggers cleaning.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are never compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: records older than this are compacted whatever the ratio.
+    pub max_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -73,6 +84,10 @@ impl Default for LogConfig {
             file_delete_delay_ms: 60_000,
             cleanup_delete: true,
             cleanup_compact: false,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
