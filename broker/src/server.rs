@@ -211,6 +211,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
         ),
+        producer_ids: crate::handlers::producer_id::ProducerIdManager::new(),
         config,
         node_id,
         quorum: Arc::clone(&quorum),
@@ -347,7 +348,16 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut checkpoint = tokio::time::interval(Duration::from_millis(
         c.log_flush_offset_checkpoint_interval_ms.max(10) as u64,
     ));
-    for t in [&mut retention, &mut flush, &mut checkpoint] {
+    let mut producer_expiry = tokio::time::interval(Duration::from_millis(
+        c.producer_id_expiration_check_interval_ms.max(10) as u64,
+    ));
+    let producer_id_expiration_ms = i64::from(c.producer_id_expiration_ms);
+    for t in [
+        &mut retention,
+        &mut flush,
+        &mut checkpoint,
+        &mut producer_expiry,
+    ] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     loop {
@@ -358,6 +368,12 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
                 let deleted = tokio::task::spawn_blocking(move || logs.enforce_retention(now_ms())).await.unwrap_or(0);
                 if deleted > 0 {
                     tracing::info!(segments = deleted, "retention deleted segments");
+                }
+            }
+            _ = producer_expiry.tick() => {
+                let expired = tokio::task::spawn_blocking(move || logs.remove_expired_producers(now_ms(), producer_id_expiration_ms)).await.unwrap_or(0);
+                if expired > 0 {
+                    tracing::info!(producers = expired, "expired idle producer ids");
                 }
             }
             _ = flush.tick() => {

@@ -4,9 +4,9 @@
 //! flush); `state` (segments, offsets) is a `RwLock` taken for writing only to publish a
 //! change. Readers take `state` for reading just long enough to locate bytes, then copy them
 //! with `pread` on the segment's shared `Arc<File>` outside any lock. Lock order:
-//! `append_lock` → `state` → `epoch_cache`.
+//! `append_lock` → `state` → `epoch_cache` → `producer_state`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,6 +17,7 @@ use bytes::Bytes;
 use super::batch::{self, BatchHeader};
 use super::checkpoint::sync_dir;
 use super::epoch::LeaderEpochCache;
+use super::producer_state::{ProducerEntry, ProducerStateManager, SequenceCheck};
 use super::segment::{self, LogSegment, ReadPlan};
 use super::{LogConfig, LogError, TimestampType};
 
@@ -95,6 +96,8 @@ pub struct Log {
     epoch_cache: Mutex<LeaderEpochCache>,
     /// The cleaner's first dirty offset (Kafka's cleaner-offset-checkpoint entry); -1 = none.
     cleaner_checkpoint: AtomicI64,
+    /// Idempotent-producer state (checked and updated under `append_lock`).
+    producer_state: Mutex<ProducerStateManager>,
     /// Earliest wall time at which a tombstone kept by the last cleaning may be removed;
     /// `i64::MAX` when none is known. Makes the log cleanable again whatever its dirty ratio.
     tombstone_horizon_ms: AtomicI64,
@@ -205,6 +208,8 @@ impl Log {
         } else {
             log_end_offset
         };
+        let producer_state =
+            load_producer_state(&dir, &segments, log_start_offset, log_end_offset)?;
         tracing::info!(
             dir = %dir.display(),
             segments = segments.len(),
@@ -228,6 +233,7 @@ impl Log {
                 truncations: 0,
             }),
             epoch_cache: Mutex::new(epoch_cache),
+            producer_state: Mutex::new(producer_state),
             cleaner_checkpoint: AtomicI64::new(-1),
             tombstone_horizon_ms: AtomicI64::new(i64::MAX),
         })
@@ -293,18 +299,47 @@ impl Log {
         let mut position = 0usize;
         let mut next_offset = log_end_offset;
         let mut rewritten = Vec::with_capacity(headers.len());
+        // Producer entries as they will be after this append (committed only once written).
+        let mut staged: HashMap<i64, ProducerEntry> = HashMap::new();
         for header in &headers {
             let size = header.total_size();
             let slice = &mut bytes[position..position + size];
             batch::rewrite_for_append(slice, next_offset, leader_epoch, log_append_time_ms);
             let new_header = BatchHeader::parse(slice)?;
+            if new_header.producer_id >= 0 && !new_header.is_control() {
+                let producer_state = lock(&self.producer_state);
+                match producer_state.check(&staged, &new_header)? {
+                    SequenceCheck::Duplicate(original) if headers.len() == 1 => {
+                        drop(producer_state);
+                        tracing::debug!(dir = %self.dir.display(), producer_id = new_header.producer_id, base_offset = original.first_offset, "duplicate batch acknowledged with its original offsets");
+                        return Ok(AppendInfo {
+                            base_offset: original.first_offset,
+                            last_offset: original.last_offset,
+                            log_append_time_ms: -1,
+                            log_start_offset: self.read_state().log_start_offset,
+                            record_count: 0,
+                            max_timestamp: original.timestamp_ms,
+                            bytes: 0,
+                        });
+                    }
+                    SequenceCheck::Duplicate(_) => {
+                        return Err(LogError::InvalidRecord(
+                            "a duplicate batch inside a multi-batch append".to_string(),
+                        ));
+                    }
+                    SequenceCheck::Append => {
+                        let entry = producer_state.updated_entry(&staged, &new_header);
+                        staged.insert(new_header.producer_id, entry);
+                    }
+                }
+            }
             next_offset = new_header.next_offset();
             rewritten.push(new_header);
             position += size;
         }
         let info = append_info(&rewritten, records.len(), log_append_time_ms);
         self.epoch_cache_assign(leader_epoch, log_end_offset)?;
-        self.write_prepared(
+        let info = self.write_prepared(
             PreparedAppend {
                 bytes,
                 headers: rewritten,
@@ -312,7 +347,11 @@ impl Log {
             },
             &config,
             now_ms,
-        )
+        )?;
+        if !staged.is_empty() {
+            lock(&self.producer_state).commit(staged);
+        }
+        Ok(info)
     }
 
     /// Appends replicated batches keeping their offsets. The first batch must start at or
@@ -342,15 +381,20 @@ impl Log {
             ..info
         };
         let now_ms = crate::types::now_ms();
-        self.write_prepared(
+        let info = self.write_prepared(
             PreparedAppend {
                 bytes: records.to_vec(),
-                headers,
+                headers: headers.clone(),
                 info,
             },
             &config,
             now_ms,
-        )
+        )?;
+        let mut producer_state = lock(&self.producer_state);
+        for header in &headers {
+            producer_state.update(header);
+        }
+        Ok(info)
     }
 
     /// `stored`: batches that already went through a log (replication) may be sparse.
@@ -513,6 +557,12 @@ impl Log {
                 .max(new_base_offset.min(state.log_end_offset));
         }
         state.segments.insert(new_base_offset, segment);
+        drop(state);
+        // Kafka takes a producer snapshot at every roll: recovery then replays at most the
+        // active segment.
+        if let Err(e) = lock(&self.producer_state).write_snapshot(&self.dir, new_base_offset) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "writing producer snapshot failed");
+        }
         Ok(())
     }
 
@@ -873,6 +923,17 @@ impl Log {
         for segment in removed {
             segment.delete()?;
         }
+        ProducerStateManager::remove_snapshots_after(&self.dir, log_end_offset)?;
+        {
+            let state = self.read_state();
+            let reloaded = load_producer_state(
+                &self.dir,
+                &state.segments,
+                state.log_start_offset,
+                log_end_offset,
+            )?;
+            *lock(&self.producer_state) = reloaded;
+        }
         tracing::info!(dir = %self.dir.display(), offset, log_end_offset, "log truncated");
         Ok(())
     }
@@ -888,9 +949,30 @@ impl Log {
         lock(&self.epoch_cache).latest_epoch()
     }
 
-    /// Flushes everything (the log stays usable).
+    /// Flushes everything and writes a producer snapshot at the log end offset (the log
+    /// stays usable).
     pub fn close(&self) -> Result<(), LogError> {
-        self.flush()
+        let _append = lock(&self.append_lock);
+        self.flush_locked(crate::types::now_ms())?;
+        let (deleted, log_end_offset) = {
+            let state = self.read_state();
+            (state.deleted, state.log_end_offset)
+        };
+        if !deleted {
+            lock(&self.producer_state).write_snapshot(&self.dir, log_end_offset)?;
+        }
+        Ok(())
+    }
+
+    /// A copy of one producer's state (tests, diagnostics).
+    pub fn producer_entry(&self, producer_id: i64) -> Option<ProducerEntry> {
+        lock(&self.producer_state).producer(producer_id).cloned()
+    }
+
+    /// Drops producers idle for `expiration_ms` (`producer.id.expiration.ms`); returns how
+    /// many.
+    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        lock(&self.producer_state).remove_expired(now_ms, expiration_ms)
     }
 
     /// Removes the partition directory; the log is unusable afterwards.
@@ -1035,6 +1117,35 @@ impl Log {
         state.segments.insert(base_offset, segment);
         Ok(true)
     }
+}
+
+/// Producer state at `log_end_offset`: the newest readable snapshot at or below it, then the
+/// batch headers after it (from the log start when there is no snapshot).
+fn load_producer_state(
+    dir: &Path,
+    segments: &BTreeMap<i64, LogSegment>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+) -> Result<ProducerStateManager, LogError> {
+    let (mut producer_state, from_offset) =
+        match ProducerStateManager::load_latest(dir, log_end_offset)? {
+            Some((loaded, offset)) if offset >= log_start_offset => (loaded, offset),
+            _ => (ProducerStateManager::new(), log_start_offset),
+        };
+    let mut replayed = 0usize;
+    for segment in segments.values() {
+        if segment.next_offset() <= from_offset {
+            continue;
+        }
+        segment.for_each_batch_header_from(from_offset, |header| {
+            if header.last_offset() >= from_offset {
+                producer_state.update(header);
+                replayed += 1;
+            }
+        })?;
+    }
+    tracing::info!(dir = %dir.display(), from_offset, replayed_batches = replayed, producers = producer_state.producer_count(), "producer state loaded");
+    Ok(producer_state)
 }
 
 /// Best-effort removal of a cleaned segment's files (an aborted cleaning).
@@ -1592,6 +1703,91 @@ mod tests {
         assert_eq!(all_bytes(&log), before, "the swap holds the same batches");
         assert_eq!(log.segment_count(), 3);
         assert!(!swap.exists());
+    }
+
+    #[test]
+    fn idempotent_retries_are_deduplicated_and_state_survives_reopen() {
+        use super::super::batch::test_support::keyed_batch_with;
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let config = LogConfig {
+            segment_bytes: 4 * one,
+            ..small_config()
+        };
+        let log = open(dir.path(), config.clone(), true);
+        let idem = |seq: i32, epoch: i16| {
+            keyed_batch_with(
+                &[(Some("k"), Some("v")), (Some("k"), Some("w"))],
+                1_000,
+                Compression::None,
+                (42, epoch, seq),
+            )
+        };
+        for i in 0..6 {
+            assert_eq!(
+                log.append_as_leader(&idem(2 * i, 0), 0, 0)
+                    .unwrap()
+                    .base_offset,
+                2 * i64::from(i)
+            );
+        }
+        let leo = log.log_end_offset();
+        let dup = log.append_as_leader(&idem(8, 0), 0, 0).unwrap();
+        assert_eq!(
+            (dup.base_offset, dup.last_offset),
+            (8, 9),
+            "duplicate answered with original offsets"
+        );
+        assert_eq!(log.log_end_offset(), leo, "duplicates are not written");
+        assert!(matches!(
+            log.append_as_leader(&idem(20, 0), 0, 0),
+            Err(LogError::OutOfOrderSequence(_))
+        ));
+        drop(log); // unclean: state from the roll snapshot plus replay
+        let log = open(dir.path(), config.clone(), false);
+        let entry = log
+            .producer_entry(42)
+            .expect("producer state rebuilt after an unclean reopen");
+        assert_eq!(entry.batches.back().unwrap().last_seq, 11);
+        assert_eq!(
+            log.append_as_leader(&idem(10, 0), 0, 0)
+                .unwrap()
+                .base_offset,
+            10
+        );
+        log.close().unwrap();
+        drop(log);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().ends_with(".log") {
+                continue;
+            }
+        }
+        let log = open(dir.path(), config, true);
+        assert_eq!(
+            log.append_as_leader(&idem(10, 0), 0, 0)
+                .unwrap()
+                .base_offset,
+            10,
+            "state from the shutdown snapshot"
+        );
+        assert!(matches!(
+            log.append_as_leader(&idem(14, 0), 0, 0),
+            Err(LogError::OutOfOrderSequence(_))
+        ));
+
+        // Without any snapshot the state is replayed from the start of the log.
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(), true);
+        log.append_as_leader(&idem(0, 0), 0, 0).unwrap();
+        log.append_as_leader(&idem(0, 1), 0, 0).unwrap();
+        drop(log);
+        let log = open(dir.path(), small_config(), false);
+        assert_eq!(
+            log.append_as_leader(&idem(0, 1), 0, 0).unwrap().base_offset,
+            2,
+            "replayed state recognises the retry"
+        );
     }
 
     #[test]

@@ -299,6 +299,14 @@ impl LogManager {
         deleted
     }
 
+    /// Drops idle idempotent producers of every log (`producer.id.expiration.ms`).
+    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.all()
+            .iter()
+            .map(|(_, log)| log.remove_expired_producers(now_ms, expiration_ms))
+            .sum()
+    }
+
     /// `flush.ms`-driven flushes of every log; failures are logged per log.
     pub fn flush_due(&self, now_ms: i64) {
         for (tp, log) in self.all() {

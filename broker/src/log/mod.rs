@@ -19,12 +19,16 @@ mod index;
 #[allow(clippy::module_inception)]
 mod log;
 mod manager;
+mod producer_state;
 mod segment;
 
 pub use batch::{BatchHeader, CompressionType};
 pub use cleaner::{clean_log, CleanStats, CleanerConfig, LogCleaner};
 pub use log::{AppendInfo, FetchData, Log, OffsetAndTimestamp};
 pub use manager::LogManager;
+pub use producer_state::{
+    BatchMetadata, ProducerEntry, ProducerStateManager, SequenceCheck, PRODUCER_BATCHES_RETAINED,
+};
 pub use segment::LogSegment;
 
 use std::path::PathBuf;
@@ -123,6 +127,14 @@ pub enum LogError {
         log_start_offset: i64,
         log_end_offset: i64,
     },
+    /// An idempotent producer's sequence does not follow its last one
+    /// (OUT_OF_ORDER_SEQUENCE_NUMBER).
+    #[error("out of order sequence number: {0}")]
+    OutOfOrderSequence(String),
+    /// An idempotent producer writes with an epoch older than the partition has seen
+    /// (INVALID_PRODUCER_EPOCH).
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
     /// Disk failure (KAFKA_STORAGE_ERROR).
     #[error("storage I/O error on {path}: {source}")]
     Io {
@@ -149,6 +161,8 @@ impl LogError {
             LogError::UnsupportedCompression(_) => E::UnsupportedCompressionType,
             LogError::RecordTooLarge { .. } => E::MessageTooLarge,
             LogError::OffsetOutOfRange { .. } => E::OffsetOutOfRange,
+            LogError::OutOfOrderSequence(_) => E::OutOfOrderSequenceNumber,
+            LogError::InvalidProducerEpoch(_) => E::InvalidProducerEpoch,
             LogError::Io { .. } => E::KafkaStorageError,
         }
     }

@@ -545,6 +545,30 @@ impl LogSegment {
         Ok(None)
     }
 
+    /// Calls `f` with the header of every batch whose last offset is `>= offset`, in order
+    /// (header reads only; bounded by the segment size).
+    pub(crate) fn for_each_batch_header_from(
+        &self,
+        offset: i64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<(), LogError> {
+        let Some((mut position, _)) = self.translate_offset(offset)? else {
+            return Ok(());
+        };
+        while position + BATCH_HEADER_BYTES as u64 <= self.size_bytes {
+            let header = self.read_header_at(position)?;
+            if header.batch_length < batch::BATCH_LENGTH_MIN {
+                return Err(LogError::CorruptRecord(format!(
+                    "bad batch length at position {position} of {}",
+                    self.log_path.display()
+                )));
+            }
+            f(&header);
+            position += header.total_size() as u64;
+        }
+        Ok(())
+    }
+
     /// Plans a read of whole batches starting with the one containing `start_offset`.
     /// `None` when the segment has no batch at or after `start_offset`.
     pub(crate) fn read_plan(&self, start_offset: i64) -> Result<Option<ReadPlan>, LogError> {

@@ -104,6 +104,13 @@ pub enum MetadataRecord {
         name: String,
         value: Option<String>,
     },
+    /// A block of producer ids `[next_block_start - block_size, next_block_start)` handed to
+    /// `broker_id` (Kafka's `ProducerIdsRecord`, written by AllocateProducerIds).
+    ProducerIds {
+        broker_id: i32,
+        next_block_start: i64,
+        block_size: i64,
+    },
 }
 
 /// The payload of one raft entry: records applied atomically, in order.

@@ -678,6 +678,7 @@ pub mod versions {
     pub const DELETE_RECORDS: i16 = 2;
     pub const DESCRIBE_LOG_DIRS: i16 = 4;
     pub const DESCRIBE_CLUSTER: i16 = 1;
+    pub const INIT_PRODUCER_ID: i16 = 5;
 }
 
 /// Kafka error codes the tests assert on (numeric, as they appear on the wire).
@@ -694,6 +695,8 @@ pub mod codes {
     pub const INVALID_CONFIG: i16 = 40;
     pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
     pub const INVALID_RECORD: i16 = 87;
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 }
@@ -996,6 +999,59 @@ pub fn encode_nullable_batch(records: &[NullableRecord<'_>], timestamp_ms: i64) 
     )
     .expect("encode record batch");
     buf.freeze()
+}
+
+/// One uncompressed v2 batch of an idempotent producer: `values` as records with keys
+/// `k0, k1, ...`, sequences from `base_sequence`, timestamped now (producer expiry is
+/// measured from record timestamps, as in Kafka).
+pub fn encode_idempotent_batch(
+    values: &[&[u8]],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Bytes {
+    let records: Vec<ProtocolRecord> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| ProtocolRecord {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch,
+            timestamp_type: ProtocolTimestampType::Creation,
+            offset: i as i64,
+            sequence: base_sequence + i as i32,
+            timestamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode record batch");
+    buf.freeze()
+}
+
+/// A TCP port that was free a moment ago (for brokers that must keep their port across
+/// restarts so long-lived clients can reconnect).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
 }
 
 /// One legacy (magic 1) message set entry, as pre-0.11 clients sent it. `kafka-protocol`
