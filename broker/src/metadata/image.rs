@@ -579,4 +579,29 @@ mod tests {
             "an image must survive its snapshot form"
         );
     }
+
+    #[test]
+    fn producer_id_blocks_only_move_forward_and_survive_snapshots() {
+        let image = MetadataImage::empty().apply(&[
+            MetadataRecord::ProducerIds {
+                broker_id: 1,
+                next_block_start: 2000,
+                block_size: 1000,
+            },
+            MetadataRecord::ProducerIds {
+                broker_id: 2,
+                next_block_start: 1000,
+                block_size: 1000,
+            },
+        ]);
+        assert_eq!(
+            image.next_producer_id, 2000,
+            "producer ids never go backwards"
+        );
+        let restored = MetadataImage::from(ImageSnapshot::from(&image));
+        assert_eq!(
+            restored.next_producer_id, 2000,
+            "snapshots keep the next producer id"
+        );
+    }
 }

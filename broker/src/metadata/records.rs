@@ -215,6 +215,11 @@ mod tests {
                 name: "cleanup.policy".into(),
                 value: Some("compact".into()),
             },
+            MetadataRecord::ProducerIds {
+                broker_id: 1,
+                next_block_start: 2000,
+                block_size: 1000,
+            },
         ];
         let batch = MetadataBatch::new(records);
         let json = serde_json::to_vec(&batch).unwrap();
