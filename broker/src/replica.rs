@@ -233,8 +233,13 @@ impl ReplicaManager {
                     p.isr_len.store(isr_len, Ordering::Release);
                     p.min_insync_replicas.store(min_isr, Ordering::Release);
                 }
-                None => match self.logs.get_or_create(&tp, config, topic_id) {
+                None => match self.logs.get_or_create(&tp, config.clone(), topic_id) {
                     Ok(log) => {
+                        // A log loaded at start-up was opened with the broker default
+                        // config; the topic's own config applies from the first image on.
+                        if log.config() != config {
+                            log.update_config(config);
+                        }
                         let hw = log.log_end_offset();
                         let partition = Arc::new(Partition {
                             tp: tp.clone(),

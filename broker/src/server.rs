@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::config::BrokerConfig;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, BoundListener, Broker};
-use crate::log::{LogError, LogManager};
+use crate::log::{CleanerConfig, LogCleaner, LogError, LogManager};
 use crate::metadata::{
     BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerDefaults,
     MetadataQuorum, QuorumConfig,
@@ -58,6 +58,8 @@ pub struct RunningBroker {
     /// One permit per open connection; shutdown waits until all are back.
     connections: Arc<Semaphore>,
     connections_max: u32,
+    /// Log compaction threads (`log.cleaner.enable`).
+    cleaner: Option<LogCleaner>,
 }
 
 /// How long a clean shutdown waits for in-flight requests to finish.
@@ -78,6 +80,19 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         .map_err(|e| ServerError::Quorum(format!("log start-up task failed: {e}")))??
     };
     let logs = Arc::new(logs);
+    let cleaner = if config.log_cleaner_enable && config.log_cleaner_threads > 0 {
+        Some(LogCleaner::start(
+            Arc::clone(&logs),
+            CleanerConfig {
+                threads: config.log_cleaner_threads as usize,
+                dedupe_buffer_bytes: config.log_cleaner_dedupe_buffer_size.max(0) as u64,
+                io_buffer_bytes: config.log_cleaner_io_buffer_size.max(0) as u64,
+                backoff_ms: config.log_cleaner_backoff_ms.max(0) as u64,
+            },
+        )?)
+    } else {
+        None
+    };
 
     let metadata_dir = config
         .metadata_log_dir
@@ -210,6 +225,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
         ),
+        producer_ids: crate::handlers::producer_id::ProducerIdManager::new(),
         config,
         node_id,
         quorum: Arc::clone(&quorum),
@@ -251,6 +267,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         tasks,
         connections,
         connections_max,
+        cleaner,
     })
 }
 
@@ -261,6 +278,11 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        if let Some(cleaner) = self.cleaner {
+            tokio::task::spawn_blocking(move || cleaner.shutdown())
+                .await
+                .map_err(|e| ServerError::Quorum(format!("log cleaner shutdown failed: {e}")))?;
         }
         // Connections finish the request they are serving (responses included) and close;
         // only then are logs flushed, so nothing is appended after the clean-shutdown marker.
@@ -356,7 +378,16 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut checkpoint = tokio::time::interval(Duration::from_millis(
         c.log_flush_offset_checkpoint_interval_ms.max(10) as u64,
     ));
-    for t in [&mut retention, &mut flush, &mut checkpoint] {
+    let mut producer_expiry = tokio::time::interval(Duration::from_millis(
+        c.producer_id_expiration_check_interval_ms.max(10) as u64,
+    ));
+    let producer_id_expiration_ms = i64::from(c.producer_id_expiration_ms);
+    for t in [
+        &mut retention,
+        &mut flush,
+        &mut checkpoint,
+        &mut producer_expiry,
+    ] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     loop {
@@ -367,6 +398,12 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
                 let deleted = tokio::task::spawn_blocking(move || logs.enforce_retention(now_ms())).await.unwrap_or(0);
                 if deleted > 0 {
                     tracing::info!(segments = deleted, "retention deleted segments");
+                }
+            }
+            _ = producer_expiry.tick() => {
+                let expired = tokio::task::spawn_blocking(move || logs.remove_expired_producers(now_ms(), producer_id_expiration_ms)).await.unwrap_or(0);
+                if expired > 0 {
+                    tracing::info!(producers = expired, "expired idle producer ids");
                 }
             }
             _ = flush.tick() => {

@@ -118,9 +118,8 @@ fn aiokafka_session() {
 }
 
 /// kafka-python's default producer is idempotent (as the Java client's is since Kafka
-/// 3.0): it needs InitProducerId, which the broker does not implement yet.
+/// 3.0): it needs InitProducerId and sequence checks.
 #[test]
-#[ignore = "InitProducerId / idempotent producer not implemented (transactions issue)"]
 fn idempotent_python_producers() {
     if !python_clients_available() {
         return;

@@ -196,6 +196,21 @@ pub fn effective_log_config(layers: &ConfigLayers) -> LogConfig {
         file_delete_delay_ms: effective_i64(layers, "file.delete.delay.ms", d.file_delete_delay_ms),
         cleanup_delete: cleanup.iter().any(|p| p == "delete"),
         cleanup_compact: cleanup.iter().any(|p| p == "compact"),
+        delete_retention_ms: effective_i64(layers, "delete.retention.ms", d.delete_retention_ms),
+        min_cleanable_dirty_ratio: match effective(layers, "min.cleanable.dirty.ratio") {
+            Some(ConfigValue::Double(ratio)) => ratio,
+            _ => d.min_cleanable_dirty_ratio,
+        },
+        min_compaction_lag_ms: effective_i64(
+            layers,
+            "min.compaction.lag.ms",
+            d.min_compaction_lag_ms,
+        ),
+        max_compaction_lag_ms: effective_i64(
+            layers,
+            "max.compaction.lag.ms",
+            d.max_compaction_lag_ms,
+        ),
     }
 }
 

@@ -12,6 +12,7 @@ mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
+pub mod producer_id;
 mod topics;
 
 use std::net::SocketAddr;
@@ -42,6 +43,8 @@ pub struct Broker {
     pub replicas: Arc<ReplicaManager>,
     pub fetch_sessions: fetch_session::FetchSessionCache,
     pub groups: Arc<GroupCoordinator>,
+    /// This broker's block of idempotent producer ids (InitProducerId).
+    pub producer_ids: producer_id::ProducerIdManager,
     pub advertised: Vec<BoundListener>,
 }
 
@@ -160,6 +163,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Request
             groups::handle_offset_delete(broker, r).await,
         )),
         // network.rs only lets through APIs that api_versions::supported_range advertises.
+        RequestKind::InitProducerId(r) => Respond(ResponseKind::InitProducerId(
+            producer_id::handle_init_producer_id(broker, r).await,
+        )),
         other => Outcome::Close(format!("no handler for {:?}", api_of(&other))),
     }
 }

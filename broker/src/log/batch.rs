@@ -8,6 +8,8 @@
 //! Invariant: this module never decodes records on the produce or fetch paths. The one
 //! exception is [`record_timestamps`], used only by timestamp lookups (ListOffsets).
 
+use kafka_protocol::records::Record;
+
 use super::{LogError, TimestampType};
 
 /// Size of the v2 batch header up to and including the record count.
@@ -105,12 +107,12 @@ impl BatchHeader {
             magic: bytes[MAGIC_AT] as i8,
             crc: be_i32(bytes, CRC_AT) as u32,
             attributes: be_i16(bytes, ATTRIBUTES_AT),
-            last_offset_delta: be_i32(bytes, 23),
+            last_offset_delta: be_i32(bytes, LAST_OFFSET_DELTA_AT),
             base_timestamp: be_i64(bytes, 27),
             max_timestamp: be_i64(bytes, MAX_TIMESTAMP_AT),
             producer_id: be_i64(bytes, 43),
             producer_epoch: be_i16(bytes, 51),
-            base_sequence: be_i32(bytes, 53),
+            base_sequence: be_i32(bytes, BASE_SEQUENCE_AT),
             record_count: be_i32(bytes, 57),
         })
     }
@@ -155,7 +157,10 @@ impl BatchHeader {
     }
 
     /// Checks every rule that can be checked without the record bytes being in memory:
-    /// magic, length, counts and codec (not the CRC).
+    /// magic, length, counts and codec (not the CRC). Stored batches may be sparse (the
+    /// cleaner keeps a batch's last offset while removing records), so only
+    /// `lastOffsetDelta >= recordCount - 1` is required here; client batches must also be
+    /// dense (see [`Self::check_dense`]).
     pub(crate) fn check_shape(&self) -> Result<(), LogError> {
         if self.magic != 2 {
             return Err(LogError::UnsupportedMagic(self.magic));
@@ -172,11 +177,9 @@ impl BatchHeader {
                 self.record_count
             )));
         }
-        if self.record_count > 0
-            && i64::from(self.last_offset_delta) != i64::from(self.record_count) - 1
-        {
+        if i64::from(self.last_offset_delta) < i64::from(self.record_count) - 1 {
             return Err(LogError::InvalidRecord(format!(
-                "lastOffsetDelta {} does not match record count {}",
+                "lastOffsetDelta {} is too small for record count {}",
                 self.last_offset_delta, self.record_count
             )));
         }
@@ -187,6 +190,19 @@ impl BatchHeader {
             )));
         }
         self.compression_type()?;
+        Ok(())
+    }
+
+    /// Client (produce) batches carry consecutive offsets: `lastOffsetDelta == count - 1`.
+    pub(crate) fn check_dense(&self) -> Result<(), LogError> {
+        if self.record_count > 0
+            && i64::from(self.last_offset_delta) != i64::from(self.record_count) - 1
+        {
+            return Err(LogError::InvalidRecord(format!(
+                "lastOffsetDelta {} does not match record count {}",
+                self.last_offset_delta, self.record_count
+            )));
+        }
         Ok(())
     }
 }
@@ -212,10 +228,23 @@ pub(crate) fn validate_batch(batch: &[u8]) -> Result<BatchHeader, LogError> {
     Ok(header)
 }
 
-/// Splits `records` into v2 batches and validates each one (length, magic, CRC32C, counts,
-/// codec, `max_message_bytes`). Records are never decoded. Trailing partial bytes are
-/// `CorruptRecord`.
+/// Splits client-produced `records` into v2 batches and validates each one (length, magic,
+/// CRC32C, dense counts, codec, `max_message_bytes`). Records are never decoded. Trailing
+/// partial bytes are `CorruptRecord`.
 pub fn validate_batches(
+    records: &[u8],
+    max_message_bytes: u32,
+) -> Result<Vec<BatchHeader>, LogError> {
+    let headers = validate_stored_batches(records, max_message_bytes)?;
+    for header in &headers {
+        header.check_dense()?;
+    }
+    Ok(headers)
+}
+
+/// As [`validate_batches`] but for batches that already went through a log (replication,
+/// recovery): compacted batches may have offset gaps inside.
+pub fn validate_stored_batches(
     records: &[u8],
     max_message_bytes: u32,
 ) -> Result<Vec<BatchHeader>, LogError> {
@@ -309,6 +338,106 @@ pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, LogError> {
         .collect())
 }
 
+const LAST_OFFSET_DELTA_AT: usize = 23;
+const BASE_SEQUENCE_AT: usize = 53;
+
+/// Every record of one stored batch, decompressed. Used by the log cleaner and by
+/// [`require_keys`]; never on the fetch path.
+pub(crate) fn decode_records(batch: &[u8]) -> Result<Vec<Record>, LogError> {
+    let header = BatchHeader::parse(batch)?;
+    let mut buf = bytes::Bytes::copy_from_slice(batch);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).map_err(|e| {
+        LogError::CorruptRecord(format!(
+            "cannot decode records of batch at {}: {e}",
+            header.base_offset
+        ))
+    })?;
+    Ok(set.records)
+}
+
+/// Compacted topics: every record of a (non-control) produced batch must carry a key, else
+/// INVALID_RECORD as in Kafka. Decodes the records (compacted topics only).
+pub(crate) fn require_keys(batch: &[u8]) -> Result<(), LogError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.is_control() {
+        return Ok(());
+    }
+    let records = decode_records(batch)?;
+    if let Some(position) = records.iter().position(|r| r.key.is_none()) {
+        return Err(LogError::InvalidRecord(format!(
+            "compacted topic cannot accept a record without a key (record {position} of the batch)"
+        )));
+    }
+    Ok(())
+}
+
+/// Re-encodes `retained` (a non-empty, offset-ordered subset of the records of the batch
+/// described by `original`) as one batch keeping the batch-level fields: codec, producer
+/// id/epoch, sequence numbering, transactional/control flags, partition leader epoch,
+/// timestamp type (LogAppendTime keeps the batch's maxTimestamp) and the last offset (so
+/// producer state and offsets after the batch are unaffected). The base offset becomes the
+/// first retained record's offset.
+pub(crate) fn encode_retained(
+    original: &BatchHeader,
+    retained: &[Record],
+) -> Result<Vec<u8>, LogError> {
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+    let compression = match original.compression_type()? {
+        CompressionType::None => Compression::None,
+        CompressionType::Gzip => Compression::Gzip,
+        CompressionType::Snappy => Compression::Snappy,
+        CompressionType::Lz4 => Compression::Lz4,
+        CompressionType::Zstd => Compression::Zstd,
+    };
+    let encode_error = |why: String| {
+        LogError::InvalidRecord(format!(
+            "cannot re-encode the retained records of batch at {}: {why}",
+            original.base_offset
+        ))
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        retained,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .map_err(|e| encode_error(e.to_string()))?;
+    let mut bytes = buf.to_vec();
+    let header = BatchHeader::parse(&bytes)?;
+    if header.total_size() != bytes.len() {
+        return Err(encode_error(
+            "the encoder produced more than one batch".to_string(),
+        ));
+    }
+    if header.last_offset() > original.last_offset() || header.base_offset < original.base_offset {
+        return Err(encode_error(
+            "retained records lie outside the original batch".to_string(),
+        ));
+    }
+    let last_offset_delta = i32::try_from(original.last_offset() - header.base_offset)
+        .map_err(|_| encode_error("offset range too large".to_string()))?;
+    bytes[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+        .copy_from_slice(&last_offset_delta.to_be_bytes());
+    if original.base_sequence < 0 {
+        bytes[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4]
+            .copy_from_slice(&original.base_sequence.to_be_bytes());
+    }
+    bytes[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&original.partition_leader_epoch.to_be_bytes());
+    if original.timestamp_type() == TimestampType::LogAppendTime {
+        let attributes = be_i16(&bytes, ATTRIBUTES_AT) | ATTR_TIMESTAMP_TYPE;
+        bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        bytes[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8]
+            .copy_from_slice(&original.max_timestamp.to_be_bytes());
+    }
+    let crc = crc32c::crc32c(&bytes[CRC_START..]);
+    bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(bytes)
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
     //! Builds real batches with kafka_protocol's encoder.
@@ -358,6 +487,52 @@ pub(crate) mod test_support {
     /// An uncompressed batch of `n` records, all with timestamp `ts`.
     pub(crate) fn batch(n: usize, ts: i64) -> Vec<u8> {
         batch_with(&vec![ts; n], Compression::None, 10)
+    }
+
+    /// One batch of keyed records (`None` value = tombstone; `None` key = keyless) with
+    /// timestamp `ts`, producer id/epoch/base sequence as given, base offset 0.
+    pub(crate) fn keyed_batch_with(
+        entries: &[(Option<&str>, Option<&str>)],
+        ts: i64,
+        compression: Compression,
+        producer: (i64, i16, i32),
+    ) -> Vec<u8> {
+        let (producer_id, producer_epoch, base_sequence) = producer;
+        let records: Vec<Record> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (key, value))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id,
+                producer_epoch,
+                timestamp_type: KTs::Creation,
+                offset: i as i64,
+                sequence: base_sequence.wrapping_add(i as i32),
+                timestamp: ts,
+                key: key.map(|k| Bytes::from(k.to_string())),
+                value: value.map(|v| Bytes::from(v.to_string())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .unwrap();
+        buf.to_vec()
+    }
+
+    /// Uncompressed, non-idempotent keyed batch.
+    pub(crate) fn keyed_batch(entries: &[(Option<&str>, Option<&str>)], ts: i64) -> Vec<u8> {
+        keyed_batch_with(entries, ts, Compression::None, (-1, -1, -1))
     }
 }
 
@@ -468,6 +643,81 @@ mod tests {
         assert_eq!(h.max_timestamp, 99_999);
         let ts = record_timestamps(&bytes).unwrap();
         assert_eq!(ts, vec![(100, 99_999), (101, 99_999), (102, 99_999)]);
+    }
+
+    #[test]
+    fn encode_retained_keeps_batch_fields_and_last_offset() {
+        for compression in [Compression::None, Compression::Zstd, Compression::Lz4] {
+            let entries = [
+                (Some("a"), Some("1")),
+                (Some("b"), Some("2")),
+                (Some("c"), None),
+                (Some("d"), Some("4")),
+            ];
+            let mut bytes = keyed_batch_with(&entries, 5_000, compression, (77, 3, 10));
+            rewrite_for_append(&mut bytes, 100, 9, Some(6_000));
+            let original = validate_batches(&bytes, 1 << 20).unwrap()[0];
+            let records = decode_records(&bytes).unwrap();
+            let retained: Vec<Record> = records
+                .into_iter()
+                .filter(|r| r.offset == 101 || r.offset == 102)
+                .collect();
+            let cleaned = encode_retained(&original, &retained).unwrap();
+            let header = validate_stored_batches(&cleaned, 1 << 20)
+                .expect("a cleaned batch must be a valid stored batch")[0];
+            assert_eq!(
+                header.base_offset, 101,
+                "{compression:?}: first kept offset"
+            );
+            assert_eq!(
+                header.last_offset(),
+                103,
+                "{compression:?}: last offset kept"
+            );
+            assert_eq!(header.record_count, 2);
+            assert_eq!(
+                (
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence
+                ),
+                (77, 3, 11),
+                "{compression:?}: producer fields and sequence numbering kept"
+            );
+            assert_eq!(header.partition_leader_epoch, 9);
+            assert_eq!(
+                header.compression_type().unwrap(),
+                original.compression_type().unwrap()
+            );
+            assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
+            assert_eq!(header.max_timestamp, 6_000);
+            assert!(
+                validate_batches(&cleaned, 1 << 20).is_err(),
+                "a sparse batch is not acceptable from a producer"
+            );
+            let decoded = decode_records(&cleaned).unwrap();
+            let kv: Vec<(i64, Option<bytes::Bytes>)> = decoded
+                .iter()
+                .map(|r| (r.offset, r.value.clone()))
+                .collect();
+            assert_eq!(
+                kv,
+                vec![(101, Some(bytes::Bytes::from("2"))), (102, None)],
+                "{compression:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn require_keys_rejects_keyless_records() {
+        assert!(require_keys(&keyed_batch(&[(Some("k"), Some("v"))], 0)).is_ok());
+        assert!(matches!(
+            require_keys(&keyed_batch(
+                &[(Some("k"), Some("v")), (None, Some("v"))],
+                0
+            )),
+            Err(LogError::InvalidRecord(_))
+        ));
     }
 
     #[test]

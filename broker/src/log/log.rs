@@ -4,17 +4,20 @@
 //! flush); `state` (segments, offsets) is a `RwLock` taken for writing only to publish a
 //! change. Readers take `state` for reading just long enough to locate bytes, then copy them
 //! with `pread` on the segment's shared `Arc<File>` outside any lock. Lock order:
-//! `append_lock` → `state` → `epoch_cache`.
+//! `append_lock` → `state` → `epoch_cache` → `producer_state`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 
 use super::batch::{self, BatchHeader};
 use super::checkpoint::sync_dir;
 use super::epoch::LeaderEpochCache;
+use super::producer_state::{ProducerEntry, ProducerStateManager, SequenceCheck};
 use super::segment::{self, LogSegment, ReadPlan};
 use super::{LogConfig, LogError, TimestampType};
 
@@ -57,6 +60,8 @@ struct LogState {
     messages_unflushed: i64,
     last_flush_ms: i64,
     deleted: bool,
+    /// Bumped by every truncation, so the cleaner can tell its view of the segments is stale.
+    truncations: u64,
 }
 
 impl LogState {
@@ -89,6 +94,40 @@ pub struct Log {
     append_lock: Mutex<()>,
     state: RwLock<LogState>,
     epoch_cache: Mutex<LeaderEpochCache>,
+    /// The cleaner's first dirty offset (Kafka's cleaner-offset-checkpoint entry); -1 = none.
+    cleaner_checkpoint: AtomicI64,
+    /// Idempotent-producer state (checked and updated under `append_lock`).
+    producer_state: Mutex<ProducerStateManager>,
+    /// Earliest wall time at which a tombstone kept by the last cleaning may be removed;
+    /// `i64::MAX` when none is known. Makes the log cleanable again whatever its dirty ratio.
+    tombstone_horizon_ms: AtomicI64,
+}
+
+/// A non-active segment as the cleaner sees it (see [`Log::cleaning_view`]).
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentSnapshot {
+    pub base_offset: i64,
+    pub next_offset: i64,
+    pub size_bytes: u64,
+    /// Largest batch timestamp (creation time when no batch has one).
+    pub largest_timestamp: i64,
+    /// Timestamp of the first batch (Kafka's `getFirstBatchTimestamp`), if any.
+    pub first_batch_timestamp: Option<i64>,
+    pub created_ms: i64,
+    pub file: Arc<File>,
+    pub path: PathBuf,
+}
+
+/// Everything the cleaner needs to plan a cleaning, taken under the log's read lock.
+#[derive(Debug, Clone)]
+pub(crate) struct CleaningView {
+    /// Every segment but the active one, by base offset.
+    pub segments: Vec<SegmentSnapshot>,
+    pub active_base_offset: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub truncations: u64,
+    pub config: LogConfig,
 }
 
 /// Batches prepared for writing: rewritten bytes plus their headers.
@@ -169,6 +208,8 @@ impl Log {
         } else {
             log_end_offset
         };
+        let producer_state =
+            load_producer_state(&dir, &segments, log_start_offset, log_end_offset)?;
         tracing::info!(
             dir = %dir.display(),
             segments = segments.len(),
@@ -189,8 +230,12 @@ impl Log {
                 messages_unflushed: 0,
                 last_flush_ms: now_ms,
                 deleted: false,
+                truncations: 0,
             }),
             epoch_cache: Mutex::new(epoch_cache),
+            producer_state: Mutex::new(producer_state),
+            cleaner_checkpoint: AtomicI64::new(-1),
+            tombstone_horizon_ms: AtomicI64::new(i64::MAX),
         })
     }
 
@@ -230,7 +275,16 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let config = self.config();
-        let headers = self.validate_for_append(records, &config)?;
+        let headers = self.validate_for_append(records, &config, false)?;
+        if config.cleanup_compact {
+            // The one produce-path exception to "storage never decodes records": Kafka
+            // rejects keyless records on compacted topics.
+            let mut position = 0usize;
+            for header in &headers {
+                batch::require_keys(&records[position..position + header.total_size()])?;
+                position += header.total_size();
+            }
+        }
         if let Some(empty) = headers.iter().find(|h| h.record_count == 0) {
             return Err(LogError::InvalidRecord(format!(
                 "record batch with base offset {} has no records",
@@ -245,18 +299,47 @@ impl Log {
         let mut position = 0usize;
         let mut next_offset = log_end_offset;
         let mut rewritten = Vec::with_capacity(headers.len());
+        // Producer entries as they will be after this append (committed only once written).
+        let mut staged: HashMap<i64, ProducerEntry> = HashMap::new();
         for header in &headers {
             let size = header.total_size();
             let slice = &mut bytes[position..position + size];
             batch::rewrite_for_append(slice, next_offset, leader_epoch, log_append_time_ms);
             let new_header = BatchHeader::parse(slice)?;
+            if new_header.producer_id >= 0 && !new_header.is_control() {
+                let producer_state = lock(&self.producer_state);
+                match producer_state.check(&staged, &new_header)? {
+                    SequenceCheck::Duplicate(original) if headers.len() == 1 => {
+                        drop(producer_state);
+                        tracing::debug!(dir = %self.dir.display(), producer_id = new_header.producer_id, base_offset = original.first_offset, "duplicate batch acknowledged with its original offsets");
+                        return Ok(AppendInfo {
+                            base_offset: original.first_offset,
+                            last_offset: original.last_offset,
+                            log_append_time_ms: -1,
+                            log_start_offset: self.read_state().log_start_offset,
+                            record_count: 0,
+                            max_timestamp: original.timestamp_ms,
+                            bytes: 0,
+                        });
+                    }
+                    SequenceCheck::Duplicate(_) => {
+                        return Err(LogError::InvalidRecord(
+                            "a duplicate batch inside a multi-batch append".to_string(),
+                        ));
+                    }
+                    SequenceCheck::Append => {
+                        let entry = producer_state.updated_entry(&staged, &new_header);
+                        staged.insert(new_header.producer_id, entry);
+                    }
+                }
+            }
             next_offset = new_header.next_offset();
             rewritten.push(new_header);
             position += size;
         }
         let info = append_info(&rewritten, records.len(), log_append_time_ms);
         self.epoch_cache_assign(leader_epoch, log_end_offset)?;
-        self.write_prepared(
+        let info = self.write_prepared(
             PreparedAppend {
                 bytes,
                 headers: rewritten,
@@ -264,7 +347,11 @@ impl Log {
             },
             &config,
             now_ms,
-        )
+        )?;
+        if !staged.is_empty() {
+            lock(&self.producer_state).commit(staged);
+        }
+        Ok(info)
     }
 
     /// Appends replicated batches keeping their offsets. The first batch must start at or
@@ -272,7 +359,7 @@ impl Log {
     /// (compacted logs have them). Leader epochs of the batches feed the epoch cache.
     pub fn append_as_follower(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
         let config = self.config();
-        let headers = self.validate_for_append(records, &config)?;
+        let headers = self.validate_for_append(records, &config, true)?;
         let _append = lock(&self.append_lock);
         let log_end_offset = self.read_state().log_end_offset;
         let mut expected_min = log_end_offset;
@@ -294,23 +381,34 @@ impl Log {
             ..info
         };
         let now_ms = crate::types::now_ms();
-        self.write_prepared(
+        let info = self.write_prepared(
             PreparedAppend {
                 bytes: records.to_vec(),
-                headers,
+                headers: headers.clone(),
                 info,
             },
             &config,
             now_ms,
-        )
+        )?;
+        let mut producer_state = lock(&self.producer_state);
+        for header in &headers {
+            producer_state.update(header);
+        }
+        Ok(info)
     }
 
+    /// `stored`: batches that already went through a log (replication) may be sparse.
     fn validate_for_append(
         &self,
         records: &[u8],
         config: &LogConfig,
+        stored: bool,
     ) -> Result<Vec<BatchHeader>, LogError> {
-        let headers = batch::validate_batches(records, config.max_message_bytes)?;
+        let headers = if stored {
+            batch::validate_stored_batches(records, config.max_message_bytes)?
+        } else {
+            batch::validate_batches(records, config.max_message_bytes)?
+        };
         if headers.is_empty() {
             return Err(LogError::InvalidRecord(
                 "no record batches to append".to_string(),
@@ -409,7 +507,14 @@ impl Log {
                     now_ms - base
                 }
             });
-            let too_old = non_empty && waited_ms.is_some_and(|w| w > config.segment_ms);
+            // Compacted logs also roll by max.compaction.lag.ms (only closed segments are
+            // cleanable), as Kafka does.
+            let roll_ms = if config.cleanup_compact {
+                config.segment_ms.min(config.max_compaction_lag_ms)
+            } else {
+                config.segment_ms
+            };
+            let too_old = non_empty && waited_ms.is_some_and(|w| w > roll_ms);
             let roll =
                 too_big || too_old || active.indexes_full() || !active.can_hold_offset(last_offset);
             (roll, active.is_empty(), active.base_offset())
@@ -452,6 +557,12 @@ impl Log {
                 .max(new_base_offset.min(state.log_end_offset));
         }
         state.segments.insert(new_base_offset, segment);
+        drop(state);
+        // Kafka takes a producer snapshot at every roll: recovery then replays at most the
+        // active segment.
+        if let Err(e) = lock(&self.producer_state).write_snapshot(&self.dir, new_base_offset) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "writing producer snapshot failed");
+        }
         Ok(())
     }
 
@@ -778,6 +889,7 @@ impl Log {
         if offset >= state.log_end_offset {
             return Ok(());
         }
+        state.truncations += 1;
         let mut removed = Vec::new();
         if offset <= state.log_start_offset
             || offset <= state.segments.keys().next().copied().unwrap_or(0)
@@ -811,6 +923,17 @@ impl Log {
         for segment in removed {
             segment.delete()?;
         }
+        ProducerStateManager::remove_snapshots_after(&self.dir, log_end_offset)?;
+        {
+            let state = self.read_state();
+            let reloaded = load_producer_state(
+                &self.dir,
+                &state.segments,
+                state.log_start_offset,
+                log_end_offset,
+            )?;
+            *lock(&self.producer_state) = reloaded;
+        }
         tracing::info!(dir = %self.dir.display(), offset, log_end_offset, "log truncated");
         Ok(())
     }
@@ -826,9 +949,30 @@ impl Log {
         lock(&self.epoch_cache).latest_epoch()
     }
 
-    /// Flushes everything (the log stays usable).
+    /// Flushes everything and writes a producer snapshot at the log end offset (the log
+    /// stays usable).
     pub fn close(&self) -> Result<(), LogError> {
-        self.flush()
+        let _append = lock(&self.append_lock);
+        self.flush_locked(crate::types::now_ms())?;
+        let (deleted, log_end_offset) = {
+            let state = self.read_state();
+            (state.deleted, state.log_end_offset)
+        };
+        if !deleted {
+            lock(&self.producer_state).write_snapshot(&self.dir, log_end_offset)?;
+        }
+        Ok(())
+    }
+
+    /// A copy of one producer's state (tests, diagnostics).
+    pub fn producer_entry(&self, producer_id: i64) -> Option<ProducerEntry> {
+        lock(&self.producer_state).producer(producer_id).cloned()
+    }
+
+    /// Drops producers idle for `expiration_ms` (`producer.id.expiration.ms`); returns how
+    /// many.
+    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        lock(&self.producer_state).remove_expired(now_ms, expiration_ms)
     }
 
     /// Removes the partition directory; the log is unusable afterwards.
@@ -842,6 +986,186 @@ impl Log {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(LogError::io(&self.dir, e)),
+        }
+    }
+}
+
+/// The log cleaner's access to a log.
+impl Log {
+    /// The cleaner's first dirty offset; -1 when none was recorded.
+    pub fn cleaner_checkpoint(&self) -> i64 {
+        self.cleaner_checkpoint.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_cleaner_checkpoint(&self, offset: i64) {
+        self.cleaner_checkpoint.store(offset, Ordering::Release);
+    }
+
+    pub(crate) fn tombstone_horizon_ms(&self) -> i64 {
+        self.tombstone_horizon_ms.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_tombstone_horizon_ms(&self, horizon_ms: i64) {
+        self.tombstone_horizon_ms
+            .store(horizon_ms, Ordering::Release);
+    }
+
+    /// Snapshot of the non-active segments (shared file handles; no lock is held
+    /// afterwards). `None` once the log is deleted.
+    pub(crate) fn cleaning_view(&self) -> Option<CleaningView> {
+        let config = self.config();
+        let state = self.read_state();
+        if state.deleted {
+            return None;
+        }
+        let active_base_offset = state.active().ok()?.base_offset();
+        let segments = state
+            .segments
+            .values()
+            .filter(|s| s.base_offset() < active_base_offset)
+            .map(|s| {
+                let (file, path, size_bytes) = s.file_view();
+                SegmentSnapshot {
+                    base_offset: s.base_offset(),
+                    next_offset: s.next_offset(),
+                    size_bytes,
+                    largest_timestamp: s.largest_timestamp(),
+                    first_batch_timestamp: s.roll_base_ms(),
+                    created_ms: s.created_ms(),
+                    file,
+                    path,
+                }
+            })
+            .collect();
+        Some(CleaningView {
+            segments,
+            active_base_offset,
+            log_start_offset: state.log_start_offset,
+            log_end_offset: state.log_end_offset,
+            truncations: state.truncations,
+            config,
+        })
+    }
+
+    /// Replaces the segments `old` (consecutive, non-active) by the cleaned segment written
+    /// as `<old[0].base>.{log,index,timeindex}.cleaned`, with Kafka's crash-safe sequence:
+    /// `.cleaned` → `.swap` (fsync dir), old files → `.deleted` → removed, `.swap` → final
+    /// name (fsync dir). A crash at any point leaves a complete log: [`Log::open`] discards
+    /// `.cleaned` files and completes a `.swap`. Returns `false` (and removes the cleaned
+    /// files) when the log changed under the cleaner (truncation, retention, deletion).
+    pub(crate) fn replace_segments(
+        &self,
+        old: &[SegmentSnapshot],
+        truncations: u64,
+    ) -> Result<bool, LogError> {
+        let Some(first) = old.first() else {
+            return Ok(false);
+        };
+        let base_offset = first.base_offset;
+        let file = |suffix: &str, extra: &str| {
+            PathBuf::from(format!(
+                "{}{extra}",
+                segment::segment_file(&self.dir, base_offset, suffix).display()
+            ))
+        };
+        let suffixes = [
+            segment::INDEX_SUFFIX,
+            segment::TIME_INDEX_SUFFIX,
+            segment::LOG_SUFFIX,
+        ];
+        let _append = lock(&self.append_lock);
+        let config = self.config();
+        let mut state = self.write_state();
+        let active_base = state.active().map(|a| a.base_offset()).unwrap_or(i64::MIN);
+        let unchanged = !state.deleted
+            && state.truncations == truncations
+            && old.iter().all(|o| {
+                o.base_offset < active_base
+                    && state.segments.get(&o.base_offset).is_some_and(|s| {
+                        s.size_bytes() == o.size_bytes && s.next_offset() == o.next_offset
+                    })
+            });
+        if !unchanged {
+            drop(state);
+            remove_cleaned_files(&self.dir, base_offset);
+            tracing::info!(dir = %self.dir.display(), base_offset, "log changed during cleaning; cleaned segment discarded");
+            return Ok(false);
+        }
+        for suffix in suffixes {
+            let from = file(suffix, segment::CLEANED_SUFFIX);
+            let to = file(suffix, segment::SWAP_SUFFIX);
+            std::fs::rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
+        }
+        sync_dir(&self.dir)?;
+        for o in old {
+            if let Some(segment) = state.segments.remove(&o.base_offset) {
+                segment.delete()?;
+            }
+        }
+        for suffix in suffixes {
+            let from = file(suffix, segment::SWAP_SUFFIX);
+            let to = file(suffix, "");
+            std::fs::rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
+        }
+        sync_dir(&self.dir)?;
+        let (mut segment, problem) = LogSegment::open(&self.dir, base_offset, &config)?;
+        if let Some(problem) = problem {
+            tracing::warn!(dir = %self.dir.display(), base_offset, problem, "rebuilding indexes of cleaned segment");
+            segment.recover()?;
+        }
+        segment.set_created_ms(old.iter().map(|o| o.created_ms).max().unwrap_or(0));
+        state.segments.insert(base_offset, segment);
+        Ok(true)
+    }
+}
+
+/// Producer state at `log_end_offset`: the newest readable snapshot at or below it, then the
+/// batch headers after it (from the log start when there is no snapshot).
+fn load_producer_state(
+    dir: &Path,
+    segments: &BTreeMap<i64, LogSegment>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+) -> Result<ProducerStateManager, LogError> {
+    let (mut producer_state, from_offset) =
+        match ProducerStateManager::load_latest(dir, log_end_offset)? {
+            Some((loaded, offset)) if offset >= log_start_offset => (loaded, offset),
+            _ => (ProducerStateManager::new(), log_start_offset),
+        };
+    let mut replayed = 0usize;
+    for segment in segments.values() {
+        if segment.next_offset() <= from_offset {
+            continue;
+        }
+        segment.for_each_batch_header_from(from_offset, |header| {
+            if header.last_offset() >= from_offset {
+                producer_state.update(header);
+                replayed += 1;
+            }
+        })?;
+    }
+    tracing::info!(dir = %dir.display(), from_offset, replayed_batches = replayed, producers = producer_state.producer_count(), "producer state loaded");
+    Ok(producer_state)
+}
+
+/// Best-effort removal of a cleaned segment's files (an aborted cleaning).
+pub(crate) fn remove_cleaned_files(dir: &Path, base_offset: i64) {
+    for suffix in [
+        segment::LOG_SUFFIX,
+        segment::INDEX_SUFFIX,
+        segment::TIME_INDEX_SUFFIX,
+    ] {
+        let path = PathBuf::from(format!(
+            "{}{}",
+            segment::segment_file(dir, base_offset, suffix).display(),
+            segment::CLEANED_SUFFIX
+        ));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot remove cleaned file")
+            }
         }
     }
 }
@@ -862,15 +1186,40 @@ fn append_info(
     }
 }
 
-/// Deletes leftovers and orphan index files; returns base offsets of `.log` files.
+/// Deletes leftovers (`.deleted`, `.cleaned`, `.tmp`) and orphan index files, completes
+/// interrupted segment swaps, and returns base offsets of `.log` files.
+///
+/// A `<B>.log.swap` is a cleaned segment that was fsynced and made ready before a crash:
+/// the segments it replaces (base offsets in `[B, next offset of the swap)`) are deleted
+/// and the swap files renamed to their final names, as Kafka's log loader does. Index
+/// `.swap` files without a log swap are removed (indexes are rebuilt when missing).
 fn scan_dir(dir: &Path) -> Result<std::collections::BTreeSet<i64>, LogError> {
     let mut bases = std::collections::BTreeSet::new();
     let mut index_files = Vec::new();
+    let mut swaps: Vec<(i64, PathBuf)> = Vec::new();
+    let mut index_swaps: Vec<(i64, PathBuf)> = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| LogError::io(dir, e))?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
+        let parse = |name: &str, suffix: &str| {
+            name.strip_suffix(suffix)
+                .filter(|s| s.len() == 20)
+                .and_then(|s| s.parse::<i64>().ok())
+        };
+        if let Some(stem) = name.strip_suffix(segment::SWAP_SUFFIX) {
+            if let Some(base) = parse(stem, segment::LOG_SUFFIX) {
+                swaps.push((base, path));
+                continue;
+            }
+            if let Some(base) = parse(stem, segment::INDEX_SUFFIX)
+                .or_else(|| parse(stem, segment::TIME_INDEX_SUFFIX))
+            {
+                index_swaps.push((base, path));
+                continue;
+            }
+        }
         if [".deleted", ".cleaned", ".swap", ".tmp"]
             .iter()
             .any(|s| name.ends_with(s))
@@ -879,18 +1228,60 @@ fn scan_dir(dir: &Path) -> Result<std::collections::BTreeSet<i64>, LogError> {
             std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
             continue;
         }
-        let parse = |suffix: &str| {
-            name.strip_suffix(suffix)
-                .filter(|s| s.len() == 20)
-                .and_then(|s| s.parse::<i64>().ok())
-        };
-        if let Some(base) = parse(segment::LOG_SUFFIX) {
+        if let Some(base) = parse(&name, segment::LOG_SUFFIX) {
             bases.insert(base);
         } else if let Some(base) =
-            parse(segment::INDEX_SUFFIX).or_else(|| parse(segment::TIME_INDEX_SUFFIX))
+            parse(&name, segment::INDEX_SUFFIX).or_else(|| parse(&name, segment::TIME_INDEX_SUFFIX))
         {
             index_files.push((base, path));
         }
+    }
+    for (base, swap_path) in &swaps {
+        let next_offset = next_offset_of_file(swap_path)?;
+        tracing::warn!(file = %swap_path.display(), base_offset = base, next_offset, "completing interrupted segment swap");
+        let replaced: Vec<i64> = bases
+            .range(*base..next_offset.max(*base + 1))
+            .copied()
+            .collect();
+        for old in replaced {
+            for suffix in [
+                segment::LOG_SUFFIX,
+                segment::INDEX_SUFFIX,
+                segment::TIME_INDEX_SUFFIX,
+            ] {
+                let path = segment::segment_file(dir, old, suffix);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(LogError::io(&path, e)),
+                }
+            }
+            bases.remove(&old);
+        }
+        index_files.retain(|(b, _)| !(*b >= *base && *b < next_offset.max(*base + 1)));
+        let final_path = segment::segment_file(dir, *base, segment::LOG_SUFFIX);
+        std::fs::rename(swap_path, &final_path).map_err(|e| LogError::io(swap_path, e))?;
+        bases.insert(*base);
+    }
+    for (base, path) in index_swaps {
+        // Indexes of a completed swap are renamed; any other index swap is dropped (the
+        // segment rebuilds a missing index).
+        let completed = swaps.iter().any(|(b, _)| *b == base);
+        let final_path = path.with_extension("");
+        let final_path = PathBuf::from(
+            path.to_string_lossy()
+                .strip_suffix(segment::SWAP_SUFFIX)
+                .map(str::to_owned)
+                .unwrap_or_else(|| final_path.to_string_lossy().into_owned()),
+        );
+        if completed {
+            std::fs::rename(&path, &final_path).map_err(|e| LogError::io(&path, e))?;
+        } else {
+            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+        }
+    }
+    if !swaps.is_empty() {
+        sync_dir(dir)?;
     }
     for (base, path) in index_files {
         if !bases.contains(&base) {
@@ -899,6 +1290,28 @@ fn scan_dir(dir: &Path) -> Result<std::collections::BTreeSet<i64>, LogError> {
         }
     }
     Ok(bases)
+}
+
+/// Offset after the last whole batch of a log file (header scan; stops at a torn tail).
+fn next_offset_of_file(path: &Path) -> Result<i64, LogError> {
+    use std::os::unix::fs::FileExt;
+    let file = File::open(path).map_err(|e| LogError::io(path, e))?;
+    let size = file.metadata().map_err(|e| LogError::io(path, e))?.len();
+    let mut position = 0u64;
+    let mut next_offset = -1i64;
+    let mut header = [0u8; batch::BATCH_HEADER_BYTES];
+    // Bounded: each iteration advances by one whole batch within `size`.
+    while position + batch::BATCH_HEADER_BYTES as u64 <= size {
+        file.read_exact_at(&mut header, position)
+            .map_err(|e| LogError::io(path, e))?;
+        let parsed = BatchHeader::parse(&header)?;
+        if parsed.check_shape().is_err() || position + parsed.total_size() as u64 > size {
+            break;
+        }
+        next_offset = parsed.next_offset();
+        position += parsed.total_size() as u64;
+    }
+    Ok(next_offset)
 }
 
 #[cfg(test)]
@@ -1269,6 +1682,112 @@ mod tests {
                 .is_multiple_of(8)
         );
         assert!(segment::segment_file(dir.path(), 0, segment::TIME_INDEX_SUFFIX).exists());
+    }
+
+    #[test]
+    fn a_leftover_swap_replaces_the_segments_it_covers() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let config = LogConfig {
+            segment_bytes: 3 * one,
+            ..small_config()
+        };
+        let log = open(dir.path(), config.clone(), true);
+        fill(&log, 8, 0); // segments [0,9) [9,18) [18,24)
+        let before = all_bytes(&log);
+        drop(log);
+        let swap = PathBuf::from(format!("{}.swap", log_file(dir.path(), 0).display()));
+        std::fs::copy(log_file(dir.path(), 0), &swap).unwrap();
+        assert_eq!(next_offset_of_file(&swap).unwrap(), 9);
+        let log = Log::open(dir.path().to_path_buf(), config, 0, 0, false).unwrap();
+        assert_eq!(all_bytes(&log), before, "the swap holds the same batches");
+        assert_eq!(log.segment_count(), 3);
+        assert!(!swap.exists());
+    }
+
+    #[test]
+    fn idempotent_retries_are_deduplicated_and_state_survives_reopen() {
+        use super::super::batch::test_support::keyed_batch_with;
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let config = LogConfig {
+            segment_bytes: 4 * one,
+            ..small_config()
+        };
+        let log = open(dir.path(), config.clone(), true);
+        let idem = |seq: i32, epoch: i16| {
+            keyed_batch_with(
+                &[(Some("k"), Some("v")), (Some("k"), Some("w"))],
+                1_000,
+                Compression::None,
+                (42, epoch, seq),
+            )
+        };
+        for i in 0..6 {
+            assert_eq!(
+                log.append_as_leader(&idem(2 * i, 0), 0, 0)
+                    .unwrap()
+                    .base_offset,
+                2 * i64::from(i)
+            );
+        }
+        let leo = log.log_end_offset();
+        let dup = log.append_as_leader(&idem(8, 0), 0, 0).unwrap();
+        assert_eq!(
+            (dup.base_offset, dup.last_offset),
+            (8, 9),
+            "duplicate answered with original offsets"
+        );
+        assert_eq!(log.log_end_offset(), leo, "duplicates are not written");
+        assert!(matches!(
+            log.append_as_leader(&idem(20, 0), 0, 0),
+            Err(LogError::OutOfOrderSequence(_))
+        ));
+        drop(log); // unclean: state from the roll snapshot plus replay
+        let log = open(dir.path(), config.clone(), false);
+        let entry = log
+            .producer_entry(42)
+            .expect("producer state rebuilt after an unclean reopen");
+        assert_eq!(entry.batches.back().unwrap().last_seq, 11);
+        assert_eq!(
+            log.append_as_leader(&idem(10, 0), 0, 0)
+                .unwrap()
+                .base_offset,
+            10
+        );
+        log.close().unwrap();
+        drop(log);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().ends_with(".log") {
+                continue;
+            }
+        }
+        let log = open(dir.path(), config, true);
+        assert_eq!(
+            log.append_as_leader(&idem(10, 0), 0, 0)
+                .unwrap()
+                .base_offset,
+            10,
+            "state from the shutdown snapshot"
+        );
+        assert!(matches!(
+            log.append_as_leader(&idem(14, 0), 0, 0),
+            Err(LogError::OutOfOrderSequence(_))
+        ));
+
+        // Without any snapshot the state is replayed from the start of the log.
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(), true);
+        log.append_as_leader(&idem(0, 0), 0, 0).unwrap();
+        log.append_as_leader(&idem(0, 1), 0, 0).unwrap();
+        drop(log);
+        let log = open(dir.path(), small_config(), false);
+        assert_eq!(
+            log.append_as_leader(&idem(0, 1), 0, 0).unwrap().base_offset,
+            2,
+            "replayed state recognises the retry"
+        );
     }
 
     #[test]

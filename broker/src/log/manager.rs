@@ -21,6 +21,7 @@ pub(crate) const LOCK_FILE: &str = ".lock";
 pub(crate) const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 pub(crate) const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub(crate) const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+pub(crate) const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 pub(crate) const PARTITION_METADATA_FILE: &str = "partition.metadata";
 /// The metadata quorum's own log directory; never opened as a partition log.
 pub(crate) const CLUSTER_METADATA_DIR: &str = "__cluster_metadata-0";
@@ -41,6 +42,8 @@ pub struct LogManager {
     logs: RwLock<HashMap<TopicPartition, ManagedLog>>,
     /// Serializes creation and deletion of logs.
     create_lock: Mutex<()>,
+    /// Serializes writers of `cleaner-offset-checkpoint` (cleaner threads, shutdown).
+    cleaner_checkpoint_lock: Mutex<()>,
 }
 
 impl LogManager {
@@ -61,6 +64,7 @@ impl LogManager {
             dir_locks.push(lock_dir(dir)?);
             let recovery_points = read_offsets_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT));
             let log_start_offsets = read_offsets_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT));
+            let cleaner_offsets = read_offsets_checkpoint(&dir.join(CLEANER_OFFSET_CHECKPOINT));
             let marker = dir.join(CLEAN_SHUTDOWN_FILE);
             let clean_shutdown = marker.exists();
             if clean_shutdown {
@@ -87,6 +91,9 @@ impl LogManager {
                     log_start_offsets.get(&tp).copied().unwrap_or(0),
                     clean_shutdown,
                 )?;
+                if let Some(offset) = cleaner_offsets.get(&tp) {
+                    log.set_cleaner_checkpoint(*offset);
+                }
                 let topic_id = read_partition_metadata(&path);
                 logs.insert(
                     tp,
@@ -108,6 +115,7 @@ impl LogManager {
             _dir_locks: dir_locks,
             logs: RwLock::new(logs),
             create_lock: Mutex::new(()),
+            cleaner_checkpoint_lock: Mutex::new(()),
         })
     }
 
@@ -251,6 +259,31 @@ impl LogManager {
             write_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
             write_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT), &start)?;
         }
+        self.write_cleaner_checkpoints()
+    }
+
+    /// Writes `cleaner-offset-checkpoint` of every log dir (logs the cleaner has seen).
+    pub fn write_cleaner_checkpoints(&self) -> Result<(), LogError> {
+        let mut per_dir: Vec<Vec<String>> = vec![Vec::new(); self.log_dirs.len()];
+        {
+            let logs = self.read_logs();
+            let mut sorted: Vec<_> = logs.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            for (tp, managed) in sorted {
+                let offset = managed.log.cleaner_checkpoint();
+                if offset >= 0 {
+                    per_dir[managed.dir_index]
+                        .push(format!("{} {} {offset}", tp.topic, tp.partition));
+                }
+            }
+        }
+        let _write = self
+            .cleaner_checkpoint_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (dir, entries) in self.log_dirs.iter().zip(per_dir) {
+            write_checkpoint(&dir.join(CLEANER_OFFSET_CHECKPOINT), &entries)?;
+        }
         Ok(())
     }
 
@@ -264,6 +297,14 @@ impl LogManager {
             }
         }
         deleted
+    }
+
+    /// Drops idle idempotent producers of every log (`producer.id.expiration.ms`).
+    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.all()
+            .iter()
+            .map(|(_, log)| log.remove_expired_producers(now_ms, expiration_ms))
+            .sum()
     }
 
     /// `flush.ms`-driven flushes of every log; failures are logged per log.

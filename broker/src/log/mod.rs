@@ -3,25 +3,32 @@
 //! A partition's [`Log`] is a directory of [`LogSegment`]s (`<base offset>.log` with a sparse
 //! `.index` and `.timeindex`), a `leader-epoch-checkpoint` and, later, producer-state
 //! snapshots. The storage layer validates record-batch *headers* (magic, CRC32C, lengths,
-//! counts, codec) and never decodes or re-encodes records: produced bytes are stored as
-//! received with only base offset and partition leader epoch rewritten, and reads return
-//! stored bytes.
+//! counts, codec): produced bytes are stored as received with only base offset and
+//! partition leader epoch rewritten, and reads return stored bytes. Records are decoded
+//! only by the [`LogCleaner`] (compaction, which also re-encodes partly kept batches), by
+//! produce to compacted topics (keys are required) and by timestamp lookups.
 //!
 //! All functions here do blocking file I/O: callers on the async runtime use
 //! `spawn_blocking`.
 
 pub mod batch;
 mod checkpoint;
+mod cleaner;
 mod epoch;
 mod index;
 #[allow(clippy::module_inception)]
 mod log;
 mod manager;
+mod producer_state;
 mod segment;
 
 pub use batch::{BatchHeader, CompressionType};
+pub use cleaner::{clean_log, CleanStats, CleanerConfig, LogCleaner};
 pub use log::{AppendInfo, FetchData, Log, OffsetAndTimestamp};
 pub use manager::LogManager;
+pub use producer_state::{
+    BatchMetadata, ProducerEntry, ProducerStateManager, SequenceCheck, PRODUCER_BATCHES_RETAINED,
+};
 pub use segment::LogSegment;
 
 use std::path::PathBuf;
@@ -55,6 +62,14 @@ pub struct LogConfig {
     pub cleanup_delete: bool,
     /// `cleanup.policy` contains `compact`.
     pub cleanup_compact: bool,
+    /// `delete.retention.ms`: how long tombstones stay readable in compacted logs.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: dirty share of a compacted log that triggers cleaning.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are never compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: records older than this are compacted whatever the ratio.
+    pub max_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -73,6 +88,10 @@ impl Default for LogConfig {
             file_delete_delay_ms: 60_000,
             cleanup_delete: true,
             cleanup_compact: false,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
@@ -108,6 +127,14 @@ pub enum LogError {
         log_start_offset: i64,
         log_end_offset: i64,
     },
+    /// An idempotent producer's sequence does not follow its last one
+    /// (OUT_OF_ORDER_SEQUENCE_NUMBER).
+    #[error("out of order sequence number: {0}")]
+    OutOfOrderSequence(String),
+    /// An idempotent producer writes with an epoch older than the partition has seen
+    /// (INVALID_PRODUCER_EPOCH).
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
     /// Disk failure (KAFKA_STORAGE_ERROR).
     #[error("storage I/O error on {path}: {source}")]
     Io {
@@ -134,6 +161,8 @@ impl LogError {
             LogError::UnsupportedCompression(_) => E::UnsupportedCompressionType,
             LogError::RecordTooLarge { .. } => E::MessageTooLarge,
             LogError::OffsetOutOfRange { .. } => E::OffsetOutOfRange,
+            LogError::OutOfOrderSequence(_) => E::OutOfOrderSequenceNumber,
+            LogError::InvalidProducerEpoch(_) => E::InvalidProducerEpoch,
             LogError::Io { .. } => E::KafkaStorageError,
         }
     }

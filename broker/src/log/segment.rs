@@ -20,6 +20,10 @@ pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
 pub(crate) const DELETED_SUFFIX: &str = ".deleted";
+/// A segment being written by the cleaner (removed on recovery).
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+/// A cleaned segment ready to replace the originals (recovery completes the swap).
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
 
 /// `<dir>/<20-digit zero-padded base offset><suffix>`, Kafka's segment file name.
 pub(crate) fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
@@ -129,7 +133,25 @@ impl LogSegment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<Self, LogError> {
-        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        Self::create_with_suffix(dir, base_offset, config, now_ms, "")
+    }
+
+    /// Creates an empty segment whose three files carry `file_suffix` after their usual
+    /// names (the cleaner writes `<base>.log.cleaned` etc.).
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+        file_suffix: &str,
+    ) -> Result<Self, LogError> {
+        let file = |suffix: &str| {
+            PathBuf::from(format!(
+                "{}{file_suffix}",
+                segment_file(dir, base_offset, suffix).display()
+            ))
+        };
+        let log_path = file(LOG_SUFFIX);
         let log_file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -138,17 +160,17 @@ impl LogSegment {
             .open(&log_path)
             .map_err(|e| LogError::io(&log_path, e))?;
         for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            let path = segment_file(dir, base_offset, suffix);
+            let path = file(suffix);
             File::create(&path).map_err(|e| LogError::io(&path, e))?;
         }
         let (offset_index, _) = OffsetIndex::open(
-            &segment_file(dir, base_offset, INDEX_SUFFIX),
+            &file(INDEX_SUFFIX),
             base_offset,
             config.segment_index_bytes,
             0,
         )?;
         let (time_index, _) = TimeIndex::open(
-            &segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
+            &file(TIME_INDEX_SUFFIX),
             base_offset,
             config.segment_index_bytes,
         )?;
@@ -432,7 +454,6 @@ impl LogSegment {
 
     /// Appends already-validated, already-rewritten batches (`records`, described by
     /// `headers`) at the end of the segment: one `pwrite`, then index bookkeeping.
-    #[cfg(test)]
     pub(crate) fn append(
         &mut self,
         records: &[u8],
@@ -522,6 +543,30 @@ impl LogSegment {
             position += header.total_size() as u64;
         }
         Ok(None)
+    }
+
+    /// Calls `f` with the header of every batch whose last offset is `>= offset`, in order
+    /// (header reads only; bounded by the segment size).
+    pub(crate) fn for_each_batch_header_from(
+        &self,
+        offset: i64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<(), LogError> {
+        let Some((mut position, _)) = self.translate_offset(offset)? else {
+            return Ok(());
+        };
+        while position + BATCH_HEADER_BYTES as u64 <= self.size_bytes {
+            let header = self.read_header_at(position)?;
+            if header.batch_length < batch::BATCH_LENGTH_MIN {
+                return Err(LogError::CorruptRecord(format!(
+                    "bad batch length at position {position} of {}",
+                    self.log_path.display()
+                )));
+            }
+            f(&header);
+            position += header.total_size() as u64;
+        }
+        Ok(())
     }
 
     /// Plans a read of whole batches starting with the one containing `start_offset`.
@@ -686,6 +731,31 @@ impl LogSegment {
             }
         }
         Ok(())
+    }
+
+    /// The log file, its path and the published size: enough to read the segment's
+    /// batches without holding the log's lock (bytes below the size never change).
+    pub(crate) fn file_view(&self) -> (Arc<File>, PathBuf, u64) {
+        (
+            Arc::clone(&self.log_file),
+            self.log_path.clone(),
+            self.size_bytes,
+        )
+    }
+
+    /// Sets the log file's modification time (cleaned segments keep their sources' age,
+    /// which stands in for the largest timestamp of timestamp-less batches).
+    pub(crate) fn set_created_ms(&mut self, created_ms: i64) {
+        let time =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(created_ms.max(0) as u64);
+        if let Err(e) = self.log_file.set_modified(time) {
+            tracing::debug!(segment = %self.log_path.display(), error = %e, "cannot set segment mtime");
+        }
+        self.created_ms = created_ms;
+    }
+
+    pub(crate) fn created_ms(&self) -> i64 {
+        self.created_ms
     }
 
     pub fn base_offset(&self) -> i64 {

@@ -401,6 +401,42 @@ impl Controller {
         .map(|_| ())
     }
 
+    /// AllocateProducerIds: hands `broker_id` the next block of `block_size` producer ids
+    /// through the quorum (a `ProducerIds` record). Returns the block's first id.
+    pub async fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        block_size: i64,
+    ) -> Result<i64, ApiError> {
+        let _guard = self.operation_lock.lock().await;
+        self.ensure_active()?;
+        if block_size <= 0 {
+            return Err(invalid_request(format!(
+                "Invalid producer id block size {block_size}"
+            )));
+        }
+        let start = self.quorum.image().next_producer_id;
+        let next_block_start = start.checked_add(block_size).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownServerError,
+                "producer ids are exhausted",
+            )
+        })?;
+        self.propose(vec![MetadataRecord::ProducerIds {
+            broker_id,
+            next_block_start,
+            block_size,
+        }])
+        .await?;
+        tracing::info!(
+            broker_id,
+            first_producer_id = start,
+            block_size,
+            "allocated producer id block"
+        );
+        Ok(start)
+    }
+
     /// CreateTopics. Results come back in request order; all created topics are proposed as
     /// one atomic batch.
     pub async fn create_topics(

@@ -55,6 +55,8 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, Arc<TopicImage>>,
     pub topic_names_by_id: HashMap<Uuid, String>,
     pub configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
+    /// First producer id of the next block the controller hands out (0 before any).
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -242,6 +244,12 @@ impl MetadataImage {
                 // As Kafka: a topic's dynamic configs go with it.
                 self.configs.remove(&ConfigResource::Topic(name));
             }
+            MetadataRecord::ProducerIds {
+                next_block_start, ..
+            } => {
+                // Producer ids only grow, even if records were replayed out of order.
+                self.next_producer_id = self.next_producer_id.max(*next_block_start);
+            }
             MetadataRecord::Config {
                 resource,
                 name,
@@ -289,6 +297,8 @@ pub(crate) struct ImageSnapshot {
     pub(crate) brokers: Vec<BrokerRegistration>,
     pub(crate) topics: Vec<TopicImage>,
     pub(crate) configs: Vec<(ConfigResource, BTreeMap<String, String>)>,
+    #[serde(default)]
+    pub(crate) next_producer_id: i64,
 }
 
 impl From<&MetadataImage> for ImageSnapshot {
@@ -307,6 +317,7 @@ impl From<&MetadataImage> for ImageSnapshot {
                 .iter()
                 .map(|(r, c)| (r.clone(), c.clone()))
                 .collect(),
+            next_producer_id: image.next_producer_id,
         }
     }
 }
@@ -328,6 +339,7 @@ impl From<ImageSnapshot> for MetadataImage {
             image.topics.insert(topic.name.clone(), Arc::new(topic));
         }
         image.configs = snapshot.configs.into_iter().collect();
+        image.next_producer_id = snapshot.next_producer_id;
         image
     }
 }
@@ -565,6 +577,31 @@ mod tests {
             MetadataImage::from(back),
             image,
             "an image must survive its snapshot form"
+        );
+    }
+
+    #[test]
+    fn producer_id_blocks_only_move_forward_and_survive_snapshots() {
+        let image = MetadataImage::empty().apply(&[
+            MetadataRecord::ProducerIds {
+                broker_id: 1,
+                next_block_start: 2000,
+                block_size: 1000,
+            },
+            MetadataRecord::ProducerIds {
+                broker_id: 2,
+                next_block_start: 1000,
+                block_size: 1000,
+            },
+        ]);
+        assert_eq!(
+            image.next_producer_id, 2000,
+            "producer ids never go backwards"
+        );
+        let restored = MetadataImage::from(ImageSnapshot::from(&image));
+        assert_eq!(
+            restored.next_producer_id, 2000,
+            "snapshots keep the next producer id"
         );
     }
 }

@@ -104,6 +104,13 @@ pub enum MetadataRecord {
         name: String,
         value: Option<String>,
     },
+    /// A block of producer ids `[next_block_start - block_size, next_block_start)` handed to
+    /// `broker_id` (Kafka's `ProducerIdsRecord`, written by AllocateProducerIds).
+    ProducerIds {
+        broker_id: i32,
+        next_block_start: i64,
+        block_size: i64,
+    },
 }
 
 /// The payload of one raft entry: records applied atomically, in order.
@@ -207,6 +214,11 @@ mod tests {
                 resource: ConfigResource::Topic("t".into()),
                 name: "cleanup.policy".into(),
                 value: Some("compact".into()),
+            },
+            MetadataRecord::ProducerIds {
+                broker_id: 1,
+                next_block_start: 2000,
+                block_size: 1000,
             },
         ];
         let batch = MetadataBatch::new(records);

@@ -360,6 +360,55 @@ impl TestBroker {
         }
     }
 
+    /// Sends every `(key, value)` (`None` value = tombstone) to `topic`/`partition` without
+    /// waiting in between, then waits for every ack; returns the acked offsets in order.
+    pub fn produce_all(
+        &self,
+        producer: &FutureProducer,
+        topic: &str,
+        partition: i32,
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Vec<i64> {
+        let mut pending = Vec::with_capacity(records.len());
+        for (key, value) in records {
+            let mut record = FutureRecord::<[u8], [u8]>::to(topic)
+                .partition(partition)
+                .key(key.as_slice());
+            if let Some(value) = value {
+                record = record.payload(value.as_slice());
+            }
+            match producer.send_result(record) {
+                Ok(delivery) => pending.push(delivery),
+                Err((e, _)) => panic!("producer refused a record for {topic}/{partition}: {e}"),
+            }
+        }
+        pending
+            .into_iter()
+            .map(|delivery| match block_on(delivery) {
+                Ok(Ok(d)) => d.offset,
+                Ok(Err((e, _))) => {
+                    panic!("produce to {topic}/{partition} was not acknowledged: {e}")
+                }
+                Err(_) => panic!("produce to {topic}/{partition}: delivery future cancelled"),
+            })
+            .collect()
+    }
+
+    /// Total size of the `.log` segment files of `topic`-`partition` on disk.
+    pub fn partition_log_bytes(&self, topic: &str, partition: i32) -> u64 {
+        let dir = self.data_dir().join(format!("{topic}-{partition}"));
+        std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
     /// Every record of `topic`/`partition` from offset `from` up to the high watermark.
     pub fn consume_all(&self, topic: &str, partition: i32, from: i64) -> Vec<ConsumedRecord> {
         self.consume_all_with(&[], topic, partition, from)
@@ -629,6 +678,7 @@ pub mod versions {
     pub const DELETE_RECORDS: i16 = 2;
     pub const DESCRIBE_LOG_DIRS: i16 = 4;
     pub const DESCRIBE_CLUSTER: i16 = 1;
+    pub const INIT_PRODUCER_ID: i16 = 5;
 }
 
 /// Kafka error codes the tests assert on (numeric, as they appear on the wire).
@@ -645,6 +695,8 @@ pub mod codes {
     pub const INVALID_CONFIG: i16 = 40;
     pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
     pub const INVALID_RECORD: i16 = 87;
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 }
@@ -910,6 +962,96 @@ pub fn encode_batch(
     )
     .expect("encode record batch");
     buf.freeze()
+}
+
+/// A record's key and value, either of which may be null.
+pub type NullableRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// One uncompressed v2 batch of `(key, value)` records where either may be null.
+pub fn encode_nullable_batch(records: &[NullableRecord<'_>], timestamp_ms: i64) -> Bytes {
+    let records: Vec<ProtocolRecord> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| ProtocolRecord {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: ProtocolTimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32 - 1,
+            timestamp: timestamp_ms,
+            key: key.map(Bytes::copy_from_slice),
+            value: value.map(Bytes::copy_from_slice),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode record batch");
+    buf.freeze()
+}
+
+/// One uncompressed v2 batch of an idempotent producer: `values` as records with keys
+/// `k0, k1, ...`, sequences from `base_sequence`, timestamped now (producer expiry is
+/// measured from record timestamps, as in Kafka).
+pub fn encode_idempotent_batch(
+    values: &[&[u8]],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Bytes {
+    let records: Vec<ProtocolRecord> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| ProtocolRecord {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch,
+            timestamp_type: ProtocolTimestampType::Creation,
+            offset: i as i64,
+            sequence: base_sequence + i as i32,
+            timestamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode record batch");
+    buf.freeze()
+}
+
+/// A TCP port that was free a moment ago (for brokers that must keep their port across
+/// restarts so long-lived clients can reconnect).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
 }
 
 /// One legacy (magic 1) message set entry, as pre-0.11 clients sent it. `kafka-protocol`

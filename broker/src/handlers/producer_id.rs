@@ -1,0 +1,75 @@
+//! InitProducerId for idempotent producers (no transactional id): a fresh producer id with
+//! epoch 0, taken from a block this broker obtained through the metadata quorum
+//! (`Controller::allocate_producer_ids`, Kafka's AllocateProducerIds).
+//! Transactional ids belong to the transaction coordinator (not built yet).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use super::Broker;
+use crate::error::{ApiError, ResponseError};
+use crate::metadata::Controller;
+
+/// Producer ids fetched from the controller at a time (Kafka's block size).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// The current block of producer ids of this broker: `[next, end)`.
+#[derive(Debug, Default)]
+pub struct ProducerIdManager {
+    block: tokio::sync::Mutex<(i64, i64)>,
+}
+
+impl ProducerIdManager {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next unused producer id, allocating a new block when the current one is used up.
+    pub async fn generate(&self, controller: &Controller, broker_id: i32) -> Result<i64, ApiError> {
+        let mut block = self.block.lock().await;
+        if block.0 >= block.1 {
+            let start = controller
+                .allocate_producer_ids(broker_id, PRODUCER_ID_BLOCK_SIZE)
+                .await?;
+            *block = (start, start + PRODUCER_ID_BLOCK_SIZE);
+        }
+        let producer_id = block.0;
+        block.0 += 1;
+        Ok(producer_id)
+    }
+}
+
+pub async fn handle_init_producer_id(
+    broker: &Arc<Broker>,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let result = if request.transactional_id.is_some() {
+        Err(ApiError::new(
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactions are not supported yet",
+        ))
+    } else {
+        broker
+            .producer_ids
+            .generate(&broker.controller, broker.node_id)
+            .await
+    };
+    let mut response = InitProducerIdResponse::default();
+    match result {
+        Ok(producer_id) => {
+            tracing::debug!(producer_id, "initialized idempotent producer");
+            response.producer_id = ProducerId(producer_id);
+            response.producer_epoch = 0;
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "InitProducerId failed");
+            response.error_code = e.error_code();
+            response.producer_id = ProducerId(-1);
+            response.producer_epoch = -1;
+        }
+    }
+    response.ongoing_txn_producer_id = ProducerId(-1);
+    response.ongoing_txn_producer_epoch = -1;
+    response
+}

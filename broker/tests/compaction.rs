@@ -1,0 +1,228 @@
+//! Log compaction (`cleanup.policy=compact`) as a user sees it: real rdkafka producers and
+//! consumers against a real broker whose background cleaner runs every 100 ms.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+
+/// Cleaner settings that make compaction happen within a test's patience.
+const FAST_CLEANER: &[(&str, &str)] = &[("log.cleaner.backoff.ms", "100")];
+const SEGMENT_BYTES: &str = "1048576";
+const VALUE_BYTES: usize = 2048;
+
+fn value(key: usize, version: usize) -> Vec<u8> {
+    let mut v = format!("key-{key}-version-{version}-").into_bytes();
+    v.resize(VALUE_BYTES, b'.');
+    v
+}
+
+/// `keys` keys, each overwritten `versions` times, interleaved; (key, value) in send order.
+fn overwrites(keys: usize, versions: usize) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    (0..versions)
+        .flat_map(|v| (0..keys).map(move |k| (format!("key-{k}").into_bytes(), Some(value(k, v)))))
+        .collect()
+}
+
+/// The latest value per key in `records` (None = tombstone).
+fn latest_per_key(records: &[ConsumedRecord]) -> BTreeMap<String, Option<Vec<u8>>> {
+    records
+        .iter()
+        .map(|r| (r.key_str(), r.value.clone()))
+        .collect()
+}
+
+fn expected_latest(sent: &[(Vec<u8>, Option<Vec<u8>>)]) -> BTreeMap<String, Option<Vec<u8>>> {
+    sent.iter()
+        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.clone()))
+        .collect()
+}
+
+fn compacted_topic(broker: &TestBroker, extra: &[(&str, &str)]) -> String {
+    let topic = topic_name("compacted");
+    let mut configs = vec![
+        ("cleanup.policy", "compact"),
+        ("segment.bytes", SEGMENT_BYTES),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ];
+    configs.extend_from_slice(extra);
+    broker.create_topic(&topic, 1, &configs);
+    topic
+}
+
+#[test]
+fn overwritten_keys_shrink_on_disk_and_a_full_read_returns_the_latest_value_per_key() {
+    let broker = TestBroker::start_with(FAST_CLEANER);
+    let topic = compacted_topic(&broker, &[]);
+    let producer = broker.producer_with(&[("linger.ms", "5")]);
+    let sent = overwrites(40, 60); // 2400 records of 2 KiB: ~5 segments
+    let offsets = broker.produce_all(&producer, &topic, 0, &sent);
+    let produced_bytes = broker.partition_log_bytes(&topic, 0);
+    let expected = expected_latest(&sent);
+
+    wait_until(
+        Duration::from_secs(60),
+        "the cleaner to shrink the compacted partition to under half its size",
+        || broker.partition_log_bytes(&topic, 0) < produced_bytes / 2,
+    );
+    let records = broker.consume_all(&topic, 0, 0);
+    assert_eq!(
+        latest_per_key(&records),
+        expected,
+        "a full read after compaction must return exactly the latest value of every key"
+    );
+    assert!(
+        records.len() < sent.len() / 2,
+        "compaction must remove overwritten records: read {} of {} produced",
+        records.len(),
+        sent.len()
+    );
+    assert!(
+        records.windows(2).all(|w| w[0].offset < w[1].offset),
+        "offsets must stay in order"
+    );
+    let sent_offsets: std::collections::BTreeSet<i64> = offsets.iter().copied().collect();
+    assert!(
+        records.iter().all(|r| sent_offsets.contains(&r.offset)),
+        "every surviving record keeps the offset it was acknowledged with (gaps, no renumbering)"
+    );
+    assert_eq!(
+        broker.watermarks(&topic, 0),
+        (0, *offsets.last().unwrap() + 1),
+        "compaction moves neither the log start nor the high watermark"
+    );
+    let checkpoint = broker.data_dir().join("cleaner-offset-checkpoint");
+    assert!(
+        std::fs::read_to_string(&checkpoint)
+            .unwrap_or_default()
+            .contains(&format!("{topic} 0 ")),
+        "cleaner-offset-checkpoint must record the partition"
+    );
+
+    // Producing continues normally after cleaning.
+    let next = broker.produce_one(&producer, &topic, 0, b"key-0", b"after-cleaning");
+    assert_eq!(next.1, *offsets.last().unwrap() + 1);
+}
+
+#[test]
+fn tombstoned_keys_disappear_after_delete_retention_ms() {
+    let broker = TestBroker::start_with(FAST_CLEANER);
+    let topic = compacted_topic(&broker, &[("delete.retention.ms", "1000")]);
+    let producer = broker.producer_with(&[("linger.ms", "5")]);
+    let mut sent: Vec<(Vec<u8>, Option<Vec<u8>>)> = vec![
+        (b"doomed".to_vec(), Some(b"first".to_vec())),
+        (b"kept".to_vec(), Some(b"value".to_vec())),
+        (b"doomed".to_vec(), None),
+    ];
+    sent.extend(overwrites(20, 60)); // filler that rolls the tombstone's segment
+    broker.produce_all(&producer, &topic, 0, &sent);
+
+    wait_until(
+        Duration::from_secs(60),
+        "the tombstoned key to vanish from a full read after delete.retention.ms",
+        || {
+            !broker
+                .consume_all(&topic, 0, 0)
+                .iter()
+                .any(|r| r.key_str() == "doomed")
+        },
+    );
+    let latest = latest_per_key(&broker.consume_all(&topic, 0, 0));
+    assert_eq!(
+        latest.get("kept"),
+        Some(&Some(b"value".to_vec())),
+        "a key that was never deleted keeps its value"
+    );
+    assert_eq!(
+        latest.len(),
+        21,
+        "20 filler keys plus `kept`: {:?}",
+        latest.keys()
+    );
+}
+
+#[test]
+fn keyless_records_are_rejected_on_compacted_topics_with_invalid_record() {
+    let broker = TestBroker::start_with(FAST_CLEANER);
+    let topic = compacted_topic(&broker, &[]);
+    let mut raw = broker.raw();
+    let keyless =
+        encode_nullable_batch(&[(Some(b"k"), Some(b"v")), (None, Some(b"no key"))], 1_000);
+    let response = raw.produce(&topic, 0, keyless, 1);
+    assert_eq!(
+        response.error_code,
+        codes::INVALID_RECORD,
+        "a batch with a keyless record must be refused on a compacted topic"
+    );
+    assert_eq!(
+        broker.watermarks(&topic, 0),
+        (0, 0),
+        "nothing may be written"
+    );
+    let keyed = encode_nullable_batch(&[(Some(b"k"), Some(b"v")), (Some(b"t"), None)], 1_000);
+    let response = raw.produce(&topic, 0, keyed, 1);
+    assert_eq!(
+        response.error_code,
+        codes::NONE,
+        "keyed records and tombstones are fine"
+    );
+
+    let plain = topic_name("plain");
+    broker.create_topic(&plain, 1, &[]);
+    let keyless = encode_nullable_batch(&[(None, Some(b"no key"))], 1_000);
+    assert_eq!(
+        raw.produce(&plain, 0, keyless, 1).error_code,
+        codes::NONE,
+        "keyless records are fine on delete-policy topics"
+    );
+}
+
+/// kill -9 at an arbitrary point (the cleaner is busy: many dirty segments, 100 ms backoff),
+/// then hand-made leftovers of an interrupted swap: the log must come back complete.
+#[test]
+fn kill9_during_cleaning_and_leftover_swap_files_leave_a_complete_log() {
+    let mut broker = TestBroker::start_with(FAST_CLEANER);
+    let topic = compacted_topic(&broker, &[]);
+    let producer = broker.producer_with(&[("linger.ms", "5")]);
+    let sent = overwrites(30, 80);
+    broker.produce_all(&producer, &topic, 0, &sent);
+    let expected = expected_latest(&sent);
+    drop(producer);
+    broker.kill9();
+
+    // Leftovers as a crash mid-cleaning would leave them: a half-written `.cleaned` and a
+    // complete `.swap` (here a byte copy of the first segment: a valid cleaned version of
+    // itself) that must replace the segment it covers.
+    let dir = broker.data_dir().join(format!("{topic}-0"));
+    let first = dir.join(format!("{:020}.log", 0));
+    std::fs::copy(&first, dir.join(format!("{:020}.log.swap", 0))).expect("make .swap");
+    std::fs::write(dir.join(format!("{:020}.log.cleaned", 0)), b"half written")
+        .expect("make .cleaned");
+
+    broker.restart();
+    broker.wait_for_topic(&topic, 1);
+    let records = broker.consume_all(&topic, 0, 0);
+    assert_eq!(
+        latest_per_key(&records),
+        expected,
+        "after kill -9 and interrupted-swap leftovers every key must still read its latest value"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".swap") || n.ends_with(".cleaned"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "recovery must clear swap/cleaned files: {leftovers:?}"
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the restarted broker's cleaner to compact the partition",
+        || broker.consume_all(&topic, 0, 0).len() < sent.len() / 2,
+    );
+    assert_eq!(latest_per_key(&broker.consume_all(&topic, 0, 0)), expected);
+}
