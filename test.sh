@@ -2,7 +2,7 @@
 # test.sh — build, lint and test Ironlog; then run the kcat compatibility checks.
 #
 # Works on a fresh Debian 12 machine as root: installs what is missing (apt, pip) first.
-# Steps: deps → cargo build → clippy → fmt --check → tests (nextest if present) →
+# Steps: deps (apt, pip, npm) → cargo build → clippy → fmt --check → tests (nextest if present) →
 # compat (../shared/compat/kcat.sh against a fresh broker, with Debian's kcat and with the
 # confluent-kafka wheel's newer librdkafka). Exits non-zero if any step failed.
 #
@@ -11,8 +11,8 @@
 #   SKIP_CARGO=1    skip build/lint/tests (compat only; the broker binary must exist)
 #   SKIP_COMPAT=1   skip the kcat compatibility part
 #   CI=true         set by CI; nothing here behaves differently except the Rust tests
-#                   (kcat.rs and python_clients.rs fail instead of skipping when kcat or
-#                   the python clients are missing)
+#                   (kcat.rs, python_clients.rs and js_clients.rs fail instead of skipping
+#                   when kcat, the python clients or node with KafkaJS are missing)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -80,6 +80,23 @@ else
   "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore $PY_CLIENT_PKGS 2>/dev/null \
     || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages $PY_CLIENT_PKGS \
     || fail_step "pip install $PY_CLIENT_PKGS"
+fi
+
+# ------------------------------------------------------------------ KafkaJS (js_clients.rs)
+# Node.js from Debian when absent, then the locked npm packages (node_modules is not committed).
+step "node and KafkaJS"
+JS_DIR=$ROOT/broker/tests/clients/js
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "installing: nodejs npm"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm; } \
+    || fail_step "apt-get install nodejs npm"
+fi
+if command -v npm >/dev/null 2>&1; then
+  (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error) || fail_step "npm ci in $JS_DIR"
+  (cd "$JS_DIR" && node -e 'console.log("present: node " + process.version + ", kafkajs " + require("kafkajs/package.json").version)') \
+    || fail_step "kafkajs not loadable after npm ci"
 fi
 
 # ------------------------------------------------------------------ cargo
