@@ -12,6 +12,10 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
+/// The groups in the session form as fast as their members join: no 3 s wait for more
+/// members before each group's first rebalance (Kafka's default, kept by other tests).
+const BROKER_OVERRIDES: &[(&str, &str)] = &[("group.initial.rebalance.delay.ms", "0")];
+
 /// Seconds one session script may take (enforced with coreutils `timeout`).
 const SCRIPT_TIMEOUT_SECS: &str = "180";
 
@@ -90,7 +94,7 @@ fn kafkajs_session() {
     if !kafkajs_available() {
         return;
     }
-    let broker = TestBroker::start();
+    let broker = TestBroker::start_with(BROKER_OVERRIDES);
     run_session(&broker, &[]);
 }
 
@@ -102,6 +106,6 @@ fn kafkajs_session_with_transactions() {
     if !kafkajs_available() {
         return;
     }
-    let broker = TestBroker::start();
+    let broker = TestBroker::start_with(BROKER_OVERRIDES);
     run_session(&broker, &["--transactions"]);
 }
