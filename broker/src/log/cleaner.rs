@@ -781,6 +781,38 @@ mod tests {
     }
 
     #[test]
+    fn logs_with_transactional_batches_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t-0");
+        let log = Log::open(path.clone(), compact_config(600), 0, 0, true).unwrap();
+        let now = crate::types::now_ms();
+        log.append_as_leader(
+            &super::super::batch::test_support::txn_batch(2, now, (4, 0, 0)),
+            0,
+            now,
+        )
+        .unwrap();
+        log.append_txn_marker(4, 0, 0, true, 0, now).unwrap();
+        for round in 0..10 {
+            let v = format!("v{round}");
+            produce(&log, &[(Some("k0"), Some(v.as_str()))], now);
+        }
+        assert!(log.has_txn_data(), "set by the append");
+        // After a clean restart from a snapshot nothing is replayed: the header scan of the
+        // segments to clean finds the transactional batches.
+        log.close().unwrap();
+        drop(log);
+        let log = Log::open(path, compact_config(600), 0, 0, true).unwrap();
+        assert!(!log.has_txn_data());
+        let before = read_all(&log);
+        assert!(clean_log(&log, now, 1 << 20, 4096, &never_stop())
+            .unwrap()
+            .is_none());
+        assert!(log.has_txn_data(), "found by the header scan");
+        assert_eq!(read_all(&log), before, "nothing cleaned");
+    }
+
+    #[test]
     fn cleaning_keeps_exactly_the_latest_record_per_key_with_offset_gaps() {
         let dir = tempfile::tempdir().unwrap();
         let log = Log::open(dir.path().join("t-0"), compact_config(600), 0, 0, true).unwrap();
