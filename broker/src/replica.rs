@@ -102,6 +102,10 @@ pub struct ReadResult {
     pub data: FetchData,
     /// `Some` (possibly empty) for read_committed reads.
     pub aborted_transactions: Option<Vec<AbortedTxn>>,
+    /// The high watermark and last stable offset the read was bounded by (taken together
+    /// before reading, so the response reports the bounds of the data it carries).
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
 }
 
 pub struct ReplicaManager {
@@ -385,10 +389,12 @@ impl ReplicaManager {
         read_committed: bool,
         min_one_batch: bool,
     ) -> Result<ReadResult, LogError> {
+        let high_watermark = partition.high_watermark();
+        let last_stable_offset = partition.last_stable_offset().min(high_watermark);
         let bound = if read_committed {
-            partition.last_stable_offset()
+            last_stable_offset
         } else {
-            partition.high_watermark()
+            high_watermark
         };
         let data = partition
             .log
@@ -408,6 +414,8 @@ impl ReplicaManager {
         Ok(ReadResult {
             data,
             aborted_transactions,
+            high_watermark,
+            last_stable_offset,
         })
     }
 

@@ -349,6 +349,8 @@ fn read_all(
             match ReplicaManager::read(p, cached.fetch_offset, limit, read_committed, !got_data) {
                 Ok(read) => {
                     r.aborted_transactions = read.aborted_transactions;
+                    r.high_watermark = read.high_watermark;
+                    r.last_stable_offset = read.last_stable_offset;
                     let data = read.data;
                     r.log_start_offset = data.log_start_offset;
                     if !data.records.is_empty() {

@@ -2528,6 +2528,41 @@ mod txn_tests {
     }
 
     #[test]
+    fn deleting_segments_drops_their_aborted_index_and_keeps_ongoing_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 300,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path().to_path_buf(), config, 0, 0, false).unwrap();
+        log.append_as_leader(&txn_batch(2, 1_000, (1, 0, 0)), 0, 50)
+            .unwrap(); // 0..=1
+        log.append_txn_marker(1, 0, 0, false, 0, 60).unwrap(); // 2
+        let open = log
+            .append_as_leader(&txn_batch(1, 1_000, (2, 0, 0)), 0, 50)
+            .unwrap();
+        for _ in 0..6 {
+            log.append_as_leader(&batch(2, 1_000), 0, 50).unwrap();
+        }
+        assert!(log.segment_count() > 2, "small segments must roll");
+        assert_eq!(log.collect_aborted_transactions(0, 100).len(), 1);
+        let index_file = super::super::txn_index::txn_index_file(dir.path(), 0);
+        assert!(index_file.exists());
+        let second_base = log.cleaning_view().unwrap().segments[1].base_offset;
+        log.delete_records_before(second_base).unwrap();
+        assert!(
+            !index_file.exists(),
+            "the deleted segment's .txnindex goes with it"
+        );
+        assert!(log.collect_aborted_transactions(0, 100).is_empty());
+        assert_eq!(
+            log.first_unstable_offset(),
+            Some(open.base_offset),
+            "the ongoing transaction is still ongoing (the LSO is clamped to the log start by the partition)"
+        );
+    }
+
+    #[test]
     fn replicated_markers_end_transactions() {
         let dir = tempfile::tempdir().unwrap();
         let leader = open(&dir.path().join("leader"), false);
