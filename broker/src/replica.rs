@@ -1,7 +1,9 @@
 //! `ReplicaManager`: the partitions this broker hosts. It turns metadata images into local
 //! partition state (creating, reconfiguring and deleting logs), appends produced batches as
-//! leader, serves reads bounded by the high watermark, and wakes long-polling fetches when
-//! data arrives.
+//! leader, writes transaction markers for the transaction coordinator
+//! ([`ReplicaManager::write_txn_markers`]), serves reads bounded by the high watermark (the
+//! last stable offset for read_committed, with the aborted transactions of the range), and
+//! wakes long-polling fetches when data arrives.
 //!
 //! Invariants: partition state changes only when a metadata image is applied (never by a
 //! handler directly); the high watermark never exceeds the log end offset and never goes
@@ -17,7 +19,7 @@ use uuid::Uuid;
 
 use crate::config::{self, BrokerConfig, ConfigLayers};
 use crate::error::{ApiError, ResponseError};
-use crate::log::{AppendInfo, FetchData, Log, LogConfig, LogError, LogManager};
+use crate::log::{AbortedTxn, AppendInfo, FetchData, Log, LogConfig, LogError, LogManager};
 use crate::metadata::MetadataImage;
 use crate::types::{now_ms, TopicPartition};
 
@@ -46,9 +48,14 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Last stable offset. Without transactions yet, equal to the high watermark.
+    /// Last stable offset: the high watermark, or the first offset of the earliest ongoing
+    /// transaction when lower (never below the log start offset, as in Kafka).
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+        let hw = self.high_watermark();
+        match self.log.first_unstable_offset() {
+            Some(first) => first.max(self.log.log_start_offset()).min(hw),
+            None => hw,
+        }
     }
 
     pub fn isr_len(&self) -> i32 {
@@ -76,6 +83,29 @@ impl Partition {
             _ => Ok(()),
         }
     }
+}
+
+/// A transaction's outcome to write on its partitions (from the transaction coordinator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+    pub commit: bool,
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// A read_committed or read_uncommitted read: the data and, for read_committed, the aborted
+/// transactions overlapping it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    pub data: FetchData,
+    /// `Some` (possibly empty) for read_committed reads.
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
+    /// The high watermark and last stable offset the read was bounded by (taken together
+    /// before reading, so the response reports the bounds of the data it carries).
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
 }
 
 pub struct ReplicaManager {
@@ -348,27 +378,155 @@ impl ReplicaManager {
         p.min_insync_replicas.load(Ordering::Acquire)
     }
 
-    /// Reads from one partition for a consumer: bounded by the high watermark (or the last
-    /// stable offset for read_committed).
+    /// Reads from one partition for a consumer: bounded by the high watermark, or for
+    /// read_committed by the last stable offset, with the aborted transactions overlapping
+    /// the returned batches (Kafka's `collectAbortedTransactions`, upper bound = the offset
+    /// after the last returned batch).
     pub fn read(
         partition: &Partition,
         fetch_offset: i64,
         max_bytes: usize,
         read_committed: bool,
         min_one_batch: bool,
-    ) -> Result<FetchData, LogError> {
+    ) -> Result<ReadResult, LogError> {
+        let high_watermark = partition.high_watermark();
+        let last_stable_offset = partition.last_stable_offset().min(high_watermark);
         let bound = if read_committed {
-            partition.last_stable_offset()
+            last_stable_offset
         } else {
-            partition.high_watermark()
+            high_watermark
         };
-        partition
+        let data = partition
             .log
-            .read(fetch_offset, max_bytes, bound, min_one_batch)
+            .read(fetch_offset, max_bytes, bound, min_one_batch)?;
+        let aborted_transactions = if read_committed {
+            match next_offset_after(&data.records) {
+                Some(upper) => Some(
+                    partition
+                        .log
+                        .collect_aborted_transactions(fetch_offset, upper),
+                ),
+                None => Some(Vec::new()),
+            }
+        } else {
+            None
+        };
+        Ok(ReadResult {
+            data,
+            aborted_transactions,
+            high_watermark,
+            last_stable_offset,
+        })
+    }
+
+    /// Appends one transaction marker (control batch) per partition as leader, for the
+    /// transaction coordinator; Ok when written. Per partition: UNKNOWN_TOPIC_OR_PARTITION,
+    /// NOT_LEADER_OR_FOLLOWER, INVALID_PRODUCER_EPOCH (older producer epoch: Kafka's
+    /// PRODUCER_FENCED), TRANSACTION_COORDINATOR_FENCED, KAFKA_STORAGE_ERROR. A marker for a
+    /// producer without an ongoing transaction is written anyway. Results in input order.
+    pub async fn write_txn_markers(
+        &self,
+        markers: Vec<TxnMarker>,
+    ) -> Vec<(
+        i64, /*producer_id*/
+        TopicPartition,
+        Result<(), ApiError>,
+    )> {
+        type Pending = (i64, TopicPartition, Option<Result<(), ApiError>>);
+        let mut results: Vec<Pending> = Vec::new();
+        let mut work = Vec::new();
+        for marker in &markers {
+            for tp in &marker.partitions {
+                let outcome = match self.partition(tp) {
+                    None => Some(Err(ResponseError::UnknownTopicOrPartition.into())),
+                    Some(p) if p.leader_id() != self.node_id => {
+                        Some(Err(ResponseError::NotLeaderOrFollower.into()))
+                    }
+                    Some(p) => {
+                        work.push((
+                            results.len(),
+                            p,
+                            marker.producer_id,
+                            marker.producer_epoch,
+                            marker.coordinator_epoch,
+                            marker.commit,
+                        ));
+                        None
+                    }
+                };
+                results.push((marker.producer_id, tp.clone(), outcome));
+            }
+        }
+        if !work.is_empty() {
+            let done = tokio::task::spawn_blocking(move || {
+                let now = now_ms();
+                work.into_iter()
+                    .map(|(i, p, producer_id, producer_epoch, coordinator_epoch, commit)| {
+                        let r = p
+                            .log
+                            .append_txn_marker(
+                                producer_id,
+                                producer_epoch,
+                                coordinator_epoch,
+                                commit,
+                                p.leader_epoch(),
+                                now,
+                            )
+                            .map(|_| ())
+                            .map_err(ApiError::from);
+                        match &r {
+                            Ok(()) => p.advance_high_watermark(),
+                            Err(e) => {
+                                tracing::warn!(partition = %p.tp, producer_id, producer_epoch, coordinator_epoch, commit, error = %e, "transaction marker rejected")
+                            }
+                        }
+                        (i, r)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            match done {
+                Ok(done) => {
+                    for (i, r) in done {
+                        results[i].2 = Some(r);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "transaction marker task failed"),
+            }
+            // The last stable offset moved: wake read_committed long polls.
+            self.data_arrived.notify_waiters();
+        }
+        results
+            .into_iter()
+            .map(|(producer_id, tp, r)| {
+                (
+                    producer_id,
+                    tp,
+                    r.unwrap_or_else(|| Err(ResponseError::KafkaStorageError.into())),
+                )
+            })
+            .collect()
     }
 
     /// Runs retention on every log (called periodically on the blocking pool).
     pub fn enforce_retention(&self) -> usize {
         self.logs.enforce_retention(now_ms())
     }
+}
+
+/// The offset after the last whole batch in `records` (header reads only); `None` when empty.
+fn next_offset_after(records: &[u8]) -> Option<i64> {
+    let mut position = 0usize;
+    let mut next = None;
+    // Bounded: each iteration advances by one whole batch within `records`.
+    while position < records.len() {
+        let header = crate::log::BatchHeader::parse(&records[position..]).ok()?;
+        let size = header.total_size();
+        if size == 0 || position + size > records.len() {
+            break;
+        }
+        next = Some(header.next_offset());
+        position += size;
+    }
+    next
 }

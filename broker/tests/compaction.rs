@@ -27,6 +27,12 @@ fn overwrites(keys: usize, versions: usize) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
 }
 
 /// The latest value per key in `records` (None = tombstone).
+fn sent_payload_bytes(sent: &[(Vec<u8>, Option<Vec<u8>>)]) -> u64 {
+    sent.iter()
+        .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+        .sum()
+}
+
 fn latest_per_key(records: &[ConsumedRecord]) -> BTreeMap<String, Option<Vec<u8>>> {
     records
         .iter()
@@ -59,7 +65,11 @@ fn overwritten_keys_shrink_on_disk_and_a_full_read_returns_the_latest_value_per_
     let producer = broker.producer_with(&[("linger.ms", "5")]);
     let sent = overwrites(40, 60); // 2400 records of 2 KiB: ~5 segments
     let offsets = broker.produce_all(&producer, &topic, 0, &sent);
-    let produced_bytes = broker.partition_log_bytes(&topic, 0);
+    // The cleaner runs while the records are produced, so the bytes on disk after producing
+    // may already be cleaned: measure against the payload sent instead.
+    let produced_bytes = broker
+        .partition_log_bytes(&topic, 0)
+        .max(sent_payload_bytes(&sent));
     let expected = expected_latest(&sent);
 
     wait_until(

@@ -36,6 +36,7 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::WriteTxnMarkers, 1, 1),
 ];
 
 /// The version range we serve for `api`, `None` when the API is not implemented.

@@ -1,5 +1,6 @@
 //! Fetch (consumers): resolves the partition set (sessionless, new session or incremental
-//! session), reads stored bytes bounded by the high watermark (or last stable offset), and
+//! session), reads stored bytes bounded by the high watermark (or, for read_committed, the
+//! last stable offset, answering the aborted transactions of the returned range), and
 //! long-polls until `min_bytes` arrived or `max_wait_ms` passed. Stored batches are passed
 //! through as `Bytes` without re-encoding.
 //!
@@ -11,8 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use uuid::Uuid;
 
 use super::fetch_session::{CachedPartition, SessionKey, SessionRequest};
@@ -39,6 +42,7 @@ struct PartitionResult {
     last_stable_offset: i64,
     log_start_offset: i64,
     records: Option<bytes::Bytes>,
+    aborted_transactions: Option<Vec<crate::log::AbortedTxn>>,
 }
 
 pub async fn handle(
@@ -242,7 +246,18 @@ async fn handle_inner(
         pd.log_start_offset = r.log_start_offset;
         pd.preferred_read_replica = (-1).into();
         if read_committed {
-            pd.aborted_transactions = Some(Vec::new());
+            pd.aborted_transactions = Some(
+                r.aborted_transactions
+                    .iter()
+                    .flatten()
+                    .map(|a| {
+                        let mut t = AbortedTransaction::default();
+                        t.producer_id = ProducerId(a.producer_id);
+                        t.first_offset = a.first_offset;
+                        t
+                    })
+                    .collect(),
+            );
         }
         match &r.error {
             Some(e) => pd.error_code = e.error_code(),
@@ -318,6 +333,7 @@ fn read_all(
                 last_stable_offset: -1,
                 log_start_offset: -1,
                 records: None,
+                aborted_transactions: None,
             };
             let p = match resolved {
                 Ok(p) => p,
@@ -331,7 +347,11 @@ fn read_all(
             r.log_start_offset = p.log.log_start_offset();
             let limit = remaining.min(cached.partition_max_bytes.max(0) as usize);
             match ReplicaManager::read(p, cached.fetch_offset, limit, read_committed, !got_data) {
-                Ok(data) => {
+                Ok(read) => {
+                    r.aborted_transactions = read.aborted_transactions;
+                    r.high_watermark = read.high_watermark;
+                    r.last_stable_offset = read.last_stable_offset;
+                    let data = read.data;
                     r.log_start_offset = data.log_start_offset;
                     if !data.records.is_empty() {
                         got_data = true;

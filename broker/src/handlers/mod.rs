@@ -14,6 +14,7 @@ mod offsets;
 mod produce;
 pub mod producer_id;
 mod topics;
+pub mod txn_markers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -165,6 +166,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Request
         // network.rs only lets through APIs that api_versions::supported_range advertises.
         RequestKind::InitProducerId(r) => Respond(ResponseKind::InitProducerId(
             producer_id::handle_init_producer_id(broker, r).await,
+        )),
+        RequestKind::WriteTxnMarkers(r) => Respond(ResponseKind::WriteTxnMarkers(
+            txn_markers::handle(broker, r).await,
         )),
         other => Outcome::Close(format!("no handler for {:?}", api_of(&other))),
     }

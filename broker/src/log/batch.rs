@@ -6,7 +6,9 @@
 //! baseSequence i32 | recordCount i32 | records...
 //!
 //! Invariant: this module never decodes records on the produce or fetch paths. The one
-//! exception is [`record_timestamps`], used only by timestamp lookups (ListOffsets).
+//! exception is [`record_timestamps`], used only by timestamp lookups (ListOffsets); control
+//! batches (transaction markers) are decoded by [`parse_control_record`] when the log
+//! replays them.
 
 use kafka_protocol::records::Record;
 
@@ -438,6 +440,110 @@ pub(crate) fn encode_retained(
     Ok(bytes)
 }
 
+/// The type of a control record (Kafka's `ControlRecordType`): the key is version i16 (0)
+/// and type i16; transaction markers are ABORT (0) and COMMIT (1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlRecordType {
+    Abort,
+    Commit,
+    /// Any other control type (e.g. raft's leader change); ends no transaction.
+    Other(i16),
+}
+
+/// A transaction marker read from a control batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlRecord {
+    pub record_type: ControlRecordType,
+    /// From the marker's value (version i16 + coordinator epoch i32); -1 when absent.
+    pub coordinator_epoch: i32,
+}
+
+/// Decodes the single control record of a control batch (the one record decoding on the
+/// marker path: control batches are tiny and uncompressed).
+pub fn parse_control_record(batch: &[u8]) -> Result<ControlRecord, LogError> {
+    let header = BatchHeader::parse(batch)?;
+    if !header.is_control() {
+        return Err(LogError::InvalidRecord(format!(
+            "batch at {} is not a control batch",
+            header.base_offset
+        )));
+    }
+    let records = decode_records(batch)?;
+    let record = records.first().ok_or_else(|| {
+        LogError::InvalidRecord(format!(
+            "control batch at {} has no record",
+            header.base_offset
+        ))
+    })?;
+    let key = record.key.as_deref().unwrap_or_default();
+    if key.len() < 4 {
+        return Err(LogError::InvalidRecord(format!(
+            "control record at {} has a {}-byte key (need version and type)",
+            header.base_offset,
+            key.len()
+        )));
+    }
+    let record_type = match be_i16(key, 2) {
+        0 => ControlRecordType::Abort,
+        1 => ControlRecordType::Commit,
+        other => ControlRecordType::Other(other),
+    };
+    let coordinator_epoch = match record.value.as_deref() {
+        Some(value) if value.len() >= 6 => be_i32(value, 2),
+        _ => -1,
+    };
+    Ok(ControlRecord {
+        record_type,
+        coordinator_epoch,
+    })
+}
+
+/// Builds a transaction marker: one control batch (transactional + control attributes,
+/// base sequence -1) holding one control record, base offset 0 (assigned on append).
+pub fn build_txn_marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+    timestamp_ms: i64,
+) -> Result<Vec<u8>, LogError> {
+    use kafka_protocol::records::{
+        Compression, RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs,
+    };
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&i16::from(commit).to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch,
+        timestamp_type: KTs::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: timestamp_ms,
+        key: Some(bytes::Bytes::from(key)),
+        value: Some(bytes::Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| LogError::InvalidRecord(format!("cannot encode transaction marker: {e}")))?;
+    Ok(buf.to_vec())
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
     //! Builds real batches with kafka_protocol's encoder.
@@ -528,6 +634,26 @@ pub(crate) mod test_support {
         )
         .unwrap();
         buf.to_vec()
+    }
+
+    /// An uncompressed transactional batch of `n` keyed records of `producer` (id, epoch,
+    /// base sequence).
+    pub(crate) fn txn_batch(n: usize, ts: i64, producer: (i64, i16, i32)) -> Vec<u8> {
+        let mut bytes = keyed_batch_with(
+            &vec![(Some("k"), Some("v")); n],
+            ts,
+            Compression::None,
+            producer,
+        );
+        // Attribute bit 4 (transactional); the CRC covers the attributes.
+        let attributes =
+            i16::from_be_bytes([bytes[super::ATTRIBUTES_AT], bytes[super::ATTRIBUTES_AT + 1]])
+                | super::ATTR_TRANSACTIONAL;
+        bytes[super::ATTRIBUTES_AT..super::ATTRIBUTES_AT + 2]
+            .copy_from_slice(&attributes.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[super::CRC_START..]);
+        bytes[super::CRC_AT..super::CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        bytes
     }
 
     /// Uncompressed, non-idempotent keyed batch.

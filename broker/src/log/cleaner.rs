@@ -25,6 +25,10 @@
 //! Appends and reads continue while a log is cleaned: the cleaner reads closed segments
 //! through shared file handles and takes the log's locks only for the final swap.
 //!
+//! Transactions are not supported by the cleaner yet: a log holding transactional batches
+//! (seen on append, replay, or by a header scan of the segments about to be cleaned) is
+//! skipped, so aborted data and markers stay until retention removes them.
+//!
 //! Deliberate differences from Kafka: tombstone expiry uses the segment's largest record
 //! timestamp rather than a delete horizon stamped into the batch (KIP-534); records decoded
 //! and re-encoded by the cleaner lose duplicate header keys (the codec keeps headers in a
@@ -342,6 +346,31 @@ fn build_offset_map(
     Ok((map, end_offset.max(plan.first_uncleanable_offset)))
 }
 
+/// Whether any batch of `segments` is transactional (markers included): a scan of the 61-byte
+/// headers only, one `pread` per batch.
+fn segments_hold_txn_batches(segments: &[SegmentSnapshot]) -> Result<bool, LogError> {
+    let mut header = [0u8; batch::BATCH_HEADER_BYTES];
+    for segment in segments {
+        let mut position = 0u64;
+        // Bounded: each iteration advances by one whole batch within the segment's size.
+        while position + batch::BATCH_HEADER_BYTES as u64 <= segment.size_bytes {
+            segment
+                .file
+                .read_exact_at(&mut header, position)
+                .map_err(|e| LogError::io(&segment.path, e))?;
+            let parsed = BatchHeader::parse(&header)?;
+            if parsed.is_transactional() {
+                return Ok(true);
+            }
+            if parsed.batch_length < batch::BATCH_LENGTH_MIN {
+                break;
+            }
+            position += parsed.total_size() as u64;
+        }
+    }
+    Ok(false)
+}
+
 /// Segments from the start, split into groups whose total size fits `segment.bytes` and
 /// whose offsets fit one segment's 32-bit relative offsets.
 fn group_segments(segments: &[SegmentSnapshot], segment_bytes: u64) -> Vec<Vec<SegmentSnapshot>> {
@@ -465,9 +494,17 @@ pub fn clean_log(
     io_buffer_bytes: usize,
     stop: &AtomicBool,
 ) -> Result<Option<CleanStats>, LogError> {
+    if log.has_txn_data() {
+        return Ok(None);
+    }
     let Some(view) = log.cleaning_view() else {
         return Ok(None);
     };
+    if segments_hold_txn_batches(&view.segments)? {
+        tracing::info!(dir = %log.dir().display(), "log holds transactional batches; the cleaner skips it");
+        log.set_has_txn_data();
+        return Ok(None);
+    }
     let Some(plan) = plan_cleaning(
         &view,
         log.cleaner_checkpoint(),
@@ -609,7 +646,10 @@ fn pick_log(shared: &Shared, now_ms: i64) -> Option<(TopicPartition, Arc<Log>)> 
     let retry_at = lock(&shared.retry_at_ms);
     let mut best: Option<(f64, TopicPartition, Arc<Log>)> = None;
     for (tp, log) in shared.manager.all() {
-        if in_progress.contains(&tp) || retry_at.get(&tp).is_some_and(|t| *t > now_ms) {
+        if in_progress.contains(&tp)
+            || retry_at.get(&tp).is_some_and(|t| *t > now_ms)
+            || log.has_txn_data()
+        {
             continue;
         }
         let Some(view) = log.cleaning_view() else {
@@ -738,6 +778,38 @@ mod tests {
 
     fn never_stop() -> AtomicBool {
         AtomicBool::new(false)
+    }
+
+    #[test]
+    fn logs_with_transactional_batches_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t-0");
+        let log = Log::open(path.clone(), compact_config(600), 0, 0, true).unwrap();
+        let now = crate::types::now_ms();
+        log.append_as_leader(
+            &super::super::batch::test_support::txn_batch(2, now, (4, 0, 0)),
+            0,
+            now,
+        )
+        .unwrap();
+        log.append_txn_marker(4, 0, 0, true, 0, now).unwrap();
+        for round in 0..10 {
+            let v = format!("v{round}");
+            produce(&log, &[(Some("k0"), Some(v.as_str()))], now);
+        }
+        assert!(log.has_txn_data(), "set by the append");
+        // After a clean restart from a snapshot nothing is replayed: the header scan of the
+        // segments to clean finds the transactional batches.
+        log.close().unwrap();
+        drop(log);
+        let log = Log::open(path, compact_config(600), 0, 0, true).unwrap();
+        assert!(!log.has_txn_data());
+        let before = read_all(&log);
+        assert!(clean_log(&log, now, 1 << 20, 4096, &never_stop())
+            .unwrap()
+            .is_none());
+        assert!(log.has_txn_data(), "found by the header scan");
+        assert_eq!(read_all(&log), before, "nothing cleaned");
     }
 
     #[test]

@@ -4,21 +4,27 @@
 //! flush); `state` (segments, offsets) is a `RwLock` taken for writing only to publish a
 //! change. Readers take `state` for reading just long enough to locate bytes, then copy them
 //! with `pread` on the segment's shared `Arc<File>` outside any lock. Lock order:
-//! `append_lock` → `state` → `epoch_cache` → `producer_state`.
+//! `append_lock` → `state` → `epoch_cache` → `producer_state` → `txn_index`.
+//!
+//! Transactions: transactional batches open a producer's transaction, markers
+//! ([`Log::append_txn_marker`], never client batches) end it; the first offset of the earliest
+//! ongoing transaction ([`Log::first_unstable_offset`]) bounds the last stable offset, and
+//! aborted transactions are indexed per segment (`.txnindex`) for read_committed fetches.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 
-use super::batch::{self, BatchHeader};
+use super::batch::{self, BatchHeader, ControlRecordType};
 use super::checkpoint::sync_dir;
 use super::epoch::LeaderEpochCache;
 use super::producer_state::{ProducerEntry, ProducerStateManager, SequenceCheck};
 use super::segment::{self, LogSegment, ReadPlan};
+use super::txn_index::{AbortedTxn, TxnIndexes};
 use super::{LogConfig, LogError, TimestampType};
 
 /// Result of an append.
@@ -101,6 +107,10 @@ pub struct Log {
     /// Earliest wall time at which a tombstone kept by the last cleaning may be removed;
     /// `i64::MAX` when none is known. Makes the log cleanable again whatever its dirty ratio.
     tombstone_horizon_ms: AtomicI64,
+    /// Aborted transactions per segment (mutated under `append_lock`).
+    txn_index: Mutex<TxnIndexes>,
+    /// Set once transactional batches are known to be in the log: the cleaner skips it.
+    has_txn_data: AtomicBool,
 }
 
 /// A non-active segment as the cleaner sees it (see [`Log::cleaning_view`]).
@@ -208,8 +218,12 @@ impl Log {
         } else {
             log_end_offset
         };
-        let producer_state =
-            load_producer_state(&dir, &segments, log_start_offset, log_end_offset)?;
+        let loaded = load_producer_state(&dir, &segments, log_start_offset, log_end_offset)?;
+        let bases: Vec<i64> = segments.keys().copied().collect();
+        let mut txn_index = TxnIndexes::load(&dir, &bases)?;
+        txn_index.replace_from(loaded.from_offset, loaded.aborted)?;
+        let has_txn_data = loaded.saw_txn_data || !txn_index.is_empty();
+        let producer_state = loaded.state;
         tracing::info!(
             dir = %dir.display(),
             segments = segments.len(),
@@ -236,6 +250,8 @@ impl Log {
             producer_state: Mutex::new(producer_state),
             cleaner_checkpoint: AtomicI64::new(-1),
             tombstone_horizon_ms: AtomicI64::new(i64::MAX),
+            txn_index: Mutex::new(txn_index),
+            has_txn_data: AtomicBool::new(has_txn_data),
         })
     }
 
@@ -284,6 +300,21 @@ impl Log {
                 batch::require_keys(&records[position..position + header.total_size()])?;
                 position += header.total_size();
             }
+        }
+        if let Some(control) = headers.iter().find(|h| h.is_control()) {
+            return Err(LogError::InvalidRecord(format!(
+                "clients cannot write control batches (batch with base offset {})",
+                control.base_offset
+            )));
+        }
+        if let Some(bad) = headers
+            .iter()
+            .find(|h| h.is_transactional() && h.producer_id < 0)
+        {
+            return Err(LogError::InvalidRecord(format!(
+                "transactional batch with base offset {} has no producer id",
+                bad.base_offset
+            )));
         }
         if let Some(empty) = headers.iter().find(|h| h.record_count == 0) {
             return Err(LogError::InvalidRecord(format!(
@@ -351,7 +382,119 @@ impl Log {
         if !staged.is_empty() {
             lock(&self.producer_state).commit(staged);
         }
+        if headers.iter().any(|h| h.is_transactional()) {
+            self.has_txn_data.store(true, Ordering::Release);
+        }
         Ok(info)
+    }
+
+    /// Appends a transaction marker as leader: one control batch ending `producer_id`'s
+    /// transaction (COMMIT or ABORT) with the coordinator's epoch. A marker with an older
+    /// producer epoch is INVALID_PRODUCER_EPOCH, with an older coordinator epoch
+    /// TRANSACTION_COORDINATOR_FENCED; a marker for a producer without an ongoing
+    /// transaction is written anyway (as Kafka does). An ABORT of a non-empty transaction
+    /// adds an entry to the active segment's `.txnindex`.
+    pub fn append_txn_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let config = self.config();
+        let records = batch::build_txn_marker_batch(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            now_ms,
+        )?;
+        self.validate_for_append(&records, &config, false)?;
+        let _append = lock(&self.append_lock);
+        lock(&self.producer_state).check_marker(producer_id, producer_epoch, coordinator_epoch)?;
+        let log_end_offset = self.read_state().log_end_offset;
+        let log_append_time_ms =
+            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let mut bytes = records;
+        batch::rewrite_for_append(&mut bytes, log_end_offset, leader_epoch, log_append_time_ms);
+        let header = BatchHeader::parse(&bytes)?;
+        let info = append_info(&[header], bytes.len(), log_append_time_ms);
+        self.epoch_cache_assign(leader_epoch, log_end_offset)?;
+        let info = self.write_prepared(
+            PreparedAppend {
+                bytes,
+                headers: vec![header],
+                info,
+            },
+            &config,
+            now_ms,
+        )?;
+        self.has_txn_data.store(true, Ordering::Release);
+        let marker_offset = header.base_offset;
+        let mut producer_state = lock(&self.producer_state);
+        let first_offset = producer_state.complete_txn(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            header.max_timestamp,
+        );
+        tracing::debug!(dir = %self.dir.display(), producer_id, producer_epoch, coordinator_epoch, commit, marker_offset, txn_first_offset = ?first_offset, "transaction marker appended");
+        if let (false, Some(first_offset)) = (commit, first_offset) {
+            let entry = AbortedTxn {
+                producer_id,
+                first_offset,
+                last_offset: marker_offset,
+                last_stable_offset: producer_state
+                    .first_unstable_offset()
+                    .unwrap_or(marker_offset + 1),
+            };
+            drop(producer_state);
+            let segment_base = self
+                .read_state()
+                .segments
+                .range(..=marker_offset)
+                .next_back()
+                .map(|(b, _)| *b)
+                .unwrap_or(marker_offset);
+            if let Err(e) = lock(&self.txn_index).append(segment_base, entry) {
+                // The entry is in memory; the next open rebuilds it from the marker.
+                tracing::error!(dir = %self.dir.display(), producer_id, marker_offset, error = %e, "cannot write the aborted transaction index");
+            }
+        }
+        Ok(info)
+    }
+
+    /// First offset of the earliest ongoing transaction, if any (Kafka's first unstable
+    /// offset; the last stable offset is the smaller of it and the high watermark).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        lock(&self.producer_state).first_unstable_offset()
+    }
+
+    /// Ongoing transactions: `(producer_id, first_offset)` by first offset.
+    pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
+        lock(&self.producer_state).ongoing_txns()
+    }
+
+    /// Aborted transactions a read_committed fetch of `[start_offset, upper_bound_offset)`
+    /// must report (Kafka's `collectAbortedTransactions`).
+    pub fn collect_aborted_transactions(
+        &self,
+        start_offset: i64,
+        upper_bound_offset: i64,
+    ) -> Vec<AbortedTxn> {
+        lock(&self.txn_index).collect_aborted(start_offset, upper_bound_offset)
+    }
+
+    /// Whether transactional batches are known to be in the log (the cleaner skips such
+    /// logs).
+    pub fn has_txn_data(&self) -> bool {
+        self.has_txn_data.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_has_txn_data(&self) {
+        self.has_txn_data.store(true, Ordering::Release);
     }
 
     /// Appends replicated batches keeping their offsets. The first batch must start at or
@@ -390,9 +533,38 @@ impl Log {
             &config,
             now_ms,
         )?;
+        // Replicated markers end transactions like replayed ones (the control record is
+        // decoded; markers are tiny and uncompressed).
+        let mut position = 0usize;
+        let mut aborted = Vec::new();
         let mut producer_state = lock(&self.producer_state);
         for header in &headers {
-            producer_state.update(header);
+            let size = header.total_size();
+            if header.is_control() {
+                let control = batch::parse_control_record(&records[position..position + size])?;
+                if let Some(entry) = apply_marker(&mut producer_state, header, control) {
+                    aborted.push(entry);
+                }
+            } else {
+                producer_state.update(header);
+            }
+            position += size;
+        }
+        drop(producer_state);
+        if headers.iter().any(|h| h.is_transactional()) {
+            self.has_txn_data.store(true, Ordering::Release);
+        }
+        for entry in aborted {
+            let segment_base = self
+                .read_state()
+                .segments
+                .range(..=entry.last_offset)
+                .next_back()
+                .map(|(b, _)| *b)
+                .unwrap_or(entry.last_offset);
+            if let Err(e) = lock(&self.txn_index).append(segment_base, entry) {
+                tracing::error!(dir = %self.dir.display(), producer_id = entry.producer_id, error = %e, "cannot write the aborted transaction index");
+            }
         }
         Ok(info)
     }
@@ -538,6 +710,7 @@ impl Log {
             let active = state.active()?;
             if !active.is_empty() {
                 active.flush()?;
+                lock(&self.txn_index).flush(active.base_offset())?;
             }
             active.is_empty()
         };
@@ -734,8 +907,10 @@ impl Log {
                 deleted.push(segment);
             }
         }
+        let bases: Vec<i64> = state.segments.keys().copied().collect();
         drop(state);
         lock(&self.epoch_cache).truncate_from_start(offset)?;
+        lock(&self.txn_index).retain_segments(&bases);
         let count = deleted.len();
         for segment in deleted {
             segment.delete()?;
@@ -820,8 +995,10 @@ impl Log {
         let new_start = state.log_start_offset.max(first_base);
         state.log_start_offset = new_start;
         state.recovery_point = state.recovery_point.max(new_start);
+        let bases: Vec<i64> = state.segments.keys().copied().collect();
         drop(state);
         lock(&self.epoch_cache).truncate_from_start(new_start)?;
+        lock(&self.txn_index).retain_segments(&bases);
         let count = deleted.len();
         for segment in deleted {
             segment.delete()?;
@@ -932,7 +1109,12 @@ impl Log {
                 state.log_start_offset,
                 log_end_offset,
             )?;
-            *lock(&self.producer_state) = reloaded;
+            let bases: Vec<i64> = state.segments.keys().copied().collect();
+            let mut txn_index = lock(&self.txn_index);
+            txn_index.retain_segments(&bases);
+            txn_index.replace_from(reloaded.from_offset, reloaded.aborted)?;
+            drop(txn_index);
+            *lock(&self.producer_state) = reloaded.state;
         }
         tracing::info!(dir = %self.dir.display(), offset, log_end_offset, "log truncated");
         Ok(())
@@ -1115,37 +1297,98 @@ impl Log {
         }
         segment.set_created_ms(old.iter().map(|o| o.created_ms).max().unwrap_or(0));
         state.segments.insert(base_offset, segment);
+        let bases: Vec<i64> = state.segments.keys().copied().collect();
+        drop(state);
+        lock(&self.txn_index).retain_segments(&bases);
         Ok(true)
     }
 }
 
+/// Producer state rebuilt by [`load_producer_state`].
+struct LoadedProducerState {
+    state: ProducerStateManager,
+    /// Where the replay started (the snapshot's offset, or the log start).
+    from_offset: i64,
+    /// Aborted transactions whose markers were replayed, with their segments' bases.
+    aborted: Vec<(i64, AbortedTxn)>,
+    /// Whether the replay met transactional batches.
+    saw_txn_data: bool,
+}
+
+/// Ends a transaction for a replicated or replayed marker; the aborted-index entry for an
+/// ABORT of a non-empty transaction.
+fn apply_marker(
+    producer_state: &mut ProducerStateManager,
+    header: &BatchHeader,
+    control: batch::ControlRecord,
+) -> Option<AbortedTxn> {
+    let commit = match control.record_type {
+        ControlRecordType::Commit => true,
+        ControlRecordType::Abort => false,
+        ControlRecordType::Other(_) => return None,
+    };
+    let first_offset = producer_state.complete_txn(
+        header.producer_id,
+        header.producer_epoch,
+        control.coordinator_epoch,
+        header.max_timestamp,
+    )?;
+    (!commit).then(|| AbortedTxn {
+        producer_id: header.producer_id,
+        first_offset,
+        last_offset: header.base_offset,
+        last_stable_offset: producer_state
+            .first_unstable_offset()
+            .unwrap_or(header.base_offset + 1),
+    })
+}
+
 /// Producer state at `log_end_offset`: the newest readable snapshot at or below it, then the
-/// batch headers after it (from the log start when there is no snapshot).
+/// batches after it (from the log start when there is no snapshot): headers, and the control
+/// record of transaction markers, which end transactions and rebuild the aborted index.
 fn load_producer_state(
     dir: &Path,
     segments: &BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
     log_end_offset: i64,
-) -> Result<ProducerStateManager, LogError> {
+) -> Result<LoadedProducerState, LogError> {
     let (mut producer_state, from_offset) =
         match ProducerStateManager::load_latest(dir, log_end_offset)? {
             Some((loaded, offset)) if offset >= log_start_offset => (loaded, offset),
             _ => (ProducerStateManager::new(), log_start_offset),
         };
     let mut replayed = 0usize;
+    let mut aborted = Vec::new();
+    let mut saw_txn_data = false;
     for segment in segments.values() {
         if segment.next_offset() <= from_offset {
             continue;
         }
-        segment.for_each_batch_header_from(from_offset, |header| {
-            if header.last_offset() >= from_offset {
-                producer_state.update(header);
-                replayed += 1;
+        let segment_base = segment.base_offset();
+        segment.for_each_batch_with_markers_from(from_offset, |header, control| {
+            if header.last_offset() < from_offset {
+                return;
+            }
+            replayed += 1;
+            saw_txn_data |= header.is_transactional();
+            match control {
+                Some(control) => {
+                    if let Some(entry) = apply_marker(&mut producer_state, header, control) {
+                        aborted.push((segment_base, entry));
+                    }
+                }
+                None => producer_state.update(header),
             }
         })?;
     }
-    tracing::info!(dir = %dir.display(), from_offset, replayed_batches = replayed, producers = producer_state.producer_count(), "producer state loaded");
-    Ok(producer_state)
+    saw_txn_data |= producer_state.first_unstable_offset().is_some();
+    tracing::info!(dir = %dir.display(), from_offset, replayed_batches = replayed, producers = producer_state.producer_count(), ongoing_txns = producer_state.ongoing_txns().len(), "producer state loaded");
+    Ok(LoadedProducerState {
+        state: producer_state,
+        from_offset,
+        aborted,
+        saw_txn_data,
+    })
 }
 
 /// Best-effort removal of a cleaned segment's files (an aborted cleaning).
@@ -2167,6 +2410,177 @@ mod tests {
         assert!(
             log.append_as_leader(&batch(1, 0), 0, 0).is_err(),
             "a deleted log refuses appends"
+        );
+    }
+}
+
+#[cfg(test)]
+mod txn_tests {
+    use super::super::batch::test_support::{batch, txn_batch};
+    use super::*;
+
+    fn open(dir: &Path, clean: bool) -> Log {
+        Log::open(dir.to_path_buf(), LogConfig::default(), 0, 0, clean).unwrap()
+    }
+
+    #[test]
+    fn transactions_bound_the_stable_offset_and_aborts_are_indexed_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), false);
+        log.append_as_leader(&batch(2, 1_000), 0, 50).unwrap(); // 0..=1
+        let t1 = log
+            .append_as_leader(&txn_batch(3, 1_000, (7, 0, 0)), 0, 50)
+            .unwrap(); // 2..=4
+        assert_eq!(t1.base_offset, 2);
+        log.append_as_leader(&txn_batch(2, 1_000, (8, 0, 0)), 0, 50)
+            .unwrap(); // 5..=6
+        log.append_as_leader(&txn_batch(1, 1_000, (7, 0, 3)), 0, 50)
+            .unwrap(); // 7
+        assert_eq!(log.first_unstable_offset(), Some(2));
+        assert_eq!(log.ongoing_txns(), vec![(7, 2), (8, 5)]);
+        assert!(
+            matches!(
+                log.append_as_leader(&batch(1, 1_000), 0, 50)
+                    .map(|_| ())
+                    .and_then(|_| log.append_as_leader(
+                        &super::super::batch::test_support::keyed_batch_with(
+                            &[(Some("k"), Some("v"))],
+                            1_000,
+                            kafka_protocol::records::Compression::None,
+                            (7, 0, 4)
+                        ),
+                        0,
+                        50
+                    )),
+                Err(LogError::InvalidTxnState(_))
+            ),
+            "a non-transactional batch of a producer inside a transaction is INVALID_TXN_STATE"
+        );
+        // Abort producer 7's transaction (marker at 9): producer 8 still holds the LSO at 5.
+        let marker = log.append_txn_marker(7, 0, 3, false, 0, 60).unwrap();
+        assert_eq!(marker.base_offset, 9);
+        assert_eq!(log.first_unstable_offset(), Some(5));
+        let aborted = log.collect_aborted_transactions(0, 10);
+        assert_eq!(
+            aborted,
+            vec![AbortedTxn {
+                producer_id: 7,
+                first_offset: 2,
+                last_offset: 9,
+                last_stable_offset: 5
+            }]
+        );
+        // Commit producer 8: nothing unstable remains.
+        log.append_txn_marker(8, 0, 3, true, 0, 60).unwrap(); // 10
+        assert_eq!(log.first_unstable_offset(), None);
+        // Fencing: older producer epoch, older coordinator epoch.
+        assert!(matches!(
+            log.append_txn_marker(8, 0, 2, true, 0, 60),
+            Err(LogError::TransactionCoordinatorFenced(_))
+        ));
+        log.append_as_leader(&txn_batch(1, 1_000, (8, 1, 0)), 0, 50)
+            .unwrap(); // 11, epoch 1
+        assert!(matches!(
+            log.append_txn_marker(8, 0, 3, false, 0, 60),
+            Err(LogError::InvalidProducerEpoch(_))
+        ));
+        // A marker without an ongoing transaction is written (and indexes nothing).
+        log.append_txn_marker(99, 0, 0, false, 0, 60).unwrap(); // 12
+        assert_eq!(log.first_unstable_offset(), Some(11));
+        // Clients cannot write control batches.
+        let control = batch::build_txn_marker_batch(5, 0, 0, true, 1_000).unwrap();
+        assert!(matches!(
+            log.append_as_leader(&control, 0, 50),
+            Err(LogError::InvalidRecord(_))
+        ));
+        let index_bytes =
+            std::fs::read(super::super::txn_index::txn_index_file(dir.path(), 0)).unwrap();
+        assert_eq!(index_bytes.len(), 34, "one aborted transaction on disk");
+
+        // Unclean restart without any snapshot: replay rebuilds state and the index.
+        drop(log);
+        std::fs::remove_file(super::super::txn_index::txn_index_file(dir.path(), 0)).unwrap();
+        let log = open(dir.path(), false);
+        assert_eq!(
+            log.first_unstable_offset(),
+            Some(11),
+            "the open transaction survives"
+        );
+        assert_eq!(log.collect_aborted_transactions(0, 20), aborted);
+        assert!(log.has_txn_data());
+        assert_eq!(
+            std::fs::read(super::super::txn_index::txn_index_file(dir.path(), 0)).unwrap(),
+            index_bytes,
+            "the rebuilt index is byte-identical"
+        );
+
+        // Clean restart from a snapshot keeps the same state.
+        log.close().unwrap();
+        drop(log);
+        let log = open(dir.path(), true);
+        assert_eq!(log.first_unstable_offset(), Some(11));
+        assert_eq!(log.collect_aborted_transactions(0, 20), aborted);
+
+        // Truncation below the abort marker removes its index entry and reopens the txn.
+        log.truncate_to(9).unwrap();
+        assert!(log.collect_aborted_transactions(0, 20).is_empty());
+        assert_eq!(log.first_unstable_offset(), Some(2));
+    }
+
+    #[test]
+    fn deleting_segments_drops_their_aborted_index_and_keeps_ongoing_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 300,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path().to_path_buf(), config, 0, 0, false).unwrap();
+        log.append_as_leader(&txn_batch(2, 1_000, (1, 0, 0)), 0, 50)
+            .unwrap(); // 0..=1
+        log.append_txn_marker(1, 0, 0, false, 0, 60).unwrap(); // 2
+        let open = log
+            .append_as_leader(&txn_batch(1, 1_000, (2, 0, 0)), 0, 50)
+            .unwrap();
+        for _ in 0..6 {
+            log.append_as_leader(&batch(2, 1_000), 0, 50).unwrap();
+        }
+        assert!(log.segment_count() > 2, "small segments must roll");
+        assert_eq!(log.collect_aborted_transactions(0, 100).len(), 1);
+        let index_file = super::super::txn_index::txn_index_file(dir.path(), 0);
+        assert!(index_file.exists());
+        let second_base = log.cleaning_view().unwrap().segments[1].base_offset;
+        log.delete_records_before(second_base).unwrap();
+        assert!(
+            !index_file.exists(),
+            "the deleted segment's .txnindex goes with it"
+        );
+        assert!(log.collect_aborted_transactions(0, 100).is_empty());
+        assert_eq!(
+            log.first_unstable_offset(),
+            Some(open.base_offset),
+            "the ongoing transaction is still ongoing (the LSO is clamped to the log start by the partition)"
+        );
+    }
+
+    #[test]
+    fn replicated_markers_end_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = open(&dir.path().join("leader"), false);
+        let follower = open(&dir.path().join("follower"), false);
+        leader
+            .append_as_leader(&txn_batch(2, 1_000, (3, 0, 0)), 0, 50)
+            .unwrap();
+        leader.append_txn_marker(3, 0, 0, false, 0, 60).unwrap();
+        let data = leader.read(0, 1 << 20, i64::MAX, true).unwrap().records;
+        let more = leader.read(2, 1 << 20, i64::MAX, true).unwrap().records;
+        follower.append_as_follower(&data).unwrap();
+        if follower.log_end_offset() < 3 {
+            follower.append_as_follower(&more).unwrap();
+        }
+        assert_eq!(follower.first_unstable_offset(), None);
+        assert_eq!(
+            follower.collect_aborted_transactions(0, 10),
+            leader.collect_aborted_transactions(0, 10)
         );
     }
 }

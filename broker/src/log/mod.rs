@@ -1,8 +1,8 @@
 //! Storage: Kafka's on-disk log layout.
 //!
 //! A partition's [`Log`] is a directory of [`LogSegment`]s (`<base offset>.log` with a sparse
-//! `.index` and `.timeindex`), a `leader-epoch-checkpoint` and, later, producer-state
-//! snapshots. The storage layer validates record-batch *headers* (magic, CRC32C, lengths,
+//! `.index` and `.timeindex`, plus a `.txnindex` of aborted transactions once one ends
+//! there), a `leader-epoch-checkpoint` and producer-state snapshots. The storage layer validates record-batch *headers* (magic, CRC32C, lengths,
 //! counts, codec): produced bytes are stored as received with only base offset and
 //! partition leader epoch rewritten, and reads return stored bytes. Records are decoded
 //! only by the [`LogCleaner`] (compaction, which also re-encodes partly kept batches), by
@@ -21,8 +21,9 @@ mod log;
 mod manager;
 mod producer_state;
 mod segment;
+mod txn_index;
 
-pub use batch::{BatchHeader, CompressionType};
+pub use batch::{BatchHeader, CompressionType, ControlRecord, ControlRecordType};
 pub use cleaner::{clean_log, CleanStats, CleanerConfig, LogCleaner};
 pub use log::{AppendInfo, FetchData, Log, OffsetAndTimestamp};
 pub use manager::LogManager;
@@ -30,6 +31,7 @@ pub use producer_state::{
     BatchMetadata, ProducerEntry, ProducerStateManager, SequenceCheck, PRODUCER_BATCHES_RETAINED,
 };
 pub use segment::LogSegment;
+pub use txn_index::AbortedTxn;
 
 use std::path::PathBuf;
 
@@ -135,6 +137,14 @@ pub enum LogError {
     /// (INVALID_PRODUCER_EPOCH).
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// A producer with an ongoing transaction wrote a non-transactional batch
+    /// (INVALID_TXN_STATE).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A transaction marker from an older coordinator epoch
+    /// (TRANSACTION_COORDINATOR_FENCED).
+    #[error("transaction coordinator fenced: {0}")]
+    TransactionCoordinatorFenced(String),
     /// Disk failure (KAFKA_STORAGE_ERROR).
     #[error("storage I/O error on {path}: {source}")]
     Io {
@@ -163,6 +173,8 @@ impl LogError {
             LogError::OffsetOutOfRange { .. } => E::OffsetOutOfRange,
             LogError::OutOfOrderSequence(_) => E::OutOfOrderSequenceNumber,
             LogError::InvalidProducerEpoch(_) => E::InvalidProducerEpoch,
+            LogError::InvalidTxnState(_) => E::InvalidTxnState,
+            LogError::TransactionCoordinatorFenced(_) => E::TransactionCoordinatorFenced,
             LogError::Io { .. } => E::KafkaStorageError,
         }
     }

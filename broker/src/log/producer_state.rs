@@ -14,8 +14,11 @@
 //! the segments (at every roll and at clean shutdown); on open the latest readable snapshot
 //! at or below the log end offset is loaded and the log after it replayed.
 //!
-//! Transactions (later work) extend [`ProducerEntry::current_txn_first_offset`]: the first
-//! offset of the producer's ongoing transaction, which bounds the last stable offset.
+//! Transactions: a transactional batch opens the producer's transaction at its base offset
+//! ([`ProducerEntry::current_txn_first_offset`]) unless one is ongoing; a transaction marker
+//! (control batch, written only by `Log::append_txn_marker` or replayed from the log) ends it
+//! ([`ProducerStateManager::complete_txn`]). The earliest ongoing transaction's first offset
+//! ([`ProducerStateManager::first_unstable_offset`]) bounds the last stable offset.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -57,8 +60,8 @@ pub struct ProducerEntry {
     /// Epoch of the transaction coordinator that last wrote a marker (-1: none yet).
     #[serde(default = "no_coordinator_epoch")]
     pub coordinator_epoch: i32,
-    /// First offset of the producer's ongoing transaction (always `None` until transactions
-    /// exist); an entry with an ongoing transaction never expires.
+    /// First offset of the producer's ongoing transaction; an entry with an ongoing
+    /// transaction never expires.
     #[serde(default)]
     pub current_txn_first_offset: Option<i64>,
 }
@@ -144,6 +147,11 @@ impl ProducerStateManager {
                 entry.producer_epoch
             )));
         }
+        if entry.current_txn_first_offset.is_some() && !header.is_transactional() {
+            return Err(LogError::InvalidTxnState(format!(
+                "producer {producer_id} has an ongoing transaction but wrote a non-transactional batch"
+            )));
+        }
         let first_seq = header.base_sequence;
         let last_seq = last_seq_of(header);
         if epoch == entry.producer_epoch {
@@ -202,7 +210,86 @@ impl ProducerStateManager {
             timestamp_ms: header.max_timestamp,
         });
         entry.last_timestamp_ms = header.max_timestamp;
+        if header.is_transactional() && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(header.base_offset);
+        }
         entry
+    }
+
+    /// Checks a transaction marker of `producer_id`: an epoch older than the partition's is
+    /// INVALID_PRODUCER_EPOCH (Kafka's PRODUCER_FENCED), a coordinator epoch older than the
+    /// last marker's is TRANSACTION_COORDINATOR_FENCED. A producer without state is accepted.
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Result<(), LogError> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        if producer_epoch < entry.producer_epoch {
+            return Err(LogError::InvalidProducerEpoch(format!(
+                "transaction marker for producer {producer_id} has epoch {producer_epoch}, older than the current epoch {}",
+                entry.producer_epoch
+            )));
+        }
+        if coordinator_epoch < entry.coordinator_epoch {
+            return Err(LogError::TransactionCoordinatorFenced(format!(
+                "transaction marker for producer {producer_id} has coordinator epoch {coordinator_epoch}, older than {}",
+                entry.coordinator_epoch
+            )));
+        }
+        Ok(())
+    }
+
+    /// Ends `producer_id`'s ongoing transaction with a marker at `marker_offset` (leader
+    /// append or replay). Returns the completed transaction's first offset (`None` when the
+    /// producer had no ongoing transaction: Kafka writes such markers too).
+    pub fn complete_txn(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        timestamp_ms: i64,
+    ) -> Option<i64> {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                producer_id,
+                producer_epoch,
+                batches: VecDeque::new(),
+                last_timestamp_ms: timestamp_ms,
+                coordinator_epoch,
+                current_txn_first_offset: None,
+            });
+        if producer_epoch != entry.producer_epoch {
+            entry.producer_epoch = producer_epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = coordinator_epoch;
+        entry.last_timestamp_ms = timestamp_ms;
+        entry.current_txn_first_offset.take()
+    }
+
+    /// First offset of the earliest ongoing transaction (Kafka's first unstable offset).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers
+            .values()
+            .filter_map(|e| e.current_txn_first_offset)
+            .min()
+    }
+
+    /// Producers with an ongoing transaction: `(producer_id, first_offset)`, by first offset.
+    pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
+        let mut txns: Vec<(i64, i64)> = self
+            .producers
+            .values()
+            .filter_map(|e| e.current_txn_first_offset.map(|f| (e.producer_id, f)))
+            .collect();
+        txns.sort_by_key(|(_, first)| *first);
+        txns
     }
 
     /// Records an appended batch (leader after writing, follower, or replay from the log).

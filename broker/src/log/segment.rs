@@ -546,11 +546,12 @@ impl LogSegment {
     }
 
     /// Calls `f` with the header of every batch whose last offset is `>= offset`, in order
-    /// (header reads only; bounded by the segment size).
-    pub(crate) fn for_each_batch_header_from(
+    /// (header reads only, bounded by the segment size); control batches (transaction
+    /// markers, tiny and uncompressed) also come with their decoded control record.
+    pub(crate) fn for_each_batch_with_markers_from(
         &self,
         offset: i64,
-        mut f: impl FnMut(&BatchHeader),
+        mut f: impl FnMut(&BatchHeader, Option<batch::ControlRecord>),
     ) -> Result<(), LogError> {
         let Some((mut position, _)) = self.translate_offset(offset)? else {
             return Ok(());
@@ -563,7 +564,13 @@ impl LogSegment {
                     self.log_path.display()
                 )));
             }
-            f(&header);
+            let control = if header.is_control() {
+                let bytes = self.read_batch_at(position, &header)?;
+                Some(batch::parse_control_record(&bytes)?)
+            } else {
+                None
+            };
+            f(&header, control);
             position += header.total_size() as u64;
         }
         Ok(())

@@ -679,6 +679,7 @@ pub mod versions {
     pub const DESCRIBE_LOG_DIRS: i16 = 4;
     pub const DESCRIBE_CLUSTER: i16 = 1;
     pub const INIT_PRODUCER_ID: i16 = 5;
+    pub const WRITE_TXN_MARKERS: i16 = 1;
 }
 
 /// Kafka error codes the tests assert on (numeric, as they appear on the wire).
@@ -697,6 +698,8 @@ pub mod codes {
     pub const INVALID_RECORD: i16 = 87;
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+    pub const INVALID_TXN_STATE: i16 = 48;
+    pub const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 }
@@ -860,12 +863,25 @@ impl RawClient {
     /// ListOffsets for one partition at `timestamp` (-1 latest, -2 earliest, -3 max
     /// timestamp, or a time in ms); returns (error code, offset, timestamp).
     pub fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> (i16, i64, i64) {
+        self.list_offset_isolated(topic, partition, timestamp, 0)
+    }
+
+    /// [`RawClient::list_offset`] with an isolation level (0 read_uncommitted, 1
+    /// read_committed: "latest" is then the last stable offset).
+    pub fn list_offset_isolated(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+        isolation_level: i8,
+    ) -> (i16, i64, i64) {
         use kafka_protocol::messages::list_offsets_request::{
             ListOffsetsPartition, ListOffsetsTopic,
         };
         use kafka_protocol::messages::ListOffsetsRequest;
         let request = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
+            .with_isolation_level(isolation_level)
             .with_topics(vec![ListOffsetsTopic::default()
                 .with_name(topic_name_of(topic))
                 .with_partitions(vec![ListOffsetsPartition::default()
@@ -894,6 +910,29 @@ impl RawClient {
         session_epoch: i32,
         max_wait_ms: i32,
     ) -> kafka_protocol::messages::FetchResponse {
+        self.fetch_isolated(
+            topic,
+            partition,
+            offset,
+            session_id,
+            session_epoch,
+            max_wait_ms,
+            0,
+        )
+    }
+
+    /// [`RawClient::fetch`] with an isolation level (0 read_uncommitted, 1 read_committed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn fetch_isolated(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        session_id: i32,
+        session_epoch: i32,
+        max_wait_ms: i32,
+        isolation_level: i8,
+    ) -> kafka_protocol::messages::FetchResponse {
         use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
         use kafka_protocol::messages::FetchRequest;
         let request = FetchRequest::default()
@@ -901,7 +940,7 @@ impl RawClient {
             .with_max_wait_ms(max_wait_ms)
             .with_min_bytes(1)
             .with_max_bytes(8 * 1024 * 1024)
-            .with_isolation_level(0)
+            .with_isolation_level(isolation_level)
             .with_session_id(session_id)
             .with_session_epoch(session_epoch)
             .with_topics(vec![FetchTopic::default()
@@ -916,6 +955,130 @@ impl RawClient {
         self.call(versions::FETCH, &request)
             .unwrap_or_else(|e| panic!("raw Fetch {topic}/{partition} failed: {e:#}"))
     }
+}
+
+impl RawClient {
+    /// WriteTxnMarkers v1 for one producer's transaction on `partitions` of `topic`, as the
+    /// transaction coordinator sends it; returns the error code per partition.
+    pub fn write_txn_marker(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+    ) -> Vec<(i32, i16)> {
+        use kafka_protocol::messages::write_txn_markers_request::{
+            WritableTxnMarker, WritableTxnMarkerTopic,
+        };
+        use kafka_protocol::messages::{ProducerId, WriteTxnMarkersRequest};
+        let request =
+            WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(producer_epoch)
+                .with_transaction_result(commit)
+                .with_coordinator_epoch(coordinator_epoch)
+                .with_topics(vec![WritableTxnMarkerTopic::default()
+                    .with_name(topic_name_of(topic))
+                    .with_partition_indexes(partitions.to_vec())])]);
+        let response = self
+            .call(versions::WRITE_TXN_MARKERS, &request)
+            .unwrap_or_else(|e| panic!("raw WriteTxnMarkers for {topic} failed: {e:#}"));
+        response
+            .markers
+            .into_iter()
+            .flat_map(|m| m.topics)
+            .flat_map(|t| t.partitions)
+            .map(|p| (p.partition_index, p.error_code))
+            .collect()
+    }
+}
+
+/// One uncompressed transactional v2 batch (attribute bit 4) of a producer: `values` as
+/// records with keys `k0, k1, ...`, sequences from `base_sequence`, timestamped now.
+pub fn encode_transactional_batch(
+    values: &[&[u8]],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Bytes {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let records: Vec<ProtocolRecord> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| ProtocolRecord {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch,
+            timestamp_type: ProtocolTimestampType::Creation,
+            offset: i as i64,
+            sequence: base_sequence + i as i32,
+            timestamp: now_ms,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode transactional batch");
+    buf.freeze()
+}
+
+/// A control batch as only the broker may write it: one transaction marker record (key =
+/// version 0 + type 0 ABORT / 1 COMMIT, value = version 0 + coordinator epoch).
+pub fn encode_control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+) -> Bytes {
+    let mut key = BytesMut::new();
+    key.put_i16(0);
+    key.put_i16(i16::from(commit));
+    let mut value = BytesMut::new();
+    value.put_i16(0);
+    value.put_i32(coordinator_epoch);
+    let record = ProtocolRecord {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch,
+        timestamp_type: ProtocolTimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 0,
+        key: Some(key.freeze()),
+        value: Some(value.freeze()),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode control batch");
+    buf.freeze()
 }
 
 pub fn topic_name_of(topic: &str) -> TopicName {

@@ -1,0 +1,317 @@
+//! Transactions, partition side: transactional batches hold the last stable offset (LSO)
+//! until a transaction marker (WriteTxnMarkers, as Kafka's coordinator sends it) ends them;
+//! read_committed fetches stop at the LSO and carry the aborted transactions, which real
+//! clients (librdkafka) use to drop aborted records; the LSO survives kill -9; clients
+//! cannot write control batches.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::InitProducerIdRequest;
+use kafka_protocol::records::Compression;
+
+const READ_UNCOMMITTED: i8 = 0;
+const READ_COMMITTED: i8 = 1;
+const LATEST: i64 = -1;
+
+fn init_producer_id(raw: &mut RawClient) -> (i64, i16) {
+    let response = raw
+        .call(
+            versions::INIT_PRODUCER_ID,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000),
+        )
+        .expect("InitProducerId must be answered");
+    assert_eq!(response.error_code, codes::NONE, "InitProducerId failed");
+    (response.producer_id.0, response.producer_epoch)
+}
+
+/// One partition's fetch result at `isolation_level`, without waiting.
+fn fetch(raw: &mut RawClient, topic: &str, offset: i64, isolation_level: i8) -> PartitionData {
+    let response = raw.fetch_isolated(topic, 0, offset, 0, -1, 0, isolation_level);
+    response
+        .responses
+        .into_iter()
+        .flat_map(|t| t.partitions)
+        .find(|p| p.partition_index == 0)
+        .expect("Fetch response has partition 0")
+}
+
+fn values(p: &PartitionData) -> Vec<String> {
+    let records = p.records.clone().unwrap_or_default();
+    if records.is_empty() {
+        return Vec::new();
+    }
+    decode_records(records)
+        .into_iter()
+        .filter(|r| !r.control)
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+/// Record timestamps near the transactional batches' (now), so that no segment rolls by time
+/// between them (a fetch returns data from one segment).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn latest(raw: &mut RawClient, topic: &str, isolation_level: i8) -> i64 {
+    let (code, offset, _) = raw.list_offset_isolated(topic, 0, LATEST, isolation_level);
+    assert_eq!(code, codes::NONE, "ListOffsets latest failed");
+    offset
+}
+
+#[test]
+fn an_open_transaction_holds_read_committed_at_the_lso_until_its_commit_marker() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-commit");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    let (pid, epoch) = init_producer_id(&mut raw);
+
+    let plain = encode_batch(&[(b"k", b"before")], 2, Compression::None, now_ms());
+    assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE);
+    let txn = encode_transactional_batch(&[b"t1", b"t2"], pid, epoch, 0);
+    let r = raw.produce(&topic, 0, txn, -1);
+    assert_eq!((r.error_code, r.base_offset), (codes::NONE, 1));
+
+    let uncommitted = fetch(&mut raw, &topic, 0, READ_UNCOMMITTED);
+    assert_eq!(values(&uncommitted), vec!["before", "t1", "t2"]);
+    assert_eq!(uncommitted.high_watermark, 3);
+    let committed = fetch(&mut raw, &topic, 0, READ_COMMITTED);
+    assert_eq!(
+        values(&committed),
+        vec!["before"],
+        "read_committed must stop at the open transaction"
+    );
+    assert_eq!(
+        committed.last_stable_offset, 1,
+        "the LSO is the open transaction's first offset"
+    );
+    assert_eq!(
+        fetch(&mut raw, &topic, 1, READ_COMMITTED)
+            .records
+            .unwrap_or_default()
+            .len(),
+        0,
+        "nothing is readable committed at the LSO"
+    );
+    assert_eq!(latest(&mut raw, &topic, READ_UNCOMMITTED), 3);
+    assert_eq!(
+        latest(&mut raw, &topic, READ_COMMITTED),
+        1,
+        "ListOffsets latest read_committed answers the LSO"
+    );
+
+    // A producer inside a transaction cannot write outside it.
+    let stray = encode_idempotent_batch(&[b"stray"], pid, epoch, 2);
+    assert_eq!(
+        raw.produce(&topic, 0, stray, -1).error_code,
+        codes::INVALID_TXN_STATE
+    );
+
+    assert_eq!(
+        raw.write_txn_marker(&topic, &[0], pid, epoch, 0, true),
+        vec![(0, codes::NONE)]
+    );
+    let committed = fetch(&mut raw, &topic, 0, READ_COMMITTED);
+    assert_eq!(values(&committed), vec!["before", "t1", "t2"]);
+    assert_eq!(
+        committed.last_stable_offset, 4,
+        "after the commit marker (offset 3) the LSO is the high watermark"
+    );
+    assert_eq!(committed.high_watermark, 4);
+    assert_eq!(committed.aborted_transactions, Some(Vec::new()));
+    assert_eq!(latest(&mut raw, &topic, READ_COMMITTED), 4);
+
+    // librdkafka in read_committed mode sees the committed records.
+    let got = broker.consume_all_with(&[("isolation.level", "read_committed")], &topic, 0, 0);
+    let got: Vec<String> = got.iter().map(|r| r.value_str()).collect();
+    assert_eq!(got, vec!["before", "t1", "t2"]);
+}
+
+#[test]
+fn aborted_transactions_are_reported_and_real_consumers_drop_their_records() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-abort");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    let (pid, epoch) = init_producer_id(&mut raw);
+    let (other, other_epoch) = init_producer_id(&mut raw);
+
+    let plain = encode_batch(&[(b"k", b"p0")], 2, Compression::None, now_ms());
+    assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE); // 0
+    let aborted = encode_transactional_batch(&[b"a1", b"a2"], pid, epoch, 0);
+    assert_eq!(raw.produce(&topic, 0, aborted, -1).base_offset, 1); // 1..=2
+    let kept = encode_transactional_batch(&[b"c1"], other, other_epoch, 0);
+    assert_eq!(raw.produce(&topic, 0, kept, -1).base_offset, 3); // 3
+    assert_eq!(
+        raw.write_txn_marker(&topic, &[0], pid, epoch, 0, false),
+        vec![(0, codes::NONE)]
+    ); // abort marker at 4
+    assert_eq!(
+        fetch(&mut raw, &topic, 0, READ_COMMITTED).last_stable_offset,
+        3,
+        "the other producer's open transaction still holds the LSO"
+    );
+    assert_eq!(
+        raw.write_txn_marker(&topic, &[0], other, other_epoch, 0, true),
+        vec![(0, codes::NONE)]
+    ); // commit marker at 5
+    let plain = encode_batch(&[(b"k", b"p6")], 2, Compression::None, now_ms());
+    assert_eq!(raw.produce(&topic, 0, plain, -1).base_offset, 6);
+
+    let committed = fetch(&mut raw, &topic, 0, READ_COMMITTED);
+    assert_eq!(committed.last_stable_offset, 7);
+    let aborted_list: Vec<(i64, i64)> = committed
+        .aborted_transactions
+        .clone()
+        .expect("read_committed fetch responses carry aborted_transactions")
+        .iter()
+        .map(|a| (a.producer_id.0, a.first_offset))
+        .collect();
+    assert_eq!(
+        aborted_list,
+        vec![(pid, 1)],
+        "the aborted transaction overlapping the fetched range"
+    );
+    let after = fetch(&mut raw, &topic, 5, READ_COMMITTED);
+    assert_eq!(
+        after.aborted_transactions,
+        Some(Vec::new()),
+        "a fetch after the abort marker carries no aborted transaction"
+    );
+    assert!(
+        fetch(&mut raw, &topic, 0, READ_UNCOMMITTED)
+            .aborted_transactions
+            .is_none_or(|a| a.is_empty()),
+        "read_uncommitted fetches carry no aborted transactions"
+    );
+
+    let committed_values: Vec<String> = broker
+        .consume_all_with(&[("isolation.level", "read_committed")], &topic, 0, 0)
+        .iter()
+        .map(|r| r.value_str())
+        .collect();
+    assert_eq!(
+        committed_values,
+        vec!["p0", "c1", "p6"],
+        "librdkafka read_committed must not deliver aborted records"
+    );
+    let all_values: Vec<String> = broker
+        .consume_all_with(&[("isolation.level", "read_uncommitted")], &topic, 0, 0)
+        .iter()
+        .map(|r| r.value_str())
+        .collect();
+    assert_eq!(all_values, vec!["p0", "a1", "a2", "c1", "p6"]);
+
+    // The abort is in the partition's aborted transaction index, in Kafka's format.
+    let partition_dir = broker.data_dir().join(format!("{topic}-0"));
+    let index = files_with_suffix(&partition_dir, ".txnindex");
+    assert_eq!(
+        index.len(),
+        1,
+        "one .txnindex in {}",
+        partition_dir.display()
+    );
+    let bytes = std::fs::read(&index[0]).expect("read .txnindex");
+    assert_eq!(bytes.len(), 34, "one 34-byte entry");
+    assert_eq!(&bytes[2..10], &pid.to_be_bytes(), "entry producer id");
+    assert_eq!(&bytes[10..18], &1i64.to_be_bytes(), "entry first offset");
+    assert_eq!(&bytes[18..26], &4i64.to_be_bytes(), "entry last offset");
+}
+
+#[test]
+fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() {
+    let mut broker = TestBroker::start();
+    let topic = topic_name("txn-crash");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    let (pid, epoch) = init_producer_id(&mut raw);
+    let (aborter, aborter_epoch) = init_producer_id(&mut raw);
+
+    let aborted = encode_transactional_batch(&[b"x"], aborter, aborter_epoch, 0);
+    assert_eq!(raw.produce(&topic, 0, aborted, -1).base_offset, 0);
+    raw.write_txn_marker(&topic, &[0], aborter, aborter_epoch, 0, false); // 1
+    let plain = encode_batch(&[(b"k", b"p")], 2, Compression::None, now_ms());
+    assert_eq!(raw.produce(&topic, 0, plain, -1).base_offset, 2);
+    let open = encode_transactional_batch(&[b"o1", b"o2"], pid, epoch, 0);
+    assert_eq!(raw.produce(&topic, 0, open, -1).base_offset, 3);
+    assert_eq!(latest(&mut raw, &topic, READ_COMMITTED), 3);
+
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        Duration::from_secs(30),
+        "the partition answers ListOffsets after restart",
+        || {
+            raw.list_offset_isolated(&topic, 0, LATEST, READ_COMMITTED)
+                .0
+                == codes::NONE
+        },
+    );
+    assert_eq!(
+        latest(&mut raw, &topic, READ_COMMITTED),
+        3,
+        "the open transaction must still hold the LSO after kill -9"
+    );
+    assert_eq!(latest(&mut raw, &topic, READ_UNCOMMITTED), 5);
+    let committed = fetch(&mut raw, &topic, 0, READ_COMMITTED);
+    let aborted_list: Vec<(i64, i64)> = committed
+        .aborted_transactions
+        .unwrap_or_default()
+        .iter()
+        .map(|a| (a.producer_id.0, a.first_offset))
+        .collect();
+    assert_eq!(
+        aborted_list,
+        vec![(aborter, 0)],
+        "the abort survives kill -9"
+    );
+
+    // A marker from an older producer epoch is fenced; the current one ends the txn.
+    assert_eq!(
+        raw.write_txn_marker(&topic, &[0], pid, epoch - 1, 0, true),
+        vec![(0, codes::INVALID_PRODUCER_EPOCH)]
+    );
+    assert_eq!(
+        raw.write_txn_marker(&topic, &[0], pid, epoch, 0, true),
+        vec![(0, codes::NONE)]
+    );
+    assert_eq!(latest(&mut raw, &topic, READ_COMMITTED), 6);
+}
+
+#[test]
+fn clients_cannot_write_control_batches_and_unknown_partitions_are_reported() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-control");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    let (pid, epoch) = init_producer_id(&mut raw);
+    let control = encode_control_batch(pid, epoch, true, 0);
+    let r = raw.produce(&topic, 0, control, -1);
+    assert_eq!(
+        r.error_code,
+        codes::INVALID_RECORD,
+        "a client-sent control batch must be rejected"
+    );
+    assert_eq!(
+        latest(&mut raw, &topic, READ_UNCOMMITTED),
+        0,
+        "nothing written"
+    );
+    // A marker without an ongoing transaction is written (Kafka allows it).
+    assert_eq!(
+        raw.write_txn_marker(&topic, &[0, 7], pid, epoch, 0, true),
+        vec![(0, codes::NONE), (7, codes::UNKNOWN_TOPIC_OR_PARTITION)]
+    );
+    assert_eq!(latest(&mut raw, &topic, READ_COMMITTED), 1);
+}
