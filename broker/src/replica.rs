@@ -372,3 +372,96 @@ impl ReplicaManager {
         self.logs.enforce_retention(now_ms())
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// TEMPORARY (txncoord branch): the minimal transaction marker writer the transaction
+// coordinator calls. The txnlog branch replaces this block with the real one (LSO, aborted
+// index, producer state); keep the signature exactly as is.
+
+/// One transaction's COMMIT or ABORT marker, to be written to each of `partitions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+    pub commit: bool,
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// A control batch holding one end-transaction marker record (Kafka's `EndTransactionMarker`:
+/// key = version i16 0 + type i16 (0 ABORT, 1 COMMIT); value = version i16 0 +
+/// coordinator epoch i32).
+fn control_batch(marker: &TxnMarker, timestamp_ms: i64) -> Result<bytes::Bytes, ApiError> {
+    use bytes::BufMut;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut key = bytes::BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(i16::from(marker.commit));
+    let mut value = bytes::BytesMut::with_capacity(6);
+    value.put_i16(0);
+    value.put_i32(marker.coordinator_epoch);
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: marker.producer_id,
+        producer_epoch: marker.producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: timestamp_ms,
+        key: Some(key.freeze()),
+        value: Some(value.freeze()),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        std::iter::once(&record),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+    Ok(buf.freeze())
+}
+
+impl ReplicaManager {
+    /// Appends one control batch per (marker, partition) as leader, bypassing the produce
+    /// path's checks. Results per producer id and partition, in input order.
+    pub async fn write_txn_markers(
+        &self,
+        markers: Vec<TxnMarker>,
+    ) -> Vec<(i64, TopicPartition, Result<(), ApiError>)> {
+        let now = now_ms();
+        let mut results = Vec::new();
+        let mut entries = Vec::new();
+        let mut owners = Vec::new();
+        for marker in &markers {
+            match control_batch(marker, now) {
+                Ok(batch) => {
+                    for tp in &marker.partitions {
+                        entries.push((tp.clone(), batch.clone()));
+                        owners.push(marker.producer_id);
+                    }
+                }
+                Err(e) => {
+                    for tp in &marker.partitions {
+                        results.push((marker.producer_id, tp.clone(), Err(e.clone())));
+                    }
+                }
+            }
+        }
+        if !entries.is_empty() {
+            let appended = self.append_as_leader(entries, -1).await;
+            for (producer_id, (tp, r)) in owners.into_iter().zip(appended) {
+                results.push((producer_id, tp, r.map(|_| ())));
+            }
+        }
+        results
+    }
+}

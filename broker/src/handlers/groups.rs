@@ -89,13 +89,28 @@ async fn find_one(
     key_type: i8,
     key: &str,
 ) -> Result<(i32, String, u16), (ResponseError, String)> {
-    match key_type {
-        KEY_TYPE_GROUP => {}
+    let (topic, partition) = match key_type {
+        KEY_TYPE_GROUP => {
+            broker
+                .groups
+                .ensure_offsets_topic()
+                .await
+                .map_err(|e| (e.code, e.message.unwrap_or_default()))?;
+            (
+                GROUP_METADATA_TOPIC_NAME,
+                broker.groups.partition_for_group(key),
+            )
+        }
         KEY_TYPE_TRANSACTION => {
-            return Err((
-                ResponseError::CoordinatorNotAvailable,
-                "transactions are not supported yet".into(),
-            ))
+            broker
+                .txn
+                .ensure_state_topic()
+                .await
+                .map_err(|e| (e.code, e.message.unwrap_or_default()))?;
+            (
+                crate::txn::TRANSACTION_STATE_TOPIC_NAME,
+                broker.txn.partition_for_txn(key),
+            )
         }
         other => {
             return Err((
@@ -103,22 +118,16 @@ async fn find_one(
                 format!("unknown coordinator key type {other}"),
             ))
         }
-    }
-    broker
-        .groups
-        .ensure_offsets_topic()
-        .await
-        .map_err(|e| (e.code, e.message.unwrap_or_default()))?;
-    let partition = broker.groups.partition_for_group(key);
+    };
     let image = broker.image();
     let leader = image
-        .topic(GROUP_METADATA_TOPIC_NAME)
+        .topic(topic)
         .and_then(|t| t.partitions.get(&partition))
         .map(|p| p.leader)
         .filter(|l| *l >= 0)
         .ok_or((
             ResponseError::CoordinatorNotAvailable,
-            format!("{GROUP_METADATA_TOPIC_NAME}-{partition} has no leader"),
+            format!("{topic}-{partition} has no leader"),
         ))?;
     let endpoint = image
         .brokers
