@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use common::*;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest,
     DescribeTransactionsResponse, EndTxnRequest, FindCoordinatorRequest, GroupId,
-    InitProducerIdRequest, ListTransactionsRequest, ProducerId, TransactionalId,
-    TxnOffsetCommitRequest,
+    InitProducerIdRequest, ListTransactionsRequest, OffsetFetchRequest, ProducerId,
+    TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
@@ -35,6 +36,7 @@ const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const PRODUCER_FENCED: i16 = 90;
 const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
@@ -479,6 +481,22 @@ fn transactional_offsets_become_visible_only_when_committed() {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Until the transaction ends, a require_stable OffsetFetch must not see old offsets.
+        let fetched = raw
+            .call(
+                7,
+                &OffsetFetchRequest::default()
+                    .with_group_id(GroupId(sb(group)))
+                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                        .with_name(topic_name_of(&topic))
+                        .with_partition_indexes(vec![0])]))
+                    .with_require_stable(true),
+            )
+            .expect("OffsetFetch must be answered");
+        assert_eq!(
+            fetched.topics[0].partitions[0].error_code, UNSTABLE_OFFSET_COMMIT,
+            "require_stable OffsetFetch while transactional offsets are pending"
+        );
         assert_eq!(end_txn(raw, "tx-offsets", pid, epoch, commit), codes::NONE);
     };
     let committed = |broker: &TestBroker| -> Offset {
@@ -564,5 +582,36 @@ fn a_transaction_open_across_a_crash_is_aborted_after_its_timeout() {
     assert_eq!(
         read_committed.1, 3,
         "the last stable offset reaches the log end"
+    );
+}
+
+#[test]
+fn idle_transactional_ids_expire_after_transactional_id_expiration_ms() {
+    let broker = TestBroker::start_with(&[
+        ("transactional.id.expiration.ms", "1000"),
+        (
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            "100",
+        ),
+        (
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+            "100",
+        ),
+    ]);
+    let mut raw = broker.raw();
+    let (code, _, _) = init_txn(&mut raw, "tx-expiring", 60_000);
+    assert_eq!(code, codes::NONE);
+    assert_eq!(
+        describe(&mut raw, "tx-expiring").transaction_states[0].error_code,
+        codes::NONE,
+        "just initialized"
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the idle transactional id to expire",
+        || {
+            describe(&mut raw, "tx-expiring").transaction_states[0].error_code
+                == TRANSACTIONAL_ID_NOT_FOUND
+        },
     );
 }

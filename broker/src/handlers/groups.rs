@@ -241,7 +241,20 @@ pub fn handle_offset_fetch(
             let mut rg = OffsetFetchResponseGroup::default();
             rg.group_id = g.group_id.clone();
             match broker.groups.fetch_offsets(&g.group_id.0, topics) {
-                Ok(found) => rg.topics = to_topics_v8(found),
+                Ok(found) => {
+                    rg.topics = to_topics_v8(found);
+                    if request.require_stable {
+                        let pending = broker.txn.pending_offset_partitions(&g.group_id.0);
+                        for t in &mut rg.topics {
+                            for p in &mut t.partitions {
+                                if pending.contains(&(t.name.0.to_string(), p.partition_index)) {
+                                    p.error_code = ResponseError::UnstableOffsetCommit.code();
+                                    p.committed_offset = -1;
+                                }
+                            }
+                        }
+                    }
+                }
                 Err(code) => rg.error_code = code.code(),
             }
             response.groups.push(rg);
@@ -257,7 +270,21 @@ pub fn handle_offset_fetch(
         .groups
         .fetch_offsets(&request.group_id.0, topics.clone())
     {
-        Ok(found) => response.topics = to_topics_v0(found, ctx.version),
+        Ok(found) => {
+            response.topics = to_topics_v0(found, ctx.version);
+            // Offsets of an open transaction: a require_stable fetch (v7+) must wait for it.
+            if ctx.version >= 7 && request.require_stable {
+                let pending = broker.txn.pending_offset_partitions(&request.group_id.0);
+                for t in &mut response.topics {
+                    for p in &mut t.partitions {
+                        if pending.contains(&(t.name.0.to_string(), p.partition_index)) {
+                            p.error_code = ResponseError::UnstableOffsetCommit.code();
+                            p.committed_offset = -1;
+                        }
+                    }
+                }
+            }
+        }
         Err(code) => {
             if ctx.version >= 2 {
                 response.error_code = code.code();

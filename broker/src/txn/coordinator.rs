@@ -1,7 +1,7 @@
 //! `TransactionCoordinator`: the transaction state machine over shards of
 //! `__transaction_state` (see the module docs of `txn` for the invariants).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
@@ -994,6 +994,26 @@ impl TransactionCoordinator {
         }
         out.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
         Ok(out)
+    }
+
+    /// (topic, partition) pairs of `group_id` with TxnOffsetCommit offsets in a transaction
+    /// that has not completed yet (OffsetFetch with require_stable answers them with
+    /// UNSTABLE_OFFSET_COMMIT).
+    pub fn pending_offset_partitions(&self, group_id: &str) -> HashSet<(String, i32)> {
+        let mut out = HashSet::new();
+        for shard in self.loaded_shards() {
+            let st = shard.lock();
+            for m in st.txns.values() {
+                if let Some(offsets) = m.pending_offsets.get(group_id) {
+                    out.extend(
+                        offsets
+                            .iter()
+                            .map(|(tp, _)| (tp.topic.clone(), tp.partition)),
+                    );
+                }
+            }
+        }
+        out
     }
 
     // ------------------------------------------------------------------ background
