@@ -615,3 +615,80 @@ fn idle_transactional_ids_expire_after_transactional_id_expiration_ms() {
         },
     );
 }
+
+#[test]
+fn consume_transform_produce_commits_output_and_input_offsets_atomically() {
+    let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    let input = topic_name("txn-in");
+    let output = topic_name("txn-out");
+    broker.create_topic(&input, 1, &[]);
+    broker.create_topic(&output, 1, &[]);
+    let group = topic_name("txn-ctp");
+    let inputs = values("in", 10);
+    let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = inputs
+        .iter()
+        .map(|v| (b"k".to_vec(), Some(v.as_bytes().to_vec())))
+        .collect();
+    broker.produce_all(&broker.producer(), &input, 0, &records);
+
+    let consumer = broker.consumer_with(&[
+        ("group.id", group.as_str()),
+        ("isolation.level", "read_committed"),
+        ("enable.partition.eof", "false"),
+    ]);
+    consumer.subscribe(&[&input]).expect("subscribe");
+    let mut consumed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumed.len() < inputs.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the group consumer got {} of {} input records",
+            consumed.len(),
+            inputs.len()
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Ok(m)) => consumed.push(ConsumedRecord::from_message(&m)),
+            Some(Err(e)) => panic!("group consume: {e}"),
+        }
+    }
+
+    let producer = transactional_producer(&broker, "tx-ctp");
+    producer.begin_transaction().expect("begin_transaction");
+    let outputs: Vec<String> = consumed
+        .iter()
+        .map(|r| r.value_str().to_uppercase())
+        .collect();
+    send_all(&producer, &output, &outputs);
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(&input, 0, Offset::Offset(consumed.len() as i64))
+        .expect("offset list");
+    let metadata = consumer.group_metadata().expect("consumer group metadata");
+    producer
+        .send_offsets_to_transaction(&offsets, &metadata, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("send_offsets_to_transaction: {e}\n{}", broker.log_tail()));
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .expect("commit_transaction");
+
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&input, 0);
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(30))
+        .expect("OffsetFetch");
+    assert_eq!(
+        committed.find_partition(&input, 0).map(|p| p.offset()),
+        Some(Offset::Offset(10)),
+        "the input offsets commit with the transaction"
+    );
+    let got: Vec<String> = broker
+        .consume_all_with(&[("isolation.level", "read_committed")], &output, 0, 0)
+        .iter()
+        .map(|r| r.value_str())
+        .collect();
+    assert_eq!(
+        got, outputs,
+        "the transformed records commit with the transaction"
+    );
+}
