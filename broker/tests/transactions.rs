@@ -692,3 +692,79 @@ fn consume_transform_produce_commits_output_and_input_offsets_atomically() {
         "the transformed records commit with the transaction"
     );
 }
+
+/// Kafka's `abs(javaHashCode(id)) % partitions`.
+fn txn_state_partition(transactional_id: &str, partitions: i32) -> i32 {
+    let h = transactional_id
+        .encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)));
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions
+}
+
+#[test]
+fn a_prepared_commit_found_at_load_is_completed_with_its_markers() {
+    let mut broker = TestBroker::start();
+    let topic = topic_name("txn-prepared");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    // Creates __transaction_state (50 partitions by default).
+    let (code, _, _) = init_txn(&mut raw, "tx-other", 60_000);
+    assert_eq!(code, codes::NONE);
+
+    // A producer's data, and the coordinator's PrepareCommit record as a crash right after
+    // it would leave them (written in Kafka's TransactionLogKey/Value v0 layout).
+    let (pid, epoch) = (4242i64, 0i16);
+    let r = raw.produce(
+        &topic,
+        0,
+        transactional_batch(&[b"p", b"q"], pid, epoch, 0),
+        -1,
+    );
+    assert_eq!(r.error_code, codes::NONE);
+    let id = "tx-prepared";
+    let mut key = BytesMut::new();
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&(id.len() as i16).to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    let mut value = BytesMut::new();
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&pid.to_be_bytes());
+    value.extend_from_slice(&epoch.to_be_bytes());
+    value.extend_from_slice(&60_000i32.to_be_bytes());
+    value.extend_from_slice(&[2u8]); // PrepareCommit
+    value.extend_from_slice(&1i32.to_be_bytes());
+    value.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+    value.extend_from_slice(topic.as_bytes());
+    value.extend_from_slice(&1i32.to_be_bytes());
+    value.extend_from_slice(&0i32.to_be_bytes());
+    value.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+    value.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+    let batch = encode_batch(
+        &[(&key[..], &value[..])],
+        2,
+        Compression::None,
+        1_700_000_000_000,
+    );
+    let partition = txn_state_partition(id, 50);
+    let r = raw.produce("__transaction_state", partition, batch, -1);
+    assert_eq!(
+        r.error_code,
+        codes::NONE,
+        "writing the PrepareCommit record"
+    );
+
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        Duration::from_secs(30),
+        "the prepared commit to complete after loading",
+        || {
+            let d = describe(&mut raw, id);
+            d.transaction_states[0].transaction_state.as_str() == "CompleteCommit"
+        },
+    );
+    let (_, high) = broker.watermarks(&topic, 0);
+    assert_eq!(high, 3, "the COMMIT marker follows the two records");
+}
