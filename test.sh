@@ -19,9 +19,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 COMPAT_DIR=${COMPAT_DIR:-$ROOT/../shared/compat}
 
-# kcat.sh checks not run yet: transactions (issue 5) are not implemented. Remove names from
-# this list as those land.
-COMPAT_SKIP="transactional_produce"
+# kcat.sh checks not run yet (none at the moment). Add names here only with a reason.
+COMPAT_SKIP=""
 
 START=$SECONDS
 FAILED_STEPS=()

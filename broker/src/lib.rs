@@ -14,4 +14,5 @@ pub mod metadata;
 pub mod network;
 pub mod replica;
 pub mod server;
+pub mod txn;
 pub mod types;

@@ -25,6 +25,7 @@ use crate::metadata::{
     MetadataQuorum, QuorumConfig,
 };
 use crate::replica::ReplicaManager;
+use crate::txn::{TransactionCoordinator, TxnConfig};
 use crate::types::now_ms;
 
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
@@ -221,11 +222,22 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         Arc::clone(&controller),
         Arc::clone(&quorum),
     );
+    let producer_ids = Arc::new(crate::handlers::producer_id::ProducerIdManager::new());
+    let txn = TransactionCoordinator::new(
+        node_id,
+        TxnConfig::from_broker_config(&config),
+        Arc::clone(&replicas),
+        Arc::clone(&controller),
+        Arc::clone(&quorum),
+        Arc::clone(&groups),
+        Arc::clone(&producer_ids),
+    );
     let broker = Arc::new(Broker {
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
         ),
-        producer_ids: crate::handlers::producer_id::ProducerIdManager::new(),
+        producer_ids,
+        txn: Arc::clone(&txn),
         config,
         node_id,
         quorum: Arc::clone(&quorum),
@@ -236,17 +248,16 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(apply_images(
-        Arc::clone(&replicas),
-        quorum.subscribe(),
-        shutdown_rx.clone(),
-    )));
-    tasks.push(groups.start(shutdown_rx.clone()));
-    tasks.push(tokio::spawn(maintenance(
-        Arc::clone(&broker),
-        shutdown_rx.clone(),
-    )));
+    let mut tasks = vec![
+        tokio::spawn(apply_images(
+            Arc::clone(&replicas),
+            quorum.subscribe(),
+            shutdown_rx.clone(),
+        )),
+        groups.start(shutdown_rx.clone()),
+        txn.start(shutdown_rx.clone()),
+        tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())),
+    ];
     let connections_max = broker.config.max_connections.clamp(1, 1 << 20);
     let connections = Arc::new(Semaphore::new(connections_max as usize));
     let mut bound = Vec::new();

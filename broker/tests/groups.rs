@@ -924,8 +924,12 @@ fn group_admin_apis_list_describe_delete_and_survive_a_restart() {
         )
         .expect("FindCoordinator v4 for a transactional id");
     assert_eq!(
-        txn.coordinators[0].error_code,
-        ResponseError::CoordinatorNotAvailable.code()
+        (
+            txn.coordinators[0].error_code,
+            txn.coordinators[0].node_id.0
+        ),
+        (0, 1),
+        "this broker coordinates transactional ids too"
     );
 
     // Simple (generation -1) commits create Empty groups.

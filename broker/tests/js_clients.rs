@@ -98,10 +98,8 @@ fn kafkajs_session() {
     run_session(&broker, &[]);
 }
 
-/// KafkaJS's transactional producer: FindCoordinator(TRANSACTION) answers
-/// COORDINATOR_NOT_AVAILABLE until the transaction coordinator (issue 5) exists.
+/// KafkaJS's transactional producer: commit and abort through its own protocol code.
 #[test]
-#[ignore = "transactions (issue 5) are not implemented: FindCoordinator(TRANSACTION) answers COORDINATOR_NOT_AVAILABLE"]
 fn kafkajs_session_with_transactions() {
     if !kafkajs_available() {
         return;

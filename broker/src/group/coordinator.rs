@@ -43,6 +43,9 @@ use crate::metadata::{Controller, CreateTopicSpec, MetadataImage, MetadataQuorum
 use crate::replica::{Partition, ReplicaManager};
 use crate::types::{now_ms, TopicPartition};
 
+#[path = "txn_offsets.rs"]
+mod txn_offsets;
+
 /// Longest a JoinGroup/SyncGroup waits beyond its rebalance timeout before giving up.
 const WAIT_SLACK: Duration = Duration::from_secs(10);
 /// Bytes read per `Log::read` while loading a shard.

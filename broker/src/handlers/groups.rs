@@ -89,13 +89,28 @@ async fn find_one(
     key_type: i8,
     key: &str,
 ) -> Result<(i32, String, u16), (ResponseError, String)> {
-    match key_type {
-        KEY_TYPE_GROUP => {}
+    let (topic, partition) = match key_type {
+        KEY_TYPE_GROUP => {
+            broker
+                .groups
+                .ensure_offsets_topic()
+                .await
+                .map_err(|e| (e.code, e.message.unwrap_or_default()))?;
+            (
+                GROUP_METADATA_TOPIC_NAME,
+                broker.groups.partition_for_group(key),
+            )
+        }
         KEY_TYPE_TRANSACTION => {
-            return Err((
-                ResponseError::CoordinatorNotAvailable,
-                "transactions are not supported yet".into(),
-            ))
+            broker
+                .txn
+                .ensure_state_topic()
+                .await
+                .map_err(|e| (e.code, e.message.unwrap_or_default()))?;
+            (
+                crate::txn::TRANSACTION_STATE_TOPIC_NAME,
+                broker.txn.partition_for_txn(key),
+            )
         }
         other => {
             return Err((
@@ -103,22 +118,16 @@ async fn find_one(
                 format!("unknown coordinator key type {other}"),
             ))
         }
-    }
-    broker
-        .groups
-        .ensure_offsets_topic()
-        .await
-        .map_err(|e| (e.code, e.message.unwrap_or_default()))?;
-    let partition = broker.groups.partition_for_group(key);
+    };
     let image = broker.image();
     let leader = image
-        .topic(GROUP_METADATA_TOPIC_NAME)
+        .topic(topic)
         .and_then(|t| t.partitions.get(&partition))
         .map(|p| p.leader)
         .filter(|l| *l >= 0)
         .ok_or((
             ResponseError::CoordinatorNotAvailable,
-            format!("{GROUP_METADATA_TOPIC_NAME}-{partition} has no leader"),
+            format!("{topic}-{partition} has no leader"),
         ))?;
     let endpoint = image
         .brokers
@@ -232,7 +241,20 @@ pub fn handle_offset_fetch(
             let mut rg = OffsetFetchResponseGroup::default();
             rg.group_id = g.group_id.clone();
             match broker.groups.fetch_offsets(&g.group_id.0, topics) {
-                Ok(found) => rg.topics = to_topics_v8(found),
+                Ok(found) => {
+                    rg.topics = to_topics_v8(found);
+                    if request.require_stable {
+                        let pending = broker.txn.pending_offset_partitions(&g.group_id.0);
+                        for t in &mut rg.topics {
+                            for p in &mut t.partitions {
+                                if pending.contains(&(t.name.0.to_string(), p.partition_index)) {
+                                    p.error_code = ResponseError::UnstableOffsetCommit.code();
+                                    p.committed_offset = -1;
+                                }
+                            }
+                        }
+                    }
+                }
                 Err(code) => rg.error_code = code.code(),
             }
             response.groups.push(rg);
@@ -248,7 +270,21 @@ pub fn handle_offset_fetch(
         .groups
         .fetch_offsets(&request.group_id.0, topics.clone())
     {
-        Ok(found) => response.topics = to_topics_v0(found, ctx.version),
+        Ok(found) => {
+            response.topics = to_topics_v0(found, ctx.version);
+            // Offsets of an open transaction: a require_stable fetch (v7+) must wait for it.
+            if ctx.version >= 7 && request.require_stable {
+                let pending = broker.txn.pending_offset_partitions(&request.group_id.0);
+                for t in &mut response.topics {
+                    for p in &mut t.partitions {
+                        if pending.contains(&(t.name.0.to_string(), p.partition_index)) {
+                            p.error_code = ResponseError::UnstableOffsetCommit.code();
+                            p.committed_offset = -1;
+                        }
+                    }
+                }
+            }
+        }
         Err(code) => {
             if ctx.version >= 2 {
                 response.error_code = code.code();

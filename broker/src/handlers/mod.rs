@@ -14,6 +14,7 @@ mod offsets;
 mod produce;
 pub mod producer_id;
 mod topics;
+mod txn;
 pub mod txn_markers;
 
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
 use crate::metadata::{Controller, MetadataImage, MetadataQuorum};
 use crate::replica::ReplicaManager;
+use crate::txn::TransactionCoordinator;
 
 /// An advertised endpoint of this broker, after port-0 listeners were bound.
 #[derive(Debug, Clone)]
@@ -45,7 +47,9 @@ pub struct Broker {
     pub fetch_sessions: fetch_session::FetchSessionCache,
     pub groups: Arc<GroupCoordinator>,
     /// This broker's block of idempotent producer ids (InitProducerId).
-    pub producer_ids: producer_id::ProducerIdManager,
+    pub producer_ids: Arc<producer_id::ProducerIdManager>,
+    /// The transaction coordinator (transactional ids, `__transaction_state`).
+    pub txn: Arc<TransactionCoordinator>,
     pub advertised: Vec<BoundListener>,
 }
 
@@ -165,7 +169,25 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Request
         )),
         // network.rs only lets through APIs that api_versions::supported_range advertises.
         RequestKind::InitProducerId(r) => Respond(ResponseKind::InitProducerId(
-            producer_id::handle_init_producer_id(broker, r).await,
+            producer_id::handle_init_producer_id(broker, ctx, r).await,
+        )),
+        RequestKind::AddPartitionsToTxn(r) => Respond(ResponseKind::AddPartitionsToTxn(
+            txn::handle_add_partitions_to_txn(broker, ctx, r).await,
+        )),
+        RequestKind::AddOffsetsToTxn(r) => Respond(ResponseKind::AddOffsetsToTxn(
+            txn::handle_add_offsets_to_txn(broker, ctx, r).await,
+        )),
+        RequestKind::EndTxn(r) => Respond(ResponseKind::EndTxn(
+            txn::handle_end_txn(broker, ctx, r).await,
+        )),
+        RequestKind::TxnOffsetCommit(r) => Respond(ResponseKind::TxnOffsetCommit(
+            txn::handle_txn_offset_commit(broker, ctx, r).await,
+        )),
+        RequestKind::DescribeTransactions(r) => Respond(ResponseKind::DescribeTransactions(
+            txn::handle_describe_transactions(broker, r),
+        )),
+        RequestKind::ListTransactions(r) => Respond(ResponseKind::ListTransactions(
+            txn::handle_list_transactions(broker, ctx, r),
         )),
         RequestKind::WriteTxnMarkers(r) => Respond(ResponseKind::WriteTxnMarkers(
             txn_markers::handle(broker, r).await,

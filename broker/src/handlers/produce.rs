@@ -23,11 +23,6 @@ pub async fn handle(
             ResponseError::InvalidRequiredAcks,
             format!("acks={acks} is not -1, 0 or 1"),
         ))
-    } else if request.transactional_id.is_some() {
-        Some(ApiError::new(
-            ResponseError::TransactionalIdAuthorizationFailed,
-            "transactions are not supported yet",
-        ))
     } else {
         None
     };

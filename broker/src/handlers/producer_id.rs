@@ -1,13 +1,13 @@
 //! InitProducerId for idempotent producers (no transactional id): a fresh producer id with
 //! epoch 0, taken from a block this broker obtained through the metadata quorum
 //! (`Controller::allocate_producer_ids`, Kafka's AllocateProducerIds).
-//! Transactional ids belong to the transaction coordinator (not built yet).
+//! With a transactional id the transaction coordinator answers (`TransactionCoordinator::init_producer_id`).
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::Broker;
+use super::{Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::Controller;
 
@@ -42,29 +42,40 @@ impl ProducerIdManager {
 
 pub async fn handle_init_producer_id(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
-    let result = if request.transactional_id.is_some() {
-        Err(ApiError::new(
-            ResponseError::TransactionalIdAuthorizationFailed,
-            "transactions are not supported yet",
-        ))
-    } else {
-        broker
+    let result = match &request.transactional_id {
+        Some(id) => {
+            // KIP-360: a producer re-initializing itself names its current id and epoch.
+            let expected = (request.producer_id.0 >= 0)
+                .then_some((request.producer_id.0, request.producer_epoch));
+            broker
+                .txn
+                .init_producer_id(id.0.as_str(), request.transaction_timeout_ms, expected)
+                .await
+        }
+        None => broker
             .producer_ids
             .generate(&broker.controller, broker.node_id)
             .await
+            .map(|id| (id, 0)),
     };
     let mut response = InitProducerIdResponse::default();
     match result {
-        Ok(producer_id) => {
-            tracing::debug!(producer_id, "initialized idempotent producer");
+        Ok((producer_id, producer_epoch)) => {
+            tracing::debug!(producer_id, producer_epoch, "initialized producer");
             response.producer_id = ProducerId(producer_id);
-            response.producer_epoch = 0;
+            response.producer_epoch = producer_epoch;
         }
         Err(e) => {
             tracing::info!(error = %e, "InitProducerId failed");
-            response.error_code = e.error_code();
+            // PRODUCER_FENCED is known to clients from v4 on.
+            response.error_code = if e.code == ResponseError::ProducerFenced && ctx.version < 4 {
+                ResponseError::InvalidProducerEpoch.code()
+            } else {
+                e.error_code()
+            };
             response.producer_id = ProducerId(-1);
             response.producer_epoch = -1;
         }

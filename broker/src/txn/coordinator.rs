@@ -1,0 +1,1157 @@
+//! `TransactionCoordinator`: the transaction state machine over shards of
+//! `__transaction_state` (see the module docs of `txn` for the invariants).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::records::{self, TxnLogRecord, TxnLogValue, TxnState};
+use super::TRANSACTION_STATE_TOPIC_NAME;
+use crate::config::BrokerConfig;
+use crate::error::{ApiError, ResponseError};
+use crate::group::records::OffsetCommitValue;
+use crate::group::{partition_for, GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
+use crate::handlers::producer_id::ProducerIdManager;
+use crate::metadata::{Controller, CreateTopicSpec, MetadataImage, MetadataQuorum};
+use crate::replica::{Partition, ReplicaManager, TxnMarker};
+use crate::types::{now_ms, TopicPartition};
+
+const LOAD_READ_BYTES: usize = 4 << 20;
+const LOAD_READS_MAX: usize = 1 << 18;
+const LOAD_ATTEMPTS: u32 = 5;
+/// Attempts to write a transaction's markers within one completion before leaving it to
+/// the background task.
+const MARKER_ATTEMPTS: u32 = 5;
+const MARKER_RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// Rounds of fence-then-retry inside one InitProducerId.
+const INIT_ROUNDS: usize = 3;
+
+/// The transaction settings (Kafka's `transaction.*` configs).
+#[derive(Debug, Clone)]
+pub struct TxnConfig {
+    pub state_log_num_partitions: i32,
+    pub state_log_replication_factor: i16,
+    pub state_log_min_isr: i32,
+    pub state_log_segment_bytes: i32,
+    pub max_timeout_ms: i32,
+    pub transactional_id_expiration_ms: i64,
+    pub abort_timed_out_cleanup_interval_ms: i64,
+    pub remove_expired_cleanup_interval_ms: i64,
+}
+
+impl TxnConfig {
+    pub fn from_broker_config(c: &BrokerConfig) -> Self {
+        Self {
+            state_log_num_partitions: c.transaction_state_log_num_partitions.max(1),
+            state_log_replication_factor: c.transaction_state_log_replication_factor.max(1),
+            state_log_min_isr: c.transaction_state_log_min_isr.max(1),
+            state_log_segment_bytes: c.transaction_state_log_segment_bytes,
+            max_timeout_ms: c.transaction_max_timeout_ms.max(1),
+            transactional_id_expiration_ms: i64::from(c.transactional_id_expiration_ms.max(1)),
+            abort_timed_out_cleanup_interval_ms: i64::from(
+                c.transaction_abort_timed_out_transaction_cleanup_interval_ms
+                    .max(10),
+            ),
+            remove_expired_cleanup_interval_ms: i64::from(
+                c.transaction_remove_expired_transaction_cleanup_interval_ms
+                    .max(10),
+            ),
+        }
+    }
+}
+
+/// One transactional id's state.
+#[derive(Debug, Clone)]
+struct TxnMetadata {
+    producer_id: i64,
+    producer_epoch: i16,
+    timeout_ms: i32,
+    state: TxnState,
+    partitions: BTreeSet<TopicPartition>,
+    start_ms: i64,
+    last_update_ms: i64,
+    /// TxnOffsetCommit offsets of the ongoing transaction, per group (memory only; made
+    /// durable through the group coordinator when the transaction commits).
+    pending_offsets: HashMap<String, Vec<(TopicPartition, OffsetCommitValue)>>,
+}
+
+impl TxnMetadata {
+    fn from_value(v: TxnLogValue) -> Self {
+        Self {
+            producer_id: v.producer_id,
+            producer_epoch: v.producer_epoch,
+            timeout_ms: v.timeout_ms,
+            state: v.state,
+            partitions: v.partitions,
+            start_ms: v.start_ms,
+            last_update_ms: v.last_update_ms,
+            pending_offsets: HashMap::new(),
+        }
+    }
+
+    fn to_value(&self) -> TxnLogValue {
+        TxnLogValue {
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            timeout_ms: self.timeout_ms,
+            state: self.state,
+            partitions: self.partitions.clone(),
+            last_update_ms: self.last_update_ms,
+            start_ms: self.start_ms,
+        }
+    }
+}
+
+/// DescribeTransactions' view of one transactional id.
+#[derive(Debug, Clone)]
+pub struct DescribedTxn {
+    pub state: TxnState,
+    pub timeout_ms: i32,
+    pub start_ms: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// ListTransactions' view of one transactional id.
+#[derive(Debug, Clone)]
+pub struct ListedTxn {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub state: TxnState,
+}
+
+struct Shard {
+    partition: i32,
+    /// The partition's leader epoch: the coordinator epoch written into markers.
+    coordinator_epoch: i32,
+    state: Mutex<ShardState>,
+    /// Serializes every state change of the shard; taken before `state`.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct ShardState {
+    loaded: bool,
+    closed: bool,
+    txns: HashMap<String, TxnMetadata>,
+}
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, ShardState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tp(&self) -> TopicPartition {
+        TopicPartition::new(TRANSACTION_STATE_TOPIC_NAME, self.partition)
+    }
+
+    fn get(&self, transactional_id: &str) -> Option<TxnMetadata> {
+        self.lock().txns.get(transactional_id).cloned()
+    }
+}
+
+pub struct TransactionCoordinator {
+    node_id: i32,
+    config: TxnConfig,
+    replicas: Arc<ReplicaManager>,
+    controller: Arc<Controller>,
+    quorum: Arc<MetadataQuorum>,
+    groups: Arc<GroupCoordinator>,
+    producer_ids: Arc<ProducerIdManager>,
+    shards: RwLock<HashMap<i32, Arc<Shard>>>,
+    create_topic_lock: tokio::sync::Mutex<()>,
+    this: Weak<TransactionCoordinator>,
+}
+
+/// Kafka's mapping of `__transaction_state` append errors to coordinator errors.
+fn append_error_to_txn_error(code: ResponseError) -> ResponseError {
+    match code {
+        ResponseError::UnknownTopicOrPartition
+        | ResponseError::NotEnoughReplicas
+        | ResponseError::NotEnoughReplicasAfterAppend
+        | ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
+        ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => {
+            ResponseError::NotCoordinator
+        }
+        _ => ResponseError::UnknownServerError,
+    }
+}
+
+fn err(code: ResponseError, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message)
+}
+
+impl TransactionCoordinator {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        node_id: i32,
+        config: TxnConfig,
+        replicas: Arc<ReplicaManager>,
+        controller: Arc<Controller>,
+        quorum: Arc<MetadataQuorum>,
+        groups: Arc<GroupCoordinator>,
+        producer_ids: Arc<ProducerIdManager>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|this| Self {
+            node_id,
+            config,
+            replicas,
+            controller,
+            quorum,
+            groups,
+            producer_ids,
+            shards: RwLock::new(HashMap::new()),
+            create_topic_lock: tokio::sync::Mutex::new(()),
+            this: this.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &TxnConfig {
+        &self.config
+    }
+
+    /// Starts loading/unloading shards as leadership of `__transaction_state` changes, and
+    /// the periodic abort of timed-out transactions / removal of expired ids.
+    pub fn start(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let images = this.quorum.subscribe();
+            tokio::join!(
+                Arc::clone(&this).follow_images(images, shutdown.clone()),
+                Arc::clone(&this).periodic(shutdown),
+            );
+        })
+    }
+
+    // ------------------------------------------------------------------ shards
+
+    async fn follow_images(
+        self: Arc<Self>,
+        mut images: watch::Receiver<Arc<MetadataImage>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let image = images.borrow_and_update().clone();
+            self.replicas
+                .await_applied(image.offset, Duration::from_secs(30))
+                .await;
+            self.sync_shards(&image);
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                changed = images.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    fn sync_shards(&self, image: &MetadataImage) {
+        let mut led: HashMap<i32, i32> = HashMap::new();
+        if let Some(topic) = image.topic(TRANSACTION_STATE_TOPIC_NAME) {
+            for (&p, reg) in &topic.partitions {
+                let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC_NAME, p);
+                if reg.leader == self.node_id && self.replicas.partition(&tp).is_some() {
+                    led.insert(p, reg.leader_epoch);
+                }
+            }
+        }
+        let mut to_load = Vec::new();
+        {
+            let Ok(mut shards) = self.shards.write() else {
+                return;
+            };
+            shards.retain(|p, shard| {
+                let keep = led.get(p) == Some(&shard.coordinator_epoch);
+                if !keep {
+                    tracing::info!(partition = p, "unloading transaction coordinator shard");
+                    let mut st = shard.lock();
+                    st.closed = true;
+                    st.loaded = false;
+                    st.txns.clear();
+                }
+                keep
+            });
+            for (&p, &epoch) in &led {
+                if let std::collections::hash_map::Entry::Vacant(slot) = shards.entry(p) {
+                    let shard = Arc::new(Shard {
+                        partition: p,
+                        coordinator_epoch: epoch,
+                        state: Mutex::new(ShardState::default()),
+                        write_lock: tokio::sync::Mutex::new(()),
+                    });
+                    slot.insert(Arc::clone(&shard));
+                    to_load.push(shard);
+                }
+            }
+        }
+        for shard in to_load {
+            if let Some(this) = self.this.upgrade() {
+                tokio::spawn(this.load_shard(shard));
+            }
+        }
+    }
+
+    async fn load_shard(self: Arc<Self>, shard: Arc<Shard>) {
+        let tp = shard.tp();
+        for attempt in 1..=LOAD_ATTEMPTS {
+            let Some(partition) = self.replicas.partition(&tp) else {
+                return;
+            };
+            let read = tokio::task::spawn_blocking(move || read_all_records(&partition)).await;
+            let records = match read {
+                Ok(Ok(records)) => records,
+                Ok(Err(e)) => {
+                    tracing::error!(partition = %tp, attempt, error = %e, "loading transaction coordinator shard failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(partition = %tp, attempt, error = %e, "transaction load task failed");
+                    return;
+                }
+            };
+            let mut txns: HashMap<String, TxnMetadata> = HashMap::new();
+            for record in records {
+                match record.value {
+                    Some(v) => {
+                        txns.insert(record.transactional_id, TxnMetadata::from_value(v));
+                    }
+                    None => {
+                        txns.remove(&record.transactional_id);
+                    }
+                }
+            }
+            let pending: Vec<String> = txns
+                .iter()
+                .filter(|(_, m)| {
+                    matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            {
+                let mut st = shard.lock();
+                if st.closed {
+                    return;
+                }
+                tracing::info!(partition = %tp, transactional_ids = txns.len(), pending = pending.len(), "loaded transaction coordinator shard");
+                st.txns = txns;
+                st.loaded = true;
+            }
+            // Transactions caught between Prepare* and Complete*: re-send their markers.
+            for id in pending {
+                let this = Arc::clone(&self);
+                let shard = Arc::clone(&shard);
+                tokio::spawn(async move {
+                    let _write = shard.write_lock.lock().await;
+                    if let Err(e) = this.complete(&shard, &id).await {
+                        tracing::warn!(transactional_id = %id, error = %e, "completing a loaded transaction failed; will retry");
+                    }
+                });
+            }
+            return;
+        }
+    }
+
+    fn state_partitions(&self, image: &MetadataImage) -> Option<i32> {
+        image
+            .topic(TRANSACTION_STATE_TOPIC_NAME)
+            .map(|t| t.partitions.len() as i32)
+            .filter(|n| *n > 0)
+    }
+
+    /// The `__transaction_state` partition of `transactional_id`.
+    pub fn partition_for_txn(&self, transactional_id: &str) -> i32 {
+        let n = self
+            .state_partitions(&self.quorum.image())
+            .unwrap_or(self.config.state_log_num_partitions);
+        partition_for(transactional_id, n)
+    }
+
+    fn shard_for(&self, transactional_id: &str) -> Result<Arc<Shard>, ApiError> {
+        let image = self.quorum.image();
+        let Some(n) = self.state_partitions(&image) else {
+            return Err(ResponseError::CoordinatorNotAvailable.into());
+        };
+        let p = partition_for(transactional_id, n);
+        let Some(shard) = self.shards.read().ok().and_then(|s| s.get(&p).cloned()) else {
+            let led_here = image
+                .topic(TRANSACTION_STATE_TOPIC_NAME)
+                .and_then(|t| t.partitions.get(&p))
+                .is_some_and(|r| r.leader == self.node_id);
+            return Err(if led_here {
+                ResponseError::CoordinatorLoadInProgress
+            } else {
+                ResponseError::NotCoordinator
+            }
+            .into());
+        };
+        let st = shard.lock();
+        if st.closed {
+            return Err(ResponseError::NotCoordinator.into());
+        }
+        if !st.loaded {
+            return Err(ResponseError::CoordinatorLoadInProgress.into());
+        }
+        drop(st);
+        Ok(shard)
+    }
+
+    /// Creates `__transaction_state` if it does not exist yet (FindCoordinator and
+    /// InitProducerId do this on first use, as Kafka does).
+    pub async fn ensure_state_topic(&self) -> Result<(), ApiError> {
+        if self
+            .quorum
+            .image()
+            .topic(TRANSACTION_STATE_TOPIC_NAME)
+            .is_some()
+        {
+            return Ok(());
+        }
+        let _guard = self.create_topic_lock.lock().await;
+        let image = self.quorum.image();
+        if image.topic(TRANSACTION_STATE_TOPIC_NAME).is_some() {
+            return Ok(());
+        }
+        let brokers = image.brokers.len().max(1);
+        let replication_factor =
+            (self.config.state_log_replication_factor as usize).min(brokers) as i16;
+        let min_isr = self
+            .config
+            .state_log_min_isr
+            .min(i32::from(replication_factor));
+        let spec = CreateTopicSpec {
+            name: TRANSACTION_STATE_TOPIC_NAME.to_owned(),
+            num_partitions: self.config.state_log_num_partitions,
+            replication_factor,
+            assignments: Default::default(),
+            configs: [
+                ("cleanup.policy".to_owned(), "compact".to_owned()),
+                (
+                    "segment.bytes".to_owned(),
+                    self.config.state_log_segment_bytes.to_string(),
+                ),
+                ("min.insync.replicas".to_owned(), min_isr.to_string()),
+                ("compression.type".to_owned(), "uncompressed".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let result = self
+            .controller
+            .create_topics(vec![spec], false)
+            .await
+            .into_iter()
+            .next();
+        match result {
+            Some(Ok(created)) => tracing::info!(
+                partitions = created.num_partitions,
+                replication_factor = created.replication_factor,
+                "created __transaction_state"
+            ),
+            Some(Err(e)) if e.code == ResponseError::TopicAlreadyExists => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot create __transaction_state");
+                return Err(err(
+                    ResponseError::CoordinatorNotAvailable,
+                    format!("cannot create {TRANSACTION_STATE_TOPIC_NAME}: {e}"),
+                ));
+            }
+            None => return Err(ResponseError::CoordinatorNotAvailable.into()),
+        }
+        self.replicas
+            .await_applied(self.quorum.image().offset, Duration::from_secs(30))
+            .await;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ persistence
+
+    /// Appends `meta` (or a tombstone) for `transactional_id`, then installs it in memory.
+    /// Caller holds the shard's write lock.
+    async fn persist(
+        &self,
+        shard: &Shard,
+        transactional_id: &str,
+        meta: Option<TxnMetadata>,
+    ) -> Result<(), ApiError> {
+        let record = TxnLogRecord {
+            transactional_id: transactional_id.to_owned(),
+            value: meta.as_ref().map(TxnMetadata::to_value),
+        };
+        let batch = records::encode_batch(&[record], now_ms()).map_err(|e| {
+            tracing::error!(error = %e, "encoding transaction log record failed");
+            err(ResponseError::UnknownServerError, e.to_string())
+        })?;
+        let tp = shard.tp();
+        let result = self
+            .replicas
+            .append_as_leader(vec![(tp.clone(), batch)], -1)
+            .await
+            .into_iter()
+            .next()
+            .map(|(_, r)| r)
+            .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into()));
+        if let Err(e) = result {
+            tracing::warn!(partition = %tp, error = %e, "append to __transaction_state failed");
+            return Err(ApiError::new(
+                append_error_to_txn_error(e.code),
+                format!("cannot persist transaction state: {e}"),
+            ));
+        }
+        let mut st = shard.lock();
+        if st.closed {
+            return Err(ResponseError::NotCoordinator.into());
+        }
+        match meta {
+            Some(m) => {
+                st.txns.insert(transactional_id.to_owned(), m);
+            }
+            None => {
+                st.txns.remove(transactional_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the markers of a transaction in PrepareCommit/PrepareAbort, materializes its
+    /// offsets on commit, and appends CompleteCommit/CompleteAbort. Caller holds the write
+    /// lock. On a marker failure the transaction stays prepared (the background task
+    /// retries).
+    async fn complete(&self, shard: &Shard, transactional_id: &str) -> Result<(), ApiError> {
+        let Some(meta) = shard.get(transactional_id) else {
+            return Ok(());
+        };
+        let commit = match meta.state {
+            TxnState::PrepareCommit => true,
+            TxnState::PrepareAbort => false,
+            _ => return Ok(()),
+        };
+        let mut remaining: Vec<TopicPartition> = meta.partitions.iter().cloned().collect();
+        for attempt in 1..=MARKER_ATTEMPTS {
+            if remaining.is_empty() {
+                break;
+            }
+            let marker = TxnMarker {
+                producer_id: meta.producer_id,
+                producer_epoch: meta.producer_epoch,
+                coordinator_epoch: shard.coordinator_epoch,
+                commit,
+                partitions: remaining.clone(),
+            };
+            let results = self.replicas.write_txn_markers(vec![marker]).await;
+            remaining = results
+                .into_iter()
+                .filter_map(|(_, tp, r)| match r {
+                    Ok(()) => None,
+                    // A deleted partition needs no marker (as Kafka drops them).
+                    Err(e) if e.code == ResponseError::UnknownTopicOrPartition => None,
+                    Err(e) => {
+                        tracing::warn!(transactional_id, partition = %tp, attempt, error = %e, "writing transaction marker failed");
+                        Some(tp)
+                    }
+                })
+                .collect();
+            if !remaining.is_empty() && attempt < MARKER_ATTEMPTS {
+                tokio::time::sleep(MARKER_RETRY_BACKOFF).await;
+            }
+        }
+        if !remaining.is_empty() {
+            return Err(err(
+                ResponseError::CoordinatorNotAvailable,
+                format!("markers not written to {} partitions", remaining.len()),
+            ));
+        }
+        if commit {
+            for (group_id, offsets) in &meta.pending_offsets {
+                if let Err(code) = self
+                    .groups
+                    .commit_transactional_offsets(group_id, offsets.clone())
+                    .await
+                {
+                    tracing::warn!(transactional_id, group_id = %group_id, error = %code, "materializing transactional offsets failed");
+                }
+            }
+        }
+        let mut done = meta.clone();
+        done.state = if commit {
+            TxnState::CompleteCommit
+        } else {
+            TxnState::CompleteAbort
+        };
+        done.partitions.clear();
+        done.pending_offsets.clear();
+        done.last_update_ms = now_ms();
+        self.persist(shard, transactional_id, Some(done)).await?;
+        tracing::info!(
+            transactional_id,
+            producer_id = meta.producer_id,
+            producer_epoch = meta.producer_epoch,
+            commit,
+            partitions = meta.partitions.len(),
+            "transaction completed"
+        );
+        Ok(())
+    }
+
+    /// Moves an Ongoing transaction to PrepareAbort with a bumped epoch (fencing its
+    /// producer), then completes it. Caller holds the write lock.
+    async fn fence_and_abort(
+        &self,
+        shard: &Shard,
+        transactional_id: &str,
+        meta: &TxnMetadata,
+    ) -> Result<(), ApiError> {
+        let mut next = meta.clone();
+        if next.producer_epoch < i16::MAX - 1 {
+            next.producer_epoch += 1;
+        }
+        next.state = TxnState::PrepareAbort;
+        next.last_update_ms = now_ms();
+        self.persist(shard, transactional_id, Some(next)).await?;
+        self.complete(shard, transactional_id).await
+    }
+
+    // ------------------------------------------------------------------ APIs
+
+    /// InitProducerId with a transactional id: the id's producer id with a bumped epoch
+    /// (a new producer id when new or when the epoch is exhausted). An ongoing transaction
+    /// of the previous producer is aborted first (fencing it). `expected` is KIP-360's
+    /// (producer id, epoch) a producer re-initializing itself sends.
+    pub async fn init_producer_id(
+        &self,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), ApiError> {
+        if transactional_id.is_empty() {
+            return Err(err(ResponseError::InvalidRequest, "empty transactional id"));
+        }
+        if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
+            return Err(err(
+                ResponseError::InvalidTransactionTimeout,
+                format!(
+                    "transaction timeout {timeout_ms} ms is not in 1..={} (transaction.max.timeout.ms)",
+                    self.config.max_timeout_ms
+                ),
+            ));
+        }
+        self.ensure_state_topic().await?;
+        let shard = self.shard_for(transactional_id)?;
+        let _write = shard.write_lock.lock().await;
+        for _ in 0..INIT_ROUNDS {
+            let now = now_ms();
+            let Some(meta) = shard.get(transactional_id) else {
+                let producer_id = self
+                    .producer_ids
+                    .generate(&self.controller, self.node_id)
+                    .await?;
+                let meta = TxnMetadata {
+                    producer_id,
+                    producer_epoch: 0,
+                    timeout_ms,
+                    state: TxnState::Empty,
+                    partitions: BTreeSet::new(),
+                    start_ms: -1,
+                    last_update_ms: now,
+                    pending_offsets: HashMap::new(),
+                };
+                self.persist(&shard, transactional_id, Some(meta)).await?;
+                tracing::info!(
+                    transactional_id,
+                    producer_id,
+                    "initialized transactional producer"
+                );
+                return Ok((producer_id, 0));
+            };
+            if let Some((pid, epoch)) = expected {
+                // The epoch may have been bumped once by a timeout abort since.
+                let known = pid == meta.producer_id
+                    && (epoch == meta.producer_epoch || epoch == meta.producer_epoch - 1);
+                if !known {
+                    return Err(err(
+                        ResponseError::ProducerFenced,
+                        format!("producer {pid} epoch {epoch} is not the current producer of {transactional_id}"),
+                    ));
+                }
+            }
+            match meta.state {
+                TxnState::PrepareCommit | TxnState::PrepareAbort => {
+                    // Try to finish it now; the client retries on CONCURRENT_TRANSACTIONS.
+                    if let Err(e) = self.complete(&shard, transactional_id).await {
+                        tracing::warn!(transactional_id, error = %e, "completing a prepared transaction failed");
+                        return Err(ResponseError::ConcurrentTransactions.into());
+                    }
+                }
+                TxnState::Ongoing => {
+                    tracing::info!(
+                        transactional_id,
+                        producer_id = meta.producer_id,
+                        producer_epoch = meta.producer_epoch,
+                        "aborting the ongoing transaction of a fenced producer"
+                    );
+                    if let Err(e) = self.fence_and_abort(&shard, transactional_id, &meta).await {
+                        tracing::warn!(transactional_id, error = %e, "aborting a fenced producer's transaction failed");
+                        return Err(ResponseError::ConcurrentTransactions.into());
+                    }
+                }
+                _ => {
+                    let mut next = meta.clone();
+                    if meta.producer_epoch >= i16::MAX - 1 {
+                        next.producer_id = self
+                            .producer_ids
+                            .generate(&self.controller, self.node_id)
+                            .await?;
+                        next.producer_epoch = 0;
+                    } else {
+                        next.producer_epoch += 1;
+                    }
+                    next.state = TxnState::Empty;
+                    next.timeout_ms = timeout_ms;
+                    next.partitions.clear();
+                    next.pending_offsets.clear();
+                    next.start_ms = -1;
+                    next.last_update_ms = now;
+                    let result = (next.producer_id, next.producer_epoch);
+                    self.persist(&shard, transactional_id, Some(next)).await?;
+                    tracing::info!(
+                        transactional_id,
+                        producer_id = result.0,
+                        producer_epoch = result.1,
+                        "bumped transactional producer epoch"
+                    );
+                    return Ok(result);
+                }
+            }
+        }
+        Err(ResponseError::ConcurrentTransactions.into())
+    }
+
+    /// The producer id/epoch checks every in-transaction request makes.
+    fn check_producer(
+        meta: Option<TxnMetadata>,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Result<TxnMetadata, ApiError> {
+        let Some(meta) = meta else {
+            return Err(err(
+                ResponseError::InvalidProducerIdMapping,
+                format!("unknown transactional id {transactional_id}"),
+            ));
+        };
+        if meta.producer_id != producer_id {
+            return Err(err(
+                ResponseError::InvalidProducerIdMapping,
+                format!(
+                    "{transactional_id} belongs to producer id {}, not {producer_id}",
+                    meta.producer_id
+                ),
+            ));
+        }
+        if meta.producer_epoch != producer_epoch {
+            return Err(err(
+                ResponseError::ProducerFenced,
+                format!(
+                    "producer epoch {producer_epoch} is not the current epoch {} of {transactional_id}",
+                    meta.producer_epoch
+                ),
+            ));
+        }
+        Ok(meta)
+    }
+
+    /// AddPartitionsToTxn: adds partitions to the (possibly new) ongoing transaction. With
+    /// `verify_only`, checks that they are already part of it.
+    pub async fn add_partitions(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: Vec<TopicPartition>,
+        verify_only: bool,
+    ) -> Result<(), ApiError> {
+        let shard = self.shard_for(transactional_id)?;
+        let _write = shard.write_lock.lock().await;
+        let meta = Self::check_producer(
+            shard.get(transactional_id),
+            transactional_id,
+            producer_id,
+            producer_epoch,
+        )?;
+        if matches!(
+            meta.state,
+            TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence
+        ) {
+            return Err(ResponseError::ConcurrentTransactions.into());
+        }
+        if meta.state == TxnState::Dead {
+            return Err(ResponseError::InvalidTxnState.into());
+        }
+        let all_in = meta.state == TxnState::Ongoing
+            && partitions.iter().all(|tp| meta.partitions.contains(tp));
+        if verify_only {
+            return if all_in {
+                Ok(())
+            } else {
+                Err(err(
+                    ResponseError::InvalidTxnState,
+                    "partitions are not part of the ongoing transaction",
+                ))
+            };
+        }
+        if all_in {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut next = meta.clone();
+        if next.state != TxnState::Ongoing {
+            next.start_ms = now;
+            next.partitions.clear();
+            next.pending_offsets.clear();
+        }
+        next.state = TxnState::Ongoing;
+        next.partitions.extend(partitions);
+        next.last_update_ms = now;
+        self.persist(&shard, transactional_id, Some(next)).await
+    }
+
+    /// AddOffsetsToTxn: adds the group's `__consumer_offsets` partition to the transaction.
+    pub async fn add_offsets(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        group_id: &str,
+    ) -> Result<(), ApiError> {
+        self.groups.ensure_offsets_topic().await?;
+        let tp = TopicPartition::new(
+            GROUP_METADATA_TOPIC_NAME,
+            self.groups.partition_for_group(group_id),
+        );
+        self.add_partitions(
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            vec![tp],
+            false,
+        )
+        .await
+    }
+
+    /// TxnOffsetCommit: records offsets as pending in the ongoing transaction (made visible
+    /// when it commits, dropped when it aborts).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn txn_offset_commit(
+        &self,
+        transactional_id: &str,
+        group_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        member_id: &str,
+        generation_id: i32,
+        group_instance_id: Option<&str>,
+        offsets: Vec<(TopicPartition, OffsetCommitValue)>,
+    ) -> Result<(), ApiError> {
+        self.groups.validate_txn_offset_commit(
+            group_id,
+            member_id,
+            generation_id,
+            group_instance_id,
+        )?;
+        let shard = self.shard_for(transactional_id)?;
+        let _write = shard.write_lock.lock().await;
+        let meta = Self::check_producer(
+            shard.get(transactional_id),
+            transactional_id,
+            producer_id,
+            producer_epoch,
+        )?;
+        let offsets_tp = TopicPartition::new(
+            GROUP_METADATA_TOPIC_NAME,
+            self.groups.partition_for_group(group_id),
+        );
+        if meta.state != TxnState::Ongoing || !meta.partitions.contains(&offsets_tp) {
+            return Err(err(
+                ResponseError::InvalidTxnState,
+                format!("group {group_id}'s offsets were not added to an ongoing transaction (AddOffsetsToTxn)"),
+            ));
+        }
+        let mut st = shard.lock();
+        if let Some(m) = st.txns.get_mut(transactional_id) {
+            let pending = m.pending_offsets.entry(group_id.to_owned()).or_default();
+            for (tp, value) in offsets {
+                pending.retain(|(t, _)| *t != tp);
+                pending.push((tp, value));
+            }
+        }
+        Ok(())
+    }
+
+    /// EndTxn: commits or aborts the ongoing transaction (markers written before the
+    /// answer). A retry of a completed EndTxn succeeds; the other outcome is
+    /// INVALID_TXN_STATE.
+    pub async fn end_txn(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> Result<(), ApiError> {
+        let shard = self.shard_for(transactional_id)?;
+        let _write = shard.write_lock.lock().await;
+        let meta = Self::check_producer(
+            shard.get(transactional_id),
+            transactional_id,
+            producer_id,
+            producer_epoch,
+        )?;
+        match (meta.state, commit) {
+            (TxnState::Ongoing, _) => {}
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => return Ok(()),
+            (TxnState::PrepareCommit, _) | (TxnState::PrepareAbort, _) => {
+                return Err(ResponseError::ConcurrentTransactions.into())
+            }
+            (state, _) => {
+                return Err(err(
+                    ResponseError::InvalidTxnState,
+                    format!(
+                        "cannot {} {transactional_id} in state {}",
+                        if commit { "commit" } else { "abort" },
+                        state.name()
+                    ),
+                ))
+            }
+        }
+        let mut next = meta;
+        next.state = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        next.last_update_ms = now_ms();
+        self.persist(&shard, transactional_id, Some(next)).await?;
+        // Prepared and durable: the outcome is decided. Marker failures are retried by the
+        // background task, as Kafka's marker channel does.
+        if let Err(e) = self.complete(&shard, transactional_id).await {
+            tracing::warn!(transactional_id, error = %e, "completing transaction failed; will retry");
+        }
+        Ok(())
+    }
+
+    /// DescribeTransactions for one id.
+    pub fn describe(&self, transactional_id: &str) -> Result<DescribedTxn, ApiError> {
+        let shard = self.shard_for(transactional_id)?;
+        let meta = shard
+            .get(transactional_id)
+            .ok_or(ResponseError::TransactionalIdNotFound)?;
+        Ok(DescribedTxn {
+            state: meta.state,
+            timeout_ms: meta.timeout_ms,
+            start_ms: meta.start_ms,
+            producer_id: meta.producer_id,
+            producer_epoch: meta.producer_epoch,
+            partitions: meta.partitions.into_iter().collect(),
+        })
+    }
+
+    /// ListTransactions over every loaded shard. Empty filters match everything;
+    /// `min_duration_ms` ≥ 0 keeps transactions running at least that long.
+    pub fn list(
+        &self,
+        states: &[TxnState],
+        producer_ids: &[i64],
+        min_duration_ms: i64,
+    ) -> Result<Vec<ListedTxn>, ApiError> {
+        let now = now_ms();
+        let shards: Vec<Arc<Shard>> = self
+            .shards
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for shard in shards {
+            let st = shard.lock();
+            if !st.loaded {
+                return Err(ResponseError::CoordinatorLoadInProgress.into());
+            }
+            for (id, m) in &st.txns {
+                if (!states.is_empty() && !states.contains(&m.state))
+                    || (!producer_ids.is_empty() && !producer_ids.contains(&m.producer_id))
+                    || (min_duration_ms >= 0
+                        && (m.state != TxnState::Ongoing
+                            || now.saturating_sub(m.start_ms) < min_duration_ms))
+                {
+                    continue;
+                }
+                out.push(ListedTxn {
+                    transactional_id: id.clone(),
+                    producer_id: m.producer_id,
+                    state: m.state,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+        Ok(out)
+    }
+
+    /// (topic, partition) pairs of `group_id` with TxnOffsetCommit offsets in a transaction
+    /// that has not completed yet (OffsetFetch with require_stable answers them with
+    /// UNSTABLE_OFFSET_COMMIT).
+    pub fn pending_offset_partitions(&self, group_id: &str) -> HashSet<(String, i32)> {
+        let mut out = HashSet::new();
+        for shard in self.loaded_shards() {
+            let st = shard.lock();
+            for m in st.txns.values() {
+                if let Some(offsets) = m.pending_offsets.get(group_id) {
+                    out.extend(
+                        offsets
+                            .iter()
+                            .map(|(tp, _)| (tp.topic.clone(), tp.partition)),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    // ------------------------------------------------------------------ background
+
+    async fn periodic(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let interval =
+            Duration::from_millis(self.config.abort_timed_out_cleanup_interval_ms.max(10) as u64);
+        let mut last_expiry_ms = now_ms();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            self.abort_timed_out().await;
+            let now = now_ms();
+            if now - last_expiry_ms >= self.config.remove_expired_cleanup_interval_ms {
+                last_expiry_ms = now;
+                self.remove_expired().await;
+            }
+        }
+    }
+
+    fn loaded_shards(&self) -> Vec<Arc<Shard>> {
+        self.shards
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Aborts (with an epoch bump, fencing the producer) every Ongoing transaction older
+    /// than its timeout, and retries the completion of prepared ones.
+    async fn abort_timed_out(&self) {
+        for shard in self.loaded_shards() {
+            let now = now_ms();
+            let due: Vec<String> = {
+                let st = shard.lock();
+                if !st.loaded || st.closed {
+                    continue;
+                }
+                st.txns
+                    .iter()
+                    .filter(|(_, m)| match m.state {
+                        TxnState::Ongoing => now >= m.start_ms + i64::from(m.timeout_ms),
+                        TxnState::PrepareCommit | TxnState::PrepareAbort => true,
+                        _ => false,
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            };
+            for id in due {
+                let _write = shard.write_lock.lock().await;
+                let Some(meta) = shard.get(&id) else { continue };
+                let result = match meta.state {
+                    TxnState::Ongoing if now_ms() >= meta.start_ms + i64::from(meta.timeout_ms) => {
+                        tracing::info!(transactional_id = %id, producer_id = meta.producer_id, producer_epoch = meta.producer_epoch, timeout_ms = meta.timeout_ms, "aborting timed-out transaction");
+                        self.fence_and_abort(&shard, &id, &meta).await
+                    }
+                    TxnState::PrepareCommit | TxnState::PrepareAbort => {
+                        self.complete(&shard, &id).await
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(transactional_id = %id, error = %e, "transaction completion failed; will retry");
+                }
+            }
+        }
+    }
+
+    /// Removes transactional ids idle (not in a transaction) longer than
+    /// `transactional.id.expiration.ms`, with a tombstone.
+    async fn remove_expired(&self) {
+        for shard in self.loaded_shards() {
+            let now = now_ms();
+            let expired: Vec<String> = {
+                let st = shard.lock();
+                st.txns
+                    .iter()
+                    .filter(|(_, m)| {
+                        matches!(
+                            m.state,
+                            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+                        ) && now.saturating_sub(m.last_update_ms)
+                            >= self.config.transactional_id_expiration_ms
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            };
+            for id in expired {
+                let _write = shard.write_lock.lock().await;
+                let still = shard.get(&id).is_some_and(|m| {
+                    matches!(
+                        m.state,
+                        TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+                    ) && now_ms().saturating_sub(m.last_update_ms)
+                        >= self.config.transactional_id_expiration_ms
+                });
+                if still {
+                    match self.persist(&shard, &id, None).await {
+                        Ok(()) => {
+                            tracing::info!(transactional_id = %id, "expired transactional id removed")
+                        }
+                        Err(e) => {
+                            tracing::warn!(transactional_id = %id, error = %e, "removing expired transactional id failed")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every stored record of `partition` up to its high watermark, in offset order.
+fn read_all_records(partition: &Partition) -> Result<Vec<TxnLogRecord>, String> {
+    let end = partition.high_watermark();
+    let mut offset = partition.log.log_start_offset();
+    let mut out = Vec::new();
+    for _ in 0..LOAD_READS_MAX {
+        if offset >= end {
+            return Ok(out);
+        }
+        let data = partition
+            .log
+            .read(offset, LOAD_READ_BYTES, end, true)
+            .map_err(|e| e.to_string())?;
+        if data.records.is_empty() {
+            return Ok(out);
+        }
+        let blob: Bytes = data.records;
+        let (records, next) = records::decode_batches(&blob).map_err(|e| e.to_string())?;
+        out.extend(records);
+        match next {
+            Some(n) if n > offset => offset = n,
+            _ => return Ok(out),
+        }
+    }
+    Err(format!(
+        "more than {LOAD_READS_MAX} reads to load {}",
+        partition.tp
+    ))
+}

@@ -1,0 +1,768 @@
+//! Transactions, coordinator side: rdkafka transactional producers (commit, abort, fencing),
+//! the raw protocol's error paths, transactional offset commits, and a broker restart in the
+//! middle of a transaction (aborted after its timeout by the background task).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use common::*;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest,
+    DescribeTransactionsResponse, EndTxnRequest, FindCoordinatorRequest, GroupId,
+    InitProducerIdRequest, ListTransactionsRequest, OffsetFetchRequest, ProducerId,
+    TransactionalId, TxnOffsetCommitRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const INVALID_TXN_STATE: i16 = 48;
+const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+const CONCURRENT_TRANSACTIONS: i16 = 51;
+const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+const PRODUCER_FENCED: i16 = 90;
+const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+fn txn_id(s: &str) -> TransactionalId {
+    TransactionalId(sb(s))
+}
+
+/// InitProducerId for `id`, retrying while the coordinator loads; returns (error, pid, epoch).
+fn init_txn(raw: &mut RawClient, id: &str, timeout_ms: i32) -> (i16, i64, i16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = raw
+            .call(
+                versions::INIT_PRODUCER_ID,
+                &InitProducerIdRequest::default()
+                    .with_transactional_id(Some(txn_id(id)))
+                    .with_transaction_timeout_ms(timeout_ms)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1),
+            )
+            .expect("InitProducerId must be answered");
+        let retriable = [
+            COORDINATOR_LOAD_IN_PROGRESS,
+            COORDINATOR_NOT_AVAILABLE,
+            CONCURRENT_TRANSACTIONS,
+        ];
+        if !retriable.contains(&r.error_code) || Instant::now() > deadline {
+            return (r.error_code, r.producer_id.0, r.producer_epoch);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn add_partition(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, topic: &str) -> i16 {
+    let r = raw
+        .call(
+            3,
+            &AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(txn_id(id))
+                .with_v3_and_below_producer_id(ProducerId(pid))
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(topic_name_of(topic))
+                    .with_partitions(vec![0])]),
+        )
+        .expect("AddPartitionsToTxn must be answered");
+    r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+}
+
+fn end_txn(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
+    raw.call(
+        4,
+        &EndTxnRequest::default()
+            .with_transactional_id(txn_id(id))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_committed(commit),
+    )
+    .expect("EndTxn must be answered")
+    .error_code
+}
+
+fn describe(raw: &mut RawClient, id: &str) -> DescribeTransactionsResponse {
+    raw.call(
+        0,
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![txn_id(id)]),
+    )
+    .expect("DescribeTransactions must be answered")
+}
+
+/// A transactional batch (producer id/epoch, sequences from `base_sequence`).
+fn transactional_batch(values: &[&[u8]], pid: i64, epoch: i16, base_sequence: i32) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: base_sequence + i as i32,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(Bytes::copy_from_slice(v)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode transactional batch");
+    buf.freeze()
+}
+
+fn transactional_producer(broker: &TestBroker, id: &str) -> FutureProducer {
+    let producer = broker.producer_with(&[
+        ("transactional.id", id),
+        ("enable.idempotence", "true"),
+        ("transaction.timeout.ms", "60000"),
+    ]);
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("init_transactions for {id}: {e}\n{}", broker.log_tail()));
+    producer
+}
+
+fn send_all(producer: &FutureProducer, topic: &str, values: &[String]) {
+    block_on(async {
+        for v in values {
+            producer
+                .send(
+                    FutureRecord::<(), String>::to(topic)
+                        .partition(0)
+                        .payload(v),
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap_or_else(|(e, _)| panic!("transactional send to {topic}: {e}"));
+        }
+    });
+}
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+#[test]
+fn committed_transaction_is_visible_to_read_committed_consumers_and_described() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-commit");
+    broker.create_topic(&topic, 1, &[]);
+    let producer = transactional_producer(&broker, "tx-commit");
+    producer.begin_transaction().expect("begin_transaction");
+    let sent = values("c", 20);
+    send_all(&producer, &topic, &sent);
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("commit_transaction: {e}\n{}", broker.log_tail()));
+
+    let got: Vec<String> = broker
+        .consume_all_with(&[("isolation.level", "read_committed")], &topic, 0, 0)
+        .iter()
+        .map(|r| r.value_str())
+        .collect();
+    assert_eq!(
+        got, sent,
+        "a read_committed consumer must see every committed record in order"
+    );
+    let (_, high) = broker.watermarks(&topic, 0);
+    assert_eq!(high, 21, "20 records plus one COMMIT marker");
+
+    let mut raw = broker.raw();
+    let d = describe(&mut raw, "tx-commit");
+    let s = &d.transaction_states[0];
+    assert_eq!(s.error_code, codes::NONE);
+    assert_eq!(s.transaction_state.as_str(), "CompleteCommit");
+    assert!(
+        s.topics.is_empty(),
+        "a completed transaction has no partitions"
+    );
+    let listed = raw
+        .call(
+            1,
+            &ListTransactionsRequest::default()
+                .with_state_filters(vec![sb("CompleteCommit"), sb("NoSuchState")])
+                .with_duration_filter(-1),
+        )
+        .expect("ListTransactions must be answered");
+    assert_eq!(listed.error_code, codes::NONE);
+    assert!(
+        listed
+            .transaction_states
+            .iter()
+            .any(|t| t.transactional_id.0.as_str() == "tx-commit"),
+        "ListTransactions(CompleteCommit) must list tx-commit"
+    );
+    assert_eq!(listed.unknown_state_filters, vec![sb("NoSuchState")]);
+    assert_eq!(
+        describe(&mut raw, "never-used").transaction_states[0].error_code,
+        TRANSACTIONAL_ID_NOT_FOUND
+    );
+}
+
+#[test]
+fn aborted_transaction_is_invisible_to_read_committed_consumers() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-abort");
+    broker.create_topic(&topic, 1, &[]);
+    let producer = transactional_producer(&broker, "tx-abort");
+    producer.begin_transaction().expect("begin_transaction");
+    send_all(&producer, &topic, &values("a", 10));
+    producer
+        .abort_transaction(Duration::from_secs(30))
+        .expect("abort_transaction");
+    producer
+        .begin_transaction()
+        .expect("begin second transaction");
+    let committed = values("c", 3);
+    send_all(&producer, &topic, &committed);
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .expect("commit_transaction");
+    let got: Vec<String> = broker
+        .consume_all_with(&[("isolation.level", "read_committed")], &topic, 0, 0)
+        .iter()
+        .map(|r| r.value_str())
+        .collect();
+    assert_eq!(
+        got, committed,
+        "aborted records must not reach read_committed consumers"
+    );
+}
+
+#[test]
+fn abort_writes_a_marker_and_the_next_transaction_commits() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-abort-marker");
+    broker.create_topic(&topic, 1, &[]);
+    let producer = transactional_producer(&broker, "tx-abort-marker");
+    producer.begin_transaction().expect("begin_transaction");
+    send_all(&producer, &topic, &values("a", 5));
+    producer
+        .abort_transaction(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("abort_transaction: {e}\n{}", broker.log_tail()));
+    let mut raw = broker.raw();
+    assert_eq!(
+        describe(&mut raw, "tx-abort-marker").transaction_states[0]
+            .transaction_state
+            .as_str(),
+        "CompleteAbort"
+    );
+    producer
+        .begin_transaction()
+        .expect("begin second transaction");
+    send_all(&producer, &topic, &values("c", 3));
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .expect("commit after an abort");
+    let (_, high) = broker.watermarks(&topic, 0);
+    assert_eq!(
+        high,
+        5 + 1 + 3 + 1,
+        "records plus an ABORT and a COMMIT marker"
+    );
+}
+
+#[test]
+fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-fence");
+    broker.create_topic(&topic, 1, &[]);
+    let first = transactional_producer(&broker, "tx-fence");
+    first.begin_transaction().expect("begin_transaction");
+    send_all(&first, &topic, &values("zombie", 3));
+
+    let second = transactional_producer(&broker, "tx-fence");
+    let mut raw = broker.raw();
+    let d = describe(&mut raw, "tx-fence");
+    assert_eq!(
+        d.transaction_states[0].transaction_state.as_str(),
+        "Empty",
+        "the second producer's init must have aborted the first one's transaction"
+    );
+    let err = first
+        .commit_transaction(Duration::from_secs(30))
+        .expect_err("the fenced producer must not commit");
+    match &err {
+        KafkaError::Transaction(e) => assert!(
+            e.is_fatal() || e.code() == rdkafka::types::RDKafkaErrorCode::ProducerFenced,
+            "fencing must be fatal for the zombie, got {e}"
+        ),
+        other => panic!("expected a transaction error, got {other}"),
+    }
+
+    second.begin_transaction().expect("second producer begins");
+    let sent = values("live", 2);
+    send_all(&second, &topic, &sent);
+    second
+        .commit_transaction(Duration::from_secs(30))
+        .expect("second producer commits");
+    let d = describe(&mut raw, "tx-fence");
+    assert_eq!(
+        d.transaction_states[0].transaction_state.as_str(),
+        "CompleteCommit"
+    );
+}
+
+#[test]
+fn raw_error_paths_follow_kafka() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-errors");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+
+    // FindCoordinator(key_type=1) creates __transaction_state and names this broker.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = raw
+            .call(
+                3,
+                &FindCoordinatorRequest::default()
+                    .with_key(sb("tx-errors"))
+                    .with_key_type(1),
+            )
+            .expect("FindCoordinator must be answered");
+        if r.error_code == codes::NONE {
+            assert_eq!(r.node_id.0, 1, "the single broker coordinates transactions");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "FindCoordinator(transaction) kept failing with {}",
+            r.error_code
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (code, _, _) = init_txn(&mut raw, "tx-errors", 900_001);
+    assert_eq!(
+        code, INVALID_TRANSACTION_TIMEOUT,
+        "a timeout above transaction.max.timeout.ms"
+    );
+    let (code, pid, epoch) = init_txn(&mut raw, "tx-errors", 60_000);
+    assert_eq!(code, codes::NONE);
+    assert_eq!(epoch, 0, "a new transactional id starts at epoch 0");
+    assert_eq!(
+        end_txn(&mut raw, "tx-errors", pid, epoch, true),
+        INVALID_TXN_STATE,
+        "EndTxn without a transaction"
+    );
+    assert_eq!(
+        add_partition(&mut raw, "tx-unknown", pid, epoch, &topic),
+        INVALID_PRODUCER_ID_MAPPING,
+        "AddPartitionsToTxn for an unknown transactional id"
+    );
+    assert_eq!(
+        add_partition(&mut raw, "tx-errors", pid, epoch, "no-such-topic"),
+        codes::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(
+        add_partition(&mut raw, "tx-errors", pid, epoch, &topic),
+        codes::NONE
+    );
+    assert_eq!(
+        end_txn(&mut raw, "tx-errors", pid, epoch + 1, true),
+        PRODUCER_FENCED,
+        "EndTxn with an epoch that is not the current one"
+    );
+    // A re-init bumps the epoch and aborts the ongoing transaction.
+    let (code, pid2, epoch2) = init_txn(&mut raw, "tx-errors", 60_000);
+    assert_eq!(code, codes::NONE);
+    assert_eq!(pid2, pid, "same producer id for the same transactional id");
+    assert!(epoch2 > epoch, "epoch bumped: {epoch} → {epoch2}");
+    assert_eq!(
+        end_txn(&mut raw, "tx-errors", pid, epoch, false),
+        PRODUCER_FENCED,
+        "the old epoch is fenced"
+    );
+    let (_, high) = broker.watermarks(&topic, 0);
+    assert_eq!(high, 1, "the aborted transaction left its ABORT marker");
+    // Commit retried after completion succeeds; the opposite outcome does not.
+    assert_eq!(
+        add_partition(&mut raw, "tx-errors", pid2, epoch2, &topic),
+        codes::NONE
+    );
+    assert_eq!(
+        end_txn(&mut raw, "tx-errors", pid2, epoch2, true),
+        codes::NONE
+    );
+    assert_eq!(
+        end_txn(&mut raw, "tx-errors", pid2, epoch2, true),
+        codes::NONE
+    );
+    assert_eq!(
+        end_txn(&mut raw, "tx-errors", pid2, epoch2, false),
+        INVALID_TXN_STATE
+    );
+}
+
+#[test]
+fn transactional_offsets_become_visible_only_when_committed() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-offsets");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    let (code, pid, epoch) = init_txn(&mut raw, "tx-offsets", 60_000);
+    assert_eq!(code, codes::NONE);
+    let group = "txn-offsets-group";
+
+    let commit_offset = |raw: &mut RawClient, offset: i64, commit: bool| {
+        let r = raw
+            .call(
+                3,
+                &AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(txn_id("tx-offsets"))
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_group_id(GroupId(sb(group))),
+            )
+            .expect("AddOffsetsToTxn must be answered");
+        assert_eq!(r.error_code, codes::NONE, "AddOffsetsToTxn");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = raw
+                .call(
+                    3,
+                    &TxnOffsetCommitRequest::default()
+                        .with_transactional_id(txn_id("tx-offsets"))
+                        .with_group_id(GroupId(sb(group)))
+                        .with_producer_id(ProducerId(pid))
+                        .with_producer_epoch(epoch)
+                        .with_generation_id(-1)
+                        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                            .with_name(topic_name_of(&topic))
+                            .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(offset)
+                                .with_committed_leader_epoch(-1)])]),
+                )
+                .expect("TxnOffsetCommit must be answered");
+            let code = r.topics[0].partitions[0].error_code;
+            if code == codes::NONE {
+                break;
+            }
+            assert!(
+                code == COORDINATOR_LOAD_IN_PROGRESS && Instant::now() < deadline,
+                "TxnOffsetCommit failed with {code}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Until the transaction ends, a require_stable OffsetFetch must not see old offsets.
+        let fetched = raw
+            .call(
+                7,
+                &OffsetFetchRequest::default()
+                    .with_group_id(GroupId(sb(group)))
+                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                        .with_name(topic_name_of(&topic))
+                        .with_partition_indexes(vec![0])]))
+                    .with_require_stable(true),
+            )
+            .expect("OffsetFetch must be answered");
+        assert_eq!(
+            fetched.topics[0].partitions[0].error_code, UNSTABLE_OFFSET_COMMIT,
+            "require_stable OffsetFetch while transactional offsets are pending"
+        );
+        assert_eq!(end_txn(raw, "tx-offsets", pid, epoch, commit), codes::NONE);
+    };
+    let committed = |broker: &TestBroker| -> Offset {
+        let consumer = broker.consumer_with(&[("group.id", group)]);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&topic, 0);
+        let offsets = consumer
+            .committed_offsets(tpl, Duration::from_secs(30))
+            .expect("OffsetFetch");
+        offsets
+            .find_partition(&topic, 0)
+            .expect("partition in OffsetFetch answer")
+            .offset()
+    };
+
+    commit_offset(&mut raw, 7, false);
+    assert_eq!(
+        committed(&broker),
+        Offset::Invalid,
+        "offsets of an aborted transaction must never become visible"
+    );
+    commit_offset(&mut raw, 9, true);
+    assert_eq!(
+        committed(&broker),
+        Offset::Offset(9),
+        "committed transactional offset"
+    );
+}
+
+#[test]
+fn a_transaction_open_across_a_crash_is_aborted_after_its_timeout() {
+    let mut broker = TestBroker::start_with(&[(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "200",
+    )]);
+    let topic = topic_name("txn-crash");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    let (code, pid, epoch) = init_txn(&mut raw, "tx-crash", 3_000);
+    assert_eq!(code, codes::NONE);
+    assert_eq!(
+        add_partition(&mut raw, "tx-crash", pid, epoch, &topic),
+        codes::NONE
+    );
+    let r = raw.produce(
+        &topic,
+        0,
+        transactional_batch(&[b"x", b"y"], pid, epoch, 0),
+        -1,
+    );
+    assert_eq!(r.error_code, codes::NONE, "transactional produce");
+
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        Duration::from_secs(30),
+        "the open transaction to be aborted",
+        || {
+            let d = describe(&mut raw, "tx-crash");
+            let s = &d.transaction_states[0];
+            s.error_code == codes::NONE && s.transaction_state.as_str() == "CompleteAbort"
+        },
+    );
+    let d = describe(&mut raw, "tx-crash");
+    assert_eq!(
+        d.transaction_states[0].producer_epoch,
+        epoch + 1,
+        "the timeout abort bumps the epoch (fencing the zombie)"
+    );
+    assert_eq!(
+        end_txn(&mut raw, "tx-crash", pid, epoch, true),
+        PRODUCER_FENCED,
+        "the pre-crash producer is fenced"
+    );
+    // The ABORT marker ends the transaction: the stable offset is not held back by it.
+    let (_, high) = broker.watermarks(&topic, 0);
+    assert_eq!(high, 3, "two records and the ABORT marker");
+    let read_committed = broker
+        .consumer_with(&[("isolation.level", "read_committed")])
+        .fetch_watermarks(&topic, 0, Duration::from_secs(30))
+        .expect("read_committed ListOffsets");
+    assert_eq!(
+        read_committed.1, 3,
+        "the last stable offset reaches the log end"
+    );
+}
+
+#[test]
+fn idle_transactional_ids_expire_after_transactional_id_expiration_ms() {
+    let broker = TestBroker::start_with(&[
+        ("transactional.id.expiration.ms", "1000"),
+        (
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            "100",
+        ),
+        (
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+            "100",
+        ),
+    ]);
+    let mut raw = broker.raw();
+    let (code, _, _) = init_txn(&mut raw, "tx-expiring", 60_000);
+    assert_eq!(code, codes::NONE);
+    assert_eq!(
+        describe(&mut raw, "tx-expiring").transaction_states[0].error_code,
+        codes::NONE,
+        "just initialized"
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the idle transactional id to expire",
+        || {
+            describe(&mut raw, "tx-expiring").transaction_states[0].error_code
+                == TRANSACTIONAL_ID_NOT_FOUND
+        },
+    );
+}
+
+#[test]
+fn consume_transform_produce_commits_output_and_input_offsets_atomically() {
+    let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    let input = topic_name("txn-in");
+    let output = topic_name("txn-out");
+    broker.create_topic(&input, 1, &[]);
+    broker.create_topic(&output, 1, &[]);
+    let group = topic_name("txn-ctp");
+    let inputs = values("in", 10);
+    let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = inputs
+        .iter()
+        .map(|v| (b"k".to_vec(), Some(v.as_bytes().to_vec())))
+        .collect();
+    broker.produce_all(&broker.producer(), &input, 0, &records);
+
+    let consumer = broker.consumer_with(&[
+        ("group.id", group.as_str()),
+        ("isolation.level", "read_committed"),
+        ("enable.partition.eof", "false"),
+    ]);
+    consumer.subscribe(&[&input]).expect("subscribe");
+    let mut consumed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumed.len() < inputs.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the group consumer got {} of {} input records",
+            consumed.len(),
+            inputs.len()
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Ok(m)) => consumed.push(ConsumedRecord::from_message(&m)),
+            Some(Err(e)) => panic!("group consume: {e}"),
+        }
+    }
+
+    let producer = transactional_producer(&broker, "tx-ctp");
+    producer.begin_transaction().expect("begin_transaction");
+    let outputs: Vec<String> = consumed
+        .iter()
+        .map(|r| r.value_str().to_uppercase())
+        .collect();
+    send_all(&producer, &output, &outputs);
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(&input, 0, Offset::Offset(consumed.len() as i64))
+        .expect("offset list");
+    let metadata = consumer.group_metadata().expect("consumer group metadata");
+    producer
+        .send_offsets_to_transaction(&offsets, &metadata, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("send_offsets_to_transaction: {e}\n{}", broker.log_tail()));
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .expect("commit_transaction");
+
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&input, 0);
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(30))
+        .expect("OffsetFetch");
+    assert_eq!(
+        committed.find_partition(&input, 0).map(|p| p.offset()),
+        Some(Offset::Offset(10)),
+        "the input offsets commit with the transaction"
+    );
+    let got: Vec<String> = broker
+        .consume_all_with(&[("isolation.level", "read_committed")], &output, 0, 0)
+        .iter()
+        .map(|r| r.value_str())
+        .collect();
+    assert_eq!(
+        got, outputs,
+        "the transformed records commit with the transaction"
+    );
+}
+
+/// Kafka's `abs(javaHashCode(id)) % partitions`.
+fn txn_state_partition(transactional_id: &str, partitions: i32) -> i32 {
+    let h = transactional_id
+        .encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)));
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions
+}
+
+#[test]
+fn a_prepared_commit_found_at_load_is_completed_with_its_markers() {
+    let mut broker = TestBroker::start();
+    let topic = topic_name("txn-prepared");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    // Creates __transaction_state (50 partitions by default).
+    let (code, _, _) = init_txn(&mut raw, "tx-other", 60_000);
+    assert_eq!(code, codes::NONE);
+
+    // A producer's data, and the coordinator's PrepareCommit record as a crash right after
+    // it would leave them (written in Kafka's TransactionLogKey/Value v0 layout).
+    let (pid, epoch) = (4242i64, 0i16);
+    let r = raw.produce(
+        &topic,
+        0,
+        transactional_batch(&[b"p", b"q"], pid, epoch, 0),
+        -1,
+    );
+    assert_eq!(r.error_code, codes::NONE);
+    let id = "tx-prepared";
+    let mut key = BytesMut::new();
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&(id.len() as i16).to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    let mut value = BytesMut::new();
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&pid.to_be_bytes());
+    value.extend_from_slice(&epoch.to_be_bytes());
+    value.extend_from_slice(&60_000i32.to_be_bytes());
+    value.extend_from_slice(&[2u8]); // PrepareCommit
+    value.extend_from_slice(&1i32.to_be_bytes());
+    value.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+    value.extend_from_slice(topic.as_bytes());
+    value.extend_from_slice(&1i32.to_be_bytes());
+    value.extend_from_slice(&0i32.to_be_bytes());
+    value.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+    value.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+    let batch = encode_batch(
+        &[(&key[..], &value[..])],
+        2,
+        Compression::None,
+        1_700_000_000_000,
+    );
+    let partition = txn_state_partition(id, 50);
+    let r = raw.produce("__transaction_state", partition, batch, -1);
+    assert_eq!(
+        r.error_code,
+        codes::NONE,
+        "writing the PrepareCommit record"
+    );
+
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        Duration::from_secs(30),
+        "the prepared commit to complete after loading",
+        || {
+            let d = describe(&mut raw, id);
+            d.transaction_states[0].transaction_state.as_str() == "CompleteCommit"
+        },
+    );
+    let (_, high) = broker.watermarks(&topic, 0);
+    assert_eq!(high, 3, "the COMMIT marker follows the two records");
+}
