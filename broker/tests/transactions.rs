@@ -766,3 +766,198 @@ fn a_prepared_commit_found_at_load_is_completed_with_its_markers() {
     let (_, high) = broker.watermarks(&topic, 0);
     assert_eq!(high, 3, "the COMMIT marker follows the two records");
 }
+
+/// How one run of the exactly-once application ended.
+enum Incarnation {
+    /// Every input record's offset is committed by the group.
+    Done,
+    /// A transaction is open (records sent, offsets added, no commit): the caller crashes
+    /// the broker now, then drops these clients.
+    Crash(Box<(FutureProducer, rdkafka::consumer::BaseConsumer)>),
+}
+
+const EOS_PARTITIONS: i32 = 3;
+const EOS_PER_PARTITION: i64 = 60;
+const EOS_TXN_ID: &str = "eos-pipeline";
+
+/// One incarnation of a consume-transform-produce application: a group consumer
+/// (read_committed, manual offsets) and a transactional producer; each transaction carries up
+/// to 20 transformed records and the input offsets. With `crash_after = Some(n)` it leaves the
+/// (n+1)-th transaction open and returns `Crash`.
+fn run_eos_incarnation(
+    broker: &TestBroker,
+    input: &str,
+    output: &str,
+    group: &str,
+    crash_after: Option<usize>,
+) -> Incarnation {
+    let consumer = broker.consumer_with(&[
+        ("group.id", group),
+        ("isolation.level", "read_committed"),
+        ("enable.auto.commit", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.partition.eof", "false"),
+        // The crashed incarnation's member stays in the group until its session expires;
+        // keep that short so the next incarnation's rebalance does not wait 45 s.
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+    ]);
+    consumer.subscribe(&[input]).expect("subscribe");
+    let producer = transactional_producer(broker, EOS_TXN_ID);
+    let mut committed_txns = 0usize;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "an application incarnation made no progress for 90 s\n{}",
+            broker.log_tail()
+        );
+        let mut batch = Vec::new();
+        let gather_until = Instant::now() + Duration::from_millis(500);
+        while batch.len() < 20 && Instant::now() < gather_until {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                batch.push(ConsumedRecord::from_message(&m));
+            }
+        }
+        if batch.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..EOS_PARTITIONS {
+                tpl.add_partition(input, p);
+            }
+            let done = consumer
+                .committed_offsets(tpl, Duration::from_secs(30))
+                .map(|c| {
+                    (0..EOS_PARTITIONS).all(|p| {
+                        c.find_partition(input, p).map(|x| x.offset())
+                            == Some(Offset::Offset(EOS_PER_PARTITION))
+                    })
+                })
+                .unwrap_or(false);
+            if done {
+                return Incarnation::Done;
+            }
+            continue;
+        }
+        producer.begin_transaction().expect("begin_transaction");
+        let mut next: std::collections::BTreeMap<i32, i64> = Default::default();
+        block_on(async {
+            for r in &batch {
+                let value = format!("out:{}", r.value_str());
+                producer
+                    .send(
+                        FutureRecord::<(), String>::to(output)
+                            .partition(r.partition)
+                            .payload(&value),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .unwrap_or_else(|(e, _)| panic!("transactional send: {e}"));
+            }
+        });
+        for r in &batch {
+            let e = next.entry(r.partition).or_insert(0);
+            *e = (*e).max(r.offset + 1);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (p, o) in &next {
+            offsets
+                .add_partition_offset(input, *p, Offset::Offset(*o))
+                .expect("offset list");
+        }
+        let metadata = consumer.group_metadata().expect("group metadata");
+        producer
+            .send_offsets_to_transaction(&offsets, &metadata, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("send_offsets_to_transaction: {e}\n{}", broker.log_tail()));
+        if crash_after == Some(committed_txns) {
+            return Incarnation::Crash(Box::new((producer, consumer)));
+        }
+        producer
+            .commit_transaction(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("commit_transaction: {e}\n{}", broker.log_tail()));
+        committed_txns += 1;
+    }
+}
+
+/// Issue 5's acceptance: a consume-transform-produce loop over 3 input partitions, the
+/// broker killed with kill -9 three times while a transaction is open and the application
+/// restarted each time; the output read with read_committed holds every input record exactly
+/// once.
+#[test]
+fn exactly_once_pipeline_survives_repeated_broker_kill_9() {
+    let mut broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    let input = topic_name("eos-in");
+    let output = topic_name("eos-out");
+    let group = topic_name("eos-app");
+    broker.create_topic(&input, EOS_PARTITIONS, &[]);
+    broker.create_topic(&output, EOS_PARTITIONS, &[]);
+    let plain = broker.producer();
+    for p in 0..EOS_PARTITIONS {
+        let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..EOS_PER_PARTITION)
+            .map(|i| {
+                (
+                    format!("k{p}-{i}").into_bytes(),
+                    Some(format!("in-{p}-{i}").into_bytes()),
+                )
+            })
+            .collect();
+        broker.produce_all(&plain, &input, p, &records);
+    }
+    drop(plain);
+
+    const KILLS: usize = 3;
+    let mut kills = 0;
+    let mut incarnations = 0;
+    loop {
+        incarnations += 1;
+        assert!(
+            incarnations <= 10,
+            "the pipeline needed more than 10 incarnations"
+        );
+        let crash_after = (kills < KILLS).then_some(1 + kills);
+        match run_eos_incarnation(&broker, &input, &output, &group, crash_after) {
+            Incarnation::Done => break,
+            Incarnation::Crash(clients) => {
+                broker.kill9();
+                // The clients belong to the dead broker; closing them may wait on it, so
+                // they are dropped off the test thread.
+                std::thread::spawn(move || drop(clients));
+                broker.restart();
+                kills += 1;
+            }
+        }
+    }
+    assert_eq!(
+        kills, KILLS,
+        "the broker was not killed as often as planned"
+    );
+
+    let mut got: Vec<String> = Vec::new();
+    for p in 0..EOS_PARTITIONS {
+        got.extend(
+            broker
+                .consume_all_with(&[("isolation.level", "read_committed")], &output, p, 0)
+                .iter()
+                .map(|r| r.value_str()),
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    let duplicates: Vec<&String> = got.iter().filter(|v| !seen.insert(v.as_str())).collect();
+    assert!(
+        duplicates.is_empty(),
+        "records delivered twice: {duplicates:?}"
+    );
+    let mut expected: Vec<String> = (0..EOS_PARTITIONS)
+        .flat_map(|p| (0..EOS_PER_PARTITION).map(move |i| format!("out:in-{p}-{i}")))
+        .collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "read_committed output must hold every input record exactly once"
+    );
+    assert_eq!(
+        got, expected,
+        "read_committed output differs from the transformed input"
+    );
+}
