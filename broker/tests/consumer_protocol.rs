@@ -536,3 +536,75 @@ fn heartbeat_errors_follow_kafka() {
     let r = heartbeat(&mut raw, &leave);
     assert_eq!((r.error_code, r.member_epoch), (0, -1));
 }
+
+#[test]
+fn regex_subscription_picks_up_matching_topics_including_new_ones() {
+    let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
+    let prefix = topic_name("cgre");
+    let (t1, t2, other) = (
+        format!("{prefix}-a"),
+        format!("{prefix}-b"),
+        topic_name("cg-unrelated"),
+    );
+    broker.create_topic(&t1, 2, &[]);
+    broker.create_topic(&other, 2, &[]);
+    let group = topic_name("g848-regex");
+    let c = consumer_848(&broker, &group, &[]);
+    c.subscribe(&[&format!("^{prefix}-.*")])
+        .expect("subscribe by regex");
+    poll_until_assigned(
+        &[&c],
+        SETTLE_TIMEOUT,
+        "the 2 partitions of the first match",
+        |a| a[0].len() == 2,
+    );
+    broker.create_topic(&t2, 3, &[]);
+    poll_until_assigned(
+        &[&c],
+        SETTLE_TIMEOUT,
+        "5 partitions once a second topic matches",
+        |a| a[0].len() == 5 && a[0].iter().all(|(t, _)| t.starts_with(&prefix)),
+    );
+}
+
+#[test]
+fn static_member_leaving_and_rejoining_keeps_its_partitions() {
+    let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
+    let topic = topic_name("cg-static");
+    broker.create_topic(&topic, 6, &[]);
+    let group = topic_name("g848-static");
+    let a = consumer_848(&broker, &group, &[("group.instance.id", "instance-a")]);
+    let b = consumer_848(&broker, &group, &[("group.instance.id", "instance-b")]);
+    a.subscribe(&[&topic]).expect("subscribe a");
+    b.subscribe(&[&topic]).expect("subscribe b");
+    poll_until_assigned(&[&a, &b], SETTLE_TIMEOUT, "a and b with 3 each", |x| {
+        x[0].len() == 3 && x[1].len() == 3 && count_of(x) == 6
+    });
+    let b_had = assignment_of(&b);
+    let a_events_before = a.context().events().len();
+    drop(b);
+    // A static member leaves temporarily (epoch -2): a does not take over its partitions.
+    let b2 = consumer_848(&broker, &group, &[("group.instance.id", "instance-b")]);
+    b2.subscribe(&[&topic]).expect("subscribe b again");
+    poll_until_assigned(
+        &[&a, &b2],
+        SETTLE_TIMEOUT,
+        "b's instance back with its 3",
+        |x| x[1] == b_had && x[0].len() == 3,
+    );
+    let a_gained: BTreeSet<(String, i32)> = a
+        .context()
+        .events()
+        .into_iter()
+        .skip(a_events_before)
+        .filter_map(|e| match e {
+            RebalanceEvent::Assign(ps) => Some(ps),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(
+        a_gained.is_empty(),
+        "a received {a_gained:?} while b's instance was away"
+    );
+}

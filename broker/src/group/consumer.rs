@@ -81,6 +81,9 @@ pub struct ConsumerMember {
     pub assigned: Assignment,
     pub pending_revocation: Assignment,
     pub session_deadline: Instant,
+    /// While revoking: the member is removed if it has not acknowledged the revocation by
+    /// then (its rebalance timeout, as Kafka's rebalance timer).
+    pub revocation_deadline: Option<Instant>,
 }
 
 impl ConsumerMember {
@@ -101,6 +104,16 @@ impl ConsumerMember {
             assigned: Assignment::new(),
             pending_revocation: Assignment::new(),
             session_deadline: now,
+            revocation_deadline: None,
+        }
+    }
+
+    /// When the member is removed unless it heartbeats (session) or acknowledges its
+    /// revocation (rebalance timeout) first.
+    pub fn expiry(&self) -> Instant {
+        match self.revocation_deadline {
+            Some(r) => r.min(self.session_deadline),
+            None => self.session_deadline,
         }
     }
 
@@ -466,7 +479,7 @@ impl ConsumerGroup {
     /// Kafka's `CurrentAssignmentBuilder`: moves `member_id` towards its target. `owned` is
     /// what the member reported owning (None = not reported). Returns whether its assigned
     /// partitions changed.
-    pub fn reconcile(&mut self, member_id: &str, owned: Option<&Assignment>) -> bool {
+    pub fn reconcile(&mut self, member_id: &str, owned: Option<&Assignment>, now: Instant) -> bool {
         let target = self.target.get(member_id).cloned().unwrap_or_default();
         let others = self.owned_by_others(member_id);
         let target_epoch = self.assignment_epoch;
@@ -478,7 +491,10 @@ impl ConsumerGroup {
         }
         if !m.pending_revocation.is_empty() {
             match owned {
-                Some(o) if !intersects(o, &m.pending_revocation) => m.pending_revocation.clear(),
+                Some(o) if !intersects(o, &m.pending_revocation) => {
+                    m.pending_revocation.clear();
+                    m.revocation_deadline = None;
+                }
                 _ => return false,
             }
         }
@@ -488,6 +504,8 @@ impl ConsumerGroup {
             m.assigned = minus(&m.assigned, &revoke);
             m.pending_revocation = revoke;
             m.state = MemberState::UnrevokedPartitions;
+            m.revocation_deadline =
+                Some(now + std::time::Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64));
             return true;
         }
         let wanted = minus(&target, &m.assigned);
@@ -588,7 +606,7 @@ impl ConsumerGroup {
             self.bump_group_epoch();
         }
         self.update_target(topics, settings);
-        let assignment_changed = self.reconcile(&member_id, a.owned.as_ref());
+        let assignment_changed = self.reconcile(&member_id, a.owned.as_ref(), now);
         let full_request = a.rebalance_timeout_ms != -1
             && (a.subscribed_topic_names.is_some() || a.subscribed_topic_regex.is_some())
             && a.owned.is_some();
@@ -982,6 +1000,11 @@ mod tests {
         assert_eq!(o1.member_epoch, 1);
         let kept = o1.assignment.clone().unwrap();
         assert_eq!(partition_count(&kept), 2);
+        assert_eq!(
+            g.members["m1"].expiry(),
+            now + std::time::Duration::from_millis(30_000),
+            "revoking within the rebalance timeout"
+        );
         // m2 still waits.
         let o2 = g
             .heartbeat(

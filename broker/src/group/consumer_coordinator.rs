@@ -204,7 +204,8 @@ impl GroupCoordinator {
     }
 
     /// Removes `member_id` when its session expires (no heartbeat within
-    /// `group.consumer.session.timeout.ms`); ends when the member or the shard is gone.
+    /// `group.consumer.session.timeout.ms`) or it did not revoke partitions within its
+    /// rebalance timeout; ends when the member or the shard is gone.
     fn spawn_consumer_session_timer(
         &self,
         shard: &Arc<Shard>,
@@ -229,7 +230,7 @@ impl GroupCoordinator {
                     else {
                         return;
                     };
-                    m.session_deadline
+                    m.expiry()
                 };
                 if deadline > Instant::now() {
                     tokio::time::sleep_until(deadline).await;
@@ -247,14 +248,14 @@ impl GroupCoordinator {
                     if cg
                         .members
                         .get(&member_id)
-                        .is_none_or(|m| m.session_deadline > Instant::now())
+                        .is_none_or(|m| m.expiry() > Instant::now())
                     {
                         continue;
                     }
                     cg.remove_member(&member_id);
                     let topics = topic_partition_counts(&this.quorum.image());
                     cg.update_target(&topics, &this.config().consumer);
-                    tracing::info!(group = %group_id, member = %member_id, group_epoch = cg.group_epoch, "consumer group member session expired");
+                    tracing::info!(group = %group_id, member = %member_id, group_epoch = cg.group_epoch, "consumer group member expired (session or revocation timeout)");
                     CoordinatorRecord::ConsumerGroupMetadata {
                         group_id: group_id.clone(),
                         epoch: Some(cg.group_epoch),
