@@ -13,8 +13,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
-    DescribeGroupsRequest, FindCoordinatorRequest, GroupId, JoinGroupRequest, ListGroupsRequest,
-    TopicName,
+    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, JoinGroupRequest,
+    ListGroupsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -429,6 +429,10 @@ fn heartbeat_errors_follow_kafka() {
     );
     assert_eq!(a.error_code, 0, "{:?}", a.error_message);
     assert_eq!(a.member_epoch, 1);
+    assert_eq!(
+        a.heartbeat_interval_ms, 5_000,
+        "group.consumer.heartbeat.interval.ms default"
+    );
     let owned: usize = a
         .assignment
         .as_ref()
@@ -535,6 +539,46 @@ fn heartbeat_errors_follow_kafka() {
     leave.rebalance_timeout_ms = -1;
     let r = heartbeat(&mut raw, &leave);
     assert_eq!((r.error_code, r.member_epoch), (0, -1));
+
+    // The group still has the static member: not deletable; ListGroups filters its state.
+    let mut del = DeleteGroupsRequest::default();
+    del.groups_names = vec![GroupId(sb(&group))];
+    let r = raw.call(2, &del).expect("DeleteGroups");
+    assert_eq!(r.results[0].error_code, ResponseError::NonEmptyGroup.code());
+    let mut lg = ListGroupsRequest::default();
+    lg.states_filter = vec![sb("stable"), sb("reconciling"), sb("assigning")];
+    lg.types_filter = vec![sb("consumer")];
+    let listed = raw.call(5, &lg).expect("ListGroups");
+    assert!(
+        listed.groups.iter().any(|g| g.group_id.0.as_str() == group),
+        "{group} listed with a consumer-group state: {:?}",
+        listed.groups
+    );
+    lg.types_filter = vec![sb("classic")];
+    let listed = raw.call(5, &lg).expect("ListGroups");
+    assert!(
+        listed.groups.iter().all(|g| g.group_id.0.as_str() != group),
+        "a consumer group is not listed as classic"
+    );
+
+    // v0: the coordinator generates the member id of a joining member.
+    let other = topic_name("g848-v0");
+    find_coordinator(&mut raw, &other);
+    let mut v0 = join_request(&other, "", &[&topic]);
+    v0.member_epoch = 0;
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let r = loop {
+        let r = raw.call(0, &v0).expect("ConsumerGroupHeartbeat v0");
+        if r.error_code != ResponseError::CoordinatorLoadInProgress.code()
+            || Instant::now() >= deadline
+        {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let id = r.member_id.map(|s| s.to_string()).unwrap_or_default();
+    assert_eq!(id.len(), 22, "a base64 UUID member id: {id:?}");
 }
 
 #[test]

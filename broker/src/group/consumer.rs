@@ -77,6 +77,8 @@ pub struct ConsumerMember {
     pub rebalance_timeout_ms: i32,
     pub subscribed_topic_names: BTreeSet<String>,
     pub subscribed_topic_regex: Option<String>,
+    /// `subscribed_topic_regex` compiled once (validated before it is stored).
+    compiled_regex: Option<Regex>,
     pub server_assignor: Option<String>,
     pub assigned: Assignment,
     pub pending_revocation: Assignment,
@@ -100,6 +102,7 @@ impl ConsumerMember {
             rebalance_timeout_ms: -1,
             subscribed_topic_names: BTreeSet::new(),
             subscribed_topic_regex: None,
+            compiled_regex: None,
             server_assignor: None,
             assigned: Assignment::new(),
             pending_revocation: Assignment::new(),
@@ -126,11 +129,7 @@ impl ConsumerMember {
             .filter(|t| topics.contains_key(*t))
             .cloned()
             .collect();
-        if let Some(re) = self
-            .subscribed_topic_regex
-            .as_deref()
-            .and_then(|r| compile_regex(r).ok())
-        {
+        if let Some(re) = &self.compiled_regex {
             out.extend(
                 topics
                     .keys()
@@ -582,6 +581,7 @@ impl ConsumerGroup {
         if let Some(re) = &a.subscribed_topic_regex {
             let re = Some(re.clone()).filter(|r| !r.is_empty());
             if re != m.subscribed_topic_regex {
+                m.compiled_regex = re.as_deref().and_then(|r| compile_regex(r).ok());
                 m.subscribed_topic_regex = re;
                 subscription_changed = true;
             }
