@@ -652,3 +652,81 @@ fn static_member_leaving_and_rejoining_keeps_its_partitions() {
         "a received {a_gained:?} while b's instance was away"
     );
 }
+
+/// A member stays in the group across a kill -9 of the broker (same port): the reloaded
+/// coordinator knows its member id, epoch and partitions, so it keeps consuming without a
+/// rebalance.
+#[test]
+fn members_survive_a_broker_kill9_without_rebalancing() {
+    let port = free_port();
+    let listener = format!("PLAINTEXT://127.0.0.1:{port}");
+    let mut overrides: Vec<(&str, &str)> = CONSUMER_GROUP_BROKER.to_vec();
+    overrides.push(("listeners", listener.as_str()));
+    overrides.push(("advertised.listeners", listener.as_str()));
+    // Long enough that the member's session outlives the restart.
+    overrides.retain(|(k, _)| *k != "group.consumer.session.timeout.ms");
+    overrides.push(("group.consumer.session.timeout.ms", "30000"));
+    let mut broker = TestBroker::start_with(&overrides);
+    let topic = topic_name("cg-survive");
+    broker.create_topic(&topic, 3, &[]);
+    let group = topic_name("g848-survive");
+    let c = consumer_848(&broker, &group, &[]);
+    c.subscribe(&[&topic]).expect("subscribe");
+    poll_until_assigned(&[&c], SETTLE_TIMEOUT, "the member owning 3", |a| {
+        a[0].len() == 3
+    });
+    let first = values("before", 30);
+    produce_values(&broker, &topic, &first);
+    consume_exactly(&[&c], &first, "before the crash");
+    let describe = |broker: &TestBroker| {
+        let mut raw = broker.raw();
+        let mut cgd = ConsumerGroupDescribeRequest::default();
+        cgd.group_ids = vec![GroupId(sb(&group))];
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let d = raw.call(1, &cgd).expect("ConsumerGroupDescribe");
+            let g = d.groups.into_iter().next().expect("one group");
+            if g.error_code == 0 || Instant::now() >= deadline {
+                return g;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let before = describe(&broker);
+    assert_eq!(before.members.len(), 1);
+    let events_before = c.context().events().len();
+
+    broker.kill9();
+    broker.restart();
+    let after = describe(&broker);
+    assert_eq!(
+        after.error_code, 0,
+        "group reloaded: {:?}",
+        after.error_message
+    );
+    assert_eq!(after.members.len(), 1, "the member was reloaded");
+    assert_eq!(after.members[0].member_id, before.members[0].member_id);
+    assert_eq!(
+        after.members[0].member_epoch,
+        before.members[0].member_epoch
+    );
+    assert_eq!(after.group_epoch, before.group_epoch);
+
+    let second = values("after", 30);
+    produce_values(&broker, &topic, &second);
+    consume_exactly(&[&c], &second, "after the crash, same member");
+    let later: Vec<RebalanceEvent> = c
+        .context()
+        .events()
+        .into_iter()
+        .skip(events_before)
+        .collect();
+    assert!(
+        later.is_empty(),
+        "no rebalance across the restart, saw {later:?}"
+    );
+    assert_eq!(
+        describe(&broker).members[0].member_id,
+        before.members[0].member_id
+    );
+}

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use regex_automata::meta::Regex;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::error::ResponseError;
@@ -54,7 +55,7 @@ impl fmt::Display for ConsumerGroupState {
 }
 
 /// Kafka's `MemberState` of a consumer-group member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MemberState {
     /// Owns its target assignment at the target epoch.
     Stable,
@@ -165,6 +166,39 @@ pub struct ConsumerGroup {
     pub subscription_metadata: BTreeMap<String, i32>,
     /// The assignor that computed `target`.
     pub assignor: String,
+    /// The last epoch and snapshot appended to `__consumer_offsets` (not persisted).
+    pub persisted_epoch: Option<i32>,
+    pub persisted_snapshot: Option<Vec<u8>>,
+}
+
+/// The durable form of a consumer group (value of the snapshot record, JSON): everything
+/// but deadlines, which restart at load.
+#[derive(Debug, Serialize, Deserialize)]
+struct GroupSnapshot {
+    group_epoch: i32,
+    assignment_epoch: i32,
+    assignor: String,
+    subscription_metadata: BTreeMap<String, i32>,
+    target: BTreeMap<String, Assignment>,
+    members: Vec<MemberSnapshot>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MemberSnapshot {
+    member_id: String,
+    instance_id: Option<String>,
+    rack_id: Option<String>,
+    client_id: String,
+    client_host: String,
+    member_epoch: i32,
+    previous_member_epoch: i32,
+    state: MemberState,
+    rebalance_timeout_ms: i32,
+    subscribed_topic_names: BTreeSet<String>,
+    subscribed_topic_regex: Option<String>,
+    server_assignor: Option<String>,
+    assigned: Assignment,
+    pending_revocation: Assignment,
 }
 
 /// The settings a heartbeat is decided with (`group.consumer.*`).
@@ -379,6 +413,90 @@ impl ConsumerGroup {
 
     fn bump_group_epoch(&mut self) {
         self.group_epoch = self.group_epoch.max(self.assignment_epoch) + 1;
+    }
+
+    /// The group's durable snapshot (JSON).
+    pub fn snapshot(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let members = self
+            .members
+            .values()
+            .map(|m| MemberSnapshot {
+                member_id: m.member_id.clone(),
+                instance_id: m.instance_id.clone(),
+                rack_id: m.rack_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                member_epoch: m.member_epoch,
+                previous_member_epoch: m.previous_member_epoch,
+                state: m.state,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                subscribed_topic_names: m.subscribed_topic_names.clone(),
+                subscribed_topic_regex: m.subscribed_topic_regex.clone(),
+                server_assignor: m.server_assignor.clone(),
+                assigned: m.assigned.clone(),
+                pending_revocation: m.pending_revocation.clone(),
+            })
+            .collect();
+        serde_json::to_vec(&GroupSnapshot {
+            group_epoch: self.group_epoch,
+            assignment_epoch: self.assignment_epoch,
+            assignor: self.assignor.clone(),
+            subscription_metadata: self.subscription_metadata.clone(),
+            target: self.target.clone(),
+            members,
+        })
+    }
+
+    /// Rebuilds a group from `snapshot`; every member's session (and a pending revocation's
+    /// rebalance timeout) restarts at `now`.
+    pub fn from_snapshot(
+        snapshot: &[u8],
+        now: Instant,
+        session_timeout_ms: i32,
+    ) -> Result<Self, serde_json::Error> {
+        let s: GroupSnapshot = serde_json::from_slice(snapshot)?;
+        let session = std::time::Duration::from_millis(session_timeout_ms.max(0) as u64);
+        let mut g = ConsumerGroup {
+            group_epoch: s.group_epoch,
+            assignment_epoch: s.assignment_epoch,
+            assignor: s.assignor,
+            subscription_metadata: s.subscription_metadata,
+            target: s.target,
+            persisted_epoch: Some(s.group_epoch),
+            persisted_snapshot: Some(snapshot.to_vec()),
+            ..ConsumerGroup::default()
+        };
+        for ms in s.members {
+            let mut m = ConsumerMember::new(ms.member_id.clone(), now + session);
+            m.instance_id = ms.instance_id;
+            m.rack_id = ms.rack_id;
+            m.client_id = ms.client_id;
+            m.client_host = ms.client_host;
+            m.member_epoch = ms.member_epoch;
+            m.previous_member_epoch = ms.previous_member_epoch;
+            m.state = ms.state;
+            m.rebalance_timeout_ms = ms.rebalance_timeout_ms;
+            m.subscribed_topic_names = ms.subscribed_topic_names;
+            m.compiled_regex = ms
+                .subscribed_topic_regex
+                .as_deref()
+                .and_then(|r| compile_regex(r).ok());
+            m.subscribed_topic_regex = ms.subscribed_topic_regex;
+            m.server_assignor = ms.server_assignor;
+            m.assigned = ms.assigned;
+            if !ms.pending_revocation.is_empty() {
+                m.revocation_deadline = Some(
+                    now + std::time::Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
+                );
+            }
+            m.pending_revocation = ms.pending_revocation;
+            if let Some(instance) = &m.instance_id {
+                g.static_members
+                    .insert(instance.clone(), m.member_id.clone());
+            }
+            g.members.insert(m.member_id.clone(), m);
+        }
+        Ok(g)
     }
 
     /// Kafka's `ConsumerGroup.validateOffsetCommit`: the member epoch is the generation; a
@@ -1144,6 +1262,38 @@ mod tests {
             validate_request(&bad, &s).unwrap_err().code,
             ResponseError::InvalidRequest
         );
+    }
+
+    #[test]
+    fn snapshot_round_trips_members_and_assignments() {
+        let t = topics(&[("a", 4)]);
+        let s = settings();
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new();
+        let mut a = join("m1", &[]);
+        a.subscribed_topic_names = None;
+        a.subscribed_topic_regex = Some("a|b".into());
+        a.instance_id = Some("i1".into());
+        g.heartbeat(&a, &t, &s, now, || unreachable!()).unwrap();
+        g.heartbeat(&join("m2", &["a"]), &t, &s, now, || unreachable!())
+            .unwrap();
+        g.heartbeat(&hb("m1", 1, None), &t, &s, now, || unreachable!())
+            .unwrap();
+        let bytes = g.snapshot().unwrap();
+        let r = ConsumerGroup::from_snapshot(&bytes, now, 45_000).unwrap();
+        assert_eq!(r.snapshot().unwrap(), bytes);
+        assert_eq!(
+            (r.group_epoch, r.assignment_epoch),
+            (g.group_epoch, g.assignment_epoch)
+        );
+        assert_eq!(r.static_members.get("i1").map(String::as_str), Some("m1"));
+        assert_eq!(
+            r.members["m1"].pending_revocation,
+            g.members["m1"].pending_revocation
+        );
+        assert!(r.members["m1"].revocation_deadline.is_some());
+        assert_eq!(r.subscribed_topics(&t), g.subscribed_topics(&t));
+        assert_eq!(r.state(), g.state());
     }
 
     #[test]

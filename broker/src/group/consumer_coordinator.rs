@@ -1,6 +1,7 @@
 //! The coordinator side of KIP-848 consumer groups: ConsumerGroupHeartbeat and
-//! ConsumerGroupDescribe over the shards, member session timers, and persistence of the
-//! group epoch (`ConsumerGroupMetadata` records). The decisions are `consumer`'s.
+//! ConsumerGroupDescribe over the shards, member session timers, and persistence (Kafka's
+//! `ConsumerGroupMetadata` record with the group epoch, plus Ironlog's group snapshot
+//! record with members and assignments). The decisions are `consumer`'s.
 //!
 //! Like the classic protocol: the shard's write lock is taken before its mutex, the mutex is
 //! never held across an `.await`, and a timer sleeps until the member's session deadline
@@ -9,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use kafka_protocol::messages::consumer_group_describe_response::{
     Assignment as DescribedAssignment, DescribedGroup, Member as DescribedMember,
     TopicPartitions as DescribedTopicPartitions,
@@ -47,6 +49,46 @@ fn topic_partition_counts(image: &MetadataImage) -> BTreeMap<String, i32> {
         .iter()
         .map(|(name, t)| (name.clone(), t.partitions.len() as i32))
         .collect()
+}
+
+/// The records making `cg`'s current state durable: the group epoch (Kafka's
+/// ConsumerGroupMetadata) when it moved, and the group snapshot when anything changed.
+/// Marks them persisted; the caller appends them (and calls `forget_persisted` on failure).
+fn records_to_persist(group_id: &str, cg: &mut ConsumerGroup) -> Vec<CoordinatorRecord> {
+    let mut records = Vec::new();
+    if cg.persisted_epoch != Some(cg.group_epoch) {
+        cg.persisted_epoch = Some(cg.group_epoch);
+        records.push(CoordinatorRecord::ConsumerGroupMetadata {
+            group_id: group_id.to_owned(),
+            epoch: Some(cg.group_epoch),
+        });
+    }
+    match cg.snapshot() {
+        Ok(snapshot) if cg.persisted_snapshot.as_ref() != Some(&snapshot) => {
+            records.push(CoordinatorRecord::ConsumerGroupSnapshot {
+                group_id: group_id.to_owned(),
+                snapshot: Some(Bytes::from(snapshot.clone())),
+            });
+            cg.persisted_snapshot = Some(snapshot);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(group = %group_id, error = %e, "encoding a consumer group snapshot failed")
+        }
+    }
+    records
+}
+
+/// After a failed append: the next change writes everything again.
+fn forget_persisted(shard: &Shard, group_id: &str, incarnation: u64) {
+    let mut st = shard.lock();
+    if let Some(cg) = st
+        .group(group_id, incarnation)
+        .and_then(|g| g.consumer.as_mut())
+    {
+        cg.persisted_epoch = None;
+        cg.persisted_snapshot = None;
+    }
 }
 
 impl GroupCoordinator {
@@ -164,12 +206,10 @@ impl GroupCoordinator {
                 Ok(o) => o,
                 Err(e) => return heartbeat_error(e.code, e.message),
             };
-            let record = (created || outcome.group_epoch_bumped).then(|| {
-                CoordinatorRecord::ConsumerGroupMetadata {
-                    group_id: group_id.clone(),
-                    epoch: Some(cg.group_epoch),
-                }
-            });
+            if created {
+                cg.persisted_epoch = None;
+            }
+            let record = records_to_persist(&group_id, cg);
             let new_member = new_member && cg.members.contains_key(&outcome.member_id);
             (outcome, incarnation, record, new_member)
         };
@@ -177,9 +217,10 @@ impl GroupCoordinator {
             tracing::info!(group = %group_id, member = %outcome.member_id, member_epoch = outcome.member_epoch, "consumer group member joined");
             self.spawn_consumer_session_timer(&shard, &group_id, incarnation, &outcome.member_id);
         }
-        if let Some(record) = record {
-            if let Err(code) = self.append(&shard, vec![record]).await {
-                return heartbeat_error(code, "persisting the group epoch failed".into());
+        if !record.is_empty() {
+            if let Err(code) = self.append(&shard, record).await {
+                forget_persisted(&shard, &group_id, incarnation);
+                return heartbeat_error(code, "persisting the group state failed".into());
             }
         }
         let mut r = ConsumerGroupHeartbeatResponse::default();
@@ -206,7 +247,7 @@ impl GroupCoordinator {
     /// Removes `member_id` when its session expires (no heartbeat within
     /// `group.consumer.session.timeout.ms`) or it did not revoke partitions within its
     /// rebalance timeout; ends when the member or the shard is gone.
-    fn spawn_consumer_session_timer(
+    pub(super) fn spawn_consumer_session_timer(
         &self,
         shard: &Arc<Shard>,
         group_id: &str,
@@ -256,13 +297,14 @@ impl GroupCoordinator {
                     let topics = topic_partition_counts(&this.quorum.image());
                     cg.update_target(&topics, &this.config().consumer);
                     tracing::info!(group = %group_id, member = %member_id, group_epoch = cg.group_epoch, "consumer group member expired (session or revocation timeout)");
-                    CoordinatorRecord::ConsumerGroupMetadata {
-                        group_id: group_id.clone(),
-                        epoch: Some(cg.group_epoch),
-                    }
+                    records_to_persist(&group_id, cg)
                 };
-                if let Err(code) = this.append(&shard, vec![record]).await {
-                    tracing::warn!(group = %group_id, error = %code, "persisting the group epoch failed");
+                if record.is_empty() {
+                    return;
+                }
+                if let Err(code) = this.append(&shard, record).await {
+                    forget_persisted(&shard, &group_id, incarnation);
+                    tracing::warn!(group = %group_id, error = %code, "persisting the group state failed");
                 }
                 return;
             }

@@ -319,6 +319,14 @@ impl GroupCoordinator {
                 for member_id in group.members.keys() {
                     ctx.spawn_session_timer(&group.group_id, group.incarnation, member_id);
                 }
+                for member_id in group.consumer.iter().flat_map(|c| c.members.keys()) {
+                    self.spawn_consumer_session_timer(
+                        &shard,
+                        &group.group_id,
+                        group.incarnation,
+                        member_id,
+                    );
+                }
             }
             if count > 0 {
                 tracing::info!(
@@ -343,6 +351,7 @@ impl GroupCoordinator {
             offsets: HashMap<TopicPartition, OffsetCommitValue>,
             /// A KIP-848 group's epoch (the last group record decides the type).
             consumer_epoch: Option<i32>,
+            consumer_snapshot: Option<Bytes>,
         }
         let mut loaded: HashMap<String, Loaded> = HashMap::new();
         for record in records {
@@ -368,6 +377,7 @@ impl GroupCoordinator {
                     let entry = loaded.entry(group_id).or_default();
                     if value.is_some() {
                         entry.consumer_epoch = None;
+                        entry.consumer_snapshot = None;
                     }
                     entry.metadata = value;
                 }
@@ -377,6 +387,9 @@ impl GroupCoordinator {
                         entry.metadata = None;
                     }
                     entry.consumer_epoch = epoch;
+                }
+                CoordinatorRecord::ConsumerGroupSnapshot { group_id, snapshot } => {
+                    loaded.entry(group_id).or_default().consumer_snapshot = snapshot;
                 }
             }
         }
@@ -388,9 +401,25 @@ impl GroupCoordinator {
             }
             let mut g = ClassicGroup::new(group_id.clone(), self.next_incarnation(), -1);
             g.offsets = l.offsets;
-            // Members of a consumer group are not persisted: they rejoin (their next
-            // heartbeat answers UNKNOWN_MEMBER_ID) and the epoch continues from here.
-            g.consumer = l.consumer_epoch.map(ConsumerGroup::at_epoch);
+            // A consumer group comes back with its members (sessions restart now); without
+            // a readable snapshot only its epoch survives and members rejoin.
+            g.consumer = l.consumer_epoch.map(|epoch| {
+                l.consumer_snapshot
+                    .as_ref()
+                    .and_then(|snap| {
+                        ConsumerGroup::from_snapshot(
+                            snap,
+                            now,
+                            self.config.consumer.session_timeout_ms,
+                        )
+                        .map_err(|e| {
+                            tracing::warn!(group = %group_id, error = %e, "unreadable consumer group snapshot; members will rejoin");
+                        })
+                        .ok()
+                    })
+                    .filter(|cg| cg.group_epoch == epoch)
+                    .unwrap_or_else(|| ConsumerGroup::at_epoch(epoch))
+            });
             if let Some(m) = l.metadata {
                 g.generation_id = m.generation;
                 g.protocol_type = Some(m.protocol_type).filter(|t| !t.is_empty());
@@ -1316,6 +1345,10 @@ impl GroupCoordinator {
                             group_id: g.group_id.clone(),
                             epoch: None,
                         });
+                        records.push(CoordinatorRecord::ConsumerGroupSnapshot {
+                            group_id: g.group_id.clone(),
+                            snapshot: None,
+                        });
                     }
                 }
                 expired.push((g.group_id.clone(), g.incarnation, gone, delete_group));
@@ -1426,6 +1459,10 @@ fn group_tombstones(g: &ClassicGroup) -> Vec<CoordinatorRecord> {
         records.push(CoordinatorRecord::ConsumerGroupMetadata {
             group_id: g.group_id.clone(),
             epoch: None,
+        });
+        records.push(CoordinatorRecord::ConsumerGroupSnapshot {
+            group_id: g.group_id.clone(),
+            snapshot: None,
         });
     }
     records

@@ -86,11 +86,23 @@ pub enum CoordinatorRecord {
         /// The group epoch; `None` = tombstone (group deleted).
         epoch: Option<i32>,
     },
+    /// Ironlog's own record (key version 32256, outside Kafka's record-type space, skipped by
+    /// any loader that does not know it): a consumer group's members, their epochs and
+    /// assignments and the target assignment, as versioned JSON (value: int16 version 0, then
+    /// the JSON bytes). Stands in for Kafka's ConsumerGroupMemberMetadata,
+    /// TargetAssignment* and CurrentMemberAssignment records.
+    ConsumerGroupSnapshot {
+        group_id: String,
+        /// `None` = tombstone (group deleted).
+        snapshot: Option<Bytes>,
+    },
 }
 
 const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 const GROUP_METADATA_KEY_VERSION: i16 = 2;
 const CONSUMER_GROUP_METADATA_KEY_VERSION: i16 = 3;
+/// Ironlog's consumer-group snapshot record (see `CoordinatorRecord::ConsumerGroupSnapshot`).
+pub const CONSUMER_GROUP_SNAPSHOT_KEY_VERSION: i16 = 32_256;
 const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
 const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 
@@ -181,6 +193,17 @@ impl CoordinatorRecord {
                 });
                 (key.freeze(), value)
             }
+            CoordinatorRecord::ConsumerGroupSnapshot { group_id, snapshot } => {
+                key.put_i16(CONSUMER_GROUP_SNAPSHOT_KEY_VERSION);
+                put_string(&mut key, group_id);
+                let value = snapshot.as_ref().map(|json| {
+                    let mut b = BytesMut::with_capacity(2 + json.len());
+                    b.put_i16(0);
+                    b.put_slice(json);
+                    b.freeze()
+                });
+                (key.freeze(), value)
+            }
         }
     }
 
@@ -220,6 +243,27 @@ impl CoordinatorRecord {
                 Ok(Some(CoordinatorRecord::ConsumerGroupMetadata {
                     group_id,
                     epoch,
+                }))
+            }
+            CONSUMER_GROUP_SNAPSHOT_KEY_VERSION => {
+                let group_id = k.string()?;
+                let snapshot = match value {
+                    None => None,
+                    Some(v) => {
+                        let mut r = Reader::new(v);
+                        let version = r.i16()?;
+                        if version != 0 {
+                            return Err(RecordError::UnknownVersion {
+                                what: "ConsumerGroupSnapshot",
+                                version,
+                            });
+                        }
+                        Some(Bytes::copy_from_slice(v.get(2..).unwrap_or_default()))
+                    }
+                };
+                Ok(Some(CoordinatorRecord::ConsumerGroupSnapshot {
+                    group_id,
+                    snapshot,
                 }))
             }
             _ => Ok(None),
@@ -651,6 +695,16 @@ mod tests {
                 group_id: "g".into(),
                 epoch: None
             }))
+        );
+        let snap = CoordinatorRecord::ConsumerGroupSnapshot {
+            group_id: "g".into(),
+            snapshot: Some(Bytes::from_static(b"{}")),
+        };
+        let (key, value) = snap.encode();
+        assert_eq!(&key[..], b"\x7e\x00\x00\x01g");
+        assert_eq!(
+            CoordinatorRecord::decode(&key, value.as_deref()),
+            Ok(Some(snap))
         );
         // Other consumer-group record kinds are skipped.
         assert_eq!(
