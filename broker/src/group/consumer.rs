@@ -169,6 +169,8 @@ pub struct ConsumerGroup {
     /// The last epoch and snapshot appended to `__consumer_offsets` (not persisted).
     pub persisted_epoch: Option<i32>,
     pub persisted_snapshot: Option<Vec<u8>>,
+    /// Something durable changed since the last snapshot was taken (not persisted).
+    pub dirty: bool,
 }
 
 /// The durable form of a consumer group (value of the snapshot record, JSON): everything
@@ -412,6 +414,7 @@ impl ConsumerGroup {
     }
 
     fn bump_group_epoch(&mut self) {
+        self.dirty = true;
         self.group_epoch = self.group_epoch.max(self.assignment_epoch) + 1;
     }
 
@@ -609,6 +612,7 @@ impl ConsumerGroup {
         if !m.pending_revocation.is_empty() {
             match owned {
                 Some(o) if !intersects(o, &m.pending_revocation) => {
+                    self.dirty = true;
                     m.pending_revocation.clear();
                     m.revocation_deadline = None;
                 }
@@ -616,8 +620,10 @@ impl ConsumerGroup {
             }
         }
         let before = m.assigned.clone();
+        let (epoch_before, state_before) = (m.member_epoch, m.state);
         let revoke = minus(&m.assigned, &target);
         if !revoke.is_empty() {
+            self.dirty = true;
             m.assigned = minus(&m.assigned, &revoke);
             m.pending_revocation = revoke;
             m.state = MemberState::UnrevokedPartitions;
@@ -637,7 +643,11 @@ impl ConsumerGroup {
         } else {
             MemberState::UnreleasedPartitions
         };
-        m.assigned != before
+        let changed = m.assigned != before;
+        if changed || m.member_epoch != epoch_before || m.state != state_before {
+            self.dirty = true;
+        }
+        changed
     }
 
     /// One ConsumerGroupHeartbeat against this group (Kafka's `consumerGroupHeartbeat`).
@@ -783,6 +793,7 @@ impl ConsumerGroup {
                 self.members.insert(member_id.clone(), m);
                 self.static_members
                     .insert(instance.clone(), member_id.clone());
+                self.dirty = true;
                 return Ok((member_id, false));
             }
         }
@@ -815,6 +826,7 @@ impl ConsumerGroup {
                 .insert(instance.clone(), member_id.clone());
         }
         self.members.insert(member_id.clone(), m);
+        self.dirty = true;
         Ok((member_id, true))
     }
 
@@ -856,6 +868,7 @@ impl ConsumerGroup {
                 }
                 m.member_epoch = LEAVE_GROUP_STATIC_MEMBER_EPOCH;
             }
+            self.dirty = true;
         } else {
             self.remove_member(&member_id);
             self.update_target(topics, settings);
@@ -1294,6 +1307,24 @@ mod tests {
         assert!(r.members["m1"].revocation_deadline.is_some());
         assert_eq!(r.subscribed_topics(&t), g.subscribed_topics(&t));
         assert_eq!(r.state(), g.state());
+    }
+
+    #[test]
+    fn only_changes_mark_the_group_dirty() {
+        let t = topics(&[("a", 2)]);
+        let s = settings();
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new();
+        g.heartbeat(&join("m1", &["a"]), &t, &s, now, || unreachable!())
+            .unwrap();
+        assert!(g.dirty, "a join is durable");
+        g.dirty = false;
+        g.heartbeat(&hb("m1", 1, None), &t, &s, now, || unreachable!())
+            .unwrap();
+        assert!(!g.dirty, "a plain heartbeat changes nothing durable");
+        g.heartbeat(&join("m2", &["a"]), &t, &s, now, || unreachable!())
+            .unwrap();
+        assert!(g.dirty);
     }
 
     #[test]

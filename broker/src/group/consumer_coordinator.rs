@@ -56,6 +56,10 @@ fn topic_partition_counts(image: &MetadataImage) -> BTreeMap<String, i32> {
 /// Marks them persisted; the caller appends them (and calls `forget_persisted` on failure).
 fn records_to_persist(group_id: &str, cg: &mut ConsumerGroup) -> Vec<CoordinatorRecord> {
     let mut records = Vec::new();
+    if !cg.dirty && cg.persisted_epoch == Some(cg.group_epoch) && cg.persisted_snapshot.is_some() {
+        return records;
+    }
+    cg.dirty = false;
     if cg.persisted_epoch != Some(cg.group_epoch) {
         cg.persisted_epoch = Some(cg.group_epoch);
         records.push(CoordinatorRecord::ConsumerGroupMetadata {
@@ -88,6 +92,7 @@ fn forget_persisted(shard: &Shard, group_id: &str, incarnation: u64) {
     {
         cg.persisted_epoch = None;
         cg.persisted_snapshot = None;
+        cg.dirty = true;
     }
 }
 
