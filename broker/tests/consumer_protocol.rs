@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use common::*;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, JoinGroupRequest,
-    ListGroupsRequest, TopicName,
+    ListGroupsRequest, OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -530,6 +531,28 @@ fn heartbeat_errors_follow_kafka() {
         Some("cg-errors.*")
     );
     assert_eq!(g.group_state.as_str(), "Reconciling");
+
+    // OffsetFetch v9 checks the member of a consumer group.
+    let fetch = |raw: &mut RawClient, member: Option<&str>, epoch: i32| {
+        let mut g = OffsetFetchRequestGroup::default();
+        g.group_id = GroupId(sb(&group));
+        g.member_id = member.map(sb);
+        g.member_epoch = epoch;
+        g.topics = None;
+        let mut req = OffsetFetchRequest::default();
+        req.groups = vec![g];
+        raw.call(9, &req).expect("OffsetFetch v9").groups[0].error_code
+    };
+    assert_eq!(fetch(&mut raw, Some("member-a-000000000000"), 1), 0);
+    assert_eq!(fetch(&mut raw, None, -1), 0, "admin fetch without member");
+    assert_eq!(
+        fetch(&mut raw, Some("member-a-000000000000"), 9),
+        ResponseError::StaleMemberEpoch.code()
+    );
+    assert_eq!(
+        fetch(&mut raw, Some("nobody"), 1),
+        ResponseError::UnknownMemberId.code()
+    );
 
     // Member a leaves: epoch -1 echoed.
     let mut leave = ConsumerGroupHeartbeatRequest::default();

@@ -316,6 +316,36 @@ impl GroupCoordinator {
         });
     }
 
+    /// Kafka's `ConsumerGroup.validateOffsetFetch` (OffsetFetch v9+ carries the member):
+    /// without a member any fetch is allowed; otherwise the member must exist and send its
+    /// current epoch. Classic groups and unknown groups are not checked here.
+    pub fn validate_consumer_offset_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), ResponseError> {
+        if member_id.is_none() && member_epoch < 0 {
+            return Ok(());
+        }
+        let Ok(shard) = self.shard_for(group_id) else {
+            // fetch_offsets answers the coordinator error.
+            return Ok(());
+        };
+        let st = shard.lock();
+        let Some(cg) = st.groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
+            return Ok(());
+        };
+        let m = cg
+            .members
+            .get(member_id.unwrap_or_default())
+            .ok_or(ResponseError::UnknownMemberId)?;
+        if m.member_epoch != member_epoch {
+            return Err(ResponseError::StaleMemberEpoch);
+        }
+        Ok(())
+    }
+
     /// ConsumerGroupDescribe for each group id.
     pub fn consumer_group_describe(
         &self,

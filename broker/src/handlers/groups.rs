@@ -234,6 +234,17 @@ pub fn handle_offset_fetch(
             });
             let mut rg = OffsetFetchResponseGroup::default();
             rg.group_id = g.group_id.clone();
+            if ctx.version >= 9 {
+                if let Err(code) = broker.groups.validate_consumer_offset_fetch(
+                    &g.group_id.0,
+                    g.member_id.as_ref().map(|m| m.as_str()),
+                    g.member_epoch,
+                ) {
+                    rg.error_code = code.code();
+                    response.groups.push(rg);
+                    continue;
+                }
+            }
             match broker.groups.fetch_offsets(&g.group_id.0, topics) {
                 Ok(found) => rg.topics = to_topics_v8(found),
                 Err(code) => rg.error_code = code.code(),
