@@ -13,6 +13,7 @@ use kafka_protocol::protocol::Decodable;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::consumer::ConsumerGroup;
 use super::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue};
 use crate::types::TopicPartition;
 
@@ -127,6 +128,9 @@ pub struct ClassicGroup {
     /// Initial delayed join (`group.initial.rebalance.delay.ms`) in progress: the join does
     /// not complete early; `remaining_ms` is what is left of the rebalance timeout.
     pub initial_delay: Option<InitialDelay>,
+    /// Set for a KIP-848 consumer-protocol group: its state lives here and the classic
+    /// fields stay empty (a group id is of one type; offsets are shared).
+    pub consumer: Option<ConsumerGroup>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -154,7 +158,13 @@ impl ClassicGroup {
             rebalance_seq: 0,
             join_deadline: Instant::now(),
             initial_delay: None,
+            consumer: None,
         }
+    }
+
+    /// Whether this is a KIP-848 consumer-protocol group.
+    pub fn is_consumer_group(&self) -> bool {
+        self.consumer.is_some()
     }
 
     pub fn transition(&mut self, state: GroupState, now_ms: i64) {
@@ -164,7 +174,9 @@ impl ClassicGroup {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty() && self.pending_members.is_empty()
+        self.members.is_empty()
+            && self.pending_members.is_empty()
+            && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
     }
 
     pub fn size(&self) -> usize {
@@ -280,6 +292,10 @@ impl ClassicGroup {
     /// Returns the expired partitions and whether the group is then to be deleted (Empty,
     /// no members, no offsets left).
     pub fn expired_offsets(&self, now_ms: i64, retention_ms: i64) -> (Vec<TopicPartition>, bool) {
+        // A consumer-protocol group keeps its offsets while it has members.
+        if !self.is_empty() && self.is_consumer_group() {
+            return (Vec::new(), false);
+        }
         let subscribed = if self.state == GroupState::Stable {
             self.subscribed_topics()
         } else {

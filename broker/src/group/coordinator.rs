@@ -35,6 +35,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::classic::{ClassicGroup, GroupState, InitialDelay, JoinWaiter, Member};
+use super::consumer::ConsumerGroup;
 use super::records::{self, CoordinatorRecord, OffsetCommitValue};
 use super::{partition_for, GroupConfig, GROUP_METADATA_TOPIC_NAME};
 use crate::error::{ApiError, ResponseError};
@@ -56,24 +57,24 @@ const LOAD_READS_MAX: usize = 1 << 18;
 const LOAD_ATTEMPTS: u32 = 5;
 
 /// One `__consumer_offsets` partition's groups.
-struct Shard {
+pub(super) struct Shard {
     partition: i32,
     leader_epoch: i32,
     state: Mutex<ShardState>,
     /// Serializes appends to the partition; always taken before `state`.
-    write_lock: tokio::sync::Mutex<()>,
+    pub(super) write_lock: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
-struct ShardState {
+pub(super) struct ShardState {
     loaded: bool,
     /// Set when the shard was unloaded (leadership moved); timers then stop.
-    closed: bool,
-    groups: HashMap<String, ClassicGroup>,
+    pub(super) closed: bool,
+    pub(super) groups: HashMap<String, ClassicGroup>,
 }
 
 impl Shard {
-    fn lock(&self) -> MutexGuard<'_, ShardState> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, ShardState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -83,7 +84,7 @@ impl Shard {
 }
 
 impl ShardState {
-    fn group(&mut self, group_id: &str, incarnation: u64) -> Option<&mut ClassicGroup> {
+    pub(super) fn group(&mut self, group_id: &str, incarnation: u64) -> Option<&mut ClassicGroup> {
         if self.closed {
             return None;
         }
@@ -98,11 +99,11 @@ pub struct GroupCoordinator {
     config: GroupConfig,
     replicas: Arc<ReplicaManager>,
     controller: Arc<Controller>,
-    quorum: Arc<MetadataQuorum>,
-    shards: RwLock<HashMap<i32, Arc<Shard>>>,
+    pub(super) quorum: Arc<MetadataQuorum>,
+    pub(super) shards: RwLock<HashMap<i32, Arc<Shard>>>,
     incarnations: AtomicU64,
     create_topic_lock: tokio::sync::Mutex<()>,
-    this: Weak<GroupCoordinator>,
+    pub(super) this: Weak<GroupCoordinator>,
 }
 
 /// What a timer or transition needs to schedule follow-up work.
@@ -321,6 +322,14 @@ impl GroupCoordinator {
                 for member_id in group.members.keys() {
                     ctx.spawn_session_timer(&group.group_id, group.incarnation, member_id);
                 }
+                for member_id in group.consumer.iter().flat_map(|c| c.members.keys()) {
+                    self.spawn_consumer_session_timer(
+                        &shard,
+                        &group.group_id,
+                        group.incarnation,
+                        member_id,
+                    );
+                }
             }
             if count > 0 {
                 tracing::info!(
@@ -343,6 +352,9 @@ impl GroupCoordinator {
         struct Loaded {
             metadata: Option<records::GroupMetadataValue>,
             offsets: HashMap<TopicPartition, OffsetCommitValue>,
+            /// A KIP-848 group's epoch (the last group record decides the type).
+            consumer_epoch: Option<i32>,
+            consumer_snapshot: Option<Bytes>,
         }
         let mut loaded: HashMap<String, Loaded> = HashMap::new();
         for record in records {
@@ -365,18 +377,52 @@ impl GroupCoordinator {
                     }
                 }
                 CoordinatorRecord::GroupMetadata { group_id, value } => {
-                    loaded.entry(group_id).or_default().metadata = value;
+                    let entry = loaded.entry(group_id).or_default();
+                    if value.is_some() {
+                        entry.consumer_epoch = None;
+                        entry.consumer_snapshot = None;
+                    }
+                    entry.metadata = value;
+                }
+                CoordinatorRecord::ConsumerGroupMetadata { group_id, epoch } => {
+                    let entry = loaded.entry(group_id).or_default();
+                    if epoch.is_some() {
+                        entry.metadata = None;
+                    }
+                    entry.consumer_epoch = epoch;
+                }
+                CoordinatorRecord::ConsumerGroupSnapshot { group_id, snapshot } => {
+                    loaded.entry(group_id).or_default().consumer_snapshot = snapshot;
                 }
             }
         }
         let now = Instant::now();
         let mut groups = HashMap::new();
         for (group_id, l) in loaded {
-            if l.metadata.is_none() && l.offsets.is_empty() {
+            if l.metadata.is_none() && l.offsets.is_empty() && l.consumer_epoch.is_none() {
                 continue;
             }
             let mut g = ClassicGroup::new(group_id.clone(), self.next_incarnation(), -1);
             g.offsets = l.offsets;
+            // A consumer group comes back with its members (sessions restart now); without
+            // a readable snapshot only its epoch survives and members rejoin.
+            g.consumer = l.consumer_epoch.map(|epoch| {
+                l.consumer_snapshot
+                    .as_ref()
+                    .and_then(|snap| {
+                        ConsumerGroup::from_snapshot(
+                            snap,
+                            now,
+                            self.config.consumer.session_timeout_ms,
+                        )
+                        .map_err(|e| {
+                            tracing::warn!(group = %group_id, error = %e, "unreadable consumer group snapshot; members will rejoin");
+                        })
+                        .ok()
+                    })
+                    .filter(|cg| cg.group_epoch == epoch)
+                    .unwrap_or_else(|| ConsumerGroup::at_epoch(epoch))
+            });
             if let Some(m) = l.metadata {
                 g.generation_id = m.generation;
                 g.protocol_type = Some(m.protocol_type).filter(|t| !t.is_empty());
@@ -414,7 +460,7 @@ impl GroupCoordinator {
         groups
     }
 
-    fn next_incarnation(&self) -> u64 {
+    pub(super) fn next_incarnation(&self) -> u64 {
         self.incarnations.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -436,7 +482,7 @@ impl GroupCoordinator {
     }
 
     /// The loaded shard owning `group_id`, or the coordinator error to answer.
-    fn shard_for(&self, group_id: &str) -> Result<Arc<Shard>, ResponseError> {
+    pub(super) fn shard_for(&self, group_id: &str) -> Result<Arc<Shard>, ResponseError> {
         let image = self.quorum.image();
         let Some(n) = self.offsets_partitions(&image) else {
             return Err(ResponseError::CoordinatorNotAvailable);
@@ -882,7 +928,13 @@ impl GroupCoordinator {
                 None if version >= 9 => return respond_all(Some(ResponseError::GroupIdNotFound)),
                 None => return respond_all(Some(ResponseError::IllegalGeneration)),
             };
-            if generation >= 0 || !member_id.is_empty() || instance.is_some() {
+            if let Some(cg) = group.consumer.as_mut() {
+                // Consumer group: the member epoch is the generation (Kafka's
+                // `ConsumerGroup.validateOffsetCommit`); an admin commit needs an empty group.
+                if let Err(code) = cg.validate_offset_commit(member_id, generation, version) {
+                    return respond_all(Some(code));
+                }
+            } else if generation >= 0 || !member_id.is_empty() || instance.is_some() {
                 if let Err(code) = validate_member(group, member_id, instance) {
                     return respond_all(Some(code));
                 }
@@ -1025,9 +1077,8 @@ impl GroupCoordinator {
             .unwrap_or_default();
         let mut out = Vec::new();
         let mut loading = false;
-        if !types.is_empty() && !types.iter().any(|t| t.eq_ignore_ascii_case("classic")) {
-            return Ok(out);
-        }
+        let type_wanted =
+            |t: &str| types.is_empty() || types.iter().any(|x| x.eq_ignore_ascii_case(t));
         for shard in shards {
             let st = shard.lock();
             if !st.loaded {
@@ -1035,18 +1086,24 @@ impl GroupCoordinator {
                 continue;
             }
             for g in st.groups.values() {
-                if !states.is_empty()
-                    && !states
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(g.state.name()))
+                let (group_type, state, protocol_type) = match &g.consumer {
+                    Some(cg) => ("consumer", cg.state().name(), "consumer"),
+                    None => (
+                        "classic",
+                        g.state.name(),
+                        g.protocol_type.as_deref().unwrap_or(""),
+                    ),
+                };
+                if !type_wanted(group_type)
+                    || (!states.is_empty() && !states.iter().any(|s| s.eq_ignore_ascii_case(state)))
                 {
                     continue;
                 }
                 let mut l = ListedGroup::default();
                 l.group_id = GroupId(str_bytes(&g.group_id));
-                l.protocol_type = str_bytes(g.protocol_type.as_deref().unwrap_or(""));
-                l.group_state = str_bytes(g.state.name());
-                l.group_type = str_bytes("classic");
+                l.protocol_type = str_bytes(protocol_type);
+                l.group_state = str_bytes(state);
+                l.group_type = str_bytes(group_type);
                 out.push(l);
             }
         }
@@ -1078,6 +1135,14 @@ impl GroupCoordinator {
             d.group_state = str_bytes(GroupState::Dead.name());
             return d;
         };
+        if g.is_consumer_group() {
+            // Kafka 4: DescribeGroups only describes classic groups.
+            d.error_code = ResponseError::GroupIdNotFound.code();
+            d.error_message = Some(str_bytes(&format!(
+                "Group {group_id} is not a classic group."
+            )));
+            return d;
+        }
         d.group_state = str_bytes(g.state.name());
         d.protocol_type = str_bytes(g.protocol_type.as_deref().unwrap_or(""));
         let stable = g.state == GroupState::Stable;
@@ -1167,7 +1232,15 @@ impl GroupCoordinator {
                 return fail(ResponseError::GroupIdNotFound);
             };
             incarnation = g.incarnation;
-            let subscribed = if g.state == GroupState::Empty {
+            let subscribed = if let Some(cg) = &g.consumer {
+                let image = self.quorum.image();
+                let topics = image
+                    .topics
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.partitions.len() as i32))
+                    .collect();
+                Some(cg.subscribed_topics(&topics).into_iter().collect())
+            } else if g.state == GroupState::Empty {
                 Some(HashSet::new())
             } else {
                 g.subscribed_topics()
@@ -1270,6 +1343,16 @@ impl GroupCoordinator {
                         group_id: g.group_id.clone(),
                         value: None,
                     });
+                    if g.is_consumer_group() {
+                        records.push(CoordinatorRecord::ConsumerGroupMetadata {
+                            group_id: g.group_id.clone(),
+                            epoch: None,
+                        });
+                        records.push(CoordinatorRecord::ConsumerGroupSnapshot {
+                            group_id: g.group_id.clone(),
+                            snapshot: None,
+                        });
+                    }
                 }
                 expired.push((g.group_id.clone(), g.incarnation, gone, delete_group));
             }
@@ -1300,7 +1383,7 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ appends
 
     /// Appends records to the shard's partition (acks=all). Callers hold the write lock.
-    async fn append(
+    pub(super) async fn append(
         &self,
         shard: &Shard,
         records: Vec<CoordinatorRecord>,
@@ -1375,6 +1458,16 @@ fn group_tombstones(g: &ClassicGroup) -> Vec<CoordinatorRecord> {
         group_id: g.group_id.clone(),
         value: None,
     });
+    if g.is_consumer_group() {
+        records.push(CoordinatorRecord::ConsumerGroupMetadata {
+            group_id: g.group_id.clone(),
+            epoch: None,
+        });
+        records.push(CoordinatorRecord::ConsumerGroupSnapshot {
+            group_id: g.group_id.clone(),
+            snapshot: None,
+        });
+    }
     records
 }
 
@@ -1440,6 +1533,15 @@ impl Ctx {
         let Some(group) = st.groups.get_mut(&a.group_id) else {
             return Err(ResponseError::UnknownServerError);
         };
+        if let Some(cg) = &group.consumer {
+            // A consumer-protocol group: an empty one becomes classic again (Kafka's
+            // downgrade), one with members refuses classic members.
+            if !cg.members.is_empty() {
+                return Err(ResponseError::InconsistentGroupProtocol);
+            }
+            tracing::info!(group = %a.group_id, "empty consumer group converted to a classic group");
+            group.consumer = None;
+        }
         let result = self.join_group_in(group, a);
         if result.is_err() && created && group.is_empty() && group.offsets.is_empty() {
             st.groups.remove(&a.group_id);

@@ -12,6 +12,8 @@
 //! lock that is taken *before* the shard mutex).
 
 mod classic;
+pub mod consumer;
+mod consumer_coordinator;
 mod coordinator;
 pub mod records;
 
@@ -39,6 +41,8 @@ pub struct GroupConfig {
     pub offsets_topic_compression: Compression,
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval_ms: i64,
+    /// KIP-848 consumer groups (`group.consumer.*`).
+    pub consumer: consumer::ConsumerSettings,
 }
 
 impl GroupConfig {
@@ -47,7 +51,41 @@ impl GroupConfig {
             Some(ConfigValue::Int(id)) => id,
             _ => 0,
         };
+        let int = |name: &str, default: i32| match c.value(name) {
+            Some(ConfigValue::Int(v)) => v,
+            _ => default,
+        };
+        // Only assignors we implement; an unknown name in the list is ignored (logged).
+        let assignors: Vec<String> = match c.value("group.consumer.assignors") {
+            Some(ConfigValue::List(items)) => items
+                .iter()
+                .map(|a| a.trim().to_ascii_lowercase())
+                .filter(|a| {
+                    let known = consumer::KNOWN_ASSIGNORS.contains(&a.as_str());
+                    if !known {
+                        tracing::warn!(assignor = %a, "group.consumer.assignors: unknown assignor ignored");
+                    }
+                    known
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let assignors = if assignors.is_empty() {
+            consumer::KNOWN_ASSIGNORS
+                .iter()
+                .map(|a| a.to_string())
+                .collect()
+        } else {
+            assignors
+        };
+        let consumer = consumer::ConsumerSettings {
+            session_timeout_ms: int("group.consumer.session.timeout.ms", 45_000),
+            heartbeat_interval_ms: int("group.consumer.heartbeat.interval.ms", 5_000),
+            max_size: int("group.consumer.max.size", i32::MAX).max(1) as usize,
+            assignors,
+        };
         Self {
+            consumer,
             initial_rebalance_delay_ms: i64::from(c.group_initial_rebalance_delay_ms.max(0)),
             min_session_timeout_ms: c.group_min_session_timeout_ms,
             max_session_timeout_ms: c.group_max_session_timeout_ms,

@@ -1,7 +1,9 @@
 //! The records of `__consumer_offsets`, in Kafka's formats (the coordinator's only on-disk
 //! representation): keys `OffsetCommitKey` (versions 0/1) and `GroupMetadataKey` (version 2);
 //! values `OffsetCommitValue` (written as v3, read v0–v4) and `GroupMetadataValue` (written as
-//! v3, read v0–v4). A record without value is a tombstone (deletion, kept until compaction).
+//! v3, read v0–v4), and `ConsumerGroupMetadataKey` (version 3) with `ConsumerGroupMetadataValue`
+//! v0 (the group epoch of a KIP-848 consumer group). A record without value is a tombstone
+//! (deletion, kept until compaction).
 //!
 //! Every key and value starts with an int16 schema version; the non-flexible versions use
 //! int16-length strings and int32-length bytes, the flexible ones (value v4) compact strings
@@ -77,10 +79,30 @@ pub enum CoordinatorRecord {
         /// `None` = tombstone.
         value: Option<GroupMetadataValue>,
     },
+    /// Kafka's `ConsumerGroupMetadataKey` (key version 3) → `ConsumerGroupMetadataValue` v0
+    /// (its `Epoch`): the group is a KIP-848 consumer group at this group epoch.
+    ConsumerGroupMetadata {
+        group_id: String,
+        /// The group epoch; `None` = tombstone (group deleted).
+        epoch: Option<i32>,
+    },
+    /// Ironlog's own record (key version 32256, outside Kafka's record-type space, skipped by
+    /// any loader that does not know it): a consumer group's members, their epochs and
+    /// assignments and the target assignment, as versioned JSON (value: int16 version 0, then
+    /// the JSON bytes). Stands in for Kafka's ConsumerGroupMemberMetadata,
+    /// TargetAssignment* and CurrentMemberAssignment records.
+    ConsumerGroupSnapshot {
+        group_id: String,
+        /// `None` = tombstone (group deleted).
+        snapshot: Option<Bytes>,
+    },
 }
 
 const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 const GROUP_METADATA_KEY_VERSION: i16 = 2;
+const CONSUMER_GROUP_METADATA_KEY_VERSION: i16 = 3;
+/// Ironlog's consumer-group snapshot record (see `CoordinatorRecord::ConsumerGroupSnapshot`).
+pub const CONSUMER_GROUP_SNAPSHOT_KEY_VERSION: i16 = 32_256;
 const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
 const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 
@@ -158,11 +180,35 @@ impl CoordinatorRecord {
                 });
                 (key.freeze(), value)
             }
+            CoordinatorRecord::ConsumerGroupMetadata { group_id, epoch } => {
+                key.put_i16(CONSUMER_GROUP_METADATA_KEY_VERSION);
+                put_string(&mut key, group_id);
+                let value = epoch.map(|epoch| {
+                    let mut b = BytesMut::new();
+                    b.put_i16(0);
+                    b.put_i32(epoch);
+                    // Flexible version: no tagged fields.
+                    b.put_u8(0);
+                    b.freeze()
+                });
+                (key.freeze(), value)
+            }
+            CoordinatorRecord::ConsumerGroupSnapshot { group_id, snapshot } => {
+                key.put_i16(CONSUMER_GROUP_SNAPSHOT_KEY_VERSION);
+                put_string(&mut key, group_id);
+                let value = snapshot.as_ref().map(|json| {
+                    let mut b = BytesMut::with_capacity(2 + json.len());
+                    b.put_i16(0);
+                    b.put_slice(json);
+                    b.freeze()
+                });
+                (key.freeze(), value)
+            }
         }
     }
 
-    /// Decodes one record; `Ok(None)` for keys of other coordinators' record kinds (Kafka 4
-    /// also stores consumer-group records in this topic, versions 3+), which we skip.
+    /// Decodes one record; `Ok(None)` for record kinds we do not keep (Kafka 4's other
+    /// consumer-group records, key versions 4–8, and share-group records), which we skip.
     pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<Self>, RecordError> {
         let mut k = Reader::new(key);
         let key_version = k.i16()?;
@@ -183,6 +229,42 @@ impl CoordinatorRecord {
                 let group_id = k.string()?;
                 let value = value.map(decode_group_metadata_value).transpose()?;
                 Ok(Some(CoordinatorRecord::GroupMetadata { group_id, value }))
+            }
+            CONSUMER_GROUP_METADATA_KEY_VERSION => {
+                let group_id = k.string()?;
+                let epoch = value
+                    .map(|v| {
+                        let mut r = Reader::new(v);
+                        // Every ConsumerGroupMetadataValue version starts with Epoch.
+                        r.i16()?;
+                        r.i32()
+                    })
+                    .transpose()?;
+                Ok(Some(CoordinatorRecord::ConsumerGroupMetadata {
+                    group_id,
+                    epoch,
+                }))
+            }
+            CONSUMER_GROUP_SNAPSHOT_KEY_VERSION => {
+                let group_id = k.string()?;
+                let snapshot = match value {
+                    None => None,
+                    Some(v) => {
+                        let mut r = Reader::new(v);
+                        let version = r.i16()?;
+                        if version != 0 {
+                            return Err(RecordError::UnknownVersion {
+                                what: "ConsumerGroupSnapshot",
+                                version,
+                            });
+                        }
+                        Some(Bytes::copy_from_slice(v.get(2..).unwrap_or_default()))
+                    }
+                };
+                Ok(Some(CoordinatorRecord::ConsumerGroupSnapshot {
+                    group_id,
+                    snapshot,
+                }))
             }
             _ => Ok(None),
         }
@@ -595,9 +677,38 @@ mod tests {
             CoordinatorRecord::decode(&key, value.as_deref()),
             Ok(Some(record))
         );
-        // ConsumerGroupMetadataKey (version 3) belongs to KIP-848 groups.
+        // ConsumerGroupMetadataKey (version 3): a KIP-848 group and its epoch.
+        let cg = CoordinatorRecord::ConsumerGroupMetadata {
+            group_id: "g".into(),
+            epoch: Some(7),
+        };
+        let (key, value) = cg.encode();
+        assert_eq!(&key[..], b"\x00\x03\x00\x01g");
+        assert_eq!(value.as_deref(), Some(&b"\x00\x00\x00\x00\x00\x07\x00"[..]));
+        assert_eq!(
+            CoordinatorRecord::decode(&key, value.as_deref()),
+            Ok(Some(cg))
+        );
         assert_eq!(
             CoordinatorRecord::decode(b"\x00\x03\x00\x01g", None),
+            Ok(Some(CoordinatorRecord::ConsumerGroupMetadata {
+                group_id: "g".into(),
+                epoch: None
+            }))
+        );
+        let snap = CoordinatorRecord::ConsumerGroupSnapshot {
+            group_id: "g".into(),
+            snapshot: Some(Bytes::from_static(b"{}")),
+        };
+        let (key, value) = snap.encode();
+        assert_eq!(&key[..], b"\x7e\x00\x00\x01g");
+        assert_eq!(
+            CoordinatorRecord::decode(&key, value.as_deref()),
+            Ok(Some(snap))
+        );
+        // Other consumer-group record kinds are skipped.
+        assert_eq!(
+            CoordinatorRecord::decode(b"\x00\x05\x00\x01g", None),
             Ok(None)
         );
         assert!(CoordinatorRecord::decode(b"\x00\x01\x00", None).is_err());

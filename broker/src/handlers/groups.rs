@@ -1,5 +1,6 @@
 //! Group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-//! OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete. The
+//! OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete, and KIP-848's
+//! ConsumerGroupHeartbeat and ConsumerGroupDescribe. The
 //! `GroupCoordinator` does the work; these functions translate versions (single vs batched
 //! keys, v0–2 vs batched LeaveGroup, v0–7 vs multi-group OffsetFetch) and fields a version
 //! does not carry.
@@ -15,12 +16,14 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{
-    BrokerId, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
-    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
-    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
-    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+    BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, DeleteGroupsRequest,
+    DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
+    OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
 };
 
 use super::{str_bytes, Broker, RequestContext};
@@ -240,6 +243,17 @@ pub fn handle_offset_fetch(
             });
             let mut rg = OffsetFetchResponseGroup::default();
             rg.group_id = g.group_id.clone();
+            if ctx.version >= 9 {
+                if let Err(code) = broker.groups.validate_consumer_offset_fetch(
+                    &g.group_id.0,
+                    g.member_id.as_ref().map(|m| m.as_str()),
+                    g.member_epoch,
+                ) {
+                    rg.error_code = code.code();
+                    response.groups.push(rg);
+                    continue;
+                }
+            }
             match broker.groups.fetch_offsets(&g.group_id.0, topics) {
                 Ok(found) => {
                     rg.topics = to_topics_v8(found);
@@ -444,4 +458,38 @@ pub async fn handle_offset_delete(
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     broker.groups.delete_offsets(&request).await
+}
+
+pub async fn handle_consumer_group_heartbeat(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ConsumerGroupHeartbeatRequest,
+) -> ConsumerGroupHeartbeatResponse {
+    let client_id = ctx.client_id.clone().unwrap_or_default();
+    let client_host = format!("/{}", ctx.peer.ip());
+    broker
+        .groups
+        .consumer_group_heartbeat(request, ctx.version, &client_id, &client_host)
+        .await
+}
+
+pub fn handle_consumer_group_describe(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
+    let ids: Vec<String> = request.group_ids.iter().map(|g| g.0.to_string()).collect();
+    let mut response = ConsumerGroupDescribeResponse::default();
+    response.groups = broker
+        .groups
+        .consumer_group_describe(&ids, request.include_authorized_operations);
+    if ctx.version < 1 {
+        // memberType arrived in v1.
+        for g in &mut response.groups {
+            for m in &mut g.members {
+                m.member_type = -1;
+            }
+        }
+    }
+    response
 }

@@ -167,6 +167,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Request
         RequestKind::OffsetDelete(r) => Respond(ResponseKind::OffsetDelete(
             groups::handle_offset_delete(broker, r).await,
         )),
+        RequestKind::ConsumerGroupHeartbeat(r) => Respond(ResponseKind::ConsumerGroupHeartbeat(
+            groups::handle_consumer_group_heartbeat(broker, ctx, r).await,
+        )),
+        RequestKind::ConsumerGroupDescribe(r) => Respond(ResponseKind::ConsumerGroupDescribe(
+            groups::handle_consumer_group_describe(broker, ctx, r),
+        )),
         // network.rs only lets through APIs that api_versions::supported_range advertises.
         RequestKind::InitProducerId(r) => Respond(ResponseKind::InitProducerId(
             producer_id::handle_init_producer_id(broker, ctx, r).await,
