@@ -51,6 +51,52 @@ pub(crate) struct Args {
     /// Replication factor of the topics the benchmark creates.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=16))]
     pub(crate) replication_factor: i32,
+
+    /// Broker config for the spawned broker, passed as `--override KEY=VALUE` (repeatable),
+    /// e.g. `log.cleaner.backoff.ms=100` for the compaction scenario.
+    #[arg(long, value_name = "KEY=VALUE", requires = "spawn", value_parser = parse_broker_override)]
+    pub(crate) broker_override: Vec<BrokerOverride>,
+}
+
+/// One `KEY=VALUE` broker config given to a spawned broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BrokerOverride {
+    pub(crate) key: String,
+    pub(crate) value: String,
+}
+
+impl BrokerOverride {
+    /// The `KEY=VALUE` text handed to `ironlog broker --override`.
+    pub(crate) fn argument(&self) -> String {
+        format!("{}={}", self.key, self.value)
+    }
+}
+
+/// Keys the bench sets itself on a spawned broker; overriding them would break `--spawn`.
+const RESERVED_OVERRIDE_KEYS: [&str; 4] =
+    ["node.id", "log.dirs", "listeners", "advertised.listeners"];
+
+fn parse_broker_override(text: &str) -> Result<BrokerOverride, String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))?;
+    let key = key.trim();
+    let key_ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
+    if !key_ok {
+        return Err(format!("config key {key:?} is not a broker config name"));
+    }
+    if RESERVED_OVERRIDE_KEYS.contains(&key) {
+        return Err(format!(
+            "{key} is set by --spawn itself and cannot be overridden"
+        ));
+    }
+    Ok(BrokerOverride {
+        key: key.to_string(),
+        value: value.to_string(),
+    })
 }
 
 /// Families of measurements; each expands into one or more `Scenario`s.
@@ -62,13 +108,29 @@ pub(crate) enum ScenarioKind {
     Latency,
     /// Broker RSS when idle after creating 1,000 partitions.
     IdlePartitions,
+    /// Time for 10 classic-protocol consumers to take over 100 partitions, and to settle
+    /// after one leaves.
+    GroupRebalance,
+    /// Offset commits per second by one consumer, synchronous and asynchronous.
+    OffsetCommit,
+    /// MB/s removed by the log cleaner from a compacted topic (needs --spawn).
+    Compaction,
+    /// Produce throughput with enable.idempotence=true vs false.
+    Idempotence,
+    /// Transactional produce, 100 records per transaction.
+    Transactions,
 }
 
 impl ScenarioKind {
-    pub(crate) const ALL: [ScenarioKind; 3] = [
+    pub(crate) const ALL: [ScenarioKind; 8] = [
         ScenarioKind::IdlePartitions,
         ScenarioKind::Throughput,
         ScenarioKind::Latency,
+        ScenarioKind::GroupRebalance,
+        ScenarioKind::OffsetCommit,
+        ScenarioKind::Compaction,
+        ScenarioKind::Idempotence,
+        ScenarioKind::Transactions,
     ];
 }
 
@@ -217,7 +279,56 @@ mod tests {
             vec![ScenarioKind::Throughput, ScenarioKind::Latency],
             "scenarios run in the fixed order whatever order --only lists them"
         );
-        assert!(parse(&["--only", "compaction"]).is_err());
+        assert!(parse(&["--only", "cleaning"]).is_err());
+        let args = parse(&["--only", "transactions,group-rebalance,compaction"]).unwrap();
+        assert_eq!(
+            args.scenario_kinds(),
+            vec![
+                ScenarioKind::GroupRebalance,
+                ScenarioKind::Compaction,
+                ScenarioKind::Transactions
+            ]
+        );
+    }
+
+    #[test]
+    fn broker_overrides_need_spawn_and_key_value() {
+        let args = parse(&[
+            "--spawn",
+            "--broker-override",
+            "log.cleaner.backoff.ms=100",
+            "--broker-override",
+            "group.initial.rebalance.delay.ms=0",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.broker_override
+                .iter()
+                .map(BrokerOverride::argument)
+                .collect::<Vec<_>>(),
+            vec![
+                "log.cleaner.backoff.ms=100",
+                "group.initial.rebalance.delay.ms=0"
+            ]
+        );
+        assert!(
+            parse(&["--broker-override", "a=1"]).is_err(),
+            "--broker-override without --spawn must be rejected"
+        );
+        for bad in ["novalue", "=1", "bad key=1", "log.dirs=/tmp/x", "node.id=2"] {
+            assert!(
+                parse(&["--spawn", "--broker-override", bad]).is_err(),
+                "override {bad:?} must be rejected"
+            );
+        }
+        assert_eq!(
+            parse(&["--spawn", "--broker-override", "k=a=b"])
+                .unwrap()
+                .broker_override[0]
+                .value,
+            "a=b",
+            "only the first = separates key and value"
+        );
     }
 
     #[test]

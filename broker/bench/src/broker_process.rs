@@ -4,7 +4,7 @@
 //! `ironlog broker --override node.id=1 --override log.dirs=DIR
 //!  --override listeners=PLAINTEXT://127.0.0.1:0
 //!  --override advertised.listeners=PLAINTEXT://127.0.0.1:0`
-//! and prints `ironlog: listener PLAINTEXT bound to 127.0.0.1:PORT` then `ironlog: started`
+//! plus one `--override KEY=VALUE` per `--broker-override`, and prints `ironlog: listener PLAINTEXT bound to 127.0.0.1:PORT` then `ironlog: started`
 //! on stdout.
 
 use std::fs::File;
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::args::BrokerOverride;
 use crate::error::BenchError;
 
 const LISTENER_LINE_PREFIX: &str = "ironlog: listener PLAINTEXT bound to ";
@@ -32,6 +33,8 @@ pub(crate) struct BrokerProcess {
     pub(crate) bootstrap: String,
     pub(crate) binary: PathBuf,
     log_path: PathBuf,
+    /// The broker's `log.dirs` (one dir); partition `T-P` lives in `log_dirs/T-P`.
+    pub(crate) log_dirs: PathBuf,
     // Declared last: removed after the child is gone.
     _data_dir: TempDir,
 }
@@ -42,7 +45,10 @@ impl BrokerProcess {
     }
 
     /// Starts `binary` on a port-0 loopback listener and waits for it to report readiness.
-    pub(crate) fn spawn(binary: &Path) -> Result<BrokerProcess, BenchError> {
+    pub(crate) fn spawn(
+        binary: &Path,
+        overrides: &[BrokerOverride],
+    ) -> Result<BrokerProcess, BenchError> {
         if !binary.is_file() {
             return Err(BenchError::BrokerBinaryMissing {
                 path: binary.to_path_buf(),
@@ -63,6 +69,11 @@ impl BrokerProcess {
             .arg(format!("log.dirs={}", log_dirs.display()))
             .args(["--override", "listeners=PLAINTEXT://127.0.0.1:0"])
             .args(["--override", "advertised.listeners=PLAINTEXT://127.0.0.1:0"])
+            .args(
+                overrides
+                    .iter()
+                    .flat_map(|o| ["--override".to_string(), o.argument()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
@@ -86,6 +97,7 @@ impl BrokerProcess {
             bootstrap: String::new(),
             binary: binary.to_path_buf(),
             log_path,
+            log_dirs,
             _data_dir: data_dir,
         };
         match wait_for_startup(&lines, Duration::from_millis(STARTUP_TIMEOUT_MS)) {
@@ -211,6 +223,22 @@ mod tests {
         receiver
     }
 
+    /// The fake broker's stderr line starting with `prefix`, polled for up to 5 s.
+    fn wait_for_log_line(path: &Path, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.starts_with(prefix)) {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fake broker never wrote a line starting with {prefix:?}; log: {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn listener_line_parses_loopback_port() {
         assert_eq!(
@@ -264,7 +292,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("ironlog");
         assert!(matches!(
-            BrokerProcess::spawn(&missing),
+            BrokerProcess::spawn(&missing, &[]),
             Err(BenchError::BrokerBinaryMissing { .. })
         ));
     }
@@ -275,14 +303,28 @@ mod tests {
         let script = dir.path().join("fake-ironlog");
         std::fs::write(
             &script,
-            "#!/bin/sh\necho 'ironlog: listener PLAINTEXT bound to 127.0.0.1:47001'\necho 'ironlog: started'\nexec sleep 30\n",
+            "#!/bin/sh\necho \"args: $*\" >&2\necho 'ironlog: listener PLAINTEXT bound to 127.0.0.1:47001'\necho 'ironlog: started'\nexec sleep 30\n",
         )
         .unwrap();
         let mut perms = std::fs::metadata(&script).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         std::fs::set_permissions(&script, perms).unwrap();
-        let broker = BrokerProcess::spawn(&script).unwrap();
+        let overrides = [BrokerOverride {
+            key: "log.cleaner.backoff.ms".to_string(),
+            value: "100".to_string(),
+        }];
+        let broker = BrokerProcess::spawn(&script, &overrides).unwrap();
         assert_eq!(broker.bootstrap, "127.0.0.1:47001");
+        assert!(broker.log_dirs.ends_with("data"));
+        let args_line = wait_for_log_line(&broker.log_path, "args: ");
+        assert!(
+            args_line.contains("--override log.cleaner.backoff.ms=100"),
+            "broker override was not passed on; broker saw: {args_line}"
+        );
+        assert!(
+            args_line.contains(&format!("log.dirs={}", broker.log_dirs.display())),
+            "log.dirs passed to the broker must be the dir the bench reads; broker saw: {args_line}"
+        );
         assert!(broker.pid() > 0);
         drop(broker); // kills the fake broker; must not hang
     }

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
@@ -52,6 +54,17 @@ pub(crate) fn create_topics(
     partitions: i32,
     replication_factor: i32,
 ) -> Result<(), BenchError> {
+    create_topics_with_configs(bootstrap, topics, partitions, replication_factor, &[])
+}
+
+/// `create_topics` with topic configs (`KEY`, `VALUE`) set on every topic.
+pub(crate) fn create_topics_with_configs(
+    bootstrap: &str,
+    topics: &[String],
+    partitions: i32,
+    replication_factor: i32,
+    configs: &[(&str, &str)],
+) -> Result<(), BenchError> {
     let admin = admin_client(bootstrap)?;
     let runtime = runtime()?;
     let admin_timeout = Duration::from_millis(ADMIN_TIMEOUT_MS);
@@ -62,10 +75,13 @@ pub(crate) fn create_topics(
         let new_topics: Vec<NewTopic<'_>> = chunk
             .iter()
             .map(|name| {
-                NewTopic::new(
-                    name,
-                    partitions,
-                    TopicReplication::Fixed(replication_factor),
+                configs.iter().fold(
+                    NewTopic::new(
+                        name,
+                        partitions,
+                        TopicReplication::Fixed(replication_factor),
+                    ),
+                    |topic, (key, value)| topic.set(key, value),
                 )
             })
             .collect();
@@ -154,6 +170,44 @@ fn wait_for_topics(
         what: format!("{} topics to become ready ({last_missing})", topics.len()),
         waited_ms: started.elapsed().as_millis(),
     })
+}
+
+/// Replaces the topic's configs with `configs` (AlterConfigs: unlisted ones return to
+/// their defaults).
+pub(crate) fn alter_topic_configs(
+    bootstrap: &str,
+    topic: &str,
+    configs: &[(&str, &str)],
+) -> Result<(), BenchError> {
+    let admin = admin_client(bootstrap)?;
+    let runtime = runtime()?;
+    let admin_timeout = Duration::from_millis(ADMIN_TIMEOUT_MS);
+    let options = AdminOptions::new().request_timeout(Some(admin_timeout));
+    let alter = configs.iter().fold(
+        AlterConfig::new(ResourceSpecifier::Topic(topic)),
+        |alter, (key, value)| alter.set(key, value),
+    );
+    let results = runtime
+        .block_on(async {
+            tokio::time::timeout(
+                admin_timeout + Duration::from_secs(5),
+                admin.alter_configs([&alter], &options),
+            )
+            .await
+        })
+        .map_err(|_| BenchError::Timeout {
+            what: format!("AlterConfigs for topic {topic}"),
+            waited_ms: admin_timeout.as_millis(),
+        })??;
+    for result in results {
+        if let Err((_, code)) = result {
+            return Err(BenchError::Topic {
+                topic: topic.to_string(),
+                reason: format!("AlterConfigs failed: {code}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Best effort: failures are logged, not returned (the broker may not support deletion).

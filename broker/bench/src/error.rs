@@ -28,6 +28,8 @@ pub(crate) enum BenchError {
     },
     #[error("timed out after {waited_ms} ms: {what}")]
     Timeout { what: String, waited_ms: u128 },
+    #[error("{what} refused or unanswered: {reason}")]
+    Refused { what: String, reason: String },
     #[error("topic {topic}: {reason}")]
     Topic { topic: String, reason: String },
 }

@@ -9,14 +9,20 @@
 mod args;
 mod broker_process;
 mod clients;
+mod compaction;
 mod error;
+mod group_rebalance;
+mod idempotence;
 mod idle_partitions;
 mod latency;
+mod offset_commit;
 mod proc_stats;
 mod report;
 mod scenario;
 mod throughput;
+mod transactions;
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -52,12 +58,19 @@ fn run() -> anyhow::Result<()> {
     let (spawned, bootstrap, broker_pid, broker_description) = match target {
         BrokerTarget::Spawn { broker_bin } => {
             let binary = broker_bin.unwrap_or_else(broker_process::default_broker_binary);
-            let broker = BrokerProcess::spawn(&binary)?;
+            let broker = BrokerProcess::spawn(&binary, &args.broker_override)?;
+            let overrides: Vec<String> =
+                args.broker_override.iter().map(|o| o.argument()).collect();
             let description = format!(
-                "spawned `{}` (pid {}) on {}, data in a temp dir",
+                "spawned `{}` (pid {}) on {}, data in a temp dir{}",
                 broker.binary.display(),
                 broker.pid(),
-                broker.bootstrap
+                broker.bootstrap,
+                if overrides.is_empty() {
+                    String::new()
+                } else {
+                    format!(", broker overrides: {}", overrides.join(" "))
+                }
             );
             let (bootstrap, pid) = (broker.bootstrap.clone(), Some(broker.pid()));
             (Some(broker), bootstrap, pid, description)
@@ -82,15 +95,19 @@ fn run() -> anyhow::Result<()> {
     let scenarios = scenario::plan(&args);
     let mut created_topics: Vec<String> = Vec::new();
     let mut reports = Vec::with_capacity(scenarios.len());
+    let target = Target {
+        bootstrap: &bootstrap,
+        broker_pid,
+        log_dirs: spawned.as_ref().map(|b| b.log_dirs.as_path()),
+        replication_factor: args.replication_factor,
+    };
     for (index, scenario) in scenarios.into_iter().enumerate() {
         tracing::info!(scenario = %scenario.label(), "running");
         let outcome = run_scenario(
             &scenario,
             index,
-            &bootstrap,
+            &target,
             &topic_prefix,
-            args.replication_factor,
-            broker_pid,
             &mut created_topics,
         );
         if let Err(error) = &outcome {
@@ -123,30 +140,50 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The broker under test, as the scenarios see it.
+struct Target<'a> {
+    bootstrap: &'a str,
+    broker_pid: Option<u32>,
+    /// The spawned broker's `log.dirs`; `None` for an external broker.
+    log_dirs: Option<&'a Path>,
+    replication_factor: i32,
+}
+
 fn run_scenario(
     scenario: &Scenario,
     index: usize,
-    bootstrap: &str,
+    target: &Target<'_>,
     topic_prefix: &str,
-    replication_factor: i32,
-    broker_pid: Option<u32>,
     created_topics: &mut Vec<String>,
 ) -> Result<Outcome, String> {
+    let Target {
+        bootstrap,
+        broker_pid,
+        log_dirs,
+        replication_factor,
+    } = *target;
+    // Names a topic of this scenario and records it for clean-up.
+    let topic = |created_topics: &mut Vec<String>, suffix: &str| {
+        let name = format!("{topic_prefix}-{index:02}-{suffix}");
+        created_topics.push(name.clone());
+        name
+    };
     match scenario {
         Scenario::Throughput(spec) => {
-            let topic = format!(
-                "{topic_prefix}-{index:02}-{}b-{}p-acks{}",
-                spec.record_bytes,
-                spec.partitions,
-                spec.acks.config_value()
+            let topic = topic(
+                created_topics,
+                &format!(
+                    "{}b-{}p-acks{}",
+                    spec.record_bytes,
+                    spec.partitions,
+                    spec.acks.config_value()
+                ),
             );
-            created_topics.push(topic.clone());
             throughput::run(bootstrap, &topic, spec, replication_factor, broker_pid)
                 .map(Outcome::Throughput)
         }
         Scenario::Latency(spec) => {
-            let topic = format!("{topic_prefix}-{index:02}-latency");
-            created_topics.push(topic.clone());
+            let topic = topic(created_topics, "latency");
             latency::run(bootstrap, &topic, spec, replication_factor).map(Outcome::Latency)
         }
         Scenario::IdlePartitions(spec) => {
@@ -155,6 +192,47 @@ fn run_scenario(
             idle_partitions::run(bootstrap, &topics, spec, replication_factor, broker_pid)
                 .map(Outcome::IdlePartitions)
         }
+        Scenario::GroupRebalance(spec) => group_rebalance::run(
+            bootstrap,
+            &topic(created_topics, "rebalance"),
+            spec,
+            replication_factor,
+        )
+        .map(Outcome::GroupRebalance),
+        Scenario::OffsetCommit(spec) => offset_commit::run(
+            bootstrap,
+            &topic(created_topics, "commits"),
+            spec,
+            replication_factor,
+        )
+        .map(Outcome::OffsetCommit),
+        Scenario::Compaction(spec) => compaction::run(
+            bootstrap,
+            &topic(created_topics, "compacted"),
+            spec,
+            replication_factor,
+            log_dirs,
+        )
+        .map(Outcome::Compaction),
+        Scenario::Idempotence(spec) => {
+            let plain = topic(created_topics, "plain");
+            let idempotent = topic(created_topics, "idempotent");
+            idempotence::run(
+                bootstrap,
+                (&plain, &idempotent),
+                spec,
+                replication_factor,
+                broker_pid,
+            )
+            .map(Outcome::Idempotence)
+        }
+        Scenario::Transactions(spec) => transactions::run(
+            bootstrap,
+            &topic(created_topics, "transactions"),
+            spec,
+            replication_factor,
+        )
+        .map(Outcome::Transactions),
     }
     .map_err(|e| e.to_string())
 }

@@ -5,10 +5,15 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::compaction::CompactionResult;
+use crate::group_rebalance::GroupRebalanceResult;
+use crate::idempotence::{IdempotenceResult, ProduceRun};
 use crate::idle_partitions::IdlePartitionsResult;
 use crate::latency::LatencyResult;
+use crate::offset_commit::{CommitRate, OffsetCommitResult};
 use crate::scenario::{Scenario, ThroughputSpec};
 use crate::throughput::ThroughputResult;
+use crate::transactions::TransactionsResult;
 
 /// Targets from docs/benchmarks.md.
 pub(crate) const TARGET_CPU_S_PER_GB_MAX: f64 = 1.0;
@@ -22,6 +27,11 @@ pub(crate) enum Outcome {
     Throughput(ThroughputResult),
     Latency(LatencyResult),
     IdlePartitions(IdlePartitionsResult),
+    GroupRebalance(GroupRebalanceResult),
+    OffsetCommit(OffsetCommitResult),
+    Compaction(CompactionResult),
+    Idempotence(IdempotenceResult),
+    Transactions(TransactionsResult),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +258,267 @@ fn memory_section(out: &mut String, reports: &[ScenarioReport], peak_rss_bytes: 
     out.push('\n');
 }
 
+fn seconds(elapsed: Duration) -> String {
+    format!("{:.2}", elapsed.as_secs_f64())
+}
+
+fn group_rebalance_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(
+        out,
+        "### Consumer group rebalance
+"
+    );
+    let _ = writeln!(
+        out,
+        "librdkafka consumers, classic protocol, range assignor, one record per partition; \
+         timed from the first subscribe. Settle = one consumer closes (LeaveGroup) until the \
+         others own every partition again.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| consumers | partitions | all partitions assigned s | + every consumer received a record s | settle after one leaves s |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for report in reports {
+        let Scenario::GroupRebalance(spec) = &report.scenario else {
+            continue;
+        };
+        let head = format!("| {} | {} |", spec.consumers, spec.partitions);
+        match &report.outcome {
+            Ok(Outcome::GroupRebalance(r)) => {
+                let _ = writeln!(
+                    out,
+                    "{head} {} | {} | {} |",
+                    seconds(r.all_assigned),
+                    seconds(r.all_received),
+                    seconds(r.settle_after_leave)
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "{head} {} | | |", error_cell(error));
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn commit_row(out: &mut String, head: &str, mode: &str, rate: &CommitRate) {
+    let note = rate
+        .first_error
+        .as_deref()
+        .map_or_else(String::new, error_cell);
+    let _ = writeln!(
+        out,
+        "{head} {mode} | {} | {} | {} | {note} |",
+        rate.committed,
+        rate.failed,
+        cell(per_second(rate.committed as f64, rate.elapsed), 0),
+    );
+}
+
+fn offset_commit_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(
+        out,
+        "### Offset commits
+"
+    );
+    let _ = writeln!(
+        out,
+        "One group member (classic protocol) commits a new offset for each of its partitions \
+         per commit with `commit_consumer_state`; sync waits for each commit; async issues \
+         100 asynchronous commits, then one synchronous commit that waits for all of them. \
+         The committed offsets are read back at the end.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| partitions | mode | commits acknowledged | failed | commits/s | note |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for report in reports {
+        let Scenario::OffsetCommit(spec) = &report.scenario else {
+            continue;
+        };
+        let head = format!("| {} |", spec.partitions);
+        match &report.outcome {
+            Ok(Outcome::OffsetCommit(r)) => {
+                commit_row(out, &head, "sync", &r.sync);
+                commit_row(out, &head, "async", &r.async_);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "{head} {} | | | | |", error_cell(error));
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn compaction_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(
+        out,
+        "### Log compaction
+"
+    );
+    let _ = writeln!(
+        out,
+        "One partition, cleanup.policy=compact, segment.bytes=1 MiB, \
+         min.cleanable.dirty.ratio=0.01; produced with min.compaction.lag.ms=1 h, then \
+         lowered to 0. Cleaning time = that config change until the partition's `.log` bytes \
+         stop changing (includes config propagation and the cleaner's back-off).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| produced MB (keys + values) | records | keys | segments before MB | after MB | cleaning s | MB removed/s | segment MB processed/s |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for report in reports {
+        let Scenario::Compaction(spec) = &report.scenario else {
+            continue;
+        };
+        match &report.outcome {
+            Ok(Outcome::Compaction(r)) => {
+                let _ = writeln!(
+                    out,
+                    "| {:.1} | {} | {} | {:.1} | {:.1} | {} | {} | {} |",
+                    megabytes(r.produced_bytes),
+                    r.produced_records,
+                    spec.distinct_keys,
+                    megabytes(r.log_bytes_before),
+                    megabytes(r.log_bytes_after),
+                    seconds(r.clean_elapsed),
+                    cell(per_second(megabytes(r.removed_bytes()), r.clean_elapsed), 1),
+                    cell(
+                        per_second(megabytes(r.log_bytes_before), r.clean_elapsed),
+                        1
+                    ),
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | | {} | | | | | |",
+                    error_cell(error),
+                    spec.distinct_keys
+                );
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn produce_run_row(out: &mut String, idempotence: &str, record_bytes: usize, run: &ProduceRun) {
+    let bytes = run.delivered as f64 * record_bytes as f64;
+    let cpu_per_gb = run
+        .broker_cpu_s
+        .and_then(|cpu| (bytes > 0.0).then(|| cpu / (bytes / 1e9)));
+    let note = run
+        .first_error
+        .as_deref()
+        .map_or_else(String::new, error_cell);
+    let _ = writeln!(
+        out,
+        "| {idempotence} | {} | {} | {} | {} | {} | {note} |",
+        run.delivered,
+        run.failed,
+        cell(per_second(bytes / 1e6, run.elapsed), 1),
+        cell(run.records_per_s(), 0),
+        cell(cpu_per_gb, 2),
+    );
+}
+
+fn idempotence_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(
+        out,
+        "### Idempotent produce overhead
+"
+    );
+    for report in reports {
+        let Scenario::Idempotence(spec) = &report.scenario else {
+            continue;
+        };
+        let p = &spec.produce;
+        let _ = writeln!(
+            out,
+            "{} x {} B to {} partition(s), acks=all, batched as in the throughput runs; \
+             plain first, then idempotent, each on a new topic.\n",
+            p.record_count, p.record_bytes, p.partitions
+        );
+        let _ = writeln!(
+            out,
+            "| enable.idempotence | records delivered | failed | produce MB/s | produce msgs/s | broker CPU s/GB | note |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        match &report.outcome {
+            Ok(Outcome::Idempotence(r)) => {
+                produce_run_row(out, "false", p.record_bytes, &r.plain);
+                produce_run_row(out, "true", p.record_bytes, &r.idempotent);
+                let _ = writeln!(
+                    out,
+                    "\nIdempotent / plain msgs/s: **{}**\n",
+                    cell(r.ratio(), 2)
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "| {} | | | | | | |\n", error_cell(error));
+            }
+        }
+    }
+}
+
+fn transactions_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(
+        out,
+        "### Transactional produce
+"
+    );
+    let _ = writeln!(
+        out,
+        "One transactional producer: begin, send N records, commit (synchronously), repeated.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| record | records per transaction | transactions committed | records | transactions/s | msgs/s | MB/s |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for report in reports {
+        let Scenario::Transactions(spec) = &report.scenario else {
+            continue;
+        };
+        let head = format!(
+            "| {} B | {} |",
+            spec.record_bytes, spec.records_per_transaction
+        );
+        match &report.outcome {
+            Ok(Outcome::Transactions(r)) => {
+                let _ = writeln!(
+                    out,
+                    "{head} {} / {} | {} | {} | {} | {} |",
+                    r.committed_transactions,
+                    spec.transactions,
+                    r.committed_records,
+                    cell(per_second(r.committed_transactions as f64, r.elapsed), 1),
+                    cell(per_second(r.committed_records as f64, r.elapsed), 0),
+                    cell(
+                        per_second(
+                            megabytes(r.committed_records * spec.record_bytes as u64),
+                            r.elapsed
+                        ),
+                        1
+                    ),
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "{head} {} | | | | |", error_cell(error));
+            }
+        }
+    }
+    out.push('\n');
+}
+
 fn cell_with_unit(value: Option<f64>, decimals: usize, unit: &str) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.decimals$} {unit}"))
 }
@@ -336,6 +607,21 @@ pub(crate) fn render(
     }
     if has(|s| matches!(s, Scenario::Latency(_))) {
         latency_section(&mut out, reports);
+    }
+    if has(|s| matches!(s, Scenario::GroupRebalance(_))) {
+        group_rebalance_section(&mut out, reports);
+    }
+    if has(|s| matches!(s, Scenario::OffsetCommit(_))) {
+        offset_commit_section(&mut out, reports);
+    }
+    if has(|s| matches!(s, Scenario::Compaction(_))) {
+        compaction_section(&mut out, reports);
+    }
+    if has(|s| matches!(s, Scenario::Idempotence(_))) {
+        idempotence_section(&mut out, reports);
+    }
+    if has(|s| matches!(s, Scenario::Transactions(_))) {
+        transactions_section(&mut out, reports);
     }
     memory_section(&mut out, reports, peak_rss_bytes);
     targets_section(&mut out, reports);
@@ -471,6 +757,111 @@ mod tests {
             "per GB (1 KiB, batched) | 2.00 s/GB | missed |",
             "at 10k msgs/s | 3.20 ms | met |",
             "with 1,000 partitions | 150.0 MB | met |",
+        ] {
+            assert!(
+                text.contains(expected),
+                "report lacks {expected:?}; report was:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn render_new_scenarios_with_figures_and_failures() {
+        use crate::scenario::{
+            CompactionSpec, GroupRebalanceSpec, IdempotenceSpec, OffsetCommitSpec, TransactionsSpec,
+        };
+        let produce_run = |delivered: u64, millis: u64| ProduceRun {
+            delivered,
+            failed: 0,
+            elapsed: Duration::from_millis(millis),
+            broker_cpu_s: Some(0.1),
+            first_error: None,
+        };
+        let transactions_spec = TransactionsSpec {
+            record_bytes: 1024,
+            partitions: 1,
+            records_per_transaction: 100,
+            transactions: 1_000,
+            duration_max: Duration::from_secs(60),
+        };
+        let reports = vec![
+            ScenarioReport {
+                scenario: Scenario::GroupRebalance(GroupRebalanceSpec {
+                    consumers: 10,
+                    partitions: 100,
+                    phase_timeout: Duration::from_secs(60),
+                }),
+                outcome: Ok(Outcome::GroupRebalance(GroupRebalanceResult {
+                    all_assigned: Duration::from_millis(3_100),
+                    all_received: Duration::from_millis(3_250),
+                    settle_after_leave: Duration::from_millis(2_900),
+                })),
+            },
+            ScenarioReport {
+                scenario: Scenario::OffsetCommit(OffsetCommitSpec {
+                    partitions: 10,
+                    duration: Duration::from_secs(10),
+                    commits_max: 1_000_000,
+                    async_in_flight_max: 100,
+                }),
+                outcome: Ok(Outcome::OffsetCommit(OffsetCommitResult {
+                    sync: CommitRate {
+                        committed: 20_000,
+                        failed: 0,
+                        elapsed: Duration::from_secs(10),
+                        first_error: None,
+                    },
+                    async_: CommitRate {
+                        committed: 50_000,
+                        failed: 1,
+                        elapsed: Duration::from_secs(10),
+                        first_error: Some("Broker: Unknown member".to_string()),
+                    },
+                })),
+            },
+            ScenarioReport {
+                scenario: Scenario::Compaction(CompactionSpec {
+                    produce_bytes: 100_000_000,
+                    record_bytes: 1024,
+                    distinct_keys: 1_000,
+                    segment_bytes: 1_048_576,
+                    min_cleanable_dirty_ratio: 0.01,
+                    settle_quiet: Duration::from_secs(2),
+                    phase_timeout: Duration::from_secs(60),
+                }),
+                outcome: Ok(Outcome::Compaction(CompactionResult {
+                    produced_records: 97_656,
+                    produced_bytes: 101_000_000,
+                    produce_elapsed: Duration::from_secs(1),
+                    log_bytes_before: 104_000_000,
+                    log_bytes_after: 4_000_000,
+                    clean_elapsed: Duration::from_secs(4),
+                })),
+            },
+            ScenarioReport {
+                scenario: Scenario::Idempotence(IdempotenceSpec {
+                    produce: throughput_spec(1024),
+                }),
+                outcome: Ok(Outcome::Idempotence(IdempotenceResult {
+                    plain: produce_run(1_000_000, 2_000),
+                    idempotent: produce_run(1_000_000, 2_500),
+                })),
+            },
+            ScenarioReport {
+                scenario: Scenario::Transactions(transactions_spec),
+                outcome: Err("InitProducerId with a transactional.id refused or unanswered: Broker: Transactional Id authorization failed".to_string()),
+            },
+        ];
+        let text = render(&info(), &reports, None);
+        for expected in [
+            "| 10 | 100 | 3.10 | 3.25 | 2.90 |",
+            "| 10 | sync | 20000 | 0 | 2000 |  |",
+            "| 10 | async | 50000 | 1 | 5000 | failed: Broker: Unknown member |",
+            "| 101.0 | 97656 | 1000 | 104.0 | 4.0 | 4.00 | 25.0 | 26.0 |",
+            "| false | 1000000 | 0 | 512.0 | 500000 | 0.10 |",
+            "| true | 1000000 | 0 | 409.6 | 400000 | 0.10 |",
+            "Idempotent / plain msgs/s: **0.80**",
+            "| 1024 B | 100 | failed: InitProducerId with a transactional.id refused or unanswered: Broker: Transactional Id authorization failed |",
         ] {
             assert!(
                 text.contains(expected),

@@ -2,8 +2,6 @@
 //!
 //! Adding a measurement = a new `Scenario` variant with its spec struct, a `run` function
 //! in its own module returning a new `Outcome` variant, and a section in `report`.
-//! Planned: group rebalance time, offset commit rate, compaction MB/s, idempotent vs plain
-//! produce, transactional throughput.
 
 use std::time::Duration;
 
@@ -67,11 +65,73 @@ impl IdlePartitionsSpec {
     }
 }
 
+/// Consumers of one classic-protocol group (range assignor) subscribe to one topic; time
+/// until every partition is assigned and every consumer has received a record, then the
+/// time for the rest to take over after one consumer leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GroupRebalanceSpec {
+    pub(crate) consumers: usize,
+    pub(crate) partitions: i32,
+    /// Bound on each phase (join, settle after the leave).
+    pub(crate) phase_timeout: Duration,
+}
+
+/// One group member commits offsets for `partitions` partitions, each commit a new offset,
+/// first synchronously then asynchronously (with a synchronous barrier every
+/// `async_in_flight_max` commits), for `duration` each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OffsetCommitSpec {
+    pub(crate) partitions: i32,
+    pub(crate) duration: Duration,
+    /// Bound on commits per mode, whatever the duration.
+    pub(crate) commits_max: u64,
+    /// Asynchronous commits issued back to back before one synchronous commit waits for
+    /// all of them.
+    pub(crate) async_in_flight_max: u64,
+}
+
+/// Keyed overwrites to a compacted single-partition topic, then the time the log cleaner
+/// takes to shrink the partition's segments until they stop shrinking.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CompactionSpec {
+    pub(crate) produce_bytes: u64,
+    pub(crate) record_bytes: usize,
+    pub(crate) distinct_keys: u64,
+    pub(crate) segment_bytes: u64,
+    pub(crate) min_cleanable_dirty_ratio: f64,
+    /// The size counts as settled after it has not changed for this long.
+    pub(crate) settle_quiet: Duration,
+    /// Bound on the produce phase and, separately, on the wait for the size to settle.
+    pub(crate) phase_timeout: Duration,
+}
+
+/// The same produce run without and with `enable.idempotence`, on fresh topics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdempotenceSpec {
+    /// acks=all for both runs (idempotence requires it).
+    pub(crate) produce: ThroughputSpec,
+}
+
+/// begin / send `records_per_transaction` / commit, repeated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TransactionsSpec {
+    pub(crate) record_bytes: usize,
+    pub(crate) partitions: i32,
+    pub(crate) records_per_transaction: u64,
+    pub(crate) transactions: u64,
+    pub(crate) duration_max: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Scenario {
     Throughput(ThroughputSpec),
     Latency(LatencySpec),
     IdlePartitions(IdlePartitionsSpec),
+    GroupRebalance(GroupRebalanceSpec),
+    OffsetCommit(OffsetCommitSpec),
+    Compaction(CompactionSpec),
+    Idempotence(IdempotenceSpec),
+    Transactions(TransactionsSpec),
 }
 
 impl Scenario {
@@ -97,8 +157,48 @@ impl Scenario {
                 s.topics,
                 s.partitions_per_topic
             ),
+            Scenario::GroupRebalance(s) => format!(
+                "group rebalance: {} consumers over {} partitions",
+                s.consumers, s.partitions
+            ),
+            Scenario::OffsetCommit(s) => format!(
+                "offset commits on {} partitions, {} s per mode",
+                s.partitions,
+                s.duration.as_secs()
+            ),
+            Scenario::Compaction(s) => format!(
+                "compaction of {} MB of overwrites to {} keys",
+                s.produce_bytes / 1_000_000,
+                s.distinct_keys
+            ),
+            Scenario::Idempotence(s) => format!(
+                "idempotent vs plain produce, {} x {} B",
+                s.produce.record_count, s.produce.record_bytes
+            ),
+            Scenario::Transactions(s) => format!(
+                "transactions of {} records, {} transactions",
+                s.records_per_transaction, s.transactions
+            ),
         }
     }
+}
+
+/// `log.cleaner.backoff.ms` of Ironlog (and Kafka) when not overridden.
+const LOG_CLEANER_BACKOFF_MS_DEFAULT: u64 = 15_000;
+/// Margin on top of the cleaner backoff before a segment size counts as settled.
+const COMPACTION_SETTLE_MARGIN_MS: u64 = 2_000;
+
+/// How long the compacted partition must keep one size to count as settled: longer than
+/// one cleaner back-off, taken from `--broker-override log.cleaner.backoff.ms=…` if given.
+fn compaction_settle_quiet(args: &Args) -> Duration {
+    let backoff_ms = args
+        .broker_override
+        .iter()
+        .rev()
+        .find(|o| o.key == "log.cleaner.backoff.ms")
+        .and_then(|o| o.value.trim().parse::<u64>().ok())
+        .unwrap_or(LOG_CLEANER_BACKOFF_MS_DEFAULT);
+    Duration::from_millis(backoff_ms.saturating_add(COMPACTION_SETTLE_MARGIN_MS))
 }
 
 /// Default records per throughput run: ~100 MB of 100 B records, ~300 MB of 1 KiB records
@@ -161,6 +261,54 @@ pub(crate) fn plan(args: &Args) -> Vec<Scenario> {
                     30
                 })),
             })),
+            ScenarioKind::GroupRebalance => {
+                scenarios.push(Scenario::GroupRebalance(GroupRebalanceSpec {
+                    consumers: 10,
+                    partitions: 100,
+                    phase_timeout: Duration::from_secs(60),
+                }))
+            }
+            ScenarioKind::OffsetCommit => {
+                scenarios.push(Scenario::OffsetCommit(OffsetCommitSpec {
+                    partitions: 10,
+                    duration: send_duration_max.min(Duration::from_secs(if args.quick {
+                        3
+                    } else {
+                        10
+                    })),
+                    commits_max: 1_000_000,
+                    async_in_flight_max: 100,
+                }))
+            }
+            ScenarioKind::Compaction => scenarios.push(Scenario::Compaction(CompactionSpec {
+                produce_bytes: if args.quick { 10_000_000 } else { 100_000_000 },
+                record_bytes: 1024,
+                distinct_keys: 1_000,
+                segment_bytes: 1_048_576,
+                min_cleanable_dirty_ratio: 0.01,
+                settle_quiet: compaction_settle_quiet(args),
+                phase_timeout: send_duration_max.max(Duration::from_secs(60)),
+            })),
+            ScenarioKind::Idempotence => scenarios.push(Scenario::Idempotence(IdempotenceSpec {
+                produce: ThroughputSpec {
+                    record_bytes: 1024,
+                    partitions: 1,
+                    acks: Acks::All,
+                    record_count: args
+                        .records
+                        .unwrap_or_else(|| record_count_default(1024, args.quick)),
+                    send_duration_max,
+                },
+            })),
+            ScenarioKind::Transactions => {
+                scenarios.push(Scenario::Transactions(TransactionsSpec {
+                    record_bytes: 1024,
+                    partitions: 1,
+                    records_per_transaction: 100,
+                    transactions: if args.quick { 100 } else { 1_000 },
+                    duration_max: send_duration_max,
+                }))
+            }
         }
     }
     scenarios
@@ -184,8 +332,8 @@ mod tests {
         let scenarios = plan_for(&[]);
         assert_eq!(
             scenarios.len(),
-            1 + 8 + 1,
-            "idle + 2x2x2 throughput + latency"
+            1 + 8 + 1 + 5,
+            "idle + 2x2x2 throughput + latency + one of each newer scenario"
         );
         assert!(
             matches!(scenarios[0], Scenario::IdlePartitions(ref s) if s.partitions_total() == 1_000),
@@ -210,14 +358,14 @@ mod tests {
                 }
             }
         }
-        match scenarios.last() {
+        match scenarios.get(9) {
             Some(Scenario::Latency(l)) => {
                 assert_eq!(
                     (l.record_bytes, l.rate_per_s, l.acks),
                     (1024, 10_000, Acks::One)
                 );
             }
-            other => panic!("latency must run last, found {other:?}"),
+            other => panic!("latency must run after throughput, found {other:?}"),
         }
     }
 
@@ -242,6 +390,41 @@ mod tests {
         ]);
         assert!(fixed.iter().all(|s| matches!(s,
             Scenario::Throughput(t) if t.record_count == 777 && t.send_duration_max == Duration::from_secs(3))));
+    }
+
+    #[test]
+    fn new_scenarios_have_the_briefed_sizes() {
+        let scenarios = plan_for(&[
+            "--spawn",
+            "--only",
+            "group-rebalance,offset-commit,compaction,idempotence,transactions",
+            "--broker-override",
+            "log.cleaner.backoff.ms=100",
+        ]);
+        let [Scenario::GroupRebalance(g), Scenario::OffsetCommit(o), Scenario::Compaction(c), Scenario::Idempotence(i), Scenario::Transactions(t)] =
+            scenarios.as_slice()
+        else {
+            panic!("expected the five new scenarios in order, got {scenarios:?}");
+        };
+        assert_eq!((g.consumers, g.partitions), (10, 100));
+        assert_eq!(o.partitions, 10);
+        assert_eq!(c.segment_bytes, 1_048_576);
+        assert_eq!(
+            c.settle_quiet,
+            Duration::from_millis(2_100),
+            "settle window follows the overridden cleaner backoff"
+        );
+        assert_eq!(i.produce.acks, Acks::All, "idempotence needs acks=all");
+        assert_eq!(t.records_per_transaction, 100);
+    }
+
+    #[test]
+    fn compaction_settle_window_defaults_to_kafka_backoff() {
+        let scenarios = plan_for(&["--only", "compaction"]);
+        let [Scenario::Compaction(c)] = scenarios.as_slice() else {
+            panic!("expected one compaction scenario, got {scenarios:?}");
+        };
+        assert_eq!(c.settle_quiet, Duration::from_millis(17_000));
     }
 
     #[test]

@@ -39,10 +39,10 @@ pub(crate) struct ThroughputResult {
 
 /// Counts deliveries from librdkafka's delivery report callback.
 #[derive(Default)]
-struct DeliveryCounter {
-    ok: AtomicU64,
-    failed: AtomicU64,
-    first_error: std::sync::Mutex<Option<String>>,
+pub(crate) struct DeliveryCounter {
+    pub(crate) ok: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) first_error: std::sync::Mutex<Option<String>>,
 }
 
 impl ClientContext for DeliveryCounter {}
@@ -96,7 +96,7 @@ pub(crate) fn run(
         spec.partitions,
         replication_factor,
     )?;
-    let produced = produce(bootstrap, topic, spec, broker_pid)?;
+    let produced = produce(producer_config(bootstrap, spec), topic, spec, broker_pid)?;
     let mut result = ThroughputResult {
         produced_records: produced.ok,
         produce_failed: produced.failed,
@@ -129,22 +129,26 @@ pub(crate) fn run(
     Ok(result)
 }
 
-struct Produced {
-    ok: u64,
-    failed: u64,
-    elapsed: Duration,
-    broker_cpu_s: Option<f64>,
-    first_error: Option<String>,
+/// What one produce phase delivered.
+pub(crate) struct Produced {
+    pub(crate) ok: u64,
+    pub(crate) failed: u64,
+    /// From the first send to the end of the flush.
+    pub(crate) elapsed: Duration,
+    pub(crate) broker_cpu_s: Option<f64>,
+    pub(crate) first_error: Option<String>,
 }
 
-fn produce(
-    bootstrap: &str,
+/// Sends `spec.record_count` records (bounded by `spec.send_duration_max`) with a producer
+/// built from `config`, round-robin over the partitions, then flushes.
+pub(crate) fn produce(
+    config: rdkafka::ClientConfig,
     topic: &str,
     spec: &ThroughputSpec,
     broker_pid: Option<u32>,
 ) -> Result<Produced, BenchError> {
     let producer: ThreadedProducer<DeliveryCounter> =
-        producer_config(bootstrap, spec).create_with_context(DeliveryCounter::default())?;
+        config.create_with_context(DeliveryCounter::default())?;
     let payload = clients::payload(spec.record_bytes);
     let partitions = spec.partitions.max(1);
 
