@@ -142,6 +142,42 @@ impl ReplicaManager {
         &self.logs
     }
 
+    /// Partitions of `topic` this broker leads in `image` and hosts locally, with their
+    /// leader epochs: what an internal-topic coordinator (groups, transactions) serves.
+    pub fn led_partitions(&self, image: &MetadataImage, topic: &str) -> HashMap<i32, i32> {
+        let mut led = HashMap::new();
+        if let Some(t) = image.topic(topic) {
+            for (&p, reg) in &t.partitions {
+                let tp = TopicPartition::new(topic, p);
+                if reg.leader == self.node_id && self.partition(&tp).is_some() {
+                    led.insert(p, reg.leader_epoch);
+                }
+            }
+        }
+        led
+    }
+
+    /// Calls `on_image` for the current and every later metadata image, each only after the
+    /// image has been applied to local partitions, until shutdown. Coordinators use it to
+    /// load and unload their shards as leadership moves.
+    pub async fn follow_applied_images(
+        &self,
+        mut images: watch::Receiver<Arc<MetadataImage>>,
+        mut shutdown: watch::Receiver<bool>,
+        mut on_image: impl FnMut(&MetadataImage),
+    ) {
+        loop {
+            let image = images.borrow_and_update().clone();
+            self.await_applied(image.offset, Duration::from_secs(30))
+                .await;
+            on_image(&image);
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                changed = images.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
     pub fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions.read().ok()?.get(tp).cloned()
     }

@@ -231,32 +231,18 @@ impl TransactionCoordinator {
 
     async fn follow_images(
         self: Arc<Self>,
-        mut images: watch::Receiver<Arc<MetadataImage>>,
-        mut shutdown: watch::Receiver<bool>,
+        images: watch::Receiver<Arc<MetadataImage>>,
+        shutdown: watch::Receiver<bool>,
     ) {
-        loop {
-            let image = images.borrow_and_update().clone();
-            self.replicas
-                .await_applied(image.offset, Duration::from_secs(30))
-                .await;
-            self.sync_shards(&image);
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                changed = images.changed() => if changed.is_err() { return },
-            }
-        }
+        self.replicas
+            .follow_applied_images(images, shutdown, |image| self.sync_shards(image))
+            .await;
     }
 
     fn sync_shards(&self, image: &MetadataImage) {
-        let mut led: HashMap<i32, i32> = HashMap::new();
-        if let Some(topic) = image.topic(TRANSACTION_STATE_TOPIC_NAME) {
-            for (&p, reg) in &topic.partitions {
-                let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC_NAME, p);
-                if reg.leader == self.node_id && self.replicas.partition(&tp).is_some() {
-                    led.insert(p, reg.leader_epoch);
-                }
-            }
-        }
+        let led = self
+            .replicas
+            .led_partitions(image, TRANSACTION_STATE_TOPIC_NAME);
         let mut to_load = Vec::new();
         {
             let Ok(mut shards) = self.shards.write() else {
