@@ -10,9 +10,7 @@
 //! and tagged fields.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
 use crate::log::BatchHeader;
 
@@ -507,41 +505,12 @@ pub fn encode_batch(
     compression: Compression,
     timestamp_ms: i64,
 ) -> Result<Bytes, RecordError> {
-    let encoded: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, record)| {
-            let (key, value) = record.encode();
-            Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // No producer id: base sequence -1, advancing with the offset so that the
-                // encoder keeps every record in one batch.
-                sequence: i as i32 - 1,
-                timestamp: timestamp_ms,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-            }
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        encoded.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
+    crate::log::batch::encode_keyed_batch(
+        records.iter().map(|r| r.encode()),
+        compression,
+        timestamp_ms,
     )
-    .map_err(|e| RecordError::Batch(e.to_string()))?;
-    Ok(buf.freeze())
+    .map_err(RecordError::Batch)
 }
 
 /// Records with their offsets, and the offset after the last batch (`None`: no batch).

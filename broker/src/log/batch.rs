@@ -498,6 +498,48 @@ pub fn parse_control_record(batch: &[u8]) -> Result<ControlRecord, LogError> {
     })
 }
 
+/// Encodes internal-topic records (`__consumer_offsets`, `__transaction_state`): one v2
+/// batch without a producer id holding the (key, value) pairs in order; `None` values are
+/// tombstones. Offsets are assigned on append.
+pub fn encode_keyed_batch(
+    records: impl Iterator<Item = (bytes::Bytes, Option<bytes::Bytes>)>,
+    compression: kafka_protocol::records::Compression,
+    timestamp_ms: i64,
+) -> Result<bytes::Bytes, String> {
+    use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs};
+    let encoded: Vec<Record> = records
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: KTs::Creation,
+            offset: i as i64,
+            // No producer id: base sequence -1, advancing with the offset so that the
+            // encoder keeps every record in one batch.
+            sequence: i as i32 - 1,
+            timestamp: timestamp_ms,
+            key: Some(key),
+            value,
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        encoded.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
+}
+
 /// Builds a transaction marker: one control batch (transactional + control attributes,
 /// base sequence -1) holding one control record, base offset 0 (assigned on append).
 pub fn build_txn_marker_batch(

@@ -6,9 +6,7 @@
 use std::collections::BTreeSet;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
 use crate::log::BatchHeader;
 use crate::types::TopicPartition;
@@ -289,39 +287,12 @@ impl Reader<'_> {
 
 /// One batch (magic 2, no producer id) holding `records`.
 pub fn encode_batch(records: &[TxnLogRecord], timestamp_ms: i64) -> Result<Bytes, TxnRecordError> {
-    let encoded: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, record)| {
-            let (key, value) = record.encode();
-            Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32 - 1,
-                timestamp: timestamp_ms,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-            }
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        encoded.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
+    crate::log::batch::encode_keyed_batch(
+        records.iter().map(|r| r.encode()),
+        Compression::None,
+        timestamp_ms,
     )
-    .map_err(|e| TxnRecordError::Batch(e.to_string()))?;
-    Ok(buf.freeze())
+    .map_err(TxnRecordError::Batch)
 }
 
 /// Decodes every record of whole stored batches; returns them and the offset after the
