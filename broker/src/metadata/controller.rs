@@ -710,20 +710,42 @@ impl Controller {
         reqs: Vec<CreatePartitionsSpec>,
         validate_only: bool,
     ) -> Vec<Result<(), ApiError>> {
+        self.plan_each_and_commit(
+            &reqs,
+            |r| r.name.clone(),
+            "Duplicate topic name.",
+            |image, req| self.plan_partitions(image, req),
+            validate_only,
+        )
+        .await
+    }
+
+    /// The shared shape of per-item metadata changes: under the operation lock, items named
+    /// twice in one request fail with INVALID_REQUEST, every other item is planned against
+    /// the same image, and all planned records are proposed as one batch (unless
+    /// `validate_only`). A failed proposal fails every item that had succeeded.
+    async fn plan_each_and_commit<T, K: Eq + std::hash::Hash + Clone>(
+        &self,
+        items: &[T],
+        key: impl Fn(&T) -> K,
+        duplicate_message: &str,
+        plan: impl Fn(&MetadataImage, &T) -> Result<Vec<MetadataRecord>, ApiError>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ApiError>> {
         let _guard = self.operation_lock.lock().await;
         if let Err(e) = self.ensure_active() {
-            return reqs.iter().map(|_| Err(e.clone())).collect();
+            return items.iter().map(|_| Err(e.clone())).collect();
         }
         let image = self.quorum.image();
-        let duplicate_names = duplicates(reqs.iter().map(|r| r.name.clone()));
+        let duplicate_keys = duplicates(items.iter().map(&key));
         let mut records = Vec::new();
-        let mut results = Vec::with_capacity(reqs.len());
-        for req in &reqs {
-            if duplicate_names.contains(&req.name) {
-                results.push(Err(invalid_request("Duplicate topic name.")));
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            if duplicate_keys.contains(&key(item)) {
+                results.push(Err(invalid_request(duplicate_message)));
                 continue;
             }
-            match self.plan_partitions(&image, req) {
+            match plan(&image, item) {
                 Ok(new_records) => {
                     records.extend(new_records);
                     results.push(Ok(()));
@@ -835,34 +857,14 @@ impl Controller {
         changes: Vec<ConfigChangeSpec>,
         validate_only: bool,
     ) -> Vec<Result<(), ApiError>> {
-        let _guard = self.operation_lock.lock().await;
-        if let Err(e) = self.ensure_active() {
-            return changes.iter().map(|_| Err(e.clone())).collect();
-        }
-        let image = self.quorum.image();
-        let duplicate_resources = duplicates(changes.iter().map(|c| c.resource.clone()));
-        let mut records = Vec::new();
-        let mut results = Vec::with_capacity(changes.len());
-        for change in &changes {
-            if duplicate_resources.contains(&change.resource) {
-                results.push(Err(invalid_request("Duplicate resource.")));
-                continue;
-            }
-            match self.plan_config_change(&image, change) {
-                Ok(new_records) => {
-                    records.extend(new_records);
-                    results.push(Ok(()));
-                }
-                Err(e) => results.push(Err(e)),
-            }
-        }
-        if validate_only || records.is_empty() {
-            return results;
-        }
-        if let Err(e) = self.propose(records).await {
-            return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
-        }
-        results
+        self.plan_each_and_commit(
+            &changes,
+            |c| c.resource.clone(),
+            "Duplicate resource.",
+            |image, change| self.plan_config_change(image, change),
+            validate_only,
+        )
+        .await
     }
 
     fn plan_config_change(
