@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use crate::config::{self, BrokerConfig, ConfigLayers};
 use crate::error::{ApiError, ResponseError};
-use crate::log::{AbortedTxn, AppendInfo, FetchData, Log, LogConfig, LogError, LogManager};
+use crate::log::{
+    AbortedTxn, AppendInfo, AppendOrigin, FetchData, Log, LogConfig, LogError, LogManager,
+};
 use crate::metadata::MetadataImage;
 use crate::types::{now_ms, TopicPartition};
 
@@ -340,6 +342,7 @@ impl ReplicaManager {
         &self,
         entries: Vec<(TopicPartition, bytes::Bytes)>,
         required_acks: i16,
+        origin: AppendOrigin,
     ) -> Vec<(TopicPartition, AppendResult)> {
         let mut work = Vec::with_capacity(entries.len());
         let mut results: Vec<(TopicPartition, Option<AppendResult>)> =
@@ -379,7 +382,7 @@ impl ReplicaManager {
                     .map(|(i, p, records)| {
                         let r = p
                             .log
-                            .append_as_leader(&records, p.leader_epoch(), now)
+                            .append_as_leader_from(&records, p.leader_epoch(), now, origin)
                             .map_err(ApiError::from);
                         if r.is_ok() {
                             p.advance_high_watermark();

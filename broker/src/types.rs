@@ -47,6 +47,11 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Kafka's internal topics (`Topic.isInternal`): written only by their coordinators.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == "__consumer_offsets" || name == "__transaction_state"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

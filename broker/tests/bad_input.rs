@@ -301,3 +301,31 @@ fn produce_to_an_unknown_topic_or_partition_is_an_error_not_a_crash() {
     );
     f.assert_still_serving("produce to unknown partitions");
 }
+
+#[test]
+fn clients_cannot_produce_to_internal_topics() {
+    let f = Fixture::new(&[]);
+    let mut raw = f.broker.raw();
+    // A group lookup creates __consumer_offsets.
+    let lookup = kafka_protocol::messages::FindCoordinatorRequest::default().with_key(
+        kafka_protocol::protocol::StrBytes::from_static_str("internal-writes"),
+    );
+    raw.call(3, &lookup)
+        .expect("FindCoordinator must be answered");
+    f.broker.wait_for_topic("__consumer_offsets", 50);
+    let batch = encode_batch(&[(b"k", b"v")], 2, Compression::None, 1_700_000_000_000);
+    for topic in ["__consumer_offsets", "__transaction_state"] {
+        let response = raw.produce(topic, 0, batch.clone(), -1);
+        assert_eq!(
+            response.error_code,
+            codes::INVALID_TOPIC_EXCEPTION,
+            "a client batch for {topic} (only its coordinator writes it)"
+        );
+    }
+    assert_eq!(
+        f.broker.watermarks("__consumer_offsets", 0),
+        (0, 0),
+        "nothing was written to __consumer_offsets"
+    );
+    f.assert_still_serving("produce to internal topics");
+}

@@ -101,6 +101,79 @@ fn end_txn(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, commit: bool) ->
     .error_code
 }
 
+fn add_offsets(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, group: &str) -> i16 {
+    raw.call(
+        3,
+        &AddOffsetsToTxnRequest::default()
+            .with_transactional_id(txn_id(id))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_group_id(GroupId(sb(group))),
+    )
+    .expect("AddOffsetsToTxn must be answered")
+    .error_code
+}
+
+/// TxnOffsetCommit of `offset` for partition 0 of `topic` (generation -1), retrying while
+/// the group coordinator loads; returns the partition's error code.
+#[allow(clippy::too_many_arguments)]
+fn txn_commit_offset(
+    raw: &mut RawClient,
+    id: &str,
+    group: &str,
+    pid: i64,
+    epoch: i16,
+    topic: &str,
+    offset: i64,
+) -> i16 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = raw
+            .call(
+                3,
+                &TxnOffsetCommitRequest::default()
+                    .with_transactional_id(txn_id(id))
+                    .with_group_id(GroupId(sb(group)))
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_generation_id(-1)
+                    .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                        .with_name(topic_name_of(topic))
+                        .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(offset)
+                            .with_committed_leader_epoch(-1)])]),
+            )
+            .expect("TxnOffsetCommit must be answered");
+        let code = r.topics[0].partitions[0].error_code;
+        if code != COORDINATOR_LOAD_IN_PROGRESS || Instant::now() > deadline {
+            return code;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// OffsetFetch v7 of partition 0 of `topic`: (error — the group's or the partition's —,
+/// committed offset).
+fn fetch_offset(raw: &mut RawClient, group: &str, topic: &str, require_stable: bool) -> (i16, i64) {
+    let r = raw
+        .call(
+            7,
+            &OffsetFetchRequest::default()
+                .with_group_id(GroupId(sb(group)))
+                .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                    .with_name(topic_name_of(topic))
+                    .with_partition_indexes(vec![0])]))
+                .with_require_stable(require_stable),
+        )
+        .expect("OffsetFetch must be answered");
+    if r.error_code != codes::NONE {
+        return (r.error_code, -1);
+    }
+    let p = &r.topics[0].partitions[0];
+    (p.error_code, p.committed_offset)
+}
+
 fn describe(raw: &mut RawClient, id: &str) -> DescribeTransactionsResponse {
     raw.call(
         0,
@@ -111,6 +184,9 @@ fn describe(raw: &mut RawClient, id: &str) -> DescribeTransactionsResponse {
 
 /// A transactional batch (producer id/epoch, sequences from `base_sequence`).
 fn transactional_batch(values: &[&[u8]], pid: i64, epoch: i16, base_sequence: i32) -> Bytes {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -124,7 +200,8 @@ fn transactional_batch(values: &[&[u8]], pid: i64, epoch: i16, base_sequence: i3
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: base_sequence + i as i32,
-            timestamp: 1_700_000_000_000,
+            // Now: an old timestamp would let retention (7 days) delete the batch.
+            timestamp: now_ms,
             key: None,
             value: Some(Bytes::copy_from_slice(v)),
             headers: Default::default(),
@@ -439,60 +516,18 @@ fn transactional_offsets_become_visible_only_when_committed() {
     let group = "txn-offsets-group";
 
     let commit_offset = |raw: &mut RawClient, offset: i64, commit: bool| {
-        let r = raw
-            .call(
-                3,
-                &AddOffsetsToTxnRequest::default()
-                    .with_transactional_id(txn_id("tx-offsets"))
-                    .with_producer_id(ProducerId(pid))
-                    .with_producer_epoch(epoch)
-                    .with_group_id(GroupId(sb(group))),
-            )
-            .expect("AddOffsetsToTxn must be answered");
-        assert_eq!(r.error_code, codes::NONE, "AddOffsetsToTxn");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let r = raw
-                .call(
-                    3,
-                    &TxnOffsetCommitRequest::default()
-                        .with_transactional_id(txn_id("tx-offsets"))
-                        .with_group_id(GroupId(sb(group)))
-                        .with_producer_id(ProducerId(pid))
-                        .with_producer_epoch(epoch)
-                        .with_generation_id(-1)
-                        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
-                            .with_name(topic_name_of(&topic))
-                            .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
-                                .with_partition_index(0)
-                                .with_committed_offset(offset)
-                                .with_committed_leader_epoch(-1)])]),
-                )
-                .expect("TxnOffsetCommit must be answered");
-            let code = r.topics[0].partitions[0].error_code;
-            if code == codes::NONE {
-                break;
-            }
-            assert!(
-                code == COORDINATOR_LOAD_IN_PROGRESS && Instant::now() < deadline,
-                "TxnOffsetCommit failed with {code}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // Until the transaction ends, a require_stable OffsetFetch must not see old offsets.
-        let fetched = raw
-            .call(
-                7,
-                &OffsetFetchRequest::default()
-                    .with_group_id(GroupId(sb(group)))
-                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-                        .with_name(topic_name_of(&topic))
-                        .with_partition_indexes(vec![0])]))
-                    .with_require_stable(true),
-            )
-            .expect("OffsetFetch must be answered");
         assert_eq!(
-            fetched.topics[0].partitions[0].error_code, UNSTABLE_OFFSET_COMMIT,
+            add_offsets(raw, "tx-offsets", pid, epoch, group),
+            codes::NONE
+        );
+        assert_eq!(
+            txn_commit_offset(raw, "tx-offsets", group, pid, epoch, &topic, offset),
+            codes::NONE
+        );
+        // Until the transaction ends, a require_stable OffsetFetch must not see old offsets.
+        assert_eq!(
+            fetch_offset(raw, group, &topic, true).0,
+            UNSTABLE_OFFSET_COMMIT,
             "require_stable OffsetFetch while transactional offsets are pending"
         );
         assert_eq!(end_txn(raw, "tx-offsets", pid, epoch, commit), codes::NONE);
@@ -692,79 +727,165 @@ fn consume_transform_produce_commits_output_and_input_offsets_atomically() {
 }
 
 /// Kafka's `abs(javaHashCode(id)) % partitions`.
-fn txn_state_partition(transactional_id: &str, partitions: i32) -> i32 {
-    let h = transactional_id
-        .encode_utf16()
-        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)));
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions
-}
-
-#[test]
-fn a_prepared_commit_found_at_load_is_completed_with_its_markers() {
+/// Checks the transaction's two outcomes after a crash at `crash_point` inside its
+/// EndTxn(commit): the output records are visible to read_committed exactly once and the
+/// TxnOffsetCommit offset is the group's committed offset — the records in
+/// `__consumer_offsets` survive and the restarted coordinator's markers complete them.
+fn crash_inside_a_commit_keeps_output_and_offsets(crash_point: &str) {
     let mut broker = TestBroker::start();
-    let topic = topic_name("txn-prepared");
-    broker.create_topic(&topic, 1, &[]);
+    broker.set_crash_point(Some(crash_point));
+    broker.restart();
+    let output = topic_name("txn-crash-out");
+    let input = topic_name("txn-crash-in");
+    broker.create_topic(&output, 1, &[]);
+    broker.create_topic(&input, 1, &[]);
+    let (id, group) = ("tx-crash-commit", "txn-crash-group");
     let mut raw = broker.raw();
-    // Creates __transaction_state (50 partitions by default).
-    let (code, _, _) = init_txn(&mut raw, "tx-other", 60_000);
+    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
     assert_eq!(code, codes::NONE);
-
-    // A producer's data, and the coordinator's PrepareCommit record as a crash right after
-    // it would leave them (written in Kafka's TransactionLogKey/Value v0 layout).
-    let (pid, epoch) = (4242i64, 0i16);
+    assert_eq!(
+        add_partition(&mut raw, id, pid, epoch, &output),
+        codes::NONE
+    );
     let r = raw.produce(
-        &topic,
+        &output,
         0,
         transactional_batch(&[b"p", b"q"], pid, epoch, 0),
         -1,
     );
-    assert_eq!(r.error_code, codes::NONE);
-    let id = "tx-prepared";
-    let mut key = BytesMut::new();
-    key.extend_from_slice(&0i16.to_be_bytes());
-    key.extend_from_slice(&(id.len() as i16).to_be_bytes());
-    key.extend_from_slice(id.as_bytes());
-    let mut value = BytesMut::new();
-    value.extend_from_slice(&0i16.to_be_bytes());
-    value.extend_from_slice(&pid.to_be_bytes());
-    value.extend_from_slice(&epoch.to_be_bytes());
-    value.extend_from_slice(&60_000i32.to_be_bytes());
-    value.extend_from_slice(&[2u8]); // PrepareCommit
-    value.extend_from_slice(&1i32.to_be_bytes());
-    value.extend_from_slice(&(topic.len() as i16).to_be_bytes());
-    value.extend_from_slice(topic.as_bytes());
-    value.extend_from_slice(&1i32.to_be_bytes());
-    value.extend_from_slice(&0i32.to_be_bytes());
-    value.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
-    value.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
-    let batch = encode_batch(
-        &[(&key[..], &value[..])],
-        2,
-        Compression::None,
-        1_700_000_000_000,
-    );
-    let partition = txn_state_partition(id, 50);
-    let r = raw.produce("__transaction_state", partition, batch, -1);
+    assert_eq!(r.error_code, codes::NONE, "transactional produce");
+    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
     assert_eq!(
-        r.error_code,
-        codes::NONE,
-        "writing the PrepareCommit record"
+        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
+        codes::NONE
     );
+    // EndTxn reaches the crash point: the broker dies before answering.
+    let answered = raw.call(
+        4,
+        &EndTxnRequest::default()
+            .with_transactional_id(txn_id(id))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_committed(true),
+    );
+    assert!(
+        answered.is_err(),
+        "EndTxn must not be answered: the broker crashed at {crash_point}"
+    );
+    let status = broker.wait_for_exit(Duration::from_secs(30));
+    assert!(
+        !status.success(),
+        "the broker aborted at {crash_point}: {status}"
+    );
+    assert!(broker
+        .log_text()
+        .contains(&format!("crash point {crash_point} reached")));
 
+    broker.set_crash_point(None);
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        Duration::from_secs(30),
+        "the prepared commit to complete after the restart",
+        || {
+            describe(&mut raw, id).transaction_states[0]
+                .transaction_state
+                .as_str()
+                == "CompleteCommit"
+        },
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the transactional offset to be the group's committed offset",
+        || fetch_offset(&mut raw, group, &input, true) == (codes::NONE, 5),
+    );
+    let seen = broker.consume_all_with(&[("isolation.level", "read_committed")], &output, 0, 0);
+    assert_eq!(
+        seen.iter().map(|r| r.value_str()).collect::<Vec<_>>(),
+        ["p", "q"],
+        "the committed output, once"
+    );
+    let (_, high) = broker.watermarks(&output, 0);
+    assert!(
+        high >= 3,
+        "a COMMIT marker follows the two records (high watermark {high})"
+    );
+}
+
+#[test]
+fn a_crash_after_prepare_commit_completes_the_commit_with_its_offsets() {
+    crash_inside_a_commit_keeps_output_and_offsets("txn.prepared");
+}
+
+#[test]
+fn a_crash_after_the_markers_completes_the_commit_with_its_offsets() {
+    crash_inside_a_commit_keeps_output_and_offsets("txn.markers_written");
+}
+
+#[test]
+fn pending_transactional_offsets_survive_kill_9_and_complete_afterwards() {
+    let mut broker = TestBroker::start();
+    let input = topic_name("txn-pending-in");
+    broker.create_topic(&input, 1, &[]);
+    let (id, group) = ("tx-pending-offsets", "txn-pending-group");
+    let mut raw = broker.raw();
+    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
+    assert_eq!(code, codes::NONE);
+
+    // Transaction 1: offset 5, crash, commit after the restart.
+    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    assert_eq!(
+        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
+        codes::NONE
+    );
     broker.kill9();
     broker.restart();
     let mut raw = broker.raw();
     wait_until(
         Duration::from_secs(30),
-        "the prepared commit to complete after loading",
-        || {
-            let d = describe(&mut raw, id);
-            d.transaction_states[0].transaction_state.as_str() == "CompleteCommit"
-        },
+        "the reloaded group coordinator to report the pending offset as unstable",
+        || fetch_offset(&mut raw, group, &input, true).0 == UNSTABLE_OFFSET_COMMIT,
     );
-    let (_, high) = broker.watermarks(&topic, 0);
-    assert_eq!(high, 3, "the COMMIT marker follows the two records");
+    assert_eq!(
+        fetch_offset(&mut raw, group, &input, false),
+        (codes::NONE, -1),
+        "a pending offset is not committed"
+    );
+    assert_eq!(end_txn(&mut raw, id, pid, epoch, true), codes::NONE);
+    assert_eq!(
+        fetch_offset(&mut raw, group, &input, true),
+        (codes::NONE, 5)
+    );
+
+    // Transaction 2: offset 8, crash, abort after the restart: 5 stays.
+    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    assert_eq!(
+        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 8),
+        codes::NONE
+    );
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        Duration::from_secs(30),
+        "the reloaded group coordinator to report the pending offset as unstable",
+        || fetch_offset(&mut raw, group, &input, true).0 == UNSTABLE_OFFSET_COMMIT,
+    );
+    assert_eq!(end_txn(&mut raw, id, pid, epoch, false), codes::NONE);
+    assert_eq!(
+        fetch_offset(&mut raw, group, &input, true),
+        (codes::NONE, 5)
+    );
+
+    // The outcome is in the log: a further restart replays the same committed offset.
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        Duration::from_secs(30),
+        "the committed offset to be reloaded",
+        || fetch_offset(&mut raw, group, &input, true) == (codes::NONE, 5),
+    );
 }
 
 /// How one run of the exactly-once application ended.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::error::ResponseError;
+use crate::types::is_internal_topic;
 
 /// Partitions per topic name.
 pub type Assignment = BTreeMap<String, BTreeSet<i32>>;
@@ -140,10 +141,6 @@ impl ConsumerMember {
         }
         out
     }
-}
-
-fn is_internal_topic(name: &str) -> bool {
-    name == "__consumer_offsets" || name == "__transaction_state"
 }
 
 /// Compiles a subscription regex with RE2 semantics (linear time, no backreferences) as a

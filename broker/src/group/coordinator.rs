@@ -36,10 +36,11 @@ use tokio::time::Instant;
 
 use super::classic::{ClassicGroup, GroupState, InitialDelay, JoinWaiter, Member};
 use super::consumer::ConsumerGroup;
-use super::records::{self, CoordinatorRecord, OffsetCommitValue};
+use super::records::{self, CoordinatorRecord, LogEntry, OffsetCommitValue};
 use super::{partition_for, GroupConfig, GROUP_METADATA_TOPIC_NAME};
 use crate::error::{ApiError, ResponseError};
 use crate::handlers::str_bytes;
+use crate::log::AppendOrigin;
 use crate::metadata::{Controller, CreateTopicSpec, MetadataImage, MetadataQuorum};
 use crate::replica::{Partition, ReplicaManager};
 use crate::types::{now_ms, TopicPartition};
@@ -71,6 +72,8 @@ pub(super) struct ShardState {
     /// Set when the shard was unloaded (leadership moved); timers then stop.
     pub(super) closed: bool,
     pub(super) groups: HashMap<String, ClassicGroup>,
+    /// TxnOffsetCommit offsets awaiting their transaction's marker.
+    pub(super) pending_txn_offsets: txn_offsets::PendingTxnOffsets,
 }
 
 impl Shard {
@@ -250,6 +253,7 @@ impl GroupCoordinator {
                     // Dropping the groups drops parked senders: waiting requests answer
                     // NOT_COORDINATOR.
                     st.groups.clear();
+                    st.pending_txn_offsets = Default::default();
                 }
                 keep
             });
@@ -280,11 +284,16 @@ impl GroupCoordinator {
             let Some(partition) = self.replicas.partition(&tp) else {
                 return;
             };
+            // Held from the read until the shard is marked loaded: a transaction marker
+            // written meanwhile is either in what we read or completed after the load
+            // (`complete_txn_offsets` takes this lock).
+            let write = shard.write_lock.lock().await;
             let read = tokio::task::spawn_blocking(move || read_all_records(&partition)).await;
             let records = match read {
                 Ok(Ok(records)) => records,
                 Ok(Err(e)) => {
                     tracing::error!(partition = %tp, attempt, error = %e, "loading group coordinator shard failed");
+                    drop(write);
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -302,7 +311,9 @@ impl GroupCoordinator {
             if st.closed {
                 return;
             }
-            st.groups = self.rebuild_groups(records);
+            let (groups, pending) = self.rebuild_groups(records);
+            st.groups = groups;
+            st.pending_txn_offsets = pending;
             st.loaded = true;
             for group in st.groups.values() {
                 for member_id in group.members.keys() {
@@ -322,6 +333,7 @@ impl GroupCoordinator {
                     partition = %tp,
                     records = count,
                     groups = st.groups.len(),
+                    open_transactions = st.pending_txn_offsets.producer_count(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "loaded group coordinator shard"
                 );
@@ -332,8 +344,15 @@ impl GroupCoordinator {
         }
     }
 
-    /// Replays a shard's records (in offset order) into groups.
-    fn rebuild_groups(&self, records: Vec<CoordinatorRecord>) -> HashMap<String, ClassicGroup> {
+    /// Replays a shard's records (in offset order) into groups, and the transactional
+    /// offsets whose transaction has no marker yet.
+    fn rebuild_groups(
+        &self,
+        entries: Vec<LogEntry>,
+    ) -> (
+        HashMap<String, ClassicGroup>,
+        txn_offsets::PendingTxnOffsets,
+    ) {
         #[derive(Default)]
         struct Loaded {
             metadata: Option<records::GroupMetadataValue>,
@@ -343,16 +362,50 @@ impl GroupCoordinator {
             consumer_snapshot: Option<Bytes>,
         }
         let mut loaded: HashMap<String, Loaded> = HashMap::new();
-        for record in records {
+        let mut pending = txn_offsets::PendingTxnOffsets::default();
+        for entry in entries {
+            let (offset, producer_id, record) = match entry {
+                LogEntry::Record {
+                    offset,
+                    producer_id,
+                    record,
+                } => (offset, producer_id, record),
+                LogEntry::TxnMarker {
+                    producer_id,
+                    commit,
+                    ..
+                } => {
+                    for (group_id, tp, value) in pending.complete(producer_id, commit) {
+                        loaded
+                            .entry(group_id)
+                            .or_default()
+                            .offsets
+                            .insert(tp, value);
+                    }
+                    continue;
+                }
+            };
             match record {
+                CoordinatorRecord::OffsetCommit {
+                    group_id,
+                    topic,
+                    partition,
+                    value: Some(value),
+                } if producer_id.is_some() => {
+                    let tp = TopicPartition::new(topic, partition);
+                    if let Some(producer_id) = producer_id {
+                        pending.add(producer_id, &group_id, tp, value, offset);
+                    }
+                }
                 CoordinatorRecord::OffsetCommit {
                     group_id,
                     topic,
                     partition,
                     value,
                 } => {
-                    let entry = loaded.entry(group_id).or_default();
                     let tp = TopicPartition::new(topic, partition);
+                    pending.supersede(&group_id, &tp, offset);
+                    let entry = loaded.entry(group_id).or_default();
                     match value {
                         Some(v) => {
                             entry.offsets.insert(tp, v);
@@ -443,7 +496,7 @@ impl GroupCoordinator {
             }
             groups.insert(group_id, g);
         }
-        groups
+        (groups, pending)
     }
 
     pub(super) fn next_incarnation(&self) -> u64 {
@@ -736,7 +789,7 @@ impl GroupCoordinator {
                     && group.state == GroupState::CompletingRebalance
                 {
                     match result {
-                        Ok(()) => {
+                        Ok(_) => {
                             group.transition(GroupState::Stable, now_ms());
                             tracing::info!(group = %group_id, generation, members = group.members.len(), "group stable");
                             for m in group.members.values_mut() {
@@ -968,9 +1021,13 @@ impl GroupCoordinator {
         }
         if !records.is_empty() {
             match self.append(&shard, records).await {
-                Ok(()) => {
+                Ok(base_offset) => {
                     let mut st = shard.lock();
                     if !st.closed {
+                        for (i, (_, _, tp, _)) in accepted.iter().enumerate() {
+                            st.pending_txn_offsets
+                                .supersede(&group_id, tp, base_offset + i as i64);
+                        }
                         let incarnation = self.next_incarnation();
                         let group = st.groups.entry(group_id.clone()).or_insert_with(|| {
                             ClassicGroup::new(group_id.clone(), incarnation, now)
@@ -1368,29 +1425,40 @@ impl GroupCoordinator {
 
     // ------------------------------------------------------------------ appends
 
-    /// Appends records to the shard's partition (acks=all). Callers hold the write lock.
+    /// Appends records to the shard's partition (acks=all); returns the first record's
+    /// offset. Callers hold the write lock.
     pub(super) async fn append(
         &self,
         shard: &Shard,
         records: Vec<CoordinatorRecord>,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<i64, ResponseError> {
         let batch =
             records::encode_batch(&records, self.config.offsets_topic_compression, now_ms())
                 .map_err(|e| {
                     tracing::error!(error = %e, "encoding coordinator records failed");
                     ResponseError::UnknownServerError
                 })?;
+        self.append_batch(shard, batch).await
+    }
+
+    /// Appends one encoded batch to the shard's partition (acks=all); returns its base
+    /// offset. Callers hold the write lock.
+    pub(super) async fn append_batch(
+        &self,
+        shard: &Shard,
+        batch: Bytes,
+    ) -> Result<i64, ResponseError> {
         let tp = shard.tp();
         let result = self
             .replicas
-            .append_as_leader(vec![(tp.clone(), batch)], -1)
+            .append_as_leader(vec![(tp.clone(), batch)], -1, AppendOrigin::Coordinator)
             .await
             .into_iter()
             .next()
             .map(|(_, r)| r)
             .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into()));
         match result {
-            Ok(_) => Ok(()),
+            Ok(info) => Ok(info.base_offset),
             Err(e) => {
                 tracing::warn!(partition = %tp, error = %e, "append to __consumer_offsets failed");
                 Err(append_error_to_group_error(e.code))
@@ -1399,8 +1467,9 @@ impl GroupCoordinator {
     }
 }
 
-/// Every stored record of `partition` up to its high watermark, in offset order.
-fn read_all_records(partition: &Partition) -> Result<Vec<CoordinatorRecord>, String> {
+/// Every stored record and transaction marker of `partition` up to its high watermark, in
+/// offset order.
+fn read_all_records(partition: &Partition) -> Result<Vec<LogEntry>, String> {
     let end = partition.high_watermark();
     let mut offset = partition.log.log_start_offset();
     let mut out = Vec::new();
@@ -1416,7 +1485,7 @@ fn read_all_records(partition: &Partition) -> Result<Vec<CoordinatorRecord>, Str
             return Ok(out);
         }
         let (records, next) = records::decode_batches(&data.records).map_err(|e| e.to_string())?;
-        out.extend(records.into_iter().map(|(_, r)| r));
+        out.extend(records);
         match next {
             Some(n) if n > offset => offset = n,
             _ => return Ok(out),

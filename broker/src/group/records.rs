@@ -12,7 +12,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
-use crate::log::BatchHeader;
+use crate::log::{BatchHeader, ControlRecordType};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RecordError {
@@ -509,16 +509,53 @@ pub fn encode_batch(
         records.iter().map(|r| r.encode()),
         compression,
         timestamp_ms,
+        None,
     )
     .map_err(RecordError::Batch)
 }
 
-/// Records with their offsets, and the offset after the last batch (`None`: no batch).
-pub type DecodedBatches = (Vec<(i64, CoordinatorRecord)>, Option<i64>);
+/// [`encode_batch`] as a transactional batch of `producer_id`/`producer_epoch`: the records
+/// of a TxnOffsetCommit, which the transaction's COMMIT marker makes visible (and its ABORT
+/// marker discards), as in Kafka.
+pub fn encode_txn_batch(
+    records: &[CoordinatorRecord],
+    compression: Compression,
+    timestamp_ms: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Result<Bytes, RecordError> {
+    crate::log::batch::encode_keyed_batch(
+        records.iter().map(|r| r.encode()),
+        compression,
+        timestamp_ms,
+        Some((producer_id, producer_epoch)),
+    )
+    .map_err(RecordError::Batch)
+}
 
-/// Decodes every coordinator record in `blob` (whole stored batches, as `Log::read` returns
-/// them). Returns the records with their offsets and the offset after the last batch.
-/// Control batches and keyless records are skipped.
+/// One entry of a `__consumer_offsets` partition, in log order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogEntry {
+    /// A coordinator record; `producer_id` is set for the records of a transactional batch.
+    Record {
+        offset: i64,
+        producer_id: Option<i64>,
+        record: CoordinatorRecord,
+    },
+    /// A transaction marker ending `producer_id`'s transaction.
+    TxnMarker {
+        offset: i64,
+        producer_id: i64,
+        commit: bool,
+    },
+}
+
+/// Entries in log order, and the offset after the last batch (`None`: no batch).
+pub type DecodedBatches = (Vec<LogEntry>, Option<i64>);
+
+/// Decodes every coordinator record and transaction marker in `blob` (whole stored batches,
+/// as `Log::read` returns them). Keyless records, unknown record types and control records
+/// other than COMMIT/ABORT are skipped.
 pub fn decode_batches(blob: &Bytes) -> Result<DecodedBatches, RecordError> {
     let mut out = Vec::new();
     let mut next_offset = None;
@@ -532,8 +569,24 @@ pub fn decode_batches(blob: &Bytes) -> Result<DecodedBatches, RecordError> {
             break;
         }
         next_offset = Some(header.next_offset());
-        if !header.is_control() {
-            let mut slice = blob.slice(position..position + size);
+        let mut slice = blob.slice(position..position + size);
+        if header.is_control() {
+            let marker = crate::log::batch::parse_control_record(&slice)
+                .map_err(|e| RecordError::Batch(e.to_string()))?;
+            let commit = match marker.record_type {
+                ControlRecordType::Commit => Some(true),
+                ControlRecordType::Abort => Some(false),
+                ControlRecordType::Other(_) => None,
+            };
+            if let Some(commit) = commit.filter(|_| header.producer_id >= 0) {
+                out.push(LogEntry::TxnMarker {
+                    offset: header.base_offset,
+                    producer_id: header.producer_id,
+                    commit,
+                });
+            }
+        } else {
+            let producer_id = header.is_transactional().then_some(header.producer_id);
             let set = RecordBatchDecoder::decode(&mut slice)
                 .map_err(|e| RecordError::Batch(e.to_string()))?;
             for record in set.records {
@@ -541,7 +594,11 @@ pub fn decode_batches(blob: &Bytes) -> Result<DecodedBatches, RecordError> {
                     continue;
                 };
                 if let Some(decoded) = CoordinatorRecord::decode(key, record.value.as_deref())? {
-                    out.push((record.offset, decoded));
+                    out.push(LogEntry::Record {
+                        offset: record.offset,
+                        producer_id,
+                        record: decoded,
+                    });
                 }
             }
         }
@@ -696,10 +753,54 @@ mod tests {
             let batch = encode_batch(&records, compression, 5).expect("encode");
             let (decoded, next) = decode_batches(&batch).expect("decode");
             assert_eq!(next, Some(2));
-            assert_eq!(
-                decoded.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
-                records
-            );
+            let expected: Vec<LogEntry> = records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| LogEntry::Record {
+                    offset: i as i64,
+                    producer_id: None,
+                    record: r.clone(),
+                })
+                .collect();
+            assert_eq!(decoded, expected);
         }
+    }
+
+    #[test]
+    fn transactional_batches_and_markers_decode_with_their_producer() {
+        let records = vec![offset_commit(Some(OffsetCommitValue {
+            offset: 7,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: 1,
+            expire_timestamp_ms: None,
+        }))];
+        let batch = encode_txn_batch(&records, Compression::None, 5, 42, 3).expect("encode");
+        let header = BatchHeader::parse(&batch).expect("header");
+        assert!(header.is_transactional() && !header.is_control());
+        assert_eq!((header.producer_id, header.producer_epoch), (42, 3));
+        let marker = crate::log::batch::build_txn_marker_batch(42, 3, 0, true, 6).expect("marker");
+        let mut blob = batch.to_vec();
+        // The marker as stored after the record: base offset 1.
+        let mut marker = marker;
+        marker[..8].copy_from_slice(&1i64.to_be_bytes());
+        blob.extend_from_slice(&marker);
+        let (decoded, next) = decode_batches(&Bytes::from(blob)).expect("decode");
+        assert_eq!(next, Some(2));
+        assert_eq!(
+            decoded,
+            vec![
+                LogEntry::Record {
+                    offset: 0,
+                    producer_id: Some(42),
+                    record: records[0].clone(),
+                },
+                LogEntry::TxnMarker {
+                    offset: 1,
+                    producer_id: 42,
+                    commit: true,
+                },
+            ]
+        );
     }
 }

@@ -258,7 +258,7 @@ pub fn handle_offset_fetch(
                 Ok(found) => {
                     rg.topics = to_topics_v8(found);
                     if request.require_stable {
-                        let pending = broker.txn.pending_offset_partitions(&g.group_id.0);
+                        let pending = broker.groups.pending_txn_offset_partitions(&g.group_id.0);
                         for t in &mut rg.topics {
                             for p in &mut t.partitions {
                                 if pending.contains(&(t.name.0.to_string(), p.partition_index)) {
@@ -288,7 +288,9 @@ pub fn handle_offset_fetch(
             response.topics = to_topics_v0(found, ctx.version);
             // Offsets of an open transaction: a require_stable fetch (v7+) must wait for it.
             if ctx.version >= 7 && request.require_stable {
-                let pending = broker.txn.pending_offset_partitions(&request.group_id.0);
+                let pending = broker
+                    .groups
+                    .pending_txn_offset_partitions(&request.group_id.0);
                 for t in &mut response.topics {
                     for p in &mut t.partitions {
                         if pending.contains(&(t.name.0.to_string(), p.partition_index)) {

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::{str_bytes, Broker, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::{CreateTopicSpec, MetadataImage, TopicImage};
+use crate::types::is_internal_topic;
 
 /// Topic operations allowed without an authorizer: READ, WRITE, CREATE, DELETE, ALTER,
 /// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's AclOperation codes as bits).
@@ -25,10 +26,6 @@ const TOPIC_OPERATIONS_ALL: i32 =
 /// DESCRIBE. IDEMPOTENT_WRITE (bit 12) is added when idempotent producers are implemented.
 const CLUSTER_OPERATIONS_ALL: i32 =
     (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 7) | (1 << 8);
-
-pub(crate) fn is_internal_topic(name: &str) -> bool {
-    name == "__consumer_offsets" || name == "__transaction_state"
-}
 
 pub async fn handle_metadata(
     broker: &Arc<Broker>,

@@ -9,8 +9,9 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 
 use super::{str_bytes, Broker, Outcome, RequestContext};
 use crate::error::{ApiError, ResponseError};
+use crate::log::AppendOrigin;
 use crate::log::BatchHeader;
-use crate::types::TopicPartition;
+use crate::types::{is_internal_topic, TopicPartition};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -36,6 +37,12 @@ pub async fn handle(
             let tp = TopicPartition::new(name.clone(), p.index);
             let early = if let Some(e) = &request_error {
                 Some(e.clone())
+            } else if is_internal_topic(&name) {
+                // Kafka: "Cannot append to internal topic" — only coordinators write them.
+                Some(ApiError::new(
+                    ResponseError::InvalidTopicException,
+                    format!("cannot produce to internal topic {name}"),
+                ))
             } else {
                 match &p.records {
                     None => Some(ApiError::new(ResponseError::InvalidRecord, "null records")),
@@ -53,7 +60,7 @@ pub async fn handle(
     }
     let mut appended = broker
         .replicas
-        .append_as_leader(to_append, acks)
+        .append_as_leader(to_append, acks, AppendOrigin::Client)
         .await
         .into_iter();
 

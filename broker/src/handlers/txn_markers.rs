@@ -1,8 +1,9 @@
 //! WriteTxnMarkers (API key 27, v1 as Kafka 4): the transaction coordinator's request to
 //! partition leaders to end a transaction with COMMIT or ABORT control batches. Served by
-//! [`ReplicaManager::write_txn_markers`](crate::replica::ReplicaManager::write_txn_markers),
-//! the same method the in-process coordinator calls, so tests can drive markers over the
-//! wire as Kafka's coordinator does.
+//! [`GroupCoordinator::write_txn_markers`](crate::group::GroupCoordinator::write_txn_markers)
+//! (markers, then the completion of transactional offsets on `__consumer_offsets`), the
+//! same method the in-process coordinator calls, so tests can drive markers over the wire
+//! as Kafka's coordinator does.
 
 use std::sync::Arc;
 
@@ -40,7 +41,7 @@ pub async fn handle(
         .collect();
     tracing::debug!(markers = markers.len(), "WriteTxnMarkers");
     // Results come back flattened in request order: marker by marker, topic by topic.
-    let mut results = broker.replicas.write_txn_markers(markers).await.into_iter();
+    let mut results = broker.groups.write_txn_markers(markers).await.into_iter();
     let mut response = WriteTxnMarkersResponse::default();
     for marker in &request.markers {
         let mut result = WritableTxnMarkerResult::default();

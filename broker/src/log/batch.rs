@@ -499,28 +499,35 @@ pub fn parse_control_record(batch: &[u8]) -> Result<ControlRecord, LogError> {
 }
 
 /// Encodes internal-topic records (`__consumer_offsets`, `__transaction_state`): one v2
-/// batch without a producer id holding the (key, value) pairs in order; `None` values are
-/// tombstones. Offsets are assigned on append.
+/// batch holding the (key, value) pairs in order; `None` values are tombstones. Offsets are
+/// assigned on append. Without `transactional_producer` the batch has no producer id; with
+/// `Some((producer_id, producer_epoch))` it is a transactional batch of that producer
+/// (TxnOffsetCommit's records, base sequence 0: coordinator appends skip sequence checks).
 pub fn encode_keyed_batch(
     records: impl Iterator<Item = (bytes::Bytes, Option<bytes::Bytes>)>,
     compression: kafka_protocol::records::Compression,
     timestamp_ms: i64,
+    transactional_producer: Option<(i64, i16)>,
 ) -> Result<bytes::Bytes, String> {
     use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs};
     let encoded: Vec<Record> = records
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional: transactional_producer.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id: transactional_producer.map_or(-1, |(id, _)| id),
+            producer_epoch: transactional_producer.map_or(-1, |(_, epoch)| epoch),
             timestamp_type: KTs::Creation,
             offset: i as i64,
-            // No producer id: base sequence -1, advancing with the offset so that the
-            // encoder keeps every record in one batch.
-            sequence: i as i32 - 1,
+            // The sequence advances with the offset so that the encoder keeps every record
+            // in one batch (no producer id: base sequence -1).
+            sequence: if transactional_producer.is_some() {
+                i as i32
+            } else {
+                i as i32 - 1
+            },
             timestamp: timestamp_ms,
             key: Some(key),
             value,

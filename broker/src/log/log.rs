@@ -28,6 +28,16 @@ use super::txn_index::{AbortedTxn, TxnIndexes};
 use super::{LogConfig, LogError, TimestampType};
 
 /// Result of an append.
+/// Who appends a batch as leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer (Produce): every check, sequences included.
+    Client,
+    /// A coordinator writing its internal topic (offset commits, transactional offset
+    /// commits, transaction state): no sequence checks.
+    Coordinator,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendInfo {
     pub base_offset: i64,
@@ -290,6 +300,19 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
+        self.append_as_leader_from(records, leader_epoch, now_ms, AppendOrigin::Client)
+    }
+
+    /// [`Log::append_as_leader`] for a given origin: a coordinator's batches
+    /// ([`AppendOrigin::Coordinator`]) skip the sequence checks (as Kafka's
+    /// `AppendOrigin.COORDINATOR`); producer epochs and transaction states are checked alike.
+    pub fn append_as_leader_from(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo, LogError> {
         let config = self.config();
         let headers = self.validate_for_append(records, &config, false)?;
         if config.cleanup_compact {
@@ -339,7 +362,7 @@ impl Log {
             let new_header = BatchHeader::parse(slice)?;
             if new_header.producer_id >= 0 && !new_header.is_control() {
                 let producer_state = lock(&self.producer_state);
-                match producer_state.check(&staged, &new_header)? {
+                match producer_state.check(&staged, &new_header, origin == AppendOrigin::Client)? {
                     SequenceCheck::Duplicate(original) if headers.len() == 1 => {
                         drop(producer_state);
                         tracing::debug!(dir = %self.dir.display(), producer_id = new_header.producer_id, base_offset = original.first_offset, "duplicate batch acknowledged with its original offsets");

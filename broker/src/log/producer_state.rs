@@ -127,10 +127,13 @@ impl ProducerStateManager {
 
     /// Checks a produced batch against the state (`staged` holds entries updated by earlier
     /// batches of the same append, consulted first).
+    /// Without `verify_sequence` (a coordinator's own batches) only the epoch and the
+    /// transaction state are checked.
     pub fn check(
         &self,
         staged: &HashMap<i64, ProducerEntry>,
         header: &BatchHeader,
+        verify_sequence: bool,
     ) -> Result<SequenceCheck, LogError> {
         let producer_id = header.producer_id;
         let Some(entry) = staged
@@ -151,6 +154,9 @@ impl ProducerStateManager {
             return Err(LogError::InvalidTxnState(format!(
                 "producer {producer_id} has an ongoing transaction but wrote a non-transactional batch"
             )));
+        }
+        if !verify_sequence {
+            return Ok(SequenceCheck::Append);
         }
         let first_seq = header.base_sequence;
         let last_seq = last_seq_of(header);
@@ -454,7 +460,7 @@ mod tests {
     }
 
     fn check(state: &ProducerStateManager, h: &BatchHeader) -> Result<SequenceCheck, LogError> {
-        state.check(&HashMap::new(), h)
+        state.check(&HashMap::new(), h, true)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `TransactionCoordinator`: the transaction state machine over shards of
 //! `__transaction_state` (see the module docs of `txn` for the invariants).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
 use crate::group::{partition_for, GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
 use crate::handlers::producer_id::ProducerIdManager;
+use crate::log::AppendOrigin;
 use crate::metadata::{Controller, CreateTopicSpec, MetadataImage, MetadataQuorum};
 use crate::replica::{Partition, ReplicaManager, TxnMarker};
 use crate::types::{now_ms, TopicPartition};
@@ -73,9 +74,6 @@ struct TxnMetadata {
     partitions: BTreeSet<TopicPartition>,
     start_ms: i64,
     last_update_ms: i64,
-    /// TxnOffsetCommit offsets of the ongoing transaction, per group (memory only; made
-    /// durable through the group coordinator when the transaction commits).
-    pending_offsets: HashMap<String, Vec<(TopicPartition, OffsetCommitValue)>>,
 }
 
 impl TxnMetadata {
@@ -88,7 +86,6 @@ impl TxnMetadata {
             partitions: v.partitions,
             start_ms: v.start_ms,
             last_update_ms: v.last_update_ms,
-            pending_offsets: HashMap::new(),
         }
     }
 
@@ -473,7 +470,7 @@ impl TransactionCoordinator {
         let tp = shard.tp();
         let result = self
             .replicas
-            .append_as_leader(vec![(tp.clone(), batch)], -1)
+            .append_as_leader(vec![(tp.clone(), batch)], -1, AppendOrigin::Coordinator)
             .await
             .into_iter()
             .next()
@@ -526,7 +523,9 @@ impl TransactionCoordinator {
                 commit,
                 partitions: remaining.clone(),
             };
-            let results = self.replicas.write_txn_markers(vec![marker]).await;
+            // Through the group coordinator: a marker on `__consumer_offsets` completes
+            // the transaction's offsets there.
+            let results = self.groups.write_txn_markers(vec![marker]).await;
             remaining = results
                 .into_iter()
                 .filter_map(|(_, tp, r)| match r {
@@ -549,17 +548,7 @@ impl TransactionCoordinator {
                 format!("markers not written to {} partitions", remaining.len()),
             ));
         }
-        if commit {
-            for (group_id, offsets) in &meta.pending_offsets {
-                if let Err(code) = self
-                    .groups
-                    .commit_transactional_offsets(group_id, offsets.clone())
-                    .await
-                {
-                    tracing::warn!(transactional_id, group_id = %group_id, error = %code, "materializing transactional offsets failed");
-                }
-            }
-        }
+        crate::crash::point("txn.markers_written");
         let mut done = meta.clone();
         done.state = if commit {
             TxnState::CompleteCommit
@@ -567,7 +556,6 @@ impl TransactionCoordinator {
             TxnState::CompleteAbort
         };
         done.partitions.clear();
-        done.pending_offsets.clear();
         done.last_update_ms = now_ms();
         self.persist(shard, transactional_id, Some(done)).await?;
         tracing::info!(
@@ -641,7 +629,6 @@ impl TransactionCoordinator {
                     partitions: BTreeSet::new(),
                     start_ms: -1,
                     last_update_ms: now,
-                    pending_offsets: HashMap::new(),
                 };
                 self.persist(&shard, transactional_id, Some(meta)).await?;
                 tracing::info!(
@@ -696,7 +683,6 @@ impl TransactionCoordinator {
                     next.state = TxnState::Empty;
                     next.timeout_ms = timeout_ms;
                     next.partitions.clear();
-                    next.pending_offsets.clear();
                     next.start_ms = -1;
                     next.last_update_ms = now;
                     let result = (next.producer_id, next.producer_epoch);
@@ -795,7 +781,6 @@ impl TransactionCoordinator {
         if next.state != TxnState::Ongoing {
             next.start_ms = now;
             next.partitions.clear();
-            next.pending_offsets.clear();
         }
         next.state = TxnState::Ongoing;
         next.partitions.extend(partitions);
@@ -826,8 +811,12 @@ impl TransactionCoordinator {
         .await
     }
 
-    /// TxnOffsetCommit: records offsets as pending in the ongoing transaction (made visible
-    /// when it commits, dropped when it aborts).
+    /// TxnOffsetCommit: checks that the group's offsets partition is part of the producer's
+    /// ongoing transaction, then has the group coordinator append the offsets as a
+    /// transactional batch (made visible by the COMMIT marker, dropped by ABORT). The
+    /// shard's write lock is held throughout, so no marker of this transaction can be
+    /// written between the check and the append (no hanging transaction on
+    /// `__consumer_offsets`).
     #[allow(clippy::too_many_arguments)]
     pub async fn txn_offset_commit(
         &self,
@@ -864,15 +853,10 @@ impl TransactionCoordinator {
                 format!("group {group_id}'s offsets were not added to an ongoing transaction (AddOffsetsToTxn)"),
             ));
         }
-        let mut st = shard.lock();
-        if let Some(m) = st.txns.get_mut(transactional_id) {
-            let pending = m.pending_offsets.entry(group_id.to_owned()).or_default();
-            for (tp, value) in offsets {
-                pending.retain(|(t, _)| *t != tp);
-                pending.push((tp, value));
-            }
-        }
-        Ok(())
+        self.groups
+            .txn_offset_commit(group_id, producer_id, producer_epoch, offsets)
+            .await
+            .map_err(ApiError::from)
     }
 
     /// EndTxn: commits or aborts the ongoing transaction (markers written before the
@@ -918,6 +902,7 @@ impl TransactionCoordinator {
         };
         next.last_update_ms = now_ms();
         self.persist(&shard, transactional_id, Some(next)).await?;
+        crate::crash::point("txn.prepared");
         // Prepared and durable: the outcome is decided. Marker failures are retried by the
         // background task, as Kafka's marker channel does.
         if let Err(e) = self.complete(&shard, transactional_id).await {
@@ -980,26 +965,6 @@ impl TransactionCoordinator {
         }
         out.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
         Ok(out)
-    }
-
-    /// (topic, partition) pairs of `group_id` with TxnOffsetCommit offsets in a transaction
-    /// that has not completed yet (OffsetFetch with require_stable answers them with
-    /// UNSTABLE_OFFSET_COMMIT).
-    pub fn pending_offset_partitions(&self, group_id: &str) -> HashSet<(String, i32)> {
-        let mut out = HashSet::new();
-        for shard in self.loaded_shards() {
-            let st = shard.lock();
-            for m in st.txns.values() {
-                if let Some(offsets) = m.pending_offsets.get(group_id) {
-                    out.extend(
-                        offsets
-                            .iter()
-                            .map(|(tp, _)| (tp.topic.clone(), tp.partition)),
-                    );
-                }
-            }
-        }
-        out
     }
 
     // ------------------------------------------------------------------ background

@@ -291,6 +291,7 @@ pub fn encode_batch(records: &[TxnLogRecord], timestamp_ms: i64) -> Result<Bytes
         records.iter().map(|r| r.encode()),
         Compression::None,
         timestamp_ms,
+        None,
     )
     .map_err(TxnRecordError::Batch)
 }

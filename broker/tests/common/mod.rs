@@ -54,6 +54,8 @@ const LINE_LISTENER_PREFIX: &str = "ironlog: listener PLAINTEXT bound to ";
 pub struct TestBroker {
     root: tempfile::TempDir,
     overrides: Vec<(String, String)>,
+    /// `IRONLOG_CRASH_AT` for the next start (see `ironlog::crash`).
+    crash_point: Option<String>,
     child: Option<Child>,
     bootstrap: String,
     start_count: u32,
@@ -77,6 +79,7 @@ impl TestBroker {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            crash_point: None,
             child: None,
             bootstrap: String::new(),
             start_count: 0,
@@ -108,6 +111,39 @@ impl TestBroker {
         match self.child.as_mut() {
             Some(child) => matches!(child.try_wait(), Ok(None)),
             None => false,
+        }
+    }
+
+    /// Arms (or with `None` disarms) a named crash point for the next start: the broker
+    /// aborts when it reaches it (`ironlog::crash::point`).
+    pub fn set_crash_point(&mut self, name: Option<&str>) {
+        self.crash_point = name.map(str::to_owned);
+    }
+
+    /// Waits (bounded) for the process to exit on its own — e.g. at an armed crash point —
+    /// and reaps it; returns its exit status. The data dir stays for a restart.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("wait_for_exit: broker is not running"));
+        let deadline = Instant::now() + timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.note(&format!("===== exited by itself: {status} ====="));
+                    return status;
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("broker did not exit within {timeout:?} (broker log below)");
+                }
+                Err(e) => panic!("waiting for broker exit failed: {e}"),
+            }
         }
     }
 
@@ -219,6 +255,10 @@ impl TestBroker {
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env(
+                "IRONLOG_CRASH_AT",
+                self.crash_point.clone().unwrap_or_default(),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -689,6 +729,7 @@ pub mod codes {
     pub const CORRUPT_MESSAGE: i16 = 2;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const MESSAGE_TOO_LARGE: i16 = 10;
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const UNSUPPORTED_VERSION: i16 = 35;
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
     pub const INVALID_PARTITIONS: i16 = 37;
