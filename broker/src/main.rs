@@ -56,6 +56,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
+    // Installed before start-up: a SIGTERM at any point after the "started" line (or
+    // during start-up) is a clean shutdown, never the default kill.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
     let running = ironlog::server::start(config)
         .await
         .context("broker start-up failed")?;
@@ -66,11 +71,9 @@ async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
     println!("ironlog: started");
     tracing::info!(node_id = running.broker.node_id, "broker started");
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot install SIGTERM handler")?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received, shutting down"),
+        _ = interrupt.recv() => tracing::info!("interrupt received, shutting down"),
     }
     running.shutdown().await.context("clean shutdown failed")?;
     tracing::info!("broker stopped cleanly");

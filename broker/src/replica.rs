@@ -21,6 +21,7 @@ use crate::config::{self, BrokerConfig, ConfigLayers};
 use crate::error::{ApiError, ResponseError};
 use crate::log::{
     AbortedTxn, AppendInfo, AppendOrigin, FetchData, Log, LogConfig, LogError, LogManager,
+    TxnVerification,
 };
 use crate::metadata::MetadataImage;
 use crate::types::{now_ms, TopicPartition};
@@ -340,14 +341,14 @@ impl ReplicaManager {
     /// the blocking pool, one hop per request). Results come back in input order.
     pub async fn append_as_leader(
         &self,
-        entries: Vec<(TopicPartition, bytes::Bytes)>,
+        entries: Vec<(TopicPartition, bytes::Bytes, TxnVerification)>,
         required_acks: i16,
         origin: AppendOrigin,
     ) -> Vec<(TopicPartition, AppendResult)> {
         let mut work = Vec::with_capacity(entries.len());
         let mut results: Vec<(TopicPartition, Option<AppendResult>)> =
             Vec::with_capacity(entries.len());
-        for (i, (tp, records)) in entries.into_iter().enumerate() {
+        for (i, (tp, records, verification)) in entries.into_iter().enumerate() {
             match self.partition(&tp) {
                 None => {
                     results.push((tp, Some(Err(ResponseError::UnknownTopicOrPartition.into()))))
@@ -370,7 +371,7 @@ impl ReplicaManager {
                         ));
                     } else {
                         results.push((tp, None));
-                        work.push((i, p, records));
+                        work.push((i, p, records, verification));
                     }
                 }
             }
@@ -379,10 +380,16 @@ impl ReplicaManager {
             let done = tokio::task::spawn_blocking(move || {
                 let now = now_ms();
                 work.into_iter()
-                    .map(|(i, p, records)| {
+                    .map(|(i, p, records, verification)| {
                         let r = p
                             .log
-                            .append_as_leader_from(&records, p.leader_epoch(), now, origin)
+                            .append_as_leader_from(
+                                &records,
+                                p.leader_epoch(),
+                                now,
+                                origin,
+                                verification,
+                            )
                             .map_err(ApiError::from);
                         if r.is_ok() {
                             p.advance_high_watermark();
@@ -411,6 +418,14 @@ impl ReplicaManager {
                 )
             })
             .collect()
+    }
+
+    /// KIP-890: starts verifying a transactional produce of `producer_id` to `tp` (see
+    /// [`Log::start_txn_verification`]); `None` when there is nothing to verify or no such
+    /// partition here (the append reports that).
+    pub fn start_txn_verification(&self, tp: &TopicPartition, producer_id: i64) -> Option<u64> {
+        self.partition(tp)
+            .and_then(|p| p.log.start_txn_verification(producer_id))
     }
 
     fn min_insync_replicas(&self, p: &Partition) -> i32 {

@@ -88,17 +88,26 @@ fn add_partition(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, topic: &st
     r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
 }
 
+/// EndTxn, retrying while the coordinator loads (as clients do); returns the error code.
 fn end_txn(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
-    raw.call(
-        4,
-        &EndTxnRequest::default()
-            .with_transactional_id(txn_id(id))
-            .with_producer_id(ProducerId(pid))
-            .with_producer_epoch(epoch)
-            .with_committed(commit),
-    )
-    .expect("EndTxn must be answered")
-    .error_code
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let code = raw
+            .call(
+                4,
+                &EndTxnRequest::default()
+                    .with_transactional_id(txn_id(id))
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_committed(commit),
+            )
+            .expect("EndTxn must be answered")
+            .error_code;
+        if code != COORDINATOR_LOAD_IN_PROGRESS || Instant::now() > deadline {
+            return code;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn add_offsets(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, group: &str) -> i16 {
@@ -503,6 +512,84 @@ fn raw_error_paths_follow_kafka() {
         end_txn(&mut raw, "tx-errors", pid2, epoch2, false),
         INVALID_TXN_STATE
     );
+}
+
+#[test]
+fn transactional_produce_is_verified_with_the_coordinator() {
+    let broker = TestBroker::start();
+    let (added, other) = (topic_name("txn-verify-in"), topic_name("txn-verify-out"));
+    broker.create_topic(&added, 1, &[]);
+    broker.create_topic(&other, 1, &[]);
+    let id = "tx-verify";
+    let mut raw = broker.raw();
+    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
+    assert_eq!(code, codes::NONE);
+    assert_eq!(add_partition(&mut raw, id, pid, epoch, &added), codes::NONE);
+
+    // A partition never added to the transaction.
+    let r = raw.produce_as(
+        Some(id),
+        &other,
+        0,
+        transactional_batch(&[b"x"], pid, epoch, 0),
+        -1,
+    );
+    assert_eq!(
+        r.error_code, INVALID_TXN_STATE,
+        "partition not in the transaction"
+    );
+    assert_eq!(broker.watermarks(&other, 0), (0, 0), "nothing written");
+
+    // The added partition: accepted, then the transaction aborts.
+    let r = raw.produce_as(
+        Some(id),
+        &added,
+        0,
+        transactional_batch(&[b"a"], pid, epoch, 0),
+        -1,
+    );
+    assert_eq!(r.error_code, codes::NONE);
+    assert_eq!(end_txn(&mut raw, id, pid, epoch, false), codes::NONE);
+
+    // A late batch of the ended transaction must not open a new (hanging) one.
+    let r = raw.produce_as(
+        Some(id),
+        &added,
+        0,
+        transactional_batch(&[b"late"], pid, epoch, 1),
+        -1,
+    );
+    assert_eq!(
+        r.error_code, INVALID_TXN_STATE,
+        "a produce after its transaction ended"
+    );
+    let (_, high) = broker.watermarks(&added, 0);
+    assert_eq!(high, 2, "the record and the ABORT marker only");
+    let (code, lso, _) = raw.list_offset_isolated(&added, 0, -1, 1);
+    assert_eq!(
+        (code, lso),
+        (codes::NONE, 2),
+        "no open transaction holds the LSO"
+    );
+
+    // A new incarnation bumps the epoch: the old one's batches are fenced.
+    let (code, pid2, epoch2) = init_txn(&mut raw, id, 60_000);
+    assert_eq!((code, pid2), (codes::NONE, pid));
+    assert!(epoch2 > epoch);
+    let r = raw.produce_as(
+        Some(id),
+        &added,
+        0,
+        transactional_batch(&[b"zombie"], pid, epoch, 2),
+        -1,
+    );
+    assert_eq!(
+        r.error_code,
+        codes::INVALID_PRODUCER_EPOCH,
+        "a zombie's batch"
+    );
+    let (_, high) = broker.watermarks(&added, 0);
+    assert_eq!(high, 2, "nothing written by the zombie");
 }
 
 #[test]

@@ -40,7 +40,7 @@ use super::records::{self, CoordinatorRecord, LogEntry, OffsetCommitValue};
 use super::{partition_for, GroupConfig, GROUP_METADATA_TOPIC_NAME};
 use crate::error::{ApiError, ResponseError};
 use crate::handlers::str_bytes;
-use crate::log::AppendOrigin;
+use crate::log::{AppendOrigin, TxnVerification};
 use crate::metadata::{Controller, CreateTopicSpec, MetadataImage, MetadataQuorum};
 use crate::replica::{Partition, ReplicaManager};
 use crate::types::{now_ms, TopicPartition};
@@ -1451,7 +1451,11 @@ impl GroupCoordinator {
         let tp = shard.tp();
         let result = self
             .replicas
-            .append_as_leader(vec![(tp.clone(), batch)], -1, AppendOrigin::Coordinator)
+            .append_as_leader(
+                vec![(tp.clone(), batch, TxnVerification::Off)],
+                -1,
+                AppendOrigin::Coordinator,
+            )
             .await
             .into_iter()
             .next()

@@ -9,8 +9,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 
 use super::{str_bytes, Broker, Outcome, RequestContext};
 use crate::error::{ApiError, ResponseError};
-use crate::log::AppendOrigin;
 use crate::log::BatchHeader;
+use crate::log::{AppendOrigin, TxnVerification};
 use crate::types::{is_internal_topic, TopicPartition};
 
 pub async fn handle(
@@ -30,7 +30,7 @@ pub async fn handle(
 
     // Per partition: either an early error or bytes to append.
     let mut order: Vec<(TopicPartition, Option<ApiError>)> = Vec::new();
-    let mut to_append = Vec::new();
+    let mut candidates: Vec<(usize, TopicPartition, bytes::Bytes)> = Vec::new();
     for topic in &request.topic_data {
         let name = topic.name.0.to_string();
         for p in &topic.partition_data {
@@ -49,13 +49,25 @@ pub async fn handle(
                     Some(records) => match exactly_one_batch(records) {
                         Err(e) => Some(e),
                         Ok(()) => {
-                            to_append.push((tp.clone(), records.clone()));
+                            candidates.push((order.len(), tp.clone(), records.clone()));
                             None
                         }
                     },
                 }
             };
             order.push((tp, early));
+        }
+    }
+    let transactional_id = request
+        .transactional_id
+        .as_ref()
+        .map(|t| t.0.as_str())
+        .filter(|t| !t.is_empty());
+    let mut to_append = Vec::with_capacity(candidates.len());
+    for (index, tp, records) in candidates {
+        match verify_transactional(broker, transactional_id, &tp, &records).await {
+            Ok(verification) => to_append.push((tp, records, verification)),
+            Err(e) => order[index].1 = Some(e),
         }
     }
     let mut appended = broker
@@ -136,4 +148,63 @@ fn exactly_one_batch(records: &bytes::Bytes) -> Result<(), ApiError> {
         // Too short, wrong magic or torn: let the log report the precise error.
         _ => Ok(()),
     }
+}
+
+/// KIP-890 part 1 (`transaction.partition.verification.enable`): a transactional batch that
+/// would start its producer's transaction on a partition is appended only after the
+/// transaction coordinator confirmed the partition is in the producer's ongoing transaction
+/// (AddPartitionsToTxn's verify-only check), under the guard the partition handed out
+/// first — a produce arriving after its transaction ended cannot open a hanging one.
+/// Errors as Kafka's produce path reports them: not in the transaction INVALID_TXN_STATE,
+/// a fenced epoch INVALID_PRODUCER_EPOCH, a busy or moving coordinator the retriable
+/// NOT_ENOUGH_REPLICAS. The coordinator is in-process (single node); a remote one needs the
+/// inter-broker AddPartitionsToTxn (multi-broker issue).
+async fn verify_transactional(
+    broker: &Arc<Broker>,
+    transactional_id: Option<&str>,
+    tp: &TopicPartition,
+    records: &bytes::Bytes,
+) -> Result<TxnVerification, ApiError> {
+    if !broker.config.transaction_partition_verification_enable {
+        return Ok(TxnVerification::Off);
+    }
+    let Ok(header) = BatchHeader::parse(records) else {
+        return Ok(TxnVerification::Off);
+    };
+    if !header.is_transactional() || header.is_control() || header.producer_id < 0 {
+        return Ok(TxnVerification::Off);
+    }
+    // As Kafka: a request without a transactional id is not verified.
+    let Some(transactional_id) = transactional_id else {
+        return Ok(TxnVerification::Off);
+    };
+    let Some(guard) = broker
+        .replicas
+        .start_txn_verification(tp, header.producer_id)
+    else {
+        return Ok(TxnVerification::Unverified);
+    };
+    broker
+        .txn
+        .add_partitions(
+            transactional_id,
+            header.producer_id,
+            header.producer_epoch,
+            vec![tp.clone()],
+            true,
+        )
+        .await
+        .map(|()| TxnVerification::Guard(guard))
+        .map_err(|e| {
+            let code = match e.code {
+                ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+                ResponseError::ConcurrentTransactions
+                | ResponseError::CoordinatorLoadInProgress
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::NotCoordinator => ResponseError::NotEnoughReplicas,
+                other => other,
+            };
+            tracing::debug!(partition = %tp, transactional_id, producer_id = header.producer_id, error = %e, "transaction verification failed");
+            ApiError::new(code, format!("transaction verification failed: {e}"))
+        })
 }

@@ -28,6 +28,22 @@ use super::txn_index::{AbortedTxn, TxnIndexes};
 use super::{LogConfig, LogError, TimestampType};
 
 /// Result of an append.
+/// KIP-890 transaction verification of a client's transactional batch (Kafka's
+/// `VerificationGuard`): a batch that would start its producer's transaction on this
+/// partition is accepted only with the guard the partition handed out before the
+/// transaction coordinator confirmed the partition is in the producer's ongoing transaction
+/// — so a late produce of an already-ended transaction cannot open a hanging one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnVerification {
+    /// No check (verification disabled, non-transactional requests, coordinators).
+    Off,
+    /// Verified with the coordinator under this guard ([`Log::start_txn_verification`]).
+    Guard(u64),
+    /// Verification is on but nothing was verified (the producer had an ongoing
+    /// transaction when the request arrived): starting a new one is refused.
+    Unverified,
+}
+
 /// Who appends a batch as leader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendOrigin {
@@ -300,7 +316,13 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        self.append_as_leader_from(records, leader_epoch, now_ms, AppendOrigin::Client)
+        self.append_as_leader_from(
+            records,
+            leader_epoch,
+            now_ms,
+            AppendOrigin::Client,
+            TxnVerification::Off,
+        )
     }
 
     /// [`Log::append_as_leader`] for a given origin: a coordinator's batches
@@ -312,6 +334,7 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
         origin: AppendOrigin,
+        verification: TxnVerification,
     ) -> Result<AppendInfo, LogError> {
         let config = self.config();
         let headers = self.validate_for_append(records, &config, false)?;
@@ -362,6 +385,23 @@ impl Log {
             let new_header = BatchHeader::parse(slice)?;
             if new_header.producer_id >= 0 && !new_header.is_control() {
                 let producer_state = lock(&self.producer_state);
+                if new_header.is_transactional()
+                    && !producer_state.has_ongoing_txn(&staged, new_header.producer_id)
+                {
+                    let verified = match verification {
+                        TxnVerification::Off => true,
+                        TxnVerification::Guard(guard) => {
+                            producer_state.verification_guard(new_header.producer_id) == Some(guard)
+                        }
+                        TxnVerification::Unverified => false,
+                    };
+                    if !verified {
+                        return Err(LogError::InvalidTxnState(format!(
+                            "producer {} has no verified ongoing transaction including this partition",
+                            new_header.producer_id
+                        )));
+                    }
+                }
                 match producer_state.check(&staged, &new_header, origin == AppendOrigin::Client)? {
                     SequenceCheck::Duplicate(original) if headers.len() == 1 => {
                         drop(producer_state);
@@ -409,6 +449,13 @@ impl Log {
             self.has_txn_data.store(true, Ordering::Release);
         }
         Ok(info)
+    }
+
+    /// KIP-890: the guard a transactional produce of `producer_id` must be appended with
+    /// once the transaction coordinator confirmed the partition, or `None` if the producer
+    /// has an ongoing transaction here (nothing to verify).
+    pub fn start_txn_verification(&self, producer_id: i64) -> Option<u64> {
+        lock(&self.producer_state).start_verification(producer_id)
     }
 
     /// Appends a transaction marker as leader: one control batch ending `producer_id`'s
@@ -2583,6 +2630,60 @@ mod txn_tests {
             Some(open.base_offset),
             "the ongoing transaction is still ongoing (the LSO is clamped to the log start by the partition)"
         );
+    }
+
+    #[test]
+    fn transaction_verification_guards_the_start_of_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), false);
+        let append = |seq: i32, verification: TxnVerification| {
+            log.append_as_leader_from(
+                &txn_batch(1, 1_000, (7, 0, seq)),
+                0,
+                50,
+                AppendOrigin::Client,
+                verification,
+            )
+        };
+        let refused =
+            |r: Result<AppendInfo, LogError>| matches!(r, Err(LogError::InvalidTxnState(_)));
+        assert!(
+            refused(append(0, TxnVerification::Unverified)),
+            "nothing verified"
+        );
+        assert!(
+            refused(append(0, TxnVerification::Guard(u64::MAX))),
+            "a guard never handed out"
+        );
+        let guard = log
+            .start_txn_verification(7)
+            .expect("no transaction yet: verify");
+        assert_eq!(
+            log.start_txn_verification(7),
+            Some(guard),
+            "one outstanding guard"
+        );
+        append(0, TxnVerification::Guard(guard)).unwrap();
+        assert_eq!(
+            log.start_txn_verification(7),
+            None,
+            "ongoing: nothing to verify"
+        );
+        append(1, TxnVerification::Unverified).expect("continuing the ongoing transaction");
+        log.append_txn_marker(7, 0, 0, false, 0, 60).unwrap();
+
+        // Verified, but a marker (e.g. a timeout abort) ended that transaction before the
+        // batch arrived: the guard is void and the late batch opens nothing.
+        let late = log.start_txn_verification(7).expect("verify again");
+        log.append_txn_marker(7, 0, 0, false, 0, 70).unwrap();
+        assert!(refused(append(2, TxnVerification::Guard(late))));
+        assert_eq!(log.first_unstable_offset(), None, "no hanging transaction");
+        let fresh = log.start_txn_verification(7).expect("verify again");
+        append(2, TxnVerification::Guard(fresh)).unwrap();
+        assert!(log.first_unstable_offset().is_some());
+        // Verification off (coordinators, or transaction.partition.verification.enable=false).
+        log.append_txn_marker(7, 0, 0, true, 0, 80).unwrap();
+        append(3, TxnVerification::Off).unwrap();
     }
 
     #[test]

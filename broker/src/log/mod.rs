@@ -25,7 +25,7 @@ mod txn_index;
 
 pub use batch::{BatchHeader, CompressionType, ControlRecord, ControlRecordType};
 pub use cleaner::{clean_log, CleanStats, CleanerConfig, LogCleaner};
-pub use log::{AppendInfo, AppendOrigin, FetchData, Log, OffsetAndTimestamp};
+pub use log::{AppendInfo, AppendOrigin, FetchData, Log, OffsetAndTimestamp, TxnVerification};
 pub use manager::LogManager;
 pub use producer_state::{
     BatchMetadata, ProducerEntry, ProducerStateManager, SequenceCheck, PRODUCER_BATCHES_RETAINED,

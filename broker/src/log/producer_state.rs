@@ -96,7 +96,14 @@ struct Snapshot {
 #[derive(Debug, Default, Clone)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// KIP-890 verification guards (memory only, as Kafka's): producer id → the guard
+    /// handed out when a transactional produce started verifying with the transaction
+    /// coordinator; a marker or the transaction's first batch clears it.
+    verification_guards: HashMap<i64, u64>,
 }
+
+/// Source of unique verification guards.
+static NEXT_VERIFICATION_GUARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn in_sequence(last_seq: i32, next_seq: i32) -> bool {
     i64::from(next_seq) == i64::from(last_seq) + 1 || (next_seq == 0 && last_seq == i32::MAX)
@@ -276,6 +283,8 @@ impl ProducerStateManager {
         }
         entry.coordinator_epoch = coordinator_epoch;
         entry.last_timestamp_ms = timestamp_ms;
+        // A verification that started before the marker is void: its transaction ended.
+        self.verification_guards.remove(&producer_id);
         entry.current_txn_first_offset.take()
     }
 
@@ -310,7 +319,43 @@ impl ProducerStateManager {
 
     /// Installs entries staged during a checked append.
     pub fn commit(&mut self, staged: HashMap<i64, ProducerEntry>) {
+        for (producer_id, entry) in &staged {
+            if entry.current_txn_first_offset.is_some() {
+                self.verification_guards.remove(producer_id);
+            }
+        }
         self.producers.extend(staged);
+    }
+
+    /// Whether `producer_id` (as `staged` or the state knows it) has an ongoing transaction.
+    pub fn has_ongoing_txn(&self, staged: &HashMap<i64, ProducerEntry>, producer_id: i64) -> bool {
+        staged
+            .get(&producer_id)
+            .or_else(|| self.producers.get(&producer_id))
+            .is_some_and(|e| e.current_txn_first_offset.is_some())
+    }
+
+    /// KIP-890: a transactional produce of `producer_id` needs verifying with the
+    /// transaction coordinator unless the producer already has a transaction here. Returns
+    /// the guard to append with (the same one while a verification is outstanding), or
+    /// `None` when no verification is needed.
+    pub fn start_verification(&mut self, producer_id: i64) -> Option<u64> {
+        if self.has_ongoing_txn(&HashMap::new(), producer_id) {
+            return None;
+        }
+        Some(
+            *self
+                .verification_guards
+                .entry(producer_id)
+                .or_insert_with(|| {
+                    NEXT_VERIFICATION_GUARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                }),
+        )
+    }
+
+    /// The producer's outstanding verification guard.
+    pub fn verification_guard(&self, producer_id: i64) -> Option<u64> {
+        self.verification_guards.get(&producer_id).copied()
     }
 
     /// Drops producers idle for `expiration_ms` (none with an ongoing transaction).
@@ -324,6 +369,7 @@ impl ProducerStateManager {
     }
 
     pub fn clear(&mut self) {
+        self.verification_guards.clear();
         self.producers.clear();
     }
 
@@ -373,7 +419,13 @@ impl ProducerStateManager {
                         .into_iter()
                         .map(|e| (e.producer_id, e))
                         .collect();
-                    return Ok(Some((Self { producers }, *offset)));
+                    return Ok(Some((
+                        Self {
+                            producers,
+                            verification_guards: HashMap::new(),
+                        },
+                        *offset,
+                    )));
                 }
                 None => {
                     tracing::warn!(file = %path.display(), "ignoring unreadable producer snapshot");

@@ -606,7 +606,7 @@ mod tests {
         for i in 0..20 {
             last = quorum.propose(vec![topic(&format!("t{i}"))]).await.unwrap();
         }
-        let metrics = quorum.wait_for_snapshot_at_least(last - 5, 5_000).await;
+        let metrics = quorum.wait_for_snapshot_at_least(last - 5, 30_000).await;
         let snapshot_index = metrics.snapshot.map(|s| s.index).unwrap_or(0);
         assert!(
             dir.path()

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
 use crate::group::{partition_for, GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
 use crate::handlers::producer_id::ProducerIdManager;
-use crate::log::AppendOrigin;
+use crate::log::{AppendOrigin, TxnVerification};
 use crate::metadata::{Controller, CreateTopicSpec, MetadataImage, MetadataQuorum};
 use crate::replica::{Partition, ReplicaManager, TxnMarker};
 use crate::types::{now_ms, TopicPartition};
@@ -470,7 +470,11 @@ impl TransactionCoordinator {
         let tp = shard.tp();
         let result = self
             .replicas
-            .append_as_leader(vec![(tp.clone(), batch)], -1, AppendOrigin::Coordinator)
+            .append_as_leader(
+                vec![(tp.clone(), batch, TxnVerification::Off)],
+                -1,
+                AppendOrigin::Coordinator,
+            )
             .await
             .into_iter()
             .next()

@@ -880,9 +880,27 @@ impl RawClient {
         batch: Bytes,
         acks: i16,
     ) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
+        self.produce_as(None, topic, partition, batch, acks)
+    }
+
+    /// [`RawClient::produce`] with the request's transactional id (as transactional
+    /// producers send it).
+    pub fn produce_as(
+        &mut self,
+        transactional_id: Option<&str>,
+        topic: &str,
+        partition: i32,
+        batch: Bytes,
+        acks: i16,
+    ) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
         use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-        use kafka_protocol::messages::ProduceRequest;
+        use kafka_protocol::messages::{ProduceRequest, TransactionalId};
         let request = ProduceRequest::default()
+            .with_transactional_id(transactional_id.map(|id| {
+                TransactionalId(kafka_protocol::protocol::StrBytes::from_string(
+                    id.to_owned(),
+                ))
+            }))
             .with_acks(acks)
             .with_timeout_ms(30_000)
             .with_topic_data(vec![TopicProduceData::default()
