@@ -975,6 +975,53 @@ fn pending_transactional_offsets_survive_kill_9_and_complete_afterwards() {
     );
 }
 
+#[test]
+fn deleting_a_group_deletes_its_pending_transactional_offsets() {
+    let mut broker = TestBroker::start();
+    let input = topic_name("txn-delete-in");
+    broker.create_topic(&input, 1, &[]);
+    let (id, group) = ("tx-delete-group", "txn-delete-group");
+    let mut raw = broker.raw();
+    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
+    assert_eq!(code, codes::NONE);
+    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    assert_eq!(
+        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
+        codes::NONE
+    );
+    let deleted = raw
+        .call(
+            2,
+            &kafka_protocol::messages::DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(sb(group))]),
+        )
+        .expect("DeleteGroups must be answered");
+    assert_eq!(
+        deleted.results[0].error_code,
+        codes::NONE,
+        "a group with only transactional offsets exists and can be deleted"
+    );
+    // The transaction commits after the deletion: its offset must not come back.
+    assert_eq!(end_txn(&mut raw, id, pid, epoch, true), codes::NONE);
+    assert_eq!(
+        fetch_offset(&mut raw, group, &input, true),
+        (codes::NONE, -1)
+    );
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        Duration::from_secs(30),
+        "the group coordinator to reload",
+        || fetch_offset(&mut raw, group, &input, true).0 != COORDINATOR_LOAD_IN_PROGRESS,
+    );
+    assert_eq!(
+        fetch_offset(&mut raw, group, &input, true),
+        (codes::NONE, -1),
+        "replaying the log gives the same answer"
+    );
+}
+
 /// How one run of the exactly-once application ended.
 enum Incarnation {
     /// Every input record's offset is committed by the group.

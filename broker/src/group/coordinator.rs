@@ -396,6 +396,8 @@ impl GroupCoordinator {
                     if let Some(producer_id) = producer_id {
                         pending.add(producer_id, &group_id, tp, value, offset);
                     }
+                    // A transactional commit creates the group, as a plain one does.
+                    loaded.entry(group_id).or_default();
                 }
                 CoordinatorRecord::OffsetCommit {
                     group_id,
@@ -438,7 +440,11 @@ impl GroupCoordinator {
         let now = Instant::now();
         let mut groups = HashMap::new();
         for (group_id, l) in loaded {
-            if l.metadata.is_none() && l.offsets.is_empty() && l.consumer_epoch.is_none() {
+            if l.metadata.is_none()
+                && l.offsets.is_empty()
+                && l.consumer_epoch.is_none()
+                && pending.partitions_of(&group_id).is_empty()
+            {
                 continue;
             }
             let mut g = ClassicGroup::new(group_id.clone(), self.next_incarnation(), -1);
@@ -1238,10 +1244,40 @@ impl GroupCoordinator {
             if g.state != GroupState::Empty || !g.is_empty() {
                 return Err(ResponseError::NonEmptyGroup);
             }
-            (group_tombstones(g), g.incarnation)
+            let mut records = group_tombstones(g);
+            // Offsets still pending in a transaction get tombstones too (as Kafka): a
+            // later COMMIT marker must not bring the deleted group's offsets back.
+            let mut pending: Vec<(String, i32)> = st
+                .pending_txn_offsets
+                .partitions_of(group_id)
+                .into_iter()
+                .filter(|(t, p)| !g.offsets.contains_key(&TopicPartition::new(t.clone(), *p)))
+                .collect();
+            pending.sort();
+            records.extend(pending.into_iter().map(|(topic, partition)| {
+                CoordinatorRecord::OffsetCommit {
+                    group_id: group_id.to_owned(),
+                    topic,
+                    partition,
+                    value: None,
+                }
+            }));
+            (records, g.incarnation)
         };
-        self.append(&shard, records).await?;
+        let base_offset = self.append(&shard, records.clone()).await?;
         let mut st = shard.lock();
+        for (i, record) in records.iter().enumerate() {
+            if let CoordinatorRecord::OffsetCommit {
+                topic, partition, ..
+            } = record
+            {
+                st.pending_txn_offsets.supersede(
+                    group_id,
+                    &TopicPartition::new(topic.clone(), *partition),
+                    base_offset + i as i64,
+                );
+            }
+        }
         if st.group(group_id, incarnation).is_some() {
             st.groups.remove(group_id);
         }
@@ -1291,6 +1327,7 @@ impl GroupCoordinator {
             let Some(subscribed) = subscribed else {
                 return fail(ResponseError::NonEmptyGroup);
             };
+            let pending = st.pending_txn_offsets.partitions_of(&group_id);
             for topic in &request.topics {
                 let name = topic.name.0.to_string();
                 let mut rt = OffsetDeleteResponseTopic::default();
@@ -1302,7 +1339,10 @@ impl GroupCoordinator {
                         rp.error_code = ResponseError::GroupSubscribedToTopic.code();
                     } else {
                         let tp = TopicPartition::new(name.clone(), p.partition_index);
-                        if g.offsets.contains_key(&tp) {
+                        // Pending transactional offsets are deleted too (as Kafka).
+                        if g.offsets.contains_key(&tp)
+                            || pending.contains(&(name.clone(), p.partition_index))
+                        {
                             records.push(CoordinatorRecord::OffsetCommit {
                                 group_id: group_id.clone(),
                                 topic: name.clone(),
@@ -1318,10 +1358,15 @@ impl GroupCoordinator {
             }
         }
         if !records.is_empty() {
-            if let Err(code) = self.append(&shard, records).await {
-                return fail(code);
-            }
+            let base_offset = match self.append(&shard, records).await {
+                Ok(base) => base,
+                Err(code) => return fail(code),
+            };
             let mut st = shard.lock();
+            for (i, tp) in deleted.iter().enumerate() {
+                st.pending_txn_offsets
+                    .supersede(&group_id, tp, base_offset + i as i64);
+            }
             if let Some(g) = st.group(&group_id, incarnation) {
                 for tp in &deleted {
                     g.offsets.remove(tp);

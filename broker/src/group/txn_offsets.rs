@@ -187,10 +187,15 @@ impl GroupCoordinator {
             Err(ResponseError::InvalidProducerEpoch) => return Err(ResponseError::ProducerFenced),
             Err(e) => return Err(e),
         };
+        let incarnation = self.next_incarnation();
         let mut st = shard.lock();
         if st.closed {
             return Err(ResponseError::NotCoordinator);
         }
+        // Like a plain commit with generation -1, a transactional one creates the group.
+        st.groups
+            .entry(group_id.to_owned())
+            .or_insert_with(|| ClassicGroup::new(group_id.to_owned(), incarnation, now_ms()));
         for (i, (tp, value)) in offsets.into_iter().enumerate() {
             st.pending_txn_offsets
                 .add(producer_id, group_id, tp, value, base_offset + i as i64);
