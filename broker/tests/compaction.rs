@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 /// Cleaner settings that make compaction happen within a test's patience.
 const FAST_CLEANER: &[(&str, &str)] = &[("log.cleaner.backoff.ms", "100")];
@@ -235,4 +236,178 @@ fn kill9_during_cleaning_and_leftover_swap_files_leave_a_complete_log() {
         || broker.consume_all(&topic, 0, 0).len() < sent.len() / 2,
     );
     assert_eq!(latest_per_key(&broker.consume_all(&topic, 0, 0)), expected);
+}
+
+/// A 2 KiB value starting with `text` (segments of 1 MiB roll after ~500 records).
+fn padded(text: &str) -> Vec<u8> {
+    let mut v = text.as_bytes().to_vec();
+    v.resize(VALUE_BYTES, b'.');
+    v
+}
+
+/// The text before the padding.
+fn unpadded(record: &ConsumedRecord) -> String {
+    record.value_str().trim_end_matches('.').to_owned()
+}
+
+/// Sends `(key, value)` pairs and waits for every ack (inside a transaction: before the
+/// commit or abort).
+fn send_and_wait(producer: &FutureProducer, topic: &str, records: &[(String, Vec<u8>)]) {
+    let pending: Vec<_> = records
+        .iter()
+        .map(|(key, value)| {
+            producer
+                .send_result(
+                    FutureRecord::to(topic)
+                        .partition(0)
+                        .key(key.as_bytes())
+                        .payload(value.as_slice()),
+                )
+                .unwrap_or_else(|(e, _)| panic!("producer refused a record for {topic}: {e}"))
+        })
+        .collect();
+    for delivery in pending {
+        match block_on(delivery) {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => panic!("send to {topic} was not acknowledged: {e}"),
+            Err(_) => panic!("send to {topic}: delivery future cancelled"),
+        }
+    }
+}
+
+/// Latest value text per key, and the aborted values seen, of a full read at `isolation`.
+fn read_compacted(
+    broker: &TestBroker,
+    topic: &str,
+    isolation: &str,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let records = broker.consume_all_with(&[("isolation.level", isolation)], topic, 0, 0);
+    let aborted = records
+        .iter()
+        .map(unpadded)
+        .filter(|v| v.starts_with("aborted-"))
+        .collect();
+    let latest = records.iter().map(|r| (r.key_str(), unpadded(r))).collect();
+    (latest, aborted)
+}
+
+/// A real transactional producer writes committed and aborted transactions over the same
+/// keys, with plain records in between, to a compacted topic: the cleaner removes the aborted
+/// records (a read_uncommitted consumer stops seeing them), read_committed and
+/// read_uncommitted reads both return the latest committed value of every key, and so they
+/// do after kill -9 and a restart.
+#[test]
+fn aborted_transactions_are_compacted_away_and_committed_ones_keep_their_latest_values() {
+    let mut broker = TestBroker::start_with(FAST_CLEANER);
+    let topic = compacted_topic(&broker, &[("delete.retention.ms", "1000")]);
+    let txn_producer = broker.producer_with(&[
+        ("transactional.id", "compacted-txn"),
+        ("enable.idempotence", "true"),
+        ("transaction.timeout.ms", "60000"),
+    ]);
+    txn_producer
+        .init_transactions(CLIENT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("init_transactions: {e}\n{}", broker.log_tail()));
+    let plain_producer = broker.producer_with(&[("linger.ms", "5")]);
+    let keys: Vec<String> = (0..20).map(|k| format!("key-{k}")).collect();
+    let mut expected: BTreeMap<String, String> = BTreeMap::new();
+
+    // ~1 MiB of interleaved committed and aborted transactions over the same 20 keys.
+    for round in 0..12 {
+        let committed: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|k| (k.clone(), padded(&format!("committed-{round}-{k}"))))
+            .collect();
+        txn_producer.begin_transaction().expect("begin_transaction");
+        send_and_wait(&txn_producer, &topic, &committed);
+        txn_producer
+            .commit_transaction(CLIENT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("commit_transaction: {e}\n{}", broker.log_tail()));
+        for k in &keys {
+            expected.insert(k.clone(), format!("committed-{round}-{k}"));
+        }
+        let aborted: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|k| (k.clone(), padded(&format!("aborted-{round}-{k}"))))
+            .collect();
+        txn_producer.begin_transaction().expect("begin_transaction");
+        send_and_wait(&txn_producer, &topic, &aborted);
+        txn_producer
+            .abort_transaction(CLIENT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("abort_transaction: {e}\n{}", broker.log_tail()));
+        if round % 3 == 0 {
+            let key = keys[round % keys.len()].clone();
+            let text = format!("plain-{round}-{key}");
+            broker.produce_all(
+                &plain_producer,
+                &topic,
+                0,
+                &[(key.clone().into_bytes(), Some(padded(&text)))],
+            );
+            expected.insert(key, text);
+        }
+    }
+    // Then ~1.2 MiB of committed records with their own keys, so that the segments holding
+    // the aborted transactions are closed (only closed segments are cleaned).
+    for batch in 0..6 {
+        let filler: Vec<(String, String)> = (0..100)
+            .map(|i| {
+                (
+                    format!("filler-{batch}-{i}"),
+                    format!("committed-filler-{batch}-{i}"),
+                )
+            })
+            .collect();
+        let records: Vec<(String, Vec<u8>)> = filler
+            .iter()
+            .map(|(k, text)| (k.clone(), padded(text)))
+            .collect();
+        txn_producer.begin_transaction().expect("begin_transaction");
+        send_and_wait(&txn_producer, &topic, &records);
+        txn_producer
+            .commit_transaction(CLIENT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("commit_transaction: {e}\n{}", broker.log_tail()));
+        expected.extend(filler);
+    }
+
+    wait_until(
+        Duration::from_secs(60),
+        "the cleaner to remove every aborted record (read_uncommitted sees none)",
+        || {
+            read_compacted(&broker, &topic, "read_uncommitted")
+                .1
+                .is_empty()
+        },
+    );
+    let (committed_view, _) = read_compacted(&broker, &topic, "read_committed");
+    assert_eq!(
+        committed_view, expected,
+        "read_committed must return the latest committed value of every key"
+    );
+    let (uncommitted_view, aborted_seen) = read_compacted(&broker, &topic, "read_uncommitted");
+    assert!(
+        aborted_seen.is_empty(),
+        "aborted records reappeared: {aborted_seen:?}"
+    );
+    assert_eq!(
+        uncommitted_view, expected,
+        "with the aborted records gone, read_uncommitted sees the committed values too"
+    );
+
+    drop(txn_producer);
+    drop(plain_producer);
+    broker.kill9();
+    broker.restart();
+    broker.wait_for_topic(&topic, 1);
+    let (committed_view, _) = read_compacted(&broker, &topic, "read_committed");
+    assert_eq!(
+        committed_view, expected,
+        "after kill -9 and a restart read_committed returns the same latest values"
+    );
+    let (uncommitted_view, aborted_seen) = read_compacted(&broker, &topic, "read_uncommitted");
+    assert!(
+        aborted_seen.is_empty(),
+        "after kill -9 and a restart aborted records must stay gone: {aborted_seen:?}"
+    );
+    assert_eq!(uncommitted_view, expected);
 }

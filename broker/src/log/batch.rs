@@ -29,7 +29,13 @@ const PARTITION_LEADER_EPOCH_AT: usize = 12;
 const MAGIC_AT: usize = 16;
 const CRC_AT: usize = 17;
 const ATTRIBUTES_AT: usize = 21;
+const LAST_OFFSET_DELTA_AT: usize = 23;
+const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
+const RECORD_COUNT_AT: usize = 57;
 
 const ATTR_COMPRESSION_MASK: i16 = 0x07;
 const ATTR_TIMESTAMP_TYPE: i16 = 1 << 3;
@@ -110,12 +116,12 @@ impl BatchHeader {
             crc: be_i32(bytes, CRC_AT) as u32,
             attributes: be_i16(bytes, ATTRIBUTES_AT),
             last_offset_delta: be_i32(bytes, LAST_OFFSET_DELTA_AT),
-            base_timestamp: be_i64(bytes, 27),
+            base_timestamp: be_i64(bytes, BASE_TIMESTAMP_AT),
             max_timestamp: be_i64(bytes, MAX_TIMESTAMP_AT),
-            producer_id: be_i64(bytes, 43),
-            producer_epoch: be_i16(bytes, 51),
+            producer_id: be_i64(bytes, PRODUCER_ID_AT),
+            producer_epoch: be_i16(bytes, PRODUCER_EPOCH_AT),
             base_sequence: be_i32(bytes, BASE_SEQUENCE_AT),
-            record_count: be_i32(bytes, 57),
+            record_count: be_i32(bytes, RECORD_COUNT_AT),
         })
     }
 
@@ -340,9 +346,6 @@ pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, LogError> {
         .collect())
 }
 
-const LAST_OFFSET_DELTA_AT: usize = 23;
-const BASE_SEQUENCE_AT: usize = 53;
-
 /// Every record of one stored batch, decompressed. Used by the log cleaner and by
 /// [`require_keys`]; never on the fetch path.
 pub(crate) fn decode_records(batch: &[u8]) -> Result<Vec<Record>, LogError> {
@@ -438,6 +441,38 @@ pub(crate) fn encode_retained(
     let crc = crc32c::crc32c(&bytes[CRC_START..]);
     bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(bytes)
+}
+
+/// A batch without records standing in for `original` (Kafka's `writeEmptyHeader`): the
+/// cleaner keeps the last batch of an active producer this way when it removes all of its
+/// records, so that replaying the log still finds the producer's epoch, last sequence and
+/// offsets. Keeps base and last offset, producer id/epoch, base sequence, partition leader
+/// epoch, timestamp type and the transactional/control flags; no records, no compression;
+/// both timestamps are the original's max timestamp. 61 bytes.
+pub(crate) fn encode_empty(original: &BatchHeader) -> Vec<u8> {
+    let mut bytes = vec![0u8; BATCH_HEADER_BYTES];
+    let attributes =
+        original.attributes & (ATTR_TIMESTAMP_TYPE | ATTR_TRANSACTIONAL | ATTR_CONTROL);
+    bytes[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&original.base_offset.to_be_bytes());
+    bytes[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&BATCH_LENGTH_MIN.to_be_bytes());
+    bytes[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&original.partition_leader_epoch.to_be_bytes());
+    bytes[MAGIC_AT] = 2;
+    bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    bytes[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+        .copy_from_slice(&original.last_offset_delta.to_be_bytes());
+    for at in [BASE_TIMESTAMP_AT, MAX_TIMESTAMP_AT] {
+        bytes[at..at + 8].copy_from_slice(&original.max_timestamp.to_be_bytes());
+    }
+    bytes[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&original.producer_id.to_be_bytes());
+    bytes[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2]
+        .copy_from_slice(&original.producer_epoch.to_be_bytes());
+    bytes[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4]
+        .copy_from_slice(&original.base_sequence.to_be_bytes());
+    bytes[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&0i32.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[CRC_START..]);
+    bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    bytes
 }
 
 /// The type of a control record (Kafka's `ControlRecordType`): the key is version i16 (0)
@@ -688,12 +723,17 @@ pub(crate) mod test_support {
     /// An uncompressed transactional batch of `n` keyed records of `producer` (id, epoch,
     /// base sequence).
     pub(crate) fn txn_batch(n: usize, ts: i64, producer: (i64, i16, i32)) -> Vec<u8> {
-        let mut bytes = keyed_batch_with(
-            &vec![(Some("k"), Some("v")); n],
-            ts,
-            Compression::None,
-            producer,
-        );
+        txn_keyed_batch(&vec![(Some("k"), Some("v")); n], ts, producer)
+    }
+
+    /// An uncompressed transactional batch of keyed records (`None` value = tombstone) of
+    /// `producer` (id, epoch, base sequence).
+    pub(crate) fn txn_keyed_batch(
+        entries: &[(Option<&str>, Option<&str>)],
+        ts: i64,
+        producer: (i64, i16, i32),
+    ) -> Vec<u8> {
+        let mut bytes = keyed_batch_with(entries, ts, Compression::None, producer);
         // Attribute bit 4 (transactional); the CRC covers the attributes.
         let attributes =
             i16::from_be_bytes([bytes[super::ATTRIBUTES_AT], bytes[super::ATTRIBUTES_AT + 1]])
@@ -880,6 +920,60 @@ mod tests {
                 vec![(101, Some(bytes::Bytes::from("2"))), (102, None)],
                 "{compression:?}"
             );
+        }
+    }
+
+    #[test]
+    fn encode_empty_keeps_offsets_producer_fields_and_flags() {
+        for compression in [Compression::None, Compression::Zstd] {
+            let mut bytes = test_support::keyed_batch_with(
+                &[
+                    (Some("a"), Some("1")),
+                    (Some("b"), Some("2")),
+                    (Some("c"), None),
+                ],
+                5_000,
+                compression,
+                (77, 3, 10),
+            );
+            rewrite_for_append(&mut bytes, 100, 9, None);
+            let attributes = be_i16(&bytes, ATTRIBUTES_AT) | ATTR_TRANSACTIONAL;
+            bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+            let crc = crc32c::crc32c(&bytes[CRC_START..]);
+            bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+            let original = validate_stored_batches(&bytes, 1 << 20).unwrap()[0];
+
+            let empty = encode_empty(&original);
+            assert_eq!(
+                empty.len(),
+                BATCH_HEADER_BYTES,
+                "{compression:?}: header only"
+            );
+            let header = validate_stored_batches(&empty, 1 << 20)
+                .expect("an empty batch must be a valid stored batch")[0];
+            assert_eq!(
+                (
+                    header.base_offset,
+                    header.last_offset(),
+                    header.record_count
+                ),
+                (100, 102, 0),
+                "{compression:?}: same offsets, no records"
+            );
+            assert_eq!(
+                (
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence,
+                    header.partition_leader_epoch
+                ),
+                (77, 3, 10, 9),
+                "{compression:?}: producer fields kept"
+            );
+            assert!(header.is_transactional() && !header.is_control());
+            assert_eq!(header.compression_type().unwrap(), CompressionType::None);
+            assert_eq!(header.max_timestamp, original.max_timestamp);
+            assert!(decode_records(&empty).unwrap().is_empty());
         }
     }
 

@@ -5,48 +5,68 @@
 //!
 //! 1. **Plan** ([`plan_cleaning`]): the dirty section runs from the cleaner checkpoint
 //!    (`cleaner-offset-checkpoint`, per log dir) to the first uncleanable offset — the active
-//!    segment's base, or earlier where a segment holds records younger than
-//!    `min.compaction.lag.ms`. The log is cleanable when the dirty share of the bytes reaches
-//!    `min.cleanable.dirty.ratio`, when its first dirty batch is older than
-//!    `max.compaction.lag.ms`, or when a kept tombstone's `delete.retention.ms` has passed.
+//!    segment's base, the first offset of the earliest ongoing transaction (the log's first
+//!    unstable offset: open transactions are never cleaned), or earlier where a segment holds
+//!    records younger than `min.compaction.lag.ms`. The log is cleanable when the dirty share
+//!    of the bytes below the segment holding that offset reaches `min.cleanable.dirty.ratio`,
+//!    when its first dirty batch is older than `max.compaction.lag.ms`, or when a kept
+//!    tombstone's or marker's delete horizon has passed.
 //! 2. **Offset map**: key → latest offset over the dirty section, bounded by the dedupe
 //!    buffer (`log.cleaner.dedupe.buffer.size` / threads); when it fills, the pass stops at
-//!    the last whole batch that fitted and the next pass continues from there.
+//!    the last whole batch that fitted and the next pass continues from there. Batches of
+//!    aborted transactions never enter the map.
 //! 3. **Clean**: every non-active segment below the map's end is rewritten, in groups whose
-//!    total size fits `segment.bytes`, into `<base>.log.cleaned`: a record survives if its
-//!    key has no later offset in the map and it is not a tombstone whose segment is older
-//!    than `delete.retention.ms` (measured by the segment's largest timestamp). Batches with
-//!    every record kept are copied byte for byte; partly kept ones are re-encoded keeping
-//!    their batch-level fields ([`batch::encode_retained`]); control batches are kept.
-//!    Offsets keep their gaps. Reads use `log.cleaner.io.buffer.size` / threads bytes.
-//! 4. **Swap** ([`Log::replace_segments`]): `.cleaned` → `.swap` → final names; recovery
-//!    completes or discards an interrupted swap.
+//!    total size fits `segment.bytes`, into `<base>.log.cleaned`. Batches at or after the
+//!    map's end (e.g. past an open transaction) are copied untouched. Below it, in offset
+//!    order ([`TxnTracker`], Kafka's `CleanedTransactionMetadata`, fed with the aborted
+//!    transactions of the `.txnindex` files):
+//!    - a batch of an aborted transaction is removed;
+//!    - a record survives if its key has no later offset in the map and it is not a
+//!      tombstone past its delete horizon (committed transactional records are compacted
+//!      like any other);
+//!    - a transaction marker stays while batches of its transaction stay, and an ABORT
+//!      marker also for the pass that removed its transaction's batches (Kafka's rule); any
+//!      other marker is removed once past its delete horizon;
+//!    - the last batch of each producer the log still tracks stays, with no records if all
+//!      were removed ([`batch::encode_empty`], Kafka's `RETAIN_EMPTY`), as does a marker
+//!      that is a producer's last entry, so that rebuilding producer state by replaying the
+//!      log still finds every producer's epoch and last sequence; other emptied batches go.
+//!
+//!    Batches with every record kept are copied byte for byte; partly kept ones are
+//!    re-encoded keeping their batch-level fields ([`batch::encode_retained`]). Offsets keep
+//!    their gaps. The group's `.txnindex.cleaned` keeps the entries whose ABORT marker
+//!    survived. Reads use `log.cleaner.io.buffer.size` / threads bytes.
+//! 4. **Swap** ([`Log::replace_segments`]): `.cleaned` → `.swap` → final names for the
+//!    `.index`, `.timeindex`, `.txnindex` and `.log` (the `.log` last); recovery completes
+//!    or discards an interrupted swap.
 //!
 //! Appends and reads continue while a log is cleaned: the cleaner reads closed segments
 //! through shared file handles and takes the log's locks only for the final swap.
 //!
-//! Transactions are not supported by the cleaner yet: a log holding transactional batches
-//! (seen on append, replay, or by a header scan of the segments about to be cleaned) is
-//! skipped, so aborted data and markers stay until retention removes them.
-//!
-//! Deliberate differences from Kafka: tombstone expiry uses the segment's largest record
-//! timestamp rather than a delete horizon stamped into the batch (KIP-534); records decoded
-//! and re-encoded by the cleaner lose duplicate header keys (the codec keeps headers in a
-//! map); a batch left empty by cleaning is dropped (Kafka keeps the last batch of each
-//! producer id).
+//! Deliberate differences from Kafka: the delete horizon of tombstones and markers is the
+//! largest record timestamp of their segment + `delete.retention.ms`, not a horizon stamped
+//! into the batch (KIP-534); a COMMIT marker goes in the pass that removes the last batch
+//! of its transaction (Kafka waits one more pass; the batches come first in offset order,
+//! so a crash or an abandoned group cannot leave batches without their marker); batches of
+//! aborted transactions past the map's end are left for a later pass; records decoded and
+//! re-encoded by the cleaner lose duplicate header keys (the codec keeps headers in a map).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use kafka_protocol::records::Record;
+
+use super::batch::{self, BatchHeader, ControlRecordType, BATCH_HEADER_BYTES};
 use super::log::{remove_cleaned_files, CleaningView, SegmentSnapshot};
+use super::producer_state::LastRecord;
 use super::segment::{LogSegment, CLEANED_SUFFIX};
+use super::txn_index::{txn_index_file, write_cleaned_index, AbortedTxn};
 use super::{Log, LogError, LogManager};
 use crate::types::{now_ms, TopicPartition};
 
@@ -76,7 +96,10 @@ pub struct CleanStats {
     pub segment_groups_replaced: usize,
     pub bytes_read: u64,
     pub bytes_written: u64,
+    /// Records removed: overwritten, expired tombstones, and aborted transactions' records.
     pub records_removed: u64,
+    /// Transaction markers removed.
+    pub markers_removed: u64,
     /// The new cleaner checkpoint (first dirty offset of the next pass).
     pub end_offset: i64,
 }
@@ -88,7 +111,7 @@ pub(crate) struct CleaningPlan {
     pub first_uncleanable_offset: i64,
     /// Dirty bytes / all bytes below the first uncleanable offset.
     pub dirty_ratio: f64,
-    /// Cleaning is due regardless of the ratio (max lag passed or tombstones expired).
+    /// Cleaning is due regardless of the ratio (max lag passed or a delete horizon reached).
     pub forced: bool,
 }
 
@@ -106,7 +129,7 @@ impl CleaningPlan {
 pub(crate) fn plan_cleaning(
     view: &CleaningView,
     cleaner_checkpoint: i64,
-    tombstone_horizon_ms: i64,
+    delete_horizon_ms: i64,
     now_ms: i64,
 ) -> Option<CleaningPlan> {
     let config = &view.config;
@@ -118,9 +141,12 @@ pub(crate) fn plan_cleaning(
         // No checkpoint, or one beyond the log (truncated): everything is dirty.
         first_dirty_offset = view.log_start_offset;
     }
-    // First uncleanable: the active segment, or the first segment holding records younger
-    // than min.compaction.lag.ms.
-    let mut first_uncleanable_offset = view.active_base_offset;
+    // First uncleanable: the active segment, the first unstable offset (open transactions
+    // stay as they are), or the first segment holding records younger than
+    // min.compaction.lag.ms.
+    let mut first_uncleanable_offset = view
+        .active_base_offset
+        .min(view.first_unstable_offset.unwrap_or(i64::MAX));
     if config.min_compaction_lag_ms > 0 {
         if let Some(young) = view.segments.iter().find(|s| {
             s.next_offset > first_dirty_offset
@@ -130,11 +156,21 @@ pub(crate) fn plan_cleaning(
         }
     }
     first_dirty_offset = first_dirty_offset.min(first_uncleanable_offset);
+    // As Kafka, the ratio counts whole segments below the one holding the first uncleanable
+    // offset: a pass that stopped inside a segment (at an open transaction) leaves nothing
+    // there to count as dirty until that offset moves on.
+    let counted_end_offset = view
+        .segments
+        .iter()
+        .find(|s| s.next_offset > first_uncleanable_offset)
+        .map_or(first_uncleanable_offset, |s| {
+            s.base_offset.min(first_uncleanable_offset)
+        });
     let mut clean_bytes = 0u64;
     let mut dirty_bytes = 0u64;
     let mut first_dirty_batch_ms = None;
     for segment in &view.segments {
-        if segment.base_offset >= first_uncleanable_offset {
+        if segment.base_offset >= counted_end_offset {
             break;
         }
         if segment.next_offset <= first_dirty_offset {
@@ -156,16 +192,16 @@ pub(crate) fn plan_cleaning(
         && config.max_compaction_lag_ms < i64::MAX
         && first_dirty_batch_ms
             .is_some_and(|t| t < now_ms.saturating_sub(config.max_compaction_lag_ms));
-    let tombstones_due = tombstone_horizon_ms <= now_ms && total > 0;
+    let deletes_due = delete_horizon_ms <= now_ms && total > 0;
     let ratio_reached = dirty_bytes > 0 && dirty_ratio >= config.min_cleanable_dirty_ratio;
-    if !(ratio_reached || max_lag_passed || tombstones_due) {
+    if !(ratio_reached || max_lag_passed || deletes_due) {
         return None;
     }
     Some(CleaningPlan {
         first_dirty_offset,
         first_uncleanable_offset,
         dirty_ratio,
-        forced: max_lag_passed || tombstones_due,
+        forced: max_lag_passed || deletes_due,
     })
 }
 
@@ -271,11 +307,145 @@ fn stopping_error() -> LogError {
     )
 }
 
-/// Builds the offset map over `[first_dirty, first_uncleanable)`. Returns the map and the
-/// offset it covers up to (exclusive).
+/// What a control batch is, for the cleaner.
+enum ControlKind {
+    /// A transaction marker (COMMIT or ABORT): ends its producer's transaction.
+    TxnMarker,
+    /// A control record that cannot be read: kept as is, and it ends its producer's
+    /// transaction so that the producer's next transaction is not taken for this one.
+    Unreadable,
+    /// Another control type (e.g. raft's leader change): kept as is, ends nothing.
+    Other,
+}
+
+fn control_kind(segment: &SegmentSnapshot, header: &BatchHeader, bytes: &[u8]) -> ControlKind {
+    match batch::parse_control_record(bytes) {
+        Ok(control) => match control.record_type {
+            ControlRecordType::Commit | ControlRecordType::Abort => ControlKind::TxnMarker,
+            ControlRecordType::Other(_) => ControlKind::Other,
+        },
+        Err(e) => {
+            tracing::warn!(segment = %segment.path.display(), base_offset = header.base_offset, error = %e, "cannot read control batch; keeping it as is");
+            ControlKind::Unreadable
+        }
+    }
+}
+
+/// What batches of one producer's current transaction a pass met.
+#[derive(Debug, Default, Clone, Copy)]
+struct TxnBatchesMet {
+    /// A batch of it was read.
+    seen: bool,
+    /// A batch of it stays in the cleaned log (possibly without records).
+    retained: bool,
+}
+
+/// Why a transaction marker must stay (see [`TxnTracker::on_marker`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MarkerNeed {
+    /// Batches of its transaction stay: replaying the log must still see the transaction end.
+    BatchesRetained,
+    /// Its transaction was aborted and this pass removed its batches: kept for one more pass
+    /// (Kafka's rule), after which nothing of the transaction is seen any more.
+    AbortedBatchesRemoved,
+    /// Nothing of its transaction was met: it may go once past its delete horizon.
+    Nothing,
+}
+
+/// Transactions as a cleaning pass meets them in offset order (Kafka's
+/// `CleanedTransactionMetadata`). Fed with the aborted transactions of the range (from the
+/// `.txnindex` files); a producer has at most one transaction at a time, so each of its
+/// transactional batches belongs to the aborted transaction of that producer that began at
+/// or before it and has not met its marker yet, or else to a committed (or still open) one.
+#[derive(Debug, Default)]
+struct TxnTracker {
+    /// Aborted transactions not reached yet, the lowest first offset last (popped first).
+    upcoming_aborted: Vec<AbortedTxn>,
+    /// Producer id → what was met of its aborted transaction being read.
+    ongoing_aborted: HashMap<i64, TxnBatchesMet>,
+    /// Producer id → what was met of its other (committed or open) transaction being read.
+    ongoing_other: HashMap<i64, TxnBatchesMet>,
+}
+
+impl TxnTracker {
+    fn new(mut aborted: Vec<AbortedTxn>) -> Self {
+        aborted.sort_by_key(|txn| std::cmp::Reverse(txn.first_offset));
+        Self {
+            upcoming_aborted: aborted,
+            ..Self::default()
+        }
+    }
+
+    /// Starts tracking the aborted transactions that began at or before `offset`.
+    fn reach(&mut self, offset: i64) {
+        // Bounded by the number of aborted transactions.
+        while let Some(txn) = self
+            .upcoming_aborted
+            .pop_if(|txn| txn.first_offset <= offset)
+        {
+            self.ongoing_aborted.entry(txn.producer_id).or_default();
+        }
+    }
+
+    /// A data batch, read in offset order: `true` when it belongs to an aborted transaction.
+    fn on_data_batch(&mut self, header: &BatchHeader) -> bool {
+        self.reach(header.last_offset());
+        if !header.is_transactional() {
+            return false;
+        }
+        if let Some(met) = self.ongoing_aborted.get_mut(&header.producer_id) {
+            met.seen = true;
+            return true;
+        }
+        self.ongoing_other
+            .entry(header.producer_id)
+            .or_default()
+            .seen = true;
+        false
+    }
+
+    /// The data batch just passed to [`Self::on_data_batch`] stays in the cleaned log.
+    fn on_batch_retained(&mut self, header: &BatchHeader) {
+        if !header.is_transactional() {
+            return;
+        }
+        let met = match self.ongoing_aborted.get_mut(&header.producer_id) {
+            Some(met) => met,
+            None => self.ongoing_other.entry(header.producer_id).or_default(),
+        };
+        met.retained = true;
+    }
+
+    /// A transaction marker, read in offset order: ends its producer's transaction and says
+    /// whether the marker is still needed. Whatever its type (COMMIT or ABORT), a marker
+    /// stays while any batch of the transaction it ends stays.
+    fn on_marker(&mut self, header: &BatchHeader) -> MarkerNeed {
+        self.reach(header.last_offset());
+        let aborted = self
+            .ongoing_aborted
+            .remove(&header.producer_id)
+            .unwrap_or_default();
+        let other = self
+            .ongoing_other
+            .remove(&header.producer_id)
+            .unwrap_or_default();
+        if aborted.retained || other.retained {
+            MarkerNeed::BatchesRetained
+        } else if aborted.seen {
+            MarkerNeed::AbortedBatchesRemoved
+        } else {
+            MarkerNeed::Nothing
+        }
+    }
+}
+
+/// Builds the offset map over `[first_dirty, first_uncleanable)`, leaving out batches of the
+/// aborted transactions `aborted`. Returns the map and the offset it covers up to
+/// (exclusive).
 fn build_offset_map(
     view: &CleaningView,
     plan: &CleaningPlan,
+    aborted: Vec<AbortedTxn>,
     dedupe_buffer_bytes: u64,
     io_buffer_bytes: usize,
     stop: &AtomicBool,
@@ -286,6 +456,7 @@ fn build_offset_map(
         bytes_used: 0,
         bytes_max: dedupe_buffer_bytes,
     };
+    let mut txns = TxnTracker::new(aborted);
     let mut end_offset = plan.first_dirty_offset;
     for segment in &view.segments {
         if segment.next_offset <= plan.first_dirty_offset {
@@ -307,7 +478,14 @@ fn build_offset_map(
             if header.base_offset >= plan.first_uncleanable_offset {
                 break;
             }
-            if !header.is_control() {
+            if header.is_control() {
+                match control_kind(segment, &header, reader.current()) {
+                    ControlKind::TxnMarker | ControlKind::Unreadable => {
+                        txns.on_marker(&header);
+                    }
+                    ControlKind::Other => {}
+                }
+            } else if !txns.on_data_batch(&header) {
                 let records = match batch::decode_records(reader.current()) {
                     Ok(records) => records,
                     Err(e) => {
@@ -346,31 +524,6 @@ fn build_offset_map(
     Ok((map, end_offset.max(plan.first_uncleanable_offset)))
 }
 
-/// Whether any batch of `segments` is transactional (markers included): a scan of the 61-byte
-/// headers only, one `pread` per batch.
-fn segments_hold_txn_batches(segments: &[SegmentSnapshot]) -> Result<bool, LogError> {
-    let mut header = [0u8; batch::BATCH_HEADER_BYTES];
-    for segment in segments {
-        let mut position = 0u64;
-        // Bounded: each iteration advances by one whole batch within the segment's size.
-        while position + batch::BATCH_HEADER_BYTES as u64 <= segment.size_bytes {
-            segment
-                .file
-                .read_exact_at(&mut header, position)
-                .map_err(|e| LogError::io(&segment.path, e))?;
-            let parsed = BatchHeader::parse(&header)?;
-            if parsed.is_transactional() {
-                return Ok(true);
-            }
-            if parsed.batch_length < batch::BATCH_LENGTH_MIN {
-                break;
-            }
-            position += parsed.total_size() as u64;
-        }
-    }
-    Ok(false)
-}
-
 /// Segments from the start, split into groups whose total size fits `segment.bytes` and
 /// whose offsets fit one segment's 32-bit relative offsets.
 fn group_segments(segments: &[SegmentSnapshot], segment_bytes: u64) -> Vec<Vec<SegmentSnapshot>> {
@@ -395,95 +548,248 @@ fn group_segments(segments: &[SegmentSnapshot], segment_bytes: u64) -> Vec<Vec<S
     groups
 }
 
-/// Writes the cleaned version of `group` as `<base>.*.cleaned`. Returns the earliest time
-/// a kept tombstone may be removed (`i64::MAX` if none).
-#[allow(clippy::too_many_arguments)]
-fn write_cleaned_group(
-    log: &Log,
-    view: &CleaningView,
-    group: &[SegmentSnapshot],
-    map: &OffsetMap,
+/// What becomes of one batch in the cleaned segment.
+enum BatchFate {
+    /// Copied byte for byte.
+    Whole,
+    /// Re-encoded with these records ([`batch::encode_retained`]).
+    Records(Vec<Record>),
+    /// Kept without records ([`batch::encode_empty`]): a producer's last batch.
+    Empty,
+    Dropped,
+}
+
+/// One cleaning pass after its offset map is built: rewrites the segment groups in offset
+/// order, carrying transaction state from one group to the next (Kafka's `Cleaner` state
+/// across `cleanSegments` calls).
+struct CleaningPass<'a> {
+    log: &'a Log,
+    view: &'a CleaningView,
+    map: &'a OffsetMap,
+    /// Batches from here on (the map's end) are copied untouched.
+    end_offset: i64,
     now_ms: i64,
     io_buffer_bytes: usize,
-    stop: &AtomicBool,
-    stats: &mut CleanStats,
-) -> Result<i64, LogError> {
-    let config = &view.config;
-    let base_offset = group.first().map(|s| s.base_offset).unwrap_or(0);
-    let mut cleaned =
-        LogSegment::create_with_suffix(log.dir(), base_offset, config, now_ms, CLEANED_SUFFIX)?;
-    let mut out: Vec<u8> = Vec::with_capacity(io_buffer_bytes);
-    let mut out_headers: Vec<BatchHeader> = Vec::new();
-    let mut horizon_ms = i64::MAX;
-    for segment in group {
-        let tombstones_expired = segment
-            .largest_timestamp
-            .saturating_add(config.delete_retention_ms)
-            < now_ms;
-        let mut reader = BatchReader::new(segment, io_buffer_bytes);
-        // Bounded: each call consumes one batch of the segment.
-        while let Some(header) = reader.next_batch()? {
-            if stop.load(Ordering::Acquire) {
-                return Err(stopping_error());
-            }
-            stats.bytes_read += header.total_size() as u64;
-            let kept: Option<Vec<u8>> = if header.is_control() {
-                Some(reader.current().to_vec())
-            } else {
-                match batch::decode_records(reader.current()) {
-                    Err(e) => {
-                        tracing::warn!(segment = %segment.path.display(), base_offset = header.base_offset, error = %e, "cannot decode batch; keeping it as is");
-                        Some(reader.current().to_vec())
-                    }
-                    Ok(records) => {
-                        let total = records.len();
-                        let retained: Vec<_> = records
-                            .into_iter()
-                            .filter(|r| {
-                                let Some(key) = &r.key else {
-                                    return false;
-                                };
-                                let latest = map.get(key).is_none_or(|o| r.offset >= o);
-                                latest && !(r.value.is_none() && tombstones_expired)
-                            })
-                            .collect();
-                        if retained.iter().any(|r| r.value.is_none()) {
-                            horizon_ms = horizon_ms.min(
-                                segment
-                                    .largest_timestamp
-                                    .saturating_add(config.delete_retention_ms)
-                                    .saturating_add(1),
-                            );
-                        }
-                        stats.records_removed += (total - retained.len()) as u64;
-                        if retained.len() == total {
-                            Some(reader.current().to_vec())
-                        } else if retained.is_empty() {
-                            None
-                        } else {
-                            Some(batch::encode_retained(&header, &retained)?)
-                        }
-                    }
+    stop: &'a AtomicBool,
+    /// What each producer the log tracks wrote last (those batches stay).
+    last_records: HashMap<i64, LastRecord>,
+    txns: TxnTracker,
+    stats: CleanStats,
+    /// Earliest time a tombstone or marker kept by this pass may go (`i64::MAX`: none).
+    delete_horizon_ms: i64,
+}
+
+impl<'a> CleaningPass<'a> {
+    /// A pass over `view` with `map` covering up to `end_offset`: tracks the aborted
+    /// transactions from the first segment to `end_offset` and the log's producers as they
+    /// are now.
+    fn new(
+        log: &'a Log,
+        view: &'a CleaningView,
+        map: &'a OffsetMap,
+        end_offset: i64,
+        now_ms: i64,
+        io_buffer_bytes: usize,
+        stop: &'a AtomicBool,
+    ) -> Self {
+        let start_offset = view.segments.first().map_or(end_offset, |s| s.base_offset);
+        Self {
+            log,
+            view,
+            map,
+            end_offset,
+            now_ms,
+            io_buffer_bytes,
+            stop,
+            last_records: log.last_records_of_producers(),
+            txns: TxnTracker::new(log.collect_aborted_transactions(start_offset, end_offset)),
+            stats: CleanStats::default(),
+            delete_horizon_ms: i64::MAX,
+        }
+    }
+
+    /// Writes the cleaned version of `group` as `<base>.*.cleaned` (log, indexes and
+    /// `.txnindex`). Returns the aborted-transaction entries of the cleaned segment.
+    fn write_cleaned_group(
+        &mut self,
+        group: &[SegmentSnapshot],
+    ) -> Result<Vec<AbortedTxn>, LogError> {
+        let config = &self.view.config;
+        let base_offset = group.first().map(|s| s.base_offset).unwrap_or(0);
+        let mut cleaned = LogSegment::create_with_suffix(
+            self.log.dir(),
+            base_offset,
+            config,
+            self.now_ms,
+            CLEANED_SUFFIX,
+        )?;
+        let mut out: Vec<u8> = Vec::with_capacity(self.io_buffer_bytes);
+        let mut out_headers: Vec<BatchHeader> = Vec::new();
+        let mut kept_markers: HashSet<i64> = HashSet::new();
+        for segment in group {
+            // Tombstones and markers of this segment may go once this has passed.
+            let segment_horizon_ms = segment
+                .largest_timestamp
+                .saturating_add(config.delete_retention_ms);
+            let mut reader = BatchReader::new(segment, self.io_buffer_bytes);
+            // Bounded: each call consumes one batch of the segment.
+            while let Some(header) = reader.next_batch()? {
+                if self.stop.load(Ordering::Acquire) {
+                    return Err(stopping_error());
                 }
-            };
-            if let Some(bytes) = kept {
+                self.stats.bytes_read += header.total_size() as u64;
+                let fate = if header.base_offset >= self.end_offset {
+                    BatchFate::Whole
+                } else if header.is_control() {
+                    self.control_batch_fate(segment, &header, reader.current(), segment_horizon_ms)
+                } else {
+                    self.data_batch_fate(segment, &header, reader.current(), segment_horizon_ms)?
+                };
+                let bytes = match fate {
+                    BatchFate::Whole => reader.current().to_vec(),
+                    BatchFate::Records(records) => batch::encode_retained(&header, &records)?,
+                    BatchFate::Empty => batch::encode_empty(&header),
+                    BatchFate::Dropped => continue,
+                };
+                if header.is_control() {
+                    kept_markers.insert(header.base_offset);
+                }
                 out_headers.push(BatchHeader::parse(&bytes)?);
                 out.extend_from_slice(&bytes);
-                if out.len() >= io_buffer_bytes {
+                if out.len() >= self.io_buffer_bytes {
                     cleaned.append(&out, &out_headers)?;
-                    stats.bytes_written += out.len() as u64;
+                    self.stats.bytes_written += out.len() as u64;
                     out.clear();
                     out_headers.clear();
                 }
             }
         }
+        if !out.is_empty() {
+            cleaned.append(&out, &out_headers)?;
+            self.stats.bytes_written += out.len() as u64;
+        }
+        cleaned.flush()?;
+        let bases: Vec<i64> = group.iter().map(|s| s.base_offset).collect();
+        let aborted: Vec<AbortedTxn> = self
+            .log
+            .aborted_txns_of_segments(&bases)
+            .into_iter()
+            .filter(|txn| kept_markers.contains(&txn.last_offset))
+            .collect();
+        let index_path = PathBuf::from(format!(
+            "{}{CLEANED_SUFFIX}",
+            txn_index_file(self.log.dir(), base_offset).display()
+        ));
+        write_cleaned_index(&index_path, &aborted)?;
+        Ok(aborted)
     }
-    if !out.is_empty() {
-        cleaned.append(&out, &out_headers)?;
-        stats.bytes_written += out.len() as u64;
+
+    fn note_delete_horizon(&mut self, segment_horizon_ms: i64) {
+        self.delete_horizon_ms = self
+            .delete_horizon_ms
+            .min(segment_horizon_ms.saturating_add(1));
     }
-    cleaned.flush()?;
-    Ok(horizon_ms)
+
+    fn control_batch_fate(
+        &mut self,
+        segment: &SegmentSnapshot,
+        header: &BatchHeader,
+        bytes: &[u8],
+        segment_horizon_ms: i64,
+    ) -> BatchFate {
+        match control_kind(segment, header, bytes) {
+            ControlKind::TxnMarker => {}
+            ControlKind::Unreadable => {
+                self.txns.on_marker(header);
+                return BatchFate::Whole;
+            }
+            ControlKind::Other => return BatchFate::Whole,
+        }
+        let need = self.txns.on_marker(header);
+        // Kafka keeps a marker that is its producer's last entry: it carries the epoch.
+        let last_of_producer = self.last_records.get(&header.producer_id).is_some_and(|l| {
+            l.last_data_offset.is_none() && l.producer_epoch == header.producer_epoch
+        });
+        match need {
+            MarkerNeed::BatchesRetained => BatchFate::Whole,
+            _ if last_of_producer => BatchFate::Whole,
+            MarkerNeed::AbortedBatchesRemoved => {
+                // The next pass finds nothing of the transaction: let it come when due.
+                self.note_delete_horizon(segment_horizon_ms);
+                BatchFate::Whole
+            }
+            MarkerNeed::Nothing if segment_horizon_ms < self.now_ms => {
+                self.stats.markers_removed += 1;
+                BatchFate::Dropped
+            }
+            MarkerNeed::Nothing => {
+                self.note_delete_horizon(segment_horizon_ms);
+                BatchFate::Whole
+            }
+        }
+    }
+
+    fn data_batch_fate(
+        &mut self,
+        segment: &SegmentSnapshot,
+        header: &BatchHeader,
+        bytes: &[u8],
+        segment_horizon_ms: i64,
+    ) -> Result<BatchFate, LogError> {
+        let fate = if self.txns.on_data_batch(header) {
+            self.stats.records_removed += u64::try_from(header.record_count).unwrap_or(0);
+            BatchFate::Dropped
+        } else {
+            match batch::decode_records(bytes) {
+                Err(e) => {
+                    tracing::warn!(segment = %segment.path.display(), base_offset = header.base_offset, error = %e, "cannot decode batch; keeping it as is");
+                    BatchFate::Whole
+                }
+                Ok(records) => self.retain_records(records, segment_horizon_ms),
+            }
+        };
+        let last_of_producer = header.producer_id >= 0
+            && self
+                .last_records
+                .get(&header.producer_id)
+                .is_some_and(|l| l.last_data_offset == Some(header.last_offset()));
+        let fate = match fate {
+            BatchFate::Dropped if last_of_producer => BatchFate::Empty,
+            fate => fate,
+        };
+        if !matches!(fate, BatchFate::Dropped) {
+            self.txns.on_batch_retained(header);
+        }
+        Ok(fate)
+    }
+
+    /// The records of a (not aborted) data batch that survive: the latest of their key, and
+    /// not a tombstone past its delete horizon.
+    fn retain_records(&mut self, records: Vec<Record>, segment_horizon_ms: i64) -> BatchFate {
+        let deletes_expired = segment_horizon_ms < self.now_ms;
+        let total = records.len();
+        let retained: Vec<Record> = records
+            .into_iter()
+            .filter(|r| {
+                let Some(key) = &r.key else {
+                    return false;
+                };
+                let latest = self.map.get(key).is_none_or(|o| r.offset >= o);
+                latest && !(r.value.is_none() && deletes_expired)
+            })
+            .collect();
+        if retained.iter().any(|r| r.value.is_none()) {
+            self.note_delete_horizon(segment_horizon_ms);
+        }
+        self.stats.records_removed += (total - retained.len()) as u64;
+        if retained.is_empty() {
+            BatchFate::Dropped
+        } else if retained.len() == total {
+            BatchFate::Whole
+        } else {
+            BatchFate::Records(retained)
+        }
+    }
 }
 
 /// One cleaning pass over `log` if it needs one. `Ok(None)` when nothing is due.
@@ -494,21 +800,13 @@ pub fn clean_log(
     io_buffer_bytes: usize,
     stop: &AtomicBool,
 ) -> Result<Option<CleanStats>, LogError> {
-    if log.has_txn_data() {
-        return Ok(None);
-    }
     let Some(view) = log.cleaning_view() else {
         return Ok(None);
     };
-    if segments_hold_txn_batches(&view.segments)? {
-        tracing::info!(dir = %log.dir().display(), "log holds transactional batches; the cleaner skips it");
-        log.set_has_txn_data();
-        return Ok(None);
-    }
     let Some(plan) = plan_cleaning(
         &view,
         log.cleaner_checkpoint(),
-        log.tombstone_horizon_ms(),
+        log.delete_horizon_ms(),
         now_ms,
     ) else {
         return Ok(None);
@@ -518,6 +816,7 @@ pub fn clean_log(
     let (map, end_offset) = build_offset_map(
         &view,
         &plan,
+        log.collect_aborted_transactions(plan.first_dirty_offset, plan.first_uncleanable_offset),
         dedupe_buffer_bytes,
         io_buffer_bytes,
         stop,
@@ -530,36 +829,27 @@ pub fn clean_log(
         .filter(|s| s.base_offset < end_offset.max(plan.first_dirty_offset))
         .cloned()
         .collect();
-    let mut horizon_ms = i64::MAX;
+    let mut pass = CleaningPass::new(log, &view, &map, end_offset, now_ms, io_buffer_bytes, stop);
+    pass.stats = stats;
     for group in group_segments(&to_clean, view.config.segment_bytes) {
         let base_offset = group.first().map(|s| s.base_offset).unwrap_or(0);
         remove_cleaned_files(log.dir(), base_offset);
-        let written = write_cleaned_group(
-            log,
-            &view,
-            &group,
-            &map,
-            now_ms,
-            io_buffer_bytes,
-            stop,
-            &mut stats,
-        );
-        let group_horizon = match written {
-            Ok(h) => h,
+        let aborted = match pass.write_cleaned_group(&group) {
+            Ok(aborted) => aborted,
             Err(e) => {
                 remove_cleaned_files(log.dir(), base_offset);
                 return Err(e);
             }
         };
-        if !log.replace_segments(&group, view.truncations)? {
-            return Ok(Some(stats));
+        if !log.replace_segments(&group, view.truncations, aborted)? {
+            return Ok(Some(pass.stats));
         }
-        horizon_ms = horizon_ms.min(group_horizon);
-        stats.segment_groups_replaced += 1;
+        pass.stats.segment_groups_replaced += 1;
     }
+    let mut stats = pass.stats;
     stats.end_offset = end_offset;
     log.set_cleaner_checkpoint(end_offset);
-    log.set_tombstone_horizon_ms(horizon_ms);
+    log.set_delete_horizon_ms(pass.delete_horizon_ms);
     tracing::info!(
         dir = %log.dir().display(),
         first_dirty_offset = plan.first_dirty_offset,
@@ -570,6 +860,7 @@ pub fn clean_log(
         bytes_read = stats.bytes_read,
         bytes_written = stats.bytes_written,
         records_removed = stats.records_removed,
+        markers_removed = stats.markers_removed,
         "log cleaned"
     );
     Ok(Some(stats))
@@ -646,10 +937,7 @@ fn pick_log(shared: &Shared, now_ms: i64) -> Option<(TopicPartition, Arc<Log>)> 
     let retry_at = lock(&shared.retry_at_ms);
     let mut best: Option<(f64, TopicPartition, Arc<Log>)> = None;
     for (tp, log) in shared.manager.all() {
-        if in_progress.contains(&tp)
-            || retry_at.get(&tp).is_some_and(|t| *t > now_ms)
-            || log.has_txn_data()
-        {
+        if in_progress.contains(&tp) || retry_at.get(&tp).is_some_and(|t| *t > now_ms) {
             continue;
         }
         let Some(view) = log.cleaning_view() else {
@@ -658,7 +946,7 @@ fn pick_log(shared: &Shared, now_ms: i64) -> Option<(TopicPartition, Arc<Log>)> 
         let Some(plan) = plan_cleaning(
             &view,
             log.cleaner_checkpoint(),
-            log.tombstone_horizon_ms(),
+            log.delete_horizon_ms(),
             now_ms,
         ) else {
             continue;
@@ -735,9 +1023,9 @@ mod tests {
         }
     }
 
-    /// Every record readable from the log: offset → (key, value).
-    fn read_all(log: &Log) -> BTreeMap<i64, (String, Option<String>)> {
-        let mut out = BTreeMap::new();
+    /// Every batch of the log (control batches too): header and stored bytes.
+    fn read_batches(log: &Log) -> Vec<(BatchHeader, Vec<u8>)> {
+        let mut out = Vec::new();
         let mut offset = log.log_start_offset();
         // Bounded by the LEO: every read returns at least one batch or we stop.
         while offset < log.log_end_offset() {
@@ -748,15 +1036,26 @@ mod tests {
             let headers = batch::validate_stored_batches(&data, u32::MAX).unwrap();
             let mut position = 0;
             for h in &headers {
-                for r in batch::decode_records(&data[position..position + h.total_size()]).unwrap()
-                {
-                    let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
-                    let value = r.value.map(|v| String::from_utf8(v.to_vec()).unwrap());
-                    out.insert(r.offset, (key, value));
-                }
+                out.push((*h, data[position..position + h.total_size()].to_vec()));
                 position += h.total_size();
             }
             offset = headers.last().unwrap().next_offset();
+        }
+        out
+    }
+
+    /// Every data record readable from the log: offset → (key, value).
+    fn read_all(log: &Log) -> BTreeMap<i64, (String, Option<String>)> {
+        let mut out = BTreeMap::new();
+        for (header, bytes) in read_batches(log) {
+            if header.is_control() {
+                continue;
+            }
+            for r in batch::decode_records(&bytes).unwrap() {
+                let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
+                let value = r.value.map(|v| String::from_utf8(v.to_vec()).unwrap());
+                out.insert(r.offset, (key, value));
+            }
         }
         out
     }
@@ -778,38 +1077,6 @@ mod tests {
 
     fn never_stop() -> AtomicBool {
         AtomicBool::new(false)
-    }
-
-    #[test]
-    fn logs_with_transactional_batches_are_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t-0");
-        let log = Log::open(path.clone(), compact_config(600), 0, 0, true).unwrap();
-        let now = crate::types::now_ms();
-        log.append_as_leader(
-            &super::super::batch::test_support::txn_batch(2, now, (4, 0, 0)),
-            0,
-            now,
-        )
-        .unwrap();
-        log.append_txn_marker(4, 0, 0, true, 0, now).unwrap();
-        for round in 0..10 {
-            let v = format!("v{round}");
-            produce(&log, &[(Some("k0"), Some(v.as_str()))], now);
-        }
-        assert!(log.has_txn_data(), "set by the append");
-        // After a clean restart from a snapshot nothing is replayed: the header scan of the
-        // segments to clean finds the transactional batches.
-        log.close().unwrap();
-        drop(log);
-        let log = Log::open(path, compact_config(600), 0, 0, true).unwrap();
-        assert!(!log.has_txn_data());
-        let before = read_all(&log);
-        assert!(clean_log(&log, now, 1 << 20, 4096, &never_stop())
-            .unwrap()
-            .is_none());
-        assert!(log.has_txn_data(), "found by the header scan");
-        assert_eq!(read_all(&log), before, "nothing cleaned");
     }
 
     #[test]
@@ -913,7 +1180,7 @@ mod tests {
             "the tombstone is readable before delete.retention.ms"
         );
         assert!(
-            log.tombstone_horizon_ms() < i64::MAX,
+            log.delete_horizon_ms() < i64::MAX,
             "a kept tombstone sets a horizon"
         );
         assert!(
@@ -1056,24 +1323,17 @@ mod tests {
         let view = log.cleaning_view().unwrap();
         let plan = plan_cleaning(&view, -1, i64::MAX, 2_000).unwrap();
         let mut stats = CleanStats::default();
-        let (map, _) =
-            build_offset_map(&view, &plan, 1 << 20, 4096, &never_stop(), &mut stats).unwrap();
+        let stop = never_stop();
+        let (map, end_offset) =
+            build_offset_map(&view, &plan, Vec::new(), 1 << 20, 4096, &stop, &mut stats).unwrap();
         let group = group_segments(&view.segments, u64::MAX).remove(0);
-        write_cleaned_group(
-            &log,
-            &view,
-            &group,
-            &map,
-            2_000,
-            4096,
-            &never_stop(),
-            &mut stats,
-        )
-        .unwrap();
+        CleaningPass::new(&log, &view, &map, end_offset, 2_000, 4096, &stop)
+            .write_cleaned_group(&group)
+            .unwrap();
         drop(log);
         let base = group[0].base_offset;
         let name = |suffix: &str, extra: &str| path.join(format!("{base:020}{suffix}{extra}"));
-        for suffix in [".log", ".index", ".timeindex"] {
+        for suffix in [".index", ".timeindex", ".txnindex", ".log"] {
             std::fs::rename(name(suffix, ".cleaned"), name(suffix, ".swap")).unwrap();
         }
         // A second, half-written cleaned file must simply disappear.
@@ -1099,5 +1359,432 @@ mod tests {
             view.segments.len() - group.len() + 2,
             "the group became one segment (plus the active one)"
         );
+    }
+
+    // ---------------------------------------------------------------- transactions
+
+    use super::super::batch::test_support::{keyed_batch_with, txn_keyed_batch};
+    use kafka_protocol::records::Compression;
+
+    const T0: i64 = 1_000_000;
+
+    fn txn_produce(
+        log: &Log,
+        producer: (i64, i16, i32),
+        entries: &[(Option<&str>, Option<&str>)],
+    ) -> i64 {
+        log.append_as_leader(&txn_keyed_batch(entries, T0, producer), 0, T0)
+            .unwrap()
+            .base_offset
+    }
+
+    fn end_txn(log: &Log, producer_id: i64, producer_epoch: i16, commit: bool) -> i64 {
+        log.append_txn_marker(producer_id, producer_epoch, 0, commit, 0, T0)
+            .unwrap()
+            .base_offset
+    }
+
+    /// Markers in the log: offset → (producer id, COMMIT?).
+    fn markers(log: &Log) -> BTreeMap<i64, (i64, bool)> {
+        read_batches(log)
+            .into_iter()
+            .filter(|(h, _)| h.is_control())
+            .map(|(h, bytes)| {
+                let control = batch::parse_control_record(&bytes).unwrap();
+                (
+                    h.base_offset,
+                    (
+                        h.producer_id,
+                        control.record_type == ControlRecordType::Commit,
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Offsets of the batches stored without records.
+    fn empty_batches(log: &Log) -> Vec<i64> {
+        read_batches(log)
+            .into_iter()
+            .filter(|(h, _)| h.record_count == 0)
+            .map(|(h, _)| h.base_offset)
+            .collect()
+    }
+
+    /// (epoch, last sequence and last offset of the last batch, ongoing txn, coordinator
+    /// epoch) of each producer: what fencing and duplicate detection rely on.
+    type ProducerSummary = (i16, Option<(i32, i64)>, Option<i64>, i32);
+
+    fn producers(log: &Log, ids: &[i64]) -> BTreeMap<i64, Option<ProducerSummary>> {
+        ids.iter()
+            .map(|id| {
+                let summary = log.producer_entry(*id).map(|e| {
+                    (
+                        e.producer_epoch,
+                        e.batches.back().map(|b| (b.last_seq, b.last_offset)),
+                        e.current_txn_first_offset,
+                        e.coordinator_epoch,
+                    )
+                });
+                (*id, summary)
+            })
+            .collect()
+    }
+
+    fn aborted_txn(producer_id: i64, first_offset: i64, last_offset: i64) -> AbortedTxn {
+        AbortedTxn {
+            producer_id,
+            first_offset,
+            last_offset,
+            last_stable_offset: last_offset + 1,
+        }
+    }
+
+    /// Committed and aborted transactions of several producers interleaved with plain
+    /// records, keys overwritten across all of them, and an open transaction: cleaning
+    /// follows Kafka's rules before and after the delete horizon, and the result survives a
+    /// clean reopen and a reopen that rebuilds producer state by replaying the whole log.
+    #[test]
+    fn transactions_are_cleaned_by_kafkas_rules_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t-0");
+        let config = compact_config(300);
+        let log = Log::open(path.clone(), config.clone(), 0, 0, true).unwrap();
+        let (p1, p2, p3, p4, p5, p6, p7) = (1, 2, 3, 4, 5, 6, 7);
+        assert_eq!(
+            txn_produce(
+                &log,
+                (p1, 0, 0),
+                &[(Some("a"), Some("A1")), (Some("b"), Some("B1"))]
+            ),
+            0
+        );
+        assert_eq!(end_txn(&log, p1, 0, true), 2);
+        produce(&log, &[(Some("a"), Some("n1"))], T0); // 3
+        assert_eq!(
+            txn_produce(
+                &log,
+                (p2, 0, 0),
+                &[(Some("a"), Some("X")), (Some("c"), Some("X"))]
+            ),
+            4
+        );
+        assert_eq!(end_txn(&log, p2, 0, false), 6);
+        assert_eq!(txn_produce(&log, (p1, 0, 2), &[(Some("c"), Some("C1"))]), 7);
+        assert_eq!(end_txn(&log, p1, 0, true), 8);
+        assert_eq!(txn_produce(&log, (p3, 0, 0), &[(Some("d"), Some("D1"))]), 9);
+        assert_eq!(end_txn(&log, p3, 0, true), 10);
+        produce(&log, &[(Some("d"), Some("n2"))], T0); // 11: D's only record is overwritten
+        assert_eq!(
+            txn_produce(&log, (p3, 0, 1), &[(Some("e"), Some("E1"))]),
+            12
+        );
+        assert_eq!(end_txn(&log, p3, 0, true), 13);
+        assert_eq!(
+            txn_produce(&log, (p2, 0, 2), &[(Some("f"), Some("F1"))]),
+            14
+        );
+        assert_eq!(end_txn(&log, p2, 0, true), 15);
+        // P4's aborted batch is its last batch; P7's (idempotent) last batch is overwritten.
+        assert_eq!(txn_produce(&log, (p4, 0, 0), &[(Some("g"), Some("X"))]), 16);
+        assert_eq!(end_txn(&log, p4, 0, false), 17);
+        log.append_as_leader(
+            &keyed_batch_with(
+                &[(Some("k"), Some("p7"))],
+                T0,
+                Compression::None,
+                (p7, 0, 0),
+            ),
+            0,
+            T0,
+        )
+        .unwrap(); // 18
+        produce(&log, &[(Some("k"), Some("later"))], T0); // 19
+                                                          // P6's only entry is a marker (e.g. written after an epoch bump).
+        assert_eq!(end_txn(&log, p6, 1, false), 20);
+        // P5's transaction stays open; records after it are not cleanable yet.
+        assert_eq!(
+            txn_produce(&log, (p5, 0, 0), &[(Some("h"), Some("open"))]),
+            21
+        );
+        produce(&log, &[(Some("a"), Some("n3"))], T0); // 22
+        for i in 0..12 {
+            produce(&log, &[(Some(&*format!("z{i}")), Some("filler"))], T0);
+        }
+        assert!(
+            log.cleaning_view().unwrap().active_base_offset > 22,
+            "the open transaction's segment must be closed"
+        );
+        assert_eq!(log.first_unstable_offset(), Some(21));
+        let ids = [p1, p2, p3, p4, p5, p6, p7];
+        let open_batch = read_batches(&log)
+            .into_iter()
+            .find(|(h, _)| h.base_offset == 21)
+            .unwrap();
+
+        // Pass 1, before the delete horizon.
+        let stats = clean_log(&log, T0 + 10, 1 << 20, 4096, &never_stop())
+            .unwrap()
+            .expect("a dirty log with transactions is cleaned");
+        assert_eq!(
+            stats.end_offset, 21,
+            "cleaning stops at the first unstable offset"
+        );
+        let data = read_all(&log);
+        for aborted in [4, 5, 16] {
+            assert!(
+                !data.contains_key(&aborted),
+                "aborted record at {aborted} survived: {data:?}"
+            );
+        }
+        for overwritten in [0, 9, 18] {
+            assert!(
+                !data.contains_key(&overwritten),
+                "overwritten record at {overwritten} survived"
+            );
+        }
+        for kept in [1, 3, 7, 11, 12, 14, 19, 21, 22] {
+            assert!(
+                data.contains_key(&kept),
+                "record at {kept} must stay: {data:?}"
+            );
+        }
+        assert_eq!(
+            data[&3].1.as_deref(),
+            Some("n1"),
+            "`a` written after the first unstable offset does not count yet"
+        );
+        assert_eq!(
+            markers(&log).keys().copied().collect::<Vec<_>>(),
+            vec![2, 6, 8, 10, 13, 15, 17, 20],
+            "before the delete horizon every marker stays"
+        );
+        assert_eq!(
+            empty_batches(&log),
+            vec![16, 18],
+            "the last batches of P4 (aborted) and P7 (overwritten) stay without records"
+        );
+        assert_eq!(
+            log.collect_aborted_transactions(0, log.log_end_offset()),
+            vec![aborted_txn(p2, 4, 6), aborted_txn(p4, 16, 17)],
+            "both ABORT markers stay, so do their index entries"
+        );
+        assert_eq!(
+            read_batches(&log)
+                .into_iter()
+                .find(|(h, _)| h.base_offset == 21)
+                .unwrap(),
+            open_batch,
+            "the open transaction's batch is untouched"
+        );
+        assert_eq!(log.first_unstable_offset(), Some(21));
+        assert!(
+            clean_log(&log, T0 + 10, 1 << 20, 4096, &never_stop())
+                .unwrap()
+                .is_none(),
+            "nothing is due until the delete horizon (no busy loop at the open transaction)"
+        );
+
+        // Pass 2, after the delete horizon: markers of transactions with nothing left go.
+        let stats = clean_log(&log, T0 + 5_000, 1 << 20, 4096, &never_stop())
+            .unwrap()
+            .expect("the delete horizon makes the log cleanable");
+        assert_eq!(stats.markers_removed, 2, "{stats:?}");
+        assert_eq!(
+            markers(&log).keys().copied().collect::<Vec<_>>(),
+            vec![2, 8, 13, 15, 17, 20],
+            "P2's ABORT (6) and D's COMMIT (10) go; markers of kept batches and P6's last entry stay"
+        );
+        assert_eq!(
+            log.collect_aborted_transactions(0, log.log_end_offset()),
+            vec![aborted_txn(p4, 16, 17)],
+            "the removed ABORT marker's index entry goes with it"
+        );
+        assert_eq!(read_all(&log), data, "no record changes");
+        assert_eq!(empty_batches(&log), vec![16, 18]);
+        let index_files: Vec<String> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".txnindex"))
+            .collect();
+        assert_eq!(
+            index_files.len(),
+            1,
+            "one .txnindex, no leftovers: {index_files:?}"
+        );
+        assert!(
+            clean_log(&log, T0 + 5_000, 1 << 20, 4096, &never_stop())
+                .unwrap()
+                .is_none(),
+            "nothing is due after the markers went"
+        );
+
+        // P5 commits: the next pass compacts past its transaction, keeping its record.
+        end_txn(&log, p5, 0, true);
+        assert_eq!(log.first_unstable_offset(), None);
+        clean_log(&log, T0 + 5_000, 1 << 20, 4096, &never_stop())
+            .unwrap()
+            .expect("the committed transaction made the rest cleanable");
+        let data = read_all(&log);
+        assert!(
+            !data.contains_key(&3),
+            "`a` from before P5's transaction is overwritten now"
+        );
+        let latest = latest_per_key(&data);
+        let value = |k: &str| latest.get(k).and_then(|(_, v)| v.clone());
+        assert_eq!(value("a").as_deref(), Some("n3"));
+        assert_eq!(value("h").as_deref(), Some("open"), "committed record kept");
+        assert_eq!(
+            value("c").as_deref(),
+            Some("C1"),
+            "committed, not the aborted X"
+        );
+        assert_eq!(value("g"), None, "aborted only");
+        assert_eq!(
+            latest.len(),
+            8 + 12,
+            "a b c d e f h k + 12 fillers: {latest:?}"
+        );
+
+        // Reopening gives the same log, transactions and producer state: from the snapshot
+        // of a clean shutdown, and by replaying the whole log without any snapshot.
+        let batches = read_batches(&log);
+        let aborted = log.collect_aborted_transactions(0, log.log_end_offset());
+        let producer_state = producers(&log, &ids);
+        assert!(
+            producer_state.values().all(Option::is_some),
+            "{producer_state:?}"
+        );
+        log.close().unwrap();
+        drop(log);
+        let log = Log::open(path.clone(), config.clone(), 0, 0, true).unwrap();
+        assert_eq!(read_batches(&log), batches, "clean reopen: same batches");
+        assert_eq!(
+            log.collect_aborted_transactions(0, log.log_end_offset()),
+            aborted
+        );
+        assert_eq!(producers(&log, &ids), producer_state);
+        drop(log);
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap().path();
+            if entry.extension().is_some_and(|e| e == "snapshot") {
+                std::fs::remove_file(entry).unwrap();
+            }
+        }
+        let log = Log::open(path, config, 0, 0, false).unwrap();
+        assert_eq!(read_batches(&log), batches, "recovery: same batches");
+        assert_eq!(
+            log.first_unstable_offset(),
+            None,
+            "no transaction looks open"
+        );
+        assert_eq!(
+            log.collect_aborted_transactions(0, log.log_end_offset()),
+            aborted,
+            "the replay rebuilds the same aborted index"
+        );
+        assert_eq!(
+            producers(&log, &ids),
+            producer_state,
+            "replaying the cleaned log rebuilds every producer's epoch and last sequence"
+        );
+    }
+
+    /// A log whose first non-active segments hold two aborted transactions whose markers
+    /// outlive cleaning (each is its producer's last batch), in different segments.
+    fn log_with_aborted_markers_in_two_segments(path: &Path) -> Log {
+        let log = Log::open(path.to_path_buf(), compact_config(300), 0, 0, true).unwrap();
+        txn_produce(&log, (1, 0, 0), &[(Some("a"), Some("X"))]);
+        end_txn(&log, 1, 0, false);
+        for i in 0..4 {
+            produce(&log, &[(Some("b"), Some(&*format!("{i}")))], T0);
+        }
+        txn_produce(&log, (2, 0, 0), &[(Some("c"), Some("X"))]);
+        end_txn(&log, 2, 0, false);
+        for i in 0..8 {
+            produce(&log, &[(Some("d"), Some(&*format!("{i}")))], T0);
+        }
+        log
+    }
+
+    /// The cleaned `.txnindex` moves with the segment through `.cleaned` → `.swap` → final:
+    /// a crash after the swap files are complete, or after the `.txnindex` (but not yet the
+    /// `.log`) reached its final name, reopens with the cleaned index.
+    #[test]
+    fn the_cleaned_txn_index_survives_a_crash_during_the_swap() {
+        for renamed_before_crash in [&[][..], &[".index", ".txnindex"][..]] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t-0");
+            let log = log_with_aborted_markers_in_two_segments(&path);
+            let expected = log.collect_aborted_transactions(0, log.log_end_offset());
+            assert_eq!(expected.len(), 2);
+            let view = log.cleaning_view().unwrap();
+            let plan = plan_cleaning(&view, -1, i64::MAX, T0 + 10).unwrap();
+            let mut stats = CleanStats::default();
+            let stop = never_stop();
+            let (map, end_offset) = build_offset_map(
+                &view,
+                &plan,
+                log.collect_aborted_transactions(0, plan.first_uncleanable_offset),
+                1 << 20,
+                4096,
+                &stop,
+                &mut stats,
+            )
+            .unwrap();
+            let group = group_segments(&view.segments, u64::MAX).remove(0);
+            let index_bases: Vec<i64> = group
+                .iter()
+                .map(|s| s.base_offset)
+                .filter(|b| super::super::txn_index::txn_index_file(&path, *b).exists())
+                .collect();
+            assert_eq!(
+                index_bases.len(),
+                2,
+                "the markers are in two segments of the group"
+            );
+            let cleaned = CleaningPass::new(&log, &view, &map, end_offset, T0 + 10, 4096, &stop)
+                .write_cleaned_group(&group)
+                .unwrap();
+            assert_eq!(cleaned, expected, "both markers stay");
+            // Below the active segment only the latest record per key stays (aborted ones
+            // never entered the map); the active segment is untouched.
+            let expected_data: BTreeMap<i64, (String, Option<String>)> = read_all(&log)
+                .into_iter()
+                .filter(|(o, (key, _))| {
+                    *o >= view.active_base_offset || map.get(key.as_bytes()) == Some(*o)
+                })
+                .collect();
+            drop(log);
+            let name = |suffix: &str, extra: &str| path.join(format!("{:020}{suffix}{extra}", 0));
+            for suffix in [".index", ".timeindex", ".txnindex", ".log"] {
+                std::fs::rename(name(suffix, ".cleaned"), name(suffix, ".swap")).unwrap();
+            }
+            for suffix in renamed_before_crash {
+                std::fs::rename(name(suffix, ".swap"), name(suffix, "")).unwrap();
+            }
+            let log = Log::open(path.clone(), compact_config(300), 0, 0, false).unwrap();
+            assert_eq!(
+                log.collect_aborted_transactions(0, log.log_end_offset()),
+                expected,
+                "renamed before the crash: {renamed_before_crash:?}"
+            );
+            assert_eq!(read_all(&log), expected_data);
+            let names: Vec<String> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            assert!(
+                !names
+                    .iter()
+                    .any(|n| n.ends_with(".swap") || n.ends_with(".cleaned")),
+                "no leftovers: {names:?}"
+            );
+            assert_eq!(
+                names.iter().filter(|n| n.ends_with(".txnindex")).count(),
+                1,
+                "only the cleaned segment's index: {names:?}"
+            );
+        }
     }
 }

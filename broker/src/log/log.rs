@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
@@ -22,9 +22,9 @@ use bytes::Bytes;
 use super::batch::{self, BatchHeader, ControlRecordType};
 use super::checkpoint::sync_dir;
 use super::epoch::LeaderEpochCache;
-use super::producer_state::{ProducerEntry, ProducerStateManager, SequenceCheck};
+use super::producer_state::{LastRecord, ProducerEntry, ProducerStateManager, SequenceCheck};
 use super::segment::{self, LogSegment, ReadPlan};
-use super::txn_index::{AbortedTxn, TxnIndexes};
+use super::txn_index::{AbortedTxn, TxnIndexes, TXN_INDEX_SUFFIX};
 use super::{LogConfig, LogError, TimestampType};
 
 /// Result of an append.
@@ -130,13 +130,12 @@ pub struct Log {
     cleaner_checkpoint: AtomicI64,
     /// Idempotent-producer state (checked and updated under `append_lock`).
     producer_state: Mutex<ProducerStateManager>,
-    /// Earliest wall time at which a tombstone kept by the last cleaning may be removed;
-    /// `i64::MAX` when none is known. Makes the log cleanable again whatever its dirty ratio.
-    tombstone_horizon_ms: AtomicI64,
+    /// Earliest wall time at which a tombstone or transaction marker kept by the last
+    /// cleaning may be removed; `i64::MAX` when none is known. Makes the log cleanable again
+    /// whatever its dirty ratio.
+    delete_horizon_ms: AtomicI64,
     /// Aborted transactions per segment (mutated under `append_lock`).
     txn_index: Mutex<TxnIndexes>,
-    /// Set once transactional batches are known to be in the log: the cleaner skips it.
-    has_txn_data: AtomicBool,
 }
 
 /// A non-active segment as the cleaner sees it (see [`Log::cleaning_view`]).
@@ -162,6 +161,8 @@ pub(crate) struct CleaningView {
     pub active_base_offset: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
+    /// First offset of the earliest ongoing transaction: nothing from there on is cleaned.
+    pub first_unstable_offset: Option<i64>,
     pub truncations: u64,
     pub config: LogConfig,
 }
@@ -248,7 +249,6 @@ impl Log {
         let bases: Vec<i64> = segments.keys().copied().collect();
         let mut txn_index = TxnIndexes::load(&dir, &bases)?;
         txn_index.replace_from(loaded.from_offset, loaded.aborted)?;
-        let has_txn_data = loaded.saw_txn_data || !txn_index.is_empty();
         let producer_state = loaded.state;
         tracing::info!(
             dir = %dir.display(),
@@ -275,9 +275,8 @@ impl Log {
             epoch_cache: Mutex::new(epoch_cache),
             producer_state: Mutex::new(producer_state),
             cleaner_checkpoint: AtomicI64::new(-1),
-            tombstone_horizon_ms: AtomicI64::new(i64::MAX),
+            delete_horizon_ms: AtomicI64::new(i64::MAX),
             txn_index: Mutex::new(txn_index),
-            has_txn_data: AtomicBool::new(has_txn_data),
         })
     }
 
@@ -445,9 +444,6 @@ impl Log {
         if !staged.is_empty() {
             lock(&self.producer_state).commit(staged);
         }
-        if headers.iter().any(|h| h.is_transactional()) {
-            self.has_txn_data.store(true, Ordering::Release);
-        }
         Ok(info)
     }
 
@@ -501,7 +497,6 @@ impl Log {
             &config,
             now_ms,
         )?;
-        self.has_txn_data.store(true, Ordering::Release);
         let marker_offset = header.base_offset;
         let mut producer_state = lock(&self.producer_state);
         let first_offset = producer_state.complete_txn(
@@ -555,16 +550,6 @@ impl Log {
         upper_bound_offset: i64,
     ) -> Vec<AbortedTxn> {
         lock(&self.txn_index).collect_aborted(start_offset, upper_bound_offset)
-    }
-
-    /// Whether transactional batches are known to be in the log (the cleaner skips such
-    /// logs).
-    pub fn has_txn_data(&self) -> bool {
-        self.has_txn_data.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn set_has_txn_data(&self) {
-        self.has_txn_data.store(true, Ordering::Release);
     }
 
     /// Appends replicated batches keeping their offsets. The first batch must start at or
@@ -621,9 +606,6 @@ impl Log {
             position += size;
         }
         drop(producer_state);
-        if headers.iter().any(|h| h.is_transactional()) {
-            self.has_txn_data.store(true, Ordering::Release);
-        }
         for entry in aborted {
             let segment_base = self
                 .read_state()
@@ -1253,13 +1235,23 @@ impl Log {
         self.cleaner_checkpoint.store(offset, Ordering::Release);
     }
 
-    pub(crate) fn tombstone_horizon_ms(&self) -> i64 {
-        self.tombstone_horizon_ms.load(Ordering::Acquire)
+    /// Earliest time a tombstone or marker kept by the last cleaning may be removed.
+    pub(crate) fn delete_horizon_ms(&self) -> i64 {
+        self.delete_horizon_ms.load(Ordering::Acquire)
     }
 
-    pub(crate) fn set_tombstone_horizon_ms(&self, horizon_ms: i64) {
-        self.tombstone_horizon_ms
-            .store(horizon_ms, Ordering::Release);
+    pub(crate) fn set_delete_horizon_ms(&self, horizon_ms: i64) {
+        self.delete_horizon_ms.store(horizon_ms, Ordering::Release);
+    }
+
+    /// Per producer id, its last data offset and epoch (the cleaner keeps those batches).
+    pub(crate) fn last_records_of_producers(&self) -> HashMap<i64, LastRecord> {
+        lock(&self.producer_state).last_records()
+    }
+
+    /// The aborted-transaction index entries of the segments `segment_bases`.
+    pub(crate) fn aborted_txns_of_segments(&self, segment_bases: &[i64]) -> Vec<AbortedTxn> {
+        lock(&self.txn_index).entries_of_segments(segment_bases)
     }
 
     /// Snapshot of the non-active segments (shared file handles; no lock is held
@@ -1289,26 +1281,32 @@ impl Log {
                 }
             })
             .collect();
+        let first_unstable_offset = lock(&self.producer_state).first_unstable_offset();
         Some(CleaningView {
             segments,
             active_base_offset,
             log_start_offset: state.log_start_offset,
             log_end_offset: state.log_end_offset,
+            first_unstable_offset,
             truncations: state.truncations,
             config,
         })
     }
 
     /// Replaces the segments `old` (consecutive, non-active) by the cleaned segment written
-    /// as `<old[0].base>.{log,index,timeindex}.cleaned`, with Kafka's crash-safe sequence:
-    /// `.cleaned` → `.swap` (fsync dir), old files → `.deleted` → removed, `.swap` → final
-    /// name (fsync dir). A crash at any point leaves a complete log: [`Log::open`] discards
-    /// `.cleaned` files and completes a `.swap`. Returns `false` (and removes the cleaned
-    /// files) when the log changed under the cleaner (truncation, retention, deletion).
+    /// as `<old[0].base>.{index,timeindex,txnindex,log}.cleaned` (`aborted`: the entries of
+    /// its `.txnindex.cleaned`, always written, possibly empty), with Kafka's crash-safe
+    /// sequence: `.cleaned` → `.swap` (the `.log` last: a `.log.swap` means every other swap
+    /// file is complete; fsync dir), old files → `.deleted` → removed, `.swap` → final name
+    /// (the `.log` last again; fsync dir). A crash at any point leaves a complete log:
+    /// [`Log::open`] discards `.cleaned` files and completes a `.swap`. Returns `false` (and
+    /// removes the cleaned files) when the log changed under the cleaner (truncation,
+    /// retention, deletion).
     pub(crate) fn replace_segments(
         &self,
         old: &[SegmentSnapshot],
         truncations: u64,
+        aborted: Vec<AbortedTxn>,
     ) -> Result<bool, LogError> {
         let Some(first) = old.first() else {
             return Ok(false);
@@ -1320,11 +1318,6 @@ impl Log {
                 segment::segment_file(&self.dir, base_offset, suffix).display()
             ))
         };
-        let suffixes = [
-            segment::INDEX_SUFFIX,
-            segment::TIME_INDEX_SUFFIX,
-            segment::LOG_SUFFIX,
-        ];
         let _append = lock(&self.append_lock);
         let config = self.config();
         let mut state = self.write_state();
@@ -1343,7 +1336,7 @@ impl Log {
             tracing::info!(dir = %self.dir.display(), base_offset, "log changed during cleaning; cleaned segment discarded");
             return Ok(false);
         }
-        for suffix in suffixes {
+        for suffix in SWAPPED_SUFFIXES {
             let from = file(suffix, segment::CLEANED_SUFFIX);
             let to = file(suffix, segment::SWAP_SUFFIX);
             std::fs::rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
@@ -1354,10 +1347,20 @@ impl Log {
                 segment.delete()?;
             }
         }
-        for suffix in suffixes {
+        let old_bases: Vec<i64> = old.iter().map(|o| o.base_offset).collect();
+        let has_aborted = !aborted.is_empty();
+        // Readers see the new index with the new segment (both under the state lock).
+        lock(&self.txn_index).replace_segments(&old_bases, base_offset, aborted);
+        for suffix in SWAPPED_SUFFIXES {
             let from = file(suffix, segment::SWAP_SUFFIX);
             let to = file(suffix, "");
             std::fs::rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
+        }
+        if !has_aborted {
+            // An empty index is the same as none (load ignores it); keep the directory tidy.
+            if let Err(e) = std::fs::remove_file(file(TXN_INDEX_SUFFIX, "")) {
+                tracing::debug!(dir = %self.dir.display(), base_offset, error = %e, "cannot remove empty transaction index");
+            }
         }
         sync_dir(&self.dir)?;
         let (mut segment, problem) = LogSegment::open(&self.dir, base_offset, &config)?;
@@ -1367,12 +1370,19 @@ impl Log {
         }
         segment.set_created_ms(old.iter().map(|o| o.created_ms).max().unwrap_or(0));
         state.segments.insert(base_offset, segment);
-        let bases: Vec<i64> = state.segments.keys().copied().collect();
-        drop(state);
-        lock(&self.txn_index).retain_segments(&bases);
         Ok(true)
     }
 }
+
+/// The files of a cleaned segment, in the order they are renamed `.cleaned` → `.swap` →
+/// final: the `.log` last, so that a `.log.swap` (recovery's signal to complete the swap)
+/// implies every other file of the swap is in place.
+const SWAPPED_SUFFIXES: [&str; 4] = [
+    segment::INDEX_SUFFIX,
+    segment::TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+    segment::LOG_SUFFIX,
+];
 
 /// Producer state rebuilt by [`load_producer_state`].
 struct LoadedProducerState {
@@ -1381,8 +1391,6 @@ struct LoadedProducerState {
     from_offset: i64,
     /// Aborted transactions whose markers were replayed, with their segments' bases.
     aborted: Vec<(i64, AbortedTxn)>,
-    /// Whether the replay met transactional batches.
-    saw_txn_data: bool,
 }
 
 /// Ends a transaction for a replicated or replayed marker; the aborted-index entry for an
@@ -1429,7 +1437,6 @@ fn load_producer_state(
         };
     let mut replayed = 0usize;
     let mut aborted = Vec::new();
-    let mut saw_txn_data = false;
     for segment in segments.values() {
         if segment.next_offset() <= from_offset {
             continue;
@@ -1440,7 +1447,6 @@ fn load_producer_state(
                 return;
             }
             replayed += 1;
-            saw_txn_data |= header.is_transactional();
             match control {
                 Some(control) => {
                     if let Some(entry) = apply_marker(&mut producer_state, header, control) {
@@ -1451,23 +1457,17 @@ fn load_producer_state(
             }
         })?;
     }
-    saw_txn_data |= producer_state.first_unstable_offset().is_some();
     tracing::info!(dir = %dir.display(), from_offset, replayed_batches = replayed, producers = producer_state.producer_count(), ongoing_txns = producer_state.ongoing_txns().len(), "producer state loaded");
     Ok(LoadedProducerState {
         state: producer_state,
         from_offset,
         aborted,
-        saw_txn_data,
     })
 }
 
 /// Best-effort removal of a cleaned segment's files (an aborted cleaning).
 pub(crate) fn remove_cleaned_files(dir: &Path, base_offset: i64) {
-    for suffix in [
-        segment::LOG_SUFFIX,
-        segment::INDEX_SUFFIX,
-        segment::TIME_INDEX_SUFFIX,
-    ] {
+    for suffix in SWAPPED_SUFFIXES {
         let path = PathBuf::from(format!(
             "{}{}",
             segment::segment_file(dir, base_offset, suffix).display(),
@@ -1504,8 +1504,12 @@ fn append_info(
 ///
 /// A `<B>.log.swap` is a cleaned segment that was fsynced and made ready before a crash:
 /// the segments it replaces (base offsets in `[B, next offset of the swap)`) are deleted
-/// and the swap files renamed to their final names, as Kafka's log loader does. Index
-/// `.swap` files without a log swap are removed (indexes are rebuilt when missing).
+/// and the swap files renamed to their final names, as Kafka's log loader does. The `.log`
+/// is renamed last on both steps, so each other file of the swap is either still a `.swap`
+/// or already final: `<B>.txnindex` is therefore kept (it is the cleaned one, or replaced by
+/// its `.swap`), while `<B>.index`/`.timeindex` without a `.swap` are deleted and rebuilt.
+/// Index `.swap` files without a log swap are removed (indexes are rebuilt when missing; a
+/// cleaning that never reached its `.log.swap` left the old `.txnindex` untouched).
 fn scan_dir(dir: &Path) -> Result<std::collections::BTreeSet<i64>, LogError> {
     let mut bases = std::collections::BTreeSet::new();
     let mut index_files = Vec::new();
@@ -1528,6 +1532,7 @@ fn scan_dir(dir: &Path) -> Result<std::collections::BTreeSet<i64>, LogError> {
             }
             if let Some(base) = parse(stem, segment::INDEX_SUFFIX)
                 .or_else(|| parse(stem, segment::TIME_INDEX_SUFFIX))
+                .or_else(|| parse(stem, TXN_INDEX_SUFFIX))
             {
                 index_swaps.push((base, path));
                 continue;
@@ -1557,11 +1562,16 @@ fn scan_dir(dir: &Path) -> Result<std::collections::BTreeSet<i64>, LogError> {
             .copied()
             .collect();
         for old in replaced {
-            for suffix in [
-                segment::LOG_SUFFIX,
-                segment::INDEX_SUFFIX,
-                segment::TIME_INDEX_SUFFIX,
-            ] {
+            let suffixes: &[&str] = if old == *base {
+                &[
+                    segment::LOG_SUFFIX,
+                    segment::INDEX_SUFFIX,
+                    segment::TIME_INDEX_SUFFIX,
+                ]
+            } else {
+                &SWAPPED_SUFFIXES
+            };
+            for suffix in suffixes {
                 let path = segment::segment_file(dir, old, suffix);
                 match std::fs::remove_file(&path) {
                     Ok(()) => {}
@@ -2577,7 +2587,6 @@ mod txn_tests {
             "the open transaction survives"
         );
         assert_eq!(log.collect_aborted_transactions(0, 20), aborted);
-        assert!(log.has_txn_data());
         assert_eq!(
             std::fs::read(super::super::txn_index::txn_index_file(dir.path(), 0)).unwrap(),
             index_bytes,

@@ -76,6 +76,15 @@ impl ProducerEntry {
     }
 }
 
+/// The last thing a producer wrote, as the cleaner needs it (Kafka's `LastRecord`): the last
+/// offset of its last data batch, or `None` when its latest entry is a transaction marker
+/// (after an epoch bump, or a marker for a producer without batches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastRecord {
+    pub last_data_offset: Option<i64>,
+    pub producer_epoch: i16,
+}
+
 /// Outcome of checking a produced batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SequenceCheck {
@@ -294,6 +303,22 @@ impl ProducerStateManager {
             .values()
             .filter_map(|e| e.current_txn_first_offset)
             .min()
+    }
+
+    /// Per producer id, its last data offset and epoch (Kafka's `lastRecordsOfActiveProducers`).
+    pub fn last_records(&self) -> HashMap<i64, LastRecord> {
+        self.producers
+            .values()
+            .map(|e| {
+                (
+                    e.producer_id,
+                    LastRecord {
+                        last_data_offset: e.batches.back().map(|b| b.last_offset),
+                        producer_epoch: e.producer_epoch,
+                    },
+                )
+            })
+            .collect()
     }
 
     /// Producers with an ongoing transaction: `(producer_id, first_offset)`, by first offset.

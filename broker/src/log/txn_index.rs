@@ -13,6 +13,11 @@
 //! rebuilds every entry whose marker lies after its producer-state snapshot by replaying the
 //! log ([`TxnIndexes::replace_from`]); entries before it were written before the snapshot. A
 //! torn last entry is dropped when loading.
+//!
+//! The log cleaner rewrites the index of a cleaned segment group: it keeps the entries whose
+//! ABORT marker survives the cleaning and writes them as `<base>.txnindex.cleaned` (also when
+//! empty), which moves through `.swap` to its final name with the segment's other files
+//! ([`write_cleaned_index`], [`TxnIndexes::replace_segments`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -170,6 +175,35 @@ impl TxnIndexes {
         Ok(())
     }
 
+    /// The entries of the segments `segment_bases`, in marker order.
+    pub(crate) fn entries_of_segments(&self, segment_bases: &[i64]) -> Vec<AbortedTxn> {
+        self.by_segment
+            .iter()
+            .filter(|(base, _)| segment_bases.contains(base))
+            .flat_map(|(_, list)| list.iter().copied())
+            .collect()
+    }
+
+    /// After the cleaner replaced the segments `old_bases` by one segment at `new_base` (whose
+    /// `.txnindex` the log renamed into place): `entries` become that segment's, and the
+    /// entries and files of the other replaced segments go.
+    pub(crate) fn replace_segments(
+        &mut self,
+        old_bases: &[i64],
+        new_base: i64,
+        entries: Vec<AbortedTxn>,
+    ) {
+        for base in old_bases {
+            self.by_segment.remove(base);
+            if *base != new_base {
+                remove_file(&txn_index_file(&self.dir, *base));
+            }
+        }
+        if !entries.is_empty() {
+            self.by_segment.insert(new_base, entries);
+        }
+    }
+
     /// Forgets (and deletes the files of) segments not in `segment_bases`.
     pub(crate) fn retain_segments(&mut self, segment_bases: &[i64]) {
         let gone: Vec<i64> = self
@@ -214,11 +248,6 @@ impl TxnIndexes {
         found
     }
 
-    /// Whether any aborted transaction is indexed.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.by_segment.is_empty()
-    }
-
     /// fsync of the index of `segment_base` (at a roll, with its segment).
     pub(crate) fn flush(&self, segment_base: i64) -> Result<(), LogError> {
         if !self.by_segment.contains_key(&segment_base) {
@@ -231,6 +260,18 @@ impl TxnIndexes {
             Err(e) => Err(LogError::io(&path, e)),
         }
     }
+}
+
+/// Writes (and fsyncs) a cleaned segment's index at `path` (a `.cleaned` name: the file only
+/// counts once renamed, so it is written in place, not via a temporary file).
+pub(crate) fn write_cleaned_index(path: &Path, entries: &[AbortedTxn]) -> Result<(), LogError> {
+    let mut bytes = Vec::with_capacity(entries.len() * ENTRY_BYTES);
+    for entry in entries {
+        bytes.extend_from_slice(&entry.encode());
+    }
+    let mut file = std::fs::File::create(path).map_err(|e| LogError::io(path, e))?;
+    file.write_all(&bytes).map_err(|e| LogError::io(path, e))?;
+    file.sync_all().map_err(|e| LogError::io(path, e))
 }
 
 fn write_entries(path: &Path, entries: &[AbortedTxn]) -> Result<(), LogError> {
