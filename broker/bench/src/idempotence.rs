@@ -1,5 +1,6 @@
 //! Idempotent produce overhead: the same batched produce run with `enable.idempotence`
-//! false and then true, each on a fresh topic, in one bench run.
+//! false and then true, each on a fresh topic, in one bench run, each measured after a
+//! warm-up (connections, metadata and the producer id in place).
 
 use std::time::Duration;
 
@@ -55,12 +56,16 @@ pub(crate) fn run(
         replication_factor,
     )?;
     let run_one = |topic: &str, idempotence: bool| -> Result<ProduceRun, BenchError> {
+        settle_page_cache();
         let mut config = throughput::producer_config(bootstrap, &spec.produce);
         config.set(
             "enable.idempotence",
             if idempotence { "true" } else { "false" },
         );
-        let produced = throughput::produce(config, topic, &spec.produce, broker_pid)?;
+        // Warmed up: librdkafka's idempotent producer waits for its producer id (a retry
+        // timer of ~0.5 s when no connection is up yet), a fixed start-up cost that would
+        // otherwise dominate a sub-second run.
+        let produced = throughput::produce_warmed_up(config, topic, &spec.produce, broker_pid)?;
         tracing::info!(
             topic,
             idempotence,
@@ -79,6 +84,17 @@ pub(crate) fn run(
     let plain = run_one(plain_topic, false)?;
     let idempotent = run_one(idempotent_topic, true)?;
     Ok(IdempotenceResult { plain, idempotent })
+}
+
+/// Writes back dirty pages (`sync`) before a measured run, so that one run's writeback
+/// (a GB of page cache) is not charged to the next: without it, whichever run came second
+/// was slower by up to 2x on the reference VM.
+fn settle_page_cache() {
+    match std::process::Command::new("sync").status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => tracing::warn!(%status, "sync failed; runs may disturb each other"),
+        Err(e) => tracing::warn!(error = %e, "cannot run sync; runs may disturb each other"),
+    }
 }
 
 #[cfg(test)]

@@ -442,7 +442,7 @@ fn idempotence_section(out: &mut String, reports: &[ScenarioReport]) {
         let _ = writeln!(
             out,
             "{} x {} B to {} partition(s), acks=all, batched as in the throughput runs; \
-             plain first, then idempotent, each on a new topic.\n",
+             plain first, then idempotent, each on a new topic, each after sync and a warm-up.\n",
             p.record_count, p.record_bytes, p.partitions
         );
         let _ = writeln!(

@@ -294,9 +294,12 @@ pub(crate) fn plan(args: &Args) -> Vec<Scenario> {
                     record_bytes: 1024,
                     partitions: 1,
                     acks: Acks::All,
-                    record_count: args
-                        .records
-                        .unwrap_or_else(|| record_count_default(1024, args.quick)),
+                    // 1 GB per run: shorter runs are dominated by noise.
+                    record_count: args.records.unwrap_or(if args.quick {
+                        30_000
+                    } else {
+                        1_000_000
+                    }),
                     send_duration_max,
                 },
             })),

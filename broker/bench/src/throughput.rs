@@ -147,10 +147,46 @@ pub(crate) fn produce(
     spec: &ThroughputSpec,
     broker_pid: Option<u32>,
 ) -> Result<Produced, BenchError> {
+    produce_with(config, topic, spec, broker_pid, false)
+}
+
+/// [`produce`] after a warm-up that is not measured: one record per partition, flushed, so
+/// that connections, metadata and (for idempotent producers) the producer id are in place
+/// and the figures compare steady-state produce paths, not client start-up.
+pub(crate) fn produce_warmed_up(
+    config: rdkafka::ClientConfig,
+    topic: &str,
+    spec: &ThroughputSpec,
+    broker_pid: Option<u32>,
+) -> Result<Produced, BenchError> {
+    produce_with(config, topic, spec, broker_pid, true)
+}
+
+fn produce_with(
+    config: rdkafka::ClientConfig,
+    topic: &str,
+    spec: &ThroughputSpec,
+    broker_pid: Option<u32>,
+    warm_up: bool,
+) -> Result<Produced, BenchError> {
     let producer: ThreadedProducer<DeliveryCounter> =
         config.create_with_context(DeliveryCounter::default())?;
     let payload = clients::payload(spec.record_bytes);
     let partitions = spec.partitions.max(1);
+
+    let mut warm_up_ok = 0;
+    let mut warm_up_failed = 0;
+    if warm_up {
+        for partition in 0..partitions {
+            let record = BaseRecord::<(), [u8]>::to(topic)
+                .payload(&payload[..])
+                .partition(partition);
+            producer.send(record).map_err(|(e, _)| e)?;
+        }
+        producer.flush(Duration::from_millis(FLUSH_TIMEOUT_MS))?;
+        warm_up_ok = producer.context().ok.load(Ordering::Relaxed);
+        warm_up_failed = producer.context().failed.load(Ordering::Relaxed);
+    }
 
     let cpu_before = broker_pid.map(proc_stats::cpu_seconds).transpose()?;
     let started = Instant::now();
@@ -192,8 +228,8 @@ pub(crate) fn produce(
     let context = producer.context();
     let first_error = context.first_error.lock().ok().and_then(|e| e.clone());
     Ok(Produced {
-        ok: context.ok.load(Ordering::Relaxed),
-        failed: context.failed.load(Ordering::Relaxed),
+        ok: context.ok.load(Ordering::Relaxed) - warm_up_ok,
+        failed: context.failed.load(Ordering::Relaxed) - warm_up_failed,
         elapsed,
         broker_cpu_s: cpu_before
             .zip(cpu_after)
