@@ -909,30 +909,65 @@ fn a_crash_after_the_markers_completes_the_commit_with_its_offsets() {
     crash_inside_a_commit_keeps_output_and_offsets("txn.markers_written");
 }
 
-#[test]
-fn pending_transactional_offsets_survive_kill_9_and_complete_afterwards() {
-    let mut broker = TestBroker::start();
-    let input = topic_name("txn-pending-in");
-    broker.create_topic(&input, 1, &[]);
-    let (id, group) = ("tx-pending-offsets", "txn-pending-group");
-    let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
-    assert_eq!(code, codes::NONE);
+/// A broker with transaction `id` open, holding a TxnOffsetCommit of `offset` for `group`
+/// on partition 0 of a fresh input topic.
+struct PendingOffset {
+    broker: TestBroker,
+    raw: RawClient,
+    input: String,
+    pid: i64,
+    epoch: i16,
+}
 
-    // Transaction 1: offset 5, crash, commit after the restart.
-    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
-    assert_eq!(
-        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
-        codes::NONE
-    );
+impl PendingOffset {
+    fn open(id: &str, group: &str, offset: i64) -> Self {
+        let broker = TestBroker::start();
+        let input = topic_name("txn-pending-in");
+        broker.create_topic(&input, 1, &[]);
+        let mut raw = broker.raw();
+        let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
+        assert_eq!(code, codes::NONE);
+        assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+        assert_eq!(
+            txn_commit_offset(&mut raw, id, group, pid, epoch, &input, offset),
+            codes::NONE
+        );
+        Self {
+            broker,
+            raw,
+            input,
+            pid,
+            epoch,
+        }
+    }
+}
+
+/// kill -9 and restart; returns a new connection once the reloaded group coordinator reports
+/// `group`'s offset of `topic` as pending (UNSTABLE_OFFSET_COMMIT).
+fn crash_and_await_pending_offset(broker: &mut TestBroker, group: &str, topic: &str) -> RawClient {
     broker.kill9();
     broker.restart();
     let mut raw = broker.raw();
     wait_until(
         Duration::from_secs(30),
         "the reloaded group coordinator to report the pending offset as unstable",
-        || fetch_offset(&mut raw, group, &input, true).0 == UNSTABLE_OFFSET_COMMIT,
+        || fetch_offset(&mut raw, group, topic, true).0 == UNSTABLE_OFFSET_COMMIT,
     );
+    raw
+}
+
+#[test]
+fn pending_transactional_offsets_survive_kill_9_and_complete_afterwards() {
+    let (id, group) = ("tx-pending-offsets", "txn-pending-group");
+    // Transaction 1: offset 5, crash, commit after the restart.
+    let PendingOffset {
+        mut broker,
+        input,
+        pid,
+        epoch,
+        ..
+    } = PendingOffset::open(id, group, 5);
+    let mut raw = crash_and_await_pending_offset(&mut broker, group, &input);
     assert_eq!(
         fetch_offset(&mut raw, group, &input, false),
         (codes::NONE, -1),
@@ -950,14 +985,7 @@ fn pending_transactional_offsets_survive_kill_9_and_complete_afterwards() {
         txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 8),
         codes::NONE
     );
-    broker.kill9();
-    broker.restart();
-    let mut raw = broker.raw();
-    wait_until(
-        Duration::from_secs(30),
-        "the reloaded group coordinator to report the pending offset as unstable",
-        || fetch_offset(&mut raw, group, &input, true).0 == UNSTABLE_OFFSET_COMMIT,
-    );
+    let mut raw = crash_and_await_pending_offset(&mut broker, group, &input);
     assert_eq!(end_txn(&mut raw, id, pid, epoch, false), codes::NONE);
     assert_eq!(
         fetch_offset(&mut raw, group, &input, true),
@@ -977,18 +1005,14 @@ fn pending_transactional_offsets_survive_kill_9_and_complete_afterwards() {
 
 #[test]
 fn deleting_a_group_deletes_its_pending_transactional_offsets() {
-    let mut broker = TestBroker::start();
-    let input = topic_name("txn-delete-in");
-    broker.create_topic(&input, 1, &[]);
     let (id, group) = ("tx-delete-group", "txn-delete-group");
-    let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
-    assert_eq!(code, codes::NONE);
-    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
-    assert_eq!(
-        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
-        codes::NONE
-    );
+    let PendingOffset {
+        mut broker,
+        mut raw,
+        input,
+        pid,
+        epoch,
+    } = PendingOffset::open(id, group, 5);
     let deleted = raw
         .call(
             2,

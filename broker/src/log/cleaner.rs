@@ -1011,6 +1011,21 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// The files of a log dir, asserting that no `.swap`/`.cleaned` file is left.
+    fn file_names_without_swap_leftovers(path: &Path) -> Vec<String> {
+        let names: Vec<String> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.ends_with(".swap") || n.ends_with(".cleaned")),
+            "no leftovers: {names:?}"
+        );
+        names
+    }
+
     fn compact_config(segment_bytes: u64) -> LogConfig {
         LogConfig {
             segment_bytes,
@@ -1344,16 +1359,7 @@ mod tests {
             expected,
             "the swapped-in log is complete"
         );
-        let names: Vec<String> = std::fs::read_dir(&path)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert!(
-            !names
-                .iter()
-                .any(|n| n.ends_with(".swap") || n.ends_with(".cleaned")),
-            "no leftovers: {names:?}"
-        );
+        file_names_without_swap_leftovers(&path);
         assert_eq!(
             log.segment_count(),
             view.segments.len() - group.len() + 2,
@@ -1770,16 +1776,7 @@ mod tests {
                 "renamed before the crash: {renamed_before_crash:?}"
             );
             assert_eq!(read_all(&log), expected_data);
-            let names: Vec<String> = std::fs::read_dir(&path)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect();
-            assert!(
-                !names
-                    .iter()
-                    .any(|n| n.ends_with(".swap") || n.ends_with(".cleaned")),
-                "no leftovers: {names:?}"
-            );
+            let names = file_names_without_swap_leftovers(&path);
             assert_eq!(
                 names.iter().filter(|n| n.ends_with(".txnindex")).count(),
                 1,

@@ -123,15 +123,21 @@ impl TestBroker {
     /// Waits (bounded) for the process to exit on its own — e.g. at an armed crash point —
     /// and reaps it; returns its exit status. The data dir stays for a restart.
     pub fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let mut child = self
+        let child = self
             .child
             .take()
             .unwrap_or_else(|| panic!("wait_for_exit: broker is not running"));
+        self.reap(child, timeout, "exited by itself")
+    }
+
+    /// Waits up to `timeout` for `child` to exit and notes how; kills it and panics if it
+    /// does not.
+    fn reap(&self, mut child: Child, timeout: Duration, how: &str) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => {
-                    self.note(&format!("===== exited by itself: {status} ====="));
+                    self.note(&format!("===== {how}: {status} ====="));
                     return status;
                 }
                 Ok(None) if Instant::now() < deadline => {
@@ -140,7 +146,7 @@ impl TestBroker {
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("broker did not exit within {timeout:?} (broker log below)");
+                    panic!("broker did not exit within {timeout:?} ({how}; broker log below)");
                 }
                 Err(e) => panic!("waiting for broker exit failed: {e}"),
             }
@@ -167,7 +173,7 @@ impl TestBroker {
 
     /// SIGTERM and wait; returns the exit status (panics if it does not exit in time).
     pub fn terminate(&mut self) -> ExitStatus {
-        let mut child = self
+        let child = self
             .child
             .take()
             .unwrap_or_else(|| panic!("terminate: broker is not running"));
@@ -175,25 +181,7 @@ impl TestBroker {
         // SAFETY: plain kill(2) on the pid of our own child, which has not been reaped yet.
         let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
         assert_eq!(rc, 0, "sending SIGTERM to broker pid {pid} failed");
-        let deadline = Instant::now() + BROKER_STOP_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    self.note(&format!("===== exited after SIGTERM: {status} ====="));
-                    return status;
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "broker did not exit within {BROKER_STOP_TIMEOUT:?} after SIGTERM (broker log below)");
-                }
-                Err(e) => panic!("waiting for broker exit failed: {e}"),
-            }
-        }
+        self.reap(child, BROKER_STOP_TIMEOUT, "exited after SIGTERM")
     }
 
     /// Start again on the same data dir (after `kill9` or `stop`; stops cleanly first if
