@@ -394,6 +394,7 @@ impl ReplicaManager {
                         if r.is_ok() {
                             p.advance_high_watermark();
                         }
+                        spawn_roll_flush(&p);
                         (i, r)
                     })
                     .collect::<Vec<_>>()
@@ -528,6 +529,7 @@ impl ReplicaManager {
                             )
                             .map(|_| ())
                             .map_err(ApiError::from);
+                        spawn_roll_flush(&p);
                         match &r {
                             Ok(()) => p.advance_high_watermark(),
                             Err(e) => {
@@ -583,4 +585,28 @@ fn next_offset_after(records: &[u8]) -> Option<i64> {
         position += size;
     }
     next
+}
+
+/// fsyncs the segments an append just rolled ([`Log::flush_rolled`]) on another blocking
+/// thread, so the appender answers without waiting for it (Kafka's asynchronous flush after
+/// a roll). Called from blocking-pool threads, which carry the runtime's context; without
+/// one it flushes inline. The periodic flush task is the backstop.
+fn spawn_roll_flush(p: &Arc<Partition>) {
+    if !p.log.roll_flush_pending() {
+        return;
+    }
+    let flush = {
+        let p = Arc::clone(p);
+        move || {
+            if let Err(e) = p.log.flush_rolled() {
+                tracing::error!(partition = %p.tp, error = %e, "flushing rolled segments failed");
+            }
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn_blocking(flush);
+        }
+        Err(_) => flush(),
+    }
 }

@@ -128,6 +128,10 @@ pub struct Log {
     epoch_cache: Mutex<LeaderEpochCache>,
     /// The cleaner's first dirty offset (Kafka's cleaner-offset-checkpoint entry); -1 = none.
     cleaner_checkpoint: AtomicI64,
+    /// Highest base offset of a segment rolled since the last [`Log::flush_rolled`]: the
+    /// segments below it await their fsync (-1: none). Kafka flushes a rolled segment
+    /// asynchronously too, so no append waits for a segment's fsync.
+    roll_flush_upto: AtomicI64,
     /// Idempotent-producer state (checked and updated under `append_lock`).
     producer_state: Mutex<ProducerStateManager>,
     /// Earliest wall time at which a tombstone or transaction marker kept by the last
@@ -275,6 +279,7 @@ impl Log {
             epoch_cache: Mutex::new(epoch_cache),
             producer_state: Mutex::new(producer_state),
             cleaner_checkpoint: AtomicI64::new(-1),
+            roll_flush_upto: AtomicI64::new(-1),
             delete_horizon_ms: AtomicI64::new(i64::MAX),
             txn_index: Mutex::new(txn_index),
         })
@@ -307,8 +312,9 @@ impl Log {
     /// all N batches (kernel copy into the page cache); 1 `pwrite` per index entry, i.e.
     /// ≤ 2 per `index.interval.bytes` (4 KiB default) of log; 0 fsync unless
     /// `flush.messages` is reached. Rare extras: a new leader epoch writes the epoch
-    /// checkpoint (tmp + fsync + rename + dir fsync); a roll fsyncs the old segment and
-    /// creates 3 files.
+    /// checkpoint (tmp + fsync + rename + dir fsync); a roll creates 3 files and writes a
+    /// producer snapshot (the old segment's fsync happens later, off this path:
+    /// [`Log::flush_rolled`]).
     pub fn append_as_leader(
         &self,
         records: &[u8],
@@ -754,20 +760,13 @@ impl Log {
     }
 
     /// Starts a new active segment at `new_base_offset` (caller holds `append_lock`). The
-    /// old active segment is fsynced first so the recovery point can move to the new base.
+    /// old active segment is not fsynced here: [`Log::flush_rolled`] does it outside the
+    /// append lock (called right after the append by the replica manager) and only then
+    /// moves the recovery point, so an append never waits for a whole segment's fsync.
     fn roll_locked(&self, new_base_offset: i64, now_ms: i64) -> Result<(), LogError> {
         let config = self.config();
-        let old_empty = {
-            let state = self.read_state();
-            let active = state.active()?;
-            if !active.is_empty() {
-                active.flush()?;
-                lock(&self.txn_index).flush(active.base_offset())?;
-            }
-            active.is_empty()
-        };
+        let old_empty = self.read_state().active()?.is_empty();
         let segment = LogSegment::create(&self.dir, new_base_offset, &config, now_ms)?;
-        sync_dir(&self.dir)?;
         let mut state = self.write_state();
         if old_empty {
             // An empty active segment is replaced rather than kept (Kafka does the same).
@@ -777,9 +776,8 @@ impl Log {
                 }
             }
         } else {
-            state.recovery_point = state
-                .recovery_point
-                .max(new_base_offset.min(state.log_end_offset));
+            self.roll_flush_upto
+                .fetch_max(new_base_offset, Ordering::AcqRel);
         }
         state.segments.insert(new_base_offset, segment);
         drop(state);
@@ -1057,6 +1055,58 @@ impl Log {
         }
         tracing::info!(dir = %self.dir.display(), segments_deleted = count, log_start_offset = new_start, "retention deleted segments");
         Ok(count)
+    }
+
+    /// Whether a rolled segment awaits [`Log::flush_rolled`].
+    pub fn roll_flush_pending(&self) -> bool {
+        self.roll_flush_upto.load(Ordering::Acquire) >= 0
+    }
+
+    /// fsyncs the segments rolled since the last call (their `.log`, indexes and
+    /// `.txnindex`) and the directory, without the append lock, then moves the recovery
+    /// point to the newest rolled segment's base (Kafka's asynchronous flush after a roll).
+    /// Appends continue meanwhile; a truncation in between leaves the recovery point alone.
+    pub fn flush_rolled(&self) -> Result<(), LogError> {
+        let upto = self.roll_flush_upto.swap(-1, Ordering::AcqRel);
+        if upto < 0 {
+            return Ok(());
+        }
+        let (bases, truncations) = {
+            let state = self.read_state();
+            if state.deleted {
+                return Ok(());
+            }
+            let bases: Vec<i64> = state
+                .segments
+                .values()
+                .filter(|s| s.base_offset() < upto && s.next_offset() > state.recovery_point)
+                .map(|s| s.base_offset())
+                .collect();
+            (bases, state.truncations)
+        };
+        for base in bases {
+            for suffix in [
+                segment::LOG_SUFFIX,
+                segment::INDEX_SUFFIX,
+                segment::TIME_INDEX_SUFFIX,
+                super::txn_index::TXN_INDEX_SUFFIX,
+            ] {
+                let path = segment::segment_file(&self.dir, base, suffix);
+                // fsync through a fresh descriptor: same inode, no lock needed. A segment
+                // deleted meanwhile (retention, cleaning) needs no flush.
+                match File::open(&path) {
+                    Ok(file) => file.sync_data().map_err(|e| LogError::io(&path, e))?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(LogError::io(&path, e)),
+                }
+            }
+        }
+        sync_dir(&self.dir)?;
+        let mut state = self.write_state();
+        if state.truncations == truncations {
+            state.recovery_point = state.recovery_point.max(upto.min(state.log_end_offset));
+        }
+        Ok(())
     }
 
     /// fsyncs every segment holding offsets at or above the recovery point (and the
@@ -1835,8 +1885,16 @@ mod tests {
         assert!(log_file(dir.path(), 9).exists() && log_file(dir.path(), 18).exists());
         assert_eq!(
             log.recovery_point(),
+            0,
+            "a roll does not fsync under the lock"
+        );
+        assert!(log.roll_flush_pending());
+        log.flush_rolled().unwrap();
+        assert!(!log.roll_flush_pending());
+        assert_eq!(
+            log.recovery_point(),
             18,
-            "a roll flushes the old segment and moves the recovery point"
+            "the rolled segments' flush moves the recovery point"
         );
         assert_eq!(all_bytes(&log).len() as u64, 7 * one);
 

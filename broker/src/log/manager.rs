@@ -310,6 +310,10 @@ impl LogManager {
     /// `flush.ms`-driven flushes of every log; failures are logged per log.
     pub fn flush_due(&self, now_ms: i64) {
         for (tp, log) in self.all() {
+            // A backstop: rolled segments are normally flushed right after their append.
+            if let Err(e) = log.flush_rolled() {
+                tracing::error!(partition = %tp, error = %e, "flushing rolled segments failed");
+            }
             if let Err(e) = log.flush_if_due(now_ms) {
                 tracing::error!(partition = %tp, error = %e, "flush failed");
             }

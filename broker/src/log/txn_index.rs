@@ -247,19 +247,6 @@ impl TxnIndexes {
         }
         found
     }
-
-    /// fsync of the index of `segment_base` (at a roll, with its segment).
-    pub(crate) fn flush(&self, segment_base: i64) -> Result<(), LogError> {
-        if !self.by_segment.contains_key(&segment_base) {
-            return Ok(());
-        }
-        let path = txn_index_file(&self.dir, segment_base);
-        match std::fs::File::open(&path) {
-            Ok(file) => file.sync_all().map_err(|e| LogError::io(&path, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(LogError::io(&path, e)),
-        }
-    }
 }
 
 /// Writes (and fsyncs) a cleaned segment's index at `path` (a `.cleaned` name: the file only
