@@ -315,3 +315,89 @@ fn clients_cannot_write_control_batches_and_unknown_partitions_are_reported() {
     );
     assert_eq!(latest(&mut raw, &topic, READ_COMMITTED), 1);
 }
+
+/// A described producer: (producer id, epoch, last sequence, coordinator epoch, open
+/// transaction's first offset).
+type DescribedProducer = (i64, i32, i32, i32, i64);
+
+/// DescribeProducers v0 for partitions of `topic`: per partition (error, producers).
+fn describe_producers(
+    raw: &mut RawClient,
+    topic: &str,
+    partitions: &[i32],
+) -> Vec<(i16, Vec<DescribedProducer>)> {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::DescribeProducersRequest;
+    let response = raw
+        .call(
+            0,
+            &DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+                .with_name(topic_name_of(topic))
+                .with_partition_indexes(partitions.to_vec())]),
+        )
+        .expect("DescribeProducers must be answered");
+    response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            let producers = p
+                .active_producers
+                .iter()
+                .map(|s| {
+                    (
+                        s.producer_id.0,
+                        s.producer_epoch,
+                        s.last_sequence,
+                        s.coordinator_epoch,
+                        s.current_txn_start_offset,
+                    )
+                })
+                .collect();
+            (p.error_code, producers)
+        })
+        .collect()
+}
+
+#[test]
+fn a_hanging_transaction_is_found_with_describe_producers_and_aborted_by_an_admin() {
+    // The operator's procedure (kafka-transactions.sh find-hanging / abort): a transaction
+    // no coordinator knows (here: a raw producer without a transactional id, which the
+    // broker does not verify, as Kafka) holds the LSO; DescribeProducers shows its start,
+    // and a WriteTxnMarkers ABORT from an admin releases it.
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-hanging");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    let (pid, epoch) = init_producer_id(&mut raw);
+    let plain = encode_batch(&[(b"k", b"before")], 2, Compression::None, now_ms());
+    assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE);
+    let hanging = encode_transactional_batch(&[b"h1", b"h2"], pid, epoch, 0);
+    assert_eq!(raw.produce(&topic, 0, hanging, -1).base_offset, 1);
+    assert_eq!(
+        latest(&mut raw, &topic, READ_COMMITTED),
+        1,
+        "the LSO is held"
+    );
+
+    let described = describe_producers(&mut raw, &topic, &[0, 5]);
+    assert_eq!(
+        described[0],
+        (codes::NONE, vec![(pid, i32::from(epoch), 1, -1, 1)]),
+        "the producer, its last sequence and its open transaction's first offset"
+    );
+    assert_eq!(described[1].0, codes::UNKNOWN_TOPIC_OR_PARTITION);
+
+    assert_eq!(
+        raw.write_txn_marker(&topic, &[0], pid, epoch, 0, false),
+        vec![(0, codes::NONE)]
+    );
+    assert_eq!(latest(&mut raw, &topic, READ_COMMITTED), 4, "released");
+    assert_eq!(
+        describe_producers(&mut raw, &topic, &[0])[0],
+        (codes::NONE, vec![(pid, i32::from(epoch), 1, 0, -1)]),
+        "no open transaction; the marker's coordinator epoch is recorded"
+    );
+    let got = broker.consume_all_with(&[("isolation.level", "read_committed")], &topic, 0, 0);
+    let got: Vec<String> = got.iter().map(|r| r.value_str()).collect();
+    assert_eq!(got, vec!["before"], "the aborted records stay invisible");
+}

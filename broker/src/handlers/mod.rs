@@ -13,6 +13,7 @@ mod metadata;
 mod offsets;
 mod produce;
 pub mod producer_id;
+mod producers;
 mod topics;
 mod txn;
 pub mod txn_markers;
@@ -197,6 +198,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Request
         )),
         RequestKind::WriteTxnMarkers(r) => Respond(ResponseKind::WriteTxnMarkers(
             txn_markers::handle(broker, r).await,
+        )),
+        RequestKind::DescribeProducers(r) => Respond(ResponseKind::DescribeProducers(
+            producers::handle_describe_producers(broker, r),
         )),
         other => Outcome::Close(format!("no handler for {:?}", api_of(&other))),
     }

@@ -1253,6 +1253,11 @@ impl Log {
         lock(&self.producer_state).producer(producer_id).cloned()
     }
 
+    /// Every producer this partition tracks (DescribeProducers).
+    pub fn producer_entries(&self) -> Vec<ProducerEntry> {
+        lock(&self.producer_state).producers()
+    }
+
     /// Drops producers idle for `expiration_ms` (`producer.id.expiration.ms`); returns how
     /// many.
     pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {

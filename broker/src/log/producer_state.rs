@@ -71,7 +71,9 @@ fn no_coordinator_epoch() -> i32 {
 }
 
 impl ProducerEntry {
-    fn last_seq(&self) -> Option<i32> {
+    /// The sequence of the producer's last record here (None before its first batch, e.g.
+    /// a producer known only from a marker).
+    pub fn last_seq(&self) -> Option<i32> {
         self.batches.back().map(|b| b.last_seq)
     }
 }
@@ -139,6 +141,13 @@ impl ProducerStateManager {
 
     pub fn producer_count(&self) -> usize {
         self.producers.len()
+    }
+
+    /// Every producer the partition tracks, by producer id.
+    pub fn producers(&self) -> Vec<ProducerEntry> {
+        let mut all: Vec<ProducerEntry> = self.producers.values().cloned().collect();
+        all.sort_by_key(|e| e.producer_id);
+        all
     }
 
     /// Checks a produced batch against the state (`staged` holds entries updated by earlier
