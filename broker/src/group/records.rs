@@ -767,6 +767,30 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_batch_left_by_the_cleaner_decodes_to_nothing() {
+        // The cleaner keeps a producer's last batch without records (Kafka's RETAIN_EMPTY);
+        // loading a compacted __consumer_offsets partition must step over it.
+        let records = vec![offset_commit(None)];
+        let batch = encode_txn_batch(&records, Compression::None, 5, 42, 3).expect("encode");
+        let header = BatchHeader::parse(&batch).expect("header");
+        let mut blob = crate::log::batch::encode_empty(&header);
+        let plain = encode_batch(&records, Compression::None, 6).expect("encode");
+        let mut plain = plain.to_vec();
+        plain[..8].copy_from_slice(&1i64.to_be_bytes());
+        blob.extend_from_slice(&plain);
+        let (decoded, next) = decode_batches(&Bytes::from(blob)).expect("decode");
+        assert_eq!(next, Some(2));
+        assert_eq!(
+            decoded,
+            vec![LogEntry::Record {
+                offset: 1,
+                producer_id: None,
+                record: records[0].clone(),
+            }]
+        );
+    }
+
+    #[test]
     fn transactional_batches_and_markers_decode_with_their_producer() {
         let records = vec![offset_commit(Some(OffsetCommitValue {
             offset: 7,
