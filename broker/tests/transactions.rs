@@ -37,6 +37,7 @@ const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const PRODUCER_FENCED: i16 = 90;
 const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+const INVALID_GROUP_ID: i16 = 24;
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
@@ -590,6 +591,72 @@ fn transactional_produce_is_verified_with_the_coordinator() {
     );
     let (_, high) = broker.watermarks(&added, 0);
     assert_eq!(high, 2, "nothing written by the zombie");
+}
+
+/// The `__consumer_offsets` partition of `group` (Java's `String.hashCode`, as Kafka).
+fn offsets_partition(group: &str, partitions: i32) -> i32 {
+    let h = group
+        .encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)));
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions
+}
+
+#[test]
+fn bad_txn_offset_commits_get_kafkas_errors_and_write_nothing() {
+    let broker = TestBroker::start();
+    let input = topic_name("txn-bad-offsets");
+    broker.create_topic(&input, 1, &[]);
+    let (id, group) = ("tx-bad-offsets", "txn-bad-offsets-group");
+    let mut raw = broker.raw();
+    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
+    assert_eq!(code, codes::NONE);
+    // Creates __consumer_offsets, so that its watermarks can be compared.
+    assert_eq!(
+        add_offsets(&mut raw, "tx-other-offsets", -1, 0, group),
+        INVALID_PRODUCER_ID_MAPPING
+    );
+    broker.wait_for_topic("__consumer_offsets", 50);
+    let partition = offsets_partition(group, 50);
+    let before = broker.watermarks("__consumer_offsets", partition);
+
+    assert_eq!(
+        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
+        INVALID_TXN_STATE,
+        "offsets not added to the transaction (no AddOffsetsToTxn)"
+    );
+    assert_eq!(
+        txn_commit_offset(&mut raw, "tx-unknown-offsets", group, pid, epoch, &input, 5),
+        INVALID_PRODUCER_ID_MAPPING,
+        "an unknown transactional id"
+    );
+    assert_eq!(
+        txn_commit_offset(&mut raw, id, "", pid, epoch, &input, 5),
+        INVALID_GROUP_ID,
+        "an empty group id"
+    );
+    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    let (code, _, epoch2) = init_txn(&mut raw, id, 60_000);
+    assert_eq!(
+        code,
+        codes::NONE,
+        "a new incarnation fences the open transaction"
+    );
+    assert!(epoch2 > epoch);
+    assert_eq!(
+        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
+        PRODUCER_FENCED,
+        "a fenced producer's offsets"
+    );
+    let (_, high) = broker.watermarks("__consumer_offsets", partition);
+    assert!(
+        high <= before.1 + 1,
+        "nothing but the fencing abort's marker was written ({before:?} -> {high})"
+    );
+    assert_eq!(
+        fetch_offset(&mut raw, group, &input, true),
+        (codes::NONE, -1)
+    );
 }
 
 #[test]
