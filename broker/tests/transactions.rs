@@ -728,7 +728,8 @@ fn a_transaction_open_across_a_crash_is_aborted_after_its_timeout() {
         add_partition(&mut raw, "tx-crash", pid, epoch, &topic),
         codes::NONE
     );
-    let r = raw.produce(
+    let r = raw.produce_as(
+        Some("tx-crash"),
         &topic,
         0,
         transactional_batch(&[b"x", b"y"], pid, epoch, 0),
@@ -901,7 +902,8 @@ fn crash_inside_a_commit_keeps_output_and_offsets(crash_point: &str) {
         add_partition(&mut raw, id, pid, epoch, &output),
         codes::NONE
     );
-    let r = raw.produce(
+    let r = raw.produce_as(
+        Some(id),
         &output,
         0,
         transactional_batch(&[b"p", b"q"], pid, epoch, 0),

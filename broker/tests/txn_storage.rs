@@ -13,6 +13,13 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::InitProducerIdRequest;
 use kafka_protocol::records::Compression;
 
+/// These tests drive the partition side alone (batches and markers from a raw client, no
+/// transaction coordinator), so KIP-890's verification is off, as a Kafka broker with
+/// `transaction.partition.verification.enable=false`; the transactional id on their
+/// produce requests is then only required, not checked.
+const UNVERIFIED: &[(&str, &str)] = &[("transaction.partition.verification.enable", "false")];
+const RAW_TXN_ID: &str = "raw-txn";
+
 const READ_UNCOMMITTED: i8 = 0;
 const READ_COMMITTED: i8 = 1;
 const LATEST: i64 = -1;
@@ -70,7 +77,7 @@ fn latest(raw: &mut RawClient, topic: &str, isolation_level: i8) -> i64 {
 
 #[test]
 fn an_open_transaction_holds_read_committed_at_the_lso_until_its_commit_marker() {
-    let broker = TestBroker::start();
+    let broker = TestBroker::start_with(UNVERIFIED);
     let topic = topic_name("txn-commit");
     broker.create_topic(&topic, 1, &[]);
     let mut raw = broker.raw();
@@ -79,7 +86,7 @@ fn an_open_transaction_holds_read_committed_at_the_lso_until_its_commit_marker()
     let plain = encode_batch(&[(b"k", b"before")], 2, Compression::None, now_ms());
     assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE);
     let txn = encode_transactional_batch(&[b"t1", b"t2"], pid, epoch, 0);
-    let r = raw.produce(&topic, 0, txn, -1);
+    let r = raw.produce_as(Some(RAW_TXN_ID), &topic, 0, txn, -1);
     assert_eq!((r.error_code, r.base_offset), (codes::NONE, 1));
 
     let uncommitted = fetch(&mut raw, &topic, 0, READ_UNCOMMITTED);
@@ -139,7 +146,7 @@ fn an_open_transaction_holds_read_committed_at_the_lso_until_its_commit_marker()
 
 #[test]
 fn aborted_transactions_are_reported_and_real_consumers_drop_their_records() {
-    let broker = TestBroker::start();
+    let broker = TestBroker::start_with(UNVERIFIED);
     let topic = topic_name("txn-abort");
     broker.create_topic(&topic, 1, &[]);
     let mut raw = broker.raw();
@@ -149,9 +156,17 @@ fn aborted_transactions_are_reported_and_real_consumers_drop_their_records() {
     let plain = encode_batch(&[(b"k", b"p0")], 2, Compression::None, now_ms());
     assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE); // 0
     let aborted = encode_transactional_batch(&[b"a1", b"a2"], pid, epoch, 0);
-    assert_eq!(raw.produce(&topic, 0, aborted, -1).base_offset, 1); // 1..=2
+    assert_eq!(
+        raw.produce_as(Some(RAW_TXN_ID), &topic, 0, aborted, -1)
+            .base_offset,
+        1
+    ); // 1..=2
     let kept = encode_transactional_batch(&[b"c1"], other, other_epoch, 0);
-    assert_eq!(raw.produce(&topic, 0, kept, -1).base_offset, 3); // 3
+    assert_eq!(
+        raw.produce_as(Some(RAW_TXN_ID), &topic, 0, kept, -1)
+            .base_offset,
+        3
+    ); // 3
     assert_eq!(
         raw.write_txn_marker(&topic, &[0], pid, epoch, 0, false),
         vec![(0, codes::NONE)]
@@ -230,7 +245,7 @@ fn aborted_transactions_are_reported_and_real_consumers_drop_their_records() {
 
 #[test]
 fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() {
-    let mut broker = TestBroker::start();
+    let mut broker = TestBroker::start_with(UNVERIFIED);
     let topic = topic_name("txn-crash");
     broker.create_topic(&topic, 1, &[]);
     let mut raw = broker.raw();
@@ -238,12 +253,20 @@ fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() 
     let (aborter, aborter_epoch) = init_producer_id(&mut raw);
 
     let aborted = encode_transactional_batch(&[b"x"], aborter, aborter_epoch, 0);
-    assert_eq!(raw.produce(&topic, 0, aborted, -1).base_offset, 0);
+    assert_eq!(
+        raw.produce_as(Some(RAW_TXN_ID), &topic, 0, aborted, -1)
+            .base_offset,
+        0
+    );
     raw.write_txn_marker(&topic, &[0], aborter, aborter_epoch, 0, false); // 1
     let plain = encode_batch(&[(b"k", b"p")], 2, Compression::None, now_ms());
     assert_eq!(raw.produce(&topic, 0, plain, -1).base_offset, 2);
     let open = encode_transactional_batch(&[b"o1", b"o2"], pid, epoch, 0);
-    assert_eq!(raw.produce(&topic, 0, open, -1).base_offset, 3);
+    assert_eq!(
+        raw.produce_as(Some(RAW_TXN_ID), &topic, 0, open, -1)
+            .base_offset,
+        3
+    );
     assert_eq!(latest(&mut raw, &topic, READ_COMMITTED), 3);
 
     broker.kill9();
@@ -291,13 +314,24 @@ fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() 
 
 #[test]
 fn clients_cannot_write_control_batches_and_unknown_partitions_are_reported() {
-    let broker = TestBroker::start();
+    let broker = TestBroker::start_with(UNVERIFIED);
     let topic = topic_name("txn-control");
     broker.create_topic(&topic, 1, &[]);
     let mut raw = broker.raw();
     let (pid, epoch) = init_producer_id(&mut raw);
+    // Transactional records without the request's transactional id: the whole request
+    // fails (Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED), nothing is written.
+    let txn = encode_transactional_batch(&[b"t"], pid, epoch, 0);
+    assert_eq!(
+        raw.produce(&topic, 0, txn, -1).error_code,
+        codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
     let control = encode_control_batch(pid, epoch, true, 0);
-    let r = raw.produce(&topic, 0, control, -1);
+    assert_eq!(
+        raw.produce(&topic, 0, control.clone(), -1).error_code,
+        codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
+    let r = raw.produce_as(Some(RAW_TXN_ID), &topic, 0, control, -1);
     assert_eq!(
         r.error_code,
         codes::INVALID_RECORD,
@@ -361,10 +395,10 @@ fn describe_producers(
 #[test]
 fn a_hanging_transaction_is_found_with_describe_producers_and_aborted_by_an_admin() {
     // The operator's procedure (kafka-transactions.sh find-hanging / abort): a transaction
-    // no coordinator knows (here: a raw producer without a transactional id, which the
-    // broker does not verify, as Kafka) holds the LSO; DescribeProducers shows its start,
-    // and a WriteTxnMarkers ABORT from an admin releases it.
-    let broker = TestBroker::start();
+    // no coordinator knows (possible with verification off, as on Kafka brokers before
+    // KIP-890) holds the LSO; DescribeProducers shows its start, and a WriteTxnMarkers
+    // ABORT from an admin releases it.
+    let broker = TestBroker::start_with(UNVERIFIED);
     let topic = topic_name("txn-hanging");
     broker.create_topic(&topic, 1, &[]);
     let mut raw = broker.raw();
@@ -372,7 +406,11 @@ fn a_hanging_transaction_is_found_with_describe_producers_and_aborted_by_an_admi
     let plain = encode_batch(&[(b"k", b"before")], 2, Compression::None, now_ms());
     assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE);
     let hanging = encode_transactional_batch(&[b"h1", b"h2"], pid, epoch, 0);
-    assert_eq!(raw.produce(&topic, 0, hanging, -1).base_offset, 1);
+    assert_eq!(
+        raw.produce_as(Some(RAW_TXN_ID), &topic, 0, hanging, -1)
+            .base_offset,
+        1
+    );
     assert_eq!(
         latest(&mut raw, &topic, READ_COMMITTED),
         1,

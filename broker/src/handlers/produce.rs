@@ -63,6 +63,21 @@ pub async fn handle(
         .as_ref()
         .map(|t| t.0.as_str())
         .filter(|t| !t.is_empty());
+    // As Kafka: transactional records need the request's transactional id (the id a future
+    // authorizer checks); without one the whole request fails, nothing is written.
+    if transactional_id.is_none()
+        && candidates
+            .iter()
+            .any(|(_, _, records)| BatchHeader::parse(records).is_ok_and(|h| h.is_transactional()))
+    {
+        candidates.clear();
+        for (_, early) in &mut order {
+            *early = Some(ApiError::new(
+                ResponseError::TransactionalIdAuthorizationFailed,
+                "transactional records need the request's transactional id",
+            ));
+        }
+    }
     let mut to_append = Vec::with_capacity(candidates.len());
     for (index, tp, records) in candidates {
         match verify_transactional(broker, transactional_id, &tp, &records).await {
@@ -174,8 +189,8 @@ async fn verify_transactional(
     if !header.is_transactional() || header.is_control() || header.producer_id < 0 {
         return Ok(TxnVerification::Off);
     }
-    // As Kafka: a request without a transactional id is not verified.
     let Some(transactional_id) = transactional_id else {
+        // Refused before (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); nothing to verify here.
         return Ok(TxnVerification::Off);
     };
     let Some(guard) = broker
