@@ -593,6 +593,53 @@ fn transactional_produce_is_verified_with_the_coordinator() {
     assert_eq!(high, 2, "nothing written by the zombie");
 }
 
+#[test]
+fn transaction_verification_can_be_switched_off_without_a_restart() {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-verify-dynamic");
+    broker.create_topic(&topic, 1, &[]);
+    let id = "tx-verify-dynamic";
+    let mut raw = broker.raw();
+    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
+    assert_eq!(code, codes::NONE);
+    let unadded = |raw: &mut RawClient| {
+        raw.produce_as(
+            Some(id),
+            &topic,
+            0,
+            transactional_batch(&[b"x"], pid, epoch, 0),
+            -1,
+        )
+        .error_code
+    };
+    assert_eq!(unadded(&mut raw), INVALID_TXN_STATE, "verified by default");
+
+    // kafka-configs.sh --entity-type brokers --entity-default --alter
+    //   --add-config transaction.partition.verification.enable=false
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(sb(""))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(sb("transaction.partition.verification.enable"))
+                .with_config_operation(0)
+                .with_value(Some(sb("false")))]),
+    ]);
+    let r = raw
+        .call(versions::INCREMENTAL_ALTER_CONFIGS, &request)
+        .expect("IncrementalAlterConfigs must be answered");
+    assert_eq!(r.responses[0].error_code, codes::NONE);
+    wait_until(
+        Duration::from_secs(30),
+        "the unverified transactional produce to be accepted once verification is off",
+        || unadded(&mut raw) == codes::NONE,
+    );
+}
+
 /// The `__consumer_offsets` partition of `group` (Java's `String.hashCode`, as Kafka).
 fn offsets_partition(group: &str, partitions: i32) -> i32 {
     let h = group

@@ -206,8 +206,6 @@ pub struct BrokerConfig {
     pub transaction_state_log_min_isr: i32,
     pub transaction_state_log_segment_bytes: i32,
     pub transaction_max_timeout_ms: i32,
-    /// `transaction.partition.verification.enable` (KIP-890 part 1).
-    pub transaction_partition_verification_enable: bool,
     pub transactional_id_expiration_ms: i32,
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i32,
     pub transaction_remove_expired_transaction_cleanup_interval_ms: i32,
@@ -621,8 +619,6 @@ impl Builder {
             transaction_state_log_min_isr: self.i32("transaction.state.log.min.isr"),
             transaction_state_log_segment_bytes: self.i32("transaction.state.log.segment.bytes"),
             transaction_max_timeout_ms: self.i32("transaction.max.timeout.ms"),
-            transaction_partition_verification_enable: self
-                .bool("transaction.partition.verification.enable"),
             transactional_id_expiration_ms: self.i32("transactional.id.expiration.ms"),
             transaction_abort_timed_out_transaction_cleanup_interval_ms: self
                 .i32("transaction.abort.timed.out.transaction.cleanup.interval.ms"),

@@ -110,6 +110,16 @@ fn broker_layers<'a>(
     ]
 }
 
+/// The effective value of a broker key: dynamic per-broker > dynamic cluster default >
+/// static > Kafka's default (for settings the broker reads at use, so that
+/// `kafka-configs.sh --alter` takes effect without a restart).
+pub fn effective_broker_value(layers: &ConfigLayers, name: &str) -> Option<ConfigValue> {
+    broker_layers(layers)
+        .into_iter()
+        .find_map(|(map, _)| layer_value(map, name))
+        .or_else(|| broker_config_def(name)?.default_value())
+}
+
 /// A broker key's value in a layer if it is there and valid. Stored dynamic values were
 /// validated when written; an invalid one (e.g. written by a newer version) is skipped.
 fn layer_value(map: &BTreeMap<String, String>, name: &str) -> Option<ConfigValue> {

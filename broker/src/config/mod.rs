@@ -27,9 +27,9 @@ pub use defs::{
 };
 pub use layers::{
     describe_broker_configs, describe_broker_default_configs, describe_topic_configs,
-    effective_log_config, effective_min_insync_replicas, invalid_config_value,
-    validate_broker_dynamic_config, validate_topic_config, ConfigLayers, ConfigSource,
-    ConfigSynonym, DescribedConfig,
+    effective_broker_value, effective_log_config, effective_min_insync_replicas,
+    invalid_config_value, validate_broker_dynamic_config, validate_topic_config, ConfigLayers,
+    ConfigSource, ConfigSynonym, DescribedConfig,
 };
 pub use properties::parse_properties;
 

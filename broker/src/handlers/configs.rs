@@ -18,9 +18,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, Broker, RequestContext};
-use crate::config::{self, ConfigLayers, DescribedConfig};
+use crate::config::{self, DescribedConfig};
 use crate::error::{ApiError, ResponseError};
-use crate::metadata::{AlterOp, ConfigChangeSpec, ConfigResource, MetadataImage};
+use crate::metadata::{AlterOp, ConfigChangeSpec, ConfigResource};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -51,26 +51,6 @@ fn resource_of(broker: &Broker, resource_type: i8, name: &str) -> Result<ConfigR
     }
 }
 
-fn layers<'a>(
-    broker: &'a Broker,
-    image: &'a MetadataImage,
-    topic: &'a BTreeMap<String, String>,
-    empty: &'a BTreeMap<String, String>,
-) -> ConfigLayers<'a> {
-    ConfigLayers {
-        static_config: &broker.config,
-        dynamic_cluster: image
-            .configs
-            .get(&ConfigResource::Broker(None))
-            .unwrap_or(empty),
-        dynamic_broker: image
-            .configs
-            .get(&ConfigResource::Broker(Some(broker.node_id)))
-            .unwrap_or(empty),
-        topic,
-    }
-}
-
 pub fn handle_describe(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
@@ -94,19 +74,19 @@ pub fn handle_describe(
                         }
                         let topic = image.configs.get(&resource).unwrap_or(&empty);
                         Ok(config::describe_topic_configs(
-                            &layers(broker, &image, topic, &empty),
+                            &broker.config_layers(&image, topic, &empty),
                             synonyms,
                             docs,
                         ))
                     }
                     ConfigResource::Broker(Some(_)) => Ok(config::describe_broker_configs(
-                        &layers(broker, &image, &empty, &empty),
+                        &broker.config_layers(&image, &empty, &empty),
                         synonyms,
                         docs,
                     )),
                     // The cluster-wide default resource lists only what was set dynamically.
                     ConfigResource::Broker(None) => Ok(config::describe_broker_default_configs(
-                        &layers(broker, &image, &empty, &empty),
+                        &broker.config_layers(&image, &empty, &empty),
                         synonyms,
                         docs,
                     )),

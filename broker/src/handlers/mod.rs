@@ -18,15 +18,16 @@ mod topics;
 mod txn;
 pub mod txn_markers;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::config::BrokerConfig;
+use crate::config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
 use crate::group::GroupCoordinator;
-use crate::metadata::{Controller, MetadataImage, MetadataQuorum};
+use crate::metadata::{ConfigResource, Controller, MetadataImage, MetadataQuorum};
 use crate::replica::ReplicaManager;
 use crate::txn::TransactionCoordinator;
 
@@ -57,6 +58,39 @@ pub struct Broker {
 impl Broker {
     pub fn image(&self) -> Arc<MetadataImage> {
         self.quorum.image()
+    }
+
+    /// The config layers of this broker in `image`: `topic`'s overrides (or `empty`) over
+    /// the dynamic per-broker and cluster-default configs over the static ones.
+    pub fn config_layers<'a>(
+        &'a self,
+        image: &'a MetadataImage,
+        topic: &'a BTreeMap<String, String>,
+        empty: &'a BTreeMap<String, String>,
+    ) -> ConfigLayers<'a> {
+        ConfigLayers {
+            static_config: &self.config,
+            dynamic_cluster: image
+                .configs
+                .get(&ConfigResource::Broker(None))
+                .unwrap_or(empty),
+            dynamic_broker: image
+                .configs
+                .get(&ConfigResource::Broker(Some(self.node_id)))
+                .unwrap_or(empty),
+            topic,
+        }
+    }
+
+    /// A boolean broker setting as it is now (dynamic per-broker > dynamic cluster default >
+    /// static > default), for settings Kafka lets operators change without a restart.
+    pub fn dynamic_bool(&self, name: &str) -> bool {
+        let image = self.image();
+        let empty = BTreeMap::new();
+        matches!(
+            effective_broker_value(&self.config_layers(&image, &empty, &empty), name),
+            Some(ConfigValue::Boolean(true))
+        )
     }
 
     /// Waits until partition state reflects metadata at least as new as `offset`, so that a

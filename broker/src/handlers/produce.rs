@@ -180,13 +180,14 @@ async fn verify_transactional(
     tp: &TopicPartition,
     records: &bytes::Bytes,
 ) -> Result<TxnVerification, ApiError> {
-    if !broker.config.transaction_partition_verification_enable {
-        return Ok(TxnVerification::Off);
-    }
     let Ok(header) = BatchHeader::parse(records) else {
         return Ok(TxnVerification::Off);
     };
     if !header.is_transactional() || header.is_control() || header.producer_id < 0 {
+        return Ok(TxnVerification::Off);
+    }
+    // Dynamic, as in Kafka (`kafka-configs.sh --entity-type brokers --alter`).
+    if !broker.dynamic_bool("transaction.partition.verification.enable") {
         return Ok(TxnVerification::Off);
     }
     let Some(transactional_id) = transactional_id else {
