@@ -853,6 +853,19 @@ fn idle_transactional_ids_expire_after_transactional_id_expiration_ms() {
 
 #[test]
 fn consume_transform_produce_commits_output_and_input_offsets_atomically() {
+    consume_transform_produce_once("classic");
+}
+
+#[test]
+fn consume_transform_produce_with_a_kip_848_consumer_group() {
+    // send_offsets_to_transaction with a consumer-protocol member: its member epoch is the
+    // generation TxnOffsetCommit carries.
+    consume_transform_produce_once("consumer");
+}
+
+/// One consume-transform-produce round with a group consumer of `group_protocol`: the
+/// output records and the input offsets commit in one transaction.
+fn consume_transform_produce_once(group_protocol: &str) {
     let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
     let input = topic_name("txn-in");
     let output = topic_name("txn-out");
@@ -868,6 +881,7 @@ fn consume_transform_produce_commits_output_and_input_offsets_atomically() {
 
     let consumer = broker.consumer_with(&[
         ("group.id", group.as_str()),
+        ("group.protocol", group_protocol),
         ("isolation.level", "read_committed"),
         ("enable.partition.eof", "false"),
     ]);
@@ -928,7 +942,6 @@ fn consume_transform_produce_commits_output_and_input_offsets_atomically() {
     );
 }
 
-/// Kafka's `abs(javaHashCode(id)) % partitions`.
 /// Checks the transaction's two outcomes after a crash at `crash_point` inside its
 /// EndTxn(commit): the output records are visible to read_committed exactly once and the
 /// TxnOffsetCommit offset is the group's committed offset — the records in

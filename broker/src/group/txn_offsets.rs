@@ -16,6 +16,11 @@
 use super::*;
 use crate::replica::TxnMarker;
 
+/// The OffsetCommit version whose error codes a transactional commit gets from
+/// [`ConsumerGroup::validate_offset_commit`] (below v9: ILLEGAL_GENERATION, not
+/// STALE_MEMBER_EPOCH).
+const CLASSIC_ERRORS_VERSION: i16 = 8;
+
 /// A transactional offset awaiting its transaction's marker.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct PendingTxnOffset {
@@ -135,6 +140,12 @@ impl GroupCoordinator {
                 Err(ResponseError::IllegalGeneration)
             };
         };
+        if let Some(cg) = &group.consumer {
+            // A consumer-protocol (KIP-848) group: the generation is the member epoch. As
+            // Kafka, a stale epoch in a transactional commit is ILLEGAL_GENERATION (the
+            // classic error every TxnOffsetCommit version carries).
+            return cg.validate_offset_commit(member_id, generation_id, CLASSIC_ERRORS_VERSION);
+        }
         if generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
             validate_member(group, member_id, group_instance_id)?;
             if generation_id != group.generation_id {
