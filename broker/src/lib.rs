@@ -6,6 +6,7 @@
 //! immutable `MetadataImage`). See ARCHITECTURE.md for the code map and invariants.
 
 pub mod config;
+mod coordinator_shards;
 pub mod crash;
 pub mod error;
 pub mod group;

@@ -160,7 +160,7 @@ impl GroupCoordinator {
         let _write = shard.write_lock.lock().await;
         let (outcome, incarnation, record, new_member) = {
             let mut st = shard.lock();
-            if st.closed {
+            if st.is_closed() {
                 return heartbeat_error(ResponseError::NotCoordinator, "shard unloaded".into());
             }
             let incarnation = self.next_incarnation();

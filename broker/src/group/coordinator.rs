@@ -1,9 +1,10 @@
 //! `GroupCoordinator`: Kafka's classic group protocol and committed offsets over shards of
 //! `__consumer_offsets`.
 //!
-//! Each partition of `__consumer_offsets` this broker leads is a `Shard`: a mutex over the
-//! in-memory groups (never held across an `.await`) and an async write lock that serializes
-//! appends to the partition (taken before the mutex, held across the append). Requests that
+//! Each partition of `__consumer_offsets` this broker leads is a `Shard`
+//! (`crate::coordinator_shards`, which loads and unloads it): a mutex over the in-memory
+//! groups (never held across an `.await`) and an async write lock that serializes appends to
+//! the partition (taken before the mutex, held across the append). Requests that
 //! must wait — a JoinGroup until the rebalance completes, a SyncGroup until the leader's
 //! assignment — park a `oneshot` sender in the member and await it with a bounded timeout.
 //! Timers (session expiry, delayed join, pending sync) are tokio tasks that sleep until a
@@ -12,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,11 +39,12 @@ use super::classic::{ClassicGroup, GroupState, InitialDelay, JoinWaiter, Member}
 use super::consumer::ConsumerGroup;
 use super::records::{self, CoordinatorRecord, LogEntry, OffsetCommitValue};
 use super::{partition_for, GroupConfig, GROUP_METADATA_TOPIC_NAME};
+use crate::coordinator_shards::{self, read_partition, CoordinatorShards};
 use crate::error::{ApiError, ResponseError};
 use crate::handlers::str_bytes;
 use crate::log::{AppendOrigin, TxnVerification};
-use crate::metadata::{Controller, CreateTopicSpec, MetadataImage, MetadataQuorum};
-use crate::replica::{Partition, ReplicaManager};
+use crate::metadata::{Controller, CreateTopicSpec, MetadataQuorum};
+use crate::replica::ReplicaManager;
 use crate::types::{now_ms, TopicPartition};
 
 #[path = "txn_offsets.rs"]
@@ -50,45 +52,24 @@ mod txn_offsets;
 
 /// Longest a JoinGroup/SyncGroup waits beyond its rebalance timeout before giving up.
 const WAIT_SLACK: Duration = Duration::from_secs(10);
-/// Bytes read per `Log::read` while loading a shard.
-const LOAD_READ_BYTES: usize = 4 << 20;
-/// Upper bound on reads while loading one shard (a 1 TiB partition at 4 MiB per read).
-const LOAD_READS_MAX: usize = 1 << 18;
-/// Attempts to load a shard before giving up (the next image change retries).
-const LOAD_ATTEMPTS: u32 = 5;
+/// One `__consumer_offsets` partition's groups; its write lock serializes appends to the
+/// partition.
+pub(super) type Shard = coordinator_shards::Shard<GroupShardState>;
+type ShardState = coordinator_shards::ShardState<GroupShardState>;
 
-/// One `__consumer_offsets` partition's groups.
-pub(super) struct Shard {
-    partition: i32,
-    leader_epoch: i32,
-    state: Mutex<ShardState>,
-    /// Serializes appends to the partition; always taken before `state`.
-    pub(super) write_lock: tokio::sync::Mutex<()>,
-}
-
+/// What a group shard holds (cleared when the shard is unloaded).
 #[derive(Default)]
-pub(super) struct ShardState {
-    loaded: bool,
-    /// Set when the shard was unloaded (leadership moved); timers then stop.
-    pub(super) closed: bool,
+pub(super) struct GroupShardState {
     pub(super) groups: HashMap<String, ClassicGroup>,
     /// TxnOffsetCommit offsets awaiting their transaction's marker.
     pub(super) pending_txn_offsets: txn_offsets::PendingTxnOffsets,
 }
 
-impl Shard {
-    pub(super) fn lock(&self) -> MutexGuard<'_, ShardState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn tp(&self) -> TopicPartition {
-        TopicPartition::new(GROUP_METADATA_TOPIC_NAME, self.partition)
-    }
-}
-
 impl ShardState {
+    /// The group if it is still this incarnation and the shard was not unloaded (timers
+    /// then stop).
     pub(super) fn group(&mut self, group_id: &str, incarnation: u64) -> Option<&mut ClassicGroup> {
-        if self.closed {
+        if self.is_closed() {
             return None;
         }
         self.groups
@@ -98,12 +79,11 @@ impl ShardState {
 }
 
 pub struct GroupCoordinator {
-    node_id: i32,
     config: GroupConfig,
     replicas: Arc<ReplicaManager>,
     controller: Arc<Controller>,
     pub(super) quorum: Arc<MetadataQuorum>,
-    pub(super) shards: RwLock<HashMap<i32, Arc<Shard>>>,
+    pub(super) shards: CoordinatorShards<GroupShardState>,
     incarnations: AtomicU64,
     create_topic_lock: tokio::sync::Mutex<()>,
     pub(super) this: Weak<GroupCoordinator>,
@@ -191,12 +171,11 @@ impl GroupCoordinator {
         quorum: Arc<MetadataQuorum>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {
-            node_id,
             config,
             replicas,
             controller,
             quorum,
-            shards: RwLock::new(HashMap::new()),
+            shards: CoordinatorShards::new(GROUP_METADATA_TOPIC_NAME, "group coordinator", node_id),
             incarnations: AtomicU64::new(1),
             create_topic_lock: tokio::sync::Mutex::new(()),
             this: this.clone(),
@@ -213,8 +192,12 @@ impl GroupCoordinator {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let images = this.quorum.subscribe();
+            let load = |shard| {
+                tokio::spawn(Arc::clone(&this).load_shard(shard));
+            };
             tokio::join!(
-                Arc::clone(&this).follow_images(images, shutdown.clone()),
+                this.shards
+                    .follow_leadership(&this.replicas, images, shutdown.clone(), load),
                 Arc::clone(&this).expire_offsets_periodically(shutdown),
             );
         })
@@ -222,99 +205,24 @@ impl GroupCoordinator {
 
     // ------------------------------------------------------------------ shard lifecycle
 
-    async fn follow_images(
-        self: Arc<Self>,
-        images: watch::Receiver<Arc<MetadataImage>>,
-        shutdown: watch::Receiver<bool>,
-    ) {
-        self.replicas
-            .follow_applied_images(images, shutdown, |image| self.sync_shards(image))
-            .await;
-    }
-
-    /// Creates (and starts loading) a shard for every `__consumer_offsets` partition this
-    /// broker leads, and drops shards of partitions it no longer leads.
-    fn sync_shards(&self, image: &MetadataImage) {
-        let led = self
-            .replicas
-            .led_partitions(image, GROUP_METADATA_TOPIC_NAME);
-        let mut to_load = Vec::new();
-        {
-            let Ok(mut shards) = self.shards.write() else {
-                return;
-            };
-            shards.retain(|p, shard| {
-                let keep = led.get(p) == Some(&shard.leader_epoch);
-                if !keep {
-                    tracing::info!(partition = p, "unloading group coordinator shard");
-                    let mut st = shard.lock();
-                    st.closed = true;
-                    st.loaded = false;
-                    // Dropping the groups drops parked senders: waiting requests answer
-                    // NOT_COORDINATOR.
-                    st.groups.clear();
-                    st.pending_txn_offsets = Default::default();
-                }
-                keep
-            });
-            for (&p, &epoch) in &led {
-                if let std::collections::hash_map::Entry::Vacant(slot) = shards.entry(p) {
-                    let shard = Arc::new(Shard {
-                        partition: p,
-                        leader_epoch: epoch,
-                        state: Mutex::new(ShardState::default()),
-                        write_lock: tokio::sync::Mutex::new(()),
-                    });
-                    slot.insert(Arc::clone(&shard));
-                    to_load.push(shard);
-                }
-            }
-        }
-        for shard in to_load {
-            if let Some(this) = self.this.upgrade() {
-                tokio::spawn(this.load_shard(shard));
-            }
-        }
-    }
-
+    /// Replays the shard's partition into groups and pending transactional offsets, then
+    /// starts the members' session timers. The loader holds the shard's write lock from its
+    /// read until the shard is marked loaded: a transaction marker written meanwhile is
+    /// either in what was read or completed after the load (`complete_txn_offsets` takes
+    /// this lock).
     async fn load_shard(self: Arc<Self>, shard: Arc<Shard>) {
         let tp = shard.tp();
         let started = std::time::Instant::now();
-        for attempt in 1..=LOAD_ATTEMPTS {
-            let Some(partition) = self.replicas.partition(&tp) else {
-                return;
-            };
-            // Held from the read until the shard is marked loaded: a transaction marker
-            // written meanwhile is either in what we read or completed after the load
-            // (`complete_txn_offsets` takes this lock).
-            let write = shard.write_lock.lock().await;
-            let read = tokio::task::spawn_blocking(move || read_all_records(&partition)).await;
-            let records = match read {
-                Ok(Ok(records)) => records,
-                Ok(Err(e)) => {
-                    tracing::error!(partition = %tp, attempt, error = %e, "loading group coordinator shard failed");
-                    drop(write);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(partition = %tp, attempt, error = %e, "load task failed");
-                    return;
-                }
-            };
-            let count = records.len();
-            let ctx = Ctx {
-                coordinator: Arc::clone(&self),
-                shard: Arc::clone(&shard),
-            };
-            let mut st = shard.lock();
-            if st.closed {
-                return;
-            }
-            let (groups, pending) = self.rebuild_groups(records);
+        let ctx = Ctx {
+            coordinator: Arc::clone(&self),
+            shard: Arc::clone(&shard),
+        };
+        let read = || read_partition(&self.replicas, &tp, records::decode_batches);
+        let install = |st: &mut GroupShardState, entries: Vec<LogEntry>| {
+            let count = entries.len();
+            let (groups, pending) = self.rebuild_groups(entries);
             st.groups = groups;
             st.pending_txn_offsets = pending;
-            st.loaded = true;
             for group in st.groups.values() {
                 for member_id in group.members.keys() {
                     ctx.spawn_session_timer(&group.group_id, group.incarnation, member_id);
@@ -340,8 +248,8 @@ impl GroupCoordinator {
             } else {
                 tracing::debug!(partition = %tp, "loaded empty group coordinator shard");
             }
-            return;
-        }
+        };
+        self.shards.load(&shard, read, install).await;
     }
 
     /// Replays a shard's records (in offset order) into groups, and the transactional
@@ -509,51 +417,19 @@ impl GroupCoordinator {
         self.incarnations.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Partitions of `__consumer_offsets`: the topic's, else the configured count.
-    fn offsets_partitions(&self, image: &MetadataImage) -> Option<i32> {
-        image
-            .topic(GROUP_METADATA_TOPIC_NAME)
-            .map(|t| t.partitions.len() as i32)
-            .filter(|n| *n > 0)
-    }
-
     /// The `__consumer_offsets` partition of `group_id` (the topic's partition count, or
     /// `offsets.topic.num.partitions` before it exists).
     pub fn partition_for_group(&self, group_id: &str) -> i32 {
         let n = self
-            .offsets_partitions(&self.quorum.image())
+            .shards
+            .partition_count(&self.quorum.image())
             .unwrap_or(self.config.offsets_topic_num_partitions);
         partition_for(group_id, n)
     }
 
     /// The loaded shard owning `group_id`, or the coordinator error to answer.
     pub(super) fn shard_for(&self, group_id: &str) -> Result<Arc<Shard>, ResponseError> {
-        let image = self.quorum.image();
-        let Some(n) = self.offsets_partitions(&image) else {
-            return Err(ResponseError::CoordinatorNotAvailable);
-        };
-        let p = partition_for(group_id, n);
-        let Some(shard) = self.shards.read().ok().and_then(|s| s.get(&p).cloned()) else {
-            // Led here but not picked up yet (just created or just started): loading.
-            let led_here = image
-                .topic(GROUP_METADATA_TOPIC_NAME)
-                .and_then(|t| t.partitions.get(&p))
-                .is_some_and(|r| r.leader == self.node_id);
-            return Err(if led_here {
-                ResponseError::CoordinatorLoadInProgress
-            } else {
-                ResponseError::NotCoordinator
-            });
-        };
-        let st = shard.lock();
-        if st.closed {
-            return Err(ResponseError::NotCoordinator);
-        }
-        if !st.loaded {
-            return Err(ResponseError::CoordinatorLoadInProgress);
-        }
-        drop(st);
-        Ok(shard)
+        self.shards.shard_for(&self.quorum.image(), group_id)
     }
 
     fn ctx(&self, shard: &Arc<Shard>) -> Option<Ctx> {
@@ -1029,7 +905,7 @@ impl GroupCoordinator {
             match self.append(&shard, records).await {
                 Ok(base_offset) => {
                     let mut st = shard.lock();
-                    if !st.closed {
+                    if !st.is_closed() {
                         for (i, (_, _, tp, _)) in accepted.iter().enumerate() {
                             st.pending_txn_offsets
                                 .supersede(&group_id, tp, base_offset + i as i64);
@@ -1119,18 +995,14 @@ impl GroupCoordinator {
         states: &[String],
         types: &[String],
     ) -> Result<Vec<ListedGroup>, ResponseError> {
-        let shards: Vec<Arc<Shard>> = self
-            .shards
-            .read()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default();
+        let shards = self.shards.all();
         let mut out = Vec::new();
         let mut loading = false;
         let type_wanted =
             |t: &str| types.is_empty() || types.iter().any(|x| x.eq_ignore_ascii_case(t));
         for shard in shards {
             let st = shard.lock();
-            if !st.loaded {
+            if !st.is_loaded() {
                 loading = true;
                 continue;
             }
@@ -1388,12 +1260,7 @@ impl GroupCoordinator {
                 _ = shutdown.changed() => return,
                 _ = tick.tick() => {}
             }
-            let shards: Vec<Arc<Shard>> = self
-                .shards
-                .read()
-                .map(|s| s.values().cloned().collect())
-                .unwrap_or_default();
-            for shard in shards {
+            for shard in self.shards.all() {
                 self.expire_offsets(&shard, now_ms()).await;
             }
         }
@@ -1410,7 +1277,7 @@ impl GroupCoordinator {
         let mut expired: Vec<(String, u64, Vec<TopicPartition>, bool)> = Vec::new();
         {
             let st = shard.lock();
-            if !st.loaded {
+            if !st.is_loaded() {
                 return;
             }
             for g in st.groups.values() {
@@ -1449,7 +1316,7 @@ impl GroupCoordinator {
             return;
         }
         if let Err(code) = self.append(shard, records).await {
-            tracing::warn!(partition = shard.partition, error = %code, "writing expired-offset tombstones failed");
+            tracing::warn!(partition = shard.partition(), error = %code, "writing expired-offset tombstones failed");
             return;
         }
         let mut st = shard.lock();
@@ -1514,36 +1381,6 @@ impl GroupCoordinator {
             }
         }
     }
-}
-
-/// Every stored record and transaction marker of `partition` up to its high watermark, in
-/// offset order.
-fn read_all_records(partition: &Partition) -> Result<Vec<LogEntry>, String> {
-    let end = partition.high_watermark();
-    let mut offset = partition.log.log_start_offset();
-    let mut out = Vec::new();
-    for _ in 0..LOAD_READS_MAX {
-        if offset >= end {
-            return Ok(out);
-        }
-        let data = partition
-            .log
-            .read(offset, LOAD_READ_BYTES, end, true)
-            .map_err(|e| e.to_string())?;
-        if data.records.is_empty() {
-            return Ok(out);
-        }
-        let (records, next) = records::decode_batches(&data.records).map_err(|e| e.to_string())?;
-        out.extend(records);
-        match next {
-            Some(n) if n > offset => offset = n,
-            _ => return Ok(out),
-        }
-    }
-    Err(format!(
-        "more than {LOAD_READS_MAX} reads to load {}",
-        partition.tp
-    ))
 }
 
 /// Tombstones for a group's metadata and all its offsets.

@@ -200,7 +200,7 @@ impl GroupCoordinator {
         };
         let incarnation = self.next_incarnation();
         let mut st = shard.lock();
-        if st.closed {
+        if st.is_closed() {
             return Err(ResponseError::NotCoordinator);
         }
         // Like a plain commit with generation -1, a transactional one creates the group.
@@ -250,18 +250,13 @@ impl GroupCoordinator {
     /// shard not loaded yet replays the marker from the log instead (its loader holds the
     /// write lock while it reads).
     async fn complete_txn_offsets(&self, partition: i32, producer_id: i64, commit: bool) {
-        let Some(shard) = self
-            .shards
-            .read()
-            .ok()
-            .and_then(|s| s.get(&partition).cloned())
-        else {
+        let Some(shard) = self.shards.get(partition) else {
             return;
         };
         let _write = shard.write_lock.lock().await;
         let incarnation = self.next_incarnation();
         let mut st = shard.lock();
-        if st.closed || !st.loaded {
+        if st.is_closed() || !st.is_loaded() {
             return;
         }
         let done = st.pending_txn_offsets.complete(producer_id, commit);

@@ -1,28 +1,26 @@
 //! `TransactionCoordinator`: the transaction state machine over shards of
-//! `__transaction_state` (see the module docs of `txn` for the invariants).
+//! `__transaction_state` (see the module docs of `txn` for the invariants; the shards'
+//! loading and unloading is `crate::coordinator_shards`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::records::{self, TxnLogRecord, TxnLogValue, TxnState};
 use super::TRANSACTION_STATE_TOPIC_NAME;
 use crate::config::BrokerConfig;
+use crate::coordinator_shards::{self, read_partition, CoordinatorShards};
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
 use crate::group::{partition_for, GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
 use crate::handlers::producer_id::ProducerIdManager;
 use crate::log::{AppendOrigin, TxnVerification};
-use crate::metadata::{Controller, CreateTopicSpec, MetadataImage, MetadataQuorum};
-use crate::replica::{Partition, ReplicaManager, TxnMarker};
+use crate::metadata::{Controller, CreateTopicSpec, MetadataQuorum};
+use crate::replica::{ReplicaManager, TxnMarker};
 use crate::types::{now_ms, TopicPartition};
 
-const LOAD_READ_BYTES: usize = 4 << 20;
-const LOAD_READS_MAX: usize = 1 << 18;
-const LOAD_ATTEMPTS: u32 = 5;
 /// Attempts to write a transaction's markers within one completion before leaving it to
 /// the background task.
 const MARKER_ATTEMPTS: u32 = 5;
@@ -121,31 +119,17 @@ pub struct ListedTxn {
     pub state: TxnState,
 }
 
-struct Shard {
-    partition: i32,
-    /// The partition's leader epoch: the coordinator epoch written into markers.
-    coordinator_epoch: i32,
-    state: Mutex<ShardState>,
-    /// Serializes every state change of the shard; taken before `state`.
-    write_lock: tokio::sync::Mutex<()>,
-}
+/// One `__transaction_state` partition's transactional ids; its write lock serializes
+/// every state change of the shard, its coordinator epoch goes into markers.
+type Shard = coordinator_shards::Shard<TxnShardState>;
 
+/// What a transaction shard holds (cleared when the shard is unloaded).
 #[derive(Default)]
-struct ShardState {
-    loaded: bool,
-    closed: bool,
+struct TxnShardState {
     txns: HashMap<String, TxnMetadata>,
 }
 
 impl Shard {
-    fn lock(&self) -> MutexGuard<'_, ShardState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn tp(&self) -> TopicPartition {
-        TopicPartition::new(TRANSACTION_STATE_TOPIC_NAME, self.partition)
-    }
-
     fn get(&self, transactional_id: &str) -> Option<TxnMetadata> {
         self.lock().txns.get(transactional_id).cloned()
     }
@@ -159,9 +143,8 @@ pub struct TransactionCoordinator {
     quorum: Arc<MetadataQuorum>,
     groups: Arc<GroupCoordinator>,
     producer_ids: Arc<ProducerIdManager>,
-    shards: RwLock<HashMap<i32, Arc<Shard>>>,
+    shards: CoordinatorShards<TxnShardState>,
     create_topic_lock: tokio::sync::Mutex<()>,
-    this: Weak<TransactionCoordinator>,
 }
 
 /// Kafka's mapping of `__transaction_state` append errors to coordinator errors.
@@ -193,7 +176,7 @@ impl TransactionCoordinator {
         groups: Arc<GroupCoordinator>,
         producer_ids: Arc<ProducerIdManager>,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|this| Self {
+        Arc::new(Self {
             node_id,
             config,
             replicas,
@@ -201,9 +184,12 @@ impl TransactionCoordinator {
             quorum,
             groups,
             producer_ids,
-            shards: RwLock::new(HashMap::new()),
+            shards: CoordinatorShards::new(
+                TRANSACTION_STATE_TOPIC_NAME,
+                "transaction coordinator",
+                node_id,
+            ),
             create_topic_lock: tokio::sync::Mutex::new(()),
-            this: this.clone(),
         })
     }
 
@@ -217,8 +203,12 @@ impl TransactionCoordinator {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let images = this.quorum.subscribe();
+            let load = |shard| {
+                tokio::spawn(Arc::clone(&this).load_shard(shard));
+            };
             tokio::join!(
-                Arc::clone(&this).follow_images(images, shutdown.clone()),
+                this.shards
+                    .follow_leadership(&this.replicas, images, shutdown.clone(), load),
                 Arc::clone(&this).periodic(shutdown),
             );
         })
@@ -226,86 +216,15 @@ impl TransactionCoordinator {
 
     // ------------------------------------------------------------------ shards
 
-    async fn follow_images(
-        self: Arc<Self>,
-        images: watch::Receiver<Arc<MetadataImage>>,
-        shutdown: watch::Receiver<bool>,
-    ) {
-        self.replicas
-            .follow_applied_images(images, shutdown, |image| self.sync_shards(image))
-            .await;
-    }
-
-    fn sync_shards(&self, image: &MetadataImage) {
-        let led = self
-            .replicas
-            .led_partitions(image, TRANSACTION_STATE_TOPIC_NAME);
-        let mut to_load = Vec::new();
-        {
-            let Ok(mut shards) = self.shards.write() else {
-                return;
-            };
-            shards.retain(|p, shard| {
-                let keep = led.get(p) == Some(&shard.coordinator_epoch);
-                if !keep {
-                    tracing::info!(partition = p, "unloading transaction coordinator shard");
-                    let mut st = shard.lock();
-                    st.closed = true;
-                    st.loaded = false;
-                    st.txns.clear();
-                }
-                keep
-            });
-            for (&p, &epoch) in &led {
-                if let std::collections::hash_map::Entry::Vacant(slot) = shards.entry(p) {
-                    let shard = Arc::new(Shard {
-                        partition: p,
-                        coordinator_epoch: epoch,
-                        state: Mutex::new(ShardState::default()),
-                        write_lock: tokio::sync::Mutex::new(()),
-                    });
-                    slot.insert(Arc::clone(&shard));
-                    to_load.push(shard);
-                }
-            }
-        }
-        for shard in to_load {
-            if let Some(this) = self.this.upgrade() {
-                tokio::spawn(this.load_shard(shard));
-            }
-        }
-    }
-
+    /// Replays the shard's partition into transactional ids, then completes the
+    /// transactions caught between Prepare* and Complete*.
     async fn load_shard(self: Arc<Self>, shard: Arc<Shard>) {
         let tp = shard.tp();
-        for attempt in 1..=LOAD_ATTEMPTS {
-            let Some(partition) = self.replicas.partition(&tp) else {
-                return;
-            };
-            let read = tokio::task::spawn_blocking(move || read_all_records(&partition)).await;
-            let records = match read {
-                Ok(Ok(records)) => records,
-                Ok(Err(e)) => {
-                    tracing::error!(partition = %tp, attempt, error = %e, "loading transaction coordinator shard failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(partition = %tp, attempt, error = %e, "transaction load task failed");
-                    return;
-                }
-            };
-            let mut txns: HashMap<String, TxnMetadata> = HashMap::new();
-            for record in records {
-                match record.value {
-                    Some(v) => {
-                        txns.insert(record.transactional_id, TxnMetadata::from_value(v));
-                    }
-                    None => {
-                        txns.remove(&record.transactional_id);
-                    }
-                }
-            }
+        let read = || {
+            let reading = read_partition(&self.replicas, &tp, records::decode_batches);
+            async move { reading.await.map(replay) }
+        };
+        let install = |st: &mut TxnShardState, txns: HashMap<String, TxnMetadata>| {
             let pending: Vec<String> = txns
                 .iter()
                 .filter(|(_, m)| {
@@ -313,72 +232,40 @@ impl TransactionCoordinator {
                 })
                 .map(|(id, _)| id.clone())
                 .collect();
-            {
-                let mut st = shard.lock();
-                if st.closed {
-                    return;
-                }
-                tracing::info!(partition = %tp, transactional_ids = txns.len(), pending = pending.len(), "loaded transaction coordinator shard");
-                st.txns = txns;
-                st.loaded = true;
-            }
-            // Transactions caught between Prepare* and Complete*: re-send their markers.
-            for id in pending {
-                let this = Arc::clone(&self);
-                let shard = Arc::clone(&shard);
-                tokio::spawn(async move {
-                    let _write = shard.write_lock.lock().await;
-                    if let Err(e) = this.complete(&shard, &id).await {
-                        tracing::warn!(transactional_id = %id, error = %e, "completing a loaded transaction failed; will retry");
-                    }
-                });
-            }
+            tracing::info!(partition = %tp, transactional_ids = txns.len(), pending = pending.len(), "loaded transaction coordinator shard");
+            st.txns = txns;
+            pending
+        };
+        let Some(pending) = self.shards.load(&shard, read, install).await else {
             return;
+        };
+        // Transactions caught between Prepare* and Complete*: re-send their markers.
+        for id in pending {
+            let this = Arc::clone(&self);
+            let shard = Arc::clone(&shard);
+            tokio::spawn(async move {
+                let _write = shard.write_lock.lock().await;
+                if let Err(e) = this.complete(&shard, &id).await {
+                    tracing::warn!(transactional_id = %id, error = %e, "completing a loaded transaction failed; will retry");
+                }
+            });
         }
-    }
-
-    fn state_partitions(&self, image: &MetadataImage) -> Option<i32> {
-        image
-            .topic(TRANSACTION_STATE_TOPIC_NAME)
-            .map(|t| t.partitions.len() as i32)
-            .filter(|n| *n > 0)
     }
 
     /// The `__transaction_state` partition of `transactional_id`.
     pub fn partition_for_txn(&self, transactional_id: &str) -> i32 {
         let n = self
-            .state_partitions(&self.quorum.image())
+            .shards
+            .partition_count(&self.quorum.image())
             .unwrap_or(self.config.state_log_num_partitions);
         partition_for(transactional_id, n)
     }
 
+    /// The loaded shard owning `transactional_id`, or the coordinator error to answer.
     fn shard_for(&self, transactional_id: &str) -> Result<Arc<Shard>, ApiError> {
-        let image = self.quorum.image();
-        let Some(n) = self.state_partitions(&image) else {
-            return Err(ResponseError::CoordinatorNotAvailable.into());
-        };
-        let p = partition_for(transactional_id, n);
-        let Some(shard) = self.shards.read().ok().and_then(|s| s.get(&p).cloned()) else {
-            let led_here = image
-                .topic(TRANSACTION_STATE_TOPIC_NAME)
-                .and_then(|t| t.partitions.get(&p))
-                .is_some_and(|r| r.leader == self.node_id);
-            return Err(if led_here {
-                ResponseError::CoordinatorLoadInProgress
-            } else {
-                ResponseError::NotCoordinator
-            }
-            .into());
-        };
-        let st = shard.lock();
-        if st.closed {
-            return Err(ResponseError::NotCoordinator.into());
-        }
-        if !st.loaded {
-            return Err(ResponseError::CoordinatorLoadInProgress.into());
-        }
-        drop(st);
-        Ok(shard)
+        Ok(self
+            .shards
+            .shard_for(&self.quorum.image(), transactional_id)?)
     }
 
     /// Creates `__transaction_state` if it does not exist yet (FindCoordinator and
@@ -488,7 +375,7 @@ impl TransactionCoordinator {
             ));
         }
         let mut st = shard.lock();
-        if st.closed {
+        if st.is_closed() {
             return Err(ResponseError::NotCoordinator.into());
         }
         match meta {
@@ -523,7 +410,7 @@ impl TransactionCoordinator {
             let marker = TxnMarker {
                 producer_id: meta.producer_id,
                 producer_epoch: meta.producer_epoch,
-                coordinator_epoch: shard.coordinator_epoch,
+                coordinator_epoch: shard.coordinator_epoch(),
                 commit,
                 partitions: remaining.clone(),
             };
@@ -940,15 +827,10 @@ impl TransactionCoordinator {
         min_duration_ms: i64,
     ) -> Result<Vec<ListedTxn>, ApiError> {
         let now = now_ms();
-        let shards: Vec<Arc<Shard>> = self
-            .shards
-            .read()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default();
         let mut out = Vec::new();
-        for shard in shards {
+        for shard in self.shards.all() {
             let st = shard.lock();
-            if !st.loaded {
+            if !st.is_loaded() {
                 return Err(ResponseError::CoordinatorLoadInProgress.into());
             }
             for (id, m) in &st.txns {
@@ -991,21 +873,14 @@ impl TransactionCoordinator {
         }
     }
 
-    fn loaded_shards(&self) -> Vec<Arc<Shard>> {
-        self.shards
-            .read()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
     /// Aborts (with an epoch bump, fencing the producer) every Ongoing transaction older
     /// than its timeout, and retries the completion of prepared ones.
     async fn abort_timed_out(&self) {
-        for shard in self.loaded_shards() {
+        for shard in self.shards.all() {
             let now = now_ms();
             let due: Vec<String> = {
                 let st = shard.lock();
-                if !st.loaded || st.closed {
+                if !st.is_loaded() || st.is_closed() {
                     continue;
                 }
                 st.txns
@@ -1041,7 +916,7 @@ impl TransactionCoordinator {
     /// Removes transactional ids idle (not in a transaction) longer than
     /// `transactional.id.expiration.ms`, with a tombstone.
     async fn remove_expired(&self) {
-        for shard in self.loaded_shards() {
+        for shard in self.shards.all() {
             let now = now_ms();
             let expired: Vec<String> = {
                 let st = shard.lock();
@@ -1081,32 +956,19 @@ impl TransactionCoordinator {
     }
 }
 
-/// Every stored record of `partition` up to its high watermark, in offset order.
-fn read_all_records(partition: &Partition) -> Result<Vec<TxnLogRecord>, String> {
-    let end = partition.high_watermark();
-    let mut offset = partition.log.log_start_offset();
-    let mut out = Vec::new();
-    for _ in 0..LOAD_READS_MAX {
-        if offset >= end {
-            return Ok(out);
-        }
-        let data = partition
-            .log
-            .read(offset, LOAD_READ_BYTES, end, true)
-            .map_err(|e| e.to_string())?;
-        if data.records.is_empty() {
-            return Ok(out);
-        }
-        let blob: Bytes = data.records;
-        let (records, next) = records::decode_batches(&blob).map_err(|e| e.to_string())?;
-        out.extend(records);
-        match next {
-            Some(n) if n > offset => offset = n,
-            _ => return Ok(out),
+/// The transactional ids of a shard's records, replayed in offset order (a tombstone
+/// removes its id).
+fn replay(records: Vec<TxnLogRecord>) -> HashMap<String, TxnMetadata> {
+    let mut txns = HashMap::new();
+    for record in records {
+        match record.value {
+            Some(v) => {
+                txns.insert(record.transactional_id, TxnMetadata::from_value(v));
+            }
+            None => {
+                txns.remove(&record.transactional_id);
+            }
         }
     }
-    Err(format!(
-        "more than {LOAD_READS_MAX} reads to load {}",
-        partition.tp
-    ))
+    txns
 }
