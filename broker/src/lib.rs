@@ -9,6 +9,7 @@ pub mod config;
 mod coordinator_shards;
 pub mod crash;
 pub mod error;
+pub mod frame;
 pub mod group;
 pub mod handlers;
 pub mod log;

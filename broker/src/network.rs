@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::frame::ChunkedFrame;
 use crate::handlers::{self, Broker, RequestContext};
 
 /// Why a connection was closed by the broker (logged once per connection).
@@ -84,7 +85,7 @@ pub async fn serve_connection(
             stream.read_exact(&mut frame[..]).await?;
             let request = frame.split().freeze();
             if let Some(response) = handle_frame(request, peer, &listener_name, &broker).await? {
-                stream.write_all(&response).await?;
+                write_chunks(&mut stream, response).await?;
             }
         }
     }
@@ -96,14 +97,45 @@ pub async fn serve_connection(
     }
 }
 
-/// Decodes one request frame, runs its handler and returns the encoded response frame
-/// (size prefix included), or `None` when Kafka sends no response (produce with acks=0).
+/// Writes a response's chunks in order with vectored writes.
+async fn write_chunks(stream: &mut TcpStream, chunks: Vec<Bytes>) -> std::io::Result<()> {
+    let mut chunks: std::collections::VecDeque<Bytes> =
+        chunks.into_iter().filter(|c| !c.is_empty()).collect();
+    // Bounded: every iteration writes at least one byte or fails.
+    while !chunks.is_empty() {
+        let slices: Vec<std::io::IoSlice<'_>> = chunks
+            .iter()
+            .take(64)
+            .map(|c| std::io::IoSlice::new(c))
+            .collect();
+        let mut written = stream.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let Some(front) = chunks.front_mut() else {
+                break;
+            };
+            if written >= front.len() {
+                written -= front.len();
+                chunks.pop_front();
+            } else {
+                front.advance(written);
+                written = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one request frame, runs its handler and returns the encoded response frame as
+/// chunks (size prefix first), or `None` when Kafka sends no response (produce with acks=0).
 async fn handle_frame(
     mut frame: Bytes,
     peer: SocketAddr,
     listener_name: &Arc<str>,
     broker: &Arc<Broker>,
-) -> Result<Option<Bytes>, ConnectionError> {
+) -> Result<Option<Vec<Bytes>>, ConnectionError> {
     if frame.len() < 8 {
         return Err(ConnectionError::FrameTooShort(frame.len()));
     }
@@ -165,12 +197,15 @@ async fn handle_frame(
     }
 }
 
+/// Encodes a response frame as chunks: the size prefix, then the header and body. A Fetch
+/// response's record batches are spliced in by reference ([`ChunkedFrame`]) rather than
+/// copied; every other response is one buffer.
 fn encode_response(
     api: ApiKey,
     version: i16,
     correlation_id: i32,
     response: &ResponseKind,
-) -> Result<Bytes, ConnectionError> {
+) -> Result<Vec<Bytes>, ConnectionError> {
     let fail = |reason: String| ConnectionError::Unencodable {
         api,
         version,
@@ -179,6 +214,26 @@ fn encode_response(
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
     let header_version = api.response_header_version(version);
+    if let ResponseKind::Fetch(fetch) = response {
+        let batches: Vec<Bytes> = fetch
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .filter_map(|p| p.records.clone())
+            .collect();
+        let mut frame = ChunkedFrame::new(batches);
+        header
+            .encode(&mut frame, header_version)
+            .map_err(|e| fail(e.to_string()))?;
+        fetch
+            .encode(&mut frame, version)
+            .map_err(|e| fail(e.to_string()))?;
+        let size = u32::try_from(frame.len())
+            .map_err(|_| fail(format!("response of {} bytes", frame.len())))?;
+        let mut chunks = vec![Bytes::copy_from_slice(&size.to_be_bytes())];
+        chunks.extend(frame.into_chunks());
+        return Ok(chunks);
+    }
     let mut buf = BytesMut::with_capacity(256);
     buf.extend_from_slice(&[0, 0, 0, 0]);
     header
@@ -189,5 +244,5 @@ fn encode_response(
         .map_err(|e| fail(e.to_string()))?;
     let size = (buf.len() - 4) as u32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
-    Ok(buf.freeze())
+    Ok(vec![buf.freeze()])
 }
