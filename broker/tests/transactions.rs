@@ -1197,19 +1197,27 @@ fn run_eos_incarnation(
     input: &str,
     output: &str,
     group: &str,
+    group_protocol: &str,
     crash_after: Option<usize>,
 ) -> Incarnation {
-    let consumer = broker.consumer_with(&[
+    let mut config = vec![
         ("group.id", group),
+        ("group.protocol", group_protocol),
         ("isolation.level", "read_committed"),
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
         ("enable.partition.eof", "false"),
+    ];
+    if group_protocol == "classic" {
         // The crashed incarnation's member stays in the group until its session expires;
-        // keep that short so the next incarnation's rebalance does not wait 45 s.
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "500"),
-    ]);
+        // keep that short so the next incarnation's rebalance does not wait 45 s. (The
+        // consumer protocol's session is the broker's: see `eos_pipeline_with_kill_9`.)
+        config.extend([
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ]);
+    }
+    let consumer = broker.consumer_with(&config);
     consumer.subscribe(&[input]).expect("subscribe");
     let producer = transactional_producer(broker, EOS_TXN_ID);
     let mut committed_txns = 0usize;
@@ -1292,7 +1300,27 @@ fn run_eos_incarnation(
 /// once.
 #[test]
 fn exactly_once_pipeline_survives_repeated_broker_kill_9() {
-    let mut broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    eos_pipeline_with_kill_9("classic");
+}
+
+#[test]
+fn exactly_once_pipeline_with_a_kip_848_group_survives_repeated_broker_kill_9() {
+    eos_pipeline_with_kill_9("consumer");
+}
+
+/// The exactly-once application over 3 input partitions, its broker killed -9 three times
+/// mid-transaction, with a group consumer of `group_protocol`: the read_committed output
+/// holds every input record exactly once.
+fn eos_pipeline_with_kill_9(group_protocol: &str) {
+    let mut broker = TestBroker::start_with(&[
+        ("group.initial.rebalance.delay.ms", "0"),
+        // Consumer-protocol members' sessions are the broker's: short, so that a crashed
+        // incarnation's member leaves soon after the restart.
+        ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.min.session.timeout.ms", "1000"),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+        ("group.consumer.min.heartbeat.interval.ms", "100"),
+    ]);
     let input = topic_name("eos-in");
     let output = topic_name("eos-out");
     let group = topic_name("eos-app");
@@ -1322,7 +1350,14 @@ fn exactly_once_pipeline_survives_repeated_broker_kill_9() {
             "the pipeline needed more than 10 incarnations"
         );
         let crash_after = (kills < KILLS).then_some(1 + kills);
-        match run_eos_incarnation(&broker, &input, &output, &group, crash_after) {
+        match run_eos_incarnation(
+            &broker,
+            &input,
+            &output,
+            &group,
+            group_protocol,
+            crash_after,
+        ) {
             Incarnation::Done => break,
             Incarnation::Crash(clients) => {
                 broker.kill9();
