@@ -426,7 +426,7 @@ impl ReplicaManager {
     /// partition here (the append reports that).
     pub fn start_txn_verification(&self, tp: &TopicPartition, producer_id: i64) -> Option<u64> {
         self.partition(tp)
-            .and_then(|p| p.log.start_txn_verification(producer_id))
+            .and_then(|p| p.log.start_txn_verification(producer_id, now_ms()))
     }
 
     fn min_insync_replicas(&self, p: &Partition) -> i32 {

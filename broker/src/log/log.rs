@@ -456,8 +456,8 @@ impl Log {
     /// KIP-890: the guard a transactional produce of `producer_id` must be appended with
     /// once the transaction coordinator confirmed the partition, or `None` if the producer
     /// has an ongoing transaction here (nothing to verify).
-    pub fn start_txn_verification(&self, producer_id: i64) -> Option<u64> {
-        lock(&self.producer_state).start_verification(producer_id)
+    pub fn start_txn_verification(&self, producer_id: i64, now_ms: i64) -> Option<u64> {
+        lock(&self.producer_state).start_verification(producer_id, now_ms)
     }
 
     /// Appends a transaction marker as leader: one control batch ending `producer_id`'s
@@ -2728,16 +2728,16 @@ mod txn_tests {
             "a guard never handed out"
         );
         let guard = log
-            .start_txn_verification(7)
+            .start_txn_verification(7, 0)
             .expect("no transaction yet: verify");
         assert_eq!(
-            log.start_txn_verification(7),
+            log.start_txn_verification(7, 0),
             Some(guard),
             "one outstanding guard"
         );
         append(0, TxnVerification::Guard(guard)).unwrap();
         assert_eq!(
-            log.start_txn_verification(7),
+            log.start_txn_verification(7, 0),
             None,
             "ongoing: nothing to verify"
         );
@@ -2746,11 +2746,11 @@ mod txn_tests {
 
         // Verified, but a marker (e.g. a timeout abort) ended that transaction before the
         // batch arrived: the guard is void and the late batch opens nothing.
-        let late = log.start_txn_verification(7).expect("verify again");
+        let late = log.start_txn_verification(7, 0).expect("verify again");
         log.append_txn_marker(7, 0, 0, false, 0, 70).unwrap();
         assert!(refused(append(2, TxnVerification::Guard(late))));
         assert_eq!(log.first_unstable_offset(), None, "no hanging transaction");
-        let fresh = log.start_txn_verification(7).expect("verify again");
+        let fresh = log.start_txn_verification(7, 0).expect("verify again");
         append(2, TxnVerification::Guard(fresh)).unwrap();
         assert!(log.first_unstable_offset().is_some());
         // Verification off (coordinators, or transaction.partition.verification.enable=false).

@@ -107,10 +107,11 @@ struct Snapshot {
 #[derive(Debug, Default, Clone)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
-    /// KIP-890 verification guards (memory only, as Kafka's): producer id → the guard
+    /// KIP-890 verification guards (memory only, as Kafka's): producer id → (the guard
     /// handed out when a transactional produce started verifying with the transaction
-    /// coordinator; a marker or the transaction's first batch clears it.
-    verification_guards: HashMap<i64, u64>,
+    /// coordinator, when). A marker or the transaction's first batch clears it; an unused
+    /// one expires with `producer.id.expiration.ms`, so failed verifications leave nothing.
+    verification_guards: HashMap<i64, (u64, i64)>,
 }
 
 /// Source of unique verification guards.
@@ -373,27 +374,34 @@ impl ProducerStateManager {
     /// transaction coordinator unless the producer already has a transaction here. Returns
     /// the guard to append with (the same one while a verification is outstanding), or
     /// `None` when no verification is needed.
-    pub fn start_verification(&mut self, producer_id: i64) -> Option<u64> {
+    pub fn start_verification(&mut self, producer_id: i64, now_ms: i64) -> Option<u64> {
         if self.has_ongoing_txn(&HashMap::new(), producer_id) {
             return None;
         }
-        Some(
-            *self
-                .verification_guards
-                .entry(producer_id)
-                .or_insert_with(|| {
-                    NEXT_VERIFICATION_GUARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                }),
-        )
+        let (guard, _) = self
+            .verification_guards
+            .entry(producer_id)
+            .or_insert_with(|| {
+                (
+                    NEXT_VERIFICATION_GUARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    now_ms,
+                )
+            });
+        Some(*guard)
     }
 
     /// The producer's outstanding verification guard.
     pub fn verification_guard(&self, producer_id: i64) -> Option<u64> {
-        self.verification_guards.get(&producer_id).copied()
+        self.verification_guards
+            .get(&producer_id)
+            .map(|(guard, _)| *guard)
     }
 
-    /// Drops producers idle for `expiration_ms` (none with an ongoing transaction).
+    /// Drops producers idle for `expiration_ms` (none with an ongoing transaction), and
+    /// verification guards older than that.
     pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.verification_guards
+            .retain(|_, (_, since_ms)| now_ms.saturating_sub(*since_ms) < expiration_ms);
         let before = self.producers.len();
         self.producers.retain(|_, e| {
             e.current_txn_first_offset.is_some()
@@ -547,6 +555,33 @@ mod tests {
 
     fn check(state: &ProducerStateManager, h: &BatchHeader) -> Result<SequenceCheck, LogError> {
         state.check(&HashMap::new(), h, true)
+    }
+
+    #[test]
+    fn unused_verification_guards_expire_with_the_producer_expiration() {
+        let mut state = ProducerStateManager::new();
+        // A verification that failed at the coordinator leaves its guard behind.
+        let guard = state
+            .start_verification(42, 1_000)
+            .expect("no transaction: verify");
+        assert_eq!(
+            state.start_verification(42, 1_500),
+            Some(guard),
+            "reused meanwhile"
+        );
+        state.remove_expired(1_999, 1_000);
+        assert_eq!(state.verification_guard(42), Some(guard), "not yet expired");
+        state.remove_expired(2_000, 1_000);
+        assert_eq!(
+            state.verification_guard(42),
+            None,
+            "expired: nothing left behind"
+        );
+        assert_ne!(
+            state.start_verification(42, 2_000),
+            Some(guard),
+            "a new guard"
+        );
     }
 
     #[test]
