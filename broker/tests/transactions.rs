@@ -111,17 +111,32 @@ fn end_txn(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, commit: bool) ->
     }
 }
 
+/// AddOffsetsToTxn, retrying what clients retry (a coordinator loading or just created, a
+/// transaction still completing); returns the error code.
 fn add_offsets(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, group: &str) -> i16 {
-    raw.call(
-        3,
-        &AddOffsetsToTxnRequest::default()
-            .with_transactional_id(txn_id(id))
-            .with_producer_id(ProducerId(pid))
-            .with_producer_epoch(epoch)
-            .with_group_id(GroupId(sb(group))),
-    )
-    .expect("AddOffsetsToTxn must be answered")
-    .error_code
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let code = raw
+            .call(
+                3,
+                &AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(txn_id(id))
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_group_id(GroupId(sb(group))),
+            )
+            .expect("AddOffsetsToTxn must be answered")
+            .error_code;
+        let retriable = [
+            COORDINATOR_LOAD_IN_PROGRESS,
+            COORDINATOR_NOT_AVAILABLE,
+            CONCURRENT_TRANSACTIONS,
+        ];
+        if !retriable.contains(&code) || Instant::now() > deadline {
+            return code;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// TxnOffsetCommit of `offset` for partition 0 of `topic` (generation -1), retrying while
@@ -1172,6 +1187,109 @@ fn deleting_a_group_deletes_its_pending_transactional_offsets() {
         fetch_offset(&mut raw, group, &input, true),
         (codes::NONE, -1),
         "replaying the log gives the same answer"
+    );
+}
+
+#[test]
+fn compacting_consumer_offsets_keeps_transactional_offsets_right() {
+    // The log cleaner and the group loader meet on __consumer_offsets: transactional offset
+    // commits (committed and aborted) compacted away must replay to the same offsets.
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    let mut broker = TestBroker::start_with(&[
+        ("offsets.topic.num.partitions", "1"),
+        ("log.cleaner.min.cleanable.ratio", "0.01"),
+        ("log.cleaner.backoff.ms", "50"),
+        // Markers of transactions whose records were compacted away may go at once.
+        ("log.cleaner.delete.retention.ms", "0"),
+    ]);
+    let input = topic_name("txn-compact-in");
+    broker.create_topic(&input, 1, &[]);
+    let (id, group) = ("tx-compact-offsets", "txn-compact-group");
+    let mut raw = broker.raw();
+    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
+    assert_eq!(code, codes::NONE);
+    // Create __consumer_offsets, then roll it every 20 ms of record time, so that the
+    // cleaner (which only cleans closed segments) has work well below segment.bytes' 1 MiB.
+    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(sb("__consumer_offsets"))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(sb("segment.ms"))
+                .with_config_operation(0)
+                .with_value(Some(sb("20")))]),
+    ]);
+    let r = raw
+        .call(versions::INCREMENTAL_ALTER_CONFIGS, &request)
+        .expect("IncrementalAlterConfigs must be answered");
+    assert_eq!(r.responses[0].error_code, codes::NONE);
+    const ROUNDS: i64 = 120;
+    for round in 0..ROUNDS {
+        assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+        assert_eq!(
+            txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 1_000 + round),
+            codes::NONE
+        );
+        // Every third transaction aborts; the last one commits.
+        let commit = round % 3 != 1;
+        assert_eq!(end_txn(&mut raw, id, pid, epoch, commit), codes::NONE);
+    }
+    let last_committed = 1_000 + ROUNDS - 1;
+    assert_eq!(
+        fetch_offset(&mut raw, group, &input, true),
+        (codes::NONE, last_committed)
+    );
+    let written = broker.partition_log_bytes("__consumer_offsets", 0);
+    // Segments roll on append (by record time), so keep appending — plain commits of
+    // another group, compacted to one record — until the cleaner has closed segments
+    // holding the transactions to clean.
+    let mut filler = 0i64;
+    wait_until(
+        Duration::from_secs(60),
+        "the cleaner to compact __consumer_offsets",
+        || {
+            filler += 1;
+            let request = kafka_protocol::messages::OffsetCommitRequest::default()
+                .with_group_id(GroupId(sb("txn-compact-filler")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![
+                    kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(topic_name_of(&input))
+                        .with_partitions(vec![
+                            kafka_protocol::messages::offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(filler),
+                        ]),
+                ]);
+            let r = raw
+                .call(8, &request)
+                .expect("OffsetCommit must be answered");
+            assert_eq!(r.topics[0].partitions[0].error_code, codes::NONE);
+            broker.partition_log_bytes("__consumer_offsets", 0) < written / 2
+        },
+    );
+    broker.kill9();
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        Duration::from_secs(30),
+        "the compacted offsets to replay to the last committed transaction's offset",
+        || fetch_offset(&mut raw, group, &input, true) == (codes::NONE, last_committed),
+    );
+    // And the group keeps working: one more transaction, aborted, changes nothing.
+    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    assert_eq!(
+        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
+        codes::NONE
+    );
+    assert_eq!(end_txn(&mut raw, id, pid, epoch, false), codes::NONE);
+    assert_eq!(
+        fetch_offset(&mut raw, group, &input, true),
+        (codes::NONE, last_committed)
     );
 }
 

@@ -651,7 +651,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("offset.metadata.max.bytes", T::Int, Some("4096"), V::Any, R, "Largest metadata string of a committed offset."),
     b("offsets.topic.num.partitions", T::Int, Some("50"), V::AtLeast(1), R, "Partitions of __consumer_offsets (fixed once created)."),
     b("offsets.topic.replication.factor", T::Short, Some("3"), V::AtLeast(1), R, "Replication factor of __consumer_offsets."),
-    b("offsets.topic.segment.bytes", T::Int, Some("104857600"), V::AtLeast(1), R, "Segment size of __consumer_offsets."),
+    // At least the topic config's minimum (segment.bytes ≥ 1 MiB since Kafka 4.0): a smaller
+    // value would only fail later, when the coordinator creates its internal topic.
+    b("offsets.topic.segment.bytes", T::Int, Some("104857600"), V::AtLeast(1_048_576), R, "Segment size of __consumer_offsets."),
     b("offsets.topic.compression.codec", T::Int, Some("0"), V::Between(0, 4), R, "Codec id for offset commit batches."),
     b("offsets.load.buffer.size", T::Int, Some("5242880"), V::AtLeast(1), R, "Read size when loading __consumer_offsets."),
     b("offsets.retention.minutes", T::Int, Some("10080"), V::AtLeast(1), R, "How long offsets of an empty group are kept."),
@@ -665,7 +667,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("transaction.state.log.num.partitions", T::Int, Some("50"), V::AtLeast(1), R, "Partitions of __transaction_state (fixed once created)."),
     b("transaction.state.log.replication.factor", T::Short, Some("3"), V::AtLeast(1), R, "Replication factor of __transaction_state."),
     b("transaction.state.log.min.isr", T::Int, Some("2"), V::AtLeast(1), R, "min.insync.replicas of __transaction_state."),
-    b("transaction.state.log.segment.bytes", T::Int, Some("104857600"), V::AtLeast(1), R, "Segment size of __transaction_state."),
+    b("transaction.state.log.segment.bytes", T::Int, Some("104857600"), V::AtLeast(1_048_576), R, "Segment size of __transaction_state (≥ segment.bytes' minimum)."),
     b("transaction.state.log.load.buffer.size", T::Int, Some("5242880"), V::AtLeast(1), R, "Read size when loading __transaction_state."),
     b("transaction.max.timeout.ms", T::Int, Some("900000"), V::AtLeast(1), R, "Largest transaction timeout a producer may ask for."),
     b("transactional.id.expiration.ms", T::Int, Some("604800000"), V::AtLeast(1), R, "Idle time after which a transactional id is forgotten."),
@@ -911,6 +913,10 @@ mod tests {
             .unwrap_err()
             .contains("at least 0.0"));
         assert!(parse("log.cleaner.min.cleanable.ratio", "NaN").is_err());
+        // Internal topics' segment sizes are topic segment.bytes values: ≥ 1 MiB.
+        assert!(parse("offsets.topic.segment.bytes", "4096").is_err());
+        assert!(parse("transaction.state.log.segment.bytes", "1048575").is_err());
+        assert!(parse("offsets.topic.segment.bytes", "1048576").is_ok());
     }
 
     #[test]
