@@ -127,3 +127,14 @@ fn idempotent_python_producers() {
     let broker = TestBroker::start();
     run_session(&broker, "idempotent_producers.py", &[]);
 }
+
+/// kafka-python and aiokafka transactional producers: commit, abort, and kafka-python's
+/// send_offsets_to_transaction with a group consumer (KIP-890 verification on, as default).
+#[test]
+fn transactional_python_producers() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    run_session(&broker, "transactional_producers.py", &[]);
+}
