@@ -30,7 +30,9 @@ pub async fn handle(
 
     // Per partition: either an early error or bytes to append.
     let mut order: Vec<(TopicPartition, Option<ApiError>)> = Vec::new();
-    let mut candidates: Vec<(usize, TopicPartition, bytes::Bytes)> = Vec::new();
+    // (index in `order`, partition, bytes, the batch header when it parses).
+    let mut candidates: Vec<(usize, TopicPartition, bytes::Bytes, Option<BatchHeader>)> =
+        Vec::new();
     for topic in &request.topic_data {
         let name = topic.name.0.to_string();
         for p in &topic.partition_data {
@@ -48,8 +50,8 @@ pub async fn handle(
                     None => Some(ApiError::new(ResponseError::InvalidRecord, "null records")),
                     Some(records) => match exactly_one_batch(records) {
                         Err(e) => Some(e),
-                        Ok(()) => {
-                            candidates.push((order.len(), tp.clone(), records.clone()));
+                        Ok(header) => {
+                            candidates.push((order.len(), tp.clone(), records.clone(), header));
                             None
                         }
                     },
@@ -68,7 +70,7 @@ pub async fn handle(
     if transactional_id.is_none()
         && candidates
             .iter()
-            .any(|(_, _, records)| BatchHeader::parse(records).is_ok_and(|h| h.is_transactional()))
+            .any(|(_, _, _, header)| header.as_ref().is_some_and(|h| h.is_transactional()))
     {
         candidates.clear();
         for (_, early) in &mut order {
@@ -79,8 +81,8 @@ pub async fn handle(
         }
     }
     let mut to_append = Vec::with_capacity(candidates.len());
-    for (index, tp, records) in candidates {
-        match verify_transactional(broker, transactional_id, &tp, &records).await {
+    for (index, tp, records, header) in candidates {
+        match verify_transactional(broker, transactional_id, &tp, header.as_ref()).await {
             Ok(verification) => to_append.push((tp, records, verification)),
             Err(e) => order[index].1 = Some(e),
         }
@@ -145,7 +147,8 @@ pub async fn handle(
 
 /// Produce v3+ carries exactly one v2 record batch per partition (Kafka rejects more, and
 /// older message formats, with INVALID_RECORD). Deeper validation (CRC, magic, sizes) happens in the log.
-fn exactly_one_batch(records: &bytes::Bytes) -> Result<(), ApiError> {
+/// Returns the batch's header when it parses.
+fn exactly_one_batch(records: &bytes::Bytes) -> Result<Option<BatchHeader>, ApiError> {
     // The magic byte sits at offset 16 in every message format.
     if let Some(&magic) = records.get(16) {
         if magic != 2 {
@@ -160,8 +163,9 @@ fn exactly_one_batch(records: &bytes::Bytes) -> Result<(), ApiError> {
             ResponseError::InvalidRecord,
             "produce requests must contain exactly one record batch per partition",
         )),
-        // Too short, wrong magic or torn: let the log report the precise error.
-        _ => Ok(()),
+        Ok(h) => Ok(Some(h)),
+        // Too short or torn: let the log report the precise error.
+        Err(_) => Ok(None),
     }
 }
 
@@ -178,9 +182,9 @@ async fn verify_transactional(
     broker: &Arc<Broker>,
     transactional_id: Option<&str>,
     tp: &TopicPartition,
-    records: &bytes::Bytes,
+    header: Option<&BatchHeader>,
 ) -> Result<TxnVerification, ApiError> {
-    let Ok(header) = BatchHeader::parse(records) else {
+    let Some(header) = header else {
         return Ok(TxnVerification::Off);
     };
     if !header.is_transactional() || header.is_control() || header.producer_id < 0 {
