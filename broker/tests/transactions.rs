@@ -6,7 +6,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
 use common::*;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
@@ -20,9 +19,6 @@ use kafka_protocol::messages::{
     TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -199,50 +195,37 @@ fn fetch_offset(raw: &mut RawClient, group: &str, topic: &str, require_stable: b
     (p.error_code, p.committed_offset)
 }
 
+const TOPIC_RESOURCE: i8 = 2;
+const BROKER_RESOURCE: i8 = 4;
+
+/// IncrementalAlterConfigs SET of one config of one resource (a topic, or with an empty
+/// name the cluster-wide broker default); returns the resource's error code.
+fn set_config(raw: &mut RawClient, resource_type: i8, name: &str, key: &str, value: &str) -> i16 {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(sb(name))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(sb(key))
+                .with_config_operation(0)
+                .with_value(Some(sb(value)))]),
+    ]);
+    raw.call(versions::INCREMENTAL_ALTER_CONFIGS, &request)
+        .expect("IncrementalAlterConfigs must be answered")
+        .responses[0]
+        .error_code
+}
+
 fn describe(raw: &mut RawClient, id: &str) -> DescribeTransactionsResponse {
     raw.call(
         0,
         &DescribeTransactionsRequest::default().with_transactional_ids(vec![txn_id(id)]),
     )
     .expect("DescribeTransactions must be answered")
-}
-
-/// A transactional batch (producer id/epoch, sequences from `base_sequence`).
-fn transactional_batch(values: &[&[u8]], pid: i64, epoch: i16, base_sequence: i32) -> Bytes {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: true,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: base_sequence + i as i32,
-            // Now: an old timestamp would let retention (7 days) delete the batch.
-            timestamp: now_ms,
-            key: None,
-            value: Some(Bytes::copy_from_slice(v)),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode transactional batch");
-    buf.freeze()
 }
 
 fn transactional_producer(broker: &TestBroker, id: &str) -> FutureProducer {
@@ -547,7 +530,7 @@ fn transactional_produce_is_verified_with_the_coordinator() {
         Some(id),
         &other,
         0,
-        transactional_batch(&[b"x"], pid, epoch, 0),
+        encode_transactional_batch(&[b"x"], pid, epoch, 0),
         -1,
     );
     assert_eq!(
@@ -561,7 +544,7 @@ fn transactional_produce_is_verified_with_the_coordinator() {
         Some(id),
         &added,
         0,
-        transactional_batch(&[b"a"], pid, epoch, 0),
+        encode_transactional_batch(&[b"a"], pid, epoch, 0),
         -1,
     );
     assert_eq!(r.error_code, codes::NONE);
@@ -572,7 +555,7 @@ fn transactional_produce_is_verified_with_the_coordinator() {
         Some(id),
         &added,
         0,
-        transactional_batch(&[b"late"], pid, epoch, 1),
+        encode_transactional_batch(&[b"late"], pid, epoch, 1),
         -1,
     );
     assert_eq!(
@@ -596,7 +579,7 @@ fn transactional_produce_is_verified_with_the_coordinator() {
         Some(id),
         &added,
         0,
-        transactional_batch(&[b"zombie"], pid, epoch, 2),
+        encode_transactional_batch(&[b"zombie"], pid, epoch, 2),
         -1,
     );
     assert_eq!(
@@ -610,10 +593,6 @@ fn transactional_produce_is_verified_with_the_coordinator() {
 
 #[test]
 fn transaction_verification_can_be_switched_off_without_a_restart() {
-    use kafka_protocol::messages::incremental_alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
-    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
     let broker = TestBroker::start();
     let topic = topic_name("txn-verify-dynamic");
     broker.create_topic(&topic, 1, &[]);
@@ -626,7 +605,7 @@ fn transaction_verification_can_be_switched_off_without_a_restart() {
             Some(id),
             &topic,
             0,
-            transactional_batch(&[b"x"], pid, epoch, 0),
+            encode_transactional_batch(&[b"x"], pid, epoch, 0),
             -1,
         )
         .error_code
@@ -635,19 +614,16 @@ fn transaction_verification_can_be_switched_off_without_a_restart() {
 
     // kafka-configs.sh --entity-type brokers --entity-default --alter
     //   --add-config transaction.partition.verification.enable=false
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(4)
-            .with_resource_name(sb(""))
-            .with_configs(vec![AlterableConfig::default()
-                .with_name(sb("transaction.partition.verification.enable"))
-                .with_config_operation(0)
-                .with_value(Some(sb("false")))]),
-    ]);
-    let r = raw
-        .call(versions::INCREMENTAL_ALTER_CONFIGS, &request)
-        .expect("IncrementalAlterConfigs must be answered");
-    assert_eq!(r.responses[0].error_code, codes::NONE);
+    assert_eq!(
+        set_config(
+            &mut raw,
+            BROKER_RESOURCE,
+            "",
+            "transaction.partition.verification.enable",
+            "false"
+        ),
+        codes::NONE
+    );
     wait_until(
         Duration::from_secs(30),
         "the unverified transactional produce to be accepted once verification is off",
@@ -794,7 +770,7 @@ fn a_transaction_open_across_a_crash_is_aborted_after_its_timeout() {
         Some("tx-crash"),
         &topic,
         0,
-        transactional_batch(&[b"x", b"y"], pid, epoch, 0),
+        encode_transactional_batch(&[b"x", b"y"], pid, epoch, 0),
         -1,
     );
     assert_eq!(r.error_code, codes::NONE, "transactional produce");
@@ -981,7 +957,7 @@ fn crash_inside_a_commit_keeps_output_and_offsets(crash_point: &str) {
         Some(id),
         &output,
         0,
-        transactional_batch(&[b"p", b"q"], pid, epoch, 0),
+        encode_transactional_batch(&[b"p", b"q"], pid, epoch, 0),
         -1,
     );
     assert_eq!(r.error_code, codes::NONE, "transactional produce");
@@ -1194,10 +1170,6 @@ fn deleting_a_group_deletes_its_pending_transactional_offsets() {
 fn compacting_consumer_offsets_keeps_transactional_offsets_right() {
     // The log cleaner and the group loader meet on __consumer_offsets: transactional offset
     // commits (committed and aborted) compacted away must replay to the same offsets.
-    use kafka_protocol::messages::incremental_alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
-    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
     let mut broker = TestBroker::start_with(&[
         ("offsets.topic.num.partitions", "1"),
         ("log.cleaner.min.cleanable.ratio", "0.01"),
@@ -1214,19 +1186,16 @@ fn compacting_consumer_offsets_keeps_transactional_offsets_right() {
     // Create __consumer_offsets, then roll it every 20 ms of record time, so that the
     // cleaner (which only cleans closed segments) has work well below segment.bytes' 1 MiB.
     assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(2)
-            .with_resource_name(sb("__consumer_offsets"))
-            .with_configs(vec![AlterableConfig::default()
-                .with_name(sb("segment.ms"))
-                .with_config_operation(0)
-                .with_value(Some(sb("20")))]),
-    ]);
-    let r = raw
-        .call(versions::INCREMENTAL_ALTER_CONFIGS, &request)
-        .expect("IncrementalAlterConfigs must be answered");
-    assert_eq!(r.responses[0].error_code, codes::NONE);
+    assert_eq!(
+        set_config(
+            &mut raw,
+            TOPIC_RESOURCE,
+            "__consumer_offsets",
+            "segment.ms",
+            "20"
+        ),
+        codes::NONE
+    );
     const ROUNDS: i64 = 120;
     for round in 0..ROUNDS {
         assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);

@@ -1043,6 +1043,27 @@ impl RawClient {
     }
 }
 
+/// Encodes `records` as one batch of message format `magic` (the test encoders' one
+/// `RecordBatchEncoder` call); `what` names the batch in the panic message.
+fn encode_records(
+    records: &[ProtocolRecord],
+    magic: i8,
+    compression: Compression,
+    what: &str,
+) -> Bytes {
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: magic,
+            compression,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{what}: {e}"));
+    buf.freeze()
+}
+
 /// One uncompressed transactional v2 batch (attribute bit 4) of a producer: `values` as
 /// records with keys `k0, k1, ...`, sequences from `base_sequence`, timestamped now.
 pub fn encode_transactional_batch(
@@ -1074,17 +1095,7 @@ pub fn encode_transactional_batch(
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode transactional batch");
-    buf.freeze()
+    encode_records(&records, 2, Compression::None, "encode transactional batch")
 }
 
 /// A control batch as only the broker may write it: one transaction marker record (key =
@@ -1116,17 +1127,7 @@ pub fn encode_control_batch(
         value: Some(value.freeze()),
         headers: Default::default(),
     };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [&record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode control batch");
-    buf.freeze()
+    encode_records(&[record], 2, Compression::None, "encode control batch")
 }
 
 pub fn topic_name_of(topic: &str) -> TopicName {
@@ -1162,17 +1163,7 @@ pub fn encode_batch(
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: magic,
-            compression,
-        },
-    )
-    .expect("encode record batch");
-    buf.freeze()
+    encode_records(&records, magic, compression, "encode record batch")
 }
 
 /// A record's key and value, either of which may be null.
@@ -1199,17 +1190,7 @@ pub fn encode_nullable_batch(records: &[NullableRecord<'_>], timestamp_ms: i64) 
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode record batch");
-    buf.freeze()
+    encode_records(&records, 2, Compression::None, "encode record batch")
 }
 
 /// One uncompressed v2 batch of an idempotent producer: `values` as records with keys
@@ -1243,17 +1224,7 @@ pub fn encode_idempotent_batch(
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode record batch");
-    buf.freeze()
+    encode_records(&records, 2, Compression::None, "encode record batch")
 }
 
 /// A TCP port that was free a moment ago (for brokers that must keep their port across
