@@ -114,6 +114,13 @@ impl TestBroker {
         }
     }
 
+    /// Sets (or replaces) one `--override key=value` for the next start (see
+    /// [`TestBroker::restart`]); the running process keeps its settings.
+    pub fn set_override(&mut self, key: &str, value: &str) {
+        self.overrides.retain(|(k, _)| k != key);
+        self.overrides.push((key.to_string(), value.to_string()));
+    }
+
     /// Arms (or with `None` disarms) a named crash point for the next start: the broker
     /// aborts when it reaches it (`ironlog::crash::point`).
     pub fn set_crash_point(&mut self, name: Option<&str>) {
