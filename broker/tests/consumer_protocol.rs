@@ -681,11 +681,7 @@ fn static_member_leaving_and_rejoining_keeps_its_partitions() {
 /// rebalance.
 #[test]
 fn members_survive_a_broker_kill9_without_rebalancing() {
-    let port = free_port();
-    let listener = format!("PLAINTEXT://127.0.0.1:{port}");
     let mut overrides: Vec<(&str, &str)> = CONSUMER_GROUP_BROKER.to_vec();
-    overrides.push(("listeners", listener.as_str()));
-    overrides.push(("advertised.listeners", listener.as_str()));
     // Long enough that the member's session outlives the restart.
     overrides.retain(|(k, _)| *k != "group.consumer.session.timeout.ms");
     overrides.push(("group.consumer.session.timeout.ms", "30000"));
@@ -720,7 +716,7 @@ fn members_survive_a_broker_kill9_without_rebalancing() {
     let events_before = c.context().events().len();
 
     broker.kill9();
-    broker.restart();
+    broker.restart_on_same_port();
     let after = describe(&broker);
     assert_eq!(
         after.error_code, 0,
