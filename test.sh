@@ -6,13 +6,16 @@
 # compat (../shared/compat/kcat.sh against a fresh broker, with Debian's kcat and with the
 # confluent-kafka wheel's newer librdkafka). Exits non-zero if any step failed.
 #
+# Nothing is skipped on its own: a tool that is missing after the install steps, or a missing
+# kcat.sh, fails its step (and the Rust tests that need kcat, the python clients or KafkaJS
+# fail), whoever runs the script.
+#
 # env:
 #   COMPAT_DIR      where kcat.sh lives (default: <repo>/../shared/compat)
-#   SKIP_CARGO=1    skip build/lint/tests (compat only; the broker binary must exist)
-#   SKIP_COMPAT=1   skip the kcat compatibility part
-#   CI=true         set by CI; nothing here behaves differently except the Rust tests
-#                   (kcat.rs, python_clients.rs and js_clients.rs fail instead of skipping
-#                   when kcat, the python clients or node with KafkaJS are missing)
+#   SKIP_CARGO=1    developer switch: skip build/lint/tests (compat only; the broker binary
+#                   must exist). Announced at the start and in the summary.
+#   SKIP_COMPAT=1   developer switch: skip the kcat compatibility part. Announced likewise.
+#                   `.ci/run` refuses both.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,8 +27,14 @@ COMPAT_SKIP=""
 
 START=$SECONDS
 FAILED_STEPS=()
+SKIPPED_STEPS=()
 step() { echo; echo "==> $* ($((SECONDS - START)) s)"; }
 fail_step() { echo "FAILED: $1"; FAILED_STEPS+=("$1"); }
+# skip_step STEP SWITCH: a skip the caller asked for, printed where it happens and in the summary
+skip_step() { echo; echo "!!!!! SKIPPED: $1 ($2 was set) !!!!!"; SKIPPED_STEPS+=("$1 ($2)"); }
+
+[ "${SKIP_CARGO:-0}" = 1 ] && echo "!!!!! SKIP_CARGO=1: build, clippy, fmt and the Rust tests will NOT run !!!!!"
+[ "${SKIP_COMPAT:-0}" = 1 ] && echo "!!!!! SKIP_COMPAT=1: the kcat compatibility checks will NOT run !!!!!"
 
 # ------------------------------------------------------------------ system packages
 step "system packages"
@@ -121,6 +130,8 @@ if [ "${SKIP_CARGO:-0}" != 1 ]; then
     step "cargo test --workspace"
     cargo test --workspace --no-fail-fast || fail_step "cargo test"
   fi
+else
+  skip_step "cargo build, clippy, fmt and tests" SKIP_CARGO=1
 fi
 
 # ------------------------------------------------------------------ compat (kcat.sh)
@@ -183,9 +194,10 @@ run_kcat() {
 }
 
 if [ "${SKIP_COMPAT:-0}" = 1 ]; then
-  echo; echo "compat skipped (SKIP_COMPAT=1)"
+  skip_step "compat: kcat.sh" SKIP_COMPAT=1
 elif [ ! -x "$COMPAT_DIR/kcat.sh" ]; then
-  echo; echo "compat skipped: no kcat.sh in $COMPAT_DIR"
+  step "compat: kcat.sh"
+  fail_step "compat: no executable kcat.sh in $COMPAT_DIR (set COMPAT_DIR to the folder holding it)"
 else
   step "compat: kcat.sh"
   # every check kcat.sh defines (its ALL=( ... ) list) minus COMPAT_SKIP
@@ -223,8 +235,9 @@ fi
 # ------------------------------------------------------------------ summary
 echo
 echo "==> summary ($((SECONDS - START)) s)"
+for s in "${SKIPPED_STEPS[@]}"; do echo "!!!!! SKIPPED step (asked for): $s"; done
 if [ ${#FAILED_STEPS[@]} -eq 0 ]; then
-  echo "all steps passed"
+  if [ ${#SKIPPED_STEPS[@]} -eq 0 ]; then echo "all steps passed"; else echo "all steps that ran passed"; fi
 else
   for s in "${FAILED_STEPS[@]}"; do echo "failed step: $s"; done
 fi

@@ -352,9 +352,13 @@ fn create_topics_reports_kafka_errors() {
     );
 }
 
+/// A manual replica assignment decides the partitions: here 3 partitions where the broker
+/// would create `num.partitions=1`, as metadata then describes them. (One broker allows no
+/// other replica list than [1]; the controller's unit tests check that an assignment the
+/// round-robin placement would never choose is kept across three brokers.)
 #[test]
 fn create_topic_with_replica_assignment() {
-    let broker = TestBroker::start();
+    let broker = TestBroker::start_with(&[("num.partitions", "1")]);
     let topic = topic_name("assigned");
     let admin = broker.admin();
     let assignment: &[&[i32]] = &[&[1], &[1], &[1]];
@@ -369,19 +373,34 @@ fn create_topic_with_replica_assignment() {
     .expect("CreateTopics request");
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
     broker.wait_for_topic(&topic, 3);
-
-    let (code, _) = raw_create_topic(
-        &broker,
-        &topic_name("nobroker"),
-        -1,
-        -1,
-        &[(0, &[7])],
-        &[],
-        false,
+    let md = broker
+        .consumer()
+        .fetch_metadata(Some(&topic), CLIENT_TIMEOUT)
+        .expect("Metadata");
+    let described: Vec<(i32, Vec<i32>, Vec<i32>, i32)> = md.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| (p.id(), p.replicas().to_vec(), p.isr().to_vec(), p.leader()))
+        .collect();
+    assert_eq!(
+        described,
+        vec![
+            (0, vec![1], vec![1], 1),
+            (1, vec![1], vec![1], 1),
+            (2, vec![1], vec![1], 1),
+        ],
+        "the partitions as assigned: (partition, replicas, isr, leader)"
     );
+
+    let refused = topic_name("nobroker");
+    let (code, _) = raw_create_topic(&broker, &refused, -1, -1, &[(0, &[7])], &[], false);
     assert_eq!(
         code, 39,
         "assignment to unknown broker 7: INVALID_REPLICA_ASSIGNMENT"
+    );
+    assert!(
+        !topic_names(&broker).contains(&refused),
+        "a refused assignment must not create the topic"
     );
 }
 

@@ -268,16 +268,31 @@ fn a_record_over_max_message_bytes_is_rejected() {
         codes::MESSAGE_TOO_LARGE,
         "a 5000-byte batch over max.message.bytes=1000"
     );
+    assert_eq!(
+        f.broker.watermarks(&f.topic, 0).1,
+        10,
+        "nothing of the oversized batch may be stored"
+    );
     let small = encode_batch(
         &[(b"small", b"fits")],
         2,
         Compression::None,
         1_700_000_000_000,
     );
+    let response = raw.produce(&f.topic, 0, small, -1);
     assert_eq!(
-        raw.produce(&f.topic, 0, small, -1).error_code,
+        response.error_code,
         codes::NONE,
         "a small batch on the same connection"
+    );
+    assert_eq!(
+        response.base_offset, 10,
+        "the small batch lands right after the fixture records"
+    );
+    let stored = f.broker.consume_all(&f.topic, 0, 0);
+    assert!(
+        stored.iter().all(|r| r.key_str() != "big"),
+        "the oversized record was stored"
     );
     f.assert_still_serving("an oversized record");
 }

@@ -191,7 +191,8 @@ fn keyless_records_are_rejected_on_compacted_topics_with_invalid_record() {
 }
 
 /// kill -9 at an arbitrary point (the cleaner is busy: many dirty segments, 100 ms backoff),
-/// then hand-made leftovers of an interrupted swap: the log must come back complete.
+/// then hand-made leftovers of an interrupted swap: the log must come back complete, with
+/// the swap completed.
 #[test]
 fn kill9_during_cleaning_and_leftover_swap_files_leave_a_complete_log() {
     let mut broker = TestBroker::start_with(FAST_CLEANER);
@@ -203,14 +204,60 @@ fn kill9_during_cleaning_and_leftover_swap_files_leave_a_complete_log() {
     drop(producer);
     broker.kill9();
 
+    // Restart without the cleaner: recovery from the kill alone keeps every key's latest
+    // value, and nothing cleans while the next leftovers are made.
+    broker.set_override("log.cleaner.enable", "false");
+    broker.restart();
+    broker.wait_for_topic(&topic, 1);
+    assert_eq!(
+        latest_per_key(&broker.consume_all(&topic, 0, 0)),
+        expected,
+        "after kill -9 during cleaning every key must still read its latest value"
+    );
+    // More overwrites in small batches, left uncleaned: segments with many batches.
+    let producer = broker.producer_with(&[("linger.ms", "5"), ("batch.size", "16384")]);
+    let more = overwrites(30, 40);
+    broker.produce_all(&producer, &topic, 0, &more);
+    drop(producer);
+    let sent: Vec<_> = sent.into_iter().chain(more).collect();
+    let expected = expected_latest(&sent);
+    broker.kill9();
+
     // Leftovers as a crash mid-cleaning would leave them: a half-written `.cleaned` and a
-    // complete `.swap` (here a byte copy of the first segment: a valid cleaned version of
-    // itself) that must replace the segment it covers.
+    // complete `.swap` of the first segment with several batches that keeps only its last
+    // batch (every record of the others has a later value: a valid cleaned version that
+    // differs from the segment), which must replace the segment. (Segments the cleaner
+    // emptied before the kill hold no batch.)
     let dir = broker.data_dir().join(format!("{topic}-0"));
-    let first = dir.join(format!("{:020}.log", 0));
-    std::fs::copy(&first, dir.join(format!("{:020}.log.swap", 0))).expect("make .swap");
-    std::fs::write(dir.join(format!("{:020}.log.cleaned", 0)), b"half written")
-        .expect("make .cleaned");
+    let segments = files_with_suffix(&dir, ".log");
+    let (segment_path, segment) = segments[..segments.len() - 1]
+        .iter()
+        .map(|path| (path, std::fs::read(path).expect("read a segment")))
+        .find(|(_, bytes)| split_batches(bytes).len() >= 2)
+        .unwrap_or_else(|| panic!("no closed segment with two batches or more: {segments:?}"));
+    let batches = split_batches(&segment);
+    let latest_offsets = latest_offset_per_key(&dir);
+    let (dropped, kept) = batches.split_at(batches.len() - 1);
+    let dropped_offsets: Vec<i64> = dropped
+        .iter()
+        .flat_map(|b| decode_records(bytes::Bytes::copy_from_slice(b)))
+        .map(|r| {
+            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
+            assert!(
+                latest_offsets[&key] > r.offset,
+                "record {key}@{} is its key's latest: the swap would not be a valid cleaning",
+                r.offset
+            );
+            r.offset
+        })
+        .collect();
+    let swap_path = format!("{}.swap", segment_path.display());
+    std::fs::write(&swap_path, kept[0]).expect("make .swap");
+    std::fs::write(
+        format!("{}.cleaned", segment_path.display()),
+        b"half written",
+    )
+    .expect("make .cleaned");
 
     broker.restart();
     broker.wait_for_topic(&topic, 1);
@@ -218,7 +265,20 @@ fn kill9_during_cleaning_and_leftover_swap_files_leave_a_complete_log() {
     assert_eq!(
         latest_per_key(&records),
         expected,
-        "after kill -9 and interrupted-swap leftovers every key must still read its latest value"
+        "after interrupted-swap leftovers every key must still read its latest value"
+    );
+    let resurrected: Vec<i64> = records
+        .iter()
+        .map(|r| r.offset)
+        .filter(|o| dropped_offsets.contains(o))
+        .collect();
+    assert!(
+        resurrected.is_empty(),
+        "recovery discarded the swap instead of completing it: {} records of batches the \
+         swap left out are still read (offsets {:?} to {:?})",
+        resurrected.len(),
+        resurrected.first(),
+        resurrected.last()
     );
     let leftovers: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -230,6 +290,10 @@ fn kill9_during_cleaning_and_leftover_swap_files_leave_a_complete_log() {
         leftovers.is_empty(),
         "recovery must clear swap/cleaned files: {leftovers:?}"
     );
+
+    broker.set_override("log.cleaner.enable", "true");
+    broker.restart();
+    broker.wait_for_topic(&topic, 1);
     wait_until(
         Duration::from_secs(60),
         "the restarted broker's cleaner to compact the partition",
@@ -410,4 +474,34 @@ fn aborted_transactions_are_compacted_away_and_committed_ones_keep_their_latest_
         "after kill -9 and a restart aborted records must stay gone: {aborted_seen:?}"
     );
     assert_eq!(uncommitted_view, expected);
+}
+
+/// The record batches of a `.log` segment file, in order (v2 framing: base offset, length).
+fn split_batches(segment: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 12 <= segment.len() {
+        let length = i32::from_be_bytes(segment[at + 8..at + 12].try_into().expect("4 bytes"));
+        let end = at + 12 + usize::try_from(length).expect("a batch length is positive");
+        assert!(
+            end <= segment.len(),
+            "torn batch at byte {at} of the segment"
+        );
+        out.push(&segment[at..end]);
+        at = end;
+    }
+    out
+}
+
+/// Key → offset of its latest record, over every `.log` segment in `dir`.
+fn latest_offset_per_key(dir: &std::path::Path) -> BTreeMap<String, i64> {
+    let mut latest = BTreeMap::new();
+    for path in files_with_suffix(dir, ".log") {
+        let bytes = std::fs::read(&path).expect("read a segment");
+        for r in decode_records(bytes::Bytes::from(bytes)) {
+            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
+            latest.insert(key, r.offset);
+        }
+    }
+    latest
 }

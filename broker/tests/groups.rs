@@ -113,7 +113,7 @@ fn three_consumers_consume_every_record_exactly_once() {
 
 #[test]
 fn a_killed_member_loses_its_partitions_within_the_session_timeout_and_nothing_is_skipped() {
-    let Some(kcat) = kcat_binary() else { return };
+    let kcat = require_kcat();
     let broker = TestBroker::start_with(FAST_GROUP_BROKER);
     let topic = topic_name("grp-kill");
     broker.create_topic(&topic, 12, &[]);
@@ -423,7 +423,7 @@ fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
 
 #[test]
 fn kcat_balanced_consumer_reads_all_and_resumes_at_committed_offsets() {
-    let Some(kcat) = kcat_binary() else { return };
+    let kcat = require_kcat();
     let broker = TestBroker::start();
     let topic = topic_name("grp-kcat");
     broker.create_topic(&topic, 3, &[]);

@@ -1,6 +1,7 @@
-//! Checks of the test harness itself, without an Ironlog broker: `RawClient` framing and
-//! codecs against a scripted in-process peer, and the batch helpers. If these fail, the
-//! other integration tests' failures say nothing about the broker.
+//! Checks of the test harness itself: `RawClient` framing and codecs against a scripted
+//! in-process peer, the batch helpers, and `TestBroker::restart_on_same_port` when the port
+//! was taken while the broker was down. If these fail, the other integration tests'
+//! failures say nothing about the broker.
 mod common;
 
 use std::io::{Read, Write};
@@ -140,4 +141,36 @@ fn client_builders_accept_their_settings_and_assign_works() {
     assign(&consumer, "any-topic", 0, rdkafka::Offset::Offset(5));
     let _admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
         client_config(bootstrap).create().expect("admin client");
+}
+
+/// A restart on the same port waits out a port another process took while the broker was
+/// down, and comes back on that port with its data.
+#[test]
+fn restart_on_same_port_retries_while_the_port_is_taken() {
+    let mut broker = TestBroker::start();
+    let topic = topic_name("same-port");
+    broker.create_topic(&topic, 1, &[]);
+    let producer = broker.producer();
+    broker.produce_one(&producer, &topic, 0, b"k", b"before");
+    let bootstrap = broker.bootstrap().to_string();
+    broker.kill9();
+    let squatter = TcpListener::bind(&bootstrap).expect("take the broker's port while it is down");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        drop(squatter);
+    });
+    broker.restart_on_same_port();
+    release.join().expect("release thread");
+    assert_eq!(
+        broker.bootstrap(),
+        bootstrap,
+        "the broker is back on its port"
+    );
+    assert!(
+        broker.log_text().contains("taken meanwhile: retrying"),
+        "the first restart attempt must have found the port taken"
+    );
+    let records = broker.consume_all(&topic, 0, 0);
+    assert_eq!(records.len(), 1, "the record from before the restart");
+    assert_eq!(records[0].value_str(), "before");
 }

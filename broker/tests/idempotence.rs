@@ -131,12 +131,7 @@ fn retries_are_acknowledged_with_original_offsets_and_gaps_and_stale_epochs_are_
 /// SIGKILL and restarted on the same port: every record is delivered exactly once, in order.
 #[test]
 fn librdkafka_idempotent_producer_across_kill9_restart_has_no_duplicates() {
-    let port = free_port();
-    let listener = format!("PLAINTEXT://127.0.0.1:{port}");
-    let mut broker = TestBroker::start_with(&[
-        ("listeners", listener.as_str()),
-        ("advertised.listeners", listener.as_str()),
-    ]);
+    let mut broker = TestBroker::start();
     let topic = topic_name("idempotent-crash");
     broker.create_topic(&topic, 1, &[]);
     let producer = broker.producer_with(&[
@@ -162,7 +157,7 @@ fn librdkafka_idempotent_producer_across_kill9_restart_has_no_duplicates() {
         if i == total / 3 {
             // Crash while batches are in flight, then come back on the same port.
             broker.kill9();
-            broker.restart();
+            broker.restart_on_same_port();
         }
     }
     for (i, delivery) in pending.into_iter().enumerate() {

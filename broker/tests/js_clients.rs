@@ -4,7 +4,7 @@
 //! sentence naming the mismatch, which the test prints.
 //!
 //! Without node or the npm packages (`npm ci` in `tests/clients/js`, done by test.sh) these
-//! tests are skipped with a loud message, except in CI (`CI=true`), where that is a failure.
+//! tests fail, saying what to install.
 mod common;
 
 use std::path::PathBuf;
@@ -30,9 +30,9 @@ fn js_dir() -> PathBuf {
         .collect()
 }
 
-/// True when node runs and `kafkajs` resolves from the js folder; otherwise fails under
-/// CI=true and returns false (after a loud message) elsewhere.
-fn kafkajs_available() -> bool {
+/// Fails the test, naming the missing piece and how to install it, unless node runs and
+/// `kafkajs` resolves from the js folder.
+fn require_kafkajs() {
     let node = node();
     let output = Command::new(&node)
         .args(["-e", "require('kafkajs')"])
@@ -40,23 +40,15 @@ fn kafkajs_available() -> bool {
         .stdin(Stdio::null())
         .output();
     let problem = match output {
-        Ok(out) if out.status.success() => return true,
+        Ok(out) if out.status.success() => return,
         Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
         Err(e) => format!("cannot run {node}: {e}"),
     };
-    let install = format!(
-        "(cd {} && npm ci) (test.sh does; Debian: apt-get install nodejs npm)",
+    panic!(
+        "KafkaJS cannot be loaded with {node}: (cd {} && npm ci) (./test.sh does; Debian: \
+         apt-get install nodejs npm)\n{problem}",
         js_dir().display()
     );
-    let in_ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
-    assert!(
-        !in_ci,
-        "KafkaJS cannot be loaded with {node}, and CI=true: {install}\n{problem}"
-    );
-    eprintln!(
-        "\n!!!!! SKIPPED: KafkaJS cannot be loaded with {node}: {install} !!!!!\n{problem}\n"
-    );
-    false
 }
 
 /// Runs `node tests/clients/js/kafkajs_session.js BOOTSTRAP ARGS...` and fails with its
@@ -91,9 +83,7 @@ fn run_session(broker: &TestBroker, args: &[&str]) {
 /// 4-partition topic exactly once, and a restarted member resuming from committed offsets.
 #[test]
 fn kafkajs_session() {
-    if !kafkajs_available() {
-        return;
-    }
+    require_kafkajs();
     let broker = TestBroker::start_with(BROKER_OVERRIDES);
     run_session(&broker, &[]);
 }
@@ -101,9 +91,7 @@ fn kafkajs_session() {
 /// KafkaJS's transactional producer: commit and abort through its own protocol code.
 #[test]
 fn kafkajs_session_with_transactions() {
-    if !kafkajs_available() {
-        return;
-    }
+    require_kafkajs();
     let broker = TestBroker::start_with(BROKER_OVERRIDES);
     run_session(&broker, &["--transactions"]);
 }

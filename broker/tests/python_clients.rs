@@ -5,8 +5,7 @@
 //! non-zero with a sentence naming the mismatch, which the test prints.
 //!
 //! Without the python packages (`pip install kafka-python aiokafka python-snappy lz4
-//! zstandard cramjam`, done by test.sh) these tests are skipped with a loud message, except
-//! in CI (`CI=true`), where that is a failure.
+//! zstandard cramjam`, done by test.sh) these tests fail, saying what to install.
 mod common;
 
 use std::path::PathBuf;
@@ -23,9 +22,9 @@ fn python() -> String {
     std::env::var("HARNESS_PYTHON").unwrap_or_else(|_| "python3".to_string())
 }
 
-/// True when python and every module are importable; otherwise fails under CI=true and
-/// returns false (after a loud message) elsewhere.
-fn python_clients_available() -> bool {
+/// Fails the test, naming the missing piece and how to install it, unless python and every
+/// module the sessions import are there.
+fn require_python_clients() {
     let python = python();
     let import = format!("import {}", PYTHON_MODULES.join(", "));
     let output = Command::new(&python)
@@ -33,21 +32,14 @@ fn python_clients_available() -> bool {
         .stdin(Stdio::null())
         .output();
     let problem = match output {
-        Ok(out) if out.status.success() => return true,
+        Ok(out) if out.status.success() => return,
         Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
         Err(e) => format!("cannot run {python}: {e}"),
     };
-    let install =
-        "pip install kafka-python aiokafka python-snappy lz4 zstandard cramjam (test.sh does)";
-    let in_ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
-    assert!(
-        !in_ci,
-        "the python Kafka clients are not importable with {python}, and CI=true: {install}\n{problem}"
+    panic!(
+        "the python Kafka clients are not importable with {python}: pip install kafka-python \
+         aiokafka python-snappy lz4 zstandard cramjam (./test.sh does)\n{problem}"
     );
-    eprintln!(
-        "\n!!!!! SKIPPED: python Kafka clients not importable with {python}: {install} !!!!!\n{problem}\n"
-    );
-    false
 }
 
 /// Runs `tests/clients/SCRIPT BOOTSTRAP ARGS...` and fails with its output (and the broker
@@ -80,9 +72,7 @@ fn run_session(broker: &TestBroker, script: &str, args: &[&str]) {
 
 #[test]
 fn kafka_python_session_with_negotiated_versions() {
-    if !python_clients_available() {
-        return;
-    }
+    require_python_clients();
     let broker = TestBroker::start();
     run_session(&broker, "kafka_python_session.py", &[]);
 }
@@ -91,9 +81,7 @@ fn kafka_python_session_with_negotiated_versions() {
 /// client generation Kafka 4.0 still serves (KIP-896), non-flexible request versions.
 #[test]
 fn kafka_python_session_as_a_kafka_2_1_client() {
-    if !python_clients_available() {
-        return;
-    }
+    require_python_clients();
     let broker = TestBroker::start();
     run_session(&broker, "kafka_python_session.py", &["2.1"]);
 }
@@ -101,18 +89,14 @@ fn kafka_python_session_as_a_kafka_2_1_client() {
 /// kafka-python pinned to Kafka 3.0's request versions.
 #[test]
 fn kafka_python_session_as_a_kafka_3_0_client() {
-    if !python_clients_available() {
-        return;
-    }
+    require_python_clients();
     let broker = TestBroker::start();
     run_session(&broker, "kafka_python_session.py", &["3.0"]);
 }
 
 #[test]
 fn aiokafka_session() {
-    if !python_clients_available() {
-        return;
-    }
+    require_python_clients();
     let broker = TestBroker::start();
     run_session(&broker, "aiokafka_session.py", &[]);
 }
@@ -121,9 +105,7 @@ fn aiokafka_session() {
 /// 3.0): it needs InitProducerId and sequence checks.
 #[test]
 fn idempotent_python_producers() {
-    if !python_clients_available() {
-        return;
-    }
+    require_python_clients();
     let broker = TestBroker::start();
     run_session(&broker, "idempotent_producers.py", &[]);
 }
@@ -132,9 +114,7 @@ fn idempotent_python_producers() {
 /// send_offsets_to_transaction with a group consumer (KIP-890 verification on, as default).
 #[test]
 fn transactional_python_producers() {
-    if !python_clients_available() {
-        return;
-    }
+    require_python_clients();
     let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
     run_session(&broker, "transactional_producers.py", &[]);
 }

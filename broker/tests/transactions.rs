@@ -1,6 +1,7 @@
 //! Transactions, coordinator side: rdkafka transactional producers (commit, abort, fencing),
-//! the raw protocol's error paths, transactional offset commits, and a broker restart in the
-//! middle of a transaction (aborted after its timeout by the background task).
+//! the raw protocol's error paths, transactional offset commits, a transaction whose live
+//! producer goes silent and one open across a broker restart (both aborted after their
+//! timeout by the background task).
 
 mod common;
 
@@ -20,7 +21,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -1489,5 +1490,170 @@ fn eos_pipeline_with_kill_9(group_protocol: &str) {
     assert_eq!(
         got, expected,
         "read_committed output differs from the transformed input"
+    );
+}
+
+/// The transactional ids ListTransactions reports in `state`.
+fn listed_in_state(raw: &mut RawClient, state: &str) -> Vec<String> {
+    raw.call(
+        1,
+        &ListTransactionsRequest::default()
+            .with_state_filters(vec![sb(state)])
+            .with_duration_filter(-1),
+    )
+    .expect("ListTransactions must be answered")
+    .transaction_states
+    .iter()
+    .map(|t| t.transactional_id.0.to_string())
+    .collect()
+}
+
+/// A live producer (no restart) opens a transaction and goes silent: once its
+/// `transaction.timeout.ms` has passed the coordinator aborts it on its own with an epoch
+/// bump — DescribeTransactions and ListTransactions show CompleteAbort, the ABORT marker
+/// lets the last stable offset reach the log end, read_committed consumers never see the
+/// records — and the producer's next operations are fenced as in Kafka 4.1 (transaction
+/// version 1): its commit fails fatally, EndTxn and AddPartitionsToTxn with the old epoch
+/// are PRODUCER_FENCED, and a produce with it INVALID_PRODUCER_EPOCH (the partition's
+/// verification maps the coordinator's PRODUCER_FENCED so).
+#[test]
+fn a_silent_producers_transaction_is_aborted_at_its_timeout_and_the_producer_fenced() {
+    // Long enough that the checks of the open transaction finish well within it, on a busy
+    // machine too.
+    const TIMEOUT_MS: &str = "15000";
+    let broker = TestBroker::start_with(&[(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "200",
+    )]);
+    let topic = topic_name("txn-timeout");
+    broker.create_topic(&topic, 1, &[]);
+    let id = topic_name("tx-timeout");
+    let producer = broker.producer_with(&[
+        ("transactional.id", &id),
+        ("enable.idempotence", "true"),
+        ("transaction.timeout.ms", TIMEOUT_MS),
+        ("message.timeout.ms", TIMEOUT_MS),
+        ("socket.timeout.ms", "10000"),
+    ]);
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("init_transactions: {e}"));
+    producer
+        .begin_transaction()
+        .expect("begin the first transaction");
+    send_all(&producer, &topic, &values("before", 2));
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .expect("commit the first transaction");
+    producer
+        .begin_transaction()
+        .expect("begin the abandoned transaction");
+    send_all(&producer, &topic, &values("abandoned", 3)); // offsets 3..=5 after the marker
+
+    // Open: the stable offset is held at the transaction's first offset.
+    let mut raw = broker.raw();
+    let open = describe(&mut raw, &id);
+    let open = &open.transaction_states[0];
+    assert_eq!(
+        open.transaction_state.as_str(),
+        "Ongoing",
+        "right after its records were acked the transaction is open"
+    );
+    let (pid, epoch) = (open.producer_id.0, open.producer_epoch);
+    let (code, lso, _) = raw.list_offset_isolated(&topic, 0, -1, 1);
+    assert_eq!(
+        (code, lso),
+        (codes::NONE, 3),
+        "LSO while the transaction is open"
+    );
+
+    // Silence: the coordinator aborts it by itself.
+    wait_until(
+        Duration::from_secs(60),
+        "the coordinator to abort the timed-out transaction",
+        || {
+            describe(&mut raw, &id).transaction_states[0]
+                .transaction_state
+                .as_str()
+                == "CompleteAbort"
+        },
+    );
+    let aborted = describe(&mut raw, &id);
+    let aborted = &aborted.transaction_states[0];
+    assert_eq!(aborted.producer_id.0, pid, "same producer id");
+    assert_eq!(
+        aborted.producer_epoch,
+        epoch + 1,
+        "the timeout abort bumps the producer epoch (fencing the silent producer)"
+    );
+    assert!(
+        aborted.topics.is_empty(),
+        "a completed abort holds no partitions: {:?}",
+        aborted.topics
+    );
+    assert!(
+        listed_in_state(&mut raw, "CompleteAbort").contains(&id),
+        "ListTransactions(CompleteAbort) must list {id}"
+    );
+    assert!(
+        !listed_in_state(&mut raw, "Ongoing").contains(&id),
+        "ListTransactions(Ongoing) still lists {id}"
+    );
+    let (_, high) = broker.watermarks(&topic, 0);
+    assert_eq!(high, 7, "2 records, COMMIT, 3 records, ABORT");
+    let (code, lso, _) = raw.list_offset_isolated(&topic, 0, -1, 1);
+    assert_eq!(
+        (code, lso),
+        (codes::NONE, 7),
+        "after the abort the LSO reaches the end"
+    );
+
+    // read_committed, up to a record written after the abort: none of the abandoned ones.
+    let plain = broker.producer();
+    broker.produce_one(&plain, &topic, 0, b"k", b"after");
+    let read = broker.consume_all_with(&[("isolation.level", "read_committed")], &topic, 0, 0);
+    let read: Vec<String> = read.iter().map(ConsumedRecord::value_str).collect();
+    assert_eq!(
+        read,
+        ["before-0", "before-1", "after"],
+        "read_committed records"
+    );
+
+    // The producer's next operation is fenced.
+    let err = producer
+        .commit_transaction(Duration::from_secs(30))
+        .expect_err("the silent producer's commit after the coordinator aborted");
+    // librdkafka turns the broker's PRODUCER_FENCED into its fatal local "fenced" error.
+    let fatal = matches!(&err, KafkaError::Transaction(e) if e.is_fatal());
+    assert!(
+        fatal && err.rdkafka_error_code() == Some(RDKafkaErrorCode::Fenced),
+        "the commit must fail as fenced (fatally), failed with {err:?}"
+    );
+    assert_eq!(
+        end_txn(&mut raw, &id, pid, epoch, true),
+        PRODUCER_FENCED,
+        "EndTxn with the epoch before the abort"
+    );
+    assert_eq!(
+        add_partition(&mut raw, &id, pid, epoch, &topic),
+        PRODUCER_FENCED,
+        "AddPartitionsToTxn v3 with the epoch before the abort"
+    );
+    let r = raw.produce_as(
+        Some(&id),
+        &topic,
+        0,
+        encode_transactional_batch(&[b"late"], pid, epoch, 5),
+        -1,
+    );
+    assert_eq!(
+        r.error_code,
+        codes::INVALID_PRODUCER_EPOCH,
+        "a transactional produce with the epoch before the abort"
+    );
+    assert_eq!(
+        broker.watermarks(&topic, 0).1,
+        8,
+        "nothing written by the fenced producer"
     );
 }

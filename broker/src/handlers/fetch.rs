@@ -1,12 +1,12 @@
 //! Fetch (consumers): resolves the partition set (sessionless, new session or incremental
-//! session), reads stored bytes bounded by the high watermark (or, for read_committed, the
+//! session; `fetch_session` keeps the sessions), reads stored bytes bounded by the high watermark (or, for read_committed, the
 //! last stable offset, answering the aborted transactions of the returned range), and
 //! long-polls until `min_bytes` arrived or `max_wait_ms` passed. Stored batches are passed
 //! through as `Bytes` without re-encoding.
 //!
 //! Napkin math: one `spawn_blocking` hop per read round; per partition one index lookup and
-//! one `pread` of at most `partition_max_bytes`; the response encoder copies those bytes
-//! once into the frame buffer.
+//! one `pread` of at most `partition_max_bytes`; the response frame takes those bytes by
+//! reference (`frame::ChunkedFrame`), so they are not copied again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,9 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use uuid::Uuid;
 
-use super::fetch_session::{CachedPartition, SessionKey, SessionRequest};
+use super::fetch_session::{
+    CachedPartition, Incremental, PartitionReport, SessionKey, SessionRequest,
+};
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::replica::{Partition, ReplicaManager};
@@ -137,33 +139,38 @@ async fn handle_inner(
 
     // Resolve the session and the full partition list to read.
     let sessions = &broker.fetch_sessions;
-    let (session_id, incremental, partitions) =
-        match SessionRequest::classify(sessions, request.session_id, request.session_epoch)? {
-            SessionRequest::Sessionless => (0, false, requested),
+    let is_from_follower = if ctx.version >= 15 {
+        request.replica_state.replica_id.0 >= 0
+    } else {
+        request.replica_id.0 >= 0
+    };
+    let now = std::time::Instant::now();
+    // (session id of the response, the epoch an incremental session must still expect
+    // when the response is built, the partitions to read)
+    let (session_id, epoch_after, partitions) =
+        match SessionRequest::classify(sessions, request.session_id, request.session_epoch) {
+            SessionRequest::Sessionless => (0, None, requested),
             SessionRequest::New => {
-                let id = sessions.create(requested.clone()).unwrap_or(0);
-                (id, false, requested)
+                let id = sessions
+                    .create(now, is_from_follower, uses_topic_ids, requested.clone())
+                    .unwrap_or(0);
+                (id, None, requested)
             }
             SessionRequest::Incremental { id, epoch } => {
-                let parts = sessions.with_session(id, epoch, |s| {
-                    for key in &forgotten {
-                        s.partitions.shift_remove(key);
-                    }
-                    for (key, p) in requested {
-                        match s.partitions.get_mut(&key) {
-                            Some(existing) => {
-                                existing.fetch_offset = p.fetch_offset;
-                                existing.partition_max_bytes = p.partition_max_bytes;
-                                existing.current_leader_epoch = p.current_leader_epoch;
-                            }
-                            None => {
-                                s.partitions.insert(key, p);
-                            }
-                        }
-                    }
-                    s.partitions.clone()
-                })?;
-                (id, true, parts)
+                match sessions.begin_incremental(
+                    now,
+                    id,
+                    epoch,
+                    uses_topic_ids,
+                    &requested,
+                    &forgotten,
+                )? {
+                    Incremental::Continue {
+                        partitions,
+                        epoch_after,
+                    } => (id, Some(epoch_after), partitions),
+                    Incremental::Closed => (0, None, requested),
+                }
             }
         };
 
@@ -212,23 +219,19 @@ async fn handle_inner(
     // Build the response; incremental sessions report only partitions with news.
     let mut include = vec![true; results.len()];
     if session_id != 0 {
-        let mut flags = Vec::with_capacity(results.len());
-        sessions.update(session_id, |s| {
-            for r in &results {
-                let changed = match s.partitions.get_mut(&r.key) {
-                    Some(c) => c.note_response(
-                        r.records.as_ref().is_some_and(|b| !b.is_empty()),
-                        r.error.is_some(),
-                        r.high_watermark,
-                        r.last_stable_offset,
-                        r.log_start_offset,
-                    ),
-                    None => true,
-                };
-                flags.push(changed);
-            }
-        });
-        if incremental && flags.len() == include.len() {
+        let reports: Vec<PartitionReport> = results
+            .iter()
+            .map(|r| PartitionReport {
+                key: r.key.clone(),
+                has_records: r.records.as_ref().is_some_and(|b| !b.is_empty()),
+                error: r.error.is_some(),
+                high_watermark: r.high_watermark,
+                last_stable_offset: r.last_stable_offset,
+                log_start_offset: r.log_start_offset,
+            })
+            .collect();
+        let flags = sessions.finish(session_id, epoch_after, &reports)?;
+        if epoch_after.is_some() {
             include = flags;
         }
     }

@@ -1345,6 +1345,21 @@ mod tests {
         CleaningPass::new(&log, &view, &map, end_offset, 2_000, 4096, &stop)
             .write_cleaned_group(&group)
             .unwrap();
+        // What a completed swap leaves: below the active segment only the latest record per
+        // key; which differs from the uncleaned log, so a discarded swap cannot pass.
+        let before = read_all(&log);
+        let cleaned: BTreeMap<i64, (String, Option<String>)> = before
+            .iter()
+            .filter(|(o, (key, _))| {
+                **o >= view.active_base_offset || map.get(key.as_bytes()) == Some(**o)
+            })
+            .map(|(o, r)| (*o, r.clone()))
+            .collect();
+        assert!(
+            cleaned.len() < before.len(),
+            "the cleaning must remove records for this test to tell a completed swap from a \
+             discarded one"
+        );
         drop(log);
         let base = group[0].base_offset;
         let name = |suffix: &str, extra: &str| path.join(format!("{base:020}{suffix}{extra}"));
@@ -1354,8 +1369,14 @@ mod tests {
         // A second, half-written cleaned file must simply disappear.
         std::fs::write(path.join("00000000000000000003.log.cleaned"), b"partial").unwrap();
         let log = Log::open(path.clone(), config.clone(), 0, 0, false).unwrap();
+        let after = read_all(&log);
         assert_eq!(
-            latest_per_key(&read_all(&log)),
+            after, cleaned,
+            "recovery must complete the swap: exactly the cleaned records (not the uncleaned \
+             ones) below the active segment"
+        );
+        assert_eq!(
+            latest_per_key(&after),
             expected,
             "the swapped-in log is complete"
         );

@@ -2079,16 +2079,48 @@ mod tests {
             ..small_config()
         };
         let log = open(dir.path(), config.clone(), true);
-        fill(&log, 8, 0); // segments [0,9) [9,18) [18,24)
+        let stored = fill(&log, 8, 0); // segments [0,9) [9,18) [18,24), 3 batches each
         let before = all_bytes(&log);
         drop(log);
+        // A cleaned replacement of the first two segments that kept only their last batches
+        // (offsets 6..=8 and 15..=17): it differs from what it replaces, so the result shows
+        // whether the swap was completed or thrown away.
         let swap = PathBuf::from(format!("{}.swap", log_file(dir.path(), 0).display()));
-        std::fs::copy(log_file(dir.path(), 0), &swap).unwrap();
-        assert_eq!(next_offset_of_file(&swap).unwrap(), 9);
+        std::fs::write(&swap, [&stored[2][..], &stored[5][..]].concat()).unwrap();
+        assert_eq!(next_offset_of_file(&swap).unwrap(), 18);
         let log = Log::open(dir.path().to_path_buf(), config, 0, 0, false).unwrap();
-        assert_eq!(all_bytes(&log), before, "the swap holds the same batches");
-        assert_eq!(log.segment_count(), 3);
+        let after = all_bytes(&log);
+        let bases = |bytes: &[u8]| -> Vec<i64> {
+            batch::validate_batches(bytes, u32::MAX)
+                .unwrap()
+                .iter()
+                .map(|h| h.base_offset)
+                .collect()
+        };
+        assert_eq!(
+            bases(&after),
+            vec![6, 15, 18, 21],
+            "the swap must replace segments 0 and 9 (uncleaned they had batches {:?})",
+            bases(&before)
+        );
+        assert!(
+            after
+                == [
+                    &stored[2][..],
+                    &stored[5][..],
+                    &stored[6][..],
+                    &stored[7][..]
+                ]
+                .concat(),
+            "the log holds the swap's bytes, then segment 18's"
+        );
+        assert_eq!(log.segment_count(), 2, "the swap and segment 18");
+        assert_eq!(log.log_end_offset(), 24);
         assert!(!swap.exists());
+        assert!(
+            !log_file(dir.path(), 9).exists(),
+            "the replaced segment 9 must be deleted"
+        );
     }
 
     #[test]

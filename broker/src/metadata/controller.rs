@@ -1277,6 +1277,54 @@ mod tests {
         );
     }
 
+    /// A manual assignment is recorded as given — replica order (leader first) and all —
+    /// even where the round-robin placement could never produce it (partition 1's replicas
+    /// 3, 2 are not consecutive brokers; partitions 0 and 1 share a leader).
+    #[tokio::test]
+    async fn a_manual_assignment_unlike_any_placement_is_kept() {
+        let f = fixture(&[1, 2, 3]).await;
+        let assignment = vec![(0, vec![3, 1]), (1, vec![3, 2]), (2, vec![1, 2])];
+        let results = f
+            .controller
+            .create_topics(
+                vec![CreateTopicSpec {
+                    name: "placed".into(),
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    assignments: assignment.clone().into_iter().collect(),
+                    ..Default::default()
+                }],
+                false,
+            )
+            .await;
+        let created = results[0].as_ref().expect("manual assignment accepted");
+        assert_eq!((created.num_partitions, created.replication_factor), (3, 2));
+        let image = f.image();
+        let topic = image.topic("placed").expect("topic created");
+        let described: Vec<(i32, Vec<i32>, Vec<i32>, i32)> = topic
+            .partitions
+            .iter()
+            .map(|(p, r)| (*p, r.replicas.clone(), r.isr.clone(), r.leader))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                (0, vec![3, 1], vec![3, 1], 3),
+                (1, vec![3, 2], vec![3, 2], 3),
+                (2, vec![1, 2], vec![1, 2], 1),
+            ],
+            "(partition, replicas, isr, leader) as assigned"
+        );
+        for start in 0..3 {
+            let placed = place_replicas(&[1, 2, 3], 0, 3, 2, start);
+            let assigned: Vec<Vec<i32>> = assignment.iter().map(|(_, r)| r.clone()).collect();
+            assert_ne!(
+                placed, assigned,
+                "round-robin from {start} equals the test's assignment"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn validate_only_proposes_nothing() {
         let f = fixture(&[1]).await;

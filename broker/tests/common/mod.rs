@@ -42,6 +42,8 @@ pub const BROKER_START_TIMEOUT: Duration = Duration::from_secs(60);
 pub const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default deadline for one client operation (produce ack, admin call, metadata).
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long [`TestBroker::restart_on_same_port`] waits for a port taken meanwhile.
+pub const PORT_RETAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lines of broker log printed when a test fails.
 const LOG_TAIL_LINES: usize = 150;
 
@@ -49,6 +51,10 @@ const LINE_STARTED: &str = "ironlog: started";
 const LINE_LISTENER_PREFIX: &str = "ironlog: listener PLAINTEXT bound to ";
 
 // ------------------------------------------------------------------------------ broker
+
+/// A broker start failed because its listener's address was in use.
+#[derive(Debug)]
+struct PortTaken;
 
 /// One `ironlog` broker process with its own data dir; killed when dropped.
 pub struct TestBroker {
@@ -112,6 +118,13 @@ impl TestBroker {
             Some(child) => matches!(child.try_wait(), Ok(None)),
             None => false,
         }
+    }
+
+    /// Sets (or replaces) one `--override key=value` for the next start (see
+    /// [`TestBroker::restart`]); the running process keeps its settings.
+    pub fn set_override(&mut self, key: &str, value: &str) {
+        self.overrides.retain(|(k, _)| k != key);
+        self.overrides.push((key.to_string(), value.to_string()));
     }
 
     /// Arms (or with `None` disarms) a named crash point for the next start: the broker
@@ -194,6 +207,36 @@ impl TestBroker {
         self.spawn();
     }
 
+    /// Start again on the same data dir *and the same listener port* (after `kill9` or
+    /// `stop`; stops cleanly first if still running), so long-lived clients reconnect to the
+    /// address they know. The first start bound port 0, so no other test could have picked
+    /// the port before; if something took it while the broker was down, the start is retried
+    /// until the port is free again, for at most [`PORT_RETAKE_TIMEOUT`].
+    pub fn restart_on_same_port(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        let port = self
+            .bootstrap
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no port in the bootstrap address {}", self.bootstrap));
+        let listener = format!("PLAINTEXT://127.0.0.1:{port}");
+        let deadline = Instant::now() + PORT_RETAKE_TIMEOUT;
+        while let Err(PortTaken) = self.try_spawn(Some(&listener)) {
+            assert!(
+                Instant::now() < deadline,
+                "port {port} stayed taken by another process for {PORT_RETAKE_TIMEOUT:?}: \
+                 the broker cannot restart on it (broker log below)"
+            );
+            self.note(&format!(
+                "===== port {port} taken meanwhile: retrying ====="
+            ));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Last lines of the broker log, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = self.log_text();
@@ -218,6 +261,15 @@ impl TestBroker {
     }
 
     fn spawn(&mut self) {
+        if self.try_spawn(None).is_err() {
+            panic!("broker could not bind its port-0 listener (broker log below)");
+        }
+    }
+
+    /// Spawns the broker and waits for `ironlog: started`; with `listener`, that listener
+    /// (also advertised) instead of the configured one. `Err(PortTaken)` when the process
+    /// exited because the listener's address was in use; any other failure panics.
+    fn try_spawn(&mut self, listener: Option<&str>) -> Result<(), PortTaken> {
         self.start_count += 1;
         let data_dir = self.data_dir();
         std::fs::create_dir_all(&data_dir).expect("create broker data dir");
@@ -233,6 +285,11 @@ impl TestBroker {
         for (k, v) in &self.overrides {
             settings.retain(|(existing, _)| existing != k);
             settings.push((k.clone(), v.clone()));
+        }
+        if let Some(listener) = listener {
+            settings.retain(|(k, _)| k != "listeners" && k != "advertised.listeners");
+            settings.push(("listeners".into(), listener.into()));
+            settings.push(("advertised.listeners".into(), listener.into()));
         }
         let mut command = Command::new(env!("CARGO_BIN_EXE_ironlog"));
         command.arg("broker");
@@ -255,6 +312,7 @@ impl TestBroker {
             "===== start #{}: {:?} =====",
             self.start_count, command
         ));
+        let log_before = self.log_text().len();
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn the ironlog binary: {e}"));
@@ -289,6 +347,19 @@ impl TestBroker {
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| "unknown status".into());
                     self.child = None;
+                    // stderr is drained by its own thread: give it a moment to reach the log
+                    let port_taken = || {
+                        self.log_text()
+                            .get(log_before..)
+                            .is_some_and(|text| text.contains("Address already in use"))
+                    };
+                    let deadline = Instant::now() + Duration::from_secs(2);
+                    while !port_taken() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    if listener.is_some() && port_taken() {
+                        return Err(PortTaken);
+                    }
                     panic!(
                         "broker closed stdout ({status}) before printing `{LINE_STARTED}` (broker log below)");
                 }
@@ -298,6 +369,7 @@ impl TestBroker {
             panic!(
                 "broker printed `{LINE_STARTED}` without a `{LINE_LISTENER_PREFIX}HOST:PORT` line (broker log below)")
         });
+        Ok(())
     }
 
     // -------------------------------------------------------------- rdkafka clients
@@ -1227,8 +1299,9 @@ pub fn encode_idempotent_batch(
     encode_records(&records, 2, Compression::None, "encode record batch")
 }
 
-/// A TCP port that was free a moment ago (for brokers that must keep their port across
-/// restarts so long-lived clients can reconnect).
+/// A TCP port that was free a moment ago. Another test may take it before it is bound:
+/// for a broker that keeps its port across restarts use
+/// [`TestBroker::restart_on_same_port`] instead.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -1454,8 +1527,10 @@ pub fn produce_values(broker: &TestBroker, topic: &str, values: &[String]) {
 
 // ------------------------------------------------------------------------------ kcat
 
-/// The kcat binary, or `None` (after a loud message) when it is missing outside CI.
-pub fn kcat_binary() -> Option<String> {
+/// The kcat binary (`$KCAT`, else `kcat`). A missing kcat fails the test with how to
+/// install it: the test command installs it, so its absence is a broken set-up, never a
+/// reason to pass.
+pub fn require_kcat() -> String {
     let bin = std::env::var("KCAT").unwrap_or_else(|_| "kcat".to_string());
     let found = Command::new(&bin)
         .arg("-V")
@@ -1463,16 +1538,14 @@ pub fn kcat_binary() -> Option<String> {
         .stderr(Stdio::null())
         .status()
         .is_ok();
-    if found {
-        return Some(bin);
-    }
-    let in_ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
     assert!(
-        !in_ci,
-        "kcat ({bin}) is not installed, and CI=true: install it (apt-get install kcat)"
+        found,
+        "kcat ({bin}) is not installed: install it with `apt-get install kcat` (./test.sh does)"
     );
-    eprintln!(
-        "\n!!!!! SKIPPED: kcat ({bin}) not found; install it with `apt-get install kcat` !!!!!\n"
-    );
-    None
+    bin
+}
+
+/// [`require_kcat`] as an `Option` for older callers; never `None` (a missing kcat fails).
+pub fn kcat_binary() -> Option<String> {
+    Some(require_kcat())
 }

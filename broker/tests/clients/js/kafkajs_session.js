@@ -528,6 +528,10 @@ async function transactionalSession(kafka, admin) {
   const aborted = await producer.transaction()
   await aborted.send({ topic, messages: [{ value: 'aborted' }] })
   await bounded('abort', aborted.abort())
+  // A record committed after the abort: reading up to it reads past the aborted range.
+  const after = await producer.transaction()
+  await after.send({ topic, messages: [{ value: 'after-abort' }] })
+  await bounded('commit after the abort', after.commit())
   await producer.disconnect()
   const consumer = kafka.consumer({ groupId: topicName('js-txn-reader'), readUncommitted: false })
   const values = []
@@ -535,11 +539,15 @@ async function transactionalSession(kafka, admin) {
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
     await consumer.run({ eachMessage: async ({ message }) => values.push(message.value.toString()) })
-    await waitUntil('the 2 committed records', () => values.length >= 2)
+    await waitUntil('the record committed after the abort', () => values.includes('after-abort'))
   } finally {
     await consumer.disconnect()
   }
-  expectEq(values, ['committed-1', 'committed-2'], 'records read_committed')
+  expectEq(
+    values,
+    ['committed-1', 'committed-2', 'after-abort'],
+    'records read_committed up to one committed after the abort'
+  )
 }
 
 async function main() {
