@@ -634,6 +634,15 @@ fn batch_level_faults_carry_no_record_errors() {
         "a wrong count is a fault of the whole batch: {:?}",
         response.record_errors
     );
+    // A producer id without a sequence number (Kafka refuses it per batch too).
+    let unsequenced = encode_idempotent_batch(&[b"a", b"b"], 4242, 0, -1);
+    let response = produce_at(&mut raw, versions::PRODUCE, &topic, unsequenced);
+    assert_eq!(
+        response.error_code,
+        codes::INVALID_RECORD,
+        "a producer id with sequence -1"
+    );
+    assert!(response.record_errors.is_empty());
     let (error, latest, _) = raw.list_offset(&topic, 0, -1);
     assert_eq!((error, latest), (0, 0), "nothing stored");
 }

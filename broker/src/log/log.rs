@@ -358,6 +358,16 @@ impl Log {
                 bad.base_offset
             )));
         }
+        if let Some(bad) = headers
+            .iter()
+            .find(|h| origin == AppendOrigin::Client && h.producer_id >= 0 && h.base_sequence < 0)
+        {
+            // As Kafka: a client's batch with a producer id needs a sequence number.
+            return Err(LogError::InvalidRecord(format!(
+                "batch with base offset {} of producer {} has the invalid sequence number {}",
+                bad.base_offset, bad.producer_id, bad.base_sequence
+            )));
+        }
         if let Some(empty) = headers.iter().find(|h| h.record_count == 0) {
             return Err(LogError::InvalidRecord(format!(
                 "record batch with base offset {} has no records",
