@@ -159,3 +159,15 @@ fn python_producers_fail_only_the_records_the_broker_names() {
     let broker = TestBroker::start();
     run_session(&broker, "record_errors.py", &[]);
 }
+
+/// kafka-python's `describe_topic_partitions` (DescribeTopicPartitions, KIP-966): paging
+/// through three topics with the broker's cursor sees every partition once, in order, as
+/// Metadata describes it.
+#[test]
+fn kafka_python_describes_topic_partitions_page_by_page() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start();
+    run_session(&broker, "describe_topic_partitions.py", &[]);
+}
