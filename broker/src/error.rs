@@ -8,6 +8,18 @@ pub use kafka_protocol::error::ResponseError;
 pub struct ApiError {
     pub code: ResponseError,
     pub message: Option<String>,
+    /// KIP-467: the records of a produced batch that caused the failure (ascending batch
+    /// indexes). Only record-level produce validation fills it; the produce handler shapes
+    /// it into the partition's `record_errors`.
+    pub record_errors: Vec<RecordError>,
+}
+
+/// One rejected record of a produced batch: its position in the batch and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// Index of the record within its batch (0 = the first record).
+    pub batch_index: i32,
+    pub message: String,
 }
 
 impl ApiError {
@@ -15,6 +27,7 @@ impl ApiError {
         Self {
             code,
             message: Some(message.into()),
+            record_errors: Vec::new(),
         }
     }
 
@@ -22,7 +35,14 @@ impl ApiError {
         Self {
             code,
             message: None,
+            record_errors: Vec::new(),
         }
+    }
+
+    /// An error naming the records of a batch that caused it (KIP-467).
+    pub fn with_record_errors(mut self, record_errors: Vec<RecordError>) -> Self {
+        self.record_errors = record_errors;
+        self
     }
 
     pub fn error_code(&self) -> i16 {

@@ -16,7 +16,15 @@ use common::*;
 /// Seconds one session script may take (enforced with coreutils `timeout`).
 const SCRIPT_TIMEOUT_SECS: &str = "120";
 /// The python modules the sessions import (codec packages included).
-const PYTHON_MODULES: &[&str] = &["kafka", "aiokafka", "snappy", "lz4", "zstandard", "cramjam"];
+const PYTHON_MODULES: &[&str] = &[
+    "kafka",
+    "aiokafka",
+    "snappy",
+    "lz4",
+    "zstandard",
+    "cramjam",
+    "confluent_kafka",
+];
 
 fn python() -> String {
     std::env::var("HARNESS_PYTHON").unwrap_or_else(|_| "python3".to_string())
@@ -38,7 +46,7 @@ fn require_python_clients() {
     };
     panic!(
         "the python Kafka clients are not importable with {python}: pip install kafka-python \
-         aiokafka python-snappy lz4 zstandard cramjam (./test.sh does)\n{problem}"
+         aiokafka python-snappy lz4 zstandard cramjam confluent-kafka (./test.sh does)\n{problem}"
     );
 }
 
@@ -117,4 +125,25 @@ fn transactional_python_producers() {
     require_python_clients();
     let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
     run_session(&broker, "transactional_producers.py", &[]);
+}
+
+/// KIP-467 record errors as confluent-kafka (librdkafka 2.16) and kafka-python see them: a
+/// batch with keyless records to a compacted topic fails exactly those records with
+/// INVALID_RECORD and the others with the client's "part of a batch" error; resending the
+/// others succeeds.
+#[test]
+fn python_producers_fail_only_the_records_the_broker_names() {
+    require_python_clients();
+    let broker = TestBroker::start();
+    run_session(&broker, "record_errors.py", &[]);
+}
+
+/// kafka-python's `describe_topic_partitions` (DescribeTopicPartitions, KIP-966): paging
+/// through three topics with the broker's cursor sees every partition once, in order, as
+/// Metadata describes it.
+#[test]
+fn kafka_python_describes_topic_partitions_page_by_page() {
+    require_python_clients();
+    let broker = TestBroker::start();
+    run_session(&broker, "describe_topic_partitions.py", &[]);
 }

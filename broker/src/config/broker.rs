@@ -156,6 +156,9 @@ pub struct BrokerConfig {
     pub request_timeout_ms: i32,
     pub fetch_max_bytes: i32,
     pub max_incremental_fetch_session_cache_slots: u32,
+    /// `max.request.partition.size.limit`: most partitions one DescribeTopicPartitions
+    /// response holds.
+    pub max_request_partition_size_limit: i32,
     pub num_recovery_threads_per_data_dir: u32,
     pub log_retention_check_interval_ms: i64,
     pub log_flush_scheduler_interval_ms: i64,
@@ -558,6 +561,7 @@ impl Builder {
             fetch_max_bytes: self.i32("fetch.max.bytes"),
             max_incremental_fetch_session_cache_slots: self
                 .u32("max.incremental.fetch.session.cache.slots"),
+            max_request_partition_size_limit: self.i32("max.request.partition.size.limit"),
             num_recovery_threads_per_data_dir: self.u32("num.recovery.threads.per.data.dir"),
             log_retention_check_interval_ms: self.i64("log.retention.check.interval.ms"),
             log_flush_scheduler_interval_ms: self.i64("log.flush.scheduler.interval.ms"),

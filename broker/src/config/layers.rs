@@ -201,6 +201,16 @@ pub fn effective_log_config(layers: &ConfigLayers) -> LogConfig {
         max_message_bytes: u32::try_from(effective_i64(layers, "max.message.bytes", 0))
             .unwrap_or(d.max_message_bytes),
         timestamp_type,
+        timestamp_before_max_ms: effective_i64(
+            layers,
+            "message.timestamp.before.max.ms",
+            d.timestamp_before_max_ms,
+        ),
+        timestamp_after_max_ms: effective_i64(
+            layers,
+            "message.timestamp.after.max.ms",
+            d.timestamp_after_max_ms,
+        ),
         flush_messages: effective_i64(layers, "flush.messages", d.flush_messages),
         flush_ms: effective_i64(layers, "flush.ms", d.flush_ms),
         file_delete_delay_ms: effective_i64(layers, "file.delete.delay.ms", d.file_delete_delay_ms),

@@ -15,12 +15,12 @@ use uuid::Uuid;
 
 use super::{str_bytes, Broker, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::error::{ApiError, ResponseError};
-use crate::metadata::{CreateTopicSpec, MetadataImage, TopicImage};
+use crate::metadata::{CreateTopicSpec, MetadataImage, PartitionRegistration, TopicImage};
 use crate::types::is_internal_topic;
 
 /// Topic operations allowed without an authorizer: READ, WRITE, CREATE, DELETE, ALTER,
 /// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's AclOperation codes as bits).
-const TOPIC_OPERATIONS_ALL: i32 =
+pub(super) const TOPIC_OPERATIONS_ALL: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// Cluster operations: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, ALTER,
 /// DESCRIBE. IDEMPOTENT_WRITE (bit 12) is added when idempotent producers are implemented.
@@ -80,7 +80,9 @@ pub async fn handle_metadata(
     match &request.topics {
         None => {
             for topic in image.topics.values() {
-                response.topics.push(topic_metadata(topic, ops));
+                response
+                    .topics
+                    .push(topic_metadata(&image, topic, ops, &ctx.listener_name));
             }
         }
         Some(topics) => {
@@ -106,7 +108,11 @@ pub async fn handle_metadata(
                             .ok_or((ResponseError::UnknownTopicId.into(), None)),
                     };
                 match found {
-                    Ok(t) => response.topics.push(topic_metadata(t, ops)),
+                    Ok(t) => {
+                        response
+                            .topics
+                            .push(topic_metadata(&image, t, ops, &ctx.listener_name))
+                    }
                     Err((e, name)) => {
                         let mut t = MetadataResponseTopic::default();
                         t.error_code = e.error_code();
@@ -143,25 +149,87 @@ fn brokers_for_listener(image: &MetadataImage, listener_name: &str) -> Vec<Metad
         .collect()
 }
 
-fn topic_metadata(topic: &TopicImage, ops: i32) -> MetadataResponseTopic {
+fn topic_metadata(
+    image: &MetadataImage,
+    topic: &TopicImage,
+    ops: i32,
+    listener_name: &str,
+) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(str_bytes(&topic.name)));
     t.topic_id = topic.topic_id;
     t.is_internal = is_internal_topic(&topic.name);
     t.topic_authorized_operations = ops;
     for (&index, reg) in &topic.partitions {
+        let view = PartitionView::of(image, index, reg, listener_name);
         let mut p = MetadataResponsePartition::default();
-        p.partition_index = index;
-        p.leader_id = BrokerId(reg.leader);
-        p.leader_epoch = reg.leader_epoch;
-        p.replica_nodes = reg.replicas.iter().map(|&r| BrokerId(r)).collect();
-        p.isr_nodes = reg.isr.iter().map(|&r| BrokerId(r)).collect();
-        if reg.leader < 0 {
+        p.partition_index = view.partition_index;
+        p.leader_id = BrokerId(view.leader_id);
+        p.leader_epoch = view.leader_epoch;
+        p.replica_nodes = broker_ids(view.replicas);
+        p.isr_nodes = broker_ids(view.isr);
+        p.offline_replicas = broker_ids(&view.offline_replicas);
+        if view.leader_id < 0 {
             p.error_code = ResponseError::LeaderNotAvailable.code();
         }
         t.partitions.push(p);
     }
     t
+}
+
+pub(super) fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
+    ids.iter().map(|&id| BrokerId(id)).collect()
+}
+
+/// A partition as the describe APIs (Metadata, DescribeTopicPartitions) show it to a client
+/// of one listener, as Kafka's metadata cache does: the leader only if it is registered
+/// with an endpoint on that listener; offline = replicas that are not registered, fenced,
+/// or without that listener (offline log dirs are not tracked yet).
+pub(super) struct PartitionView<'a> {
+    pub partition_index: i32,
+    /// -1 when the leader is unknown or unreachable on this listener.
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+    pub replicas: &'a [i32],
+    pub isr: &'a [i32],
+    pub offline_replicas: Vec<i32>,
+    /// KIP-966 eligible leader replicas and last known ELR: always empty, as the image
+    /// holds none yet. The seam for the cluster issue: fill these from
+    /// `PartitionRegistration` once it carries `elr` / `last_known_elr`.
+    pub eligible_leader_replicas: Vec<i32>,
+    pub last_known_elr: Vec<i32>,
+}
+
+impl<'a> PartitionView<'a> {
+    pub fn of(
+        image: &MetadataImage,
+        partition_index: i32,
+        reg: &'a PartitionRegistration,
+        listener_name: &str,
+    ) -> Self {
+        let on_listener = |broker_id: i32| {
+            image
+                .brokers
+                .get(&broker_id)
+                .filter(|b| b.listeners.iter().any(|l| l.name == listener_name))
+        };
+        let offline_replicas = reg
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&r| on_listener(r).is_none_or(|b| b.fenced))
+            .collect();
+        Self {
+            partition_index,
+            leader_id: on_listener(reg.leader).map_or(-1, |_| reg.leader),
+            leader_epoch: reg.leader_epoch,
+            replicas: &reg.replicas,
+            isr: &reg.isr,
+            offline_replicas,
+            eligible_leader_replicas: Vec::new(),
+            last_known_elr: Vec::new(),
+        }
+    }
 }
 
 pub fn handle_describe_cluster(

@@ -5,6 +5,7 @@
 
 pub mod api_versions;
 mod configs;
+mod describe_topic_partitions;
 mod fetch;
 pub mod fetch_session;
 mod groups;
@@ -136,6 +137,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Request
         )),
         RequestKind::DescribeCluster(r) => Respond(ResponseKind::DescribeCluster(
             metadata::handle_describe_cluster(broker, ctx, r),
+        )),
+        RequestKind::DescribeTopicPartitions(r) => Respond(ResponseKind::DescribeTopicPartitions(
+            describe_topic_partitions::handle(broker, ctx, r),
         )),
         RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
         RequestKind::Fetch(r) => Respond(ResponseKind::Fetch(fetch::handle(broker, ctx, r).await)),

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 
 use super::{str_bytes, Broker, Outcome, RequestContext};
@@ -127,6 +129,16 @@ pub async fn handle(
                     tracing::debug!(partition = %tp, client = ?ctx.client_id, error = %e, "produce failed");
                     pr.error_code = e.error_code();
                     pr.error_message = e.message.as_deref().map(str_bytes);
+                    // KIP-467 (v8+; older versions drop the field): the refused records.
+                    pr.record_errors = e
+                        .record_errors
+                        .iter()
+                        .map(|r| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(r.batch_index)
+                                .with_batch_index_error_message(Some(str_bytes(&r.message)))
+                        })
+                        .collect();
                     pr.base_offset = -1;
                     pr.log_append_time_ms = -1;
                     pr.log_start_offset = -1;

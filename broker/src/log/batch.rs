@@ -5,14 +5,17 @@
 //! baseTimestamp i64 | maxTimestamp i64 | producerId i64 | producerEpoch i16 |
 //! baseSequence i32 | recordCount i32 | records...
 //!
-//! Invariant: this module never decodes records on the produce or fetch paths. The one
-//! exception is [`record_timestamps`], used only by timestamp lookups (ListOffsets); control
-//! batches (transaction markers) are decoded by [`parse_control_record`] when the log
-//! replays them.
+//! Invariant: this module never decodes records on the fetch path, and on the produce path
+//! only where Kafka's per-record checks need the records ([`validate_records`]: keys on
+//! compacted topics, timestamps the header cannot vouch for). Timestamp lookups
+//! (ListOffsets) decode through [`record_timestamps`]; control batches (transaction
+//! markers) are decoded by [`parse_control_record`] when the log replays them; the cleaner
+//! decodes what it compacts.
 
 use kafka_protocol::records::Record;
 
-use super::{LogError, TimestampType};
+use super::{LogConfig, LogError, RecordValidationKind, TimestampType};
+use crate::error::RecordError;
 
 /// Size of the v2 batch header up to and including the record count.
 pub const BATCH_HEADER_BYTES: usize = 61;
@@ -294,7 +297,8 @@ pub fn validate_stored_batches(
 
 /// Rewrites one batch in place for appending: base offset and partition leader epoch (both
 /// outside the CRC), and for LogAppendTime (`log_append_time_ms = Some(now)`) the
-/// timestamp-type attribute bit and maxTimestamp, followed by a CRC32C recomputation.
+/// timestamp-type attribute bit and maxTimestamp, followed by a CRC32C recomputation; for
+/// CreateTime a LogAppendTime bit a producer set is cleared (CRC recomputed too).
 pub(crate) fn rewrite_for_append(
     batch: &mut [u8],
     base_offset: i64,
@@ -308,13 +312,21 @@ pub(crate) fn rewrite_for_append(
     batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
     batch[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
         .copy_from_slice(&partition_leader_epoch.to_be_bytes());
+    let attributes = be_i16(batch, ATTRIBUTES_AT);
     if let Some(now_ms) = log_append_time_ms {
-        let attributes = be_i16(batch, ATTRIBUTES_AT) | ATTR_TIMESTAMP_TYPE;
+        let attributes = attributes | ATTR_TIMESTAMP_TYPE;
         batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
         batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
-        let crc = crc32c::crc32c(&batch[CRC_START..]);
-        batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    } else if attributes & ATTR_TIMESTAMP_TYPE != 0 {
+        // A producer's LogAppendTime batch that passed `validate_records` on a CreateTime
+        // topic is stored as CreateTime, as Kafka does.
+        let attributes = attributes & !ATTR_TIMESTAMP_TYPE;
+        batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    } else {
+        return;
     }
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// `(offset, timestamp)` of every record in one batch. The ONE place records are decoded
@@ -347,7 +359,7 @@ pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, LogError> {
 }
 
 /// Every record of one stored batch, decompressed. Used by the log cleaner and by
-/// [`require_keys`]; never on the fetch path.
+/// [`validate_records`]; never on the fetch path.
 pub(crate) fn decode_records(batch: &[u8]) -> Result<Vec<Record>, LogError> {
     let header = BatchHeader::parse(batch)?;
     let mut buf = bytes::Bytes::copy_from_slice(batch);
@@ -360,20 +372,165 @@ pub(crate) fn decode_records(batch: &[u8]) -> Result<Vec<Record>, LogError> {
     Ok(set.records)
 }
 
-/// Compacted topics: every record of a (non-control) produced batch must carry a key, else
-/// INVALID_RECORD as in Kafka. Decodes the records (compacted topics only).
-pub(crate) fn require_keys(batch: &[u8]) -> Result<(), LogError> {
-    let header = BatchHeader::parse(batch)?;
+/// Kafka's "no timestamp" value of a record or batch.
+const NO_TIMESTAMP: i64 = -1;
+/// Refused records quoted in a [`LogError::RecordValidation`]'s summary message.
+const RECORD_ERRORS_QUOTED: usize = 3;
+
+/// Kafka's per-record checks of one produced (non-control) batch (`LogValidator`, KIP-467):
+/// a compacted topic needs every record's key (INVALID_RECORD); on a CreateTime topic a
+/// record's timestamp must lie within `[now - message.timestamp.before.max.ms, now +
+/// message.timestamp.after.max.ms]` (INVALID_TIMESTAMP); producers may not send
+/// LogAppendTime batches (INVALID_TIMESTAMP, unless a CreateTime topic gets one with a
+/// timestamp, which is range-checked). A record gets at most one error, the key's first.
+/// Every refused record is named by its batch index in the error.
+///
+/// Decodes the records (with decompression) only when the header cannot answer: compacted
+/// topics, a finite `message.timestamp.before.max.ms` (the header holds no minimum
+/// timestamp), or a header maxTimestamp beyond the upper bound (to find the records that
+/// are). Otherwise the header's maxTimestamp bounds every record's timestamp, as it does
+/// for the time index; a client that understates it is not caught (Kafka recomputes it).
+pub(crate) fn validate_records(
+    batch: &[u8],
+    header: &BatchHeader,
+    config: &LogConfig,
+    now_ms: i64,
+) -> Result<(), LogError> {
     if header.is_control() {
+        // Clients' control batches are refused as a whole by the caller.
         return Ok(());
     }
-    let records = decode_records(batch)?;
-    if let Some(position) = records.iter().position(|r| r.key.is_none()) {
-        return Err(LogError::InvalidRecord(format!(
-            "compacted topic cannot accept a record without a key (record {position} of the batch)"
-        )));
+    let rules = RecordRules::new(header, config, now_ms);
+    let upper_exceeded = rules.check_range
+        && header.max_timestamp != NO_TIMESTAMP
+        && rules.out_of_range(header.max_timestamp);
+    let decode = config.cleanup_compact
+        || (rules.check_range && config.timestamp_before_max_ms < i64::MAX)
+        || (upper_exceeded && !rules.producer_log_append_time);
+    let mut errors: Vec<(RecordError, bool)> = Vec::new();
+    if decode {
+        for (index, record) in decode_records(batch)?.iter().enumerate() {
+            let timestamp = if rules.producer_log_append_time {
+                header.max_timestamp
+            } else {
+                record.timestamp
+            };
+            errors.extend(rules.check(index, record.key.is_some(), timestamp));
+        }
+    } else if rules.producer_log_append_time || upper_exceeded {
+        // Every record of a LogAppendTime batch reads as the header's maxTimestamp.
+        for index in 0..usize::try_from(header.record_count).unwrap_or(0) {
+            errors.extend(rules.check(index, true, header.max_timestamp));
+        }
     }
-    Ok(())
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let kind = if errors.iter().any(|(_, timestamp)| *timestamp) {
+        RecordValidationKind::InvalidTimestamp
+    } else {
+        RecordValidationKind::InvalidRecord
+    };
+    let record_errors: Vec<RecordError> = errors.into_iter().map(|(e, _)| e).collect();
+    let message = match kind {
+        RecordValidationKind::InvalidTimestamp => format!(
+            "{} of {} records rejected, at least one for its timestamp",
+            record_errors.len(),
+            header.record_count
+        ),
+        RecordValidationKind::InvalidRecord => format!(
+            "{} of {} records rejected; the first: {}",
+            record_errors.len(),
+            header.record_count,
+            record_errors
+                .iter()
+                .take(RECORD_ERRORS_QUOTED)
+                .map(|e| format!("record {}: {}", e.batch_index, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    };
+    Err(LogError::RecordValidation {
+        kind,
+        message,
+        record_errors,
+    })
+}
+
+/// The per-record rules of one batch, resolved against the topic config and the clock.
+struct RecordRules {
+    require_key: bool,
+    /// CreateTime topic: record timestamps are range-checked.
+    check_range: bool,
+    /// The producer set the LogAppendTime attribute (only the broker may).
+    producer_log_append_time: bool,
+    /// The topic itself is LogAppendTime.
+    topic_log_append_time: bool,
+    now_ms: i64,
+    before_max_ms: i64,
+    after_max_ms: i64,
+}
+
+impl RecordRules {
+    fn new(header: &BatchHeader, config: &LogConfig, now_ms: i64) -> Self {
+        Self {
+            require_key: config.cleanup_compact,
+            check_range: config.timestamp_type == TimestampType::CreateTime,
+            producer_log_append_time: header.timestamp_type() == TimestampType::LogAppendTime,
+            topic_log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
+            now_ms,
+            before_max_ms: config.timestamp_before_max_ms,
+            after_max_ms: config.timestamp_after_max_ms,
+        }
+    }
+
+    fn out_of_range(&self, timestamp_ms: i64) -> bool {
+        i128::from(self.now_ms) - i128::from(timestamp_ms) > i128::from(self.before_max_ms)
+            || i128::from(timestamp_ms) - i128::from(self.now_ms) > i128::from(self.after_max_ms)
+    }
+
+    /// The record's error, if any, and whether it is a timestamp error.
+    fn check(&self, index: usize, has_key: bool, timestamp_ms: i64) -> Option<(RecordError, bool)> {
+        let batch_index = i32::try_from(index).unwrap_or(i32::MAX);
+        let error = |message: String, timestamp: bool| {
+            Some((
+                RecordError {
+                    batch_index,
+                    message,
+                },
+                timestamp,
+            ))
+        };
+        if self.require_key && !has_key {
+            return error(
+                "a compacted topic cannot accept a record without a key".to_string(),
+                false,
+            );
+        }
+        if self.check_range && timestamp_ms != NO_TIMESTAMP {
+            if self.out_of_range(timestamp_ms) {
+                return error(
+                    format!(
+                        "timestamp {timestamp_ms} is out of range [{}, {}] (message.timestamp.before.max.ms / message.timestamp.after.max.ms)",
+                        self.now_ms.saturating_sub(self.before_max_ms),
+                        self.now_ms.saturating_add(self.after_max_ms)
+                    ),
+                    true,
+                );
+            }
+        } else if self.producer_log_append_time {
+            let topic = if self.topic_log_append_time {
+                "the broker sets LogAppendTime"
+            } else {
+                "a LogAppendTime batch needs a timestamp"
+            };
+            return error(
+                format!("producers cannot send LogAppendTime batches ({topic})"),
+                true,
+            );
+        }
+        None
+    }
 }
 
 /// Re-encodes `retained` (a non-empty, offset-ordered subset of the records of the batch
@@ -977,16 +1134,186 @@ mod tests {
         }
     }
 
-    #[test]
-    fn require_keys_rejects_keyless_records() {
-        assert!(require_keys(&keyed_batch(&[(Some("k"), Some("v"))], 0)).is_ok());
-        assert!(matches!(
-            require_keys(&keyed_batch(
-                &[(Some("k"), Some("v")), (None, Some("v"))],
-                0
+    const NOW_MS: i64 = 1_800_000_000_000;
+    const HOUR_MS: i64 = 60 * 60 * 1000;
+
+    fn record_errors(
+        batch: &[u8],
+        config: &LogConfig,
+    ) -> Result<(RecordValidationKind, Vec<i32>, String), LogError> {
+        let header = BatchHeader::parse(batch).unwrap();
+        match validate_records(batch, &header, config, NOW_MS) {
+            Ok(()) => Ok((
+                RecordValidationKind::InvalidRecord,
+                Vec::new(),
+                String::new(),
             )),
-            Err(LogError::InvalidRecord(_))
-        ));
+            Err(LogError::RecordValidation {
+                kind,
+                message,
+                record_errors,
+            }) => Ok((
+                kind,
+                record_errors.iter().map(|e| e.batch_index).collect(),
+                message,
+            )),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn compacted() -> LogConfig {
+        LogConfig {
+            cleanup_compact: true,
+            ..LogConfig::default()
+        }
+    }
+
+    fn set_log_append_time(bytes: &mut [u8]) {
+        let attributes = be_i16(bytes, ATTRIBUTES_AT) | ATTR_TIMESTAMP_TYPE;
+        bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[CRC_START..]);
+        bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    #[test]
+    fn keyless_records_on_compacted_topics_are_named_by_batch_index() {
+        let entries = [
+            (Some("a"), Some("1")),
+            (None, Some("2")),
+            (Some("c"), Some("3")),
+            (None, None),
+        ];
+        for compression in [Compression::None, Compression::Zstd] {
+            let bytes = keyed_batch_with(&entries, NOW_MS, compression, (-1, -1, -1));
+            let (kind, indexes, message) = record_errors(&bytes, &compacted()).unwrap();
+            assert_eq!(kind, RecordValidationKind::InvalidRecord, "{compression:?}");
+            assert_eq!(indexes, vec![1, 3], "{compression:?}: the keyless records");
+            assert!(
+                message.starts_with("2 of 4 records rejected") && message.contains("record 1: "),
+                "{compression:?}: summary names the count and the first records: {message}"
+            );
+            assert_eq!(
+                record_errors(&bytes, &LogConfig::default()).unwrap().1,
+                Vec::<i32>::new(),
+                "{compression:?}: keys are optional on delete-policy topics"
+            );
+        }
+    }
+
+    #[test]
+    fn create_time_out_of_range_records_are_invalid_timestamps() {
+        let future = batch_with(
+            &[NOW_MS, NOW_MS + 2 * HOUR_MS, NOW_MS + HOUR_MS, -1],
+            Compression::Lz4,
+            4,
+        );
+        let (kind, indexes, _) = record_errors(&future, &LogConfig::default()).unwrap();
+        assert_eq!(kind, RecordValidationKind::InvalidTimestamp);
+        assert_eq!(
+            indexes,
+            vec![1],
+            "only the record more than message.timestamp.after.max.ms ahead (one hour exactly and no timestamp are fine)"
+        );
+
+        let old = batch_with(&[NOW_MS - 3 * HOUR_MS, 0, NOW_MS], Compression::None, 4);
+        assert_eq!(
+            record_errors(&old, &LogConfig::default()).unwrap().1,
+            Vec::<i32>::new(),
+            "message.timestamp.before.max.ms defaults to no limit"
+        );
+        let bounded = LogConfig {
+            timestamp_before_max_ms: HOUR_MS,
+            ..LogConfig::default()
+        };
+        let (kind, indexes, _) = record_errors(&old, &bounded).unwrap();
+        assert_eq!(kind, RecordValidationKind::InvalidTimestamp);
+        assert_eq!(indexes, vec![0, 1], "records older than the bound");
+
+        let log_append_time = LogConfig {
+            timestamp_type: TimestampType::LogAppendTime,
+            ..LogConfig::default()
+        };
+        assert_eq!(
+            record_errors(&future, &log_append_time).unwrap().1,
+            Vec::<i32>::new(),
+            "LogAppendTime topics take any producer timestamp"
+        );
+    }
+
+    #[test]
+    fn a_record_gets_its_key_error_first_and_any_timestamp_error_decides_the_code() {
+        let mut bytes = keyed_batch_with(
+            &[(None, Some("1")), (Some("b"), Some("2"))],
+            NOW_MS + 2 * HOUR_MS,
+            Compression::None,
+            (-1, -1, -1),
+        );
+        let (kind, indexes, _) = record_errors(&bytes, &compacted()).unwrap();
+        assert_eq!(kind, RecordValidationKind::InvalidTimestamp);
+        assert_eq!(indexes, vec![0, 1]);
+        let header = BatchHeader::parse(&bytes).unwrap();
+        let Err(LogError::RecordValidation {
+            record_errors: refused,
+            ..
+        }) = validate_records(&bytes, &header, &compacted(), NOW_MS)
+        else {
+            panic!("expected record errors");
+        };
+        assert!(refused[0].message.contains("without a key"));
+        assert!(refused[1].message.contains("out of range"));
+
+        // Within range again: only the key error, so INVALID_RECORD.
+        bytes = keyed_batch_with(
+            &[(None, Some("1")), (Some("b"), Some("2"))],
+            NOW_MS,
+            Compression::None,
+            (-1, -1, -1),
+        );
+        let (kind, indexes, _) = record_errors(&bytes, &compacted()).unwrap();
+        assert_eq!(
+            (kind, indexes),
+            (RecordValidationKind::InvalidRecord, vec![0])
+        );
+    }
+
+    #[test]
+    fn producer_log_append_time_batches_are_refused_except_timestamped_on_create_time_topics() {
+        let mut bytes = batch(3, NOW_MS);
+        set_log_append_time(&mut bytes);
+        let log_append_time = LogConfig {
+            timestamp_type: TimestampType::LogAppendTime,
+            ..LogConfig::default()
+        };
+        let (kind, indexes, _) = record_errors(&bytes, &log_append_time).unwrap();
+        assert_eq!(kind, RecordValidationKind::InvalidTimestamp);
+        assert_eq!(indexes, vec![0, 1, 2], "every record of the batch");
+
+        // CreateTime topic: the header's maxTimestamp is every record's timestamp.
+        assert_eq!(
+            record_errors(&bytes, &LogConfig::default()).unwrap().1,
+            Vec::<i32>::new()
+        );
+        let mut stored = bytes.clone();
+        rewrite_for_append(&mut stored, 10, 1, None);
+        let header = validate_batches(&stored, 1 << 20).expect("CRC rewritten");
+        assert_eq!(
+            header[0].timestamp_type(),
+            TimestampType::CreateTime,
+            "stored as CreateTime, as Kafka does"
+        );
+        let mut future = batch(2, NOW_MS + 2 * HOUR_MS);
+        set_log_append_time(&mut future);
+        assert_eq!(
+            record_errors(&future, &LogConfig::default()).unwrap().1,
+            vec![0, 1]
+        );
+        let mut untimed = batch(2, -1);
+        set_log_append_time(&mut untimed);
+        assert_eq!(
+            record_errors(&untimed, &LogConfig::default()).unwrap().1,
+            vec![0, 1],
+            "a LogAppendTime batch without a timestamp"
+        );
     }
 
     #[test]

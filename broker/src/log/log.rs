@@ -343,15 +343,6 @@ impl Log {
     ) -> Result<AppendInfo, LogError> {
         let config = self.config();
         let headers = self.validate_for_append(records, &config, false)?;
-        if config.cleanup_compact {
-            // The one produce-path exception to "storage never decodes records": Kafka
-            // rejects keyless records on compacted topics.
-            let mut position = 0usize;
-            for header in &headers {
-                batch::require_keys(&records[position..position + header.total_size()])?;
-                position += header.total_size();
-            }
-        }
         if let Some(control) = headers.iter().find(|h| h.is_control()) {
             return Err(LogError::InvalidRecord(format!(
                 "clients cannot write control batches (batch with base offset {})",
@@ -367,11 +358,30 @@ impl Log {
                 bad.base_offset
             )));
         }
+        if let Some(bad) = headers
+            .iter()
+            .find(|h| origin == AppendOrigin::Client && h.producer_id >= 0 && h.base_sequence < 0)
+        {
+            // As Kafka: a client's batch with a producer id needs a sequence number.
+            return Err(LogError::InvalidRecord(format!(
+                "batch with base offset {} of producer {} has the invalid sequence number {}",
+                bad.base_offset, bad.producer_id, bad.base_sequence
+            )));
+        }
         if let Some(empty) = headers.iter().find(|h| h.record_count == 0) {
             return Err(LogError::InvalidRecord(format!(
                 "record batch with base offset {} has no records",
                 empty.base_offset
             )));
+        }
+        // Kafka's per-record checks (keys, timestamps) after the batch-level ones, each
+        // refused record named (KIP-467). Decodes records only where the header cannot
+        // answer (see `batch::validate_records`).
+        let mut position = 0usize;
+        for header in &headers {
+            let size = header.total_size();
+            batch::validate_records(&records[position..position + size], header, &config, now_ms)?;
+            position += size;
         }
         let _append = lock(&self.append_lock);
         let log_end_offset = self.read_state().log_end_offset;

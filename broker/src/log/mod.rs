@@ -6,7 +6,9 @@
 //! counts, codec): produced bytes are stored as received with only base offset and
 //! partition leader epoch rewritten, and reads return stored bytes. Records are decoded
 //! only by the [`LogCleaner`] (compaction, which also re-encodes partly kept batches), by
-//! produce to compacted topics (keys are required) and by timestamp lookups.
+//! timestamp lookups and by produce where Kafka's per-record checks need the records
+//! ([`batch::validate_records`]: keys on compacted topics, timestamps the header cannot
+//! vouch for).
 //!
 //! All functions here do blocking file I/O: callers on the async runtime use
 //! `spawn_blocking`.
@@ -35,6 +37,8 @@ pub use txn_index::AbortedTxn;
 
 use std::path::PathBuf;
 
+use crate::error::RecordError;
+
 /// Per-log configuration (the storage subset of a topic's effective config).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
@@ -54,6 +58,12 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type`: CreateTime or LogAppendTime.
     pub timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: how far a CreateTime record may lie behind the
+    /// broker clock (`i64::MAX` = no limit, Kafka's default).
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far a CreateTime record may lie ahead of the
+    /// broker clock (Kafka 4's default: one hour).
+    pub timestamp_after_max_ms: i64,
     /// `flush.messages`: fsync after this many messages; `i64::MAX` = leave it to the OS.
     pub flush_messages: i64,
     /// `flush.ms`: fsync when the last flush is older than this; `i64::MAX` = never.
@@ -85,6 +95,8 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: 1024 * 1024 + 12,
             timestamp_type: TimestampType::CreateTime,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: 60 * 60 * 1000,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             file_delete_delay_ms: 60_000,
@@ -113,6 +125,15 @@ pub enum LogError {
     /// A well-formed batch that breaks a rule (INVALID_RECORD), e.g. bad record count.
     #[error("invalid record batch: {0}")]
     InvalidRecord(String),
+    /// Records of a produced batch broke per-record rules (KIP-467; Kafka's
+    /// `RecordValidationException`): `record_errors` names every refused record, in batch
+    /// order. Nothing of the batch is written.
+    #[error("{message}")]
+    RecordValidation {
+        kind: RecordValidationKind,
+        message: String,
+        record_errors: Vec<RecordError>,
+    },
     /// Magic other than 2 (UNSUPPORTED_FOR_MESSAGE_FORMAT).
     #[error("unsupported record batch magic {0}; only v2 batches are accepted")]
     UnsupportedMagic(i8),
@@ -167,6 +188,10 @@ impl LogError {
         match self {
             LogError::CorruptRecord(_) => E::CorruptMessage,
             LogError::InvalidRecord(_) => E::InvalidRecord,
+            LogError::RecordValidation { kind, .. } => match kind {
+                RecordValidationKind::InvalidRecord => E::InvalidRecord,
+                RecordValidationKind::InvalidTimestamp => E::InvalidTimestamp,
+            },
             LogError::UnsupportedMagic(_) => E::UnsupportedForMessageFormat,
             LogError::UnsupportedCompression(_) => E::UnsupportedCompressionType,
             LogError::RecordTooLarge { .. } => E::MessageTooLarge,
@@ -180,8 +205,24 @@ impl LogError {
     }
 }
 
+/// The code of a [`LogError::RecordValidation`]: INVALID_TIMESTAMP when any refused record
+/// was refused for its timestamp, else INVALID_RECORD (as Kafka decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordValidationKind {
+    InvalidRecord,
+    InvalidTimestamp,
+}
+
 impl From<LogError> for crate::error::ApiError {
     fn from(e: LogError) -> Self {
-        crate::error::ApiError::new(e.response_error(), e.to_string())
+        let code = e.response_error();
+        match e {
+            LogError::RecordValidation {
+                message,
+                record_errors,
+                ..
+            } => crate::error::ApiError::new(code, message).with_record_errors(record_errors),
+            other => crate::error::ApiError::new(code, other.to_string()),
+        }
     }
 }
