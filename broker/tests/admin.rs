@@ -1102,3 +1102,63 @@ fn describe_broker_configs_reports_kafka_flags() {
         )
     );
 }
+
+/// ListConfigResources (KIP-1142) v1 lists this broker and every topic, by type; v0
+/// (ListClientMetricsResources) lists client-metrics subscriptions, of which there are
+/// none; an unknown type is UNSUPPORTED_VERSION.
+#[test]
+fn list_config_resources_lists_brokers_and_topics() {
+    use kafka_protocol::messages::ListConfigResourcesRequest;
+    let broker = TestBroker::start();
+    let topic = topic_name("listed");
+    broker.create_topic(&topic, 1, &[]);
+    let list = |version: i16, types: &[i8]| {
+        let request = ListConfigResourcesRequest::default().with_resource_types(types.to_vec());
+        let response = broker
+            .raw()
+            .call(version, &request)
+            .unwrap_or_else(|e| panic!("raw ListConfigResources v{version} failed: {e:#}"));
+        // Internal topics are listed too (as in Kafka) once they exist; leave them out.
+        let mut resources: Vec<(i8, String)> = response
+            .config_resources
+            .into_iter()
+            .map(|r| (r.resource_type, r.resource_name.to_string()))
+            .filter(|(_, name)| !name.starts_with("__"))
+            .collect();
+        resources.sort();
+        (response.error_code, resources)
+    };
+    assert_eq!(
+        list(1, &[]),
+        (
+            codes::NONE,
+            vec![
+                (RESOURCE_TOPIC, topic.clone()),
+                (RESOURCE_BROKER, "1".to_string())
+            ]
+        ),
+        "every type"
+    );
+    assert_eq!(
+        list(1, &[RESOURCE_TOPIC]),
+        (codes::NONE, vec![(RESOURCE_TOPIC, topic.clone())])
+    );
+    assert_eq!(
+        list(1, &[RESOURCE_BROKER]),
+        (codes::NONE, vec![(RESOURCE_BROKER, "1".to_string())])
+    );
+    assert_eq!(
+        list(1, &[16, 32]),
+        (codes::NONE, vec![]),
+        "no client metrics, no group configs"
+    );
+    assert_eq!(
+        list(1, &[RESOURCE_TOPIC, 99]),
+        (codes::UNSUPPORTED_VERSION, vec![])
+    );
+    assert_eq!(
+        list(0, &[]),
+        (codes::NONE, vec![]),
+        "v0 lists client-metrics subscriptions only"
+    );
+}

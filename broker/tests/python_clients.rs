@@ -138,3 +138,15 @@ fn transactional_python_producers() {
     let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
     run_session(&broker, "transactional_producers.py", &[]);
 }
+
+/// kafka-python's admin client on broker and topic configs (describe flags as Kafka 4.1
+/// reports them, dynamic changes with synonyms, read-only keys refused), Kafka 4.1's
+/// ListConfigResources, and the broker release it infers from ApiVersions (at least 4.1).
+#[test]
+fn kafka_python_admin_configs_and_kafka_4_1_apis() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start();
+    run_session(&broker, "kafka_python_configs.py", &[]);
+}

@@ -1,5 +1,5 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for TOPIC and BROKER
-//! resources. Values are layered (topic override > dynamic broker >
+//! resources, and ListConfigResources. Values are layered (topic override > dynamic broker >
 //! dynamic cluster default > static > default) by the `config` module; changes to a BROKER
 //! resource are checked here as Kafka's broker checks them, then committed through the
 //! controller, and take effect when the next metadata image is applied.
@@ -12,8 +12,9 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_request, incremental_alter_configs_response,
-    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    list_config_resources_response, AlterConfigsRequest, AlterConfigsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, ListConfigResourcesRequest, ListConfigResourcesResponse,
 };
 
 use kafka_protocol::protocol::StrBytes;
@@ -389,6 +390,63 @@ pub async fn handle_incremental_alter(
         r.resource_name = res.resource_name.clone();
         (r.error_code, r.error_message) = error_fields(result);
         response.responses.push(r);
+    }
+    response
+}
+
+/// ListConfigResources (KIP-1142; v0 is its predecessor ListClientMetricsResources): the
+/// config resources that exist, of the requested types — every type the version knows when
+/// none is named (v0 knows only CLIENT_METRICS); an unknown type fails the request with
+/// UNSUPPORTED_VERSION, as in Kafka. Kafka's order: groups, client metrics, broker loggers,
+/// brokers, topics. This broker has no group configs, client-metrics subscriptions or
+/// broker-logger resources (DescribeConfigs serves neither), so it lists brokers and topics.
+pub fn handle_list_config_resources(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ListConfigResourcesRequest,
+) -> ListConfigResourcesResponse {
+    const V0_TYPES: &[i8] = &[RESOURCE_CLIENT_METRICS];
+    const V1_TYPES: &[i8] = &[
+        RESOURCE_TOPIC,
+        RESOURCE_BROKER,
+        RESOURCE_BROKER_LOGGER,
+        RESOURCE_CLIENT_METRICS,
+        RESOURCE_GROUP,
+    ];
+    let supported = if ctx.version == 0 { V0_TYPES } else { V1_TYPES };
+    let wanted: &[i8] = if request.resource_types.is_empty() {
+        supported
+    } else {
+        &request.resource_types
+    };
+    let mut response = ListConfigResourcesResponse::default();
+    if wanted.iter().any(|t| !supported.contains(t)) {
+        response.error_code = ResponseError::UnsupportedVersion.code();
+        return response;
+    }
+    let resource = |resource_type: i8, name: &str| {
+        let mut r = list_config_resources_response::ConfigResource::default();
+        r.resource_name = str_bytes(name);
+        r.resource_type = resource_type;
+        r
+    };
+    let image = broker.image();
+    if wanted.contains(&RESOURCE_BROKER) {
+        response.config_resources.extend(
+            image
+                .brokers
+                .values()
+                .filter(|b| !b.fenced && b.listeners.iter().any(|l| l.name == *ctx.listener_name))
+                .map(|b| resource(RESOURCE_BROKER, &b.broker_id.to_string())),
+        );
+    }
+    if wanted.contains(&RESOURCE_TOPIC) {
+        response.config_resources.extend(
+            image
+                .topics
+                .keys()
+                .map(|name| resource(RESOURCE_TOPIC, name)),
+        );
     }
     response
 }
