@@ -838,7 +838,7 @@ mod tests {
             .chain(TOPIC_CONFIGS.iter().map(|t| &t.def))
         {
             if let Some(d) = def.default {
-                // node.id/broker.id default -1 is the "unset" marker and is allowed by AtLeast(-1).
+                // broker.id's default -1 is the "unset" marker, allowed by AtLeast(-1).
                 def.parse(d)
                     .unwrap_or_else(|e| panic!("default of {} does not validate: {e}", def.name));
             }

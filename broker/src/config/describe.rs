@@ -16,7 +16,8 @@
 //!   cluster defaults with their stored values and only DYNAMIC_DEFAULT synonyms.
 
 use super::defs::{
-    broker_config_def, broker_synonyms, ConfigDef, ConfigType, BROKER_CONFIGS, TOPIC_CONFIGS,
+    broker_config_def, broker_synonyms, ConfigDef, ConfigType, KafkaDefinition, BROKER_CONFIGS,
+    TOPIC_CONFIGS,
 };
 use super::layers::{
     broker_layers, effective_topic_value, layer_entry, topic_override, BrokerLayer, ConfigLayers,
@@ -143,7 +144,7 @@ fn synonym_chain(
     for name in names {
         // Kafka's defaults are those of its own definitions only.
         let default = broker_config_def(name)
-            .filter(|d| d.kafka_definition != super::defs::KafkaDefinition::None)
+            .filter(|d| d.kafka_definition != KafkaDefinition::None)
             .and_then(|d| d.default);
         if let Some(default) = default {
             chain.push(entry(name, default, ConfigSource::Default));
@@ -303,7 +304,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::config::defs::{KafkaDefinition, UpdateMode};
+    use crate::config::defs::UpdateMode;
     use crate::config::BrokerConfig;
 
     fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
