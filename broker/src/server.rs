@@ -134,8 +134,9 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         )
         .with_config_validators(
             Arc::new(|name: &str, value: &str| crate::config::validate_topic_config(name, value)),
-            // Per-broker rules are the wider set; cluster-wide-only checks happen when the
-            // resource is the cluster default (see config::validate_broker_dynamic_config).
+            // The handler checks a whole broker change first, level included, as Kafka's
+            // broker does (config::check_broker_config_change); this is the controller's
+            // last check of each value (APPEND/SUBTRACT results included).
             Arc::new(|name: &str, value: &str| {
                 crate::config::validate_broker_dynamic_config(name, value, true)
             }),

@@ -95,6 +95,17 @@ fn incremental_alter(
     ops: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> i16 {
+    incremental_alter_result(broker, resource_type, resource_name, ops, validate_only).0
+}
+
+/// Raw IncrementalAlterConfigs on one resource; returns (error code, error message).
+fn incremental_alter_result(
+    broker: &TestBroker,
+    resource_type: i8,
+    resource_name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
     let resource = AlterConfigsResource::default()
         .with_resource_type(resource_type)
         .with_resource_name(StrBytes::from_string(resource_name.to_string()))
@@ -118,9 +129,104 @@ fn incremental_alter(
     response
         .responses
         .first()
-        .map(|r| r.error_code)
+        .map(|r| {
+            (
+                r.error_code,
+                r.error_message.as_ref().map(|m| m.to_string()),
+            )
+        })
         .unwrap_or_else(|| panic!("IncrementalAlterConfigs response has no resource"))
 }
+
+/// Raw legacy AlterConfigs of a broker resource; returns (error code, error message).
+fn legacy_alter_broker(
+    broker: &TestBroker,
+    name: &str,
+    configs: &[(&str, &str)],
+) -> (i16, Option<String>) {
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::messages::AlterConfigsRequest;
+    let resource = AlterConfigsResource::default()
+        .with_resource_type(RESOURCE_BROKER)
+        .with_resource_name(StrBytes::from_string(name.to_string()))
+        .with_configs(
+            configs
+                .iter()
+                .map(|(k, v)| {
+                    AlterableConfig::default()
+                        .with_name(StrBytes::from_string(k.to_string()))
+                        .with_value(Some(StrBytes::from_string(v.to_string())))
+                })
+                .collect(),
+        );
+    let request = AlterConfigsRequest::default().with_resources(vec![resource]);
+    let response = broker
+        .raw()
+        .call(2, &request)
+        .unwrap_or_else(|e| panic!("raw AlterConfigs failed: {e:#}"));
+    response
+        .responses
+        .first()
+        .map(|r| {
+            (
+                r.error_code,
+                r.error_message.as_ref().map(|m| m.to_string()),
+            )
+        })
+        .unwrap_or_else(|| panic!("AlterConfigs response has no resource"))
+}
+
+/// Raw DescribeConfigs (v4, synonyms included) of one resource: (error code, message,
+/// configs by name).
+fn raw_describe(
+    broker: &TestBroker,
+    resource_type: i8,
+    name: &str,
+    keys: Option<&[&str]>,
+) -> (
+    i16,
+    Option<String>,
+    HashMap<
+        String,
+        kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult,
+    >,
+) {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::DescribeConfigsRequest;
+    let request = DescribeConfigsRequest::default()
+        .with_include_synonyms(true)
+        .with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configuration_keys(keys.map(|k| {
+                k.iter()
+                    .map(|k| StrBytes::from_string(k.to_string()))
+                    .collect()
+            }))]);
+    let response = broker
+        .raw()
+        .call(versions::DESCRIBE_CONFIGS, &request)
+        .unwrap_or_else(|e| panic!("raw DescribeConfigs failed: {e:#}"));
+    let result = response
+        .results
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("DescribeConfigs response has no result"));
+    (
+        result.error_code,
+        result.error_message.map(|m| m.to_string()),
+        result
+            .configs
+            .into_iter()
+            .map(|c| (c.name.to_string(), c))
+            .collect(),
+    )
+}
+
+const INVALID_REQUEST: i16 = 42;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const TYPE_STRING: i8 = 2;
 
 /// (value, source, is_default) of every config of a resource, via librdkafka.
 fn describe(
@@ -842,5 +948,236 @@ fn metadata_does_not_auto_create_when_disabled() {
     assert!(
         md.topics().iter().all(|t| t.name() != topic),
         "topic {topic} must not exist"
+    );
+}
+
+/// A broker refuses dynamic changes Kafka 4.1 refuses, with Kafka's error codes and
+/// messages (those a Kafka 4.1.1 broker answered), and stores nothing for them.
+#[test]
+fn broker_config_changes_are_refused_as_kafka_refuses_them() {
+    let broker = TestBroker::start();
+    let advertised_before = raw_describe(&broker, RESOURCE_BROKER, "1", None).2
+        ["advertised.listeners"]
+        .value
+        .as_ref()
+        .map(|v| v.to_string());
+    assert!(
+        advertised_before.is_some(),
+        "the test broker sets advertised.listeners"
+    );
+    let set = |name: &str, key: &str, value: &str| {
+        incremental_alter_result(
+            &broker,
+            RESOURCE_BROKER,
+            name,
+            &[(key, OP_SET, Some(value))],
+            false,
+        )
+    };
+    let refused = |message: &str| (INVALID_REQUEST, Some(message.to_string()));
+    let read_only = refused("Cannot update these configs dynamically: Set(advertised.listeners)");
+    assert_eq!(
+        set("1", "advertised.listeners", "PLAINTEXT://elsewhere:9092"),
+        read_only,
+        "advertised.listeners is read-only (static) in Kafka 4"
+    );
+    assert_eq!(
+        set("", "advertised.listeners", "PLAINTEXT://elsewhere:9092"),
+        read_only,
+        "read-only at the cluster default too"
+    );
+    assert_eq!(
+        legacy_alter_broker(&broker, "1", &[("num.partitions", "3")]),
+        refused("Cannot update these configs dynamically: Set(num.partitions)"),
+        "legacy AlterConfigs refuses read-only keys the same way"
+    );
+    assert_eq!(
+        set("", "listeners", "PLAINTEXT://localhost:9092"),
+        refused("Cannot update these configs at default cluster level, broker id must be specified: Set(listeners)")
+    );
+    assert_eq!(
+        set("1", "ssl.keystore.location", "/etc/keystore.jks"),
+        refused("These security configs can be dynamically updated only per-listener using the listener prefix: HashSet(ssl.keystore.location)")
+    );
+    assert_eq!(
+        set("1", "log.retention.ms", "soon"),
+        refused("Invalid value soon for configuration log.retention.ms: Not a number of type LONG"),
+        "an invalid broker value is INVALID_REQUEST in Kafka"
+    );
+    assert_eq!(
+        incremental_alter_result(
+            &broker,
+            RESOURCE_BROKER,
+            "1",
+            &[("log.retention.ms", OP_APPEND, Some("1"))],
+            false
+        ),
+        (
+            codes::INVALID_CONFIG,
+            Some("Config value append is not allowed for config key: log.retention.ms".to_string())
+        )
+    );
+    assert_eq!(
+        set("7", "log.retention.ms", "1000"),
+        refused("Unexpected broker id, expected 1, but received 7")
+    );
+    assert_eq!(
+        set("one", "log.retention.ms", "1000"),
+        refused("Node id must be an integer, but it is: one")
+    );
+    assert_eq!(
+        incremental_alter_result(
+            &broker,
+            RESOURCE_BROKER,
+            "1",
+            &[("num.partitions", OP_DELETE, None)],
+            false
+        ),
+        (codes::NONE, None),
+        "deleting a read-only key is a no-op, as in Kafka"
+    );
+
+    // Nothing of the refused changes was stored.
+    let (code, _, configs) = raw_describe(&broker, RESOURCE_BROKER, "1", None);
+    assert_eq!(code, codes::NONE);
+    let advertised = &configs["advertised.listeners"];
+    assert_eq!(
+        (
+            advertised.value.as_ref().map(|v| v.to_string()),
+            advertised.config_source,
+            advertised.read_only
+        ),
+        (advertised_before, SOURCE_STATIC_BROKER, true),
+        "advertised.listeners after the refused changes"
+    );
+    let (_, _, defaults) = raw_describe(&broker, RESOURCE_BROKER, "", None);
+    assert!(
+        defaults.is_empty(),
+        "the cluster default holds nothing: {:?}",
+        defaults.keys()
+    );
+
+    // What Kafka allows goes through.
+    assert_eq!(set("", "log.retention.ms", "5000"), (codes::NONE, None));
+    let (_, _, configs) = raw_describe(&broker, RESOURCE_BROKER, "1", Some(&["log.retention.ms"]));
+    let retention = &configs["log.retention.ms"];
+    assert_eq!(
+        (
+            retention.value.as_ref().map(|v| v.to_string()),
+            retention.config_source,
+            retention.read_only
+        ),
+        (
+            Some("5000".to_string()),
+            SOURCE_DYNAMIC_DEFAULT_BROKER,
+            false
+        )
+    );
+}
+
+/// DescribeConfigs of this broker: Kafka 4.1's flags, every config for an empty key list,
+/// and Kafka's errors for a broker id that is not this one.
+#[test]
+fn describe_broker_configs_reports_kafka_flags() {
+    let broker = TestBroker::start();
+    let (code, _, all) = raw_describe(&broker, RESOURCE_BROKER, "1", None);
+    assert_eq!(code, codes::NONE);
+    let advertised = &all["advertised.listeners"];
+    assert_eq!(
+        (
+            advertised.config_source,
+            advertised.read_only,
+            advertised.config_type,
+            advertised.is_sensitive
+        ),
+        (SOURCE_STATIC_BROKER, true, TYPE_STRING, false),
+        "advertised.listeners: STATIC_BROKER_CONFIG, read-only, STRING, not sensitive (Kafka 4.1.1)"
+    );
+    assert!(
+        !all["listeners"].read_only,
+        "listeners is per-broker dynamic"
+    );
+    assert!(!all["log.retention.ms"].read_only && all["log.retention.hours"].read_only);
+    let (_, _, empty_keys) = raw_describe(&broker, RESOURCE_BROKER, "1", Some(&[]));
+    assert_eq!(
+        empty_keys.len(),
+        all.len(),
+        "an empty key list asks for every config, as in Kafka"
+    );
+    let (code, message, _) = raw_describe(&broker, RESOURCE_BROKER, "5", None);
+    assert_eq!(
+        (code, message.as_deref()),
+        (
+            INVALID_REQUEST,
+            Some("Unexpected broker id, expected 1 or empty string, but received 5")
+        )
+    );
+    let (code, message, _) = raw_describe(&broker, RESOURCE_BROKER, "x", None);
+    assert_eq!(
+        (code, message.as_deref()),
+        (
+            INVALID_REQUEST,
+            Some("Broker id must be an integer, but it is: x")
+        )
+    );
+}
+
+/// ListConfigResources (KIP-1142) v1 lists this broker and every topic, by type; v0
+/// (ListClientMetricsResources) lists client-metrics subscriptions, of which there are
+/// none; an unknown type is UNSUPPORTED_VERSION.
+#[test]
+fn list_config_resources_lists_brokers_and_topics() {
+    use kafka_protocol::messages::ListConfigResourcesRequest;
+    let broker = TestBroker::start();
+    let topic = topic_name("listed");
+    broker.create_topic(&topic, 1, &[]);
+    let list = |version: i16, types: &[i8]| {
+        let request = ListConfigResourcesRequest::default().with_resource_types(types.to_vec());
+        let response = broker
+            .raw()
+            .call(version, &request)
+            .unwrap_or_else(|e| panic!("raw ListConfigResources v{version} failed: {e:#}"));
+        // Internal topics are listed too (as in Kafka) once they exist; leave them out.
+        let mut resources: Vec<(i8, String)> = response
+            .config_resources
+            .into_iter()
+            .map(|r| (r.resource_type, r.resource_name.to_string()))
+            .filter(|(_, name)| !name.starts_with("__"))
+            .collect();
+        resources.sort();
+        (response.error_code, resources)
+    };
+    assert_eq!(
+        list(1, &[]),
+        (
+            codes::NONE,
+            vec![
+                (RESOURCE_TOPIC, topic.clone()),
+                (RESOURCE_BROKER, "1".to_string())
+            ]
+        ),
+        "every type"
+    );
+    assert_eq!(
+        list(1, &[RESOURCE_TOPIC]),
+        (codes::NONE, vec![(RESOURCE_TOPIC, topic.clone())])
+    );
+    assert_eq!(
+        list(1, &[RESOURCE_BROKER]),
+        (codes::NONE, vec![(RESOURCE_BROKER, "1".to_string())])
+    );
+    assert_eq!(
+        list(1, &[16, 32]),
+        (codes::NONE, vec![]),
+        "no client metrics, no group configs"
+    );
+    assert_eq!(
+        list(1, &[RESOURCE_TOPIC, 99]),
+        (codes::UNSUPPORTED_VERSION, vec![])
+    );
+    assert_eq!(
+        list(0, &[]),
+        (codes::NONE, vec![]),
+        "v0 lists client-metrics subscriptions only"
     );
 }

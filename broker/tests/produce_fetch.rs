@@ -497,3 +497,66 @@ fn fetch_sessions_serve_incremental_fetches() {
         "an unknown session id"
     );
 }
+
+/// Produce v13 (Kafka 4.1, KIP-516) names each topic by its id: the records land in that
+/// topic, the response names it by id, and an id no topic has is UNKNOWN_TOPIC_ID.
+#[test]
+fn produce_v13_names_topics_by_id() {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{MetadataRequest, ProduceRequest};
+    const UNKNOWN_TOPIC_ID: i16 = 100;
+
+    let broker = TestBroker::start();
+    let topic = topic_name("by-id");
+    broker.create_topic(&topic, 1, &[]);
+    let mut raw = broker.raw();
+    let metadata = raw
+        .call(
+            versions::METADATA,
+            &MetadataRequest::default().with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic_name_of(&topic)))
+            ])),
+        )
+        .expect("raw Metadata");
+    let topic_id = metadata.topics[0].topic_id;
+    assert!(!topic_id.is_nil(), "Metadata v12 names the topic's id");
+
+    let produce = |raw: &mut RawClient, id| {
+        let batch = encode_batch(&[(b"k", b"by id")], 2, Compression::None, now_ms());
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_topic_id(id)
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch))])]);
+        raw.call(13, &request).expect("raw Produce v13")
+    };
+    let response = produce(&mut raw, topic_id);
+    let answered = &response.responses[0];
+    assert_eq!(
+        answered.topic_id, topic_id,
+        "the response names the topic by id"
+    );
+    let partition = &answered.partition_responses[0];
+    assert_eq!(
+        (partition.error_code, partition.base_offset),
+        (codes::NONE, 0),
+        "Produce v13 by topic id"
+    );
+    let records = broker.consume_all(&topic, 0, 0);
+    assert_eq!(
+        records.iter().map(|r| r.value_str()).collect::<Vec<_>>(),
+        ["by id"],
+        "the record produced by topic id is in the topic"
+    );
+
+    let unknown = uuid::Uuid::new_v4();
+    let response = produce(&mut raw, unknown);
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code, UNKNOWN_TOPIC_ID,
+        "an id no topic has"
+    );
+}

@@ -147,3 +147,13 @@ fn kafka_python_describes_topic_partitions_page_by_page() {
     let broker = TestBroker::start();
     run_session(&broker, "describe_topic_partitions.py", &[]);
 }
+
+/// kafka-python's admin client on broker and topic configs (describe flags as Kafka 4.1
+/// reports them, dynamic changes with synonyms, read-only keys refused), Kafka 4.1's
+/// ListConfigResources, and the broker release it infers from ApiVersions (at least 4.1).
+#[test]
+fn kafka_python_admin_configs_and_kafka_4_1_apis() {
+    require_python_clients();
+    let broker = TestBroker::start();
+    run_session(&broker, "kafka_python_configs.py", &[]);
+}

@@ -646,9 +646,13 @@ impl Builder {
             name: name.to_string(),
             message,
         };
+        // A comma-separated STRING in Kafka (not a LIST config).
         let controller_names: Vec<String> = self
-            .list("controller.listener.names")
-            .iter()
+            .string("controller.listener.names")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
             .map(|n| n.to_ascii_uppercase())
             .collect();
 

@@ -32,8 +32,23 @@ pub enum UpdateMode {
     ReadOnly,
     /// Dynamic, only for one broker (`--entity-name <id>`).
     PerBroker,
+    /// Kafka's per-broker SSL keystore/truststore configs, dynamic only under a listener
+    /// prefix (`listener.name.<listener>.<name>`); the plain name is refused dynamically.
+    PerListener,
     /// Dynamic, per broker or as the cluster-wide default.
     ClusterWide,
+}
+
+/// How Apache Kafka 4.1 defines a broker key, which decides how DescribeConfigs shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaDefinition {
+    /// A public `KafkaConfig` definition: always described, with its type.
+    Public,
+    /// An internal definition (`defineInternal`): described, typed, only when set.
+    Internal,
+    /// No definition (e.g. an authorizer's own key, or an Ironlog key): described only when
+    /// set, as Kafka describes keys it does not know: type UNKNOWN, sensitive, read-only.
+    None,
 }
 
 /// A parsed config value.
@@ -197,6 +212,8 @@ pub struct ConfigDef {
     pub validator: Validator,
     /// Broker configs only; topic configs are always dynamic.
     pub update_mode: UpdateMode,
+    /// Broker configs only: how Kafka defines the key.
+    pub kafka_definition: KafkaDefinition,
     pub documentation: &'static str,
 }
 
@@ -217,8 +234,36 @@ impl ConfigDef {
             .and_then(|d| parse_typed(self.config_type, d).ok())
     }
 
+    /// Hidden in DescribeConfigs: passwords, and keys Kafka has no type for.
     pub fn is_sensitive(&self) -> bool {
-        self.config_type == ConfigType::Password
+        self.config_type == ConfigType::Password || self.kafka_definition == KafkaDefinition::None
+    }
+
+    /// The type DescribeConfigs reports: `None` (UNKNOWN) for keys Kafka does not define.
+    pub fn described_type(&self) -> Option<ConfigType> {
+        (self.kafka_definition != KafkaDefinition::None).then_some(self.config_type)
+    }
+
+    /// Whether DescribeConfigs lists the key even when it is not set.
+    pub fn always_described(&self) -> bool {
+        self.kafka_definition == KafkaDefinition::Public
+    }
+
+    /// Whether the key may be changed at runtime at all (`read_only` is the negation).
+    pub fn is_dynamic(&self) -> bool {
+        self.update_mode != UpdateMode::ReadOnly
+    }
+
+    /// Marks a key Kafka defines as internal (see [`KafkaDefinition::Internal`]).
+    const fn kafka_internal(mut self) -> Self {
+        self.kafka_definition = KafkaDefinition::Internal;
+        self
+    }
+
+    /// Marks a key Kafka 4.1 has no definition for (see [`KafkaDefinition::None`]).
+    const fn not_in_kafka(mut self) -> Self {
+        self.kafka_definition = KafkaDefinition::None;
+        self
     }
 }
 
@@ -310,7 +355,7 @@ pub struct TopicConfigDef {
 
 use ConfigType as T;
 use SynonymUnit as U;
-use UpdateMode::{ClusterWide as C, PerBroker as P, ReadOnly as R};
+use UpdateMode::{ClusterWide as C, PerBroker as P, PerListener as L, ReadOnly as R};
 use Validator as V;
 
 const fn b(
@@ -327,6 +372,7 @@ const fn b(
         default,
         validator,
         update_mode,
+        kafka_definition: KafkaDefinition::Public,
         documentation,
     }
 }
@@ -346,6 +392,7 @@ const fn t(
             default,
             validator,
             update_mode: C,
+            kafka_definition: KafkaDefinition::Public,
             documentation,
         },
         synonyms,
@@ -481,10 +528,10 @@ fn cluster_id(value: &ConfigValue) -> Result<(), String> {
 #[rustfmt::skip]
 pub static BROKER_CONFIGS: &[ConfigDef] = &[
     // --- node identity and KRaft (accepted; the quorum is Ironlog's own) ---
-    b("node.id", T::Int, Some("-1"), V::AtLeast(-1), R, "Unique id of this node in the cluster; required."),
+    b("node.id", T::Int, None, V::AtLeast(0), R, "Unique id of this node in the cluster; required."),
     b("broker.id", T::Int, Some("-1"), V::AtLeast(-1), R, "Legacy name of node.id; if set it must equal node.id."),
-    b("process.roles", T::List, Some(""), V::Custom(process_roles), R, "Roles of this node: broker, optionally with controller (Raft voter)."),
-    b("cluster.id", T::String, None, V::Custom(cluster_id), R, "Ironlog: cluster id to format new storage with; generated on first start when unset."),
+    b("process.roles", T::List, None, V::Custom(process_roles), R, "Roles of this node: broker, optionally with controller (Raft voter); required."),
+    b("cluster.id", T::String, None, V::Custom(cluster_id), R, "Ironlog: cluster id to format new storage with; generated on first start when unset.").not_in_kafka(),
     b("controller.quorum.voters", T::List, Some(""), V::Custom(quorum_voters), R, "Static metadata quorum voters as id@host:port."),
     b("controller.quorum.bootstrap.servers", T::List, Some(""), V::Custom(host_ports), R, "host:port endpoints used to discover the metadata quorum."),
     b("controller.quorum.election.timeout.ms", T::Int, Some("1000"), V::AtLeast(0), R, "Time without a leader before a voter starts an election."),
@@ -493,7 +540,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("controller.quorum.request.timeout.ms", T::Int, Some("2000"), V::AtLeast(0), R, "Timeout of a metadata quorum request."),
     b("controller.quorum.retry.backoff.ms", T::Int, Some("20"), V::AtLeast(0), R, "Wait before retrying a failed metadata quorum request."),
     b("controller.quorum.append.linger.ms", T::Int, Some("25"), V::AtLeast(0), R, "How long the quorum leader batches metadata writes before flushing."),
-    b("controller.listener.names", T::List, Some(""), V::Any, R, "Listener names used by the controller; they are not served to clients."),
+    b("controller.listener.names", T::String, None, V::Any, R, "Listener names used by the controller; they are not served to clients."),
     b("metadata.log.dir", T::String, None, V::Any, R, "Directory of the metadata log; defaults to the first log dir."),
     b("metadata.log.segment.bytes", T::Int, Some("1073741824"), V::AtLeast(12), R, "Segment size of the metadata log."),
     b("metadata.log.segment.ms", T::Long, Some("604800000"), V::Any, R, "Age at which the metadata log rolls a segment."),
@@ -505,10 +552,10 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("broker.heartbeat.interval.ms", T::Int, Some("2000"), V::Any, R, "Interval between broker heartbeats to the controller."),
     b("broker.session.timeout.ms", T::Int, Some("9000"), V::Any, R, "Broker lease length: a broker silent for this long is fenced."),
     b("initial.broker.registration.timeout.ms", T::Int, Some("60000"), V::Any, R, "How long a starting broker waits to register with the controller."),
-    b("eligible.leader.replicas.enable", T::Boolean, Some("false"), V::Any, R, "Accepted for compatibility; eligible leader replicas are not implemented."),
+    b("eligible.leader.replicas.enable", T::Boolean, Some("false"), V::Any, R, "Accepted for compatibility; eligible leader replicas are not implemented.").not_in_kafka(),
     // --- listeners and network ---
     b("listeners", T::String, Some("PLAINTEXT://:9092"), V::Any, P, "Comma-separated NAME://host:port endpoints to bind; empty host binds all interfaces."),
-    b("advertised.listeners", T::String, None, V::Any, P, "Endpoints published to clients in metadata; defaults to listeners."),
+    b("advertised.listeners", T::String, None, V::Any, R, "Endpoints published to clients in metadata; defaults to listeners."),
     b("listener.security.protocol.map", T::String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), V::Any, P, "Maps listener names to security protocols as NAME:PROTOCOL pairs."),
     b("inter.broker.listener.name", T::String, None, V::Any, R, "Listener used for replication between brokers."),
     b("security.inter.broker.protocol", T::String, Some("PLAINTEXT"), V::OneOf(SECURITY_PROTOCOLS), R, "Security protocol between brokers when inter.broker.listener.name is unset."),
@@ -545,13 +592,13 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("max.incremental.fetch.session.cache.slots", T::Int, Some("1000"), V::AtLeast(0), R, "Most incremental fetch sessions kept."),
     b("max.request.partition.size.limit", T::Int, Some("2000"), V::AtLeast(1), R, "Most partitions one request may name."),
     b("auto.leader.rebalance.enable", T::Boolean, Some("true"), V::Any, R, "Move leadership back to preferred replicas periodically."),
-    b("leader.imbalance.per.broker.percentage", T::Int, Some("10"), V::AtLeast(0), R, "Leader imbalance tolerated per broker before rebalancing, in percent."),
+    b("leader.imbalance.per.broker.percentage", T::Int, Some("10"), V::AtLeast(0), R, "Leader imbalance tolerated per broker before rebalancing, in percent.").not_in_kafka(),
     b("leader.imbalance.check.interval.seconds", T::Long, Some("300"), V::AtLeast(1), R, "Interval of the preferred-leader check."),
     b("controlled.shutdown.enable", T::Boolean, Some("true"), V::Any, R, "Move leadership away before shutting down."),
     b("early.start.listeners", T::String, None, V::Any, R, "Listeners started before authorizer initialization completes."),
     b("authorizer.class.name", T::String, Some(""), V::Custom(authorizer_class), R, "ACL authorizer; empty = none, or StandardAuthorizer."),
-    b("super.users", T::String, Some(""), V::Any, R, "Principals allowed everything, separated by ';' (User:admin;User:ops)."),
-    b("allow.everyone.if.no.acl.found", T::Boolean, Some("false"), V::Any, R, "Allow access to resources that have no ACL."),
+    b("super.users", T::String, Some(""), V::Any, R, "Principals allowed everything, separated by ';' (User:admin;User:ops).").not_in_kafka(),
+    b("allow.everyone.if.no.acl.found", T::Boolean, Some("false"), V::Any, R, "Allow access to resources that have no ACL.").not_in_kafka(),
     b("create.topic.policy.class.name", T::Class, None, V::Custom(no_plugin_class), R, "Not supported: create-topic policy plugin."),
     b("alter.config.policy.class.name", T::Class, None, V::Custom(no_plugin_class), R, "Not supported: alter-config policy plugin."),
     b("metric.reporters", T::List, Some(""), V::Custom(no_plugin_class_list), C, "Not supported: metric reporter plugins (metrics are on the admin HTTP listener)."),
@@ -562,15 +609,15 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("quota.window.size.seconds", T::Int, Some("1"), V::AtLeast(1), R, "Length of one client quota sample."),
     // --- security (accepted; SSL and SASL listeners are not implemented yet) ---
     b("sasl.enabled.mechanisms", T::List, Some("GSSAPI"), V::Any, P, "SASL mechanisms enabled on SASL listeners."),
-    b("sasl.mechanism.inter.broker.protocol", T::String, Some("GSSAPI"), V::Any, R, "SASL mechanism brokers use with each other."),
+    b("sasl.mechanism.inter.broker.protocol", T::String, Some("GSSAPI"), V::Any, P, "SASL mechanism brokers use with each other."),
     b("sasl.mechanism.controller.protocol", T::String, Some("GSSAPI"), V::Any, R, "SASL mechanism used to reach controllers."),
-    b("ssl.keystore.type", T::String, Some("JKS"), V::Any, P, "Keystore file format."),
-    b("ssl.keystore.location", T::String, None, V::Any, P, "Keystore path."),
-    b("ssl.keystore.password", T::Password, None, V::Any, P, "Keystore password."),
-    b("ssl.key.password", T::Password, None, V::Any, P, "Private key password."),
-    b("ssl.truststore.type", T::String, Some("JKS"), V::Any, P, "Truststore file format."),
-    b("ssl.truststore.location", T::String, None, V::Any, P, "Truststore path."),
-    b("ssl.truststore.password", T::Password, None, V::Any, P, "Truststore password."),
+    b("ssl.keystore.type", T::String, Some("JKS"), V::Any, L, "Keystore file format."),
+    b("ssl.keystore.location", T::String, None, V::Any, L, "Keystore path."),
+    b("ssl.keystore.password", T::Password, None, V::Any, L, "Keystore password."),
+    b("ssl.key.password", T::Password, None, V::Any, L, "Private key password."),
+    b("ssl.truststore.type", T::String, Some("JKS"), V::Any, L, "Truststore file format."),
+    b("ssl.truststore.location", T::String, None, V::Any, L, "Truststore path."),
+    b("ssl.truststore.password", T::Password, None, V::Any, L, "Truststore password."),
     b("ssl.client.auth", T::String, Some("none"), V::OneOf(&["required", "requested", "none"]), P, "Whether SSL listeners ask for client certificates."),
     b("ssl.endpoint.identification.algorithm", T::String, Some("https"), V::Any, P, "Hostname verification algorithm; empty disables it."),
     // --- replication ---
@@ -584,7 +631,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("replica.socket.receive.buffer.bytes", T::Int, Some("65536"), V::Any, R, "SO_RCVBUF of follower fetch sockets."),
     b("num.replica.fetchers", T::Int, Some("1"), V::AtLeast(1), C, "Fetcher tasks per source broker."),
     b("replica.high.watermark.checkpoint.interval.ms", T::Long, Some("5000"), V::AtLeast(1), R, "Interval of the high-watermark checkpoint."),
-    b("replica.selector.class", T::Class, None, V::Custom(no_plugin_class), R, "Not supported: follower-fetching replica selector plugin."),
+    b("replica.selector.class", T::String, None, V::Custom(no_plugin_class), R, "Not supported: follower-fetching replica selector plugin."),
     b("fetch.purgatory.purge.interval.requests", T::Int, Some("1000"), V::Any, R, "Accepted for compatibility."),
     b("producer.purgatory.purge.interval.requests", T::Int, Some("1000"), V::Any, R, "Accepted for compatibility."),
     b("num.replica.alter.log.dirs.threads", T::Int, None, V::Any, R, "Accepted for compatibility."),
@@ -637,8 +684,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("group.max.session.timeout.ms", T::Int, Some("1800000"), V::Any, R, "Largest session timeout a classic group member may ask for."),
     b("group.max.size", T::Int, Some(I32_MAX), V::AtLeast(1), R, "Most members of a classic group."),
     b("group.coordinator.rebalance.protocols", T::List, Some("classic,consumer"), V::ListOf(&["classic", "consumer", "share", "streams"]), R, "Group protocols enabled."),
-    b("group.coordinator.threads", T::Int, Some("1"), V::AtLeast(1), R, "Accepted for compatibility."),
-    b("group.coordinator.append.linger.ms", T::Int, Some("10"), V::AtLeast(0), R, "How long the coordinator batches writes to __consumer_offsets."),
+    b("group.coordinator.threads", T::Int, Some("4"), V::AtLeast(1), R, "Accepted for compatibility."),
+    b("group.coordinator.append.linger.ms", T::Int, Some("5"), V::AtLeast(0), R, "Accepted for compatibility; coordinator writes are not batched."),
     b("group.consumer.session.timeout.ms", T::Int, Some("45000"), V::AtLeast(1), R, "Session timeout of consumer-protocol group members."),
     b("group.consumer.min.session.timeout.ms", T::Int, Some("45000"), V::AtLeast(1), R, "Smallest consumer-protocol session timeout."),
     b("group.consumer.max.session.timeout.ms", T::Int, Some("60000"), V::AtLeast(1), R, "Largest consumer-protocol session timeout."),
@@ -675,7 +722,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("transaction.remove.expired.transaction.cleanup.interval.ms", T::Int, Some("3600000"), V::AtLeast(1), R, "Interval of the expired transactional id cleanup."),
     b("transaction.partition.verification.enable", T::Boolean, Some("true"), V::Any, C, "Verify a partition is in the transaction before a transactional write."),
     b("producer.id.expiration.ms", T::Int, Some("86400000"), V::AtLeast(1), C, "Idle time after which a producer id's state is dropped."),
-    b("producer.id.expiration.check.interval.ms", T::Int, Some("600000"), V::AtLeast(1), R, "Interval of the producer id expiration check."),
+    b("producer.id.expiration.check.interval.ms", T::Int, Some("600000"), V::AtLeast(1), R, "Interval of the producer id expiration check.").kafka_internal(),
 ];
 
 fn no_plugin_class_list(value: &ConfigValue) -> Result<(), String> {
@@ -706,7 +753,6 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
     t("local.retention.ms", T::Long, Some("-2"), V::AtLeast(-2), &[("log.local.retention.ms", U::Same)], "Tiered storage local time limit; -2 follows retention.ms."),
     t("max.compaction.lag.ms", T::Long, Some(I64_MAX), V::AtLeast(1), &[("log.cleaner.max.compaction.lag.ms", U::Same)], "Longest a record stays uncompacted."),
     t("max.message.bytes", T::Int, Some("1048588"), V::AtLeast(0), &[("message.max.bytes", U::Same)], "Largest record batch accepted, after compression."),
-    t("message.downconversion.enable", T::Boolean, Some("true"), V::Any, &[], "Deprecated no-op in Kafka 4 (no down-conversion)."),
     t("message.timestamp.after.max.ms", T::Long, Some("3600000"), V::AtLeast(0), &[("log.message.timestamp.after.max.ms", U::Same)], "Largest allowed amount a CreateTime may be ahead of the broker clock."),
     t("message.timestamp.before.max.ms", T::Long, Some(I64_MAX), V::AtLeast(0), &[("log.message.timestamp.before.max.ms", U::Same)], "Largest allowed amount a CreateTime may be behind the broker clock."),
     t("message.timestamp.type", T::String, Some("CreateTime"), V::OneOf(TIMESTAMP_TYPES), &[("log.message.timestamp.type", U::Same)], "Whose timestamp is stored: CreateTime (producer) or LogAppendTime (broker)."),
@@ -792,7 +838,7 @@ mod tests {
             .chain(TOPIC_CONFIGS.iter().map(|t| &t.def))
         {
             if let Some(d) = def.default {
-                // node.id/broker.id default -1 is the "unset" marker and is allowed by AtLeast(-1).
+                // broker.id's default -1 is the "unset" marker, allowed by AtLeast(-1).
                 def.parse(d)
                     .unwrap_or_else(|e| panic!("default of {} does not validate: {e}", def.name));
             }

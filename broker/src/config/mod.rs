@@ -7,14 +7,20 @@
 //! - [`defs`] is the one table of every broker key and topic config (type, default,
 //!   validator, documentation, dynamic update mode, broker synonyms). Validation,
 //!   `DescribeConfigs` and topic defaults all read it.
-//! - [`effective_log_config`] and `describe_*` resolve the layers: topic override >
-//!   dynamic per-broker > dynamic cluster default > static > Kafka default.
+//! - [`effective_log_config`] resolves the layers: topic override > dynamic per-broker >
+//!   dynamic cluster default > static > Kafka default (`layers`).
+//! - `describe_*` build DescribeConfigs output as Kafka does: sources, synonyms, read-only
+//!   and sensitivity flags (`describe`).
+//! - [`check_broker_config_change`] refuses dynamic broker changes as Kafka does
+//!   (read-only keys, per-broker keys at the cluster default, ...) (`dynamic`).
 //!
 //! This module never does network I/O and never mutates shared state: dynamic configs
 //! arrive as maps from the metadata image and are resolved on demand.
 
 mod broker;
 pub mod defs;
+mod describe;
+mod dynamic;
 mod layers;
 mod properties;
 
@@ -25,11 +31,17 @@ pub use defs::{
     default_value, is_list_config, ConfigDef, ConfigType, ConfigValue, TopicConfigDef, UpdateMode,
     BROKER_CONFIGS, TOPIC_CONFIGS,
 };
+pub use describe::{
+    describe_broker_configs, describe_broker_default_configs, describe_topic_configs, ConfigSource,
+    ConfigSynonym, DescribedConfig,
+};
+pub use dynamic::{
+    check_broker_config_change, validate_broker_dynamic_config, BrokerConfigChangeError,
+    BrokerConfigOp,
+};
 pub use layers::{
-    describe_broker_configs, describe_broker_default_configs, describe_topic_configs,
     effective_broker_value, effective_log_config, effective_min_insync_replicas,
-    invalid_config_value, validate_broker_dynamic_config, validate_topic_config, ConfigLayers,
-    ConfigSource, ConfigSynonym, DescribedConfig,
+    invalid_config_value, validate_topic_config, ConfigLayers,
 };
 pub use properties::parse_properties;
 

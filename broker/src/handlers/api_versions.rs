@@ -7,11 +7,16 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use super::RequestContext;
 
 /// Implemented APIs with the version ranges we serve: Kafka 4.0's ranges (capped where the
-/// codec knows newer versions than Kafka 4.0 accepts).
+/// codec knows newer versions than Kafka 4.0 accepts), and Kafka 4.1's where implemented
+/// (Produce v13, ListConfigResources). Clients that infer the broker's release from these
+/// ranges (kafka-python) see 4.1: Produce v13 says 4.1, ListOffsets v10 says 4.0.
 const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 12),
+    // v13 names topics by id (KIP-516, Kafka 4.1).
+    (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 17),
-    (ApiKey::ListOffsets, 1, 9),
+    // v10 adds a timeout for lookups in remote storage (KIP-1075); without tiered storage
+    // every lookup is local, so it is v9 with a field to ignore.
+    (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
@@ -48,6 +53,8 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::DescribeTopicPartitions, 0, 0),
+    // Kafka 4.1 (KIP-1142): v0 is the older ListClientMetricsResources.
+    (ApiKey::ListConfigResources, 0, 1),
 ];
 
 /// The version range we serve for `api`, `None` when the API is not implemented.

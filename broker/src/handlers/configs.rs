@@ -1,7 +1,8 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for TOPIC and BROKER
-//! resources. Values are layered (topic override > dynamic broker > dynamic cluster default >
-//! static > default) by the `config` module; changes are committed through the controller
-//! and take effect when the next metadata image is applied.
+//! resources, and ListConfigResources. Values are layered (topic override > dynamic broker >
+//! dynamic cluster default > static > default) by the `config` module; changes to a BROKER
+//! resource are checked here as Kafka's broker checks them, then committed through the
+//! controller, and take effect when the next metadata image is applied.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,8 +12,9 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_request, incremental_alter_configs_response,
-    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    list_config_resources_response, AlterConfigsRequest, AlterConfigsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, ListConfigResourcesRequest, ListConfigResourcesResponse,
 };
 
 use kafka_protocol::protocol::StrBytes;
@@ -24,9 +26,26 @@ use crate::metadata::{AlterOp, ConfigChangeSpec, ConfigResource};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+const RESOURCE_CLIENT_METRICS: i8 = 16;
+const RESOURCE_GROUP: i8 = 32;
+
+/// Which request names a resource: Kafka words its broker-id errors differently in
+/// DescribeConfigs and in the alter requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Describe,
+    Alter,
+}
 
 /// Maps a (type, name) pair from a request onto a metadata config resource.
-fn resource_of(broker: &Broker, resource_type: i8, name: &str) -> Result<ConfigResource, ApiError> {
+fn resource_of(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    purpose: Purpose,
+) -> Result<ConfigResource, ApiError> {
+    let invalid = |message: String| ApiError::new(ResponseError::InvalidRequest, message);
     match resource_type {
         RESOURCE_TOPIC => {
             crate::metadata::validate_topic_name(name)
@@ -34,21 +53,48 @@ fn resource_of(broker: &Broker, resource_type: i8, name: &str) -> Result<ConfigR
             Ok(ConfigResource::Topic(name.to_owned()))
         }
         RESOURCE_BROKER if name.is_empty() => Ok(ConfigResource::Broker(None)),
-        RESOURCE_BROKER => match name.parse::<i32>() {
-            Ok(id) if id == broker.node_id => Ok(ConfigResource::Broker(Some(id))),
-            _ => Err(ApiError::new(
-                ResponseError::InvalidRequest,
-                format!(
-                    "unexpected broker id {name}; this is broker {}",
-                    broker.node_id
-                ),
-            )),
-        },
-        other => Err(ApiError::new(
-            ResponseError::InvalidRequest,
-            format!("unsupported config resource type {other}"),
-        )),
+        RESOURCE_BROKER => {
+            let node_id = broker.node_id;
+            match (name.parse::<i32>(), purpose) {
+                (Ok(id), _) if id == node_id => Ok(ConfigResource::Broker(Some(id))),
+                (Ok(_), Purpose::Describe) => Err(invalid(format!(
+                    "Unexpected broker id, expected {node_id} or empty string, but received {name}"
+                ))),
+                (Ok(_), Purpose::Alter) => Err(invalid(format!(
+                    "Unexpected broker id, expected {node_id}, but received {name}"
+                ))),
+                (Err(_), Purpose::Describe) => Err(invalid(format!(
+                    "Broker id must be an integer, but it is: {name}"
+                ))),
+                (Err(_), Purpose::Alter) => Err(invalid(format!(
+                    "Node id must be an integer, but it is: {name}"
+                ))),
+            }
+        }
+        RESOURCE_BROKER_LOGGER | RESOURCE_CLIENT_METRICS | RESOURCE_GROUP => Err(invalid(format!(
+            "config resource type {resource_type} is not supported by this broker"
+        ))),
+        other => Err(invalid(format!("Unknown resource type {other}"))),
     }
+}
+
+/// Kafka's broker-side checks of a change to a BROKER resource (read-only keys, per-broker
+/// keys at the cluster default, values, APPEND/SUBTRACT on lists), before the controller.
+fn check_broker_change(
+    resource: &ConfigResource,
+    ops: &[(&str, config::BrokerConfigOp<'_>)],
+) -> Result<(), ApiError> {
+    let ConfigResource::Broker(id) = resource else {
+        return Ok(());
+    };
+    config::check_broker_config_change(ops, id.is_some()).map_err(|e| match e {
+        config::BrokerConfigChangeError::InvalidRequest(m) => {
+            ApiError::new(ResponseError::InvalidRequest, m)
+        }
+        config::BrokerConfigChangeError::InvalidConfig(m) => {
+            ApiError::new(ResponseError::InvalidConfig, m)
+        }
+    })
 }
 
 pub fn handle_describe(
@@ -65,38 +111,45 @@ pub fn handle_describe(
         let mut out = DescribeConfigsResult::default();
         out.resource_type = res.resource_type;
         out.resource_name = res.resource_name.clone();
-        let described: Result<Vec<DescribedConfig>, ApiError> =
-            resource_of(broker, res.resource_type, &res.resource_name).and_then(|resource| {
-                match &resource {
-                    ConfigResource::Topic(name) => {
-                        if !image.topics.contains_key(name) {
-                            return Err(ResponseError::UnknownTopicOrPartition.into());
-                        }
-                        let topic = image.configs.get(&resource).unwrap_or(&empty);
-                        Ok(config::describe_topic_configs(
-                            &broker.config_layers(&image, topic, &empty),
-                            synonyms,
-                            docs,
-                        ))
+        let described: Result<Vec<DescribedConfig>, ApiError> = resource_of(
+            broker,
+            res.resource_type,
+            &res.resource_name,
+            Purpose::Describe,
+        )
+        .and_then(|resource| {
+            match &resource {
+                ConfigResource::Topic(name) => {
+                    if !image.topics.contains_key(name) {
+                        return Err(ResponseError::UnknownTopicOrPartition.into());
                     }
-                    ConfigResource::Broker(Some(_)) => Ok(config::describe_broker_configs(
-                        &broker.config_layers(&image, &empty, &empty),
+                    let topic = image.configs.get(&resource).unwrap_or(&empty);
+                    Ok(config::describe_topic_configs(
+                        &broker.config_layers(&image, topic, &empty),
                         synonyms,
                         docs,
-                    )),
-                    // The cluster-wide default resource lists only what was set dynamically.
-                    ConfigResource::Broker(None) => Ok(config::describe_broker_default_configs(
-                        &broker.config_layers(&image, &empty, &empty),
-                        synonyms,
-                        docs,
-                    )),
+                    ))
                 }
-            });
+                ConfigResource::Broker(Some(_)) => Ok(config::describe_broker_configs(
+                    &broker.config_layers(&image, &empty, &empty),
+                    synonyms,
+                    docs,
+                )),
+                // The cluster-wide default resource lists only what was set dynamically.
+                ConfigResource::Broker(None) => Ok(config::describe_broker_default_configs(
+                    &broker.config_layers(&image, &empty, &empty),
+                    synonyms,
+                    docs,
+                )),
+            }
+        });
         match described {
             Ok(configs) => {
+                // As Kafka: no keys, or an empty list, means every config.
                 let keys: Option<Vec<String>> = res
                     .configuration_keys
                     .as_ref()
+                    .filter(|k| !k.is_empty())
                     .map(|k| k.iter().map(|s| s.to_string()).collect());
                 for c in configs {
                     if keys.as_ref().is_some_and(|k| !k.contains(&c.name)) {
@@ -127,7 +180,7 @@ fn to_wire(c: DescribedConfig, version: i16) -> DescribeConfigsResourceResult {
     r.config_source = c.source.id();
     r.is_sensitive = c.is_sensitive;
     if version >= 3 {
-        r.config_type = c.config_type.id();
+        r.config_type = c.config_type_id();
         r.documentation = c.documentation.as_deref().map(str_bytes);
     }
     r.synonyms = c
@@ -203,7 +256,28 @@ pub async fn handle_alter(
         .resources
         .iter()
         .map(|res| {
-            let resource = resource_of(broker, res.resource_type, &res.resource_name)?;
+            check_keys(
+                res.configs
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.value.is_some())),
+            )?;
+            let resource = resource_of(
+                broker,
+                res.resource_type,
+                &res.resource_name,
+                Purpose::Alter,
+            )?;
+            let ops: Vec<(&str, config::BrokerConfigOp)> = res
+                .configs
+                .iter()
+                .filter_map(|c| {
+                    Some((
+                        c.name.as_str(),
+                        config::BrokerConfigOp::Set(c.value.as_deref()?),
+                    ))
+                })
+                .collect();
+            check_broker_change(&resource, &ops)?;
             let wanted: BTreeMap<String, String> = res
                 .configs
                 .iter()
@@ -225,42 +299,77 @@ pub async fn handle_alter(
     response
 }
 
+/// Kafka's first checks of a resource's config entries (name, value present), in its
+/// order: each key at most once, then no null value (the flag says whether a value is
+/// present or not needed, as for DELETE).
+fn check_keys<'a>(entries: impl Iterator<Item = (&'a str, bool)> + Clone) -> Result<(), ApiError> {
+    let invalid = |message: String| ApiError::new(ResponseError::InvalidRequest, message);
+    let mut seen = std::collections::BTreeSet::new();
+    if entries.clone().any(|(name, _)| !seen.insert(name)) {
+        return Err(invalid("Error due to duplicate config keys".to_string()));
+    }
+    let nulls: Vec<&str> = entries
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| name)
+        .collect();
+    if !nulls.is_empty() {
+        return Err(invalid(format!(
+            "Null value not supported for : {}",
+            nulls.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// Parses one IncrementalAlterConfigs resource into a change (operations 0 SET, 1 DELETE,
-/// 2 APPEND, 3 SUBTRACT; a key at most once).
+/// 2 APPEND, 3 SUBTRACT; a key at most once), checked as Kafka's broker checks it.
 fn parse_incremental(
     broker: &Broker,
     res: &incremental_alter_configs_request::AlterConfigsResource,
 ) -> Result<ConfigChangeSpec, ApiError> {
-    let resource = resource_of(broker, res.resource_type, &res.resource_name)?;
+    const DELETE: i8 = 1;
+    check_keys(res.configs.iter().map(|c| {
+        (
+            c.name.as_str(),
+            c.value.is_some() || c.config_operation == DELETE,
+        )
+    }))?;
+    let resource = resource_of(
+        broker,
+        res.resource_type,
+        &res.resource_name,
+        Purpose::Alter,
+    )?;
     let mut ops: Vec<(String, AlterOp)> = Vec::new();
     for c in &res.configs {
-        let value = c.value.as_ref().map(|v| v.to_string());
-        let op = match (c.config_operation, value) {
-            (0, Some(v)) => AlterOp::Set(v),
-            (1, _) => AlterOp::Delete,
-            (2, Some(v)) => AlterOp::Append(v),
-            (3, Some(v)) => AlterOp::Subtract(v),
-            (0 | 2 | 3, None) => {
+        let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+        let op = match c.config_operation {
+            0 => AlterOp::Set(value),
+            DELETE => AlterOp::Delete,
+            2 => AlterOp::Append(value),
+            3 => AlterOp::Subtract(value),
+            op => {
                 return Err(ApiError::new(
                     ResponseError::InvalidRequest,
-                    format!("null value for {}", c.name),
-                ))
-            }
-            (op, _) => {
-                return Err(ApiError::new(
-                    ResponseError::InvalidRequest,
-                    format!("unknown config operation {op}"),
+                    format!("Unknown operations type {op}"),
                 ))
             }
         };
-        if ops.iter().any(|(n, _)| n.as_str() == c.name.as_str()) {
-            return Err(ApiError::new(
-                ResponseError::InvalidRequest,
-                format!("duplicate config key {}", c.name),
-            ));
-        }
         ops.push((c.name.to_string(), op));
     }
+    let broker_ops: Vec<(&str, config::BrokerConfigOp)> = ops
+        .iter()
+        .map(|(name, op)| {
+            let op = match op {
+                AlterOp::Set(v) => config::BrokerConfigOp::Set(v),
+                AlterOp::Delete => config::BrokerConfigOp::Delete,
+                AlterOp::Append(v) => config::BrokerConfigOp::Append(v),
+                AlterOp::Subtract(v) => config::BrokerConfigOp::Subtract(v),
+            };
+            (name.as_str(), op)
+        })
+        .collect();
+    check_broker_change(&resource, &broker_ops)?;
     Ok(ConfigChangeSpec { resource, ops })
 }
 
@@ -281,6 +390,63 @@ pub async fn handle_incremental_alter(
         r.resource_name = res.resource_name.clone();
         (r.error_code, r.error_message) = error_fields(result);
         response.responses.push(r);
+    }
+    response
+}
+
+/// ListConfigResources (KIP-1142; v0 is its predecessor ListClientMetricsResources): the
+/// config resources that exist, of the requested types — every type the version knows when
+/// none is named (v0 knows only CLIENT_METRICS); an unknown type fails the request with
+/// UNSUPPORTED_VERSION, as in Kafka. Kafka's order: groups, client metrics, broker loggers,
+/// brokers, topics. This broker has no group configs, client-metrics subscriptions or
+/// broker-logger resources (DescribeConfigs serves neither), so it lists brokers and topics.
+pub fn handle_list_config_resources(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ListConfigResourcesRequest,
+) -> ListConfigResourcesResponse {
+    const V0_TYPES: &[i8] = &[RESOURCE_CLIENT_METRICS];
+    const V1_TYPES: &[i8] = &[
+        RESOURCE_TOPIC,
+        RESOURCE_BROKER,
+        RESOURCE_BROKER_LOGGER,
+        RESOURCE_CLIENT_METRICS,
+        RESOURCE_GROUP,
+    ];
+    let supported = if ctx.version == 0 { V0_TYPES } else { V1_TYPES };
+    let wanted: &[i8] = if request.resource_types.is_empty() {
+        supported
+    } else {
+        &request.resource_types
+    };
+    let mut response = ListConfigResourcesResponse::default();
+    if wanted.iter().any(|t| !supported.contains(t)) {
+        response.error_code = ResponseError::UnsupportedVersion.code();
+        return response;
+    }
+    let resource = |resource_type: i8, name: &str| {
+        let mut r = list_config_resources_response::ConfigResource::default();
+        r.resource_name = str_bytes(name);
+        r.resource_type = resource_type;
+        r
+    };
+    let image = broker.image();
+    if wanted.contains(&RESOURCE_BROKER) {
+        response.config_resources.extend(
+            image
+                .brokers
+                .values()
+                .filter(|b| !b.fenced && b.listeners.iter().any(|l| l.name == *ctx.listener_name))
+                .map(|b| resource(RESOURCE_BROKER, &b.broker_id.to_string())),
+        );
+    }
+    if wanted.contains(&RESOURCE_TOPIC) {
+        response.config_resources.extend(
+            image
+                .topics
+                .keys()
+                .map(|name| resource(RESOURCE_TOPIC, name)),
+        );
     }
     response
 }

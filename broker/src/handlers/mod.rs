@@ -170,6 +170,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Request
         RequestKind::IncrementalAlterConfigs(r) => Respond(ResponseKind::IncrementalAlterConfigs(
             configs::handle_incremental_alter(broker, r).await,
         )),
+        RequestKind::ListConfigResources(r) => Respond(ResponseKind::ListConfigResources(
+            configs::handle_list_config_resources(broker, ctx, r),
+        )),
         RequestKind::DescribeLogDirs(r) => Respond(ResponseKind::DescribeLogDirs(
             log_dirs::handle(broker, r).await,
         )),

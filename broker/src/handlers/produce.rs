@@ -35,17 +35,24 @@ pub async fn handle(
     // (index in `order`, partition, bytes, the batch header when it parses).
     let mut candidates: Vec<(usize, TopicPartition, bytes::Bytes, Option<BatchHeader>)> =
         Vec::new();
+    // v13+ names topics by id (KIP-516); an unknown id is UNKNOWN_TOPIC_ID per partition.
+    let image = (ctx.version >= 13).then(|| broker.image());
     for topic in &request.topic_data {
-        let name = topic.name.0.to_string();
+        let name = match &image {
+            Some(image) => image.topic_by_id(topic.topic_id).map(|t| t.name.clone()),
+            None => Some(topic.name.0.to_string()),
+        };
         for p in &topic.partition_data {
-            let tp = TopicPartition::new(name.clone(), p.index);
+            let tp = TopicPartition::new(name.clone().unwrap_or_default(), p.index);
             let early = if let Some(e) = &request_error {
                 Some(e.clone())
-            } else if is_internal_topic(&name) {
+            } else if name.is_none() {
+                Some(ResponseError::UnknownTopicId.into())
+            } else if is_internal_topic(&tp.topic) {
                 // Kafka: "Cannot append to internal topic" — only coordinators write them.
                 Some(ApiError::new(
                     ResponseError::InvalidTopicException,
-                    format!("cannot produce to internal topic {name}"),
+                    format!("cannot produce to internal topic {}", tp.topic),
                 ))
             } else {
                 match &p.records {

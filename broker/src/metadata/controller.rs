@@ -860,7 +860,7 @@ impl Controller {
         self.plan_each_and_commit(
             &changes,
             |c| c.resource.clone(),
-            "Duplicate resource.",
+            "Each resource must appear at most once.",
             |image, change| self.plan_config_change(image, change),
             validate_only,
         )
@@ -947,8 +947,13 @@ impl Controller {
                 }
             };
             if let Some(value) = &new_value {
-                validator(name, value)
-                    .map_err(|message| ApiError::new(ResponseError::InvalidConfig, message))?;
+                // Kafka answers a broker config that fails validation with INVALID_REQUEST
+                // (KAFKA-13609), a topic config with INVALID_CONFIG.
+                let code = match change.resource {
+                    ConfigResource::Topic(_) => ResponseError::InvalidConfig,
+                    ConfigResource::Broker(_) => ResponseError::InvalidRequest,
+                };
+                validator(name, value).map_err(|message| ApiError::new(code, message))?;
             }
             records.push(MetadataRecord::Config {
                 resource: change.resource.clone(),
