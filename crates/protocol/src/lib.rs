@@ -1,0 +1,32 @@
+//! Kafka framing and a bounded async Kafka client over the `kafka-protocol` codec.
+//!
+//! - [`frame`]: size-prefixed frames with a maximum size ([`FrameReader`]), request and
+//!   response headers — for clients and for a server's connection loop alike.
+//! - [`Connection`]: one connection (TCP, or any stream such as TLS) with correlation ids,
+//!   pipelining up to a bound, ApiVersions negotiation at start, per-request timeouts, and a
+//!   failure reported to every waiter.
+//! - [`Client`]: requests by [`Target`] (any broker, a node, the controller) over one
+//!   reused connection per node, with metadata discovery and bounded retries.
+//!
+//! This crate knows no broker state: it speaks the protocol and nothing else. Encoding and
+//! decoding are the `kafka-protocol` crate's; every wait, queue and retry has a limit.
+
+pub mod frame;
+
+mod client;
+mod connection;
+mod error;
+mod retry;
+mod versions;
+
+pub use client::{Client, ClientConfig, ClientStats, ClusterView, Node, Target};
+pub use connection::{
+    Connection, ConnectionConfig, RawRequest, RawResponse, SendOptions, MAX_IN_FLIGHT_LIMIT,
+};
+pub use error::{kafka_name, ConnectionFailure, Error};
+pub use frame::{CodecError, FrameError, FrameReader};
+pub use retry::RetryPolicy;
+pub use versions::{ApiVersionTable, VersionChoice};
+
+/// The codec this crate speaks, re-exported so users build requests with the same version.
+pub use kafka_protocol;
