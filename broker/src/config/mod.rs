@@ -4,6 +4,9 @@
 //! - [`BrokerConfig::load`] applies a config file (or the embedded single-node default)
 //!   plus `--override key=value` arguments, rejects unknown keys and invalid values naming
 //!   the setting, and produces typed fields.
+//! - [`overrides_from_env`] reads `IRONLOG_*` variables as settings, named as Kafka's
+//!   container image names `KAFKA_*` ones (`env`); the binary puts them between the file
+//!   and the command line's overrides.
 //! - [`defs`] is the one table of every broker key and topic config (type, default,
 //!   validator, documentation, dynamic update mode, broker synonyms). Validation,
 //!   `DescribeConfigs` and topic defaults all read it.
@@ -21,6 +24,7 @@ mod broker;
 pub mod defs;
 mod describe;
 mod dynamic;
+mod env;
 mod layers;
 mod properties;
 
@@ -38,6 +42,10 @@ pub use describe::{
 pub use dynamic::{
     check_broker_config_change, validate_broker_dynamic_config, BrokerConfigChangeError,
     BrokerConfigOp,
+};
+pub use env::{
+    config_key_for_variable, overrides_from_env, variable_for_config_key, EnvOverride, ENV_PREFIX,
+    NON_CONFIG_VARIABLES,
 };
 pub use layers::{
     effective_broker_value, effective_log_config, effective_min_insync_replicas,
@@ -59,6 +67,9 @@ pub enum ConfigError {
     Properties { line: usize, message: String },
     #[error("override '{entry}' is not of the form key=value")]
     Override { entry: String },
+    /// An `IRONLOG_*` variable that is no valid setting (see `overrides_from_env`).
+    #[error("environment variable {variable}: {message}")]
+    Environment { variable: String, message: String },
     #[error("Unknown configuration '{name}'")]
     UnknownConfig { name: String },
     /// `message` is Kafka's full text: "Invalid value V for configuration NAME: reason".
@@ -83,7 +94,8 @@ impl ConfigError {
             | ConfigError::Unsupported { name, .. } => Some(name),
             ConfigError::Io { .. }
             | ConfigError::Properties { .. }
-            | ConfigError::Override { .. } => None,
+            | ConfigError::Override { .. }
+            | ConfigError::Environment { .. } => None,
         }
     }
 }

@@ -60,6 +60,8 @@ struct PortTaken;
 pub struct TestBroker {
     root: tempfile::TempDir,
     overrides: Vec<(String, String)>,
+    /// Extra environment variables of the broker process (`IRONLOG_*` settings).
+    env: Vec<(String, String)>,
     /// `IRONLOG_CRASH_AT` for the next start (see `ironlog::crash`).
     crash_point: Option<String>,
     child: Option<Child>,
@@ -75,6 +77,12 @@ impl TestBroker {
 
     /// A single-node broker with extra `--override key=value` settings.
     pub fn start_with(overrides: &[(&str, &str)]) -> Self {
+        Self::start_with_env(overrides, &[])
+    }
+
+    /// [`TestBroker::start_with`], the process also getting the environment variables
+    /// `env` (settings as `IRONLOG_*` variables; the harness's own overrides still win).
+    pub fn start_with_env(overrides: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
         let root = tempfile::Builder::new()
             .prefix("ironlog-test-")
             .tempdir()
@@ -82,6 +90,10 @@ impl TestBroker {
         let mut broker = TestBroker {
             root,
             overrides: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
@@ -301,6 +313,7 @@ impl TestBroker {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "IRONLOG_CRASH_AT",
                 self.crash_point.clone().unwrap_or_default(),
