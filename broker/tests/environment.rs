@@ -3,31 +3,10 @@
 //! and a variable that is no valid setting stops the broker with a message naming it.
 mod common;
 
-use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
 use common::*;
-use rdkafka::admin::ResourceSpecifier;
 use rdkafka::consumer::Consumer;
-
-/// Every config of broker `node_id` as DescribeConfigs returns it: name → value.
-fn broker_configs(broker: &TestBroker, node_id: i32) -> HashMap<String, Option<String>> {
-    let resource = ResourceSpecifier::Broker(node_id);
-    let mut results = block_on(
-        broker
-            .admin()
-            .describe_configs([&resource], &admin_options()),
-    )
-    .unwrap_or_else(|e| panic!("DescribeConfigs broker {node_id} failed as a request: {e}"));
-    results
-        .pop()
-        .unwrap_or_else(|| panic!("DescribeConfigs broker {node_id}: no result"))
-        .unwrap_or_else(|code| panic!("DescribeConfigs broker {node_id}: {code:?}"))
-        .entries
-        .into_iter()
-        .map(|e| (e.name, e.value))
-        .collect()
-}
 
 #[test]
 fn settings_come_from_ironlog_variables_and_overrides_win() {
@@ -53,7 +32,7 @@ fn settings_come_from_ironlog_variables_and_overrides_win() {
         "--override node.id=1 must win over IRONLOG_NODE_ID=7"
     );
 
-    let configs = broker_configs(&broker, 1);
+    let configs = describe_broker_configs(broker.bootstrap(), 1);
     let value = |name: &str| {
         configs
             .get(name)

@@ -534,24 +534,7 @@ impl TestBroker {
         partition: i32,
         from: i64,
     ) -> Vec<ConsumedRecord> {
-        let consumer = self.consumer_with(extra);
-        assign(&consumer, topic, partition, Offset::Offset(from));
-        let mut records = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "consume_all {topic}/{partition} from {from}: no end of partition within 60 s \
-                 (got {} records so far)",
-                records.len()
-            );
-            match consumer.poll(Duration::from_millis(200)) {
-                None => {}
-                Some(Ok(message)) => records.push(ConsumedRecord::from_message(&message)),
-                Some(Err(KafkaError::PartitionEOF(_))) => return records,
-                Some(Err(e)) => panic!("consume_all {topic}/{partition} from {from}: {e}"),
-            }
-        }
+        consume_all_from(&self.bootstrap, extra, topic, partition, from)
     }
 
     /// Exactly `count` records starting at `from`, waiting up to `timeout` for them.
@@ -684,6 +667,35 @@ pub fn consumer_for(bootstrap: &str, extra: &[(&str, &str)]) -> BaseConsumer {
     config.create().expect("create rdkafka consumer")
 }
 
+/// Every record of `topic`/`partition` from offset `from` up to the high watermark, read
+/// from the brokers at `bootstrap`.
+pub fn consume_all_from(
+    bootstrap: &str,
+    extra: &[(&str, &str)],
+    topic: &str,
+    partition: i32,
+    from: i64,
+) -> Vec<ConsumedRecord> {
+    let consumer = consumer_for(bootstrap, extra);
+    assign(&consumer, topic, partition, Offset::Offset(from));
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "consume_all {topic}/{partition} from {from}: no end of partition within 60 s \
+             (got {} records so far)",
+            records.len()
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Ok(message)) => records.push(ConsumedRecord::from_message(&message)),
+            Some(Err(KafkaError::PartitionEOF(_))) => return records,
+            Some(Err(e)) => panic!("consume_all {topic}/{partition} from {from}: {e}"),
+        }
+    }
+}
+
 /// Run a future to completion on a fresh current-thread tokio runtime.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -706,6 +718,25 @@ pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Every config of broker `node_id` (name → value) as DescribeConfigs through the brokers
+/// at `bootstrap` returns it.
+pub fn describe_broker_configs(bootstrap: &str, node_id: i32) -> BTreeMap<String, Option<String>> {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
+        .create()
+        .expect("create admin client");
+    let resource = rdkafka::admin::ResourceSpecifier::Broker(node_id);
+    let mut results = block_on(admin.describe_configs([&resource], &admin_options()))
+        .unwrap_or_else(|e| panic!("DescribeConfigs broker {node_id} failed as a request: {e}"));
+    results
+        .pop()
+        .unwrap_or_else(|| panic!("DescribeConfigs broker {node_id}: no result"))
+        .unwrap_or_else(|code| panic!("DescribeConfigs broker {node_id}: {code:?}"))
+        .entries
+        .into_iter()
+        .map(|e| (e.name, e.value))
+        .collect()
 }
 
 pub fn admin_options() -> AdminOptions {
