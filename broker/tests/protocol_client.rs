@@ -94,12 +94,14 @@ fn record_batch(values: &[&str]) -> Bytes {
     encode_batch(&records, 2, Compression::None, 1_700_000_000_000)
 }
 
+/// Produce of one partition; v13+ name the topic by id, older versions by name: both are set.
 fn produce(topic: &Topic, partition: i32, values: &[&str], acks: i16) -> ProduceRequest {
     ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(30_000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(name(&topic.name))
+            .with_topic_id(topic.id)
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(record_batch(values)))])])
@@ -183,7 +185,7 @@ async fn create_topic(client: &Client, prefix: &str, partitions: i32) -> (Topic,
         error: ResponseError::LeaderNotAvailable,
         message: Some(what),
     };
-    client
+    let created = client
         .send_with(Target::AnyBroker, &request, SendOptions::default(), |r| {
             let t = r
                 .topics
@@ -207,7 +209,41 @@ async fn create_topic(client: &Client, prefix: &str, partitions: i32) -> (Topic,
             Ok((topic, leader))
         })
         .await
-        .unwrap_or_else(|e| panic!("leaders of {topic}: {e}"))
+        .unwrap_or_else(|e| panic!("leaders of {topic}: {e}"));
+
+    // Metadata can name a leader before the leader hosts the partition (as in Kafka, the
+    // metadata cache is updated before the replica manager): wait until every partition
+    // answers ListOffsets, so the caller's first Fetch or Produce finds it.
+    let (found, _) = &created;
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(&found.name))
+            .with_partitions(
+                (0..partitions)
+                    .map(|p| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(p)
+                            .with_current_leader_epoch(-1)
+                            .with_timestamp(-1)
+                    })
+                    .collect(),
+            )]);
+    client
+        .send_with(Target::AnyBroker, &request, SendOptions::default(), |r| {
+            for p in r.topics.iter().flat_map(|t| t.partitions.iter()) {
+                if p.error_code != 0 {
+                    return Err(not_yet(format!(
+                        "partition {} of {}: error {}",
+                        p.partition_index, found.name, p.error_code
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("partitions of {}: {e}", found.name));
+    created
 }
 
 fn no_topics() -> MetadataRequest {
@@ -410,10 +446,14 @@ fn pipelined_requests_share_one_connection() {
             tokio::spawn(async move { c.send(&no_topics()).await })
         };
         wait_until_async("two requests in flight", || connection.in_flight() == 2).await;
-        client
+        let produced = client
             .send(Target::AnyBroker, &produce(&topic, 0, &["wake"], -1))
             .await
             .expect("produce on another connection");
+        assert_eq!(
+            produced.responses[0].partition_responses[0].error_code, 0,
+            "the produce that should wake the long poll failed"
+        );
         let woken = within("the long poll", long_poll)
             .await
             .expect("task")
