@@ -364,59 +364,167 @@ fn cooperative_sticky_rebalance_keeps_unaffected_partitions() {
     );
 }
 
-#[test]
-fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
+/// Two static members (`member-a`, `member-b`, session 30 s) share a 4-partition topic;
+/// `a_leads` decides who joins first and so leads. A closes (a static member sends no
+/// LeaveGroup) and a new client with A's instance id joins: as in Kafka (KIP-345) it gets
+/// A's partitions back under a new member id, the generation stays, B is never revoked,
+/// and A's old member id is fenced.
+fn restarted_static_member_keeps_the_group_stable(a_leads: bool, assignor: Option<&str>) {
     let broker = TestBroker::start_with(FAST_GROUP_BROKER);
     let topic = topic_name("grp-static");
-    broker.create_topic(&topic, 12, &[]);
+    broker.create_topic(&topic, 4, &[]);
     let group = topic_name("g-static");
     let static_member = |instance: &str| {
-        group_consumer_for(
-            broker.bootstrap(),
-            &group,
-            &[
-                ("group.instance.id", instance),
-                ("session.timeout.ms", "30000"),
-            ],
-        )
+        let mut extra = vec![
+            ("group.instance.id", instance),
+            ("session.timeout.ms", "30000"),
+        ];
+        if let Some(a) = assignor {
+            extra.push(("partition.assignment.strategy", a));
+        }
+        let c = group_consumer_for(broker.bootstrap(), &group, &extra);
+        c.subscribe(&[&topic]).expect("subscribe");
+        c
     };
-    let a = static_member("instance-a");
-    a.subscribe(&[&topic]).expect("subscribe a");
-    poll_until_assigned(&[&a], GROUP_SETTLE_TIMEOUT, "a owning all 12", |x| {
-        x[0].len() == 12
-    });
-    let b = static_member("instance-b");
-    b.subscribe(&[&topic]).expect("subscribe b");
+    let (a, b) = if a_leads {
+        let a = static_member("member-a");
+        poll_until_assigned(&[&a], GROUP_SETTLE_TIMEOUT, "a owning all 4", |x| {
+            x[0].len() == 4
+        });
+        (a, static_member("member-b"))
+    } else {
+        let b = static_member("member-b");
+        poll_until_assigned(&[&b], GROUP_SETTLE_TIMEOUT, "b owning all 4", |x| {
+            x[0].len() == 4
+        });
+        (static_member("member-a"), b)
+    };
     poll_until_assigned(
         &[&a, &b],
         GROUP_SETTLE_TIMEOUT,
-        "a and b with 6 each",
-        |x| x[0].len() == 6 && x[1].len() == 6,
+        "a and b with 2 each",
+        |x| x[0].len() == 2 && x[1].len() == 2 && count_of(x) == 4,
     );
+    let a_assignment = assignment_of(&a);
     let b_assignment = assignment_of(&b);
-    let a_events = a.context().events().len();
-    // A static member does not send LeaveGroup when it closes; it comes back as a new
-    // client with the same group.instance.id well within its session timeout.
-    drop(b);
-    let b2 = static_member("instance-b");
-    b2.subscribe(&[&topic]).expect("subscribe b again");
+    let mut raw = broker.raw();
+    find_coordinator(&mut raw, &group);
+    let members = static_members_of(&mut raw, &group);
+    let old_a = members["member-a"].clone();
+    let b_id = members["member-b"].clone();
+    let generation = generation_of(&mut raw, &group, &b_id, "member-b");
+    let b_events = b.context().events().len();
+
+    drop(a);
+    let a2 = static_member("member-a");
+    // Wait until the new A has its partitions (a bounded poll). Had the broker rebalanced,
+    // B would have rejoined before A could get an assignment (and, eager, revoked first).
     poll_until_assigned(
-        &[&a, &b2],
+        &[&a2, &b],
         GROUP_SETTLE_TIMEOUT,
-        "b back with its old partitions",
-        |x| x[1] == b_assignment,
+        "the new a owning a's old partitions",
+        |x| x[0] == a_assignment,
     );
-    // Give a rebalance every chance to show up at a.
-    let settle = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < settle {
-        poll_round(&[&a, &b2]);
-    }
-    let new_events = a.context().events()[a_events..].to_vec();
+    assert_eq!(
+        generation_of(&mut raw, &group, &b_id, "member-b"),
+        generation,
+        "the group rebalanced when static member-a came back (leader: {a_leads}, assignor: {assignor:?})"
+    );
+    let new_events = b.context().events()[b_events..].to_vec();
     assert!(
         new_events.is_empty(),
-        "the other member saw a rebalance when the static member restarted: {new_events:?}"
+        "member-b saw a rebalance when member-a came back: {new_events:?}"
     );
-    assert_eq!(assignment_of(&b2), b_assignment, "b kept its assignment");
+    assert_eq!(assignment_of(&b), b_assignment, "b kept its partitions");
+    let new_a = static_members_of(&mut raw, &group)["member-a"].clone();
+    assert_ne!(new_a, old_a, "the new a has a new member id");
+
+    // The old member id of member-a is fenced everywhere.
+    let fenced = ResponseError::FencedInstanceId.code();
+    assert_eq!(
+        heartbeat(&mut raw, &group, &old_a, generation, Some("member-a")),
+        fenced,
+        "Heartbeat with a's old member id"
+    );
+    let sync = raw
+        .call(
+            3,
+            &SyncGroupRequest::default()
+                .with_group_id(GroupId(sb(&group)))
+                .with_generation_id(generation)
+                .with_member_id(sb(&old_a))
+                .with_group_instance_id(Some(sb("member-a"))),
+        )
+        .expect("SyncGroup");
+    assert_eq!(sync.error_code, fenced, "SyncGroup with a's old member id");
+    let commit = raw
+        .call(
+            7,
+            &OffsetCommitRequest::default()
+                .with_group_id(GroupId(sb(&group)))
+                .with_generation_id_or_member_epoch(generation)
+                .with_member_id(sb(&old_a))
+                .with_group_instance_id(Some(sb("member-a")))
+                .with_topics(vec![OffsetCommitRequestTopic::default()
+                    .with_name(topic_name_of(&topic))
+                    .with_partitions(vec![OffsetCommitRequestPartition::default()
+                        .with_partition_index(a_assignment[0].1)
+                        .with_committed_offset(1)])]),
+        )
+        .expect("OffsetCommit");
+    assert_eq!(
+        commit.topics[0].partitions[0].error_code, fenced,
+        "OffsetCommit with a's old member id"
+    );
+    let join = join(
+        &mut raw,
+        &group,
+        &old_a,
+        Some("member-a"),
+        30_000,
+        "consumer",
+        assignor.unwrap_or("range"),
+    );
+    assert_eq!(join.error_code, fenced, "JoinGroup with a's old member id");
+    let leave = raw
+        .call(
+            3,
+            &LeaveGroupRequest::default()
+                .with_group_id(GroupId(sb(&group)))
+                .with_members(vec![MemberIdentity::default()
+                    .with_member_id(sb(&old_a))
+                    .with_group_instance_id(Some(sb("member-a")))]),
+        )
+        .expect("LeaveGroup");
+    assert_eq!(
+        leave.members[0].error_code, fenced,
+        "LeaveGroup with a's old member id"
+    );
+    assert_eq!(
+        static_members_of(&mut raw, &group)["member-a"],
+        new_a,
+        "the fenced requests left the new a in place"
+    );
+    assert_eq!(
+        generation_of(&mut raw, &group, &b_id, "member-b"),
+        generation,
+        "the fenced requests did not rebalance the group"
+    );
+}
+
+#[test]
+fn a_restarted_static_leader_gets_its_partitions_back_without_a_rebalance() {
+    restarted_static_member_keeps_the_group_stable(true, None);
+}
+
+#[test]
+fn a_restarted_static_follower_gets_its_partitions_back_without_a_rebalance() {
+    restarted_static_member_keeps_the_group_stable(false, None);
+}
+
+#[test]
+fn a_restarted_cooperative_static_leader_gets_its_partitions_back_without_a_rebalance() {
+    restarted_static_member_keeps_the_group_stable(true, Some("cooperative-sticky"));
 }
 
 // ------------------------------------------------------------------ kcat
@@ -541,6 +649,35 @@ fn join_and_sync(raw: &mut RawClient, group: &str) -> (String, i32) {
         .expect("SyncGroup");
     assert_eq!(sync.error_code, 0, "SyncGroup as leader");
     (member_id, joined.generation_id)
+}
+
+/// DescribeGroups: `group.instance.id` → member id of the group's static members.
+fn static_members_of(raw: &mut RawClient, group: &str) -> BTreeMap<String, String> {
+    let described = raw
+        .call(
+            5,
+            &DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]),
+        )
+        .expect("DescribeGroups");
+    described.groups[0]
+        .members
+        .iter()
+        .filter_map(|m| {
+            let instance = m.group_instance_id.as_ref()?;
+            Some((instance.to_string(), m.member_id.to_string()))
+        })
+        .collect()
+}
+
+/// The group's current generation, found as the one a Heartbeat of `member` accepts
+/// (DescribeGroups does not show it). Panics if the member is not in the group.
+fn generation_of(raw: &mut RawClient, group: &str, member: &str, instance: &str) -> i32 {
+    (0..=100)
+        .find(|g| {
+            let code = heartbeat(raw, group, member, *g, Some(instance));
+            code == 0 || code == ResponseError::RebalanceInProgress.code()
+        })
+        .unwrap_or_else(|| panic!("no generation of {group} accepts a heartbeat of {member}"))
 }
 
 fn heartbeat(

@@ -195,6 +195,30 @@ impl ClassicGroup {
         self.members.insert(member.member_id.clone(), member);
     }
 
+    /// Moves the static member `old_member_id` of `instance` to `new_member_id`, keeping
+    /// everything else (assignment, client id and host, leadership, a pending SyncGroup);
+    /// Kafka's `ClassicGroup.replaceStaticMember`. Answering the old id's parked requests is
+    /// the caller's. Returns the moved member, `None` if `old_member_id` is not a member.
+    pub fn replace_static_member(
+        &mut self,
+        instance: &str,
+        old_member_id: &str,
+        new_member_id: &str,
+    ) -> Option<&mut Member> {
+        let mut member = self.members.remove(old_member_id)?;
+        member.member_id = new_member_id.to_owned();
+        if self.leader_id.as_deref() == Some(old_member_id) {
+            self.leader_id = Some(new_member_id.to_owned());
+        }
+        if self.pending_sync.remove(old_member_id) {
+            self.pending_sync.insert(new_member_id.to_owned());
+        }
+        self.static_members
+            .insert(instance.to_owned(), new_member_id.to_owned());
+        self.members.insert(new_member_id.to_owned(), member);
+        self.members.get_mut(new_member_id)
+    }
+
     /// Removes a member (and its static mapping); elects another leader if it led.
     pub fn remove_member(&mut self, member_id: &str) -> Option<Member> {
         let member = self.members.remove(member_id)?;
