@@ -28,6 +28,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 /// Generous bound for a group to settle (join + sync, rdkafka's own backoffs included).
@@ -1266,5 +1267,297 @@ fn group_admin_apis_list_describe_delete_and_survive_a_restart() {
     assert_eq!(
         left.members[0].error_code,
         ResponseError::UnknownMemberId.code()
+    );
+}
+
+// ------------------------------------------------------------------ offsets of missing topics
+
+/// Offsets to commit: per topic, (partition, offset) pairs.
+type TopicOffsets<'a> = &'a [(&'a str, &'a [(i32, i64)])];
+/// Per topic in request order, each partition's error code.
+type TopicCodes = Vec<(String, Vec<(i32, i16)>)>;
+/// Topic → partition → (committed offset, error code).
+type FetchedByTopic = BTreeMap<String, BTreeMap<i32, (i64, i16)>>;
+
+/// OffsetCommit v8 of `offsets`; per topic (in request order) the partitions' error codes.
+fn commit_many(
+    raw: &mut RawClient,
+    group: &str,
+    member: &str,
+    generation: i32,
+    offsets: TopicOffsets<'_>,
+) -> TopicCodes {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(sb(group)))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(sb(member))
+        .with_topics(
+            offsets
+                .iter()
+                .map(|(topic, partitions)| {
+                    OffsetCommitRequestTopic::default()
+                        .with_name(topic_name_of(topic))
+                        .with_partitions(
+                            partitions
+                                .iter()
+                                .map(|(p, o)| {
+                                    OffsetCommitRequestPartition::default()
+                                        .with_partition_index(*p)
+                                        .with_committed_offset(*o)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+    let response = raw.call(8, &request).expect("OffsetCommit v8");
+    response
+        .topics
+        .iter()
+        .map(|t| {
+            let codes = t
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+                .collect();
+            (t.name.0.to_string(), codes)
+        })
+        .collect()
+}
+
+/// OffsetFetch v8 of one group: (group error, topic → partition → (offset, error)); all
+/// committed offsets when `topics` is `None`.
+fn fetch_many(
+    raw: &mut RawClient,
+    group: &str,
+    topics: Option<&[(&str, &[i32])]>,
+) -> (i16, FetchedByTopic) {
+    let request =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(sb(group)))
+            .with_topics(topics.map(|ts| {
+                ts.iter()
+                    .map(|(t, ps)| {
+                        OffsetFetchRequestTopics::default()
+                            .with_name(topic_name_of(t))
+                            .with_partition_indexes(ps.to_vec())
+                    })
+                    .collect()
+            }))]);
+    let response: OffsetFetchResponse = raw.call(8, &request).expect("OffsetFetch v8");
+    let g = &response.groups[0];
+    let topics = g
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, (p.committed_offset, p.error_code)))
+                .collect();
+            (t.name.0.to_string(), partitions)
+        })
+        .collect();
+    (g.error_code, topics)
+}
+
+/// OffsetDelete v0: (group error, per topic in request order the partitions' codes).
+fn delete_many(
+    raw: &mut RawClient,
+    group: &str,
+    partitions: &[(&str, &[i32])],
+) -> (i16, TopicCodes) {
+    let request = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(sb(group)))
+        .with_topics(
+            partitions
+                .iter()
+                .map(|(t, ps)| {
+                    OffsetDeleteRequestTopic::default()
+                        .with_name(topic_name_of(t))
+                        .with_partitions(
+                            ps.iter()
+                                .map(|p| {
+                                    OffsetDeleteRequestPartition::default().with_partition_index(*p)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+    let r = raw.call(0, &request).expect("OffsetDelete v0");
+    let topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            let codes = t
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+                .collect();
+            (t.name.0.to_string(), codes)
+        })
+        .collect();
+    (r.error_code, topics)
+}
+
+/// OffsetCommit and OffsetDelete answer UNKNOWN_TOPIC_OR_PARTITION for every partition of a
+/// topic that does not exist and for partition indexes beyond a topic's partitions, and
+/// store nothing for them; the rest of the same request is served. OffsetFetch answers such
+/// partitions with offset -1 and no error (as Kafka). Nothing of them survives a restart.
+#[test]
+fn offsets_of_missing_topics_and_partitions_are_refused_and_never_stored() {
+    let mut broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let topic = topic_name("grp-known");
+    broker.create_topic(&topic, 2, &[]);
+    let missing = topic_name("grp-missing");
+    let group = topic_name("g-missing");
+    let mut raw = broker.raw();
+    find_coordinator(&mut raw, &group);
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+
+    let answered = commit_many(
+        &mut raw,
+        &group,
+        "",
+        -1,
+        &[
+            (&topic, &[(0, 5), (1, 6), (7, 9)]),
+            (&missing, &[(0, 3), (1, 4)]),
+        ],
+    );
+    assert_eq!(
+        answered,
+        vec![
+            (topic.clone(), vec![(0, 0), (1, 0), (7, unknown)]),
+            (missing.clone(), vec![(0, unknown), (1, unknown)]),
+        ],
+        "one OffsetCommit with an existing topic (partitions 0, 1 and 7 of 2) and a missing topic"
+    );
+
+    let named: &[(&str, &[i32])] = &[(&topic, &[0, 1, 7]), (&missing, &[0, 1])];
+    let expected_named = BTreeMap::from([
+        (
+            topic.clone(),
+            BTreeMap::from([(0, (5, 0)), (1, (6, 0)), (7, (-1, 0))]),
+        ),
+        (
+            missing.clone(),
+            BTreeMap::from([(0, (-1, 0)), (1, (-1, 0))]),
+        ),
+    ]);
+    assert_eq!(
+        fetch_many(&mut raw, &group, Some(named)),
+        (0, expected_named.clone()),
+        "OffsetFetch of the named partitions: only the existing ones have offsets"
+    );
+    let only_existing =
+        BTreeMap::from([(topic.clone(), BTreeMap::from([(0, (5, 0)), (1, (6, 0))]))]);
+    assert_eq!(
+        fetch_many(&mut raw, &group, None),
+        (0, only_existing),
+        "OffsetFetch of all committed offsets: nothing under the missing topic or partition"
+    );
+
+    // A commit naming only missing partitions never reaches the group coordinator: no
+    // group error for a group that does not exist, and no group is created.
+    let ghost = topic_name("g-ghost");
+    assert_eq!(
+        commit_many(&mut raw, &ghost, "someone", 42, &[(&missing, &[(0, 1)])]),
+        vec![(missing.clone(), vec![(0, unknown)])],
+        "OffsetCommit of a missing topic only, to a group that does not exist"
+    );
+    let listed = raw
+        .call(4, &ListGroupsRequest::default())
+        .expect("ListGroups");
+    assert!(
+        !listed.groups.iter().any(|g| g.group_id.0.as_str() == ghost),
+        "a commit of only missing topics created group {ghost}"
+    );
+
+    // OffsetDelete: the same per-partition answers; the group is still checked.
+    assert_eq!(
+        delete_many(&mut raw, &group, &[(&topic, &[0, 9]), (&missing, &[0])]),
+        (
+            0,
+            vec![
+                (topic.clone(), vec![(0, 0), (9, unknown)]),
+                (missing.clone(), vec![(0, unknown)]),
+            ]
+        ),
+        "OffsetDelete of an existing, a missing partition and a missing topic"
+    );
+    assert_eq!(
+        delete_many(&mut raw, &ghost, &[(&missing, &[0])]).0,
+        ResponseError::GroupIdNotFound.code(),
+        "OffsetDelete of a missing topic for a group that does not exist"
+    );
+
+    broker.restart();
+    let mut raw = broker.raw();
+    find_coordinator(&mut raw, &group);
+    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+    let after_restart = loop {
+        let (code, topics) = fetch_many(&mut raw, &group, None);
+        if code != ResponseError::CoordinatorLoadInProgress.code() {
+            break (code, topics);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group coordinator never loaded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        after_restart,
+        (
+            0,
+            BTreeMap::from([(topic.clone(), BTreeMap::from([(1, (6, 0))]))])
+        ),
+        "after a restart only the existing topic's remaining offset is committed"
+    );
+}
+
+/// librdkafka's commit of a TopicPartitionList that names a topic that does not exist fails
+/// with UnknownTopicOrPartition; the existing partition in the same commit is committed.
+#[test]
+fn an_rdkafka_commit_naming_a_missing_topic_fails_with_unknown_topic_or_partition() {
+    let broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let topic = topic_name("grp-known");
+    broker.create_topic(&topic, 1, &[]);
+    let missing = topic_name("grp-missing");
+    let group = topic_name("g-rdkafka-missing");
+    let consumer = broker.consumer_with(&[("group.id", &group)]);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(3))
+        .expect("tpl");
+    tpl.add_partition_offset(&missing, 0, Offset::Offset(4))
+        .expect("tpl");
+    let result = consumer.commit(&tpl, CommitMode::Sync);
+    match &result {
+        Err(e) if is_code(e, RDKafkaErrorCode::UnknownTopicOrPartition) => {}
+        other => panic!("commit naming missing topic {missing}: expected UnknownTopicOrPartition, got {other:?}"),
+    }
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition(&topic, 0);
+    wanted.add_partition(&missing, 0);
+    let committed = consumer
+        .committed_offsets(wanted, CLIENT_TIMEOUT)
+        .expect("committed offsets");
+    let offset_of = |t: &str| {
+        committed
+            .find_partition(t, 0)
+            .map(|e| e.offset())
+            .unwrap_or_else(|| panic!("{t}-0 missing from the OffsetFetch answer"))
+    };
+    assert_eq!(
+        offset_of(&topic),
+        Offset::Offset(3),
+        "the existing partition was committed"
+    );
+    assert_eq!(
+        offset_of(&missing),
+        Offset::Invalid,
+        "nothing was committed for the missing topic"
     );
 }
