@@ -371,7 +371,7 @@ fn cooperative_sticky_rebalance_keeps_unaffected_partitions() {
 /// A's partitions back under a new member id, the generation stays, B is never revoked,
 /// and A's old member id is fenced.
 fn restarted_static_member_keeps_the_group_stable(a_leads: bool, assignor: Option<&str>) {
-    let broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let mut broker = TestBroker::start_with(FAST_GROUP_BROKER);
     let topic = topic_name("grp-static");
     broker.create_topic(&topic, 4, &[]);
     let group = topic_name("g-static");
@@ -510,6 +510,25 @@ fn restarted_static_member_keeps_the_group_stable(a_leads: bool, assignor: Optio
         generation_of(&mut raw, &group, &b_id, "member-b"),
         generation,
         "the fenced requests did not rebalance the group"
+    );
+
+    // The replacement was stored: a restarted coordinator knows the new a.
+    drop((a2, b));
+    broker.restart();
+    let mut raw = broker.raw();
+    let mut members = BTreeMap::new();
+    wait_until(
+        GROUP_SETTLE_TIMEOUT,
+        "the group coordinator to load",
+        || {
+            members = static_members_of(&mut raw, &group);
+            !members.is_empty()
+        },
+    );
+    assert_eq!(
+        members.get("member-a"),
+        Some(&new_a),
+        "after a restart member-a is the new member id"
     );
 }
 
@@ -660,6 +679,7 @@ fn static_members_of(raw: &mut RawClient, group: &str) -> BTreeMap<String, Strin
             &DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]),
         )
         .expect("DescribeGroups");
+    // Empty while the coordinator loads (COORDINATOR_LOAD_IN_PROGRESS).
     described.groups[0]
         .members
         .iter()
