@@ -1581,3 +1581,80 @@ fn an_rdkafka_commit_naming_a_missing_topic_fails_with_unknown_topic_or_partitio
         "nothing was committed for the missing topic"
     );
 }
+
+/// Deleting a topic deletes the groups' committed offsets of it (as Kafka): OffsetFetch no
+/// longer answers them, a restart does not bring them back, and a consumer of a re-created
+/// topic of the same name finds no committed offset; other topics' offsets stay.
+#[test]
+fn deleting_a_topic_deletes_its_committed_offsets() {
+    let mut broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let doomed = topic_name("grp-doomed");
+    let kept = topic_name("grp-kept");
+    broker.create_topic(&doomed, 2, &[]);
+    broker.create_topic(&kept, 1, &[]);
+    let group = topic_name("g-deleted-topic");
+    let mut raw = broker.raw();
+    find_coordinator(&mut raw, &group);
+    assert_eq!(
+        commit_many(
+            &mut raw,
+            &group,
+            "",
+            -1,
+            &[(&doomed, &[(0, 5), (1, 6)]), (&kept, &[(0, 7)])]
+        ),
+        vec![
+            (doomed.clone(), vec![(0, 0), (1, 0)]),
+            (kept.clone(), vec![(0, 0)]),
+        ]
+    );
+    let results =
+        block_on(broker.admin().delete_topics(&[&doomed], &admin_options())).expect("DeleteTopics");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let only_kept = (
+        0,
+        BTreeMap::from([(kept.clone(), BTreeMap::from([(0, (7, 0))]))]),
+    );
+    let mut fetched = Default::default();
+    wait_until(
+        GROUP_SETTLE_TIMEOUT,
+        "the deleted topic's offsets to go",
+        || {
+            fetched = fetch_many(&mut raw, &group, None);
+            !fetched.1.contains_key(&doomed)
+        },
+    );
+    assert_eq!(fetched, only_kept, "offsets after deleting {doomed}");
+
+    broker.restart();
+    let mut raw = broker.raw();
+    wait_until(
+        GROUP_SETTLE_TIMEOUT,
+        "the group coordinator to load",
+        || {
+            fetched = fetch_many(&mut raw, &group, None);
+            fetched.0 != ResponseError::CoordinatorLoadInProgress.code()
+        },
+    );
+    assert_eq!(fetched, only_kept, "offsets after a restart");
+
+    broker.create_topic(&doomed, 2, &[]);
+    let consumer = broker.consumer_with(&[("group.id", &group)]);
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition(&doomed, 0);
+    wanted.add_partition(&kept, 0);
+    let committed = consumer
+        .committed_offsets(wanted, CLIENT_TIMEOUT)
+        .expect("committed offsets");
+    let offset_of = |t: &str| committed.find_partition(t, 0).map(|e| e.offset());
+    assert_eq!(
+        offset_of(&doomed),
+        Some(Offset::Invalid),
+        "the re-created topic has no committed offset"
+    );
+    assert_eq!(
+        offset_of(&kept),
+        Some(Offset::Offset(7)),
+        "the other topic's offset"
+    );
+}

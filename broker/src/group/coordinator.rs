@@ -50,6 +50,9 @@ use crate::types::{now_ms, TopicPartition};
 #[path = "txn_offsets.rs"]
 mod txn_offsets;
 
+#[path = "deleted_topics.rs"]
+mod deleted_topics;
+
 /// Longest a JoinGroup/SyncGroup waits beyond its rebalance timeout before giving up.
 const WAIT_SLACK: Duration = Duration::from_secs(10);
 /// One `__consumer_offsets` partition's groups; its write lock serializes appends to the
@@ -187,7 +190,8 @@ impl GroupCoordinator {
     }
 
     /// Starts the background work: loading/unloading shards as leadership of
-    /// `__consumer_offsets` partitions changes, and offset retention. Ends at shutdown.
+    /// `__consumer_offsets` partitions changes, offset retention, and deleting the offsets
+    /// of deleted topics. Ends at shutdown.
     pub fn start(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -198,7 +202,8 @@ impl GroupCoordinator {
             tokio::join!(
                 this.shards
                     .follow_leadership(&this.replicas, images, shutdown.clone(), load),
-                Arc::clone(&this).expire_offsets_periodically(shutdown),
+                Arc::clone(&this).expire_offsets_periodically(shutdown.clone()),
+                Arc::clone(&this).delete_offsets_of_deleted_topics(shutdown),
             );
         })
     }
