@@ -1516,18 +1516,15 @@ fn offsets_of_missing_topics_and_partitions_are_refused_and_never_stored() {
     broker.restart();
     let mut raw = broker.raw();
     find_coordinator(&mut raw, &group);
-    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
-    let after_restart = loop {
-        let (code, topics) = fetch_many(&mut raw, &group, None);
-        if code != ResponseError::CoordinatorLoadInProgress.code() {
-            break (code, topics);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the group coordinator never loaded"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut after_restart = Default::default();
+    wait_until(
+        GROUP_SETTLE_TIMEOUT,
+        "the group coordinator to load",
+        || {
+            after_restart = fetch_many(&mut raw, &group, None);
+            after_restart.0 != ResponseError::CoordinatorLoadInProgress.code()
+        },
+    );
     assert_eq!(
         after_restart,
         (

@@ -1714,18 +1714,9 @@ impl Ctx {
         let incarnation = group.incarnation;
         let generation = group.generation_id;
         tokio::spawn(async move {
-            let _write = ctx.shard.write_lock.lock().await;
-            let record = {
-                let mut st = ctx.shard.lock();
-                let Some(g) = st.group(&group_id, incarnation) else {
-                    return;
-                };
-                CoordinatorRecord::GroupMetadata {
-                    group_id: group_id.clone(),
-                    value: Some(g.to_record_value()),
-                }
+            let Some(result) = ctx.append_group_metadata(&group_id, incarnation).await else {
+                return;
             };
-            let result = ctx.coordinator.append(&ctx.shard, vec![record]).await;
             let mut st = ctx.shard.lock();
             let Some(g) = st.group(&group_id, incarnation) else {
                 return;
@@ -2072,24 +2063,32 @@ impl Ctx {
         });
     }
 
+    /// Appends the group's metadata as it is once the shard's earlier writes are done;
+    /// `None` if the group is gone by then.
+    async fn append_group_metadata(
+        &self,
+        group_id: &str,
+        incarnation: u64,
+    ) -> Option<Result<i64, ResponseError>> {
+        let _write = self.shard.write_lock.lock().await;
+        let record = {
+            let mut st = self.shard.lock();
+            let g = st.group(group_id, incarnation)?;
+            CoordinatorRecord::GroupMetadata {
+                group_id: group_id.to_owned(),
+                value: Some(g.to_record_value()),
+            }
+        };
+        Some(self.coordinator.append(&self.shard, vec![record]).await)
+    }
+
     /// Appends the group's current metadata (after the current writes).
     fn spawn_store_group(&self, group: &ClassicGroup) {
         let ctx = self.clone();
         let group_id = group.group_id.clone();
         let incarnation = group.incarnation;
         tokio::spawn(async move {
-            let _write = ctx.shard.write_lock.lock().await;
-            let record = {
-                let mut st = ctx.shard.lock();
-                let Some(g) = st.group(&group_id, incarnation) else {
-                    return;
-                };
-                CoordinatorRecord::GroupMetadata {
-                    group_id: group_id.clone(),
-                    value: Some(g.to_record_value()),
-                }
-            };
-            if let Err(code) = ctx.coordinator.append(&ctx.shard, vec![record]).await {
+            if let Some(Err(code)) = ctx.append_group_metadata(&group_id, incarnation).await {
                 tracing::warn!(group = %group_id, error = %code, "storing group metadata failed");
             }
         });
