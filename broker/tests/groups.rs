@@ -21,6 +21,7 @@ use kafka_protocol::messages::offset_delete_request::{
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
@@ -547,6 +548,109 @@ fn a_restarted_cooperative_static_leader_gets_its_partitions_back_without_a_reba
     restarted_static_member_keeps_the_group_stable(true, Some("cooperative-sticky"));
 }
 
+/// A static leader that rejoins under a new member id is answered as Kafka answers each
+/// JoinGroup version: below v9 with the leader it replaced (its old id) and no members, so
+/// it syncs as a follower; from v9 as the leader with the members and skip_assignment.
+/// Either way the generation stays and SyncGroup hands it its old assignment.
+#[test]
+fn a_rejoining_static_leader_is_answered_per_join_group_version() {
+    let broker = TestBroker::start_with(FAST_GROUP_BROKER);
+    let mut raw = broker.raw();
+    let assignment = bytes::Bytes::from_static(b"x's partitions");
+    for version in [5, 9] {
+        let group = topic_name("g-static-raw");
+        find_loaded_coordinator(&mut raw, &group);
+        let join_as = |raw: &mut RawClient| -> JoinGroupResponse {
+            let request = JoinGroupRequest::default()
+                .with_group_id(GroupId(sb(&group)))
+                .with_session_timeout_ms(30_000)
+                .with_rebalance_timeout_ms(10_000)
+                .with_group_instance_id(Some(sb("x")))
+                .with_protocol_type(sb("consumer"))
+                .with_protocols(vec![JoinGroupRequestProtocol::default()
+                    .with_name(sb("range"))
+                    .with_metadata(bytes::Bytes::from_static(b"\x00\x00"))]);
+            raw.call(version, &request).expect("JoinGroup")
+        };
+        let sync = |raw: &mut RawClient, member: &str, generation: i32, own: bool| {
+            let assignments = if own {
+                vec![SyncGroupRequestAssignment::default()
+                    .with_member_id(sb(member))
+                    .with_assignment(assignment.clone())]
+            } else {
+                Vec::new()
+            };
+            raw.call(
+                3,
+                &SyncGroupRequest::default()
+                    .with_group_id(GroupId(sb(&group)))
+                    .with_generation_id(generation)
+                    .with_member_id(sb(member))
+                    .with_group_instance_id(Some(sb("x")))
+                    .with_assignments(assignments),
+            )
+            .expect("SyncGroup")
+        };
+        let first = join_as(&mut raw);
+        assert_eq!(
+            first.error_code, 0,
+            "v{version}: a static member's first join"
+        );
+        assert_eq!(
+            first.leader, first.member_id,
+            "v{version}: the sole member leads"
+        );
+        let synced = sync(&mut raw, &first.member_id, first.generation_id, true);
+        assert_eq!((synced.error_code, &synced.assignment), (0, &assignment));
+
+        let again = join_as(&mut raw);
+        assert_eq!(
+            again.error_code, 0,
+            "v{version}: the restarted leader's join"
+        );
+        assert_ne!(
+            again.member_id, first.member_id,
+            "v{version}: a new member id"
+        );
+        assert_eq!(
+            again.generation_id, first.generation_id,
+            "v{version}: no new generation"
+        );
+        if version >= 9 {
+            assert_eq!(again.leader, again.member_id, "v9: it leads");
+            assert!(again.skip_assignment, "v9: the leader skips the assignment");
+            let members: Vec<_> = again.members.iter().map(|m| m.member_id.clone()).collect();
+            assert_eq!(members, vec![again.member_id.clone()], "v9: the members");
+        } else {
+            assert_eq!(
+                again.leader, first.member_id,
+                "v{version}: the leader it replaced, so it follows"
+            );
+            assert!(
+                again.members.is_empty(),
+                "v{version}: no members for a follower"
+            );
+        }
+        let synced = sync(&mut raw, &again.member_id, again.generation_id, false);
+        assert_eq!(
+            (synced.error_code, &synced.assignment),
+            (0, &assignment),
+            "v{version}: SyncGroup hands the new id the old assignment"
+        );
+        assert_eq!(
+            heartbeat(
+                &mut raw,
+                &group,
+                &first.member_id,
+                first.generation_id,
+                Some("x")
+            ),
+            ResponseError::FencedInstanceId.code(),
+            "v{version}: the old member id is fenced"
+        );
+    }
+}
+
 // ------------------------------------------------------------------ kcat
 
 #[test]
@@ -616,6 +720,18 @@ fn find_coordinator(raw: &mut RawClient, group: &str) {
         .call(3, &FindCoordinatorRequest::default().with_key(sb(group)))
         .expect("FindCoordinator v3");
     assert_eq!(response.error_code, 0, "FindCoordinator for {group}");
+}
+
+/// FindCoordinator for `group`, then waits until the coordinator has loaded the group's
+/// shard (OffsetFetch stops answering COORDINATOR_LOAD_IN_PROGRESS), as after a restart or
+/// the creation of `__consumer_offsets`.
+fn find_loaded_coordinator(raw: &mut RawClient, group: &str) {
+    find_coordinator(raw, group);
+    wait_until(
+        GROUP_SETTLE_TIMEOUT,
+        "the group coordinator to load",
+        || fetch_many(raw, group, Some(&[])).0 != ResponseError::CoordinatorLoadInProgress.code(),
+    );
 }
 
 /// JoinGroup v5 (the version librdkafka uses).
@@ -1242,16 +1358,19 @@ fn group_admin_apis_list_describe_delete_and_survive_a_restart() {
     broker.restart();
     let mut raw = broker.raw();
     let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
+    // The two groups may live in different shards, each loading on its own.
     loop {
-        let f = fetch(&mut raw, &[&kept], &topic, &[0]);
-        if f[&kept].0 == 0 {
+        let f = fetch(&mut raw, &[&kept, &doomed], &topic, &[0]);
+        if f[&kept].0 == 0 && f[&doomed].0 == 0 {
             break;
         }
-        assert_eq!(
-            f[&kept].0,
-            ResponseError::CoordinatorLoadInProgress.code(),
-            "while loading"
-        );
+        for g in [&kept, &doomed] {
+            assert!(
+                [0, ResponseError::CoordinatorLoadInProgress.code()].contains(&f[g].0),
+                "while loading: {g} answered {}",
+                f[g].0
+            );
+        }
         assert!(
             Instant::now() < deadline,
             "group coordinator did not load after restart"
@@ -1433,7 +1552,7 @@ fn offsets_of_missing_topics_and_partitions_are_refused_and_never_stored() {
     let missing = topic_name("grp-missing");
     let group = topic_name("g-missing");
     let mut raw = broker.raw();
-    find_coordinator(&mut raw, &group);
+    find_loaded_coordinator(&mut raw, &group);
     let unknown = ResponseError::UnknownTopicOrPartition.code();
 
     let answered = commit_many(
@@ -1515,18 +1634,9 @@ fn offsets_of_missing_topics_and_partitions_are_refused_and_never_stored() {
 
     broker.restart();
     let mut raw = broker.raw();
-    find_coordinator(&mut raw, &group);
-    let mut after_restart = Default::default();
-    wait_until(
-        GROUP_SETTLE_TIMEOUT,
-        "the group coordinator to load",
-        || {
-            after_restart = fetch_many(&mut raw, &group, None);
-            after_restart.0 != ResponseError::CoordinatorLoadInProgress.code()
-        },
-    );
+    find_loaded_coordinator(&mut raw, &group);
     assert_eq!(
-        after_restart,
+        fetch_many(&mut raw, &group, None),
         (
             0,
             BTreeMap::from([(topic.clone(), BTreeMap::from([(1, (6, 0))]))])
@@ -1591,7 +1701,7 @@ fn deleting_a_topic_deletes_its_committed_offsets() {
     broker.create_topic(&kept, 1, &[]);
     let group = topic_name("g-deleted-topic");
     let mut raw = broker.raw();
-    find_coordinator(&mut raw, &group);
+    find_loaded_coordinator(&mut raw, &group);
     assert_eq!(
         commit_many(
             &mut raw,
@@ -1625,15 +1735,12 @@ fn deleting_a_topic_deletes_its_committed_offsets() {
 
     broker.restart();
     let mut raw = broker.raw();
-    wait_until(
-        GROUP_SETTLE_TIMEOUT,
-        "the group coordinator to load",
-        || {
-            fetched = fetch_many(&mut raw, &group, None);
-            fetched.0 != ResponseError::CoordinatorLoadInProgress.code()
-        },
+    find_loaded_coordinator(&mut raw, &group);
+    assert_eq!(
+        fetch_many(&mut raw, &group, None),
+        only_kept,
+        "offsets after a restart"
     );
-    assert_eq!(fetched, only_kept, "offsets after a restart");
 
     broker.create_topic(&doomed, 2, &[]);
     let consumer = broker.consumer_with(&[("group.id", &group)]);

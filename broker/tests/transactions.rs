@@ -754,12 +754,18 @@ fn txn_offset_commits_of_missing_topics_are_refused_and_never_committed() {
             })
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        txn_commit(
+    // Retried while the group's shard loads, as clients retry COORDINATOR_LOAD_IN_PROGRESS.
+    let mut answered = Vec::new();
+    wait_until(CLIENT_TIMEOUT, "the group coordinator to load", || {
+        answered = txn_commit(
             &mut raw,
             id,
-            &[(&topic, &[(0, 5), (4, 6)]), (&missing, &[(0, 7)])]
-        ),
+            &[(&topic, &[(0, 5), (4, 6)]), (&missing, &[(0, 7)])],
+        );
+        answered[0].1[0].1 != COORDINATOR_LOAD_IN_PROGRESS
+    });
+    assert_eq!(
+        answered,
         vec![
             (topic.clone(), vec![(0, codes::NONE), (4, unknown)]),
             (missing.clone(), vec![(0, unknown)]),
