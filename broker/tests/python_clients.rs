@@ -102,6 +102,18 @@ fn kafka_python_session_as_a_kafka_3_0_client() {
     run_session(&broker, "kafka_python_session.py", &["3.0"]);
 }
 
+/// kafka-python static members (group_instance_id) restarted within their session timeout:
+/// the leader and a follower with the default eager assignors, and the leader with
+/// cooperative-sticky, get their partitions back without the group rebalancing.
+#[test]
+fn kafka_python_static_members_come_back_without_a_rebalance() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    run_session(&broker, "static_members.py", &[]);
+}
+
 #[test]
 fn aiokafka_session() {
     require_python_clients();

@@ -698,6 +698,112 @@ fn bad_txn_offset_commits_get_kafkas_errors_and_write_nothing() {
     );
 }
 
+/// TxnOffsetCommit answers UNKNOWN_TOPIC_OR_PARTITION for partitions of a topic that does
+/// not exist and beyond a topic's partitions, and the transaction commits only the rest;
+/// a commit of missing partitions only is answered without consulting the transaction or
+/// the group (as Kafka's request handler does).
+#[test]
+fn txn_offset_commits_of_missing_topics_are_refused_and_never_committed() {
+    let broker = TestBroker::start();
+    let topic = topic_name("txn-known");
+    broker.create_topic(&topic, 1, &[]);
+    let missing = topic_name("txn-missing");
+    let (id, group) = ("tx-missing-offsets", "txn-missing-offsets-group");
+    let mut raw = broker.raw();
+    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
+    assert_eq!(code, codes::NONE);
+    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    let unknown = codes::UNKNOWN_TOPIC_OR_PARTITION;
+    let txn_commit = |raw: &mut RawClient, id: &str, offsets: &[(&str, &[(i32, i64)])]| {
+        let request = TxnOffsetCommitRequest::default()
+            .with_transactional_id(txn_id(id))
+            .with_group_id(GroupId(sb(group)))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_generation_id(-1)
+            .with_topics(
+                offsets
+                    .iter()
+                    .map(|(t, ps)| {
+                        TxnOffsetCommitRequestTopic::default()
+                            .with_name(topic_name_of(t))
+                            .with_partitions(
+                                ps.iter()
+                                    .map(|(p, o)| {
+                                        TxnOffsetCommitRequestPartition::default()
+                                            .with_partition_index(*p)
+                                            .with_committed_offset(*o)
+                                            .with_committed_leader_epoch(-1)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            );
+        let r = raw
+            .call(3, &request)
+            .expect("TxnOffsetCommit must be answered");
+        r.topics
+            .iter()
+            .map(|t| {
+                let codes: Vec<(i32, i16)> = t
+                    .partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.error_code))
+                    .collect();
+                (t.name.0.to_string(), codes)
+            })
+            .collect::<Vec<_>>()
+    };
+    // Retried while the group's shard loads, as clients retry COORDINATOR_LOAD_IN_PROGRESS.
+    let mut answered = Vec::new();
+    wait_until(CLIENT_TIMEOUT, "the group coordinator to load", || {
+        answered = txn_commit(
+            &mut raw,
+            id,
+            &[(&topic, &[(0, 5), (4, 6)]), (&missing, &[(0, 7)])],
+        );
+        answered[0].1[0].1 != COORDINATOR_LOAD_IN_PROGRESS
+    });
+    assert_eq!(
+        answered,
+        vec![
+            (topic.clone(), vec![(0, codes::NONE), (4, unknown)]),
+            (missing.clone(), vec![(0, unknown)]),
+        ],
+        "TxnOffsetCommit of an existing partition, one beyond the topic's and a missing topic"
+    );
+    assert_eq!(
+        txn_commit(&mut raw, "tx-never-initialized", &[(&missing, &[(0, 1)])]),
+        vec![(missing.clone(), vec![(0, unknown)])],
+        "missing partitions only: answered before the transactional id is looked at"
+    );
+    assert_eq!(end_txn(&mut raw, id, pid, epoch, true), codes::NONE);
+
+    let fetched = raw
+        .call(
+            7,
+            &OffsetFetchRequest::default()
+                .with_group_id(GroupId(sb(group)))
+                .with_topics(None),
+        )
+        .expect("OffsetFetch must be answered");
+    let committed: Vec<(String, i32, i64)> = fetched
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset))
+        })
+        .collect();
+    assert_eq!(
+        (fetched.error_code, committed),
+        (codes::NONE, vec![(topic.clone(), 0, 5)]),
+        "the committed transaction holds only the existing partition's offset"
+    );
+}
+
 #[test]
 fn transactional_offsets_become_visible_only_when_committed() {
     let broker = TestBroker::start();

@@ -195,6 +195,30 @@ impl ClassicGroup {
         self.members.insert(member.member_id.clone(), member);
     }
 
+    /// Moves the static member `old_member_id` of `instance` to `new_member_id`, keeping
+    /// everything else (assignment, client id and host, leadership, a pending SyncGroup);
+    /// Kafka's `ClassicGroup.replaceStaticMember`. Answering the old id's parked requests is
+    /// the caller's. Returns the moved member, `None` if `old_member_id` is not a member.
+    pub fn replace_static_member(
+        &mut self,
+        instance: &str,
+        old_member_id: &str,
+        new_member_id: &str,
+    ) -> Option<&mut Member> {
+        let mut member = self.members.remove(old_member_id)?;
+        member.member_id = new_member_id.to_owned();
+        if self.leader_id.as_deref() == Some(old_member_id) {
+            self.leader_id = Some(new_member_id.to_owned());
+        }
+        if self.pending_sync.remove(old_member_id) {
+            self.pending_sync.insert(new_member_id.to_owned());
+        }
+        self.static_members
+            .insert(instance.to_owned(), new_member_id.to_owned());
+        self.members.insert(new_member_id.to_owned(), member);
+        self.members.get_mut(new_member_id)
+    }
+
     /// Removes a member (and its static mapping); elects another leader if it led.
     pub fn remove_member(&mut self, member_id: &str) -> Option<Member> {
         let member = self.members.remove(member_id)?;
@@ -451,5 +475,37 @@ mod tests {
         active.state = GroupState::Stable;
         active.offsets.insert(tp("t", 0), offset(0));
         assert_eq!(active.expired_offsets(1_000_000, 1), (vec![], false));
+    }
+
+    #[test]
+    fn replacing_a_static_member_moves_its_place_and_can_be_undone() {
+        let mut g = ClassicGroup::new("g".into(), 1, 0);
+        let mut a = member("a-1", &["range"]);
+        a.group_instance_id = Some("a".into());
+        a.assignment = Bytes::from_static(b"a's partitions");
+        g.add_member(a);
+        g.add_member(member("b", &["range"]));
+        g.pending_sync.insert("a-1".into());
+        let moved = g
+            .replace_static_member("a", "a-1", "a-2")
+            .expect("a-1 is a member");
+        assert_eq!(moved.member_id, "a-2");
+        assert_eq!(moved.assignment, Bytes::from_static(b"a's partitions"));
+        assert_eq!(
+            g.leader_id.as_deref(),
+            Some("a-2"),
+            "leadership moves along"
+        );
+        assert_eq!(g.static_member_id("a"), Some("a-2"));
+        assert!(g.pending_sync.contains("a-2") && !g.pending_sync.contains("a-1"));
+        assert!(!g.members.contains_key("a-1"), "the old id is no member");
+        assert!(g.replace_static_member("a", "a-1", "a-3").is_none());
+        // Undoing it (a failed append) restores the old id everywhere.
+        g.replace_static_member("a", "a-2", "a-1")
+            .expect("a-2 is a member");
+        assert_eq!(g.leader_id.as_deref(), Some("a-1"));
+        assert_eq!(g.static_member_id("a"), Some("a-1"));
+        assert!(g.pending_sync.contains("a-1") && !g.pending_sync.contains("a-2"));
+        assert_eq!(g.members.len(), 2);
     }
 }

@@ -50,6 +50,9 @@ use crate::types::{now_ms, TopicPartition};
 #[path = "txn_offsets.rs"]
 mod txn_offsets;
 
+#[path = "deleted_topics.rs"]
+mod deleted_topics;
+
 /// Longest a JoinGroup/SyncGroup waits beyond its rebalance timeout before giving up.
 const WAIT_SLACK: Duration = Duration::from_secs(10);
 /// One `__consumer_offsets` partition's groups; its write lock serializes appends to the
@@ -187,7 +190,8 @@ impl GroupCoordinator {
     }
 
     /// Starts the background work: loading/unloading shards as leadership of
-    /// `__consumer_offsets` partitions changes, and offset retention. Ends at shutdown.
+    /// `__consumer_offsets` partitions changes, offset retention, and deleting the offsets
+    /// of deleted topics. Ends at shutdown.
     pub fn start(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -198,7 +202,8 @@ impl GroupCoordinator {
             tokio::join!(
                 this.shards
                     .follow_leadership(&this.replicas, images, shutdown.clone(), load),
-                Arc::clone(&this).expire_offsets_periodically(shutdown),
+                Arc::clone(&this).expire_offsets_periodically(shutdown.clone()),
+                Arc::clone(&this).delete_offsets_of_deleted_topics(shutdown),
             );
         })
     }
@@ -758,30 +763,30 @@ impl GroupCoordinator {
         let mut results = Vec::with_capacity(members.len());
         let mut removed_any = false;
         for identity in members {
+            // Kafka's order: an admin's removal by instance id alone, a pending member, then
+            // a member validated as Sync/Heartbeat are (a replaced static member's old id is
+            // FENCED_INSTANCE_ID).
             let member_id = identity.member_id.as_str();
-            let code = match identity.group_instance_id.as_ref().map(|s| s.as_str()) {
-                Some(instance) => match group.static_member_id(instance).map(str::to_owned) {
-                    None => Err(ResponseError::UnknownMemberId),
-                    Some(existing) if !member_id.is_empty() && existing != member_id => {
-                        Err(ResponseError::FencedInstanceId)
-                    }
+            let instance = identity.group_instance_id.as_ref().map(|s| s.as_str());
+            let code = if member_id.is_empty() {
+                match instance
+                    .and_then(|i| group.static_member_id(i))
+                    .map(str::to_owned)
+                {
                     Some(existing) => {
-                        ctx.remove_member(group, &existing, "static member left");
-                        removed_any = true;
+                        ctx.remove_member(group, &existing, "static member removed by instance id");
                         Ok(())
                     }
-                },
-                None if group.pending_members.remove(member_id) => {
-                    removed_any = true;
-                    Ok(())
+                    None => Err(ResponseError::UnknownMemberId),
                 }
-                None if group.members.contains_key(member_id) => {
+            } else if group.pending_members.remove(member_id) {
+                Ok(())
+            } else {
+                validate_member(group, member_id, instance).map(|()| {
                     ctx.remove_member(group, member_id, "member left");
-                    removed_any = true;
-                    Ok(())
-                }
-                None => Err(ResponseError::UnknownMemberId),
+                })
             };
+            removed_any |= code.is_ok();
             results.push(code);
         }
         if removed_any {
@@ -1444,6 +1449,16 @@ struct JoinArgs {
     version: i16,
 }
 
+/// What a static member replacement changed, to undo it if storing it fails.
+struct PreviousStaticMember {
+    member_id: String,
+    protocols: Vec<(String, Bytes)>,
+    rebalance_timeout_ms: i32,
+    session_timeout_ms: i32,
+    /// The group's leader before the replacement (what JoinGroup < v9 answers).
+    previous_leader: Option<String>,
+}
+
 enum JoinOutcome {
     Now(JoinGroupResponse),
     Wait(oneshot::Receiver<JoinGroupResponse>),
@@ -1612,9 +1627,14 @@ impl Ctx {
         JoinOutcome::Wait(rx)
     }
 
-    /// A static member rejoined with an unknown member id: it takes over the old member's
-    /// place (and assignment); a Stable group does not rebalance unless the chosen protocol
-    /// would change (or the member leads and cannot skip the assignment, JoinGroup < v9).
+    /// A static member rejoined with an unknown member id (a restarted client): it takes the
+    /// old member's place and assignment under the new id, and the old id is fenced
+    /// (Kafka's `updateStaticMemberThenRebalanceOrCompleteJoin`). A Stable group keeps its
+    /// generation unless the rejoin changes the protocol the members would select — also
+    /// when the member leads: it is answered once the group record naming the new id is
+    /// stored (see [`Ctx::spawn_store_replaced_static_member`]). CompletingRebalance
+    /// rebalances (the leader may be assigning to the old id); PreparingRebalance counts the
+    /// member as joined.
     fn replace_static_member(
         &self,
         group: &mut ClassicGroup,
@@ -1622,7 +1642,13 @@ impl Ctx {
         new_member_id: String,
         a: &JoinArgs,
     ) -> JoinOutcome {
-        let Some(mut member) = group.members.remove(old_member_id) else {
+        let Some(instance) = a.group_instance_id.as_deref() else {
+            return self.add_member_and_rebalance(group, new_member_id, a);
+        };
+        let previous_leader = group.leader_id.clone();
+        let (waiter, rx) = Self::new_waiter();
+        let Some(member) = group.replace_static_member(instance, old_member_id, &new_member_id)
+        else {
             return self.add_member_and_rebalance(group, new_member_id, a);
         };
         if let Some(w) = member.join_waiter.take() {
@@ -1633,50 +1659,128 @@ impl Ctx {
         if let Some(tx) = member.sync_waiter.take() {
             let _ = tx.send(sync_error(ResponseError::FencedInstanceId));
         }
-        member.member_id = new_member_id.clone();
-        member.rebalance_timeout_ms = a.rebalance_timeout_ms;
-        member.session_timeout_ms = a.session_timeout_ms;
-        member.client_id = a.client_id.clone();
-        member.client_host = a.client_host.clone();
-        member.protocols = a.protocols.clone();
+        let previous = PreviousStaticMember {
+            member_id: old_member_id.to_owned(),
+            protocols: std::mem::replace(&mut member.protocols, a.protocols.clone()),
+            rebalance_timeout_ms: std::mem::replace(
+                &mut member.rebalance_timeout_ms,
+                a.rebalance_timeout_ms,
+            ),
+            session_timeout_ms: std::mem::replace(
+                &mut member.session_timeout_ms,
+                a.session_timeout_ms,
+            ),
+            previous_leader,
+        };
         member.session_deadline =
             Instant::now() + Duration::from_millis(a.session_timeout_ms.max(0) as u64);
-        if group.leader_id.as_deref() == Some(old_member_id) {
-            group.leader_id = Some(new_member_id.clone());
-        }
-        if group.pending_sync.remove(old_member_id) {
-            group.pending_sync.insert(new_member_id.clone());
-        }
-        group.add_member(member);
-        tracing::info!(group = %group.group_id, old_member = %old_member_id, member = %new_member_id, "static member rejoined");
+        member.join_waiter = Some(waiter);
+        tracing::info!(group = %group.group_id, instance, old_member = %old_member_id, member = %new_member_id, state = %group.state, "static member rejoined");
         self.spawn_session_timer(&group.group_id, group.incarnation, &new_member_id);
-        let is_leader = group.leader_id.as_deref() == Some(new_member_id.as_str());
-        let (waiter, rx) = Self::new_waiter();
         match group.state {
-            GroupState::Stable
-                if group.select_protocol() == group.protocol_name
-                    && (!is_leader || a.version >= 9) =>
-            {
-                self.spawn_store_group(group);
-                let mut r = join_response(group, &new_member_id, is_leader);
-                r.skip_assignment = is_leader;
-                JoinOutcome::Now(r)
+            GroupState::Stable if group.select_protocol() == group.protocol_name => {
+                self.spawn_store_replaced_static_member(group, new_member_id, previous, a.version);
             }
-            GroupState::PreparingRebalance => {
-                if let Some(m) = group.members.get_mut(&new_member_id) {
-                    m.join_waiter = Some(waiter);
-                }
-                self.try_complete_join(group);
-                JoinOutcome::Wait(rx)
+            GroupState::PreparingRebalance => self.try_complete_join(group),
+            GroupState::Stable => {
+                self.prepare_rebalance(group, "static member rejoined with a different protocol")
             }
-            _ => {
-                if let Some(m) = group.members.get_mut(&new_member_id) {
-                    m.join_waiter = Some(waiter);
-                }
-                self.prepare_rebalance(group, "static member rejoined with a different protocol");
-                JoinOutcome::Wait(rx)
-            }
+            GroupState::CompletingRebalance | GroupState::Empty | GroupState::Dead => self
+                .prepare_rebalance(
+                    group,
+                    "static member rejoined while the assignment was being computed",
+                ),
         }
+        JoinOutcome::Wait(rx)
+    }
+
+    /// Stores the group with a replaced static member, then answers its JoinGroup with the
+    /// current generation: from v9 a leader gets the members and `skip_assignment` (it
+    /// keeps the assignment the group has); below v9 the member is told the leader *before*
+    /// the replacement — for a rejoining leader its old id — and no members, so it acts as a
+    /// follower and SyncGroup hands it its old assignment. If the append fails the
+    /// replacement is undone (the old id is the member again) and the JoinGroup fails with
+    /// the append's error. If the group moved on meanwhile (a rebalance started), the
+    /// rebalance answers the parked JoinGroup instead.
+    fn spawn_store_replaced_static_member(
+        &self,
+        group: &ClassicGroup,
+        member_id: String,
+        previous: PreviousStaticMember,
+        version: i16,
+    ) {
+        let ctx = self.clone();
+        let group_id = group.group_id.clone();
+        let incarnation = group.incarnation;
+        let generation = group.generation_id;
+        tokio::spawn(async move {
+            let Some(result) = ctx.append_group_metadata(&group_id, incarnation).await else {
+                return;
+            };
+            let mut st = ctx.shard.lock();
+            let Some(g) = st.group(&group_id, incarnation) else {
+                return;
+            };
+            let still_waiting = g.state == GroupState::Stable
+                && g.generation_id == generation
+                && g.members
+                    .get(&member_id)
+                    .is_some_and(Member::is_awaiting_join);
+            if !still_waiting {
+                if let Err(code) = result {
+                    tracing::warn!(group = %group_id, member = %member_id, error = %code, "storing the replaced static member failed after the group moved on");
+                }
+                return;
+            }
+            match result {
+                Ok(_) => {
+                    let is_leader = g.leader_id.as_deref() == Some(member_id.as_str());
+                    let response = if version >= 9 {
+                        let mut r = join_response(g, &member_id, is_leader);
+                        r.skip_assignment = is_leader;
+                        r
+                    } else {
+                        let mut r = join_response(g, &member_id, false);
+                        r.leader = str_bytes(previous.previous_leader.as_deref().unwrap_or(""));
+                        r
+                    };
+                    if let Some(w) = g
+                        .members
+                        .get_mut(&member_id)
+                        .and_then(|m| m.join_waiter.take())
+                    {
+                        let _ = w.sender.send(response);
+                    }
+                }
+                Err(code) => {
+                    tracing::warn!(group = %group_id, member = %member_id, old_member = %previous.member_id, error = %code, "storing the replaced static member failed; reverting to the old member id");
+                    let Some(instance) = g
+                        .members
+                        .get(&member_id)
+                        .and_then(|m| m.group_instance_id.clone())
+                    else {
+                        return;
+                    };
+                    let mut r = join_response(g, "", false);
+                    r.leader = str_bytes(previous.previous_leader.as_deref().unwrap_or(""));
+                    r.error_code = code.code();
+                    let Some(m) =
+                        g.replace_static_member(&instance, &member_id, &previous.member_id)
+                    else {
+                        return;
+                    };
+                    m.protocols = previous.protocols;
+                    m.rebalance_timeout_ms = previous.rebalance_timeout_ms;
+                    m.session_timeout_ms = previous.session_timeout_ms;
+                    m.session_deadline = Instant::now()
+                        + Duration::from_millis(previous.session_timeout_ms.max(0) as u64);
+                    if let Some(w) = m.join_waiter.take() {
+                        let _ = w.sender.send(r);
+                    }
+                    ctx.spawn_session_timer(&group_id, incarnation, &previous.member_id);
+                }
+            }
+        });
     }
 
     /// Removes a member, answering its parked requests. The caller decides on rebalancing.
@@ -1959,24 +2063,32 @@ impl Ctx {
         });
     }
 
+    /// Appends the group's metadata as it is once the shard's earlier writes are done;
+    /// `None` if the group is gone by then.
+    async fn append_group_metadata(
+        &self,
+        group_id: &str,
+        incarnation: u64,
+    ) -> Option<Result<i64, ResponseError>> {
+        let _write = self.shard.write_lock.lock().await;
+        let record = {
+            let mut st = self.shard.lock();
+            let g = st.group(group_id, incarnation)?;
+            CoordinatorRecord::GroupMetadata {
+                group_id: group_id.to_owned(),
+                value: Some(g.to_record_value()),
+            }
+        };
+        Some(self.coordinator.append(&self.shard, vec![record]).await)
+    }
+
     /// Appends the group's current metadata (after the current writes).
     fn spawn_store_group(&self, group: &ClassicGroup) {
         let ctx = self.clone();
         let group_id = group.group_id.clone();
         let incarnation = group.incarnation;
         tokio::spawn(async move {
-            let _write = ctx.shard.write_lock.lock().await;
-            let record = {
-                let mut st = ctx.shard.lock();
-                let Some(g) = st.group(&group_id, incarnation) else {
-                    return;
-                };
-                CoordinatorRecord::GroupMetadata {
-                    group_id: group_id.clone(),
-                    value: Some(g.to_record_value()),
-                }
-            };
-            if let Err(code) = ctx.coordinator.append(&ctx.shard, vec![record]).await {
+            if let Some(Err(code)) = ctx.append_group_metadata(&group_id, incarnation).await {
                 tracing::warn!(group = %group_id, error = %code, "storing group metadata failed");
             }
         });
