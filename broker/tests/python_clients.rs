@@ -107,9 +107,7 @@ fn kafka_python_session_as_a_kafka_3_0_client() {
 /// cooperative-sticky, get their partitions back without the group rebalancing.
 #[test]
 fn kafka_python_static_members_come_back_without_a_rebalance() {
-    if !python_clients_available() {
-        return;
-    }
+    require_python_clients();
     let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
     run_session(&broker, "static_members.py", &[]);
 }
