@@ -213,6 +213,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         node_id,
         config.clone(),
         Arc::clone(&logs),
+        quorum.subscribe(),
     ));
     replicas.apply_image(quorum.image()).await?;
 

@@ -439,6 +439,20 @@ impl TestBroker {
                 })
             },
         );
+        // Metadata can name a leader before the leader hosts the partition (as in Kafka,
+        // the metadata cache is updated first): wait until each partition answers
+        // ListOffsets, so the test's next request finds it.
+        wait_until(
+            CLIENT_TIMEOUT,
+            &format!("every partition of {topic} hosted by its leader"),
+            || {
+                (0..partitions).all(|p| {
+                    consumer
+                        .fetch_watermarks(topic, p, Duration::from_secs(5))
+                        .is_ok()
+                })
+            },
+        );
     }
 
     /// Produce one record and wait for its ack; returns (partition, offset).
