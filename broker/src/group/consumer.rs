@@ -122,6 +122,14 @@ impl ConsumerMember {
         }
     }
 
+    /// The epoch an offset commit or fetch of this member must carry.
+    fn validate_member_epoch(&self, member_epoch: i32) -> Result<(), ResponseError> {
+        if member_epoch != self.member_epoch {
+            return Err(ResponseError::StaleMemberEpoch);
+        }
+        Ok(())
+    }
+
     /// Topics of `topics` this member subscribes to (names that exist, regex matches that
     /// are not internal topics).
     fn subscribed_in(&self, topics: &BTreeMap<String, i32>) -> BTreeSet<String> {
@@ -499,33 +507,51 @@ impl ConsumerGroup {
         Ok(g)
     }
 
-    /// Kafka's `ConsumerGroup.validateOffsetCommit`: the member epoch is the generation; a
-    /// commit without member (admin, manual assignment) only into an empty group.
+    /// Kafka's `ConsumerGroup.validateOffsetCommit` (OffsetCommit and TxnOffsetCommit): the
+    /// member epoch is the generation. A commit with a negative epoch (an admin, or a consumer
+    /// that assigns partitions itself and never joins — it may still send its member id) is
+    /// accepted while the group has no members; a transactional commit without member,
+    /// generation and instance always. Otherwise the member must exist and send its current
+    /// epoch (STALE_MEMBER_EPOCH), through OffsetCommit v9+ (UNSUPPORTED_VERSION below).
     pub fn validate_offset_commit(
         &self,
         member_id: &str,
+        instance_id: Option<&str>,
         member_epoch: i32,
+        transactional: bool,
         version: i16,
     ) -> Result<(), ResponseError> {
-        if member_epoch < 0 && member_id.is_empty() {
-            return if self.members.is_empty() {
-                Ok(())
-            } else {
-                Err(ResponseError::UnknownMemberId)
-            };
+        if member_epoch < 0 && self.members.is_empty() {
+            return Ok(());
+        }
+        if transactional && member_epoch == -1 && member_id.is_empty() && instance_id.is_none() {
+            return Ok(());
         }
         let m = self
             .members
             .get(member_id)
             .ok_or(ResponseError::UnknownMemberId)?;
-        if member_epoch != m.member_epoch {
-            return Err(if version >= 9 {
-                ResponseError::StaleMemberEpoch
-            } else {
-                ResponseError::IllegalGeneration
-            });
+        if !transactional && version < 9 {
+            return Err(ResponseError::UnsupportedVersion);
         }
-        Ok(())
+        m.validate_member_epoch(member_epoch)
+    }
+
+    /// Kafka's `ConsumerGroup.validateOffsetFetch` (OffsetFetch v9+ carries the member):
+    /// without member id and epoch any fetch is allowed; otherwise the member must exist and
+    /// send its current epoch.
+    pub fn validate_offset_fetch(
+        &self,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), ResponseError> {
+        if member_id.is_none() && member_epoch < 0 {
+            return Ok(());
+        }
+        member_id
+            .and_then(|id| self.members.get(id))
+            .ok_or(ResponseError::UnknownMemberId)?
+            .validate_member_epoch(member_epoch)
     }
 
     /// Removes a member (leave, session expiry): bumps the group epoch. Returns whether it
@@ -1200,6 +1226,62 @@ mod tests {
         assert_eq!(o.member_epoch, -1);
         assert!(g.group_epoch > before);
         assert!(!g.members.contains_key("m3"));
+    }
+
+    #[test]
+    fn offset_commit_and_fetch_checks_follow_kafka() {
+        use ResponseError::*;
+        let t = topics(&[("a", 2)]);
+        let s = settings();
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new();
+        // No members: a negative epoch commits with any member id (assign()-only consumers).
+        assert_eq!(g.validate_offset_commit("", None, -1, false, 9), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("own-id", None, -1, false, 9),
+            Ok(())
+        );
+        assert_eq!(
+            g.validate_offset_commit("own-id", None, 0, false, 9),
+            Err(UnknownMemberId)
+        );
+        let o = g
+            .heartbeat(&join("m1", &["a"]), &t, &s, now, || unreachable!())
+            .unwrap();
+        let e = o.member_epoch;
+        assert_eq!(g.validate_offset_commit("m1", None, e, false, 9), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("m1", None, e + 1, false, 9),
+            Err(StaleMemberEpoch)
+        );
+        assert_eq!(
+            g.validate_offset_commit("m1", None, e, false, 8),
+            Err(UnsupportedVersion)
+        );
+        assert_eq!(g.validate_offset_commit("m1", None, e, true, 3), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("", None, -1, false, 9),
+            Err(UnknownMemberId)
+        );
+        assert_eq!(
+            g.validate_offset_commit("own-id", None, -1, false, 9),
+            Err(UnknownMemberId)
+        );
+        // A transactional commit without member, generation and instance is accepted.
+        assert_eq!(g.validate_offset_commit("", None, -1, true, 3), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("", Some("i"), -1, true, 3),
+            Err(UnknownMemberId)
+        );
+        // OffsetFetch.
+        assert_eq!(g.validate_offset_fetch(None, -1), Ok(()));
+        assert_eq!(g.validate_offset_fetch(Some("m1"), e), Ok(()));
+        assert_eq!(
+            g.validate_offset_fetch(Some("m1"), e - 1),
+            Err(StaleMemberEpoch)
+        );
+        assert_eq!(g.validate_offset_fetch(Some("zz"), e), Err(UnknownMemberId));
+        assert_eq!(g.validate_offset_fetch(None, e), Err(UnknownMemberId));
     }
 
     #[test]

@@ -316,34 +316,24 @@ impl GroupCoordinator {
         });
     }
 
-    /// Kafka's `ConsumerGroup.validateOffsetFetch` (OffsetFetch v9+ carries the member):
-    /// without a member any fetch is allowed; otherwise the member must exist and send its
-    /// current epoch. Classic groups and unknown groups are not checked here.
+    /// OffsetFetch v9+'s member check (Kafka's `validateOffsetFetch`): only a consumer group
+    /// checks the member (`ConsumerGroup::validate_offset_fetch`); classic and unknown groups
+    /// answer any fetch.
     pub fn validate_consumer_offset_fetch(
         &self,
         group_id: &str,
         member_id: Option<&str>,
         member_epoch: i32,
     ) -> Result<(), ResponseError> {
-        if member_id.is_none() && member_epoch < 0 {
-            return Ok(());
-        }
         let Ok(shard) = self.shard_for(group_id) else {
             // fetch_offsets answers the coordinator error.
             return Ok(());
         };
         let st = shard.lock();
-        let Some(cg) = st.groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
-            return Ok(());
-        };
-        let m = cg
-            .members
-            .get(member_id.unwrap_or_default())
-            .ok_or(ResponseError::UnknownMemberId)?;
-        if m.member_epoch != member_epoch {
-            return Err(ResponseError::StaleMemberEpoch);
+        match st.groups.get(group_id).and_then(|g| g.consumer.as_ref()) {
+            Some(cg) => cg.validate_offset_fetch(member_id, member_epoch),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// ConsumerGroupDescribe for each group id.

@@ -849,28 +849,18 @@ impl GroupCoordinator {
                 None if version >= 9 => return respond_all(Some(ResponseError::GroupIdNotFound)),
                 None => return respond_all(Some(ResponseError::IllegalGeneration)),
             };
-            if let Some(cg) = group.consumer.as_mut() {
-                // Consumer group: the member epoch is the generation (Kafka's
-                // `ConsumerGroup.validateOffsetCommit`); an admin commit needs an empty group.
-                if let Err(code) = cg.validate_offset_commit(member_id, generation, version) {
-                    return respond_all(Some(code));
+            let valid = match group.consumer.as_ref() {
+                Some(cg) => {
+                    cg.validate_offset_commit(member_id, instance, generation, false, version)
                 }
-            } else if generation >= 0 || !member_id.is_empty() || instance.is_some() {
-                if let Err(code) = validate_member(group, member_id, instance) {
-                    return respond_all(Some(code));
-                }
-                if generation != group.generation_id {
-                    return respond_all(Some(ResponseError::IllegalGeneration));
-                }
-                if group.state == GroupState::CompletingRebalance {
-                    return respond_all(Some(ResponseError::RebalanceInProgress));
-                }
-                if let Some(m) = group.members.get_mut(member_id) {
-                    m.session_deadline =
-                        Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
-                }
-            } else if group.state != GroupState::Empty {
-                return respond_all(Some(ResponseError::UnknownMemberId));
+                None => group.validate_offset_commit(member_id, instance, generation, false),
+            };
+            if let Err(code) = valid {
+                return respond_all(Some(code));
+            }
+            if let Some(m) = group.members.get_mut(member_id) {
+                m.session_deadline =
+                    Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
             }
             for (ti, topic) in request.topics.iter().enumerate() {
                 for (pi, p) in topic.partitions.iter().enumerate() {
@@ -1193,8 +1183,12 @@ impl GroupCoordinator {
                 Some(cg.subscribed_topics(&topics).into_iter().collect())
             } else if g.state == GroupState::Empty {
                 Some(HashSet::new())
+            } else if g.protocol_type.as_deref() == Some("consumer") {
+                // Kafka's `isSubscribedToTopic`: topics of an unreadable subscription count
+                // as not subscribed.
+                Some(g.subscribed_topics().unwrap_or_default())
             } else {
-                g.subscribed_topics()
+                None
             };
             let Some(subscribed) = subscribed else {
                 return fail(ResponseError::NonEmptyGroup);
@@ -1418,17 +1412,7 @@ fn validate_member(
     member_id: &str,
     instance: Option<&str>,
 ) -> Result<(), ResponseError> {
-    if let Some(instance) = instance {
-        match group.static_member_id(instance) {
-            None => return Err(ResponseError::UnknownMemberId),
-            Some(existing) if existing != member_id => return Err(ResponseError::FencedInstanceId),
-            Some(_) => {}
-        }
-    }
-    if !group.members.contains_key(member_id) {
-        return Err(ResponseError::UnknownMemberId);
-    }
-    Ok(())
+    group.validate_member(member_id, instance)
 }
 
 struct JoinArgs {
