@@ -1,11 +1,12 @@
 //! Other clients than librdkafka: kafka-python and aiokafka, pure-python clients with their
 //! own protocol code that negotiate (or, pinned to an old Kafka release, assume) their own
-//! request versions. Each test runs one session script from `tests/clients/` with
+//! request versions; and confluent-kafka, whose bundled librdkafka is newer than the rdkafka
+//! crate's. Each test runs one session script from `tests/clients/` with
 //! `python3` against a fresh broker; the script checks every result itself and exits
 //! non-zero with a sentence naming the mismatch, which the test prints.
 //!
 //! Without the python packages (`pip install kafka-python aiokafka python-snappy lz4
-//! zstandard cramjam`, done by test.sh) these tests are skipped with a loud message, except
+//! zstandard cramjam confluent-kafka`, done by test.sh) these tests are skipped with a loud message, except
 //! in CI (`CI=true`), where that is a failure.
 mod common;
 
@@ -17,7 +18,15 @@ use common::*;
 /// Seconds one session script may take (enforced with coreutils `timeout`).
 const SCRIPT_TIMEOUT_SECS: &str = "120";
 /// The python modules the sessions import (codec packages included).
-const PYTHON_MODULES: &[&str] = &["kafka", "aiokafka", "snappy", "lz4", "zstandard", "cramjam"];
+const PYTHON_MODULES: &[&str] = &[
+    "kafka",
+    "aiokafka",
+    "snappy",
+    "lz4",
+    "zstandard",
+    "cramjam",
+    "confluent_kafka",
+];
 
 fn python() -> String {
     std::env::var("HARNESS_PYTHON").unwrap_or_else(|_| "python3".to_string())
@@ -37,8 +46,7 @@ fn python_clients_available() -> bool {
         Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
         Err(e) => format!("cannot run {python}: {e}"),
     };
-    let install =
-        "pip install kafka-python aiokafka python-snappy lz4 zstandard cramjam (test.sh does)";
+    let install = "pip install kafka-python aiokafka python-snappy lz4 zstandard cramjam confluent-kafka (test.sh does)";
     let in_ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
     assert!(
         !in_ci,
@@ -137,4 +145,22 @@ fn transactional_python_producers() {
     }
     let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
     run_session(&broker, "transactional_producers.py", &[]);
+}
+
+/// confluent-kafka with `group.protocol=consumer`: commits of an assign()-only consumer, and
+/// a cooperative-sticky group converted to the consumer protocol and back while the admin
+/// client describes its type (KIP-848).
+#[test]
+fn confluent_kafka_consumer_protocol_session() {
+    if !python_clients_available() {
+        return;
+    }
+    let broker = TestBroker::start_with(&[
+        ("group.initial.rebalance.delay.ms", "0"),
+        ("offsets.topic.num.partitions", "5"),
+        ("group.min.session.timeout.ms", "1000"),
+        ("group.consumer.heartbeat.interval.ms", "300"),
+        ("group.consumer.min.heartbeat.interval.ms", "100"),
+    ]);
+    run_session(&broker, "confluent_kip848_session.py", &[]);
 }
