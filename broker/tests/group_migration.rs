@@ -259,6 +259,11 @@ impl Migration {
     }
 
     fn add(&mut self, protocol: Protocol) {
+        self.add_with(protocol, None);
+    }
+
+    /// Adds a consumer, a static member with `instance` (`group.instance.id`) if given.
+    fn add_with(&mut self, protocol: Protocol, instance: Option<&str>) {
         self.next_name += 1;
         let name = match protocol {
             Protocol::Classic(assignor) => format!("classic-{assignor}-{}", self.next_name),
@@ -277,6 +282,9 @@ impl Migration {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", "100");
+        if let Some(instance) = instance {
+            config.set("group.instance.id", instance);
+        }
         match protocol {
             Protocol::Classic(assignor) => {
                 config
@@ -755,4 +763,24 @@ fn migration_policy_limits_the_conversions() {
             "range",
         );
     }
+}
+
+/// A static consumer-protocol member leaves temporarily (epoch -2, keeping its place) and
+/// its instance comes back speaking the classic protocol while the other members are
+/// classic: the group converts back to a classic group, which the returning instance
+/// joins.
+#[test]
+fn static_member_returning_with_the_classic_protocol_downgrades_the_group() {
+    let mut m = Migration::new(TestBroker::start_with(MIGRATION_BROKER), "mig-static");
+    let classic = Protocol::Classic("range");
+    let production = Production::start(m.broker.bootstrap(), &m.topic);
+    m.add(classic);
+    m.settle("one classic consumer", "range");
+    m.add_with(Protocol::Consumer, Some("instance-s"));
+    m.settle("a static consumer-protocol member joined", "range");
+    // Closing a static member sends the temporary leave: its instance keeps its partitions.
+    m.remove_oldest(Protocol::Consumer);
+    m.add_with(classic, Some("instance-s"));
+    m.settle("the instance came back as a classic member", "range");
+    m.finish(production);
 }
