@@ -17,12 +17,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, DescribeGroupsRequest,
-    FindCoordinatorRequest, GroupId, ListGroupsRequest, OffsetFetchRequest, TopicName,
+    FindCoordinatorRequest, GroupId, JoinGroupRequest, ListGroupsRequest, OffsetFetchRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -783,4 +785,46 @@ fn static_member_returning_with_the_classic_protocol_downgrades_the_group() {
     m.add_with(classic, Some("instance-s"));
     m.settle("the instance came back as a classic member", "range");
     m.finish(production);
+}
+
+/// A classic consumer that was only handed a member id (MEMBER_ID_REQUIRED) has not joined:
+/// the group is still empty, and a ConsumerGroupHeartbeat makes it a consumer group.
+#[test]
+fn group_with_only_a_member_id_handed_out_becomes_a_consumer_group() {
+    let broker = TestBroker::start_with(MIGRATION_BROKER);
+    let topic = topic_name("mig-pending-t");
+    broker.create_topic(&topic, 2, &[]);
+    let group = topic_name("mig-pending-g");
+    let mut raw = broker.raw();
+    let mut fc = FindCoordinatorRequest::default();
+    fc.key = sb(&group);
+    wait_until(SETTLE_TIMEOUT, "a coordinator for the group", || {
+        raw.call(3, &fc).is_ok_and(|r| r.error_code == 0)
+    });
+    let mut join = JoinGroupRequest::default();
+    join.group_id = GroupId(sb(&group));
+    join.session_timeout_ms = 10_000;
+    join.rebalance_timeout_ms = 10_000;
+    join.protocol_type = sb("consumer");
+    let mut p = JoinGroupRequestProtocol::default();
+    p.name = sb("range");
+    join.protocols = vec![p];
+    let r = raw.call(9, &join).expect("JoinGroup");
+    assert_eq!(r.error_code, ResponseError::MemberIdRequired.code());
+    let r = raw
+        .call(1, &join_request(&group, "raw-member-000000000002", &topic))
+        .expect("ConsumerGroupHeartbeat");
+    assert_eq!(
+        (r.error_code, r.member_epoch),
+        (0, 1),
+        "joined the group: {:?}",
+        r.error_message
+    );
+    assert_eq!(
+        described_members(&broker, &group)
+            .into_values()
+            .collect::<Vec<_>>(),
+        vec![1],
+        "one consumer-protocol member"
+    );
 }

@@ -210,10 +210,11 @@ impl GroupCoordinator {
                         format!("Group {group_id} is not a consumer group."),
                     );
                 }
-                if group.is_empty() {
+                if group.members.is_empty() {
                     // An empty classic group (only offsets, or just created) becomes a
-                    // consumer group.
+                    // consumer group (members that were only handed an id are forgotten).
                     tracing::info!(group = %group_id, "group uses the consumer protocol");
+                    group.pending_members.clear();
                     group.consumer = Some(ConsumerGroup::new());
                     group.protocol_type = None;
                     group.protocol_name = None;
