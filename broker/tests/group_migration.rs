@@ -266,6 +266,16 @@ impl Migration {
 
     /// Adds a consumer, a static member with `instance` (`group.instance.id`) if given.
     fn add_with(&mut self, protocol: Protocol, instance: Option<&str>) {
+        self.add_configured(protocol, instance, &[]);
+    }
+
+    /// Adds a consumer with `extra` client settings on top.
+    fn add_configured(
+        &mut self,
+        protocol: Protocol,
+        instance: Option<&str>,
+        extra: &[(&str, &str)],
+    ) {
         self.next_name += 1;
         let name = match protocol {
             Protocol::Classic(assignor) => format!("classic-{assignor}-{}", self.next_name),
@@ -299,6 +309,9 @@ impl Migration {
                 config.set("group.protocol", "consumer");
             }
         }
+        for (k, v) in extra {
+            config.set(*k, *v);
+        }
         let consumer: BaseConsumer<MemberContext> = config
             .create_with_context(context.clone())
             .expect("create consumer");
@@ -312,11 +325,16 @@ impl Migration {
 
     /// Closes the oldest consumer of `protocol` (it leaves the group).
     fn remove_oldest(&mut self, protocol: Protocol) {
+        self.remove_oldest_matching(|m| m.protocol == protocol);
+    }
+
+    /// Closes the oldest consumer `select` picks.
+    fn remove_oldest_matching(&mut self, select: impl Fn(&Member) -> bool) {
         let i = self
             .members
             .iter()
-            .position(|m| m.protocol == protocol)
-            .unwrap_or_else(|| panic!("no {protocol:?} consumer to remove"));
+            .position(select)
+            .unwrap_or_else(|| panic!("no such consumer to remove"));
         let m = self.members.remove(i);
         m.context.commit(&m.consumer, None);
         // Dropping closes the consumer: it revokes (committing) and leaves the group.
@@ -827,4 +845,33 @@ fn group_with_only_a_member_id_handed_out_becomes_a_consumer_group() {
         vec![1],
         "one consumer-protocol member"
     );
+}
+
+/// A static classic member restarts with `group.protocol=consumer` under the same instance
+/// id. A classic static member sends no LeaveGroup when it closes, so its place is still
+/// taken (for its long session timeout): the new incarnation replaces it at once, as Kafka
+/// does, and the group is upgraded.
+#[test]
+fn static_classic_member_restarting_with_the_consumer_protocol_takes_over_its_instance() {
+    let mut m = Migration::new(TestBroker::start_with(MIGRATION_BROKER), "mig-static-up");
+    let classic = Protocol::Classic("roundrobin");
+    let production = Production::start(m.broker.bootstrap(), &m.topic);
+    m.add(classic);
+    m.settle("one classic consumer", "roundrobin");
+    // Longer than the settle timeout: only a replacement lets the new incarnation in.
+    m.add_configured(
+        classic,
+        Some("instance-s"),
+        &[("session.timeout.ms", "120000")],
+    );
+    m.settle("a static classic member joined", "roundrobin");
+    m.remove_oldest_matching(|member| {
+        member.protocol == classic && member.context.name.ends_with("-2")
+    });
+    m.add_with(Protocol::Consumer, Some("instance-s"));
+    m.settle(
+        "the instance came back with the consumer protocol",
+        "roundrobin",
+    );
+    m.finish(production);
 }

@@ -879,7 +879,12 @@ impl ConsumerGroup {
                     self.static_members.remove(instance);
                     return self.add_member(member_id, a, settings, now);
                 };
-                if old.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH {
+                // A consumer-protocol member must have left (epoch -2) first; a classic one
+                // never says so (classic static members send no LeaveGroup) and is replaced
+                // (the instance moving to the consumer protocol).
+                if old.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH
+                    && !old.uses_classic_protocol()
+                {
                     return Err(err(
                         ResponseError::UnreleasedInstanceId,
                         format!("Static member {existing} with instance id {instance} is still active; it must leave first."),
@@ -891,7 +896,9 @@ impl ConsumerGroup {
                     None => return Err(err(ResponseError::UnknownServerError, "member vanished")),
                 };
                 m.member_id = member_id.clone();
-                m.member_epoch = m.previous_member_epoch;
+                if m.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH {
+                    m.member_epoch = m.previous_member_epoch;
+                }
                 if let Some(t) = self.target.remove(&existing) {
                     self.target.insert(member_id.clone(), t);
                 }

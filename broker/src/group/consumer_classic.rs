@@ -790,5 +790,24 @@ pub(crate) mod tests {
             Err(ResponseError::FencedInstanceId)
         );
         assert_eq!(g.classic_leaving_member("", Some("i")), Ok("s2".into()));
+
+        // The instance restarts with the consumer protocol: it replaces the classic member
+        // (which never announced leaving) and keeps its partitions.
+        let owned_before = g.members["s2"].assigned.clone();
+        let join = HeartbeatArgs {
+            version: 1,
+            member_id: "n1".into(),
+            member_epoch: 0,
+            instance_id: Some("i".into()),
+            rebalance_timeout_ms: 30_000,
+            subscribed_topic_names: Some(vec!["a".into()]),
+            owned: Some(Assignment::new()),
+            ..Default::default()
+        };
+        let o = g.heartbeat(&join, &t, &s, now, || unreachable!()).unwrap();
+        assert_eq!(o.member_id, "n1");
+        assert!(!g.members.contains_key("s2"));
+        assert!(!g.members["n1"].uses_classic_protocol());
+        assert_eq!(o.assignment, Some(owned_before));
     }
 }

@@ -203,6 +203,8 @@ impl GroupCoordinator {
             };
             // Members whose session timers start with this heartbeat.
             let mut started: Vec<String> = Vec::new();
+            // An upgraded group, installed only once the heartbeat succeeded in it.
+            let mut upgraded: Option<ConsumerGroup> = None;
             if group.consumer.is_none() {
                 if args.member_epoch != 0 {
                     return heartbeat_error(
@@ -235,17 +237,16 @@ impl GroupCoordinator {
                             Instant::now(),
                         )
                     });
-                    let cg = match converted {
-                        Ok(cg) => cg,
+                    match converted {
+                        Ok(cg) => {
+                            started.extend(cg.members.keys().cloned());
+                            upgraded = Some(cg);
+                        }
                         Err(message) => {
                             tracing::info!(group = %group_id, reason = %message, "classic group not upgraded");
                             return heartbeat_error(ResponseError::GroupIdNotFound, message);
                         }
-                    };
-                    tracing::info!(group = %group_id, group_epoch = cg.group_epoch, members = cg.members.len(), "classic group converted to a consumer group");
-                    GroupCoordinator::hand_over_classic_members(group);
-                    started.extend(cg.members.keys().cloned());
-                    group.consumer = Some(cg);
+                    }
                     records.push(CoordinatorRecord::GroupMetadata {
                         group_id: group_id.clone(),
                         value: None,
@@ -254,7 +255,7 @@ impl GroupCoordinator {
                 created = true;
             }
             let incarnation = group.incarnation;
-            let Some(cg) = group.consumer.as_mut() else {
+            let Some(cg) = upgraded.as_mut().or(group.consumer.as_mut()) else {
                 return heartbeat_error(
                     ResponseError::UnknownServerError,
                     "no consumer group".into(),
@@ -294,6 +295,11 @@ impl GroupCoordinator {
             if !known && cg.members.contains_key(&outcome.member_id) {
                 tracing::info!(group = %group_id, member = %outcome.member_id, member_epoch = outcome.member_epoch, "consumer group member joined");
                 started.push(outcome.member_id.clone());
+            }
+            if let Some(cg) = upgraded {
+                tracing::info!(group = %group_id, group_epoch = cg.group_epoch, members = cg.members.len(), "classic group converted to a consumer group");
+                GroupCoordinator::hand_over_classic_members(group);
+                group.consumer = Some(cg);
             }
             HeartbeatStep::Done(outcome, incarnation, records, started)
         };
