@@ -548,12 +548,7 @@ fn a_request_timeout_cuts_a_long_polling_fetch_short() {
 
 #[test]
 fn a_broker_killed_mid_request_fails_the_waiters_and_a_retry_after_restart_succeeds() {
-    let port = free_port().to_string();
-    let listener = format!("PLAINTEXT://127.0.0.1:{port}");
-    let mut broker = TestBroker::start_with(&[
-        ("listeners", &listener),
-        ("advertised.listeners", &listener),
-    ]);
+    let mut broker = TestBroker::start();
     let rt = runtime();
     let client = new_client(broker.bootstrap(), patient());
     let (topic, connection) = rt.block_on(async {
@@ -603,7 +598,7 @@ fn a_broker_killed_mid_request_fails_the_waiters_and_a_retry_after_restart_succe
         || client.stats().failed_attempts > failed_before,
     ));
     // ... and succeeds once it is back on the same address
-    broker.restart();
+    broker.restart_on_same_port();
     let response = rt
         .block_on(within("the retried request", retried))
         .expect("task")

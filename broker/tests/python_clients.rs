@@ -1,11 +1,13 @@
 //! Other clients than librdkafka: kafka-python and aiokafka, pure-python clients with their
 //! own protocol code that negotiate (or, pinned to an old Kafka release, assume) their own
-//! request versions. Each test runs one session script from `tests/clients/` with
+//! request versions; and confluent-kafka, whose bundled librdkafka is newer than the rdkafka
+//! crate's. Each test runs one session script from `tests/clients/` with
 //! `python3` against a fresh broker; the script checks every result itself and exits
 //! non-zero with a sentence naming the mismatch, which the test prints.
 //!
 //! Without the python packages (`pip install kafka-python aiokafka python-snappy lz4
-//! zstandard cramjam`, done by test.sh) these tests fail, saying what to install.
+//! zstandard cramjam confluent-kafka`, done by test.sh) these tests fail, saying what to
+//! install.
 mod common;
 
 use std::path::PathBuf;
@@ -166,4 +168,20 @@ fn kafka_python_admin_configs_and_kafka_4_1_apis() {
     require_python_clients();
     let broker = TestBroker::start();
     run_session(&broker, "kafka_python_configs.py", &[]);
+}
+
+/// confluent-kafka with `group.protocol=consumer`: commits of an assign()-only consumer, and
+/// a cooperative-sticky group converted to the consumer protocol and back while the admin
+/// client describes its type (KIP-848).
+#[test]
+fn confluent_kafka_consumer_protocol_session() {
+    require_python_clients();
+    let broker = TestBroker::start_with(&[
+        ("group.initial.rebalance.delay.ms", "0"),
+        ("offsets.topic.num.partitions", "5"),
+        ("group.min.session.timeout.ms", "1000"),
+        ("group.consumer.heartbeat.interval.ms", "300"),
+        ("group.consumer.min.heartbeat.interval.ms", "100"),
+    ]);
+    run_session(&broker, "confluent_kip848_session.py", &[]);
 }

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::consumer::ConsumerGroup;
 use super::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue};
+use crate::error::ResponseError;
 use crate::types::TopicPartition;
 
 /// Kafka's classic group states (`ClassicGroupState`); a deleted group is simply removed.
@@ -237,6 +238,58 @@ impl ClassicGroup {
         self.static_members.get(instance).map(String::as_str)
     }
 
+    /// Kafka's member validation for Sync/Heartbeat/Commit: an instance id must map to the
+    /// member (FENCED_INSTANCE_ID otherwise), and the member must exist.
+    pub fn validate_member(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+    ) -> Result<(), ResponseError> {
+        if let Some(instance) = instance {
+            match self.static_member_id(instance) {
+                None => return Err(ResponseError::UnknownMemberId),
+                Some(existing) if existing != member_id => {
+                    return Err(ResponseError::FencedInstanceId)
+                }
+                Some(_) => {}
+            }
+        }
+        if !self.members.contains_key(member_id) {
+            return Err(ResponseError::UnknownMemberId);
+        }
+        Ok(())
+    }
+
+    /// Kafka's `ClassicGroup.validateOffsetCommit` (OffsetCommit and TxnOffsetCommit). A
+    /// commit with a negative generation into an Empty group is accepted whatever member id
+    /// it carries (admin clients, consumers that assign partitions themselves); with a
+    /// generation, member id or instance id the member must exist at the group's generation;
+    /// with none of them only an Empty group takes a plain commit. A plain commit while the
+    /// group completes a rebalance is REBALANCE_IN_PROGRESS.
+    pub fn validate_offset_commit(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        transactional: bool,
+    ) -> Result<(), ResponseError> {
+        if generation_id < 0 && self.state == GroupState::Empty {
+            return Ok(());
+        }
+        if generation_id >= 0 || !member_id.is_empty() || instance.is_some() {
+            self.validate_member(member_id, instance)?;
+            if generation_id != self.generation_id {
+                return Err(ResponseError::IllegalGeneration);
+            }
+        } else if !transactional && self.state != GroupState::Empty {
+            return Err(ResponseError::UnknownMemberId);
+        }
+        if !transactional && self.state == GroupState::CompletingRebalance {
+            return Err(ResponseError::RebalanceInProgress);
+        }
+        Ok(())
+    }
+
     /// Protocols every member supports.
     pub fn supported_protocols(&self) -> BTreeSet<&str> {
         let mut iter = self.members.values();
@@ -433,6 +486,53 @@ mod tests {
         assert_eq!(g.leader_id.as_deref(), Some("a"));
         g.remove_member("a");
         assert_eq!(g.leader_id.as_deref(), Some("b"), "a new leader is elected");
+    }
+
+    #[test]
+    fn offset_commit_checks_follow_kafka() {
+        use ResponseError::*;
+        let mut g = ClassicGroup::new("g".into(), 1, 0);
+        // Empty: a negative generation is accepted with or without a member id.
+        for (tx, member) in [(false, ""), (false, "self-made"), (true, ""), (true, "x")] {
+            assert_eq!(g.validate_offset_commit(member, None, -1, tx), Ok(()));
+        }
+        assert_eq!(
+            g.validate_offset_commit("x", None, 0, false),
+            Err(UnknownMemberId)
+        );
+        g.add_member(member("a", &["range"]));
+        g.generation_id = 4;
+        g.state = GroupState::Stable;
+        assert_eq!(g.validate_offset_commit("a", None, 4, false), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("a", None, 3, false),
+            Err(IllegalGeneration)
+        );
+        assert_eq!(
+            g.validate_offset_commit("a", None, -1, false),
+            Err(IllegalGeneration)
+        );
+        assert_eq!(
+            g.validate_offset_commit("self-made", None, -1, false),
+            Err(UnknownMemberId)
+        );
+        // No member, generation or instance: plain commits need an Empty group,
+        // transactional ones (old TxnOffsetCommit versions carry none of them) do not.
+        assert_eq!(
+            g.validate_offset_commit("", None, -1, false),
+            Err(UnknownMemberId)
+        );
+        assert_eq!(g.validate_offset_commit("", None, -1, true), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("a", Some("other"), 4, false),
+            Err(UnknownMemberId)
+        );
+        g.state = GroupState::CompletingRebalance;
+        assert_eq!(
+            g.validate_offset_commit("a", None, 4, false),
+            Err(RebalanceInProgress)
+        );
+        assert_eq!(g.validate_offset_commit("a", None, 4, true), Ok(()));
     }
 
     fn offset(commit_timestamp_ms: i64) -> OffsetCommitValue {

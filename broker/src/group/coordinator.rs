@@ -11,7 +11,7 @@
 //! deadline stored in the group and re-check it under the mutex, so a heartbeat only moves a
 //! deadline and never needs to cancel a task.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -37,6 +37,8 @@ use tokio::time::Instant;
 
 use super::classic::{ClassicGroup, GroupState, InitialDelay, JoinWaiter, Member};
 use super::consumer::ConsumerGroup;
+use super::consumer_classic::CONSUMER_PROTOCOL_TYPE;
+use super::migration;
 use super::records::{self, CoordinatorRecord, LogEntry, OffsetCommitValue};
 use super::{partition_for, GroupConfig, GROUP_METADATA_TOPIC_NAME};
 use crate::coordinator_shards::{self, read_partition, CoordinatorShards};
@@ -58,7 +60,7 @@ const WAIT_SLACK: Duration = Duration::from_secs(10);
 /// One `__consumer_offsets` partition's groups; its write lock serializes appends to the
 /// partition.
 pub(super) type Shard = coordinator_shards::Shard<GroupShardState>;
-type ShardState = coordinator_shards::ShardState<GroupShardState>;
+pub(super) type ShardState = coordinator_shards::ShardState<GroupShardState>;
 
 /// What a group shard holds (cleared when the shard is unloaded).
 #[derive(Default)]
@@ -104,7 +106,7 @@ pub type OffsetFetchTopics = Option<Vec<(String, Vec<i32>)>>;
 /// Fetched offsets: per topic, per partition the committed offset if any.
 pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetCommitValue>)>)>;
 
-fn join_error(member_id: &str, code: ResponseError) -> JoinGroupResponse {
+pub(super) fn join_error(member_id: &str, code: ResponseError) -> JoinGroupResponse {
     let mut r = JoinGroupResponse::default();
     r.error_code = code.code();
     r.generation_id = -1;
@@ -112,7 +114,7 @@ fn join_error(member_id: &str, code: ResponseError) -> JoinGroupResponse {
     r
 }
 
-fn sync_error(code: ResponseError) -> SyncGroupResponse {
+pub(super) fn sync_error(code: ResponseError) -> SyncGroupResponse {
     let mut r = SyncGroupResponse::default();
     r.error_code = code.code();
     r
@@ -561,6 +563,10 @@ impl GroupCoordinator {
                 .collect(),
             version,
         };
+        // A consumer group with members serves classic members itself (KIP-848 migration).
+        if let Some(r) = self.classic_join_to_consumer_group(&shard, &join).await {
+            return r;
+        }
         let receiver = {
             let mut st = shard.lock();
             match ctx.join(&mut st, &join) {
@@ -578,6 +584,72 @@ impl GroupCoordinator {
             Ok(Err(_)) => join_error(&join.member_id, ResponseError::NotCoordinator),
             Err(_) => join_error(&join.member_id, ResponseError::RebalanceInProgress),
         }
+    }
+
+    // ------------------------------------------------------------ protocol migration
+
+    /// The classic half of an upgrade: answers the members' parked JoinGroup/SyncGroup
+    /// with REBALANCE_IN_PROGRESS (they rejoin the consumer group) and clears the classic
+    /// state; the caller installs the consumer group.
+    pub(super) fn hand_over_classic_members(group: &mut ClassicGroup) {
+        for m in group.members.values_mut() {
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w
+                    .sender
+                    .send(join_error(&m.member_id, ResponseError::RebalanceInProgress));
+            }
+            if let Some(tx) = m.sync_waiter.take() {
+                let _ = tx.send(sync_error(ResponseError::RebalanceInProgress));
+            }
+        }
+        group.members.clear();
+        group.static_members.clear();
+        group.pending_members.clear();
+        group.pending_sync.clear();
+        group.leader_id = None;
+        group.protocol_type = None;
+        group.protocol_name = None;
+        group.initial_delay = None;
+        group.transition(GroupState::Empty, now_ms());
+    }
+
+    /// Converts the consumer group `group` to a classic group without `leaving`
+    /// (`migration::downgrade_to_classic`), starts its members' session timers and a
+    /// rebalance, and returns the records that make the change durable: tombstones of the
+    /// consumer group's records and the classic group's metadata.
+    pub(super) fn downgrade_group(
+        &self,
+        shard: &Arc<Shard>,
+        group: &mut ClassicGroup,
+        leaving: &BTreeSet<String>,
+        reason: &str,
+    ) -> Vec<CoordinatorRecord> {
+        if !migration::downgrade_to_classic(group, leaving, Instant::now(), now_ms()) {
+            return Vec::new();
+        }
+        tracing::info!(group = %group.group_id, generation = group.generation_id, members = group.members.len(), reason, "consumer group converted to a classic group");
+        let group_id = group.group_id.clone();
+        let records = vec![
+            CoordinatorRecord::ConsumerGroupMetadata {
+                group_id: group_id.clone(),
+                epoch: None,
+            },
+            CoordinatorRecord::ConsumerGroupSnapshot {
+                group_id: group_id.clone(),
+                snapshot: None,
+            },
+            CoordinatorRecord::GroupMetadata {
+                group_id,
+                value: Some(group.to_record_value()),
+            },
+        ];
+        if let Some(ctx) = self.ctx(shard) {
+            for member_id in group.members.keys() {
+                ctx.spawn_session_timer(&group.group_id, group.incarnation, member_id);
+            }
+            ctx.prepare_rebalance(group, reason);
+        }
+        records
     }
 
     // ------------------------------------------------------------------ SyncGroup
@@ -603,6 +675,26 @@ impl GroupCoordinator {
             let Some(group) = st.groups.get_mut(&group_id) else {
                 return sync_error(ResponseError::UnknownMemberId);
             };
+            if let Some(cg) = group.consumer.as_mut() {
+                // A classic member of a consumer group (KIP-848 migration).
+                return match cg.classic_sync(
+                    &member_id,
+                    instance.as_deref(),
+                    request.generation_id,
+                    request.protocol_type.as_deref(),
+                    request.protocol_name.as_deref(),
+                    Instant::now(),
+                ) {
+                    Ok(o) => {
+                        let mut r = SyncGroupResponse::default();
+                        r.protocol_type = Some(str_bytes(CONSUMER_PROTOCOL_TYPE));
+                        r.protocol_name = Some(str_bytes(&o.protocol_name));
+                        r.assignment = o.assignment;
+                        r
+                    }
+                    Err(code) => sync_error(code),
+                };
+            }
             if let Err(code) = validate_member(group, &member_id, instance.as_deref()) {
                 return sync_error(code);
             }
@@ -725,6 +817,15 @@ impl GroupCoordinator {
         };
         let member_id = request.member_id.as_str();
         let instance = request.group_instance_id.as_ref().map(|s| s.as_str());
+        if let Some(cg) = group.consumer.as_mut() {
+            // A classic member of a consumer group (KIP-848 migration).
+            return cg.classic_heartbeat(
+                member_id,
+                instance,
+                request.generation_id,
+                Instant::now(),
+            );
+        }
         validate_member(group, member_id, instance)?;
         if request.generation_id != group.generation_id {
             return Err(ResponseError::IllegalGeneration);
@@ -744,7 +845,7 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ LeaveGroup
 
     /// LeaveGroup: removes each listed member; per-member error codes in input order.
-    pub fn leave_group(
+    pub async fn leave_group(
         &self,
         group_id: &str,
         members: &[MemberIdentity],
@@ -753,13 +854,41 @@ impl GroupCoordinator {
             return Err(ResponseError::InvalidGroupId);
         }
         let shard = self.shard_for(group_id)?;
+        // Bounded: a second pass only if the group changed its type between the two checks.
+        let mut result = Err(ResponseError::RebalanceInProgress);
+        for _ in 0..2 {
+            if let Some(r) = self
+                .classic_leave_consumer_group(&shard, group_id, members)
+                .await
+            {
+                return r;
+            }
+            result = self.leave_classic_group(&shard, group_id, members);
+            if result != Err(ResponseError::RebalanceInProgress) {
+                break;
+            }
+        }
+        result
+    }
+
+    /// LeaveGroup of a classic group (the caller checked it is not a consumer group).
+    pub(super) fn leave_classic_group(
+        &self,
+        shard: &Arc<Shard>,
+        group_id: &str,
+        members: &[MemberIdentity],
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         let ctx = self
-            .ctx(&shard)
+            .ctx(shard)
             .ok_or(ResponseError::CoordinatorNotAvailable)?;
         let mut st = shard.lock();
         let Some(group) = st.groups.get_mut(group_id) else {
             return Err(ResponseError::UnknownMemberId);
         };
+        if group.is_consumer_group() {
+            // It became a consumer group since the caller checked (`leave_group` retries).
+            return Err(ResponseError::RebalanceInProgress);
+        }
         let mut results = Vec::with_capacity(members.len());
         let mut removed_any = false;
         for identity in members {
@@ -854,28 +983,18 @@ impl GroupCoordinator {
                 None if version >= 9 => return respond_all(Some(ResponseError::GroupIdNotFound)),
                 None => return respond_all(Some(ResponseError::IllegalGeneration)),
             };
-            if let Some(cg) = group.consumer.as_mut() {
-                // Consumer group: the member epoch is the generation (Kafka's
-                // `ConsumerGroup.validateOffsetCommit`); an admin commit needs an empty group.
-                if let Err(code) = cg.validate_offset_commit(member_id, generation, version) {
-                    return respond_all(Some(code));
+            let valid = match group.consumer.as_ref() {
+                Some(cg) => {
+                    cg.validate_offset_commit(member_id, instance, generation, false, version)
                 }
-            } else if generation >= 0 || !member_id.is_empty() || instance.is_some() {
-                if let Err(code) = validate_member(group, member_id, instance) {
-                    return respond_all(Some(code));
-                }
-                if generation != group.generation_id {
-                    return respond_all(Some(ResponseError::IllegalGeneration));
-                }
-                if group.state == GroupState::CompletingRebalance {
-                    return respond_all(Some(ResponseError::RebalanceInProgress));
-                }
-                if let Some(m) = group.members.get_mut(member_id) {
-                    m.session_deadline =
-                        Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
-                }
-            } else if group.state != GroupState::Empty {
-                return respond_all(Some(ResponseError::UnknownMemberId));
+                None => group.validate_offset_commit(member_id, instance, generation, false),
+            };
+            if let Err(code) = valid {
+                return respond_all(Some(code));
+            }
+            if let Some(m) = group.members.get_mut(member_id) {
+                m.session_deadline =
+                    Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
             }
             for (ti, topic) in request.topics.iter().enumerate() {
                 for (pi, p) in topic.partitions.iter().enumerate() {
@@ -1057,17 +1176,19 @@ impl GroupCoordinator {
             }
         };
         let st = shard.lock();
-        let Some(g) = st.groups.get(group_id) else {
+        // Kafka 4: DescribeGroups only describes classic groups; anything else is Dead with
+        // GROUP_ID_NOT_FOUND (which the handler leaves out before v6).
+        let not_found = |mut d: DescribedGroup, message: String| {
             d.group_state = str_bytes(GroupState::Dead.name());
-            return d;
+            d.error_code = ResponseError::GroupIdNotFound.code();
+            d.error_message = Some(str_bytes(&message));
+            d
+        };
+        let Some(g) = st.groups.get(group_id) else {
+            return not_found(d, format!("Group {group_id} not found."));
         };
         if g.is_consumer_group() {
-            // Kafka 4: DescribeGroups only describes classic groups.
-            d.error_code = ResponseError::GroupIdNotFound.code();
-            d.error_message = Some(str_bytes(&format!(
-                "Group {group_id} is not a classic group."
-            )));
-            return d;
+            return not_found(d, format!("Group {group_id} is not a classic group."));
         }
         d.group_state = str_bytes(g.state.name());
         d.protocol_type = str_bytes(g.protocol_type.as_deref().unwrap_or(""));
@@ -1198,8 +1319,12 @@ impl GroupCoordinator {
                 Some(cg.subscribed_topics(&topics).into_iter().collect())
             } else if g.state == GroupState::Empty {
                 Some(HashSet::new())
+            } else if g.protocol_type.as_deref() == Some("consumer") {
+                // Kafka's `isSubscribedToTopic`: topics of an unreadable subscription count
+                // as not subscribed.
+                Some(g.subscribed_topics().unwrap_or_default())
             } else {
-                g.subscribed_topics()
+                None
             };
             let Some(subscribed) = subscribed else {
                 return fail(ResponseError::NonEmptyGroup);
@@ -1423,30 +1548,20 @@ fn validate_member(
     member_id: &str,
     instance: Option<&str>,
 ) -> Result<(), ResponseError> {
-    if let Some(instance) = instance {
-        match group.static_member_id(instance) {
-            None => return Err(ResponseError::UnknownMemberId),
-            Some(existing) if existing != member_id => return Err(ResponseError::FencedInstanceId),
-            Some(_) => {}
-        }
-    }
-    if !group.members.contains_key(member_id) {
-        return Err(ResponseError::UnknownMemberId);
-    }
-    Ok(())
+    group.validate_member(member_id, instance)
 }
 
-struct JoinArgs {
-    group_id: String,
-    member_id: String,
-    group_instance_id: Option<String>,
-    client_id: String,
-    client_host: String,
-    session_timeout_ms: i32,
-    rebalance_timeout_ms: i32,
-    protocol_type: String,
-    protocols: Vec<(String, Bytes)>,
-    version: i16,
+pub(super) struct JoinArgs {
+    pub(super) group_id: String,
+    pub(super) member_id: String,
+    pub(super) group_instance_id: Option<String>,
+    pub(super) client_id: String,
+    pub(super) client_host: String,
+    pub(super) session_timeout_ms: i32,
+    pub(super) rebalance_timeout_ms: i32,
+    pub(super) protocol_type: String,
+    pub(super) protocols: Vec<(String, Bytes)>,
+    pub(super) version: i16,
 }
 
 /// What a static member replacement changed, to undo it if storing it fails.
@@ -1491,9 +1606,11 @@ impl Ctx {
         };
         if let Some(cg) = &group.consumer {
             // A consumer-protocol group: an empty one becomes classic again (Kafka's
-            // downgrade), one with members refuses classic members.
+            // downgrade); one with members takes classic members through
+            // `classic_join_to_consumer_group`, so it only gets here if it gained members
+            // meanwhile: the member retries.
             if !cg.members.is_empty() {
-                return Err(ResponseError::InconsistentGroupProtocol);
+                return Err(ResponseError::RebalanceInProgress);
             }
             tracing::info!(group = %a.group_id, "empty consumer group converted to a classic group");
             group.consumer = None;

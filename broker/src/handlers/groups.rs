@@ -195,7 +195,7 @@ pub fn handle_heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> Hear
     r
 }
 
-pub fn handle_leave_group(
+pub async fn handle_leave_group(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: LeaveGroupRequest,
@@ -209,7 +209,11 @@ pub fn handle_leave_group(
         vec![m]
     };
     let mut response = LeaveGroupResponse::default();
-    match broker.groups.leave_group(&request.group_id.0, &members) {
+    match broker
+        .groups
+        .leave_group(&request.group_id.0, &members)
+        .await
+    {
         Err(code) => response.error_code = code.code(),
         Ok(codes) if batched => {
             response.members = members
@@ -522,6 +526,10 @@ pub fn handle_describe_groups(
             }
             if ctx.version < 6 {
                 d.error_message = None;
+                // Before v6 a group that is not there (or not classic) is just Dead.
+                if d.error_code == ResponseError::GroupIdNotFound.code() {
+                    d.error_code = 0;
+                }
             }
             if ctx.version < 4 {
                 for m in &mut d.members {
