@@ -142,9 +142,8 @@ impl LogSegment {
     }
 
     /// Creates an empty segment whose three files carry `file_suffix` after their usual
-    /// names (the cleaner writes `<base>.log.cleaned` etc.).
-    /// Creates the three files and closes them again: nothing stays open until the segment
-    /// is used.
+    /// names (the cleaner writes `<base>.log.cleaned` etc.). The files are created and
+    /// closed again: nothing stays open until the segment is used.
     pub(crate) fn create_with_suffix(
         files: &Arc<FileCache>,
         dir: &Path,
