@@ -652,9 +652,12 @@ mod tests {
     fn replica_manager(dir: &std::path::Path, image: MetadataImage) -> ReplicaManager {
         let overrides = vec![format!("log.dirs={}", dir.display())];
         let config = BrokerConfig::load(None, &overrides).expect("config");
-        let logs = LogManager::startup(vec![dir.to_path_buf()], config.log_config(), |_| {
-            config.log_config()
-        })
+        let logs = LogManager::startup(
+            vec![dir.to_path_buf()],
+            config.log_config(),
+            |_| config.log_config(),
+            crate::log::FileCache::new(64),
+        )
         .expect("log manager");
         let (_publisher, images) = watch::channel(Arc::new(image));
         ReplicaManager::new(1, config.clone(), Arc::new(logs), images)
