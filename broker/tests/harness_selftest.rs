@@ -174,3 +174,67 @@ fn restart_on_same_port_retries_while_the_port_is_taken() {
     assert_eq!(records.len(), 1, "the record from before the restart");
     assert_eq!(records[0].value_str(), "before");
 }
+
+/// A one-node cluster started by the cluster launcher with the multi-node command line
+/// (combined roles, a CONTROLLER listener on a fixed port named in the voters, a fixed
+/// client port): it serves clients on the bootstrap address, and after kill -9 and a
+/// restart it is back on the same port with the acknowledged record.
+#[test]
+fn a_one_node_cluster_starts_with_the_cluster_command_line() {
+    let mut cluster = cluster_spec(1).set("num.partitions", "2").start();
+    let ports = cluster.ports(1);
+    let (client, controller) = (
+        ports.client.expect("a client port"),
+        ports.controller.expect("a controller port"),
+    );
+    assert_eq!(cluster.bootstrap(), format!("127.0.0.1:{client}"));
+    assert_eq!(cluster.voters(), format!("1@127.0.0.1:{controller}"));
+    let command = cluster.node(1).command();
+    for (key, value) in [
+        ("node.id", "1".to_string()),
+        ("process.roles", "broker,controller".to_string()),
+        ("controller.quorum.voters", cluster.voters()),
+        ("controller.listener.names", "CONTROLLER".to_string()),
+        (
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_string(),
+        ),
+        (
+            "listeners",
+            format!("PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"),
+        ),
+        (
+            "advertised.listeners",
+            format!("PLAINTEXT://127.0.0.1:{client}"),
+        ),
+        ("num.partitions", "2".to_string()),
+    ] {
+        assert_eq!(command.get(key), Some(value.as_str()), "{key} of node 1");
+    }
+    assert_eq!(
+        cluster.node(1).bootstrap(),
+        cluster.bootstrap(),
+        "the node serves clients on its fixed port"
+    );
+
+    let topic = topic_name("cluster-of-one");
+    cluster.create_topic(&topic, 2, &[]);
+    let producer = cluster.producer();
+    let (_, offset) = cluster.produce_one(&producer, &topic, 1, b"k", b"acked before the crash");
+    cluster.kill9_node(1);
+    cluster.restart_node(1);
+    assert_eq!(
+        cluster.ports(1),
+        ports,
+        "the restarted node keeps its ports"
+    );
+    cluster.wait_ready(CLUSTER_READY_TIMEOUT);
+    let records = cluster.consume_all(&topic, 1, 0);
+    assert_eq!(
+        records.len(),
+        1,
+        "the acknowledged record after kill -9 and restart"
+    );
+    assert_eq!(records[0].offset, offset);
+    assert_eq!(records[0].value_str(), "acked before the crash");
+}
