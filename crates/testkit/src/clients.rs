@@ -19,6 +19,8 @@ use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::raw::{RawClient, RawSocket};
+
 /// Default deadline for one client operation (produce ack, admin call, metadata).
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long [`KafkaClients::consume_all`] may take to reach the end of a partition.
@@ -59,6 +61,17 @@ pub trait KafkaClients {
         self.client_config()
             .create()
             .expect("create rdkafka admin client")
+    }
+
+    /// A raw protocol connection (the protocol crate's `Connection`, ApiVersions
+    /// negotiated) to the first bootstrap address.
+    fn raw(&self) -> RawClient {
+        RawClient::connect(&first_address(&self.bootstrap_servers()))
+    }
+
+    /// A plain TCP connection to the first bootstrap address, for bytes no client sends.
+    fn raw_socket(&self) -> RawSocket {
+        RawSocket::connect(&first_address(&self.bootstrap_servers()))
     }
 
     /// Create a topic (replication factor 1) and wait until metadata shows a leader for
@@ -240,6 +253,11 @@ pub trait KafkaClients {
             .fetch_watermarks(topic, partition, CLIENT_TIMEOUT)
             .unwrap_or_else(|e| panic!("ListOffsets (watermarks) for {topic}/{partition}: {e}"))
     }
+}
+
+/// The first `host:port` of a bootstrap list.
+fn first_address(bootstrap: &str) -> String {
+    bootstrap.split(',').next().unwrap_or_default().to_string()
 }
 
 /// rdkafka settings shared by every test client: short timeouts and backoffs.

@@ -15,7 +15,8 @@
 //! - [`KafkaClients`] ([`clients`]): rdkafka producers, consumers and admin clients with test
 //!   settings and the sessions tests repeat, for a broker or a cluster; [`groups`]:
 //!   consumer groups with recorded rebalances; [`batches`]: record batches as clients write
-//!   them; [`tools`]: kcat, python and node clients.
+//!   them; [`raw`]: [`RawClient`] over `ironlog_protocol::Connection` and [`RawSocket`] for
+//!   bytes no client may send; [`tools`]: kcat, python and node clients.
 //!
 //! The kit never reaches into broker internals: it drives the binary and the wire protocol
 //! only. Test helpers fail with a sentence naming what did not happen (they panic: a test
@@ -29,6 +30,7 @@ pub mod dirs;
 pub mod groups;
 pub mod ports;
 pub mod process;
+pub mod raw;
 pub mod tools;
 
 pub use batches::*;
@@ -45,4 +47,5 @@ pub use dirs::{files_with_suffix, TestDir};
 pub use groups::*;
 pub use ports::{allocate_port, free_port};
 pub use process::{BrokerCommand, BrokerProcess, StartError, StopError};
+pub use raw::{codes, versions, RawClient, RawSocket};
 pub use tools::*;
