@@ -247,8 +247,7 @@ fn a_cursor_into_the_middle_of_a_named_topic() {
 #[test]
 fn partitions_carry_leader_replicas_isr_topic_id_and_empty_elr() {
     let broker = TestBroker::start();
-    let topic = topic_name("dtp-fields");
-    broker.create_topic(&topic, 2, &[]);
+    let topic = broker.new_topic("dtp-fields", 2);
     let mut raw = broker.raw();
     let metadata = raw
         .call(

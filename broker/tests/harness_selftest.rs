@@ -190,8 +190,7 @@ fn client_builders_accept_their_settings_and_assign_works() {
 #[test]
 fn restart_on_same_port_retries_while_the_port_is_taken() {
     let mut broker = TestBroker::start();
-    let topic = topic_name("same-port");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("same-port", 1);
     let producer = broker.producer();
     broker.produce_one(&producer, &topic, 0, b"k", b"before");
     let bootstrap = broker.bootstrap().to_string();
@@ -259,8 +258,7 @@ fn a_one_node_cluster_starts_with_the_cluster_command_line() {
         "the node serves clients on its fixed port"
     );
 
-    let topic = topic_name("cluster-of-one");
-    cluster.create_topic(&topic, 2, &[]);
+    let topic = cluster.new_topic("cluster-of-one", 2);
     let producer = cluster.producer();
     let (_, offset) = cluster.produce_one(&producer, &topic, 1, b"k", b"acked before the crash");
     cluster.kill9_node(1);

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use common::*;
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::InitProducerIdRequest;
 use kafka_protocol::records::Compression;
 
 /// These tests drive the partition side alone (batches and markers from a raw client, no
@@ -24,28 +23,9 @@ const READ_UNCOMMITTED: i8 = 0;
 const READ_COMMITTED: i8 = 1;
 const LATEST: i64 = -1;
 
-fn init_producer_id(raw: &mut RawClient) -> (i64, i16) {
-    let response = raw
-        .call(
-            versions::INIT_PRODUCER_ID,
-            &InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(60_000),
-        )
-        .expect("InitProducerId must be answered");
-    assert_eq!(response.error_code, codes::NONE, "InitProducerId failed");
-    (response.producer_id.0, response.producer_epoch)
-}
-
-/// One partition's fetch result at `isolation_level`, without waiting.
+/// Partition 0's fetch result at `isolation_level`, without waiting.
 fn fetch(raw: &mut RawClient, topic: &str, offset: i64, isolation_level: i8) -> PartitionData {
-    let response = raw.fetch_isolated(topic, 0, offset, 0, -1, 0, isolation_level);
-    response
-        .responses
-        .into_iter()
-        .flat_map(|t| t.partitions)
-        .find(|p| p.partition_index == 0)
-        .expect("Fetch response has partition 0")
+    raw.fetch_isolated(topic, 0, offset, isolation_level)
 }
 
 fn values(p: &PartitionData) -> Vec<String> {
@@ -60,15 +40,6 @@ fn values(p: &PartitionData) -> Vec<String> {
         .collect()
 }
 
-/// Record timestamps near the transactional batches' (now), so that no segment rolls by time
-/// between them (a fetch returns data from one segment).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn latest(raw: &mut RawClient, topic: &str, isolation_level: i8) -> i64 {
     let (code, offset, _) = raw.list_offset_isolated(topic, 0, LATEST, isolation_level);
     assert_eq!(code, codes::NONE, "ListOffsets latest failed");
@@ -78,10 +49,9 @@ fn latest(raw: &mut RawClient, topic: &str, isolation_level: i8) -> i64 {
 #[test]
 fn an_open_transaction_holds_read_committed_at_the_lso_until_its_commit_marker() {
     let broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-commit");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-commit", 1);
     let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
+    let (pid, epoch) = raw.init_idempotent_producer();
 
     let plain = encode_batch(&[(b"k", b"before")], 2, Compression::None, now_ms());
     assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE);
@@ -147,11 +117,10 @@ fn an_open_transaction_holds_read_committed_at_the_lso_until_its_commit_marker()
 #[test]
 fn aborted_transactions_are_reported_and_real_consumers_drop_their_records() {
     let broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-abort");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-abort", 1);
     let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
-    let (other, other_epoch) = init_producer_id(&mut raw);
+    let (pid, epoch) = raw.init_idempotent_producer();
+    let (other, other_epoch) = raw.init_idempotent_producer();
 
     let plain = encode_batch(&[(b"k", b"p0")], 2, Compression::None, now_ms());
     assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE); // 0
@@ -246,11 +215,10 @@ fn aborted_transactions_are_reported_and_real_consumers_drop_their_records() {
 #[test]
 fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() {
     let mut broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-crash");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-crash", 1);
     let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
-    let (aborter, aborter_epoch) = init_producer_id(&mut raw);
+    let (pid, epoch) = raw.init_idempotent_producer();
+    let (aborter, aborter_epoch) = raw.init_idempotent_producer();
 
     let aborted = encode_transactional_batch(&[b"x"], aborter, aborter_epoch, 0);
     assert_eq!(
@@ -269,8 +237,7 @@ fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() 
     );
     assert_eq!(latest(&mut raw, &topic, READ_COMMITTED), 3);
 
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     let mut raw = broker.raw();
     wait_until(
         Duration::from_secs(30),
@@ -315,10 +282,9 @@ fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() 
 #[test]
 fn clients_cannot_write_control_batches_and_unknown_partitions_are_reported() {
     let broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-control");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-control", 1);
     let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
+    let (pid, epoch) = raw.init_idempotent_producer();
     // Transactional records without the request's transactional id: the whole request
     // fails (Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED), nothing is written.
     let txn = encode_transactional_batch(&[b"t"], pid, epoch, 0);
@@ -399,10 +365,9 @@ fn a_hanging_transaction_is_found_with_describe_producers_and_aborted_by_an_admi
     // KIP-890) holds the LSO; DescribeProducers shows its start, and a WriteTxnMarkers
     // ABORT from an admin releases it.
     let broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-hanging");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-hanging", 1);
     let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
+    let (pid, epoch) = raw.init_idempotent_producer();
     let plain = encode_batch(&[(b"k", b"before")], 2, Compression::None, now_ms());
     assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE);
     let hanging = encode_transactional_batch(&[b"h1", b"h2"], pid, epoch, 0);

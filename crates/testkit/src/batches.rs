@@ -149,32 +149,16 @@ fn keyed_values_batch(values: &[&[u8]], producer: BatchProducer) -> Bytes {
 }
 
 /// One uncompressed transactional v2 batch (attribute bit 4) of a producer: `values` as
-/// records with keys `k0, k1, ...`, sequences from `base_sequence`, timestamped now.
-pub fn encode_transactional_batch(
-    values: &[&[u8]],
-    producer_id: i64,
-    producer_epoch: i16,
-    base_sequence: i32,
-) -> Bytes {
-    keyed_values_batch(
-        values,
-        BatchProducer::transactional(producer_id, producer_epoch, base_sequence),
-    )
+/// records with keys `k0, k1, ...`, sequences from `sequence`, timestamped now.
+pub fn encode_transactional_batch(values: &[&[u8]], pid: i64, epoch: i16, sequence: i32) -> Bytes {
+    keyed_values_batch(values, BatchProducer::transactional(pid, epoch, sequence))
 }
 
 /// One uncompressed v2 batch of an idempotent producer: `values` as records with keys
-/// `k0, k1, ...`, sequences from `base_sequence`, timestamped now (producer expiry is
+/// `k0, k1, ...`, sequences from `sequence`, timestamped now (producer expiry is
 /// measured from record timestamps, as in Kafka).
-pub fn encode_idempotent_batch(
-    values: &[&[u8]],
-    producer_id: i64,
-    producer_epoch: i16,
-    base_sequence: i32,
-) -> Bytes {
-    keyed_values_batch(
-        values,
-        BatchProducer::idempotent(producer_id, producer_epoch, base_sequence),
-    )
+pub fn encode_idempotent_batch(values: &[&[u8]], pid: i64, epoch: i16, sequence: i32) -> Bytes {
+    keyed_values_batch(values, BatchProducer::idempotent(pid, epoch, sequence))
 }
 
 /// A control batch as only the broker may write it: one transaction marker record (key =

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clients::KafkaClients;
 use crate::dirs::TestDir;
 use crate::process::{
-    append_note, BoundListener, BrokerCommand, BrokerProcess, StartError, StartingBroker,
+    append_note, BoundListener, BrokerCommand, BrokerProcess, Settings, StartError, StartingBroker,
 };
 
 /// How long a broker may take from spawn to printing `ironlog: started`.
@@ -33,8 +33,8 @@ pub const CLIENT_LISTENER: &str = "PLAINTEXT";
 pub struct BrokerSpec {
     binary: PathBuf,
     host: IpAddr,
-    overrides: Vec<(String, String)>,
-    env: Vec<(String, String)>,
+    overrides: Settings,
+    env: Settings,
     open_files_limit: Option<u64>,
     crash_point: Option<String>,
     dir_prefix: String,
@@ -47,8 +47,8 @@ impl BrokerSpec {
         BrokerSpec {
             binary: binary.into(),
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            overrides: Vec::new(),
-            env: Vec::new(),
+            overrides: Settings::default(),
+            env: Settings::default(),
             open_files_limit: None,
             crash_point: None,
             dir_prefix: "ironlog-test-".to_string(),
@@ -58,23 +58,19 @@ impl BrokerSpec {
 
     /// One `--override key=value` (replacing a default or an earlier override of the key).
     pub fn set(mut self, key: &str, value: &str) -> Self {
-        self.overrides.retain(|(k, _)| k != key);
-        self.overrides.push((key.to_string(), value.to_string()));
+        self.overrides.set(key, value);
         self
     }
 
     /// [`BrokerSpec::set`] for each pair, in order.
     pub fn overrides(mut self, overrides: &[(&str, &str)]) -> Self {
-        for (k, v) in overrides {
-            self = self.set(k, v);
-        }
+        self.overrides.set_all(overrides);
         self
     }
 
     /// One environment variable of the broker process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.env.retain(|(k, _)| k != key);
-        self.env.push((key.to_string(), value.to_string()));
+        self.env.set(key, value);
         self
     }
 
@@ -123,10 +119,8 @@ impl BrokerSpec {
             .set("log.dirs", &data_dir.display().to_string())
             .set("listeners", &listener)
             .set("advertised.listeners", &listener)
-            .set_all(&self.overrides);
-        for (k, v) in &self.env {
-            command.set_env(k, v);
-        }
+            .set_all(self.overrides.pairs());
+        command.env = self.env;
         command.open_files_limit = self.open_files_limit;
         TestBroker {
             dir,
@@ -280,6 +274,13 @@ impl TestBroker {
         self.note("===== killed with SIGKILL by the test =====");
     }
 
+    /// Crash and come back: [`TestBroker::kill9`], then [`TestBroker::restart`] on the
+    /// same data dir (a new port: build new clients afterwards).
+    pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.restart();
+    }
+
     /// Clean shutdown: SIGTERM, then wait (bounded) and assert exit code 0.
     pub fn stop(&mut self) {
         let status = self.terminate();
@@ -419,7 +420,7 @@ impl TestBroker {
             self.start_count,
             command.binary.display(),
             command.args().join(" "),
-            command.env,
+            command.env.pairs(),
             command.open_files_limit
         ));
         BrokerProcess::spawn(&command, &self.log_path())

@@ -16,7 +16,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::raw::{RawClient, RawSocket};
@@ -46,6 +46,20 @@ pub trait KafkaClients {
     /// Producer with `acks=all` unless overridden, bounded delivery time.
     fn producer_with(&self, extra: &[(&str, &str)]) -> FutureProducer {
         producer_for(&self.bootstrap_servers(), extra)
+    }
+
+    /// A transactional producer of `id` (idempotent, transaction timeout 60 s) whose
+    /// `init_transactions` succeeded.
+    fn transactional_producer(&self, id: &str) -> FutureProducer {
+        let producer = self.producer_with(&[
+            ("transactional.id", id),
+            ("enable.idempotence", "true"),
+            ("transaction.timeout.ms", "60000"),
+        ]);
+        producer
+            .init_transactions(CLIENT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("init_transactions for {id}: {e}"));
+        producer
     }
 
     /// Assign-only consumer: reads from explicit offsets, reports partition EOF.
@@ -260,6 +274,45 @@ fn first_address(bootstrap: &str) -> String {
     bootstrap.split(',').next().unwrap_or_default().to_string()
 }
 
+/// Sends every value of `values` to partition 0 of `topic`, one after the other, each
+/// acknowledged before the next is sent (inside a transaction: each is in it when sent).
+pub fn send_all(producer: &FutureProducer, topic: &str, values: &[String]) {
+    block_on(async {
+        for v in values {
+            producer
+                .send(
+                    FutureRecord::<(), String>::to(topic)
+                        .partition(0)
+                        .payload(v),
+                    CLIENT_TIMEOUT,
+                )
+                .await
+                .unwrap_or_else(|(e, _)| panic!("send to {topic} was not acknowledged: {e}"));
+        }
+    });
+}
+
+/// How a transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnEnd {
+    Commit,
+    Abort,
+}
+
+/// One transaction of `producer`: begin, [`send_all`] `values` to `topic`, then commit or
+/// abort; panics naming the step that failed.
+pub fn transaction(producer: &FutureProducer, topic: &str, values: &[String], end: TxnEnd) {
+    producer
+        .begin_transaction()
+        .unwrap_or_else(|e| panic!("begin_transaction: {e}"));
+    send_all(producer, topic, values);
+    let ended = match end {
+        TxnEnd::Commit => producer.commit_transaction(CLIENT_TIMEOUT),
+        TxnEnd::Abort => producer.abort_transaction(CLIENT_TIMEOUT),
+    };
+    ended.unwrap_or_else(|e| panic!("{end:?} of a transaction of {} records: {e}", values.len()));
+}
+
 /// rdkafka settings shared by every test client: short timeouts and backoffs.
 pub fn client_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
@@ -276,36 +329,47 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
     config
 }
 
-pub fn producer_for(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+/// [`client_config`] with `defaults` and then `extra` set on top.
+pub fn client_config_with(
+    bootstrap: &str,
+    defaults: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> ClientConfig {
     let mut config = client_config(bootstrap);
-    config
-        .set("acks", "all")
-        .set("message.timeout.ms", "30000")
-        .set("linger.ms", "5")
-        .set("enable.idempotence", "false");
-    for (k, v) in extra {
+    for (k, v) in defaults.iter().chain(extra) {
         config.set(*k, *v);
     }
-    config.create().expect("create rdkafka producer")
+    config
+}
+
+pub fn producer_for(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+    let defaults = [
+        ("acks", "all"),
+        ("message.timeout.ms", "30000"),
+        ("linger.ms", "5"),
+        ("enable.idempotence", "false"),
+    ];
+    client_config_with(bootstrap, &defaults, extra)
+        .create()
+        .expect("create rdkafka producer")
 }
 
 /// A consumer for `assign()` at explicit offsets. librdkafka only allows `assign()` with a
 /// `group.id`; nothing here subscribes or commits, so the group coordinator is not needed.
 pub fn consumer_for(bootstrap: &str, extra: &[(&str, &str)]) -> BaseConsumer {
-    let mut config = client_config(bootstrap);
-    config
-        .set("group.id", "ironlog-test-assign-only")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "200")
-        .set("fetch.message.max.bytes", "4194304")
-        .set("fetch.max.bytes", "8388608");
-    for (k, v) in extra {
-        config.set(*k, *v);
-    }
-    config.create().expect("create rdkafka consumer")
+    let defaults = [
+        ("group.id", "ironlog-test-assign-only"),
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+        ("enable.partition.eof", "true"),
+        ("auto.offset.reset", "earliest"),
+        ("fetch.wait.max.ms", "200"),
+        ("fetch.message.max.bytes", "4194304"),
+        ("fetch.max.bytes", "8388608"),
+    ];
+    client_config_with(bootstrap, &defaults, extra)
+        .create()
+        .expect("create rdkafka consumer")
 }
 
 /// Run a future to completion on a fresh current-thread tokio runtime.

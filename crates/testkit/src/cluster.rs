@@ -36,7 +36,7 @@ use rdkafka::consumer::Consumer;
 use crate::broker::{host_in_url, BrokerSpec, PortTaken, TestBroker, CLIENT_LISTENER};
 use crate::clients::{wait_until, KafkaClients};
 use crate::ports::allocate_port;
-use crate::process::BrokerCommand;
+use crate::process::{BrokerCommand, Settings};
 
 /// The listener name controllers talk on.
 pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
@@ -86,7 +86,7 @@ pub struct NodeSpec {
     /// Programs the node's binary is started through (e.g. `ip netns exec ns1`).
     pub wrapper: Vec<OsString>,
     /// This node's extra overrides (after the cluster's).
-    pub overrides: Vec<(String, String)>,
+    pub overrides: Settings,
 }
 
 /// The fixed ports of one node: the client port of a broker, the controller port of a
@@ -102,8 +102,8 @@ pub struct NodePorts {
 pub struct ClusterSpec {
     binary: PathBuf,
     nodes: Vec<NodeSpec>,
-    overrides: Vec<(String, String)>,
-    env: Vec<(String, String)>,
+    overrides: Settings,
+    env: Settings,
 }
 
 impl ClusterSpec {
@@ -132,37 +132,32 @@ impl ClusterSpec {
                 roles,
                 host: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 wrapper: Vec::new(),
-                overrides: Vec::new(),
+                overrides: Settings::default(),
             })
             .collect();
         ClusterSpec {
             binary: binary.into(),
             nodes,
-            overrides: Vec::new(),
-            env: Vec::new(),
+            overrides: Settings::default(),
+            env: Settings::default(),
         }
     }
 
     /// One `--override key=value` for every node (e.g. `default.replication.factor=3`).
     pub fn set(mut self, key: &str, value: &str) -> Self {
-        self.overrides.retain(|(k, _)| k != key);
-        self.overrides.push((key.to_string(), value.to_string()));
+        self.overrides.set(key, value);
         self
     }
 
     /// [`ClusterSpec::set`] for each pair, in order.
     pub fn overrides(mut self, overrides: &[(&str, &str)]) -> Self {
-        for (k, v) in overrides {
-            self = self.set(k, v);
-        }
+        self.overrides.set_all(overrides);
         self
     }
 
     /// One `--override key=value` for node `id` only.
     pub fn node_override(mut self, id: i32, key: &str, value: &str) -> Self {
-        let node = self.node_spec_mut(id);
-        node.overrides.retain(|(k, _)| k != key);
-        node.overrides.push((key.to_string(), value.to_string()));
+        self.node_spec_mut(id).overrides.set(key, value);
         self
     }
 
@@ -180,8 +175,7 @@ impl ClusterSpec {
 
     /// One environment variable of every node's process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.env.retain(|(k, _)| k != key);
-        self.env.push((key.to_string(), value.to_string()));
+        self.env.set(key, value);
         self
     }
 
@@ -258,11 +252,11 @@ impl ClusterSpec {
                     settings.push(("advertised.listeners".to_string(), client));
                 }
                 settings.push(("log.dirs".to_string(), data_dir.display().to_string()));
-                for (k, v) in self.overrides.iter().chain(&node.overrides) {
-                    settings.retain(|(existing, _)| existing != k);
-                    settings.push((k.clone(), v.clone()));
-                }
+                let mut settings = Settings::from_pairs(settings);
                 settings
+                    .set_all(self.overrides.pairs())
+                    .set_all(node.overrides.pairs());
+                settings.pairs().to_vec()
             })
             .collect()
     }
@@ -303,7 +297,7 @@ impl ClusterSpec {
                         &format!("node {}", node.id),
                         &format!("ironlog-node{}-", node.id),
                     );
-                    for (k, v) in &self.env {
+                    for (k, v) in self.env.iter() {
                         spec = spec.env(k, v);
                     }
                     let mut broker = spec.prepare();

@@ -8,7 +8,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::TopicPartitionList;
 
-use crate::clients::{block_on, client_config, ConsumedRecord, KafkaClients};
+use crate::clients::{block_on, client_config_with, ConsumedRecord, KafkaClients};
 
 /// Broker settings for group tests: no initial rebalance delay, a small `__consumer_offsets`.
 pub const FAST_GROUP_BROKER: &[(&str, &str)] = &[
@@ -69,18 +69,15 @@ pub fn group_consumer_for(
     group: &str,
     extra: &[(&str, &str)],
 ) -> BaseConsumer<RecordingContext> {
-    let mut config = client_config(bootstrap);
-    config
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "500")
-        .set("fetch.wait.max.ms", "100");
-    for (k, v) in extra {
-        config.set(*k, *v);
-    }
-    config
+    let defaults = [
+        ("group.id", group),
+        ("enable.auto.commit", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+        ("fetch.wait.max.ms", "100"),
+    ];
+    client_config_with(bootstrap, &defaults, extra)
         .create_with_context(RecordingContext::default())
         .expect("create rdkafka group consumer")
 }
@@ -114,6 +111,36 @@ pub fn poll_round<C: rdkafka::consumer::ConsumerContext>(
             got
         })
         .collect()
+}
+
+/// Polls `consumers` until together they received at least `count` records, within
+/// `timeout`; returns what each received. `what` names them in the failure message.
+pub fn poll_until_received<C: rdkafka::consumer::ConsumerContext>(
+    consumers: &[&BaseConsumer<C>],
+    count: usize,
+    timeout: Duration,
+    what: &str,
+) -> Vec<Vec<ConsumedRecord>> {
+    let deadline = Instant::now() + timeout;
+    let mut received: Vec<Vec<ConsumedRecord>> = vec![Vec::new(); consumers.len()];
+    loop {
+        let total: usize = received.iter().map(Vec::len).sum();
+        if total >= count {
+            return received;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: received {total} of {count} records within {timeout:?}: {:?}",
+            received
+                .iter()
+                .flatten()
+                .map(ConsumedRecord::value_str)
+                .collect::<Vec<_>>()
+        );
+        for (i, got) in poll_round(consumers).into_iter().enumerate() {
+            received[i].extend(got);
+        }
+    }
 }
 
 /// Polls all consumers until `done` holds for their assignments, within `timeout`.

@@ -16,7 +16,7 @@
 //!   settings and the sessions tests repeat, for a broker or a cluster; [`groups`]:
 //!   consumer groups with recorded rebalances; [`batches`]: record batches as clients write
 //!   them; [`raw`]: [`RawClient`] over `ironlog_protocol::Connection` and [`RawSocket`] for
-//!   bytes no client may send; [`tools`]: kcat, python and node clients.
+//!   bytes no client may send, [`requests`]: its typed requests; [`tools`]: kcat, python and node clients.
 //!
 //! The kit never reaches into broker internals: it drives the binary and the wire protocol
 //! only. Test helpers fail with a sentence naming what did not happen (they panic: a test
@@ -31,6 +31,7 @@ pub mod groups;
 pub mod ports;
 pub mod process;
 pub mod raw;
+pub mod requests;
 pub mod tools;
 
 pub use batches::*;
@@ -46,6 +47,7 @@ pub use cluster::{
 pub use dirs::{files_with_suffix, TestDir};
 pub use groups::*;
 pub use ports::{allocate_port, free_port};
-pub use process::{BrokerCommand, BrokerProcess, StartError, StopError};
+pub use process::{BrokerCommand, BrokerProcess, Settings, StartError, StopError};
 pub use raw::{codes, versions, RawClient, RawSocket};
+pub use requests::{fetch_partition, fetch_request, retry_while, sb, txn_id};
 pub use tools::*;

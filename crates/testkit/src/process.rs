@@ -36,9 +36,52 @@ const STDERR_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a bounded wait for an exit looks again.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
+/// `key=value` pairs in order, each key once: setting a key again replaces its value and
+/// moves it to the end (the last word wins, as with repeated `--override`s).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings(Vec<(String, String)>);
+
+impl Settings {
+    /// Settings of `pairs` in order ([`Settings::set`] for each).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut settings = Settings::default();
+        settings.set_all(&pairs);
+        settings
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) -> &mut Self {
+        self.0.retain(|(k, _)| k != key);
+        self.0.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// [`Settings::set`] for each pair, in order.
+    pub fn set_all<K: AsRef<str>, V: AsRef<str>>(&mut self, pairs: &[(K, V)]) -> &mut Self {
+        for (k, v) in pairs {
+            self.set(k.as_ref(), v.as_ref());
+        }
+        self
+    }
+
+    /// The value of `key`, if it is set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
+
 /// How to start one broker process: the binary, the `--override` settings in order, the
-/// environment and limits. Later settings of a key replace earlier ones ([`BrokerCommand::set`]),
-/// so every key appears once on the command line.
+/// environment and limits. Every key appears once on the command line ([`Settings`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerCommand {
     pub binary: PathBuf,
@@ -46,9 +89,9 @@ pub struct BrokerCommand {
     /// its own network namespace; empty: the binary is executed directly.
     pub wrapper: Vec<OsString>,
     /// `--override KEY=VALUE`, in command-line order.
-    pub overrides: Vec<(String, String)>,
+    pub overrides: Settings,
     /// Environment variables set for the process (on top of this process's environment).
-    pub env: Vec<(String, String)>,
+    pub env: Settings,
     /// `RLIMIT_NOFILE` (soft = hard) set in the child before exec; `None` inherits ours.
     pub open_files_limit: Option<u64>,
 }
@@ -58,47 +101,39 @@ impl BrokerCommand {
         BrokerCommand {
             binary: binary.into(),
             wrapper: Vec::new(),
-            overrides: Vec::new(),
-            env: Vec::new(),
+            overrides: Settings::default(),
+            env: Settings::default(),
             open_files_limit: None,
         }
     }
 
-    /// Sets `key` to `value`: replaces an earlier setting of the key (which moves to the
-    /// end), or appends it.
+    /// Sets one `--override key=value` ([`Settings::set`]).
     pub fn set(&mut self, key: &str, value: &str) -> &mut Self {
-        self.overrides.retain(|(k, _)| k != key);
-        self.overrides.push((key.to_string(), value.to_string()));
+        self.overrides.set(key, value);
         self
     }
 
     /// [`BrokerCommand::set`] for each pair, in order.
     pub fn set_all<K: AsRef<str>, V: AsRef<str>>(&mut self, settings: &[(K, V)]) -> &mut Self {
-        for (k, v) in settings {
-            self.set(k.as_ref(), v.as_ref());
-        }
+        self.overrides.set_all(settings);
         self
     }
 
     /// The value `key` is set to, if it is.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.overrides
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.overrides.get(key)
     }
 
     /// Sets (or replaces) one environment variable of the process.
     pub fn set_env(&mut self, key: &str, value: &str) -> &mut Self {
-        self.env.retain(|(k, _)| k != key);
-        self.env.push((key.to_string(), value.to_string()));
+        self.env.set(key, value);
         self
     }
 
     /// The arguments after the binary: `broker --override K=V ...`.
     pub fn args(&self) -> Vec<String> {
         let mut args = vec!["broker".to_string()];
-        for (k, v) in &self.overrides {
+        for (k, v) in self.overrides.iter() {
             args.push("--override".to_string());
             args.push(format!("{k}={v}"));
         }
@@ -115,9 +150,7 @@ impl BrokerCommand {
             None => Command::new(&self.binary),
         };
         command.args(self.args());
-        for (k, v) in &self.env {
-            command.env(k, v);
-        }
+        command.envs(self.env.iter());
         if let Some(limit) = self.open_files_limit {
             set_open_files_limit(&mut command, limit);
         }

@@ -2,8 +2,8 @@
 //!
 //! - [`RawClient`]: a blocking facade over `ironlog_protocol::Connection` for the sync tests:
 //!   requests at the version the test names (`VersionChoice::Exactly`), framing, correlation
-//!   ids, ApiVersions at connect and timeouts are the protocol crate's. It adds typed
-//!   conveniences for the requests tests send most.
+//!   ids, ApiVersions at connect and timeouts are the protocol crate's. Typed conveniences
+//!   for the requests tests send most are in [`crate::requests`].
 //! - [`RawSocket`]: bytes on a plain TCP connection, for what no client may send — garbage,
 //!   oversized or negative sizes, half frames, unknown API keys and versions. It writes a
 //!   request header only through `ironlog_protocol::frame` and reads frames with its
@@ -13,16 +13,13 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use ironlog_protocol::frame::{encode_raw_request, FrameReader};
 use ironlog_protocol::{Connection, ConnectionConfig, SendOptions, VersionChoice};
-use kafka_protocol::messages::BrokerId;
 use kafka_protocol::protocol::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
-use crate::batches::topic_name_of;
 use crate::clients::CLIENT_TIMEOUT;
 
 /// The client id raw requests carry.
@@ -54,6 +51,8 @@ pub mod codes {
     pub const CORRUPT_MESSAGE: i16 = 2;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const MESSAGE_TOO_LARGE: i16 = 10;
+    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const UNSUPPORTED_VERSION: i16 = 35;
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
@@ -65,6 +64,8 @@ pub mod codes {
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     pub const INVALID_TXN_STATE: i16 = 48;
+    pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+    pub const CONCURRENT_TRANSACTIONS: i16 = 51;
     pub const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
@@ -122,183 +123,16 @@ impl RawClient {
         &self.connection
     }
 
-    /// Produce one encoded batch to topic/partition; returns the partition response.
-    pub fn produce(
+    /// [`RawClient::call`] for a request the broker must answer: panics, naming `what`,
+    /// when it does not (the connection failed or the answer did not decode).
+    pub fn expect_call<R: Request + 'static>(
         &mut self,
-        topic: &str,
-        partition: i32,
-        batch: Bytes,
-        acks: i16,
-    ) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
-        self.produce_as(None, topic, partition, batch, acks)
-    }
-
-    /// [`RawClient::produce`] with the request's transactional id (as transactional
-    /// producers send it).
-    pub fn produce_as(
-        &mut self,
-        transactional_id: Option<&str>,
-        topic: &str,
-        partition: i32,
-        batch: Bytes,
-        acks: i16,
-    ) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
-        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-        use kafka_protocol::messages::{ProduceRequest, TransactionalId};
-        let request = ProduceRequest::default()
-            .with_transactional_id(transactional_id.map(|id| {
-                TransactionalId(kafka_protocol::protocol::StrBytes::from_string(
-                    id.to_owned(),
-                ))
-            }))
-            .with_acks(acks)
-            .with_timeout_ms(30_000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(topic_name_of(topic))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(batch))])]);
-        let response = self
-            .call(versions::PRODUCE, &request)
-            .unwrap_or_else(|e| panic!("raw Produce to {topic}/{partition} failed: {e:#}"));
-        response
-            .responses
-            .into_iter()
-            .flat_map(|t| t.partition_responses)
-            .find(|p| p.index == partition)
-            .unwrap_or_else(|| panic!("Produce response has no entry for partition {partition}"))
-    }
-
-    /// ListOffsets for one partition at `timestamp` (-1 latest, -2 earliest, -3 max
-    /// timestamp, or a time in ms); returns (error code, offset, timestamp).
-    pub fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> (i16, i64, i64) {
-        self.list_offset_isolated(topic, partition, timestamp, 0)
-    }
-
-    /// [`RawClient::list_offset`] with an isolation level (0 read_uncommitted, 1
-    /// read_committed: "latest" is then the last stable offset).
-    pub fn list_offset_isolated(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        timestamp: i64,
-        isolation_level: i8,
-    ) -> (i16, i64, i64) {
-        use kafka_protocol::messages::list_offsets_request::{
-            ListOffsetsPartition, ListOffsetsTopic,
-        };
-        use kafka_protocol::messages::ListOffsetsRequest;
-        let request = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_isolation_level(isolation_level)
-            .with_topics(vec![ListOffsetsTopic::default()
-                .with_name(topic_name_of(topic))
-                .with_partitions(vec![ListOffsetsPartition::default()
-                    .with_partition_index(partition)
-                    .with_current_leader_epoch(-1)
-                    .with_timestamp(timestamp)])]);
-        let response = self
-            .call(versions::LIST_OFFSETS, &request)
-            .unwrap_or_else(|e| panic!("raw ListOffsets {topic}/{partition} failed: {e:#}"));
-        let p = response
-            .topics
-            .into_iter()
-            .flat_map(|t| t.partitions)
-            .find(|p| p.partition_index == partition)
-            .unwrap_or_else(|| panic!("ListOffsets response has no partition {partition}"));
-        (p.error_code, p.offset, p.timestamp)
-    }
-
-    /// Fetch v12 of one partition (sessionless unless `session_id`/`epoch` say otherwise).
-    pub fn fetch(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        session_id: i32,
-        session_epoch: i32,
-        max_wait_ms: i32,
-    ) -> kafka_protocol::messages::FetchResponse {
-        self.fetch_isolated(
-            topic,
-            partition,
-            offset,
-            session_id,
-            session_epoch,
-            max_wait_ms,
-            0,
-        )
-    }
-
-    /// [`RawClient::fetch`] with an isolation level (0 read_uncommitted, 1 read_committed).
-    #[allow(clippy::too_many_arguments)]
-    pub fn fetch_isolated(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        session_id: i32,
-        session_epoch: i32,
-        max_wait_ms: i32,
-        isolation_level: i8,
-    ) -> kafka_protocol::messages::FetchResponse {
-        use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-        use kafka_protocol::messages::FetchRequest;
-        let request = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(max_wait_ms)
-            .with_min_bytes(1)
-            .with_max_bytes(8 * 1024 * 1024)
-            .with_isolation_level(isolation_level)
-            .with_session_id(session_id)
-            .with_session_epoch(session_epoch)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(topic_name_of(topic))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(partition)
-                    .with_current_leader_epoch(-1)
-                    .with_fetch_offset(offset)
-                    .with_last_fetched_epoch(-1)
-                    .with_log_start_offset(-1)
-                    .with_partition_max_bytes(4 * 1024 * 1024)])]);
-        self.call(versions::FETCH, &request)
-            .unwrap_or_else(|e| panic!("raw Fetch {topic}/{partition} failed: {e:#}"))
-    }
-
-    /// WriteTxnMarkers v1 for one producer's transaction on `partitions` of `topic`, as the
-    /// transaction coordinator sends it; returns the error code per partition.
-    pub fn write_txn_marker(
-        &mut self,
-        topic: &str,
-        partitions: &[i32],
-        producer_id: i64,
-        producer_epoch: i16,
-        coordinator_epoch: i32,
-        commit: bool,
-    ) -> Vec<(i32, i16)> {
-        use kafka_protocol::messages::write_txn_markers_request::{
-            WritableTxnMarker, WritableTxnMarkerTopic,
-        };
-        use kafka_protocol::messages::{ProducerId, WriteTxnMarkersRequest};
-        let request =
-            WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
-                .with_producer_id(ProducerId(producer_id))
-                .with_producer_epoch(producer_epoch)
-                .with_transaction_result(commit)
-                .with_coordinator_epoch(coordinator_epoch)
-                .with_topics(vec![WritableTxnMarkerTopic::default()
-                    .with_name(topic_name_of(topic))
-                    .with_partition_indexes(partitions.to_vec())])]);
-        let response = self
-            .call(versions::WRITE_TXN_MARKERS, &request)
-            .unwrap_or_else(|e| panic!("raw WriteTxnMarkers for {topic} failed: {e:#}"));
-        response
-            .markers
-            .into_iter()
-            .flat_map(|m| m.topics)
-            .flat_map(|t| t.partitions)
-            .map(|p| (p.partition_index, p.error_code))
-            .collect()
+        version: i16,
+        request: &R,
+        what: &str,
+    ) -> R::Response {
+        self.call(version, request)
+            .unwrap_or_else(|e| panic!("raw {what} failed: {e:#}"))
     }
 }
 
