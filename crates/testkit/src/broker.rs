@@ -100,6 +100,24 @@ impl BrokerSpec {
         self
     }
 
+    /// The command line of this broker with its data in `data_dir`: node 1 on a port-0
+    /// PLAINTEXT listener, then the overrides, the environment and the limits. For users
+    /// that run the process themselves ([`BrokerProcess`]) and report errors instead of
+    /// panicking.
+    pub fn command_in(&self, data_dir: &Path) -> BrokerCommand {
+        let listener = format!("{CLIENT_LISTENER}://{}:0", host_in_url(self.host));
+        let mut command = BrokerCommand::new(&self.binary);
+        command
+            .set("node.id", "1")
+            .set("log.dirs", &data_dir.display().to_string())
+            .set("listeners", &listener)
+            .set("advertised.listeners", &listener)
+            .set_all(self.overrides.pairs());
+        command.env = self.env.clone();
+        command.open_files_limit = self.open_files_limit;
+        command
+    }
+
     /// Starts the broker; panics, saying why, if it does not start.
     pub fn start(self) -> TestBroker {
         let mut broker = self.prepare();
@@ -111,17 +129,7 @@ impl BrokerSpec {
     pub(crate) fn prepare(self) -> TestBroker {
         let dir = TestDir::new(&self.dir_prefix)
             .unwrap_or_else(|e| panic!("cannot create a temp dir for the {}: {e}", self.name));
-        let data_dir = dir.path().join("data");
-        let listener = format!("{CLIENT_LISTENER}://{}:0", host_in_url(self.host));
-        let mut command = BrokerCommand::new(&self.binary);
-        command
-            .set("node.id", "1")
-            .set("log.dirs", &data_dir.display().to_string())
-            .set("listeners", &listener)
-            .set("advertised.listeners", &listener)
-            .set_all(self.overrides.pairs());
-        command.env = self.env;
-        command.open_files_limit = self.open_files_limit;
+        let command = self.command_in(&dir.path().join("data"));
         TestBroker {
             dir,
             name: self.name,
