@@ -19,22 +19,14 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
-const RESOURCE_TOPIC: i8 = 2;
-const RESOURCE_BROKER: i8 = 4;
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
-const OP_APPEND: i8 = 2;
-const OP_SUBTRACT: i8 = 3;
-
 /// IncrementalAlterConfigs of one config of `topic`; returns the error code.
 fn alter_topic(broker: &TestBroker, topic: &str, op: (&str, i8, Option<&str>)) -> i16 {
     broker
         .raw()
-        .incremental_alter_configs(RESOURCE_TOPIC, topic, &[op], false)
+        .incremental_alter_configs(resource::TOPIC, topic, &[op], false)
         .0
 }
 
-const INVALID_REQUEST: i16 = 42;
 const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const TYPE_STRING: i8 = 2;
@@ -330,6 +322,9 @@ fn delete_topics_then_recreate_starts_empty() {
     let topic = broker.new_topic("del", 2);
     let producer = broker.producer();
     broker.produce_one(&producer, &topic, 0, b"k", b"old");
+    // A producer refreshes the metadata of the topics it knows, which auto-creates a
+    // deleted one (auto.create.topics.enable): it goes before the topic does.
+    drop(producer);
     let admin = broker.admin();
     let results = block_on(admin.delete_topics(&[&topic], &admin_options())).expect("DeleteTopics");
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
@@ -354,7 +349,7 @@ fn delete_topics_then_recreate_starts_empty() {
         broker.consume_all(&topic, 0, 0).is_empty(),
         "a recreated topic must not show the old topic's records"
     );
-    let (_, offset) = broker.produce_one(&producer, &topic, 0, b"k", b"new");
+    let (_, offset) = broker.produce_one(&broker.producer(), &topic, 0, b"k", b"new");
     assert_eq!(offset, 0, "a recreated topic starts at offset 0");
 }
 
@@ -425,7 +420,11 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
 
     // SET max.message.bytes low: takes effect for the next produce
     assert_eq!(
-        alter_topic(&broker, &topic, ("max.message.bytes", OP_SET, Some("2000"))),
+        alter_topic(
+            &broker,
+            &topic,
+            ("max.message.bytes", config_op::SET, Some("2000"))
+        ),
         codes::NONE
     );
     assert_eq!(
@@ -443,7 +442,11 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
 
     // DELETE restores the default, and the large record is accepted again
     assert_eq!(
-        alter_topic(&broker, &topic, ("max.message.bytes", OP_DELETE, None)),
+        alter_topic(
+            &broker,
+            &topic,
+            ("max.message.bytes", config_op::DELETE, None)
+        ),
         codes::NONE
     );
     let configs = describe(&broker, ResourceSpecifier::Topic(&topic));
@@ -463,7 +466,7 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
         alter_topic(
             &broker,
             &topic,
-            ("cleanup.policy", OP_APPEND, Some("compact"))
+            ("cleanup.policy", config_op::APPEND, Some("compact"))
         ),
         codes::NONE
     );
@@ -476,7 +479,7 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
         alter_topic(
             &broker,
             &topic,
-            ("cleanup.policy", OP_SUBTRACT, Some("delete"))
+            ("cleanup.policy", config_op::SUBTRACT, Some("delete"))
         ),
         codes::NONE
     );
@@ -491,9 +494,9 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
         broker
             .raw()
             .incremental_alter_configs(
-                RESOURCE_TOPIC,
+                resource::TOPIC,
                 &topic,
-                &[("retention.ms", OP_SET, Some("1234"))],
+                &[("retention.ms", config_op::SET, Some("1234"))],
                 true
             )
             .0,
@@ -505,12 +508,20 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
         "validate_only must not change retention.ms"
     );
     assert_eq!(
-        alter_topic(&broker, &topic, ("retention.ms", OP_SET, Some("soon"))),
+        alter_topic(
+            &broker,
+            &topic,
+            ("retention.ms", config_op::SET, Some("soon"))
+        ),
         codes::INVALID_CONFIG,
         "a non-numeric retention.ms"
     );
     assert_eq!(
-        alter_topic(&broker, &topic, ("no.such.config", OP_SET, Some("1"))),
+        alter_topic(
+            &broker,
+            &topic,
+            ("no.such.config", config_op::SET, Some("1"))
+        ),
         codes::INVALID_CONFIG,
         "an unknown config name"
     );
@@ -518,7 +529,7 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
         alter_topic(
             &broker,
             &topic_name("missing"),
-            ("retention.ms", OP_SET, Some("1"))
+            ("retention.ms", config_op::SET, Some("1"))
         ),
         codes::UNKNOWN_TOPIC_OR_PARTITION,
         "altering a topic that does not exist"
@@ -528,9 +539,9 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
         broker
             .raw()
             .incremental_alter_configs(
-                RESOURCE_BROKER,
+                resource::BROKER,
                 "1",
-                &[("log.retention.ms", OP_SET, Some("7200000"))],
+                &[("log.retention.ms", config_op::SET, Some("7200000"))],
                 false
             )
             .0,
@@ -738,7 +749,7 @@ fn metadata_does_not_auto_create_when_disabled() {
 #[test]
 fn broker_config_changes_are_refused_as_kafka_refuses_them() {
     let broker = TestBroker::start();
-    let advertised_before = broker.raw().describe_configs(RESOURCE_BROKER, "1", None).2
+    let advertised_before = broker.raw().describe_configs(resource::BROKER, "1", None).2
         ["advertised.listeners"]
         .value
         .as_ref()
@@ -749,13 +760,13 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
     );
     let set = |name: &str, key: &str, value: &str| {
         broker.raw().incremental_alter_configs(
-            RESOURCE_BROKER,
+            resource::BROKER,
             name,
-            &[(key, OP_SET, Some(value))],
+            &[(key, config_op::SET, Some(value))],
             false,
         )
     };
-    let refused = |message: &str| (INVALID_REQUEST, Some(message.to_string()));
+    let refused = |message: &str| (codes::INVALID_REQUEST, Some(message.to_string()));
     let read_only = refused("Cannot update these configs dynamically: Set(advertised.listeners)");
     assert_eq!(
         set("1", "advertised.listeners", "PLAINTEXT://elsewhere:9092"),
@@ -770,7 +781,7 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
     assert_eq!(
         broker
             .raw()
-            .alter_configs(RESOURCE_BROKER, "1", &[("num.partitions", "3")]),
+            .alter_configs(resource::BROKER, "1", &[("num.partitions", "3")]),
         refused("Cannot update these configs dynamically: Set(num.partitions)"),
         "legacy AlterConfigs refuses read-only keys the same way"
     );
@@ -789,9 +800,9 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
     );
     assert_eq!(
         broker.raw().incremental_alter_configs(
-            RESOURCE_BROKER,
+            resource::BROKER,
             "1",
-            &[("log.retention.ms", OP_APPEND, Some("1"))],
+            &[("log.retention.ms", config_op::APPEND, Some("1"))],
             false
         ),
         (
@@ -809,9 +820,9 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
     );
     assert_eq!(
         broker.raw().incremental_alter_configs(
-            RESOURCE_BROKER,
+            resource::BROKER,
             "1",
-            &[("num.partitions", OP_DELETE, None)],
+            &[("num.partitions", config_op::DELETE, None)],
             false
         ),
         (codes::NONE, None),
@@ -819,7 +830,7 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
     );
 
     // Nothing of the refused changes was stored.
-    let (code, _, configs) = broker.raw().describe_configs(RESOURCE_BROKER, "1", None);
+    let (code, _, configs) = broker.raw().describe_configs(resource::BROKER, "1", None);
     assert_eq!(code, codes::NONE);
     let advertised = &configs["advertised.listeners"];
     assert_eq!(
@@ -831,7 +842,7 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
         (advertised_before, SOURCE_STATIC_BROKER, true),
         "advertised.listeners after the refused changes"
     );
-    let (_, _, defaults) = broker.raw().describe_configs(RESOURCE_BROKER, "", None);
+    let (_, _, defaults) = broker.raw().describe_configs(resource::BROKER, "", None);
     assert!(
         defaults.is_empty(),
         "the cluster default holds nothing: {:?}",
@@ -843,7 +854,7 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
     let (_, _, configs) =
         broker
             .raw()
-            .describe_configs(RESOURCE_BROKER, "1", Some(&["log.retention.ms"]));
+            .describe_configs(resource::BROKER, "1", Some(&["log.retention.ms"]));
     let retention = &configs["log.retention.ms"];
     assert_eq!(
         (
@@ -864,7 +875,7 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
 #[test]
 fn describe_broker_configs_reports_kafka_flags() {
     let broker = TestBroker::start();
-    let (code, _, all) = broker.raw().describe_configs(RESOURCE_BROKER, "1", None);
+    let (code, _, all) = broker.raw().describe_configs(resource::BROKER, "1", None);
     assert_eq!(code, codes::NONE);
     let advertised = &all["advertised.listeners"];
     assert_eq!(
@@ -884,25 +895,25 @@ fn describe_broker_configs_reports_kafka_flags() {
     assert!(!all["log.retention.ms"].read_only && all["log.retention.hours"].read_only);
     let (_, _, empty_keys) = broker
         .raw()
-        .describe_configs(RESOURCE_BROKER, "1", Some(&[]));
+        .describe_configs(resource::BROKER, "1", Some(&[]));
     assert_eq!(
         empty_keys.len(),
         all.len(),
         "an empty key list asks for every config, as in Kafka"
     );
-    let (code, message, _) = broker.raw().describe_configs(RESOURCE_BROKER, "5", None);
+    let (code, message, _) = broker.raw().describe_configs(resource::BROKER, "5", None);
     assert_eq!(
         (code, message.as_deref()),
         (
-            INVALID_REQUEST,
+            codes::INVALID_REQUEST,
             Some("Unexpected broker id, expected 1 or empty string, but received 5")
         )
     );
-    let (code, message, _) = broker.raw().describe_configs(RESOURCE_BROKER, "x", None);
+    let (code, message, _) = broker.raw().describe_configs(resource::BROKER, "x", None);
     assert_eq!(
         (code, message.as_deref()),
         (
-            INVALID_REQUEST,
+            codes::INVALID_REQUEST,
             Some("Broker id must be an integer, but it is: x")
         )
     );
@@ -937,19 +948,19 @@ fn list_config_resources_lists_brokers_and_topics() {
         (
             codes::NONE,
             vec![
-                (RESOURCE_TOPIC, topic.clone()),
-                (RESOURCE_BROKER, "1".to_string())
+                (resource::TOPIC, topic.clone()),
+                (resource::BROKER, "1".to_string())
             ]
         ),
         "every type"
     );
     assert_eq!(
-        list(1, &[RESOURCE_TOPIC]),
-        (codes::NONE, vec![(RESOURCE_TOPIC, topic.clone())])
+        list(1, &[resource::TOPIC]),
+        (codes::NONE, vec![(resource::TOPIC, topic.clone())])
     );
     assert_eq!(
-        list(1, &[RESOURCE_BROKER]),
-        (codes::NONE, vec![(RESOURCE_BROKER, "1".to_string())])
+        list(1, &[resource::BROKER]),
+        (codes::NONE, vec![(resource::BROKER, "1".to_string())])
     );
     assert_eq!(
         list(1, &[16, 32]),
@@ -957,7 +968,7 @@ fn list_config_resources_lists_brokers_and_topics() {
         "no client metrics, no group configs"
     );
     assert_eq!(
-        list(1, &[RESOURCE_TOPIC, 99]),
+        list(1, &[resource::TOPIC, 99]),
         (codes::UNSUPPORTED_VERSION, vec![])
     );
     assert_eq!(

@@ -23,7 +23,6 @@ use rdkafka::statistics::Statistics;
 
 use common::*;
 
-const INVALID_TIMESTAMP: i16 = 32;
 const HOUR_MS: i64 = 60 * 60 * 1000;
 
 // ------------------------------------------------------------------ librdkafka
@@ -406,7 +405,7 @@ fn timestamps_out_of_range_are_invalid_timestamp_with_the_record_indexes() {
             &mut raw,
             &ahead,
             &response,
-            INVALID_TIMESTAMP,
+            codes::INVALID_TIMESTAMP,
             &[1, 3],
             "out of range",
         );
@@ -432,7 +431,7 @@ fn timestamps_out_of_range_are_invalid_timestamp_with_the_record_indexes() {
         &mut raw,
         &behind,
         &response,
-        INVALID_TIMESTAMP,
+        codes::INVALID_TIMESTAMP,
         &[0, 1],
         "out of range",
     );
@@ -455,7 +454,7 @@ fn timestamps_out_of_range_are_invalid_timestamp_with_the_record_indexes() {
         &mut raw,
         &compacted,
         &response,
-        INVALID_TIMESTAMP,
+        codes::INVALID_TIMESTAMP,
         &[0, 1],
         "",
     );
@@ -486,7 +485,7 @@ fn producer_log_append_time_batches_are_invalid_timestamp() {
         &mut raw,
         &log_append,
         &response,
-        INVALID_TIMESTAMP,
+        codes::INVALID_TIMESTAMP,
         &[0, 1, 2],
         "LogAppendTime",
     );
@@ -517,7 +516,7 @@ fn producer_log_append_time_batches_are_invalid_timestamp() {
         Compression::None,
     ));
     let response = raw.produce_at(versions::PRODUCE, &create, untimed);
-    assert_eq!(response.error_code, INVALID_TIMESTAMP);
+    assert_eq!(response.error_code, codes::INVALID_TIMESTAMP);
     assert_eq!(
         record_errors_of(&response)
             .iter()

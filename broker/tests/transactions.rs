@@ -20,18 +20,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-const INVALID_TXN_STATE: i16 = 48;
-const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
-const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
-const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-const PRODUCER_FENCED: i16 = 90;
-const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
-const UNSTABLE_OFFSET_COMMIT: i16 = 88;
-const INVALID_GROUP_ID: i16 = 24;
-
-const TOPIC_RESOURCE: i8 = 2;
-const BROKER_RESOURCE: i8 = 4;
-
 fn values(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
 }
@@ -79,7 +67,7 @@ fn committed_transaction_is_visible_to_read_committed_consumers_and_described() 
     assert_eq!(listed.unknown_state_filters, vec![sb("NoSuchState")]);
     assert_eq!(
         raw.describe_txn("never-used").transaction_states[0].error_code,
-        TRANSACTIONAL_ID_NOT_FOUND
+        codes::TRANSACTIONAL_ID_NOT_FOUND
     );
 }
 
@@ -176,19 +164,20 @@ fn raw_error_paths_follow_kafka() {
 
     let (code, _, _) = raw.init_txn("tx-errors", 900_001);
     assert_eq!(
-        code, INVALID_TRANSACTION_TIMEOUT,
+        code,
+        codes::INVALID_TRANSACTION_TIMEOUT,
         "a timeout above transaction.max.timeout.ms"
     );
     let (pid, epoch) = raw.init_txn_ok("tx-errors");
     assert_eq!(epoch, 0, "a new transactional id starts at epoch 0");
     assert_eq!(
         raw.end_txn("tx-errors", pid, epoch, true),
-        INVALID_TXN_STATE,
+        codes::INVALID_TXN_STATE,
         "EndTxn without a transaction"
     );
     assert_eq!(
         raw.add_partition("tx-unknown", pid, epoch, &topic),
-        INVALID_PRODUCER_ID_MAPPING,
+        codes::INVALID_PRODUCER_ID_MAPPING,
         "AddPartitionsToTxn for an unknown transactional id"
     );
     assert_eq!(
@@ -201,7 +190,7 @@ fn raw_error_paths_follow_kafka() {
     );
     assert_eq!(
         raw.end_txn("tx-errors", pid, epoch + 1, true),
-        PRODUCER_FENCED,
+        codes::PRODUCER_FENCED,
         "EndTxn with an epoch that is not the current one"
     );
     // A re-init bumps the epoch and aborts the ongoing transaction.
@@ -210,7 +199,7 @@ fn raw_error_paths_follow_kafka() {
     assert!(epoch2 > epoch, "epoch bumped: {epoch} → {epoch2}");
     assert_eq!(
         raw.end_txn("tx-errors", pid, epoch, false),
-        PRODUCER_FENCED,
+        codes::PRODUCER_FENCED,
         "the old epoch is fenced"
     );
     let (_, high) = broker.watermarks(&topic, 0);
@@ -224,7 +213,7 @@ fn raw_error_paths_follow_kafka() {
     assert_eq!(raw.end_txn("tx-errors", pid2, epoch2, true), codes::NONE);
     assert_eq!(
         raw.end_txn("tx-errors", pid2, epoch2, false),
-        INVALID_TXN_STATE
+        codes::INVALID_TXN_STATE
     );
 }
 
@@ -242,7 +231,8 @@ fn transactional_produce_is_verified_with_the_coordinator() {
     // A partition never added to the transaction.
     let r = raw.produce_txn(id, &other, &[b"x"], pid, epoch, 0);
     assert_eq!(
-        r.error_code, INVALID_TXN_STATE,
+        r.error_code,
+        codes::INVALID_TXN_STATE,
         "partition not in the transaction"
     );
     assert_eq!(broker.watermarks(&other, 0), (0, 0), "nothing written");
@@ -255,7 +245,8 @@ fn transactional_produce_is_verified_with_the_coordinator() {
     // A late batch of the ended transaction must not open a new (hanging) one.
     let r = raw.produce_txn(id, &added, &[b"late"], pid, epoch, 1);
     assert_eq!(
-        r.error_code, INVALID_TXN_STATE,
+        r.error_code,
+        codes::INVALID_TXN_STATE,
         "a produce after its transaction ended"
     );
     let (_, high) = broker.watermarks(&added, 0);
@@ -292,13 +283,17 @@ fn transaction_verification_can_be_switched_off_without_a_restart() {
         raw.produce_txn(id, &topic, &[b"x"], pid, epoch, 0)
             .error_code
     };
-    assert_eq!(unadded(&mut raw), INVALID_TXN_STATE, "verified by default");
+    assert_eq!(
+        unadded(&mut raw),
+        codes::INVALID_TXN_STATE,
+        "verified by default"
+    );
 
     // kafka-configs.sh --entity-type brokers --entity-default --alter
     //   --add-config transaction.partition.verification.enable=false
     assert_eq!(
         raw.set_config(
-            BROKER_RESOURCE,
+            resource::BROKER,
             "",
             "transaction.partition.verification.enable",
             "false"
@@ -331,7 +326,7 @@ fn bad_txn_offset_commits_get_kafkas_errors_and_write_nothing() {
     // Creates __consumer_offsets, so that its watermarks can be compared.
     assert_eq!(
         raw.add_offsets("tx-other-offsets", -1, 0, group),
-        INVALID_PRODUCER_ID_MAPPING
+        codes::INVALID_PRODUCER_ID_MAPPING
     );
     broker.wait_for_topic("__consumer_offsets", 50);
     let partition = offsets_partition(group, 50);
@@ -339,17 +334,17 @@ fn bad_txn_offset_commits_get_kafkas_errors_and_write_nothing() {
 
     assert_eq!(
         raw.txn_commit_offset(id, group, pid, epoch, &input, 5),
-        INVALID_TXN_STATE,
+        codes::INVALID_TXN_STATE,
         "offsets not added to the transaction (no AddOffsetsToTxn)"
     );
     assert_eq!(
         raw.txn_commit_offset("tx-unknown-offsets", group, pid, epoch, &input, 5),
-        INVALID_PRODUCER_ID_MAPPING,
+        codes::INVALID_PRODUCER_ID_MAPPING,
         "an unknown transactional id"
     );
     assert_eq!(
         raw.txn_commit_offset(id, "", pid, epoch, &input, 5),
-        INVALID_GROUP_ID,
+        codes::INVALID_GROUP_ID,
         "an empty group id"
     );
     assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
@@ -362,7 +357,7 @@ fn bad_txn_offset_commits_get_kafkas_errors_and_write_nothing() {
     assert!(epoch2 > epoch);
     assert_eq!(
         raw.txn_commit_offset(id, group, pid, epoch, &input, 5),
-        PRODUCER_FENCED,
+        codes::PRODUCER_FENCED,
         "a fenced producer's offsets"
     );
     let (_, high) = broker.watermarks("__consumer_offsets", partition);
@@ -426,7 +421,7 @@ fn txn_offset_commits_of_missing_topics_are_refused_and_never_committed() {
             id,
             &[(&topic, &[(0, 5), (4, 6)]), (&missing, &[(0, 7)])],
         );
-        answered[0].1[0].1 != COORDINATOR_LOAD_IN_PROGRESS
+        answered[0].1[0].1 != codes::COORDINATOR_LOAD_IN_PROGRESS
     });
     assert_eq!(
         answered,
@@ -487,7 +482,7 @@ fn transactional_offsets_become_visible_only_when_committed() {
         // Until the transaction ends, a require_stable OffsetFetch must not see old offsets.
         assert_eq!(
             raw.fetch_offset(group, &topic, true).0,
-            UNSTABLE_OFFSET_COMMIT,
+            codes::UNSTABLE_OFFSET_COMMIT,
             "require_stable OffsetFetch while transactional offsets are pending"
         );
         assert_eq!(raw.end_txn("tx-offsets", pid, epoch, commit), codes::NONE);
@@ -555,7 +550,7 @@ fn a_transaction_open_across_a_crash_is_aborted_after_its_timeout() {
     );
     assert_eq!(
         raw.end_txn("tx-crash", pid, epoch, true),
-        PRODUCER_FENCED,
+        codes::PRODUCER_FENCED,
         "the pre-crash producer is fenced"
     );
     // The ABORT marker ends the transaction: the stable offset is not held back by it.
@@ -596,7 +591,7 @@ fn idle_transactional_ids_expire_after_transactional_id_expiration_ms() {
         "the idle transactional id to expire",
         || {
             raw.describe_txn("tx-expiring").transaction_states[0].error_code
-                == TRANSACTIONAL_ID_NOT_FOUND
+                == codes::TRANSACTIONAL_ID_NOT_FOUND
         },
     );
 }
@@ -812,7 +807,7 @@ fn crash_and_await_pending_offset(broker: &mut TestBroker, group: &str, topic: &
     wait_until(
         Duration::from_secs(30),
         "the reloaded group coordinator to report the pending offset as unstable",
-        || raw.fetch_offset(group, topic, true).0 == UNSTABLE_OFFSET_COMMIT,
+        || raw.fetch_offset(group, topic, true).0 == codes::UNSTABLE_OFFSET_COMMIT,
     );
     raw
 }
@@ -887,7 +882,7 @@ fn deleting_a_group_deletes_its_pending_transactional_offsets() {
     wait_until(
         Duration::from_secs(30),
         "the group coordinator to reload",
-        || raw.fetch_offset(group, &input, true).0 != COORDINATOR_LOAD_IN_PROGRESS,
+        || raw.fetch_offset(group, &input, true).0 != codes::COORDINATOR_LOAD_IN_PROGRESS,
     );
     assert_eq!(
         raw.fetch_offset(group, &input, true),
@@ -915,7 +910,7 @@ fn compacting_consumer_offsets_keeps_transactional_offsets_right() {
     // cleaner (which only cleans closed segments) has work well below segment.bytes' 1 MiB.
     assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
     assert_eq!(
-        raw.set_config(TOPIC_RESOURCE, "__consumer_offsets", "segment.ms", "20"),
+        raw.set_config(resource::TOPIC, "__consumer_offsets", "segment.ms", "20"),
         codes::NONE
     );
     const ROUNDS: i64 = 120;
@@ -1328,12 +1323,12 @@ fn a_silent_producers_transaction_is_aborted_at_its_timeout_and_the_producer_fen
     );
     assert_eq!(
         raw.end_txn(&id, pid, epoch, true),
-        PRODUCER_FENCED,
+        codes::PRODUCER_FENCED,
         "EndTxn with the epoch before the abort"
     );
     assert_eq!(
         raw.add_partition(&id, pid, epoch, &topic),
-        PRODUCER_FENCED,
+        codes::PRODUCER_FENCED,
         "AddPartitionsToTxn v3 with the epoch before the abort"
     );
     let r = raw.produce_txn(&id, &topic, &[b"late"], pid, epoch, 5);

@@ -529,19 +529,11 @@ mod tests {
             .node_override(3, "broker.rack", "b")
             .set("num.partitions", "3")
             .node_override(2, "num.partitions", "6");
+        let port = |client, controller| NodePorts { client, controller };
         let ports = [
-            NodePorts {
-                client: None,
-                controller: Some(23000),
-            },
-            NodePorts {
-                client: Some(23001),
-                controller: None,
-            },
-            NodePorts {
-                client: Some(23002),
-                controller: None,
-            },
+            port(None, Some(23000)),
+            port(Some(23001), None),
+            port(Some(23002), None),
         ];
         let dirs: Vec<PathBuf> = (1..=3).map(|n| PathBuf::from(format!("/d{n}"))).collect();
         let settings = spec.node_settings(&ports, &dirs);
@@ -551,40 +543,37 @@ mod tests {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.clone())
         };
-        for node in 0..3 {
+        // (node index, key, value): the controller votes alone, serves no clients; a
+        // node's override wins over the cluster's; a node's own host is what it binds,
+        // advertises and is known at
+        let voters = Some("1@127.0.0.1:23000");
+        let expected = [
+            (0, "controller.quorum.voters", voters),
+            (1, "controller.quorum.voters", voters),
+            (2, "controller.quorum.voters", voters),
+            (0, "process.roles", Some("controller")),
+            (0, "listeners", Some("CONTROLLER://127.0.0.1:23000")),
+            (0, "advertised.listeners", None),
+            (1, "process.roles", Some("broker")),
+            (1, "listeners", Some("PLAINTEXT://127.0.0.1:23001")),
+            (1, "num.partitions", Some("6")),
+            (2, "num.partitions", Some("3")),
+            (2, "listeners", Some("PLAINTEXT://10.0.0.3:23002")),
+            (
+                2,
+                "advertised.listeners",
+                Some("PLAINTEXT://10.0.0.3:23002"),
+            ),
+            (2, "broker.rack", Some("b")),
+        ];
+        for (node, key, value) in expected {
             assert_eq!(
-                get(node, "controller.quorum.voters").as_deref(),
-                Some("1@127.0.0.1:23000"),
-                "only the controller votes"
+                get(node, key).as_deref(),
+                value,
+                "{key} of node {}",
+                node + 1
             );
         }
-        assert_eq!(get(0, "process.roles").as_deref(), Some("controller"));
-        assert_eq!(
-            get(0, "listeners").as_deref(),
-            Some("CONTROLLER://127.0.0.1:23000")
-        );
-        assert_eq!(
-            get(0, "advertised.listeners"),
-            None,
-            "a controller serves no clients"
-        );
-        assert_eq!(get(1, "process.roles").as_deref(), Some("broker"));
-        assert_eq!(
-            get(1, "listeners").as_deref(),
-            Some("PLAINTEXT://127.0.0.1:23001")
-        );
-        assert_eq!(
-            get(1, "num.partitions").as_deref(),
-            Some("6"),
-            "the node's override wins"
-        );
-        assert_eq!(get(2, "num.partitions").as_deref(), Some("3"));
-        assert_eq!(
-            get(2, "advertised.listeners").as_deref(),
-            Some("PLAINTEXT://10.0.0.3:23002"),
-            "a node's own host is what it binds and advertises"
-        );
-        assert_eq!(get(2, "broker.rack").as_deref(), Some("b"));
         let keys: Vec<&str> = settings[2].iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys.iter().filter(|k| **k == "num.partitions").count(),

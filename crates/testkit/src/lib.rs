@@ -48,6 +48,6 @@ pub use dirs::{files_with_suffix, TestDir};
 pub use groups::*;
 pub use ports::{allocate_port, free_port};
 pub use process::{BrokerCommand, BrokerProcess, Settings, StartError, StopError};
-pub use raw::{codes, versions, RawClient, RawSocket};
+pub use raw::{codes, config_op, resource, versions, RawClient, RawSocket};
 pub use requests::{fetch_partition, fetch_request, retry_while, sb, txn_id};
 pub use tools::*;
