@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::clients::KafkaClients;
@@ -155,6 +156,16 @@ pub(crate) fn host_in_url(host: IpAddr) -> String {
 /// A start failed because a listener's address was in use.
 #[derive(Debug)]
 pub(crate) struct PortTaken;
+
+/// Why a start (that is not to panic) failed.
+#[derive(Debug)]
+pub(crate) enum StartFailure {
+    PortTaken,
+    /// Given up because another node of the cluster failed.
+    Aborted,
+    /// What went wrong, as a sentence.
+    Other(String),
+}
 
 /// One `ironlog` broker process with its own data dir; killed when dropped. The data dir
 /// and the log are removed with it, unless the test is failing: then they stay and their
@@ -436,17 +447,35 @@ impl TestBroker {
     }
 
     /// Waits for a process [`TestBroker::begin_start`] spawned to print `ironlog: started`.
+    /// `Err(PortTaken)` when a listener's address was in use; any other failure panics.
     pub(crate) fn finish_start(&mut self, starting: StartingBroker) -> Result<(), PortTaken> {
-        match starting.wait_started(BROKER_START_TIMEOUT) {
+        match self.finish_start_unless(starting, &AtomicBool::new(false)) {
+            Ok(()) => Ok(()),
+            Err(StartFailure::PortTaken) => Err(PortTaken),
+            Err(StartFailure::Aborted) => panic!("the {}'s start was given up", self.name),
+            Err(StartFailure::Other(message)) => panic!("{message}"),
+        }
+    }
+
+    /// [`TestBroker::finish_start`] that gives up when `abort` is set, and reports every
+    /// failure instead of panicking (cluster nodes start side by side).
+    pub(crate) fn finish_start_unless(
+        &mut self,
+        starting: StartingBroker,
+        abort: &AtomicBool,
+    ) -> Result<(), StartFailure> {
+        match starting.wait_started_unless(BROKER_START_TIMEOUT, abort) {
             Ok(process) => {
                 self.listeners = process.listeners().to_vec();
                 match process.listener(CLIENT_LISTENER) {
                     Some(address) => self.bootstrap = address.to_string(),
                     None if !self.client_listener_required => self.bootstrap.clear(),
-                    None => panic!(
-                        "the {} printed no `{CLIENT_LISTENER}` listener line (log below)",
-                        self.name
-                    ),
+                    None => {
+                        return Err(StartFailure::Other(format!(
+                            "the {} printed no `{CLIENT_LISTENER}` listener line (log below)",
+                            self.name
+                        )))
+                    }
                 }
                 self.process = Some(process);
                 Ok(())
@@ -456,9 +485,19 @@ impl TestBroker {
                     "===== start #{} failed: address in use ({status}) =====",
                     self.start_count
                 ));
-                Err(PortTaken)
+                Err(StartFailure::PortTaken)
             }
-            Err(e) => panic!("the {} did not start: {e} (log below)", self.name),
+            Err(StartError::Aborted) => Err(StartFailure::Aborted),
+            Err(e) => {
+                self.note(&format!(
+                    "===== start #{} failed: {e} =====",
+                    self.start_count
+                ));
+                Err(StartFailure::Other(format!(
+                    "the {} did not start: {e} (log below)",
+                    self.name
+                )))
+            }
         }
     }
 

@@ -29,11 +29,12 @@
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 
-use crate::broker::{host_in_url, BrokerSpec, PortTaken, TestBroker, CLIENT_LISTENER};
+use crate::broker::{host_in_url, BrokerSpec, StartFailure, TestBroker, CLIENT_LISTENER};
 use crate::clients::{wait_until, KafkaClients};
 use crate::ports::allocate_port;
 use crate::process::{BrokerCommand, Settings};
@@ -322,11 +323,43 @@ impl ClusterSpec {
                     broker.begin_start(&command)
                 })
                 .collect();
-            let mut port_taken = false;
-            for (broker, starting) in nodes.iter_mut().zip(starting) {
-                if let Err(PortTaken) = broker.finish_start(starting) {
-                    port_taken = true;
-                }
+            // waited for side by side: the first failure gives up the others' waits
+            let abort = AtomicBool::new(false);
+            let failures: Vec<StartFailure> = std::thread::scope(|scope| {
+                let waits: Vec<_> = nodes
+                    .iter_mut()
+                    .zip(starting)
+                    .map(|(broker, starting)| {
+                        let abort = &abort;
+                        scope.spawn(move || {
+                            let outcome = broker.finish_start_unless(starting, abort);
+                            if outcome.is_err() {
+                                abort.store(true, Ordering::SeqCst);
+                            }
+                            outcome
+                        })
+                    })
+                    .collect();
+                waits
+                    .into_iter()
+                    .filter_map(|wait| match wait.join() {
+                        Ok(outcome) => outcome.err(),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    })
+                    .collect()
+            });
+            let port_taken = failures
+                .iter()
+                .any(|f| matches!(f, StartFailure::PortTaken));
+            let other: Vec<&str> = failures
+                .iter()
+                .filter_map(|f| match f {
+                    StartFailure::Other(message) => Some(message.as_str()),
+                    StartFailure::PortTaken | StartFailure::Aborted => None,
+                })
+                .collect();
+            if !other.is_empty() && !port_taken {
+                panic!("the cluster did not start: {}", other.join("; "));
             }
             if port_taken {
                 // the nodes go (killed, their fresh dirs removed); the next attempt has

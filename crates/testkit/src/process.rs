@@ -33,6 +33,8 @@ const ADDRESS_IN_USE: &str = "Address already in use";
 /// How long, after stdout closed, the stderr reader may take to see the process's last
 /// words (they decide whether a failed start was a taken port).
 const STDERR_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a start that may be aborted looks at its abort flag.
+const ABORT_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How often a bounded wait for an exit looks again.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -202,6 +204,8 @@ pub enum StartError {
     NoListener,
     #[error("unusable listener line {line:?}: {reason}")]
     BadListenerLine { line: String, reason: String },
+    #[error("the start was given up: another node of the cluster failed to start")]
+    Aborted,
 }
 
 /// Why a stop or an awaited exit did not end as asked.
@@ -246,7 +250,18 @@ impl StartingBroker {
     }
 
     /// Waits up to `timeout` for the listener lines and `ironlog: started`.
-    pub fn wait_started(mut self, timeout: Duration) -> Result<BrokerProcess, StartError> {
+    pub fn wait_started(self, timeout: Duration) -> Result<BrokerProcess, StartError> {
+        self.wait_started_unless(timeout, &AtomicBool::new(false))
+    }
+
+    /// [`StartingBroker::wait_started`] that gives up ([`StartError::Aborted`], the
+    /// process killed) as soon as `abort` is set — by whoever started other nodes of the
+    /// same cluster and saw one of them fail.
+    pub fn wait_started_unless(
+        mut self,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> Result<BrokerProcess, StartError> {
         let Some(child) = self.child.take() else {
             return Err(StartError::Exited {
                 status: "not running".to_string(),
@@ -256,7 +271,7 @@ impl StartingBroker {
             child,
             listeners: Vec::new(),
         };
-        match wait_for_start(&self.lines, timeout) {
+        match wait_for_start(&self.lines, timeout, abort) {
             Ok(listeners) => {
                 process.listeners = listeners;
                 Ok(process)
@@ -512,13 +527,18 @@ enum StartWait {
 fn wait_for_start(
     lines: &mpsc::Receiver<String>,
     timeout: Duration,
+    abort: &AtomicBool,
 ) -> Result<Vec<BoundListener>, StartWait> {
     let deadline = Instant::now() + timeout;
     let mut listeners = Vec::new();
     loop {
+        if abort.load(Ordering::SeqCst) {
+            return Err(StartWait::Failed(StartError::Aborted));
+        }
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = match lines.recv_timeout(left) {
+        let line = match lines.recv_timeout(left.min(ABORT_POLL_INTERVAL)) {
             Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => continue,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 return Err(StartWait::Failed(StartError::Timeout {
                     timeout_ms: timeout.as_millis(),
@@ -612,12 +632,14 @@ mod tests {
             "ironlog: listener CONTROLLER bound to 127.0.0.1:5556",
             "ironlog: started",
         ]);
-        let listeners = wait_for_start(&lines, Duration::from_secs(1)).ok().unwrap();
+        let listeners = wait_for_start(&lines, Duration::from_secs(1), &AtomicBool::new(false))
+            .ok()
+            .unwrap();
         let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["PLAINTEXT", "CONTROLLER"]);
         let lines = channel_with(&["ironlog: started"]);
         assert!(matches!(
-            wait_for_start(&lines, Duration::from_secs(1)),
+            wait_for_start(&lines, Duration::from_secs(1), &AtomicBool::new(false)),
             Err(StartWait::Failed(StartError::NoListener))
         ));
     }
@@ -627,12 +649,12 @@ mod tests {
         // all senders dropped after the buffered lines: the broker closed stdout
         let lines = channel_with(&["ironlog: listener PLAINTEXT bound to 127.0.0.1:5555"]);
         assert!(matches!(
-            wait_for_start(&lines, Duration::from_secs(5)),
+            wait_for_start(&lines, Duration::from_secs(5), &AtomicBool::new(false)),
             Err(StartWait::StdoutClosed)
         ));
         let (_sender, lines) = mpsc::channel::<String>();
         assert!(matches!(
-            wait_for_start(&lines, Duration::from_millis(10)),
+            wait_for_start(&lines, Duration::from_millis(10), &AtomicBool::new(false)),
             Err(StartWait::Failed(StartError::Timeout { .. }))
         ));
     }

@@ -12,17 +12,29 @@ use ironlog_testkit::{BrokerSpec, ClusterSpec, TestBroker};
 /// Prints `ironlog: listener NAME bound to HOST:PORT` for every `NAME://HOST:PORT` of its
 /// `listeners=` override (port 0 becomes 47001), then `ironlog: started`; exits 0 on
 /// SIGTERM. With `$FAKE_PORT_TAKEN_ONCE` naming a file that does not exist yet, it writes
-/// its listeners there and exits as a broker whose port is taken does.
+/// its listeners there and exits as a broker whose port is taken does; with
+/// `$FAKE_HANG_ONCE`, a node other than node 1 whose `$FAKE_HANG_ONCE.<id>` does not exist
+/// yet creates it and never prints `started`, as a node waiting for its quorum.
 const FAKE_BROKER: &str = r#"#!/bin/sh
 echo "args: $*" >&2
 listeners=""
+node=""
 for arg in "$@"; do
-  case "$arg" in listeners=*) listeners=${arg#listeners=} ;; esac
+  case "$arg" in
+    listeners=*) listeners=${arg#listeners=} ;;
+    node.id=*) node=${arg#node.id=} ;;
+  esac
 done
+if [ -n "$FAKE_HANG_ONCE" ] && [ "$node" != 1 ] && [ ! -e "$FAKE_HANG_ONCE.$node" ]; then
+  touch "$FAKE_HANG_ONCE.$node"
+  exec sleep 600
+fi
 if [ -n "$FAKE_PORT_TAKEN_ONCE" ] && [ ! -e "$FAKE_PORT_TAKEN_ONCE" ]; then
-  echo "$listeners" > "$FAKE_PORT_TAKEN_ONCE"
-  echo "Error: broker start-up failed: cannot bind listener: Address already in use (os error 98)" >&2
-  exit 1
+  if [ -z "$FAKE_HANG_ONCE" ] || [ "$node" = 1 ]; then
+    echo "$listeners" > "$FAKE_PORT_TAKEN_ONCE"
+    echo "Error: broker start-up failed: cannot bind listener: Address already in use (os error 98)" >&2
+    exit 1
+  fi
 fi
 for l in $(echo "$listeners" | tr ',' ' '); do
   name=${l%%://*}; address=${l#*://}
@@ -194,4 +206,38 @@ fn a_cluster_whose_port_was_taken_starts_again_with_fresh_ports() {
     );
     cluster.stop_node(3);
     assert!(!cluster.node_mut(3).is_running());
+}
+
+/// Node 1's port is taken while nodes 2 and 3 wait for their quorum (they never print
+/// `started` on their own): the launcher gives up their waits at once and starts again
+/// with fresh ports, instead of waiting out their start timeout first.
+#[test]
+fn a_taken_port_gives_up_the_other_nodes_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = script(dir.path(), "ironlog", FAKE_BROKER);
+    let started = std::time::Instant::now();
+    let cluster = ClusterSpec::new(&binary, 3)
+        .env(
+            "FAKE_PORT_TAKEN_ONCE",
+            &dir.path().join("taken").display().to_string(),
+        )
+        .env(
+            "FAKE_HANG_ONCE",
+            &dir.path().join("hang").display().to_string(),
+        )
+        .launch();
+    assert_eq!(cluster.start_attempts(), 2);
+    for id in [2, 3] {
+        assert!(
+            dir.path().join(format!("hang.{id}")).exists(),
+            "node {id} hung in the first attempt"
+        );
+    }
+    // the hanging nodes' start timeout is BROKER_START_TIMEOUT (60 s); giving up their
+    // waits takes a poll interval
+    assert!(
+        started.elapsed() < ironlog_testkit::BROKER_START_TIMEOUT / 2,
+        "the second attempt came only after {:?}: the hanging nodes were waited for",
+        started.elapsed()
+    );
 }
