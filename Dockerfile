@@ -29,7 +29,8 @@ FROM scratch AS cargo-registry
 # ------------------------------------------------------------------------------ build
 FROM ${RUST_IMAGE} AS build
 # The context is what the workspace build reads and nothing else (.dockerignore lets in
-# only the manifests, broker/ without its tests, and crates/).
+# only the manifests, broker/ without its tests, crates/ and bench/: every workspace
+# member must be there for cargo to read the workspace).
 COPY . /src/
 # The target dir is a cache mount: a rebuild after a source change compiles only the
 # workspace crates. The binary is copied out of it, into the layer.

@@ -122,15 +122,24 @@ pub struct ReplicaManager {
     applied_offset: watch::Sender<u64>,
     /// Serializes image application (one applier at a time, images in order).
     apply_lock: tokio::sync::Mutex<Option<Arc<MetadataImage>>>,
+    /// The latest published metadata image (Kafka's metadata cache): it may name partitions
+    /// this broker has not created yet, which tells "not hosted yet" from "unknown".
+    metadata: watch::Receiver<Arc<MetadataImage>>,
 }
 
 /// Result of appending one partition's records.
 pub type AppendResult = Result<AppendInfo, ApiError>;
 
 impl ReplicaManager {
-    pub fn new(node_id: i32, static_config: BrokerConfig, logs: Arc<LogManager>) -> Self {
+    pub fn new(
+        node_id: i32,
+        static_config: BrokerConfig,
+        logs: Arc<LogManager>,
+        metadata: watch::Receiver<Arc<MetadataImage>>,
+    ) -> Self {
         let (applied_offset, _) = watch::channel(0);
         Self {
+            metadata,
             node_id,
             static_config,
             logs,
@@ -183,6 +192,38 @@ impl ReplicaManager {
 
     pub fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions.read().ok()?.get(tp).cloned()
+    }
+
+    /// A hosted partition, or Kafka's error for one that is not hosted here
+    /// (`ReplicaManager.getPartitionOrError`): a partition the latest metadata knows — not
+    /// created here yet, or hosted elsewhere — is the retriable NOT_LEADER_OR_FOLLOWER (the
+    /// client refreshes its metadata and retries), an unknown one UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ApiError> {
+        if let Some(p) = self.partition(tp) {
+            return Ok(p);
+        }
+        if self
+            .metadata
+            .borrow()
+            .has_partition(&tp.topic, tp.partition)
+        {
+            Err(ApiError::new(
+                ResponseError::NotLeaderOrFollower,
+                format!("{tp} is not hosted by broker {}", self.node_id),
+            ))
+        } else {
+            Err(ResponseError::UnknownTopicOrPartition.into())
+        }
+    }
+
+    /// A partition this broker hosts and leads (see [`Self::hosted_partition`]); a follower's
+    /// replica is NOT_LEADER_OR_FOLLOWER.
+    pub fn leader_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ApiError> {
+        let p = self.hosted_partition(tp)?;
+        if p.leader_id() != self.node_id {
+            return Err(ResponseError::NotLeaderOrFollower.into());
+        }
+        Ok(p)
     }
 
     /// A future that completes at the next append anywhere on this broker. Create it
@@ -349,14 +390,9 @@ impl ReplicaManager {
         let mut results: Vec<(TopicPartition, Option<AppendResult>)> =
             Vec::with_capacity(entries.len());
         for (i, (tp, records, verification)) in entries.into_iter().enumerate() {
-            match self.partition(&tp) {
-                None => {
-                    results.push((tp, Some(Err(ResponseError::UnknownTopicOrPartition.into()))))
-                }
-                Some(p) if p.leader_id() != self.node_id => {
-                    results.push((tp, Some(Err(ResponseError::NotLeaderOrFollower.into()))))
-                }
-                Some(p) => {
+            match self.leader_partition(&tp) {
+                Err(e) => results.push((tp, Some(Err(e)))),
+                Ok(p) => {
                     let min_isr = self.min_insync_replicas(&p);
                     if required_acks == -1 && p.isr_len() < min_isr {
                         results.push((
@@ -492,12 +528,9 @@ impl ReplicaManager {
         let mut work = Vec::new();
         for marker in &markers {
             for tp in &marker.partitions {
-                let outcome = match self.partition(tp) {
-                    None => Some(Err(ResponseError::UnknownTopicOrPartition.into())),
-                    Some(p) if p.leader_id() != self.node_id => {
-                        Some(Err(ResponseError::NotLeaderOrFollower.into()))
-                    }
-                    Some(p) => {
+                let outcome = match self.leader_partition(tp) {
+                    Err(e) => Some(Err(e)),
+                    Ok(p) => {
                         work.push((
                             results.len(),
                             p,
@@ -608,5 +641,72 @@ fn spawn_roll_flush(p: &Arc<Partition>) {
             handle.spawn_blocking(flush);
         }
         Err(_) => flush(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::MetadataRecord;
+
+    fn replica_manager(dir: &std::path::Path, image: MetadataImage) -> ReplicaManager {
+        let overrides = vec![format!("log.dirs={}", dir.display())];
+        let config = BrokerConfig::load(None, &overrides).expect("config");
+        let logs = LogManager::startup(
+            vec![dir.to_path_buf()],
+            config.log_config(),
+            |_| config.log_config(),
+            crate::log::FileCache::new(64),
+        )
+        .expect("log manager");
+        let (_publisher, images) = watch::channel(Arc::new(image));
+        ReplicaManager::new(1, config.clone(), Arc::new(logs), images)
+    }
+
+    fn image_with_topic(name: &str) -> MetadataImage {
+        let topic_id = Uuid::new_v4();
+        MetadataImage::empty().apply(&[
+            MetadataRecord::Topic {
+                name: name.into(),
+                topic_id,
+            },
+            MetadataRecord::Partition {
+                topic_id,
+                partition: 0,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        ])
+    }
+
+    #[test]
+    fn a_partition_known_to_metadata_but_not_hosted_yet_is_not_leader_or_follower() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The image names t-0, but it has not been applied: the partition is not created yet,
+        // which clients must see as retriable (Kafka's getPartitionOrError).
+        let replicas = replica_manager(dir.path(), image_with_topic("t"));
+        let not_hosted = replicas
+            .leader_partition(&TopicPartition::new("t", 0))
+            .err()
+            .map(|e| e.code);
+        assert_eq!(
+            not_hosted,
+            Some(ResponseError::NotLeaderOrFollower),
+            "a partition metadata knows but this broker does not host yet must be retriable"
+        );
+        for (topic, partition) in [("t", 1), ("unknown", 0)] {
+            let unknown = replicas
+                .hosted_partition(&TopicPartition::new(topic, partition))
+                .err()
+                .map(|e| e.code);
+            assert_eq!(
+                unknown,
+                Some(ResponseError::UnknownTopicOrPartition),
+                "{topic}-{partition} is unknown to metadata"
+            );
+        }
     }
 }

@@ -11,14 +11,18 @@ use std::time::{Duration, Instant};
 use common::*;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, JoinGroupRequest,
-    ListGroupsRequest, OffsetFetchRequest, TopicName,
+    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Generous bound for a group to settle (heartbeats + reconciliation).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -178,8 +182,7 @@ fn join_request(group: &str, member: &str, topics: &[&str]) -> ConsumerGroupHear
 #[test]
 fn three_consumers_share_twelve_partitions_exactly_once_and_move_partitions_on_close() {
     let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-share");
-    broker.create_topic(&topic, 12, &[]);
+    let topic = broker.new_topic("cg-share", 12);
     let group = topic_name("g848-share");
     let consumers: Vec<_> = (0..3).map(|_| consumer_848(&broker, &group, &[])).collect();
     for c in &consumers {
@@ -238,8 +241,7 @@ fn three_consumers_share_twelve_partitions_exactly_once_and_move_partitions_on_c
 #[test]
 fn killed_member_expires_after_the_session_timeout() {
     let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-expire");
-    broker.create_topic(&topic, 6, &[]);
+    let topic = broker.new_topic("cg-expire", 6);
     let group = topic_name("g848-expire");
     let survivor = consumer_848(&broker, &group, &[]);
     survivor.subscribe(&[&topic]).expect("subscribe survivor");
@@ -297,8 +299,7 @@ fn killed_member_expires_after_the_session_timeout() {
 #[test]
 fn group_resumes_from_committed_offsets_after_a_broker_restart() {
     let mut broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-restart");
-    broker.create_topic(&topic, 3, &[]);
+    let topic = broker.new_topic("cg-restart", 3);
     let group = topic_name("g848-restart");
     let first = values("first", 30);
     produce_values(&broker, &topic, &first);
@@ -309,8 +310,7 @@ fn group_resumes_from_committed_offsets_after_a_broker_restart() {
         c.commit_consumer_state(CommitMode::Sync)
             .expect("commit consumed offsets");
     }
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     let second = values("second", 30);
     produce_values(&broker, &topic, &second);
     let c = consumer_848(&broker, &group, &[]);
@@ -335,8 +335,7 @@ fn group_resumes_from_committed_offsets_after_a_broker_restart() {
 #[test]
 fn classic_and_consumer_groups_coexist() {
     let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-mixed");
-    broker.create_topic(&topic, 4, &[]);
+    let topic = broker.new_topic("cg-mixed", 4);
     let new_group = topic_name("g848-new");
     let old_group = topic_name("g-classic");
     let modern = consumer_848(&broker, &new_group, &[]);
@@ -380,7 +379,9 @@ fn classic_and_consumer_groups_coexist() {
     );
     assert_eq!(type_of(&new_group).map(|t| t.1), Some("Stable".to_string()));
 
-    // A classic JoinGroup into the consumer group is refused.
+    // A classic JoinGroup into the consumer group is served by it (KIP-848 migration):
+    // first a member id, then the subscription must be a readable consumer protocol one, of
+    // protocol type "consumer".
     let mut join = JoinGroupRequest::default();
     join.group_id = GroupId(sb(&new_group));
     join.session_timeout_ms = 10_000;
@@ -392,18 +393,36 @@ fn classic_and_consumer_groups_coexist() {
     let r = raw.call(9, &join).expect("JoinGroup");
     assert_eq!(
         r.error_code,
-        ResponseError::InconsistentGroupProtocol.code(),
+        ResponseError::MemberIdRequired.code(),
         "JoinGroup into a consumer group"
+    );
+    join.member_id = r.member_id.clone();
+    let r = raw.call(9, &join).expect("JoinGroup");
+    assert_eq!(
+        r.error_code,
+        ResponseError::InconsistentGroupProtocol.code(),
+        "JoinGroup with an unreadable subscription into a consumer group"
+    );
+    join.protocol_type = sb("connect");
+    let r = raw.call(9, &join).expect("JoinGroup");
+    assert_eq!(
+        r.error_code,
+        ResponseError::InconsistentGroupProtocol.code(),
+        "JoinGroup of another protocol type into a consumer group"
     );
     // DescribeGroups describes only the classic one; ConsumerGroupDescribe the other.
     let mut dg = DescribeGroupsRequest::default();
     dg.groups = vec![GroupId(sb(&new_group)), GroupId(sb(&old_group))];
-    let d = raw.call(5, &dg).expect("DescribeGroups");
+    // (GROUP_ID_NOT_FOUND arrived with v6, which Kafka 4.0 does not serve: before it, a
+    // group that is not classic is just Dead.)
+    let d = raw.call(5, &dg).expect("DescribeGroups v5");
     assert_eq!(
-        d.groups[0].error_code,
-        ResponseError::GroupIdNotFound.code()
+        (d.groups[0].error_code, d.groups[0].group_state.as_str()),
+        (0, "Dead")
     );
+    assert!(d.groups[0].members.is_empty());
     assert_eq!(d.groups[1].error_code, 0);
+    assert_eq!(d.groups[1].protocol_type.as_str(), "consumer");
     let mut cgd = ConsumerGroupDescribeRequest::default();
     cgd.group_ids = vec![GroupId(sb(&new_group)), GroupId(sb(&old_group))];
     let d = raw.call(1, &cgd).expect("ConsumerGroupDescribe");
@@ -427,6 +446,158 @@ fn classic_and_consumer_groups_coexist() {
     );
 }
 
+/// A `group.protocol=consumer` consumer that only uses assign() never heartbeats into the
+/// group; librdkafka still sends its own member id (epoch -1) with each commit. The group
+/// has no members, so the commits are accepted (created as a simple group first) and a
+/// later subscriber of the group starts from them.
+#[test]
+fn assign_only_consumer_commits_and_a_later_subscriber_resumes_from_them() {
+    let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
+    let topic = topic_name("cg-assign");
+    broker.create_topic(&topic, 2, &[]);
+    let group = topic_name("g848-assign");
+    let first = values("assigned", 20);
+    produce_values(&broker, &topic, &first);
+    {
+        let c = consumer_848(&broker, &group, &[]);
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..2 {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)
+                .expect("partition list");
+        }
+        c.assign(&tpl).expect("assign both partitions");
+        consume_exactly(&[&c], &first, "assign()-only consumer");
+        // Two commits: the first creates the group, the second finds it (Empty).
+        let mut early = TopicPartitionList::new();
+        early
+            .add_partition_offset(&topic, 0, Offset::Offset(1))
+            .expect("partition list");
+        c.commit(&early, CommitMode::Sync)
+            .expect("first commit of an assign()-only consumer");
+        c.commit_consumer_state(CommitMode::Sync)
+            .expect("second commit of an assign()-only consumer");
+        let committed = c
+            .committed(Duration::from_secs(10))
+            .expect("committed offsets");
+        let at: Vec<i64> = committed
+            .elements()
+            .iter()
+            .map(|e| e.offset().to_raw().unwrap_or(-1))
+            .collect();
+        let ends: Vec<i64> = (0..2).map(|p| broker.watermarks(&topic, p).1).collect();
+        assert_eq!(at, ends, "committed offsets are the end of each partition");
+    }
+    let second = values("subscribed", 20);
+    produce_values(&broker, &topic, &second);
+    let c = consumer_848(&broker, &group, &[]);
+    c.subscribe(&[&topic]).expect("subscribe");
+    consume_exactly(
+        &[&c],
+        &second,
+        "subscriber after the assign()-only consumer",
+    );
+}
+
+fn commit_v(
+    raw: &mut RawClient,
+    version: i16,
+    group: &str,
+    member: &str,
+    epoch: i32,
+    topic: &str,
+) -> i16 {
+    let mut p = OffsetCommitRequestPartition::default();
+    p.partition_index = 0;
+    p.committed_offset = 1;
+    let mut t = OffsetCommitRequestTopic::default();
+    t.name = TopicName(sb(topic));
+    t.partitions = vec![p];
+    let mut req = OffsetCommitRequest::default();
+    req.group_id = GroupId(sb(group));
+    req.member_id = sb(member);
+    req.generation_id_or_member_epoch = epoch;
+    req.topics = vec![t];
+    let r = raw.call(version, &req).expect("OffsetCommit");
+    r.topics[0].partitions[0].error_code
+}
+
+/// OffsetCommit's member checks on consumer, classic and unknown groups, as Kafka's
+/// `validateOffsetCommit` makes them.
+#[test]
+fn offset_commit_member_checks_follow_kafka() {
+    let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
+    let topic = topic_name("cg-commit");
+    broker.create_topic(&topic, 2, &[]);
+    let mut raw = broker.raw();
+    let code = |c: i16| ResponseError::try_from_code(c);
+
+    // Unknown group: epoch -1 creates a simple group, whatever member id comes along; then
+    // the (Empty) group keeps taking such commits.
+    let simple = topic_name("g-simple");
+    find_coordinator(&mut raw, &simple);
+    assert_eq!(
+        commit_v(&mut raw, 9, &simple, "self-made-id", -1, &topic),
+        0
+    );
+    assert_eq!(
+        commit_v(&mut raw, 9, &simple, "self-made-id", -1, &topic),
+        0
+    );
+    assert_eq!(commit_v(&mut raw, 9, &simple, "", -1, &topic), 0);
+    assert_eq!(commit_v(&mut raw, 8, &simple, "other-id", -1, &topic), 0);
+    // ... but a generation names a member that is not there.
+    assert_eq!(
+        code(commit_v(&mut raw, 9, &simple, "self-made-id", 3, &topic)),
+        Some(ResponseError::UnknownMemberId)
+    );
+    let unknown = topic_name("g-unknown");
+    find_coordinator(&mut raw, &unknown);
+    assert_eq!(
+        code(commit_v(&mut raw, 9, &unknown, "m", 3, &topic)),
+        Some(ResponseError::GroupIdNotFound),
+        "v9 commit with an epoch into a group that does not exist"
+    );
+    assert_eq!(
+        code(commit_v(&mut raw, 8, &unknown, "m", 3, &topic)),
+        Some(ResponseError::IllegalGeneration),
+        "v8 commit with a generation into a group that does not exist"
+    );
+
+    // A consumer group with one member.
+    let group = topic_name("g848-commit");
+    find_coordinator(&mut raw, &group);
+    let member = "member-commit-00000001";
+    let r = heartbeat(&mut raw, &join_request(&group, member, &[&topic]));
+    assert_eq!(r.error_code, 0, "join: {:?}", r.error_message);
+    let epoch = r.member_epoch;
+    assert_eq!(commit_v(&mut raw, 9, &group, member, epoch, &topic), 0);
+    assert_eq!(
+        code(commit_v(&mut raw, 9, &group, member, epoch + 1, &topic)),
+        Some(ResponseError::StaleMemberEpoch)
+    );
+    assert_eq!(
+        code(commit_v(&mut raw, 8, &group, member, epoch, &topic)),
+        Some(ResponseError::UnsupportedVersion),
+        "a consumer-protocol member commits with OffsetCommit v9+"
+    );
+    for (who, e) in [("", -1), ("self-made-id", -1), ("nobody", epoch)] {
+        assert_eq!(
+            code(commit_v(&mut raw, 9, &group, who, e, &topic)),
+            Some(ResponseError::UnknownMemberId),
+            "member {who:?} epoch {e} into a consumer group with members"
+        );
+    }
+    // Once the member left, the group is empty and takes commits without a member.
+    let mut leave = ConsumerGroupHeartbeatRequest::default();
+    leave.group_id = GroupId(sb(&group));
+    leave.member_id = sb(member);
+    leave.member_epoch = -1;
+    leave.rebalance_timeout_ms = -1;
+    assert_eq!(heartbeat(&mut raw, &leave).error_code, 0);
+    assert_eq!(commit_v(&mut raw, 9, &group, "self-made-id", -1, &topic), 0);
+    assert_eq!(commit_v(&mut raw, 9, &group, "", -1, &topic), 0);
+}
+
 // ------------------------------------------------------------------ raw protocol
 
 #[test]
@@ -437,8 +608,7 @@ fn heartbeat_errors_follow_kafka() {
         ("group.consumer.max.size", "2"),
         ("group.consumer.assignors", "range"),
     ]);
-    let topic = topic_name("cg-errors");
-    broker.create_topic(&topic, 4, &[]);
+    let topic = broker.new_topic("cg-errors", 4);
     let group = topic_name("g848-errors");
     let mut raw = broker.raw();
     find_coordinator(&mut raw, &group);
@@ -656,8 +826,7 @@ fn regex_subscription_picks_up_matching_topics_including_new_ones() {
 #[test]
 fn static_member_leaving_and_rejoining_keeps_its_partitions() {
     let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-static");
-    broker.create_topic(&topic, 6, &[]);
+    let topic = broker.new_topic("cg-static", 6);
     let group = topic_name("g848-static");
     let a = consumer_848(&broker, &group, &[("group.instance.id", "instance-a")]);
     let b = consumer_848(&broker, &group, &[("group.instance.id", "instance-b")]);
@@ -737,8 +906,7 @@ fn members_survive_a_broker_kill9_without_rebalancing() {
     overrides.retain(|(k, _)| *k != "group.consumer.session.timeout.ms");
     overrides.push(("group.consumer.session.timeout.ms", "30000"));
     let mut broker = TestBroker::start_with(&overrides);
-    let topic = topic_name("cg-survive");
-    broker.create_topic(&topic, 3, &[]);
+    let topic = broker.new_topic("cg-survive", 3);
     let group = topic_name("g848-survive");
     let c = consumer_848(&broker, &group, &[]);
     c.subscribe(&[&topic]).expect("subscribe");

@@ -22,14 +22,13 @@ use std::fs::File;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::Consumer;
-use rdkafka::producer::FutureRecord;
 
 /// Where podman keeps its storage for these tests, the base images' package cache, the
 /// build's cache mounts and logs.
@@ -506,6 +505,11 @@ impl Container {
         podman(&["inspect", "--format", "{{.State.Running}}", &self.name]) == "true"
     }
 
+    /// `State.ExitCode` of the stopped container.
+    fn exit_code(&self) -> String {
+        podman(&["inspect", "--format", "{{.State.ExitCode}}", &self.name])
+    }
+
     fn exec(&self, command: &[&str]) -> String {
         let mut args = vec!["exec", self.name.as_str()];
         args.extend_from_slice(command);
@@ -705,177 +709,73 @@ fn image_runs_the_broker_as_its_own_user_with_healthcheck_and_data_volume() {
     );
 }
 
-/// One acknowledged record: (partition, offset, key, value).
-type AckedRecord = (i32, i64, String, String);
-
-/// acks=all load on its own thread: records keyed `k00000000`, `k00000001`, ... sent to
-/// `topic` by the partitioner in batches of 50, each batch awaited before the next, until
-/// stopped or `max_time` passed. Records every acknowledgement and counts the sends that
-/// failed.
-struct Load {
-    acked: Arc<Mutex<Vec<AckedRecord>>>,
-    failed: Arc<AtomicU32>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// A broker container on its own `--internal` network at a fixed address, with its data on
+/// a named volume, configured only by `IRONLOG_*` variables: what a user runs with
+/// `docker run -v data:/var/lib/ironlog -e ...`.
+struct SingleNode {
+    image: &'static str,
+    network: Network,
+    volume: Volume,
+    address: String,
 }
 
-impl Load {
-    /// `producer_settings` go on top of [`producer_for`]'s (acks=all).
-    fn start(
-        bootstrap: &str,
-        topic: &str,
-        producer_settings: &[(&str, &str)],
-        max_time: Duration,
-    ) -> Self {
-        let producer = producer_for(bootstrap, producer_settings);
-        let acked: Arc<Mutex<Vec<AckedRecord>>> = Arc::new(Mutex::new(Vec::new()));
-        let failed = Arc::new(AtomicU32::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (acked, failed, stop, topic) = (
-                acked.clone(),
-                failed.clone(),
-                stop.clone(),
-                topic.to_string(),
-            );
-            std::thread::spawn(move || {
-                let deadline = Instant::now() + max_time;
-                let mut sent = 0u64;
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    let batch: Vec<_> = (0..50)
-                        .map(|_| {
-                            let key = format!("k{sent:08}");
-                            let value = format!("{key}:{}", "v".repeat((sent % 64) as usize));
-                            sent += 1;
-                            let delivery = producer
-                                .send_result(FutureRecord::to(&topic).key(&key).payload(&value))
-                                .map_err(|(e, _)| e);
-                            (key, value, delivery)
-                        })
-                        .collect();
-                    for (key, value, delivery) in batch {
-                        match delivery.map(block_on) {
-                            Ok(Ok(Ok(d))) => {
-                                if let Ok(mut acked) = acked.lock() {
-                                    acked.push((d.partition, d.offset, key, value));
-                                }
-                            }
-                            _ => {
-                                failed.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                }
-            })
-        };
-        Load {
-            acked,
-            failed,
-            stop,
-            thread: Some(thread),
+impl SingleNode {
+    fn new() -> Self {
+        let image = ensure_image();
+        let network = Network::create();
+        let volume = Volume::create();
+        let address = network.address().to_string();
+        SingleNode {
+            image,
+            network,
+            volume,
+            address,
         }
     }
 
-    fn acked_count(&self) -> usize {
-        self.acked.lock().map(|a| a.len()).unwrap_or(0)
+    fn bootstrap(&self) -> BootstrapServers {
+        BootstrapServers(format!("{}:9092", self.address))
     }
 
-    /// Stops the load and returns every acknowledged record, in order of acknowledgement,
-    /// and how many sends failed.
-    fn stop(mut self) -> (Vec<AckedRecord>, u32) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("the load thread panicked");
-        }
-        let acked = self.acked.lock().map(|a| a.clone()).unwrap_or_default();
-        (acked, self.failed.load(Ordering::Relaxed))
+    /// A new container of the image on the volume, started.
+    fn run(&self) -> Container {
+        let volume_arg = format!("{}:/var/lib/ironlog", self.volume.name);
+        let advertised = format!("IRONLOG_ADVERTISED_LISTENERS=PLAINTEXT://{}:9092", self.address);
+        let container = Container::run(&[
+            "--network",
+            &self.network.name,
+            "--ip",
+            &self.address,
+            "-v",
+            &volume_arg,
+            "-e",
+            &advertised,
+            "-e",
+            "IRONLOG_NUM_PARTITIONS=3",
+            self.image,
+        ]);
+        container.wait_started(1);
+        container
+    }
+
+    /// The volume's directory on this machine (podman runs as root: a host path).
+    fn volume_dir(&self) -> PathBuf {
+        PathBuf::from(podman(&[
+            "volume",
+            "inspect",
+            "--format",
+            "{{.Mountpoint}}",
+            &self.volume.name,
+        ]))
     }
 }
 
-impl Drop for Load {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// (partition, offset) → value of every acknowledged record.
-type Acked = BTreeMap<(i32, i64), String>;
-
-/// Every acknowledged record of `topic` is stored at its offset with its value; offsets
-/// are contiguous from 0 and no key is stored twice.
-fn check_acknowledged_records(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    acked: &Acked,
-    when: &str,
-) {
-    let mut stored_total = 0;
-    for partition in 0..partitions {
-        let records = consume_all_from(bootstrap, &[], topic, partition, 0);
-        stored_total += records.len();
-        let mut keys = HashSet::new();
-        for (i, record) in records.iter().enumerate() {
-            assert_eq!(
-                record.offset, i as i64,
-                "partition {partition}: offsets must be contiguous from 0 {when}"
-            );
-            assert!(
-                keys.insert(record.key.clone()),
-                "partition {partition}: key {} stored twice {when}",
-                record.key_str()
-            );
-        }
-        for ((p, offset), value) in acked.range((partition, 0)..(partition + 1, 0)) {
-            let stored = records.get(*offset as usize).map(|r| r.value_str());
-            assert_eq!(
-                stored.as_deref(),
-                Some(value.as_str()),
-                "acknowledged record {p}/{offset} is missing or different {when}"
-            );
-        }
-    }
-    assert!(
-        stored_total >= acked.len(),
-        "{stored_total} records stored, {} acknowledged {when}",
-        acked.len()
-    );
-}
-
-/// A user's session with the image: a broker configured only by environment variables,
-/// written to under load with acks=all, killed (`podman kill` is SIGKILL), started again,
-/// then killed, removed and replaced by a new container on the same named volume (as an
-/// upgrade does): every acknowledged record is there each time.
-#[test]
-fn container_keeps_every_acknowledged_record_across_kill_and_restart() {
-    let image = ensure_image();
-    let network = Network::create();
-    let volume = Volume::create();
-    let address = network.address().to_string();
-    let bootstrap = format!("{address}:9092");
-    let volume_arg = format!("{}:/var/lib/ironlog", volume.name);
-    let advertised = format!("IRONLOG_ADVERTISED_LISTENERS=PLAINTEXT://{bootstrap}");
-    let run_args = [
-        "--network",
-        &network.name,
-        "--ip",
-        &address,
-        "-v",
-        &volume_arg,
-        "-e",
-        &advertised,
-        "-e",
-        "IRONLOG_NUM_PARTITIONS=3",
-        image,
-    ];
-    let container = Container::run(&run_args);
-    container.wait_started(1);
-
-    let topic = topic_name("container");
-    // acks=all; no retries, so nothing is stored twice.
-    let load = Load::start(
-        &bootstrap,
-        &topic,
+/// acks=all writes until `count` are acknowledged; returns the load still running.
+fn load_until_acked(node: &SingleNode, topic: &str, count: usize) -> ProduceLoad {
+    // No retries, so nothing is stored twice.
+    let load = ProduceLoad::start(
+        &node.bootstrap(),
+        topic,
         &[
             ("message.send.max.retries", "0"),
             ("message.timeout.ms", "10000"),
@@ -884,13 +784,28 @@ fn container_keeps_every_acknowledged_record_across_kill_and_restart() {
     );
     wait_until(
         Duration::from_secs(90),
-        "1000 acknowledged records before the kill",
-        || load.acked_count() >= 1000,
+        &format!("{count} acknowledged records"),
+        || load.acked_count() >= count,
     );
+    load
+}
+
+/// A user's session with the image: a broker configured only by environment variables,
+/// written to under load with acks=all, killed (`podman kill` is SIGKILL), started again,
+/// then killed, removed and replaced by a new container on the same named volume (as an
+/// upgrade does): every acknowledged record is there each time.
+#[test]
+fn container_keeps_every_acknowledged_record_across_kill_and_restart() {
+    let node = SingleNode::new();
+    let bootstrap = node.bootstrap();
+    let container = node.run();
+    let topic = topic_name("container");
+    let load = load_until_acked(&node, &topic, 1000);
 
     // The settings came from the environment: the advertised address, and num.partitions
     // for the topic the producer's first send created.
-    let metadata = consumer_for(&bootstrap, &[])
+    let metadata = bootstrap
+        .consumer()
         .fetch_metadata(Some(&topic), CLIENT_TIMEOUT)
         .expect("metadata from the container");
     let brokers: Vec<String> = metadata
@@ -900,7 +815,7 @@ fn container_keeps_every_acknowledged_record_across_kill_and_restart() {
         .collect();
     assert_eq!(
         brokers,
-        vec![bootstrap.clone()],
+        vec![bootstrap.0.clone()],
         "IRONLOG_ADVERTISED_LISTENERS must be what the broker advertises"
     );
     let partitions = metadata.topics()[0].partitions().len() as i32;
@@ -911,30 +826,26 @@ fn container_keeps_every_acknowledged_record_across_kill_and_restart() {
 
     // SIGKILL under load.
     podman(&["kill", &container.name]);
-    let (acked, _) = load.stop();
+    let outcome = load.stop();
     assert!(
         !container.is_running(),
         "the container still runs after podman kill"
     );
-    let exit_code = podman(&[
-        "inspect",
-        "--format",
-        "{{.State.ExitCode}}",
-        &container.name,
-    ]);
     assert_eq!(
-        exit_code, "137",
+        container.exit_code(),
+        "137",
         "podman kill must end the broker by SIGKILL"
     );
-    let mut acked: Acked = acked
-        .into_iter()
-        .map(|(partition, offset, _, value)| ((partition, offset), value))
-        .collect();
-    eprintln!("{} records acknowledged before podman kill", acked.len());
+    let mut acked = outcome.acked_values();
+    eprintln!(
+        "{} records acknowledged before podman kill ({} sends not acknowledged)",
+        acked.len(),
+        outcome.failed
+    );
 
     podman(&["start", &container.name]);
     container.wait_started(2);
-    check_acknowledged_records(
+    check_acknowledged(
         &bootstrap,
         &topic,
         partitions,
@@ -943,31 +854,74 @@ fn container_keeps_every_acknowledged_record_across_kill_and_restart() {
     );
 
     // The restarted broker takes writes again.
-    let producer = producer_for(&bootstrap, &[]);
-    let delivery = block_on(
-        producer.send(
-            FutureRecord::to(&topic)
-                .partition(0)
-                .key("after")
-                .payload("after-restart"),
-            CLIENT_TIMEOUT,
-        ),
-    )
-    .unwrap_or_else(|(e, _)| panic!("produce after the restart was not acknowledged: {e}"));
-    acked.insert((0, delivery.offset), "after-restart".to_string());
-    drop(producer);
+    let (partition, offset) = bootstrap.produce_one(
+        &bootstrap.producer(),
+        &topic,
+        0,
+        b"after",
+        b"after-restart",
+    );
+    acked.insert((partition, offset), "after-restart".to_string());
 
     // The data lives on the named volume: a new container on it has everything.
     podman(&["kill", &container.name]);
     drop(container);
-    let replacement = Container::run(&run_args);
-    replacement.wait_started(1);
-    check_acknowledged_records(
+    let _replacement = node.run();
+    check_acknowledged(
         &bootstrap,
         &topic,
         partitions,
         &acked,
         "in a new container on the same volume",
+    );
+}
+
+/// `docker stop` sends the image's STOPSIGNAL (SIGTERM) to the broker, PID 1: it shuts down
+/// cleanly (exit status 0 within the grace period, the clean-shutdown marker on the volume)
+/// and a container started again on the volume has every acknowledged record.
+#[test]
+fn container_stops_cleanly_on_sigterm() {
+    let node = SingleNode::new();
+    let bootstrap = node.bootstrap();
+    let container = node.run();
+    let topic = topic_name("sigterm");
+    let outcome = load_until_acked(&node, &topic, 500).stop();
+    let acked = outcome.acked_values();
+
+    let marker = node.volume_dir().join(".kafka_cleanshutdown");
+    assert!(
+        !marker.exists(),
+        "{} exists while the broker runs",
+        marker.display()
+    );
+    // podman stop sends the STOPSIGNAL and SIGKILLs after --time: exit status 0, not 137,
+    // says the broker ended by itself.
+    podman(&["stop", "--time", "60", &container.name]);
+    assert_eq!(
+        container.exit_code(),
+        "0",
+        "the broker must exit 0 on SIGTERM (137 = it was killed after the grace period):\n{}",
+        container.log_tail()
+    );
+    assert!(
+        container.log_tail().contains("broker stopped cleanly"),
+        "the broker did not log its clean shutdown:\n{}",
+        container.log_tail()
+    );
+    assert!(
+        marker.exists(),
+        "a clean shutdown leaves {} on the volume",
+        marker.display()
+    );
+
+    podman(&["start", &container.name]);
+    container.wait_started(2);
+    check_acknowledged(
+        &bootstrap,
+        &topic,
+        3,
+        &acked,
+        "after podman stop and start",
     );
 }
 
@@ -1217,7 +1171,7 @@ fn compose_file_starts_three_nodes_each_configured_by_its_environment() {
             "broker-{n} must be node {n} at {listener} on its PLAINTEXT_HOST listener: \
              {advertised:?}"
         );
-        let config = describe_broker_configs(&listener, n as i32);
+        let config = BootstrapServers(listener.clone()).broker_configs(n as i32);
         for (key, expected) in [
             ("default.replication.factor", "3"),
             ("min.insync.replicas", "2"),
@@ -1302,8 +1256,8 @@ fn compose_cluster_loses_no_acknowledged_write_when_a_broker_is_killed() {
         },
     );
 
-    let load = Load::start(
-        &bootstrap,
+    let load = ProduceLoad::start(
+        &BootstrapServers(bootstrap.clone()),
         &topic,
         &[
             ("enable.idempotence", "true"),
@@ -1346,7 +1300,7 @@ fn compose_cluster_loses_no_acknowledged_write_when_a_broker_is_killed() {
         "every partition back at 3 in-sync replicas after the restart",
         || isr_sizes(&topic).iter().all(|&s| s == 3),
     );
-    let (acked, failed) = load.stop();
+    let LoadOutcome { acked, failed } = load.stop();
     assert_eq!(
         failed, 0,
         "sends failed through the failover: an idempotent acks=all producer must ride it out"
@@ -1356,7 +1310,7 @@ fn compose_cluster_loses_no_acknowledged_write_when_a_broker_is_killed() {
         acked.len()
     );
     for partition in 0..partitions {
-        let records = consume_all_from(&bootstrap, &[], &topic, partition, 0);
+        let records = BootstrapServers(bootstrap.clone()).consume_all(&topic, partition, 0);
         let mut seen = HashSet::new();
         for record in &records {
             assert!(
@@ -1369,7 +1323,13 @@ fn compose_cluster_loses_no_acknowledged_write_when_a_broker_is_killed() {
         let by_offset: BTreeMap<i64, String> =
             records.iter().map(|r| (r.offset, r.value_str())).collect();
         let mut previous = -1;
-        for (p, offset, key, value) in acked.iter().filter(|r| r.0 == partition) {
+        for AckedRecord {
+            partition: p,
+            offset,
+            key,
+            value,
+        } in acked.iter().filter(|r| r.partition == partition)
+        {
             assert!(
                 *offset > previous,
                 "partition {p}: {key} acknowledged at offset {offset}, not after {previous}"

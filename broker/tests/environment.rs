@@ -12,15 +12,13 @@ use rdkafka::consumer::Consumer;
 fn settings_come_from_ironlog_variables_and_overrides_win() {
     // The harness passes node.id=1, log.dirs and the listeners as --override: the
     // environment's node.id loses to it; the other variables are the only source.
-    let broker = TestBroker::start_with_env(
-        &[("log.retention.ms", "222000")],
-        &[
-            ("IRONLOG_NODE_ID", "7"),
-            ("IRONLOG_NUM_PARTITIONS", "5"),
-            ("IRONLOG_LOG_RETENTION_MS", "111000"),
-            ("IRONLOG_MESSAGE_MAX_BYTES", "2000000"),
-        ],
-    );
+    let broker = broker_spec()
+        .set("log.retention.ms", "222000")
+        .env("IRONLOG_NODE_ID", "7")
+        .env("IRONLOG_NUM_PARTITIONS", "5")
+        .env("IRONLOG_LOG_RETENTION_MS", "111000")
+        .env("IRONLOG_MESSAGE_MAX_BYTES", "2000000")
+        .start();
     let metadata = broker
         .consumer()
         .fetch_metadata(None, CLIENT_TIMEOUT)
@@ -32,7 +30,7 @@ fn settings_come_from_ironlog_variables_and_overrides_win() {
         "--override node.id=1 must win over IRONLOG_NODE_ID=7"
     );
 
-    let configs = describe_broker_configs(broker.bootstrap(), 1);
+    let configs = broker.broker_configs(1);
     let value = |name: &str| {
         configs
             .get(name)

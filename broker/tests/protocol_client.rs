@@ -15,7 +15,6 @@ use bytes::Bytes;
 use common::*;
 use ironlog_protocol::kafka_protocol::error::ResponseError;
 use ironlog_protocol::kafka_protocol::messages::create_topics_request::CreatableTopic;
-use ironlog_protocol::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use ironlog_protocol::kafka_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsTopic,
 };
@@ -94,12 +93,14 @@ fn record_batch(values: &[&str]) -> Bytes {
     encode_batch(&records, 2, Compression::None, 1_700_000_000_000)
 }
 
+/// Produce of one partition; v13+ name the topic by id, older versions by name: both are set.
 fn produce(topic: &Topic, partition: i32, values: &[&str], acks: i16) -> ProduceRequest {
     ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(30_000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(name(&topic.name))
+            .with_topic_id(topic.id)
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(record_batch(values)))])])
@@ -107,23 +108,9 @@ fn produce(topic: &Topic, partition: i32, values: &[&str], acks: i16) -> Produce
 
 /// Fetch of one partition; v13+ name the topic by id, older versions by name: both are set.
 fn fetch(topic: &Topic, partition: i32, offset: i64, max_wait_ms: i32) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(8 * 1024 * 1024)
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(name(&topic.name))
-            .with_topic_id(topic.id)
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_current_leader_epoch(-1)
-                .with_fetch_offset(offset)
-                .with_last_fetched_epoch(-1)
-                .with_log_start_offset(-1)
-                .with_partition_max_bytes(4 * 1024 * 1024)])])
+    let mut request = fetch_request(&topic.name, partition, offset, max_wait_ms);
+    request.topics[0].topic_id = topic.id;
+    request
 }
 
 /// (offset, value) of every record of partition `partition` in a Fetch response.
@@ -183,7 +170,7 @@ async fn create_topic(client: &Client, prefix: &str, partitions: i32) -> (Topic,
         error: ResponseError::LeaderNotAvailable,
         message: Some(what),
     };
-    client
+    let created = client
         .send_with(Target::AnyBroker, &request, SendOptions::default(), |r| {
             let t = r
                 .topics
@@ -207,7 +194,41 @@ async fn create_topic(client: &Client, prefix: &str, partitions: i32) -> (Topic,
             Ok((topic, leader))
         })
         .await
-        .unwrap_or_else(|e| panic!("leaders of {topic}: {e}"))
+        .unwrap_or_else(|e| panic!("leaders of {topic}: {e}"));
+
+    // Metadata can name a leader before the leader hosts the partition (as in Kafka, the
+    // metadata cache is updated before the replica manager): wait until every partition
+    // answers ListOffsets, so the caller's first Fetch or Produce finds it.
+    let (found, _) = &created;
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(&found.name))
+            .with_partitions(
+                (0..partitions)
+                    .map(|p| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(p)
+                            .with_current_leader_epoch(-1)
+                            .with_timestamp(-1)
+                    })
+                    .collect(),
+            )]);
+    client
+        .send_with(Target::AnyBroker, &request, SendOptions::default(), |r| {
+            for p in r.topics.iter().flat_map(|t| t.partitions.iter()) {
+                if p.error_code != 0 {
+                    return Err(not_yet(format!(
+                        "partition {} of {}: error {}",
+                        p.partition_index, found.name, p.error_code
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("partitions of {}: {e}", found.name));
+    created
 }
 
 fn no_topics() -> MetadataRequest {
@@ -410,10 +431,14 @@ fn pipelined_requests_share_one_connection() {
             tokio::spawn(async move { c.send(&no_topics()).await })
         };
         wait_until_async("two requests in flight", || connection.in_flight() == 2).await;
-        client
+        let produced = client
             .send(Target::AnyBroker, &produce(&topic, 0, &["wake"], -1))
             .await
             .expect("produce on another connection");
+        assert_eq!(
+            produced.responses[0].partition_responses[0].error_code, 0,
+            "the produce that should wake the long poll failed"
+        );
         let woken = within("the long poll", long_poll)
             .await
             .expect("task")
@@ -508,12 +533,7 @@ fn a_request_timeout_cuts_a_long_polling_fetch_short() {
 
 #[test]
 fn a_broker_killed_mid_request_fails_the_waiters_and_a_retry_after_restart_succeeds() {
-    let port = free_port().to_string();
-    let listener = format!("PLAINTEXT://127.0.0.1:{port}");
-    let mut broker = TestBroker::start_with(&[
-        ("listeners", &listener),
-        ("advertised.listeners", &listener),
-    ]);
+    let mut broker = TestBroker::start();
     let rt = runtime();
     let client = new_client(broker.bootstrap(), patient());
     let (topic, connection) = rt.block_on(async {
@@ -563,7 +583,7 @@ fn a_broker_killed_mid_request_fails_the_waiters_and_a_retry_after_restart_succe
         || client.stats().failed_attempts > failed_before,
     ));
     // ... and succeeds once it is back on the same address
-    broker.restart();
+    broker.restart_on_same_port();
     let response = rt
         .block_on(within("the retried request", retried))
         .expect("task")

@@ -1,20 +1,19 @@
 //! Other clients than librdkafka: kafka-python and aiokafka, pure-python clients with their
 //! own protocol code that negotiate (or, pinned to an old Kafka release, assume) their own
-//! request versions. Each test runs one session script from `tests/clients/` with
+//! request versions; and confluent-kafka, whose bundled librdkafka is newer than the rdkafka
+//! crate's. Each test runs one session script from `tests/clients/` with
 //! `python3` against a fresh broker; the script checks every result itself and exits
 //! non-zero with a sentence naming the mismatch, which the test prints.
 //!
 //! Without the python packages (`pip install kafka-python aiokafka python-snappy lz4
-//! zstandard cramjam`, done by test.sh) these tests fail, saying what to install.
+//! zstandard cramjam confluent-kafka`, done by test.sh) these tests fail, saying what to
+//! install.
 mod common;
-
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use common::*;
 
 /// Seconds one session script may take (enforced with coreutils `timeout`).
-const SCRIPT_TIMEOUT_SECS: &str = "120";
+const SCRIPT_TIMEOUT_SECS: u32 = 120;
 /// The python modules the sessions import (codec packages included).
 const PYTHON_MODULES: &[&str] = &[
     "kafka",
@@ -26,56 +25,31 @@ const PYTHON_MODULES: &[&str] = &[
     "confluent_kafka",
 ];
 
-fn python() -> String {
-    std::env::var("HARNESS_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
 /// Fails the test, naming the missing piece and how to install it, unless python and every
 /// module the sessions import are there.
 fn require_python_clients() {
-    let python = python();
-    let import = format!("import {}", PYTHON_MODULES.join(", "));
-    let output = Command::new(&python)
-        .args(["-c", &import])
-        .stdin(Stdio::null())
-        .output();
-    let problem = match output {
-        Ok(out) if out.status.success() => return,
-        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        Err(e) => format!("cannot run {python}: {e}"),
-    };
-    panic!(
-        "the python Kafka clients are not importable with {python}: pip install kafka-python \
-         aiokafka python-snappy lz4 zstandard cramjam confluent-kafka (./test.sh does)\n{problem}"
+    require_python_modules(
+        PYTHON_MODULES,
+        "pip install kafka-python aiokafka python-snappy lz4 zstandard cramjam confluent-kafka \
+         (./test.sh does)",
     );
 }
 
 /// Runs `tests/clients/SCRIPT BOOTSTRAP ARGS...` and fails with its output (and the broker
 /// log) unless it exits 0.
 fn run_session(broker: &TestBroker, script: &str, args: &[&str]) {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "clients", script]
-        .iter()
-        .collect();
-    let output = Command::new("timeout")
-        .arg(SCRIPT_TIMEOUT_SECS)
-        .arg(python())
-        .arg(&path)
-        .arg(broker.bootstrap())
-        .args(args)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", python(), path.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{script} {args:?} failed ({}; exit 124 means it ran past {SCRIPT_TIMEOUT_SECS} s):\n\
-         ----- stdout -----\n{stdout}\n----- stderr -----\n{stderr}\n{}",
-        output.status,
-        broker.log_tail()
-    );
-    eprintln!("{stdout}");
+    ClientSession {
+        program: python(),
+        script: [env!("CARGO_MANIFEST_DIR"), "tests", "clients", script]
+            .iter()
+            .collect(),
+        bootstrap: broker.bootstrap().to_string(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        dir: None,
+        env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
+        timeout_secs: SCRIPT_TIMEOUT_SECS,
+    }
+    .run(&broker.log_tail());
 }
 
 #[test]
@@ -100,6 +74,16 @@ fn kafka_python_session_as_a_kafka_3_0_client() {
     require_python_clients();
     let broker = TestBroker::start();
     run_session(&broker, "kafka_python_session.py", &["3.0"]);
+}
+
+/// kafka-python static members (group_instance_id) restarted within their session timeout:
+/// the leader and a follower with the default eager assignors, and the leader with
+/// cooperative-sticky, get their partitions back without the group rebalancing.
+#[test]
+fn kafka_python_static_members_come_back_without_a_rebalance() {
+    require_python_clients();
+    let broker = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    run_session(&broker, "static_members.py", &[]);
 }
 
 #[test]
@@ -156,4 +140,20 @@ fn kafka_python_admin_configs_and_kafka_4_1_apis() {
     require_python_clients();
     let broker = TestBroker::start();
     run_session(&broker, "kafka_python_configs.py", &[]);
+}
+
+/// confluent-kafka with `group.protocol=consumer`: commits of an assign()-only consumer, and
+/// a cooperative-sticky group converted to the consumer protocol and back while the admin
+/// client describes its type (KIP-848).
+#[test]
+fn confluent_kafka_consumer_protocol_session() {
+    require_python_clients();
+    let broker = TestBroker::start_with(&[
+        ("group.initial.rebalance.delay.ms", "0"),
+        ("offsets.topic.num.partitions", "5"),
+        ("group.min.session.timeout.ms", "1000"),
+        ("group.consumer.heartbeat.interval.ms", "300"),
+        ("group.consumer.min.heartbeat.interval.ms", "100"),
+    ]);
+    run_session(&broker, "confluent_kip848_session.py", &[]);
 }

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::consumer::ConsumerGroup;
 use super::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue};
+use crate::error::ResponseError;
 use crate::types::TopicPartition;
 
 /// Kafka's classic group states (`ClassicGroupState`); a deleted group is simply removed.
@@ -195,6 +196,30 @@ impl ClassicGroup {
         self.members.insert(member.member_id.clone(), member);
     }
 
+    /// Moves the static member `old_member_id` of `instance` to `new_member_id`, keeping
+    /// everything else (assignment, client id and host, leadership, a pending SyncGroup);
+    /// Kafka's `ClassicGroup.replaceStaticMember`. Answering the old id's parked requests is
+    /// the caller's. Returns the moved member, `None` if `old_member_id` is not a member.
+    pub fn replace_static_member(
+        &mut self,
+        instance: &str,
+        old_member_id: &str,
+        new_member_id: &str,
+    ) -> Option<&mut Member> {
+        let mut member = self.members.remove(old_member_id)?;
+        member.member_id = new_member_id.to_owned();
+        if self.leader_id.as_deref() == Some(old_member_id) {
+            self.leader_id = Some(new_member_id.to_owned());
+        }
+        if self.pending_sync.remove(old_member_id) {
+            self.pending_sync.insert(new_member_id.to_owned());
+        }
+        self.static_members
+            .insert(instance.to_owned(), new_member_id.to_owned());
+        self.members.insert(new_member_id.to_owned(), member);
+        self.members.get_mut(new_member_id)
+    }
+
     /// Removes a member (and its static mapping); elects another leader if it led.
     pub fn remove_member(&mut self, member_id: &str) -> Option<Member> {
         let member = self.members.remove(member_id)?;
@@ -211,6 +236,58 @@ impl ClassicGroup {
 
     pub fn static_member_id(&self, instance: &str) -> Option<&str> {
         self.static_members.get(instance).map(String::as_str)
+    }
+
+    /// Kafka's member validation for Sync/Heartbeat/Commit: an instance id must map to the
+    /// member (FENCED_INSTANCE_ID otherwise), and the member must exist.
+    pub fn validate_member(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+    ) -> Result<(), ResponseError> {
+        if let Some(instance) = instance {
+            match self.static_member_id(instance) {
+                None => return Err(ResponseError::UnknownMemberId),
+                Some(existing) if existing != member_id => {
+                    return Err(ResponseError::FencedInstanceId)
+                }
+                Some(_) => {}
+            }
+        }
+        if !self.members.contains_key(member_id) {
+            return Err(ResponseError::UnknownMemberId);
+        }
+        Ok(())
+    }
+
+    /// Kafka's `ClassicGroup.validateOffsetCommit` (OffsetCommit and TxnOffsetCommit). A
+    /// commit with a negative generation into an Empty group is accepted whatever member id
+    /// it carries (admin clients, consumers that assign partitions themselves); with a
+    /// generation, member id or instance id the member must exist at the group's generation;
+    /// with none of them only an Empty group takes a plain commit. A plain commit while the
+    /// group completes a rebalance is REBALANCE_IN_PROGRESS.
+    pub fn validate_offset_commit(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        transactional: bool,
+    ) -> Result<(), ResponseError> {
+        if generation_id < 0 && self.state == GroupState::Empty {
+            return Ok(());
+        }
+        if generation_id >= 0 || !member_id.is_empty() || instance.is_some() {
+            self.validate_member(member_id, instance)?;
+            if generation_id != self.generation_id {
+                return Err(ResponseError::IllegalGeneration);
+            }
+        } else if !transactional && self.state != GroupState::Empty {
+            return Err(ResponseError::UnknownMemberId);
+        }
+        if !transactional && self.state == GroupState::CompletingRebalance {
+            return Err(ResponseError::RebalanceInProgress);
+        }
+        Ok(())
     }
 
     /// Protocols every member supports.
@@ -411,6 +488,53 @@ mod tests {
         assert_eq!(g.leader_id.as_deref(), Some("b"), "a new leader is elected");
     }
 
+    #[test]
+    fn offset_commit_checks_follow_kafka() {
+        use ResponseError::*;
+        let mut g = ClassicGroup::new("g".into(), 1, 0);
+        // Empty: a negative generation is accepted with or without a member id.
+        for (tx, member) in [(false, ""), (false, "self-made"), (true, ""), (true, "x")] {
+            assert_eq!(g.validate_offset_commit(member, None, -1, tx), Ok(()));
+        }
+        assert_eq!(
+            g.validate_offset_commit("x", None, 0, false),
+            Err(UnknownMemberId)
+        );
+        g.add_member(member("a", &["range"]));
+        g.generation_id = 4;
+        g.state = GroupState::Stable;
+        assert_eq!(g.validate_offset_commit("a", None, 4, false), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("a", None, 3, false),
+            Err(IllegalGeneration)
+        );
+        assert_eq!(
+            g.validate_offset_commit("a", None, -1, false),
+            Err(IllegalGeneration)
+        );
+        assert_eq!(
+            g.validate_offset_commit("self-made", None, -1, false),
+            Err(UnknownMemberId)
+        );
+        // No member, generation or instance: plain commits need an Empty group,
+        // transactional ones (old TxnOffsetCommit versions carry none of them) do not.
+        assert_eq!(
+            g.validate_offset_commit("", None, -1, false),
+            Err(UnknownMemberId)
+        );
+        assert_eq!(g.validate_offset_commit("", None, -1, true), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("a", Some("other"), 4, false),
+            Err(UnknownMemberId)
+        );
+        g.state = GroupState::CompletingRebalance;
+        assert_eq!(
+            g.validate_offset_commit("a", None, 4, false),
+            Err(RebalanceInProgress)
+        );
+        assert_eq!(g.validate_offset_commit("a", None, 4, true), Ok(()));
+    }
+
     fn offset(commit_timestamp_ms: i64) -> OffsetCommitValue {
         OffsetCommitValue {
             offset: 1,
@@ -451,5 +575,37 @@ mod tests {
         active.state = GroupState::Stable;
         active.offsets.insert(tp("t", 0), offset(0));
         assert_eq!(active.expired_offsets(1_000_000, 1), (vec![], false));
+    }
+
+    #[test]
+    fn replacing_a_static_member_moves_its_place_and_can_be_undone() {
+        let mut g = ClassicGroup::new("g".into(), 1, 0);
+        let mut a = member("a-1", &["range"]);
+        a.group_instance_id = Some("a".into());
+        a.assignment = Bytes::from_static(b"a's partitions");
+        g.add_member(a);
+        g.add_member(member("b", &["range"]));
+        g.pending_sync.insert("a-1".into());
+        let moved = g
+            .replace_static_member("a", "a-1", "a-2")
+            .expect("a-1 is a member");
+        assert_eq!(moved.member_id, "a-2");
+        assert_eq!(moved.assignment, Bytes::from_static(b"a's partitions"));
+        assert_eq!(
+            g.leader_id.as_deref(),
+            Some("a-2"),
+            "leadership moves along"
+        );
+        assert_eq!(g.static_member_id("a"), Some("a-2"));
+        assert!(g.pending_sync.contains("a-2") && !g.pending_sync.contains("a-1"));
+        assert!(!g.members.contains_key("a-1"), "the old id is no member");
+        assert!(g.replace_static_member("a", "a-1", "a-3").is_none());
+        // Undoing it (a failed append) restores the old id everywhere.
+        g.replace_static_member("a", "a-2", "a-1")
+            .expect("a-2 is a member");
+        assert_eq!(g.leader_id.as_deref(), Some("a-1"));
+        assert_eq!(g.static_member_id("a"), Some("a-1"));
+        assert!(g.pending_sync.contains("a-1") && !g.pending_sync.contains("a-2"));
+        assert_eq!(g.members.len(), 2);
     }
 }

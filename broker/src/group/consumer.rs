@@ -86,12 +86,32 @@ pub struct ConsumerMember {
     pub pending_revocation: Assignment,
     pub session_deadline: Instant,
     /// While revoking: the member is removed if it has not acknowledged the revocation by
-    /// then (its rebalance timeout, as Kafka's rebalance timer).
+    /// then (its rebalance timeout, as Kafka's rebalance timer). Consumer-protocol members
+    /// only.
     pub revocation_deadline: Option<Instant>,
+    /// Set for a member that speaks the classic protocol (JoinGroup/SyncGroup/Heartbeat)
+    /// inside this consumer group (KIP-848 online migration).
+    pub classic: Option<ClassicMemberMetadata>,
+    /// A classic member told to rejoin (REBALANCE_IN_PROGRESS) is removed unless its
+    /// JoinGroup arrives by then (its rebalance timeout, Kafka's join timer).
+    pub classic_join_deadline: Option<Instant>,
+    /// A classic member that joined is removed unless its SyncGroup arrives by then (its
+    /// rebalance timeout, Kafka's sync timer).
+    pub classic_sync_deadline: Option<Instant>,
+}
+
+/// What a consumer group keeps of a member that uses the classic protocol: its session
+/// timeout and the protocols of its last JoinGroup (name, ConsumerProtocolSubscription
+/// bytes), in its preference order — the first one names its assignment version and the
+/// protocol its responses carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassicMemberMetadata {
+    pub session_timeout_ms: i32,
+    pub protocols: Vec<(String, bytes::Bytes)>,
 }
 
 impl ConsumerMember {
-    fn new(member_id: String, now: Instant) -> Self {
+    pub(super) fn new(member_id: String, now: Instant) -> Self {
         Self {
             member_id,
             instance_id: None,
@@ -110,16 +130,41 @@ impl ConsumerMember {
             pending_revocation: Assignment::new(),
             session_deadline: now,
             revocation_deadline: None,
+            classic: None,
+            classic_join_deadline: None,
+            classic_sync_deadline: None,
         }
+    }
+
+    /// Whether the member speaks the classic protocol (JoinGroup/SyncGroup/Heartbeat).
+    pub fn uses_classic_protocol(&self) -> bool {
+        self.classic.is_some()
     }
 
     /// When the member is removed unless it heartbeats (session) or acknowledges its
     /// revocation (rebalance timeout) first.
     pub fn expiry(&self) -> Instant {
-        match self.revocation_deadline {
-            Some(r) => r.min(self.session_deadline),
-            None => self.session_deadline,
+        [
+            self.revocation_deadline,
+            self.classic_join_deadline,
+            self.classic_sync_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.session_deadline, Instant::min)
+    }
+
+    /// The epoch an offset commit or fetch of this member must carry (for a classic member
+    /// its generation: ILLEGAL_GENERATION instead of STALE_MEMBER_EPOCH).
+    fn validate_member_epoch(&self, member_epoch: i32) -> Result<(), ResponseError> {
+        if member_epoch != self.member_epoch {
+            return Err(if self.uses_classic_protocol() {
+                ResponseError::IllegalGeneration
+            } else {
+                ResponseError::StaleMemberEpoch
+            });
         }
+        Ok(())
     }
 
     /// Topics of `topics` this member subscribes to (names that exist, regex matches that
@@ -198,6 +243,16 @@ struct MemberSnapshot {
     server_assignor: Option<String>,
     assigned: Assignment,
     pending_revocation: Assignment,
+    /// Classic-protocol members only (absent in snapshots of consumer-only groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    classic: Option<ClassicMemberSnapshot>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ClassicMemberSnapshot {
+    session_timeout_ms: i32,
+    /// (protocol name, subscription bytes) in the member's preference order.
+    protocols: Vec<(String, Vec<u8>)>,
 }
 
 /// The settings a heartbeat is decided with (`group.consumer.*`).
@@ -401,7 +456,7 @@ impl ConsumerGroup {
 
     /// Every partition owned (assigned or pending revocation) by a member other than
     /// `member_id`.
-    fn owned_by_others(&self, member_id: &str) -> Assignment {
+    pub(super) fn owned_by_others(&self, member_id: &str) -> Assignment {
         let mut out = Assignment::new();
         for m in self.members.values().filter(|m| m.member_id != member_id) {
             union_into(&mut out, &m.assigned);
@@ -410,7 +465,7 @@ impl ConsumerGroup {
         out
     }
 
-    fn bump_group_epoch(&mut self) {
+    pub(super) fn bump_group_epoch(&mut self) {
         self.dirty = true;
         self.group_epoch = self.group_epoch.max(self.assignment_epoch) + 1;
     }
@@ -435,6 +490,14 @@ impl ConsumerGroup {
                 server_assignor: m.server_assignor.clone(),
                 assigned: m.assigned.clone(),
                 pending_revocation: m.pending_revocation.clone(),
+                classic: m.classic.as_ref().map(|c| ClassicMemberSnapshot {
+                    session_timeout_ms: c.session_timeout_ms,
+                    protocols: c
+                        .protocols
+                        .iter()
+                        .map(|(name, metadata)| (name.clone(), metadata.to_vec()))
+                        .collect(),
+                }),
             })
             .collect();
         serde_json::to_vec(&GroupSnapshot {
@@ -467,6 +530,10 @@ impl ConsumerGroup {
             ..ConsumerGroup::default()
         };
         for ms in s.members {
+            let session = match &ms.classic {
+                Some(c) => std::time::Duration::from_millis(c.session_timeout_ms.max(0) as u64),
+                None => session,
+            };
             let mut m = ConsumerMember::new(ms.member_id.clone(), now + session);
             m.instance_id = ms.instance_id;
             m.rack_id = ms.rack_id;
@@ -484,7 +551,15 @@ impl ConsumerGroup {
             m.subscribed_topic_regex = ms.subscribed_topic_regex;
             m.server_assignor = ms.server_assignor;
             m.assigned = ms.assigned;
-            if !ms.pending_revocation.is_empty() {
+            m.classic = ms.classic.map(|c| ClassicMemberMetadata {
+                session_timeout_ms: c.session_timeout_ms,
+                protocols: c
+                    .protocols
+                    .into_iter()
+                    .map(|(name, metadata)| (name, bytes::Bytes::from(metadata)))
+                    .collect(),
+            });
+            if !ms.pending_revocation.is_empty() && m.classic.is_none() {
                 m.revocation_deadline = Some(
                     now + std::time::Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
                 );
@@ -499,33 +574,51 @@ impl ConsumerGroup {
         Ok(g)
     }
 
-    /// Kafka's `ConsumerGroup.validateOffsetCommit`: the member epoch is the generation; a
-    /// commit without member (admin, manual assignment) only into an empty group.
+    /// Kafka's `ConsumerGroup.validateOffsetCommit` (OffsetCommit and TxnOffsetCommit): the
+    /// member epoch is the generation. A commit with a negative epoch (an admin, or a consumer
+    /// that assigns partitions itself and never joins — it may still send its member id) is
+    /// accepted while the group has no members; a transactional commit without member,
+    /// generation and instance always. Otherwise the member must exist and send its current
+    /// epoch (STALE_MEMBER_EPOCH), through OffsetCommit v9+ (UNSUPPORTED_VERSION below).
     pub fn validate_offset_commit(
         &self,
         member_id: &str,
+        instance_id: Option<&str>,
         member_epoch: i32,
+        transactional: bool,
         version: i16,
     ) -> Result<(), ResponseError> {
-        if member_epoch < 0 && member_id.is_empty() {
-            return if self.members.is_empty() {
-                Ok(())
-            } else {
-                Err(ResponseError::UnknownMemberId)
-            };
+        if member_epoch < 0 && self.members.is_empty() {
+            return Ok(());
+        }
+        if transactional && member_epoch == -1 && member_id.is_empty() && instance_id.is_none() {
+            return Ok(());
         }
         let m = self
             .members
             .get(member_id)
             .ok_or(ResponseError::UnknownMemberId)?;
-        if member_epoch != m.member_epoch {
-            return Err(if version >= 9 {
-                ResponseError::StaleMemberEpoch
-            } else {
-                ResponseError::IllegalGeneration
-            });
+        if !transactional && !m.uses_classic_protocol() && version < 9 {
+            return Err(ResponseError::UnsupportedVersion);
         }
-        Ok(())
+        m.validate_member_epoch(member_epoch)
+    }
+
+    /// Kafka's `ConsumerGroup.validateOffsetFetch` (OffsetFetch v9+ carries the member):
+    /// without member id and epoch any fetch is allowed; otherwise the member must exist and
+    /// send its current epoch.
+    pub fn validate_offset_fetch(
+        &self,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), ResponseError> {
+        if member_id.is_none() && member_epoch < 0 {
+            return Ok(());
+        }
+        member_id
+            .and_then(|id| self.members.get(id))
+            .ok_or(ResponseError::UnknownMemberId)?
+            .validate_member_epoch(member_epoch)
     }
 
     /// Removes a member (leave, session expiry): bumps the group epoch. Returns whether it
@@ -619,15 +712,23 @@ impl ConsumerGroup {
         let before = m.assigned.clone();
         let (epoch_before, state_before) = (m.member_epoch, m.state);
         let revoke = minus(&m.assigned, &target);
-        if !revoke.is_empty() {
+        // A member that reported owning none of them already gave them up (an eager classic
+        // member rejoins owning nothing).
+        let still_owned = owned.is_none_or(|o| intersects(o, &revoke));
+        if !revoke.is_empty() && still_owned {
             self.dirty = true;
             m.assigned = minus(&m.assigned, &revoke);
             m.pending_revocation = revoke;
             m.state = MemberState::UnrevokedPartitions;
-            m.revocation_deadline =
-                Some(now + std::time::Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64));
+            // Classic members revoke by rejoining, bounded by their join timer instead.
+            if m.classic.is_none() {
+                m.revocation_deadline = Some(
+                    now + std::time::Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
+                );
+            }
             return true;
         }
+        m.assigned = minus(&m.assigned, &revoke);
         let wanted = minus(&target, &m.assigned);
         let assignable = minus(&wanted, &others);
         union_into(&mut m.assigned, &assignable);
@@ -695,6 +796,13 @@ impl ConsumerGroup {
             return Err(err(ResponseError::UnknownServerError, "member vanished"));
         };
         m.session_deadline = now + session;
+        // A ConsumerGroupHeartbeat makes the member a consumer-protocol member (Kafka drops
+        // its classic metadata).
+        if m.classic.take().is_some() {
+            m.classic_join_deadline = None;
+            m.classic_sync_deadline = None;
+            self.dirty = true;
+        }
         let mut subscription_changed = false;
         if let Some(names) = &a.subscribed_topic_names {
             let names: BTreeSet<String> = names.iter().cloned().collect();
@@ -771,7 +879,12 @@ impl ConsumerGroup {
                     self.static_members.remove(instance);
                     return self.add_member(member_id, a, settings, now);
                 };
-                if old.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH {
+                // A consumer-protocol member must have left (epoch -2) first; a classic one
+                // never says so (classic static members send no LeaveGroup) and is replaced
+                // (the instance moving to the consumer protocol).
+                if old.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH
+                    && !old.uses_classic_protocol()
+                {
                     return Err(err(
                         ResponseError::UnreleasedInstanceId,
                         format!("Static member {existing} with instance id {instance} is still active; it must leave first."),
@@ -783,7 +896,9 @@ impl ConsumerGroup {
                     None => return Err(err(ResponseError::UnknownServerError, "member vanished")),
                 };
                 m.member_id = member_id.clone();
-                m.member_epoch = m.previous_member_epoch;
+                if m.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH {
+                    m.member_epoch = m.previous_member_epoch;
+                }
                 if let Some(t) = self.target.remove(&existing) {
                     self.target.insert(member_id.clone(), t);
                 }
@@ -827,13 +942,8 @@ impl ConsumerGroup {
         Ok((member_id, true))
     }
 
-    fn leave(
-        &mut self,
-        a: &HeartbeatArgs,
-        topics: &BTreeMap<String, i32>,
-        settings: &ConsumerSettings,
-        epoch_before: i32,
-    ) -> Result<HeartbeatOutcome, HeartbeatError> {
+    /// The member a leave heartbeat (epoch -1 or -2) names, if the leave is valid.
+    pub fn leaving_member(&self, a: &HeartbeatArgs) -> Result<String, HeartbeatError> {
         let member_id = match &a.instance_id {
             Some(instance) => match self.static_members.get(instance) {
                 Some(id) if *id == a.member_id => id.clone(),
@@ -858,6 +968,17 @@ impl ConsumerGroup {
                 format!("Member {member_id} is not a member of the group."),
             ));
         }
+        Ok(member_id)
+    }
+
+    fn leave(
+        &mut self,
+        a: &HeartbeatArgs,
+        topics: &BTreeMap<String, i32>,
+        settings: &ConsumerSettings,
+        epoch_before: i32,
+    ) -> Result<HeartbeatOutcome, HeartbeatError> {
+        let member_id = self.leaving_member(a)?;
         if a.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH {
             if let Some(m) = self.members.get_mut(&member_id) {
                 if m.member_epoch >= 0 {
@@ -1200,6 +1321,62 @@ mod tests {
         assert_eq!(o.member_epoch, -1);
         assert!(g.group_epoch > before);
         assert!(!g.members.contains_key("m3"));
+    }
+
+    #[test]
+    fn offset_commit_and_fetch_checks_follow_kafka() {
+        use ResponseError::*;
+        let t = topics(&[("a", 2)]);
+        let s = settings();
+        let now = Instant::now();
+        let mut g = ConsumerGroup::new();
+        // No members: a negative epoch commits with any member id (assign()-only consumers).
+        assert_eq!(g.validate_offset_commit("", None, -1, false, 9), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("own-id", None, -1, false, 9),
+            Ok(())
+        );
+        assert_eq!(
+            g.validate_offset_commit("own-id", None, 0, false, 9),
+            Err(UnknownMemberId)
+        );
+        let o = g
+            .heartbeat(&join("m1", &["a"]), &t, &s, now, || unreachable!())
+            .unwrap();
+        let e = o.member_epoch;
+        assert_eq!(g.validate_offset_commit("m1", None, e, false, 9), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("m1", None, e + 1, false, 9),
+            Err(StaleMemberEpoch)
+        );
+        assert_eq!(
+            g.validate_offset_commit("m1", None, e, false, 8),
+            Err(UnsupportedVersion)
+        );
+        assert_eq!(g.validate_offset_commit("m1", None, e, true, 3), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("", None, -1, false, 9),
+            Err(UnknownMemberId)
+        );
+        assert_eq!(
+            g.validate_offset_commit("own-id", None, -1, false, 9),
+            Err(UnknownMemberId)
+        );
+        // A transactional commit without member, generation and instance is accepted.
+        assert_eq!(g.validate_offset_commit("", None, -1, true, 3), Ok(()));
+        assert_eq!(
+            g.validate_offset_commit("", Some("i"), -1, true, 3),
+            Err(UnknownMemberId)
+        );
+        // OffsetFetch.
+        assert_eq!(g.validate_offset_fetch(None, -1), Ok(()));
+        assert_eq!(g.validate_offset_fetch(Some("m1"), e), Ok(()));
+        assert_eq!(
+            g.validate_offset_fetch(Some("m1"), e - 1),
+            Err(StaleMemberEpoch)
+        );
+        assert_eq!(g.validate_offset_fetch(Some("zz"), e), Err(UnknownMemberId));
+        assert_eq!(g.validate_offset_fetch(None, e), Err(UnknownMemberId));
     }
 
     #[test]

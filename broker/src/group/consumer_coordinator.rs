@@ -7,7 +7,7 @@
 //! never held across an `.await`, and a timer sleeps until the member's session deadline
 //! and re-checks it under the mutex (a heartbeat only moves the deadline).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,21 +18,28 @@ use kafka_protocol::messages::consumer_group_describe_response::{
 use kafka_protocol::messages::consumer_group_heartbeat_response::{
     Assignment as HeartbeatAssignment, TopicPartitions as HeartbeatTopicPartitions,
 };
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::{
-    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId, TopicName,
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId, JoinGroupResponse,
+    TopicName,
 };
 use tokio::time::Instant;
 
 use super::classic::ClassicGroup;
-use super::consumer::{validate_request, Assignment, ConsumerGroup, HeartbeatArgs};
-use super::coordinator::{GroupCoordinator, Shard};
+use super::consumer::{
+    validate_request, Assignment, ConsumerGroup, HeartbeatArgs, LEAVE_GROUP_MEMBER_EPOCH,
+};
+use super::consumer_classic::{ClassicJoinArgs, ClassicJoinOutcome, CONSUMER_PROTOCOL_TYPE};
+use super::coordinator::{join_error, GroupCoordinator, JoinArgs, Shard};
+use super::migration;
 use super::records::CoordinatorRecord;
 use crate::error::ResponseError;
 use crate::handlers::str_bytes;
 use crate::metadata::MetadataImage;
 use crate::types::now_ms;
 
-/// Consumer-group member type in ConsumerGroupDescribe v1 (Kafka: 0 classic, 1 consumer).
+/// Consumer-group member types in ConsumerGroupDescribe v1.
+const MEMBER_TYPE_CLASSIC: i8 = 0;
 const MEMBER_TYPE_CONSUMER: i8 = 1;
 
 fn heartbeat_error(code: ResponseError, message: String) -> ConsumerGroupHeartbeatResponse {
@@ -81,6 +88,19 @@ fn records_to_persist(group_id: &str, cg: &mut ConsumerGroup) -> Vec<Coordinator
         }
     }
     records
+}
+
+/// How a ConsumerGroupHeartbeat went under the shard lock: a normal outcome (with the
+/// group's incarnation, records to append and members whose session timers start), or the
+/// group converted to a classic group (the records of that).
+enum HeartbeatStep {
+    Done(
+        super::consumer::HeartbeatOutcome,
+        u64,
+        Vec<CoordinatorRecord>,
+        Vec<String>,
+    ),
+    Downgraded(Vec<CoordinatorRecord>),
 }
 
 /// After a failed append: the next change writes everything again.
@@ -158,13 +178,14 @@ impl GroupCoordinator {
             }
         };
         let _write = shard.write_lock.lock().await;
-        let (outcome, incarnation, record, new_member) = {
+        let step = 'step: {
             let mut st = shard.lock();
             if st.is_closed() {
                 return heartbeat_error(ResponseError::NotCoordinator, "shard unloaded".into());
             }
             let incarnation = self.next_incarnation();
             let mut created = false;
+            let mut records = Vec::new();
             let group = match st.groups.get_mut(&group_id) {
                 Some(g) => g,
                 None if args.member_epoch == 0 => {
@@ -180,47 +201,125 @@ impl GroupCoordinator {
                     )
                 }
             };
+            // Members whose session timers start with this heartbeat.
+            let mut started: Vec<String> = Vec::new();
+            // An upgraded group, installed only once the heartbeat succeeded in it.
+            let mut upgraded: Option<ConsumerGroup> = None;
             if group.consumer.is_none() {
-                // An empty classic group (only offsets, or just created) becomes a consumer
-                // group; one with classic members stays classic.
-                if group.is_empty() && args.member_epoch == 0 {
-                    tracing::info!(group = %group_id, "group uses the consumer protocol");
-                    group.consumer = Some(ConsumerGroup::new());
-                    group.protocol_type = None;
-                    group.protocol_name = None;
-                    group.leader_id = None;
-                    created = true;
-                } else {
+                if args.member_epoch != 0 {
                     return heartbeat_error(
                         ResponseError::GroupIdNotFound,
                         format!("Group {group_id} is not a consumer group."),
                     );
                 }
+                if group.members.is_empty() {
+                    // An empty classic group (only offsets, or just created) becomes a
+                    // consumer group (members that were only handed an id are forgotten).
+                    tracing::info!(group = %group_id, "group uses the consumer protocol");
+                    group.pending_members.clear();
+                    group.consumer = Some(ConsumerGroup::new());
+                    group.protocol_type = None;
+                    group.protocol_name = None;
+                    group.leader_id = None;
+                } else {
+                    // Online upgrade: the classic members become classic members of the
+                    // consumer group, keeping their partitions.
+                    let converted = migration::validate_online_upgrade(
+                        group,
+                        self.config().migration_policy,
+                        settings.max_size,
+                    )
+                    .and_then(|()| {
+                        migration::consumer_group_from_classic(
+                            group,
+                            &topics,
+                            settings.assignors.first().map_or("uniform", String::as_str),
+                            Instant::now(),
+                        )
+                    });
+                    match converted {
+                        Ok(cg) => {
+                            started.extend(cg.members.keys().cloned());
+                            upgraded = Some(cg);
+                        }
+                        Err(message) => {
+                            tracing::info!(group = %group_id, reason = %message, "classic group not upgraded");
+                            return heartbeat_error(ResponseError::GroupIdNotFound, message);
+                        }
+                    }
+                    records.push(CoordinatorRecord::GroupMetadata {
+                        group_id: group_id.clone(),
+                        value: None,
+                    });
+                }
+                created = true;
             }
             let incarnation = group.incarnation;
-            let Some(cg) = group.consumer.as_mut() else {
+            let Some(cg) = upgraded.as_mut().or(group.consumer.as_mut()) else {
                 return heartbeat_error(
                     ResponseError::UnknownServerError,
                     "no consumer group".into(),
                 );
             };
-            let new_member = args.member_id.is_empty() || !cg.members.contains_key(&args.member_id);
+            if created {
+                cg.persisted_epoch = None;
+            }
+            // The last consumer-protocol member leaving a group of classic members turns it
+            // back into a classic group (online downgrade).
+            if args.member_epoch == LEAVE_GROUP_MEMBER_EPOCH {
+                if let Ok(leaving) = cg.leaving_member(&args) {
+                    let leaving = BTreeSet::from([leaving]);
+                    if migration::can_downgrade(
+                        cg,
+                        &leaving,
+                        self.config().migration_policy,
+                        self.config().max_size,
+                    ) {
+                        break 'step HeartbeatStep::Downgraded(self.downgrade_group(
+                            &shard,
+                            group,
+                            &leaving,
+                            "the last consumer-protocol member left",
+                        ));
+                    }
+                }
+            }
+            let known = !args.member_id.is_empty() && cg.members.contains_key(&args.member_id);
             let outcome = match cg.heartbeat(&args, &topics, settings, Instant::now(), || {
                 crate::server::base64_url_uuid(uuid::Uuid::new_v4())
             }) {
                 Ok(o) => o,
                 Err(e) => return heartbeat_error(e.code, e.message),
             };
-            if created {
-                cg.persisted_epoch = None;
+            records.extend(records_to_persist(&group_id, cg));
+            if !known && cg.members.contains_key(&outcome.member_id) {
+                tracing::info!(group = %group_id, member = %outcome.member_id, member_epoch = outcome.member_epoch, "consumer group member joined");
+                started.push(outcome.member_id.clone());
             }
-            let record = records_to_persist(&group_id, cg);
-            let new_member = new_member && cg.members.contains_key(&outcome.member_id);
-            (outcome, incarnation, record, new_member)
+            if let Some(cg) = upgraded {
+                tracing::info!(group = %group_id, group_epoch = cg.group_epoch, members = cg.members.len(), "classic group converted to a consumer group");
+                GroupCoordinator::hand_over_classic_members(group);
+                group.consumer = Some(cg);
+            }
+            HeartbeatStep::Done(outcome, incarnation, records, started)
         };
-        if new_member {
-            tracing::info!(group = %group_id, member = %outcome.member_id, member_epoch = outcome.member_epoch, "consumer group member joined");
-            self.spawn_consumer_session_timer(&shard, &group_id, incarnation, &outcome.member_id);
+        let (outcome, incarnation, record, started) = match step {
+            HeartbeatStep::Done(outcome, incarnation, records, started) => {
+                (outcome, incarnation, records, started)
+            }
+            HeartbeatStep::Downgraded(records) => {
+                if let Err(code) = self.append(&shard, records).await {
+                    tracing::warn!(group = %group_id, error = %code, "persisting the downgraded group failed");
+                }
+                let mut r = ConsumerGroupHeartbeatResponse::default();
+                r.member_id = Some(str_bytes(&args.member_id));
+                r.member_epoch = LEAVE_GROUP_MEMBER_EPOCH;
+                r.heartbeat_interval_ms = settings.heartbeat_interval_ms;
+                return r;
+            }
+        };
+        for member_id in &started {
+            self.spawn_consumer_session_timer(&shard, &group_id, incarnation, member_id);
         }
         if !record.is_empty() {
             if let Err(code) = self.append(&shard, record).await {
@@ -285,24 +384,27 @@ impl GroupCoordinator {
                 let _write = shard.write_lock.lock().await;
                 let record = {
                     let mut st = shard.lock();
-                    let Some(cg) = st
+                    let Some(group) = st
                         .group(&group_id, incarnation)
-                        .and_then(|g| g.consumer.as_mut())
+                        .filter(|g| g.consumer.is_some())
                     else {
                         return;
                     };
-                    if cg
-                        .members
-                        .get(&member_id)
+                    if group
+                        .consumer
+                        .as_ref()
+                        .and_then(|cg| cg.members.get(&member_id))
                         .is_none_or(|m| m.expiry() > Instant::now())
                     {
                         continue;
                     }
-                    cg.remove_member(&member_id);
-                    let topics = topic_partition_counts(&this.quorum.image());
-                    cg.update_target(&topics, &this.config().consumer);
-                    tracing::info!(group = %group_id, member = %member_id, group_epoch = cg.group_epoch, "consumer group member expired (session or revocation timeout)");
-                    records_to_persist(&group_id, cg)
+                    tracing::info!(group = %group_id, member = %member_id, "consumer group member expired (session, revocation, join or sync timeout)");
+                    this.remove_consumer_members(
+                        &shard,
+                        group,
+                        &BTreeSet::from([member_id.clone()]),
+                        "a member's session or rebalance timeout expired",
+                    )
                 };
                 if record.is_empty() {
                     return;
@@ -316,34 +418,235 @@ impl GroupCoordinator {
         });
     }
 
-    /// Kafka's `ConsumerGroup.validateOffsetFetch` (OffsetFetch v9+ carries the member):
-    /// without a member any fetch is allowed; otherwise the member must exist and send its
-    /// current epoch. Classic groups and unknown groups are not checked here.
+    /// Removes `leaving` from the consumer group `group` (leave, expiry, a classic
+    /// LeaveGroup), or, when only classic members would remain, converts the group to a
+    /// classic group without them (`group.consumer.migration.policy`). Returns the records to
+    /// append (under the shard's write lock).
+    pub(super) fn remove_consumer_members(
+        &self,
+        shard: &Arc<Shard>,
+        group: &mut ClassicGroup,
+        leaving: &BTreeSet<String>,
+        reason: &str,
+    ) -> Vec<CoordinatorRecord> {
+        let Some(cg) = group.consumer.as_mut() else {
+            return Vec::new();
+        };
+        if migration::can_downgrade(
+            cg,
+            leaving,
+            self.config().migration_policy,
+            self.config().max_size,
+        ) {
+            return self.downgrade_group(shard, group, leaving, reason);
+        }
+        for member_id in leaving {
+            cg.remove_member(member_id);
+        }
+        let topics = topic_partition_counts(&self.quorum.image());
+        cg.update_target(&topics, &self.config().consumer);
+        tracing::info!(group = %group.group_id, members = ?leaving, group_epoch = cg.group_epoch, reason, "consumer group members removed");
+        records_to_persist(&group.group_id, cg)
+    }
+
+    /// JoinGroup into a consumer group with members (Kafka's
+    /// `classicGroupJoinToConsumerGroup`): the classic member joins the consumer group and is
+    /// answered at once with its member epoch as generation, after the change was appended.
+    /// `None` when the group is not such a group (the classic path serves it). A static
+    /// member whose instance belonged to the last consumer-protocol member first converts
+    /// the group back to a classic group (`None` then too: it joins that).
+    pub(super) async fn classic_join_to_consumer_group(
+        &self,
+        shard: &Arc<Shard>,
+        a: &JoinArgs,
+    ) -> Option<JoinGroupResponse> {
+        let is_consumer_group = |st: &mut super::coordinator::ShardState| {
+            st.groups
+                .get(&a.group_id)
+                .and_then(|g| g.consumer.as_ref())
+                .is_some_and(|cg| !cg.members.is_empty())
+        };
+        if !is_consumer_group(&mut shard.lock()) {
+            return None;
+        }
+        let _write = shard.write_lock.lock().await;
+        let settings = &self.config().consumer;
+        let topics = topic_partition_counts(&self.quorum.image());
+        let step = 'step: {
+            let mut st = shard.lock();
+            if st.is_closed() {
+                return Some(join_error(&a.member_id, ResponseError::NotCoordinator));
+            }
+            if !is_consumer_group(&mut st) {
+                return None;
+            }
+            let group = st.groups.get_mut(&a.group_id)?;
+            let incarnation = group.incarnation;
+            let cg = group.consumer.as_mut()?;
+            let replaced = a
+                .group_instance_id
+                .as_ref()
+                .filter(|_| a.member_id.is_empty())
+                .and_then(|i| cg.static_members.get(i))
+                .filter(|id| {
+                    cg.members
+                        .get(*id)
+                        .is_some_and(|m| !m.uses_classic_protocol())
+                })
+                .cloned();
+            if let Some(replaced) = replaced {
+                let leaving = BTreeSet::from([replaced]);
+                if migration::can_downgrade(
+                    cg,
+                    &leaving,
+                    self.config().migration_policy,
+                    self.config().max_size,
+                ) {
+                    break 'step Err(self.downgrade_group(
+                        shard,
+                        group,
+                        &leaving,
+                        "a static member rejoined with the classic protocol",
+                    ));
+                }
+            }
+            let args = ClassicJoinArgs {
+                member_id: &a.member_id,
+                instance_id: a.group_instance_id.as_deref(),
+                client_id: &a.client_id,
+                client_host: &a.client_host,
+                session_timeout_ms: a.session_timeout_ms,
+                rebalance_timeout_ms: a.rebalance_timeout_ms,
+                protocol_type: &a.protocol_type,
+                protocols: &a.protocols,
+                requires_known_member_id: a.version >= 4
+                    && a.group_instance_id.is_none()
+                    && a.member_id.is_empty(),
+            };
+            let prefix = a.group_instance_id.as_deref().unwrap_or(&a.client_id);
+            let outcome = cg.classic_join(&args, &topics, settings, Instant::now(), || {
+                format!("{prefix}-{}", uuid::Uuid::new_v4())
+            });
+            match outcome {
+                Err(code) => return Some(join_error(&a.member_id, code)),
+                Ok(ClassicJoinOutcome::MemberIdRequired(id)) => {
+                    return Some(join_error(&id, ResponseError::MemberIdRequired))
+                }
+                Ok(ClassicJoinOutcome::Joined {
+                    member_id,
+                    generation_id,
+                    protocol_name,
+                    new_member,
+                }) => {
+                    let mut r = JoinGroupResponse::default();
+                    r.member_id = str_bytes(&member_id);
+                    r.generation_id = generation_id;
+                    r.protocol_type = Some(str_bytes(CONSUMER_PROTOCOL_TYPE));
+                    r.protocol_name = Some(str_bytes(&protocol_name));
+                    r.leader = str_bytes("");
+                    tracing::info!(group = %a.group_id, member = %member_id, generation = generation_id, new_member, "classic member joined the consumer group");
+                    let records = records_to_persist(&a.group_id, cg);
+                    Ok((r, records, incarnation, new_member.then_some(member_id)))
+                }
+            }
+        };
+        let (response, records, incarnation, new_member) = match step {
+            Ok(joined) => joined,
+            Err(downgrade_records) => {
+                if let Err(code) = self.append(shard, downgrade_records).await {
+                    tracing::warn!(group = %a.group_id, error = %code, "persisting the downgraded group failed");
+                }
+                return None;
+            }
+        };
+        if let Some(member_id) = &new_member {
+            self.spawn_consumer_session_timer(shard, &a.group_id, incarnation, member_id);
+        }
+        if !records.is_empty() {
+            if let Err(code) = self.append(shard, records).await {
+                forget_persisted(shard, &a.group_id, incarnation);
+                return Some(join_error(&a.member_id, code));
+            }
+        }
+        Some(response)
+    }
+
+    /// LeaveGroup into a consumer group (Kafka's `classicGroupLeaveToConsumerGroup`): the
+    /// named members (of either protocol) are removed — or the group converts back to a
+    /// classic group — and the change is appended before the answer. `None` when the group
+    /// is not a consumer group.
+    pub(super) async fn classic_leave_consumer_group(
+        &self,
+        shard: &Arc<Shard>,
+        group_id: &str,
+        members: &[MemberIdentity],
+    ) -> Option<Result<Vec<Result<(), ResponseError>>, ResponseError>> {
+        let is_consumer_group = |st: &mut super::coordinator::ShardState| {
+            st.groups
+                .get(group_id)
+                .is_some_and(|g| g.consumer.is_some())
+        };
+        if !is_consumer_group(&mut shard.lock()) {
+            return None;
+        }
+        let _write = shard.write_lock.lock().await;
+        let (results, records) = {
+            let mut st = shard.lock();
+            if st.is_closed() {
+                return Some(Err(ResponseError::NotCoordinator));
+            }
+            if !is_consumer_group(&mut st) {
+                drop(st);
+                // Converted back meanwhile (no await since the check).
+                return Some(self.leave_classic_group(shard, group_id, members));
+            }
+            let group = st.groups.get_mut(group_id)?;
+            let cg = group.consumer.as_ref()?;
+            let mut leaving = BTreeSet::new();
+            let results: Vec<Result<(), ResponseError>> = members
+                .iter()
+                .map(|m| {
+                    let id = cg.classic_leaving_member(
+                        m.member_id.as_str(),
+                        m.group_instance_id.as_ref().map(|s| s.as_str()),
+                    )?;
+                    leaving.insert(id);
+                    Ok(())
+                })
+                .collect();
+            let records = if leaving.is_empty() {
+                Vec::new()
+            } else {
+                self.remove_consumer_members(shard, group, &leaving, "members left the group")
+            };
+            (results, records)
+        };
+        if !records.is_empty() {
+            if let Err(code) = self.append(shard, records).await {
+                return Some(Err(code));
+            }
+        }
+        Some(Ok(results))
+    }
+
+    /// OffsetFetch v9+'s member check (Kafka's `validateOffsetFetch`): only a consumer group
+    /// checks the member (`ConsumerGroup::validate_offset_fetch`); classic and unknown groups
+    /// answer any fetch.
     pub fn validate_consumer_offset_fetch(
         &self,
         group_id: &str,
         member_id: Option<&str>,
         member_epoch: i32,
     ) -> Result<(), ResponseError> {
-        if member_id.is_none() && member_epoch < 0 {
-            return Ok(());
-        }
         let Ok(shard) = self.shard_for(group_id) else {
             // fetch_offsets answers the coordinator error.
             return Ok(());
         };
         let st = shard.lock();
-        let Some(cg) = st.groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
-            return Ok(());
-        };
-        let m = cg
-            .members
-            .get(member_id.unwrap_or_default())
-            .ok_or(ResponseError::UnknownMemberId)?;
-        if m.member_epoch != member_epoch {
-            return Err(ResponseError::StaleMemberEpoch);
+        match st.groups.get(group_id).and_then(|g| g.consumer.as_ref()) {
+            Some(cg) => cg.validate_offset_fetch(member_id, member_epoch),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// ConsumerGroupDescribe for each group id.
@@ -423,7 +726,11 @@ impl GroupCoordinator {
                         dm.assignment = describe(&m.assigned);
                         dm.target_assignment =
                             describe(cg.target.get(&m.member_id).unwrap_or(&Assignment::new()));
-                        dm.member_type = MEMBER_TYPE_CONSUMER;
+                        dm.member_type = if m.uses_classic_protocol() {
+                            MEMBER_TYPE_CLASSIC
+                        } else {
+                            MEMBER_TYPE_CONSUMER
+                        };
                         dm
                     })
                     .collect();

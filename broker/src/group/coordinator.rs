@@ -11,7 +11,7 @@
 //! deadline stored in the group and re-check it under the mutex, so a heartbeat only moves a
 //! deadline and never needs to cancel a task.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -37,6 +37,8 @@ use tokio::time::Instant;
 
 use super::classic::{ClassicGroup, GroupState, InitialDelay, JoinWaiter, Member};
 use super::consumer::ConsumerGroup;
+use super::consumer_classic::CONSUMER_PROTOCOL_TYPE;
+use super::migration;
 use super::records::{self, CoordinatorRecord, LogEntry, OffsetCommitValue};
 use super::{partition_for, GroupConfig, GROUP_METADATA_TOPIC_NAME};
 use crate::coordinator_shards::{self, read_partition, CoordinatorShards};
@@ -50,12 +52,15 @@ use crate::types::{now_ms, TopicPartition};
 #[path = "txn_offsets.rs"]
 mod txn_offsets;
 
+#[path = "deleted_topics.rs"]
+mod deleted_topics;
+
 /// Longest a JoinGroup/SyncGroup waits beyond its rebalance timeout before giving up.
 const WAIT_SLACK: Duration = Duration::from_secs(10);
 /// One `__consumer_offsets` partition's groups; its write lock serializes appends to the
 /// partition.
 pub(super) type Shard = coordinator_shards::Shard<GroupShardState>;
-type ShardState = coordinator_shards::ShardState<GroupShardState>;
+pub(super) type ShardState = coordinator_shards::ShardState<GroupShardState>;
 
 /// What a group shard holds (cleared when the shard is unloaded).
 #[derive(Default)]
@@ -101,7 +106,7 @@ pub type OffsetFetchTopics = Option<Vec<(String, Vec<i32>)>>;
 /// Fetched offsets: per topic, per partition the committed offset if any.
 pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetCommitValue>)>)>;
 
-fn join_error(member_id: &str, code: ResponseError) -> JoinGroupResponse {
+pub(super) fn join_error(member_id: &str, code: ResponseError) -> JoinGroupResponse {
     let mut r = JoinGroupResponse::default();
     r.error_code = code.code();
     r.generation_id = -1;
@@ -109,7 +114,7 @@ fn join_error(member_id: &str, code: ResponseError) -> JoinGroupResponse {
     r
 }
 
-fn sync_error(code: ResponseError) -> SyncGroupResponse {
+pub(super) fn sync_error(code: ResponseError) -> SyncGroupResponse {
     let mut r = SyncGroupResponse::default();
     r.error_code = code.code();
     r
@@ -187,7 +192,8 @@ impl GroupCoordinator {
     }
 
     /// Starts the background work: loading/unloading shards as leadership of
-    /// `__consumer_offsets` partitions changes, and offset retention. Ends at shutdown.
+    /// `__consumer_offsets` partitions changes, offset retention, and deleting the offsets
+    /// of deleted topics. Ends at shutdown.
     pub fn start(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -198,7 +204,8 @@ impl GroupCoordinator {
             tokio::join!(
                 this.shards
                     .follow_leadership(&this.replicas, images, shutdown.clone(), load),
-                Arc::clone(&this).expire_offsets_periodically(shutdown),
+                Arc::clone(&this).expire_offsets_periodically(shutdown.clone()),
+                Arc::clone(&this).delete_offsets_of_deleted_topics(shutdown),
             );
         })
     }
@@ -556,6 +563,10 @@ impl GroupCoordinator {
                 .collect(),
             version,
         };
+        // A consumer group with members serves classic members itself (KIP-848 migration).
+        if let Some(r) = self.classic_join_to_consumer_group(&shard, &join).await {
+            return r;
+        }
         let receiver = {
             let mut st = shard.lock();
             match ctx.join(&mut st, &join) {
@@ -573,6 +584,72 @@ impl GroupCoordinator {
             Ok(Err(_)) => join_error(&join.member_id, ResponseError::NotCoordinator),
             Err(_) => join_error(&join.member_id, ResponseError::RebalanceInProgress),
         }
+    }
+
+    // ------------------------------------------------------------ protocol migration
+
+    /// The classic half of an upgrade: answers the members' parked JoinGroup/SyncGroup
+    /// with REBALANCE_IN_PROGRESS (they rejoin the consumer group) and clears the classic
+    /// state; the caller installs the consumer group.
+    pub(super) fn hand_over_classic_members(group: &mut ClassicGroup) {
+        for m in group.members.values_mut() {
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w
+                    .sender
+                    .send(join_error(&m.member_id, ResponseError::RebalanceInProgress));
+            }
+            if let Some(tx) = m.sync_waiter.take() {
+                let _ = tx.send(sync_error(ResponseError::RebalanceInProgress));
+            }
+        }
+        group.members.clear();
+        group.static_members.clear();
+        group.pending_members.clear();
+        group.pending_sync.clear();
+        group.leader_id = None;
+        group.protocol_type = None;
+        group.protocol_name = None;
+        group.initial_delay = None;
+        group.transition(GroupState::Empty, now_ms());
+    }
+
+    /// Converts the consumer group `group` to a classic group without `leaving`
+    /// (`migration::downgrade_to_classic`), starts its members' session timers and a
+    /// rebalance, and returns the records that make the change durable: tombstones of the
+    /// consumer group's records and the classic group's metadata.
+    pub(super) fn downgrade_group(
+        &self,
+        shard: &Arc<Shard>,
+        group: &mut ClassicGroup,
+        leaving: &BTreeSet<String>,
+        reason: &str,
+    ) -> Vec<CoordinatorRecord> {
+        if !migration::downgrade_to_classic(group, leaving, Instant::now(), now_ms()) {
+            return Vec::new();
+        }
+        tracing::info!(group = %group.group_id, generation = group.generation_id, members = group.members.len(), reason, "consumer group converted to a classic group");
+        let group_id = group.group_id.clone();
+        let records = vec![
+            CoordinatorRecord::ConsumerGroupMetadata {
+                group_id: group_id.clone(),
+                epoch: None,
+            },
+            CoordinatorRecord::ConsumerGroupSnapshot {
+                group_id: group_id.clone(),
+                snapshot: None,
+            },
+            CoordinatorRecord::GroupMetadata {
+                group_id,
+                value: Some(group.to_record_value()),
+            },
+        ];
+        if let Some(ctx) = self.ctx(shard) {
+            for member_id in group.members.keys() {
+                ctx.spawn_session_timer(&group.group_id, group.incarnation, member_id);
+            }
+            ctx.prepare_rebalance(group, reason);
+        }
+        records
     }
 
     // ------------------------------------------------------------------ SyncGroup
@@ -598,6 +675,26 @@ impl GroupCoordinator {
             let Some(group) = st.groups.get_mut(&group_id) else {
                 return sync_error(ResponseError::UnknownMemberId);
             };
+            if let Some(cg) = group.consumer.as_mut() {
+                // A classic member of a consumer group (KIP-848 migration).
+                return match cg.classic_sync(
+                    &member_id,
+                    instance.as_deref(),
+                    request.generation_id,
+                    request.protocol_type.as_deref(),
+                    request.protocol_name.as_deref(),
+                    Instant::now(),
+                ) {
+                    Ok(o) => {
+                        let mut r = SyncGroupResponse::default();
+                        r.protocol_type = Some(str_bytes(CONSUMER_PROTOCOL_TYPE));
+                        r.protocol_name = Some(str_bytes(&o.protocol_name));
+                        r.assignment = o.assignment;
+                        r
+                    }
+                    Err(code) => sync_error(code),
+                };
+            }
             if let Err(code) = validate_member(group, &member_id, instance.as_deref()) {
                 return sync_error(code);
             }
@@ -720,6 +817,15 @@ impl GroupCoordinator {
         };
         let member_id = request.member_id.as_str();
         let instance = request.group_instance_id.as_ref().map(|s| s.as_str());
+        if let Some(cg) = group.consumer.as_mut() {
+            // A classic member of a consumer group (KIP-848 migration).
+            return cg.classic_heartbeat(
+                member_id,
+                instance,
+                request.generation_id,
+                Instant::now(),
+            );
+        }
         validate_member(group, member_id, instance)?;
         if request.generation_id != group.generation_id {
             return Err(ResponseError::IllegalGeneration);
@@ -739,7 +845,7 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ LeaveGroup
 
     /// LeaveGroup: removes each listed member; per-member error codes in input order.
-    pub fn leave_group(
+    pub async fn leave_group(
         &self,
         group_id: &str,
         members: &[MemberIdentity],
@@ -748,40 +854,68 @@ impl GroupCoordinator {
             return Err(ResponseError::InvalidGroupId);
         }
         let shard = self.shard_for(group_id)?;
+        // Bounded: a second pass only if the group changed its type between the two checks.
+        let mut result = Err(ResponseError::RebalanceInProgress);
+        for _ in 0..2 {
+            if let Some(r) = self
+                .classic_leave_consumer_group(&shard, group_id, members)
+                .await
+            {
+                return r;
+            }
+            result = self.leave_classic_group(&shard, group_id, members);
+            if result != Err(ResponseError::RebalanceInProgress) {
+                break;
+            }
+        }
+        result
+    }
+
+    /// LeaveGroup of a classic group (the caller checked it is not a consumer group).
+    pub(super) fn leave_classic_group(
+        &self,
+        shard: &Arc<Shard>,
+        group_id: &str,
+        members: &[MemberIdentity],
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         let ctx = self
-            .ctx(&shard)
+            .ctx(shard)
             .ok_or(ResponseError::CoordinatorNotAvailable)?;
         let mut st = shard.lock();
         let Some(group) = st.groups.get_mut(group_id) else {
             return Err(ResponseError::UnknownMemberId);
         };
+        if group.is_consumer_group() {
+            // It became a consumer group since the caller checked (`leave_group` retries).
+            return Err(ResponseError::RebalanceInProgress);
+        }
         let mut results = Vec::with_capacity(members.len());
         let mut removed_any = false;
         for identity in members {
+            // Kafka's order: an admin's removal by instance id alone, a pending member, then
+            // a member validated as Sync/Heartbeat are (a replaced static member's old id is
+            // FENCED_INSTANCE_ID).
             let member_id = identity.member_id.as_str();
-            let code = match identity.group_instance_id.as_ref().map(|s| s.as_str()) {
-                Some(instance) => match group.static_member_id(instance).map(str::to_owned) {
-                    None => Err(ResponseError::UnknownMemberId),
-                    Some(existing) if !member_id.is_empty() && existing != member_id => {
-                        Err(ResponseError::FencedInstanceId)
-                    }
+            let instance = identity.group_instance_id.as_ref().map(|s| s.as_str());
+            let code = if member_id.is_empty() {
+                match instance
+                    .and_then(|i| group.static_member_id(i))
+                    .map(str::to_owned)
+                {
                     Some(existing) => {
-                        ctx.remove_member(group, &existing, "static member left");
-                        removed_any = true;
+                        ctx.remove_member(group, &existing, "static member removed by instance id");
                         Ok(())
                     }
-                },
-                None if group.pending_members.remove(member_id) => {
-                    removed_any = true;
-                    Ok(())
+                    None => Err(ResponseError::UnknownMemberId),
                 }
-                None if group.members.contains_key(member_id) => {
+            } else if group.pending_members.remove(member_id) {
+                Ok(())
+            } else {
+                validate_member(group, member_id, instance).map(|()| {
                     ctx.remove_member(group, member_id, "member left");
-                    removed_any = true;
-                    Ok(())
-                }
-                None => Err(ResponseError::UnknownMemberId),
+                })
             };
+            removed_any |= code.is_ok();
             results.push(code);
         }
         if removed_any {
@@ -849,28 +983,18 @@ impl GroupCoordinator {
                 None if version >= 9 => return respond_all(Some(ResponseError::GroupIdNotFound)),
                 None => return respond_all(Some(ResponseError::IllegalGeneration)),
             };
-            if let Some(cg) = group.consumer.as_mut() {
-                // Consumer group: the member epoch is the generation (Kafka's
-                // `ConsumerGroup.validateOffsetCommit`); an admin commit needs an empty group.
-                if let Err(code) = cg.validate_offset_commit(member_id, generation, version) {
-                    return respond_all(Some(code));
+            let valid = match group.consumer.as_ref() {
+                Some(cg) => {
+                    cg.validate_offset_commit(member_id, instance, generation, false, version)
                 }
-            } else if generation >= 0 || !member_id.is_empty() || instance.is_some() {
-                if let Err(code) = validate_member(group, member_id, instance) {
-                    return respond_all(Some(code));
-                }
-                if generation != group.generation_id {
-                    return respond_all(Some(ResponseError::IllegalGeneration));
-                }
-                if group.state == GroupState::CompletingRebalance {
-                    return respond_all(Some(ResponseError::RebalanceInProgress));
-                }
-                if let Some(m) = group.members.get_mut(member_id) {
-                    m.session_deadline =
-                        Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
-                }
-            } else if group.state != GroupState::Empty {
-                return respond_all(Some(ResponseError::UnknownMemberId));
+                None => group.validate_offset_commit(member_id, instance, generation, false),
+            };
+            if let Err(code) = valid {
+                return respond_all(Some(code));
+            }
+            if let Some(m) = group.members.get_mut(member_id) {
+                m.session_deadline =
+                    Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
             }
             for (ti, topic) in request.topics.iter().enumerate() {
                 for (pi, p) in topic.partitions.iter().enumerate() {
@@ -1052,17 +1176,19 @@ impl GroupCoordinator {
             }
         };
         let st = shard.lock();
-        let Some(g) = st.groups.get(group_id) else {
+        // Kafka 4: DescribeGroups only describes classic groups; anything else is Dead with
+        // GROUP_ID_NOT_FOUND (which the handler leaves out before v6).
+        let not_found = |mut d: DescribedGroup, message: String| {
             d.group_state = str_bytes(GroupState::Dead.name());
-            return d;
+            d.error_code = ResponseError::GroupIdNotFound.code();
+            d.error_message = Some(str_bytes(&message));
+            d
+        };
+        let Some(g) = st.groups.get(group_id) else {
+            return not_found(d, format!("Group {group_id} not found."));
         };
         if g.is_consumer_group() {
-            // Kafka 4: DescribeGroups only describes classic groups.
-            d.error_code = ResponseError::GroupIdNotFound.code();
-            d.error_message = Some(str_bytes(&format!(
-                "Group {group_id} is not a classic group."
-            )));
-            return d;
+            return not_found(d, format!("Group {group_id} is not a classic group."));
         }
         d.group_state = str_bytes(g.state.name());
         d.protocol_type = str_bytes(g.protocol_type.as_deref().unwrap_or(""));
@@ -1193,8 +1319,12 @@ impl GroupCoordinator {
                 Some(cg.subscribed_topics(&topics).into_iter().collect())
             } else if g.state == GroupState::Empty {
                 Some(HashSet::new())
+            } else if g.protocol_type.as_deref() == Some("consumer") {
+                // Kafka's `isSubscribedToTopic`: topics of an unreadable subscription count
+                // as not subscribed.
+                Some(g.subscribed_topics().unwrap_or_default())
             } else {
-                g.subscribed_topics()
+                None
             };
             let Some(subscribed) = subscribed else {
                 return fail(ResponseError::NonEmptyGroup);
@@ -1418,30 +1548,30 @@ fn validate_member(
     member_id: &str,
     instance: Option<&str>,
 ) -> Result<(), ResponseError> {
-    if let Some(instance) = instance {
-        match group.static_member_id(instance) {
-            None => return Err(ResponseError::UnknownMemberId),
-            Some(existing) if existing != member_id => return Err(ResponseError::FencedInstanceId),
-            Some(_) => {}
-        }
-    }
-    if !group.members.contains_key(member_id) {
-        return Err(ResponseError::UnknownMemberId);
-    }
-    Ok(())
+    group.validate_member(member_id, instance)
 }
 
-struct JoinArgs {
-    group_id: String,
+pub(super) struct JoinArgs {
+    pub(super) group_id: String,
+    pub(super) member_id: String,
+    pub(super) group_instance_id: Option<String>,
+    pub(super) client_id: String,
+    pub(super) client_host: String,
+    pub(super) session_timeout_ms: i32,
+    pub(super) rebalance_timeout_ms: i32,
+    pub(super) protocol_type: String,
+    pub(super) protocols: Vec<(String, Bytes)>,
+    pub(super) version: i16,
+}
+
+/// What a static member replacement changed, to undo it if storing it fails.
+struct PreviousStaticMember {
     member_id: String,
-    group_instance_id: Option<String>,
-    client_id: String,
-    client_host: String,
-    session_timeout_ms: i32,
-    rebalance_timeout_ms: i32,
-    protocol_type: String,
     protocols: Vec<(String, Bytes)>,
-    version: i16,
+    rebalance_timeout_ms: i32,
+    session_timeout_ms: i32,
+    /// The group's leader before the replacement (what JoinGroup < v9 answers).
+    previous_leader: Option<String>,
 }
 
 enum JoinOutcome {
@@ -1476,9 +1606,11 @@ impl Ctx {
         };
         if let Some(cg) = &group.consumer {
             // A consumer-protocol group: an empty one becomes classic again (Kafka's
-            // downgrade), one with members refuses classic members.
+            // downgrade); one with members takes classic members through
+            // `classic_join_to_consumer_group`, so it only gets here if it gained members
+            // meanwhile: the member retries.
             if !cg.members.is_empty() {
-                return Err(ResponseError::InconsistentGroupProtocol);
+                return Err(ResponseError::RebalanceInProgress);
             }
             tracing::info!(group = %a.group_id, "empty consumer group converted to a classic group");
             group.consumer = None;
@@ -1612,9 +1744,14 @@ impl Ctx {
         JoinOutcome::Wait(rx)
     }
 
-    /// A static member rejoined with an unknown member id: it takes over the old member's
-    /// place (and assignment); a Stable group does not rebalance unless the chosen protocol
-    /// would change (or the member leads and cannot skip the assignment, JoinGroup < v9).
+    /// A static member rejoined with an unknown member id (a restarted client): it takes the
+    /// old member's place and assignment under the new id, and the old id is fenced
+    /// (Kafka's `updateStaticMemberThenRebalanceOrCompleteJoin`). A Stable group keeps its
+    /// generation unless the rejoin changes the protocol the members would select — also
+    /// when the member leads: it is answered once the group record naming the new id is
+    /// stored (see [`Ctx::spawn_store_replaced_static_member`]). CompletingRebalance
+    /// rebalances (the leader may be assigning to the old id); PreparingRebalance counts the
+    /// member as joined.
     fn replace_static_member(
         &self,
         group: &mut ClassicGroup,
@@ -1622,7 +1759,13 @@ impl Ctx {
         new_member_id: String,
         a: &JoinArgs,
     ) -> JoinOutcome {
-        let Some(mut member) = group.members.remove(old_member_id) else {
+        let Some(instance) = a.group_instance_id.as_deref() else {
+            return self.add_member_and_rebalance(group, new_member_id, a);
+        };
+        let previous_leader = group.leader_id.clone();
+        let (waiter, rx) = Self::new_waiter();
+        let Some(member) = group.replace_static_member(instance, old_member_id, &new_member_id)
+        else {
             return self.add_member_and_rebalance(group, new_member_id, a);
         };
         if let Some(w) = member.join_waiter.take() {
@@ -1633,50 +1776,128 @@ impl Ctx {
         if let Some(tx) = member.sync_waiter.take() {
             let _ = tx.send(sync_error(ResponseError::FencedInstanceId));
         }
-        member.member_id = new_member_id.clone();
-        member.rebalance_timeout_ms = a.rebalance_timeout_ms;
-        member.session_timeout_ms = a.session_timeout_ms;
-        member.client_id = a.client_id.clone();
-        member.client_host = a.client_host.clone();
-        member.protocols = a.protocols.clone();
+        let previous = PreviousStaticMember {
+            member_id: old_member_id.to_owned(),
+            protocols: std::mem::replace(&mut member.protocols, a.protocols.clone()),
+            rebalance_timeout_ms: std::mem::replace(
+                &mut member.rebalance_timeout_ms,
+                a.rebalance_timeout_ms,
+            ),
+            session_timeout_ms: std::mem::replace(
+                &mut member.session_timeout_ms,
+                a.session_timeout_ms,
+            ),
+            previous_leader,
+        };
         member.session_deadline =
             Instant::now() + Duration::from_millis(a.session_timeout_ms.max(0) as u64);
-        if group.leader_id.as_deref() == Some(old_member_id) {
-            group.leader_id = Some(new_member_id.clone());
-        }
-        if group.pending_sync.remove(old_member_id) {
-            group.pending_sync.insert(new_member_id.clone());
-        }
-        group.add_member(member);
-        tracing::info!(group = %group.group_id, old_member = %old_member_id, member = %new_member_id, "static member rejoined");
+        member.join_waiter = Some(waiter);
+        tracing::info!(group = %group.group_id, instance, old_member = %old_member_id, member = %new_member_id, state = %group.state, "static member rejoined");
         self.spawn_session_timer(&group.group_id, group.incarnation, &new_member_id);
-        let is_leader = group.leader_id.as_deref() == Some(new_member_id.as_str());
-        let (waiter, rx) = Self::new_waiter();
         match group.state {
-            GroupState::Stable
-                if group.select_protocol() == group.protocol_name
-                    && (!is_leader || a.version >= 9) =>
-            {
-                self.spawn_store_group(group);
-                let mut r = join_response(group, &new_member_id, is_leader);
-                r.skip_assignment = is_leader;
-                JoinOutcome::Now(r)
+            GroupState::Stable if group.select_protocol() == group.protocol_name => {
+                self.spawn_store_replaced_static_member(group, new_member_id, previous, a.version);
             }
-            GroupState::PreparingRebalance => {
-                if let Some(m) = group.members.get_mut(&new_member_id) {
-                    m.join_waiter = Some(waiter);
-                }
-                self.try_complete_join(group);
-                JoinOutcome::Wait(rx)
+            GroupState::PreparingRebalance => self.try_complete_join(group),
+            GroupState::Stable => {
+                self.prepare_rebalance(group, "static member rejoined with a different protocol")
             }
-            _ => {
-                if let Some(m) = group.members.get_mut(&new_member_id) {
-                    m.join_waiter = Some(waiter);
-                }
-                self.prepare_rebalance(group, "static member rejoined with a different protocol");
-                JoinOutcome::Wait(rx)
-            }
+            GroupState::CompletingRebalance | GroupState::Empty | GroupState::Dead => self
+                .prepare_rebalance(
+                    group,
+                    "static member rejoined while the assignment was being computed",
+                ),
         }
+        JoinOutcome::Wait(rx)
+    }
+
+    /// Stores the group with a replaced static member, then answers its JoinGroup with the
+    /// current generation: from v9 a leader gets the members and `skip_assignment` (it
+    /// keeps the assignment the group has); below v9 the member is told the leader *before*
+    /// the replacement — for a rejoining leader its old id — and no members, so it acts as a
+    /// follower and SyncGroup hands it its old assignment. If the append fails the
+    /// replacement is undone (the old id is the member again) and the JoinGroup fails with
+    /// the append's error. If the group moved on meanwhile (a rebalance started), the
+    /// rebalance answers the parked JoinGroup instead.
+    fn spawn_store_replaced_static_member(
+        &self,
+        group: &ClassicGroup,
+        member_id: String,
+        previous: PreviousStaticMember,
+        version: i16,
+    ) {
+        let ctx = self.clone();
+        let group_id = group.group_id.clone();
+        let incarnation = group.incarnation;
+        let generation = group.generation_id;
+        tokio::spawn(async move {
+            let Some(result) = ctx.append_group_metadata(&group_id, incarnation).await else {
+                return;
+            };
+            let mut st = ctx.shard.lock();
+            let Some(g) = st.group(&group_id, incarnation) else {
+                return;
+            };
+            let still_waiting = g.state == GroupState::Stable
+                && g.generation_id == generation
+                && g.members
+                    .get(&member_id)
+                    .is_some_and(Member::is_awaiting_join);
+            if !still_waiting {
+                if let Err(code) = result {
+                    tracing::warn!(group = %group_id, member = %member_id, error = %code, "storing the replaced static member failed after the group moved on");
+                }
+                return;
+            }
+            match result {
+                Ok(_) => {
+                    let is_leader = g.leader_id.as_deref() == Some(member_id.as_str());
+                    let response = if version >= 9 {
+                        let mut r = join_response(g, &member_id, is_leader);
+                        r.skip_assignment = is_leader;
+                        r
+                    } else {
+                        let mut r = join_response(g, &member_id, false);
+                        r.leader = str_bytes(previous.previous_leader.as_deref().unwrap_or(""));
+                        r
+                    };
+                    if let Some(w) = g
+                        .members
+                        .get_mut(&member_id)
+                        .and_then(|m| m.join_waiter.take())
+                    {
+                        let _ = w.sender.send(response);
+                    }
+                }
+                Err(code) => {
+                    tracing::warn!(group = %group_id, member = %member_id, old_member = %previous.member_id, error = %code, "storing the replaced static member failed; reverting to the old member id");
+                    let Some(instance) = g
+                        .members
+                        .get(&member_id)
+                        .and_then(|m| m.group_instance_id.clone())
+                    else {
+                        return;
+                    };
+                    let mut r = join_response(g, "", false);
+                    r.leader = str_bytes(previous.previous_leader.as_deref().unwrap_or(""));
+                    r.error_code = code.code();
+                    let Some(m) =
+                        g.replace_static_member(&instance, &member_id, &previous.member_id)
+                    else {
+                        return;
+                    };
+                    m.protocols = previous.protocols;
+                    m.rebalance_timeout_ms = previous.rebalance_timeout_ms;
+                    m.session_timeout_ms = previous.session_timeout_ms;
+                    m.session_deadline = Instant::now()
+                        + Duration::from_millis(previous.session_timeout_ms.max(0) as u64);
+                    if let Some(w) = m.join_waiter.take() {
+                        let _ = w.sender.send(r);
+                    }
+                    ctx.spawn_session_timer(&group_id, incarnation, &previous.member_id);
+                }
+            }
+        });
     }
 
     /// Removes a member, answering its parked requests. The caller decides on rebalancing.
@@ -1959,24 +2180,32 @@ impl Ctx {
         });
     }
 
+    /// Appends the group's metadata as it is once the shard's earlier writes are done;
+    /// `None` if the group is gone by then.
+    async fn append_group_metadata(
+        &self,
+        group_id: &str,
+        incarnation: u64,
+    ) -> Option<Result<i64, ResponseError>> {
+        let _write = self.shard.write_lock.lock().await;
+        let record = {
+            let mut st = self.shard.lock();
+            let g = st.group(group_id, incarnation)?;
+            CoordinatorRecord::GroupMetadata {
+                group_id: group_id.to_owned(),
+                value: Some(g.to_record_value()),
+            }
+        };
+        Some(self.coordinator.append(&self.shard, vec![record]).await)
+    }
+
     /// Appends the group's current metadata (after the current writes).
     fn spawn_store_group(&self, group: &ClassicGroup) {
         let ctx = self.clone();
         let group_id = group.group_id.clone();
         let incarnation = group.incarnation;
         tokio::spawn(async move {
-            let _write = ctx.shard.write_lock.lock().await;
-            let record = {
-                let mut st = ctx.shard.lock();
-                let Some(g) = st.group(&group_id, incarnation) else {
-                    return;
-                };
-                CoordinatorRecord::GroupMetadata {
-                    group_id: group_id.clone(),
-                    value: Some(g.to_record_value()),
-                }
-            };
-            if let Err(code) = ctx.coordinator.append(&ctx.shard, vec![record]).await {
+            if let Some(Err(code)) = ctx.append_group_metadata(&group_id, incarnation).await {
                 tracing::warn!(group = %group_id, error = %code, "storing group metadata failed");
             }
         });

@@ -1,5 +1,7 @@
 //! Consumer groups: the `GroupCoordinator` (Kafka's classic group protocol — JoinGroup,
-//! SyncGroup, Heartbeat, LeaveGroup — plus committed offsets and the group admin APIs).
+//! SyncGroup, Heartbeat, LeaveGroup — plus committed offsets and the group admin APIs), and
+//! KIP-848 consumer groups (`consumer`, `consumer_coordinator`), which classic members can
+//! join during an online migration between the two (`consumer_classic`, `migration`).
 //!
 //! Group state lives in memory in one shard per `__consumer_offsets` partition this broker
 //! leads and is made durable as Kafka-format records (`records`) appended to that partition;
@@ -13,8 +15,10 @@
 
 mod classic;
 pub mod consumer;
+mod consumer_classic;
 mod consumer_coordinator;
 mod coordinator;
+mod migration;
 pub mod records;
 
 pub use classic::GroupState;
@@ -43,6 +47,9 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// KIP-848 consumer groups (`group.consumer.*`).
     pub consumer: consumer::ConsumerSettings,
+    /// `group.consumer.migration.policy`: which online conversions between the classic and
+    /// the consumer protocol are allowed.
+    pub migration_policy: migration::MigrationPolicy,
 }
 
 impl GroupConfig {
@@ -84,8 +91,13 @@ impl GroupConfig {
             max_size: int("group.consumer.max.size", i32::MAX).max(1) as usize,
             assignors,
         };
+        let migration_policy = match c.value("group.consumer.migration.policy") {
+            Some(ConfigValue::String(p)) => migration::MigrationPolicy::parse(&p),
+            _ => migration::MigrationPolicy::Bidirectional,
+        };
         Self {
             consumer,
+            migration_policy,
             initial_rebalance_delay_ms: i64::from(c.group_initial_rebalance_delay_ms.max(0)),
             min_session_timeout_ms: c.group_min_session_timeout_ms,
             max_session_timeout_ms: c.group_max_session_timeout_ms,

@@ -16,11 +16,6 @@
 use super::*;
 use crate::replica::TxnMarker;
 
-/// The OffsetCommit version whose error codes a transactional commit gets from
-/// [`ConsumerGroup::validate_offset_commit`] (below v9: ILLEGAL_GENERATION, not
-/// STALE_MEMBER_EPOCH).
-const CLASSIC_ERRORS_VERSION: i16 = 8;
-
 /// A transactional offset awaiting its transaction's marker.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct PendingTxnOffset {
@@ -140,19 +135,18 @@ impl GroupCoordinator {
                 Err(ResponseError::IllegalGeneration)
             };
         };
-        if let Some(cg) = &group.consumer {
+        match &group.consumer {
             // A consumer-protocol (KIP-848) group: the generation is the member epoch. As
             // Kafka, a stale epoch in a transactional commit is ILLEGAL_GENERATION (the
             // classic error every TxnOffsetCommit version carries).
-            return cg.validate_offset_commit(member_id, generation_id, CLASSIC_ERRORS_VERSION);
+            Some(cg) => cg
+                .validate_offset_commit(member_id, group_instance_id, generation_id, true, 0)
+                .map_err(|e| match e {
+                    ResponseError::StaleMemberEpoch => ResponseError::IllegalGeneration,
+                    other => other,
+                }),
+            None => group.validate_offset_commit(member_id, group_instance_id, generation_id, true),
         }
-        if generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
-            validate_member(group, member_id, group_instance_id)?;
-            if generation_id != group.generation_id {
-                return Err(ResponseError::IllegalGeneration);
-            }
-        }
-        Ok(())
     }
 
     /// TxnOffsetCommit's write: appends the offsets as a transactional batch of

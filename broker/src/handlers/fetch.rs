@@ -299,18 +299,16 @@ fn resolve(
         return Err(ResponseError::UnknownTopicId.into());
     }
     let tp = TopicPartition::new(key.topic.clone(), key.partition);
-    let p = broker.replicas.partition(&tp).ok_or_else(|| {
-        if uses_topic_ids {
+    let p = broker.replicas.leader_partition(&tp).map_err(|e| {
+        // By topic id, a partition metadata does not know is of an unknown topic id.
+        if uses_topic_ids && e.code == ResponseError::UnknownTopicOrPartition {
             ApiError::code_only(ResponseError::UnknownTopicId)
         } else {
-            ApiError::code_only(ResponseError::UnknownTopicOrPartition)
+            e
         }
     })?;
     if uses_topic_ids && p.topic_id != key.topic_id {
         return Err(ResponseError::UnknownTopicId.into());
-    }
-    if p.leader_id() != broker.node_id {
-        return Err(ResponseError::NotLeaderOrFollower.into());
     }
     p.check_leader_epoch(cached.current_leader_epoch)?;
     Ok(p)

@@ -3,14 +3,22 @@
 //! ConsumerGroupHeartbeat and ConsumerGroupDescribe. The
 //! `GroupCoordinator` does the work; these functions translate versions (single vs batched
 //! keys, v0–2 vs batched LeaveGroup, v0–7 vs multi-group OffsetFetch) and fields a version
-//! does not carry.
+//! does not carry, and answer offsets of partitions that do not exist (the coordinator knows
+//! no topics; see [`unknown_partitions`]).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -29,6 +37,7 @@ use kafka_protocol::messages::{
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::ResponseError;
 use crate::group::{FetchedOffsets, OffsetFetchTopics, GROUP_METADATA_TOPIC_NAME};
+use crate::metadata::MetadataImage;
 
 fn code_of(result: Result<(), ResponseError>) -> i16 {
     result.err().map_or(0, |e| e.code())
@@ -186,7 +195,7 @@ pub fn handle_heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> Hear
     r
 }
 
-pub fn handle_leave_group(
+pub async fn handle_leave_group(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: LeaveGroupRequest,
@@ -200,7 +209,11 @@ pub fn handle_leave_group(
         vec![m]
     };
     let mut response = LeaveGroupResponse::default();
-    match broker.groups.leave_group(&request.group_id.0, &members) {
+    match broker
+        .groups
+        .leave_group(&request.group_id.0, &members)
+        .await
+    {
         Err(code) => response.error_code = code.code(),
         Ok(codes) if batched => {
             response.members = members
@@ -220,12 +233,106 @@ pub fn handle_leave_group(
     response
 }
 
+/// The (topic, partition) pairs among `partitions` that `image` does not have. Kafka's
+/// request handlers answer these UNKNOWN_TOPIC_OR_PARTITION in OffsetCommit,
+/// TxnOffsetCommit and OffsetDelete before the group coordinator sees the request, so no
+/// offset is ever stored (or looked for) under a topic that does not exist.
+pub(super) fn unknown_partitions<'a>(
+    image: &MetadataImage,
+    partitions: impl Iterator<Item = (&'a str, i32)>,
+) -> HashSet<(String, i32)> {
+    partitions
+        .filter(|(topic, partition)| !image.has_partition(topic, *partition))
+        .map(|(topic, partition)| (topic.to_owned(), partition))
+        .collect()
+}
+
+/// Per-partition error codes of a request whose unknown partitions the handler answered and
+/// whose other partitions the coordinator answered.
+struct PartitionAnswers {
+    unknown: HashSet<(String, i32)>,
+    answered: HashMap<(String, i32), i16>,
+}
+
+impl PartitionAnswers {
+    fn code(&self, topic: &str, partition: i32) -> i16 {
+        let key = (topic.to_owned(), partition);
+        if self.unknown.contains(&key) {
+            ResponseError::UnknownTopicOrPartition.code()
+        } else {
+            // Every known partition went to the coordinator, which answers each.
+            self.answered
+                .get(&key)
+                .copied()
+                .unwrap_or(ResponseError::UnknownServerError.code())
+        }
+    }
+}
+
+/// OffsetCommit. Partitions of unknown topics (or beyond a topic's partitions) are answered
+/// UNKNOWN_TOPIC_OR_PARTITION and left out of what the coordinator stores; when nothing is
+/// left the group is not consulted at all (as Kafka). Answers follow the request's order.
 pub async fn handle_offset_commit(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
-    broker.groups.commit_offsets(&request, ctx.version).await
+    let unknown = unknown_partitions(
+        &broker.image(),
+        request.topics.iter().flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.as_str(), p.partition_index))
+        }),
+    );
+    if unknown.is_empty() {
+        return broker.groups.commit_offsets(&request, ctx.version).await;
+    }
+    let mut known = request.clone();
+    for t in &mut known.topics {
+        let name = t.name.0.to_string();
+        t.partitions
+            .retain(|p| !unknown.contains(&(name.clone(), p.partition_index)));
+    }
+    known.topics.retain(|t| !t.partitions.is_empty());
+    let mut answers = PartitionAnswers {
+        unknown,
+        answered: HashMap::new(),
+    };
+    if !known.topics.is_empty() {
+        let r = broker.groups.commit_offsets(&known, ctx.version).await;
+        answers.answered = r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| ((t.name.0.to_string(), p.partition_index), p.error_code))
+            })
+            .collect();
+    }
+    let mut response = OffsetCommitResponse::default();
+    response.topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let mut rt = OffsetCommitResponseTopic::default();
+            rt.name = t.name.clone();
+            rt.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut rp = OffsetCommitResponsePartition::default();
+                    rp.partition_index = p.partition_index;
+                    rp.error_code = answers.code(&name, p.partition_index);
+                    rp
+                })
+                .collect();
+            rt
+        })
+        .collect();
+    response
 }
 
 pub fn handle_offset_fetch(
@@ -419,6 +526,10 @@ pub fn handle_describe_groups(
             }
             if ctx.version < 6 {
                 d.error_message = None;
+                // Before v6 a group that is not there (or not classic) is just Dead.
+                if d.error_code == ResponseError::GroupIdNotFound.code() {
+                    d.error_code = 0;
+                }
             }
             if ctx.version < 4 {
                 for m in &mut d.members {
@@ -455,11 +566,69 @@ pub async fn handle_delete_groups(
     response
 }
 
+/// OffsetDelete. Partitions of unknown topics are answered UNKNOWN_TOPIC_OR_PARTITION; the
+/// coordinator still checks the group (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP), and a group
+/// error replaces the partition answers (as Kafka).
 pub async fn handle_offset_delete(
     broker: &Arc<Broker>,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
-    broker.groups.delete_offsets(&request).await
+    let unknown = unknown_partitions(
+        &broker.image(),
+        request.topics.iter().flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.as_str(), p.partition_index))
+        }),
+    );
+    if unknown.is_empty() {
+        return broker.groups.delete_offsets(&request).await;
+    }
+    let mut known = request.clone();
+    for t in &mut known.topics {
+        let name = t.name.0.to_string();
+        t.partitions
+            .retain(|p| !unknown.contains(&(name.clone(), p.partition_index)));
+    }
+    known.topics.retain(|t| !t.partitions.is_empty());
+    let r = broker.groups.delete_offsets(&known).await;
+    if r.error_code != 0 {
+        return r;
+    }
+    let answers = PartitionAnswers {
+        unknown,
+        answered: r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| ((t.name.0.to_string(), p.partition_index), p.error_code))
+            })
+            .collect(),
+    };
+    let mut response = OffsetDeleteResponse::default();
+    response.topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let mut rt = OffsetDeleteResponseTopic::default();
+            rt.name = t.name.clone();
+            rt.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut rp = OffsetDeleteResponsePartition::default();
+                    rp.partition_index = p.partition_index;
+                    rp.error_code = answers.code(&name, p.partition_index);
+                    rp
+                })
+                .collect();
+            rt
+        })
+        .collect();
+    response
 }
 
 pub async fn handle_consumer_group_heartbeat(

@@ -189,7 +189,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Request
             Respond(ResponseKind::Heartbeat(groups::handle_heartbeat(broker, r)))
         }
         RequestKind::LeaveGroup(r) => Respond(ResponseKind::LeaveGroup(
-            groups::handle_leave_group(broker, ctx, r),
+            groups::handle_leave_group(broker, ctx, r).await,
         )),
         RequestKind::OffsetCommit(r) => Respond(ResponseKind::OffsetCommit(
             groups::handle_offset_commit(broker, ctx, r).await,

@@ -30,14 +30,7 @@ const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 const LATEST_TIERED_TIMESTAMP: i64 = -5;
 
 fn leader_partition(broker: &Broker, tp: &TopicPartition) -> Result<Arc<Partition>, ApiError> {
-    let p = broker
-        .replicas
-        .partition(tp)
-        .ok_or_else(|| ApiError::code_only(ResponseError::UnknownTopicOrPartition))?;
-    if p.leader_id() != broker.node_id {
-        return Err(ResponseError::NotLeaderOrFollower.into());
-    }
-    Ok(p)
+    broker.replicas.leader_partition(tp)
 }
 
 pub async fn handle_list_offsets(

@@ -11,7 +11,6 @@ use kafka_protocol::messages::describe_producers_response::{
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
 use super::{str_bytes, Broker};
-use crate::error::ResponseError;
 use crate::types::TopicPartition;
 
 pub fn handle_describe_producers(
@@ -26,15 +25,12 @@ pub fn handle_describe_producers(
             let mut p = PartitionResponse::default();
             p.partition_index = index;
             let tp = TopicPartition::new(topic.name.0.to_string(), index);
-            match broker.replicas.partition(&tp) {
-                None => {
-                    p.error_code = ResponseError::UnknownTopicOrPartition.code();
-                    p.error_message = Some(str_bytes(&format!("{tp} is not hosted here")));
+            match broker.replicas.leader_partition(&tp) {
+                Err(e) => {
+                    p.error_code = e.error_code();
+                    p.error_message = e.message.as_deref().map(str_bytes);
                 }
-                Some(partition) if partition.leader_id() != broker.node_id => {
-                    p.error_code = ResponseError::NotLeaderOrFollower.code();
-                }
-                Some(partition) => {
+                Ok(partition) => {
                     p.active_producers = partition
                         .log
                         .producer_entries()

@@ -63,10 +63,7 @@ async fn add_partitions_one(
     let mut partitions = Vec::new();
     for t in topics {
         for &p in &t.partitions {
-            let known = image
-                .topic(t.name.0.as_str())
-                .is_some_and(|topic| topic.partitions.contains_key(&p));
-            if known {
+            if image.has_partition(t.name.0.as_str(), p) {
                 partitions.push(TopicPartition::new(t.name.0.to_string(), p));
             } else {
                 unknown.insert((t.name.0.to_string(), p), ());
@@ -207,10 +204,22 @@ pub async fn handle_txn_offset_commit(
 ) -> TxnOffsetCommitResponse {
     let now = now_ms();
     let max_metadata = broker.groups.config().offset_metadata_max_bytes;
+    // Partitions that do not exist are answered here and never committed (as Kafka).
+    let unknown = super::groups::unknown_partitions(
+        &broker.image(),
+        request.topics.iter().flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.as_str(), p.partition_index))
+        }),
+    );
     let mut too_large: Vec<(String, i32)> = Vec::new();
     let mut offsets = Vec::new();
     for t in &request.topics {
         for p in &t.partitions {
+            if unknown.contains(&(t.name.0.to_string(), p.partition_index)) {
+                continue;
+            }
             let metadata = p
                 .committed_metadata
                 .as_ref()
@@ -232,23 +241,28 @@ pub async fn handle_txn_offset_commit(
             ));
         }
     }
-    let r = broker
-        .txn
-        .txn_offset_commit(
-            &request.transactional_id.0,
-            &request.group_id.0,
-            request.producer_id.0,
-            request.producer_epoch,
-            request.member_id.as_str(),
-            request.generation_id,
-            request.group_instance_id.as_ref().map(|s| s.as_str()),
-            offsets,
-        )
-        .await;
-    if let Err(e) = &r {
-        tracing::debug!(transactional_id = %request.transactional_id.0.as_str(), group_id = %request.group_id.0.as_str(), error = %e, "TxnOffsetCommit failed");
-    }
-    let shared = code(&r, ctx.version, 3);
+    let shared = if offsets.is_empty() && too_large.is_empty() {
+        // Only unknown partitions: neither the transaction nor the group is consulted.
+        0
+    } else {
+        let r = broker
+            .txn
+            .txn_offset_commit(
+                &request.transactional_id.0,
+                &request.group_id.0,
+                request.producer_id.0,
+                request.producer_epoch,
+                request.member_id.as_str(),
+                request.generation_id,
+                request.group_instance_id.as_ref().map(|s| s.as_str()),
+                offsets,
+            )
+            .await;
+        if let Err(e) = &r {
+            tracing::debug!(transactional_id = %request.transactional_id.0.as_str(), group_id = %request.group_id.0.as_str(), error = %e, "TxnOffsetCommit failed");
+        }
+        code(&r, ctx.version, 3)
+    };
     let mut response = TxnOffsetCommitResponse::default();
     response.topics = request
         .topics
@@ -262,7 +276,10 @@ pub async fn handle_txn_offset_commit(
                 .map(|p| {
                     let mut rp = TxnOffsetCommitResponsePartition::default();
                     rp.partition_index = p.partition_index;
-                    rp.error_code = if too_large
+                    rp.error_code = if unknown.contains(&(t.name.0.to_string(), p.partition_index))
+                    {
+                        ResponseError::UnknownTopicOrPartition.code()
+                    } else if too_large
                         .iter()
                         .any(|(n, i)| n == t.name.0.as_str() && *i == p.partition_index)
                     {

@@ -17,6 +17,7 @@ pub mod batch;
 mod checkpoint;
 mod cleaner;
 mod epoch;
+mod file_cache;
 mod index;
 #[allow(clippy::module_inception)]
 mod log;
@@ -27,6 +28,7 @@ mod txn_index;
 
 pub use batch::{BatchHeader, CompressionType, ControlRecord, ControlRecordType};
 pub use cleaner::{clean_log, CleanStats, CleanerConfig, LogCleaner};
+pub use file_cache::{capacity_for_limit, open_files_limit, FileCache, FileCacheStats};
 pub use log::{AppendInfo, AppendOrigin, FetchData, Log, OffsetAndTimestamp, TxnVerification};
 pub use manager::LogManager;
 pub use producer_state::{

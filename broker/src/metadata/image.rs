@@ -75,6 +75,13 @@ impl MetadataImage {
             .and_then(|name| self.topics.get(name))
     }
 
+    /// Whether `topic` exists and has a partition `partition` (Kafka's
+    /// `metadataCache.getLeaderAndIsr(topic, partition).isPresent`).
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        self.topic(topic)
+            .is_some_and(|t| t.partitions.contains_key(&partition))
+    }
+
     /// Dynamic config overrides of a topic (empty when none are set).
     pub fn topic_config(&self, name: &str) -> BTreeMap<String, String> {
         self.configs
