@@ -39,8 +39,9 @@ const RUN_ROOT: &str = "/run/ironlog-images";
 const IMAGE: &str = "localhost/ironlog:test";
 /// The image's fixed non-root user and group.
 const UID_GID: &str = "1000:1000";
-/// Bound on one image build (a cold build compiles every dependency in release mode).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(40 * 60);
+/// Bound on one image build. A cold build compiles every dependency in release mode: about
+/// 4 minutes on 2 shared cores; a rebuild after a source change, the workspace crates only.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Bound on making the base images (debootstrap downloads and unpacks Debian twice).
 const BASE_IMAGES_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Bound on any other podman or podman-compose command.
@@ -387,7 +388,21 @@ fn ensure_image() -> &'static str {
         args.extend(ulimit_args());
         args.push(root.display().to_string());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = podman_command(&args, BUILD_TIMEOUT)
+        // At a lower priority: the build's compilers share the machine with other tests,
+        // whose deadlines matter more than this build's speed.
+        let mut build = Command::new("nice");
+        build
+            .args([
+                "-n",
+                "10",
+                "timeout",
+                &BUILD_TIMEOUT.as_secs().to_string(),
+                "podman",
+            ])
+            .args(podman_global_args())
+            .args(&args)
+            .stdin(Stdio::null());
+        let output = build
             // buildah keeps the cache mounts (cargo registry and target dir) under TMPDIR
             .env("TMPDIR", format!("{CACHE_DIR}/tmp"))
             .output()
@@ -740,7 +755,10 @@ impl SingleNode {
     /// A new container of the image on the volume, started.
     fn run(&self) -> Container {
         let volume_arg = format!("{}:/var/lib/ironlog", self.volume.name);
-        let advertised = format!("IRONLOG_ADVERTISED_LISTENERS=PLAINTEXT://{}:9092", self.address);
+        let advertised = format!(
+            "IRONLOG_ADVERTISED_LISTENERS=PLAINTEXT://{}:9092",
+            self.address
+        );
         let container = Container::run(&[
             "--network",
             &self.network.name,
@@ -854,13 +872,8 @@ fn container_keeps_every_acknowledged_record_across_kill_and_restart() {
     );
 
     // The restarted broker takes writes again.
-    let (partition, offset) = bootstrap.produce_one(
-        &bootstrap.producer(),
-        &topic,
-        0,
-        b"after",
-        b"after-restart",
-    );
+    let (partition, offset) =
+        bootstrap.produce_one(&bootstrap.producer(), &topic, 0, b"after", b"after-restart");
     acked.insert((partition, offset), "after-restart".to_string());
 
     // The data lives on the named volume: a new container on it has everything.
@@ -916,13 +929,7 @@ fn container_stops_cleanly_on_sigterm() {
 
     podman(&["start", &container.name]);
     container.wait_started(2);
-    check_acknowledged(
-        &bootstrap,
-        &topic,
-        3,
-        &acked,
-        "after podman stop and start",
-    );
+    check_acknowledged(&bootstrap, &topic, 3, &acked, "after podman stop and start");
 }
 
 // ------------------------------------------------------------------------------ compose
@@ -1109,9 +1116,10 @@ impl Drop for ComposeProject {
     }
 }
 
-/// What holds with and without the multi-broker cluster: podman-compose accepts the file,
-/// each node starts as its own user with its data on its volume, and the environment the
-/// file gives it is what it runs with (node id, listeners, replication settings).
+/// What the compose file gives today: podman-compose accepts it, each node starts as its
+/// own user with its data on its volume, and the environment the file gives it is what it
+/// runs with (node id, roles, quorum voters, listeners, replication settings). The nodes do
+/// not form one cluster yet, and the test says so (each lists only itself).
 #[test]
 fn compose_file_starts_three_nodes_each_configured_by_its_environment() {
     let image = ensure_image();
@@ -1166,10 +1174,14 @@ fn compose_file_starts_three_nodes_each_configured_by_its_environment() {
             .iter()
             .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
             .collect();
-        assert!(
-            advertised.contains(&(n as i32, listener.clone())),
-            "broker-{n} must be node {n} at {listener} on its PLAINTEXT_HOST listener: \
-             {advertised:?}"
+        // Without multi-broker replication each node is a cluster of one and lists only
+        // itself. This fails once the nodes form one cluster: then expect brokers 1-3 here
+        // and switch on compose_cluster_loses_no_acknowledged_write_when_a_broker_is_killed.
+        assert_eq!(
+            advertised,
+            vec![(n as i32, listener.clone())],
+            "broker-{n} must be node {n} at {listener} on its PLAINTEXT_HOST listener, alone \
+             (the nodes do not form one cluster yet)"
         );
         let config = BootstrapServers(listener.clone()).broker_configs(n as i32);
         for (key, expected) in [
@@ -1177,6 +1189,12 @@ fn compose_file_starts_three_nodes_each_configured_by_its_environment() {
             ("min.insync.replicas", "2"),
             ("offsets.topic.replication.factor", "3"),
             ("controller.listener.names", "CONTROLLER"),
+            ("process.roles", "broker,controller"),
+            (
+                "controller.quorum.voters",
+                "1@broker-1:9093,2@broker-2:9093,3@broker-3:9093",
+            ),
+            ("inter.broker.listener.name", "PLAINTEXT"),
         ] {
             assert_eq!(
                 config.get(key).cloned().flatten().as_deref(),

@@ -280,7 +280,9 @@ pub trait KafkaClients {
     fn broker_configs(&self, node_id: i32) -> BTreeMap<String, Option<String>> {
         let resource = ResourceSpecifier::Broker(node_id);
         let mut results = block_on(self.admin().describe_configs([&resource], &admin_options()))
-            .unwrap_or_else(|e| panic!("DescribeConfigs broker {node_id} failed as a request: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("DescribeConfigs broker {node_id} failed as a request: {e}")
+            });
         results
             .pop()
             .unwrap_or_else(|| panic!("DescribeConfigs broker {node_id}: no result"))
