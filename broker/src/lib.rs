@@ -5,7 +5,6 @@
 //! by `log`) and the `metadata` quorum (cluster metadata as a replicated log applied to an
 //! immutable `MetadataImage`). See ARCHITECTURE.md for the code map and invariants.
 
-pub mod config;
 mod coordinator_shards;
 pub mod crash;
 pub mod error;

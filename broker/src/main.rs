@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ironlog::config::BrokerConfig;
+use ironlog_config::BrokerConfig;
 
 #[derive(Parser)]
 #[command(

@@ -17,7 +17,6 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
-use crate::config::{self, BrokerConfig, ConfigLayers};
 use crate::error::{ApiError, ResponseError};
 use crate::log::{
     AbortedTxn, AppendInfo, AppendOrigin, FetchData, Log, LogConfig, LogError, LogManager,
@@ -25,6 +24,7 @@ use crate::log::{
 };
 use crate::metadata::MetadataImage;
 use crate::types::{now_ms, TopicPartition};
+use ironlog_config::{effective_min_insync_replicas, BrokerConfig, ConfigLayers};
 
 /// One hosted partition.
 pub struct Partition {
@@ -257,8 +257,8 @@ impl ReplicaManager {
                 .unwrap_or(&empty),
         };
         (
-            config::effective_log_config(&layers),
-            config::effective_min_insync_replicas(&layers),
+            LogConfig::from_layers(&layers),
+            effective_min_insync_replicas(&layers),
         )
     }
 
@@ -652,9 +652,11 @@ mod tests {
     fn replica_manager(dir: &std::path::Path, image: MetadataImage) -> ReplicaManager {
         let overrides = vec![format!("log.dirs={}", dir.display())];
         let config = BrokerConfig::load(None, &overrides).expect("config");
-        let logs = LogManager::startup(vec![dir.to_path_buf()], config.log_config(), |_| {
-            config.log_config()
-        })
+        let logs = LogManager::startup(
+            vec![dir.to_path_buf()],
+            LogConfig::broker_default(&config),
+            |_| LogConfig::broker_default(&config),
+        )
         .expect("log manager");
         let (_publisher, images) = watch::channel(Arc::new(image));
         ReplicaManager::new(1, config.clone(), Arc::new(logs), images)

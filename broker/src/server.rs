@@ -16,10 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::config::BrokerConfig;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, BoundListener, Broker};
-use crate::log::{CleanerConfig, LogCleaner, LogError, LogManager};
+use crate::log::{CleanerConfig, LogCleaner, LogConfig, LogError, LogManager};
 use crate::metadata::{
     BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerDefaults,
     MetadataQuorum, QuorumConfig,
@@ -27,6 +26,7 @@ use crate::metadata::{
 use crate::replica::ReplicaManager;
 use crate::txn::{TransactionCoordinator, TxnConfig};
 use crate::types::now_ms;
+use ironlog_config::BrokerConfig;
 
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
 pub const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
@@ -72,7 +72,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
 
     let logs = {
         let dirs = config.log_dirs.clone();
-        let default_log_config = config.log_config();
+        let default_log_config = LogConfig::broker_default(&config);
         tokio::task::spawn_blocking(move || {
             let fallback = default_log_config.clone();
             LogManager::startup(dirs, default_log_config, move |_| fallback.clone())
@@ -133,17 +133,17 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             },
         )
         .with_config_validators(
-            Arc::new(|name: &str, value: &str| crate::config::validate_topic_config(name, value)),
+            Arc::new(|name: &str, value: &str| ironlog_config::validate_topic_config(name, value)),
             // The handler checks a whole broker change first, level included, as Kafka's
             // broker does (config::check_broker_config_change); this is the controller's
             // last check of each value (APPEND/SUBTRACT results included).
             Arc::new(|name: &str, value: &str| {
-                crate::config::validate_broker_dynamic_config(name, value, true)
+                ironlog_config::validate_broker_dynamic_config(name, value, true)
             }),
         )
-        .with_list_config_predicate(Arc::new(|name: &str| crate::config::is_list_config(name)))
+        .with_list_config_predicate(Arc::new(|name: &str| ironlog_config::is_list_config(name)))
         .with_config_defaults(Arc::new(|resource: &ConfigResource, name: &str| {
-            crate::config::default_value(matches!(resource, ConfigResource::Topic(_)), name)
+            ironlog_config::default_value(matches!(resource, ConfigResource::Topic(_)), name)
                 .map(str::to_owned)
         })),
     );
@@ -448,7 +448,7 @@ fn check_meta_properties(config: &BrokerConfig) -> Result<Option<String>, Server
                 })
             }
         };
-        let props: BTreeMap<String, String> = crate::config::parse_properties(&text)
+        let props: BTreeMap<String, String> = ironlog_config::parse_properties(&text)
             .map_err(|e| ServerError::MetaProperties {
                 dir: dir.clone(),
                 reason: e.to_string(),

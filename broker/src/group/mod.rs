@@ -26,7 +26,7 @@ pub use coordinator::{FetchedOffsets, GroupCoordinator, OffsetFetchTopics};
 
 use kafka_protocol::records::Compression;
 
-use crate::config::{BrokerConfig, ConfigValue};
+use ironlog_config::{BrokerConfig, ConfigValue};
 
 /// Kafka's internal topic of group metadata and committed offsets.
 pub const GROUP_METADATA_TOPIC_NAME: &str = "__consumer_offsets";

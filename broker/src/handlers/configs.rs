@@ -20,9 +20,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, Broker, RequestContext};
-use crate::config::{self, DescribedConfig};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::{AlterOp, ConfigChangeSpec, ConfigResource};
+use ironlog_config::{self as config, DescribedConfig};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;

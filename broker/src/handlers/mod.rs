@@ -26,11 +26,11 @@ use std::sync::Arc;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
 use crate::group::GroupCoordinator;
 use crate::metadata::{ConfigResource, Controller, MetadataImage, MetadataQuorum};
 use crate::replica::ReplicaManager;
 use crate::txn::TransactionCoordinator;
+use ironlog_config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
 
 /// An advertised endpoint of this broker, after port-0 listeners were bound.
 #[derive(Debug, Clone)]

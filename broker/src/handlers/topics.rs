@@ -17,9 +17,9 @@ use kafka_protocol::messages::{
 use uuid::Uuid;
 
 use super::{str_bytes, Broker, RequestContext};
-use crate::config::{self, ConfigLayers};
 use crate::error::ResponseError;
 use crate::metadata::{ConfigResource, CreatePartitionsSpec, CreateTopicSpec, TopicRef};
+use ironlog_config::{self as config, ConfigLayers};
 
 pub async fn handle_create_topics(
     broker: &Arc<Broker>,

@@ -10,7 +10,6 @@ use tokio::sync::watch;
 
 use super::records::{self, TxnLogRecord, TxnLogValue, TxnState};
 use super::TRANSACTION_STATE_TOPIC_NAME;
-use crate::config::BrokerConfig;
 use crate::coordinator_shards::{self, read_partition, CoordinatorShards};
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
@@ -20,6 +19,7 @@ use crate::log::{AppendOrigin, TxnVerification};
 use crate::metadata::{Controller, CreateTopicSpec, MetadataQuorum};
 use crate::replica::{ReplicaManager, TxnMarker};
 use crate::types::{now_ms, TopicPartition};
+use ironlog_config::BrokerConfig;
 
 /// Attempts to write a transaction's markers within one completion before leaving it to
 /// the background task.

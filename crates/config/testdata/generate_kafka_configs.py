@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes kafka-4.1.1-configs.json: what a real Apache Kafka 4.1.1 node reports about
-every broker and topic config, the reference `config::defs` is tested against.
+every broker and topic config, the reference `ironlog_config::defs` is tested against.
 
 Observed, not transcribed: run two single-node Kafka 4.1.1 brokers (`kafka.Kafka`, storage
 formatted with `kafka.tools.StorageTool format --standalone`, jars from Maven Central):
