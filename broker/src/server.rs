@@ -29,7 +29,7 @@ use crate::types::now_ms;
 use ironlog_config::BrokerConfig;
 
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
-pub const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
+pub(crate) const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
 const META_PROPERTIES: &str = "meta.properties";
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +52,8 @@ pub enum ServerError {
 
 /// A started broker: its shared state, bound addresses and background tasks.
 pub struct RunningBroker {
-    pub broker: Arc<Broker>,
-    pub bound: Vec<(String, SocketAddr)>,
+    broker: Arc<Broker>,
+    bound: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     /// One permit per open connection; shutdown waits until all are back.
@@ -246,7 +246,6 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         controller,
         replicas: Arc::clone(&replicas),
         groups: Arc::clone(&groups),
-        advertised,
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -285,6 +284,16 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
 }
 
 impl RunningBroker {
+    /// This broker's `node.id`.
+    pub fn node_id(&self) -> i32 {
+        self.broker.node_id
+    }
+
+    /// Each listener's name and the address it is bound to (port 0 resolved).
+    pub fn bound(&self) -> &[(String, SocketAddr)] {
+        &self.bound
+    }
+
     /// Stops accepting, closes connections, flushes and checkpoints every log and writes the
     /// clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), ServerError> {
@@ -515,7 +524,7 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
 
 /// Kafka prints UUIDs (cluster ids, directory ids, topic ids) as URL-safe base64 without
 /// padding.
-pub fn base64_url_uuid(id: uuid::Uuid) -> String {
+pub(crate) fn base64_url_uuid(id: uuid::Uuid) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = id.as_bytes();
     let mut out = String::with_capacity(22);

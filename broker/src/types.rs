@@ -4,13 +4,13 @@ use std::fmt;
 
 /// A topic partition, named as Kafka names it (`topic-partition` on disk).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
+pub(crate) struct TopicPartition {
     pub topic: String,
     pub partition: i32,
 }
 
 impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+    pub(crate) fn new(topic: impl Into<String>, partition: i32) -> Self {
         Self {
             topic: topic.into(),
             partition,
@@ -18,12 +18,12 @@ impl TopicPartition {
     }
 
     /// Directory name of this partition's log inside a log dir: `<topic>-<partition>`.
-    pub fn dir_name(&self) -> String {
+    pub(crate) fn dir_name(&self) -> String {
         format!("{}-{}", self.topic, self.partition)
     }
 
     /// Parses a log directory name (`<topic>-<partition>`); `None` for anything else.
-    pub fn from_dir_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_dir_name(name: &str) -> Option<Self> {
         let (topic, partition) = name.rsplit_once('-')?;
         let partition: i32 = partition.parse().ok()?;
         if topic.is_empty() || partition < 0 {
@@ -40,7 +40,7 @@ impl fmt::Display for TopicPartition {
 }
 
 /// Milliseconds since the Unix epoch, as Kafka timestamps are.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -48,7 +48,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Kafka's internal topics (`Topic.isInternal`): written only by their coordinators.
-pub fn is_internal_topic(name: &str) -> bool {
+pub(crate) fn is_internal_topic(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
 }
 

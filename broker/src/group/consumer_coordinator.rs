@@ -118,7 +118,7 @@ fn forget_persisted(shard: &Shard, group_id: &str, incarnation: u64) {
 
 impl GroupCoordinator {
     /// ConsumerGroupHeartbeat (KIP-848): join, heartbeat, reconcile or leave.
-    pub async fn consumer_group_heartbeat(
+    pub(crate) async fn consumer_group_heartbeat(
         &self,
         request: ConsumerGroupHeartbeatRequest,
         version: i16,
@@ -632,7 +632,7 @@ impl GroupCoordinator {
     /// OffsetFetch v9+'s member check (Kafka's `validateOffsetFetch`): only a consumer group
     /// checks the member (`ConsumerGroup::validate_offset_fetch`); classic and unknown groups
     /// answer any fetch.
-    pub fn validate_consumer_offset_fetch(
+    pub(crate) fn validate_consumer_offset_fetch(
         &self,
         group_id: &str,
         member_id: Option<&str>,
@@ -650,7 +650,7 @@ impl GroupCoordinator {
     }
 
     /// ConsumerGroupDescribe for each group id.
-    pub fn consumer_group_describe(
+    pub(crate) fn consumer_group_describe(
         &self,
         group_ids: &[String],
         include_authorized_operations: bool,

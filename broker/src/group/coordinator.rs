@@ -83,7 +83,7 @@ impl ShardState {
     }
 }
 
-pub struct GroupCoordinator {
+pub(crate) struct GroupCoordinator {
     config: GroupConfig,
     replicas: Arc<ReplicaManager>,
     controller: Arc<Controller>,
@@ -102,9 +102,9 @@ struct Ctx {
 }
 
 /// One group's offsets to fetch: every committed one (`None`) or the listed partitions.
-pub type OffsetFetchTopics = Option<Vec<(String, Vec<i32>)>>;
+pub(crate) type OffsetFetchTopics = Option<Vec<(String, Vec<i32>)>>;
 /// Fetched offsets: per topic, per partition the committed offset if any.
-pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetCommitValue>)>)>;
+pub(crate) type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetCommitValue>)>)>;
 
 pub(super) fn join_error(member_id: &str, code: ResponseError) -> JoinGroupResponse {
     let mut r = JoinGroupResponse::default();
@@ -168,7 +168,7 @@ fn append_error_to_group_error(code: ResponseError) -> ResponseError {
 }
 
 impl GroupCoordinator {
-    pub fn new(
+    pub(crate) fn new(
         node_id: i32,
         config: GroupConfig,
         replicas: Arc<ReplicaManager>,
@@ -187,14 +187,17 @@ impl GroupCoordinator {
         })
     }
 
-    pub fn config(&self) -> &GroupConfig {
+    pub(crate) fn config(&self) -> &GroupConfig {
         &self.config
     }
 
     /// Starts the background work: loading/unloading shards as leadership of
     /// `__consumer_offsets` partitions changes, offset retention, and deleting the offsets
     /// of deleted topics. Ends at shutdown.
-    pub fn start(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let images = this.quorum.subscribe();
@@ -426,7 +429,7 @@ impl GroupCoordinator {
 
     /// The `__consumer_offsets` partition of `group_id` (the topic's partition count, or
     /// `offsets.topic.num.partitions` before it exists).
-    pub fn partition_for_group(&self, group_id: &str) -> i32 {
+    pub(crate) fn partition_for_group(&self, group_id: &str) -> i32 {
         let n = self
             .shards
             .partition_count(&self.quorum.image())
@@ -448,7 +451,7 @@ impl GroupCoordinator {
 
     /// Creates `__consumer_offsets` through the Controller if it does not exist yet
     /// (FindCoordinator does this on first use, as Kafka does).
-    pub async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
+    pub(crate) async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
         if self
             .quorum
             .image()
@@ -514,7 +517,7 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ JoinGroup
 
     /// JoinGroup (classic protocol). Waits for the rebalance to complete.
-    pub async fn join_group(
+    pub(crate) async fn join_group(
         &self,
         request: JoinGroupRequest,
         version: i16,
@@ -654,7 +657,7 @@ impl GroupCoordinator {
 
     // ------------------------------------------------------------------ SyncGroup
 
-    pub async fn sync_group(&self, request: SyncGroupRequest) -> SyncGroupResponse {
+    pub(crate) async fn sync_group(&self, request: SyncGroupRequest) -> SyncGroupResponse {
         let group_id = request.group_id.0.to_string();
         if group_id.is_empty() {
             return sync_error(ResponseError::InvalidGroupId);
@@ -805,7 +808,7 @@ impl GroupCoordinator {
 
     // ------------------------------------------------------------------ Heartbeat
 
-    pub fn heartbeat(&self, request: &HeartbeatRequest) -> Result<(), ResponseError> {
+    pub(crate) fn heartbeat(&self, request: &HeartbeatRequest) -> Result<(), ResponseError> {
         let group_id = request.group_id.0.as_str();
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
@@ -845,7 +848,7 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ LeaveGroup
 
     /// LeaveGroup: removes each listed member; per-member error codes in input order.
-    pub async fn leave_group(
+    pub(crate) async fn leave_group(
         &self,
         group_id: &str,
         members: &[MemberIdentity],
@@ -927,7 +930,7 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ offsets
 
     /// OffsetCommit: validated against the group, appended, then visible to OffsetFetch.
-    pub async fn commit_offsets(
+    pub(crate) async fn commit_offsets(
         &self,
         request: &OffsetCommitRequest,
         version: i16,
@@ -1064,7 +1067,7 @@ impl GroupCoordinator {
     }
 
     /// OffsetFetch for one group.
-    pub fn fetch_offsets(
+    pub(crate) fn fetch_offsets(
         &self,
         group_id: &str,
         topics: OffsetFetchTopics,
@@ -1114,7 +1117,7 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ admin APIs
 
     /// ListGroups over every loaded shard; `states`/`types` filter case-insensitively.
-    pub fn list_groups(
+    pub(crate) fn list_groups(
         &self,
         states: &[String],
         types: &[String],
@@ -1160,7 +1163,7 @@ impl GroupCoordinator {
     }
 
     /// DescribeGroups for one group (an unknown group is described as Dead).
-    pub fn describe_group(&self, group_id: &str) -> DescribedGroup {
+    pub(crate) fn describe_group(&self, group_id: &str) -> DescribedGroup {
         let mut d = DescribedGroup::default();
         d.group_id = GroupId(str_bytes(group_id));
         d.authorized_operations = crate::handlers::AUTHORIZED_OPERATIONS_OMITTED;
@@ -1220,7 +1223,10 @@ impl GroupCoordinator {
     }
 
     /// DeleteGroups: only Empty groups; writes tombstones for the group and its offsets.
-    pub async fn delete_groups(&self, group_ids: &[String]) -> Vec<Result<(), ResponseError>> {
+    pub(crate) async fn delete_groups(
+        &self,
+        group_ids: &[String],
+    ) -> Vec<Result<(), ResponseError>> {
         let mut results = Vec::with_capacity(group_ids.len());
         for group_id in group_ids {
             results.push(self.delete_group(group_id).await);
@@ -1284,7 +1290,10 @@ impl GroupCoordinator {
     }
 
     /// OffsetDelete: removes committed offsets of partitions the group does not consume.
-    pub async fn delete_offsets(&self, request: &OffsetDeleteRequest) -> OffsetDeleteResponse {
+    pub(crate) async fn delete_offsets(
+        &self,
+        request: &OffsetDeleteRequest,
+    ) -> OffsetDeleteResponse {
         let mut response = OffsetDeleteResponse::default();
         let group_id = request.group_id.0.to_string();
         let fail = |code: ResponseError| {

@@ -14,26 +14,25 @@
 //! lock that is taken *before* the shard mutex).
 
 mod classic;
-pub mod consumer;
+pub(crate) mod consumer;
 mod consumer_classic;
 mod consumer_coordinator;
 mod coordinator;
 mod migration;
-pub mod records;
+pub(crate) mod records;
 
-pub use classic::GroupState;
-pub use coordinator::{FetchedOffsets, GroupCoordinator, OffsetFetchTopics};
+pub(crate) use coordinator::{FetchedOffsets, GroupCoordinator, OffsetFetchTopics};
 
 use kafka_protocol::records::Compression;
 
 use ironlog_config::{BrokerConfig, ConfigValue};
 
 /// Kafka's internal topic of group metadata and committed offsets.
-pub const GROUP_METADATA_TOPIC_NAME: &str = "__consumer_offsets";
+pub(crate) const GROUP_METADATA_TOPIC_NAME: &str = "__consumer_offsets";
 
 /// The group settings the coordinator uses (Kafka's `group.*` and `offsets.*` configs).
 #[derive(Debug, Clone)]
-pub struct GroupConfig {
+pub(crate) struct GroupConfig {
     pub initial_rebalance_delay_ms: i64,
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
@@ -53,7 +52,7 @@ pub struct GroupConfig {
 }
 
 impl GroupConfig {
-    pub fn from_broker_config(c: &BrokerConfig) -> Self {
+    pub(crate) fn from_broker_config(c: &BrokerConfig) -> Self {
         let codec = match c.value("offsets.topic.compression.codec") {
             Some(ConfigValue::Int(id)) => id,
             _ => 0,
@@ -126,7 +125,7 @@ fn compression_of_codec(id: i32) -> Compression {
 
 /// Java's `String.hashCode()`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units, with
 /// 32-bit wrap-around.
-pub fn java_string_hash_code(s: &str) -> i32 {
+pub(crate) fn java_string_hash_code(s: &str) -> i32 {
     s.encode_utf16().fold(0i32, |h, unit| {
         h.wrapping_mul(31).wrapping_add(i32::from(unit))
     })
@@ -134,7 +133,7 @@ pub fn java_string_hash_code(s: &str) -> i32 {
 
 /// The `__consumer_offsets` partition of `group_id`: Kafka's
 /// `Utils.abs(groupId.hashCode) % partitions` (where `abs(Integer.MIN_VALUE)` is 0).
-pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
+pub(crate) fn partition_for(group_id: &str, partitions: i32) -> i32 {
     let h = java_string_hash_code(group_id);
     let abs = if h == i32::MIN { 0 } else { h.abs() };
     abs % partitions.max(1)

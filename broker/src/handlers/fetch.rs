@@ -47,7 +47,7 @@ struct PartitionResult {
     aborted_transactions: Option<Vec<crate::log::AbortedTxn>>,
 }
 
-pub async fn handle(
+pub(super) async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: FetchRequest,

@@ -47,7 +47,7 @@ fn code_of(result: Result<(), ResponseError>) -> i16 {
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub async fn handle_find_coordinator(
+pub(super) async fn handle_find_coordinator(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: FindCoordinatorRequest,
@@ -153,7 +153,7 @@ async fn find_one(
     Ok((leader, endpoint.host.clone(), endpoint.port))
 }
 
-pub async fn handle_join_group(
+pub(super) async fn handle_join_group(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: JoinGroupRequest,
@@ -176,7 +176,7 @@ pub async fn handle_join_group(
     r
 }
 
-pub async fn handle_sync_group(
+pub(super) async fn handle_sync_group(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: SyncGroupRequest,
@@ -189,13 +189,16 @@ pub async fn handle_sync_group(
     r
 }
 
-pub fn handle_heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> HeartbeatResponse {
+pub(super) fn handle_heartbeat(
+    broker: &Arc<Broker>,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
     let mut r = HeartbeatResponse::default();
     r.error_code = code_of(broker.groups.heartbeat(&request));
     r
 }
 
-pub async fn handle_leave_group(
+pub(super) async fn handle_leave_group(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: LeaveGroupRequest,
@@ -272,7 +275,7 @@ impl PartitionAnswers {
 /// OffsetCommit. Partitions of unknown topics (or beyond a topic's partitions) are answered
 /// UNKNOWN_TOPIC_OR_PARTITION and left out of what the coordinator stores; when nothing is
 /// left the group is not consulted at all (as Kafka). Answers follow the request's order.
-pub async fn handle_offset_commit(
+pub(super) async fn handle_offset_commit(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: OffsetCommitRequest,
@@ -335,7 +338,7 @@ pub async fn handle_offset_commit(
     response
 }
 
-pub fn handle_offset_fetch(
+pub(super) fn handle_offset_fetch(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: OffsetFetchRequest,
@@ -481,7 +484,7 @@ fn to_topics_v8(found: FetchedOffsets) -> Vec<OffsetFetchResponseTopics> {
         .collect()
 }
 
-pub fn handle_list_groups(
+pub(super) fn handle_list_groups(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ListGroupsRequest,
@@ -510,7 +513,7 @@ pub fn handle_list_groups(
     response
 }
 
-pub fn handle_describe_groups(
+pub(super) fn handle_describe_groups(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: DescribeGroupsRequest,
@@ -542,7 +545,7 @@ pub fn handle_describe_groups(
     response
 }
 
-pub async fn handle_delete_groups(
+pub(super) async fn handle_delete_groups(
     broker: &Arc<Broker>,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
@@ -569,7 +572,7 @@ pub async fn handle_delete_groups(
 /// OffsetDelete. Partitions of unknown topics are answered UNKNOWN_TOPIC_OR_PARTITION; the
 /// coordinator still checks the group (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP), and a group
 /// error replaces the partition answers (as Kafka).
-pub async fn handle_offset_delete(
+pub(super) async fn handle_offset_delete(
     broker: &Arc<Broker>,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
@@ -631,7 +634,7 @@ pub async fn handle_offset_delete(
     response
 }
 
-pub async fn handle_consumer_group_heartbeat(
+pub(super) async fn handle_consumer_group_heartbeat(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ConsumerGroupHeartbeatRequest,
@@ -644,7 +647,7 @@ pub async fn handle_consumer_group_heartbeat(
         .await
 }
 
-pub fn handle_consumer_group_describe(
+pub(super) fn handle_consumer_group_describe(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ConsumerGroupDescribeRequest,

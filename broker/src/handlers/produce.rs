@@ -15,7 +15,7 @@ use crate::log::BatchHeader;
 use crate::log::{AppendOrigin, TxnVerification};
 use crate::types::{is_internal_topic, TopicPartition};
 
-pub async fn handle(
+pub(super) async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ProduceRequest,

@@ -12,21 +12,25 @@ use crate::error::{ApiError, ResponseError};
 use crate::metadata::Controller;
 
 /// Producer ids fetched from the controller at a time (Kafka's block size).
-pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+pub(crate) const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 /// The current block of producer ids of this broker: `[next, end)`.
 #[derive(Debug, Default)]
-pub struct ProducerIdManager {
+pub(crate) struct ProducerIdManager {
     block: tokio::sync::Mutex<(i64, i64)>,
 }
 
 impl ProducerIdManager {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// The next unused producer id, allocating a new block when the current one is used up.
-    pub async fn generate(&self, controller: &Controller, broker_id: i32) -> Result<i64, ApiError> {
+    pub(crate) async fn generate(
+        &self,
+        controller: &Controller,
+        broker_id: i32,
+    ) -> Result<i64, ApiError> {
         let mut block = self.block.lock().await;
         if block.0 >= block.1 {
             let start = controller
@@ -40,7 +44,7 @@ impl ProducerIdManager {
     }
 }
 
-pub async fn handle_init_producer_id(
+pub(crate) async fn handle_init_producer_id(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: InitProducerIdRequest,

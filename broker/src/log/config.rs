@@ -9,7 +9,7 @@ use ironlog_config::{
 
 /// Per-log configuration (the storage subset of a topic's effective config).
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogConfig {
+pub(crate) struct LogConfig {
     /// `segment.bytes`: roll a new segment when the active one would exceed this.
     pub segment_bytes: u64,
     /// `segment.ms`: roll when the active segment's first batch is older than this.
@@ -79,14 +79,14 @@ impl Default for LogConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimestampType {
+pub(crate) enum TimestampType {
     CreateTime,
     LogAppendTime,
 }
 
 impl LogConfig {
     /// The storage config of a topic (or the broker default when `layers.topic` is empty).
-    pub fn from_layers(layers: &ConfigLayers) -> Self {
+    pub(crate) fn from_layers(layers: &ConfigLayers) -> Self {
         let d = LogConfig::default();
         let int = |name: &str, fallback: i64| effective_topic_i64(layers, name, fallback);
         let non_negative = |v: i64, fallback: u64| u64::try_from(v).unwrap_or(fallback);
@@ -137,7 +137,7 @@ impl LogConfig {
     }
 
     /// The static broker default (no dynamic configs, no topic overrides).
-    pub fn broker_default(config: &BrokerConfig) -> Self {
+    pub(crate) fn broker_default(config: &BrokerConfig) -> Self {
         Self::from_layers(&ConfigLayers::static_only(config))
     }
 }

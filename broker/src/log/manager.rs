@@ -35,7 +35,7 @@ struct ManagedLog {
 
 /// All partition logs of this broker.
 #[derive(Debug)]
-pub struct LogManager {
+pub(crate) struct LogManager {
     log_dirs: Vec<PathBuf>,
     /// Held (flocked) for the manager's lifetime.
     _dir_locks: Vec<File>,
@@ -51,7 +51,7 @@ impl LogManager {
     /// (then removes the marker), and opens every `<topic>-<partition>` directory with
     /// `topic_config(topic)`. Anything else in a log dir, `__cluster_metadata-0` included,
     /// is left alone.
-    pub fn startup(
+    pub(crate) fn startup(
         log_dirs: Vec<PathBuf>,
         default_config: LogConfig,
         topic_config: impl Fn(&str) -> LogConfig,
@@ -131,13 +131,13 @@ impl LogManager {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
+    pub(crate) fn get(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
         self.read_logs().get(tp).map(|m| Arc::clone(&m.log))
     }
 
     /// The log of `tp`, created in the log dir holding the fewest partitions if missing
     /// (writing `partition.metadata` with `topic_id`).
-    pub fn get_or_create(
+    pub(crate) fn get_or_create(
         &self,
         tp: &TopicPartition,
         config: LogConfig,
@@ -190,12 +190,12 @@ impl LogManager {
     }
 
     /// Topic id from the partition's `partition.metadata`.
-    pub fn topic_id_of(&self, tp: &TopicPartition) -> Option<Uuid> {
+    pub(crate) fn topic_id_of(&self, tp: &TopicPartition) -> Option<Uuid> {
         self.read_logs().get(tp).and_then(|m| m.topic_id)
     }
 
     /// Forgets the log and removes its directory.
-    pub fn delete(&self, tp: &TopicPartition) -> Result<(), LogError> {
+    pub(crate) fn delete(&self, tp: &TopicPartition) -> Result<(), LogError> {
         let _create = self
             .create_lock
             .lock()
@@ -211,7 +211,7 @@ impl LogManager {
         Ok(())
     }
 
-    pub fn all(&self) -> Vec<(TopicPartition, Arc<Log>)> {
+    pub(crate) fn all(&self) -> Vec<(TopicPartition, Arc<Log>)> {
         let mut all: Vec<_> = self
             .read_logs()
             .iter()
@@ -221,18 +221,18 @@ impl LogManager {
         all
     }
 
-    pub fn log_dir_of(&self, tp: &TopicPartition) -> Option<PathBuf> {
+    pub(crate) fn log_dir_of(&self, tp: &TopicPartition) -> Option<PathBuf> {
         let logs = self.read_logs();
         logs.get(tp)
             .and_then(|m| self.log_dirs.get(m.dir_index).cloned())
     }
 
-    pub fn log_dirs(&self) -> Vec<PathBuf> {
+    pub(crate) fn log_dirs(&self) -> Vec<PathBuf> {
         self.log_dirs.clone()
     }
 
     /// Writes both checkpoint files of every log dir atomically (tmp + fsync + rename).
-    pub fn checkpoint(&self) -> Result<(), LogError> {
+    pub(crate) fn checkpoint(&self) -> Result<(), LogError> {
         let mut per_dir: Vec<(Vec<String>, Vec<String>)> =
             vec![(Vec::new(), Vec::new()); self.log_dirs.len()];
         {
@@ -263,7 +263,7 @@ impl LogManager {
     }
 
     /// Writes `cleaner-offset-checkpoint` of every log dir (logs the cleaner has seen).
-    pub fn write_cleaner_checkpoints(&self) -> Result<(), LogError> {
+    pub(crate) fn write_cleaner_checkpoints(&self) -> Result<(), LogError> {
         let mut per_dir: Vec<Vec<String>> = vec![Vec::new(); self.log_dirs.len()];
         {
             let logs = self.read_logs();
@@ -288,7 +288,7 @@ impl LogManager {
     }
 
     /// Retention on every log; failures are logged per log. Returns segments deleted.
-    pub fn enforce_retention(&self, now_ms: i64) -> usize {
+    pub(crate) fn enforce_retention(&self, now_ms: i64) -> usize {
         let mut deleted = 0;
         for (tp, log) in self.all() {
             match log.enforce_retention(now_ms) {
@@ -300,7 +300,7 @@ impl LogManager {
     }
 
     /// Drops idle idempotent producers of every log (`producer.id.expiration.ms`).
-    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+    pub(crate) fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
         self.all()
             .iter()
             .map(|(_, log)| log.remove_expired_producers(now_ms, expiration_ms))
@@ -308,7 +308,7 @@ impl LogManager {
     }
 
     /// `flush.ms`-driven flushes of every log; failures are logged per log.
-    pub fn flush_due(&self, now_ms: i64) {
+    pub(crate) fn flush_due(&self, now_ms: i64) {
         for (tp, log) in self.all() {
             // A backstop: rolled segments are normally flushed right after their append.
             if let Err(e) = log.flush_rolled() {
@@ -322,7 +322,7 @@ impl LogManager {
 
     /// Flushes every log, writes the checkpoints and the clean-shutdown marker. The marker
     /// is written only if everything before it succeeded.
-    pub fn shutdown(&self) -> Result<(), LogError> {
+    pub(crate) fn shutdown(&self) -> Result<(), LogError> {
         let mut first_error = None;
         for (tp, log) in self.all() {
             if let Err(e) = log.close() {

@@ -13,7 +13,7 @@
 //! All functions here do blocking file I/O: callers on the async runtime use
 //! `spawn_blocking`.
 
-pub mod batch;
+pub(crate) mod batch;
 mod checkpoint;
 mod cleaner;
 mod config;
@@ -26,16 +26,12 @@ mod producer_state;
 mod segment;
 mod txn_index;
 
-pub use batch::{BatchHeader, CompressionType, ControlRecord, ControlRecordType};
-pub use cleaner::{clean_log, CleanStats, CleanerConfig, LogCleaner};
-pub use config::{LogConfig, TimestampType};
-pub use log::{AppendInfo, AppendOrigin, FetchData, Log, OffsetAndTimestamp, TxnVerification};
-pub use manager::LogManager;
-pub use producer_state::{
-    BatchMetadata, ProducerEntry, ProducerStateManager, SequenceCheck, PRODUCER_BATCHES_RETAINED,
-};
-pub use segment::LogSegment;
-pub use txn_index::AbortedTxn;
+pub(crate) use batch::{BatchHeader, ControlRecordType};
+pub(crate) use cleaner::{CleanerConfig, LogCleaner};
+pub(crate) use config::{LogConfig, TimestampType};
+pub(crate) use log::{AppendInfo, AppendOrigin, FetchData, Log, TxnVerification};
+pub(crate) use manager::LogManager;
+pub(crate) use txn_index::AbortedTxn;
 
 use std::path::PathBuf;
 

@@ -17,28 +17,29 @@ use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
 use crate::error::{ApiError, ResponseError};
 
 /// Validates one config `(name, value)`; `Err` carries the message for `INVALID_CONFIG`.
-pub type ConfigValidator = Arc<dyn Fn(&str, &str) -> Result<(), String> + Send + Sync>;
+pub(crate) type ConfigValidator = Arc<dyn Fn(&str, &str) -> Result<(), String> + Send + Sync>;
 
 /// Whether a config name is a list type (comma separated), which APPEND/SUBTRACT require.
 /// The default value of a config for a resource (`None` = no default).
-pub type ConfigDefaultFn = Arc<dyn Fn(&ConfigResource, &str) -> Option<String> + Send + Sync>;
-pub type ListConfigPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+pub(crate) type ConfigDefaultFn =
+    Arc<dyn Fn(&ConfigResource, &str) -> Option<String> + Send + Sync>;
+pub(crate) type ListConfigPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Longest legal topic name (Kafka's `Topic.MAX_NAME_LENGTH`).
-pub const TOPIC_NAME_LENGTH_MAX: usize = 249;
+pub(crate) const TOPIC_NAME_LENGTH_MAX: usize = 249;
 /// Upper bound on the partitions of one topic, so one request cannot exhaust memory.
-pub const TOPIC_PARTITIONS_MAX: i32 = 100_000;
+pub(crate) const TOPIC_PARTITIONS_MAX: i32 = 100_000;
 /// The metadata log's own name; no regular topic may take it.
-pub const CLUSTER_METADATA_TOPIC_NAME: &str = "__cluster_metadata";
+pub(crate) const CLUSTER_METADATA_TOPIC_NAME: &str = "__cluster_metadata";
 /// Kafka's internal topics (`Topic.isInternal`), which cannot be deleted.
-pub const INTERNAL_TOPIC_NAMES: [&str; 3] = [
+pub(crate) const INTERNAL_TOPIC_NAMES: [&str; 3] = [
     "__consumer_offsets",
     "__transaction_state",
     "__share_group_state",
 ];
 
 #[derive(Debug, Clone)]
-pub struct ControllerDefaults {
+pub(crate) struct ControllerDefaults {
     /// `num.partitions`, used when a request asks for -1.
     pub num_partitions: i32,
     /// `default.replication.factor`, used when a request asks for -1.
@@ -48,7 +49,7 @@ pub struct ControllerDefaults {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerRegistrationRequest {
+pub(crate) struct BrokerRegistrationRequest {
     pub broker_id: i32,
     pub incarnation_id: Uuid,
     pub listeners: Vec<BrokerEndpoint>,
@@ -56,7 +57,7 @@ pub struct BrokerRegistrationRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CreateTopicSpec {
+pub(crate) struct CreateTopicSpec {
     pub name: String,
     /// -1 = `num.partitions`.
     pub num_partitions: i32,
@@ -68,7 +69,7 @@ pub struct CreateTopicSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedTopic {
+pub(crate) struct CreatedTopic {
     pub name: String,
     pub topic_id: Uuid,
     pub num_partitions: i32,
@@ -78,13 +79,13 @@ pub struct CreatedTopic {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum TopicRef {
+pub(crate) enum TopicRef {
     Name(String),
     Id(Uuid),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatePartitionsSpec {
+pub(crate) struct CreatePartitionsSpec {
     pub name: String,
     /// The new total partition count.
     pub count: i32,
@@ -94,7 +95,7 @@ pub struct CreatePartitionsSpec {
 
 /// One IncrementalAlterConfigs operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlterOp {
+pub(crate) enum AlterOp {
     Set(String),
     Delete,
     /// Adds the comma-separated values missing from a list config.
@@ -104,14 +105,14 @@ pub enum AlterOp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigChangeSpec {
+pub(crate) struct ConfigChangeSpec {
     pub resource: ConfigResource,
     pub ops: Vec<(String, AlterOp)>,
 }
 
 /// Legacy AlterConfigs ("replace the whole set") as incremental ops: `Set` for every given
 /// key, `Delete` for every existing key not given.
-pub fn legacy_replace_ops(
+pub(crate) fn legacy_replace_ops(
     image: &MetadataImage,
     resource: &ConfigResource,
     new: BTreeMap<String, String>,
@@ -130,7 +131,7 @@ pub fn legacy_replace_ops(
 }
 
 /// Kafka's topic name rules (`Topic.validate`).
-pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     let invalid =
         |message: String| Err(ApiError::new(ResponseError::InvalidTopicException, message));
     if name.is_empty() {
@@ -292,7 +293,7 @@ fn duplicates<T: Eq + std::hash::Hash + Clone>(items: impl Iterator<Item = T>) -
 }
 
 /// The active controller.
-pub struct Controller {
+pub(crate) struct Controller {
     quorum: Arc<MetadataQuorum>,
     defaults: ControllerDefaults,
     topic_config_validator: ConfigValidator,
@@ -314,7 +315,7 @@ impl std::fmt::Debug for Controller {
 impl Controller {
     /// A controller accepting every config value; the config module supplies real validators
     /// through [`Controller::with_config_validators`].
-    pub fn new(quorum: Arc<MetadataQuorum>, defaults: ControllerDefaults) -> Self {
+    pub(crate) fn new(quorum: Arc<MetadataQuorum>, defaults: ControllerDefaults) -> Self {
         let accept_all: ConfigValidator = Arc::new(|_, _| Ok(()));
         Self {
             quorum,
@@ -327,7 +328,7 @@ impl Controller {
         }
     }
 
-    pub fn with_config_validators(
+    pub(crate) fn with_config_validators(
         mut self,
         topic: ConfigValidator,
         broker: ConfigValidator,
@@ -338,19 +339,23 @@ impl Controller {
     }
 
     /// Which configs are lists (APPEND/SUBTRACT on others is `INVALID_CONFIG`). Default: all.
-    pub fn with_list_config_predicate(mut self, is_list_config: ListConfigPredicate) -> Self {
+    pub(crate) fn with_list_config_predicate(
+        mut self,
+        is_list_config: ListConfigPredicate,
+    ) -> Self {
         self.is_list_config = is_list_config;
         self
     }
 
     /// The default value of a config, which APPEND/SUBTRACT start from when the resource
     /// has no dynamic value (as Kafka's controller does). Default: none (start empty).
-    pub fn with_config_defaults(mut self, config_default: ConfigDefaultFn) -> Self {
+    pub(crate) fn with_config_defaults(mut self, config_default: ConfigDefaultFn) -> Self {
         self.config_default = config_default;
         self
     }
 
-    pub fn quorum(&self) -> &Arc<MetadataQuorum> {
+    #[cfg(test)]
+    pub(crate) fn quorum(&self) -> &Arc<MetadataQuorum> {
         &self.quorum
     }
 
@@ -371,7 +376,10 @@ impl Controller {
 
     /// Registers (or re-registers) a broker; a no-op when the image already holds exactly this
     /// unfenced registration.
-    pub async fn register_broker(&self, reg: BrokerRegistrationRequest) -> Result<(), ApiError> {
+    pub(crate) async fn register_broker(
+        &self,
+        reg: BrokerRegistrationRequest,
+    ) -> Result<(), ApiError> {
         let _guard = self.operation_lock.lock().await;
         self.ensure_active()?;
         if reg.broker_id < 0 {
@@ -403,7 +411,7 @@ impl Controller {
 
     /// AllocateProducerIds: hands `broker_id` the next block of `block_size` producer ids
     /// through the quorum (a `ProducerIds` record). Returns the block's first id.
-    pub async fn allocate_producer_ids(
+    pub(crate) async fn allocate_producer_ids(
         &self,
         broker_id: i32,
         block_size: i64,
@@ -439,7 +447,7 @@ impl Controller {
 
     /// CreateTopics. Results come back in request order; all created topics are proposed as
     /// one atomic batch.
-    pub async fn create_topics(
+    pub(crate) async fn create_topics(
         &self,
         topics: Vec<CreateTopicSpec>,
         validate_only: bool,
@@ -631,7 +639,7 @@ impl Controller {
     }
 
     /// DeleteTopics by name or id; results in request order, `(name, topic_id)` on success.
-    pub async fn delete_topics(
+    pub(crate) async fn delete_topics(
         &self,
         topics: Vec<TopicRef>,
     ) -> Vec<Result<(String, Uuid), ApiError>> {
@@ -705,7 +713,7 @@ impl Controller {
     }
 
     /// CreatePartitions: grows topics to `count` partitions.
-    pub async fn create_partitions(
+    pub(crate) async fn create_partitions(
         &self,
         reqs: Vec<CreatePartitionsSpec>,
         validate_only: bool,
@@ -852,7 +860,7 @@ impl Controller {
     }
 
     /// IncrementalAlterConfigs (and legacy AlterConfigs via [`legacy_replace_ops`]).
-    pub async fn alter_configs(
+    pub(crate) async fn alter_configs(
         &self,
         changes: Vec<ConfigChangeSpec>,
         validate_only: bool,
