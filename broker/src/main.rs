@@ -80,9 +80,9 @@ async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Each partition keeps three files open per segment: raise the soft open-files limit to
-/// the hard limit (as Kafka's packaging asks operators to), so thousands of partitions do
-/// not fail with EMFILE.
+/// Raises the soft open-files limit to the hard limit (as Kafka's packaging asks operators
+/// to): the segment file cache and the connections share what the limit allows, and the
+/// cache is sized from it at start-up (`log::capacity_for_limit`).
 fn raise_open_files_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,

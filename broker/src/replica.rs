@@ -658,6 +658,7 @@ mod tests {
             vec![dir.to_path_buf()],
             LogConfig::broker_default(&config),
             |_| LogConfig::broker_default(&config),
+            crate::log::FileCache::new(64),
         )
         .expect("log manager");
         let (_publisher, images) = watch::channel(Arc::new(image));

@@ -18,7 +18,10 @@ use tokio::task::JoinHandle;
 
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, BoundListener, Broker};
-use crate::log::{CleanerConfig, LogCleaner, LogConfig, LogError, LogManager};
+use crate::log::{
+    capacity_for_limit, open_files_limit, CleanerConfig, FileCache, LogCleaner, LogConfig,
+    LogError, LogManager,
+};
 use crate::metadata::{
     BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerDefaults,
     MetadataQuorum, QuorumConfig,
@@ -66,6 +69,23 @@ pub struct RunningBroker {
 /// How long a clean shutdown waits for in-flight requests to finish.
 const SHUTDOWN_DRAIN_MS: u64 = 15_000;
 
+/// The process's cache of open segment and index files, sized from the open-files limit
+/// (`log.open.files.max` when set and the limit allows it).
+fn log_file_cache(configured_max: u32) -> Arc<FileCache> {
+    let limit = open_files_limit();
+    let (capacity, lowered) = capacity_for_limit(limit, i64::from(configured_max));
+    if lowered {
+        tracing::warn!(
+            configured = configured_max,
+            open_files_limit = limit,
+            capacity,
+            "log.open.files.max leaves too few descriptors for sockets; lowered"
+        );
+    }
+    tracing::info!(open_files_limit = limit, capacity, "open log file cache");
+    FileCache::new(capacity)
+}
+
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     let node_id = config.node_id;
     let meta_cluster_id = check_meta_properties(&config)?;
@@ -73,9 +93,10 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     let logs = {
         let dirs = config.log_dirs.clone();
         let default_log_config = LogConfig::broker_default(&config);
+        let files = log_file_cache(config.log_open_files_max);
         tokio::task::spawn_blocking(move || {
             let fallback = default_log_config.clone();
-            LogManager::startup(dirs, default_log_config, move |_| fallback.clone())
+            LogManager::startup(dirs, default_log_config, move |_| fallback.clone(), files)
         })
         .await
         .map_err(|e| ServerError::Quorum(format!("log start-up task failed: {e}")))??

@@ -692,7 +692,7 @@ fn migration_survives_broker_kill9_midway() {
     }
     m.settle("downgrade complete", assignor);
     m.broker.kill9();
-    m.broker.restart();
+    m.broker.restart_on_same_port();
     m.settle("classic again, after a restart", assignor);
     m.finish(production);
 }

@@ -108,6 +108,9 @@ pub(crate) enum ScenarioKind {
     Latency,
     /// Broker RSS when idle after creating 1,000 partitions.
     IdlePartitions,
+    /// 10,000 and 50,000 partitions under a 20,000 open-files limit: create time,
+    /// descriptors, idle RSS, clean shutdown and restart (needs --spawn).
+    Partitions,
     /// Time for 10 classic-protocol consumers to take over 100 partitions, and to settle
     /// after one leaves.
     GroupRebalance,
@@ -122,7 +125,7 @@ pub(crate) enum ScenarioKind {
 }
 
 impl ScenarioKind {
-    pub(crate) const ALL: [ScenarioKind; 8] = [
+    pub(crate) const ALL: [ScenarioKind; 9] = [
         ScenarioKind::IdlePartitions,
         ScenarioKind::Throughput,
         ScenarioKind::Latency,
@@ -131,6 +134,7 @@ impl ScenarioKind {
         ScenarioKind::Compaction,
         ScenarioKind::Idempotence,
         ScenarioKind::Transactions,
+        ScenarioKind::Partitions,
     ];
 }
 

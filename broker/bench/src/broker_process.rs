@@ -22,21 +22,37 @@ use crate::error::BenchError;
 
 const LISTENER_LINE_PREFIX: &str = "ironlog: listener PLAINTEXT bound to ";
 const STARTED_LINE: &str = "ironlog: started";
-/// How long the broker may take from exec to `ironlog: started`.
-const STARTUP_TIMEOUT_MS: u64 = 30_000;
+/// How long the broker may take from exec to `ironlog: started` (loading 50,000 partitions
+/// included).
+const STARTUP_TIMEOUT_MS: u64 = 300_000;
 /// Bytes of the broker's stderr log shown when startup fails.
 const LOG_TAIL_BYTES_MAX: u64 = 4_096;
 
-/// A broker we started; killed and its data dir removed on drop.
+/// How long a broker may take to exit after SIGTERM.
+const SHUTDOWN_TIMEOUT_MS: u64 = 300_000;
+
+/// A broker we started; killed on drop, and its data dir removed unless the caller owns it.
 pub(crate) struct BrokerProcess {
     child: Child,
+    /// Reaped by [`BrokerProcess::terminate`]: nothing left to kill.
+    exited: bool,
     pub(crate) bootstrap: String,
     pub(crate) binary: PathBuf,
     log_path: PathBuf,
     /// The broker's `log.dirs` (one dir); partition `T-P` lives in `log_dirs/T-P`.
     pub(crate) log_dirs: PathBuf,
-    // Declared last: removed after the child is gone.
-    _data_dir: TempDir,
+    // Declared last: removed after the child is gone (`None`: the caller's directory).
+    _data_dir: Option<TempDir>,
+}
+
+/// Where and how [`BrokerProcess::spawn_with`] starts the broker.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SpawnOptions {
+    /// Data root to use (and keep) instead of a fresh temp dir: `log.dirs` is `ROOT/data`,
+    /// so a second broker started on the same root finds the first one's partitions.
+    pub(crate) data_root: Option<PathBuf>,
+    /// `RLIMIT_NOFILE` (soft = hard) of the broker process, set before exec.
+    pub(crate) open_files_limit: Option<u64>,
 }
 
 impl BrokerProcess {
@@ -49,20 +65,58 @@ impl BrokerProcess {
         binary: &Path,
         overrides: &[BrokerOverride],
     ) -> Result<BrokerProcess, BenchError> {
+        Self::spawn_with(binary, overrides, &SpawnOptions::default())
+    }
+
+    /// [`BrokerProcess::spawn`] with a given data root and open-files limit.
+    pub(crate) fn spawn_with(
+        binary: &Path,
+        overrides: &[BrokerOverride],
+        options: &SpawnOptions,
+    ) -> Result<BrokerProcess, BenchError> {
         if !binary.is_file() {
             return Err(BenchError::BrokerBinaryMissing {
                 path: binary.to_path_buf(),
             });
         }
-        let data_dir = tempfile::Builder::new()
-            .prefix("ironlog-bench-")
-            .tempdir()
-            .map_err(|e| BenchError::io("creating the broker data dir", e))?;
-        let log_dirs = data_dir.path().join("data");
-        let log_path = data_dir.path().join("broker.log");
-        let log_file = File::create(&log_path)
+        let (owned_dir, root) = match &options.data_root {
+            Some(root) => (None, root.clone()),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("ironlog-bench-")
+                    .tempdir()
+                    .map_err(|e| BenchError::io("creating the broker data dir", e))?;
+                let root = dir.path().to_path_buf();
+                (Some(dir), root)
+            }
+        };
+        let log_dirs = root.join("data");
+        let log_path = root.join("broker.log");
+        let log_file = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
             .map_err(|e| BenchError::io(format!("creating {}", log_path.display()), e))?;
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(limit) = options.open_files_limit {
+            use std::os::unix::process::CommandExt;
+            let rlimit = libc::rlimit {
+                rlim_cur: limit as libc::rlim_t,
+                rlim_max: limit as libc::rlim_t,
+            };
+            // SAFETY: runs in the forked child before exec; setrlimit(2) is
+            // async-signal-safe and `rlimit` is a plain value copied into the closure.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command
             .arg("broker")
             .args(["--override", "node.id=1"])
             .arg("--override")
@@ -79,7 +133,7 @@ impl BrokerProcess {
             .stderr(Stdio::from(log_file))
             .spawn()
             .map_err(|e| BenchError::io(format!("starting {}", binary.display()), e))?;
-        tracing::info!(binary = %binary.display(), pid = child.id(), data_dir = %data_dir.path().display(), "spawned broker");
+        tracing::info!(binary = %binary.display(), pid = child.id(), data_dir = %root.display(), open_files_limit = ?options.open_files_limit, "spawned broker");
 
         let lines = match child.stdout.take() {
             Some(stdout) => forward_lines(stdout),
@@ -94,11 +148,12 @@ impl BrokerProcess {
         };
         let mut broker = BrokerProcess {
             child,
+            exited: false,
             bootstrap: String::new(),
             binary: binary.to_path_buf(),
             log_path,
             log_dirs,
-            _data_dir: data_dir,
+            _data_dir: owned_dir,
         };
         match wait_for_startup(&lines, Duration::from_millis(STARTUP_TIMEOUT_MS)) {
             Ok(listener) => {
@@ -110,6 +165,45 @@ impl BrokerProcess {
                 reason,
                 log_tail: broker.log_tail(),
             }),
+        }
+    }
+
+    /// Clean shutdown: SIGTERM, then waits (bounded) for exit code 0. Returns the time the
+    /// broker took to exit.
+    pub(crate) fn terminate(&mut self) -> Result<Duration, BenchError> {
+        let pid = self.child.id();
+        let started = Instant::now();
+        // SAFETY: kill(2) on our own child, which has not been reaped yet.
+        if unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } != 0 {
+            return Err(BenchError::io(
+                format!("sending SIGTERM to broker {pid}"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let deadline = started + Duration::from_millis(SHUTDOWN_TIMEOUT_MS);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.exited = true;
+                    if !status.success() {
+                        return Err(BenchError::BrokerStart {
+                            reason: format!("broker exited with {status} after SIGTERM"),
+                            log_tail: self.log_tail(),
+                        });
+                    }
+                    return Ok(started.elapsed());
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Ok(None) => {
+                    return Err(BenchError::Timeout {
+                        what: format!("broker {pid} to exit after SIGTERM"),
+                        waited_ms: started.elapsed().as_millis(),
+                    })
+                }
+                Err(e) => return Err(BenchError::io(format!("waiting for broker {pid}"), e)),
+            }
         }
     }
 
@@ -128,6 +222,9 @@ impl BrokerProcess {
 
 impl Drop for BrokerProcess {
     fn drop(&mut self) {
+        if self.exited {
+            return;
+        }
         // SIGKILL: the data dir is thrown away, so a clean shutdown buys nothing here.
         if let Err(e) = self.child.kill() {
             tracing::warn!(pid = self.child.id(), error = %e, "could not kill spawned broker");
@@ -327,5 +424,37 @@ mod tests {
         );
         assert!(broker.pid() > 0);
         drop(broker); // kills the fake broker; must not hang
+    }
+
+    #[test]
+    fn terminate_waits_for_a_clean_exit_and_a_given_root_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("fake-ironlog");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\ntrap 'exit 0' TERM\necho 'ironlog: listener PLAINTEXT bound to 127.0.0.1:47002'\necho 'ironlog: started'\nsleep 30 &\nwait $!\n",
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&script, perms).unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let options = SpawnOptions {
+            data_root: Some(root.clone()),
+            open_files_limit: Some(256),
+        };
+        let mut broker = BrokerProcess::spawn_with(&script, &[], &options).unwrap();
+        assert_eq!(broker.log_dirs, root.join("data"));
+        let took = broker.terminate().unwrap();
+        assert!(
+            took < Duration::from_secs(30),
+            "SIGTERM must end the fake broker"
+        );
+        drop(broker);
+        assert!(
+            root.is_dir(),
+            "a data root the caller owns survives the broker"
+        );
     }
 }

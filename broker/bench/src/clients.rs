@@ -119,6 +119,22 @@ pub(crate) fn create_topics_with_configs(
     )
 }
 
+/// Waits until every one of `topics` (already created) reports `partitions` partitions with
+/// a leader, e.g. after a broker restart.
+pub(crate) fn wait_for_topics_ready(
+    bootstrap: &str,
+    topics: &[String],
+    partitions: i32,
+) -> Result<(), BenchError> {
+    let admin = admin_client(bootstrap)?;
+    wait_for_topics(
+        &admin,
+        topics,
+        partitions,
+        Duration::from_millis(TOPIC_READY_TIMEOUT_MS),
+    )
+}
+
 /// Polls cluster metadata until every topic has `partitions` partitions, each with a leader.
 fn wait_for_topics(
     admin: &AdminClient<DefaultClientContext>,

@@ -16,13 +16,14 @@ mod idempotence;
 mod idle_partitions;
 mod latency;
 mod offset_commit;
+mod partition_scale;
 mod proc_stats;
 mod report;
 mod scenario;
 mod throughput;
 mod transactions;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -55,9 +56,11 @@ fn run() -> anyhow::Result<()> {
     let target = args.broker_target()?;
 
     // Keep the spawned broker alive until the report is printed; dropping it kills it.
+    let mut broker_binary: Option<PathBuf> = None;
     let (spawned, bootstrap, broker_pid, broker_description) = match target {
         BrokerTarget::Spawn { broker_bin } => {
             let binary = broker_bin.unwrap_or_else(broker_process::default_broker_binary);
+            broker_binary = Some(binary.clone());
             let broker = BrokerProcess::spawn(&binary, &args.broker_override)?;
             let overrides: Vec<String> =
                 args.broker_override.iter().map(|o| o.argument()).collect();
@@ -100,6 +103,8 @@ fn run() -> anyhow::Result<()> {
         broker_pid,
         log_dirs: spawned.as_ref().map(|b| b.log_dirs.as_path()),
         replication_factor: args.replication_factor,
+        broker_binary: broker_binary.as_deref(),
+        broker_overrides: &args.broker_override,
     };
     for (index, scenario) in scenarios.into_iter().enumerate() {
         tracing::info!(scenario = %scenario.label(), "running");
@@ -147,6 +152,9 @@ struct Target<'a> {
     /// The spawned broker's `log.dirs`; `None` for an external broker.
     log_dirs: Option<&'a Path>,
     replication_factor: i32,
+    /// The broker binary of `--spawn`, for scenarios that start brokers of their own.
+    broker_binary: Option<&'a Path>,
+    broker_overrides: &'a [args::BrokerOverride],
 }
 
 fn run_scenario(
@@ -161,6 +169,8 @@ fn run_scenario(
         broker_pid,
         log_dirs,
         replication_factor,
+        broker_binary,
+        broker_overrides,
     } = *target;
     // Names a topic of this scenario and records it for clean-up.
     let topic = |created_topics: &mut Vec<String>, suffix: &str| {
@@ -191,6 +201,12 @@ fn run_scenario(
             created_topics.extend(topics.iter().cloned());
             idle_partitions::run(bootstrap, &topics, spec, replication_factor, broker_pid)
                 .map(Outcome::IdlePartitions)
+        }
+        Scenario::PartitionScale(spec) => {
+            // Topics of the scenario's own brokers, which it removes with their data dirs.
+            let topics = partition_scale::topic_names(topic_prefix, spec);
+            partition_scale::run(broker_binary, broker_overrides, &topics, spec)
+                .map(Outcome::PartitionScale)
         }
         Scenario::GroupRebalance(spec) => group_rebalance::run(
             bootstrap,

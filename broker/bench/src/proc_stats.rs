@@ -1,4 +1,4 @@
-//! Broker resource use read from Linux `/proc/<pid>/{stat,status}`.
+//! Broker resource use read from Linux `/proc/<pid>/{stat,status,fd}`.
 
 use crate::error::BenchError;
 
@@ -26,6 +26,16 @@ pub(crate) fn status_bytes(pid: u32, field: &'static str) -> Result<u64, BenchEr
             file: "status",
             reason,
         })
+}
+
+/// File descriptors the process has open (entries of `/proc/<pid>/fd`).
+pub(crate) fn open_fds(pid: u32) -> Result<u64, BenchError> {
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).map_err(|e| BenchError::Proc {
+        pid,
+        file: "fd",
+        reason: e.to_string(),
+    })?;
+    Ok(entries.count() as u64)
 }
 
 fn read_proc(pid: u32, file: &'static str) -> Result<String, BenchError> {
@@ -115,6 +125,13 @@ mod tests {
     #[test]
     fn reads_own_process() {
         let pid = std::process::id();
+        // Other tests run in this process meanwhile: only "at least the file we hold".
+        let held = std::fs::File::open("/proc/self/status").unwrap();
+        assert!(
+            open_fds(pid).unwrap() >= 1,
+            "a process holding a file has at least one descriptor"
+        );
+        drop(held);
         assert!(cpu_seconds(pid).unwrap() >= 0.0);
         assert!(
             status_bytes(pid, "VmHWM").unwrap() > 0,

@@ -11,6 +11,7 @@ use crate::idempotence::{IdempotenceResult, ProduceRun};
 use crate::idle_partitions::IdlePartitionsResult;
 use crate::latency::LatencyResult;
 use crate::offset_commit::{CommitRate, OffsetCommitResult};
+use crate::partition_scale::PartitionScaleResult;
 use crate::scenario::{Scenario, ThroughputSpec};
 use crate::throughput::ThroughputResult;
 use crate::transactions::TransactionsResult;
@@ -27,6 +28,7 @@ pub(crate) enum Outcome {
     Throughput(ThroughputResult),
     Latency(LatencyResult),
     IdlePartitions(IdlePartitionsResult),
+    PartitionScale(PartitionScaleResult),
     GroupRebalance(GroupRebalanceResult),
     OffsetCommit(OffsetCommitResult),
     Compaction(CompactionResult),
@@ -468,6 +470,59 @@ fn idempotence_section(out: &mut String, reports: &[ScenarioReport]) {
     }
 }
 
+fn partition_scale_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(out, "### Many partitions under an open-files limit\n");
+    let _ = writeln!(
+        out,
+        "A broker of its own per row, `RLIMIT_NOFILE` soft = hard = the limit shown; \
+         topics of 100 partitions created through the admin API (time until every partition \
+         is led and its log exists on disk), idle, SIGTERM, started again on the same data \
+         dir, then one record (acks=all) to each sampled partition. Descriptors = entries of \
+         `/proc/<pid>/fd`.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| partitions | open-files limit | create s | descriptors idle | idle RSS | clean shutdown s | restart s (started) | restart s (all led) | descriptors after restart | RSS after restart | produce to sample s | descriptors after produce |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for report in reports {
+        let Scenario::PartitionScale(spec) = &report.scenario else {
+            continue;
+        };
+        let head = format!("| {} |", spec.partitions_total());
+        match &report.outcome {
+            Ok(Outcome::PartitionScale(r)) => {
+                let _ = writeln!(
+                    out,
+                    "{head} {} | {} | {} | {:.1} MB | {} | {} | {} | {} | {:.1} MB | {} ({} partitions) | {} |",
+                    r.open_files_limit,
+                    seconds(r.create_elapsed),
+                    r.fds_idle,
+                    megabytes(r.rss_idle_bytes),
+                    seconds(r.shutdown_elapsed),
+                    seconds(r.restart_elapsed),
+                    seconds(r.restart_ready_elapsed),
+                    r.fds_after_restart,
+                    megabytes(r.rss_after_restart_bytes),
+                    seconds(r.sample_produce_elapsed),
+                    r.sample_partitions,
+                    r.fds_after_sample,
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(
+                    out,
+                    "{head} {} | {} | | | | | | | | | |",
+                    spec.open_files_limit,
+                    error_cell(error)
+                );
+            }
+        }
+    }
+    out.push('\n');
+}
+
 fn transactions_section(out: &mut String, reports: &[ScenarioReport]) {
     let _ = writeln!(
         out,
@@ -622,6 +677,9 @@ pub(crate) fn render(
     }
     if has(|s| matches!(s, Scenario::Transactions(_))) {
         transactions_section(&mut out, reports);
+    }
+    if has(|s| matches!(s, Scenario::PartitionScale(_))) {
+        partition_scale_section(&mut out, reports);
     }
     memory_section(&mut out, reports, peak_rss_bytes);
     targets_section(&mut out, reports);
@@ -883,5 +941,55 @@ mod tests {
             !text.contains("### Produce latency"),
             "no latency scenario, no latency table"
         );
+    }
+
+    #[test]
+    fn partition_scale_rows_have_one_cell_per_column() {
+        use crate::scenario::PartitionScaleSpec;
+        let spec = PartitionScaleSpec {
+            topics: 100,
+            partitions_per_topic: 100,
+            open_files_limit: 20_000,
+            settle: Duration::from_secs(5),
+            sample_partitions: 1_000,
+        };
+        let measured = PartitionScaleResult {
+            open_files_limit: 20_000,
+            create_elapsed: Duration::from_millis(13_420),
+            fds_idle: 14,
+            rss_idle_bytes: 67_500_000,
+            shutdown_elapsed: Duration::from_millis(790),
+            restart_elapsed: Duration::from_millis(380),
+            restart_ready_elapsed: Duration::from_millis(480),
+            fds_after_restart: 14,
+            rss_after_restart_bytes: 70_700_000,
+            sample_partitions: 1_000,
+            sample_produce_elapsed: Duration::from_millis(1_320),
+            fds_after_sample: 1_014,
+        };
+        let reports = [
+            ScenarioReport {
+                scenario: Scenario::PartitionScale(spec.clone()),
+                outcome: Ok(Outcome::PartitionScale(measured)),
+            },
+            ScenarioReport {
+                scenario: Scenario::PartitionScale(spec),
+                outcome: Err("creation stopped at 6661".to_string()),
+            },
+        ];
+        let mut out = String::new();
+        partition_scale_section(&mut out, &reports);
+        let rows: Vec<&str> = out.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(rows.len(), 4, "header, separator and two rows:\n{out}");
+        let cells = |row: &str| row.matches('|').count() - 1;
+        for row in &rows {
+            assert_eq!(
+                cells(row),
+                cells(rows[0]),
+                "row {row:?} does not fit the header"
+            );
+        }
+        assert!(rows[2].contains("| 10000 | 20000 | 13.42 | 14 | 67.5 MB |"));
+        assert!(rows[3].contains("failed: creation stopped at 6661"));
     }
 }

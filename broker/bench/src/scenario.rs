@@ -9,6 +9,8 @@ use crate::args::{Args, ScenarioKind};
 
 /// Record sizes of the throughput matrix, in bytes of record value.
 pub(crate) const THROUGHPUT_RECORD_BYTES: [usize; 2] = [100, 1024];
+/// `RLIMIT_NOFILE` of the partition-scale brokers: the limit of the session in issue 16.
+pub(crate) const PARTITION_SCALE_OPEN_FILES_LIMIT: u64 = 20_000;
 /// Partition counts of the throughput matrix.
 pub(crate) const THROUGHPUT_PARTITIONS: [i32; 2] = [1, 8];
 
@@ -60,6 +62,26 @@ pub(crate) struct IdlePartitionsSpec {
 }
 
 impl IdlePartitionsSpec {
+    pub(crate) fn partitions_total(&self) -> u64 {
+        u64::from(self.topics) * self.partitions_per_topic.unsigned_abs() as u64
+    }
+}
+
+/// Many partitions on a broker of its own under an open-files limit, then a clean restart
+/// (`partition_scale`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PartitionScaleSpec {
+    pub(crate) topics: u32,
+    pub(crate) partitions_per_topic: i32,
+    /// `RLIMIT_NOFILE` (soft = hard) of the broker.
+    pub(crate) open_files_limit: u64,
+    /// Idle time between the last log being created and reading descriptors and RSS.
+    pub(crate) settle: Duration,
+    /// Partitions produced to (one record each) after the restart.
+    pub(crate) sample_partitions: u64,
+}
+
+impl PartitionScaleSpec {
     pub(crate) fn partitions_total(&self) -> u64 {
         u64::from(self.topics) * self.partitions_per_topic.unsigned_abs() as u64
     }
@@ -127,6 +149,7 @@ pub(crate) enum Scenario {
     Throughput(ThroughputSpec),
     Latency(LatencySpec),
     IdlePartitions(IdlePartitionsSpec),
+    PartitionScale(PartitionScaleSpec),
     GroupRebalance(GroupRebalanceSpec),
     OffsetCommit(OffsetCommitSpec),
     Compaction(CompactionSpec),
@@ -156,6 +179,13 @@ impl Scenario {
                 s.partitions_total(),
                 s.topics,
                 s.partitions_per_topic
+            ),
+            Scenario::PartitionScale(s) => format!(
+                "{} partitions ({} topics x {}) under an open-files limit of {}, restarted",
+                s.partitions_total(),
+                s.topics,
+                s.partitions_per_topic,
+                s.open_files_limit
             ),
             Scenario::GroupRebalance(s) => format!(
                 "group rebalance: {} consumers over {} partitions",
@@ -232,6 +262,18 @@ pub(crate) fn plan(args: &Args) -> Vec<Scenario> {
                     partitions_per_topic: 10,
                     settle: Duration::from_secs(if args.quick { 2 } else { 10 }),
                 }))
+            }
+            ScenarioKind::Partitions => {
+                // 100 partitions per topic, as the 10,000-partition session of issue 16.
+                for topics in [100, 500] {
+                    scenarios.push(Scenario::PartitionScale(PartitionScaleSpec {
+                        topics: if args.quick { topics / 10 } else { topics },
+                        partitions_per_topic: 100,
+                        open_files_limit: PARTITION_SCALE_OPEN_FILES_LIMIT,
+                        settle: Duration::from_secs(if args.quick { 1 } else { 5 }),
+                        sample_partitions: 1_000,
+                    }))
+                }
             }
             ScenarioKind::Throughput => {
                 for record_bytes in THROUGHPUT_RECORD_BYTES {
@@ -335,8 +377,8 @@ mod tests {
         let scenarios = plan_for(&[]);
         assert_eq!(
             scenarios.len(),
-            1 + 8 + 1 + 5,
-            "idle + 2x2x2 throughput + latency + one of each newer scenario"
+            1 + 8 + 1 + 5 + 2,
+            "idle + 2x2x2 throughput + latency + one of each newer scenario + two partition scales"
         );
         assert!(
             matches!(scenarios[0], Scenario::IdlePartitions(ref s) if s.partitions_total() == 1_000),
@@ -419,6 +461,28 @@ mod tests {
         );
         assert_eq!(i.produce.acks, Acks::All, "idempotence needs acks=all");
         assert_eq!(t.records_per_transaction, 100);
+    }
+
+    #[test]
+    fn partition_scales_are_ten_and_fifty_thousand_under_twenty_thousand_descriptors() {
+        let sizes = |args: &[&str]| -> Vec<(u64, u64)> {
+            plan_for(args)
+                .iter()
+                .filter_map(|s| match s {
+                    Scenario::PartitionScale(p) => Some((p.partitions_total(), p.open_files_limit)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            sizes(&["--spawn", "--only", "partitions"]),
+            vec![(10_000, 20_000), (50_000, 20_000)]
+        );
+        assert_eq!(
+            sizes(&["--spawn", "--only", "partitions", "--quick"]),
+            vec![(1_000, 20_000), (5_000, 20_000)],
+            "--quick is ten times smaller"
+        );
     }
 
     #[test]

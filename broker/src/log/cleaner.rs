@@ -221,7 +221,8 @@ impl OffsetMap {
 /// Reads whole batches of one closed segment through a bounded buffer (`pread`; the buffer
 /// grows only to hold a single batch larger than it).
 struct BatchReader<'a> {
-    file: &'a File,
+    /// Held for the whole scan of the segment (one descriptor per cleaner thread).
+    file: Arc<File>,
     path: &'a Path,
     size_bytes: u64,
     /// File position of the next batch.
@@ -236,9 +237,9 @@ struct BatchReader<'a> {
 }
 
 impl<'a> BatchReader<'a> {
-    fn new(segment: &'a SegmentSnapshot, io_buffer_bytes: usize) -> Self {
-        Self {
-            file: &segment.file,
+    fn new(segment: &'a SegmentSnapshot, io_buffer_bytes: usize) -> Result<Self, LogError> {
+        Ok(Self {
+            file: segment.file.get()?,
             path: &segment.path,
             size_bytes: segment.size_bytes,
             position: 0,
@@ -247,7 +248,7 @@ impl<'a> BatchReader<'a> {
             buf_len: 0,
             io_buffer_bytes,
             current: 0..0,
-        }
+        })
     }
 
     /// Makes `[position, position + len)` available in the buffer.
@@ -465,7 +466,7 @@ fn build_offset_map(
         if segment.base_offset >= plan.first_uncleanable_offset {
             break;
         }
-        let mut reader = BatchReader::new(segment, io_buffer_bytes);
+        let mut reader = BatchReader::new(segment, io_buffer_bytes)?;
         // Bounded: each call consumes one batch of the segment.
         while let Some(header) = reader.next_batch()? {
             if stop.load(Ordering::Acquire) {
@@ -617,6 +618,7 @@ impl<'a> CleaningPass<'a> {
         let config = &self.view.config;
         let base_offset = group.first().map(|s| s.base_offset).unwrap_or(0);
         let mut cleaned = LogSegment::create_with_suffix(
+            self.log.file_cache(),
             self.log.dir(),
             base_offset,
             config,
@@ -631,7 +633,7 @@ impl<'a> CleaningPass<'a> {
             let segment_horizon_ms = segment
                 .largest_timestamp
                 .saturating_add(config.delete_retention_ms);
-            let mut reader = BatchReader::new(segment, self.io_buffer_bytes);
+            let mut reader = BatchReader::new(segment, self.io_buffer_bytes)?;
             // Bounded: each call consumes one batch of the segment.
             while let Some(header) = reader.next_batch()? {
                 if self.stop.load(Ordering::Acquire) {
@@ -1010,6 +1012,7 @@ fn run_cleaner_thread(shared: &Shared, thread_count: usize) {
 #[cfg(test)]
 mod tests {
     use super::super::batch::test_support::keyed_batch;
+    use super::super::file_cache::FileCache;
     use super::super::LogConfig;
     use super::*;
     use std::collections::BTreeMap;
@@ -1100,7 +1103,15 @@ mod tests {
     #[test]
     fn cleaning_keeps_exactly_the_latest_record_per_key_with_offset_gaps() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::open(dir.path().join("t-0"), compact_config(600), 0, 0, true).unwrap();
+        let log = Log::open(
+            dir.path().join("t-0"),
+            compact_config(600),
+            0,
+            0,
+            true,
+            FileCache::new(64),
+        )
+        .unwrap();
         let now = crate::types::now_ms();
         for round in 0..20 {
             let values: Vec<String> = (0..5).map(|k| format!("v{round}-{k}")).collect();
@@ -1171,7 +1182,15 @@ mod tests {
         assert_eq!(log.log_end_offset(), leo + 1);
         let reread = read_all(&log);
         drop(log);
-        let log = Log::open(dir.path().join("t-0"), compact_config(600), 0, 0, false).unwrap();
+        let log = Log::open(
+            dir.path().join("t-0"),
+            compact_config(600),
+            0,
+            0,
+            false,
+            FileCache::new(64),
+        )
+        .unwrap();
         assert_eq!(
             read_all(&log),
             reread,
@@ -1182,7 +1201,15 @@ mod tests {
     #[test]
     fn tombstones_are_kept_until_delete_retention_then_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::open(dir.path().join("t-0"), compact_config(300), 0, 0, true).unwrap();
+        let log = Log::open(
+            dir.path().join("t-0"),
+            compact_config(300),
+            0,
+            0,
+            true,
+            FileCache::new(64),
+        )
+        .unwrap();
         let t0 = 1_000_000;
         produce(&log, &[(Some("a"), Some("1")), (Some("b"), Some("1"))], t0);
         produce(&log, &[(Some("a"), None)], t0);
@@ -1226,7 +1253,15 @@ mod tests {
             min_cleanable_dirty_ratio: 0.99,
             ..compact_config(300)
         };
-        let log = Log::open(dir.path().join("t-0"), config.clone(), 0, 0, true).unwrap();
+        let log = Log::open(
+            dir.path().join("t-0"),
+            config.clone(),
+            0,
+            0,
+            true,
+            FileCache::new(64),
+        )
+        .unwrap();
         let t0 = 1_000_000;
         for i in 0..8 {
             produce(&log, &[(Some("k"), Some(&*format!("{i}")))], t0);
@@ -1274,7 +1309,15 @@ mod tests {
     #[test]
     fn full_offset_map_cleans_in_several_passes() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::open(dir.path().join("t-0"), compact_config(400), 0, 0, true).unwrap();
+        let log = Log::open(
+            dir.path().join("t-0"),
+            compact_config(400),
+            0,
+            0,
+            true,
+            FileCache::new(64),
+        )
+        .unwrap();
         let now = 1_000_000;
         for i in 0..40 {
             produce(&log, &[(Some(&*format!("key-{}", i % 20)), Some("v"))], now);
@@ -1299,7 +1342,15 @@ mod tests {
     #[test]
     fn stopping_mid_clean_leaves_the_log_untouched() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::open(dir.path().join("t-0"), compact_config(300), 0, 0, true).unwrap();
+        let log = Log::open(
+            dir.path().join("t-0"),
+            compact_config(300),
+            0,
+            0,
+            true,
+            FileCache::new(64),
+        )
+        .unwrap();
         for i in 0..10 {
             produce(&log, &[(Some("k"), Some(&*format!("{i}")))], 1_000);
         }
@@ -1325,7 +1376,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t-0");
         let config = compact_config(300);
-        let log = Log::open(path.clone(), config.clone(), 0, 0, true).unwrap();
+        let log = Log::open(path.clone(), config.clone(), 0, 0, true, FileCache::new(64)).unwrap();
         for i in 0..10 {
             produce(
                 &log,
@@ -1371,7 +1422,15 @@ mod tests {
         }
         // A second, half-written cleaned file must simply disappear.
         std::fs::write(path.join("00000000000000000003.log.cleaned"), b"partial").unwrap();
-        let log = Log::open(path.clone(), config.clone(), 0, 0, false).unwrap();
+        let log = Log::open(
+            path.clone(),
+            config.clone(),
+            0,
+            0,
+            false,
+            FileCache::new(64),
+        )
+        .unwrap();
         let after = read_all(&log);
         assert_eq!(
             after, cleaned,
@@ -1479,7 +1538,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t-0");
         let config = compact_config(300);
-        let log = Log::open(path.clone(), config.clone(), 0, 0, true).unwrap();
+        let log = Log::open(path.clone(), config.clone(), 0, 0, true, FileCache::new(64)).unwrap();
         let (p1, p2, p3, p4, p5, p6, p7) = (1, 2, 3, 4, 5, 6, 7);
         assert_eq!(
             txn_produce(
@@ -1687,7 +1746,7 @@ mod tests {
         );
         log.close().unwrap();
         drop(log);
-        let log = Log::open(path.clone(), config.clone(), 0, 0, true).unwrap();
+        let log = Log::open(path.clone(), config.clone(), 0, 0, true, FileCache::new(64)).unwrap();
         assert_eq!(read_batches(&log), batches, "clean reopen: same batches");
         assert_eq!(
             log.collect_aborted_transactions(0, log.log_end_offset()),
@@ -1701,7 +1760,7 @@ mod tests {
                 std::fs::remove_file(entry).unwrap();
             }
         }
-        let log = Log::open(path, config, 0, 0, false).unwrap();
+        let log = Log::open(path, config, 0, 0, false, FileCache::new(64)).unwrap();
         assert_eq!(read_batches(&log), batches, "recovery: same batches");
         assert_eq!(
             log.first_unstable_offset(),
@@ -1723,7 +1782,15 @@ mod tests {
     /// A log whose first non-active segments hold two aborted transactions whose markers
     /// outlive cleaning (each is its producer's last batch), in different segments.
     fn log_with_aborted_markers_in_two_segments(path: &Path) -> Log {
-        let log = Log::open(path.to_path_buf(), compact_config(300), 0, 0, true).unwrap();
+        let log = Log::open(
+            path.to_path_buf(),
+            compact_config(300),
+            0,
+            0,
+            true,
+            FileCache::new(64),
+        )
+        .unwrap();
         txn_produce(&log, (1, 0, 0), &[(Some("a"), Some("X"))]);
         end_txn(&log, 1, 0, false);
         for i in 0..4 {
@@ -1793,7 +1860,15 @@ mod tests {
             for suffix in renamed_before_crash {
                 std::fs::rename(name(suffix, ".swap"), name(suffix, "")).unwrap();
             }
-            let log = Log::open(path.clone(), compact_config(300), 0, 0, false).unwrap();
+            let log = Log::open(
+                path.clone(),
+                compact_config(300),
+                0,
+                0,
+                false,
+                FileCache::new(64),
+            )
+            .unwrap();
             assert_eq!(
                 log.collect_aborted_transactions(0, log.log_end_offset()),
                 expected,

@@ -4,58 +4,90 @@
 //! position u32), `.timeindex` 12-byte entries (timestamp i64, relative offset u32), all
 //! big-endian. Unlike Kafka the files are not preallocated or memory-mapped: entries live
 //! in a `Vec` and each new entry is appended to the file with one `pwrite` (one entry per
-//! `index.interval.bytes` of log, so ~1 syscall per 4 KiB appended by default).
+//! `index.interval.bytes` of log, so ~1 syscall per 4 KiB appended by default). The files
+//! are opened through the [`FileCache`] only to be written or fsynced, so an idle index
+//! holds no descriptor; loading reads a file once (an empty one is only `stat`ed).
 //!
 //! An index is only a hint: whenever it looks wrong the segment rebuilds it from the log.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
+use super::file_cache::{CachedFile, FileCache};
 use super::LogError;
 
 pub(crate) const OFFSET_ENTRY_BYTES: usize = 8;
 pub(crate) const TIME_ENTRY_BYTES: usize = 12;
 
-/// Shared file handling of both index kinds.
+/// Shared file handling of both index kinds. The file is opened through the [`FileCache`]
+/// only to append, truncate or fsync; loading reads it once through a short-lived
+/// descriptor (and an empty or missing index not even that).
 #[derive(Debug)]
 struct IndexFile {
-    path: PathBuf,
-    file: File,
+    file: CachedFile,
     entry_bytes: usize,
     entries_max: usize,
 }
 
 impl IndexFile {
-    /// Opens (creating if missing) and returns the raw contents and whether it existed.
+    /// Loads an existing index (creating an empty file if missing): the handle, the raw
+    /// contents and whether it existed.
     fn open(
+        files: &Arc<FileCache>,
         path: &Path,
         entry_bytes: usize,
         index_bytes_max: u64,
     ) -> Result<(Self, Vec<u8>, bool), LogError> {
-        let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| LogError::io(path, e))?;
-        let mut raw = Vec::new();
-        file.read_to_end(&mut raw)
-            .map_err(|e| LogError::io(path, e))?;
-        let entries_max = ((index_bytes_max as usize) / entry_bytes).max(1);
+        let (raw, existed) = match std::fs::metadata(path) {
+            Ok(metadata) if metadata.len() == 0 => (Vec::new(), true),
+            Ok(_) => {
+                let mut raw = Vec::new();
+                files
+                    .open_uncached(path, OpenOptions::new().read(true))?
+                    .read_to_end(&mut raw)
+                    .map_err(|e| LogError::io(path, e))?;
+                (raw, true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                files.open_uncached(path, OpenOptions::new().write(true).create(true))?;
+                (Vec::new(), false)
+            }
+            Err(e) => return Err(LogError::io(path, e)),
+        };
         Ok((
-            Self {
-                path: path.to_path_buf(),
-                file,
-                entry_bytes,
-                entries_max,
-            },
+            Self::handle(files, path, entry_bytes, index_bytes_max),
             raw,
             existed,
         ))
+    }
+
+    /// Creates an empty index file (truncating a stale one of the same name).
+    fn create(
+        files: &Arc<FileCache>,
+        path: &Path,
+        entry_bytes: usize,
+        index_bytes_max: u64,
+    ) -> Result<Self, LogError> {
+        files.open_uncached(
+            path,
+            OpenOptions::new().write(true).create(true).truncate(true),
+        )?;
+        Ok(Self::handle(files, path, entry_bytes, index_bytes_max))
+    }
+
+    fn handle(
+        files: &Arc<FileCache>,
+        path: &Path,
+        entry_bytes: usize,
+        index_bytes_max: u64,
+    ) -> Self {
+        Self {
+            file: files.handle(path.to_path_buf()),
+            entry_bytes,
+            entries_max: ((index_bytes_max as usize) / entry_bytes).max(1),
+        }
     }
 
     /// Appends one entry at slot `slot`; on failure the file is cut back to `slot` entries.
@@ -64,21 +96,21 @@ impl IndexFile {
         let position = (slot * self.entry_bytes) as u64;
         if let Err(e) = self.file.write_all_at(entry, position) {
             let _ = self.file.set_len(position);
-            return Err(LogError::io(&self.path, e));
+            return Err(e);
         }
         Ok(())
     }
 
     fn set_entries(&self, count: usize) -> Result<(), LogError> {
-        self.file
-            .set_len((count * self.entry_bytes) as u64)
-            .map_err(|e| LogError::io(&self.path, e))
+        self.file.set_len((count * self.entry_bytes) as u64)
     }
 
     fn flush(&self) -> Result<(), LogError> {
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))
+        self.file.sync_data()
+    }
+
+    fn mark_dirty(&self) {
+        self.file.mark_dirty();
     }
 }
 
@@ -99,12 +131,14 @@ impl OffsetIndex {
     /// Loads `path` (created if missing). The second value is `Some(reason)` when the file
     /// was missing or malformed; the index is then empty and must be rebuilt from the log.
     pub(crate) fn open(
+        files: &Arc<FileCache>,
         path: &Path,
         base_offset: i64,
         index_bytes_max: u64,
         log_size: u64,
     ) -> Result<(Self, Option<String>), LogError> {
-        let (file, raw, existed) = IndexFile::open(path, OFFSET_ENTRY_BYTES, index_bytes_max)?;
+        let (file, raw, existed) =
+            IndexFile::open(files, path, OFFSET_ENTRY_BYTES, index_bytes_max)?;
         let mut index = Self {
             base_offset,
             file,
@@ -137,10 +171,24 @@ impl OffsetIndex {
                 None
             }
         };
-        if problem.is_some() {
+        if problem.is_some() && !raw.is_empty() {
             index.reset()?;
         }
         Ok((index, problem))
+    }
+
+    /// A new, empty index at `path` (a stale file of that name is truncated).
+    pub(crate) fn create(
+        files: &Arc<FileCache>,
+        path: &Path,
+        base_offset: i64,
+        index_bytes_max: u64,
+    ) -> Result<Self, LogError> {
+        Ok(Self {
+            base_offset,
+            file: IndexFile::create(files, path, OFFSET_ENTRY_BYTES, index_bytes_max)?,
+            entries: Vec::new(),
+        })
     }
 
     /// Appends `(offset, position)`; skipped when full or not beyond the last entry.
@@ -212,6 +260,16 @@ impl OffsetIndex {
     pub(crate) fn flush(&self) -> Result<(), LogError> {
         self.file.flush()
     }
+
+    /// The next flush must fsync the file (it was written by an earlier process).
+    pub(crate) fn mark_dirty(&self) {
+        self.file.mark_dirty();
+    }
+
+    /// The file's handle (fsync outside the log's locks).
+    pub(crate) fn file_handle(&self) -> CachedFile {
+        self.file.file.clone()
+    }
 }
 
 /// Timestamp → offset, sparse. Each entry is (max timestamp so far, last offset of the
@@ -226,11 +284,12 @@ pub(crate) struct TimeIndex {
 impl TimeIndex {
     /// Loads `path` (created if missing); `Some(reason)` means empty, rebuild from the log.
     pub(crate) fn open(
+        files: &Arc<FileCache>,
         path: &Path,
         base_offset: i64,
         index_bytes_max: u64,
     ) -> Result<(Self, Option<String>), LogError> {
-        let (file, raw, existed) = IndexFile::open(path, TIME_ENTRY_BYTES, index_bytes_max)?;
+        let (file, raw, existed) = IndexFile::open(files, path, TIME_ENTRY_BYTES, index_bytes_max)?;
         let mut index = Self {
             base_offset,
             file,
@@ -262,10 +321,24 @@ impl TimeIndex {
                 Some("time index entries are not increasing".to_string())
             }
         };
-        if problem.is_some() {
+        if problem.is_some() && !raw.is_empty() {
             index.reset()?;
         }
         Ok((index, problem))
+    }
+
+    /// A new, empty index at `path` (a stale file of that name is truncated).
+    pub(crate) fn create(
+        files: &Arc<FileCache>,
+        path: &Path,
+        base_offset: i64,
+        index_bytes_max: u64,
+    ) -> Result<Self, LogError> {
+        Ok(Self {
+            base_offset,
+            file: IndexFile::create(files, path, TIME_ENTRY_BYTES, index_bytes_max)?,
+            entries: Vec::new(),
+        })
     }
 
     /// Appends `(timestamp, offset)` if the timestamp is larger than the last entry's.
@@ -332,6 +405,16 @@ impl TimeIndex {
     pub(crate) fn flush(&self) -> Result<(), LogError> {
         self.file.flush()
     }
+
+    /// The next flush must fsync the file (it was written by an earlier process).
+    pub(crate) fn mark_dirty(&self) {
+        self.file.mark_dirty();
+    }
+
+    /// The file's handle (fsync outside the log's locks).
+    pub(crate) fn file_handle(&self) -> CachedFile {
+        self.file.file.clone()
+    }
 }
 
 #[cfg(test)]
@@ -341,8 +424,9 @@ mod tests {
     #[test]
     fn offset_index_round_trips_and_looks_up_floor_entries() {
         let dir = tempfile::tempdir().unwrap();
+        let files = FileCache::new(16);
         let path = dir.path().join("00000000000000000100.index");
-        let (mut index, problem) = OffsetIndex::open(&path, 100, 1024, 0).unwrap();
+        let (mut index, problem) = OffsetIndex::open(&files, &path, 100, 1024, 0).unwrap();
         assert_eq!(problem.as_deref(), Some("offset index missing"));
         index.append(109, 0).unwrap();
         index.append(119, 4096).unwrap();
@@ -357,14 +441,14 @@ mod tests {
         assert_eq!(index.lookup(500), (119, 4096));
         drop(index);
 
-        let (index, problem) = OffsetIndex::open(&path, 100, 1024, 8192).unwrap();
+        let (index, problem) = OffsetIndex::open(&files, &path, 100, 1024, 8192).unwrap();
         assert!(
             problem.is_none(),
             "a well-formed index must load: {problem:?}"
         );
         assert_eq!(index.last_entry(), Some((119, 4096)));
 
-        let (index, problem) = OffsetIndex::open(&path, 100, 1024, 4096).unwrap();
+        let (index, problem) = OffsetIndex::open(&files, &path, 100, 1024, 4096).unwrap();
         assert!(
             problem.is_some(),
             "an entry pointing at the log end must be rejected"
@@ -375,9 +459,10 @@ mod tests {
     #[test]
     fn garbage_index_files_are_reported_and_emptied() {
         let dir = tempfile::tempdir().unwrap();
+        let files = FileCache::new(16);
         let path = dir.path().join("x.index");
         std::fs::write(&path, b"garbage!!").unwrap();
-        let (index, problem) = OffsetIndex::open(&path, 0, 1024, 1 << 20).unwrap();
+        let (index, problem) = OffsetIndex::open(&files, &path, 0, 1024, 1 << 20).unwrap();
         assert!(problem.unwrap().contains("multiple"));
         assert_eq!(
             std::fs::metadata(&path).unwrap().len(),
@@ -387,15 +472,16 @@ mod tests {
         assert_eq!(index.len(), 0);
 
         std::fs::write(&path, [0, 0, 0, 5, 0, 0, 0, 9, 0, 0, 0, 4, 0, 0, 0, 10]).unwrap();
-        let (_, problem) = OffsetIndex::open(&path, 0, 1024, 1 << 20).unwrap();
+        let (_, problem) = OffsetIndex::open(&files, &path, 0, 1024, 1 << 20).unwrap();
         assert!(problem.unwrap().contains("not increasing"));
     }
 
     #[test]
     fn time_index_keeps_increasing_timestamps_and_truncates() {
         let dir = tempfile::tempdir().unwrap();
+        let files = FileCache::new(16);
         let path = dir.path().join("0.timeindex");
-        let (mut index, _) = TimeIndex::open(&path, 0, 36).unwrap();
+        let (mut index, _) = TimeIndex::open(&files, &path, 0, 36).unwrap();
         index.maybe_append(1_000, 4).unwrap();
         index.maybe_append(900, 9).unwrap(); // older: skipped
         index.maybe_append(2_000, 9).unwrap();
@@ -407,7 +493,7 @@ mod tests {
         index.truncate_to_offset(9).unwrap();
         assert_eq!(index.last_entry(), Some((1_000, 4)));
         drop(index);
-        let (index, problem) = TimeIndex::open(&path, 0, 36).unwrap();
+        let (index, problem) = TimeIndex::open(&files, &path, 0, 36).unwrap();
         assert!(problem.is_none());
         assert_eq!(index.last_entry(), Some((1_000, 4)));
     }

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
@@ -22,6 +22,7 @@ use bytes::Bytes;
 use super::batch::{self, BatchHeader, ControlRecordType};
 use super::checkpoint::sync_dir;
 use super::epoch::LeaderEpochCache;
+use super::file_cache::{CachedFile, FileCache};
 use super::producer_state::{LastRecord, ProducerEntry, ProducerStateManager, SequenceCheck};
 use super::segment::{self, LogSegment, ReadPlan};
 use super::txn_index::{AbortedTxn, TxnIndexes, TXN_INDEX_SUFFIX};
@@ -140,6 +141,15 @@ pub(crate) struct Log {
     delete_horizon_ms: AtomicI64,
     /// Aborted transactions per segment (mutated under `append_lock`).
     txn_index: Mutex<TxnIndexes>,
+    /// The process's cache of open segment and index files.
+    files: Arc<FileCache>,
+    /// Entries of the directory were created or removed since its last fsync (set by every
+    /// change under `append_lock`, cleared by [`Log::flush`]): a flush of a log with nothing
+    /// new fsyncs nothing, so closing thousands of idle logs costs no fsync.
+    dir_sync_pending: AtomicBool,
+    /// Offset of the newest producer-state snapshot written or loaded (the log start when
+    /// there is none: an empty state). Closing writes one only past it, as Kafka does.
+    snapshot_offset: AtomicI64,
 }
 
 /// A non-active segment as the cleaner sees it (see [`Log::cleaning_view`]).
@@ -153,7 +163,8 @@ pub(crate) struct SegmentSnapshot {
     /// Timestamp of the first batch (Kafka's `getFirstBatchTimestamp`), if any.
     pub first_batch_timestamp: Option<i64>,
     pub created_ms: i64,
-    pub file: Arc<File>,
+    /// Opened through the file cache while the cleaner reads it.
+    pub file: CachedFile,
     pub path: PathBuf,
 }
 
@@ -194,17 +205,21 @@ impl Log {
         recovery_point: i64,
         log_start_offset: i64,
         clean_shutdown: bool,
+        files: Arc<FileCache>,
     ) -> Result<Log, LogError> {
         std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
         let base_offsets = scan_dir(&dir)?;
         let mut segments = BTreeMap::new();
         let mut truncated_at: Option<i64> = None;
+        // After an unclean shutdown nothing says the directory's entries reached the disk.
+        let mut dir_changed = !clean_shutdown;
         let bases: Vec<i64> = base_offsets.into_iter().collect();
         for (i, &base_offset) in bases.iter().enumerate() {
-            let (mut segment, problem) = LogSegment::open(&dir, base_offset, &config)?;
+            let (mut segment, problem) = LogSegment::open(&files, &dir, base_offset, &config)?;
             if truncated_at.is_some() {
                 tracing::warn!(dir = %dir.display(), base_offset, "deleting segment after a truncated one");
                 segment.delete()?;
+                dir_changed = true;
                 continue;
             }
             let upper_bound = bases.get(i + 1).copied().unwrap_or(i64::MAX);
@@ -234,11 +249,12 @@ impl Log {
             for (_, segment) in std::mem::take(&mut segments) {
                 segment.delete()?;
             }
+            dir_changed = true;
             log_start_offset = log_start_offset.max(log_end_offset);
             log_end_offset = log_start_offset;
             segments.insert(
                 log_start_offset,
-                LogSegment::create(&dir, log_start_offset, &config, now_ms)?,
+                LogSegment::create(&files, &dir, log_start_offset, &config, now_ms)?,
             );
         }
         let mut epoch_cache = LeaderEpochCache::load(&dir)?;
@@ -250,6 +266,7 @@ impl Log {
             log_end_offset
         };
         let loaded = load_producer_state(&dir, &segments, log_start_offset, log_end_offset)?;
+        let snapshot_offset = loaded.from_offset;
         let bases: Vec<i64> = segments.keys().copied().collect();
         let mut txn_index = TxnIndexes::load(&dir, &bases)?;
         txn_index.replace_from(loaded.from_offset, loaded.aborted)?;
@@ -282,6 +299,9 @@ impl Log {
             roll_flush_upto: AtomicI64::new(-1),
             delete_horizon_ms: AtomicI64::new(i64::MAX),
             txn_index: Mutex::new(txn_index),
+            files,
+            dir_sync_pending: AtomicBool::new(dir_changed),
+            snapshot_offset: AtomicI64::new(snapshot_offset),
         })
     }
 
@@ -300,6 +320,17 @@ impl Log {
     /// The partition directory.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// A file of this log's directory was created, renamed or removed: the next flush
+    /// fsyncs the directory.
+    fn note_dir_changed(&self) {
+        self.dir_sync_pending.store(true, Ordering::Release);
+    }
+
+    /// The cache this log opens its segment files through.
+    pub(crate) fn file_cache(&self) -> &Arc<FileCache> {
+        &self.files
     }
 
     #[cfg(test)]
@@ -540,6 +571,7 @@ impl Log {
                 .next_back()
                 .map(|(b, _)| *b)
                 .unwrap_or(marker_offset);
+            self.note_dir_changed();
             if let Err(e) = lock(&self.txn_index).append(segment_base, entry) {
                 // The entry is in memory; the next open rebuilds it from the marker.
                 tracing::error!(dir = %self.dir.display(), producer_id, marker_offset, error = %e, "cannot write the aborted transaction index");
@@ -709,7 +741,8 @@ impl Log {
     fn roll_locked(&self, new_base_offset: i64, now_ms: i64) -> Result<(), LogError> {
         let config = self.config();
         let old_empty = self.read_state().active()?.is_empty();
-        let segment = LogSegment::create(&self.dir, new_base_offset, &config, now_ms)?;
+        let segment = LogSegment::create(&self.files, &self.dir, new_base_offset, &config, now_ms)?;
+        self.note_dir_changed();
         let mut state = self.write_state();
         if old_empty {
             // An empty active segment is replaced rather than kept (Kafka does the same).
@@ -726,8 +759,13 @@ impl Log {
         drop(state);
         // Kafka takes a producer snapshot at every roll: recovery then replays at most the
         // active segment.
-        if let Err(e) = lock(&self.producer_state).write_snapshot(&self.dir, new_base_offset) {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "writing producer snapshot failed");
+        match lock(&self.producer_state).write_snapshot(&self.dir, new_base_offset) {
+            Ok(()) => self
+                .snapshot_offset
+                .store(new_base_offset, Ordering::Release),
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "writing producer snapshot failed")
+            }
         }
         Ok(())
     }
@@ -906,6 +944,9 @@ impl Log {
         lock(&self.epoch_cache).truncate_from_start(offset)?;
         lock(&self.txn_index).retain_segments(&bases);
         let count = deleted.len();
+        if count > 0 {
+            self.note_dir_changed();
+        }
         for segment in deleted {
             segment.delete()?;
         }
@@ -994,6 +1035,9 @@ impl Log {
         lock(&self.epoch_cache).truncate_from_start(new_start)?;
         lock(&self.txn_index).retain_segments(&bases);
         let count = deleted.len();
+        if count > 0 {
+            self.note_dir_changed();
+        }
         for segment in deleted {
             segment.delete()?;
         }
@@ -1015,34 +1059,35 @@ impl Log {
         if upto < 0 {
             return Ok(());
         }
-        let (bases, truncations) = {
+        let (to_sync, truncations) = {
             let state = self.read_state();
             if state.deleted {
                 return Ok(());
             }
-            let bases: Vec<i64> = state
+            let to_sync: Vec<(i64, [CachedFile; 3])> = state
                 .segments
                 .values()
                 .filter(|s| s.base_offset() < upto && s.next_offset() > state.recovery_point)
-                .map(|s| s.base_offset())
+                .map(|s| (s.base_offset(), s.file_handles()))
                 .collect();
-            (bases, state.truncations)
+            (to_sync, state.truncations)
         };
-        for base in bases {
-            for suffix in [
-                segment::LOG_SUFFIX,
-                segment::INDEX_SUFFIX,
-                segment::TIME_INDEX_SUFFIX,
-                super::txn_index::TXN_INDEX_SUFFIX,
-            ] {
-                let path = segment::segment_file(&self.dir, base, suffix);
-                // fsync through a fresh descriptor: same inode, no lock needed. A segment
-                // deleted meanwhile (retention, cleaning) needs no flush.
-                match File::open(&path) {
-                    Ok(file) => file.sync_data().map_err(|e| LogError::io(&path, e))?,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(LogError::io(&path, e)),
+        for (base, handles) in to_sync {
+            // No lock needed: the handles name these segments' own files. A segment
+            // deleted meanwhile (retention, cleaning) needs no flush.
+            for handle in handles {
+                match handle.sync_data() {
+                    Ok(()) => {}
+                    Err(LogError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
                 }
+            }
+            let path = super::txn_index::txn_index_file(&self.dir, base);
+            match File::open(&path) {
+                Ok(file) => file.sync_data().map_err(|e| LogError::io(&path, e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(&path, e)),
             }
         }
         sync_dir(&self.dir)?;
@@ -1091,7 +1136,13 @@ impl Log {
             }
             state.log_end_offset
         };
-        sync_dir(&self.dir)?;
+        // The append lock is held: no entry can be created between the swap and the fsync.
+        if self.dir_sync_pending.swap(false, Ordering::AcqRel) {
+            if let Err(e) = sync_dir(&self.dir) {
+                self.dir_sync_pending.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
         let mut state = self.write_state();
         debug_assert!(
             log_end_offset >= state.recovery_point,
@@ -1118,8 +1169,10 @@ impl Log {
             let state = self.read_state();
             (state.deleted, state.log_end_offset)
         };
-        if !deleted {
+        if !deleted && log_end_offset > self.snapshot_offset.load(Ordering::Acquire) {
             lock(&self.producer_state).write_snapshot(&self.dir, log_end_offset)?;
+            self.snapshot_offset
+                .store(log_end_offset, Ordering::Release);
         }
         Ok(())
     }
@@ -1200,7 +1253,8 @@ impl Log {
             .values()
             .filter(|s| s.base_offset() < active_base_offset)
             .map(|s| {
-                let (file, path, size_bytes) = s.file_view();
+                let (file, size_bytes) = s.file_view();
+                let path = file.path().to_path_buf();
                 SegmentSnapshot {
                     base_offset: s.base_offset(),
                     next_offset: s.next_offset(),
@@ -1274,6 +1328,7 @@ impl Log {
             std::fs::rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
         }
         sync_dir(&self.dir)?;
+        self.note_dir_changed();
         for o in old {
             if let Some(segment) = state.segments.remove(&o.base_offset) {
                 segment.delete()?;
@@ -1295,7 +1350,8 @@ impl Log {
             }
         }
         sync_dir(&self.dir)?;
-        let (mut segment, problem) = LogSegment::open(&self.dir, base_offset, &config)?;
+        let (mut segment, problem) =
+            LogSegment::open(&self.files, &self.dir, base_offset, &config)?;
         if let Some(problem) = problem {
             tracing::warn!(dir = %self.dir.display(), base_offset, problem, "rebuilding indexes of cleaned segment");
             segment.recover()?;
@@ -1583,7 +1639,7 @@ mod tests {
     }
 
     fn open(dir: &Path, config: LogConfig, clean: bool) -> Log {
-        Log::open(dir.to_path_buf(), config, 0, 0, clean).unwrap()
+        Log::open(dir.to_path_buf(), config, 0, 0, clean, FileCache::new(64)).unwrap()
     }
 
     /// Appends `n` batches of 3 records with timestamps 1000 + i; returns stored batches.
@@ -1854,6 +1910,135 @@ mod tests {
     }
 
     #[test]
+    fn many_logs_through_a_small_file_cache_keep_every_byte_across_restarts() {
+        let root = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let config = LogConfig {
+            segment_bytes: 3 * one,
+            ..small_config()
+        };
+        // 30 logs of several segments each (3 files per segment) through 16 descriptors.
+        let files = FileCache::new(16);
+        let dirs: Vec<PathBuf> = (0..30)
+            .map(|i| root.path().join(format!("t-{i}")))
+            .collect();
+        let open_all = |clean: bool, files: &Arc<FileCache>| -> Vec<Log> {
+            dirs.iter()
+                .map(|d| {
+                    Log::open(d.clone(), config.clone(), 0, 0, clean, Arc::clone(files)).unwrap()
+                })
+                .collect()
+        };
+        let logs = open_all(true, &files);
+        for round in 0..5 {
+            for (i, log) in logs.iter().enumerate() {
+                // Interleaved appends and reads: each log's files are evicted in between.
+                log.append_as_leader(&batch(3, 1_000 + round), 0, 50)
+                    .unwrap();
+                let read = log
+                    .read(log.log_start_offset(), 1 << 20, i64::MAX, true)
+                    .unwrap();
+                assert!(
+                    !read.records.is_empty(),
+                    "log {i} reads back after round {round}"
+                );
+                let stats = files.stats();
+                assert!(
+                    stats.open <= 16,
+                    "{} files held open, over the cache capacity of 16",
+                    stats.open
+                );
+            }
+        }
+        assert!(
+            files.stats().evicted_total > 0,
+            "the test must exercise eviction"
+        );
+        let expected: Vec<Vec<u8>> = logs.iter().map(all_bytes).collect();
+        // Half the logs flushed (recovery point moves), then all dropped: kill -9.
+        for log in logs.iter().step_by(2) {
+            log.flush().unwrap();
+            assert_eq!(log.recovery_point(), log.log_end_offset());
+        }
+        drop(logs);
+        let files = FileCache::new(16);
+        let logs = open_all(false, &files);
+        for (i, log) in logs.iter().enumerate() {
+            assert_eq!(
+                all_bytes(log),
+                expected[i],
+                "log {i}: acknowledged bytes must survive eviction and an unclean restart"
+            );
+            log.append_as_leader(&batch(1, 2_000), 0, 50).unwrap();
+            log.close().unwrap();
+        }
+        let after_close: Vec<Vec<u8>> = logs.iter().map(all_bytes).collect();
+        drop(logs);
+        let logs = open_all(true, &FileCache::new(16));
+        for (i, log) in logs.iter().enumerate() {
+            assert_eq!(
+                all_bytes(log),
+                after_close[i],
+                "log {i} after a clean restart"
+            );
+        }
+    }
+
+    #[test]
+    fn idle_logs_open_and_close_without_touching_their_files() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs: Vec<PathBuf> = (0..20)
+            .map(|i| root.path().join(format!("t-{i}")))
+            .collect();
+        let files = FileCache::new(16);
+        for dir in &dirs {
+            let log =
+                Log::open(dir.clone(), small_config(), 0, 0, true, Arc::clone(&files)).unwrap();
+            log.close().unwrap();
+        }
+        assert_eq!(
+            files.stats().opened_total,
+            0,
+            "creating and closing empty logs keeps no segment file open"
+        );
+        let files = FileCache::new(16);
+        let logs: Vec<Log> = dirs
+            .iter()
+            .map(|d| Log::open(d.clone(), small_config(), 0, 0, true, Arc::clone(&files)).unwrap())
+            .collect();
+        for log in &logs {
+            log.close().unwrap();
+        }
+        let stats = files.stats();
+        assert_eq!(
+            (stats.opened_total, stats.open),
+            (0, 0),
+            "loading and closing cleanly shut down idle logs opens none of their files"
+        );
+        let snapshots = |dir: &Path| {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".snapshot"))
+                })
+                .count()
+        };
+        assert_eq!(
+            snapshots(&dirs[0]),
+            0,
+            "an empty log needs no producer snapshot (Kafka writes none either)"
+        );
+        logs[0].append_as_leader(&batch(1, 0), 0, 0).unwrap();
+        logs[0].close().unwrap();
+        assert_eq!(
+            snapshots(&dirs[0]),
+            1,
+            "a log with new data gets a snapshot at close"
+        );
+    }
+
+    #[test]
     fn recovery_truncates_partial_last_batch() {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path(), small_config(), true);
@@ -1898,7 +2083,15 @@ mod tests {
         let last = data.len() - 5;
         data[last] ^= 0xff;
         std::fs::write(&path, &data).unwrap();
-        let log = Log::open(dir.path().to_path_buf(), config, 9, 0, false).unwrap();
+        let log = Log::open(
+            dir.path().to_path_buf(),
+            config,
+            9,
+            0,
+            false,
+            FileCache::new(64),
+        )
+        .unwrap();
         assert_eq!(
             log.log_end_offset(),
             15,
@@ -1931,7 +2124,15 @@ mod tests {
             segment::TIME_INDEX_SUFFIX,
         ))
         .unwrap();
-        let log = Log::open(dir.path().to_path_buf(), small_config(), 60, 0, true).unwrap();
+        let log = Log::open(
+            dir.path().to_path_buf(),
+            small_config(),
+            60,
+            0,
+            true,
+            FileCache::new(64),
+        )
+        .unwrap();
         assert_eq!(all_bytes(&log), before);
         assert_eq!(
             log.offset_for_timestamp(1_010).unwrap(),
@@ -1965,7 +2166,15 @@ mod tests {
         let swap = PathBuf::from(format!("{}.swap", log_file(dir.path(), 0).display()));
         std::fs::write(&swap, [&stored[2][..], &stored[5][..]].concat()).unwrap();
         assert_eq!(next_offset_of_file(&swap).unwrap(), 18);
-        let log = Log::open(dir.path().to_path_buf(), config, 0, 0, false).unwrap();
+        let log = Log::open(
+            dir.path().to_path_buf(),
+            config,
+            0,
+            0,
+            false,
+            FileCache::new(64),
+        )
+        .unwrap();
         let after = all_bytes(&log);
         let bases = |bytes: &[u8]| -> Vec<i64> {
             batch::validate_batches(bytes, u32::MAX)
@@ -2224,7 +2433,15 @@ mod tests {
         assert_eq!(log.delete_records_before(15).unwrap(), 15);
         assert_eq!(log.segment_count(), 1);
         drop(log);
-        let log = Log::open(dir.path().to_path_buf(), small_config(), 15, 15, true).unwrap();
+        let log = Log::open(
+            dir.path().to_path_buf(),
+            small_config(),
+            15,
+            15,
+            true,
+            FileCache::new(64),
+        )
+        .unwrap();
         assert_eq!((log.log_start_offset(), log.log_end_offset()), (15, 15));
     }
 
@@ -2395,7 +2612,7 @@ mod tests {
     fn delete_dir_removes_everything() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t-0");
-        let log = Log::open(path.clone(), small_config(), 0, 0, true).unwrap();
+        let log = Log::open(path.clone(), small_config(), 0, 0, true, FileCache::new(64)).unwrap();
         fill(&log, 2, 0);
         log.delete_dir().unwrap();
         assert!(!path.exists());
@@ -2412,7 +2629,15 @@ mod txn_tests {
     use super::*;
 
     fn open(dir: &Path, clean: bool) -> Log {
-        Log::open(dir.to_path_buf(), LogConfig::default(), 0, 0, clean).unwrap()
+        Log::open(
+            dir.to_path_buf(),
+            LogConfig::default(),
+            0,
+            0,
+            clean,
+            FileCache::new(64),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -2520,7 +2745,15 @@ mod txn_tests {
             segment_bytes: 300,
             ..LogConfig::default()
         };
-        let log = Log::open(dir.path().to_path_buf(), config, 0, 0, false).unwrap();
+        let log = Log::open(
+            dir.path().to_path_buf(),
+            config,
+            0,
+            0,
+            false,
+            FileCache::new(64),
+        )
+        .unwrap();
         log.append_as_leader(&txn_batch(2, 1_000, (1, 0, 0)), 0, 50)
             .unwrap(); // 0..=1
         log.append_txn_marker(1, 0, 0, false, 0, 60).unwrap(); // 2

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
 use super::checkpoint::{read_checkpoint, sync_dir, write_atomically, write_checkpoint};
+use super::file_cache::FileCache;
 use super::{Log, LogConfig, LogError};
 use crate::types::TopicPartition;
 
@@ -44,17 +45,21 @@ pub(crate) struct LogManager {
     create_lock: Mutex<()>,
     /// Serializes writers of `cleaner-offset-checkpoint` (cleaner threads, shutdown).
     cleaner_checkpoint_lock: Mutex<()>,
+    /// The one cache of open segment and index files every log uses.
+    files: Arc<FileCache>,
 }
 
 impl LogManager {
     /// Locks and loads every log dir: reads the checkpoints and the clean-shutdown marker
     /// (then removes the marker), and opens every `<topic>-<partition>` directory with
     /// `topic_config(topic)`. Anything else in a log dir, `__cluster_metadata-0` included,
-    /// is left alone.
+    /// is left alone. Every log opens its files through `files`; loading keeps none open
+    /// that it does not need, so start-up needs no more descriptors than the cache holds.
     pub(crate) fn startup(
         log_dirs: Vec<PathBuf>,
         default_config: LogConfig,
         topic_config: impl Fn(&str) -> LogConfig,
+        files: Arc<FileCache>,
     ) -> Result<LogManager, LogError> {
         let _ = default_config; // per-topic configs come from `topic_config`
         let mut dir_locks = Vec::with_capacity(log_dirs.len());
@@ -90,6 +95,7 @@ impl LogManager {
                     recovery_points.get(&tp).copied().unwrap_or(0),
                     log_start_offsets.get(&tp).copied().unwrap_or(0),
                     clean_shutdown,
+                    Arc::clone(&files),
                 )?;
                 if let Some(offset) = cleaner_offsets.get(&tp) {
                     log.set_cleaner_checkpoint(*offset);
@@ -105,9 +111,12 @@ impl LogManager {
                 );
             }
         }
+        let stats = files.stats();
         tracing::info!(
             partitions = logs.len(),
             log_dirs = log_dirs.len(),
+            open_files = stats.open,
+            open_files_max = stats.capacity,
             "log manager started"
         );
         Ok(LogManager {
@@ -116,6 +125,7 @@ impl LogManager {
             logs: RwLock::new(logs),
             create_lock: Mutex::new(()),
             cleaner_checkpoint_lock: Mutex::new(()),
+            files,
         })
     }
 
@@ -173,7 +183,7 @@ impl LogManager {
             )
         })?;
         let path = log_dir.join(tp.dir_name());
-        let log = Log::open(path.clone(), config, 0, 0, true)?;
+        let log = Log::open(path.clone(), config, 0, 0, true, Arc::clone(&self.files))?;
         write_partition_metadata(&path, topic_id)?;
         sync_dir(log_dir)?;
         tracing::info!(partition = %tp, log_dir = %log_dir.display(), %topic_id, "created log");
@@ -472,9 +482,12 @@ mod tests {
     use super::*;
 
     fn startup(dirs: &[PathBuf]) -> Result<LogManager, LogError> {
-        LogManager::startup(dirs.to_vec(), LogConfig::default(), |_| {
-            LogConfig::default()
-        })
+        LogManager::startup(
+            dirs.to_vec(),
+            LogConfig::default(),
+            |_| LogConfig::default(),
+            FileCache::new(64),
+        )
     }
 
     #[test]

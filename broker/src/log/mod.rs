@@ -18,6 +18,7 @@ mod checkpoint;
 mod cleaner;
 mod config;
 mod epoch;
+mod file_cache;
 mod index;
 #[allow(clippy::module_inception)]
 mod log;
@@ -29,6 +30,7 @@ mod txn_index;
 pub(crate) use batch::{BatchHeader, ControlRecordType};
 pub(crate) use cleaner::{CleanerConfig, LogCleaner};
 pub(crate) use config::{LogConfig, TimestampType};
+pub(crate) use file_cache::{capacity_for_limit, open_files_limit, FileCache};
 pub(crate) use log::{AppendInfo, AppendOrigin, FetchData, Log, TxnVerification};
 pub(crate) use manager::LogManager;
 pub(crate) use txn_index::AbortedTxn;

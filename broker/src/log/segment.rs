@@ -4,6 +4,10 @@
 //! a shared `Arc<File>`, so a reader can copy bytes out without holding the log's lock:
 //! bytes below a published size never change (only `truncate_to`, used by replication,
 //! shrinks a segment).
+//!
+//! All three files are opened through the process's [`FileCache`] when used and closed when
+//! it evicts them: a segment nobody reads or writes holds no descriptor. Opening a segment
+//! at load `stat`s its log and reads its indexes through short-lived descriptors.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -13,6 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use super::file_cache::{CachedFile, FileCache};
 use super::index::{OffsetIndex, TimeIndex};
 use super::{LogConfig, LogError};
 
@@ -35,8 +40,7 @@ pub(crate) fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBu
 pub(crate) struct LogSegment {
     base_offset: i64,
     dir: PathBuf,
-    log_path: PathBuf,
-    log_file: Arc<File>,
+    log_file: CachedFile,
     size_bytes: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
@@ -128,17 +132,20 @@ struct TailScan {
 impl LogSegment {
     /// Creates an empty segment (truncating stale files of the same name).
     pub(crate) fn create(
+        files: &Arc<FileCache>,
         dir: &Path,
         base_offset: i64,
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<Self, LogError> {
-        Self::create_with_suffix(dir, base_offset, config, now_ms, "")
+        Self::create_with_suffix(files, dir, base_offset, config, now_ms, "")
     }
 
     /// Creates an empty segment whose three files carry `file_suffix` after their usual
-    /// names (the cleaner writes `<base>.log.cleaned` etc.).
+    /// names (the cleaner writes `<base>.log.cleaned` etc.). The files are created and
+    /// closed again: nothing stays open until the segment is used.
     pub(crate) fn create_with_suffix(
+        files: &Arc<FileCache>,
         dir: &Path,
         base_offset: i64,
         config: &LogConfig,
@@ -152,24 +159,18 @@ impl LogSegment {
             ))
         };
         let log_path = file(LOG_SUFFIX);
-        let log_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&log_path)
-            .map_err(|e| LogError::io(&log_path, e))?;
-        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            let path = file(suffix);
-            File::create(&path).map_err(|e| LogError::io(&path, e))?;
-        }
-        let (offset_index, _) = OffsetIndex::open(
+        files.open_uncached(
+            &log_path,
+            OpenOptions::new().write(true).create(true).truncate(true),
+        )?;
+        let offset_index = OffsetIndex::create(
+            files,
             &file(INDEX_SUFFIX),
             base_offset,
             config.segment_index_bytes,
-            0,
         )?;
-        let (time_index, _) = TimeIndex::open(
+        let time_index = TimeIndex::create(
+            files,
             &file(TIME_INDEX_SUFFIX),
             base_offset,
             config.segment_index_bytes,
@@ -177,8 +178,7 @@ impl LogSegment {
         Ok(Self {
             base_offset,
             dir: dir.to_path_buf(),
-            log_path,
-            log_file: Arc::new(log_file),
+            log_file: files.handle(log_path),
             size_bytes: 0,
             offset_index,
             time_index,
@@ -196,19 +196,13 @@ impl LogSegment {
     /// when an index was missing/corrupt or the log tail does not parse, in which case the
     /// caller must run [`LogSegment::recover`] before using the segment.
     pub(crate) fn open(
+        files: &Arc<FileCache>,
         dir: &Path,
         base_offset: i64,
         config: &LogConfig,
     ) -> Result<(Self, Option<String>), LogError> {
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
-        let log_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&log_path)
-            .map_err(|e| LogError::io(&log_path, e))?;
-        let metadata = log_file
-            .metadata()
-            .map_err(|e| LogError::io(&log_path, e))?;
+        let metadata = std::fs::metadata(&log_path).map_err(|e| LogError::io(&log_path, e))?;
         let size_bytes = metadata.len();
         let created_ms = metadata
             .modified()
@@ -217,12 +211,14 @@ impl LogSegment {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let (offset_index, offset_problem) = OffsetIndex::open(
+            files,
             &segment_file(dir, base_offset, INDEX_SUFFIX),
             base_offset,
             config.segment_index_bytes,
             size_bytes,
         )?;
         let (time_index, time_problem) = TimeIndex::open(
+            files,
             &segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
             base_offset,
             config.segment_index_bytes,
@@ -230,8 +226,7 @@ impl LogSegment {
         let mut segment = Self {
             base_offset,
             dir: dir.to_path_buf(),
-            log_path,
-            log_file: Arc::new(log_file),
+            log_file: files.handle(log_path),
             size_bytes,
             offset_index,
             time_index,
@@ -305,8 +300,13 @@ impl LogSegment {
         let mut next_offset = None;
         let mut expected_min_base = self.base_offset;
         let mut problem = None;
+        // An empty tail needs no descriptor.
+        let file = match position < self.size_bytes {
+            true => Some(self.log_file.get()?),
+            false => None,
+        };
         // Bounded: each iteration advances by at least one header.
-        while position < self.size_bytes {
+        while let (Some(file), true) = (file.as_deref(), position < self.size_bytes) {
             if self.size_bytes - position < BATCH_HEADER_BYTES as u64 {
                 problem = Some(format!(
                     "{} torn bytes at position {position}",
@@ -314,7 +314,7 @@ impl LogSegment {
                 ));
                 break;
             }
-            let header = self.read_header_at(position)?;
+            let header = self.read_header_in(file, position)?;
             if let Err(e) = header.check_shape() {
                 problem = Some(format!("bad batch header at position {position}: {e}"));
                 break;
@@ -343,10 +343,20 @@ impl LogSegment {
         })
     }
 
+    fn log_path(&self) -> &Path {
+        self.log_file.path()
+    }
+
     fn read_header_at(&self, position: u64) -> Result<BatchHeader, LogError> {
+        self.read_header_in(&*self.log_file.get()?, position)
+    }
+
+    /// A batch header read through `file`, this segment's log opened by the caller for a
+    /// whole scan.
+    fn read_header_in(&self, file: &File, position: u64) -> Result<BatchHeader, LogError> {
         let mut buf = [0u8; BATCH_HEADER_BYTES];
-        let got = read_fully_at(&self.log_file, &mut buf, position)
-            .map_err(|e| LogError::io(&self.log_path, e))?;
+        let got = read_fully_at(file, &mut buf, position)
+            .map_err(|e| LogError::io(self.log_path(), e))?;
         BatchHeader::parse(&buf[..got])
     }
 
@@ -354,8 +364,14 @@ impl LogSegment {
     /// rebuilds both indexes and truncates the file at the first invalid or torn batch.
     /// Returns the number of bytes truncated.
     pub(crate) fn recover(&mut self) -> Result<u64, LogError> {
+        // What the previous process wrote may not have reached the disk: the flush at the
+        // end must fsync the log even when recovery writes nothing to it.
+        self.log_file.mark_dirty();
+        self.offset_index.mark_dirty();
+        self.time_index.mark_dirty();
         self.offset_index.reset()?;
         self.time_index.reset()?;
+        let file = self.log_file.get()?;
         self.next_offset = self.base_offset;
         self.max_timestamp = -1;
         self.offset_of_max_timestamp = -1;
@@ -371,7 +387,7 @@ impl LogSegment {
                 reason = Some(format!("{remaining} torn bytes"));
                 break;
             }
-            let header = self.read_header_at(position)?;
+            let header = self.read_header_in(&file, position)?;
             if let Err(e) = header.check_shape() {
                 reason = Some(e.to_string());
                 break;
@@ -391,8 +407,8 @@ impl LogSegment {
                 break;
             }
             batch_buf.resize(size, 0);
-            let got = read_fully_at(&self.log_file, &mut batch_buf, position)
-                .map_err(|e| LogError::io(&self.log_path, e))?;
+            let got = read_fully_at(&file, &mut batch_buf, position)
+                .map_err(|e| LogError::io(self.log_path(), e))?;
             if got != size {
                 reason = Some("short read".to_string());
                 break;
@@ -404,18 +420,17 @@ impl LogSegment {
             self.index_batch(&header, position)?;
             position += size as u64;
         }
+        drop(file);
         let truncated = self.size_bytes - position;
         if truncated > 0 {
             tracing::warn!(
-                segment = %self.log_path.display(),
+                segment = %self.log_path().display(),
                 position,
                 truncated_bytes = truncated,
                 reason = reason.as_deref().unwrap_or(""),
                 "truncating invalid tail of log segment"
             );
-            self.log_file
-                .set_len(position)
-                .map_err(|e| LogError::io(&self.log_path, e))?;
+            self.log_file.set_len(position)?;
             self.size_bytes = position;
         }
         if self.size_bytes > 0 {
@@ -467,7 +482,12 @@ impl LogSegment {
     /// Writes `records` at the current end without publishing them (readers bound by
     /// `size_bytes` do not see them). On failure the file is cut back to its old size.
     pub(crate) fn write_at_end(&self, records: &[u8]) -> Result<(), LogError> {
-        write_at(&self.log_file, &self.log_path, records, self.size_bytes)
+        let position = self.size_bytes;
+        if let Err(e) = self.log_file.write_all_at(records, position) {
+            let _ = self.log_file.set_len(position);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Publishes batches written at `position` by [`Self::write_at_end`]: updates size,
@@ -529,15 +549,19 @@ impl LogSegment {
         offset: i64,
     ) -> Result<Option<(u64, BatchHeader)>, LogError> {
         let (_, mut position) = self.offset_index.lookup(offset);
+        if position + BATCH_HEADER_BYTES as u64 > self.size_bytes {
+            return Ok(None);
+        }
+        let file = self.log_file.get()?;
         while position + BATCH_HEADER_BYTES as u64 <= self.size_bytes {
-            let header = self.read_header_at(position)?;
+            let header = self.read_header_in(&file, position)?;
             if header.last_offset() >= offset {
                 return Ok(Some((position, header)));
             }
             if header.batch_length < batch::BATCH_LENGTH_MIN {
                 return Err(LogError::CorruptRecord(format!(
                     "bad batch length at position {position} of {}",
-                    self.log_path.display()
+                    self.log_path().display()
                 )));
             }
             position += header.total_size() as u64;
@@ -556,16 +580,17 @@ impl LogSegment {
         let Some((mut position, _)) = self.translate_offset(offset)? else {
             return Ok(());
         };
+        let file = self.log_file.get()?;
         while position + BATCH_HEADER_BYTES as u64 <= self.size_bytes {
-            let header = self.read_header_at(position)?;
+            let header = self.read_header_in(&file, position)?;
             if header.batch_length < batch::BATCH_LENGTH_MIN {
                 return Err(LogError::CorruptRecord(format!(
                     "bad batch length at position {position} of {}",
-                    self.log_path.display()
+                    self.log_path().display()
                 )));
             }
             let control = if header.is_control() {
-                let bytes = self.read_batch_at(position, &header)?;
+                let bytes = self.read_batch_in(&file, position, &header)?;
                 Some(batch::parse_control_record(&bytes)?)
             } else {
                 None
@@ -579,20 +604,21 @@ impl LogSegment {
     /// Plans a read of whole batches starting with the one containing `start_offset`.
     /// `None` when the segment has no batch at or after `start_offset`.
     pub(crate) fn read_plan(&self, start_offset: i64) -> Result<Option<ReadPlan>, LogError> {
-        Ok(self
-            .translate_offset(start_offset)?
-            .map(|(position, header)| ReadPlan {
-                file: Arc::clone(&self.log_file),
-                path: self.log_path.clone(),
-                position,
-                end_position: self.size_bytes,
-                first_batch_bytes: header.total_size() as u64,
-            }))
+        let Some((position, header)) = self.translate_offset(start_offset)? else {
+            return Ok(None);
+        };
+        Ok(Some(ReadPlan {
+            file: self.log_file.get()?,
+            path: self.log_path().to_path_buf(),
+            position,
+            end_position: self.size_bytes,
+            first_batch_bytes: header.total_size() as u64,
+        }))
     }
 
     #[cfg(test)]
     /// Whole batches from the one containing `start_offset`; see [`ReadPlan::execute`].
-    pub(crate) fn read(
+    pub(super) fn read(
         &self,
         start_offset: i64,
         max_bytes: usize,
@@ -619,10 +645,14 @@ impl LogSegment {
         }
         let from_offset = self.time_index.lookup_before(target_ms).max(start_offset);
         let (_, mut position) = self.offset_index.lookup(from_offset);
+        if position + BATCH_HEADER_BYTES as u64 > self.size_bytes {
+            return Ok(None);
+        }
+        let file = self.log_file.get()?;
         while position + BATCH_HEADER_BYTES as u64 <= self.size_bytes {
-            let header = self.read_header_at(position)?;
+            let header = self.read_header_in(&file, position)?;
             if header.max_timestamp >= target_ms && header.last_offset() >= start_offset {
-                let batch = self.read_batch_at(position, &header)?;
+                let batch = self.read_batch_in(&file, position, &header)?;
                 for (offset, timestamp) in batch::record_timestamps(&batch)? {
                     if timestamp >= target_ms && offset >= start_offset {
                         return Ok(Some((offset, timestamp, header.partition_leader_epoch)));
@@ -632,7 +662,7 @@ impl LogSegment {
             if header.batch_length < batch::BATCH_LENGTH_MIN {
                 return Err(LogError::CorruptRecord(format!(
                     "bad batch length at position {position} of {}",
-                    self.log_path.display()
+                    self.log_path().display()
                 )));
             }
             position += header.total_size() as u64;
@@ -649,7 +679,7 @@ impl LogSegment {
         let Some((position, header)) = self.translate_offset(self.offset_of_max_timestamp)? else {
             return Ok(None);
         };
-        let batch = self.read_batch_at(position, &header)?;
+        let batch = self.read_batch_in(&*self.log_file.get()?, position, &header)?;
         let found = batch::record_timestamps(&batch)?
             .into_iter()
             .find(|(_, ts)| *ts == self.max_timestamp)
@@ -657,24 +687,28 @@ impl LogSegment {
         Ok(found)
     }
 
-    fn read_batch_at(&self, position: u64, header: &BatchHeader) -> Result<Vec<u8>, LogError> {
+    fn read_batch_in(
+        &self,
+        file: &File,
+        position: u64,
+        header: &BatchHeader,
+    ) -> Result<Vec<u8>, LogError> {
         let mut buf = vec![0u8; header.total_size()];
-        let got = read_fully_at(&self.log_file, &mut buf, position)
-            .map_err(|e| LogError::io(&self.log_path, e))?;
+        let got = read_fully_at(file, &mut buf, position)
+            .map_err(|e| LogError::io(self.log_path(), e))?;
         if got != buf.len() {
             return Err(LogError::CorruptRecord(format!(
                 "batch at position {position} of {} is torn",
-                self.log_path.display()
+                self.log_path().display()
             )));
         }
         Ok(buf)
     }
 
-    /// fsync of the log file and both indexes.
+    /// fsync of the log file and both indexes — of those written since their last fsync:
+    /// a clean file is not even opened.
     pub(crate) fn flush(&self) -> Result<(), LogError> {
-        self.log_file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.log_file.sync_data()?;
         self.offset_index.flush()?;
         self.time_index.flush()
     }
@@ -694,14 +728,22 @@ impl LogSegment {
         Ok(())
     }
 
-    /// The log file, its path and the published size: enough to read the segment's
-    /// batches without holding the log's lock (bytes below the size never change).
-    pub(crate) fn file_view(&self) -> (Arc<File>, PathBuf, u64) {
-        (
-            Arc::clone(&self.log_file),
-            self.log_path.clone(),
-            self.size_bytes,
-        )
+    /// The log file and the published size: enough to read the segment's batches without
+    /// holding the log's lock (bytes below the size never change). The handle reopens the
+    /// file by its path when the cache evicted it, so the reader must give up if the log
+    /// changed meanwhile (the cleaner checks before it swaps).
+    pub(crate) fn file_view(&self) -> (CachedFile, u64) {
+        (self.log_file.clone(), self.size_bytes)
+    }
+
+    /// Handles of the log and both indexes, to fsync them without the log's lock
+    /// ([`CachedFile::sync_data`] skips clean files).
+    pub(crate) fn file_handles(&self) -> [CachedFile; 3] {
+        [
+            self.log_file.clone(),
+            self.offset_index.file_handle(),
+            self.time_index.file_handle(),
+        ]
     }
 
     /// Sets the log file's modification time (cleaned segments keep their sources' age,
@@ -709,8 +751,11 @@ impl LogSegment {
     pub(crate) fn set_created_ms(&mut self, created_ms: i64) {
         let time =
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(created_ms.max(0) as u64);
-        if let Err(e) = self.log_file.set_modified(time) {
-            tracing::debug!(segment = %self.log_path.display(), error = %e, "cannot set segment mtime");
+        if let Err(e) = self.log_file.get().and_then(|f| {
+            f.set_modified(time)
+                .map_err(|e| LogError::io(self.log_path(), e))
+        }) {
+            tracing::debug!(segment = %self.log_path().display(), error = %e, "cannot set segment mtime");
         }
         self.created_ms = created_ms;
     }
@@ -754,14 +799,6 @@ impl LogSegment {
     }
 }
 
-fn write_at(file: &File, path: &Path, bytes: &[u8], position: u64) -> Result<(), LogError> {
-    if let Err(e) = file.write_all_at(bytes, position) {
-        let _ = file.set_len(position);
-        return Err(LogError::io(path, e));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::batch::test_support::batch;
@@ -791,8 +828,9 @@ mod tests {
     #[test]
     fn append_translate_read_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
+        let files = FileCache::new(16);
         let config = config_small_index_interval();
-        let mut segment = LogSegment::create(dir.path(), 10, &config, 0).unwrap();
+        let mut segment = LogSegment::create(&files, dir.path(), 10, &config, 0).unwrap();
         let written = fill(&mut segment, 20);
         assert_eq!(segment.next_offset(), 70);
         assert!(
@@ -840,7 +878,7 @@ mod tests {
 
         let size = segment.size_bytes();
         drop(segment);
-        let (segment, problem) = LogSegment::open(dir.path(), 10, &config).unwrap();
+        let (segment, problem) = LogSegment::open(&files, dir.path(), 10, &config).unwrap();
         assert!(
             problem.is_none(),
             "a cleanly written segment must open without recovery: {problem:?}"
@@ -857,8 +895,9 @@ mod tests {
     #[test]
     fn recover_truncates_torn_tail_and_rebuilds_indexes() {
         let dir = tempfile::tempdir().unwrap();
+        let files = FileCache::new(16);
         let config = config_small_index_interval();
-        let mut segment = LogSegment::create(dir.path(), 0, &config, 0).unwrap();
+        let mut segment = LogSegment::create(&files, dir.path(), 0, &config, 0).unwrap();
         let written = fill(&mut segment, 10);
         let good_size = segment.size_bytes();
         drop(segment);
@@ -868,7 +907,7 @@ mod tests {
         std::fs::write(&log_path, &data).unwrap();
         std::fs::write(segment_file(dir.path(), 0, INDEX_SUFFIX), b"junk").unwrap();
 
-        let (mut segment, problem) = LogSegment::open(dir.path(), 0, &config).unwrap();
+        let (mut segment, problem) = LogSegment::open(&files, dir.path(), 0, &config).unwrap();
         assert!(
             problem.is_some(),
             "torn tail plus junk index must ask for recovery"
@@ -887,8 +926,9 @@ mod tests {
     #[test]
     fn finds_offsets_by_timestamp() {
         let dir = tempfile::tempdir().unwrap();
+        let files = FileCache::new(16);
         let config = config_small_index_interval();
-        let mut segment = LogSegment::create(dir.path(), 0, &config, 0).unwrap();
+        let mut segment = LogSegment::create(&files, dir.path(), 0, &config, 0).unwrap();
         fill(&mut segment, 10);
         assert_eq!(
             segment

@@ -65,6 +65,8 @@ pub struct TestBroker {
     child: Option<Child>,
     bootstrap: String,
     start_count: u32,
+    /// `RLIMIT_NOFILE` (soft = hard) of every broker process this starts; `None` inherits.
+    open_files_limit: Option<u64>,
 }
 
 impl TestBroker {
@@ -75,6 +77,16 @@ impl TestBroker {
 
     /// A single-node broker with extra `--override key=value` settings.
     pub fn start_with(overrides: &[(&str, &str)]) -> Self {
+        Self::start_limited(overrides, None)
+    }
+
+    /// Like [`TestBroker::start_with`], with the process's open-files limit (soft and hard,
+    /// set in the child before exec) at `open_files_limit` — for this and every restart.
+    pub fn start_with_open_files_limit(overrides: &[(&str, &str)], open_files_limit: u64) -> Self {
+        Self::start_limited(overrides, Some(open_files_limit))
+    }
+
+    fn start_limited(overrides: &[(&str, &str)], open_files_limit: Option<u64>) -> Self {
         let root = tempfile::Builder::new()
             .prefix("ironlog-test-")
             .tempdir()
@@ -89,6 +101,7 @@ impl TestBroker {
             child: None,
             bootstrap: String::new(),
             start_count: 0,
+            open_files_limit,
         };
         broker.spawn();
         broker
@@ -111,6 +124,18 @@ impl TestBroker {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Descriptors the broker process has open now (entries of `/proc/<pid>/fd`).
+    pub fn open_file_descriptors(&self) -> usize {
+        let pid = self
+            .child
+            .as_ref()
+            .map(|c| c.id())
+            .unwrap_or_else(|| panic!("open_file_descriptors: broker is not running"));
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap_or_else(|e| panic!("cannot list /proc/{pid}/fd: {e}"))
+            .count()
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -308,9 +333,27 @@ impl TestBroker {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(limit) = self.open_files_limit {
+            use std::os::unix::process::CommandExt;
+            let rlimit = libc::rlimit {
+                rlim_cur: limit as libc::rlim_t,
+                rlim_max: limit as libc::rlim_t,
+            };
+            // SAFETY: runs in the forked child before exec; setrlimit(2) is
+            // async-signal-safe and `rlimit` is a plain value copied into the closure.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         self.note(&format!(
-            "===== start #{}: {:?} =====",
-            self.start_count, command
+            "===== start #{}: {:?} (open files limit {:?}) =====",
+            self.start_count, command, self.open_files_limit
         ));
         let log_before = self.log_text().len();
         let mut child = command

@@ -80,6 +80,9 @@ pub struct BrokerConfig {
     /// response holds.
     pub max_request_partition_size_limit: i32,
     pub num_recovery_threads_per_data_dir: u32,
+    /// `log.open.files.max`: capacity of the open segment/index file cache; 0 = derived
+    /// from the open-files limit.
+    pub log_open_files_max: u32,
     pub log_retention_check_interval_ms: i64,
     pub log_flush_scheduler_interval_ms: i64,
     pub log_flush_offset_checkpoint_interval_ms: i64,
@@ -472,6 +475,7 @@ impl Builder {
                 .u32("max.incremental.fetch.session.cache.slots"),
             max_request_partition_size_limit: self.i32("max.request.partition.size.limit"),
             num_recovery_threads_per_data_dir: self.u32("num.recovery.threads.per.data.dir"),
+            log_open_files_max: self.u32("log.open.files.max"),
             log_retention_check_interval_ms: self.i64("log.retention.check.interval.ms"),
             log_flush_scheduler_interval_ms: self.i64("log.flush.scheduler.interval.ms"),
             log_flush_offset_checkpoint_interval_ms: self
