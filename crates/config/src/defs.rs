@@ -665,7 +665,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("log.local.retention.bytes", T::Long, Some("-2"), V::AtLeast(-2), C, "Default local.retention.bytes of topics."),
     b("log.dir.failure.timeout.ms", T::Long, Some("30000"), V::AtLeast(1), R, "Time before a broker with a failed log dir shuts down."),
     b("num.recovery.threads.per.data.dir", T::Int, Some("2"), V::AtLeast(1), C, "Threads per data dir for recovery at start-up and flush at shutdown."),
-    b("log.open.files.max", T::Int, Some("0"), V::AtLeast(0), R, "Ironlog: most segment and index files kept open at once (the least recently used are closed); 0 = the open-files limit minus a reserve for sockets."),
+    b("log.open.files.max", T::Int, Some("0"), V::AtLeast(0), R, "Ironlog: most segment and index files kept open at once (the least recently used are closed); 0 = the open-files limit minus a reserve for sockets.").not_in_kafka(),
     b("remote.log.storage.system.enable", T::Boolean, Some("false"), V::Custom(only_false), R, "Tiered storage; only false is supported."),
     // --- log cleaner ---
     b("log.cleaner.enable", T::Boolean, Some("true"), V::Any, R, "Run the log cleaner (needed for compacted topics)."),

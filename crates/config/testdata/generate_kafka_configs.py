@@ -7,7 +7,8 @@ formatted with `kafka.tools.StorageTool format --standalone`, jars from Maven Ce
   PLAIN  -- node.id=1, listeners, advertised.listeners, controller settings, plus the
             keys Ironlog accepts that Kafka 4.1 has no public definition for (cluster.id,
             super.users, allow.everyone.if.no.acl.found, eligible.leader.replicas.enable,
-            leader.imbalance.per.broker.percentage, producer.id.expiration.check.interval.ms),
+            leader.imbalance.per.broker.percentage, producer.id.expiration.check.interval.ms,
+            log.open.files.max),
             which Kafka describes only when they are set;
   FULL   -- the same plus a value for every `log.*` config that has no default
             (log.retention.ms, log.retention.minutes, log.roll.ms, log.roll.jitter.ms,
