@@ -27,8 +27,8 @@ use crate::metadata::{
     MetadataQuorum, QuorumConfig,
 };
 use crate::replica::ReplicaManager;
-use crate::txn::{TransactionCoordinator, TxnConfig};
-use crate::types::now_ms;
+use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
+use crate::types::{kafka_uuid_string, now_ms};
 use ironlog_config::BrokerConfig;
 
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
@@ -245,7 +245,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         Arc::clone(&controller),
         Arc::clone(&quorum),
     );
-    let producer_ids = Arc::new(crate::handlers::producer_id::ProducerIdManager::new());
+    let producer_ids = Arc::new(ProducerIdManager::new());
     let txn = TransactionCoordinator::new(
         node_id,
         TxnConfig::from_broker_config(&config),
@@ -519,7 +519,7 @@ fn write_meta_properties(config: &BrokerConfig, cluster_id: &str) -> Result<(), 
         if path.exists() {
             continue;
         }
-        let directory_id = base64_url_uuid(uuid::Uuid::new_v4());
+        let directory_id = kafka_uuid_string(uuid::Uuid::new_v4());
         let text = format!(
             "#\n#Written by ironlog\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={}\nversion=1\n",
             config.node_id
@@ -541,39 +541,4 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()
-}
-
-/// Kafka prints UUIDs (cluster ids, directory ids, topic ids) as URL-safe base64 without
-/// padding.
-pub(crate) fn base64_url_uuid(id: uuid::Uuid) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = id.as_bytes();
-    let mut out = String::with_capacity(22);
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    for &b in bytes {
-        bits = (bits << 8) | b as u32;
-        nbits += 8;
-        while nbits >= 6 {
-            nbits -= 6;
-            out.push(ALPHABET[((bits >> nbits) & 0x3f) as usize] as char);
-        }
-    }
-    if nbits > 0 {
-        out.push(ALPHABET[((bits << (6 - nbits)) & 0x3f) as usize] as char);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_url_uuid_matches_kafka_format() {
-        // 16 bytes → 22 characters, URL-safe alphabet, no padding.
-        let id = uuid::Uuid::from_bytes([0xff; 16]);
-        assert_eq!(base64_url_uuid(id), "_____________________w");
-        assert_eq!(base64_url_uuid(uuid::Uuid::nil()), "AAAAAAAAAAAAAAAAAAAAAA");
-    }
 }

@@ -8,11 +8,11 @@ use std::fmt;
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::ConsumerProtocolSubscription;
-use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
 use kafka_protocol::protocol::Decodable;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::api::{JoinOutcome, SyncOutcome};
 use super::consumer::ConsumerGroup;
 use super::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue};
 use crate::error::ResponseError;
@@ -62,7 +62,7 @@ pub(super) struct Member {
     /// A JoinGroup waiting for the rebalance to complete.
     pub join_waiter: Option<JoinWaiter>,
     /// A SyncGroup waiting for the leader's assignment.
-    pub sync_waiter: Option<oneshot::Sender<SyncGroupResponse>>,
+    pub sync_waiter: Option<oneshot::Sender<SyncOutcome>>,
     /// Session expiry; pushed out by every heartbeat (and while a join/sync is waiting).
     pub session_deadline: Instant,
     /// Added in the current rebalance (Kafka's `isNew`): removed if it does not rejoin.
@@ -72,7 +72,7 @@ pub(super) struct Member {
 /// A waiting JoinGroup.
 #[derive(Debug)]
 pub(super) struct JoinWaiter {
-    pub sender: oneshot::Sender<JoinGroupResponse>,
+    pub sender: oneshot::Sender<JoinOutcome>,
 }
 
 impl Member {

@@ -13,7 +13,7 @@ mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
-pub(crate) mod producer_id;
+mod producer_id;
 mod producers;
 mod topics;
 mod txn;
@@ -29,7 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::group::GroupCoordinator;
 use crate::metadata::{ConfigResource, Controller, MetadataImage, MetadataQuorum};
 use crate::replica::ReplicaManager;
-use crate::txn::TransactionCoordinator;
+use crate::txn::{ProducerIdManager, TransactionCoordinator};
 use ironlog_config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
 
 /// An advertised endpoint of this broker, after port-0 listeners were bound.
@@ -50,7 +50,7 @@ pub(crate) struct Broker {
     pub fetch_sessions: fetch_session::FetchSessionCache,
     pub groups: Arc<GroupCoordinator>,
     /// This broker's block of idempotent producer ids (InitProducerId).
-    pub producer_ids: Arc<producer_id::ProducerIdManager>,
+    pub producer_ids: Arc<ProducerIdManager>,
     /// The transaction coordinator (transactional ids, `__transaction_state`).
     pub txn: Arc<TransactionCoordinator>,
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::checkpoint::{read_checkpoint, sync_dir, write_atomically, write_checkpoint};
 use super::file_cache::FileCache;
 use super::{Log, LogConfig, LogError};
-use crate::types::TopicPartition;
+use crate::types::{kafka_uuid_string, parse_kafka_uuid, TopicPartition};
 
 pub(crate) const LOCK_FILE: &str = ".lock";
 pub(crate) const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
@@ -416,7 +416,7 @@ fn read_offsets_checkpoint(path: &Path) -> HashMap<TopicPartition, i64> {
 }
 
 fn write_partition_metadata(partition_dir: &Path, topic_id: Uuid) -> Result<(), LogError> {
-    let text = format!("version: 0\ntopic_id: {}\n", encode_topic_id(topic_id));
+    let text = format!("version: 0\ntopic_id: {}\n", kafka_uuid_string(topic_id));
     write_atomically(
         &partition_dir.join(PARTITION_METADATA_FILE),
         text.as_bytes(),
@@ -429,51 +429,11 @@ fn read_partition_metadata(partition_dir: &Path) -> Option<Uuid> {
     let topic_id = text
         .lines()
         .find_map(|l| l.strip_prefix("topic_id:"))
-        .and_then(|v| decode_topic_id(v.trim()));
+        .and_then(|v| parse_kafka_uuid(v.trim()));
     if topic_id.is_none() {
         tracing::warn!(path = %path.display(), "partition.metadata has no readable topic_id");
     }
     topic_id
-}
-
-const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Kafka's `Uuid.toString()`: URL-safe base64 of the 16 bytes, no padding (22 chars).
-pub(crate) fn encode_topic_id(id: Uuid) -> String {
-    let bytes = id.as_bytes();
-    let mut out = String::with_capacity(22);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(BASE64URL[((n >> (18 - 6 * i)) & 0x3f) as usize] as char);
-        }
-    }
-    out
-}
-
-/// Inverse of [`encode_topic_id`].
-pub(crate) fn decode_topic_id(text: &str) -> Option<Uuid> {
-    if text.len() != 22 {
-        return None;
-    }
-    let mut bits = 0u32;
-    let mut bit_count = 0;
-    let mut bytes = Vec::with_capacity(16);
-    for c in text.bytes() {
-        let value = BASE64URL.iter().position(|b| *b == c)? as u32;
-        bits = (bits << 6) | value;
-        bit_count += 6;
-        if bit_count >= 8 {
-            bit_count -= 8;
-            bytes.push((bits >> bit_count) as u8);
-            bits &= (1 << bit_count) - 1;
-        }
-    }
-    Uuid::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]
@@ -488,21 +448,6 @@ mod tests {
             |_| LogConfig::default(),
             FileCache::new(64),
         )
-    }
-
-    #[test]
-    fn topic_ids_use_kafkas_base64url_form() {
-        let id = Uuid::from_bytes([0xfb; 16]);
-        assert_eq!(encode_topic_id(id), "-_v7-_v7-_v7-_v7-_v7-w");
-        for _ in 0..50 {
-            let id = Uuid::new_v4();
-            assert_eq!(
-                decode_topic_id(&encode_topic_id(id)),
-                Some(id),
-                "round trip of {id}"
-            );
-        }
-        assert_eq!(decode_topic_id("short"), None);
     }
 
     #[test]
@@ -538,7 +483,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             text,
-            format!("version: 0\ntopic_id: {}\n", encode_topic_id(id))
+            format!("version: 0\ntopic_id: {}\n", kafka_uuid_string(id))
         );
         std::fs::create_dir_all(dirs[0].join(CLUSTER_METADATA_DIR)).unwrap();
         std::fs::create_dir_all(dirs[0].join("not a partition")).unwrap();

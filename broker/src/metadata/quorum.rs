@@ -21,6 +21,7 @@ use super::image::MetadataImage;
 use super::network::UnreachableNetworkFactory;
 use super::records::{MetadataBatch, MetadataRecord};
 use super::store::{LogStore, MetadataRaftConfig, RaftNodeId, StateMachineStore, StoreOpenError};
+use crate::types::kafka_uuid_string;
 
 /// Where and as whom the quorum runs.
 #[derive(Debug, Clone)]
@@ -117,30 +118,12 @@ impl std::fmt::Debug for MetadataQuorum {
 pub(crate) fn random_cluster_id() -> String {
     // Bounded: a v4 uuid starts with '-' with probability 1/64.
     for _ in 0..1000 {
-        let id = base64_url_no_pad(Uuid::new_v4().as_bytes());
+        let id = kafka_uuid_string(Uuid::new_v4());
         if !id.starts_with('-') {
             return id;
         }
     }
-    base64_url_no_pad(Uuid::from_u128(1 << 100).as_bytes())
-}
-
-fn base64_url_no_pad(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let symbols = chunk.len() + 1;
-        for i in 0..symbols {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize] as char);
-        }
-    }
-    out
+    kafka_uuid_string(Uuid::from_u128(1 << 100))
 }
 
 impl MetadataQuorum {
@@ -467,8 +450,6 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert!(!id.starts_with('-'));
-        assert_eq!(base64_url_no_pad(b"\xfb\xff"), "-_8");
-        assert_eq!(base64_url_no_pad(b"Man"), "TWFu");
     }
 
     #[tokio::test]

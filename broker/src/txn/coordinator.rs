@@ -9,12 +9,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::records::{self, TxnLogRecord, TxnLogValue, TxnState};
-use super::TRANSACTION_STATE_TOPIC_NAME;
-use crate::coordinator_shards::{self, read_partition, CoordinatorShards};
+use super::{ProducerIdManager, TRANSACTION_STATE_TOPIC_NAME};
+use crate::coordinator_shards::{self, partition_for, read_partition, CoordinatorShards};
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
-use crate::group::{partition_for, GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
-use crate::handlers::producer_id::ProducerIdManager;
+use crate::group::{GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
 use crate::log::{AppendOrigin, TxnVerification};
 use crate::metadata::{Controller, CreateTopicSpec, MetadataQuorum};
 use crate::replica::{ReplicaManager, TxnMarker};

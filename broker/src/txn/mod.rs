@@ -12,9 +12,11 @@
 //! that prepared it, or after a failure or restart by the background task.
 
 mod coordinator;
+mod producer_ids;
 pub(crate) mod records;
 
 pub(crate) use coordinator::{TransactionCoordinator, TxnConfig};
+pub(crate) use producer_ids::ProducerIdManager;
 pub(crate) use records::TxnState;
 
 /// Kafka's internal topic of transaction state.
