@@ -17,7 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::group::{GroupConfig, GroupCoordinator};
-use crate::handlers::{fetch_session::FetchSessionCache, BoundListener, Broker};
+use crate::handlers::{fetch_session::FetchSessionCache, Broker};
 use crate::log::{
     capacity_for_limit, open_files_limit, CleanerConfig, FileCache, LogCleaner, LogConfig,
     LogError, LogManager,
@@ -86,21 +86,33 @@ fn log_file_cache(configured_max: u32) -> Arc<FileCache> {
     FileCache::new(capacity)
 }
 
+/// Starts a broker: storage, the metadata quorum and controller, listeners, registration,
+/// the broker's components, then the background tasks and accept loops (the order of the
+/// module header).
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
-    let node_id = config.node_id;
     let meta_cluster_id = check_meta_properties(&config)?;
+    let (logs, cleaner) = open_storage(&config).await?;
+    let quorum = start_quorum(&config, meta_cluster_id).await?;
+    let controller = build_controller(&config, &quorum);
+    let listeners = bind_listeners(&config).await?;
+    register_broker(&config, &controller, &listeners).await?;
+    let broker = build_broker(config, logs, quorum, controller).await?;
+    Ok(spawn_tasks(broker, listeners, cleaner))
+}
 
-    let logs = {
-        let dirs = config.log_dirs.clone();
-        let default_log_config = LogConfig::broker_default(&config);
-        let files = log_file_cache(config.log_open_files_max);
-        tokio::task::spawn_blocking(move || {
-            let fallback = default_log_config.clone();
-            LogManager::startup(dirs, default_log_config, move |_| fallback.clone(), files)
-        })
-        .await
-        .map_err(|e| ServerError::Quorum(format!("log start-up task failed: {e}")))??
-    };
+/// Opens every log (recovering after an unclean shutdown) and starts the log cleaner.
+async fn open_storage(
+    config: &BrokerConfig,
+) -> Result<(Arc<LogManager>, Option<LogCleaner>), ServerError> {
+    let dirs = config.log_dirs.clone();
+    let default_log_config = LogConfig::broker_default(config);
+    let files = log_file_cache(config.log_open_files_max);
+    let logs = tokio::task::spawn_blocking(move || {
+        let fallback = default_log_config.clone();
+        LogManager::startup(dirs, default_log_config, move |_| fallback.clone(), files)
+    })
+    .await
+    .map_err(|e| ServerError::Quorum(format!("log start-up task failed: {e}")))??;
     let logs = Arc::new(logs);
     let cleaner = if config.log_cleaner_enable && config.log_cleaner_threads > 0 {
         Some(LogCleaner::start(
@@ -115,14 +127,22 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     } else {
         None
     };
+    Ok((logs, cleaner))
+}
 
+/// Starts the metadata quorum (replaying its log) and checks that `meta.properties` and
+/// the metadata log name the same cluster, then writes `meta.properties` where missing.
+async fn start_quorum(
+    config: &BrokerConfig,
+    meta_cluster_id: Option<String>,
+) -> Result<Arc<MetadataQuorum>, ServerError> {
     let metadata_dir = config
         .metadata_log_dir
         .clone()
         .unwrap_or_else(|| config.log_dirs[0].clone())
         .join(METADATA_DIR_NAME);
     let quorum = MetadataQuorum::start(QuorumConfig {
-        node_id,
+        node_id: config.node_id,
         metadata_dir,
         cluster_id: meta_cluster_id
             .clone()
@@ -130,7 +150,6 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     })
     .await
     .map_err(|e| ServerError::Quorum(e.to_string()))?;
-    let quorum = Arc::new(quorum);
     let cluster_id = quorum.image().cluster_id.clone();
     if let Some(meta) = &meta_cluster_id {
         if *meta != cluster_id {
@@ -142,36 +161,49 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             });
         }
     }
-    write_meta_properties(&config, &cluster_id)?;
+    write_meta_properties(config, &cluster_id)?;
+    Ok(Arc::new(quorum))
+}
 
-    let controller = Arc::new(
-        Controller::new(
-            Arc::clone(&quorum),
-            ControllerDefaults {
-                num_partitions: config.num_partitions,
-                default_replication_factor: config.default_replication_factor,
-                node_id,
-            },
-        )
-        .with_config_validators(
-            Arc::new(|name: &str, value: &str| ironlog_config::validate_topic_config(name, value)),
-            // The handler checks a whole broker change first, level included, as Kafka's
-            // broker does (config::check_broker_config_change); this is the controller's
-            // last check of each value (APPEND/SUBTRACT results included).
-            Arc::new(|name: &str, value: &str| {
-                ironlog_config::validate_broker_dynamic_config(name, value, true)
-            }),
-        )
-        .with_list_config_predicate(Arc::new(|name: &str| ironlog_config::is_list_config(name)))
-        .with_config_defaults(Arc::new(|resource: &ConfigResource, name: &str| {
-            ironlog_config::default_value(matches!(resource, ConfigResource::Topic(_)), name)
-                .map(str::to_owned)
-        })),
-    );
+/// The controller, with the config crate's rules for the values it stores.
+fn build_controller(config: &BrokerConfig, quorum: &Arc<MetadataQuorum>) -> Arc<Controller> {
+    let controller = Controller::new(
+        Arc::clone(quorum),
+        ControllerDefaults {
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+            node_id: config.node_id,
+        },
+    )
+    .with_config_validators(
+        Arc::new(|name: &str, value: &str| ironlog_config::validate_topic_config(name, value)),
+        // The handler checks a whole broker change first, level included, as Kafka's
+        // broker does (ironlog_config::check_broker_config_change); this is the
+        // controller's last check of each value (APPEND/SUBTRACT results included).
+        Arc::new(|name: &str, value: &str| {
+            ironlog_config::validate_broker_dynamic_config(name, value, true)
+        }),
+    )
+    .with_list_config_predicate(Arc::new(|name: &str| ironlog_config::is_list_config(name)))
+    .with_config_defaults(Arc::new(|resource: &ConfigResource, name: &str| {
+        ironlog_config::default_value(matches!(resource, ConfigResource::Topic(_)), name)
+            .map(str::to_owned)
+    }));
+    Arc::new(controller)
+}
 
-    // Bind every listener; port 0 becomes the bound port in what we advertise.
-    let mut listeners = Vec::new();
-    let mut advertised = Vec::new();
+/// A bound client listener and what this broker advertises for it.
+struct BoundListener {
+    name: String,
+    listener: TcpListener,
+    local: SocketAddr,
+    advertised_host: String,
+    advertised_port: u16,
+}
+
+/// Binds every listener; a port-0 listener advertises the port it was given.
+async fn bind_listeners(config: &BrokerConfig) -> Result<Vec<BoundListener>, ServerError> {
+    let mut bound = Vec::with_capacity(config.listeners.len());
     for l in &config.listeners {
         let bind_host = if l.host.is_empty() {
             "0.0.0.0"
@@ -195,49 +227,67 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             .advertised_listeners
             .iter()
             .find(|a| a.name == l.name);
-        let host = match adv {
+        let advertised_host = match adv {
             Some(a) if !a.host.is_empty() => a.host.clone(),
             _ if !l.host.is_empty() && l.host != "0.0.0.0" => l.host.clone(),
             _ => "localhost".to_owned(),
         };
-        let port = match adv {
+        let advertised_port = match adv {
             Some(a) if a.port != 0 => a.port,
             _ => local.port(),
         };
-        advertised.push(BoundListener {
+        bound.push(BoundListener {
             name: l.name.clone(),
-            host,
-            port,
+            listener,
+            local,
+            advertised_host,
+            advertised_port,
         });
-        listeners.push((l.name.clone(), listener, local));
     }
+    Ok(bound)
+}
 
+/// Registers this broker with its advertised endpoints.
+async fn register_broker(
+    config: &BrokerConfig,
+    controller: &Controller,
+    listeners: &[BoundListener],
+) -> Result<(), ServerError> {
     controller
         .register_broker(BrokerRegistrationRequest {
-            broker_id: node_id,
+            broker_id: config.node_id,
             incarnation_id: uuid::Uuid::new_v4(),
-            listeners: advertised
+            listeners: listeners
                 .iter()
-                .map(|a| BrokerEndpoint {
-                    name: a.name.clone(),
-                    host: a.host.clone(),
-                    port: a.port,
+                .map(|l| BrokerEndpoint {
+                    name: l.name.clone(),
+                    host: l.advertised_host.clone(),
+                    port: l.advertised_port,
                     security_protocol: "PLAINTEXT".to_owned(),
                 })
                 .collect(),
             rack: config.rack.clone(),
         })
         .await
-        .map_err(|e| ServerError::Registration(e.to_string()))?;
+        .map_err(|e| ServerError::Registration(e.to_string()))
+}
 
+/// The replica manager (the current image applied to the logs), the coordinators and the
+/// context handlers receive.
+async fn build_broker(
+    config: BrokerConfig,
+    logs: Arc<LogManager>,
+    quorum: Arc<MetadataQuorum>,
+    controller: Arc<Controller>,
+) -> Result<Arc<Broker>, ServerError> {
+    let node_id = config.node_id;
     let replicas = Arc::new(ReplicaManager::new(
         node_id,
         config.clone(),
-        Arc::clone(&logs),
+        logs,
         quorum.subscribe(),
     ));
     replicas.apply_image(quorum.image()).await?;
-
     let groups = GroupCoordinator::new(
         node_id,
         GroupConfig::from_broker_config(&config),
@@ -255,45 +305,53 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         Arc::clone(&groups),
         Arc::clone(&producer_ids),
     );
-    let broker = Arc::new(Broker {
+    Ok(Arc::new(Broker {
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
         ),
         producer_ids,
-        txn: Arc::clone(&txn),
+        txn,
         config,
         node_id,
-        quorum: Arc::clone(&quorum),
+        quorum,
         controller,
-        replicas: Arc::clone(&replicas),
-        groups: Arc::clone(&groups),
-    });
+        replicas,
+        groups,
+    }))
+}
 
+/// Spawns the background tasks (image application, the coordinators, maintenance) and one
+/// accept loop per listener.
+fn spawn_tasks(
+    broker: Arc<Broker>,
+    listeners: Vec<BoundListener>,
+    cleaner: Option<LogCleaner>,
+) -> RunningBroker {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = vec![
         tokio::spawn(apply_images(
-            Arc::clone(&replicas),
-            quorum.subscribe(),
+            Arc::clone(&broker.replicas),
+            broker.quorum.subscribe(),
             shutdown_rx.clone(),
         )),
-        groups.start(shutdown_rx.clone()),
-        txn.start(shutdown_rx.clone()),
+        broker.groups.start(shutdown_rx.clone()),
+        broker.txn.start(shutdown_rx.clone()),
         tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())),
     ];
     let connections_max = broker.config.max_connections.clamp(1, 1 << 20);
     let connections = Arc::new(Semaphore::new(connections_max as usize));
-    let mut bound = Vec::new();
-    for (name, listener, local) in listeners {
-        bound.push((name.clone(), local));
+    let mut bound = Vec::with_capacity(listeners.len());
+    for l in listeners {
+        bound.push((l.name.clone(), l.local));
         tasks.push(tokio::spawn(accept_loop(
-            name.into(),
-            listener,
+            l.name.into(),
+            l.listener,
             Arc::clone(&broker),
             Arc::clone(&connections),
             shutdown_rx.clone(),
         )));
     }
-    Ok(RunningBroker {
+    RunningBroker {
         broker,
         bound,
         shutdown,
@@ -301,7 +359,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         connections,
         connections_max,
         cleaner,
-    })
+    }
 }
 
 impl RunningBroker {

@@ -32,14 +32,6 @@ use crate::replica::ReplicaManager;
 use crate::txn::{ProducerIdManager, TransactionCoordinator};
 use ironlog_config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
 
-/// An advertised endpoint of this broker, after port-0 listeners were bound.
-#[derive(Debug, Clone)]
-pub(crate) struct BoundListener {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-}
-
 /// Everything a handler may use; one per broker process.
 pub(crate) struct Broker {
     pub config: BrokerConfig,

@@ -161,6 +161,85 @@ fn unify_collision_chars(name: &str) -> String {
     name.replace('.', "_")
 }
 
+/// A new topic's name is valid, not the metadata topic's, not taken, and does not collide
+/// (`.` vs `_`) with an existing topic or another one of the same request.
+fn check_new_topic_name(
+    image: &MetadataImage,
+    spec: &CreateTopicSpec,
+    unified_in_request: &HashMap<String, String>,
+) -> Result<(), ApiError> {
+    validate_topic_name(&spec.name)?;
+    if spec.name == CLUSTER_METADATA_TOPIC_NAME {
+        return Err(invalid_request(format!(
+            "Creation of internal topic {CLUSTER_METADATA_TOPIC_NAME} is prohibited."
+        )));
+    }
+    if image.topic(&spec.name).is_some() {
+        return Err(ApiError::new(
+            ResponseError::TopicAlreadyExists,
+            format!("Topic '{}' already exists.", spec.name),
+        ));
+    }
+    let unified = unify_collision_chars(&spec.name);
+    let colliding = image
+        .topics
+        .keys()
+        .find(|existing| unify_collision_chars(existing) == unified)
+        .or_else(|| unified_in_request.get(&unified));
+    if let Some(existing) = colliding {
+        return Err(ApiError::new(
+            ResponseError::InvalidTopicException,
+            format!(
+                "Topic '{}' collides with existing topic: {existing}",
+                spec.name
+            ),
+        ));
+    }
+
+    Ok(())
+}
+
+/// Per partition, its replicas and its initial ISR.
+type ReplicasAndIsrs = (Vec<Vec<i32>>, Vec<Vec<i32>>);
+
+/// A CreateTopics manual assignment, checked as Kafka checks it: replicas and the initial
+/// ISR per partition.
+fn manual_assignment(
+    image: &MetadataImage,
+    spec: &CreateTopicSpec,
+) -> Result<ReplicasAndIsrs, ApiError> {
+    if spec.replication_factor != -1 {
+        return Err(invalid_request(
+            "A manual partition assignment was specified, but replication factor was not set to -1.",
+        ));
+    }
+    if spec.num_partitions != -1 {
+        return Err(invalid_request(
+            "A manual partition assignment was specified, but numPartitions was not set to -1.",
+        ));
+    }
+    if spec.assignments.len() > TOPIC_PARTITIONS_MAX as usize {
+        return Err(ApiError::new(
+            ResponseError::InvalidPartitions,
+            format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
+        ));
+    }
+    let mut lists = Vec::new();
+    let mut isrs = Vec::new();
+    let mut rf = None;
+    for (expected, (partition, replicas)) in (0i32..).zip(&spec.assignments) {
+        if *partition != expected {
+            return Err(invalid_assignment(
+                "partitions should be a consecutive 0-based integer sequence",
+            ));
+        }
+        isrs.push(validate_manual_assignment(image, *partition, replicas, rf)?);
+        rf = Some(replicas.len());
+        lists.push(replicas.clone());
+    }
+    Ok((lists, isrs))
+}
+
 fn quorum_error(e: QuorumError) -> ApiError {
     match e {
         QuorumError::NotController { .. } | QuorumError::ShutDown => {
@@ -494,117 +573,14 @@ impl Controller {
         spec: &CreateTopicSpec,
         unified_in_request: &HashMap<String, String>,
     ) -> Result<(CreatedTopic, Vec<MetadataRecord>), ApiError> {
-        validate_topic_name(&spec.name)?;
-        if spec.name == CLUSTER_METADATA_TOPIC_NAME {
-            return Err(invalid_request(format!(
-                "Creation of internal topic {CLUSTER_METADATA_TOPIC_NAME} is prohibited."
-            )));
-        }
-        if image.topic(&spec.name).is_some() {
-            return Err(ApiError::new(
-                ResponseError::TopicAlreadyExists,
-                format!("Topic '{}' already exists.", spec.name),
-            ));
-        }
-        let unified = unify_collision_chars(&spec.name);
-        let colliding = image
-            .topics
-            .keys()
-            .find(|existing| unify_collision_chars(existing) == unified)
-            .or_else(|| unified_in_request.get(&unified));
-        if let Some(existing) = colliding {
-            return Err(ApiError::new(
-                ResponseError::InvalidTopicException,
-                format!(
-                    "Topic '{}' collides with existing topic: {existing}",
-                    spec.name
-                ),
-            ));
-        }
-
-        let unfenced = image.unfenced_broker_ids();
-        let (replica_lists, isrs): (Vec<Vec<i32>>, Vec<Vec<i32>>) = if !spec.assignments.is_empty()
-        {
-            if spec.replication_factor != -1 {
-                return Err(invalid_request(
-                    "A manual partition assignment was specified, but replication factor was not set to -1.",
-                ));
-            }
-            if spec.num_partitions != -1 {
-                return Err(invalid_request(
-                    "A manual partition assignment was specified, but numPartitions was not set to -1.",
-                ));
-            }
-            if spec.assignments.len() > TOPIC_PARTITIONS_MAX as usize {
-                return Err(ApiError::new(
-                    ResponseError::InvalidPartitions,
-                    format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
-                ));
-            }
-            let mut lists = Vec::new();
-            let mut isrs = Vec::new();
-            let mut rf = None;
-            for (expected, (partition, replicas)) in (0i32..).zip(&spec.assignments) {
-                if *partition != expected {
-                    return Err(invalid_assignment(
-                        "partitions should be a consecutive 0-based integer sequence",
-                    ));
-                }
-                isrs.push(validate_manual_assignment(image, *partition, replicas, rf)?);
-                rf = Some(replicas.len());
-                lists.push(replicas.clone());
-            }
-            (lists, isrs)
-        } else {
-            let num_partitions = if spec.num_partitions == -1 {
-                self.defaults.num_partitions
-            } else {
-                spec.num_partitions
-            };
-            let rf = if spec.replication_factor == -1 {
-                self.defaults.default_replication_factor
-            } else {
-                spec.replication_factor
-            };
-            if num_partitions <= 0 {
-                return Err(ApiError::new(
-                    ResponseError::InvalidPartitions,
-                    "Number of partitions was set to an invalid non-positive value.",
-                ));
-            }
-            if num_partitions > TOPIC_PARTITIONS_MAX {
-                return Err(ApiError::new(
-                    ResponseError::InvalidPartitions,
-                    format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
-                ));
-            }
-            if rf <= 0 {
-                return Err(ApiError::new(
-                    ResponseError::InvalidReplicationFactor,
-                    "Replication factor must be larger than 0.",
-                ));
-            }
-            if rf as usize > unfenced.len() {
-                return Err(ApiError::new(
-                    ResponseError::InvalidReplicationFactor,
-                    format!(
-                        "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} \
-                         cannot be reached because only {} broker(s) are registered.",
-                        unfenced.len()
-                    ),
-                ));
-            }
-            let lists = place_replicas(
-                &unfenced,
-                0,
-                num_partitions,
-                rf as usize,
-                random_start(unfenced.len()),
-            );
+        check_new_topic_name(image, spec, unified_in_request)?;
+        let (replica_lists, isrs) = if spec.assignments.is_empty() {
+            let lists = self.place_new_topic(image, spec)?;
             let isrs = lists.clone();
             (lists, isrs)
+        } else {
+            manual_assignment(image, spec)?
         };
-
         for (name, value) in &spec.configs {
             (self.topic_config_validator)(name, value)
                 .map_err(|message| ApiError::new(ResponseError::InvalidConfig, message))?;
@@ -636,6 +612,62 @@ impl Controller {
             configs: spec.configs.clone(),
         };
         Ok((created, records))
+    }
+
+    /// The replicas of a new topic without a manual assignment: the request's (or the
+    /// default) partition count and replication factor, spread over the unfenced brokers.
+    fn place_new_topic(
+        &self,
+        image: &MetadataImage,
+        spec: &CreateTopicSpec,
+    ) -> Result<Vec<Vec<i32>>, ApiError> {
+        let unfenced = image.unfenced_broker_ids();
+        let num_partitions = if spec.num_partitions == -1 {
+            self.defaults.num_partitions
+        } else {
+            spec.num_partitions
+        };
+        let rf = if spec.replication_factor == -1 {
+            self.defaults.default_replication_factor
+        } else {
+            spec.replication_factor
+        };
+        if num_partitions <= 0 {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                "Number of partitions was set to an invalid non-positive value.",
+            ));
+        }
+        if num_partitions > TOPIC_PARTITIONS_MAX {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
+            ));
+        }
+        if rf <= 0 {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                "Replication factor must be larger than 0.",
+            ));
+        }
+        if rf as usize > unfenced.len() {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} \
+                     cannot be reached because only {} broker(s) are registered.",
+                    unfenced.len()
+                ),
+            ));
+        }
+        let lists = place_replicas(
+            &unfenced,
+            0,
+            num_partitions,
+            rf as usize,
+            random_start(unfenced.len()),
+        );
+        Ok(lists)
     }
 
     /// DeleteTopics by name or id; results in request order, `(name, topic_id)` on success.
