@@ -7,18 +7,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
-use kafka_protocol::messages::create_topics_request::{
-    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
-};
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, DescribeClusterRequest, DescribeLogDirsRequest,
-    IncrementalAlterConfigsRequest, MetadataRequest,
+    BrokerId, DescribeClusterRequest, DescribeLogDirsRequest, MetadataRequest,
 };
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{
     AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
 };
@@ -27,203 +19,14 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
-const RESOURCE_TOPIC: i8 = 2;
-const RESOURCE_BROKER: i8 = 4;
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
-const OP_APPEND: i8 = 2;
-const OP_SUBTRACT: i8 = 3;
-
-/// Raw CreateTopics for one topic; returns (error code, error message).
-fn raw_create_topic(
-    broker: &TestBroker,
-    name: &str,
-    partitions: i32,
-    replication_factor: i16,
-    assignments: &[(i32, &[i32])],
-    configs: &[(&str, &str)],
-    validate_only: bool,
-) -> (i16, Option<String>) {
-    let topic = CreatableTopic::default()
-        .with_name(topic_name_of(name))
-        .with_num_partitions(partitions)
-        .with_replication_factor(replication_factor)
-        .with_assignments(
-            assignments
-                .iter()
-                .map(|(p, ids)| {
-                    CreatableReplicaAssignment::default()
-                        .with_partition_index(*p)
-                        .with_broker_ids(ids.iter().map(|i| BrokerId(*i)).collect())
-                })
-                .collect(),
-        )
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(StrBytes::from_string(k.to_string()))
-                        .with_value(Some(StrBytes::from_string(v.to_string())))
-                })
-                .collect(),
-        );
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![topic])
-        .with_timeout_ms(30_000)
-        .with_validate_only(validate_only);
-    let response = broker
+/// IncrementalAlterConfigs of one config of `topic`; returns the error code.
+fn alter_topic(broker: &TestBroker, topic: &str, op: (&str, i8, Option<&str>)) -> i16 {
+    broker
         .raw()
-        .call(versions::CREATE_TOPICS, &request)
-        .unwrap_or_else(|e| panic!("raw CreateTopics {name} failed: {e:#}"));
-    let result = response
-        .topics
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("CreateTopics response for {name} has no topic"));
-    (
-        result.error_code,
-        result.error_message.map(|m| m.to_string()),
-    )
+        .incremental_alter_configs(resource::TOPIC, topic, &[op], false)
+        .0
 }
 
-/// Raw IncrementalAlterConfigs on one resource; returns the resource's error code.
-fn incremental_alter(
-    broker: &TestBroker,
-    resource_type: i8,
-    resource_name: &str,
-    ops: &[(&str, i8, Option<&str>)],
-    validate_only: bool,
-) -> i16 {
-    incremental_alter_result(broker, resource_type, resource_name, ops, validate_only).0
-}
-
-/// Raw IncrementalAlterConfigs on one resource; returns (error code, error message).
-fn incremental_alter_result(
-    broker: &TestBroker,
-    resource_type: i8,
-    resource_name: &str,
-    ops: &[(&str, i8, Option<&str>)],
-    validate_only: bool,
-) -> (i16, Option<String>) {
-    let resource = AlterConfigsResource::default()
-        .with_resource_type(resource_type)
-        .with_resource_name(StrBytes::from_string(resource_name.to_string()))
-        .with_configs(
-            ops.iter()
-                .map(|(name, op, value)| {
-                    AlterableConfig::default()
-                        .with_name(StrBytes::from_string(name.to_string()))
-                        .with_config_operation(*op)
-                        .with_value(value.map(|v| StrBytes::from_string(v.to_string())))
-                })
-                .collect(),
-        );
-    let request = IncrementalAlterConfigsRequest::default()
-        .with_resources(vec![resource])
-        .with_validate_only(validate_only);
-    let response = broker
-        .raw()
-        .call(versions::INCREMENTAL_ALTER_CONFIGS, &request)
-        .unwrap_or_else(|e| panic!("raw IncrementalAlterConfigs failed: {e:#}"));
-    response
-        .responses
-        .first()
-        .map(|r| {
-            (
-                r.error_code,
-                r.error_message.as_ref().map(|m| m.to_string()),
-            )
-        })
-        .unwrap_or_else(|| panic!("IncrementalAlterConfigs response has no resource"))
-}
-
-/// Raw legacy AlterConfigs of a broker resource; returns (error code, error message).
-fn legacy_alter_broker(
-    broker: &TestBroker,
-    name: &str,
-    configs: &[(&str, &str)],
-) -> (i16, Option<String>) {
-    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    use kafka_protocol::messages::AlterConfigsRequest;
-    let resource = AlterConfigsResource::default()
-        .with_resource_type(RESOURCE_BROKER)
-        .with_resource_name(StrBytes::from_string(name.to_string()))
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    AlterableConfig::default()
-                        .with_name(StrBytes::from_string(k.to_string()))
-                        .with_value(Some(StrBytes::from_string(v.to_string())))
-                })
-                .collect(),
-        );
-    let request = AlterConfigsRequest::default().with_resources(vec![resource]);
-    let response = broker
-        .raw()
-        .call(2, &request)
-        .unwrap_or_else(|e| panic!("raw AlterConfigs failed: {e:#}"));
-    response
-        .responses
-        .first()
-        .map(|r| {
-            (
-                r.error_code,
-                r.error_message.as_ref().map(|m| m.to_string()),
-            )
-        })
-        .unwrap_or_else(|| panic!("AlterConfigs response has no resource"))
-}
-
-/// Raw DescribeConfigs (v4, synonyms included) of one resource: (error code, message,
-/// configs by name).
-fn raw_describe(
-    broker: &TestBroker,
-    resource_type: i8,
-    name: &str,
-    keys: Option<&[&str]>,
-) -> (
-    i16,
-    Option<String>,
-    HashMap<
-        String,
-        kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult,
-    >,
-) {
-    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-    use kafka_protocol::messages::DescribeConfigsRequest;
-    let request = DescribeConfigsRequest::default()
-        .with_include_synonyms(true)
-        .with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(StrBytes::from_string(name.to_string()))
-            .with_configuration_keys(keys.map(|k| {
-                k.iter()
-                    .map(|k| StrBytes::from_string(k.to_string()))
-                    .collect()
-            }))]);
-    let response = broker
-        .raw()
-        .call(versions::DESCRIBE_CONFIGS, &request)
-        .unwrap_or_else(|e| panic!("raw DescribeConfigs failed: {e:#}"));
-    let result = response
-        .results
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("DescribeConfigs response has no result"));
-    (
-        result.error_code,
-        result.error_message.map(|m| m.to_string()),
-        result
-            .configs
-            .into_iter()
-            .map(|c| (c.name.to_string(), c))
-            .collect(),
-    )
-}
-
-const INVALID_REQUEST: i16 = 42;
 const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const TYPE_STRING: i8 = 2;
@@ -281,7 +84,7 @@ fn create_topics_validate_only_creates_nothing() {
         "validate_only must not create the topic"
     );
     // and invalid requests are still reported as invalid
-    let (code, _) = raw_create_topic(&broker, &topic, 0, 1, &[], &[], true);
+    let (code, _) = broker.raw().create_topic(&topic, 0, 1, &[], &[], true);
     assert_eq!(
         code,
         codes::INVALID_PARTITIONS,
@@ -384,8 +187,7 @@ fn create_topic_with_configs_then_describe_every_config() {
 #[test]
 fn create_topics_reports_kafka_errors() {
     let broker = TestBroker::start();
-    let topic = topic_name("dup");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("dup", 1);
     // (what, name, partitions, replication factor, configs, expected error code)
     type Case<'a> = (&'a str, String, i32, i16, Vec<(&'a str, &'a str)>, i16);
     let cases: Vec<Case> = vec![
@@ -443,7 +245,9 @@ fn create_topics_reports_kafka_errors() {
     ];
     for (what, name, partitions, rf, configs, want) in cases {
         let (code, message) =
-            raw_create_topic(&broker, &name, partitions, rf, &[], &configs, false);
+            broker
+                .raw()
+                .create_topic(&name, partitions, rf, &[], &configs, false);
         assert_eq!(
             code, want,
             "CreateTopics with {what}: error code (message {message:?})"
@@ -499,7 +303,9 @@ fn create_topic_with_replica_assignment() {
     );
 
     let refused = topic_name("nobroker");
-    let (code, _) = raw_create_topic(&broker, &refused, -1, -1, &[(0, &[7])], &[], false);
+    let (code, _) = broker
+        .raw()
+        .create_topic(&refused, -1, -1, &[(0, &[7])], &[], false);
     assert_eq!(
         code, 39,
         "assignment to unknown broker 7: INVALID_REPLICA_ASSIGNMENT"
@@ -513,10 +319,12 @@ fn create_topic_with_replica_assignment() {
 #[test]
 fn delete_topics_then_recreate_starts_empty() {
     let broker = TestBroker::start();
-    let topic = topic_name("del");
-    broker.create_topic(&topic, 2, &[]);
+    let topic = broker.new_topic("del", 2);
     let producer = broker.producer();
     broker.produce_one(&producer, &topic, 0, b"k", b"old");
+    // A producer refreshes the metadata of the topics it knows, which auto-creates a
+    // deleted one (auto.create.topics.enable): it goes before the topic does.
+    drop(producer);
     let admin = broker.admin();
     let results = block_on(admin.delete_topics(&[&topic], &admin_options())).expect("DeleteTopics");
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
@@ -541,15 +349,14 @@ fn delete_topics_then_recreate_starts_empty() {
         broker.consume_all(&topic, 0, 0).is_empty(),
         "a recreated topic must not show the old topic's records"
     );
-    let (_, offset) = broker.produce_one(&producer, &topic, 0, b"k", b"new");
+    let (_, offset) = broker.produce_one(&broker.producer(), &topic, 0, b"k", b"new");
     assert_eq!(offset, 0, "a recreated topic starts at offset 0");
 }
 
 #[test]
 fn create_partitions_grows_a_topic_and_refuses_to_shrink_it() {
     let broker = TestBroker::start();
-    let topic = topic_name("grow");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("grow", 1);
     let admin = broker.admin();
     let results =
         block_on(admin.create_partitions([&NewPartitions::new(&topic, 4)], &admin_options()))
@@ -573,8 +380,7 @@ fn create_partitions_grows_a_topic_and_refuses_to_shrink_it() {
 #[test]
 fn legacy_alter_configs_replaces_the_whole_set() {
     let broker = TestBroker::start();
-    let topic = topic_name("alter");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("alter", 1);
     let admin = broker.admin();
     let alter = |pairs: &[(&str, &str)]| {
         let mut change = AlterConfig::new(ResourceSpecifier::Topic(&topic));
@@ -608,19 +414,16 @@ fn legacy_alter_configs_replaces_the_whole_set() {
 #[test]
 fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
     let broker = TestBroker::start();
-    let topic = topic_name("incr");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("incr", 1);
     let producer = broker.producer();
     let big = vec![b'x'; 5000];
 
     // SET max.message.bytes low: takes effect for the next produce
     assert_eq!(
-        incremental_alter(
+        alter_topic(
             &broker,
-            RESOURCE_TOPIC,
             &topic,
-            &[("max.message.bytes", OP_SET, Some("2000"))],
-            false
+            ("max.message.bytes", config_op::SET, Some("2000"))
         ),
         codes::NONE
     );
@@ -639,12 +442,10 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
 
     // DELETE restores the default, and the large record is accepted again
     assert_eq!(
-        incremental_alter(
+        alter_topic(
             &broker,
-            RESOURCE_TOPIC,
             &topic,
-            &[("max.message.bytes", OP_DELETE, None)],
-            false
+            ("max.message.bytes", config_op::DELETE, None)
         ),
         codes::NONE
     );
@@ -662,12 +463,10 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
 
     // APPEND / SUBTRACT on a list config
     assert_eq!(
-        incremental_alter(
+        alter_topic(
             &broker,
-            RESOURCE_TOPIC,
             &topic,
-            &[("cleanup.policy", OP_APPEND, Some("compact"))],
-            false
+            ("cleanup.policy", config_op::APPEND, Some("compact"))
         ),
         codes::NONE
     );
@@ -677,12 +476,10 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
         "APPEND compact to [delete]"
     );
     assert_eq!(
-        incremental_alter(
+        alter_topic(
             &broker,
-            RESOURCE_TOPIC,
             &topic,
-            &[("cleanup.policy", OP_SUBTRACT, Some("delete"))],
-            false
+            ("cleanup.policy", config_op::SUBTRACT, Some("delete"))
         ),
         codes::NONE
     );
@@ -694,13 +491,15 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
 
     // validate_only changes nothing; invalid values are refused
     assert_eq!(
-        incremental_alter(
-            &broker,
-            RESOURCE_TOPIC,
-            &topic,
-            &[("retention.ms", OP_SET, Some("1234"))],
-            true
-        ),
+        broker
+            .raw()
+            .incremental_alter_configs(
+                resource::TOPIC,
+                &topic,
+                &[("retention.ms", config_op::SET, Some("1234"))],
+                true
+            )
+            .0,
         codes::NONE
     );
     assert_eq!(
@@ -709,47 +508,43 @@ fn incremental_alter_configs_set_delete_append_subtract_and_validate_only() {
         "validate_only must not change retention.ms"
     );
     assert_eq!(
-        incremental_alter(
+        alter_topic(
             &broker,
-            RESOURCE_TOPIC,
             &topic,
-            &[("retention.ms", OP_SET, Some("soon"))],
-            false
+            ("retention.ms", config_op::SET, Some("soon"))
         ),
         codes::INVALID_CONFIG,
         "a non-numeric retention.ms"
     );
     assert_eq!(
-        incremental_alter(
+        alter_topic(
             &broker,
-            RESOURCE_TOPIC,
             &topic,
-            &[("no.such.config", OP_SET, Some("1"))],
-            false
+            ("no.such.config", config_op::SET, Some("1"))
         ),
         codes::INVALID_CONFIG,
         "an unknown config name"
     );
     assert_eq!(
-        incremental_alter(
+        alter_topic(
             &broker,
-            RESOURCE_TOPIC,
             &topic_name("missing"),
-            &[("retention.ms", OP_SET, Some("1"))],
-            false
+            ("retention.ms", config_op::SET, Some("1"))
         ),
         codes::UNKNOWN_TOPIC_OR_PARTITION,
         "altering a topic that does not exist"
     );
     // a dynamic broker-level change is accepted too
     assert_eq!(
-        incremental_alter(
-            &broker,
-            RESOURCE_BROKER,
-            "1",
-            &[("log.retention.ms", OP_SET, Some("7200000"))],
-            false
-        ),
+        broker
+            .raw()
+            .incremental_alter_configs(
+                resource::BROKER,
+                "1",
+                &[("log.retention.ms", config_op::SET, Some("7200000"))],
+                false
+            )
+            .0,
         codes::NONE,
         "dynamic broker config log.retention.ms"
     );
@@ -798,8 +593,7 @@ fn describe_cluster_names_this_broker_as_controller() {
 #[test]
 fn delete_records_moves_the_low_watermark() {
     let broker = TestBroker::start();
-    let topic = topic_name("delrec");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("delrec", 1);
     let producer = broker.producer();
     for i in 0..100 {
         broker.produce_one(&producer, &topic, 0, b"k", format!("v{i}").as_bytes());
@@ -846,8 +640,7 @@ fn delete_records_moves_the_low_watermark() {
 #[test]
 fn describe_log_dirs_reports_the_data_dir_and_partition_sizes() {
     let broker = TestBroker::start();
-    let topic = topic_name("logdirs");
-    broker.create_topic(&topic, 2, &[]);
+    let topic = broker.new_topic("logdirs", 2);
     let producer = broker.producer();
     for i in 0..20 {
         broker.produce_one(&producer, &topic, 0, b"k", format!("value {i}").as_bytes());
@@ -956,7 +749,7 @@ fn metadata_does_not_auto_create_when_disabled() {
 #[test]
 fn broker_config_changes_are_refused_as_kafka_refuses_them() {
     let broker = TestBroker::start();
-    let advertised_before = raw_describe(&broker, RESOURCE_BROKER, "1", None).2
+    let advertised_before = broker.raw().describe_configs(resource::BROKER, "1", None).2
         ["advertised.listeners"]
         .value
         .as_ref()
@@ -966,15 +759,14 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
         "the test broker sets advertised.listeners"
     );
     let set = |name: &str, key: &str, value: &str| {
-        incremental_alter_result(
-            &broker,
-            RESOURCE_BROKER,
+        broker.raw().incremental_alter_configs(
+            resource::BROKER,
             name,
-            &[(key, OP_SET, Some(value))],
+            &[(key, config_op::SET, Some(value))],
             false,
         )
     };
-    let refused = |message: &str| (INVALID_REQUEST, Some(message.to_string()));
+    let refused = |message: &str| (codes::INVALID_REQUEST, Some(message.to_string()));
     let read_only = refused("Cannot update these configs dynamically: Set(advertised.listeners)");
     assert_eq!(
         set("1", "advertised.listeners", "PLAINTEXT://elsewhere:9092"),
@@ -987,7 +779,9 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
         "read-only at the cluster default too"
     );
     assert_eq!(
-        legacy_alter_broker(&broker, "1", &[("num.partitions", "3")]),
+        broker
+            .raw()
+            .alter_configs(resource::BROKER, "1", &[("num.partitions", "3")]),
         refused("Cannot update these configs dynamically: Set(num.partitions)"),
         "legacy AlterConfigs refuses read-only keys the same way"
     );
@@ -1005,11 +799,10 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
         "an invalid broker value is INVALID_REQUEST in Kafka"
     );
     assert_eq!(
-        incremental_alter_result(
-            &broker,
-            RESOURCE_BROKER,
+        broker.raw().incremental_alter_configs(
+            resource::BROKER,
             "1",
-            &[("log.retention.ms", OP_APPEND, Some("1"))],
+            &[("log.retention.ms", config_op::APPEND, Some("1"))],
             false
         ),
         (
@@ -1026,11 +819,10 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
         refused("Node id must be an integer, but it is: one")
     );
     assert_eq!(
-        incremental_alter_result(
-            &broker,
-            RESOURCE_BROKER,
+        broker.raw().incremental_alter_configs(
+            resource::BROKER,
             "1",
-            &[("num.partitions", OP_DELETE, None)],
+            &[("num.partitions", config_op::DELETE, None)],
             false
         ),
         (codes::NONE, None),
@@ -1038,7 +830,7 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
     );
 
     // Nothing of the refused changes was stored.
-    let (code, _, configs) = raw_describe(&broker, RESOURCE_BROKER, "1", None);
+    let (code, _, configs) = broker.raw().describe_configs(resource::BROKER, "1", None);
     assert_eq!(code, codes::NONE);
     let advertised = &configs["advertised.listeners"];
     assert_eq!(
@@ -1050,7 +842,7 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
         (advertised_before, SOURCE_STATIC_BROKER, true),
         "advertised.listeners after the refused changes"
     );
-    let (_, _, defaults) = raw_describe(&broker, RESOURCE_BROKER, "", None);
+    let (_, _, defaults) = broker.raw().describe_configs(resource::BROKER, "", None);
     assert!(
         defaults.is_empty(),
         "the cluster default holds nothing: {:?}",
@@ -1059,7 +851,10 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
 
     // What Kafka allows goes through.
     assert_eq!(set("", "log.retention.ms", "5000"), (codes::NONE, None));
-    let (_, _, configs) = raw_describe(&broker, RESOURCE_BROKER, "1", Some(&["log.retention.ms"]));
+    let (_, _, configs) =
+        broker
+            .raw()
+            .describe_configs(resource::BROKER, "1", Some(&["log.retention.ms"]));
     let retention = &configs["log.retention.ms"];
     assert_eq!(
         (
@@ -1080,7 +875,7 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
 #[test]
 fn describe_broker_configs_reports_kafka_flags() {
     let broker = TestBroker::start();
-    let (code, _, all) = raw_describe(&broker, RESOURCE_BROKER, "1", None);
+    let (code, _, all) = broker.raw().describe_configs(resource::BROKER, "1", None);
     assert_eq!(code, codes::NONE);
     let advertised = &all["advertised.listeners"];
     assert_eq!(
@@ -1098,25 +893,27 @@ fn describe_broker_configs_reports_kafka_flags() {
         "listeners is per-broker dynamic"
     );
     assert!(!all["log.retention.ms"].read_only && all["log.retention.hours"].read_only);
-    let (_, _, empty_keys) = raw_describe(&broker, RESOURCE_BROKER, "1", Some(&[]));
+    let (_, _, empty_keys) = broker
+        .raw()
+        .describe_configs(resource::BROKER, "1", Some(&[]));
     assert_eq!(
         empty_keys.len(),
         all.len(),
         "an empty key list asks for every config, as in Kafka"
     );
-    let (code, message, _) = raw_describe(&broker, RESOURCE_BROKER, "5", None);
+    let (code, message, _) = broker.raw().describe_configs(resource::BROKER, "5", None);
     assert_eq!(
         (code, message.as_deref()),
         (
-            INVALID_REQUEST,
+            codes::INVALID_REQUEST,
             Some("Unexpected broker id, expected 1 or empty string, but received 5")
         )
     );
-    let (code, message, _) = raw_describe(&broker, RESOURCE_BROKER, "x", None);
+    let (code, message, _) = broker.raw().describe_configs(resource::BROKER, "x", None);
     assert_eq!(
         (code, message.as_deref()),
         (
-            INVALID_REQUEST,
+            codes::INVALID_REQUEST,
             Some("Broker id must be an integer, but it is: x")
         )
     );
@@ -1129,8 +926,7 @@ fn describe_broker_configs_reports_kafka_flags() {
 fn list_config_resources_lists_brokers_and_topics() {
     use kafka_protocol::messages::ListConfigResourcesRequest;
     let broker = TestBroker::start();
-    let topic = topic_name("listed");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("listed", 1);
     let list = |version: i16, types: &[i8]| {
         let request = ListConfigResourcesRequest::default().with_resource_types(types.to_vec());
         let response = broker
@@ -1152,19 +948,19 @@ fn list_config_resources_lists_brokers_and_topics() {
         (
             codes::NONE,
             vec![
-                (RESOURCE_TOPIC, topic.clone()),
-                (RESOURCE_BROKER, "1".to_string())
+                (resource::TOPIC, topic.clone()),
+                (resource::BROKER, "1".to_string())
             ]
         ),
         "every type"
     );
     assert_eq!(
-        list(1, &[RESOURCE_TOPIC]),
-        (codes::NONE, vec![(RESOURCE_TOPIC, topic.clone())])
+        list(1, &[resource::TOPIC]),
+        (codes::NONE, vec![(resource::TOPIC, topic.clone())])
     );
     assert_eq!(
-        list(1, &[RESOURCE_BROKER]),
-        (codes::NONE, vec![(RESOURCE_BROKER, "1".to_string())])
+        list(1, &[resource::BROKER]),
+        (codes::NONE, vec![(resource::BROKER, "1".to_string())])
     );
     assert_eq!(
         list(1, &[16, 32]),
@@ -1172,7 +968,7 @@ fn list_config_resources_lists_brokers_and_topics() {
         "no client metrics, no group configs"
     );
     assert_eq!(
-        list(1, &[RESOURCE_TOPIC, 99]),
+        list(1, &[resource::TOPIC, 99]),
         (codes::UNSUPPORTED_VERSION, vec![])
     );
     assert_eq!(

@@ -76,7 +76,7 @@ impl Fixture {
 #[test]
 fn garbage_bytes_close_the_connection() {
     let f = Fixture::new(&[]);
-    let mut raw = f.broker.raw();
+    let mut raw = f.broker.raw_socket();
     // a plausible length followed by noise: header api key 0x9f3a is no Kafka API
     let noise: Vec<u8> = (0..200u32)
         .map(|i| (i.wrapping_mul(97) ^ 0x9f) as u8)
@@ -89,7 +89,7 @@ fn garbage_bytes_close_the_connection() {
     f.assert_still_serving("a garbage frame");
 
     // an HTTP request on the Kafka port: "GET " read as a length is > any frame limit
-    let mut raw = f.broker.raw();
+    let mut raw = f.broker.raw_socket();
     raw.send_bytes(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .expect("write http");
     assert!(
@@ -107,7 +107,7 @@ fn oversized_or_negative_frame_length_closes_the_connection() {
         ("101 MiB frame length", 101 * 1024 * 1024),
         ("negative frame length", -1),
     ] {
-        let mut raw = f.broker.raw();
+        let mut raw = f.broker.raw_socket();
         raw.send_bytes(&length.to_be_bytes()).expect("write length");
         assert!(
             raw.closed_by_broker_within(CLOSE_TIMEOUT),
@@ -121,7 +121,7 @@ fn oversized_or_negative_frame_length_closes_the_connection() {
 fn half_a_frame_then_disconnect_is_harmless() {
     let f = Fixture::new(&[]);
     {
-        let mut raw = f.broker.raw();
+        let mut raw = f.broker.raw_socket();
         raw.send_bytes(&1000i32.to_be_bytes())
             .expect("write length");
         raw.send_bytes(&[0, 3, 0, 12, 0, 0])
@@ -133,7 +133,7 @@ fn half_a_frame_then_disconnect_is_harmless() {
 #[test]
 fn unknown_api_key_closes_the_connection() {
     let f = Fixture::new(&[]);
-    let mut raw = f.broker.raw();
+    let mut raw = f.broker.raw_socket();
     raw.send_raw_request(9999, 0, &[]);
     assert!(
         raw.closed_by_broker_within(CLOSE_TIMEOUT),
@@ -145,7 +145,7 @@ fn unknown_api_key_closes_the_connection() {
 #[test]
 fn unsupported_api_versions_version_gets_an_error_and_the_supported_list() {
     let f = Fixture::new(&[]);
-    let mut raw = f.broker.raw();
+    let mut raw = f.broker.raw_socket();
     // Kafka answers ApiVersions of an unknown version with a v0 response carrying
     // UNSUPPORTED_VERSION and its own version ranges, so the client can downgrade.
     let correlation_id = raw.send_raw_request(ApiKey::ApiVersions as i16, 99, &[0, 0, 0]);
@@ -179,7 +179,7 @@ fn unsupported_api_versions_version_gets_an_error_and_the_supported_list() {
 #[test]
 fn unsupported_version_of_another_api_closes_the_connection() {
     let f = Fixture::new(&[]);
-    let mut raw = f.broker.raw();
+    let mut raw = f.broker.raw_socket();
     raw.send_raw_request(ApiKey::Metadata as i16, 99, &[0, 0, 0, 0]);
     assert!(
         raw.closed_by_broker_within(CLOSE_TIMEOUT),

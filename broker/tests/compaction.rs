@@ -180,8 +180,7 @@ fn keyless_records_are_rejected_on_compacted_topics_with_invalid_record() {
         "keyed records and tombstones are fine"
     );
 
-    let plain = topic_name("plain");
-    broker.create_topic(&plain, 1, &[]);
+    let plain = broker.new_topic("plain", 1);
     let keyless = encode_nullable_batch(&[(None, Some(b"no key"))], 1_000);
     assert_eq!(
         raw.produce(&plain, 0, keyless, 1).error_code,
@@ -460,8 +459,7 @@ fn aborted_transactions_are_compacted_away_and_committed_ones_keep_their_latest_
 
     drop(txn_producer);
     drop(plain_producer);
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     broker.wait_for_topic(&topic, 1);
     let (committed_view, _) = read_compacted(&broker, &topic, "read_committed");
     assert_eq!(

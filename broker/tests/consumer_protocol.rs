@@ -182,8 +182,7 @@ fn join_request(group: &str, member: &str, topics: &[&str]) -> ConsumerGroupHear
 #[test]
 fn three_consumers_share_twelve_partitions_exactly_once_and_move_partitions_on_close() {
     let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-share");
-    broker.create_topic(&topic, 12, &[]);
+    let topic = broker.new_topic("cg-share", 12);
     let group = topic_name("g848-share");
     let consumers: Vec<_> = (0..3).map(|_| consumer_848(&broker, &group, &[])).collect();
     for c in &consumers {
@@ -242,8 +241,7 @@ fn three_consumers_share_twelve_partitions_exactly_once_and_move_partitions_on_c
 #[test]
 fn killed_member_expires_after_the_session_timeout() {
     let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-expire");
-    broker.create_topic(&topic, 6, &[]);
+    let topic = broker.new_topic("cg-expire", 6);
     let group = topic_name("g848-expire");
     let survivor = consumer_848(&broker, &group, &[]);
     survivor.subscribe(&[&topic]).expect("subscribe survivor");
@@ -301,8 +299,7 @@ fn killed_member_expires_after_the_session_timeout() {
 #[test]
 fn group_resumes_from_committed_offsets_after_a_broker_restart() {
     let mut broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-restart");
-    broker.create_topic(&topic, 3, &[]);
+    let topic = broker.new_topic("cg-restart", 3);
     let group = topic_name("g848-restart");
     let first = values("first", 30);
     produce_values(&broker, &topic, &first);
@@ -313,8 +310,7 @@ fn group_resumes_from_committed_offsets_after_a_broker_restart() {
         c.commit_consumer_state(CommitMode::Sync)
             .expect("commit consumed offsets");
     }
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     let second = values("second", 30);
     produce_values(&broker, &topic, &second);
     let c = consumer_848(&broker, &group, &[]);
@@ -339,8 +335,7 @@ fn group_resumes_from_committed_offsets_after_a_broker_restart() {
 #[test]
 fn classic_and_consumer_groups_coexist() {
     let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-mixed");
-    broker.create_topic(&topic, 4, &[]);
+    let topic = broker.new_topic("cg-mixed", 4);
     let new_group = topic_name("g848-new");
     let old_group = topic_name("g-classic");
     let modern = consumer_848(&broker, &new_group, &[]);
@@ -613,8 +608,7 @@ fn heartbeat_errors_follow_kafka() {
         ("group.consumer.max.size", "2"),
         ("group.consumer.assignors", "range"),
     ]);
-    let topic = topic_name("cg-errors");
-    broker.create_topic(&topic, 4, &[]);
+    let topic = broker.new_topic("cg-errors", 4);
     let group = topic_name("g848-errors");
     let mut raw = broker.raw();
     find_coordinator(&mut raw, &group);
@@ -832,8 +826,7 @@ fn regex_subscription_picks_up_matching_topics_including_new_ones() {
 #[test]
 fn static_member_leaving_and_rejoining_keeps_its_partitions() {
     let broker = TestBroker::start_with(CONSUMER_GROUP_BROKER);
-    let topic = topic_name("cg-static");
-    broker.create_topic(&topic, 6, &[]);
+    let topic = broker.new_topic("cg-static", 6);
     let group = topic_name("g848-static");
     let a = consumer_848(&broker, &group, &[("group.instance.id", "instance-a")]);
     let b = consumer_848(&broker, &group, &[("group.instance.id", "instance-b")]);
@@ -913,8 +906,7 @@ fn members_survive_a_broker_kill9_without_rebalancing() {
     overrides.retain(|(k, _)| *k != "group.consumer.session.timeout.ms");
     overrides.push(("group.consumer.session.timeout.ms", "30000"));
     let mut broker = TestBroker::start_with(&overrides);
-    let topic = topic_name("cg-survive");
-    broker.create_topic(&topic, 3, &[]);
+    let topic = broker.new_topic("cg-survive", 3);
     let group = topic_name("g848-survive");
     let c = consumer_848(&broker, &group, &[]);
     c.subscribe(&[&topic]).expect("subscribe");

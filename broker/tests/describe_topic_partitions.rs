@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use common::*;
 
-const INVALID_REQUEST: i16 = 42;
 /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS as bits:
 /// every topic operation, as Kafka reports without an authorizer.
 const TOPIC_OPERATIONS_ALL: i32 =
@@ -247,8 +246,7 @@ fn a_cursor_into_the_middle_of_a_named_topic() {
 #[test]
 fn partitions_carry_leader_replicas_isr_topic_id_and_empty_elr() {
     let broker = TestBroker::start();
-    let topic = topic_name("dtp-fields");
-    broker.create_topic(&topic, 2, &[]);
+    let topic = broker.new_topic("dtp-fields", 2);
     let mut raw = broker.raw();
     let metadata = raw
         .call(
@@ -387,7 +385,7 @@ fn a_cursor_outside_the_named_topics_is_an_invalid_request() {
     for t in &response.topics {
         assert_eq!(
             t.error_code,
-            INVALID_REQUEST,
+            codes::INVALID_REQUEST,
             "{}: cursor topic not named",
             name_of(t)
         );
@@ -401,7 +399,7 @@ fn a_cursor_outside_the_named_topics_is_an_invalid_request() {
             .iter()
             .map(|t| t.error_code)
             .collect::<Vec<_>>(),
-        vec![INVALID_REQUEST],
+        vec![codes::INVALID_REQUEST],
         "a negative cursor partition"
     );
     // The connection keeps serving.

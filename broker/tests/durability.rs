@@ -269,8 +269,7 @@ fn time_retention_deletes_old_segments_and_advances_log_start() {
 #[test]
 fn delete_records_survives_kill_9() {
     let mut broker = TestBroker::start();
-    let topic = topic_name("delrec-crash");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("delrec-crash", 1);
     let producer = broker.producer();
     for i in 0..60 {
         broker.produce_one(&producer, &topic, 0, b"k", format!("v{i}").as_bytes());
@@ -287,8 +286,7 @@ fn delete_records_survives_kill_9() {
     assert!(p.error().is_ok(), "DeleteRecords error: {:?}", p.error());
     drop(admin);
 
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     broker.wait_for_topic(&topic, 1);
     assert_eq!(
         broker.watermarks(&topic, 0),

@@ -273,8 +273,7 @@ fn reported_keys(reported: &BTreeMap<(String, i32), Reported>) -> Vec<(String, i
 #[test]
 fn incremental_fetches_carry_and_report_only_what_changed_and_the_session_keeps_offsets() {
     let broker = TestBroker::start();
-    let topic = topic_name("sess-incr");
-    broker.create_topic(&topic, 3, &[]);
+    let topic = broker.new_topic("sess-incr", 3);
     let t = topic.as_str();
     let mut producer = broker.raw();
     for p in 0..3 {
@@ -446,8 +445,7 @@ fn forgotten_partitions_leave_the_session_and_forgetting_all_closes_it() {
 #[test]
 fn session_errors_match_kafka() {
     let broker = TestBroker::start();
-    let topic = topic_name("sess-err");
-    broker.create_topic(&topic, 2, &[]);
+    let topic = broker.new_topic("sess-err", 2);
     let t = topic.as_str();
     let mut producer = broker.raw();
     produce(&mut producer, t, 0, &["v0"]);
@@ -541,8 +539,7 @@ fn session_errors_match_kafka() {
 #[test]
 fn the_session_cache_holds_at_most_its_slots() {
     let broker = TestBroker::start_with(&[("max.incremental.fetch.session.cache.slots", "2")]);
-    let topic = topic_name("sess-slots");
-    broker.create_topic(&topic, 3, &[]);
+    let topic = broker.new_topic("sess-slots", 3);
     let t = topic.as_str();
     let mut producer = broker.raw();
     produce(&mut producer, t, 0, &["v0"]);
@@ -603,8 +600,7 @@ fn the_session_cache_holds_at_most_its_slots() {
     );
 
     let none = TestBroker::start_with(&[("max.incremental.fetch.session.cache.slots", "0")]);
-    let topic = topic_name("sess-noslots");
-    none.create_topic(&topic, 1, &[]);
+    let topic = none.new_topic("sess-noslots", 1);
     let mut client = SessionClient::new(&none, FETCH_BY_NAME, &[topic.as_str()]);
     let r = client.send(0, 0, &[(topic.as_str(), 0, 0)], &[], EMPTY_WAIT_MS);
     assert_eq!(r.error_code, codes::NONE, "a full fetch with 0 slots");
@@ -618,8 +614,7 @@ fn the_session_cache_holds_at_most_its_slots() {
 #[test]
 fn a_session_takes_partitions_in_turn_when_the_response_is_full() {
     let broker = TestBroker::start();
-    let topic = topic_name("sess-turns");
-    broker.create_topic(&topic, 2, &[]);
+    let topic = broker.new_topic("sess-turns", 2);
     let t = topic.as_str();
     let mut producer = broker.raw();
     let big = "x".repeat(100 * 1024);

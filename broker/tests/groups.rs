@@ -47,6 +47,42 @@ fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
+/// kcat's arguments as a balanced-consumer member of `group` reading `topic` from the
+/// earliest offset (session 6 s, auto-commit every `commit_interval_ms`), one value a
+/// line; `mode` `-u` runs until killed, `-e` exits at the end of the partitions.
+fn kcat_member_args(
+    broker: &TestBroker,
+    group: &str,
+    topic: &str,
+    commit_interval_ms: u32,
+    mode: &str,
+) -> Vec<String> {
+    let commit_interval = format!("auto.commit.interval.ms={commit_interval_ms}");
+    [
+        "-b",
+        broker.bootstrap(),
+        "-G",
+        group,
+        "-X",
+        "session.timeout.ms=6000",
+        "-X",
+        "heartbeat.interval.ms=500",
+        "-X",
+        "auto.offset.reset=earliest",
+        "-X",
+        "enable.auto.commit=true",
+        "-X",
+        &commit_interval,
+        mode,
+        "-q",
+        "-f",
+        "%s\\n",
+        topic,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 fn count_of(assignments: &[Vec<(String, i32)>]) -> usize {
     assignments.iter().flatten().collect::<HashSet<_>>().len()
 }
@@ -56,8 +92,7 @@ fn count_of(assignments: &[Vec<(String, i32)>]) -> usize {
 #[test]
 fn three_consumers_consume_every_record_exactly_once() {
     let broker = TestBroker::start_with(FAST_GROUP_BROKER);
-    let topic = topic_name("grp-share");
-    broker.create_topic(&topic, 12, &[]);
+    let topic = broker.new_topic("grp-share", 12);
     let group = topic_name("g-share");
     let consumers: Vec<_> = (0..3)
         .map(|_| group_consumer_for(broker.bootstrap(), &group, &[]))
@@ -76,19 +111,7 @@ fn three_consumers_consume_every_record_exactly_once() {
 
     let sent = values("share", 240);
     produce_values(&broker, &topic, &sent);
-    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
-    let mut received: Vec<Vec<ConsumedRecord>> = vec![Vec::new(); 3];
-    while received.iter().map(Vec::len).sum::<usize>() < sent.len() {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {} records consumed by the group",
-            received.iter().map(Vec::len).sum::<usize>(),
-            sent.len()
-        );
-        for (i, got) in poll_round(&refs).into_iter().enumerate() {
-            received[i].extend(got);
-        }
-    }
+    let mut received = poll_until_received(&refs, sent.len(), GROUP_SETTLE_TIMEOUT, "the group");
     // A moment more: nothing may arrive twice.
     for _ in 0..10 {
         for (i, got) in poll_round(&refs).into_iter().enumerate() {
@@ -117,34 +140,12 @@ fn three_consumers_consume_every_record_exactly_once() {
 fn a_killed_member_loses_its_partitions_within_the_session_timeout_and_nothing_is_skipped() {
     let kcat = require_kcat();
     let broker = TestBroker::start_with(FAST_GROUP_BROKER);
-    let topic = topic_name("grp-kill");
-    broker.create_topic(&topic, 12, &[]);
+    let topic = broker.new_topic("grp-kill", 12);
     let group = topic_name("g-kill");
     let out_path = broker.data_dir().with_file_name("kcat-member.out");
     let out = std::fs::File::create(&out_path).expect("create kcat output file");
     let mut member = Command::new(&kcat)
-        .args(["-b", broker.bootstrap(), "-G", &group])
-        .args([
-            "-X",
-            "session.timeout.ms=6000",
-            "-X",
-            "heartbeat.interval.ms=500",
-        ])
-        .args([
-            "-X",
-            "auto.offset.reset=earliest",
-            "-X",
-            "enable.auto.commit=true",
-        ])
-        .args([
-            "-X",
-            "auto.commit.interval.ms=100",
-            "-u",
-            "-q",
-            "-f",
-            "%s\\n",
-            &topic,
-        ])
+        .args(kcat_member_args(&broker, &group, &topic, 100, "-u"))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(Stdio::null())
@@ -255,24 +256,19 @@ fn a_killed_member_loses_its_partitions_within_the_session_timeout_and_nothing_i
 #[test]
 fn consumers_resume_from_committed_offsets_after_a_broker_crash() {
     let mut broker = TestBroker::start_with(FAST_GROUP_BROKER);
-    let topic = topic_name("grp-resume");
-    broker.create_topic(&topic, 3, &[]);
+    let topic = broker.new_topic("grp-resume", 3);
     let group = topic_name("g-resume");
     let first = values("first", 30);
     produce_values(&broker, &topic, &first);
     {
         let c = group_consumer_for(broker.bootstrap(), &group, &[]);
         c.subscribe(&[&topic]).expect("subscribe");
-        let mut got = Vec::new();
-        let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
-        while got.len() < first.len() {
-            assert!(
-                Instant::now() < deadline,
-                "first consumer got {} of 30",
-                got.len()
-            );
-            got.extend(poll_round(&[&c]).remove(0));
-        }
+        poll_until_received(
+            &[&c],
+            first.len(),
+            GROUP_SETTLE_TIMEOUT,
+            "the first consumer",
+        );
         c.commit_consumer_state(CommitMode::Sync)
             .expect("commit consumed offsets");
         let committed = c
@@ -289,24 +285,19 @@ fn consumers_resume_from_committed_offsets_after_a_broker_crash() {
         assert_eq!(total, 30, "committed offsets add up to the 30 records read");
         c.unsubscribe();
     }
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
 
     let second = values("second", 15);
     produce_values(&broker, &topic, &second);
     let c = group_consumer_for(broker.bootstrap(), &group, &[]);
     c.subscribe(&[&topic]).expect("subscribe after restart");
-    let mut got = Vec::new();
-    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
-    while got.len() < second.len() {
-        assert!(
-            Instant::now() < deadline,
-            "after restart the consumer got {} of the 15 new records: {:?}",
-            got.len(),
-            value_set(&got)
-        );
-        got.extend(poll_round(&[&c]).remove(0));
-    }
+    let mut got = poll_until_received(
+        &[&c],
+        second.len(),
+        GROUP_SETTLE_TIMEOUT,
+        "after restart the consumer",
+    )
+    .remove(0);
     for _ in 0..10 {
         got.extend(poll_round(&[&c]).remove(0));
     }
@@ -325,8 +316,7 @@ fn consumers_resume_from_committed_offsets_after_a_broker_crash() {
 #[test]
 fn cooperative_sticky_rebalance_keeps_unaffected_partitions() {
     let broker = TestBroker::start_with(FAST_GROUP_BROKER);
-    let topic = topic_name("grp-coop");
-    broker.create_topic(&topic, 12, &[]);
+    let topic = broker.new_topic("grp-coop", 12);
     let group = topic_name("g-coop");
     let coop = [("partition.assignment.strategy", "cooperative-sticky")];
     let a = group_consumer_for(broker.bootstrap(), &group, &coop);
@@ -373,8 +363,7 @@ fn cooperative_sticky_rebalance_keeps_unaffected_partitions() {
 /// and A's old member id is fenced.
 fn restarted_static_member_keeps_the_group_stable(a_leads: bool, assignor: Option<&str>) {
     let mut broker = TestBroker::start_with(FAST_GROUP_BROKER);
-    let topic = topic_name("grp-static");
-    broker.create_topic(&topic, 4, &[]);
+    let topic = broker.new_topic("grp-static", 4);
     let group = topic_name("g-static");
     let static_member = |instance: &str| {
         let mut extra = vec![
@@ -657,33 +646,12 @@ fn a_rejoining_static_leader_is_answered_per_join_group_version() {
 fn kcat_balanced_consumer_reads_all_and_resumes_at_committed_offsets() {
     let kcat = require_kcat();
     let broker = TestBroker::start();
-    let topic = topic_name("grp-kcat");
-    broker.create_topic(&topic, 3, &[]);
+    let topic = broker.new_topic("grp-kcat", 3);
     let group = topic_name("g-kcat");
     let run = |expected: &[String]| {
         let output = Command::new("timeout")
-            .args(["60", &kcat, "-b", broker.bootstrap(), "-G", &group])
-            .args([
-                "-X",
-                "session.timeout.ms=6000",
-                "-X",
-                "heartbeat.interval.ms=500",
-            ])
-            .args([
-                "-X",
-                "auto.offset.reset=earliest",
-                "-X",
-                "enable.auto.commit=true",
-            ])
-            .args([
-                "-X",
-                "auto.commit.interval.ms=200",
-                "-e",
-                "-q",
-                "-f",
-                "%s\\n",
-                &topic,
-            ])
+            .args(["60", &kcat])
+            .args(kcat_member_args(&broker, &group, &topic, 200, "-e"))
             .stdin(Stdio::null())
             .output()
             .expect("run kcat -G");
@@ -913,8 +881,7 @@ fn bad_group_requests_get_kafka_errors_and_leave_other_groups_alone() {
     overrides.push(("offset.metadata.max.bytes", "16"));
     overrides.push(("group.max.size", "2"));
     let broker = TestBroker::start_with(&overrides);
-    let topic = topic_name("grp-bad");
-    broker.create_topic(&topic, 2, &[]);
+    let topic = broker.new_topic("grp-bad", 2);
 
     // A healthy group consuming throughout.
     let good_group = topic_name("g-good");
@@ -927,16 +894,7 @@ fn bad_group_requests_get_kafka_errors_and_leave_other_groups_alone() {
         |a| a[0].len() == 2,
     );
     produce_values(&broker, &topic, &values("good", 4));
-    let mut got = Vec::new();
-    let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
-    while got.len() < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "good consumer got {} of 4",
-            got.len()
-        );
-        got.extend(poll_round(&[&good]).remove(0));
-    }
+    poll_until_received(&[&good], 4, GROUP_SETTLE_TIMEOUT, "the good consumer");
     good.commit_consumer_state(CommitMode::Sync)
         .expect("good commit");
 
@@ -1166,8 +1124,7 @@ fn bad_group_requests_get_kafka_errors_and_leave_other_groups_alone() {
 #[test]
 fn group_admin_apis_list_describe_delete_and_survive_a_restart() {
     let mut broker = TestBroker::start_with(FAST_GROUP_BROKER);
-    let topic = topic_name("grp-admin");
-    broker.create_topic(&topic, 2, &[]);
+    let topic = broker.new_topic("grp-admin", 2);
     let mut raw = broker.raw();
 
     // FindCoordinator v4: batched keys; transactions are not coordinated yet.
@@ -1354,8 +1311,7 @@ fn group_admin_apis_list_describe_delete_and_survive_a_restart() {
         || listed(&mut raw, &["Empty"]).contains_key(&active),
     );
 
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     let mut raw = broker.raw();
     let deadline = Instant::now() + GROUP_SETTLE_TIMEOUT;
     // The two groups may live in different shards, each loading on its own.
@@ -1450,18 +1406,7 @@ fn commit_many(
                 .collect(),
         );
     let response = raw.call(8, &request).expect("OffsetCommit v8");
-    response
-        .topics
-        .iter()
-        .map(|t| {
-            let codes = t
-                .partitions
-                .iter()
-                .map(|p| (p.partition_index, p.error_code))
-                .collect();
-            (t.name.0.to_string(), codes)
-        })
-        .collect()
+    partition_codes!(response.topics)
 }
 
 /// OffsetFetch v8 of one group: (group error, topic → partition → (offset, error)); all
@@ -1525,18 +1470,7 @@ fn delete_many(
                 .collect(),
         );
     let r = raw.call(0, &request).expect("OffsetDelete v0");
-    let topics = r
-        .topics
-        .iter()
-        .map(|t| {
-            let codes = t
-                .partitions
-                .iter()
-                .map(|p| (p.partition_index, p.error_code))
-                .collect();
-            (t.name.0.to_string(), codes)
-        })
-        .collect();
+    let topics = partition_codes!(r.topics);
     (r.error_code, topics)
 }
 
@@ -1547,8 +1481,7 @@ fn delete_many(
 #[test]
 fn offsets_of_missing_topics_and_partitions_are_refused_and_never_stored() {
     let mut broker = TestBroker::start_with(FAST_GROUP_BROKER);
-    let topic = topic_name("grp-known");
-    broker.create_topic(&topic, 2, &[]);
+    let topic = broker.new_topic("grp-known", 2);
     let missing = topic_name("grp-missing");
     let group = topic_name("g-missing");
     let mut raw = broker.raw();
@@ -1650,8 +1583,7 @@ fn offsets_of_missing_topics_and_partitions_are_refused_and_never_stored() {
 #[test]
 fn an_rdkafka_commit_naming_a_missing_topic_fails_with_unknown_topic_or_partition() {
     let broker = TestBroker::start_with(FAST_GROUP_BROKER);
-    let topic = topic_name("grp-known");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("grp-known", 1);
     let missing = topic_name("grp-missing");
     let group = topic_name("g-rdkafka-missing");
     let consumer = broker.consumer_with(&[("group.id", &group)]);

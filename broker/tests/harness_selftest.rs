@@ -1,7 +1,8 @@
-//! Checks of the test harness itself: `RawClient` framing and codecs against a scripted
-//! in-process peer, the batch helpers, and `TestBroker::restart_on_same_port` when the port
-//! was taken while the broker was down. If these fail, the other integration tests'
-//! failures say nothing about the broker.
+//! Checks of the test harness itself: `RawClient` (the protocol crate's `Connection`) and
+//! `RawSocket` framing against a scripted in-process peer, the batch helpers,
+//! `TestBroker::restart_on_same_port` when the port was taken while the broker was down,
+//! and a one-node `TestCluster`. If these fail, the other integration tests' failures say
+//! nothing about the broker.
 mod common;
 
 use std::io::{Read, Write};
@@ -18,82 +19,123 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable, StrBytes};
 use kafka_protocol::records::Compression;
 
-fn read_frame(stream: &mut TcpStream) -> Bytes {
+/// The next frame the peer reads, `None` once the other side closed.
+fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
     let mut len = [0u8; 4];
-    stream.read_exact(&mut len).expect("peer reads length");
+    stream.read_exact(&mut len).ok()?;
     let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body).expect("peer reads body");
-    Bytes::from(body)
+    stream.read_exact(&mut body).ok()?;
+    Some(Bytes::from(body))
 }
 
-/// A peer that answers one ApiVersions request the way a Kafka broker frames it.
-fn scripted_peer() -> (String, JoinHandle<(i16, String)>) {
+/// A peer that answers every ApiVersions request the way a Kafka broker frames it (listing
+/// ApiVersions 0..=4 only), and hangs up at the first frame that is not one; returns the
+/// (version, client software name) of each request it answered.
+fn scripted_peer() -> (String, JoinHandle<Vec<(i16, String)>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let handle = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().expect("accept");
-        let mut frame = read_frame(&mut stream);
-        let header = decode_request_header_from_buffer(&mut frame).expect("decode header");
-        let api_key = ApiKey::try_from(header.request_api_key).expect("known key");
-        let version = header.request_api_version;
-        let request = RequestKind::decode(api_key, &mut frame, version).expect("decode body");
-        assert!(!frame.has_remaining(), "request has trailing bytes");
-        let RequestKind::ApiVersions(request) = request else {
-            panic!("expected ApiVersions, got {api_key:?}")
-        };
-        let response = ApiVersionsResponse::default().with_api_keys(vec![ApiVersion::default()
-            .with_api_key(ApiKey::ApiVersions as i16)
-            .with_min_version(0)
-            .with_max_version(4)]);
-        let mut out = BytesMut::new();
-        ResponseHeader::default()
-            .with_correlation_id(header.correlation_id)
-            .encode(&mut out, api_key.response_header_version(version))
-            .expect("encode response header");
-        ResponseKind::ApiVersions(response)
-            .encode(&mut out, version)
-            .expect("encode response");
-        stream
-            .write_all(&(out.len() as i32).to_be_bytes())
-            .expect("write length");
-        stream.write_all(&out).expect("write response");
-        // then expect garbage and hang up, as a broker would
-        let _ = read_frame(&mut stream);
+        let mut answered = Vec::new();
+        while let Some(mut frame) = read_frame(&mut stream) {
+            let Ok(header) = decode_request_header_from_buffer(&mut frame) else {
+                break; // garbage: hang up, as a broker would
+            };
+            let api_key = ApiKey::try_from(header.request_api_key).expect("known key");
+            let version = header.request_api_version;
+            let request = RequestKind::decode(api_key, &mut frame, version).expect("decode body");
+            assert!(!frame.has_remaining(), "request has trailing bytes");
+            let RequestKind::ApiVersions(request) = request else {
+                panic!("expected ApiVersions, got {api_key:?}")
+            };
+            let response =
+                ApiVersionsResponse::default().with_api_keys(vec![ApiVersion::default()
+                    .with_api_key(ApiKey::ApiVersions as i16)
+                    .with_min_version(0)
+                    .with_max_version(4)]);
+            let mut out = BytesMut::new();
+            ResponseHeader::default()
+                .with_correlation_id(header.correlation_id)
+                .encode(&mut out, api_key.response_header_version(version))
+                .expect("encode response header");
+            ResponseKind::ApiVersions(response)
+                .encode(&mut out, version)
+                .expect("encode response");
+            stream
+                .write_all(&(out.len() as i32).to_be_bytes())
+                .expect("write length");
+            stream.write_all(&out).expect("write response");
+            answered.push((version, request.client_software_name.to_string()));
+        }
         drop(stream);
-        (version, request.client_software_name.to_string())
+        answered
     });
     (addr, handle)
 }
 
+fn api_versions_request() -> ApiVersionsRequest {
+    ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("ironlog-tests"))
+        .with_client_software_version(StrBytes::from_static_str("1"))
+}
+
 #[test]
 fn raw_client_frames_requests_and_decodes_responses() {
+    // RawClient: the protocol crate's Connection (ApiVersions at connect), then a request at
+    // exactly the version asked for
     let (addr, peer) = scripted_peer();
     let mut raw = RawClient::connect(&addr);
-    let request = ApiVersionsRequest::default()
-        .with_client_software_name(StrBytes::from_static_str("ironlog-tests"))
-        .with_client_software_version(StrBytes::from_static_str("1"));
     let response = raw
-        .call(versions::API_VERSIONS, &request)
+        .call(versions::API_VERSIONS, &api_versions_request())
         .expect("ApiVersions round trip");
     assert_eq!(response.error_code, 0);
     assert_eq!(response.api_keys.len(), 1);
     assert_eq!(response.api_keys[0].max_version, 4);
+    drop(raw);
+    let answered = peer.join().expect("peer thread");
+    assert_eq!(
+        answered.len(),
+        2,
+        "the connect's ApiVersions and ours: {answered:?}"
+    );
+    assert_eq!(
+        answered[1],
+        (versions::API_VERSIONS, "ironlog-tests".to_string()),
+        "our request went out at the version asked for"
+    );
 
-    raw.send_frame(b"garbage").expect("send garbage");
+    // RawSocket: a hand-framed request, its response frame, then garbage and the hang-up
+    let (addr, peer) = scripted_peer();
+    let mut socket = RawSocket::connect(&addr);
+    let mut body = BytesMut::new();
+    api_versions_request()
+        .encode(&mut body, versions::API_VERSIONS)
+        .expect("encode ApiVersions");
+    let correlation_id =
+        socket.send_raw_request(ApiKey::ApiVersions as i16, versions::API_VERSIONS, &body);
+    let frame = socket.read_frame().expect("a response frame");
+    assert_eq!(
+        i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]),
+        correlation_id,
+        "the response carries our correlation id"
+    );
+    socket.send_frame(b"garbage").expect("send garbage");
     assert!(
-        raw.closed_by_broker_within(Duration::from_secs(10)),
+        socket.closed_by_broker_within(Duration::from_secs(10)),
         "peer hang-up must be seen as a close"
     );
-    let (version, software) = peer.join().expect("peer thread");
-    assert_eq!(version, versions::API_VERSIONS);
-    assert_eq!(software, "ironlog-tests");
+    let answered = peer.join().expect("peer thread");
+    assert_eq!(
+        answered,
+        [(versions::API_VERSIONS, "ironlog-tests".to_string())]
+    );
 }
 
 #[test]
 fn closed_by_broker_within_reports_an_open_connection() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
-    let mut raw = RawClient::connect(&addr);
+    let mut raw = RawSocket::connect(&addr);
     let (_held, _) = listener.accept().expect("accept");
     assert!(
         !raw.closed_by_broker_within(Duration::from_millis(200)),
@@ -148,8 +190,7 @@ fn client_builders_accept_their_settings_and_assign_works() {
 #[test]
 fn restart_on_same_port_retries_while_the_port_is_taken() {
     let mut broker = TestBroker::start();
-    let topic = topic_name("same-port");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("same-port", 1);
     let producer = broker.producer();
     broker.produce_one(&producer, &topic, 0, b"k", b"before");
     let bootstrap = broker.bootstrap().to_string();
@@ -173,4 +214,67 @@ fn restart_on_same_port_retries_while_the_port_is_taken() {
     let records = broker.consume_all(&topic, 0, 0);
     assert_eq!(records.len(), 1, "the record from before the restart");
     assert_eq!(records[0].value_str(), "before");
+}
+
+/// A one-node cluster started by the cluster launcher with the multi-node command line
+/// (combined roles, a CONTROLLER listener on a fixed port named in the voters, a fixed
+/// client port): it serves clients on the bootstrap address, and after kill -9 and a
+/// restart it is back on the same port with the acknowledged record.
+#[test]
+fn a_one_node_cluster_starts_with_the_cluster_command_line() {
+    let mut cluster = cluster_spec(1).set("num.partitions", "2").start();
+    let ports = cluster.ports(1);
+    let (client, controller) = (
+        ports.client.expect("a client port"),
+        ports.controller.expect("a controller port"),
+    );
+    assert_eq!(cluster.bootstrap(), format!("127.0.0.1:{client}"));
+    assert_eq!(cluster.voters(), format!("1@127.0.0.1:{controller}"));
+    let command = cluster.node(1).command();
+    for (key, value) in [
+        ("node.id", "1".to_string()),
+        ("process.roles", "broker,controller".to_string()),
+        ("controller.quorum.voters", cluster.voters()),
+        ("controller.listener.names", "CONTROLLER".to_string()),
+        (
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_string(),
+        ),
+        (
+            "listeners",
+            format!("PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"),
+        ),
+        (
+            "advertised.listeners",
+            format!("PLAINTEXT://127.0.0.1:{client}"),
+        ),
+        ("num.partitions", "2".to_string()),
+    ] {
+        assert_eq!(command.get(key), Some(value.as_str()), "{key} of node 1");
+    }
+    assert_eq!(
+        cluster.node(1).bootstrap(),
+        cluster.bootstrap(),
+        "the node serves clients on its fixed port"
+    );
+
+    let topic = cluster.new_topic("cluster-of-one", 2);
+    let producer = cluster.producer();
+    let (_, offset) = cluster.produce_one(&producer, &topic, 1, b"k", b"acked before the crash");
+    cluster.kill9_node(1);
+    cluster.restart_node(1);
+    assert_eq!(
+        cluster.ports(1),
+        ports,
+        "the restarted node keeps its ports"
+    );
+    cluster.wait_ready(CLUSTER_READY_TIMEOUT);
+    let records = cluster.consume_all(&topic, 1, 0);
+    assert_eq!(
+        records.len(),
+        1,
+        "the acknowledged record after kill -9 and restart"
+    );
+    assert_eq!(records[0].offset, offset);
+    assert_eq!(records[0].value_str(), "acked before the crash");
 }

@@ -6,31 +6,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use kafka_protocol::messages::InitProducerIdRequest;
-
-fn init_producer_id(raw: &mut RawClient) -> (i64, i16) {
-    let response = raw
-        .call(
-            versions::INIT_PRODUCER_ID,
-            &InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(60_000),
-        )
-        .expect("InitProducerId must be answered");
-    assert_eq!(
-        response.error_code,
-        codes::NONE,
-        "InitProducerId without a transactional id"
-    );
-    (response.producer_id.0, response.producer_epoch)
-}
 
 #[test]
 fn init_producer_id_hands_out_distinct_ids_with_epoch_zero_across_restarts() {
     let mut broker = TestBroker::start();
     let mut raw = broker.raw();
-    let (first, epoch) = init_producer_id(&mut raw);
-    let (second, _) = init_producer_id(&mut raw);
+    let (first, epoch) = raw.init_idempotent_producer();
+    let (second, _) = raw.init_idempotent_producer();
     assert_eq!(epoch, 0, "a new idempotent producer starts at epoch 0");
     assert!(
         first >= 0 && second > first,
@@ -38,7 +20,7 @@ fn init_producer_id_hands_out_distinct_ids_with_epoch_zero_across_restarts() {
     );
     broker.restart();
     let mut raw = broker.raw();
-    let (after, _) = init_producer_id(&mut raw);
+    let (after, _) = raw.init_idempotent_producer();
     assert!(
         after > second,
         "a restarted broker must not reuse producer ids (got {after} after {second})"
@@ -48,10 +30,9 @@ fn init_producer_id_hands_out_distinct_ids_with_epoch_zero_across_restarts() {
 #[test]
 fn retries_are_acknowledged_with_original_offsets_and_gaps_and_stale_epochs_are_refused() {
     let mut broker = TestBroker::start();
-    let topic = topic_name("idempotent");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("idempotent", 1);
     let mut raw = broker.raw();
-    let (pid, _) = init_producer_id(&mut raw);
+    let (pid, _) = raw.init_idempotent_producer();
 
     let first = encode_idempotent_batch(&[b"a", b"b", b"c"], pid, 0, 0);
     let r = raw.produce(&topic, 0, first.clone(), -1);
@@ -96,8 +77,7 @@ fn retries_are_acknowledged_with_original_offsets_and_gaps_and_stale_epochs_are_
     );
 
     // The state survives a crash (rebuilt from the log) and a clean restart (snapshot).
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     broker.wait_for_topic(&topic, 1);
     let mut raw = broker.raw();
     let retry = raw.produce(&topic, 0, bumped.clone(), -1);
@@ -132,8 +112,7 @@ fn retries_are_acknowledged_with_original_offsets_and_gaps_and_stale_epochs_are_
 #[test]
 fn librdkafka_idempotent_producer_across_kill9_restart_has_no_duplicates() {
     let mut broker = TestBroker::start();
-    let topic = topic_name("idempotent-crash");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("idempotent-crash", 1);
     let producer = broker.producer_with(&[
         ("enable.idempotence", "true"),
         ("linger.ms", "2"),

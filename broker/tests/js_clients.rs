@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -17,11 +16,7 @@ use common::*;
 const BROKER_OVERRIDES: &[(&str, &str)] = &[("group.initial.rebalance.delay.ms", "0")];
 
 /// Seconds one session script may take (enforced with coreutils `timeout`).
-const SCRIPT_TIMEOUT_SECS: &str = "180";
-
-fn node() -> String {
-    std::env::var("HARNESS_NODE").unwrap_or_else(|_| "node".to_string())
-}
+const SCRIPT_TIMEOUT_SECS: u32 = 180;
 
 /// The folder holding package.json, the lock file, node_modules and the session script.
 fn js_dir() -> PathBuf {
@@ -33,49 +28,26 @@ fn js_dir() -> PathBuf {
 /// Fails the test, naming the missing piece and how to install it, unless node runs and
 /// `kafkajs` resolves from the js folder.
 fn require_kafkajs() {
-    let node = node();
-    let output = Command::new(&node)
-        .args(["-e", "require('kafkajs')"])
-        .current_dir(js_dir())
-        .stdin(Stdio::null())
-        .output();
-    let problem = match output {
-        Ok(out) if out.status.success() => return,
-        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        Err(e) => format!("cannot run {node}: {e}"),
-    };
-    panic!(
-        "KafkaJS cannot be loaded with {node}: (cd {} && npm ci) (./test.sh does; Debian: \
-         apt-get install nodejs npm)\n{problem}",
+    let install = format!(
+        "(cd {} && npm ci) (./test.sh does; Debian: apt-get install nodejs npm)",
         js_dir().display()
     );
+    require_node_module(&js_dir(), "kafkajs", &install);
 }
 
 /// Runs `node tests/clients/js/kafkajs_session.js BOOTSTRAP ARGS...` and fails with its
 /// output (and the broker log) unless it exits 0.
 fn run_session(broker: &TestBroker, args: &[&str]) {
-    let script = js_dir().join("kafkajs_session.js");
-    let output = Command::new("timeout")
-        .arg(SCRIPT_TIMEOUT_SECS)
-        .arg(node())
-        .arg(&script)
-        .arg(broker.bootstrap())
-        .args(args)
-        .current_dir(js_dir())
-        .env("KAFKAJS_NO_PARTITIONER_WARNING", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", node(), script.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "kafkajs_session.js {args:?} failed ({}; exit 124 means it ran past {SCRIPT_TIMEOUT_SECS} s):\n\
-         ----- stdout -----\n{stdout}\n----- stderr -----\n{stderr}\n{}",
-        output.status,
-        broker.log_tail()
-    );
-    eprintln!("{stdout}");
+    ClientSession {
+        program: node(),
+        script: js_dir().join("kafkajs_session.js"),
+        bootstrap: broker.bootstrap().to_string(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        dir: Some(js_dir()),
+        env: vec![("KAFKAJS_NO_PARTITIONER_WARNING".into(), "1".into())],
+        timeout_secs: SCRIPT_TIMEOUT_SECS,
+    }
+    .run(&broker.log_tail());
 }
 
 /// Admin (topics, configs, partitions, offsets by time, DeleteRecords, groups), producers

@@ -52,8 +52,7 @@ fn stdout(output: &Output) -> String {
 fn kcat_lists_brokers_and_topics() {
     let bin = require_kcat();
     let broker = TestBroker::start();
-    let topic = topic_name("kcat-meta");
-    broker.create_topic(&topic, 3, &[]);
+    let topic = broker.new_topic("kcat-meta", 3);
     let out = kcat(&bin, &broker, &["-L", "-J"], None);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("kcat -L -J printed no JSON ({e}): {}", stdout(&out)));
@@ -83,8 +82,7 @@ fn kcat_lists_brokers_and_topics() {
 fn kcat_produces_and_consumes_keys_and_headers_to_the_end() {
     let bin = require_kcat();
     let broker = TestBroker::start();
-    let topic = topic_name("kcat-kh");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("kcat-kh", 1);
     let input: String = (0..25)
         .map(|i| format!("key-{i}:value {i} with spaces\n"))
         .collect();
@@ -133,8 +131,7 @@ fn kcat_produces_and_consumes_keys_and_headers_to_the_end() {
 fn kcat_queries_offsets_by_time() {
     let bin = require_kcat();
     let broker = TestBroker::start();
-    let topic = topic_name("kcat-ts");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("kcat-ts", 1);
     let producer = broker.producer();
     let t0 = SystemTime::now()
         .duration_since(UNIX_EPOCH)

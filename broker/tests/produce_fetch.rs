@@ -24,8 +24,7 @@ fn now_ms() -> i64 {
 #[test]
 fn keys_headers_and_create_time_round_trip() {
     let broker = TestBroker::start();
-    let topic = topic_name("kh");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("kh", 1);
     let producer = broker.producer();
     let base_ts = now_ms() - 60_000;
     for i in 0..20i64 {
@@ -198,8 +197,7 @@ fn sixteen_partitions_each_keep_their_own_order() {
 #[test]
 fn acks_zero_one_and_all_store_every_record() {
     let broker = TestBroker::start();
-    let topic = topic_name("acks");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("acks", 1);
     for acks in ["0", "1", "all"] {
         let producer = broker.producer_with(&[("acks", acks)]);
         for i in 0..50 {
@@ -238,8 +236,7 @@ fn acks_zero_one_and_all_store_every_record() {
 #[test]
 fn consuming_from_an_offset_starts_exactly_there() {
     let broker = TestBroker::start();
-    let topic = topic_name("from");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("from", 1);
     let producer = broker.producer_with(&[("linger.ms", "50")]);
     let futures: Vec<_> = (0..100)
         .map(|i| {
@@ -273,8 +270,7 @@ fn consuming_from_an_offset_starts_exactly_there() {
 #[test]
 fn list_offsets_earliest_latest_by_time_and_max_timestamp() {
     let broker = TestBroker::start();
-    let topic = topic_name("lo");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("lo", 1);
     let producer = broker.producer();
     let t0 = now_ms() - 600_000;
     // offsets 0..9 at t0 + i s, except offset 5 carries the largest timestamp
@@ -337,8 +333,7 @@ fn list_offsets_earliest_latest_by_time_and_max_timestamp() {
 #[test]
 fn a_waiting_consumer_gets_a_record_produced_later() {
     let broker = TestBroker::start();
-    let topic = topic_name("longpoll");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("longpoll", 1);
     // A long wait, so that an answer well before it can only be the wake-up on new data,
     // however loaded the machine is (the first fetch, which reports EOF, waits it out).
     let consumer = broker.consumer_with(&[("fetch.wait.max.ms", "20000")]);
@@ -383,8 +378,7 @@ fn a_waiting_consumer_gets_a_record_produced_later() {
 #[test]
 fn an_empty_fetch_waits_for_max_wait_ms() {
     let broker = TestBroker::start();
-    let topic = topic_name("emptywait");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("emptywait", 1);
     let mut raw = broker.raw();
     let started = Instant::now();
     let response = raw.fetch(&topic, 0, 0, 0, -1, 600);
@@ -443,8 +437,7 @@ fn log_append_time_topic_stamps_broker_time() {
 #[test]
 fn fetch_sessions_serve_incremental_fetches() {
     let broker = TestBroker::start();
-    let topic = topic_name("session");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("session", 1);
     let mut raw = broker.raw();
     let batch = encode_batch(&[(b"k0", b"v0")], 2, Compression::None, now_ms());
     assert_eq!(raw.produce(&topic, 0, batch, -1).error_code, codes::NONE);
@@ -508,8 +501,7 @@ fn produce_v13_names_topics_by_id() {
     const UNKNOWN_TOPIC_ID: i16 = 100;
 
     let broker = TestBroker::start();
-    let topic = topic_name("by-id");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("by-id", 1);
     let mut raw = broker.raw();
     let metadata = raw
         .call(

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use common::*;
 use ironlog_protocol::kafka_protocol::error::ResponseError;
 use ironlog_protocol::kafka_protocol::messages::create_topics_request::CreatableTopic;
-use ironlog_protocol::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use ironlog_protocol::kafka_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsTopic,
 };
@@ -109,23 +108,9 @@ fn produce(topic: &Topic, partition: i32, values: &[&str], acks: i16) -> Produce
 
 /// Fetch of one partition; v13+ name the topic by id, older versions by name: both are set.
 fn fetch(topic: &Topic, partition: i32, offset: i64, max_wait_ms: i32) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(8 * 1024 * 1024)
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(name(&topic.name))
-            .with_topic_id(topic.id)
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_current_leader_epoch(-1)
-                .with_fetch_offset(offset)
-                .with_last_fetched_epoch(-1)
-                .with_log_start_offset(-1)
-                .with_partition_max_bytes(4 * 1024 * 1024)])])
+    let mut request = fetch_request(&topic.name, partition, offset, max_wait_ms);
+    request.topics[0].topic_id = topic.id;
+    request
 }
 
 /// (offset, value) of every record of partition `partition` in a Fetch response.

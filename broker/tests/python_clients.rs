@@ -10,13 +10,10 @@
 //! install.
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
 use common::*;
 
 /// Seconds one session script may take (enforced with coreutils `timeout`).
-const SCRIPT_TIMEOUT_SECS: &str = "120";
+const SCRIPT_TIMEOUT_SECS: u32 = 120;
 /// The python modules the sessions import (codec packages included).
 const PYTHON_MODULES: &[&str] = &[
     "kafka",
@@ -28,56 +25,31 @@ const PYTHON_MODULES: &[&str] = &[
     "confluent_kafka",
 ];
 
-fn python() -> String {
-    std::env::var("HARNESS_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
 /// Fails the test, naming the missing piece and how to install it, unless python and every
 /// module the sessions import are there.
 fn require_python_clients() {
-    let python = python();
-    let import = format!("import {}", PYTHON_MODULES.join(", "));
-    let output = Command::new(&python)
-        .args(["-c", &import])
-        .stdin(Stdio::null())
-        .output();
-    let problem = match output {
-        Ok(out) if out.status.success() => return,
-        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        Err(e) => format!("cannot run {python}: {e}"),
-    };
-    panic!(
-        "the python Kafka clients are not importable with {python}: pip install kafka-python \
-         aiokafka python-snappy lz4 zstandard cramjam confluent-kafka (./test.sh does)\n{problem}"
+    require_python_modules(
+        PYTHON_MODULES,
+        "pip install kafka-python aiokafka python-snappy lz4 zstandard cramjam confluent-kafka \
+         (./test.sh does)",
     );
 }
 
 /// Runs `tests/clients/SCRIPT BOOTSTRAP ARGS...` and fails with its output (and the broker
 /// log) unless it exits 0.
 fn run_session(broker: &TestBroker, script: &str, args: &[&str]) {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "clients", script]
-        .iter()
-        .collect();
-    let output = Command::new("timeout")
-        .arg(SCRIPT_TIMEOUT_SECS)
-        .arg(python())
-        .arg(&path)
-        .arg(broker.bootstrap())
-        .args(args)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", python(), path.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{script} {args:?} failed ({}; exit 124 means it ran past {SCRIPT_TIMEOUT_SECS} s):\n\
-         ----- stdout -----\n{stdout}\n----- stderr -----\n{stderr}\n{}",
-        output.status,
-        broker.log_tail()
-    );
-    eprintln!("{stdout}");
+    ClientSession {
+        program: python(),
+        script: [env!("CARGO_MANIFEST_DIR"), "tests", "clients", script]
+            .iter()
+            .collect(),
+        bootstrap: broker.bootstrap().to_string(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        dir: None,
+        env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
+        timeout_secs: SCRIPT_TIMEOUT_SECS,
+    }
+    .run(&broker.log_tail());
 }
 
 #[test]

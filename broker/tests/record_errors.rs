@@ -13,13 +13,9 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use bytes::Bytes;
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
-use kafka_protocol::messages::ProduceRequest;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, TimestampType};
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -27,15 +23,7 @@ use rdkafka::statistics::Statistics;
 
 use common::*;
 
-const INVALID_TIMESTAMP: i16 = 32;
 const HOUR_MS: i64 = 60 * 60 * 1000;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 // ------------------------------------------------------------------ librdkafka
 
@@ -130,6 +118,50 @@ fn produce_requests_sent(counter: &ProduceRequestCounter) -> i64 {
     count
 }
 
+/// Asserts what librdkafka reports for a batch the broker refused naming the records
+/// `named(i)` in `record_errors`: those fail with INVALID_RECORD, every other one with
+/// "invalid different record" (failed for its neighbours); and nothing was stored.
+fn assert_only_named_records_fail(
+    broker: &TestBroker,
+    topic: &str,
+    results: &[Result<i64, RDKafkaErrorCode>],
+    named: impl Fn(usize) -> bool,
+    which: &str,
+) {
+    for (i, result) in results.iter().enumerate() {
+        let expected = if named(i) {
+            RDKafkaErrorCode::InvalidRecord
+        } else {
+            RDKafkaErrorCode::InvalidDifferentRecord
+        };
+        assert_eq!(
+            *result,
+            Err(expected),
+            "record {i} ({}): the broker must name exactly {which} in record_errors",
+            if named(i) { "named" } else { "a neighbour" }
+        );
+    }
+    assert_eq!(
+        broker.watermarks(topic, 0),
+        (0, 0),
+        "nothing of a refused batch may be stored"
+    );
+    assert!(
+        broker.consume_all(topic, 0, 0).is_empty(),
+        "a fetch from the partition must find nothing"
+    );
+}
+
+/// The records not `named`: what an application sends again.
+fn all_but(records: &[Outgoing], named: impl Fn(usize) -> bool) -> Vec<Outgoing> {
+    records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !named(*i))
+        .map(|(_, r)| r.clone())
+        .collect()
+}
+
 /// The session: 100 records in one batch to a compacted topic, 10 without a key.
 /// Kafka fails exactly the 10 with INVALID_RECORD and the 90 others with librdkafka's
 /// "invalid different record", stores nothing, and takes the 90 when sent again.
@@ -153,37 +185,10 @@ fn librdkafka_fails_only_the_keyless_records_of_a_batch_to_a_compacted_topic() {
         1,
         "the 100 records must have gone to the broker as one batch in one Produce request"
     );
-    for (i, result) in results.iter().enumerate() {
-        let expected = if keyless(i) {
-            RDKafkaErrorCode::InvalidRecord
-        } else {
-            RDKafkaErrorCode::InvalidDifferentRecord
-        };
-        assert_eq!(
-            *result,
-            Err(expected),
-            "record {i} ({}): the broker must name exactly the keyless records in record_errors",
-            if keyless(i) { "no key" } else { "keyed" }
-        );
-    }
-    assert_eq!(
-        broker.watermarks(&topic, 0),
-        (0, 0),
-        "nothing of a refused batch may be stored"
-    );
-    assert!(
-        broker.consume_all(&topic, 0, 0).is_empty(),
-        "a fetch from the partition must find nothing"
-    );
+    assert_only_named_records_fail(&broker, &topic, &results, keyless, "the keyless records");
 
     // The application resends the records that failed only because of their neighbours.
-    let retry: Vec<_> = records
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !keyless(*i))
-        .map(|(_, r)| r.clone())
-        .collect();
-    let results = send_all(&producer, &topic, &retry);
+    let results = send_all(&producer, &topic, &all_but(&records, keyless));
     assert_eq!(
         results,
         (0..90).map(Ok).collect::<Vec<_>>(),
@@ -206,8 +211,7 @@ fn librdkafka_fails_only_the_keyless_records_of_a_batch_to_a_compacted_topic() {
 #[test]
 fn librdkafka_fails_the_records_timestamped_too_far_ahead() {
     let broker = TestBroker::start();
-    let topic = topic_name("future-timestamp");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("future-timestamp", 1);
     let (producer, counter) = batching_producer(&broker);
     let now = now_ms();
     let ahead = |i: usize| i == 31 || i == 40;
@@ -227,27 +231,9 @@ fn librdkafka_fails_the_records_timestamped_too_far_ahead() {
         1,
         "the 50 records must have gone as one batch in one Produce request"
     );
-    for (i, result) in results.iter().enumerate() {
-        let expected = if ahead(i) {
-            RDKafkaErrorCode::InvalidRecord
-        } else {
-            RDKafkaErrorCode::InvalidDifferentRecord
-        };
-        assert_eq!(
-            *result,
-            Err(expected),
-            "record {i}: the broker must name exactly the records out of range"
-        );
-    }
-    assert_eq!(broker.watermarks(&topic, 0), (0, 0), "nothing stored");
-    let retry: Vec<_> = records
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !ahead(*i))
-        .map(|(_, r)| r.clone())
-        .collect();
+    assert_only_named_records_fail(&broker, &topic, &results, ahead, "the records out of range");
     assert_eq!(
-        send_all(&producer, &topic, &retry),
+        send_all(&producer, &topic, &all_but(&records, ahead)),
         (0..48).map(Ok).collect::<Vec<_>>(),
         "the 48 records in range, resent, are acknowledged"
     );
@@ -257,36 +243,17 @@ fn librdkafka_fails_the_records_timestamped_too_far_ahead() {
 
 /// One v2 batch of `(key, timestamp)` records with values `v0, v1, ...`.
 fn batch_of(records: &[(Option<&str>, i64)], compression: Compression) -> Bytes {
-    let records: Vec<Record> = records
+    let values: Vec<String> = (0..records.len()).map(|i| format!("v{i}")).collect();
+    let records: Vec<BatchRecord<'_>> = records
         .iter()
-        .enumerate()
-        .map(|(i, (key, timestamp))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32 - 1,
-            timestamp: *timestamp,
-            key: key.map(|k| Bytes::from(k.to_string())),
-            value: Some(Bytes::from(format!("v{i}"))),
-            headers: Default::default(),
+        .zip(&values)
+        .map(|((key, timestamp_ms), value)| BatchRecord {
+            key: key.map(str::as_bytes),
+            value: Some(value.as_bytes()),
+            timestamp_ms: *timestamp_ms,
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .expect("encode record batch");
-    buf.freeze()
+    encode_v2_batch(&records, BatchProducer::PLAIN, compression)
 }
 
 /// Sets the batch's LogAppendTime attribute (as only a broker may) and fixes the CRC.
@@ -298,32 +265,6 @@ fn with_log_append_time(batch: Bytes) -> Bytes {
     let crc = crc32c::crc32c(&bytes[ATTRIBUTES_AT..]);
     bytes[17..21].copy_from_slice(&crc.to_be_bytes());
     Bytes::from(bytes)
-}
-
-/// Produce one batch to partition 0 at `version`.
-fn produce_at(
-    raw: &mut RawClient,
-    version: i16,
-    topic: &str,
-    batch: Bytes,
-) -> PartitionProduceResponse {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(30_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name_of(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch))])]);
-    let response = raw
-        .call(version, &request)
-        .unwrap_or_else(|e| panic!("raw Produce v{version} to {topic}: {e:#}"));
-    response
-        .responses
-        .into_iter()
-        .flat_map(|t| t.partition_responses)
-        .next()
-        .unwrap_or_else(|| panic!("Produce v{version} response for {topic} has no partition"))
 }
 
 /// (batch index, message) of every record error.
@@ -406,12 +347,7 @@ fn keyless_records_are_named_in_record_errors_uncompressed_and_compressed() {
         (Some("e"), now),
     ];
     for compression in [Compression::None, Compression::Zstd, Compression::Snappy] {
-        let response = produce_at(
-            &mut raw,
-            versions::PRODUCE,
-            &topic,
-            batch_of(&records, compression),
-        );
+        let response = raw.produce_at(versions::PRODUCE, &topic, batch_of(&records, compression));
         assert_refused(
             &mut raw,
             &topic,
@@ -426,13 +362,12 @@ fn keyless_records_are_named_in_record_errors_uncompressed_and_compressed() {
         );
     }
     // Produce v7 (before KIP-467) has no record_errors: the code alone, and a valid response.
-    let response = produce_at(&mut raw, 7, &topic, batch_of(&records, Compression::None));
+    let response = raw.produce_at(7, &topic, batch_of(&records, Compression::None));
     assert_eq!(response.error_code, codes::INVALID_RECORD, "Produce v7");
     assert!(response.record_errors.is_empty() && response.error_message.is_none());
 
     let keyed = [(Some("a"), now), (Some("b"), now)];
-    let response = produce_at(
-        &mut raw,
+    let response = raw.produce_at(
         versions::PRODUCE,
         &topic,
         batch_of(&keyed, Compression::None),
@@ -447,8 +382,7 @@ fn keyless_records_are_named_in_record_errors_uncompressed_and_compressed() {
 #[test]
 fn timestamps_out_of_range_are_invalid_timestamp_with_the_record_indexes() {
     let broker = TestBroker::start();
-    let ahead = topic_name("raw-ahead");
-    broker.create_topic(&ahead, 1, &[]);
+    let ahead = broker.new_topic("raw-ahead", 1);
     let behind = topic_name("raw-behind");
     broker.create_topic(
         &behind,
@@ -466,17 +400,12 @@ fn timestamps_out_of_range_are_invalid_timestamp_with_the_record_indexes() {
         (Some("d"), now + 3 * HOUR_MS),
     ];
     for compression in [Compression::None, Compression::Lz4] {
-        let response = produce_at(
-            &mut raw,
-            versions::PRODUCE,
-            &ahead,
-            batch_of(&records, compression),
-        );
+        let response = raw.produce_at(versions::PRODUCE, &ahead, batch_of(&records, compression));
         assert_refused(
             &mut raw,
             &ahead,
             &response,
-            INVALID_TIMESTAMP,
+            codes::INVALID_TIMESTAMP,
             &[1, 3],
             "out of range",
         );
@@ -487,19 +416,13 @@ fn timestamps_out_of_range_are_invalid_timestamp_with_the_record_indexes() {
         (Some("b"), 0),
         (Some("c"), now),
     ];
-    let response = produce_at(
-        &mut raw,
-        versions::PRODUCE,
-        &ahead,
-        batch_of(&old, Compression::None),
-    );
+    let response = raw.produce_at(versions::PRODUCE, &ahead, batch_of(&old, Compression::None));
     assert_eq!(
         response.error_code, 0,
         "old timestamps on a topic without a lower bound"
     );
     // ... and refused where the topic sets one.
-    let response = produce_at(
-        &mut raw,
+    let response = raw.produce_at(
         versions::PRODUCE,
         &behind,
         batch_of(&old, Compression::None),
@@ -508,7 +431,7 @@ fn timestamps_out_of_range_are_invalid_timestamp_with_the_record_indexes() {
         &mut raw,
         &behind,
         &response,
-        INVALID_TIMESTAMP,
+        codes::INVALID_TIMESTAMP,
         &[0, 1],
         "out of range",
     );
@@ -522,8 +445,7 @@ fn timestamps_out_of_range_are_invalid_timestamp_with_the_record_indexes() {
         (Some("b"), now + 2 * HOUR_MS),
         (Some("c"), now),
     ];
-    let response = produce_at(
-        &mut raw,
+    let response = raw.produce_at(
         versions::PRODUCE,
         &compacted,
         batch_of(&both, Compression::None),
@@ -532,7 +454,7 @@ fn timestamps_out_of_range_are_invalid_timestamp_with_the_record_indexes() {
         &mut raw,
         &compacted,
         &response,
-        INVALID_TIMESTAMP,
+        codes::INVALID_TIMESTAMP,
         &[0, 1],
         "",
     );
@@ -552,25 +474,24 @@ fn producer_log_append_time_batches_are_invalid_timestamp() {
         1,
         &[("message.timestamp.type", "LogAppendTime")],
     );
-    let create = topic_name("raw-ct");
-    broker.create_topic(&create, 1, &[]);
+    let create = broker.new_topic("raw-ct", 1);
     let mut raw = broker.raw();
     let now = now_ms();
     let records = [(Some("a"), now), (Some("b"), now), (Some("c"), now)];
 
     let batch = with_log_append_time(batch_of(&records, Compression::None));
-    let response = produce_at(&mut raw, versions::PRODUCE, &log_append, batch.clone());
+    let response = raw.produce_at(versions::PRODUCE, &log_append, batch.clone());
     assert_refused(
         &mut raw,
         &log_append,
         &response,
-        INVALID_TIMESTAMP,
+        codes::INVALID_TIMESTAMP,
         &[0, 1, 2],
         "LogAppendTime",
     );
 
     // A CreateTime topic takes it when its timestamp is in range, stored as CreateTime.
-    let response = produce_at(&mut raw, versions::PRODUCE, &create, batch);
+    let response = raw.produce_at(versions::PRODUCE, &create, batch);
     assert_eq!(
         (response.error_code, response.base_offset),
         (0, 0),
@@ -594,8 +515,8 @@ fn producer_log_append_time_batches_are_invalid_timestamp() {
         &[(Some("a"), -1), (Some("b"), -1)],
         Compression::None,
     ));
-    let response = produce_at(&mut raw, versions::PRODUCE, &create, untimed);
-    assert_eq!(response.error_code, INVALID_TIMESTAMP);
+    let response = raw.produce_at(versions::PRODUCE, &create, untimed);
+    assert_eq!(response.error_code, codes::INVALID_TIMESTAMP);
     assert_eq!(
         record_errors_of(&response)
             .iter()
@@ -623,7 +544,7 @@ fn batch_level_faults_carry_no_record_errors() {
     bytes[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4].copy_from_slice(&5i32.to_be_bytes());
     let crc = crc32c::crc32c(&bytes[21..]);
     bytes[17..21].copy_from_slice(&crc.to_be_bytes());
-    let response = produce_at(&mut raw, versions::PRODUCE, &topic, Bytes::from(bytes));
+    let response = raw.produce_at(versions::PRODUCE, &topic, Bytes::from(bytes));
     assert_eq!(
         response.error_code,
         codes::INVALID_RECORD,
@@ -636,7 +557,7 @@ fn batch_level_faults_carry_no_record_errors() {
     );
     // A producer id without a sequence number (Kafka refuses it per batch too).
     let unsequenced = encode_idempotent_batch(&[b"a", b"b"], 4242, 0, -1);
-    let response = produce_at(&mut raw, versions::PRODUCE, &topic, unsequenced);
+    let response = raw.produce_at(versions::PRODUCE, &topic, unsequenced);
     assert_eq!(
         response.error_code,
         codes::INVALID_RECORD,

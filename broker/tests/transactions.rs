@@ -8,254 +8,17 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest,
-    DescribeTransactionsResponse, EndTxnRequest, FindCoordinatorRequest, GroupId,
-    InitProducerIdRequest, ListTransactionsRequest, OffsetFetchRequest, ProducerId,
-    TransactionalId, TxnOffsetCommitRequest,
+    EndTxnRequest, FindCoordinatorRequest, GroupId, ListTransactionsRequest, OffsetFetchRequest,
+    ProducerId, TxnOffsetCommitRequest,
 };
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-
-const INVALID_TXN_STATE: i16 = 48;
-const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
-const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
-const CONCURRENT_TRANSACTIONS: i16 = 51;
-const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-const PRODUCER_FENCED: i16 = 90;
-const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
-const UNSTABLE_OFFSET_COMMIT: i16 = 88;
-const INVALID_GROUP_ID: i16 = 24;
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_owned())
-}
-
-fn txn_id(s: &str) -> TransactionalId {
-    TransactionalId(sb(s))
-}
-
-/// InitProducerId for `id`, retrying while the coordinator loads; returns (error, pid, epoch).
-fn init_txn(raw: &mut RawClient, id: &str, timeout_ms: i32) -> (i16, i64, i16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = raw
-            .call(
-                versions::INIT_PRODUCER_ID,
-                &InitProducerIdRequest::default()
-                    .with_transactional_id(Some(txn_id(id)))
-                    .with_transaction_timeout_ms(timeout_ms)
-                    .with_producer_id(ProducerId(-1))
-                    .with_producer_epoch(-1),
-            )
-            .expect("InitProducerId must be answered");
-        let retriable = [
-            COORDINATOR_LOAD_IN_PROGRESS,
-            COORDINATOR_NOT_AVAILABLE,
-            CONCURRENT_TRANSACTIONS,
-        ];
-        if !retriable.contains(&r.error_code) || Instant::now() > deadline {
-            return (r.error_code, r.producer_id.0, r.producer_epoch);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn add_partition(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, topic: &str) -> i16 {
-    let r = raw
-        .call(
-            3,
-            &AddPartitionsToTxnRequest::default()
-                .with_v3_and_below_transactional_id(txn_id(id))
-                .with_v3_and_below_producer_id(ProducerId(pid))
-                .with_v3_and_below_producer_epoch(epoch)
-                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
-                    .with_name(topic_name_of(topic))
-                    .with_partitions(vec![0])]),
-        )
-        .expect("AddPartitionsToTxn must be answered");
-    r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
-}
-
-/// EndTxn, retrying while the coordinator loads (as clients do); returns the error code.
-fn end_txn(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let code = raw
-            .call(
-                4,
-                &EndTxnRequest::default()
-                    .with_transactional_id(txn_id(id))
-                    .with_producer_id(ProducerId(pid))
-                    .with_producer_epoch(epoch)
-                    .with_committed(commit),
-            )
-            .expect("EndTxn must be answered")
-            .error_code;
-        if code != COORDINATOR_LOAD_IN_PROGRESS || Instant::now() > deadline {
-            return code;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// AddOffsetsToTxn, retrying what clients retry (a coordinator loading or just created, a
-/// transaction still completing); returns the error code.
-fn add_offsets(raw: &mut RawClient, id: &str, pid: i64, epoch: i16, group: &str) -> i16 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let code = raw
-            .call(
-                3,
-                &AddOffsetsToTxnRequest::default()
-                    .with_transactional_id(txn_id(id))
-                    .with_producer_id(ProducerId(pid))
-                    .with_producer_epoch(epoch)
-                    .with_group_id(GroupId(sb(group))),
-            )
-            .expect("AddOffsetsToTxn must be answered")
-            .error_code;
-        let retriable = [
-            COORDINATOR_LOAD_IN_PROGRESS,
-            COORDINATOR_NOT_AVAILABLE,
-            CONCURRENT_TRANSACTIONS,
-        ];
-        if !retriable.contains(&code) || Instant::now() > deadline {
-            return code;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// TxnOffsetCommit of `offset` for partition 0 of `topic` (generation -1), retrying while
-/// the group coordinator loads; returns the partition's error code.
-#[allow(clippy::too_many_arguments)]
-fn txn_commit_offset(
-    raw: &mut RawClient,
-    id: &str,
-    group: &str,
-    pid: i64,
-    epoch: i16,
-    topic: &str,
-    offset: i64,
-) -> i16 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = raw
-            .call(
-                3,
-                &TxnOffsetCommitRequest::default()
-                    .with_transactional_id(txn_id(id))
-                    .with_group_id(GroupId(sb(group)))
-                    .with_producer_id(ProducerId(pid))
-                    .with_producer_epoch(epoch)
-                    .with_generation_id(-1)
-                    .with_topics(vec![TxnOffsetCommitRequestTopic::default()
-                        .with_name(topic_name_of(topic))
-                        .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
-                            .with_partition_index(0)
-                            .with_committed_offset(offset)
-                            .with_committed_leader_epoch(-1)])]),
-            )
-            .expect("TxnOffsetCommit must be answered");
-        let code = r.topics[0].partitions[0].error_code;
-        if code != COORDINATOR_LOAD_IN_PROGRESS || Instant::now() > deadline {
-            return code;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// OffsetFetch v7 of partition 0 of `topic`: (error — the group's or the partition's —,
-/// committed offset).
-fn fetch_offset(raw: &mut RawClient, group: &str, topic: &str, require_stable: bool) -> (i16, i64) {
-    let r = raw
-        .call(
-            7,
-            &OffsetFetchRequest::default()
-                .with_group_id(GroupId(sb(group)))
-                .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-                    .with_name(topic_name_of(topic))
-                    .with_partition_indexes(vec![0])]))
-                .with_require_stable(require_stable),
-        )
-        .expect("OffsetFetch must be answered");
-    if r.error_code != codes::NONE {
-        return (r.error_code, -1);
-    }
-    let p = &r.topics[0].partitions[0];
-    (p.error_code, p.committed_offset)
-}
-
-const TOPIC_RESOURCE: i8 = 2;
-const BROKER_RESOURCE: i8 = 4;
-
-/// IncrementalAlterConfigs SET of one config of one resource (a topic, or with an empty
-/// name the cluster-wide broker default); returns the resource's error code.
-fn set_config(raw: &mut RawClient, resource_type: i8, name: &str, key: &str, value: &str) -> i16 {
-    use kafka_protocol::messages::incremental_alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
-    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(sb(name))
-            .with_configs(vec![AlterableConfig::default()
-                .with_name(sb(key))
-                .with_config_operation(0)
-                .with_value(Some(sb(value)))]),
-    ]);
-    raw.call(versions::INCREMENTAL_ALTER_CONFIGS, &request)
-        .expect("IncrementalAlterConfigs must be answered")
-        .responses[0]
-        .error_code
-}
-
-fn describe(raw: &mut RawClient, id: &str) -> DescribeTransactionsResponse {
-    raw.call(
-        0,
-        &DescribeTransactionsRequest::default().with_transactional_ids(vec![txn_id(id)]),
-    )
-    .expect("DescribeTransactions must be answered")
-}
-
-fn transactional_producer(broker: &TestBroker, id: &str) -> FutureProducer {
-    let producer = broker.producer_with(&[
-        ("transactional.id", id),
-        ("enable.idempotence", "true"),
-        ("transaction.timeout.ms", "60000"),
-    ]);
-    producer
-        .init_transactions(Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("init_transactions for {id}: {e}\n{}", broker.log_tail()));
-    producer
-}
-
-fn send_all(producer: &FutureProducer, topic: &str, values: &[String]) {
-    block_on(async {
-        for v in values {
-            producer
-                .send(
-                    FutureRecord::<(), String>::to(topic)
-                        .partition(0)
-                        .payload(v),
-                    Duration::from_secs(30),
-                )
-                .await
-                .unwrap_or_else(|(e, _)| panic!("transactional send to {topic}: {e}"));
-        }
-    });
-}
 
 fn values(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
@@ -264,30 +27,20 @@ fn values(prefix: &str, n: usize) -> Vec<String> {
 #[test]
 fn committed_transaction_is_visible_to_read_committed_consumers_and_described() {
     let broker = TestBroker::start();
-    let topic = topic_name("txn-commit");
-    broker.create_topic(&topic, 1, &[]);
-    let producer = transactional_producer(&broker, "tx-commit");
-    producer.begin_transaction().expect("begin_transaction");
+    let topic = broker.new_topic("txn-commit", 1);
+    let producer = broker.transactional_producer("tx-commit");
     let sent = values("c", 20);
-    send_all(&producer, &topic, &sent);
-    producer
-        .commit_transaction(Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("commit_transaction: {e}\n{}", broker.log_tail()));
-
-    let got: Vec<String> = broker
-        .consume_all_with(&[("isolation.level", "read_committed")], &topic, 0, 0)
-        .iter()
-        .map(|r| r.value_str())
-        .collect();
+    transaction(&producer, &topic, &sent, TxnEnd::Commit);
     assert_eq!(
-        got, sent,
+        broker.committed_values(&topic, 0),
+        sent,
         "a read_committed consumer must see every committed record in order"
     );
     let (_, high) = broker.watermarks(&topic, 0);
     assert_eq!(high, 21, "20 records plus one COMMIT marker");
 
     let mut raw = broker.raw();
-    let d = describe(&mut raw, "tx-commit");
+    let d = raw.describe_txn("tx-commit");
     let s = &d.transaction_states[0];
     assert_eq!(s.error_code, codes::NONE);
     assert_eq!(s.transaction_state.as_str(), "CompleteCommit");
@@ -313,37 +66,22 @@ fn committed_transaction_is_visible_to_read_committed_consumers_and_described() 
     );
     assert_eq!(listed.unknown_state_filters, vec![sb("NoSuchState")]);
     assert_eq!(
-        describe(&mut raw, "never-used").transaction_states[0].error_code,
-        TRANSACTIONAL_ID_NOT_FOUND
+        raw.describe_txn("never-used").transaction_states[0].error_code,
+        codes::TRANSACTIONAL_ID_NOT_FOUND
     );
 }
 
 #[test]
 fn aborted_transaction_is_invisible_to_read_committed_consumers() {
     let broker = TestBroker::start();
-    let topic = topic_name("txn-abort");
-    broker.create_topic(&topic, 1, &[]);
-    let producer = transactional_producer(&broker, "tx-abort");
-    producer.begin_transaction().expect("begin_transaction");
-    send_all(&producer, &topic, &values("a", 10));
-    producer
-        .abort_transaction(Duration::from_secs(30))
-        .expect("abort_transaction");
-    producer
-        .begin_transaction()
-        .expect("begin second transaction");
+    let topic = broker.new_topic("txn-abort", 1);
+    let producer = broker.transactional_producer("tx-abort");
+    transaction(&producer, &topic, &values("a", 10), TxnEnd::Abort);
     let committed = values("c", 3);
-    send_all(&producer, &topic, &committed);
-    producer
-        .commit_transaction(Duration::from_secs(30))
-        .expect("commit_transaction");
-    let got: Vec<String> = broker
-        .consume_all_with(&[("isolation.level", "read_committed")], &topic, 0, 0)
-        .iter()
-        .map(|r| r.value_str())
-        .collect();
+    transaction(&producer, &topic, &committed, TxnEnd::Commit);
     assert_eq!(
-        got, committed,
+        broker.committed_values(&topic, 0),
+        committed,
         "aborted records must not reach read_committed consumers"
     );
 }
@@ -351,28 +89,12 @@ fn aborted_transaction_is_invisible_to_read_committed_consumers() {
 #[test]
 fn abort_writes_a_marker_and_the_next_transaction_commits() {
     let broker = TestBroker::start();
-    let topic = topic_name("txn-abort-marker");
-    broker.create_topic(&topic, 1, &[]);
-    let producer = transactional_producer(&broker, "tx-abort-marker");
-    producer.begin_transaction().expect("begin_transaction");
-    send_all(&producer, &topic, &values("a", 5));
-    producer
-        .abort_transaction(Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("abort_transaction: {e}\n{}", broker.log_tail()));
+    let topic = broker.new_topic("txn-abort-marker", 1);
+    let producer = broker.transactional_producer("tx-abort-marker");
+    transaction(&producer, &topic, &values("a", 5), TxnEnd::Abort);
     let mut raw = broker.raw();
-    assert_eq!(
-        describe(&mut raw, "tx-abort-marker").transaction_states[0]
-            .transaction_state
-            .as_str(),
-        "CompleteAbort"
-    );
-    producer
-        .begin_transaction()
-        .expect("begin second transaction");
-    send_all(&producer, &topic, &values("c", 3));
-    producer
-        .commit_transaction(Duration::from_secs(30))
-        .expect("commit after an abort");
+    assert_eq!(raw.txn_state("tx-abort-marker"), "CompleteAbort");
+    transaction(&producer, &topic, &values("c", 3), TxnEnd::Commit);
     let (_, high) = broker.watermarks(&topic, 0);
     assert_eq!(
         high,
@@ -384,17 +106,15 @@ fn abort_writes_a_marker_and_the_next_transaction_commits() {
 #[test]
 fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     let broker = TestBroker::start();
-    let topic = topic_name("txn-fence");
-    broker.create_topic(&topic, 1, &[]);
-    let first = transactional_producer(&broker, "tx-fence");
+    let topic = broker.new_topic("txn-fence", 1);
+    let first = broker.transactional_producer("tx-fence");
     first.begin_transaction().expect("begin_transaction");
     send_all(&first, &topic, &values("zombie", 3));
 
-    let second = transactional_producer(&broker, "tx-fence");
+    let second = broker.transactional_producer("tx-fence");
     let mut raw = broker.raw();
-    let d = describe(&mut raw, "tx-fence");
     assert_eq!(
-        d.transaction_states[0].transaction_state.as_str(),
+        raw.txn_state("tx-fence"),
         "Empty",
         "the second producer's init must have aborted the first one's transaction"
     );
@@ -409,24 +129,14 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
         other => panic!("expected a transaction error, got {other}"),
     }
 
-    second.begin_transaction().expect("second producer begins");
-    let sent = values("live", 2);
-    send_all(&second, &topic, &sent);
-    second
-        .commit_transaction(Duration::from_secs(30))
-        .expect("second producer commits");
-    let d = describe(&mut raw, "tx-fence");
-    assert_eq!(
-        d.transaction_states[0].transaction_state.as_str(),
-        "CompleteCommit"
-    );
+    transaction(&second, &topic, &values("live", 2), TxnEnd::Commit);
+    assert_eq!(raw.txn_state("tx-fence"), "CompleteCommit");
 }
 
 #[test]
 fn raw_error_paths_follow_kafka() {
     let broker = TestBroker::start();
-    let topic = topic_name("txn-errors");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-errors", 1);
     let mut raw = broker.raw();
 
     // FindCoordinator(key_type=1) creates __transaction_state and names this broker.
@@ -452,65 +162,58 @@ fn raw_error_paths_follow_kafka() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let (code, _, _) = init_txn(&mut raw, "tx-errors", 900_001);
+    let (code, _, _) = raw.init_txn("tx-errors", 900_001);
     assert_eq!(
-        code, INVALID_TRANSACTION_TIMEOUT,
+        code,
+        codes::INVALID_TRANSACTION_TIMEOUT,
         "a timeout above transaction.max.timeout.ms"
     );
-    let (code, pid, epoch) = init_txn(&mut raw, "tx-errors", 60_000);
-    assert_eq!(code, codes::NONE);
+    let (pid, epoch) = raw.init_txn_ok("tx-errors");
     assert_eq!(epoch, 0, "a new transactional id starts at epoch 0");
     assert_eq!(
-        end_txn(&mut raw, "tx-errors", pid, epoch, true),
-        INVALID_TXN_STATE,
+        raw.end_txn("tx-errors", pid, epoch, true),
+        codes::INVALID_TXN_STATE,
         "EndTxn without a transaction"
     );
     assert_eq!(
-        add_partition(&mut raw, "tx-unknown", pid, epoch, &topic),
-        INVALID_PRODUCER_ID_MAPPING,
+        raw.add_partition("tx-unknown", pid, epoch, &topic),
+        codes::INVALID_PRODUCER_ID_MAPPING,
         "AddPartitionsToTxn for an unknown transactional id"
     );
     assert_eq!(
-        add_partition(&mut raw, "tx-errors", pid, epoch, "no-such-topic"),
+        raw.add_partition("tx-errors", pid, epoch, "no-such-topic"),
         codes::UNKNOWN_TOPIC_OR_PARTITION
     );
     assert_eq!(
-        add_partition(&mut raw, "tx-errors", pid, epoch, &topic),
+        raw.add_partition("tx-errors", pid, epoch, &topic),
         codes::NONE
     );
     assert_eq!(
-        end_txn(&mut raw, "tx-errors", pid, epoch + 1, true),
-        PRODUCER_FENCED,
+        raw.end_txn("tx-errors", pid, epoch + 1, true),
+        codes::PRODUCER_FENCED,
         "EndTxn with an epoch that is not the current one"
     );
     // A re-init bumps the epoch and aborts the ongoing transaction.
-    let (code, pid2, epoch2) = init_txn(&mut raw, "tx-errors", 60_000);
-    assert_eq!(code, codes::NONE);
+    let (pid2, epoch2) = raw.init_txn_ok("tx-errors");
     assert_eq!(pid2, pid, "same producer id for the same transactional id");
     assert!(epoch2 > epoch, "epoch bumped: {epoch} → {epoch2}");
     assert_eq!(
-        end_txn(&mut raw, "tx-errors", pid, epoch, false),
-        PRODUCER_FENCED,
+        raw.end_txn("tx-errors", pid, epoch, false),
+        codes::PRODUCER_FENCED,
         "the old epoch is fenced"
     );
     let (_, high) = broker.watermarks(&topic, 0);
     assert_eq!(high, 1, "the aborted transaction left its ABORT marker");
     // Commit retried after completion succeeds; the opposite outcome does not.
     assert_eq!(
-        add_partition(&mut raw, "tx-errors", pid2, epoch2, &topic),
+        raw.add_partition("tx-errors", pid2, epoch2, &topic),
         codes::NONE
     );
+    assert_eq!(raw.end_txn("tx-errors", pid2, epoch2, true), codes::NONE);
+    assert_eq!(raw.end_txn("tx-errors", pid2, epoch2, true), codes::NONE);
     assert_eq!(
-        end_txn(&mut raw, "tx-errors", pid2, epoch2, true),
-        codes::NONE
-    );
-    assert_eq!(
-        end_txn(&mut raw, "tx-errors", pid2, epoch2, true),
-        codes::NONE
-    );
-    assert_eq!(
-        end_txn(&mut raw, "tx-errors", pid2, epoch2, false),
-        INVALID_TXN_STATE
+        raw.end_txn("tx-errors", pid2, epoch2, false),
+        codes::INVALID_TXN_STATE
     );
 }
 
@@ -522,45 +225,28 @@ fn transactional_produce_is_verified_with_the_coordinator() {
     broker.create_topic(&other, 1, &[]);
     let id = "tx-verify";
     let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
-    assert_eq!(code, codes::NONE);
-    assert_eq!(add_partition(&mut raw, id, pid, epoch, &added), codes::NONE);
+    let (pid, epoch) = raw.init_txn_ok(id);
+    assert_eq!(raw.add_partition(id, pid, epoch, &added), codes::NONE);
 
     // A partition never added to the transaction.
-    let r = raw.produce_as(
-        Some(id),
-        &other,
-        0,
-        encode_transactional_batch(&[b"x"], pid, epoch, 0),
-        -1,
-    );
+    let r = raw.produce_txn(id, &other, &[b"x"], pid, epoch, 0);
     assert_eq!(
-        r.error_code, INVALID_TXN_STATE,
+        r.error_code,
+        codes::INVALID_TXN_STATE,
         "partition not in the transaction"
     );
     assert_eq!(broker.watermarks(&other, 0), (0, 0), "nothing written");
 
     // The added partition: accepted, then the transaction aborts.
-    let r = raw.produce_as(
-        Some(id),
-        &added,
-        0,
-        encode_transactional_batch(&[b"a"], pid, epoch, 0),
-        -1,
-    );
+    let r = raw.produce_txn(id, &added, &[b"a"], pid, epoch, 0);
     assert_eq!(r.error_code, codes::NONE);
-    assert_eq!(end_txn(&mut raw, id, pid, epoch, false), codes::NONE);
+    assert_eq!(raw.end_txn(id, pid, epoch, false), codes::NONE);
 
     // A late batch of the ended transaction must not open a new (hanging) one.
-    let r = raw.produce_as(
-        Some(id),
-        &added,
-        0,
-        encode_transactional_batch(&[b"late"], pid, epoch, 1),
-        -1,
-    );
+    let r = raw.produce_txn(id, &added, &[b"late"], pid, epoch, 1);
     assert_eq!(
-        r.error_code, INVALID_TXN_STATE,
+        r.error_code,
+        codes::INVALID_TXN_STATE,
         "a produce after its transaction ended"
     );
     let (_, high) = broker.watermarks(&added, 0);
@@ -573,16 +259,10 @@ fn transactional_produce_is_verified_with_the_coordinator() {
     );
 
     // A new incarnation bumps the epoch: the old one's batches are fenced.
-    let (code, pid2, epoch2) = init_txn(&mut raw, id, 60_000);
+    let (code, pid2, epoch2) = raw.init_txn(id, 60_000);
     assert_eq!((code, pid2), (codes::NONE, pid));
     assert!(epoch2 > epoch);
-    let r = raw.produce_as(
-        Some(id),
-        &added,
-        0,
-        encode_transactional_batch(&[b"zombie"], pid, epoch, 2),
-        -1,
-    );
+    let r = raw.produce_txn(id, &added, &[b"zombie"], pid, epoch, 2);
     assert_eq!(
         r.error_code,
         codes::INVALID_PRODUCER_EPOCH,
@@ -595,30 +275,25 @@ fn transactional_produce_is_verified_with_the_coordinator() {
 #[test]
 fn transaction_verification_can_be_switched_off_without_a_restart() {
     let broker = TestBroker::start();
-    let topic = topic_name("txn-verify-dynamic");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-verify-dynamic", 1);
     let id = "tx-verify-dynamic";
     let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
-    assert_eq!(code, codes::NONE);
+    let (pid, epoch) = raw.init_txn_ok(id);
     let unadded = |raw: &mut RawClient| {
-        raw.produce_as(
-            Some(id),
-            &topic,
-            0,
-            encode_transactional_batch(&[b"x"], pid, epoch, 0),
-            -1,
-        )
-        .error_code
+        raw.produce_txn(id, &topic, &[b"x"], pid, epoch, 0)
+            .error_code
     };
-    assert_eq!(unadded(&mut raw), INVALID_TXN_STATE, "verified by default");
+    assert_eq!(
+        unadded(&mut raw),
+        codes::INVALID_TXN_STATE,
+        "verified by default"
+    );
 
     // kafka-configs.sh --entity-type brokers --entity-default --alter
     //   --add-config transaction.partition.verification.enable=false
     assert_eq!(
-        set_config(
-            &mut raw,
-            BROKER_RESOURCE,
+        raw.set_config(
+            resource::BROKER,
             "",
             "transaction.partition.verification.enable",
             "false"
@@ -644,38 +319,36 @@ fn offsets_partition(group: &str, partitions: i32) -> i32 {
 #[test]
 fn bad_txn_offset_commits_get_kafkas_errors_and_write_nothing() {
     let broker = TestBroker::start();
-    let input = topic_name("txn-bad-offsets");
-    broker.create_topic(&input, 1, &[]);
+    let input = broker.new_topic("txn-bad-offsets", 1);
     let (id, group) = ("tx-bad-offsets", "txn-bad-offsets-group");
     let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
-    assert_eq!(code, codes::NONE);
+    let (pid, epoch) = raw.init_txn_ok(id);
     // Creates __consumer_offsets, so that its watermarks can be compared.
     assert_eq!(
-        add_offsets(&mut raw, "tx-other-offsets", -1, 0, group),
-        INVALID_PRODUCER_ID_MAPPING
+        raw.add_offsets("tx-other-offsets", -1, 0, group),
+        codes::INVALID_PRODUCER_ID_MAPPING
     );
     broker.wait_for_topic("__consumer_offsets", 50);
     let partition = offsets_partition(group, 50);
     let before = broker.watermarks("__consumer_offsets", partition);
 
     assert_eq!(
-        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
-        INVALID_TXN_STATE,
+        raw.txn_commit_offset(id, group, pid, epoch, &input, 5),
+        codes::INVALID_TXN_STATE,
         "offsets not added to the transaction (no AddOffsetsToTxn)"
     );
     assert_eq!(
-        txn_commit_offset(&mut raw, "tx-unknown-offsets", group, pid, epoch, &input, 5),
-        INVALID_PRODUCER_ID_MAPPING,
+        raw.txn_commit_offset("tx-unknown-offsets", group, pid, epoch, &input, 5),
+        codes::INVALID_PRODUCER_ID_MAPPING,
         "an unknown transactional id"
     );
     assert_eq!(
-        txn_commit_offset(&mut raw, id, "", pid, epoch, &input, 5),
-        INVALID_GROUP_ID,
+        raw.txn_commit_offset(id, "", pid, epoch, &input, 5),
+        codes::INVALID_GROUP_ID,
         "an empty group id"
     );
-    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
-    let (code, _, epoch2) = init_txn(&mut raw, id, 60_000);
+    assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
+    let (code, _, epoch2) = raw.init_txn(id, 60_000);
     assert_eq!(
         code,
         codes::NONE,
@@ -683,8 +356,8 @@ fn bad_txn_offset_commits_get_kafkas_errors_and_write_nothing() {
     );
     assert!(epoch2 > epoch);
     assert_eq!(
-        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
-        PRODUCER_FENCED,
+        raw.txn_commit_offset(id, group, pid, epoch, &input, 5),
+        codes::PRODUCER_FENCED,
         "a fenced producer's offsets"
     );
     let (_, high) = broker.watermarks("__consumer_offsets", partition);
@@ -692,10 +365,7 @@ fn bad_txn_offset_commits_get_kafkas_errors_and_write_nothing() {
         high <= before.1 + 1,
         "nothing but the fencing abort's marker was written ({before:?} -> {high})"
     );
-    assert_eq!(
-        fetch_offset(&mut raw, group, &input, true),
-        (codes::NONE, -1)
-    );
+    assert_eq!(raw.fetch_offset(group, &input, true), (codes::NONE, -1));
 }
 
 /// TxnOffsetCommit answers UNKNOWN_TOPIC_OR_PARTITION for partitions of a topic that does
@@ -705,14 +375,12 @@ fn bad_txn_offset_commits_get_kafkas_errors_and_write_nothing() {
 #[test]
 fn txn_offset_commits_of_missing_topics_are_refused_and_never_committed() {
     let broker = TestBroker::start();
-    let topic = topic_name("txn-known");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-known", 1);
     let missing = topic_name("txn-missing");
     let (id, group) = ("tx-missing-offsets", "txn-missing-offsets-group");
     let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
-    assert_eq!(code, codes::NONE);
-    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    let (pid, epoch) = raw.init_txn_ok(id);
+    assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
     let unknown = codes::UNKNOWN_TOPIC_OR_PARTITION;
     let txn_commit = |raw: &mut RawClient, id: &str, offsets: &[(&str, &[(i32, i64)])]| {
         let request = TxnOffsetCommitRequest::default()
@@ -743,17 +411,7 @@ fn txn_offset_commits_of_missing_topics_are_refused_and_never_committed() {
         let r = raw
             .call(3, &request)
             .expect("TxnOffsetCommit must be answered");
-        r.topics
-            .iter()
-            .map(|t| {
-                let codes: Vec<(i32, i16)> = t
-                    .partitions
-                    .iter()
-                    .map(|p| (p.partition_index, p.error_code))
-                    .collect();
-                (t.name.0.to_string(), codes)
-            })
-            .collect::<Vec<_>>()
+        partition_codes!(r.topics)
     };
     // Retried while the group's shard loads, as clients retry COORDINATOR_LOAD_IN_PROGRESS.
     let mut answered = Vec::new();
@@ -763,7 +421,7 @@ fn txn_offset_commits_of_missing_topics_are_refused_and_never_committed() {
             id,
             &[(&topic, &[(0, 5), (4, 6)]), (&missing, &[(0, 7)])],
         );
-        answered[0].1[0].1 != COORDINATOR_LOAD_IN_PROGRESS
+        answered[0].1[0].1 != codes::COORDINATOR_LOAD_IN_PROGRESS
     });
     assert_eq!(
         answered,
@@ -778,7 +436,7 @@ fn txn_offset_commits_of_missing_topics_are_refused_and_never_committed() {
         vec![(missing.clone(), vec![(0, unknown)])],
         "missing partitions only: answered before the transactional id is looked at"
     );
-    assert_eq!(end_txn(&mut raw, id, pid, epoch, true), codes::NONE);
+    assert_eq!(raw.end_txn(id, pid, epoch, true), codes::NONE);
 
     let fetched = raw
         .call(
@@ -807,29 +465,27 @@ fn txn_offset_commits_of_missing_topics_are_refused_and_never_committed() {
 #[test]
 fn transactional_offsets_become_visible_only_when_committed() {
     let broker = TestBroker::start();
-    let topic = topic_name("txn-offsets");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-offsets", 1);
     let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, "tx-offsets", 60_000);
-    assert_eq!(code, codes::NONE);
+    let (pid, epoch) = raw.init_txn_ok("tx-offsets");
     let group = "txn-offsets-group";
 
     let commit_offset = |raw: &mut RawClient, offset: i64, commit: bool| {
         assert_eq!(
-            add_offsets(raw, "tx-offsets", pid, epoch, group),
+            raw.add_offsets("tx-offsets", pid, epoch, group),
             codes::NONE
         );
         assert_eq!(
-            txn_commit_offset(raw, "tx-offsets", group, pid, epoch, &topic, offset),
+            raw.txn_commit_offset("tx-offsets", group, pid, epoch, &topic, offset),
             codes::NONE
         );
         // Until the transaction ends, a require_stable OffsetFetch must not see old offsets.
         assert_eq!(
-            fetch_offset(raw, group, &topic, true).0,
-            UNSTABLE_OFFSET_COMMIT,
+            raw.fetch_offset(group, &topic, true).0,
+            codes::UNSTABLE_OFFSET_COMMIT,
             "require_stable OffsetFetch while transactional offsets are pending"
         );
-        assert_eq!(end_txn(raw, "tx-offsets", pid, epoch, commit), codes::NONE);
+        assert_eq!(raw.end_txn("tx-offsets", pid, epoch, commit), codes::NONE);
     };
     let committed = |broker: &TestBroker| -> Offset {
         let consumer = broker.consumer_with(&[("group.id", group)]);
@@ -864,45 +520,37 @@ fn a_transaction_open_across_a_crash_is_aborted_after_its_timeout() {
         "transaction.abort.timed.out.transaction.cleanup.interval.ms",
         "200",
     )]);
-    let topic = topic_name("txn-crash");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-crash", 1);
     let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, "tx-crash", 3_000);
+    let (code, pid, epoch) = raw.init_txn("tx-crash", 3_000);
     assert_eq!(code, codes::NONE);
     assert_eq!(
-        add_partition(&mut raw, "tx-crash", pid, epoch, &topic),
+        raw.add_partition("tx-crash", pid, epoch, &topic),
         codes::NONE
     );
-    let r = raw.produce_as(
-        Some("tx-crash"),
-        &topic,
-        0,
-        encode_transactional_batch(&[b"x", b"y"], pid, epoch, 0),
-        -1,
-    );
+    let r = raw.produce_txn("tx-crash", &topic, &[b"x", b"y"], pid, epoch, 0);
     assert_eq!(r.error_code, codes::NONE, "transactional produce");
 
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     let mut raw = broker.raw();
     wait_until(
         Duration::from_secs(30),
         "the open transaction to be aborted",
         || {
-            let d = describe(&mut raw, "tx-crash");
+            let d = raw.describe_txn("tx-crash");
             let s = &d.transaction_states[0];
             s.error_code == codes::NONE && s.transaction_state.as_str() == "CompleteAbort"
         },
     );
-    let d = describe(&mut raw, "tx-crash");
+    let d = raw.describe_txn("tx-crash");
     assert_eq!(
         d.transaction_states[0].producer_epoch,
         epoch + 1,
         "the timeout abort bumps the epoch (fencing the zombie)"
     );
     assert_eq!(
-        end_txn(&mut raw, "tx-crash", pid, epoch, true),
-        PRODUCER_FENCED,
+        raw.end_txn("tx-crash", pid, epoch, true),
+        codes::PRODUCER_FENCED,
         "the pre-crash producer is fenced"
     );
     // The ABORT marker ends the transaction: the stable offset is not held back by it.
@@ -932,10 +580,9 @@ fn idle_transactional_ids_expire_after_transactional_id_expiration_ms() {
         ),
     ]);
     let mut raw = broker.raw();
-    let (code, _, _) = init_txn(&mut raw, "tx-expiring", 60_000);
-    assert_eq!(code, codes::NONE);
+    let (_, _) = raw.init_txn_ok("tx-expiring");
     assert_eq!(
-        describe(&mut raw, "tx-expiring").transaction_states[0].error_code,
+        raw.describe_txn("tx-expiring").transaction_states[0].error_code,
         codes::NONE,
         "just initialized"
     );
@@ -943,8 +590,8 @@ fn idle_transactional_ids_expire_after_transactional_id_expiration_ms() {
         Duration::from_secs(30),
         "the idle transactional id to expire",
         || {
-            describe(&mut raw, "tx-expiring").transaction_states[0].error_code
-                == TRANSACTIONAL_ID_NOT_FOUND
+            raw.describe_txn("tx-expiring").transaction_states[0].error_code
+                == codes::TRANSACTIONAL_ID_NOT_FOUND
         },
     );
 }
@@ -1000,7 +647,7 @@ fn consume_transform_produce_once(group_protocol: &str) {
         }
     }
 
-    let producer = transactional_producer(&broker, "tx-ctp");
+    let producer = broker.transactional_producer("tx-ctp");
     producer.begin_transaction().expect("begin_transaction");
     let outputs: Vec<String> = consumed
         .iter()
@@ -1029,13 +676,9 @@ fn consume_transform_produce_once(group_protocol: &str) {
         Some(Offset::Offset(10)),
         "the input offsets commit with the transaction"
     );
-    let got: Vec<String> = broker
-        .consume_all_with(&[("isolation.level", "read_committed")], &output, 0, 0)
-        .iter()
-        .map(|r| r.value_str())
-        .collect();
     assert_eq!(
-        got, outputs,
+        broker.committed_values(&output, 0),
+        outputs,
         "the transformed records commit with the transaction"
     );
 }
@@ -1054,23 +697,13 @@ fn crash_inside_a_commit_keeps_output_and_offsets(crash_point: &str) {
     broker.create_topic(&input, 1, &[]);
     let (id, group) = ("tx-crash-commit", "txn-crash-group");
     let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
-    assert_eq!(code, codes::NONE);
-    assert_eq!(
-        add_partition(&mut raw, id, pid, epoch, &output),
-        codes::NONE
-    );
-    let r = raw.produce_as(
-        Some(id),
-        &output,
-        0,
-        encode_transactional_batch(&[b"p", b"q"], pid, epoch, 0),
-        -1,
-    );
+    let (pid, epoch) = raw.init_txn_ok(id);
+    assert_eq!(raw.add_partition(id, pid, epoch, &output), codes::NONE);
+    let r = raw.produce_txn(id, &output, &[b"p", b"q"], pid, epoch, 0);
     assert_eq!(r.error_code, codes::NONE, "transactional produce");
-    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
     assert_eq!(
-        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
+        raw.txn_commit_offset(id, group, pid, epoch, &input, 5),
         codes::NONE
     );
     // EndTxn reaches the crash point: the broker dies before answering.
@@ -1102,7 +735,7 @@ fn crash_inside_a_commit_keeps_output_and_offsets(crash_point: &str) {
         Duration::from_secs(30),
         "the prepared commit to complete after the restart",
         || {
-            describe(&mut raw, id).transaction_states[0]
+            raw.describe_txn(id).transaction_states[0]
                 .transaction_state
                 .as_str()
                 == "CompleteCommit"
@@ -1111,11 +744,10 @@ fn crash_inside_a_commit_keeps_output_and_offsets(crash_point: &str) {
     wait_until(
         Duration::from_secs(30),
         "the transactional offset to be the group's committed offset",
-        || fetch_offset(&mut raw, group, &input, true) == (codes::NONE, 5),
+        || raw.fetch_offset(group, &input, true) == (codes::NONE, 5),
     );
-    let seen = broker.consume_all_with(&[("isolation.level", "read_committed")], &output, 0, 0);
     assert_eq!(
-        seen.iter().map(|r| r.value_str()).collect::<Vec<_>>(),
+        broker.committed_values(&output, 0),
         ["p", "q"],
         "the committed output, once"
     );
@@ -1149,14 +781,12 @@ struct PendingOffset {
 impl PendingOffset {
     fn open(id: &str, group: &str, offset: i64) -> Self {
         let broker = TestBroker::start();
-        let input = topic_name("txn-pending-in");
-        broker.create_topic(&input, 1, &[]);
+        let input = broker.new_topic("txn-pending-in", 1);
         let mut raw = broker.raw();
-        let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
-        assert_eq!(code, codes::NONE);
-        assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+        let (pid, epoch) = raw.init_txn_ok(id);
+        assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
         assert_eq!(
-            txn_commit_offset(&mut raw, id, group, pid, epoch, &input, offset),
+            raw.txn_commit_offset(id, group, pid, epoch, &input, offset),
             codes::NONE
         );
         Self {
@@ -1172,13 +802,12 @@ impl PendingOffset {
 /// kill -9 and restart; returns a new connection once the reloaded group coordinator reports
 /// `group`'s offset of `topic` as pending (UNSTABLE_OFFSET_COMMIT).
 fn crash_and_await_pending_offset(broker: &mut TestBroker, group: &str, topic: &str) -> RawClient {
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     let mut raw = broker.raw();
     wait_until(
         Duration::from_secs(30),
         "the reloaded group coordinator to report the pending offset as unstable",
-        || fetch_offset(&mut raw, group, topic, true).0 == UNSTABLE_OFFSET_COMMIT,
+        || raw.fetch_offset(group, topic, true).0 == codes::UNSTABLE_OFFSET_COMMIT,
     );
     raw
 }
@@ -1196,37 +825,30 @@ fn pending_transactional_offsets_survive_kill_9_and_complete_afterwards() {
     } = PendingOffset::open(id, group, 5);
     let mut raw = crash_and_await_pending_offset(&mut broker, group, &input);
     assert_eq!(
-        fetch_offset(&mut raw, group, &input, false),
+        raw.fetch_offset(group, &input, false),
         (codes::NONE, -1),
         "a pending offset is not committed"
     );
-    assert_eq!(end_txn(&mut raw, id, pid, epoch, true), codes::NONE);
-    assert_eq!(
-        fetch_offset(&mut raw, group, &input, true),
-        (codes::NONE, 5)
-    );
+    assert_eq!(raw.end_txn(id, pid, epoch, true), codes::NONE);
+    assert_eq!(raw.fetch_offset(group, &input, true), (codes::NONE, 5));
 
     // Transaction 2: offset 8, crash, abort after the restart: 5 stays.
-    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
     assert_eq!(
-        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 8),
+        raw.txn_commit_offset(id, group, pid, epoch, &input, 8),
         codes::NONE
     );
     let mut raw = crash_and_await_pending_offset(&mut broker, group, &input);
-    assert_eq!(end_txn(&mut raw, id, pid, epoch, false), codes::NONE);
-    assert_eq!(
-        fetch_offset(&mut raw, group, &input, true),
-        (codes::NONE, 5)
-    );
+    assert_eq!(raw.end_txn(id, pid, epoch, false), codes::NONE);
+    assert_eq!(raw.fetch_offset(group, &input, true), (codes::NONE, 5));
 
     // The outcome is in the log: a further restart replays the same committed offset.
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     let mut raw = broker.raw();
     wait_until(
         Duration::from_secs(30),
         "the committed offset to be reloaded",
-        || fetch_offset(&mut raw, group, &input, true) == (codes::NONE, 5),
+        || raw.fetch_offset(group, &input, true) == (codes::NONE, 5),
     );
 }
 
@@ -1253,21 +875,17 @@ fn deleting_a_group_deletes_its_pending_transactional_offsets() {
         "a group with only transactional offsets exists and can be deleted"
     );
     // The transaction commits after the deletion: its offset must not come back.
-    assert_eq!(end_txn(&mut raw, id, pid, epoch, true), codes::NONE);
-    assert_eq!(
-        fetch_offset(&mut raw, group, &input, true),
-        (codes::NONE, -1)
-    );
-    broker.kill9();
-    broker.restart();
+    assert_eq!(raw.end_txn(id, pid, epoch, true), codes::NONE);
+    assert_eq!(raw.fetch_offset(group, &input, true), (codes::NONE, -1));
+    broker.kill9_and_restart();
     let mut raw = broker.raw();
     wait_until(
         Duration::from_secs(30),
         "the group coordinator to reload",
-        || fetch_offset(&mut raw, group, &input, true).0 != COORDINATOR_LOAD_IN_PROGRESS,
+        || raw.fetch_offset(group, &input, true).0 != codes::COORDINATOR_LOAD_IN_PROGRESS,
     );
     assert_eq!(
-        fetch_offset(&mut raw, group, &input, true),
+        raw.fetch_offset(group, &input, true),
         (codes::NONE, -1),
         "replaying the log gives the same answer"
     );
@@ -1284,39 +902,31 @@ fn compacting_consumer_offsets_keeps_transactional_offsets_right() {
         // Markers of transactions whose records were compacted away may go at once.
         ("log.cleaner.delete.retention.ms", "0"),
     ]);
-    let input = topic_name("txn-compact-in");
-    broker.create_topic(&input, 1, &[]);
+    let input = broker.new_topic("txn-compact-in", 1);
     let (id, group) = ("tx-compact-offsets", "txn-compact-group");
     let mut raw = broker.raw();
-    let (code, pid, epoch) = init_txn(&mut raw, id, 60_000);
-    assert_eq!(code, codes::NONE);
+    let (pid, epoch) = raw.init_txn_ok(id);
     // Create __consumer_offsets, then roll it every 20 ms of record time, so that the
     // cleaner (which only cleans closed segments) has work well below segment.bytes' 1 MiB.
-    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
     assert_eq!(
-        set_config(
-            &mut raw,
-            TOPIC_RESOURCE,
-            "__consumer_offsets",
-            "segment.ms",
-            "20"
-        ),
+        raw.set_config(resource::TOPIC, "__consumer_offsets", "segment.ms", "20"),
         codes::NONE
     );
     const ROUNDS: i64 = 120;
     for round in 0..ROUNDS {
-        assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+        assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
         assert_eq!(
-            txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 1_000 + round),
+            raw.txn_commit_offset(id, group, pid, epoch, &input, 1_000 + round),
             codes::NONE
         );
         // Every third transaction aborts; the last one commits.
         let commit = round % 3 != 1;
-        assert_eq!(end_txn(&mut raw, id, pid, epoch, commit), codes::NONE);
+        assert_eq!(raw.end_txn(id, pid, epoch, commit), codes::NONE);
     }
     let last_committed = 1_000 + ROUNDS - 1;
     assert_eq!(
-        fetch_offset(&mut raw, group, &input, true),
+        raw.fetch_offset(group, &input, true),
         (codes::NONE, last_committed)
     );
     let written = broker.partition_log_bytes("__consumer_offsets", 0);
@@ -1348,23 +958,22 @@ fn compacting_consumer_offsets_keeps_transactional_offsets_right() {
             broker.partition_log_bytes("__consumer_offsets", 0) < written / 2
         },
     );
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     let mut raw = broker.raw();
     wait_until(
         Duration::from_secs(30),
         "the compacted offsets to replay to the last committed transaction's offset",
-        || fetch_offset(&mut raw, group, &input, true) == (codes::NONE, last_committed),
+        || raw.fetch_offset(group, &input, true) == (codes::NONE, last_committed),
     );
     // And the group keeps working: one more transaction, aborted, changes nothing.
-    assert_eq!(add_offsets(&mut raw, id, pid, epoch, group), codes::NONE);
+    assert_eq!(raw.add_offsets(id, pid, epoch, group), codes::NONE);
     assert_eq!(
-        txn_commit_offset(&mut raw, id, group, pid, epoch, &input, 5),
+        raw.txn_commit_offset(id, group, pid, epoch, &input, 5),
         codes::NONE
     );
-    assert_eq!(end_txn(&mut raw, id, pid, epoch, false), codes::NONE);
+    assert_eq!(raw.end_txn(id, pid, epoch, false), codes::NONE);
     assert_eq!(
-        fetch_offset(&mut raw, group, &input, true),
+        raw.fetch_offset(group, &input, true),
         (codes::NONE, last_committed)
     );
 }
@@ -1413,7 +1022,7 @@ fn run_eos_incarnation(
     }
     let consumer = broker.consumer_with(&config);
     consumer.subscribe(&[input]).expect("subscribe");
-    let producer = transactional_producer(broker, EOS_TXN_ID);
+    let producer = broker.transactional_producer(EOS_TXN_ID);
     let mut committed_txns = 0usize;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -1570,12 +1179,7 @@ fn eos_pipeline_with_kill_9(group_protocol: &str) {
 
     let mut got: Vec<String> = Vec::new();
     for p in 0..EOS_PARTITIONS {
-        got.extend(
-            broker
-                .consume_all_with(&[("isolation.level", "read_committed")], &output, p, 0)
-                .iter()
-                .map(|r| r.value_str()),
-        );
+        got.extend(broker.committed_values(&output, p));
     }
     let mut seen = std::collections::HashSet::new();
     let duplicates: Vec<&String> = got.iter().filter(|v| !seen.insert(v.as_str())).collect();
@@ -1599,21 +1203,6 @@ fn eos_pipeline_with_kill_9(group_protocol: &str) {
     );
 }
 
-/// The transactional ids ListTransactions reports in `state`.
-fn listed_in_state(raw: &mut RawClient, state: &str) -> Vec<String> {
-    raw.call(
-        1,
-        &ListTransactionsRequest::default()
-            .with_state_filters(vec![sb(state)])
-            .with_duration_filter(-1),
-    )
-    .expect("ListTransactions must be answered")
-    .transaction_states
-    .iter()
-    .map(|t| t.transactional_id.0.to_string())
-    .collect()
-}
-
 /// A live producer (no restart) opens a transaction and goes silent: once its
 /// `transaction.timeout.ms` has passed the coordinator aborts it on its own with an epoch
 /// bump — DescribeTransactions and ListTransactions show CompleteAbort, the ABORT marker
@@ -1631,8 +1220,7 @@ fn a_silent_producers_transaction_is_aborted_at_its_timeout_and_the_producer_fen
         "transaction.abort.timed.out.transaction.cleanup.interval.ms",
         "200",
     )]);
-    let topic = topic_name("txn-timeout");
-    broker.create_topic(&topic, 1, &[]);
+    let topic = broker.new_topic("txn-timeout", 1);
     let id = topic_name("tx-timeout");
     let producer = broker.producer_with(&[
         ("transactional.id", &id),
@@ -1658,7 +1246,7 @@ fn a_silent_producers_transaction_is_aborted_at_its_timeout_and_the_producer_fen
 
     // Open: the stable offset is held at the transaction's first offset.
     let mut raw = broker.raw();
-    let open = describe(&mut raw, &id);
+    let open = raw.describe_txn(&id);
     let open = &open.transaction_states[0];
     assert_eq!(
         open.transaction_state.as_str(),
@@ -1678,13 +1266,13 @@ fn a_silent_producers_transaction_is_aborted_at_its_timeout_and_the_producer_fen
         Duration::from_secs(60),
         "the coordinator to abort the timed-out transaction",
         || {
-            describe(&mut raw, &id).transaction_states[0]
+            raw.describe_txn(&id).transaction_states[0]
                 .transaction_state
                 .as_str()
                 == "CompleteAbort"
         },
     );
-    let aborted = describe(&mut raw, &id);
+    let aborted = raw.describe_txn(&id);
     let aborted = &aborted.transaction_states[0];
     assert_eq!(aborted.producer_id.0, pid, "same producer id");
     assert_eq!(
@@ -1698,11 +1286,11 @@ fn a_silent_producers_transaction_is_aborted_at_its_timeout_and_the_producer_fen
         aborted.topics
     );
     assert!(
-        listed_in_state(&mut raw, "CompleteAbort").contains(&id),
+        raw.listed_in_state("CompleteAbort").contains(&id),
         "ListTransactions(CompleteAbort) must list {id}"
     );
     assert!(
-        !listed_in_state(&mut raw, "Ongoing").contains(&id),
+        !raw.listed_in_state("Ongoing").contains(&id),
         "ListTransactions(Ongoing) still lists {id}"
     );
     let (_, high) = broker.watermarks(&topic, 0);
@@ -1717,10 +1305,8 @@ fn a_silent_producers_transaction_is_aborted_at_its_timeout_and_the_producer_fen
     // read_committed, up to a record written after the abort: none of the abandoned ones.
     let plain = broker.producer();
     broker.produce_one(&plain, &topic, 0, b"k", b"after");
-    let read = broker.consume_all_with(&[("isolation.level", "read_committed")], &topic, 0, 0);
-    let read: Vec<String> = read.iter().map(ConsumedRecord::value_str).collect();
     assert_eq!(
-        read,
+        broker.committed_values(&topic, 0),
         ["before-0", "before-1", "after"],
         "read_committed records"
     );
@@ -1736,22 +1322,16 @@ fn a_silent_producers_transaction_is_aborted_at_its_timeout_and_the_producer_fen
         "the commit must fail as fenced (fatally), failed with {err:?}"
     );
     assert_eq!(
-        end_txn(&mut raw, &id, pid, epoch, true),
-        PRODUCER_FENCED,
+        raw.end_txn(&id, pid, epoch, true),
+        codes::PRODUCER_FENCED,
         "EndTxn with the epoch before the abort"
     );
     assert_eq!(
-        add_partition(&mut raw, &id, pid, epoch, &topic),
-        PRODUCER_FENCED,
+        raw.add_partition(&id, pid, epoch, &topic),
+        codes::PRODUCER_FENCED,
         "AddPartitionsToTxn v3 with the epoch before the abort"
     );
-    let r = raw.produce_as(
-        Some(&id),
-        &topic,
-        0,
-        encode_transactional_batch(&[b"late"], pid, epoch, 5),
-        -1,
-    );
+    let r = raw.produce_txn(&id, &topic, &[b"late"], pid, epoch, 5);
     assert_eq!(
         r.error_code,
         codes::INVALID_PRODUCER_EPOCH,

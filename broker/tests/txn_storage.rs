@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use common::*;
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::InitProducerIdRequest;
 use kafka_protocol::records::Compression;
 
 /// These tests drive the partition side alone (batches and markers from a raw client, no
@@ -24,28 +23,9 @@ const READ_UNCOMMITTED: i8 = 0;
 const READ_COMMITTED: i8 = 1;
 const LATEST: i64 = -1;
 
-fn init_producer_id(raw: &mut RawClient) -> (i64, i16) {
-    let response = raw
-        .call(
-            versions::INIT_PRODUCER_ID,
-            &InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(60_000),
-        )
-        .expect("InitProducerId must be answered");
-    assert_eq!(response.error_code, codes::NONE, "InitProducerId failed");
-    (response.producer_id.0, response.producer_epoch)
-}
-
-/// One partition's fetch result at `isolation_level`, without waiting.
+/// Partition 0's fetch result at `isolation_level`, without waiting.
 fn fetch(raw: &mut RawClient, topic: &str, offset: i64, isolation_level: i8) -> PartitionData {
-    let response = raw.fetch_isolated(topic, 0, offset, 0, -1, 0, isolation_level);
-    response
-        .responses
-        .into_iter()
-        .flat_map(|t| t.partitions)
-        .find(|p| p.partition_index == 0)
-        .expect("Fetch response has partition 0")
+    raw.fetch_isolated(topic, 0, offset, isolation_level)
 }
 
 fn values(p: &PartitionData) -> Vec<String> {
@@ -60,13 +40,36 @@ fn values(p: &PartitionData) -> Vec<String> {
         .collect()
 }
 
-/// Record timestamps near the transactional batches' (now), so that no segment rolls by time
-/// between them (a fetch returns data from one segment).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// What these tests start from: a broker without transaction verification, a fresh
+/// topic, a raw connection and an idempotent producer id (with its epoch).
+struct Session {
+    broker: TestBroker,
+    topic: String,
+    raw: RawClient,
+    pid: i64,
+    epoch: i16,
+}
+
+impl Session {
+    fn start(topic_prefix: &str) -> Self {
+        let broker = TestBroker::start_with(UNVERIFIED);
+        let topic = broker.new_topic(topic_prefix, 1);
+        let mut raw = broker.raw();
+        let (pid, epoch) = raw.init_idempotent_producer();
+        Session {
+            broker,
+            topic,
+            raw,
+            pid,
+            epoch,
+        }
+    }
+}
+
+/// One plain record (key `k`, timestamped now) to partition 0, acknowledged.
+fn produce_plain(raw: &mut RawClient, topic: &str, value: &[u8]) {
+    let plain = encode_batch(&[(b"k", value)], 2, Compression::None, now_ms());
+    assert_eq!(raw.produce(topic, 0, plain, -1).error_code, codes::NONE);
 }
 
 fn latest(raw: &mut RawClient, topic: &str, isolation_level: i8) -> i64 {
@@ -77,14 +80,15 @@ fn latest(raw: &mut RawClient, topic: &str, isolation_level: i8) -> i64 {
 
 #[test]
 fn an_open_transaction_holds_read_committed_at_the_lso_until_its_commit_marker() {
-    let broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-commit");
-    broker.create_topic(&topic, 1, &[]);
-    let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
+    let Session {
+        broker,
+        topic,
+        mut raw,
+        pid,
+        epoch,
+    } = Session::start("txn-commit");
 
-    let plain = encode_batch(&[(b"k", b"before")], 2, Compression::None, now_ms());
-    assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE);
+    produce_plain(&mut raw, &topic, b"before");
     let txn = encode_transactional_batch(&[b"t1", b"t2"], pid, epoch, 0);
     let r = raw.produce_as(Some(RAW_TXN_ID), &topic, 0, txn, -1);
     assert_eq!((r.error_code, r.base_offset), (codes::NONE, 1));
@@ -146,15 +150,16 @@ fn an_open_transaction_holds_read_committed_at_the_lso_until_its_commit_marker()
 
 #[test]
 fn aborted_transactions_are_reported_and_real_consumers_drop_their_records() {
-    let broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-abort");
-    broker.create_topic(&topic, 1, &[]);
-    let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
-    let (other, other_epoch) = init_producer_id(&mut raw);
+    let Session {
+        broker,
+        topic,
+        mut raw,
+        pid,
+        epoch,
+    } = Session::start("txn-abort");
+    let (other, other_epoch) = raw.init_idempotent_producer();
 
-    let plain = encode_batch(&[(b"k", b"p0")], 2, Compression::None, now_ms());
-    assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE); // 0
+    produce_plain(&mut raw, &topic, b"p0"); // 0
     let aborted = encode_transactional_batch(&[b"a1", b"a2"], pid, epoch, 0);
     assert_eq!(
         raw.produce_as(Some(RAW_TXN_ID), &topic, 0, aborted, -1)
@@ -245,12 +250,14 @@ fn aborted_transactions_are_reported_and_real_consumers_drop_their_records() {
 
 #[test]
 fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() {
-    let mut broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-crash");
-    broker.create_topic(&topic, 1, &[]);
-    let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
-    let (aborter, aborter_epoch) = init_producer_id(&mut raw);
+    let Session {
+        mut broker,
+        topic,
+        mut raw,
+        pid,
+        epoch,
+    } = Session::start("txn-crash");
+    let (aborter, aborter_epoch) = raw.init_idempotent_producer();
 
     let aborted = encode_transactional_batch(&[b"x"], aborter, aborter_epoch, 0);
     assert_eq!(
@@ -269,8 +276,7 @@ fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() 
     );
     assert_eq!(latest(&mut raw, &topic, READ_COMMITTED), 3);
 
-    broker.kill9();
-    broker.restart();
+    broker.kill9_and_restart();
     let mut raw = broker.raw();
     wait_until(
         Duration::from_secs(30),
@@ -314,11 +320,13 @@ fn an_open_transaction_still_holds_the_lso_after_kill_9_and_aborts_survive_it() 
 
 #[test]
 fn clients_cannot_write_control_batches_and_unknown_partitions_are_reported() {
-    let broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-control");
-    broker.create_topic(&topic, 1, &[]);
-    let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
+    let Session {
+        broker: _broker, // runs until the test ends
+        topic,
+        mut raw,
+        pid,
+        epoch,
+    } = Session::start("txn-control");
     // Transactional records without the request's transactional id: the whole request
     // fails (Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED), nothing is written.
     let txn = encode_transactional_batch(&[b"t"], pid, epoch, 0);
@@ -398,13 +406,14 @@ fn a_hanging_transaction_is_found_with_describe_producers_and_aborted_by_an_admi
     // no coordinator knows (possible with verification off, as on Kafka brokers before
     // KIP-890) holds the LSO; DescribeProducers shows its start, and a WriteTxnMarkers
     // ABORT from an admin releases it.
-    let broker = TestBroker::start_with(UNVERIFIED);
-    let topic = topic_name("txn-hanging");
-    broker.create_topic(&topic, 1, &[]);
-    let mut raw = broker.raw();
-    let (pid, epoch) = init_producer_id(&mut raw);
-    let plain = encode_batch(&[(b"k", b"before")], 2, Compression::None, now_ms());
-    assert_eq!(raw.produce(&topic, 0, plain, -1).error_code, codes::NONE);
+    let Session {
+        broker,
+        topic,
+        mut raw,
+        pid,
+        epoch,
+    } = Session::start("txn-hanging");
+    produce_plain(&mut raw, &topic, b"before");
     let hanging = encode_transactional_batch(&[b"h1", b"h2"], pid, epoch, 0);
     assert_eq!(
         raw.produce_as(Some(RAW_TXN_ID), &topic, 0, hanging, -1)

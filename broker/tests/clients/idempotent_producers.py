@@ -13,30 +13,11 @@ import asyncio
 import aiokafka
 import kafka
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
-from session_common import STEP_TIMEOUT_SECS, expect_eq, run, step, topic_name, wait_until
+from session_common import STEP_TIMEOUT_SECS, expect_eq, read_partition, run, step, topic_name
 
 RECORDS = 20
-
-
-def read_back(bootstrap, topic, count):
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest",
-                             fetch_max_wait_ms=100)
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        got = []
-
-        def all_read():
-            for messages in consumer.poll(timeout_ms=200).values():
-                got.extend((m.offset, m.value) for m in messages)
-            return len(got) >= count
-        wait_until(f"{count} records of {topic}", all_read)
-        return got
-    finally:
-        consumer.close()
 
 
 def kafka_python_default(bootstrap):
@@ -50,7 +31,7 @@ def kafka_python_default(bootstrap):
             expect_eq(f.get(timeout=STEP_TIMEOUT_SECS).offset, i, f"offset of record {i}")
     finally:
         producer.close(timeout=STEP_TIMEOUT_SECS)
-    expect_eq(read_back(bootstrap, topic, RECORDS),
+    expect_eq(read_partition(bootstrap, topic, RECORDS),
               [(i, b"v%d" % i) for i in range(RECORDS)], "records read back")
     step(f"kafka-python {kafka.__version__} default (idempotent) producer: {RECORDS} records")
 

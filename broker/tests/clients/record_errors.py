@@ -11,9 +11,9 @@ error; nothing is stored, and the 90 sent again are acknowledged at offsets 0..8
 from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 import kafka.errors
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
-from session_common import STEP_TIMEOUT_SECS, expect, expect_eq, run, step, topic_name, wait_until
+from session_common import STEP_TIMEOUT_SECS, expect, expect_eq, read_partition, run, step, topic_name
 
 RECORDS = 100
 
@@ -33,25 +33,9 @@ def create_compacted(bootstrap, topic):
         future.result(timeout=STEP_TIMEOUT_SECS)
 
 
-def stored_values(bootstrap, topic):
+def stored_values_of(bootstrap, topic):
     """Every value of partition 0 (the end offset is read first, then read up to it)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest",
-                             fetch_max_wait_ms=100)
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        end = consumer.end_offsets([tp])[tp]
-        got = []
-
-        def all_read():
-            for messages in consumer.poll(timeout_ms=200).values():
-                got.extend(m.value for m in messages)
-            return len(got) >= end
-        wait_until(f"{end} records of {topic}", all_read)
-        return got
-    finally:
-        consumer.close()
+    return [value for _, value in read_partition(bootstrap, topic)]
 
 
 def confluent_kafka_session(bootstrap):
@@ -80,13 +64,13 @@ def confluent_kafka_session(bootstrap):
         expect(isinstance(err, KafkaError) and err.code() == want,
                f"confluent-kafka record {i} ({'keyless' if keyless(i) else 'keyed'}): "
                f"expected error {want}, got {err!r}")
-    expect_eq(stored_values(bootstrap, topic), [], "confluent-kafka: stored after the refusal")
+    expect_eq(stored_values_of(bootstrap, topic), [], "confluent-kafka: stored after the refusal")
 
     step("confluent-kafka: the 90 keyed records again")
     keyed = [i for i in range(RECORDS) if not keyless(i)]
     reports = send(keyed)
     expect_eq([reports[i] for i in keyed], list(range(len(keyed))), "confluent-kafka: offsets")
-    expect_eq(stored_values(bootstrap, topic), [record(i)[1] for i in keyed],
+    expect_eq(stored_values_of(bootstrap, topic), [record(i)[1] for i in keyed],
               "confluent-kafka: stored values")
 
 
@@ -115,7 +99,7 @@ def kafka_python_session(bootstrap):
                        and "part of a batch" in str(error),
                        f"kafka-python keyed record {i}: expected the 'part of a batch' error, "
                        f"got {error!r}")
-        expect_eq(stored_values(bootstrap, topic), [], "kafka-python: stored after the refusal")
+        expect_eq(stored_values_of(bootstrap, topic), [], "kafka-python: stored after the refusal")
 
         step("kafka-python: the 90 keyed records again")
         keyed = [i for i in range(RECORDS) if not keyless(i)]

@@ -61,6 +61,37 @@ def wait_until(what, condition, timeout_secs=STEP_TIMEOUT_SECS, interval_secs=0.
     raise Mismatch(f"timed out after {timeout_secs:.0f} s waiting for {what}{detail}")
 
 
+def read_partition(bootstrap, topic, count=None, isolation_level="read_uncommitted",
+                   ends_there=False):
+    """(offset, value) of the first `count` records of `topic` partition 0 as kafka-python's
+    consumer reads them at `isolation_level`; all up to the end offset (read first) when
+    `count` is None. With `ends_there`, nothing may follow them: the consumer's position
+    must then be the end offset (for read_committed: no aborted records after)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             isolation_level=isolation_level, fetch_max_wait_ms=100)
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        if count is None:
+            count = consumer.end_offsets([tp])[tp]
+        got = []
+
+        def all_read():
+            for messages in consumer.poll(timeout_ms=200).values():
+                got.extend((m.offset, m.value) for m in messages)
+            return len(got) >= count
+        wait_until(f"{count} {isolation_level} records of {topic}", all_read)
+        if ends_there:
+            expect_eq(consumer.position(tp), consumer.end_offsets([tp])[tp],
+                      f"{isolation_level} position after the records read")
+        return got
+    finally:
+        consumer.close()
+
+
 def expected_records(codec, count, base_timestamp_ms):
     """The records one session produces for `codec`: keys, values, headers, timestamps.
 

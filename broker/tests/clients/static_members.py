@@ -49,6 +49,16 @@ def static_member(bootstrap, group, topic, instance, assignors):
     if assignors is not None:
         config["partition_assignment_strategy"] = assignors
     consumer = KafkaConsumer(**config)
+    # Know the topic's partitions before joining. Otherwise the first assignment is made
+    # from metadata without them, the metadata that follows makes the member rejoin, and
+    # kafka-python 3.0 loses that rejoin's assignment when a short poll times out while its
+    # SyncGroup is in flight (its rejoin flag is not set for a metadata-driven rejoin), so
+    # the member stays without partitions — a client bug, seen against any broker.
+    deadline = time.monotonic() + STEP_TIMEOUT_SECS
+    while len(consumer.partitions_for_topic(topic) or ()) < PARTITIONS:
+        if time.monotonic() > deadline:
+            raise Mismatch(f"the consumer's metadata never showed {PARTITIONS} partitions of {topic}")
+        time.sleep(0.05)
     recorder = Recorder()
     consumer.subscribe([topic], listener=recorder)
     return consumer, recorder

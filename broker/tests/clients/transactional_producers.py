@@ -16,30 +16,15 @@ import kafka
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 
-from session_common import STEP_TIMEOUT_SECS, expect_eq, run, step, topic_name, wait_until
+from session_common import (STEP_TIMEOUT_SECS, expect_eq, read_partition, run, step, topic_name,
+                            wait_until)
 
 
-def read_committed(bootstrap, topic, count):
-    """The first `count` values of `topic` partition 0 as read_committed sees them."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest",
-                             isolation_level="read_committed", fetch_max_wait_ms=100)
-    try:
-        consumer.assign([TopicPartition(topic, 0)])
-        got = []
-
-        def all_read():
-            for messages in consumer.poll(timeout_ms=200).values():
-                got.extend(m.value for m in messages)
-            return len(got) >= count
-        wait_until(f"{count} committed records of {topic}", all_read)
-        # Nothing else (aborted records) may follow: the LSO is the end.
-        end = consumer.end_offsets([TopicPartition(topic, 0)])[TopicPartition(topic, 0)]
-        expect_eq(consumer.position(TopicPartition(topic, 0)), end,
-                  "read_committed position after the committed records")
-        return got
-    finally:
-        consumer.close()
+def committed_values(bootstrap, topic, count):
+    """The first `count` values of `topic` partition 0 as read_committed sees them; nothing
+    else (aborted records) may follow: the LSO is the end."""
+    return [value for _, value in read_partition(bootstrap, topic, count, "read_committed",
+                                                 ends_there=True)]
 
 
 def kafka_python_transactions(bootstrap):
@@ -58,7 +43,7 @@ def kafka_python_transactions(bootstrap):
         producer.abort_transaction()
     finally:
         producer.close(timeout=STEP_TIMEOUT_SECS)
-    expect_eq(read_committed(bootstrap, topic, 5), [b"committed-%d" % i for i in range(5)],
+    expect_eq(committed_values(bootstrap, topic, 5), [b"committed-%d" % i for i in range(5)],
               "read_committed records")
     step(f"kafka-python {kafka.__version__} transactional producer: commit and abort")
 
@@ -95,7 +80,7 @@ def kafka_python_consume_transform_produce(bootstrap):
     finally:
         producer.close(timeout=STEP_TIMEOUT_SECS)
         consumer.close()
-    expect_eq(read_committed(bootstrap, sink, 4), [b"IN-%d" % i for i in range(4)],
+    expect_eq(committed_values(bootstrap, sink, 4), [b"IN-%d" % i for i in range(4)],
               "transformed records")
     step("kafka-python consume-transform-produce: output and input offsets in one transaction")
 

@@ -1,0 +1,617 @@
+//! `cluster`: [`TestCluster`], N broker processes started as one Kafka cluster in KRaft
+//! mode — each node with exactly the command line a user types:
+//!
+//! ```text
+//! ironlog broker --override node.id=n --override process.roles=broker,controller
+//!   --override controller.quorum.voters=1@127.0.0.1:C1,2@127.0.0.1:C2,3@127.0.0.1:C3
+//!   --override controller.listener.names=CONTROLLER
+//!   --override listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+//!   --override listeners=PLAINTEXT://127.0.0.1:Pn,CONTROLLER://127.0.0.1:Cn
+//!   --override advertised.listeners=PLAINTEXT://127.0.0.1:Pn --override log.dirs=DIRn
+//! ```
+//!
+//! plus the cluster's and the node's extra overrides. Broker-only nodes have no CONTROLLER
+//! listener, controller-only nodes no PLAINTEXT one (split roles).
+//!
+//! Ports: the voters name every controller port, so those must be known before any node
+//! starts, and the client ports are fixed too (a restarted node comes back where clients
+//! and the other nodes know it). They come from [`crate::ports::allocate_port`]. A port
+//! taken by someone else before its node bound it makes that node exit with "Address
+//! already in use": the whole start is then repeated with fresh ports for every node (the
+//! voters change, and no node may keep an old list), at most [`START_ATTEMPTS`] times. A
+//! restart of one node keeps its ports and waits (bounded) while one is taken.
+//!
+//! Addresses: each node has a host address ([`ClusterSpec::node_host`], 127.0.0.1 by
+//! default) used for its listeners, its advertised listener and its voter entry, and a
+//! command wrapper ([`ClusterSpec::node_wrapper`]): where partition tests will give every
+//! node its own address in its own network namespace (`ip netns exec nsN`).
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+
+use crate::broker::{host_in_url, BrokerSpec, StartFailure, TestBroker, CLIENT_LISTENER};
+use crate::clients::{wait_until, KafkaClients};
+use crate::ports::allocate_port;
+use crate::process::{BrokerCommand, Settings};
+
+/// The listener name controllers talk on.
+pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
+/// How many times a cluster start is repeated with fresh ports when one was taken.
+pub const START_ATTEMPTS: usize = 5;
+/// How long [`TestCluster`] waits for every broker to see every other in Metadata.
+pub const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `process.roles` of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roles {
+    /// `broker,controller`: serves clients and votes in the metadata quorum.
+    Combined,
+    /// `broker`: serves clients, follows the metadata log without voting.
+    Broker,
+    /// `controller`: votes, serves no clients.
+    Controller,
+}
+
+impl Roles {
+    /// The value of `process.roles`.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Roles::Combined => "broker,controller",
+            Roles::Broker => "broker",
+            Roles::Controller => "controller",
+        }
+    }
+
+    pub fn is_broker(self) -> bool {
+        matches!(self, Roles::Combined | Roles::Broker)
+    }
+
+    pub fn is_controller(self) -> bool {
+        matches!(self, Roles::Combined | Roles::Controller)
+    }
+}
+
+/// One node of a cluster to be.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// `node.id`.
+    pub id: i32,
+    pub roles: Roles,
+    /// The address the node's listeners bind and advertise and its voter entry names.
+    pub host: IpAddr,
+    /// Programs the node's binary is started through (e.g. `ip netns exec ns1`).
+    pub wrapper: Vec<OsString>,
+    /// This node's extra overrides (after the cluster's).
+    pub overrides: Settings,
+}
+
+/// The fixed ports of one node: the client port of a broker, the controller port of a
+/// controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodePorts {
+    pub client: Option<u16>,
+    pub controller: Option<u16>,
+}
+
+/// What a [`TestCluster`] is started with.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    binary: PathBuf,
+    nodes: Vec<NodeSpec>,
+    overrides: Settings,
+    env: Settings,
+}
+
+impl ClusterSpec {
+    /// `count` combined nodes (broker and controller), ids 1..=count, on 127.0.0.1.
+    pub fn new(binary: impl Into<PathBuf>, count: i32) -> Self {
+        Self::with_roles(binary, (1..=count).map(|_| Roles::Combined).collect())
+    }
+
+    /// `controllers` controller-only nodes (ids 1..=controllers) and `brokers` broker-only
+    /// nodes (the ids after them).
+    pub fn split(binary: impl Into<PathBuf>, controllers: i32, brokers: i32) -> Self {
+        let roles = (0..controllers)
+            .map(|_| Roles::Controller)
+            .chain((0..brokers).map(|_| Roles::Broker))
+            .collect();
+        Self::with_roles(binary, roles)
+    }
+
+    /// One node per entry of `roles`, ids from 1 in that order.
+    pub fn with_roles(binary: impl Into<PathBuf>, roles: Vec<Roles>) -> Self {
+        let nodes = roles
+            .into_iter()
+            .zip(1..)
+            .map(|(roles, id)| NodeSpec {
+                id,
+                roles,
+                host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                wrapper: Vec::new(),
+                overrides: Settings::default(),
+            })
+            .collect();
+        ClusterSpec {
+            binary: binary.into(),
+            nodes,
+            overrides: Settings::default(),
+            env: Settings::default(),
+        }
+    }
+
+    /// One `--override key=value` for every node (e.g. `default.replication.factor=3`).
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        self.overrides.set(key, value);
+        self
+    }
+
+    /// [`ClusterSpec::set`] for each pair, in order.
+    pub fn overrides(mut self, overrides: &[(&str, &str)]) -> Self {
+        self.overrides.set_all(overrides);
+        self
+    }
+
+    /// One `--override key=value` for node `id` only.
+    pub fn node_override(mut self, id: i32, key: &str, value: &str) -> Self {
+        self.node_spec_mut(id).overrides.set(key, value);
+        self
+    }
+
+    /// The address node `id` binds, advertises and is a voter at.
+    pub fn node_host(mut self, id: i32, host: IpAddr) -> Self {
+        self.node_spec_mut(id).host = host;
+        self
+    }
+
+    /// Programs node `id`'s binary is started through (e.g. `ip netns exec ns1`).
+    pub fn node_wrapper(mut self, id: i32, wrapper: &[&str]) -> Self {
+        self.node_spec_mut(id).wrapper = wrapper.iter().map(OsString::from).collect();
+        self
+    }
+
+    /// One environment variable of every node's process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.set(key, value);
+        self
+    }
+
+    pub fn nodes(&self) -> &[NodeSpec] {
+        &self.nodes
+    }
+
+    fn node_spec_mut(&mut self, id: i32) -> &mut NodeSpec {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("the cluster has no node {id}"))
+    }
+
+    /// `controller.quorum.voters`: `id@host:port` of every controller, by id.
+    pub fn voters(&self, ports: &[NodePorts]) -> String {
+        self.nodes
+            .iter()
+            .zip(ports)
+            .filter(|(n, _)| n.roles.is_controller())
+            .map(|(n, p)| {
+                format!(
+                    "{}@{}:{}",
+                    n.id,
+                    host_in_url(n.host),
+                    p.controller.unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The `--override` settings of every node, in the order of [`ClusterSpec::nodes`],
+    /// given every node's ports and data dir. Pure: the command lines the cluster runs.
+    pub fn node_settings(
+        &self,
+        ports: &[NodePorts],
+        data_dirs: &[PathBuf],
+    ) -> Vec<Vec<(String, String)>> {
+        assert_eq!(ports.len(), self.nodes.len(), "one NodePorts per node");
+        assert_eq!(data_dirs.len(), self.nodes.len(), "one data dir per node");
+        let voters = self.voters(ports);
+        self.nodes
+            .iter()
+            .zip(ports)
+            .zip(data_dirs)
+            .map(|((node, ports), data_dir)| {
+                let host = host_in_url(node.host);
+                let client = ports
+                    .client
+                    .map(|p| format!("{CLIENT_LISTENER}://{host}:{p}"));
+                let controller = ports
+                    .controller
+                    .map(|p| format!("{CONTROLLER_LISTENER}://{host}:{p}"));
+                let listeners: Vec<String> = client.iter().chain(&controller).cloned().collect();
+                let mut settings = vec![
+                    ("node.id".to_string(), node.id.to_string()),
+                    (
+                        "process.roles".to_string(),
+                        node.roles.as_config().to_string(),
+                    ),
+                    ("controller.quorum.voters".to_string(), voters.clone()),
+                    (
+                        "controller.listener.names".to_string(),
+                        CONTROLLER_LISTENER.to_string(),
+                    ),
+                    (
+                        "listener.security.protocol.map".to_string(),
+                        format!("{CLIENT_LISTENER}:PLAINTEXT,{CONTROLLER_LISTENER}:PLAINTEXT"),
+                    ),
+                    ("listeners".to_string(), listeners.join(",")),
+                ];
+                if let Some(client) = client {
+                    settings.push(("advertised.listeners".to_string(), client));
+                }
+                settings.push(("log.dirs".to_string(), data_dir.display().to_string()));
+                let mut settings = Settings::from_pairs(settings);
+                settings
+                    .set_all(self.overrides.pairs())
+                    .set_all(node.overrides.pairs());
+                settings.pairs().to_vec()
+            })
+            .collect()
+    }
+
+    /// Fresh ports for every node: a client port for brokers, a controller port for
+    /// controllers.
+    fn allocate_ports(&self) -> Vec<NodePorts> {
+        let port = |node: &NodeSpec| {
+            allocate_port(node.host).unwrap_or_else(|e| panic!("node {}: {e}", node.id))
+        };
+        self.nodes
+            .iter()
+            .map(|node| NodePorts {
+                client: node.roles.is_broker().then(|| port(node)),
+                controller: node.roles.is_controller().then(|| port(node)),
+            })
+            .collect()
+    }
+
+    /// Starts every node and waits until each broker sees every broker in Metadata;
+    /// panics, saying why, if the cluster does not come up.
+    pub fn start(self) -> TestCluster {
+        let cluster = self.launch();
+        cluster.wait_ready(CLUSTER_READY_TIMEOUT);
+        cluster
+    }
+
+    /// Starts every node (each printed `ironlog: started`) without waiting for them to see
+    /// each other; see [`TestCluster::wait_ready`].
+    pub fn launch(self) -> TestCluster {
+        for attempt in 1..=START_ATTEMPTS {
+            let ports = self.allocate_ports();
+            let mut nodes: Vec<TestBroker> = self
+                .nodes
+                .iter()
+                .map(|node| {
+                    let mut spec = BrokerSpec::new(&self.binary).host(node.host).named(
+                        &format!("node {}", node.id),
+                        &format!("ironlog-node{}-", node.id),
+                    );
+                    for (k, v) in self.env.iter() {
+                        spec = spec.env(k, v);
+                    }
+                    let mut broker = spec.prepare();
+                    broker.client_listener_required = node.roles.is_broker();
+                    broker
+                })
+                .collect();
+            let data_dirs: Vec<PathBuf> = nodes.iter().map(TestBroker::data_dir).collect();
+            let settings = self.node_settings(&ports, &data_dirs);
+            for ((broker, node), settings) in nodes.iter_mut().zip(&self.nodes).zip(settings) {
+                let mut command = BrokerCommand::new(&self.binary);
+                command.set_all(&settings);
+                command.wrapper = node.wrapper.clone();
+                command.env = broker.command().env.clone();
+                broker.replace_command(command);
+            }
+            // every node is spawned before any is waited for: nodes may wait for a quorum
+            let starting: Vec<_> = nodes
+                .iter_mut()
+                .map(|broker| {
+                    let command = broker.command().clone();
+                    broker.begin_start(&command)
+                })
+                .collect();
+            // waited for side by side: the first failure gives up the others' waits
+            let abort = AtomicBool::new(false);
+            let failures: Vec<StartFailure> = std::thread::scope(|scope| {
+                let waits: Vec<_> = nodes
+                    .iter_mut()
+                    .zip(starting)
+                    .map(|(broker, starting)| {
+                        let abort = &abort;
+                        scope.spawn(move || {
+                            let outcome = broker.finish_start_unless(starting, abort);
+                            if outcome.is_err() {
+                                abort.store(true, Ordering::SeqCst);
+                            }
+                            outcome
+                        })
+                    })
+                    .collect();
+                waits
+                    .into_iter()
+                    .filter_map(|wait| match wait.join() {
+                        Ok(outcome) => outcome.err(),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    })
+                    .collect()
+            });
+            let port_taken = failures
+                .iter()
+                .any(|f| matches!(f, StartFailure::PortTaken));
+            let other: Vec<&str> = failures
+                .iter()
+                .filter_map(|f| match f {
+                    StartFailure::Other(message) => Some(message.as_str()),
+                    StartFailure::PortTaken | StartFailure::Aborted => None,
+                })
+                .collect();
+            if !other.is_empty() && !port_taken {
+                panic!("the cluster did not start: {}", other.join("; "));
+            }
+            if port_taken {
+                // the nodes go (killed, their fresh dirs removed); the next attempt has
+                // fresh ports for all, since the voters name them all
+                eprintln!(
+                    "cluster start attempt {attempt}/{START_ATTEMPTS}: a port was taken \
+                     before its node bound it; starting again with fresh ports"
+                );
+                continue;
+            }
+            return TestCluster {
+                spec: self,
+                nodes,
+                ports,
+                start_attempts: attempt,
+            };
+        }
+        panic!(
+            "the cluster did not start in {START_ATTEMPTS} attempts: a port was taken every time"
+        );
+    }
+}
+
+/// N `ironlog` processes forming one cluster; killed when dropped. Each node is a
+/// [`TestBroker`] (its own temp dir, log, kept when the test fails) with fixed ports.
+pub struct TestCluster {
+    spec: ClusterSpec,
+    nodes: Vec<TestBroker>,
+    ports: Vec<NodePorts>,
+    start_attempts: usize,
+}
+
+impl TestCluster {
+    /// How many attempts the start took (more than 1 when a port was taken).
+    pub fn start_attempts(&self) -> usize {
+        self.start_attempts
+    }
+
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    /// The node with `node.id` = `id`.
+    pub fn node(&self, id: i32) -> &TestBroker {
+        &self.nodes[self.index(id)]
+    }
+
+    pub fn node_mut(&mut self, id: i32) -> &mut TestBroker {
+        let index = self.index(id);
+        &mut self.nodes[index]
+    }
+
+    /// Every node's id, in order.
+    pub fn node_ids(&self) -> Vec<i32> {
+        self.spec.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// The fixed ports of node `id`.
+    pub fn ports(&self, id: i32) -> NodePorts {
+        self.ports[self.index(id)]
+    }
+
+    /// `controller.quorum.voters` as every node has it.
+    pub fn voters(&self) -> String {
+        self.spec.voters(&self.ports)
+    }
+
+    /// The client addresses of every broker node (`host:port,...`), running or not: what
+    /// a client is given as `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.spec
+            .nodes
+            .iter()
+            .zip(&self.ports)
+            .filter_map(|(n, p)| {
+                p.client
+                    .map(|port| format!("{}:{port}", host_in_url(n.host)))
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Clean shutdown of node `id` (SIGTERM, bounded wait, exit code 0).
+    pub fn stop_node(&mut self, id: i32) {
+        self.node_mut(id).stop();
+    }
+
+    /// Crash of node `id`: SIGKILL. Its data dir stays for [`TestCluster::restart_node`].
+    pub fn kill9_node(&mut self, id: i32) {
+        self.node_mut(id).kill9();
+    }
+
+    /// Starts node `id` again on its data dir and its ports (stopping it cleanly first if it
+    /// runs); while one of its ports is taken by someone else, it tries again (bounded).
+    pub fn restart_node(&mut self, id: i32) {
+        let node = self.node_mut(id);
+        if node.is_running() {
+            node.stop();
+        }
+        let command = node.command().clone();
+        node.start_retrying_taken_ports(&command, &format!("a port of node {id}"));
+    }
+
+    /// Waits until every running broker node lists every broker node in Metadata.
+    pub fn wait_ready(&self, timeout: Duration) {
+        let brokers: Vec<i32> = self
+            .spec
+            .nodes
+            .iter()
+            .filter(|n| n.roles.is_broker())
+            .map(|n| n.id)
+            .collect();
+        for (node, spec) in self.nodes.iter().zip(&self.spec.nodes) {
+            if !spec.roles.is_broker() || node.pid().is_none() {
+                continue;
+            }
+            let consumer = node.consumer();
+            let mut seen = Vec::new();
+            wait_until(
+                timeout,
+                &format!("node {} to list brokers {brokers:?} in Metadata", spec.id),
+                || {
+                    let Ok(md) = consumer.fetch_metadata(None, Duration::from_secs(5)) else {
+                        return false;
+                    };
+                    seen = md.brokers().iter().map(|b| b.id()).collect();
+                    seen.sort();
+                    seen == brokers
+                },
+            );
+        }
+    }
+
+    fn index(&self, id: i32) -> usize {
+        self.spec
+            .nodes
+            .iter()
+            .position(|n| n.id == id)
+            .unwrap_or_else(|| panic!("the cluster has no node {id}"))
+    }
+}
+
+impl KafkaClients for TestCluster {
+    fn bootstrap_servers(&self) -> String {
+        self.bootstrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_of(settings: &[(String, String)]) -> String {
+        let mut command = BrokerCommand::new("ironlog");
+        command.set_all(settings);
+        format!("ironlog {}", command.args().join(" "))
+    }
+
+    #[test]
+    fn three_combined_nodes_get_exactly_the_documented_command_line() {
+        let spec = ClusterSpec::new("ironlog", 3)
+            .set("default.replication.factor", "3")
+            .set("min.insync.replicas", "2");
+        let ports: Vec<NodePorts> = (0..3)
+            .map(|i| NodePorts {
+                client: Some(21000 + i),
+                controller: Some(22000 + i),
+            })
+            .collect();
+        let dirs: Vec<PathBuf> = (1..=3).map(|n| PathBuf::from(format!("/d{n}"))).collect();
+        let lines: Vec<String> = spec
+            .node_settings(&ports, &dirs)
+            .iter()
+            .map(|s| args_of(s))
+            .collect();
+        let voters = "1@127.0.0.1:22000,2@127.0.0.1:22001,3@127.0.0.1:22002";
+        for (n, line) in lines.iter().enumerate() {
+            let (id, p, c) = (n + 1, 21000 + n, 22000 + n);
+            assert_eq!(
+                *line,
+                format!(
+                    "ironlog broker --override node.id={id} --override process.roles=broker,controller \
+                     --override controller.quorum.voters={voters} \
+                     --override controller.listener.names=CONTROLLER \
+                     --override listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT \
+                     --override listeners=PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c} \
+                     --override advertised.listeners=PLAINTEXT://127.0.0.1:{p} \
+                     --override log.dirs=/d{id} \
+                     --override default.replication.factor=3 --override min.insync.replicas=2"
+                ),
+                "node {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn split_roles_hosts_and_node_overrides_shape_each_line() {
+        let spec = ClusterSpec::split("ironlog", 1, 2)
+            .node_host(3, "10.0.0.3".parse().unwrap())
+            .node_override(3, "broker.rack", "b")
+            .set("num.partitions", "3")
+            .node_override(2, "num.partitions", "6");
+        let port = |client, controller| NodePorts { client, controller };
+        let ports = [
+            port(None, Some(23000)),
+            port(Some(23001), None),
+            port(Some(23002), None),
+        ];
+        let dirs: Vec<PathBuf> = (1..=3).map(|n| PathBuf::from(format!("/d{n}"))).collect();
+        let settings = spec.node_settings(&ports, &dirs);
+        let get = |node: usize, key: &str| {
+            settings[node]
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        // (node index, key, value): the controller votes alone, serves no clients; a
+        // node's override wins over the cluster's; a node's own host is what it binds,
+        // advertises and is known at
+        let voters = Some("1@127.0.0.1:23000");
+        let expected = [
+            (0, "controller.quorum.voters", voters),
+            (1, "controller.quorum.voters", voters),
+            (2, "controller.quorum.voters", voters),
+            (0, "process.roles", Some("controller")),
+            (0, "listeners", Some("CONTROLLER://127.0.0.1:23000")),
+            (0, "advertised.listeners", None),
+            (1, "process.roles", Some("broker")),
+            (1, "listeners", Some("PLAINTEXT://127.0.0.1:23001")),
+            (1, "num.partitions", Some("6")),
+            (2, "num.partitions", Some("3")),
+            (2, "listeners", Some("PLAINTEXT://10.0.0.3:23002")),
+            (
+                2,
+                "advertised.listeners",
+                Some("PLAINTEXT://10.0.0.3:23002"),
+            ),
+            (2, "broker.rack", Some("b")),
+        ];
+        for (node, key, value) in expected {
+            assert_eq!(
+                get(node, key).as_deref(),
+                value,
+                "{key} of node {}",
+                node + 1
+            );
+        }
+        let keys: Vec<&str> = settings[2].iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys.iter().filter(|k| **k == "num.partitions").count(),
+            1,
+            "every key once: {keys:?}"
+        );
+    }
+}

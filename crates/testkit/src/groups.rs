@@ -1,0 +1,193 @@
+//! `groups`: consumer-group sessions with rdkafka — group consumers that record every
+//! rebalance callback, polling rounds, and waits for an assignment.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::FutureRecord;
+use rdkafka::TopicPartitionList;
+
+use crate::clients::{block_on, client_config_with, ConsumedRecord, KafkaClients};
+
+/// Broker settings for group tests: no initial rebalance delay, a small `__consumer_offsets`.
+pub const FAST_GROUP_BROKER: &[(&str, &str)] = &[
+    ("group.initial.rebalance.delay.ms", "0"),
+    ("offsets.topic.num.partitions", "5"),
+];
+
+/// A rebalance callback as a group consumer saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebalanceEvent {
+    Assign(Vec<(String, i32)>),
+    Revoke(Vec<(String, i32)>),
+    Error(String),
+}
+
+/// Consumer context that records every rebalance callback.
+#[derive(Default, Clone)]
+pub struct RecordingContext {
+    pub events: Arc<Mutex<Vec<RebalanceEvent>>>,
+}
+
+impl RecordingContext {
+    pub fn events(&self) -> Vec<RebalanceEvent> {
+        self.events.lock().expect("events lock").clone()
+    }
+}
+
+fn tpl_pairs(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    let mut v: Vec<(String, i32)> = tpl
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect();
+    v.sort();
+    v
+}
+
+impl rdkafka::client::ClientContext for RecordingContext {}
+
+impl rdkafka::consumer::ConsumerContext for RecordingContext {
+    fn pre_rebalance(
+        &self,
+        _consumer: &BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        let event = match rebalance {
+            rdkafka::consumer::Rebalance::Assign(tpl) => RebalanceEvent::Assign(tpl_pairs(tpl)),
+            rdkafka::consumer::Rebalance::Revoke(tpl) => RebalanceEvent::Revoke(tpl_pairs(tpl)),
+            rdkafka::consumer::Rebalance::Error(e) => RebalanceEvent::Error(e.to_string()),
+        };
+        self.events.lock().expect("events lock").push(event);
+    }
+}
+
+/// A consumer that joins `group` (subscribe), commits only when told, short session.
+pub fn group_consumer_for(
+    bootstrap: &str,
+    group: &str,
+    extra: &[(&str, &str)],
+) -> BaseConsumer<RecordingContext> {
+    let defaults = [
+        ("group.id", group),
+        ("enable.auto.commit", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+        ("fetch.wait.max.ms", "100"),
+    ];
+    client_config_with(bootstrap, &defaults, extra)
+        .create_with_context(RecordingContext::default())
+        .expect("create rdkafka group consumer")
+}
+
+/// The partitions currently assigned to `consumer`, sorted.
+pub fn assignment_of<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+) -> Vec<(String, i32)> {
+    consumer
+        .assignment()
+        .map(|tpl| tpl_pairs(&tpl))
+        .unwrap_or_default()
+}
+
+/// Polls every consumer (briefly) once; returns what each received.
+pub fn poll_round<C: rdkafka::consumer::ConsumerContext>(
+    consumers: &[&BaseConsumer<C>],
+) -> Vec<Vec<ConsumedRecord>> {
+    consumers
+        .iter()
+        .map(|c| {
+            let mut got = Vec::new();
+            // Bounded: at most 1000 messages per consumer per round.
+            for _ in 0..1000 {
+                match c.poll(Duration::from_millis(20)) {
+                    Some(Ok(m)) => got.push(ConsumedRecord::from_message(&m)),
+                    Some(Err(_)) => {}
+                    None => break,
+                }
+            }
+            got
+        })
+        .collect()
+}
+
+/// Polls `consumers` until together they received at least `count` records, within
+/// `timeout`; returns what each received. `what` names them in the failure message.
+pub fn poll_until_received<C: rdkafka::consumer::ConsumerContext>(
+    consumers: &[&BaseConsumer<C>],
+    count: usize,
+    timeout: Duration,
+    what: &str,
+) -> Vec<Vec<ConsumedRecord>> {
+    let deadline = Instant::now() + timeout;
+    let mut received: Vec<Vec<ConsumedRecord>> = vec![Vec::new(); consumers.len()];
+    loop {
+        let total: usize = received.iter().map(Vec::len).sum();
+        if total >= count {
+            return received;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: received {total} of {count} records within {timeout:?}: {:?}",
+            received
+                .iter()
+                .flatten()
+                .map(ConsumedRecord::value_str)
+                .collect::<Vec<_>>()
+        );
+        for (i, got) in poll_round(consumers).into_iter().enumerate() {
+            received[i].extend(got);
+        }
+    }
+}
+
+/// Polls all consumers until `done` holds for their assignments, within `timeout`.
+pub fn poll_until_assigned<C: rdkafka::consumer::ConsumerContext>(
+    consumers: &[&BaseConsumer<C>],
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut(&[Vec<(String, i32)>]) -> bool,
+) -> Vec<Vec<ConsumedRecord>> {
+    let deadline = Instant::now() + timeout;
+    let mut received: Vec<Vec<ConsumedRecord>> = vec![Vec::new(); consumers.len()];
+    loop {
+        for (i, got) in poll_round(consumers).into_iter().enumerate() {
+            received[i].extend(got);
+        }
+        let assignments: Vec<Vec<(String, i32)>> =
+            consumers.iter().map(|c| assignment_of(c)).collect();
+        if done(&assignments) {
+            return received;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}; assignments: {assignments:?}"
+        );
+    }
+}
+
+/// Produces `values` to `topic` spread over its partitions by key; waits for every ack.
+pub fn produce_values(broker: &impl KafkaClients, topic: &str, values: &[String]) {
+    let producer = broker.producer();
+    let keys: Vec<String> = (0..values.len()).map(|i| format!("k{i}")).collect();
+    let deliveries: Vec<_> = values
+        .iter()
+        .zip(&keys)
+        .map(|(v, key)| {
+            producer
+                .send_result(FutureRecord::to(topic).key(key).payload(v))
+                .unwrap_or_else(|(e, _)| panic!("enqueueing {v} for {topic} failed: {e}"))
+        })
+        .collect();
+    block_on(async {
+        for (v, delivery) in values.iter().zip(deliveries) {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => panic!("producing {v} to {topic} failed: {e}"),
+                Err(_) => panic!("producer dropped the delivery of {v}"),
+            }
+        }
+    });
+}
