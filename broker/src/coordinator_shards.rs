@@ -32,7 +32,6 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::error::ResponseError;
-use crate::group::partition_for;
 use crate::metadata::MetadataImage;
 use crate::replica::{Partition, ReplicaManager};
 use crate::types::TopicPartition;
@@ -412,6 +411,22 @@ fn read_all_entries<E, D: Display>(
     ))
 }
 
+/// Java's `String.hashCode()`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units, with
+/// 32-bit wrap-around.
+fn java_string_hash_code(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// The partition of an internal topic that owns `key` (a group id, a transactional id):
+/// Kafka's `Utils.abs(key.hashCode) % partitions` (where `abs(Integer.MIN_VALUE)` is 0).
+pub(crate) fn partition_for(key: &str, partitions: i32) -> i32 {
+    let h = java_string_hash_code(key);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -709,5 +724,36 @@ mod tests {
         assert!(st.is_closed() && !st.is_loaded() && st.entries.is_empty());
         drop(st);
         assert!(shards.get(0).is_none());
+    }
+
+    #[test]
+    fn java_hash_code_matches_java() {
+        // Values computed by java.lang.String#hashCode.
+        assert_eq!(java_string_hash_code(""), 0);
+        assert_eq!(java_string_hash_code("a"), 97);
+        assert_eq!(java_string_hash_code("hello"), 99_162_322);
+        assert_eq!(java_string_hash_code("my-group"), -1_906_497_762);
+        assert_eq!(partition_for("my-group", 50), 1_906_497_762 % 50);
+        // Overflowing and non-ASCII (UTF-16 code units, including a surrogate pair).
+        assert_eq!(
+            java_string_hash_code("consumer-group-with-a-long-name"),
+            "consumer-group-with-a-long-name"
+                .encode_utf16()
+                .fold(0i64, |h, u| ((h * 31 + u as i64) as i32) as i64) as i32
+        );
+        assert_eq!(java_string_hash_code("é"), 233);
+        assert_eq!(java_string_hash_code("😀"), 1_772_899);
+    }
+
+    #[test]
+    fn partition_for_is_abs_hash_mod_partitions() {
+        assert_eq!(partition_for("a", 50), 97 % 50);
+        // "polygenelubricants" hashes to Integer.MIN_VALUE in Java.
+        assert_eq!(java_string_hash_code("polygenelubricants"), i32::MIN);
+        assert_eq!(partition_for("polygenelubricants", 50), 0);
+        for g in ["x", "group-1", "ÄÖÜ", "g".repeat(100).as_str()] {
+            let p = partition_for(g, 7);
+            assert!((0..7).contains(&p), "{g} → {p}");
+        }
     }
 }

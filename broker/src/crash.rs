@@ -7,10 +7,10 @@
 use std::sync::OnceLock;
 
 /// The environment variable naming the point to crash at.
-pub const CRASH_AT_ENV: &str = "IRONLOG_CRASH_AT";
+pub(crate) const CRASH_AT_ENV: &str = "IRONLOG_CRASH_AT";
 
 /// Aborts the process if `IRONLOG_CRASH_AT` names this point.
-pub fn point(name: &str) {
+pub(crate) fn point(name: &str) {
     static CRASH_AT: OnceLock<Option<String>> = OnceLock::new();
     let armed = CRASH_AT.get_or_init(|| std::env::var(CRASH_AT_ENV).ok().filter(|s| !s.is_empty()));
     if armed.as_deref() == Some(name) {

@@ -1,11 +1,11 @@
 //! `ApiError`: a Kafka error code plus an optional message, the currency in which every
 //! layer reports a failure that ends up in a response.
 
-pub use kafka_protocol::error::ResponseError;
+pub(crate) use kafka_protocol::error::ResponseError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub code: ResponseError,
     pub message: Option<String>,
     /// KIP-467: the records of a produced batch that caused the failure (ascending batch
@@ -23,7 +23,7 @@ pub struct RecordError {
 }
 
 impl ApiError {
-    pub fn new(code: ResponseError, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ResponseError, message: impl Into<String>) -> Self {
         Self {
             code,
             message: Some(message.into()),
@@ -31,7 +31,7 @@ impl ApiError {
         }
     }
 
-    pub fn code_only(code: ResponseError) -> Self {
+    pub(crate) fn code_only(code: ResponseError) -> Self {
         Self {
             code,
             message: None,
@@ -40,12 +40,12 @@ impl ApiError {
     }
 
     /// An error naming the records of a batch that caused it (KIP-467).
-    pub fn with_record_errors(mut self, record_errors: Vec<RecordError>) -> Self {
+    pub(crate) fn with_record_errors(mut self, record_errors: Vec<RecordError>) -> Self {
         self.record_errors = record_errors;
         self
     }
 
-    pub fn error_code(&self) -> i16 {
+    pub(crate) fn error_code(&self) -> i16 {
         self.code.code()
     }
 }

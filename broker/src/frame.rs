@@ -17,24 +17,23 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::protocol::buf::ByteBufMut;
 
 /// Fields shorter than this are copied: a separate chunk costs more than the copy.
-pub const SPLICE_MIN_BYTES: usize = 4096;
+pub(crate) const SPLICE_MIN_BYTES: usize = 4096;
 
 /// An encoded frame as chunks: owned encoder output with registered `Bytes` spliced in.
 #[derive(Debug, Default)]
-pub struct ChunkedFrame {
+pub(crate) struct ChunkedFrame {
     chunks: Vec<Bytes>,
     /// Bytes in `chunks`.
     flushed: usize,
     tail: BytesMut,
     /// Fields that may be spliced instead of copied (by address and length).
     spliceable: Vec<Bytes>,
-    spliced_bytes: usize,
 }
 
 impl ChunkedFrame {
     /// A frame that splices `fields` (each at least [`SPLICE_MIN_BYTES`] long to count)
     /// when the encoder writes them.
-    pub fn new(fields: Vec<Bytes>) -> Self {
+    pub(crate) fn new(fields: Vec<Bytes>) -> Self {
         Self {
             spliceable: fields
                 .into_iter()
@@ -46,21 +45,12 @@ impl ChunkedFrame {
     }
 
     /// Total encoded length.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.flushed + self.tail.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Bytes that were spliced in rather than copied.
-    pub fn spliced_bytes(&self) -> usize {
-        self.spliced_bytes
-    }
-
     /// The frame's chunks, in order.
-    pub fn into_chunks(mut self) -> Vec<Bytes> {
+    pub(crate) fn into_chunks(mut self) -> Vec<Bytes> {
         if !self.tail.is_empty() {
             self.chunks.push(self.tail.split().freeze());
         }
@@ -102,7 +92,6 @@ unsafe impl BufMut for ChunkedFrame {
                     self.chunks.push(self.tail.split().freeze());
                 }
                 self.flushed += field.len();
-                self.spliced_bytes += field.len();
                 self.chunks.push(field);
             }
             None => self.tail.extend_from_slice(src),
@@ -157,6 +146,19 @@ mod tests {
         response
     }
 
+    /// Bytes of `chunks` that are `fields` themselves (spliced in by reference, not copied).
+    fn spliced_bytes(chunks: &[Bytes], fields: &[Bytes]) -> usize {
+        chunks
+            .iter()
+            .filter(|c| {
+                fields
+                    .iter()
+                    .any(|f| f.as_ptr() == c.as_ptr() && f.len() == c.len())
+            })
+            .map(Bytes::len)
+            .sum()
+    }
+
     #[test]
     fn a_chunked_fetch_response_has_the_same_bytes_and_splices_large_batches() {
         let big = Bytes::from(vec![7u8; 3 * SPLICE_MIN_BYTES]);
@@ -170,12 +172,12 @@ mod tests {
             let mut chunked = ChunkedFrame::new(records.clone());
             r.encode(&mut chunked, version).expect("encode chunked");
             assert_eq!(chunked.len(), flat.len(), "v{version}");
+            let chunks = chunked.into_chunks();
             assert_eq!(
-                chunked.spliced_bytes(),
+                spliced_bytes(&chunks, &records),
                 big.len() + other.len(),
                 "v{version}"
             );
-            let chunks = chunked.into_chunks();
             assert!(
                 chunks
                     .iter()
@@ -192,12 +194,17 @@ mod tests {
         // Same content, different allocation: only the registered field is spliced.
         let registered = Bytes::from(vec![1u8; SPLICE_MIN_BYTES]);
         let lookalike = Bytes::from(vec![1u8; SPLICE_MIN_BYTES]);
-        let mut frame = ChunkedFrame::new(vec![registered.clone()]);
+        let fields = vec![registered.clone()];
+        let mut frame = ChunkedFrame::new(fields.clone());
         frame.put_slice(&lookalike);
-        assert_eq!(frame.spliced_bytes(), 0);
         frame.put_slice(&registered);
-        assert_eq!(frame.spliced_bytes(), registered.len());
         assert_eq!(frame.len(), 2 * SPLICE_MIN_BYTES);
-        assert_eq!(frame.into_chunks().len(), 2);
+        let chunks = frame.into_chunks();
+        assert_eq!(chunks.len(), 2);
+        assert!(
+            chunks[0].as_ptr() != lookalike.as_ptr(),
+            "the look-alike is copied"
+        );
+        assert_eq!(spliced_bytes(&chunks, &fields), registered.len());
     }
 }

@@ -4,18 +4,24 @@
 //! `handlers` execute them against the `replica::ReplicaManager` (partition data, backed
 //! by `log`) and the `metadata` quorum (cluster metadata as a replicated log applied to an
 //! immutable `MetadataImage`). See ARCHITECTURE.md for the code map and invariants.
+//!
+//! The library exists for the binary: it exposes [`start`] and [`RunningBroker`] and
+//! nothing else. Integration tests drive the binary over the wire.
 
-pub mod config;
+#![warn(unreachable_pub)]
+
 mod coordinator_shards;
-pub mod crash;
-pub mod error;
-pub mod frame;
-pub mod group;
-pub mod handlers;
-pub mod log;
-pub mod metadata;
-pub mod network;
-pub mod replica;
-pub mod server;
-pub mod txn;
-pub mod types;
+mod crash;
+mod error;
+mod frame;
+mod group;
+mod handlers;
+mod log;
+mod metadata;
+mod network;
+mod replica;
+mod server;
+mod txn;
+mod types;
+
+pub use server::{start, RunningBroker, ServerError};

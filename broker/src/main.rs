@@ -1,14 +1,14 @@
 //! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`
 //!
 //! Settings also come from `IRONLOG_*` environment variables (`IRONLOG_LOG_DIRS` sets
-//! `log.dirs`; see `ironlog::config::overrides_from_env`): the file (or the embedded
+//! `log.dirs`; see `ironlog_config::overrides_from_env`): the file (or the embedded
 //! default) < the environment < `--override`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ironlog::config::{overrides_from_env, BrokerConfig};
+use ironlog_config::{overrides_from_env, BrokerConfig};
 
 #[derive(Parser)]
 #[command(
@@ -85,15 +85,15 @@ async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
-    let running = ironlog::server::start(config)
+    let running = ironlog::start(config)
         .await
         .context("broker start-up failed")?;
     // Machine-readable start-up lines on stdout (tests and scripts wait for them).
-    for (name, address) in &running.bound {
+    for (name, address) in running.bound() {
         println!("ironlog: listener {name} bound to {address}");
     }
     println!("ironlog: started");
-    tracing::info!(node_id = running.broker.node_id, "broker started");
+    tracing::info!(node_id = running.node_id(), "broker started");
 
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),

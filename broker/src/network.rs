@@ -23,7 +23,7 @@ use crate::handlers::{self, Broker, RequestContext};
 
 /// Why a connection was closed by the broker (logged once per connection).
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectionError {
+pub(crate) enum ConnectionError {
     #[error("frame of {size} bytes exceeds socket.request.max.bytes {max}")]
     FrameTooLarge { size: i64, max: u32 },
     #[error("frame too short to hold a request header ({0} bytes)")]
@@ -53,7 +53,7 @@ pub enum ConnectionError {
 }
 
 /// Serves one client connection until it closes, errs, or the broker shuts down.
-pub async fn serve_connection(
+pub(crate) async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     listener_name: Arc<str>,
@@ -181,9 +181,7 @@ async fn handle_frame(
     }
 
     let ctx = RequestContext {
-        api,
         version,
-        correlation_id,
         client_id: header.client_id.as_ref().map(|s| s.to_string()),
         peer,
         listener_name: listener_name.clone(),

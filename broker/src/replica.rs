@@ -17,7 +17,6 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
-use crate::config::{self, BrokerConfig, ConfigLayers};
 use crate::error::{ApiError, ResponseError};
 use crate::log::{
     AbortedTxn, AppendInfo, AppendOrigin, FetchData, Log, LogConfig, LogError, LogManager,
@@ -25,9 +24,10 @@ use crate::log::{
 };
 use crate::metadata::MetadataImage;
 use crate::types::{now_ms, TopicPartition};
+use ironlog_config::{effective_min_insync_replicas, BrokerConfig, ConfigLayers};
 
 /// One hosted partition.
-pub struct Partition {
+pub(crate) struct Partition {
     pub tp: TopicPartition,
     pub topic_id: Uuid,
     pub log: Arc<Log>,
@@ -39,21 +39,21 @@ pub struct Partition {
 }
 
 impl Partition {
-    pub fn leader_epoch(&self) -> i32 {
+    pub(crate) fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
-    pub fn leader_id(&self) -> i32 {
+    pub(crate) fn leader_id(&self) -> i32 {
         self.leader_id.load(Ordering::Acquire)
     }
 
-    pub fn high_watermark(&self) -> i64 {
+    pub(crate) fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
 
     /// Last stable offset: the high watermark, or the first offset of the earliest ongoing
     /// transaction when lower (never below the log start offset, as in Kafka).
-    pub fn last_stable_offset(&self) -> i64 {
+    pub(crate) fn last_stable_offset(&self) -> i64 {
         let hw = self.high_watermark();
         match self.log.first_unstable_offset() {
             Some(first) => first.max(self.log.log_start_offset()).min(hw),
@@ -61,7 +61,7 @@ impl Partition {
         }
     }
 
-    pub fn isr_len(&self) -> i32 {
+    pub(crate) fn isr_len(&self) -> i32 {
         self.isr_len.load(Ordering::Acquire)
     }
 
@@ -77,7 +77,7 @@ impl Partition {
     }
 
     /// Checks a client-supplied leader epoch against ours (-1 = no check).
-    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
+    pub(crate) fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
         let ours = self.leader_epoch();
         match requested {
             -1 => Ok(()),
@@ -90,7 +90,7 @@ impl Partition {
 
 /// A transaction's outcome to write on its partitions (from the transaction coordinator).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnMarker {
+pub(crate) struct TxnMarker {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub coordinator_epoch: i32,
@@ -101,7 +101,7 @@ pub struct TxnMarker {
 /// A read_committed or read_uncommitted read: the data and, for read_committed, the aborted
 /// transactions overlapping it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadResult {
+pub(crate) struct ReadResult {
     pub data: FetchData,
     /// `Some` (possibly empty) for read_committed reads.
     pub aborted_transactions: Option<Vec<AbortedTxn>>,
@@ -111,7 +111,7 @@ pub struct ReadResult {
     pub last_stable_offset: i64,
 }
 
-pub struct ReplicaManager {
+pub(crate) struct ReplicaManager {
     node_id: i32,
     static_config: BrokerConfig,
     logs: Arc<LogManager>,
@@ -128,10 +128,10 @@ pub struct ReplicaManager {
 }
 
 /// Result of appending one partition's records.
-pub type AppendResult = Result<AppendInfo, ApiError>;
+pub(crate) type AppendResult = Result<AppendInfo, ApiError>;
 
 impl ReplicaManager {
-    pub fn new(
+    pub(crate) fn new(
         node_id: i32,
         static_config: BrokerConfig,
         logs: Arc<LogManager>,
@@ -150,13 +150,13 @@ impl ReplicaManager {
         }
     }
 
-    pub fn log_manager(&self) -> &Arc<LogManager> {
+    pub(crate) fn log_manager(&self) -> &Arc<LogManager> {
         &self.logs
     }
 
     /// Partitions of `topic` this broker leads in `image` and hosts locally, with their
     /// leader epochs: what an internal-topic coordinator (groups, transactions) serves.
-    pub fn led_partitions(&self, image: &MetadataImage, topic: &str) -> HashMap<i32, i32> {
+    pub(crate) fn led_partitions(&self, image: &MetadataImage, topic: &str) -> HashMap<i32, i32> {
         let mut led = HashMap::new();
         if let Some(t) = image.topic(topic) {
             for (&p, reg) in &t.partitions {
@@ -172,7 +172,7 @@ impl ReplicaManager {
     /// Calls `on_image` for the current and every later metadata image, each only after the
     /// image has been applied to local partitions, until shutdown. Coordinators use it to
     /// load and unload their shards as leadership moves.
-    pub async fn follow_applied_images(
+    pub(crate) async fn follow_applied_images(
         &self,
         mut images: watch::Receiver<Arc<MetadataImage>>,
         mut shutdown: watch::Receiver<bool>,
@@ -190,7 +190,7 @@ impl ReplicaManager {
         }
     }
 
-    pub fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+    pub(crate) fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions.read().ok()?.get(tp).cloned()
     }
 
@@ -198,7 +198,7 @@ impl ReplicaManager {
     /// (`ReplicaManager.getPartitionOrError`): a partition the latest metadata knows — not
     /// created here yet, or hosted elsewhere — is the retriable NOT_LEADER_OR_FOLLOWER (the
     /// client refreshes its metadata and retries), an unknown one UNKNOWN_TOPIC_OR_PARTITION.
-    pub fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ApiError> {
+    pub(crate) fn hosted_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ApiError> {
         if let Some(p) = self.partition(tp) {
             return Ok(p);
         }
@@ -218,7 +218,7 @@ impl ReplicaManager {
 
     /// A partition this broker hosts and leads (see [`Self::hosted_partition`]); a follower's
     /// replica is NOT_LEADER_OR_FOLLOWER.
-    pub fn leader_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ApiError> {
+    pub(crate) fn leader_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ApiError> {
         let p = self.hosted_partition(tp)?;
         if p.leader_id() != self.node_id {
             return Err(ResponseError::NotLeaderOrFollower.into());
@@ -228,18 +228,18 @@ impl ReplicaManager {
 
     /// A future that completes at the next append anywhere on this broker. Create it
     /// *before* checking for data so that no wake-up is lost.
-    pub fn data_arrived(&self) -> tokio::sync::futures::Notified<'_> {
+    pub(crate) fn data_arrived(&self) -> tokio::sync::futures::Notified<'_> {
         self.data_arrived.notified()
     }
 
     /// Waits (bounded) until an image at least as new as `offset` has been applied.
-    pub async fn await_applied(&self, offset: u64, timeout: Duration) {
+    pub(crate) async fn await_applied(&self, offset: u64, timeout: Duration) {
         let mut rx = self.applied_offset.subscribe();
         let _ = tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= offset)).await;
     }
 
     /// The effective storage config of `topic` in `image`, and its `min.insync.replicas`.
-    pub fn log_config_for(&self, image: &MetadataImage, topic: &str) -> (LogConfig, i32) {
+    pub(crate) fn log_config_for(&self, image: &MetadataImage, topic: &str) -> (LogConfig, i32) {
         let empty = Default::default();
         let layers = ConfigLayers {
             static_config: &self.static_config,
@@ -257,15 +257,18 @@ impl ReplicaManager {
                 .unwrap_or(&empty),
         };
         (
-            config::effective_log_config(&layers),
-            config::effective_min_insync_replicas(&layers),
+            LogConfig::from_layers(&layers),
+            effective_min_insync_replicas(&layers),
         )
     }
 
     /// Brings partition state in line with `image`: creates logs for new partitions hosted
     /// here, updates leader epochs and configs, deletes logs of removed topics (and stray
     /// logs left on disk for topics that no longer exist). Images are applied in order.
-    pub async fn apply_image(self: &Arc<Self>, image: Arc<MetadataImage>) -> Result<(), LogError> {
+    pub(crate) async fn apply_image(
+        self: &Arc<Self>,
+        image: Arc<MetadataImage>,
+    ) -> Result<(), LogError> {
         let mut last = self.apply_lock.lock().await;
         if last.as_ref().is_some_and(|l| l.offset >= image.offset) {
             return Ok(());
@@ -380,7 +383,7 @@ impl ReplicaManager {
 
     /// Appends one batch buffer to each listed partition as leader (blocking work runs on
     /// the blocking pool, one hop per request). Results come back in input order.
-    pub async fn append_as_leader(
+    pub(crate) async fn append_as_leader(
         &self,
         entries: Vec<(TopicPartition, bytes::Bytes, TxnVerification)>,
         required_acks: i16,
@@ -460,7 +463,11 @@ impl ReplicaManager {
     /// KIP-890: starts verifying a transactional produce of `producer_id` to `tp` (see
     /// [`Log::start_txn_verification`]); `None` when there is nothing to verify or no such
     /// partition here (the append reports that).
-    pub fn start_txn_verification(&self, tp: &TopicPartition, producer_id: i64) -> Option<u64> {
+    pub(crate) fn start_txn_verification(
+        &self,
+        tp: &TopicPartition,
+        producer_id: i64,
+    ) -> Option<u64> {
         self.partition(tp)
             .and_then(|p| p.log.start_txn_verification(producer_id, now_ms()))
     }
@@ -473,7 +480,7 @@ impl ReplicaManager {
     /// read_committed by the last stable offset, with the aborted transactions overlapping
     /// the returned batches (Kafka's `collectAbortedTransactions`, upper bound = the offset
     /// after the last returned batch).
-    pub fn read(
+    pub(crate) fn read(
         partition: &Partition,
         fetch_offset: i64,
         max_bytes: usize,
@@ -515,7 +522,7 @@ impl ReplicaManager {
     /// NOT_LEADER_OR_FOLLOWER, INVALID_PRODUCER_EPOCH (older producer epoch: Kafka's
     /// PRODUCER_FENCED), TRANSACTION_COORDINATOR_FENCED, KAFKA_STORAGE_ERROR. A marker for a
     /// producer without an ongoing transaction is written anyway. Results in input order.
-    pub async fn write_txn_markers(
+    pub(crate) async fn write_txn_markers(
         &self,
         markers: Vec<TxnMarker>,
     ) -> Vec<(
@@ -596,11 +603,6 @@ impl ReplicaManager {
             })
             .collect()
     }
-
-    /// Runs retention on every log (called periodically on the blocking pool).
-    pub fn enforce_retention(&self) -> usize {
-        self.logs.enforce_retention(now_ms())
-    }
 }
 
 /// The offset after the last whole batch in `records` (header reads only); `None` when empty.
@@ -647,15 +649,15 @@ fn spawn_roll_flush(p: &Arc<Partition>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::MetadataRecord;
+    use crate::metadata::records::MetadataRecord;
 
     fn replica_manager(dir: &std::path::Path, image: MetadataImage) -> ReplicaManager {
         let overrides = vec![format!("log.dirs={}", dir.display())];
         let config = BrokerConfig::load(None, &overrides).expect("config");
         let logs = LogManager::startup(
             vec![dir.to_path_buf()],
-            config.log_config(),
-            |_| config.log_config(),
+            LogConfig::broker_default(&config),
+            |_| LogConfig::broker_default(&config),
             crate::log::FileCache::new(64),
         )
         .expect("log manager");

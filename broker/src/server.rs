@@ -16,23 +16,23 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::config::BrokerConfig;
 use crate::group::{GroupConfig, GroupCoordinator};
-use crate::handlers::{fetch_session::FetchSessionCache, BoundListener, Broker};
+use crate::handlers::{fetch_session::FetchSessionCache, Broker};
 use crate::log::{
-    capacity_for_limit, open_files_limit, CleanerConfig, FileCache, LogCleaner, LogError,
-    LogManager,
+    capacity_for_limit, open_files_limit, CleanerConfig, FileCache, LogCleaner, LogConfig,
+    LogError, LogManager,
 };
 use crate::metadata::{
     BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerDefaults,
     MetadataQuorum, QuorumConfig,
 };
 use crate::replica::ReplicaManager;
-use crate::txn::{TransactionCoordinator, TxnConfig};
-use crate::types::now_ms;
+use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
+use crate::types::{kafka_uuid_string, now_ms};
+use ironlog_config::BrokerConfig;
 
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
-pub const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
+pub(crate) const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
 const META_PROPERTIES: &str = "meta.properties";
 
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +55,8 @@ pub enum ServerError {
 
 /// A started broker: its shared state, bound addresses and background tasks.
 pub struct RunningBroker {
-    pub broker: Arc<Broker>,
-    pub bound: Vec<(String, SocketAddr)>,
+    broker: Arc<Broker>,
+    bound: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     /// One permit per open connection; shutdown waits until all are back.
@@ -86,21 +86,33 @@ fn log_file_cache(configured_max: u32) -> Arc<FileCache> {
     FileCache::new(capacity)
 }
 
+/// Starts a broker: storage, the metadata quorum and controller, listeners, registration,
+/// the broker's components, then the background tasks and accept loops (the order of the
+/// module header).
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
-    let node_id = config.node_id;
     let meta_cluster_id = check_meta_properties(&config)?;
+    let (logs, cleaner) = open_storage(&config).await?;
+    let quorum = start_quorum(&config, meta_cluster_id).await?;
+    let controller = build_controller(&config, &quorum);
+    let listeners = bind_listeners(&config).await?;
+    register_broker(&config, &controller, &listeners).await?;
+    let broker = build_broker(config, logs, quorum, controller).await?;
+    Ok(spawn_tasks(broker, listeners, cleaner))
+}
 
-    let logs = {
-        let dirs = config.log_dirs.clone();
-        let default_log_config = config.log_config();
-        let files = log_file_cache(config.log_open_files_max);
-        tokio::task::spawn_blocking(move || {
-            let fallback = default_log_config.clone();
-            LogManager::startup(dirs, default_log_config, move |_| fallback.clone(), files)
-        })
-        .await
-        .map_err(|e| ServerError::Quorum(format!("log start-up task failed: {e}")))??
-    };
+/// Opens every log (recovering after an unclean shutdown) and starts the log cleaner.
+async fn open_storage(
+    config: &BrokerConfig,
+) -> Result<(Arc<LogManager>, Option<LogCleaner>), ServerError> {
+    let dirs = config.log_dirs.clone();
+    let default_log_config = LogConfig::broker_default(config);
+    let files = log_file_cache(config.log_open_files_max);
+    let logs = tokio::task::spawn_blocking(move || {
+        let fallback = default_log_config.clone();
+        LogManager::startup(dirs, default_log_config, move |_| fallback.clone(), files)
+    })
+    .await
+    .map_err(|e| ServerError::Quorum(format!("log start-up task failed: {e}")))??;
     let logs = Arc::new(logs);
     let cleaner = if config.log_cleaner_enable && config.log_cleaner_threads > 0 {
         Some(LogCleaner::start(
@@ -115,14 +127,22 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     } else {
         None
     };
+    Ok((logs, cleaner))
+}
 
+/// Starts the metadata quorum (replaying its log) and checks that `meta.properties` and
+/// the metadata log name the same cluster, then writes `meta.properties` where missing.
+async fn start_quorum(
+    config: &BrokerConfig,
+    meta_cluster_id: Option<String>,
+) -> Result<Arc<MetadataQuorum>, ServerError> {
     let metadata_dir = config
         .metadata_log_dir
         .clone()
         .unwrap_or_else(|| config.log_dirs[0].clone())
         .join(METADATA_DIR_NAME);
     let quorum = MetadataQuorum::start(QuorumConfig {
-        node_id,
+        node_id: config.node_id,
         metadata_dir,
         cluster_id: meta_cluster_id
             .clone()
@@ -130,7 +150,6 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     })
     .await
     .map_err(|e| ServerError::Quorum(e.to_string()))?;
-    let quorum = Arc::new(quorum);
     let cluster_id = quorum.image().cluster_id.clone();
     if let Some(meta) = &meta_cluster_id {
         if *meta != cluster_id {
@@ -142,36 +161,49 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             });
         }
     }
-    write_meta_properties(&config, &cluster_id)?;
+    write_meta_properties(config, &cluster_id)?;
+    Ok(Arc::new(quorum))
+}
 
-    let controller = Arc::new(
-        Controller::new(
-            Arc::clone(&quorum),
-            ControllerDefaults {
-                num_partitions: config.num_partitions,
-                default_replication_factor: config.default_replication_factor,
-                node_id,
-            },
-        )
-        .with_config_validators(
-            Arc::new(|name: &str, value: &str| crate::config::validate_topic_config(name, value)),
-            // The handler checks a whole broker change first, level included, as Kafka's
-            // broker does (config::check_broker_config_change); this is the controller's
-            // last check of each value (APPEND/SUBTRACT results included).
-            Arc::new(|name: &str, value: &str| {
-                crate::config::validate_broker_dynamic_config(name, value, true)
-            }),
-        )
-        .with_list_config_predicate(Arc::new(|name: &str| crate::config::is_list_config(name)))
-        .with_config_defaults(Arc::new(|resource: &ConfigResource, name: &str| {
-            crate::config::default_value(matches!(resource, ConfigResource::Topic(_)), name)
-                .map(str::to_owned)
-        })),
-    );
+/// The controller, with the config crate's rules for the values it stores.
+fn build_controller(config: &BrokerConfig, quorum: &Arc<MetadataQuorum>) -> Arc<Controller> {
+    let controller = Controller::new(
+        Arc::clone(quorum),
+        ControllerDefaults {
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+            node_id: config.node_id,
+        },
+    )
+    .with_config_validators(
+        Arc::new(|name: &str, value: &str| ironlog_config::validate_topic_config(name, value)),
+        // The handler checks a whole broker change first, level included, as Kafka's
+        // broker does (ironlog_config::check_broker_config_change); this is the
+        // controller's last check of each value (APPEND/SUBTRACT results included).
+        Arc::new(|name: &str, value: &str| {
+            ironlog_config::validate_broker_dynamic_config(name, value, true)
+        }),
+    )
+    .with_list_config_predicate(Arc::new(|name: &str| ironlog_config::is_list_config(name)))
+    .with_config_defaults(Arc::new(|resource: &ConfigResource, name: &str| {
+        ironlog_config::default_value(matches!(resource, ConfigResource::Topic(_)), name)
+            .map(str::to_owned)
+    }));
+    Arc::new(controller)
+}
 
-    // Bind every listener; port 0 becomes the bound port in what we advertise.
-    let mut listeners = Vec::new();
-    let mut advertised = Vec::new();
+/// A bound client listener and what this broker advertises for it.
+struct BoundListener {
+    name: String,
+    listener: TcpListener,
+    local: SocketAddr,
+    advertised_host: String,
+    advertised_port: u16,
+}
+
+/// Binds every listener; a port-0 listener advertises the port it was given.
+async fn bind_listeners(config: &BrokerConfig) -> Result<Vec<BoundListener>, ServerError> {
+    let mut bound = Vec::with_capacity(config.listeners.len());
     for l in &config.listeners {
         let bind_host = if l.host.is_empty() {
             "0.0.0.0"
@@ -195,49 +227,67 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             .advertised_listeners
             .iter()
             .find(|a| a.name == l.name);
-        let host = match adv {
+        let advertised_host = match adv {
             Some(a) if !a.host.is_empty() => a.host.clone(),
             _ if !l.host.is_empty() && l.host != "0.0.0.0" => l.host.clone(),
             _ => "localhost".to_owned(),
         };
-        let port = match adv {
+        let advertised_port = match adv {
             Some(a) if a.port != 0 => a.port,
             _ => local.port(),
         };
-        advertised.push(BoundListener {
+        bound.push(BoundListener {
             name: l.name.clone(),
-            host,
-            port,
+            listener,
+            local,
+            advertised_host,
+            advertised_port,
         });
-        listeners.push((l.name.clone(), listener, local));
     }
+    Ok(bound)
+}
 
+/// Registers this broker with its advertised endpoints.
+async fn register_broker(
+    config: &BrokerConfig,
+    controller: &Controller,
+    listeners: &[BoundListener],
+) -> Result<(), ServerError> {
     controller
         .register_broker(BrokerRegistrationRequest {
-            broker_id: node_id,
+            broker_id: config.node_id,
             incarnation_id: uuid::Uuid::new_v4(),
-            listeners: advertised
+            listeners: listeners
                 .iter()
-                .map(|a| BrokerEndpoint {
-                    name: a.name.clone(),
-                    host: a.host.clone(),
-                    port: a.port,
+                .map(|l| BrokerEndpoint {
+                    name: l.name.clone(),
+                    host: l.advertised_host.clone(),
+                    port: l.advertised_port,
                     security_protocol: "PLAINTEXT".to_owned(),
                 })
                 .collect(),
             rack: config.rack.clone(),
         })
         .await
-        .map_err(|e| ServerError::Registration(e.to_string()))?;
+        .map_err(|e| ServerError::Registration(e.to_string()))
+}
 
+/// The replica manager (the current image applied to the logs), the coordinators and the
+/// context handlers receive.
+async fn build_broker(
+    config: BrokerConfig,
+    logs: Arc<LogManager>,
+    quorum: Arc<MetadataQuorum>,
+    controller: Arc<Controller>,
+) -> Result<Arc<Broker>, ServerError> {
+    let node_id = config.node_id;
     let replicas = Arc::new(ReplicaManager::new(
         node_id,
         config.clone(),
-        Arc::clone(&logs),
+        logs,
         quorum.subscribe(),
     ));
     replicas.apply_image(quorum.image()).await?;
-
     let groups = GroupCoordinator::new(
         node_id,
         GroupConfig::from_broker_config(&config),
@@ -245,7 +295,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         Arc::clone(&controller),
         Arc::clone(&quorum),
     );
-    let producer_ids = Arc::new(crate::handlers::producer_id::ProducerIdManager::new());
+    let producer_ids = Arc::new(ProducerIdManager::new());
     let txn = TransactionCoordinator::new(
         node_id,
         TxnConfig::from_broker_config(&config),
@@ -255,46 +305,53 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         Arc::clone(&groups),
         Arc::clone(&producer_ids),
     );
-    let broker = Arc::new(Broker {
+    Ok(Arc::new(Broker {
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
         ),
         producer_ids,
-        txn: Arc::clone(&txn),
+        txn,
         config,
         node_id,
-        quorum: Arc::clone(&quorum),
+        quorum,
         controller,
-        replicas: Arc::clone(&replicas),
-        groups: Arc::clone(&groups),
-        advertised,
-    });
+        replicas,
+        groups,
+    }))
+}
 
+/// Spawns the background tasks (image application, the coordinators, maintenance) and one
+/// accept loop per listener.
+fn spawn_tasks(
+    broker: Arc<Broker>,
+    listeners: Vec<BoundListener>,
+    cleaner: Option<LogCleaner>,
+) -> RunningBroker {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = vec![
         tokio::spawn(apply_images(
-            Arc::clone(&replicas),
-            quorum.subscribe(),
+            Arc::clone(&broker.replicas),
+            broker.quorum.subscribe(),
             shutdown_rx.clone(),
         )),
-        groups.start(shutdown_rx.clone()),
-        txn.start(shutdown_rx.clone()),
+        broker.groups.start(shutdown_rx.clone()),
+        broker.txn.start(shutdown_rx.clone()),
         tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())),
     ];
     let connections_max = broker.config.max_connections.clamp(1, 1 << 20);
     let connections = Arc::new(Semaphore::new(connections_max as usize));
-    let mut bound = Vec::new();
-    for (name, listener, local) in listeners {
-        bound.push((name.clone(), local));
+    let mut bound = Vec::with_capacity(listeners.len());
+    for l in listeners {
+        bound.push((l.name.clone(), l.local));
         tasks.push(tokio::spawn(accept_loop(
-            name.into(),
-            listener,
+            l.name.into(),
+            l.listener,
             Arc::clone(&broker),
             Arc::clone(&connections),
             shutdown_rx.clone(),
         )));
     }
-    Ok(RunningBroker {
+    RunningBroker {
         broker,
         bound,
         shutdown,
@@ -302,10 +359,20 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         connections,
         connections_max,
         cleaner,
-    })
+    }
 }
 
 impl RunningBroker {
+    /// This broker's `node.id`.
+    pub fn node_id(&self) -> i32 {
+        self.broker.node_id
+    }
+
+    /// Each listener's name and the address it is bound to (port 0 resolved).
+    pub fn bound(&self) -> &[(String, SocketAddr)] {
+        &self.bound
+    }
+
     /// Stops accepting, closes connections, flushes and checkpoints every log and writes the
     /// clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), ServerError> {
@@ -469,7 +536,7 @@ fn check_meta_properties(config: &BrokerConfig) -> Result<Option<String>, Server
                 })
             }
         };
-        let props: BTreeMap<String, String> = crate::config::parse_properties(&text)
+        let props: BTreeMap<String, String> = ironlog_config::parse_properties(&text)
             .map_err(|e| ServerError::MetaProperties {
                 dir: dir.clone(),
                 reason: e.to_string(),
@@ -510,7 +577,7 @@ fn write_meta_properties(config: &BrokerConfig, cluster_id: &str) -> Result<(), 
         if path.exists() {
             continue;
         }
-        let directory_id = base64_url_uuid(uuid::Uuid::new_v4());
+        let directory_id = kafka_uuid_string(uuid::Uuid::new_v4());
         let text = format!(
             "#\n#Written by ironlog\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={}\nversion=1\n",
             config.node_id
@@ -532,39 +599,4 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()
-}
-
-/// Kafka prints UUIDs (cluster ids, directory ids, topic ids) as URL-safe base64 without
-/// padding.
-pub fn base64_url_uuid(id: uuid::Uuid) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = id.as_bytes();
-    let mut out = String::with_capacity(22);
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    for &b in bytes {
-        bits = (bits << 8) | b as u32;
-        nbits += 8;
-        while nbits >= 6 {
-            nbits -= 6;
-            out.push(ALPHABET[((bits >> nbits) & 0x3f) as usize] as char);
-        }
-    }
-    if nbits > 0 {
-        out.push(ALPHABET[((bits << (6 - nbits)) & 0x3f) as usize] as char);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_url_uuid_matches_kafka_format() {
-        // 16 bytes → 22 characters, URL-safe alphabet, no padding.
-        let id = uuid::Uuid::from_bytes([0xff; 16]);
-        assert_eq!(base64_url_uuid(id), "_____________________w");
-        assert_eq!(base64_url_uuid(uuid::Uuid::nil()), "AAAAAAAAAAAAAAAAAAAAAA");
-    }
 }

@@ -8,11 +8,11 @@ use std::fmt;
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::ConsumerProtocolSubscription;
-use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
 use kafka_protocol::protocol::Decodable;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::api::{JoinOutcome, SyncOutcome};
 use super::consumer::ConsumerGroup;
 use super::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue};
 use crate::error::ResponseError;
@@ -20,7 +20,7 @@ use crate::types::TopicPartition;
 
 /// Kafka's classic group states (`ClassicGroupState`); a deleted group is simply removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupState {
+pub(crate) enum GroupState {
     Empty,
     PreparingRebalance,
     CompletingRebalance,
@@ -30,7 +30,7 @@ pub enum GroupState {
 
 impl GroupState {
     /// The name Kafka shows in ListGroups/DescribeGroups.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             GroupState::Empty => "Empty",
             GroupState::PreparingRebalance => "PreparingRebalance",
@@ -49,7 +49,7 @@ impl fmt::Display for GroupState {
 
 /// One member of a classic group.
 #[derive(Debug)]
-pub struct Member {
+pub(super) struct Member {
     pub member_id: String,
     pub group_instance_id: Option<String>,
     pub client_id: String,
@@ -62,7 +62,7 @@ pub struct Member {
     /// A JoinGroup waiting for the rebalance to complete.
     pub join_waiter: Option<JoinWaiter>,
     /// A SyncGroup waiting for the leader's assignment.
-    pub sync_waiter: Option<oneshot::Sender<SyncGroupResponse>>,
+    pub sync_waiter: Option<oneshot::Sender<SyncOutcome>>,
     /// Session expiry; pushed out by every heartbeat (and while a join/sync is waiting).
     pub session_deadline: Instant,
     /// Added in the current rebalance (Kafka's `isNew`): removed if it does not rejoin.
@@ -71,23 +71,23 @@ pub struct Member {
 
 /// A waiting JoinGroup.
 #[derive(Debug)]
-pub struct JoinWaiter {
-    pub sender: oneshot::Sender<JoinGroupResponse>,
+pub(super) struct JoinWaiter {
+    pub sender: oneshot::Sender<JoinOutcome>,
 }
 
 impl Member {
-    pub fn is_awaiting_join(&self) -> bool {
+    pub(super) fn is_awaiting_join(&self) -> bool {
         self.join_waiter.is_some()
     }
 
-    pub fn metadata_for(&self, protocol: &str) -> Option<&Bytes> {
+    pub(super) fn metadata_for(&self, protocol: &str) -> Option<&Bytes> {
         self.protocols
             .iter()
             .find(|(name, _)| name == protocol)
             .map(|(_, m)| m)
     }
 
-    pub fn protocol_names(&self) -> BTreeSet<&str> {
+    pub(super) fn protocol_names(&self) -> BTreeSet<&str> {
         self.protocols.iter().map(|(n, _)| n.as_str()).collect()
     }
 
@@ -101,10 +101,10 @@ impl Member {
 }
 
 /// A committed offset with the commit's time.
-pub type CommittedOffset = OffsetCommitValue;
+pub(super) type CommittedOffset = OffsetCommitValue;
 
 #[derive(Debug)]
-pub struct ClassicGroup {
+pub(super) struct ClassicGroup {
     pub group_id: String,
     /// Distinguishes a re-created group of the same id (timers check it).
     pub incarnation: u64,
@@ -135,13 +135,13 @@ pub struct ClassicGroup {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct InitialDelay {
+pub(super) struct InitialDelay {
     pub new_member_added: bool,
     pub remaining_ms: i64,
 }
 
 impl ClassicGroup {
-    pub fn new(group_id: String, incarnation: u64, now_ms: i64) -> Self {
+    pub(super) fn new(group_id: String, incarnation: u64, now_ms: i64) -> Self {
         Self {
             group_id,
             incarnation,
@@ -164,27 +164,27 @@ impl ClassicGroup {
     }
 
     /// Whether this is a KIP-848 consumer-protocol group.
-    pub fn is_consumer_group(&self) -> bool {
+    pub(super) fn is_consumer_group(&self) -> bool {
         self.consumer.is_some()
     }
 
-    pub fn transition(&mut self, state: GroupState, now_ms: i64) {
+    pub(super) fn transition(&mut self, state: GroupState, now_ms: i64) {
         tracing::debug!(group = %self.group_id, from = %self.state, to = %state, "group state");
         self.state = state;
         self.state_timestamp_ms = now_ms;
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.members.is_empty()
             && self.pending_members.is_empty()
             && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
     }
 
-    pub fn size(&self) -> usize {
+    pub(super) fn size(&self) -> usize {
         self.members.len() + self.pending_members.len()
     }
 
-    pub fn add_member(&mut self, member: Member) {
+    pub(super) fn add_member(&mut self, member: Member) {
         if self.leader_id.is_none() {
             self.leader_id = Some(member.member_id.clone());
         }
@@ -200,7 +200,7 @@ impl ClassicGroup {
     /// everything else (assignment, client id and host, leadership, a pending SyncGroup);
     /// Kafka's `ClassicGroup.replaceStaticMember`. Answering the old id's parked requests is
     /// the caller's. Returns the moved member, `None` if `old_member_id` is not a member.
-    pub fn replace_static_member(
+    pub(super) fn replace_static_member(
         &mut self,
         instance: &str,
         old_member_id: &str,
@@ -221,7 +221,7 @@ impl ClassicGroup {
     }
 
     /// Removes a member (and its static mapping); elects another leader if it led.
-    pub fn remove_member(&mut self, member_id: &str) -> Option<Member> {
+    pub(super) fn remove_member(&mut self, member_id: &str) -> Option<Member> {
         let member = self.members.remove(member_id)?;
         if let Some(instance) = &member.group_instance_id {
             if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
@@ -234,13 +234,13 @@ impl ClassicGroup {
         Some(member)
     }
 
-    pub fn static_member_id(&self, instance: &str) -> Option<&str> {
+    pub(super) fn static_member_id(&self, instance: &str) -> Option<&str> {
         self.static_members.get(instance).map(String::as_str)
     }
 
     /// Kafka's member validation for Sync/Heartbeat/Commit: an instance id must map to the
     /// member (FENCED_INSTANCE_ID otherwise), and the member must exist.
-    pub fn validate_member(
+    pub(super) fn validate_member(
         &self,
         member_id: &str,
         instance: Option<&str>,
@@ -266,7 +266,7 @@ impl ClassicGroup {
     /// generation, member id or instance id the member must exist at the group's generation;
     /// with none of them only an Empty group takes a plain commit. A plain commit while the
     /// group completes a rebalance is REBALANCE_IN_PROGRESS.
-    pub fn validate_offset_commit(
+    pub(super) fn validate_offset_commit(
         &self,
         member_id: &str,
         instance: Option<&str>,
@@ -291,7 +291,7 @@ impl ClassicGroup {
     }
 
     /// Protocols every member supports.
-    pub fn supported_protocols(&self) -> BTreeSet<&str> {
+    pub(super) fn supported_protocols(&self) -> BTreeSet<&str> {
         let mut iter = self.members.values();
         let Some(first) = iter.next() else {
             return BTreeSet::new();
@@ -305,7 +305,11 @@ impl ClassicGroup {
     }
 
     /// Whether a member with these protocols may join (Kafka's `supportsProtocols`).
-    pub fn supports_protocols(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
+    pub(super) fn supports_protocols(
+        &self,
+        protocol_type: &str,
+        protocols: &[(String, Bytes)],
+    ) -> bool {
         if self.members.is_empty() {
             return !protocol_type.is_empty() && !protocols.is_empty();
         }
@@ -319,7 +323,7 @@ impl ClassicGroup {
     }
 
     /// The protocol chosen by the members' votes among those all of them support.
-    pub fn select_protocol(&self) -> Option<String> {
+    pub(super) fn select_protocol(&self) -> Option<String> {
         let candidates = self.supported_protocols();
         let mut votes: BTreeMap<String, usize> = BTreeMap::new();
         for m in self.members.values() {
@@ -333,11 +337,11 @@ impl ClassicGroup {
             .map(|(name, _)| name)
     }
 
-    pub fn all_members_joined(&self) -> bool {
+    pub(super) fn all_members_joined(&self) -> bool {
         self.pending_members.is_empty() && self.members.values().all(Member::is_awaiting_join)
     }
 
-    pub fn max_rebalance_timeout_ms(&self) -> i64 {
+    pub(super) fn max_rebalance_timeout_ms(&self) -> i64 {
         self.members
             .values()
             .map(|m| i64::from(m.rebalance_timeout_ms))
@@ -347,7 +351,7 @@ impl ClassicGroup {
 
     /// Topics the members subscribe to, when the group uses the "consumer" protocol type and
     /// every subscription decodes; `None` when unknown.
-    pub fn subscribed_topics(&self) -> Option<HashSet<String>> {
+    pub(super) fn subscribed_topics(&self) -> Option<HashSet<String>> {
         if self.protocol_type.as_deref() != Some("consumer") {
             return None;
         }
@@ -368,7 +372,11 @@ impl ClassicGroup {
     /// "consumer" group only for topics no member subscribes to, after their commit.
     /// Returns the expired partitions and whether the group is then to be deleted (Empty,
     /// no members, no offsets left).
-    pub fn expired_offsets(&self, now_ms: i64, retention_ms: i64) -> (Vec<TopicPartition>, bool) {
+    pub(super) fn expired_offsets(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+    ) -> (Vec<TopicPartition>, bool) {
         // A consumer-protocol group keeps its offsets while it has members.
         if !self.is_empty() && self.is_consumer_group() {
             return (Vec::new(), false);
@@ -407,7 +415,7 @@ impl ClassicGroup {
     }
 
     /// The durable form of this group (GroupMetadataValue).
-    pub fn to_record_value(&self) -> GroupMetadataValue {
+    pub(super) fn to_record_value(&self) -> GroupMetadataValue {
         let protocol = self.protocol_name.clone();
         GroupMetadataValue {
             protocol_type: self.protocol_type.clone().unwrap_or_default(),
@@ -437,7 +445,7 @@ impl ClassicGroup {
 }
 
 /// Topic names in a ConsumerProtocolSubscription (int16 version + body).
-pub fn decode_subscription_topics(metadata: &Bytes) -> Option<Vec<String>> {
+pub(super) fn decode_subscription_topics(metadata: &Bytes) -> Option<Vec<String>> {
     let mut buf = metadata.clone();
     if buf.remaining() < 2 {
         return None;

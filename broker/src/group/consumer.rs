@@ -18,20 +18,20 @@ use crate::error::ResponseError;
 use crate::types::is_internal_topic;
 
 /// Partitions per topic name.
-pub type Assignment = BTreeMap<String, BTreeSet<i32>>;
+pub(crate) type Assignment = BTreeMap<String, BTreeSet<i32>>;
 
 /// Member epoch of a dynamic member leaving the group.
-pub const LEAVE_GROUP_MEMBER_EPOCH: i32 = -1;
+pub(crate) const LEAVE_GROUP_MEMBER_EPOCH: i32 = -1;
 /// Member epoch of a static member leaving temporarily (it keeps its partitions until its
 /// session expires or its instance rejoins).
-pub const LEAVE_GROUP_STATIC_MEMBER_EPOCH: i32 = -2;
+pub(crate) const LEAVE_GROUP_STATIC_MEMBER_EPOCH: i32 = -2;
 
 /// The assignors we implement (`group.consumer.assignors` may list a subset).
-pub const KNOWN_ASSIGNORS: &[&str] = &["uniform", "range"];
+pub(crate) const KNOWN_ASSIGNORS: &[&str] = &["uniform", "range"];
 
 /// Kafka's `ConsumerGroup.ConsumerGroupState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsumerGroupState {
+pub(crate) enum ConsumerGroupState {
     Empty,
     Assigning,
     Reconciling,
@@ -39,7 +39,7 @@ pub enum ConsumerGroupState {
 }
 
 impl ConsumerGroupState {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ConsumerGroupState::Empty => "Empty",
             ConsumerGroupState::Assigning => "Assigning",
@@ -57,7 +57,7 @@ impl fmt::Display for ConsumerGroupState {
 
 /// Kafka's `MemberState` of a consumer-group member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MemberState {
+pub(crate) enum MemberState {
     /// Owns its target assignment at the target epoch.
     Stable,
     /// Must revoke `pending_revocation` before it advances.
@@ -67,7 +67,7 @@ pub enum MemberState {
 }
 
 #[derive(Debug, Clone)]
-pub struct ConsumerMember {
+pub(crate) struct ConsumerMember {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub rack_id: Option<String>,
@@ -105,7 +105,7 @@ pub struct ConsumerMember {
 /// bytes), in its preference order — the first one names its assignment version and the
 /// protocol its responses carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClassicMemberMetadata {
+pub(crate) struct ClassicMemberMetadata {
     pub session_timeout_ms: i32,
     pub protocols: Vec<(String, bytes::Bytes)>,
 }
@@ -137,13 +137,13 @@ impl ConsumerMember {
     }
 
     /// Whether the member speaks the classic protocol (JoinGroup/SyncGroup/Heartbeat).
-    pub fn uses_classic_protocol(&self) -> bool {
+    pub(crate) fn uses_classic_protocol(&self) -> bool {
         self.classic.is_some()
     }
 
     /// When the member is removed unless it heartbeats (session) or acknowledges its
     /// revocation (rebalance timeout) first.
-    pub fn expiry(&self) -> Instant {
+    pub(crate) fn expiry(&self) -> Instant {
         [
             self.revocation_deadline,
             self.classic_join_deadline,
@@ -190,13 +190,13 @@ impl ConsumerMember {
 
 /// Compiles a subscription regex with RE2 semantics (linear time, no backreferences) as a
 /// whole-name match (Java's `Matcher.matches`).
-pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, String> {
     Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())
 }
 
 /// A consumer-protocol group. Committed offsets live in the enclosing group entry.
 #[derive(Debug, Default)]
-pub struct ConsumerGroup {
+pub(crate) struct ConsumerGroup {
     pub group_epoch: i32,
     pub assignment_epoch: i32,
     pub members: BTreeMap<String, ConsumerMember>,
@@ -257,7 +257,7 @@ struct ClassicMemberSnapshot {
 
 /// The settings a heartbeat is decided with (`group.consumer.*`).
 #[derive(Debug, Clone)]
-pub struct ConsumerSettings {
+pub(crate) struct ConsumerSettings {
     pub session_timeout_ms: i32,
     pub heartbeat_interval_ms: i32,
     pub max_size: usize,
@@ -267,7 +267,7 @@ pub struct ConsumerSettings {
 
 /// One ConsumerGroupHeartbeat, decoded (topic ids already resolved to names).
 #[derive(Debug, Clone, Default)]
-pub struct HeartbeatArgs {
+pub(crate) struct HeartbeatArgs {
     pub version: i16,
     pub member_id: String,
     pub member_epoch: i32,
@@ -284,7 +284,7 @@ pub struct HeartbeatArgs {
 
 /// The heartbeat's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeartbeatOutcome {
+pub(crate) struct HeartbeatOutcome {
     pub member_id: String,
     pub member_epoch: i32,
     /// Sent when the member (re)joined, sent a full request, or its assignment changed.
@@ -297,7 +297,7 @@ pub struct HeartbeatOutcome {
 
 /// A heartbeat error: Kafka's code and a message for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeartbeatError {
+pub(crate) struct HeartbeatError {
     pub code: ResponseError,
     pub message: String,
 }
@@ -310,7 +310,7 @@ fn err(code: ResponseError, message: impl Into<String>) -> HeartbeatError {
 }
 
 /// Kafka's `throwIfConsumerGroupHeartbeatRequestIsInvalid`.
-pub fn validate_request(
+pub(crate) fn validate_request(
     a: &HeartbeatArgs,
     settings: &ConsumerSettings,
 ) -> Result<(), HeartbeatError> {
@@ -417,13 +417,13 @@ fn partition_count(a: &Assignment) -> usize {
 }
 
 impl ConsumerGroup {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// A group reloaded from its `ConsumerGroupMetadata` record: no members (they rejoin),
     /// epochs continue from `epoch`.
-    pub fn at_epoch(epoch: i32) -> Self {
+    pub(crate) fn at_epoch(epoch: i32) -> Self {
         Self {
             group_epoch: epoch,
             assignment_epoch: epoch,
@@ -431,7 +431,7 @@ impl ConsumerGroup {
         }
     }
 
-    pub fn state(&self) -> ConsumerGroupState {
+    pub(crate) fn state(&self) -> ConsumerGroupState {
         if self.members.is_empty() {
             ConsumerGroupState::Empty
         } else if self.group_epoch > self.assignment_epoch {
@@ -447,7 +447,7 @@ impl ConsumerGroup {
     }
 
     /// Topics any member subscribes to (by name or regex) among `topics`.
-    pub fn subscribed_topics(&self, topics: &BTreeMap<String, i32>) -> BTreeSet<String> {
+    pub(crate) fn subscribed_topics(&self, topics: &BTreeMap<String, i32>) -> BTreeSet<String> {
         self.members
             .values()
             .flat_map(|m| m.subscribed_in(topics))
@@ -471,7 +471,7 @@ impl ConsumerGroup {
     }
 
     /// The group's durable snapshot (JSON).
-    pub fn snapshot(&self) -> Result<Vec<u8>, serde_json::Error> {
+    pub(crate) fn snapshot(&self) -> Result<Vec<u8>, serde_json::Error> {
         let members = self
             .members
             .values()
@@ -512,7 +512,7 @@ impl ConsumerGroup {
 
     /// Rebuilds a group from `snapshot`; every member's session (and a pending revocation's
     /// rebalance timeout) restarts at `now`.
-    pub fn from_snapshot(
+    pub(crate) fn from_snapshot(
         snapshot: &[u8],
         now: Instant,
         session_timeout_ms: i32,
@@ -580,7 +580,7 @@ impl ConsumerGroup {
     /// accepted while the group has no members; a transactional commit without member,
     /// generation and instance always. Otherwise the member must exist and send its current
     /// epoch (STALE_MEMBER_EPOCH), through OffsetCommit v9+ (UNSUPPORTED_VERSION below).
-    pub fn validate_offset_commit(
+    pub(crate) fn validate_offset_commit(
         &self,
         member_id: &str,
         instance_id: Option<&str>,
@@ -607,7 +607,7 @@ impl ConsumerGroup {
     /// Kafka's `ConsumerGroup.validateOffsetFetch` (OffsetFetch v9+ carries the member):
     /// without member id and epoch any fetch is allowed; otherwise the member must exist and
     /// send its current epoch.
-    pub fn validate_offset_fetch(
+    pub(crate) fn validate_offset_fetch(
         &self,
         member_id: Option<&str>,
         member_epoch: i32,
@@ -623,7 +623,7 @@ impl ConsumerGroup {
 
     /// Removes a member (leave, session expiry): bumps the group epoch. Returns whether it
     /// was there.
-    pub fn remove_member(&mut self, member_id: &str) -> bool {
+    pub(crate) fn remove_member(&mut self, member_id: &str) -> bool {
         let Some(m) = self.members.remove(member_id) else {
             return false;
         };
@@ -655,7 +655,11 @@ impl ConsumerGroup {
 
     /// Refreshes the subscription metadata against `topics` (bumping the group epoch on a
     /// change) and recomputes the target assignment when the group epoch moved past it.
-    pub fn update_target(&mut self, topics: &BTreeMap<String, i32>, settings: &ConsumerSettings) {
+    pub(crate) fn update_target(
+        &mut self,
+        topics: &BTreeMap<String, i32>,
+        settings: &ConsumerSettings,
+    ) {
         let subscribed = self.subscribed_topics(topics);
         let metadata: BTreeMap<String, i32> = subscribed
             .iter()
@@ -689,7 +693,12 @@ impl ConsumerGroup {
     /// Kafka's `CurrentAssignmentBuilder`: moves `member_id` towards its target. `owned` is
     /// what the member reported owning (None = not reported). Returns whether its assigned
     /// partitions changed.
-    pub fn reconcile(&mut self, member_id: &str, owned: Option<&Assignment>, now: Instant) -> bool {
+    pub(crate) fn reconcile(
+        &mut self,
+        member_id: &str,
+        owned: Option<&Assignment>,
+        now: Instant,
+    ) -> bool {
         let target = self.target.get(member_id).cloned().unwrap_or_default();
         let others = self.owned_by_others(member_id);
         let target_epoch = self.assignment_epoch;
@@ -750,7 +759,7 @@ impl ConsumerGroup {
 
     /// One ConsumerGroupHeartbeat against this group (Kafka's `consumerGroupHeartbeat`).
     /// `new_member_id` is used when a v0 client joins without a member id.
-    pub fn heartbeat(
+    pub(crate) fn heartbeat(
         &mut self,
         a: &HeartbeatArgs,
         topics: &BTreeMap<String, i32>,
@@ -943,7 +952,7 @@ impl ConsumerGroup {
     }
 
     /// The member a leave heartbeat (epoch -1 or -2) names, if the leave is valid.
-    pub fn leaving_member(&self, a: &HeartbeatArgs) -> Result<String, HeartbeatError> {
+    pub(crate) fn leaving_member(&self, a: &HeartbeatArgs) -> Result<String, HeartbeatError> {
         let member_id = match &a.instance_id {
             Some(instance) => match self.static_members.get(instance) {
                 Some(id) if *id == a.member_id => id.clone(),
@@ -1005,7 +1014,7 @@ impl ConsumerGroup {
 
 /// Runs `assignor` ("uniform" or "range") over members' subscribed (existing) topics.
 /// `previous` is the last target assignment (the uniform assignor keeps it where it can).
-pub fn assign(
+pub(crate) fn assign(
     assignor: &str,
     subscriptions: &BTreeMap<String, BTreeSet<String>>,
     topics: &BTreeMap<String, i32>,

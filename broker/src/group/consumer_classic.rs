@@ -27,7 +27,7 @@ use super::consumer::{
 use crate::error::ResponseError;
 
 /// The classic protocol type of consumers (the only one a consumer group takes).
-pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+pub(super) const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
 /// Highest ConsumerProtocolSubscription/Assignment version we decode (newer ones are read
 /// as this, as Kafka's `ConsumerProtocol` does).
@@ -37,7 +37,7 @@ const CONSUMER_PROTOCOL_VERSION_MAX: i16 = 3;
 
 /// A decoded ConsumerProtocolSubscription (JoinGroup protocol metadata).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Subscription {
+pub(super) struct Subscription {
     pub topics: Vec<String>,
     /// Partitions the member owns (v1+; empty before).
     pub owned: Assignment,
@@ -45,7 +45,7 @@ pub struct Subscription {
 }
 
 /// The version prefix of embedded protocol bytes (0 when too short).
-pub fn embedded_version(bytes: &[u8]) -> i16 {
+pub(super) fn embedded_version(bytes: &[u8]) -> i16 {
     match bytes {
         [a, b, ..] => i16::from_be_bytes([*a, *b]),
         _ => 0,
@@ -63,7 +63,7 @@ fn split_version(bytes: &[u8]) -> Result<(i16, &[u8]), String> {
     Ok((version.min(CONSUMER_PROTOCOL_VERSION_MAX), &bytes[2..]))
 }
 
-pub fn decode_subscription(metadata: &[u8]) -> Result<Subscription, String> {
+pub(super) fn decode_subscription(metadata: &[u8]) -> Result<Subscription, String> {
     let (version, mut body) = split_version(metadata)?;
     let s = ConsumerProtocolSubscription::decode(&mut body, version).map_err(|e| e.to_string())?;
     let mut owned = Assignment::new();
@@ -83,7 +83,7 @@ pub fn decode_subscription(metadata: &[u8]) -> Result<Subscription, String> {
 
 /// A decoded ConsumerProtocolAssignment (SyncGroup bytes): the partitions, and whether it
 /// carries user data (a custom assignor's, which a consumer group would lose).
-pub fn decode_assignment(bytes: &[u8]) -> Result<(Assignment, bool), String> {
+pub(super) fn decode_assignment(bytes: &[u8]) -> Result<(Assignment, bool), String> {
     let (version, mut body) = split_version(bytes)?;
     let a = ConsumerProtocolAssignment::decode(&mut body, version).map_err(|e| e.to_string())?;
     let mut out = Assignment::new();
@@ -98,7 +98,7 @@ pub fn decode_assignment(bytes: &[u8]) -> Result<(Assignment, bool), String> {
 }
 
 /// Encodes `assignment` as ConsumerProtocolAssignment `version` (clamped to what we speak).
-pub fn encode_assignment(assignment: &Assignment, version: i16) -> Bytes {
+pub(super) fn encode_assignment(assignment: &Assignment, version: i16) -> Bytes {
     let version = version.clamp(0, CONSUMER_PROTOCOL_VERSION_MAX);
     let mut a = ConsumerProtocolAssignment::default();
     a.assigned_partitions = assignment
@@ -125,7 +125,7 @@ pub fn encode_assignment(assignment: &Assignment, version: i16) -> Bytes {
 
 /// One JoinGroup of a classic member into a consumer group.
 #[derive(Debug, Clone)]
-pub struct ClassicJoinArgs<'a> {
+pub(crate) struct ClassicJoinArgs<'a> {
     /// Empty for a member without id yet.
     pub member_id: &'a str,
     pub instance_id: Option<&'a str>,
@@ -141,7 +141,7 @@ pub struct ClassicJoinArgs<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClassicJoinOutcome {
+pub(crate) enum ClassicJoinOutcome {
     /// Answer MEMBER_ID_REQUIRED with this member id; nothing changed.
     MemberIdRequired(String),
     Joined {
@@ -157,7 +157,7 @@ pub enum ClassicJoinOutcome {
 
 /// A SyncGroup's answer: the protocol and the member's current assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClassicSyncOutcome {
+pub(crate) struct ClassicSyncOutcome {
     pub protocol_name: String,
     pub assignment: Bytes,
 }
@@ -169,7 +169,7 @@ fn duration_ms(ms: i32) -> Duration {
 impl ConsumerGroup {
     /// Kafka's `supportsClassicProtocols`: a classic member must use the "consumer" protocol
     /// type and share a protocol with every classic member already in the group.
-    pub fn supports_classic_protocols(&self, protocol_type: &str, names: &[&str]) -> bool {
+    pub(crate) fn supports_classic_protocols(&self, protocol_type: &str, names: &[&str]) -> bool {
         if protocol_type != CONSUMER_PROTOCOL_TYPE {
             return false;
         }
@@ -190,7 +190,7 @@ impl ConsumerGroup {
     /// The member a classic request names (Kafka's `validateConsumerGroupMember`): by
     /// instance id for a static member (FENCED_INSTANCE_ID when it is another member), else
     /// by member id.
-    pub fn classic_member_id(
+    pub(crate) fn classic_member_id(
         &self,
         member_id: &str,
         instance_id: Option<&str>,
@@ -260,7 +260,7 @@ impl ConsumerGroup {
     /// updates the member from its subscription, moves the group epoch when the
     /// subscription changed, and reconciles the member against the target with the
     /// partitions it reports owning. Answered at once with the member epoch as generation.
-    pub fn classic_join(
+    pub(crate) fn classic_join(
         &mut self,
         a: &ClassicJoinArgs<'_>,
         topics: &std::collections::BTreeMap<String, i32>,
@@ -405,7 +405,7 @@ impl ConsumerGroup {
     /// SyncGroup of a classic member (Kafka's `classicGroupSyncToConsumerGroup`): its
     /// current assignment, encoded in its subscription's version — or
     /// REBALANCE_IN_PROGRESS when the group moved on and the member must rejoin first.
-    pub fn classic_sync(
+    pub(crate) fn classic_sync(
         &mut self,
         member_id: &str,
         instance_id: Option<&str>,
@@ -446,7 +446,7 @@ impl ConsumerGroup {
     /// Heartbeat of a classic member (Kafka's `classicGroupHeartbeatToConsumerGroup`):
     /// extends its session; REBALANCE_IN_PROGRESS when it must rejoin — the group epoch
     /// moved past it, it has partitions to revoke, or partitions it waited for are free.
-    pub fn classic_heartbeat(
+    pub(crate) fn classic_heartbeat(
         &mut self,
         member_id: &str,
         instance_id: Option<&str>,
@@ -476,7 +476,7 @@ impl ConsumerGroup {
     /// The member a classic LeaveGroup identity names (any member, whatever its protocol):
     /// by instance id (FENCED_INSTANCE_ID when a member id names another member) or by
     /// member id.
-    pub fn classic_leaving_member(
+    pub(crate) fn classic_leaving_member(
         &self,
         member_id: &str,
         instance_id: Option<&str>,

@@ -11,42 +11,53 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::consumer_group_describe_response::{
-    Assignment as DescribedAssignment, DescribedGroup, Member as DescribedMember,
-    TopicPartitions as DescribedTopicPartitions,
-};
-use kafka_protocol::messages::consumer_group_heartbeat_response::{
-    Assignment as HeartbeatAssignment, TopicPartitions as HeartbeatTopicPartitions,
-};
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::{
-    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId, JoinGroupResponse,
-    TopicName,
-};
 use tokio::time::Instant;
+use uuid::Uuid;
 
+use super::api::{
+    ConsumerGroupDescription, ConsumerMemberDescription, DescribedTopicPartitions, JoinArgs,
+    JoinOutcome, LeavingMember, MemberHeartbeat,
+};
 use super::classic::ClassicGroup;
 use super::consumer::{
-    validate_request, Assignment, ConsumerGroup, HeartbeatArgs, LEAVE_GROUP_MEMBER_EPOCH,
+    validate_request, Assignment, ConsumerGroup, HeartbeatArgs, HeartbeatOutcome,
+    LEAVE_GROUP_MEMBER_EPOCH,
 };
 use super::consumer_classic::{ClassicJoinArgs, ClassicJoinOutcome, CONSUMER_PROTOCOL_TYPE};
-use super::coordinator::{join_error, GroupCoordinator, JoinArgs, Shard};
+use super::coordinator::{GroupCoordinator, Shard};
 use super::migration;
 use super::records::CoordinatorRecord;
-use crate::error::ResponseError;
-use crate::handlers::str_bytes;
+use crate::error::{ApiError, ResponseError};
 use crate::metadata::MetadataImage;
-use crate::types::now_ms;
+use crate::types::{kafka_uuid_string, now_ms};
 
-/// Consumer-group member types in ConsumerGroupDescribe v1.
-const MEMBER_TYPE_CLASSIC: i8 = 0;
-const MEMBER_TYPE_CONSUMER: i8 = 1;
+/// `assignment` by topic id (topics the image no longer has are left out).
+fn assigned_topic_ids(image: &MetadataImage, assignment: &Assignment) -> Vec<(Uuid, Vec<i32>)> {
+    assignment
+        .iter()
+        .filter_map(|(topic, partitions)| {
+            let t = image.topic(topic)?;
+            Some((t.topic_id, partitions.iter().copied().collect()))
+        })
+        .collect()
+}
 
-fn heartbeat_error(code: ResponseError, message: String) -> ConsumerGroupHeartbeatResponse {
-    let mut r = ConsumerGroupHeartbeatResponse::default();
-    r.error_code = code.code();
-    r.error_message = Some(str_bytes(&message));
-    r
+/// `assignment` as ConsumerGroupDescribe shows it (topics the image lacks are left out).
+fn described_assignment(
+    image: &MetadataImage,
+    assignment: &Assignment,
+) -> Vec<DescribedTopicPartitions> {
+    assignment
+        .iter()
+        .filter_map(|(topic, partitions)| {
+            let t = image.topic(topic)?;
+            Some(DescribedTopicPartitions {
+                topic_id: t.topic_id,
+                topic_name: topic.clone(),
+                partitions: partitions.iter().copied().collect(),
+            })
+        })
+        .collect()
 }
 
 /// Topic name → partition count of every topic in the image.
@@ -94,12 +105,7 @@ fn records_to_persist(group_id: &str, cg: &mut ConsumerGroup) -> Vec<Coordinator
 /// group's incarnation, records to append and members whose session timers start), or the
 /// group converted to a classic group (the records of that).
 enum HeartbeatStep {
-    Done(
-        super::consumer::HeartbeatOutcome,
-        u64,
-        Vec<CoordinatorRecord>,
-        Vec<String>,
-    ),
+    Done(HeartbeatOutcome, u64, Vec<CoordinatorRecord>, Vec<String>),
     Downgraded(Vec<CoordinatorRecord>),
 }
 
@@ -117,193 +123,30 @@ fn forget_persisted(shard: &Shard, group_id: &str, incarnation: u64) {
 }
 
 impl GroupCoordinator {
-    /// ConsumerGroupHeartbeat (KIP-848): join, heartbeat, reconcile or leave.
-    pub async fn consumer_group_heartbeat(
+    /// ConsumerGroupHeartbeat (KIP-848): join, heartbeat, reconcile or leave. `image` is the
+    /// metadata the request's topic ids were resolved with; the answer's use it too.
+    pub(crate) async fn consumer_group_heartbeat(
         &self,
-        request: ConsumerGroupHeartbeatRequest,
-        version: i16,
-        client_id: &str,
-        client_host: &str,
-    ) -> ConsumerGroupHeartbeatResponse {
-        let group_id = request.group_id.0.to_string();
+        image: &MetadataImage,
+        group_id: &str,
+        args: HeartbeatArgs,
+    ) -> Result<MemberHeartbeat, ApiError> {
         if group_id.is_empty() {
-            return heartbeat_error(
+            return Err(ApiError::new(
                 ResponseError::InvalidRequest,
-                "GroupId can't be empty.".into(),
-            );
+                "GroupId can't be empty.",
+            ));
         }
-        let image = self.quorum.image();
-        let topics = topic_partition_counts(&image);
-        let owned: Option<Assignment> = request.topic_partitions.as_ref().map(|tps| {
-            let mut owned = Assignment::new();
-            for tp in tps {
-                // Partitions of deleted topics are simply no longer owned.
-                if let Some(t) = image.topic_by_id(tp.topic_id) {
-                    owned
-                        .entry(t.name.clone())
-                        .or_default()
-                        .extend(tp.partitions.iter().copied());
-                }
-            }
-            owned
-        });
-        let args = HeartbeatArgs {
-            version,
-            member_id: request.member_id.to_string(),
-            member_epoch: request.member_epoch,
-            instance_id: request.instance_id.as_ref().map(|s| s.to_string()),
-            rack_id: request.rack_id.as_ref().map(|s| s.to_string()),
-            rebalance_timeout_ms: request.rebalance_timeout_ms,
-            subscribed_topic_names: request
-                .subscribed_topic_names
-                .as_ref()
-                .map(|ns| ns.iter().map(|n| n.0.to_string()).collect()),
-            subscribed_topic_regex: request
-                .subscribed_topic_regex
-                .as_ref()
-                .map(|s| s.to_string()),
-            server_assignor: request.server_assignor.as_ref().map(|s| s.to_string()),
-            owned,
-            client_id: client_id.to_owned(),
-            client_host: client_host.to_owned(),
-        };
         let settings = &self.config().consumer;
-        if let Err(e) = validate_request(&args, settings) {
-            return heartbeat_error(e.code, e.message);
-        }
-        let shard = match self.shard_for(&group_id) {
-            Ok(s) => s,
-            Err(code) => {
-                return heartbeat_error(code, format!("coordinator for {group_id}: {code}"))
-            }
-        };
+        validate_request(&args, settings).map_err(|e| ApiError::new(e.code, e.message))?;
+        let shard = self
+            .shard_for(group_id)
+            .map_err(|code| ApiError::new(code, format!("coordinator for {group_id}: {code}")))?;
+        let topics = topic_partition_counts(image);
         let _write = shard.write_lock.lock().await;
-        let step = 'step: {
-            let mut st = shard.lock();
-            if st.is_closed() {
-                return heartbeat_error(ResponseError::NotCoordinator, "shard unloaded".into());
-            }
-            let incarnation = self.next_incarnation();
-            let mut created = false;
-            let mut records = Vec::new();
-            let group = match st.groups.get_mut(&group_id) {
-                Some(g) => g,
-                None if args.member_epoch == 0 => {
-                    created = true;
-                    st.groups.entry(group_id.clone()).or_insert_with(|| {
-                        ClassicGroup::new(group_id.clone(), incarnation, now_ms())
-                    })
-                }
-                None => {
-                    return heartbeat_error(
-                        ResponseError::GroupIdNotFound,
-                        format!("Group {group_id} not found."),
-                    )
-                }
-            };
-            // Members whose session timers start with this heartbeat.
-            let mut started: Vec<String> = Vec::new();
-            // An upgraded group, installed only once the heartbeat succeeded in it.
-            let mut upgraded: Option<ConsumerGroup> = None;
-            if group.consumer.is_none() {
-                if args.member_epoch != 0 {
-                    return heartbeat_error(
-                        ResponseError::GroupIdNotFound,
-                        format!("Group {group_id} is not a consumer group."),
-                    );
-                }
-                if group.members.is_empty() {
-                    // An empty classic group (only offsets, or just created) becomes a
-                    // consumer group (members that were only handed an id are forgotten).
-                    tracing::info!(group = %group_id, "group uses the consumer protocol");
-                    group.pending_members.clear();
-                    group.consumer = Some(ConsumerGroup::new());
-                    group.protocol_type = None;
-                    group.protocol_name = None;
-                    group.leader_id = None;
-                } else {
-                    // Online upgrade: the classic members become classic members of the
-                    // consumer group, keeping their partitions.
-                    let converted = migration::validate_online_upgrade(
-                        group,
-                        self.config().migration_policy,
-                        settings.max_size,
-                    )
-                    .and_then(|()| {
-                        migration::consumer_group_from_classic(
-                            group,
-                            &topics,
-                            settings.assignors.first().map_or("uniform", String::as_str),
-                            Instant::now(),
-                        )
-                    });
-                    match converted {
-                        Ok(cg) => {
-                            started.extend(cg.members.keys().cloned());
-                            upgraded = Some(cg);
-                        }
-                        Err(message) => {
-                            tracing::info!(group = %group_id, reason = %message, "classic group not upgraded");
-                            return heartbeat_error(ResponseError::GroupIdNotFound, message);
-                        }
-                    }
-                    records.push(CoordinatorRecord::GroupMetadata {
-                        group_id: group_id.clone(),
-                        value: None,
-                    });
-                }
-                created = true;
-            }
-            let incarnation = group.incarnation;
-            let Some(cg) = upgraded.as_mut().or(group.consumer.as_mut()) else {
-                return heartbeat_error(
-                    ResponseError::UnknownServerError,
-                    "no consumer group".into(),
-                );
-            };
-            if created {
-                cg.persisted_epoch = None;
-            }
-            // The last consumer-protocol member leaving a group of classic members turns it
-            // back into a classic group (online downgrade).
-            if args.member_epoch == LEAVE_GROUP_MEMBER_EPOCH {
-                if let Ok(leaving) = cg.leaving_member(&args) {
-                    let leaving = BTreeSet::from([leaving]);
-                    if migration::can_downgrade(
-                        cg,
-                        &leaving,
-                        self.config().migration_policy,
-                        self.config().max_size,
-                    ) {
-                        break 'step HeartbeatStep::Downgraded(self.downgrade_group(
-                            &shard,
-                            group,
-                            &leaving,
-                            "the last consumer-protocol member left",
-                        ));
-                    }
-                }
-            }
-            let known = !args.member_id.is_empty() && cg.members.contains_key(&args.member_id);
-            let outcome = match cg.heartbeat(&args, &topics, settings, Instant::now(), || {
-                crate::server::base64_url_uuid(uuid::Uuid::new_v4())
-            }) {
-                Ok(o) => o,
-                Err(e) => return heartbeat_error(e.code, e.message),
-            };
-            records.extend(records_to_persist(&group_id, cg));
-            if !known && cg.members.contains_key(&outcome.member_id) {
-                tracing::info!(group = %group_id, member = %outcome.member_id, member_epoch = outcome.member_epoch, "consumer group member joined");
-                started.push(outcome.member_id.clone());
-            }
-            if let Some(cg) = upgraded {
-                tracing::info!(group = %group_id, group_epoch = cg.group_epoch, members = cg.members.len(), "classic group converted to a consumer group");
-                GroupCoordinator::hand_over_classic_members(group);
-                group.consumer = Some(cg);
-            }
-            HeartbeatStep::Done(outcome, incarnation, records, started)
-        };
-        let (outcome, incarnation, record, started) = match step {
+        let (outcome, incarnation, records, started) = match self
+            .heartbeat_in(&shard, group_id, &args, &topics)?
+        {
             HeartbeatStep::Done(outcome, incarnation, records, started) => {
                 (outcome, incarnation, records, started)
             }
@@ -311,41 +154,174 @@ impl GroupCoordinator {
                 if let Err(code) = self.append(&shard, records).await {
                     tracing::warn!(group = %group_id, error = %code, "persisting the downgraded group failed");
                 }
-                let mut r = ConsumerGroupHeartbeatResponse::default();
-                r.member_id = Some(str_bytes(&args.member_id));
-                r.member_epoch = LEAVE_GROUP_MEMBER_EPOCH;
-                r.heartbeat_interval_ms = settings.heartbeat_interval_ms;
-                return r;
+                return Ok(MemberHeartbeat {
+                    member_id: args.member_id,
+                    member_epoch: LEAVE_GROUP_MEMBER_EPOCH,
+                    heartbeat_interval_ms: settings.heartbeat_interval_ms,
+                    assignment: None,
+                });
             }
         };
         for member_id in &started {
-            self.spawn_consumer_session_timer(&shard, &group_id, incarnation, member_id);
+            self.spawn_consumer_session_timer(&shard, group_id, incarnation, member_id);
         }
-        if !record.is_empty() {
-            if let Err(code) = self.append(&shard, record).await {
-                forget_persisted(&shard, &group_id, incarnation);
-                return heartbeat_error(code, "persisting the group state failed".into());
+        if !records.is_empty() {
+            if let Err(code) = self.append(&shard, records).await {
+                forget_persisted(&shard, group_id, incarnation);
+                return Err(ApiError::new(code, "persisting the group state failed"));
             }
         }
-        let mut r = ConsumerGroupHeartbeatResponse::default();
-        r.member_id = Some(str_bytes(&outcome.member_id));
-        r.member_epoch = outcome.member_epoch;
-        r.heartbeat_interval_ms = settings.heartbeat_interval_ms;
-        r.assignment = outcome.assignment.map(|a| {
-            let mut ha = HeartbeatAssignment::default();
-            ha.topic_partitions = a
-                .iter()
-                .filter_map(|(topic, ps)| {
-                    let t = image.topic(topic)?;
-                    let mut tp = HeartbeatTopicPartitions::default();
-                    tp.topic_id = t.topic_id;
-                    tp.partitions = ps.iter().copied().collect();
-                    Some(tp)
+        Ok(MemberHeartbeat {
+            member_id: outcome.member_id,
+            member_epoch: outcome.member_epoch,
+            heartbeat_interval_ms: settings.heartbeat_interval_ms,
+            assignment: outcome.assignment.map(|a| assigned_topic_ids(image, &a)),
+        })
+    }
+
+    /// The heartbeat under the shard lock: finds the group (a first heartbeat creates it; a
+    /// classic group becomes a consumer group), lets `ConsumerGroup::heartbeat` decide, and
+    /// returns the records to append — or the records of converting the group back to a
+    /// classic group when its last consumer-protocol member leaves.
+    fn heartbeat_in(
+        &self,
+        shard: &Arc<Shard>,
+        group_id: &str,
+        args: &HeartbeatArgs,
+        topics: &BTreeMap<String, i32>,
+    ) -> Result<HeartbeatStep, ApiError> {
+        let settings = &self.config().consumer;
+        let mut st = shard.lock();
+        if st.is_closed() {
+            return Err(ApiError::new(
+                ResponseError::NotCoordinator,
+                "shard unloaded",
+            ));
+        }
+        let incarnation = self.next_incarnation();
+        let mut created = false;
+        let mut records = Vec::new();
+        let group = match st.groups.get_mut(group_id) {
+            Some(g) => g,
+            None if args.member_epoch == 0 => {
+                created = true;
+                st.groups.entry(group_id.to_owned()).or_insert_with(|| {
+                    ClassicGroup::new(group_id.to_owned(), incarnation, now_ms())
                 })
-                .collect();
-            ha
-        });
-        r
+            }
+            None => {
+                return Err(ApiError::new(
+                    ResponseError::GroupIdNotFound,
+                    format!("Group {group_id} not found."),
+                ))
+            }
+        };
+        // Members whose session timers start with this heartbeat.
+        let mut started: Vec<String> = Vec::new();
+        // An upgraded group, installed only once the heartbeat succeeded in it.
+        let mut upgraded: Option<ConsumerGroup> = None;
+        if group.consumer.is_none() {
+            upgraded = self.upgrade_for_heartbeat(group, args, topics)?;
+            if let Some(cg) = &upgraded {
+                started.extend(cg.members.keys().cloned());
+                records.push(CoordinatorRecord::GroupMetadata {
+                    group_id: group_id.to_owned(),
+                    value: None,
+                });
+            }
+            created = true;
+        }
+        let incarnation = group.incarnation;
+        let Some(cg) = upgraded.as_mut().or(group.consumer.as_mut()) else {
+            return Err(ApiError::new(
+                ResponseError::UnknownServerError,
+                "no consumer group",
+            ));
+        };
+        if created {
+            cg.persisted_epoch = None;
+        }
+        // The last consumer-protocol member leaving a group of classic members turns it
+        // back into a classic group (online downgrade).
+        if args.member_epoch == LEAVE_GROUP_MEMBER_EPOCH {
+            if let Ok(leaving) = cg.leaving_member(args) {
+                let leaving = BTreeSet::from([leaving]);
+                if migration::can_downgrade(
+                    cg,
+                    &leaving,
+                    self.config().migration_policy,
+                    self.config().max_size,
+                ) {
+                    return Ok(HeartbeatStep::Downgraded(self.downgrade_group(
+                        shard,
+                        group,
+                        &leaving,
+                        "the last consumer-protocol member left",
+                    )));
+                }
+            }
+        }
+        let known = !args.member_id.is_empty() && cg.members.contains_key(&args.member_id);
+        let outcome = cg
+            .heartbeat(args, topics, settings, Instant::now(), || {
+                kafka_uuid_string(uuid::Uuid::new_v4())
+            })
+            .map_err(|e| ApiError::new(e.code, e.message))?;
+        records.extend(records_to_persist(group_id, cg));
+        if !known && cg.members.contains_key(&outcome.member_id) {
+            tracing::info!(group = %group_id, member = %outcome.member_id, member_epoch = outcome.member_epoch, "consumer group member joined");
+            started.push(outcome.member_id.clone());
+        }
+        if let Some(cg) = upgraded {
+            tracing::info!(group = %group_id, group_epoch = cg.group_epoch, members = cg.members.len(), "classic group converted to a consumer group");
+            GroupCoordinator::hand_over_classic_members(group);
+            group.consumer = Some(cg);
+        }
+        Ok(HeartbeatStep::Done(outcome, incarnation, records, started))
+    }
+
+    /// A first ConsumerGroupHeartbeat into a classic group: an empty one (only offsets, or
+    /// just created) becomes a consumer group in place (`None`); one with members is
+    /// converted (online upgrade, the classic members keep their partitions) into the
+    /// consumer group returned, to be installed once the heartbeat succeeded in it.
+    fn upgrade_for_heartbeat(
+        &self,
+        group: &mut ClassicGroup,
+        args: &HeartbeatArgs,
+        topics: &BTreeMap<String, i32>,
+    ) -> Result<Option<ConsumerGroup>, ApiError> {
+        let group_id = group.group_id.clone();
+        if args.member_epoch != 0 {
+            return Err(ApiError::new(
+                ResponseError::GroupIdNotFound,
+                format!("Group {group_id} is not a consumer group."),
+            ));
+        }
+        if group.members.is_empty() {
+            // Members that were only handed an id are forgotten.
+            tracing::info!(group = %group_id, "group uses the consumer protocol");
+            group.pending_members.clear();
+            group.consumer = Some(ConsumerGroup::new());
+            group.protocol_type = None;
+            group.protocol_name = None;
+            group.leader_id = None;
+            return Ok(None);
+        }
+        let settings = &self.config().consumer;
+        migration::validate_online_upgrade(group, self.config().migration_policy, settings.max_size)
+            .and_then(|()| {
+                migration::consumer_group_from_classic(
+                    group,
+                    topics,
+                    settings.assignors.first().map_or("uniform", String::as_str),
+                    Instant::now(),
+                )
+            })
+            .map(Some)
+            .map_err(|message| {
+                tracing::info!(group = %group_id, reason = %message, "classic group not upgraded");
+                ApiError::new(ResponseError::GroupIdNotFound, message)
+            })
     }
 
     /// Removes `member_id` when its session expires (no heartbeat within
@@ -459,7 +435,7 @@ impl GroupCoordinator {
         &self,
         shard: &Arc<Shard>,
         a: &JoinArgs,
-    ) -> Option<JoinGroupResponse> {
+    ) -> Option<JoinOutcome> {
         let is_consumer_group = |st: &mut super::coordinator::ShardState| {
             st.groups
                 .get(&a.group_id)
@@ -475,7 +451,10 @@ impl GroupCoordinator {
         let step = 'step: {
             let mut st = shard.lock();
             if st.is_closed() {
-                return Some(join_error(&a.member_id, ResponseError::NotCoordinator));
+                return Some(JoinOutcome::error(
+                    &a.member_id,
+                    ResponseError::NotCoordinator,
+                ));
             }
             if !is_consumer_group(&mut st) {
                 return None;
@@ -528,9 +507,9 @@ impl GroupCoordinator {
                 format!("{prefix}-{}", uuid::Uuid::new_v4())
             });
             match outcome {
-                Err(code) => return Some(join_error(&a.member_id, code)),
+                Err(code) => return Some(JoinOutcome::error(&a.member_id, code)),
                 Ok(ClassicJoinOutcome::MemberIdRequired(id)) => {
-                    return Some(join_error(&id, ResponseError::MemberIdRequired))
+                    return Some(JoinOutcome::error(&id, ResponseError::MemberIdRequired))
                 }
                 Ok(ClassicJoinOutcome::Joined {
                     member_id,
@@ -538,12 +517,16 @@ impl GroupCoordinator {
                     protocol_name,
                     new_member,
                 }) => {
-                    let mut r = JoinGroupResponse::default();
-                    r.member_id = str_bytes(&member_id);
-                    r.generation_id = generation_id;
-                    r.protocol_type = Some(str_bytes(CONSUMER_PROTOCOL_TYPE));
-                    r.protocol_name = Some(str_bytes(&protocol_name));
-                    r.leader = str_bytes("");
+                    let r = JoinOutcome {
+                        error: None,
+                        member_id: member_id.clone(),
+                        generation_id,
+                        protocol_type: Some(CONSUMER_PROTOCOL_TYPE.to_owned()),
+                        protocol_name: Some(protocol_name),
+                        leader: String::new(),
+                        skip_assignment: false,
+                        members: Vec::new(),
+                    };
                     tracing::info!(group = %a.group_id, member = %member_id, generation = generation_id, new_member, "classic member joined the consumer group");
                     let records = records_to_persist(&a.group_id, cg);
                     Ok((r, records, incarnation, new_member.then_some(member_id)))
@@ -565,7 +548,7 @@ impl GroupCoordinator {
         if !records.is_empty() {
             if let Err(code) = self.append(shard, records).await {
                 forget_persisted(shard, &a.group_id, incarnation);
-                return Some(join_error(&a.member_id, code));
+                return Some(JoinOutcome::error(&a.member_id, code));
             }
         }
         Some(response)
@@ -579,7 +562,7 @@ impl GroupCoordinator {
         &self,
         shard: &Arc<Shard>,
         group_id: &str,
-        members: &[MemberIdentity],
+        members: &[LeavingMember],
     ) -> Option<Result<Vec<Result<(), ResponseError>>, ResponseError>> {
         let is_consumer_group = |st: &mut super::coordinator::ShardState| {
             st.groups
@@ -606,10 +589,8 @@ impl GroupCoordinator {
             let results: Vec<Result<(), ResponseError>> = members
                 .iter()
                 .map(|m| {
-                    let id = cg.classic_leaving_member(
-                        m.member_id.as_str(),
-                        m.group_instance_id.as_ref().map(|s| s.as_str()),
-                    )?;
+                    let id =
+                        cg.classic_leaving_member(&m.member_id, m.group_instance_id.as_deref())?;
                     leaving.insert(id);
                     Ok(())
                 })
@@ -632,7 +613,7 @@ impl GroupCoordinator {
     /// OffsetFetch v9+'s member check (Kafka's `validateOffsetFetch`): only a consumer group
     /// checks the member (`ConsumerGroup::validate_offset_fetch`); classic and unknown groups
     /// answer any fetch.
-    pub fn validate_consumer_offset_fetch(
+    pub(crate) fn validate_consumer_offset_fetch(
         &self,
         group_id: &str,
         member_id: Option<&str>,
@@ -650,91 +631,56 @@ impl GroupCoordinator {
     }
 
     /// ConsumerGroupDescribe for each group id.
-    pub fn consumer_group_describe(
+    pub(crate) fn consumer_group_describe(
         &self,
         group_ids: &[String],
-        include_authorized_operations: bool,
-    ) -> Vec<DescribedGroup> {
+    ) -> Vec<Result<ConsumerGroupDescription, ApiError>> {
         let image = self.quorum.image();
         group_ids
             .iter()
             .map(|group_id| {
-                let mut d = DescribedGroup::default();
-                d.group_id = GroupId(str_bytes(group_id));
-                d.authorized_operations = if include_authorized_operations {
-                    // No ACLs: every group operation is allowed (READ, DESCRIBE, DELETE).
-                    (1 << 3) | (1 << 8) | (1 << 6)
-                } else {
-                    crate::handlers::AUTHORIZED_OPERATIONS_OMITTED
-                };
                 if group_id.is_empty() {
-                    d.error_code = ResponseError::InvalidGroupId.code();
-                    return d;
+                    return Err(ResponseError::InvalidGroupId.into());
                 }
-                let shard = match self.shard_for(group_id) {
-                    Ok(s) => s,
-                    Err(code) => {
-                        d.error_code = code.code();
-                        return d;
-                    }
-                };
+                let shard = self.shard_for(group_id)?;
                 let st = shard.lock();
                 let Some(cg) = st.groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
-                    d.error_code = ResponseError::GroupIdNotFound.code();
-                    d.error_message = Some(str_bytes(&format!(
-                        "Group {group_id} not found or not a consumer group."
-                    )));
-                    return d;
+                    return Err(ApiError::new(
+                        ResponseError::GroupIdNotFound,
+                        format!("Group {group_id} not found or not a consumer group."),
+                    ));
                 };
-                d.group_state = str_bytes(cg.state().name());
-                d.group_epoch = cg.group_epoch;
-                d.assignment_epoch = cg.assignment_epoch;
-                d.assignor_name = str_bytes(&cg.assignor);
-                let describe = |a: &Assignment| {
-                    let mut da = DescribedAssignment::default();
-                    da.topic_partitions = a
-                        .iter()
-                        .filter_map(|(topic, ps)| {
-                            let t = image.topic(topic)?;
-                            let mut tp = DescribedTopicPartitions::default();
-                            tp.topic_id = t.topic_id;
-                            tp.topic_name = TopicName(str_bytes(topic));
-                            tp.partitions = ps.iter().copied().collect();
-                            Some(tp)
+                let no_target = Assignment::new();
+                Ok(ConsumerGroupDescription {
+                    state: cg.state().name(),
+                    group_epoch: cg.group_epoch,
+                    assignment_epoch: cg.assignment_epoch,
+                    assignor_name: cg.assignor.clone(),
+                    members: cg
+                        .members
+                        .values()
+                        .map(|m| ConsumerMemberDescription {
+                            member_id: m.member_id.clone(),
+                            instance_id: m.instance_id.clone(),
+                            rack_id: m.rack_id.clone(),
+                            member_epoch: m.member_epoch,
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            subscribed_topic_names: m
+                                .subscribed_topic_names
+                                .iter()
+                                .cloned()
+                                .collect(),
+                            subscribed_topic_regex: m.subscribed_topic_regex.clone(),
+                            assignment: described_assignment(&image, &m.assigned),
+                            target_assignment: described_assignment(
+                                &image,
+                                cg.target.get(&m.member_id).unwrap_or(&no_target),
+                            ),
+                            uses_classic_protocol: m.uses_classic_protocol(),
                         })
-                        .collect();
-                    da
-                };
-                d.members = cg
-                    .members
-                    .values()
-                    .map(|m| {
-                        let mut dm = DescribedMember::default();
-                        dm.member_id = str_bytes(&m.member_id);
-                        dm.instance_id = m.instance_id.as_deref().map(str_bytes);
-                        dm.rack_id = m.rack_id.as_deref().map(str_bytes);
-                        dm.member_epoch = m.member_epoch;
-                        dm.client_id = str_bytes(&m.client_id);
-                        dm.client_host = str_bytes(&m.client_host);
-                        dm.subscribed_topic_names = m
-                            .subscribed_topic_names
-                            .iter()
-                            .map(|t| TopicName(str_bytes(t)))
-                            .collect();
-                        dm.subscribed_topic_regex =
-                            m.subscribed_topic_regex.as_deref().map(str_bytes);
-                        dm.assignment = describe(&m.assigned);
-                        dm.target_assignment =
-                            describe(cg.target.get(&m.member_id).unwrap_or(&Assignment::new()));
-                        dm.member_type = if m.uses_classic_protocol() {
-                            MEMBER_TYPE_CLASSIC
-                        } else {
-                            MEMBER_TYPE_CONSUMER
-                        };
-                        dm
-                    })
-                    .collect();
-                d
+                        .collect(),
+                })
             })
             .collect()
     }

@@ -17,33 +17,22 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::offset_commit_response::{
-    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-};
-use kafka_protocol::messages::offset_delete_response::{
-    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
-};
-use kafka_protocol::messages::{
-    GroupId, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest,
-    SyncGroupResponse,
-};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+use super::api::{
+    ClassicGroupDescription, ClassicMemberDescription, CommittedOffset, GroupListing, JoinArgs,
+    JoinOutcome, JoinedMember, LeavingMember, OffsetCommitArgs, PartitionResults, SyncArgs,
+    SyncAssignment, SyncOutcome,
+};
 use super::classic::{ClassicGroup, GroupState, InitialDelay, JoinWaiter, Member};
 use super::consumer::ConsumerGroup;
 use super::consumer_classic::CONSUMER_PROTOCOL_TYPE;
 use super::migration;
 use super::records::{self, CoordinatorRecord, LogEntry, OffsetCommitValue};
-use super::{partition_for, GroupConfig, GROUP_METADATA_TOPIC_NAME};
-use crate::coordinator_shards::{self, read_partition, CoordinatorShards};
+use super::{GroupConfig, GROUP_METADATA_TOPIC_NAME};
+use crate::coordinator_shards::{self, partition_for, read_partition, CoordinatorShards};
 use crate::error::{ApiError, ResponseError};
-use crate::handlers::str_bytes;
 use crate::log::{AppendOrigin, TxnVerification};
 use crate::metadata::{Controller, CreateTopicSpec, MetadataQuorum};
 use crate::replica::ReplicaManager;
@@ -83,7 +72,7 @@ impl ShardState {
     }
 }
 
-pub struct GroupCoordinator {
+pub(crate) struct GroupCoordinator {
     config: GroupConfig,
     replicas: Arc<ReplicaManager>,
     controller: Arc<Controller>,
@@ -102,51 +91,45 @@ struct Ctx {
 }
 
 /// One group's offsets to fetch: every committed one (`None`) or the listed partitions.
-pub type OffsetFetchTopics = Option<Vec<(String, Vec<i32>)>>;
+pub(crate) type OffsetFetchTopics = Option<Vec<(String, Vec<i32>)>>;
 /// Fetched offsets: per topic, per partition the committed offset if any.
-pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetCommitValue>)>)>;
-
-pub(super) fn join_error(member_id: &str, code: ResponseError) -> JoinGroupResponse {
-    let mut r = JoinGroupResponse::default();
-    r.error_code = code.code();
-    r.generation_id = -1;
-    r.member_id = str_bytes(member_id);
-    r
-}
-
-pub(super) fn sync_error(code: ResponseError) -> SyncGroupResponse {
-    let mut r = SyncGroupResponse::default();
-    r.error_code = code.code();
-    r
-}
+pub(crate) type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetCommitValue>)>)>;
 
 /// The JoinGroup answer for `member_id` in the group's current generation.
-fn join_response(
-    group: &ClassicGroup,
-    member_id: &str,
-    include_members: bool,
-) -> JoinGroupResponse {
-    let mut r = JoinGroupResponse::default();
-    r.generation_id = group.generation_id;
-    r.protocol_type = group.protocol_type.as_deref().map(str_bytes);
-    r.protocol_name = group.protocol_name.as_deref().map(str_bytes);
-    r.leader = str_bytes(group.leader_id.as_deref().unwrap_or(""));
-    r.member_id = str_bytes(member_id);
-    if include_members {
+fn join_response(group: &ClassicGroup, member_id: &str, include_members: bool) -> JoinOutcome {
+    let members = if include_members {
         let protocol = group.protocol_name.as_deref().unwrap_or("");
-        r.members = group
+        group
             .members
             .values()
-            .map(|m| {
-                let mut jm = JoinGroupResponseMember::default();
-                jm.member_id = str_bytes(&m.member_id);
-                jm.group_instance_id = m.group_instance_id.as_deref().map(str_bytes);
-                jm.metadata = m.metadata_for(protocol).cloned().unwrap_or_default();
-                jm
+            .map(|m| JoinedMember {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                metadata: m.metadata_for(protocol).cloned().unwrap_or_default(),
             })
-            .collect();
+            .collect()
+    } else {
+        Vec::new()
+    };
+    JoinOutcome {
+        error: None,
+        member_id: member_id.to_owned(),
+        generation_id: group.generation_id,
+        protocol_type: group.protocol_type.clone(),
+        protocol_name: group.protocol_name.clone(),
+        leader: group.leader_id.clone().unwrap_or_default(),
+        skip_assignment: false,
+        members,
     }
-    r
+}
+
+/// What SyncGroup hands a member of the classic group `group`.
+fn sync_assignment(group: &ClassicGroup, assignment: Bytes) -> SyncAssignment {
+    SyncAssignment {
+        protocol_type: group.protocol_type.clone(),
+        protocol_name: group.protocol_name.clone(),
+        assignment,
+    }
 }
 
 /// Kafka's mapping of append errors to OffsetCommit/group errors
@@ -168,7 +151,7 @@ fn append_error_to_group_error(code: ResponseError) -> ResponseError {
 }
 
 impl GroupCoordinator {
-    pub fn new(
+    pub(crate) fn new(
         node_id: i32,
         config: GroupConfig,
         replicas: Arc<ReplicaManager>,
@@ -187,14 +170,17 @@ impl GroupCoordinator {
         })
     }
 
-    pub fn config(&self) -> &GroupConfig {
+    pub(crate) fn config(&self) -> &GroupConfig {
         &self.config
     }
 
     /// Starts the background work: loading/unloading shards as leadership of
     /// `__consumer_offsets` partitions changes, offset retention, and deleting the offsets
     /// of deleted topics. Ends at shutdown.
-    pub fn start(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let images = this.quorum.subscribe();
@@ -268,156 +254,75 @@ impl GroupCoordinator {
         HashMap<String, ClassicGroup>,
         txn_offsets::PendingTxnOffsets,
     ) {
-        #[derive(Default)]
-        struct Loaded {
-            metadata: Option<records::GroupMetadataValue>,
-            offsets: HashMap<TopicPartition, OffsetCommitValue>,
-            /// A KIP-848 group's epoch (the last group record decides the type).
-            consumer_epoch: Option<i32>,
-            consumer_snapshot: Option<Bytes>,
-        }
-        let mut loaded: HashMap<String, Loaded> = HashMap::new();
-        let mut pending = txn_offsets::PendingTxnOffsets::default();
-        for entry in entries {
-            let (offset, producer_id, record) = match entry {
-                LogEntry::Record {
-                    offset,
-                    producer_id,
-                    record,
-                } => (offset, producer_id, record),
-                LogEntry::TxnMarker {
-                    producer_id,
-                    commit,
-                    ..
-                } => {
-                    for (group_id, tp, value) in pending.complete(producer_id, commit) {
-                        loaded
-                            .entry(group_id)
-                            .or_default()
-                            .offsets
-                            .insert(tp, value);
-                    }
-                    continue;
-                }
-            };
-            match record {
-                CoordinatorRecord::OffsetCommit {
-                    group_id,
-                    topic,
-                    partition,
-                    value: Some(value),
-                } if producer_id.is_some() => {
-                    let tp = TopicPartition::new(topic, partition);
-                    if let Some(producer_id) = producer_id {
-                        pending.add(producer_id, &group_id, tp, value, offset);
-                    }
-                    // A transactional commit creates the group, as a plain one does.
-                    loaded.entry(group_id).or_default();
-                }
-                CoordinatorRecord::OffsetCommit {
-                    group_id,
-                    topic,
-                    partition,
-                    value,
-                } => {
-                    let tp = TopicPartition::new(topic, partition);
-                    pending.supersede(&group_id, &tp, offset);
-                    let entry = loaded.entry(group_id).or_default();
-                    match value {
-                        Some(v) => {
-                            entry.offsets.insert(tp, v);
-                        }
-                        None => {
-                            entry.offsets.remove(&tp);
-                        }
-                    }
-                }
-                CoordinatorRecord::GroupMetadata { group_id, value } => {
-                    let entry = loaded.entry(group_id).or_default();
-                    if value.is_some() {
-                        entry.consumer_epoch = None;
-                        entry.consumer_snapshot = None;
-                    }
-                    entry.metadata = value;
-                }
-                CoordinatorRecord::ConsumerGroupMetadata { group_id, epoch } => {
-                    let entry = loaded.entry(group_id).or_default();
-                    if epoch.is_some() {
-                        entry.metadata = None;
-                    }
-                    entry.consumer_epoch = epoch;
-                }
-                CoordinatorRecord::ConsumerGroupSnapshot { group_id, snapshot } => {
-                    loaded.entry(group_id).or_default().consumer_snapshot = snapshot;
-                }
-            }
-        }
+        let (loaded, pending) = replay_entries(entries);
         let now = Instant::now();
-        let mut groups = HashMap::new();
-        for (group_id, l) in loaded {
-            if l.metadata.is_none()
-                && l.offsets.is_empty()
-                && l.consumer_epoch.is_none()
-                && pending.partitions_of(&group_id).is_empty()
-            {
-                continue;
-            }
-            let mut g = ClassicGroup::new(group_id.clone(), self.next_incarnation(), -1);
-            g.offsets = l.offsets;
-            // A consumer group comes back with its members (sessions restart now); without
-            // a readable snapshot only its epoch survives and members rejoin.
-            g.consumer = l.consumer_epoch.map(|epoch| {
-                l.consumer_snapshot
-                    .as_ref()
-                    .and_then(|snap| {
-                        ConsumerGroup::from_snapshot(
-                            snap,
-                            now,
-                            self.config.consumer.session_timeout_ms,
-                        )
+        let groups = loaded
+            .into_iter()
+            .filter(|(group_id, l)| {
+                l.metadata.is_some()
+                    || !l.offsets.is_empty()
+                    || l.consumer_epoch.is_some()
+                    || !pending.partitions_of(group_id).is_empty()
+            })
+            .map(|(group_id, l)| {
+                let group = self.group_from_loaded(group_id.clone(), l, now);
+                (group_id, group)
+            })
+            .collect();
+        (groups, pending)
+    }
+
+    /// The group a shard load found: offsets, a consumer group with its members (sessions
+    /// restart now) or a classic group with its members (Stable, as Kafka loads them).
+    fn group_from_loaded(&self, group_id: String, l: LoadedGroup, now: Instant) -> ClassicGroup {
+        let mut g = ClassicGroup::new(group_id, self.next_incarnation(), -1);
+        g.offsets = l.offsets;
+        // Without a readable snapshot only a consumer group's epoch survives; members rejoin.
+        g.consumer = l.consumer_epoch.map(|epoch| {
+            l.consumer_snapshot
+                .as_ref()
+                .and_then(|snap| {
+                    ConsumerGroup::from_snapshot(snap, now, self.config.consumer.session_timeout_ms)
                         .map_err(|e| {
-                            tracing::warn!(group = %group_id, error = %e, "unreadable consumer group snapshot; members will rejoin");
+                            tracing::warn!(group = %g.group_id, error = %e, "unreadable consumer group snapshot; members will rejoin");
                         })
                         .ok()
-                    })
-                    .filter(|cg| cg.group_epoch == epoch)
-                    .unwrap_or_else(|| ConsumerGroup::at_epoch(epoch))
+                })
+                .filter(|cg| cg.group_epoch == epoch)
+                .unwrap_or_else(|| ConsumerGroup::at_epoch(epoch))
+        });
+        let Some(m) = l.metadata else {
+            return g;
+        };
+        g.generation_id = m.generation;
+        g.protocol_type = Some(m.protocol_type).filter(|t| !t.is_empty());
+        g.protocol_name = m.protocol.clone();
+        g.leader_id = m.leader;
+        g.state_timestamp_ms = m.current_state_timestamp_ms;
+        for mm in m.members {
+            g.add_member(Member {
+                member_id: mm.member_id,
+                group_instance_id: mm.group_instance_id,
+                client_id: mm.client_id,
+                client_host: mm.client_host,
+                rebalance_timeout_ms: mm.rebalance_timeout_ms,
+                session_timeout_ms: mm.session_timeout_ms,
+                protocols: vec![(m.protocol.clone().unwrap_or_default(), mm.subscription)],
+                assignment: mm.assignment,
+                join_waiter: None,
+                sync_waiter: None,
+                session_deadline: now + Duration::from_millis(mm.session_timeout_ms.max(0) as u64),
+                is_new: false,
             });
-            if let Some(m) = l.metadata {
-                g.generation_id = m.generation;
-                g.protocol_type = Some(m.protocol_type).filter(|t| !t.is_empty());
-                g.protocol_name = m.protocol.clone();
-                g.leader_id = m.leader;
-                g.state_timestamp_ms = m.current_state_timestamp_ms;
-                for mm in m.members {
-                    let member = Member {
-                        member_id: mm.member_id,
-                        group_instance_id: mm.group_instance_id,
-                        client_id: mm.client_id,
-                        client_host: mm.client_host,
-                        rebalance_timeout_ms: mm.rebalance_timeout_ms,
-                        session_timeout_ms: mm.session_timeout_ms,
-                        protocols: vec![(m.protocol.clone().unwrap_or_default(), mm.subscription)],
-                        assignment: mm.assignment,
-                        join_waiter: None,
-                        sync_waiter: None,
-                        session_deadline: now
-                            + Duration::from_millis(mm.session_timeout_ms.max(0) as u64),
-                        is_new: false,
-                    };
-                    g.add_member(member);
-                }
-                if !g.members.is_empty() && g.protocol_name.is_some() {
-                    g.state = GroupState::Stable;
-                } else {
-                    g.members.clear();
-                    g.static_members.clear();
-                    g.leader_id = None;
-                }
-            }
-            groups.insert(group_id, g);
         }
-        (groups, pending)
+        if !g.members.is_empty() && g.protocol_name.is_some() {
+            g.state = GroupState::Stable;
+        } else {
+            g.members.clear();
+            g.static_members.clear();
+            g.leader_id = None;
+        }
+        g
     }
 
     pub(super) fn next_incarnation(&self) -> u64 {
@@ -426,7 +331,7 @@ impl GroupCoordinator {
 
     /// The `__consumer_offsets` partition of `group_id` (the topic's partition count, or
     /// `offsets.topic.num.partitions` before it exists).
-    pub fn partition_for_group(&self, group_id: &str) -> i32 {
+    pub(crate) fn partition_for_group(&self, group_id: &str) -> i32 {
         let n = self
             .shards
             .partition_count(&self.quorum.image())
@@ -448,7 +353,7 @@ impl GroupCoordinator {
 
     /// Creates `__consumer_offsets` through the Controller if it does not exist yet
     /// (FindCoordinator does this on first use, as Kafka does).
-    pub async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
+    pub(crate) async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
         if self
             .quorum
             .image()
@@ -514,54 +419,25 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ JoinGroup
 
     /// JoinGroup (classic protocol). Waits for the rebalance to complete.
-    pub async fn join_group(
-        &self,
-        request: JoinGroupRequest,
-        version: i16,
-        client_id: &str,
-        client_host: &str,
-    ) -> JoinGroupResponse {
-        let group_id = request.group_id.0.to_string();
-        let member_id = request.member_id.to_string();
-        if group_id.is_empty() {
-            return join_error(&member_id, ResponseError::InvalidGroupId);
+    pub(crate) async fn join_group(&self, join: JoinArgs) -> JoinOutcome {
+        let fail = |code| JoinOutcome::error(&join.member_id, code);
+        if join.group_id.is_empty() {
+            return fail(ResponseError::InvalidGroupId);
         }
-        let session_timeout_ms = request.session_timeout_ms;
-        if session_timeout_ms < self.config.min_session_timeout_ms
-            || session_timeout_ms > self.config.max_session_timeout_ms
+        if join.session_timeout_ms < self.config.min_session_timeout_ms
+            || join.session_timeout_ms > self.config.max_session_timeout_ms
         {
-            return join_error(&member_id, ResponseError::InvalidSessionTimeout);
+            return fail(ResponseError::InvalidSessionTimeout);
         }
-        if request.protocol_type.is_empty() || request.protocols.is_empty() {
-            return join_error(&member_id, ResponseError::InconsistentGroupProtocol);
+        if join.protocol_type.is_empty() || join.protocols.is_empty() {
+            return fail(ResponseError::InconsistentGroupProtocol);
         }
-        let shard = match self.shard_for(&group_id) {
+        let shard = match self.shard_for(&join.group_id) {
             Ok(s) => s,
-            Err(code) => return join_error(&member_id, code),
+            Err(code) => return fail(code),
         };
         let Some(ctx) = self.ctx(&shard) else {
-            return join_error(&member_id, ResponseError::CoordinatorNotAvailable);
-        };
-        let rebalance_timeout_ms = if request.rebalance_timeout_ms > 0 {
-            request.rebalance_timeout_ms
-        } else {
-            session_timeout_ms
-        };
-        let join = JoinArgs {
-            group_id,
-            member_id,
-            group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
-            client_id: client_id.to_owned(),
-            client_host: client_host.to_owned(),
-            session_timeout_ms,
-            rebalance_timeout_ms,
-            protocol_type: request.protocol_type.to_string(),
-            protocols: request
-                .protocols
-                .iter()
-                .map(|p| (p.name.to_string(), p.metadata.clone()))
-                .collect(),
-            version,
+            return fail(ResponseError::CoordinatorNotAvailable);
         };
         // A consumer group with members serves classic members itself (KIP-848 migration).
         if let Some(r) = self.classic_join_to_consumer_group(&shard, &join).await {
@@ -570,19 +446,19 @@ impl GroupCoordinator {
         let receiver = {
             let mut st = shard.lock();
             match ctx.join(&mut st, &join) {
-                Ok(JoinOutcome::Now(r)) => return r,
-                Ok(JoinOutcome::Wait(rx)) => rx,
-                Err(code) => return join_error(&join.member_id, code),
+                Ok(JoinStep::Now(r)) => return r,
+                Ok(JoinStep::Wait(rx)) => rx,
+                Err(code) => return fail(code),
             }
         };
         let wait = Duration::from_millis(
-            (rebalance_timeout_ms.max(0) as u64)
+            (join.rebalance_timeout_ms.max(0) as u64)
                 .saturating_add(self.config.initial_rebalance_delay_ms.max(0) as u64),
         ) + WAIT_SLACK;
         match tokio::time::timeout(wait, receiver).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(_)) => join_error(&join.member_id, ResponseError::NotCoordinator),
-            Err(_) => join_error(&join.member_id, ResponseError::RebalanceInProgress),
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => fail(ResponseError::NotCoordinator),
+            Err(_) => fail(ResponseError::RebalanceInProgress),
         }
     }
 
@@ -594,12 +470,13 @@ impl GroupCoordinator {
     pub(super) fn hand_over_classic_members(group: &mut ClassicGroup) {
         for m in group.members.values_mut() {
             if let Some(w) = m.join_waiter.take() {
-                let _ = w
-                    .sender
-                    .send(join_error(&m.member_id, ResponseError::RebalanceInProgress));
+                let _ = w.sender.send(JoinOutcome::error(
+                    &m.member_id,
+                    ResponseError::RebalanceInProgress,
+                ));
             }
             if let Some(tx) = m.sync_waiter.take() {
-                let _ = tx.send(sync_error(ResponseError::RebalanceInProgress));
+                let _ = tx.send(Err(ResponseError::RebalanceInProgress));
             }
         }
         group.members.clear();
@@ -654,159 +531,89 @@ impl GroupCoordinator {
 
     // ------------------------------------------------------------------ SyncGroup
 
-    pub async fn sync_group(&self, request: SyncGroupRequest) -> SyncGroupResponse {
-        let group_id = request.group_id.0.to_string();
-        if group_id.is_empty() {
-            return sync_error(ResponseError::InvalidGroupId);
+    /// SyncGroup: a follower waits for the leader's assignment; the leader's is appended
+    /// before anyone is answered.
+    pub(crate) async fn sync_group(&self, sync: SyncArgs) -> SyncOutcome {
+        if sync.group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
         }
-        let shard = match self.shard_for(&group_id) {
-            Ok(s) => s,
-            Err(code) => return sync_error(code),
-        };
-        let Some(ctx) = self.ctx(&shard) else {
-            return sync_error(ResponseError::CoordinatorNotAvailable);
-        };
-        let member_id = request.member_id.to_string();
-        let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
+        let shard = self.shard_for(&sync.group_id)?;
+        let ctx = self
+            .ctx(&shard)
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
         // The leader's assignment is appended before anyone gets it: hold the write lock.
-        let _write = shard.write_lock.lock().await;
-        let (receiver, store, wait) = {
-            let mut st = shard.lock();
-            let Some(group) = st.groups.get_mut(&group_id) else {
-                return sync_error(ResponseError::UnknownMemberId);
-            };
-            if let Some(cg) = group.consumer.as_mut() {
-                // A classic member of a consumer group (KIP-848 migration).
-                return match cg.classic_sync(
-                    &member_id,
-                    instance.as_deref(),
-                    request.generation_id,
-                    request.protocol_type.as_deref(),
-                    request.protocol_name.as_deref(),
-                    Instant::now(),
-                ) {
-                    Ok(o) => {
-                        let mut r = SyncGroupResponse::default();
-                        r.protocol_type = Some(str_bytes(CONSUMER_PROTOCOL_TYPE));
-                        r.protocol_name = Some(str_bytes(&o.protocol_name));
-                        r.assignment = o.assignment;
-                        r
-                    }
-                    Err(code) => sync_error(code),
-                };
-            }
-            if let Err(code) = validate_member(group, &member_id, instance.as_deref()) {
-                return sync_error(code);
-            }
-            if request.generation_id != group.generation_id {
-                return sync_error(ResponseError::IllegalGeneration);
-            }
-            if request
-                .protocol_type
-                .as_ref()
-                .is_some_and(|t| Some(t.as_str()) != group.protocol_type.as_deref())
-                || request
-                    .protocol_name
-                    .as_ref()
-                    .is_some_and(|n| Some(n.as_str()) != group.protocol_name.as_deref())
-            {
-                return sync_error(ResponseError::InconsistentGroupProtocol);
-            }
-            match group.state {
-                GroupState::Empty | GroupState::Dead => {
-                    return sync_error(ResponseError::UnknownMemberId)
+        let write = shard.write_lock.lock().await;
+        let step = sync_in(&mut shard.lock(), &sync)?;
+        let (receiver, wait) = match step {
+            SyncStep::Now(assignment) => return Ok(assignment),
+            SyncStep::Wait {
+                receiver,
+                wait,
+                store,
+            } => {
+                if let Some(store) = store {
+                    self.store_assignment(&ctx, &sync.group_id, store).await;
                 }
-                GroupState::PreparingRebalance => {
-                    return sync_error(ResponseError::RebalanceInProgress)
-                }
-                GroupState::Stable => {
-                    group.pending_sync.remove(&member_id);
-                    let mut r = SyncGroupResponse::default();
-                    r.protocol_type = group.protocol_type.as_deref().map(str_bytes);
-                    r.protocol_name = group.protocol_name.as_deref().map(str_bytes);
-                    r.assignment = group
-                        .members
-                        .get(&member_id)
-                        .map(|m| m.assignment.clone())
-                        .unwrap_or_default();
-                    return r;
-                }
-                GroupState::CompletingRebalance => {}
+                (receiver, wait)
             }
-            group.pending_sync.remove(&member_id);
-            let (tx, rx) = oneshot::channel();
-            let Some(member) = group.members.get_mut(&member_id) else {
-                return sync_error(ResponseError::UnknownMemberId);
-            };
-            member.sync_waiter = Some(tx);
-            let wait =
-                Duration::from_millis(member.rebalance_timeout_ms.max(0) as u64) + WAIT_SLACK;
-            let store = if group.leader_id.as_deref() == Some(member_id.as_str()) {
-                let assignments: HashMap<String, Bytes> = request
-                    .assignments
-                    .iter()
-                    .map(|a| (a.member_id.to_string(), a.assignment.clone()))
-                    .collect();
-                for m in group.members.values_mut() {
-                    m.assignment = assignments.get(&m.member_id).cloned().unwrap_or_default();
-                }
-                let record = CoordinatorRecord::GroupMetadata {
-                    group_id: group_id.clone(),
-                    value: Some(group.to_record_value()),
-                };
-                Some((record, group.incarnation, group.generation_id))
-            } else {
-                None
-            };
-            (rx, store, wait)
         };
-        if let Some((record, incarnation, generation)) = store {
-            let result = self.append(&shard, vec![record]).await;
-            let mut st = shard.lock();
-            if let Some(group) = st.group(&group_id, incarnation) {
-                if group.generation_id == generation
-                    && group.state == GroupState::CompletingRebalance
-                {
-                    match result {
-                        Ok(_) => {
-                            group.transition(GroupState::Stable, now_ms());
-                            tracing::info!(group = %group_id, generation, members = group.members.len(), "group stable");
-                            for m in group.members.values_mut() {
-                                if let Some(tx) = m.sync_waiter.take() {
-                                    let mut r = SyncGroupResponse::default();
-                                    r.protocol_type = group.protocol_type.as_deref().map(str_bytes);
-                                    r.protocol_name = group.protocol_name.as_deref().map(str_bytes);
-                                    r.assignment = m.assignment.clone();
-                                    let _ = tx.send(r);
-                                }
-                            }
-                        }
-                        Err(code) => {
-                            tracing::warn!(group = %group_id, error = %code, "storing the group assignment failed");
-                            for m in group.members.values_mut() {
-                                m.assignment = Bytes::new();
-                                if let Some(tx) = m.sync_waiter.take() {
-                                    let _ = tx.send(sync_error(code));
-                                }
-                            }
-                            ctx.prepare_rebalance(group, "storing the assignment failed");
-                        }
-                    }
+        drop(write);
+        match tokio::time::timeout(wait, receiver).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(ResponseError::NotCoordinator),
+            Err(_) => Err(ResponseError::RebalanceInProgress),
+        }
+    }
+
+    /// Appends the leader's assignment, then answers every waiting SyncGroup of the
+    /// generation (the group becomes Stable), or on failure fails them and rebalances.
+    async fn store_assignment(&self, ctx: &Ctx, group_id: &str, store: AssignmentRecord) {
+        let result = self.append(&ctx.shard, vec![store.record]).await;
+        let mut st = ctx.shard.lock();
+        let Some(group) = st.group(group_id, store.incarnation) else {
+            return;
+        };
+        if group.generation_id != store.generation || group.state != GroupState::CompletingRebalance
+        {
+            return;
+        }
+        match result {
+            Ok(_) => {
+                group.transition(GroupState::Stable, now_ms());
+                tracing::info!(group = %group_id, generation = store.generation, members = group.members.len(), "group stable");
+                let answers: Vec<_> = group
+                    .members
+                    .values_mut()
+                    .filter_map(|m| Some((m.sync_waiter.take()?, m.assignment.clone())))
+                    .collect();
+                for (tx, assignment) in answers {
+                    let _ = tx.send(Ok(sync_assignment(group, assignment)));
                 }
             }
-        }
-        drop(_write);
-        match tokio::time::timeout(wait, receiver).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(_)) => sync_error(ResponseError::NotCoordinator),
-            Err(_) => sync_error(ResponseError::RebalanceInProgress),
+            Err(code) => {
+                tracing::warn!(group = %group_id, error = %code, "storing the group assignment failed");
+                for m in group.members.values_mut() {
+                    m.assignment = Bytes::new();
+                    if let Some(tx) = m.sync_waiter.take() {
+                        let _ = tx.send(Err(code));
+                    }
+                }
+                ctx.prepare_rebalance(group, "storing the assignment failed");
+            }
         }
     }
 
     // ------------------------------------------------------------------ Heartbeat
 
-    pub fn heartbeat(&self, request: &HeartbeatRequest) -> Result<(), ResponseError> {
-        let group_id = request.group_id.0.as_str();
+    /// Heartbeat (classic protocol): keeps the member's session; tells it to rejoin while a
+    /// rebalance is prepared.
+    pub(crate) fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+    ) -> Result<(), ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
@@ -815,19 +622,12 @@ impl GroupCoordinator {
         let Some(group) = st.groups.get_mut(group_id) else {
             return Err(ResponseError::UnknownMemberId);
         };
-        let member_id = request.member_id.as_str();
-        let instance = request.group_instance_id.as_ref().map(|s| s.as_str());
         if let Some(cg) = group.consumer.as_mut() {
             // A classic member of a consumer group (KIP-848 migration).
-            return cg.classic_heartbeat(
-                member_id,
-                instance,
-                request.generation_id,
-                Instant::now(),
-            );
+            return cg.classic_heartbeat(member_id, instance, generation_id, Instant::now());
         }
         validate_member(group, member_id, instance)?;
-        if request.generation_id != group.generation_id {
+        if generation_id != group.generation_id {
             return Err(ResponseError::IllegalGeneration);
         }
         let state = group.state;
@@ -845,10 +645,10 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ LeaveGroup
 
     /// LeaveGroup: removes each listed member; per-member error codes in input order.
-    pub async fn leave_group(
+    pub(crate) async fn leave_group(
         &self,
         group_id: &str,
-        members: &[MemberIdentity],
+        members: &[LeavingMember],
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
@@ -876,7 +676,7 @@ impl GroupCoordinator {
         &self,
         shard: &Arc<Shard>,
         group_id: &str,
-        members: &[MemberIdentity],
+        members: &[LeavingMember],
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         let ctx = self
             .ctx(shard)
@@ -896,7 +696,7 @@ impl GroupCoordinator {
             // a member validated as Sync/Heartbeat are (a replaced static member's old id is
             // FENCED_INSTANCE_ID).
             let member_id = identity.member_id.as_str();
-            let instance = identity.group_instance_id.as_ref().map(|s| s.as_str());
+            let instance = identity.group_instance_id.as_deref();
             let code = if member_id.is_empty() {
                 match instance
                     .and_then(|i| group.static_member_id(i))
@@ -927,144 +727,121 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ offsets
 
     /// OffsetCommit: validated against the group, appended, then visible to OffsetFetch.
-    pub async fn commit_offsets(
+    /// A group-level error (`Err`) answers every partition.
+    pub(crate) async fn commit_offsets(
         &self,
-        request: &OffsetCommitRequest,
-        version: i16,
-    ) -> OffsetCommitResponse {
-        let respond_all = |code: Option<ResponseError>| {
-            let mut r = OffsetCommitResponse::default();
-            r.topics = request
-                .topics
-                .iter()
-                .map(|t| {
-                    let mut rt = OffsetCommitResponseTopic::default();
-                    rt.name = t.name.clone();
-                    rt.partitions = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let mut rp = OffsetCommitResponsePartition::default();
-                            rp.partition_index = p.partition_index;
-                            rp.error_code = code.map_or(0, |c| c.code());
-                            rp
-                        })
-                        .collect();
-                    rt
-                })
-                .collect();
-            r
-        };
-        let group_id = request.group_id.0.to_string();
+        commit: &OffsetCommitArgs,
+    ) -> Result<PartitionResults, ResponseError> {
+        let group_id = &commit.group_id;
         if group_id.is_empty() {
-            return respond_all(Some(ResponseError::InvalidGroupId));
+            return Err(ResponseError::InvalidGroupId);
         }
-        let shard = match self.shard_for(&group_id) {
-            Ok(s) => s,
-            Err(code) => return respond_all(Some(code)),
-        };
+        let shard = self.shard_for(group_id)?;
         let _write = shard.write_lock.lock().await;
         let now = now_ms();
-        let member_id = request.member_id.as_str();
-        let instance = request.group_instance_id.as_ref().map(|s| s.as_str());
-        let generation = request.generation_id_or_member_epoch;
-        // (topic index, partition index) → error; records for the valid ones.
-        let mut errors: HashMap<(usize, usize), ResponseError> = HashMap::new();
-        let mut records = Vec::new();
+        let mut results: PartitionResults = commit
+            .topics
+            .iter()
+            .map(|(topic, offsets)| {
+                let partitions = offsets.iter().map(|o| (o.partition, Ok(()))).collect();
+                (topic.clone(), partitions)
+            })
+            .collect();
+        let accepted = self.accept_commit(&shard, commit, now, &mut results)?;
+        if accepted.is_empty() {
+            return Ok(results);
+        }
+        let records = accepted
+            .iter()
+            .map(|a| CoordinatorRecord::OffsetCommit {
+                group_id: group_id.clone(),
+                topic: a.tp.topic.clone(),
+                partition: a.tp.partition,
+                value: Some(a.value.clone()),
+            })
+            .collect();
+        match self.append(&shard, records).await {
+            Ok(base_offset) => {
+                let mut st = shard.lock();
+                if !st.is_closed() {
+                    for (i, a) in accepted.iter().enumerate() {
+                        st.pending_txn_offsets
+                            .supersede(group_id, &a.tp, base_offset + i as i64);
+                    }
+                    let incarnation = self.next_incarnation();
+                    let group = st
+                        .groups
+                        .entry(group_id.clone())
+                        .or_insert_with(|| ClassicGroup::new(group_id.clone(), incarnation, now));
+                    for a in accepted {
+                        group.offsets.insert(a.tp, a.value);
+                    }
+                }
+            }
+            Err(code) => {
+                for a in &accepted {
+                    results[a.topic_index].1[a.partition_index].1 = Err(code);
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// OffsetCommit's checks under the shard lock: the group (created for a commit from
+    /// outside any group, generation -1) and its member, then each offset's metadata size
+    /// (refused ones get their error in `results`). Returns the offsets to append.
+    fn accept_commit(
+        &self,
+        shard: &Shard,
+        commit: &OffsetCommitArgs,
+        now: i64,
+        results: &mut PartitionResults,
+    ) -> Result<Vec<AcceptedOffset>, ResponseError> {
+        let group_id = &commit.group_id;
+        let member_id = commit.member_id.as_str();
+        let instance = commit.group_instance_id.as_deref();
+        let generation = commit.generation_id_or_member_epoch;
+        let mut st = shard.lock();
+        let group = match st.groups.get_mut(group_id) {
+            Some(g) => g,
+            None if generation < 0 => {
+                let g = ClassicGroup::new(group_id.clone(), self.next_incarnation(), now);
+                st.groups.entry(group_id.clone()).or_insert(g)
+            }
+            None if commit.version >= 9 => return Err(ResponseError::GroupIdNotFound),
+            None => return Err(ResponseError::IllegalGeneration),
+        };
+        match group.consumer.as_ref() {
+            Some(cg) => {
+                cg.validate_offset_commit(member_id, instance, generation, false, commit.version)
+            }
+            None => group.validate_offset_commit(member_id, instance, generation, false),
+        }?;
+        if let Some(m) = group.members.get_mut(member_id) {
+            m.session_deadline =
+                Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
+        }
         let mut accepted = Vec::new();
-        {
-            let mut st = shard.lock();
-            let group = match st.groups.get_mut(&group_id) {
-                Some(g) => g,
-                None if generation < 0 => {
-                    let g = ClassicGroup::new(group_id.clone(), self.next_incarnation(), now);
-                    st.groups.entry(group_id.clone()).or_insert(g)
+        for (topic_index, (topic, offsets)) in commit.topics.iter().enumerate() {
+            for (partition_index, o) in offsets.iter().enumerate() {
+                if o.metadata.len() > self.config.offset_metadata_max_bytes {
+                    results[topic_index].1[partition_index].1 =
+                        Err(ResponseError::OffsetMetadataTooLarge);
+                    continue;
                 }
-                None if version >= 9 => return respond_all(Some(ResponseError::GroupIdNotFound)),
-                None => return respond_all(Some(ResponseError::IllegalGeneration)),
-            };
-            let valid = match group.consumer.as_ref() {
-                Some(cg) => {
-                    cg.validate_offset_commit(member_id, instance, generation, false, version)
-                }
-                None => group.validate_offset_commit(member_id, instance, generation, false),
-            };
-            if let Err(code) = valid {
-                return respond_all(Some(code));
-            }
-            if let Some(m) = group.members.get_mut(member_id) {
-                m.session_deadline =
-                    Instant::now() + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
-            }
-            for (ti, topic) in request.topics.iter().enumerate() {
-                for (pi, p) in topic.partitions.iter().enumerate() {
-                    let metadata = p
-                        .committed_metadata
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .unwrap_or_default();
-                    if metadata.len() > self.config.offset_metadata_max_bytes {
-                        errors.insert((ti, pi), ResponseError::OffsetMetadataTooLarge);
-                        continue;
-                    }
-                    let value = OffsetCommitValue {
-                        offset: p.committed_offset,
-                        leader_epoch: p.committed_leader_epoch,
-                        metadata,
-                        commit_timestamp_ms: now,
-                        expire_timestamp_ms: None,
-                    };
-                    let tp = TopicPartition::new(topic.name.0.to_string(), p.partition_index);
-                    records.push(CoordinatorRecord::OffsetCommit {
-                        group_id: group_id.clone(),
-                        topic: tp.topic.clone(),
-                        partition: tp.partition,
-                        value: Some(value.clone()),
-                    });
-                    accepted.push((ti, pi, tp, value));
-                }
+                accepted.push(AcceptedOffset {
+                    topic_index,
+                    partition_index,
+                    tp: TopicPartition::new(topic.clone(), o.partition),
+                    value: committed_value(o, now),
+                });
             }
         }
-        if !records.is_empty() {
-            match self.append(&shard, records).await {
-                Ok(base_offset) => {
-                    let mut st = shard.lock();
-                    if !st.is_closed() {
-                        for (i, (_, _, tp, _)) in accepted.iter().enumerate() {
-                            st.pending_txn_offsets
-                                .supersede(&group_id, tp, base_offset + i as i64);
-                        }
-                        let incarnation = self.next_incarnation();
-                        let group = st.groups.entry(group_id.clone()).or_insert_with(|| {
-                            ClassicGroup::new(group_id.clone(), incarnation, now)
-                        });
-                        for (_, _, tp, value) in &accepted {
-                            group.offsets.insert(tp.clone(), value.clone());
-                        }
-                    }
-                }
-                Err(code) => {
-                    for (ti, pi, _, _) in &accepted {
-                        errors.insert((*ti, *pi), code);
-                    }
-                }
-            }
-        }
-        let mut response = respond_all(None);
-        for ((ti, pi), code) in errors {
-            if let Some(p) = response
-                .topics
-                .get_mut(ti)
-                .and_then(|t| t.partitions.get_mut(pi))
-            {
-                p.error_code = code.code();
-            }
-        }
-        response
+        Ok(accepted)
     }
 
     /// OffsetFetch for one group.
-    pub fn fetch_offsets(
+    pub(crate) fn fetch_offsets(
         &self,
         group_id: &str,
         topics: OffsetFetchTopics,
@@ -1114,11 +891,11 @@ impl GroupCoordinator {
     // ------------------------------------------------------------------ admin APIs
 
     /// ListGroups over every loaded shard; `states`/`types` filter case-insensitively.
-    pub fn list_groups(
+    pub(crate) fn list_groups(
         &self,
         states: &[String],
         types: &[String],
-    ) -> Result<Vec<ListedGroup>, ResponseError> {
+    ) -> Result<Vec<GroupListing>, ResponseError> {
         let shards = self.shards.all();
         let mut out = Vec::new();
         let mut loading = false;
@@ -1144,83 +921,73 @@ impl GroupCoordinator {
                 {
                     continue;
                 }
-                let mut l = ListedGroup::default();
-                l.group_id = GroupId(str_bytes(&g.group_id));
-                l.protocol_type = str_bytes(protocol_type);
-                l.group_state = str_bytes(state);
-                l.group_type = str_bytes(group_type);
-                out.push(l);
+                out.push(GroupListing {
+                    group_id: g.group_id.clone(),
+                    protocol_type: protocol_type.to_owned(),
+                    state,
+                    group_type,
+                });
             }
         }
         if loading {
             return Err(ResponseError::CoordinatorLoadInProgress);
         }
-        out.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         Ok(out)
     }
 
-    /// DescribeGroups for one group (an unknown group is described as Dead).
-    pub fn describe_group(&self, group_id: &str) -> DescribedGroup {
-        let mut d = DescribedGroup::default();
-        d.group_id = GroupId(str_bytes(group_id));
-        d.authorized_operations = crate::handlers::AUTHORIZED_OPERATIONS_OMITTED;
+    /// DescribeGroups for one group. Kafka 4 describes only classic groups: an unknown group
+    /// or one of another type is GROUP_ID_NOT_FOUND (which older versions show as Dead).
+    pub(crate) fn describe_group(
+        &self,
+        group_id: &str,
+    ) -> Result<ClassicGroupDescription, ApiError> {
         if group_id.is_empty() {
-            d.error_code = ResponseError::InvalidGroupId.code();
-            return d;
+            return Err(ResponseError::InvalidGroupId.into());
         }
-        let shard = match self.shard_for(group_id) {
-            Ok(s) => s,
-            Err(code) => {
-                d.error_code = code.code();
-                return d;
-            }
-        };
+        let shard = self.shard_for(group_id)?;
         let st = shard.lock();
-        // Kafka 4: DescribeGroups only describes classic groups; anything else is Dead with
-        // GROUP_ID_NOT_FOUND (which the handler leaves out before v6).
-        let not_found = |mut d: DescribedGroup, message: String| {
-            d.group_state = str_bytes(GroupState::Dead.name());
-            d.error_code = ResponseError::GroupIdNotFound.code();
-            d.error_message = Some(str_bytes(&message));
-            d
-        };
+        let not_found = |message: String| ApiError::new(ResponseError::GroupIdNotFound, message);
         let Some(g) = st.groups.get(group_id) else {
-            return not_found(d, format!("Group {group_id} not found."));
+            return Err(not_found(format!("Group {group_id} not found.")));
         };
         if g.is_consumer_group() {
-            return not_found(d, format!("Group {group_id} is not a classic group."));
+            return Err(not_found(format!(
+                "Group {group_id} is not a classic group."
+            )));
         }
-        d.group_state = str_bytes(g.state.name());
-        d.protocol_type = str_bytes(g.protocol_type.as_deref().unwrap_or(""));
         let stable = g.state == GroupState::Stable;
-        if stable {
-            d.protocol_data = str_bytes(g.protocol_name.as_deref().unwrap_or(""));
-        }
-        d.members = g
-            .members
-            .values()
-            .map(|m| {
-                let mut dm = DescribedGroupMember::default();
-                dm.member_id = str_bytes(&m.member_id);
-                dm.group_instance_id = m.group_instance_id.as_deref().map(str_bytes);
-                dm.client_id = str_bytes(&m.client_id);
-                dm.client_host = str_bytes(&m.client_host);
-                if stable {
-                    dm.member_metadata = g
-                        .protocol_name
-                        .as_deref()
+        let protocol = g.protocol_name.as_deref().filter(|_| stable);
+        Ok(ClassicGroupDescription {
+            state: g.state.name(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: protocol.unwrap_or("").to_owned(),
+            members: g
+                .members
+                .values()
+                .map(|m| ClassicMemberDescription {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: protocol
                         .and_then(|p| m.metadata_for(p).cloned())
-                        .unwrap_or_default();
-                    dm.member_assignment = m.assignment.clone();
-                }
-                dm
-            })
-            .collect();
-        d
+                        .unwrap_or_default(),
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
+                })
+                .collect(),
+        })
     }
 
     /// DeleteGroups: only Empty groups; writes tombstones for the group and its offsets.
-    pub async fn delete_groups(&self, group_ids: &[String]) -> Vec<Result<(), ResponseError>> {
+    pub(crate) async fn delete_groups(
+        &self,
+        group_ids: &[String],
+    ) -> Vec<Result<(), ResponseError>> {
         let mut results = Vec::with_capacity(group_ids.len());
         for group_id in group_ids {
             results.push(self.delete_group(group_id).await);
@@ -1284,98 +1051,96 @@ impl GroupCoordinator {
     }
 
     /// OffsetDelete: removes committed offsets of partitions the group does not consume.
-    pub async fn delete_offsets(&self, request: &OffsetDeleteRequest) -> OffsetDeleteResponse {
-        let mut response = OffsetDeleteResponse::default();
-        let group_id = request.group_id.0.to_string();
-        let fail = |code: ResponseError| {
-            let mut r = OffsetDeleteResponse::default();
-            r.error_code = code.code();
-            r
-        };
+    /// A group-level error (`Err`) replaces the partition results.
+    pub(crate) async fn delete_offsets(
+        &self,
+        group_id: &str,
+        topics: &[(String, Vec<i32>)],
+    ) -> Result<PartitionResults, ResponseError> {
         if group_id.is_empty() {
-            return fail(ResponseError::InvalidGroupId);
+            return Err(ResponseError::InvalidGroupId);
         }
-        let shard = match self.shard_for(&group_id) {
-            Ok(s) => s,
-            Err(code) => return fail(code),
-        };
+        let shard = self.shard_for(group_id)?;
         let _write = shard.write_lock.lock().await;
-        let mut records = Vec::new();
+        let mut results = PartitionResults::new();
         let mut deleted = Vec::new();
         let incarnation;
         {
             let st = shard.lock();
-            let Some(g) = st.groups.get(&group_id) else {
-                return fail(ResponseError::GroupIdNotFound);
-            };
+            let g = st
+                .groups
+                .get(group_id)
+                .ok_or(ResponseError::GroupIdNotFound)?;
             incarnation = g.incarnation;
-            let subscribed = if let Some(cg) = &g.consumer {
-                let image = self.quorum.image();
-                let topics = image
-                    .topics
-                    .iter()
-                    .map(|(n, t)| (n.clone(), t.partitions.len() as i32))
-                    .collect();
-                Some(cg.subscribed_topics(&topics).into_iter().collect())
-            } else if g.state == GroupState::Empty {
-                Some(HashSet::new())
-            } else if g.protocol_type.as_deref() == Some("consumer") {
-                // Kafka's `isSubscribedToTopic`: topics of an unreadable subscription count
-                // as not subscribed.
-                Some(g.subscribed_topics().unwrap_or_default())
-            } else {
-                None
-            };
-            let Some(subscribed) = subscribed else {
-                return fail(ResponseError::NonEmptyGroup);
-            };
-            let pending = st.pending_txn_offsets.partitions_of(&group_id);
-            for topic in &request.topics {
-                let name = topic.name.0.to_string();
-                let mut rt = OffsetDeleteResponseTopic::default();
-                rt.name = topic.name.clone();
-                for p in &topic.partitions {
-                    let mut rp = OffsetDeleteResponsePartition::default();
-                    rp.partition_index = p.partition_index;
-                    if subscribed.contains(&name) {
-                        rp.error_code = ResponseError::GroupSubscribedToTopic.code();
-                    } else {
-                        let tp = TopicPartition::new(name.clone(), p.partition_index);
-                        // Pending transactional offsets are deleted too (as Kafka).
-                        if g.offsets.contains_key(&tp)
-                            || pending.contains(&(name.clone(), p.partition_index))
-                        {
-                            records.push(CoordinatorRecord::OffsetCommit {
-                                group_id: group_id.clone(),
-                                topic: name.clone(),
-                                partition: p.partition_index,
-                                value: None,
-                            });
-                            deleted.push(tp);
-                        }
+            let subscribed = self
+                .offset_delete_protected_topics(g)
+                .ok_or(ResponseError::NonEmptyGroup)?;
+            let pending = st.pending_txn_offsets.partitions_of(group_id);
+            for (topic, partitions) in topics {
+                let mut answers = Vec::with_capacity(partitions.len());
+                for &partition in partitions {
+                    if subscribed.contains(topic) {
+                        answers.push((partition, Err(ResponseError::GroupSubscribedToTopic)));
+                        continue;
                     }
-                    rt.partitions.push(rp);
+                    let tp = TopicPartition::new(topic.clone(), partition);
+                    // Pending transactional offsets are deleted too (as Kafka).
+                    if g.offsets.contains_key(&tp) || pending.contains(&(topic.clone(), partition))
+                    {
+                        deleted.push(tp);
+                    }
+                    answers.push((partition, Ok(())));
                 }
-                response.topics.push(rt);
+                results.push((topic.clone(), answers));
             }
         }
-        if !records.is_empty() {
-            let base_offset = match self.append(&shard, records).await {
-                Ok(base) => base,
-                Err(code) => return fail(code),
-            };
-            let mut st = shard.lock();
-            for (i, tp) in deleted.iter().enumerate() {
-                st.pending_txn_offsets
-                    .supersede(&group_id, tp, base_offset + i as i64);
-            }
-            if let Some(g) = st.group(&group_id, incarnation) {
-                for tp in &deleted {
-                    g.offsets.remove(tp);
-                }
+        if deleted.is_empty() {
+            return Ok(results);
+        }
+        let records = deleted
+            .iter()
+            .map(|tp| CoordinatorRecord::OffsetCommit {
+                group_id: group_id.to_owned(),
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                value: None,
+            })
+            .collect();
+        let base_offset = self.append(&shard, records).await?;
+        let mut st = shard.lock();
+        for (i, tp) in deleted.iter().enumerate() {
+            st.pending_txn_offsets
+                .supersede(group_id, tp, base_offset + i as i64);
+        }
+        if let Some(g) = st.group(group_id, incarnation) {
+            for tp in &deleted {
+                g.offsets.remove(tp);
             }
         }
-        response
+        Ok(results)
+    }
+
+    /// The topics whose offsets OffsetDelete must keep because the group consumes them, or
+    /// `None` when the group's offsets cannot be deleted at all (a non-empty group that is
+    /// not a consumer group).
+    fn offset_delete_protected_topics(&self, g: &ClassicGroup) -> Option<HashSet<String>> {
+        if let Some(cg) = &g.consumer {
+            let image = self.quorum.image();
+            let topics = image
+                .topics
+                .iter()
+                .map(|(n, t)| (n.clone(), t.partitions.len() as i32))
+                .collect();
+            Some(cg.subscribed_topics(&topics).into_iter().collect())
+        } else if g.state == GroupState::Empty {
+            Some(HashSet::new())
+        } else if g.protocol_type.as_deref() == Some("consumer") {
+            // Kafka's `isSubscribedToTopic`: topics of an unreadable subscription count as
+            // not subscribed.
+            Some(g.subscribed_topics().unwrap_or_default())
+        } else {
+            None
+        }
     }
 
     // ------------------------------------------------------------------ retention
@@ -1513,6 +1278,102 @@ impl GroupCoordinator {
     }
 }
 
+/// What replaying a shard's records found about one group (the last group record decides
+/// its type).
+#[derive(Default)]
+struct LoadedGroup {
+    metadata: Option<records::GroupMetadataValue>,
+    offsets: HashMap<TopicPartition, OffsetCommitValue>,
+    /// A KIP-848 group's epoch.
+    consumer_epoch: Option<i32>,
+    consumer_snapshot: Option<Bytes>,
+}
+
+/// Replays a shard's records in offset order: each group's last metadata and committed
+/// offsets, and the transactional offsets still pending (a marker completes them into
+/// the committed ones, in log order).
+fn replay_entries(
+    entries: Vec<LogEntry>,
+) -> (HashMap<String, LoadedGroup>, txn_offsets::PendingTxnOffsets) {
+    let mut loaded: HashMap<String, LoadedGroup> = HashMap::new();
+    let mut pending = txn_offsets::PendingTxnOffsets::default();
+    for entry in entries {
+        let (offset, producer_id, record) = match entry {
+            LogEntry::Record {
+                offset,
+                producer_id,
+                record,
+            } => (offset, producer_id, record),
+            LogEntry::TxnMarker {
+                producer_id,
+                commit,
+                ..
+            } => {
+                for (group_id, tp, value) in pending.complete(producer_id, commit) {
+                    loaded
+                        .entry(group_id)
+                        .or_default()
+                        .offsets
+                        .insert(tp, value);
+                }
+                continue;
+            }
+        };
+        match record {
+            CoordinatorRecord::OffsetCommit {
+                group_id,
+                topic,
+                partition,
+                value: Some(value),
+            } if producer_id.is_some() => {
+                let tp = TopicPartition::new(topic, partition);
+                if let Some(producer_id) = producer_id {
+                    pending.add(producer_id, &group_id, tp, value, offset);
+                }
+                // A transactional commit creates the group, as a plain one does.
+                loaded.entry(group_id).or_default();
+            }
+            CoordinatorRecord::OffsetCommit {
+                group_id,
+                topic,
+                partition,
+                value,
+            } => {
+                let tp = TopicPartition::new(topic, partition);
+                pending.supersede(&group_id, &tp, offset);
+                let entry = loaded.entry(group_id).or_default();
+                match value {
+                    Some(v) => {
+                        entry.offsets.insert(tp, v);
+                    }
+                    None => {
+                        entry.offsets.remove(&tp);
+                    }
+                }
+            }
+            CoordinatorRecord::GroupMetadata { group_id, value } => {
+                let entry = loaded.entry(group_id).or_default();
+                if value.is_some() {
+                    entry.consumer_epoch = None;
+                    entry.consumer_snapshot = None;
+                }
+                entry.metadata = value;
+            }
+            CoordinatorRecord::ConsumerGroupMetadata { group_id, epoch } => {
+                let entry = loaded.entry(group_id).or_default();
+                if epoch.is_some() {
+                    entry.metadata = None;
+                }
+                entry.consumer_epoch = epoch;
+            }
+            CoordinatorRecord::ConsumerGroupSnapshot { group_id, snapshot } => {
+                loaded.entry(group_id).or_default().consumer_snapshot = snapshot;
+            }
+        }
+    }
+    (loaded, pending)
+}
+
 /// Tombstones for a group's metadata and all its offsets.
 fn group_tombstones(g: &ClassicGroup) -> Vec<CoordinatorRecord> {
     let mut records: Vec<CoordinatorRecord> = g
@@ -1551,17 +1412,135 @@ fn validate_member(
     group.validate_member(member_id, instance)
 }
 
-pub(super) struct JoinArgs {
-    pub(super) group_id: String,
-    pub(super) member_id: String,
-    pub(super) group_instance_id: Option<String>,
-    pub(super) client_id: String,
-    pub(super) client_host: String,
-    pub(super) session_timeout_ms: i32,
-    pub(super) rebalance_timeout_ms: i32,
-    pub(super) protocol_type: String,
-    pub(super) protocols: Vec<(String, Bytes)>,
-    pub(super) version: i16,
+/// One offset of an OffsetCommit that passed the checks: where it sits in the request, and
+/// its record.
+struct AcceptedOffset {
+    topic_index: usize,
+    partition_index: usize,
+    tp: TopicPartition,
+    value: OffsetCommitValue,
+}
+
+/// The stored value of a committed offset.
+fn committed_value(o: &CommittedOffset, now_ms: i64) -> OffsetCommitValue {
+    OffsetCommitValue {
+        offset: o.offset,
+        leader_epoch: o.leader_epoch,
+        metadata: o.metadata.clone(),
+        commit_timestamp_ms: now_ms,
+        expire_timestamp_ms: None,
+    }
+}
+
+/// The leader's assignment as a group record, appended before SyncGroup answers.
+struct AssignmentRecord {
+    record: CoordinatorRecord,
+    incarnation: u64,
+    generation: i32,
+}
+
+/// How a SyncGroup goes under the shard lock.
+enum SyncStep {
+    /// Answered at once (a Stable group, a classic member of a consumer group).
+    Now(SyncAssignment),
+    /// Parked until the generation's assignment is stored; `store` is that assignment
+    /// when this member leads.
+    Wait {
+        receiver: oneshot::Receiver<SyncOutcome>,
+        wait: Duration,
+        store: Option<AssignmentRecord>,
+    },
+}
+
+/// The synchronous part of SyncGroup, under the shard lock: Kafka's checks, then the
+/// member's assignment at once (Stable) or a parked waiter (CompletingRebalance). The
+/// leader's assignment is installed in the members and returned as the record to store.
+fn sync_in(st: &mut ShardState, sync: &SyncArgs) -> Result<SyncStep, ResponseError> {
+    let member_id = sync.member_id.as_str();
+    let instance = sync.group_instance_id.as_deref();
+    let group = st
+        .groups
+        .get_mut(&sync.group_id)
+        .ok_or(ResponseError::UnknownMemberId)?;
+    if let Some(cg) = group.consumer.as_mut() {
+        // A classic member of a consumer group (KIP-848 migration).
+        let o = cg.classic_sync(
+            member_id,
+            instance,
+            sync.generation_id,
+            sync.protocol_type.as_deref(),
+            sync.protocol_name.as_deref(),
+            Instant::now(),
+        )?;
+        return Ok(SyncStep::Now(SyncAssignment {
+            protocol_type: Some(CONSUMER_PROTOCOL_TYPE.to_owned()),
+            protocol_name: Some(o.protocol_name),
+            assignment: o.assignment,
+        }));
+    }
+    validate_member(group, member_id, instance)?;
+    if sync.generation_id != group.generation_id {
+        return Err(ResponseError::IllegalGeneration);
+    }
+    if sync
+        .protocol_type
+        .as_ref()
+        .is_some_and(|t| Some(t.as_str()) != group.protocol_type.as_deref())
+        || sync
+            .protocol_name
+            .as_ref()
+            .is_some_and(|n| Some(n.as_str()) != group.protocol_name.as_deref())
+    {
+        return Err(ResponseError::InconsistentGroupProtocol);
+    }
+    match group.state {
+        GroupState::Empty | GroupState::Dead => return Err(ResponseError::UnknownMemberId),
+        GroupState::PreparingRebalance => return Err(ResponseError::RebalanceInProgress),
+        GroupState::Stable => {
+            group.pending_sync.remove(member_id);
+            let assignment = group
+                .members
+                .get(member_id)
+                .map(|m| m.assignment.clone())
+                .unwrap_or_default();
+            return Ok(SyncStep::Now(sync_assignment(group, assignment)));
+        }
+        GroupState::CompletingRebalance => {}
+    }
+    group.pending_sync.remove(member_id);
+    let (tx, receiver) = oneshot::channel();
+    let member = group
+        .members
+        .get_mut(member_id)
+        .ok_or(ResponseError::UnknownMemberId)?;
+    member.sync_waiter = Some(tx);
+    let wait = Duration::from_millis(member.rebalance_timeout_ms.max(0) as u64) + WAIT_SLACK;
+    let store = (group.leader_id.as_deref() == Some(member_id)).then(|| {
+        let assignments: HashMap<&str, &Bytes> = sync
+            .assignments
+            .iter()
+            .map(|(member, assignment)| (member.as_str(), assignment))
+            .collect();
+        for m in group.members.values_mut() {
+            m.assignment = assignments
+                .get(m.member_id.as_str())
+                .map(|a| Bytes::clone(a))
+                .unwrap_or_default();
+        }
+        AssignmentRecord {
+            record: CoordinatorRecord::GroupMetadata {
+                group_id: sync.group_id.clone(),
+                value: Some(group.to_record_value()),
+            },
+            incarnation: group.incarnation,
+            generation: group.generation_id,
+        }
+    });
+    Ok(SyncStep::Wait {
+        receiver,
+        wait,
+        store,
+    })
 }
 
 /// What a static member replacement changed, to undo it if storing it fails.
@@ -1574,9 +1553,11 @@ struct PreviousStaticMember {
     previous_leader: Option<String>,
 }
 
-enum JoinOutcome {
-    Now(JoinGroupResponse),
-    Wait(oneshot::Receiver<JoinGroupResponse>),
+/// How a JoinGroup goes under the shard lock: answered at once, or parked until the join
+/// phase completes.
+enum JoinStep {
+    Now(JoinOutcome),
+    Wait(oneshot::Receiver<JoinOutcome>),
 }
 
 impl Ctx {
@@ -1585,7 +1566,7 @@ impl Ctx {
     }
 
     /// The synchronous part of JoinGroup, under the shard lock.
-    fn join(&self, st: &mut ShardState, a: &JoinArgs) -> Result<JoinOutcome, ResponseError> {
+    fn join(&self, st: &mut ShardState, a: &JoinArgs) -> Result<JoinStep, ResponseError> {
         let unknown_member = a.member_id.is_empty();
         let created = if !st.groups.contains_key(&a.group_id) {
             if !unknown_member {
@@ -1626,7 +1607,7 @@ impl Ctx {
         &self,
         group: &mut ClassicGroup,
         a: &JoinArgs,
-    ) -> Result<JoinOutcome, ResponseError> {
+    ) -> Result<JoinStep, ResponseError> {
         let known = !a.member_id.is_empty()
             && (group.members.contains_key(&a.member_id)
                 || group.pending_members.contains(&a.member_id));
@@ -1652,7 +1633,7 @@ impl Ctx {
             if a.version >= 4 {
                 group.pending_members.insert(new_member_id.clone());
                 self.spawn_pending_member_timer(group, &new_member_id, a.session_timeout_ms);
-                return Ok(JoinOutcome::Now(join_error(
+                return Ok(JoinStep::Now(JoinOutcome::error(
                     &new_member_id,
                     ResponseError::MemberIdRequired,
                 )));
@@ -1670,17 +1651,17 @@ impl Ctx {
         let is_leader = group.leader_id.as_deref() == Some(a.member_id.as_str());
         match group.state {
             GroupState::Empty | GroupState::Dead => Err(ResponseError::UnknownMemberId),
-            GroupState::CompletingRebalance if same_protocols => Ok(JoinOutcome::Now(
-                join_response(group, &a.member_id, is_leader),
-            )),
+            GroupState::CompletingRebalance if same_protocols => {
+                Ok(JoinStep::Now(join_response(group, &a.member_id, is_leader)))
+            }
             GroupState::Stable if same_protocols && !is_leader => {
-                Ok(JoinOutcome::Now(join_response(group, &a.member_id, false)))
+                Ok(JoinStep::Now(join_response(group, &a.member_id, false)))
             }
             _ => Ok(self.update_member_and_rebalance(group, a)),
         }
     }
 
-    fn new_waiter() -> (JoinWaiter, oneshot::Receiver<JoinGroupResponse>) {
+    fn new_waiter() -> (JoinWaiter, oneshot::Receiver<JoinOutcome>) {
         let (sender, rx) = oneshot::channel();
         (JoinWaiter { sender }, rx)
     }
@@ -1690,7 +1671,7 @@ impl Ctx {
         group: &mut ClassicGroup,
         member_id: String,
         a: &JoinArgs,
-    ) -> JoinOutcome {
+    ) -> JoinStep {
         let (waiter, rx) = Self::new_waiter();
         if group.members.is_empty() {
             group.protocol_type = Some(a.protocol_type.clone());
@@ -1721,19 +1702,20 @@ impl Ctx {
         } else {
             self.prepare_rebalance(group, "new member joined");
         }
-        JoinOutcome::Wait(rx)
+        JoinStep::Wait(rx)
     }
 
-    fn update_member_and_rebalance(&self, group: &mut ClassicGroup, a: &JoinArgs) -> JoinOutcome {
+    fn update_member_and_rebalance(&self, group: &mut ClassicGroup, a: &JoinArgs) -> JoinStep {
         let (waiter, rx) = Self::new_waiter();
         if let Some(m) = group.members.get_mut(&a.member_id) {
             m.rebalance_timeout_ms = a.rebalance_timeout_ms;
             m.session_timeout_ms = a.session_timeout_ms;
             m.protocols = a.protocols.clone();
             if let Some(old) = m.join_waiter.replace(waiter) {
-                let _ = old
-                    .sender
-                    .send(join_error(&a.member_id, ResponseError::RebalanceInProgress));
+                let _ = old.sender.send(JoinOutcome::error(
+                    &a.member_id,
+                    ResponseError::RebalanceInProgress,
+                ));
             }
         }
         if group.state == GroupState::PreparingRebalance {
@@ -1741,7 +1723,7 @@ impl Ctx {
         } else {
             self.prepare_rebalance(group, "member rejoined with new metadata or as leader");
         }
-        JoinOutcome::Wait(rx)
+        JoinStep::Wait(rx)
     }
 
     /// A static member rejoined with an unknown member id (a restarted client): it takes the
@@ -1758,7 +1740,7 @@ impl Ctx {
         old_member_id: &str,
         new_member_id: String,
         a: &JoinArgs,
-    ) -> JoinOutcome {
+    ) -> JoinStep {
         let Some(instance) = a.group_instance_id.as_deref() else {
             return self.add_member_and_rebalance(group, new_member_id, a);
         };
@@ -1769,12 +1751,13 @@ impl Ctx {
             return self.add_member_and_rebalance(group, new_member_id, a);
         };
         if let Some(w) = member.join_waiter.take() {
-            let _ = w
-                .sender
-                .send(join_error(old_member_id, ResponseError::FencedInstanceId));
+            let _ = w.sender.send(JoinOutcome::error(
+                old_member_id,
+                ResponseError::FencedInstanceId,
+            ));
         }
         if let Some(tx) = member.sync_waiter.take() {
-            let _ = tx.send(sync_error(ResponseError::FencedInstanceId));
+            let _ = tx.send(Err(ResponseError::FencedInstanceId));
         }
         let previous = PreviousStaticMember {
             member_id: old_member_id.to_owned(),
@@ -1808,7 +1791,7 @@ impl Ctx {
                     "static member rejoined while the assignment was being computed",
                 ),
         }
-        JoinOutcome::Wait(rx)
+        JoinStep::Wait(rx)
     }
 
     /// Stores the group with a replaced static member, then answers its JoinGroup with the
@@ -1858,7 +1841,7 @@ impl Ctx {
                         r
                     } else {
                         let mut r = join_response(g, &member_id, false);
-                        r.leader = str_bytes(previous.previous_leader.as_deref().unwrap_or(""));
+                        r.leader = previous.previous_leader.clone().unwrap_or_default();
                         r
                     };
                     if let Some(w) = g
@@ -1879,8 +1862,8 @@ impl Ctx {
                         return;
                     };
                     let mut r = join_response(g, "", false);
-                    r.leader = str_bytes(previous.previous_leader.as_deref().unwrap_or(""));
-                    r.error_code = code.code();
+                    r.leader = previous.previous_leader.clone().unwrap_or_default();
+                    r.error = Some(code);
                     let Some(m) =
                         g.replace_static_member(&instance, &member_id, &previous.member_id)
                     else {
@@ -1905,12 +1888,13 @@ impl Ctx {
         if let Some(mut m) = group.remove_member(member_id) {
             tracing::info!(group = %group.group_id, member = %member_id, reason, "member removed");
             if let Some(w) = m.join_waiter.take() {
-                let _ = w
-                    .sender
-                    .send(join_error(member_id, ResponseError::UnknownMemberId));
+                let _ = w.sender.send(JoinOutcome::error(
+                    member_id,
+                    ResponseError::UnknownMemberId,
+                ));
             }
             if let Some(tx) = m.sync_waiter.take() {
-                let _ = tx.send(sync_error(ResponseError::UnknownMemberId));
+                let _ = tx.send(Err(ResponseError::UnknownMemberId));
             }
         }
         group.pending_sync.remove(member_id);
@@ -1931,7 +1915,7 @@ impl Ctx {
             for m in group.members.values_mut() {
                 m.assignment = Bytes::new();
                 if let Some(tx) = m.sync_waiter.take() {
-                    let _ = tx.send(sync_error(ResponseError::RebalanceInProgress));
+                    let _ = tx.send(Err(ResponseError::RebalanceInProgress));
                 }
             }
         }

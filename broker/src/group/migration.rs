@@ -26,7 +26,7 @@ use super::consumer_classic::{
 
 /// Kafka's `ConsumerGroupMigrationPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MigrationPolicy {
+pub(crate) enum MigrationPolicy {
     Bidirectional,
     Upgrade,
     Downgrade,
@@ -35,7 +35,7 @@ pub enum MigrationPolicy {
 
 impl MigrationPolicy {
     /// Case-insensitive; anything else is `Disabled` (as Kafka's `parse`).
-    pub fn parse(name: &str) -> Self {
+    pub(crate) fn parse(name: &str) -> Self {
         match name.to_ascii_lowercase().as_str() {
             "bidirectional" => Self::Bidirectional,
             "upgrade" => Self::Upgrade,
@@ -44,11 +44,11 @@ impl MigrationPolicy {
         }
     }
 
-    pub fn upgrade_enabled(self) -> bool {
+    pub(crate) fn upgrade_enabled(self) -> bool {
         matches!(self, Self::Bidirectional | Self::Upgrade)
     }
 
-    pub fn downgrade_enabled(self) -> bool {
+    pub(crate) fn downgrade_enabled(self) -> bool {
         matches!(self, Self::Bidirectional | Self::Downgrade)
     }
 }
@@ -66,7 +66,7 @@ impl fmt::Display for MigrationPolicy {
 
 /// Kafka's `validateOnlineUpgrade`: whether a ConsumerGroupHeartbeat may convert this
 /// non-empty classic group; the refusal is GROUP_ID_NOT_FOUND with this message.
-pub fn validate_online_upgrade(
+pub(super) fn validate_online_upgrade(
     group: &ClassicGroup,
     policy: MigrationPolicy,
     consumer_max_size: usize,
@@ -103,7 +103,7 @@ const BUILT_IN_ASSIGNORS: &[&str] = &["range", "roundrobin", "sticky", "cooperat
 /// other than the built-in ones, makes the conversion fail (the message explains). Kafka
 /// refuses user data of any assignor (KAFKA-18134), which also refuses librdkafka
 /// cooperative-sticky groups once they rebalanced; Ironlog converts those.
-pub fn consumer_group_from_classic(
+pub(super) fn consumer_group_from_classic(
     group: &ClassicGroup,
     topics: &BTreeMap<String, i32>,
     default_assignor: &str,
@@ -183,7 +183,7 @@ pub fn consumer_group_from_classic(
 
 /// Kafka's `validateOnlineDowngrade*`: whether removing `leaving` leaves a non-empty group
 /// of classic members only, small enough for a classic group, with downgrades enabled.
-pub fn can_downgrade(
+pub(super) fn can_downgrade(
     cg: &ConsumerGroup,
     leaving: &BTreeSet<String>,
     policy: MigrationPolicy,
@@ -205,7 +205,7 @@ pub fn can_downgrade(
 /// `leaving`, each holding its target assignment encoded in its subscription's version,
 /// and the protocol the members vote for. Timers and the rebalance that follows are the
 /// coordinator's. Returns false (nothing changed) when `group` is not a consumer group.
-pub fn downgrade_to_classic(
+pub(super) fn downgrade_to_classic(
     group: &mut ClassicGroup,
     leaving: &BTreeSet<String>,
     now: Instant,

@@ -13,27 +13,33 @@
 //! never held across an `.await` (appends are serialized per shard by a separate async
 //! lock that is taken *before* the shard mutex).
 
+mod api;
 mod classic;
-pub mod consumer;
+pub(crate) mod consumer;
 mod consumer_classic;
 mod consumer_coordinator;
 mod coordinator;
 mod migration;
-pub mod records;
+pub(crate) mod records;
 
-pub use classic::GroupState;
-pub use coordinator::{FetchedOffsets, GroupCoordinator, OffsetFetchTopics};
+pub(crate) use api::{
+    ClassicGroupDescription, CommittedOffset, ConsumerGroupDescription, DescribedTopicPartitions,
+    GroupListing, JoinArgs, JoinOutcome, LeavingMember, MemberHeartbeat, OffsetCommitArgs,
+    PartitionResults, SyncArgs, SyncOutcome,
+};
+pub(crate) use classic::GroupState;
+pub(crate) use coordinator::{FetchedOffsets, GroupCoordinator, OffsetFetchTopics};
 
 use kafka_protocol::records::Compression;
 
-use crate::config::{BrokerConfig, ConfigValue};
+use ironlog_config::{BrokerConfig, ConfigValue};
 
 /// Kafka's internal topic of group metadata and committed offsets.
-pub const GROUP_METADATA_TOPIC_NAME: &str = "__consumer_offsets";
+pub(crate) const GROUP_METADATA_TOPIC_NAME: &str = "__consumer_offsets";
 
 /// The group settings the coordinator uses (Kafka's `group.*` and `offsets.*` configs).
 #[derive(Debug, Clone)]
-pub struct GroupConfig {
+pub(crate) struct GroupConfig {
     pub initial_rebalance_delay_ms: i64,
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
@@ -53,7 +59,7 @@ pub struct GroupConfig {
 }
 
 impl GroupConfig {
-    pub fn from_broker_config(c: &BrokerConfig) -> Self {
+    pub(crate) fn from_broker_config(c: &BrokerConfig) -> Self {
         let codec = match c.value("offsets.topic.compression.codec") {
             Some(ConfigValue::Int(id)) => id,
             _ => 0,
@@ -121,57 +127,5 @@ fn compression_of_codec(id: i32) -> Compression {
         3 => Compression::Lz4,
         4 => Compression::Zstd,
         _ => Compression::None,
-    }
-}
-
-/// Java's `String.hashCode()`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units, with
-/// 32-bit wrap-around.
-pub fn java_string_hash_code(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    })
-}
-
-/// The `__consumer_offsets` partition of `group_id`: Kafka's
-/// `Utils.abs(groupId.hashCode) % partitions` (where `abs(Integer.MIN_VALUE)` is 0).
-pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
-    let h = java_string_hash_code(group_id);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions.max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn java_hash_code_matches_java() {
-        // Values computed by java.lang.String#hashCode.
-        assert_eq!(java_string_hash_code(""), 0);
-        assert_eq!(java_string_hash_code("a"), 97);
-        assert_eq!(java_string_hash_code("hello"), 99_162_322);
-        assert_eq!(java_string_hash_code("my-group"), -1_906_497_762);
-        assert_eq!(partition_for("my-group", 50), 1_906_497_762 % 50);
-        // Overflowing and non-ASCII (UTF-16 code units, including a surrogate pair).
-        assert_eq!(
-            java_string_hash_code("consumer-group-with-a-long-name"),
-            "consumer-group-with-a-long-name"
-                .encode_utf16()
-                .fold(0i64, |h, u| ((h * 31 + u as i64) as i32) as i64) as i32
-        );
-        assert_eq!(java_string_hash_code("é"), 233);
-        assert_eq!(java_string_hash_code("😀"), 1_772_899);
-    }
-
-    #[test]
-    fn partition_for_is_abs_hash_mod_partitions() {
-        assert_eq!(partition_for("a", 50), 97 % 50);
-        // "polygenelubricants" hashes to Integer.MIN_VALUE in Java.
-        assert_eq!(java_string_hash_code("polygenelubricants"), i32::MIN);
-        assert_eq!(partition_for("polygenelubricants", 50), 0);
-        for g in ["x", "group-1", "ÄÖÜ", "g".repeat(100).as_str()] {
-            let p = partition_for(g, 7);
-            assert!((0..7).contains(&p), "{g} → {p}");
-        }
     }
 }

@@ -15,7 +15,7 @@ use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use crate::log::{BatchHeader, ControlRecordType};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum RecordError {
+pub(crate) enum RecordError {
     #[error("record ends early: needed {needed} more bytes at position {position}")]
     Truncated { position: usize, needed: usize },
     #[error("unknown {what} schema version {version}")]
@@ -28,7 +28,7 @@ pub enum RecordError {
 
 /// A committed offset as stored in `OffsetCommitValue`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetCommitValue {
+pub(crate) struct OffsetCommitValue {
     pub offset: i64,
     /// -1 = unknown.
     pub leader_epoch: i32,
@@ -40,7 +40,7 @@ pub struct OffsetCommitValue {
 
 /// One member in `GroupMetadataValue`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberMetadata {
+pub(crate) struct MemberMetadata {
     pub member_id: String,
     pub group_instance_id: Option<String>,
     pub client_id: String,
@@ -53,7 +53,7 @@ pub struct MemberMetadata {
 
 /// A classic group's durable state as stored in `GroupMetadataValue`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupMetadataValue {
+pub(crate) struct GroupMetadataValue {
     pub protocol_type: String,
     pub generation: i32,
     pub protocol: Option<String>,
@@ -64,7 +64,7 @@ pub struct GroupMetadataValue {
 
 /// One decoded `__consumer_offsets` record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CoordinatorRecord {
+pub(crate) enum CoordinatorRecord {
     OffsetCommit {
         group_id: String,
         topic: String,
@@ -100,7 +100,7 @@ const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 const GROUP_METADATA_KEY_VERSION: i16 = 2;
 const CONSUMER_GROUP_METADATA_KEY_VERSION: i16 = 3;
 /// Ironlog's consumer-group snapshot record (see `CoordinatorRecord::ConsumerGroupSnapshot`).
-pub const CONSUMER_GROUP_SNAPSHOT_KEY_VERSION: i16 = 32_256;
+pub(crate) const CONSUMER_GROUP_SNAPSHOT_KEY_VERSION: i16 = 32_256;
 const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
 const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 
@@ -128,7 +128,7 @@ fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
 
 impl CoordinatorRecord {
     /// The record's key and value bytes (value `None` for tombstones).
-    pub fn encode(&self) -> (Bytes, Option<Bytes>) {
+    pub(crate) fn encode(&self) -> (Bytes, Option<Bytes>) {
         let mut key = BytesMut::new();
         match self {
             CoordinatorRecord::OffsetCommit {
@@ -207,7 +207,7 @@ impl CoordinatorRecord {
 
     /// Decodes one record; `Ok(None)` for record kinds we do not keep (Kafka 4's other
     /// consumer-group records, key versions 4–8, and share-group records), which we skip.
-    pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<Self>, RecordError> {
+    pub(crate) fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Option<Self>, RecordError> {
         let mut k = Reader::new(key);
         let key_version = k.i16()?;
         match key_version {
@@ -500,7 +500,7 @@ impl<'a> Reader<'a> {
 // ----------------------------------------------------------------------------- batches
 
 /// One record batch (magic 2) holding `records` in order, compressed with `compression`.
-pub fn encode_batch(
+pub(crate) fn encode_batch(
     records: &[CoordinatorRecord],
     compression: Compression,
     timestamp_ms: i64,
@@ -517,7 +517,7 @@ pub fn encode_batch(
 /// [`encode_batch`] as a transactional batch of `producer_id`/`producer_epoch`: the records
 /// of a TxnOffsetCommit, which the transaction's COMMIT marker makes visible (and its ABORT
 /// marker discards), as in Kafka.
-pub fn encode_txn_batch(
+pub(crate) fn encode_txn_batch(
     records: &[CoordinatorRecord],
     compression: Compression,
     timestamp_ms: i64,
@@ -535,7 +535,7 @@ pub fn encode_txn_batch(
 
 /// One entry of a `__consumer_offsets` partition, in log order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LogEntry {
+pub(crate) enum LogEntry {
     /// A coordinator record; `producer_id` is set for the records of a transactional batch.
     Record {
         offset: i64,
@@ -551,12 +551,12 @@ pub enum LogEntry {
 }
 
 /// Entries in log order, and the offset after the last batch (`None`: no batch).
-pub type DecodedBatches = (Vec<LogEntry>, Option<i64>);
+pub(crate) type DecodedBatches = (Vec<LogEntry>, Option<i64>);
 
 /// Decodes every coordinator record and transaction marker in `blob` (whole stored batches,
 /// as `Log::read` returns them). Keyless records, unknown record types and control records
 /// other than COMMIT/ABORT are skipped.
-pub fn decode_batches(blob: &Bytes) -> Result<DecodedBatches, RecordError> {
+pub(crate) fn decode_batches(blob: &Bytes) -> Result<DecodedBatches, RecordError> {
     let mut out = Vec::new();
     let mut next_offset = None;
     let mut position = 0usize;

@@ -115,7 +115,7 @@ impl PendingTxnOffsets {
 impl GroupCoordinator {
     /// TxnOffsetCommit's group checks: this broker coordinates the group (loaded), and a
     /// member/generation given by the client is current.
-    pub fn validate_txn_offset_commit(
+    pub(crate) fn validate_txn_offset_commit(
         &self,
         group_id: &str,
         member_id: &str,
@@ -154,7 +154,7 @@ impl GroupCoordinator {
     /// holds them as pending until the transaction's marker. The caller (the transaction
     /// coordinator) has checked that the group's partition is part of the producer's ongoing
     /// transaction and keeps its markers out until this returns.
-    pub async fn txn_offset_commit(
+    pub(crate) async fn txn_offset_commit(
         &self,
         group_id: &str,
         producer_id: i64,
@@ -210,7 +210,7 @@ impl GroupCoordinator {
 
     /// Partitions of `group_id` with offsets in a transaction that has not completed
     /// (OffsetFetch with require_stable answers them with UNSTABLE_OFFSET_COMMIT).
-    pub fn pending_txn_offset_partitions(&self, group_id: &str) -> HashSet<(String, i32)> {
+    pub(crate) fn pending_txn_offset_partitions(&self, group_id: &str) -> HashSet<(String, i32)> {
         match self.shard_for(group_id) {
             Ok(shard) => shard.lock().pending_txn_offsets.partitions_of(group_id),
             Err(_) => HashSet::new(),
@@ -221,7 +221,7 @@ impl GroupCoordinator {
     /// order) and completes the pending offsets of every `__consumer_offsets` partition
     /// whose marker was written — the one path by which markers are written, for the
     /// in-process transaction coordinator and for WriteTxnMarkers alike.
-    pub async fn write_txn_markers(
+    pub(crate) async fn write_txn_markers(
         &self,
         markers: Vec<TxnMarker>,
     ) -> Vec<(i64, TopicPartition, Result<(), ApiError>)> {

@@ -58,7 +58,7 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 ];
 
 /// The version range we serve for `api`, `None` when the API is not implemented.
-pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
+pub(crate) fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED
         .iter()
         .find(|(k, _, _)| *k == api)
@@ -83,14 +83,14 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn handle(_ctx: &RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+pub(crate) fn handle(_ctx: &RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
     response.api_keys = api_keys();
     response
 }
 
 /// The answer to an ApiVersions request in a version we do not know (sent as v0).
-pub fn unsupported_version_response() -> ApiVersionsResponse {
+pub(crate) fn unsupported_version_response() -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
     response.error_code = ResponseError::UnsupportedVersion.code();
     response.api_keys = api_keys();

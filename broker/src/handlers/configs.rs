@@ -20,9 +20,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, Broker, RequestContext};
-use crate::config::{self, DescribedConfig};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::{AlterOp, ConfigChangeSpec, ConfigResource};
+use ironlog_config::{self as config, DescribedConfig};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -97,7 +97,7 @@ fn check_broker_change(
     })
 }
 
-pub fn handle_describe(
+pub(super) fn handle_describe(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: DescribeConfigsRequest,
@@ -247,7 +247,7 @@ fn error_fields(result: Result<(), ApiError>) -> (i16, Option<StrBytes>) {
 }
 
 /// Legacy AlterConfigs: the given set replaces every dynamic value of the resource.
-pub async fn handle_alter(
+pub(super) async fn handle_alter(
     broker: &Arc<Broker>,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
@@ -373,7 +373,7 @@ fn parse_incremental(
     Ok(ConfigChangeSpec { resource, ops })
 }
 
-pub async fn handle_incremental_alter(
+pub(super) async fn handle_incremental_alter(
     broker: &Arc<Broker>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
@@ -400,7 +400,7 @@ pub async fn handle_incremental_alter(
 /// UNSUPPORTED_VERSION, as in Kafka. Kafka's order: groups, client metrics, broker loggers,
 /// brokers, topics. This broker has no group configs, client-metrics subscriptions or
 /// broker-logger resources (DescribeConfigs serves neither), so it lists brokers and topics.
-pub fn handle_list_config_resources(
+pub(super) fn handle_list_config_resources(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ListConfigResourcesRequest,

@@ -30,7 +30,7 @@ use crate::error::ResponseError;
 use crate::metadata::{validate_topic_name, MetadataImage, TopicImage};
 use crate::types::is_internal_topic;
 
-pub fn handle(
+pub(super) fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: DescribeTopicPartitionsRequest,

@@ -1,12 +1,16 @@
-//! Fetch (consumers): resolves the partition set (sessionless, new session or incremental
-//! session; `fetch_session` keeps the sessions), reads stored bytes bounded by the high watermark (or, for read_committed, the
-//! last stable offset, answering the aborted transactions of the returned range), and
-//! long-polls until `min_bytes` arrived or `max_wait_ms` passed. Stored batches are passed
-//! through as `Bytes` without re-encoding.
+//! Fetch (consumers), in four steps: the partitions the request names (`requested_partitions`,
+//! topics by id from v13), the fetch session it runs in (`open_session`: sessionless, new or
+//! incremental; `fetch_session` keeps the sessions), the long poll (`long_poll`: read stored
+//! bytes bounded by the high watermark — for read_committed the last stable offset, with
+//! the aborted transactions of the range — until `min_bytes` arrived or `max_wait_ms`
+//! passed), and the response (`build_response`; an incremental session carries only the
+//! partitions with news). Stored batches are passed through as `Bytes`, never re-encoded.
 //!
 //! Napkin math: one `spawn_blocking` hop per read round; per partition one index lookup and
-//! one `pread` of at most `partition_max_bytes`; the response frame takes those bytes by
-//! reference (`frame::ChunkedFrame`), so they are not copied again.
+//! one `pread` of at most `partition_max_bytes` into one buffer (the records a partition
+//! returns). The response frame (`frame::ChunkedFrame`) takes a partition's records by
+//! reference when they are at least `frame::SPLICE_MIN_BYTES` long and copies smaller ones
+//! (a chunk of their own would cost more), so large reads are not copied again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +27,7 @@ use super::fetch_session::{
 };
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
+use crate::metadata::MetadataImage;
 use crate::replica::{Partition, ReplicaManager};
 use crate::types::TopicPartition;
 
@@ -47,7 +52,7 @@ struct PartitionResult {
     aborted_transactions: Option<Vec<crate::log::AbortedTxn>>,
 }
 
-pub async fn handle(
+pub(super) async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: FetchRequest,
@@ -70,74 +75,105 @@ async fn handle_inner(
     let uses_topic_ids = ctx.version >= 13;
     let read_committed = request.isolation_level == 1;
     let image = broker.image();
+    let (requested, forgotten) = requested_partitions(&image, &request, uses_topic_ids);
+    let mut session = open_session(broker, ctx, &request, uses_topic_ids, requested, &forgotten)?;
+    let targets: Vec<ReadTarget> = std::mem::take(&mut session.partitions)
+        .into_iter()
+        .map(|(key, cached)| {
+            let resolved = resolve(broker, &key, uses_topic_ids, &cached);
+            (key, cached, resolved)
+        })
+        .collect();
+    let results = long_poll(broker, &request, Arc::new(targets), read_committed).await?;
+    let included = close_round(broker, &session, &results)?;
+    Ok(build_response(
+        session.id,
+        results,
+        &included,
+        uses_topic_ids,
+        read_committed,
+    ))
+}
 
-    // The partitions the client asked about in this request, in order.
-    let mut requested: IndexMap<SessionKey, CachedPartition> = IndexMap::new();
+/// A topic of the request as the session keys it: by id (v13+, the name from the image,
+/// empty when unknown) or by name (the id from the image, nil when unknown).
+fn topic_key(
+    image: &MetadataImage,
+    uses_topic_ids: bool,
+    topic_id: Uuid,
+    name: &str,
+) -> (Uuid, String) {
+    if uses_topic_ids {
+        let name = image
+            .topic_names_by_id
+            .get(&topic_id)
+            .cloned()
+            .unwrap_or_default();
+        (topic_id, name)
+    } else {
+        let id = image.topics.get(name).map_or(Uuid::nil(), |t| t.topic_id);
+        (id, name.to_owned())
+    }
+}
+
+/// The partitions the request asks about, in request order, and those it forgets
+/// (incremental sessions).
+fn requested_partitions(
+    image: &MetadataImage,
+    request: &FetchRequest,
+    uses_topic_ids: bool,
+) -> (IndexMap<SessionKey, CachedPartition>, Vec<SessionKey>) {
+    let mut requested = IndexMap::new();
     for topic in &request.topics {
-        let (topic_id, name) = if uses_topic_ids {
-            let name = image
-                .topic_names_by_id
-                .get(&topic.topic_id)
-                .cloned()
-                .unwrap_or_default();
-            (topic.topic_id, name)
-        } else {
-            let name = topic.topic.0.to_string();
-            let id = image
-                .topics
-                .get(&name)
-                .map(|t| t.topic_id)
-                .unwrap_or(Uuid::nil());
-            (id, name)
-        };
+        let (topic_id, name) = topic_key(image, uses_topic_ids, topic.topic_id, &topic.topic.0);
         for p in &topic.partitions {
-            requested.insert(
-                SessionKey {
-                    topic_id,
-                    topic: name.clone(),
-                    partition: p.partition,
-                },
-                CachedPartition::new(
-                    p.fetch_offset,
-                    p.partition_max_bytes,
-                    p.current_leader_epoch,
-                ),
+            let key = SessionKey {
+                topic_id,
+                topic: name.clone(),
+                partition: p.partition,
+            };
+            let cached = CachedPartition::new(
+                p.fetch_offset,
+                p.partition_max_bytes,
+                p.current_leader_epoch,
             );
+            requested.insert(key, cached);
         }
     }
-    let forgotten: Vec<SessionKey> = request
+    let forgotten = request
         .forgotten_topics_data
         .iter()
         .flat_map(|t| {
-            let (topic_id, name) = if uses_topic_ids {
-                (
-                    t.topic_id,
-                    image
-                        .topic_names_by_id
-                        .get(&t.topic_id)
-                        .cloned()
-                        .unwrap_or_default(),
-                )
-            } else {
-                let name = t.topic.0.to_string();
-                (
-                    image
-                        .topics
-                        .get(&name)
-                        .map(|x| x.topic_id)
-                        .unwrap_or(Uuid::nil()),
-                    name,
-                )
-            };
-            t.partitions.iter().map(move |&p| SessionKey {
+            let (topic_id, name) = topic_key(image, uses_topic_ids, t.topic_id, &t.topic.0);
+            t.partitions.iter().map(move |&partition| SessionKey {
                 topic_id,
                 topic: name.clone(),
-                partition: p,
+                partition,
             })
         })
         .collect();
+    (requested, forgotten)
+}
 
-    // Resolve the session and the full partition list to read.
+/// The fetch session this request runs in and the partitions it reads.
+struct FetchRound {
+    /// The session id of the response (0: sessionless).
+    id: i32,
+    /// The epoch an incremental session must still expect when the response is built.
+    epoch_after: Option<i32>,
+    partitions: IndexMap<SessionKey, CachedPartition>,
+}
+
+/// KIP-227: a sessionless fetch reads what it names; a full fetch (epoch 0) may open a new
+/// session; an incremental one reads its session's partitions updated by the request.
+fn open_session(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: &FetchRequest,
+    uses_topic_ids: bool,
+    requested: IndexMap<SessionKey, CachedPartition>,
+    forgotten: &[SessionKey],
+) -> Result<FetchRound, ApiError> {
     let sessions = &broker.fetch_sessions;
     let is_from_follower = if ctx.version >= 15 {
         request.replica_state.replica_id.0 >= 0
@@ -145,17 +181,21 @@ async fn handle_inner(
         request.replica_id.0 >= 0
     };
     let now = std::time::Instant::now();
-    // (session id of the response, the epoch an incremental session must still expect
-    // when the response is built, the partitions to read)
-    let (session_id, epoch_after, partitions) =
+    let sessionless = |partitions| FetchRound {
+        id: 0,
+        epoch_after: None,
+        partitions,
+    };
+    Ok(
         match SessionRequest::classify(sessions, request.session_id, request.session_epoch) {
-            SessionRequest::Sessionless => (0, None, requested),
-            SessionRequest::New => {
-                let id = sessions
+            SessionRequest::Sessionless => sessionless(requested),
+            SessionRequest::New => FetchRound {
+                id: sessions
                     .create(now, is_from_follower, uses_topic_ids, requested.clone())
-                    .unwrap_or(0);
-                (id, None, requested)
-            }
+                    .unwrap_or(0),
+                epoch_after: None,
+                partitions: requested,
+            },
             SessionRequest::Incremental { id, epoch } => {
                 match sessions.begin_incremental(
                     now,
@@ -163,34 +203,39 @@ async fn handle_inner(
                     epoch,
                     uses_topic_ids,
                     &requested,
-                    &forgotten,
+                    forgotten,
                 )? {
                     Incremental::Continue {
                         partitions,
                         epoch_after,
-                    } => (id, Some(epoch_after), partitions),
-                    Incremental::Closed => (0, None, requested),
+                    } => FetchRound {
+                        id,
+                        epoch_after: Some(epoch_after),
+                        partitions,
+                    },
+                    Incremental::Closed => sessionless(requested),
                 }
             }
-        };
+        },
+    )
+}
 
+/// Reads the targets, and while less than `min_bytes` arrived (and no partition failed),
+/// waits for an append or the request's deadline (at most `MAX_WAIT_MS_CAP`) and reads again.
+async fn long_poll(
+    broker: &Broker,
+    request: &FetchRequest,
+    targets: Arc<Vec<ReadTarget>>,
+    read_committed: bool,
+) -> Result<Vec<PartitionResult>, ApiError> {
     let max_bytes = request
         .max_bytes
         .clamp(0, broker.config.fetch_max_bytes.max(1)) as usize;
     let min_bytes = request.min_bytes.max(0) as usize;
     let max_wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
-    let targets: Vec<ReadTarget> = partitions
-        .into_iter()
-        .map(|(key, cached)| {
-            let resolved = resolve(broker, &key, uses_topic_ids, &cached);
-            (key, cached, resolved)
-        })
-        .collect();
-    let targets = Arc::new(targets);
-
-    // Long poll: read, and if too little arrived, wait for an append or the deadline.
-    let results = loop {
+    // Bounded by the deadline: each round either returns or waits until an append or it.
+    loop {
         let arrived = broker.replicas.data_arrived();
         tokio::pin!(arrived);
         arrived.as_mut().enable();
@@ -208,64 +253,62 @@ async fn handle_inner(
             || max_wait.is_zero()
             || tokio::time::Instant::now() >= deadline
         {
-            break results;
+            return Ok(results);
         }
         tokio::select! {
             _ = &mut arrived => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
-    };
-
-    // Build the response; incremental sessions report only partitions with news.
-    let mut include = vec![true; results.len()];
-    if session_id != 0 {
-        let reports: Vec<PartitionReport> = results
-            .iter()
-            .map(|r| PartitionReport {
-                key: r.key.clone(),
-                has_records: r.records.as_ref().is_some_and(|b| !b.is_empty()),
-                error: r.error.is_some(),
-                high_watermark: r.high_watermark,
-                last_stable_offset: r.last_stable_offset,
-                log_start_offset: r.log_start_offset,
-            })
-            .collect();
-        let flags = sessions.finish(session_id, epoch_after, &reports)?;
-        if epoch_after.is_some() {
-            include = flags;
-        }
     }
+}
 
+/// Reports the round to its session (which partitions an incremental response carries:
+/// those with news) and returns, per result, whether the response includes it.
+fn close_round(
+    broker: &Broker,
+    round: &FetchRound,
+    results: &[PartitionResult],
+) -> Result<Vec<bool>, ApiError> {
+    let all = vec![true; results.len()];
+    if round.id == 0 {
+        return Ok(all);
+    }
+    let reports: Vec<PartitionReport> = results
+        .iter()
+        .map(|r| PartitionReport {
+            key: r.key.clone(),
+            has_records: r.records.as_ref().is_some_and(|b| !b.is_empty()),
+            error: r.error.is_some(),
+            high_watermark: r.high_watermark,
+            last_stable_offset: r.last_stable_offset,
+            log_start_offset: r.log_start_offset,
+        })
+        .collect();
+    let flags = broker
+        .fetch_sessions
+        .finish(round.id, round.epoch_after, &reports)?;
+    Ok(if round.epoch_after.is_some() {
+        flags
+    } else {
+        all
+    })
+}
+
+/// The response: the included results grouped by topic, in read order.
+fn build_response(
+    session_id: i32,
+    results: Vec<PartitionResult>,
+    included: &[bool],
+    uses_topic_ids: bool,
+    read_committed: bool,
+) -> FetchResponse {
     let mut response = FetchResponse::default();
     response.session_id = session_id;
-    for (r, included) in results.into_iter().zip(include) {
-        if !included {
-            continue;
-        }
-        let mut pd = PartitionData::default();
-        pd.partition_index = r.key.partition;
-        pd.high_watermark = r.high_watermark;
-        pd.last_stable_offset = r.last_stable_offset;
-        pd.log_start_offset = r.log_start_offset;
-        pd.preferred_read_replica = (-1).into();
-        if read_committed {
-            pd.aborted_transactions = Some(
-                r.aborted_transactions
-                    .iter()
-                    .flatten()
-                    .map(|a| {
-                        let mut t = AbortedTransaction::default();
-                        t.producer_id = ProducerId(a.producer_id);
-                        t.first_offset = a.first_offset;
-                        t
-                    })
-                    .collect(),
-            );
-        }
-        match &r.error {
-            Some(e) => pd.error_code = e.error_code(),
-            None => pd.records = Some(r.records.clone().unwrap_or_default()),
-        }
+    for (r, _) in results
+        .into_iter()
+        .zip(included)
+        .filter(|(_, included)| **included)
+    {
         let same_topic = response
             .responses
             .last()
@@ -283,10 +326,38 @@ async fn handle_inner(
             response.responses.push(t);
         }
         if let Some(t) = response.responses.last_mut() {
-            t.partitions.push(pd);
+            t.partitions.push(partition_data(r, read_committed));
         }
     }
-    Ok(response)
+    response
+}
+
+fn partition_data(r: PartitionResult, read_committed: bool) -> PartitionData {
+    let mut pd = PartitionData::default();
+    pd.partition_index = r.key.partition;
+    pd.high_watermark = r.high_watermark;
+    pd.last_stable_offset = r.last_stable_offset;
+    pd.log_start_offset = r.log_start_offset;
+    pd.preferred_read_replica = (-1).into();
+    if read_committed {
+        pd.aborted_transactions = Some(
+            r.aborted_transactions
+                .iter()
+                .flatten()
+                .map(|a| {
+                    let mut t = AbortedTransaction::default();
+                    t.producer_id = ProducerId(a.producer_id);
+                    t.first_offset = a.first_offset;
+                    t
+                })
+                .collect(),
+        );
+    }
+    match r.error {
+        Some(e) => pd.error_code = e.error_code(),
+        None => pd.records = Some(r.records.unwrap_or_default()),
+    }
+    pd
 }
 
 fn resolve(

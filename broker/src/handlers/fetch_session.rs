@@ -37,11 +37,11 @@ use crate::error::{ApiError, ResponseError};
 
 /// How long a session must be unused to be stale, and how old (since creation) before a
 /// bigger session may evict it: Kafka's `MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS`.
-pub const EVICTION_MS: u64 = 120_000;
+pub(crate) const EVICTION_MS: u64 = 120_000;
 
 /// Identifies a partition inside a session: by topic id (v13+) or by name (older).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionKey {
+pub(crate) struct SessionKey {
     pub topic_id: Uuid,
     pub topic: String,
     pub partition: i32,
@@ -49,7 +49,7 @@ pub struct SessionKey {
 
 /// What the client asked for and what we last told it about one partition.
 #[derive(Debug, Clone)]
-pub struct CachedPartition {
+pub(crate) struct CachedPartition {
     pub fetch_offset: i64,
     pub partition_max_bytes: i32,
     pub current_leader_epoch: i32,
@@ -59,7 +59,11 @@ pub struct CachedPartition {
 }
 
 impl CachedPartition {
-    pub fn new(fetch_offset: i64, partition_max_bytes: i32, current_leader_epoch: i32) -> Self {
+    pub(crate) fn new(
+        fetch_offset: i64,
+        partition_max_bytes: i32,
+        current_leader_epoch: i32,
+    ) -> Self {
         Self {
             fetch_offset,
             partition_max_bytes,
@@ -74,7 +78,7 @@ impl CachedPartition {
     /// must include this partition (new records, an error, or changed offsets). After an
     /// error the remembered high watermark is -1, so the partition is reported again once
     /// the error is gone (as Kafka does).
-    pub fn note_response(&mut self, report: &PartitionReport) -> bool {
+    pub(crate) fn note_response(&mut self, report: &PartitionReport) -> bool {
         let changed = report.has_records
             || report.error
             || report.high_watermark != self.sent_high_watermark
@@ -93,7 +97,7 @@ impl CachedPartition {
 
 /// What a response says about one partition of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionReport {
+pub(crate) struct PartitionReport {
     pub key: SessionKey,
     pub has_records: bool,
     pub error: bool,
@@ -102,7 +106,7 @@ pub struct PartitionReport {
     pub log_start_offset: i64,
 }
 
-pub struct FetchSession {
+pub(crate) struct FetchSession {
     pub id: i32,
     /// Opened by a follower (replica id ≥ 0): harder to evict.
     privileged: bool,
@@ -147,7 +151,7 @@ fn next_epoch(epoch: i32) -> i32 {
     }
 }
 
-pub struct FetchSessionCache {
+pub(crate) struct FetchSessionCache {
     max_slots: usize,
     inner: Mutex<Inner>,
 }
@@ -159,7 +163,7 @@ struct Inner {
 
 /// How a fetch request relates to sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionRequest {
+pub(crate) enum SessionRequest {
     /// Epoch -1 (a full request that wants no session).
     Sessionless,
     /// Epoch 0: a full request that opens a new session.
@@ -170,7 +174,7 @@ pub enum SessionRequest {
 
 impl SessionRequest {
     /// Classifies (session id, epoch); a full request closes the session it names.
-    pub fn classify(cache: &FetchSessionCache, session_id: i32, epoch: i32) -> Self {
+    pub(crate) fn classify(cache: &FetchSessionCache, session_id: i32, epoch: i32) -> Self {
         match epoch {
             -1 | 0 => {
                 if session_id != 0 {
@@ -192,7 +196,7 @@ impl SessionRequest {
 
 /// The outcome of an incremental request's changes to its session.
 #[derive(Debug)]
-pub enum Incremental {
+pub(crate) enum Incremental {
     /// The partitions to read (in the session's order); the response is checked against
     /// `epoch_after` (the epoch the session expects next).
     Continue {
@@ -205,7 +209,7 @@ pub enum Incremental {
 }
 
 impl FetchSessionCache {
-    pub fn new(max_slots: usize) -> Self {
+    pub(crate) fn new(max_slots: usize) -> Self {
         let seed = (Uuid::new_v4().as_u128() as u32 & 0x3fff_ffff) as i32;
         Self {
             max_slots,
@@ -225,15 +229,12 @@ impl FetchSessionCache {
         })
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.inner.lock().map(|i| i.sessions.len()).unwrap_or(0)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn remove(&self, id: i32) {
+    pub(crate) fn remove(&self, id: i32) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.sessions.remove(&id);
         }
@@ -241,7 +242,7 @@ impl FetchSessionCache {
 
     /// Creates a session holding `partitions` at `now`, evicting another if the cache is
     /// full and one may be evicted (see the module header); `None` when no slot can be had.
-    pub fn create(
+    pub(crate) fn create(
         &self,
         now: Instant,
         privileged: bool,
@@ -289,7 +290,7 @@ impl FetchSessionCache {
     /// Applies an incremental request to session `id` at `now`: checks the epoch and the
     /// topic-id usage, updates the fetch parameters of the partitions the request names
     /// (adding new ones at the back), drops the forgotten ones, and advances the epoch.
-    pub fn begin_incremental(
+    pub(crate) fn begin_incremental(
         &self,
         now: Instant,
         id: i32,
@@ -345,7 +346,7 @@ impl FetchSessionCache {
     /// meanwhile, and this one is answered INVALID_FETCH_SESSION_EPOCH, as in Kafka —, and
     /// partitions that returned records move to the back of the session. A session evicted
     /// meanwhile reports everything.
-    pub fn finish(
+    pub(crate) fn finish(
         &self,
         id: i32,
         epoch_after: Option<i32>,
@@ -687,7 +688,7 @@ mod tests {
             .begin_incremental(now, id, 2, false, &none, &[key(1)])
             .expect("forget the last");
         assert!(matches!(r, Incremental::Closed), "{r:?}");
-        assert!(cache.is_empty(), "the emptied session must be removed");
+        assert_eq!(cache.len(), 0, "the emptied session must be removed");
     }
 
     #[test]

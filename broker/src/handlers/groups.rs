@@ -6,13 +6,21 @@
 //! does not carry, and answer offsets of partitions that do not exist (the coordinator knows
 //! no topics; see [`unknown_partitions`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use kafka_protocol::messages::consumer_group_describe_response::{
+    self as consumer_describe, DescribedGroup as DescribedConsumerGroup,
+};
+use kafka_protocol::messages::consumer_group_heartbeat_response::{
+    Assignment as HeartbeatAssignment, TopicPartitions as HeartbeatTopicPartitions,
+};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -34,9 +42,15 @@ use kafka_protocol::messages::{
     SyncGroupResponse, TopicName,
 };
 
-use super::{str_bytes, Broker, RequestContext};
-use crate::error::ResponseError;
-use crate::group::{FetchedOffsets, OffsetFetchTopics, GROUP_METADATA_TOPIC_NAME};
+use super::{str_bytes, Broker, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::error::{ApiError, ResponseError};
+use crate::group::consumer::{Assignment, HeartbeatArgs};
+use crate::group::{
+    ClassicGroupDescription, CommittedOffset, ConsumerGroupDescription, DescribedTopicPartitions,
+    FetchedOffsets, GroupListing, GroupState, JoinArgs, JoinOutcome, LeavingMember,
+    MemberHeartbeat, OffsetCommitArgs, OffsetFetchTopics, PartitionResults, SyncArgs, SyncOutcome,
+    GROUP_METADATA_TOPIC_NAME,
+};
 use crate::metadata::MetadataImage;
 
 fn code_of(result: Result<(), ResponseError>) -> i16 {
@@ -47,7 +61,7 @@ fn code_of(result: Result<(), ResponseError>) -> i16 {
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub async fn handle_find_coordinator(
+pub(super) async fn handle_find_coordinator(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: FindCoordinatorRequest,
@@ -153,60 +167,142 @@ async fn find_one(
     Ok((leader, endpoint.host.clone(), endpoint.port))
 }
 
-pub async fn handle_join_group(
+/// The client host as Kafka reports it in group descriptions: `/<ip>`.
+fn client_host(ctx: &RequestContext) -> String {
+    format!("/{}", ctx.peer.ip())
+}
+
+pub(super) async fn handle_join_group(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
-    let client_id = ctx.client_id.clone().unwrap_or_default();
-    let client_host = format!("/{}", ctx.peer.ip());
-    let mut r = broker
-        .groups
-        .join_group(request, ctx.version, &client_id, &client_host)
-        .await;
-    if ctx.version < 7 {
-        r.protocol_type = None;
-        if r.protocol_name.is_none() {
-            r.protocol_name = Some(str_bytes(""));
-        }
+    let session_timeout_ms = request.session_timeout_ms;
+    let join = JoinArgs {
+        group_id: request.group_id.0.to_string(),
+        member_id: request.member_id.to_string(),
+        group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        client_id: ctx.client_id.clone().unwrap_or_default(),
+        client_host: client_host(ctx),
+        session_timeout_ms,
+        // v0 carries no rebalance timeout (-1): the session timeout bounds the rebalance.
+        rebalance_timeout_ms: if request.rebalance_timeout_ms > 0 {
+            request.rebalance_timeout_ms
+        } else {
+            session_timeout_ms
+        },
+        protocol_type: request.protocol_type.to_string(),
+        protocols: request
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
+        version: ctx.version,
+    };
+    join_group_response(broker.groups.join_group(join).await, ctx.version)
+}
+
+fn join_group_response(outcome: JoinOutcome, version: i16) -> JoinGroupResponse {
+    let mut r = JoinGroupResponse::default();
+    r.error_code = outcome.error.map_or(0, |e| e.code());
+    r.generation_id = outcome.generation_id;
+    r.member_id = str_bytes(&outcome.member_id);
+    r.leader = str_bytes(&outcome.leader);
+    r.members = outcome
+        .members
+        .into_iter()
+        .map(|m| {
+            let mut jm = JoinGroupResponseMember::default();
+            jm.member_id = str_bytes(&m.member_id);
+            jm.group_instance_id = m.group_instance_id.as_deref().map(str_bytes);
+            jm.metadata = m.metadata;
+            jm
+        })
+        .collect();
+    if version >= 7 {
+        r.protocol_type = outcome.protocol_type.as_deref().map(str_bytes);
+        r.protocol_name = outcome.protocol_name.as_deref().map(str_bytes);
+    } else {
+        // Before v7 the protocol name is not nullable.
+        r.protocol_name = Some(str_bytes(outcome.protocol_name.as_deref().unwrap_or("")));
     }
-    if ctx.version < 9 {
-        r.skip_assignment = false;
+    if version >= 9 {
+        r.skip_assignment = outcome.skip_assignment;
     }
     r
 }
 
-pub async fn handle_sync_group(
+pub(super) async fn handle_sync_group(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
-    let mut r = broker.groups.sync_group(request).await;
-    if ctx.version < 5 {
-        r.protocol_type = None;
-        r.protocol_name = None;
+    let sync = SyncArgs {
+        group_id: request.group_id.0.to_string(),
+        member_id: request.member_id.to_string(),
+        group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        generation_id: request.generation_id,
+        protocol_type: request.protocol_type.as_ref().map(|s| s.to_string()),
+        protocol_name: request.protocol_name.as_ref().map(|s| s.to_string()),
+        assignments: request
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            .collect(),
+    };
+    sync_group_response(broker.groups.sync_group(sync).await, ctx.version)
+}
+
+fn sync_group_response(outcome: SyncOutcome, version: i16) -> SyncGroupResponse {
+    let mut r = SyncGroupResponse::default();
+    match outcome {
+        Ok(a) => {
+            r.assignment = a.assignment;
+            // The protocol fields arrived in v5.
+            if version >= 5 {
+                r.protocol_type = a.protocol_type.as_deref().map(str_bytes);
+                r.protocol_name = a.protocol_name.as_deref().map(str_bytes);
+            }
+        }
+        Err(code) => r.error_code = code.code(),
     }
     r
 }
 
-pub fn handle_heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> HeartbeatResponse {
+pub(super) fn handle_heartbeat(
+    broker: &Arc<Broker>,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
     let mut r = HeartbeatResponse::default();
-    r.error_code = code_of(broker.groups.heartbeat(&request));
+    r.error_code = code_of(broker.groups.heartbeat(
+        &request.group_id.0,
+        &request.member_id,
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+    ));
     r
 }
 
-pub async fn handle_leave_group(
+pub(super) async fn handle_leave_group(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
     let batched = ctx.version >= 3;
-    let members: Vec<MemberIdentity> = if batched {
-        request.members.clone()
+    let members: Vec<LeavingMember> = if batched {
+        request
+            .members
+            .iter()
+            .map(|m| LeavingMember {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
+            })
+            .collect()
     } else {
-        let mut m = MemberIdentity::default();
-        m.member_id = request.member_id.clone();
-        vec![m]
+        vec![LeavingMember {
+            member_id: request.member_id.to_string(),
+            group_instance_id: None,
+        }]
     };
     let mut response = LeaveGroupResponse::default();
     match broker
@@ -216,7 +312,8 @@ pub async fn handle_leave_group(
     {
         Err(code) => response.error_code = code.code(),
         Ok(codes) if batched => {
-            response.members = members
+            response.members = request
+                .members
                 .iter()
                 .zip(codes)
                 .map(|(m, code)| {
@@ -247,24 +344,42 @@ pub(super) fn unknown_partitions<'a>(
         .collect()
 }
 
-/// Per-partition error codes of a request whose unknown partitions the handler answered and
-/// whose other partitions the coordinator answered.
+/// Per-partition error codes of a request whose unknown partitions the handler answered
+/// and whose other partitions, in request order, the coordinator answered (a group-level
+/// error answers them all).
 struct PartitionAnswers {
     unknown: HashSet<(String, i32)>,
-    answered: HashMap<(String, i32), i16>,
+    answered: Result<std::vec::IntoIter<Result<(), ResponseError>>, ResponseError>,
 }
 
 impl PartitionAnswers {
-    fn code(&self, topic: &str, partition: i32) -> i16 {
-        let key = (topic.to_owned(), partition);
-        if self.unknown.contains(&key) {
-            ResponseError::UnknownTopicOrPartition.code()
-        } else {
+    fn new(
+        unknown: HashSet<(String, i32)>,
+        answered: Result<PartitionResults, ResponseError>,
+    ) -> Self {
+        let answered = answered.map(|results| {
+            results
+                .into_iter()
+                .flat_map(|(_, partitions)| partitions.into_iter().map(|(_, result)| result))
+                .collect::<Vec<_>>()
+                .into_iter()
+        });
+        Self { unknown, answered }
+    }
+
+    /// The code of the request's next partition (call in request order).
+    fn next_code(&mut self, topic: &str, partition: i32) -> i16 {
+        if self.unknown.contains(&(topic.to_owned(), partition)) {
+            return ResponseError::UnknownTopicOrPartition.code();
+        }
+        match &mut self.answered {
             // Every known partition went to the coordinator, which answers each.
-            self.answered
-                .get(&key)
-                .copied()
-                .unwrap_or(ResponseError::UnknownServerError.code())
+            Ok(results) => results
+                .next()
+                .unwrap_or(Err(ResponseError::UnknownServerError))
+                .err()
+                .map_or(0, |e| e.code()),
+            Err(code) => code.code(),
         }
     }
 }
@@ -272,7 +387,7 @@ impl PartitionAnswers {
 /// OffsetCommit. Partitions of unknown topics (or beyond a topic's partitions) are answered
 /// UNKNOWN_TOPIC_OR_PARTITION and left out of what the coordinator stores; when nothing is
 /// left the group is not consulted at all (as Kafka). Answers follow the request's order.
-pub async fn handle_offset_commit(
+pub(super) async fn handle_offset_commit(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: OffsetCommitRequest,
@@ -285,32 +400,44 @@ pub async fn handle_offset_commit(
                 .map(|p| (t.name.0.as_str(), p.partition_index))
         }),
     );
-    if unknown.is_empty() {
-        return broker.groups.commit_offsets(&request, ctx.version).await;
-    }
-    let mut known = request.clone();
-    for t in &mut known.topics {
-        let name = t.name.0.to_string();
-        t.partitions
-            .retain(|p| !unknown.contains(&(name.clone(), p.partition_index)));
-    }
-    known.topics.retain(|t| !t.partitions.is_empty());
-    let mut answers = PartitionAnswers {
-        unknown,
-        answered: HashMap::new(),
+    let topics: Vec<(String, Vec<CommittedOffset>)> = request
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let offsets = t
+                .partitions
+                .iter()
+                .filter(|p| !unknown.contains(&(name.clone(), p.partition_index)))
+                .map(|p| CommittedOffset {
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p
+                        .committed_metadata
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                })
+                .collect();
+            (name, offsets)
+        })
+        .filter(|(_, offsets): &(String, Vec<CommittedOffset>)| !offsets.is_empty())
+        .collect();
+    let answered = if topics.is_empty() && !unknown.is_empty() {
+        Ok(PartitionResults::new())
+    } else {
+        let commit = OffsetCommitArgs {
+            group_id: request.group_id.0.to_string(),
+            member_id: request.member_id.to_string(),
+            group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+            generation_id_or_member_epoch: request.generation_id_or_member_epoch,
+            topics,
+            version: ctx.version,
+        };
+        broker.groups.commit_offsets(&commit).await
     };
-    if !known.topics.is_empty() {
-        let r = broker.groups.commit_offsets(&known, ctx.version).await;
-        answers.answered = r
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|p| ((t.name.0.to_string(), p.partition_index), p.error_code))
-            })
-            .collect();
-    }
+    let mut answers = PartitionAnswers::new(unknown, answered);
     let mut response = OffsetCommitResponse::default();
     response.topics = request
         .topics
@@ -325,7 +452,7 @@ pub async fn handle_offset_commit(
                 .map(|p| {
                     let mut rp = OffsetCommitResponsePartition::default();
                     rp.partition_index = p.partition_index;
-                    rp.error_code = answers.code(&name, p.partition_index);
+                    rp.error_code = answers.next_code(&name, p.partition_index);
                     rp
                 })
                 .collect();
@@ -335,7 +462,7 @@ pub async fn handle_offset_commit(
     response
 }
 
-pub fn handle_offset_fetch(
+pub(super) fn handle_offset_fetch(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: OffsetFetchRequest,
@@ -481,7 +608,7 @@ fn to_topics_v8(found: FetchedOffsets) -> Vec<OffsetFetchResponseTopics> {
         .collect()
 }
 
-pub fn handle_list_groups(
+pub(super) fn handle_list_groups(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ListGroupsRequest,
@@ -494,23 +621,32 @@ pub fn handle_list_groups(
     let types: Vec<String> = request.types_filter.iter().map(|s| s.to_string()).collect();
     let mut response = ListGroupsResponse::default();
     match broker.groups.list_groups(&states, &types) {
-        Ok(mut groups) => {
-            for g in &mut groups {
-                if ctx.version < 4 {
-                    g.group_state = Default::default();
-                }
-                if ctx.version < 5 {
-                    g.group_type = Default::default();
-                }
-            }
-            response.groups = groups;
+        Ok(groups) => {
+            response.groups = groups
+                .iter()
+                .map(|g| listed_group(g, ctx.version))
+                .collect()
         }
         Err(code) => response.error_code = code.code(),
     }
     response
 }
 
-pub fn handle_describe_groups(
+fn listed_group(g: &GroupListing, version: i16) -> ListedGroup {
+    let mut l = ListedGroup::default();
+    l.group_id = GroupId(str_bytes(&g.group_id));
+    l.protocol_type = str_bytes(&g.protocol_type);
+    // The state filter and field arrived in v4, the type in v5.
+    if version >= 4 {
+        l.group_state = str_bytes(g.state);
+    }
+    if version >= 5 {
+        l.group_type = str_bytes(g.group_type);
+    }
+    l
+}
+
+pub(super) fn handle_describe_groups(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: DescribeGroupsRequest,
@@ -519,30 +655,62 @@ pub fn handle_describe_groups(
     response.groups = request
         .groups
         .iter()
-        .map(|g| {
-            let mut d = broker.groups.describe_group(&g.0);
-            if ctx.version < 3 {
-                d.authorized_operations = super::AUTHORIZED_OPERATIONS_OMITTED;
-            }
-            if ctx.version < 6 {
-                d.error_message = None;
-                // Before v6 a group that is not there (or not classic) is just Dead.
-                if d.error_code == ResponseError::GroupIdNotFound.code() {
-                    d.error_code = 0;
-                }
-            }
-            if ctx.version < 4 {
-                for m in &mut d.members {
-                    m.group_instance_id = None;
-                }
-            }
-            d
-        })
+        .map(|g| described_group(&g.0, broker.groups.describe_group(&g.0), ctx.version))
         .collect();
     response
 }
 
-pub async fn handle_delete_groups(
+fn described_group(
+    group_id: &str,
+    described: Result<ClassicGroupDescription, ApiError>,
+    version: i16,
+) -> DescribedGroup {
+    let mut d = DescribedGroup::default();
+    d.group_id = GroupId(str_bytes(group_id));
+    // Authorized operations arrived in v3; no ACLs are enforced, so none are reported.
+    d.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+    match described {
+        Ok(g) => {
+            d.group_state = str_bytes(g.state);
+            d.protocol_type = str_bytes(&g.protocol_type);
+            d.protocol_data = str_bytes(&g.protocol);
+            d.members = g
+                .members
+                .into_iter()
+                .map(|m| {
+                    let mut dm = DescribedGroupMember::default();
+                    dm.member_id = str_bytes(&m.member_id);
+                    // Instance ids arrived in v4.
+                    if version >= 4 {
+                        dm.group_instance_id = m.group_instance_id.as_deref().map(str_bytes);
+                    }
+                    dm.client_id = str_bytes(&m.client_id);
+                    dm.client_host = str_bytes(&m.client_host);
+                    dm.member_metadata = m.metadata;
+                    dm.member_assignment = m.assignment;
+                    dm
+                })
+                .collect();
+        }
+        // Before v6 a group that is not there (or not classic) is just Dead.
+        Err(e) if e.code == ResponseError::GroupIdNotFound => {
+            d.group_state = str_bytes(GroupState::Dead.name());
+            if version >= 6 {
+                d.error_code = e.code.code();
+                d.error_message = e.message.as_deref().map(str_bytes);
+            }
+        }
+        Err(e) => {
+            d.error_code = e.code.code();
+            if version >= 6 {
+                d.error_message = e.message.as_deref().map(str_bytes);
+            }
+        }
+    }
+    d
+}
+
+pub(super) async fn handle_delete_groups(
     broker: &Arc<Broker>,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
@@ -569,7 +737,7 @@ pub async fn handle_delete_groups(
 /// OffsetDelete. Partitions of unknown topics are answered UNKNOWN_TOPIC_OR_PARTITION; the
 /// coordinator still checks the group (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP), and a group
 /// error replaces the partition answers (as Kafka).
-pub async fn handle_offset_delete(
+pub(super) async fn handle_offset_delete(
     broker: &Arc<Broker>,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
@@ -581,33 +749,31 @@ pub async fn handle_offset_delete(
                 .map(|p| (t.name.0.as_str(), p.partition_index))
         }),
     );
-    if unknown.is_empty() {
-        return broker.groups.delete_offsets(&request).await;
-    }
-    let mut known = request.clone();
-    for t in &mut known.topics {
-        let name = t.name.0.to_string();
-        t.partitions
-            .retain(|p| !unknown.contains(&(name.clone(), p.partition_index)));
-    }
-    known.topics.retain(|t| !t.partitions.is_empty());
-    let r = broker.groups.delete_offsets(&known).await;
-    if r.error_code != 0 {
-        return r;
-    }
-    let answers = PartitionAnswers {
-        unknown,
-        answered: r
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|p| ((t.name.0.to_string(), p.partition_index), p.error_code))
-            })
-            .collect(),
-    };
+    let topics: Vec<(String, Vec<i32>)> = request
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| p.partition_index)
+                .filter(|p| !unknown.contains(&(name.clone(), *p)))
+                .collect();
+            (name, partitions)
+        })
+        .filter(|(_, partitions): &(String, Vec<i32>)| !partitions.is_empty() || unknown.is_empty())
+        .collect();
+    let answered = broker
+        .groups
+        .delete_offsets(&request.group_id.0, &topics)
+        .await;
     let mut response = OffsetDeleteResponse::default();
+    if let Err(code) = answered {
+        response.error_code = code.code();
+        return response;
+    }
+    let mut answers = PartitionAnswers::new(unknown, answered);
     response.topics = request
         .topics
         .iter()
@@ -621,7 +787,7 @@ pub async fn handle_offset_delete(
                 .map(|p| {
                     let mut rp = OffsetDeleteResponsePartition::default();
                     rp.partition_index = p.partition_index;
-                    rp.error_code = answers.code(&name, p.partition_index);
+                    rp.error_code = answers.next_code(&name, p.partition_index);
                     rp
                 })
                 .collect();
@@ -631,36 +797,172 @@ pub async fn handle_offset_delete(
     response
 }
 
-pub async fn handle_consumer_group_heartbeat(
+pub(super) async fn handle_consumer_group_heartbeat(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
-    let client_id = ctx.client_id.clone().unwrap_or_default();
-    let client_host = format!("/{}", ctx.peer.ip());
-    broker
+    let image = broker.image();
+    // Owned partitions of topics the image lacks (deleted) are simply no longer owned.
+    let owned: Option<Assignment> = request.topic_partitions.as_ref().map(|tps| {
+        let mut owned = Assignment::new();
+        for tp in tps {
+            if let Some(t) = image.topic_by_id(tp.topic_id) {
+                owned
+                    .entry(t.name.clone())
+                    .or_default()
+                    .extend(tp.partitions.iter().copied());
+            }
+        }
+        owned
+    });
+    let args = HeartbeatArgs {
+        version: ctx.version,
+        member_id: request.member_id.to_string(),
+        member_epoch: request.member_epoch,
+        instance_id: request.instance_id.as_ref().map(|s| s.to_string()),
+        rack_id: request.rack_id.as_ref().map(|s| s.to_string()),
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        subscribed_topic_names: request
+            .subscribed_topic_names
+            .as_ref()
+            .map(|ns| ns.iter().map(|n| n.0.to_string()).collect()),
+        subscribed_topic_regex: request
+            .subscribed_topic_regex
+            .as_ref()
+            .map(|s| s.to_string()),
+        server_assignor: request.server_assignor.as_ref().map(|s| s.to_string()),
+        owned,
+        client_id: ctx.client_id.clone().unwrap_or_default(),
+        client_host: client_host(ctx),
+    };
+    let outcome = broker
         .groups
-        .consumer_group_heartbeat(request, ctx.version, &client_id, &client_host)
-        .await
+        .consumer_group_heartbeat(&image, &request.group_id.0, args)
+        .await;
+    consumer_group_heartbeat_response(outcome)
 }
 
-pub fn handle_consumer_group_describe(
+fn consumer_group_heartbeat_response(
+    outcome: Result<MemberHeartbeat, ApiError>,
+) -> ConsumerGroupHeartbeatResponse {
+    let mut r = ConsumerGroupHeartbeatResponse::default();
+    match outcome {
+        Ok(m) => {
+            r.member_id = Some(str_bytes(&m.member_id));
+            r.member_epoch = m.member_epoch;
+            r.heartbeat_interval_ms = m.heartbeat_interval_ms;
+            r.assignment = m.assignment.map(|topics| {
+                let mut a = HeartbeatAssignment::default();
+                a.topic_partitions = topics
+                    .into_iter()
+                    .map(|(topic_id, partitions)| {
+                        let mut tp = HeartbeatTopicPartitions::default();
+                        tp.topic_id = topic_id;
+                        tp.partitions = partitions;
+                        tp
+                    })
+                    .collect();
+                a
+            });
+        }
+        Err(e) => {
+            r.error_code = e.code.code();
+            r.error_message = e.message.as_deref().map(str_bytes);
+        }
+    }
+    r
+}
+
+/// ConsumerGroupDescribe member types (v1).
+const MEMBER_TYPE_CLASSIC: i8 = 0;
+const MEMBER_TYPE_CONSUMER: i8 = 1;
+
+pub(super) fn handle_consumer_group_describe(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
     let ids: Vec<String> = request.group_ids.iter().map(|g| g.0.to_string()).collect();
+    // No ACLs: every group operation is allowed (READ, DESCRIBE, DELETE).
+    let authorized_operations = if request.include_authorized_operations {
+        (1 << 3) | (1 << 8) | (1 << 6)
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
     let mut response = ConsumerGroupDescribeResponse::default();
-    response.groups = broker
-        .groups
-        .consumer_group_describe(&ids, request.include_authorized_operations);
-    if ctx.version < 1 {
-        // memberType arrived in v1.
-        for g in &mut response.groups {
-            for m in &mut g.members {
-                m.member_type = -1;
-            }
-        }
-    }
+    response.groups = ids
+        .iter()
+        .zip(broker.groups.consumer_group_describe(&ids))
+        .map(|(group_id, described)| {
+            let mut d = described_consumer_group(group_id, described, ctx.version);
+            d.authorized_operations = authorized_operations;
+            d
+        })
+        .collect();
     response
+}
+
+fn described_consumer_group(
+    group_id: &str,
+    described: Result<ConsumerGroupDescription, ApiError>,
+    version: i16,
+) -> DescribedConsumerGroup {
+    let mut d = DescribedConsumerGroup::default();
+    d.group_id = GroupId(str_bytes(group_id));
+    let g = match described {
+        Ok(g) => g,
+        Err(e) => {
+            d.error_code = e.code.code();
+            d.error_message = e.message.as_deref().map(str_bytes);
+            return d;
+        }
+    };
+    let assignment = |topics: Vec<DescribedTopicPartitions>| {
+        let mut a = consumer_describe::Assignment::default();
+        a.topic_partitions = topics
+            .into_iter()
+            .map(|t| {
+                let mut tp = consumer_describe::TopicPartitions::default();
+                tp.topic_id = t.topic_id;
+                tp.topic_name = TopicName(str_bytes(&t.topic_name));
+                tp.partitions = t.partitions;
+                tp
+            })
+            .collect();
+        a
+    };
+    d.group_state = str_bytes(g.state);
+    d.group_epoch = g.group_epoch;
+    d.assignment_epoch = g.assignment_epoch;
+    d.assignor_name = str_bytes(&g.assignor_name);
+    d.members = g
+        .members
+        .into_iter()
+        .map(|m| {
+            let mut dm = consumer_describe::Member::default();
+            dm.member_id = str_bytes(&m.member_id);
+            dm.instance_id = m.instance_id.as_deref().map(str_bytes);
+            dm.rack_id = m.rack_id.as_deref().map(str_bytes);
+            dm.member_epoch = m.member_epoch;
+            dm.client_id = str_bytes(&m.client_id);
+            dm.client_host = str_bytes(&m.client_host);
+            dm.subscribed_topic_names = m
+                .subscribed_topic_names
+                .iter()
+                .map(|t| TopicName(str_bytes(t)))
+                .collect();
+            dm.subscribed_topic_regex = m.subscribed_topic_regex.as_deref().map(str_bytes);
+            dm.assignment = assignment(m.assignment);
+            dm.target_assignment = assignment(m.target_assignment);
+            // memberType arrived in v1.
+            dm.member_type = match (version, m.uses_classic_protocol) {
+                (0, _) => -1,
+                (_, true) => MEMBER_TYPE_CLASSIC,
+                (_, false) => MEMBER_TYPE_CONSUMER,
+            };
+            dm
+        })
+        .collect();
+    d
 }

@@ -14,7 +14,7 @@ use super::{str_bytes, Broker};
 use crate::error::ResponseError;
 use crate::types::TopicPartition;
 
-pub async fn handle(
+pub(super) async fn handle(
     broker: &Arc<Broker>,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {

@@ -27,7 +27,7 @@ pub(super) const TOPIC_OPERATIONS_ALL: i32 =
 const CLUSTER_OPERATIONS_ALL: i32 =
     (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 7) | (1 << 8);
 
-pub async fn handle_metadata(
+pub(super) async fn handle_metadata(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: MetadataRequest,
@@ -201,7 +201,7 @@ pub(super) struct PartitionView<'a> {
 }
 
 impl<'a> PartitionView<'a> {
-    pub fn of(
+    pub(super) fn of(
         image: &MetadataImage,
         partition_index: i32,
         reg: &'a PartitionRegistration,
@@ -232,7 +232,7 @@ impl<'a> PartitionView<'a> {
     }
 }
 
-pub fn handle_describe_cluster(
+pub(super) fn handle_describe_cluster(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: DescribeClusterRequest,

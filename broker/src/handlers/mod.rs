@@ -3,45 +3,37 @@
 //! changes to the `Controller`, and partition data to the `ReplicaManager`; they never touch
 //! files directly.
 
-pub mod api_versions;
+pub(crate) mod api_versions;
 mod configs;
 mod describe_topic_partitions;
 mod fetch;
-pub mod fetch_session;
+pub(crate) mod fetch_session;
 mod groups;
 mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
-pub mod producer_id;
+mod producer_id;
 mod producers;
 mod topics;
 mod txn;
-pub mod txn_markers;
+pub(crate) mod txn_markers;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
 use crate::group::GroupCoordinator;
 use crate::metadata::{ConfigResource, Controller, MetadataImage, MetadataQuorum};
 use crate::replica::ReplicaManager;
-use crate::txn::TransactionCoordinator;
-
-/// An advertised endpoint of this broker, after port-0 listeners were bound.
-#[derive(Debug, Clone)]
-pub struct BoundListener {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-}
+use crate::txn::{ProducerIdManager, TransactionCoordinator};
+use ironlog_config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
 
 /// Everything a handler may use; one per broker process.
-pub struct Broker {
+pub(crate) struct Broker {
     pub config: BrokerConfig,
     pub node_id: i32,
     pub quorum: Arc<MetadataQuorum>,
@@ -50,20 +42,19 @@ pub struct Broker {
     pub fetch_sessions: fetch_session::FetchSessionCache,
     pub groups: Arc<GroupCoordinator>,
     /// This broker's block of idempotent producer ids (InitProducerId).
-    pub producer_ids: Arc<producer_id::ProducerIdManager>,
+    pub producer_ids: Arc<ProducerIdManager>,
     /// The transaction coordinator (transactional ids, `__transaction_state`).
     pub txn: Arc<TransactionCoordinator>,
-    pub advertised: Vec<BoundListener>,
 }
 
 impl Broker {
-    pub fn image(&self) -> Arc<MetadataImage> {
+    pub(crate) fn image(&self) -> Arc<MetadataImage> {
         self.quorum.image()
     }
 
     /// The config layers of this broker in `image`: `topic`'s overrides (or `empty`) over
     /// the dynamic per-broker and cluster-default configs over the static ones.
-    pub fn config_layers<'a>(
+    pub(crate) fn config_layers<'a>(
         &'a self,
         image: &'a MetadataImage,
         topic: &'a BTreeMap<String, String>,
@@ -85,7 +76,7 @@ impl Broker {
 
     /// A boolean broker setting as it is now (dynamic per-broker > dynamic cluster default >
     /// static > default), for settings Kafka lets operators change without a restart.
-    pub fn dynamic_bool(&self, name: &str) -> bool {
+    pub(crate) fn dynamic_bool(&self, name: &str) -> bool {
         let image = self.image();
         let empty = BTreeMap::new();
         matches!(
@@ -96,7 +87,7 @@ impl Broker {
 
     /// Waits until partition state reflects metadata at least as new as `offset`, so that a
     /// topic created by this request is usable by the client's next request.
-    pub async fn await_applied(&self, offset: u64) {
+    pub(crate) async fn await_applied(&self, offset: u64) {
         self.replicas
             .await_applied(offset, std::time::Duration::from_secs(30))
             .await;
@@ -105,17 +96,15 @@ impl Broker {
 
 /// Per-request facts from the connection and the header.
 #[derive(Debug, Clone)]
-pub struct RequestContext {
-    pub api: ApiKey,
+pub(crate) struct RequestContext {
     pub version: i16,
-    pub correlation_id: i32,
     pub client_id: Option<String>,
     pub peer: SocketAddr,
     pub listener_name: Arc<str>,
 }
 
 /// What the connection does after a handler ran.
-pub enum Outcome {
+pub(crate) enum Outcome {
     Respond(Box<ResponseKind>),
     /// Kafka sends no response (produce with acks=0).
     NoResponse,
@@ -123,7 +112,11 @@ pub enum Outcome {
     Close(String),
 }
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: RequestKind) -> Outcome {
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: RequestKind,
+) -> Outcome {
     #[allow(non_snake_case)]
     fn Respond(r: ResponseKind) -> Outcome {
         Outcome::Respond(Box::new(r))

@@ -33,7 +33,7 @@ fn leader_partition(broker: &Broker, tp: &TopicPartition) -> Result<Arc<Partitio
     broker.replicas.leader_partition(tp)
 }
 
-pub async fn handle_list_offsets(
+pub(super) async fn handle_list_offsets(
     broker: &Arc<Broker>,
     version: i16,
     request: ListOffsetsRequest,
@@ -130,7 +130,7 @@ async fn list_offset(
     }
 }
 
-pub fn handle_offset_for_leader_epoch(
+pub(super) fn handle_offset_for_leader_epoch(
     broker: &Arc<Broker>,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
@@ -165,7 +165,7 @@ pub fn handle_offset_for_leader_epoch(
     response
 }
 
-pub async fn handle_delete_records(
+pub(super) async fn handle_delete_records(
     broker: &Arc<Broker>,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {

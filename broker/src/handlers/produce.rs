@@ -12,10 +12,10 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use super::{str_bytes, Broker, Outcome, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::log::BatchHeader;
-use crate::log::{AppendOrigin, TxnVerification};
+use crate::log::{AppendInfo, AppendOrigin, TxnVerification};
 use crate::types::{is_internal_topic, TopicPartition};
 
-pub async fn handle(
+pub(super) async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ProduceRequest,
@@ -123,34 +123,11 @@ pub async fn handle(
                     None => Err(ResponseError::UnknownServerError.into()),
                 },
             };
-            let mut pr = PartitionProduceResponse::default();
-            pr.index = tp.partition;
-            match result {
-                Ok(info) => {
-                    pr.base_offset = info.base_offset;
-                    pr.log_append_time_ms = info.log_append_time_ms;
-                    pr.log_start_offset = info.log_start_offset;
-                }
-                Err(e) => {
-                    failed = true;
-                    tracing::debug!(partition = %tp, client = ?ctx.client_id, error = %e, "produce failed");
-                    pr.error_code = e.error_code();
-                    pr.error_message = e.message.as_deref().map(str_bytes);
-                    // KIP-467 (v8+; older versions drop the field): the refused records.
-                    pr.record_errors = e
-                        .record_errors
-                        .iter()
-                        .map(|r| {
-                            BatchIndexAndErrorMessage::default()
-                                .with_batch_index(r.batch_index)
-                                .with_batch_index_error_message(Some(str_bytes(&r.message)))
-                        })
-                        .collect();
-                    pr.base_offset = -1;
-                    pr.log_append_time_ms = -1;
-                    pr.log_start_offset = -1;
-                }
+            if let Err(e) = &result {
+                failed = true;
+                tracing::debug!(partition = %tp, client = ?ctx.client_id, error = %e, "produce failed");
             }
+            let pr = partition_response(tp.partition, result);
             t.partition_responses.push(pr);
         }
         response.responses.push(t);
@@ -162,6 +139,40 @@ pub async fn handle(
         return Outcome::NoResponse;
     }
     Outcome::Respond(Box::new(ResponseKind::Produce(response)))
+}
+
+/// One partition's answer: where its batch was appended, or why not (with the refused
+/// records, KIP-467; versions before v8 drop the field).
+fn partition_response(
+    partition: i32,
+    result: Result<AppendInfo, ApiError>,
+) -> PartitionProduceResponse {
+    let mut pr = PartitionProduceResponse::default();
+    pr.index = partition;
+    match result {
+        Ok(info) => {
+            pr.base_offset = info.base_offset;
+            pr.log_append_time_ms = info.log_append_time_ms;
+            pr.log_start_offset = info.log_start_offset;
+        }
+        Err(e) => {
+            pr.error_code = e.error_code();
+            pr.error_message = e.message.as_deref().map(str_bytes);
+            pr.record_errors = e
+                .record_errors
+                .iter()
+                .map(|r| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(r.batch_index)
+                        .with_batch_index_error_message(Some(str_bytes(&r.message)))
+                })
+                .collect();
+            pr.base_offset = -1;
+            pr.log_append_time_ms = -1;
+            pr.log_start_offset = -1;
+        }
+    }
+    pr
 }
 
 /// Produce v3+ carries exactly one v2 record batch per partition (Kafka rejects more, and

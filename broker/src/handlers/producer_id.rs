@@ -1,6 +1,5 @@
 //! InitProducerId for idempotent producers (no transactional id): a fresh producer id with
-//! epoch 0, taken from a block this broker obtained through the metadata quorum
-//! (`Controller::allocate_producer_ids`, Kafka's AllocateProducerIds).
+//! epoch 0 from this broker's block (`txn::ProducerIdManager`).
 //! With a transactional id the transaction coordinator answers (`TransactionCoordinator::init_producer_id`).
 
 use std::sync::Arc;
@@ -8,39 +7,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::{Broker, RequestContext};
-use crate::error::{ApiError, ResponseError};
-use crate::metadata::Controller;
+use crate::error::ResponseError;
 
-/// Producer ids fetched from the controller at a time (Kafka's block size).
-pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
-
-/// The current block of producer ids of this broker: `[next, end)`.
-#[derive(Debug, Default)]
-pub struct ProducerIdManager {
-    block: tokio::sync::Mutex<(i64, i64)>,
-}
-
-impl ProducerIdManager {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The next unused producer id, allocating a new block when the current one is used up.
-    pub async fn generate(&self, controller: &Controller, broker_id: i32) -> Result<i64, ApiError> {
-        let mut block = self.block.lock().await;
-        if block.0 >= block.1 {
-            let start = controller
-                .allocate_producer_ids(broker_id, PRODUCER_ID_BLOCK_SIZE)
-                .await?;
-            *block = (start, start + PRODUCER_ID_BLOCK_SIZE);
-        }
-        let producer_id = block.0;
-        block.0 += 1;
-        Ok(producer_id)
-    }
-}
-
-pub async fn handle_init_producer_id(
+pub(crate) async fn handle_init_producer_id(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: InitProducerIdRequest,

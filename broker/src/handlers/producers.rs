@@ -13,7 +13,7 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 use super::{str_bytes, Broker};
 use crate::types::TopicPartition;
 
-pub fn handle_describe_producers(
+pub(super) fn handle_describe_producers(
     broker: &Arc<Broker>,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {

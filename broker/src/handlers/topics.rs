@@ -17,11 +17,11 @@ use kafka_protocol::messages::{
 use uuid::Uuid;
 
 use super::{str_bytes, Broker, RequestContext};
-use crate::config::{self, ConfigLayers};
 use crate::error::ResponseError;
 use crate::metadata::{ConfigResource, CreatePartitionsSpec, CreateTopicSpec, TopicRef};
+use ironlog_config::{self as config, ConfigLayers};
 
-pub async fn handle_create_topics(
+pub(super) async fn handle_create_topics(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: CreateTopicsRequest,
@@ -120,7 +120,7 @@ fn created_topic_configs(
         .collect()
 }
 
-pub async fn handle_delete_topics(
+pub(super) async fn handle_delete_topics(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: DeleteTopicsRequest,
@@ -177,7 +177,7 @@ pub async fn handle_delete_topics(
     response
 }
 
-pub async fn handle_create_partitions(
+pub(super) async fn handle_create_partitions(
     broker: &Arc<Broker>,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {

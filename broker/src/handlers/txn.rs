@@ -114,7 +114,7 @@ async fn add_partitions_one(
         .collect()
 }
 
-pub async fn handle_add_partitions_to_txn(
+pub(super) async fn handle_add_partitions_to_txn(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: AddPartitionsToTxnRequest,
@@ -151,7 +151,7 @@ pub async fn handle_add_partitions_to_txn(
     response
 }
 
-pub async fn handle_add_offsets_to_txn(
+pub(super) async fn handle_add_offsets_to_txn(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: AddOffsetsToTxnRequest,
@@ -173,7 +173,7 @@ pub async fn handle_add_offsets_to_txn(
     response
 }
 
-pub async fn handle_end_txn(
+pub(super) async fn handle_end_txn(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: EndTxnRequest,
@@ -197,7 +197,7 @@ pub async fn handle_end_txn(
     response
 }
 
-pub async fn handle_txn_offset_commit(
+pub(super) async fn handle_txn_offset_commit(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: TxnOffsetCommitRequest,
@@ -296,7 +296,7 @@ pub async fn handle_txn_offset_commit(
     response
 }
 
-pub fn handle_describe_transactions(
+pub(super) fn handle_describe_transactions(
     broker: &Arc<Broker>,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
@@ -338,7 +338,7 @@ pub fn handle_describe_transactions(
     response
 }
 
-pub fn handle_list_transactions(
+pub(super) fn handle_list_transactions(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: ListTransactionsRequest,

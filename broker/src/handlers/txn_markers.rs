@@ -16,7 +16,7 @@ use super::Broker;
 use crate::replica::TxnMarker;
 use crate::types::TopicPartition;
 
-pub async fn handle(
+pub(crate) async fn handle(
     broker: &Arc<Broker>,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {

@@ -18,13 +18,13 @@ use super::{LogConfig, LogError, RecordValidationKind, TimestampType};
 use crate::error::RecordError;
 
 /// Size of the v2 batch header up to and including the record count.
-pub const BATCH_HEADER_BYTES: usize = 61;
+pub(crate) const BATCH_HEADER_BYTES: usize = 61;
 /// Offset of the first byte covered by the CRC (attributes).
-pub const CRC_START: usize = 21;
+pub(crate) const CRC_START: usize = 21;
 /// Bytes before `batchLength` counts: baseOffset (8) + batchLength (4).
-pub const LOG_OVERHEAD_BYTES: usize = 12;
+pub(crate) const LOG_OVERHEAD_BYTES: usize = 12;
 /// Smallest legal `batchLength`: the header after the length field.
-pub const BATCH_LENGTH_MIN: i32 = (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32;
+pub(crate) const BATCH_LENGTH_MIN: i32 = (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32;
 
 const BASE_OFFSET_AT: usize = 0;
 const BATCH_LENGTH_AT: usize = 8;
@@ -46,7 +46,7 @@ const ATTR_TRANSACTIONAL: i16 = 1 << 4;
 const ATTR_CONTROL: i16 = 1 << 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompressionType {
+pub(crate) enum CompressionType {
     None,
     Gzip,
     Snappy,
@@ -56,7 +56,7 @@ pub enum CompressionType {
 
 impl CompressionType {
     /// The codec of attribute bits 0-2; ids outside 0..=4 are `UnsupportedCompression`.
-    pub fn from_id(id: u8) -> Result<Self, LogError> {
+    pub(crate) fn from_id(id: u8) -> Result<Self, LogError> {
         match id {
             0 => Ok(Self::None),
             1 => Ok(Self::Gzip),
@@ -70,7 +70,7 @@ impl CompressionType {
 
 /// Parsed header fields of one v2 record batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchHeader {
+pub(crate) struct BatchHeader {
     pub base_offset: i64,
     /// `batchLength`: bytes after the length field; the batch spans `12 + batch_length`.
     pub batch_length: i32,
@@ -104,7 +104,7 @@ fn be_i16(b: &[u8], at: usize) -> i16 {
 impl BatchHeader {
     /// Parses the 61 header bytes at the start of `bytes` (big-endian). Checks only that
     /// enough bytes are present; see [`validate_batches`] for the full checks.
-    pub fn parse(bytes: &[u8]) -> Result<BatchHeader, LogError> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<BatchHeader, LogError> {
         if bytes.len() < BATCH_HEADER_BYTES {
             return Err(LogError::CorruptRecord(format!(
                 "{} bytes cannot hold a {BATCH_HEADER_BYTES}-byte record batch header",
@@ -129,22 +129,22 @@ impl BatchHeader {
     }
 
     /// Codec from attribute bits 0-2.
-    pub fn compression_type(&self) -> Result<CompressionType, LogError> {
+    pub(crate) fn compression_type(&self) -> Result<CompressionType, LogError> {
         CompressionType::from_id((self.attributes & ATTR_COMPRESSION_MASK) as u8)
     }
 
     /// Attribute bit 4.
-    pub fn is_transactional(&self) -> bool {
+    pub(crate) fn is_transactional(&self) -> bool {
         self.attributes & ATTR_TRANSACTIONAL != 0
     }
 
     /// Attribute bit 5.
-    pub fn is_control(&self) -> bool {
+    pub(crate) fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
     }
 
     /// Attribute bit 3.
-    pub fn timestamp_type(&self) -> TimestampType {
+    pub(crate) fn timestamp_type(&self) -> TimestampType {
         if self.attributes & ATTR_TIMESTAMP_TYPE != 0 {
             TimestampType::LogAppendTime
         } else {
@@ -153,17 +153,17 @@ impl BatchHeader {
     }
 
     /// Offset of the last record (`baseOffset + lastOffsetDelta`).
-    pub fn last_offset(&self) -> i64 {
+    pub(crate) fn last_offset(&self) -> i64 {
         self.base_offset + i64::from(self.last_offset_delta)
     }
 
     /// The offset after this batch.
-    pub fn next_offset(&self) -> i64 {
+    pub(crate) fn next_offset(&self) -> i64 {
         self.last_offset() + 1
     }
 
     /// Bytes the whole batch occupies (`12 + batchLength`).
-    pub fn total_size(&self) -> usize {
+    pub(crate) fn total_size(&self) -> usize {
         LOG_OVERHEAD_BYTES + self.batch_length.max(0) as usize
     }
 
@@ -242,7 +242,7 @@ pub(crate) fn validate_batch(batch: &[u8]) -> Result<BatchHeader, LogError> {
 /// Splits client-produced `records` into v2 batches and validates each one (length, magic,
 /// CRC32C, dense counts, codec, `max_message_bytes`). Records are never decoded. Trailing
 /// partial bytes are `CorruptRecord`.
-pub fn validate_batches(
+pub(crate) fn validate_batches(
     records: &[u8],
     max_message_bytes: u32,
 ) -> Result<Vec<BatchHeader>, LogError> {
@@ -255,7 +255,7 @@ pub fn validate_batches(
 
 /// As [`validate_batches`] but for batches that already went through a log (replication,
 /// recovery): compacted batches may have offset gaps inside.
-pub fn validate_stored_batches(
+pub(crate) fn validate_stored_batches(
     records: &[u8],
     max_message_bytes: u32,
 ) -> Result<Vec<BatchHeader>, LogError> {
@@ -332,7 +332,7 @@ pub(crate) fn rewrite_for_append(
 /// `(offset, timestamp)` of every record in one batch. The ONE place records are decoded
 /// (with decompression); used only by timestamp lookups, never on produce/fetch paths.
 /// For LogAppendTime batches every record carries the batch's maxTimestamp, as in Kafka.
-pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, LogError> {
+pub(crate) fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, LogError> {
     let header = BatchHeader::parse(batch)?;
     let mut buf = bytes::Bytes::copy_from_slice(batch);
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).map_err(|e| {
@@ -635,7 +635,7 @@ pub(crate) fn encode_empty(original: &BatchHeader) -> Vec<u8> {
 /// The type of a control record (Kafka's `ControlRecordType`): the key is version i16 (0)
 /// and type i16; transaction markers are ABORT (0) and COMMIT (1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ControlRecordType {
+pub(crate) enum ControlRecordType {
     Abort,
     Commit,
     /// Any other control type (e.g. raft's leader change); ends no transaction.
@@ -644,7 +644,7 @@ pub enum ControlRecordType {
 
 /// A transaction marker read from a control batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ControlRecord {
+pub(crate) struct ControlRecord {
     pub record_type: ControlRecordType,
     /// From the marker's value (version i16 + coordinator epoch i32); -1 when absent.
     pub coordinator_epoch: i32,
@@ -652,7 +652,7 @@ pub struct ControlRecord {
 
 /// Decodes the single control record of a control batch (the one record decoding on the
 /// marker path: control batches are tiny and uncompressed).
-pub fn parse_control_record(batch: &[u8]) -> Result<ControlRecord, LogError> {
+pub(crate) fn parse_control_record(batch: &[u8]) -> Result<ControlRecord, LogError> {
     let header = BatchHeader::parse(batch)?;
     if !header.is_control() {
         return Err(LogError::InvalidRecord(format!(
@@ -695,7 +695,7 @@ pub fn parse_control_record(batch: &[u8]) -> Result<ControlRecord, LogError> {
 /// assigned on append. Without `transactional_producer` the batch has no producer id; with
 /// `Some((producer_id, producer_epoch))` it is a transactional batch of that producer
 /// (TxnOffsetCommit's records, base sequence 0: coordinator appends skip sequence checks).
-pub fn encode_keyed_batch(
+pub(crate) fn encode_keyed_batch(
     records: impl Iterator<Item = (bytes::Bytes, Option<bytes::Bytes>)>,
     compression: kafka_protocol::records::Compression,
     timestamp_ms: i64,
@@ -741,7 +741,7 @@ pub fn encode_keyed_batch(
 
 /// Builds a transaction marker: one control batch (transactional + control attributes,
 /// base sequence -1) holding one control record, base offset 0 (assigned on append).
-pub fn build_txn_marker_batch(
+pub(crate) fn build_txn_marker_batch(
     producer_id: i64,
     producer_epoch: i16,
     coordinator_epoch: i32,

@@ -78,7 +78,7 @@ const IO_BUFFER_BYTES_MIN: usize = 4096;
 
 /// Cleaner settings (Kafka's `log.cleaner.*`).
 #[derive(Debug, Clone)]
-pub struct CleanerConfig {
+pub(crate) struct CleanerConfig {
     /// `log.cleaner.threads`.
     pub threads: usize,
     /// `log.cleaner.dedupe.buffer.size`: offset-map memory across all threads.
@@ -91,7 +91,7 @@ pub struct CleanerConfig {
 
 /// What one cleaning pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CleanStats {
+pub(crate) struct CleanStats {
     /// Groups of segments replaced by one cleaned segment each.
     pub segment_groups_replaced: usize,
     pub bytes_read: u64,
@@ -795,7 +795,7 @@ impl<'a> CleaningPass<'a> {
 }
 
 /// One cleaning pass over `log` if it needs one. `Ok(None)` when nothing is due.
-pub fn clean_log(
+pub(crate) fn clean_log(
     log: &Log,
     now_ms: i64,
     dedupe_buffer_bytes: u64,
@@ -881,14 +881,17 @@ struct Shared {
 }
 
 /// The background cleaner threads.
-pub struct LogCleaner {
+pub(crate) struct LogCleaner {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl LogCleaner {
     /// Starts `config.threads` cleaner threads (at least one).
-    pub fn start(manager: Arc<LogManager>, config: CleanerConfig) -> Result<LogCleaner, LogError> {
+    pub(crate) fn start(
+        manager: Arc<LogManager>,
+        config: CleanerConfig,
+    ) -> Result<LogCleaner, LogError> {
         let thread_count = config.threads.max(1);
         let shared = Arc::new(Shared {
             manager,
@@ -914,7 +917,7 @@ impl LogCleaner {
 
     /// Stops the threads (an in-flight cleaning is abandoned at the next batch and its
     /// `.cleaned` files removed) and waits for them. Blocking.
-    pub fn shutdown(self) {
+    pub(crate) fn shutdown(self) {
         self.shared.stopping.store(true, Ordering::Release);
         {
             let _guard = lock(&self.shared.sleep_lock);

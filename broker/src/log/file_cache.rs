@@ -56,7 +56,7 @@ const OPEN_ATTEMPTS_MAX: u32 = 4;
 
 /// Counters of the cache (logged at start-up, read by tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileCacheStats {
+pub(crate) struct FileCacheStats {
     pub capacity: usize,
     /// Files the cache holds open right now.
     pub open: usize,
@@ -77,7 +77,7 @@ struct CacheState {
 
 /// The bounded set of open segment and index files (see the module docs).
 #[derive(Debug)]
-pub struct FileCache {
+pub(crate) struct FileCache {
     capacity: usize,
     state: Mutex<CacheState>,
     next_key: AtomicU64,
@@ -85,7 +85,7 @@ pub struct FileCache {
 
 impl FileCache {
     /// A cache holding at most `capacity` files open (at least [`CAPACITY_MIN`]).
-    pub fn new(capacity: usize) -> Arc<FileCache> {
+    pub(crate) fn new(capacity: usize) -> Arc<FileCache> {
         Arc::new(FileCache {
             capacity: capacity.max(CAPACITY_MIN),
             state: Mutex::new(CacheState {
@@ -97,11 +97,7 @@ impl FileCache {
         })
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    pub fn stats(&self) -> FileCacheStats {
+    pub(crate) fn stats(&self) -> FileCacheStats {
         let state = self.lock();
         FileCacheStats {
             capacity: self.capacity,
@@ -208,7 +204,7 @@ fn is_descriptor_exhaustion(e: &std::io::Error) -> bool {
 }
 
 /// The soft `RLIMIT_NOFILE` of this process (`u64::MAX` when unlimited or unknown).
-pub fn open_files_limit() -> u64 {
+pub(crate) fn open_files_limit() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -224,7 +220,7 @@ pub fn open_files_limit() -> u64 {
 /// The cache capacity for an open-files limit: `configured_max` when positive and it
 /// leaves at least [`RESERVE_MIN`] descriptors free, else the limit minus the reserve.
 /// Returns the capacity and whether `configured_max` had to be lowered.
-pub fn capacity_for_limit(open_files_limit: u64, configured_max: i64) -> (usize, bool) {
+pub(crate) fn capacity_for_limit(open_files_limit: u64, configured_max: i64) -> (usize, bool) {
     let reserve = (open_files_limit / 4).clamp(RESERVE_MIN, RESERVE_MAX);
     let derived = open_files_limit.saturating_sub(reserve);
     let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).max(CAPACITY_MIN);

@@ -35,7 +35,7 @@ use super::{LogConfig, LogError, TimestampType};
 /// transaction coordinator confirmed the partition is in the producer's ongoing transaction
 /// — so a late produce of an already-ended transaction cannot open a hanging one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxnVerification {
+pub(crate) enum TxnVerification {
     /// No check (verification disabled, non-transactional requests, coordinators).
     Off,
     /// Verified with the coordinator under this guard ([`Log::start_txn_verification`]).
@@ -47,7 +47,7 @@ pub enum TxnVerification {
 
 /// Who appends a batch as leader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppendOrigin {
+pub(crate) enum AppendOrigin {
     /// A producer (Produce): every check, sequences included.
     Client,
     /// A coordinator writing its internal topic (offset commits, transactional offset
@@ -56,7 +56,7 @@ pub enum AppendOrigin {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppendInfo {
+pub(crate) struct AppendInfo {
     pub base_offset: i64,
     pub last_offset: i64,
     /// The time stamped on the batches, -1 unless the topic uses LogAppendTime.
@@ -69,7 +69,7 @@ pub struct AppendInfo {
 
 /// Result of a read: stored bytes (whole batches) and the log's bounds at read time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchData {
+pub(crate) struct FetchData {
     pub records: Bytes,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
@@ -77,7 +77,7 @@ pub struct FetchData {
 
 /// A record found by a timestamp lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OffsetAndTimestamp {
+pub(crate) struct OffsetAndTimestamp {
     pub offset: i64,
     pub timestamp: i64,
     pub leader_epoch: Option<i32>,
@@ -121,7 +121,7 @@ fn no_segments() -> LogError {
 
 /// One partition's log.
 #[derive(Debug)]
-pub struct Log {
+pub(crate) struct Log {
     dir: PathBuf,
     config: RwLock<LogConfig>,
     append_lock: Mutex<()>,
@@ -199,7 +199,7 @@ impl Log {
     /// corrupt ones) and, after an unclean shutdown, recovers every segment holding offsets
     /// `>= recovery_point`: a torn or corrupt tail is truncated and all later segments are
     /// deleted.
-    pub fn open(
+    pub(crate) fn open(
         dir: PathBuf,
         config: LogConfig,
         recovery_point: i64,
@@ -318,7 +318,7 @@ impl Log {
     }
 
     /// The partition directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -333,6 +333,7 @@ impl Log {
         &self.files
     }
 
+    #[cfg(test)]
     /// Appends produced batches: validates them, assigns offsets from the LEO, stamps the
     /// leader epoch (and LogAppendTime if configured), rolls if needed, writes, indexes.
     /// Atomic per call: on failure nothing becomes visible and the file is cut back.
@@ -346,7 +347,7 @@ impl Log {
     /// checkpoint (tmp + fsync + rename + dir fsync); a roll creates 3 files and writes a
     /// producer snapshot (the old segment's fsync happens later, off this path:
     /// [`Log::flush_rolled`]).
-    pub fn append_as_leader(
+    pub(crate) fn append_as_leader(
         &self,
         records: &[u8],
         leader_epoch: i32,
@@ -364,7 +365,7 @@ impl Log {
     /// [`Log::append_as_leader`] for a given origin: a coordinator's batches
     /// ([`AppendOrigin::Coordinator`]) skip the sequence checks (as Kafka's
     /// `AppendOrigin.COORDINATOR`); producer epochs and transaction states are checked alike.
-    pub fn append_as_leader_from(
+    pub(crate) fn append_as_leader_from(
         &self,
         records: &[u8],
         leader_epoch: i32,
@@ -497,7 +498,7 @@ impl Log {
     /// KIP-890: the guard a transactional produce of `producer_id` must be appended with
     /// once the transaction coordinator confirmed the partition, or `None` if the producer
     /// has an ongoing transaction here (nothing to verify).
-    pub fn start_txn_verification(&self, producer_id: i64, now_ms: i64) -> Option<u64> {
+    pub(crate) fn start_txn_verification(&self, producer_id: i64, now_ms: i64) -> Option<u64> {
         lock(&self.producer_state).start_verification(producer_id, now_ms)
     }
 
@@ -507,7 +508,7 @@ impl Log {
     /// TRANSACTION_COORDINATOR_FENCED; a marker for a producer without an ongoing
     /// transaction is written anyway (as Kafka does). An ABORT of a non-empty transaction
     /// adds an entry to the active segment's `.txnindex`.
-    pub fn append_txn_marker(
+    pub(crate) fn append_txn_marker(
         &self,
         producer_id: i64,
         producer_epoch: i16,
@@ -581,93 +582,24 @@ impl Log {
 
     /// First offset of the earliest ongoing transaction, if any (Kafka's first unstable
     /// offset; the last stable offset is the smaller of it and the high watermark).
-    pub fn first_unstable_offset(&self) -> Option<i64> {
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
         lock(&self.producer_state).first_unstable_offset()
     }
 
+    #[cfg(test)]
     /// Ongoing transactions: `(producer_id, first_offset)` by first offset.
-    pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
+    pub(crate) fn ongoing_txns(&self) -> Vec<(i64, i64)> {
         lock(&self.producer_state).ongoing_txns()
     }
 
     /// Aborted transactions a read_committed fetch of `[start_offset, upper_bound_offset)`
     /// must report (Kafka's `collectAbortedTransactions`).
-    pub fn collect_aborted_transactions(
+    pub(crate) fn collect_aborted_transactions(
         &self,
         start_offset: i64,
         upper_bound_offset: i64,
     ) -> Vec<AbortedTxn> {
         lock(&self.txn_index).collect_aborted(start_offset, upper_bound_offset)
-    }
-
-    /// Appends replicated batches keeping their offsets. The first batch must start at or
-    /// after the LEO and offsets must increase across batches; gaps are allowed as in Kafka
-    /// (compacted logs have them). Leader epochs of the batches feed the epoch cache.
-    pub fn append_as_follower(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
-        let config = self.config();
-        let headers = self.validate_for_append(records, &config, true)?;
-        let _append = lock(&self.append_lock);
-        let log_end_offset = self.read_state().log_end_offset;
-        let mut expected_min = log_end_offset;
-        for header in &headers {
-            if header.base_offset < expected_min {
-                return Err(LogError::InvalidRecord(format!(
-                    "replicated batch base offset {} is below the expected {expected_min} (log end offset {log_end_offset})",
-                    header.base_offset
-                )));
-            }
-            expected_min = header.next_offset();
-        }
-        for header in &headers {
-            self.epoch_cache_assign(header.partition_leader_epoch, header.base_offset)?;
-        }
-        let info = append_info(&headers, records.len(), None);
-        let info = AppendInfo {
-            log_append_time_ms: -1,
-            ..info
-        };
-        let now_ms = crate::types::now_ms();
-        let info = self.write_prepared(
-            PreparedAppend {
-                bytes: records.to_vec(),
-                headers: headers.clone(),
-                info,
-            },
-            &config,
-            now_ms,
-        )?;
-        // Replicated markers end transactions like replayed ones (the control record is
-        // decoded; markers are tiny and uncompressed).
-        let mut position = 0usize;
-        let mut aborted = Vec::new();
-        let mut producer_state = lock(&self.producer_state);
-        for header in &headers {
-            let size = header.total_size();
-            if header.is_control() {
-                let control = batch::parse_control_record(&records[position..position + size])?;
-                if let Some(entry) = apply_marker(&mut producer_state, header, control) {
-                    aborted.push(entry);
-                }
-            } else {
-                producer_state.update(header);
-            }
-            position += size;
-        }
-        drop(producer_state);
-        for entry in aborted {
-            let segment_base = self
-                .read_state()
-                .segments
-                .range(..=entry.last_offset)
-                .next_back()
-                .map(|(b, _)| *b)
-                .unwrap_or(entry.last_offset);
-            self.note_dir_changed();
-            if let Err(e) = lock(&self.txn_index).append(segment_base, entry) {
-                tracing::error!(dir = %self.dir.display(), producer_id = entry.producer_id, error = %e, "cannot write the aborted transaction index");
-            }
-        }
-        Ok(info)
     }
 
     /// `stored`: batches that already went through a log (replication) may be sparse.
@@ -841,7 +773,7 @@ impl Log {
     /// Whole batches from the one containing `fetch_offset`: only batches with base offset
     /// `< max_offset_exclusive`, at most `max_bytes` bytes, except that with `min_one_batch`
     /// the first batch is returned whole even if larger. Reads stop at a segment's end.
-    pub fn read(
+    pub(crate) fn read(
         &self,
         fetch_offset: i64,
         max_bytes: usize,
@@ -886,20 +818,20 @@ impl Log {
         })
     }
 
-    pub fn log_start_offset(&self) -> i64 {
+    pub(crate) fn log_start_offset(&self) -> i64 {
         self.read_state().log_start_offset
     }
 
-    pub fn log_end_offset(&self) -> i64 {
+    pub(crate) fn log_end_offset(&self) -> i64 {
         self.read_state().log_end_offset
     }
 
     /// Offsets below this are known to be on disk (fsynced).
-    pub fn recovery_point(&self) -> i64 {
+    pub(crate) fn recovery_point(&self) -> i64 {
         self.read_state().recovery_point
     }
 
-    pub fn size_bytes(&self) -> u64 {
+    pub(crate) fn size_bytes(&self) -> u64 {
         self.read_state()
             .segments
             .values()
@@ -907,12 +839,13 @@ impl Log {
             .sum()
     }
 
+    #[cfg(test)]
     /// Number of segments (for tests and metrics).
-    pub fn segment_count(&self) -> usize {
+    pub(crate) fn segment_count(&self) -> usize {
         self.read_state().segments.len()
     }
 
-    pub fn config(&self) -> LogConfig {
+    pub(crate) fn config(&self) -> LogConfig {
         self.config
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -920,7 +853,7 @@ impl Log {
     }
 
     /// New config for later appends/retention (index sizes apply to new segments).
-    pub fn update_config(&self, config: LogConfig) {
+    pub(crate) fn update_config(&self, config: LogConfig) {
         *self
             .config
             .write()
@@ -929,7 +862,7 @@ impl Log {
 
     /// The first record (exact offset) with timestamp `>= target_ms` at or after the log
     /// start offset; `None` if there is none.
-    pub fn offset_for_timestamp(
+    pub(crate) fn offset_for_timestamp(
         &self,
         target_ms: i64,
     ) -> Result<Option<OffsetAndTimestamp>, LogError> {
@@ -955,7 +888,7 @@ impl Log {
     /// The record with the largest timestamp (earliest offset on ties); `None` when no
     /// record carries a timestamp. (May return a record below the log start offset if it
     /// shares a segment with it.)
-    pub fn max_timestamp_offset(&self) -> Result<Option<OffsetAndTimestamp>, LogError> {
+    pub(crate) fn max_timestamp_offset(&self) -> Result<Option<OffsetAndTimestamp>, LogError> {
         let state = self.read_state();
         let mut best: Option<&LogSegment> = None;
         for segment in state.segments.values() {
@@ -980,7 +913,7 @@ impl Log {
     /// DeleteRecords: advances the log start offset to `offset` (never backwards; `offset`
     /// must be `<= LEO` else OffsetOutOfRange) and deletes segments wholly below it (never
     /// the active one). Returns the new log start offset.
-    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+    pub(crate) fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
         let _append = lock(&self.append_lock);
         let mut state = self.write_state();
         if offset > state.log_end_offset || offset < 0 {
@@ -1029,7 +962,7 @@ impl Log {
     /// (`file.delete.delay.ms` is not honoured yet).
     ///
     /// Note: not bounded by the high watermark (the storage layer does not know it).
-    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+    pub(crate) fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         let config = self.config();
         if !config.cleanup_delete {
             return Ok(0);
@@ -1113,7 +1046,7 @@ impl Log {
     }
 
     /// Whether a rolled segment awaits [`Log::flush_rolled`].
-    pub fn roll_flush_pending(&self) -> bool {
+    pub(crate) fn roll_flush_pending(&self) -> bool {
         self.roll_flush_upto.load(Ordering::Acquire) >= 0
     }
 
@@ -1121,7 +1054,7 @@ impl Log {
     /// `.txnindex`) and the directory, without the append lock, then moves the recovery
     /// point to the newest rolled segment's base (Kafka's asynchronous flush after a roll).
     /// Appends continue meanwhile; a truncation in between leaves the recovery point alone.
-    pub fn flush_rolled(&self) -> Result<(), LogError> {
+    pub(crate) fn flush_rolled(&self) -> Result<(), LogError> {
         let upto = self.roll_flush_upto.swap(-1, Ordering::AcqRel);
         if upto < 0 {
             return Ok(());
@@ -1165,15 +1098,16 @@ impl Log {
         Ok(())
     }
 
+    #[cfg(test)]
     /// fsyncs every segment holding offsets at or above the recovery point (and the
     /// directory); the recovery point becomes the LEO.
-    pub fn flush(&self) -> Result<(), LogError> {
+    pub(crate) fn flush(&self) -> Result<(), LogError> {
         let _append = lock(&self.append_lock);
         self.flush_locked(crate::types::now_ms())
     }
 
     /// Flushes when the last flush is older than `flush.ms` and something is unflushed.
-    pub fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {
+    pub(crate) fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {
         let flush_ms = self.config().flush_ms;
         let _append = lock(&self.append_lock);
         let due = {
@@ -1220,93 +1154,15 @@ impl Log {
         Ok(())
     }
 
-    /// Removes every batch at or after the batch containing `offset` (replication's
-    /// truncation). At or below the log start offset the log is emptied and restarts at
-    /// `offset`.
-    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        let _append = lock(&self.append_lock);
-        let config = self.config();
-        let mut state = self.write_state();
-        if offset >= state.log_end_offset {
-            return Ok(());
-        }
-        state.truncations += 1;
-        self.note_dir_changed();
-        let mut removed = Vec::new();
-        if offset <= state.log_start_offset
-            || offset <= state.segments.keys().next().copied().unwrap_or(0)
-        {
-            // Delete first: the new segment may reuse a removed segment's file names.
-            for (_, segment) in std::mem::take(&mut state.segments) {
-                segment.delete()?;
-            }
-            let start = offset.max(0);
-            state.segments.insert(
-                start,
-                LogSegment::create(
-                    &self.files,
-                    &self.dir,
-                    start,
-                    &config,
-                    crate::types::now_ms(),
-                )?,
-            );
-            state.log_start_offset = start;
-            state.log_end_offset = start;
-        } else {
-            let later: Vec<i64> = state.segments.range(offset..).map(|(b, _)| *b).collect();
-            for base in later {
-                if let Some(segment) = state.segments.remove(&base) {
-                    removed.push(segment);
-                }
-            }
-            let active = state.active_mut()?;
-            active.truncate_to(offset)?;
-            state.log_end_offset = state.active()?.next_offset();
-        }
-        state.recovery_point = state.recovery_point.min(state.log_end_offset);
-        let log_end_offset = state.log_end_offset;
-        drop(state);
-        lock(&self.epoch_cache).truncate_from_end(log_end_offset)?;
-        for segment in removed {
-            segment.delete()?;
-        }
-        ProducerStateManager::remove_snapshots_after(&self.dir, log_end_offset)?;
-        {
-            let state = self.read_state();
-            let reloaded = load_producer_state(
-                &self.dir,
-                &state.segments,
-                state.log_start_offset,
-                log_end_offset,
-            )?;
-            let bases: Vec<i64> = state.segments.keys().copied().collect();
-            let mut txn_index = lock(&self.txn_index);
-            txn_index.retain_segments(&bases);
-            txn_index.replace_from(reloaded.from_offset, reloaded.aborted)?;
-            drop(txn_index);
-            *lock(&self.producer_state) = reloaded.state;
-            self.snapshot_offset
-                .store(reloaded.from_offset, Ordering::Release);
-        }
-        tracing::info!(dir = %self.dir.display(), offset, log_end_offset, "log truncated");
-        Ok(())
-    }
-
     /// OffsetForLeaderEpoch: `(epoch, end offset)`; `(-1, -1)` for an unknown epoch.
-    pub fn leader_epoch_end_offset(&self, epoch: i32) -> (i32, i64) {
+    pub(crate) fn leader_epoch_end_offset(&self, epoch: i32) -> (i32, i64) {
         let log_end_offset = self.log_end_offset();
         lock(&self.epoch_cache).end_offset_for(epoch, log_end_offset)
     }
 
-    /// Latest leader epoch in the epoch cache.
-    pub fn latest_epoch(&self) -> Option<i32> {
-        lock(&self.epoch_cache).latest_epoch()
-    }
-
     /// Flushes everything and writes a producer snapshot at the log end offset (the log
     /// stays usable).
-    pub fn close(&self) -> Result<(), LogError> {
+    pub(crate) fn close(&self) -> Result<(), LogError> {
         let _append = lock(&self.append_lock);
         self.flush_locked(crate::types::now_ms())?;
         let (deleted, log_end_offset) = {
@@ -1321,24 +1177,25 @@ impl Log {
         Ok(())
     }
 
+    #[cfg(test)]
     /// A copy of one producer's state (tests, diagnostics).
-    pub fn producer_entry(&self, producer_id: i64) -> Option<ProducerEntry> {
+    pub(crate) fn producer_entry(&self, producer_id: i64) -> Option<ProducerEntry> {
         lock(&self.producer_state).producer(producer_id).cloned()
     }
 
     /// Every producer this partition tracks (DescribeProducers).
-    pub fn producer_entries(&self) -> Vec<ProducerEntry> {
+    pub(crate) fn producer_entries(&self) -> Vec<ProducerEntry> {
         lock(&self.producer_state).producers()
     }
 
     /// Drops producers idle for `expiration_ms` (`producer.id.expiration.ms`); returns how
     /// many.
-    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+    pub(crate) fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
         lock(&self.producer_state).remove_expired(now_ms, expiration_ms)
     }
 
     /// Removes the partition directory; the log is unusable afterwards.
-    pub fn delete_dir(&self) -> Result<(), LogError> {
+    pub(crate) fn delete_dir(&self) -> Result<(), LogError> {
         let _append = lock(&self.append_lock);
         let mut state = self.write_state();
         state.deleted = true;
@@ -1355,7 +1212,7 @@ impl Log {
 /// The log cleaner's access to a log.
 impl Log {
     /// The cleaner's first dirty offset; -1 when none was recorded.
-    pub fn cleaner_checkpoint(&self) -> i64 {
+    pub(crate) fn cleaner_checkpoint(&self) -> i64 {
         self.cleaner_checkpoint.load(Ordering::Acquire)
     }
 
@@ -2696,66 +2553,6 @@ mod tests {
     }
 
     #[test]
-    fn follower_appends_keep_offsets_and_truncation_follows_epochs() {
-        let leader_dir = tempfile::tempdir().unwrap();
-        let leader = open(leader_dir.path(), small_config(), true);
-        fill(&leader, 2, 1);
-        fill(&leader, 2, 4);
-        let replicated = leader.read(0, 1 << 20, i64::MAX, false).unwrap().records;
-
-        let dir = tempfile::tempdir().unwrap();
-        let follower = open(dir.path(), small_config(), true);
-        let info = follower.append_as_follower(&replicated).unwrap();
-        assert_eq!(
-            (
-                info.base_offset,
-                info.last_offset,
-                follower.log_end_offset()
-            ),
-            (0, 11, 12)
-        );
-        assert_eq!(
-            all_bytes(&follower),
-            replicated.to_vec(),
-            "follower stores the leader's bytes"
-        );
-        assert!(
-            matches!(
-                follower.append_as_follower(&replicated),
-                Err(LogError::InvalidRecord(_))
-            ),
-            "offsets below the LEO"
-        );
-        assert_eq!(follower.leader_epoch_end_offset(1), (1, 6));
-        assert_eq!(follower.leader_epoch_end_offset(4), (4, 12));
-
-        follower.truncate_to(6).unwrap();
-        assert_eq!(follower.log_end_offset(), 6);
-        assert_eq!(follower.leader_epoch_end_offset(1), (1, 6));
-        assert_eq!(
-            follower.latest_epoch(),
-            Some(1),
-            "epoch 4 started at 6 and is truncated away"
-        );
-        assert_eq!(
-            follower
-                .append_as_leader(&batch(1, 0), 5, 0)
-                .unwrap()
-                .base_offset,
-            6
-        );
-        follower.truncate_to(0).unwrap();
-        assert_eq!(
-            (
-                follower.log_start_offset(),
-                follower.log_end_offset(),
-                follower.size_bytes()
-            ),
-            (0, 0, 0)
-        );
-    }
-
-    #[test]
     fn log_and_manager_are_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Log>();
@@ -2939,11 +2736,6 @@ mod txn_tests {
         let log = open(dir.path(), true);
         assert_eq!(log.first_unstable_offset(), Some(11));
         assert_eq!(log.collect_aborted_transactions(0, 20), aborted);
-
-        // Truncation below the abort marker removes its index entry and reopens the txn.
-        log.truncate_to(9).unwrap();
-        assert!(log.collect_aborted_transactions(0, 20).is_empty());
-        assert_eq!(log.first_unstable_offset(), Some(2));
     }
 
     #[test]
@@ -3041,27 +2833,5 @@ mod txn_tests {
         // Verification off (coordinators, or transaction.partition.verification.enable=false).
         log.append_txn_marker(7, 0, 0, true, 0, 80).unwrap();
         append(3, TxnVerification::Off).unwrap();
-    }
-
-    #[test]
-    fn replicated_markers_end_transactions() {
-        let dir = tempfile::tempdir().unwrap();
-        let leader = open(&dir.path().join("leader"), false);
-        let follower = open(&dir.path().join("follower"), false);
-        leader
-            .append_as_leader(&txn_batch(2, 1_000, (3, 0, 0)), 0, 50)
-            .unwrap();
-        leader.append_txn_marker(3, 0, 0, false, 0, 60).unwrap();
-        let data = leader.read(0, 1 << 20, i64::MAX, true).unwrap().records;
-        let more = leader.read(2, 1 << 20, i64::MAX, true).unwrap().records;
-        follower.append_as_follower(&data).unwrap();
-        if follower.log_end_offset() < 3 {
-            follower.append_as_follower(&more).unwrap();
-        }
-        assert_eq!(follower.first_unstable_offset(), None);
-        assert_eq!(
-            follower.collect_aborted_transactions(0, 10),
-            leader.collect_aborted_transactions(0, 10)
-        );
     }
 }

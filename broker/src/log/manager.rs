@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::checkpoint::{read_checkpoint, sync_dir, write_atomically, write_checkpoint};
 use super::file_cache::FileCache;
 use super::{Log, LogConfig, LogError};
-use crate::types::TopicPartition;
+use crate::types::{kafka_uuid_string, parse_kafka_uuid, TopicPartition};
 
 pub(crate) const LOCK_FILE: &str = ".lock";
 pub(crate) const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
@@ -36,7 +36,7 @@ struct ManagedLog {
 
 /// All partition logs of this broker.
 #[derive(Debug)]
-pub struct LogManager {
+pub(crate) struct LogManager {
     log_dirs: Vec<PathBuf>,
     /// Held (flocked) for the manager's lifetime.
     _dir_locks: Vec<File>,
@@ -55,7 +55,7 @@ impl LogManager {
     /// `topic_config(topic)`. Anything else in a log dir, `__cluster_metadata-0` included,
     /// is left alone. Every log opens its files through `files`; loading keeps none open
     /// that it does not need, so start-up needs no more descriptors than the cache holds.
-    pub fn startup(
+    pub(crate) fn startup(
         log_dirs: Vec<PathBuf>,
         default_config: LogConfig,
         topic_config: impl Fn(&str) -> LogConfig,
@@ -129,11 +129,6 @@ impl LogManager {
         })
     }
 
-    /// The cache of open segment and index files.
-    pub fn file_cache(&self) -> &Arc<FileCache> {
-        &self.files
-    }
-
     fn read_logs(&self) -> RwLockReadGuard<'_, HashMap<TopicPartition, ManagedLog>> {
         self.logs
             .read()
@@ -146,13 +141,13 @@ impl LogManager {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
+    pub(crate) fn get(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
         self.read_logs().get(tp).map(|m| Arc::clone(&m.log))
     }
 
     /// The log of `tp`, created in the log dir holding the fewest partitions if missing
     /// (writing `partition.metadata` with `topic_id`).
-    pub fn get_or_create(
+    pub(crate) fn get_or_create(
         &self,
         tp: &TopicPartition,
         config: LogConfig,
@@ -205,12 +200,12 @@ impl LogManager {
     }
 
     /// Topic id from the partition's `partition.metadata`.
-    pub fn topic_id_of(&self, tp: &TopicPartition) -> Option<Uuid> {
+    pub(crate) fn topic_id_of(&self, tp: &TopicPartition) -> Option<Uuid> {
         self.read_logs().get(tp).and_then(|m| m.topic_id)
     }
 
     /// Forgets the log and removes its directory.
-    pub fn delete(&self, tp: &TopicPartition) -> Result<(), LogError> {
+    pub(crate) fn delete(&self, tp: &TopicPartition) -> Result<(), LogError> {
         let _create = self
             .create_lock
             .lock()
@@ -226,7 +221,7 @@ impl LogManager {
         Ok(())
     }
 
-    pub fn all(&self) -> Vec<(TopicPartition, Arc<Log>)> {
+    pub(crate) fn all(&self) -> Vec<(TopicPartition, Arc<Log>)> {
         let mut all: Vec<_> = self
             .read_logs()
             .iter()
@@ -236,18 +231,18 @@ impl LogManager {
         all
     }
 
-    pub fn log_dir_of(&self, tp: &TopicPartition) -> Option<PathBuf> {
+    pub(crate) fn log_dir_of(&self, tp: &TopicPartition) -> Option<PathBuf> {
         let logs = self.read_logs();
         logs.get(tp)
             .and_then(|m| self.log_dirs.get(m.dir_index).cloned())
     }
 
-    pub fn log_dirs(&self) -> Vec<PathBuf> {
+    pub(crate) fn log_dirs(&self) -> Vec<PathBuf> {
         self.log_dirs.clone()
     }
 
     /// Writes both checkpoint files of every log dir atomically (tmp + fsync + rename).
-    pub fn checkpoint(&self) -> Result<(), LogError> {
+    pub(crate) fn checkpoint(&self) -> Result<(), LogError> {
         let mut per_dir: Vec<(Vec<String>, Vec<String>)> =
             vec![(Vec::new(), Vec::new()); self.log_dirs.len()];
         {
@@ -278,7 +273,7 @@ impl LogManager {
     }
 
     /// Writes `cleaner-offset-checkpoint` of every log dir (logs the cleaner has seen).
-    pub fn write_cleaner_checkpoints(&self) -> Result<(), LogError> {
+    pub(crate) fn write_cleaner_checkpoints(&self) -> Result<(), LogError> {
         let mut per_dir: Vec<Vec<String>> = vec![Vec::new(); self.log_dirs.len()];
         {
             let logs = self.read_logs();
@@ -303,7 +298,7 @@ impl LogManager {
     }
 
     /// Retention on every log; failures are logged per log. Returns segments deleted.
-    pub fn enforce_retention(&self, now_ms: i64) -> usize {
+    pub(crate) fn enforce_retention(&self, now_ms: i64) -> usize {
         let mut deleted = 0;
         for (tp, log) in self.all() {
             match log.enforce_retention(now_ms) {
@@ -315,7 +310,7 @@ impl LogManager {
     }
 
     /// Drops idle idempotent producers of every log (`producer.id.expiration.ms`).
-    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+    pub(crate) fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
         self.all()
             .iter()
             .map(|(_, log)| log.remove_expired_producers(now_ms, expiration_ms))
@@ -323,7 +318,7 @@ impl LogManager {
     }
 
     /// `flush.ms`-driven flushes of every log; failures are logged per log.
-    pub fn flush_due(&self, now_ms: i64) {
+    pub(crate) fn flush_due(&self, now_ms: i64) {
         for (tp, log) in self.all() {
             // A backstop: rolled segments are normally flushed right after their append.
             if let Err(e) = log.flush_rolled() {
@@ -337,7 +332,7 @@ impl LogManager {
 
     /// Flushes every log, writes the checkpoints and the clean-shutdown marker. The marker
     /// is written only if everything before it succeeded.
-    pub fn shutdown(&self) -> Result<(), LogError> {
+    pub(crate) fn shutdown(&self) -> Result<(), LogError> {
         let mut first_error = None;
         for (tp, log) in self.all() {
             if let Err(e) = log.close() {
@@ -421,7 +416,7 @@ fn read_offsets_checkpoint(path: &Path) -> HashMap<TopicPartition, i64> {
 }
 
 fn write_partition_metadata(partition_dir: &Path, topic_id: Uuid) -> Result<(), LogError> {
-    let text = format!("version: 0\ntopic_id: {}\n", encode_topic_id(topic_id));
+    let text = format!("version: 0\ntopic_id: {}\n", kafka_uuid_string(topic_id));
     write_atomically(
         &partition_dir.join(PARTITION_METADATA_FILE),
         text.as_bytes(),
@@ -434,51 +429,11 @@ fn read_partition_metadata(partition_dir: &Path) -> Option<Uuid> {
     let topic_id = text
         .lines()
         .find_map(|l| l.strip_prefix("topic_id:"))
-        .and_then(|v| decode_topic_id(v.trim()));
+        .and_then(|v| parse_kafka_uuid(v.trim()));
     if topic_id.is_none() {
         tracing::warn!(path = %path.display(), "partition.metadata has no readable topic_id");
     }
     topic_id
-}
-
-const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Kafka's `Uuid.toString()`: URL-safe base64 of the 16 bytes, no padding (22 chars).
-pub(crate) fn encode_topic_id(id: Uuid) -> String {
-    let bytes = id.as_bytes();
-    let mut out = String::with_capacity(22);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(BASE64URL[((n >> (18 - 6 * i)) & 0x3f) as usize] as char);
-        }
-    }
-    out
-}
-
-/// Inverse of [`encode_topic_id`].
-pub(crate) fn decode_topic_id(text: &str) -> Option<Uuid> {
-    if text.len() != 22 {
-        return None;
-    }
-    let mut bits = 0u32;
-    let mut bit_count = 0;
-    let mut bytes = Vec::with_capacity(16);
-    for c in text.bytes() {
-        let value = BASE64URL.iter().position(|b| *b == c)? as u32;
-        bits = (bits << 6) | value;
-        bit_count += 6;
-        if bit_count >= 8 {
-            bit_count -= 8;
-            bytes.push((bits >> bit_count) as u8);
-            bits &= (1 << bit_count) - 1;
-        }
-    }
-    Uuid::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]
@@ -493,21 +448,6 @@ mod tests {
             |_| LogConfig::default(),
             FileCache::new(64),
         )
-    }
-
-    #[test]
-    fn topic_ids_use_kafkas_base64url_form() {
-        let id = Uuid::from_bytes([0xfb; 16]);
-        assert_eq!(encode_topic_id(id), "-_v7-_v7-_v7-_v7-_v7-w");
-        for _ in 0..50 {
-            let id = Uuid::new_v4();
-            assert_eq!(
-                decode_topic_id(&encode_topic_id(id)),
-                Some(id),
-                "round trip of {id}"
-            );
-        }
-        assert_eq!(decode_topic_id("short"), None);
     }
 
     #[test]
@@ -543,7 +483,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             text,
-            format!("version: 0\ntopic_id: {}\n", encode_topic_id(id))
+            format!("version: 0\ntopic_id: {}\n", kafka_uuid_string(id))
         );
         std::fs::create_dir_all(dirs[0].join(CLUSTER_METADATA_DIR)).unwrap();
         std::fs::create_dir_all(dirs[0].join("not a partition")).unwrap();

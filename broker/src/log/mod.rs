@@ -13,9 +13,10 @@
 //! All functions here do blocking file I/O: callers on the async runtime use
 //! `spawn_blocking`.
 
-pub mod batch;
+pub(crate) mod batch;
 mod checkpoint;
 mod cleaner;
+mod config;
 mod epoch;
 mod file_cache;
 mod index;
@@ -26,97 +27,17 @@ mod producer_state;
 mod segment;
 mod txn_index;
 
-pub use batch::{BatchHeader, CompressionType, ControlRecord, ControlRecordType};
-pub use cleaner::{clean_log, CleanStats, CleanerConfig, LogCleaner};
-pub use file_cache::{capacity_for_limit, open_files_limit, FileCache, FileCacheStats};
-pub use log::{AppendInfo, AppendOrigin, FetchData, Log, OffsetAndTimestamp, TxnVerification};
-pub use manager::LogManager;
-pub use producer_state::{
-    BatchMetadata, ProducerEntry, ProducerStateManager, SequenceCheck, PRODUCER_BATCHES_RETAINED,
-};
-pub use segment::LogSegment;
-pub use txn_index::AbortedTxn;
+pub(crate) use batch::{BatchHeader, ControlRecordType};
+pub(crate) use cleaner::{CleanerConfig, LogCleaner};
+pub(crate) use config::{LogConfig, TimestampType};
+pub(crate) use file_cache::{capacity_for_limit, open_files_limit, FileCache};
+pub(crate) use log::{AppendInfo, AppendOrigin, FetchData, Log, TxnVerification};
+pub(crate) use manager::LogManager;
+pub(crate) use txn_index::AbortedTxn;
 
 use std::path::PathBuf;
 
 use crate::error::RecordError;
-
-/// Per-log configuration (the storage subset of a topic's effective config).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogConfig {
-    /// `segment.bytes`: roll a new segment when the active one would exceed this.
-    pub segment_bytes: u64,
-    /// `segment.ms`: roll when the active segment's first batch is older than this.
-    pub segment_ms: i64,
-    /// `segment.index.bytes`: maximum size of an offset or time index file.
-    pub segment_index_bytes: u64,
-    /// `index.interval.bytes`: bytes between two sparse index entries.
-    pub index_interval_bytes: u64,
-    /// `retention.ms`: delete segments whose newest timestamp is older; -1 = forever.
-    pub retention_ms: i64,
-    /// `retention.bytes`: delete oldest segments while the log is larger; -1 = no limit.
-    pub retention_bytes: i64,
-    /// `max.message.bytes`: largest record batch accepted (after compression).
-    pub max_message_bytes: u32,
-    /// `message.timestamp.type`: CreateTime or LogAppendTime.
-    pub timestamp_type: TimestampType,
-    /// `message.timestamp.before.max.ms`: how far a CreateTime record may lie behind the
-    /// broker clock (`i64::MAX` = no limit, Kafka's default).
-    pub timestamp_before_max_ms: i64,
-    /// `message.timestamp.after.max.ms`: how far a CreateTime record may lie ahead of the
-    /// broker clock (Kafka 4's default: one hour).
-    pub timestamp_after_max_ms: i64,
-    /// `flush.messages`: fsync after this many messages; `i64::MAX` = leave it to the OS.
-    pub flush_messages: i64,
-    /// `flush.ms`: fsync when the last flush is older than this; `i64::MAX` = never.
-    pub flush_ms: i64,
-    /// `file.delete.delay.ms`: how long a deleted segment lingers as `.deleted`.
-    pub file_delete_delay_ms: i64,
-    /// `cleanup.policy` contains `delete` (retention applies).
-    pub cleanup_delete: bool,
-    /// `cleanup.policy` contains `compact`.
-    pub cleanup_compact: bool,
-    /// `delete.retention.ms`: how long tombstones stay readable in compacted logs.
-    pub delete_retention_ms: i64,
-    /// `min.cleanable.dirty.ratio`: dirty share of a compacted log that triggers cleaning.
-    pub min_cleanable_dirty_ratio: f64,
-    /// `min.compaction.lag.ms`: records younger than this are never compacted.
-    pub min_compaction_lag_ms: i64,
-    /// `max.compaction.lag.ms`: records older than this are compacted whatever the ratio.
-    pub max_compaction_lag_ms: i64,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            segment_bytes: 1024 * 1024 * 1024,
-            segment_ms: 7 * 24 * 60 * 60 * 1000,
-            segment_index_bytes: 10 * 1024 * 1024,
-            index_interval_bytes: 4096,
-            retention_ms: 7 * 24 * 60 * 60 * 1000,
-            retention_bytes: -1,
-            max_message_bytes: 1024 * 1024 + 12,
-            timestamp_type: TimestampType::CreateTime,
-            timestamp_before_max_ms: i64::MAX,
-            timestamp_after_max_ms: 60 * 60 * 1000,
-            flush_messages: i64::MAX,
-            flush_ms: i64::MAX,
-            file_delete_delay_ms: 60_000,
-            cleanup_delete: true,
-            cleanup_compact: false,
-            delete_retention_ms: 24 * 60 * 60 * 1000,
-            min_cleanable_dirty_ratio: 0.5,
-            min_compaction_lag_ms: 0,
-            max_compaction_lag_ms: i64::MAX,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimestampType {
-    CreateTime,
-    LogAppendTime,
-}
 
 /// Storage failures. Each maps to one Kafka error code (see [`LogError::response_error`]).
 #[derive(Debug, thiserror::Error)]

@@ -31,7 +31,7 @@ use super::LogError;
 
 /// Batches remembered per producer for duplicate detection (Kafka's
 /// `NUM_BATCHES_TO_RETAIN`, matching `max.in.flight.requests.per.connection` ≤ 5).
-pub const PRODUCER_BATCHES_RETAINED: usize = 5;
+pub(crate) const PRODUCER_BATCHES_RETAINED: usize = 5;
 pub(crate) const SNAPSHOT_SUFFIX: &str = ".snapshot";
 /// Snapshot files kept per partition (older ones are deleted when a new one is written).
 const SNAPSHOTS_RETAINED: usize = 2;
@@ -39,7 +39,7 @@ const SNAPSHOT_VERSION: u16 = 1;
 
 /// One appended batch of a producer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchMetadata {
+pub(crate) struct BatchMetadata {
     pub first_seq: i32,
     pub last_seq: i32,
     pub first_offset: i64,
@@ -50,7 +50,7 @@ pub struct BatchMetadata {
 
 /// What the partition knows about one producer id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProducerEntry {
+pub(crate) struct ProducerEntry {
     pub producer_id: i64,
     pub producer_epoch: i16,
     /// Oldest first, at most [`PRODUCER_BATCHES_RETAINED`].
@@ -73,7 +73,7 @@ fn no_coordinator_epoch() -> i32 {
 impl ProducerEntry {
     /// The sequence of the producer's last record here (None before its first batch, e.g.
     /// a producer known only from a marker).
-    pub fn last_seq(&self) -> Option<i32> {
+    pub(crate) fn last_seq(&self) -> Option<i32> {
         self.batches.back().map(|b| b.last_seq)
     }
 }
@@ -82,14 +82,14 @@ impl ProducerEntry {
 /// offset of its last data batch, or `None` when its latest entry is a transaction marker
 /// (after an epoch bump, or a marker for a producer without batches).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastRecord {
+pub(crate) struct LastRecord {
     pub last_data_offset: Option<i64>,
     pub producer_epoch: i16,
 }
 
 /// Outcome of checking a produced batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SequenceCheck {
+pub(crate) enum SequenceCheck {
     /// Write it.
     Append,
     /// A retry of a batch already in the log: answer with these offsets, write nothing.
@@ -105,7 +105,7 @@ struct Snapshot {
 
 /// Producer state of one partition. Not synchronized: the log holds it under its append lock.
 #[derive(Debug, Default, Clone)]
-pub struct ProducerStateManager {
+pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
     /// KIP-890 verification guards (memory only, as Kafka's): producer id → (the guard
     /// handed out when a transactional produce started verifying with the transaction
@@ -132,20 +132,21 @@ fn last_seq_of(header: &BatchHeader) -> i32 {
 }
 
 impl ProducerStateManager {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn producer(&self, producer_id: i64) -> Option<&ProducerEntry> {
+    #[cfg(test)]
+    pub(crate) fn producer(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
     }
 
-    pub fn producer_count(&self) -> usize {
+    pub(crate) fn producer_count(&self) -> usize {
         self.producers.len()
     }
 
     /// Every producer the partition tracks, by producer id.
-    pub fn producers(&self) -> Vec<ProducerEntry> {
+    pub(crate) fn producers(&self) -> Vec<ProducerEntry> {
         let mut all: Vec<ProducerEntry> = self.producers.values().cloned().collect();
         all.sort_by_key(|e| e.producer_id);
         all
@@ -155,7 +156,7 @@ impl ProducerStateManager {
     /// batches of the same append, consulted first).
     /// Without `verify_sequence` (a coordinator's own batches) only the epoch and the
     /// transaction state are checked.
-    pub fn check(
+    pub(crate) fn check(
         &self,
         staged: &HashMap<i64, ProducerEntry>,
         header: &BatchHeader,
@@ -210,7 +211,7 @@ impl ProducerStateManager {
     }
 
     /// The entry after appending `header` (with its final offsets), from `staged` or state.
-    pub fn updated_entry(
+    pub(crate) fn updated_entry(
         &self,
         staged: &HashMap<i64, ProducerEntry>,
         header: &BatchHeader,
@@ -251,7 +252,7 @@ impl ProducerStateManager {
     /// Checks a transaction marker of `producer_id`: an epoch older than the partition's is
     /// INVALID_PRODUCER_EPOCH (Kafka's PRODUCER_FENCED), a coordinator epoch older than the
     /// last marker's is TRANSACTION_COORDINATOR_FENCED. A producer without state is accepted.
-    pub fn check_marker(
+    pub(crate) fn check_marker(
         &self,
         producer_id: i64,
         producer_epoch: i16,
@@ -278,7 +279,7 @@ impl ProducerStateManager {
     /// Ends `producer_id`'s ongoing transaction with a marker at `marker_offset` (leader
     /// append or replay). Returns the completed transaction's first offset (`None` when the
     /// producer had no ongoing transaction: Kafka writes such markers too).
-    pub fn complete_txn(
+    pub(crate) fn complete_txn(
         &mut self,
         producer_id: i64,
         producer_epoch: i16,
@@ -308,7 +309,7 @@ impl ProducerStateManager {
     }
 
     /// First offset of the earliest ongoing transaction (Kafka's first unstable offset).
-    pub fn first_unstable_offset(&self) -> Option<i64> {
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
         self.producers
             .values()
             .filter_map(|e| e.current_txn_first_offset)
@@ -316,7 +317,7 @@ impl ProducerStateManager {
     }
 
     /// Per producer id, its last data offset and epoch (Kafka's `lastRecordsOfActiveProducers`).
-    pub fn last_records(&self) -> HashMap<i64, LastRecord> {
+    pub(crate) fn last_records(&self) -> HashMap<i64, LastRecord> {
         self.producers
             .values()
             .map(|e| {
@@ -332,7 +333,7 @@ impl ProducerStateManager {
     }
 
     /// Producers with an ongoing transaction: `(producer_id, first_offset)`, by first offset.
-    pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
+    pub(crate) fn ongoing_txns(&self) -> Vec<(i64, i64)> {
         let mut txns: Vec<(i64, i64)> = self
             .producers
             .values()
@@ -344,7 +345,7 @@ impl ProducerStateManager {
 
     /// Records an appended batch (leader after writing, follower, or replay from the log).
     /// Batches without a producer id and control batches change nothing.
-    pub fn update(&mut self, header: &BatchHeader) {
+    pub(crate) fn update(&mut self, header: &BatchHeader) {
         if header.producer_id < 0 || header.is_control() {
             return;
         }
@@ -353,7 +354,7 @@ impl ProducerStateManager {
     }
 
     /// Installs entries staged during a checked append.
-    pub fn commit(&mut self, staged: HashMap<i64, ProducerEntry>) {
+    pub(crate) fn commit(&mut self, staged: HashMap<i64, ProducerEntry>) {
         for (producer_id, entry) in &staged {
             if entry.current_txn_first_offset.is_some() {
                 self.verification_guards.remove(producer_id);
@@ -363,7 +364,11 @@ impl ProducerStateManager {
     }
 
     /// Whether `producer_id` (as `staged` or the state knows it) has an ongoing transaction.
-    pub fn has_ongoing_txn(&self, staged: &HashMap<i64, ProducerEntry>, producer_id: i64) -> bool {
+    pub(crate) fn has_ongoing_txn(
+        &self,
+        staged: &HashMap<i64, ProducerEntry>,
+        producer_id: i64,
+    ) -> bool {
         staged
             .get(&producer_id)
             .or_else(|| self.producers.get(&producer_id))
@@ -374,7 +379,7 @@ impl ProducerStateManager {
     /// transaction coordinator unless the producer already has a transaction here. Returns
     /// the guard to append with (the same one while a verification is outstanding), or
     /// `None` when no verification is needed.
-    pub fn start_verification(&mut self, producer_id: i64, now_ms: i64) -> Option<u64> {
+    pub(crate) fn start_verification(&mut self, producer_id: i64, now_ms: i64) -> Option<u64> {
         if self.has_ongoing_txn(&HashMap::new(), producer_id) {
             return None;
         }
@@ -391,7 +396,7 @@ impl ProducerStateManager {
     }
 
     /// The producer's outstanding verification guard.
-    pub fn verification_guard(&self, producer_id: i64) -> Option<u64> {
+    pub(crate) fn verification_guard(&self, producer_id: i64) -> Option<u64> {
         self.verification_guards
             .get(&producer_id)
             .map(|(guard, _)| *guard)
@@ -399,7 +404,7 @@ impl ProducerStateManager {
 
     /// Drops producers idle for `expiration_ms` (none with an ongoing transaction), and
     /// verification guards older than that.
-    pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+    pub(crate) fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         self.verification_guards
             .retain(|_, (_, since_ms)| now_ms.saturating_sub(*since_ms) < expiration_ms);
         let before = self.producers.len();
@@ -410,13 +415,8 @@ impl ProducerStateManager {
         before - self.producers.len()
     }
 
-    pub fn clear(&mut self) {
-        self.verification_guards.clear();
-        self.producers.clear();
-    }
-
     /// Writes `<offset>.snapshot` atomically and deletes all but the newest snapshots.
-    pub fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<(), LogError> {
+    pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<(), LogError> {
         let mut producers: Vec<ProducerEntry> = self.producers.values().cloned().collect();
         producers.sort_by_key(|e| e.producer_id);
         let snapshot = Snapshot {
@@ -442,7 +442,10 @@ impl ProducerStateManager {
 
     /// Loads the newest readable snapshot at or below `max_offset` (deleting snapshots above
     /// it and unreadable ones). Returns the state and the snapshot's offset.
-    pub fn load_latest(dir: &Path, max_offset: i64) -> Result<Option<(Self, i64)>, LogError> {
+    pub(crate) fn load_latest(
+        dir: &Path,
+        max_offset: i64,
+    ) -> Result<Option<(Self, i64)>, LogError> {
         let offsets = list_snapshots(dir)?;
         for offset in offsets.iter().rev() {
             if *offset > max_offset {
@@ -476,16 +479,6 @@ impl ProducerStateManager {
             }
         }
         Ok(None)
-    }
-
-    /// Deletes every snapshot above `offset` (after a truncation).
-    pub fn remove_snapshots_after(dir: &Path, offset: i64) -> Result<(), LogError> {
-        for old in list_snapshots(dir)? {
-            if old > offset {
-                remove_snapshot(dir, old);
-            }
-        }
-        Ok(())
     }
 }
 

@@ -37,7 +37,7 @@ pub(crate) fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBu
 
 /// One segment of a partition log.
 #[derive(Debug)]
-pub struct LogSegment {
+pub(crate) struct LogSegment {
     base_offset: i64,
     dir: PathBuf,
     log_file: CachedFile,
@@ -616,8 +616,9 @@ impl LogSegment {
         }))
     }
 
+    #[cfg(test)]
     /// Whole batches from the one containing `start_offset`; see [`ReadPlan::execute`].
-    pub fn read(
+    pub(super) fn read(
         &self,
         start_offset: i64,
         max_bytes: usize,
@@ -704,52 +705,6 @@ impl LogSegment {
         Ok(buf)
     }
 
-    /// Removes the batch containing `offset` and everything after it (Kafka truncates at
-    /// batch boundaries). Returns bytes removed.
-    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, LogError> {
-        let Some((position, _)) = self.translate_offset(offset)? else {
-            return Ok(0);
-        };
-        let removed = self.size_bytes - position;
-        self.offset_index.truncate_to_position(position)?;
-        self.log_file.set_len(position)?;
-        self.size_bytes = position;
-        // Batches before `position` end before `offset`'s batch; find the new next offset.
-        let new_next = if position == 0 {
-            self.base_offset
-        } else {
-            self.next_offset_before(position)?
-        };
-        self.time_index.truncate_to_offset(new_next)?;
-        self.next_offset = self.base_offset;
-        if let Some(problem) = self.load_tail_state()? {
-            tracing::warn!(segment = %self.log_path().display(), problem, "rebuilding indexes after truncation");
-            self.recover()?;
-        }
-        Ok(removed)
-    }
-
-    /// Next offset of the batch that ends exactly at `end_position`.
-    fn next_offset_before(&self, end_position: u64) -> Result<i64, LogError> {
-        let (_, mut position) = self.offset_index.lookup(i64::MAX);
-        if position >= end_position {
-            position = 0;
-        }
-        let mut next = self.base_offset;
-        let file = self.log_file.get()?;
-        while position < end_position {
-            let header = self.read_header_in(&file, position)?;
-            if header.batch_length < batch::BATCH_LENGTH_MIN {
-                return Err(LogError::CorruptRecord(format!(
-                    "bad batch length at position {position}"
-                )));
-            }
-            next = header.next_offset();
-            position += header.total_size() as u64;
-        }
-        Ok(next)
-    }
-
     /// fsync of the log file and both indexes — of those written since their last fsync:
     /// a clean file is not even opened.
     pub(crate) fn flush(&self) -> Result<(), LogError> {
@@ -809,13 +764,13 @@ impl LogSegment {
         self.created_ms
     }
 
-    pub fn base_offset(&self) -> i64 {
+    pub(crate) fn base_offset(&self) -> i64 {
         self.base_offset
     }
-    pub fn size_bytes(&self) -> u64 {
+    pub(crate) fn size_bytes(&self) -> u64 {
         self.size_bytes
     }
-    pub fn next_offset(&self) -> i64 {
+    pub(crate) fn next_offset(&self) -> i64 {
         self.next_offset
     }
     pub(crate) fn is_empty(&self) -> bool {
@@ -966,24 +921,6 @@ mod tests {
         assert_eq!(std::fs::metadata(&log_path).unwrap().len(), good_size);
         let (_, header) = segment.translate_offset(25).unwrap().unwrap();
         assert_eq!(header.base_offset, 24);
-    }
-
-    #[test]
-    fn truncate_to_cuts_at_batch_boundary() {
-        let dir = tempfile::tempdir().unwrap();
-        let files = FileCache::new(16);
-        let config = config_small_index_interval();
-        let mut segment = LogSegment::create(&files, dir.path(), 0, &config, 0).unwrap();
-        let written = fill(&mut segment, 10);
-        segment.truncate_to(15).unwrap();
-        assert_eq!(segment.next_offset(), 15);
-        assert_eq!(
-            segment.size_bytes(),
-            written[..5].iter().map(|b| b.len() as u64).sum::<u64>()
-        );
-        assert_eq!(segment.max_timestamp(), 1_004);
-        fill(&mut segment, 1);
-        assert_eq!(segment.next_offset(), 18);
     }
 
     #[test]

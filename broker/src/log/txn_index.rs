@@ -32,7 +32,7 @@ const ENTRY_VERSION: i16 = 0;
 
 /// One aborted transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AbortedTxn {
+pub(crate) struct AbortedTxn {
     pub producer_id: i64,
     pub first_offset: i64,
     pub last_offset: i64,

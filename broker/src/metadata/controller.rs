@@ -17,28 +17,29 @@ use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
 use crate::error::{ApiError, ResponseError};
 
 /// Validates one config `(name, value)`; `Err` carries the message for `INVALID_CONFIG`.
-pub type ConfigValidator = Arc<dyn Fn(&str, &str) -> Result<(), String> + Send + Sync>;
+pub(crate) type ConfigValidator = Arc<dyn Fn(&str, &str) -> Result<(), String> + Send + Sync>;
 
 /// Whether a config name is a list type (comma separated), which APPEND/SUBTRACT require.
 /// The default value of a config for a resource (`None` = no default).
-pub type ConfigDefaultFn = Arc<dyn Fn(&ConfigResource, &str) -> Option<String> + Send + Sync>;
-pub type ListConfigPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+pub(crate) type ConfigDefaultFn =
+    Arc<dyn Fn(&ConfigResource, &str) -> Option<String> + Send + Sync>;
+pub(crate) type ListConfigPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Longest legal topic name (Kafka's `Topic.MAX_NAME_LENGTH`).
-pub const TOPIC_NAME_LENGTH_MAX: usize = 249;
+pub(crate) const TOPIC_NAME_LENGTH_MAX: usize = 249;
 /// Upper bound on the partitions of one topic, so one request cannot exhaust memory.
-pub const TOPIC_PARTITIONS_MAX: i32 = 100_000;
+pub(crate) const TOPIC_PARTITIONS_MAX: i32 = 100_000;
 /// The metadata log's own name; no regular topic may take it.
-pub const CLUSTER_METADATA_TOPIC_NAME: &str = "__cluster_metadata";
+pub(crate) const CLUSTER_METADATA_TOPIC_NAME: &str = "__cluster_metadata";
 /// Kafka's internal topics (`Topic.isInternal`), which cannot be deleted.
-pub const INTERNAL_TOPIC_NAMES: [&str; 3] = [
+pub(crate) const INTERNAL_TOPIC_NAMES: [&str; 3] = [
     "__consumer_offsets",
     "__transaction_state",
     "__share_group_state",
 ];
 
 #[derive(Debug, Clone)]
-pub struct ControllerDefaults {
+pub(crate) struct ControllerDefaults {
     /// `num.partitions`, used when a request asks for -1.
     pub num_partitions: i32,
     /// `default.replication.factor`, used when a request asks for -1.
@@ -48,7 +49,7 @@ pub struct ControllerDefaults {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerRegistrationRequest {
+pub(crate) struct BrokerRegistrationRequest {
     pub broker_id: i32,
     pub incarnation_id: Uuid,
     pub listeners: Vec<BrokerEndpoint>,
@@ -56,7 +57,7 @@ pub struct BrokerRegistrationRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CreateTopicSpec {
+pub(crate) struct CreateTopicSpec {
     pub name: String,
     /// -1 = `num.partitions`.
     pub num_partitions: i32,
@@ -68,7 +69,7 @@ pub struct CreateTopicSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedTopic {
+pub(crate) struct CreatedTopic {
     pub name: String,
     pub topic_id: Uuid,
     pub num_partitions: i32,
@@ -78,13 +79,13 @@ pub struct CreatedTopic {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum TopicRef {
+pub(crate) enum TopicRef {
     Name(String),
     Id(Uuid),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatePartitionsSpec {
+pub(crate) struct CreatePartitionsSpec {
     pub name: String,
     /// The new total partition count.
     pub count: i32,
@@ -94,7 +95,7 @@ pub struct CreatePartitionsSpec {
 
 /// One IncrementalAlterConfigs operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlterOp {
+pub(crate) enum AlterOp {
     Set(String),
     Delete,
     /// Adds the comma-separated values missing from a list config.
@@ -104,14 +105,14 @@ pub enum AlterOp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigChangeSpec {
+pub(crate) struct ConfigChangeSpec {
     pub resource: ConfigResource,
     pub ops: Vec<(String, AlterOp)>,
 }
 
 /// Legacy AlterConfigs ("replace the whole set") as incremental ops: `Set` for every given
 /// key, `Delete` for every existing key not given.
-pub fn legacy_replace_ops(
+pub(crate) fn legacy_replace_ops(
     image: &MetadataImage,
     resource: &ConfigResource,
     new: BTreeMap<String, String>,
@@ -130,7 +131,7 @@ pub fn legacy_replace_ops(
 }
 
 /// Kafka's topic name rules (`Topic.validate`).
-pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     let invalid =
         |message: String| Err(ApiError::new(ResponseError::InvalidTopicException, message));
     if name.is_empty() {
@@ -158,6 +159,85 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
 /// Kafka's collision rule: '.' and '_' are the same character in metric names.
 fn unify_collision_chars(name: &str) -> String {
     name.replace('.', "_")
+}
+
+/// A new topic's name is valid, not the metadata topic's, not taken, and does not collide
+/// (`.` vs `_`) with an existing topic or another one of the same request.
+fn check_new_topic_name(
+    image: &MetadataImage,
+    spec: &CreateTopicSpec,
+    unified_in_request: &HashMap<String, String>,
+) -> Result<(), ApiError> {
+    validate_topic_name(&spec.name)?;
+    if spec.name == CLUSTER_METADATA_TOPIC_NAME {
+        return Err(invalid_request(format!(
+            "Creation of internal topic {CLUSTER_METADATA_TOPIC_NAME} is prohibited."
+        )));
+    }
+    if image.topic(&spec.name).is_some() {
+        return Err(ApiError::new(
+            ResponseError::TopicAlreadyExists,
+            format!("Topic '{}' already exists.", spec.name),
+        ));
+    }
+    let unified = unify_collision_chars(&spec.name);
+    let colliding = image
+        .topics
+        .keys()
+        .find(|existing| unify_collision_chars(existing) == unified)
+        .or_else(|| unified_in_request.get(&unified));
+    if let Some(existing) = colliding {
+        return Err(ApiError::new(
+            ResponseError::InvalidTopicException,
+            format!(
+                "Topic '{}' collides with existing topic: {existing}",
+                spec.name
+            ),
+        ));
+    }
+
+    Ok(())
+}
+
+/// Per partition, its replicas and its initial ISR.
+type ReplicasAndIsrs = (Vec<Vec<i32>>, Vec<Vec<i32>>);
+
+/// A CreateTopics manual assignment, checked as Kafka checks it: replicas and the initial
+/// ISR per partition.
+fn manual_assignment(
+    image: &MetadataImage,
+    spec: &CreateTopicSpec,
+) -> Result<ReplicasAndIsrs, ApiError> {
+    if spec.replication_factor != -1 {
+        return Err(invalid_request(
+            "A manual partition assignment was specified, but replication factor was not set to -1.",
+        ));
+    }
+    if spec.num_partitions != -1 {
+        return Err(invalid_request(
+            "A manual partition assignment was specified, but numPartitions was not set to -1.",
+        ));
+    }
+    if spec.assignments.len() > TOPIC_PARTITIONS_MAX as usize {
+        return Err(ApiError::new(
+            ResponseError::InvalidPartitions,
+            format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
+        ));
+    }
+    let mut lists = Vec::new();
+    let mut isrs = Vec::new();
+    let mut rf = None;
+    for (expected, (partition, replicas)) in (0i32..).zip(&spec.assignments) {
+        if *partition != expected {
+            return Err(invalid_assignment(
+                "partitions should be a consecutive 0-based integer sequence",
+            ));
+        }
+        isrs.push(validate_manual_assignment(image, *partition, replicas, rf)?);
+        rf = Some(replicas.len());
+        lists.push(replicas.clone());
+    }
+    Ok((lists, isrs))
 }
 
 fn quorum_error(e: QuorumError) -> ApiError {
@@ -292,7 +372,7 @@ fn duplicates<T: Eq + std::hash::Hash + Clone>(items: impl Iterator<Item = T>) -
 }
 
 /// The active controller.
-pub struct Controller {
+pub(crate) struct Controller {
     quorum: Arc<MetadataQuorum>,
     defaults: ControllerDefaults,
     topic_config_validator: ConfigValidator,
@@ -314,7 +394,7 @@ impl std::fmt::Debug for Controller {
 impl Controller {
     /// A controller accepting every config value; the config module supplies real validators
     /// through [`Controller::with_config_validators`].
-    pub fn new(quorum: Arc<MetadataQuorum>, defaults: ControllerDefaults) -> Self {
+    pub(crate) fn new(quorum: Arc<MetadataQuorum>, defaults: ControllerDefaults) -> Self {
         let accept_all: ConfigValidator = Arc::new(|_, _| Ok(()));
         Self {
             quorum,
@@ -327,7 +407,7 @@ impl Controller {
         }
     }
 
-    pub fn with_config_validators(
+    pub(crate) fn with_config_validators(
         mut self,
         topic: ConfigValidator,
         broker: ConfigValidator,
@@ -338,19 +418,23 @@ impl Controller {
     }
 
     /// Which configs are lists (APPEND/SUBTRACT on others is `INVALID_CONFIG`). Default: all.
-    pub fn with_list_config_predicate(mut self, is_list_config: ListConfigPredicate) -> Self {
+    pub(crate) fn with_list_config_predicate(
+        mut self,
+        is_list_config: ListConfigPredicate,
+    ) -> Self {
         self.is_list_config = is_list_config;
         self
     }
 
     /// The default value of a config, which APPEND/SUBTRACT start from when the resource
     /// has no dynamic value (as Kafka's controller does). Default: none (start empty).
-    pub fn with_config_defaults(mut self, config_default: ConfigDefaultFn) -> Self {
+    pub(crate) fn with_config_defaults(mut self, config_default: ConfigDefaultFn) -> Self {
         self.config_default = config_default;
         self
     }
 
-    pub fn quorum(&self) -> &Arc<MetadataQuorum> {
+    #[cfg(test)]
+    pub(crate) fn quorum(&self) -> &Arc<MetadataQuorum> {
         &self.quorum
     }
 
@@ -371,7 +455,10 @@ impl Controller {
 
     /// Registers (or re-registers) a broker; a no-op when the image already holds exactly this
     /// unfenced registration.
-    pub async fn register_broker(&self, reg: BrokerRegistrationRequest) -> Result<(), ApiError> {
+    pub(crate) async fn register_broker(
+        &self,
+        reg: BrokerRegistrationRequest,
+    ) -> Result<(), ApiError> {
         let _guard = self.operation_lock.lock().await;
         self.ensure_active()?;
         if reg.broker_id < 0 {
@@ -403,7 +490,7 @@ impl Controller {
 
     /// AllocateProducerIds: hands `broker_id` the next block of `block_size` producer ids
     /// through the quorum (a `ProducerIds` record). Returns the block's first id.
-    pub async fn allocate_producer_ids(
+    pub(crate) async fn allocate_producer_ids(
         &self,
         broker_id: i32,
         block_size: i64,
@@ -439,7 +526,7 @@ impl Controller {
 
     /// CreateTopics. Results come back in request order; all created topics are proposed as
     /// one atomic batch.
-    pub async fn create_topics(
+    pub(crate) async fn create_topics(
         &self,
         topics: Vec<CreateTopicSpec>,
         validate_only: bool,
@@ -486,117 +573,14 @@ impl Controller {
         spec: &CreateTopicSpec,
         unified_in_request: &HashMap<String, String>,
     ) -> Result<(CreatedTopic, Vec<MetadataRecord>), ApiError> {
-        validate_topic_name(&spec.name)?;
-        if spec.name == CLUSTER_METADATA_TOPIC_NAME {
-            return Err(invalid_request(format!(
-                "Creation of internal topic {CLUSTER_METADATA_TOPIC_NAME} is prohibited."
-            )));
-        }
-        if image.topic(&spec.name).is_some() {
-            return Err(ApiError::new(
-                ResponseError::TopicAlreadyExists,
-                format!("Topic '{}' already exists.", spec.name),
-            ));
-        }
-        let unified = unify_collision_chars(&spec.name);
-        let colliding = image
-            .topics
-            .keys()
-            .find(|existing| unify_collision_chars(existing) == unified)
-            .or_else(|| unified_in_request.get(&unified));
-        if let Some(existing) = colliding {
-            return Err(ApiError::new(
-                ResponseError::InvalidTopicException,
-                format!(
-                    "Topic '{}' collides with existing topic: {existing}",
-                    spec.name
-                ),
-            ));
-        }
-
-        let unfenced = image.unfenced_broker_ids();
-        let (replica_lists, isrs): (Vec<Vec<i32>>, Vec<Vec<i32>>) = if !spec.assignments.is_empty()
-        {
-            if spec.replication_factor != -1 {
-                return Err(invalid_request(
-                    "A manual partition assignment was specified, but replication factor was not set to -1.",
-                ));
-            }
-            if spec.num_partitions != -1 {
-                return Err(invalid_request(
-                    "A manual partition assignment was specified, but numPartitions was not set to -1.",
-                ));
-            }
-            if spec.assignments.len() > TOPIC_PARTITIONS_MAX as usize {
-                return Err(ApiError::new(
-                    ResponseError::InvalidPartitions,
-                    format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
-                ));
-            }
-            let mut lists = Vec::new();
-            let mut isrs = Vec::new();
-            let mut rf = None;
-            for (expected, (partition, replicas)) in (0i32..).zip(&spec.assignments) {
-                if *partition != expected {
-                    return Err(invalid_assignment(
-                        "partitions should be a consecutive 0-based integer sequence",
-                    ));
-                }
-                isrs.push(validate_manual_assignment(image, *partition, replicas, rf)?);
-                rf = Some(replicas.len());
-                lists.push(replicas.clone());
-            }
-            (lists, isrs)
-        } else {
-            let num_partitions = if spec.num_partitions == -1 {
-                self.defaults.num_partitions
-            } else {
-                spec.num_partitions
-            };
-            let rf = if spec.replication_factor == -1 {
-                self.defaults.default_replication_factor
-            } else {
-                spec.replication_factor
-            };
-            if num_partitions <= 0 {
-                return Err(ApiError::new(
-                    ResponseError::InvalidPartitions,
-                    "Number of partitions was set to an invalid non-positive value.",
-                ));
-            }
-            if num_partitions > TOPIC_PARTITIONS_MAX {
-                return Err(ApiError::new(
-                    ResponseError::InvalidPartitions,
-                    format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
-                ));
-            }
-            if rf <= 0 {
-                return Err(ApiError::new(
-                    ResponseError::InvalidReplicationFactor,
-                    "Replication factor must be larger than 0.",
-                ));
-            }
-            if rf as usize > unfenced.len() {
-                return Err(ApiError::new(
-                    ResponseError::InvalidReplicationFactor,
-                    format!(
-                        "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} \
-                         cannot be reached because only {} broker(s) are registered.",
-                        unfenced.len()
-                    ),
-                ));
-            }
-            let lists = place_replicas(
-                &unfenced,
-                0,
-                num_partitions,
-                rf as usize,
-                random_start(unfenced.len()),
-            );
+        check_new_topic_name(image, spec, unified_in_request)?;
+        let (replica_lists, isrs) = if spec.assignments.is_empty() {
+            let lists = self.place_new_topic(image, spec)?;
             let isrs = lists.clone();
             (lists, isrs)
+        } else {
+            manual_assignment(image, spec)?
         };
-
         for (name, value) in &spec.configs {
             (self.topic_config_validator)(name, value)
                 .map_err(|message| ApiError::new(ResponseError::InvalidConfig, message))?;
@@ -630,8 +614,64 @@ impl Controller {
         Ok((created, records))
     }
 
+    /// The replicas of a new topic without a manual assignment: the request's (or the
+    /// default) partition count and replication factor, spread over the unfenced brokers.
+    fn place_new_topic(
+        &self,
+        image: &MetadataImage,
+        spec: &CreateTopicSpec,
+    ) -> Result<Vec<Vec<i32>>, ApiError> {
+        let unfenced = image.unfenced_broker_ids();
+        let num_partitions = if spec.num_partitions == -1 {
+            self.defaults.num_partitions
+        } else {
+            spec.num_partitions
+        };
+        let rf = if spec.replication_factor == -1 {
+            self.defaults.default_replication_factor
+        } else {
+            spec.replication_factor
+        };
+        if num_partitions <= 0 {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                "Number of partitions was set to an invalid non-positive value.",
+            ));
+        }
+        if num_partitions > TOPIC_PARTITIONS_MAX {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("A topic may have at most {TOPIC_PARTITIONS_MAX} partitions."),
+            ));
+        }
+        if rf <= 0 {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                "Replication factor must be larger than 0.",
+            ));
+        }
+        if rf as usize > unfenced.len() {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} \
+                     cannot be reached because only {} broker(s) are registered.",
+                    unfenced.len()
+                ),
+            ));
+        }
+        let lists = place_replicas(
+            &unfenced,
+            0,
+            num_partitions,
+            rf as usize,
+            random_start(unfenced.len()),
+        );
+        Ok(lists)
+    }
+
     /// DeleteTopics by name or id; results in request order, `(name, topic_id)` on success.
-    pub async fn delete_topics(
+    pub(crate) async fn delete_topics(
         &self,
         topics: Vec<TopicRef>,
     ) -> Vec<Result<(String, Uuid), ApiError>> {
@@ -705,7 +745,7 @@ impl Controller {
     }
 
     /// CreatePartitions: grows topics to `count` partitions.
-    pub async fn create_partitions(
+    pub(crate) async fn create_partitions(
         &self,
         reqs: Vec<CreatePartitionsSpec>,
         validate_only: bool,
@@ -852,7 +892,7 @@ impl Controller {
     }
 
     /// IncrementalAlterConfigs (and legacy AlterConfigs via [`legacy_replace_ops`]).
-    pub async fn alter_configs(
+    pub(crate) async fn alter_configs(
         &self,
         changes: Vec<ConfigChangeSpec>,
         validate_only: bool,

@@ -19,7 +19,7 @@ use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
 
 /// A registered broker (Kafka's `BrokerRegistration`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BrokerRegistration {
+pub(crate) struct BrokerRegistration {
     pub broker_id: i32,
     pub incarnation_id: Uuid,
     pub listeners: Vec<BrokerEndpoint>,
@@ -29,7 +29,7 @@ pub struct BrokerRegistration {
 
 /// A partition's replica assignment and leadership (Kafka's `PartitionRegistration`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionRegistration {
+pub(crate) struct PartitionRegistration {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
     pub leader: i32,
@@ -39,7 +39,7 @@ pub struct PartitionRegistration {
 
 /// A topic and its partitions (Kafka's `TopicImage`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TopicImage {
+pub(crate) struct TopicImage {
     pub name: String,
     pub topic_id: Uuid,
     pub partitions: BTreeMap<i32, PartitionRegistration>,
@@ -47,7 +47,7 @@ pub struct TopicImage {
 
 /// The cluster metadata as of raft log index `offset`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MetadataImage {
+pub(crate) struct MetadataImage {
     /// Index of the last raft entry applied to this image (0 = nothing applied).
     pub offset: u64,
     pub cluster_id: String,
@@ -61,15 +61,15 @@ pub struct MetadataImage {
 
 impl MetadataImage {
     /// The image before any record: no cluster id, no brokers, no topics.
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Self::default()
     }
 
-    pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
+    pub(crate) fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
         self.topics.get(name)
     }
 
-    pub fn topic_by_id(&self, topic_id: Uuid) -> Option<&Arc<TopicImage>> {
+    pub(crate) fn topic_by_id(&self, topic_id: Uuid) -> Option<&Arc<TopicImage>> {
         self.topic_names_by_id
             .get(&topic_id)
             .and_then(|name| self.topics.get(name))
@@ -77,21 +77,23 @@ impl MetadataImage {
 
     /// Whether `topic` exists and has a partition `partition` (Kafka's
     /// `metadataCache.getLeaderAndIsr(topic, partition).isPresent`).
-    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+    pub(crate) fn has_partition(&self, topic: &str, partition: i32) -> bool {
         self.topic(topic)
             .is_some_and(|t| t.partitions.contains_key(&partition))
     }
 
+    #[cfg(test)]
     /// Dynamic config overrides of a topic (empty when none are set).
-    pub fn topic_config(&self, name: &str) -> BTreeMap<String, String> {
+    pub(crate) fn topic_config(&self, name: &str) -> BTreeMap<String, String> {
         self.configs
             .get(&ConfigResource::Topic(name.to_string()))
             .cloned()
             .unwrap_or_default()
     }
 
+    #[cfg(test)]
     /// Dynamic broker config: `None` = the cluster-wide default, `Some(id)` = one broker's.
-    pub fn broker_config(&self, broker_id: Option<i32>) -> BTreeMap<String, String> {
+    pub(crate) fn broker_config(&self, broker_id: Option<i32>) -> BTreeMap<String, String> {
         self.configs
             .get(&ConfigResource::Broker(broker_id))
             .cloned()
@@ -99,7 +101,7 @@ impl MetadataImage {
     }
 
     /// Ids of registered brokers that are not fenced, ascending.
-    pub fn unfenced_broker_ids(&self) -> Vec<i32> {
+    pub(crate) fn unfenced_broker_ids(&self) -> Vec<i32> {
         self.brokers
             .values()
             .filter(|b| !b.fenced)
@@ -107,9 +109,10 @@ impl MetadataImage {
             .collect()
     }
 
-    /// The next image: `records` applied in order on top of this one. `offset` is left as
-    /// is; the caller (the quorum's state machine) sets it to the raft index of the batch.
-    pub fn apply(&self, records: &[MetadataRecord]) -> MetadataImage {
+    #[cfg(test)]
+    /// The next image: `records` applied in order on top of this one (`offset` is left as
+    /// is).
+    pub(crate) fn apply(&self, records: &[MetadataRecord]) -> MetadataImage {
         let mut next = self.clone();
         next.apply_in_place(records);
         next

@@ -6,18 +6,17 @@
 //! never touches partition logs; apply is total (a record that does not fit is skipped, so
 //! every node reaches the same image).
 
-pub mod controller;
-pub mod image;
+pub(crate) mod controller;
+pub(crate) mod image;
 mod network;
-pub mod quorum;
-pub mod records;
+pub(crate) mod quorum;
+pub(crate) mod records;
 mod store;
 
-pub use controller::{
+pub(crate) use controller::{
     legacy_replace_ops, validate_topic_name, AlterOp, BrokerRegistrationRequest, ConfigChangeSpec,
-    ConfigDefaultFn, ConfigValidator, Controller, ControllerDefaults, CreatePartitionsSpec,
-    CreateTopicSpec, CreatedTopic, TopicRef,
+    Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec, TopicRef,
 };
-pub use image::{BrokerRegistration, MetadataImage, PartitionRegistration, TopicImage};
-pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, QuorumOptions};
-pub use records::{BrokerEndpoint, ConfigResource, MetadataBatch, MetadataRecord};
+pub(crate) use image::{MetadataImage, PartitionRegistration, TopicImage};
+pub(crate) use quorum::{MetadataQuorum, QuorumConfig};
+pub(crate) use records::{BrokerEndpoint, ConfigResource};

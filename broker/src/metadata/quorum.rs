@@ -21,10 +21,11 @@ use super::image::MetadataImage;
 use super::network::UnreachableNetworkFactory;
 use super::records::{MetadataBatch, MetadataRecord};
 use super::store::{LogStore, MetadataRaftConfig, RaftNodeId, StateMachineStore, StoreOpenError};
+use crate::types::kafka_uuid_string;
 
 /// Where and as whom the quorum runs.
 #[derive(Debug, Clone)]
-pub struct QuorumConfig {
+pub(crate) struct QuorumConfig {
     /// Kafka `node.id`; also the raft node id.
     pub node_id: i32,
     /// `<log dir>/__cluster_metadata-0`.
@@ -36,7 +37,7 @@ pub struct QuorumConfig {
 
 /// Tuning knobs; the defaults suit production, tests shrink them.
 #[derive(Debug, Clone)]
-pub struct QuorumOptions {
+pub(crate) struct QuorumOptions {
     /// Build a snapshot after this many log entries since the last one.
     pub snapshot_interval_entries: u64,
     /// Log entries kept (not purged) behind the latest snapshot, for lagging followers.
@@ -65,7 +66,7 @@ impl Default for QuorumOptions {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum QuorumError {
+pub(crate) enum QuorumError {
     #[error("node.id {0} cannot be a metadata quorum node id (must be >= 0)")]
     InvalidNodeId(i32),
     #[error("metadata dir {path}: {source}")]
@@ -94,7 +95,7 @@ impl From<StoreOpenError> for QuorumError {
 }
 
 /// The running metadata quorum member on this node.
-pub struct MetadataQuorum {
+pub(crate) struct MetadataQuorum {
     node_id: i32,
     raft: Raft<MetadataRaftConfig>,
     images: watch::Receiver<Arc<MetadataImage>>,
@@ -114,44 +115,26 @@ impl std::fmt::Debug for MetadataQuorum {
 
 /// A random cluster id in Kafka's format: 16 random bytes, URL-safe base64 without padding,
 /// never starting with '-' (Kafka's `Uuid.randomUuid().toString()`).
-pub fn random_cluster_id() -> String {
+pub(crate) fn random_cluster_id() -> String {
     // Bounded: a v4 uuid starts with '-' with probability 1/64.
     for _ in 0..1000 {
-        let id = base64_url_no_pad(Uuid::new_v4().as_bytes());
+        let id = kafka_uuid_string(Uuid::new_v4());
         if !id.starts_with('-') {
             return id;
         }
     }
-    base64_url_no_pad(Uuid::from_u128(1 << 100).as_bytes())
-}
-
-fn base64_url_no_pad(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let symbols = chunk.len() + 1;
-        for i in 0..symbols {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize] as char);
-        }
-    }
-    out
+    kafka_uuid_string(Uuid::from_u128(1 << 100))
 }
 
 impl MetadataQuorum {
     /// Opens the persisted log/vote/snapshot in `cfg.metadata_dir`, replays it into the image
     /// and waits (bounded) until this node leads and the image has caught up. A fresh dir
     /// gets a single-voter membership `{node_id}` and a `ClusterId` record.
-    pub async fn start(cfg: QuorumConfig) -> Result<MetadataQuorum, QuorumError> {
+    pub(crate) async fn start(cfg: QuorumConfig) -> Result<MetadataQuorum, QuorumError> {
         Self::start_with_options(cfg, QuorumOptions::default()).await
     }
 
-    pub async fn start_with_options(
+    pub(crate) async fn start_with_options(
         cfg: QuorumConfig,
         options: QuorumOptions,
     ) -> Result<MetadataQuorum, QuorumError> {
@@ -315,18 +298,18 @@ impl MetadataQuorum {
     }
 
     /// The latest published image.
-    pub fn image(&self) -> Arc<MetadataImage> {
+    pub(crate) fn image(&self) -> Arc<MetadataImage> {
         self.images.borrow().clone()
     }
 
     /// A receiver that sees every newly published image.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
         self.images.clone()
     }
 
     /// Appends `records` as one raft entry (applied atomically) and returns its index once it
     /// is applied and the resulting image is published.
-    pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, QuorumError> {
+    pub(crate) async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, QuorumError> {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(QuorumError::ShutDown);
         }
@@ -362,19 +345,15 @@ impl MetadataQuorum {
     }
 
     /// Whether this node is the raft leader, i.e. Kafka's active controller.
-    pub fn is_active_controller(&self) -> bool {
+    pub(crate) fn is_active_controller(&self) -> bool {
         let metrics = self.metrics.borrow();
         !self.shut_down.load(Ordering::Acquire)
             && metrics.state == ServerState::Leader
             && metrics.current_leader.and_then(|id| i32::try_from(id).ok()) == Some(self.node_id)
     }
 
-    pub fn node_id(&self) -> i32 {
-        self.node_id
-    }
-
     /// Stops raft and closes the files. Idempotent.
-    pub async fn shutdown(&self) -> Result<(), QuorumError> {
+    pub(crate) async fn shutdown(&self) -> Result<(), QuorumError> {
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -471,8 +450,6 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert!(!id.starts_with('-'));
-        assert_eq!(base64_url_no_pad(b"\xfb\xff"), "-_8");
-        assert_eq!(base64_url_no_pad(b"Man"), "TWFu");
     }
 
     #[tokio::test]

@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Version of the [`MetadataBatch`] envelope written by this build.
-pub const METADATA_BATCH_VERSION: u16 = 1;
+pub(crate) const METADATA_BATCH_VERSION: u16 = 1;
 
 /// Kafka's "no leader" value for a partition leader.
-pub const NO_LEADER: i32 = -1;
+pub(crate) const NO_LEADER: i32 = -1;
 
 /// A listener a broker advertises (Kafka's `BrokerEndpoint` in `RegisterBrokerRecord`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BrokerEndpoint {
+pub(crate) struct BrokerEndpoint {
     pub name: String,
     pub host: String,
     pub port: u16,
@@ -32,7 +32,7 @@ pub struct BrokerEndpoint {
 /// The resource a dynamic config belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
-pub enum ConfigResource {
+pub(crate) enum ConfigResource {
     Topic(String),
     /// `None` is the cluster-wide default (Kafka's broker resource with the empty name).
     Broker(Option<i32>),
@@ -51,7 +51,7 @@ impl std::fmt::Display for ConfigResource {
 /// One record of the metadata log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum MetadataRecord {
+pub(crate) enum MetadataRecord {
     /// Written once at bootstrap.
     ClusterId {
         cluster_id: String,
@@ -115,13 +115,13 @@ pub enum MetadataRecord {
 
 /// The payload of one raft entry: records applied atomically, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MetadataBatch {
+pub(crate) struct MetadataBatch {
     pub version: u16,
     pub records: Vec<MetadataRecord>,
 }
 
 impl MetadataBatch {
-    pub fn new(records: Vec<MetadataRecord>) -> Self {
+    pub(crate) fn new(records: Vec<MetadataRecord>) -> Self {
         Self {
             version: METADATA_BATCH_VERSION,
             records,

@@ -9,17 +9,16 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::records::{self, TxnLogRecord, TxnLogValue, TxnState};
-use super::TRANSACTION_STATE_TOPIC_NAME;
-use crate::config::BrokerConfig;
-use crate::coordinator_shards::{self, read_partition, CoordinatorShards};
+use super::{ProducerIdManager, TRANSACTION_STATE_TOPIC_NAME};
+use crate::coordinator_shards::{self, partition_for, read_partition, CoordinatorShards};
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
-use crate::group::{partition_for, GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
-use crate::handlers::producer_id::ProducerIdManager;
+use crate::group::{GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
 use crate::log::{AppendOrigin, TxnVerification};
 use crate::metadata::{Controller, CreateTopicSpec, MetadataQuorum};
 use crate::replica::{ReplicaManager, TxnMarker};
 use crate::types::{now_ms, TopicPartition};
+use ironlog_config::BrokerConfig;
 
 /// Attempts to write a transaction's markers within one completion before leaving it to
 /// the background task.
@@ -30,7 +29,7 @@ const INIT_ROUNDS: usize = 3;
 
 /// The transaction settings (Kafka's `transaction.*` configs).
 #[derive(Debug, Clone)]
-pub struct TxnConfig {
+pub(crate) struct TxnConfig {
     pub state_log_num_partitions: i32,
     pub state_log_replication_factor: i16,
     pub state_log_min_isr: i32,
@@ -42,7 +41,7 @@ pub struct TxnConfig {
 }
 
 impl TxnConfig {
-    pub fn from_broker_config(c: &BrokerConfig) -> Self {
+    pub(crate) fn from_broker_config(c: &BrokerConfig) -> Self {
         Self {
             state_log_num_partitions: c.transaction_state_log_num_partitions.max(1),
             state_log_replication_factor: c.transaction_state_log_replication_factor.max(1),
@@ -102,7 +101,7 @@ impl TxnMetadata {
 
 /// DescribeTransactions' view of one transactional id.
 #[derive(Debug, Clone)]
-pub struct DescribedTxn {
+pub(crate) struct DescribedTxn {
     pub state: TxnState,
     pub timeout_ms: i32,
     pub start_ms: i64,
@@ -113,7 +112,7 @@ pub struct DescribedTxn {
 
 /// ListTransactions' view of one transactional id.
 #[derive(Debug, Clone)]
-pub struct ListedTxn {
+pub(crate) struct ListedTxn {
     pub transactional_id: String,
     pub producer_id: i64,
     pub state: TxnState,
@@ -135,7 +134,7 @@ impl Shard {
     }
 }
 
-pub struct TransactionCoordinator {
+pub(crate) struct TransactionCoordinator {
     node_id: i32,
     config: TxnConfig,
     replicas: Arc<ReplicaManager>,
@@ -167,7 +166,7 @@ fn err(code: ResponseError, message: impl Into<String>) -> ApiError {
 
 impl TransactionCoordinator {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         node_id: i32,
         config: TxnConfig,
         replicas: Arc<ReplicaManager>,
@@ -193,13 +192,12 @@ impl TransactionCoordinator {
         })
     }
 
-    pub fn config(&self) -> &TxnConfig {
-        &self.config
-    }
-
     /// Starts loading/unloading shards as leadership of `__transaction_state` changes, and
     /// the periodic abort of timed-out transactions / removal of expired ids.
-    pub fn start(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let images = this.quorum.subscribe();
@@ -253,7 +251,7 @@ impl TransactionCoordinator {
     }
 
     /// The `__transaction_state` partition of `transactional_id`.
-    pub fn partition_for_txn(&self, transactional_id: &str) -> i32 {
+    pub(crate) fn partition_for_txn(&self, transactional_id: &str) -> i32 {
         let n = self
             .shards
             .partition_count(&self.quorum.image())
@@ -270,7 +268,7 @@ impl TransactionCoordinator {
 
     /// Creates `__transaction_state` if it does not exist yet (FindCoordinator and
     /// InitProducerId do this on first use, as Kafka does).
-    pub async fn ensure_state_topic(&self) -> Result<(), ApiError> {
+    pub(crate) async fn ensure_state_topic(&self) -> Result<(), ApiError> {
         if self
             .quorum
             .image()
@@ -484,7 +482,7 @@ impl TransactionCoordinator {
     /// (a new producer id when new or when the epoch is exhausted). An ongoing transaction
     /// of the previous producer is aborted first (fencing it). `expected` is KIP-360's
     /// (producer id, epoch) a producer re-initializing itself sends.
-    pub async fn init_producer_id(
+    pub(crate) async fn init_producer_id(
         &self,
         transactional_id: &str,
         timeout_ms: i32,
@@ -627,7 +625,7 @@ impl TransactionCoordinator {
 
     /// AddPartitionsToTxn: adds partitions to the (possibly new) ongoing transaction. With
     /// `verify_only`, checks that they are already part of it.
-    pub async fn add_partitions(
+    pub(crate) async fn add_partitions(
         &self,
         transactional_id: &str,
         producer_id: i64,
@@ -680,7 +678,7 @@ impl TransactionCoordinator {
     }
 
     /// AddOffsetsToTxn: adds the group's `__consumer_offsets` partition to the transaction.
-    pub async fn add_offsets(
+    pub(crate) async fn add_offsets(
         &self,
         transactional_id: &str,
         producer_id: i64,
@@ -709,7 +707,7 @@ impl TransactionCoordinator {
     /// written between the check and the append (no hanging transaction on
     /// `__consumer_offsets`).
     #[allow(clippy::too_many_arguments)]
-    pub async fn txn_offset_commit(
+    pub(crate) async fn txn_offset_commit(
         &self,
         transactional_id: &str,
         group_id: &str,
@@ -753,7 +751,7 @@ impl TransactionCoordinator {
     /// EndTxn: commits or aborts the ongoing transaction (markers written before the
     /// answer). A retry of a completed EndTxn succeeds; the other outcome is
     /// INVALID_TXN_STATE.
-    pub async fn end_txn(
+    pub(crate) async fn end_txn(
         &self,
         transactional_id: &str,
         producer_id: i64,
@@ -803,7 +801,7 @@ impl TransactionCoordinator {
     }
 
     /// DescribeTransactions for one id.
-    pub fn describe(&self, transactional_id: &str) -> Result<DescribedTxn, ApiError> {
+    pub(crate) fn describe(&self, transactional_id: &str) -> Result<DescribedTxn, ApiError> {
         let shard = self.shard_for(transactional_id)?;
         let meta = shard
             .get(transactional_id)
@@ -820,7 +818,7 @@ impl TransactionCoordinator {
 
     /// ListTransactions over every loaded shard. Empty filters match everything;
     /// `min_duration_ms` ≥ 0 keeps transactions running at least that long.
-    pub fn list(
+    pub(crate) fn list(
         &self,
         states: &[TxnState],
         producer_ids: &[i64],

@@ -12,10 +12,12 @@
 //! that prepared it, or after a failure or restart by the background task.
 
 mod coordinator;
-pub mod records;
+mod producer_ids;
+pub(crate) mod records;
 
-pub use coordinator::{DescribedTxn, ListedTxn, TransactionCoordinator, TxnConfig};
-pub use records::TxnState;
+pub(crate) use coordinator::{TransactionCoordinator, TxnConfig};
+pub(crate) use producer_ids::ProducerIdManager;
+pub(crate) use records::TxnState;
 
 /// Kafka's internal topic of transaction state.
-pub const TRANSACTION_STATE_TOPIC_NAME: &str = "__transaction_state";
+pub(crate) const TRANSACTION_STATE_TOPIC_NAME: &str = "__transaction_state";

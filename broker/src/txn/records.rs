@@ -15,7 +15,7 @@ const KEY_VERSION: i16 = 0;
 const VALUE_VERSION: i16 = 0;
 
 #[derive(Debug, thiserror::Error)]
-pub enum TxnRecordError {
+pub(crate) enum TxnRecordError {
     #[error("transaction log record truncated")]
     Truncated,
     #[error("unknown transaction log {what} version {version}")]
@@ -30,7 +30,7 @@ pub enum TxnRecordError {
 
 /// Kafka's `TransactionState` with its status byte in `TransactionLogValue`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TxnState {
+pub(crate) enum TxnState {
     Empty,
     Ongoing,
     PrepareCommit,
@@ -42,7 +42,7 @@ pub enum TxnState {
 }
 
 impl TxnState {
-    pub fn id(self) -> i8 {
+    pub(crate) fn id(self) -> i8 {
         match self {
             TxnState::Empty => 0,
             TxnState::Ongoing => 1,
@@ -55,7 +55,7 @@ impl TxnState {
         }
     }
 
-    pub fn from_id(id: i8) -> Result<Self, TxnRecordError> {
+    pub(crate) fn from_id(id: i8) -> Result<Self, TxnRecordError> {
         Ok(match id {
             0 => TxnState::Empty,
             1 => TxnState::Ongoing,
@@ -70,7 +70,7 @@ impl TxnState {
     }
 
     /// The name DescribeTransactions/ListTransactions use (Kafka's `TransactionState.stateName`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             TxnState::Empty => "Empty",
             TxnState::Ongoing => "Ongoing",
@@ -83,7 +83,7 @@ impl TxnState {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         (0..=7)
             .filter_map(|i| Self::from_id(i).ok())
             .find(|s| s.name() == name)
@@ -92,7 +92,7 @@ impl TxnState {
 
 /// `TransactionLogValue` v0.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnLogValue {
+pub(crate) struct TxnLogValue {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub timeout_ms: i32,
@@ -104,7 +104,7 @@ pub struct TxnLogValue {
 
 /// One `__transaction_state` record: `value == None` is a tombstone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnLogRecord {
+pub(crate) struct TxnLogRecord {
     pub transactional_id: String,
     pub value: Option<TxnLogValue>,
 }
@@ -115,7 +115,7 @@ fn put_string(buf: &mut BytesMut, s: &str) {
 }
 
 impl TxnLogRecord {
-    pub fn encode(&self) -> (Bytes, Option<Bytes>) {
+    pub(crate) fn encode(&self) -> (Bytes, Option<Bytes>) {
         let mut key = BytesMut::new();
         key.put_i16(KEY_VERSION);
         put_string(&mut key, &self.transactional_id);
@@ -153,7 +153,7 @@ impl TxnLogRecord {
         (key.freeze(), value)
     }
 
-    pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Self, TxnRecordError> {
+    pub(crate) fn decode(key: &[u8], value: Option<&[u8]>) -> Result<Self, TxnRecordError> {
         let mut k = Reader(key);
         let version = k.i16()?;
         if version != KEY_VERSION {
@@ -286,7 +286,10 @@ impl Reader<'_> {
 }
 
 /// One batch (magic 2, no producer id) holding `records`.
-pub fn encode_batch(records: &[TxnLogRecord], timestamp_ms: i64) -> Result<Bytes, TxnRecordError> {
+pub(crate) fn encode_batch(
+    records: &[TxnLogRecord],
+    timestamp_ms: i64,
+) -> Result<Bytes, TxnRecordError> {
     crate::log::batch::encode_keyed_batch(
         records.iter().map(|r| r.encode()),
         Compression::None,
@@ -298,7 +301,9 @@ pub fn encode_batch(records: &[TxnLogRecord], timestamp_ms: i64) -> Result<Bytes
 
 /// Decodes every record of whole stored batches; returns them and the offset after the
 /// last batch. Control batches and keyless records are skipped.
-pub fn decode_batches(blob: &Bytes) -> Result<(Vec<TxnLogRecord>, Option<i64>), TxnRecordError> {
+pub(crate) fn decode_batches(
+    blob: &Bytes,
+) -> Result<(Vec<TxnLogRecord>, Option<i64>), TxnRecordError> {
     let mut out = Vec::new();
     let mut next_offset = None;
     let mut position = 0usize;

@@ -467,7 +467,7 @@ fn quorum_voters(value: &ConfigValue) -> Result<(), String> {
         return Ok(());
     };
     for voter in voters {
-        super::broker::parse_quorum_voter(voter)?;
+        crate::endpoints::parse_quorum_voter(voter)?;
     }
     Ok(())
 }
@@ -477,7 +477,7 @@ fn host_ports(value: &ConfigValue) -> Result<(), String> {
         return Ok(());
     };
     for server in servers {
-        super::broker::parse_host_port(server)?;
+        crate::endpoints::parse_host_port(server)?;
     }
     Ok(())
 }

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Writes kafka-4.1.1-configs.json: what a real Apache Kafka 4.1.1 node reports about
-every broker and topic config, the reference `config::defs` is tested against.
+every broker and topic config, the reference `ironlog_config::defs` is tested against.
 
 Observed, not transcribed: run two single-node Kafka 4.1.1 brokers (`kafka.Kafka`, storage
 formatted with `kafka.tools.StorageTool format --standalone`, jars from Maven Central):
   PLAIN  -- node.id=1, listeners, advertised.listeners, controller settings, plus the
             keys Ironlog accepts that Kafka 4.1 has no public definition for (cluster.id,
             super.users, allow.everyone.if.no.acl.found, eligible.leader.replicas.enable,
-            leader.imbalance.per.broker.percentage, producer.id.expiration.check.interval.ms),
+            leader.imbalance.per.broker.percentage, producer.id.expiration.check.interval.ms,
+            log.open.files.max),
             which Kafka describes only when they are set;
   FULL   -- the same plus a value for every `log.*` config that has no default
             (log.retention.ms, log.retention.minutes, log.roll.ms, log.roll.jitter.ms,

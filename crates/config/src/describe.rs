@@ -15,11 +15,11 @@
 //!   the others that are set; the cluster-default resource (empty name) lists the dynamic
 //!   cluster defaults with their stored values and only DYNAMIC_DEFAULT synonyms.
 
-use super::defs::{
+use crate::defs::{
     broker_config_def, broker_synonyms, ConfigDef, ConfigType, KafkaDefinition, BROKER_CONFIGS,
     TOPIC_CONFIGS,
 };
-use super::layers::{
+use crate::layers::{
     broker_layers, effective_topic_value, layer_entry, topic_override, BrokerLayer, ConfigLayers,
 };
 
@@ -304,8 +304,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::config::defs::UpdateMode;
-    use crate::config::BrokerConfig;
+    use crate::defs::UpdateMode;
+    use crate::BrokerConfig;
 
     fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
         entries
@@ -373,7 +373,7 @@ mod tests {
 
     fn kafka_reference(scope: &str) -> BTreeMap<String, KafkaConfigRow> {
         let rows: Vec<KafkaConfigRow> =
-            serde_json::from_str(include_str!("testdata/kafka-4.1.1-configs.json"))
+            serde_json::from_str(include_str!("../testdata/kafka-4.1.1-configs.json"))
                 .expect("the Kafka reference data parses");
         rows.into_iter()
             .filter(|r| r.scope == scope)

@@ -1,4 +1,5 @@
-//! Broker configuration under Kafka's own names.
+//! Broker and topic configuration under Kafka's own names, for the broker and for tools
+//! that check a broker's configuration the way the broker will (the Kubernetes operator).
 //!
 //! - [`parse_properties`] reads Java `.properties` text (`server.properties`).
 //! - [`BrokerConfig::load`] applies a config file (or the embedded single-node default)
@@ -10,27 +11,31 @@
 //! - [`defs`] is the one table of every broker key and topic config (type, default,
 //!   validator, documentation, dynamic update mode, broker synonyms). Validation,
 //!   `DescribeConfigs` and topic defaults all read it.
-//! - [`effective_log_config`] resolves the layers: topic override > dynamic per-broker >
-//!   dynamic cluster default > static > Kafka default (`layers`).
+//! - [`effective_topic_config`] and [`effective_broker_value`] resolve the layers: topic
+//!   override > dynamic per-broker > dynamic cluster default > static > Kafka default
+//!   (`layers`).
+//! - `endpoints`: listeners, security protocols, quorum voters, `host:port` values.
 //! - `describe_*` build DescribeConfigs output as Kafka does: sources, synonyms, read-only
 //!   and sensitivity flags (`describe`).
 //! - [`check_broker_config_change`] refuses dynamic broker changes as Kafka does
 //!   (read-only keys, per-broker keys at the cluster default, ...) (`dynamic`).
 //!
-//! This module never does network I/O and never mutates shared state: dynamic configs
-//! arrive as maps from the metadata image and are resolved on demand.
+//! This crate knows no broker state and depends on nothing of the broker: it never does
+//! network I/O and never mutates shared state; dynamic configs arrive as plain maps (from
+//! the broker's metadata image, or a custom resource) and are resolved on demand. What a
+//! config means to a broker component (e.g. a partition's storage settings) is that
+//! component's business.
 
 mod broker;
 pub mod defs;
 mod describe;
 mod dynamic;
+mod endpoints;
 mod env;
 mod layers;
 mod properties;
 
-pub use broker::{
-    BrokerConfig, Listener, QuorumVoter, SecurityProtocol, EMBEDDED_SERVER_PROPERTIES,
-};
+pub use broker::{BrokerConfig, EMBEDDED_SERVER_PROPERTIES};
 pub use defs::{
     default_value, is_list_config, ConfigDef, ConfigType, ConfigValue, TopicConfigDef, UpdateMode,
     BROKER_CONFIGS, TOPIC_CONFIGS,
@@ -43,13 +48,14 @@ pub use dynamic::{
     check_broker_config_change, validate_broker_dynamic_config, BrokerConfigChangeError,
     BrokerConfigOp,
 };
+pub use endpoints::{Listener, QuorumVoter, SecurityProtocol};
 pub use env::{
     config_key_for_variable, overrides_from_env, variable_for_config_key, EnvOverride, ENV_PREFIX,
     NON_CONFIG_VARIABLES,
 };
 pub use layers::{
-    effective_broker_value, effective_log_config, effective_min_insync_replicas,
-    invalid_config_value, validate_topic_config, ConfigLayers,
+    effective_broker_value, effective_min_insync_replicas, effective_topic_config,
+    effective_topic_i64, invalid_config_value, validate_topic_config, ConfigLayers,
 };
 pub use properties::parse_properties;
 

@@ -2,11 +2,14 @@
 //! `server.properties` plus `--override key=value` arguments.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::defs::{broker_config_def, ConfigValue};
-use super::{ConfigError, ConfigLayers};
+use crate::defs::{broker_config_def, ConfigValue};
+use crate::endpoints::{
+    check_unique_names, parse_host_port, parse_listener_list, parse_protocol_map,
+    parse_quorum_voter, Listener, QuorumVoter, SecurityProtocol,
+};
+use crate::ConfigError;
 
 /// The configuration `ironlog broker` runs with when given no `--config`: a single node
 /// that is broker and (one-voter) controller, data in `./ironlog-data`, clients on
@@ -26,89 +29,6 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 ";
-
-/// Kafka's `SecurityProtocol`, with its wire ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SecurityProtocol {
-    Plaintext,
-    Ssl,
-    SaslPlaintext,
-    SaslSsl,
-}
-
-impl SecurityProtocol {
-    pub fn name(&self) -> &'static str {
-        match self {
-            SecurityProtocol::Plaintext => "PLAINTEXT",
-            SecurityProtocol::Ssl => "SSL",
-            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
-            SecurityProtocol::SaslSsl => "SASL_SSL",
-        }
-    }
-
-    /// Kafka's `SecurityProtocol.id` (as sent in `BrokerRegistration` endpoints).
-    pub fn id(&self) -> i16 {
-        match self {
-            SecurityProtocol::Plaintext => 0,
-            SecurityProtocol::Ssl => 1,
-            SecurityProtocol::SaslPlaintext => 2,
-            SecurityProtocol::SaslSsl => 3,
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_uppercase().as_str() {
-            "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
-            "SSL" => Some(SecurityProtocol::Ssl),
-            "SASL_PLAINTEXT" => Some(SecurityProtocol::SaslPlaintext),
-            "SASL_SSL" => Some(SecurityProtocol::SaslSsl),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for SecurityProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// One listener endpoint, `NAME://host:port`. In `listeners` an empty host has been
-/// replaced by `0.0.0.0` (all interfaces); advertised hosts are always routable names.
-/// Port 0 = pick a free port (see [`BrokerConfig::set_bound_port`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
-    /// Upper-cased listener name (`PLAINTEXT`, `INTERNAL`, ...).
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub security_protocol: SecurityProtocol,
-}
-
-impl Listener {
-    /// `host:port`, with IPv6 hosts in brackets: ready for `TcpListener::bind`.
-    pub fn host_port(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl fmt::Display for Listener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.name, self.host_port())
-    }
-}
-
-/// One `controller.quorum.voters` entry: `id@host:port`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuorumVoter {
-    pub node_id: i32,
-    pub host: String,
-    pub port: u16,
-}
 
 /// The typed static configuration of a broker. Every field is a Kafka config under its
 /// Kafka name (units in the field name); `static_broker_configs` keeps the explicitly set
@@ -241,7 +161,7 @@ impl BrokerConfig {
             })?,
             None => EMBEDDED_SERVER_PROPERTIES.to_string(),
         };
-        let mut pairs = super::parse_properties(&text)?;
+        let mut pairs = crate::parse_properties(&text)?;
         for entry in overrides {
             let (key, value) = entry.split_once('=').ok_or_else(|| ConfigError::Override {
                 entry: entry.clone(),
@@ -291,17 +211,6 @@ impl BrokerConfig {
             raw.insert(key, value);
         }
         Builder { parsed }.build(raw)
-    }
-
-    /// The static broker default topic config (no dynamic or topic overrides).
-    pub fn log_config(&self) -> crate::log::LogConfig {
-        let empty = BTreeMap::new();
-        super::effective_log_config(&ConfigLayers {
-            static_config: self,
-            dynamic_cluster: &empty,
-            dynamic_broker: &empty,
-            topic: &empty,
-        })
     }
 
     /// The static value of a broker config: explicitly set, else its default. `None` for
@@ -813,129 +722,6 @@ struct ListenerLayout {
     inter_broker_listener_name: String,
 }
 
-fn parse_protocol_map(raw: &str) -> Result<BTreeMap<String, SecurityProtocol>, String> {
-    let mut map = BTreeMap::new();
-    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, protocol) = entry
-            .split_once(':')
-            .ok_or_else(|| format!("entry '{entry}' is not NAME:PROTOCOL"))?;
-        let protocol = SecurityProtocol::from_name(protocol.trim()).ok_or_else(|| {
-            format!(
-                "unknown security protocol '{}' for listener {name}",
-                protocol.trim()
-            )
-        })?;
-        map.insert(name.trim().to_ascii_uppercase(), protocol);
-    }
-    Ok(map)
-}
-
-fn parse_listener_list(
-    raw: &str,
-    protocol_map: &BTreeMap<String, SecurityProtocol>,
-) -> Result<Vec<Listener>, String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|entry| parse_listener(entry, protocol_map))
-        .collect()
-}
-
-/// Parses `NAME://host:port` (`[v6]` hosts allowed, empty host allowed).
-pub(crate) fn parse_listener(
-    entry: &str,
-    protocol_map: &BTreeMap<String, SecurityProtocol>,
-) -> Result<Listener, String> {
-    let (name, rest) = entry
-        .split_once("://")
-        .ok_or_else(|| format!("listener '{entry}' is not of the form NAME://host:port"))?;
-    let name = name.trim().to_ascii_uppercase();
-    if name.is_empty() {
-        return Err(format!("listener '{entry}' has no name"));
-    }
-    let (host, port) =
-        parse_host_port_allow_empty(rest).map_err(|m| format!("listener '{entry}': {m}"))?;
-    let security_protocol = *protocol_map
-        .get(&name)
-        .ok_or_else(|| format!("No security protocol defined for listener {name} (add it to listener.security.protocol.map)"))?;
-    Ok(Listener {
-        name,
-        host,
-        port,
-        security_protocol,
-    })
-}
-
-fn check_unique_names(listeners: &[Listener]) -> Result<(), String> {
-    let mut names = BTreeSet::new();
-    match listeners.iter().find(|l| !names.insert(l.name.as_str())) {
-        Some(dup) => Err(format!(
-            "Each listener must have a different name, {} is used twice",
-            dup.name
-        )),
-        None => Ok(()),
-    }
-}
-
-fn parse_host_port_allow_empty(raw: &str) -> Result<(String, u16), String> {
-    let (host, port) = raw
-        .rsplit_once(':')
-        .ok_or_else(|| "missing :port".to_string())?;
-    let host = match host.strip_prefix('[') {
-        Some(inner) => inner
-            .strip_suffix(']')
-            .ok_or_else(|| "unbalanced [ in host".to_string())?,
-        None => host,
-    };
-    if host.contains(':') && !raw.starts_with('[') {
-        return Err("IPv6 hosts must be written in brackets, e.g. [::1]:9092".to_string());
-    }
-    if host
-        .chars()
-        .any(|c| c.is_whitespace() || c == '/' || c == '@')
-    {
-        return Err(format!("invalid host '{host}'"));
-    }
-    let port: u16 = port
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid port '{port}' (must be 0..=65535)"))?;
-    Ok((host.to_string(), port))
-}
-
-/// Parses `host:port` with a non-empty host and non-zero port.
-pub(crate) fn parse_host_port(raw: &str) -> Result<(String, u16), String> {
-    let (host, port) =
-        parse_host_port_allow_empty(raw.trim()).map_err(|m| format!("'{raw}': {m}"))?;
-    if host.is_empty() {
-        return Err(format!("'{raw}': host must not be empty"));
-    }
-    if port == 0 {
-        return Err(format!("'{raw}': port must not be 0"));
-    }
-    Ok((host, port))
-}
-
-/// Parses one `controller.quorum.voters` entry, `id@host:port`.
-pub(crate) fn parse_quorum_voter(raw: &str) -> Result<QuorumVoter, String> {
-    let (id, address) = raw
-        .trim()
-        .split_once('@')
-        .ok_or_else(|| format!("voter '{raw}' is not of the form id@host:port"))?;
-    let node_id: i32 = id
-        .trim()
-        .parse()
-        .ok()
-        .filter(|id| *id >= 0)
-        .ok_or_else(|| format!("voter '{raw}': invalid node id '{id}'"))?;
-    let (host, port) = parse_host_port(address)?;
-    Ok(QuorumVoter {
-        node_id,
-        host,
-        port,
-    })
-}
-
 /// This machine's host name, which Kafka advertises for listeners with an empty host.
 fn local_hostname() -> Result<String, String> {
     for path in ["/proc/sys/kernel/hostname", "/etc/hostname"] {
@@ -1078,7 +864,13 @@ log.retention.check.interval.ms=300000
             config.log_dirs,
             vec![PathBuf::from("/tmp/kraft-combined-logs")]
         );
-        assert_eq!(config.log_config().retention_ms, 168 * 3_600_000);
+        assert_eq!(
+            crate::effective_topic_config(
+                &crate::ConfigLayers::static_only(&config),
+                "retention.ms"
+            ),
+            Some(ConfigValue::Long(168 * 3_600_000))
+        );
         assert_eq!(
             config
                 .static_broker_configs

@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use super::defs::{
+use crate::defs::{
     broker_config_def, invalid_value_message, topic_config_def, ConfigValue, TopicConfigDef,
 };
-use super::dynamic::counts_as_dynamic;
-use super::BrokerConfig;
-use crate::log::{LogConfig, TimestampType};
+use crate::dynamic::counts_as_dynamic;
+use crate::BrokerConfig;
+
+/// No configs: the dynamic or topic layer of a resource that has none.
+static NO_CONFIGS: BTreeMap<String, String> = BTreeMap::new();
 
 /// The config sources of one resource, highest priority last in this struct's order of
 /// application: `topic` > `dynamic_broker` > `dynamic_cluster` > `static_config`.
@@ -26,6 +28,19 @@ pub struct ConfigLayers<'a> {
     pub topic: &'a BTreeMap<String, String>,
 }
 
+impl<'a> ConfigLayers<'a> {
+    /// The static configuration alone: no dynamic configs, no topic overrides (what a
+    /// broker's topics default to at start-up).
+    pub fn static_only(static_config: &'a BrokerConfig) -> Self {
+        Self {
+            static_config,
+            dynamic_cluster: &NO_CONFIGS,
+            dynamic_broker: &NO_CONFIGS,
+            topic: &NO_CONFIGS,
+        }
+    }
+}
+
 /// Checks one topic config (CreateTopics / AlterConfigs / IncrementalAlterConfigs).
 pub fn validate_topic_config(name: &str, value: &str) -> Result<(), String> {
     let def = topic_config_def(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
@@ -35,7 +50,7 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), String> {
 /// Where a broker key's value can come from, highest priority first (Kafka's default,
 /// the lowest layer, is the key's definition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BrokerLayer {
+pub(crate) enum BrokerLayer {
     /// Dynamic configs of this broker (`--entity-type brokers --entity-name <id>`).
     DynamicBroker,
     /// Dynamic cluster-wide defaults (`--entity-type brokers --entity-default`).
@@ -45,7 +60,7 @@ pub(super) enum BrokerLayer {
 }
 
 /// The layers above Kafka's default with their maps, highest priority first.
-pub(super) fn broker_layers<'a>(
+pub(crate) fn broker_layers<'a>(
     layers: &ConfigLayers<'a>,
 ) -> [(&'a BTreeMap<String, String>, BrokerLayer); 3] {
     [
@@ -71,7 +86,7 @@ pub fn effective_broker_value(layers: &ConfigLayers, name: &str) -> Option<Confi
 /// A broker key's value in a layer, with the text as stored, if it counts there: valid,
 /// and in a dynamic layer a key that may be set at that level. Stored dynamic values were
 /// validated when written; an invalid one (e.g. written by a newer version) is skipped.
-pub(super) fn layer_entry<'m>(
+pub(crate) fn layer_entry<'m>(
     map: &'m BTreeMap<String, String>,
     layer: BrokerLayer,
     name: &str,
@@ -111,7 +126,7 @@ fn layer_value(
 /// The effective value of a topic config: the topic's override, else the first broker
 /// synonym set in the highest layer (converted to the topic config's unit), else Kafka's
 /// default.
-pub(super) fn effective_topic_value(
+pub(crate) fn effective_topic_value(
     layers: &ConfigLayers,
     topic: &TopicConfigDef,
 ) -> Option<ConfigValue> {
@@ -131,7 +146,7 @@ pub(super) fn effective_topic_value(
 }
 
 /// The topic's own override of `topic`, if set and valid.
-pub(super) fn topic_override(layers: &ConfigLayers, topic: &TopicConfigDef) -> Option<ConfigValue> {
+pub(crate) fn topic_override(layers: &ConfigLayers, topic: &TopicConfigDef) -> Option<ConfigValue> {
     let name = topic.def.name;
     let raw = layers.topic.get(name)?;
     match topic.def.parse(raw) {
@@ -143,84 +158,24 @@ pub(super) fn topic_override(layers: &ConfigLayers, topic: &TopicConfigDef) -> O
     }
 }
 
-fn effective(layers: &ConfigLayers, name: &str) -> Option<ConfigValue> {
+/// The effective value of a topic config (`retention.ms`, `cleanup.policy`, ...): the
+/// topic's override, else its broker synonyms layer by layer, else Kafka's default. `None`
+/// for names that are not topic configs.
+pub fn effective_topic_config(layers: &ConfigLayers, name: &str) -> Option<ConfigValue> {
     let topic = topic_config_def(name)?;
     effective_topic_value(layers, topic)
 }
 
-fn effective_i64(layers: &ConfigLayers, name: &str, fallback: i64) -> i64 {
-    effective(layers, name)
+/// [`effective_topic_config`] of an integer config, `fallback` if it has no integer value.
+pub fn effective_topic_i64(layers: &ConfigLayers, name: &str, fallback: i64) -> i64 {
+    effective_topic_config(layers, name)
         .and_then(|v| v.as_i64())
         .unwrap_or(fallback)
 }
 
-/// The storage config of a topic (or the broker default when `layers.topic` is empty).
-pub fn effective_log_config(layers: &ConfigLayers) -> LogConfig {
-    let d = LogConfig::default();
-    let non_negative = |v: i64, fallback: u64| u64::try_from(v).unwrap_or(fallback);
-    let cleanup = match effective(layers, "cleanup.policy") {
-        Some(ConfigValue::List(items)) => items,
-        _ => vec!["delete".to_string()],
-    };
-    let timestamp_type = match effective(layers, "message.timestamp.type") {
-        Some(ConfigValue::String(s)) if s == "LogAppendTime" => TimestampType::LogAppendTime,
-        _ => TimestampType::CreateTime,
-    };
-    // Kafka: a negative retention (e.g. log.retention.hours=-1) means unlimited.
-    let retention_ms = effective_i64(layers, "retention.ms", d.retention_ms);
-    LogConfig {
-        segment_bytes: non_negative(effective_i64(layers, "segment.bytes", 0), d.segment_bytes),
-        segment_ms: effective_i64(layers, "segment.ms", d.segment_ms),
-        segment_index_bytes: non_negative(
-            effective_i64(layers, "segment.index.bytes", 0),
-            d.segment_index_bytes,
-        ),
-        index_interval_bytes: non_negative(
-            effective_i64(layers, "index.interval.bytes", 0),
-            d.index_interval_bytes,
-        ),
-        retention_ms: if retention_ms < 0 { -1 } else { retention_ms },
-        retention_bytes: effective_i64(layers, "retention.bytes", d.retention_bytes),
-        max_message_bytes: u32::try_from(effective_i64(layers, "max.message.bytes", 0))
-            .unwrap_or(d.max_message_bytes),
-        timestamp_type,
-        timestamp_before_max_ms: effective_i64(
-            layers,
-            "message.timestamp.before.max.ms",
-            d.timestamp_before_max_ms,
-        ),
-        timestamp_after_max_ms: effective_i64(
-            layers,
-            "message.timestamp.after.max.ms",
-            d.timestamp_after_max_ms,
-        ),
-        flush_messages: effective_i64(layers, "flush.messages", d.flush_messages),
-        flush_ms: effective_i64(layers, "flush.ms", d.flush_ms),
-        file_delete_delay_ms: effective_i64(layers, "file.delete.delay.ms", d.file_delete_delay_ms),
-        cleanup_delete: cleanup.iter().any(|p| p == "delete"),
-        cleanup_compact: cleanup.iter().any(|p| p == "compact"),
-        delete_retention_ms: effective_i64(layers, "delete.retention.ms", d.delete_retention_ms),
-        min_cleanable_dirty_ratio: match effective(layers, "min.cleanable.dirty.ratio") {
-            Some(ConfigValue::Double(ratio)) => ratio,
-            _ => d.min_cleanable_dirty_ratio,
-        },
-        min_compaction_lag_ms: effective_i64(
-            layers,
-            "min.compaction.lag.ms",
-            d.min_compaction_lag_ms,
-        ),
-        max_compaction_lag_ms: effective_i64(
-            layers,
-            "max.compaction.lag.ms",
-            d.max_compaction_lag_ms,
-        ),
-    }
-}
-
-/// The effective `min.insync.replicas` of a topic (not a storage setting, so not in
-/// [`LogConfig`]).
+/// The effective `min.insync.replicas` of a topic.
 pub fn effective_min_insync_replicas(layers: &ConfigLayers) -> i32 {
-    i32::try_from(effective_i64(layers, "min.insync.replicas", 1))
+    i32::try_from(effective_topic_i64(layers, "min.insync.replicas", 1))
         .unwrap_or(1)
         .max(1)
 }
@@ -278,13 +233,21 @@ mod tests {
         );
     }
 
+    fn retention_ms(layers: &ConfigLayers) -> Option<ConfigValue> {
+        effective_topic_config(layers, "retention.ms")
+    }
+
     #[test]
-    fn static_log_config_from_defaults_and_synonyms() {
-        let defaults = config(&[]).log_config();
+    fn static_topic_defaults_from_kafka_defaults_and_synonyms() {
+        let defaults = config(&[]);
+        let defaults = ConfigLayers::static_only(&defaults);
         assert_eq!(
-            defaults,
-            LogConfig::default(),
-            "Kafka defaults must equal LogConfig::default()"
+            retention_ms(&defaults),
+            Some(ConfigValue::Long(7 * 24 * 3_600_000))
+        );
+        assert_eq!(
+            effective_topic_config(&defaults, "cleanup.policy"),
+            Some(ConfigValue::List(vec!["delete".into()]))
         );
         let c = config(&[
             "log.retention.hours=24",
@@ -295,17 +258,25 @@ mod tests {
             "log.message.timestamp.type=LogAppendTime",
             "log.flush.scheduler.interval.ms=1000",
         ]);
-        let log = c.log_config();
-        assert_eq!(log.retention_ms, 86_400_000);
-        assert_eq!(log.segment_ms, 3_600_000);
-        assert_eq!(log.segment_bytes, 2_097_152);
-        assert!(log.cleanup_compact && !log.cleanup_delete);
-        assert_eq!(log.max_message_bytes, 5000);
-        assert_eq!(log.timestamp_type, TimestampType::LogAppendTime);
+        let layers = ConfigLayers::static_only(&c);
+        assert_eq!(effective_topic_i64(&layers, "retention.ms", 0), 86_400_000);
+        assert_eq!(effective_topic_i64(&layers, "segment.ms", 0), 3_600_000);
+        assert_eq!(effective_topic_i64(&layers, "segment.bytes", 0), 2_097_152);
         assert_eq!(
-            log.flush_ms, 1000,
+            effective_topic_config(&layers, "cleanup.policy"),
+            Some(ConfigValue::List(vec!["compact".into()]))
+        );
+        assert_eq!(effective_topic_i64(&layers, "max.message.bytes", 0), 5000);
+        assert_eq!(
+            effective_topic_config(&layers, "message.timestamp.type"),
+            Some(ConfigValue::String("LogAppendTime".into()))
+        );
+        assert_eq!(
+            effective_topic_i64(&layers, "flush.ms", 0),
+            1000,
             "flush.ms falls back to log.flush.scheduler.interval.ms"
         );
+        assert_eq!(effective_topic_config(&layers, "no.such.config"), None);
     }
 
     #[test]
@@ -316,17 +287,20 @@ mod tests {
             "log.retention.ms=1234",
         ]);
         assert_eq!(
-            c.log_config().retention_ms,
-            1234,
+            retention_ms(&ConfigLayers::static_only(&c)),
+            Some(ConfigValue::Long(1234)),
             "ms beats minutes beats hours"
         );
         let c = config(&["log.retention.hours=24", "log.retention.minutes=30"]);
-        assert_eq!(c.log_config().retention_ms, 1_800_000);
+        assert_eq!(
+            retention_ms(&ConfigLayers::static_only(&c)),
+            Some(ConfigValue::Long(1_800_000))
+        );
         let c = config(&["log.retention.hours=-1"]);
         assert_eq!(
-            c.log_config().retention_ms,
-            -1,
-            "negative retention means forever"
+            retention_ms(&ConfigLayers::static_only(&c)),
+            Some(ConfigValue::Long(-3_600_000)),
+            "a negative retention converts like any other (the log layer reads it as forever)"
         );
     }
 
@@ -344,20 +318,20 @@ mod tests {
             topic: t,
         };
         assert_eq!(
-            effective_log_config(&layers(&empty, &empty, &empty)).retention_ms,
-            86_400_000
+            retention_ms(&layers(&empty, &empty, &empty)),
+            Some(ConfigValue::Long(86_400_000))
         );
         assert_eq!(
-            effective_log_config(&layers(&cluster, &empty, &empty)).retention_ms,
-            3000
+            retention_ms(&layers(&cluster, &empty, &empty)),
+            Some(ConfigValue::Long(3000))
         );
         assert_eq!(
-            effective_log_config(&layers(&cluster, &broker, &empty)).retention_ms,
-            2000
+            retention_ms(&layers(&cluster, &broker, &empty)),
+            Some(ConfigValue::Long(2000))
         );
         assert_eq!(
-            effective_log_config(&layers(&cluster, &broker, &topic)).retention_ms,
-            1000
+            retention_ms(&layers(&cluster, &broker, &topic)),
+            Some(ConfigValue::Long(1000))
         );
     }
 
@@ -402,8 +376,11 @@ mod tests {
             dynamic_broker: &bad,
             topic: &topic,
         };
-        let log = effective_log_config(&layers);
-        assert_eq!(log.retention_ms, LogConfig::default().retention_ms);
-        assert_eq!(log.segment_ms, LogConfig::default().segment_ms);
+        let defaults = ConfigLayers::static_only(&c);
+        assert_eq!(retention_ms(&layers), retention_ms(&defaults));
+        assert_eq!(
+            effective_topic_config(&layers, "segment.ms"),
+            effective_topic_config(&defaults, "segment.ms")
+        );
     }
 }

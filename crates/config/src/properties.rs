@@ -5,9 +5,9 @@
 //! first non-blank character is `#` or `!` are comments; the key ends at the first
 //! unescaped `=`, `:` or whitespace, and one `=`/`:` plus surrounding whitespace separate it
 //! from the value; escapes `\t \n \r \f \uXXXX` are decoded and any other `\c` is `c`.
-//! Values keep trailing whitespace as Java does; typed parsing in [`super::defs`] trims.
+//! Values keep trailing whitespace as Java does; typed parsing in [`crate::defs`] trims.
 
-use super::ConfigError;
+use crate::ConfigError;
 
 /// Upper bound on the number of natural lines we read: a config file larger than this is
 /// a mistake, not a configuration.

@@ -3,7 +3,7 @@
 //! checks a change must pass — in Kafka's order, with Kafka's error codes and messages —
 //! and which stored dynamic values count when configs are resolved.
 
-use super::defs::{broker_config_def, ConfigDef, ConfigType, UpdateMode};
+use crate::defs::{broker_config_def, ConfigDef, ConfigType, UpdateMode};
 
 /// One requested change of a broker key (IncrementalAlterConfigs' operations; legacy
 /// AlterConfigs sends only `Set`).

@@ -11,14 +11,14 @@
 //! | `IRONLOG_LISTENER_NAME_SASL_SCRAM___SHA_X` | `listener.name.sasl.scram-sha.x`     |
 //!
 //! Precedence: the config file (or the embedded default) < environment < `--override`.
-//! Variables that are not settings (`IRONLOG_CRASH_AT`, see `crate::crash`) are listed in
+//! Variables that are not settings (`IRONLOG_CRASH_AT`, the broker's crash points) are listed in
 //! [`NON_CONFIG_VARIABLES`]; every other `IRONLOG_*` variable must name a known broker
 //! config with a valid value, or the broker does not start (the error names the variable).
 
 use std::ffi::OsString;
 
-use super::defs::broker_config_def;
-use super::ConfigError;
+use crate::defs::broker_config_def;
+use crate::ConfigError;
 
 /// The prefix of every variable that is read as a setting.
 pub const ENV_PREFIX: &str = "IRONLOG_";
