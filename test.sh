@@ -2,7 +2,8 @@
 # test.sh — build, lint and test Ironlog; then run the kcat compatibility checks.
 #
 # Works on a fresh Debian 12 machine as root: installs what is missing (apt, pip) first.
-# Steps: deps (apt, pip, npm) → cargo build → clippy → fmt --check → tests (nextest if present) →
+# Steps: deps (apt: also podman, podman-compose, debootstrap for the container tests; pip,
+# npm) → cargo build → clippy → fmt --check → tests (nextest if present) →
 # compat (../shared/compat/kcat.sh against a fresh broker, with Debian's kcat and with the
 # confluent-kafka wheel's newer librdkafka). Exits non-zero if any step failed.
 #
@@ -49,6 +50,17 @@ need_cmd pkg-config pkg-config
 need_cmd python3 python3
 need_cmd curl curl
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
+# the container tests (broker/tests/container.rs): podman as root with runc, netavark
+# networks with DNS (aardvark-dns) and iptables, podman-compose, and debootstrap to make
+# the base images where no registry serves them
+need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
+need_cmd podman podman
+need_cmd runc runc
+need_cmd podman-compose podman-compose
+need_cmd debootstrap debootstrap
+need_cmd iptables iptables
+need_pkg netavark
+need_pkg aardvark-dns
 # librdkafka 2.12's cmake build includes <curl/curl.h> even with curl disabled
 # (`#ifdef WITH_OAUTHBEARER_OIDC` on a `#cmakedefine01`): the headers must exist.
 have_curl_h=0
