@@ -1,13 +1,5 @@
 //! `ReplicaManager`: the partitions this broker hosts. It turns metadata images into local
-//! partition state (creating, reconfiguring and deleting logs), appends produced batches as
-//! leader, writes transaction markers for the transaction coordinator
-//! ([`ReplicaManager::write_txn_markers`]), serves reads bounded by the high watermark (the
-//! last stable offset for read_committed, with the aborted transactions of the range), and
-//! wakes long-polling fetches when data arrives.
-//!
-//! Invariants: partition state changes only when a metadata image is applied (never by a
-//! handler directly); the high watermark never exceeds the log end offset and never goes
-//! backwards while this broker leads; all file I/O runs under `spawn_blocking`.
+//! partition state, appends as leader, writes transaction markers and serves reads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
@@ -17,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
+use super::Partition;
 use crate::error::{ApiError, ResponseError};
 use crate::log::{
     AbortedTxn, AppendInfo, AppendOrigin, FetchData, Log, LogConfig, LogError, LogManager,
@@ -25,68 +18,6 @@ use crate::log::{
 use crate::metadata::MetadataImage;
 use crate::types::{now_ms, TopicPartition};
 use ironlog_config::{effective_min_insync_replicas, BrokerConfig, ConfigLayers};
-
-/// One hosted partition.
-pub(crate) struct Partition {
-    pub tp: TopicPartition,
-    pub topic_id: Uuid,
-    pub log: Arc<Log>,
-    leader_id: AtomicI32,
-    leader_epoch: AtomicI32,
-    high_watermark: AtomicI64,
-    isr_len: AtomicI32,
-    min_insync_replicas: AtomicI32,
-}
-
-impl Partition {
-    pub(crate) fn leader_epoch(&self) -> i32 {
-        self.leader_epoch.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn leader_id(&self) -> i32 {
-        self.leader_id.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn high_watermark(&self) -> i64 {
-        self.high_watermark.load(Ordering::Acquire)
-    }
-
-    /// Last stable offset: the high watermark, or the first offset of the earliest ongoing
-    /// transaction when lower (never below the log start offset, as in Kafka).
-    pub(crate) fn last_stable_offset(&self) -> i64 {
-        let hw = self.high_watermark();
-        match self.log.first_unstable_offset() {
-            Some(first) => first.max(self.log.log_start_offset()).min(hw),
-            None => hw,
-        }
-    }
-
-    pub(crate) fn isr_len(&self) -> i32 {
-        self.isr_len.load(Ordering::Acquire)
-    }
-
-    /// Raises the high watermark to the log end offset (single replica in the ISR: every
-    /// appended batch is committed as soon as it is written).
-    fn advance_high_watermark(&self) {
-        let leo = self.log.log_end_offset();
-        let previous = self.high_watermark.fetch_max(leo, Ordering::AcqRel);
-        debug_assert!(
-            previous <= leo,
-            "high watermark {previous} above log end offset {leo}"
-        );
-    }
-
-    /// Checks a client-supplied leader epoch against ours (-1 = no check).
-    pub(crate) fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
-        let ours = self.leader_epoch();
-        match requested {
-            -1 => Ok(()),
-            e if e > ours => Err(ResponseError::UnknownLeaderEpoch.into()),
-            e if e < ours => Err(ResponseError::FencedLeaderEpoch.into()),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// A transaction's outcome to write on its partitions (from the transaction coordinator).
 #[derive(Debug, Clone, PartialEq, Eq)]
