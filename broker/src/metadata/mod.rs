@@ -7,6 +7,7 @@
 //! every node reaches the same image).
 
 pub(crate) mod controller;
+mod delta;
 pub(crate) mod image;
 mod network;
 pub(crate) mod quorum;
@@ -17,6 +18,7 @@ pub(crate) use controller::{
     legacy_replace_ops, validate_topic_name, AlterOp, BrokerRegistrationRequest, ConfigChangeSpec,
     Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec, TopicRef,
 };
+pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};
 pub(crate) use image::{MetadataImage, PartitionRegistration, TopicImage};
 pub(crate) use quorum::{MetadataQuorum, QuorumConfig};
 pub(crate) use records::{BrokerEndpoint, ConfigResource};
