@@ -50,7 +50,7 @@ pub(super) async fn handle_metadata(
             })
             .collect();
         if !missing.is_empty() {
-            let results = broker.controller.create_topics(missing, false).await;
+            let results = broker.controller_client.create_topics(missing, false).await;
             for r in &results {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, client = ?ctx.client_id, "auto-create skipped");

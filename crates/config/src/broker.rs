@@ -106,6 +106,9 @@ pub struct BrokerConfig {
     pub leader_imbalance_check_interval_seconds: i64,
     pub broker_heartbeat_interval_ms: i32,
     pub broker_session_timeout_ms: i32,
+    /// `initial.broker.registration.timeout.ms`: how long a starting node waits for the
+    /// metadata quorum and its registration before it gives up.
+    pub initial_broker_registration_timeout_ms: i32,
     pub controller_quorum_election_timeout_ms: i32,
     pub controller_quorum_fetch_timeout_ms: i32,
     pub controller_quorum_request_timeout_ms: i32,
@@ -242,6 +245,14 @@ impl BrokerConfig {
         {
             l.port = port;
         }
+    }
+
+    /// The name of the controller listener (the first of `controller.listener.names`), or
+    /// Kafka's conventional `CONTROLLER` where none is configured.
+    pub fn controller_listener_name(&self) -> String {
+        self.controller_listeners
+            .first()
+            .map_or_else(|| "CONTROLLER".to_string(), |l| l.name.clone())
     }
 
     /// The advertised listener used for replication between brokers.
@@ -505,6 +516,8 @@ impl Builder {
                 .i64("leader.imbalance.check.interval.seconds"),
             broker_heartbeat_interval_ms: self.i32("broker.heartbeat.interval.ms"),
             broker_session_timeout_ms: self.i32("broker.session.timeout.ms"),
+            initial_broker_registration_timeout_ms: self
+                .i32("initial.broker.registration.timeout.ms"),
             controller_quorum_election_timeout_ms: self
                 .i32("controller.quorum.election.timeout.ms"),
             controller_quorum_fetch_timeout_ms: self.i32("controller.quorum.fetch.timeout.ms"),
