@@ -199,9 +199,18 @@ impl BrokerLifecycle {
         self.want_shut_down.store(true, Ordering::Release);
         let mut should = self.should_shut_down.subscribe();
         let deadline = Instant::now() + timeout;
+        tracing::info!(
+            broker_id = self.registration.broker_id,
+            "controlled shutdown: asking the controller to move this broker's leaderships"
+        );
         loop {
-            self.heartbeat_once().await;
+            // a heartbeat waits for a controller to be known: bounded by what is left
+            let _ = tokio::time::timeout_at(deadline, self.heartbeat_once()).await;
             if *should.borrow_and_update() {
+                tracing::info!(
+                    broker_id = self.registration.broker_id,
+                    "controlled shutdown complete: leaderships moved to other ISR members"
+                );
                 return true;
             }
             if Instant::now() >= deadline {

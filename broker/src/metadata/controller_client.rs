@@ -148,16 +148,22 @@ impl ControllerClient {
             if self.quorum.is_active_controller() {
                 return Ok(Route::Local);
             }
+            let mut failure = None;
             if let Some(leader) = self.quorum.leader_id().filter(|l| *l != self.node_id) {
-                if let Some(connection) = self.connection_to(leader).await? {
-                    return Ok(Route::Remote(connection));
+                // the leader named may be gone (until an election names another): retried
+                match self.connection_to(leader).await {
+                    Ok(Some(connection)) => return Ok(Route::Remote(connection)),
+                    Ok(None) => {}
+                    Err(e) => failure = Some(e),
                 }
             }
             if Instant::now() + Duration::from_millis(50) >= deadline {
-                return Err(ApiError::new(
-                    ResponseError::NotController,
-                    "no active controller is known",
-                ));
+                return Err(failure.unwrap_or_else(|| {
+                    ApiError::new(
+                        ResponseError::NotController,
+                        "no active controller is known",
+                    )
+                }));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

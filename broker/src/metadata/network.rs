@@ -8,6 +8,7 @@
 //! before it tries again. Nothing queues here: openraft has at most one replication
 //! request in flight per peer.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,11 +61,20 @@ enum PeerError {
 #[derive(Debug, Clone)]
 pub(crate) struct PeerNetworkFactory {
     identity: Arc<QuorumIdentity>,
+    /// `controller.quorum.voters`: a static quorum's configuration is where its voters
+    /// are, whatever addresses the stored membership remembers.
+    configured: BTreeMap<RaftNodeId, String>,
 }
 
 impl PeerNetworkFactory {
-    pub(crate) fn new(identity: Arc<QuorumIdentity>) -> Self {
-        Self { identity }
+    pub(crate) fn new(
+        identity: Arc<QuorumIdentity>,
+        configured: BTreeMap<RaftNodeId, String>,
+    ) -> Self {
+        Self {
+            identity,
+            configured,
+        }
     }
 }
 
@@ -83,7 +93,11 @@ impl RaftNetworkFactory<MetadataRaftConfig> for PeerNetworkFactory {
     async fn new_client(&mut self, target: RaftNodeId, node: &BasicNode) -> Self::Network {
         PeerNetwork {
             target,
-            addr: node.addr.clone(),
+            addr: self
+                .configured
+                .get(&target)
+                .cloned()
+                .unwrap_or_else(|| node.addr.clone()),
             identity: Arc::clone(&self.identity),
             connection: None,
             reachable: None,

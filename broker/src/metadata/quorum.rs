@@ -94,6 +94,15 @@ pub(crate) enum QuorumError {
     ShutDown,
     #[error("{0}")]
     Fatal(String),
+    #[error(
+        "the metadata log in this data dir has the voters {stored:?} but controller.quorum.voters \
+         names {configured:?}: the data dir belongs to another cluster, or the voters were \
+         changed (not supported)"
+    )]
+    VotersMismatch {
+        stored: Vec<RaftNodeId>,
+        configured: Vec<RaftNodeId>,
+    },
     #[error("raft: {0}")]
     Raft(String),
 }
@@ -230,7 +239,14 @@ impl MetadataQuorum {
         let raft = Raft::new(
             raft_node_id,
             Arc::new(config),
-            PeerNetworkFactory::new(Arc::clone(&identity)),
+            PeerNetworkFactory::new(
+                Arc::clone(&identity),
+                voters
+                    .iter()
+                    .filter(|(_, node)| !node.addr.is_empty())
+                    .map(|(id, node)| (*id, node.addr.clone()))
+                    .collect(),
+            ),
             log_store,
             state_machine,
         )
@@ -290,12 +306,12 @@ impl MetadataQuorum {
             let voters: Vec<RaftNodeId> = metrics.membership_config.voter_ids().collect();
             let configured: Vec<RaftNodeId> = self.voters.keys().copied().collect();
             if voters != configured {
-                tracing::warn!(
-                    stored = ?voters,
-                    configured = ?configured,
-                    "the stored metadata quorum voters differ from controller.quorum.voters; \
-                     the stored ones stay in force"
-                );
+                // A static quorum: the configuration names the voters (changing them is
+                // dynamic membership, KIP-853, not implemented).
+                return Err(QuorumError::VotersMismatch {
+                    stored: voters,
+                    configured,
+                });
             }
             let sole_voter = voters == [raft_node_id];
             if sole_voter {
@@ -430,9 +446,13 @@ impl MetadataQuorum {
             .and_then(|id| i32::try_from(id).ok())
     }
 
-    /// `host:port` of voter `node_id`'s controller listener, from the stored membership.
+    /// `host:port` of voter `node_id`'s controller listener: the configured one, else the
+    /// stored membership's.
     pub(crate) fn voter_address(&self, node_id: i32) -> Option<String> {
         let id = RaftNodeId::try_from(node_id).ok()?;
+        if let Some(node) = self.voters.get(&id).filter(|n| !n.addr.is_empty()) {
+            return Some(node.addr.clone());
+        }
         let metrics = self.metrics.borrow();
         let address = metrics
             .membership_config
