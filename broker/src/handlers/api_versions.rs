@@ -55,11 +55,44 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTopicPartitions, 0, 0),
     // Kafka 4.1 (KIP-1142): v0 is the older ListClientMetricsResources.
     (ApiKey::ListConfigResources, 0, 1),
+    // Forwarded to the active controller, as Kafka's brokers do.
+    (ApiKey::DescribeQuorum, 0, 2),
 ];
 
-/// The version range we serve for `api`, `None` when the API is not implemented.
-pub(crate) fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED
+/// The controller listener's APIs (Kafka's `ControllerApis` that Ironlog implements), with
+/// Kafka 4.0's ranges.
+const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::Envelope, 0, 0),
+    (ApiKey::BrokerRegistration, 0, 4),
+    (ApiKey::BrokerHeartbeat, 0, 1),
+    (ApiKey::AllocateProducerIds, 0, 0),
+];
+
+/// The client APIs a broker forwards to the active controller (in an Envelope) when it is
+/// not the active controller itself.
+pub(crate) fn is_forwarded_to_controller(api: ApiKey) -> bool {
+    matches!(
+        api,
+        ApiKey::CreateTopics
+            | ApiKey::DeleteTopics
+            | ApiKey::CreatePartitions
+            | ApiKey::AlterConfigs
+            | ApiKey::IncrementalAlterConfigs
+            | ApiKey::DescribeQuorum
+    )
+}
+
+/// The version range we serve for `api` on a client listener or the controller listener,
+/// `None` when the API is not implemented there.
+pub(crate) fn supported_range_on(api: ApiKey, controller_listener: bool) -> Option<(i16, i16)> {
+    table(controller_listener)
         .iter()
         .find(|(k, _, _)| *k == api)
         .map(|(_, min, max)| {
@@ -69,11 +102,19 @@ pub(crate) fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
         })
 }
 
-fn api_keys() -> Vec<ApiVersion> {
-    SUPPORTED
+fn table(controller_listener: bool) -> &'static [(ApiKey, i16, i16)] {
+    if controller_listener {
+        CONTROLLER_SUPPORTED
+    } else {
+        SUPPORTED
+    }
+}
+
+fn api_keys(controller_listener: bool) -> Vec<ApiVersion> {
+    table(controller_listener)
         .iter()
         .filter_map(|(k, _, _)| {
-            let (min, max) = supported_range(*k)?;
+            let (min, max) = supported_range_on(*k, controller_listener)?;
             let mut v = ApiVersion::default();
             v.api_key = *k as i16;
             v.min_version = min;
@@ -83,17 +124,17 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub(crate) fn handle(_ctx: &RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+pub(crate) fn handle(ctx: &RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
-    response.api_keys = api_keys();
+    response.api_keys = api_keys(ctx.controller_listener);
     response
 }
 
 /// The answer to an ApiVersions request in a version we do not know (sent as v0).
-pub(crate) fn unsupported_version_response() -> ApiVersionsResponse {
+pub(crate) fn unsupported_version_response(controller_listener: bool) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
     response.error_code = ResponseError::UnsupportedVersion.code();
-    response.api_keys = api_keys();
+    response.api_keys = api_keys(controller_listener);
     response
 }
 
@@ -103,8 +144,9 @@ mod tests {
 
     #[test]
     fn every_advertised_range_is_decodable_and_non_empty() {
-        for (api, _, _) in SUPPORTED {
-            let (min, max) = supported_range(*api).expect("listed API has a range");
+        for (api, _, _) in SUPPORTED.iter().chain(CONTROLLER_SUPPORTED) {
+            let controller = !SUPPORTED.iter().any(|(k, _, _)| k == api);
+            let (min, max) = supported_range_on(*api, controller).expect("listed API has a range");
             assert!(
                 min <= max,
                 "{api:?} advertises an empty range {min}..={max}"
@@ -116,7 +158,7 @@ mod tests {
             );
         }
         assert_eq!(
-            supported_range(ApiKey::JoinGroup),
+            supported_range_on(ApiKey::JoinGroup, false),
             Some((2, 9)),
             "Kafka 4.0 serves JoinGroup v2-9"
         );
