@@ -1021,3 +1021,53 @@ fn metadata_by_topic_id_ignores_the_empty_names_beside_the_ids() {
     );
 }
 
+/// ApiVersions v3+ lists Kafka 4.1's features (KIP-584) at the levels Ironlog implements:
+/// the admin client's describeFeatures and kafka-features read them, and the Java producer
+/// reads transaction.version to choose its transaction protocol.
+#[test]
+fn api_versions_lists_the_feature_levels_implemented() {
+    let broker = TestBroker::start();
+    let mut raw = broker.raw();
+    let response = raw.expect_call(
+        3,
+        &kafka_protocol::messages::ApiVersionsRequest::default(),
+        "ApiVersions v3",
+    );
+    let supported: Vec<(String, i16, i16)> = response
+        .supported_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.min_version, f.max_version))
+        .collect();
+    let finalized: Vec<(String, i16, i16)> = response
+        .finalized_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+        .collect();
+    let owned = |rows: &[(&str, i16, i16)]| -> Vec<(String, i16, i16)> {
+        rows.iter()
+            .map(|(n, a, b)| (n.to_string(), *a, *b))
+            .collect()
+    };
+    assert_eq!(
+        supported,
+        owned(&[
+            ("eligible.leader.replicas.version", 0, 0),
+            ("group.version", 0, 1),
+            ("kraft.version", 0, 0),
+            ("metadata.version", 7, 27),
+            ("share.version", 0, 0),
+            ("transaction.version", 0, 0),
+        ]),
+        "supported features"
+    );
+    assert_eq!(
+        finalized,
+        owned(&[("group.version", 1, 1), ("metadata.version", 27, 27)]),
+        "finalized features (metadata.version 27 is 4.1-IV1)"
+    );
+    assert!(
+        response.finalized_features_epoch > 0,
+        "finalized features epoch: {}",
+        response.finalized_features_epoch
+    );
+}
