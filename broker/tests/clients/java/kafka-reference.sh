@@ -41,8 +41,10 @@ group.initial.rebalance.delay.ms=0
 PROPS
 KAFKA_PID=""
 cleanup() {
-  [ -n "$KAFKA_PID" ] && kill "$KAFKA_PID" 2>/dev/null && wait "$KAFKA_PID" 2>/dev/null
+  local rc=$?
+  if [ -n "$KAFKA_PID" ]; then kill "$KAFKA_PID" 2>/dev/null && wait "$KAFKA_PID" 2>/dev/null || true; fi
   rm -rf "$DIR"
+  exit $rc
 }
 trap cleanup EXIT
 # Formatted with the features Ironlog implements: no eligible leader replicas (KIP-966) and

@@ -200,7 +200,7 @@ public final class AdminSession extends Session {
             new AlterConfigOp(new ConfigEntry("cleanup.policy", "compact"), AlterConfigOp.OpType.APPEND),
             new AlterConfigOp(new ConfigEntry("max.message.bytes", "2000000"), AlterConfigOp.OpType.SET)));
         await(admin.incrementalAlterConfigs(ops).all(), "IncrementalAlterConfigs SET/APPEND");
-        c = await(admin.describeConfigs(List.of(t)).all(), "DescribeConfigs topic").get(t);
+        c = configOnceApplied(t, "max.message.bytes", "2000000");
         expectEq(c.get("retention.ms").value(), "7200000", "retention.ms after SET");
         expectEq(c.get("cleanup.policy").value(), "delete,compact", "cleanup.policy after APPEND");
         expectEq(c.get("max.message.bytes").value(), "2000000", "max.message.bytes after SET");
@@ -208,7 +208,7 @@ public final class AdminSession extends Session {
             new AlterConfigOp(new ConfigEntry("cleanup.policy", "delete"), AlterConfigOp.OpType.SUBTRACT),
             new AlterConfigOp(new ConfigEntry("retention.ms", ""), AlterConfigOp.OpType.DELETE)))).all(),
             "IncrementalAlterConfigs SUBTRACT/DELETE");
-        c = await(admin.describeConfigs(List.of(t)).all(), "DescribeConfigs topic").get(t);
+        c = configOnceApplied(t, "retention.ms", "604800000");
         expectEq(c.get("cleanup.policy").value(), "compact", "cleanup.policy after SUBTRACT");
         expectEq(c.get("retention.ms").value(), "604800000", "retention.ms after DELETE (the default)");
         expectEq(c.get("retention.ms").source(), ConfigEntry.ConfigSource.DEFAULT_CONFIG, "retention.ms source after DELETE");
@@ -272,6 +272,19 @@ public final class AdminSession extends Session {
             }
         });
         await(admin.deleteTopics(List.of(topic, topic2)).all(), "DeleteTopics");
+    }
+
+    /** The configs of {@code r} once {@code name} is {@code value}: a Kafka broker applies a
+     *  change from the metadata log, so it may describe it a moment after the change. */
+    private Config configOnceApplied(ConfigResource r, String name, String value) throws InterruptedException {
+        return waitFor(r + " describing " + name + "=" + value, () -> {
+            try {
+                Config now = admin.describeConfigs(List.of(r)).all().get().get(r);
+                return value.equals(now.get(name).value()) ? now : null;
+            } catch (Exception ex) {
+                throw new RuntimeException(ex);
+            }
+        });
     }
 
     void offsetsAndDeleteRecords() throws Exception {
