@@ -7,8 +7,8 @@
 //! every node reaches the same image).
 
 pub(crate) mod controller;
-mod delta;
 mod controller_client;
+mod delta;
 mod identity;
 pub(crate) mod image;
 mod network;
@@ -22,8 +22,8 @@ pub(crate) use controller::{
     ConfigChangeSpec, Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec,
     TopicRef,
 };
-pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};
 pub(crate) use controller_client::{ControllerClient, ENVELOPE_METADATA_OFFSET_TAG};
+pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};
 pub(crate) use image::{MetadataImage, PartitionRegistration, TopicImage};
 pub(crate) use quorum::{MetadataQuorum, QuorumConfig};
 pub(crate) use records::{BrokerEndpoint, ConfigResource};
