@@ -1,10 +1,14 @@
 //! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`
+//!
+//! Settings also come from `IRONLOG_*` environment variables (`IRONLOG_LOG_DIRS` sets
+//! `log.dirs`; see `ironlog_config::overrides_from_env`): the file (or the embedded
+//! default) < the environment < `--override`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ironlog_config::BrokerConfig;
+use ironlog_config::{overrides_from_env, BrokerConfig};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +30,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Overrides one setting, Kafka-style: --override log.retention.ms=60000 (repeatable).
+        /// Wins over the config file and over IRONLOG_* environment variables
+        /// (IRONLOG_LOG_RETENTION_MS=60000 sets log.retention.ms; `_` stands for `.`, `__`
+        /// for `_`, `___` for `-`).
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
@@ -41,10 +48,27 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,openraft=off".into()),
         )
         .with_writer(std::io::stderr)
+        // No colour codes in logs that go to a file or a container runtime.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Command::Broker { config, overrides } => {
             raise_open_files_limit();
+            let from_env =
+                overrides_from_env(std::env::vars_os()).context("invalid configuration")?;
+            for setting in &from_env {
+                // Values are not logged: some settings are passwords.
+                tracing::info!(
+                    variable = %setting.variable,
+                    key = %setting.key,
+                    "setting from the environment"
+                );
+            }
+            let overrides: Vec<String> = from_env
+                .iter()
+                .map(|setting| setting.as_override())
+                .chain(overrides)
+                .collect();
             let config = BrokerConfig::load(config.as_deref(), &overrides)
                 .context("invalid configuration")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()

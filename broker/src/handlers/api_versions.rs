@@ -1,10 +1,13 @@
-//! ApiVersions: advertises exactly the APIs and versions this broker implements.
+//! ApiVersions: advertises exactly the APIs and versions this broker implements, and the
+//! feature levels (KIP-584) it supports and runs at.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
-use super::RequestContext;
+use super::{str_bytes, RequestContext};
 
 /// Implemented APIs with the version ranges we serve: Kafka 4.0's ranges (capped where the
 /// codec knows newer versions than Kafka 4.0 accepts), and Kafka 4.1's where implemented
@@ -37,7 +40,8 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetCommit, 2, 9),
     (ApiKey::OffsetFetch, 1, 9),
     (ApiKey::ListGroups, 0, 5),
-    (ApiKey::DescribeGroups, 0, 5),
+    // v6 answers GROUP_ID_NOT_FOUND for a group that is not there (KIP-1043).
+    (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
@@ -124,9 +128,86 @@ fn api_keys(controller_listener: bool) -> Vec<ApiVersion> {
         .collect()
 }
 
-pub(crate) fn handle(ctx: &RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+/// A feature (KIP-584) as a Kafka 4.1 broker lists it: the levels this broker supports and
+/// the level the cluster runs at (`None`: level 0, which Kafka leaves out of the finalized
+/// list).
+struct Feature {
+    name: &'static str,
+    supported: (i16, i16),
+    finalized: Option<i16>,
+}
+
+/// Kafka 4.1's features at the levels Ironlog implements. metadata.version 7..=27 is
+/// 3.3-IV3..=4.1-IV1, finalized at 4.1-IV1 as a new Kafka 4.1 cluster; group.version 1 is
+/// the consumer protocol (KIP-848). Levels above 0 Ironlog lacks are not advertised:
+/// transaction.version 1-2 (KIP-890's flexible transaction records and epoch bump per
+/// transaction: EndTxn v5), eligible.leader.replicas.version 1 (KIP-966), kraft.version 1
+/// (dynamic quorum), share.version 1 (share groups). Clients read transaction.version to
+/// choose their transaction protocol, so it must not claim more than the coordinator does.
+const FEATURES: &[Feature] = &[
+    Feature {
+        name: "eligible.leader.replicas.version",
+        supported: (0, 0),
+        finalized: None,
+    },
+    Feature {
+        name: "group.version",
+        supported: (0, 1),
+        finalized: Some(1),
+    },
+    Feature {
+        name: "kraft.version",
+        supported: (0, 0),
+        finalized: None,
+    },
+    Feature {
+        name: "metadata.version",
+        supported: (7, 27),
+        finalized: Some(27),
+    },
+    Feature {
+        name: "share.version",
+        supported: (0, 0),
+        finalized: None,
+    },
+    Feature {
+        name: "transaction.version",
+        supported: (0, 0),
+        finalized: None,
+    },
+];
+
+/// `metadata_offset`: the applied metadata the answer reflects, Kafka's finalized features
+/// epoch.
+pub(crate) fn handle(
+    ctx: &RequestContext,
+    _request: ApiVersionsRequest,
+    metadata_offset: u64,
+) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
     response.api_keys = api_keys(ctx.controller_listener);
+    response.supported_features = FEATURES
+        .iter()
+        .map(|f| {
+            let mut k = SupportedFeatureKey::default();
+            k.name = str_bytes(f.name);
+            k.min_version = f.supported.0;
+            k.max_version = f.supported.1;
+            k
+        })
+        .collect();
+    response.finalized_features = FEATURES
+        .iter()
+        .filter_map(|f| {
+            let level = f.finalized?;
+            let mut k = FinalizedFeatureKey::default();
+            k.name = str_bytes(f.name);
+            k.min_version_level = level;
+            k.max_version_level = level;
+            Some(k)
+        })
+        .collect();
+    response.finalized_features_epoch = i64::try_from(metadata_offset).unwrap_or(i64::MAX);
     response
 }
 

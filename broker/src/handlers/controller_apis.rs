@@ -63,7 +63,10 @@ pub(crate) async fn handle(
     request: RequestKind,
 ) -> Result<Outcome, RequestKind> {
     let response = match request {
-        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
+        RequestKind::ApiVersions(r) => {
+            let offset = endpoint.quorum.image().offset;
+            ResponseKind::ApiVersions(api_versions::handle(ctx, r, offset))
+        }
         RequestKind::BrokerRegistration(r) => {
             ResponseKind::BrokerRegistration(registration(endpoint, r).await)
         }

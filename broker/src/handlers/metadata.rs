@@ -86,27 +86,30 @@ pub(super) async fn handle_metadata(
             }
         }
         Some(topics) => {
-            for requested in topics {
-                let found: Result<&Arc<TopicImage>, (ApiError, Option<String>)> =
-                    match &requested.name {
-                        Some(name) => {
-                            let name = name.0.to_string();
-                            match image.topics.get(&name) {
-                                Some(t) => Ok(t),
-                                None if crate::metadata::validate_topic_name(&name).is_err() => {
-                                    Err((ResponseError::InvalidTopicException.into(), Some(name)))
-                                }
-                                None => {
-                                    Err((ResponseError::UnknownTopicOrPartition.into(), Some(name)))
-                                }
+            // As Kafka: a request naming any topic id asks by id, and then only the topics
+            // with an id count (the Java client sends an empty name beside each id).
+            let by_id = topics.iter().any(|t| !t.topic_id.is_nil());
+            for requested in topics.iter().filter(|t| !by_id || !t.topic_id.is_nil()) {
+                let name = if by_id { None } else { requested.name.as_ref() };
+                let found: Result<&Arc<TopicImage>, (ApiError, Option<String>)> = match name {
+                    Some(name) => {
+                        let name = name.0.to_string();
+                        match image.topics.get(&name) {
+                            Some(t) => Ok(t),
+                            None if crate::metadata::validate_topic_name(&name).is_err() => {
+                                Err((ResponseError::InvalidTopicException.into(), Some(name)))
+                            }
+                            None => {
+                                Err((ResponseError::UnknownTopicOrPartition.into(), Some(name)))
                             }
                         }
-                        None => image
-                            .topic_names_by_id
-                            .get(&requested.topic_id)
-                            .and_then(|n| image.topics.get(n))
-                            .ok_or((ResponseError::UnknownTopicId.into(), None)),
-                    };
+                    }
+                    None => image
+                        .topic_names_by_id
+                        .get(&requested.topic_id)
+                        .and_then(|n| image.topics.get(n))
+                        .ok_or((ResponseError::UnknownTopicId.into(), None)),
+                };
                 match found {
                     Ok(t) => {
                         response

@@ -133,7 +133,10 @@ pub(crate) async fn handle(
     }
     match request {
         RequestKind::ApiVersions(r) => {
-            Respond(ResponseKind::ApiVersions(api_versions::handle(ctx, r)))
+            let offset = broker.image().offset;
+            Respond(ResponseKind::ApiVersions(api_versions::handle(
+                ctx, r, offset,
+            )))
         }
         RequestKind::Metadata(r) => Respond(ResponseKind::Metadata(
             metadata::handle_metadata(broker, ctx, r).await,

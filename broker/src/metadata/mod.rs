@@ -8,6 +8,7 @@
 
 pub(crate) mod controller;
 mod controller_client;
+mod delta;
 mod identity;
 pub(crate) mod image;
 mod network;
@@ -22,6 +23,7 @@ pub(crate) use controller::{
     TopicRef,
 };
 pub(crate) use controller_client::{ControllerClient, ENVELOPE_METADATA_OFFSET_TAG};
+pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};
 pub(crate) use image::{MetadataImage, PartitionRegistration, TopicImage};
 pub(crate) use quorum::{MetadataQuorum, QuorumConfig};
 pub(crate) use records::{BrokerEndpoint, ConfigResource};
