@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
@@ -20,6 +20,8 @@ use tokio::sync::watch;
 
 use crate::frame::ChunkedFrame;
 use crate::handlers::{self, Broker, RequestContext};
+use crate::metrics::requests::Observed;
+use crate::metrics::topics::TrafficSummary;
 
 /// Why a connection was closed by the broker (logged once per connection).
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,7 @@ pub(crate) async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let _open = broker.metrics.requests.connection_opened(&listener_name);
     let max_frame_bytes = broker.config.socket_request_max_bytes;
     let idle_ms = broker.config.connections_max_idle_ms.max(1) as u64;
     let mut frame = BytesMut::with_capacity(64 * 1024);
@@ -84,8 +87,14 @@ pub(crate) async fn serve_connection(
             frame.resize(size as usize, 0);
             stream.read_exact(&mut frame[..]).await?;
             let request = frame.split().freeze();
-            if let Some(response) = handle_frame(request, peer, &listener_name, &broker).await? {
+            let started = Instant::now();
+            let (response, observed) = handle_frame(request, peer, &listener_name, &broker).await?;
+            let local = started.elapsed();
+            if let Some(response) = response {
                 write_chunks(&mut stream, response).await?;
+            }
+            if let Some(observed) = observed {
+                observed.record(&broker.metrics, local, started.elapsed() - local, size as usize);
             }
         }
     }
@@ -128,6 +137,10 @@ async fn write_chunks(stream: &mut TcpStream, chunks: Vec<Bytes>) -> std::io::Re
     Ok(())
 }
 
+/// What [`handle_frame`] returns: the response frame, and what the metrics record of the
+/// request once its response was written.
+type Handled = (Option<Vec<Bytes>>, Option<Observed>);
+
 /// Decodes one request frame, runs its handler and returns the encoded response frame as
 /// chunks (size prefix first), or `None` when Kafka sends no response (produce with acks=0).
 async fn handle_frame(
@@ -135,7 +148,7 @@ async fn handle_frame(
     peer: SocketAddr,
     listener_name: &Arc<str>,
     broker: &Arc<Broker>,
-) -> Result<Option<Vec<Bytes>>, ConnectionError> {
+) -> Result<Handled, ConnectionError> {
     if frame.len() < 8 {
         return Err(ConnectionError::FrameTooShort(frame.len()));
     }
@@ -152,7 +165,10 @@ async fn handle_frame(
         // KIP-511: answer an unsupported ApiVersions version with a v0 response carrying
         // UNSUPPORTED_VERSION and our ranges, so the client can pick a version it knows.
         let body = handlers::api_versions::unsupported_version_response();
-        return encode_response(api, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Some);
+        let response = ResponseKind::ApiVersions(body);
+        let observed = Observed::answered(api, version, &TrafficSummary::Other, &response);
+        return encode_response(api, 0, correlation_id, &response)
+            .map(|frame| (Some(frame), Some(observed)));
     }
     let Some((min, max)) = supported else {
         return Err(ConnectionError::UnsupportedVersion { api, version });
@@ -186,12 +202,25 @@ async fn handle_frame(
         peer,
         listener_name: listener_name.clone(),
     };
+    let traffic = TrafficSummary::of_request(&request, broker);
     match handlers::handle(broker, &ctx, request).await {
         handlers::Outcome::Respond(response) => {
-            encode_response(api, version, correlation_id, &response).map(Some)
+            let observed = Observed::answered(api, version, &traffic, &response);
+            broker
+                .metrics
+                .topics
+                .record(&traffic, Some(&response), broker);
+            encode_response(api, version, correlation_id, &response)
+                .map(|frame| (Some(frame), Some(observed)))
         }
-        handlers::Outcome::NoResponse => Ok(None),
-        handlers::Outcome::Close(reason) => Err(ConnectionError::HandlerClosed(reason)),
+        handlers::Outcome::NoResponse => {
+            broker.metrics.topics.record(&traffic, None, broker);
+            Ok((None, Some(Observed::unanswered(api, version))))
+        }
+        handlers::Outcome::Close(reason) => {
+            broker.metrics.topics.record_failed(&traffic);
+            Err(ConnectionError::HandlerClosed(reason))
+        }
     }
 }
 

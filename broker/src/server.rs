@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::admin::AdminListener;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, Broker};
 use crate::log::{
@@ -34,6 +35,8 @@ use ironlog_config::BrokerConfig;
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
 pub(crate) const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
 const META_PROPERTIES: &str = "meta.properties";
+/// The admin listener's name in the `ironlog: listener NAME bound to ADDR` lines.
+const ADMIN_LISTENER_NAME: &str = "ADMIN";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -51,6 +54,8 @@ pub enum ServerError {
     },
     #[error("registering this broker failed: {0}")]
     Registration(String),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// A started broker: its shared state, bound addresses and background tasks.
@@ -64,6 +69,8 @@ pub struct RunningBroker {
     connections_max: u32,
     /// Log compaction threads (`log.cleaner.enable`).
     cleaner: Option<LogCleaner>,
+    /// The admin HTTP listener (`admin.listener`), stopped last.
+    admin: Option<AdminListener>,
 }
 
 /// How long a clean shutdown waits for in-flight requests to finish.
@@ -90,6 +97,7 @@ fn log_file_cache(configured_max: u32) -> Arc<FileCache> {
 /// the broker's components, then the background tasks and accept loops (the order of the
 /// module header).
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
+    let admin = start_admin(&config).await?;
     let meta_cluster_id = check_meta_properties(&config)?;
     let (logs, cleaner) = open_storage(&config).await?;
     let quorum = start_quorum(&config, meta_cluster_id).await?;
@@ -97,7 +105,22 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     let listeners = bind_listeners(&config).await?;
     register_broker(&config, &controller, &listeners).await?;
     let broker = build_broker(config, logs, quorum, controller).await?;
-    Ok(spawn_tasks(broker, listeners, cleaner))
+    Ok(spawn_tasks(broker, listeners, cleaner, admin))
+}
+
+/// Binds the admin listener first, so that liveness answers during log recovery.
+async fn start_admin(config: &BrokerConfig) -> Result<Option<AdminListener>, ServerError> {
+    let Some((host, port)) = &config.admin_listener else {
+        return Ok(None);
+    };
+    AdminListener::start(host, *port)
+        .await
+        .map(Some)
+        .map_err(|source| ServerError::Bind {
+            name: ADMIN_LISTENER_NAME.to_owned(),
+            address: format!("http://{host}:{port}"),
+            source,
+        })
 }
 
 /// Opens every log (recovering after an unclean shutdown) and starts the log cleaner.
@@ -306,6 +329,7 @@ async fn build_broker(
         Arc::clone(&producer_ids),
     );
     Ok(Arc::new(Broker {
+        metrics: crate::metrics::Metrics::new()?,
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
         ),
@@ -326,6 +350,7 @@ fn spawn_tasks(
     broker: Arc<Broker>,
     listeners: Vec<BoundListener>,
     cleaner: Option<LogCleaner>,
+    admin: Option<AdminListener>,
 ) -> RunningBroker {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = vec![
@@ -337,6 +362,11 @@ fn spawn_tasks(
         broker.groups.start(shutdown_rx.clone()),
         broker.txn.start(shutdown_rx.clone()),
         tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())),
+        tokio::spawn(Arc::clone(&broker.metrics).follow_images(
+            Arc::clone(&broker.replicas),
+            broker.quorum.subscribe(),
+            shutdown_rx.clone(),
+        )),
     ];
     let connections_max = broker.config.max_connections.clamp(1, 1 << 20);
     let connections = Arc::new(Semaphore::new(connections_max as usize));
@@ -351,6 +381,10 @@ fn spawn_tasks(
             shutdown_rx.clone(),
         )));
     }
+    if let Some(admin) = &admin {
+        bound.push((ADMIN_LISTENER_NAME.to_owned(), admin.local));
+        admin.state.set_serving(&broker);
+    }
     RunningBroker {
         broker,
         bound,
@@ -359,6 +393,7 @@ fn spawn_tasks(
         connections,
         connections_max,
         cleaner,
+        admin,
     }
 }
 
@@ -376,6 +411,9 @@ impl RunningBroker {
     /// Stops accepting, closes connections, flushes and checkpoints every log and writes the
     /// clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        if let Some(admin) = &self.admin {
+            admin.state.set_stopping();
+        }
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
@@ -407,6 +445,9 @@ impl RunningBroker {
             .shutdown()
             .await
             .map_err(|e| ServerError::Quorum(e.to_string()))?;
+        if let Some(admin) = self.admin {
+            admin.stop().await;
+        }
         Ok(())
     }
 }

@@ -253,6 +253,10 @@ impl ClusterSpec {
                     settings.push(("advertised.listeners".to_string(), client));
                 }
                 settings.push(("log.dirs".to_string(), data_dir.display().to_string()));
+                settings.push((
+                    "admin.listener".to_string(),
+                    crate::broker::admin_listener_url(node.host),
+                ));
                 let mut settings = Settings::from_pairs(settings);
                 settings
                     .set_all(self.overrides.pairs())
