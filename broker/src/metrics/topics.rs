@@ -195,8 +195,11 @@ impl TopicMetrics {
             };
             let topic = [p.topic.as_str()];
             self.produce_requests.with_label_values(&topic).inc();
+            // The failure series exists from a topic's first request on (at 0), so that
+            // rate() and alert rules see it before the first failure.
+            let failures = self.failed_produce.with_label_values(&topic);
             if failed {
-                self.failed_produce.with_label_values(&topic).inc();
+                failures.inc();
             } else {
                 self.bytes_in.with_label_values(&topic).inc_by(p.bytes);
                 self.messages_in.with_label_values(&topic).inc_by(p.records);
@@ -236,9 +239,7 @@ impl TopicMetrics {
             self.fetch_requests
                 .with_label_values(&topic)
                 .inc_by(t.partitions.len() as u64);
-            if failed > 0 {
-                self.failed_fetch.with_label_values(&topic).inc_by(failed);
-            }
+            self.failed_fetch.with_label_values(&topic).inc_by(failed);
         }
     }
 
