@@ -228,13 +228,14 @@ impl TopicMetrics {
                 .map(|r| r.len() as u64)
                 .sum();
             let topic = [name.as_str()];
+            // Both byte series exist from a topic's first fetch on (at 0).
+            let replication = self.replication_bytes_out.with_label_values(&topic);
+            let consumers = self.bytes_out.with_label_values(&topic);
             if follower {
-                self.replication_bytes_out
-                    .with_label_values(&topic)
-                    .inc_by(bytes);
+                replication.inc_by(bytes);
                 continue;
             }
-            self.bytes_out.with_label_values(&topic).inc_by(bytes);
+            consumers.inc_by(bytes);
             let failed = t.partitions.iter().filter(|p| p.error_code != 0).count() as u64;
             self.fetch_requests
                 .with_label_values(&topic)
