@@ -39,6 +39,11 @@ RUN --mount=type=cache,id=ironlog-cargo-registry,target=/usr/local/cargo/registr
     --mount=type=bind,from=cargo-registry,target=/offline-registry \
     set -eu; \
     cd /src; \
+    # The target cache is shared by every build on this machine, other checkouts' included, \
+    # and cargo decides freshness by mtime: an artifact built later from another checkout \
+    # would pass for this one's. Sources newer than any cached artifact make the workspace \
+    # crates rebuild (the dependencies stay cached). \
+    find broker crates bench -type f -exec touch {} +; \
     if [ -d /offline-registry/index ]; then \
         export CARGO_HOME=/tmp/cargo-offline CARGO_NET_OFFLINE=true; \
         mkdir -p "$CARGO_HOME"; \

@@ -3,7 +3,7 @@
 #
 # Works on a fresh Debian 12 machine as root: installs what is missing (apt, pip) first.
 # Steps: deps (apt: also podman, podman-compose, debootstrap for the container tests; pip,
-# npm) → cargo build → clippy → fmt --check → tests (nextest if present) →
+# npm, Maven) → cargo build → clippy → fmt --check → tests (nextest if present) →
 # compat (../shared/compat/kcat.sh against a fresh broker, with Debian's kcat and with the
 # confluent-kafka wheel's newer librdkafka). Exits non-zero if any step failed.
 #
@@ -120,6 +120,25 @@ if command -v npm >/dev/null 2>&1; then
   (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error) || fail_step "npm ci in $JS_DIR"
   (cd "$JS_DIR" && node -e 'console.log("present: node " + process.version + ", kafkajs " + require("kafkajs/package.json").version)') \
     || fail_step "kafkajs not loadable after npm ci"
+fi
+
+# ------------------------------------------------------------------ Java (java_clients.rs)
+# A JDK and Maven from Debian when absent, then the sessions' Maven artifacts (Kafka 4.1's
+# client, tools and broker jars, the 3.9 client) resolved into ~/.m2 and the sessions compiled.
+step "JDK, Maven and the Java sessions"
+JAVA_DIR=$ROOT/broker/tests/clients/java
+if ! command -v javac >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  echo "installing: openjdk-17-jdk-headless maven"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven; } \
+    || fail_step "apt-get install openjdk-17-jdk-headless maven"
+fi
+if command -v mvn >/dev/null 2>&1; then
+  (cd "$JAVA_DIR" && mvn -B -q compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt \
+    && cd legacy && mvn -B -q dependency:build-classpath -Dmdep.outputFile=target/classpath.txt) \
+    || fail_step "mvn (resolve and compile the Java sessions in $JAVA_DIR)"
+  echo "present: $(java -version 2>&1 | head -1), $(mvn -v 2>/dev/null | head -1)"
 fi
 
 # ------------------------------------------------------------------ cargo

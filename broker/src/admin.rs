@@ -5,9 +5,14 @@
 //!   pool; 503 until the broker has started.
 //! - `GET /health/live` — 200 while the process serves HTTP (from before log recovery on,
 //!   so a long recovery is not mistaken for a hung process).
-//! - `GET /health/ready` — 200 when this broker is registered and not fenced, its
-//!   partitions have applied the newest metadata image, its client listeners accept
-//!   connections and every log dir is readable; else 503. The body names each check.
+//! - `GET /health/ready` — 200 when this broker is registered and not fenced (its image
+//!   says so, and so did the controller's answer to a heartbeat within
+//!   `broker.session.timeout.ms`: a broker cut off from the controller for that long has
+//!   been fenced by it, or there is no controller), its partitions have applied the newest
+//!   metadata image, its client listeners accept connections and every log dir is
+//!   readable; else 503. The body names each check. Until start-up finished (logs
+//!   recovered, the quorum joined, this broker registered and first unfenced) it is 503
+//!   with `started: false`.
 //! - `GET /loggers`, `GET|PUT|DELETE /loggers/{name}` — log levels (`crate::logging`), the
 //!   same loggers and levels as the BROKER_LOGGER config resource: PUT takes a Kafka level
 //!   name (`DEBUG`) as its body, DELETE makes a logger follow its parent again.
@@ -30,22 +35,24 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::handlers::Broker;
+use crate::lifecycle::BrokerLifecycle;
 use crate::logging::{log_levels, LevelChange, LogLevelError};
 
 /// Largest request body accepted (a log level name).
 const BODY_LIMIT_BYTES: usize = 1024;
 
-/// What the handlers read: the broker once it exists, and whether it serves clients.
+/// What the handlers read: the broker and its lifecycle once they exist, and whether it
+/// serves clients.
 #[derive(Default)]
 pub(crate) struct AdminState {
-    broker: OnceLock<Arc<Broker>>,
+    broker: OnceLock<(Arc<Broker>, Arc<BrokerLifecycle>)>,
     serving: AtomicBool,
 }
 
 impl AdminState {
     /// The broker is complete and its client listeners accept connections.
-    pub(crate) fn set_serving(&self, broker: &Arc<Broker>) {
-        let _ = self.broker.set(Arc::clone(broker));
+    pub(crate) fn set_serving(&self, broker: &Arc<Broker>, lifecycle: Arc<BrokerLifecycle>) {
+        let _ = self.broker.set((Arc::clone(broker), lifecycle));
         self.serving.store(true, Ordering::Release);
     }
 
@@ -129,7 +136,7 @@ async fn not_found() -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
-    let Some(broker) = state.broker.get().cloned() else {
+    let Some(broker) = state.broker.get().map(|(broker, _)| Arc::clone(broker)) else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "the broker is starting\n");
     };
     let rendered = tokio::task::spawn_blocking(move || broker.metrics.render(&broker)).await;
@@ -162,12 +169,13 @@ async fn ready(State(state): State<Arc<AdminState>>) -> Response {
     let serving = state.serving.load(Ordering::Acquire);
     let checks = match state.broker.get() {
         None => json!({ "started": false }),
-        Some(broker) => {
+        Some((broker, lifecycle)) => {
             let image = broker.image();
             let registered = image
                 .brokers
                 .get(&broker.node_id)
-                .is_some_and(|b| !b.fenced);
+                .is_some_and(|b| !b.fenced)
+                && lifecycle.is_unfenced();
             let caught_up = broker.replicas.applied_offset() >= image.offset;
             let dirs_online = broker
                 .replicas

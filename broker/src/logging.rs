@@ -19,8 +19,9 @@ use tracing_subscriber::{reload, Registry};
 
 /// Kafka's name of the root logger.
 pub(crate) const ROOT_LOGGER: &str = "root";
-/// The filter when `RUST_LOG` is not set.
-const DEFAULT_FILTER: &str = "info,openraft=warn";
+/// The filter when `RUST_LOG` is not set. openraft reports every failed RPC to a down
+/// peer; the quorum's own logs say what matters (a peer lost or back, a fatal raft error).
+const DEFAULT_FILTER: &str = "info,openraft=off";
 
 /// Why a log level change was refused (Kafka's error classes for BROKER_LOGGER changes).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -140,7 +141,7 @@ pub(crate) struct LogLevels {
 static LOG_LEVELS: OnceLock<LogLevels> = OnceLock::new();
 
 /// Installs the process's subscriber: JSON lines or text on stderr (no colour codes unless
-/// stderr is a terminal), filtered by `RUST_LOG` or `info,openraft=warn`. Call once.
+/// stderr is a terminal), filtered by `RUST_LOG` or `info,openraft=off`. Call once.
 pub fn init_logging(json: bool) {
     let initial = std::env::var("RUST_LOG")
         .ok()

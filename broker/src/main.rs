@@ -79,7 +79,7 @@ async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
-    let running = ironlog::start(config)
+    let mut running = ironlog::start(config)
         .await
         .context("broker start-up failed")?;
     // Machine-readable start-up lines on stdout (tests and scripts wait for them).
@@ -89,9 +89,15 @@ async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
     println!("ironlog: started");
     tracing::info!(node_id = running.node_id(), "broker started");
 
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = interrupt.recv() => tracing::info!("interrupt received, shutting down"),
+    let fatal = tokio::select! {
+        _ = term.recv() => { tracing::info!("SIGTERM received, shutting down"); None }
+        _ = interrupt.recv() => { tracing::info!("interrupt received, shutting down"); None }
+        reason = running.fatal_error() => Some(reason),
+    };
+    if let Some(reason) = fatal {
+        tracing::error!(%reason, "stopping");
+        running.shutdown().await.context("shutdown failed")?;
+        anyhow::bail!("stopped: {reason}");
     }
     running.shutdown().await.context("clean shutdown failed")?;
     tracing::info!("broker stopped cleanly");

@@ -1166,22 +1166,28 @@ fn compose_file_starts_three_nodes_each_configured_by_its_environment() {
         );
 
         let listener = project.host_listener(n);
-        let metadata = consumer_for(&listener, &[])
-            .fetch_metadata(None, CLIENT_TIMEOUT)
-            .unwrap_or_else(|e| panic!("metadata from broker-{n} at {listener}: {e}"));
-        let advertised: Vec<(i32, String)> = metadata
-            .brokers()
-            .iter()
-            .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+        // The three nodes form one cluster: each lists all three, every one at its
+        // PLAINTEXT_HOST address (the listener this client came in on), once the node has
+        // seen the others register.
+        let expected: Vec<(i32, String)> = (1..=3)
+            .map(|m| (m as i32, project.host_listener(m)))
             .collect();
-        // Without multi-broker replication each node is a cluster of one and lists only
-        // itself. This fails once the nodes form one cluster: then expect brokers 1-3 here
-        // and switch on compose_cluster_loses_no_acknowledged_write_when_a_broker_is_killed.
-        assert_eq!(
-            advertised,
-            vec![(n as i32, listener.clone())],
-            "broker-{n} must be node {n} at {listener} on its PLAINTEXT_HOST listener, alone \
-             (the nodes do not form one cluster yet)"
+        let consumer = consumer_for(&listener, &[]);
+        wait_until(
+            CLIENT_TIMEOUT,
+            &format!("broker-{n} at {listener} to list brokers 1-3 at their host listeners"),
+            || {
+                let Ok(metadata) = consumer.fetch_metadata(None, CLIENT_TIMEOUT) else {
+                    return false;
+                };
+                let mut advertised: Vec<(i32, String)> = metadata
+                    .brokers()
+                    .iter()
+                    .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+                    .collect();
+                advertised.sort();
+                advertised == expected
+            },
         );
         let config = BootstrapServers(listener.clone()).broker_configs(n as i32);
         for (key, expected) in [

@@ -14,7 +14,9 @@ use std::time::Duration;
 use kafka_protocol::messages::ApiKey;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
-use kafka_protocol::messages::ResponseKind;
+use bytes::Bytes;
+use kafka_protocol::messages::{ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::Decodable;
 
 use super::errors::{error_counts, error_name, ErrorCounts};
 use super::topics::TrafficSummary;
@@ -72,6 +74,23 @@ impl Observed {
             version,
             follower_fetch: traffic.is_follower_fetch(),
             errors: error_counts(response),
+        }
+    }
+
+    /// A request forwarded to the active controller, answered with `response` (the
+    /// controller's response frame without its size prefix): its error codes are counted
+    /// as if it had been answered here (none when the frame does not decode).
+    pub(crate) fn forwarded(api: ApiKey, version: i16, mut response: Bytes) -> Observed {
+        let header_version = api.response_header_version(version);
+        let errors = ResponseHeader::decode(&mut response, header_version)
+            .and_then(|_| ResponseKind::decode(api, &mut response, version))
+            .map(|decoded| error_counts(&decoded))
+            .unwrap_or_default();
+        Observed {
+            api,
+            version,
+            follower_fetch: false,
+            errors,
         }
     }
 

@@ -1,92 +1,22 @@
 //! `ReplicaManager`: the partitions this broker hosts. It turns metadata images into local
-//! partition state (creating, reconfiguring and deleting logs), appends produced batches as
-//! leader, writes transaction markers for the transaction coordinator
-//! ([`ReplicaManager::write_txn_markers`]), serves reads bounded by the high watermark (the
-//! last stable offset for read_committed, with the aborted transactions of the range), and
-//! wakes long-polling fetches when data arrives.
-//!
-//! Invariants: partition state changes only when a metadata image is applied (never by a
-//! handler directly); the high watermark never exceeds the log end offset and never goes
-//! backwards while this broker leads; all file I/O runs under `spawn_blocking`.
+//! partition state, appends as leader, writes transaction markers and serves reads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
-use uuid::Uuid;
 
+use super::Partition;
 use crate::error::{ApiError, ResponseError};
 use crate::log::{
-    AbortedTxn, AppendInfo, AppendOrigin, FetchData, Log, LogConfig, LogError, LogManager,
+    AbortedTxn, AppendInfo, AppendOrigin, FetchData, LogConfig, LogError, LogManager,
     TxnVerification,
 };
-use crate::metadata::MetadataImage;
+use crate::metadata::{ConfigChanges, LocalPartition, LocalReplicaChanges, MetadataImage};
 use crate::types::{now_ms, TopicPartition};
 use ironlog_config::{effective_min_insync_replicas, BrokerConfig, ConfigLayers};
-
-/// One hosted partition.
-pub(crate) struct Partition {
-    pub tp: TopicPartition,
-    pub topic_id: Uuid,
-    pub log: Arc<Log>,
-    leader_id: AtomicI32,
-    leader_epoch: AtomicI32,
-    high_watermark: AtomicI64,
-    isr_len: AtomicI32,
-    min_insync_replicas: AtomicI32,
-}
-
-impl Partition {
-    pub(crate) fn leader_epoch(&self) -> i32 {
-        self.leader_epoch.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn leader_id(&self) -> i32 {
-        self.leader_id.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn high_watermark(&self) -> i64 {
-        self.high_watermark.load(Ordering::Acquire)
-    }
-
-    /// Last stable offset: the high watermark, or the first offset of the earliest ongoing
-    /// transaction when lower (never below the log start offset, as in Kafka).
-    pub(crate) fn last_stable_offset(&self) -> i64 {
-        let hw = self.high_watermark();
-        match self.log.first_unstable_offset() {
-            Some(first) => first.max(self.log.log_start_offset()).min(hw),
-            None => hw,
-        }
-    }
-
-    pub(crate) fn isr_len(&self) -> i32 {
-        self.isr_len.load(Ordering::Acquire)
-    }
-
-    /// Raises the high watermark to the log end offset (single replica in the ISR: every
-    /// appended batch is committed as soon as it is written).
-    fn advance_high_watermark(&self) {
-        let leo = self.log.log_end_offset();
-        let previous = self.high_watermark.fetch_max(leo, Ordering::AcqRel);
-        debug_assert!(
-            previous <= leo,
-            "high watermark {previous} above log end offset {leo}"
-        );
-    }
-
-    /// Checks a client-supplied leader epoch against ours (-1 = no check).
-    pub(crate) fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
-        let ours = self.leader_epoch();
-        match requested {
-            -1 => Ok(()),
-            e if e > ours => Err(ResponseError::UnknownLeaderEpoch.into()),
-            e if e < ours => Err(ResponseError::FencedLeaderEpoch.into()),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// A transaction's outcome to write on its partitions (from the transaction coordinator).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +55,9 @@ pub(crate) struct ReplicaManager {
     /// The latest published metadata image (Kafka's metadata cache): it may name partitions
     /// this broker has not created yet, which tells "not hosted yet" from "unknown".
     metadata: watch::Receiver<Arc<MetadataImage>>,
+    /// Partitions placed here whose log could not be opened or created (retried with the
+    /// next image).
+    failed_partitions: Mutex<HashSet<TopicPartition>>,
 }
 
 /// Result of appending one partition's records.
@@ -147,6 +80,7 @@ impl ReplicaManager {
             data_arrived: Notify::new(),
             applied_offset,
             apply_lock: tokio::sync::Mutex::new(None),
+            failed_partitions: Mutex::new(HashSet::new()),
         }
     }
 
@@ -271,9 +205,12 @@ impl ReplicaManager {
         )
     }
 
-    /// Brings partition state in line with `image`: creates logs for new partitions hosted
-    /// here, updates leader epochs and configs, deletes logs of removed topics (and stray
-    /// logs left on disk for topics that no longer exist). Images are applied in order.
+    /// Brings partition state in line with `image`: applies what changed since the last
+    /// applied image ([`LocalReplicaChanges`]) — creates logs for partitions now hosted here,
+    /// updates leadership and configs, deletes logs of partitions no longer hosted. The first
+    /// image also deletes stray logs left on disk for partitions it does not place here.
+    /// Images are applied in order; partitions whose log could not be opened are retried
+    /// with the next image.
     pub(crate) async fn apply_image(
         self: &Arc<Self>,
         image: Arc<MetadataImage>,
@@ -284,109 +221,163 @@ impl ReplicaManager {
         }
         let this = Arc::clone(self);
         let img = Arc::clone(&image);
-        let result = tokio::task::spawn_blocking(move || this.apply_image_blocking(&img))
-            .await
-            .unwrap_or_else(|e| {
-                Err(LogError::io(
-                    "apply_image",
-                    std::io::Error::other(e.to_string()),
-                ))
-            });
+        let previous = last.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            this.apply_image_blocking(previous.as_deref(), &img)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(LogError::io(
+                "apply_image",
+                std::io::Error::other(e.to_string()),
+            ))
+        });
         // Even after a failure (logged per partition), record progress so waiters move on.
         *last = Some(Arc::clone(&image));
         self.applied_offset.send_replace(image.offset);
         result
     }
 
-    fn apply_image_blocking(&self, image: &MetadataImage) -> Result<(), LogError> {
-        let mut wanted: HashMap<TopicPartition, (Uuid, i32, i32, i32)> = HashMap::new();
-        for topic in image.topics.values() {
-            for (&partition, reg) in &topic.partitions {
-                if reg.replicas.contains(&self.node_id) {
-                    wanted.insert(
-                        TopicPartition::new(topic.name.clone(), partition),
-                        (
-                            topic.topic_id,
-                            reg.leader,
-                            reg.leader_epoch,
-                            reg.isr.len() as i32,
-                        ),
-                    );
-                }
-            }
+    fn apply_image_blocking(
+        &self,
+        previous: Option<&MetadataImage>,
+        image: &MetadataImage,
+    ) -> Result<(), LogError> {
+        let empty = MetadataImage::empty();
+        let changes = LocalReplicaChanges::between(previous.unwrap_or(&empty), image, self.node_id);
+        if previous.is_some() && changes.is_empty() && lock(&self.failed_partitions).is_empty() {
+            return Ok(());
         }
         let mut first_error = None;
-        // Remove partitions (and on-disk logs) that the image no longer assigns here, or whose
-        // topic was deleted and re-created under a new id.
-        let existing: Vec<(TopicPartition, Arc<Log>)> = self.logs.all();
-        for (tp, _) in existing {
-            let keep = match wanted.get(&tp) {
-                Some((id, ..)) => self
-                    .logs
-                    .topic_id_of(&tp)
-                    .is_none_or(|on_disk| on_disk == *id),
-                None => false,
-            };
-            if !keep {
-                if let Ok(mut map) = self.partitions.write() {
-                    map.remove(&tp);
-                }
-                tracing::info!(partition = %tp, "deleting log of partition no longer hosted");
-                if let Err(e) = self.logs.delete(&tp) {
-                    tracing::error!(partition = %tp, error = %e, "cannot delete log");
-                    first_error.get_or_insert(e);
+        let mut deletes: Vec<TopicPartition> =
+            changes.deletes.iter().map(|(tp, _)| tp.clone()).collect();
+        if previous.is_none() {
+            // Logs on disk that the image does not place here, or whose topic was deleted and
+            // re-created under a new id while this broker was down.
+            for (tp, _) in self.logs.all() {
+                let placed = image
+                    .topic(&tp.topic)
+                    .filter(|t| {
+                        t.partitions
+                            .get(&tp.partition)
+                            .is_some_and(|reg| reg.replicas.contains(&self.node_id))
+                    })
+                    .map(|t| t.topic_id);
+                let keep = placed.is_some_and(|id| {
+                    self.logs
+                        .topic_id_of(&tp)
+                        .is_none_or(|on_disk| on_disk == id)
+                });
+                if !keep {
+                    deletes.push(tp);
                 }
             }
         }
-        for (tp, (topic_id, leader, leader_epoch, isr_len)) in wanted {
-            let (config, min_isr) = self.log_config_for(image, &tp.topic);
-            let current = self.partition(&tp);
-            match current {
-                Some(p) => {
+        for tp in deletes {
+            if let Ok(mut map) = self.partitions.write() {
+                map.remove(&tp);
+            }
+            tracing::info!(partition = %tp, "deleting log of partition no longer hosted");
+            if let Err(e) = self.logs.delete(&tp) {
+                tracing::error!(partition = %tp, error = %e, "cannot delete log");
+                first_error.get_or_insert(e);
+            }
+        }
+        let mut changed: Vec<LocalPartition> = changes.leaders;
+        changed.extend(changes.followers);
+        // Partitions whose log could not be opened with an earlier image, still placed here.
+        let retry = std::mem::take(&mut *lock(&self.failed_partitions));
+        for tp in retry {
+            if changed.iter().any(|c| c.tp == tp) || self.partition(&tp).is_some() {
+                continue;
+            }
+            if let Some(local) = local_partition(image, &tp, self.node_id) {
+                changed.push(local);
+            }
+        }
+        let mut updated = std::collections::HashSet::with_capacity(changed.len());
+        for local in changed {
+            updated.insert(local.tp.clone());
+            if let Err(e) = self.apply_partition(image, local) {
+                first_error.get_or_insert(e);
+            }
+        }
+        if changes.configs != ConfigChanges::None {
+            let hosted: Vec<Arc<Partition>> = match self.partitions.read() {
+                Ok(map) => map.values().cloned().collect(),
+                Err(_) => Vec::new(),
+            };
+            for p in hosted {
+                if changes.configs.affects(&p.tp.topic) && !updated.contains(&p.tp) {
+                    let (config, min_isr) = self.log_config_for(image, &p.tp.topic);
                     if p.log.config() != config {
                         p.log.update_config(config);
                     }
-                    p.leader_id.store(leader, Ordering::Release);
-                    let previous_epoch = p.leader_epoch.fetch_max(leader_epoch, Ordering::AcqRel);
-                    debug_assert!(
-                        previous_epoch <= leader_epoch,
-                        "leader epoch went backwards for {tp}"
-                    );
-                    p.isr_len.store(isr_len, Ordering::Release);
                     p.min_insync_replicas.store(min_isr, Ordering::Release);
                 }
-                None => match self.logs.get_or_create(&tp, config.clone(), topic_id) {
-                    Ok(log) => {
-                        // A log loaded at start-up was opened with the broker default
-                        // config; the topic's own config applies from the first image on.
-                        if log.config() != config {
-                            log.update_config(config);
-                        }
-                        let hw = log.log_end_offset();
-                        let partition = Arc::new(Partition {
-                            tp: tp.clone(),
-                            topic_id,
-                            log,
-                            leader_id: AtomicI32::new(leader),
-                            leader_epoch: AtomicI32::new(leader_epoch),
-                            high_watermark: AtomicI64::new(hw),
-                            isr_len: AtomicI32::new(isr_len),
-                            min_insync_replicas: AtomicI32::new(min_isr),
-                        });
-                        if let Ok(mut map) = self.partitions.write() {
-                            map.insert(tp, partition);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(partition = %tp, error = %e, "cannot open or create log");
-                        first_error.get_or_insert(e);
-                    }
-                },
             }
         }
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+
+    /// Creates or updates one hosted partition from its registration in `image`.
+    fn apply_partition(
+        &self,
+        image: &MetadataImage,
+        local: LocalPartition,
+    ) -> Result<(), LogError> {
+        let LocalPartition {
+            tp,
+            topic_id,
+            registration: reg,
+        } = local;
+        let (config, min_isr) = self.log_config_for(image, &tp.topic);
+        let isr_len = reg.isr.len() as i32;
+        if let Some(p) = self.partition(&tp) {
+            if p.log.config() != config {
+                p.log.update_config(config);
+            }
+            p.leader_id.store(reg.leader, Ordering::Release);
+            let previous_epoch = p.leader_epoch.fetch_max(reg.leader_epoch, Ordering::AcqRel);
+            debug_assert!(
+                previous_epoch <= reg.leader_epoch,
+                "leader epoch went backwards for {tp}"
+            );
+            p.isr_len.store(isr_len, Ordering::Release);
+            p.min_insync_replicas.store(min_isr, Ordering::Release);
+            return Ok(());
+        }
+        match self.logs.get_or_create(&tp, config.clone(), topic_id) {
+            Ok(log) => {
+                // A log loaded at start-up was opened with the broker default
+                // config; the topic's own config applies from the first image on.
+                if log.config() != config {
+                    log.update_config(config);
+                }
+                let hw = log.log_end_offset();
+                let partition = Arc::new(Partition {
+                    tp: tp.clone(),
+                    topic_id,
+                    log,
+                    leader_id: AtomicI32::new(reg.leader),
+                    leader_epoch: AtomicI32::new(reg.leader_epoch),
+                    high_watermark: AtomicI64::new(hw),
+                    isr_len: AtomicI32::new(isr_len),
+                    min_insync_replicas: AtomicI32::new(min_isr),
+                });
+                if let Ok(mut map) = self.partitions.write() {
+                    map.insert(tp, partition);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(partition = %tp, error = %e, "cannot open or create log; retrying with the next image");
+                lock(&self.failed_partitions).insert(tp);
+                Err(e)
+            }
         }
     }
 
@@ -470,7 +461,7 @@ impl ReplicaManager {
     }
 
     /// KIP-890: starts verifying a transactional produce of `producer_id` to `tp` (see
-    /// [`Log::start_txn_verification`]); `None` when there is nothing to verify or no such
+    /// [`crate::log::Log::start_txn_verification`]); `None` when there is nothing to verify or no such
     /// partition here (the append reports that).
     pub(crate) fn start_txn_verification(
         &self,
@@ -614,6 +605,28 @@ impl ReplicaManager {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `tp` as `image` places it on `node_id`, if it does.
+fn local_partition(
+    image: &MetadataImage,
+    tp: &TopicPartition,
+    node_id: i32,
+) -> Option<LocalPartition> {
+    let topic = image.topic(&tp.topic)?;
+    let registration = topic.partitions.get(&tp.partition)?;
+    registration
+        .replicas
+        .contains(&node_id)
+        .then(|| LocalPartition {
+            tp: tp.clone(),
+            topic_id: topic.topic_id,
+            registration: registration.clone(),
+        })
+}
+
 /// The offset after the last whole batch in `records` (header reads only); `None` when empty.
 fn next_offset_after(records: &[u8]) -> Option<i64> {
     let mut position = 0usize;
@@ -631,7 +644,7 @@ fn next_offset_after(records: &[u8]) -> Option<i64> {
     next
 }
 
-/// fsyncs the segments an append just rolled ([`Log::flush_rolled`]) on another blocking
+/// fsyncs the segments an append just rolled ([`crate::log::Log::flush_rolled`]) on another blocking
 /// thread, so the appender answers without waiting for it (Kafka's asynchronous flush after
 /// a roll). Called from blocking-pool threads, which carry the runtime's context; without
 /// one it flushes inline. The periodic flush task is the backstop.
@@ -659,6 +672,7 @@ fn spawn_roll_flush(p: &Arc<Partition>) {
 mod tests {
     use super::*;
     use crate::metadata::records::MetadataRecord;
+    use uuid::Uuid;
 
     fn replica_manager(dir: &std::path::Path, image: MetadataImage) -> ReplicaManager {
         let overrides = vec![format!("log.dirs={}", dir.display())];
@@ -719,5 +733,82 @@ mod tests {
                 "{topic}-{partition} is unknown to metadata"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn images_apply_their_changes_and_the_first_one_removes_stray_logs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let t = image_with_topic("t");
+        let t_id = t.topic("t").map(|t| t.topic_id).expect("topic t");
+        let mut first = t.apply(&[MetadataRecord::Topic {
+            name: "u".into(),
+            topic_id: Uuid::new_v4(),
+        }]);
+        first.offset = 1;
+        {
+            // A log of a partition the image does not know, left on disk.
+            let replicas = Arc::new(replica_manager(dir.path(), MetadataImage::empty()));
+            let mut stray = image_with_topic("stray");
+            stray.offset = 1;
+            replicas.apply_image(Arc::new(stray)).await.expect("apply");
+            replicas.log_manager().shutdown().expect("shutdown");
+        }
+        let replicas = Arc::new(replica_manager(dir.path(), MetadataImage::empty()));
+        assert!(replicas
+            .log_manager()
+            .get(&TopicPartition::new("stray", 0))
+            .is_some());
+        replicas
+            .apply_image(Arc::new(first.clone()))
+            .await
+            .expect("apply");
+        assert!(
+            replicas
+                .log_manager()
+                .get(&TopicPartition::new("stray", 0))
+                .is_none(),
+            "the first image deletes logs it does not place here"
+        );
+        let t0 = TopicPartition::new("t", 0);
+        let hosted = replicas.partition(&t0).expect("t-0 hosted");
+        // A topic config change reaches the partition's log.
+        let mut second = first.apply(&[MetadataRecord::Config {
+            resource: crate::metadata::ConfigResource::Topic("t".into()),
+            name: "retention.ms".into(),
+            value: Some("1234".into()),
+        }]);
+        second.offset = 2;
+        replicas
+            .apply_image(Arc::new(second.clone()))
+            .await
+            .expect("apply");
+        assert_eq!(hosted.log.config().retention_ms, 1234);
+        // A new leader epoch reaches the same partition object.
+        let mut third = second.apply(&[MetadataRecord::PartitionChange {
+            topic_id: t_id,
+            partition: 0,
+            leader: Some(1),
+            isr: None,
+            replicas: None,
+        }]);
+        third.offset = 3;
+        replicas
+            .apply_image(Arc::new(third.clone()))
+            .await
+            .expect("apply");
+        assert_eq!(hosted.leader_epoch(), 1);
+        assert!(Arc::ptr_eq(
+            &hosted,
+            &replicas.partition(&t0).expect("still hosted")
+        ));
+        // Deleting the topic deletes its log.
+        let mut fourth = third.apply(&[MetadataRecord::RemoveTopic { topic_id: t_id }]);
+        fourth.offset = 4;
+        replicas.apply_image(Arc::new(fourth)).await.expect("apply");
+        assert!(replicas.partition(&t0).is_none());
+        assert!(
+            replicas.log_manager().get(&t0).is_none(),
+            "the deleted topic's log is gone"
+        );
     }
 }
