@@ -18,35 +18,6 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// One HTTP exchange through curl: (status, body).
-fn http(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
-    let mut command = Command::new("curl");
-    command.args([
-        "-sS",
-        "--max-time",
-        "30",
-        "-X",
-        method,
-        "-w",
-        "\n%{http_code}",
-    ]);
-    if let Some(body) = body {
-        command.args(["--data-binary", body]);
-    }
-    let output = command
-        .arg(url)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run curl (test.sh installs it): {e}"));
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-    let status = status
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("curl {method} {url} gave no status: {text:?} {output:?}"));
-    (status, body.to_string())
-}
-
 fn admin_url(broker: &TestBroker) -> String {
     broker
         .admin_url()
@@ -315,6 +286,11 @@ fn admin_listener_answers_probes_and_refuses_bad_http() {
             "readiness must report {check}: {body}"
         );
     }
+    // A broker nobody used yet: no partitions, groups or requests to report, and still a
+    // valid scrape.
+    let (status, text) = http("GET", &format!("{url}/metrics"), None);
+    assert_eq!(status, 200, "a fresh broker's /metrics must render: {text}");
+    promtool_check_metrics(&text);
     assert_eq!(http("GET", &format!("{url}/nothing-here"), None).0, 404);
     assert_eq!(http("POST", &format!("{url}/metrics"), Some("x")).0, 405);
     assert_eq!(http("DELETE", &format!("{url}/health/live"), None).0, 405);

@@ -158,6 +158,9 @@ pub(crate) fn collect(broker: &Broker) -> Vec<MetricFamily> {
     broker_families(broker, &image, &partitions, &mut families);
     log_dir_families(broker, &partitions, &mut families);
     lag_families(broker, &image, &partitions, &mut families);
+    // A family without samples (no partitions, no committed offsets yet) is left out, as
+    // the registry's own families are: the text encoder refuses an empty one.
+    families.retain(|family| !family.get_metric().is_empty());
     families
 }
 
