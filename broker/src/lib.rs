@@ -10,6 +10,7 @@
 
 #![warn(unreachable_pub)]
 
+mod admin;
 mod coordinator_shards;
 mod crash;
 mod error;
@@ -18,11 +19,14 @@ mod group;
 mod handlers;
 mod lifecycle;
 mod log;
+mod logging;
 mod metadata;
+mod metrics;
 mod network;
 mod replica;
 mod server;
 mod txn;
 mod types;
 
+pub use logging::init_logging;
 pub use server::{start, RunningBroker, ServerError};

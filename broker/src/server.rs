@@ -1,15 +1,17 @@
 //! `server`: start-up, the accept loops, background maintenance and clean shutdown.
 //!
-//! Start-up order: check `meta.properties` in every log dir → open the logs (recovery) →
+//! Start-up order: bind the admin listener (`admin.listener`; live from here on, ready
+//! once the broker serves clients unfenced) → check `meta.properties` in every log dir → open the logs (recovery) →
 //! open the metadata quorum → bind the controller listener (controller role only) and serve
 //! the quorum's RPCs on it → join the quorum (formatting a fresh one; bounded by
 //! `initial.broker.registration.timeout.ms`) → write `meta.properties` → bind the client
 //! listeners (port 0 → the bound port is advertised) → register this broker with the
 //! active controller → apply the current metadata image to partitions → heartbeat until
 //! unfenced → accept clients. A start that fails stops what it had started.
-//! Shutdown: controlled shutdown (leaderships move away while clients are still served),
+//! Shutdown: readiness off, controlled shutdown (leaderships move away while clients are still served),
 //! then a watch signal every connection task listens to; logs are flushed and
-//! checkpointed, and the clean-shutdown marker written, before the process exits. A fatal
+//! checkpointed, and the clean-shutdown marker written, before the process exits; the
+//! admin listener stops last. A fatal
 //! signal (another cluster's voters, a duplicate node id) stops the process with its
 //! reason.
 
@@ -23,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::admin::AdminListener;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, Broker};
 use crate::lifecycle::BrokerLifecycle;
@@ -35,6 +38,7 @@ use crate::metadata::{
     BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerClient,
     ControllerDefaults, MetadataQuorum, QuorumConfig,
 };
+use crate::metrics::Metrics;
 use crate::network::{ControllerEndpoint, Endpoint};
 use crate::replica::ReplicaManager;
 use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
@@ -44,6 +48,8 @@ use ironlog_config::{BrokerConfig, Listener};
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
 pub(crate) const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
 const META_PROPERTIES: &str = "meta.properties";
+/// The admin listener's name in the `ironlog: listener NAME bound to ADDR` lines.
+const ADMIN_LISTENER_NAME: &str = "ADMIN";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -61,6 +67,8 @@ pub enum ServerError {
     },
     #[error("registering this broker failed: {0}")]
     Registration(String),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// A started broker: its shared state, bound addresses and background tasks.
@@ -76,6 +84,8 @@ pub struct RunningBroker {
     cleaner: Option<LogCleaner>,
     lifecycle: Arc<BrokerLifecycle>,
     fatal: watch::Receiver<Option<String>>,
+    /// The admin HTTP listener (`admin.listener`), stopped last.
+    admin: Option<AdminListener>,
 }
 
 /// How long a clean shutdown waits for in-flight requests to finish.
@@ -98,11 +108,53 @@ fn log_file_cache(configured_max: u32) -> Arc<FileCache> {
     FileCache::new(capacity)
 }
 
-/// Starts a broker: storage, the metadata quorum (opened, its controller listener bound
-/// and served, then joined: formatted on a first start), listeners, registration, the
-/// broker's components, unfencing, then the background tasks and client accept loops (the
-/// order of the module header).
+/// Starts a broker: the admin listener, storage, the metadata quorum (opened, its
+/// controller listener bound and served, then joined: formatted on a first start),
+/// listeners, registration, the broker's components, unfencing, then the background tasks
+/// and client accept loops (the order of the module header).
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
+    let admin = start_admin(&config).await?;
+    match start_broker(config).await {
+        Ok(mut running) => {
+            if let Some(admin) = &admin {
+                running
+                    .bound
+                    .push((ADMIN_LISTENER_NAME.to_owned(), admin.local));
+                admin
+                    .state
+                    .set_serving(&running.broker, Arc::clone(&running.lifecycle));
+            }
+            running.admin = admin;
+            Ok(running)
+        }
+        Err(e) => {
+            if let Some(admin) = admin {
+                admin.stop().await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Binds the admin listener first, so that liveness answers during log recovery and while
+/// the node waits for the quorum.
+async fn start_admin(config: &BrokerConfig) -> Result<Option<AdminListener>, ServerError> {
+    let Some((host, port)) = &config.admin_listener else {
+        return Ok(None);
+    };
+    AdminListener::start(host, *port)
+        .await
+        .map(Some)
+        .map_err(|source| ServerError::Bind {
+            name: ADMIN_LISTENER_NAME.to_owned(),
+            address: format!("http://{host}:{port}"),
+            source,
+        })
+}
+
+/// Everything of [`start`] after the admin listener.
+async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
+    let metrics = Metrics::new()?;
     let meta_cluster_id = check_meta_properties(&config)?;
     let (logs, cleaner) = open_storage(&config).await?;
     let quorum = open_quorum(&config, meta_cluster_id.clone()).await?;
@@ -121,6 +173,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         Arc::clone(&quorum),
         Arc::clone(&controller),
         config.clone(),
+        Arc::clone(&metrics),
     ));
     match async {
         if let Some(listener) = bind_controller_listener(&config).await? {
@@ -150,7 +203,8 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             fatal.clone(),
         )
         .await?;
-        let broker = build_broker(config, logs, quorum, controller, controller_client).await?;
+        let broker =
+            build_broker(config, logs, quorum, controller, controller_client, metrics).await?;
         endpoint.set_broker(Arc::clone(&broker));
         running
             .tasks
@@ -478,6 +532,7 @@ async fn build_broker(
     quorum: Arc<MetadataQuorum>,
     controller: Arc<Controller>,
     controller_client: Arc<ControllerClient>,
+    metrics: Arc<Metrics>,
 ) -> Result<Arc<Broker>, ServerError> {
     let node_id = config.node_id;
     let replicas = Arc::new(ReplicaManager::new(
@@ -505,6 +560,7 @@ async fn build_broker(
         Arc::clone(&producer_ids),
     );
     Ok(Arc::new(Broker {
+        metrics,
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
         ),
@@ -549,6 +605,11 @@ fn spawn_tasks(
         broker.groups.start(shutdown_rx.clone()),
         broker.txn.start(shutdown_rx.clone()),
         tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())),
+        tokio::spawn(Arc::clone(&broker.metrics).follow_images(
+            Arc::clone(&broker.replicas),
+            broker.quorum.subscribe(),
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(expire_broker_sessions(
             Arc::clone(&broker.controller),
             broker.config.broker_session_timeout_ms.max(100) as u64,
@@ -580,6 +641,7 @@ fn spawn_tasks(
         cleaner,
         lifecycle,
         fatal: fatal.subscribe(),
+        admin: None,
     }
 }
 
@@ -652,6 +714,9 @@ impl RunningBroker {
     /// then: stops accepting, closes connections, flushes and checkpoints every log and
     /// writes the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        if let Some(admin) = &self.admin {
+            admin.state.set_stopping();
+        }
         let timeout =
             Duration::from_millis(self.broker.config.broker_session_timeout_ms.max(1000) as u64);
         if self.fatal.borrow().is_none() && !self.lifecycle.controlled_shutdown(timeout).await {
@@ -688,6 +753,9 @@ impl RunningBroker {
             .shutdown()
             .await
             .map_err(|e| ServerError::Quorum(e.to_string()))?;
+        if let Some(admin) = self.admin {
+            admin.stop().await;
+        }
         Ok(())
     }
 }

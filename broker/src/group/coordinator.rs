@@ -888,6 +888,26 @@ impl GroupCoordinator {
         })
     }
 
+    /// Every group's committed offsets in the loaded shards, for the consumer lag metrics:
+    /// (group, partition, offset) with each shard locked only while its offsets are copied.
+    pub(crate) fn committed_offsets(&self) -> Vec<(String, TopicPartition, i64)> {
+        let mut out = Vec::new();
+        for shard in self.shards.all() {
+            let st = shard.lock();
+            if !st.is_loaded() {
+                continue;
+            }
+            for g in st.groups.values() {
+                out.extend(
+                    g.offsets
+                        .iter()
+                        .map(|(tp, v)| (g.group_id.clone(), tp.clone(), v.offset)),
+                );
+            }
+        }
+        out
+    }
+
     // ------------------------------------------------------------------ admin APIs
 
     /// ListGroups over every loaded shard; `states`/`types` filter case-insensitively.

@@ -19,6 +19,7 @@ use crate::metadata::{
     BrokerEndpoint, BrokerHeartbeat, BrokerRegistrationRequest as Registration, Controller,
     MetadataQuorum,
 };
+use crate::metrics::Metrics;
 use crate::txn::PRODUCER_ID_BLOCK_SIZE;
 use ironlog_config::{BrokerConfig, SecurityProtocol};
 
@@ -27,6 +28,8 @@ pub(crate) struct ControllerEndpoint {
     pub quorum: Arc<MetadataQuorum>,
     pub controller: Arc<Controller>,
     pub config: BrokerConfig,
+    /// The process's metrics, which count this listener's requests from the start.
+    pub metrics: Arc<Metrics>,
     broker: OnceLock<Arc<Broker>>,
 }
 
@@ -35,11 +38,13 @@ impl ControllerEndpoint {
         quorum: Arc<MetadataQuorum>,
         controller: Arc<Controller>,
         config: BrokerConfig,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             quorum,
             controller,
             config,
+            metrics,
             broker: OnceLock::new(),
         }
     }

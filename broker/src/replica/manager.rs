@@ -88,6 +88,15 @@ impl ReplicaManager {
         &self.logs
     }
 
+    pub(crate) fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// Offset of the newest metadata image applied to partition state.
+    pub(crate) fn applied_offset(&self) -> u64 {
+        *self.applied_offset.borrow()
+    }
+
     /// Partitions of `topic` this broker leads in `image` and hosts locally, with their
     /// leader epochs: what an internal-topic coordinator (groups, transactions) serves.
     pub(crate) fn led_partitions(&self, image: &MetadataImage, topic: &str) -> HashMap<i32, i32> {

@@ -61,6 +61,11 @@ pub struct BrokerConfig {
     pub controller_quorum_bootstrap_servers: Vec<(String, u16)>,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// `admin.listener` (Ironlog) as `(host, port)`: metrics, health and log levels over
+    /// HTTP; `None` when set empty.
+    pub admin_listener: Option<(String, u16)>,
+    /// `logger.format` (Ironlog): `json` for one JSON object per log line, else text.
+    pub logger_format_json: bool,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub min_insync_replicas: i32,
@@ -470,6 +475,16 @@ impl Builder {
             controller_quorum_voters,
             controller_quorum_bootstrap_servers,
             rack: self.string("broker.rack").filter(|s| !s.is_empty()),
+            admin_listener: crate::endpoints::parse_admin_listener(
+                &self.string("admin.listener").unwrap_or_default(),
+            )
+            .map_err(|message| ConfigError::Invalid {
+                name: "admin.listener".to_string(),
+                message,
+            })?,
+            logger_format_json: self
+                .string("logger.format")
+                .is_some_and(|f| f.eq_ignore_ascii_case("json")),
             num_partitions: self.i32("num.partitions"),
             default_replication_factor: self.i16("default.replication.factor")?,
             min_insync_replicas: self.i32("min.insync.replicas"),
@@ -844,6 +859,32 @@ mod tests {
     fn load(overrides: &[&str]) -> Result<BrokerConfig, ConfigError> {
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         BrokerConfig::load(None, &overrides)
+    }
+
+    #[test]
+    fn admin_listener_is_an_http_url_or_empty() {
+        let config = load(&[]).expect("defaults load");
+        assert_eq!(config.admin_listener, Some(("0.0.0.0".to_string(), 9644)));
+        assert!(!config.logger_format_json);
+        let config = load(&["admin.listener=http://127.0.0.1:0", "logger.format=JSON"])
+            .expect("port 0 and json load");
+        assert_eq!(config.admin_listener, Some(("127.0.0.1".to_string(), 0)));
+        assert!(config.logger_format_json);
+        assert_eq!(
+            load(&["admin.listener="])
+                .expect("empty loads")
+                .admin_listener,
+            None
+        );
+        for bad in [
+            "admin.listener=127.0.0.1:9644",
+            "admin.listener=https://h:1",
+            "admin.listener=http://h:x",
+        ] {
+            let err = load(&[bad]).expect_err(bad).to_string();
+            assert!(err.contains("admin.listener"), "{bad}: {err}");
+        }
+        assert!(load(&["logger.format=xml"]).is_err());
     }
 
     /// Loads `text` as if it were a config file, plus overrides.
