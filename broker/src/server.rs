@@ -88,6 +88,8 @@ pub struct RunningBroker {
     admin: Option<AdminListener>,
 }
 
+/// How long the background tasks together may take to stop at shutdown.
+const TASKS_STOP_MS: u64 = 10_000;
 /// How long a clean shutdown waits for in-flight requests to finish.
 const SHUTDOWN_DRAIN_MS: u64 = 15_000;
 
@@ -723,9 +725,23 @@ impl RunningBroker {
             tracing::warn!("controlled shutdown did not complete in time; stopping anyway");
         }
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        // One deadline for all of them (not one each): a task that misses it is aborted.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(TASKS_STOP_MS);
+        let mut aborted = 0usize;
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                aborted += 1;
+            }
         }
+        if aborted > 0 {
+            tracing::warn!(
+                aborted,
+                timeout_ms = TASKS_STOP_MS,
+                "background tasks did not stop in time; aborted"
+            );
+        }
+        tracing::info!("shutdown: background tasks stopped");
         if let Some(cleaner) = self.cleaner {
             tokio::task::spawn_blocking(move || cleaner.shutdown())
                 .await
@@ -744,6 +760,7 @@ impl RunningBroker {
                 "connections still busy at shutdown; closing logs anyway"
             );
         }
+        tracing::info!("shutdown: connections closed; flushing and closing the logs");
         let logs = Arc::clone(self.broker.replicas.log_manager());
         tokio::task::spawn_blocking(move || logs.shutdown())
             .await

@@ -15,8 +15,10 @@ use crate::process::{
 
 /// How long a broker may take from spawn to printing `ironlog: started`.
 pub const BROKER_START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a broker may take to exit after SIGTERM.
-pub const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a broker may take to exit after SIGTERM: above the broker's own bounds on a
+/// clean shutdown (controlled shutdown up to `broker.session.timeout.ms`, 9 s by default,
+/// then background tasks up to 10 s and in-flight requests up to 15 s, then the logs).
+pub const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long [`TestBroker::restart_on_same_port`] waits for a port taken meanwhile.
 pub const PORT_RETAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a restart on fixed ports waits between attempts while a port is taken.
