@@ -280,13 +280,11 @@ impl TransactionCoordinator {
         if image.topic(TRANSACTION_STATE_TOPIC_NAME).is_some() {
             return Ok(());
         }
-        let brokers = image.brokers.len().max(1);
-        let replication_factor =
-            (self.config.state_log_replication_factor as usize).min(brokers) as i16;
-        let min_isr = self
-            .config
-            .state_log_min_isr
-            .min(i32::from(replication_factor));
+        // As Kafka: the configured replication factor and min.isr, not capped by the
+        // brokers registered; until enough are, the controller refuses the creation
+        // (INVALID_REPLICATION_FACTOR) and coordinator lookups answer COORDINATOR_NOT_AVAILABLE.
+        let replication_factor = self.config.state_log_replication_factor;
+        let min_isr = self.config.state_log_min_isr;
         let spec = CreateTopicSpec {
             name: TRANSACTION_STATE_TOPIC_NAME.to_owned(),
             num_partitions: self.config.state_log_num_partitions,
