@@ -1256,11 +1256,22 @@ impl GroupCoordinator {
         shard: &Shard,
         batch: Bytes,
     ) -> Result<i64, ResponseError> {
+        self.append_batch_verified(shard, batch, TxnVerification::Off)
+            .await
+    }
+
+    /// [`Self::append_batch`] of a transactional batch under a KIP-890 verification.
+    pub(super) async fn append_batch_verified(
+        &self,
+        shard: &Shard,
+        batch: Bytes,
+        verification: TxnVerification,
+    ) -> Result<i64, ResponseError> {
         let tp = shard.tp();
         let result = self
             .replicas
             .append_as_leader(
-                vec![(tp.clone(), batch, TxnVerification::Off)],
+                vec![(tp.clone(), batch, verification)],
                 -1,
                 AppendOrigin::Coordinator,
             )
