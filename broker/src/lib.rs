@@ -17,6 +17,7 @@ mod error;
 mod frame;
 mod group;
 mod handlers;
+mod inter_broker;
 mod lifecycle;
 mod log;
 mod logging;

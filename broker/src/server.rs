@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use crate::admin::AdminListener;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, Broker};
+use crate::inter_broker::InterBrokerClient;
 use crate::lifecycle::BrokerLifecycle;
 use crate::log::{
     capacity_for_limit, open_files_limit, CleanerConfig, FileCache, LogCleaner, LogConfig,
@@ -552,6 +553,12 @@ async fn build_broker(
         Arc::clone(&quorum),
     );
     let producer_ids = Arc::new(ProducerIdManager::new());
+    let inter_broker = Arc::new(InterBrokerClient::new(
+        node_id,
+        config.inter_broker_listener_name.clone(),
+        Arc::clone(&quorum),
+        Duration::from_millis(config.request_timeout_ms.clamp(1_000, 300_000) as u64),
+    ));
     let txn = TransactionCoordinator::new(
         node_id,
         TxnConfig::from_broker_config(&config),
@@ -560,6 +567,7 @@ async fn build_broker(
         Arc::clone(&quorum),
         Arc::clone(&groups),
         Arc::clone(&producer_ids),
+        Arc::clone(&inter_broker),
     );
     Ok(Arc::new(Broker {
         metrics,
