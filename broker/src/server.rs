@@ -287,6 +287,7 @@ async fn build_broker(
         logs,
         quorum.subscribe(),
     ));
+    replicas.set_isr_channel(Arc::clone(&controller));
     replicas.apply_image(quorum.image()).await?;
     let groups = GroupCoordinator::new(
         node_id,
@@ -337,6 +338,7 @@ fn spawn_tasks(
         broker.groups.start(shutdown_rx.clone()),
         broker.txn.start(shutdown_rx.clone()),
         tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())),
+        broker.replicas.start_isr_expiration(shutdown_rx.clone()),
     ];
     let connections_max = broker.config.max_connections.clamp(1, 1 << 20);
     let connections = Arc::new(Semaphore::new(connections_max as usize));
@@ -385,6 +387,7 @@ impl RunningBroker {
                 .await
                 .map_err(|e| ServerError::Quorum(format!("log cleaner shutdown failed: {e}")))?;
         }
+        self.broker.replicas.shutdown_fetchers().await;
         // Connections finish the request they are serving (responses included) and close;
         // only then are logs flushed, so nothing is appended after the clean-shutdown marker.
         let drained = tokio::time::timeout(
@@ -467,7 +470,8 @@ async fn apply_images(
     }
 }
 
-/// Periodic retention, flush and checkpoint work, on the blocking pool.
+/// Periodic retention, flush and checkpoint (offsets, high watermarks) work, on the
+/// blocking pool.
 async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let c = &broker.config;
     let mut retention = tokio::time::interval(Duration::from_millis(
@@ -482,12 +486,16 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut producer_expiry = tokio::time::interval(Duration::from_millis(
         c.producer_id_expiration_check_interval_ms.max(10) as u64,
     ));
+    let mut high_watermarks = tokio::time::interval(Duration::from_millis(
+        c.replica_high_watermark_checkpoint_interval_ms.max(10) as u64,
+    ));
     let producer_id_expiration_ms = i64::from(c.producer_id_expiration_ms);
     for t in [
         &mut retention,
         &mut flush,
         &mut checkpoint,
         &mut producer_expiry,
+        &mut high_watermarks,
     ] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
@@ -509,6 +517,12 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             }
             _ = flush.tick() => {
                 let _ = tokio::task::spawn_blocking(move || logs.flush_due(now_ms())).await;
+            }
+            _ = high_watermarks.tick() => {
+                let r = tokio::task::spawn_blocking(move || logs.checkpoint_high_watermarks()).await;
+                if let Ok(Err(e)) = r {
+                    tracing::error!(error = %e, "writing the high-watermark checkpoint failed");
+                }
             }
             _ = checkpoint.tick() => {
                 let r = tokio::task::spawn_blocking(move || logs.checkpoint()).await;

@@ -1261,6 +1261,7 @@ impl GroupCoordinator {
             .append_as_leader(
                 vec![(tp.clone(), batch, TxnVerification::Off)],
                 -1,
+                self.config.offsets_commit_timeout_ms,
                 AppendOrigin::Coordinator,
             )
             .await

@@ -16,7 +16,7 @@ mod store;
 
 pub(crate) use controller::{
     legacy_replace_ops, validate_topic_name, AlterOp, BrokerRegistrationRequest, ConfigChangeSpec,
-    Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec, TopicRef,
+    Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec, IsrChange, TopicRef,
 };
 pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};
 pub(crate) use image::{MetadataImage, PartitionRegistration, TopicImage};
