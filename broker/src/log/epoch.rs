@@ -87,14 +87,6 @@ impl LeaderEpochCache {
         self.persist()
     }
 
-    /// Start offset of `epoch`, if the cache has it.
-    pub(crate) fn start_offset_of(&self, epoch: i32) -> Option<i64> {
-        self.entries
-            .iter()
-            .find(|(e, _)| *e == epoch)
-            .map(|(_, o)| *o)
-    }
-
     /// Drops entries starting at or after `end_offset` (the log was truncated there).
     pub(crate) fn truncate_from_end(&mut self, end_offset: i64) -> Result<(), LogError> {
         let before = self.entries.len();

@@ -1205,22 +1205,6 @@ impl Log {
         lock(&self.epoch_cache).latest_epoch()
     }
 
-    /// Records that `leader_epoch` starts at the current log end offset (a new leader does
-    /// this when it takes over, Kafka's `makeLeader`, so OffsetForLeaderEpoch of the previous
-    /// epoch ends exactly where this leader's writes begin).
-    pub(crate) fn assign_leader_epoch_at_end(&self, leader_epoch: i32) -> Result<(), LogError> {
-        let _append = lock(&self.append_lock);
-        let log_end_offset = self.read_state().log_end_offset;
-        self.epoch_cache_assign(leader_epoch, log_end_offset)
-    }
-
-    /// Start offset of `leader_epoch` in the epoch cache (Kafka's
-    /// `leaderEpochStartOffsetOpt` for the leader's own epoch): a follower joins the ISR only
-    /// once it has fetched past it.
-    pub(crate) fn leader_epoch_start_offset(&self, leader_epoch: i32) -> Option<i64> {
-        lock(&self.epoch_cache).start_offset_of(leader_epoch)
-    }
-
     /// Appends batches fetched from the leader with the leader's offsets and leader epochs,
     /// byte for byte (Kafka's `appendAsFollower`): CRCs and shapes are checked (not sizes:
     /// the leader accepted them), the first batch must start at or after the log end, and

@@ -127,8 +127,7 @@ mod tests {
             2,
             Arc::new(Notify::new()),
         ));
-        p.apply_registration(&registration(1, 0, 0, isr), now_ms())
-            .expect("registration");
+        p.apply_registration(&registration(1, 0, 0, isr), now_ms());
         p
     }
 
@@ -213,8 +212,7 @@ mod tests {
         let waiter =
             tokio::spawn(async move { wait_for_acks(&waiting, deadline_after(60_000)).await });
         tokio::task::yield_now().await;
-        p.apply_registration(&registration(1, 0, 1, &[1]), now_ms())
-            .expect("shrink");
+        p.apply_registration(&registration(1, 0, 1, &[1]), now_ms());
         assert_eq!(p.high_watermark(), 3);
         assert_eq!(
             code(waiter.await.expect("join")),
@@ -224,10 +222,8 @@ mod tests {
         // Another broker leads now: the wait ends with NOT_LEADER_OR_FOLLOWER.
         let ack = append(&p);
         let waiter = tokio::spawn(async move { wait_for_acks(&ack, deadline_after(60_000)).await });
-        p.apply_registration(&registration(1, 0, 2, &[1, 2]), now_ms())
-            .expect("expand");
-        p.apply_registration(&registration(2, 1, 3, &[1, 2]), now_ms())
-            .expect("new leader");
+        p.apply_registration(&registration(1, 0, 2, &[1, 2]), now_ms());
+        p.apply_registration(&registration(2, 1, 3, &[1, 2]), now_ms());
         assert_eq!(
             code(waiter.await.expect("join")),
             Some(ResponseError::NotLeaderOrFollower)
@@ -252,8 +248,7 @@ mod tests {
             Some(vec![1, 2]),
             "3 has not caught up for longer than replica.lag.time.max.ms"
         );
-        p.apply_registration(&registration(1, 0, 1, &[1, 2]), now_ms())
-            .expect("shrunk");
+        p.apply_registration(&registration(1, 0, 1, &[1, 2]), now_ms());
         assert_eq!(
             p.expanded_isr(start + 31_000, 30_000),
             None,

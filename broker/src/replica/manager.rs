@@ -441,7 +441,7 @@ impl ReplicaManager {
                 partition
             }
         };
-        let change = partition.apply_registration(&registration, now_ms())?;
+        let change = partition.apply_registration(&registration, now_ms());
         Ok((partition, change))
     }
 

@@ -60,6 +60,9 @@ pub(crate) struct ReplicaSet {
     /// The ISR an AlterPartition sent by this leader proposes, until the controller's answer
     /// or a newer partition epoch arrives.
     pub pending_isr: Option<Vec<i32>>,
+    /// While this broker leads: its log end when it took over in this leader epoch (Kafka's
+    /// `leaderEpochStartOffsetOpt`); a follower joins the ISR only once past it.
+    pub leader_epoch_start_offset: i64,
 }
 
 impl ReplicaSet {
@@ -156,6 +159,7 @@ impl Partition {
                 isr: Vec::new(),
                 followers: HashMap::new(),
                 pending_isr: None,
+                leader_epoch_start_offset: -1,
             }),
             changes: watch::Sender::new(0),
             data_arrived,
@@ -230,12 +234,15 @@ impl Partition {
     /// Installs the registration of a newer image (leader epochs only grow). At a new
     /// leader epoch a leader starts its followers afresh (unknown log end offsets; those in
     /// the ISR counted as caught up now, so they get `replica.lag.time.max.ms` to fetch) and
-    /// records the epoch's start in the leader-epoch cache; a follower forgets them.
+    /// notes where its epoch starts; a follower forgets them. (The leader-epoch cache gets
+    /// the new epoch with its first batch, at that same offset: OffsetForLeaderEpoch of the
+    /// previous epoch answers the log end until then, so nothing is written here — creating
+    /// thousands of partitions costs no checkpoint fsync each.)
     pub(crate) fn apply_registration(
         &self,
         registration: &PartitionRegistration,
         now_ms: i64,
-    ) -> Result<RoleChange, crate::log::LogError> {
+    ) -> RoleChange {
         let leads = registration.leader == self.node_id;
         let change = {
             let mut state = self.state();
@@ -244,7 +251,7 @@ impl Partition {
                     && registration.partition_epoch < state.partition_epoch)
             {
                 tracing::warn!(partition = %self.tp, epoch = registration.leader_epoch, current = state.leader_epoch, "ignoring an older partition registration");
-                return Ok(RoleChange::Unchanged);
+                return RoleChange::Unchanged;
             }
             let new_epoch = registration.leader_epoch > state.leader_epoch
                 || state.partition_epoch < 0
@@ -259,6 +266,7 @@ impl Partition {
             state.isr = registration.isr.clone();
             if leads {
                 if new_epoch {
+                    state.leader_epoch_start_offset = self.log.log_end_offset();
                     state.followers = registration
                         .replicas
                         .iter()
@@ -298,15 +306,11 @@ impl Partition {
                 (false, _) => RoleChange::Unchanged,
             }
         };
-        if change == RoleChange::BecameLeader {
-            self.log
-                .assign_leader_epoch_at_end(registration.leader_epoch)?;
-        }
         if leads {
             self.maybe_increment_high_watermark();
         }
         self.notify_changed();
-        Ok(change)
+        change
     }
 
     /// Leader: raises the high watermark to the smallest log end offset over the (maximal)
@@ -506,10 +510,7 @@ impl Partition {
             return None;
         }
         let high_watermark = self.log.high_watermark();
-        let epoch_start = self
-            .log
-            .leader_epoch_start_offset(state.leader_epoch)
-            .unwrap_or(0);
+        let epoch_start = state.leader_epoch_start_offset;
         let mut isr = state.isr.clone();
         let mut followers: Vec<(&i32, &FollowerState)> = state.followers.iter().collect();
         followers.sort_by_key(|(r, _)| **r);
