@@ -2,7 +2,8 @@
 # test.sh — build, lint and test Ironlog; then run the kcat compatibility checks.
 #
 # Works on a fresh Debian 12 machine as root: installs what is missing (apt, pip) first.
-# Steps: deps (apt, pip, npm) → cargo build → clippy → fmt --check → tests (nextest if present) →
+# Steps: deps (apt: also podman, podman-compose, debootstrap for the container tests; pip,
+# npm, Maven) → cargo build → clippy → fmt --check → tests (nextest if present) →
 # compat (../shared/compat/kcat.sh against a fresh broker, with Debian's kcat and with the
 # confluent-kafka wheel's newer librdkafka). Exits non-zero if any step failed.
 #
@@ -49,6 +50,17 @@ need_cmd pkg-config pkg-config
 need_cmd python3 python3
 need_cmd curl curl
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
+# the container tests (broker/tests/container.rs): podman as root with runc, netavark
+# networks with DNS (aardvark-dns) and iptables, podman-compose, and debootstrap to make
+# the base images where no registry serves them
+need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || need_pkgs+=("$1"); }
+need_cmd podman podman
+need_cmd runc runc
+need_cmd podman-compose podman-compose
+need_cmd debootstrap debootstrap
+need_cmd iptables iptables
+need_pkg netavark
+need_pkg aardvark-dns
 # librdkafka 2.12's cmake build includes <curl/curl.h> even with curl disabled
 # (`#ifdef WITH_OAUTHBEARER_OIDC` on a `#cmakedefine01`): the headers must exist.
 have_curl_h=0
@@ -105,6 +117,25 @@ if command -v npm >/dev/null 2>&1; then
   (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error) || fail_step "npm ci in $JS_DIR"
   (cd "$JS_DIR" && node -e 'console.log("present: node " + process.version + ", kafkajs " + require("kafkajs/package.json").version)') \
     || fail_step "kafkajs not loadable after npm ci"
+fi
+
+# ------------------------------------------------------------------ Java (java_clients.rs)
+# A JDK and Maven from Debian when absent, then the sessions' Maven artifacts (Kafka 4.1's
+# client, tools and broker jars, the 3.9 client) resolved into ~/.m2 and the sessions compiled.
+step "JDK, Maven and the Java sessions"
+JAVA_DIR=$ROOT/broker/tests/clients/java
+if ! command -v javac >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  echo "installing: openjdk-17-jdk-headless maven"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven; } \
+    || fail_step "apt-get install openjdk-17-jdk-headless maven"
+fi
+if command -v mvn >/dev/null 2>&1; then
+  (cd "$JAVA_DIR" && mvn -B -q compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt \
+    && cd legacy && mvn -B -q dependency:build-classpath -Dmdep.outputFile=target/classpath.txt) \
+    || fail_step "mvn (resolve and compile the Java sessions in $JAVA_DIR)"
+  echo "present: $(java -version 2>&1 | head -1), $(mvn -v 2>/dev/null | head -1)"
 fi
 
 # ------------------------------------------------------------------ cargo

@@ -16,6 +16,7 @@ mod error;
 mod frame;
 mod group;
 mod handlers;
+mod lifecycle;
 mod log;
 mod metadata;
 mod network;

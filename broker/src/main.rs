@@ -1,10 +1,14 @@
 //! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`
+//!
+//! Settings also come from `IRONLOG_*` environment variables (`IRONLOG_LOG_DIRS` sets
+//! `log.dirs`; see `ironlog_config::overrides_from_env`): the file (or the embedded
+//! default) < the environment < `--override`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ironlog_config::BrokerConfig;
+use ironlog_config::{overrides_from_env, BrokerConfig};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +30,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Overrides one setting, Kafka-style: --override log.retention.ms=60000 (repeatable).
+        /// Wins over the config file and over IRONLOG_* environment variables
+        /// (IRONLOG_LOG_RETENTION_MS=60000 sets log.retention.ms; `_` stands for `.`, `__`
+        /// for `_`, `___` for `-`).
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
@@ -36,13 +43,32 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,openraft=warn".into()),
+                // openraft reports every failed RPC to a down peer; the quorum's own
+                // logs say what matters (a peer lost or back, a fatal raft error).
+                .unwrap_or_else(|_| "info,openraft=off".into()),
         )
         .with_writer(std::io::stderr)
+        // No colour codes in logs that go to a file or a container runtime.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Command::Broker { config, overrides } => {
             raise_open_files_limit();
+            let from_env =
+                overrides_from_env(std::env::vars_os()).context("invalid configuration")?;
+            for setting in &from_env {
+                // Values are not logged: some settings are passwords.
+                tracing::info!(
+                    variable = %setting.variable,
+                    key = %setting.key,
+                    "setting from the environment"
+                );
+            }
+            let overrides: Vec<String> = from_env
+                .iter()
+                .map(|setting| setting.as_override())
+                .chain(overrides)
+                .collect();
             let config = BrokerConfig::load(config.as_deref(), &overrides)
                 .context("invalid configuration")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -61,7 +87,7 @@ async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
-    let running = ironlog::start(config)
+    let mut running = ironlog::start(config)
         .await
         .context("broker start-up failed")?;
     // Machine-readable start-up lines on stdout (tests and scripts wait for them).
@@ -71,9 +97,15 @@ async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
     println!("ironlog: started");
     tracing::info!(node_id = running.node_id(), "broker started");
 
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = interrupt.recv() => tracing::info!("interrupt received, shutting down"),
+    let fatal = tokio::select! {
+        _ = term.recv() => { tracing::info!("SIGTERM received, shutting down"); None }
+        _ = interrupt.recv() => { tracing::info!("interrupt received, shutting down"); None }
+        reason = running.fatal_error() => Some(reason),
+    };
+    if let Some(reason) = fatal {
+        tracing::error!(%reason, "stopping");
+        running.shutdown().await.context("shutdown failed")?;
+        anyhow::bail!("stopped: {reason}");
     }
     running.shutdown().await.context("clean shutdown failed")?;
     tracing::info!("broker stopped cleanly");

@@ -1,6 +1,13 @@
-//! `network`: one task per client connection. Frames bytes (4-byte size prefix), decodes the
+//! `network`: one task per connection. Frames bytes (4-byte size prefix), decodes the
 //! request header and body with `kafka-protocol`, hands the request to `handlers`, and writes
 //! responses back in request order (Kafka's model: one request in flight per connection).
+//!
+//! Two kinds of listener ([`Endpoint`]): a client listener serves the broker's APIs and
+//! forwards the controller's (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
+//! IncrementalAlterConfigs, DescribeQuorum) to the active controller in an Envelope when
+//! another node leads; the controller listener serves the metadata quorum's raft RPCs
+//! (Ironlog-private API keys, routed before any Kafka decoding), Envelopes and the
+//! controller's APIs. The private keys are unknown keys on a client listener.
 //!
 //! Invariants: a frame larger than `socket.request.max.bytes`, an unknown API key, an
 //! unsupported version (other than ApiVersions, which answers with a v0 error response) or an
@@ -11,15 +18,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::IpAddr;
+
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, EnvelopeRequest, EnvelopeResponse, RequestHeader, RequestKind, ResponseHeader,
+    ResponseKind,
+};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::frame::ChunkedFrame;
+pub(crate) use crate::handlers::controller_apis::ControllerEndpoint;
 use crate::handlers::{self, Broker, RequestContext};
+use crate::metadata::{raft_rpc, ENVELOPE_METADATA_OFFSET_TAG};
 
 /// Why a connection was closed by the broker (logged once per connection).
 #[derive(Debug, thiserror::Error)]
@@ -46,23 +61,45 @@ pub(crate) enum ConnectionError {
     },
     #[error("handler asked to close the connection: {0}")]
     HandlerClosed(String),
+    #[error("metadata quorum RPC: {0}")]
+    RaftRpc(String),
     #[error("idle for more than connections.max.idle.ms")]
     Idle,
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Serves one client connection until it closes, errs, or the broker shuts down.
+/// What a listener serves: the broker's Kafka APIs on a client listener, the raft RPCs and
+/// the controller's APIs on the controller listener.
+#[derive(Clone)]
+pub(crate) enum Endpoint {
+    Broker(Arc<Broker>),
+    Controller(Arc<ControllerEndpoint>),
+}
+
+impl Endpoint {
+    fn limits(&self) -> (u32, u64) {
+        let config = match self {
+            Endpoint::Broker(broker) => &broker.config,
+            Endpoint::Controller(endpoint) => &endpoint.config,
+        };
+        (
+            config.socket_request_max_bytes,
+            config.connections_max_idle_ms.max(1) as u64,
+        )
+    }
+}
+
+/// Serves one connection until it closes, errs, or the broker shuts down.
 pub(crate) async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     listener_name: Arc<str>,
-    broker: Arc<Broker>,
+    endpoint: Endpoint,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let max_frame_bytes = broker.config.socket_request_max_bytes;
-    let idle_ms = broker.config.connections_max_idle_ms.max(1) as u64;
+    let (max_frame_bytes, idle_ms) = endpoint.limits();
     let mut frame = BytesMut::with_capacity(64 * 1024);
     let result: Result<(), ConnectionError> = async {
         loop {
@@ -84,7 +121,15 @@ pub(crate) async fn serve_connection(
             frame.resize(size as usize, 0);
             stream.read_exact(&mut frame[..]).await?;
             let request = frame.split().freeze();
-            if let Some(response) = handle_frame(request, peer, &listener_name, &broker).await? {
+            let response = match &endpoint {
+                Endpoint::Broker(broker) => {
+                    handle_frame(request, peer, &listener_name, broker, Forwarding::ToController).await?
+                }
+                Endpoint::Controller(controller) => {
+                    handle_controller_frame(request, peer, &listener_name, controller).await?
+                }
+            };
+            if let Some(response) = response {
                 write_chunks(&mut stream, response).await?;
             }
         }
@@ -128,31 +173,101 @@ async fn write_chunks(stream: &mut TcpStream, chunks: Vec<Bytes>) -> std::io::Re
     Ok(())
 }
 
-/// Decodes one request frame, runs its handler and returns the encoded response frame as
-/// chunks (size prefix first), or `None` when Kafka sends no response (produce with acks=0).
-async fn handle_frame(
-    mut frame: Bytes,
-    peer: SocketAddr,
-    listener_name: &Arc<str>,
-    broker: &Arc<Broker>,
-) -> Result<Option<Vec<Bytes>>, ConnectionError> {
+/// Whether a client's admin request may be forwarded to the active controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forwarding {
+    /// A client listener: forwarded when another node is the active controller.
+    ToController,
+    /// Already forwarded (inside an Envelope): handled here, whatever the answer.
+    Never,
+}
+
+/// The request's API key, version and correlation id (the fixed start of every header).
+fn prefix(frame: &[u8]) -> Result<(i16, i16, i32), ConnectionError> {
     if frame.len() < 8 {
         return Err(ConnectionError::FrameTooShort(frame.len()));
     }
-    let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    Ok((
+        i16::from_be_bytes([frame[0], frame[1]]),
+        i16::from_be_bytes([frame[2], frame[3]]),
+        i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]),
+    ))
+}
+
+/// A client listener's request: forwarded to the active controller when it is one of the
+/// controller's APIs and another node leads (Kafka's forwarding, in an Envelope), else
+/// decoded and handled here. A forwarded response is answered once this node's image is as
+/// new as the controller's answer, so the client's next request here sees the change.
+async fn handle_frame(
+    frame: Bytes,
+    peer: SocketAddr,
+    listener_name: &Arc<str>,
+    broker: &Arc<Broker>,
+    forwarding: Forwarding,
+) -> Result<Option<Vec<Bytes>>, ConnectionError> {
+    let (api_key_raw, _, _) = prefix(&frame)?;
+    let forwarded_api = ApiKey::try_from(api_key_raw)
+        .ok()
+        .filter(|api| handlers::api_versions::is_forwarded_to_controller(*api));
+    if forwarding == Forwarding::ToController
+        && forwarded_api.is_some()
+        && !broker.quorum.is_active_controller()
+    {
+        if let Some(forwarded) = broker
+            .controller_client
+            .forward(frame.clone(), peer.ip())
+            .await
+        {
+            if let Some(offset) = forwarded.metadata_offset {
+                broker
+                    .controller_client
+                    .await_image(|image| image.offset >= offset)
+                    .await;
+                broker
+                    .await_applied(offset.min(broker.image().offset))
+                    .await;
+            }
+            let size = u32::try_from(forwarded.response.len()).map_err(|_| {
+                ConnectionError::HandlerClosed("forwarded response too large".into())
+            })?;
+            return Ok(Some(vec![
+                Bytes::copy_from_slice(&size.to_be_bytes()),
+                forwarded.response,
+            ]));
+        }
+    }
+    handle_locally(frame, peer, listener_name, broker, false).await
+}
+
+/// A decoded request and what its handler needs to know of the connection.
+struct Decoded {
+    api: ApiKey,
+    correlation_id: i32,
+    ctx: RequestContext,
+    request: RequestKind,
+}
+
+/// Checks the API and version against the listener's table and decodes header and body;
+/// `Err(Ok(chunks))` is an answer without a handler (ApiVersions at a version we do not
+/// know, KIP-511).
+fn decode_request(
+    mut frame: Bytes,
+    peer: SocketAddr,
+    listener_name: &Arc<str>,
+    controller_listener: bool,
+) -> Result<Result<Decoded, Vec<Bytes>>, ConnectionError> {
+    let (api_key_raw, version, correlation_id) = prefix(&frame)?;
     let api =
         ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;
-    let supported = handlers::api_versions::supported_range(api);
+    let supported = handlers::api_versions::supported_range_on(api, controller_listener);
 
     if api == ApiKey::ApiVersions
         && !supported.is_some_and(|(min, max)| version >= min && version <= max)
     {
         // KIP-511: answer an unsupported ApiVersions version with a v0 response carrying
         // UNSUPPORTED_VERSION and our ranges, so the client can pick a version it knows.
-        let body = handlers::api_versions::unsupported_version_response();
-        return encode_response(api, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Some);
+        let body = handlers::api_versions::unsupported_version_response(controller_listener);
+        return encode_response(api, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Err);
     }
     let Some((min, max)) = supported else {
         return Err(ConnectionError::UnsupportedVersion { api, version });
@@ -179,20 +294,188 @@ async fn handle_frame(
     if frame.has_remaining() {
         tracing::debug!(%peer, ?api, version, trailing = frame.remaining(), "request has trailing bytes");
     }
+    Ok(Ok(Decoded {
+        api,
+        correlation_id,
+        ctx: RequestContext {
+            version,
+            client_id: header.client_id.as_ref().map(|s| s.to_string()),
+            peer,
+            listener_name: listener_name.clone(),
+            controller_listener,
+        },
+        request,
+    }))
+}
 
-    let ctx = RequestContext {
-        version,
-        client_id: header.client_id.as_ref().map(|s| s.to_string()),
-        peer,
-        listener_name: listener_name.clone(),
-    };
-    match handlers::handle(broker, &ctx, request).await {
+/// Encodes what a handler decided.
+fn respond(
+    decoded_api: ApiKey,
+    ctx: &RequestContext,
+    correlation_id: i32,
+    outcome: handlers::Outcome,
+) -> Result<Option<Vec<Bytes>>, ConnectionError> {
+    match outcome {
         handlers::Outcome::Respond(response) => {
-            encode_response(api, version, correlation_id, &response).map(Some)
+            encode_response(decoded_api, ctx.version, correlation_id, &response).map(Some)
         }
         handlers::Outcome::NoResponse => Ok(None),
         handlers::Outcome::Close(reason) => Err(ConnectionError::HandlerClosed(reason)),
     }
+}
+
+/// Decodes one request frame, runs its handler and returns the encoded response frame as
+/// chunks (size prefix first), or `None` when Kafka sends no response (produce with acks=0).
+async fn handle_locally(
+    frame: Bytes,
+    peer: SocketAddr,
+    listener_name: &Arc<str>,
+    broker: &Arc<Broker>,
+    controller_listener: bool,
+) -> Result<Option<Vec<Bytes>>, ConnectionError> {
+    let decoded = match decode_request(frame, peer, listener_name, controller_listener)? {
+        Ok(decoded) => decoded,
+        Err(answer) => return Ok(Some(answer)),
+    };
+    let outcome = handlers::handle(broker, &decoded.ctx, decoded.request).await;
+    respond(decoded.api, &decoded.ctx, decoded.correlation_id, outcome)
+}
+
+/// A controller listener's request: a raft RPC (Ironlog-private key, before any Kafka
+/// decoding), an Envelope (a forwarded client request, handled here as on a client
+/// listener but never forwarded again), or one of the controller's Kafka APIs.
+async fn handle_controller_frame(
+    mut frame: Bytes,
+    peer: SocketAddr,
+    listener_name: &Arc<str>,
+    endpoint: &Arc<ControllerEndpoint>,
+) -> Result<Option<Vec<Bytes>>, ConnectionError> {
+    let (api_key_raw, version, correlation_id) = prefix(&frame)?;
+    if raft_rpc::is_raft_api_key(api_key_raw) {
+        if version != raft_rpc::RAFT_RPC_VERSION {
+            return Err(ConnectionError::UnknownApiKey(api_key_raw));
+        }
+        // Kafka's request header v1, as the protocol crate frames unknown keys.
+        RequestHeader::decode(&mut frame, 1)
+            .map_err(|e| ConnectionError::RaftRpc(format!("header: {e}")))?;
+        let body = endpoint
+            .quorum
+            .serve_rpc(api_key_raw, &frame)
+            .await
+            .map_err(|e| ConnectionError::RaftRpc(e.to_string()))?;
+        let size = u32::try_from(4 + body.len())
+            .map_err(|_| ConnectionError::RaftRpc("response too large".into()))?;
+        let mut head = BytesMut::with_capacity(8);
+        head.extend_from_slice(&size.to_be_bytes());
+        head.extend_from_slice(&correlation_id.to_be_bytes());
+        return Ok(Some(vec![head.freeze(), body]));
+    }
+    let api =
+        ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;
+    if api != ApiKey::Envelope {
+        let decoded = match decode_request(frame, peer, listener_name, true)? {
+            Ok(decoded) => decoded,
+            Err(answer) => return Ok(Some(answer)),
+        };
+        // The quorum's and the brokers' lifecycle APIs need only the controller; the admin
+        // APIs run the broker's handlers, which exist once this node has started (a peer's
+        // registration may well arrive before).
+        let outcome = match handlers::controller_apis::handle(
+            endpoint,
+            &decoded.ctx,
+            decoded.request,
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(request) => match endpoint.broker() {
+                Some(broker) => handlers::handle(&broker, &decoded.ctx, request).await,
+                None => handlers::Outcome::Close(format!(
+                    "{api:?} on the controller listener before this node finished starting"
+                )),
+            },
+        };
+        return respond(decoded.api, &decoded.ctx, decoded.correlation_id, outcome);
+    }
+    let Some(broker) = endpoint.broker() else {
+        return Err(ConnectionError::HandlerClosed(
+            "an Envelope before this node finished starting".to_string(),
+        ));
+    };
+    let supported = handlers::api_versions::supported_range_on(api, true);
+    if !supported.is_some_and(|(min, max)| version >= min && version <= max) {
+        return Err(ConnectionError::UnsupportedVersion { api, version });
+    }
+    let header_version = api.request_header_version(version);
+    RequestHeader::decode(&mut frame, header_version).map_err(|e| {
+        ConnectionError::Undecodable {
+            api,
+            version,
+            reason: format!("header: {e}"),
+        }
+    })?;
+    let envelope =
+        EnvelopeRequest::decode(&mut frame, version).map_err(|e| ConnectionError::Undecodable {
+            api,
+            version,
+            reason: e.to_string(),
+        })?;
+    let response = serve_envelope(envelope, listener_name, &broker).await;
+    encode_response(
+        api,
+        version,
+        correlation_id,
+        &ResponseKind::Envelope(response),
+    )
+    .map(Some)
+}
+
+/// Handles the request inside an Envelope as the client's own, and wraps its response
+/// with the metadata offset it reflects.
+async fn serve_envelope(
+    envelope: EnvelopeRequest,
+    listener_name: &Arc<str>,
+    broker: &Arc<Broker>,
+) -> EnvelopeResponse {
+    let mut response = EnvelopeResponse::default();
+    let inner = envelope.request_data;
+    let inner_api = prefix(&inner)
+        .ok()
+        .and_then(|(key, _, _)| ApiKey::try_from(key).ok());
+    if !inner_api.is_some_and(handlers::api_versions::is_forwarded_to_controller) {
+        response.error_code = ResponseError::InvalidRequest.code();
+        return response;
+    }
+    let client = match envelope.client_host_address.len() {
+        4 => <[u8; 4]>::try_from(envelope.client_host_address.as_ref())
+            .map(IpAddr::from)
+            .ok(),
+        16 => <[u8; 16]>::try_from(envelope.client_host_address.as_ref())
+            .map(IpAddr::from)
+            .ok(),
+        _ => None,
+    };
+    let peer = SocketAddr::new(client.unwrap_or(IpAddr::from([0, 0, 0, 0])), 0);
+    match handle_frame(inner, peer, listener_name, broker, Forwarding::Never).await {
+        Ok(Some(chunks)) => {
+            let mut data = BytesMut::new();
+            for chunk in &chunks {
+                data.extend_from_slice(chunk);
+            }
+            // the inner frame's size prefix is the Envelope's business
+            response.response_data = Some(data.freeze().slice(4..));
+            response.unknown_tagged_fields.insert(
+                ENVELOPE_METADATA_OFFSET_TAG,
+                Bytes::copy_from_slice(&broker.image().offset.to_be_bytes()),
+            );
+        }
+        Ok(None) => response.error_code = ResponseError::InvalidRequest.code(),
+        Err(e) => {
+            tracing::warn!(reason = %e, "a forwarded request failed");
+            response.error_code = ResponseError::InvalidRequest.code();
+        }
+    }
+    response
 }
 
 /// Encodes a response frame as chunks: the size prefix, then the header and body. A Fetch

@@ -1,10 +1,17 @@
 //! `server`: start-up, the accept loops, background maintenance and clean shutdown.
 //!
 //! Start-up order: check `meta.properties` in every log dir → open the logs (recovery) →
-//! start the metadata quorum → bind listeners (port 0 → the bound port is advertised) →
-//! register this broker → apply the current metadata image to partitions → accept clients.
-//! Shutdown is a watch signal every connection task listens to; logs are flushed and
-//! checkpointed, and the clean-shutdown marker written, before the process exits.
+//! open the metadata quorum → bind the controller listener (controller role only) and serve
+//! the quorum's RPCs on it → join the quorum (formatting a fresh one; bounded by
+//! `initial.broker.registration.timeout.ms`) → write `meta.properties` → bind the client
+//! listeners (port 0 → the bound port is advertised) → register this broker with the
+//! active controller → apply the current metadata image to partitions → heartbeat until
+//! unfenced → accept clients. A start that fails stops what it had started.
+//! Shutdown: controlled shutdown (leaderships move away while clients are still served),
+//! then a watch signal every connection task listens to; logs are flushed and
+//! checkpointed, and the clean-shutdown marker written, before the process exits. A fatal
+//! signal (another cluster's voters, a duplicate node id) stops the process with its
+//! reason.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,18 +25,21 @@ use tokio::task::JoinHandle;
 
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, Broker};
+use crate::lifecycle::BrokerLifecycle;
 use crate::log::{
     capacity_for_limit, open_files_limit, CleanerConfig, FileCache, LogCleaner, LogConfig,
     LogError, LogManager,
 };
+use crate::metadata::quorum::{QuorumError, QuorumOptions};
 use crate::metadata::{
-    BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerDefaults,
-    MetadataQuorum, QuorumConfig,
+    BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerClient,
+    ControllerDefaults, MetadataQuorum, QuorumConfig,
 };
+use crate::network::{ControllerEndpoint, Endpoint};
 use crate::replica::ReplicaManager;
 use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
 use crate::types::{kafka_uuid_string, now_ms};
-use ironlog_config::BrokerConfig;
+use ironlog_config::{BrokerConfig, Listener};
 
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
 pub(crate) const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
@@ -64,6 +74,8 @@ pub struct RunningBroker {
     connections_max: u32,
     /// Log compaction threads (`log.cleaner.enable`).
     cleaner: Option<LogCleaner>,
+    lifecycle: Arc<BrokerLifecycle>,
+    fatal: watch::Receiver<Option<String>>,
 }
 
 /// How long a clean shutdown waits for in-flight requests to finish.
@@ -86,18 +98,111 @@ fn log_file_cache(configured_max: u32) -> Arc<FileCache> {
     FileCache::new(capacity)
 }
 
-/// Starts a broker: storage, the metadata quorum and controller, listeners, registration,
-/// the broker's components, then the background tasks and accept loops (the order of the
-/// module header).
+/// Starts a broker: storage, the metadata quorum (opened, its controller listener bound
+/// and served, then joined: formatted on a first start), listeners, registration, the
+/// broker's components, unfencing, then the background tasks and client accept loops (the
+/// order of the module header).
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
     let meta_cluster_id = check_meta_properties(&config)?;
     let (logs, cleaner) = open_storage(&config).await?;
-    let quorum = start_quorum(&config, meta_cluster_id).await?;
+    let quorum = open_quorum(&config, meta_cluster_id.clone()).await?;
     let controller = build_controller(&config, &quorum);
-    let listeners = bind_listeners(&config).await?;
-    register_broker(&config, &controller, &listeners).await?;
-    let broker = build_broker(config, logs, quorum, controller).await?;
-    Ok(spawn_tasks(broker, listeners, cleaner))
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let connections_max = config.max_connections.clamp(1, 1 << 20);
+    let connections = Arc::new(Semaphore::new(connections_max as usize));
+    let (fatal, _) = watch::channel(None);
+    let mut running = Starting {
+        shutdown,
+        tasks: Vec::new(),
+        bound: Vec::new(),
+        quorum: Arc::clone(&quorum),
+    };
+    let endpoint = Arc::new(ControllerEndpoint::new(
+        Arc::clone(&quorum),
+        Arc::clone(&controller),
+        config.clone(),
+    ));
+    match async {
+        if let Some(listener) = bind_controller_listener(&config).await? {
+            running.bound.push((listener.name.clone(), listener.local));
+            running.tasks.push(tokio::spawn(accept_loop(
+                listener.name.into(),
+                listener.listener,
+                Endpoint::Controller(Arc::clone(&endpoint)),
+                Arc::clone(&connections),
+                shutdown_rx.clone(),
+            )));
+        }
+        join_quorum(&config, &quorum, meta_cluster_id).await?;
+        let listeners = bind_listeners(&config).await?;
+        let controller_client = Arc::new(ControllerClient::new(
+            config.node_id,
+            Arc::clone(&quorum),
+            Arc::clone(&controller),
+            Duration::from_millis(config.request_timeout_ms.max(1000) as u64),
+            Duration::from_millis(config.initial_broker_registration_timeout_ms.max(1000) as u64),
+        ));
+        let lifecycle = register_broker(
+            &config,
+            &controller_client,
+            &quorum,
+            &listeners,
+            fatal.clone(),
+        )
+        .await?;
+        let broker = build_broker(config, logs, quorum, controller, controller_client).await?;
+        endpoint.set_broker(Arc::clone(&broker));
+        running
+            .tasks
+            .push(lifecycle.spawn_heartbeats(shutdown_rx.clone()));
+        lifecycle
+            .wait_unfenced(
+                broker
+                    .config
+                    .initial_broker_registration_timeout_ms
+                    .max(1000) as u64,
+            )
+            .await
+            .map_err(|e| ServerError::Registration(e.to_string()))?;
+        Ok::<_, ServerError>((broker, listeners, lifecycle))
+    }
+    .await
+    {
+        Ok((broker, listeners, lifecycle)) => Ok(spawn_tasks(
+            broker,
+            listeners,
+            cleaner,
+            running,
+            connections,
+            connections_max,
+            lifecycle,
+            fatal,
+        )),
+        Err(e) => {
+            running.abort().await;
+            Err(e)
+        }
+    }
+}
+
+/// What a start has running before it succeeded (stopped again if it fails).
+struct Starting {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    bound: Vec<(String, SocketAddr)>,
+    quorum: Arc<MetadataQuorum>,
+}
+
+impl Starting {
+    async fn abort(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        if let Err(e) = self.quorum.shutdown().await {
+            tracing::warn!(error = %e, "stopping the metadata quorum after a failed start");
+        }
+    }
 }
 
 /// Opens every log (recovering after an unclean shutdown) and starts the log cleaner.
@@ -130,9 +235,8 @@ async fn open_storage(
     Ok((logs, cleaner))
 }
 
-/// Starts the metadata quorum (replaying its log) and checks that `meta.properties` and
-/// the metadata log name the same cluster, then writes `meta.properties` where missing.
-async fn start_quorum(
+/// Opens the metadata quorum (replaying its log) with the configured voters.
+async fn open_quorum(
     config: &BrokerConfig,
     meta_cluster_id: Option<String>,
 ) -> Result<Arc<MetadataQuorum>, ServerError> {
@@ -141,15 +245,58 @@ async fn start_quorum(
         .clone()
         .unwrap_or_else(|| config.log_dirs[0].clone())
         .join(METADATA_DIR_NAME);
-    let quorum = MetadataQuorum::start(QuorumConfig {
-        node_id: config.node_id,
-        metadata_dir,
-        cluster_id: meta_cluster_id
-            .clone()
-            .or_else(|| config.cluster_id.clone()),
-    })
+    let voters: BTreeMap<i32, String> = config
+        .controller_quorum_voters
+        .iter()
+        .map(|v| {
+            let host = if v.host.contains(':') {
+                format!("[{}]", v.host)
+            } else {
+                v.host.clone()
+            };
+            (v.node_id, format!("{host}:{}", v.port))
+        })
+        .collect();
+    let mut options = QuorumOptions::default();
+    if voters.len() > 1 {
+        // Elections over the network: Kafka's timeouts, not a lone voter's.
+        let election_ms = config.controller_quorum_election_timeout_ms.max(100) as u64;
+        options.election_timeout_min_ms = election_ms;
+        options.election_timeout_max_ms = election_ms * 2;
+        options.heartbeat_interval_ms = (election_ms / 10).max(20);
+    }
+    options.start_timeout_ms = config.initial_broker_registration_timeout_ms.max(1000) as u64;
+    let quorum = MetadataQuorum::open(
+        QuorumConfig {
+            node_id: config.node_id,
+            metadata_dir,
+            cluster_id: meta_cluster_id.or_else(|| config.cluster_id.clone()),
+            voters,
+        },
+        options,
+    )
     .await
     .map_err(|e| ServerError::Quorum(e.to_string()))?;
+    Ok(Arc::new(quorum))
+}
+
+/// Joins the quorum (formatting on a first start) and checks that `meta.properties` and
+/// the metadata log name the same cluster, then writes `meta.properties` where missing.
+async fn join_quorum(
+    config: &BrokerConfig,
+    quorum: &MetadataQuorum,
+    meta_cluster_id: Option<String>,
+) -> Result<(), ServerError> {
+    let timeout_ms = config.initial_broker_registration_timeout_ms.max(1000) as u64;
+    quorum.join(timeout_ms).await.map_err(|e| match e {
+        QuorumError::InconsistentClusterId { configured, stored } => ServerError::MetaProperties {
+            dir: config.log_dirs[0].clone(),
+            reason: format!(
+                "the data directory belongs to cluster {configured} but the metadata quorum has cluster id {stored} (INCONSISTENT_CLUSTER_ID)"
+            ),
+        },
+        other => ServerError::Quorum(other.to_string()),
+    })?;
     let cluster_id = quorum.image().cluster_id.clone();
     if let Some(meta) = &meta_cluster_id {
         if *meta != cluster_id {
@@ -162,7 +309,7 @@ async fn start_quorum(
         }
     }
     write_meta_properties(config, &cluster_id)?;
-    Ok(Arc::new(quorum))
+    Ok(())
 }
 
 /// The controller, with the config crate's rules for the values it stores.
@@ -173,6 +320,8 @@ fn build_controller(config: &BrokerConfig, quorum: &Arc<MetadataQuorum>) -> Arc<
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
             node_id: config.node_id,
+            broker_session_timeout_ms: config.broker_session_timeout_ms.max(100) as u64,
+            unclean_leader_election_enable: config.unclean_leader_election_enable,
         },
     )
     .with_config_validators(
@@ -192,7 +341,7 @@ fn build_controller(config: &BrokerConfig, quorum: &Arc<MetadataQuorum>) -> Arc<
     Arc::new(controller)
 }
 
-/// A bound client listener and what this broker advertises for it.
+/// A bound listener and what this broker advertises for it.
 struct BoundListener {
     name: String,
     listener: TcpListener,
@@ -201,28 +350,59 @@ struct BoundListener {
     advertised_port: u16,
 }
 
-/// Binds every listener; a port-0 listener advertises the port it was given.
+async fn bind_one(l: &Listener) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let bind_host = if l.host.is_empty() {
+        "0.0.0.0"
+    } else {
+        l.host.as_str()
+    };
+    let address = if bind_host.contains(':') {
+        format!("[{bind_host}]:{}", l.port)
+    } else {
+        format!("{bind_host}:{}", l.port)
+    };
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|source| ServerError::Bind {
+            name: l.name.clone(),
+            address: address.clone(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServerError::Bind {
+        name: l.name.clone(),
+        address,
+        source,
+    })?;
+    Ok((listener, local))
+}
+
+/// The controller listener (the first of `controller.listener.names`), bound only on a
+/// node with the controller role; never advertised to clients.
+async fn bind_controller_listener(
+    config: &BrokerConfig,
+) -> Result<Option<BoundListener>, ServerError> {
+    let Some(l) = config
+        .controller_listeners
+        .first()
+        .filter(|_| config.process_role_controller)
+    else {
+        return Ok(None);
+    };
+    let (listener, local) = bind_one(l).await?;
+    Ok(Some(BoundListener {
+        name: l.name.clone(),
+        listener,
+        local,
+        advertised_host: l.host.clone(),
+        advertised_port: local.port(),
+    }))
+}
+
+/// Binds every client listener; a port-0 listener advertises the port it was given.
 async fn bind_listeners(config: &BrokerConfig) -> Result<Vec<BoundListener>, ServerError> {
     let mut bound = Vec::with_capacity(config.listeners.len());
     for l in &config.listeners {
-        let bind_host = if l.host.is_empty() {
-            "0.0.0.0"
-        } else {
-            l.host.as_str()
-        };
-        let address = format!("{bind_host}:{}", l.port);
-        let listener = TcpListener::bind(&address)
-            .await
-            .map_err(|source| ServerError::Bind {
-                name: l.name.clone(),
-                address: address.clone(),
-                source,
-            })?;
-        let local = listener.local_addr().map_err(|source| ServerError::Bind {
-            name: l.name.clone(),
-            address,
-            source,
-        })?;
+        let (listener, local) = bind_one(l).await?;
         let adv = config
             .advertised_listeners
             .iter()
@@ -247,29 +427,47 @@ async fn bind_listeners(config: &BrokerConfig) -> Result<Vec<BoundListener>, Ser
     Ok(bound)
 }
 
-/// Registers this broker with its advertised endpoints.
+/// Registers this broker with its advertised endpoints (a fresh incarnation id).
 async fn register_broker(
     config: &BrokerConfig,
-    controller: &Controller,
+    client: &Arc<ControllerClient>,
+    quorum: &Arc<MetadataQuorum>,
     listeners: &[BoundListener],
-) -> Result<(), ServerError> {
-    controller
-        .register_broker(BrokerRegistrationRequest {
-            broker_id: config.node_id,
-            incarnation_id: uuid::Uuid::new_v4(),
-            listeners: listeners
-                .iter()
-                .map(|l| BrokerEndpoint {
-                    name: l.name.clone(),
-                    host: l.advertised_host.clone(),
-                    port: l.advertised_port,
-                    security_protocol: "PLAINTEXT".to_owned(),
-                })
-                .collect(),
-            rack: config.rack.clone(),
-        })
+    fatal: watch::Sender<Option<String>>,
+) -> Result<Arc<BrokerLifecycle>, ServerError> {
+    let registration = BrokerRegistrationRequest {
+        broker_id: config.node_id,
+        incarnation_id: uuid::Uuid::new_v4(),
+        listeners: listeners
+            .iter()
+            .map(|l| BrokerEndpoint {
+                name: l.name.clone(),
+                host: l.advertised_host.clone(),
+                port: l.advertised_port,
+                security_protocol: config
+                    .listeners
+                    .iter()
+                    .find(|c| c.name == l.name)
+                    .map_or("PLAINTEXT", |c| c.security_protocol.name())
+                    .to_owned(),
+            })
+            .collect(),
+        rack: config.rack.clone(),
+    };
+    let lifecycle = Arc::new(BrokerLifecycle::new(
+        Arc::clone(client),
+        Arc::clone(quorum),
+        registration,
+        config.broker_heartbeat_interval_ms.max(10) as u64,
+        config.broker_session_timeout_ms.max(100) as u64,
+        config.initial_broker_registration_timeout_ms.max(1000) as u64,
+        fatal,
+    ));
+    lifecycle
+        .register()
         .await
-        .map_err(|e| ServerError::Registration(e.to_string()))
+        .map_err(|e| ServerError::Registration(e.to_string()))?;
+    Ok(lifecycle)
 }
 
 /// The replica manager (the current image applied to the logs), the coordinators and the
@@ -279,6 +477,7 @@ async fn build_broker(
     logs: Arc<LogManager>,
     quorum: Arc<MetadataQuorum>,
     controller: Arc<Controller>,
+    controller_client: Arc<ControllerClient>,
 ) -> Result<Arc<Broker>, ServerError> {
     let node_id = config.node_id;
     let replicas = Arc::new(ReplicaManager::new(
@@ -293,7 +492,7 @@ async fn build_broker(
         node_id,
         GroupConfig::from_broker_config(&config),
         Arc::clone(&replicas),
-        Arc::clone(&controller),
+        Arc::clone(&controller_client),
         Arc::clone(&quorum),
     );
     let producer_ids = Arc::new(ProducerIdManager::new());
@@ -301,7 +500,7 @@ async fn build_broker(
         node_id,
         TxnConfig::from_broker_config(&config),
         Arc::clone(&replicas),
-        Arc::clone(&controller),
+        Arc::clone(&controller_client),
         Arc::clone(&quorum),
         Arc::clone(&groups),
         Arc::clone(&producer_ids),
@@ -316,20 +515,33 @@ async fn build_broker(
         node_id,
         quorum,
         controller,
+        controller_client,
         replicas,
         groups,
     }))
 }
 
-/// Spawns the background tasks (image application, the coordinators, maintenance) and one
-/// accept loop per listener.
+/// Spawns the background tasks (image application, the coordinators, maintenance, the
+/// controller's session expiry) and one accept loop per client listener.
+#[allow(clippy::too_many_arguments)]
 fn spawn_tasks(
     broker: Arc<Broker>,
     listeners: Vec<BoundListener>,
     cleaner: Option<LogCleaner>,
+    starting: Starting,
+    connections: Arc<Semaphore>,
+    connections_max: u32,
+    lifecycle: Arc<BrokerLifecycle>,
+    fatal: watch::Sender<Option<String>>,
 ) -> RunningBroker {
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let mut tasks = vec![
+    let Starting {
+        shutdown,
+        mut tasks,
+        mut bound,
+        quorum: _,
+    } = starting;
+    let shutdown_rx = shutdown.subscribe();
+    tasks.extend([
         tokio::spawn(apply_images(
             Arc::clone(&broker.replicas),
             broker.quorum.subscribe(),
@@ -338,17 +550,24 @@ fn spawn_tasks(
         broker.groups.start(shutdown_rx.clone()),
         broker.txn.start(shutdown_rx.clone()),
         tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())),
+        tokio::spawn(expire_broker_sessions(
+            Arc::clone(&broker.controller),
+            broker.config.broker_session_timeout_ms.max(100) as u64,
+            shutdown_rx.clone(),
+        )),
         broker.replicas.start_isr_expiration(shutdown_rx.clone()),
-    ];
-    let connections_max = broker.config.max_connections.clamp(1, 1 << 20);
-    let connections = Arc::new(Semaphore::new(connections_max as usize));
-    let mut bound = Vec::with_capacity(listeners.len());
+        tokio::spawn(forward_fatal(
+            broker.quorum.fatal_signal(),
+            fatal.clone(),
+            shutdown_rx.clone(),
+        )),
+    ]);
     for l in listeners {
         bound.push((l.name.clone(), l.local));
         tasks.push(tokio::spawn(accept_loop(
             l.name.into(),
             l.listener,
-            Arc::clone(&broker),
+            Endpoint::Broker(Arc::clone(&broker)),
             Arc::clone(&connections),
             shutdown_rx.clone(),
         )));
@@ -361,6 +580,48 @@ fn spawn_tasks(
         connections,
         connections_max,
         cleaner,
+        lifecycle,
+        fatal: fatal.subscribe(),
+    }
+}
+
+/// On the active controller, fences brokers whose session expired (checked four times a
+/// session timeout, at most once a second).
+async fn expire_broker_sessions(
+    controller: Arc<Controller>,
+    session_timeout_ms: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(
+        (session_timeout_ms / 4).clamp(50, 1000),
+    ));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = controller.expire_sessions().await {
+            tracing::debug!(error = %e, "broker session expiry");
+        }
+    }
+}
+
+/// Passes the quorum's fatal signal (another cluster's voters) on to the process's.
+async fn forward_fatal(
+    mut quorum_fatal: watch::Receiver<Option<String>>,
+    fatal: watch::Sender<Option<String>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if let Some(message) = quorum_fatal.borrow_and_update().clone() {
+            fatal.send_replace(Some(message));
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            changed = quorum_fatal.changed() => if changed.is_err() { return },
+        }
     }
 }
 
@@ -375,9 +636,29 @@ impl RunningBroker {
         &self.bound
     }
 
-    /// Stops accepting, closes connections, flushes and checkpoints every log and writes the
-    /// clean-shutdown marker.
+    /// Resolves with the reason when this node must stop on its own: its data belongs to
+    /// another cluster than the quorum's, or another live process has its `node.id`.
+    pub async fn fatal_error(&mut self) -> String {
+        loop {
+            if let Some(message) = self.fatal.borrow_and_update().clone() {
+                return message;
+            }
+            if self.fatal.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Kafka's controlled shutdown first (this broker's leaderships move to other ISR
+    /// members while clients are still served, bounded by `broker.session.timeout.ms`),
+    /// then: stops accepting, closes connections, flushes and checkpoints every log and
+    /// writes the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        let timeout =
+            Duration::from_millis(self.broker.config.broker_session_timeout_ms.max(1000) as u64);
+        if self.fatal.borrow().is_none() && !self.lifecycle.controlled_shutdown(timeout).await {
+            tracing::warn!("controlled shutdown did not complete in time; stopping anyway");
+        }
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
@@ -417,7 +698,7 @@ impl RunningBroker {
 async fn accept_loop(
     name: Arc<str>,
     listener: TcpListener,
-    broker: Arc<Broker>,
+    endpoint: Endpoint,
     connections: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -435,11 +716,11 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let broker = Arc::clone(&broker);
+                let endpoint = endpoint.clone();
                 let name = Arc::clone(&name);
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    crate::network::serve_connection(stream, peer, name, broker, shutdown).await;
+                    crate::network::serve_connection(stream, peer, name, endpoint, shutdown).await;
                     drop(permit);
                 });
             }

@@ -977,3 +977,97 @@ fn list_config_resources_lists_brokers_and_topics() {
         "v0 lists client-metrics subscriptions only"
     );
 }
+
+/// Metadata by topic id (v12) as the Java admin client asks it: each topic with its id and
+/// an empty name (the generated request's default). The id counts, not the name: the
+/// topic is described with its name, an unknown id is UNKNOWN_TOPIC_ID.
+#[test]
+fn metadata_by_topic_id_ignores_the_empty_names_beside_the_ids() {
+    let broker = TestBroker::start();
+    let topic = broker.new_topic("by-id", 2);
+    let mut raw = broker.raw();
+    let by_name = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(topic_name_of(&topic))),
+    ]));
+    let described = raw.expect_call(12, &by_name, "Metadata by name");
+    let id = described.topics[0].topic_id;
+    assert!(!id.is_nil(), "Metadata v12 names the topic id");
+    let unknown = uuid::Uuid::from_u128(0x1234);
+    let by_id = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default()
+            .with_topic_id(id)
+            .with_name(Some(topic_name_of(""))),
+        MetadataRequestTopic::default()
+            .with_topic_id(unknown)
+            .with_name(Some(topic_name_of(""))),
+    ]));
+    let response = raw.expect_call(12, &by_id, "Metadata by id");
+    let answers: Vec<_> = response
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.as_ref().map(|n| n.0.to_string());
+            (t.topic_id, name, t.error_code, t.partitions.len())
+        })
+        .collect();
+    assert_eq!(answers.len(), 2, "one answer per requested id: {answers:?}");
+    assert!(
+        answers.contains(&(id, Some(topic.clone()), 0, 2)),
+        "the topic described by its id: {answers:?}"
+    );
+    assert!(
+        answers.contains(&(unknown, None, 100, 0)),
+        "UNKNOWN_TOPIC_ID for the unknown id: {answers:?}"
+    );
+}
+
+/// ApiVersions v3+ lists Kafka 4.1's features (KIP-584) at the levels Ironlog implements:
+/// the admin client's describeFeatures and kafka-features read them, and the Java producer
+/// reads transaction.version to choose its transaction protocol.
+#[test]
+fn api_versions_lists_the_feature_levels_implemented() {
+    let broker = TestBroker::start();
+    let mut raw = broker.raw();
+    let response = raw.expect_call(
+        3,
+        &kafka_protocol::messages::ApiVersionsRequest::default(),
+        "ApiVersions v3",
+    );
+    let supported: Vec<(String, i16, i16)> = response
+        .supported_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.min_version, f.max_version))
+        .collect();
+    let finalized: Vec<(String, i16, i16)> = response
+        .finalized_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+        .collect();
+    let owned = |rows: &[(&str, i16, i16)]| -> Vec<(String, i16, i16)> {
+        rows.iter()
+            .map(|(n, a, b)| (n.to_string(), *a, *b))
+            .collect()
+    };
+    assert_eq!(
+        supported,
+        owned(&[
+            ("eligible.leader.replicas.version", 0, 0),
+            ("group.version", 0, 1),
+            ("kraft.version", 0, 0),
+            ("metadata.version", 7, 27),
+            ("share.version", 0, 0),
+            ("transaction.version", 0, 0),
+        ]),
+        "supported features"
+    );
+    assert_eq!(
+        finalized,
+        owned(&[("group.version", 1, 1), ("metadata.version", 27, 27)]),
+        "finalized features (metadata.version 27 is 4.1-IV1)"
+    );
+    assert!(
+        response.finalized_features_epoch > 0,
+        "finalized features epoch: {}",
+        response.finalized_features_epoch
+    );
+}

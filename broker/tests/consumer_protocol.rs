@@ -16,9 +16,10 @@ use kafka_protocol::messages::offset_commit_request::{
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
-    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, JoinGroupRequest,
-    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
+    ApiKey, ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, DeleteGroupsRequest, DescribeGroupsRequest,
+    FindCoordinatorRequest, GroupId, JoinGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -443,6 +444,54 @@ fn classic_and_consumer_groups_coexist() {
     assert_eq!(
         d.groups[1].error_code,
         ResponseError::GroupIdNotFound.code()
+    );
+    assert_eq!(
+        d.groups[1].error_message.as_deref().map(|m| m.to_string()),
+        Some(format!("Group {old_group} is not a consumer group."))
+    );
+    // Kafka 4.1's DescribeGroups v6 (KIP-1043) and ConsumerGroupDescribe name a group that
+    // is not there: "Group G not found." (the Java admin client shows the user this message).
+    let missing = topic_name("g-missing");
+    dg.groups = vec![
+        GroupId(sb(&new_group)),
+        GroupId(sb(&old_group)),
+        GroupId(sb(&missing)),
+    ];
+    let d = raw.call(6, &dg).expect("DescribeGroups v6");
+    let answer = |g: &kafka_protocol::messages::describe_groups_response::DescribedGroup| {
+        let message = g.error_message.as_deref().map(|m| m.to_string());
+        (g.error_code, message)
+    };
+    let not_found = ResponseError::GroupIdNotFound.code();
+    assert_eq!(
+        answer(&d.groups[0]),
+        (
+            not_found,
+            Some(format!("Group {new_group} is not a classic group."))
+        )
+    );
+    assert_eq!(answer(&d.groups[1]), (0, None));
+    assert_eq!(
+        answer(&d.groups[2]),
+        (not_found, Some(format!("Group {missing} not found.")))
+    );
+    cgd.group_ids = vec![GroupId(sb(&missing))];
+    let d = raw.call(1, &cgd).expect("ConsumerGroupDescribe");
+    assert_eq!(
+        (
+            d.groups[0].error_code,
+            d.groups[0].error_message.as_deref().map(|m| m.to_string())
+        ),
+        (not_found, Some(format!("Group {missing} not found.")))
+    );
+    let advertised = raw
+        .connection()
+        .api_versions()
+        .peer_range(ApiKey::DescribeGroups as i16);
+    assert_eq!(
+        advertised.map(|v| v.max),
+        Some(6),
+        "DescribeGroups v6 advertised, as Kafka 4.1"
     );
 }
 

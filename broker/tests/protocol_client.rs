@@ -90,7 +90,12 @@ fn record_batch(values: &[&str]) -> Bytes {
         .zip(values)
         .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
         .collect();
-    encode_batch(&records, 2, Compression::None, 1_700_000_000_000)
+    // now: a fixed old timestamp falls behind retention.ms, and the retention check may
+    // then delete what the test is about to fetch
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    encode_batch(&records, 2, Compression::None, now_ms)
 }
 
 /// Produce of one partition; v13+ name the topic by id, older versions by name: both are set.
@@ -426,6 +431,8 @@ fn pipelined_requests_share_one_connection() {
             let request = fetch(&topic, 0, 0, 20_000);
             tokio::spawn(async move { c.send(&request).await })
         };
+        // the long poll goes out first: the request behind it is sent only once it is
+        wait_until_async("the long poll in flight", || connection.in_flight() == 1).await;
         let behind = {
             let c = connection.clone();
             tokio::spawn(async move { c.send(&no_topics()).await })

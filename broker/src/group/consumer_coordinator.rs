@@ -644,10 +644,18 @@ impl GroupCoordinator {
                 }
                 let shard = self.shard_for(group_id)?;
                 let st = shard.lock();
-                let Some(cg) = st.groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
+                // Kafka's two messages: the admin client shows the first to the user when
+                // DescribeGroups (its fallback) does not find the group either.
+                let Some(group) = st.groups.get(group_id) else {
                     return Err(ApiError::new(
                         ResponseError::GroupIdNotFound,
-                        format!("Group {group_id} not found or not a consumer group."),
+                        format!("Group {group_id} not found."),
+                    ));
+                };
+                let Some(cg) = group.consumer.as_ref() else {
+                    return Err(ApiError::new(
+                        ResponseError::GroupIdNotFound,
+                        format!("Group {group_id} is not a consumer group."),
                     ));
                 };
                 let no_target = Assignment::new();

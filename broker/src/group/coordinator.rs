@@ -34,7 +34,7 @@ use super::{GroupConfig, GROUP_METADATA_TOPIC_NAME};
 use crate::coordinator_shards::{self, partition_for, read_partition, CoordinatorShards};
 use crate::error::{ApiError, ResponseError};
 use crate::log::{AppendOrigin, TxnVerification};
-use crate::metadata::{Controller, CreateTopicSpec, MetadataQuorum};
+use crate::metadata::{ControllerClient, CreateTopicSpec, MetadataQuorum};
 use crate::replica::ReplicaManager;
 use crate::types::{now_ms, TopicPartition};
 
@@ -75,7 +75,7 @@ impl ShardState {
 pub(crate) struct GroupCoordinator {
     config: GroupConfig,
     replicas: Arc<ReplicaManager>,
-    controller: Arc<Controller>,
+    controller: Arc<ControllerClient>,
     pub(super) quorum: Arc<MetadataQuorum>,
     pub(super) shards: CoordinatorShards<GroupShardState>,
     incarnations: AtomicU64,
@@ -155,7 +155,7 @@ impl GroupCoordinator {
         node_id: i32,
         config: GroupConfig,
         replicas: Arc<ReplicaManager>,
-        controller: Arc<Controller>,
+        controller: Arc<ControllerClient>,
         quorum: Arc<MetadataQuorum>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {

@@ -1,10 +1,13 @@
-//! ApiVersions: advertises exactly the APIs and versions this broker implements.
+//! ApiVersions: advertises exactly the APIs and versions this broker implements, and the
+//! feature levels (KIP-584) it supports and runs at.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
-use super::RequestContext;
+use super::{str_bytes, RequestContext};
 
 /// Implemented APIs with the version ranges we serve: Kafka 4.0's ranges (capped where the
 /// codec knows newer versions than Kafka 4.0 accepts), and Kafka 4.1's where implemented
@@ -37,7 +40,8 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetCommit, 2, 9),
     (ApiKey::OffsetFetch, 1, 9),
     (ApiKey::ListGroups, 0, 5),
-    (ApiKey::DescribeGroups, 0, 5),
+    // v6 answers GROUP_ID_NOT_FOUND for a group that is not there (KIP-1043).
+    (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
@@ -55,11 +59,44 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTopicPartitions, 0, 0),
     // Kafka 4.1 (KIP-1142): v0 is the older ListClientMetricsResources.
     (ApiKey::ListConfigResources, 0, 1),
+    // Forwarded to the active controller, as Kafka's brokers do.
+    (ApiKey::DescribeQuorum, 0, 2),
 ];
 
-/// The version range we serve for `api`, `None` when the API is not implemented.
-pub(crate) fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED
+/// The controller listener's APIs (Kafka's `ControllerApis` that Ironlog implements), with
+/// Kafka 4.0's ranges.
+const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::Envelope, 0, 0),
+    (ApiKey::BrokerRegistration, 0, 4),
+    (ApiKey::BrokerHeartbeat, 0, 1),
+    (ApiKey::AllocateProducerIds, 0, 0),
+];
+
+/// The client APIs a broker forwards to the active controller (in an Envelope) when it is
+/// not the active controller itself.
+pub(crate) fn is_forwarded_to_controller(api: ApiKey) -> bool {
+    matches!(
+        api,
+        ApiKey::CreateTopics
+            | ApiKey::DeleteTopics
+            | ApiKey::CreatePartitions
+            | ApiKey::AlterConfigs
+            | ApiKey::IncrementalAlterConfigs
+            | ApiKey::DescribeQuorum
+    )
+}
+
+/// The version range we serve for `api` on a client listener or the controller listener,
+/// `None` when the API is not implemented there.
+pub(crate) fn supported_range_on(api: ApiKey, controller_listener: bool) -> Option<(i16, i16)> {
+    table(controller_listener)
         .iter()
         .find(|(k, _, _)| *k == api)
         .map(|(_, min, max)| {
@@ -69,11 +106,19 @@ pub(crate) fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
         })
 }
 
-fn api_keys() -> Vec<ApiVersion> {
-    SUPPORTED
+fn table(controller_listener: bool) -> &'static [(ApiKey, i16, i16)] {
+    if controller_listener {
+        CONTROLLER_SUPPORTED
+    } else {
+        SUPPORTED
+    }
+}
+
+fn api_keys(controller_listener: bool) -> Vec<ApiVersion> {
+    table(controller_listener)
         .iter()
         .filter_map(|(k, _, _)| {
-            let (min, max) = supported_range(*k)?;
+            let (min, max) = supported_range_on(*k, controller_listener)?;
             let mut v = ApiVersion::default();
             v.api_key = *k as i16;
             v.min_version = min;
@@ -83,17 +128,94 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub(crate) fn handle(_ctx: &RequestContext, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+/// A feature (KIP-584) as a Kafka 4.1 broker lists it: the levels this broker supports and
+/// the level the cluster runs at (`None`: level 0, which Kafka leaves out of the finalized
+/// list).
+struct Feature {
+    name: &'static str,
+    supported: (i16, i16),
+    finalized: Option<i16>,
+}
+
+/// Kafka 4.1's features at the levels Ironlog implements. metadata.version 7..=27 is
+/// 3.3-IV3..=4.1-IV1, finalized at 4.1-IV1 as a new Kafka 4.1 cluster; group.version 1 is
+/// the consumer protocol (KIP-848). Levels above 0 Ironlog lacks are not advertised:
+/// transaction.version 1-2 (KIP-890's flexible transaction records and epoch bump per
+/// transaction: EndTxn v5), eligible.leader.replicas.version 1 (KIP-966), kraft.version 1
+/// (dynamic quorum), share.version 1 (share groups). Clients read transaction.version to
+/// choose their transaction protocol, so it must not claim more than the coordinator does.
+const FEATURES: &[Feature] = &[
+    Feature {
+        name: "eligible.leader.replicas.version",
+        supported: (0, 0),
+        finalized: None,
+    },
+    Feature {
+        name: "group.version",
+        supported: (0, 1),
+        finalized: Some(1),
+    },
+    Feature {
+        name: "kraft.version",
+        supported: (0, 0),
+        finalized: None,
+    },
+    Feature {
+        name: "metadata.version",
+        supported: (7, 27),
+        finalized: Some(27),
+    },
+    Feature {
+        name: "share.version",
+        supported: (0, 0),
+        finalized: None,
+    },
+    Feature {
+        name: "transaction.version",
+        supported: (0, 0),
+        finalized: None,
+    },
+];
+
+/// `metadata_offset`: the applied metadata the answer reflects, Kafka's finalized features
+/// epoch.
+pub(crate) fn handle(
+    ctx: &RequestContext,
+    _request: ApiVersionsRequest,
+    metadata_offset: u64,
+) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
-    response.api_keys = api_keys();
+    response.api_keys = api_keys(ctx.controller_listener);
+    response.supported_features = FEATURES
+        .iter()
+        .map(|f| {
+            let mut k = SupportedFeatureKey::default();
+            k.name = str_bytes(f.name);
+            k.min_version = f.supported.0;
+            k.max_version = f.supported.1;
+            k
+        })
+        .collect();
+    response.finalized_features = FEATURES
+        .iter()
+        .filter_map(|f| {
+            let level = f.finalized?;
+            let mut k = FinalizedFeatureKey::default();
+            k.name = str_bytes(f.name);
+            k.min_version_level = level;
+            k.max_version_level = level;
+            Some(k)
+        })
+        .collect();
+    response.finalized_features_epoch = i64::try_from(metadata_offset).unwrap_or(i64::MAX);
     response
 }
 
 /// The answer to an ApiVersions request in a version we do not know (sent as v0).
-pub(crate) fn unsupported_version_response() -> ApiVersionsResponse {
+pub(crate) fn unsupported_version_response(controller_listener: bool) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
     response.error_code = ResponseError::UnsupportedVersion.code();
-    response.api_keys = api_keys();
+    response.api_keys = api_keys(controller_listener);
     response
 }
 
@@ -103,8 +225,9 @@ mod tests {
 
     #[test]
     fn every_advertised_range_is_decodable_and_non_empty() {
-        for (api, _, _) in SUPPORTED {
-            let (min, max) = supported_range(*api).expect("listed API has a range");
+        for (api, _, _) in SUPPORTED.iter().chain(CONTROLLER_SUPPORTED) {
+            let controller = !SUPPORTED.iter().any(|(k, _, _)| k == api);
+            let (min, max) = supported_range_on(*api, controller).expect("listed API has a range");
             assert!(
                 min <= max,
                 "{api:?} advertises an empty range {min}..={max}"
@@ -116,7 +239,7 @@ mod tests {
             );
         }
         assert_eq!(
-            supported_range(ApiKey::JoinGroup),
+            supported_range_on(ApiKey::JoinGroup, false),
             Some((2, 9)),
             "Kafka 4.0 serves JoinGroup v2-9"
         );

@@ -50,7 +50,7 @@ pub(super) async fn handle_metadata(
             })
             .collect();
         if !missing.is_empty() {
-            let results = broker.controller.create_topics(missing, false).await;
+            let results = broker.controller_client.create_topics(missing, false).await;
             for r in &results {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, client = ?ctx.client_id, "auto-create skipped");
@@ -65,7 +65,7 @@ pub(super) async fn handle_metadata(
     let mut response = MetadataResponse::default();
     response.brokers = brokers_for_listener(&image, &ctx.listener_name);
     response.cluster_id = Some(str_bytes(&image.cluster_id));
-    response.controller_id = BrokerId(broker.node_id);
+    response.controller_id = BrokerId(controller_id_for_clients(&image, &ctx.listener_name));
     response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
         CLUSTER_OPERATIONS_ALL
     } else {
@@ -86,27 +86,30 @@ pub(super) async fn handle_metadata(
             }
         }
         Some(topics) => {
-            for requested in topics {
-                let found: Result<&Arc<TopicImage>, (ApiError, Option<String>)> =
-                    match &requested.name {
-                        Some(name) => {
-                            let name = name.0.to_string();
-                            match image.topics.get(&name) {
-                                Some(t) => Ok(t),
-                                None if crate::metadata::validate_topic_name(&name).is_err() => {
-                                    Err((ResponseError::InvalidTopicException.into(), Some(name)))
-                                }
-                                None => {
-                                    Err((ResponseError::UnknownTopicOrPartition.into(), Some(name)))
-                                }
+            // As Kafka: a request naming any topic id asks by id, and then only the topics
+            // with an id count (the Java client sends an empty name beside each id).
+            let by_id = topics.iter().any(|t| !t.topic_id.is_nil());
+            for requested in topics.iter().filter(|t| !by_id || !t.topic_id.is_nil()) {
+                let name = if by_id { None } else { requested.name.as_ref() };
+                let found: Result<&Arc<TopicImage>, (ApiError, Option<String>)> = match name {
+                    Some(name) => {
+                        let name = name.0.to_string();
+                        match image.topics.get(&name) {
+                            Some(t) => Ok(t),
+                            None if crate::metadata::validate_topic_name(&name).is_err() => {
+                                Err((ResponseError::InvalidTopicException.into(), Some(name)))
+                            }
+                            None => {
+                                Err((ResponseError::UnknownTopicOrPartition.into(), Some(name)))
                             }
                         }
-                        None => image
-                            .topic_names_by_id
-                            .get(&requested.topic_id)
-                            .and_then(|n| image.topics.get(n))
-                            .ok_or((ResponseError::UnknownTopicId.into(), None)),
-                    };
+                    }
+                    None => image
+                        .topic_names_by_id
+                        .get(&requested.topic_id)
+                        .and_then(|n| image.topics.get(n))
+                        .ok_or((ResponseError::UnknownTopicId.into(), None)),
+                };
                 match found {
                     Ok(t) => {
                         response
@@ -130,6 +133,21 @@ pub(super) async fn handle_metadata(
         }
     }
     response
+}
+
+/// The "controller" Kafka names to clients: a random live broker (clients cannot reach the
+/// controllers; any broker forwards their admin requests), -1 when none is live.
+fn controller_id_for_clients(image: &MetadataImage, listener_name: &str) -> i32 {
+    let live: Vec<i32> = image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced && b.listeners.iter().any(|l| l.name == listener_name))
+        .map(|b| b.broker_id)
+        .collect();
+    if live.is_empty() {
+        return -1;
+    }
+    live[(Uuid::new_v4().as_u128() % live.len() as u128) as usize]
 }
 
 fn brokers_for_listener(image: &MetadataImage, listener_name: &str) -> Vec<MetadataResponseBroker> {
@@ -183,7 +201,7 @@ pub(super) fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
 
 /// A partition as the describe APIs (Metadata, DescribeTopicPartitions) show it to a client
 /// of one listener, as Kafka's metadata cache does: the leader only if it is registered
-/// with an endpoint on that listener; offline = replicas that are not registered, fenced,
+/// with an endpoint on that listener and not fenced; offline = replicas that are not registered, fenced,
 /// or without that listener (offline log dirs are not tracked yet).
 pub(super) struct PartitionView<'a> {
     pub partition_index: i32,
@@ -221,7 +239,10 @@ impl<'a> PartitionView<'a> {
             .collect();
         Self {
             partition_index,
-            leader_id: on_listener(reg.leader).map_or(-1, |_| reg.leader),
+            // As Kafka's metadata cache: a fenced leader is no leader to clients.
+            leader_id: on_listener(reg.leader)
+                .filter(|b| !b.fenced)
+                .map_or(-1, |_| reg.leader),
             leader_epoch: reg.leader_epoch,
             replicas: &reg.replicas,
             isr: &reg.isr,
@@ -241,7 +262,7 @@ pub(super) fn handle_describe_cluster(
     let mut response = DescribeClusterResponse::default();
     response.endpoint_type = request.endpoint_type;
     response.cluster_id = str_bytes(&image.cluster_id);
-    response.controller_id = BrokerId(broker.node_id);
+    response.controller_id = BrokerId(controller_id_for_clients(&image, &ctx.listener_name));
     response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
         CLUSTER_OPERATIONS_ALL
     } else {

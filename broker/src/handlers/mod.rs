@@ -5,6 +5,8 @@
 
 pub(crate) mod api_versions;
 mod configs;
+pub(crate) mod controller_apis;
+mod describe_quorum;
 mod describe_topic_partitions;
 mod fetch;
 pub(crate) mod fetch_session;
@@ -27,7 +29,9 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::group::GroupCoordinator;
-use crate::metadata::{ConfigResource, Controller, MetadataImage, MetadataQuorum};
+use crate::metadata::{
+    ConfigResource, Controller, ControllerClient, MetadataImage, MetadataQuorum,
+};
 use crate::replica::ReplicaManager;
 use crate::txn::{ProducerIdManager, TransactionCoordinator};
 use ironlog_config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
@@ -37,7 +41,11 @@ pub(crate) struct Broker {
     pub config: BrokerConfig,
     pub node_id: i32,
     pub quorum: Arc<MetadataQuorum>,
+    /// This node's controller: the admin handlers' decisions when this node is the active
+    /// controller (else the request was forwarded, or is answered NOT_CONTROLLER).
     pub controller: Arc<Controller>,
+    /// The way to the active controller, wherever it runs.
+    pub controller_client: Arc<ControllerClient>,
     pub replicas: Arc<ReplicaManager>,
     pub fetch_sessions: fetch_session::FetchSessionCache,
     pub groups: Arc<GroupCoordinator>,
@@ -101,6 +109,8 @@ pub(crate) struct RequestContext {
     pub client_id: Option<String>,
     pub peer: SocketAddr,
     pub listener_name: Arc<str>,
+    /// The request came in on the controller listener.
+    pub controller_listener: bool,
 }
 
 /// What the connection does after a handler ran.
@@ -123,7 +133,10 @@ pub(crate) async fn handle(
     }
     match request {
         RequestKind::ApiVersions(r) => {
-            Respond(ResponseKind::ApiVersions(api_versions::handle(ctx, r)))
+            let offset = broker.image().offset;
+            Respond(ResponseKind::ApiVersions(api_versions::handle(
+                ctx, r, offset,
+            )))
         }
         RequestKind::Metadata(r) => Respond(ResponseKind::Metadata(
             metadata::handle_metadata(broker, ctx, r).await,
@@ -235,6 +248,9 @@ pub(crate) async fn handle(
         )),
         RequestKind::DescribeProducers(r) => Respond(ResponseKind::DescribeProducers(
             producers::handle_describe_producers(broker, r),
+        )),
+        RequestKind::DescribeQuorum(r) => Respond(ResponseKind::DescribeQuorum(
+            describe_quorum::handle(&broker.quorum, &broker.config.controller_listener_name(), r),
         )),
         other => Outcome::Close(format!("no handler for {:?}", api_of(&other))),
     }

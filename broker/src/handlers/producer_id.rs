@@ -26,7 +26,7 @@ pub(crate) async fn handle_init_producer_id(
         }
         None => broker
             .producer_ids
-            .generate(&broker.controller, broker.node_id)
+            .generate(&broker.controller_client)
             .await
             .map(|id| (id, 0)),
     };

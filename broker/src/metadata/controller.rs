@@ -6,8 +6,12 @@
 //! The controller decides metadata only: it never touches partition logs (brokers react to
 //! the images the quorum publishes).
 
+mod broker_control;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+
+pub(crate) use broker_control::{BrokerHeartbeat, HeartbeatOutcome};
 
 use uuid::Uuid;
 
@@ -50,6 +54,10 @@ pub(crate) struct ControllerDefaults {
     pub default_replication_factor: i16,
     /// This node's `node.id` (a valid target for broker config changes even if unregistered).
     pub node_id: i32,
+    /// `broker.session.timeout.ms`: a broker without a heartbeat for this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// `unclean.leader.election.enable` (the cluster default).
+    pub unclean_leader_election_enable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -385,6 +393,9 @@ pub(crate) struct Controller {
     config_default: ConfigDefaultFn,
     /// Serializes operations: each sees the image the previous one produced.
     operation_lock: tokio::sync::Mutex<()>,
+    /// Brokers' heartbeat sessions, kept by the active controller only (in memory, as
+    /// Kafka's `BrokerHeartbeatManager`).
+    sessions: std::sync::Mutex<broker_control::BrokerSessions>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -402,12 +413,15 @@ impl Controller {
         let accept_all: ConfigValidator = Arc::new(|_, _| Ok(()));
         Self {
             quorum,
-            defaults,
             topic_config_validator: accept_all.clone(),
             broker_config_validator: accept_all,
             is_list_config: Arc::new(|_| true),
             config_default: Arc::new(|_, _| None),
             operation_lock: tokio::sync::Mutex::new(()),
+            sessions: std::sync::Mutex::new(broker_control::BrokerSessions::new(
+                std::time::Duration::from_millis(defaults.broker_session_timeout_ms),
+            )),
+            defaults,
         }
     }
 
@@ -455,41 +469,6 @@ impl Controller {
 
     async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, ApiError> {
         self.quorum.propose(records).await.map_err(quorum_error)
-    }
-
-    /// Registers (or re-registers) a broker; a no-op when the image already holds exactly this
-    /// unfenced registration.
-    pub(crate) async fn register_broker(
-        &self,
-        reg: BrokerRegistrationRequest,
-    ) -> Result<(), ApiError> {
-        let _guard = self.operation_lock.lock().await;
-        self.ensure_active()?;
-        if reg.broker_id < 0 {
-            return Err(invalid_request(format!(
-                "Invalid broker id {}",
-                reg.broker_id
-            )));
-        }
-        let image = self.quorum.image();
-        if let Some(existing) = image.brokers.get(&reg.broker_id) {
-            if !existing.fenced
-                && existing.incarnation_id == reg.incarnation_id
-                && existing.listeners == reg.listeners
-                && existing.rack == reg.rack
-            {
-                return Ok(());
-            }
-        }
-        tracing::info!(broker_id = reg.broker_id, incarnation_id = %reg.incarnation_id, "registering broker");
-        self.propose(vec![MetadataRecord::RegisterBroker {
-            broker_id: reg.broker_id,
-            incarnation_id: reg.incarnation_id,
-            listeners: reg.listeners,
-            rack: reg.rack,
-        }])
-        .await
-        .map(|_| ())
     }
 
     /// AllocateProducerIds: hands `broker_id` the next block of `block_size` producer ids
@@ -1031,6 +1010,7 @@ mod tests {
             node_id: 1,
             metadata_dir: dir.path().join("__cluster_metadata-0"),
             cluster_id: None,
+            voters: Default::default(),
         })
         .await
         .unwrap();
@@ -1038,6 +1018,8 @@ mod tests {
             num_partitions: 3,
             default_replication_factor: 1,
             node_id: 1,
+            broker_session_timeout_ms: 60_000,
+            unclean_leader_election_enable: false,
         };
         let validator: ConfigValidator = Arc::new(|name, value| {
             if name == "retention.ms" && value.parse::<i64>().is_err() {
@@ -1054,7 +1036,7 @@ mod tests {
                 name == "cleanup.policy" || name.ends_with(".list")
             }));
         for id in brokers {
-            controller
+            let epoch = controller
                 .register_broker(BrokerRegistrationRequest {
                     broker_id: *id,
                     incarnation_id: Uuid::from_u128(*id as u128),
@@ -1063,6 +1045,17 @@ mod tests {
                 })
                 .await
                 .unwrap();
+            let outcome = controller
+                .heartbeat(BrokerHeartbeat {
+                    broker_id: *id,
+                    broker_epoch: epoch,
+                    current_metadata_offset: epoch,
+                    want_fence: false,
+                    want_shut_down: false,
+                })
+                .await
+                .unwrap();
+            assert!(!outcome.is_fenced, "a caught-up broker is unfenced");
         }
         Fixture {
             _dir: dir,

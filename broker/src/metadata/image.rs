@@ -25,6 +25,9 @@ pub(crate) struct BrokerRegistration {
     pub listeners: Vec<BrokerEndpoint>,
     pub rack: Option<String>,
     pub fenced: bool,
+    /// Kafka's broker epoch: the offset of the registration record.
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 /// A partition's replica assignment and leadership (Kafka's `PartitionRegistration`).
@@ -119,7 +122,8 @@ impl MetadataImage {
     }
 
     /// Applies `records` to an image nobody else sees yet (the state machine's next image,
-    /// built once per applied raft batch).
+    /// built once per applied raft batch; its `offset` is already the batch's own, which a
+    /// registration takes as its broker epoch).
     pub(crate) fn apply_in_place(&mut self, records: &[MetadataRecord]) {
         for record in records {
             self.apply_one(record);
@@ -144,6 +148,7 @@ impl MetadataImage {
                 incarnation_id,
                 listeners,
                 rack,
+                fenced,
             } => {
                 self.brokers.insert(
                     *broker_id,
@@ -152,7 +157,8 @@ impl MetadataImage {
                         incarnation_id: *incarnation_id,
                         listeners: listeners.clone(),
                         rack: rack.clone(),
-                        fenced: false,
+                        fenced: *fenced,
+                        epoch: i64::try_from(self.offset).unwrap_or(i64::MAX),
                     },
                 );
             }
@@ -533,24 +539,36 @@ mod tests {
 
     #[test]
     fn broker_registration_and_fencing() {
-        let register = MetadataRecord::RegisterBroker {
+        let register = |fenced| MetadataRecord::RegisterBroker {
             broker_id: 1,
             incarnation_id: Uuid::from_u128(5),
             listeners: vec![],
             rack: None,
+            fenced,
         };
-        let image = MetadataImage::empty().apply(std::slice::from_ref(&register));
+        let mut image = MetadataImage::empty();
+        image.offset = 7;
+        let image = image.apply(&[register(true)]);
+        assert!(
+            image.unfenced_broker_ids().is_empty(),
+            "a new registration is fenced"
+        );
+        assert_eq!(
+            image.brokers[&1].epoch, 7,
+            "the broker epoch is the registration record's offset"
+        );
+        let image = image.apply(&[MetadataRecord::UnfenceBroker { broker_id: 1 }]);
         assert_eq!(image.unfenced_broker_ids(), vec![1]);
         let image = image.apply(&[MetadataRecord::FenceBroker { broker_id: 1 }]);
         assert!(
             image.unfenced_broker_ids().is_empty(),
             "a fenced broker is not available"
         );
-        let image = image.apply(&[register]);
+        let image = image.apply(&[register(false)]);
         assert_eq!(
             image.unfenced_broker_ids(),
             vec![1],
-            "re-registration unfences"
+            "a registration of an older log (no fenced field) is unfenced"
         );
     }
 

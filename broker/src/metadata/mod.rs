@@ -7,17 +7,22 @@
 //! every node reaches the same image).
 
 pub(crate) mod controller;
+mod controller_client;
 mod delta;
+mod identity;
 pub(crate) mod image;
 mod network;
 pub(crate) mod quorum;
+pub(crate) mod raft_rpc;
 pub(crate) mod records;
 mod store;
 
 pub(crate) use controller::{
-    legacy_replace_ops, validate_topic_name, AlterOp, BrokerRegistrationRequest, ConfigChangeSpec,
-    Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec, IsrChange, TopicRef,
+    legacy_replace_ops, validate_topic_name, AlterOp, BrokerHeartbeat, BrokerRegistrationRequest,
+    ConfigChangeSpec, Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec,
+    IsrChange, TopicRef,
 };
+pub(crate) use controller_client::{ControllerClient, ENVELOPE_METADATA_OFFSET_TAG};
 pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};
 pub(crate) use image::{MetadataImage, PartitionRegistration, TopicImage};
 pub(crate) use quorum::{MetadataQuorum, QuorumConfig};

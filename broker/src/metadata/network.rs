@@ -1,83 +1,274 @@
-//! The raft network seam. A single-node quorum never sends an RPC, so every peer is
-//! unreachable for now.
+//! The raft network: openraft's RPCs to peer controllers (node id = Kafka `node.id`, address
+//! = the voter's `host:port` in its [`BasicNode`]) over the protocol crate's [`Connection`],
+//! framed as [`super::raft_rpc`] describes.
 //!
-//! The multi-broker issue replaces [`UnreachableNetworkFactory`] with a factory that speaks to
-//! peer controllers (node id = Kafka `node.id`, address from the voter's [`BasicNode`]); the
-//! log store, state machine and [`super::MetadataQuorum`] stay as they are.
+//! Bounds: one connection per peer, opened on use with the connect timeout, every request
+//! with openraft's time to live; a failed connection is dropped and the peer reported
+//! unreachable, so openraft backs off ([`PeerNetwork::backoff`]: 50 ms doubling to 1 s)
+//! before it tries again. Nothing queues here: openraft has at most one replication
+//! request in flight per peer.
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ironlog_protocol::{Connection, ConnectionConfig, RawRequest};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
+use serde::{Deserialize, Serialize};
 
+use super::identity::{QuorumIdentity, INCONSISTENT_CLUSTER_ID};
+use super::raft_rpc::{
+    RaftRpcRequest, RaftRpcResponse, RAFT_APPEND_ENTRIES_API_KEY, RAFT_INSTALL_SNAPSHOT_API_KEY,
+    RAFT_RPC_VERSION, RAFT_VOTE_API_KEY,
+};
 use super::store::{MetadataRaftConfig, RaftNodeId};
 
+/// Longest wait for a TCP connection to a peer controller.
+const PEER_CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// Largest raft response accepted (snapshot chunks are far smaller).
+const PEER_FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
-#[error("metadata quorum peer {target} is unreachable: no inter-controller network in this build")]
-pub(crate) struct NoPeerNetwork {
-    target: RaftNodeId,
+enum PeerError {
+    #[error("metadata quorum peer {peer} at {addr}: {reason}")]
+    Transport {
+        peer: RaftNodeId,
+        addr: String,
+        reason: String,
+    },
+    #[error(
+        "metadata quorum peer {peer} refused this node: it has cluster id {theirs:?}, this node {ours:?} (INCONSISTENT_CLUSTER_ID)"
+    )]
+    InconsistentClusterId {
+        peer: RaftNodeId,
+        theirs: Option<String>,
+        ours: Option<String>,
+    },
+    #[error("metadata quorum peer {peer} answered without a body")]
+    EmptyResponse { peer: RaftNodeId },
 }
 
-/// Hands out clients that fail every RPC with `Unreachable`.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct UnreachableNetworkFactory;
-
-pub(crate) struct UnreachableNetwork {
-    target: RaftNodeId,
+/// Hands openraft one [`PeerNetwork`] per peer.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerNetworkFactory {
+    identity: Arc<QuorumIdentity>,
+    /// `controller.quorum.voters`: a static quorum's configuration is where its voters
+    /// are, whatever addresses the stored membership remembers.
+    configured: BTreeMap<RaftNodeId, String>,
 }
 
-impl UnreachableNetwork {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<RaftNodeId, BasicNode, E> {
-        tracing::debug!(
-            target_node = self.target,
-            "metadata raft RPC to a peer: no network, unreachable"
-        );
-        RPCError::Unreachable(Unreachable::new(&NoPeerNetwork {
-            target: self.target,
-        }))
+impl PeerNetworkFactory {
+    pub(crate) fn new(
+        identity: Arc<QuorumIdentity>,
+        configured: BTreeMap<RaftNodeId, String>,
+    ) -> Self {
+        Self {
+            identity,
+            configured,
+        }
     }
 }
 
-impl RaftNetworkFactory<MetadataRaftConfig> for UnreachableNetworkFactory {
-    type Network = UnreachableNetwork;
+pub(crate) struct PeerNetwork {
+    target: RaftNodeId,
+    addr: String,
+    identity: Arc<QuorumIdentity>,
+    connection: Option<Connection>,
+    /// Whether the last exchange went through (a change is logged once, not every retry).
+    reachable: Option<bool>,
+}
 
-    async fn new_client(&mut self, target: RaftNodeId, _node: &BasicNode) -> Self::Network {
-        UnreachableNetwork { target }
+impl RaftNetworkFactory<MetadataRaftConfig> for PeerNetworkFactory {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: RaftNodeId, node: &BasicNode) -> Self::Network {
+        PeerNetwork {
+            target,
+            addr: self
+                .configured
+                .get(&target)
+                .cloned()
+                .unwrap_or_else(|| node.addr.clone()),
+            identity: Arc::clone(&self.identity),
+            connection: None,
+            reachable: None,
+        }
     }
 }
 
-impl RaftNetwork<MetadataRaftConfig> for UnreachableNetwork {
+/// How one call failed, before it is shaped into openraft's error of that RPC.
+enum CallError {
+    Unreachable(PeerError),
+    Network(PeerError),
+}
+
+impl PeerNetwork {
+    fn transport(&self, reason: impl std::fmt::Display) -> PeerError {
+        PeerError::Transport {
+            peer: self.target,
+            addr: self.addr.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    async fn connection(&mut self, timeout: Duration) -> Result<Connection, CallError> {
+        if let Some(connection) = &self.connection {
+            if connection.is_open() {
+                return Ok(connection.clone());
+            }
+        }
+        self.connection = None;
+        if self.addr.is_empty() {
+            return Err(CallError::Unreachable(
+                self.transport("no address known for this voter"),
+            ));
+        }
+        let config = ConnectionConfig {
+            client_id: Some(format!("ironlog-raft-{}", self.identity.node_id())),
+            connect_timeout: timeout.min(Duration::from_millis(PEER_CONNECT_TIMEOUT_MS)),
+            request_timeout: timeout,
+            max_in_flight: 2,
+            max_frame_bytes: PEER_FRAME_BYTES_MAX,
+            ..ConnectionConfig::default()
+        };
+        let connection = Connection::connect(&self.addr, config)
+            .await
+            .map_err(|e| CallError::Unreachable(self.transport(e)))?;
+        self.connection = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// One request/response exchange with the peer.
+    async fn call<Req: Serialize, Resp: for<'de> Deserialize<'de>>(
+        &mut self,
+        api_key: i16,
+        body: Req,
+        option: &RPCOption,
+    ) -> Result<Resp, CallError> {
+        let timeout = option.hard_ttl();
+        let request = RaftRpcRequest {
+            cluster_id: self.identity.cluster_id(),
+            sender_node_id: self.identity.node_id(),
+            body,
+        };
+        let encoded = serde_json::to_vec(&request)
+            .map_err(|e| CallError::Network(self.transport(format!("encoding: {e}"))))?;
+        let connection = self.connection(timeout).await?;
+        let response = connection
+            .send_raw(
+                RawRequest {
+                    api_key,
+                    api_version: RAFT_RPC_VERSION,
+                    body: Bytes::from(encoded),
+                    expect_response: true,
+                },
+                Some(timeout),
+            )
+            .await;
+        let response = match response {
+            Ok(Some(response)) => response,
+            Ok(None) => return Err(CallError::Network(self.transport("no response"))),
+            Err(e) => {
+                self.connection = None;
+                return Err(CallError::Unreachable(self.transport(e)));
+            }
+        };
+        let decoded: RaftRpcResponse<Resp> = serde_json::from_slice(&response.body)
+            .map_err(|e| CallError::Network(self.transport(format!("decoding: {e}"))))?;
+        let peer = i32::try_from(self.target).unwrap_or(i32::MAX);
+        if decoded.error_code == INCONSISTENT_CLUSTER_ID {
+            self.identity
+                .refused_by(peer, decoded.cluster_id.as_deref());
+            return Err(CallError::Unreachable(PeerError::InconsistentClusterId {
+                peer: self.target,
+                theirs: decoded.cluster_id,
+                ours: self.identity.cluster_id(),
+            }));
+        }
+        self.identity.clear(peer);
+        decoded
+            .body
+            .ok_or(CallError::Network(PeerError::EmptyResponse {
+                peer: self.target,
+            }))
+    }
+
+    #[allow(clippy::result_large_err)] // openraft's own error type, returned as is
+    fn shape<T, E: std::error::Error>(
+        &mut self,
+        outcome: Result<Result<T, E>, CallError>,
+    ) -> Result<T, RPCError<RaftNodeId, BasicNode, E>> {
+        let reachable = !matches!(outcome, Err(CallError::Unreachable(_)));
+        if self.reachable != Some(reachable) {
+            if reachable {
+                tracing::info!(peer = self.target, addr = %self.addr, "metadata quorum peer reachable");
+            } else if let Err(CallError::Unreachable(e)) = &outcome {
+                tracing::warn!(error = %e, "metadata quorum peer unreachable; retrying with backoff");
+            }
+            self.reachable = Some(reachable);
+        }
+        match outcome {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
+            Err(CallError::Unreachable(e)) => {
+                tracing::debug!(error = %e, "metadata quorum peer unreachable");
+                Err(RPCError::Unreachable(Unreachable::new(&e)))
+            }
+            Err(CallError::Network(e)) => {
+                tracing::warn!(error = %e, "metadata quorum RPC failed");
+                Err(RPCError::Network(NetworkError::new(&e)))
+            }
+        }
+    }
+}
+
+impl RaftNetwork<MetadataRaftConfig> for PeerNetwork {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<MetadataRaftConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<MetadataRaftConfig>,
+        option: RPCOption,
     ) -> Result<
         AppendEntriesResponse<RaftNodeId>,
         RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId>>,
     > {
-        Err(self.unreachable())
+        let outcome = self.call(RAFT_APPEND_ENTRIES_API_KEY, rpc, &option).await;
+        self.shape(outcome)
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<MetadataRaftConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<MetadataRaftConfig>,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<RaftNodeId>,
         RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId, InstallSnapshotError>>,
     > {
-        Err(self.unreachable())
+        let outcome = self.call(RAFT_INSTALL_SNAPSHOT_API_KEY, rpc, &option).await;
+        self.shape(outcome)
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<RaftNodeId>,
-        _option: RPCOption,
+        rpc: VoteRequest<RaftNodeId>,
+        option: RPCOption,
     ) -> Result<VoteResponse<RaftNodeId>, RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId>>>
     {
-        Err(self.unreachable())
+        let outcome = self.call(RAFT_VOTE_API_KEY, rpc, &option).await;
+        self.shape(outcome)
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new((0..).map(|attempt: u32| {
+            Duration::from_millis(50u64.saturating_mul(1 << attempt.min(5)).min(1_000))
+        }))
     }
 }

@@ -1,10 +1,15 @@
 //! `MetadataQuorum`: the cluster metadata log (openraft in KRaft's role) and the image it
 //! publishes.
 //!
-//! Today the quorum has one voter, this node. The code path is the multi-node one: node id =
-//! Kafka `node.id`, membership lives in the raft log, and peers are reached through the
-//! network factory in [`super::network`] (the seam where the multi-broker issue plugs in a
-//! real transport and adds voters/learners).
+//! The voters are `controller.quorum.voters` (none configured: this node alone, Ironlog's
+//! single-node default). Node id = Kafka `node.id`; membership lives in the raft log; peers
+//! are reached through [`super::network`] and serve this node through [`super::raft_rpc`].
+//!
+//! Formatting on first start: every voter with an empty log initializes openraft with the
+//! same voter set (openraft allows that; the membership entry is identical everywhere), so
+//! nodes may start in any order. The first leader whose image has no cluster id writes the
+//! `ClusterId` record (the configured `cluster.id`, else a random one); every node waits
+//! (bounded) until its image holds one, and only then is formatted (`meta.properties`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,8 +22,9 @@ use openraft::{BasicNode, Config, Raft, RaftMetrics, ServerState, SnapshotPolicy
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::identity::QuorumIdentity;
 use super::image::MetadataImage;
-use super::network::UnreachableNetworkFactory;
+use super::network::PeerNetworkFactory;
 use super::records::{MetadataBatch, MetadataRecord};
 use super::store::{LogStore, MetadataRaftConfig, RaftNodeId, StateMachineStore, StoreOpenError};
 use crate::types::kafka_uuid_string;
@@ -33,6 +39,8 @@ pub(crate) struct QuorumConfig {
     /// The cluster id to bootstrap with; a random one (Kafka's format) when `None`. On an
     /// existing dir it must match the stored one.
     pub cluster_id: Option<String>,
+    /// Voter node id → `host:port` of its controller listener; empty = this node alone.
+    pub voters: BTreeMap<i32, String>,
 }
 
 /// Tuning knobs; the defaults suit production, tests shrink them.
@@ -84,6 +92,17 @@ pub(crate) enum QuorumError {
     Timeout { what: &'static str, timeout_ms: u64 },
     #[error("metadata quorum is shut down")]
     ShutDown,
+    #[error("{0}")]
+    Fatal(String),
+    #[error(
+        "the metadata log in this data dir has the voters {stored:?} but controller.quorum.voters \
+         names {configured:?}: the data dir belongs to another cluster, or the voters were \
+         changed (not supported)"
+    )]
+    VotersMismatch {
+        stored: Vec<RaftNodeId>,
+        configured: Vec<RaftNodeId>,
+    },
     #[error("raft: {0}")]
     Raft(String),
 }
@@ -98,6 +117,10 @@ impl From<StoreOpenError> for QuorumError {
 pub(crate) struct MetadataQuorum {
     node_id: i32,
     raft: Raft<MetadataRaftConfig>,
+    identity: Arc<QuorumIdentity>,
+    voters: BTreeMap<RaftNodeId, BasicNode>,
+    configured_cluster_id: Option<String>,
+    fatal: watch::Receiver<Option<String>>,
     images: watch::Receiver<Arc<MetadataImage>>,
     metrics: watch::Receiver<RaftMetrics<RaftNodeId, BasicNode>>,
     options: QuorumOptions,
@@ -130,16 +153,46 @@ impl MetadataQuorum {
     /// Opens the persisted log/vote/snapshot in `cfg.metadata_dir`, replays it into the image
     /// and waits (bounded) until this node leads and the image has caught up. A fresh dir
     /// gets a single-voter membership `{node_id}` and a `ClusterId` record.
+    #[cfg(test)]
     pub(crate) async fn start(cfg: QuorumConfig) -> Result<MetadataQuorum, QuorumError> {
         Self::start_with_options(cfg, QuorumOptions::default()).await
     }
 
+    #[cfg(test)]
     pub(crate) async fn start_with_options(
+        cfg: QuorumConfig,
+        options: QuorumOptions,
+    ) -> Result<MetadataQuorum, QuorumError> {
+        let timeout_ms = options.start_timeout_ms;
+        let quorum = Self::open(cfg, options).await?;
+        match quorum.join(timeout_ms).await {
+            Ok(()) => Ok(quorum),
+            Err(e) => {
+                if let Err(shutdown_error) = quorum.shutdown().await {
+                    tracing::warn!(error = %shutdown_error, "shutting down after a failed start");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the persisted log/vote/snapshot and starts raft, without waiting for a leader:
+    /// the caller serves the raft RPCs ([`MetadataQuorum::serve_rpc`]) and then
+    /// [`MetadataQuorum::join`]s.
+    pub(crate) async fn open(
         cfg: QuorumConfig,
         options: QuorumOptions,
     ) -> Result<MetadataQuorum, QuorumError> {
         let raft_node_id = RaftNodeId::try_from(cfg.node_id)
             .map_err(|_| QuorumError::InvalidNodeId(cfg.node_id))?;
+        let mut voters = BTreeMap::new();
+        for (id, addr) in &cfg.voters {
+            let id = RaftNodeId::try_from(*id).map_err(|_| QuorumError::InvalidNodeId(*id))?;
+            voters.insert(id, BasicNode::new(addr.clone()));
+        }
+        if voters.is_empty() {
+            voters.insert(raft_node_id, BasicNode::default());
+        }
         let dir = cfg.metadata_dir.clone();
         let opened = tokio::task::spawn_blocking(move || -> Result<_, QuorumError> {
             std::fs::create_dir_all(&dir).map_err(|source| QuorumError::Io {
@@ -153,6 +206,14 @@ impl MetadataQuorum {
         .map_err(|e| QuorumError::Store(format!("opening the metadata log: {e}")))?;
         let (dir, log_store) = opened?;
         let (publisher, images) = watch::channel(Arc::new(MetadataImage::empty()));
+        let (fatal_signal, fatal) = watch::channel(None);
+        let identity = Arc::new(QuorumIdentity::new(
+            cfg.node_id,
+            cfg.cluster_id.clone(),
+            images.clone(),
+            voters.len(),
+            fatal_signal,
+        ));
         let state_machine = {
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || StateMachineStore::open(&dir, publisher))
@@ -168,6 +229,8 @@ impl MetadataQuorum {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_interval_entries),
             max_in_snapshot_log_to_keep: options.logs_kept_after_snapshot,
             purge_batch_size: 1,
+            // JSON doubles and more the bytes of a chunk on the wire.
+            snapshot_max_chunk_size: 1024 * 1024,
             ..Config::default()
         }
         .validate()
@@ -176,39 +239,40 @@ impl MetadataQuorum {
         let raft = Raft::new(
             raft_node_id,
             Arc::new(config),
-            UnreachableNetworkFactory,
+            PeerNetworkFactory::new(
+                Arc::clone(&identity),
+                voters
+                    .iter()
+                    .filter(|(_, node)| !node.addr.is_empty())
+                    .map(|(id, node)| (*id, node.addr.clone()))
+                    .collect(),
+            ),
             log_store,
             state_machine,
         )
         .await
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
-        let quorum = MetadataQuorum {
+        Ok(MetadataQuorum {
             node_id: cfg.node_id,
             metrics: raft.metrics(),
             raft,
+            identity,
+            voters,
+            configured_cluster_id: cfg.cluster_id,
+            fatal,
             images,
             options,
             shut_down: AtomicBool::new(false),
-        };
-        match quorum
-            .bootstrap(raft_node_id, cfg.cluster_id.as_deref())
-            .await
-        {
-            Ok(()) => Ok(quorum),
-            Err(e) => {
-                if let Err(shutdown_error) = quorum.shutdown().await {
-                    tracing::warn!(error = %shutdown_error, "shutting down after a failed start");
-                }
-                Err(e)
-            }
-        }
+        })
     }
 
-    async fn bootstrap(
-        &self,
-        raft_node_id: RaftNodeId,
-        cluster_id: Option<&str>,
-    ) -> Result<(), QuorumError> {
+    /// Formats a fresh quorum member or rejoins the stored one, and waits (at most
+    /// `timeout_ms`) until a leader is known and this node's image holds the cluster id —
+    /// writing it when this node leads first (see the module header). A stored cluster id
+    /// that is not the configured one is [`QuorumError::InconsistentClusterId`].
+    pub(crate) async fn join(&self, timeout_ms: u64) -> Result<(), QuorumError> {
+        let raft_node_id = RaftNodeId::try_from(self.node_id)
+            .map_err(|_| QuorumError::InvalidNodeId(self.node_id))?;
         let initialized = self
             .raft
             .is_initialized()
@@ -217,10 +281,10 @@ impl MetadataQuorum {
         if !initialized {
             tracing::info!(
                 node_id = self.node_id,
-                "bootstrapping a single-voter metadata quorum"
+                voters = ?self.voters.keys().collect::<Vec<_>>(),
+                "formatting the metadata quorum: initializing with the configured voters"
             );
-            let voters = BTreeMap::from([(raft_node_id, BasicNode::default())]);
-            match self.raft.initialize(voters).await {
+            match self.raft.initialize(self.voters.clone()).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(QuorumError::Raft(e.to_string())),
             }
@@ -240,6 +304,15 @@ impl MetadataQuorum {
                     timeout_ms,
                 })?;
             let voters: Vec<RaftNodeId> = metrics.membership_config.voter_ids().collect();
+            let configured: Vec<RaftNodeId> = self.voters.keys().copied().collect();
+            if voters != configured {
+                // A static quorum: the configuration names the voters (changing them is
+                // dynamic membership, KIP-853, not implemented).
+                return Err(QuorumError::VotersMismatch {
+                    stored: voters,
+                    configured,
+                });
+            }
             let sole_voter = voters == [raft_node_id];
             if sole_voter {
                 // The only voter need not wait for an election timeout to lead again.
@@ -251,40 +324,15 @@ impl MetadataQuorum {
             }
         }
 
-        let timeout_ms = self.options.start_timeout_ms;
-        self.raft
-            .wait(Some(Duration::from_millis(timeout_ms)))
-            .metrics(
-                |m| {
-                    m.state == ServerState::Leader
-                        && m.current_leader == Some(raft_node_id)
-                        && m.last_applied.map(|l| l.index) == m.last_log_index
-                },
-                "leader with the metadata image caught up",
-            )
-            .await
-            .map_err(|_| QuorumError::Timeout {
-                what: "leadership and metadata catch-up",
-                timeout_ms,
-            })?;
-
+        self.await_cluster_id(raft_node_id, timeout_ms).await?;
         let stored = self.image().cluster_id.clone();
-        match (stored.is_empty(), cluster_id) {
-            (true, configured) => {
-                let cluster_id = configured
-                    .map(str::to_string)
-                    .unwrap_or_else(random_cluster_id);
-                tracing::info!(%cluster_id, "writing the cluster id");
-                self.propose(vec![MetadataRecord::ClusterId { cluster_id }])
-                    .await?;
-            }
-            (false, Some(configured)) if configured != stored => {
+        if let Some(configured) = &self.configured_cluster_id {
+            if *configured != stored {
                 return Err(QuorumError::InconsistentClusterId {
-                    configured: configured.to_string(),
+                    configured: configured.clone(),
                     stored,
                 });
             }
-            (false, _) => {}
         }
         let image = self.image();
         tracing::info!(
@@ -295,6 +343,129 @@ impl MetadataQuorum {
             "metadata quorum started"
         );
         Ok(())
+    }
+
+    /// Waits until a leader is known and the image holds the cluster id (and, on the
+    /// leader, every entry is applied), proposing the `ClusterId` record while this node
+    /// leads an image without one. Bounded by `timeout_ms`; a fatal signal (another
+    /// cluster's voters) ends it at once.
+    async fn await_cluster_id(
+        &self,
+        raft_node_id: RaftNodeId,
+        timeout_ms: u64,
+    ) -> Result<(), QuorumError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        let mut metrics = self.metrics.clone();
+        let mut images = self.images.clone();
+        let mut fatal = self.fatal.clone();
+        let mut proposed_in_term = None;
+        loop {
+            if let Some(message) = fatal.borrow().clone() {
+                return Err(QuorumError::Fatal(message));
+            }
+            let (leader, caught_up, term) = {
+                let m = metrics.borrow_and_update();
+                (
+                    m.current_leader,
+                    m.last_applied.map(|l| l.index) == m.last_log_index,
+                    m.current_term,
+                )
+            };
+            let has_cluster_id = !images.borrow_and_update().cluster_id.is_empty();
+            let self_named = leader == Some(raft_node_id);
+            let leads = self_named && self.is_active_controller();
+            // A leader answers for its image only once everything is applied.
+            if has_cluster_id && leader.is_some() && (!self_named || (leads && caught_up)) {
+                return Ok(());
+            }
+            if leads && caught_up && !has_cluster_id && proposed_in_term != Some(term) {
+                proposed_in_term = Some(term);
+                let cluster_id = self
+                    .configured_cluster_id
+                    .clone()
+                    .unwrap_or_else(random_cluster_id);
+                tracing::info!(%cluster_id, "writing the cluster id");
+                if let Err(e) = self
+                    .propose(vec![MetadataRecord::ClusterId { cluster_id }])
+                    .await
+                {
+                    tracing::warn!(error = %e, "writing the cluster id failed; retrying");
+                    proposed_in_term = None;
+                }
+                continue;
+            }
+            // Woken by any change; the 100 ms tick re-checks what nothing signals.
+            let woken = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    _ = metrics.changed() => {}
+                    _ = images.changed() => {}
+                    _ = fatal.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            })
+            .await;
+            if woken.is_err() {
+                return Err(QuorumError::Timeout {
+                    what: "a metadata quorum leader and the cluster id",
+                    timeout_ms,
+                });
+            }
+        }
+    }
+
+    /// Serves one raft RPC of a peer (see [`super::raft_rpc`]).
+    pub(crate) async fn serve_rpc(
+        &self,
+        api_key: i16,
+        body: &[u8],
+    ) -> Result<bytes::Bytes, super::raft_rpc::RaftRpcError> {
+        super::raft_rpc::serve(&self.raft, &self.identity, api_key, body).await
+    }
+
+    /// Set (with a message naming both cluster ids) once a majority of the voters turned
+    /// out to belong to another cluster: this node must stop.
+    pub(crate) fn fatal_signal(&self) -> watch::Receiver<Option<String>> {
+        self.fatal.clone()
+    }
+
+    /// When a raft exchange with `peer` last went through (ms since the epoch).
+    pub(crate) fn last_contact_ms(&self, peer: i32) -> Option<i64> {
+        self.identity.last_contact_ms(peer)
+    }
+
+    /// The cluster id as this node knows it (see [`QuorumIdentity::cluster_id`]).
+    pub(crate) fn cluster_id(&self) -> Option<String> {
+        self.identity.cluster_id()
+    }
+
+    /// The current raft leader, i.e. Kafka's active controller, if known.
+    pub(crate) fn leader_id(&self) -> Option<i32> {
+        self.metrics
+            .borrow()
+            .current_leader
+            .and_then(|id| i32::try_from(id).ok())
+    }
+
+    /// `host:port` of voter `node_id`'s controller listener: the configured one, else the
+    /// stored membership's.
+    pub(crate) fn voter_address(&self, node_id: i32) -> Option<String> {
+        let id = RaftNodeId::try_from(node_id).ok()?;
+        if let Some(node) = self.voters.get(&id).filter(|n| !n.addr.is_empty()) {
+            return Some(node.addr.clone());
+        }
+        let metrics = self.metrics.borrow();
+        let address = metrics
+            .membership_config
+            .nodes()
+            .find(|(nid, _)| **nid == id)
+            .map(|(_, node)| node.addr.clone())
+            .filter(|addr| !addr.is_empty());
+        address
+    }
+
+    /// The raft metrics now (DescribeQuorum's source).
+    pub(crate) fn metrics(&self) -> RaftMetrics<RaftNodeId, BasicNode> {
+        self.metrics.borrow().clone()
     }
 
     /// The latest published image.
@@ -350,6 +521,13 @@ impl MetadataQuorum {
         !self.shut_down.load(Ordering::Acquire)
             && metrics.state == ServerState::Leader
             && metrics.current_leader.and_then(|id| i32::try_from(id).ok()) == Some(self.node_id)
+    }
+
+    /// The raft term this node leads in, `None` unless it is the active controller: a new
+    /// term is a new activation (the controller's in-memory broker sessions start over).
+    pub(crate) fn active_term(&self) -> Option<u64> {
+        let term = self.metrics.borrow().current_term;
+        self.is_active_controller().then_some(term)
     }
 
     /// Stops raft and closes the files. Idempotent.
@@ -415,6 +593,7 @@ mod tests {
             node_id: 1,
             metadata_dir: dir.join("__cluster_metadata-0"),
             cluster_id: None,
+            voters: BTreeMap::new(),
         }
     }
 

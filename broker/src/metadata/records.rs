@@ -56,13 +56,18 @@ pub(crate) enum MetadataRecord {
     ClusterId {
         cluster_id: String,
     },
-    /// A broker (re-)registers; the registration replaces any earlier one for the same id and
-    /// leaves the broker unfenced (heartbeat-driven fencing arrives with the multi-broker work).
+    /// A broker (re-)registers; the registration replaces any earlier one for the same id.
+    /// Its broker epoch is this record's offset (as Kafka's). A registration starts fenced
+    /// (`fenced`, Kafka's `RegisterBrokerRecord.fenced`) until a heartbeat shows the broker
+    /// caught up with the metadata log; records written before heartbeats existed lack the
+    /// field and registered unfenced.
     RegisterBroker {
         broker_id: i32,
         incarnation_id: Uuid,
         listeners: Vec<BrokerEndpoint>,
         rack: Option<String>,
+        #[serde(default)]
+        fenced: bool,
     },
     /// The broker stops counting as available (no partitions placed on it, not in new ISRs).
     FenceBroker {
@@ -186,6 +191,7 @@ mod tests {
                     security_protocol: "PLAINTEXT".into(),
                 }],
                 rack: Some("a".into()),
+                fenced: true,
             },
             MetadataRecord::FenceBroker { broker_id: 1 },
             MetadataRecord::UnfenceBroker { broker_id: 1 },

@@ -572,6 +572,7 @@ impl RaftStateMachine<MetadataRaftConfig> for StateMachineStore {
             );
             self.last_applied = Some(entry.log_id);
             let image = next.get_or_insert_with(|| MetadataImage::clone(&self.image));
+            image.offset = entry.log_id.index;
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(batch) => {
@@ -588,7 +589,6 @@ impl RaftStateMachine<MetadataRaftConfig> for StateMachineStore {
                     self.last_membership = StoredMembership::new(Some(entry.log_id), membership);
                 }
             }
-            image.offset = entry.log_id.index;
             responses.push(MetadataApplied {
                 offset: entry.log_id.index,
             });
@@ -854,6 +854,7 @@ mod tests {
                     security_protocol: "PLAINTEXT".into(),
                 }],
                 rack: None,
+                fenced: true,
             },
             MetadataRecord::Topic {
                 name: "t".into(),

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
 use crate::group::{GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
 use crate::log::{AppendOrigin, TxnVerification};
-use crate::metadata::{Controller, CreateTopicSpec, MetadataQuorum};
+use crate::metadata::{ControllerClient, CreateTopicSpec, MetadataQuorum};
 use crate::replica::{ReplicaManager, TxnMarker};
 use crate::types::{now_ms, TopicPartition};
 use ironlog_config::BrokerConfig;
@@ -139,10 +139,9 @@ impl Shard {
 }
 
 pub(crate) struct TransactionCoordinator {
-    node_id: i32,
     config: TxnConfig,
     replicas: Arc<ReplicaManager>,
-    controller: Arc<Controller>,
+    controller: Arc<ControllerClient>,
     quorum: Arc<MetadataQuorum>,
     groups: Arc<GroupCoordinator>,
     producer_ids: Arc<ProducerIdManager>,
@@ -174,13 +173,12 @@ impl TransactionCoordinator {
         node_id: i32,
         config: TxnConfig,
         replicas: Arc<ReplicaManager>,
-        controller: Arc<Controller>,
+        controller: Arc<ControllerClient>,
         quorum: Arc<MetadataQuorum>,
         groups: Arc<GroupCoordinator>,
         producer_ids: Arc<ProducerIdManager>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            node_id,
             config,
             replicas,
             controller,
@@ -511,10 +509,7 @@ impl TransactionCoordinator {
         for _ in 0..INIT_ROUNDS {
             let now = now_ms();
             let Some(meta) = shard.get(transactional_id) else {
-                let producer_id = self
-                    .producer_ids
-                    .generate(&self.controller, self.node_id)
-                    .await?;
+                let producer_id = self.producer_ids.generate(&self.controller).await?;
                 let meta = TxnMetadata {
                     producer_id,
                     producer_epoch: 0,
@@ -566,10 +561,7 @@ impl TransactionCoordinator {
                 _ => {
                     let mut next = meta.clone();
                     if meta.producer_epoch >= i16::MAX - 1 {
-                        next.producer_id = self
-                            .producer_ids
-                            .generate(&self.controller, self.node_id)
-                            .await?;
+                        next.producer_id = self.producer_ids.generate(&self.controller).await?;
                         next.producer_epoch = 0;
                     } else {
                         next.producer_epoch += 1;

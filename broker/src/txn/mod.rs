@@ -16,7 +16,7 @@ mod producer_ids;
 pub(crate) mod records;
 
 pub(crate) use coordinator::{TransactionCoordinator, TxnConfig};
-pub(crate) use producer_ids::ProducerIdManager;
+pub(crate) use producer_ids::{ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
 pub(crate) use records::TxnState;
 
 /// Kafka's internal topic of transaction state.

@@ -1,10 +1,10 @@
-//! `ProducerIdManager`: this broker's block of producer ids, obtained through the metadata
-//! quorum (`Controller::allocate_producer_ids`, Kafka's AllocateProducerIds) a block at a
+//! `ProducerIdManager`: this broker's block of producer ids, obtained from the active
+//! controller (Kafka's AllocateProducerIds, through the `ControllerClient`) a block at a
 //! time. Idempotent producers (InitProducerId without a transactional id) and the
 //! transaction coordinator (a new transactional id, or an exhausted epoch) take ids from it.
 
 use crate::error::ApiError;
-use crate::metadata::Controller;
+use crate::metadata::ControllerClient;
 
 /// Producer ids fetched from the controller at a time (Kafka's block size).
 pub(crate) const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
@@ -21,17 +21,13 @@ impl ProducerIdManager {
     }
 
     /// The next unused producer id, allocating a new block when the current one is used up.
-    pub(crate) async fn generate(
-        &self,
-        controller: &Controller,
-        broker_id: i32,
-    ) -> Result<i64, ApiError> {
+    pub(crate) async fn generate(&self, controller: &ControllerClient) -> Result<i64, ApiError> {
         let mut block = self.block.lock().await;
         if block.0 >= block.1 {
-            let start = controller
-                .allocate_producer_ids(broker_id, PRODUCER_ID_BLOCK_SIZE)
+            let (start, len) = controller
+                .allocate_producer_ids(PRODUCER_ID_BLOCK_SIZE)
                 .await?;
-            *block = (start, start + PRODUCER_ID_BLOCK_SIZE);
+            *block = (start, start.saturating_add(len.max(1)));
         }
         let producer_id = block.0;
         block.0 += 1;

@@ -37,6 +37,8 @@ share.coordinator.state.topic.min.isr=1
 pub struct BrokerConfig {
     /// `node.id` (== `broker.id`).
     pub node_id: i32,
+    /// `process.roles` contains `broker`: this node serves clients.
+    pub process_role_broker: bool,
     /// `process.roles` contains `controller`: this node is a metadata quorum voter.
     pub process_role_controller: bool,
     /// `log.dirs` (or `log.dir`).
@@ -104,6 +106,9 @@ pub struct BrokerConfig {
     pub leader_imbalance_check_interval_seconds: i64,
     pub broker_heartbeat_interval_ms: i32,
     pub broker_session_timeout_ms: i32,
+    /// `initial.broker.registration.timeout.ms`: how long a starting node waits for the
+    /// metadata quorum and its registration before it gives up.
+    pub initial_broker_registration_timeout_ms: i32,
     pub controller_quorum_election_timeout_ms: i32,
     pub controller_quorum_fetch_timeout_ms: i32,
     pub controller_quorum_request_timeout_ms: i32,
@@ -240,6 +245,14 @@ impl BrokerConfig {
         {
             l.port = port;
         }
+    }
+
+    /// The name of the controller listener (the first of `controller.listener.names`), or
+    /// Kafka's conventional `CONTROLLER` where none is configured.
+    pub fn controller_listener_name(&self) -> String {
+        self.controller_listeners
+            .first()
+            .map_or_else(|| "CONTROLLER".to_string(), |l| l.name.clone())
     }
 
     /// The advertised listener used for replication between brokers.
@@ -399,22 +412,23 @@ impl Builder {
                 name: "controller.quorum.bootstrap.servers".to_string(),
                 message,
             })?;
-        if process_role_controller
-            && !controller_quorum_voters.is_empty()
-            && !controller_quorum_voters
-                .iter()
-                .any(|v| v.node_id == node_id)
-        {
-            return Err(ConfigError::Invalid {
-                name: "controller.quorum.voters".to_string(),
-                message: format!(
-                    "node.id {node_id} has the controller role but is not among the voters"
-                ),
-            });
-        }
+        let process_role_broker = roles.iter().any(|r| r == "broker");
+        check_voters_for_roles(node_id, process_role_controller, &controller_quorum_voters)?;
 
         // --- listeners ---
         let listeners_layout = self.listeners()?;
+        if !controller_quorum_voters.is_empty() {
+            self.check_controller_listeners_for_roles(
+                process_role_broker,
+                process_role_controller,
+            )?;
+            if !process_role_controller {
+                return Err(ConfigError::Unsupported {
+                    name: "process.roles".to_string(),
+                    message: "a broker-only node is not supported yet: every node of an Ironlog cluster has the roles broker,controller".to_string(),
+                });
+            }
+        }
 
         // --- security ---
         let authorizer_enabled = self
@@ -444,6 +458,7 @@ impl Builder {
 
         Ok(BrokerConfig {
             node_id,
+            process_role_broker,
             process_role_controller,
             log_dirs,
             metadata_log_dir,
@@ -501,6 +516,8 @@ impl Builder {
                 .i64("leader.imbalance.check.interval.seconds"),
             broker_heartbeat_interval_ms: self.i32("broker.heartbeat.interval.ms"),
             broker_session_timeout_ms: self.i32("broker.session.timeout.ms"),
+            initial_broker_registration_timeout_ms: self
+                .i32("initial.broker.registration.timeout.ms"),
             controller_quorum_election_timeout_ms: self
                 .i32("controller.quorum.election.timeout.ms"),
             controller_quorum_fetch_timeout_ms: self.i32("controller.quorum.fetch.timeout.ms"),
@@ -549,6 +566,50 @@ impl Builder {
             allow_everyone_if_no_acl_found: self.bool("allow.everyone.if.no.acl.found"),
             static_broker_configs,
         })
+    }
+
+    /// Kafka's `KafkaConfig.validateValues` checks of `controller.listener.names` against
+    /// the roles, in Kafka's words, for a node with `controller.quorum.voters`.
+    fn check_controller_listeners_for_roles(
+        &self,
+        broker: bool,
+        controller: bool,
+    ) -> Result<(), ConfigError> {
+        let names: Vec<String> = self
+            .string("controller.listener.names")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.to_ascii_uppercase())
+            .collect();
+        let listener_names: Vec<String> = self
+            .string("listeners")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|l| l.split_once("://"))
+            .map(|(name, _)| name.trim().to_ascii_uppercase())
+            .collect();
+        let invalid = |message: &str| ConfigError::Invalid {
+            name: "controller.listener.names".to_string(),
+            message: message.to_string(),
+        };
+        if controller {
+            if !names.iter().any(|n| listener_names.contains(n)) {
+                return Err(invalid("controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role"));
+            }
+            if !names.iter().all(|n| listener_names.contains(n)) {
+                return Err(invalid("controller.listener.names must only contain values appearing in the 'listeners' configuration when running the KRaft controller role"));
+            }
+        } else if broker {
+            if names.is_empty() {
+                return Err(invalid("controller.listener.names must contain at least one value when running KRaft with just the broker role"));
+            }
+            if names.iter().any(|n| listener_names.contains(n)) {
+                return Err(invalid("controller.listener.names must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role"));
+            }
+        }
+        Ok(())
     }
 
     /// Parses and cross-checks `listeners`, `advertised.listeners`,
@@ -601,15 +662,14 @@ impl Builder {
                 ),
             ));
         }
-        for name in &controller_names {
-            if !bind.iter().any(|l| &l.name == name)
-                && self.list("process.roles").iter().any(|r| r == "controller")
-            {
-                return Err(invalid(
-                    "controller.listener.names",
-                    format!("controller listener {name} must appear in listeners when the node has the controller role"),
-                ));
-            }
+        if !bind.iter().any(|l| controller_names.contains(&l.name))
+            && !controller_names.is_empty()
+            && self.list("process.roles").iter().any(|r| r == "controller")
+        {
+            return Err(invalid(
+                "controller.listener.names",
+                "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role".to_string(),
+            ));
         }
         let (controller, broker_bind): (Vec<Listener>, Vec<Listener>) = bind
             .into_iter()
@@ -713,6 +773,48 @@ impl Builder {
             inter_broker_listener_name,
         })
     }
+}
+
+/// Kafka's checks of `node.id` against `controller.quorum.voters` for the node's roles, in
+/// Kafka's words. No voters: a single node that is its own quorum whatever its roles
+/// (Ironlog's single-node default, where Kafka would ask for voters).
+fn check_voters_for_roles(
+    node_id: i32,
+    controller: bool,
+    voters: &[QuorumVoter],
+) -> Result<(), ConfigError> {
+    let is_voter = voters.iter().any(|v| v.node_id == node_id);
+    let voter_set = || {
+        let ids: Vec<String> = voters.iter().map(|v| v.node_id.to_string()).collect();
+        format!("controller.quorum.voters=Set({})", ids.join(", "))
+    };
+    let invalid = |message: String| ConfigError::Invalid {
+        name: "controller.quorum.voters".to_string(),
+        message,
+    };
+    if voters.is_empty() {
+        return Ok(());
+    }
+    if controller && !is_voter {
+        return Err(invalid(format!(
+            "If process.roles contains the 'controller' role, the node id {node_id} must be included in the set of voters {}",
+            voter_set()
+        )));
+    }
+    if !controller && is_voter {
+        return Err(invalid(format!(
+            "If process.roles contains just the 'broker' role, the node id {node_id} must not be included in the set of voters {}",
+            voter_set()
+        )));
+    }
+    let mut ids = BTreeSet::new();
+    if let Some(dup) = voters.iter().find(|v| !ids.insert(v.node_id)) {
+        return Err(invalid(format!(
+            "voter id {} appears more than once",
+            dup.node_id
+        )));
+    }
+    Ok(())
 }
 
 struct ListenerLayout {
@@ -1126,6 +1228,106 @@ log.retention.check.interval.ms=300000
         assert!(
             err.to_string().contains("controller.listener.names"),
             "{err}"
+        );
+    }
+
+    /// The 3-node command line for node `n`, plus `extra`.
+    fn cluster_node(n: u16, extra: &[&str]) -> Result<BrokerConfig, ConfigError> {
+        let mut overrides = vec![
+            format!("node.id={n}"),
+            "process.roles=broker,controller".to_string(),
+            "controller.quorum.voters=1@127.0.0.1:9101,2@127.0.0.1:9102,3@127.0.0.1:9103"
+                .to_string(),
+            "controller.listener.names=CONTROLLER".to_string(),
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_string(),
+            format!(
+                "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                9090 + n,
+                9100 + n
+            ),
+            format!("advertised.listeners=PLAINTEXT://127.0.0.1:{}", 9090 + n),
+            format!("log.dirs=/tmp/d{n}"),
+        ];
+        overrides.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+        load(&refs)
+    }
+
+    #[test]
+    fn the_cluster_command_line_loads_with_its_controller_listener_apart() {
+        let config = cluster_node(2, &[]).unwrap();
+        assert!(config.process_role_broker && config.process_role_controller);
+        assert_eq!(config.controller_quorum_voters.len(), 3);
+        assert_eq!(
+            config.controller_listeners[0].to_string(),
+            "CONTROLLER://127.0.0.1:9102"
+        );
+        assert_eq!(
+            config
+                .listeners
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect::<Vec<_>>(),
+            ["PLAINTEXT"],
+            "the controller listener is not a client listener"
+        );
+        assert_eq!(
+            config
+                .advertised_listeners
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>(),
+            ["PLAINTEXT://127.0.0.1:9092"]
+        );
+    }
+
+    #[test]
+    fn roles_voters_and_controller_listeners_are_checked_in_kafkas_words() {
+        let cases: [(&[&str], &str); 6] = [
+            (
+                &["node.id=4"],
+                "If process.roles contains the 'controller' role, the node id 4 must be included in the set of voters controller.quorum.voters=Set(1, 2, 3)",
+            ),
+            (
+                &["controller.listener.names=OTHER"],
+                "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role",
+            ),
+            (
+                &["controller.listener.names=CONTROLLER,OTHER", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,OTHER:PLAINTEXT"],
+                "controller.listener.names must only contain values appearing in the 'listeners' configuration when running the KRaft controller role",
+            ),
+            (
+                &["process.roles=broker"],
+                "If process.roles contains just the 'broker' role, the node id 2 must not be included in the set of voters controller.quorum.voters=Set(1, 2, 3)",
+            ),
+            (
+                &["process.roles=broker", "node.id=5"],
+                "controller.listener.names must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role",
+            ),
+            (
+                &["process.roles=broker,observer"],
+                "Unknown process role 'observer' (only 'broker' and 'controller' are allowed roles)",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let err = cluster_node(2, extra).unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "with {extra:?}: expected Kafka's message '{expected}', got '{err}'"
+            );
+        }
+        let err = cluster_node(
+            5,
+            &[
+                "process.roles=broker",
+                "listeners=PLAINTEXT://127.0.0.1:9095",
+                "advertised.listeners=PLAINTEXT://127.0.0.1:9095",
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Unsupported { .. }),
+            "broker-only nodes are refused as unsupported for now: {err}"
         );
     }
 

@@ -444,14 +444,17 @@ fn process_roles(value: &ConfigValue) -> Result<(), String> {
     };
     if let Some(bad) = roles.iter().find(|r| *r != "broker" && *r != "controller") {
         return Err(format!(
-            "Unknown process role '{bad}' (must be 'broker' or 'controller')"
+            "Unknown process role '{bad}' (only 'broker' and 'controller' are allowed roles)"
         ));
     }
     let mut sorted = roles.clone();
     sorted.sort();
     sorted.dedup();
     if sorted.len() != roles.len() {
-        return Err("Duplicate role names found".to_string());
+        return Err(format!(
+            "Duplicate role names found in `process.roles`: [{}]",
+            roles.join(", ")
+        ));
     }
     if !roles.is_empty() && !roles.iter().any(|r| r == "broker") {
         return Err(

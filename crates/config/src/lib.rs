@@ -5,6 +5,9 @@
 //! - [`BrokerConfig::load`] applies a config file (or the embedded single-node default)
 //!   plus `--override key=value` arguments, rejects unknown keys and invalid values naming
 //!   the setting, and produces typed fields.
+//! - [`overrides_from_env`] reads `IRONLOG_*` variables as settings, named as Kafka's
+//!   container image names `KAFKA_*` ones (`env`); the binary puts them between the file
+//!   and the command line's overrides.
 //! - [`defs`] is the one table of every broker key and topic config (type, default,
 //!   validator, documentation, dynamic update mode, broker synonyms). Validation,
 //!   `DescribeConfigs` and topic defaults all read it.
@@ -28,6 +31,7 @@ pub mod defs;
 mod describe;
 mod dynamic;
 mod endpoints;
+mod env;
 mod layers;
 mod properties;
 
@@ -45,6 +49,10 @@ pub use dynamic::{
     BrokerConfigOp,
 };
 pub use endpoints::{Listener, QuorumVoter, SecurityProtocol};
+pub use env::{
+    config_key_for_variable, overrides_from_env, variable_for_config_key, EnvOverride, ENV_PREFIX,
+    NON_CONFIG_VARIABLES,
+};
 pub use layers::{
     effective_broker_value, effective_min_insync_replicas, effective_topic_config,
     effective_topic_i64, invalid_config_value, validate_topic_config, ConfigLayers,
@@ -65,6 +73,9 @@ pub enum ConfigError {
     Properties { line: usize, message: String },
     #[error("override '{entry}' is not of the form key=value")]
     Override { entry: String },
+    /// An `IRONLOG_*` variable that is no valid setting (see `overrides_from_env`).
+    #[error("environment variable {variable}: {message}")]
+    Environment { variable: String, message: String },
     #[error("Unknown configuration '{name}'")]
     UnknownConfig { name: String },
     /// `message` is Kafka's full text: "Invalid value V for configuration NAME: reason".
@@ -89,7 +100,8 @@ impl ConfigError {
             | ConfigError::Unsupported { name, .. } => Some(name),
             ConfigError::Io { .. }
             | ConfigError::Properties { .. }
-            | ConfigError::Override { .. } => None,
+            | ConfigError::Override { .. }
+            | ConfigError::Environment { .. } => None,
         }
     }
 }

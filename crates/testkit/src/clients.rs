@@ -1,7 +1,8 @@
 //! `clients`: real Kafka clients (rdkafka = librdkafka) with test settings, and the client
 //! sessions tests repeat — create a topic and wait for its leaders, produce and wait for
 //! the acks, read a partition to its end — for anything with a bootstrap address
-//! ([`KafkaClients`]: a [`crate::TestBroker`], a [`crate::TestCluster`]).
+//! ([`KafkaClients`]: a [`crate::TestBroker`], a [`crate::TestCluster`], or
+//! [`BootstrapServers`] for brokers the kit did not start, such as containers).
 //!
 //! Every wait has a deadline and fails with a sentence naming what did not happen.
 
@@ -10,7 +11,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -275,11 +276,39 @@ pub trait KafkaClients {
         records
     }
 
+    /// Every config of broker `node_id` (name → value) as DescribeConfigs returns it.
+    fn broker_configs(&self, node_id: i32) -> BTreeMap<String, Option<String>> {
+        let resource = ResourceSpecifier::Broker(node_id);
+        let mut results = block_on(self.admin().describe_configs([&resource], &admin_options()))
+            .unwrap_or_else(|e| {
+                panic!("DescribeConfigs broker {node_id} failed as a request: {e}")
+            });
+        results
+            .pop()
+            .unwrap_or_else(|| panic!("DescribeConfigs broker {node_id}: no result"))
+            .unwrap_or_else(|code| panic!("DescribeConfigs broker {node_id}: {code:?}"))
+            .entries
+            .into_iter()
+            .map(|e| (e.name, e.value))
+            .collect()
+    }
+
     /// (low, high) watermarks as a client sees them.
     fn watermarks(&self, topic: &str, partition: i32) -> (i64, i64) {
         self.consumer()
             .fetch_watermarks(topic, partition, CLIENT_TIMEOUT)
             .unwrap_or_else(|e| panic!("ListOffsets (watermarks) for {topic}/{partition}: {e}"))
+    }
+}
+
+/// Brokers the kit did not start (containers, a cluster elsewhere), known by their
+/// bootstrap list `host:port[,host:port...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootstrapServers(pub String);
+
+impl KafkaClients for BootstrapServers {
+    fn bootstrap_servers(&self) -> String {
+        self.0.clone()
     }
 }
 

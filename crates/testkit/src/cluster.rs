@@ -105,6 +105,8 @@ pub struct ClusterSpec {
     nodes: Vec<NodeSpec>,
     overrides: Settings,
     env: Settings,
+    /// Node ids in the order they are spawned, and the pause between two spawns.
+    start_order: Option<(Vec<i32>, Duration)>,
 }
 
 impl ClusterSpec {
@@ -141,6 +143,7 @@ impl ClusterSpec {
             nodes,
             overrides: Settings::default(),
             env: Settings::default(),
+            start_order: None,
         }
     }
 
@@ -177,6 +180,19 @@ impl ClusterSpec {
     /// One environment variable of every node's process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.set(key, value);
+        self
+    }
+
+    /// Spawns the nodes in `order` (every node id once), `pause` apart — none waits for the
+    /// others: nodes may start in any order and at different times. Default: in id order,
+    /// back to back.
+    pub fn start_order(mut self, order: &[i32], pause: Duration) -> Self {
+        let mut sorted = order.to_vec();
+        sorted.sort_unstable();
+        let mut ids: Vec<i32> = self.nodes.iter().map(|n| n.id).collect();
+        ids.sort_unstable();
+        assert_eq!(sorted, ids, "the start order names every node once");
+        self.start_order = Some((order.to_vec(), pause));
         self
     }
 
@@ -316,13 +332,28 @@ impl ClusterSpec {
                 broker.replace_command(command);
             }
             // every node is spawned before any is waited for: nodes may wait for a quorum
-            let starting: Vec<_> = nodes
-                .iter_mut()
-                .map(|broker| {
-                    let command = broker.command().clone();
-                    broker.begin_start(&command)
-                })
-                .collect();
+            let order: Vec<usize> = match &self.start_order {
+                Some((ids, _)) => ids
+                    .iter()
+                    .map(|id| {
+                        self.nodes
+                            .iter()
+                            .position(|n| n.id == *id)
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+                None => (0..nodes.len()).collect(),
+            };
+            let pause = self.start_order.as_ref().map(|(_, pause)| *pause);
+            let mut starting: Vec<Option<_>> = (0..nodes.len()).map(|_| None).collect();
+            for (n, &index) in order.iter().enumerate() {
+                if let (Some(pause), true) = (pause, n > 0) {
+                    std::thread::sleep(pause);
+                }
+                let command = nodes[index].command().clone();
+                starting[index] = Some(nodes[index].begin_start(&command));
+            }
+            let starting: Vec<_> = starting.into_iter().flatten().collect();
             // waited for side by side: the first failure gives up the others' waits
             let abort = AtomicBool::new(false);
             let failures: Vec<StartFailure> = std::thread::scope(|scope| {
@@ -461,6 +492,41 @@ impl TestCluster {
         }
         let command = node.command().clone();
         node.start_retrying_taken_ports(&command, &format!("a port of node {id}"));
+    }
+
+    /// Stops every running node cleanly, then starts them all again on their data dirs and
+    /// ports, side by side (a node's start waits for a quorum of the others), and waits
+    /// until each broker sees every broker.
+    pub fn restart_all(&mut self) {
+        for node in &mut self.nodes {
+            if node.is_running() {
+                node.stop();
+            }
+        }
+        let starting: Vec<_> = self
+            .nodes
+            .iter_mut()
+            .map(|node| {
+                let command = node.command().clone();
+                node.begin_start(&command)
+            })
+            .collect();
+        std::thread::scope(|scope| {
+            let waits: Vec<_> = self
+                .nodes
+                .iter_mut()
+                .zip(starting)
+                .map(|(node, starting)| scope.spawn(move || node.finish_start(starting)))
+                .collect();
+            for wait in waits {
+                match wait.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => panic!("a node's port was taken while the cluster restarted"),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        });
+        self.wait_ready(CLUSTER_READY_TIMEOUT);
     }
 
     /// Waits until every running broker node lists every broker node in Metadata.

@@ -13,8 +13,11 @@
 //!   NAME bound to ADDR` / `ironlog: started` lines, log file, bounded stop) with typed
 //!   errors, for users that report instead of panicking (the bench).
 //! - [`KafkaClients`] ([`clients`]): rdkafka producers, consumers and admin clients with test
-//!   settings and the sessions tests repeat, for a broker or a cluster; [`groups`]:
-//!   consumer groups with recorded rebalances; [`batches`]: record batches as clients write
+//!   settings and the sessions tests repeat, for a broker, a cluster or a [`BootstrapServers`]
+//!   list; [`groups`]:
+//!   consumer groups with recorded rebalances; [`load`]: [`ProduceLoad`], acks=all writes
+//!   in the background while brokers die, and the check that every acknowledged record is
+//!   stored; [`batches`]: record batches as clients write
 //!   them; [`raw`]: [`RawClient`] over `ironlog_protocol::Connection` and [`RawSocket`] for
 //!   bytes no client may send, [`requests`]: its typed requests; [`tools`]: kcat, python and node clients.
 //!
@@ -28,6 +31,7 @@ pub mod clients;
 pub mod cluster;
 pub mod dirs;
 pub mod groups;
+pub mod load;
 pub mod ports;
 pub mod process;
 pub mod raw;
@@ -46,6 +50,7 @@ pub use cluster::{
 };
 pub use dirs::{files_with_suffix, TestDir};
 pub use groups::*;
+pub use load::{check_acknowledged, AckedRecord, AckedValues, LoadOutcome, ProduceLoad};
 pub use ports::{allocate_port, free_port};
 pub use process::{BrokerCommand, BrokerProcess, Settings, StartError, StopError};
 pub use raw::{codes, config_op, resource, versions, RawClient, RawSocket};

@@ -1,0 +1,88 @@
+# syntax=docker/dockerfile:1
+# Ironlog container images.
+#
+#   docker build --target broker -t ironlog .        (podman: add --format docker for the HEALTHCHECK)
+#   docker run -p 9092:9092 ironlog                  a single node on localhost:9092
+#
+# Targets:
+#   broker    the broker, `ironlog broker` (the default: the last stage)
+#   operator  the Kubernetes operator: added by the operator issue, as a stage
+#             `FROM runtime AS operator` that copies `ironlog-operator` out of `build`
+#             (build it there with `--bin ironlog-operator`); keep `broker` the last stage.
+#
+# Settings come from the environment, one variable per setting, named as Kafka's image
+# names them: IRONLOG_ + the key upper-cased, `.` written `_`, `_` written `__`, `-`
+# written `___` (IRONLOG_LOG_RETENTION_MS=60000 sets log.retention.ms). Arguments after the
+# image name go to `ironlog broker` and win: `docker run ironlog --override node.id=2`.
+#
+# Crates are fetched from crates.io (cached between builds). To build without network,
+# hand the build a Cargo registry directory holding every crate Cargo.lock names (a
+# CARGO_HOME's `registry/`, e.g. after `cargo build` there):
+#   --build-context cargo-registry=$HOME/.cargo/registry --network none
+
+ARG RUST_IMAGE=docker.io/library/rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
+
+# Empty unless `--build-context cargo-registry=DIR` replaces it (offline builds).
+FROM scratch AS cargo-registry
+
+# ------------------------------------------------------------------------------ build
+FROM ${RUST_IMAGE} AS build
+# The context is what the workspace build reads and nothing else (.dockerignore lets in
+# only the manifests, broker/ without its tests, crates/ and bench/: every workspace
+# member must be there for cargo to read the workspace).
+COPY . /src/
+# The target dir is a cache mount: a rebuild after a source change compiles only the
+# workspace crates. The binary is copied out of it, into the layer.
+RUN --mount=type=cache,id=ironlog-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,id=ironlog-cargo-target,target=/src/target,sharing=locked \
+    --mount=type=bind,from=cargo-registry,target=/offline-registry \
+    set -eu; \
+    cd /src; \
+    # The target cache is shared by every build on this machine, other checkouts' included, \
+    # and cargo decides freshness by mtime: an artifact built later from another checkout \
+    # would pass for this one's. Sources newer than any cached artifact make the workspace \
+    # crates rebuild (the dependencies stay cached). \
+    find broker crates bench -type f -exec touch {} +; \
+    if [ -d /offline-registry/index ]; then \
+        export CARGO_HOME=/tmp/cargo-offline CARGO_NET_OFFLINE=true; \
+        mkdir -p "$CARGO_HOME"; \
+        ln -s /offline-registry "$CARGO_HOME/registry"; \
+    fi; \
+    cargo build --release --locked -p ironlog --bin ironlog; \
+    install -D -m 0755 target/release/ironlog /out/ironlog
+
+# ---------------------------------------------------------------------------- runtime
+# Debian slim: glibc and libgcc_s, all the binary links (ldd); a shell for the
+# HEALTHCHECK. No init process: ironlog handles SIGTERM and SIGINT itself and starts no
+# children to reap (`docker run --init` adds one where wanted).
+FROM ${RUNTIME_IMAGE} AS runtime
+# Fixed ids (Kafka's image uses 1000 too), so a volume's ownership survives image
+# upgrades and a Kubernetes securityContext can name them.
+RUN groupadd --gid 1000 ironlog \
+    && useradd --uid 1000 --gid 1000 --home-dir /var/lib/ironlog --no-create-home \
+        --shell /usr/sbin/nologin ironlog \
+    && install -d -o 1000 -g 1000 -m 0750 /var/lib/ironlog
+# CA certificates for TLS to other services, from the build image (no network needed).
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+
+# ----------------------------------------------------------------------------- broker
+FROM runtime AS broker
+COPY --from=build /out/ironlog /usr/local/bin/ironlog
+# A single node reachable as localhost:9092 from the host with `-p 9092:9092`; set
+# IRONLOG_ADVERTISED_LISTENERS to the name clients reach the container by.
+ENV IRONLOG_LOG_DIRS=/var/lib/ironlog \
+    IRONLOG_LISTENERS=PLAINTEXT://0.0.0.0:9092 \
+    IRONLOG_ADVERTISED_LISTENERS=PLAINTEXT://localhost:9092
+VOLUME ["/var/lib/ironlog"]
+EXPOSE 9092
+USER 1000:1000
+WORKDIR /var/lib/ironlog
+# The broker shuts down cleanly on SIGTERM (flushes, checkpoints, clean-shutdown marker):
+# give it more than docker's 10 s default (`docker stop -t`, compose stop_grace_period).
+STOPSIGNAL SIGTERM
+# A TCP connect to the port of the first entry of IRONLOG_LISTENERS (no HTTP health
+# endpoint yet: /health replaces this once the broker serves it).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["bash", "-c", "l=${IRONLOG_LISTENERS%%,*}; exec 3<>/dev/tcp/127.0.0.1/${l##*:}"]
+ENTRYPOINT ["ironlog", "broker"]

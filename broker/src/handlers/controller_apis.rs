@@ -1,0 +1,207 @@
+//! The controller listener's own Kafka APIs (Kafka's `ControllerApis`): BrokerRegistration,
+//! BrokerHeartbeat and AllocateProducerIds from brokers, DescribeQuorum from tools, and
+//! ApiVersions with the controller listener's table. They need only the controller and the
+//! quorum, so they are served from the moment the controller listener is bound — before
+//! this node's own broker side exists. The admin APIs on this listener (and Envelopes) run
+//! the broker's handlers once [`ControllerEndpoint::set_broker`] was called.
+
+use std::sync::{Arc, OnceLock};
+
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId,
+    RequestKind, ResponseKind,
+};
+
+use super::{api_versions, describe_quorum, Broker, Outcome, RequestContext};
+use crate::error::{ApiError, ResponseError};
+use crate::metadata::{
+    BrokerEndpoint, BrokerHeartbeat, BrokerRegistrationRequest as Registration, Controller,
+    MetadataQuorum,
+};
+use crate::txn::PRODUCER_ID_BLOCK_SIZE;
+use ironlog_config::{BrokerConfig, SecurityProtocol};
+
+/// What the controller listener serves.
+pub(crate) struct ControllerEndpoint {
+    pub quorum: Arc<MetadataQuorum>,
+    pub controller: Arc<Controller>,
+    pub config: BrokerConfig,
+    broker: OnceLock<Arc<Broker>>,
+}
+
+impl ControllerEndpoint {
+    pub(crate) fn new(
+        quorum: Arc<MetadataQuorum>,
+        controller: Arc<Controller>,
+        config: BrokerConfig,
+    ) -> Self {
+        Self {
+            quorum,
+            controller,
+            config,
+            broker: OnceLock::new(),
+        }
+    }
+
+    /// This node's broker side, once started.
+    pub(crate) fn broker(&self) -> Option<Arc<Broker>> {
+        self.broker.get().cloned()
+    }
+
+    pub(crate) fn set_broker(&self, broker: Arc<Broker>) {
+        if self.broker.set(broker).is_err() {
+            tracing::warn!("the controller listener's broker was set twice");
+        }
+    }
+}
+
+/// Serves the controller's own APIs; `Err(request)` for any other (the broker's handlers).
+pub(crate) async fn handle(
+    endpoint: &ControllerEndpoint,
+    ctx: &RequestContext,
+    request: RequestKind,
+) -> Result<Outcome, RequestKind> {
+    let response = match request {
+        RequestKind::ApiVersions(r) => {
+            let offset = endpoint.quorum.image().offset;
+            ResponseKind::ApiVersions(api_versions::handle(ctx, r, offset))
+        }
+        RequestKind::BrokerRegistration(r) => {
+            ResponseKind::BrokerRegistration(registration(endpoint, r).await)
+        }
+        RequestKind::BrokerHeartbeat(r) => {
+            ResponseKind::BrokerHeartbeat(heartbeat(&endpoint.controller, r).await)
+        }
+        RequestKind::AllocateProducerIds(r) => {
+            ResponseKind::AllocateProducerIds(allocate_producer_ids(endpoint, r).await)
+        }
+        RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(
+            &endpoint.quorum,
+            &endpoint.config.controller_listener_name(),
+            r,
+        )),
+        other => return Err(other),
+    };
+    Ok(Outcome::Respond(Box::new(response)))
+}
+
+async fn registration(
+    endpoint: &ControllerEndpoint,
+    request: BrokerRegistrationRequest,
+) -> BrokerRegistrationResponse {
+    let mut response = BrokerRegistrationResponse::default();
+    let ours = endpoint.quorum.cluster_id().unwrap_or_default();
+    if request.cluster_id.as_str() != ours {
+        tracing::warn!(broker_id = request.broker_id.0, theirs = %request.cluster_id, %ours, "refusing the registration of a broker of another cluster");
+        response.error_code = ResponseError::InconsistentClusterId.code();
+        response.broker_epoch = -1;
+        return response;
+    }
+    let registration = Registration {
+        broker_id: request.broker_id.0,
+        incarnation_id: request.incarnation_id,
+        listeners: request
+            .listeners
+            .iter()
+            .map(|l| BrokerEndpoint {
+                name: l.name.to_string(),
+                host: l.host.to_string(),
+                port: l.port,
+                security_protocol: protocol_name(l.security_protocol).to_string(),
+            })
+            .collect(),
+        rack: request.rack.as_ref().map(|r| r.to_string()),
+    };
+    match endpoint.controller.register_broker(registration).await {
+        Ok(epoch) => response.broker_epoch = epoch,
+        Err(e) => {
+            tracing::info!(broker_id = request.broker_id.0, error = %e, "broker registration refused");
+            response.error_code = e.error_code();
+            response.broker_epoch = -1;
+        }
+    }
+    response
+}
+
+fn protocol_name(id: i16) -> &'static str {
+    [
+        SecurityProtocol::Plaintext,
+        SecurityProtocol::Ssl,
+        SecurityProtocol::SaslPlaintext,
+        SecurityProtocol::SaslSsl,
+    ]
+    .into_iter()
+    .find(|p| p.id() == id)
+    .map_or("PLAINTEXT", |p| p.name())
+}
+
+async fn heartbeat(
+    controller: &Controller,
+    request: BrokerHeartbeatRequest,
+) -> BrokerHeartbeatResponse {
+    let mut response = BrokerHeartbeatResponse::default();
+    let outcome = controller
+        .heartbeat(BrokerHeartbeat {
+            broker_id: request.broker_id.0,
+            broker_epoch: request.broker_epoch,
+            current_metadata_offset: request.current_metadata_offset,
+            want_fence: request.want_fence,
+            want_shut_down: request.want_shut_down,
+        })
+        .await;
+    match outcome {
+        Ok(outcome) => {
+            response.is_caught_up = outcome.is_caught_up;
+            response.is_fenced = outcome.is_fenced;
+            response.should_shut_down = outcome.should_shut_down;
+        }
+        Err(e) => {
+            response.error_code = e.error_code();
+            response.is_fenced = true;
+        }
+    }
+    response
+}
+
+async fn allocate_producer_ids(
+    endpoint: &ControllerEndpoint,
+    request: AllocateProducerIdsRequest,
+) -> AllocateProducerIdsResponse {
+    let mut response = AllocateProducerIdsResponse::default();
+    let broker_id = request.broker_id.0;
+    let checked = match endpoint.quorum.image().brokers.get(&broker_id) {
+        None => Err(ApiError::new(
+            ResponseError::StaleBrokerEpoch,
+            format!("No broker registration found for broker {broker_id}"),
+        )),
+        Some(b) if b.epoch != request.broker_epoch => Err(ApiError::new(
+            ResponseError::StaleBrokerEpoch,
+            format!(
+                "Expected broker epoch {}, but got broker epoch {}",
+                b.epoch, request.broker_epoch
+            ),
+        )),
+        Some(_) => Ok(()),
+    };
+    let allocated = match checked {
+        Ok(()) => {
+            endpoint
+                .controller
+                .allocate_producer_ids(broker_id, PRODUCER_ID_BLOCK_SIZE)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match allocated {
+        Ok(start) => {
+            response.producer_id_start = ProducerId(start);
+            response.producer_id_len = PRODUCER_ID_BLOCK_SIZE as i32;
+        }
+        Err(e) => {
+            response.error_code = e.error_code();
+            response.producer_id_start = ProducerId(-1);
+        }
+    }
+    response
+}

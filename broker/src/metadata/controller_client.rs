@@ -1,0 +1,537 @@
+//! `ControllerClient`: the one way a broker talks to the active controller — registration,
+//! heartbeats, producer-id blocks, topic creation for its own needs (auto-creation,
+//! internal topics) and forwarding of clients' admin requests (Kafka's Envelope) — and, next,
+//! AlterPartition. When this node is the active controller the call is an in-process one to
+//! its [`Controller`] (the same decisions, without the network); otherwise it is the Kafka
+//! request to the active controller's controller listener (the raft leader; its address is
+//! its voter entry) over the protocol crate's [`Connection`].
+//!
+//! Bounds: a request has `request_timeout`; NOT_CONTROLLER, timeouts and broken
+//! connections are retried with backoff (50 ms doubling to 1 s) until `retry_timeout`, the
+//! leader looked up again each time. One connection, to the current leader, is kept.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ironlog_protocol::{Connection, ConnectionConfig, SendOptions};
+use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, BrokerHeartbeatRequest, BrokerId,
+    BrokerRegistrationRequest as RegistrationRequest, CreateTopicsRequest, DefaultPrincipalData,
+    EnvelopeRequest, TopicName,
+};
+use kafka_protocol::protocol::{Encodable, Request, StrBytes};
+use tokio::time::Instant;
+
+use super::controller::{BrokerHeartbeat, CreatedTopic, HeartbeatOutcome};
+use super::{BrokerRegistrationRequest, Controller, CreateTopicSpec, MetadataQuorum};
+use crate::error::{ApiError, ResponseError};
+
+/// The tagged field of an EnvelopeResponse in which an Ironlog controller names the
+/// metadata offset its answer reflects, so the forwarding broker answers its client only
+/// once its own image is as new (a tag far from Kafka's, which start at 0).
+pub(crate) const ENVELOPE_METADATA_OFFSET_TAG: i32 = 32_000;
+
+/// The outcome of a forwarded request: the controller's response (header and body) and
+/// the metadata offset it reflects.
+#[derive(Debug)]
+pub(crate) struct Forwarded {
+    pub response: Bytes,
+    pub metadata_offset: Option<u64>,
+}
+
+enum Route {
+    Local,
+    Remote(Connection),
+}
+
+pub(crate) struct ControllerClient {
+    node_id: i32,
+    quorum: Arc<MetadataQuorum>,
+    controller: Arc<Controller>,
+    connection: tokio::sync::Mutex<Option<(i32, Connection)>>,
+    request_timeout: Duration,
+    retry_timeout: Duration,
+    /// This broker's epoch once registered (-1 before).
+    broker_epoch: AtomicI64,
+}
+
+impl std::fmt::Debug for ControllerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerClient")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bounded retries of one call.
+struct Retry {
+    deadline: Instant,
+    backoff: Duration,
+}
+
+impl Retry {
+    fn new(total: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + total,
+            backoff: Duration::from_millis(50),
+        }
+    }
+
+    /// Whether to try `e` again (after a backoff); false once the time is up.
+    async fn again(&mut self, e: &ApiError) -> bool {
+        let retriable = matches!(
+            e.code,
+            ResponseError::NotController
+                | ResponseError::RequestTimedOut
+                | ResponseError::NetworkException
+                | ResponseError::UnknownServerError
+        ) && e.message.as_deref() != Some(NOT_RETRIED);
+        if !retriable || Instant::now() + self.backoff >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(1));
+        true
+    }
+}
+
+const NOT_RETRIED: &str = "the controller's answer could not be read";
+
+fn check(error_code: i16, message: Option<&StrBytes>) -> Result<(), ApiError> {
+    if error_code == 0 {
+        return Ok(());
+    }
+    let code =
+        ResponseError::try_from_code(error_code).unwrap_or(ResponseError::UnknownServerError);
+    Err(match message {
+        Some(m) => ApiError::new(code, m.to_string()),
+        None => ApiError::code_only(code),
+    })
+}
+
+impl ControllerClient {
+    pub(crate) fn new(
+        node_id: i32,
+        quorum: Arc<MetadataQuorum>,
+        controller: Arc<Controller>,
+        request_timeout: Duration,
+        retry_timeout: Duration,
+    ) -> Self {
+        Self {
+            node_id,
+            quorum,
+            controller,
+            connection: tokio::sync::Mutex::new(None),
+            request_timeout,
+            retry_timeout,
+            broker_epoch: AtomicI64::new(-1),
+        }
+    }
+
+    /// This broker's epoch (-1 until registered).
+    pub(crate) fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(Ordering::Acquire)
+    }
+
+    /// Where a call goes now: in-process when this node leads, else a connection to the
+    /// leader (waiting, until `deadline`, while no leader is known).
+    async fn route(&self, deadline: Instant) -> Result<Route, ApiError> {
+        loop {
+            if self.quorum.is_active_controller() {
+                return Ok(Route::Local);
+            }
+            let mut failure = None;
+            if let Some(leader) = self.quorum.leader_id().filter(|l| *l != self.node_id) {
+                // the leader named may be gone (until an election names another): retried
+                match self.connection_to(leader).await {
+                    Ok(Some(connection)) => return Ok(Route::Remote(connection)),
+                    Ok(None) => {}
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if Instant::now() + Duration::from_millis(50) >= deadline {
+                return Err(failure.unwrap_or_else(|| {
+                    ApiError::new(
+                        ResponseError::NotController,
+                        "no active controller is known",
+                    )
+                }));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn connection_to(&self, leader: i32) -> Result<Option<Connection>, ApiError> {
+        let mut cached = self.connection.lock().await;
+        if let Some((id, connection)) = cached.as_ref() {
+            if *id == leader && connection.is_open() {
+                return Ok(Some(connection.clone()));
+            }
+        }
+        *cached = None;
+        let Some(address) = self.quorum.voter_address(leader) else {
+            return Ok(None);
+        };
+        let config = ConnectionConfig {
+            client_id: Some(format!("ironlog-broker-{}", self.node_id)),
+            connect_timeout: self.request_timeout.min(Duration::from_secs(5)),
+            request_timeout: self.request_timeout,
+            max_in_flight: 16,
+            ..ConnectionConfig::default()
+        };
+        match Connection::connect(&address, config).await {
+            Ok(connection) => {
+                *cached = Some((leader, connection.clone()));
+                Ok(Some(connection))
+            }
+            Err(e) => Err(ApiError::new(
+                ResponseError::NetworkException,
+                format!("cannot reach the active controller {leader} at {address}: {e}"),
+            )),
+        }
+    }
+
+    async fn send<R: Request + 'static>(
+        &self,
+        connection: &Connection,
+        request: &R,
+    ) -> Result<R::Response, ApiError> {
+        connection
+            .send_with(
+                request,
+                SendOptions::default().timeout(self.request_timeout),
+            )
+            .await
+            .map_err(|e| {
+                connection.close();
+                ApiError::new(
+                    ResponseError::NetworkException,
+                    format!("controller request failed: {e}"),
+                )
+            })
+    }
+
+    /// BrokerRegistration; returns the broker epoch.
+    pub(crate) async fn register_broker(
+        &self,
+        reg: &BrokerRegistrationRequest,
+        cluster_id: &str,
+    ) -> Result<i64, ApiError> {
+        let mut retry = Retry::new(self.retry_timeout);
+        loop {
+            let result = match self.route(retry.deadline).await? {
+                Route::Local => self.controller.register_broker(reg.clone()).await,
+                Route::Remote(connection) => {
+                    let request = RegistrationRequest::default()
+                        .with_broker_id(BrokerId(reg.broker_id))
+                        .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
+                        .with_incarnation_id(reg.incarnation_id)
+                        .with_rack(reg.rack.clone().map(StrBytes::from_string))
+                        .with_listeners(
+                            reg.listeners
+                                .iter()
+                                .map(|l| {
+                                    RegistrationListener::default()
+                                        .with_name(StrBytes::from_string(l.name.clone()))
+                                        .with_host(StrBytes::from_string(l.host.clone()))
+                                        .with_port(l.port)
+                                        .with_security_protocol(
+                                            ironlog_config::SecurityProtocol::from_name(
+                                                &l.security_protocol,
+                                            )
+                                            .map_or(0, |p| p.id()),
+                                        )
+                                })
+                                .collect(),
+                        );
+                    match self.send(&connection, &request).await {
+                        Ok(response) => {
+                            check(response.error_code, None).map(|()| response.broker_epoch)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match result {
+                Ok(epoch) => {
+                    self.broker_epoch.store(epoch, Ordering::Release);
+                    return Ok(epoch);
+                }
+                Err(e) if retry.again(&e).await => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// BrokerHeartbeat (one attempt per leader lookup, bounded by the request timeout:
+    /// the next heartbeat is the retry).
+    pub(crate) async fn heartbeat(
+        &self,
+        heartbeat: &BrokerHeartbeat,
+    ) -> Result<HeartbeatOutcome, ApiError> {
+        let deadline = Instant::now() + self.request_timeout;
+        match self.route(deadline).await? {
+            Route::Local => self.controller.heartbeat(heartbeat.clone()).await,
+            Route::Remote(connection) => {
+                let request = BrokerHeartbeatRequest::default()
+                    .with_broker_id(BrokerId(heartbeat.broker_id))
+                    .with_broker_epoch(heartbeat.broker_epoch)
+                    .with_current_metadata_offset(heartbeat.current_metadata_offset)
+                    .with_want_fence(heartbeat.want_fence)
+                    .with_want_shut_down(heartbeat.want_shut_down);
+                let response = self.send(&connection, &request).await?;
+                check(response.error_code, None)?;
+                Ok(HeartbeatOutcome {
+                    is_caught_up: response.is_caught_up,
+                    is_fenced: response.is_fenced,
+                    should_shut_down: response.should_shut_down,
+                })
+            }
+        }
+    }
+
+    /// AllocateProducerIds: a new block of producer ids for this broker, as (first id,
+    /// length); the controller decides the length (`block_size` in process).
+    pub(crate) async fn allocate_producer_ids(
+        &self,
+        block_size: i64,
+    ) -> Result<(i64, i64), ApiError> {
+        let broker_epoch = self.broker_epoch();
+        let mut retry = Retry::new(self.retry_timeout);
+        loop {
+            let result = match self.route(retry.deadline).await? {
+                Route::Local => self
+                    .controller
+                    .allocate_producer_ids(self.node_id, block_size)
+                    .await
+                    .map(|start| (start, block_size)),
+                Route::Remote(connection) => {
+                    let request = AllocateProducerIdsRequest::default()
+                        .with_broker_id(BrokerId(self.node_id))
+                        .with_broker_epoch(broker_epoch);
+                    match self.send(&connection, &request).await {
+                        Ok(response) => check(response.error_code, None).map(|()| {
+                            (
+                                response.producer_id_start.0,
+                                i64::from(response.producer_id_len),
+                            )
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match result {
+                Ok(block) => return Ok(block),
+                Err(e) if retry.again(&e).await => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// CreateTopics for this broker's own needs; results in request order. A remote
+    /// creation returns once this node's image holds the created topics (bounded by the
+    /// request timeout), as the in-process one does.
+    pub(crate) async fn create_topics(
+        &self,
+        topics: Vec<CreateTopicSpec>,
+        validate_only: bool,
+    ) -> Vec<Result<CreatedTopic, ApiError>> {
+        let mut retry = Retry::new(self.retry_timeout);
+        loop {
+            let results = match self.route(retry.deadline).await {
+                Err(e) => return topics.iter().map(|_| Err(e.clone())).collect(),
+                Ok(Route::Local) => {
+                    self.controller
+                        .create_topics(topics.clone(), validate_only)
+                        .await
+                }
+                Ok(Route::Remote(connection)) => {
+                    match self
+                        .create_remotely(&connection, &topics, validate_only)
+                        .await
+                    {
+                        Ok(results) => results,
+                        Err(e) => topics.iter().map(|_| Err(e.clone())).collect(),
+                    }
+                }
+            };
+            let not_controller = results
+                .iter()
+                .find_map(|r| {
+                    r.as_ref().err().filter(|e| {
+                        e.code == ResponseError::NotController
+                            || e.code == ResponseError::NetworkException
+                    })
+                })
+                .cloned();
+            match not_controller {
+                Some(e) if retry.again(&e).await => continue,
+                _ => return results,
+            }
+        }
+    }
+
+    async fn create_remotely(
+        &self,
+        connection: &Connection,
+        topics: &[CreateTopicSpec],
+        validate_only: bool,
+    ) -> Result<Vec<Result<CreatedTopic, ApiError>>, ApiError> {
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(i32::try_from(self.request_timeout.as_millis()).unwrap_or(i32::MAX))
+            .with_validate_only(validate_only)
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|t| {
+                        CreatableTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t.name.clone())))
+                            .with_num_partitions(t.num_partitions)
+                            .with_replication_factor(t.replication_factor)
+                            .with_assignments(
+                                t.assignments
+                                    .iter()
+                                    .map(|(p, replicas)| {
+                                        CreatableReplicaAssignment::default()
+                                            .with_partition_index(*p)
+                                            .with_broker_ids(
+                                                replicas.iter().map(|r| BrokerId(*r)).collect(),
+                                            )
+                                    })
+                                    .collect(),
+                            )
+                            .with_configs(
+                                t.configs
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        CreatableTopicConfig::default()
+                                            .with_name(StrBytes::from_string(k.clone()))
+                                            .with_value(Some(StrBytes::from_string(v.clone())))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            );
+        let response = self.send(connection, &request).await?;
+        let by_name: BTreeMap<String, _> = response
+            .topics
+            .into_iter()
+            .map(|t| (t.name.0.to_string(), t))
+            .collect();
+        let results: Vec<Result<CreatedTopic, ApiError>> = topics
+            .iter()
+            .map(|spec| {
+                let result = by_name.get(&spec.name).ok_or_else(|| {
+                    ApiError::new(
+                        ResponseError::UnknownServerError,
+                        "the controller did not answer for this topic",
+                    )
+                })?;
+                check(result.error_code, result.error_message.as_ref())?;
+                Ok(CreatedTopic {
+                    name: spec.name.clone(),
+                    topic_id: result.topic_id,
+                    num_partitions: result.num_partitions,
+                    replication_factor: result.replication_factor,
+                    configs: spec.configs.clone(),
+                })
+            })
+            .collect();
+        if !validate_only {
+            let created: Vec<String> = results.iter().flatten().map(|t| t.name.clone()).collect();
+            self.await_image(|image| created.iter().all(|name| image.topic(name).is_some()))
+                .await;
+        }
+        Ok(results)
+    }
+
+    /// Forwards a client's request frame (header and body) to the active controller in an
+    /// Envelope, with the client's principal and address. `None` when this node is the
+    /// active controller (the caller handles the request itself) or no controller answered
+    /// in time (the caller's own handling then answers NOT_CONTROLLER).
+    pub(crate) async fn forward(&self, request: Bytes, client: IpAddr) -> Option<Forwarded> {
+        let mut retry = Retry::new(self.request_timeout);
+        loop {
+            let connection = match self.route(retry.deadline).await {
+                Ok(Route::Local) => return None,
+                Ok(Route::Remote(connection)) => connection,
+                Err(_) => return None,
+            };
+            let envelope = EnvelopeRequest::default()
+                .with_request_data(request.clone())
+                .with_request_principal(Some(anonymous_principal()))
+                .with_client_host_address(Bytes::from(match client {
+                    IpAddr::V4(v4) => v4.octets().to_vec(),
+                    IpAddr::V6(v6) => v6.octets().to_vec(),
+                }));
+            let result: Result<(), ApiError> = match self.send(&connection, &envelope).await {
+                Ok(response) => match check(response.error_code, None) {
+                    Ok(()) => match response.response_data {
+                        Some(data) => {
+                            let metadata_offset = response
+                                .unknown_tagged_fields
+                                .get(&ENVELOPE_METADATA_OFFSET_TAG)
+                                .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+                                .map(u64::from_be_bytes);
+                            return Some(Forwarded {
+                                response: data,
+                                metadata_offset,
+                            });
+                        }
+                        None => Err(ApiError::new(
+                            ResponseError::UnknownServerError,
+                            NOT_RETRIED,
+                        )),
+                    },
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                if !retry.again(&e).await {
+                    tracing::warn!(error = %e, "forwarding to the active controller failed");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Waits (at most the request timeout) until this node's image satisfies `ready`.
+    pub(crate) async fn await_image(&self, ready: impl Fn(&super::MetadataImage) -> bool) {
+        let mut images = self.quorum.subscribe();
+        let _ = tokio::time::timeout(self.request_timeout, async {
+            loop {
+                if ready(&images.borrow_and_update()) {
+                    return;
+                }
+                if images.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Kafka's serialized ANONYMOUS principal (`DefaultKafkaPrincipalBuilder.serialize`: a
+/// version, then `DefaultPrincipalData`), until listeners authenticate clients.
+fn anonymous_principal() -> Bytes {
+    let data = DefaultPrincipalData::default()
+        .with_type(StrBytes::from_static_str("User"))
+        .with_name(StrBytes::from_static_str("ANONYMOUS"));
+    let mut out = BytesMut::new();
+    out.extend_from_slice(&0i16.to_be_bytes());
+    if let Err(e) = data.encode(&mut out, 0) {
+        tracing::warn!(error = %e, "encoding the principal");
+    }
+    out.freeze()
+}

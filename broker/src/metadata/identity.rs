@@ -1,0 +1,199 @@
+//! `QuorumIdentity`: who this quorum member is — node id and cluster id — as every raft
+//! request it sends carries and every one it receives is checked against, and the record of
+//! peers that refused it (or that it refused) for belonging to another cluster.
+//!
+//! The cluster id is the one in the metadata image once the log holds it, before that the
+//! one this node was formatted with (`meta.properties`, or `cluster.id`), else none: a fresh
+//! node of a fresh cluster learns it from the log like everything else. Two known ids that
+//! differ are a conflict (Kafka's INCONSISTENT_CLUSTER_ID). A node that is in conflict
+//! with a majority of the voters can never be part of a quorum of its own cluster: it stops
+//! (the fatal signal), naming both ids. A node in conflict with a minority (the stray node
+//! is the other side) keeps serving.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use super::image::MetadataImage;
+
+/// Kafka's error code INCONSISTENT_CLUSTER_ID.
+pub(crate) const INCONSISTENT_CLUSTER_ID: i16 = 104;
+
+pub(crate) struct QuorumIdentity {
+    node_id: i32,
+    /// `meta.properties` or `cluster.id`: what this node was formatted with, if anything.
+    formatted_cluster_id: Option<String>,
+    images: watch::Receiver<Arc<MetadataImage>>,
+    voter_count: usize,
+    /// Peer node id → the other cluster id it has.
+    conflicts: Mutex<BTreeMap<i32, String>>,
+    /// Peer node id → when (ms since the epoch) an exchange with it last went through.
+    contacts: Mutex<BTreeMap<i32, i64>>,
+    fatal: watch::Sender<Option<String>>,
+}
+
+impl std::fmt::Debug for QuorumIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuorumIdentity")
+            .field("node_id", &self.node_id)
+            .field("cluster_id", &self.cluster_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl QuorumIdentity {
+    pub(crate) fn new(
+        node_id: i32,
+        formatted_cluster_id: Option<String>,
+        images: watch::Receiver<Arc<MetadataImage>>,
+        voter_count: usize,
+        fatal: watch::Sender<Option<String>>,
+    ) -> Self {
+        Self {
+            node_id,
+            formatted_cluster_id,
+            images,
+            voter_count: voter_count.max(1),
+            conflicts: Mutex::new(BTreeMap::new()),
+            contacts: Mutex::new(BTreeMap::new()),
+            fatal,
+        }
+    }
+
+    pub(crate) fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// The cluster id this node belongs to, as far as it knows.
+    pub(crate) fn cluster_id(&self) -> Option<String> {
+        let image_id = self.images.borrow().cluster_id.clone();
+        if image_id.is_empty() {
+            self.formatted_cluster_id.clone()
+        } else {
+            Some(image_id)
+        }
+    }
+
+    /// Checks the cluster id of a request from `peer`: `Err(ours)` when both are known and
+    /// differ (the request is refused), which also counts as a conflict with that peer.
+    pub(crate) fn check_peer(&self, peer: i32, theirs: Option<&str>) -> Result<(), String> {
+        match (self.cluster_id(), theirs) {
+            (Some(ours), Some(theirs)) if ours != theirs => {
+                self.conflict(peer, theirs);
+                Err(ours)
+            }
+            _ => {
+                self.clear(peer);
+                Ok(())
+            }
+        }
+    }
+
+    /// `peer` refused this node's request for belonging to another cluster, `theirs`.
+    pub(crate) fn refused_by(&self, peer: i32, theirs: Option<&str>) {
+        self.conflict(peer, theirs.unwrap_or("(unknown)"));
+    }
+
+    /// A request to or from `peer` went through: no conflict with it (any more).
+    pub(crate) fn clear(&self, peer: i32) {
+        let mut conflicts = self.conflicts.lock().unwrap_or_else(|p| p.into_inner());
+        conflicts.remove(&peer);
+        drop(conflicts);
+        let mut contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
+        contacts.insert(peer, crate::types::now_ms());
+    }
+
+    /// When an exchange with `peer` last went through (ms since the epoch).
+    pub(crate) fn last_contact_ms(&self, peer: i32) -> Option<i64> {
+        let contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
+        contacts.get(&peer).copied()
+    }
+
+    fn conflict(&self, peer: i32, theirs: &str) {
+        let ours = self
+            .cluster_id()
+            .unwrap_or_else(|| "(none yet)".to_string());
+        let mut conflicts = self.conflicts.lock().unwrap_or_else(|p| p.into_inner());
+        if conflicts.insert(peer, theirs.to_string()).is_none() {
+            tracing::error!(
+                node_id = self.node_id,
+                peer,
+                cluster_id = %ours,
+                peer_cluster_id = %theirs,
+                "metadata quorum peer belongs to another cluster (INCONSISTENT_CLUSTER_ID)"
+            );
+        }
+        // A quorum needs a majority of the voters; with this many of them in another
+        // cluster this node can never be part of one.
+        let majority = self.voter_count / 2 + 1;
+        if conflicts.len() >= majority && self.fatal.borrow().is_none() {
+            let peers: Vec<String> = conflicts
+                .iter()
+                .map(|(id, cluster)| format!("node {id} has cluster id {cluster}"))
+                .collect();
+            let message = format!(
+                "this node (node.id {}) has cluster id {ours} but a majority of the metadata \
+                 quorum voters belong to another cluster ({}): its data directory belongs to \
+                 another cluster (INCONSISTENT_CLUSTER_ID)",
+                self.node_id,
+                peers.join(", ")
+            );
+            self.fatal.send_replace(Some(message));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(
+        formatted: Option<&str>,
+        voters: usize,
+    ) -> (QuorumIdentity, watch::Receiver<Option<String>>) {
+        let (_images_tx, images) = watch::channel(Arc::new(MetadataImage::empty()));
+        let (fatal, fatal_rx) = watch::channel(None);
+        let identity = QuorumIdentity::new(3, formatted.map(str::to_string), images, voters, fatal);
+        (identity, fatal_rx)
+    }
+
+    #[test]
+    fn unknown_ids_never_conflict_and_a_minority_of_conflicts_is_not_fatal() {
+        let (fresh, fatal) = identity(None, 3);
+        assert!(
+            fresh.check_peer(1, Some("A")).is_ok(),
+            "a fresh node accepts any cluster"
+        );
+        let (node, fatal2) = identity(Some("A"), 3);
+        assert!(node.check_peer(1, None).is_ok(), "a fresh peer is accepted");
+        assert_eq!(node.check_peer(1, Some("B")), Err("A".to_string()));
+        assert!(
+            fatal2.borrow().is_none(),
+            "one of three voters in another cluster is survivable"
+        );
+        assert!(fatal.borrow().is_none());
+    }
+
+    #[test]
+    fn a_majority_in_another_cluster_stops_the_node_naming_both_ids() {
+        let (node, fatal) = identity(Some("A"), 3);
+        node.refused_by(1, Some("B"));
+        assert!(fatal.borrow().is_none());
+        node.clear(1);
+        node.refused_by(2, Some("B"));
+        assert!(
+            fatal.borrow().is_none(),
+            "a cleared conflict does not count"
+        );
+        assert!(node.check_peer(1, Some("B")).is_err());
+        let message = fatal
+            .borrow()
+            .clone()
+            .expect("two of three voters refused: fatal");
+        assert!(
+            message.contains("cluster id A") && message.contains("cluster id B"),
+            "{message}"
+        );
+    }
+}

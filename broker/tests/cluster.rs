@@ -1,0 +1,522 @@
+//! A 3-node cluster of combined nodes started with the cluster issue's exact command line
+//! (the test kit's `TestCluster`): formation in any order and at different times, topics
+//! created through any node, controller failover after kill -9, a restart of every node,
+//! controlled shutdown on SIGTERM, fencing of a silent broker, and the refusals — a data
+//! dir of another cluster, a second registration of a live node id, raft RPCs where they
+//! do not belong. Until replication lands, a partition's data lives only on its leader:
+//! these tests check metadata, leadership and admin behaviour as clients see them.
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::{
+    BrokerId, BrokerRegistrationRequest, DescribeQuorumRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::consumer::Consumer;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Kafka error codes the tests expect by number.
+const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
+const INCONSISTENT_CLUSTER_ID: i16 = 104;
+
+fn three_nodes() -> ClusterSpec {
+    cluster_spec(3)
+        .set("default.replication.factor", "3")
+        .set("min.insync.replicas", "2")
+}
+
+/// One partition as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PartitionView {
+    leader: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+}
+
+/// What node `id`'s Metadata answers: the broker ids and `topic`'s partitions.
+fn metadata(cluster: &TestCluster, id: i32, topic: &str) -> Option<(Vec<i32>, Vec<PartitionView>)> {
+    let consumer = cluster.node(id).consumer();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .ok()?;
+    let mut brokers: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
+    brokers.sort();
+    let t = md.topics().iter().find(|t| t.name() == topic)?;
+    if t.error().is_some() {
+        return Some((brokers, Vec::new()));
+    }
+    let mut partitions: Vec<_> = t.partitions().iter().collect();
+    partitions.sort_by_key(|p| p.id());
+    let partitions = partitions
+        .iter()
+        .map(|p| PartitionView {
+            leader: p.leader(),
+            replicas: p.replicas().to_vec(),
+            isr: p.isr().to_vec(),
+        })
+        .collect();
+    Some((brokers, partitions))
+}
+
+/// Waits until node `id` lists `partitions` partitions of `topic`, all led, and returns them.
+fn await_topic(
+    cluster: &TestCluster,
+    id: i32,
+    topic: &str,
+    partitions: usize,
+) -> Vec<PartitionView> {
+    let mut seen = Vec::new();
+    wait_until(
+        WAIT,
+        &format!("node {id} to list {partitions} led partitions of {topic}"),
+        || match metadata(cluster, id, topic) {
+            Some((_, p)) if p.len() == partitions && p.iter().all(|p| p.leader >= 0) => {
+                seen = p;
+                true
+            }
+            _ => false,
+        },
+    );
+    seen
+}
+
+/// Creates `topic` through node `via` only (its client listener as the one bootstrap).
+fn create_topic_via(cluster: &TestCluster, via: i32, topic: &str, partitions: i32, rf: i32) {
+    let admin: rdkafka::admin::AdminClient<_> = client_config(cluster.node(via).bootstrap())
+        .create()
+        .expect("admin client");
+    let results = block_on(admin.create_topics(
+        &[NewTopic::new(
+            topic,
+            partitions,
+            TopicReplication::Fixed(rf),
+        )],
+        &admin_options().operation_timeout(Some(Duration::from_secs(30))),
+    ))
+    .expect("CreateTopics round trip");
+    for result in results {
+        if let Err((name, code)) = result {
+            panic!("creating {name} through node {via} failed: {code:?}");
+        }
+    }
+}
+
+/// The active controller, as DescribeQuorum (forwarded by node `via`) reports it.
+fn active_controller(cluster: &TestCluster, via: i32) -> i32 {
+    let mut leader = -1;
+    wait_until(WAIT, "DescribeQuorum to name a leader", || {
+        let mut raw = RawClient::connect(cluster.node(via).bootstrap());
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let Ok(response) = raw.call(2, &request) else {
+            return false;
+        };
+        let Some(p) = response.topics.first().and_then(|t| t.partitions.first()) else {
+            return false;
+        };
+        leader = p.leader_id.0;
+        p.error_code == 0 && leader > 0
+    });
+    leader
+}
+
+fn kcat_lists_three_brokers(bootstrap: &str) {
+    let kcat = require_kcat();
+    let out = Command::new(&kcat)
+        .args(["-L", "-b", bootstrap, "-m", "10"])
+        .output()
+        .expect("run kcat");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kcat -L -b {bootstrap} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(" 3 brokers:"),
+        "kcat -L -b {bootstrap} does not list 3 brokers:\n{text}"
+    );
+}
+
+#[test]
+fn three_nodes_started_in_any_order_at_different_times_form_one_cluster() {
+    let cluster = three_nodes()
+        .start_order(&[3, 1, 2], Duration::from_millis(1500))
+        .start();
+    let topic = topic_name("rf3");
+    create_topic_via(&cluster, 2, &topic, 6, 3);
+    let mut leaders = BTreeSet::new();
+    for id in cluster.node_ids() {
+        let partitions = await_topic(&cluster, id, &topic, 6);
+        let (brokers, _) = metadata(&cluster, id, &topic).expect("metadata");
+        assert_eq!(brokers, vec![1, 2, 3], "node {id} lists every broker");
+        for p in &partitions {
+            let mut replicas = p.replicas.clone();
+            replicas.sort();
+            assert_eq!(
+                replicas,
+                vec![1, 2, 3],
+                "node {id}: every partition on all three: {p:?}"
+            );
+            leaders.insert(p.leader);
+        }
+        kcat_lists_three_brokers(cluster.node(id).bootstrap());
+    }
+    assert_eq!(
+        leaders.len(),
+        3,
+        "leaders of 6 partitions are spread over the 3 brokers: {leaders:?}"
+    );
+    // every node knows one cluster id, written once
+    let ids: BTreeSet<String> = cluster
+        .node_ids()
+        .iter()
+        .map(|id| {
+            let text =
+                std::fs::read_to_string(cluster.node(*id).data_dir().join("meta.properties"))
+                    .expect("meta.properties written");
+            text.lines()
+                .find_map(|l| l.strip_prefix("cluster.id="))
+                .expect("cluster.id in meta.properties")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one cluster id for all nodes: {ids:?}");
+}
+
+#[test]
+fn killing_the_active_controller_fails_over_and_every_node_can_restart() {
+    let mut cluster = three_nodes().start();
+    let before = topic_name("before");
+    create_topic_via(&cluster, 1, &before, 3, 3);
+    let controller = active_controller(&cluster, 1);
+    cluster.kill9_node(controller);
+    let survivor = cluster
+        .node_ids()
+        .into_iter()
+        .find(|id| *id != controller)
+        .unwrap();
+    let new_controller = active_controller(&cluster, survivor);
+    assert_ne!(
+        new_controller, controller,
+        "another node became the active controller"
+    );
+    let after = topic_name("after");
+    for via in cluster
+        .node_ids()
+        .into_iter()
+        .filter(|id| *id != controller)
+    {
+        create_topic_via(&cluster, via, &format!("{after}-{via}"), 2, 2);
+    }
+    cluster.restart_node(controller);
+    cluster.wait_ready(WAIT);
+    for id in cluster.node_ids() {
+        await_topic(&cluster, id, &before, 3);
+        for via in cluster.node_ids().into_iter().filter(|v| *v != controller) {
+            await_topic(&cluster, id, &format!("{after}-{via}"), 2);
+        }
+    }
+    // every node down, then up again: the metadata stays
+    cluster.restart_all();
+    for id in cluster.node_ids() {
+        await_topic(&cluster, id, &before, 3);
+    }
+    create_topic_via(&cluster, 3, &topic_name("restarted"), 1, 3);
+}
+
+#[test]
+fn sigterm_moves_leadership_away_before_the_broker_exits() {
+    // a long session: a broker that simply vanished would keep its leaderships (shown as
+    // no leader) well beyond this test's checks
+    let mut cluster = three_nodes()
+        .set("broker.session.timeout.ms", "60000")
+        .start();
+    let topic = topic_name("ctrl-shutdown");
+    create_topic_via(&cluster, 1, &topic, 6, 3);
+    let partitions = await_topic(&cluster, 1, &topic, 6);
+    let controller = active_controller(&cluster, 1);
+    let victim = partitions
+        .iter()
+        .map(|p| p.leader)
+        .find(|l| *l != controller)
+        .expect("a partition led by a node that is not the active controller");
+    cluster.stop_node(victim);
+    assert!(
+        cluster
+            .node(victim)
+            .log_text()
+            .contains("controlled shutdown"),
+        "node {victim} did not go through controlled shutdown:\n{}",
+        cluster.node(victim).log_tail()
+    );
+    let survivor = cluster
+        .node_ids()
+        .into_iter()
+        .find(|id| *id != victim)
+        .unwrap();
+    let after = metadata(&cluster, survivor, &topic).expect("metadata").1;
+    for (before, now) in partitions.iter().zip(&after) {
+        assert!(
+            now.leader >= 0 && now.leader != victim,
+            "leadership moved before node {victim} exited: {before:?} → {now:?}"
+        );
+        assert!(
+            !now.isr.contains(&victim),
+            "node {victim} left the ISR: {now:?}"
+        );
+    }
+}
+
+#[test]
+fn a_silent_broker_is_fenced_and_unfenced_when_it_heartbeats_again() {
+    let cluster = three_nodes()
+        .set("broker.session.timeout.ms", "3000")
+        .set("broker.heartbeat.interval.ms", "300")
+        .start();
+    let topic = topic_name("fencing");
+    create_topic_via(&cluster, 1, &topic, 6, 3);
+    let partitions = await_topic(&cluster, 1, &topic, 6);
+    let controller = active_controller(&cluster, 1);
+    let victim = partitions
+        .iter()
+        .map(|p| p.leader)
+        .find(|l| *l != controller)
+        .expect("a partition led by a node that is not the active controller");
+    let pid = cluster.node(victim).pid().expect("running") as i32;
+    // SAFETY: signalling a child process this test started.
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGSTOP) },
+        0,
+        "SIGSTOP node {victim}"
+    );
+    let observer = controller;
+    wait_until(
+        WAIT,
+        &format!("node {victim} fenced: gone from Metadata, its leaderships moved"),
+        || {
+            metadata(&cluster, observer, &topic).is_some_and(|(brokers, p)| {
+                !brokers.contains(&victim) && p.iter().all(|p| p.leader >= 0 && p.leader != victim)
+            })
+        },
+    );
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGCONT) },
+        0,
+        "SIGCONT node {victim}"
+    );
+    wait_until(
+        WAIT,
+        &format!("node {victim} unfenced: listed again"),
+        || {
+            metadata(&cluster, observer, &topic)
+                .is_some_and(|(brokers, _)| brokers == vec![1, 2, 3])
+        },
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != ".lock" {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+#[test]
+fn a_data_dir_of_another_cluster_is_refused_naming_both_ids() {
+    let mut other = three_nodes().start();
+    let other_id = other.node(3).data_dir();
+    other.stop_node(1);
+    other.stop_node(2);
+    other.stop_node(3);
+    let other_meta = std::fs::read_to_string(other_id.join("meta.properties")).expect("meta");
+
+    let mut cluster = three_nodes().start();
+    let topic = topic_name("kept");
+    create_topic_via(&cluster, 1, &topic, 3, 3);
+    cluster.stop_node(3);
+    let dir = cluster.node(3).data_dir();
+    let own_meta = std::fs::read_to_string(dir.join("meta.properties")).expect("meta");
+    std::fs::remove_dir_all(&dir).expect("clear node 3's data dir");
+    copy_dir(&other_id, &dir);
+    let cluster_id = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("cluster.id="))
+            .expect("cluster.id")
+            .to_string()
+    };
+    let (ours, theirs) = (cluster_id(&own_meta), cluster_id(&other_meta));
+    assert_ne!(ours, theirs);
+
+    let node = cluster.node_mut(3);
+    let command = node.command().clone();
+    let status = Command::new(&command.binary)
+        .args(command.args())
+        .output()
+        .expect("run node 3 on the other cluster's data dir");
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        !status.status.success(),
+        "node 3 must refuse to serve another cluster's data"
+    );
+    assert!(
+        stderr.contains(&ours)
+            && stderr.contains(&theirs)
+            && stderr.contains("INCONSISTENT_CLUSTER_ID"),
+        "the refusal names both cluster ids ({ours}, {theirs}):\n{stderr}"
+    );
+    // the node's data is as it was, and the rest of the cluster keeps serving
+    assert_eq!(
+        std::fs::read_to_string(dir.join("meta.properties")).expect("meta"),
+        other_meta,
+        "nothing stored changed"
+    );
+    create_topic_via(&cluster, 1, &topic_name("still-serving"), 1, 2);
+    await_topic(&cluster, 2, &topic, 3);
+}
+
+#[test]
+fn a_second_registration_of_a_live_node_id_and_a_foreign_cluster_id_are_refused() {
+    let cluster = three_nodes().start();
+    let controller = active_controller(&cluster, 1);
+    let controller_port = cluster
+        .ports(controller)
+        .controller
+        .expect("controller port");
+    let mut raw = RawClient::connect(&format!("127.0.0.1:{controller_port}"));
+    let cluster_id = std::fs::read_to_string(cluster.node(1).data_dir().join("meta.properties"))
+        .expect("meta")
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster.id=").map(str::to_string))
+        .expect("cluster id");
+    let registration = |cluster_id: &str| {
+        BrokerRegistrationRequest::default()
+            .with_broker_id(BrokerId(2))
+            .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
+            .with_incarnation_id(uuid::Uuid::new_v4())
+            .with_listeners(vec![RegistrationListener::default()
+                .with_name(StrBytes::from_static_str("PLAINTEXT"))
+                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                .with_port(1)
+                .with_security_protocol(0)])
+    };
+    let duplicate = raw.expect_call(4, &registration(&cluster_id), "BrokerRegistration");
+    assert_eq!(
+        duplicate.error_code, DUPLICATE_BROKER_REGISTRATION,
+        "node 2 is alive: a second registration is refused"
+    );
+    let foreign = raw.expect_call(
+        4,
+        &registration("AnotherClusterIdXXXXXX"),
+        "BrokerRegistration",
+    );
+    assert_eq!(foreign.error_code, INCONSISTENT_CLUSTER_ID);
+    // nothing changed: node 2 is still listed at its own address
+    let md = cluster
+        .node(1)
+        .consumer()
+        .fetch_metadata(None, Duration::from_secs(5))
+        .expect("metadata");
+    let node2 = md
+        .brokers()
+        .iter()
+        .find(|b| b.id() == 2)
+        .expect("node 2 listed");
+    assert_eq!(
+        format!("{}:{}", node2.host(), node2.port()),
+        cluster.node(2).bootstrap(),
+        "node 2's registration is untouched"
+    );
+
+    // the raft RPCs are unknown keys on a client listener: the connection closes
+    let mut socket = RawSocket::connect(cluster.node(1).bootstrap());
+    socket.send_raw_request(32_001, 0, b"{}");
+    assert!(
+        socket.closed_by_broker_within(Duration::from_secs(10)),
+        "a raft key on a client listener closes that connection"
+    );
+    let counts: BTreeMap<i32, usize> = cluster
+        .node_ids()
+        .into_iter()
+        .map(|id| {
+            let md = cluster
+                .node(id)
+                .consumer()
+                .fetch_metadata(None, Duration::from_secs(5));
+            (id, md.map_or(0, |md| md.brokers().len()))
+        })
+        .collect();
+    assert!(
+        counts.values().all(|n| *n == 3),
+        "every node still serves: {counts:?}"
+    );
+}
+
+#[test]
+fn bad_role_and_listener_combinations_stop_the_node_with_kafkas_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = |node_id: &str, listener_names: &str| {
+        vec![
+            "broker".to_string(),
+            "--override".to_string(),
+            format!("node.id={node_id}"),
+            "--override".to_string(),
+            "process.roles=broker,controller".to_string(),
+            "--override".to_string(),
+            "controller.quorum.voters=1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3".to_string(),
+            "--override".to_string(),
+            format!("controller.listener.names={listener_names}"),
+            "--override".to_string(),
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,OTHER:PLAINTEXT"
+                .to_string(),
+            "--override".to_string(),
+            "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0".to_string(),
+            "--override".to_string(),
+            format!("log.dirs={}", dir.path().display()),
+        ]
+    };
+    let cases = [
+        (
+            base("4", "CONTROLLER"),
+            "If process.roles contains the 'controller' role, the node id 4 must be included in the set of voters controller.quorum.voters=Set(1, 2, 3)",
+        ),
+        (
+            base("1", "OTHER"),
+            "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(IRONLOG_BINARY)
+            .args(&args)
+            .output()
+            .expect("run ironlog");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must not start");
+        assert!(
+            stderr.contains(expected),
+            "expected Kafka's message '{expected}':\n{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("read dir").count(),
+        0,
+        "a refused configuration writes nothing"
+    );
+}

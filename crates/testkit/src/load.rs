@@ -1,0 +1,197 @@
+//! `load`: [`ProduceLoad`], a producer writing without pause on its own thread while a test
+//! kills, stops or restarts brokers under it, recording every acknowledgement; and
+//! [`check_acknowledged`], which reads the topic back and finds every acknowledged record
+//! where its acknowledgement said it was.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::FutureRecord;
+
+use crate::clients::{block_on, KafkaClients};
+
+/// Records sent before the load waits for their acknowledgements.
+const LOAD_BATCH: u64 = 50;
+
+/// One acknowledged record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckedRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub value: String,
+}
+
+/// (partition, offset) → value of acknowledged records, as [`check_acknowledged`] takes them.
+pub type AckedValues = BTreeMap<(i32, i64), String>;
+
+/// What a stopped [`ProduceLoad`] did.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOutcome {
+    /// Every acknowledged record, in order of acknowledgement.
+    pub acked: Vec<AckedRecord>,
+    /// Sends that were not acknowledged (refused, timed out, or failed).
+    pub failed: u32,
+}
+
+impl LoadOutcome {
+    /// The acknowledged records by (partition, offset).
+    pub fn acked_values(&self) -> AckedValues {
+        self.acked
+            .iter()
+            .map(|r| ((r.partition, r.offset), r.value.clone()))
+            .collect()
+    }
+}
+
+/// A producer (acks=all unless its settings say otherwise) sending records keyed
+/// `k00000000`, `k00000001`, ... to a topic through the partitioner, in batches of
+/// [`LOAD_BATCH`], each batch's acknowledgements awaited before the next, until stopped or
+/// `max_time` has passed (a bound, so a forgotten load ends).
+pub struct ProduceLoad {
+    acked: Arc<Mutex<Vec<AckedRecord>>>,
+    failed: Arc<AtomicU32>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ProduceLoad {
+    /// Starts the load; `producer_settings` go on top of the kit's producer settings.
+    pub fn start(
+        clients: &impl KafkaClients,
+        topic: &str,
+        producer_settings: &[(&str, &str)],
+        max_time: Duration,
+    ) -> Self {
+        let producer = clients.producer_with(producer_settings);
+        let acked: Arc<Mutex<Vec<AckedRecord>>> = Arc::new(Mutex::new(Vec::new()));
+        let failed = Arc::new(AtomicU32::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (acked, failed, stop, topic) = (
+                acked.clone(),
+                failed.clone(),
+                stop.clone(),
+                topic.to_string(),
+            );
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + max_time;
+                let mut sent = 0u64;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let mut batch = Vec::new();
+                    for _ in 0..LOAD_BATCH {
+                        let key = format!("k{sent:08}");
+                        let value = format!("{key}:{}", "v".repeat((sent % 64) as usize));
+                        sent += 1;
+                        match producer
+                            .send_result(FutureRecord::to(&topic).key(&key).payload(&value))
+                        {
+                            Ok(delivery) => batch.push((key, value, delivery)),
+                            Err(_) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    let results = block_on(async {
+                        let mut results = Vec::with_capacity(batch.len());
+                        for (key, value, delivery) in batch {
+                            results.push((key, value, delivery.await));
+                        }
+                        results
+                    });
+                    for (key, value, result) in results {
+                        match result {
+                            Ok(Ok(delivery)) => {
+                                if let Ok(mut acked) = acked.lock() {
+                                    acked.push(AckedRecord {
+                                        partition: delivery.partition,
+                                        offset: delivery.offset,
+                                        key,
+                                        value,
+                                    });
+                                }
+                            }
+                            _ => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        ProduceLoad {
+            acked,
+            failed,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Records acknowledged so far.
+    pub fn acked_count(&self) -> usize {
+        self.acked.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Stops the load (the batch in flight is awaited) and returns what it did.
+    pub fn stop(mut self) -> LoadOutcome {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the produce load's thread panicked");
+        }
+        LoadOutcome {
+            acked: self.acked.lock().map(|a| a.clone()).unwrap_or_default(),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for ProduceLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Every acknowledged record of `topic` (partitions `0..partitions`) is stored at its
+/// offset with its value, offsets are contiguous from 0 and no key is stored twice (a load
+/// without retries). `when` says in the failure message when this was checked.
+pub fn check_acknowledged(
+    clients: &impl KafkaClients,
+    topic: &str,
+    partitions: i32,
+    acked: &AckedValues,
+    when: &str,
+) {
+    let mut stored_total = 0;
+    for partition in 0..partitions {
+        let records = clients.consume_all(topic, partition, 0);
+        stored_total += records.len();
+        let mut keys = HashSet::new();
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(
+                record.offset, i as i64,
+                "partition {partition}: offsets must be contiguous from 0 {when}"
+            );
+            assert!(
+                keys.insert(record.key.clone()),
+                "partition {partition}: key {} stored twice {when}",
+                record.key_str()
+            );
+        }
+        for ((p, offset), value) in acked.range((partition, 0)..(partition + 1, 0)) {
+            let stored = records.get(*offset as usize).map(|r| r.value_str());
+            assert_eq!(
+                stored.as_deref(),
+                Some(value.as_str()),
+                "acknowledged record {p}/{offset} is missing or different {when}"
+            );
+        }
+    }
+    assert!(
+        stored_total >= acked.len(),
+        "{stored_total} records stored, {} acknowledged {when}",
+        acked.len()
+    );
+}
