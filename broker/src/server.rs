@@ -485,8 +485,8 @@ async fn build_broker(
         config.clone(),
         logs,
         quorum.subscribe(),
+        Some(Arc::clone(&controller_client)),
     ));
-    replicas.set_isr_channel(Arc::clone(&controller));
     replicas.apply_image(quorum.image()).await?;
     let groups = GroupCoordinator::new(
         node_id,

@@ -57,22 +57,29 @@ struct PartitionResult {
 
 /// Who fetches: a consumer (bounded by the high watermark, or the last stable offset for
 /// read_committed) or a follower broker (up to the log end; its fetch offset is its log
-/// end offset, which may advance the high watermark).
+/// end offset, which may advance the high watermark). A follower's broker epoch is
+/// `replica_state.replica_epoch` (Fetch v15+; -1 before: not checked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fetcher {
     Consumer { isolation: FetchIsolation },
-    Follower { replica_id: i32 },
+    Follower { replica_id: i32, broker_epoch: i64 },
 }
 
 impl Fetcher {
     fn of(version: i16, request: &FetchRequest) -> Self {
-        let replica_id = if version >= 15 {
-            request.replica_state.replica_id.0
+        let (replica_id, broker_epoch) = if version >= 15 {
+            (
+                request.replica_state.replica_id.0,
+                request.replica_state.replica_epoch,
+            )
         } else {
-            request.replica_id.0
+            (request.replica_id.0, -1)
         };
         if replica_id >= 0 {
-            return Fetcher::Follower { replica_id };
+            return Fetcher::Follower {
+                replica_id,
+                broker_epoch,
+            };
         }
         Fetcher::Consumer {
             isolation: if request.isolation_level == 1 {
@@ -444,7 +451,7 @@ fn resolve(
         return Err(ResponseError::UnknownTopicId.into());
     }
     p.check_leader_epoch(cached.current_leader_epoch)?;
-    if let Fetcher::Follower { replica_id } = fetcher {
+    if let Fetcher::Follower { replica_id, .. } = fetcher {
         if !p.is_replica(replica_id) {
             // Kafka's `followerReplicaOrThrow`: with a leader epoch that matches ours the
             // follower may only be early (a reassignment adding it): UNKNOWN_LEADER_EPOCH
@@ -575,10 +582,21 @@ fn read_all(
                     return r;
                 }
             }
-            if let (Fetcher::Follower { replica_id }, true) = (fetcher, update_follower) {
-                if let Err(e) =
-                    p.update_follower_fetch(replica_id, cached.fetch_offset, log_end_offset, now)
-                {
+            if let (
+                Fetcher::Follower {
+                    replica_id,
+                    broker_epoch,
+                },
+                true,
+            ) = (fetcher, update_follower)
+            {
+                if let Err(e) = p.update_follower_fetch(
+                    replica_id,
+                    broker_epoch,
+                    cached.fetch_offset,
+                    log_end_offset,
+                    now,
+                ) {
                     r.error = Some(e);
                     r.records = None;
                 }

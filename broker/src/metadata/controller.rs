@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 mod alter_partition;
 
-pub(crate) use alter_partition::IsrChange;
+pub(crate) use alter_partition::{IsrChange, LeaderAndIsr};
 
 use super::image::MetadataImage;
 use super::quorum::{MetadataQuorum, QuorumError};

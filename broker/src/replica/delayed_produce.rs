@@ -170,7 +170,7 @@ mod tests {
             let deadline = deadline_after(60_000);
             wait_for_acks(&ack, deadline).await
         });
-        p.update_follower_fetch(2, 3, 3, now_ms())
+        p.update_follower_fetch(2, 7, 3, 3, now_ms())
             .expect("fetch of 2");
         assert_eq!(
             p.high_watermark(),
@@ -178,9 +178,9 @@ mod tests {
             "follower 3 is in the ISR and has not fetched"
         );
         // A broker outside the replica set changes nothing.
-        let refused = p.update_follower_fetch(4, 3, 3, now_ms());
+        let refused = p.update_follower_fetch(4, 7, 3, 3, now_ms());
         assert_eq!(code(refused), Some(ResponseError::NotLeaderOrFollower));
-        p.update_follower_fetch(3, 3, 3, now_ms())
+        p.update_follower_fetch(3, 7, 3, 3, now_ms())
             .expect("fetch of 3");
         assert_eq!(
             p.high_watermark(),
@@ -241,7 +241,7 @@ mod tests {
             None,
             "in sync at the start of the epoch"
         );
-        p.update_follower_fetch(2, 3, 3, start + 1_000)
+        p.update_follower_fetch(2, 7, 3, 3, start + 1_000)
             .expect("2 caught up");
         assert_eq!(
             p.shrunk_isr(start + 31_000, 30_000),
@@ -250,14 +250,24 @@ mod tests {
         );
         p.apply_registration(&registration(1, 0, 1, &[1, 2]), now_ms());
         assert_eq!(
-            p.expanded_isr(start + 31_000, 30_000),
+            p.expanded_isr(start + 31_000, 30_000, |_, _| true),
             None,
             "3 is still behind"
         );
-        p.update_follower_fetch(3, 3, 3, start + 32_000)
+        p.update_follower_fetch(3, 7, 3, 3, start + 32_000)
             .expect("3 caught up");
-        let isr = p.expanded_isr(start + 32_000, 30_000);
+        assert_eq!(
+            p.expanded_isr(start + 32_000, 30_000, |_, epoch| epoch != 7),
+            None,
+            "3 fetched with a broker epoch its registration does not have"
+        );
+        let isr = p.expanded_isr(start + 32_000, 30_000, |_, epoch| epoch == 7);
         assert_eq!(isr, Some(vec![1, 2, 3]));
+        assert_eq!(
+            p.follower_broker_epochs(&[1, 2, 3]),
+            [(2, 7), (3, 7)].into_iter().collect(),
+            "the epochs the followers fetched with go to the controller"
+        );
         assert_eq!(p.begin_isr_change(&[1, 2, 3]), Some((0, 1)));
         assert_eq!(
             p.begin_isr_change(&[1, 2, 3]),

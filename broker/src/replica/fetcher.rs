@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Partition;
-use crate::metadata::MetadataImage;
+use crate::metadata::{ControllerClient, MetadataImage};
 use crate::types::TopicPartition;
 use ironlog_config::BrokerConfig;
 
@@ -103,6 +103,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The fetcher tasks of this broker, by source broker id.
 pub(crate) struct ReplicaFetcherManager {
     config: FetcherConfig,
+    /// This broker's epoch for `replica_state.replica_epoch` (-1 without a client).
+    controller_client: Option<Arc<ControllerClient>>,
     metadata: watch::Receiver<Arc<MetadataImage>>,
     fetchers: Mutex<HashMap<i32, FetcherHandle>>,
     shutdown: watch::Sender<bool>,
@@ -112,9 +114,11 @@ impl ReplicaFetcherManager {
     pub(crate) fn new(
         config: FetcherConfig,
         metadata: watch::Receiver<Arc<MetadataImage>>,
+        controller_client: Option<Arc<ControllerClient>>,
     ) -> Self {
         Self {
             config,
+            controller_client,
             metadata,
             fetchers: Mutex::new(HashMap::new()),
             shutdown: watch::Sender::new(false),
@@ -143,6 +147,7 @@ impl ReplicaFetcherManager {
                 Arc::clone(&state),
                 Arc::clone(&wake),
                 self.metadata.clone(),
+                self.controller_client.clone(),
                 self.shutdown.subscribe(),
             ));
             tracing::info!(source_broker = leader, "replica fetcher started");
@@ -219,6 +224,7 @@ async fn run_fetcher(
     state: Arc<Mutex<FetcherState>>,
     wake: Arc<Notify>,
     metadata: watch::Receiver<Arc<MetadataImage>>,
+    controller_client: Option<Arc<ControllerClient>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connection: Option<Connection> = None;
@@ -285,7 +291,8 @@ async fn run_fetcher(
                 }
             }
         };
-        let request = fetch_request(&config, &ready);
+        let broker_epoch = controller_client.as_ref().map_or(-1, |c| c.broker_epoch());
+        let request = fetch_request(&config, broker_epoch, &ready);
         let timeout = config.socket_timeout + Duration::from_millis(config.max_wait_ms as u64);
         let sent = tokio::select! {
             _ = shutdown.changed() => return,
@@ -333,7 +340,13 @@ async fn backoff(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool 
     }
 }
 
-fn fetch_request(config: &FetcherConfig, ready: &[(TopicPartition, Fetched)]) -> FetchRequest {
+/// A follower fetch from this broker of epoch `broker_epoch` (the leader lets it join ISRs
+/// only with the epoch of its live registration).
+fn fetch_request(
+    config: &FetcherConfig,
+    broker_epoch: i64,
+    ready: &[(TopicPartition, Fetched)],
+) -> FetchRequest {
     let mut by_topic: Vec<FetchTopic> = Vec::new();
     for (tp, f) in ready {
         let log = &f.partition.log;
@@ -362,7 +375,7 @@ fn fetch_request(config: &FetcherConfig, ready: &[(TopicPartition, Fetched)]) ->
     request.replica_id = BrokerId(config.node_id);
     let mut replica_state = ReplicaState::default();
     replica_state.replica_id = BrokerId(config.node_id);
-    replica_state.replica_epoch = -1;
+    replica_state.replica_epoch = broker_epoch;
     request.replica_state = replica_state;
     request.max_wait_ms = config.max_wait_ms;
     request.min_bytes = config.min_bytes;

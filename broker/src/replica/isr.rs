@@ -8,10 +8,11 @@
 //! the ISR with the proposed additions (Kafka's maximal ISR), so a replica is never in the
 //! committed ISR without having had every record below the high watermark.
 //!
-//! The channel to the controller is the in-process `Controller` (a single node is its own
-//! active controller); in a cluster whose active controller is elsewhere the proposal must
-//! travel as AlterPartition (API 56) through the broker's `ControllerClient` — the one
-//! seam to change is `send_isr_change`.
+//! Proposals go through the broker's `ControllerClient` (AlterPartition, API 56, to the
+//! active controller; in process when that is this node) with this broker's epoch and the
+//! broker epochs the ISR's followers fetched with. A follower joins only while it is
+//! unfenced and fetches with the epoch of its live registration (Kafka's
+//! `isReplicaIsrEligible`), so a broker that restarted rejoins by catching up anew.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,15 +22,10 @@ use tokio::task::JoinHandle;
 
 use super::{Partition, ReplicaManager};
 use crate::error::{ApiError, ResponseError};
-use crate::metadata::{Controller, IsrChange, PartitionRegistration};
+use crate::metadata::{IsrChange, LeaderAndIsr};
 use crate::types::now_ms;
 
 impl ReplicaManager {
-    /// Installs where ISR changes go (the controller; see the module doc).
-    pub(crate) fn set_isr_channel(&self, controller: Arc<Controller>) {
-        let _ = self.isr_channel.set(controller);
-    }
-
     /// Checks every led partition for out-of-sync followers each half
     /// `replica.lag.time.max.ms` (as Kafka's `isr-expiration` task), until shutdown.
     pub(crate) fn start_isr_expiration(
@@ -59,7 +55,14 @@ impl ReplicaManager {
 
     /// After a follower's fetch: proposes the ISR with every follower that caught up.
     pub(crate) fn maybe_expand_isr(&self, p: &Arc<Partition>) {
-        if let Some(isr) = p.expanded_isr(now_ms(), self.replica_lag_time_max_ms) {
+        let image = self.metadata.borrow().clone();
+        let eligible = |replica: i32, fetched_epoch: i64| {
+            image
+                .brokers
+                .get(&replica)
+                .is_some_and(|b| !b.fenced && (fetched_epoch == -1 || fetched_epoch == b.epoch))
+        };
+        if let Some(isr) = p.expanded_isr(now_ms(), self.replica_lag_time_max_ms, eligible) {
             tracing::info!(partition = %p.tp, isr = ?isr, "expanding the ISR: a follower caught up");
             self.propose_isr(p, isr);
         }
@@ -70,18 +73,23 @@ impl ReplicaManager {
         let Some((leader_epoch, partition_epoch)) = p.begin_isr_change(&isr) else {
             return;
         };
+        let client = self.controller_client.clone();
+        let broker_epoch = client.as_ref().map_or(-1, |c| c.broker_epoch());
+        let mut new_isr_broker_epochs = p.follower_broker_epochs(&isr);
+        new_isr_broker_epochs.insert(self.node_id(), broker_epoch);
         let change = IsrChange {
             broker_id: self.node_id(),
+            broker_epoch,
             topic_id: p.topic_id,
             partition: p.tp.partition,
             leader_epoch,
             partition_epoch,
             new_isr: isr,
+            new_isr_broker_epochs,
         };
-        let channel = self.isr_channel.get().cloned();
         let p = Arc::clone(p);
         tokio::spawn(async move {
-            match send_isr_change(channel, change).await {
+            match send_isr_change(client, change).await {
                 // The new partition epoch's image ends the change (see `apply_registration`).
                 Ok(registration) if registration.partition_epoch != partition_epoch => {}
                 Ok(_) => p.end_isr_change(partition_epoch),
@@ -94,16 +102,15 @@ impl ReplicaManager {
     }
 }
 
-/// The seam to the active controller (module doc).
 async fn send_isr_change(
-    channel: Option<Arc<Controller>>,
+    client: Option<Arc<crate::metadata::ControllerClient>>,
     change: IsrChange,
-) -> Result<PartitionRegistration, ApiError> {
-    match channel {
-        Some(controller) => controller.alter_partition(change).await,
+) -> Result<LeaderAndIsr, ApiError> {
+    match client {
+        Some(client) => client.alter_partition(change).await,
         None => Err(ApiError::new(
             ResponseError::NotController,
-            "no controller channel installed",
+            "this replica manager has no controller client",
         )),
     }
 }

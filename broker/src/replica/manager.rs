@@ -15,7 +15,9 @@ use crate::log::{
     AbortedTxn, AppendInfo, AppendOrigin, FetchData, LogConfig, LogError, LogManager,
     TxnVerification,
 };
-use crate::metadata::{ConfigChanges, LocalPartition, LocalReplicaChanges, MetadataImage};
+use crate::metadata::{
+    ConfigChanges, ControllerClient, LocalPartition, LocalReplicaChanges, MetadataImage,
+};
 use crate::types::{now_ms, TopicPartition};
 use ironlog_config::{effective_min_insync_replicas, BrokerConfig, ConfigLayers};
 
@@ -55,14 +57,15 @@ pub(crate) struct ReplicaManager {
     apply_lock: tokio::sync::Mutex<Option<Arc<MetadataImage>>>,
     /// The latest published metadata image (Kafka's metadata cache): it may name partitions
     /// this broker has not created yet, which tells "not hosted yet" from "unknown".
-    metadata: watch::Receiver<Arc<MetadataImage>>,
+    pub(super) metadata: watch::Receiver<Arc<MetadataImage>>,
     /// Partitions placed here whose log could not be opened or created (retried with the
     /// next image).
     failed_partitions: Mutex<HashSet<TopicPartition>>,
     /// The fetcher tasks of the partitions this broker follows.
     fetchers: ReplicaFetcherManager,
-    /// Where ISR changes go (see `isr`).
-    pub(super) isr_channel: std::sync::OnceLock<Arc<crate::metadata::Controller>>,
+    /// The way to the active controller (ISR changes, see `isr`) and this broker's epoch
+    /// (follower fetches); `None` in component tests.
+    pub(super) controller_client: Option<Arc<ControllerClient>>,
     /// `replica.lag.time.max.ms`.
     pub(super) replica_lag_time_max_ms: i64,
 }
@@ -95,16 +98,18 @@ impl ReplicaManager {
         static_config: BrokerConfig,
         logs: Arc<LogManager>,
         metadata: watch::Receiver<Arc<MetadataImage>>,
+        controller_client: Option<Arc<ControllerClient>>,
     ) -> Self {
         let (applied_offset, _) = watch::channel(0);
         let fetchers = ReplicaFetcherManager::new(
             FetcherConfig::from_broker_config(&static_config),
             metadata.clone(),
+            controller_client.clone(),
         );
         let replica_lag_time_max_ms = static_config.replica_lag_time_max_ms.max(1);
         Self {
             fetchers,
-            isr_channel: std::sync::OnceLock::new(),
+            controller_client,
             replica_lag_time_max_ms,
             metadata,
             node_id,
@@ -774,7 +779,7 @@ mod tests {
         )
         .expect("log manager");
         let (_publisher, images) = watch::channel(Arc::new(image));
-        ReplicaManager::new(1, config.clone(), Arc::new(logs), images)
+        ReplicaManager::new(1, config.clone(), Arc::new(logs), images, None)
     }
 
     fn image_with_topic(name: &str) -> MetadataImage {

@@ -33,6 +33,10 @@ pub(crate) struct FollowerState {
     last_fetch_leader_log_end_offset: i64,
     /// Time of the previous fetch (ms).
     last_fetch_ms: i64,
+    /// The broker epoch the follower's last fetch named (`replica_state.replica_epoch`;
+    /// -1 from a follower that does not send one), `None` before its first fetch in this
+    /// leader epoch. It joins the ISR only with the epoch of its live registration (KIP-903).
+    pub broker_epoch: Option<i64>,
 }
 
 impl FollowerState {
@@ -42,6 +46,7 @@ impl FollowerState {
             last_caught_up_ms,
             last_fetch_leader_log_end_offset: -1,
             last_fetch_ms: 0,
+            broker_epoch: None,
         }
     }
 }
@@ -436,14 +441,16 @@ impl Partition {
         Ok(())
     }
 
-    /// Leader: a follower fetched from `fetch_offset` at `now_ms`, when this log ended at
-    /// `leader_log_end_offset` (Kafka's `updateFollowerFetchState`). The follower must be a
+    /// Leader: a follower of broker epoch `broker_epoch` fetched from `fetch_offset` at
+    /// `now_ms`, when this log ended at `leader_log_end_offset` (Kafka's
+    /// `updateFollowerFetchState`). The follower must be a
     /// replica of the partition (else NOT_LEADER_OR_FOLLOWER, and nothing changes). Caught
     /// up = fetched from the leader's log end, or from where the log ended at its previous
     /// fetch (then caught up as of that fetch). May raise the high watermark.
     pub(crate) fn update_follower_fetch(
         &self,
         replica_id: i32,
+        broker_epoch: i64,
         fetch_offset: i64,
         leader_log_end_offset: i64,
         now_ms: i64,
@@ -473,6 +480,7 @@ impl Partition {
             follower.log_end_offset = fetch_offset;
             follower.last_fetch_leader_log_end_offset = leader_log_end_offset;
             follower.last_fetch_ms = now_ms;
+            follower.broker_epoch = Some(broker_epoch);
         }
         self.maybe_increment_high_watermark();
         Ok(())
@@ -503,8 +511,15 @@ impl Partition {
 
     /// Leader: the ISR with every follower that caught up added (Kafka's `maybeExpandIsr`:
     /// fetched up to the high watermark, and past the start of this leader's epoch, within
-    /// `lag_time_max_ms`), or `None`.
-    pub(crate) fn expanded_isr(&self, now_ms: i64, lag_time_max_ms: i64) -> Option<Vec<i32>> {
+    /// `lag_time_max_ms`) and is eligible (`eligible(replica, broker epoch of its fetches)`:
+    /// Kafka's `isReplicaIsrEligible` — not fenced, the epoch of its live registration), or
+    /// `None`.
+    pub(crate) fn expanded_isr(
+        &self,
+        now_ms: i64,
+        lag_time_max_ms: i64,
+        eligible: impl Fn(i32, i64) -> bool,
+    ) -> Option<Vec<i32>> {
         let state = self.state();
         if state.leader != self.node_id || state.pending_isr.is_some() {
             return None;
@@ -518,11 +533,31 @@ impl Partition {
             let caught_up = f.log_end_offset >= high_watermark
                 && f.log_end_offset >= epoch_start
                 && now_ms - f.last_caught_up_ms <= lag_time_max_ms;
-            if caught_up && !isr.contains(&r) && state.replicas.contains(&r) {
+            if caught_up
+                && !isr.contains(&r)
+                && state.replicas.contains(&r)
+                && f.broker_epoch.is_some_and(|epoch| eligible(r, epoch))
+            {
                 isr.push(r);
             }
         }
         (isr.len() > state.isr.len()).then_some(isr)
+    }
+
+    /// The broker epochs followers in `isr` named in their fetches (-1 for one not heard
+    /// from in this leader epoch: the controller does not check it, as in Kafka).
+    pub(crate) fn follower_broker_epochs(
+        &self,
+        isr: &[i32],
+    ) -> std::collections::BTreeMap<i32, i64> {
+        let state = self.state();
+        isr.iter()
+            .filter(|r| **r != self.node_id)
+            .map(|r| {
+                let epoch = state.followers.get(r).and_then(|f| f.broker_epoch);
+                (*r, epoch.unwrap_or(-1))
+            })
+            .collect()
     }
 
     /// Marks `isr` as proposed to the controller at the current partition epoch; returns

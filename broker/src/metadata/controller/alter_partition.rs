@@ -1,8 +1,13 @@
 //! AlterPartition on the controller (Kafka's `ReplicationControlManager.alterPartition`): a
 //! partition leader proposes a new ISR at the leader and partition epochs it knows; the
-//! controller checks it against the current registration, in Kafka's order and with
-//! Kafka's errors, and writes a `PartitionChange` record (which bumps the partition epoch).
-//! A stale or invalid proposal changes nothing.
+//! controller checks the proposing broker's epoch (STALE_BROKER_EPOCH), then the proposal
+//! against the current registration, in Kafka's order and with Kafka's errors, and writes a
+//! `PartitionChange` record (which bumps the partition epoch). The new ISR names each
+//! member's broker epoch as the leader saw it in that member's fetches (KIP-903): a member
+//! whose registration has another epoch (it restarted since) is an ineligible replica. A
+//! stale or invalid proposal changes nothing.
+
+use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
@@ -14,29 +19,79 @@ use crate::metadata::records::MetadataRecord;
 /// One partition's proposed ISR (a partition of an AlterPartition request).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IsrChange {
-    /// The proposing broker (the request's broker id).
+    /// The proposing broker (the request's broker id) and its broker epoch.
     pub broker_id: i32,
+    pub broker_epoch: i64,
     pub topic_id: Uuid,
     pub partition: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
     pub new_isr: Vec<i32>,
+    /// Broker epochs of members of `new_isr` (Kafka's `NewIsrWithEpochs`); a member that
+    /// is absent, or -1, is not checked.
+    pub new_isr_broker_epochs: BTreeMap<i32, i64>,
+}
+
+/// A partition's leadership and ISR after an AlterPartition (the response's partition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeaderAndIsr {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub partition_epoch: i32,
+}
+
+impl From<&PartitionRegistration> for LeaderAndIsr {
+    fn from(r: &PartitionRegistration) -> Self {
+        Self {
+            leader: r.leader,
+            leader_epoch: r.leader_epoch,
+            isr: r.isr.clone(),
+            partition_epoch: r.partition_epoch,
+        }
+    }
 }
 
 impl Controller {
-    /// Checks and commits one ISR change; returns the partition's registration afterwards.
-    /// Errors: NOT_CONTROLLER (not active, or epochs newer than ours: another controller
+    /// Kafka's `checkBrokerEpoch`: STALE_BROKER_EPOCH unless `broker_id` is registered with
+    /// `broker_epoch`.
+    pub(crate) fn check_broker_epoch(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+    ) -> Result<(), ApiError> {
+        match self.quorum.image().brokers.get(&broker_id) {
+            None => Err(ApiError::new(
+                ResponseError::StaleBrokerEpoch,
+                format!("No broker registration found for broker id {broker_id}"),
+            )),
+            Some(b) if b.epoch != broker_epoch => Err(ApiError::new(
+                ResponseError::StaleBrokerEpoch,
+                format!(
+                    "Expected broker epoch {}, but got broker epoch {broker_epoch}",
+                    b.epoch
+                ),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Checks and commits one ISR change; returns the partition's leadership and ISR
+    /// afterwards. Errors: STALE_BROKER_EPOCH (the proposer's epoch is not its registered
+    /// one), NOT_CONTROLLER (not active, or epochs newer than ours: another controller
     /// may be active), UNKNOWN_TOPIC_ID / UNKNOWN_TOPIC_OR_PARTITION, FENCED_LEADER_EPOCH
     /// (an older leader epoch), INVALID_REQUEST (not from the leader; an ISR with replicas
     /// outside the replica set, duplicates, or without the leader), INVALID_UPDATE_VERSION
     /// (an older partition epoch), INELIGIBLE_REPLICA (a fenced or unregistered broker in
-    /// the new ISR). An ISR equal to the current one is answered without a record.
+    /// the new ISR, or one whose broker epoch is not the one given). An ISR equal to the
+    /// current one is answered without a record.
     pub(crate) async fn alter_partition(
         &self,
         change: IsrChange,
-    ) -> Result<PartitionRegistration, ApiError> {
+    ) -> Result<LeaderAndIsr, ApiError> {
         let _guard = self.operation_lock.lock().await;
         self.ensure_active()?;
+        self.check_broker_epoch(change.broker_id, change.broker_epoch)?;
         let image = self.quorum.image();
         let Some(topic) = image.topic_by_id(change.topic_id) else {
             return Err(ApiError::new(
@@ -116,20 +171,34 @@ impl Controller {
                 format!("ISR {:?} does not include the leader", change.new_isr),
             );
         }
-        let ineligible: Vec<i32> = change
+        let ineligible: Vec<String> = change
             .new_isr
             .iter()
-            .copied()
-            .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
+            .filter_map(|r| {
+                let given = change.new_isr_broker_epochs.get(r).copied().unwrap_or(-1);
+                match image.brokers.get(r) {
+                    None => Some(format!("{r} (not registered)")),
+                    Some(b) if b.fenced => Some(format!("{r} (fenced)")),
+                    Some(b) if given != -1 && given != b.epoch => Some(format!(
+                        "{r} (broker epoch mismatch: requested={given} VS expected={})",
+                        b.epoch
+                    )),
+                    Some(_) => None,
+                }
+            })
             .collect();
         if !ineligible.is_empty() {
             return refuse(
                 ResponseError::IneligibleReplica,
-                format!("replicas {ineligible:?} are fenced or not registered"),
+                format!(
+                    "the new ISR {:?} names ineligible replicas: {}",
+                    change.new_isr,
+                    ineligible.join(", ")
+                ),
             );
         }
         if change.new_isr == current.isr {
-            return Ok(current.clone());
+            return Ok(current.into());
         }
         self.propose(vec![MetadataRecord::PartitionChange {
             topic_id: change.topic_id,
@@ -144,7 +213,7 @@ impl Controller {
         image
             .topic_by_id(change.topic_id)
             .and_then(|t| t.partitions.get(&change.partition))
-            .cloned()
+            .map(LeaderAndIsr::from)
             .ok_or_else(|| ApiError::code_only(ResponseError::UnknownTopicOrPartition))
     }
 }
@@ -178,12 +247,15 @@ mod tests {
             .copied()
             .filter(|r| *r != follower)
             .collect();
+        let epoch_of = |id: i32| image.brokers.get(&id).map_or(-1, |b| b.epoch);
         let change = |broker_id, leader_epoch, partition_epoch, new_isr: Vec<i32>| IsrChange {
             broker_id,
+            broker_epoch: epoch_of(broker_id),
             topic_id: topic.topic_id,
             partition: 0,
             leader_epoch,
             partition_epoch,
+            new_isr_broker_epochs: new_isr.iter().map(|r| (*r, epoch_of(*r))).collect(),
             new_isr,
         };
         let offset = f.image().offset;
@@ -209,6 +281,28 @@ mod tests {
                 ResponseError::InvalidRequest,
             ),
         ];
+        let stale_proposer = IsrChange {
+            broker_epoch: epoch_of(leader) - 1,
+            ..change(leader, 0, 0, shrunk.clone())
+        };
+        let restarted_member = IsrChange {
+            new_isr_broker_epochs: current
+                .isr
+                .iter()
+                .map(|r| (*r, epoch_of(*r) + 100))
+                .collect(),
+            ..change(leader, 0, 0, current.isr.clone())
+        };
+        let unregistered = IsrChange {
+            broker_id: 9,
+            broker_epoch: 0,
+            ..change(leader, 0, 0, shrunk.clone())
+        };
+        let refusals = refusals.into_iter().chain([
+            (stale_proposer, ResponseError::StaleBrokerEpoch),
+            (unregistered, ResponseError::StaleBrokerEpoch),
+            (restarted_member, ResponseError::IneligibleReplica),
+        ]);
         for (refused, expected) in refusals {
             let result = f.controller.alter_partition(refused.clone()).await;
             assert_eq!(result.err().map(|e| e.code), Some(expected), "{refused:?}");
@@ -218,9 +312,13 @@ mod tests {
             offset,
             "a refused change writes no record"
         );
+        // Members without epochs are not checked (AlterPartition v2 carries none).
         let after = f
             .controller
-            .alter_partition(change(leader, 0, 0, shrunk.clone()))
+            .alter_partition(IsrChange {
+                new_isr_broker_epochs: BTreeMap::new(),
+                ..change(leader, 0, 0, shrunk.clone())
+            })
             .await
             .expect("shrink");
         assert_eq!(
