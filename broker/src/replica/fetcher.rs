@@ -21,7 +21,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ironlog_protocol::{Connection, ConnectionConfig, Error as ProtocolError, SendOptions};
+use ironlog_protocol::{
+    Connection, ConnectionConfig, Error as ProtocolError, SendOptions, VersionChoice,
+};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -29,7 +31,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::{
-    BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, OffsetForLeaderEpochRequest,
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, OffsetForLeaderEpochRequest,
     TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -292,7 +294,19 @@ async fn run_fetcher(
             }
         };
         let broker_epoch = controller_client.as_ref().map_or(-1, |c| c.broker_epoch());
-        let request = fetch_request(&config, broker_epoch, &ready);
+        let version = match conn.version_for(ApiKey::Fetch, VersionChoice::Highest) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(source_broker = source, error = %e, "the leader serves no Fetch; backing off");
+                connection = None;
+                conn.close();
+                if backoff(&mut shutdown, config.backoff).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let request = fetch_request(&config, version, broker_epoch, &ready);
         let timeout = config.socket_timeout + Duration::from_millis(config.max_wait_ms as u64);
         let sent = tokio::select! {
             _ = shutdown.changed() => return,
@@ -340,10 +354,12 @@ async fn backoff(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool 
     }
 }
 
-/// A follower fetch from this broker of epoch `broker_epoch` (the leader lets it join ISRs
-/// only with the epoch of its live registration).
+/// A follower fetch at `version` from this broker of epoch `broker_epoch` (the leader lets
+/// it join ISRs only with the epoch of its live registration): topics by id from v13 (by
+/// name before), the replica in `replica_state` from v15 (`replica_id` before).
 fn fetch_request(
     config: &FetcherConfig,
+    version: i16,
     broker_epoch: i64,
     ready: &[(TopicPartition, Fetched)],
 ) -> FetchRequest {
@@ -357,26 +373,35 @@ fn fetch_request(
         partition.last_fetched_epoch = log.latest_leader_epoch().unwrap_or(-1);
         partition.log_start_offset = log.log_start_offset();
         partition.partition_max_bytes = config.partition_max_bytes;
-        match by_topic
-            .iter_mut()
-            .find(|t| t.topic.0.as_str() == tp.topic.as_str())
-        {
+        match by_topic.iter_mut().find(|t| {
+            if version >= 13 {
+                t.topic_id == f.partition.topic_id
+            } else {
+                t.topic.0.as_str() == tp.topic.as_str()
+            }
+        }) {
             Some(t) => t.partitions.push(partition),
             None => {
                 let mut t = FetchTopic::default();
-                t.topic = TopicName(StrBytes::from_string(tp.topic.clone()));
-                t.topic_id = f.partition.topic_id;
+                if version >= 13 {
+                    t.topic_id = f.partition.topic_id;
+                } else {
+                    t.topic = TopicName(StrBytes::from_string(tp.topic.clone()));
+                }
                 t.partitions.push(partition);
                 by_topic.push(t);
             }
         }
     }
     let mut request = FetchRequest::default();
-    request.replica_id = BrokerId(config.node_id);
-    let mut replica_state = ReplicaState::default();
-    replica_state.replica_id = BrokerId(config.node_id);
-    replica_state.replica_epoch = broker_epoch;
-    request.replica_state = replica_state;
+    if version >= 15 {
+        let mut replica_state = ReplicaState::default();
+        replica_state.replica_id = BrokerId(config.node_id);
+        replica_state.replica_epoch = broker_epoch;
+        request.replica_state = replica_state;
+    } else {
+        request.replica_id = BrokerId(config.node_id);
+    }
     request.max_wait_ms = config.max_wait_ms;
     request.min_bytes = config.min_bytes;
     request.max_bytes = config.response_max_bytes;
@@ -554,5 +579,83 @@ impl ReplicaFetcherManager {
             .collect();
         out.sort_by_key(|(s, _)| *s);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{FileCache, Log, LogConfig};
+    use bytes::BytesMut;
+    use kafka_protocol::protocol::Encodable;
+
+    fn followed(
+        dir: &std::path::Path,
+        topic: &str,
+        topic_id: uuid::Uuid,
+        partition: i32,
+    ) -> (TopicPartition, Fetched) {
+        let log = Log::open(
+            dir.to_path_buf(),
+            LogConfig::default(),
+            0,
+            0,
+            true,
+            FileCache::new(16),
+        )
+        .expect("log");
+        let tp = TopicPartition::new(topic, partition);
+        let p = Arc::new(Partition::new(
+            tp.clone(),
+            topic_id,
+            Arc::new(log),
+            1,
+            1,
+            Arc::new(Notify::new()),
+        ));
+        let fetched = Fetched {
+            partition: p,
+            leader_epoch: 3,
+            delayed_until: None,
+        };
+        (tp, fetched)
+    }
+
+    #[test]
+    fn follower_fetches_encode_at_every_fetch_version_with_the_fields_of_that_version() {
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
+        let topic_id = uuid::Uuid::new_v4();
+        let ready = vec![
+            followed(dirs[0].path(), "t", topic_id, 0),
+            followed(dirs[1].path(), "t", topic_id, 1),
+        ];
+        let config = FetcherConfig::from_broker_config(
+            &BrokerConfig::load(None, &["node.id=1".to_string()]).expect("config"),
+        );
+        for version in 4..=17 {
+            let request = fetch_request(&config, version, 42, &ready);
+            let mut out = BytesMut::new();
+            if let Err(e) = request.encode(&mut out, version) {
+                panic!("a follower fetch does not encode at Fetch v{version}: {e}");
+            }
+            let (replica_id, epoch) = if version >= 15 {
+                (
+                    request.replica_state.replica_id.0,
+                    request.replica_state.replica_epoch,
+                )
+            } else {
+                (request.replica_id.0, -1)
+            };
+            assert_eq!(
+                (replica_id, epoch),
+                (1, if version >= 15 { 42 } else { -1 }),
+                "v{version} names this replica (and its broker epoch from v15)"
+            );
+            assert_eq!(
+                request.topics.len(),
+                1,
+                "v{version}: the two partitions of one topic go in one topic entry"
+            );
+        }
     }
 }
