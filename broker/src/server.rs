@@ -543,6 +543,7 @@ async fn build_broker(
         config.clone(),
         logs,
         quorum.subscribe(),
+        Some(Arc::clone(&controller_client)),
     ));
     replicas.apply_image(quorum.image()).await?;
     let groups = GroupCoordinator::new(
@@ -625,6 +626,7 @@ fn spawn_tasks(
             broker.config.broker_session_timeout_ms.max(100) as u64,
             shutdown_rx.clone(),
         )),
+        broker.replicas.start_isr_expiration(shutdown_rx.clone()),
         tokio::spawn(forward_fatal(
             broker.quorum.fatal_signal(),
             fatal.clone(),
@@ -755,6 +757,7 @@ impl RunningBroker {
                 .await
                 .map_err(|e| ServerError::Quorum(format!("log cleaner shutdown failed: {e}")))?;
         }
+        self.broker.replicas.shutdown_fetchers().await;
         // Connections finish the request they are serving (responses included) and close;
         // only then are logs flushed, so nothing is appended after the clean-shutdown marker.
         let drained = tokio::time::timeout(
@@ -841,7 +844,8 @@ async fn apply_images(
     }
 }
 
-/// Periodic retention, flush and checkpoint work, on the blocking pool.
+/// Periodic retention, flush and checkpoint (offsets, high watermarks) work, on the
+/// blocking pool.
 async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let c = &broker.config;
     let mut retention = tokio::time::interval(Duration::from_millis(
@@ -856,12 +860,16 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut producer_expiry = tokio::time::interval(Duration::from_millis(
         c.producer_id_expiration_check_interval_ms.max(10) as u64,
     ));
+    let mut high_watermarks = tokio::time::interval(Duration::from_millis(
+        c.replica_high_watermark_checkpoint_interval_ms.max(10) as u64,
+    ));
     let producer_id_expiration_ms = i64::from(c.producer_id_expiration_ms);
     for t in [
         &mut retention,
         &mut flush,
         &mut checkpoint,
         &mut producer_expiry,
+        &mut high_watermarks,
     ] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
@@ -883,6 +891,12 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             }
             _ = flush.tick() => {
                 let _ = tokio::task::spawn_blocking(move || logs.flush_due(now_ms())).await;
+            }
+            _ = high_watermarks.tick() => {
+                let r = tokio::task::spawn_blocking(move || logs.checkpoint_high_watermarks()).await;
+                if let Ok(Err(e)) = r {
+                    tracing::error!(error = %e, "writing the high-watermark checkpoint failed");
+                }
             }
             _ = checkpoint.tick() => {
                 let r = tokio::task::spawn_blocking(move || logs.checkpoint()).await;

@@ -1293,6 +1293,7 @@ impl GroupCoordinator {
             .append_as_leader(
                 vec![(tp.clone(), batch, verification)],
                 -1,
+                self.config.offsets_commit_timeout_ms,
                 AppendOrigin::Coordinator,
             )
             .await

@@ -98,7 +98,7 @@ pub(super) async fn handle(
     }
     let mut appended = broker
         .replicas
-        .append_as_leader(to_append, acks, AppendOrigin::Client)
+        .append_as_leader(to_append, acks, request.timeout_ms, AppendOrigin::Client)
         .await
         .into_iter();
 

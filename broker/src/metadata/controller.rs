@@ -15,6 +15,10 @@ pub(crate) use broker_control::{BrokerHeartbeat, HeartbeatOutcome};
 
 use uuid::Uuid;
 
+mod alter_partition;
+
+pub(crate) use alter_partition::{IsrChange, LeaderAndIsr};
+
 use super::image::MetadataImage;
 use super::quorum::{MetadataQuorum, QuorumError};
 use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
@@ -989,18 +993,18 @@ mod tests {
     use super::*;
     use crate::metadata::quorum::QuorumConfig;
 
-    struct Fixture {
+    pub(super) struct Fixture {
         _dir: tempfile::TempDir,
-        controller: Controller,
+        pub(super) controller: Controller,
     }
 
     impl Fixture {
-        fn image(&self) -> Arc<MetadataImage> {
+        pub(super) fn image(&self) -> Arc<MetadataImage> {
             self.controller.quorum().image()
         }
     }
 
-    async fn fixture(brokers: &[i32]) -> Fixture {
+    pub(super) async fn fixture(brokers: &[i32]) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let quorum = MetadataQuorum::start(QuorumConfig {
             node_id: 1,
@@ -1059,7 +1063,7 @@ mod tests {
         }
     }
 
-    fn spec(name: &str, partitions: i32, rf: i16) -> CreateTopicSpec {
+    pub(super) fn spec(name: &str, partitions: i32, rf: i16) -> CreateTopicSpec {
         CreateTopicSpec {
             name: name.into(),
             num_partitions: partitions,

@@ -39,6 +39,9 @@ pub(crate) struct TxnConfig {
     pub transactional_id_expiration_ms: i64,
     pub abort_timed_out_cleanup_interval_ms: i64,
     pub remove_expired_cleanup_interval_ms: i64,
+    /// How long an append to `__transaction_state` waits for its ISR (acks=all; Kafka's
+    /// coordinator uses `request.timeout.ms`).
+    pub append_timeout_ms: i32,
 }
 
 impl TxnConfig {
@@ -48,6 +51,7 @@ impl TxnConfig {
             state_log_replication_factor: c.transaction_state_log_replication_factor.max(1),
             state_log_min_isr: c.transaction_state_log_min_isr.max(1),
             state_log_segment_bytes: c.transaction_state_log_segment_bytes,
+            append_timeout_ms: c.request_timeout_ms.max(1),
             max_timeout_ms: c.transaction_max_timeout_ms.max(1),
             transactional_id_expiration_ms: i64::from(c.transactional_id_expiration_ms.max(1)),
             abort_timed_out_cleanup_interval_ms: i64::from(
@@ -361,6 +365,7 @@ impl TransactionCoordinator {
             .append_as_leader(
                 vec![(tp.clone(), batch, TxnVerification::Off)],
                 -1,
+                self.config.append_timeout_ms,
                 AppendOrigin::Coordinator,
             )
             .await
