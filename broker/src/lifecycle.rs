@@ -25,6 +25,9 @@ use crate::metadata::{
     BrokerHeartbeat, BrokerRegistrationRequest, ControllerClient, MetadataQuorum,
 };
 
+/// Bound on a controlled shutdown whose controller keeps answering, in answer timeouts
+/// (`broker.session.timeout.ms`).
+const CONTROLLED_SHUTDOWN_MAX_ANSWER_TIMEOUTS: u32 = 4;
 /// Heartbeat interval while fenced.
 const FENCED_HEARTBEAT_INTERVAL_MS: u64 = 100;
 
@@ -212,19 +215,33 @@ impl BrokerLifecycle {
             .map_err(|_| LifecycleError::NotUnfenced { timeout_ms })
     }
 
-    /// Kafka's controlled shutdown, bounded by `timeout`: true once the controller said
-    /// this broker may stop.
-    pub(crate) async fn controlled_shutdown(&self, timeout: Duration) -> bool {
+    /// Kafka's controlled shutdown: true once the controller said this broker may stop.
+    /// Kafka waits for that until its shutdown deadline; here the wait goes on while the
+    /// controller answers (each answer gives it `answer_timeout` more), at most
+    /// [`CONTROLLED_SHUTDOWN_MAX_ANSWER_TIMEOUTS`] × `answer_timeout` in all, and ends
+    /// after `answer_timeout` without an answer (no controller to move the leaderships).
+    pub(crate) async fn controlled_shutdown(&self, answer_timeout: Duration) -> bool {
         self.want_shut_down.store(true, Ordering::Release);
         let mut should = self.should_shut_down.subscribe();
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let cap = started + answer_timeout * CONTROLLED_SHUTDOWN_MAX_ANSWER_TIMEOUTS;
+        let deadline = || {
+            let last = self
+                .last_answer
+                .lock()
+                .ok()
+                .and_then(|last| *last)
+                .filter(|at| *at > started)
+                .unwrap_or(started);
+            (last + answer_timeout).min(cap)
+        };
         tracing::info!(
             broker_id = self.registration.broker_id,
             "controlled shutdown: asking the controller to move this broker's leaderships"
         );
         loop {
             // a heartbeat waits for a controller to be known: bounded by what is left
-            let _ = tokio::time::timeout_at(deadline, self.heartbeat_once()).await;
+            let _ = tokio::time::timeout_at(deadline(), self.heartbeat_once()).await;
             if *should.borrow_and_update() {
                 tracing::info!(
                     broker_id = self.registration.broker_id,
@@ -232,6 +249,7 @@ impl BrokerLifecycle {
                 );
                 return true;
             }
+            let deadline = deadline();
             if Instant::now() >= deadline {
                 return false;
             }

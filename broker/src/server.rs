@@ -673,8 +673,12 @@ async fn expire_broker_sessions(
             _ = shutdown.changed() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = controller.expire_sessions().await {
-            tracing::debug!(error = %e, "broker session expiry");
+        // Without a quorum the expiry's proposal waits for its timeout: shutdown wins.
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            expired = controller.expire_sessions() => if let Err(e) = expired {
+                tracing::debug!(error = %e, "broker session expiry");
+            }
         }
     }
 }
