@@ -21,6 +21,7 @@ mod log;
 mod metadata;
 mod network;
 mod replica;
+mod security;
 mod server;
 mod txn;
 mod types;

@@ -61,6 +61,12 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListConfigResources, 0, 1),
     // Forwarded to the active controller, as Kafka's brokers do.
     (ApiKey::DescribeQuorum, 0, 2),
+    // Served by `security::sasl` before authentication; afterwards ILLEGAL_SASL_STATE.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    // Forwarded to the active controller.
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The controller listener's APIs (Kafka's `ControllerApis` that Ironlog implements), with
@@ -77,6 +83,7 @@ const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::BrokerRegistration, 0, 4),
     (ApiKey::BrokerHeartbeat, 0, 1),
     (ApiKey::AllocateProducerIds, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The client APIs a broker forwards to the active controller (in an Envelope) when it is
@@ -90,6 +97,7 @@ pub(crate) fn is_forwarded_to_controller(api: ApiKey) -> bool {
             | ApiKey::AlterConfigs
             | ApiKey::IncrementalAlterConfigs
             | ApiKey::DescribeQuorum
+            | ApiKey::AlterUserScramCredentials
     )
 }
 
