@@ -49,6 +49,9 @@ need_cmd make make
 need_cmd pkg-config pkg-config
 need_cmd python3 python3
 need_cmd curl curl
+# the metrics tests (broker/tests/metrics.rs): promtool and a Prometheus server
+need_cmd promtool prometheus
+need_cmd prometheus prometheus
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 # the container tests (broker/tests/container.rs): podman as root with runc, netavark
 # networks with DNS (aardvark-dns) and iptables, podman-compose, and debootstrap to make
@@ -191,6 +194,7 @@ start_broker() {
   "$bin" broker --override node.id=1 --override "log.dirs=$BROKER_TMP/data" \
     --override listeners=PLAINTEXT://127.0.0.1:0 \
     --override advertised.listeners=PLAINTEXT://127.0.0.1:0 \
+    --override admin.listener=http://127.0.0.1:0 \
     >"$BROKER_TMP/stdout" 2>"$BROKER_TMP/stderr" &
   BROKER_PID=$!
   local end=$((SECONDS + 60))

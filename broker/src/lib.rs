@@ -10,15 +10,19 @@
 
 #![warn(unreachable_pub)]
 
+mod admin;
 mod coordinator_shards;
 mod crash;
 mod error;
 mod frame;
 mod group;
 mod handlers;
+mod inter_broker;
 mod lifecycle;
 mod log;
+mod logging;
 mod metadata;
+mod metrics;
 mod network;
 mod replica;
 mod security;
@@ -26,4 +30,5 @@ mod server;
 mod txn;
 mod types;
 
+pub use logging::init_logging;
 pub use server::{start, RunningBroker, ServerError};

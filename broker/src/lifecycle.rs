@@ -50,6 +50,8 @@ pub(crate) struct BrokerLifecycle {
     registration_timeout: Duration,
     epoch: std::sync::atomic::AtomicI64,
     fenced: watch::Sender<bool>,
+    /// When the controller last answered a heartbeat (`None` before the first answer).
+    last_answer: std::sync::Mutex<Option<Instant>>,
     want_shut_down: AtomicBool,
     should_shut_down: watch::Sender<bool>,
     wake: tokio::sync::Notify,
@@ -76,6 +78,7 @@ impl BrokerLifecycle {
             registration_timeout: Duration::from_millis(registration_timeout_ms),
             epoch: std::sync::atomic::AtomicI64::new(-1),
             fenced: watch::Sender::new(true),
+            last_answer: std::sync::Mutex::new(None),
             want_shut_down: AtomicBool::new(false),
             should_shut_down: watch::Sender::new(false),
             wake: tokio::sync::Notify::new(),
@@ -160,6 +163,9 @@ impl BrokerLifecycle {
         };
         match self.client.heartbeat(&heartbeat).await {
             Ok(outcome) => {
+                if let Ok(mut last) = self.last_answer.lock() {
+                    *last = Some(Instant::now());
+                }
                 self.fenced.send_if_modified(|fenced| {
                     let changed = *fenced != outcome.is_fenced;
                     *fenced = outcome.is_fenced;
@@ -181,6 +187,19 @@ impl BrokerLifecycle {
             }
             Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
         }
+    }
+
+    /// Whether this broker counts as unfenced now: the controller's last heartbeat answer
+    /// said so, and came within `broker.session.timeout.ms` (after that long without an
+    /// answer the controller has fenced this broker, or there is no controller to ask).
+    pub(crate) fn is_unfenced(&self) -> bool {
+        let answered_recently = self
+            .last_answer
+            .lock()
+            .ok()
+            .and_then(|last| *last)
+            .is_some_and(|at| at.elapsed() < self.session_timeout);
+        answered_recently && !*self.fenced.borrow()
     }
 
     /// Waits (at most `timeout_ms`) until the controller unfenced this broker.

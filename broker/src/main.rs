@@ -40,22 +40,21 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // openraft reports every failed RPC to a down peer; the quorum's own
-                // logs say what matters (a peer lost or back, a fatal raft error).
-                .unwrap_or_else(|_| "info,openraft=off".into()),
-        )
-        .with_writer(std::io::stderr)
-        // No colour codes in logs that go to a file or a container runtime.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     match cli.command {
         Command::Broker { config, overrides } => {
-            raise_open_files_limit();
             let from_env =
                 overrides_from_env(std::env::vars_os()).context("invalid configuration")?;
+            let overrides: Vec<String> = from_env
+                .iter()
+                .map(|setting| setting.as_override())
+                .chain(overrides)
+                .collect();
+            let config = BrokerConfig::load(config.as_deref(), &overrides)
+                .context("invalid configuration")?;
+            // Logs start once the configuration (which chooses their format) is known;
+            // level from RUST_LOG, changeable at runtime (/loggers, BROKER_LOGGER).
+            ironlog::init_logging(config.logger_format_json);
+            raise_open_files_limit();
             for setting in &from_env {
                 // Values are not logged: some settings are passwords.
                 tracing::info!(
@@ -64,13 +63,6 @@ fn main() -> anyhow::Result<()> {
                     "setting from the environment"
                 );
             }
-            let overrides: Vec<String> = from_env
-                .iter()
-                .map(|setting| setting.as_override())
-                .chain(overrides)
-                .collect();
-            let config = BrokerConfig::load(config.as_deref(), &overrides)
-                .context("invalid configuration")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("ironlog")

@@ -9,16 +9,26 @@
 //! (Ironlog-private API keys, routed before any Kafka decoding), Envelopes and the
 //! controller's APIs. The private keys are unknown keys on a client listener.
 //!
+//! Request metrics (`crate::metrics::requests`) count every Kafka request a connection
+//! answers on either kind of listener, timed from its last byte read to its response's last
+//! byte written, under its API's name: a forwarded request on the client listener that
+//! received it (the forward is part of its local time) and, as Kafka counts it, under the
+//! inner request's API on the controller that served the Envelope. The raft RPCs are not
+//! counted: they are openraft's messages under Ironlog-private keys, with no Kafka request
+//! name a dashboard could know, and they would swamp the controller listener's figures.
+//! Nor is anything a SASL listener serves before its client authenticated (the exchange
+//! and an ApiVersions before it): Kafka's authenticator answers those outside its request
+//! metrics. A connection counts from its TCP accept, authenticated or not.
+//!
 //! Invariants: a frame larger than `socket.request.max.bytes`, an unknown API key, an
 //! unsupported version (other than ApiVersions, which answers with a v0 error response) or an
 //! undecodable body closes *this* connection with one logged reason; nothing else is affected
 //! and no handler runs.
 
+use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-
-use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
@@ -35,6 +45,9 @@ use crate::frame::ChunkedFrame;
 pub(crate) use crate::handlers::controller_apis::ControllerEndpoint;
 use crate::handlers::{self, Broker, RequestContext};
 use crate::metadata::{raft_rpc, MetadataQuorum, ENVELOPE_METADATA_OFFSET_TAG};
+use crate::metrics::requests::Observed;
+use crate::metrics::topics::TrafficSummary;
+use crate::metrics::Metrics;
 use crate::security::sasl::{SaslOutcome, SaslReply, SaslSession};
 use crate::security::{KafkaPrincipal, ListenerSecurity, ListenerStream};
 
@@ -91,6 +104,14 @@ impl Endpoint {
         }
     }
 
+    /// The process's metrics (the controller listener has them before the broker exists).
+    fn metrics(&self) -> &Arc<Metrics> {
+        match self {
+            Endpoint::Broker(broker) => &broker.metrics,
+            Endpoint::Controller(endpoint) => &endpoint.metrics,
+        }
+    }
+
     fn limits(&self) -> (u32, u64) {
         let config = match self {
             Endpoint::Broker(broker) => &broker.config,
@@ -114,6 +135,11 @@ pub(crate) async fn serve_connection(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
+    // Counted from the TCP accept, authenticated or not (as Kafka's connection count).
+    let _open = endpoint
+        .metrics()
+        .requests
+        .connection_opened(&security.name);
     let result = serve(tcp, peer, &security, &endpoint, shutdown).await;
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
@@ -222,7 +248,8 @@ async fn serve(
             listener_name: &listener_name,
             principal: &principal,
         };
-        let response = match endpoint {
+        let started = Instant::now();
+        let (response, observed) = match endpoint {
             Endpoint::Broker(broker) => {
                 handle_frame(request, &connection, broker, Forwarding::ToController).await?
             }
@@ -230,8 +257,19 @@ async fn serve(
                 handle_controller_frame(request, &connection, controller).await?
             }
         };
+        let local = started.elapsed();
         if let Some(response) = response {
             write_chunks(&mut stream, response).await?;
+        }
+        // Nothing before SASL authentication is counted: Kafka's authenticator answers
+        // those requests (ApiVersions included) outside its request metrics.
+        if let (Some(observed), false) = (observed, authenticating) {
+            observed.record(
+                endpoint.metrics(),
+                local,
+                started.elapsed() - local,
+                size as usize,
+            );
         }
     }
 }
@@ -296,6 +334,11 @@ async fn write_chunks(stream: &mut ListenerStream, chunks: Vec<Bytes>) -> std::i
     stream.flush().await
 }
 
+/// What a request's handling returns: the response frame (`None` when Kafka sends none,
+/// as for produce with acks=0), and what the metrics record of the request once its
+/// response was written (`None` for what is not counted: the raft RPCs).
+type Handled = (Option<Vec<Bytes>>, Option<Observed>);
+
 /// Whether a client's admin request may be forwarded to the active controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Forwarding {
@@ -326,8 +369,8 @@ async fn handle_frame(
     connection: &Connection<'_>,
     broker: &Arc<Broker>,
     forwarding: Forwarding,
-) -> Result<Option<Vec<Bytes>>, ConnectionError> {
-    let (api_key_raw, _, _) = prefix(&frame)?;
+) -> Result<Handled, ConnectionError> {
+    let (api_key_raw, version, _) = prefix(&frame)?;
     let forwarded_api = ApiKey::try_from(api_key_raw)
         .ok()
         .filter(|api| handlers::api_versions::is_forwarded_to_controller(*api));
@@ -352,10 +395,15 @@ async fn handle_frame(
             let size = u32::try_from(forwarded.response.len()).map_err(|_| {
                 ConnectionError::HandlerClosed("forwarded response too large".into())
             })?;
-            return Ok(Some(vec![
-                Bytes::copy_from_slice(&size.to_be_bytes()),
-                forwarded.response,
-            ]));
+            let observed = forwarded_api
+                .map(|api| Observed::forwarded(api, version, forwarded.response.clone()));
+            return Ok((
+                Some(vec![
+                    Bytes::copy_from_slice(&size.to_be_bytes()),
+                    forwarded.response,
+                ]),
+                observed,
+            ));
         }
     }
     handle_locally(frame, connection, broker, false).await
@@ -370,13 +418,13 @@ struct Decoded {
 }
 
 /// Checks the API and version against the listener's table and decodes header and body;
-/// `Err(Ok(chunks))` is an answer without a handler (ApiVersions at a version we do not
+/// `Ok(Err(handled))` is an answer without a handler (ApiVersions at a version we do not
 /// know, KIP-511).
 fn decode_request(
     mut frame: Bytes,
     connection: &Connection<'_>,
     controller_listener: bool,
-) -> Result<Result<Decoded, Vec<Bytes>>, ConnectionError> {
+) -> Result<Result<Decoded, Handled>, ConnectionError> {
     let (api_key_raw, version, correlation_id) = prefix(&frame)?;
     let api =
         ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;
@@ -388,7 +436,10 @@ fn decode_request(
         // KIP-511: answer an unsupported ApiVersions version with a v0 response carrying
         // UNSUPPORTED_VERSION and our ranges, so the client can pick a version it knows.
         let body = handlers::api_versions::unsupported_version_response(controller_listener);
-        return encode_response(api, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Err);
+        let response = ResponseKind::ApiVersions(body);
+        let observed = Observed::answered(api, version, &TrafficSummary::Other, &response);
+        return encode_response(api, 0, correlation_id, &response)
+            .map(|frame| Err((Some(frame), Some(observed))));
     }
     let Some((min, max)) = supported else {
         return Err(ConnectionError::UnsupportedVersion { api, version });
@@ -430,19 +481,40 @@ fn decode_request(
     }))
 }
 
-/// Encodes what a handler decided.
+/// Encodes what a handler decided, and counts it: the request's metrics always, its
+/// per-topic traffic when `traffic` names the broker that served it.
 fn respond(
     decoded_api: ApiKey,
     ctx: &RequestContext,
     correlation_id: i32,
     outcome: handlers::Outcome,
-) -> Result<Option<Vec<Bytes>>, ConnectionError> {
+    traffic: Option<(&TrafficSummary, &Broker)>,
+) -> Result<Handled, ConnectionError> {
+    let summary = traffic.map_or(&TrafficSummary::Other, |(summary, _)| summary);
     match outcome {
         handlers::Outcome::Respond(response) => {
-            encode_response(decoded_api, ctx.version, correlation_id, &response).map(Some)
+            let observed = Observed::answered(decoded_api, ctx.version, summary, &response);
+            if let Some((summary, broker)) = traffic {
+                broker
+                    .metrics
+                    .topics
+                    .record(summary, Some(&response), broker);
+            }
+            encode_response(decoded_api, ctx.version, correlation_id, &response)
+                .map(|frame| (Some(frame), Some(observed)))
         }
-        handlers::Outcome::NoResponse => Ok(None),
-        handlers::Outcome::Close(reason) => Err(ConnectionError::HandlerClosed(reason)),
+        handlers::Outcome::NoResponse => {
+            if let Some((summary, broker)) = traffic {
+                broker.metrics.topics.record(summary, None, broker);
+            }
+            Ok((None, Some(Observed::unanswered(decoded_api, ctx.version))))
+        }
+        handlers::Outcome::Close(reason) => {
+            if let Some((summary, broker)) = traffic {
+                broker.metrics.topics.record_failed(summary);
+            }
+            Err(ConnectionError::HandlerClosed(reason))
+        }
     }
 }
 
@@ -453,13 +525,20 @@ async fn handle_locally(
     connection: &Connection<'_>,
     broker: &Arc<Broker>,
     controller_listener: bool,
-) -> Result<Option<Vec<Bytes>>, ConnectionError> {
+) -> Result<Handled, ConnectionError> {
     let decoded = match decode_request(frame, connection, controller_listener)? {
         Ok(decoded) => decoded,
-        Err(answer) => return Ok(Some(answer)),
+        Err(answer) => return Ok(answer),
     };
+    let traffic = TrafficSummary::of_request(&decoded.request, broker);
     let outcome = handlers::handle(broker, &decoded.ctx, decoded.request).await;
-    respond(decoded.api, &decoded.ctx, decoded.correlation_id, outcome)
+    respond(
+        decoded.api,
+        &decoded.ctx,
+        decoded.correlation_id,
+        outcome,
+        Some((&traffic, broker)),
+    )
 }
 
 /// A controller listener's request: a raft RPC (Ironlog-private key, before any Kafka
@@ -469,7 +548,7 @@ async fn handle_controller_frame(
     mut frame: Bytes,
     connection: &Connection<'_>,
     endpoint: &Arc<ControllerEndpoint>,
-) -> Result<Option<Vec<Bytes>>, ConnectionError> {
+) -> Result<Handled, ConnectionError> {
     let (api_key_raw, version, correlation_id) = prefix(&frame)?;
     if raft_rpc::is_raft_api_key(api_key_raw) {
         if version != raft_rpc::RAFT_RPC_VERSION {
@@ -488,14 +567,14 @@ async fn handle_controller_frame(
         let mut head = BytesMut::with_capacity(8);
         head.extend_from_slice(&size.to_be_bytes());
         head.extend_from_slice(&correlation_id.to_be_bytes());
-        return Ok(Some(vec![head.freeze(), body]));
+        return Ok((Some(vec![head.freeze(), body]), None));
     }
     let api =
         ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;
     if api != ApiKey::Envelope {
         let decoded = match decode_request(frame, connection, true)? {
             Ok(decoded) => decoded,
-            Err(answer) => return Ok(Some(answer)),
+            Err(answer) => return Ok(answer),
         };
         // The quorum's and the brokers' lifecycle APIs need only the controller; the admin
         // APIs run the broker's handlers, which exist once this node has started (a peer's
@@ -515,7 +594,13 @@ async fn handle_controller_frame(
                 )),
             },
         };
-        return respond(decoded.api, &decoded.ctx, decoded.correlation_id, outcome);
+        return respond(
+            decoded.api,
+            &decoded.ctx,
+            decoded.correlation_id,
+            outcome,
+            None,
+        );
     }
     let Some(broker) = endpoint.broker() else {
         return Err(ConnectionError::HandlerClosed(
@@ -540,23 +625,30 @@ async fn handle_controller_frame(
             version,
             reason: e.to_string(),
         })?;
-    let response = serve_envelope(envelope, connection.listener_name, &broker).await;
+    let (response, observed) = serve_envelope(envelope, connection.listener_name, &broker).await;
+    // Counted as Kafka counts a forwarded request: under the inner request's API (an
+    // Envelope refused before its inner request ran counts as the Envelope).
+    let observed = observed.unwrap_or_else(|| {
+        let response = ResponseKind::Envelope(response.clone());
+        Observed::answered(api, version, &TrafficSummary::Other, &response)
+    });
     encode_response(
         api,
         version,
         correlation_id,
         &ResponseKind::Envelope(response),
     )
-    .map(Some)
+    .map(|frame| (Some(frame), Some(observed)))
 }
 
 /// Handles the request inside an Envelope as the client's own, and wraps its response
-/// with the metadata offset it reflects.
+/// with the metadata offset it reflects; with what the metrics record of the inner
+/// request, when it ran.
 async fn serve_envelope(
     envelope: EnvelopeRequest,
     listener_name: &Arc<str>,
     broker: &Arc<Broker>,
-) -> EnvelopeResponse {
+) -> (EnvelopeResponse, Option<Observed>) {
     let mut response = EnvelopeResponse::default();
     let inner = envelope.request_data;
     let inner_api = prefix(&inner)
@@ -564,7 +656,7 @@ async fn serve_envelope(
         .and_then(|(key, _, _)| ApiKey::try_from(key).ok());
     if !inner_api.is_some_and(handlers::api_versions::is_forwarded_to_controller) {
         response.error_code = ResponseError::InvalidRequest.code();
-        return response;
+        return (response, None);
     }
     let client = match envelope.client_host_address.len() {
         4 => <[u8; 4]>::try_from(envelope.client_host_address.as_ref())
@@ -581,15 +673,17 @@ async fn serve_envelope(
         .and_then(KafkaPrincipal::deserialize)
     else {
         response.error_code = ResponseError::PrincipalDeserializationFailure.code();
-        return response;
+        return (response, None);
     };
     let connection = Connection {
         peer,
         listener_name,
         principal: &principal,
     };
+    let mut observed = None;
     match handle_frame(inner, &connection, broker, Forwarding::Never).await {
-        Ok(Some(chunks)) => {
+        Ok((Some(chunks), inner_observed)) => {
+            observed = inner_observed;
             let mut data = BytesMut::new();
             for chunk in &chunks {
                 data.extend_from_slice(chunk);
@@ -601,13 +695,13 @@ async fn serve_envelope(
                 Bytes::copy_from_slice(&broker.image().offset.to_be_bytes()),
             );
         }
-        Ok(None) => response.error_code = ResponseError::InvalidRequest.code(),
+        Ok((None, _)) => response.error_code = ResponseError::InvalidRequest.code(),
         Err(e) => {
             tracing::warn!(reason = %e, "a forwarded request failed");
             response.error_code = ResponseError::InvalidRequest.code();
         }
     }
-    response
+    (response, observed)
 }
 
 /// Encodes a response frame as chunks: the size prefix, then the header and body. A Fetch

@@ -1,15 +1,17 @@
 //! `server`: start-up, the accept loops, background maintenance and clean shutdown.
 //!
-//! Start-up order: check `meta.properties` in every log dir → open the logs (recovery) →
+//! Start-up order: bind the admin listener (`admin.listener`; live from here on, ready
+//! once the broker serves clients unfenced) → check `meta.properties` in every log dir → open the logs (recovery) →
 //! open the metadata quorum → bind the controller listener (controller role only) and serve
 //! the quorum's RPCs on it → join the quorum (formatting a fresh one; bounded by
 //! `initial.broker.registration.timeout.ms`) → write `meta.properties` → bind the client
 //! listeners (port 0 → the bound port is advertised) → register this broker with the
 //! active controller → apply the current metadata image to partitions → heartbeat until
 //! unfenced → accept clients. A start that fails stops what it had started.
-//! Shutdown: controlled shutdown (leaderships move away while clients are still served),
+//! Shutdown: readiness off, controlled shutdown (leaderships move away while clients are still served),
 //! then a watch signal every connection task listens to; logs are flushed and
-//! checkpointed, and the clean-shutdown marker written, before the process exits. A fatal
+//! checkpointed, and the clean-shutdown marker written, before the process exits; the
+//! admin listener stops last. A fatal
 //! signal (another cluster's voters, a duplicate node id) stops the process with its
 //! reason.
 
@@ -23,8 +25,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::admin::AdminListener;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, Broker};
+use crate::inter_broker::InterBrokerClient;
 use crate::lifecycle::BrokerLifecycle;
 use crate::log::{
     capacity_for_limit, open_files_limit, CleanerConfig, FileCache, LogCleaner, LogConfig,
@@ -35,6 +39,7 @@ use crate::metadata::{
     BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerClient,
     ControllerDefaults, MetadataQuorum, QuorumConfig,
 };
+use crate::metrics::Metrics;
 use crate::network::{ControllerEndpoint, Endpoint};
 use crate::replica::ReplicaManager;
 use crate::security::ListenerSecurity;
@@ -45,6 +50,8 @@ use ironlog_config::{BrokerConfig, Listener};
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
 pub(crate) const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
 const META_PROPERTIES: &str = "meta.properties";
+/// The admin listener's name in the `ironlog: listener NAME bound to ADDR` lines.
+const ADMIN_LISTENER_NAME: &str = "ADMIN";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -64,6 +71,8 @@ pub enum ServerError {
     Registration(String),
     #[error("listener security: {0}")]
     Security(String),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// A started broker: its shared state, bound addresses and background tasks.
@@ -79,8 +88,12 @@ pub struct RunningBroker {
     cleaner: Option<LogCleaner>,
     lifecycle: Arc<BrokerLifecycle>,
     fatal: watch::Receiver<Option<String>>,
+    /// The admin HTTP listener (`admin.listener`), stopped last.
+    admin: Option<AdminListener>,
 }
 
+/// How long the background tasks together may take to stop at shutdown.
+const TASKS_STOP_MS: u64 = 10_000;
 /// How long a clean shutdown waits for in-flight requests to finish.
 const SHUTDOWN_DRAIN_MS: u64 = 15_000;
 
@@ -101,11 +114,53 @@ fn log_file_cache(configured_max: u32) -> Arc<FileCache> {
     FileCache::new(capacity)
 }
 
-/// Starts a broker: storage, the metadata quorum (opened, its controller listener bound
-/// and served, then joined: formatted on a first start), listeners, registration, the
-/// broker's components, unfencing, then the background tasks and client accept loops (the
-/// order of the module header).
+/// Starts a broker: the admin listener, storage, the metadata quorum (opened, its
+/// controller listener bound and served, then joined: formatted on a first start),
+/// listeners, registration, the broker's components, unfencing, then the background tasks
+/// and client accept loops (the order of the module header).
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
+    let admin = start_admin(&config).await?;
+    match start_broker(config).await {
+        Ok(mut running) => {
+            if let Some(admin) = &admin {
+                running
+                    .bound
+                    .push((ADMIN_LISTENER_NAME.to_owned(), admin.local));
+                admin
+                    .state
+                    .set_serving(&running.broker, Arc::clone(&running.lifecycle));
+            }
+            running.admin = admin;
+            Ok(running)
+        }
+        Err(e) => {
+            if let Some(admin) = admin {
+                admin.stop().await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Binds the admin listener first, so that liveness answers during log recovery and while
+/// the node waits for the quorum.
+async fn start_admin(config: &BrokerConfig) -> Result<Option<AdminListener>, ServerError> {
+    let Some((host, port)) = &config.admin_listener else {
+        return Ok(None);
+    };
+    AdminListener::start(host, *port)
+        .await
+        .map(Some)
+        .map_err(|source| ServerError::Bind {
+            name: ADMIN_LISTENER_NAME.to_owned(),
+            address: format!("http://{host}:{port}"),
+            source,
+        })
+}
+
+/// Everything of [`start`] after the admin listener.
+async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
+    let metrics = Metrics::new()?;
     let meta_cluster_id = check_meta_properties(&config)?;
     let (logs, cleaner) = open_storage(&config).await?;
     let quorum = open_quorum(&config, meta_cluster_id.clone()).await?;
@@ -124,6 +179,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
         Arc::clone(&quorum),
         Arc::clone(&controller),
         config.clone(),
+        Arc::clone(&metrics),
     ));
     match async {
         if let Some(listener) = bind_controller_listener(&config).await? {
@@ -153,7 +209,8 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
             fatal.clone(),
         )
         .await?;
-        let broker = build_broker(config, logs, quorum, controller, controller_client).await?;
+        let broker =
+            build_broker(config, logs, quorum, controller, controller_client, metrics).await?;
         endpoint.set_broker(Arc::clone(&broker));
         running
             .tasks
@@ -491,6 +548,7 @@ async fn build_broker(
     quorum: Arc<MetadataQuorum>,
     controller: Arc<Controller>,
     controller_client: Arc<ControllerClient>,
+    metrics: Arc<Metrics>,
 ) -> Result<Arc<Broker>, ServerError> {
     let node_id = config.node_id;
     let replicas = Arc::new(ReplicaManager::new(
@@ -498,6 +556,7 @@ async fn build_broker(
         config.clone(),
         logs,
         quorum.subscribe(),
+        Some(Arc::clone(&controller_client)),
     ));
     replicas.apply_image(quorum.image()).await?;
     let groups = GroupCoordinator::new(
@@ -508,6 +567,12 @@ async fn build_broker(
         Arc::clone(&quorum),
     );
     let producer_ids = Arc::new(ProducerIdManager::new());
+    let inter_broker = Arc::new(InterBrokerClient::new(
+        node_id,
+        config.inter_broker_listener_name.clone(),
+        Arc::clone(&quorum),
+        Duration::from_millis(config.request_timeout_ms.clamp(1_000, 300_000) as u64),
+    ));
     let txn = TransactionCoordinator::new(
         node_id,
         TxnConfig::from_broker_config(&config),
@@ -516,8 +581,10 @@ async fn build_broker(
         Arc::clone(&quorum),
         Arc::clone(&groups),
         Arc::clone(&producer_ids),
+        Arc::clone(&inter_broker),
     );
     Ok(Arc::new(Broker {
+        metrics,
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
         ),
@@ -562,11 +629,17 @@ fn spawn_tasks(
         broker.groups.start(shutdown_rx.clone()),
         broker.txn.start(shutdown_rx.clone()),
         tokio::spawn(maintenance(Arc::clone(&broker), shutdown_rx.clone())),
+        tokio::spawn(Arc::clone(&broker.metrics).follow_images(
+            Arc::clone(&broker.replicas),
+            broker.quorum.subscribe(),
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(expire_broker_sessions(
             Arc::clone(&broker.controller),
             broker.config.broker_session_timeout_ms.max(100) as u64,
             shutdown_rx.clone(),
         )),
+        broker.replicas.start_isr_expiration(shutdown_rx.clone()),
         tokio::spawn(forward_fatal(
             broker.quorum.fatal_signal(),
             fatal.clone(),
@@ -593,6 +666,7 @@ fn spawn_tasks(
         cleaner,
         lifecycle,
         fatal: fatal.subscribe(),
+        admin: None,
     }
 }
 
@@ -665,20 +739,38 @@ impl RunningBroker {
     /// then: stops accepting, closes connections, flushes and checkpoints every log and
     /// writes the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        if let Some(admin) = &self.admin {
+            admin.state.set_stopping();
+        }
         let timeout =
             Duration::from_millis(self.broker.config.broker_session_timeout_ms.max(1000) as u64);
         if self.fatal.borrow().is_none() && !self.lifecycle.controlled_shutdown(timeout).await {
             tracing::warn!("controlled shutdown did not complete in time; stopping anyway");
         }
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        // One deadline for all of them (not one each): a task that misses it is aborted.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(TASKS_STOP_MS);
+        let mut aborted = 0usize;
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                aborted += 1;
+            }
         }
+        if aborted > 0 {
+            tracing::warn!(
+                aborted,
+                timeout_ms = TASKS_STOP_MS,
+                "background tasks did not stop in time; aborted"
+            );
+        }
+        tracing::info!("shutdown: background tasks stopped");
         if let Some(cleaner) = self.cleaner {
             tokio::task::spawn_blocking(move || cleaner.shutdown())
                 .await
                 .map_err(|e| ServerError::Quorum(format!("log cleaner shutdown failed: {e}")))?;
         }
+        self.broker.replicas.shutdown_fetchers().await;
         // Connections finish the request they are serving (responses included) and close;
         // only then are logs flushed, so nothing is appended after the clean-shutdown marker.
         let drained = tokio::time::timeout(
@@ -692,6 +784,7 @@ impl RunningBroker {
                 "connections still busy at shutdown; closing logs anyway"
             );
         }
+        tracing::info!("shutdown: connections closed; flushing and closing the logs");
         let logs = Arc::clone(self.broker.replicas.log_manager());
         tokio::task::spawn_blocking(move || logs.shutdown())
             .await
@@ -701,6 +794,9 @@ impl RunningBroker {
             .shutdown()
             .await
             .map_err(|e| ServerError::Quorum(e.to_string()))?;
+        if let Some(admin) = self.admin {
+            admin.stop().await;
+        }
         Ok(())
     }
 }
@@ -762,7 +858,8 @@ async fn apply_images(
     }
 }
 
-/// Periodic retention, flush and checkpoint work, on the blocking pool.
+/// Periodic retention, flush and checkpoint (offsets, high watermarks) work, on the
+/// blocking pool.
 async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let c = &broker.config;
     let mut retention = tokio::time::interval(Duration::from_millis(
@@ -777,12 +874,16 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut producer_expiry = tokio::time::interval(Duration::from_millis(
         c.producer_id_expiration_check_interval_ms.max(10) as u64,
     ));
+    let mut high_watermarks = tokio::time::interval(Duration::from_millis(
+        c.replica_high_watermark_checkpoint_interval_ms.max(10) as u64,
+    ));
     let producer_id_expiration_ms = i64::from(c.producer_id_expiration_ms);
     for t in [
         &mut retention,
         &mut flush,
         &mut checkpoint,
         &mut producer_expiry,
+        &mut high_watermarks,
     ] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
@@ -804,6 +905,12 @@ async fn maintenance(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             }
             _ = flush.tick() => {
                 let _ = tokio::task::spawn_blocking(move || logs.flush_due(now_ms())).await;
+            }
+            _ = high_watermarks.tick() => {
+                let r = tokio::task::spawn_blocking(move || logs.checkpoint_high_watermarks()).await;
+                if let Ok(Err(e)) = r {
+                    tracing::error!(error = %e, "writing the high-watermark checkpoint failed");
+                }
             }
             _ = checkpoint.tick() => {
                 let r = tokio::task::spawn_blocking(move || logs.checkpoint()).await;

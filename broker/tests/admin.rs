@@ -919,7 +919,7 @@ fn describe_broker_configs_reports_kafka_flags() {
     );
 }
 
-/// ListConfigResources (KIP-1142) v1 lists this broker and every topic, by type; v0
+/// ListConfigResources (KIP-1142) v1 lists this broker, its loggers and every topic, by type; v0
 /// (ListClientMetricsResources) lists client-metrics subscriptions, of which there are
 /// none; an unknown type is UNSUPPORTED_VERSION.
 #[test]
@@ -949,7 +949,8 @@ fn list_config_resources_lists_brokers_and_topics() {
             codes::NONE,
             vec![
                 (resource::TOPIC, topic.clone()),
-                (resource::BROKER, "1".to_string())
+                (resource::BROKER, "1".to_string()),
+                (resource::BROKER_LOGGER, "1".to_string())
             ]
         ),
         "every type"

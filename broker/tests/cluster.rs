@@ -1,7 +1,8 @@
 //! A 3-node cluster of combined nodes started with the cluster issue's exact command line
 //! (the test kit's `TestCluster`): formation in any order and at different times, topics
 //! created through any node, controller failover after kill -9, a restart of every node,
-//! controlled shutdown on SIGTERM, fencing of a silent broker, and the refusals — a data
+//! controlled shutdown on SIGTERM, fencing of a silent broker, every node's admin listener
+//! and its readiness without a controller, and the refusals — a data
 //! dir of another cluster, a second registration of a live node id, raft RPCs where they
 //! do not belong. Until replication lands, a partition's data lives only on its leader:
 //! these tests check metadata, leadership and admin behaviour as clients see them.
@@ -14,9 +15,10 @@ use std::time::Duration;
 
 use common::*;
 use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{
-    BrokerId, BrokerRegistrationRequest, DescribeQuorumRequest, TopicName,
+    BrokerId, BrokerRegistrationRequest, CreateTopicsRequest, DescribeQuorumRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{NewTopic, TopicReplication};
@@ -324,6 +326,131 @@ fn a_silent_broker_is_fenced_and_unfenced_when_it_heartbeats_again() {
                 .is_some_and(|(brokers, _)| brokers == vec![1, 2, 3])
         },
     );
+}
+
+/// The sum of the samples of `family` on `url`'s `/metrics` whose labels include `label`
+/// (`request="CreateTopics"`).
+fn metric_sum(url: &str, family: &str, label: &str) -> f64 {
+    let (status, text) = http("GET", &format!("{url}/metrics"), None);
+    assert_eq!(status, 200, "GET {url}/metrics: {text}");
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{family}{{")) && line.contains(label))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// `GET /health/ready` of `url`: (status, body).
+fn readiness(url: &str) -> (u16, String) {
+    http("GET", &format!("{url}/health/ready"), None)
+}
+
+#[test]
+fn every_node_has_its_own_admin_listener_counts_forwarded_requests_and_is_not_ready_without_a_controller(
+) {
+    let mut cluster = three_nodes()
+        .set("broker.session.timeout.ms", "3000")
+        .set("broker.heartbeat.interval.ms", "300")
+        .start();
+    let urls: BTreeMap<i32, String> = cluster
+        .node_ids()
+        .into_iter()
+        .map(|id| {
+            let url = cluster.node(id).admin_url().unwrap_or_else(|| {
+                panic!("node {id} printed no `ironlog: listener ADMIN bound to` line")
+            });
+            (id, url)
+        })
+        .collect();
+    let distinct: BTreeSet<&String> = urls.values().collect();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "each node's port-0 admin listener has a port of its own: {urls:?}"
+    );
+    for (id, url) in &urls {
+        wait_until(WAIT, &format!("node {id} ready at {url}"), || {
+            readiness(url).0 == 200
+        });
+    }
+    // A CreateTopics through a node that is not the active controller counts there and,
+    // under its own name (not as an Envelope), on the controller that served it.
+    let controller = active_controller(&cluster, 1);
+    let via = cluster
+        .node_ids()
+        .into_iter()
+        .find(|id| *id != controller)
+        .expect("a node that is not the active controller");
+    let requests = "kafka_network_requestmetrics_requests_total";
+    let create_topics = r#"request="CreateTopics""#;
+    let before = metric_sum(&urls[&controller], requests, create_topics);
+    // Sent to node `via` itself (an admin client would send it to the controller Metadata
+    // names), which forwards it in an Envelope.
+    let topic = topic_name("forwarded");
+    let created = RawClient::connect(cluster.node(via).bootstrap()).expect_call(
+        7,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.clone())))
+                .with_num_partitions(1)
+                .with_replication_factor(3)]),
+        "CreateTopics",
+    );
+    assert_eq!(
+        created.topics.first().map(|t| t.error_code),
+        Some(0),
+        "CreateTopics {topic} through node {via}: {created:?}"
+    );
+    assert!(
+        metric_sum(&urls[&via], requests, create_topics) >= 1.0,
+        "node {via} counts the CreateTopics it forwarded"
+    );
+    assert!(
+        metric_sum(&urls[&controller], requests, create_topics) > before,
+        "the controller (node {controller}) counts the forwarded CreateTopics under its name"
+    );
+    assert_eq!(
+        metric_sum(&urls[&controller], requests, r#"request="Envelope""#),
+        0.0,
+        "an Envelope is counted as the request inside it"
+    );
+    assert!(
+        metric_sum(
+            &urls[&controller],
+            "kafka_server_socket_server_metrics_connection_creation_total",
+            r#"listener="CONTROLLER""#
+        ) >= 1.0,
+        "the controller listener's connections are counted"
+    );
+    // Nodes 2 and 3 gone: node 1 has no controller to heartbeat to, and after a session
+    // timeout counts as fenced — still live, no longer ready.
+    cluster.kill9_node(2);
+    cluster.kill9_node(3);
+    let url = &urls[&1];
+    let mut last = (0, String::new());
+    wait_until(
+        WAIT,
+        "node 1 not ready once no controller answers its heartbeats",
+        || {
+            last = readiness(url);
+            last.0 == 503
+        },
+    );
+    assert!(
+        last.1.contains(r#""registered":false"#) && last.1.contains(r#""ready":false"#),
+        "the readiness body names the registration check as failing: {}",
+        last.1
+    );
+    assert_eq!(
+        http("GET", &format!("{url}/health/live"), None).0,
+        200,
+        "node 1 is still live while not ready"
+    );
+    // A quorum again (nodes 1 and 2): node 1 heartbeats, is unfenced, ready.
+    cluster.restart_node(2);
+    wait_until(WAIT, "node 1 ready again once a controller answers", || {
+        readiness(url).0 == 200
+    });
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -1216,7 +1216,6 @@ fn compose_file_starts_three_nodes_each_configured_by_its_environment() {
 /// partition 0 is killed (`podman kill`) and later started again, and every acknowledged
 /// record is read back exactly once, in order per partition.
 #[test]
-#[ignore = "needs the multi-broker cluster (issue 10)"]
 fn compose_cluster_loses_no_acknowledged_write_when_a_broker_is_killed() {
     let image = ensure_image();
     let project = ComposeProject::up(image);

@@ -76,6 +76,7 @@ fn refused_start(env: &[(&str, &str)]) -> String {
         .arg(format!("log.dirs={}", dir.path().display()))
         .args(["--override", "listeners=PLAINTEXT://127.0.0.1:0"])
         .args(["--override", "advertised.listeners=PLAINTEXT://127.0.0.1:0"])
+        .args(["--override", "admin.listener="])
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()

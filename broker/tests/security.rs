@@ -690,7 +690,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 /// The property set, exactly, on a fresh data dir (plus a node id, a data dir and
-/// the inter-broker listener, which Kafka requires as well): the SASL_PLAINTEXT admin
+/// the inter-broker listener, which Kafka requires as well, and a port-0 admin listener so
+/// that the test never takes the default port 9644): the SASL_PLAINTEXT admin
 /// creates a SCRAM user, who then connects over SASL_PLAINTEXT; a client certificate gets
 /// through SSL where `ssl.client.auth=required`.
 #[test]
@@ -704,6 +705,7 @@ fn the_documented_security_properties_work_on_a_fresh_data_dir() {
     command.set_all(&[
         ("node.id", "1"),
         ("log.dirs", &dir.path().join("data").display().to_string()),
+        ("admin.listener", "http://127.0.0.1:0"),
         ("listeners", listeners),
         ("advertised.listeners", listeners),
         ("inter.broker.listener.name", "SSL"),

@@ -367,9 +367,10 @@ impl GroupCoordinator {
         if image.topic(GROUP_METADATA_TOPIC_NAME).is_some() {
             return Ok(());
         }
-        let brokers = image.brokers.len().max(1);
-        let replication_factor =
-            (self.config.offsets_topic_replication_factor as usize).min(brokers) as i16;
+        // As Kafka: the configured replication factor, not capped by the brokers
+        // registered; until enough are, the controller refuses the creation
+        // (INVALID_REPLICATION_FACTOR) and FindCoordinator answers COORDINATOR_NOT_AVAILABLE.
+        let replication_factor = self.config.offsets_topic_replication_factor;
         let spec = CreateTopicSpec {
             name: GROUP_METADATA_TOPIC_NAME.to_owned(),
             num_partitions: self.config.offsets_topic_num_partitions,
@@ -888,6 +889,26 @@ impl GroupCoordinator {
         })
     }
 
+    /// Every group's committed offsets in the loaded shards, for the consumer lag metrics:
+    /// (group, partition, offset) with each shard locked only while its offsets are copied.
+    pub(crate) fn committed_offsets(&self) -> Vec<(String, TopicPartition, i64)> {
+        let mut out = Vec::new();
+        for shard in self.shards.all() {
+            let st = shard.lock();
+            if !st.is_loaded() {
+                continue;
+            }
+            for g in st.groups.values() {
+                out.extend(
+                    g.offsets
+                        .iter()
+                        .map(|(tp, v)| (g.group_id.clone(), tp.clone(), v.offset)),
+                );
+            }
+        }
+        out
+    }
+
     // ------------------------------------------------------------------ admin APIs
 
     /// ListGroups over every loaded shard; `states`/`types` filter case-insensitively.
@@ -1255,12 +1276,24 @@ impl GroupCoordinator {
         shard: &Shard,
         batch: Bytes,
     ) -> Result<i64, ResponseError> {
+        self.append_batch_verified(shard, batch, TxnVerification::Off)
+            .await
+    }
+
+    /// [`Self::append_batch`] of a transactional batch under a KIP-890 verification.
+    pub(super) async fn append_batch_verified(
+        &self,
+        shard: &Shard,
+        batch: Bytes,
+        verification: TxnVerification,
+    ) -> Result<i64, ResponseError> {
         let tp = shard.tp();
         let result = self
             .replicas
             .append_as_leader(
-                vec![(tp.clone(), batch, TxnVerification::Off)],
+                vec![(tp.clone(), batch, verification)],
                 -1,
+                self.config.offsets_commit_timeout_ms,
                 AppendOrigin::Coordinator,
             )
             .await

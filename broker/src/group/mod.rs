@@ -51,6 +51,9 @@ pub(crate) struct GroupConfig {
     pub offsets_topic_compression: Compression,
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval_ms: i64,
+    /// `offsets.commit.timeout.ms`: how long an append to `__consumer_offsets` waits for
+    /// its ISR (acks=all).
+    pub offsets_commit_timeout_ms: i32,
     /// KIP-848 consumer groups (`group.consumer.*`).
     pub consumer: consumer::ConsumerSettings,
     /// `group.consumer.migration.policy`: which online conversions between the classic and
@@ -115,6 +118,7 @@ impl GroupConfig {
             offsets_topic_compression: compression_of_codec(codec),
             offsets_retention_ms: i64::from(c.offsets_retention_minutes.max(1)) * 60_000,
             offsets_retention_check_interval_ms: c.offsets_retention_check_interval_ms.max(10),
+            offsets_commit_timeout_ms: c.offsets_commit_timeout_ms.max(1),
         }
     }
 }

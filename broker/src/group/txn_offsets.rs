@@ -14,6 +14,7 @@
 //! `#[path]` for access to shard internals.)
 
 use super::*;
+use crate::log::TxnVerification;
 use crate::replica::TxnMarker;
 
 /// A transactional offset awaiting its transaction's marker.
@@ -153,13 +154,17 @@ impl GroupCoordinator {
     /// `producer_id`/`producer_epoch` to the group's partition (answered once appended) and
     /// holds them as pending until the transaction's marker. The caller (the transaction
     /// coordinator) has checked that the group's partition is part of the producer's ongoing
-    /// transaction and keeps its markers out until this returns.
+    /// transaction and keeps its markers out until this returns — in process under the
+    /// transaction's write lock (`TxnVerification::Off`), or, when the coordinator is
+    /// another broker, by the verification guard the partition handed out before the check
+    /// (a marker meanwhile voids it and the append is INVALID_TXN_STATE).
     pub(crate) async fn txn_offset_commit(
         &self,
         group_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         offsets: Vec<(TopicPartition, OffsetCommitValue)>,
+        verification: TxnVerification,
     ) -> Result<(), ResponseError> {
         if offsets.is_empty() {
             return Ok(());
@@ -186,7 +191,10 @@ impl GroupCoordinator {
             tracing::error!(error = %e, "encoding transactional offset records failed");
             ResponseError::UnknownServerError
         })?;
-        let base_offset = match self.append_batch(&shard, batch).await {
+        let base_offset = match self
+            .append_batch_verified(&shard, batch, verification)
+            .await
+        {
             Ok(base) => base,
             // The partition saw a newer epoch of this producer: it is a zombie.
             Err(ResponseError::InvalidProducerEpoch) => return Err(ResponseError::ProducerFenced),

@@ -1,5 +1,5 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for TOPIC and BROKER
-//! resources, and ListConfigResources. Values are layered (topic override > dynamic broker >
+//! resources (BROKER_LOGGER in `broker_loggers`), and ListConfigResources. Values are layered (topic override > dynamic broker >
 //! dynamic cluster default > static > default) by the `config` module; changes to a BROKER
 //! resource are checked here as Kafka's broker checks them, then committed through the
 //! controller, and take effect when the next metadata image is applied.
@@ -71,7 +71,9 @@ fn resource_of(
                 ))),
             }
         }
-        RESOURCE_BROKER_LOGGER | RESOURCE_CLIENT_METRICS | RESOURCE_GROUP => Err(invalid(format!(
+        // BROKER_LOGGER is answered by `broker_loggers` before this; legacy AlterConfigs
+        // does not support it (Kafka: unknown resource type).
+        RESOURCE_CLIENT_METRICS | RESOURCE_GROUP => Err(invalid(format!(
             "config resource type {resource_type} is not supported by this broker"
         ))),
         other => Err(invalid(format!("Unknown resource type {other}"))),
@@ -111,6 +113,23 @@ pub(super) fn handle_describe(
         let mut out = DescribeConfigsResult::default();
         out.resource_type = res.resource_type;
         out.resource_name = res.resource_name.clone();
+        // As Kafka: no keys, or an empty list, means every config.
+        let keys: Option<Vec<String>> = res
+            .configuration_keys
+            .as_ref()
+            .filter(|k| !k.is_empty())
+            .map(|k| k.iter().map(|s| s.to_string()).collect());
+        if res.resource_type == RESOURCE_BROKER_LOGGER {
+            match super::broker_loggers::describe(broker, &res.resource_name, keys.as_deref()) {
+                Ok(configs) => out.configs = configs,
+                Err(e) => {
+                    out.error_code = e.error_code();
+                    out.error_message = e.message.as_deref().map(str_bytes);
+                }
+            }
+            response.results.push(out);
+            continue;
+        }
         let described: Result<Vec<DescribedConfig>, ApiError> = resource_of(
             broker,
             res.resource_type,
@@ -145,12 +164,6 @@ pub(super) fn handle_describe(
         });
         match described {
             Ok(configs) => {
-                // As Kafka: no keys, or an empty list, means every config.
-                let keys: Option<Vec<String>> = res
-                    .configuration_keys
-                    .as_ref()
-                    .filter(|k| !k.is_empty())
-                    .map(|k| k.iter().map(|s| s.to_string()).collect());
                 for c in configs {
                     if keys.as_ref().is_some_and(|k| !k.contains(&c.name)) {
                         continue;
@@ -377,12 +390,32 @@ pub(super) async fn handle_incremental_alter(
     broker: &Arc<Broker>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    // BROKER_LOGGER resources change this process's log levels, not metadata.
+    let is_logger = |res: &incremental_alter_configs_request::AlterConfigsResource| {
+        res.resource_type == RESOURCE_BROKER_LOGGER
+    };
     let parsed = request
         .resources
         .iter()
+        .filter(|res| !is_logger(res))
         .map(|res| parse_incremental(broker, res))
         .collect();
-    let results = commit_changes(broker, parsed, request.validate_only).await;
+    let mut committed = commit_changes(broker, parsed, request.validate_only)
+        .await
+        .into_iter();
+    let results: Vec<Result<(), ApiError>> = request
+        .resources
+        .iter()
+        .map(|res| {
+            if is_logger(res) {
+                super::broker_loggers::alter(broker, res, request.validate_only)
+            } else {
+                committed
+                    .next()
+                    .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into()))
+            }
+        })
+        .collect();
     let mut response = IncrementalAlterConfigsResponse::default();
     for (res, result) in request.resources.iter().zip(results) {
         let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
@@ -398,8 +431,8 @@ pub(super) async fn handle_incremental_alter(
 /// config resources that exist, of the requested types — every type the version knows when
 /// none is named (v0 knows only CLIENT_METRICS); an unknown type fails the request with
 /// UNSUPPORTED_VERSION, as in Kafka. Kafka's order: groups, client metrics, broker loggers,
-/// brokers, topics. This broker has no group configs, client-metrics subscriptions or
-/// broker-logger resources (DescribeConfigs serves neither), so it lists brokers and topics.
+/// brokers, topics. This broker has no group configs or client-metrics subscriptions, so it
+/// lists its broker-logger resource, brokers and topics.
 pub(super) fn handle_list_config_resources(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
@@ -431,14 +464,19 @@ pub(super) fn handle_list_config_resources(
         r
     };
     let image = broker.image();
-    if wanted.contains(&RESOURCE_BROKER) {
-        response.config_resources.extend(
-            image
-                .brokers
-                .values()
-                .filter(|b| !b.fenced && b.listeners.iter().any(|l| l.name == *ctx.listener_name))
-                .map(|b| resource(RESOURCE_BROKER, &b.broker_id.to_string())),
-        );
+    let brokers = || {
+        image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced && b.listeners.iter().any(|l| l.name == *ctx.listener_name))
+    };
+    // Every broker's loggers, as Kafka lists them (each broker describes its own).
+    for resource_type in [RESOURCE_BROKER_LOGGER, RESOURCE_BROKER] {
+        if wanted.contains(&resource_type) {
+            response
+                .config_resources
+                .extend(brokers().map(|b| resource(resource_type, &b.broker_id.to_string())));
+        }
     }
     if wanted.contains(&RESOURCE_TOPIC) {
         response.config_resources.extend(

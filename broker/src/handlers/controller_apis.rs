@@ -1,5 +1,5 @@
 //! The controller listener's own Kafka APIs (Kafka's `ControllerApis`): BrokerRegistration,
-//! BrokerHeartbeat and AllocateProducerIds from brokers, DescribeQuorum from tools, and
+//! BrokerHeartbeat, AllocateProducerIds and AlterPartition from brokers, DescribeQuorum from tools, and
 //! ApiVersions with the controller listener's table. They need only the controller and the
 //! quorum, so they are served from the moment the controller listener is bound — before
 //! this node's own broker side exists. The admin APIs on this listener (and Envelopes) run
@@ -7,18 +7,22 @@
 
 use std::sync::{Arc, OnceLock};
 
+use kafka_protocol::messages::alter_partition_response::{
+    PartitionData as AlteredPartition, TopicData as AlteredTopic,
+};
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest,
-    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId,
-    RequestKind, ResponseKind,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId,
+    BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId, RequestKind, ResponseKind,
 };
 
 use super::{api_versions, describe_quorum, Broker, Outcome, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::{
     BrokerEndpoint, BrokerHeartbeat, BrokerRegistrationRequest as Registration, Controller,
-    MetadataQuorum,
+    IsrChange, MetadataQuorum,
 };
+use crate::metrics::Metrics;
 use crate::txn::PRODUCER_ID_BLOCK_SIZE;
 use ironlog_config::{BrokerConfig, SecurityProtocol};
 
@@ -27,6 +31,8 @@ pub(crate) struct ControllerEndpoint {
     pub quorum: Arc<MetadataQuorum>,
     pub controller: Arc<Controller>,
     pub config: BrokerConfig,
+    /// The process's metrics, which count this listener's requests from the start.
+    pub metrics: Arc<Metrics>,
     broker: OnceLock<Arc<Broker>>,
 }
 
@@ -35,11 +41,13 @@ impl ControllerEndpoint {
         quorum: Arc<MetadataQuorum>,
         controller: Arc<Controller>,
         config: BrokerConfig,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             quorum,
             controller,
             config,
+            metrics,
             broker: OnceLock::new(),
         }
     }
@@ -75,6 +83,9 @@ pub(crate) async fn handle(
         }
         RequestKind::AllocateProducerIds(r) => {
             ResponseKind::AllocateProducerIds(allocate_producer_ids(endpoint, r).await)
+        }
+        RequestKind::AlterPartition(r) => {
+            ResponseKind::AlterPartition(alter_partition(endpoint, ctx.version, r).await)
         }
         RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(
             &endpoint.quorum,
@@ -202,6 +213,77 @@ async fn allocate_producer_ids(
             response.error_code = e.error_code();
             response.producer_id_start = ProducerId(-1);
         }
+    }
+    response
+}
+
+/// AlterPartition (Kafka's `ControllerApis.handleAlterPartitionRequest`): request-level
+/// NOT_CONTROLLER and STALE_BROKER_EPOCH, then each partition checked and committed on its
+/// own (`Controller::alter_partition`), its error or its new leadership and ISR answered.
+async fn alter_partition(
+    endpoint: &ControllerEndpoint,
+    version: i16,
+    request: AlterPartitionRequest,
+) -> AlterPartitionResponse {
+    let controller = &endpoint.controller;
+    let mut response = AlterPartitionResponse::default();
+    let checked = if endpoint.quorum.is_active_controller() {
+        controller.check_broker_epoch(request.broker_id.0, request.broker_epoch)
+    } else {
+        Err(ApiError::code_only(ResponseError::NotController))
+    };
+    if let Err(e) = checked {
+        tracing::info!(broker_id = request.broker_id.0, error = %e, "AlterPartition refused");
+        response.error_code = e.error_code();
+        return response;
+    }
+    for topic in request.topics {
+        let mut answered = AlteredTopic::default().with_topic_id(topic.topic_id);
+        for p in topic.partitions {
+            let (new_isr, new_isr_broker_epochs) = if version >= 3 {
+                (
+                    p.new_isr_with_epochs
+                        .iter()
+                        .map(|b| b.broker_id.0)
+                        .collect(),
+                    p.new_isr_with_epochs
+                        .iter()
+                        .map(|b| (b.broker_id.0, b.broker_epoch))
+                        .collect(),
+                )
+            } else {
+                (p.new_isr.iter().map(|b| b.0).collect(), Default::default())
+            };
+            let mut out = AlteredPartition::default().with_partition_index(p.partition_index);
+            if p.leader_recovery_state != 0 {
+                // Recovery from an unclean election (a leader alone in its ISR) is not
+                // tracked; a leader that says it is recovering is not one of ours.
+                out.error_code = ResponseError::InvalidRequest.code();
+                answered.partitions.push(out);
+                continue;
+            }
+            let change = IsrChange {
+                broker_id: request.broker_id.0,
+                broker_epoch: request.broker_epoch,
+                topic_id: topic.topic_id,
+                partition: p.partition_index,
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                new_isr,
+                new_isr_broker_epochs,
+            };
+            match controller.alter_partition(change).await {
+                Ok(altered) => {
+                    out.leader_id = BrokerId(altered.leader);
+                    out.leader_epoch = altered.leader_epoch;
+                    out.isr = altered.isr.into_iter().map(BrokerId).collect();
+                    out.partition_epoch = altered.partition_epoch;
+                }
+                Err(e) => out.error_code = e.error_code(),
+            }
+            answered.partitions.push(out);
+        }
+        response.topics.push(answered);
     }
     response
 }

@@ -28,7 +28,7 @@ use super::fetch_session::{
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::MetadataImage;
-use crate::replica::{Partition, ReplicaManager};
+use crate::replica::{FetchIsolation, Partition, ReplicaManager};
 use crate::types::TopicPartition;
 
 /// Upper bound on one long poll, whatever the client asks for.
@@ -50,6 +50,52 @@ struct PartitionResult {
     log_start_offset: i64,
     records: Option<bytes::Bytes>,
     aborted_transactions: Option<Vec<crate::log::AbortedTxn>>,
+    /// Fetch v12+: where the fetcher's last fetched epoch ends in this log, when its log
+    /// diverged from ours (`(epoch, end_offset)`; no records then).
+    diverging_epoch: Option<(i32, i64)>,
+}
+
+/// Who fetches: a consumer (bounded by the high watermark, or the last stable offset for
+/// read_committed) or a follower broker (up to the log end; its fetch offset is its log
+/// end offset, which may advance the high watermark). A follower's broker epoch is
+/// `replica_state.replica_epoch` (Fetch v15+; -1 before: not checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetcher {
+    Consumer { isolation: FetchIsolation },
+    Follower { replica_id: i32, broker_epoch: i64 },
+}
+
+impl Fetcher {
+    fn of(version: i16, request: &FetchRequest) -> Self {
+        let (replica_id, broker_epoch) = if version >= 15 {
+            (
+                request.replica_state.replica_id.0,
+                request.replica_state.replica_epoch,
+            )
+        } else {
+            (request.replica_id.0, -1)
+        };
+        if replica_id >= 0 {
+            return Fetcher::Follower {
+                replica_id,
+                broker_epoch,
+            };
+        }
+        Fetcher::Consumer {
+            isolation: if request.isolation_level == 1 {
+                FetchIsolation::TxnCommitted
+            } else {
+                FetchIsolation::HighWatermark
+            },
+        }
+    }
+
+    fn isolation(self) -> FetchIsolation {
+        match self {
+            Fetcher::Consumer { isolation } => isolation,
+            Fetcher::Follower { .. } => FetchIsolation::LogEnd,
+        }
+    }
 }
 
 pub(super) async fn handle(
@@ -73,18 +119,28 @@ async fn handle_inner(
     request: FetchRequest,
 ) -> Result<FetchResponse, ApiError> {
     let uses_topic_ids = ctx.version >= 13;
-    let read_committed = request.isolation_level == 1;
+    let fetcher = Fetcher::of(ctx.version, &request);
+    let read_committed = fetcher.isolation() == FetchIsolation::TxnCommitted;
     let image = broker.image();
     let (requested, forgotten) = requested_partitions(&image, &request, uses_topic_ids);
     let mut session = open_session(broker, ctx, &request, uses_topic_ids, requested, &forgotten)?;
     let targets: Vec<ReadTarget> = std::mem::take(&mut session.partitions)
         .into_iter()
         .map(|(key, cached)| {
-            let resolved = resolve(broker, &key, uses_topic_ids, &cached);
+            let resolved = resolve(broker, &key, uses_topic_ids, &cached, fetcher);
             (key, cached, resolved)
         })
         .collect();
-    let results = long_poll(broker, &request, Arc::new(targets), read_committed).await?;
+    let targets = Arc::new(targets);
+    let results = long_poll(broker, &request, Arc::clone(&targets), fetcher).await?;
+    if let Fetcher::Follower { .. } = fetcher {
+        // The follower's position may let it rejoin the ISR.
+        for (_, _, resolved) in targets.iter() {
+            if let Ok(p) = resolved {
+                broker.replicas.maybe_expand_isr(p);
+            }
+        }
+    }
     let included = close_round(broker, &session, &results)?;
     Ok(build_response(
         session.id,
@@ -136,7 +192,8 @@ fn requested_partitions(
                 p.fetch_offset,
                 p.partition_max_bytes,
                 p.current_leader_epoch,
-            );
+            )
+            .with_last_fetched_epoch(p.last_fetched_epoch);
             requested.insert(key, cached);
         }
     }
@@ -226,7 +283,7 @@ async fn long_poll(
     broker: &Broker,
     request: &FetchRequest,
     targets: Arc<Vec<ReadTarget>>,
-    read_committed: bool,
+    fetcher: Fetcher,
 ) -> Result<Vec<PartitionResult>, ApiError> {
     let max_bytes = request
         .max_bytes
@@ -234,20 +291,27 @@ async fn long_poll(
     let min_bytes = request.min_bytes.max(0) as usize;
     let max_wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
+    // Only the first read records a follower's position (as Kafka's: a read completing a
+    // long poll does not), so a waiting follower keeps the caught-up time of its fetch.
+    let mut first_round = true;
     // Bounded by the deadline: each round either returns or waits until an append or it.
     loop {
         let arrived = broker.replicas.data_arrived();
         tokio::pin!(arrived);
         arrived.as_mut().enable();
         let t = Arc::clone(&targets);
-        let results = tokio::task::spawn_blocking(move || read_all(&t, max_bytes, read_committed))
-            .await
-            .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+        let update_follower = std::mem::take(&mut first_round);
+        let results =
+            tokio::task::spawn_blocking(move || read_all(&t, max_bytes, fetcher, update_follower))
+                .await
+                .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
         let bytes: usize = results
             .iter()
             .map(|r| r.records.as_ref().map_or(0, |b| b.len()))
             .sum();
-        let has_error = results.iter().any(|r| r.error.is_some());
+        let has_error = results
+            .iter()
+            .any(|r| r.error.is_some() || r.diverging_epoch.is_some());
         if bytes >= min_bytes
             || has_error
             || max_wait.is_zero()
@@ -353,6 +417,10 @@ fn partition_data(r: PartitionResult, read_committed: bool) -> PartitionData {
                 .collect(),
         );
     }
+    if let Some((epoch, end_offset)) = r.diverging_epoch {
+        pd.diverging_epoch.epoch = epoch;
+        pd.diverging_epoch.end_offset = end_offset;
+    }
     match r.error {
         Some(e) => pd.error_code = e.error_code(),
         None => pd.records = Some(r.records.unwrap_or_default()),
@@ -365,6 +433,7 @@ fn resolve(
     key: &SessionKey,
     uses_topic_ids: bool,
     cached: &CachedPartition,
+    fetcher: Fetcher,
 ) -> Result<Arc<Partition>, ApiError> {
     if key.topic.is_empty() && uses_topic_ids {
         return Err(ResponseError::UnknownTopicId.into());
@@ -382,19 +451,74 @@ fn resolve(
         return Err(ResponseError::UnknownTopicId.into());
     }
     p.check_leader_epoch(cached.current_leader_epoch)?;
+    if let Fetcher::Follower { replica_id, .. } = fetcher {
+        if !p.is_replica(replica_id) {
+            // Kafka's `followerReplicaOrThrow`: with a leader epoch that matches ours the
+            // follower may only be early (a reassignment adding it): UNKNOWN_LEADER_EPOCH
+            // makes it retry; without one, NOT_LEADER_OR_FOLLOWER.
+            let code = if cached.current_leader_epoch >= 0 {
+                ResponseError::UnknownLeaderEpoch
+            } else {
+                ResponseError::NotLeaderOrFollower
+            };
+            return Err(ApiError::new(
+                code,
+                format!("broker {replica_id} is not a replica of {tp}"),
+            ));
+        }
+    }
     Ok(p)
+}
+
+/// Fetch v12+ (Kafka's `readRecords`): where the fetcher's last fetched epoch ends in this
+/// log; `Some((epoch, end_offset))` when the fetcher's log diverged from ours (our epoch is
+/// older, or it ends before the fetch offset). An epoch this log cannot place is
+/// OFFSET_OUT_OF_RANGE, as is a fetch offset below the log start.
+fn diverging_epoch(
+    p: &Partition,
+    fetch_offset: i64,
+    last_fetched_epoch: i32,
+) -> Result<Option<(i32, i64)>, ApiError> {
+    if last_fetched_epoch < 0 {
+        return Ok(None);
+    }
+    let (epoch, end_offset) = p.log.leader_epoch_end_offset(last_fetched_epoch);
+    if epoch < 0 || end_offset < 0 {
+        return Err(ApiError::new(
+            ResponseError::OffsetOutOfRange,
+            format!(
+                "the end offset of the last fetched epoch {last_fetched_epoch} is unknown to {}",
+                p.tp
+            ),
+        ));
+    }
+    let log_start_offset = p.log.log_start_offset();
+    if fetch_offset < log_start_offset {
+        return Err(ApiError::new(
+            ResponseError::OffsetOutOfRange,
+            format!(
+                "offset {fetch_offset} of {} is below the log start {log_start_offset}",
+                p.tp
+            ),
+        ));
+    }
+    Ok((epoch < last_fetched_epoch || end_offset < fetch_offset).then_some((epoch, end_offset)))
 }
 
 /// Reads every target within the response byte budget (blocking; runs on the blocking pool).
 /// The first batch of the first partition with data is returned whole even when larger than
-/// the limits (KIP-74), so a consumer always makes progress.
+/// the limits (KIP-74), so a consumer always makes progress. A follower's read (with
+/// `update_follower`) records its fetch offset as its log end offset, unless its log
+/// diverged.
 fn read_all(
     targets: &[ReadTarget],
     max_bytes: usize,
-    read_committed: bool,
+    fetcher: Fetcher,
+    update_follower: bool,
 ) -> Vec<PartitionResult> {
     let mut remaining = max_bytes;
     let mut got_data = false;
+    let now = crate::types::now_ms();
     targets
         .iter()
         .map(|(key, cached, resolved)| {
@@ -406,6 +530,7 @@ fn read_all(
                 log_start_offset: -1,
                 records: None,
                 aborted_transactions: None,
+                diverging_epoch: None,
             };
             let p = match resolved {
                 Ok(p) => p,
@@ -417,8 +542,29 @@ fn read_all(
             r.high_watermark = p.high_watermark();
             r.last_stable_offset = p.last_stable_offset();
             r.log_start_offset = p.log.log_start_offset();
+            // The log end before the read: appends after it do not keep a follower from
+            // counting as caught up.
+            let log_end_offset = p.log.log_end_offset();
+            match diverging_epoch(p, cached.fetch_offset, cached.last_fetched_epoch) {
+                Err(e) => {
+                    r.error = Some(e);
+                    return r;
+                }
+                Ok(Some(diverging)) => {
+                    r.diverging_epoch = Some(diverging);
+                    r.records = Some(bytes::Bytes::new());
+                    return r;
+                }
+                Ok(None) => {}
+            }
             let limit = remaining.min(cached.partition_max_bytes.max(0) as usize);
-            match ReplicaManager::read(p, cached.fetch_offset, limit, read_committed, !got_data) {
+            match ReplicaManager::read(
+                p,
+                cached.fetch_offset,
+                limit,
+                fetcher.isolation(),
+                !got_data,
+            ) {
                 Ok(read) => {
                     r.aborted_transactions = read.aborted_transactions;
                     r.high_watermark = read.high_watermark;
@@ -431,7 +577,29 @@ fn read_all(
                     }
                     r.records = Some(data.records);
                 }
-                Err(e) => r.error = Some(e.into()),
+                Err(e) => {
+                    r.error = Some(e.into());
+                    return r;
+                }
+            }
+            if let (
+                Fetcher::Follower {
+                    replica_id,
+                    broker_epoch,
+                },
+                true,
+            ) = (fetcher, update_follower)
+            {
+                if let Err(e) = p.update_follower_fetch(
+                    replica_id,
+                    broker_epoch,
+                    cached.fetch_offset,
+                    log_end_offset,
+                    now,
+                ) {
+                    r.error = Some(e);
+                    r.records = None;
+                }
             }
             r
         })

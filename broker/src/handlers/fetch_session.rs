@@ -53,6 +53,9 @@ pub(crate) struct CachedPartition {
     pub fetch_offset: i64,
     pub partition_max_bytes: i32,
     pub current_leader_epoch: i32,
+    /// The epoch of the last batch the fetcher has (Fetch v12+; -1 = none): the leader
+    /// answers a diverging epoch when its log disagrees.
+    pub last_fetched_epoch: i32,
     pub sent_high_watermark: i64,
     pub sent_last_stable_offset: i64,
     pub sent_log_start_offset: i64,
@@ -68,10 +71,17 @@ impl CachedPartition {
             fetch_offset,
             partition_max_bytes,
             current_leader_epoch,
+            last_fetched_epoch: -1,
             sent_high_watermark: -1,
             sent_last_stable_offset: -1,
             sent_log_start_offset: -1,
         }
+    }
+
+    /// With the request's `last_fetched_epoch`.
+    pub(crate) fn with_last_fetched_epoch(mut self, last_fetched_epoch: i32) -> Self {
+        self.last_fetched_epoch = last_fetched_epoch;
+        self
     }
 
     /// Records what a response is about to report; returns whether an incremental response
@@ -319,6 +329,7 @@ impl FetchSessionCache {
                     existing.fetch_offset = p.fetch_offset;
                     existing.partition_max_bytes = p.partition_max_bytes;
                     existing.current_leader_epoch = p.current_leader_epoch;
+                    existing.last_fetched_epoch = p.last_fetched_epoch;
                 }
                 None => {
                     session.partitions.insert(key.clone(), p.clone());

@@ -4,6 +4,7 @@
 //! files directly.
 
 pub(crate) mod api_versions;
+mod broker_loggers;
 mod configs;
 pub(crate) mod controller_apis;
 mod describe_quorum;
@@ -55,6 +56,8 @@ pub(crate) struct Broker {
     pub producer_ids: Arc<ProducerIdManager>,
     /// The transaction coordinator (transactional ids, `__transaction_state`).
     pub txn: Arc<TransactionCoordinator>,
+    /// Prometheus metrics (the admin listener serves them).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Broker {

@@ -98,7 +98,7 @@ pub(super) async fn handle(
     }
     let mut appended = broker
         .replicas
-        .append_as_leader(to_append, acks, AppendOrigin::Client)
+        .append_as_leader(to_append, acks, request.timeout_ms, AppendOrigin::Client)
         .await
         .into_iter();
 
@@ -206,8 +206,9 @@ fn exactly_one_batch(records: &bytes::Bytes) -> Result<Option<BatchHeader>, ApiE
 /// first — a produce arriving after its transaction ended cannot open a hanging one.
 /// Errors as Kafka's produce path reports them: not in the transaction INVALID_TXN_STATE,
 /// a fenced epoch INVALID_PRODUCER_EPOCH, a busy or moving coordinator the retriable
-/// NOT_ENOUGH_REPLICAS. The coordinator is in-process (single node); a remote one needs the
-/// inter-broker AddPartitionsToTxn (multi-broker issue).
+/// NOT_ENOUGH_REPLICAS. The coordinator is asked where it runs
+/// (`TransactionCoordinator::verify_partition`: in process, or AddPartitionsToTxn
+/// verify-only).
 async fn verify_transactional(
     broker: &Arc<Broker>,
     transactional_id: Option<&str>,
@@ -236,12 +237,11 @@ async fn verify_transactional(
     };
     broker
         .txn
-        .add_partitions(
+        .verify_partition(
             transactional_id,
             header.producer_id,
             header.producer_epoch,
-            vec![tp.clone()],
-            true,
+            tp,
         )
         .await
         .map(|()| TxnVerification::Guard(guard))
@@ -251,7 +251,9 @@ async fn verify_transactional(
                 ResponseError::ConcurrentTransactions
                 | ResponseError::CoordinatorLoadInProgress
                 | ResponseError::CoordinatorNotAvailable
-                | ResponseError::NotCoordinator => ResponseError::NotEnoughReplicas,
+                | ResponseError::NotCoordinator
+                | ResponseError::NetworkException
+                | ResponseError::RequestTimedOut => ResponseError::NotEnoughReplicas,
                 other => other,
             };
             tracing::debug!(partition = %tp, transactional_id, producer_id = header.producer_id, error = %e, "transaction verification failed");

@@ -141,11 +141,12 @@ pub(crate) fn plan_cleaning(
         // No checkpoint, or one beyond the log (truncated): everything is dirty.
         first_dirty_offset = view.log_start_offset;
     }
-    // First uncleanable: the active segment, the first unstable offset (open transactions
-    // stay as they are), or the first segment holding records younger than
-    // min.compaction.lag.ms.
+    // First uncleanable: the active segment, the high watermark (uncommitted records may
+    // still be truncated), the first unstable offset (open transactions stay as they are),
+    // or the first segment holding records younger than min.compaction.lag.ms.
     let mut first_uncleanable_offset = view
         .active_base_offset
+        .min(view.high_watermark)
         .min(view.first_unstable_offset.unwrap_or(i64::MAX));
     if config.min_compaction_lag_ms > 0 {
         if let Some(young) = view.segments.iter().find(|s| {
@@ -1468,9 +1469,12 @@ mod tests {
     }
 
     fn end_txn(log: &Log, producer_id: i64, producer_epoch: i16, commit: bool) -> i64 {
-        log.append_txn_marker(producer_id, producer_epoch, 0, commit, 0, T0)
+        let offset = log
+            .append_txn_marker(producer_id, producer_epoch, 0, commit, 0, T0)
             .unwrap()
-            .base_offset
+            .base_offset;
+        log.maybe_increment_high_watermark(log.log_end_offset());
+        offset
     }
 
     /// Markers in the log: offset → (producer id, COMMIT?).

@@ -150,6 +150,11 @@ pub(crate) struct Log {
     /// Offset of the newest producer-state snapshot written or loaded (the log start when
     /// there is none: an empty state). Closing writes one only past it, as Kafka does.
     snapshot_offset: AtomicI64,
+    /// The high watermark (Kafka keeps it in `UnifiedLog` too): `log_start_offset <= HW <=
+    /// log_end_offset`; it only grows, except that a truncation below it lowers it to the
+    /// new log end. The replica manager moves it (min LEO over the ISR as leader, the
+    /// leader's as follower); `replication-offset-checkpoint` keeps it over restarts.
+    high_watermark: AtomicI64,
 }
 
 /// A non-active segment as the cleaner sees it (see [`Log::cleaning_view`]).
@@ -178,6 +183,8 @@ pub(crate) struct CleaningView {
     pub log_end_offset: i64,
     /// First offset of the earliest ongoing transaction: nothing from there on is cleaned.
     pub first_unstable_offset: Option<i64>,
+    /// Nothing at or above the high watermark is cleaned either.
+    pub high_watermark: i64,
     pub truncations: u64,
     pub config: LogConfig,
 }
@@ -302,6 +309,7 @@ impl Log {
             files,
             dir_sync_pending: AtomicBool::new(dir_changed),
             snapshot_offset: AtomicI64::new(snapshot_offset),
+            high_watermark: AtomicI64::new(log_start_offset),
         })
     }
 
@@ -336,7 +344,9 @@ impl Log {
     #[cfg(test)]
     /// Appends produced batches: validates them, assigns offsets from the LEO, stamps the
     /// leader epoch (and LogAppendTime if configured), rolls if needed, writes, indexes.
-    /// Atomic per call: on failure nothing becomes visible and the file is cut back.
+    /// Atomic per call: on failure nothing becomes visible and the file is cut back. (This
+    /// test entry point also commits what it wrote — raises the high watermark to the log
+    /// end — as a leader alone in its ISR does.)
     ///
     /// Napkin math per call (N batches, B bytes): validation = 1 CRC32C pass over B
     /// (hardware CRC, ~10 GB/s); 1 user-space copy of B (the input is borrowed, offsets are
@@ -353,13 +363,15 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        self.append_as_leader_from(
+        let info = self.append_as_leader_from(
             records,
             leader_epoch,
             now_ms,
             AppendOrigin::Client,
             TxnVerification::Off,
-        )
+        )?;
+        self.maybe_increment_high_watermark(self.log_end_offset());
+        Ok(info)
     }
 
     /// [`Log::append_as_leader`] for a given origin: a coordinator's batches
@@ -961,7 +973,9 @@ impl Log {
     /// segments deleted. Files are renamed to `*.deleted` and removed at once
     /// (`file.delete.delay.ms` is not honoured yet).
     ///
-    /// Note: not bounded by the high watermark (the storage layer does not know it).
+    /// Only segments wholly below the high watermark go (Kafka's `deletableSegments`: the
+    /// next segment's base, or the log end for the active one, must not pass it), so
+    /// retention never removes records a follower may still need or a truncation may cut.
     pub(crate) fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         let config = self.config();
         if !config.cleanup_delete {
@@ -971,12 +985,20 @@ impl Log {
         let (to_delete, includes_active, log_end_offset) = {
             let state = self.read_state();
             let segments: Vec<&LogSegment> = state.segments.values().collect();
+            let high_watermark = self.high_watermark();
+            let above_high_watermark = |i: usize| {
+                let upper = segments
+                    .get(i + 1)
+                    .map_or(state.log_end_offset, |next| next.base_offset());
+                upper > high_watermark
+            };
             let mut count = 0usize;
             if config.retention_ms >= 0 {
                 while count < segments.len() {
                     let segment = segments[count];
                     let is_active = count + 1 == segments.len();
                     if (is_active && segment.is_empty())
+                        || above_high_watermark(count)
                         || now_ms - segment.largest_timestamp() <= config.retention_ms
                     {
                         break;
@@ -991,6 +1013,7 @@ impl Log {
                     let segment = segments[count];
                     let is_active = count + 1 == segments.len();
                     if (is_active && segment.is_empty())
+                        || above_high_watermark(count)
                         || excess - (segment.size_bytes() as i64) < 0
                     {
                         break;
@@ -1154,6 +1177,253 @@ impl Log {
         Ok(())
     }
 
+    /// The high watermark: offsets below it are committed (on every replica of the ISR).
+    pub(crate) fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// Raises the high watermark to `offset`, capped by the log end offset (and never below
+    /// the log start); `true` when it moved. Never lowers it.
+    pub(crate) fn maybe_increment_high_watermark(&self, offset: i64) -> bool {
+        let state = self.read_state();
+        let target = offset.clamp(state.log_start_offset, state.log_end_offset);
+        let previous = self.high_watermark.fetch_max(target, Ordering::AcqRel);
+        previous < target
+    }
+
+    /// The high watermark read from `replication-offset-checkpoint` at start-up, clamped to
+    /// the log's bounds (recovery may have cut the log below it).
+    pub(crate) fn restore_high_watermark(&self, offset: i64) {
+        let state = self.read_state();
+        let hw = offset.clamp(state.log_start_offset, state.log_end_offset);
+        self.high_watermark.store(hw, Ordering::Release);
+    }
+
+    /// The newest leader epoch of the leader-epoch cache, if any (a follower's
+    /// `last_fetched_epoch`).
+    pub(crate) fn latest_leader_epoch(&self) -> Option<i32> {
+        lock(&self.epoch_cache).latest_epoch()
+    }
+
+    /// Appends batches fetched from the leader with the leader's offsets and leader epochs,
+    /// byte for byte (Kafka's `appendAsFollower`): CRCs and shapes are checked (not sizes:
+    /// the leader accepted them), the first batch must start at or after the log end, and
+    /// offsets must increase. The leader-epoch cache, producer state (sequences, epochs,
+    /// ongoing transactions) and the aborted-transaction index are kept as the leader's,
+    /// from the batch headers and the control records of markers. Chunks larger than a
+    /// segment are written segment by segment. Returns the appended range; an empty input
+    /// appends nothing.
+    pub(crate) fn append_as_follower(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<AppendInfo>, LogError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let config = self.config();
+        let headers = batch::validate_stored_batches(records, u32::MAX)?;
+        let _append = lock(&self.append_lock);
+        let mut expected = self.read_state().log_end_offset;
+        for header in &headers {
+            if header.base_offset < expected || header.last_offset() < header.base_offset {
+                return Err(LogError::InvalidRecord(format!(
+                    "replicated batch at offset {} does not follow offset {}",
+                    header.base_offset,
+                    expected - 1
+                )));
+            }
+            expected = header.next_offset();
+        }
+        let mut position = 0usize;
+        let mut appended: Option<AppendInfo> = None;
+        let mut chunk_start = 0usize;
+        // Bounded by the number of batches: each chunk takes at least one.
+        while chunk_start < headers.len() {
+            let mut chunk_end = chunk_start;
+            let mut chunk_bytes = 0usize;
+            while chunk_end < headers.len()
+                && (chunk_end == chunk_start
+                    || (chunk_bytes + headers[chunk_end].total_size()) as u64
+                        <= config.segment_bytes)
+            {
+                chunk_bytes += headers[chunk_end].total_size();
+                chunk_end += 1;
+            }
+            let chunk = &headers[chunk_start..chunk_end];
+            let bytes = records[position..position + chunk_bytes].to_vec();
+            for header in chunk {
+                if header.partition_leader_epoch >= 0 {
+                    self.epoch_cache_assign(header.partition_leader_epoch, header.base_offset)?;
+                }
+            }
+            let info = append_info(chunk, chunk_bytes, None);
+            let info = self.write_prepared(
+                PreparedAppend {
+                    bytes,
+                    headers: chunk.to_vec(),
+                    info,
+                },
+                &config,
+                now_ms,
+            )?;
+            self.apply_replicated_state(&records[position..position + chunk_bytes], chunk);
+            position += chunk_bytes;
+            appended = Some(match appended {
+                None => info,
+                Some(mut total) => {
+                    total.last_offset = info.last_offset;
+                    total.record_count += info.record_count;
+                    total.max_timestamp = total.max_timestamp.max(info.max_timestamp);
+                    total.bytes += info.bytes;
+                    total.log_start_offset = info.log_start_offset;
+                    total
+                }
+            });
+            chunk_start = chunk_end;
+        }
+        Ok(appended)
+    }
+
+    /// Producer state and the aborted-transaction index after replicated batches were
+    /// written (caller holds `append_lock`): data batches update their producer, markers end
+    /// transactions (an ABORT of a non-empty one is indexed).
+    fn apply_replicated_state(&self, bytes: &[u8], headers: &[BatchHeader]) {
+        let mut position = 0usize;
+        for header in headers {
+            let size = header.total_size();
+            let batch_bytes = &bytes[position..position + size];
+            position += size;
+            if header.producer_id < 0 {
+                continue;
+            }
+            if !header.is_control() {
+                lock(&self.producer_state).update(header);
+                continue;
+            }
+            let control = match batch::parse_control_record(batch_bytes) {
+                Ok(control) => control,
+                Err(e) => {
+                    tracing::warn!(dir = %self.dir.display(), offset = header.base_offset, error = %e, "replicated control batch has no readable control record");
+                    continue;
+                }
+            };
+            let aborted = apply_marker(&mut lock(&self.producer_state), header, control);
+            if let Some(entry) = aborted {
+                let segment_base = self
+                    .read_state()
+                    .segments
+                    .range(..=header.base_offset)
+                    .next_back()
+                    .map(|(b, _)| *b)
+                    .unwrap_or(header.base_offset);
+                self.note_dir_changed();
+                if let Err(e) = lock(&self.txn_index).append(segment_base, entry) {
+                    tracing::error!(dir = %self.dir.display(), offset = header.base_offset, error = %e, "cannot write the aborted transaction index");
+                }
+            }
+        }
+    }
+
+    /// Truncates the log to end at or before `offset` (Kafka's `truncateTo`; a follower
+    /// whose tail diverged from the leader's): segments starting after it are deleted, the
+    /// one holding it is cut before the batch holding `offset` (so the new log end may be
+    /// below `offset`); the leader-epoch cache, producer state (reloaded from the newest
+    /// snapshot below the new end and the batches after it), the aborted-transaction index,
+    /// the recovery point and the high watermark follow. Below the log start, the log is
+    /// emptied and starts at `offset`. Returns the new log end offset.
+    pub(crate) fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        let _append = lock(&self.append_lock);
+        let (log_start_offset, log_end_offset) = {
+            let state = self.read_state();
+            (state.log_start_offset, state.log_end_offset)
+        };
+        if offset >= log_end_offset {
+            return Ok(log_end_offset);
+        }
+        if offset < log_start_offset {
+            self.truncate_fully_locked(offset)?;
+            return Ok(offset);
+        }
+        let mut state = self.write_state();
+        // `offset >= log_start_offset >= the first segment's base`: the first one stays.
+        let doomed: Vec<i64> = state
+            .segments
+            .range(offset + 1..)
+            .map(|(b, _)| *b)
+            .collect();
+        let mut deleted = Vec::new();
+        for base in doomed {
+            if let Some(segment) = state.segments.remove(&base) {
+                deleted.push(segment);
+            }
+        }
+        let new_end = state.active_mut()?.truncate_to(offset)?;
+        state.log_end_offset = new_end;
+        state.recovery_point = state.recovery_point.min(new_end);
+        state.truncations += 1;
+        let bases: Vec<i64> = state.segments.keys().copied().collect();
+        self.high_watermark.fetch_min(new_end, Ordering::AcqRel);
+        let loaded = load_producer_state(&self.dir, &state.segments, log_start_offset, new_end)?;
+        drop(state);
+        if !deleted.is_empty() {
+            self.note_dir_changed();
+        }
+        for segment in deleted {
+            segment.delete()?;
+        }
+        lock(&self.epoch_cache).truncate_from_end(new_end)?;
+        {
+            let mut txn_index = lock(&self.txn_index);
+            txn_index.retain_segments(&bases);
+            txn_index.replace_from(loaded.from_offset, loaded.aborted)?;
+        }
+        *lock(&self.producer_state) = loaded.state;
+        self.snapshot_offset
+            .fetch_min(loaded.from_offset.max(log_start_offset), Ordering::AcqRel);
+        self.roll_flush_upto.store(-1, Ordering::Release);
+        tracing::info!(dir = %self.dir.display(), requested = offset, from = log_end_offset, log_end_offset = new_end, "log truncated");
+        Ok(new_end)
+    }
+
+    /// Empties the log and starts it at `offset` (Kafka's `truncateFullyAndStartAt`: a
+    /// follower whose log ends below the leader's log start).
+    pub(crate) fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        let _append = lock(&self.append_lock);
+        self.truncate_fully_locked(offset)
+    }
+
+    fn truncate_fully_locked(&self, offset: i64) -> Result<(), LogError> {
+        let config = self.config();
+        let now_ms = crate::types::now_ms();
+        let fresh = LogSegment::create(&self.files, &self.dir, offset, &config, now_ms)?;
+        let mut state = self.write_state();
+        let old = std::mem::take(&mut state.segments);
+        state.segments.insert(offset, fresh);
+        state.log_start_offset = offset;
+        state.log_end_offset = offset;
+        state.recovery_point = offset;
+        state.truncations += 1;
+        drop(state);
+        self.note_dir_changed();
+        for (base, segment) in old {
+            if base != offset {
+                segment.delete()?;
+            }
+        }
+        self.high_watermark.store(offset, Ordering::Release);
+        // Every epoch entry and producer snapshot described the old log (Kafka clears them).
+        lock(&self.epoch_cache).truncate_from_end(i64::MIN)?;
+        lock(&self.txn_index).retain_segments(&[offset]);
+        lock(&self.txn_index).replace_from(offset, Vec::new())?;
+        ProducerStateManager::remove_snapshots(&self.dir)?;
+        *lock(&self.producer_state) = ProducerStateManager::new();
+        self.snapshot_offset.store(offset, Ordering::Release);
+        self.roll_flush_upto.store(-1, Ordering::Release);
+        tracing::info!(dir = %self.dir.display(), log_start_offset = offset, "log emptied to start at a new offset");
+        Ok(())
+    }
+
     /// OffsetForLeaderEpoch: `(epoch, end offset)`; `(-1, -1)` for an unknown epoch.
     pub(crate) fn leader_epoch_end_offset(&self, epoch: i32) -> (i32, i64) {
         let log_end_offset = self.log_end_offset();
@@ -1274,6 +1544,7 @@ impl Log {
             log_start_offset: state.log_start_offset,
             log_end_offset: state.log_end_offset,
             first_unstable_offset,
+            high_watermark: self.high_watermark(),
             truncations: state.truncations,
             config,
         })
@@ -2833,5 +3104,253 @@ mod txn_tests {
         // Verification off (coordinators, or transaction.partition.verification.enable=false).
         log.append_txn_marker(7, 0, 0, true, 0, 80).unwrap();
         append(3, TxnVerification::Off).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod follower_tests {
+    use super::super::batch::test_support::{batch, keyed_batch_with, txn_batch};
+    use super::*;
+    use kafka_protocol::records::Compression;
+
+    fn open(dir: &Path, segment_bytes: u64, clean: bool) -> Log {
+        let config = LogConfig {
+            segment_bytes,
+            index_interval_bytes: 128,
+            ..LogConfig::default()
+        };
+        Log::open(dir.to_path_buf(), config, 0, 0, clean, FileCache::new(64)).unwrap()
+    }
+
+    /// Every stored byte from the log start to the log end.
+    fn all_bytes(log: &Log) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut offset = log.log_start_offset();
+        // Bounded by the LEO: every read returns at least one batch.
+        while offset < log.log_end_offset() {
+            let data = log.read(offset, 1 << 20, i64::MAX, true).unwrap().records;
+            let headers = batch::validate_stored_batches(&data, u32::MAX).unwrap();
+            offset = headers.last().unwrap().next_offset();
+            out.extend_from_slice(&data);
+        }
+        out
+    }
+
+    fn idempotent(seq: i32) -> Vec<u8> {
+        keyed_batch_with(
+            &[(Some("k"), Some("v")), (Some("k"), Some("w"))],
+            1_000,
+            Compression::None,
+            (42, 0, seq),
+        )
+    }
+
+    /// A leader log with three leader epochs, an idempotent producer, an aborted and an
+    /// ongoing transaction.
+    fn leader_log(dir: &Path) -> Log {
+        let log = open(dir, 1 << 20, true);
+        log.append_as_leader(&batch(3, 1_000), 0, 1_000).unwrap(); // 0..=2
+        log.append_as_leader(&idempotent(0), 0, 1_000).unwrap(); // 3..=4
+        log.append_as_leader(&txn_batch(2, 1_000, (7, 0, 0)), 1, 1_000)
+            .unwrap(); // 5..=6
+        log.append_txn_marker(7, 0, 3, false, 1, 1_000).unwrap(); // 7
+        log.append_as_leader(&idempotent(2), 2, 1_000).unwrap(); // 8..=9
+        log.append_as_leader(&txn_batch(2, 1_000, (9, 0, 0)), 2, 1_000)
+            .unwrap(); // 10..=11, ongoing
+        log.append_as_leader(&batch(2, 1_000), 2, 1_000).unwrap(); // 12..=13
+        log
+    }
+
+    /// What a follower must agree on with its leader, beyond the bytes.
+    #[derive(Debug, PartialEq)]
+    struct Summary {
+        log_end_offset: i64,
+        epoch_end_offsets: Vec<(i32, i64)>,
+        first_unstable_offset: Option<i64>,
+        aborted: Vec<AbortedTxn>,
+        idempotent_last_seq: Option<i32>,
+    }
+
+    fn summary(log: &Log) -> Summary {
+        Summary {
+            log_end_offset: log.log_end_offset(),
+            epoch_end_offsets: (0..3).map(|e| log.leader_epoch_end_offset(e)).collect(),
+            first_unstable_offset: log.first_unstable_offset(),
+            aborted: log.collect_aborted_transactions(0, i64::MAX),
+            idempotent_last_seq: log.producer_entry(42).and_then(|e| e.last_seq()),
+        }
+    }
+
+    #[test]
+    fn a_follower_keeps_the_leaders_bytes_offsets_epochs_and_producer_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = leader_log(&dir.path().join("leader"));
+        let bytes = all_bytes(&leader);
+        // Small segments on the follower: the fetched chunk is written across rolls.
+        let follower_dir = dir.path().join("follower");
+        let follower = open(&follower_dir, 200, true);
+        let headers = batch::validate_stored_batches(&bytes, u32::MAX).unwrap();
+        let split: usize = headers[..3].iter().map(|h| h.total_size()).sum();
+        follower.append_as_follower(&bytes[..split], 2_000).unwrap();
+        let info = follower
+            .append_as_follower(&bytes[split..], 2_000)
+            .unwrap()
+            .expect("appended");
+        assert_eq!((info.base_offset, info.last_offset), (7, 13));
+        assert_eq!(
+            all_bytes(&follower),
+            bytes,
+            "stored byte for byte, leader's offsets"
+        );
+        assert!(
+            follower.segment_count() > 1,
+            "the chunk was written across segments"
+        );
+        assert_eq!(summary(&follower), summary(&leader));
+        assert_eq!(follower.first_unstable_offset(), Some(10));
+        assert_eq!(
+            follower.collect_aborted_transactions(0, i64::MAX).len(),
+            1,
+            "the replicated ABORT marker is indexed"
+        );
+        // A batch that does not follow the log end is refused and nothing changes.
+        let refused = follower.append_as_follower(&bytes[..split], 2_000);
+        assert!(
+            matches!(refused, Err(LogError::InvalidRecord(_))),
+            "{refused:?}"
+        );
+        assert_eq!(all_bytes(&follower), bytes);
+        // Everything survives an unclean reopen (producer state rebuilt from the log).
+        drop(follower);
+        let reopened = open(&follower_dir, 200, false);
+        assert_eq!(summary(&reopened), summary(&leader));
+        assert_eq!(all_bytes(&reopened), bytes);
+    }
+
+    #[test]
+    fn truncation_cuts_whole_batches_and_rebuilds_epochs_transactions_and_producers() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = leader_log(&dir.path().join("leader"));
+        let bytes = all_bytes(&source);
+        let follower_dir = dir.path().join("follower");
+        let log = open(&follower_dir, 200, true);
+        log.append_as_follower(&bytes, 2_000).unwrap();
+        log.maybe_increment_high_watermark(13);
+        // Offset 9 is inside the batch 8..=9 (epoch 2): the whole batch goes.
+        assert_eq!(log.truncate_to(9).unwrap(), 8);
+        assert_eq!(log.log_end_offset(), 8);
+        assert_eq!(
+            log.high_watermark(),
+            8,
+            "the high watermark follows the log end down"
+        );
+        assert_eq!(
+            log.latest_leader_epoch(),
+            Some(1),
+            "epoch 2 started at 8: gone"
+        );
+        assert_eq!(
+            log.first_unstable_offset(),
+            None,
+            "the ongoing transaction at 10 is gone"
+        );
+        assert_eq!(
+            log.producer_entry(42).and_then(|e| e.last_seq()),
+            Some(1),
+            "the idempotent producer is back at its batch before the cut"
+        );
+        assert_eq!(log.collect_aborted_transactions(0, i64::MAX).len(), 1);
+        assert_eq!(all_bytes(&log), all_bytes_below(&bytes, 8));
+        // Fetching again continues from the new end with the leader's batches.
+        let rest = &bytes[all_bytes_below(&bytes, 8).len()..];
+        log.append_as_follower(rest, 2_000).unwrap();
+        assert_eq!(all_bytes(&log), bytes);
+        assert_eq!(summary(&log), summary(&source));
+        // Truncating past the end changes nothing; the cut survives an unclean reopen.
+        assert_eq!(log.truncate_to(100).unwrap(), 14);
+        log.truncate_to(5).unwrap();
+        drop(log);
+        let reopened = open(&follower_dir, 200, false);
+        assert_eq!(reopened.log_end_offset(), 5);
+        assert_eq!(reopened.latest_leader_epoch(), Some(0));
+        assert_eq!(
+            reopened.producer_entry(7),
+            None,
+            "producer 7 wrote only at 5 and later"
+        );
+        assert_eq!(all_bytes(&reopened), all_bytes_below(&bytes, 5));
+        // Below the log start (or when asked), the log restarts empty at the offset.
+        reopened.truncate_fully_and_start_at(50).unwrap();
+        assert_eq!(
+            (
+                reopened.log_start_offset(),
+                reopened.log_end_offset(),
+                reopened.high_watermark()
+            ),
+            (50, 50, 50)
+        );
+        assert_eq!(reopened.latest_leader_epoch(), None);
+        assert_eq!(reopened.producer_entry(42), None);
+        drop(reopened);
+        let restarted = open(&follower_dir, 200, false);
+        assert_eq!(
+            (restarted.log_start_offset(), restarted.log_end_offset()),
+            (50, 50)
+        );
+        assert_eq!(
+            restarted.producer_entry(42),
+            None,
+            "no snapshot of the old log is reloaded"
+        );
+    }
+
+    /// The prefix of `bytes` holding the batches below `offset`.
+    fn all_bytes_below(bytes: &[u8], offset: i64) -> Vec<u8> {
+        let headers = batch::validate_stored_batches(bytes, u32::MAX).unwrap();
+        let len: usize = headers
+            .iter()
+            .take_while(|h| h.base_offset < offset)
+            .map(|h| h.total_size())
+            .sum();
+        bytes[..len].to_vec()
+    }
+
+    #[test]
+    fn retention_and_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(3, 0).len() as u64;
+        let log = open(dir.path(), one, true);
+        for _ in 0..4 {
+            log.append_as_leader_from(
+                &batch(3, 1_000),
+                0,
+                1_000,
+                AppendOrigin::Client,
+                TxnVerification::Off,
+            )
+            .unwrap();
+        }
+        log.update_config(LogConfig {
+            retention_ms: 1,
+            ..log.config()
+        });
+        assert_eq!(
+            log.enforce_retention(10_000).unwrap(),
+            0,
+            "nothing is committed: nothing goes"
+        );
+        log.maybe_increment_high_watermark(6);
+        assert_eq!(
+            log.enforce_retention(10_000).unwrap(),
+            2,
+            "only segments below the high watermark"
+        );
+        assert_eq!(log.log_start_offset(), 6);
+        assert!(
+            !log.maybe_increment_high_watermark(5),
+            "the high watermark never goes back"
+        );
+        assert!(log.maybe_increment_high_watermark(99));
+        assert_eq!(log.high_watermark(), 12, "capped by the log end");
     }
 }

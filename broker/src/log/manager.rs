@@ -1,7 +1,8 @@
 //! `LogManager`: every partition log in the configured log dirs.
 //!
 //! Per log dir: an exclusive `.lock` (flock) so two brokers cannot share it,
-//! `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` (Kafka's text
+//! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint` and
+//! `replication-offset-checkpoint` (high watermarks; Kafka's text
 //! format: `0`, count, `topic partition offset` lines), and a `.kafka_cleanshutdown` marker
 //! that exists only between a clean shutdown and the next startup. Each partition lives in
 //! `<log dir>/<topic>-<partition>/` with a `partition.metadata` file naming its topic id.
@@ -23,6 +24,8 @@ pub(crate) const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 pub(crate) const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub(crate) const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 pub(crate) const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
+/// Kafka's high-watermark checkpoint (`topic partition high_watermark` lines).
+pub(crate) const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
 pub(crate) const PARTITION_METADATA_FILE: &str = "partition.metadata";
 /// The metadata quorum's own log directory; never opened as a partition log.
 pub(crate) const CLUSTER_METADATA_DIR: &str = "__cluster_metadata-0";
@@ -45,6 +48,9 @@ pub(crate) struct LogManager {
     create_lock: Mutex<()>,
     /// Serializes writers of `cleaner-offset-checkpoint` (cleaner threads, shutdown).
     cleaner_checkpoint_lock: Mutex<()>,
+    /// The entries of `replication-offset-checkpoint` last written per log dir (a
+    /// checkpoint that would write the same is skipped); serializes its writers.
+    high_watermarks_written: Mutex<Vec<Vec<String>>>,
     /// The one cache of open segment and index files every log uses.
     files: Arc<FileCache>,
 }
@@ -70,6 +76,7 @@ impl LogManager {
             let recovery_points = read_offsets_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT));
             let log_start_offsets = read_offsets_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT));
             let cleaner_offsets = read_offsets_checkpoint(&dir.join(CLEANER_OFFSET_CHECKPOINT));
+            let high_watermarks = read_offsets_checkpoint(&dir.join(REPLICATION_OFFSET_CHECKPOINT));
             let marker = dir.join(CLEAN_SHUTDOWN_FILE);
             let clean_shutdown = marker.exists();
             if clean_shutdown {
@@ -100,6 +107,7 @@ impl LogManager {
                 if let Some(offset) = cleaner_offsets.get(&tp) {
                     log.set_cleaner_checkpoint(*offset);
                 }
+                log.restore_high_watermark(high_watermarks.get(&tp).copied().unwrap_or(0));
                 let topic_id = read_partition_metadata(&path);
                 logs.insert(
                     tp,
@@ -125,6 +133,7 @@ impl LogManager {
             logs: RwLock::new(logs),
             create_lock: Mutex::new(()),
             cleaner_checkpoint_lock: Mutex::new(()),
+            high_watermarks_written: Mutex::new(Vec::new()),
             files,
         })
     }
@@ -241,7 +250,39 @@ impl LogManager {
         self.log_dirs.clone()
     }
 
-    /// Writes both checkpoint files of every log dir atomically (tmp + fsync + rename).
+    /// Writes `replication-offset-checkpoint` of every log dir (every log's high
+    /// watermark) when any changed since the last write (Kafka's
+    /// `replica.high.watermark.checkpoint.interval.ms` task and shutdown).
+    pub(crate) fn checkpoint_high_watermarks(&self) -> Result<(), LogError> {
+        let mut per_dir: Vec<Vec<String>> = vec![Vec::new(); self.log_dirs.len()];
+        {
+            let logs = self.read_logs();
+            let mut sorted: Vec<_> = logs.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            for (tp, managed) in sorted {
+                per_dir[managed.dir_index].push(format!(
+                    "{} {} {}",
+                    tp.topic,
+                    tp.partition,
+                    managed.log.high_watermark()
+                ));
+            }
+        }
+        let mut written = self
+            .high_watermarks_written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *written == per_dir {
+            return Ok(());
+        }
+        for (dir, entries) in self.log_dirs.iter().zip(&per_dir) {
+            write_checkpoint(&dir.join(REPLICATION_OFFSET_CHECKPOINT), entries)?;
+        }
+        *written = per_dir;
+        Ok(())
+    }
+
+    /// Writes the checkpoint files of every log dir atomically (tmp + fsync + rename).
     pub(crate) fn checkpoint(&self) -> Result<(), LogError> {
         let mut per_dir: Vec<(Vec<String>, Vec<String>)> =
             vec![(Vec::new(), Vec::new()); self.log_dirs.len()];
@@ -269,6 +310,7 @@ impl LogManager {
             write_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
             write_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT), &start)?;
         }
+        self.checkpoint_high_watermarks()?;
         self.write_cleaner_checkpoints()
     }
 
@@ -448,6 +490,59 @@ mod tests {
             |_| LogConfig::default(),
             FileCache::new(64),
         )
+    }
+
+    #[test]
+    fn high_watermarks_are_checkpointed_in_kafkas_format_and_restored_within_the_log() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().to_path_buf()];
+        let tp = TopicPartition::new("t", 0);
+        {
+            let manager = startup(&dirs).unwrap();
+            let log = manager
+                .get_or_create(&tp, LogConfig::default(), Uuid::new_v4())
+                .unwrap();
+            log.append_as_leader_from(
+                &batch(2, 1_000),
+                0,
+                0,
+                super::super::AppendOrigin::Client,
+                super::super::TxnVerification::Off,
+            )
+            .unwrap();
+            log.append_as_leader_from(
+                &batch(2, 1_000),
+                0,
+                0,
+                super::super::AppendOrigin::Client,
+                super::super::TxnVerification::Off,
+            )
+            .unwrap();
+            log.maybe_increment_high_watermark(2);
+            manager.checkpoint_high_watermarks().unwrap();
+            assert_eq!(
+                std::fs::read_to_string(root.path().join(REPLICATION_OFFSET_CHECKPOINT)).unwrap(),
+                "0\n1\nt 0 2\n"
+            );
+            // A kill -9 now: no clean shutdown, the checkpoint above is what survives.
+        }
+        let manager = startup(&dirs).unwrap();
+        let log = manager.get(&tp).unwrap();
+        assert_eq!(
+            (log.high_watermark(), log.log_end_offset()),
+            (2, 4),
+            "the checkpointed high watermark is restored, not the log end"
+        );
+        // A checkpoint beyond the log (it was cut by recovery) is clamped to its end.
+        std::fs::write(
+            root.path().join(REPLICATION_OFFSET_CHECKPOINT),
+            "0\n1\nt 0 99\n",
+        )
+        .unwrap();
+        drop(log);
+        drop(manager);
+        let manager = startup(&dirs).unwrap();
+        assert_eq!(manager.get(&tp).unwrap().high_watermark(), 4);
     }
 
     #[test]

@@ -440,6 +440,14 @@ impl ProducerStateManager {
         Ok(())
     }
 
+    /// Deletes every snapshot in `dir` (the log they described was emptied).
+    pub(crate) fn remove_snapshots(dir: &Path) -> Result<(), LogError> {
+        for offset in list_snapshots(dir)? {
+            remove_snapshot(dir, offset);
+        }
+        Ok(())
+    }
+
     /// Loads the newest readable snapshot at or below `max_offset` (deleting snapshots above
     /// it and unreadable ones). Returns the state and the snapshot's offset.
     pub(crate) fn load_latest(

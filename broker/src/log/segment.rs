@@ -542,6 +542,28 @@ impl LogSegment {
         Ok(())
     }
 
+    /// Cuts the segment before the first batch whose last offset is `>= offset` (a batch
+    /// holding `offset` goes whole, as Kafka's `LogSegment.truncateTo`), with the index
+    /// entries pointing at what was cut. Returns the segment's new next offset.
+    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<i64, LogError> {
+        let Some((position, header)) = self.translate_offset(offset)? else {
+            return Ok(self.next_offset);
+        };
+        self.log_file.set_len(position)?;
+        self.size_bytes = position;
+        self.offset_index.truncate_to_position(position)?;
+        self.time_index.truncate_to_offset(header.base_offset)?;
+        self.next_offset = self.base_offset;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = -1;
+        self.roll_base_ms = None;
+        if let Some(problem) = self.load_tail_state()? {
+            tracing::warn!(segment = %self.log_path().display(), problem, "rebuilding indexes after truncation");
+            self.recover()?;
+        }
+        Ok(self.next_offset)
+    }
+
     /// Position and header of the first batch whose last offset is `>= offset`, if any.
     /// Index lookup, then a header scan forward (bounded by the segment size).
     pub(crate) fn translate_offset(

@@ -17,6 +17,10 @@ pub(crate) use scram_credentials::{ScramDeletion, ScramUpsertion};
 
 use uuid::Uuid;
 
+mod alter_partition;
+
+pub(crate) use alter_partition::{IsrChange, LeaderAndIsr};
+
 use super::image::MetadataImage;
 use super::quorum::{MetadataQuorum, QuorumError};
 use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
@@ -991,18 +995,18 @@ mod tests {
     use super::*;
     use crate::metadata::quorum::QuorumConfig;
 
-    struct Fixture {
+    pub(super) struct Fixture {
         _dir: tempfile::TempDir,
-        controller: Controller,
+        pub(super) controller: Controller,
     }
 
     impl Fixture {
-        fn image(&self) -> Arc<MetadataImage> {
+        pub(super) fn image(&self) -> Arc<MetadataImage> {
             self.controller.quorum().image()
         }
     }
 
-    async fn fixture(brokers: &[i32]) -> Fixture {
+    pub(super) async fn fixture(brokers: &[i32]) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let quorum = MetadataQuorum::start(QuorumConfig {
             node_id: 1,
@@ -1061,7 +1065,7 @@ mod tests {
         }
     }
 
-    fn spec(name: &str, partitions: i32, rf: i16) -> CreateTopicSpec {
+    pub(super) fn spec(name: &str, partitions: i32, rf: i16) -> CreateTopicSpec {
         CreateTopicSpec {
             name: name.into(),
             num_partitions: partitions,

@@ -1,7 +1,7 @@
 //! `ControllerClient`: the one way a broker talks to the active controller — registration,
-//! heartbeats, producer-id blocks, topic creation for its own needs (auto-creation,
-//! internal topics) and forwarding of clients' admin requests (Kafka's Envelope) — and, next,
-//! AlterPartition. When this node is the active controller the call is an in-process one to
+//! heartbeats, producer-id blocks, ISR changes of the partitions it leads (AlterPartition),
+//! topic creation for its own needs (auto-creation, internal topics) and forwarding of
+//! clients' admin requests (Kafka's Envelope). When this node is the active controller the call is an in-process one to
 //! its [`Controller`] (the same decisions, without the network); otherwise it is the Kafka
 //! request to the active controller's controller listener (the raft leader; its address is
 //! its voter entry) over the protocol crate's [`Connection`].
@@ -17,13 +17,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ironlog_protocol::{Connection, ConnectionConfig, SendOptions};
+use ironlog_protocol::{Connection, ConnectionConfig, SendOptions, VersionChoice};
+use kafka_protocol::messages::alter_partition_request::{
+    BrokerState, PartitionData as AlterPartitionData, TopicData as AlterPartitionTopic,
+};
 use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
 use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
 };
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, BrokerHeartbeatRequest, BrokerId,
+    AllocateProducerIdsRequest, AlterPartitionRequest, ApiKey, BrokerHeartbeatRequest, BrokerId,
     BrokerRegistrationRequest as RegistrationRequest, CreateTopicsRequest, EnvelopeRequest,
     TopicName,
 };
@@ -31,7 +34,9 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::time::Instant;
 
 use super::controller::{BrokerHeartbeat, CreatedTopic, HeartbeatOutcome};
-use super::{BrokerRegistrationRequest, Controller, CreateTopicSpec, MetadataQuorum};
+use super::{
+    BrokerRegistrationRequest, Controller, CreateTopicSpec, IsrChange, LeaderAndIsr, MetadataQuorum,
+};
 use crate::error::{ApiError, ResponseError};
 use crate::security::KafkaPrincipal;
 
@@ -335,6 +340,92 @@ impl ControllerClient {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// AlterPartition for one partition this broker leads (Kafka's `AlterPartitionManager`
+    /// sends batches; one partition per call here, the caller keeps one in flight per
+    /// partition). NOT_CONTROLLER, timeouts and broken connections are retried against the
+    /// controller active then; the partition's own refusals (FENCED_LEADER_EPOCH,
+    /// INVALID_UPDATE_VERSION, INELIGIBLE_REPLICA, ...) and STALE_BROKER_EPOCH are returned.
+    pub(crate) async fn alter_partition(
+        &self,
+        change: IsrChange,
+    ) -> Result<LeaderAndIsr, ApiError> {
+        let mut retry = Retry::new(self.retry_timeout);
+        loop {
+            let result = match self.route(retry.deadline).await? {
+                Route::Local => self.controller.alter_partition(change.clone()).await,
+                Route::Remote(connection) => {
+                    self.alter_partition_remotely(&connection, &change).await
+                }
+            };
+            match result {
+                Ok(altered) => return Ok(altered),
+                Err(e) if retry.again(&e).await => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn alter_partition_remotely(
+        &self,
+        connection: &Connection,
+        change: &IsrChange,
+    ) -> Result<LeaderAndIsr, ApiError> {
+        let version = connection
+            .version_for(ApiKey::AlterPartition, VersionChoice::default())
+            .map_err(|e| {
+                ApiError::new(
+                    ResponseError::UnsupportedVersion,
+                    format!("the active controller does not take AlterPartition: {e}"),
+                )
+            })?;
+        let mut partition = AlterPartitionData::default()
+            .with_partition_index(change.partition)
+            .with_leader_epoch(change.leader_epoch)
+            .with_partition_epoch(change.partition_epoch);
+        if version >= 3 {
+            partition.new_isr_with_epochs = change
+                .new_isr
+                .iter()
+                .map(|r| {
+                    BrokerState::default()
+                        .with_broker_id(BrokerId(*r))
+                        .with_broker_epoch(
+                            change.new_isr_broker_epochs.get(r).copied().unwrap_or(-1),
+                        )
+                })
+                .collect();
+        } else {
+            partition.new_isr = change.new_isr.iter().map(|r| BrokerId(*r)).collect();
+        }
+        let request = AlterPartitionRequest::default()
+            .with_broker_id(BrokerId(change.broker_id))
+            .with_broker_epoch(change.broker_epoch)
+            .with_topics(vec![AlterPartitionTopic::default()
+                .with_topic_id(change.topic_id)
+                .with_partitions(vec![partition])]);
+        let response = self.send(connection, &request).await?;
+        check(response.error_code, None)?;
+        let answered = response
+            .topics
+            .iter()
+            .filter(|t| t.topic_id == change.topic_id)
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == change.partition)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ResponseError::UnknownServerError,
+                    "the controller did not answer for this partition",
+                )
+            })?;
+        check(answered.error_code, None)?;
+        Ok(LeaderAndIsr {
+            leader: answered.leader_id.0,
+            leader_epoch: answered.leader_epoch,
+            isr: answered.isr.iter().map(|b| b.0).collect(),
+            partition_epoch: answered.partition_epoch,
+        })
     }
 
     /// CreateTopics for this broker's own needs; results in request order. A remote

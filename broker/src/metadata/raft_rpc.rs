@@ -39,6 +39,23 @@ pub(crate) struct RaftRpcRequest<T> {
     pub body: T,
 }
 
+impl<T> RaftRpcRequest<T> {
+    /// The sender (cluster id and node id) apart from the raft body.
+    fn split(self) -> (RaftRpcRequest<()>, T) {
+        let RaftRpcRequest {
+            cluster_id,
+            sender_node_id,
+            body,
+        } = self;
+        let sender = RaftRpcRequest {
+            cluster_id,
+            sender_node_id,
+            body: (),
+        };
+        (sender, body)
+    }
+}
+
 /// A raft response: Kafka's error code (0 or INCONSISTENT_CLUSTER_ID), the receiver's
 /// cluster id, and openraft's answer when the request reached raft.
 #[derive(Debug, Serialize, Deserialize)]
@@ -68,38 +85,22 @@ pub(crate) async fn serve(
 ) -> Result<Bytes, RaftRpcError> {
     match api_key {
         RAFT_VOTE_API_KEY => {
-            let request: RaftRpcRequest<VoteRequest<RaftNodeId>> = decode(api_key, body)?;
-            respond(identity, &request, || raft.vote(request.body.clone())).await
+            let (sender, body) =
+                decode::<RaftRpcRequest<VoteRequest<RaftNodeId>>>(api_key, body)?.split();
+            respond(identity, &sender, || raft.vote(body)).await
         }
         RAFT_APPEND_ENTRIES_API_KEY => {
-            let request: RaftRpcRequest<AppendEntriesRequest<MetadataRaftConfig>> =
-                decode(api_key, body)?;
-            let RaftRpcRequest {
-                cluster_id,
-                sender_node_id,
-                body,
-            } = request;
-            let header = RaftRpcRequest {
-                cluster_id,
-                sender_node_id,
-                body: (),
-            };
-            respond(identity, &header, || raft.append_entries(body)).await
+            let (sender, body) =
+                decode::<RaftRpcRequest<AppendEntriesRequest<MetadataRaftConfig>>>(api_key, body)?
+                    .split();
+            respond(identity, &sender, || raft.append_entries(body)).await
         }
         RAFT_INSTALL_SNAPSHOT_API_KEY => {
-            let request: RaftRpcRequest<InstallSnapshotRequest<MetadataRaftConfig>> =
-                decode(api_key, body)?;
-            let RaftRpcRequest {
-                cluster_id,
-                sender_node_id,
-                body,
-            } = request;
-            let header = RaftRpcRequest {
-                cluster_id,
-                sender_node_id,
-                body: (),
-            };
-            respond(identity, &header, || raft.install_snapshot(body)).await
+            let (sender, body) = decode::<
+                RaftRpcRequest<InstallSnapshotRequest<MetadataRaftConfig>>,
+            >(api_key, body)?
+            .split();
+            respond(identity, &sender, || raft.install_snapshot(body)).await
         }
         other => Err(RaftRpcError::UnknownKey(other)),
     }

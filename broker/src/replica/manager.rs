@@ -2,19 +2,22 @@
 //! partition state, appends as leader, writes transaction markers and serves reads.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-use super::Partition;
+use super::delayed_produce::{self, PendingAck};
+use super::fetcher::{FetcherConfig, ReplicaFetcherManager};
+use super::partition::{Partition, RoleChange};
 use crate::error::{ApiError, ResponseError};
 use crate::log::{
     AbortedTxn, AppendInfo, AppendOrigin, FetchData, LogConfig, LogError, LogManager,
     TxnVerification,
 };
-use crate::metadata::{ConfigChanges, LocalPartition, LocalReplicaChanges, MetadataImage};
+use crate::metadata::{
+    ConfigChanges, ControllerClient, LocalPartition, LocalReplicaChanges, MetadataImage,
+};
 use crate::types::{now_ms, TopicPartition};
 use ironlog_config::{effective_min_insync_replicas, BrokerConfig, ConfigLayers};
 
@@ -47,17 +50,43 @@ pub(crate) struct ReplicaManager {
     logs: Arc<LogManager>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Notified after every successful append (wakes long-polling fetches).
-    data_arrived: Notify,
+    data_arrived: Arc<Notify>,
     /// Metadata offset whose image has been fully applied to partition state.
     applied_offset: watch::Sender<u64>,
     /// Serializes image application (one applier at a time, images in order).
     apply_lock: tokio::sync::Mutex<Option<Arc<MetadataImage>>>,
     /// The latest published metadata image (Kafka's metadata cache): it may name partitions
     /// this broker has not created yet, which tells "not hosted yet" from "unknown".
-    metadata: watch::Receiver<Arc<MetadataImage>>,
+    pub(super) metadata: watch::Receiver<Arc<MetadataImage>>,
     /// Partitions placed here whose log could not be opened or created (retried with the
     /// next image).
     failed_partitions: Mutex<HashSet<TopicPartition>>,
+    /// The fetcher tasks of the partitions this broker follows.
+    fetchers: ReplicaFetcherManager,
+    /// The way to the active controller (ISR changes, see `isr`) and this broker's epoch
+    /// (follower fetches); `None` in component tests.
+    pub(super) controller_client: Option<Arc<ControllerClient>>,
+    /// `replica.lag.time.max.ms`.
+    pub(super) replica_lag_time_max_ms: i64,
+}
+
+/// What applying an image did to roles: partitions created or changed (with how their role
+/// changed) and partitions removed.
+#[derive(Default)]
+struct Applied {
+    roles: Vec<(Arc<Partition>, RoleChange)>,
+    removed: Vec<TopicPartition>,
+}
+
+/// How far a read may go (Kafka's `FetchIsolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FetchIsolation {
+    /// A follower: everything up to the log end.
+    LogEnd,
+    /// A read_uncommitted consumer: below the high watermark.
+    HighWatermark,
+    /// A read_committed consumer: below the last stable offset.
+    TxnCommitted,
 }
 
 /// Result of appending one partition's records.
@@ -69,15 +98,25 @@ impl ReplicaManager {
         static_config: BrokerConfig,
         logs: Arc<LogManager>,
         metadata: watch::Receiver<Arc<MetadataImage>>,
+        controller_client: Option<Arc<ControllerClient>>,
     ) -> Self {
         let (applied_offset, _) = watch::channel(0);
+        let fetchers = ReplicaFetcherManager::new(
+            FetcherConfig::from_broker_config(&static_config),
+            metadata.clone(),
+            controller_client.clone(),
+        );
+        let replica_lag_time_max_ms = static_config.replica_lag_time_max_ms.max(1);
         Self {
+            fetchers,
+            controller_client,
+            replica_lag_time_max_ms,
             metadata,
             node_id,
             static_config,
             logs,
             partitions: RwLock::new(HashMap::new()),
-            data_arrived: Notify::new(),
+            data_arrived: Arc::new(Notify::new()),
             applied_offset,
             apply_lock: tokio::sync::Mutex::new(None),
             failed_partitions: Mutex::new(HashSet::new()),
@@ -86,6 +125,29 @@ impl ReplicaManager {
 
     pub(crate) fn log_manager(&self) -> &Arc<LogManager> {
         &self.logs
+    }
+
+    pub(crate) fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// Offset of the newest metadata image applied to partition state.
+    pub(crate) fn applied_offset(&self) -> u64 {
+        *self.applied_offset.borrow()
+    }
+
+    /// Every hosted partition.
+    pub(crate) fn partitions(&self) -> Vec<Arc<Partition>> {
+        match self.partitions.read() {
+            Ok(map) => map.values().cloned().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Stops the replica fetchers (before the logs close at shutdown: nothing is appended
+    /// after the clean-shutdown marker).
+    pub(crate) async fn shutdown_fetchers(&self) {
+        self.fetchers.shutdown().await;
     }
 
     /// Partitions of `topic` this broker leads in `image` and hosts locally, with their
@@ -213,31 +275,52 @@ impl ReplicaManager {
         let this = Arc::clone(self);
         let img = Arc::clone(&image);
         let previous = last.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let (applied, result) = tokio::task::spawn_blocking(move || {
             this.apply_image_blocking(previous.as_deref(), &img)
         })
         .await
         .unwrap_or_else(|e| {
-            Err(LogError::io(
-                "apply_image",
-                std::io::Error::other(e.to_string()),
-            ))
+            (
+                Applied::default(),
+                Err(LogError::io(
+                    "apply_image",
+                    std::io::Error::other(e.to_string()),
+                )),
+            )
         });
+        self.update_fetchers(applied);
         // Even after a failure (logged per partition), record progress so waiters move on.
         *last = Some(Arc::clone(&image));
         self.applied_offset.send_replace(image.offset);
         result
     }
 
+    /// Starts or stops fetching as partitions became followers, leaders or left.
+    fn update_fetchers(&self, applied: Applied) {
+        for tp in &applied.removed {
+            self.fetchers.remove_partition(tp);
+        }
+        for (p, change) in applied.roles {
+            let state = p.replica_set();
+            if state.leader == self.node_id || state.leader < 0 {
+                self.fetchers.remove_partition(&p.tp);
+            } else if change != RoleChange::Unchanged {
+                self.fetchers
+                    .add_partition(Arc::clone(&p), state.leader, state.leader_epoch);
+            }
+        }
+    }
+
     fn apply_image_blocking(
         &self,
         previous: Option<&MetadataImage>,
         image: &MetadataImage,
-    ) -> Result<(), LogError> {
+    ) -> (Applied, Result<(), LogError>) {
         let empty = MetadataImage::empty();
         let changes = LocalReplicaChanges::between(previous.unwrap_or(&empty), image, self.node_id);
+        let mut applied = Applied::default();
         if previous.is_some() && changes.is_empty() && lock(&self.failed_partitions).is_empty() {
-            return Ok(());
+            return (applied, Ok(()));
         }
         let mut first_error = None;
         let mut deletes: Vec<TopicPartition> =
@@ -268,6 +351,7 @@ impl ReplicaManager {
             if let Ok(mut map) = self.partitions.write() {
                 map.remove(&tp);
             }
+            applied.removed.push(tp.clone());
             tracing::info!(partition = %tp, "deleting log of partition no longer hosted");
             if let Err(e) = self.logs.delete(&tp) {
                 tracing::error!(partition = %tp, error = %e, "cannot delete log");
@@ -289,8 +373,11 @@ impl ReplicaManager {
         let mut updated = std::collections::HashSet::with_capacity(changed.len());
         for local in changed {
             updated.insert(local.tp.clone());
-            if let Err(e) = self.apply_partition(image, local) {
-                first_error.get_or_insert(e);
+            match self.apply_partition(image, local) {
+                Ok(role) => applied.roles.push(role),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         if changes.configs != ConfigChanges::None {
@@ -304,82 +391,84 @@ impl ReplicaManager {
                     if p.log.config() != config {
                         p.log.update_config(config);
                     }
-                    p.min_insync_replicas.store(min_isr, Ordering::Release);
+                    p.set_min_insync_replicas(min_isr);
                 }
             }
         }
-        match first_error {
+        let result = match first_error {
             Some(e) => Err(e),
             None => Ok(()),
-        }
+        };
+        (applied, result)
     }
 
-    /// Creates or updates one hosted partition from its registration in `image`.
+    /// Creates or updates one hosted partition from its registration in `image`; returns
+    /// the partition and how its role changed.
     fn apply_partition(
         &self,
         image: &MetadataImage,
         local: LocalPartition,
-    ) -> Result<(), LogError> {
+    ) -> Result<(Arc<Partition>, RoleChange), LogError> {
         let LocalPartition {
             tp,
             topic_id,
-            registration: reg,
+            registration,
         } = local;
         let (config, min_isr) = self.log_config_for(image, &tp.topic);
-        let isr_len = reg.isr.len() as i32;
-        if let Some(p) = self.partition(&tp) {
-            if p.log.config() != config {
-                p.log.update_config(config);
+        let partition = match self.partition(&tp) {
+            Some(p) => {
+                if p.log.config() != config {
+                    p.log.update_config(config);
+                }
+                p.set_min_insync_replicas(min_isr);
+                p
             }
-            p.leader_id.store(reg.leader, Ordering::Release);
-            let previous_epoch = p.leader_epoch.fetch_max(reg.leader_epoch, Ordering::AcqRel);
-            debug_assert!(
-                previous_epoch <= reg.leader_epoch,
-                "leader epoch went backwards for {tp}"
-            );
-            p.isr_len.store(isr_len, Ordering::Release);
-            p.min_insync_replicas.store(min_isr, Ordering::Release);
-            return Ok(());
-        }
-        match self.logs.get_or_create(&tp, config.clone(), topic_id) {
-            Ok(log) => {
-                // A log loaded at start-up was opened with the broker default
-                // config; the topic's own config applies from the first image on.
+            None => {
+                let log = match self.logs.get_or_create(&tp, config.clone(), topic_id) {
+                    Ok(log) => log,
+                    Err(e) => {
+                        tracing::error!(partition = %tp, error = %e, "cannot open or create log; retrying with the next image");
+                        lock(&self.failed_partitions).insert(tp);
+                        return Err(e);
+                    }
+                };
+                // A log loaded at start-up was opened with the broker default config; the
+                // topic's own config applies from the first image on.
                 if log.config() != config {
                     log.update_config(config);
                 }
-                let hw = log.log_end_offset();
-                let partition = Arc::new(Partition {
-                    tp: tp.clone(),
+                let partition = Arc::new(Partition::new(
+                    tp.clone(),
                     topic_id,
                     log,
-                    leader_id: AtomicI32::new(reg.leader),
-                    leader_epoch: AtomicI32::new(reg.leader_epoch),
-                    high_watermark: AtomicI64::new(hw),
-                    isr_len: AtomicI32::new(isr_len),
-                    min_insync_replicas: AtomicI32::new(min_isr),
-                });
+                    self.node_id,
+                    min_isr,
+                    Arc::clone(&self.data_arrived),
+                ));
                 if let Ok(mut map) = self.partitions.write() {
-                    map.insert(tp, partition);
+                    map.insert(tp, Arc::clone(&partition));
                 }
-                Ok(())
+                partition
             }
-            Err(e) => {
-                tracing::error!(partition = %tp, error = %e, "cannot open or create log; retrying with the next image");
-                lock(&self.failed_partitions).insert(tp);
-                Err(e)
-            }
-        }
+        };
+        let change = partition.apply_registration(&registration, now_ms());
+        Ok((partition, change))
     }
 
     /// Appends one batch buffer to each listed partition as leader (blocking work runs on
-    /// the blocking pool, one hop per request). Results come back in input order.
+    /// the blocking pool, one hop per request). With `required_acks == -1` (acks=all) a
+    /// partition whose ISR is below `min.insync.replicas` is NOT_ENOUGH_REPLICAS before
+    /// anything is written, and the answer waits in the purgatory until the high watermark
+    /// passes each written batch, at most `timeout_ms` ([`delayed_produce`]). Results come
+    /// back in input order.
     pub(crate) async fn append_as_leader(
         &self,
         entries: Vec<(TopicPartition, bytes::Bytes, TxnVerification)>,
         required_acks: i16,
+        timeout_ms: i32,
         origin: AppendOrigin,
     ) -> Vec<(TopicPartition, AppendResult)> {
+        let deadline = delayed_produce::deadline_after(timeout_ms);
         let mut work = Vec::with_capacity(entries.len());
         let mut results: Vec<(TopicPartition, Option<AppendResult>)> =
             Vec::with_capacity(entries.len());
@@ -387,15 +476,15 @@ impl ReplicaManager {
             match self.leader_partition(&tp) {
                 Err(e) => results.push((tp, Some(Err(e)))),
                 Ok(p) => {
-                    let min_isr = self.min_insync_replicas(&p);
-                    if required_acks == -1 && p.isr_len() < min_isr {
+                    let (isr, min_isr) = (p.isr_len(), p.min_insync_replicas());
+                    if required_acks == -1 && isr < min_isr {
                         results.push((
                             tp,
                             Some(Err(ApiError::new(
                                 ResponseError::NotEnoughReplicas,
                                 format!(
-                                    "ISR has {} replicas, min.insync.replicas is {min_isr}",
-                                    p.isr_len()
+                                    "the ISR of {} has {isr} replicas, min.insync.replicas is {min_isr}",
+                                    p.tp
                                 ),
                             ))),
                         ));
@@ -406,39 +495,59 @@ impl ReplicaManager {
                 }
             }
         }
+        let mut pending = Vec::new();
         if !work.is_empty() {
             let done = tokio::task::spawn_blocking(move || {
                 let now = now_ms();
                 work.into_iter()
                     .map(|(i, p, records, verification)| {
+                        let leader_epoch = p.leader_epoch();
                         let r = p
                             .log
                             .append_as_leader_from(
                                 &records,
-                                p.leader_epoch(),
+                                leader_epoch,
                                 now,
                                 origin,
                                 verification,
                             )
                             .map_err(ApiError::from);
                         if r.is_ok() {
-                            p.advance_high_watermark();
+                            p.maybe_increment_high_watermark();
                         }
                         spawn_roll_flush(&p);
-                        (i, r)
+                        (i, p, leader_epoch, r)
                     })
                     .collect::<Vec<_>>()
             })
             .await;
             match done {
                 Ok(done) => {
-                    for (i, r) in done {
+                    for (i, p, leader_epoch, r) in done {
+                        if let (Ok(info), -1) = (&r, required_acks) {
+                            pending.push((
+                                i,
+                                PendingAck {
+                                    partition: p,
+                                    required_offset: info.last_offset + 1,
+                                    leader_epoch,
+                                },
+                            ));
+                        }
                         results[i].1 = Some(r);
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "append task failed"),
             }
             self.data_arrived.notify_waiters();
+        }
+        // One deadline for the request: waiting for one partition after another ends
+        // together with the slowest.
+        for (i, ack) in pending {
+            if let Err(e) = delayed_produce::wait_for_acks(&ack, deadline).await {
+                tracing::debug!(partition = %ack.partition.tp, error = %e, "acks=all produce not acknowledged");
+                results[i].1 = Some(Err(e));
+            }
         }
         results
             .into_iter()
@@ -463,27 +572,24 @@ impl ReplicaManager {
             .and_then(|p| p.log.start_txn_verification(producer_id, now_ms()))
     }
 
-    fn min_insync_replicas(&self, p: &Partition) -> i32 {
-        p.min_insync_replicas.load(Ordering::Acquire)
-    }
-
-    /// Reads from one partition for a consumer: bounded by the high watermark, or for
-    /// read_committed by the last stable offset, with the aborted transactions overlapping
-    /// the returned batches (Kafka's `collectAbortedTransactions`, upper bound = the offset
-    /// after the last returned batch).
+    /// Reads from one partition: for a follower up to the log end, for a consumer bounded
+    /// by the high watermark, or for read_committed by the last stable offset, with the
+    /// aborted transactions overlapping the returned batches (Kafka's
+    /// `collectAbortedTransactions`, upper bound = the offset after the last returned batch).
     pub(crate) fn read(
         partition: &Partition,
         fetch_offset: i64,
         max_bytes: usize,
-        read_committed: bool,
+        isolation: FetchIsolation,
         min_one_batch: bool,
     ) -> Result<ReadResult, LogError> {
         let high_watermark = partition.high_watermark();
         let last_stable_offset = partition.last_stable_offset().min(high_watermark);
-        let bound = if read_committed {
-            last_stable_offset
-        } else {
-            high_watermark
+        let read_committed = isolation == FetchIsolation::TxnCommitted;
+        let bound = match isolation {
+            FetchIsolation::LogEnd => i64::MAX,
+            FetchIsolation::HighWatermark => high_watermark,
+            FetchIsolation::TxnCommitted => last_stable_offset,
         };
         let data = partition
             .log
@@ -562,7 +668,9 @@ impl ReplicaManager {
                             .map_err(ApiError::from);
                         spawn_roll_flush(&p);
                         match &r {
-                            Ok(()) => p.advance_high_watermark(),
+                            Ok(()) => {
+                                p.maybe_increment_high_watermark();
+                            }
                             Err(e) => {
                                 tracing::warn!(partition = %p.tp, producer_id, producer_epoch, coordinator_epoch, commit, error = %e, "transaction marker rejected")
                             }
@@ -676,7 +784,7 @@ mod tests {
         )
         .expect("log manager");
         let (_publisher, images) = watch::channel(Arc::new(image));
-        ReplicaManager::new(1, config.clone(), Arc::new(logs), images)
+        ReplicaManager::new(1, config.clone(), Arc::new(logs), images, None)
     }
 
     fn image_with_topic(name: &str) -> MetadataImage {
@@ -801,5 +909,54 @@ mod tests {
             replicas.log_manager().get(&t0).is_none(),
             "the deleted topic's log is gone"
         );
+    }
+
+    #[tokio::test]
+    async fn followed_partitions_get_a_fetcher_of_their_leader_and_leaders_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let topic_id = Uuid::new_v4();
+        let mut image = MetadataImage::empty().apply(&[
+            MetadataRecord::Topic {
+                name: "t".into(),
+                topic_id,
+            },
+            MetadataRecord::Partition {
+                topic_id,
+                partition: 0,
+                replicas: vec![2, 1],
+                isr: vec![2, 1],
+                leader: 2,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        ]);
+        image.offset = 1;
+        let replicas = Arc::new(replica_manager(dir.path(), image.clone()));
+        replicas
+            .apply_image(Arc::new(image.clone()))
+            .await
+            .expect("apply");
+        let t0 = TopicPartition::new("t", 0);
+        assert_eq!(replicas.fetchers.followed(), vec![(2, vec![t0.clone()])]);
+        assert_eq!(
+            replicas.leader_partition(&t0).err().map(|e| e.code),
+            Some(ResponseError::NotLeaderOrFollower),
+            "a follower does not take produces"
+        );
+        let mut moved = image.apply(&[MetadataRecord::PartitionChange {
+            topic_id,
+            partition: 0,
+            leader: Some(1),
+            isr: None,
+            replicas: None,
+        }]);
+        moved.offset = 2;
+        replicas.apply_image(Arc::new(moved)).await.expect("apply");
+        assert!(
+            replicas.fetchers.followed().is_empty(),
+            "the new leader stops fetching"
+        );
+        assert!(replicas.leader_partition(&t0).is_ok());
+        replicas.shutdown_fetchers().await;
     }
 }

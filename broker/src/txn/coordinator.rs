@@ -14,6 +14,7 @@ use crate::coordinator_shards::{self, partition_for, read_partition, Coordinator
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
 use crate::group::{GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
+use crate::inter_broker::InterBrokerClient;
 use crate::log::{AppendOrigin, TxnVerification};
 use crate::metadata::{ControllerClient, CreateTopicSpec, MetadataQuorum};
 use crate::replica::{ReplicaManager, TxnMarker};
@@ -38,6 +39,9 @@ pub(crate) struct TxnConfig {
     pub transactional_id_expiration_ms: i64,
     pub abort_timed_out_cleanup_interval_ms: i64,
     pub remove_expired_cleanup_interval_ms: i64,
+    /// How long an append to `__transaction_state` waits for its ISR (acks=all; Kafka's
+    /// coordinator uses `request.timeout.ms`).
+    pub append_timeout_ms: i32,
 }
 
 impl TxnConfig {
@@ -47,6 +51,7 @@ impl TxnConfig {
             state_log_replication_factor: c.transaction_state_log_replication_factor.max(1),
             state_log_min_isr: c.transaction_state_log_min_isr.max(1),
             state_log_segment_bytes: c.transaction_state_log_segment_bytes,
+            append_timeout_ms: c.request_timeout_ms.max(1),
             max_timeout_ms: c.transaction_max_timeout_ms.max(1),
             transactional_id_expiration_ms: i64::from(c.transactional_id_expiration_ms.max(1)),
             abort_timed_out_cleanup_interval_ms: i64::from(
@@ -141,6 +146,9 @@ pub(crate) struct TransactionCoordinator {
     quorum: Arc<MetadataQuorum>,
     groups: Arc<GroupCoordinator>,
     producer_ids: Arc<ProducerIdManager>,
+    /// Markers to partitions led by other brokers (WriteTxnMarkers).
+    inter_broker: Arc<InterBrokerClient>,
+    node_id: i32,
     shards: CoordinatorShards<TxnShardState>,
     create_topic_lock: tokio::sync::Mutex<()>,
 }
@@ -173,6 +181,7 @@ impl TransactionCoordinator {
         quorum: Arc<MetadataQuorum>,
         groups: Arc<GroupCoordinator>,
         producer_ids: Arc<ProducerIdManager>,
+        inter_broker: Arc<InterBrokerClient>,
     ) -> Arc<Self> {
         Arc::new(Self {
             config,
@@ -181,6 +190,8 @@ impl TransactionCoordinator {
             quorum,
             groups,
             producer_ids,
+            inter_broker,
+            node_id,
             shards: CoordinatorShards::new(
                 TRANSACTION_STATE_TOPIC_NAME,
                 "transaction coordinator",
@@ -280,13 +291,11 @@ impl TransactionCoordinator {
         if image.topic(TRANSACTION_STATE_TOPIC_NAME).is_some() {
             return Ok(());
         }
-        let brokers = image.brokers.len().max(1);
-        let replication_factor =
-            (self.config.state_log_replication_factor as usize).min(brokers) as i16;
-        let min_isr = self
-            .config
-            .state_log_min_isr
-            .min(i32::from(replication_factor));
+        // As Kafka: the configured replication factor and min.isr, not capped by the
+        // brokers registered; until enough are, the controller refuses the creation
+        // (INVALID_REPLICATION_FACTOR) and coordinator lookups answer COORDINATOR_NOT_AVAILABLE.
+        let replication_factor = self.config.state_log_replication_factor;
+        let min_isr = self.config.state_log_min_isr;
         let spec = CreateTopicSpec {
             name: TRANSACTION_STATE_TOPIC_NAME.to_owned(),
             num_partitions: self.config.state_log_num_partitions,
@@ -356,6 +365,7 @@ impl TransactionCoordinator {
             .append_as_leader(
                 vec![(tp.clone(), batch, TxnVerification::Off)],
                 -1,
+                self.config.append_timeout_ms,
                 AppendOrigin::Coordinator,
             )
             .await
@@ -410,9 +420,7 @@ impl TransactionCoordinator {
                 commit,
                 partitions: remaining.clone(),
             };
-            // Through the group coordinator: a marker on `__consumer_offsets` completes
-            // the transaction's offsets there.
-            let results = self.groups.write_txn_markers(vec![marker]).await;
+            let results = self.write_markers(marker).await;
             remaining = results
                 .into_iter()
                 .filter_map(|(_, tp, r)| match r {
@@ -454,6 +462,58 @@ impl TransactionCoordinator {
             "transaction completed"
         );
         Ok(())
+    }
+
+    /// Writes `marker` on each of its partitions at that partition's current leader (as the
+    /// image names it, looked up again on every attempt): through the group coordinator
+    /// where this broker leads (a marker on `__consumer_offsets` completes the
+    /// transaction's offsets there), else with WriteTxnMarkers to the leader, whose handler
+    /// takes the same path. A partition without a live leader is NOT_LEADER_OR_FOLLOWER
+    /// (retried by the caller). Results in no particular order.
+    async fn write_markers(
+        &self,
+        marker: TxnMarker,
+    ) -> Vec<(i64, TopicPartition, Result<(), ApiError>)> {
+        let image = self.quorum.image();
+        let mut by_leader: std::collections::BTreeMap<i32, Vec<TopicPartition>> =
+            Default::default();
+        let mut results = Vec::new();
+        for tp in &marker.partitions {
+            let leader = image
+                .topic(&tp.topic)
+                .and_then(|t| t.partitions.get(&tp.partition))
+                .map(|p| p.leader)
+                .filter(|l| image.brokers.get(l).is_some_and(|b| !b.fenced));
+            match leader {
+                Some(leader) => by_leader.entry(leader).or_default().push(tp.clone()),
+                // Gone from the image: a deleted partition needs no marker.
+                None if image.topic(&tp.topic).is_none() => results.push((
+                    marker.producer_id,
+                    tp.clone(),
+                    Err(ResponseError::UnknownTopicOrPartition.into()),
+                )),
+                None => results.push((
+                    marker.producer_id,
+                    tp.clone(),
+                    Err(ApiError::new(
+                        ResponseError::NotLeaderOrFollower,
+                        format!("{tp} has no live leader"),
+                    )),
+                )),
+            }
+        }
+        for (leader, partitions) in by_leader {
+            let marker = TxnMarker {
+                partitions,
+                ..marker.clone()
+            };
+            if leader == self.node_id {
+                results.extend(self.groups.write_txn_markers(vec![marker]).await);
+            } else {
+                results.extend(self.inter_broker.write_txn_markers(leader, &[marker]).await);
+            }
+        }
+        results
     }
 
     /// Moves an Ongoing transaction to PrepareAbort with a bumped epoch (fencing its
@@ -669,6 +729,59 @@ impl TransactionCoordinator {
         self.persist(&shard, transactional_id, Some(next)).await
     }
 
+    /// The live broker leading `transactional_id`'s `__transaction_state` partition.
+    fn coordinator_node(&self, transactional_id: &str) -> Option<i32> {
+        let partition = self.partition_for_txn(transactional_id);
+        let image = self.quorum.image();
+        image
+            .topic(TRANSACTION_STATE_TOPIC_NAME)
+            .and_then(|t| t.partitions.get(&partition))
+            .map(|p| p.leader)
+            .filter(|l| image.brokers.get(l).is_some_and(|b| !b.fenced))
+    }
+
+    /// KIP-890 verification for a partition leader: is `tp` part of `transactional_id`'s
+    /// ongoing transaction at this producer id and epoch? Answered here when this broker
+    /// leads the id's `__transaction_state` partition, else asked of its leader with
+    /// AddPartitionsToTxn v4 verify-only (Kafka's `AddPartitionsToTxnManager`). Errors are
+    /// the coordinator's; nobody leading is COORDINATOR_NOT_AVAILABLE, a failed exchange
+    /// NETWORK_EXCEPTION.
+    pub(crate) async fn verify_partition(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        tp: &TopicPartition,
+    ) -> Result<(), ApiError> {
+        match self.coordinator_node(transactional_id) {
+            Some(node) if node == self.node_id => {
+                self.add_partitions(
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    vec![tp.clone()],
+                    true,
+                )
+                .await
+            }
+            Some(node) => {
+                self.inter_broker
+                    .verify_partition_in_txn(
+                        node,
+                        transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        tp,
+                    )
+                    .await
+            }
+            None => Err(err(
+                ResponseError::CoordinatorNotAvailable,
+                format!("the coordinator of {transactional_id} has no live leader"),
+            )),
+        }
+    }
+
     /// AddOffsetsToTxn: adds the group's `__consumer_offsets` partition to the transaction.
     pub(crate) async fn add_offsets(
         &self,
@@ -716,6 +829,45 @@ impl TransactionCoordinator {
             generation_id,
             group_instance_id,
         )?;
+        let offsets_tp = TopicPartition::new(
+            GROUP_METADATA_TOPIC_NAME,
+            self.groups.partition_for_group(group_id),
+        );
+        if self.coordinator_node(transactional_id) != Some(self.node_id) {
+            // The transaction's coordinator is another broker: Kafka's mechanism keeps a
+            // marker from overtaking the append — a verification guard on the group's
+            // partition, handed out before the coordinator confirmed the partition is in
+            // the transaction and voided by any marker of the producer meanwhile.
+            let verification = match self
+                .replicas
+                .start_txn_verification(&offsets_tp, producer_id)
+            {
+                Some(guard) => {
+                    self.verify_partition(
+                        transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        &offsets_tp,
+                    )
+                    .await
+                    .map_err(|e| match e.code {
+                        ResponseError::NetworkException => ApiError::new(
+                            ResponseError::CoordinatorNotAvailable,
+                            e.message.unwrap_or_default(),
+                        ),
+                        _ => e,
+                    })?;
+                    TxnVerification::Guard(guard)
+                }
+                // The producer's transaction is already ongoing on the partition.
+                None => TxnVerification::Unverified,
+            };
+            return self
+                .groups
+                .txn_offset_commit(group_id, producer_id, producer_epoch, offsets, verification)
+                .await
+                .map_err(ApiError::from);
+        }
         let shard = self.shard_for(transactional_id)?;
         let _write = shard.write_lock.lock().await;
         let meta = Self::check_producer(
@@ -724,10 +876,6 @@ impl TransactionCoordinator {
             producer_id,
             producer_epoch,
         )?;
-        let offsets_tp = TopicPartition::new(
-            GROUP_METADATA_TOPIC_NAME,
-            self.groups.partition_for_group(group_id),
-        );
         if meta.state != TxnState::Ongoing || !meta.partitions.contains(&offsets_tp) {
             return Err(err(
                 ResponseError::InvalidTxnState,
@@ -735,7 +883,13 @@ impl TransactionCoordinator {
             ));
         }
         self.groups
-            .txn_offset_commit(group_id, producer_id, producer_epoch, offsets)
+            .txn_offset_commit(
+                group_id,
+                producer_id,
+                producer_epoch,
+                offsets,
+                TxnVerification::Off,
+            )
             .await
             .map_err(ApiError::from)
     }

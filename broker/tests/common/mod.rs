@@ -53,3 +53,32 @@ pub fn broker_spec() -> BrokerSpec {
 pub fn cluster_spec(nodes: i32) -> ClusterSpec {
     ClusterSpec::new(IRONLOG_BINARY, nodes)
 }
+
+/// One HTTP exchange through curl: (status, body).
+pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    let mut command = std::process::Command::new("curl");
+    command.args([
+        "-sS",
+        "--max-time",
+        "30",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+    ]);
+    if let Some(body) = body {
+        command.args(["--data-binary", body]);
+    }
+    let output = command
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl (test.sh installs it): {e}"));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let status = status
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("curl {method} {url} gave no status: {text:?} {output:?}"));
+    (status, body.to_string())
+}

@@ -13,7 +13,11 @@ use crate::ConfigError;
 
 /// The configuration `ironlog broker` runs with when given no `--config`: a single node
 /// that is broker and (one-voter) controller, data in `./ironlog-data`, clients on
-/// `localhost:9092`. Internal topics use replication factor 1 so that one node works.
+/// `localhost:9092`. Internal topics use replication factor 1 so that one node works; those
+/// lines ([`SINGLE_NODE_ONLY_KEYS`]) are left out when the overrides name more than one
+/// quorum voter, so a cluster started from the command line alone gets Kafka's defaults
+/// (replication factor 3, `transaction.state.log.min.isr` 2), as it would from Kafka's
+/// configuration without them.
 pub const EMBEDDED_SERVER_PROPERTIES: &str = "\
 # Ironlog embedded default: a single-node cluster for development.
 node.id=1
@@ -29,6 +33,17 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 ";
+
+/// The lines of [`EMBEDDED_SERVER_PROPERTIES`] that only suit a single node: internal
+/// topics at replication factor 1. They do not apply to a node configured with more than
+/// one `controller.quorum.voters` entry.
+pub const SINGLE_NODE_ONLY_KEYS: &[&str] = &[
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+];
 
 /// The typed static configuration of a broker. Every field is a Kafka config under its
 /// Kafka name (units in the field name); `static_broker_configs` keeps the explicitly set
@@ -61,6 +76,11 @@ pub struct BrokerConfig {
     pub controller_quorum_bootstrap_servers: Vec<(String, u16)>,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// `admin.listener` (Ironlog) as `(host, port)`: metrics, health and log levels over
+    /// HTTP; `None` when set empty.
+    pub admin_listener: Option<(String, u16)>,
+    /// `logger.format` (Ironlog): `json` for one JSON object per log line, else text.
+    pub logger_format_json: bool,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub min_insync_replicas: i32,
@@ -151,6 +171,16 @@ pub struct BrokerConfig {
     pub static_broker_configs: BTreeMap<String, String>,
 }
 
+/// Whether the last `controller.quorum.voters` override names more than one voter.
+fn names_several_voters(overrides: &[String]) -> bool {
+    overrides
+        .iter()
+        .rev()
+        .filter_map(|entry| entry.split_once('='))
+        .find(|(key, _)| key.trim() == "controller.quorum.voters")
+        .is_some_and(|(_, value)| value.split(',').filter(|v| !v.trim().is_empty()).count() > 1)
+}
+
 impl BrokerConfig {
     /// Reads `config_file` (or [`EMBEDDED_SERVER_PROPERTIES`] when `None`), applies the
     /// `key=value` overrides on top (later wins), validates every key and value, and builds
@@ -167,6 +197,9 @@ impl BrokerConfig {
             None => EMBEDDED_SERVER_PROPERTIES.to_string(),
         };
         let mut pairs = crate::parse_properties(&text)?;
+        if config_file.is_none() && names_several_voters(overrides) {
+            pairs.retain(|(key, _)| !SINGLE_NODE_ONLY_KEYS.contains(&key.as_str()));
+        }
         for entry in overrides {
             let (key, value) = entry.split_once('=').ok_or_else(|| ConfigError::Override {
                 entry: entry.clone(),
@@ -511,6 +544,16 @@ impl Builder {
             controller_quorum_voters,
             controller_quorum_bootstrap_servers,
             rack: self.string("broker.rack").filter(|s| !s.is_empty()),
+            admin_listener: crate::endpoints::parse_admin_listener(
+                &self.string("admin.listener").unwrap_or_default(),
+            )
+            .map_err(|message| ConfigError::Invalid {
+                name: "admin.listener".to_string(),
+                message,
+            })?,
+            logger_format_json: self
+                .string("logger.format")
+                .is_some_and(|f| f.eq_ignore_ascii_case("json")),
             num_partitions: self.i32("num.partitions"),
             default_replication_factor: self.i16("default.replication.factor")?,
             min_insync_replicas: self.i32("min.insync.replicas"),
@@ -901,6 +944,32 @@ mod tests {
         BrokerConfig::load(None, &overrides)
     }
 
+    #[test]
+    fn admin_listener_is_an_http_url_or_empty() {
+        let config = load(&[]).expect("defaults load");
+        assert_eq!(config.admin_listener, Some(("0.0.0.0".to_string(), 9644)));
+        assert!(!config.logger_format_json);
+        let config = load(&["admin.listener=http://127.0.0.1:0", "logger.format=JSON"])
+            .expect("port 0 and json load");
+        assert_eq!(config.admin_listener, Some(("127.0.0.1".to_string(), 0)));
+        assert!(config.logger_format_json);
+        assert_eq!(
+            load(&["admin.listener="])
+                .expect("empty loads")
+                .admin_listener,
+            None
+        );
+        for bad in [
+            "admin.listener=127.0.0.1:9644",
+            "admin.listener=https://h:1",
+            "admin.listener=http://h:x",
+        ] {
+            let err = load(&[bad]).expect_err(bad).to_string();
+            assert!(err.contains("admin.listener"), "{bad}: {err}");
+        }
+        assert!(load(&["logger.format=xml"]).is_err());
+    }
+
     /// Loads `text` as if it were a config file, plus overrides.
     fn load_text(text: &str, overrides: &[&str]) -> Result<BrokerConfig, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
@@ -968,6 +1037,48 @@ log.retention.check.interval.ms=300000
             load(&[]).unwrap(),
             "embedded_default must equal load(None, &[])"
         );
+    }
+
+    /// The cluster issue's command line (no file, three voters) gets Kafka's internal-topic
+    /// defaults, not the embedded single-node lines; one voter keeps them; explicit
+    /// overrides still win.
+    #[test]
+    fn embedded_single_node_lines_do_not_apply_to_a_cluster() {
+        let cluster = [
+            "node.id=2",
+            "process.roles=broker,controller",
+            "controller.quorum.voters=1@127.0.0.1:19001,2@127.0.0.1:19002,3@127.0.0.1:19003",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listeners=PLAINTEXT://127.0.0.1:19102,CONTROLLER://127.0.0.1:19002",
+            "advertised.listeners=PLAINTEXT://127.0.0.1:19102",
+        ];
+        let config = load(&cluster).unwrap();
+        assert_eq!(config.offsets_topic_replication_factor, 3);
+        assert_eq!(config.transaction_state_log_replication_factor, 3);
+        assert_eq!(config.transaction_state_log_min_isr, 2);
+        for key in SINGLE_NODE_ONLY_KEYS {
+            assert!(
+                !config.static_broker_configs.contains_key(*key),
+                "{key} must be Kafka's default (not a static setting) in a cluster"
+            );
+        }
+
+        let mut explicit = cluster.to_vec();
+        explicit.push("offsets.topic.replication.factor=2");
+        assert_eq!(load(&explicit).unwrap().offsets_topic_replication_factor, 2);
+
+        let single = load(&[
+            "process.roles=broker,controller",
+            "controller.quorum.voters=1@127.0.0.1:19001",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listeners=PLAINTEXT://127.0.0.1:19101,CONTROLLER://127.0.0.1:19001",
+            "advertised.listeners=PLAINTEXT://127.0.0.1:19101",
+        ])
+        .unwrap();
+        assert_eq!(single.offsets_topic_replication_factor, 1);
+        assert_eq!(single.transaction_state_log_min_isr, 1);
     }
 
     #[test]

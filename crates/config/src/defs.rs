@@ -520,6 +520,13 @@ fn non_empty_list(value: &ConfigValue) -> Result<(), String> {
     }
 }
 
+fn admin_listener(value: &ConfigValue) -> Result<(), String> {
+    match value {
+        ConfigValue::String(s) => crate::endpoints::parse_admin_listener(s).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
 fn cluster_id(value: &ConfigValue) -> Result<(), String> {
     match value {
         ConfigValue::String(s)
@@ -611,6 +618,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("allow.everyone.if.no.acl.found", T::Boolean, Some("false"), V::Any, R, "Allow access to resources that have no ACL.").not_in_kafka(),
     b("create.topic.policy.class.name", T::Class, None, V::Custom(no_plugin_class), R, "Not supported: create-topic policy plugin."),
     b("alter.config.policy.class.name", T::Class, None, V::Custom(no_plugin_class), R, "Not supported: alter-config policy plugin."),
+    b("admin.listener", T::String, Some("http://0.0.0.0:9644"), V::Custom(admin_listener), R, "Ironlog: the admin HTTP listener (/metrics, /health/live, /health/ready, /loggers) as http://HOST:PORT; empty = none.").not_in_kafka(),
+    b("logger.format", T::String, Some("text"), V::OneOfIgnoreCase(&["text", "json"]), R, "Ironlog: log lines on stderr as text or as one JSON object per line.").not_in_kafka(),
     b("metric.reporters", T::List, Some(""), V::Custom(no_plugin_class_list), C, "Not supported: metric reporter plugins (metrics are on the admin HTTP listener)."),
     b("metrics.num.samples", T::Int, Some("2"), V::AtLeast(1), R, "Samples kept per rate metric."),
     b("metrics.sample.window.ms", T::Long, Some("30000"), V::AtLeast(1), R, "Length of one metric sample window."),

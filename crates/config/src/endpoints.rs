@@ -178,6 +178,20 @@ fn parse_host_port_allow_empty(raw: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
+/// Parses `admin.listener`: `http://HOST:PORT` (an empty host binds every interface, port
+/// 0 any free port), or the empty string for none.
+pub(crate) fn parse_admin_listener(raw: &str) -> Result<Option<(String, u16)>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let rest = raw
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("'{raw}': must be http://HOST:PORT (or empty for none)"))?;
+    let (host, port) = parse_host_port_allow_empty(rest).map_err(|m| format!("'{raw}': {m}"))?;
+    Ok(Some((host, port)))
+}
+
 /// Parses `host:port` with a non-empty host and non-zero port.
 pub(crate) fn parse_host_port(raw: &str) -> Result<(String, u16), String> {
     let (host, port) =

@@ -35,7 +35,7 @@ mod env;
 mod layers;
 mod properties;
 
-pub use broker::{BrokerConfig, EMBEDDED_SERVER_PROPERTIES};
+pub use broker::{BrokerConfig, EMBEDDED_SERVER_PROPERTIES, SINGLE_NODE_ONLY_KEYS};
 pub use defs::{
     default_value, is_list_config, ConfigDef, ConfigType, ConfigValue, TopicConfigDef, UpdateMode,
     BROKER_CONFIGS, TOPIC_CONFIGS,

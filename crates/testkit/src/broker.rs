@@ -15,8 +15,10 @@ use crate::process::{
 
 /// How long a broker may take from spawn to printing `ironlog: started`.
 pub const BROKER_START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a broker may take to exit after SIGTERM.
-pub const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a broker may take to exit after SIGTERM: above the broker's own bounds on a
+/// clean shutdown (controlled shutdown up to `broker.session.timeout.ms`, 9 s by default,
+/// then background tasks up to 10 s and in-flight requests up to 15 s, then the logs).
+pub const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long [`TestBroker::restart_on_same_port`] waits for a port taken meanwhile.
 pub const PORT_RETAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a restart on fixed ports waits between attempts while a port is taken.
@@ -25,6 +27,8 @@ const PORT_RETAKE_INTERVAL: Duration = Duration::from_millis(200);
 const LOG_TAIL_LINES: usize = 150;
 /// The client listener every test broker has.
 pub const CLIENT_LISTENER: &str = "PLAINTEXT";
+/// The name the broker prints for its admin HTTP listener (metrics, health, log levels).
+pub const ADMIN_LISTENER: &str = "ADMIN";
 
 /// Everything a [`TestBroker`] is started with. The defaults make a single-node broker
 /// (node 1, combined roles as the binary's embedded configuration has them) with a port-0
@@ -113,6 +117,7 @@ impl BrokerSpec {
             .set("log.dirs", &data_dir.display().to_string())
             .set("listeners", &listener)
             .set("advertised.listeners", &listener)
+            .set("admin.listener", &admin_listener_url(self.host))
             .set_all(self.overrides.pairs());
         command.env = self.env.clone();
         command.open_files_limit = self.open_files_limit;
@@ -146,6 +151,12 @@ impl BrokerSpec {
 }
 
 /// `127.0.0.1`, or `[::1]` for IPv6, as the host part of a listener URL.
+/// A port-0 admin listener on `host`: test brokers never take the default port 9644, so
+/// that any number of them run at once.
+pub(crate) fn admin_listener_url(host: IpAddr) -> String {
+    format!("http://{}:0", host_in_url(host))
+}
+
 pub(crate) fn host_in_url(host: IpAddr) -> String {
     match host {
         IpAddr::V4(v4) => v4.to_string(),
@@ -202,6 +213,11 @@ impl TestBroker {
             .iter()
             .find(|l| l.name == name)
             .map(|l| l.address.to_string())
+    }
+
+    /// `http://host:port` of the admin HTTP listener of the current process, if it has one.
+    pub fn admin_url(&self) -> Option<String> {
+        self.listener(ADMIN_LISTENER).map(|a| format!("http://{a}"))
     }
 
     /// The broker's `log.dirs`.

@@ -8,9 +8,11 @@
 //!   --override listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 //!   --override listeners=PLAINTEXT://127.0.0.1:Pn,CONTROLLER://127.0.0.1:Cn
 //!   --override advertised.listeners=PLAINTEXT://127.0.0.1:Pn --override log.dirs=DIRn
+//!   --override admin.listener=http://127.0.0.1:0
 //! ```
 //!
-//! plus the cluster's and the node's extra overrides. Broker-only nodes have no CONTROLLER
+//! plus the cluster's and the node's extra overrides (the admin listener on port 0: its
+//! address is the node's `ADMIN` listener line). Broker-only nodes have no CONTROLLER
 //! listener, controller-only nodes no PLAINTEXT one (split roles).
 //!
 //! Ports: the voters name every controller port, so those must be known before any node
@@ -269,6 +271,10 @@ impl ClusterSpec {
                     settings.push(("advertised.listeners".to_string(), client));
                 }
                 settings.push(("log.dirs".to_string(), data_dir.display().to_string()));
+                settings.push((
+                    "admin.listener".to_string(),
+                    crate::broker::admin_listener_url(node.host),
+                ));
                 let mut settings = Settings::from_pairs(settings);
                 settings
                     .set_all(self.overrides.pairs())
@@ -614,6 +620,7 @@ mod tests {
                      --override listeners=PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c} \
                      --override advertised.listeners=PLAINTEXT://127.0.0.1:{p} \
                      --override log.dirs=/d{id} \
+                     --override admin.listener=http://127.0.0.1:0 \
                      --override default.replication.factor=3 --override min.insync.replicas=2"
                 ),
                 "node {id}"

@@ -41,8 +41,8 @@ pub mod tools;
 
 pub use batches::*;
 pub use broker::{
-    BrokerSpec, TestBroker, BROKER_START_TIMEOUT, BROKER_STOP_TIMEOUT, CLIENT_LISTENER,
-    PORT_RETAKE_TIMEOUT,
+    BrokerSpec, TestBroker, ADMIN_LISTENER, BROKER_START_TIMEOUT, BROKER_STOP_TIMEOUT,
+    CLIENT_LISTENER, PORT_RETAKE_TIMEOUT,
 };
 pub use clients::*;
 pub use cluster::{

@@ -83,6 +83,7 @@ pub mod codes {
 pub mod resource {
     pub const TOPIC: i8 = 2;
     pub const BROKER: i8 = 4;
+    pub const BROKER_LOGGER: i8 = 8;
 }
 
 /// IncrementalAlterConfigs operations.
