@@ -25,6 +25,7 @@ mod metadata;
 mod metrics;
 mod network;
 mod replica;
+mod security;
 mod server;
 mod txn;
 mod types;

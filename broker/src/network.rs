@@ -16,6 +16,9 @@
 //! inner request's API on the controller that served the Envelope. The raft RPCs are not
 //! counted: they are openraft's messages under Ironlog-private keys, with no Kafka request
 //! name a dashboard could know, and they would swamp the controller listener's figures.
+//! Nor is anything a SASL listener serves before its client authenticated (the exchange
+//! and an ApiVersions before it): Kafka's authenticator answers those outside its request
+//! metrics. A connection counts from its TCP accept, authenticated or not.
 //!
 //! Invariants: a frame larger than `socket.request.max.bytes`, an unknown API key, an
 //! unsupported version (other than ApiVersions, which answers with a v0 error response) or an
@@ -41,10 +44,12 @@ use tokio::sync::watch;
 use crate::frame::ChunkedFrame;
 pub(crate) use crate::handlers::controller_apis::ControllerEndpoint;
 use crate::handlers::{self, Broker, RequestContext};
-use crate::metadata::{raft_rpc, ENVELOPE_METADATA_OFFSET_TAG};
+use crate::metadata::{raft_rpc, MetadataQuorum, ENVELOPE_METADATA_OFFSET_TAG};
 use crate::metrics::requests::Observed;
 use crate::metrics::topics::TrafficSummary;
 use crate::metrics::Metrics;
+use crate::security::sasl::{SaslOutcome, SaslReply, SaslSession};
+use crate::security::{KafkaPrincipal, ListenerSecurity, ListenerStream};
 
 /// Why a connection was closed by the broker (logged once per connection).
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +80,10 @@ pub(crate) enum ConnectionError {
     RaftRpc(String),
     #[error("idle for more than connections.max.idle.ms")]
     Idle,
+    #[error("authentication failed: {0}")]
+    Authentication(String),
+    #[error("authentication did not complete within authentication.timeout.ms")]
+    AuthenticationTimeout,
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -88,6 +97,13 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
+    fn quorum(&self) -> &Arc<MetadataQuorum> {
+        match self {
+            Endpoint::Broker(broker) => &broker.quorum,
+            Endpoint::Controller(endpoint) => &endpoint.quorum,
+        }
+    }
+
     /// The process's metrics (the controller listener has them before the broker exists).
     fn metrics(&self) -> &Arc<Metrics> {
         match self {
@@ -108,69 +124,186 @@ impl Endpoint {
     }
 }
 
-/// Serves one connection until it closes, errs, or the broker shuts down.
+/// Serves one connection until it closes, errs, or the broker shuts down: the listener's
+/// TLS handshake and SASL exchange first (within `authentication.timeout.ms`), then its
+/// requests as the principal they proved.
 pub(crate) async fn serve_connection(
-    mut stream: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
-    listener_name: Arc<str>,
+    security: Arc<ListenerSecurity>,
     endpoint: Endpoint,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    // Counted from the TCP accept, authenticated or not (as Kafka's connection count).
     let _open = endpoint
         .metrics()
         .requests
-        .connection_opened(&listener_name);
-    let (max_frame_bytes, idle_ms) = endpoint.limits();
-    let mut frame = BytesMut::with_capacity(64 * 1024);
-    let result: Result<(), ConnectionError> = async {
-        loop {
-            let mut size_buf = [0u8; 4];
-            tokio::select! {
-                _ = shutdown.changed() => return Ok(()),
-                r = tokio::time::timeout(Duration::from_millis(idle_ms), stream.read_exact(&mut size_buf)) => match r {
-                    Err(_) => return Err(ConnectionError::Idle),
-                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                    Ok(Err(e)) => return Err(e.into()),
-                    Ok(Ok(_)) => {}
-                },
-            }
-            let size = i32::from_be_bytes(size_buf) as i64;
-            if size < 0 || size > max_frame_bytes as i64 {
-                return Err(ConnectionError::FrameTooLarge { size, max: max_frame_bytes });
-            }
-            frame.clear();
-            frame.resize(size as usize, 0);
-            stream.read_exact(&mut frame[..]).await?;
-            let request = frame.split().freeze();
-            let started = Instant::now();
-            let (response, observed) = match &endpoint {
-                Endpoint::Broker(broker) => {
-                    handle_frame(request, peer, &listener_name, broker, Forwarding::ToController).await?
-                }
-                Endpoint::Controller(controller) => {
-                    handle_controller_frame(request, peer, &listener_name, controller).await?
-                }
-            };
-            let local = started.elapsed();
-            if let Some(response) = response {
-                write_chunks(&mut stream, response).await?;
-            }
-            if let Some(observed) = observed {
-                observed.record(endpoint.metrics(), local, started.elapsed() - local, size as usize);
-            }
-        }
-    }
-    .await;
+        .connection_opened(&security.name);
+    let result = serve(tcp, peer, &security, &endpoint, shutdown).await;
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection i/o error"),
-        Err(e) => tracing::warn!(%peer, reason = %e, "closing connection"),
+        Err(e) => {
+            tracing::warn!(%peer, listener = %security.name, reason = %e, "closing connection")
+        }
     }
 }
 
+async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    security: &ListenerSecurity,
+    endpoint: &Endpoint,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ConnectionError> {
+    let (max_frame_bytes, idle_ms) = endpoint.limits();
+    let listener_name = security.name.clone();
+    let authentication_deadline = tokio::time::Instant::now() + security.authentication_timeout;
+    let (mut stream, mut principal) = tokio::select! {
+        _ = shutdown.changed() => return Ok(()),
+        accepted = tokio::time::timeout_at(authentication_deadline, security.accept(tcp)) => match accepted {
+            Err(_) => return Err(ConnectionError::AuthenticationTimeout),
+            Ok(Err(e)) => return Err(ConnectionError::Authentication(e.to_string())),
+            Ok(Ok(accepted)) => accepted,
+        },
+    };
+    // `Some` until a SASL listener's client has authenticated.
+    let mut sasl = security
+        .sasl()
+        .map(|settings| (settings, SaslSession::new()));
+    let mut frame = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let authenticating = sasl.is_some();
+        let wait = if authenticating {
+            authentication_deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(Duration::from_millis(idle_ms))
+        } else {
+            Duration::from_millis(idle_ms)
+        };
+        let mut size_buf = [0u8; 4];
+        tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            r = tokio::time::timeout(wait, stream.read_exact(&mut size_buf)) => match r {
+                Err(_) if authenticating => return Err(ConnectionError::AuthenticationTimeout),
+                Err(_) => return Err(ConnectionError::Idle),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(Err(e)) => return Err(e.into()),
+                Ok(Ok(_)) => {}
+            },
+        }
+        let size = i32::from_be_bytes(size_buf) as i64;
+        let max = if authenticating {
+            max_frame_bytes.min(security.sasl_max_receive_bytes)
+        } else {
+            max_frame_bytes
+        };
+        if size < 0 || size > max as i64 {
+            return Err(ConnectionError::FrameTooLarge { size, max });
+        }
+        frame.clear();
+        frame.resize(size as usize, 0);
+        let read = stream.read_exact(&mut frame[..]);
+        if authenticating {
+            tokio::time::timeout_at(authentication_deadline, read)
+                .await
+                .map_err(|_| ConnectionError::AuthenticationTimeout)??;
+        } else {
+            read.await?;
+        }
+        let mut request = frame.split().freeze();
+        if let Some((settings, session)) = sasl.as_mut() {
+            let quorum = endpoint.quorum();
+            let credential =
+                |user: &str, mechanism| quorum.image().scram_credential(user, mechanism).cloned();
+            match session.on_frame(settings, request, &credential) {
+                SaslOutcome::Request(frame) => request = frame,
+                SaslOutcome::Continue(reply) => {
+                    write_chunks(&mut stream, encode_sasl_reply(reply)?).await?;
+                    continue;
+                }
+                SaslOutcome::Authenticated {
+                    reply,
+                    principal: authenticated,
+                } => {
+                    write_chunks(&mut stream, encode_sasl_reply(reply)?).await?;
+                    tracing::debug!(%peer, listener = %listener_name, principal = %authenticated, "SASL authentication succeeded");
+                    principal = authenticated;
+                    sasl = None;
+                    continue;
+                }
+                SaslOutcome::Failed { reply, reason } => {
+                    if let Some(reply) = reply {
+                        write_chunks(&mut stream, encode_sasl_reply(reply)?).await?;
+                    }
+                    // Kafka's delay before closing, which slows down password guessing.
+                    tokio::time::sleep(security.failed_authentication_delay).await;
+                    return Err(ConnectionError::Authentication(reason));
+                }
+            }
+        }
+        let connection = Connection {
+            peer,
+            listener_name: &listener_name,
+            principal: &principal,
+        };
+        let started = Instant::now();
+        let (response, observed) = match endpoint {
+            Endpoint::Broker(broker) => {
+                handle_frame(request, &connection, broker, Forwarding::ToController).await?
+            }
+            Endpoint::Controller(controller) => {
+                handle_controller_frame(request, &connection, controller).await?
+            }
+        };
+        let local = started.elapsed();
+        if let Some(response) = response {
+            write_chunks(&mut stream, response).await?;
+        }
+        // Nothing before SASL authentication is counted: Kafka's authenticator answers
+        // those requests (ApiVersions included) outside its request metrics.
+        if let (Some(observed), false) = (observed, authenticating) {
+            observed.record(
+                endpoint.metrics(),
+                local,
+                started.elapsed() - local,
+                size as usize,
+            );
+        }
+    }
+}
+
+/// A SASL exchange's answer as frames: a Kafka response, or a bare token (v0 framing).
+fn encode_sasl_reply(reply: SaslReply) -> Result<Vec<Bytes>, ConnectionError> {
+    match reply {
+        SaslReply::Response {
+            api,
+            version,
+            correlation_id,
+            body,
+        } => encode_response(api, version, correlation_id, &body),
+        SaslReply::Token(token) => {
+            let size = u32::try_from(token.len())
+                .map_err(|_| ConnectionError::Authentication("SASL token too large".into()))?;
+            Ok(vec![
+                Bytes::copy_from_slice(&size.to_be_bytes()),
+                Bytes::from(token),
+            ])
+        }
+    }
+}
+
+/// What a request's handling needs of its connection.
+#[derive(Clone, Copy)]
+struct Connection<'a> {
+    peer: SocketAddr,
+    listener_name: &'a Arc<str>,
+    principal: &'a KafkaPrincipal,
+}
+
 /// Writes a response's chunks in order with vectored writes.
-async fn write_chunks(stream: &mut TcpStream, chunks: Vec<Bytes>) -> std::io::Result<()> {
+async fn write_chunks(stream: &mut ListenerStream, chunks: Vec<Bytes>) -> std::io::Result<()> {
     let mut chunks: std::collections::VecDeque<Bytes> =
         chunks.into_iter().filter(|c| !c.is_empty()).collect();
     // Bounded: every iteration writes at least one byte or fails.
@@ -197,7 +330,8 @@ async fn write_chunks(stream: &mut TcpStream, chunks: Vec<Bytes>) -> std::io::Re
             }
         }
     }
-    Ok(())
+    // TLS buffers what it encrypted until flushed; TCP's flush does nothing.
+    stream.flush().await
 }
 
 /// What a request's handling returns: the response frame (`None` when Kafka sends none,
@@ -232,8 +366,7 @@ fn prefix(frame: &[u8]) -> Result<(i16, i16, i32), ConnectionError> {
 /// new as the controller's answer, so the client's next request here sees the change.
 async fn handle_frame(
     frame: Bytes,
-    peer: SocketAddr,
-    listener_name: &Arc<str>,
+    connection: &Connection<'_>,
     broker: &Arc<Broker>,
     forwarding: Forwarding,
 ) -> Result<Handled, ConnectionError> {
@@ -247,7 +380,7 @@ async fn handle_frame(
     {
         if let Some(forwarded) = broker
             .controller_client
-            .forward(frame.clone(), peer.ip())
+            .forward(frame.clone(), connection.principal, connection.peer.ip())
             .await
         {
             if let Some(offset) = forwarded.metadata_offset {
@@ -273,7 +406,7 @@ async fn handle_frame(
             ));
         }
     }
-    handle_locally(frame, peer, listener_name, broker, false).await
+    handle_locally(frame, connection, broker, false).await
 }
 
 /// A decoded request and what its handler needs to know of the connection.
@@ -289,8 +422,7 @@ struct Decoded {
 /// know, KIP-511).
 fn decode_request(
     mut frame: Bytes,
-    peer: SocketAddr,
-    listener_name: &Arc<str>,
+    connection: &Connection<'_>,
     controller_listener: bool,
 ) -> Result<Result<Decoded, Handled>, ConnectionError> {
     let (api_key_raw, version, correlation_id) = prefix(&frame)?;
@@ -332,7 +464,7 @@ fn decode_request(
         }
     })?;
     if frame.has_remaining() {
-        tracing::debug!(%peer, ?api, version, trailing = frame.remaining(), "request has trailing bytes");
+        tracing::debug!(peer = %connection.peer, ?api, version, trailing = frame.remaining(), "request has trailing bytes");
     }
     Ok(Ok(Decoded {
         api,
@@ -340,8 +472,9 @@ fn decode_request(
         ctx: RequestContext {
             version,
             client_id: header.client_id.as_ref().map(|s| s.to_string()),
-            peer,
-            listener_name: listener_name.clone(),
+            peer: connection.peer,
+            listener_name: connection.listener_name.clone(),
+            principal: Arc::new(connection.principal.clone()),
             controller_listener,
         },
         request,
@@ -389,12 +522,11 @@ fn respond(
 /// chunks (size prefix first), or `None` when Kafka sends no response (produce with acks=0).
 async fn handle_locally(
     frame: Bytes,
-    peer: SocketAddr,
-    listener_name: &Arc<str>,
+    connection: &Connection<'_>,
     broker: &Arc<Broker>,
     controller_listener: bool,
 ) -> Result<Handled, ConnectionError> {
-    let decoded = match decode_request(frame, peer, listener_name, controller_listener)? {
+    let decoded = match decode_request(frame, connection, controller_listener)? {
         Ok(decoded) => decoded,
         Err(answer) => return Ok(answer),
     };
@@ -414,8 +546,7 @@ async fn handle_locally(
 /// listener but never forwarded again), or one of the controller's Kafka APIs.
 async fn handle_controller_frame(
     mut frame: Bytes,
-    peer: SocketAddr,
-    listener_name: &Arc<str>,
+    connection: &Connection<'_>,
     endpoint: &Arc<ControllerEndpoint>,
 ) -> Result<Handled, ConnectionError> {
     let (api_key_raw, version, correlation_id) = prefix(&frame)?;
@@ -441,7 +572,7 @@ async fn handle_controller_frame(
     let api =
         ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;
     if api != ApiKey::Envelope {
-        let decoded = match decode_request(frame, peer, listener_name, true)? {
+        let decoded = match decode_request(frame, connection, true)? {
             Ok(decoded) => decoded,
             Err(answer) => return Ok(answer),
         };
@@ -494,7 +625,7 @@ async fn handle_controller_frame(
             version,
             reason: e.to_string(),
         })?;
-    let (response, observed) = serve_envelope(envelope, listener_name, &broker).await;
+    let (response, observed) = serve_envelope(envelope, connection.listener_name, &broker).await;
     // Counted as Kafka counts a forwarded request: under the inner request's API (an
     // Envelope refused before its inner request ran counts as the Envelope).
     let observed = observed.unwrap_or_else(|| {
@@ -537,8 +668,20 @@ async fn serve_envelope(
         _ => None,
     };
     let peer = SocketAddr::new(client.unwrap_or(IpAddr::from([0, 0, 0, 0])), 0);
+    let Some(principal) = envelope
+        .request_principal
+        .and_then(KafkaPrincipal::deserialize)
+    else {
+        response.error_code = ResponseError::PrincipalDeserializationFailure.code();
+        return (response, None);
+    };
+    let connection = Connection {
+        peer,
+        listener_name,
+        principal: &principal,
+    };
     let mut observed = None;
-    match handle_frame(inner, peer, listener_name, broker, Forwarding::Never).await {
+    match handle_frame(inner, &connection, broker, Forwarding::Never).await {
         Ok((Some(chunks), inner_observed)) => {
             observed = inner_observed;
             let mut data = BytesMut::new();

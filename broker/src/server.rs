@@ -42,6 +42,7 @@ use crate::metadata::{
 use crate::metrics::Metrics;
 use crate::network::{ControllerEndpoint, Endpoint};
 use crate::replica::ReplicaManager;
+use crate::security::ListenerSecurity;
 use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
 use crate::types::{kafka_uuid_string, now_ms};
 use ironlog_config::{BrokerConfig, Listener};
@@ -68,6 +69,8 @@ pub enum ServerError {
     },
     #[error("registering this broker failed: {0}")]
     Registration(String),
+    #[error("listener security: {0}")]
+    Security(String),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -182,7 +185,7 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
         if let Some(listener) = bind_controller_listener(&config).await? {
             running.bound.push((listener.name.clone(), listener.local));
             running.tasks.push(tokio::spawn(accept_loop(
-                listener.name.into(),
+                listener.security,
                 listener.listener,
                 Endpoint::Controller(Arc::clone(&endpoint)),
                 Arc::clone(&connections),
@@ -402,6 +405,8 @@ fn build_controller(config: &BrokerConfig, quorum: &Arc<MetadataQuorum>) -> Arc<
 struct BoundListener {
     name: String,
     listener: TcpListener,
+    /// The listener's security protocol and what it needs (TLS acceptor, SASL settings).
+    security: Arc<ListenerSecurity>,
     local: SocketAddr,
     advertised_host: String,
     advertised_port: u16,
@@ -445,10 +450,14 @@ async fn bind_controller_listener(
     else {
         return Ok(None);
     };
+    let security = Arc::new(
+        ListenerSecurity::new(config, l).map_err(|e| ServerError::Security(e.to_string()))?,
+    );
     let (listener, local) = bind_one(l).await?;
     Ok(Some(BoundListener {
         name: l.name.clone(),
         listener,
+        security,
         local,
         advertised_host: l.host.clone(),
         advertised_port: local.port(),
@@ -459,6 +468,9 @@ async fn bind_controller_listener(
 async fn bind_listeners(config: &BrokerConfig) -> Result<Vec<BoundListener>, ServerError> {
     let mut bound = Vec::with_capacity(config.listeners.len());
     for l in &config.listeners {
+        let security = Arc::new(
+            ListenerSecurity::new(config, l).map_err(|e| ServerError::Security(e.to_string()))?,
+        );
         let (listener, local) = bind_one(l).await?;
         let adv = config
             .advertised_listeners
@@ -476,6 +488,7 @@ async fn bind_listeners(config: &BrokerConfig) -> Result<Vec<BoundListener>, Ser
         bound.push(BoundListener {
             name: l.name.clone(),
             listener,
+            security,
             local,
             advertised_host,
             advertised_port,
@@ -636,7 +649,7 @@ fn spawn_tasks(
     for l in listeners {
         bound.push((l.name.clone(), l.local));
         tasks.push(tokio::spawn(accept_loop(
-            l.name.into(),
+            l.security,
             l.listener,
             Endpoint::Broker(Arc::clone(&broker)),
             Arc::clone(&connections),
@@ -793,7 +806,7 @@ impl RunningBroker {
 }
 
 async fn accept_loop(
-    name: Arc<str>,
+    security: Arc<ListenerSecurity>,
     listener: TcpListener,
     endpoint: Endpoint,
     connections: Arc<Semaphore>,
@@ -814,15 +827,16 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 let endpoint = endpoint.clone();
-                let name = Arc::clone(&name);
+                let security = Arc::clone(&security);
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    crate::network::serve_connection(stream, peer, name, endpoint, shutdown).await;
+                    crate::network::serve_connection(stream, peer, security, endpoint, shutdown)
+                        .await;
                     drop(permit);
                 });
             }
             Err(e) => {
-                tracing::warn!(listener = %name, error = %e, "accept failed");
+                tracing::warn!(listener = %security.name, error = %e, "accept failed");
                 // Back off briefly (e.g. out of file descriptors) instead of spinning.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

@@ -61,6 +61,12 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListConfigResources, 0, 1),
     // Forwarded to the active controller, as Kafka's brokers do.
     (ApiKey::DescribeQuorum, 0, 2),
+    // Served by `security::sasl` before authentication; afterwards ILLEGAL_SASL_STATE.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    // Forwarded to the active controller.
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The controller listener's APIs (Kafka's `ControllerApis` that Ironlog implements), with
@@ -78,6 +84,7 @@ const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::BrokerHeartbeat, 0, 1),
     (ApiKey::AllocateProducerIds, 0, 0),
     (ApiKey::AlterPartition, 2, 3),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The client APIs a broker forwards to the active controller (in an Envelope) when it is
@@ -91,6 +98,7 @@ pub(crate) fn is_forwarded_to_controller(api: ApiKey) -> bool {
             | ApiKey::AlterConfigs
             | ApiKey::IncrementalAlterConfigs
             | ApiKey::DescribeQuorum
+            | ApiKey::AlterUserScramCredentials
     )
 }
 

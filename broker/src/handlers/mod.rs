@@ -18,6 +18,7 @@ mod offsets;
 mod produce;
 mod producer_id;
 mod producers;
+mod scram_credentials;
 mod topics;
 mod txn;
 pub(crate) mod txn_markers;
@@ -34,6 +35,7 @@ use crate::metadata::{
     ConfigResource, Controller, ControllerClient, MetadataImage, MetadataQuorum,
 };
 use crate::replica::ReplicaManager;
+use crate::security::KafkaPrincipal;
 use crate::txn::{ProducerIdManager, TransactionCoordinator};
 use ironlog_config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
 
@@ -112,6 +114,8 @@ pub(crate) struct RequestContext {
     pub client_id: Option<String>,
     pub peer: SocketAddr,
     pub listener_name: Arc<str>,
+    /// Who sent the request: what the listener's TLS or SASL proved, else ANONYMOUS.
+    pub principal: Arc<KafkaPrincipal>,
     /// The request came in on the controller listener.
     pub controller_listener: bool,
 }
@@ -254,6 +258,29 @@ pub(crate) async fn handle(
         )),
         RequestKind::DescribeQuorum(r) => Respond(ResponseKind::DescribeQuorum(
             describe_quorum::handle(&broker.quorum, &broker.config.controller_listener_name(), r),
+        )),
+        RequestKind::AlterUserScramCredentials(r) => {
+            Respond(ResponseKind::AlterUserScramCredentials(
+                scram_credentials::handle_alter(broker, ctx, r).await,
+            ))
+        }
+        RequestKind::DescribeUserScramCredentials(r) => {
+            Respond(ResponseKind::DescribeUserScramCredentials(
+                scram_credentials::handle_describe(broker, r),
+            ))
+        }
+        // A SASL exchange happens before any other request (`security::sasl`); one after
+        // it, or on a listener without SASL, is out of place (Kafka's answer).
+        RequestKind::SaslHandshake(_) => Respond(ResponseKind::SaslHandshake(
+            kafka_protocol::messages::SaslHandshakeResponse::default()
+                .with_error_code(crate::error::ResponseError::IllegalSaslState.code()),
+        )),
+        RequestKind::SaslAuthenticate(_) => Respond(ResponseKind::SaslAuthenticate(
+            kafka_protocol::messages::SaslAuthenticateResponse::default()
+                .with_error_code(crate::error::ResponseError::IllegalSaslState.code())
+                .with_error_message(Some(str_bytes(
+                    "SaslAuthenticate is only valid during a SASL exchange on a SASL listener",
+                ))),
         )),
         other => Outcome::Close(format!("no handler for {:?}", api_of(&other))),
     }

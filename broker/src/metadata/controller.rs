@@ -7,11 +7,13 @@
 //! the images the quorum publishes).
 
 mod broker_control;
+mod scram_credentials;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 pub(crate) use broker_control::{BrokerHeartbeat, HeartbeatOutcome};
+pub(crate) use scram_credentials::{ScramDeletion, ScramUpsertion};
 
 use uuid::Uuid;
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ironlog_protocol::{Connection, ConnectionConfig, SendOptions, VersionChoice};
 use kafka_protocol::messages::alter_partition_request::{
     BrokerState, PartitionData as AlterPartitionData, TopicData as AlterPartitionTopic,
@@ -27,10 +27,10 @@ use kafka_protocol::messages::create_topics_request::{
 };
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AlterPartitionRequest, ApiKey, BrokerHeartbeatRequest, BrokerId,
-    BrokerRegistrationRequest as RegistrationRequest, CreateTopicsRequest, DefaultPrincipalData,
-    EnvelopeRequest, TopicName,
+    BrokerRegistrationRequest as RegistrationRequest, CreateTopicsRequest, EnvelopeRequest,
+    TopicName,
 };
-use kafka_protocol::protocol::{Encodable, Request, StrBytes};
+use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::time::Instant;
 
 use super::controller::{BrokerHeartbeat, CreatedTopic, HeartbeatOutcome};
@@ -38,6 +38,7 @@ use super::{
     BrokerRegistrationRequest, Controller, CreateTopicSpec, IsrChange, LeaderAndIsr, MetadataQuorum,
 };
 use crate::error::{ApiError, ResponseError};
+use crate::security::KafkaPrincipal;
 
 /// The tagged field of an EnvelopeResponse in which an Ironlog controller names the
 /// metadata offset its answer reflects, so the forwarding broker answers its client only
@@ -549,7 +550,13 @@ impl ControllerClient {
     /// Envelope, with the client's principal and address. `None` when this node is the
     /// active controller (the caller handles the request itself) or no controller answered
     /// in time (the caller's own handling then answers NOT_CONTROLLER).
-    pub(crate) async fn forward(&self, request: Bytes, client: IpAddr) -> Option<Forwarded> {
+    pub(crate) async fn forward(
+        &self,
+        request: Bytes,
+        principal: &KafkaPrincipal,
+        client: IpAddr,
+    ) -> Option<Forwarded> {
+        let principal = principal.serialize();
         let mut retry = Retry::new(self.request_timeout);
         loop {
             let connection = match self.route(retry.deadline).await {
@@ -559,7 +566,7 @@ impl ControllerClient {
             };
             let envelope = EnvelopeRequest::default()
                 .with_request_data(request.clone())
-                .with_request_principal(Some(anonymous_principal()))
+                .with_request_principal(Some(principal.clone()))
                 .with_client_host_address(Bytes::from(match client {
                     IpAddr::V4(v4) => v4.octets().to_vec(),
                     IpAddr::V6(v6) => v6.octets().to_vec(),
@@ -611,18 +618,4 @@ impl ControllerClient {
         })
         .await;
     }
-}
-
-/// Kafka's serialized ANONYMOUS principal (`DefaultKafkaPrincipalBuilder.serialize`: a
-/// version, then `DefaultPrincipalData`), until listeners authenticate clients.
-fn anonymous_principal() -> Bytes {
-    let data = DefaultPrincipalData::default()
-        .with_type(StrBytes::from_static_str("User"))
-        .with_name(StrBytes::from_static_str("ANONYMOUS"));
-    let mut out = BytesMut::new();
-    out.extend_from_slice(&0i16.to_be_bytes());
-    if let Err(e) = data.encode(&mut out, 0) {
-        tracing::warn!(error = %e, "encoding the principal");
-    }
-    out.freeze()
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
+use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
 
 /// A registered broker (Kafka's `BrokerRegistration`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,12 +61,23 @@ pub(crate) struct MetadataImage {
     pub configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
     /// First producer id of the next block the controller hands out (0 before any).
     pub next_producer_id: i64,
+    /// SCRAM credentials by user and mechanism.
+    pub scram_credentials: BTreeMap<(String, ScramMechanism), ScramCredential>,
 }
 
 impl MetadataImage {
     /// The image before any record: no cluster id, no brokers, no topics.
     pub(crate) fn empty() -> Self {
         Self::default()
+    }
+
+    /// A user's SCRAM credential for `mechanism`.
+    pub(crate) fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<&ScramCredential> {
+        self.scram_credentials.get(&(user.to_string(), mechanism))
     }
 
     pub(crate) fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
@@ -260,6 +272,17 @@ impl MetadataImage {
                 // As Kafka: a topic's dynamic configs go with it.
                 self.configs.remove(&ConfigResource::Topic(name));
             }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => {
+                self.scram_credentials
+                    .insert((name.clone(), *mechanism), credential.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                self.scram_credentials.remove(&(name.clone(), *mechanism));
+            }
             MetadataRecord::ProducerIds {
                 next_block_start, ..
             } => {
@@ -315,6 +338,8 @@ pub(crate) struct ImageSnapshot {
     pub(crate) configs: Vec<(ConfigResource, BTreeMap<String, String>)>,
     #[serde(default)]
     pub(crate) next_producer_id: i64,
+    #[serde(default)]
+    pub(crate) scram_credentials: Vec<(String, ScramMechanism, ScramCredential)>,
 }
 
 impl From<&MetadataImage> for ImageSnapshot {
@@ -334,6 +359,11 @@ impl From<&MetadataImage> for ImageSnapshot {
                 .map(|(r, c)| (r.clone(), c.clone()))
                 .collect(),
             next_producer_id: image.next_producer_id,
+            scram_credentials: image
+                .scram_credentials
+                .iter()
+                .map(|((name, mechanism), c)| (name.clone(), *mechanism, c.clone()))
+                .collect(),
         }
     }
 }
@@ -356,6 +386,11 @@ impl From<ImageSnapshot> for MetadataImage {
         }
         image.configs = snapshot.configs.into_iter().collect();
         image.next_producer_id = snapshot.next_producer_id;
+        image.scram_credentials = snapshot
+            .scram_credentials
+            .into_iter()
+            .map(|(name, mechanism, c)| ((name, mechanism), c))
+            .collect();
         image
     }
 }

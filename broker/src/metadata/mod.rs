@@ -20,7 +20,7 @@ mod store;
 pub(crate) use controller::{
     legacy_replace_ops, validate_topic_name, AlterOp, BrokerHeartbeat, BrokerRegistrationRequest,
     ConfigChangeSpec, Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec,
-    IsrChange, LeaderAndIsr, TopicRef,
+    IsrChange, LeaderAndIsr, ScramDeletion, ScramUpsertion, TopicRef,
 };
 pub(crate) use controller_client::{ControllerClient, ENVELOPE_METADATA_OFFSET_TAG};
 pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};

@@ -14,6 +14,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
+
 /// Version of the [`MetadataBatch`] envelope written by this build.
 pub(crate) const METADATA_BATCH_VERSION: u16 = 1;
 
@@ -115,6 +117,19 @@ pub(crate) enum MetadataRecord {
         broker_id: i32,
         next_block_start: i64,
         block_size: i64,
+    },
+    /// A SCRAM user's credential for one mechanism (Kafka's `UserScramCredentialRecord`):
+    /// salt, StoredKey, ServerKey, iterations; never the password. Replaces any earlier
+    /// credential of the same user and mechanism.
+    UserScramCredential {
+        name: String,
+        mechanism: ScramMechanism,
+        credential: ScramCredential,
+    },
+    /// Kafka's `RemoveUserScramCredentialRecord`.
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: ScramMechanism,
     },
 }
 
@@ -225,6 +240,15 @@ mod tests {
                 broker_id: 1,
                 next_block_start: 2000,
                 block_size: 1000,
+            },
+            MetadataRecord::UserScramCredential {
+                name: "alice".into(),
+                mechanism: ScramMechanism::Sha512,
+                credential: ScramMechanism::Sha512.credential(b"salt", &[7; 64], 4096),
+            },
+            MetadataRecord::RemoveUserScramCredential {
+                name: "alice".into(),
+                mechanism: ScramMechanism::Sha256,
             },
         ];
         let batch = MetadataBatch::new(records);

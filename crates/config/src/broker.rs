@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::defs::{broker_config_def, ConfigValue};
+use crate::defs::{broker_config_def, listener_prefixed_def, ConfigValue};
 use crate::endpoints::{
     check_unique_names, parse_host_port, parse_listener_list, parse_protocol_map,
     parse_quorum_voter, Listener, QuorumVoter, SecurityProtocol,
@@ -237,15 +237,24 @@ impl BrokerConfig {
         let mut raw: BTreeMap<String, String> = BTreeMap::new();
         let mut parsed: BTreeMap<&'static str, ConfigValue> = BTreeMap::new();
         for (key, value) in pairs {
-            let def = broker_config_def(&key)
-                .ok_or_else(|| ConfigError::UnknownConfig { name: key.clone() })?;
+            // A listener-prefixed key is validated by its definition and kept raw only: the
+            // typed config holds the unprefixed values, `listener_value` reads both.
+            let (def, prefixed) = match broker_config_def(&key) {
+                Some(def) => (def, false),
+                None => match listener_prefixed_def(&key) {
+                    Some((_, _, def)) => (def, true),
+                    None => return Err(ConfigError::UnknownConfig { name: key.clone() }),
+                },
+            };
             let typed = def
                 .parse(&value)
                 .map_err(|message| ConfigError::InvalidValue {
                     name: key.clone(),
                     message,
                 })?;
-            parsed.insert(def.name, typed);
+            if !prefixed {
+                parsed.insert(def.name, typed);
+            }
             raw.insert(key, value);
         }
         Builder { parsed }.build(raw)
@@ -259,6 +268,38 @@ impl BrokerConfig {
             Some(raw) => def.parse(raw).ok(),
             None => def.default_value(),
         }
+    }
+
+    /// A listener's value of a TLS or SASL key, as Kafka resolves it for the listener's
+    /// channel: `listener.name.<listener>.<name>` (the listener in any case), else the
+    /// unprefixed key, else its default. `None` for unknown names and unset keys without
+    /// default.
+    pub fn listener_value(&self, listener: &str, name: &str) -> Option<ConfigValue> {
+        let def = broker_config_def(name)?;
+        let prefixed = self.static_broker_configs.iter().find(|(key, _)| {
+            listener_prefixed_def(key).is_some_and(|(l, mechanism, d)| {
+                mechanism.is_none() && d.name == name && l.eq_ignore_ascii_case(listener)
+            })
+        });
+        match prefixed {
+            Some((_, raw)) => def.parse(raw).ok(),
+            None => self.value(name),
+        }
+    }
+
+    /// `listener.name.<listener>.<mechanism>.sasl.jaas.config`: the JAAS configuration
+    /// of one SASL mechanism on one listener, as written.
+    pub fn listener_jaas_config(&self, listener: &str, mechanism: &str) -> Option<&str> {
+        self.static_broker_configs
+            .iter()
+            .find(|(key, _)| {
+                listener_prefixed_def(key).is_some_and(|(l, m, d)| {
+                    d.name == "sasl.jaas.config"
+                        && l.eq_ignore_ascii_case(listener)
+                        && m.is_some_and(|m| m.eq_ignore_ascii_case(mechanism))
+                })
+            })
+            .map(|(_, raw)| raw.as_str())
     }
 
     /// Records the port the OS picked for a listener bound with port 0: updates that
@@ -724,13 +765,15 @@ impl Builder {
                     .to_string(),
             ));
         }
-        if let Some(l) = broker_bind
+        // The nodes' own clients (raft, forwarding) connect in plain text so far: the
+        // protocol crate's `Connector` is the seam where TLS and SASL will go.
+        if let Some(l) = controller
             .iter()
             .find(|l| l.security_protocol != SecurityProtocol::Plaintext)
         {
             return Err(ConfigError::Unsupported {
-                name: "listeners".to_string(),
-                message: format!("listener {} uses {}, which is not supported yet; only PLAINTEXT listeners are implemented", l.name, l.security_protocol),
+                name: "controller.listener.names".to_string(),
+                message: format!("controller listener {} uses {}; the controller listener must be PLAINTEXT until the nodes' own clients speak TLS and SASL", l.name, l.security_protocol),
             });
         }
 
@@ -808,6 +851,18 @@ impl Builder {
                 "inter.broker.listener.name",
                 format!("inter-broker listener {inter_broker_listener_name} must be a listener name defined in advertised.listeners"),
             ));
+        }
+        let voters = self.list("controller.quorum.voters");
+        if voters.len() > 1 {
+            if let Some(l) = advertised.iter().find(|l| {
+                l.name == inter_broker_listener_name
+                    && l.security_protocol != SecurityProtocol::Plaintext
+            }) {
+                return Err(ConfigError::Unsupported {
+                    name: "inter.broker.listener.name".to_string(),
+                    message: format!("inter-broker listener {} uses {}; between brokers of a cluster only PLAINTEXT is implemented so far", l.name, l.security_protocol),
+                });
+            }
         }
         Ok(ListenerLayout {
             listeners,
@@ -1226,15 +1281,66 @@ log.retention.check.interval.ms=300000
     }
 
     #[test]
-    fn non_plaintext_listener_is_not_supported_yet() {
-        let err = load(&[
-            "listeners=SSL://localhost:9093",
-            "advertised.listeners=SSL://localhost:9093",
+    fn secured_listeners_and_their_prefixed_settings_load() {
+        let config = load(&[
+            "listeners=SASL_PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+            "advertised.listeners=SASL_PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
             "inter.broker.listener.name=SSL",
+            "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            r#"listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret";"#,
+            "ssl.keystore.type=PEM",
+            "ssl.client.auth=requested",
+            "listener.name.ssl.ssl.client.auth=required",
+        ])
+        .unwrap();
+        let protocols: Vec<_> = config
+            .listeners
+            .iter()
+            .map(|l| l.security_protocol)
+            .collect();
+        assert_eq!(
+            protocols,
+            [SecurityProtocol::SaslPlaintext, SecurityProtocol::Ssl]
+        );
+        assert_eq!(
+            config.listener_value("SSL", "ssl.client.auth"),
+            Some(ConfigValue::String("required".into())),
+            "the listener prefix wins"
+        );
+        assert_eq!(
+            config.listener_value("SASL_PLAINTEXT", "ssl.client.auth"),
+            Some(ConfigValue::String("requested".into())),
+            "other listeners get the unprefixed value"
+        );
+        assert!(config
+            .listener_jaas_config("SASL_PLAINTEXT", "PLAIN")
+            .is_some_and(|j| j.contains("user_admin")));
+        assert_eq!(
+            config.listener_jaas_config("SASL_PLAINTEXT", "SCRAM-SHA-256"),
+            None
+        );
+        let err = load(&["listener.name.ssl.no.such.key=1"]).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownConfig { .. }), "{err}");
+        let err = load(&["listener.name.ssl.ssl.client.auth=sometimes"]).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidValue { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_nodes_own_links_must_stay_plaintext_for_now() {
+        let err = load(&[
+            "process.roles=broker,controller",
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+            "controller.quorum.voters=1@localhost:9093",
         ])
         .unwrap_err();
         assert!(matches!(err, ConfigError::Unsupported { .. }), "{err}");
-        assert!(err.to_string().contains("not supported yet"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("controller listener CONTROLLER uses SSL"),
+            "{err}"
+        );
     }
 
     #[test]

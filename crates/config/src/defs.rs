@@ -413,6 +413,13 @@ const ZSTD_LEVEL_MAX: i64 = 22;
 /// implements natively.
 pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
+fn only_zero(value: &ConfigValue) -> Result<(), String> {
+    match value {
+        ConfigValue::Long(0) | ConfigValue::Int(0) => Ok(()),
+        _ => Err("re-authentication (KIP-368) is not implemented; only 0 is supported".to_string()),
+    }
+}
+
 fn no_plugin_class(value: &ConfigValue) -> Result<(), String> {
     match value {
         ConfigValue::Class(s) | ConfigValue::String(s) if !s.is_empty() => {
@@ -619,15 +626,22 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("metrics.recording.level", T::String, Some("INFO"), V::OneOf(&["INFO", "DEBUG", "TRACE"]), R, "Most detailed metrics level recorded."),
     b("quota.window.num", T::Int, Some("11"), V::AtLeast(1), R, "Samples kept for client quota rates."),
     b("quota.window.size.seconds", T::Int, Some("1"), V::AtLeast(1), R, "Length of one client quota sample."),
-    // --- security (accepted; SSL and SASL listeners are not implemented yet) ---
-    b("sasl.enabled.mechanisms", T::List, Some("GSSAPI"), V::Any, P, "SASL mechanisms enabled on SASL listeners."),
+    // --- security: listener protocols, TLS, SASL (each may carry a listener prefix, see listener_prefixed_def) ---
+    b("sasl.enabled.mechanisms", T::List, Some("GSSAPI"), V::Any, P, "SASL mechanisms enabled on SASL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 are implemented)."),
+    b("sasl.jaas.config", T::Password, None, V::Any, L, "JAAS login module configuration, given as listener.name.<listener>.<mechanism>.sasl.jaas.config."),
+    b("sasl.server.max.receive.size", T::Int, Some("524288"), V::AtLeast(1), R, "Largest request accepted before a SASL client is authenticated."),
+    b("connections.max.reauth.ms", T::Long, Some("0"), V::Custom(only_zero), R, "Re-authentication interval; only 0 (no re-authentication) is supported."),
+    b("authentication.timeout.ms", T::Int, Some("30000"), V::AtLeast(1), R, "Ironlog: longest time a connection may take for its TLS handshake and SASL exchange before it is closed.").not_in_kafka(),
+    b("ssl.principal.mapping.rules", T::String, Some("DEFAULT"), V::Any, R, "Rules mapping a client certificate's distinguished name to a principal name."),
+    b("ssl.enabled.protocols", T::List, Some("TLSv1.2,TLSv1.3"), V::ListOf(&["TLSv1.2", "TLSv1.3"]), L, "TLS versions SSL listeners accept."),
+    b("ssl.protocol", T::String, Some("TLSv1.3"), V::OneOf(&["TLSv1.2", "TLSv1.3", "TLS"]), L, "Accepted for compatibility; ssl.enabled.protocols decides."),
     b("sasl.mechanism.inter.broker.protocol", T::String, Some("GSSAPI"), V::Any, P, "SASL mechanism brokers use with each other."),
     b("sasl.mechanism.controller.protocol", T::String, Some("GSSAPI"), V::Any, R, "SASL mechanism used to reach controllers."),
-    b("ssl.keystore.type", T::String, Some("JKS"), V::Any, L, "Keystore file format."),
+    b("ssl.keystore.type", T::String, Some("JKS"), V::OneOf(&["PEM", "JKS", "PKCS12"]), L, "Keystore file format; only PEM is read."),
     b("ssl.keystore.location", T::String, None, V::Any, L, "Keystore path."),
     b("ssl.keystore.password", T::Password, None, V::Any, L, "Keystore password."),
     b("ssl.key.password", T::Password, None, V::Any, L, "Private key password."),
-    b("ssl.truststore.type", T::String, Some("JKS"), V::Any, L, "Truststore file format."),
+    b("ssl.truststore.type", T::String, Some("JKS"), V::OneOf(&["PEM", "JKS", "PKCS12"]), L, "Truststore file format; only PEM is read."),
     b("ssl.truststore.location", T::String, None, V::Any, L, "Truststore path."),
     b("ssl.truststore.password", T::Password, None, V::Any, L, "Truststore password."),
     b("ssl.client.auth", T::String, Some("none"), V::OneOf(&["required", "requested", "none"]), P, "Whether SSL listeners ask for client certificates."),
@@ -788,6 +802,36 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
 /// The broker config named `name`.
 pub fn broker_config_def(name: &str) -> Option<&'static ConfigDef> {
     BROKER_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// The definition behind a listener-prefixed key, as Kafka reads them:
+/// `listener.name.<listener>.<key>` for the TLS and SASL keys, and
+/// `listener.name.<listener>.<mechanism>.sasl.jaas.config` (the mechanism in lower case)
+/// for a listener's JAAS configuration. Returns the listener (upper-cased), the mechanism
+/// (upper-cased, for JAAS keys) and the definition.
+pub fn listener_prefixed_def(name: &str) -> Option<(String, Option<String>, &'static ConfigDef)> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (listener, key) = rest.split_once('.')?;
+    if listener.is_empty() {
+        return None;
+    }
+    let per_listener = |key: &str| {
+        broker_config_def(key).filter(|d| {
+            d.update_mode == UpdateMode::PerListener
+                || d.name.starts_with("ssl.")
+                || d.name == "sasl.enabled.mechanisms"
+        })
+    };
+    if let Some(def) = per_listener(key).filter(|d| d.name != "sasl.jaas.config") {
+        return Some((listener.to_ascii_uppercase(), None, def));
+    }
+    let (mechanism, key) = key.split_once('.')?;
+    let def = broker_config_def(key).filter(|d| d.name == "sasl.jaas.config")?;
+    Some((
+        listener.to_ascii_uppercase(),
+        Some(mechanism.to_ascii_uppercase()),
+        def,
+    ))
 }
 
 /// The topic config named `name`.

@@ -36,10 +36,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::connector::{Connector, TcpConnector};
 use crate::error::{ConnectionFailure, Error};
 use crate::frame::{self, FrameReader};
 use crate::versions::{ApiVersionTable, VersionChoice};
@@ -66,6 +66,9 @@ pub struct ConnectionConfig {
     pub max_in_flight: usize,
     /// Largest response frame accepted; a larger one fails the connection.
     pub max_frame_bytes: usize,
+    /// Opens the stream [`Connection::connect`] runs on: plain TCP by default; TLS and SASL
+    /// connectors plug in here.
+    pub connector: Arc<dyn Connector>,
 }
 
 impl Default for ConnectionConfig {
@@ -78,6 +81,7 @@ impl Default for ConnectionConfig {
             request_timeout: Duration::from_secs(30),
             max_in_flight: 5,
             max_frame_bytes: 100 * 1024 * 1024,
+            connector: TcpConnector::shared(),
         }
     }
 }
@@ -260,28 +264,14 @@ impl Shared {
 }
 
 impl Connection {
-    /// Connects over TCP to `addr` (`host:port`) within the configured connect timeout, then
-    /// negotiates API versions ([`Connection::start`]).
+    /// Connects to `addr` (`host:port`) through the configured connector (TCP unless
+    /// configured otherwise) within the connect timeout, then negotiates API versions
+    /// ([`Connection::start`]).
     pub async fn connect(addr: &str, config: ConnectionConfig) -> Result<Connection, Error> {
-        let timeout = config.connect_timeout;
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Err(_) => {
-                return Err(Error::ConnectTimeout {
-                    addr: addr.to_string(),
-                    timeout_ms: millis(timeout),
-                })
-            }
-            Ok(Err(e)) => {
-                return Err(Error::Connect {
-                    addr: addr.to_string(),
-                    source: Arc::new(e),
-                })
-            }
-            Ok(Ok(stream)) => stream,
-        };
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(%addr, error = %e, "cannot set TCP_NODELAY");
-        }
+        let stream = config
+            .connector
+            .connect(addr, config.connect_timeout)
+            .await?;
         Connection::start(stream, addr, config).await
     }
 

@@ -5,6 +5,8 @@
 //! - [`Connection`]: one connection (TCP, or any stream such as TLS) with correlation ids,
 //!   pipelining up to a bound, ApiVersions negotiation at start, per-request timeouts, and a
 //!   failure reported to every waiter.
+//! - [`Connector`]: how a connection's stream is opened ([`TcpConnector`] by default; the
+//!   seam for TLS and SASL between nodes).
 //! - [`Client`]: requests by [`Target`] (any broker, a node, the controller) over one
 //!   reused connection per node, with metadata discovery and bounded retries.
 //!
@@ -15,6 +17,7 @@ pub mod frame;
 
 mod client;
 mod connection;
+mod connector;
 mod error;
 mod retry;
 mod versions;
@@ -23,6 +26,7 @@ pub use client::{Client, ClientConfig, ClientStats, ClusterView, Node, Target};
 pub use connection::{
     Connection, ConnectionConfig, RawRequest, RawResponse, SendOptions, MAX_IN_FLIGHT_LIMIT,
 };
+pub use connector::{ConnectFuture, Connector, Stream, TcpConnector};
 pub use error::{kafka_name, ConnectionFailure, Error};
 pub use frame::{CodecError, FrameError, FrameReader};
 pub use retry::RetryPolicy;

@@ -36,6 +36,7 @@ pub mod ports;
 pub mod process;
 pub mod raw;
 pub mod requests;
+pub mod tls;
 pub mod tools;
 
 pub use batches::*;
@@ -55,4 +56,5 @@ pub use ports::{allocate_port, free_port};
 pub use process::{BrokerCommand, BrokerProcess, Settings, StartError, StopError};
 pub use raw::{codes, config_op, resource, versions, RawClient, RawSocket};
 pub use requests::{fetch_partition, fetch_request, retry_while, sb, txn_id};
+pub use tls::{ClientCertificate, TestCertificates};
 pub use tools::*;

@@ -236,6 +236,24 @@ impl RawSocket {
         }
     }
 
+    /// Reads until the broker closes the connection: `Some(bytes it sent first)` when that
+    /// happens within `timeout` (a TLS server's alert, say), `None` if it stays open.
+    pub fn read_until_closed_within(&mut self, timeout: Duration) -> Option<Vec<u8>> {
+        let stream = &mut self.stream;
+        self.runtime.block_on(async {
+            let mut received = Vec::new();
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut buf = [0u8; 1024];
+            loop {
+                match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                    Err(_elapsed) => return None,
+                    Ok(Ok(0)) | Ok(Err(_)) => return Some(received),
+                    Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+    }
+
     /// True when the broker closes this connection within `timeout` (EOF or reset);
     /// false if it stays open that long. Panics if the broker sends data instead.
     pub fn closed_by_broker_within(&mut self, timeout: Duration) -> bool {

@@ -1,0 +1,483 @@
+//! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677), server side, as Kafka's
+//! `ScramSaslServer`: client-first (`n,[a=authzid],n=user,r=nonce`) → server-first
+//! (`r=nonce+ours,s=salt,i=iterations`) → client-final (`c=binding,r=nonce,p=proof`) →
+//! server-final (`v=signature`). Credentials are Kafka's: salt, StoredKey, ServerKey and
+//! iteration count — never the password; the controller derives them from the salted
+//! password AlterUserScramCredentials carries.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256, Sha512};
+
+/// A SCRAM mechanism, with Kafka's `ScramMechanism` type ids and iteration bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum ScramMechanism {
+    #[serde(rename = "SCRAM-SHA-256")]
+    Sha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    Sha512,
+}
+
+impl ScramMechanism {
+    pub(crate) const ALL: [ScramMechanism; 2] = [ScramMechanism::Sha256, ScramMechanism::Sha512];
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            ScramMechanism::Sha256 => "SCRAM-SHA-256",
+            ScramMechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Kafka's wire id (`ScramMechanism.type()` in the Alter/DescribeUserScramCredentials APIs).
+    pub(crate) fn type_id(&self) -> i8 {
+        match self {
+            ScramMechanism::Sha256 => 1,
+            ScramMechanism::Sha512 => 2,
+        }
+    }
+
+    pub(crate) fn from_type_id(id: i8) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.type_id() == id)
+    }
+
+    /// RFC 7677's minimum, Kafka's `ScramMechanism.minIterations`.
+    pub(crate) const MIN_ITERATIONS: i32 = 4096;
+    /// Kafka's upper bound for AlterUserScramCredentials.
+    pub(crate) const MAX_ITERATIONS: i32 = 16384;
+
+    fn hash(&self, data: &[u8]) -> Vec<u8> {
+        match self {
+            ScramMechanism::Sha256 => Sha256::digest(data).to_vec(),
+            ScramMechanism::Sha512 => Sha512::digest(data).to_vec(),
+        }
+    }
+
+    fn hmac(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+        match self {
+            ScramMechanism::Sha256 => {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+                    .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+                mac.update(data);
+                mac.finalize().into_bytes().to_vec()
+            }
+            ScramMechanism::Sha512 => {
+                let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key)
+                    .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+                mac.update(data);
+                mac.finalize().into_bytes().to_vec()
+            }
+        }
+    }
+
+    /// `Hi(password, salt, i)`: PBKDF2 with this mechanism's HMAC (what a client computes).
+    #[cfg(test)]
+    pub(crate) fn salted_password(&self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+        match self {
+            ScramMechanism::Sha256 => {
+                pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, iterations).to_vec()
+            }
+            ScramMechanism::Sha512 => {
+                pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(password, salt, iterations).to_vec()
+            }
+        }
+    }
+
+    /// The stored credential for a salted password (Kafka's `ScramFormatter.generateCredential`).
+    pub(crate) fn credential(
+        &self,
+        salt: &[u8],
+        salted_password: &[u8],
+        iterations: i32,
+    ) -> ScramCredential {
+        let client_key = self.hmac(salted_password, b"Client Key");
+        ScramCredential {
+            salt: salt.to_vec(),
+            stored_key: self.hash(&client_key),
+            server_key: self.hmac(salted_password, b"Server Key"),
+            iterations,
+        }
+    }
+}
+
+/// What the broker keeps of a SCRAM user: enough to verify a proof, not to make one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ScramCredential {
+    #[serde(with = "base64_bytes")]
+    pub salt: Vec<u8>,
+    #[serde(with = "base64_bytes")]
+    pub stored_key: Vec<u8>,
+    #[serde(with = "base64_bytes")]
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
+}
+
+mod base64_bytes {
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&BASE64.encode(bytes))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        BASE64.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a SCRAM exchange failed. The client hears Kafka's generic sentence; the log gets this.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum ScramError {
+    #[error("malformed SCRAM message: {0}")]
+    Malformed(&'static str),
+    #[error("unknown user or no {0} credential")]
+    UnknownUser(&'static str),
+    #[error("the authorization id differs from the user name")]
+    AuthzidMismatch,
+    #[error("delegation tokens (tokenauth) are not supported")]
+    TokenAuth,
+    #[error("the client's {0} does not match the exchange")]
+    Mismatch(&'static str),
+    #[error("invalid proof (wrong password)")]
+    InvalidProof,
+    #[error("a SCRAM message after the exchange completed")]
+    Completed,
+}
+
+/// A successful exchange: the user and the server-final message to send.
+#[derive(Debug)]
+pub(crate) struct ScramSuccess {
+    pub user: String,
+    pub server_final: Vec<u8>,
+}
+
+/// One server-side SCRAM exchange.
+pub(crate) struct ScramServer {
+    mechanism: ScramMechanism,
+    state: State,
+}
+
+enum State {
+    AwaitingClientFirst,
+    AwaitingClientFinal {
+        user: String,
+        gs2_header: String,
+        nonce: String,
+        client_first_bare: String,
+        server_first: String,
+        credential: ScramCredential,
+    },
+    Done,
+}
+
+/// What a step returns: a message to send, or the end of the exchange.
+pub(crate) enum ScramStep {
+    Challenge(Vec<u8>),
+    Success(ScramSuccess),
+}
+
+impl ScramServer {
+    pub(crate) fn new(mechanism: ScramMechanism) -> Self {
+        Self {
+            mechanism,
+            state: State::AwaitingClientFirst,
+        }
+    }
+
+    pub(crate) fn mechanism(&self) -> ScramMechanism {
+        self.mechanism
+    }
+
+    /// Handles one client message; `lookup` finds a user's credential for this mechanism.
+    pub(crate) fn step(
+        &mut self,
+        message: &[u8],
+        lookup: impl FnOnce(&str) -> Option<ScramCredential>,
+    ) -> Result<ScramStep, ScramError> {
+        let text = std::str::from_utf8(message).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::AwaitingClientFirst => {
+                let first = parse_client_first(text)?;
+                if first.token_auth {
+                    return Err(ScramError::TokenAuth);
+                }
+                if first.authzid.as_deref().is_some_and(|a| a != first.user) {
+                    return Err(ScramError::AuthzidMismatch);
+                }
+                let credential = lookup(&first.user)
+                    .filter(|c| c.iterations >= ScramMechanism::MIN_ITERATIONS)
+                    .ok_or(ScramError::UnknownUser(self.mechanism.name()))?;
+                // Letters and digits, as Kafka's base-36 nonces: nothing a client could escape.
+                let server_nonce: String = {
+                    use rand::Rng;
+                    rand::thread_rng()
+                        .sample_iter(&rand::distributions::Alphanumeric)
+                        .take(32)
+                        .map(char::from)
+                        .collect()
+                };
+                let nonce = format!("{}{server_nonce}", first.nonce);
+                let server_first = format!(
+                    "r={nonce},s={},i={}",
+                    BASE64.encode(&credential.salt),
+                    credential.iterations
+                );
+                self.state = State::AwaitingClientFinal {
+                    user: first.user,
+                    gs2_header: first.gs2_header,
+                    nonce,
+                    client_first_bare: first.bare,
+                    server_first: server_first.clone(),
+                    credential,
+                };
+                Ok(ScramStep::Challenge(server_first.into_bytes()))
+            }
+            State::AwaitingClientFinal {
+                user,
+                gs2_header,
+                nonce,
+                client_first_bare,
+                server_first,
+                credential,
+            } => {
+                let (without_proof, proof) = text
+                    .rsplit_once(",p=")
+                    .ok_or(ScramError::Malformed("client-final without a proof"))?;
+                let mut fields = without_proof.split(',');
+                let binding = fields.next().and_then(|f| f.strip_prefix("c=")).ok_or(
+                    ScramError::Malformed("client-final without channel binding"),
+                )?;
+                let client_nonce = fields
+                    .next()
+                    .and_then(|f| f.strip_prefix("r="))
+                    .ok_or(ScramError::Malformed("client-final without a nonce"))?;
+                let binding = BASE64
+                    .decode(binding)
+                    .map_err(|_| ScramError::Malformed("channel binding is not base64"))?;
+                if binding != gs2_header.as_bytes() {
+                    return Err(ScramError::Mismatch("channel binding"));
+                }
+                if client_nonce != nonce {
+                    return Err(ScramError::Mismatch("nonce"));
+                }
+                let proof = BASE64
+                    .decode(proof)
+                    .map_err(|_| ScramError::Malformed("proof is not base64"))?;
+                let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+                let m = self.mechanism;
+                let client_signature = m.hmac(&credential.stored_key, auth_message.as_bytes());
+                if proof.len() != client_signature.len() {
+                    return Err(ScramError::InvalidProof);
+                }
+                let client_key: Vec<u8> = proof
+                    .iter()
+                    .zip(&client_signature)
+                    .map(|(a, b)| a ^ b)
+                    .collect();
+                let stored_key = m.hash(&client_key);
+                if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                    stored_key.as_slice(),
+                    credential.stored_key.as_slice(),
+                )) {
+                    return Err(ScramError::InvalidProof);
+                }
+                let server_signature = m.hmac(&credential.server_key, auth_message.as_bytes());
+                Ok(ScramStep::Success(ScramSuccess {
+                    user,
+                    server_final: format!("v={}", BASE64.encode(server_signature)).into_bytes(),
+                }))
+            }
+            State::Done => Err(ScramError::Completed),
+        }
+    }
+}
+
+struct ClientFirst {
+    gs2_header: String,
+    authzid: Option<String>,
+    user: String,
+    nonce: String,
+    bare: String,
+    token_auth: bool,
+}
+
+/// `n,[a=authzid],n=user,r=nonce[,ext=value...]` (Kafka accepts no channel binding).
+fn parse_client_first(text: &str) -> Result<ClientFirst, ScramError> {
+    let rest = text.strip_prefix("n,").ok_or(ScramError::Malformed(
+        "client-first must start with the gs2 header n,",
+    ))?;
+    let (authzid, bare) = rest.split_once(',').ok_or(ScramError::Malformed(
+        "client-first without an authorization id field",
+    ))?;
+    let authzid = match authzid {
+        "" => None,
+        a => Some(decode_saslname(
+            a.strip_prefix("a=")
+                .ok_or(ScramError::Malformed("bad authorization id field"))?,
+        )?),
+    };
+    let gs2_header = format!("n,{},", &rest[..rest.len() - bare.len() - 1]);
+    let mut fields = bare.split(',');
+    let user = fields
+        .next()
+        .and_then(|f| f.strip_prefix("n="))
+        .ok_or(ScramError::Malformed("client-first without a user name"))?;
+    let user = decode_saslname(user)?;
+    let nonce = fields
+        .next()
+        .and_then(|f| f.strip_prefix("r="))
+        .filter(|n| !n.is_empty())
+        .ok_or(ScramError::Malformed("client-first without a nonce"))?
+        .to_string();
+    let mut token_auth = false;
+    for extension in fields {
+        let (key, value) = extension
+            .split_once('=')
+            .ok_or(ScramError::Malformed("bad extension"))?;
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(ScramError::Malformed("bad extension name"));
+        }
+        if key == "tokenauth" && value.eq_ignore_ascii_case("true") {
+            token_auth = true;
+        }
+    }
+    if user.is_empty() {
+        return Err(ScramError::Malformed("empty user name"));
+    }
+    Ok(ClientFirst {
+        gs2_header,
+        authzid,
+        user,
+        nonce,
+        bare: bare.to_string(),
+        token_auth,
+    })
+}
+
+/// RFC 5802 saslname: `=2C` is `,`, `=3D` is `=`, any other `=` is an error.
+fn decode_saslname(name: &str) -> Result<String, ScramError> {
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(i) = rest.find('=') {
+        out.push_str(&rest[..i]);
+        let escape = rest.get(i..i + 3);
+        match escape {
+            Some("=2C") => out.push(','),
+            Some("=3D") => out.push('='),
+            _ => return Err(ScramError::Malformed("bad escape in a user name")),
+        }
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7677's SCRAM-SHA-256 example: user `user`, password `pencil`.
+    #[test]
+    fn rfc_7677_example_verifies_and_signs() {
+        let m = ScramMechanism::Sha256;
+        let salt = BASE64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let salted = m.salted_password(b"pencil", &salt, 4096);
+        let credential = m.credential(&salt, &salted, 4096);
+        let mut server = ScramServer::new(m);
+        let first = b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
+        let ScramStep::Challenge(server_first) =
+            server.step(first, |_| Some(credential.clone())).unwrap()
+        else {
+            panic!("the first step is a challenge");
+        };
+        let server_first = String::from_utf8(server_first).unwrap();
+        assert!(
+            server_first.starts_with("r=rOprNGfwEbeRWgbNEkqO"),
+            "{server_first}"
+        );
+        assert!(
+            server_first.ends_with(",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"),
+            "{server_first}"
+        );
+        // The client's side, computed here as a client would.
+        let nonce = &server_first[2..server_first.find(",s=").unwrap()];
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth = format!("n=user,r=rOprNGfwEbeRWgbNEkqO,{server_first},{without_proof}");
+        let client_key = m.hmac(&salted, b"Client Key");
+        let signature = m.hmac(&m.hash(&client_key), auth.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let final_msg = format!("{without_proof},p={}", BASE64.encode(&proof));
+        let ScramStep::Success(ok) = server.step(final_msg.as_bytes(), |_| None).unwrap() else {
+            panic!("a right proof succeeds");
+        };
+        assert_eq!(ok.user, "user");
+        let server_key = m.hmac(&salted, b"Server Key");
+        let expected = format!("v={}", BASE64.encode(m.hmac(&server_key, auth.as_bytes())));
+        assert_eq!(String::from_utf8(ok.server_final).unwrap(), expected);
+        assert!(matches!(
+            server.step(b"again", |_| None),
+            Err(ScramError::Completed)
+        ));
+    }
+
+    #[test]
+    fn a_wrong_proof_and_bad_messages_fail() {
+        let m = ScramMechanism::Sha512;
+        let credential = m.credential(b"salt", &m.salted_password(b"right", b"salt", 4096), 4096);
+        let mut server = ScramServer::new(m);
+        let ScramStep::Challenge(sf) = server
+            .step(b"n,,n=bob,r=abc", |_| Some(credential.clone()))
+            .unwrap()
+        else {
+            panic!("challenge");
+        };
+        let sf = String::from_utf8(sf).unwrap();
+        let nonce = &sf[2..sf.find(",s=").unwrap()];
+        let bad = format!("c=biws,r={nonce},p={}", BASE64.encode([0u8; 64]));
+        assert_eq!(
+            server.step(bad.as_bytes(), |_| None).err(),
+            Some(ScramError::InvalidProof)
+        );
+        for bad in [
+            &b"y,,n=bob,r=abc"[..],
+            b"n,,r=abc",
+            b"n,,n=bo=b,r=x",
+            b"n,,n=bob",
+            b"\xff",
+        ] {
+            let mut s = ScramServer::new(m);
+            assert!(
+                matches!(
+                    s.step(bad, |_| Some(credential.clone())),
+                    Err(ScramError::Malformed(_))
+                ),
+                "{:?} must be malformed",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let mut s = ScramServer::new(m);
+        assert_eq!(
+            s.step(b"n,a=eve,n=bob,r=abc", |_| Some(credential.clone()))
+                .err(),
+            Some(ScramError::AuthzidMismatch)
+        );
+        let mut s = ScramServer::new(m);
+        assert_eq!(
+            s.step(b"n,,n=nobody,r=abc", |_| None).err(),
+            Some(ScramError::UnknownUser("SCRAM-SHA-512"))
+        );
+        assert_eq!(decode_saslname("a=2Cb=3Dc").unwrap(), "a,b=c");
+    }
+}
