@@ -16,9 +16,8 @@ use std::time::Duration;
 use common::*;
 use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{
-    BrokerId, BrokerRegistrationRequest, CreateTopicsRequest, DescribeQuorumRequest, TopicName,
+    BrokerId, BrokerRegistrationRequest, CreateTopicsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{NewTopic, TopicReplication};
@@ -114,22 +113,7 @@ fn create_topic_via(cluster: &TestCluster, via: i32, topic: &str, partitions: i3
 
 /// The active controller, as DescribeQuorum (forwarded by node `via`) reports it.
 fn active_controller(cluster: &TestCluster, via: i32) -> i32 {
-    let mut leader = -1;
-    wait_until(WAIT, "DescribeQuorum to name a leader", || {
-        let mut raw = RawClient::connect(cluster.node(via).bootstrap());
-        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
-            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-        let Ok(response) = raw.call(2, &request) else {
-            return false;
-        };
-        let Some(p) = response.topics.first().and_then(|t| t.partitions.first()) else {
-            return false;
-        };
-        leader = p.leader_id.0;
-        p.error_code == 0 && leader > 0
-    });
-    leader
+    cluster.active_controller(via, WAIT)
 }
 
 fn kcat_lists_three_brokers(bootstrap: &str) {

@@ -18,14 +18,8 @@ use std::time::Duration;
 
 use common::*;
 use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionData, TopicData};
-use kafka_protocol::messages::describe_quorum_request::{
-    PartitionData as QuorumPartition, TopicData as QuorumTopic,
-};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{
-    AlterPartitionRequest, BrokerId, DescribeQuorumRequest, MetadataRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{AlterPartitionRequest, BrokerId, MetadataRequest};
 use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -319,22 +313,7 @@ fn acknowledged_writes_survive_kill9_of_every_partition_leader_in_turn() {
 
 /// The active controller, as DescribeQuorum (forwarded by node `via`) reports it.
 fn active_controller(cluster: &TestCluster, via: i32) -> i32 {
-    let mut leader = -1;
-    wait_until(WAIT, "DescribeQuorum to name a leader", || {
-        let mut raw = RawClient::connect(cluster.node(via).bootstrap());
-        let request = DescribeQuorumRequest::default().with_topics(vec![QuorumTopic::default()
-            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
-            .with_partitions(vec![QuorumPartition::default().with_partition_index(0)])]);
-        let Ok(response) = raw.call(2, &request) else {
-            return false;
-        };
-        let Some(p) = response.topics.first().and_then(|t| t.partitions.first()) else {
-            return false;
-        };
-        leader = p.leader_id.0;
-        p.error_code == 0 && leader > 0
-    });
-    leader
+    cluster.active_controller(via, WAIT)
 }
 
 fn topic_id(cluster: &TestCluster, via: i32, topic: &str) -> Uuid {

@@ -430,6 +430,30 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
+    /// The active controller, as DescribeQuorum sent to node `via` (forwarded to the
+    /// controller) reports it; waits up to `timeout` for the quorum to name one.
+    pub fn active_controller(&self, via: i32, timeout: Duration) -> i32 {
+        use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        use kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
+        use kafka_protocol::protocol::StrBytes;
+        let mut leader = -1;
+        wait_until(timeout, "DescribeQuorum to name a leader", || {
+            let mut raw = self.node(via).raw();
+            let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+                .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+                .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+            let Ok(response) = raw.call(2, &request) else {
+                return false;
+            };
+            let Some(p) = response.topics.first().and_then(|t| t.partitions.first()) else {
+                return false;
+            };
+            leader = p.leader_id.0;
+            p.error_code == 0 && leader > 0
+        });
+        leader
+    }
+
     /// How many attempts the start took (more than 1 when a port was taken).
     pub fn start_attempts(&self) -> usize {
         self.start_attempts
