@@ -31,8 +31,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::error::ResponseError;
-use crate::metadata::MetadataImage;
+use crate::error::{ApiError, ResponseError};
+use crate::metadata::{ControllerClient, CreateTopicSpec, MetadataImage, MetadataQuorum};
 use crate::replica::{Partition, ReplicaManager};
 use crate::types::TopicPartition;
 
@@ -168,6 +168,8 @@ pub(crate) struct CoordinatorShards<S> {
     node_id: i32,
     load_retry_backoff: Duration,
     shards: RwLock<HashMap<i32, Arc<Shard<S>>>>,
+    /// Serializes `ensure_topic`'s creations.
+    create_topic_lock: tokio::sync::Mutex<()>,
 }
 
 impl<S: Default> CoordinatorShards<S> {
@@ -178,7 +180,58 @@ impl<S: Default> CoordinatorShards<S> {
             node_id,
             load_retry_backoff: LOAD_RETRY_BACKOFF,
             shards: RwLock::new(HashMap::new()),
+            create_topic_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Creates the internal topic through the controller if it does not exist yet, as
+    /// Kafka does on a coordinator's first use, and waits (bounded) until the image that
+    /// has it is applied here. `spec` builds the creation when one is needed. As Kafka: the
+    /// configured replication factor, not capped by the brokers registered; until enough
+    /// are, the controller refuses (INVALID_REPLICATION_FACTOR) and this answers
+    /// COORDINATOR_NOT_AVAILABLE.
+    pub(crate) async fn ensure_topic(
+        &self,
+        quorum: &MetadataQuorum,
+        controller: &ControllerClient,
+        replicas: &ReplicaManager,
+        spec: impl FnOnce() -> CreateTopicSpec,
+    ) -> Result<(), ApiError> {
+        if quorum.image().topic(self.topic).is_some() {
+            return Ok(());
+        }
+        let _guard = self.create_topic_lock.lock().await;
+        if quorum.image().topic(self.topic).is_some() {
+            return Ok(());
+        }
+        let spec = spec();
+        debug_assert_eq!(spec.name, self.topic, "ensure_topic creates its own topic");
+        let result = controller
+            .create_topics(vec![spec], false)
+            .await
+            .into_iter()
+            .next();
+        match result {
+            Some(Ok(created)) => tracing::info!(
+                topic = self.topic,
+                partitions = created.num_partitions,
+                replication_factor = created.replication_factor,
+                "created internal topic"
+            ),
+            Some(Err(e)) if e.code == ResponseError::TopicAlreadyExists => {}
+            Some(Err(e)) => {
+                tracing::warn!(topic = self.topic, error = %e, "cannot create internal topic");
+                return Err(ApiError::new(
+                    ResponseError::CoordinatorNotAvailable,
+                    format!("cannot create {}: {e}", self.topic),
+                ));
+            }
+            None => return Err(ResponseError::CoordinatorNotAvailable.into()),
+        }
+        replicas
+            .await_applied(quorum.image().offset, Duration::from_secs(30))
+            .await;
+        Ok(())
     }
 
     /// Calls `sync` for the current and every later metadata image once it is applied to

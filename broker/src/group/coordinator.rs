@@ -79,7 +79,6 @@ pub(crate) struct GroupCoordinator {
     pub(super) quorum: Arc<MetadataQuorum>,
     pub(super) shards: CoordinatorShards<GroupShardState>,
     incarnations: AtomicU64,
-    create_topic_lock: tokio::sync::Mutex<()>,
     pub(super) this: Weak<GroupCoordinator>,
 }
 
@@ -165,7 +164,6 @@ impl GroupCoordinator {
             quorum,
             shards: CoordinatorShards::new(GROUP_METADATA_TOPIC_NAME, "group coordinator", node_id),
             incarnations: AtomicU64::new(1),
-            create_topic_lock: tokio::sync::Mutex::new(()),
             this: this.clone(),
         })
     }
@@ -354,67 +352,27 @@ impl GroupCoordinator {
     /// Creates `__consumer_offsets` through the Controller if it does not exist yet
     /// (FindCoordinator does this on first use, as Kafka does).
     pub(crate) async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
-        if self
-            .quorum
-            .image()
-            .topic(GROUP_METADATA_TOPIC_NAME)
-            .is_some()
-        {
-            return Ok(());
-        }
-        let _guard = self.create_topic_lock.lock().await;
-        let image = self.quorum.image();
-        if image.topic(GROUP_METADATA_TOPIC_NAME).is_some() {
-            return Ok(());
-        }
-        // As Kafka: the configured replication factor, not capped by the brokers
-        // registered; until enough are, the controller refuses the creation
-        // (INVALID_REPLICATION_FACTOR) and FindCoordinator answers COORDINATOR_NOT_AVAILABLE.
-        let replication_factor = self.config.offsets_topic_replication_factor;
-        let spec = CreateTopicSpec {
-            name: GROUP_METADATA_TOPIC_NAME.to_owned(),
-            num_partitions: self.config.offsets_topic_num_partitions,
-            replication_factor,
-            assignments: Default::default(),
-            configs: [
-                ("cleanup.policy".to_owned(), "compact".to_owned()),
-                (
-                    "segment.bytes".to_owned(),
-                    self.config.offsets_topic_segment_bytes.to_string(),
-                ),
-                ("compression.type".to_owned(), "producer".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-        };
-        let result = self
-            .controller
-            .create_topics(vec![spec], false)
+        self.shards
+            .ensure_topic(&self.quorum, &self.controller, &self.replicas, || {
+                let replication_factor = self.config.offsets_topic_replication_factor;
+                CreateTopicSpec {
+                    name: GROUP_METADATA_TOPIC_NAME.to_owned(),
+                    num_partitions: self.config.offsets_topic_num_partitions,
+                    replication_factor,
+                    assignments: Default::default(),
+                    configs: [
+                        ("cleanup.policy".to_owned(), "compact".to_owned()),
+                        (
+                            "segment.bytes".to_owned(),
+                            self.config.offsets_topic_segment_bytes.to_string(),
+                        ),
+                        ("compression.type".to_owned(), "producer".to_owned()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                }
+            })
             .await
-            .into_iter()
-            .next();
-        match result {
-            Some(Ok(created)) => {
-                tracing::info!(
-                    partitions = created.num_partitions,
-                    replication_factor = created.replication_factor,
-                    "created __consumer_offsets"
-                );
-            }
-            Some(Err(e)) if e.code == ResponseError::TopicAlreadyExists => {}
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "cannot create __consumer_offsets");
-                return Err(ApiError::new(
-                    ResponseError::CoordinatorNotAvailable,
-                    format!("cannot create {GROUP_METADATA_TOPIC_NAME}: {e}"),
-                ));
-            }
-            None => return Err(ResponseError::CoordinatorNotAvailable.into()),
-        }
-        self.replicas
-            .await_applied(self.quorum.image().offset, Duration::from_secs(30))
-            .await;
-        Ok(())
     }
 
     // ------------------------------------------------------------------ JoinGroup

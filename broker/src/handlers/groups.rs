@@ -4,7 +4,7 @@
 //! `GroupCoordinator` does the work; these functions translate versions (single vs batched
 //! keys, v0–2 vs batched LeaveGroup, v0–7 vs multi-group OffsetFetch) and fields a version
 //! does not carry, and answer offsets of partitions that do not exist (the coordinator knows
-//! no topics; see [`unknown_partitions`]).
+//! no topics; see [`RequestedPartitions`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -330,57 +330,83 @@ pub(super) async fn handle_leave_group(
     response
 }
 
-/// The (topic, partition) pairs among `partitions` that `image` does not have. Kafka's
-/// request handlers answer these UNKNOWN_TOPIC_OR_PARTITION in OffsetCommit,
-/// TxnOffsetCommit and OffsetDelete before the group coordinator sees the request, so no
-/// offset is ever stored (or looked for) under a topic that does not exist.
-pub(super) fn unknown_partitions<'a>(
-    image: &MetadataImage,
-    partitions: impl Iterator<Item = (&'a str, i32)>,
-) -> HashSet<(String, i32)> {
-    partitions
-        .filter(|(topic, partition)| !image.has_partition(topic, *partition))
-        .map(|(topic, partition)| (topic.to_owned(), partition))
-        .collect()
+/// The partitions a per-partition request names, in request order, and those of them the
+/// `MetadataImage` lacks: those are answered UNKNOWN_TOPIC_OR_PARTITION here and never
+/// reach a coordinator, which knows no topics (as Kafka's request handler).
+pub(super) struct RequestedPartitions<'a> {
+    topics: Vec<(&'a TopicName, Vec<i32>)>,
+    unknown: HashSet<(&'a str, i32)>,
 }
 
-/// Per-partition error codes of a request whose unknown partitions the handler answered
-/// and whose other partitions, in request order, the coordinator answered (a group-level
-/// error answers them all).
-struct PartitionAnswers {
-    unknown: HashSet<(String, i32)>,
-    answered: Result<std::vec::IntoIter<Result<(), ResponseError>>, ResponseError>,
-}
-
-impl PartitionAnswers {
-    fn new(
-        unknown: HashSet<(String, i32)>,
-        answered: Result<PartitionResults, ResponseError>,
+impl<'a> RequestedPartitions<'a> {
+    pub(super) fn new(
+        image: &MetadataImage,
+        topics: impl Iterator<Item = (&'a TopicName, Vec<i32>)>,
     ) -> Self {
-        let answered = answered.map(|results| {
-            results
-                .into_iter()
-                .flat_map(|(_, partitions)| partitions.into_iter().map(|(_, result)| result))
-                .collect::<Vec<_>>()
-                .into_iter()
-        });
-        Self { unknown, answered }
+        let topics: Vec<_> = topics.collect();
+        let unknown = topics
+            .iter()
+            .flat_map(|(name, partitions)| partitions.iter().map(|p| (name.0.as_str(), *p)))
+            .filter(|(topic, partition)| !image.has_partition(topic, *partition))
+            .collect();
+        Self { topics, unknown }
     }
 
-    /// The code of the request's next partition (call in request order).
-    fn next_code(&mut self, topic: &str, partition: i32) -> i16 {
-        if self.unknown.contains(&(topic.to_owned(), partition)) {
-            return ResponseError::UnknownTopicOrPartition.code();
-        }
-        match &mut self.answered {
-            // Every known partition went to the coordinator, which answers each.
-            Ok(results) => results
-                .next()
-                .unwrap_or(Err(ResponseError::UnknownServerError))
-                .err()
-                .map_or(0, |e| e.code()),
-            Err(code) => code.code(),
-        }
+    pub(super) fn is_unknown(&self, topic: &str, partition: i32) -> bool {
+        self.unknown.contains(&(topic, partition))
+    }
+
+    pub(super) fn has_unknown(&self) -> bool {
+        !self.unknown.is_empty()
+    }
+
+    /// The response's topics in the request's order: `topic(name, partitions)` made of
+    /// `partition(index, error code)` for each partition the request named; `known(topic,
+    /// partition)` gives the code of each partition the image has, called in request order.
+    pub(super) fn respond<T, P>(
+        &self,
+        mut known: impl FnMut(&str, i32) -> i16,
+        topic: impl Fn(TopicName, Vec<P>) -> T,
+        partition: impl Fn(i32, i16) -> P,
+    ) -> Vec<T> {
+        self.topics
+            .iter()
+            .map(|(name, indexes)| {
+                let partitions = indexes
+                    .iter()
+                    .map(|&index| {
+                        let code = if self.is_unknown(name.0.as_str(), index) {
+                            ResponseError::UnknownTopicOrPartition.code()
+                        } else {
+                            known(name.0.as_str(), index)
+                        };
+                        partition(index, code)
+                    })
+                    .collect();
+                topic((*name).clone(), partitions)
+            })
+            .collect()
+    }
+}
+
+/// The codes a coordinator gave the known partitions of a request, in request order, one per
+/// call (a group-level error answers them all).
+fn coordinator_codes(
+    answered: Result<PartitionResults, ResponseError>,
+) -> impl FnMut(&str, i32) -> i16 {
+    let mut answered = answered.map(|results| {
+        results
+            .into_iter()
+            .flat_map(|(_, partitions)| partitions.into_iter().map(|(_, result)| result))
+    });
+    move |_, _| match &mut answered {
+        // Every known partition went to the coordinator, which answers each.
+        Ok(results) => results
+            .next()
+            .unwrap_or(Err(ResponseError::UnknownServerError))
+            .err()
+            .map_or(0, |e| e.code()),
+        Err(code) => code.code(),
     }
 }
 
@@ -392,12 +418,11 @@ pub(super) async fn handle_offset_commit(
     ctx: &RequestContext,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
-    let unknown = unknown_partitions(
+    let requested = RequestedPartitions::new(
         &broker.image(),
-        request.topics.iter().flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| (t.name.0.as_str(), p.partition_index))
+        request.topics.iter().map(|t| {
+            let partitions = t.partitions.iter().map(|p| p.partition_index);
+            (&t.name, partitions.collect())
         }),
     );
     let topics: Vec<(String, Vec<CommittedOffset>)> = request
@@ -408,7 +433,7 @@ pub(super) async fn handle_offset_commit(
             let offsets = t
                 .partitions
                 .iter()
-                .filter(|p| !unknown.contains(&(name.clone(), p.partition_index)))
+                .filter(|p| !requested.is_unknown(&name, p.partition_index))
                 .map(|p| CommittedOffset {
                     partition: p.partition_index,
                     offset: p.committed_offset,
@@ -424,7 +449,7 @@ pub(super) async fn handle_offset_commit(
         })
         .filter(|(_, offsets): &(String, Vec<CommittedOffset>)| !offsets.is_empty())
         .collect();
-    let answered = if topics.is_empty() && !unknown.is_empty() {
+    let answered = if topics.is_empty() && requested.has_unknown() {
         Ok(PartitionResults::new())
     } else {
         let commit = OffsetCommitArgs {
@@ -437,29 +462,20 @@ pub(super) async fn handle_offset_commit(
         };
         broker.groups.commit_offsets(&commit).await
     };
-    let mut answers = PartitionAnswers::new(unknown, answered);
-    let mut response = OffsetCommitResponse::default();
-    response.topics = request
-        .topics
-        .iter()
-        .map(|t| {
-            let name = t.name.0.to_string();
-            let mut rt = OffsetCommitResponseTopic::default();
-            rt.name = t.name.clone();
-            rt.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut rp = OffsetCommitResponsePartition::default();
-                    rp.partition_index = p.partition_index;
-                    rp.error_code = answers.next_code(&name, p.partition_index);
-                    rp
-                })
-                .collect();
-            rt
-        })
-        .collect();
-    response
+    let topics = requested.respond(
+        coordinator_codes(answered),
+        |name, partitions| {
+            OffsetCommitResponseTopic::default()
+                .with_name(name)
+                .with_partitions(partitions)
+        },
+        |index, code| {
+            OffsetCommitResponsePartition::default()
+                .with_partition_index(index)
+                .with_error_code(code)
+        },
+    );
+    OffsetCommitResponse::default().with_topics(topics)
 }
 
 pub(super) fn handle_offset_fetch(
@@ -741,28 +757,22 @@ pub(super) async fn handle_offset_delete(
     broker: &Arc<Broker>,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
-    let unknown = unknown_partitions(
+    let requested = RequestedPartitions::new(
         &broker.image(),
-        request.topics.iter().flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| (t.name.0.as_str(), p.partition_index))
+        request.topics.iter().map(|t| {
+            let partitions = t.partitions.iter().map(|p| p.partition_index);
+            (&t.name, partitions.collect())
         }),
     );
-    let topics: Vec<(String, Vec<i32>)> = request
+    let topics: Vec<(String, Vec<i32>)> = requested
         .topics
         .iter()
-        .map(|t| {
-            let name = t.name.0.to_string();
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| p.partition_index)
-                .filter(|p| !unknown.contains(&(name.clone(), *p)))
-                .collect();
-            (name, partitions)
+        .map(|(name, partitions)| {
+            let known = partitions.iter().copied();
+            let known = known.filter(|p| !requested.is_unknown(&name.0, *p));
+            (name.0.to_string(), known.collect::<Vec<i32>>())
         })
-        .filter(|(_, partitions): &(String, Vec<i32>)| !partitions.is_empty() || unknown.is_empty())
+        .filter(|(_, partitions)| !partitions.is_empty() || !requested.has_unknown())
         .collect();
     let answered = broker
         .groups
@@ -773,27 +783,19 @@ pub(super) async fn handle_offset_delete(
         response.error_code = code.code();
         return response;
     }
-    let mut answers = PartitionAnswers::new(unknown, answered);
-    response.topics = request
-        .topics
-        .iter()
-        .map(|t| {
-            let name = t.name.0.to_string();
-            let mut rt = OffsetDeleteResponseTopic::default();
-            rt.name = t.name.clone();
-            rt.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut rp = OffsetDeleteResponsePartition::default();
-                    rp.partition_index = p.partition_index;
-                    rp.error_code = answers.next_code(&name, p.partition_index);
-                    rp
-                })
-                .collect();
-            rt
-        })
-        .collect();
+    response.topics = requested.respond(
+        coordinator_codes(answered),
+        |name, partitions| {
+            OffsetDeleteResponseTopic::default()
+                .with_name(name)
+                .with_partitions(partitions)
+        },
+        |index, code| {
+            OffsetDeleteResponsePartition::default()
+                .with_partition_index(index)
+                .with_error_code(code)
+        },
+    );
     response
 }
 

@@ -22,6 +22,7 @@ use kafka_protocol::messages::{
     TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
+use super::groups::RequestedPartitions;
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
@@ -205,19 +206,18 @@ pub(super) async fn handle_txn_offset_commit(
     let now = now_ms();
     let max_metadata = broker.groups.config().offset_metadata_max_bytes;
     // Partitions that do not exist are answered here and never committed (as Kafka).
-    let unknown = super::groups::unknown_partitions(
+    let requested = RequestedPartitions::new(
         &broker.image(),
-        request.topics.iter().flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| (t.name.0.as_str(), p.partition_index))
+        request.topics.iter().map(|t| {
+            let partitions = t.partitions.iter().map(|p| p.partition_index);
+            (&t.name, partitions.collect())
         }),
     );
     let mut too_large: Vec<(String, i32)> = Vec::new();
     let mut offsets = Vec::new();
     for t in &request.topics {
         for p in &t.partitions {
-            if unknown.contains(&(t.name.0.to_string(), p.partition_index)) {
+            if requested.is_unknown(&t.name.0, p.partition_index) {
                 continue;
             }
             let metadata = p
@@ -263,37 +263,27 @@ pub(super) async fn handle_txn_offset_commit(
         }
         code(&r, ctx.version, 3)
     };
-    let mut response = TxnOffsetCommitResponse::default();
-    response.topics = request
-        .topics
-        .iter()
-        .map(|t| {
-            let mut rt = TxnOffsetCommitResponseTopic::default();
-            rt.name = t.name.clone();
-            rt.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut rp = TxnOffsetCommitResponsePartition::default();
-                    rp.partition_index = p.partition_index;
-                    rp.error_code = if unknown.contains(&(t.name.0.to_string(), p.partition_index))
-                    {
-                        ResponseError::UnknownTopicOrPartition.code()
-                    } else if too_large
-                        .iter()
-                        .any(|(n, i)| n == t.name.0.as_str() && *i == p.partition_index)
-                    {
-                        ResponseError::OffsetMetadataTooLarge.code()
-                    } else {
-                        shared
-                    };
-                    rp
-                })
-                .collect();
-            rt
-        })
-        .collect();
-    response
+    let topics = requested.respond(
+        |topic, partition| {
+            let too_large = too_large.iter().any(|(n, i)| n == topic && *i == partition);
+            if too_large {
+                ResponseError::OffsetMetadataTooLarge.code()
+            } else {
+                shared
+            }
+        },
+        |name, partitions| {
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(name)
+                .with_partitions(partitions)
+        },
+        |index, code| {
+            TxnOffsetCommitResponsePartition::default()
+                .with_partition_index(index)
+                .with_error_code(code)
+        },
+    );
+    TxnOffsetCommitResponse::default().with_topics(topics)
 }
 
 pub(super) fn handle_describe_transactions(

@@ -150,7 +150,6 @@ pub(crate) struct TransactionCoordinator {
     inter_broker: Arc<InterBrokerClient>,
     node_id: i32,
     shards: CoordinatorShards<TxnShardState>,
-    create_topic_lock: tokio::sync::Mutex<()>,
 }
 
 /// Kafka's mapping of `__transaction_state` append errors to coordinator errors.
@@ -197,7 +196,6 @@ impl TransactionCoordinator {
                 "transaction coordinator",
                 node_id,
             ),
-            create_topic_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -278,67 +276,29 @@ impl TransactionCoordinator {
     /// Creates `__transaction_state` if it does not exist yet (FindCoordinator and
     /// InitProducerId do this on first use, as Kafka does).
     pub(crate) async fn ensure_state_topic(&self) -> Result<(), ApiError> {
-        if self
-            .quorum
-            .image()
-            .topic(TRANSACTION_STATE_TOPIC_NAME)
-            .is_some()
-        {
-            return Ok(());
-        }
-        let _guard = self.create_topic_lock.lock().await;
-        let image = self.quorum.image();
-        if image.topic(TRANSACTION_STATE_TOPIC_NAME).is_some() {
-            return Ok(());
-        }
-        // As Kafka: the configured replication factor and min.isr, not capped by the
-        // brokers registered; until enough are, the controller refuses the creation
-        // (INVALID_REPLICATION_FACTOR) and coordinator lookups answer COORDINATOR_NOT_AVAILABLE.
-        let replication_factor = self.config.state_log_replication_factor;
-        let min_isr = self.config.state_log_min_isr;
-        let spec = CreateTopicSpec {
-            name: TRANSACTION_STATE_TOPIC_NAME.to_owned(),
-            num_partitions: self.config.state_log_num_partitions,
-            replication_factor,
-            assignments: Default::default(),
-            configs: [
-                ("cleanup.policy".to_owned(), "compact".to_owned()),
-                (
-                    "segment.bytes".to_owned(),
-                    self.config.state_log_segment_bytes.to_string(),
-                ),
-                ("min.insync.replicas".to_owned(), min_isr.to_string()),
-                ("compression.type".to_owned(), "uncompressed".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-        };
-        let result = self
-            .controller
-            .create_topics(vec![spec], false)
+        self.shards
+            .ensure_topic(&self.quorum, &self.controller, &self.replicas, || {
+                let replication_factor = self.config.state_log_replication_factor;
+                let min_isr = self.config.state_log_min_isr;
+                CreateTopicSpec {
+                    name: TRANSACTION_STATE_TOPIC_NAME.to_owned(),
+                    num_partitions: self.config.state_log_num_partitions,
+                    replication_factor,
+                    assignments: Default::default(),
+                    configs: [
+                        ("cleanup.policy".to_owned(), "compact".to_owned()),
+                        (
+                            "segment.bytes".to_owned(),
+                            self.config.state_log_segment_bytes.to_string(),
+                        ),
+                        ("min.insync.replicas".to_owned(), min_isr.to_string()),
+                        ("compression.type".to_owned(), "uncompressed".to_owned()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                }
+            })
             .await
-            .into_iter()
-            .next();
-        match result {
-            Some(Ok(created)) => tracing::info!(
-                partitions = created.num_partitions,
-                replication_factor = created.replication_factor,
-                "created __transaction_state"
-            ),
-            Some(Err(e)) if e.code == ResponseError::TopicAlreadyExists => {}
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "cannot create __transaction_state");
-                return Err(err(
-                    ResponseError::CoordinatorNotAvailable,
-                    format!("cannot create {TRANSACTION_STATE_TOPIC_NAME}: {e}"),
-                ));
-            }
-            None => return Err(ResponseError::CoordinatorNotAvailable.into()),
-        }
-        self.replicas
-            .await_applied(self.quorum.image().offset, Duration::from_secs(30))
-            .await;
-        Ok(())
     }
 
     // ------------------------------------------------------------------ persistence
