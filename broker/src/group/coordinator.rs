@@ -181,13 +181,14 @@ impl GroupCoordinator {
     ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let images = this.quorum.subscribe();
-            let load = |shard| {
-                tokio::spawn(Arc::clone(&this).load_shard(shard));
-            };
+            let leadership = this.shards.follow_leadership(
+                &this.replicas,
+                this.quorum.subscribe(),
+                shutdown.clone(),
+                |shard| drop(tokio::spawn(Arc::clone(&this).load_shard(shard))),
+            );
             tokio::join!(
-                this.shards
-                    .follow_leadership(&this.replicas, images, shutdown.clone(), load),
+                leadership,
                 Arc::clone(&this).expire_offsets_periodically(shutdown.clone()),
                 Arc::clone(&this).delete_offsets_of_deleted_topics(shutdown),
             );
@@ -1168,20 +1169,7 @@ impl GroupCoordinator {
                     });
                 }
                 if delete_group {
-                    records.push(CoordinatorRecord::GroupMetadata {
-                        group_id: g.group_id.clone(),
-                        value: None,
-                    });
-                    if g.is_consumer_group() {
-                        records.push(CoordinatorRecord::ConsumerGroupMetadata {
-                            group_id: g.group_id.clone(),
-                            epoch: None,
-                        });
-                        records.push(CoordinatorRecord::ConsumerGroupSnapshot {
-                            group_id: g.group_id.clone(),
-                            snapshot: None,
-                        });
-                    }
+                    records.extend(group_metadata_tombstones(g));
                 }
                 expired.push((g.group_id.clone(), g.incarnation, gone, delete_group));
             }
@@ -1377,17 +1365,24 @@ fn group_tombstones(g: &ClassicGroup) -> Vec<CoordinatorRecord> {
             value: None,
         })
         .collect();
-    records.push(CoordinatorRecord::GroupMetadata {
-        group_id: g.group_id.clone(),
+    records.extend(group_metadata_tombstones(g));
+    records
+}
+
+/// Tombstones for a group's metadata records (a consumer group's too), not its offsets.
+fn group_metadata_tombstones(g: &ClassicGroup) -> Vec<CoordinatorRecord> {
+    let group_id = || g.group_id.clone();
+    let mut records = vec![CoordinatorRecord::GroupMetadata {
+        group_id: group_id(),
         value: None,
-    });
+    }];
     if g.is_consumer_group() {
         records.push(CoordinatorRecord::ConsumerGroupMetadata {
-            group_id: g.group_id.clone(),
+            group_id: group_id(),
             epoch: None,
         });
         records.push(CoordinatorRecord::ConsumerGroupSnapshot {
-            group_id: g.group_id.clone(),
+            group_id: group_id(),
             snapshot: None,
         });
     }

@@ -207,15 +207,13 @@ impl TransactionCoordinator {
     ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let images = this.quorum.subscribe();
-            let load = |shard| {
-                tokio::spawn(Arc::clone(&this).load_shard(shard));
-            };
-            tokio::join!(
-                this.shards
-                    .follow_leadership(&this.replicas, images, shutdown.clone(), load),
-                Arc::clone(&this).periodic(shutdown),
+            let leadership = this.shards.follow_leadership(
+                &this.replicas,
+                this.quorum.subscribe(),
+                shutdown.clone(),
+                |shard| drop(tokio::spawn(Arc::clone(&this).load_shard(shard))),
             );
+            tokio::join!(leadership, Arc::clone(&this).periodic(shutdown),);
         })
     }
 
@@ -603,12 +601,12 @@ impl TransactionCoordinator {
 
     /// The producer id/epoch checks every in-transaction request makes.
     fn check_producer(
-        meta: Option<TxnMetadata>,
+        shard: &Shard,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
     ) -> Result<TxnMetadata, ApiError> {
-        let Some(meta) = meta else {
+        let Some(meta) = shard.get(transactional_id) else {
             return Err(err(
                 ResponseError::InvalidProducerIdMapping,
                 format!("unknown transactional id {transactional_id}"),
@@ -647,12 +645,7 @@ impl TransactionCoordinator {
     ) -> Result<(), ApiError> {
         let shard = self.shard_for(transactional_id)?;
         let _write = shard.write_lock.lock().await;
-        let meta = Self::check_producer(
-            shard.get(transactional_id),
-            transactional_id,
-            producer_id,
-            producer_epoch,
-        )?;
+        let meta = Self::check_producer(&shard, transactional_id, producer_id, producer_epoch)?;
         if matches!(
             meta.state,
             TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence
@@ -830,12 +823,7 @@ impl TransactionCoordinator {
         }
         let shard = self.shard_for(transactional_id)?;
         let _write = shard.write_lock.lock().await;
-        let meta = Self::check_producer(
-            shard.get(transactional_id),
-            transactional_id,
-            producer_id,
-            producer_epoch,
-        )?;
+        let meta = Self::check_producer(&shard, transactional_id, producer_id, producer_epoch)?;
         if meta.state != TxnState::Ongoing || !meta.partitions.contains(&offsets_tp) {
             return Err(err(
                 ResponseError::InvalidTxnState,
@@ -866,12 +854,7 @@ impl TransactionCoordinator {
     ) -> Result<(), ApiError> {
         let shard = self.shard_for(transactional_id)?;
         let _write = shard.write_lock.lock().await;
-        let meta = Self::check_producer(
-            shard.get(transactional_id),
-            transactional_id,
-            producer_id,
-            producer_epoch,
-        )?;
+        let meta = Self::check_producer(&shard, transactional_id, producer_id, producer_epoch)?;
         match (meta.state, commit) {
             (TxnState::Ongoing, _) => {}
             (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => return Ok(()),
