@@ -75,14 +75,16 @@ ENV IRONLOG_LOG_DIRS=/var/lib/ironlog \
     IRONLOG_LISTENERS=PLAINTEXT://0.0.0.0:9092 \
     IRONLOG_ADVERTISED_LISTENERS=PLAINTEXT://localhost:9092
 VOLUME ["/var/lib/ironlog"]
-EXPOSE 9092
+# 9644: the admin listener (/metrics, /health/live, /health/ready, /loggers).
+EXPOSE 9092 9644
 USER 1000:1000
 WORKDIR /var/lib/ironlog
 # The broker shuts down cleanly on SIGTERM (flushes, checkpoints, clean-shutdown marker):
 # give it more than docker's 10 s default (`docker stop -t`, compose stop_grace_period).
 STOPSIGNAL SIGTERM
-# A TCP connect to the port of the first entry of IRONLOG_LISTENERS (no HTTP health
-# endpoint yet: /health replaces this once the broker serves it).
-HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["bash", "-c", "l=${IRONLOG_LISTENERS%%,*}; exec 3<>/dev/tcp/127.0.0.1/${l##*:}"]
+# Ready = registered and unfenced, metadata caught up, listeners serving, log dirs online:
+# `ironlog healthcheck` asks /health/ready on the admin listener the same IRONLOG_*
+# settings configure. (In a cluster a node becomes ready once a quorum has formed.)
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["ironlog", "healthcheck"]
 ENTRYPOINT ["ironlog", "broker"]

@@ -36,21 +36,31 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Exits 0 when the local broker is ready: its admin listener answers /health/ready
+    /// with 200 (what a container HEALTHCHECK or an exec probe runs). The address is the
+    /// broker's `admin.listener`, from the same file, IRONLOG_* variables and overrides the
+    /// broker reads (a wildcard host is checked on 127.0.0.1).
+    Healthcheck {
+        /// The broker's server.properties file, if it has one.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// As for `broker`.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// The path to ask for: /health/ready, or /health/live for liveness.
+        #[arg(long, default_value = "/health/ready")]
+        path: String,
+        /// Bound on the whole check.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Broker { config, overrides } => {
-            let from_env =
-                overrides_from_env(std::env::vars_os()).context("invalid configuration")?;
-            let overrides: Vec<String> = from_env
-                .iter()
-                .map(|setting| setting.as_override())
-                .chain(overrides)
-                .collect();
-            let config = BrokerConfig::load(config.as_deref(), &overrides)
-                .context("invalid configuration")?;
+            let (config, from_env) = load_config(config, overrides)?;
             // Logs start once the configuration (which chooses their format) is known;
             // level from RUST_LOG, changeable at runtime (/loggers, BROKER_LOGGER).
             ironlog::init_logging(config.logger_format_json);
@@ -70,7 +80,80 @@ fn main() -> anyhow::Result<()> {
                 .context("cannot start the async runtime")?;
             runtime.block_on(run_broker(config))
         }
+        Command::Healthcheck {
+            config,
+            overrides,
+            path,
+            timeout_ms,
+        } => {
+            let (config, _) = load_config(config, overrides)?;
+            let (host, port) = config
+                .admin_listener
+                .context("admin.listener is empty: the broker serves no health endpoint")?;
+            let host = match host.as_str() {
+                "" | "0.0.0.0" => "127.0.0.1".to_owned(),
+                "::" | "[::]" => "::1".to_owned(),
+                _ => host,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            let status = runtime
+                .block_on(async {
+                    tokio::time::timeout(timeout, http_status(&host, port, &path)).await
+                })
+                .map_err(|_| anyhow::anyhow!("no answer from {host}:{port} in {timeout_ms} ms"))?
+                .with_context(|| format!("cannot ask {host}:{port}{path}"))?;
+            anyhow::ensure!(status == 200, "{host}:{port}{path} answered {status}");
+            Ok(())
+        }
     }
+}
+
+/// The configuration as the broker reads it: the file (or the embedded default), then
+/// `IRONLOG_*` variables, then `--override`s; and the settings the environment gave.
+fn load_config(
+    file: Option<PathBuf>,
+    overrides: Vec<String>,
+) -> anyhow::Result<(BrokerConfig, Vec<ironlog_config::EnvOverride>)> {
+    let from_env = overrides_from_env(std::env::vars_os()).context("invalid configuration")?;
+    let overrides: Vec<String> = from_env
+        .iter()
+        .map(|setting| setting.as_override())
+        .chain(overrides)
+        .collect();
+    let config =
+        BrokerConfig::load(file.as_deref(), &overrides).context("invalid configuration")?;
+    Ok((config, from_env))
+}
+
+/// The status code of `GET path` over HTTP/1.1 (the admin listener's probes need no more).
+async fn http_status(host: &str, port: u16, path: &str) -> anyhow::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect((host, port)).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    // The status line is all that is needed; bounded read.
+    let mut head = Vec::with_capacity(64);
+    let mut chunk = [0u8; 64];
+    while !head.contains(&b'\n') && head.len() < 1024 {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    let status = line
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("HTTP/1."))
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|code| code.parse::<u16>().ok())
+        .with_context(|| format!("not an HTTP answer: {line:?}"))?;
+    Ok(status)
 }
 
 async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {

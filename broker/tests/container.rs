@@ -647,12 +647,10 @@ fn image_runs_the_broker_as_its_own_user_with_healthcheck_and_data_volume() {
                 .collect()
         })
         .unwrap_or_default();
-    assert!(
-        healthcheck.first().map(String::as_str) == Some("CMD")
-            && healthcheck
-                .iter()
-                .any(|a| a.contains("/dev/tcp/127.0.0.1/")),
-        "the image's HEALTHCHECK must be the TCP check: {inspected:#}"
+    assert_eq!(
+        healthcheck,
+        ["CMD", "ironlog", "healthcheck"],
+        "the image's HEALTHCHECK must ask the broker's readiness: {inspected:#}"
     );
 
     let network = Network::create();
@@ -707,19 +705,19 @@ fn image_runs_the_broker_as_its_own_user_with_healthcheck_and_data_volume() {
         String::from_utf8_lossy(&health.stdout),
         String::from_utf8_lossy(&health.stderr)
     );
-    // ...and the same command fails where nothing listens: it checks the port of the first
-    // listener in IRONLOG_LISTENERS.
+    // ...and the same command fails where no broker answers: it asks the admin listener
+    // its IRONLOG_* settings name.
     let mut refused = vec![
         "exec",
         "-e",
-        "IRONLOG_LISTENERS=PLAINTEXT://0.0.0.0:9,CONTROLLER://:9092",
+        "IRONLOG_ADMIN_LISTENER=http://0.0.0.0:9",
         container.name.as_str(),
     ];
     refused.extend(healthcheck[1..].iter().map(String::as_str));
     let refused = podman_output(&refused, PODMAN_TIMEOUT);
     assert!(
         !refused.status.success(),
-        "the HEALTHCHECK command passed with the first listener on port 9, where nothing \
+        "the HEALTHCHECK command passed with the admin listener on port 9, where nothing \
          listens"
     );
 }

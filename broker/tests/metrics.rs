@@ -326,6 +326,64 @@ fn admin_listener_answers_probes_and_refuses_bad_http() {
     assert_eq!(http("GET", &format!("{url}/health/live"), None).0, 200);
 }
 
+/// `ironlog healthcheck` (the container's HEALTHCHECK) passes against a ready broker, by
+/// the admin listener its settings name, and fails where no broker answers or none is set.
+#[test]
+fn healthcheck_command_asks_the_admin_listener() {
+    let broker = TestBroker::start();
+    let address = broker.listener(ADMIN_LISTENER).expect("admin address");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let output = Command::new(IRONLOG_BINARY)
+            .arg("healthcheck")
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ironlog healthcheck");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let listener = format!("admin.listener=http://{address}");
+    let (ok, stderr) = run(&["--override", &listener], &[]);
+    assert!(ok, "healthcheck failed against a ready broker: {stderr}");
+    let (ok, stderr) = run(
+        &["--path", "/health/live"],
+        &[("IRONLOG_ADMIN_LISTENER", &format!("http://{address}"))],
+    );
+    assert!(ok, "liveness by IRONLOG_ADMIN_LISTENER failed: {stderr}");
+    // An answer other than 200 fails the check.
+    let (ok, stderr) = run(&["--override", &listener, "--path", "/nothing-here"], &[]);
+    assert!(
+        !ok && stderr.contains("404"),
+        "a 404 must fail the check: {stderr}"
+    );
+
+    // Nothing listening there: a port just freed.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("address").port();
+    drop(free);
+    let (ok, stderr) = run(
+        &[
+            "--override",
+            &format!("admin.listener=http://127.0.0.1:{port}"),
+        ],
+        &[],
+    );
+    assert!(!ok, "healthcheck passed where nothing listens: {stderr}");
+    let (ok, stderr) = run(&["--override", "admin.listener="], &[]);
+    assert!(
+        !ok && stderr.contains("admin.listener is empty"),
+        "healthcheck with no admin listener must say so: {stderr}"
+    );
+    let (ok, stderr) = run(&["--override", "admin.listener=ftp://x"], &[]);
+    assert!(
+        !ok && stderr.contains("admin.listener"),
+        "a bad setting must be named: {stderr}"
+    );
+}
+
 /// DescribeConfigs / IncrementalAlterConfigs on BROKER_LOGGER change what the broker logs
 /// now, with Kafka's refusals; `/loggers` shows the same levels.
 #[test]
