@@ -76,6 +76,17 @@ pub(super) struct JoinWaiter {
 }
 
 impl Member {
+    /// Answers the member's parked JoinGroup and SyncGroup, if any, with `code` (the
+    /// JoinGroup answer names `member_id`).
+    pub(super) fn fail_waiters(&mut self, member_id: &str, code: ResponseError) {
+        if let Some(w) = self.join_waiter.take() {
+            let _ = w.sender.send(JoinOutcome::error(member_id, code));
+        }
+        if let Some(tx) = self.sync_waiter.take() {
+            let _ = tx.send(Err(code));
+        }
+    }
+
     pub(super) fn is_awaiting_join(&self) -> bool {
         self.join_waiter.is_some()
     }

@@ -429,15 +429,8 @@ impl GroupCoordinator {
     /// state; the caller installs the consumer group.
     pub(super) fn hand_over_classic_members(group: &mut ClassicGroup) {
         for m in group.members.values_mut() {
-            if let Some(w) = m.join_waiter.take() {
-                let _ = w.sender.send(JoinOutcome::error(
-                    &m.member_id,
-                    ResponseError::RebalanceInProgress,
-                ));
-            }
-            if let Some(tx) = m.sync_waiter.take() {
-                let _ = tx.send(Err(ResponseError::RebalanceInProgress));
-            }
+            let member_id = m.member_id.clone();
+            m.fail_waiters(&member_id, ResponseError::RebalanceInProgress);
         }
         group.members.clear();
         group.static_members.clear();
@@ -1736,15 +1729,7 @@ impl Ctx {
         else {
             return self.add_member_and_rebalance(group, new_member_id, a);
         };
-        if let Some(w) = member.join_waiter.take() {
-            let _ = w.sender.send(JoinOutcome::error(
-                old_member_id,
-                ResponseError::FencedInstanceId,
-            ));
-        }
-        if let Some(tx) = member.sync_waiter.take() {
-            let _ = tx.send(Err(ResponseError::FencedInstanceId));
-        }
+        member.fail_waiters(old_member_id, ResponseError::FencedInstanceId);
         let previous = PreviousStaticMember {
             member_id: old_member_id.to_owned(),
             protocols: std::mem::replace(&mut member.protocols, a.protocols.clone()),
@@ -1873,15 +1858,7 @@ impl Ctx {
     fn remove_member(&self, group: &mut ClassicGroup, member_id: &str, reason: &str) {
         if let Some(mut m) = group.remove_member(member_id) {
             tracing::info!(group = %group.group_id, member = %member_id, reason, "member removed");
-            if let Some(w) = m.join_waiter.take() {
-                let _ = w.sender.send(JoinOutcome::error(
-                    member_id,
-                    ResponseError::UnknownMemberId,
-                ));
-            }
-            if let Some(tx) = m.sync_waiter.take() {
-                let _ = tx.send(Err(ResponseError::UnknownMemberId));
-            }
+            m.fail_waiters(member_id, ResponseError::UnknownMemberId);
         }
         group.pending_sync.remove(member_id);
     }

@@ -400,6 +400,22 @@ impl Builder {
         }
     }
 
+    /// A list setting's items, each parsed; the first refusal names the setting.
+    fn parsed_list<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, ConfigError> {
+        self.list(name)
+            .iter()
+            .map(|item| parse(item))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| ConfigError::Invalid {
+                name: name.to_string(),
+                message,
+            })
+    }
+
     fn build(
         self,
         static_broker_configs: BTreeMap<String, String>,
@@ -468,24 +484,10 @@ impl Builder {
             .map(PathBuf::from);
 
         // --- quorum ---
-        let controller_quorum_voters = self
-            .list("controller.quorum.voters")
-            .iter()
-            .map(|v| parse_quorum_voter(v))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|message| ConfigError::Invalid {
-                name: "controller.quorum.voters".to_string(),
-                message,
-            })?;
-        let controller_quorum_bootstrap_servers = self
-            .list("controller.quorum.bootstrap.servers")
-            .iter()
-            .map(|v| parse_host_port(v))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|message| ConfigError::Invalid {
-                name: "controller.quorum.bootstrap.servers".to_string(),
-                message,
-            })?;
+        let controller_quorum_voters =
+            self.parsed_list("controller.quorum.voters", parse_quorum_voter)?;
+        let controller_quorum_bootstrap_servers =
+            self.parsed_list("controller.quorum.bootstrap.servers", parse_host_port)?;
         let process_role_broker = roles.iter().any(|r| r == "broker");
         check_voters_for_roles(node_id, process_role_controller, &controller_quorum_voters)?;
 
