@@ -382,6 +382,8 @@ fn build_controller(config: &BrokerConfig, quorum: &Arc<MetadataQuorum>) -> Arc<
             node_id: config.node_id,
             broker_session_timeout_ms: config.broker_session_timeout_ms.max(100) as u64,
             unclean_leader_election_enable: config.unclean_leader_election_enable,
+            auto_leader_rebalance_enable: config.auto_leader_rebalance_enable,
+            leader_imbalance_per_broker_percentage: config.leader_imbalance_per_broker_percentage,
         },
     )
     .with_config_validators(
@@ -639,6 +641,16 @@ fn spawn_tasks(
             broker.config.broker_session_timeout_ms.max(100) as u64,
             shutdown_rx.clone(),
         )),
+        tokio::spawn(balance_leaders(
+            Arc::clone(&broker.controller),
+            Duration::from_secs(
+                broker
+                    .config
+                    .leader_imbalance_check_interval_seconds
+                    .clamp(1, 86_400) as u64,
+            ),
+            shutdown_rx.clone(),
+        )),
         broker.replicas.start_isr_expiration(shutdown_rx.clone()),
         tokio::spawn(forward_fatal(
             broker.quorum.fatal_signal(),
@@ -691,6 +703,30 @@ async fn expire_broker_sessions(
             _ = shutdown.changed() => return,
             expired = controller.expire_sessions() => if let Err(e) = expired {
                 tracing::debug!(error = %e, "broker session expiry");
+            }
+        }
+    }
+}
+
+/// On the active controller, every `leader.imbalance.check.interval.seconds`: unclean
+/// elections where topics allow them, preferred elections where brokers are imbalanced
+/// (`Controller::balance_leaders`).
+async fn balance_leaders(
+    controller: Arc<Controller>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            balanced = controller.balance_leaders() => if let Err(e) = balanced {
+                tracing::debug!(error = %e, "periodic leader election");
             }
         }
     }

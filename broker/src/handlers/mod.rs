@@ -9,12 +9,14 @@ mod configs;
 pub(crate) mod controller_apis;
 mod describe_quorum;
 mod describe_topic_partitions;
+mod elect_leaders;
 mod fetch;
 pub(crate) mod fetch_session;
 mod groups;
 mod log_dirs;
 mod metadata;
 mod offsets;
+mod partition_reassignments;
 mod produce;
 mod producer_id;
 mod producers;
@@ -174,6 +176,19 @@ pub(crate) async fn handle(
         RequestKind::CreatePartitions(r) => Respond(ResponseKind::CreatePartitions(
             topics::handle_create_partitions(broker, r).await,
         )),
+        RequestKind::ElectLeaders(r) => Respond(ResponseKind::ElectLeaders(
+            elect_leaders::handle(broker, ctx, r).await,
+        )),
+        RequestKind::AlterPartitionReassignments(r) => {
+            Respond(ResponseKind::AlterPartitionReassignments(
+                partition_reassignments::handle_alter(broker, r).await,
+            ))
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            Respond(ResponseKind::ListPartitionReassignments(
+                partition_reassignments::handle_list(broker, r),
+            ))
+        }
         RequestKind::DescribeConfigs(r) => Respond(ResponseKind::DescribeConfigs(
             configs::handle_describe(broker, ctx, r),
         )),

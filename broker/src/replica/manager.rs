@@ -802,6 +802,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             },
         ])
     }
@@ -889,6 +891,8 @@ mod tests {
             leader: Some(1),
             isr: None,
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         }]);
         third.offset = 3;
         replicas
@@ -928,6 +932,8 @@ mod tests {
                 leader: 2,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             },
         ]);
         image.offset = 1;
@@ -949,6 +955,8 @@ mod tests {
             leader: Some(1),
             isr: None,
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         }]);
         moved.offset = 2;
         replicas.apply_image(Arc::new(moved)).await.expect("apply");

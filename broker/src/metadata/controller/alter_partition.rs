@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
+use super::partition_change::PartitionChangeBuilder;
 use super::Controller;
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::image::PartitionRegistration;
-use crate::metadata::records::MetadataRecord;
 
 /// One partition's proposed ISR (a partition of an AlterPartition request).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,14 +200,17 @@ impl Controller {
         if change.new_isr == current.isr {
             return Ok(current.into());
         }
-        self.propose(vec![MetadataRecord::PartitionChange {
-            topic_id: change.topic_id,
-            partition: change.partition,
-            leader: None,
-            isr: Some(change.new_isr.clone()),
-            replicas: None,
-        }])
-        .await?;
+        // Through the builder, so a reassignment completes once its targets are in sync
+        // (and a leader being removed hands over in the same record).
+        let acceptable = |id: i32| image.brokers.get(&id).is_some_and(|b| !b.fenced);
+        let record =
+            PartitionChangeBuilder::new(change.topic_id, change.partition, current, &acceptable)
+                .target_isr(change.new_isr.clone())
+                .build();
+        let Some(record) = record else {
+            return Ok(current.into());
+        };
+        self.propose(vec![record]).await?;
         tracing::info!(partition = %tp, from = ?current.isr, to = ?change.new_isr, "ISR changed");
         let image = self.quorum.image();
         image
@@ -222,6 +225,7 @@ impl Controller {
 mod tests {
     use super::super::tests::{fixture, spec};
     use super::*;
+    use crate::metadata::records::MetadataRecord;
 
     #[tokio::test]
     async fn isr_changes_are_checked_against_the_current_epochs_as_kafka_does() {
@@ -359,6 +363,8 @@ mod tests {
                 leader: Some(leader),
                 isr: None,
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
             }])
             .await
             .expect("epoch bump");

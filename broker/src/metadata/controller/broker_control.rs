@@ -307,9 +307,9 @@ impl Controller {
         only_to_live_isr: bool,
     ) -> Vec<MetadataRecord> {
         let live = |id: i32| id != broker_id && image.brokers.get(&id).is_some_and(|b| !b.fenced);
-        let unclean = self.defaults.unclean_leader_election_enable && !only_to_live_isr;
         let mut records = Vec::new();
         for topic in image.topics.values() {
+            let unclean = !only_to_live_isr && self.unclean_election_enabled(image, &topic.name);
             for (&partition, reg) in &topic.partitions {
                 let leads = reg.leader == broker_id;
                 let in_isr = reg.isr.contains(&broker_id);
@@ -355,6 +355,8 @@ impl Controller {
                     leader,
                     isr,
                     replicas: None,
+                    adding_replicas: None,
+                    removing_replicas: None,
                 });
             }
         }
@@ -376,6 +378,8 @@ impl Controller {
                         leader: Some(broker_id),
                         isr: None,
                         replicas: None,
+                        adding_replicas: None,
+                        removing_replicas: None,
                     });
                 }
             }
@@ -416,6 +420,8 @@ mod tests {
                 node_id: 1,
                 broker_session_timeout_ms: session_timeout_ms,
                 unclean_leader_election_enable: unclean,
+                auto_leader_rebalance_enable: true,
+                leader_imbalance_per_broker_percentage: 10,
             },
         )
     }
@@ -591,6 +597,8 @@ mod tests {
                     leader: None,
                     isr: Some(vec![1]),
                     replicas: None,
+                    adding_replicas: None,
+                    removing_replicas: None,
                 }])
                 .await
                 .unwrap();
