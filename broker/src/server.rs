@@ -683,7 +683,10 @@ fn spawn_tasks(
 }
 
 /// On the active controller, fences brokers whose session expired (checked four times a
-/// session timeout, at most once a second).
+/// session timeout, at most once a second), then elects leaders uncleanly for leaderless
+/// partitions whose topic allows it (Kafka checks those every internal
+/// `unclean.leader.election.interval.ms`, five minutes; here a topic that starts allowing
+/// it gets its leader within a second).
 async fn expire_broker_sessions(
     controller: Arc<Controller>,
     session_timeout_ms: u64,
@@ -705,12 +708,18 @@ async fn expire_broker_sessions(
                 tracing::debug!(error = %e, "broker session expiry");
             }
         }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            elected = controller.elect_unclean_leaders() => if let Err(e) = elected {
+                tracing::debug!(error = %e, "unclean leader election");
+            }
+        }
     }
 }
 
-/// On the active controller, every `leader.imbalance.check.interval.seconds`: unclean
-/// elections where topics allow them, preferred elections where brokers are imbalanced
-/// (`Controller::balance_leaders`).
+/// On the active controller, every `leader.imbalance.check.interval.seconds`: preferred
+/// elections for imbalanced brokers (`Controller::balance_leaders`, with
+/// `auto.leader.rebalance.enable`).
 async fn balance_leaders(
     controller: Arc<Controller>,
     interval: Duration,
@@ -723,10 +732,11 @@ async fn balance_leaders(
             _ = shutdown.changed() => return,
             _ = tick.tick() => {}
         }
+        // Without a quorum the proposal waits for its timeout: shutdown wins.
         tokio::select! {
             _ = shutdown.changed() => return,
             balanced = controller.balance_leaders() => if let Err(e) = balanced {
-                tracing::debug!(error = %e, "periodic leader election");
+                tracing::debug!(error = %e, "preferred leader election");
             }
         }
     }

@@ -2,8 +2,9 @@
 //! `ReplicationControlManager.electLeaders`) and the controller's periodic ones: moving
 //! leadership back to preferred replicas (`auto.leader.rebalance.enable`, every
 //! `leader.imbalance.check.interval.seconds`, for the brokers whose share of partitions led
-//! by someone else exceeds `leader.imbalance.per.broker.percentage`) and electing uncleanly
-//! where a topic allows it (`unclean.leader.election.enable`) and no ISR member is live.
+//! by someone else exceeds `leader.imbalance.per.broker.percentage`) and, with every session
+//! expiry check, electing a leader for partitions without a live one where the topic allows
+//! unclean election (`unclean.leader.election.enable`).
 //!
 //! PREFERRED: ELECTION_NOT_NEEDED when the first replica leads, PREFERRED_LEADER_NOT_AVAILABLE
 //! when it is fenced or out of the ISR. UNCLEAN: ELECTION_NOT_NEEDED while the partition has a
@@ -124,11 +125,10 @@ impl Controller {
         Ok(results)
     }
 
-    /// One periodic pass (on the active controller; a no-op elsewhere): unclean elections
-    /// for partitions without a live leader whose topic allows them, then, with
-    /// `auto.leader.rebalance.enable`, preferred elections for imbalanced brokers. Returns
-    /// the number of partitions whose leader changed.
-    pub(crate) async fn balance_leaders(&self) -> Result<usize, ApiError> {
+    /// Kafka's periodic `electUnclean` (on the active controller; a no-op elsewhere):
+    /// partitions without a live leader whose topic allows unclean election get one, a
+    /// live ISR member if any, else any live replica. Returns the partitions elected.
+    pub(crate) async fn elect_unclean_leaders(&self) -> Result<usize, ApiError> {
         if !self.quorum.is_active_controller() {
             return Ok(0);
         }
@@ -138,9 +138,6 @@ impl Controller {
         let live = |id: i32| image.brokers.get(&id).is_some_and(|b| !b.fenced);
         let mut records = Vec::new();
         for (name, topic) in &image.topics {
-            if records.len() >= ELECTIONS_PER_PASS_MAX {
-                break;
-            }
             let mut leaderless = topic
                 .partitions
                 .iter()
@@ -150,24 +147,45 @@ impl Controller {
                 continue;
             }
             for (&partition, reg) in leaderless {
+                if records.len() >= ELECTIONS_PER_PASS_MAX {
+                    break;
+                }
                 let record = PartitionChangeBuilder::new(topic.topic_id, partition, reg, &live)
                     .election(Election::Unclean)
                     .build();
                 records.extend(record);
             }
         }
-        if self.defaults.auto_leader_rebalance_enable {
-            let budget = ELECTIONS_PER_PASS_MAX.saturating_sub(records.len());
-            records.extend(self.preferred_elections_for_imbalance(&image, budget));
+        self.propose_elections(records, "periodic unclean leader election")
+            .await
+    }
+
+    /// Kafka's periodic `electPreferred` (on the active controller, with
+    /// `auto.leader.rebalance.enable`; a no-op otherwise): preferred elections for the
+    /// brokers above `leader.imbalance.per.broker.percentage`. Returns the partitions whose
+    /// leader moved.
+    pub(crate) async fn balance_leaders(&self) -> Result<usize, ApiError> {
+        if !self.defaults.auto_leader_rebalance_enable || !self.quorum.is_active_controller() {
+            return Ok(0);
         }
+        let _guard = self.operation_lock.lock().await;
+        self.ensure_active()?;
+        let image = self.quorum.image();
+        let records = self.preferred_elections_for_imbalance(&image, ELECTIONS_PER_PASS_MAX);
+        self.propose_elections(records, "moving leadership back to preferred replicas")
+            .await
+    }
+
+    async fn propose_elections(
+        &self,
+        records: Vec<MetadataRecord>,
+        what: &'static str,
+    ) -> Result<usize, ApiError> {
         if records.is_empty() {
             return Ok(0);
         }
         let changed = records.len();
-        tracing::info!(
-            partitions = changed,
-            "periodic leader election: unclean where allowed, preferred where imbalanced"
-        );
+        tracing::info!(partitions = changed, "{what}");
         self.propose(records).await?;
         Ok(changed)
     }
@@ -413,7 +431,7 @@ mod tests {
             (1, vec![1]),
             "unclean election is off: the partition waits for its only in-sync replica"
         );
-        assert_eq!(f.controller.balance_leaders().await.unwrap(), 0);
+        assert_eq!(f.controller.elect_unclean_leaders().await.unwrap(), 0);
         assert_eq!(partition(&f, "t").leader, 1);
         let refused = f
             .controller
@@ -443,7 +461,7 @@ mod tests {
             )
             .await;
         assert!(set[0].is_ok(), "{set:?}");
-        assert_eq!(f.controller.balance_leaders().await.unwrap(), 1);
+        assert_eq!(f.controller.elect_unclean_leaders().await.unwrap(), 1);
         let p = partition(&f, "t");
         assert_eq!(
             (p.leader, p.isr),
