@@ -9,6 +9,7 @@
 //! - a reassignment that cannot finish (its new replica's broker is down) is listed, shown
 //!   in Metadata with every replica, and cancelled back to the original replicas;
 //! - bad reassignments and elections are answered with Kafka's codes and change nothing;
+//! - a broker's own dynamic config change reaches the controller from that broker;
 //! - after a broker restart, leadership goes back to the preferred replica: by the
 //!   controller's periodic check, and by ElectLeaders PREFERRED where that check is off;
 //! - unclean election happens only where allowed (topic config, or ElectLeaders UNCLEAN);
@@ -24,10 +25,13 @@ use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
-    ElectLeadersRequest, ElectLeadersResponse, ListPartitionReassignmentsRequest,
-    ListPartitionReassignmentsResponse, MetadataRequest,
+    ElectLeadersRequest, ElectLeadersResponse, IncrementalAlterConfigsRequest,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, MetadataRequest,
 };
 use rdkafka::admin::{AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::consumer::Consumer;
@@ -341,6 +345,35 @@ fn an_unfinished_reassignment_is_listed_shown_in_metadata_and_cancelled_and_bad_
         &topic,
         &["a".to_string(), "b".to_string()],
     );
+
+    // A broker's own dynamic config, sent to that broker (as the Java AdminClient routes
+    // it), is forwarded to the active controller and accepted there for whichever broker
+    // it names.
+    for id in 1..=3 {
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(id.to_string().into())
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name("log.retention.ms".into())
+                    .with_config_operation(0)
+                    .with_value(Some("86400000".into()))]),
+        ]);
+        let response = RawClient::connect(cluster.node(id).bootstrap()).expect_call(
+            1,
+            &request,
+            "IncrementalAlterConfigs",
+        );
+        let r = &response.responses[0];
+        assert_eq!(
+            (
+                r.error_code,
+                r.error_message.as_ref().map(|m| m.to_string())
+            ),
+            (NONE, None),
+            "broker {id}'s own config change, sent to it, is accepted wherever the controller runs"
+        );
+    }
 
     // Bad input first: Kafka's codes, nothing changes.
     let bad = reassign(

@@ -120,6 +120,10 @@ pub(crate) struct RequestContext {
     pub principal: Arc<KafkaPrincipal>,
     /// The request came in on the controller listener.
     pub controller_listener: bool,
+    /// The request came inside an Envelope: the broker that forwarded it checked it as
+    /// Kafka's brokers check before forwarding (e.g. that a BROKER config resource names
+    /// that broker).
+    pub forwarded: bool,
 }
 
 /// What the connection does after a handler ran.
@@ -193,10 +197,10 @@ pub(crate) async fn handle(
             configs::handle_describe(broker, ctx, r),
         )),
         RequestKind::AlterConfigs(r) => Respond(ResponseKind::AlterConfigs(
-            configs::handle_alter(broker, r).await,
+            configs::handle_alter(broker, ctx, r).await,
         )),
         RequestKind::IncrementalAlterConfigs(r) => Respond(ResponseKind::IncrementalAlterConfigs(
-            configs::handle_incremental_alter(broker, r).await,
+            configs::handle_incremental_alter(broker, ctx, r).await,
         )),
         RequestKind::ListConfigResources(r) => Respond(ResponseKind::ListConfigResources(
             configs::handle_list_config_resources(broker, ctx, r),

@@ -2,7 +2,9 @@
 //! partition leader proposes a new ISR at the leader and partition epochs it knows; the
 //! controller checks the proposing broker's epoch (STALE_BROKER_EPOCH), then the proposal
 //! against the current registration, in Kafka's order and with Kafka's errors, and writes a
-//! `PartitionChange` record (which bumps the partition epoch). The new ISR names each
+//! `PartitionChange` record (which bumps the partition epoch) through the
+//! `PartitionChangeBuilder`, which also completes a reassignment whose targets the new ISR
+//! holds. The new ISR names each
 //! member's broker epoch as the leader saw it in that member's fetches (KIP-903): a member
 //! whose registration has another epoch (it restarted since) is an ineligible replica. A
 //! stale or invalid proposal changes nothing.
