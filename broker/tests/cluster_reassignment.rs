@@ -13,6 +13,8 @@
 //! - after a broker restart, leadership goes back to the preferred replica: by the
 //!   controller's periodic check, and by ElectLeaders PREFERRED where that check is off;
 //! - unclean election happens only where allowed (topic config, or ElectLeaders UNCLEAN);
+//! - a replication throttle on the follower side, then on the leader side, holds a new
+//!   replica back until it is lifted;
 //! - six brokers in three racks get every partition's replicas in all three racks, and
 //!   Metadata shows each broker's rack.
 mod common;
@@ -33,6 +35,7 @@ use kafka_protocol::messages::{
     ElectLeadersRequest, ElectLeadersResponse, IncrementalAlterConfigsRequest,
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, MetadataRequest,
 };
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::consumer::Consumer;
 
@@ -127,6 +130,68 @@ fn set_topic_config(cluster: &TestCluster, topic: &str, key: &str, value: &str) 
         if let Err((resource, code)) = result {
             panic!("setting {key}={value} on {resource:?} failed: {code:?}");
         }
+    }
+}
+
+/// IncrementalAlterConfigs of one resource (2 = topic, 4 = broker) sent to node `via`:
+/// `(key, Some(value))` sets, `(key, None)` deletes. Panics unless accepted.
+fn alter_configs(
+    cluster: &TestCluster,
+    via: i32,
+    resource_type: i8,
+    name: &str,
+    changes: &[(&str, Option<&str>)],
+) {
+    let configs = changes
+        .iter()
+        .map(|(key, value)| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(key.to_string()))
+                .with_config_operation(if value.is_some() { 0 } else { 1 })
+                .with_value(value.map(|v| StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(name.to_string().into())
+            .with_configs(configs),
+    ]);
+    let response = RawClient::connect(cluster.node(via).bootstrap()).expect_call(
+        1,
+        &request,
+        "IncrementalAlterConfigs",
+    );
+    let r = &response.responses[0];
+    assert_eq!(
+        (
+            r.error_code,
+            r.error_message.as_ref().map(|m| m.to_string())
+        ),
+        (NONE, None),
+        "IncrementalAlterConfigs of {name} (type {resource_type}) {changes:?}"
+    );
+}
+
+/// For `window`, the reassignment of `topic`/0 stays listed and node `new`'s copy stays
+/// smaller than node `leader`'s: the throttle holds the new replica back.
+fn assert_held_back(cluster: &TestCluster, topic: &str, leader: i32, new: i32, window: Duration) {
+    let until = std::time::Instant::now() + window;
+    while std::time::Instant::now() < until {
+        let listed = list_reassignments(cluster, leader);
+        assert!(
+            listed.topics.iter().any(|t| t.name.0.as_str() == topic),
+            "the throttled reassignment of {topic} finished within {window:?}"
+        );
+        let (copied, full) = (
+            cluster.node(new).partition_log_bytes(topic, 0),
+            cluster.node(leader).partition_log_bytes(topic, 0),
+        );
+        assert!(
+            copied < full,
+            "node {new} copied all {full} bytes of {topic}/0 despite the throttle"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -490,6 +555,102 @@ fn an_unfinished_reassignment_is_listed_shown_in_metadata_and_cancelled_and_bad_
         .map(|r| r.value_str())
         .collect();
     assert_eq!(values, ["a", "b"], "the records stayed where they were");
+}
+
+#[test]
+fn a_replication_throttle_on_either_side_holds_a_new_replica_back_until_it_is_lifted() {
+    let cluster = cluster(3).start();
+    let topic = topic_name("throttled");
+    create_assigned(&cluster, &topic, &[&[1, 2]]);
+    await_view(&cluster, 1, &topic, 0, "in sync on 1, 2", |v| {
+        v.isr.len() == 2
+    });
+    // 3 MB: a new replica needs at least three fetches of replica.fetch.max.bytes (1 MiB).
+    let value = "x".repeat(10_000);
+    let values: Vec<String> = (0..300).map(|i| format!("{i:04}{value}")).collect();
+    send_all(&cluster.producer(), &topic, &values);
+    let leader = view(&cluster, 1, &topic, 0).expect("metadata").leader;
+
+    // Follower side first: node 3 limits itself to 1 kB/s for partition 0 (both set
+    // through node 3, which answers once it applied them).
+    alter_configs(
+        &cluster,
+        3,
+        4,
+        "3",
+        &[("follower.replication.throttled.rate", Some("1000"))],
+    );
+    alter_configs(
+        &cluster,
+        3,
+        2,
+        &topic,
+        &[("follower.replication.throttled.replicas", Some("0:3"))],
+    );
+    let response = reassign(&cluster, 2, &[(&topic, 0, Some(&[1, 2, 3]))]);
+    assert_eq!(reassign_codes(&response), vec![(topic.clone(), 0, NONE)]);
+    wait_until(WAIT, "node 3 to copy a first part of the partition", || {
+        cluster.node(3).partition_log_bytes(&topic, 0) > 0
+    });
+    assert_held_back(&cluster, &topic, leader, 3, Duration::from_secs(3));
+
+    // Leader side only: 1 kB/s for partition 0's replicas on 1 and 2, as
+    // `kafka-reassign-partitions --throttle` sets it (in place on the leader before the
+    // follower throttle goes, so that nothing copies freely in between).
+    for id in [1, 2] {
+        alter_configs(
+            &cluster,
+            id,
+            4,
+            &id.to_string(),
+            &[("leader.replication.throttled.rate", Some("1000"))],
+        );
+    }
+    alter_configs(
+        &cluster,
+        leader,
+        2,
+        &topic,
+        &[("leader.replication.throttled.replicas", Some("0:1,0:2"))],
+    );
+    alter_configs(
+        &cluster,
+        leader,
+        2,
+        &topic,
+        &[("follower.replication.throttled.replicas", None)],
+    );
+    alter_configs(
+        &cluster,
+        leader,
+        4,
+        "3",
+        &[("follower.replication.throttled.rate", None)],
+    );
+    let before = cluster.node(3).partition_log_bytes(&topic, 0);
+    wait_until(
+        WAIT,
+        "node 3 to copy more once its own throttle is gone",
+        || cluster.node(3).partition_log_bytes(&topic, 0) > before,
+    );
+    assert_held_back(&cluster, &topic, leader, 3, Duration::from_secs(3));
+
+    // Lifted (as `--verify` does): the move completes and node 3 holds every byte.
+    for id in [1, 2] {
+        alter_configs(
+            &cluster,
+            id,
+            4,
+            &id.to_string(),
+            &[("leader.replication.throttled.rate", None)],
+        );
+    }
+    await_view(&cluster, 1, &topic, 0, "on 1, 2, 3, all in sync", |v| {
+        v.replicas == [1, 2, 3] && v.isr.len() == 3
+    });
+    wait_until(WAIT, "node 3 to hold the leader's bytes", || {
+        stored_log(cluster.node(3), &topic, 0) == stored_log(cluster.node(leader), &topic, 0)
+    });
 }
 
 #[test]

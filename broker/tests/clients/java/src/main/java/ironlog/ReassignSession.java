@@ -12,6 +12,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.PartitionReassignment;
@@ -22,6 +23,7 @@ import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
 import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
 import org.apache.kafka.common.errors.NoReassignmentInProgressException;
@@ -32,7 +34,8 @@ import org.apache.kafka.common.utils.AppInfoParser;
  * Partition reassignment and leader election from Kafka's Java stack against a cluster of
  * four brokers (ids 1–4): the AdminClient's alterPartitionReassignments,
  * listPartitionReassignments and electLeaders, and Kafka 4.1's kafka-reassign-partitions
- * (--generate, --execute, --list, --verify) and kafka-leader-election (PREFERRED, UNCLEAN),
+ * (--generate, --execute with --throttle, --list, --verify clearing the throttles) and
+ * kafka-leader-election (PREFERRED, UNCLEAN),
  * run by their main classes (see {@link Tool}).
  *
  * <p>The expected tool outputs follow the tools' own formatting code in Kafka 4.1
@@ -146,6 +149,10 @@ public final class ReassignSession extends Session {
         }
     }
 
+    private static ConfigResource topicResource(String topic) {
+        return new ConfigResource(ConfigResource.Type.TOPIC, topic);
+    }
+
     private Path json(String name, String content) throws Exception {
         Path file = Files.createTempFile(name, ".json");
         file.toFile().deleteOnExit();
@@ -243,10 +250,19 @@ public final class ReassignSession extends Session {
 
         Path target = json("target", "{\"version\":1,\"partitions\":[{\"topic\":\"" + t
             + "\",\"partition\":0,\"replicas\":[4,3]}]}");
-        expectOut(tool(REASSIGN, "--execute", "--reassignment-json-file", target.toString()), 0,
+        expectOut(tool(REASSIGN, "--execute", "--reassignment-json-file", target.toString(),
+                "--throttle", "50000000"), 0,
             "Current partition replica assignment\n\n" + current + "\n\n"
             + "Save this to use as the --reassignment-json-file option during rollback\n"
+            + "Warning: You must run --verify periodically, until the reassignment completes, to ensure the "
+            + "throttle is removed.\n"
+            + "The inter-broker throttle limit was set to 50000000 B/s\n"
             + "Successfully started partition reassignment for tool-move-S-0\n");
+        Config throttles = await(admin.describeConfigs(List.of(topicResource(t))).all(), "DescribeConfigs " + t)
+            .get(topicResource(t));
+        expect(!throttles.get("leader.replication.throttled.replicas").value().isEmpty()
+                && !throttles.get("follower.replication.throttled.replicas").value().isEmpty(),
+            "--throttle set the topic's throttled replicas: " + throttles);
         Tool.Result[] last = {null};
         try {
             waitFor("--verify to report the move completed", () -> {
@@ -262,6 +278,12 @@ public final class ReassignSession extends Session {
             + "Clearing broker-level throttles on brokers 1,2,3,4\n"
             + "Clearing topic-level throttles on topic tool-move-S\n");
         expectOut(tool(REASSIGN, "--list"), 0, "No partition reassignments found.\n");
+        Config cleared = await(admin.describeConfigs(List.of(topicResource(t))).all(), "DescribeConfigs " + t)
+            .get(topicResource(t));
+        expectEq(cleared.get("leader.replication.throttled.replicas").value(), "",
+            "leader.replication.throttled.replicas after --verify");
+        expectEq(cleared.get("follower.replication.throttled.replicas").value(), "",
+            "follower.replication.throttled.replicas after --verify");
         awaitMoved(t, 0, List.of(4, 3));
 
         Path bad = json("bad", "{\"version\":1,\"partitions\":[{\"topic\":\"" + t
