@@ -533,6 +533,8 @@ mod tests {
                         leader,
                         leader_epoch: 0,
                         partition_epoch: 0,
+                        adding_replicas: vec![],
+                        removing_replicas: vec![],
                     },
                 )
             })

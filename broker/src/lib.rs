@@ -24,6 +24,7 @@ mod logging;
 mod metadata;
 mod metrics;
 mod network;
+mod quota;
 mod replica;
 mod security;
 mod server;

@@ -4,7 +4,9 @@
 //!
 //! Two kinds of listener ([`Endpoint`]): a client listener serves the broker's APIs and
 //! forwards the controller's (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
-//! IncrementalAlterConfigs, DescribeQuorum) to the active controller in an Envelope when
+//! IncrementalAlterConfigs, DescribeQuorum, ElectLeaders, AlterPartitionReassignments,
+//! ListPartitionReassignments, AlterUserScramCredentials) to the active controller in an
+//! Envelope when
 //! another node leads; the controller listener serves the metadata quorum's raft RPCs
 //! (Ironlog-private API keys, routed before any Kafka decoding), Envelopes and the
 //! controller's APIs. The private keys are unknown keys on a client listener.
@@ -406,7 +408,7 @@ async fn handle_frame(
             ));
         }
     }
-    handle_locally(frame, connection, broker, false).await
+    handle_locally(frame, connection, broker, forwarding == Forwarding::Never).await
 }
 
 /// A decoded request and what its handler needs to know of the connection.
@@ -476,6 +478,7 @@ fn decode_request(
             listener_name: connection.listener_name.clone(),
             principal: Arc::new(connection.principal.clone()),
             controller_listener,
+            forwarded: false,
         },
         request,
     }))
@@ -524,12 +527,13 @@ async fn handle_locally(
     frame: Bytes,
     connection: &Connection<'_>,
     broker: &Arc<Broker>,
-    controller_listener: bool,
+    forwarded: bool,
 ) -> Result<Handled, ConnectionError> {
-    let decoded = match decode_request(frame, connection, controller_listener)? {
+    let mut decoded = match decode_request(frame, connection, false)? {
         Ok(decoded) => decoded,
         Err(answer) => return Ok(answer),
     };
+    decoded.ctx.forwarded = forwarded;
     let traffic = TrafficSummary::of_request(&decoded.request, broker);
     let outcome = handlers::handle(broker, &decoded.ctx, decoded.request).await;
     respond(

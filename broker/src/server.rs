@@ -382,6 +382,8 @@ fn build_controller(config: &BrokerConfig, quorum: &Arc<MetadataQuorum>) -> Arc<
             node_id: config.node_id,
             broker_session_timeout_ms: config.broker_session_timeout_ms.max(100) as u64,
             unclean_leader_election_enable: config.unclean_leader_election_enable,
+            auto_leader_rebalance_enable: config.auto_leader_rebalance_enable,
+            leader_imbalance_per_broker_percentage: config.leader_imbalance_per_broker_percentage,
         },
     )
     .with_config_validators(
@@ -639,6 +641,16 @@ fn spawn_tasks(
             broker.config.broker_session_timeout_ms.max(100) as u64,
             shutdown_rx.clone(),
         )),
+        tokio::spawn(balance_leaders(
+            Arc::clone(&broker.controller),
+            Duration::from_secs(
+                broker
+                    .config
+                    .leader_imbalance_check_interval_seconds
+                    .clamp(1, 86_400) as u64,
+            ),
+            shutdown_rx.clone(),
+        )),
         broker.replicas.start_isr_expiration(shutdown_rx.clone()),
         tokio::spawn(forward_fatal(
             broker.quorum.fatal_signal(),
@@ -671,7 +683,10 @@ fn spawn_tasks(
 }
 
 /// On the active controller, fences brokers whose session expired (checked four times a
-/// session timeout, at most once a second).
+/// session timeout, at most once a second), then elects leaders uncleanly for leaderless
+/// partitions whose topic allows it (Kafka checks those every internal
+/// `unclean.leader.election.interval.ms`, five minutes; here a topic that starts allowing
+/// it gets its leader within a second).
 async fn expire_broker_sessions(
     controller: Arc<Controller>,
     session_timeout_ms: u64,
@@ -691,6 +706,37 @@ async fn expire_broker_sessions(
             _ = shutdown.changed() => return,
             expired = controller.expire_sessions() => if let Err(e) = expired {
                 tracing::debug!(error = %e, "broker session expiry");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            elected = controller.elect_unclean_leaders() => if let Err(e) = elected {
+                tracing::debug!(error = %e, "unclean leader election");
+            }
+        }
+    }
+}
+
+/// On the active controller, every `leader.imbalance.check.interval.seconds`: preferred
+/// elections for imbalanced brokers (`Controller::balance_leaders`, with
+/// `auto.leader.rebalance.enable`).
+async fn balance_leaders(
+    controller: Arc<Controller>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        // Without a quorum the proposal waits for its timeout: shutdown wins.
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            balanced = controller.balance_leaders() => if let Err(e) = balanced {
+                tracing::debug!(error = %e, "preferred leader election");
             }
         }
     }

@@ -2,7 +2,8 @@
 //! consumer-protocol groups, exactly-once), its AdminClient, the 3.9 client's basics, and
 //! Kafka 4.1's command-line tools run by their main classes. Each test runs one session of
 //! `tests/clients/java` (a Maven project; `ironlog.*Session` main classes) against a fresh
-//! broker; a session runs many scenarios in one JVM, prints `ok NAME` or `FAIL NAME: ...`
+//! broker (the reassignment session: a fresh four-broker cluster, every broker's address in
+//! its bootstrap list); a session runs many scenarios in one JVM, prints `ok NAME` or `FAIL NAME: ...`
 //! for each and exits non-zero if any failed, which the test prints.
 //!
 //! The sessions' expectations are Apache Kafka's answers: `tests/clients/java/
@@ -111,6 +112,31 @@ fn run_session(class: &str, classpath: &str) {
         timeout_secs: SESSION_TIMEOUT_SECS,
     }
     .run(&broker.log_tail());
+}
+
+/// Kafka 4.1's reassignment and election stack against a cluster of four brokers: the
+/// AdminClient's alterPartitionReassignments / listPartitionReassignments / electLeaders,
+/// kafka-reassign-partitions (--generate, --execute, --verify, --list) and
+/// kafka-leader-election (PREFERRED, UNCLEAN), with Kafka's errors for bad input. The session
+/// gets every broker's address as its bootstrap list.
+#[test]
+fn java_reassignment_session() {
+    let classpath = &classpaths().current;
+    let cluster = cluster_spec(4)
+        .overrides(BROKER_OVERRIDES)
+        .set("broker.session.timeout.ms", "3000")
+        .set("broker.heartbeat.interval.ms", "300")
+        .start();
+    ClientSession {
+        program: "java".into(),
+        script: PathBuf::from("ironlog.ReassignSession"),
+        bootstrap: cluster.bootstrap(),
+        args: Vec::new(),
+        dir: Some(java_dir()),
+        env: vec![("CLASSPATH".into(), classpath.into())],
+        timeout_secs: SESSION_TIMEOUT_SECS,
+    }
+    .run("(a failed cluster test keeps every node's log; see above)");
 }
 
 /// The Java client 4.1: the default producer (idempotent, acks=all) with every codec; classic

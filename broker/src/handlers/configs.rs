@@ -36,6 +36,19 @@ const RESOURCE_GROUP: i8 = 32;
 enum Purpose {
     Describe,
     Alter,
+    /// An alter request another broker forwarded: it checked that a BROKER resource names
+    /// itself; the controller takes any registered broker (Kafka's `ControllerApis`).
+    ForwardedAlter,
+}
+
+impl Purpose {
+    fn alter(ctx: &RequestContext) -> Self {
+        if ctx.forwarded {
+            Purpose::ForwardedAlter
+        } else {
+            Purpose::Alter
+        }
+    }
 }
 
 /// Maps a (type, name) pair from a request onto a metadata config resource.
@@ -57,6 +70,7 @@ fn resource_of(
             let node_id = broker.node_id;
             match (name.parse::<i32>(), purpose) {
                 (Ok(id), _) if id == node_id => Ok(ConfigResource::Broker(Some(id))),
+                (Ok(id), Purpose::ForwardedAlter) => Ok(ConfigResource::Broker(Some(id))),
                 (Ok(_), Purpose::Describe) => Err(invalid(format!(
                     "Unexpected broker id, expected {node_id} or empty string, but received {name}"
                 ))),
@@ -66,7 +80,7 @@ fn resource_of(
                 (Err(_), Purpose::Describe) => Err(invalid(format!(
                     "Broker id must be an integer, but it is: {name}"
                 ))),
-                (Err(_), Purpose::Alter) => Err(invalid(format!(
+                (Err(_), Purpose::Alter | Purpose::ForwardedAlter) => Err(invalid(format!(
                     "Node id must be an integer, but it is: {name}"
                 ))),
             }
@@ -262,6 +276,7 @@ fn error_fields(result: Result<(), ApiError>) -> (i16, Option<StrBytes>) {
 /// Legacy AlterConfigs: the given set replaces every dynamic value of the resource.
 pub(super) async fn handle_alter(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let image = broker.image();
@@ -278,7 +293,7 @@ pub(super) async fn handle_alter(
                 broker,
                 res.resource_type,
                 &res.resource_name,
-                Purpose::Alter,
+                Purpose::alter(ctx),
             )?;
             let ops: Vec<(&str, config::BrokerConfigOp)> = res
                 .configs
@@ -339,6 +354,7 @@ fn check_keys<'a>(entries: impl Iterator<Item = (&'a str, bool)> + Clone) -> Res
 fn parse_incremental(
     broker: &Broker,
     res: &incremental_alter_configs_request::AlterConfigsResource,
+    purpose: Purpose,
 ) -> Result<ConfigChangeSpec, ApiError> {
     const DELETE: i8 = 1;
     check_keys(res.configs.iter().map(|c| {
@@ -347,12 +363,7 @@ fn parse_incremental(
             c.value.is_some() || c.config_operation == DELETE,
         )
     }))?;
-    let resource = resource_of(
-        broker,
-        res.resource_type,
-        &res.resource_name,
-        Purpose::Alter,
-    )?;
+    let resource = resource_of(broker, res.resource_type, &res.resource_name, purpose)?;
     let mut ops: Vec<(String, AlterOp)> = Vec::new();
     for c in &res.configs {
         let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
@@ -388,6 +399,7 @@ fn parse_incremental(
 
 pub(super) async fn handle_incremental_alter(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     // BROKER_LOGGER resources change this process's log levels, not metadata.
@@ -398,7 +410,7 @@ pub(super) async fn handle_incremental_alter(
         .resources
         .iter()
         .filter(|res| !is_logger(res))
-        .map(|res| parse_incremental(broker, res))
+        .map(|res| parse_incremental(broker, res, Purpose::alter(ctx)))
         .collect();
     let mut committed = commit_changes(broker, parsed, request.validate_only)
         .await

@@ -131,8 +131,44 @@ async fn handle_inner(
             (key, cached, resolved)
         })
         .collect();
+    // Kafka's `shouldLeaderThrottle`: a follower outside the ISR gets no data of a
+    // leader-throttled partition while the leader quota is exceeded.
+    let throttled: Arc<Vec<bool>> = Arc::new(match fetcher {
+        Fetcher::Follower { replica_id, .. } => targets
+            .iter()
+            .map(|(_, _, resolved)| {
+                resolved.as_ref().is_ok_and(|p| {
+                    broker
+                        .replicas
+                        .quotas()
+                        .leader
+                        .is_throttled(&p.tp.topic, p.tp.partition)
+                        && !p.replica_set().isr.contains(&replica_id)
+                })
+            })
+            .collect(),
+        Fetcher::Consumer { .. } => vec![false; targets.len()],
+    });
     let targets = Arc::new(targets);
-    let results = long_poll(broker, &request, Arc::clone(&targets), fetcher).await?;
+    let results = long_poll(
+        broker,
+        &request,
+        Arc::clone(&targets),
+        Arc::clone(&throttled),
+        fetcher,
+    )
+    .await?;
+    let throttled_bytes: usize = results
+        .iter()
+        .zip(throttled.iter())
+        .filter(|(_, throttled)| **throttled)
+        .map(|(r, _)| r.records.as_ref().map_or(0, |b| b.len()))
+        .sum();
+    broker
+        .replicas
+        .quotas()
+        .leader
+        .record(throttled_bytes, crate::types::now_ms());
     if let Fetcher::Follower { .. } = fetcher {
         // The follower's position may let it rejoin the ISR.
         for (_, _, resolved) in targets.iter() {
@@ -283,6 +319,7 @@ async fn long_poll(
     broker: &Broker,
     request: &FetchRequest,
     targets: Arc<Vec<ReadTarget>>,
+    throttled: Arc<Vec<bool>>,
     fetcher: Fetcher,
 ) -> Result<Vec<PartitionResult>, ApiError> {
     let max_bytes = request
@@ -301,10 +338,17 @@ async fn long_poll(
         arrived.as_mut().enable();
         let t = Arc::clone(&targets);
         let update_follower = std::mem::take(&mut first_round);
-        let results =
-            tokio::task::spawn_blocking(move || read_all(&t, max_bytes, fetcher, update_follower))
-                .await
-                .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+        let exceeded = broker
+            .replicas
+            .quotas()
+            .leader
+            .is_exceeded(crate::types::now_ms());
+        let withheld: Vec<bool> = throttled.iter().map(|t| *t && exceeded).collect();
+        let results = tokio::task::spawn_blocking(move || {
+            read_all(&t, &withheld, max_bytes, fetcher, update_follower)
+        })
+        .await
+        .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
         let bytes: usize = results
             .iter()
             .map(|r| r.records.as_ref().map_or(0, |b| b.len()))
@@ -510,8 +554,11 @@ fn diverging_epoch(
 /// the limits (KIP-74), so a consumer always makes progress. A follower's read (with
 /// `update_follower`) records its fetch offset as its log end offset, unless its log
 /// diverged.
+/// Reads every target; `withheld` partitions (throttled) return no records but still
+/// record the follower's position.
 fn read_all(
     targets: &[ReadTarget],
+    withheld: &[bool],
     max_bytes: usize,
     fetcher: Fetcher,
     update_follower: bool,
@@ -521,7 +568,8 @@ fn read_all(
     let now = crate::types::now_ms();
     targets
         .iter()
-        .map(|(key, cached, resolved)| {
+        .zip(withheld)
+        .map(|((key, cached, resolved), withheld)| {
             let mut r = PartitionResult {
                 key: key.clone(),
                 error: None,
@@ -557,13 +605,17 @@ fn read_all(
                 }
                 Ok(None) => {}
             }
-            let limit = remaining.min(cached.partition_max_bytes.max(0) as usize);
+            let limit = if *withheld {
+                0
+            } else {
+                remaining.min(cached.partition_max_bytes.max(0) as usize)
+            };
             match ReplicaManager::read(
                 p,
                 cached.fetch_offset,
                 limit,
                 fetcher.isolation(),
-                !got_data,
+                !got_data && !*withheld,
             ) {
                 Ok(read) => {
                     r.aborted_transactions = read.aborted_transactions;

@@ -9,12 +9,14 @@ mod configs;
 pub(crate) mod controller_apis;
 mod describe_quorum;
 mod describe_topic_partitions;
+mod elect_leaders;
 mod fetch;
 pub(crate) mod fetch_session;
 mod groups;
 mod log_dirs;
 mod metadata;
 mod offsets;
+mod partition_reassignments;
 mod produce;
 mod producer_id;
 mod producers;
@@ -118,6 +120,10 @@ pub(crate) struct RequestContext {
     pub principal: Arc<KafkaPrincipal>,
     /// The request came in on the controller listener.
     pub controller_listener: bool,
+    /// The request came inside an Envelope: the broker that forwarded it checked it as
+    /// Kafka's brokers check before forwarding (e.g. that a BROKER config resource names
+    /// that broker).
+    pub forwarded: bool,
 }
 
 /// What the connection does after a handler ran.
@@ -174,14 +180,27 @@ pub(crate) async fn handle(
         RequestKind::CreatePartitions(r) => Respond(ResponseKind::CreatePartitions(
             topics::handle_create_partitions(broker, r).await,
         )),
+        RequestKind::ElectLeaders(r) => Respond(ResponseKind::ElectLeaders(
+            elect_leaders::handle(broker, ctx, r).await,
+        )),
+        RequestKind::AlterPartitionReassignments(r) => {
+            Respond(ResponseKind::AlterPartitionReassignments(
+                partition_reassignments::handle_alter(broker, r).await,
+            ))
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            Respond(ResponseKind::ListPartitionReassignments(
+                partition_reassignments::handle_list(broker, r),
+            ))
+        }
         RequestKind::DescribeConfigs(r) => Respond(ResponseKind::DescribeConfigs(
             configs::handle_describe(broker, ctx, r),
         )),
         RequestKind::AlterConfigs(r) => Respond(ResponseKind::AlterConfigs(
-            configs::handle_alter(broker, r).await,
+            configs::handle_alter(broker, ctx, r).await,
         )),
         RequestKind::IncrementalAlterConfigs(r) => Respond(ResponseKind::IncrementalAlterConfigs(
-            configs::handle_incremental_alter(broker, r).await,
+            configs::handle_incremental_alter(broker, ctx, r).await,
         )),
         RequestKind::ListConfigResources(r) => Respond(ResponseKind::ListConfigResources(
             configs::handle_list_config_resources(broker, ctx, r),

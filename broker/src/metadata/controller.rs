@@ -7,12 +7,18 @@
 //! the images the quorum publishes).
 
 mod broker_control;
+mod elections;
+mod partition_change;
+mod placement;
+mod reassignment;
 mod scram_credentials;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 pub(crate) use broker_control::{BrokerHeartbeat, HeartbeatOutcome};
+pub(crate) use elections::ElectionType;
+pub(crate) use reassignment::ReassignmentSpec;
 pub(crate) use scram_credentials::{ScramDeletion, ScramUpsertion};
 
 use uuid::Uuid;
@@ -60,6 +66,12 @@ pub(crate) struct ControllerDefaults {
     pub broker_session_timeout_ms: u64,
     /// `unclean.leader.election.enable` (the cluster default).
     pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`: the periodic pass moves leadership back to
+    /// preferred replicas.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.per.broker.percentage`: the share of a broker's preferred
+    /// partitions led elsewhere it tolerates before they are moved back.
+    pub leader_imbalance_per_broker_percentage: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,30 +331,17 @@ fn validate_manual_assignment(
     Ok(isr)
 }
 
-/// Round-robin placement over the sorted unfenced brokers, starting at `start`: partition `p`
-/// gets brokers `start + p, start + p + 1, ...` (leader first). Needs `rf <= brokers.len()`.
-fn place_replicas(
-    brokers: &[i32],
-    first_partition: i32,
-    count: i32,
-    rf: usize,
-    start: usize,
-) -> Vec<Vec<i32>> {
-    debug_assert!(
-        rf <= brokers.len() && rf > 0,
-        "placement needs enough brokers"
-    );
-    (first_partition..first_partition + count)
-        .map(|p| {
-            (0..rf)
-                .map(|j| brokers[(start + p as usize + j) % brokers.len()])
-                .collect()
+/// The brokers new replicas may go to: the unfenced ones, with their racks.
+fn usable_brokers(image: &MetadataImage) -> Vec<placement::UsableBroker> {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .map(|b| placement::UsableBroker {
+            id: b.broker_id,
+            rack: b.rack.clone(),
         })
         .collect()
-}
-
-fn random_start(brokers: usize) -> usize {
-    (Uuid::new_v4().as_u128() % brokers.max(1) as u128) as usize
 }
 
 fn partition_record(
@@ -360,6 +359,8 @@ fn partition_record(
         leader,
         leader_epoch: 0,
         partition_epoch: 0,
+        adding_replicas: vec![],
+        removing_replicas: vec![],
     }
 }
 
@@ -606,7 +607,7 @@ impl Controller {
         image: &MetadataImage,
         spec: &CreateTopicSpec,
     ) -> Result<Vec<Vec<i32>>, ApiError> {
-        let unfenced = image.unfenced_broker_ids();
+        let unfenced = usable_brokers(image);
         let num_partitions = if spec.num_partitions == -1 {
             self.defaults.num_partitions
         } else {
@@ -645,14 +646,12 @@ impl Controller {
                 ),
             ));
         }
-        let lists = place_replicas(
+        Ok(placement::place_replicas(
+            &mut rand::thread_rng(),
             &unfenced,
-            0,
             num_partitions,
             rf as usize,
-            random_start(unfenced.len()),
-        );
-        Ok(lists)
+        ))
     }
 
     /// DeleteTopics by name or id; results in request order, `(name, topic_id)` on success.
@@ -845,7 +844,7 @@ impl Controller {
                 }
             }
             None => {
-                let unfenced = image.unfenced_broker_ids();
+                let unfenced = usable_brokers(image);
                 if rf > unfenced.len() {
                     return Err(ApiError::new(
                         ResponseError::InvalidReplicationFactor,
@@ -856,13 +855,8 @@ impl Controller {
                         ),
                     ));
                 }
-                let lists = place_replicas(
-                    &unfenced,
-                    current,
-                    additional,
-                    rf,
-                    random_start(unfenced.len()),
-                );
+                let lists =
+                    placement::place_replicas(&mut rand::thread_rng(), &unfenced, additional, rf);
                 for (partition, replicas) in (current..).zip(lists) {
                     records.push(partition_record(
                         topic.topic_id,
@@ -1007,6 +1001,14 @@ mod tests {
     }
 
     pub(super) async fn fixture(brokers: &[i32]) -> Fixture {
+        fixture_with(brokers, |_| {}).await
+    }
+
+    /// A fixture whose controller defaults `adjust` changed first.
+    pub(super) async fn fixture_with(
+        brokers: &[i32],
+        adjust: impl FnOnce(&mut ControllerDefaults),
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let quorum = MetadataQuorum::start(QuorumConfig {
             node_id: 1,
@@ -1016,13 +1018,16 @@ mod tests {
         })
         .await
         .unwrap();
-        let defaults = ControllerDefaults {
+        let mut defaults = ControllerDefaults {
             num_partitions: 3,
             default_replication_factor: 1,
             node_id: 1,
             broker_session_timeout_ms: 60_000,
             unclean_leader_election_enable: false,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_per_broker_percentage: 10,
         };
+        adjust(&mut defaults);
         let validator: ConfigValidator = Arc::new(|name, value| {
             if name == "retention.ms" && value.parse::<i64>().is_err() {
                 Err(format!(
@@ -1074,7 +1079,7 @@ mod tests {
         }
     }
 
-    fn code<T: std::fmt::Debug>(result: &Result<T, ApiError>) -> ResponseError {
+    pub(super) fn code<T: std::fmt::Debug>(result: &Result<T, ApiError>) -> ResponseError {
         match result {
             Err(e) => e.code,
             Ok(v) => panic!("expected an error, got {v:?}"),
@@ -1322,8 +1327,7 @@ mod tests {
     }
 
     /// A manual assignment is recorded as given — replica order (leader first) and all —
-    /// even where the round-robin placement could never produce it (partition 1's replicas
-    /// 3, 2 are not consecutive brokers; partitions 0 and 1 share a leader).
+    /// even where placement would not produce it (partitions 0 and 1 share a leader).
     #[tokio::test]
     async fn a_manual_assignment_unlike_any_placement_is_kept() {
         let f = fixture(&[1, 2, 3]).await;
@@ -1359,14 +1363,6 @@ mod tests {
             ],
             "(partition, replicas, isr, leader) as assigned"
         );
-        for start in 0..3 {
-            let placed = place_replicas(&[1, 2, 3], 0, 3, 2, start);
-            let assigned: Vec<Vec<i32>> = assignment.iter().map(|(_, r)| r.clone()).collect();
-            assert_ne!(
-                placed, assigned,
-                "round-robin from {start} equals the test's assignment"
-            );
-        }
     }
 
     #[tokio::test]
@@ -1735,11 +1731,5 @@ mod tests {
             .create_topics(vec![spec("t", 1, 1)], false)
             .await;
         assert_eq!(code(&results[0]), ResponseError::NotController);
-    }
-
-    #[test]
-    fn placement_is_round_robin_from_the_start() {
-        let lists = place_replicas(&[1, 2, 3], 0, 4, 2, 1);
-        assert_eq!(lists, vec![vec![2, 3], vec![3, 1], vec![1, 2], vec![2, 3]]);
     }
 }

@@ -192,6 +192,8 @@ mod tests {
                 leader,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             });
         }
         records
@@ -236,6 +238,8 @@ mod tests {
             leader: Some(2),
             isr: None,
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         }]);
         let changes = LocalReplicaChanges::between(&before, &after, 1);
         assert!(changes.leaders.is_empty());
@@ -253,6 +257,8 @@ mod tests {
             leader: None,
             isr: Some(vec![1]),
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         }]);
         let changes = LocalReplicaChanges::between(&after, &shrunk, 1);
         assert_eq!(names(&changes.leaders), ["b-0"]);
@@ -273,6 +279,8 @@ mod tests {
             leader: Some(2),
             isr: Some(vec![2, 3]),
             replicas: Some(vec![2, 3]),
+            adding_replicas: None,
+            removing_replicas: None,
         });
         let after = before.apply(&records);
         let changes = LocalReplicaChanges::between(&before, &after, 1);

@@ -39,6 +39,29 @@ pub(crate) struct PartitionRegistration {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// A reassignment in progress (Kafka's `addingReplicas` / `removingReplicas`): both
+    /// are part of `replicas` until the reassignment completes or is cancelled.
+    #[serde(default)]
+    pub adding_replicas: Vec<i32>,
+    #[serde(default)]
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionRegistration {
+    /// Whether a reassignment is in progress (Kafka's `isReassignmentInProgress`).
+    pub(crate) fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The first replica, which leads when it can (Kafka's preferred leader).
+    pub(crate) fn preferred_leader(&self) -> Option<i32> {
+        self.replicas.first().copied()
+    }
+
+    /// Kafka's `hasPreferredLeader`: the preferred replica leads.
+    pub(crate) fn has_preferred_leader(&self) -> bool {
+        self.preferred_leader() == Some(self.leader)
+    }
 }
 
 /// A topic and its partitions (Kafka's `TopicImage`).
@@ -115,6 +138,7 @@ impl MetadataImage {
             .unwrap_or_default()
     }
 
+    #[cfg(test)]
     /// Ids of registered brokers that are not fenced, ascending.
     pub(crate) fn unfenced_broker_ids(&self) -> Vec<i32> {
         self.brokers
@@ -209,6 +233,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => {
                 let Some(topic) = self.topic_mut(*topic_id) else {
                     tracing::warn!(%topic_id, partition, "skipping Partition record of an unknown topic");
@@ -226,6 +252,8 @@ impl MetadataImage {
                         leader: *leader,
                         leader_epoch: *leader_epoch,
                         partition_epoch: *partition_epoch,
+                        adding_replicas: adding_replicas.clone(),
+                        removing_replicas: removing_replicas.clone(),
                     },
                 );
             }
@@ -235,6 +263,8 @@ impl MetadataImage {
                 leader,
                 isr,
                 replicas,
+                adding_replicas,
+                removing_replicas,
             } => {
                 let Some(topic) = self.topic_mut(*topic_id) else {
                     tracing::warn!(%topic_id, partition, "skipping PartitionChange record of an unknown topic");
@@ -251,6 +281,12 @@ impl MetadataImage {
                 }
                 if let Some(isr) = isr {
                     registration.isr = isr.clone();
+                }
+                if let Some(adding) = adding_replicas {
+                    registration.adding_replicas = adding.clone();
+                }
+                if let Some(removing) = removing_replicas {
+                    registration.removing_replicas = removing.clone();
                 }
                 if let Some(leader) = leader {
                     registration.leader = *leader;
@@ -415,6 +451,8 @@ mod tests {
             replicas,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
         }
     }
 
@@ -471,6 +509,8 @@ mod tests {
                 leader: Some(1),
                 isr: None,
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
             },
             MetadataRecord::RemoveTopic {
                 topic_id: Uuid::from_u128(42),
@@ -498,6 +538,8 @@ mod tests {
             leader: None,
             isr: Some(vec![1, 2]),
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         }]);
         let p = &shrink.topics["a"].partitions[&0];
         assert_eq!(
@@ -512,6 +554,8 @@ mod tests {
             leader: Some(2),
             isr: None,
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         }]);
         let p = &elect.topics["a"].partitions[&0];
         assert_eq!(

@@ -20,7 +20,8 @@ mod store;
 pub(crate) use controller::{
     legacy_replace_ops, validate_topic_name, AlterOp, BrokerHeartbeat, BrokerRegistrationRequest,
     ConfigChangeSpec, Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec,
-    IsrChange, LeaderAndIsr, ScramDeletion, ScramUpsertion, TopicRef,
+    ElectionType, IsrChange, LeaderAndIsr, ReassignmentSpec, ScramDeletion, ScramUpsertion,
+    TopicRef,
 };
 pub(crate) use controller_client::{ControllerClient, ENVELOPE_METADATA_OFFSET_TAG};
 pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};

@@ -91,16 +91,30 @@ pub(crate) enum MetadataRecord {
         leader: i32,
         leader_epoch: i32,
         partition_epoch: i32,
+        /// Replicas a reassignment in progress adds (Kafka's `addingReplicas`); they are
+        /// part of `replicas` already.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        adding_replicas: Vec<i32>,
+        /// Replicas a reassignment in progress removes once the others are in sync (Kafka's
+        /// `removingReplicas`), part of `replicas` until then.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removing_replicas: Vec<i32>,
     },
     /// A change to an existing partition. As Kafka's `PartitionChangeRecord`: `leader: Some(_)`
     /// bumps the leader epoch (even when the leader stays the same, which is how the
     /// controller forces an epoch bump); every change bumps the partition epoch.
+    /// `adding_replicas` / `removing_replicas`: `Some` replaces the reassignment state
+    /// (`Some(vec![])` clears it), `None` keeps it.
     PartitionChange {
         topic_id: Uuid,
         partition: i32,
         leader: Option<i32>,
         isr: Option<Vec<i32>>,
         replicas: Option<Vec<i32>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        adding_replicas: Option<Vec<i32>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        removing_replicas: Option<Vec<i32>>,
     },
     RemoveTopic {
         topic_id: Uuid,
@@ -222,6 +236,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             },
             MetadataRecord::PartitionChange {
                 topic_id,
@@ -229,6 +245,8 @@ mod tests {
                 leader: Some(1),
                 isr: None,
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
             },
             MetadataRecord::RemoveTopic { topic_id },
             MetadataRecord::Config {

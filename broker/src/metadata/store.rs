@@ -868,6 +868,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             },
             MetadataRecord::PartitionChange {
                 topic_id,
@@ -875,6 +877,8 @@ mod tests {
                 leader: None,
                 isr: Some(vec![1]),
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
             },
             MetadataRecord::Config {
                 resource: ConfigResource::Broker(Some(1)),

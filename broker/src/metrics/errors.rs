@@ -127,6 +127,19 @@ pub(crate) fn error_counts(response: &ResponseKind) -> ErrorCounts {
             c.extend(r.responses.iter().map(|t| t.error_code))
         }
         ResponseKind::ListConfigResources(r) => c.add(r.error_code),
+        ResponseKind::ElectLeaders(r) => {
+            c.add(r.error_code);
+            for t in &r.replica_election_results {
+                c.extend(t.partition_result.iter().map(|p| p.error_code));
+            }
+        }
+        ResponseKind::AlterPartitionReassignments(r) => {
+            c.add(r.error_code);
+            for t in &r.responses {
+                c.extend(t.partitions.iter().map(|p| p.error_code));
+            }
+        }
+        ResponseKind::ListPartitionReassignments(r) => c.add(r.error_code),
         ResponseKind::DescribeLogDirs(r) => {
             c.add(r.error_code);
             c.extend(r.results.iter().map(|d| d.error_code));

@@ -105,6 +105,8 @@ mod tests {
             leader,
             leader_epoch,
             partition_epoch,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
         }
     }
 

@@ -17,7 +17,7 @@
 //! requests a second per source broker), and every failure — connection, request, or a
 //! partition's error — waits `replica.fetch.backoff.ms` before that work is retried.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,6 +39,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::quota::ReplicationQuotas;
 use super::Partition;
 use crate::metadata::{ControllerClient, MetadataImage};
 use crate::types::TopicPartition;
@@ -102,12 +103,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The fetcher tasks of this broker, by source broker id.
-pub(crate) struct ReplicaFetcherManager {
+/// What every fetcher task reads besides its own partitions.
+#[derive(Clone)]
+struct FetcherContext {
     config: FetcherConfig,
+    metadata: watch::Receiver<Arc<MetadataImage>>,
     /// This broker's epoch for `replica_state.replica_epoch` (-1 without a client).
     controller_client: Option<Arc<ControllerClient>>,
-    metadata: watch::Receiver<Arc<MetadataImage>>,
+    /// The follower-side replication throttle.
+    quotas: Arc<ReplicationQuotas>,
+}
+
+/// The fetcher tasks of this broker, by source broker id.
+pub(crate) struct ReplicaFetcherManager {
+    context: FetcherContext,
     fetchers: Mutex<HashMap<i32, FetcherHandle>>,
     shutdown: watch::Sender<bool>,
 }
@@ -117,11 +126,15 @@ impl ReplicaFetcherManager {
         config: FetcherConfig,
         metadata: watch::Receiver<Arc<MetadataImage>>,
         controller_client: Option<Arc<ControllerClient>>,
+        quotas: Arc<ReplicationQuotas>,
     ) -> Self {
         Self {
-            config,
-            controller_client,
-            metadata,
+            context: FetcherContext {
+                config,
+                metadata,
+                controller_client,
+                quotas,
+            },
             fetchers: Mutex::new(HashMap::new()),
             shutdown: watch::Sender::new(false),
         }
@@ -145,11 +158,9 @@ impl ReplicaFetcherManager {
             let wake = Arc::new(Notify::new());
             let task = tokio::spawn(run_fetcher(
                 leader,
-                self.config.clone(),
+                self.context.clone(),
                 Arc::clone(&state),
                 Arc::clone(&wake),
-                self.metadata.clone(),
-                self.controller_client.clone(),
                 self.shutdown.subscribe(),
             ));
             tracing::info!(source_broker = leader, "replica fetcher started");
@@ -222,13 +233,17 @@ fn broker_address(image: &MetadataImage, broker: i32, listener: &str) -> Option<
 /// One source broker's fetch loop, until shutdown (or the manager aborts it).
 async fn run_fetcher(
     source: i32,
-    config: FetcherConfig,
+    context: FetcherContext,
     state: Arc<Mutex<FetcherState>>,
     wake: Arc<Notify>,
-    metadata: watch::Receiver<Arc<MetadataImage>>,
-    controller_client: Option<Arc<ControllerClient>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let FetcherContext {
+        config,
+        metadata,
+        controller_client,
+        quotas,
+    } = context;
     let mut connection: Option<Connection> = None;
     // Bounded: every round sends one long-polling request or waits (backoff, a wake-up).
     loop {
@@ -236,10 +251,25 @@ async fn run_fetcher(
             return;
         }
         let now = Instant::now();
+        // Kafka's `shouldFollowerThrottle`: a throttled partition this broker is not in the
+        // ISR of is left out while the follower quota is exceeded.
+        let throttle = |tp: &TopicPartition, f: &Fetched| {
+            quotas.follower.is_throttled(&tp.topic, tp.partition)
+                && !f.partition.replica_set().isr.contains(&config.node_id)
+        };
+        let exceeded = quotas.follower.is_exceeded(crate::types::now_ms());
+        let mut throttled: HashSet<TopicPartition> = HashSet::new();
         let ready: Vec<(TopicPartition, Fetched)> = lock(&state)
             .partitions
             .iter()
             .filter(|(_, f)| f.delayed_until.is_none_or(|t| t <= now))
+            .filter(|(tp, f)| {
+                if !throttle(tp, f) {
+                    return true;
+                }
+                throttled.insert((*tp).clone());
+                !exceeded
+            })
             .map(|(tp, f)| (tp.clone(), f.clone()))
             .collect();
         if ready.is_empty() {
@@ -333,6 +363,23 @@ async fn run_fetcher(
                 continue;
             }
         };
+        let throttled_bytes: usize = response
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+            .filter(|(t, p)| {
+                ready.iter().any(|(tp, f)| {
+                    tp.partition == p.partition_index
+                        && (tp.topic.as_str() == t.topic.0.as_str()
+                            || (!t.topic_id.is_nil() && f.partition.topic_id == t.topic_id))
+                        && throttled.contains(tp)
+                })
+            })
+            .map(|(_, p)| p.records.as_ref().map_or(0, |r| r.len()))
+            .sum();
+        quotas
+            .follower
+            .record(throttled_bytes, crate::types::now_ms());
         let failed = process_response(&config, &conn, &state, &ready, response).await;
         if !failed.is_empty() {
             let until = Instant::now() + config.backoff;

@@ -10,6 +10,7 @@ use tokio::sync::{watch, Notify};
 use super::delayed_produce::{self, PendingAck};
 use super::fetcher::{FetcherConfig, ReplicaFetcherManager};
 use super::partition::{Partition, RoleChange};
+use super::quota::ReplicationQuotas;
 use crate::error::{ApiError, ResponseError};
 use crate::log::{
     AbortedTxn, AppendInfo, AppendOrigin, FetchData, LogConfig, LogError, LogManager,
@@ -63,6 +64,8 @@ pub(crate) struct ReplicaManager {
     failed_partitions: Mutex<HashSet<TopicPartition>>,
     /// The fetcher tasks of the partitions this broker follows.
     fetchers: ReplicaFetcherManager,
+    /// The replication throttles, from the last applied image.
+    quotas: Arc<ReplicationQuotas>,
     /// The way to the active controller (ISR changes, see `isr`) and this broker's epoch
     /// (follower fetches); `None` in component tests.
     pub(super) controller_client: Option<Arc<ControllerClient>>,
@@ -101,14 +104,17 @@ impl ReplicaManager {
         controller_client: Option<Arc<ControllerClient>>,
     ) -> Self {
         let (applied_offset, _) = watch::channel(0);
+        let quotas = Arc::new(ReplicationQuotas::new(node_id));
         let fetchers = ReplicaFetcherManager::new(
             FetcherConfig::from_broker_config(&static_config),
             metadata.clone(),
             controller_client.clone(),
+            Arc::clone(&quotas),
         );
         let replica_lag_time_max_ms = static_config.replica_lag_time_max_ms.max(1);
         Self {
             fetchers,
+            quotas,
             controller_client,
             replica_lag_time_max_ms,
             metadata,
@@ -121,6 +127,11 @@ impl ReplicaManager {
             apply_lock: tokio::sync::Mutex::new(None),
             failed_partitions: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The replication throttles (as of the last applied image).
+    pub(crate) fn quotas(&self) -> &ReplicationQuotas {
+        &self.quotas
     }
 
     pub(crate) fn log_manager(&self) -> &Arc<LogManager> {
@@ -288,6 +299,7 @@ impl ReplicaManager {
                 )),
             )
         });
+        self.quotas.update(&image);
         self.update_fetchers(applied);
         // Even after a failure (logged per partition), record progress so waiters move on.
         *last = Some(Arc::clone(&image));
@@ -802,6 +814,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             },
         ])
     }
@@ -889,6 +903,8 @@ mod tests {
             leader: Some(1),
             isr: None,
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         }]);
         third.offset = 3;
         replicas
@@ -928,6 +944,8 @@ mod tests {
                 leader: 2,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             },
         ]);
         image.offset = 1;
@@ -949,6 +967,8 @@ mod tests {
             leader: Some(1),
             isr: None,
             replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
         }]);
         moved.offset = 2;
         replicas.apply_image(Arc::new(moved)).await.expect("apply");

@@ -12,6 +12,8 @@
 //! - `delayed_produce` — the acks=all purgatory.
 //! - `fetcher` — the replica fetchers (follower side), one task per source broker.
 //! - `isr` — ISR shrink and expansion through the controller.
+//! - `quota` — the replication throttles (leader and follower side), taken from each
+//!   applied image.
 //!
 //! Invariants: partition roles change only when a metadata image is applied (never by a
 //! handler directly; an ISR change goes through the controller); the high watermark never
@@ -23,6 +25,7 @@ mod fetcher;
 mod isr;
 mod manager;
 mod partition;
+mod quota;
 
 pub(crate) use manager::{FetchIsolation, ReplicaManager, TxnMarker};
 pub(crate) use partition::Partition;

@@ -124,6 +124,8 @@ pub struct BrokerConfig {
     pub replica_high_watermark_checkpoint_interval_ms: i64,
     pub auto_leader_rebalance_enable: bool,
     pub leader_imbalance_check_interval_seconds: i64,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: i32,
     pub broker_heartbeat_interval_ms: i32,
     pub broker_session_timeout_ms: i32,
     /// `initial.broker.registration.timeout.ms`: how long a starting node waits for the
@@ -600,6 +602,8 @@ impl Builder {
             auto_leader_rebalance_enable: self.bool("auto.leader.rebalance.enable"),
             leader_imbalance_check_interval_seconds: self
                 .i64("leader.imbalance.check.interval.seconds"),
+            leader_imbalance_per_broker_percentage: self
+                .i32("leader.imbalance.per.broker.percentage"),
             broker_heartbeat_interval_ms: self.i32("broker.heartbeat.interval.ms"),
             broker_session_timeout_ms: self.i32("broker.session.timeout.ms"),
             initial_broker_registration_timeout_ms: self

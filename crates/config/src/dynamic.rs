@@ -27,6 +27,35 @@ pub enum BrokerConfigChangeError {
     InvalidConfig(String),
 }
 
+/// The replication throttle rates (bytes per second), Kafka's `QuotaConfig` broker configs:
+/// dynamic only (set for one broker or as the cluster default, never in a properties file),
+/// not among the broker configs DescribeConfigs lists, and LONG values of at least 0.
+pub(crate) const REPLICATION_THROTTLE_RATE_CONFIGS: [&str; 2] = [
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+];
+
+fn is_throttle_rate(name: &str) -> bool {
+    REPLICATION_THROTTLE_RATE_CONFIGS.contains(&name)
+}
+
+/// Kafka's check of a throttle rate (`ConfigDef.Type.LONG`, `atLeast(0)`).
+fn check_throttle_rate(name: &str, value: &str) -> Result<(), String> {
+    match value.trim().parse::<i64>() {
+        Ok(v) if v >= 0 => Ok(()),
+        Ok(_) => Err(crate::defs::invalid_value_message(
+            name,
+            value,
+            "Value must be at least 0",
+        )),
+        Err(_) => Err(crate::defs::invalid_value_message(
+            name,
+            value,
+            "Not a number of type LONG",
+        )),
+    }
+}
+
 /// Checks a change to a broker resource before it goes to the controller, as Kafka's
 /// broker does (`ConfigAdminManager.preprocess` → `DynamicBrokerConfig.validateConfigs`):
 /// APPEND/SUBTRACT only on LIST keys; no read-only key; SSL store keys only under a
@@ -44,6 +73,11 @@ pub fn check_broker_config_change(
             BrokerConfigOp::Set(_) | BrokerConfigOp::Delete => continue,
         };
         match broker_config_def(name) {
+            None if is_throttle_rate(name) => {
+                return Err(InvalidConfig(format!(
+                    "Config value {verb} is not allowed for config key: {name}"
+                )))
+            }
             None => return Err(InvalidConfig(format!("Unknown config name: {name}"))),
             Some(def) if def.config_type != ConfigType::List => {
                 return Err(InvalidConfig(format!(
@@ -56,7 +90,7 @@ pub fn check_broker_config_change(
     // The keys the change sets (DELETE removes its key from what is validated).
     let set: Vec<(&str, Option<&ConfigDef>)> = ops
         .iter()
-        .filter(|(_, op)| *op != BrokerConfigOp::Delete)
+        .filter(|(name, op)| *op != BrokerConfigOp::Delete && !is_throttle_rate(name))
         .map(|(name, _)| (*name, broker_config_def(name)))
         .collect();
     let with_mode = |wanted: &[UpdateMode]| -> Vec<&str> {
@@ -87,6 +121,9 @@ pub fn check_broker_config_change(
     for (name, op) in ops {
         if let (BrokerConfigOp::Set(value), Some(def)) = (op, broker_config_def(name)) {
             def.parse(value).map_err(InvalidRequest)?;
+        }
+        if let (BrokerConfigOp::Set(value), true) = (op, is_throttle_rate(name)) {
+            check_throttle_rate(name, value).map_err(InvalidRequest)?;
         }
     }
     if !per_broker {
@@ -142,6 +179,34 @@ mod tests {
         per_broker: bool,
     ) -> Result<(), BrokerConfigChangeError> {
         check_broker_config_change(ops, per_broker)
+    }
+
+    #[test]
+    fn replication_throttle_rates_are_dynamic_longs_of_at_least_zero_at_either_level() {
+        for rate in REPLICATION_THROTTLE_RATE_CONFIGS {
+            for per_broker in [true, false] {
+                assert_eq!(check(&[(rate, Set("10485760"))], per_broker), Ok(()));
+                assert_eq!(check(&[(rate, Delete)], per_broker), Ok(()));
+            }
+            assert_eq!(
+                check(&[(rate, Set("-1"))], true),
+                Err(InvalidRequest(format!(
+                    "Invalid value -1 for configuration {rate}: Value must be at least 0"
+                )))
+            );
+            assert_eq!(
+                check(&[(rate, Set("fast"))], true),
+                Err(InvalidRequest(format!(
+                    "Invalid value fast for configuration {rate}: Not a number of type LONG"
+                )))
+            );
+            assert_eq!(
+                check(&[(rate, Append("1"))], true),
+                Err(InvalidConfig(format!(
+                    "Config value append is not allowed for config key: {rate}"
+                )))
+            );
+        }
     }
 
     /// The messages a Kafka 4.1.1 broker answered to the same requests.

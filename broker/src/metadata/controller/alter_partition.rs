@@ -2,7 +2,9 @@
 //! partition leader proposes a new ISR at the leader and partition epochs it knows; the
 //! controller checks the proposing broker's epoch (STALE_BROKER_EPOCH), then the proposal
 //! against the current registration, in Kafka's order and with Kafka's errors, and writes a
-//! `PartitionChange` record (which bumps the partition epoch). The new ISR names each
+//! `PartitionChange` record (which bumps the partition epoch) through the
+//! `PartitionChangeBuilder`, which also completes a reassignment whose targets the new ISR
+//! holds. The new ISR names each
 //! member's broker epoch as the leader saw it in that member's fetches (KIP-903): a member
 //! whose registration has another epoch (it restarted since) is an ineligible replica. A
 //! stale or invalid proposal changes nothing.
@@ -11,10 +13,10 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
+use super::partition_change::PartitionChangeBuilder;
 use super::Controller;
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::image::PartitionRegistration;
-use crate::metadata::records::MetadataRecord;
 
 /// One partition's proposed ISR (a partition of an AlterPartition request).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,14 +202,17 @@ impl Controller {
         if change.new_isr == current.isr {
             return Ok(current.into());
         }
-        self.propose(vec![MetadataRecord::PartitionChange {
-            topic_id: change.topic_id,
-            partition: change.partition,
-            leader: None,
-            isr: Some(change.new_isr.clone()),
-            replicas: None,
-        }])
-        .await?;
+        // Through the builder, so a reassignment completes once its targets are in sync
+        // (and a leader being removed hands over in the same record).
+        let acceptable = |id: i32| image.brokers.get(&id).is_some_and(|b| !b.fenced);
+        let record =
+            PartitionChangeBuilder::new(change.topic_id, change.partition, current, &acceptable)
+                .target_isr(change.new_isr.clone())
+                .build();
+        let Some(record) = record else {
+            return Ok(current.into());
+        };
+        self.propose(vec![record]).await?;
         tracing::info!(partition = %tp, from = ?current.isr, to = ?change.new_isr, "ISR changed");
         let image = self.quorum.image();
         image
@@ -222,6 +227,7 @@ impl Controller {
 mod tests {
     use super::super::tests::{fixture, spec};
     use super::*;
+    use crate::metadata::records::MetadataRecord;
 
     #[tokio::test]
     async fn isr_changes_are_checked_against_the_current_epochs_as_kafka_does() {
@@ -359,6 +365,8 @@ mod tests {
                 leader: Some(leader),
                 isr: None,
                 replicas: None,
+                adding_replicas: None,
+                removing_replicas: None,
             }])
             .await
             .expect("epoch bump");

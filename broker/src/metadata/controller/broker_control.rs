@@ -10,7 +10,8 @@
 //!   registration is unfenced (and leads the leaderless partitions of its ISR);
 //!   `want_shut_down` is Kafka's controlled shutdown: leaderships move to other live ISR
 //!   members and the broker leaves the ISRs that keep another member, then it is fenced and
-//!   told `should_shut_down`.
+//!   told `should_shut_down`; later heartbeats of that registration never unfence it (one
+//!   sent before the request may arrive after it) — only a new registration does.
 //! - [`Controller::expire_sessions`] fences brokers silent for `broker.session.timeout.ms`,
 //!   with the same elections.
 //!
@@ -55,6 +56,10 @@ struct Session {
     /// The broker itself reached this controller (a registration or heartbeat), rather
     /// than the session being started at activation.
     heard_from: bool,
+    /// The broker asked for a controlled shutdown in this session (Kafka's SHUTDOWN_NOW
+    /// state): a later heartbeat of the same registration without `want_shut_down` (one
+    /// sent before, arriving after) does not unfence it.
+    shutting_down: bool,
 }
 
 /// The active controller's heartbeat sessions.
@@ -94,6 +99,7 @@ impl BrokerSessions {
                         epoch: b.epoch,
                         last_contact: now,
                         heard_from: false,
+                        shutting_down: false,
                     },
                 )
             })
@@ -106,19 +112,43 @@ impl BrokerSessions {
             .is_some_and(|s| s.epoch == epoch && s.last_contact.elapsed() < self.timeout)
     }
 
+    /// A live session the broker itself kept up, and not ended by a controlled shutdown
+    /// (as Kafka's: a broker that shut down has no valid session).
     fn heard_from_alive(&self, broker_id: i32, epoch: i64) -> bool {
-        self.is_alive(broker_id, epoch) && self.sessions[&broker_id].heard_from
+        self.is_alive(broker_id, epoch)
+            && self.sessions[&broker_id].heard_from
+            && !self.sessions[&broker_id].shutting_down
     }
 
     fn touch(&mut self, broker_id: i32, epoch: i64) {
+        let shutting_down = self
+            .sessions
+            .get(&broker_id)
+            .is_some_and(|s| s.epoch == epoch && s.shutting_down);
         self.sessions.insert(
             broker_id,
             Session {
                 epoch,
                 last_contact: Instant::now(),
                 heard_from: true,
+                shutting_down,
             },
         );
+    }
+
+    /// Marks the session of `broker_id` at `epoch` as shutting down.
+    fn shut_down(&mut self, broker_id: i32, epoch: i64) {
+        if let Some(session) = self.sessions.get_mut(&broker_id) {
+            if session.epoch == epoch {
+                session.shutting_down = true;
+            }
+        }
+    }
+
+    fn is_shutting_down(&self, broker_id: i32, epoch: i64) -> bool {
+        self.sessions
+            .get(&broker_id)
+            .is_some_and(|s| s.epoch == epoch && s.shutting_down)
     }
 }
 
@@ -217,12 +247,22 @@ impl Controller {
                 ),
             ));
         }
-        self.lock_sessions().touch(id, registration.epoch);
+        let shutting_down = {
+            let mut sessions = self.lock_sessions();
+            sessions.touch(id, registration.epoch);
+            if heartbeat.want_shut_down {
+                sessions.shut_down(id, registration.epoch);
+            }
+            sessions.is_shutting_down(id, registration.epoch)
+        };
         let is_caught_up = heartbeat.current_metadata_offset >= registration.epoch;
         let mut records = Vec::new();
         let mut fenced = registration.fenced;
         let mut should_shut_down = false;
-        if heartbeat.want_shut_down {
+        if shutting_down && !heartbeat.want_shut_down {
+            // A heartbeat sent before the shutdown request: the broker stays fenced.
+            should_shut_down = fenced;
+        } else if heartbeat.want_shut_down {
             records = self.leave_leaderships(&image, id, true);
             if !fenced {
                 records.push(MetadataRecord::FenceBroker { broker_id: id });
@@ -307,9 +347,9 @@ impl Controller {
         only_to_live_isr: bool,
     ) -> Vec<MetadataRecord> {
         let live = |id: i32| id != broker_id && image.brokers.get(&id).is_some_and(|b| !b.fenced);
-        let unclean = self.defaults.unclean_leader_election_enable && !only_to_live_isr;
         let mut records = Vec::new();
         for topic in image.topics.values() {
+            let unclean = !only_to_live_isr && self.unclean_election_enabled(image, &topic.name);
             for (&partition, reg) in &topic.partitions {
                 let leads = reg.leader == broker_id;
                 let in_isr = reg.isr.contains(&broker_id);
@@ -355,6 +395,8 @@ impl Controller {
                     leader,
                     isr,
                     replicas: None,
+                    adding_replicas: None,
+                    removing_replicas: None,
                 });
             }
         }
@@ -376,6 +418,8 @@ impl Controller {
                         leader: Some(broker_id),
                         isr: None,
                         replicas: None,
+                        adding_replicas: None,
+                        removing_replicas: None,
                     });
                 }
             }
@@ -416,6 +460,8 @@ mod tests {
                 node_id: 1,
                 broker_session_timeout_ms: session_timeout_ms,
                 unclean_leader_election_enable: unclean,
+                auto_leader_rebalance_enable: true,
+                leader_imbalance_per_broker_percentage: 10,
             },
         )
     }
@@ -569,11 +615,35 @@ mod tests {
             (2, epoch),
             "no other ISR member: unchanged"
         );
-        // 2 returns: it still leads, at the same epoch; 1 returns out of the ISR
-        assert!(!heartbeat(&c, 2, false).await.is_fenced);
-        assert!(!heartbeat(&c, 1, false).await.is_fenced);
+        // 2 restarts (a new registration): it still leads, at the same epoch; 1 restarts
+        // out of the ISR
+        for id in [2, 1] {
+            c.register_broker(registration(id, 100 + id as u128))
+                .await
+                .expect("a broker that shut down registers again at once");
+            assert!(!heartbeat(&c, id, false).await.is_fenced);
+        }
         let p = partition(&c);
         assert_eq!((p.leader, p.leader_epoch, p.isr), (2, epoch, vec![2]));
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_arriving_after_a_controlled_shutdown_does_not_unfence_the_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = controller(dir.path(), 60_000, false).await;
+        cluster(&c, 2, vec![1, 2]).await;
+        assert!(heartbeat(&c, 1, true).await.should_shut_down);
+        let late = heartbeat(&c, 1, false).await;
+        assert!(
+            late.is_fenced && late.should_shut_down,
+            "a heartbeat sent before the shutdown request keeps the broker fenced: {late:?}"
+        );
+        assert!(c.quorum.image().brokers[&1].fenced);
+        c.register_broker(registration(1, 99)).await.unwrap();
+        assert!(
+            !heartbeat(&c, 1, false).await.is_fenced,
+            "a new registration after the restart is unfenced once caught up"
+        );
     }
 
     #[tokio::test]
@@ -591,6 +661,8 @@ mod tests {
                     leader: None,
                     isr: Some(vec![1]),
                     replicas: None,
+                    adding_replicas: None,
+                    removing_replicas: None,
                 }])
                 .await
                 .unwrap();
