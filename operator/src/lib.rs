@@ -2,5 +2,7 @@
 //! `User` and `Connector` custom resources into a running cluster.
 //!
 //! - [`crd`]: the custom resource types and the CRD manifests generated from them.
+//! - [`cluster`]: the KafkaCluster controller (validate → build → apply → status).
 
+pub mod cluster;
 pub mod crd;
