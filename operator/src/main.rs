@@ -1,5 +1,7 @@
 //! `ironlog-operator`: the operator's command line.
 //!
+//! - `ironlog-operator run [--namespace NS]`: the controllers, with the in-cluster config or
+//!   `KUBECONFIG`, until SIGTERM or SIGINT.
 //! - `ironlog-operator crds [--dir DIR]`: the CRD manifests, to stdout as one YAML stream, or
 //!   one file per CRD into DIR (how `crds/` is made).
 
@@ -21,6 +23,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controllers.
+    Run {
+        /// Watch only this namespace (default: every namespace).
+        #[arg(long)]
+        namespace: Option<String>,
+    },
     /// Print the CRD manifests (or write one file per CRD into --dir).
     Crds {
         #[arg(long)]
@@ -31,8 +39,40 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { namespace } => run(namespace),
         Command::Crds { dir } => write_crds(dir),
     }
+}
+
+fn run(namespace: Option<String>) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default()
+            .await
+            .context("no Kubernetes client configuration (in-cluster or KUBECONFIG)")?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("cannot listen for SIGTERM")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            tracing::info!("shutting down");
+        };
+        tracing::info!(
+            namespace = namespace.as_deref().unwrap_or("<all>"),
+            "starting the controllers"
+        );
+        ironlog_operator::cluster::reconcile::run(client, namespace, shutdown).await;
+        Ok(())
+    })
 }
 
 fn write_crds(dir: Option<PathBuf>) -> anyhow::Result<()> {

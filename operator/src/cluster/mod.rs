@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod names;
+pub mod reconcile;
 pub mod validate;
 
 #[cfg(test)]
