@@ -3,6 +3,10 @@
 //!
 //! - [`crd`]: the custom resource types and the CRD manifests generated from them.
 //! - [`cluster`]: the KafkaCluster controller (validate → build → apply → status).
+//! - [`topic`]: the Topic controller, through [`kafka_admin`] (the Kafka admin protocol over
+//!   `ironlog-protocol`'s client).
 
 pub mod cluster;
 pub mod crd;
+pub mod kafka_admin;
+pub mod topic;

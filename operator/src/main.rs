@@ -1,7 +1,7 @@
 //! `ironlog-operator`: the operator's command line.
 //!
-//! - `ironlog-operator run [--namespace NS]`: the controllers, with the in-cluster config or
-//!   `KUBECONFIG`, until SIGTERM or SIGINT.
+//! - `ironlog-operator run [--namespace NS] [--kafka-bootstrap HOST:PORT]`: the KafkaCluster
+//!   and Topic controllers, with the in-cluster config or `KUBECONFIG`, until SIGTERM or SIGINT.
 //! - `ironlog-operator crds [--dir DIR]`: the CRD manifests, to stdout as one YAML stream, or
 //!   one file per CRD into DIR (how `crds/` is made).
 
@@ -28,6 +28,10 @@ enum Command {
         /// Watch only this namespace (default: every namespace).
         #[arg(long)]
         namespace: Option<String>,
+        /// Reach every cluster's brokers at this bootstrap address instead of the one in
+        /// its status (an operator running outside the Kubernetes cluster).
+        #[arg(long)]
+        kafka_bootstrap: Option<String>,
     },
     /// Print the CRD manifests (or write one file per CRD into --dir).
     Crds {
@@ -39,12 +43,15 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { namespace } => run(namespace),
+        Command::Run {
+            namespace,
+            kafka_bootstrap,
+        } => run(namespace, kafka_bootstrap),
         Command::Crds { dir } => write_crds(dir),
     }
 }
 
-fn run(namespace: Option<String>) -> anyhow::Result<()> {
+fn run(namespace: Option<String>, kafka_bootstrap: Option<String>) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -59,18 +66,25 @@ fn run(namespace: Option<String>) -> anyhow::Result<()> {
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .context("cannot listen for SIGTERM")?;
-        let shutdown = async move {
+        let shutdown = futures::FutureExt::shared(Box::pin(async move {
             tokio::select! {
                 _ = terminate.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
             tracing::info!("shutting down");
-        };
+        }));
         tracing::info!(
             namespace = namespace.as_deref().unwrap_or("<all>"),
             "starting the controllers"
         );
-        ironlog_operator::cluster::reconcile::run(client, namespace, shutdown).await;
+        tokio::join!(
+            ironlog_operator::cluster::reconcile::run(
+                client.clone(),
+                namespace.clone(),
+                shutdown.clone()
+            ),
+            ironlog_operator::topic::reconcile::run(client, namespace, kafka_bootstrap, shutdown),
+        );
         Ok(())
     })
 }

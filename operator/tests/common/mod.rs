@@ -23,6 +23,28 @@ pub const TEST_MANAGER: &str = "ironlog-tests";
 pub const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// The broker binary (`ironlog`) of this build: `IRONLOG_BINARY`, or `ironlog` in the
+/// target dir the test binary runs from (`cargo test --workspace` builds it).
+pub fn broker_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("IRONLOG_BINARY") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // <target>/<profile>/deps/<test binary>
+    let binary = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("ironlog"))
+        .expect("the test binary lives in <target>/<profile>/deps");
+    assert!(
+        binary.is_file(),
+        "no broker binary at {}: build it with `cargo build -p ironlog` (cargo test --workspace \
+         builds it) or name one in IRONLOG_BINARY",
+        binary.display()
+    );
+    binary
+}
+
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
