@@ -309,3 +309,78 @@ async fn two_topics_naming_one_kafka_topic_leave_the_newer_in_conflict() {
     );
     ready(&client, &ns, "first", "True", "InSync").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bootstrap_address_comes_from_the_kafka_clusters_status() {
+    let (_, client) = plane(SPEC).await;
+    install_crds(&client).await;
+    let ns = namespace(&client, "bootstrap").await;
+    let binary = broker_binary();
+    let broker = tokio::task::spawn_blocking(move || TestBroker::start_binary(binary, &[]))
+        .await
+        .expect("the broker started");
+    // no override: the controller reads the cluster's status, as it does in Kubernetes
+    tokio::spawn(ironlog_operator::topic::reconcile::run(
+        client.clone(),
+        Some(ns.clone()),
+        None,
+        std::future::pending(),
+    ));
+    let mut cluster: Value = common::documents(
+        &std::fs::read_to_string(common::repo_root().join("operator/examples/kafka-cluster.yaml"))
+            .expect("the example"),
+    )
+    .remove(0);
+    cluster["metadata"]["namespace"] = json!(ns);
+    apply(&client, &ns, &cluster)
+        .await
+        .unwrap_or_else(|e| panic!("refused: {e}"));
+
+    apply(
+        &client,
+        &ns,
+        &topic("events", json!({"partitions": 2, "replicationFactor": 1})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("refused: {e}"));
+    ready(&client, &ns, "events", "False", "ClusterNotReady").await;
+    assert_eq!(partitions(&broker, "events"), None);
+
+    // what the KafkaCluster controller writes once the cluster is up
+    let clusters: Api<ironlog_operator::crd::KafkaCluster> = Api::namespaced(client.clone(), &ns);
+    let status = json!({"apiVersion": "ironlog.dev/v1alpha1", "kind": "KafkaCluster",
+                        "status": {"bootstrapServers": broker.bootstrap()}});
+    clusters
+        .patch_status(
+            "my-cluster",
+            &kube::api::PatchParams::apply("ironlog-tests").force(),
+            &kube::api::Patch::Apply(&status),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot write the cluster's status: {e}"));
+    ready(&client, &ns, "events", "True", "InSync").await;
+    assert_eq!(partitions(&broker, "events"), Some(2));
+
+    // the cluster gone, a Topic's deletion does not wait for it forever
+    clusters
+        .delete("my-cluster", &DeleteParams::default())
+        .await
+        .expect("delete the cluster");
+    wait_until(CONVERGE_TIMEOUT, "the KafkaCluster is gone", || {
+        let clusters = clusters.clone();
+        async move {
+            clusters
+                .get_opt("my-cluster")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+    let api: Api<Topic> = Api::namespaced(client.clone(), &ns);
+    api.delete("events", &DeleteParams::default())
+        .await
+        .expect("delete");
+    gone(&client, &ns, "events").await;
+}
