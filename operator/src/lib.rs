@@ -2,11 +2,13 @@
 //! `User` and `Connector` custom resources into a running cluster.
 //!
 //! - [`crd`]: the custom resource types and the CRD manifests generated from them.
+//! - [`events`]: the Events that say what the operator did and why.
 //! - [`cluster`]: the KafkaCluster controller (validate → build → apply → status).
 //! - [`topic`]: the Topic controller, through [`kafka_admin`] (the Kafka admin protocol over
 //!   `ironlog-protocol`'s client).
 
 pub mod cluster;
 pub mod crd;
+pub mod events;
 pub mod kafka_admin;
 pub mod topic;

@@ -346,6 +346,11 @@ async fn a_refused_spec_is_reported_and_applies_nothing_until_fixed() {
         .unwrap_or_else(|e| panic!("the fixed spec was refused: {e}"));
     stateful_set(&client, &ns, "refused-combined").await;
     condition(&client, &ns, "refused", "Degraded", "False").await;
+    let note = common::event(&client, &ns, "refused", "Applied").await;
+    assert!(
+        note.contains("1 StatefulSet(s)"),
+        "the Event says what was applied: {note}"
+    );
 }
 
 #[tokio::test]

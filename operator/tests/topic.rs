@@ -158,6 +158,12 @@ async fn a_topic_is_created_grown_and_its_configs_converge_but_never_shrinks() {
         .unwrap_or_else(|e| panic!("refused: {e}"));
     ready(&client, &ns, "orders", "True", "InSync").await;
     assert_eq!(partitions(&broker, "orders"), Some(5));
+    common::event(&client, &ns, "orders", "PartitionsAdded").await;
+    let note = common::event(&client, &ns, "orders", "ConfigsChanged").await;
+    assert!(
+        note.contains("cleanup.policy") && note.contains("retention.ms"),
+        "{note}"
+    );
     assert_eq!(
         topic_configs(&broker, "orders").await,
         [("cleanup.policy".to_string(), "compact".to_string())],

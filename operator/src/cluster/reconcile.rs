@@ -49,6 +49,7 @@ pub const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 /// What the controller's reconciles share.
 pub struct Context {
     pub client: Client,
+    pub recorder: kube::runtime::events::Recorder,
 }
 
 /// Why a reconcile failed (the controller retries it).
@@ -93,6 +94,7 @@ pub async fn run(
     ));
     let context = Arc::new(Context {
         client: client.clone(),
+        recorder: crate::events::recorder(client.clone()),
     });
     Controller::new(clusters, watcher::Config::default())
         .owns(
@@ -177,6 +179,15 @@ pub async fn reconcile(
                 .collect::<Vec<_>>()
                 .join("; ");
             tracing::info!(cluster = %cluster.name_any(), %message, "spec refused");
+            crate::events::publish(
+                &context.recorder,
+                &cluster.object_ref(&()),
+                true,
+                "InvalidSpec",
+                "Validate",
+                format!("nothing applied: {message}"),
+            )
+            .await;
             for (type_, value) in [(DEGRADED, true), (READY, false), (PROGRESSING, false)] {
                 conditions::set_condition(
                     &mut status.conditions,
@@ -195,11 +206,47 @@ pub async fn reconcile(
             &mut status.conditions,
             conditions::condition(DEGRADED, true, "ApplyFailed", e.to_string(), generation),
         );
+        crate::events::publish(
+            &context.recorder,
+            &cluster.object_ref(&()),
+            true,
+            "ApplyFailed",
+            "Apply",
+            e.to_string(),
+        )
+        .await;
         // the status write is best effort here: the apply error is what is retried
         let _ = write_status(client, &cluster, &namespace, status).await;
         return Err(e);
     }
-    delete_orphans(client, &namespace, &valid, &desired).await?;
+    if status.observed_generation != generation {
+        crate::events::publish(
+            &context.recorder,
+            &cluster.object_ref(&()),
+            false,
+            "Applied",
+            "Apply",
+            format!(
+                "generation {}: {} StatefulSet(s), {} Service(s), the ConfigMap, PodDisruptionBudget and ServiceAccount applied",
+                generation.unwrap_or_default(),
+                desired.stateful_sets.len(),
+                desired.services.len()
+            ),
+        )
+        .await;
+    }
+    let deleted = delete_orphans(client, &namespace, &valid, &desired).await?;
+    for (kind, name) in deleted {
+        crate::events::publish(
+            &context.recorder,
+            &cluster.object_ref(&()),
+            false,
+            "OrphanDeleted",
+            "Delete",
+            format!("{kind} {name} is no longer in the spec"),
+        )
+        .await;
+    }
 
     let observed = observe(client, &namespace, &valid).await?;
     let ready = observed.ready == observed.total;
@@ -298,13 +345,15 @@ where
     Ok(())
 }
 
-/// Deletes the cluster's objects (by its labels) that `desired` does not name.
+/// Deletes the cluster's objects (by its labels) that `desired` does not name; returns the
+/// kind and name of each one deleted.
 pub async fn delete_orphans(
     client: &Client,
     namespace: &str,
     cluster: &ValidCluster,
     desired: &DesiredObjects,
-) -> Result<(), ReconcileError> {
+) -> Result<Vec<(&'static str, String)>, ReconcileError> {
+    let mut deleted = Vec::new();
     let name_of = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
         m.name.clone().unwrap_or_default()
     };
@@ -319,34 +368,44 @@ pub async fn delete_orphans(
         .map(|o| name_of(&o.metadata))
         .collect();
     let selector = names::owned_selector(&cluster.name);
-    delete_unwanted::<StatefulSet>(client, namespace, &selector, &stateful_sets, "StatefulSet")
-        .await?;
-    delete_unwanted::<Service>(client, namespace, &selector, &services, "Service").await?;
-    delete_unwanted::<ConfigMap>(
-        client,
-        namespace,
-        &selector,
-        &[name_of(&desired.config_map.metadata)],
-        "ConfigMap",
-    )
-    .await?;
-    delete_unwanted::<PodDisruptionBudget>(
-        client,
-        namespace,
-        &selector,
-        &[name_of(&desired.pod_disruption_budget.metadata)],
-        "PodDisruptionBudget",
-    )
-    .await?;
-    delete_unwanted::<ServiceAccount>(
-        client,
-        namespace,
-        &selector,
-        &[name_of(&desired.service_account.metadata)],
-        "ServiceAccount",
-    )
-    .await?;
-    Ok(())
+    deleted.extend(
+        delete_unwanted::<StatefulSet>(client, namespace, &selector, &stateful_sets, "StatefulSet")
+            .await?,
+    );
+    deleted.extend(
+        delete_unwanted::<Service>(client, namespace, &selector, &services, "Service").await?,
+    );
+    deleted.extend(
+        delete_unwanted::<ConfigMap>(
+            client,
+            namespace,
+            &selector,
+            &[name_of(&desired.config_map.metadata)],
+            "ConfigMap",
+        )
+        .await?,
+    );
+    deleted.extend(
+        delete_unwanted::<PodDisruptionBudget>(
+            client,
+            namespace,
+            &selector,
+            &[name_of(&desired.pod_disruption_budget.metadata)],
+            "PodDisruptionBudget",
+        )
+        .await?,
+    );
+    deleted.extend(
+        delete_unwanted::<ServiceAccount>(
+            client,
+            namespace,
+            &selector,
+            &[name_of(&desired.service_account.metadata)],
+            "ServiceAccount",
+        )
+        .await?,
+    );
+    Ok(deleted)
 }
 
 async fn delete_unwanted<K>(
@@ -355,7 +414,7 @@ async fn delete_unwanted<K>(
     selector: &str,
     wanted: &[String],
     kind: &'static str,
-) -> Result<(), ReconcileError>
+) -> Result<Vec<(&'static str, String)>, ReconcileError>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -363,6 +422,7 @@ where
         + std::fmt::Debug,
     <K as Resource>::DynamicType: Default,
 {
+    let mut deleted = Vec::new();
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let existing = api
         .list_metadata(&ListParams::default().labels(selector))
@@ -375,13 +435,13 @@ where
         }
         tracing::info!(kind, %name, "deleting an object the spec no longer wants");
         match api.delete(&name, &DeleteParams::background()).await {
-            Ok(_) => {}
+            Ok(_) => deleted.push((kind, name)),
             // gone meanwhile: what we wanted
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => return Err(ReconcileError::DeleteOrphan { kind, name, source }),
         }
     }
-    Ok(())
+    Ok(deleted)
 }
 
 /// Ready and wanted nodes over every pool's StatefulSet.

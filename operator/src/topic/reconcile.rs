@@ -32,7 +32,7 @@ use crate::crd::topic::UNMANAGED_ANNOTATION;
 use crate::crd::{KafkaCluster, Topic, TopicStatus};
 use crate::kafka_admin::{AdminError, KafkaAdmin};
 
-use super::plan::{invalid_configs, plan};
+use super::plan::{invalid_configs, plan, TopicPlan};
 
 /// The finalizer that deletes the Kafka topic with the resource.
 pub const FINALIZER: &str = "ironlog.dev/topic";
@@ -46,6 +46,7 @@ pub const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 /// What the Topic controller's reconciles share.
 pub struct TopicContext {
     pub client: Client,
+    pub recorder: kube::runtime::events::Recorder,
     /// Use this bootstrap address for every cluster instead of the KafkaCluster's status
     /// (an operator running outside the Kubernetes cluster, tests).
     pub bootstrap_override: Option<String>,
@@ -78,6 +79,7 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let context = Arc::new(TopicContext {
+        recorder: crate::events::recorder(client.clone()),
         client,
         bootstrap_override,
     });
@@ -217,16 +219,20 @@ async fn apply(
         return Ok(Action::await_change());
     }
     if let Some(owner) = managed_by_another(&api, topic).await? {
-        set(
-            &mut status,
-            READY,
-            false,
-            "ResourceConflict",
-            format!(
-                "Kafka topic {name} of cluster {} is managed by the older Topic {owner}",
-                topic.spec.cluster_ref.name
-            ),
+        let message = format!(
+            "Kafka topic {name} of cluster {} is managed by the older Topic {owner}",
+            topic.spec.cluster_ref.name
         );
+        crate::events::publish(
+            &context.recorder,
+            &topic.object_ref(&()),
+            true,
+            "ResourceConflict",
+            "Reconcile",
+            message.clone(),
+        )
+        .await;
+        set(&mut status, READY, false, "ResourceConflict", message);
         status.observed_generation = generation;
         write_status(&api, topic, status).await?;
         // the owner may go: look again
@@ -235,6 +241,15 @@ async fn apply(
     let invalid = invalid_configs(&topic.spec);
     if !invalid.is_empty() {
         let message = invalid.join("; ");
+        crate::events::publish(
+            &context.recorder,
+            &topic.object_ref(&()),
+            true,
+            "InvalidSpec",
+            "Validate",
+            message.clone(),
+        )
+        .await;
         set(&mut status, DEGRADED, true, "InvalidSpec", message.clone());
         set(&mut status, READY, false, "InvalidSpec", message);
         status.observed_generation = generation;
@@ -259,7 +274,9 @@ async fn apply(
 
     let admin = KafkaAdmin::new(&bootstrap)?;
     match converge(&admin, topic, &name).await {
-        Ok((described, not_supported)) => {
+        Ok((described, steps)) => {
+            publish_steps(context, topic, &name, &steps).await;
+            let not_supported = steps.not_supported;
             set(&mut status, DEGRADED, false, "InSync", String::new());
             if not_supported.is_empty() {
                 set(
@@ -304,7 +321,7 @@ async fn converge(
     admin: &KafkaAdmin,
     topic: &Topic,
     name: &str,
-) -> Result<(Option<String>, Vec<String>), AdminError> {
+) -> Result<(Option<String>, TopicPlan), AdminError> {
     let described = admin.describe_topic(name).await?;
     let configs = match &described {
         Some(_) => admin.topic_configs(name).await?,
@@ -341,7 +358,52 @@ async fn converge(
     } else {
         described.map(|t| t.topic_id)
     };
-    Ok((id, steps.not_supported))
+    Ok((id, steps))
+}
+
+/// The Events of what `steps` did (and could not do) to Kafka topic `name`.
+async fn publish_steps(context: &TopicContext, topic: &Topic, name: &str, steps: &TopicPlan) {
+    let regarding = topic.object_ref(&());
+    let mut events: Vec<(bool, &str, String)> = Vec::new();
+    if steps.create {
+        events.push((
+            false,
+            "TopicCreated",
+            format!(
+                "created Kafka topic {name} with {} partitions",
+                topic.spec.partitions
+            ),
+        ));
+    }
+    if let Some(count) = steps.grow_partitions_to {
+        events.push((
+            false,
+            "PartitionsAdded",
+            format!("Kafka topic {name} grown to {count} partitions"),
+        ));
+    }
+    if !steps.create && (!steps.set_configs.is_empty() || !steps.delete_configs.is_empty()) {
+        let set: Vec<&String> = steps.set_configs.keys().collect();
+        events.push((
+            false,
+            "ConfigsChanged",
+            format!("set {set:?}, removed {:?}", steps.delete_configs),
+        ));
+    }
+    if !steps.not_supported.is_empty() {
+        events.push((true, "NotSupported", steps.not_supported.join("; ")));
+    }
+    for (warning, reason, note) in events {
+        crate::events::publish(
+            &context.recorder,
+            &regarding,
+            warning,
+            reason,
+            "Reconcile",
+            note,
+        )
+        .await;
+    }
 }
 
 /// The resource is being deleted: delete the Kafka topic, unless it is unmanaged, managed
@@ -379,6 +441,15 @@ async fn cleanup(
     };
     tracing::info!(topic = %name, "deleting the Kafka topic");
     KafkaAdmin::new(&bootstrap)?.delete_topic(&name).await?;
+    crate::events::publish(
+        &context.recorder,
+        &topic.object_ref(&()),
+        false,
+        "TopicDeleted",
+        "Delete",
+        format!("deleted Kafka topic {name} with the resource"),
+    )
+    .await;
     Ok(Action::await_change())
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ironlog_testkit::control_plane::{ControlPlaneHandle, ControlPlaneSpec, TestControlPlane};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery;
 use kube::Client;
@@ -180,4 +180,33 @@ where
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// How long an Event may take to appear after what it reports.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits until an Event with `reason` about object `name` exists in `namespace`; returns
+/// its note.
+pub async fn event(client: &Client, namespace: &str, name: &str, reason: &str) -> String {
+    use k8s_openapi::api::events::v1::Event;
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    wait_until(
+        EVENT_TIMEOUT,
+        &format!("an Event {reason} about {name} in {namespace}"),
+        || {
+            let api = api.clone();
+            async move {
+                let events = api.list(&ListParams::default()).await.ok()?;
+                events
+                    .items
+                    .into_iter()
+                    .find(|e| {
+                        e.reason.as_deref() == Some(reason)
+                            && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                    })
+                    .map(|e| e.note.unwrap_or_default())
+            }
+        },
+    )
+    .await
 }
