@@ -3,6 +3,7 @@
 //!
 //! - [`crd`]: the custom resource types and the CRD manifests generated from them.
 //! - [`events`]: the Events that say what the operator did and why.
+//! - [`metrics`]: the operator's Prometheus metrics and its `/metrics` and `/health` endpoint.
 //! - [`cluster`]: the KafkaCluster controller (validate → build → apply → status).
 //! - [`topic`]: the Topic controller, through [`kafka_admin`] (the Kafka admin protocol over
 //!   `ironlog-protocol`'s client).
@@ -11,4 +12,5 @@ pub mod cluster;
 pub mod crd;
 pub mod events;
 pub mod kafka_admin;
+pub mod metrics;
 pub mod topic;

@@ -32,6 +32,9 @@ enum Command {
         /// its status (an operator running outside the Kubernetes cluster).
         #[arg(long)]
         kafka_bootstrap: Option<String>,
+        /// Where `/metrics` and `/health` are served.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        metrics_address: std::net::SocketAddr,
     },
     /// Print the CRD manifests (or write one file per CRD into --dir).
     Crds {
@@ -46,12 +49,17 @@ fn main() -> anyhow::Result<()> {
         Command::Run {
             namespace,
             kafka_bootstrap,
-        } => run(namespace, kafka_bootstrap),
+            metrics_address,
+        } => run(namespace, kafka_bootstrap, metrics_address),
         Command::Crds { dir } => write_crds(dir),
     }
 }
 
-fn run(namespace: Option<String>, kafka_bootstrap: Option<String>) -> anyhow::Result<()> {
+fn run(
+    namespace: Option<String>,
+    kafka_bootstrap: Option<String>,
+    metrics_address: std::net::SocketAddr,
+) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -63,6 +71,18 @@ fn run(namespace: Option<String>, kafka_bootstrap: Option<String>) -> anyhow::Re
         let client = kube::Client::try_default()
             .await
             .context("no Kubernetes client configuration (in-cluster or KUBECONFIG)")?;
+        let metrics = ironlog_operator::metrics::Metrics::new()
+            .context("cannot register the operator's metrics")?;
+        let listener = ironlog_operator::metrics::bind(metrics_address)
+            .await
+            .with_context(|| format!("cannot bind the metrics listener {metrics_address}"))?;
+        tracing::info!(address = %metrics_address, "serving /metrics and /health");
+        let served = std::sync::Arc::clone(&metrics);
+        tokio::spawn(async move {
+            if let Err(e) = ironlog_operator::metrics::serve(listener, served).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .context("cannot listen for SIGTERM")?;
@@ -81,9 +101,16 @@ fn run(namespace: Option<String>, kafka_bootstrap: Option<String>) -> anyhow::Re
             ironlog_operator::cluster::reconcile::run(
                 client.clone(),
                 namespace.clone(),
+                std::sync::Arc::clone(&metrics),
                 shutdown.clone()
             ),
-            ironlog_operator::topic::reconcile::run(client, namespace, kafka_bootstrap, shutdown),
+            ironlog_operator::topic::reconcile::run(
+                client,
+                namespace,
+                kafka_bootstrap,
+                metrics,
+                shutdown
+            ),
         );
         Ok(())
     })

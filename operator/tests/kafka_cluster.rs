@@ -36,9 +36,11 @@ async fn setup(prefix: &str) -> (Client, String) {
     let (_, client) = plane(SPEC).await;
     install_crds(&client).await;
     let ns = namespace(&client, prefix).await;
+    let metrics = ironlog_operator::metrics::Metrics::new().expect("metrics register");
     tokio::spawn(ironlog_operator::cluster::reconcile::run(
         client.clone(),
         Some(ns.clone()),
+        metrics,
         std::future::pending(),
     ));
     (client, ns)

@@ -36,6 +36,7 @@ async fn setup(prefix: &str) -> (Client, String, TestBroker) {
         client.clone(),
         Some(ns.clone()),
         Some(broker.bootstrap().to_string()),
+        ironlog_operator::metrics::Metrics::new().expect("metrics register"),
         std::future::pending(),
     ));
     (client, ns, broker)
@@ -330,6 +331,7 @@ async fn the_bootstrap_address_comes_from_the_kafka_clusters_status() {
         client.clone(),
         Some(ns.clone()),
         None,
+        ironlog_operator::metrics::Metrics::new().expect("metrics register"),
         std::future::pending(),
     ));
     let mut cluster: Value = common::documents(

@@ -50,6 +50,7 @@ pub const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 pub struct Context {
     pub client: Client,
     pub recorder: kube::runtime::events::Recorder,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Why a reconcile failed (the controller retries it).
@@ -78,12 +79,26 @@ pub enum ReconcileError {
     Status(kube::Error),
 }
 
+impl ReconcileError {
+    /// The failure's kind, as the failures metric names it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::NoNamespace => "NoNamespace",
+            ReconcileError::Apply { .. } => "Apply",
+            ReconcileError::DeleteOrphan { .. } => "DeleteOrphan",
+            ReconcileError::List { .. } => "List",
+            ReconcileError::Status(_) => "Status",
+        }
+    }
+}
+
 /// Runs the KafkaCluster controller until `shutdown` completes: every KafkaCluster of
 /// `namespace` (all namespaces when `None`), woken by changes to it and to the objects it
 /// owns.
 pub async fn run(
     client: Client,
     namespace: Option<String>,
+    metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let clusters: Api<KafkaCluster> = scoped(&client, namespace.as_deref());
@@ -95,6 +110,7 @@ pub async fn run(
     let context = Arc::new(Context {
         client: client.clone(),
         recorder: crate::events::recorder(client.clone()),
+        metrics,
     });
     Controller::new(clusters, watcher::Config::default())
         .owns(
@@ -134,10 +150,20 @@ pub fn error_policy(cluster: Arc<KafkaCluster>, error: &ReconcileError, _: Arc<C
     Action::requeue(RETRY_AFTER_ERROR)
 }
 
-/// One pass of the pipeline for `cluster`.
+/// One pass of the pipeline for `cluster`, timed and counted.
 pub async fn reconcile(
     cluster: Arc<KafkaCluster>,
     context: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let timer = context.metrics.start("kafkacluster");
+    let result = reconcile_cluster(cluster, &context).await;
+    timer.done(result.as_ref().err().map(ReconcileError::reason));
+    result
+}
+
+async fn reconcile_cluster(
+    cluster: Arc<KafkaCluster>,
+    context: &Context,
 ) -> Result<Action, ReconcileError> {
     let namespace = cluster.namespace().ok_or(ReconcileError::NoNamespace)?;
     let client = &context.client;

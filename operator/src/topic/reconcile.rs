@@ -47,6 +47,7 @@ pub const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 pub struct TopicContext {
     pub client: Client,
     pub recorder: kube::runtime::events::Recorder,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Use this bootstrap address for every cluster instead of the KafkaCluster's status
     /// (an operator running outside the Kubernetes cluster, tests).
     pub bootstrap_override: Option<String>,
@@ -72,6 +73,7 @@ pub async fn run(
     client: Client,
     namespace: Option<String>,
     bootstrap_override: Option<String>,
+    metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let topics: Api<Topic> = match &namespace {
@@ -82,6 +84,7 @@ pub async fn run(
         recorder: crate::events::recorder(client.clone()),
         client,
         bootstrap_override,
+        metrics,
     });
     Controller::new(topics, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
@@ -101,17 +104,37 @@ pub fn error_policy(topic: Arc<Topic>, error: &TopicError, _: Arc<TopicContext>)
     Action::requeue(RETRY_AFTER_ERROR)
 }
 
-/// One pass for `topic`, inside its finalizer.
+impl TopicError {
+    /// The failure's kind, as the failures metric names it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TopicError::NoNamespace => "NoNamespace",
+            TopicError::Kube(_) => "Kube",
+            TopicError::Admin(_) => "Kafka",
+            TopicError::ClusterNotReady(_) => "ClusterNotReady",
+            TopicError::Finalizer(_) => "Finalizer",
+        }
+    }
+}
+
+/// One pass for `topic`, inside its finalizer, timed and counted.
 pub async fn reconcile(
     topic: Arc<Topic>,
     context: Arc<TopicContext>,
 ) -> Result<Action, TopicError> {
+    let timer = context.metrics.start("topic");
+    let result = reconcile_topic(topic, &context).await;
+    timer.done(result.as_ref().err().map(TopicError::reason));
+    result
+}
+
+async fn reconcile_topic(topic: Arc<Topic>, context: &TopicContext) -> Result<Action, TopicError> {
     let namespace = topic.namespace().ok_or(TopicError::NoNamespace)?;
     let api: Api<Topic> = Api::namespaced(context.client.clone(), &namespace);
     finalizer(&api, FINALIZER, topic, |event| async {
         match event {
-            Event::Apply(topic) => apply(&topic, &context, &namespace).await,
-            Event::Cleanup(topic) => cleanup(&topic, &context, &namespace).await,
+            Event::Apply(topic) => apply(&topic, context, &namespace).await,
+            Event::Cleanup(topic) => cleanup(&topic, context, &namespace).await,
         }
     })
     .await
