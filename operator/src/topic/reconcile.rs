@@ -157,30 +157,40 @@ fn is_unmanaged(topic: &Topic) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// The Topic that manages `topic`'s Kafka topic: the oldest of those naming the same topic of
-/// the same cluster (creation time, then name). `None` when it is `topic` itself.
+/// The Topic that manages `topic`'s Kafka topic, when it is another one. Among the Topics
+/// naming the same Kafka topic of the same cluster, one that already manages it (its status
+/// names the topic) keeps it; else the oldest (creation time, then name: creation times
+/// have one-second resolution) takes it.
 async fn managed_by_another(api: &Api<Topic>, topic: &Topic) -> Result<Option<String>, TopicError> {
     let name = kafka_topic_name(topic);
     let all = api.list(&ListParams::default()).await?;
-    let mut claimants: Vec<&Topic> = all
+    let claimants: Vec<&Topic> = all
         .items
         .iter()
         .filter(|t| t.spec.cluster_ref == topic.spec.cluster_ref && kafka_topic_name(t) == name)
         .collect();
-    claimants.sort_by(|a, b| {
-        (
-            a.meta().creation_timestamp.as_ref().map(|t| t.0),
-            a.name_any(),
-        )
-            .cmp(&(
-                b.meta().creation_timestamp.as_ref().map(|t| t.0),
-                b.name_any(),
-            ))
-    });
-    Ok(claimants
-        .first()
+    Ok(owner(&claimants, &name)
         .filter(|owner| owner.uid() != topic.uid())
         .map(|owner| owner.name_any()))
+}
+
+/// The Topic among `claimants` that manages Kafka topic `name` (see `managed_by_another`).
+fn owner<'a>(claimants: &[&'a Topic], name: &str) -> Option<&'a Topic> {
+    let manages = |t: &Topic| {
+        t.status
+            .as_ref()
+            .is_some_and(|s| s.topic_name.as_deref() == Some(name))
+    };
+    claimants.iter().copied().min_by(|a, b| {
+        let key = |t: &Topic| {
+            (
+                !manages(t),
+                t.meta().creation_timestamp.as_ref().map(|c| c.0),
+                t.name_any(),
+            )
+        };
+        key(a).cmp(&key(b))
+    })
 }
 
 /// The bootstrap address of the topic's cluster, or `None` while it has none.
@@ -493,4 +503,68 @@ async fn write_status(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{ClusterRef, TopicSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn claimant(name: &str, created_s: i64, manages: bool) -> Topic {
+        let mut t = Topic::new(
+            name,
+            TopicSpec {
+                cluster_ref: ClusterRef {
+                    name: "c".to_string(),
+                },
+                topic_name: Some("shared".to_string()),
+                partitions: 1,
+                replication_factor: None,
+                config: Default::default(),
+            },
+        );
+        t.metadata.uid = Some(format!("uid-{name}"));
+        t.metadata.creation_timestamp = Some(Time(
+            k8s_openapi::jiff::Timestamp::from_second(created_s).expect("a timestamp"),
+        ));
+        if manages {
+            t.status = Some(TopicStatus {
+                topic_name: Some("shared".to_string()),
+                ..TopicStatus::default()
+            });
+        }
+        t
+    }
+
+    #[test]
+    fn the_oldest_claimant_owns_a_topic_nobody_manages_yet() {
+        let (a, b) = (
+            claimant("b-older", 100, false),
+            claimant("a-newer", 200, false),
+        );
+        assert_eq!(
+            owner(&[&b, &a], "shared").map(|t| t.name_any()),
+            Some("b-older".into())
+        );
+    }
+
+    #[test]
+    fn in_the_same_second_the_name_decides() {
+        let (a, b) = (claimant("alpha", 100, false), claimant("beta", 100, false));
+        assert_eq!(
+            owner(&[&b, &a], "shared").map(|t| t.name_any()),
+            Some("alpha".into())
+        );
+    }
+
+    #[test]
+    fn the_topic_that_manages_it_keeps_it_whatever_the_age() {
+        let (old, managing) = (claimant("old", 100, false), claimant("managing", 200, true));
+        assert_eq!(
+            owner(&[&old, &managing], "shared").map(|t| t.name_any()),
+            Some("managing".into()),
+            "ownership must not move to an older resource that never managed the topic"
+        );
+    }
 }
