@@ -43,14 +43,13 @@ use super::validate::{validate, ValidCluster};
 pub const REQUEUE_NOT_READY: Duration = Duration::from_secs(10);
 /// How often a ready cluster is looked at again, changes or not.
 pub const REQUEUE_READY: Duration = Duration::from_secs(300);
-/// How soon a reconcile that failed on an API error is retried.
-pub const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 
 /// What the controller's reconciles share.
 pub struct Context {
     pub client: Client,
     pub recorder: kube::runtime::events::Recorder,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub backoff: crate::backoff::Backoff,
 }
 
 /// Why a reconcile failed (the controller retries it).
@@ -111,6 +110,7 @@ pub async fn run(
         client: client.clone(),
         recorder: crate::events::recorder(client.clone()),
         metrics,
+        backoff: crate::backoff::Backoff::default(),
     });
     Controller::new(clusters, watcher::Config::default())
         .owns(
@@ -144,10 +144,20 @@ where
     }
 }
 
-/// An API error: retry soon (the controller backs off on repeated failures of one object).
-pub fn error_policy(cluster: Arc<KafkaCluster>, error: &ReconcileError, _: Arc<Context>) -> Action {
-    tracing::warn!(cluster = %cluster.name_any(), error = %error, "retrying");
-    Action::requeue(RETRY_AFTER_ERROR)
+/// An API error: retry, backing off exponentially while the same cluster keeps failing.
+pub fn error_policy(
+    cluster: Arc<KafkaCluster>,
+    error: &ReconcileError,
+    context: Arc<Context>,
+) -> Action {
+    let key = format!(
+        "{}/{}",
+        cluster.namespace().unwrap_or_default(),
+        cluster.name_any()
+    );
+    let delay = context.backoff.failed(&key);
+    tracing::warn!(cluster = %key, error = %error, delay_ms = delay.as_millis() as u64, "retrying");
+    Action::requeue(delay)
 }
 
 /// One pass of the pipeline for `cluster`, timed and counted.
@@ -156,7 +166,15 @@ pub async fn reconcile(
     context: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let timer = context.metrics.start("kafkacluster");
+    let key = format!(
+        "{}/{}",
+        cluster.namespace().unwrap_or_default(),
+        cluster.name_any()
+    );
     let result = reconcile_cluster(cluster, &context).await;
+    if result.is_ok() {
+        context.backoff.succeeded(&key);
+    }
     timer.done(result.as_ref().err().map(ReconcileError::reason));
     result
 }

@@ -40,8 +40,6 @@ pub const FINALIZER: &str = "ironlog.dev/topic";
 pub const REQUEUE_IN_SYNC: Duration = Duration::from_secs(300);
 /// How soon a topic waiting for its cluster, or refused by it, is tried again.
 pub const REQUEUE_WAITING: Duration = Duration::from_secs(10);
-/// How soon a reconcile that failed is retried.
-pub const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 
 /// What the Topic controller's reconciles share.
 pub struct TopicContext {
@@ -51,6 +49,7 @@ pub struct TopicContext {
     /// Use this bootstrap address for every cluster instead of the KafkaCluster's status
     /// (an operator running outside the Kubernetes cluster, tests).
     pub bootstrap_override: Option<String>,
+    pub backoff: crate::backoff::Backoff,
 }
 
 /// Why a reconcile failed (the controller retries it).
@@ -85,6 +84,7 @@ pub async fn run(
         client,
         bootstrap_override,
         metrics,
+        backoff: crate::backoff::Backoff::default(),
     });
     Controller::new(topics, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
@@ -98,10 +98,16 @@ pub async fn run(
         .await;
 }
 
-/// Retry soon (the controller backs off on repeated failures of one object).
-pub fn error_policy(topic: Arc<Topic>, error: &TopicError, _: Arc<TopicContext>) -> Action {
-    tracing::warn!(topic = %topic.name_any(), error = %error, "retrying");
-    Action::requeue(RETRY_AFTER_ERROR)
+/// Retry, backing off exponentially while the same Topic keeps failing.
+pub fn error_policy(topic: Arc<Topic>, error: &TopicError, context: Arc<TopicContext>) -> Action {
+    let key = format!(
+        "{}/{}",
+        topic.namespace().unwrap_or_default(),
+        topic.name_any()
+    );
+    let delay = context.backoff.failed(&key);
+    tracing::warn!(topic = %key, error = %error, delay_ms = delay.as_millis() as u64, "retrying");
+    Action::requeue(delay)
 }
 
 impl TopicError {
@@ -123,7 +129,15 @@ pub async fn reconcile(
     context: Arc<TopicContext>,
 ) -> Result<Action, TopicError> {
     let timer = context.metrics.start("topic");
+    let key = format!(
+        "{}/{}",
+        topic.namespace().unwrap_or_default(),
+        topic.name_any()
+    );
     let result = reconcile_topic(topic, &context).await;
+    if result.is_ok() {
+        context.backoff.succeeded(&key);
+    }
     timer.done(result.as_ref().err().map(TopicError::reason));
     result
 }
