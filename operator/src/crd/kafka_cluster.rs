@@ -104,8 +104,9 @@ pub struct NodePool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     /// The node label whose value is a broker's `broker.rack`; pods are spread across its
-    /// values. `topology.kubernetes.io/zone` or `topology.kubernetes.io/region` (the labels
-    /// Kubernetes copies from a pod's node onto the pod).
+    /// values. `topology.kubernetes.io/zone` or `topology.kubernetes.io/region`: the labels
+    /// Kubernetes (1.35+, `PodTopologyLabelsAdmission`) copies from a pod's node onto the pod
+    /// when it is scheduled, which the broker reads through the downward API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack_topology_key: Option<String>,
 }
