@@ -29,7 +29,8 @@ FROM scratch AS cargo-registry
 # ------------------------------------------------------------------------------ build
 FROM ${RUST_IMAGE} AS build
 # The context is what the workspace build reads and nothing else (.dockerignore lets in
-# only the manifests, broker/ without its tests, crates/ and bench/: every workspace
+# only the manifests, broker/ without its tests, crates/, bench/ and operator/ without
+# its tests: every workspace
 # member must be there for cargo to read the workspace).
 COPY . /src/
 # The target dir is a cache mount: a rebuild after a source change compiles only the
@@ -43,7 +44,7 @@ RUN --mount=type=cache,id=ironlog-cargo-registry,target=/usr/local/cargo/registr
     # and cargo decides freshness by mtime: an artifact built later from another checkout \
     # would pass for this one's. Sources newer than any cached artifact make the workspace \
     # crates rebuild (the dependencies stay cached). \
-    find broker crates bench -type f -exec touch {} +; \
+    find broker crates bench operator -type f -exec touch {} +; \
     if [ -d /offline-registry/index ]; then \
         export CARGO_HOME=/tmp/cargo-offline CARGO_NET_OFFLINE=true; \
         mkdir -p "$CARGO_HOME"; \

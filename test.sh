@@ -141,6 +141,29 @@ if command -v mvn >/dev/null 2>&1; then
   echo "present: $(java -version 2>&1 | head -1), $(mvn -v 2>/dev/null | head -1)"
 fi
 
+# ------------------------------------------------------------------ kubernetes
+# The operator's tests run against a real API server: etcd, kube-apiserver,
+# kube-controller-manager and kube-scheduler built from their Go modules by
+# operator/tests/k8s/build.sh, cached per machine in /var/cache/ironlog-k8s keyed by version
+# (a no-op when they are there; the first build takes a long while on 2 cores). Kubernetes
+# 1.36 needs Go 1.26: Debian's older Go fetches that toolchain from the Go module proxy.
+step "Kubernetes control plane for the operator tests"
+if ! command -v go >/dev/null 2>&1; then
+  echo "installing: golang-go"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends golang-go; } \
+    || fail_step "apt-get install golang-go"
+fi
+if command -v go >/dev/null 2>&1; then
+  go_minor=$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+  if [ -z "$go_minor" ] || [ "$go_minor" -lt 26 ]; then
+    echo "$(go env GOVERSION) is older than go1.26: building with the go1.26.8 toolchain"
+    export K8S_GOTOOLCHAIN=go1.26.8
+  fi
+  bash "$ROOT/operator/tests/k8s/build.sh" || fail_step "operator/tests/k8s/build.sh (the Kubernetes binaries)"
+fi
+
 # ------------------------------------------------------------------ cargo
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null | jq -r .target_directory)
 [ -n "$TARGET_DIR" ] && [ "$TARGET_DIR" != null ] || TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}

@@ -20,6 +20,9 @@
 //!   stored; [`batches`]: record batches as clients write
 //!   them; [`raw`]: [`RawClient`] over `ironlog_protocol::Connection` and [`RawSocket`] for
 //!   bytes no client may send, [`requests`]: its typed requests; [`tools`]: kcat, python and node clients.
+//! - `control_plane` (feature `kubernetes`): `TestControlPlane`, a real etcd +
+//!   kube-apiserver (+ controller manager and scheduler) as envtest starts them, for the
+//!   operator's tests.
 //!
 //! The kit never reaches into broker internals: it drives the binary and the wire protocol
 //! only. Test helpers fail with a sentence naming what did not happen (they panic: a test
@@ -29,6 +32,8 @@ pub mod batches;
 pub mod broker;
 pub mod clients;
 pub mod cluster;
+#[cfg(feature = "kubernetes")]
+pub mod control_plane;
 pub mod dirs;
 pub mod groups;
 pub mod load;

@@ -1,0 +1,12 @@
+//! The KafkaCluster controller, one step a module: `validate` (pure: the spec judged as the
+//! brokers will judge it) → `build` (pure: every desired object) → `reconcile` (apply them
+//! in order with server-side apply, delete orphans by label, write status). `names` holds
+//! every name, label and port they share.
+
+pub mod build;
+pub mod names;
+pub mod reconcile;
+pub mod validate;
+
+#[cfg(test)]
+mod test_support;

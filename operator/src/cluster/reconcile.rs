@@ -1,0 +1,553 @@
+//! `reconcile`: one KafkaCluster brought to its spec. The pipeline, each step a function:
+//!
+//! 1. paused (`ironlog.dev/paused: "true"`)? → status `Paused`, nothing applied;
+//! 2. [`validate`] (pure) — a refused spec → `Degraded` (`InvalidSpec`, every problem named),
+//!    nothing applied, so nothing is half-applied;
+//! 3. [`build`] (pure) — every desired object;
+//! 4. [`apply_all`] — server-side apply under one field manager, in `build`'s order (config
+//!    and Services before StatefulSets);
+//! 5. [`delete_orphans`] — objects with the cluster's labels that the spec no longer wants
+//!    (a removed pool's StatefulSet);
+//! 6. [`observe`] + [`write_status`] — ready nodes from the StatefulSets, `Ready` /
+//!    `Progressing` / `Degraded`, `observedGeneration`, the bootstrap address.
+//!
+//! Deleting a KafkaCluster needs no code here: every object has an owner reference to it
+//! and Kubernetes' garbage collector removes them. API errors are returned to the
+//! controller, which retries with backoff ([`error_policy`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::crd::conditions::{self, DEGRADED, PAUSED, PROGRESSING, READY};
+use crate::crd::kafka_cluster::{KafkaClusterStatus, ListenerStatus};
+use crate::crd::KafkaCluster;
+
+use super::build::{build, Desired, DesiredObjects};
+use super::names;
+use super::validate::{validate, ValidCluster};
+
+/// How soon a cluster whose nodes are not all ready is looked at again (owned objects'
+/// changes wake it sooner).
+pub const REQUEUE_NOT_READY: Duration = Duration::from_secs(10);
+/// How often a ready cluster is looked at again, changes or not.
+pub const REQUEUE_READY: Duration = Duration::from_secs(300);
+
+/// What the controller's reconciles share.
+pub struct Context {
+    pub client: Client,
+    pub recorder: kube::runtime::events::Recorder,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub backoff: crate::backoff::Backoff,
+}
+
+/// Why a reconcile failed (the controller retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("the KafkaCluster has no namespace")]
+    NoNamespace,
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("deleting orphaned {kind} {name}: {source}")]
+    DeleteOrphan {
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("listing {kind}: {source}")]
+    List {
+        kind: &'static str,
+        source: kube::Error,
+    },
+    #[error("writing the status: {0}")]
+    Status(kube::Error),
+}
+
+impl ReconcileError {
+    /// The failure's kind, as the failures metric names it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::NoNamespace => "NoNamespace",
+            ReconcileError::Apply { .. } => "Apply",
+            ReconcileError::DeleteOrphan { .. } => "DeleteOrphan",
+            ReconcileError::List { .. } => "List",
+            ReconcileError::Status(_) => "Status",
+        }
+    }
+}
+
+/// Runs the KafkaCluster controller until `shutdown` completes: every KafkaCluster of
+/// `namespace` (all namespaces when `None`), woken by changes to it and to the objects it
+/// owns.
+pub async fn run(
+    client: Client,
+    namespace: Option<String>,
+    metrics: Arc<crate::metrics::Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let clusters: Api<KafkaCluster> = scoped(&client, namespace.as_deref());
+    let owned = watcher::Config::default().labels(&format!(
+        "{}={}",
+        names::LABEL_MANAGED_BY,
+        names::MANAGED_BY
+    ));
+    let context = Arc::new(Context {
+        client: client.clone(),
+        recorder: crate::events::recorder(client.clone()),
+        metrics,
+        backoff: crate::backoff::Backoff::default(),
+    });
+    Controller::new(clusters, watcher::Config::default())
+        .owns(
+            scoped::<StatefulSet>(&client, namespace.as_deref()),
+            owned.clone(),
+        )
+        .owns(
+            scoped::<Service>(&client, namespace.as_deref()),
+            owned.clone(),
+        )
+        .owns(scoped::<ConfigMap>(&client, namespace.as_deref()), owned)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(cluster = %object, "reconciled"),
+                Err(e) => tracing::warn!(error = %e, "KafkaCluster reconcile failed"),
+            }
+        })
+        .await;
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// An API error: retry, backing off exponentially while the same cluster keeps failing.
+pub fn error_policy(
+    cluster: Arc<KafkaCluster>,
+    error: &ReconcileError,
+    context: Arc<Context>,
+) -> Action {
+    let key = format!(
+        "{}/{}",
+        cluster.namespace().unwrap_or_default(),
+        cluster.name_any()
+    );
+    let delay = context.backoff.failed(&key);
+    tracing::warn!(cluster = %key, error = %error, delay_ms = delay.as_millis() as u64, "retrying");
+    Action::requeue(delay)
+}
+
+/// One pass of the pipeline for `cluster`, timed and counted.
+pub async fn reconcile(
+    cluster: Arc<KafkaCluster>,
+    context: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let timer = context.metrics.start("kafkacluster");
+    let key = format!(
+        "{}/{}",
+        cluster.namespace().unwrap_or_default(),
+        cluster.name_any()
+    );
+    let result = reconcile_cluster(cluster, &context).await;
+    if result.is_ok() {
+        context.backoff.succeeded(&key);
+    }
+    timer.done(result.as_ref().err().map(ReconcileError::reason));
+    result
+}
+
+async fn reconcile_cluster(
+    cluster: Arc<KafkaCluster>,
+    context: &Context,
+) -> Result<Action, ReconcileError> {
+    let namespace = cluster.namespace().ok_or(ReconcileError::NoNamespace)?;
+    let client = &context.client;
+    if cluster.meta().deletion_timestamp.is_some() {
+        // owner references take the objects along
+        return Ok(Action::await_change());
+    }
+    let generation = cluster.meta().generation;
+    let mut status = cluster.status.clone().unwrap_or_default();
+
+    if conditions::is_paused(cluster.meta().annotations.as_ref()) {
+        conditions::set_condition(
+            &mut status.conditions,
+            conditions::condition(
+                PAUSED,
+                true,
+                "Annotated",
+                format!(
+                    "reconciliation is paused by the {} annotation",
+                    conditions::PAUSED_ANNOTATION
+                ),
+                generation,
+            ),
+        );
+        write_status(client, &cluster, &namespace, status).await?;
+        return Ok(Action::await_change());
+    }
+    conditions::set_condition(
+        &mut status.conditions,
+        conditions::condition(PAUSED, false, "NotPaused", "", generation),
+    );
+
+    let valid = match validate(&cluster) {
+        Ok(valid) => valid,
+        Err(errors) => {
+            let message = errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            tracing::info!(cluster = %cluster.name_any(), %message, "spec refused");
+            crate::events::publish(
+                &context.recorder,
+                &cluster.object_ref(&()),
+                true,
+                "InvalidSpec",
+                "Validate",
+                format!("nothing applied: {message}"),
+            )
+            .await;
+            for (type_, value) in [(DEGRADED, true), (READY, false), (PROGRESSING, false)] {
+                conditions::set_condition(
+                    &mut status.conditions,
+                    conditions::condition(type_, value, "InvalidSpec", message.clone(), generation),
+                );
+            }
+            status.observed_generation = generation;
+            write_status(client, &cluster, &namespace, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    let desired = build(&valid);
+    if let Err(e) = apply_all(client, &namespace, &desired).await {
+        conditions::set_condition(
+            &mut status.conditions,
+            conditions::condition(DEGRADED, true, "ApplyFailed", e.to_string(), generation),
+        );
+        crate::events::publish(
+            &context.recorder,
+            &cluster.object_ref(&()),
+            true,
+            "ApplyFailed",
+            "Apply",
+            e.to_string(),
+        )
+        .await;
+        // the status write is best effort here: the apply error is what is retried
+        let _ = write_status(client, &cluster, &namespace, status).await;
+        return Err(e);
+    }
+    if status.observed_generation != generation {
+        crate::events::publish(
+            &context.recorder,
+            &cluster.object_ref(&()),
+            false,
+            "Applied",
+            "Apply",
+            format!(
+                "generation {}: {} StatefulSet(s), {} Service(s), the ConfigMap, PodDisruptionBudget and ServiceAccount applied",
+                generation.unwrap_or_default(),
+                desired.stateful_sets.len(),
+                desired.services.len()
+            ),
+        )
+        .await;
+    }
+    let deleted = delete_orphans(client, &namespace, &valid, &desired).await?;
+    for (kind, name) in deleted {
+        crate::events::publish(
+            &context.recorder,
+            &cluster.object_ref(&()),
+            false,
+            "OrphanDeleted",
+            "Delete",
+            format!("{kind} {name} is no longer in the spec"),
+        )
+        .await;
+    }
+
+    let observed = observe(client, &namespace, &valid).await?;
+    let ready = observed.ready == observed.total;
+    let summary = format!("{} of {} nodes ready", observed.ready, observed.total);
+    conditions::set_condition(
+        &mut status.conditions,
+        conditions::condition(DEGRADED, false, "Applied", "", generation),
+    );
+    conditions::set_condition(
+        &mut status.conditions,
+        conditions::condition(
+            READY,
+            ready,
+            if ready { "NodesReady" } else { "NodesNotReady" },
+            summary.clone(),
+            generation,
+        ),
+    );
+    conditions::set_condition(
+        &mut status.conditions,
+        conditions::condition(
+            PROGRESSING,
+            !ready,
+            if ready { "Converged" } else { "NodesStarting" },
+            summary,
+            generation,
+        ),
+    );
+    status.observed_generation = generation;
+    status.brokers = Some(format!("{}/{}", observed.ready, observed.total));
+    status.cluster_id = Some(valid.cluster_id.clone());
+    status.listeners = valid
+        .listeners
+        .iter()
+        .map(|l| ListenerStatus {
+            name: l.name.clone(),
+            bootstrap_servers: valid.bootstrap_servers(l),
+        })
+        .collect();
+    status.bootstrap_servers = status
+        .listeners
+        .first()
+        .map(|l| l.bootstrap_servers.clone());
+    write_status(client, &cluster, &namespace, status).await?;
+    Ok(Action::requeue(if ready {
+        REQUEUE_READY
+    } else {
+        REQUEUE_NOT_READY
+    }))
+}
+
+/// Server-side applies every desired object, in order, under the operator's field manager
+/// (forcing: the operator owns these fields).
+pub async fn apply_all(
+    client: &Client,
+    namespace: &str,
+    desired: &DesiredObjects,
+) -> Result<(), ReconcileError> {
+    for object in desired.in_apply_order() {
+        match object {
+            Desired::ServiceAccount(o) => apply(client, namespace, o, "ServiceAccount").await?,
+            Desired::ConfigMap(o) => apply(client, namespace, o, "ConfigMap").await?,
+            Desired::Service(o) => apply(client, namespace, o, "Service").await?,
+            Desired::PodDisruptionBudget(o) => {
+                apply(client, namespace, o, "PodDisruptionBudget").await?
+            }
+            Desired::StatefulSet(o) => apply(client, namespace, o, "StatefulSet").await?,
+        }
+    }
+    Ok(())
+}
+
+async fn apply<K>(
+    client: &Client,
+    namespace: &str,
+    object: &K,
+    kind: &'static str,
+) -> Result<(), ReconcileError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug,
+    <K as Resource>::DynamicType: Default,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    api.patch(
+        &name,
+        &PatchParams::apply(names::FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|source| ReconcileError::Apply { kind, name, source })?;
+    Ok(())
+}
+
+/// Deletes the cluster's objects (by its labels) that `desired` does not name; returns the
+/// kind and name of each one deleted.
+pub async fn delete_orphans(
+    client: &Client,
+    namespace: &str,
+    cluster: &ValidCluster,
+    desired: &DesiredObjects,
+) -> Result<Vec<(&'static str, String)>, ReconcileError> {
+    let mut deleted = Vec::new();
+    let name_of = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.name.clone().unwrap_or_default()
+    };
+    let stateful_sets: Vec<String> = desired
+        .stateful_sets
+        .iter()
+        .map(|o| name_of(&o.metadata))
+        .collect();
+    let services: Vec<String> = desired
+        .services
+        .iter()
+        .map(|o| name_of(&o.metadata))
+        .collect();
+    let selector = names::owned_selector(&cluster.name);
+    deleted.extend(
+        delete_unwanted::<StatefulSet>(client, namespace, &selector, &stateful_sets, "StatefulSet")
+            .await?,
+    );
+    deleted.extend(
+        delete_unwanted::<Service>(client, namespace, &selector, &services, "Service").await?,
+    );
+    deleted.extend(
+        delete_unwanted::<ConfigMap>(
+            client,
+            namespace,
+            &selector,
+            &[name_of(&desired.config_map.metadata)],
+            "ConfigMap",
+        )
+        .await?,
+    );
+    deleted.extend(
+        delete_unwanted::<PodDisruptionBudget>(
+            client,
+            namespace,
+            &selector,
+            &[name_of(&desired.pod_disruption_budget.metadata)],
+            "PodDisruptionBudget",
+        )
+        .await?,
+    );
+    deleted.extend(
+        delete_unwanted::<ServiceAccount>(
+            client,
+            namespace,
+            &selector,
+            &[name_of(&desired.service_account.metadata)],
+            "ServiceAccount",
+        )
+        .await?,
+    );
+    Ok(deleted)
+}
+
+async fn delete_unwanted<K>(
+    client: &Client,
+    namespace: &str,
+    selector: &str,
+    wanted: &[String],
+    kind: &'static str,
+) -> Result<Vec<(&'static str, String)>, ReconcileError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    <K as Resource>::DynamicType: Default,
+{
+    let mut deleted = Vec::new();
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let existing = api
+        .list_metadata(&ListParams::default().labels(selector))
+        .await
+        .map_err(|source| ReconcileError::List { kind, source })?;
+    for object in existing {
+        let name = object.metadata.name.clone().unwrap_or_default();
+        if wanted.contains(&name) || object.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        tracing::info!(kind, %name, "deleting an object the spec no longer wants");
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => deleted.push((kind, name)),
+            // gone meanwhile: what we wanted
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => return Err(ReconcileError::DeleteOrphan { kind, name, source }),
+        }
+    }
+    Ok(deleted)
+}
+
+/// Ready and wanted nodes over every pool's StatefulSet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservedNodes {
+    pub ready: i32,
+    pub total: i32,
+}
+
+/// The ready nodes: a StatefulSet's `readyReplicas`, counted only once its status describes
+/// its current spec (`observedGeneration`).
+pub async fn observe(
+    client: &Client,
+    namespace: &str,
+    cluster: &ValidCluster,
+) -> Result<ObservedNodes, ReconcileError> {
+    let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    let mut observed = ObservedNodes { ready: 0, total: 0 };
+    for pool in &cluster.spec.node_pools {
+        observed.total += pool.replicas;
+        let name = names::stateful_set(&cluster.name, &pool.name);
+        let sts = api
+            .get_opt(&name)
+            .await
+            .map_err(|source| ReconcileError::List {
+                kind: "StatefulSet",
+                source,
+            })?;
+        let Some(sts) = sts else { continue };
+        let Some(status) = sts.status else { continue };
+        if status.observed_generation == sts.metadata.generation {
+            observed.ready += status.ready_replicas.unwrap_or(0).min(pool.replicas);
+        }
+    }
+    Ok(observed)
+}
+
+/// Writes `status` through the status subresource (server-side apply, the operator's field
+/// manager).
+async fn write_status(
+    client: &Client,
+    cluster: &KafkaCluster,
+    namespace: &str,
+    status: KafkaClusterStatus,
+) -> Result<(), ReconcileError> {
+    let api: Api<KafkaCluster> = Api::namespaced(client.clone(), namespace);
+    let patch = serde_json::json!({
+        "apiVersion": "ironlog.dev/v1alpha1",
+        "kind": "KafkaCluster",
+        "status": status,
+    });
+    api.patch_status(
+        &cluster.name_any(),
+        &PatchParams::apply(names::FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(ReconcileError::Status)?;
+    Ok(())
+}
+
+/// The condition of `type_` in a status, for tests and tools.
+pub fn condition<'a>(status: &'a KafkaClusterStatus, type_: &str) -> Option<&'a Condition> {
+    conditions::find(&status.conditions, type_)
+}

@@ -1,0 +1,18 @@
+//! The Ironlog Kubernetes operator: kube-rs controllers that turn `KafkaCluster`, `Topic`,
+//! `User` and `Connector` custom resources into a running cluster.
+//!
+//! - [`backoff`]: exponential retry delays per failing object.
+//! - [`crd`]: the custom resource types and the CRD manifests generated from them.
+//! - [`events`]: the Events that say what the operator did and why.
+//! - [`metrics`]: the operator's Prometheus metrics and its `/metrics` and `/health` endpoint.
+//! - [`cluster`]: the KafkaCluster controller (validate → build → apply → status).
+//! - [`topic`]: the Topic controller, through [`kafka_admin`] (the Kafka admin protocol over
+//!   `ironlog-protocol`'s client).
+
+pub mod backoff;
+pub mod cluster;
+pub mod crd;
+pub mod events;
+pub mod kafka_admin;
+pub mod metrics;
+pub mod topic;

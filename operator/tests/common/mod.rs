@@ -1,0 +1,212 @@
+//! What the operator's integration tests share: the control plane (one per test binary,
+//! `TestControlPlane::shared`), the CRDs installed from `crds/`, a namespace per test, and
+//! applying YAML documents as a user's `kubectl apply --server-side` would.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ironlog_testkit::control_plane::{ControlPlaneHandle, ControlPlaneSpec, TestControlPlane};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery;
+use kube::Client;
+use serde::Deserialize;
+
+/// The field manager the tests apply with (the operator has its own).
+pub const TEST_MANAGER: &str = "ironlog-tests";
+/// How long the API server may take to establish a CRD.
+pub const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The broker binary (`ironlog`) of this build: `IRONLOG_BINARY`, or `ironlog` in the
+/// target dir the test binary runs from (`cargo test --workspace` builds it).
+pub fn broker_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("IRONLOG_BINARY") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // <target>/<profile>/deps/<test binary>
+    let binary = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("ironlog"))
+        .expect("the test binary lives in <target>/<profile>/deps");
+    assert!(
+        binary.is_file(),
+        "no broker binary at {}: build it with `cargo build -p ironlog` (cargo test --workspace \
+         builds it) or name one in IRONLOG_BINARY",
+        binary.display()
+    );
+    binary
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The test binary's control plane and an admin client for this test.
+pub async fn plane(spec: ControlPlaneSpec) -> (&'static ControlPlaneHandle, Client) {
+    let handle = TestControlPlane::shared(spec);
+    let client = handle.client().await;
+    (handle, client)
+}
+
+/// Installs the CRDs as `crds/` holds them (what a user applies) and waits until each is
+/// established.
+pub async fn install_crds(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let dir = repo_root().join("crds");
+    let mut names = Vec::new();
+    for (file, _) in ironlog_operator::crd::crds() {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let crd: CustomResourceDefinition = serde_yaml_ng::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is no CRD: {e}", path.display()));
+        let name = crd.metadata.name.clone().expect("a CRD has a name");
+        api.patch(
+            &name,
+            &PatchParams::apply(TEST_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the API server refused {}: {e}", path.display()));
+        names.push(name);
+    }
+    for name in names {
+        wait_until(
+            CRD_ESTABLISHED_TIMEOUT,
+            &format!("CRD {name} established"),
+            || {
+                let api = api.clone();
+                let name = name.clone();
+                async move {
+                    let crd = api.get(&name).await.ok()?;
+                    let conditions = crd.status?.conditions?;
+                    conditions
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+    }
+}
+
+static NAMESPACES: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh namespace for one test (tests share the API server).
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    let name = format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NAMESPACES.fetch_add(1, Ordering::Relaxed)
+    );
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+    }))
+    .expect("a namespace object");
+    api.create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
+    name
+}
+
+/// The YAML documents in `text` (`---`-separated), empty ones left out.
+pub fn documents(text: &str) -> Vec<serde_json::Value> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|doc| {
+            serde_json::Value::deserialize(doc).unwrap_or_else(|e| panic!("invalid YAML: {e}"))
+        })
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+/// Server-side applies one object (any kind the API server knows) into `namespace`, as
+/// `kubectl apply --server-side` does. Returns the API server's answer.
+pub async fn apply(
+    client: &Client,
+    namespace: &str,
+    object: &serde_json::Value,
+) -> Result<DynamicObject, kube::Error> {
+    let object: DynamicObject = serde_json::from_value(object.clone())
+        .unwrap_or_else(|e| panic!("not a Kubernetes object: {e}: {object}"));
+    let types = object
+        .types
+        .clone()
+        .unwrap_or_else(|| panic!("object without apiVersion/kind: {object:?}"));
+    let gvk = GroupVersionKind::try_from(&types)
+        .unwrap_or_else(|e| panic!("bad apiVersion {}: {e}", types.api_version));
+    let (resource, _) = discovery::pinned_kind(client, &gvk)
+        .await
+        .unwrap_or_else(|e| panic!("the API server does not know {gvk:?}: {e}"));
+    let name = object
+        .metadata
+        .name
+        .clone()
+        .unwrap_or_else(|| panic!("object without a name: {object:?}"));
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    // kubectl's default: unknown and duplicate fields are errors, not warnings
+    let mut params = PatchParams::apply(TEST_MANAGER);
+    params.field_validation = Some(kube::api::ValidationDirective::Strict);
+    api.patch(&name, &params, &Patch::Apply(&object)).await
+}
+
+/// Polls `check` until it returns `Some`, or panics saying `what` did not happen within
+/// `timeout`.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("{what}: did not happen within {timeout:?}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// How long an Event may take to appear after what it reports.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits until an Event with `reason` about object `name` exists in `namespace`; returns
+/// its note.
+pub async fn event(client: &Client, namespace: &str, name: &str, reason: &str) -> String {
+    use k8s_openapi::api::events::v1::Event;
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    wait_until(
+        EVENT_TIMEOUT,
+        &format!("an Event {reason} about {name} in {namespace}"),
+        || {
+            let api = api.clone();
+            async move {
+                let events = api.list(&ListParams::default()).await.ok()?;
+                events
+                    .items
+                    .into_iter()
+                    .find(|e| {
+                        e.reason.as_deref() == Some(reason)
+                            && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                    })
+                    .map(|e| e.note.unwrap_or_default())
+            }
+        },
+    )
+    .await
+}
