@@ -763,6 +763,18 @@ fn the_documented_security_properties_work_on_a_fresh_data_dir() {
             "dave-secret".into(),
         ],
     );
+    // The authorizer is on: the admin (a super user) grants dave and erin's certificate
+    // principal the session's topics and groups.
+    run(
+        "acl_admin.py",
+        address("SASL_PLAINTEXT"),
+        vec![
+            r#"{"security.protocol": "sasl_plaintext", "sasl.mechanism": "PLAIN", "sasl.username": "admin", "sasl.password": "admin-secret"}"#.into(),
+            "secure".into(),
+            "User:dave".into(),
+            "User:CN=erin".into(),
+        ],
+    );
     run(
         "security_session.py",
         address("SASL_PLAINTEXT"),

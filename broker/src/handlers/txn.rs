@@ -3,7 +3,7 @@
 //! `TransactionCoordinator` does the work; these functions shape versions and map errors
 //! older clients do not know (PRODUCER_FENCED → INVALID_PRODUCER_EPOCH).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
@@ -22,9 +22,11 @@ use kafka_protocol::messages::{
     TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
+use super::authorization::Authz;
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::txn::TxnState;
 use crate::types::{now_ms, TopicPartition};
 
@@ -51,6 +53,7 @@ fn code(result: &Result<(), ApiError>, version: i16, first_version_knowing: i16)
 #[allow(clippy::too_many_arguments)]
 async fn add_partitions_one(
     broker: &Arc<Broker>,
+    authz: &Authz<'_>,
     version: i16,
     transactional_id: &str,
     producer_id: i64,
@@ -60,9 +63,27 @@ async fn add_partitions_one(
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let image = broker.image();
     let mut unknown: HashMap<(String, i32), ()> = HashMap::new();
+    // Versions before 4 come from producers: WRITE on the transactional id, then on each
+    // topic (v4+ comes from brokers, which the request's CLUSTER_ACTION covered).
+    if version < 4 && !authz.allows_transactional_id(AclOperation::Write, transactional_id) {
+        return every_partition(topics, ResponseError::TransactionalIdAuthorizationFailed);
+    }
+    let mut unwritable: HashSet<&str> = HashSet::new();
+    if version < 4 {
+        for t in topics {
+            if !unwritable.contains(t.name.0.as_str())
+                && !authz.allows_topic(AclOperation::Write, &t.name.0)
+            {
+                unwritable.insert(t.name.0.as_str());
+            }
+        }
+    }
     let mut partitions = Vec::new();
     for t in topics {
         for &p in &t.partitions {
+            if unwritable.contains(t.name.0.as_str()) {
+                continue;
+            }
             if image.has_partition(t.name.0.as_str(), p) {
                 partitions.push(TopicPartition::new(t.name.0.to_string(), p));
             } else {
@@ -70,7 +91,7 @@ async fn add_partitions_one(
             }
         }
     }
-    let shared: Option<i16> = if unknown.is_empty() {
+    let shared: Option<i16> = if unknown.is_empty() && unwritable.is_empty() {
         let r = broker
             .txn
             .add_partitions(
@@ -101,11 +122,39 @@ async fn add_partitions_one(
                     pr.partition_index = p;
                     pr.partition_error_code = match shared {
                         Some(c) => c,
+                        None if unwritable.contains(t.name.0.as_str()) => {
+                            ResponseError::TopicAuthorizationFailed.code()
+                        }
                         None if unknown.contains_key(&(t.name.0.to_string(), p)) => {
                             ResponseError::UnknownTopicOrPartition.code()
                         }
                         None => ResponseError::OperationNotAttempted.code(),
                     };
+                    pr
+                })
+                .collect();
+            tr
+        })
+        .collect()
+}
+
+/// The same error for every partition of `topics`.
+fn every_partition(
+    topics: &[AddPartitionsToTxnTopic],
+    error: ResponseError,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    topics
+        .iter()
+        .map(|t| {
+            let mut tr = AddPartitionsToTxnTopicResult::default();
+            tr.name = t.name.clone();
+            tr.results_by_partition = t
+                .partitions
+                .iter()
+                .map(|&p| {
+                    let mut pr = AddPartitionsToTxnPartitionResult::default();
+                    pr.partition_index = p;
+                    pr.partition_error_code = error.code();
                     pr
                 })
                 .collect();
@@ -120,9 +169,15 @@ pub(super) async fn handle_add_partitions_to_txn(
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     let mut response = AddPartitionsToTxnResponse::default();
+    let authz = broker.authz(ctx);
+    if ctx.version >= 4 && !authz.allows_cluster(AclOperation::ClusterAction) {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     if ctx.version <= 3 {
         response.results_by_topic_v3_and_below = add_partitions_one(
             broker,
+            &authz,
             ctx.version,
             &request.v3_and_below_transactional_id.0,
             request.v3_and_below_producer_id.0,
@@ -138,6 +193,7 @@ pub(super) async fn handle_add_partitions_to_txn(
         r.transactional_id = t.transactional_id.clone();
         r.topic_results = add_partitions_one(
             broker,
+            &authz,
             ctx.version,
             &t.transactional_id.0,
             t.producer_id.0,
@@ -156,15 +212,25 @@ pub(super) async fn handle_add_offsets_to_txn(
     ctx: &RequestContext,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
-    let r = broker
-        .txn
-        .add_offsets(
-            &request.transactional_id.0,
-            request.producer_id.0,
-            request.producer_epoch,
-            &request.group_id.0,
-        )
-        .await;
+    // As Kafka: WRITE on the transactional id, READ on the group.
+    let authz = broker.authz(ctx);
+    let r = if !authz.allows_transactional_id(AclOperation::Write, &request.transactional_id.0) {
+        Err(ApiError::code_only(
+            ResponseError::TransactionalIdAuthorizationFailed,
+        ))
+    } else if !authz.allows_group(AclOperation::Read, &request.group_id.0) {
+        Err(ApiError::code_only(ResponseError::GroupAuthorizationFailed))
+    } else {
+        broker
+            .txn
+            .add_offsets(
+                &request.transactional_id.0,
+                request.producer_id.0,
+                request.producer_epoch,
+                &request.group_id.0,
+            )
+            .await
+    };
     if let Err(e) = &r {
         tracing::debug!(transactional_id = %request.transactional_id.0.as_str(), error = %e, "AddOffsetsToTxn failed");
     }
@@ -178,15 +244,24 @@ pub(super) async fn handle_end_txn(
     ctx: &RequestContext,
     request: EndTxnRequest,
 ) -> EndTxnResponse {
-    let r = broker
-        .txn
-        .end_txn(
-            &request.transactional_id.0,
-            request.producer_id.0,
-            request.producer_epoch,
-            request.committed,
-        )
-        .await;
+    let r = if !broker
+        .authz(ctx)
+        .allows_transactional_id(AclOperation::Write, &request.transactional_id.0)
+    {
+        Err(ApiError::code_only(
+            ResponseError::TransactionalIdAuthorizationFailed,
+        ))
+    } else {
+        broker
+            .txn
+            .end_txn(
+                &request.transactional_id.0,
+                request.producer_id.0,
+                request.producer_epoch,
+                request.committed,
+            )
+            .await
+    };
     if let Err(e) = &r {
         tracing::debug!(transactional_id = %request.transactional_id.0.as_str(), committed = request.committed, error = %e, "EndTxn failed");
     }
@@ -204,18 +279,68 @@ pub(super) async fn handle_txn_offset_commit(
 ) -> TxnOffsetCommitResponse {
     let now = now_ms();
     let max_metadata = broker.groups.config().offset_metadata_max_bytes;
+    // As Kafka: WRITE on the transactional id and READ on the group, else every
+    // partition carries the refusal; then READ on each topic.
+    let authz = broker.authz(ctx);
+    let refusal =
+        if !authz.allows_transactional_id(AclOperation::Write, &request.transactional_id.0) {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        } else if !authz.allows_group(AclOperation::Read, &request.group_id.0) {
+            Some(ResponseError::GroupAuthorizationFailed)
+        } else {
+            None
+        };
+    let mut unreadable: HashSet<String> = HashSet::new();
+    if refusal.is_none() {
+        for t in &request.topics {
+            if !unreadable.contains(t.name.0.as_str())
+                && !authz.allows_topic(AclOperation::Read, &t.name.0)
+            {
+                unreadable.insert(t.name.0.to_string());
+            }
+        }
+    }
+    if let Some(code) = refusal {
+        let mut response = TxnOffsetCommitResponse::default();
+        response.topics = request
+            .topics
+            .iter()
+            .map(|t| {
+                let mut rt = TxnOffsetCommitResponseTopic::default();
+                rt.name = t.name.clone();
+                rt.partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        TxnOffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code.code())
+                    })
+                    .collect();
+                rt
+            })
+            .collect();
+        return response;
+    }
     // Partitions that do not exist are answered here and never committed (as Kafka).
     let unknown = super::groups::unknown_partitions(
         &broker.image(),
-        request.topics.iter().flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| (t.name.0.as_str(), p.partition_index))
-        }),
+        request
+            .topics
+            .iter()
+            .filter(|t| !unreadable.contains(t.name.0.as_str()))
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.0.as_str(), p.partition_index))
+            }),
     );
     let mut too_large: Vec<(String, i32)> = Vec::new();
     let mut offsets = Vec::new();
     for t in &request.topics {
+        if unreadable.contains(t.name.0.as_str()) {
+            continue;
+        }
         for p in &t.partitions {
             if unknown.contains(&(t.name.0.to_string(), p.partition_index)) {
                 continue;
@@ -242,7 +367,8 @@ pub(super) async fn handle_txn_offset_commit(
         }
     }
     let shared = if offsets.is_empty() && too_large.is_empty() {
-        // Only unknown partitions: neither the transaction nor the group is consulted.
+        // Only unknown or refused partitions: neither the transaction nor the group is
+        // consulted.
         0
     } else {
         let r = broker
@@ -276,8 +402,9 @@ pub(super) async fn handle_txn_offset_commit(
                 .map(|p| {
                     let mut rp = TxnOffsetCommitResponsePartition::default();
                     rp.partition_index = p.partition_index;
-                    rp.error_code = if unknown.contains(&(t.name.0.to_string(), p.partition_index))
-                    {
+                    rp.error_code = if unreadable.contains(t.name.0.as_str()) {
+                        ResponseError::TopicAuthorizationFailed.code()
+                    } else if unknown.contains(&(t.name.0.to_string(), p.partition_index)) {
                         ResponseError::UnknownTopicOrPartition.code()
                     } else if too_large
                         .iter()
@@ -298,10 +425,25 @@ pub(super) async fn handle_txn_offset_commit(
 
 pub(super) fn handle_describe_transactions(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let mut response = DescribeTransactionsResponse::default();
+    // As Kafka: DESCRIBE on each transactional id; of its partitions only those of topics
+    // the principal may DESCRIBE are shown.
+    let authz = broker.authz(ctx);
     for id in &request.transactional_ids {
+        if !authz.allows_transactional_id(AclOperation::Describe, &id.0) {
+            let mut s = describe_transactions_response::TransactionState::default();
+            s.transactional_id = id.clone();
+            s.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+            s.producer_id = ProducerId(-1);
+            s.producer_epoch = -1;
+            s.transaction_start_time_ms = -1;
+            s.transaction_state = str_bytes("");
+            response.transaction_states.push(s);
+            continue;
+        }
         let mut s = describe_transactions_response::TransactionState::default();
         s.transactional_id = id.clone();
         s.producer_id = ProducerId(-1);
@@ -316,7 +458,9 @@ pub(super) fn handle_describe_transactions(
                 s.producer_id = ProducerId(d.producer_id);
                 s.producer_epoch = d.producer_epoch;
                 let mut topics: Vec<TopicData> = Vec::new();
-                for tp in d.partitions {
+                for tp in d.partitions.into_iter().filter(|tp| {
+                    authz.allows_quietly(AclOperation::Describe, ResourceType::Topic, &tp.topic)
+                }) {
                     match topics.last_mut() {
                         Some(t) if t.topic.0.as_str() == tp.topic => {
                             t.partitions.push(tp.partition)
@@ -363,8 +507,17 @@ pub(super) fn handle_list_transactions(
     };
     match broker.txn.list(&states, &producer_ids, min_duration_ms) {
         Ok(listed) => {
+            // Only the transactional ids the principal may DESCRIBE.
+            let authz = broker.authz(ctx);
             response.transaction_states = listed
                 .into_iter()
+                .filter(|l| {
+                    authz.allows_quietly(
+                        AclOperation::Describe,
+                        ResourceType::TransactionalId,
+                        &l.transactional_id,
+                    )
+                })
                 .map(|l| {
                     let mut s = list_transactions_response::TransactionState::default();
                     s.transactional_id = TransactionalId(str_bytes(&l.transactional_id));
