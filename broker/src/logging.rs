@@ -10,10 +10,12 @@
 //! filters) are kept as they were.
 
 use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::{filter_fn, EnvFilter, LevelFilter};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, Registry};
 
@@ -140,9 +142,15 @@ pub(crate) struct LogLevels {
 
 static LOG_LEVELS: OnceLock<LogLevels> = OnceLock::new();
 
+/// The tracing target of the authorization audit log (`handlers::authorization`): denied
+/// requests at INFO, allowed ones at DEBUG.
+pub(crate) const AUDIT_TARGET: &str = "ironlog::audit";
+
 /// Installs the process's subscriber: JSON lines or text on stderr (no colour codes unless
-/// stderr is a terminal), filtered by `RUST_LOG` or `info,openraft=off`. Call once.
-pub fn init_logging(json: bool) {
+/// stderr is a terminal), filtered by `RUST_LOG` or `info,openraft=off`; with `audit_file`
+/// (`logger.audit.file`) the audit log goes there as JSON lines, appended, and not to
+/// stderr. Call once; fails only when the audit file cannot be opened.
+pub fn init_logging(json: bool, audit_file: Option<&Path>) -> std::io::Result<()> {
     let initial = std::env::var("RUST_LOG")
         .ok()
         .filter(|f| !f.trim().is_empty())
@@ -153,13 +161,27 @@ pub fn init_logging(json: bool) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let registry = tracing_subscriber::registry().with(filter);
+    let audit_file = audit_file
+        .map(|path| OpenOptions::new().create(true).append(true).open(path))
+        .transpose()?;
+    let audit_to_file = audit_file.is_some();
+    let not_audit = filter_fn(move |meta| !(audit_to_file && meta.target() == AUDIT_TARGET));
+    let audit_layer = audit_file.map(|file| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(Mutex::new(file))
+            .with_filter(filter_fn(|meta| meta.target() == AUDIT_TARGET))
+    });
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(audit_layer);
     let installed = if json {
         registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(std::io::stderr),
+                    .with_writer(std::io::stderr)
+                    .with_filter(not_audit),
             )
             .try_init()
     } else {
@@ -167,7 +189,8 @@ pub fn init_logging(json: bool) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
-                    .with_ansi(ansi),
+                    .with_ansi(ansi)
+                    .with_filter(not_audit),
             )
             .try_init()
     };
@@ -177,6 +200,7 @@ pub fn init_logging(json: bool) {
             handle,
         });
     }
+    Ok(())
 }
 
 /// The process's log levels, when [`init_logging`] installed the subscriber.

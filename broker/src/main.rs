@@ -63,7 +63,11 @@ fn main() -> anyhow::Result<()> {
             let (config, from_env) = load_config(config, overrides)?;
             // Logs start once the configuration (which chooses their format) is known;
             // level from RUST_LOG, changeable at runtime (/loggers, BROKER_LOGGER).
-            ironlog::init_logging(config.logger_format_json);
+            ironlog::init_logging(
+                config.logger_format_json,
+                config.logger_audit_file.as_deref(),
+            )
+            .context("cannot open logger.audit.file")?;
             raise_open_files_limit();
             for setting in &from_env {
                 // Values are not logged: some settings are passwords.

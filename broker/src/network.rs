@@ -472,6 +472,7 @@ fn decode_request(
         api,
         correlation_id,
         ctx: RequestContext {
+            api,
             version,
             client_id: header.client_id.as_ref().map(|s| s.to_string()),
             peer: connection.peer,
@@ -629,7 +630,28 @@ async fn handle_controller_frame(
             version,
             reason: e.to_string(),
         })?;
-    let (response, observed) = serve_envelope(envelope, connection.listener_name, &broker).await;
+    // Only a broker may speak for a client: the Envelope's sender needs CLUSTER_ACTION
+    // before its inner principal is trusted (Kafka's `ControllerApis`).
+    let sender = RequestContext {
+        api,
+        version,
+        client_id: None,
+        peer: connection.peer,
+        listener_name: connection.listener_name.clone(),
+        principal: Arc::new(connection.principal.clone()),
+        controller_listener: true,
+        forwarded: false,
+    };
+    let (response, observed) = if broker
+        .authz(&sender)
+        .allows_cluster(crate::security::acl::AclOperation::ClusterAction)
+    {
+        serve_envelope(envelope, connection.listener_name, &broker).await
+    } else {
+        let response = EnvelopeResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+        (response, None)
+    };
     // Counted as Kafka counts a forwarded request: under the inner request's API (an
     // Envelope refused before its inner request ran counts as the Envelope).
     let observed = observed.unwrap_or_else(|| {

@@ -15,6 +15,7 @@
 //! signal (another cluster's voters, a duplicate node id) stops the process with its
 //! reason.
 
+use crate::security::authorizer::Authorizer;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -180,6 +181,7 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
         Arc::clone(&controller),
         config.clone(),
         Arc::clone(&metrics),
+        Arc::new(Authorizer::from_config(&config)),
     ));
     match async {
         if let Some(listener) = bind_controller_listener(&config).await? {
@@ -587,6 +589,7 @@ async fn build_broker(
     );
     Ok(Arc::new(Broker {
         metrics,
+        authorizer: Arc::new(Authorizer::from_config(&config)),
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,
         ),

@@ -101,7 +101,13 @@ fn build_classpaths() -> Result<Classpaths, String> {
 /// Runs `java ironlog.CLASS BOOTSTRAP` with `classpath` against a fresh broker and fails
 /// with the session's report (and the broker's log) unless every scenario passed.
 fn run_session(class: &str, classpath: &str) {
-    let broker = TestBroker::start_with(BROKER_OVERRIDES);
+    run_session_with(class, classpath, &[]);
+}
+
+/// [`run_session`] on a broker with `extra` settings besides [`BROKER_OVERRIDES`].
+fn run_session_with(class: &str, classpath: &str, extra: &[(&str, &str)]) {
+    let overrides: Vec<(&str, &str)> = BROKER_OVERRIDES.iter().chain(extra).copied().collect();
+    let broker = TestBroker::start_with(&overrides);
     ClientSession {
         program: "java".into(),
         script: PathBuf::from(format!("ironlog.{class}")),
@@ -171,4 +177,23 @@ fn java_3_9_client_basics() {
 #[test]
 fn kafka_cli_tools_session() {
     run_session("ToolsSession", &classpaths().current);
+}
+
+/// ACLs with Kafka 4.1's `kafka-acls` (add, list with MATCH, remove; literal and prefixed
+/// patterns; a refused binding) and the AdminClient's createAcls / describeAcls /
+/// deleteAcls, on a broker with the StandardAuthorizer whose PLAINTEXT principal is a super
+/// user (as kafka-reference.sh configures Kafka).
+#[test]
+fn java_acl_session() {
+    run_session_with(
+        "AclSession",
+        &classpaths().current,
+        &[
+            (
+                "authorizer.class.name",
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            ),
+            ("super.users", "User:ANONYMOUS"),
+        ],
+    );
 }

@@ -19,9 +19,11 @@ use kafka_protocol::messages::{
 
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorization::Authz;
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::{AlterOp, ConfigChangeSpec, ConfigResource};
+use crate::security::acl::AclOperation;
 use ironlog_config::{self as config, DescribedConfig};
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -29,6 +31,36 @@ const RESOURCE_BROKER: i8 = 4;
 const RESOURCE_BROKER_LOGGER: i8 = 8;
 const RESOURCE_CLIENT_METRICS: i8 = 16;
 const RESOURCE_GROUP: i8 = 32;
+
+/// Kafka's authorization of a config resource: a topic's configs on the topic
+/// (TOPIC_AUTHORIZATION_FAILED), a group's on the group, the others (brokers, broker
+/// loggers, client metrics) on the cluster (CLUSTER_AUTHORIZATION_FAILED).
+fn authorize_resource(
+    authz: &Authz<'_>,
+    resource_type: i8,
+    name: &str,
+    operation: AclOperation,
+) -> Result<(), ApiError> {
+    let (allowed, code) = match resource_type {
+        RESOURCE_TOPIC => (
+            authz.allows_topic(operation, name),
+            ResponseError::TopicAuthorizationFailed,
+        ),
+        RESOURCE_GROUP => (
+            authz.allows_group(operation, name),
+            ResponseError::GroupAuthorizationFailed,
+        ),
+        _ => (
+            authz.allows_cluster(operation),
+            ResponseError::ClusterAuthorizationFailed,
+        ),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::code_only(code))
+    }
+}
 
 /// Which request names a resource: Kafka words its broker-id errors differently in
 /// DescribeConfigs and in the alter requests.
@@ -123,10 +155,21 @@ pub(super) fn handle_describe(
     let synonyms = request.include_synonyms;
     let docs = request.include_documentation && ctx.version >= 3;
     let mut response = DescribeConfigsResponse::default();
+    let authz = broker.authz(ctx);
     for res in request.resources {
         let mut out = DescribeConfigsResult::default();
         out.resource_type = res.resource_type;
         out.resource_name = res.resource_name.clone();
+        if let Err(e) = authorize_resource(
+            &authz,
+            res.resource_type,
+            &res.resource_name,
+            AclOperation::DescribeConfigs,
+        ) {
+            out.error_code = e.error_code();
+            response.results.push(out);
+            continue;
+        }
         // As Kafka: no keys, or an empty list, means every config.
         let keys: Option<Vec<String>> = res
             .configuration_keys
@@ -280,10 +323,17 @@ pub(super) async fn handle_alter(
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let image = broker.image();
+    let authz = broker.authz(ctx);
     let parsed = request
         .resources
         .iter()
         .map(|res| {
+            authorize_resource(
+                &authz,
+                res.resource_type,
+                &res.resource_name,
+                AclOperation::AlterConfigs,
+            )?;
             check_keys(
                 res.configs
                     .iter()
@@ -402,6 +452,20 @@ pub(super) async fn handle_incremental_alter(
     ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let authz = broker.authz(ctx);
+    let refusals: Vec<Result<(), ApiError>> = request
+        .resources
+        .iter()
+        .map(|res| {
+            authorize_resource(
+                &authz,
+                res.resource_type,
+                &res.resource_name,
+                AclOperation::AlterConfigs,
+            )
+        })
+        .collect();
+    let mut refused = refusals.iter();
     // BROKER_LOGGER resources change this process's log levels, not metadata.
     let is_logger = |res: &incremental_alter_configs_request::AlterConfigsResource| {
         res.resource_type == RESOURCE_BROKER_LOGGER
@@ -409,8 +473,12 @@ pub(super) async fn handle_incremental_alter(
     let parsed = request
         .resources
         .iter()
-        .filter(|res| !is_logger(res))
-        .map(|res| parse_incremental(broker, res, Purpose::alter(ctx)))
+        .zip(&refusals)
+        .filter(|(res, _)| !is_logger(res))
+        .map(|(res, refusal)| match refusal {
+            Err(e) => Err(e.clone()),
+            Ok(()) => parse_incremental(broker, res, Purpose::alter(ctx)),
+        })
         .collect();
     let mut committed = commit_changes(broker, parsed, request.validate_only)
         .await
@@ -419,7 +487,9 @@ pub(super) async fn handle_incremental_alter(
         .resources
         .iter()
         .map(|res| {
+            let refusal = refused.next().cloned().unwrap_or(Ok(()));
             if is_logger(res) {
+                refusal?;
                 super::broker_loggers::alter(broker, res, request.validate_only)
             } else {
                 committed
@@ -465,6 +535,14 @@ pub(super) fn handle_list_config_resources(
         &request.resource_types
     };
     let mut response = ListConfigResourcesResponse::default();
+    // As Kafka: DESCRIBE_CONFIGS on the cluster.
+    if !broker
+        .authz(ctx)
+        .allows_cluster(AclOperation::DescribeConfigs)
+    {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     if wanted.iter().any(|t| !supported.contains(t)) {
         response.error_code = ResponseError::UnsupportedVersion.code();
         return response;

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
     BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId, RequestKind, ResponseKind,
 };
 
+use super::authorization::Authz;
 use super::{api_versions, describe_quorum, Broker, Outcome, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::{
@@ -23,6 +24,8 @@ use crate::metadata::{
     IsrChange, MetadataQuorum,
 };
 use crate::metrics::Metrics;
+use crate::security::acl::AclOperation;
+use crate::security::authorizer::Authorizer;
 use crate::txn::PRODUCER_ID_BLOCK_SIZE;
 use ironlog_config::{BrokerConfig, SecurityProtocol};
 
@@ -33,6 +36,7 @@ pub(crate) struct ControllerEndpoint {
     pub config: BrokerConfig,
     /// The process's metrics, which count this listener's requests from the start.
     pub metrics: Arc<Metrics>,
+    pub authorizer: Arc<Authorizer>,
     broker: OnceLock<Arc<Broker>>,
 }
 
@@ -42,12 +46,14 @@ impl ControllerEndpoint {
         controller: Arc<Controller>,
         config: BrokerConfig,
         metrics: Arc<Metrics>,
+        authorizer: Arc<Authorizer>,
     ) -> Self {
         Self {
             quorum,
             controller,
             config,
             metrics,
+            authorizer,
             broker: OnceLock::new(),
         }
     }
@@ -70,10 +76,53 @@ pub(crate) async fn handle(
     ctx: &RequestContext,
     request: RequestKind,
 ) -> Result<Outcome, RequestKind> {
+    // Brokers' lifecycle APIs need CLUSTER_ACTION, DescribeQuorum DESCRIBE on the cluster
+    // (Kafka's `ControllerApis`); the admin APIs check their own in the broker's handlers.
+    let authz = Authz::new(
+        &endpoint.authorizer,
+        &endpoint.metrics,
+        || endpoint.quorum.image().acls.clone(),
+        ctx,
+    );
+    let refused = ResponseError::ClusterAuthorizationFailed.code();
     let response = match request {
         RequestKind::ApiVersions(r) => {
             let offset = endpoint.quorum.image().offset;
             ResponseKind::ApiVersions(api_versions::handle(ctx, r, offset))
+        }
+        RequestKind::BrokerRegistration(_)
+            if !authz.allows_cluster(AclOperation::ClusterAction) =>
+        {
+            ResponseKind::BrokerRegistration(
+                BrokerRegistrationResponse::default()
+                    .with_error_code(refused)
+                    .with_broker_epoch(-1),
+            )
+        }
+        RequestKind::BrokerHeartbeat(_) if !authz.allows_cluster(AclOperation::ClusterAction) => {
+            ResponseKind::BrokerHeartbeat(
+                BrokerHeartbeatResponse::default()
+                    .with_error_code(refused)
+                    .with_is_fenced(true),
+            )
+        }
+        RequestKind::AllocateProducerIds(_)
+            if !authz.allows_cluster(AclOperation::ClusterAction) =>
+        {
+            ResponseKind::AllocateProducerIds(
+                AllocateProducerIdsResponse::default()
+                    .with_error_code(refused)
+                    .with_producer_id_start(ProducerId(-1)),
+            )
+        }
+        RequestKind::AlterPartition(_) if !authz.allows_cluster(AclOperation::ClusterAction) => {
+            ResponseKind::AlterPartition(AlterPartitionResponse::default().with_error_code(refused))
+        }
+        RequestKind::DescribeQuorum(_) if !authz.allows_cluster(AclOperation::Describe) => {
+            ResponseKind::DescribeQuorum(
+                kafka_protocol::messages::DescribeQuorumResponse::default()
+                    .with_error_code(refused),
+            )
         }
         RequestKind::BrokerRegistration(r) => {
             ResponseKind::BrokerRegistration(registration(endpoint, r).await)

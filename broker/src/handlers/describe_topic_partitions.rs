@@ -24,10 +24,11 @@ use kafka_protocol::messages::{
 };
 use uuid::Uuid;
 
-use super::metadata::{broker_ids, PartitionView, TOPIC_OPERATIONS_ALL};
+use super::metadata::{broker_ids, PartitionView};
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::ResponseError;
 use crate::metadata::{validate_topic_name, MetadataImage, TopicImage};
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::types::is_internal_topic;
 
 pub(super) fn handle(
@@ -49,12 +50,27 @@ pub(super) fn handle(
         .response_partition_limit
         .min(broker.config.max_request_partition_size_limit)
         .max(1);
+    // DESCRIBE on each topic: a named one refused is TOPIC_AUTHORIZATION_FAILED (audited),
+    // "every topic" lists only the describable ones.
+    let authz = broker.authz(ctx);
+    let all_topics = requested.is_empty();
+    let access = TopicAccess {
+        describable: &|name: &str| {
+            if all_topics {
+                authz.allows_quietly(AclOperation::Describe, ResourceType::Topic, name)
+            } else {
+                authz.allows_topic(AclOperation::Describe, name)
+            }
+        },
+        operations: &|name: &str| authz.operations(ResourceType::Topic, name),
+    };
     match describe(
         &image,
         &requested,
         cursor,
         partition_limit,
         &ctx.listener_name,
+        &access,
     ) {
         Ok(response) => response,
         Err(reason) => {
@@ -64,6 +80,13 @@ pub(super) fn handle(
     }
 }
 
+/// What the principal may see of a topic.
+struct TopicAccess<'a> {
+    describable: &'a dyn Fn(&str) -> bool,
+    /// The topic's authorized-operations bits.
+    operations: &'a dyn Fn(&str) -> i32,
+}
+
 /// One page of the description, or why the request is invalid.
 fn describe(
     image: &MetadataImage,
@@ -71,6 +94,7 @@ fn describe(
     cursor: Option<(String, i32)>,
     partition_limit: i32,
     listener_name: &str,
+    access: &TopicAccess<'_>,
 ) -> Result<DescribeTopicPartitionsResponse, &'static str> {
     let all_topics = requested.is_empty();
     let cursor_topic = cursor.as_ref().map_or("", |(topic, _)| topic.as_str());
@@ -100,9 +124,21 @@ fn describe(
             response.next_cursor = Some(cursor_at(name, 0));
             break;
         }
+        if !(access.describable)(name) {
+            if !all_topics {
+                let mut t = DescribeTopicPartitionsResponseTopic::default();
+                t.error_code = ResponseError::TopicAuthorizationFailed.code();
+                t.name = Some(TopicName(str_bytes(name)));
+                t.topic_id = Uuid::nil();
+                response.topics.push(t);
+            }
+            continue;
+        }
         let Some(topic) = image.topics.get(name) else {
             if !all_topics {
-                response.topics.push(unknown_topic(name));
+                response
+                    .topics
+                    .push(unknown_topic(name, (access.operations)(name)));
             }
             continue;
         };
@@ -110,8 +146,9 @@ fn describe(
             Some((cursor_topic, partition)) if cursor_topic == name => *partition,
             _ => 0,
         };
-        let (described, next_partition) =
+        let (mut described, next_partition) =
             partitions_page(image, topic, start, remaining, listener_name);
+        described.topic_authorized_operations = (access.operations)(name);
         remaining -= i32::try_from(described.partitions.len()).unwrap_or(i32::MAX);
         response.topics.push(described);
         if let Some(next) = next_partition {
@@ -137,8 +174,6 @@ fn partitions_page(
     t.name = Some(TopicName(str_bytes(&topic.name)));
     t.topic_id = topic.topic_id;
     t.is_internal = is_internal_topic(&topic.name);
-    // Without an authorizer every topic operation is allowed (Kafka reports them always).
-    t.topic_authorized_operations = TOPIC_OPERATIONS_ALL;
     for (&index, reg) in topic.partitions.range(start..end.max(start)) {
         let view = PartitionView::of(image, index, reg, listener_name);
         let mut p = DescribeTopicPartitionsResponsePartition::default();
@@ -155,7 +190,7 @@ fn partitions_page(
     (t, (end < count).then_some(end))
 }
 
-fn unknown_topic(name: &str) -> DescribeTopicPartitionsResponseTopic {
+fn unknown_topic(name: &str, operations: i32) -> DescribeTopicPartitionsResponseTopic {
     let mut t = DescribeTopicPartitionsResponseTopic::default();
     t.error_code = if validate_topic_name(name).is_err() {
         ResponseError::InvalidTopicException.code()
@@ -165,7 +200,7 @@ fn unknown_topic(name: &str) -> DescribeTopicPartitionsResponseTopic {
     t.name = Some(TopicName(str_bytes(name)));
     t.topic_id = Uuid::nil();
     t.is_internal = is_internal_topic(name);
-    t.topic_authorized_operations = TOPIC_OPERATIONS_ALL;
+    t.topic_authorized_operations = operations;
     t
 }
 

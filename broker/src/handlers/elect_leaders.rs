@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::ElectionType;
+use crate::security::acl::AclOperation;
 
 pub(super) async fn handle(
     broker: &Arc<Broker>,
@@ -27,12 +28,17 @@ pub(super) async fn handle(
             .collect()
     });
     let mut response = ElectLeadersResponse::default();
+    // As Kafka's controller: ALTER on the cluster, else the whole request is refused.
+    if !broker.authz(ctx).allows_cluster(AclOperation::Alter) {
+        let error = ApiError::from(ResponseError::ClusterAuthorizationFailed);
+        return failed(response, targets, &error, ctx.version);
+    }
     let Some(election_type) = election_type else {
         let error = ApiError::new(
             ResponseError::InvalidRequest,
             format!("Unknown election type {}", request.election_type),
         );
-        return failed(response, targets, &error);
+        return failed(response, targets, &error, ctx.version);
     };
     let results = match broker
         .controller
@@ -40,7 +46,7 @@ pub(super) async fn handle(
         .await
     {
         Ok(results) => results,
-        Err(e) => return failed(response, targets, &e),
+        Err(e) => return failed(response, targets, &e, ctx.version),
     };
     broker.await_applied(broker.image().offset).await;
     for (topic, partitions) in results {
@@ -58,13 +64,17 @@ pub(super) async fn handle(
     response
 }
 
-/// The whole request failed: the error on the request and on every partition it named.
+/// The whole request failed: the error on the request (v1+, which has the field) and on
+/// every partition it named.
 fn failed(
     mut response: ElectLeadersResponse,
     targets: Option<Vec<(String, Vec<i32>)>>,
     error: &ApiError,
+    version: i16,
 ) -> ElectLeadersResponse {
-    response.error_code = error.error_code();
+    if version >= 1 {
+        response.error_code = error.error_code();
+    }
     for (topic, partitions) in targets.unwrap_or_default() {
         let mut t = ReplicaElectionResult::default().with_topic(str_bytes(&topic).into());
         for partition in partitions {

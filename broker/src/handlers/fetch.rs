@@ -12,6 +12,7 @@
 //! reference when they are at least `frame::SPLICE_MIN_BYTES` long and copies smaller ones
 //! (a chunk of their own would cost more), so large reads are not copied again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::MetadataImage;
 use crate::replica::{FetchIsolation, Partition, ReplicaManager};
+use crate::security::acl::AclOperation;
 use crate::types::TopicPartition;
 
 /// Upper bound on one long poll, whatever the client asks for.
@@ -124,10 +126,27 @@ async fn handle_inner(
     let image = broker.image();
     let (requested, forgotten) = requested_partitions(&image, &request, uses_topic_ids);
     let mut session = open_session(broker, ctx, &request, uses_topic_ids, requested, &forgotten)?;
+    // As Kafka: a follower needs CLUSTER_ACTION, a consumer READ on each topic (decided,
+    // and a denial audited, once per topic); an unknown topic id is reported first.
+    let authz = broker.authz(ctx);
+    let follower_allowed = matches!(fetcher, Fetcher::Follower { .. })
+        .then(|| authz.allows_cluster(AclOperation::ClusterAction));
+    let mut readable: HashMap<String, bool> = HashMap::new();
     let targets: Vec<ReadTarget> = std::mem::take(&mut session.partitions)
         .into_iter()
         .map(|(key, cached)| {
-            let resolved = resolve(broker, &key, uses_topic_ids, &cached, fetcher);
+            let unknown_id = key.topic.is_empty() && uses_topic_ids;
+            let allowed = unknown_id
+                || follower_allowed.unwrap_or_else(|| {
+                    *readable
+                        .entry(key.topic.clone())
+                        .or_insert_with(|| authz.allows_topic(AclOperation::Read, &key.topic))
+                });
+            let resolved = if allowed {
+                resolve(broker, &key, uses_topic_ids, &cached, fetcher)
+            } else {
+                Err(ResponseError::TopicAuthorizationFailed.into())
+            };
             (key, cached, resolved)
         })
         .collect();

@@ -6,7 +6,7 @@
 //! does not carry, and answer offsets of partitions that do not exist (the coordinator knows
 //! no topics; see [`RequestedPartitions`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::consumer_group_describe_response::{
@@ -52,6 +52,7 @@ use crate::group::{
     GROUP_METADATA_TOPIC_NAME,
 };
 use crate::metadata::MetadataImage;
+use crate::security::acl::{AclOperation, ResourceType};
 
 fn code_of(result: Result<(), ResponseError>) -> i16 {
     result.err().map_or(0, |e| e.code())
@@ -115,6 +116,23 @@ async fn find_one(
     key_type: i8,
     key: &str,
 ) -> Result<(i32, String, u16), (ResponseError, String)> {
+    // DESCRIBE on the group or transactional id (Kafka's FindCoordinator check).
+    let authz = broker.authz(ctx);
+    match key_type {
+        KEY_TYPE_GROUP if !authz.allows_group(AclOperation::Describe, key) => {
+            return Err((
+                ResponseError::GroupAuthorizationFailed,
+                ResponseError::GroupAuthorizationFailed.to_string(),
+            ))
+        }
+        KEY_TYPE_TRANSACTION if !authz.allows_transactional_id(AclOperation::Describe, key) => {
+            return Err((
+                ResponseError::TransactionalIdAuthorizationFailed,
+                ResponseError::TransactionalIdAuthorizationFailed.to_string(),
+            ))
+        }
+        _ => {}
+    }
     let (topic, partition) = match key_type {
         KEY_TYPE_GROUP => {
             broker
@@ -177,6 +195,18 @@ pub(super) async fn handle_join_group(
     ctx: &RequestContext,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
+    if !broker
+        .authz(ctx)
+        .allows_group(AclOperation::Read, &request.group_id.0)
+    {
+        let mut r = JoinGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1);
+        if ctx.version < 7 {
+            r.protocol_name = Some(str_bytes(""));
+        }
+        return r;
+    }
     let session_timeout_ms = request.session_timeout_ms;
     let join = JoinArgs {
         group_id: request.group_id.0.to_string(),
@@ -237,6 +267,13 @@ pub(super) async fn handle_sync_group(
     ctx: &RequestContext,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    if !broker
+        .authz(ctx)
+        .allows_group(AclOperation::Read, &request.group_id.0)
+    {
+        return SyncGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let sync = SyncArgs {
         group_id: request.group_id.0.to_string(),
         member_id: request.member_id.to_string(),
@@ -271,9 +308,17 @@ fn sync_group_response(outcome: SyncOutcome, version: i16) -> SyncGroupResponse 
 
 pub(super) fn handle_heartbeat(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
     let mut r = HeartbeatResponse::default();
+    if !broker
+        .authz(ctx)
+        .allows_group(AclOperation::Read, &request.group_id.0)
+    {
+        r.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return r;
+    }
     r.error_code = code_of(broker.groups.heartbeat(
         &request.group_id.0,
         &request.member_id,
@@ -288,6 +333,13 @@ pub(super) async fn handle_leave_group(
     ctx: &RequestContext,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
+    if !broker
+        .authz(ctx)
+        .allows_group(AclOperation::Read, &request.group_id.0)
+    {
+        return LeaveGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let batched = ctx.version >= 3;
     let members: Vec<LeavingMember> = if batched {
         request
@@ -330,39 +382,68 @@ pub(super) async fn handle_leave_group(
     response
 }
 
-/// The partitions a per-partition request names, in request order, and those of them the
-/// `MetadataImage` lacks: those are answered UNKNOWN_TOPIC_OR_PARTITION here and never
-/// reach a coordinator, which knows no topics (as Kafka's request handler).
+/// The partitions a per-partition request names, in request order, and which of them are
+/// answered here and never reach a coordinator: those of topics the principal may not use
+/// (an authorization error for the whole topic, checked first, as Kafka), and those the
+/// `MetadataImage` lacks (UNKNOWN_TOPIC_OR_PARTITION: the coordinator knows no topics, as
+/// Kafka's request handler).
 pub(super) struct RequestedPartitions<'a> {
     topics: Vec<(&'a TopicName, Vec<i32>)>,
+    refused: HashMap<&'a str, ResponseError>,
     unknown: HashSet<(&'a str, i32)>,
 }
 
 impl<'a> RequestedPartitions<'a> {
+    /// `refuse(topic)` is the authorization error of a topic the request may not touch.
     pub(super) fn new(
         image: &MetadataImage,
         topics: impl Iterator<Item = (&'a TopicName, Vec<i32>)>,
+        refuse: impl Fn(&str) -> Option<ResponseError>,
     ) -> Self {
         let topics: Vec<_> = topics.collect();
+        let mut refused = HashMap::new();
+        for (name, _) in &topics {
+            if !refused.contains_key(name.0.as_str()) {
+                if let Some(code) = refuse(name.0.as_str()) {
+                    refused.insert(name.0.as_str(), code);
+                }
+            }
+        }
         let unknown = topics
             .iter()
+            .filter(|(name, _)| !refused.contains_key(name.0.as_str()))
             .flat_map(|(name, partitions)| partitions.iter().map(|p| (name.0.as_str(), *p)))
             .filter(|(topic, partition)| !image.has_partition(topic, *partition))
             .collect();
-        Self { topics, unknown }
+        Self {
+            topics,
+            refused,
+            unknown,
+        }
     }
 
-    pub(super) fn is_unknown(&self, topic: &str, partition: i32) -> bool {
-        self.unknown.contains(&(topic, partition))
+    /// The partition is answered here (refused or unknown), not by the coordinator.
+    pub(super) fn is_answered_here(&self, topic: &str, partition: i32) -> bool {
+        self.refused.contains_key(topic) || self.unknown.contains(&(topic, partition))
+    }
+
+    pub(super) fn is_refused(&self, topic: &str) -> bool {
+        self.refused.contains_key(topic)
     }
 
     pub(super) fn has_unknown(&self) -> bool {
         !self.unknown.is_empty()
     }
 
+    /// Some partition is answered here.
+    pub(super) fn answers_any_here(&self) -> bool {
+        !self.unknown.is_empty() || !self.refused.is_empty()
+    }
+
     /// The response's topics in the request's order: `topic(name, partitions)` made of
     /// `partition(index, error code)` for each partition the request named; `known(topic,
-    /// partition)` gives the code of each partition the image has, called in request order.
+    /// partition)` gives the code of each partition not answered here, called in request
+    /// order.
     pub(super) fn respond<T, P>(
         &self,
         mut known: impl FnMut(&str, i32) -> i16,
@@ -372,13 +453,16 @@ impl<'a> RequestedPartitions<'a> {
         self.topics
             .iter()
             .map(|(name, indexes)| {
+                let name_str = name.0.as_str();
                 let partitions = indexes
                     .iter()
                     .map(|&index| {
-                        let code = if self.is_unknown(name.0.as_str(), index) {
+                        let code = if let Some(refusal) = self.refused.get(name_str) {
+                            refusal.code()
+                        } else if self.unknown.contains(&(name_str, index)) {
                             ResponseError::UnknownTopicOrPartition.code()
                         } else {
-                            known(name.0.as_str(), index)
+                            known(name_str, index)
                         };
                         partition(index, code)
                     })
@@ -418,22 +502,36 @@ pub(super) async fn handle_offset_commit(
     ctx: &RequestContext,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
+    // As Kafka: READ on the group, else every partition is GROUP_AUTHORIZATION_FAILED;
+    // then READ on each topic, checked before whether it exists.
+    let authz = broker.authz(ctx);
+    let group_allowed = authz.allows_group(AclOperation::Read, &request.group_id.0);
     let requested = RequestedPartitions::new(
         &broker.image(),
         request.topics.iter().map(|t| {
             let partitions = t.partitions.iter().map(|p| p.partition_index);
             (&t.name, partitions.collect())
         }),
+        |topic| {
+            if !group_allowed {
+                Some(ResponseError::GroupAuthorizationFailed)
+            } else if !authz.allows_topic(AclOperation::Read, topic) {
+                Some(ResponseError::TopicAuthorizationFailed)
+            } else {
+                None
+            }
+        },
     );
     let topics: Vec<(String, Vec<CommittedOffset>)> = request
         .topics
         .iter()
+        .filter(|t| !requested.is_refused(&t.name.0))
         .map(|t| {
             let name = t.name.0.to_string();
             let offsets = t
                 .partitions
                 .iter()
-                .filter(|p| !requested.is_unknown(&name, p.partition_index))
+                .filter(|p| !requested.is_answered_here(&name, p.partition_index))
                 .map(|p| CommittedOffset {
                     partition: p.partition_index,
                     offset: p.committed_offset,
@@ -449,7 +547,7 @@ pub(super) async fn handle_offset_commit(
         })
         .filter(|(_, offsets): &(String, Vec<CommittedOffset>)| !offsets.is_empty())
         .collect();
-    let answered = if topics.is_empty() && requested.has_unknown() {
+    let answered = if topics.is_empty() && requested.answers_any_here() {
         Ok(PartitionResults::new())
     } else {
         let commit = OffsetCommitArgs {
@@ -484,6 +582,16 @@ pub(super) fn handle_offset_fetch(
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     let mut response = OffsetFetchResponse::default();
+    // As Kafka: DESCRIBE on the group; of the named topics, those without DESCRIBE are
+    // TOPIC_AUTHORIZATION_FAILED, of all the group's topics they are left out.
+    let authz = broker.authz(ctx);
+    let describable = |topic: &str, named: bool| {
+        if named {
+            authz.allows_topic(AclOperation::Describe, topic)
+        } else {
+            authz.allows_quietly(AclOperation::Describe, ResourceType::Topic, topic)
+        }
+    };
     if ctx.version >= 8 {
         for g in &request.groups {
             let topics: OffsetFetchTopics = g.topics.as_ref().map(|ts| {
@@ -493,6 +601,11 @@ pub(super) fn handle_offset_fetch(
             });
             let mut rg = OffsetFetchResponseGroup::default();
             rg.group_id = g.group_id.clone();
+            if !authz.allows_group(AclOperation::Describe, &g.group_id.0) {
+                rg.error_code = ResponseError::GroupAuthorizationFailed.code();
+                response.groups.push(rg);
+                continue;
+            }
             if ctx.version >= 9 {
                 if let Err(code) = broker.groups.validate_consumer_offset_fetch(
                     &g.group_id.0,
@@ -506,7 +619,21 @@ pub(super) fn handle_offset_fetch(
             }
             match broker.groups.fetch_offsets(&g.group_id.0, topics) {
                 Ok(found) => {
+                    let named = g.topics.is_some();
                     rg.topics = to_topics_v8(found);
+                    rg.topics.retain(|t| named || describable(&t.name.0, false));
+                    for t in rg
+                        .topics
+                        .iter_mut()
+                        .filter(|t| named && !describable(&t.name.0, true))
+                    {
+                        for p in &mut t.partitions {
+                            p.error_code = ResponseError::TopicAuthorizationFailed.code();
+                            p.committed_offset = -1;
+                            p.committed_leader_epoch = -1;
+                            p.metadata = Some(str_bytes(""));
+                        }
+                    }
                     if request.require_stable {
                         let pending = broker.groups.pending_txn_offset_partitions(&g.group_id.0);
                         for t in &mut rg.topics {
@@ -530,12 +657,32 @@ pub(super) fn handle_offset_fetch(
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    match broker
-        .groups
-        .fetch_offsets(&request.group_id.0, topics.clone())
-    {
+    let fetched = if authz.allows_group(AclOperation::Describe, &request.group_id.0) {
+        broker
+            .groups
+            .fetch_offsets(&request.group_id.0, topics.clone())
+    } else {
+        Err(ResponseError::GroupAuthorizationFailed)
+    };
+    match fetched {
         Ok(found) => {
+            let named = request.topics.is_some();
             response.topics = to_topics_v0(found, ctx.version);
+            response
+                .topics
+                .retain(|t| named || describable(&t.name.0, false));
+            for t in response
+                .topics
+                .iter_mut()
+                .filter(|t| named && !describable(&t.name.0, true))
+            {
+                for p in &mut t.partitions {
+                    p.error_code = ResponseError::TopicAuthorizationFailed.code();
+                    p.committed_offset = -1;
+                    p.committed_leader_epoch = -1;
+                    p.metadata = Some(str_bytes(""));
+                }
+            }
             // Offsets of an open transaction: a require_stable fetch (v7+) must wait for it.
             if ctx.version >= 7 && request.require_stable {
                 let pending = broker
@@ -636,10 +783,25 @@ pub(super) fn handle_list_groups(
         .collect();
     let types: Vec<String> = request.types_filter.iter().map(|s| s.to_string()).collect();
     let mut response = ListGroupsResponse::default();
+    // As Kafka: DESCRIBE on the cluster lists every group, else those the principal may
+    // DESCRIBE (quietly).
+    let authz = broker.authz(ctx);
+    let all = authz.allows_quietly(
+        AclOperation::Describe,
+        ResourceType::Cluster,
+        crate::security::acl::CLUSTER_NAME,
+    );
     match broker.groups.list_groups(&states, &types) {
         Ok(groups) => {
             response.groups = groups
                 .iter()
+                .filter(|g| {
+                    all || authz.allows_quietly(
+                        AclOperation::Describe,
+                        ResourceType::Group,
+                        &g.group_id,
+                    )
+                })
                 .map(|g| listed_group(g, ctx.version))
                 .collect()
         }
@@ -668,10 +830,25 @@ pub(super) fn handle_describe_groups(
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     let mut response = DescribeGroupsResponse::default();
+    let authz = broker.authz(ctx);
     response.groups = request
         .groups
         .iter()
-        .map(|g| described_group(&g.0, broker.groups.describe_group(&g.0), ctx.version))
+        .map(|g| {
+            if !authz.allows_group(AclOperation::Describe, &g.0) {
+                let mut d = DescribedGroup::default();
+                d.group_id = g.clone();
+                d.error_code = ResponseError::GroupAuthorizationFailed.code();
+                d.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+                return d;
+            }
+            let mut d = described_group(&g.0, broker.groups.describe_group(&g.0), ctx.version);
+            // Authorized operations arrived in v3.
+            if request.include_authorized_operations && ctx.version >= 3 {
+                d.authorized_operations = authz.operations(ResourceType::Group, &g.0);
+            }
+            d
+        })
         .collect();
     response
 }
@@ -683,7 +860,7 @@ fn described_group(
 ) -> DescribedGroup {
     let mut d = DescribedGroup::default();
     d.group_id = GroupId(str_bytes(group_id));
-    // Authorized operations arrived in v3; no ACLs are enforced, so none are reported.
+    // Filled in by the caller when asked for.
     d.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
     match described {
         Ok(g) => {
@@ -728,22 +905,31 @@ fn described_group(
 
 pub(super) async fn handle_delete_groups(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let ids: Vec<String> = request
+    // DELETE on each group; the refused ones never reach the coordinator.
+    let authz = broker.authz(ctx);
+    let (ids, refused): (Vec<String>, Vec<String>) = request
         .groups_names
         .iter()
         .map(|g| g.0.to_string())
-        .collect();
+        .partition(|id| authz.allows_group(AclOperation::Delete, id));
     let codes = broker.groups.delete_groups(&ids).await;
     let mut response = DeleteGroupsResponse::default();
     response.results = ids
         .iter()
         .zip(codes)
+        .map(|(id, code)| (id, code_of(code)))
+        .chain(
+            refused
+                .iter()
+                .map(|id| (id, ResponseError::GroupAuthorizationFailed.code())),
+        )
         .map(|(id, code)| {
             let mut r = DeletableGroupResult::default();
             r.group_id = GroupId(str_bytes(id));
-            r.error_code = code_of(code);
+            r.error_code = code;
             r
         })
         .collect();
@@ -755,21 +941,33 @@ pub(super) async fn handle_delete_groups(
 /// error replaces the partition answers (as Kafka).
 pub(super) async fn handle_offset_delete(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
+    // As Kafka: DELETE on the group for the whole request, READ on each topic.
+    let authz = broker.authz(ctx);
+    if !authz.allows_group(AclOperation::Delete, &request.group_id.0) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let requested = RequestedPartitions::new(
         &broker.image(),
         request.topics.iter().map(|t| {
             let partitions = t.partitions.iter().map(|p| p.partition_index);
             (&t.name, partitions.collect())
         }),
+        |topic| {
+            let readable = authz.allows_topic(AclOperation::Read, topic);
+            (!readable).then_some(ResponseError::TopicAuthorizationFailed)
+        },
     );
     let topics: Vec<(String, Vec<i32>)> = requested
         .topics
         .iter()
+        .filter(|(name, _)| !requested.is_refused(&name.0))
         .map(|(name, partitions)| {
             let known = partitions.iter().copied();
-            let known = known.filter(|p| !requested.is_unknown(&name.0, *p));
+            let known = known.filter(|p| !requested.is_answered_here(&name.0, *p));
             (name.0.to_string(), known.collect::<Vec<i32>>())
         })
         .filter(|(_, partitions)| !partitions.is_empty() || !requested.has_unknown())
@@ -804,6 +1002,31 @@ pub(super) async fn handle_consumer_group_heartbeat(
     ctx: &RequestContext,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    // As Kafka: READ on the group, DESCRIBE on every subscribed topic.
+    let authz = broker.authz(ctx);
+    let refused = if !authz.allows_group(AclOperation::Read, &request.group_id.0) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else if request
+        .subscribed_topic_names
+        .as_ref()
+        .is_some_and(|names| {
+            names
+                .iter()
+                .map(|n| n.0.as_str())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .filter(|name| !authz.allows_topic(AclOperation::Describe, name))
+                .count()
+                > 0
+        })
+    {
+        Some(ResponseError::TopicAuthorizationFailed)
+    } else {
+        None
+    };
+    if let Some(code) = refused {
+        return ConsumerGroupHeartbeatResponse::default().with_error_code(code.code());
+    }
     let image = broker.image();
     // Owned partitions of topics the image lacks (deleted) are simply no longer owned.
     let owned: Option<Assignment> = request.topic_partitions.as_ref().map(|tps| {
@@ -885,23 +1108,46 @@ pub(super) fn handle_consumer_group_describe(
     ctx: &RequestContext,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
+    // DESCRIBE on each group; the refused ones never reach the coordinator.
+    let authz = broker.authz(ctx);
     let ids: Vec<String> = request.group_ids.iter().map(|g| g.0.to_string()).collect();
-    // No ACLs: every group operation is allowed (READ, DESCRIBE, DELETE).
-    let authorized_operations = if request.include_authorized_operations {
-        (1 << 3) | (1 << 8) | (1 << 6)
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
-    };
-    let mut response = ConsumerGroupDescribeResponse::default();
-    response.groups = ids
+    let allowed: Vec<bool> = ids
         .iter()
-        .zip(broker.groups.consumer_group_describe(&ids))
-        .map(|(group_id, described)| {
-            let mut d = described_consumer_group(group_id, described, ctx.version);
-            d.authorized_operations = authorized_operations;
-            d
-        })
+        .map(|id| authz.allows_group(AclOperation::Describe, id))
         .collect();
+    let described_ids: Vec<String> = ids
+        .iter()
+        .zip(&allowed)
+        .filter(|(_, allowed)| **allowed)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut described = broker
+        .groups
+        .consumer_group_describe(&described_ids)
+        .into_iter();
+    let mut response = ConsumerGroupDescribeResponse::default();
+    for (group_id, allowed) in ids.iter().zip(allowed) {
+        let result = if allowed { described.next() } else { None };
+        let d = match result {
+            Some(result) => {
+                let mut d = described_consumer_group(group_id, result, ctx.version);
+                d.authorized_operations = if request.include_authorized_operations {
+                    authz.operations(ResourceType::Group, group_id)
+                } else {
+                    AUTHORIZED_OPERATIONS_OMITTED
+                };
+                d
+            }
+            None => {
+                let mut d = DescribedConsumerGroup::default();
+                d.group_id = GroupId(str_bytes(group_id));
+                d.error_code = ResponseError::GroupAuthorizationFailed.code();
+                d.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+                d
+            }
+        };
+        response.groups.push(d);
+    }
     response
 }
 

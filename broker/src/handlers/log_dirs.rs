@@ -10,14 +10,21 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 
-use super::{str_bytes, Broker};
+use super::{str_bytes, Broker, RequestContext};
 use crate::error::ResponseError;
+use crate::security::acl::AclOperation;
 use crate::types::TopicPartition;
 
 pub(super) async fn handle(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    // As Kafka: DESCRIBE on the cluster, else no dirs and CLUSTER_AUTHORIZATION_FAILED.
+    if !broker.authz(ctx).allows_cluster(AclOperation::Describe) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let logs = Arc::clone(broker.replicas.log_manager());
     let wanted: Option<Vec<TopicPartition>> = request.topics.map(|topics| {
         topics

@@ -1,6 +1,7 @@
 //! Metadata and DescribeCluster: answered from the current metadata image. Metadata may
 //! auto-create topics (`auto.create.topics.enable` and the client's allow flag).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -16,16 +17,8 @@ use uuid::Uuid;
 use super::{str_bytes, Broker, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::{CreateTopicSpec, MetadataImage, PartitionRegistration, TopicImage};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::types::is_internal_topic;
-
-/// Topic operations allowed without an authorizer: READ, WRITE, CREATE, DELETE, ALTER,
-/// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's AclOperation codes as bits).
-pub(super) const TOPIC_OPERATIONS_ALL: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-/// Cluster operations: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, ALTER,
-/// DESCRIBE. IDEMPOTENT_WRITE (bit 12) is added when idempotent producers are implemented.
-const CLUSTER_OPERATIONS_ALL: i32 =
-    (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 7) | (1 << 8);
 
 pub(super) async fn handle_metadata(
     broker: &Arc<Broker>,
@@ -33,24 +26,64 @@ pub(super) async fn handle_metadata(
     request: MetadataRequest,
 ) -> MetadataResponse {
     let mut image = broker.image();
+    let authz = broker.authz(ctx);
+    // As Kafka: a request naming any topic id asks by id, and then only the topics with an
+    // id count (the Java client sends an empty name beside each id).
+    let by_id = request
+        .topics
+        .as_ref()
+        .is_some_and(|topics| topics.iter().any(|t| !t.topic_id.is_nil()));
+    // Named topics the principal may not DESCRIBE are refused without saying whether they
+    // exist (Kafka's rule); the denial is audited, unlike the quiet filtering of "all".
+    let mut describable: HashMap<String, bool> = HashMap::new();
+    if let Some(topics) = &request.topics {
+        for requested in topics.iter().filter(|t| !by_id || !t.topic_id.is_nil()) {
+            let name = if by_id {
+                image.topic_names_by_id.get(&requested.topic_id).cloned()
+            } else {
+                requested.name.as_ref().map(|n| n.0.to_string())
+            };
+            if let Some(name) = name {
+                if let std::collections::hash_map::Entry::Vacant(entry) = describable.entry(name) {
+                    let allowed = authz.allows_topic(AclOperation::Describe, entry.key());
+                    entry.insert(allowed);
+                }
+            }
+        }
+    }
 
-    // Auto-create named topics that do not exist yet.
+    // Auto-create named topics that do not exist yet: CREATE on the cluster, else on each
+    // topic (refused ones are TOPIC_AUTHORIZATION_FAILED).
     let allow_create = request.allow_auto_topic_creation && broker.config.auto_create_topics_enable;
-    if let (true, Some(topics)) = (allow_create, &request.topics) {
-        let missing: Vec<CreateTopicSpec> = topics
+    let mut create_denied: HashSet<String> = HashSet::new();
+    if allow_create && !by_id {
+        let missing: Vec<&String> = describable
             .iter()
-            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
-            .filter(|n| !image.topics.contains_key(n))
+            .filter(|(name, allowed)| **allowed && !image.topics.contains_key(*name))
+            .map(|(name, _)| name)
+            .collect();
+        if !missing.is_empty()
+            && !authz.allows_quietly(AclOperation::Create, ResourceType::Cluster, CLUSTER_NAME)
+        {
+            for name in &missing {
+                if !authz.allows_topic(AclOperation::Create, name) {
+                    create_denied.insert((*name).clone());
+                }
+            }
+        }
+        let specs: Vec<CreateTopicSpec> = missing
+            .into_iter()
+            .filter(|name| !create_denied.contains(*name))
             .map(|name| CreateTopicSpec {
-                name,
+                name: name.clone(),
                 num_partitions: -1,
                 replication_factor: -1,
                 assignments: Default::default(),
                 configs: Default::default(),
             })
             .collect();
-        if !missing.is_empty() {
-            let results = broker.controller_client.create_topics(missing, false).await;
+        if !specs.is_empty() {
+            let results = broker.controller_client.create_topics(specs, false).await;
             for r in &results {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, client = ?ctx.client_id, "auto-create skipped");
@@ -67,30 +100,59 @@ pub(super) async fn handle_metadata(
     response.cluster_id = Some(str_bytes(&image.cluster_id));
     response.controller_id = BrokerId(controller_id_for_clients(&image, &ctx.listener_name));
     response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
-        CLUSTER_OPERATIONS_ALL
+        if authz.allows_cluster(AclOperation::Describe) {
+            authz.operations(ResourceType::Cluster, CLUSTER_NAME)
+        } else {
+            0
+        }
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };
-    let ops = if request.include_topic_authorized_operations {
-        TOPIC_OPERATIONS_ALL
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
+    let ops = |name: &str| {
+        if request.include_topic_authorized_operations {
+            authz.operations(ResourceType::Topic, name)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        }
+    };
+    let refused = |name: Option<&str>, topic_id: Uuid| {
+        let mut t = MetadataResponseTopic::default();
+        t.error_code = ResponseError::TopicAuthorizationFailed.code();
+        t.name = name.map(|n| TopicName(str_bytes(n)));
+        t.topic_id = topic_id;
+        t
     };
 
     match &request.topics {
         None => {
             for topic in image.topics.values() {
-                response
-                    .topics
-                    .push(topic_metadata(&image, topic, ops, &ctx.listener_name));
+                if authz.allows_quietly(AclOperation::Describe, ResourceType::Topic, &topic.name) {
+                    response.topics.push(topic_metadata(
+                        &image,
+                        topic,
+                        ops(&topic.name),
+                        &ctx.listener_name,
+                    ));
+                }
             }
         }
         Some(topics) => {
-            // As Kafka: a request naming any topic id asks by id, and then only the topics
-            // with an id count (the Java client sends an empty name beside each id).
-            let by_id = topics.iter().any(|t| !t.topic_id.is_nil());
             for requested in topics.iter().filter(|t| !by_id || !t.topic_id.is_nil()) {
                 let name = if by_id { None } else { requested.name.as_ref() };
+                if by_id {
+                    if let Some(name) = image.topic_names_by_id.get(&requested.topic_id) {
+                        if describable.get(name) == Some(&false) {
+                            // Topic ids are not secret: the id is answered, not the name.
+                            response.topics.push(refused(None, requested.topic_id));
+                            continue;
+                        }
+                    }
+                } else if let Some(name) = name.map(|n| n.0.as_str()) {
+                    if describable.get(name) == Some(&false) || create_denied.contains(name) {
+                        response.topics.push(refused(Some(name), Uuid::nil()));
+                        continue;
+                    }
+                }
                 let found: Result<&Arc<TopicImage>, (ApiError, Option<String>)> = match name {
                     Some(name) => {
                         let name = name.0.to_string();
@@ -111,11 +173,12 @@ pub(super) async fn handle_metadata(
                         .ok_or((ResponseError::UnknownTopicId.into(), None)),
                 };
                 match found {
-                    Ok(t) => {
-                        response
-                            .topics
-                            .push(topic_metadata(&image, t, ops, &ctx.listener_name))
-                    }
+                    Ok(t) => response.topics.push(topic_metadata(
+                        &image,
+                        t,
+                        ops(&t.name),
+                        &ctx.listener_name,
+                    )),
                     Err((e, name)) => {
                         let mut t = MetadataResponseTopic::default();
                         t.error_code = e.error_code();
@@ -125,7 +188,10 @@ pub(super) async fn handle_metadata(
                         } else {
                             Uuid::nil()
                         };
-                        t.topic_authorized_operations = ops;
+                        t.topic_authorized_operations = match &name {
+                            Some(name) => ops(name),
+                            None => AUTHORIZED_OPERATIONS_OMITTED,
+                        };
                         response.topics.push(t);
                     }
                 }
@@ -260,13 +326,18 @@ pub(super) fn handle_describe_cluster(
 ) -> DescribeClusterResponse {
     let image = broker.image();
     let mut response = DescribeClusterResponse::default();
+    let authz = broker.authz(ctx);
     response.endpoint_type = request.endpoint_type;
     response.cluster_id = str_bytes(&image.cluster_id);
     response.controller_id = BrokerId(controller_id_for_clients(&image, &ctx.listener_name));
-    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
-        CLUSTER_OPERATIONS_ALL
-    } else {
+    // As Kafka: anyone may describe the cluster; its operations only with DESCRIBE on it
+    // (else none).
+    response.cluster_authorized_operations = if !request.include_cluster_authorized_operations {
         AUTHORIZED_OPERATIONS_OMITTED
+    } else if authz.allows_cluster(AclOperation::Describe) {
+        authz.operations(ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        0
     };
     // endpoint_type 1 = brokers; 2 = controllers, which a broker does not serve (Kafka
     // answers UNSUPPORTED_ENDPOINT_TYPE).

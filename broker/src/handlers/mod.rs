@@ -3,7 +3,9 @@
 //! changes to the `Controller`, and partition data to the `ReplicaManager`; they never touch
 //! files directly.
 
+mod acls;
 pub(crate) mod api_versions;
+pub(crate) mod authorization;
 mod broker_loggers;
 mod configs;
 pub(crate) mod controller_apis;
@@ -29,7 +31,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::group::GroupCoordinator;
@@ -37,6 +39,7 @@ use crate::metadata::{
     ConfigResource, Controller, ControllerClient, MetadataImage, MetadataQuorum,
 };
 use crate::replica::ReplicaManager;
+use crate::security::authorizer::Authorizer;
 use crate::security::KafkaPrincipal;
 use crate::txn::{ProducerIdManager, TransactionCoordinator};
 use ironlog_config::{effective_broker_value, BrokerConfig, ConfigLayers, ConfigValue};
@@ -60,6 +63,8 @@ pub(crate) struct Broker {
     pub txn: Arc<TransactionCoordinator>,
     /// Prometheus metrics (the admin listener serves them).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`.
+    pub authorizer: Arc<Authorizer>,
 }
 
 impl Broker {
@@ -112,6 +117,7 @@ impl Broker {
 /// Per-request facts from the connection and the header.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestContext {
+    pub api: ApiKey,
     pub version: i16,
     pub client_id: Option<String>,
     pub peer: SocketAddr,
@@ -163,13 +169,13 @@ pub(crate) async fn handle(
         RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
         RequestKind::Fetch(r) => Respond(ResponseKind::Fetch(fetch::handle(broker, ctx, r).await)),
         RequestKind::ListOffsets(r) => Respond(ResponseKind::ListOffsets(
-            offsets::handle_list_offsets(broker, ctx.version, r).await,
+            offsets::handle_list_offsets(broker, ctx, r).await,
         )),
         RequestKind::OffsetForLeaderEpoch(r) => Respond(ResponseKind::OffsetForLeaderEpoch(
-            offsets::handle_offset_for_leader_epoch(broker, r),
+            offsets::handle_offset_for_leader_epoch(broker, ctx, r),
         )),
         RequestKind::DeleteRecords(r) => Respond(ResponseKind::DeleteRecords(
-            offsets::handle_delete_records(broker, r).await,
+            offsets::handle_delete_records(broker, ctx, r).await,
         )),
         RequestKind::CreateTopics(r) => Respond(ResponseKind::CreateTopics(
             topics::handle_create_topics(broker, ctx, r).await,
@@ -178,19 +184,19 @@ pub(crate) async fn handle(
             topics::handle_delete_topics(broker, ctx, r).await,
         )),
         RequestKind::CreatePartitions(r) => Respond(ResponseKind::CreatePartitions(
-            topics::handle_create_partitions(broker, r).await,
+            topics::handle_create_partitions(broker, ctx, r).await,
         )),
         RequestKind::ElectLeaders(r) => Respond(ResponseKind::ElectLeaders(
             elect_leaders::handle(broker, ctx, r).await,
         )),
         RequestKind::AlterPartitionReassignments(r) => {
             Respond(ResponseKind::AlterPartitionReassignments(
-                partition_reassignments::handle_alter(broker, r).await,
+                partition_reassignments::handle_alter(broker, ctx, r).await,
             ))
         }
         RequestKind::ListPartitionReassignments(r) => {
             Respond(ResponseKind::ListPartitionReassignments(
-                partition_reassignments::handle_list(broker, r),
+                partition_reassignments::handle_list(broker, ctx, r),
             ))
         }
         RequestKind::DescribeConfigs(r) => Respond(ResponseKind::DescribeConfigs(
@@ -206,7 +212,7 @@ pub(crate) async fn handle(
             configs::handle_list_config_resources(broker, ctx, r),
         )),
         RequestKind::DescribeLogDirs(r) => Respond(ResponseKind::DescribeLogDirs(
-            log_dirs::handle(broker, r).await,
+            log_dirs::handle(broker, ctx, r).await,
         )),
         RequestKind::FindCoordinator(r) => Respond(ResponseKind::FindCoordinator(
             groups::handle_find_coordinator(broker, ctx, r).await,
@@ -217,9 +223,9 @@ pub(crate) async fn handle(
         RequestKind::SyncGroup(r) => Respond(ResponseKind::SyncGroup(
             groups::handle_sync_group(broker, ctx, r).await,
         )),
-        RequestKind::Heartbeat(r) => {
-            Respond(ResponseKind::Heartbeat(groups::handle_heartbeat(broker, r)))
-        }
+        RequestKind::Heartbeat(r) => Respond(ResponseKind::Heartbeat(groups::handle_heartbeat(
+            broker, ctx, r,
+        ))),
         RequestKind::LeaveGroup(r) => Respond(ResponseKind::LeaveGroup(
             groups::handle_leave_group(broker, ctx, r).await,
         )),
@@ -236,10 +242,10 @@ pub(crate) async fn handle(
             groups::handle_describe_groups(broker, ctx, r),
         )),
         RequestKind::DeleteGroups(r) => Respond(ResponseKind::DeleteGroups(
-            groups::handle_delete_groups(broker, r).await,
+            groups::handle_delete_groups(broker, ctx, r).await,
         )),
         RequestKind::OffsetDelete(r) => Respond(ResponseKind::OffsetDelete(
-            groups::handle_offset_delete(broker, r).await,
+            groups::handle_offset_delete(broker, ctx, r).await,
         )),
         RequestKind::ConsumerGroupHeartbeat(r) => Respond(ResponseKind::ConsumerGroupHeartbeat(
             groups::handle_consumer_group_heartbeat(broker, ctx, r).await,
@@ -264,17 +270,28 @@ pub(crate) async fn handle(
             txn::handle_txn_offset_commit(broker, ctx, r).await,
         )),
         RequestKind::DescribeTransactions(r) => Respond(ResponseKind::DescribeTransactions(
-            txn::handle_describe_transactions(broker, r),
+            txn::handle_describe_transactions(broker, ctx, r),
         )),
         RequestKind::ListTransactions(r) => Respond(ResponseKind::ListTransactions(
             txn::handle_list_transactions(broker, ctx, r),
         )),
         RequestKind::WriteTxnMarkers(r) => Respond(ResponseKind::WriteTxnMarkers(
-            txn_markers::handle(broker, r).await,
+            txn_markers::handle(broker, ctx, r).await,
         )),
         RequestKind::DescribeProducers(r) => Respond(ResponseKind::DescribeProducers(
-            producers::handle_describe_producers(broker, r),
+            producers::handle_describe_producers(broker, ctx, r),
         )),
+        RequestKind::DescribeQuorum(_)
+            if !broker
+                .authz(ctx)
+                .allows_cluster(crate::security::acl::AclOperation::Describe) =>
+        {
+            Respond(ResponseKind::DescribeQuorum(
+                kafka_protocol::messages::DescribeQuorumResponse::default().with_error_code(
+                    crate::error::ResponseError::ClusterAuthorizationFailed.code(),
+                ),
+            ))
+        }
         RequestKind::DescribeQuorum(r) => Respond(ResponseKind::DescribeQuorum(
             describe_quorum::handle(&broker.quorum, &broker.config.controller_listener_name(), r),
         )),
@@ -285,9 +302,12 @@ pub(crate) async fn handle(
         }
         RequestKind::DescribeUserScramCredentials(r) => {
             Respond(ResponseKind::DescribeUserScramCredentials(
-                scram_credentials::handle_describe(broker, r),
+                scram_credentials::handle_describe(broker, ctx, r),
             ))
         }
+        RequestKind::CreateAcls(r) => acls::handle_create(broker, ctx, r).await,
+        RequestKind::DescribeAcls(r) => acls::handle_describe(broker, ctx, r),
+        RequestKind::DeleteAcls(r) => acls::handle_delete(broker, ctx, r).await,
         // A SASL exchange happens before any other request (`security::sasl`); one after
         // it, or on a listener without SASL, is out of place (Kafka's answer).
         RequestKind::SaslHandshake(_) => Respond(ResponseKind::SaslHandshake(

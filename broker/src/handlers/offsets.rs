@@ -17,9 +17,10 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 
-use super::Broker;
+use super::{Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::replica::Partition;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::types::TopicPartition;
 
 /// ListOffsets special timestamps.
@@ -35,28 +36,35 @@ fn leader_partition(broker: &Broker, tp: &TopicPartition) -> Result<Arc<Partitio
 
 pub(super) async fn handle_list_offsets(
     broker: &Arc<Broker>,
-    version: i16,
+    ctx: &RequestContext,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    let version = ctx.version;
     let read_committed = request.isolation_level == 1;
+    let authz = broker.authz(ctx);
     let mut response = ListOffsetsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
+        let describable = authz.allows_topic(AclOperation::Describe, &name);
         let mut t = ListOffsetsTopicResponse::default();
         t.name = topic.name.clone();
         for p in topic.partitions {
             let tp = TopicPartition::new(name.clone(), p.partition_index);
             let mut pr = ListOffsetsPartitionResponse::default();
             pr.partition_index = p.partition_index;
-            match list_offset(
-                broker,
-                &tp,
-                p.current_leader_epoch,
-                p.timestamp,
-                read_committed,
-            )
-            .await
-            {
+            let listed = if describable {
+                list_offset(
+                    broker,
+                    &tp,
+                    p.current_leader_epoch,
+                    p.timestamp,
+                    read_committed,
+                )
+                .await
+            } else {
+                Err(ResponseError::TopicAuthorizationFailed.into())
+            };
+            match listed {
                 Ok((offset, timestamp, leader_epoch)) => {
                     pr.offset = offset;
                     pr.timestamp = timestamp;
@@ -132,21 +140,34 @@ async fn list_offset(
 
 pub(super) fn handle_offset_for_leader_epoch(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let mut response = OffsetForLeaderEpochResponse::default();
+    // As Kafka: CLUSTER_ACTION (a follower) allows every topic, else DESCRIBE on each.
+    let authz = broker.authz(ctx);
+    let cluster_action = authz.allows_quietly(
+        AclOperation::ClusterAction,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    );
     for topic in request.topics {
         let name = topic.topic.0.to_string();
+        let describable = cluster_action || authz.allows_topic(AclOperation::Describe, &name);
         let mut t = OffsetForLeaderTopicResult::default();
         t.topic = topic.topic.clone();
         for p in topic.partitions {
             let tp = TopicPartition::new(name.clone(), p.partition);
             let mut r = EpochEndOffset::default();
             r.partition = p.partition;
-            let result = leader_partition(broker, &tp).and_then(|part| {
-                part.check_leader_epoch(p.current_leader_epoch)?;
-                Ok(part.log.leader_epoch_end_offset(p.leader_epoch))
-            });
+            let result = if describable {
+                leader_partition(broker, &tp).and_then(|part| {
+                    part.check_leader_epoch(p.current_leader_epoch)?;
+                    Ok(part.log.leader_epoch_end_offset(p.leader_epoch))
+                })
+            } else {
+                Err(ResponseError::TopicAuthorizationFailed.into())
+            };
             match result {
                 Ok((epoch, end_offset)) => {
                     r.leader_epoch = epoch;
@@ -167,18 +188,26 @@ pub(super) fn handle_offset_for_leader_epoch(
 
 pub(super) async fn handle_delete_records(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let mut response = DeleteRecordsResponse::default();
+    let authz = broker.authz(ctx);
     for topic in request.topics {
         let name = topic.name.0.to_string();
+        let deletable = authz.allows_topic(AclOperation::Delete, &name);
         let mut t = DeleteRecordsTopicResult::default();
         t.name = topic.name.clone();
         for p in topic.partitions {
             let tp = TopicPartition::new(name.clone(), p.partition_index);
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
-            match delete_records(broker, &tp, p.offset).await {
+            let deleted = if deletable {
+                delete_records(broker, &tp, p.offset).await
+            } else {
+                Err(ResponseError::TopicAuthorizationFailed.into())
+            };
+            match deleted {
                 Ok(low_watermark) => r.low_watermark = low_watermark,
                 Err(e) => {
                     r.error_code = e.error_code();

@@ -15,8 +15,10 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
 };
 
-use super::{str_bytes, Broker};
+use super::{str_bytes, Broker, RequestContext};
+use crate::error::ResponseError;
 use crate::metadata::ReassignmentSpec;
+use crate::security::acl::AclOperation;
 
 fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
     ids.iter().copied().map(BrokerId).collect()
@@ -24,8 +26,31 @@ fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
 
 pub(super) async fn handle_alter(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    // As Kafka's controller: ALTER on the cluster, else the error on the request and on
+    // every partition it named.
+    if !broker.authz(ctx).allows_cluster(AclOperation::Alter) {
+        let code = ResponseError::ClusterAuthorizationFailed.code();
+        let responses = request
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions = t.partitions.iter().map(|p| {
+                    ReassignablePartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                });
+                ReassignableTopicResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(partitions.collect())
+            })
+            .collect();
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(code)
+            .with_responses(responses);
+    }
     let specs: Vec<ReassignmentSpec> = request
         .topics
         .iter()
@@ -63,8 +88,14 @@ pub(super) async fn handle_alter(
 
 pub(super) fn handle_list(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    // As Kafka's controller: DESCRIBE on the cluster.
+    if !broker.authz(ctx).allows_cluster(AclOperation::Describe) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let topics = request.topics.map(|topics| {
         topics
             .into_iter()

@@ -2,6 +2,7 @@
 //! and answers per partition. acks=0 gets no response (and a closed connection on error, as
 //! Kafka does, so the client learns about the failure).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::produce_response::{
@@ -13,6 +14,7 @@ use super::{str_bytes, Broker, Outcome, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::log::BatchHeader;
 use crate::log::{AppendInfo, AppendOrigin, TxnVerification};
+use crate::security::acl::AclOperation;
 use crate::types::{is_internal_topic, TopicPartition};
 
 pub(super) async fn handle(
@@ -37,6 +39,9 @@ pub(super) async fn handle(
         Vec::new();
     // v13+ names topics by id (KIP-516); an unknown id is UNKNOWN_TOPIC_ID per partition.
     let image = (ctx.version >= 13).then(|| broker.image());
+    // WRITE on each topic, decided (and a denial audited) once per topic.
+    let authz = broker.authz(ctx);
+    let mut writable: HashMap<String, bool> = HashMap::new();
     for topic in &request.topic_data {
         let name = match &image {
             Some(image) => image.topic_by_id(topic.topic_id).map(|t| t.name.clone()),
@@ -48,6 +53,11 @@ pub(super) async fn handle(
                 Some(e.clone())
             } else if name.is_none() {
                 Some(ResponseError::UnknownTopicId.into())
+            } else if !*writable
+                .entry(tp.topic.clone())
+                .or_insert_with(|| authz.allows_topic(AclOperation::Write, &tp.topic))
+            {
+                Some(ResponseError::TopicAuthorizationFailed.into())
             } else if is_internal_topic(&tp.topic) {
                 // Kafka: "Cannot append to internal topic" — only coordinators write them.
                 Some(ApiError::new(
@@ -74,18 +84,19 @@ pub(super) async fn handle(
         .as_ref()
         .map(|t| t.0.as_str())
         .filter(|t| !t.is_empty());
-    // As Kafka: transactional records need the request's transactional id (the id a future
-    // authorizer checks); without one the whole request fails, nothing is written.
-    if transactional_id.is_none()
-        && candidates
-            .iter()
-            .any(|(_, _, _, header)| header.as_ref().is_some_and(|h| h.is_transactional()))
+    // As Kafka: transactional records need the request's transactional id and WRITE on
+    // it; without either the whole request fails, nothing is written.
+    if candidates
+        .iter()
+        .any(|(_, _, _, header)| header.as_ref().is_some_and(|h| h.is_transactional()))
+        && !transactional_id
+            .is_some_and(|id| authz.allows_transactional_id(AclOperation::Write, id))
     {
         candidates.clear();
         for (_, early) in &mut order {
             *early = Some(ApiError::new(
                 ResponseError::TransactionalIdAuthorizationFailed,
-                "transactional records need the request's transactional id",
+                "transactional records need a transactional id the producer may WRITE",
             ));
         }
     }

@@ -2,6 +2,7 @@
 //! epoch 0 from this broker's block (`txn::ProducerIdManager`).
 //! With a transactional id the transaction coordinator answers (`TransactionCoordinator::init_producer_id`).
 
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -14,6 +15,31 @@ pub(crate) async fn handle_init_producer_id(
     ctx: &RequestContext,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
+    // As Kafka: WRITE on the transactional id; an idempotent producer needs
+    // IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+    let authz = broker.authz(ctx);
+    let refused = match &request.transactional_id {
+        Some(id) => (!authz.allows_transactional_id(AclOperation::Write, id))
+            .then_some(ResponseError::TransactionalIdAuthorizationFailed),
+        None => (!authz.allows_quietly(
+            AclOperation::IdempotentWrite,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+        ) && !authz.allows_some(AclOperation::Write, ResourceType::Topic))
+        .then(|| {
+            // Audited as the request's own check.
+            authz.allows_cluster(AclOperation::IdempotentWrite);
+            ResponseError::ClusterAuthorizationFailed
+        }),
+    };
+    if let Some(code) = refused {
+        return InitProducerIdResponse::default()
+            .with_error_code(code.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+            .with_ongoing_txn_producer_id(ProducerId(-1))
+            .with_ongoing_txn_producer_epoch(-1);
+    }
     let result = match &request.transactional_id {
         Some(id) => {
             // KIP-360: a producer re-initializing itself names its current id and epoch.

@@ -15,17 +15,28 @@ use crate::types::TopicPartition;
 
 pub(super) fn handle_describe_producers(
     broker: &Arc<Broker>,
+    ctx: &super::RequestContext,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let mut response = DescribeProducersResponse::default();
+    // As Kafka: READ on each topic.
+    let authz = broker.authz(ctx);
     for topic in &request.topics {
         let mut t = TopicResponse::default();
         t.name = topic.name.clone();
+        let readable = authz.allows_topic(crate::security::acl::AclOperation::Read, &topic.name.0);
         for &index in &topic.partition_indexes {
             let mut p = PartitionResponse::default();
             p.partition_index = index;
             let tp = TopicPartition::new(topic.name.0.to_string(), index);
-            match broker.replicas.leader_partition(&tp) {
+            let leader = if readable {
+                broker.replicas.leader_partition(&tp)
+            } else {
+                Err(crate::error::ApiError::code_only(
+                    crate::error::ResponseError::TopicAuthorizationFailed,
+                ))
+            };
+            match leader {
                 Err(e) => {
                     p.error_code = e.error_code();
                     p.error_message = e.message.as_deref().map(str_bytes);

@@ -17,12 +17,32 @@ use kafka_protocol::messages::{
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::ResponseError;
 use crate::metadata::{ScramDeletion, ScramUpsertion};
+use crate::security::acl::AclOperation;
 
 pub(super) async fn handle_alter(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    // As Kafka: ALTER on the cluster, else every user's result is refused.
+    if !broker.authz(ctx).allows_cluster(AclOperation::Alter) {
+        let users: std::collections::BTreeSet<String> = request
+            .deletions
+            .iter()
+            .map(|d| d.name.to_string())
+            .chain(request.upsertions.iter().map(|u| u.name.to_string()))
+            .collect();
+        let mut response = AlterUserScramCredentialsResponse::default();
+        response.results = users
+            .iter()
+            .map(|user| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(str_bytes(user))
+                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            })
+            .collect();
+        return response;
+    }
     let deletions = request
         .deletions
         .iter()
@@ -68,8 +88,14 @@ pub(super) async fn handle_alter(
 
 pub(super) fn handle_describe(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // As Kafka: DESCRIBE on the cluster.
+    if !broker.authz(ctx).allows_cluster(AclOperation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let image = broker.image();
     let describe = |user: &str| {
         let infos: Vec<CredentialInfo> = image

@@ -17,8 +17,9 @@ use kafka_protocol::messages::{
 use uuid::Uuid;
 
 use super::{str_bytes, Broker, RequestContext};
-use crate::error::ResponseError;
+use crate::error::{ApiError, ResponseError};
 use crate::metadata::{ConfigResource, CreatePartitionsSpec, CreateTopicSpec, TopicRef};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use ironlog_config::{self as config, ConfigLayers};
 
 pub(super) async fn handle_create_topics(
@@ -50,10 +51,38 @@ pub(super) async fn handle_create_topics(
                 .collect(),
         })
         .collect();
-    let results = broker
+    // As Kafka: CREATE on the cluster, else on each topic; the configs of a created topic
+    // are answered only with DESCRIBE_CONFIGS on it.
+    let authz = broker.authz(ctx);
+    let cluster_create =
+        authz.allows_quietly(AclOperation::Create, ResourceType::Cluster, CLUSTER_NAME);
+    let allowed: Vec<bool> = specs
+        .iter()
+        .map(|spec| cluster_create || authz.allows_topic(AclOperation::Create, &spec.name))
+        .collect();
+    let permitted: Vec<CreateTopicSpec> = specs
+        .iter()
+        .zip(&allowed)
+        .filter(|(_, allowed)| **allowed)
+        .map(|(spec, _)| spec.clone())
+        .collect();
+    let mut created = broker
         .controller
-        .create_topics(specs.clone(), request.validate_only)
-        .await;
+        .create_topics(permitted, request.validate_only)
+        .await
+        .into_iter();
+    let results: Vec<_> = allowed
+        .iter()
+        .map(|allowed| match allowed {
+            true => created
+                .next()
+                .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
+            false => Err(ApiError::new(
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.",
+            )),
+        })
+        .collect();
     if !request.validate_only {
         broker.await_applied(broker.image().offset).await;
     }
@@ -72,7 +101,12 @@ pub(super) async fn handle_create_topics(
                 r.num_partitions = created.num_partitions;
                 r.replication_factor = created.replication_factor;
                 if ctx.version >= 5 {
-                    r.configs = Some(created_topic_configs(broker, &image, &spec.configs));
+                    if authz.allows_topic(AclOperation::DescribeConfigs, &spec.name) {
+                        r.configs = Some(created_topic_configs(broker, &image, &spec.configs));
+                    } else {
+                        r.configs = Some(Vec::new());
+                        r.topic_config_error_code = ResponseError::TopicAuthorizationFailed.code();
+                    }
                 }
             }
             Err(e) => {
@@ -142,12 +176,45 @@ pub(super) async fn handle_delete_topics(
             .map(|n| TopicRef::Name(n.0.to_string()))
             .collect()
     };
+    // DELETE on each topic (by id: a known id's topic); the refused ones never reach the
+    // controller.
+    let authz = broker.authz(ctx);
+    let image = broker.image();
+    let allowed: Vec<bool> = refs
+        .iter()
+        .map(|r| match r {
+            TopicRef::Name(name) => authz.allows_topic(AclOperation::Delete, name),
+            TopicRef::Id(id) => image
+                .topic_names_by_id
+                .get(id)
+                .is_none_or(|name| authz.allows_topic(AclOperation::Delete, name)),
+        })
+        .collect();
     let results = if broker.config.delete_topic_enable {
-        broker.controller.delete_topics(refs.clone()).await
+        let permitted: Vec<TopicRef> = refs
+            .iter()
+            .zip(&allowed)
+            .filter(|(_, allowed)| **allowed)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let mut deleted = broker.controller.delete_topics(permitted).await.into_iter();
+        let results: Vec<Result<(String, Uuid), ApiError>> = allowed
+            .iter()
+            .map(|allowed| match allowed {
+                true => deleted
+                    .next()
+                    .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
+                false => Err(ApiError::new(
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.",
+                )),
+            })
+            .collect();
+        results
     } else {
         refs.iter()
             .map(|_| {
-                Err(crate::error::ApiError::new(
+                Err(ApiError::new(
                     ResponseError::TopicDeletionDisabled,
                     "delete.topic.enable is false",
                 ))
@@ -179,6 +246,7 @@ pub(super) async fn handle_delete_topics(
 
 pub(super) async fn handle_create_partitions(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let specs: Vec<CreatePartitionsSpec> = request
@@ -194,10 +262,35 @@ pub(super) async fn handle_create_partitions(
             }),
         })
         .collect();
-    let results = broker
+    // ALTER on each topic; the refused ones never reach the controller.
+    let authz = broker.authz(ctx);
+    let allowed: Vec<bool> = specs
+        .iter()
+        .map(|spec| authz.allows_topic(AclOperation::Alter, &spec.name))
+        .collect();
+    let permitted: Vec<CreatePartitionsSpec> = specs
+        .iter()
+        .zip(&allowed)
+        .filter(|(_, allowed)| **allowed)
+        .map(|(spec, _)| spec.clone())
+        .collect();
+    let mut altered = broker
         .controller
-        .create_partitions(specs.clone(), request.validate_only)
-        .await;
+        .create_partitions(permitted, request.validate_only)
+        .await
+        .into_iter();
+    let results: Vec<_> = allowed
+        .iter()
+        .map(|allowed| match allowed {
+            true => altered
+                .next()
+                .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
+            false => Err(ApiError::new(
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.",
+            )),
+        })
+        .collect();
     if !request.validate_only {
         broker.await_applied(broker.image().offset).await;
     }

@@ -3,7 +3,7 @@
 //! `TransactionCoordinator` does the work; these functions shape versions and map errors
 //! older clients do not know (PRODUCER_FENCED → INVALID_PRODUCER_EPOCH).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
@@ -22,10 +22,12 @@ use kafka_protocol::messages::{
     TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
+use super::authorization::Authz;
 use super::groups::RequestedPartitions;
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::txn::TxnState;
 use crate::types::{now_ms, TopicPartition};
 
@@ -52,6 +54,7 @@ fn code(result: &Result<(), ApiError>, version: i16, first_version_knowing: i16)
 #[allow(clippy::too_many_arguments)]
 async fn add_partitions_one(
     broker: &Arc<Broker>,
+    authz: &Authz<'_>,
     version: i16,
     transactional_id: &str,
     producer_id: i64,
@@ -61,9 +64,27 @@ async fn add_partitions_one(
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let image = broker.image();
     let mut unknown: HashMap<(String, i32), ()> = HashMap::new();
+    // Versions before 4 come from producers: WRITE on the transactional id, then on each
+    // topic (v4+ comes from brokers, which the request's CLUSTER_ACTION covered).
+    if version < 4 && !authz.allows_transactional_id(AclOperation::Write, transactional_id) {
+        return every_partition(topics, ResponseError::TransactionalIdAuthorizationFailed);
+    }
+    let mut unwritable: HashSet<&str> = HashSet::new();
+    if version < 4 {
+        for t in topics {
+            if !unwritable.contains(t.name.0.as_str())
+                && !authz.allows_topic(AclOperation::Write, &t.name.0)
+            {
+                unwritable.insert(t.name.0.as_str());
+            }
+        }
+    }
     let mut partitions = Vec::new();
     for t in topics {
         for &p in &t.partitions {
+            if unwritable.contains(t.name.0.as_str()) {
+                continue;
+            }
             if image.has_partition(t.name.0.as_str(), p) {
                 partitions.push(TopicPartition::new(t.name.0.to_string(), p));
             } else {
@@ -71,7 +92,7 @@ async fn add_partitions_one(
             }
         }
     }
-    let shared: Option<i16> = if unknown.is_empty() {
+    let shared: Option<i16> = if unknown.is_empty() && unwritable.is_empty() {
         let r = broker
             .txn
             .add_partitions(
@@ -102,11 +123,39 @@ async fn add_partitions_one(
                     pr.partition_index = p;
                     pr.partition_error_code = match shared {
                         Some(c) => c,
+                        None if unwritable.contains(t.name.0.as_str()) => {
+                            ResponseError::TopicAuthorizationFailed.code()
+                        }
                         None if unknown.contains_key(&(t.name.0.to_string(), p)) => {
                             ResponseError::UnknownTopicOrPartition.code()
                         }
                         None => ResponseError::OperationNotAttempted.code(),
                     };
+                    pr
+                })
+                .collect();
+            tr
+        })
+        .collect()
+}
+
+/// The same error for every partition of `topics`.
+fn every_partition(
+    topics: &[AddPartitionsToTxnTopic],
+    error: ResponseError,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    topics
+        .iter()
+        .map(|t| {
+            let mut tr = AddPartitionsToTxnTopicResult::default();
+            tr.name = t.name.clone();
+            tr.results_by_partition = t
+                .partitions
+                .iter()
+                .map(|&p| {
+                    let mut pr = AddPartitionsToTxnPartitionResult::default();
+                    pr.partition_index = p;
+                    pr.partition_error_code = error.code();
                     pr
                 })
                 .collect();
@@ -121,9 +170,15 @@ pub(super) async fn handle_add_partitions_to_txn(
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     let mut response = AddPartitionsToTxnResponse::default();
+    let authz = broker.authz(ctx);
+    if ctx.version >= 4 && !authz.allows_cluster(AclOperation::ClusterAction) {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     if ctx.version <= 3 {
         response.results_by_topic_v3_and_below = add_partitions_one(
             broker,
+            &authz,
             ctx.version,
             &request.v3_and_below_transactional_id.0,
             request.v3_and_below_producer_id.0,
@@ -139,6 +194,7 @@ pub(super) async fn handle_add_partitions_to_txn(
         r.transactional_id = t.transactional_id.clone();
         r.topic_results = add_partitions_one(
             broker,
+            &authz,
             ctx.version,
             &t.transactional_id.0,
             t.producer_id.0,
@@ -157,15 +213,25 @@ pub(super) async fn handle_add_offsets_to_txn(
     ctx: &RequestContext,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
-    let r = broker
-        .txn
-        .add_offsets(
-            &request.transactional_id.0,
-            request.producer_id.0,
-            request.producer_epoch,
-            &request.group_id.0,
-        )
-        .await;
+    // As Kafka: WRITE on the transactional id, READ on the group.
+    let authz = broker.authz(ctx);
+    let r = if !authz.allows_transactional_id(AclOperation::Write, &request.transactional_id.0) {
+        Err(ApiError::code_only(
+            ResponseError::TransactionalIdAuthorizationFailed,
+        ))
+    } else if !authz.allows_group(AclOperation::Read, &request.group_id.0) {
+        Err(ApiError::code_only(ResponseError::GroupAuthorizationFailed))
+    } else {
+        broker
+            .txn
+            .add_offsets(
+                &request.transactional_id.0,
+                request.producer_id.0,
+                request.producer_epoch,
+                &request.group_id.0,
+            )
+            .await
+    };
     if let Err(e) = &r {
         tracing::debug!(transactional_id = %request.transactional_id.0.as_str(), error = %e, "AddOffsetsToTxn failed");
     }
@@ -179,15 +245,24 @@ pub(super) async fn handle_end_txn(
     ctx: &RequestContext,
     request: EndTxnRequest,
 ) -> EndTxnResponse {
-    let r = broker
-        .txn
-        .end_txn(
-            &request.transactional_id.0,
-            request.producer_id.0,
-            request.producer_epoch,
-            request.committed,
-        )
-        .await;
+    let r = if !broker
+        .authz(ctx)
+        .allows_transactional_id(AclOperation::Write, &request.transactional_id.0)
+    {
+        Err(ApiError::code_only(
+            ResponseError::TransactionalIdAuthorizationFailed,
+        ))
+    } else {
+        broker
+            .txn
+            .end_txn(
+                &request.transactional_id.0,
+                request.producer_id.0,
+                request.producer_epoch,
+                request.committed,
+            )
+            .await
+    };
     if let Err(e) = &r {
         tracing::debug!(transactional_id = %request.transactional_id.0.as_str(), committed = request.committed, error = %e, "EndTxn failed");
     }
@@ -205,19 +280,36 @@ pub(super) async fn handle_txn_offset_commit(
 ) -> TxnOffsetCommitResponse {
     let now = now_ms();
     let max_metadata = broker.groups.config().offset_metadata_max_bytes;
-    // Partitions that do not exist are answered here and never committed (as Kafka).
+    // As Kafka: WRITE on the transactional id and READ on the group, else every
+    // partition carries the refusal; then READ on each topic. Partitions that do not exist
+    // are answered here and never committed.
+    let authz = broker.authz(ctx);
+    let refusal =
+        if !authz.allows_transactional_id(AclOperation::Write, &request.transactional_id.0) {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        } else if !authz.allows_group(AclOperation::Read, &request.group_id.0) {
+            Some(ResponseError::GroupAuthorizationFailed)
+        } else {
+            None
+        };
     let requested = RequestedPartitions::new(
         &broker.image(),
         request.topics.iter().map(|t| {
             let partitions = t.partitions.iter().map(|p| p.partition_index);
             (&t.name, partitions.collect())
         }),
+        |topic| {
+            refusal.or_else(|| {
+                let readable = authz.allows_topic(AclOperation::Read, topic);
+                (!readable).then_some(ResponseError::TopicAuthorizationFailed)
+            })
+        },
     );
     let mut too_large: Vec<(String, i32)> = Vec::new();
     let mut offsets = Vec::new();
     for t in &request.topics {
         for p in &t.partitions {
-            if requested.is_unknown(&t.name.0, p.partition_index) {
+            if requested.is_answered_here(&t.name.0, p.partition_index) {
                 continue;
             }
             let metadata = p
@@ -242,7 +334,8 @@ pub(super) async fn handle_txn_offset_commit(
         }
     }
     let shared = if offsets.is_empty() && too_large.is_empty() {
-        // Only unknown partitions: neither the transaction nor the group is consulted.
+        // Only unknown or refused partitions: neither the transaction nor the group is
+        // consulted.
         0
     } else {
         let r = broker
@@ -288,10 +381,25 @@ pub(super) async fn handle_txn_offset_commit(
 
 pub(super) fn handle_describe_transactions(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let mut response = DescribeTransactionsResponse::default();
+    // As Kafka: DESCRIBE on each transactional id; of its partitions only those of topics
+    // the principal may DESCRIBE are shown.
+    let authz = broker.authz(ctx);
     for id in &request.transactional_ids {
+        if !authz.allows_transactional_id(AclOperation::Describe, &id.0) {
+            let mut s = describe_transactions_response::TransactionState::default();
+            s.transactional_id = id.clone();
+            s.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+            s.producer_id = ProducerId(-1);
+            s.producer_epoch = -1;
+            s.transaction_start_time_ms = -1;
+            s.transaction_state = str_bytes("");
+            response.transaction_states.push(s);
+            continue;
+        }
         let mut s = describe_transactions_response::TransactionState::default();
         s.transactional_id = id.clone();
         s.producer_id = ProducerId(-1);
@@ -306,7 +414,9 @@ pub(super) fn handle_describe_transactions(
                 s.producer_id = ProducerId(d.producer_id);
                 s.producer_epoch = d.producer_epoch;
                 let mut topics: Vec<TopicData> = Vec::new();
-                for tp in d.partitions {
+                for tp in d.partitions.into_iter().filter(|tp| {
+                    authz.allows_quietly(AclOperation::Describe, ResourceType::Topic, &tp.topic)
+                }) {
                     match topics.last_mut() {
                         Some(t) if t.topic.0.as_str() == tp.topic => {
                             t.partitions.push(tp.partition)
@@ -353,8 +463,17 @@ pub(super) fn handle_list_transactions(
     };
     match broker.txn.list(&states, &producer_ids, min_duration_ms) {
         Ok(listed) => {
+            // Only the transactional ids the principal may DESCRIBE.
+            let authz = broker.authz(ctx);
             response.transaction_states = listed
                 .into_iter()
+                .filter(|l| {
+                    authz.allows_quietly(
+                        AclOperation::Describe,
+                        ResourceType::TransactionalId,
+                        &l.transactional_id,
+                    )
+                })
                 .map(|l| {
                     let mut s = list_transactions_response::TransactionState::default();
                     s.transactional_id = TransactionalId(str_bytes(&l.transactional_id));

@@ -18,8 +18,33 @@ use crate::types::TopicPartition;
 
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
+    ctx: &super::RequestContext,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    // As Kafka: only brokers (CLUSTER_ACTION) write markers.
+    if !broker
+        .authz(ctx)
+        .allows_cluster(crate::security::acl::AclOperation::ClusterAction)
+    {
+        let mut response = WriteTxnMarkersResponse::default();
+        for marker in &request.markers {
+            let mut result = WritableTxnMarkerResult::default();
+            result.producer_id = marker.producer_id;
+            for topic in &marker.topics {
+                let mut topic_result = WritableTxnMarkerTopicResult::default();
+                topic_result.name = topic.name.clone();
+                for partition in &topic.partition_indexes {
+                    let mut p = WritableTxnMarkerPartitionResult::default();
+                    p.partition_index = *partition;
+                    p.error_code = crate::error::ResponseError::ClusterAuthorizationFailed.code();
+                    topic_result.partitions.push(p);
+                }
+                result.topics.push(topic_result);
+            }
+            response.markers.push(result);
+        }
+        return response;
+    }
     let markers: Vec<TxnMarker> = request
         .markers
         .iter()

@@ -6,6 +6,7 @@
 //! The controller decides metadata only: it never touches partition logs (brokers react to
 //! the images the quorum publishes).
 
+mod acls;
 mod broker_control;
 mod elections;
 mod partition_change;

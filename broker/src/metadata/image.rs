@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
+use crate::security::acl::StandardAcl;
+use crate::security::authorizer::AclCache;
 use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
 
 /// A registered broker (Kafka's `BrokerRegistration`).
@@ -86,6 +88,9 @@ pub(crate) struct MetadataImage {
     pub next_producer_id: i64,
     /// SCRAM credentials by user and mechanism.
     pub scram_credentials: BTreeMap<(String, ScramMechanism), ScramCredential>,
+    /// The ACL bindings, indexed for the authorizer (shared until an ACL record changes
+    /// them).
+    pub acls: Arc<AclCache>,
 }
 
 impl MetadataImage {
@@ -319,6 +324,16 @@ impl MetadataImage {
             MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
                 self.scram_credentials.remove(&(name.clone(), *mechanism));
             }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                Arc::make_mut(&mut self.acls).insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                if !self.acls.contains_id(id) {
+                    tracing::warn!(%id, "skipping RemoveAccessControlEntry record of an unknown ACL");
+                    return;
+                }
+                Arc::make_mut(&mut self.acls).remove(id);
+            }
             MetadataRecord::ProducerIds {
                 next_block_start, ..
             } => {
@@ -376,6 +391,8 @@ pub(crate) struct ImageSnapshot {
     pub(crate) next_producer_id: i64,
     #[serde(default)]
     pub(crate) scram_credentials: Vec<(String, ScramMechanism, ScramCredential)>,
+    #[serde(default)]
+    pub(crate) acls: Vec<(Uuid, StandardAcl)>,
 }
 
 impl From<&MetadataImage> for ImageSnapshot {
@@ -399,6 +416,11 @@ impl From<&MetadataImage> for ImageSnapshot {
                 .scram_credentials
                 .iter()
                 .map(|((name, mechanism), c)| (name.clone(), *mechanism, c.clone()))
+                .collect(),
+            acls: image
+                .acls
+                .iter()
+                .map(|(id, acl)| (*id, acl.clone()))
                 .collect(),
         }
     }
@@ -427,6 +449,11 @@ impl From<ImageSnapshot> for MetadataImage {
             .into_iter()
             .map(|(name, mechanism, c)| ((name, mechanism), c))
             .collect();
+        let mut acls = AclCache::default();
+        for (id, acl) in snapshot.acls {
+            acls.insert(id, acl);
+        }
+        image.acls = Arc::new(acls);
         image
     }
 }
@@ -710,5 +737,48 @@ mod tests {
             restored.next_producer_id, 2000,
             "snapshots keep the next producer id"
         );
+    }
+
+    #[test]
+    fn acl_records_change_the_bindings_and_survive_snapshots() {
+        use crate::security::acl::tests::acl;
+        use crate::security::acl::{AclOperation, AclPermissionType, PatternType, ResourceType};
+        let binding = |name: &str| {
+            acl(
+                ResourceType::Topic,
+                name,
+                PatternType::Prefixed,
+                "User:alice",
+                AclOperation::Read,
+                AclPermissionType::Allow,
+            )
+        };
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let before = MetadataImage::empty();
+        let image = before.apply(&[
+            MetadataRecord::AccessControlEntry {
+                id: a,
+                acl: binding("a-"),
+            },
+            MetadataRecord::AccessControlEntry {
+                id: b,
+                acl: binding("b-"),
+            },
+            MetadataRecord::RemoveAccessControlEntry { id: a },
+            // Removing what is not there is skipped, as every node skips it.
+            MetadataRecord::RemoveAccessControlEntry { id: a },
+        ]);
+        assert_eq!(
+            before.acls.len(),
+            0,
+            "the previous image keeps its bindings"
+        );
+        assert_eq!(image.acls.len(), 1);
+        assert!(image.acls.contains(&binding("b-")) && !image.acls.contains(&binding("a-")));
+        let json = serde_json::to_vec(&ImageSnapshot::from(&image)).unwrap();
+        let back: ImageSnapshot = serde_json::from_slice(&json).unwrap();
+        let restored = MetadataImage::from(back);
+        assert_eq!(restored, image, "the bindings survive the snapshot form");
+        assert!(restored.acls.contains_id(&b), "with their ids");
     }
 }

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::security::acl::StandardAcl;
 use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
 
 /// Version of the [`MetadataBatch`] envelope written by this build.
@@ -145,6 +146,16 @@ pub(crate) enum MetadataRecord {
         name: String,
         mechanism: ScramMechanism,
     },
+    /// An ACL binding (Kafka's `AccessControlEntryRecord`): its id, which DeleteAcls
+    /// removes it by, and the binding.
+    AccessControlEntry {
+        id: Uuid,
+        acl: StandardAcl,
+    },
+    /// Kafka's `RemoveAccessControlEntryRecord`.
+    RemoveAccessControlEntry {
+        id: Uuid,
+    },
 }
 
 /// The payload of one raft entry: records applied atomically, in order.
@@ -268,6 +279,18 @@ mod tests {
                 name: "alice".into(),
                 mechanism: ScramMechanism::Sha256,
             },
+            MetadataRecord::AccessControlEntry {
+                id: topic_id,
+                acl: crate::security::acl::tests::acl(
+                    crate::security::acl::ResourceType::Topic,
+                    "orders-",
+                    crate::security::acl::PatternType::Prefixed,
+                    "User:alice",
+                    crate::security::acl::AclOperation::Read,
+                    crate::security::acl::AclPermissionType::Allow,
+                ),
+            },
+            MetadataRecord::RemoveAccessControlEntry { id: topic_id },
         ];
         let batch = MetadataBatch::new(records);
         let json = serde_json::to_vec(&batch).unwrap();

@@ -11,6 +11,7 @@
 //! from the state ([`state`]). The hot path never touches a record and never waits for a
 //! scrape.
 
+pub(crate) mod authorization;
 pub(crate) mod errors;
 pub(crate) mod requests;
 pub(crate) mod state;
@@ -31,6 +32,7 @@ pub(crate) struct Metrics {
     registry: Registry,
     pub(crate) requests: requests::RequestMetrics,
     pub(crate) topics: topics::TopicMetrics,
+    pub(crate) authorization: authorization::AuthorizationMetrics,
     isr_changes: IsrChanges,
 }
 
@@ -40,6 +42,7 @@ impl Metrics {
         Ok(Arc::new(Metrics {
             requests: requests::RequestMetrics::register(&registry)?,
             topics: topics::TopicMetrics::register(&registry)?,
+            authorization: authorization::AuthorizationMetrics::register(&registry)?,
             isr_changes: IsrChanges::register(&registry)?,
             registry,
         }))

@@ -240,6 +240,12 @@ fn broker_families(
     out.push(GaugeFamily::single("kafka_server_replicamanager_underminisrpartitioncount", "Partitions this broker leads below min.insync.replicas (ReplicaManager.UnderMinIsrPartitionCount).", count(PartitionState::under_min_isr)));
     out.push(GaugeFamily::single("kafka_server_replicamanager_atminisrpartitioncount", "Partitions this broker leads at exactly min.insync.replicas (ReplicaManager.AtMinIsrPartitionCount).", count(PartitionState::at_min_isr)));
 
+    out.push(GaugeFamily::single(
+        "kafka_server_authorizer_metrics_acls_total_count",
+        "ACL bindings in this broker's metadata image (acls-total-count).",
+        image.acls.len() as f64,
+    ));
+
     // Controller metrics: as in Kafka, only the active controller reports the cluster's
     // counts (others report 0), so a sum over brokers is the cluster's value.
     let active = broker.quorum.is_active_controller();

@@ -9,6 +9,8 @@
 //! Invariants: a failed handshake or authentication closes only that connection; secrets
 //! (passwords, SCRAM proofs and keys) never reach a log line or an error message.
 
+pub(crate) mod acl;
+pub(crate) mod authorizer;
 pub(crate) mod principal;
 pub(crate) mod sasl;
 mod ssl_principal;

@@ -81,6 +81,8 @@ pub struct BrokerConfig {
     pub admin_listener: Option<(String, u16)>,
     /// `logger.format` (Ironlog): `json` for one JSON object per log line, else text.
     pub logger_format_json: bool,
+    /// `logger.audit.file` (Ironlog): where the audit log goes (JSON lines), else stderr.
+    pub logger_audit_file: Option<std::path::PathBuf>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub min_insync_replicas: i32,
@@ -558,6 +560,10 @@ impl Builder {
             logger_format_json: self
                 .string("logger.format")
                 .is_some_and(|f| f.eq_ignore_ascii_case("json")),
+            logger_audit_file: self
+                .string("logger.audit.file")
+                .filter(|f| !f.is_empty())
+                .map(std::path::PathBuf::from),
             num_partitions: self.i32("num.partitions"),
             default_replication_factor: self.i16("default.replication.factor")?,
             min_insync_replicas: self.i32("min.insync.replicas"),

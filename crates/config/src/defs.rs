@@ -429,8 +429,17 @@ fn no_plugin_class(value: &ConfigValue) -> Result<(), String> {
     }
 }
 
+/// The ZooKeeper-era authorizer of Kafka 3.x and before, gone in Kafka 4.0 (which refuses
+/// to start with it). Refused here too, naming its KRaft successor: ACLs now live in the
+/// metadata log, which a silent alias would hide from an operator migrating old files.
+const ACL_AUTHORIZER: &str = "kafka.security.authorizer.AclAuthorizer";
+
 fn authorizer_class(value: &ConfigValue) -> Result<(), String> {
     match value {
+        ConfigValue::String(s) if s == ACL_AUTHORIZER => Err(format!(
+            "{ACL_AUTHORIZER} (ZooKeeper) was removed in Kafka 4.0; use {STANDARD_AUTHORIZER}, \
+             whose ACLs live in the metadata log"
+        )),
         ConfigValue::String(s) if !s.is_empty() && s != STANDARD_AUTHORIZER => Err(format!(
             "only {STANDARD_AUTHORIZER} (or empty) is supported"
         )),
@@ -620,6 +629,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("alter.config.policy.class.name", T::Class, None, V::Custom(no_plugin_class), R, "Not supported: alter-config policy plugin."),
     b("admin.listener", T::String, Some("http://0.0.0.0:9644"), V::Custom(admin_listener), R, "Ironlog: the admin HTTP listener (/metrics, /health/live, /health/ready, /loggers) as http://HOST:PORT; empty = none.").not_in_kafka(),
     b("logger.format", T::String, Some("text"), V::OneOfIgnoreCase(&["text", "json"]), R, "Ironlog: log lines on stderr as text or as one JSON object per line.").not_in_kafka(),
+    b("logger.audit.file", T::String, Some(""), V::Any, R, "Ironlog: a file the authorization audit log (target ironlog::audit) goes to as JSON lines, instead of stderr; empty = stderr.").not_in_kafka(),
     b("metric.reporters", T::List, Some(""), V::Custom(no_plugin_class_list), C, "Not supported: metric reporter plugins (metrics are on the admin HTTP listener)."),
     b("metrics.num.samples", T::Int, Some("2"), V::AtLeast(1), R, "Samples kept per rate metric."),
     b("metrics.sample.window.ms", T::Long, Some("30000"), V::AtLeast(1), R, "Length of one metric sample window."),
@@ -1064,6 +1074,11 @@ mod tests {
         assert!(parse("controller.quorum.bootstrap.servers", "localhost").is_err());
         assert!(parse("authorizer.class.name", STANDARD_AUTHORIZER).is_ok());
         assert!(parse("authorizer.class.name", "com.example.MyAuthorizer").is_err());
+        assert!(parse(
+            "authorizer.class.name",
+            "kafka.security.authorizer.AclAuthorizer"
+        )
+        .is_err_and(|e| e.contains(STANDARD_AUTHORIZER)));
         assert!(parse("create.topic.policy.class.name", "com.example.Policy").is_err());
         assert!(parse("metric.reporters", "").is_ok());
         assert!(parse("remote.log.storage.system.enable", "true").is_err());

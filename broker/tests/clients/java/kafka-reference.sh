@@ -8,14 +8,14 @@
 # settings java_clients.rs gives Ironlog, runs the sessions named (default: all) against it
 # and stops it. The test suite never needs it.
 #
-# Usage: ./kafka-reference.sh [ClientSession|AdminSession|ClientBasics|ToolsSession ...]
+# Usage: ./kafka-reference.sh [ClientSession|AdminSession|ClientBasics|ToolsSession|AclSession ...]
 #        PRINT=1 ./kafka-reference.sh ToolsSession   # also print every tool's output
 #        HOLD=1 ./kafka-reference.sh                 # keep Kafka running afterwards (Ctrl-C stops it)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$HERE"
 SESSIONS=("$@")
-[ ${#SESSIONS[@]} -gt 0 ] || SESSIONS=(ClientSession AdminSession ClientBasics ToolsSession)
+[ ${#SESSIONS[@]} -gt 0 ] || SESSIONS=(ClientSession AdminSession ClientBasics ToolsSession AclSession)
 
 mvn -B -q compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 (cd legacy && mvn -B -q dependency:build-classpath -Dmdep.outputFile=target/classpath.txt)
@@ -38,6 +38,10 @@ offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
+# AclSession's ACLs: the StandardAuthorizer, with this PLAINTEXT listener's principal
+# (User:ANONYMOUS) a super user, so the other sessions see what they see without one.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
 PROPS
 KAFKA_PID=""
 cleanup() {
