@@ -38,6 +38,29 @@ pub struct LoadOutcome {
 }
 
 impl LoadOutcome {
+    /// Panics unless the acknowledgements keep the load's send order per partition: a
+    /// later send (`k<n>` keys count up) acknowledged at a later offset of its partition,
+    /// which an idempotent producer guarantees across retries and leader changes.
+    /// `when` says in the failure message when this was checked.
+    pub fn check_in_send_order(&self, when: &str) {
+        let mut last: BTreeMap<i32, (u64, i64)> = BTreeMap::new();
+        let mut by_send: Vec<&AckedRecord> = self.acked.iter().collect();
+        by_send.sort_by_key(|r| key_number(&r.key));
+        for record in by_send {
+            if let Some((key, offset)) = last.get(&record.partition) {
+                assert!(
+                    record.offset > *offset,
+                    "partition {}: send k{key:08} acknowledged at offset {offset}, the later \
+                     send {} at offset {}: out of order {when}",
+                    record.partition,
+                    record.key,
+                    record.offset
+                );
+            }
+            last.insert(record.partition, (key_number(&record.key), record.offset));
+        }
+    }
+
     /// The acknowledged records by (partition, offset).
     pub fn acked_values(&self) -> AckedValues {
         self.acked
@@ -152,6 +175,13 @@ impl Drop for ProduceLoad {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// The send number of a load key `k<n>`.
+fn key_number(key: &str) -> u64 {
+    key.trim_start_matches('k')
+        .parse()
+        .unwrap_or_else(|_| panic!("load key {key} is not k<number>"))
 }
 
 /// Every acknowledged record of `topic` (partitions `0..partitions`) is stored at its
