@@ -43,66 +43,6 @@ fn lab() -> Arc<NetworkLab> {
     Arc::new(NetworkLab::new(&[1, 2, 3]))
 }
 
-fn create_topic(cluster: &TestCluster, topic: &str) {
-    let results = block_on(cluster.admin().create_topics(
-        &[NewTopic::new(
-            topic,
-            PARTITIONS as i32,
-            TopicReplication::Fixed(3),
-        )],
-        &admin_options().operation_timeout(Some(Duration::from_secs(30))),
-    ))
-    .expect("CreateTopics round trip");
-    for result in results {
-        if let Err((name, code)) = result {
-            panic!("creating {name} failed: {code:?}");
-        }
-    }
-    for via in cluster.node_ids() {
-        cluster.await_full_isr(via, topic, PARTITIONS, WAIT);
-    }
-}
-
-/// The idempotent acks=all load every test runs through its faults.
-fn start_load(cluster: &TestCluster, topic: &str) -> ProduceLoad {
-    let load = ProduceLoad::start(
-        cluster,
-        topic,
-        &[
-            ("enable.idempotence", "true"),
-            ("message.timeout.ms", "180000"),
-        ],
-        Duration::from_secs(600),
-    );
-    await_acks(&load, 200, "the load to get its first acknowledgements");
-    load
-}
-
-/// Waits until `load` has at least `more` acknowledgements more than now.
-fn await_acks(load: &ProduceLoad, more: usize, what: &str) {
-    let target = load.acked_count() + more;
-    wait_until(WAIT, what, || load.acked_count() >= target);
-}
-
-/// Stops the load and checks every acknowledged record: stored at its offset, once, in
-/// send order per partition.
-fn check_load(cluster: &TestCluster, topic: &str, load: ProduceLoad, when: &str) {
-    let outcome = load.stop();
-    eprintln!(
-        "{} records acknowledged, {} sends not acknowledged {when}",
-        outcome.acked.len(),
-        outcome.failed
-    );
-    check_acknowledged(
-        cluster,
-        topic,
-        PARTITIONS as i32,
-        &outcome.acked_values(),
-        when,
-    );
-    outcome.check_in_send_order(when);
-}
-
 /// A partition of `topic` led by a node other than `not`, as node `via` shows it:
 /// (partition, leader).
 fn partition_led_by_other_than(
@@ -149,7 +89,7 @@ fn an_isolated_partition_leader_loses_leadership_acknowledges_nothing_and_trunca
     let lab = lab();
     let cluster = cluster_in(&lab);
     let topic = topic_name("isolated-leader");
-    create_topic(&cluster, &topic);
+    cluster.create_replicated_topic(&topic, PARTITIONS as i32, 3, WAIT);
     let controller = cluster.active_controller(1, WAIT);
     let (partition, leader) = partition_led_by_other_than(&cluster, controller, &topic, controller);
     let majority: Vec<i32> = cluster
@@ -158,7 +98,8 @@ fn an_isolated_partition_leader_loses_leadership_acknowledges_nothing_and_trunca
         .filter(|id| *id != leader)
         .collect();
 
-    let load = start_load(&cluster, &topic);
+    let load = ProduceLoad::start_idempotent(&cluster, &topic, Duration::from_secs(600));
+    load.await_acks(200, WAIT, "the load to get its first acknowledgements");
     // A producer that knows only the leader-to-be-isolated: its writes can reach no follower.
     let stranded = producer_for(
         cluster.node(leader).bootstrap(),
@@ -193,25 +134,24 @@ fn an_isolated_partition_leader_loses_leadership_acknowledges_nothing_and_trunca
     for via in &majority {
         await_leader_moved_from(&cluster, *via, &topic, partition, leader);
     }
-    await_acks(
-        &load,
+    load.await_acks(
         300,
+        WAIT,
         &format!("acknowledgements to continue while node {leader} is isolated"),
     );
 
     lab.heal();
-    for via in cluster.node_ids() {
-        cluster.await_full_isr(via, &topic, PARTITIONS, WAIT);
-    }
-    await_acks(
-        &load,
+    cluster.await_full_isr_on_running(&topic, PARTITIONS, WAIT);
+    load.await_acks(
         200,
+        WAIT,
         &format!("acknowledgements after node {leader} rejoined"),
     );
-    check_load(
+    check_load_outcome(
         &cluster,
         &topic,
-        load,
+        PARTITIONS as i32,
+        &load.stop(),
         "after the partition leader was isolated and healed",
     );
 
@@ -238,7 +178,7 @@ fn an_isolated_active_controller_is_replaced_brokers_keep_serving_and_it_rejoins
     let lab = lab();
     let cluster = cluster_in(&lab);
     let topic = topic_name("isolated-controller");
-    create_topic(&cluster, &topic);
+    cluster.create_replicated_topic(&topic, PARTITIONS as i32, 3, WAIT);
     let old = cluster.active_controller(1, WAIT);
     let majority: Vec<i32> = cluster
         .node_ids()
@@ -246,7 +186,8 @@ fn an_isolated_active_controller_is_replaced_brokers_keep_serving_and_it_rejoins
         .filter(|id| *id != old)
         .collect();
 
-    let load = start_load(&cluster, &topic);
+    let load = ProduceLoad::start_idempotent(&cluster, &topic, Duration::from_secs(600));
+    load.await_acks(200, WAIT, "the load to get its first acknowledgements");
     lab.isolate(old);
     let mut new = -1;
     wait_until(
@@ -261,9 +202,9 @@ fn an_isolated_active_controller_is_replaced_brokers_keep_serving_and_it_rejoins
         majority.contains(&new),
         "node {new} became the active controller"
     );
-    await_acks(
-        &load,
+    load.await_acks(
         300,
+        WAIT,
         &format!("acknowledgements to continue while the old controller {old} is isolated"),
     );
     // admin requests through a node of the majority reach the new controller
@@ -302,18 +243,17 @@ fn an_isolated_active_controller_is_replaced_brokers_keep_serving_and_it_rejoins
         now, -1,
         "the quorum names an active controller after healing"
     );
-    for via in cluster.node_ids() {
-        cluster.await_full_isr(via, &topic, PARTITIONS, WAIT);
-    }
-    await_acks(
-        &load,
+    cluster.await_full_isr_on_running(&topic, PARTITIONS, WAIT);
+    load.await_acks(
         200,
+        WAIT,
         &format!("acknowledgements after node {old} rejoined"),
     );
-    check_load(
+    check_load_outcome(
         &cluster,
         &topic,
-        load,
+        PARTITIONS as i32,
+        &load.stop(),
         "after the active controller was isolated and healed",
     );
 }
@@ -323,8 +263,9 @@ fn a_minority_cut_a_flapping_link_and_lossy_slow_links_lose_no_acknowledged_writ
     let lab = lab();
     let cluster = cluster_in(&lab);
     let topic = topic_name("flaky-network");
-    create_topic(&cluster, &topic);
-    let load = start_load(&cluster, &topic);
+    cluster.create_replicated_topic(&topic, PARTITIONS as i32, 3, WAIT);
+    let load = ProduceLoad::start_idempotent(&cluster, &topic, Duration::from_secs(600));
+    load.await_acks(200, WAIT, "the load to get its first acknowledgements");
 
     // a minority node cut off under load, then healed
     lab.isolate(3);
@@ -339,11 +280,9 @@ fn a_minority_cut_a_flapping_link_and_lossy_slow_links_lose_no_acknowledged_writ
             },
         );
     }
-    await_acks(&load, 300, "acknowledgements while node 3 is cut off");
+    load.await_acks(300, WAIT, "acknowledgements while node 3 is cut off");
     lab.heal();
-    for via in cluster.node_ids() {
-        cluster.await_full_isr(via, &topic, PARTITIONS, WAIT);
-    }
+    cluster.await_full_isr_on_running(&topic, PARTITIONS, WAIT);
 
     // a flapping link between nodes 1 and 2: down and up again, five times
     for round in 0..5 {
@@ -351,39 +290,36 @@ fn a_minority_cut_a_flapping_link_and_lossy_slow_links_lose_no_acknowledged_writ
         // the fault's duration is the test's input, not a wait for a condition
         std::thread::sleep(Duration::from_millis(1500));
         lab.heal();
-        await_acks(
-            &load,
+        load.await_acks(
             50,
+            WAIT,
             &format!("acknowledgements after the link between nodes 1 and 2 came back ({round})"),
         );
     }
-    for via in cluster.node_ids() {
-        cluster.await_full_isr(via, &topic, PARTITIONS, WAIT);
-    }
+    cluster.await_full_isr_on_running(&topic, PARTITIONS, WAIT);
 
     // every node loses 10 % of what it receives, and node 2 sends through a slow link
     for id in cluster.node_ids() {
         lab.lose(id, 10);
     }
     lab.throttle(2, 2_000, 200);
-    await_acks(
-        &load,
+    load.await_acks(
         300,
+        WAIT,
         "acknowledgements over lossy links and a slow one",
     );
     lab.heal();
-    for via in cluster.node_ids() {
-        cluster.await_full_isr(via, &topic, PARTITIONS, WAIT);
-    }
-    await_acks(
-        &load,
+    cluster.await_full_isr_on_running(&topic, PARTITIONS, WAIT);
+    load.await_acks(
         200,
+        WAIT,
         "acknowledgements once the links are healthy again",
     );
-    check_load(
+    check_load_outcome(
         &cluster,
         &topic,
-        load,
+        PARTITIONS as i32,
+        &load.stop(),
         "after a cut, a flapping link and lossy links",
     );
 }

@@ -545,6 +545,42 @@ impl TestCluster {
         );
     }
 
+    /// Creates `topic` with `partitions` partitions at replication factor `replicas` and
+    /// waits until every running broker shows each partition led with a full ISR.
+    pub fn create_replicated_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replicas: i32,
+        timeout: Duration,
+    ) {
+        use rdkafka::admin::{NewTopic, TopicReplication};
+        let results = crate::clients::block_on(self.admin().create_topics(
+            &[NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(replicas),
+            )],
+            &crate::clients::admin_options().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .unwrap_or_else(|e| panic!("CreateTopics {topic} failed as a request: {e}"));
+        for result in results {
+            if let Err((name, code)) = result {
+                panic!("creating {name} failed: {code:?}");
+            }
+        }
+        self.await_full_isr_on_running(topic, partitions as usize, timeout);
+    }
+
+    /// [`TestCluster::await_full_isr`] through every running broker node.
+    pub fn await_full_isr_on_running(&self, topic: &str, partitions: usize, timeout: Duration) {
+        for (node, spec) in self.nodes.iter().zip(&self.spec.nodes) {
+            if spec.roles.is_broker() && node.pid().is_some() {
+                self.await_full_isr(spec.id, topic, partitions, timeout);
+            }
+        }
+    }
+
     /// How many attempts the start took (more than 1 when a port was taken).
     pub fn start_attempts(&self) -> usize {
         self.start_attempts
@@ -624,8 +660,8 @@ impl TestCluster {
     }
 
     /// Stops every running node cleanly, then starts them all again on their data dirs and
-    /// ports, side by side (a node's start waits for a quorum of the others), and waits
-    /// until each broker sees every broker.
+    /// ports, side by side (a node's start waits for a quorum of the others; a port taken
+    /// meanwhile is waited for, bounded), and waits until each broker sees every broker.
     pub fn restart_all(&mut self) {
         for node in &mut self.nodes {
             if node.is_running() {
@@ -645,13 +681,20 @@ impl TestCluster {
                 .nodes
                 .iter_mut()
                 .zip(starting)
-                .map(|(node, starting)| scope.spawn(move || node.finish_start(starting)))
+                .map(|(node, starting)| {
+                    scope.spawn(move || {
+                        // another test may take a port while its node is down: retried
+                        // (bounded) as a single node's restart is
+                        if node.finish_start(starting).is_err() {
+                            let command = node.command().clone();
+                            node.start_retrying_taken_ports(&command, "a port of the node");
+                        }
+                    })
+                })
                 .collect();
             for wait in waits {
-                match wait.join() {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => panic!("a node's port was taken while the cluster restarted"),
-                    Err(panic) => std::panic::resume_unwind(panic),
+                if let Err(panic) = wait.join() {
+                    std::panic::resume_unwind(panic);
                 }
             }
         });

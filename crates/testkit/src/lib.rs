@@ -53,7 +53,9 @@ pub use cluster::{
 };
 pub use dirs::{files_with_suffix, TestDir};
 pub use groups::*;
-pub use load::{check_acknowledged, AckedRecord, AckedValues, LoadOutcome, ProduceLoad};
+pub use load::{
+    check_acknowledged, check_load_outcome, AckedRecord, AckedValues, LoadOutcome, ProduceLoad,
+};
 pub use netns::NetworkLab;
 pub use ports::{allocate_port, free_port};
 pub use process::{BrokerCommand, BrokerProcess, Settings, StartError, StopError};

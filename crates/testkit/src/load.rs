@@ -153,9 +153,31 @@ impl ProduceLoad {
         }
     }
 
+    /// [`ProduceLoad::start`] with an idempotent producer that retries a send for up to
+    /// three minutes (`message.timeout.ms`): through leader changes, restarts and network
+    /// faults every send should end acknowledged, exactly once and in order.
+    pub fn start_idempotent(clients: &impl KafkaClients, topic: &str, max_time: Duration) -> Self {
+        Self::start(
+            clients,
+            topic,
+            &[
+                ("enable.idempotence", "true"),
+                ("message.timeout.ms", "180000"),
+            ],
+            max_time,
+        )
+    }
+
     /// Records acknowledged so far.
     pub fn acked_count(&self) -> usize {
         self.acked.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Waits up to `timeout` until `more` records more than now are acknowledged; the
+    /// failure names `what` was awaited.
+    pub fn await_acks(&self, more: usize, timeout: Duration, what: &str) {
+        let target = self.acked_count() + more;
+        crate::clients::wait_until(timeout, what, || self.acked_count() >= target);
     }
 
     /// Stops the load (the batch in flight is awaited) and returns what it did.
@@ -224,4 +246,22 @@ pub fn check_acknowledged(
         "{stored_total} records stored, {} acknowledged {when}",
         acked.len()
     );
+}
+
+/// Every acknowledged record of `outcome` stored once where acknowledged in `topic`
+/// ([`check_acknowledged`]) and in send order ([`LoadOutcome::check_in_send_order`]).
+pub fn check_load_outcome(
+    clients: &impl KafkaClients,
+    topic: &str,
+    partitions: i32,
+    outcome: &LoadOutcome,
+    when: &str,
+) {
+    eprintln!(
+        "{} records acknowledged, {} sends not acknowledged {when}",
+        outcome.acked.len(),
+        outcome.failed
+    );
+    check_acknowledged(clients, topic, partitions, &outcome.acked_values(), when);
+    outcome.check_in_send_order(when);
 }
