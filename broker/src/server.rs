@@ -201,6 +201,7 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
             Arc::clone(&quorum),
             Arc::clone(&controller),
             Duration::from_millis(config.request_timeout_ms.max(1000) as u64),
+            Duration::from_millis((config.broker_session_timeout_ms / 2).max(100) as u64),
             Duration::from_millis(config.initial_broker_registration_timeout_ms.max(1000) as u64),
         ));
         let lifecycle = register_broker(
@@ -321,11 +322,18 @@ async fn open_quorum(
         .collect();
     let mut options = QuorumOptions::default();
     if voters.len() > 1 {
-        // Elections over the network: Kafka's timeouts, not a lone voter's.
-        let election_ms = config.controller_quorum_election_timeout_ms.max(100) as u64;
-        options.election_timeout_min_ms = election_ms;
-        options.election_timeout_max_ms = election_ms * 2;
-        options.heartbeat_interval_ms = (election_ms / 10).max(20);
+        // Over the network, Kafka's quorum timeouts rather than a lone voter's: a follower
+        // that hears nothing from the leader for `controller.quorum.fetch.timeout.ms`
+        // stands for election after a random extra of up to
+        // `controller.quorum.election.timeout.ms`. The leader heartbeats four times in a
+        // fetch timeout; openraft gives every AppendEntries the heartbeat interval to
+        // live, so that interval is also a request's bound (at most
+        // `controller.quorum.request.timeout.ms`): long enough for a loaded peer.
+        options.set_network_timing(
+            config.controller_quorum_fetch_timeout_ms,
+            config.controller_quorum_election_timeout_ms,
+            config.controller_quorum_request_timeout_ms,
+        );
     }
     options.start_timeout_ms = config.initial_broker_registration_timeout_ms.max(1000) as u64;
     let quorum = MetadataQuorum::open(

@@ -10,10 +10,8 @@
 //! controller that is not active, is refused with Kafka's errors and changes nothing.
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -21,7 +19,7 @@ use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionDa
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{AlterPartitionRequest, BrokerId, MetadataRequest};
 use rdkafka::admin::{NewTopic, TopicReplication};
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;
 use uuid::Uuid;
@@ -123,71 +121,6 @@ fn leader_of(cluster: &TestCluster, via: i32, topic: &str, partition: usize) -> 
     leader
 }
 
-fn key_number(key: &str) -> u64 {
-    key.trim_start_matches('k')
-        .parse()
-        .unwrap_or_else(|_| panic!("load key {key} is not k<number>"))
-}
-
-/// A consumer group member on its own thread, recording every record it receives and
-/// committing after every poll that returned records.
-struct GroupReader {
-    received: Arc<Mutex<Vec<ConsumedRecord>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl GroupReader {
-    fn start(bootstrap: String, group: String, topic: String) -> Self {
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (received, stop) = (received.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let consumer = group_consumer_for(&bootstrap, &group, &[]);
-                consumer.subscribe(&[&topic]).expect("subscribe");
-                while !stop.load(Ordering::Relaxed) {
-                    let mut got = false;
-                    if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
-                        got = true;
-                        received
-                            .lock()
-                            .expect("received lock")
-                            .push(ConsumedRecord::from_message(&message));
-                    }
-                    if got {
-                        // Failures while a coordinator moves are retried by the next commit.
-                        let _ = consumer.commit_consumer_state(CommitMode::Async);
-                    }
-                }
-            })
-        };
-        Self {
-            received,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn received(&self) -> Vec<ConsumedRecord> {
-        self.received.lock().expect("received lock").clone()
-    }
-
-    fn stop(mut self) -> Vec<ConsumedRecord> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("the group reader's thread panicked");
-        }
-        self.received()
-    }
-}
-
-impl Drop for GroupReader {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 #[test]
 fn acknowledged_writes_survive_kill9_of_every_partition_leader_in_turn() {
     const PARTITIONS: usize = 3;
@@ -263,52 +196,12 @@ fn acknowledged_writes_survive_kill9_of_every_partition_leader_in_turn() {
         &acked,
         "after three leader kills",
     );
-    // In order per partition: a later send of the load's sequence sits at a later offset.
-    let mut last: BTreeMap<i32, (u64, i64)> = BTreeMap::new();
-    let mut by_key: Vec<&AckedRecord> = outcome.acked.iter().collect();
-    by_key.sort_by_key(|r| key_number(&r.key));
-    for record in by_key {
-        if let Some((key, offset)) = last.get(&record.partition) {
-            assert!(
-                record.offset > *offset,
-                "partition {}: send k{key:08} acknowledged at offset {offset}, the later send {} \
-                 at offset {}: out of order",
-                record.partition,
-                record.key,
-                record.offset
-            );
-        }
-        last.insert(record.partition, (key_number(&record.key), record.offset));
-    }
+    outcome.check_in_send_order("after three leader kills");
 
     // The group kept consuming through the kills: it gets every acknowledged record, each
     // where it was acknowledged (a record may come twice after a rebalance, as at-least-once
     // delivery allows).
-    let mut missing = acked.len();
-    wait_until(
-        WAIT,
-        "the consumer group to receive every acknowledged record",
-        || {
-            let received: BTreeSet<(i32, i64)> = reader
-                .received()
-                .iter()
-                .map(|r| (r.partition, r.offset))
-                .collect();
-            missing = acked.keys().filter(|k| !received.contains(k)).count();
-            missing == 0
-        },
-    );
-    for record in reader.stop() {
-        if let Some(value) = acked.get(&(record.partition, record.offset)) {
-            assert_eq!(
-                &record.value_str(),
-                value,
-                "the group read {}/{} with another value than was acknowledged there",
-                record.partition,
-                record.offset
-            );
-        }
-    }
+    reader.stop_after_receiving(&acked, WAIT);
 }
 
 /// The active controller, as DescribeQuorum (forwarded by node `via`) reports it.

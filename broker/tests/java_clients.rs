@@ -3,8 +3,9 @@
 //! Kafka 4.1's command-line tools run by their main classes. Each test runs one session of
 //! `tests/clients/java` (a Maven project; `ironlog.*Session` main classes) against a fresh
 //! broker (the reassignment session: a fresh four-broker cluster, every broker's address in
-//! its bootstrap list); a session runs many scenarios in one JVM, prints `ok NAME` or `FAIL NAME: ...`
-//! for each and exits non-zero if any failed, which the test prints.
+//! its bootstrap list; kafka-metadata-quorum: a 3-node cluster); a session runs many
+//! scenarios in one JVM, prints `ok NAME` or `FAIL NAME: ...` for each and exits non-zero if
+//! any failed, which the test prints.
 //!
 //! The sessions' expectations are Apache Kafka's answers: `tests/clients/java/
 //! kafka-reference.sh` runs the same sessions against Kafka 4.1 started from the Maven jars.
@@ -196,4 +197,26 @@ fn java_acl_session() {
             ("super.users", "User:ANONYMOUS"),
         ],
     );
+}
+
+/// Kafka 4.1's kafka-metadata-quorum against a 3-node cluster of combined nodes:
+/// `describe --status` and `describe --replication` (plain and human-readable) print
+/// Kafka's layout with this cluster's id, leader, voters and their endpoints, and the
+/// followers' lags.
+#[test]
+fn kafka_metadata_quorum_on_a_three_node_cluster() {
+    let cluster = cluster_spec(3).overrides(BROKER_OVERRIDES).start();
+    ClientSession {
+        program: "java".into(),
+        script: PathBuf::from("ironlog.QuorumSession"),
+        bootstrap: cluster.bootstrap(),
+        args: Vec::new(),
+        dir: Some(java_dir()),
+        env: vec![
+            ("CLASSPATH".into(), classpaths().current.clone()),
+            ("IRONLOG_VOTERS".into(), cluster.voters()),
+        ],
+        timeout_secs: SESSION_TIMEOUT_SECS,
+    }
+    .run("a 3-node cluster: each node's log tail is printed as the test fails");
 }

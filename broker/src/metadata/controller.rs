@@ -545,9 +545,11 @@ impl Controller {
         if validate_only || records.is_empty() {
             return results;
         }
+        crate::crash::point("controller.create_topics.planned");
         if let Err(e) = self.propose(records).await {
             return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
         }
+        crate::crash::point("controller.create_topics.committed");
         for created in results.iter().flatten() {
             tracing::info!(topic = %created.name, topic_id = %created.topic_id, partitions = created.num_partitions, "created topic");
         }

@@ -6,7 +6,9 @@
 //! request to the active controller's controller listener (the raft leader; its address is
 //! its voter entry) over the protocol crate's [`Connection`].
 //!
-//! Bounds: a request has `request_timeout`; NOT_CONTROLLER, timeouts and broken
+//! Bounds: a request has `request_timeout` (a heartbeat half `broker.session.timeout.ms`)
+//! and is given up as NOT_CONTROLLER the moment an election names another leader (an old
+//! controller cut off from the quorum never answers); NOT_CONTROLLER, timeouts and broken
 //! connections are retried with backoff (50 ms doubling to 1 s) until `retry_timeout`, the
 //! leader looked up again each time. One connection, to the current leader, is kept.
 
@@ -55,7 +57,13 @@ pub(crate) struct Forwarded {
 
 enum Route {
     Local,
-    Remote(Connection),
+    Remote(RemoteController),
+}
+
+/// The connection to the active controller `leader` a call goes out on.
+struct RemoteController {
+    leader: i32,
+    connection: Connection,
 }
 
 pub(crate) struct ControllerClient {
@@ -64,6 +72,8 @@ pub(crate) struct ControllerClient {
     controller: Arc<Controller>,
     connection: tokio::sync::Mutex<Option<(i32, Connection)>>,
     request_timeout: Duration,
+    /// A heartbeat's bound (half `broker.session.timeout.ms`).
+    heartbeat_timeout: Duration,
     retry_timeout: Duration,
     /// This broker's epoch once registered (-1 before).
     broker_epoch: AtomicI64,
@@ -129,6 +139,7 @@ impl ControllerClient {
         quorum: Arc<MetadataQuorum>,
         controller: Arc<Controller>,
         request_timeout: Duration,
+        heartbeat_timeout: Duration,
         retry_timeout: Duration,
     ) -> Self {
         Self {
@@ -137,6 +148,7 @@ impl ControllerClient {
             controller,
             connection: tokio::sync::Mutex::new(None),
             request_timeout,
+            heartbeat_timeout,
             retry_timeout,
             broker_epoch: AtomicI64::new(-1),
         }
@@ -158,7 +170,9 @@ impl ControllerClient {
             if let Some(leader) = self.quorum.leader_id().filter(|l| *l != self.node_id) {
                 // the leader named may be gone (until an election names another): retried
                 match self.connection_to(leader).await {
-                    Ok(Some(connection)) => return Ok(Route::Remote(connection)),
+                    Ok(Some(connection)) => {
+                        return Ok(Route::Remote(RemoteController { leader, connection }))
+                    }
                     Ok(None) => {}
                     Err(e) => failure = Some(e),
                 }
@@ -207,22 +221,42 @@ impl ControllerClient {
 
     async fn send<R: Request + 'static>(
         &self,
-        connection: &Connection,
+        remote: &RemoteController,
         request: &R,
     ) -> Result<R::Response, ApiError> {
-        connection
-            .send_with(
-                request,
-                SendOptions::default().timeout(self.request_timeout),
-            )
+        self.send_within(remote, request, self.request_timeout)
             .await
-            .map_err(|e| {
+    }
+
+    /// One request to the active controller, answered within `timeout` — or given up as
+    /// NOT_CONTROLLER (retried at the new one) as soon as an election names another
+    /// leader: a controller cut off from the quorum never answers, and its successor
+    /// should not wait for a request timeout (Kafka's channel to the controller, too,
+    /// drops its requests to the old one when the controller changes).
+    async fn send_within<R: Request + 'static>(
+        &self,
+        remote: &RemoteController,
+        request: &R,
+        timeout: Duration,
+    ) -> Result<R::Response, ApiError> {
+        let connection = &remote.connection;
+        let answer = tokio::select! {
+            answer = connection.send_with(request, SendOptions::default().timeout(timeout)) => answer,
+            () = self.quorum.leader_changed_from(remote.leader) => {
                 connection.close();
-                ApiError::new(
-                    ResponseError::NetworkException,
-                    format!("controller request failed: {e}"),
-                )
-            })
+                return Err(ApiError::new(
+                    ResponseError::NotController,
+                    format!("controller {} is no longer the active controller", remote.leader),
+                ));
+            }
+        };
+        answer.map_err(|e| {
+            connection.close();
+            ApiError::new(
+                ResponseError::NetworkException,
+                format!("controller request failed: {e}"),
+            )
+        })
     }
 
     /// BrokerRegistration; returns the broker epoch.
@@ -277,13 +311,14 @@ impl ControllerClient {
         }
     }
 
-    /// BrokerHeartbeat (one attempt per leader lookup, bounded by the request timeout:
-    /// the next heartbeat is the retry).
+    /// BrokerHeartbeat (one attempt per leader lookup, bounded by the heartbeat timeout —
+    /// half the broker session, as Kafka's KAFKA-14392, so a lost heartbeat leaves time
+    /// for the next one before the session expires: the next heartbeat is the retry).
     pub(crate) async fn heartbeat(
         &self,
         heartbeat: &BrokerHeartbeat,
     ) -> Result<HeartbeatOutcome, ApiError> {
-        let deadline = Instant::now() + self.request_timeout;
+        let deadline = Instant::now() + self.heartbeat_timeout;
         match self.route(deadline).await? {
             Route::Local => self.controller.heartbeat(heartbeat.clone()).await,
             Route::Remote(connection) => {
@@ -293,7 +328,9 @@ impl ControllerClient {
                     .with_current_metadata_offset(heartbeat.current_metadata_offset)
                     .with_want_fence(heartbeat.want_fence)
                     .with_want_shut_down(heartbeat.want_shut_down);
-                let response = self.send(&connection, &request).await?;
+                let response = self
+                    .send_within(&connection, &request, self.heartbeat_timeout)
+                    .await?;
                 check(response.error_code, None)?;
                 Ok(HeartbeatOutcome {
                     is_caught_up: response.is_caught_up,
@@ -369,10 +406,11 @@ impl ControllerClient {
 
     async fn alter_partition_remotely(
         &self,
-        connection: &Connection,
+        connection: &RemoteController,
         change: &IsrChange,
     ) -> Result<LeaderAndIsr, ApiError> {
         let version = connection
+            .connection
             .version_for(ApiKey::AlterPartition, VersionChoice::default())
             .map_err(|e| {
                 ApiError::new(
@@ -473,7 +511,7 @@ impl ControllerClient {
 
     async fn create_remotely(
         &self,
-        connection: &Connection,
+        connection: &RemoteController,
         topics: &[CreateTopicSpec],
         validate_only: bool,
     ) -> Result<Vec<Result<CreatedTopic, ApiError>>, ApiError> {

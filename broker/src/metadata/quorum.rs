@@ -73,6 +73,33 @@ impl Default for QuorumOptions {
     }
 }
 
+/// Shortest fetch timeout a networked quorum accepts (its heartbeat is a quarter of it).
+const FETCH_TIMEOUT_MIN_MS: u64 = 100;
+/// Shortest heartbeat interval, whatever the request timeout says.
+const HEARTBEAT_INTERVAL_MIN_MS: u64 = 20;
+
+impl QuorumOptions {
+    /// The timing of a quorum over the network from Kafka's settings: a follower stands
+    /// for election after `fetch_timeout_ms` without the leader plus a random extra of up
+    /// to `election_timeout_ms`; the leader heartbeats four times per fetch timeout, and
+    /// since openraft bounds each AppendEntries by the heartbeat interval, that interval
+    /// is at most `request_timeout_ms`.
+    pub(crate) fn set_network_timing(
+        &mut self,
+        fetch_timeout_ms: i32,
+        election_timeout_ms: i32,
+        request_timeout_ms: i32,
+    ) {
+        let positive = |ms: i32| u64::try_from(ms).unwrap_or(0);
+        let fetch_ms = positive(fetch_timeout_ms).max(FETCH_TIMEOUT_MIN_MS);
+        self.election_timeout_min_ms = fetch_ms;
+        self.election_timeout_max_ms = fetch_ms + positive(election_timeout_ms).max(1);
+        self.heartbeat_interval_ms = (fetch_ms / 4)
+            .min(positive(request_timeout_ms))
+            .max(HEARTBEAT_INTERVAL_MIN_MS);
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum QuorumError {
     #[error("node.id {0} cannot be a metadata quorum node id (must be >= 0)")]
@@ -446,6 +473,25 @@ impl MetadataQuorum {
             .and_then(|id| i32::try_from(id).ok())
     }
 
+    /// Resolves once the raft leader is no longer `leader` (an election named another, or
+    /// none yet); pending forever while it stays.
+    pub(crate) async fn leader_changed_from(&self, leader: i32) {
+        let mut metrics = self.metrics.clone();
+        loop {
+            let current = metrics
+                .borrow_and_update()
+                .current_leader
+                .and_then(|id| i32::try_from(id).ok());
+            if current != Some(leader) {
+                return;
+            }
+            if metrics.changed().await.is_err() {
+                // the raft is gone: nothing will change any more
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// `host:port` of voter `node_id`'s controller listener: the configured one, else the
     /// stored membership's.
     pub(crate) fn voter_address(&self, node_id: i32) -> Option<String> {
@@ -595,6 +641,33 @@ mod tests {
             cluster_id: None,
             voters: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn network_timing_follows_kafkas_quorum_timeouts() {
+        let mut options = QuorumOptions::default();
+        // Kafka's defaults: fetch 2000, election 1000, request 2000
+        options.set_network_timing(2000, 1000, 2000);
+        assert_eq!(
+            (
+                options.election_timeout_min_ms,
+                options.election_timeout_max_ms,
+                options.heartbeat_interval_ms
+            ),
+            (2000, 3000, 500)
+        );
+        // a short request timeout bounds the heartbeat; nonsense values are floored
+        options.set_network_timing(2000, 1000, 200);
+        assert_eq!(options.heartbeat_interval_ms, 200);
+        options.set_network_timing(-1, -1, -1);
+        assert_eq!(
+            (
+                options.election_timeout_min_ms,
+                options.election_timeout_max_ms,
+                options.heartbeat_interval_ms
+            ),
+            (100, 101, 20)
+        );
     }
 
     fn topic(name: &str) -> MetadataRecord {

@@ -517,6 +517,27 @@ impl TestBroker {
         }
     }
 
+    /// The `.log` segment files of `topic`-`partition` on disk, in offset order, as one byte
+    /// string (empty when the partition has no dir here).
+    pub fn partition_log(&self, topic: &str, partition: i32) -> Vec<u8> {
+        let dir = self.data_dir().join(format!("{topic}-{partition}"));
+        let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        segments.sort();
+        segments
+            .iter()
+            .filter_map(|segment| std::fs::read(segment).ok())
+            .flatten()
+            .collect()
+    }
+
     /// Total size of the `.log` segment files of `topic`-`partition` on disk.
     pub fn partition_log_bytes(&self, topic: &str, partition: i32) -> u64 {
         let dir = self.data_dir().join(format!("{topic}-{partition}"));

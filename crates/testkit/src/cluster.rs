@@ -32,12 +32,14 @@ use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 
 use crate::broker::{host_in_url, BrokerSpec, StartFailure, TestBroker, CLIENT_LISTENER};
 use crate::clients::{wait_until, KafkaClients};
+use crate::netns::NetworkLab;
 use crate::ports::allocate_port;
 use crate::process::{BrokerCommand, Settings};
 
@@ -45,6 +47,10 @@ use crate::process::{BrokerCommand, Settings};
 pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
 /// How many times a cluster start is repeated with fresh ports when one was taken.
 pub const START_ATTEMPTS: usize = 5;
+/// The client port of a node in its own network namespace (nothing else binds there).
+pub const OWN_NETWORK_CLIENT_PORT: u16 = 9092;
+/// The controller port of a node in its own network namespace.
+pub const OWN_NETWORK_CONTROLLER_PORT: u16 = 9093;
 /// How long [`TestCluster`] waits for every broker to see every other in Metadata.
 pub const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -90,6 +96,9 @@ pub struct NodeSpec {
     pub wrapper: Vec<OsString>,
     /// This node's extra overrides (after the cluster's).
     pub overrides: Settings,
+    /// Whether the node has a network namespace to itself: then its ports are Kafka's
+    /// usual 9092 (client) and 9093 (controller) instead of allocated ones.
+    pub own_network: bool,
 }
 
 /// The fixed ports of one node: the client port of a broker, the controller port of a
@@ -109,6 +118,8 @@ pub struct ClusterSpec {
     env: Settings,
     /// Node ids in the order they are spawned, and the pause between two spawns.
     start_order: Option<(Vec<i32>, Duration)>,
+    /// The network lab the nodes run in, kept as long as the cluster.
+    network: Option<Arc<NetworkLab>>,
 }
 
 impl ClusterSpec {
@@ -138,6 +149,7 @@ impl ClusterSpec {
                 host: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 wrapper: Vec::new(),
                 overrides: Settings::default(),
+                own_network: false,
             })
             .collect();
         ClusterSpec {
@@ -146,6 +158,7 @@ impl ClusterSpec {
             overrides: Settings::default(),
             env: Settings::default(),
             start_order: None,
+            network: None,
         }
     }
 
@@ -176,6 +189,23 @@ impl ClusterSpec {
     /// Programs node `id`'s binary is started through (e.g. `ip netns exec ns1`).
     pub fn node_wrapper(mut self, id: i32, wrapper: &[&str]) -> Self {
         self.node_spec_mut(id).wrapper = wrapper.iter().map(OsString::from).collect();
+        self
+    }
+
+    /// Every node in its own namespace of `lab` (which must have a namespace for each node
+    /// id): its address there, started through `ip netns exec`, Kafka's usual ports. The
+    /// cluster keeps the lab until it is dropped (nodes are stopped first).
+    pub fn network(mut self, lab: &Arc<NetworkLab>) -> Self {
+        for node in &mut self.nodes {
+            node.host = lab.address(node.id);
+            node.wrapper = lab
+                .wrapper(node.id)
+                .into_iter()
+                .map(OsString::from)
+                .collect();
+            node.own_network = true;
+        }
+        self.network = Some(Arc::clone(lab));
         self
     }
 
@@ -287,14 +317,23 @@ impl ClusterSpec {
     /// Fresh ports for every node: a client port for brokers, a controller port for
     /// controllers.
     fn allocate_ports(&self) -> Vec<NodePorts> {
-        let port = |node: &NodeSpec| {
+        let port = |node: &NodeSpec, own: u16| {
+            if node.own_network {
+                return own;
+            }
             allocate_port(node.host).unwrap_or_else(|e| panic!("node {}: {e}", node.id))
         };
         self.nodes
             .iter()
             .map(|node| NodePorts {
-                client: node.roles.is_broker().then(|| port(node)),
-                controller: node.roles.is_controller().then(|| port(node)),
+                client: node
+                    .roles
+                    .is_broker()
+                    .then(|| port(node, OWN_NETWORK_CLIENT_PORT)),
+                controller: node
+                    .roles
+                    .is_controller()
+                    .then(|| port(node, OWN_NETWORK_CONTROLLER_PORT)),
             })
             .collect()
     }
@@ -420,13 +459,22 @@ impl ClusterSpec {
     }
 }
 
+/// One partition as a broker's Metadata shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionView {
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: std::collections::BTreeSet<i32>,
+}
+
 /// N `ironlog` processes forming one cluster; killed when dropped. Each node is a
 /// [`TestBroker`] (its own temp dir, log, kept when the test fails) with fixed ports.
 pub struct TestCluster {
-    spec: ClusterSpec,
     nodes: Vec<TestBroker>,
     ports: Vec<NodePorts>,
     start_attempts: usize,
+    /// Dropped after the nodes: its network lab outlives their processes.
+    spec: ClusterSpec,
 }
 
 impl TestCluster {
@@ -454,6 +502,85 @@ impl TestCluster {
         leader
     }
 
+    /// `topic`'s partitions (by index) as node `via` answers Metadata; `None` when it does
+    /// not answer within 5 s or does not know the topic.
+    pub fn partitions_via(&self, via: i32, topic: &str) -> Option<Vec<PartitionView>> {
+        let consumer = self.node(via).consumer();
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()?;
+        let t = md.topics().iter().find(|t| t.name() == topic)?;
+        if t.error().is_some() {
+            return None;
+        }
+        let mut partitions: Vec<_> = t.partitions().iter().collect();
+        partitions.sort_by_key(|p| p.id());
+        Some(
+            partitions
+                .iter()
+                .map(|p| PartitionView {
+                    leader: p.leader(),
+                    replicas: p.replicas().to_vec(),
+                    isr: p.isr().iter().copied().collect(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Waits until node `via` shows `partitions` partitions of `topic`, each led and with
+    /// every one of its replicas in the ISR.
+    pub fn await_full_isr(&self, via: i32, topic: &str, partitions: usize, timeout: Duration) {
+        let mut seen = None;
+        wait_until(
+            timeout,
+            &format!("node {via} to show every partition of {topic} led with a full ISR"),
+            || {
+                seen = self.partitions_via(via, topic);
+                seen.as_ref().is_some_and(|p| {
+                    p.len() == partitions
+                        && p.iter()
+                            .all(|p| p.leader > 0 && p.isr == p.replicas.iter().copied().collect())
+                })
+            },
+        );
+    }
+
+    /// Creates `topic` with `partitions` partitions at replication factor `replicas` and
+    /// waits until every running broker shows each partition led with a full ISR.
+    pub fn create_replicated_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replicas: i32,
+        timeout: Duration,
+    ) {
+        use rdkafka::admin::{NewTopic, TopicReplication};
+        let results = crate::clients::block_on(self.admin().create_topics(
+            &[NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(replicas),
+            )],
+            &crate::clients::admin_options().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .unwrap_or_else(|e| panic!("CreateTopics {topic} failed as a request: {e}"));
+        for result in results {
+            if let Err((name, code)) = result {
+                panic!("creating {name} failed: {code:?}");
+            }
+        }
+        self.await_full_isr_on_running(topic, partitions as usize, timeout);
+    }
+
+    /// [`TestCluster::await_full_isr`] through every running broker node.
+    pub fn await_full_isr_on_running(&self, topic: &str, partitions: usize, timeout: Duration) {
+        for (node, spec) in self.nodes.iter().zip(&self.spec.nodes) {
+            if spec.roles.is_broker() && node.pid().is_some() {
+                self.await_full_isr(spec.id, topic, partitions, timeout);
+            }
+        }
+    }
+
     /// How many attempts the start took (more than 1 when a port was taken).
     pub fn start_attempts(&self) -> usize {
         self.start_attempts
@@ -461,6 +588,14 @@ impl TestCluster {
 
     pub fn spec(&self) -> &ClusterSpec {
         &self.spec
+    }
+
+    /// The network lab the nodes run in ([`ClusterSpec::network`]); panics without one.
+    pub fn network(&self) -> &NetworkLab {
+        self.spec
+            .network
+            .as_deref()
+            .expect("the cluster was not started in a network lab (ClusterSpec::network)")
     }
 
     /// The node with `node.id` = `id`.
@@ -525,8 +660,8 @@ impl TestCluster {
     }
 
     /// Stops every running node cleanly, then starts them all again on their data dirs and
-    /// ports, side by side (a node's start waits for a quorum of the others), and waits
-    /// until each broker sees every broker.
+    /// ports, side by side (a node's start waits for a quorum of the others; a port taken
+    /// meanwhile is waited for, bounded), and waits until each broker sees every broker.
     pub fn restart_all(&mut self) {
         for node in &mut self.nodes {
             if node.is_running() {
@@ -546,13 +681,20 @@ impl TestCluster {
                 .nodes
                 .iter_mut()
                 .zip(starting)
-                .map(|(node, starting)| scope.spawn(move || node.finish_start(starting)))
+                .map(|(node, starting)| {
+                    scope.spawn(move || {
+                        // another test may take a port while its node is down: retried
+                        // (bounded) as a single node's restart is
+                        if node.finish_start(starting).is_err() {
+                            let command = node.command().clone();
+                            node.start_retrying_taken_ports(&command, "a port of the node");
+                        }
+                    })
+                })
                 .collect();
             for wait in waits {
-                match wait.join() {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => panic!("a node's port was taken while the cluster restarted"),
-                    Err(panic) => std::panic::resume_unwind(panic),
+                if let Err(panic) = wait.join() {
+                    std::panic::resume_unwind(panic);
                 }
             }
         });

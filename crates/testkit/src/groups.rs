@@ -1,10 +1,11 @@
 //! `groups`: consumer-group sessions with rdkafka — group consumers that record every
 //! rebalance callback, polling rounds, and waits for an assignment.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::TopicPartitionList;
 
@@ -190,4 +191,98 @@ pub fn produce_values(broker: &impl KafkaClients, topic: &str, values: &[String]
             }
         }
     });
+}
+
+/// A consumer group member on its own thread, recording every record it receives and
+/// committing after every poll that returned records.
+pub struct GroupReader {
+    received: Arc<Mutex<Vec<ConsumedRecord>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GroupReader {
+    /// Joins `group` on `bootstrap`, subscribed to `topic`, and starts polling.
+    pub fn start(bootstrap: String, group: String, topic: String) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (received, stop) = (received.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let consumer = group_consumer_for(&bootstrap, &group, &[]);
+                consumer.subscribe(&[&topic]).expect("subscribe");
+                while !stop.load(Ordering::Relaxed) {
+                    let mut got = false;
+                    if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+                        got = true;
+                        received
+                            .lock()
+                            .expect("received lock")
+                            .push(ConsumedRecord::from_message(&message));
+                    }
+                    if got {
+                        // Failures while a coordinator moves are retried by the next commit.
+                        let _ = consumer.commit_consumer_state(CommitMode::Async);
+                    }
+                }
+            })
+        };
+        Self {
+            received,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Every record received so far, in order of arrival.
+    pub fn received(&self) -> Vec<ConsumedRecord> {
+        self.received.lock().expect("received lock").clone()
+    }
+
+    /// Waits up to `timeout` until the group received every record of `acked` (at its
+    /// partition and offset), stops, and checks each received record of `acked` has the
+    /// value acknowledged there (a record may come twice after a rebalance, as
+    /// at-least-once delivery allows).
+    pub fn stop_after_receiving(self, acked: &crate::load::AckedValues, timeout: Duration) {
+        let mut missing = acked.len();
+        crate::clients::wait_until(
+            timeout,
+            "the consumer group to receive every acknowledged record",
+            || {
+                let received: std::collections::BTreeSet<(i32, i64)> = self
+                    .received()
+                    .iter()
+                    .map(|r| (r.partition, r.offset))
+                    .collect();
+                missing = acked.keys().filter(|k| !received.contains(k)).count();
+                missing == 0
+            },
+        );
+        for record in self.stop() {
+            if let Some(value) = acked.get(&(record.partition, record.offset)) {
+                assert_eq!(
+                    &record.value_str(),
+                    value,
+                    "the group read {}/{} with another value than was acknowledged there",
+                    record.partition,
+                    record.offset
+                );
+            }
+        }
+    }
+
+    /// Stops polling (the thread ends) and returns every record received.
+    pub fn stop(mut self) -> Vec<ConsumedRecord> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the group reader's thread panicked");
+        }
+        self.received()
+    }
+}
+
+impl Drop for GroupReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }

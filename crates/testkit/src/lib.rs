@@ -17,7 +17,8 @@
 //!   list; [`groups`]:
 //!   consumer groups with recorded rebalances; [`load`]: [`ProduceLoad`], acks=all writes
 //!   in the background while brokers die, and the check that every acknowledged record is
-//!   stored; [`batches`]: record batches as clients write
+//!   stored; [`netns`]: [`NetworkLab`], each cluster node in its own network namespace,
+//!   with links to cut and heal, loss and throttling; [`batches`]: record batches as clients write
 //!   them; [`raw`]: [`RawClient`] over `ironlog_protocol::Connection` and [`RawSocket`] for
 //!   bytes no client may send, [`requests`]: its typed requests; [`tools`]: kcat, python and node clients.
 //! - `control_plane` (feature `kubernetes`): `TestControlPlane`, a real etcd +
@@ -37,6 +38,7 @@ pub mod control_plane;
 pub mod dirs;
 pub mod groups;
 pub mod load;
+pub mod netns;
 pub mod ports;
 pub mod process;
 pub mod raw;
@@ -51,12 +53,15 @@ pub use broker::{
 };
 pub use clients::*;
 pub use cluster::{
-    ClusterSpec, NodePorts, NodeSpec, Roles, TestCluster, CLUSTER_READY_TIMEOUT,
+    ClusterSpec, NodePorts, NodeSpec, PartitionView, Roles, TestCluster, CLUSTER_READY_TIMEOUT,
     CONTROLLER_LISTENER,
 };
 pub use dirs::{files_with_suffix, TestDir};
 pub use groups::*;
-pub use load::{check_acknowledged, AckedRecord, AckedValues, LoadOutcome, ProduceLoad};
+pub use load::{
+    check_acknowledged, check_load_outcome, AckedRecord, AckedValues, LoadOutcome, ProduceLoad,
+};
+pub use netns::NetworkLab;
 pub use ports::{allocate_port, free_port};
 pub use process::{BrokerCommand, BrokerProcess, Settings, StartError, StopError};
 pub use raw::{codes, config_op, resource, versions, RawClient, RawSocket};

@@ -38,6 +38,29 @@ pub struct LoadOutcome {
 }
 
 impl LoadOutcome {
+    /// Panics unless the acknowledgements keep the load's send order per partition: a
+    /// later send (`k<n>` keys count up) acknowledged at a later offset of its partition,
+    /// which an idempotent producer guarantees across retries and leader changes.
+    /// `when` says in the failure message when this was checked.
+    pub fn check_in_send_order(&self, when: &str) {
+        let mut last: BTreeMap<i32, (u64, i64)> = BTreeMap::new();
+        let mut by_send: Vec<&AckedRecord> = self.acked.iter().collect();
+        by_send.sort_by_key(|r| key_number(&r.key));
+        for record in by_send {
+            if let Some((key, offset)) = last.get(&record.partition) {
+                assert!(
+                    record.offset > *offset,
+                    "partition {}: send k{key:08} acknowledged at offset {offset}, the later \
+                     send {} at offset {}: out of order {when}",
+                    record.partition,
+                    record.key,
+                    record.offset
+                );
+            }
+            last.insert(record.partition, (key_number(&record.key), record.offset));
+        }
+    }
+
     /// The acknowledged records by (partition, offset).
     pub fn acked_values(&self) -> AckedValues {
         self.acked
@@ -130,9 +153,31 @@ impl ProduceLoad {
         }
     }
 
+    /// [`ProduceLoad::start`] with an idempotent producer that retries a send for up to
+    /// three minutes (`message.timeout.ms`): through leader changes, restarts and network
+    /// faults every send should end acknowledged, exactly once and in order.
+    pub fn start_idempotent(clients: &impl KafkaClients, topic: &str, max_time: Duration) -> Self {
+        Self::start(
+            clients,
+            topic,
+            &[
+                ("enable.idempotence", "true"),
+                ("message.timeout.ms", "180000"),
+            ],
+            max_time,
+        )
+    }
+
     /// Records acknowledged so far.
     pub fn acked_count(&self) -> usize {
         self.acked.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Waits up to `timeout` until `more` records more than now are acknowledged; the
+    /// failure names `what` was awaited.
+    pub fn await_acks(&self, more: usize, timeout: Duration, what: &str) {
+        let target = self.acked_count() + more;
+        crate::clients::wait_until(timeout, what, || self.acked_count() >= target);
     }
 
     /// Stops the load (the batch in flight is awaited) and returns what it did.
@@ -152,6 +197,13 @@ impl Drop for ProduceLoad {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// The send number of a load key `k<n>`.
+fn key_number(key: &str) -> u64 {
+    key.trim_start_matches('k')
+        .parse()
+        .unwrap_or_else(|_| panic!("load key {key} is not k<number>"))
 }
 
 /// Every acknowledged record of `topic` (partitions `0..partitions`) is stored at its
@@ -194,4 +246,22 @@ pub fn check_acknowledged(
         "{stored_total} records stored, {} acknowledged {when}",
         acked.len()
     );
+}
+
+/// Every acknowledged record of `outcome` stored once where acknowledged in `topic`
+/// ([`check_acknowledged`]) and in send order ([`LoadOutcome::check_in_send_order`]).
+pub fn check_load_outcome(
+    clients: &impl KafkaClients,
+    topic: &str,
+    partitions: i32,
+    outcome: &LoadOutcome,
+    when: &str,
+) {
+    eprintln!(
+        "{} records acknowledged, {} sends not acknowledged {when}",
+        outcome.acked.len(),
+        outcome.failed
+    );
+    check_acknowledged(clients, topic, partitions, &outcome.acked_values(), when);
+    outcome.check_in_send_order(when);
 }
