@@ -21,6 +21,8 @@ fn canary_spec(bootstrap: &str) -> CanarySpec {
         .set("canary.interval.ms", "200")
         .set("canary.topic.reconcile.interval.ms", "2000")
         .set("canary.request.timeout.ms", "5000")
+        // an acknowledged record a successful fetch 10 s later did not return is lost
+        .set("canary.lost.timeout.ms", "10000")
 }
 
 fn sum(s: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {

@@ -69,7 +69,8 @@ pub struct CanaryConfig {
     pub topic_configs: Vec<(String, String)>,
     /// `canary.request.timeout.ms`: a produce (acks=all) or metadata request's bound.
     pub request_timeout: Duration,
-    /// `canary.lost.timeout.ms`: an acknowledged record not consumed within this is lost.
+    /// `canary.lost.timeout.ms`: an acknowledged record that a successful fetch sent this
+    /// long after its acknowledgement did not return is lost.
     pub lost_timeout: Duration,
     /// `canary.consumer.isolation.level`: `read_uncommitted` or `read_committed`.
     pub isolation_level: IsolationLevel,
@@ -113,7 +114,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "canary.lost.timeout.ms",
         "60000",
-        "an acknowledged record not consumed within this is lost",
+        "an acknowledged record that a successful fetch sent this long after its acknowledgement did not return is lost",
     ),
     (
         "canary.consumer.isolation.level",

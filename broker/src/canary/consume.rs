@@ -9,7 +9,7 @@
 //! failed fetch for each partition asked, ask for fresh metadata and back off.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ironlog_protocol::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -59,6 +59,7 @@ pub(crate) async fn consume_loop(
             }
             continue;
         }
+        let sent_at = Instant::now();
         let fetched = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
             r = fetch(&canary, broker, &partitions) => r,
@@ -74,7 +75,8 @@ pub(crate) async fn consume_loop(
                         else {
                             continue;
                         };
-                        all_ok &= handle(&canary, broker, partition, *position, data).await;
+                        all_ok &=
+                            handle(&canary, broker, partition, *position, sent_at, data).await;
                     }
                 }
                 if response.error_code != 0 {
@@ -155,6 +157,7 @@ async fn handle(
     broker: i32,
     partition: &CanaryPartition,
     position: i64,
+    sent_at: Instant,
     data: &PartitionData,
 ) -> bool {
     if data.error_code == ResponseError::OffsetOutOfRange.code() {
@@ -173,19 +176,25 @@ async fn handle(
         return false;
     }
     partition.metrics.fetched(Some(broker));
-    let Some(records) = &data.records else {
-        return true;
-    };
-    read_records(canary, broker, partition, position, records.clone());
+    read_records(
+        canary,
+        broker,
+        partition,
+        position,
+        sent_at,
+        data.records.clone().unwrap_or_default(),
+    );
     true
 }
 
-/// Reports every record of this run at or after `position`, then the new position.
+/// Reports every record of this run at or after `position` of a fetch sent at `sent_at`,
+/// then the new position.
 fn read_records(
     canary: &Canary,
     broker: i32,
     partition: &CanaryPartition,
     position: i64,
+    sent_at: Instant,
     mut records: Bytes,
 ) {
     let read_at = now_ms();
@@ -219,6 +228,7 @@ fn read_records(
             partition.metrics.read(Some(broker), outcome, latency_ms);
         }
     }
+    tracker.fetched(sent_at);
     let lost = tracker.advance(next);
     let pending = tracker.pending();
     drop(tracker);

@@ -39,9 +39,7 @@ pub(crate) async fn produce_loop(
             _ = shutdown.wait_for(|stop| *stop) => return,
             _ = tick.tick() => {}
         }
-        let lost = partition
-            .tracker()
-            .expire(Instant::now(), canary.config.lost_timeout);
+        let lost = partition.tracker().expire(canary.config.lost_timeout);
         partition.report_lost(&lost);
 
         let Some(leader) = partition.leader() else {

@@ -10,9 +10,11 @@
 //! - **out of order** when it is read after a higher sequence of this run was;
 //! - **lost** when it was acknowledged and the consumer's position passed its offset
 //!   without reading it (`Lost::Skipped`: deleted, truncated, or another record at its
-//!   offset), or it was not read within the lost timeout (`Lost::Timeout`). A record read
-//!   after being declared lost by the timeout counts as consumed too; the loss stays
-//!   counted (the consumer did not see it within the bound).
+//!   offset), or a fetch sent more than the lost timeout after its acknowledgement
+//!   succeeded without it (`Lost::Timeout`: the consumer could read the partition and the
+//!   record was not there — a partition nobody can fetch from is unavailable, not lost). A
+//!   record read after being declared lost by the timeout counts as consumed too; the loss
+//!   stays counted (the consumer did not see it within the bound).
 //!
 //! Bounded: at most [`PENDING_MAX`] acknowledged records wait to be read (past that the
 //! oldest is lost by timeout) and [`CONSUMED_WINDOW`] sequences are remembered.
@@ -79,6 +81,8 @@ pub(crate) struct PartitionTracker {
     max_consumed: Option<i64>,
     /// The consumer's next offset (`None` until it has one).
     position: Option<i64>,
+    /// When the last fetch of the partition that succeeded was sent.
+    last_fetch_sent: Option<Instant>,
 }
 
 impl PartitionTracker {
@@ -175,12 +179,21 @@ impl PartitionTracker {
         self.advance(position)
     }
 
-    /// The acknowledged records not read within `timeout` of their acknowledgement.
-    pub(crate) fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<LostRecord> {
+    /// A fetch of the partition sent at `sent_at` succeeded (whatever it returned).
+    pub(crate) fn fetched(&mut self, sent_at: Instant) {
+        self.last_fetch_sent = Some(self.last_fetch_sent.map_or(sent_at, |t| t.max(sent_at)));
+    }
+
+    /// The acknowledged records that a successful fetch sent `timeout` or more after their
+    /// acknowledgement did not return.
+    pub(crate) fn expire(&mut self, timeout: Duration) -> Vec<LostRecord> {
+        let Some(fetched) = self.last_fetch_sent else {
+            return Vec::new();
+        };
         let expired: Vec<i64> = self
             .pending
             .iter()
-            .filter(|(_, p)| now.saturating_duration_since(p.acked_at) >= timeout)
+            .filter(|(_, p)| fetched.saturating_duration_since(p.acked_at) >= timeout)
             .map(|(s, _)| *s)
             .collect();
         expired
@@ -225,9 +238,8 @@ mod tests {
         }
         assert!(t.advance(13).is_empty());
         assert_eq!(t.pending(), 0);
-        assert!(t
-            .expire(now + Duration::from_secs(3600), Duration::from_secs(1))
-            .is_empty());
+        t.fetched(now + Duration::from_secs(3600));
+        assert!(t.expire(Duration::from_secs(1)).is_empty());
     }
 
     #[test]
@@ -291,18 +303,26 @@ mod tests {
     }
 
     #[test]
-    fn records_not_read_within_the_timeout_are_lost_once() {
+    fn records_a_fetch_past_the_timeout_did_not_return_are_lost_once() {
         let now = Instant::now();
         let mut t = PartitionTracker::default();
         t.reset(0);
         t.acked(1, 0, 1, now);
         t.acked(2, 1, 1, now + Duration::from_secs(5));
-        let lost = t.expire(now + Duration::from_secs(6), Duration::from_secs(3));
+        assert!(
+            t.expire(Duration::from_secs(3)).is_empty(),
+            "no fetch succeeded: the partition is unavailable, nothing is lost yet"
+        );
+        t.fetched(now + Duration::from_secs(2));
+        assert!(
+            t.expire(Duration::from_secs(3)).is_empty(),
+            "fetched before the bound"
+        );
+        t.fetched(now + Duration::from_secs(6));
+        let lost = t.expire(Duration::from_secs(3));
         assert_eq!(lost.len(), 1);
         assert_eq!((lost[0].sequence, lost[0].reason), (1, LostReason::Timeout));
-        assert!(t
-            .expire(now + Duration::from_secs(6), Duration::from_secs(3))
-            .is_empty());
+        assert!(t.expire(Duration::from_secs(3)).is_empty());
         // read late: consumed, not lost again
         assert_eq!(t.read(1), ReadOutcome::InOrder);
         assert!(t.advance(1).is_empty());
