@@ -32,8 +32,7 @@ mod txn;
 mod types;
 
 pub use canary::{
-    run as run_canary, start as start_canary, CanaryConfig, CanaryConfigError, CanaryError,
-    RunningCanary, CANARY_SETTINGS,
+    run as run_canary, CanaryConfig, CanaryConfigError, CanaryError, CANARY_SETTINGS,
 };
 pub use logging::init_logging;
 pub use server::{start, RunningBroker, ServerError};

@@ -92,17 +92,24 @@ impl CanaryPartition {
         self.tracker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts and logs lost records.
+    /// Counts lost records and logs them: one line per call, naming the first and last
+    /// (a reset can lose many at once).
     pub(crate) fn report_lost(&self, lost: &[LostRecord]) {
+        let (Some(first), Some(last)) = (lost.first(), lost.last()) else {
+            return;
+        };
+        tracing::warn!(
+            partition = self.partition,
+            records = lost.len(),
+            first_sequence = first.sequence,
+            first_offset = first.offset,
+            last_sequence = last.sequence,
+            last_offset = last.offset,
+            broker = first.broker,
+            reason = first.reason.label(),
+            "acknowledged canary records lost"
+        );
         for l in lost {
-            tracing::warn!(
-                partition = self.partition,
-                sequence = l.sequence,
-                offset = l.offset,
-                broker = l.broker,
-                reason = l.reason.label(),
-                "canary record lost"
-            );
             self.metrics.lost(l.broker, l.reason);
         }
     }
@@ -197,7 +204,7 @@ impl Canary {
 }
 
 /// A running canary: the bound listener, and its tasks until [`RunningCanary::stop`].
-pub struct RunningCanary {
+pub(crate) struct RunningCanary {
     listener: std::net::SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -206,12 +213,12 @@ pub struct RunningCanary {
 
 impl RunningCanary {
     /// The address `/metrics` is served on.
-    pub fn listener(&self) -> std::net::SocketAddr {
+    pub(crate) fn listener(&self) -> std::net::SocketAddr {
         self.listener
     }
 
     /// Stops every task and the listener.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.shutdown.send(true);
         let stopped = tokio::time::timeout(Duration::from_secs(5), async {
             while self.tasks.join_next().await.is_some() {}
@@ -241,7 +248,7 @@ fn client(config: &CanaryConfig, retry: RetryPolicy) -> Result<Client, CanaryErr
 
 /// Binds the listener and starts the canary's tasks; it keeps trying whatever the cluster
 /// answers (errors are metrics), until stopped.
-pub async fn start(config: CanaryConfig) -> Result<RunningCanary, CanaryError> {
+pub(crate) async fn start(config: CanaryConfig) -> Result<RunningCanary, CanaryError> {
     let run_id = uuid::Uuid::new_v4().to_string();
     let metrics = CanaryMetrics::new(&config.topic, &run_id)?;
     let admin_retry = RetryPolicy {
