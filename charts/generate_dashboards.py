@@ -2,7 +2,7 @@
 """Writes the Grafana dashboards under charts/dashboards/ (run: python3 charts/generate_dashboards.py).
 
 Edit the panels here and regenerate; broker/tests/dashboards.rs runs every query against a
-real Prometheus scraping a broker. Metric names: docs/metrics.md."""
+real Prometheus scraping a broker and a canary. Metric names: docs/metrics.md."""
 import os
 os.chdir(os.path.dirname(os.path.abspath(__file__)))
 import json
@@ -17,7 +17,7 @@ def var_q(name, metric, label, multi=True):
 class D:
     def __init__(s, uid, title, vars):
         s.uid, s.title, s.vars, s.panels, s.y, s.x, s.id = uid, title, vars, [], 0, 0, 1
-    def panel(s, kind, title, exprs, unit="short", w=12, h=8, desc=""):
+    def panel(s, kind, title, exprs, unit="short", w=12, h=8, desc="", steps=None):
         if s.x + w > 24:
             s.x = 0; s.y += s.h
         s.h = h
@@ -27,7 +27,7 @@ class D:
              "fieldConfig": {"defaults": {"unit": unit}, "overrides": []}, "options": {}}
         if kind == "stat":
             p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}, "colorMode": "background"}
-            p["fieldConfig"]["defaults"]["thresholds"] = {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}
+            p["fieldConfig"]["defaults"]["thresholds"] = {"mode": "absolute", "steps": steps or [{"color": "green", "value": None}, {"color": "red", "value": 1}]}
         s.panels.append(p); s.id += 1; s.x += w
     def write(s, path):
         d = {"uid": s.uid, "title": s.title, "tags": ["ironlog", "kafka"], "timezone": "browser", "schemaVersion": 39,
@@ -113,3 +113,47 @@ d.panel("timeseries", "Consumption rate (committed offsets per second)", [(f"sum
 d.panel("timeseries", "Production rate of the consumed topics", [(f"sum by (topic) (rate(kafka_server_brokertopicmetrics_messagesin_total{{topic=~\"$topic\"}}[{RI}]))", "{{topic}}")])
 d.panel("table", "Lag per partition", [(f"kafka_consumergroup_lag{{{G}}}", "lag"), (f"kafka_consumergroup_current_offset{{{G}}}", "committed")], w=24)
 d.write("dashboards/ironlog-consumer-lag.json")
+
+# --- canary (ironlog canary, scraped as job="ironlog-canary")
+B = 'broker=~"$broker"'
+def availability(by, window):
+    sel = f"{{{B}}}"
+    ok = f"sum{by} (rate(ironlog_canary_records_produced_total{sel}[{window}]))"
+    failed = f"sum{by} (rate(ironlog_canary_records_produced_failed_total{sel}[{window}]))"
+    return f"{ok} / ({ok} + {failed})"
+d = D("ironlog-canary", "Ironlog / Canary", [var_ds(), var_q("broker", "ironlog_canary_records_produced_total", "broker")])
+d.panel("stat", "Records lost (1h)", [(f"sum(increase(ironlog_canary_records_lost_total{{{B}}}[1h]))", "lost")], w=4, h=4,
+        desc="Acknowledged (acks=all) canary records never read back.")
+d.panel("stat", "Duplicated (1h)", [(f"sum(increase(ironlog_canary_records_duplicated_total{{{B}}}[1h]))", "duplicated")], w=4, h=4)
+d.panel("stat", "Out of order (1h)", [(f"sum(increase(ironlog_canary_records_out_of_order_total{{{B}}}[1h]))", "out of order")], w=4, h=4)
+d.panel("stat", "Produce availability (5m)", [(availability("", "5m"), "available")], unit="percentunit", w=4, h=4,
+        steps=[{"color": "red", "value": None}, {"color": "green", "value": 0.99}])
+d.panel("stat", "Records waiting to be read", [("sum(ironlog_canary_records_pending)", "pending")], w=4, h=4,
+        steps=[{"color": "green", "value": None}, {"color": "orange", "value": 10}])
+d.panel("stat", "Brokers / canary partitions", [("max(ironlog_canary_brokers)", "brokers"), ("max(ironlog_canary_topic_partitions)", "partitions")], w=4, h=4,
+        steps=[{"color": "blue", "value": None}])
+d.panel("timeseries", "End-to-end latency p50 / p99 by broker", [
+    (f"histogram_quantile(0.99, sum by (le, broker) (rate(ironlog_canary_records_end_to_end_latency_ms_bucket{{{B}}}[{RI}])))", "{{broker}} p99"),
+    (f"histogram_quantile(0.50, sum by (le, broker) (rate(ironlog_canary_records_end_to_end_latency_ms_bucket{{{B}}}[{RI}])))", "{{broker}} p50")], unit="ms",
+    desc="From sending a canary record to reading it back, by the leader it was read from.")
+d.panel("timeseries", "Produce latency (acks=all) p50 / p99 by broker", [
+    (f"histogram_quantile(0.99, sum by (le, broker) (rate(ironlog_canary_records_produced_latency_ms_bucket{{{B}}}[{RI}])))", "{{broker}} p99"),
+    (f"histogram_quantile(0.50, sum by (le, broker) (rate(ironlog_canary_records_produced_latency_ms_bucket{{{B}}}[{RI}])))", "{{broker}} p50")], unit="ms")
+d.panel("timeseries", "Produce availability by broker", [(availability(" by (broker)", RI), "{{broker}}")], unit="percentunit",
+        desc="Share of canary produces to the partitions a broker leads that were acknowledged.")
+d.panel("timeseries", "Partitions available (last produce and fetch)", [
+    (f"ironlog_canary_produce_available{{{B}}}", "produce p{{partition}} via {{broker}}"),
+    (f"ironlog_canary_consume_available{{{B}}}", "fetch p{{partition}} via {{broker}}")])
+d.panel("timeseries", "Records produced / failed per second by broker", [
+    (f"sum by (broker) (rate(ironlog_canary_records_produced_total{{{B}}}[{RI}]))", "{{broker}} produced"),
+    (f"sum by (broker) (rate(ironlog_canary_records_produced_failed_total{{{B}}}[{RI}]))", "{{broker}} failed")])
+d.panel("timeseries", "Records consumed / failed fetches per second by broker", [
+    (f"sum by (broker) (rate(ironlog_canary_records_consumed_total{{{B}}}[{RI}]))", "{{broker}} consumed"),
+    (f"sum by (broker) (rate(ironlog_canary_records_consumed_failed_total{{{B}}}[{RI}]))", "{{broker}} failed fetches")])
+d.panel("timeseries", "Lost / duplicated / out-of-order records by broker", [
+    (f"sum by (broker, reason) (increase(ironlog_canary_records_lost_total{{{B}}}[{RI}]))", "{{broker}} lost ({{reason}})"),
+    (f"sum by (broker) (increase(ironlog_canary_records_duplicated_total{{{B}}}[{RI}]))", "{{broker}} duplicated"),
+    (f"sum by (broker) (increase(ironlog_canary_records_out_of_order_total{{{B}}}[{RI}]))", "{{broker}} out of order")])
+d.panel("timeseries", "Canary errors per second by kind", [("sum by (kind) (rate(ironlog_canary_errors_total[" + RI + "]))", "{{kind}}")],
+        desc="Metadata, topic and partition creation, and ListOffsets failures.")
+d.write("dashboards/ironlog-canary.json")

@@ -5,12 +5,13 @@
 //! by `log`) and the `metadata` quorum (cluster metadata as a replicated log applied to an
 //! immutable `MetadataImage`). See ARCHITECTURE.md for the code map and invariants.
 //!
-//! The library exists for the binary: it exposes [`start`] and [`RunningBroker`] and
-//! nothing else. Integration tests drive the binary over the wire.
+//! The library exists for the binary: it exposes [`start`] and [`RunningBroker`], the
+//! canary's [`run_canary`] and its settings, and nothing else. Integration tests drive the binary over the wire.
 
 #![warn(unreachable_pub)]
 
 mod admin;
+mod canary;
 mod coordinator_shards;
 mod crash;
 mod error;
@@ -31,5 +32,8 @@ mod server;
 mod txn;
 mod types;
 
+pub use canary::{
+    run as run_canary, CanaryConfig, CanaryConfigError, CanaryError, CANARY_SETTINGS,
+};
 pub use logging::init_logging;
 pub use server::{start, RunningBroker, ServerError};

@@ -1,4 +1,6 @@
 //! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`
+//! and the end-to-end canary, `ironlog canary --bootstrap-server HOST:PORT [--config FILE]
+//! [--override key=value]...`.
 //!
 //! Settings also come from `IRONLOG_*` environment variables (`IRONLOG_LOG_DIRS` sets
 //! `log.dirs`; see `ironlog_config::overrides_from_env`): the file (or the embedded
@@ -53,6 +55,25 @@ enum Command {
         /// Bound on the whole check.
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
+    },
+    /// Run the end-to-end canary against a cluster: a canary topic with a partition led by
+    /// every broker, one record per partition every canary.interval.ms produced (acks=all)
+    /// and consumed back, latency, availability and lost / duplicated / out-of-order
+    /// records as Prometheus metrics on canary.listener (/metrics, /health/live,
+    /// /health/ready). Settings: --config, then --override, then --bootstrap-server.
+    Canary {
+        /// Brokers to ask for metadata first: HOST:PORT[,HOST:PORT...] (bootstrap.servers).
+        #[arg(long = "bootstrap-server", value_name = "HOST:PORT")]
+        bootstrap_server: Option<String>,
+        /// A .properties file of canary settings (see --list-settings).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Sets one setting: --override canary.interval.ms=500 (repeatable).
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Prints every setting with its default and exits.
+        #[arg(long)]
+        list_settings: bool,
     },
 }
 
@@ -112,6 +133,35 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot ask {host}:{port}{path}"))?;
             anyhow::ensure!(status == 200, "{host}:{port}{path} answered {status}");
             Ok(())
+        }
+        Command::Canary {
+            bootstrap_server,
+            config,
+            overrides,
+            list_settings,
+        } => {
+            if list_settings {
+                for (key, default, what) in ironlog::CANARY_SETTINGS {
+                    println!("{key}={default}\n    {what}");
+                }
+                return Ok(());
+            }
+            let config = ironlog::CanaryConfig::load(
+                config.as_deref(),
+                &overrides,
+                bootstrap_server.as_deref(),
+            )
+            .context("invalid canary configuration")?;
+            ironlog::init_logging(false, None).context("cannot set up logging")?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .thread_name("ironlog-canary")
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime
+                .block_on(ironlog::run_canary(config))
+                .context("canary failed")
         }
     }
 }

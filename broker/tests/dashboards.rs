@@ -2,9 +2,10 @@
 //! thing: the rules pass `promtool check rules` and their `promtool test rules` unit tests,
 //! the PrometheusRule manifest carries the same rules, and a real Prometheus server
 //! (Debian's `prometheus` package; test.sh installs it) scrapes a running broker that real
-//! clients used, evaluates the rules without error, and answers every PromQL expression of
-//! every dashboard panel and alert with data — no panel refers to a metric that does not
-//! exist. Missing tools fail these tests; nothing is skipped.
+//! clients used and an `ironlog canary` against it, evaluates the rules without error, and
+//! answers every PromQL expression of every dashboard panel and alert with data — no panel
+//! refers to a metric that does not exist. Missing tools fail these tests; nothing is
+//! skipped.
 
 mod common;
 
@@ -114,8 +115,8 @@ fn dashboard_exprs() -> Vec<(String, String)> {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 4,
-        "cluster, brokers, topics and consumer-lag dashboards: {files:?}"
+        files.len() >= 5,
+        "cluster, brokers, topics, consumer-lag and canary dashboards: {files:?}"
     );
     let mut uids = Vec::new();
     for file in files {
@@ -159,7 +160,8 @@ fn dashboard_exprs() -> Vec<(String, String)> {
                     .replace("$__rate_interval", "1m")
                     .replace("$instance", ".*")
                     .replace("$topic", ".*")
-                    .replace("$consumergroup", ".*");
+                    .replace("$consumergroup", ".*")
+                    .replace("$broker", ".*");
                 out.push((format!("{name}: {}", panel["title"]), expr));
             }
         }
@@ -190,15 +192,21 @@ impl Drop for Prometheus {
 }
 
 impl Prometheus {
-    /// Scrapes `target` every second as job `ironlog`, with the alert rules loaded.
-    fn start(target: &str) -> Prometheus {
+    /// Scrapes each `(job, target)` every second, with the alert rules loaded.
+    fn start(jobs: &[(&str, &str)]) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("prometheus.yml");
         let rules = rules_file().canonicalize().expect("the rules file exists");
+        let scrapes: String = jobs
+            .iter()
+            .map(|(job, target)| {
+                format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n")
+            })
+            .collect();
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: ironlog\n    static_configs:\n      - targets: ['{target}']\n",
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n{scrapes}",
                 rules.display()
             ),
         )
@@ -299,26 +307,39 @@ fn make_traffic(broker: &TestBroker) {
 }
 
 #[test]
-fn prometheus_scrapes_a_broker_and_every_panel_and_alert_query_returns_data() {
+fn prometheus_scrapes_a_broker_and_a_canary_and_every_panel_and_alert_query_returns_data() {
     let broker = TestBroker::start();
     make_traffic(&broker);
+    let canary = CanarySpec::new(IRONLOG_BINARY, broker.bootstrap())
+        .set("canary.interval.ms", "200")
+        .start();
+    canary.wait_for_metrics(WAIT, "records read back", |s| {
+        s.sum("ironlog_canary_records_consumed_total", &[]) >= 3.0
+    });
     let target = broker
         .listener(ADMIN_LISTENER)
         .expect("the broker printed its admin listener");
-    let prometheus = Prometheus::start(&target);
+    let prometheus =
+        Prometheus::start(&[("ironlog", &target), ("ironlog-canary", canary.listener())]);
     // Rates and derivatives need two scrapes of every series.
-    wait_until(WAIT, "Prometheus scraped the broker twice", || {
-        prometheus
-            .query("count(deriv(kafka_consumergroup_lag[10m])) and count(rate(kafka_server_brokertopicmetrics_bytesin_total[1m]))")
+    wait_until(
+        WAIT,
+        "Prometheus scraped the broker and the canary twice",
+        || {
+            prometheus
+            .query("count(deriv(kafka_consumergroup_lag[10m])) and count(rate(kafka_server_brokertopicmetrics_bytesin_total[1m])) and count(rate(ironlog_canary_records_end_to_end_latency_ms_bucket[1m]) > 0)")
             .is_ok_and(|r| !r.is_empty())
-    });
-    assert_eq!(
-        prometheus
-            .query("up{job=\"ironlog\"} == 1")
-            .map(|r| r.len()),
-        Ok(1),
-        "the broker's target is up"
+        },
     );
+    for job in ["ironlog", "ironlog-canary"] {
+        assert_eq!(
+            prometheus
+                .query(&format!("up{{job=\"{job}\"}} == 1"))
+                .map(|r| r.len()),
+            Ok(1),
+            "the {job} target is up"
+        );
+    }
 
     let mut empty = Vec::new();
     let queries: Vec<(String, String)> = dashboard_exprs()

@@ -9,6 +9,8 @@
 //! - [`TestCluster`] / [`ClusterSpec`] ([`cluster`]): N nodes with the KRaft command line a
 //!   user types, fixed ports from [`ports`] (retried when one was taken), per-node stop,
 //!   kill -9 and restart on the same ports, a bootstrap string, readiness.
+//! - [`TestCanary`] / [`CanarySpec`] ([`canary`]): one `ironlog canary` process against a
+//!   broker or cluster, its `/metrics` polled as [`Samples`] with a deadline.
 //! - [`process`]: the process contract underneath both (command line, `ironlog: listener
 //!   NAME bound to ADDR` / `ironlog: started` lines, log file, bounded stop) with typed
 //!   errors, for users that report instead of panicking (the bench).
@@ -31,6 +33,7 @@
 
 pub mod batches;
 pub mod broker;
+pub mod canary;
 pub mod clients;
 pub mod cluster;
 #[cfg(feature = "kubernetes")]
@@ -50,6 +53,9 @@ pub use batches::*;
 pub use broker::{
     BrokerSpec, TestBroker, ADMIN_LISTENER, BROKER_START_TIMEOUT, BROKER_STOP_TIMEOUT,
     CLIENT_LISTENER, PORT_RETAKE_TIMEOUT,
+};
+pub use canary::{
+    CanarySpec, Samples, TestCanary, CANARY_LISTENER, CANARY_START_TIMEOUT, CANARY_STOP_TIMEOUT,
 };
 pub use clients::*;
 pub use cluster::{
