@@ -241,7 +241,7 @@ fn broker_families(
     out.push(GaugeFamily::single("kafka_server_replicamanager_atminisrpartitioncount", "Partitions this broker leads at exactly min.insync.replicas (ReplicaManager.AtMinIsrPartitionCount).", count(PartitionState::at_min_isr)));
 
     out.push(GaugeFamily::single(
-        "kafka_server_authorizer_metrics_acls_total_count",
+        "kafka_server_authorizer_metrics_acls",
         "ACL bindings in this broker's metadata image (acls-total-count).",
         image.acls.len() as f64,
     ));
