@@ -294,11 +294,22 @@ impl BrokerConfig {
     /// `listener.name.<listener>.<mechanism>.sasl.jaas.config`: the JAAS configuration
     /// of one SASL mechanism on one listener, as written.
     pub fn listener_jaas_config(&self, listener: &str, mechanism: &str) -> Option<&str> {
+        self.listener_mechanism_value(listener, mechanism, "sasl.jaas.config")
+    }
+
+    /// `listener.name.<listener>.<mechanism>.<name>` (`sasl.jaas.config`,
+    /// `sasl.server.callback.handler.class`) as written.
+    pub fn listener_mechanism_value(
+        &self,
+        listener: &str,
+        mechanism: &str,
+        name: &str,
+    ) -> Option<&str> {
         self.static_broker_configs
             .iter()
             .find(|(key, _)| {
                 listener_prefixed_def(key).is_some_and(|(l, m, d)| {
-                    d.name == "sasl.jaas.config"
+                    d.name == name
                         && l.eq_ignore_ascii_case(listener)
                         && m.is_some_and(|m| m.eq_ignore_ascii_case(mechanism))
                 })
