@@ -1344,6 +1344,26 @@ log.retention.check.interval.ms=300000
         );
         let err = load(&["listener.name.ssl.no.such.key=1"]).unwrap_err();
         assert!(matches!(err, ConfigError::UnknownConfig { .. }), "{err}");
+        // The server callback handler is per listener and mechanism, never per listener only.
+        let handler =
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
+        let config = load(&[&format!(
+            "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class={handler}"
+        )])
+        .unwrap();
+        assert_eq!(
+            config.listener_mechanism_value(
+                "SASL_PLAINTEXT",
+                "OAUTHBEARER",
+                "sasl.server.callback.handler.class"
+            ),
+            Some(handler)
+        );
+        let err = load(&[&format!(
+            "listener.name.sasl_plaintext.sasl.server.callback.handler.class={handler}"
+        )])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownConfig { .. }), "{err}");
         let err = load(&["listener.name.ssl.ssl.client.auth=sometimes"]).unwrap_err();
         assert!(matches!(err, ConfigError::InvalidValue { .. }), "{err}");
     }

@@ -639,7 +639,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     // --- security: listener protocols, TLS, SASL (each may carry a listener prefix, see listener_prefixed_def) ---
     b("sasl.enabled.mechanisms", T::List, Some("GSSAPI"), V::Any, P, "SASL mechanisms enabled on SASL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER are implemented)."),
     b("sasl.jaas.config", T::Password, None, V::Any, L, "JAAS login module configuration, given as listener.name.<listener>.<mechanism>.sasl.jaas.config."),
-    b("sasl.server.callback.handler.class", T::Class, None, V::Any, L, "SASL server callback handler, given as listener.name.<listener>.<mechanism>.sasl.server.callback.handler.class; for OAUTHBEARER only org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler (JWT validation) is implemented."),
+    b("sasl.server.callback.handler.class", T::Class, None, V::Any, R, "SASL server callback handler, given as listener.name.<listener>.<mechanism>.sasl.server.callback.handler.class; for OAUTHBEARER only org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler (JWT validation) is implemented."),
     b("sasl.oauthbearer.jwks.endpoint.url", T::String, None, V::Any, R, "Where OAUTHBEARER's JSON Web Key Set is read from: a file:// URL (https is not implemented)."),
     b("sasl.oauthbearer.jwks.endpoint.refresh.ms", T::Long, Some("3600000"), V::AtLeast(1), R, "How often the JSON Web Key Set is read again."),
     b("sasl.oauthbearer.expected.issuer", T::String, None, V::Any, R, "The iss claim an OAUTHBEARER token must carry; unset = not checked."),

@@ -220,11 +220,11 @@ impl JwtValidator {
         )
         .map_err(|e| format!("the token is refused: {e}"))?
         .claims;
-        let number = |name: &str| {
-            claims
-                .get(name)
-                .and_then(serde_json::Value::as_f64)
-                .ok_or_else(|| format!("claim {name:?} is not a number"))
+        let number = |name: &str| match claims.get(name) {
+            None => Err(format!("the token has no {name:?} claim")),
+            Some(value) => value
+                .as_f64()
+                .ok_or_else(|| format!("claim {name:?} is not a number")),
         };
         let expires_at = number("exp")?;
         let issued_at = number("iat")?;
@@ -385,6 +385,121 @@ impl OAuthBearerServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    const HANDLER: &str =
+        "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class";
+    const JAAS: &str = "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;";
+
+    fn config(lines: &[String]) -> BrokerConfig {
+        let mut all = vec![
+            "listeners=SASL_PLAINTEXT://127.0.0.1:0".to_string(),
+            "advertised.listeners=SASL_PLAINTEXT://127.0.0.1:0".to_string(),
+            "sasl.enabled.mechanisms=OAUTHBEARER".to_string(),
+            "inter.broker.listener.name=SASL_PLAINTEXT".to_string(),
+        ];
+        all.extend_from_slice(lines);
+        BrokerConfig::load(None, &all).expect("a valid broker configuration")
+    }
+
+    /// A JWKS file with one P-256 key (no kid) and its signing key.
+    fn jwks(dir: &std::path::Path) -> (String, EncodingKey) {
+        let pair = rcgen::KeyPair::generate().expect("a P-256 key");
+        let point = pair.public_key_raw();
+        let set = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+        }]});
+        let path = dir.join("jwks.json");
+        std::fs::write(&path, set.to_string()).expect("write the JWKS");
+        let key = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("a signing key");
+        (
+            format!(
+                "sasl.oauthbearer.jwks.endpoint.url=file://{}",
+                path.display()
+            ),
+            key,
+        )
+    }
+
+    fn handler(class: &str) -> String {
+        format!("{HANDLER}={class}")
+    }
+
+    #[test]
+    fn unusable_oauthbearer_settings_are_refused_at_start_with_the_key_named() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (url, _) = jwks(dir.path());
+        let cases = [
+            (vec![JAAS.to_string(), url.clone()], HANDLER, "names no server callback handler"),
+            (
+                vec![JAAS.to_string(), url.clone(), handler("org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler")],
+                HANDLER,
+                "is not implemented",
+            ),
+            (
+                vec![JAAS.to_string(), handler(VALIDATOR_HANDLER), "sasl.oauthbearer.jwks.endpoint.url=https://idp.example/jwks".into()],
+                "sasl.oauthbearer.jwks.endpoint.url",
+                "over https are not implemented",
+            ),
+            (
+                vec![JAAS.to_string(), handler(VALIDATOR_HANDLER), "sasl.oauthbearer.jwks.endpoint.url=file:///no/such/jwks.json".into()],
+                "sasl.oauthbearer.jwks.endpoint.url",
+                "cannot read",
+            ),
+            (vec![JAAS.to_string(), handler(VALIDATOR_HANDLER)], "sasl.oauthbearer.jwks.endpoint.url", "no JSON Web Key Set"),
+            (vec![url.clone(), handler(VALIDATOR_HANDLER)], "oauthbearer.sasl.jaas.config", "no JAAS configuration"),
+        ];
+        for (lines, key, why) in cases {
+            let (name, message) = JwtValidator::from_config(&config(&lines), "SASL_PLAINTEXT")
+                .expect_err("the settings must be refused");
+            assert!(
+                name.contains(key),
+                "{lines:?}: refused under {name}, not {key}"
+            );
+            assert!(message.contains(why), "{lines:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_only_key_verifies_tokens_without_kid_and_hmac_tokens_are_refused() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (url, key) = jwks(dir.path());
+        let validator = JwtValidator::from_config(
+            &config(&[JAAS.to_string(), url, handler(VALIDATOR_HANDLER)]),
+            "SASL_PLAINTEXT",
+        )
+        .expect("a validator");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = serde_json::json!({"sub": "alice", "iat": now, "exp": now + 60});
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap();
+        assert_eq!(
+            validator.validate(&token),
+            Ok(ValidatedToken {
+                principal: "alice".into(),
+                expires_at_ms: (now + 60) as i64 * 1000
+            })
+        );
+        let hmac = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"a public key is no shared secret"),
+        )
+        .unwrap();
+        let refused = validator
+            .validate(&hmac)
+            .expect_err("an HMAC token must be refused");
+        assert!(refused.contains("HS256"), "{refused}");
+        let mut future = claims.clone();
+        future["iat"] = (now + 3600).into();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &future, &key).unwrap();
+        assert!(validator.validate(&token).is_err_and(|e| e.contains("iat")));
+    }
 
     #[test]
     fn client_first_messages_are_parsed_as_rfc_7628_says() {
