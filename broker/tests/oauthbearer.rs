@@ -274,6 +274,18 @@ fn a_token_from_the_key_set_produces_and_consumes_as_the_claimed_principal() {
     // then refused by the authorizer: the principal is the claim's, not a fixed one.
     let mallory = key.sign(&claims("mallory"), None);
     broker.session("write-denied", "oauth-orders", &mallory, "mallory");
+    let log = broker.broker.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("ironlog::audit")
+            && l.contains("principal=User:mallory")
+            && l.contains("resource_name=oauth-orders")),
+        "no audit line denies User:mallory (the token's preferred_username) on oauth-orders:\n{}",
+        broker.broker.log_tail()
+    );
+    assert!(
+        !log.contains("subject-of-"),
+        "the principal must come from preferred_username, not sub"
+    );
 
     // An expired token through librdkafka: refused with the invalid_token status.
     let mut expired = claims("alice");
