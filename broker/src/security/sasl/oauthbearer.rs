@@ -463,6 +463,98 @@ mod tests {
         }
     }
 
+    /// An RSA key made by the openssl command: the PEM and the JWK of its public half.
+    fn rsa_key(dir: &std::path::Path, kid: &str) -> (Vec<u8>, serde_json::Value) {
+        let pem_path = dir.join(format!("{kid}.pem"));
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("the openssl command (apt-get install openssl) makes the test's RSA key");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        let pem_file = pem_path.to_str().expect("a UTF-8 temp path");
+        run(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            pem_file,
+        ]);
+        let modulus = String::from_utf8(run(&["rsa", "-in", pem_file, "-noout", "-modulus"]))
+            .expect("openssl prints the modulus as text");
+        let hex = modulus
+            .trim()
+            .strip_prefix("Modulus=")
+            .expect("Modulus=<hex>");
+        let n: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
+            .collect();
+        let jwk = serde_json::json!({
+            "kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+            "n": URL_SAFE_NO_PAD.encode(n), "e": "AQAB",
+        });
+        (std::fs::read(&pem_path).expect("read the RSA key"), jwk)
+    }
+
+    #[test]
+    fn rs256_tokens_are_checked_against_the_rsa_key_their_kid_names() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (pem_a, jwk_a) = rsa_key(dir.path(), "rsa-a");
+        let (pem_b, jwk_b) = rsa_key(dir.path(), "rsa-b");
+        let path = dir.path().join("jwks.json");
+        std::fs::write(
+            &path,
+            serde_json::json!({"keys": [jwk_a, jwk_b]}).to_string(),
+        )
+        .expect("write the JWKS");
+        let validator = JwtValidator::from_config(
+            &config(&[
+                JAAS.to_string(),
+                format!(
+                    "sasl.oauthbearer.jwks.endpoint.url=file://{}",
+                    path.display()
+                ),
+                handler(VALIDATOR_HANDLER),
+            ]),
+            "SASL_PLAINTEXT",
+        )
+        .expect("a validator");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = serde_json::json!({"sub": "bob", "iat": now, "exp": now + 60});
+        let sign = |pem: &[u8], kid: Option<&str>| {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = kid.map(str::to_string);
+            let key = EncodingKey::from_rsa_pem(pem).expect("an RSA signing key");
+            jsonwebtoken::encode(&header, &claims, &key).expect("sign")
+        };
+        assert_eq!(
+            validator
+                .validate(&sign(&pem_b, Some("rsa-b")))
+                .map(|t| t.principal),
+            Ok("bob".to_string())
+        );
+        assert!(
+            validator.validate(&sign(&pem_a, Some("rsa-b"))).is_err(),
+            "a token signed by key a but naming key b is refused"
+        );
+        let no_kid = validator
+            .validate(&sign(&pem_a, None))
+            .expect_err("without kid, a set of two keys cannot say which one signed");
+        assert!(no_kid.contains("no key id"), "{no_kid}");
+    }
+
     #[test]
     fn the_only_key_verifies_tokens_without_kid_and_hmac_tokens_are_refused() {
         let dir = tempfile::tempdir().expect("a temp dir");
