@@ -294,11 +294,22 @@ impl BrokerConfig {
     /// `listener.name.<listener>.<mechanism>.sasl.jaas.config`: the JAAS configuration
     /// of one SASL mechanism on one listener, as written.
     pub fn listener_jaas_config(&self, listener: &str, mechanism: &str) -> Option<&str> {
+        self.listener_mechanism_value(listener, mechanism, "sasl.jaas.config")
+    }
+
+    /// `listener.name.<listener>.<mechanism>.<name>` (`sasl.jaas.config`,
+    /// `sasl.server.callback.handler.class`) as written.
+    pub fn listener_mechanism_value(
+        &self,
+        listener: &str,
+        mechanism: &str,
+        name: &str,
+    ) -> Option<&str> {
         self.static_broker_configs
             .iter()
             .find(|(key, _)| {
                 listener_prefixed_def(key).is_some_and(|(l, m, d)| {
-                    d.name == "sasl.jaas.config"
+                    d.name == name
                         && l.eq_ignore_ascii_case(listener)
                         && m.is_some_and(|m| m.eq_ignore_ascii_case(mechanism))
                 })
@@ -1332,6 +1343,26 @@ log.retention.check.interval.ms=300000
             None
         );
         let err = load(&["listener.name.ssl.no.such.key=1"]).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownConfig { .. }), "{err}");
+        // The server callback handler is per listener and mechanism, never per listener only.
+        let handler =
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
+        let config = load(&[&format!(
+            "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class={handler}"
+        )])
+        .unwrap();
+        assert_eq!(
+            config.listener_mechanism_value(
+                "SASL_PLAINTEXT",
+                "OAUTHBEARER",
+                "sasl.server.callback.handler.class"
+            ),
+            Some(handler)
+        );
+        let err = load(&[&format!(
+            "listener.name.sasl_plaintext.sasl.server.callback.handler.class={handler}"
+        )])
+        .unwrap_err();
         assert!(matches!(err, ConfigError::UnknownConfig { .. }), "{err}");
         let err = load(&["listener.name.ssl.ssl.client.auth=sometimes"]).unwrap_err();
         assert!(matches!(err, ConfigError::InvalidValue { .. }), "{err}");

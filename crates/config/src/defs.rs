@@ -637,8 +637,16 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("quota.window.num", T::Int, Some("11"), V::AtLeast(1), R, "Samples kept for client quota rates."),
     b("quota.window.size.seconds", T::Int, Some("1"), V::AtLeast(1), R, "Length of one client quota sample."),
     // --- security: listener protocols, TLS, SASL (each may carry a listener prefix, see listener_prefixed_def) ---
-    b("sasl.enabled.mechanisms", T::List, Some("GSSAPI"), V::Any, P, "SASL mechanisms enabled on SASL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 are implemented)."),
+    b("sasl.enabled.mechanisms", T::List, Some("GSSAPI"), V::Any, P, "SASL mechanisms enabled on SASL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER are implemented)."),
     b("sasl.jaas.config", T::Password, None, V::Any, L, "JAAS login module configuration, given as listener.name.<listener>.<mechanism>.sasl.jaas.config."),
+    b("sasl.server.callback.handler.class", T::Class, None, V::Any, R, "SASL server callback handler, given as listener.name.<listener>.<mechanism>.sasl.server.callback.handler.class; for OAUTHBEARER only org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler (JWT validation) is implemented."),
+    b("sasl.oauthbearer.jwks.endpoint.url", T::String, None, V::Any, R, "Where OAUTHBEARER's JSON Web Key Set is read from: a file:// URL (https is not implemented)."),
+    b("sasl.oauthbearer.jwks.endpoint.refresh.ms", T::Long, Some("3600000"), V::AtLeast(1), R, "How often the JSON Web Key Set is read again."),
+    b("sasl.oauthbearer.expected.issuer", T::String, None, V::Any, R, "The iss claim an OAUTHBEARER token must carry; unset = not checked."),
+    b("sasl.oauthbearer.expected.audience", T::List, None, V::Any, R, "Audiences of which an OAUTHBEARER token's aud claim must name one; unset = not checked."),
+    b("sasl.oauthbearer.sub.claim.name", T::String, Some("sub"), V::Any, R, "The JWT claim that names the principal."),
+    b("sasl.oauthbearer.scope.claim.name", T::String, Some("scope"), V::Any, R, "The JWT claim that holds the token's scopes."),
+    b("sasl.oauthbearer.clock.skew.seconds", T::Int, Some("30"), V::AtLeast(0), R, "Clock difference tolerated when checking a token's exp, nbf and iat."),
     b("sasl.server.max.receive.size", T::Int, Some("524288"), V::AtLeast(1), R, "Largest request accepted before a SASL client is authenticated."),
     b("connections.max.reauth.ms", T::Long, Some("0"), V::Custom(only_zero), R, "Re-authentication interval; only 0 (no re-authentication) is supported."),
     b("authentication.timeout.ms", T::Int, Some("30000"), V::AtLeast(1), R, "Ironlog: longest time a connection may take for its TLS handshake and SASL exchange before it is closed.").not_in_kafka(),
@@ -816,8 +824,9 @@ pub fn broker_config_def(name: &str) -> Option<&'static ConfigDef> {
 
 /// The definition behind a listener-prefixed key, as Kafka reads them:
 /// `listener.name.<listener>.<key>` for the TLS and SASL keys, and
-/// `listener.name.<listener>.<mechanism>.sasl.jaas.config` (the mechanism in lower case)
-/// for a listener's JAAS configuration. Returns the listener (upper-cased), the mechanism
+/// `listener.name.<listener>.<mechanism>.sasl.jaas.config` and
+/// `...<mechanism>.sasl.server.callback.handler.class` (the mechanism in lower case) for a
+/// listener's per-mechanism SASL keys. Returns the listener (upper-cased), the mechanism
 /// (upper-cased, for JAAS keys) and the definition.
 pub fn listener_prefixed_def(name: &str) -> Option<(String, Option<String>, &'static ConfigDef)> {
     let rest = name.strip_prefix("listener.name.")?;
@@ -832,11 +841,15 @@ pub fn listener_prefixed_def(name: &str) -> Option<(String, Option<String>, &'st
                 || d.name == "sasl.enabled.mechanisms"
         })
     };
-    if let Some(def) = per_listener(key).filter(|d| d.name != "sasl.jaas.config") {
+    if let Some(def) = per_listener(key)
+        .filter(|d| d.name != "sasl.jaas.config" && d.name != "sasl.server.callback.handler.class")
+    {
         return Some((listener.to_ascii_uppercase(), None, def));
     }
     let (mechanism, key) = key.split_once('.')?;
-    let def = broker_config_def(key).filter(|d| d.name == "sasl.jaas.config")?;
+    let def = broker_config_def(key).filter(|d| {
+        d.name == "sasl.jaas.config" || d.name == "sasl.server.callback.handler.class"
+    })?;
     Some((
         listener.to_ascii_uppercase(),
         Some(mechanism.to_ascii_uppercase()),

@@ -3,11 +3,13 @@
 //! handshake names the mechanism, then the tokens come in SaslAuthenticate requests
 //! (SaslHandshake v1) or as bare size-prefixed frames (v0). Mechanisms: PLAIN (users from
 //! the listener's `PlainLoginModule` JAAS options `user_<name>="<password>"`) and
-//! SCRAM-SHA-256/512 (credentials from the metadata image). A failure is answered
+//! SCRAM-SHA-256/512 (credentials from the metadata image) and OAUTHBEARER (JWTs checked
+//! against a JSON Web Key Set, `oauthbearer`). A failure is answered
 //! SASL_AUTHENTICATION_FAILED (on v1) and closes the connection; nothing about the
 //! secret is logged.
 
 pub(crate) mod jaas;
+pub(crate) mod oauthbearer;
 pub(crate) mod scram;
 
 use std::collections::HashMap;
@@ -23,6 +25,7 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::principal::KafkaPrincipal;
 use super::SecurityError;
+use oauthbearer::{JwtValidator, OAuthBearerServer, OAuthBearerStep, OAUTHBEARER};
 use scram::{ScramCredential, ScramError, ScramMechanism, ScramServer, ScramStep};
 
 const PLAIN: &str = "PLAIN";
@@ -35,6 +38,8 @@ pub(crate) struct SaslSettings {
     mechanisms: Vec<String>,
     /// PLAIN's static users (name → password) from the listener's JAAS configuration.
     plain_users: HashMap<String, String>,
+    /// OAUTHBEARER's JWT validation, when the mechanism is enabled.
+    oauthbearer: Option<JwtValidator>,
 }
 
 impl SaslSettings {
@@ -58,6 +63,7 @@ impl SaslSettings {
             ));
         }
         let mut plain_users = HashMap::new();
+        let mut oauthbearer = None;
         for mechanism in &mechanisms {
             match mechanism.as_str() {
                 PLAIN => {
@@ -79,11 +85,17 @@ impl SaslSettings {
                         }
                     }
                 }
+                OAUTHBEARER => {
+                    oauthbearer = Some(
+                        JwtValidator::from_config(config, listener)
+                            .map_err(|(key, message)| invalid(&key, message))?,
+                    );
+                }
                 m if ScramMechanism::from_name(m).is_some() => {}
                 other => {
                     return Err(invalid(
                         "sasl.enabled.mechanisms",
-                        format!("SASL mechanism {other} is not implemented (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are)"),
+                        format!("SASL mechanism {other} is not implemented (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER are)"),
                     ))
                 }
             }
@@ -91,6 +103,7 @@ impl SaslSettings {
         Ok(Self {
             mechanisms,
             plain_users,
+            oauthbearer,
         })
     }
 }
@@ -146,6 +159,7 @@ enum State {
 enum Active {
     Plain,
     Scram(Box<ScramServer>),
+    OAuthBearer(OAuthBearerServer),
 }
 
 /// Kafka's message for a failed SASL authentication of `mechanism`.
@@ -204,6 +218,9 @@ impl SaslSession {
                         let enabled = settings.mechanisms.contains(&requested);
                         let mechanism = match requested.as_str() {
                             PLAIN if enabled => Some(Active::Plain),
+                            OAUTHBEARER if enabled && settings.oauthbearer.is_some() => {
+                                Some(Active::OAuthBearer(OAuthBearerServer::default()))
+                            }
                             m if enabled => ScramMechanism::from_name(m)
                                 .map(|m| Active::Scram(Box::new(ScramServer::new(m)))),
                             _ => None,
@@ -268,6 +285,7 @@ impl SaslSession {
                 let mechanism_name = match &mechanism {
                     Active::Plain => PLAIN,
                     Active::Scram(_) => "SCRAM",
+                    Active::OAuthBearer(_) => OAUTHBEARER,
                 };
                 let step = match &mut mechanism {
                     Active::Plain => {
@@ -285,6 +303,18 @@ impl SaslSession {
                                 (failure_message(scram_mechanism.name()), e.to_string())
                             })
                     }
+                    Active::OAuthBearer(server) => match &settings.oauthbearer {
+                        None => Err((
+                            failure_message(OAUTHBEARER),
+                            "OAUTHBEARER is not configured on this listener".to_string(),
+                        )),
+                        Some(validator) => server.step(validator, &token).map(|step| match step {
+                            OAuthBearerStep::Challenge(error) => Step::Challenge(error),
+                            OAuthBearerStep::Success(token) => {
+                                Step::Done(Vec::new(), token.principal)
+                            }
+                        }),
+                    },
                 };
                 let reply = |bytes: Vec<u8>, error: Option<String>| match header {
                     None => SaslReply::Token(bytes),
@@ -411,6 +441,7 @@ mod tests {
         SaslSettings {
             mechanisms: vec!["PLAIN".into(), "SCRAM-SHA-256".into()],
             plain_users: HashMap::from([("admin".to_string(), "admin-secret".to_string())]),
+            oauthbearer: None,
         }
     }
 
