@@ -28,16 +28,9 @@ const PARTITIONS: usize = 3;
 /// short broker session (a cut-off node is fenced within seconds), replicated internal
 /// topics.
 fn cluster_in(lab: &Arc<NetworkLab>) -> TestCluster {
-    cluster_spec(3)
+    replicated_cluster_spec()
         .network(lab)
-        .set("default.replication.factor", "3")
-        .set("min.insync.replicas", "2")
-        .set("broker.session.timeout.ms", "3000")
-        .set("broker.heartbeat.interval.ms", "300")
         .set("replica.lag.time.max.ms", "3000")
-        .set("offsets.topic.replication.factor", "3")
-        .set("offsets.topic.num.partitions", "3")
-        .set("group.initial.rebalance.delay.ms", "0")
         .start()
 }
 
