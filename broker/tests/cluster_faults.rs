@@ -19,23 +19,18 @@ use common::*;
 use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::producer::FutureRecord;
 
-const WAIT: Duration = Duration::from_secs(90);
+/// Bound on every wait: generous, as a loaded machine slows elections, fencing and the
+/// producer's retries alike.
+const WAIT: Duration = Duration::from_secs(180);
 const PARTITIONS: usize = 3;
 
 /// Three combined nodes, each in its own namespace of `lab`: RF=3 and min.insync=2, a
 /// short broker session (a cut-off node is fenced within seconds), replicated internal
 /// topics.
 fn cluster_in(lab: &Arc<NetworkLab>) -> TestCluster {
-    cluster_spec(3)
+    replicated_cluster_spec()
         .network(lab)
-        .set("default.replication.factor", "3")
-        .set("min.insync.replicas", "2")
-        .set("broker.session.timeout.ms", "3000")
-        .set("broker.heartbeat.interval.ms", "300")
         .set("replica.lag.time.max.ms", "3000")
-        .set("offsets.topic.replication.factor", "3")
-        .set("offsets.topic.num.partitions", "3")
-        .set("group.initial.rebalance.delay.ms", "0")
         .start()
 }
 
@@ -90,6 +85,9 @@ fn an_isolated_partition_leader_loses_leadership_acknowledges_nothing_and_trunca
     let cluster = cluster_in(&lab);
     let topic = topic_name("isolated-leader");
     cluster.create_replicated_topic(&topic, PARTITIONS as i32, 3, WAIT);
+    let load = ProduceLoad::start_idempotent(&cluster, &topic, Duration::from_secs(600));
+    load.await_acks(200, WAIT, "the load to get its first acknowledgements");
+    // chosen under load, just before the cut: the leader every node names right now
     let controller = cluster.active_controller(1, WAIT);
     let (partition, leader) = partition_led_by_other_than(&cluster, controller, &topic, controller);
     let majority: Vec<i32> = cluster
@@ -97,14 +95,21 @@ fn an_isolated_partition_leader_loses_leadership_acknowledges_nothing_and_trunca
         .into_iter()
         .filter(|id| *id != leader)
         .collect();
-
-    let load = ProduceLoad::start_idempotent(&cluster, &topic, Duration::from_secs(600));
-    load.await_acks(200, WAIT, "the load to get its first acknowledgements");
     // A producer that knows only the leader-to-be-isolated: its writes can reach no follower.
     let stranded = producer_for(
         cluster.node(leader).bootstrap(),
         &[("message.timeout.ms", "8000"), ("retries", "0")],
     );
+    for via in cluster.node_ids() {
+        let named = cluster
+            .partitions_via(via, &topic)
+            .and_then(|p| p.get(partition).map(|p| p.leader));
+        assert_eq!(
+            named,
+            Some(leader),
+            "node {via} names another leader of {topic}/{partition} just before the cut"
+        );
+    }
     lab.isolate(leader);
 
     let stranded_value = "written-to-the-isolated-leader";

@@ -19,7 +19,6 @@ use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionDa
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{AlterPartitionRequest, BrokerId, MetadataRequest};
 use rdkafka::admin::{NewTopic, TopicReplication};
-use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;
 use uuid::Uuid;
@@ -29,49 +28,6 @@ const WAIT: Duration = Duration::from_secs(90);
 // Kafka's error codes.
 const NOT_CONTROLLER: i16 = 41;
 const STALE_BROKER_EPOCH: i16 = 77;
-
-/// Three combined nodes, RF=3 and min.insync=2 by default, a short broker session (a
-/// killed leader is fenced and replaced within seconds), replicated internal topics.
-fn replicated_cluster() -> ClusterSpec {
-    cluster_spec(3)
-        .set("default.replication.factor", "3")
-        .set("min.insync.replicas", "2")
-        .set("broker.session.timeout.ms", "3000")
-        .set("broker.heartbeat.interval.ms", "300")
-        .set("offsets.topic.replication.factor", "3")
-        .set("offsets.topic.num.partitions", "3")
-        .set("group.initial.rebalance.delay.ms", "0")
-}
-
-/// One partition as Metadata shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PartitionView {
-    leader: i32,
-    isr: BTreeSet<i32>,
-}
-
-/// `topic`'s partitions as node `via` answers Metadata (`None` when it does not answer).
-fn partitions_via(cluster: &TestCluster, via: i32, topic: &str) -> Option<Vec<PartitionView>> {
-    let consumer = cluster.node(via).consumer();
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(5))
-        .ok()?;
-    let t = md.topics().iter().find(|t| t.name() == topic)?;
-    if t.error().is_some() {
-        return None;
-    }
-    let mut partitions: Vec<_> = t.partitions().iter().collect();
-    partitions.sort_by_key(|p| p.id());
-    Some(
-        partitions
-            .iter()
-            .map(|p| PartitionView {
-                leader: p.leader(),
-                isr: p.isr().iter().copied().collect(),
-            })
-            .collect(),
-    )
-}
 
 fn create_topic(cluster: &TestCluster, topic: &str, partitions: i32) {
     let results = block_on(cluster.admin().create_topics(
@@ -96,7 +52,7 @@ fn await_full_isr(cluster: &TestCluster, observers: &[i32], topic: &str, partiti
             WAIT,
             &format!("node {via} to show every partition of {topic} with ISR {all:?}"),
             || {
-                seen = partitions_via(cluster, via, topic);
+                seen = cluster.partitions_via(via, topic);
                 seen.as_ref().is_some_and(|p| {
                     p.len() == partitions && p.iter().all(|p| p.leader > 0 && p.isr == all)
                 })
@@ -112,7 +68,8 @@ fn leader_of(cluster: &TestCluster, via: i32, topic: &str, partition: usize) -> 
         WAIT,
         &format!("node {via} to name a leader of {topic}/{partition}"),
         || {
-            leader = partitions_via(cluster, via, topic)
+            leader = cluster
+                .partitions_via(via, topic)
                 .and_then(|p| p.get(partition).map(|p| p.leader))
                 .unwrap_or(-1);
             leader > 0
@@ -124,7 +81,7 @@ fn leader_of(cluster: &TestCluster, via: i32, topic: &str, partition: usize) -> 
 #[test]
 fn acknowledged_writes_survive_kill9_of_every_partition_leader_in_turn() {
     const PARTITIONS: usize = 3;
-    let mut cluster = replicated_cluster().start();
+    let mut cluster = replicated_cluster_spec().start();
     let topic = topic_name("failover");
     create_topic(&cluster, &topic, PARTITIONS as i32);
     await_full_isr(&cluster, &[1, 2, 3], &topic, PARTITIONS);
@@ -162,7 +119,7 @@ fn acknowledged_writes_survive_kill9_of_every_partition_leader_in_turn() {
             WAIT,
             &format!("a new leader of {topic}/{partition} after node {victim} was killed"),
             || {
-                partitions_via(&cluster, survivor, &topic).is_some_and(|p| {
+                cluster.partitions_via(survivor, &topic).is_some_and(|p| {
                     p.get(partition)
                         .is_some_and(|p| p.leader > 0 && p.leader != victim)
                 })
@@ -266,7 +223,7 @@ fn alter_partition(
 
 #[test]
 fn acks_all_with_two_of_three_brokers_stopped_is_not_enough_replicas_and_loses_nothing() {
-    let mut cluster = replicated_cluster().start();
+    let mut cluster = replicated_cluster_spec().start();
     let topic = topic_name("min-isr");
     create_topic(&cluster, &topic, 1);
     await_full_isr(&cluster, &[1, 2, 3], &topic, 1);
@@ -293,7 +250,9 @@ fn acks_all_with_two_of_three_brokers_stopped_is_not_enough_replicas_and_loses_n
         "AlterPartition to a controller that is not active"
     );
     assert_eq!(
-        partitions_via(&cluster, controller, &topic).map(|p| p[0].isr.clone()),
+        cluster
+            .partitions_via(controller, &topic)
+            .map(|p| p[0].isr.clone()),
         Some([1, 2, 3].into()),
         "refused AlterPartitions changed the ISR"
     );
@@ -308,7 +267,8 @@ fn acks_all_with_two_of_three_brokers_stopped_is_not_enough_replicas_and_loses_n
         WAIT,
         &format!("node {controller} to lead {topic}/0 alone in its ISR"),
         || {
-            partitions_via(&cluster, controller, &topic)
+            cluster
+                .partitions_via(controller, &topic)
                 .is_some_and(|p| p[0].leader == controller && p[0].isr == [controller].into())
         },
     );
@@ -377,7 +337,7 @@ fn signal(cluster: &TestCluster, id: i32, signal: i32) {
 #[test]
 fn a_dead_leaders_unreplicated_tail_is_truncated_when_it_rejoins_and_replicas_agree_byte_for_byte()
 {
-    let mut cluster = replicated_cluster().start();
+    let mut cluster = replicated_cluster_spec().start();
     let topic = topic_name("divergence");
     create_topic(&cluster, &topic, 1);
     await_full_isr(&cluster, &[1, 2, 3], &topic, 1);
@@ -407,7 +367,8 @@ fn a_dead_leaders_unreplicated_tail_is_truncated_when_it_rejoins_and_replicas_ag
         WAIT,
         &format!("a follower to lead {topic}/0 after node {leader} was killed"),
         || {
-            partitions_via(&cluster, followers[0], &topic)
+            cluster
+                .partitions_via(followers[0], &topic)
                 .is_some_and(|p| followers.contains(&p[0].leader))
         },
     );

@@ -168,13 +168,27 @@ impl ControllerClient {
             }
             let mut failure = None;
             if let Some(leader) = self.quorum.leader_id().filter(|l| *l != self.node_id) {
-                // the leader named may be gone (until an election names another): retried
-                match self.connection_to(leader).await {
-                    Ok(Some(connection)) => {
-                        return Ok(Route::Remote(RemoteController { leader, connection }))
+                // the leader named may be gone (until an election names another): retried,
+                // and a connect to it given up at the call's deadline or as soon as an
+                // election names another leader (or this node)
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                tokio::select! {
+                    connected = tokio::time::timeout(remaining, self.connection_to(leader)) => {
+                        match connected {
+                            Ok(Ok(Some(connection))) => {
+                                return Ok(Route::Remote(RemoteController { leader, connection }))
+                            }
+                            Ok(Ok(None)) => {}
+                            Ok(Err(e)) => failure = Some(e),
+                            Err(_) => {
+                                failure = Some(ApiError::new(
+                                    ResponseError::NetworkException,
+                                    format!("no connection to the active controller {leader} in time"),
+                                ))
+                            }
+                        }
                     }
-                    Ok(None) => {}
-                    Err(e) => failure = Some(e),
+                    () = self.quorum.leader_changed_from(leader) => continue,
                 }
             }
             if Instant::now() + Duration::from_millis(50) >= deadline {

@@ -57,6 +57,8 @@ pub(crate) struct QuorumOptions {
     pub heartbeat_interval_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// Bound on sending one snapshot chunk (up to 1 MiB) to a follower and its install.
+    pub install_snapshot_timeout_ms: u64,
 }
 
 impl Default for QuorumOptions {
@@ -69,6 +71,7 @@ impl Default for QuorumOptions {
             heartbeat_interval_ms: 50,
             election_timeout_min_ms: 150,
             election_timeout_max_ms: 300,
+            install_snapshot_timeout_ms: 200,
         }
     }
 }
@@ -83,7 +86,7 @@ impl QuorumOptions {
     /// for election after `fetch_timeout_ms` without the leader plus a random extra of up
     /// to `election_timeout_ms`; the leader heartbeats four times per fetch timeout, and
     /// since openraft bounds each AppendEntries by the heartbeat interval, that interval
-    /// is at most `request_timeout_ms`.
+    /// is at most `request_timeout_ms`, which also bounds a snapshot chunk's transfer.
     pub(crate) fn set_network_timing(
         &mut self,
         fetch_timeout_ms: i32,
@@ -97,6 +100,7 @@ impl QuorumOptions {
         self.heartbeat_interval_ms = (fetch_ms / 4)
             .min(positive(request_timeout_ms))
             .max(HEARTBEAT_INTERVAL_MIN_MS);
+        self.install_snapshot_timeout_ms = positive(request_timeout_ms).max(fetch_ms / 4);
     }
 }
 
@@ -253,6 +257,7 @@ impl MetadataQuorum {
             heartbeat_interval: options.heartbeat_interval_ms,
             election_timeout_min: options.election_timeout_min_ms,
             election_timeout_max: options.election_timeout_max_ms,
+            install_snapshot_timeout: options.install_snapshot_timeout_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_interval_entries),
             max_in_snapshot_log_to_keep: options.logs_kept_after_snapshot,
             purge_batch_size: 1,
@@ -652,9 +657,10 @@ mod tests {
             (
                 options.election_timeout_min_ms,
                 options.election_timeout_max_ms,
-                options.heartbeat_interval_ms
+                options.heartbeat_interval_ms,
+                options.install_snapshot_timeout_ms
             ),
-            (2000, 3000, 500)
+            (2000, 3000, 500, 2000)
         );
         // a short request timeout bounds the heartbeat; nonsense values are floored
         options.set_network_timing(2000, 1000, 200);

@@ -54,6 +54,20 @@ pub fn cluster_spec(nodes: i32) -> ClusterSpec {
     ClusterSpec::new(IRONLOG_BINARY, nodes)
 }
 
+/// Three combined nodes, RF=3 and min.insync=2 by default, a short broker session (a
+/// killed or cut-off node is fenced and replaced within seconds), replicated internal
+/// topics, groups that form at once.
+pub fn replicated_cluster_spec() -> ClusterSpec {
+    cluster_spec(3)
+        .set("default.replication.factor", "3")
+        .set("min.insync.replicas", "2")
+        .set("broker.session.timeout.ms", "3000")
+        .set("broker.heartbeat.interval.ms", "300")
+        .set("offsets.topic.replication.factor", "3")
+        .set("offsets.topic.num.partitions", "3")
+        .set("group.initial.rebalance.delay.ms", "0")
+}
+
 /// One HTTP exchange through curl: (status, body).
 pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
     let mut command = std::process::Command::new("curl");

@@ -155,7 +155,11 @@ impl ProduceLoad {
 
     /// [`ProduceLoad::start`] with an idempotent producer that retries a send for up to
     /// three minutes (`message.timeout.ms`): through leader changes, restarts and network
-    /// faults every send should end acknowledged, exactly once and in order.
+    /// faults every send should end acknowledged, exactly once and in order. Each Produce
+    /// request waits at most 5 s (`request.timeout.ms`, also the broker's acks=all wait):
+    /// a leader cut off from its followers answers REQUEST_TIMED_OUT soon, and the
+    /// producer retries where fresh metadata says — a batch of the load waits for all its
+    /// partitions, so one stuck partition stalls it.
     pub fn start_idempotent(clients: &impl KafkaClients, topic: &str, max_time: Duration) -> Self {
         Self::start(
             clients,
@@ -163,6 +167,7 @@ impl ProduceLoad {
             &[
                 ("enable.idempotence", "true"),
                 ("message.timeout.ms", "180000"),
+                ("request.timeout.ms", "5000"),
             ],
             max_time,
         )
