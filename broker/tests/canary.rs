@@ -1,5 +1,6 @@
 //! `ironlog canary` against real brokers: on a 3-node cluster every partition is produced
-//! and read back with nothing lost, duplicated or out of order, a kill -9 of a partition
+//! and read back with nothing lost, duplicated or out of order (and `/metrics` passes
+//! `promtool check metrics`), a kill -9 of a partition
 //! leader shows as produce failures of that broker and availability comes back after its
 //! restart without an acknowledged record reported lost; records the consumer cannot read
 //! within the bound, or that are deleted under it, are counted lost; bad settings are
@@ -64,8 +65,8 @@ fn a_canary_on_three_brokers_sees_a_killed_leader_and_its_recovery_and_loses_not
         "each broker leads one canary partition"
     );
     assert!(
-        sum(&healthy, "records_end_to_end_latency_ms_count", &[]) >= 15.0
-            && sum(&healthy, "records_produced_latency_ms_count", &[]) >= 15.0,
+        sum(&healthy, "records_end_to_end_latency_seconds_count", &[]) >= 15.0
+            && sum(&healthy, "records_produced_latency_seconds_count", &[]) >= 15.0,
         "latency histograms fill:\n{}",
         healthy.show("ironlog_canary_records")
     );
@@ -74,6 +75,9 @@ fn a_canary_on_three_brokers_sees_a_killed_leader_and_its_recovery_and_loses_not
         (0.0, 0.0, 0.0),
         "nothing lost, duplicated or out of order"
     );
+    let (status, scrape) = canary.get("/metrics").expect("scrape the canary");
+    assert_eq!(status, 200);
+    promtool_check_metrics(&scrape);
 
     // kill -9 broker 2: its partition's produces fail until leadership moves
     let victim = 2;

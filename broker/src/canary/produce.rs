@@ -74,8 +74,9 @@ pub(crate) async fn produce_loop(
         let sent_at = Instant::now();
         match produce(&canary, partition.partition, leader, &record).await {
             Ok(offset) => {
-                let latency_ms = sent_at.elapsed().as_secs_f64() * 1000.0;
-                partition.metrics.produced(Some(leader), latency_ms);
+                partition
+                    .metrics
+                    .produced(Some(leader), sent_at.elapsed().as_secs_f64());
                 let lost = partition
                     .tracker()
                     .acked(sequence, offset, leader, Instant::now());
