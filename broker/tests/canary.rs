@@ -2,7 +2,8 @@
 //! and read back with nothing lost, duplicated or out of order (and `/metrics` passes
 //! `promtool check metrics`), a kill -9 of a partition
 //! leader shows as produce failures of that broker and availability comes back after its
-//! restart without an acknowledged record reported lost; records the consumer cannot read
+//! restart without an acknowledged record reported lost; a broker that leads no canary
+//! partition gets one; records the consumer cannot read
 //! within the bound, or that are deleted under it, are counted lost; bad settings are
 //! refused with the setting named and a non-zero exit, and an unanswering cluster leaves
 //! the canary live, not ready, counting metadata errors.
@@ -327,4 +328,47 @@ fn a_cluster_that_does_not_answer_leaves_the_canary_live_and_counting_errors() {
     assert!(body.contains("\"ready\":false"), "{body}");
     assert!(canary.is_running(), "the canary keeps trying");
     assert!(canary.terminate().success(), "SIGTERM is a clean stop");
+}
+
+#[test]
+fn a_broker_without_a_canary_partition_gets_one() {
+    use rdkafka::admin::{NewTopic, TopicReplication};
+    let cluster = cluster_spec(3).start();
+    cluster.wait_ready(CLUSTER_READY_TIMEOUT);
+    // the topic as a canary of a two-broker cluster left it: brokers 1 and 2 lead
+    let topic = topic_name("canary-grown");
+    let assignment: [&[i32]; 2] = [&[1, 2, 3], &[2, 3, 1]];
+    let created = block_on(cluster.admin().create_topics(
+        &[NewTopic::new(
+            &topic,
+            2,
+            TopicReplication::Variable(&assignment),
+        )],
+        &admin_options(),
+    ))
+    .expect("CreateTopics");
+    assert!(
+        created.iter().all(Result::is_ok),
+        "topic created: {created:?}"
+    );
+
+    let canary = canary_spec(&cluster.bootstrap())
+        .set("canary.topic", &topic)
+        .start();
+    let grown =
+        canary.wait_for_metrics(WAIT, "a third partition, led by broker 3, read back", |s| {
+            sum(s, "topic_partitions", &[]) == 3.0
+                && sum(
+                    s,
+                    "records_consumed_total",
+                    &[("partition", "2"), ("broker", "3")],
+                ) >= 3.0
+        });
+    assert_eq!(
+        grown.label_values("ironlog_canary_produce_available", "broker"),
+        ["1", "2", "3"],
+        "each broker leads one canary partition"
+    );
+    assert_eq!(sum(&grown, "errors_total", &[]), 0.0, "no canary errors");
+    assert_eq!(bad_records(&grown), (0.0, 0.0, 0.0));
 }
