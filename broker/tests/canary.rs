@@ -1,12 +1,11 @@
 //! `ironlog canary` against real brokers: on a 3-node cluster every partition is produced
 //! and read back with nothing lost, duplicated or out of order (and `/metrics` passes
-//! `promtool check metrics`), a kill -9 of a partition
-//! leader shows as produce failures of that broker and availability comes back after its
-//! restart without an acknowledged record reported lost; a broker that leads no canary
-//! partition gets one; records the consumer cannot read
-//! within the bound, or that are deleted under it, are counted lost; bad settings are
-//! refused with the setting named and a non-zero exit, and an unanswering cluster leaves
-//! the canary live, not ready, counting metadata errors.
+//! `promtool check metrics`); a kill -9 of a partition leader shows as produce failures of
+//! that broker, and availability comes back after its restart without an acknowledged
+//! record reported lost; a broker that leads no canary partition gets one; records the
+//! consumer cannot read within the bound, or that are deleted under it, are counted lost;
+//! bad settings are refused with the setting named and a non-zero exit, and an unanswering
+//! cluster leaves the canary live, not ready, counting metadata errors.
 
 mod common;
 
