@@ -282,6 +282,18 @@ fn bad_settings_are_refused_naming_them_with_a_non_zero_exit() {
         "a bootstrap server without a port: {output}"
     );
 
+    // a variable of the canary's prefix that is no setting
+    let output = std::process::Command::new(IRONLOG_BINARY)
+        .args(["canary", "--bootstrap-server", "127.0.0.1:9092"])
+        .env("IRONLOG_CANARY_INTERVALL_MS", "100")
+        .output()
+        .expect("run the canary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("IRONLOG_CANARY_INTERVALL_MS"),
+        "an unknown IRONLOG_CANARY_ variable is refused by name: {stderr}"
+    );
+
     // a flag the canary does not have: clap's usage error
     let output = std::process::Command::new(IRONLOG_BINARY)
         .args([
