@@ -119,7 +119,8 @@ fn router(state: Arc<AdminState>) -> Router {
         .with_state(state)
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
+/// A plain-text response (also the canary's listener's).
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -161,7 +162,8 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
     }
 }
 
-async fn live() -> Response {
+/// 200 while the process serves HTTP (also the canary's liveness).
+pub(crate) async fn live() -> Response {
     text(StatusCode::OK, "live\n")
 }
 

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Canary, CanaryError};
+use crate::admin::{live, text};
 
 /// The bound listener and its server task.
 pub(crate) struct CanaryListener {
@@ -75,15 +76,6 @@ impl CanaryListener {
     }
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body.into(),
-    )
-        .into_response()
-}
-
 async fn not_found() -> Response {
     text(
         StatusCode::NOT_FOUND,
@@ -104,10 +96,6 @@ async fn metrics(State(canary): State<Arc<Canary>>) -> Response {
             format!("rendering metrics failed: {e}\n"),
         ),
     }
-}
-
-async fn live() -> Response {
-    text(StatusCode::OK, "live\n")
 }
 
 async fn ready(State(canary): State<Arc<Canary>>) -> Response {
