@@ -133,12 +133,12 @@ d.panel("stat", "Records waiting to be read", [("sum(ironlog_canary_records_pend
 d.panel("stat", "Brokers / canary partitions", [("max(ironlog_canary_brokers)", "brokers"), ("max(ironlog_canary_topic_partitions)", "partitions")], w=4, h=4,
         steps=[{"color": "blue", "value": None}])
 d.panel("timeseries", "End-to-end latency p50 / p99 by broker", [
-    (f"histogram_quantile(0.99, sum by (le, broker) (rate(ironlog_canary_records_end_to_end_latency_ms_bucket{{{B}}}[{RI}])))", "{{broker}} p99"),
-    (f"histogram_quantile(0.50, sum by (le, broker) (rate(ironlog_canary_records_end_to_end_latency_ms_bucket{{{B}}}[{RI}])))", "{{broker}} p50")], unit="ms",
+    (f"histogram_quantile(0.99, sum by (le, broker) (rate(ironlog_canary_records_end_to_end_latency_seconds_bucket{{{B}}}[{RI}])))", "{{broker}} p99"),
+    (f"histogram_quantile(0.50, sum by (le, broker) (rate(ironlog_canary_records_end_to_end_latency_seconds_bucket{{{B}}}[{RI}])))", "{{broker}} p50")], unit="s",
     desc="From sending a canary record to reading it back, by the leader it was read from.")
 d.panel("timeseries", "Produce latency (acks=all) p50 / p99 by broker", [
-    (f"histogram_quantile(0.99, sum by (le, broker) (rate(ironlog_canary_records_produced_latency_ms_bucket{{{B}}}[{RI}])))", "{{broker}} p99"),
-    (f"histogram_quantile(0.50, sum by (le, broker) (rate(ironlog_canary_records_produced_latency_ms_bucket{{{B}}}[{RI}])))", "{{broker}} p50")], unit="ms")
+    (f"histogram_quantile(0.99, sum by (le, broker) (rate(ironlog_canary_records_produced_latency_seconds_bucket{{{B}}}[{RI}])))", "{{broker}} p99"),
+    (f"histogram_quantile(0.50, sum by (le, broker) (rate(ironlog_canary_records_produced_latency_seconds_bucket{{{B}}}[{RI}])))", "{{broker}} p50")], unit="s")
 d.panel("timeseries", "Produce availability by broker", [(availability(" by (broker)", RI), "{{broker}}")], unit="percentunit",
         desc="Share of canary produces to the partitions a broker leads that were acknowledged.")
 d.panel("timeseries", "Partitions available (last produce and fetch)", [

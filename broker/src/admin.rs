@@ -77,18 +77,7 @@ impl AdminListener {
         let listener = TcpListener::bind((host, port)).await?;
         let local = listener.local_addr()?;
         let state = Arc::new(AdminState::default());
-        let (shutdown, mut shutdown_rx) = watch::channel(false);
-        let app = router(Arc::clone(&state));
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.wait_for(|stop| *stop).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "admin listener failed");
-            }
-        });
+        let (shutdown, task) = serve(listener, router(Arc::clone(&state)), "admin listener");
         Ok(AdminListener {
             local,
             state,
@@ -102,6 +91,27 @@ impl AdminListener {
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
     }
+}
+
+/// Serves `app` on `listener` until the returned sender says stop (also the canary's
+/// listener); `what` names it in the log if serving fails.
+pub(crate) fn serve(
+    listener: TcpListener,
+    app: Router,
+    what: &'static str,
+) -> (watch::Sender<bool>, JoinHandle<()>) {
+    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, listener = what, "HTTP listener failed");
+        }
+    });
+    (shutdown, task)
 }
 
 fn router(state: Arc<AdminState>) -> Router {
@@ -119,7 +129,8 @@ fn router(state: Arc<AdminState>) -> Router {
         .with_state(state)
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
+/// A plain-text response (also the canary's listener's).
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -161,7 +172,8 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
     }
 }
 
-async fn live() -> Response {
+/// 200 while the process serves HTTP (also the canary's liveness).
+pub(crate) async fn live() -> Response {
     text(StatusCode::OK, "live\n")
 }
 

@@ -60,7 +60,9 @@ enum Command {
     /// every broker, one record per partition every canary.interval.ms produced (acks=all)
     /// and consumed back, latency, availability and lost / duplicated / out-of-order
     /// records as Prometheus metrics on canary.listener (/metrics, /health/live,
-    /// /health/ready). Settings: --config, then --override, then --bootstrap-server.
+    /// /health/ready). Settings: --config, then IRONLOG_CANARY_* variables
+    /// (IRONLOG_CANARY_INTERVAL_MS sets canary.interval.ms, IRONLOG_CANARY_BOOTSTRAP_SERVERS
+    /// bootstrap.servers), then --override, then --bootstrap-server.
     Canary {
         /// Brokers to ask for metadata first: HOST:PORT[,HOST:PORT...] (bootstrap.servers).
         #[arg(long = "bootstrap-server", value_name = "HOST:PORT")]
@@ -148,6 +150,7 @@ fn main() -> anyhow::Result<()> {
             }
             let config = ironlog::CanaryConfig::load(
                 config.as_deref(),
+                std::env::vars_os(),
                 &overrides,
                 bootstrap_server.as_deref(),
             )

@@ -1,10 +1,11 @@
 //! `ironlog canary` against real brokers: on a 3-node cluster every partition is produced
-//! and read back with nothing lost, duplicated or out of order, a kill -9 of a partition
-//! leader shows as produce failures of that broker and availability comes back after its
-//! restart without an acknowledged record reported lost; records the consumer cannot read
-//! within the bound, or that are deleted under it, are counted lost; bad settings are
-//! refused with the setting named and a non-zero exit, and an unanswering cluster leaves
-//! the canary live, not ready, counting metadata errors.
+//! and read back with nothing lost, duplicated or out of order (and `/metrics` passes
+//! `promtool check metrics`); a kill -9 of a partition leader shows as produce failures of
+//! that broker, and availability comes back after its restart without an acknowledged
+//! record reported lost; a broker that leads no canary partition gets one; records the
+//! consumer cannot read within the bound, or that are deleted under it, are counted lost;
+//! bad settings are refused with the setting named and a non-zero exit, and an unanswering
+//! cluster leaves the canary live, not ready, counting metadata errors.
 
 mod common;
 
@@ -64,8 +65,8 @@ fn a_canary_on_three_brokers_sees_a_killed_leader_and_its_recovery_and_loses_not
         "each broker leads one canary partition"
     );
     assert!(
-        sum(&healthy, "records_end_to_end_latency_ms_count", &[]) >= 15.0
-            && sum(&healthy, "records_produced_latency_ms_count", &[]) >= 15.0,
+        sum(&healthy, "records_end_to_end_latency_seconds_count", &[]) >= 15.0
+            && sum(&healthy, "records_produced_latency_seconds_count", &[]) >= 15.0,
         "latency histograms fill:\n{}",
         healthy.show("ironlog_canary_records")
     );
@@ -74,6 +75,9 @@ fn a_canary_on_three_brokers_sees_a_killed_leader_and_its_recovery_and_loses_not
         (0.0, 0.0, 0.0),
         "nothing lost, duplicated or out of order"
     );
+    let (status, scrape) = canary.get("/metrics").expect("scrape the canary");
+    assert_eq!(status, 200);
+    promtool_check_metrics(&scrape);
 
     // kill -9 broker 2: its partition's produces fail until leadership moves
     let victim = 2;
@@ -278,6 +282,18 @@ fn bad_settings_are_refused_naming_them_with_a_non_zero_exit() {
         "a bootstrap server without a port: {output}"
     );
 
+    // a variable of the canary's prefix that is no setting
+    let output = std::process::Command::new(IRONLOG_BINARY)
+        .args(["canary", "--bootstrap-server", "127.0.0.1:9092"])
+        .env("IRONLOG_CANARY_INTERVALL_MS", "100")
+        .output()
+        .expect("run the canary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("IRONLOG_CANARY_INTERVALL_MS"),
+        "an unknown IRONLOG_CANARY_ variable is refused by name: {stderr}"
+    );
+
     // a flag the canary does not have: clap's usage error
     let output = std::process::Command::new(IRONLOG_BINARY)
         .args([
@@ -323,4 +339,47 @@ fn a_cluster_that_does_not_answer_leaves_the_canary_live_and_counting_errors() {
     assert!(body.contains("\"ready\":false"), "{body}");
     assert!(canary.is_running(), "the canary keeps trying");
     assert!(canary.terminate().success(), "SIGTERM is a clean stop");
+}
+
+#[test]
+fn a_broker_without_a_canary_partition_gets_one() {
+    use rdkafka::admin::{NewTopic, TopicReplication};
+    let cluster = cluster_spec(3).start();
+    cluster.wait_ready(CLUSTER_READY_TIMEOUT);
+    // the topic as a canary of a two-broker cluster left it: brokers 1 and 2 lead
+    let topic = topic_name("canary-grown");
+    let assignment: [&[i32]; 2] = [&[1, 2, 3], &[2, 3, 1]];
+    let created = block_on(cluster.admin().create_topics(
+        &[NewTopic::new(
+            &topic,
+            2,
+            TopicReplication::Variable(&assignment),
+        )],
+        &admin_options(),
+    ))
+    .expect("CreateTopics");
+    assert!(
+        created.iter().all(Result::is_ok),
+        "topic created: {created:?}"
+    );
+
+    let canary = canary_spec(&cluster.bootstrap())
+        .set("canary.topic", &topic)
+        .start();
+    let grown =
+        canary.wait_for_metrics(WAIT, "a third partition, led by broker 3, read back", |s| {
+            sum(s, "topic_partitions", &[]) == 3.0
+                && sum(
+                    s,
+                    "records_consumed_total",
+                    &[("partition", "2"), ("broker", "3")],
+                ) >= 3.0
+        });
+    assert_eq!(
+        grown.label_values("ironlog_canary_produce_available", "broker"),
+        ["1", "2", "3"],
+        "each broker leads one canary partition"
+    );
+    assert_eq!(sum(&grown, "errors_total", &[]), 0.0, "no canary errors");
+    assert_eq!(bad_records(&grown), (0.0, 0.0, 0.0));
 }

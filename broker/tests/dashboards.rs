@@ -327,7 +327,7 @@ fn prometheus_scrapes_a_broker_and_a_canary_and_every_panel_and_alert_query_retu
         "Prometheus scraped the broker and the canary twice",
         || {
             prometheus
-            .query("count(deriv(kafka_consumergroup_lag[10m])) and count(rate(kafka_server_brokertopicmetrics_bytesin_total[1m])) and count(rate(ironlog_canary_records_end_to_end_latency_ms_bucket[1m]) > 0)")
+            .query("count(deriv(kafka_consumergroup_lag[10m])) and count(rate(kafka_server_brokertopicmetrics_bytesin_total[1m])) and count(rate(ironlog_canary_records_end_to_end_latency_seconds_bucket[1m]) > 0)")
             .is_ok_and(|r| !r.is_empty())
         },
     );

@@ -1,8 +1,13 @@
-//! `canary::config`: the canary's settings — a `.properties` file, then `--override
-//! key=value`s (later wins), then `--bootstrap-server` — checked before anything starts.
+//! `canary::config`: the canary's settings — a `.properties` file, then `IRONLOG_CANARY_*`
+//! environment variables (the broker's name mapping after the prefix:
+//! `IRONLOG_CANARY_INTERVAL_MS` is `canary.interval.ms`, `IRONLOG_CANARY_BOOTSTRAP_SERVERS`
+//! is `bootstrap.servers`; the broker ignores this prefix, and the canary every other
+//! `IRONLOG_*` variable), then `--override key=value`s (later wins), then
+//! `--bootstrap-server` — checked before anything starts.
 //! Every key is named here with its default; an unknown key or a bad value is refused
 //! naming the setting.
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,6 +24,10 @@ pub enum CanaryConfigError {
         path: String,
         source: ironlog_config::ConfigError,
     },
+    #[error("environment variable {variable} is not a canary setting ({key:?} is unknown)")]
+    UnknownVariable { variable: String, key: String },
+    #[error("environment variable {0}: the value is not valid UTF-8")]
+    VariableNotUtf8(String),
     #[error("--override {0:?} is not KEY=VALUE")]
     NotKeyValue(String),
     #[error("unknown canary setting {key:?} (known: {known})")]
@@ -134,10 +143,11 @@ const INTERVAL_MS_MIN: u64 = 10;
 const DURATION_MS_MAX: u64 = 24 * 60 * 60 * 1000;
 
 impl CanaryConfig {
-    /// Settings from `file` (if any), then `overrides` (`key=value`), then
-    /// `bootstrap_server` (if given), over the defaults.
+    /// Settings from `file` (if any), then the canary's variables of `env`, then
+    /// `overrides` (`key=value`), then `bootstrap_server` (if given), over the defaults.
     pub fn load(
         file: Option<&Path>,
+        env: impl IntoIterator<Item = (OsString, OsString)>,
         overrides: &[String],
         bootstrap_server: Option<&str>,
     ) -> Result<CanaryConfig, CanaryConfigError> {
@@ -155,6 +165,7 @@ impl CanaryConfig {
                 }
             })?);
         }
+        pairs.extend(settings_from_env(env)?);
         for o in overrides {
             let (k, v) = o
                 .split_once('=')
@@ -259,6 +270,49 @@ impl CanaryConfig {
         })
     }
 }
+
+/// The canary's settings among `env` (`IRONLOG_CANARY_*`), in variable name order (a
+/// stable order, whatever the environment's).
+fn settings_from_env(
+    env: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<Vec<(String, String)>, CanaryConfigError> {
+    let mut pairs = Vec::new();
+    for (name, value) in env {
+        let Some(variable) = name.to_str() else {
+            continue; // not ours: ours are ASCII names
+        };
+        let Some(rest) = variable.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        // the broker's mapping of what follows the prefix
+        let Some(mapped) = ironlog_config::config_key_for_variable(&format!(
+            "{}{rest}",
+            ironlog_config::ENV_PREFIX
+        )) else {
+            continue;
+        };
+        let key = if mapped == "bootstrap.servers" {
+            mapped
+        } else {
+            format!("canary.{mapped}")
+        };
+        if !KEYS.iter().any(|(k, _, _)| *k == key) {
+            return Err(CanaryConfigError::UnknownVariable {
+                variable: variable.to_string(),
+                key,
+            });
+        }
+        let value = value
+            .into_string()
+            .map_err(|_| CanaryConfigError::VariableNotUtf8(variable.to_string()))?;
+        pairs.push((variable.to_string(), key, value));
+    }
+    pairs.sort();
+    Ok(pairs.into_iter().map(|(_, k, v)| (k, v)).collect())
+}
+
+/// The prefix of the canary's environment variables.
+const ENV_PREFIX: &str = "IRONLOG_CANARY_";
 
 fn invalid(key: &'static str, value: &str, reason: impl Into<String>) -> CanaryConfigError {
     CanaryConfigError::Invalid {
@@ -450,18 +504,47 @@ mod tests {
             "bootstrap.servers=file:1\ncanary.interval.ms=500\ncanary.topic=t1\n",
         )
         .expect("write");
+        let env = |pairs: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+                .collect()
+        };
         let config = CanaryConfig::load(
             Some(&file),
+            env(&[
+                ("IRONLOG_CANARY_INTERVAL_MS", "700"),
+                ("IRONLOG_CANARY_TOPIC", "t-env"),
+                ("IRONLOG_LISTENERS", "PLAINTEXT://:9092"), // the broker's: ignored
+                ("IRONLOG_BOOTSTRAP_SERVERS", "ignored:1"),
+            ]),
             &["canary.topic=t2".to_string()],
             Some("flag:2"),
         )
         .expect("valid");
         assert_eq!(config.bootstrap_servers, ["flag:2"]);
         assert_eq!(config.topic, "t2");
-        assert_eq!(config.interval, Duration::from_millis(500));
+        assert_eq!(config.interval, Duration::from_millis(700));
+        let from_env = CanaryConfig::load(
+            None,
+            env(&[("IRONLOG_CANARY_BOOTSTRAP_SERVERS", "env:3")]),
+            &[],
+            None,
+        )
+        .expect("valid");
+        assert_eq!(from_env.bootstrap_servers, ["env:3"]);
+        let unknown = CanaryConfig::load(
+            None,
+            env(&[("IRONLOG_CANARY_INTERVAL", "5")]),
+            &[],
+            Some("h:1"),
+        )
+        .expect_err("unknown variable")
+        .to_string();
+        assert!(unknown.contains("IRONLOG_CANARY_INTERVAL"), "{unknown}");
         let _ = std::fs::remove_dir_all(&dir);
         assert!(matches!(
-            CanaryConfig::load(None, &["canary.topic".to_string()], Some("h:1")),
+            CanaryConfig::load(None, Vec::new(), &["canary.topic".to_string()], Some("h:1")),
             Err(CanaryConfigError::NotKeyValue(_))
         ));
     }

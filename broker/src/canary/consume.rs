@@ -224,8 +224,10 @@ fn read_records(
                 continue; // another run's or another canary's record
             }
             let outcome = tracker.read(value.sequence);
-            let latency_ms = (read_at - value.timestamp_ms).max(0) as f64;
-            partition.metrics.read(Some(broker), outcome, latency_ms);
+            let latency_seconds = (read_at - value.timestamp_ms).max(0) as f64 / 1000.0;
+            partition
+                .metrics
+                .read(Some(broker), outcome, latency_seconds);
         }
     }
     tracker.fetched(sent_at);

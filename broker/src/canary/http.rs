@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Canary, CanaryError};
+use crate::admin::{live, serve, text};
 
 /// The bound listener and its server task.
 pub(crate) struct CanaryListener {
@@ -45,23 +46,13 @@ impl CanaryListener {
             .await
             .map_err(bind)?;
         let local = listener.local_addr().map_err(bind)?;
-        let (shutdown, mut shutdown_rx) = watch::channel(false);
         let app = Router::new()
             .route("/metrics", get(metrics))
             .route("/health/live", get(live))
             .route("/health/ready", get(ready))
             .fallback(not_found)
             .with_state(canary);
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.wait_for(|stop| *stop).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "canary listener failed");
-            }
-        });
+        let (shutdown, task) = serve(listener, app, "canary listener");
         Ok(CanaryListener {
             local,
             shutdown,
@@ -73,15 +64,6 @@ impl CanaryListener {
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
-}
-
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body.into(),
-    )
-        .into_response()
 }
 
 async fn not_found() -> Response {
@@ -104,10 +86,6 @@ async fn metrics(State(canary): State<Arc<Canary>>) -> Response {
             format!("rendering metrics failed: {e}\n"),
         ),
     }
-}
-
-async fn live() -> Response {
-    text(StatusCode::OK, "live\n")
 }
 
 async fn ready(State(canary): State<Arc<Canary>>) -> Response {

@@ -17,10 +17,10 @@ use prometheus::{
 
 use super::tracker::{LostReason, ReadOutcome};
 
-/// Latency buckets, ms: from a fast local cluster to a stalled one.
-const LATENCY_BUCKETS_MS: &[f64] = &[
-    2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0,
-    25600.0,
+/// Latency buckets, seconds (Prometheus's base unit): from a fast local cluster to a
+/// stalled one.
+const LATENCY_BUCKETS_SECONDS: &[f64] = &[
+    0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6,
 ];
 
 /// What went wrong outside producing and consuming.
@@ -59,11 +59,11 @@ pub(crate) struct CanaryMetrics {
     registry: Registry,
     produced: IntCounterVec,
     produce_failed: IntCounterVec,
-    produce_latency_ms: HistogramVec,
+    produce_latency_seconds: HistogramVec,
     produce_available: IntGaugeVec,
     consumed: IntCounterVec,
     consume_failed: IntCounterVec,
-    end_to_end_latency_ms: HistogramVec,
+    end_to_end_latency_seconds: HistogramVec,
     consume_available: IntGaugeVec,
     lost: IntCounterVec,
     duplicated: IntCounterVec,
@@ -98,7 +98,7 @@ fn gauge(
 
 fn histogram(registry: &Registry, name: &str, help: &str) -> prometheus::Result<HistogramVec> {
     let h = HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS_MS.to_vec()),
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
         &["partition", "broker"],
     )?;
     registry.register(Box::new(h.clone()))?;
@@ -133,13 +133,13 @@ impl CanaryMetrics {
         let metrics = CanaryMetrics {
             produced: counter(&registry, "ironlog_canary_records_produced_total", "Canary records acknowledged (acks=all) by the partition's leader.", PB)?,
             produce_failed: counter(&registry, "ironlog_canary_records_produced_failed_total", "Canary records whose produce failed (an error, no answer in time, or no leader).", PB)?,
-            produce_latency_ms: histogram(&registry, "ironlog_canary_records_produced_latency_ms", "Time from sending a canary record to its acknowledgement (acks=all), ms.")?,
+            produce_latency_seconds: histogram(&registry, "ironlog_canary_records_produced_latency_seconds", "Time from sending a canary record to its acknowledgement (acks=all), seconds.")?,
             produce_available: gauge(&registry, "ironlog_canary_produce_available", "1 when the partition's last canary produce was acknowledged, else 0 (labelled by its current leader).", PB)?,
             consumed: counter(&registry, "ironlog_canary_records_consumed_total", "Canary records of this run read back.", PB)?,
             consume_failed: counter(&registry, "ironlog_canary_records_consumed_failed_total", "Fetches of a canary partition that failed (an error or no answer in time).", PB)?,
-            end_to_end_latency_ms: histogram(&registry, "ironlog_canary_records_end_to_end_latency_ms", "Time from sending a canary record to reading it back, ms.")?,
+            end_to_end_latency_seconds: histogram(&registry, "ironlog_canary_records_end_to_end_latency_seconds", "Time from sending a canary record to reading it back, seconds.")?,
             consume_available: gauge(&registry, "ironlog_canary_consume_available", "1 when the partition's last canary fetch succeeded, else 0 (labelled by its current leader).", PB)?,
-            lost: counter(&registry, "ironlog_canary_records_lost_total", "Acknowledged canary records never read: the consumer passed their offset (reason=skipped) or did not read them within canary.lost.timeout.ms (reason=timeout). Labelled by the broker that acknowledged them.", &["partition", "broker", "reason"])?,
+            lost: counter(&registry, "ironlog_canary_records_lost_total", "Acknowledged canary records never read: the consumer passed their offset (reason=skipped) or a successful fetch sent canary.lost.timeout.ms after their acknowledgement did not return them (reason=timeout). Labelled by the broker that acknowledged them.", &["partition", "broker", "reason"])?,
             duplicated: counter(&registry, "ironlog_canary_records_duplicated_total", "Canary records read more than once.", PB)?,
             out_of_order: counter(&registry, "ironlog_canary_records_out_of_order_total", "Canary records read after a later record of the same partition.", PB)?,
             pending: gauge(&registry, "ironlog_canary_records_pending", "Acknowledged canary records not read back yet.", &["partition"])?,
@@ -189,10 +189,10 @@ fn broker_label(broker: Option<i32>) -> String {
 struct BrokerSeries {
     produced: IntCounter,
     produce_failed: IntCounter,
-    produce_latency_ms: prometheus::Histogram,
+    produce_latency_seconds: prometheus::Histogram,
     consumed: IntCounter,
     consume_failed: IntCounter,
-    end_to_end_latency_ms: prometheus::Histogram,
+    end_to_end_latency_seconds: prometheus::Histogram,
     lost_skipped: IntCounter,
     lost_timeout: IntCounter,
     duplicated: IntCounter,
@@ -220,10 +220,10 @@ impl PartitionMetrics {
             Arc::new(BrokerSeries {
                 produced: m.produced.with_label_values(&l),
                 produce_failed: m.produce_failed.with_label_values(&l),
-                produce_latency_ms: m.produce_latency_ms.with_label_values(&l),
+                produce_latency_seconds: m.produce_latency_seconds.with_label_values(&l),
                 consumed: m.consumed.with_label_values(&l),
                 consume_failed: m.consume_failed.with_label_values(&l),
-                end_to_end_latency_ms: m.end_to_end_latency_ms.with_label_values(&l),
+                end_to_end_latency_seconds: m.end_to_end_latency_seconds.with_label_values(&l),
                 lost_skipped: m
                     .lost
                     .with_label_values(&[l[0], l[1], LostReason::Skipped.label()]),
@@ -256,10 +256,10 @@ impl PartitionMetrics {
         }
     }
 
-    pub(crate) fn produced(&self, broker: Option<i32>, latency_ms: f64) {
+    pub(crate) fn produced(&self, broker: Option<i32>, latency_seconds: f64) {
         let s = self.series(broker);
         s.produced.inc();
-        s.produce_latency_ms.observe(latency_ms);
+        s.produce_latency_seconds.observe(latency_seconds);
         self.set_available(&self.metrics.produce_available, broker, true);
     }
 
@@ -277,10 +277,10 @@ impl PartitionMetrics {
         self.set_available(&self.metrics.consume_available, broker, false);
     }
 
-    pub(crate) fn read(&self, broker: Option<i32>, outcome: ReadOutcome, latency_ms: f64) {
+    pub(crate) fn read(&self, broker: Option<i32>, outcome: ReadOutcome, latency_seconds: f64) {
         let s = self.series(broker);
         s.consumed.inc();
-        s.end_to_end_latency_ms.observe(latency_ms);
+        s.end_to_end_latency_seconds.observe(latency_seconds);
         match outcome {
             ReadOutcome::InOrder => {}
             ReadOutcome::Duplicate => s.duplicated.inc(),

@@ -259,7 +259,7 @@ pub(crate) async fn start(config: CanaryConfig) -> Result<RunningCanary, CanaryE
     // one attempt each: a produce is never repeated (a repeat could be a duplicate), a
     // fetch is repeated by the consumer's loop
     let single = RetryPolicy {
-        total_timeout: config.request_timeout + consume::FETCH_MAX_WAIT,
+        total_timeout: config.request_timeout + consume::FETCH_MAX_WAIT.max(produce::ANSWER_MARGIN),
         ..RetryPolicy::no_retries()
     };
     let canary = Arc::new(Canary {

@@ -7,7 +7,7 @@
 //! so no record of this run is written below where the consumer starts.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ironlog_protocol::kafka_protocol::messages::produce_request::{
     PartitionProduceData, TopicProduceData,
@@ -23,6 +23,11 @@ use super::{now_ms, Canary, CanaryPartition};
 
 /// Produce v12 names topics (v13 takes topic ids, which the canary does not track).
 const PRODUCE_VERSION_MAX: i16 = 12;
+/// How much longer than the broker's acks=all wait (`timeout_ms`) the canary waits for
+/// the answer: the broker's REQUEST_TIMED_OUT arrives first, and a client-side timeout
+/// (which closes the connection every partition's produce to that leader shares) is left
+/// for a broker that does not answer at all.
+pub(crate) const ANSWER_MARGIN: Duration = Duration::from_secs(1);
 /// ListOffsets' "latest" timestamp.
 const LATEST: i64 = -1;
 
@@ -74,8 +79,9 @@ pub(crate) async fn produce_loop(
         let sent_at = Instant::now();
         match produce(&canary, partition.partition, leader, &record).await {
             Ok(offset) => {
-                let latency_ms = sent_at.elapsed().as_secs_f64() * 1000.0;
-                partition.metrics.produced(Some(leader), latency_ms);
+                partition
+                    .metrics
+                    .produced(Some(leader), sent_at.elapsed().as_secs_f64());
                 let lost = partition
                     .tracker()
                     .acked(sequence, offset, leader, Instant::now());
@@ -114,7 +120,7 @@ async fn produce(
                 .with_records(Some(batch))])]);
     let options = SendOptions::default()
         .version(VersionChoice::AtMost(PRODUCE_VERSION_MAX))
-        .timeout(timeout);
+        .timeout(timeout + ANSWER_MARGIN);
     canary
         .producer
         .send_with(Target::Node(leader), &request, options, |response| {

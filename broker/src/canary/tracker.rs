@@ -36,6 +36,17 @@ struct Pending {
     broker: i32,
 }
 
+impl Pending {
+    fn lost(&self, sequence: i64, reason: LostReason) -> LostRecord {
+        LostRecord {
+            sequence,
+            offset: self.offset,
+            broker: self.broker,
+            reason,
+        }
+    }
+}
+
 /// How a record read by the consumer compares to what was read before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReadOutcome {
@@ -117,12 +128,7 @@ impl PartitionTracker {
         let mut lost = Vec::new();
         while self.pending.len() > PENDING_MAX {
             if let Some((sequence, p)) = self.pending.pop_first() {
-                lost.push(LostRecord {
-                    sequence,
-                    offset: p.offset,
-                    broker: p.broker,
-                    reason: LostReason::Timeout,
-                });
+                lost.push(p.lost(sequence, LostReason::Timeout));
             }
         }
         lost
@@ -150,23 +156,7 @@ impl PartitionTracker {
     /// reset there). Returns the acknowledged records below it that it did not read.
     pub(crate) fn advance(&mut self, position: i64) -> Vec<LostRecord> {
         self.position = Some(self.position.map_or(position, |p| p.max(position)));
-        let passed: Vec<i64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.offset < position)
-            .map(|(s, _)| *s)
-            .collect();
-        passed
-            .into_iter()
-            .filter_map(|sequence| {
-                self.pending.remove(&sequence).map(|p| LostRecord {
-                    sequence,
-                    offset: p.offset,
-                    broker: p.broker,
-                    reason: LostReason::Skipped,
-                })
-            })
-            .collect()
+        self.take_pending(LostReason::Skipped, |p| p.offset < position)
     }
 
     /// The consumer restarts at `position` (its own position became invalid: the log was
@@ -190,23 +180,26 @@ impl PartitionTracker {
         let Some(fetched) = self.last_fetch_sent else {
             return Vec::new();
         };
-        let expired: Vec<i64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| fetched.saturating_duration_since(p.acked_at) >= timeout)
-            .map(|(s, _)| *s)
-            .collect();
-        expired
-            .into_iter()
-            .filter_map(|sequence| {
-                self.pending.remove(&sequence).map(|p| LostRecord {
-                    sequence,
-                    offset: p.offset,
-                    broker: p.broker,
-                    reason: LostReason::Timeout,
-                })
-            })
-            .collect()
+        self.take_pending(LostReason::Timeout, |p| {
+            fetched.saturating_duration_since(p.acked_at) >= timeout
+        })
+    }
+
+    /// Removes the pending records `lost_if` picks and returns them as lost for `reason`.
+    fn take_pending(
+        &mut self,
+        reason: LostReason,
+        mut lost_if: impl FnMut(&Pending) -> bool,
+    ) -> Vec<LostRecord> {
+        let mut lost = Vec::new();
+        self.pending.retain(|&sequence, p| {
+            if !lost_if(p) {
+                return true;
+            }
+            lost.push(p.lost(sequence, reason));
+            false
+        });
+        lost
     }
 
     /// Acknowledged records not read yet.

@@ -96,3 +96,30 @@ pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
         .unwrap_or_else(|_| panic!("curl {method} {url} gave no status: {text:?} {output:?}"));
     (status, body.to_string())
 }
+
+/// `promtool check metrics` (Prometheus's linter) on a scrape; panics with its findings.
+pub fn promtool_check_metrics(text: &str) {
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run promtool (test.sh installs Debian's prometheus package): {e}")
+        });
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the scrape to promtool");
+    let output = child.wait_with_output().expect("promtool ran");
+    assert!(
+        output.status.success(),
+        "promtool check metrics found problems:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

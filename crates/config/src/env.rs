@@ -26,6 +26,10 @@ pub const ENV_PREFIX: &str = "IRONLOG_";
 /// `IRONLOG_*` variables with another meaning: never read as settings.
 pub const NON_CONFIG_VARIABLES: &[&str] = &["IRONLOG_CRASH_AT"];
 
+/// Prefixes of `IRONLOG_*` variables that are another program's settings, never the
+/// broker's: `IRONLOG_CANARY_*` configure `ironlog canary`.
+pub const NON_CONFIG_PREFIXES: &[&str] = &["IRONLOG_CANARY_"];
+
 /// One setting taken from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvOverride {
@@ -48,7 +52,9 @@ impl EnvOverride {
 /// [`overrides_from_env`] refuses those.
 pub fn config_key_for_variable(variable: &str) -> Option<String> {
     let name = variable.strip_prefix(ENV_PREFIX)?;
-    if NON_CONFIG_VARIABLES.contains(&variable) {
+    if NON_CONFIG_VARIABLES.contains(&variable)
+        || NON_CONFIG_PREFIXES.iter().any(|p| variable.starts_with(p))
+    {
         return None;
     }
     // Kafka's order of replacements: a run of three underscores is `-`, of two `_`.
@@ -190,6 +196,11 @@ mod tests {
         assert_eq!(key("PATH"), None);
         assert_eq!(key("ironlog_log_dirs"), None, "the prefix is upper case");
         assert_eq!(key("IRONLOG_CRASH_AT"), None, "the crash-point variable");
+        assert_eq!(
+            key("IRONLOG_CANARY_INTERVAL_MS"),
+            None,
+            "the canary's settings are not the broker's"
+        );
         let got = overrides_from_env(vars(&[
             ("IRONLOG_CRASH_AT", ""),
             ("HOME", "/root"),

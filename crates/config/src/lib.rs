@@ -51,7 +51,7 @@ pub use dynamic::{
 pub use endpoints::{Listener, QuorumVoter, SecurityProtocol};
 pub use env::{
     config_key_for_variable, overrides_from_env, variable_for_config_key, EnvOverride, ENV_PREFIX,
-    NON_CONFIG_VARIABLES,
+    NON_CONFIG_PREFIXES, NON_CONFIG_VARIABLES,
 };
 pub use layers::{
     effective_broker_value, effective_min_insync_replicas, effective_topic_config,
