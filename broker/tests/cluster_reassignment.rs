@@ -749,7 +749,9 @@ fn unclean_election_happens_only_where_the_topic_allows_it_or_an_admin_asks() {
     // 4 is fenced — by its controlled shutdown, or by its session's expiry when that did
     // not finish on a loaded machine — before anything is asked of it.
     for topic in [&allowed, &asked] {
-        await_view(&cluster, 1, topic, 0, "without a live leader", |v| v.leader == -1);
+        await_view(&cluster, 1, topic, 0, "without a live leader", |v| {
+            v.leader == -1
+        });
     }
     cluster.restart_node(5);
     wait_until(WAIT, "node 5 to be back in Metadata", || {

@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
