@@ -196,6 +196,7 @@ pub(super) fn handle_describe(
         .allows_cluster(AclOperation::DescribeConfigs)
     {
         response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        response.entries = None;
         return response;
     }
     let filter = match Filter::parse(&request) {
@@ -203,6 +204,7 @@ pub(super) fn handle_describe(
         Err(e) => {
             response.error_code = e.error_code();
             response.error_message = e.message.as_deref().map(str_bytes);
+            response.entries = None;
             return response;
         }
     };
