@@ -188,7 +188,10 @@ mod tests {
     use super::*;
     use crate::client_quota::ClientQuotaEntity;
 
-    fn image_with(quotas: &[(&[(&str, Option<&str>)], &str, f64)]) -> MetadataImage {
+    /// An entity as (type, name) pairs, a quota key and its value.
+    type Quota<'a> = (&'a [(&'a str, Option<&'a str>)], &'a str, f64);
+
+    fn image_with(quotas: &[Quota<'_>]) -> MetadataImage {
         let mut image = MetadataImage::empty();
         for (entity, key, value) in quotas {
             let entity: ClientQuotaEntity = entity
