@@ -5,9 +5,8 @@
 //! Two kinds of listener ([`Endpoint`]): a client listener serves the broker's APIs and
 //! forwards the controller's (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
 //! IncrementalAlterConfigs, DescribeQuorum, ElectLeaders, AlterPartitionReassignments,
-//! ListPartitionReassignments, AlterUserScramCredentials) to the active controller in an
-//! Envelope when
-//! another node leads; the controller listener serves the metadata quorum's raft RPCs
+//! ListPartitionReassignments, AlterUserScramCredentials, CreateAcls, DeleteAcls,
+//! AlterClientQuotas) to the active controller in an Envelope when another node leads; the controller listener serves the metadata quorum's raft RPCs
 //! (Ironlog-private API keys, routed before any Kafka decoding), Envelopes and the
 //! controller's APIs. The private keys are unknown keys on a client listener.
 //!
@@ -21,6 +20,10 @@
 //! Nor is anything a SASL listener serves before its client authenticated (the exchange
 //! and an ApiVersions before it): Kafka's authenticator answers those outside its request
 //! metrics. A connection counts from its TCP accept, authenticated or not.
+//!
+//! Client quotas (KIP-219): a Produce or consumer Fetch over its client's byte-rate quota
+//! is answered at once with its `throttle_time_ms`, then the connection reads nothing more
+//! for that long.
 //!
 //! Invariants: a frame larger than `socket.request.max.bytes`, an unknown API key, an
 //! unsupported version (other than ApiVersions, which answers with a v0 error response) or an
