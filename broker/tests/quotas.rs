@@ -842,3 +842,37 @@ fn the_quota_apis_need_kafkas_cluster_permissions() {
         "DescribeClientQuotas needs DESCRIBE_CONFIGS on the cluster"
     );
 }
+
+#[test]
+fn quotas_altered_through_any_node_reach_every_node() {
+    let cluster = cluster_spec(3).start();
+    // Through every node in turn: whichever is not the active controller forwards it.
+    for id in cluster.node_ids() {
+        let client = format!("app-{id}");
+        alter_ok(
+            &mut cluster.node(id).raw(),
+            vec![entry(
+                &[("client-id", Some(client.as_str()))],
+                &[("producer_byte_rate", Some(1000.0 * f64::from(id)))],
+            )],
+        );
+    }
+    let expected: Vec<String> = cluster
+        .node_ids()
+        .into_iter()
+        .map(|id| format!("client-id=app-{id} -> producer_byte_rate={}", 1000 * id))
+        .collect();
+    for id in cluster.node_ids() {
+        let mut raw = cluster.node(id).raw();
+        let mut last = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            last = describe_all(&mut raw);
+            if last == expected {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(last, expected, "node {id} describes every node's quota");
+    }
+}
