@@ -566,6 +566,23 @@ async fn handle_locally(
         let throttle = throttle_for_client_quota(broker, &decoded.ctx, request_size, &mut outcome);
         connection.throttle_ms.store(throttle, Ordering::Relaxed);
     }
+    // The controller mutation quota's throttle time (set by the topic handlers) mutes the
+    // client's own connection too; a forwarding broker's is left alone, as Kafka's.
+    if !forwarded {
+        if let handlers::Outcome::Respond(response) = &outcome {
+            let throttle = match response.as_ref() {
+                ResponseKind::CreateTopics(r) => r.throttle_time_ms,
+                ResponseKind::DeleteTopics(r) => r.throttle_time_ms,
+                ResponseKind::CreatePartitions(r) => r.throttle_time_ms,
+                _ => 0,
+            };
+            if throttle > 0 {
+                connection
+                    .throttle_ms
+                    .store(u64::try_from(throttle).unwrap_or(0), Ordering::Relaxed);
+            }
+        }
+    }
     respond(
         decoded.api,
         &decoded.ctx,

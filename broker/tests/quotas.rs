@@ -876,3 +876,103 @@ fn quotas_altered_through_any_node_reach_every_node() {
         assert_eq!(last, expected, "node {id} describes every node's quota");
     }
 }
+
+/// CreateTopics of one topic at `version`: (error code, message, throttle_time_ms).
+fn create_topic_at(
+    raw: &mut RawClient,
+    version: i16,
+    name: &str,
+    partitions: i32,
+) -> (i16, Option<String>, i32) {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    let request = kafka_protocol::messages::CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name_of(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)])
+        .with_timeout_ms(30_000);
+    let response = raw.expect_call(version, &request, "CreateTopics");
+    let topic = &response.topics[0];
+    (
+        topic.error_code,
+        topic.error_message.as_ref().map(|m| m.to_string()),
+        response.throttle_time_ms,
+    )
+}
+
+const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
+
+#[test]
+fn topic_mutations_over_the_controller_mutation_rate_are_refused_or_throttled() {
+    let broker = TestBroker::start();
+    let mut raw = RawClient::connect(broker.bootstrap());
+    // One partition per second for every user (the raw client is ANONYMOUS): over Kafka's
+    // 10 s minimum span, 10 partitions at once stay within it.
+    alter_ok(
+        &mut raw,
+        vec![entry(
+            &[("user", None)],
+            &[("controller_mutation_rate", Some(1.0))],
+        )],
+    );
+    let first = topic_name("mutations-a");
+    let (code, message, throttle) = create_topic_at(&mut raw, 7, &first, 12);
+    assert_eq!(
+        (code, throttle),
+        (0, 0),
+        "the first request is admitted whole, though it goes over: {message:?}"
+    );
+    let refused = topic_name("mutations-b");
+    let (code, message, throttle) = create_topic_at(&mut raw, 7, &refused, 1);
+    assert_eq!(
+        code, THROTTLING_QUOTA_EXCEEDED,
+        "CreateTopics v7 while over the quota: {message:?}"
+    );
+    assert_eq!(
+        message.as_deref(),
+        Some("The throttling quota has been exceeded.")
+    );
+    assert!(throttle > 0, "the refusal carries the throttle time");
+    // The refusal muted that connection for the throttle time; the quota is the user's,
+    // on any connection. CreateTopics v5 knows no THROTTLING_QUOTA_EXCEEDED: done, and
+    // throttled.
+    let mut raw = RawClient::connect(broker.bootstrap());
+    let permissive = topic_name("mutations-c");
+    let (code, message, throttle) = create_topic_at(&mut raw, 5, &permissive, 10);
+    assert_eq!(code, 0, "CreateTopics v5 is permissive: {message:?}");
+    assert!(
+        throttle > 0,
+        "a permissive request over the quota is throttled"
+    );
+    let mut raw = RawClient::connect(broker.bootstrap());
+    let image_topics: Vec<String> = {
+        let response = raw.expect_call(
+            12,
+            &kafka_protocol::messages::MetadataRequest::default().with_topics(None),
+            "Metadata",
+        );
+        response
+            .topics
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+            .collect()
+    };
+    assert!(image_topics.contains(&first) && image_topics.contains(&permissive));
+    assert!(
+        !image_topics.contains(&refused),
+        "the refused topic was not created"
+    );
+    // with the quota removed, the refused topic is created
+    alter_ok(
+        &mut raw,
+        vec![entry(
+            &[("user", None)],
+            &[("controller_mutation_rate", None)],
+        )],
+    );
+    let (code, message, _) = create_topic_at(&mut raw, 7, &refused, 1);
+    assert_eq!(
+        code, 0,
+        "without the quota the topic is created: {message:?}"
+    );
+}

@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::entity::{self, CLIENT_ID, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, USER};
+use super::entity::{
+    self, CLIENT_ID, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE, PRODUCER_BYTE_RATE, USER,
+};
 use crate::metadata::MetadataImage;
 use crate::quota::SampledRate;
 
@@ -37,6 +39,9 @@ pub(crate) enum QuotaType {
     Produce,
     /// Bytes of Fetch responses (`consumer_byte_rate`).
     Fetch,
+    /// Partitions created or deleted by CreateTopics, CreatePartitions and DeleteTopics
+    /// (`controller_mutation_rate`, KIP-599).
+    ControllerMutation,
 }
 
 impl QuotaType {
@@ -44,6 +49,7 @@ impl QuotaType {
         match self {
             QuotaType::Produce => PRODUCER_BYTE_RATE,
             QuotaType::Fetch => CONSUMER_BYTE_RATE,
+            QuotaType::ControllerMutation => CONTROLLER_MUTATION_RATE,
         }
     }
 
@@ -52,6 +58,7 @@ impl QuotaType {
         match self {
             QuotaType::Produce => "Produce",
             QuotaType::Fetch => "Fetch",
+            QuotaType::ControllerMutation => "ControllerMutation",
         }
     }
 }
@@ -130,6 +137,46 @@ impl ClientQuotaManagers {
         sensor.rate.record(value, now_ms);
         let (rate, window_size_ms) = sensor.rate.measure(now_ms);
         throttle_time_ms(rate, applicable.bound, window_size_ms)
+    }
+
+    /// Kafka's controller mutation quota for `permits` partition mutations: strict (the
+    /// request versions that know THROTTLING_QUOTA_EXCEEDED) refuses them with the throttle
+    /// time (`Err`) while the client's rate is over the quota, and records them otherwise
+    /// (a request may go over once); permissive records them and returns the throttle time
+    /// the rate now calls for.
+    pub(crate) fn record_mutations(
+        &self,
+        image: &MetadataImage,
+        user: &str,
+        client_id: &str,
+        permits: f64,
+        strict: bool,
+        now_ms: i64,
+    ) -> Result<u64, u64> {
+        let quota_type = QuotaType::ControllerMutation;
+        let Some(applicable) = applicable(image, quota_type, user, client_id) else {
+            return Ok(0);
+        };
+        let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (quota_type, applicable.user_tag, applicable.client_tag);
+        let (samples, window_ms) = (self.samples, self.window_ms);
+        let sensor = sensors.map.entry(key).or_insert_with(|| Sensor {
+            rate: SampledRate::new(samples, window_ms),
+            last_used_ms: now_ms,
+        });
+        sensor.last_used_ms = now_ms;
+        if strict {
+            let (rate, window_size_ms) = sensor.rate.measure(now_ms);
+            let throttle = throttle_time_ms(rate, applicable.bound, window_size_ms);
+            if throttle > 0 {
+                return Err(throttle);
+            }
+            sensor.rate.record(permits, now_ms);
+            return Ok(0);
+        }
+        sensor.rate.record(permits, now_ms);
+        let (rate, window_size_ms) = sensor.rate.measure(now_ms);
+        Ok(throttle_time_ms(rate, applicable.bound, window_size_ms))
     }
 
     /// How many sensors are live.
@@ -278,6 +325,37 @@ mod tests {
             managers.sensor_count(),
             1,
             "only a quota that applies has a sensor"
+        );
+    }
+
+    #[test]
+    fn strict_mutations_are_refused_while_over_the_quota() {
+        let image = image_with(&[(&[("user", None)], CONTROLLER_MUTATION_RATE, 1.0)]);
+        let managers = ClientQuotaManagers::new(11, 1000);
+        // 1 partition/s over the 10 s span: 30 partitions at once go through (the burst)...
+        assert_eq!(
+            managers.record_mutations(&image, "u", "c", 30.0, true, 0),
+            Ok(0)
+        );
+        // ...then the rate is 3/s: refused, with the time until it is back at 1/s.
+        assert_eq!(
+            managers.record_mutations(&image, "u", "c", 1.0, true, 100),
+            Err(20_000)
+        );
+        // permissive: recorded anyway, with the throttle time
+        assert_eq!(
+            managers.record_mutations(&image, "u", "c", 10.0, false, 100),
+            Ok(30_000)
+        );
+        assert_eq!(
+            managers.record_mutations(&image, "u", "c", 1e6, true, 100),
+            Err(30_000),
+            "a refused request records nothing"
+        );
+        assert_eq!(
+            managers.record_mutations(&image, "other", "c", 5.0, true, 100),
+            Ok(0),
+            "per user"
         );
     }
 

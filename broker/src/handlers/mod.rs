@@ -18,6 +18,7 @@ pub(crate) mod fetch_session;
 mod groups;
 mod log_dirs;
 mod metadata;
+mod mutation_quota;
 mod offsets;
 mod partition_reassignments;
 mod produce;
