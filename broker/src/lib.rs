@@ -12,6 +12,7 @@
 
 mod admin;
 mod canary;
+mod client_quota;
 mod coordinator_shards;
 mod crash;
 mod error;

@@ -5,9 +5,8 @@
 //! Two kinds of listener ([`Endpoint`]): a client listener serves the broker's APIs and
 //! forwards the controller's (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
 //! IncrementalAlterConfigs, DescribeQuorum, ElectLeaders, AlterPartitionReassignments,
-//! ListPartitionReassignments, AlterUserScramCredentials) to the active controller in an
-//! Envelope when
-//! another node leads; the controller listener serves the metadata quorum's raft RPCs
+//! ListPartitionReassignments, AlterUserScramCredentials, CreateAcls, DeleteAcls,
+//! AlterClientQuotas) to the active controller in an Envelope when another node leads; the controller listener serves the metadata quorum's raft RPCs
 //! (Ironlog-private API keys, routed before any Kafka decoding), Envelopes and the
 //! controller's APIs. The private keys are unknown keys on a client listener.
 //!
@@ -22,6 +21,10 @@
 //! and an ApiVersions before it): Kafka's authenticator answers those outside its request
 //! metrics. A connection counts from its TCP accept, authenticated or not.
 //!
+//! Client quotas (KIP-219): a Produce or consumer Fetch over its client's byte-rate quota
+//! is answered at once with its `throttle_time_ms`, then the connection reads nothing more
+//! for that long.
+//!
 //! Invariants: a frame larger than `socket.request.max.bytes`, an unknown API key, an
 //! unsupported version (other than ApiVersions, which answers with a v0 error response) or an
 //! undecodable body closes *this* connection with one logged reason; nothing else is affected
@@ -29,6 +32,7 @@
 
 use std::net::IpAddr;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +47,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::client_quota::QuotaType;
 use crate::frame::ChunkedFrame;
 pub(crate) use crate::handlers::controller_apis::ControllerEndpoint;
 use crate::handlers::{self, Broker, RequestContext};
@@ -175,6 +180,7 @@ async fn serve(
         .sasl()
         .map(|settings| (settings, SaslSession::new()));
     let mut frame = BytesMut::with_capacity(64 * 1024);
+    let throttle_ms = AtomicU64::new(0);
     loop {
         let authenticating = sasl.is_some();
         let wait = if authenticating {
@@ -249,6 +255,7 @@ async fn serve(
             peer,
             listener_name: &listener_name,
             principal: &principal,
+            throttle_ms: &throttle_ms,
         };
         let started = Instant::now();
         let (response, observed) = match endpoint {
@@ -272,6 +279,15 @@ async fn serve(
                 started.elapsed() - local,
                 size as usize,
             );
+        }
+        // KIP-219: the response went out at once with its throttle time; the channel stays
+        // muted (nothing more is read) for that long.
+        let throttle = throttle_ms.swap(0, Ordering::Relaxed);
+        if throttle > 0 {
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(throttle)) => {}
+            }
         }
     }
 }
@@ -302,6 +318,9 @@ struct Connection<'a> {
     peer: SocketAddr,
     listener_name: &'a Arc<str>,
     principal: &'a KafkaPrincipal,
+    /// The client quota throttle time of the last response, for which the connection
+    /// stops reading once the response is written (KIP-219 muting).
+    throttle_ms: &'a AtomicU64,
 }
 
 /// Writes a response's chunks in order with vectored writes.
@@ -530,13 +549,40 @@ async fn handle_locally(
     broker: &Arc<Broker>,
     forwarded: bool,
 ) -> Result<Handled, ConnectionError> {
+    let request_size = frame.len();
     let mut decoded = match decode_request(frame, connection, false)? {
         Ok(decoded) => decoded,
         Err(answer) => return Ok(answer),
     };
     decoded.ctx.forwarded = forwarded;
     let traffic = TrafficSummary::of_request(&decoded.request, broker);
-    let outcome = handlers::handle(broker, &decoded.ctx, decoded.request).await;
+    let consumer_fetch = match &decoded.request {
+        RequestKind::Fetch(r) => handlers::fetch::is_consumer_fetch(decoded.ctx.version, r),
+        _ => false,
+    };
+    let produce = matches!(decoded.request, RequestKind::Produce(_));
+    let mut outcome = handlers::handle(broker, &decoded.ctx, decoded.request).await;
+    if !forwarded && (produce || consumer_fetch) {
+        let throttle = throttle_for_client_quota(broker, &decoded.ctx, request_size, &mut outcome);
+        connection.throttle_ms.store(throttle, Ordering::Relaxed);
+    }
+    // The controller mutation quota's throttle time (set by the topic handlers) mutes the
+    // client's own connection too; a forwarding broker's is left alone, as Kafka's.
+    if !forwarded {
+        if let handlers::Outcome::Respond(response) = &outcome {
+            let throttle = match response.as_ref() {
+                ResponseKind::CreateTopics(r) => r.throttle_time_ms,
+                ResponseKind::DeleteTopics(r) => r.throttle_time_ms,
+                ResponseKind::CreatePartitions(r) => r.throttle_time_ms,
+                _ => 0,
+            };
+            if throttle > 0 {
+                connection
+                    .throttle_ms
+                    .store(u64::try_from(throttle).unwrap_or(0), Ordering::Relaxed);
+            }
+        }
+    }
     respond(
         decoded.api,
         &decoded.ctx,
@@ -544,6 +590,65 @@ async fn handle_locally(
         outcome,
         Some((&traffic, broker)),
     )
+}
+
+/// Kafka's produce and fetch byte-rate quotas: the Produce request's size, or the consumer
+/// Fetch response's, is recorded against the client's quota; the throttle time (0 within
+/// quota) goes into the response's `throttle_time_ms` (the larger of it and any the
+/// handler set) and is returned for the connection to mute itself that long. A Fetch
+/// response is sent as the handler built it (Kafka sends an empty one while throttled).
+fn throttle_for_client_quota(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request_size: usize,
+    outcome: &mut handlers::Outcome,
+) -> u64 {
+    let image = broker.image();
+    if image.client_quotas.is_empty() {
+        return 0;
+    }
+    let (quota_type, bytes) = match outcome {
+        handlers::Outcome::Respond(response) => match response.as_ref() {
+            ResponseKind::Fetch(fetch) => (
+                QuotaType::Fetch,
+                fetch.compute_size(ctx.version).unwrap_or_else(|_| {
+                    fetch
+                        .responses
+                        .iter()
+                        .flat_map(|t| t.partitions.iter())
+                        .filter_map(|p| p.records.as_ref().map(|r| r.len()))
+                        .sum()
+                }),
+            ),
+            _ => (QuotaType::Produce, request_size),
+        },
+        handlers::Outcome::NoResponse => (QuotaType::Produce, request_size),
+        handlers::Outcome::Close(_) => return 0,
+    };
+    let user = ctx.principal.name.as_str();
+    let client_id = ctx.client_id.as_deref().unwrap_or("");
+    let throttle = broker.client_quotas.record_and_get_throttle_time_ms(
+        &image,
+        quota_type,
+        user,
+        client_id,
+        bytes as f64,
+        crate::client_quota::manager::monotonic_ms(),
+    );
+    if throttle == 0 {
+        return 0;
+    }
+    broker.metrics.quotas.throttled(quota_type, throttle);
+    tracing::debug!(%user, client_id, quota = quota_type.name(), throttle_ms = throttle, "client quota exceeded");
+    let throttle_i32 = i32::try_from(throttle).unwrap_or(i32::MAX);
+    if let handlers::Outcome::Respond(response) = outcome {
+        match response.as_mut() {
+            ResponseKind::Produce(r) => r.throttle_time_ms = r.throttle_time_ms.max(throttle_i32),
+            ResponseKind::Fetch(r) => r.throttle_time_ms = r.throttle_time_ms.max(throttle_i32),
+            _ => {}
+        }
+    }
+    throttle
 }
 
 /// A controller listener's request: a raft RPC (Ironlog-private key, before any Kafka
@@ -701,10 +806,13 @@ async fn serve_envelope(
         response.error_code = ResponseError::PrincipalDeserializationFailure.code();
         return (response, None);
     };
+    // Client quotas apply where the client's own connection is, not to a forwarded request.
+    let throttle_ms = AtomicU64::new(0);
     let connection = Connection {
         peer,
         listener_name,
         principal: &principal,
+        throttle_ms: &throttle_ms,
     };
     let mut observed = None;
     match handle_frame(inner, &connection, broker, Forwarding::Never).await {

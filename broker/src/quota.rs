@@ -1,6 +1,7 @@
 //! Rate accounting for quotas (Kafka's `metrics.stats.Rate` over a `SampledStat`): bytes
 //! recorded into a ring of time windows, the rate measured over the live windows. The
-//! replication throttles use it (`replica::quota`); client quotas can use the same piece.
+//! replication throttles use it (`replica::quota`), and so do client quotas
+//! (`client_quota::manager`).
 //!
 //! As Kafka's `Rate`: `samples` windows of `window_ms` each; a sample older than
 //! `samples × window_ms` no longer counts; the elapsed time a rate is measured over is at
@@ -74,6 +75,12 @@ impl SampledRate {
 
     /// The rate per second at `now_ms` (Kafka's `Rate.measure`).
     pub(crate) fn rate_per_second(&self, now_ms: i64) -> f64 {
+        self.measure(now_ms).0
+    }
+
+    /// The rate per second at `now_ms` and the elapsed time it was measured over (Kafka's
+    /// `Rate.windowSize`), which throttle times are computed against.
+    pub(crate) fn measure(&self, now_ms: i64) -> (f64, i64) {
         let s = self.lock();
         let span_ms = self.window_ms.saturating_mul(s.ring.len() as i64);
         let live: Vec<&Sample> = s
@@ -81,13 +88,13 @@ impl SampledRate {
             .iter()
             .filter(|x| x.start_ms != i64::MIN && now_ms.saturating_sub(x.start_ms) < span_ms)
             .collect();
+        let min_elapsed_ms = self.window_ms.saturating_mul(s.ring.len() as i64 - 1);
         let Some(oldest) = live.iter().map(|x| x.start_ms).min() else {
-            return 0.0;
+            return (0.0, min_elapsed_ms.max(1));
         };
         let total: f64 = live.iter().map(|x| x.value).sum();
-        let min_elapsed_ms = self.window_ms.saturating_mul(s.ring.len() as i64 - 1);
         let elapsed_ms = now_ms.saturating_sub(oldest).max(min_elapsed_ms).max(1);
-        total * 1000.0 / elapsed_ms as f64
+        (total * 1000.0 / elapsed_ms as f64, elapsed_ms)
     }
 }
 

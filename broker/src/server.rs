@@ -595,8 +595,17 @@ async fn build_broker(
         Arc::clone(&producer_ids),
         Arc::clone(&inter_broker),
     );
+    let quota_int = |name: &str, default: i32| match config.value(name) {
+        Some(ironlog_config::ConfigValue::Int(v)) => v,
+        _ => default,
+    };
+    let client_quotas = crate::client_quota::ClientQuotaManagers::new(
+        quota_int("quota.window.num", 11).max(1) as usize,
+        i64::from(quota_int("quota.window.size.seconds", 1).max(1)) * 1000,
+    );
     Ok(Arc::new(Broker {
         metrics,
+        client_quotas,
         authorizer: Arc::new(Authorizer::from_config(&config)),
         fetch_sessions: FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots as usize,

@@ -199,6 +199,14 @@ fn java_acl_session() {
     );
 }
 
+/// Client quotas with Kafka 4.1's `kafka-configs` (--alter and --describe of a client id,
+/// the default user, --delete-config) and the AdminClient's alterClientQuotas /
+/// describeClientQuotas, with Kafka's refusal of an unknown key.
+#[test]
+fn java_quota_session() {
+    run_session("QuotaSession", &classpaths().current);
+}
+
 /// Kafka 4.1's kafka-metadata-quorum against a 3-node cluster of combined nodes:
 /// `describe --status` and `describe --replication` (plain and human-readable) print
 /// Kafka's layout with this cluster's id, leader, voters and their endpoints, and the

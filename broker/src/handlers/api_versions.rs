@@ -75,6 +75,9 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // Forwarded to the active controller.
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    // Forwarded to the active controller.
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 /// The controller listener's APIs (Kafka's `ControllerApis` that Ironlog implements), with
@@ -99,6 +102,7 @@ const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 /// The client APIs a broker forwards to the active controller (in an Envelope) when it is
@@ -118,6 +122,7 @@ pub(crate) fn is_forwarded_to_controller(api: ApiKey) -> bool {
             | ApiKey::ListPartitionReassignments
             | ApiKey::CreateAcls
             | ApiKey::DeleteAcls
+            | ApiKey::AlterClientQuotas
     )
 }
 

@@ -67,6 +67,12 @@ enum Fetcher {
     Follower { replica_id: i32, broker_epoch: i64 },
 }
 
+/// Whether a Fetch comes from a consumer (counted against client quotas) rather than a
+/// follower broker (replication, throttled by the replication quotas).
+pub(crate) fn is_consumer_fetch(version: i16, request: &FetchRequest) -> bool {
+    matches!(Fetcher::of(version, request), Fetcher::Consumer { .. })
+}
+
 impl Fetcher {
     fn of(version: i16, request: &FetchRequest) -> Self {
         let (replica_id, broker_epoch) = if version >= 15 {

@@ -7,16 +7,18 @@ mod acls;
 pub(crate) mod api_versions;
 pub(crate) mod authorization;
 mod broker_loggers;
+mod client_quotas;
 mod configs;
 pub(crate) mod controller_apis;
 mod describe_quorum;
 mod describe_topic_partitions;
 mod elect_leaders;
-mod fetch;
+pub(crate) mod fetch;
 pub(crate) mod fetch_session;
 mod groups;
 mod log_dirs;
 mod metadata;
+mod mutation_quota;
 mod offsets;
 mod partition_reassignments;
 mod produce;
@@ -65,6 +67,8 @@ pub(crate) struct Broker {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`.
     pub authorizer: Arc<Authorizer>,
+    /// Client quota sensors (`producer_byte_rate`, `consumer_byte_rate`).
+    pub client_quotas: crate::client_quota::ClientQuotaManagers,
 }
 
 impl Broker {
@@ -305,6 +309,12 @@ pub(crate) async fn handle(
                 scram_credentials::handle_describe(broker, ctx, r),
             ))
         }
+        RequestKind::AlterClientQuotas(r) => Respond(ResponseKind::AlterClientQuotas(
+            client_quotas::handle_alter(broker, ctx, r).await,
+        )),
+        RequestKind::DescribeClientQuotas(r) => Respond(ResponseKind::DescribeClientQuotas(
+            client_quotas::handle_describe(broker, ctx, r),
+        )),
         RequestKind::CreateAcls(r) => acls::handle_create(broker, ctx, r).await,
         RequestKind::DescribeAcls(r) => acls::handle_describe(broker, ctx, r),
         RequestKind::DeleteAcls(r) => acls::handle_delete(broker, ctx, r).await,

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
 };
 use uuid::Uuid;
 
+use super::mutation_quota::MutationQuota;
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::{ConfigResource, CreatePartitionsSpec, CreateTopicSpec, TopicRef};
@@ -56,14 +57,31 @@ pub(super) async fn handle_create_topics(
     let authz = broker.authz(ctx);
     let cluster_create =
         authz.allows_quietly(AclOperation::Create, ResourceType::Cluster, CLUSTER_NAME);
-    let allowed: Vec<bool> = specs
+    // Then the controller mutation quota (strict from v6) of each permitted topic.
+    let mut quota = MutationQuota::new(broker, ctx, 6);
+    let admitted: Vec<Result<(), ApiError>> = specs
         .iter()
-        .map(|spec| cluster_create || authz.allows_topic(AclOperation::Create, &spec.name))
+        .map(|spec| {
+            if !(cluster_create || authz.allows_topic(AclOperation::Create, &spec.name)) {
+                return Err(ApiError::new(
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.",
+                ));
+            }
+            let partitions = if spec.num_partitions != -1 {
+                spec.num_partitions
+            } else if !spec.assignments.is_empty() {
+                spec.assignments.len() as i32
+            } else {
+                broker.config.num_partitions
+            };
+            quota.admit(partitions)
+        })
         .collect();
     let permitted: Vec<CreateTopicSpec> = specs
         .iter()
-        .zip(&allowed)
-        .filter(|(_, allowed)| **allowed)
+        .zip(&admitted)
+        .filter(|(_, admitted)| admitted.is_ok())
         .map(|(spec, _)| spec.clone())
         .collect();
     let mut created = broker
@@ -71,16 +89,13 @@ pub(super) async fn handle_create_topics(
         .create_topics(permitted, request.validate_only)
         .await
         .into_iter();
-    let results: Vec<_> = allowed
-        .iter()
-        .map(|allowed| match allowed {
-            true => created
+    let results: Vec<_> = admitted
+        .into_iter()
+        .map(|admitted| match admitted {
+            Ok(()) => created
                 .next()
                 .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
-            false => Err(ApiError::new(
-                ResponseError::TopicAuthorizationFailed,
-                "Authorization failed.",
-            )),
+            Err(e) => Err(e),
         })
         .collect();
     if !request.validate_only {
@@ -88,6 +103,7 @@ pub(super) async fn handle_create_topics(
     }
     let image = broker.image();
     let mut response = CreateTopicsResponse::default();
+    response.throttle_time_ms = quota.throttle_time_ms_i32();
     for (spec, result) in specs.iter().zip(results) {
         let mut r = CreatableTopicResult::default();
         r.name = TopicName(str_bytes(&spec.name));
@@ -190,24 +206,43 @@ pub(super) async fn handle_delete_topics(
                 .is_none_or(|name| authz.allows_topic(AclOperation::Delete, name)),
         })
         .collect();
+    // The controller mutation quota (strict from v5): the partitions of each topic.
+    let mut quota = MutationQuota::new(broker, ctx, 5);
     let results = if broker.config.delete_topic_enable {
-        let permitted: Vec<TopicRef> = refs
+        let admitted: Vec<Result<(), ApiError>> = refs
             .iter()
             .zip(&allowed)
-            .filter(|(_, allowed)| **allowed)
+            .map(|(r, allowed)| {
+                if !allowed {
+                    return Err(ApiError::new(
+                        ResponseError::TopicAuthorizationFailed,
+                        "Authorization failed.",
+                    ));
+                }
+                let name = match r {
+                    TopicRef::Name(name) => Some(name),
+                    TopicRef::Id(id) => image.topic_names_by_id.get(id),
+                };
+                let partitions = name
+                    .and_then(|n| image.topics.get(n))
+                    .map_or(0, |t| t.partitions.len() as i32);
+                quota.admit(partitions)
+            })
+            .collect();
+        let permitted: Vec<TopicRef> = refs
+            .iter()
+            .zip(&admitted)
+            .filter(|(_, admitted)| admitted.is_ok())
             .map(|(r, _)| r.clone())
             .collect();
         let mut deleted = broker.controller.delete_topics(permitted).await.into_iter();
-        let results: Vec<Result<(String, Uuid), ApiError>> = allowed
-            .iter()
-            .map(|allowed| match allowed {
-                true => deleted
+        let results: Vec<Result<(String, Uuid), ApiError>> = admitted
+            .into_iter()
+            .map(|admitted| match admitted {
+                Ok(()) => deleted
                     .next()
                     .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
-                false => Err(ApiError::new(
-                    ResponseError::TopicAuthorizationFailed,
-                    "Authorization failed.",
-                )),
+                Err(e) => Err(e),
             })
             .collect();
         results
@@ -223,6 +258,7 @@ pub(super) async fn handle_delete_topics(
     };
     broker.await_applied(broker.image().offset).await;
     let mut response = DeleteTopicsResponse::default();
+    response.throttle_time_ms = quota.throttle_time_ms_i32();
     for (r, result) in refs.iter().zip(results) {
         let mut out = DeletableTopicResult::default();
         match r {
@@ -264,14 +300,29 @@ pub(super) async fn handle_create_partitions(
         .collect();
     // ALTER on each topic; the refused ones never reach the controller.
     let authz = broker.authz(ctx);
-    let allowed: Vec<bool> = specs
+    // Then the controller mutation quota (strict from v3) of the partitions each adds.
+    let image = broker.image();
+    let mut quota = MutationQuota::new(broker, ctx, 3);
+    let admitted: Vec<Result<(), ApiError>> = specs
         .iter()
-        .map(|spec| authz.allows_topic(AclOperation::Alter, &spec.name))
+        .map(|spec| {
+            if !authz.allows_topic(AclOperation::Alter, &spec.name) {
+                return Err(ApiError::new(
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.",
+                ));
+            }
+            let current = image
+                .topics
+                .get(&spec.name)
+                .map_or(spec.count, |t| t.partitions.len() as i32);
+            quota.admit(spec.count.saturating_sub(current))
+        })
         .collect();
     let permitted: Vec<CreatePartitionsSpec> = specs
         .iter()
-        .zip(&allowed)
-        .filter(|(_, allowed)| **allowed)
+        .zip(&admitted)
+        .filter(|(_, admitted)| admitted.is_ok())
         .map(|(spec, _)| spec.clone())
         .collect();
     let mut altered = broker
@@ -279,22 +330,20 @@ pub(super) async fn handle_create_partitions(
         .create_partitions(permitted, request.validate_only)
         .await
         .into_iter();
-    let results: Vec<_> = allowed
-        .iter()
-        .map(|allowed| match allowed {
-            true => altered
+    let results: Vec<_> = admitted
+        .into_iter()
+        .map(|admitted| match admitted {
+            Ok(()) => altered
                 .next()
                 .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
-            false => Err(ApiError::new(
-                ResponseError::TopicAuthorizationFailed,
-                "Authorization failed.",
-            )),
+            Err(e) => Err(e),
         })
         .collect();
     if !request.validate_only {
         broker.await_applied(broker.image().offset).await;
     }
     let mut response = CreatePartitionsResponse::default();
+    response.throttle_time_ms = quota.throttle_time_ms_i32();
     for (spec, result) in specs.iter().zip(results) {
         let mut r = CreatePartitionsTopicResult::default();
         r.name = TopicName(str_bytes(&spec.name));

@@ -8,6 +8,7 @@
 
 mod acls;
 mod broker_control;
+mod client_quotas;
 mod elections;
 mod partition_change;
 mod placement;
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 pub(crate) use broker_control::{BrokerHeartbeat, HeartbeatOutcome};
+pub(crate) use client_quotas::ClientQuotaAlteration;
 pub(crate) use elections::ElectionType;
 pub(crate) use reassignment::ReassignmentSpec;
 pub(crate) use scram_credentials::{ScramDeletion, ScramUpsertion};

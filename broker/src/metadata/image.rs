@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
+use crate::client_quota::{ClientQuotaEntity, QuotaValue};
 use crate::security::acl::StandardAcl;
 use crate::security::authorizer::AclCache;
 use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
@@ -91,6 +92,8 @@ pub(crate) struct MetadataImage {
     /// The ACL bindings, indexed for the authorizer (shared until an ACL record changes
     /// them).
     pub acls: Arc<AclCache>,
+    /// Client quotas by entity, then key (`producer_byte_rate`, ...).
+    pub client_quotas: BTreeMap<ClientQuotaEntity, BTreeMap<String, QuotaValue>>,
 }
 
 impl MetadataImage {
@@ -334,6 +337,22 @@ impl MetadataImage {
                 }
                 Arc::make_mut(&mut self.acls).remove(id);
             }
+            MetadataRecord::ClientQuota { entity, key, value } => match value {
+                Some(value) => {
+                    self.client_quotas
+                        .entry(entity.clone())
+                        .or_default()
+                        .insert(key.clone(), *value);
+                }
+                None => {
+                    if let Some(quotas) = self.client_quotas.get_mut(entity) {
+                        quotas.remove(key);
+                        if quotas.is_empty() {
+                            self.client_quotas.remove(entity);
+                        }
+                    }
+                }
+            },
             MetadataRecord::ProducerIds {
                 next_block_start, ..
             } => {
@@ -393,6 +412,8 @@ pub(crate) struct ImageSnapshot {
     pub(crate) scram_credentials: Vec<(String, ScramMechanism, ScramCredential)>,
     #[serde(default)]
     pub(crate) acls: Vec<(Uuid, StandardAcl)>,
+    #[serde(default)]
+    pub(crate) client_quotas: Vec<(ClientQuotaEntity, BTreeMap<String, QuotaValue>)>,
 }
 
 impl From<&MetadataImage> for ImageSnapshot {
@@ -421,6 +442,11 @@ impl From<&MetadataImage> for ImageSnapshot {
                 .acls
                 .iter()
                 .map(|(id, acl)| (*id, acl.clone()))
+                .collect(),
+            client_quotas: image
+                .client_quotas
+                .iter()
+                .map(|(e, q)| (e.clone(), q.clone()))
                 .collect(),
         }
     }
@@ -454,6 +480,7 @@ impl From<ImageSnapshot> for MetadataImage {
             acls.insert(id, acl);
         }
         image.acls = Arc::new(acls);
+        image.client_quotas = snapshot.client_quotas.into_iter().collect();
         image
     }
 }

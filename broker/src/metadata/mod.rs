@@ -19,9 +19,9 @@ mod store;
 
 pub(crate) use controller::{
     legacy_replace_ops, validate_topic_name, AlterOp, BrokerHeartbeat, BrokerRegistrationRequest,
-    ConfigChangeSpec, Controller, ControllerDefaults, CreatePartitionsSpec, CreateTopicSpec,
-    ElectionType, IsrChange, LeaderAndIsr, ReassignmentSpec, ScramDeletion, ScramUpsertion,
-    TopicRef,
+    ClientQuotaAlteration, ConfigChangeSpec, Controller, ControllerDefaults, CreatePartitionsSpec,
+    CreateTopicSpec, ElectionType, IsrChange, LeaderAndIsr, ReassignmentSpec, ScramDeletion,
+    ScramUpsertion, TopicRef,
 };
 pub(crate) use controller_client::{ControllerClient, ENVELOPE_METADATA_OFFSET_TAG};
 pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};

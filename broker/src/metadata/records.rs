@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::client_quota::{ClientQuotaEntity, QuotaValue};
 use crate::security::acl::StandardAcl;
 use crate::security::sasl::scram::{ScramCredential, ScramMechanism};
 
@@ -156,6 +157,12 @@ pub(crate) enum MetadataRecord {
     RemoveAccessControlEntry {
         id: Uuid,
     },
+    /// One quota of one entity (Kafka's `ClientQuotaRecord`): `value: None` removes it.
+    ClientQuota {
+        entity: ClientQuotaEntity,
+        key: String,
+        value: Option<QuotaValue>,
+    },
 }
 
 /// The payload of one raft entry: records applied atomically, in order.
@@ -291,6 +298,21 @@ mod tests {
                 ),
             },
             MetadataRecord::RemoveAccessControlEntry { id: topic_id },
+            MetadataRecord::ClientQuota {
+                entity: [
+                    ("user".to_string(), Some("alice".to_string())),
+                    ("client-id".to_string(), None),
+                ]
+                .into_iter()
+                .collect(),
+                key: "producer_byte_rate".into(),
+                value: Some(QuotaValue(1024.0)),
+            },
+            MetadataRecord::ClientQuota {
+                entity: [("user".to_string(), None)].into_iter().collect(),
+                key: "consumer_byte_rate".into(),
+                value: None,
+            },
         ];
         let batch = MetadataBatch::new(records);
         let json = serde_json::to_vec(&batch).unwrap();

@@ -13,6 +13,7 @@
 
 pub(crate) mod authorization;
 pub(crate) mod errors;
+pub(crate) mod quotas;
 pub(crate) mod requests;
 pub(crate) mod state;
 pub(crate) mod topics;
@@ -33,6 +34,7 @@ pub(crate) struct Metrics {
     pub(crate) requests: requests::RequestMetrics,
     pub(crate) topics: topics::TopicMetrics,
     pub(crate) authorization: authorization::AuthorizationMetrics,
+    pub(crate) quotas: quotas::QuotaMetrics,
     isr_changes: IsrChanges,
 }
 
@@ -43,6 +45,7 @@ impl Metrics {
             requests: requests::RequestMetrics::register(&registry)?,
             topics: topics::TopicMetrics::register(&registry)?,
             authorization: authorization::AuthorizationMetrics::register(&registry)?,
+            quotas: quotas::QuotaMetrics::register(&registry)?,
             isr_changes: IsrChanges::register(&registry)?,
             registry,
         }))

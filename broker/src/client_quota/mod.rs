@@ -1,0 +1,9 @@
+//! Client quotas (Kafka's `ClientQuotaManager` family): what a quota entity is, which keys
+//! it may carry and how a request's user and client id find their quota ([`entity`]), and
+//! the per-client rates that turn traffic into throttle times ([`manager`]).
+
+pub(crate) mod entity;
+pub(crate) mod manager;
+
+pub(crate) use entity::{ClientQuotaEntity, QuotaValue};
+pub(crate) use manager::{ClientQuotaManagers, QuotaType};
