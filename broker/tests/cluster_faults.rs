@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use kafka_protocol::records::Compression;
 use rdkafka::admin::{NewTopic, TopicReplication};
-use rdkafka::producer::FutureRecord;
 
 /// Bound on every wait: generous, as a loaded machine slows elections, fencing and the
 /// producer's retries alike.
@@ -95,11 +95,11 @@ fn an_isolated_partition_leader_loses_leadership_acknowledges_nothing_and_trunca
         .into_iter()
         .filter(|id| *id != leader)
         .collect();
-    // A producer that knows only the leader-to-be-isolated: its writes can reach no follower.
-    let stranded = producer_for(
-        cluster.node(leader).bootstrap(),
-        &[("message.timeout.ms", "8000"), ("retries", "0")],
-    );
+    // A connection to the leader-to-be-isolated alone: its write can reach no follower. (A
+    // client library would learn the other brokers from the metadata and could send the
+    // write to a new leader once the majority elected one; the raw connection cannot.)
+    let leader_address = cluster.node(leader).bootstrap().to_string();
+    let mut stranded = RawClient::connect(&leader_address);
     for via in cluster.node_ids() {
         let named = cluster
             .partitions_via(via, &topic)
@@ -113,16 +113,21 @@ fn an_isolated_partition_leader_loses_leadership_acknowledges_nothing_and_trunca
     lab.isolate(leader);
 
     let stranded_value = "written-to-the-isolated-leader";
-    let stranded_result = block_on(
-        stranded.send(
-            FutureRecord::<str, str>::to(&topic)
-                .partition(partition as i32)
-                .payload(stranded_value),
-            Duration::from_secs(0),
-        ),
+    let batch = encode_batch(
+        &[(b"stranded".as_slice(), stranded_value.as_bytes())],
+        2,
+        Compression::None,
+        now_ms(),
     );
+    let mut request =
+        ironlog_testkit::requests::produce_request(&topic, partition as i32, batch, -1);
+    request.timeout_ms = 8_000;
+    // acknowledged = answered without an error; a refusal or no answer at all is not
+    let stranded_result = stranded
+        .call(9, &request)
+        .map(|response| response.responses[0].partition_responses[0].error_code);
     assert!(
-        stranded_result.is_err(),
+        !matches!(stranded_result, Ok(0)),
         "an acks=all write to node {leader}, cut from every follower, was acknowledged: {stranded_result:?}"
     );
     // it did take the write into its log, beyond what any follower has
