@@ -27,8 +27,10 @@ use crate::security::acl::{
     AclBindingFilter, AclOperation, AclPermissionType, PatternType, ResourceType, StandardAcl,
 };
 
-/// Kafka's message for a request refused for want of an authorizer.
+/// Kafka's messages for a request refused for want of an authorizer (CreateAcls and
+/// DeleteAcls; DescribeAcls).
 const NO_AUTHORIZER: &str = "No Authorizer is configured.";
+const DESCRIBE_NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
 /// Errors.CLUSTER_AUTHORIZATION_FAILED's message.
 const CLUSTER_AUTHORIZATION_FAILED: &str = "Cluster authorization failed.";
 
@@ -86,6 +88,30 @@ fn creation_result(result: Result<(), ApiError>) -> AclCreationResult {
     }
 }
 
+/// Why an ACL API is refused before anything else: `operation` on the cluster is missing
+/// (CLUSTER_AUTHORIZATION_FAILED), or no authorizer is configured (SECURITY_DISABLED with
+/// `no_authorizer`: Kafka words it differently for DescribeAcls).
+fn refusal(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: AclOperation,
+    no_authorizer: &'static str,
+) -> Option<ApiError> {
+    if !broker.authz(ctx).allows_cluster(operation) {
+        Some(ApiError::new(
+            ResponseError::ClusterAuthorizationFailed,
+            CLUSTER_AUTHORIZATION_FAILED,
+        ))
+    } else if !broker.authorizer.enabled() {
+        Some(ApiError::new(
+            ResponseError::SecurityDisabled,
+            no_authorizer,
+        ))
+    } else {
+        None
+    }
+}
+
 pub(super) async fn handle_create(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
@@ -95,19 +121,7 @@ pub(super) async fn handle_create(
     if acls.iter().any(StandardAcl::has_unknown_elements) {
         return Outcome::Close("CreateAcls with unknown elements".into());
     }
-    let refusal = if !broker.authz(ctx).allows_cluster(AclOperation::Alter) {
-        Some(ApiError::new(
-            ResponseError::ClusterAuthorizationFailed,
-            CLUSTER_AUTHORIZATION_FAILED,
-        ))
-    } else if !broker.authorizer.enabled() {
-        Some(ApiError::new(
-            ResponseError::SecurityDisabled,
-            NO_AUTHORIZER,
-        ))
-    } else {
-        None
-    };
+    let refusal = refusal(broker, ctx, AclOperation::Alter, NO_AUTHORIZER);
     let results = match refusal {
         Some(e) => acls.iter().map(|_| Err(e.clone())).collect(),
         None => {
@@ -149,12 +163,9 @@ pub(super) fn handle_describe(
         return Outcome::Close("DescribeAcls with unknown elements".into());
     }
     let mut response = DescribeAclsResponse::default();
-    if !broker.authz(ctx).allows_cluster(AclOperation::Describe) {
-        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
-        response.error_message = Some(str_bytes(CLUSTER_AUTHORIZATION_FAILED));
-    } else if !broker.authorizer.enabled() {
-        response.error_code = ResponseError::SecurityDisabled.code();
-        response.error_message = Some(str_bytes("No Authorizer is configured on the broker"));
+    if let Some(e) = refusal(broker, ctx, AclOperation::Describe, DESCRIBE_NO_AUTHORIZER) {
+        response.error_code = e.error_code();
+        response.error_message = e.message.as_deref().map(str_bytes);
     } else {
         let image = broker.image();
         let mut resources: BTreeMap<(ResourceType, &str, PatternType), Vec<&StandardAcl>> =
@@ -218,19 +229,7 @@ pub(super) async fn handle_delete(
     if filters.iter().any(AclBindingFilter::has_unknown_elements) {
         return Outcome::Close("DeleteAcls with unknown elements".into());
     }
-    let refusal = if !broker.authz(ctx).allows_cluster(AclOperation::Alter) {
-        Some(ApiError::new(
-            ResponseError::ClusterAuthorizationFailed,
-            CLUSTER_AUTHORIZATION_FAILED,
-        ))
-    } else if !broker.authorizer.enabled() {
-        Some(ApiError::new(
-            ResponseError::SecurityDisabled,
-            NO_AUTHORIZER,
-        ))
-    } else {
-        None
-    };
+    let refusal = refusal(broker, ctx, AclOperation::Alter, NO_AUTHORIZER);
     let count = filters.len();
     let filter_results = match refusal {
         Some(e) => vec![filter_error(&e); count],
