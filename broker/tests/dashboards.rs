@@ -1,10 +1,11 @@
 //! The Grafana dashboards and Prometheus alert rules under `charts/` against the real
 //! thing: the rules pass `promtool check rules` and their `promtool test rules` unit tests,
 //! the PrometheusRule manifest carries the same rules, and a real Prometheus server
-//! (Debian's `prometheus` package; test.sh installs it) scrapes a running broker that real
-//! clients used and an `ironlog canary` against it, evaluates the rules without error, and
-//! answers every PromQL expression of every dashboard panel and alert with data — no panel
-//! refers to a metric that does not exist. Missing tools fail these tests; nothing is
+//! (Debian's `prometheus` package; test.sh installs it) scrapes a running 3-broker cluster
+//! that real clients used (replicated topics, so follower and ISR metrics have values) and
+//! an `ironlog canary` against it, evaluates the rules without error, and answers every
+//! PromQL expression of every dashboard panel and alert with data — no panel refers to a
+//! metric that does not exist — with every broker's series present. Missing tools fail these tests; nothing is
 //! skipped.
 
 mod common;
@@ -192,15 +193,19 @@ impl Drop for Prometheus {
 }
 
 impl Prometheus {
-    /// Scrapes each `(job, target)` every second, with the alert rules loaded.
-    fn start(jobs: &[(&str, &str)]) -> Prometheus {
+    /// Scrapes each `(job, targets)` every second, with the alert rules loaded.
+    fn start(jobs: &[(&str, Vec<String>)]) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("prometheus.yml");
         let rules = rules_file().canonicalize().expect("the rules file exists");
         let scrapes: String = jobs
             .iter()
-            .map(|(job, target)| {
-                format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n")
+            .map(|(job, targets)| {
+                let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+                format!(
+                    "  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
+                    targets.join(", ")
+                )
             })
             .collect();
         std::fs::write(
@@ -271,14 +276,20 @@ fn curl(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// What the dashboards show: produce, a refused produce, a group that consumed and
-/// committed part of a topic.
-fn make_traffic(broker: &TestBroker) {
-    let topic = broker.new_topic("charted", 1);
+/// What the dashboards show: produce to a replicated topic, a refused produce, a group
+/// that consumed and committed part of a topic.
+fn make_traffic(broker: &TestCluster) {
+    let topic = topic_name("charted");
+    broker.create_replicated_topic(&topic, 3, 3, WAIT);
     let values: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
     send_all(&broker.producer(), &topic, &values);
     let small = topic_name("charted-small");
-    broker.create_topic(&small, 1, &[("max.message.bytes", "200")]);
+    // One replica, so the refusal is the record's size and not the ISR.
+    broker.create_topic(
+        &small,
+        1,
+        &[("max.message.bytes", "200"), ("min.insync.replicas", "1")],
+    );
     let refused = block_on(
         broker.producer().send(
             FutureRecord::<(), String>::to(&small)
@@ -294,33 +305,45 @@ fn make_traffic(broker: &TestBroker) {
     wait_until(WAIT, "the group consumed a record", || {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             if m.payload().is_some() {
-                last = Some(m.offset());
+                last = Some((m.partition(), m.offset()));
             }
         }
         last.is_some()
     });
+    let (partition, offset) = last.unwrap_or((0, 0));
     let mut commit = TopicPartitionList::new();
     commit
-        .add_partition_offset(&topic, 0, Offset::Offset(last.unwrap_or(0) + 1))
+        .add_partition_offset(&topic, partition, Offset::Offset(offset + 1))
         .expect("offset");
     consumer.commit(&commit, CommitMode::Sync).expect("commit");
 }
 
 #[test]
-fn prometheus_scrapes_a_broker_and_a_canary_and_every_panel_and_alert_query_returns_data() {
-    let broker = TestBroker::start();
-    make_traffic(&broker);
-    let canary = CanarySpec::new(IRONLOG_BINARY, broker.bootstrap())
+fn prometheus_scrapes_a_three_broker_cluster_and_a_canary_and_every_panel_and_alert_query_returns_data(
+) {
+    let cluster = replicated_cluster_spec().start();
+    cluster.wait_ready(WAIT);
+    make_traffic(&cluster);
+    let canary = CanarySpec::new(IRONLOG_BINARY, &cluster.bootstrap())
         .set("canary.interval.ms", "200")
         .start();
     canary.wait_for_metrics(WAIT, "records read back", |s| {
         s.sum("ironlog_canary_records_consumed_total", &[]) >= 3.0
     });
-    let target = broker
-        .listener(ADMIN_LISTENER)
-        .expect("the broker printed its admin listener");
-    let prometheus =
-        Prometheus::start(&[("ironlog", &target), ("ironlog-canary", canary.listener())]);
+    let brokers: Vec<String> = cluster
+        .node_ids()
+        .into_iter()
+        .map(|id| {
+            cluster
+                .node(id)
+                .listener(ADMIN_LISTENER)
+                .unwrap_or_else(|| panic!("broker {id} printed its admin listener"))
+        })
+        .collect();
+    let prometheus = Prometheus::start(&[
+        ("ironlog", brokers.clone()),
+        ("ironlog-canary", vec![canary.listener().to_string()]),
+    ]);
     // Rates and derivatives need two scrapes of every series.
     wait_until(
         WAIT,
@@ -331,15 +354,23 @@ fn prometheus_scrapes_a_broker_and_a_canary_and_every_panel_and_alert_query_retu
             .is_ok_and(|r| !r.is_empty())
         },
     );
-    for job in ["ironlog", "ironlog-canary"] {
+    for (job, targets) in [("ironlog", brokers.len()), ("ironlog-canary", 1)] {
         assert_eq!(
             prometheus
                 .query(&format!("up{{job=\"{job}\"}} == 1"))
                 .map(|r| r.len()),
-            Ok(1),
-            "the {job} target is up"
+            Ok(targets),
+            "every {job} target is up"
         );
     }
+    // Every broker reports its own replication view: leaders and replicas on all three.
+    wait_until(WAIT, "every broker's partition gauges were scraped", || {
+        prometheus
+            .query("count(count by (instance) (kafka_server_replicamanager_partitioncount > 0))")
+            .is_ok_and(|r| {
+                r.first().and_then(|v| v["value"][1].as_str()) == Some(&brokers.len().to_string())
+            })
+    });
 
     let mut empty = Vec::new();
     let queries: Vec<(String, String)> = dashboard_exprs()
