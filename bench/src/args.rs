@@ -122,10 +122,13 @@ pub(crate) enum ScenarioKind {
     Idempotence,
     /// Transactional produce, 100 records per transaction.
     Transactions,
+    /// Produce throughput with the broker's /metrics scraped every second vs not scraped,
+    /// and the scrape's time and size (needs --spawn).
+    MetricsScrape,
 }
 
 impl ScenarioKind {
-    pub(crate) const ALL: [ScenarioKind; 9] = [
+    pub(crate) const ALL: [ScenarioKind; 10] = [
         ScenarioKind::IdlePartitions,
         ScenarioKind::Throughput,
         ScenarioKind::Latency,
@@ -134,6 +137,7 @@ impl ScenarioKind {
         ScenarioKind::Compaction,
         ScenarioKind::Idempotence,
         ScenarioKind::Transactions,
+        ScenarioKind::MetricsScrape,
         ScenarioKind::Partitions,
     ];
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ironlog_testkit::process::{BrokerProcess as Process, StartError, StopError};
-use ironlog_testkit::{BrokerSpec, CLIENT_LISTENER};
+use ironlog_testkit::{BrokerSpec, ADMIN_LISTENER, CLIENT_LISTENER};
 use tempfile::TempDir;
 
 use crate::args::BrokerOverride;
@@ -34,6 +34,8 @@ pub(crate) struct BrokerProcess {
     process: Option<Process>,
     pid: u32,
     pub(crate) bootstrap: String,
+    /// `HOST:PORT` of its admin listener (`/metrics`, health), when it printed one.
+    pub(crate) admin: Option<String>,
     pub(crate) binary: PathBuf,
     log_path: PathBuf,
     /// The broker's `log.dirs` (one dir); partition `T-P` lives in `log_dirs/T-P`.
@@ -114,11 +116,13 @@ impl BrokerProcess {
             });
         };
         let bootstrap = listener.to_string();
-        tracing::info!(%bootstrap, "broker started");
+        let admin = process.listener(ADMIN_LISTENER).map(|a| a.to_string());
+        tracing::info!(%bootstrap, ?admin, "broker started");
         Ok(BrokerProcess {
             pid: process.pid(),
             process: Some(process),
             bootstrap,
+            admin,
             binary: binary.to_path_buf(),
             log_path,
             log_dirs,

@@ -1,12 +1,13 @@
 //! Idempotent produce overhead: the same batched produce run with `enable.idempotence`
 //! false and then true, each on a fresh topic, in one bench run, each measured after a
-//! warm-up (connections, metadata and the producer id in place).
+//! warm-up (connections, metadata and the producer id in place). [`measured_produce`] is
+//! that measured run, shared with the other side-by-side comparisons.
 
 use std::time::Duration;
 
 use crate::clients;
 use crate::error::BenchError;
-use crate::scenario::IdempotenceSpec;
+use crate::scenario::{IdempotenceSpec, ThroughputSpec};
 use crate::throughput;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,35 +56,53 @@ pub(crate) fn run(
         spec.produce.partitions,
         replication_factor,
     )?;
-    let run_one = |topic: &str, idempotence: bool| -> Result<ProduceRun, BenchError> {
-        settle_page_cache();
-        let mut config = throughput::producer_config(bootstrap, &spec.produce);
-        config.set(
-            "enable.idempotence",
-            if idempotence { "true" } else { "false" },
-        );
-        // Warmed up: librdkafka's idempotent producer waits for its producer id (a retry
-        // timer of ~0.5 s when no connection is up yet), a fixed start-up cost that would
-        // otherwise dominate a sub-second run.
-        let produced = throughput::produce_warmed_up(config, topic, &spec.produce, broker_pid)?;
-        tracing::info!(
+    let run_one = |topic: &str, idempotence: &str| {
+        measured_produce(
+            bootstrap,
             topic,
-            idempotence,
-            delivered = produced.ok,
-            elapsed_ms = produced.elapsed.as_millis() as u64,
-            "produce run done"
-        );
-        Ok(ProduceRun {
-            delivered: produced.ok,
-            failed: produced.failed,
-            elapsed: produced.elapsed,
-            broker_cpu_s: produced.broker_cpu_s,
-            first_error: produced.first_error,
-        })
+            &spec.produce,
+            &[("enable.idempotence", idempotence)],
+            broker_pid,
+        )
     };
-    let plain = run_one(plain_topic, false)?;
-    let idempotent = run_one(idempotent_topic, true)?;
+    let plain = run_one(plain_topic, "false")?;
+    let idempotent = run_one(idempotent_topic, "true")?;
     Ok(IdempotenceResult { plain, idempotent })
+}
+
+/// One measured produce run of `spec` to `topic` with the throughput runs' producer plus
+/// `settings`, after `sync` and a warm-up: runs compared side by side differ only in what
+/// the caller changes.
+pub(crate) fn measured_produce(
+    bootstrap: &str,
+    topic: &str,
+    spec: &ThroughputSpec,
+    settings: &[(&str, &str)],
+    broker_pid: Option<u32>,
+) -> Result<ProduceRun, BenchError> {
+    settle_page_cache();
+    let mut config = throughput::producer_config(bootstrap, spec);
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    // Warmed up: librdkafka's idempotent producer waits for its producer id (a retry timer
+    // of ~0.5 s when no connection is up yet), a fixed start-up cost that would otherwise
+    // dominate a sub-second run.
+    let produced = throughput::produce_warmed_up(config, topic, spec, broker_pid)?;
+    tracing::info!(
+        topic,
+        ?settings,
+        delivered = produced.ok,
+        elapsed_ms = produced.elapsed.as_millis() as u64,
+        "produce run done"
+    );
+    Ok(ProduceRun {
+        delivered: produced.ok,
+        failed: produced.failed,
+        elapsed: produced.elapsed,
+        broker_cpu_s: produced.broker_cpu_s,
+        first_error: produced.first_error,
+    })
 }
 
 /// Writes back dirty pages (`sync`) before a measured run, so that one run's writeback

@@ -15,6 +15,7 @@ mod group_rebalance;
 mod idempotence;
 mod idle_partitions;
 mod latency;
+mod metrics_scrape;
 mod offset_commit;
 mod partition_scale;
 mod proc_stats;
@@ -102,6 +103,7 @@ fn run() -> anyhow::Result<()> {
         bootstrap: &bootstrap,
         broker_pid,
         log_dirs: spawned.as_ref().map(|b| b.log_dirs.as_path()),
+        admin: spawned.as_ref().and_then(|b| b.admin.as_deref()),
         replication_factor: args.replication_factor,
         broker_binary: broker_binary.as_deref(),
         broker_overrides: &args.broker_override,
@@ -151,6 +153,8 @@ struct Target<'a> {
     broker_pid: Option<u32>,
     /// The spawned broker's `log.dirs`; `None` for an external broker.
     log_dirs: Option<&'a Path>,
+    /// The spawned broker's admin listener (`HOST:PORT`); `None` for an external broker.
+    admin: Option<&'a str>,
     replication_factor: i32,
     /// The broker binary of `--spawn`, for scenarios that start brokers of their own.
     broker_binary: Option<&'a Path>,
@@ -168,6 +172,7 @@ fn run_scenario(
         bootstrap,
         broker_pid,
         log_dirs,
+        admin,
         replication_factor,
         broker_binary,
         broker_overrides,
@@ -241,6 +246,19 @@ fn run_scenario(
                 broker_pid,
             )
             .map(Outcome::Idempotence)
+        }
+        Scenario::MetricsScrape(spec) => {
+            let quiet = topic(created_topics, "unscraped");
+            let scraped = topic(created_topics, "scraped");
+            metrics_scrape::run(
+                bootstrap,
+                admin,
+                (&quiet, &scraped),
+                spec,
+                replication_factor,
+                broker_pid,
+            )
+            .map(Outcome::MetricsScrape)
         }
         Scenario::Transactions(spec) => transactions::run(
             bootstrap,

@@ -15,6 +15,7 @@ use crate::args::BrokerOverride;
 use crate::broker_process::{BrokerProcess, SpawnOptions};
 use crate::clients;
 use crate::error::BenchError;
+use crate::metrics_scrape::{scrape_once, Scrape};
 use crate::proc_stats;
 use crate::scenario::PartitionScaleSpec;
 
@@ -39,6 +40,8 @@ pub(crate) struct PartitionScaleResult {
     pub(crate) create_elapsed: Duration,
     pub(crate) fds_idle: u64,
     pub(crate) rss_idle_bytes: u64,
+    /// One `GET /metrics` while idle: its time and size with every partition's series.
+    pub(crate) metrics_scrape: Scrape,
     /// SIGTERM until the process exited.
     pub(crate) shutdown_elapsed: Duration,
     /// Exec of the second broker until it printed `ironlog: started` (logs loaded).
@@ -115,6 +118,11 @@ pub(crate) fn run(
     let pid = broker.pid();
     let fds_idle = proc_stats::open_fds(pid)?;
     let rss_idle_bytes = proc_stats::status_bytes(pid, "VmRSS")?;
+    let admin = broker.admin.as_deref().ok_or_else(|| BenchError::Refused {
+        what: "the partitions scenario's /metrics scrape".to_string(),
+        reason: "the broker printed no admin listener".to_string(),
+    })?;
+    let metrics_scrape = scrape_once(admin)?;
 
     let shutdown_elapsed = broker.terminate()?;
     drop(broker);
@@ -137,6 +145,7 @@ pub(crate) fn run(
         create_elapsed,
         fds_idle,
         rss_idle_bytes,
+        metrics_scrape,
         shutdown_elapsed,
         restart_elapsed,
         restart_ready_elapsed,

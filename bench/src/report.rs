@@ -10,6 +10,7 @@ use crate::group_rebalance::GroupRebalanceResult;
 use crate::idempotence::{IdempotenceResult, ProduceRun};
 use crate::idle_partitions::IdlePartitionsResult;
 use crate::latency::LatencyResult;
+use crate::metrics_scrape::MetricsScrapeResult;
 use crate::offset_commit::{CommitRate, OffsetCommitResult};
 use crate::partition_scale::PartitionScaleResult;
 use crate::scenario::{Scenario, ThroughputSpec};
@@ -33,6 +34,7 @@ pub(crate) enum Outcome {
     OffsetCommit(OffsetCommitResult),
     Compaction(CompactionResult),
     Idempotence(IdempotenceResult),
+    MetricsScrape(MetricsScrapeResult),
     Transactions(TransactionsResult),
 }
 
@@ -470,6 +472,64 @@ fn idempotence_section(out: &mut String, reports: &[ScenarioReport]) {
     }
 }
 
+/// Scraped / unscraped throughput should stay at or above this (issue 12's goal).
+const SCRAPE_RATIO_GOAL_MIN: f64 = 0.97;
+
+fn metrics_scrape_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(
+        out,
+        "### Cost of scraping /metrics
+"
+    );
+    for report in reports {
+        let Scenario::MetricsScrape(spec) = &report.scenario else {
+            continue;
+        };
+        let p = &spec.produce;
+        let _ = writeln!(
+            out,
+            "{} x {} B to {} partitions, acks={}, batched as in the throughput runs; first \
+             unscraped, then with `GET /metrics` on the admin listener every {} ms, each on a \
+             new topic, each after sync and a warm-up.\n",
+            p.record_count,
+            p.record_bytes,
+            p.partitions,
+            p.acks.config_value(),
+            spec.scrape_interval.as_millis()
+        );
+        let _ = writeln!(
+            out,
+            "| /metrics | records delivered | failed | produce MB/s | produce msgs/s | broker CPU s/GB | note |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        match &report.outcome {
+            Ok(Outcome::MetricsScrape(r)) => {
+                produce_run_row(out, "not scraped", p.record_bytes, &r.quiet);
+                produce_run_row(out, "scraped", p.record_bytes, &r.scraped);
+                let s = &r.scrape;
+                let _ = writeln!(
+                    out,
+                    "\nScraped / unscraped msgs/s: **{}** (goal >= {SCRAPE_RATIO_GOAL_MIN}). \
+                     Scrapes: {} ({} failed{}), mean {} ms, max {} ms, largest {:.1} KB.\n",
+                    cell(r.ratio(), 3),
+                    s.scrapes,
+                    s.failures,
+                    s.first_error
+                        .as_deref()
+                        .map_or_else(String::new, |e| format!(": {}", error_cell(e))),
+                    cell(s.mean().map(|d| d.as_secs_f64() * 1e3), 1),
+                    cell(Some(s.max.as_secs_f64() * 1e3), 1),
+                    s.max_bytes as f64 / 1e3,
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "| {} | | | | | | |\n", error_cell(error));
+            }
+        }
+    }
+}
+
 fn partition_scale_section(out: &mut String, reports: &[ScenarioReport]) {
     let _ = writeln!(out, "### Many partitions under an open-files limit\n");
     let _ = writeln!(
@@ -478,13 +538,16 @@ fn partition_scale_section(out: &mut String, reports: &[ScenarioReport]) {
          topics of 100 partitions created through the admin API (time until every partition \
          is led and its log exists on disk), idle, SIGTERM, started again on the same data \
          dir, then one record (acks=all) to each sampled partition. Descriptors = entries of \
-         `/proc/<pid>/fd`.\n"
+         `/proc/<pid>/fd`; /metrics = one `GET /metrics` on the admin listener while idle.\n"
     );
     let _ = writeln!(
         out,
-        "| partitions | open-files limit | create s | descriptors idle | idle RSS | clean shutdown s | restart s (started) | restart s (all led) | descriptors after restart | RSS after restart | produce to sample s | descriptors after produce |"
+        "| partitions | open-files limit | create s | descriptors idle | idle RSS | /metrics scrape ms | /metrics size | clean shutdown s | restart s (started) | restart s (all led) | descriptors after restart | RSS after restart | produce to sample s | descriptors after produce |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for report in reports {
         let Scenario::PartitionScale(spec) = &report.scenario else {
             continue;
@@ -494,11 +557,13 @@ fn partition_scale_section(out: &mut String, reports: &[ScenarioReport]) {
             Ok(Outcome::PartitionScale(r)) => {
                 let _ = writeln!(
                     out,
-                    "{head} {} | {} | {} | {:.1} MB | {} | {} | {} | {} | {:.1} MB | {} ({} partitions) | {} |",
+                    "{head} {} | {} | {} | {:.1} MB | {:.1} | {:.1} MB | {} | {} | {} | {} | {:.1} MB | {} ({} partitions) | {} |",
                     r.open_files_limit,
                     seconds(r.create_elapsed),
                     r.fds_idle,
                     megabytes(r.rss_idle_bytes),
+                    r.metrics_scrape.elapsed.as_secs_f64() * 1e3,
+                    megabytes(r.metrics_scrape.bytes),
                     seconds(r.shutdown_elapsed),
                     seconds(r.restart_elapsed),
                     seconds(r.restart_ready_elapsed),
@@ -513,7 +578,7 @@ fn partition_scale_section(out: &mut String, reports: &[ScenarioReport]) {
             Err(error) => {
                 let _ = writeln!(
                     out,
-                    "{head} {} | {} | | | | | | | | | |",
+                    "{head} {} | {} | | | | | | | | | | | |",
                     spec.open_files_limit,
                     error_cell(error)
                 );
@@ -674,6 +739,9 @@ pub(crate) fn render(
     }
     if has(|s| matches!(s, Scenario::Idempotence(_))) {
         idempotence_section(&mut out, reports);
+    }
+    if has(|s| matches!(s, Scenario::MetricsScrape(_))) {
+        metrics_scrape_section(&mut out, reports);
     }
     if has(|s| matches!(s, Scenario::Transactions(_))) {
         transactions_section(&mut out, reports);
@@ -958,6 +1026,10 @@ mod tests {
             create_elapsed: Duration::from_millis(13_420),
             fds_idle: 14,
             rss_idle_bytes: 67_500_000,
+            metrics_scrape: crate::metrics_scrape::Scrape {
+                elapsed: Duration::from_millis(42),
+                bytes: 3_100_000,
+            },
             shutdown_elapsed: Duration::from_millis(790),
             restart_elapsed: Duration::from_millis(380),
             restart_ready_elapsed: Duration::from_millis(480),
@@ -989,7 +1061,7 @@ mod tests {
                 "row {row:?} does not fit the header"
             );
         }
-        assert!(rows[2].contains("| 10000 | 20000 | 13.42 | 14 | 67.5 MB |"));
+        assert!(rows[2].contains("| 10000 | 20000 | 13.42 | 14 | 67.5 MB | 42.0 | 3.1 MB |"));
         assert!(rows[3].contains("failed: creation stopped at 6661"));
     }
 }

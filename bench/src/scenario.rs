@@ -134,6 +134,13 @@ pub(crate) struct IdempotenceSpec {
     pub(crate) produce: ThroughputSpec,
 }
 
+/// The same produce run without and then with `/metrics` scraped every `scrape_interval`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetricsScrapeSpec {
+    pub(crate) produce: ThroughputSpec,
+    pub(crate) scrape_interval: Duration,
+}
+
 /// begin / send `records_per_transaction` / commit, repeated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TransactionsSpec {
@@ -154,6 +161,7 @@ pub(crate) enum Scenario {
     OffsetCommit(OffsetCommitSpec),
     Compaction(CompactionSpec),
     Idempotence(IdempotenceSpec),
+    MetricsScrape(MetricsScrapeSpec),
     Transactions(TransactionsSpec),
 }
 
@@ -204,6 +212,12 @@ impl Scenario {
             Scenario::Idempotence(s) => format!(
                 "idempotent vs plain produce, {} x {} B",
                 s.produce.record_count, s.produce.record_bytes
+            ),
+            Scenario::MetricsScrape(s) => format!(
+                "produce with /metrics scraped every {} ms vs unscraped, {} x {} B",
+                s.scrape_interval.as_millis(),
+                s.produce.record_count,
+                s.produce.record_bytes
             ),
             Scenario::Transactions(s) => format!(
                 "transactions of {} records, {} transactions",
@@ -345,6 +359,23 @@ pub(crate) fn plan(args: &Args) -> Vec<Scenario> {
                     send_duration_max,
                 },
             })),
+            ScenarioKind::MetricsScrape => {
+                scenarios.push(Scenario::MetricsScrape(MetricsScrapeSpec {
+                    produce: ThroughputSpec {
+                        record_bytes: 1024,
+                        partitions: 8,
+                        acks: Acks::One,
+                        record_count: args.records.unwrap_or(if args.quick {
+                            30_000
+                        } else {
+                            1_000_000
+                        }),
+                        send_duration_max,
+                    },
+                    // Prometheus's most aggressive common setting.
+                    scrape_interval: Duration::from_secs(1),
+                }))
+            }
             ScenarioKind::Transactions => {
                 scenarios.push(Scenario::Transactions(TransactionsSpec {
                     record_bytes: 1024,
@@ -377,7 +408,7 @@ mod tests {
         let scenarios = plan_for(&[]);
         assert_eq!(
             scenarios.len(),
-            1 + 8 + 1 + 5 + 2,
+            1 + 8 + 1 + 6 + 2,
             "idle + 2x2x2 throughput + latency + one of each newer scenario + two partition scales"
         );
         assert!(

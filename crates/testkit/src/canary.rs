@@ -283,8 +283,9 @@ impl Drop for TestCanary {
     }
 }
 
-/// One HTTP/1.0 GET (no client crate for the two requests tests make).
-fn http_get(address: &str, path: &str) -> Result<(u16, String), String> {
+/// One HTTP/1.0 GET: (status, body). No client crate for the few plain GETs the tests and
+/// the bench make to admin listeners (`/metrics`, health).
+pub fn http_get(address: &str, path: &str) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect(address).map_err(|e| format!("connect {address}: {e}"))?;
     stream
         .set_read_timeout(Some(HTTP_TIMEOUT))

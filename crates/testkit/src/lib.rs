@@ -55,7 +55,8 @@ pub use broker::{
     CLIENT_LISTENER, PORT_RETAKE_TIMEOUT,
 };
 pub use canary::{
-    CanarySpec, Samples, TestCanary, CANARY_LISTENER, CANARY_START_TIMEOUT, CANARY_STOP_TIMEOUT,
+    http_get, CanarySpec, Samples, TestCanary, CANARY_LISTENER, CANARY_START_TIMEOUT,
+    CANARY_STOP_TIMEOUT,
 };
 pub use clients::*;
 pub use cluster::{
