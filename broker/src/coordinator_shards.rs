@@ -406,7 +406,10 @@ fn serving<S>(shard: Arc<Shard<S>>) -> Result<Arc<Shard<S>>, ResponseError> {
 pub(crate) type DecodeBatches<E, D> = fn(&Bytes) -> Result<(Vec<E>, Option<i64>), D>;
 
 /// One load attempt's read for `CoordinatorShards::load`: every entry `decode` finds in `tp`
-/// up to its high watermark, in offset order, read on the blocking pool. The partition is
+/// up to its log end offset (as Kafka's coordinators load: a replica that just became leader
+/// holds every acknowledged write, but its high watermark may not have caught up with the
+/// last ones yet — reading to it would forget an acknowledged offset commit or transaction
+/// step), in offset order, read on the blocking pool. The partition is
 /// looked up now (before the loader takes the write lock), the read runs when the future is
 /// awaited.
 pub(crate) fn read_partition<E, D>(
@@ -431,13 +434,13 @@ where
     }
 }
 
-/// Every entry of `partition` from its log start up to its high watermark, in offset order;
+/// Every entry of `partition` from its log start up to its log end offset, in offset order;
 /// at most `LOAD_READS_MAX` reads.
 fn read_all_entries<E, D: Display>(
     partition: &Partition,
     decode: DecodeBatches<E, D>,
 ) -> Result<Vec<E>, String> {
-    let end = partition.high_watermark();
+    let end = partition.log.log_end_offset();
     let mut offset = partition.log.log_start_offset();
     let mut out = Vec::new();
     for _ in 0..LOAD_READS_MAX {

@@ -51,12 +51,14 @@ impl std::fmt::Debug for InterBrokerClient {
     }
 }
 
-/// A failed exchange as the coordinators' retry logic sees it: retriable unless Kafka said
-/// otherwise.
+/// A failed exchange as the coordinators' retry logic sees it: Kafka's error when the peer
+/// answered one, NETWORK_EXCEPTION when the last attempt could not reach it (retries used
+/// up included: the caller's client may retry later), else UNKNOWN_SERVER_ERROR.
 fn protocol_error(node_id: i32, e: &ironlog_protocol::Error) -> ApiError {
-    let code = match e {
+    let last = e.last_attempt();
+    let code = match last {
         ironlog_protocol::Error::Kafka { error, .. } => *error,
-        _ if e.is_retriable() => ResponseError::NetworkException,
+        _ if last.is_retriable() => ResponseError::NetworkException,
         _ => ResponseError::UnknownServerError,
     };
     ApiError::new(code, format!("request to broker {node_id} failed: {e}"))

@@ -395,3 +395,68 @@ fn groups_and_transactional_offsets_with_coordinators_on_other_brokers() {
         },
     );
 }
+
+const NOT_ENOUGH_REPLICAS: i16 = 19;
+
+/// A partition leader that cannot reach the transaction coordinator to verify a
+/// transactional batch (KIP-890) answers the producer NOT_ENOUGH_REPLICAS — retriable, as
+/// Kafka maps a coordinator it cannot reach — never a fatal UNKNOWN_SERVER_ERROR (which
+/// made Kafka Streams under exactly_once_v2 kill a stream thread when a broker died), and
+/// appends nothing: once the coordinator is back, the same batch (sequence 0) is taken.
+#[test]
+fn transactional_produce_while_the_coordinator_is_unreachable_is_retriable() {
+    // The killed coordinator stays registered and unfenced for 15 s, so the leader keeps
+    // asking it (and failing to connect) rather than a successor; its restart registers
+    // again once that session ran out (a live node id is refused, as in Kafka).
+    let mut cluster = three_nodes()
+        .set("broker.session.timeout.ms", "15000")
+        .start();
+    let topic = topic_name("txn-unreachable");
+    create_replicated_topic(&cluster, &topic, 1);
+    let leader = leaders_of(&cluster, 1, &topic)[0];
+    let (transactional_id, coordinator) =
+        key_coordinated_away_from(&cluster, KEY_TYPE_TRANSACTION, "unreachable", &[leader]);
+    let (pid, epoch) = {
+        let mut at_coordinator = RawClient::connect(cluster.node(coordinator).bootstrap());
+        let (pid, epoch) = at_coordinator.init_txn_ok(&transactional_id);
+        assert_eq!(
+            at_coordinator.add_partition(&transactional_id, pid, epoch, &topic),
+            codes::NONE,
+            "AddPartitionsToTxn at the coordinator"
+        );
+        (pid, epoch)
+    };
+    cluster.kill9_node(coordinator);
+
+    let mut at_leader = RawClient::connect(cluster.node(leader).bootstrap());
+    let refused = at_leader.produce_txn(&transactional_id, &topic, &[b"first"], pid, epoch, 0);
+    assert_eq!(
+        refused.error_code, NOT_ENOUGH_REPLICAS,
+        "a transactional batch whose coordinator (node {coordinator}) is down: retriable \
+         NOT_ENOUGH_REPLICAS, got {} ({:?})",
+        refused.error_code, refused.error_message
+    );
+    assert_eq!(
+        at_leader.list_offset(&topic, 0, -1).1,
+        0,
+        "nothing was appended by the refused batch"
+    );
+
+    cluster.restart_node(coordinator);
+    let mut taken = None;
+    wait_until(WAIT, "the batch taken once the coordinator is back", || {
+        let r = at_leader.produce_txn(&transactional_id, &topic, &[b"first"], pid, epoch, 0);
+        match r.error_code {
+            codes::NONE => {
+                taken = Some(r.base_offset);
+                true
+            }
+            NOT_ENOUGH_REPLICAS | codes::COORDINATOR_LOAD_IN_PROGRESS => false,
+            other => panic!(
+                "after the coordinator's restart the batch got {other} ({:?})",
+                r.error_message
+            ),
+        }
+    });
+    assert_eq!(taken, Some(0), "the batch is the partition's first record");
+}

@@ -1,6 +1,7 @@
 //! Kafka's own Java stack against Ironlog: the Java client 4.1 (producer, classic and
-//! consumer-protocol groups, exactly-once), its AdminClient, the 3.9 client's basics, and
-//! Kafka 4.1's command-line tools run by their main classes. Each test runs one session of
+//! consumer-protocol groups, exactly-once), its AdminClient, the 3.9 client's basics,
+//! Kafka 4.1's command-line tools run by their main classes, and a Kafka Streams
+//! application on a 3-node cluster through a broker kill -9. Each test runs one session of
 //! `tests/clients/java` (a Maven project; `ironlog.*Session` main classes) against a fresh
 //! broker (the reassignment session: a fresh four-broker cluster, every broker's address in
 //! its bootstrap list; kafka-metadata-quorum: a 3-node cluster); a session runs many
@@ -227,4 +228,42 @@ fn kafka_metadata_quorum_on_a_three_node_cluster() {
         timeout_secs: SESSION_TIMEOUT_SECS,
     }
     .run("a 3-node cluster: each node's log tail is printed as the test fails");
+}
+
+/// A Kafka Streams 4.1 application (a repartition, a RocksDB KTable backed by its changelog,
+/// a windowed aggregation, exactly_once_v2) on a 3-node cluster: mid-run the session asks
+/// for the broker coordinating its group to be killed with -9 and started again, later one
+/// of its two instances comes back with its state wiped and restores from the changelogs;
+/// the committed output must be exactly what the input adds up to.
+#[test]
+fn kafka_streams_exactly_once_through_a_broker_kill_and_a_restore() {
+    let mut cluster = replicated_cluster_spec()
+        .overrides(BROKER_OVERRIDES)
+        .start();
+    cluster.wait_ready(std::time::Duration::from_secs(60));
+    let session = ClientSession {
+        program: "java".into(),
+        script: PathBuf::from("ironlog.StreamsSession"),
+        bootstrap: cluster.bootstrap(),
+        args: Vec::new(),
+        dir: Some(java_dir()),
+        env: vec![("CLASSPATH".into(), classpaths().current.clone())],
+        timeout_secs: SESSION_TIMEOUT_SECS,
+    };
+    let mut killed = Vec::new();
+    session.run_answering(
+        "a 3-node cluster: each node's log tail is printed as the test fails",
+        |line| {
+            let id: i32 = line.strip_prefix("@@ kill-broker ")?.trim().parse().ok()?;
+            cluster.kill9_node(id);
+            cluster.restart_node(id);
+            killed.push(id);
+            Some("restarted".to_string())
+        },
+    );
+    assert_eq!(
+        killed.len(),
+        1,
+        "the session asked for exactly one broker kill: {killed:?}"
+    );
 }

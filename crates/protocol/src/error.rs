@@ -123,6 +123,17 @@ impl Error {
         }
     }
 
+    /// The error of the last attempt: itself, or what the last try of
+    /// [`Error::RetriesExhausted`] failed with. A caller that answers its own client with a
+    /// Kafka error classifies this one (retries that ran out on a refused connection are
+    /// still a network failure to the caller's client, who may retry later).
+    pub fn last_attempt(&self) -> &Error {
+        match self {
+            Error::RetriesExhausted { last, .. } => last.last_attempt(),
+            other => other,
+        }
+    }
+
     /// Would the same request, sent again (maybe elsewhere), possibly succeed? Connection
     /// failures, timeouts, metadata that is not there yet and Kafka's retriable error codes.
     pub fn is_retriable(&self) -> bool {
@@ -236,5 +247,23 @@ mod tests {
             e.kafka_error(),
             Some(ResponseError::UnknownTopicOrPartition)
         );
+    }
+
+    #[test]
+    fn the_last_attempt_of_exhausted_retries_says_what_failed() {
+        let refused = Error::NoBrokers;
+        let e = Error::RetriesExhausted {
+            attempts: 4,
+            elapsed_ms: 800,
+            last: Box::new(refused),
+        };
+        assert!(!e.is_retriable(), "the retry loop itself stops");
+        assert!(
+            e.last_attempt().is_retriable(),
+            "its last attempt failed on something a later request may get past"
+        );
+        assert!(matches!(e.last_attempt(), Error::NoBrokers));
+        let plain = Error::Config("x".to_string());
+        assert!(matches!(plain.last_attempt(), Error::Config(_)));
     }
 }

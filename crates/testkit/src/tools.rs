@@ -5,8 +5,9 @@
 //! A missing tool fails the test: the test command installs them, so their absence is a
 //! broken set-up, never a reason to pass.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 /// The kcat binary (`$KCAT`, else `kcat`). A missing kcat fails the test with how to
 /// install it.
@@ -99,6 +100,61 @@ impl ClientSession {
     /// Runs the session; fails the test with its output and `context` (e.g. the broker's
     /// log tail) unless it exits 0. Returns its stdout, which it also prints.
     pub fn run(&self, context: &str) -> String {
+        let output = self.command(Stdio::null()).output().unwrap_or_else(|e| {
+            panic!("cannot run {} {}: {e}", self.program, self.script.display())
+        });
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        self.check(output.status, stdout, &stderr, context)
+    }
+
+    /// [`ClientSession::run`] for a session that asks the test to act mid-run: each line
+    /// it prints goes to `answer` as it arrives, and what `answer` returns is written back
+    /// to the session's stdin as one line (e.g. the session prints `@@ kill-broker 2`, the
+    /// test kills and restarts that broker and answers `restarted`).
+    pub fn run_answering(
+        &self,
+        context: &str,
+        mut answer: impl FnMut(&str) -> Option<String>,
+    ) -> String {
+        let mut child = self
+            .command(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {} {}: {e}", self.program, self.script.display())
+            });
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr_pipe = child.stderr.take().expect("piped stderr");
+        // Drained on its own thread, so a chatty session never blocks on a full pipe.
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut text);
+            text
+        });
+        let mut printed = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            eprintln!("[session] {line}");
+            if let Some(reply) = answer(&line) {
+                // A session that already exited cannot read it; its exit status tells.
+                let _ = writeln!(stdin, "{reply}").and_then(|()| stdin.flush());
+            }
+            printed.push_str(&line);
+            printed.push('\n');
+        }
+        drop(stdin);
+        let status = child
+            .wait()
+            .unwrap_or_else(|e| panic!("waiting for the session: {e}"));
+        let stderr = stderr.join().unwrap_or_default();
+        self.check(status, printed, &stderr, context)
+    }
+
+    /// `timeout SECS program script bootstrap args...` in `dir` with `env`.
+    fn command(&self, stdin: Stdio) -> Command {
         let mut command = Command::new("timeout");
         command
             .arg(self.timeout_secs.to_string())
@@ -106,29 +162,28 @@ impl ClientSession {
             .arg(&self.script)
             .arg(&self.bootstrap)
             .args(&self.args)
-            .stdin(Stdio::null());
+            .stdin(stdin);
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
         }
         for (k, v) in &self.env {
             command.env(k, v);
         }
-        let output = command.output().unwrap_or_else(|e| {
-            panic!("cannot run {} {}: {e}", self.program, self.script.display())
-        });
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        command
+    }
+
+    /// Fails the test unless the session exited 0; returns (and prints) its stdout.
+    fn check(&self, status: ExitStatus, stdout: String, stderr: &str, context: &str) -> String {
         let name = self
             .script
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         assert!(
-            output.status.success(),
-            "{name} {:?} failed ({}; exit 124 means it ran past {} s):\n\
+            status.success(),
+            "{name} {:?} failed ({status}; exit 124 means it ran past {} s):\n\
              ----- stdout -----\n{stdout}\n----- stderr -----\n{stderr}\n{context}",
             self.args,
-            output.status,
             self.timeout_secs,
         );
         eprintln!("{stdout}");
