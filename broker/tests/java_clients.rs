@@ -267,3 +267,263 @@ fn kafka_streams_exactly_once_through_a_broker_kill_and_a_restore() {
         "the session asked for exactly one broker kill: {killed:?}"
     );
 }
+
+/// One of Kafka's Java tools that print a JSON event per line (VerifiableProducer,
+/// VerifiableConsumer), running in the background; its events are collected as they come.
+/// Killed on drop.
+struct JsonEventTool {
+    child: std::process::Child,
+    events: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    name: String,
+    stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl JsonEventTool {
+    fn spawn(class: &str, args: &[&str]) -> JsonEventTool {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = class.rsplit('.').next().unwrap_or(class).to_string();
+        let stderr = dir.path().join(format!("{name}.stderr"));
+        let mut child = Command::new("java")
+            .arg(class)
+            .args(args)
+            .env("CLASSPATH", &classpaths().current)
+            .current_dir(java_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run java {class}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&events);
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let Ok(line) = line else { break };
+                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+                }
+            }
+        });
+        JsonEventTool {
+            child,
+            events,
+            reader: Some(reader),
+            name,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    /// The events named `name` so far.
+    fn named(&self, name: &str) -> Vec<serde_json::Value> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|e| e["name"] == name)
+            .cloned()
+            .collect()
+    }
+
+    /// SIGTERM (the tools' shutdown hooks flush and report), a bounded wait for the exit,
+    /// then every event it printed.
+    fn terminate(&mut self) -> Vec<serde_json::Value> {
+        // SAFETY: kill(2) on our own unreaped child.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        wait_until(
+            std::time::Duration::from_secs(60),
+            &format!("{} exits after SIGTERM", self.name),
+            || matches!(self.child.try_wait(), Ok(Some(_))),
+        );
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        let start = text.len().saturating_sub(3000);
+        let start = (start..text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        text[start..].to_string()
+    }
+}
+
+impl Drop for JsonEventTool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Kafka's VerifiableProducer (acks=all, with the client's default retries and
+/// idempotence) and VerifiableConsumer (a classic group) across a rolling restart of a 3-node cluster, one broker at a time with a
+/// controlled shutdown, as Kafka's own system tests check a broker: no send fails, every
+/// acknowledged record is consumed, and each partition's log holds each value once, at
+/// the offset its acknowledgement named.
+#[test]
+fn verifiable_producer_and_consumer_through_a_rolling_restart() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(120);
+    let mut cluster = replicated_cluster_spec()
+        .overrides(BROKER_OVERRIDES)
+        .start();
+    cluster.wait_ready(Duration::from_secs(60));
+    let topic = topic_name("verifiable");
+    cluster.create_replicated_topic(&topic, 3, 3, WAIT);
+    let bootstrap = cluster.bootstrap();
+    let group = topic_name("verifiable-group");
+    // The tool sets retries=0 unless its config says otherwise; an application keeps the
+    // client's defaults (retries, idempotence), which is what a clean bounce must serve.
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let producer_config = config_dir.path().join("producer.properties");
+    std::fs::write(
+        &producer_config,
+        "retries=2147483647\nenable.idempotence=true\n",
+    )
+    .expect("write producer.properties");
+    let producer_config = producer_config.display().to_string();
+    let mut producer = JsonEventTool::spawn(
+        "org.apache.kafka.tools.VerifiableProducer",
+        &[
+            "--producer.config",
+            &producer_config,
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            &topic,
+            "--acks",
+            "-1",
+            "--throughput",
+            "200",
+            "--max-messages",
+            "-1",
+        ],
+    );
+    let mut consumer = JsonEventTool::spawn(
+        "org.apache.kafka.tools.VerifiableConsumer",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            &topic,
+            "--group-id",
+            &group,
+            "--verbose",
+            "--reset-policy",
+            "earliest",
+            "--session-timeout",
+            "10000",
+        ],
+    );
+    let acked = |p: &JsonEventTool| p.named("producer_send_success").len();
+    wait_until(
+        WAIT,
+        "the producer's first acknowledgements and the consumer's first records",
+        || acked(&producer) >= 100 && !consumer.named("record_data").is_empty(),
+    );
+    for id in cluster.node_ids() {
+        cluster.restart_node(id);
+        cluster.await_full_isr_on_running(&topic, 3, WAIT);
+        let before = acked(&producer);
+        wait_until(
+            WAIT,
+            &format!("acknowledgements after broker {id} rejoined"),
+            || acked(&producer) >= before + 50,
+        );
+    }
+    let produced = producer.terminate();
+    let errors: Vec<&serde_json::Value> = produced
+        .iter()
+        .filter(|e| e["name"] == "producer_send_error")
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} sends failed during the rolling restart, e.g. {}\n{}",
+        errors.len(),
+        errors[0],
+        producer.stderr_tail()
+    );
+    // (partition, offset) → value of every acknowledged record.
+    let acks: BTreeMap<(i64, i64), String> = produced
+        .iter()
+        .filter(|e| e["name"] == "producer_send_success")
+        .map(|e| {
+            (
+                (
+                    e["partition"].as_i64().unwrap_or(-1),
+                    e["offset"].as_i64().unwrap_or(-1),
+                ),
+                e["value"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        acks.len() >= 250,
+        "the producer kept producing: {} acknowledged",
+        acks.len()
+    );
+
+    let consumed = || -> BTreeSet<(i64, i64)> {
+        consumer
+            .named("record_data")
+            .iter()
+            .map(|e| {
+                (
+                    e["partition"].as_i64().unwrap_or(-1),
+                    e["offset"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let seen = consumed();
+        let missing: Vec<&(i64, i64)> = acks.keys().filter(|k| !seen.contains(k)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {} acknowledged records never reached the consumer, e.g. (partition, \
+             offset) {:?}\n{}",
+            missing.len(),
+            acks.len(),
+            &missing[..missing.len().min(10)],
+            consumer.stderr_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    consumer.terminate();
+
+    for partition in 0..3 {
+        let log = cluster.consume_all(&topic, partition, 0);
+        let values: Vec<String> = log.iter().map(|r| r.value_str()).collect();
+        let unique: BTreeSet<&String> = values.iter().collect();
+        assert_eq!(
+            unique.len(),
+            values.len(),
+            "partition {partition} holds a value twice"
+        );
+        for r in &log {
+            if let Some(v) = acks.get(&(i64::from(partition), r.offset)) {
+                assert_eq!(
+                    &r.value_str(),
+                    v,
+                    "partition {partition} offset {}",
+                    r.offset
+                );
+            }
+        }
+    }
+}
