@@ -268,10 +268,10 @@ fn kafka_streams_exactly_once_through_a_broker_kill_and_a_restore() {
     );
 }
 
-/// One of Kafka's Java tools that print a JSON event per line (VerifiableProducer,
-/// VerifiableConsumer), running in the background; its events are collected as they come.
-/// Killed on drop.
-struct JsonEventTool {
+/// One of Kafka's Java programs running in the background (VerifiableProducer and
+/// VerifiableConsumer, whose JSON event lines on stdout are collected as they come;
+/// MirrorMaker 2), its stderr kept in a file. Killed on drop.
+struct JavaTool {
     child: std::process::Child,
     events: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -280,8 +280,8 @@ struct JsonEventTool {
     _dir: tempfile::TempDir,
 }
 
-impl JsonEventTool {
-    fn spawn(class: &str, args: &[&str]) -> JsonEventTool {
+impl JavaTool {
+    fn spawn(class: &str, args: &[&str]) -> JavaTool {
         let dir = tempfile::tempdir().expect("temp dir");
         let name = class.rsplit('.').next().unwrap_or(class).to_string();
         let stderr = dir.path().join(format!("{name}.stderr"));
@@ -306,7 +306,7 @@ impl JsonEventTool {
                 }
             }
         });
-        JsonEventTool {
+        JavaTool {
             child,
             events,
             reader: Some(reader),
@@ -358,7 +358,7 @@ impl JsonEventTool {
     }
 }
 
-impl Drop for JsonEventTool {
+impl Drop for JavaTool {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -393,7 +393,7 @@ fn verifiable_producer_and_consumer_through_a_rolling_restart() {
     )
     .expect("write producer.properties");
     let producer_config = producer_config.display().to_string();
-    let mut producer = JsonEventTool::spawn(
+    let mut producer = JavaTool::spawn(
         "org.apache.kafka.tools.VerifiableProducer",
         &[
             "--producer.config",
@@ -410,7 +410,7 @@ fn verifiable_producer_and_consumer_through_a_rolling_restart() {
             "-1",
         ],
     );
-    let mut consumer = JsonEventTool::spawn(
+    let mut consumer = JavaTool::spawn(
         "org.apache.kafka.tools.VerifiableConsumer",
         &[
             "--bootstrap-server",
@@ -426,7 +426,7 @@ fn verifiable_producer_and_consumer_through_a_rolling_restart() {
             "10000",
         ],
     );
-    let acked = |p: &JsonEventTool| p.named("producer_send_success").len();
+    let acked = |p: &JavaTool| p.named("producer_send_success").len();
     wait_until(
         WAIT,
         "the producer's first acknowledgements and the consumer's first records",
@@ -526,4 +526,185 @@ fn verifiable_producer_and_consumer_through_a_rolling_restart() {
             }
         }
     }
+}
+
+/// MirrorMaker 2 (Kafka 4.1's dedicated mode) between a real Apache Kafka 4.1 node and
+/// Ironlog, both ways at once — the migration path: a topic and its records arrive on the
+/// other side under MM2's `source.topic` names, and a consumer group's committed offset on
+/// Kafka is translated onto Ironlog, where the group resumes without skipping a record.
+#[test]
+fn mirror_maker_2_between_apache_kafka_and_ironlog() {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::{Offset, TopicPartitionList};
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(180);
+    let ironlog = TestBroker::start_with(BROKER_OVERRIDES);
+    let kafka = ApacheKafka::start(&classpaths().current, &[]);
+    let on_kafka = BootstrapServers(kafka.bootstrap().to_string());
+    let values = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}{i}")).collect()
+    };
+
+    let from_kafka = topic_name("from-kafka");
+    on_kafka.create_topic(&from_kafka, 1, &[]);
+    send_all(&on_kafka.producer(), &from_kafka, &values("k", 1_000));
+    let group = topic_name("migrating");
+    let committed_on_kafka = 600;
+    {
+        let consumer = on_kafka.consumer_with(&[("group.id", &group)]);
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&from_kafka, 0, Offset::Offset(committed_on_kafka))
+            .expect("offset");
+        consumer
+            .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+            .expect("the group commits on Kafka");
+    }
+    let from_ironlog = topic_name("from-ironlog");
+    ironlog.create_topic(&from_ironlog, 1, &[]);
+    send_all(&ironlog.producer(), &from_ironlog, &values("i", 500));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("mm2.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "clusters = kafka, ironlog\n\
+             kafka.bootstrap.servers = {}\n\
+             ironlog.bootstrap.servers = {}\n\
+             kafka->ironlog.enabled = true\n\
+             kafka->ironlog.topics = {from_kafka}\n\
+             ironlog->kafka.enabled = true\n\
+             ironlog->kafka.topics = {from_ironlog}\n\
+             replication.factor = 1\n\
+             checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
+             offset-syncs.topic.replication.factor = 1\n\
+             offset.storage.replication.factor = 1\n\
+             status.storage.replication.factor = 1\n\
+             config.storage.replication.factor = 1\n\
+             sync.group.offsets.enabled = true\n\
+             sync.group.offsets.interval.seconds = 1\n\
+             emit.checkpoints.interval.seconds = 1\n\
+             emit.heartbeats.interval.seconds = 1\n\
+             refresh.topics.interval.seconds = 1\n\
+             refresh.groups.interval.seconds = 1\n\
+             offset.lag.max = 0\n",
+            kafka.bootstrap(),
+            ironlog.bootstrap()
+        ),
+    )
+    .expect("write mm2.properties");
+    let mm2 = JavaTool::spawn(
+        "org.apache.kafka.connect.mirror.MirrorMaker",
+        &[&config.display().to_string()],
+    );
+    let failed = |what: &str| format!("{what}\n----- MirrorMaker 2 -----\n{}", mm2.stderr_tail());
+
+    // Kafka → Ironlog: the records, then the group's translated offset.
+    let mirrored = format!("kafka.{from_kafka}");
+    let mut copied = Vec::new();
+    let deadline = std::time::Instant::now() + WAIT;
+    while copied.len() < 1_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            failed(&format!(
+                "{} of 1000 records reached Ironlog's {mirrored}",
+                copied.len()
+            ))
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        if high_watermark(&ironlog, &mirrored).is_some_and(|high| high >= 1_000) {
+            copied = ironlog
+                .consume_all(&mirrored, 0, 0)
+                .iter()
+                .map(|r| r.value_str())
+                .collect();
+        }
+    }
+    assert_eq!(
+        copied,
+        values("k", 1_000),
+        "Ironlog's {mirrored} holds Kafka's records in order"
+    );
+
+    let committed = |bootstrap: &str, topic: &str| -> Option<i64> {
+        let consumer = consumer_for(bootstrap, &[("group.id", &group)]);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, 0);
+        let got = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .ok()?;
+        match got.find_partition(topic, 0)?.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        }
+    };
+    let mut translated = None;
+    while translated.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            failed(&format!(
+                "group {group}'s offset was never translated onto Ironlog's {mirrored}"
+            ))
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        translated = committed(ironlog.bootstrap(), &mirrored).filter(|o| *o > 0);
+    }
+    let translated = translated.unwrap_or_default();
+    eprintln!("group {group}: committed {committed_on_kafka} on Kafka, translated to {translated}");
+    assert!(
+        translated <= committed_on_kafka,
+        "a translated offset never skips records: {translated} > {committed_on_kafka}"
+    );
+    // The group resumes on Ironlog where MM2 put it: nothing it had not consumed is missed.
+    let resumed: Vec<String> = ironlog
+        .consume_all(&mirrored, 0, translated)
+        .iter()
+        .map(|r| r.value_str())
+        .collect();
+    assert_eq!(
+        resumed,
+        values("k", 1_000)[translated as usize..].to_vec(),
+        "the group resumes on Ironlog at offset {translated} (committed {committed_on_kafka} on Kafka)"
+    );
+
+    // Ironlog → Kafka.
+    let back = format!("ironlog.{from_ironlog}");
+    let mut copied = Vec::new();
+    while copied.len() < 500 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            failed(&format!(
+                "{} of 500 records reached Kafka's {back}",
+                copied.len()
+            ))
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        if high_watermark(&on_kafka, &back).is_some_and(|high| high >= 500) {
+            copied = on_kafka
+                .consume_all(&back, 0, 0)
+                .iter()
+                .map(|r| r.value_str())
+                .collect();
+        }
+    }
+    assert_eq!(
+        copied,
+        values("i", 500),
+        "Kafka's {back} holds Ironlog's records in order"
+    );
+}
+
+/// Partition 0's high watermark, or None while the topic does not exist (yet).
+fn high_watermark(brokers: &impl KafkaClients, topic: &str) -> Option<i64> {
+    use rdkafka::consumer::Consumer;
+    brokers
+        .consumer()
+        .fetch_watermarks(topic, 0, std::time::Duration::from_secs(5))
+        .ok()
+        .map(|(_, high)| high)
 }

@@ -31,6 +31,7 @@
 //! only. Test helpers fail with a sentence naming what did not happen (they panic: a test
 //! kit's failure is the test's failure); [`process`] and [`ports`] return typed errors.
 
+pub mod apache_kafka;
 pub mod batches;
 pub mod broker;
 pub mod canary;
@@ -49,6 +50,7 @@ pub mod requests;
 pub mod tls;
 pub mod tools;
 
+pub use apache_kafka::ApacheKafka;
 pub use batches::*;
 pub use broker::{
     BrokerSpec, TestBroker, ADMIN_LISTENER, BROKER_START_TIMEOUT, BROKER_STOP_TIMEOUT,

@@ -1,0 +1,148 @@
+//! `apache_kafka`: Apache Kafka itself, one combined KRaft node started from its Maven jars
+//! (`kafka_2.13`: `kafka.tools.StorageTool format`, then `kafka.Kafka`), as the peer of tests
+//! that need a real Kafka beside Ironlog (MirrorMaker 2 between the two) and as the
+//! reference when Kafka's behaviour is unclear.
+//!
+//! The caller brings the classpath (the Java sessions' Maven project resolves it); the node
+//! listens on free loopback ports, keeps its data and log in a [`TestDir`] (kept, and its log
+//! tail printed, when the test fails) and is killed when dropped.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::dirs::TestDir;
+use crate::ports::free_port;
+
+/// How long Kafka may take from exec to accepting connections (a JVM on a loaded machine).
+pub const KAFKA_START_TIMEOUT: Duration = Duration::from_secs(120);
+/// Heap of the node: what Kafka's start scripts give a broker by default.
+pub const KAFKA_HEAP: &str = "-Xmx1G";
+
+/// A running Apache Kafka node; killed on drop.
+#[derive(Debug)]
+pub struct ApacheKafka {
+    child: Child,
+    bootstrap: String,
+    dir: TestDir,
+}
+
+impl ApacheKafka {
+    /// Formats a fresh data dir and starts a combined broker+controller node with
+    /// `settings` (`key=value` lines of server.properties) on top of a single-node base
+    /// (internal topics at replication factor 1). Panics, with the log tail, when it does
+    /// not start.
+    pub fn start(classpath: &str, settings: &[(&str, &str)]) -> ApacheKafka {
+        let dir = TestDir::new("apache-kafka-").expect("temp dir for Apache Kafka");
+        let (port, controller_port) = (free_port(), free_port());
+        let mut properties = format!(
+            "process.roles=broker,controller\nnode.id=1\n\
+             controller.quorum.voters=1@127.0.0.1:{controller_port}\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             controller.listener.names=CONTROLLER\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             log.dirs={}\n\
+             offsets.topic.replication.factor=1\ntransaction.state.log.replication.factor=1\n\
+             transaction.state.log.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n",
+            dir.path().join("data").display()
+        );
+        for (key, value) in settings {
+            properties.push_str(&format!("{key}={value}\n"));
+        }
+        let config = dir.path().join("server.properties");
+        std::fs::write(&config, properties).expect("write server.properties");
+        let format = Command::new("java")
+            .args(["-cp", classpath, "kafka.tools.StorageTool", "format"])
+            .arg("-t")
+            .arg(random_cluster_id(classpath))
+            .arg("-c")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run java kafka.tools.StorageTool: {e}"));
+        assert!(
+            format.status.success(),
+            "kafka-storage format failed: {}{}",
+            String::from_utf8_lossy(&format.stdout),
+            String::from_utf8_lossy(&format.stderr)
+        );
+        let log = std::fs::File::create(dir.path().join("kafka.log")).expect("kafka.log");
+        let child = Command::new("java")
+            .args([KAFKA_HEAP, "-cp", classpath, "kafka.Kafka"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("kafka.log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run java kafka.Kafka: {e}"));
+        let mut kafka = ApacheKafka {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+            dir,
+        };
+        let deadline = Instant::now() + KAFKA_START_TIMEOUT;
+        while TcpStream::connect(&kafka.bootstrap).is_err() {
+            if let Ok(Some(status)) = kafka.child.try_wait() {
+                panic!(
+                    "Apache Kafka exited ({status}) while starting:\n{}",
+                    kafka.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Apache Kafka did not listen on {} within {} s:\n{}",
+                kafka.bootstrap,
+                KAFKA_START_TIMEOUT.as_secs(),
+                kafka.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        kafka
+    }
+
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The last lines of Kafka's log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("kafka.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+}
+
+impl Drop for ApacheKafka {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "----- Apache Kafka log ({}) -----\n{}",
+                self.dir.path().display(),
+                self.log_tail()
+            );
+        }
+    }
+}
+
+/// A fresh cluster id, from `kafka-storage random-uuid`.
+fn random_cluster_id(classpath: &str) -> String {
+    let out = Command::new("java")
+        .args(["-cp", classpath, "kafka.tools.StorageTool", "random-uuid"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run java kafka.tools.StorageTool: {e}"));
+    assert!(
+        out.status.success(),
+        "kafka-storage random-uuid failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
