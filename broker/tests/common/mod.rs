@@ -70,7 +70,20 @@ pub fn replicated_cluster_spec() -> ClusterSpec {
 
 /// One HTTP exchange through curl: (status, body).
 pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    http_with(method, url, body, &[])
+}
+
+/// [`http`] with a JSON body (`Content-Type: application/json`, as REST APIs such as Kafka
+/// Connect's require).
+pub fn http_json(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    http_with(method, url, body, &["Content-Type: application/json"])
+}
+
+fn http_with(method: &str, url: &str, body: Option<&str>, headers: &[&str]) -> (u16, String) {
     let mut command = std::process::Command::new("curl");
+    for header in headers {
+        command.args(["-H", header]);
+    }
     command.args([
         "-sS",
         "--max-time",

@@ -278,15 +278,29 @@ pub trait KafkaClients {
 
     /// Every config of broker `node_id` (name → value) as DescribeConfigs returns it.
     fn broker_configs(&self, node_id: i32) -> BTreeMap<String, Option<String>> {
-        let resource = ResourceSpecifier::Broker(node_id);
-        let mut results = block_on(self.admin().describe_configs([&resource], &admin_options()))
-            .unwrap_or_else(|e| {
-                panic!("DescribeConfigs broker {node_id} failed as a request: {e}")
-            });
+        self.described_configs(
+            &ResourceSpecifier::Broker(node_id),
+            &format!("broker {node_id}"),
+        )
+    }
+
+    /// Every config of `topic` (name → value) as DescribeConfigs returns it.
+    fn topic_configs(&self, topic: &str) -> BTreeMap<String, Option<String>> {
+        self.described_configs(&ResourceSpecifier::Topic(topic), &format!("topic {topic}"))
+    }
+
+    /// DescribeConfigs of one resource (`what` names it in failures).
+    fn described_configs(
+        &self,
+        resource: &ResourceSpecifier<'_>,
+        what: &str,
+    ) -> BTreeMap<String, Option<String>> {
+        let mut results = block_on(self.admin().describe_configs([resource], &admin_options()))
+            .unwrap_or_else(|e| panic!("DescribeConfigs {what} failed as a request: {e}"));
         results
             .pop()
-            .unwrap_or_else(|| panic!("DescribeConfigs broker {node_id}: no result"))
-            .unwrap_or_else(|code| panic!("DescribeConfigs broker {node_id}: {code:?}"))
+            .unwrap_or_else(|| panic!("DescribeConfigs {what}: no result"))
+            .unwrap_or_else(|code| panic!("DescribeConfigs {what}: {code:?}"))
             .entries
             .into_iter()
             .map(|e| (e.name, e.value))
