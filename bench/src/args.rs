@@ -56,6 +56,18 @@ pub(crate) struct Args {
     /// e.g. `log.cleaner.backoff.ms=100` for the compaction scenario.
     #[arg(long, value_name = "KEY=VALUE", requires = "spawn", value_parser = parse_broker_override)]
     pub(crate) broker_override: Vec<BrokerOverride>,
+
+    /// Also run the scenarios against Apache Kafka 4.1 (one combined KRaft node from its
+    /// Maven jars, 1 GB heap, as Kafka's scripts start it) after the Ironlog runs, and
+    /// report both side by side. Scenarios that need an Ironlog process of their own
+    /// (partitions, compaction, metrics-scrape) run on Ironlog only.
+    #[arg(long, requires = "spawn")]
+    pub(crate) kafka_peer: bool,
+
+    /// A file holding Apache Kafka's Java classpath for --kafka-peer. Default: resolved
+    /// with Maven from broker/tests/clients/java (kafka_2.13 4.1.1).
+    #[arg(long, value_name = "FILE", requires = "kafka_peer")]
+    pub(crate) kafka_classpath: Option<PathBuf>,
 }
 
 /// One `KEY=VALUE` broker config given to a spawned broker.

@@ -58,11 +58,14 @@ fn run() -> anyhow::Result<()> {
 
     // Keep the spawned broker alive until the report is printed; dropping it kills it.
     let mut broker_binary: Option<PathBuf> = None;
+    let mut ironlog_startup = None;
     let (spawned, bootstrap, broker_pid, broker_description) = match target {
         BrokerTarget::Spawn { broker_bin } => {
             let binary = broker_bin.unwrap_or_else(broker_process::default_broker_binary);
             broker_binary = Some(binary.clone());
+            let started = std::time::Instant::now();
             let broker = BrokerProcess::spawn(&binary, &args.broker_override)?;
+            ironlog_startup = Some(started.elapsed());
             let overrides: Vec<String> =
                 args.broker_override.iter().map(|o| o.argument()).collect();
             let description = format!(
@@ -98,7 +101,6 @@ fn run() -> anyhow::Result<()> {
     let topic_prefix = format!("ironlog-bench-{run_id}");
     let scenarios = scenario::plan(&args);
     let mut created_topics: Vec<String> = Vec::new();
-    let mut reports = Vec::with_capacity(scenarios.len());
     let target = Target {
         bootstrap: &bootstrap,
         broker_pid,
@@ -108,28 +110,8 @@ fn run() -> anyhow::Result<()> {
         broker_binary: broker_binary.as_deref(),
         broker_overrides: &args.broker_override,
     };
-    for (index, scenario) in scenarios.into_iter().enumerate() {
-        tracing::info!(scenario = %scenario.label(), "running");
-        let outcome = run_scenario(
-            &scenario,
-            index,
-            &target,
-            &topic_prefix,
-            &mut created_topics,
-        );
-        if let Err(error) = &outcome {
-            tracing::warn!(scenario = %scenario.label(), %error, "scenario failed");
-        }
-        reports.push(ScenarioReport { scenario, outcome });
-    }
-
-    let peak_rss_bytes = broker_pid.and_then(|pid| match proc_stats::status_bytes(pid, "VmHWM") {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read broker peak RSS");
-            None
-        }
-    });
+    let reports = run_scenarios(&scenarios, &target, &topic_prefix, &mut created_topics);
+    let peak_rss_bytes = broker_pid.and_then(peak_rss);
     let info = RunInfo {
         command_line: report::command_line(&std::env::args().skip(1).collect::<Vec<_>>()),
         broker: broker_description,
@@ -143,8 +125,138 @@ fn run() -> anyhow::Result<()> {
         tracing::info!(topics = created_topics.len(), "deleting bench topics");
         clients::delete_topics(&bootstrap, &created_topics);
     }
+    // Ironlog is done: the peer, if any, runs alone on the machine.
     drop(spawned);
+
+    if args.kafka_peer {
+        let ironlog = report::BrokerRun {
+            reports: &reports,
+            startup: ironlog_startup,
+            peak_rss_bytes,
+        };
+        let (peer_info, peer_reports, peer) = run_kafka_peer(&args, &scenarios, run_id, &info)?;
+        println!(
+            "{}",
+            report::render(&peer_info, &peer_reports, peer.peak_rss_bytes)
+        );
+        let peer = report::BrokerRun {
+            reports: &peer_reports,
+            ..peer
+        };
+        println!("{}", report::render_side_by_side(&ironlog, &peer));
+    }
     Ok(())
+}
+
+/// Runs `scenarios` in order against `target`, each a report row whatever happens.
+fn run_scenarios(
+    scenarios: &[Scenario],
+    target: &Target<'_>,
+    topic_prefix: &str,
+    created_topics: &mut Vec<String>,
+) -> Vec<ScenarioReport> {
+    let mut reports = Vec::with_capacity(scenarios.len());
+    for (index, scenario) in scenarios.iter().enumerate() {
+        tracing::info!(scenario = %scenario.label(), bootstrap = target.bootstrap, "running");
+        let outcome = run_scenario(scenario, index, target, topic_prefix, created_topics);
+        if let Err(error) = &outcome {
+            tracing::warn!(scenario = %scenario.label(), %error, "scenario failed");
+        }
+        reports.push(ScenarioReport {
+            scenario: scenario.clone(),
+            outcome,
+        });
+    }
+    reports
+}
+
+fn peak_rss(pid: u32) -> Option<u64> {
+    match proc_stats::status_bytes(pid, "VmHWM") {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read broker peak RSS");
+            None
+        }
+    }
+}
+
+/// The same scenarios (those a plain Kafka node can take) against Apache Kafka 4.1 started
+/// from its Maven jars: its report header, its reports, and its start-up time and peak RSS.
+fn run_kafka_peer(
+    args: &Args,
+    scenarios: &[Scenario],
+    run_id: u64,
+    ironlog_info: &RunInfo,
+) -> anyhow::Result<(RunInfo, Vec<ScenarioReport>, report::BrokerRun<'static>)> {
+    let classpath = kafka_classpath(args.kafka_classpath.as_deref())?;
+    let started = std::time::Instant::now();
+    let kafka = ironlog_testkit::ApacheKafka::try_start(&classpath, &[])
+        .map_err(|e| anyhow::anyhow!("Apache Kafka did not start: {e}"))?;
+    let startup = started.elapsed();
+    let peer_scenarios: Vec<Scenario> = scenarios
+        .iter()
+        .filter(|s| !s.needs_ironlog_process())
+        .cloned()
+        .collect();
+    let target = Target {
+        bootstrap: kafka.bootstrap(),
+        broker_pid: Some(kafka.pid()),
+        log_dirs: None,
+        admin: None,
+        replication_factor: args.replication_factor,
+        broker_binary: None,
+        broker_overrides: &[],
+    };
+    let mut topics = Vec::new();
+    let prefix = format!("kafka-bench-{run_id}");
+    let reports = run_scenarios(&peer_scenarios, &target, &prefix, &mut topics);
+    let peak_rss_bytes = peak_rss(kafka.pid());
+    let info = RunInfo {
+        command_line: ironlog_info.command_line.clone(),
+        broker: format!(
+            "Apache Kafka 4.1 (kafka_2.13 from Maven, one combined KRaft node, {}) on {},              pid {}, started after the Ironlog runs",
+            ironlog_testkit::apache_kafka::KAFKA_HEAP,
+            kafka.bootstrap(),
+            kafka.pid()
+        ),
+        machine: ironlog_info.machine.clone(),
+        quick: ironlog_info.quick,
+    };
+    Ok((
+        info,
+        reports,
+        report::BrokerRun {
+            reports: &[],
+            startup: Some(startup),
+            peak_rss_bytes,
+        },
+    ))
+}
+
+/// Apache Kafka's classpath: the file given, else what Maven resolves for the Java client
+/// sessions' project (it holds kafka_2.13, the broker).
+fn kafka_classpath(file: Option<&Path>) -> anyhow::Result<String> {
+    if let Some(file) = file {
+        return std::fs::read_to_string(file)
+            .map(|cp| cp.trim().to_string())
+            .map_err(|e| anyhow::anyhow!("reading --kafka-classpath {}: {e}", file.display()));
+    }
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../broker/tests/clients/java");
+    let out = tempfile::NamedTempFile::new()?;
+    let status = std::process::Command::new("mvn")
+        .args(["-B", "-q", "dependency:build-classpath"])
+        .arg(format!("-Dmdep.outputFile={}", out.path().display()))
+        .current_dir(&project)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run mvn in {}: {e}", project.display()))?;
+    if !status.success() {
+        anyhow::bail!(
+            "mvn dependency:build-classpath in {} failed ({status}); pass --kafka-classpath",
+            project.display()
+        );
+    }
+    Ok(std::fs::read_to_string(out.path())?.trim().to_string())
 }
 
 /// The broker under test, as the scenarios see it.

@@ -703,6 +703,188 @@ fn targets_section(out: &mut String, reports: &[ScenarioReport]) {
     );
 }
 
+/// One broker's run, for the side-by-side comparison.
+#[derive(Debug, Clone)]
+pub(crate) struct BrokerRun<'a> {
+    pub(crate) reports: &'a [ScenarioReport],
+    /// Exec until the client listener accepted connections.
+    pub(crate) startup: Option<Duration>,
+    pub(crate) peak_rss_bytes: Option<u64>,
+}
+
+/// One compared figure: Ironlog's, the peer's, and whether more is better.
+struct Compared {
+    what: String,
+    unit: &'static str,
+    ironlog: Option<f64>,
+    peer: Option<f64>,
+    higher_is_better: bool,
+}
+
+/// The figures both runs measured, row by row (matched by scenario spec).
+fn compared_figures(ironlog: &BrokerRun<'_>, peer: &BrokerRun<'_>) -> Vec<Compared> {
+    let mut rows = Vec::new();
+    let find = |reports: &[ScenarioReport], scenario: &Scenario| -> Option<Outcome> {
+        reports
+            .iter()
+            .find(|r| &r.scenario == scenario)
+            .and_then(|r| r.outcome.as_ref().ok().cloned())
+    };
+    for report in ironlog.reports {
+        let theirs = find(peer.reports, &report.scenario);
+        match (
+            &report.scenario,
+            report.outcome.as_ref().ok(),
+            theirs.as_ref(),
+        ) {
+            (Scenario::Throughput(spec), mine, theirs) => {
+                let of = |o: Option<&Outcome>| match o {
+                    Some(Outcome::Throughput(r)) => Some(r.clone()),
+                    _ => None,
+                };
+                let (mine, theirs) = (of(mine), of(theirs));
+                let cell = format!(
+                    "{} B x {} partition(s), acks={}",
+                    spec.record_bytes,
+                    spec.partitions,
+                    spec.acks.config_value()
+                );
+                let produce = |r: &ThroughputResult| {
+                    per_second(
+                        r.produced_records as f64 * spec.record_bytes as f64 / 1e6,
+                        r.produce_elapsed,
+                    )
+                };
+                let consume = |r: &ThroughputResult| {
+                    per_second(megabytes(r.consumed_bytes), r.consume_elapsed)
+                };
+                rows.push(Compared {
+                    what: format!("produce, {cell}"),
+                    unit: "MB/s",
+                    ironlog: mine.as_ref().and_then(produce),
+                    peer: theirs.as_ref().and_then(produce),
+                    higher_is_better: true,
+                });
+                rows.push(Compared {
+                    what: format!("consume, {cell}"),
+                    unit: "MB/s",
+                    ironlog: mine.as_ref().and_then(consume),
+                    peer: theirs.as_ref().and_then(consume),
+                    higher_is_better: true,
+                });
+                rows.push(Compared {
+                    what: format!("broker CPU per GB produced, {cell}"),
+                    unit: "s/GB",
+                    ironlog: mine.as_ref().and_then(|r| cpu_s_per_gb(spec, r)),
+                    peer: theirs.as_ref().and_then(|r| cpu_s_per_gb(spec, r)),
+                    higher_is_better: false,
+                });
+            }
+            (Scenario::Latency(spec), mine, theirs) => {
+                let p99 = |o: Option<&Outcome>| match o {
+                    Some(Outcome::Latency(r)) => r.summary.map(|s| s.p99_us as f64 / 1e3),
+                    _ => None,
+                };
+                rows.push(Compared {
+                    what: format!(
+                        "produce p99 at {} msgs/s, {} B, acks={}",
+                        spec.rate_per_s,
+                        spec.record_bytes,
+                        spec.acks.config_value()
+                    ),
+                    unit: "ms",
+                    ironlog: p99(mine),
+                    peer: p99(theirs),
+                    higher_is_better: false,
+                });
+            }
+            (Scenario::IdlePartitions(spec), mine, theirs) => {
+                let rss = |o: Option<&Outcome>| match o {
+                    Some(Outcome::IdlePartitions(r)) => r.rss_idle_bytes.map(megabytes),
+                    _ => None,
+                };
+                rows.push(Compared {
+                    what: format!("idle RSS with {} partitions", spec.partitions_total()),
+                    unit: "MB",
+                    ironlog: rss(mine),
+                    peer: rss(theirs),
+                    higher_is_better: false,
+                });
+            }
+            _ => {}
+        }
+    }
+    rows.push(Compared {
+        what: "start-up (exec until the client listener accepts)".to_string(),
+        unit: "s",
+        ironlog: ironlog.startup.map(|d| d.as_secs_f64()),
+        peer: peer.startup.map(|d| d.as_secs_f64()),
+        higher_is_better: false,
+    });
+    rows.push(Compared {
+        what: "peak RSS over the whole run".to_string(),
+        unit: "MB",
+        ironlog: ironlog.peak_rss_bytes.map(megabytes),
+        peer: peer.peak_rss_bytes.map(megabytes),
+        higher_is_better: false,
+    });
+    rows
+}
+
+/// Ironlog beside Apache Kafka, figure by figure, with the ratio (> 1 = Ironlog ahead).
+pub(crate) fn render_side_by_side(ironlog: &BrokerRun<'_>, peer: &BrokerRun<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Ironlog beside Apache Kafka 4.1
+"
+    );
+    let _ = writeln!(
+        out,
+        "Same machine, same librdkafka clients, same scenarios, one after the other in one \
+         run. Advantage = how many times better Ironlog's figure is (> 1: Ironlog ahead).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| measurement | Ironlog | Apache Kafka | advantage | Ironlog ahead |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let mut ahead = (0, 0);
+    for row in compared_figures(ironlog, peer) {
+        let advantage = match (row.ironlog, row.peer) {
+            (Some(i), Some(k)) if row.higher_is_better && k > 0.0 => Some(i / k),
+            (Some(i), Some(k)) if !row.higher_is_better && i > 0.0 => Some(k / i),
+            _ => None,
+        };
+        let verdict = match advantage {
+            Some(a) if a > 1.0 => {
+                ahead.0 += 1;
+                "yes"
+            }
+            Some(_) => {
+                ahead.1 += 1;
+                "no"
+            }
+            None => "not measured",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {verdict} |",
+            row.what,
+            cell_with_unit(row.ironlog, 2, row.unit),
+            cell_with_unit(row.peer, 2, row.unit),
+            cell(advantage, 2),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nIronlog ahead on {} of {} compared figures.\n",
+        ahead.0,
+        ahead.0 + ahead.1
+    );
+    out
+}
+
 /// The whole report.
 pub(crate) fn render(
     info: &RunInfo,
@@ -1063,5 +1245,84 @@ mod tests {
         }
         assert!(rows[2].contains("| 10000 | 20000 | 13.42 | 14 | 67.5 MB | 42.0 | 3.1 MB |"));
         assert!(rows[3].contains("failed: creation stopped at 6661"));
+    }
+
+    #[test]
+    fn side_by_side_rates_each_figure_in_the_direction_that_is_better() {
+        use crate::idle_partitions::IdlePartitionsResult;
+        let spec = throughput_spec(1024);
+        let throughput = |produce_ms: u64, cpu: f64| ThroughputResult {
+            produced_records: 1_000_000,
+            produce_failed: 0,
+            produce_elapsed: Duration::from_millis(produce_ms),
+            broker_cpu_s: Some(cpu),
+            consumed_records: 1_000_000,
+            consumed_bytes: 1_024_000_000,
+            consume_elapsed: Duration::from_secs(1),
+            consume_error: None,
+        };
+        let idle = IdlePartitionsSpec {
+            topics: 100,
+            partitions_per_topic: 10,
+            settle: Duration::ZERO,
+        };
+        let idle_rss = |bytes: u64| IdlePartitionsResult {
+            create_elapsed: Duration::from_secs(1),
+            rss_before_bytes: None,
+            rss_idle_bytes: Some(bytes),
+        };
+        let mine = [
+            ScenarioReport {
+                scenario: Scenario::Throughput(spec.clone()),
+                outcome: Ok(Outcome::Throughput(throughput(1_000, 1.0))),
+            },
+            ScenarioReport {
+                scenario: Scenario::IdlePartitions(idle.clone()),
+                outcome: Ok(Outcome::IdlePartitions(idle_rss(50_000_000))),
+            },
+        ];
+        let theirs = [
+            ScenarioReport {
+                scenario: Scenario::Throughput(spec),
+                outcome: Ok(Outcome::Throughput(throughput(2_000, 4.0))),
+            },
+            ScenarioReport {
+                scenario: Scenario::IdlePartitions(idle),
+                outcome: Err("refused".to_string()),
+            },
+        ];
+        let run = |reports| BrokerRun {
+            reports,
+            startup: Some(Duration::from_millis(500)),
+            peak_rss_bytes: None,
+        };
+        let out = render_side_by_side(&run(&mine), &run(&theirs));
+        let row = |what: &str| -> String {
+            out.lines()
+                .find(|l| l.starts_with(&format!("| {what}")))
+                .unwrap_or_else(|| panic!("no row {what:?} in:\n{out}"))
+                .to_string()
+        };
+        assert!(
+            row("produce, 1024 B").contains("| 2.00 | yes |"),
+            "twice the rate: {out}"
+        );
+        assert!(
+            row("broker CPU per GB").contains("| 4.00 | yes |"),
+            "a quarter of the CPU: {out}"
+        );
+        assert!(
+            row("consume, 1024 B").contains("| 1.00 | no |"),
+            "a tie is not ahead: {out}"
+        );
+        assert!(
+            row("idle RSS").contains("not measured"),
+            "the peer's row failed: {out}"
+        );
+        assert!(row("peak RSS").contains("not measured"));
+        assert!(
+            out.contains("Ironlog ahead on 2 of 4 compared figures."),
+            "{out}"
+        );
     }
 }

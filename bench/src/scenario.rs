@@ -166,6 +166,15 @@ pub(crate) enum Scenario {
 }
 
 impl Scenario {
+    /// Needs an Ironlog process of the bench's own (its binary, log dirs or admin
+    /// listener), so it does not run against a peer broker.
+    pub(crate) fn needs_ironlog_process(&self) -> bool {
+        matches!(
+            self,
+            Scenario::PartitionScale(_) | Scenario::Compaction(_) | Scenario::MetricsScrape(_)
+        )
+    }
+
     /// Short label for progress logs.
     pub(crate) fn label(&self) -> String {
         match self {

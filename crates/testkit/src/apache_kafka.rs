@@ -34,7 +34,14 @@ impl ApacheKafka {
     /// (internal topics at replication factor 1). Panics, with the log tail, when it does
     /// not start.
     pub fn start(classpath: &str, settings: &[(&str, &str)]) -> ApacheKafka {
-        let dir = TestDir::new("apache-kafka-").expect("temp dir for Apache Kafka");
+        Self::try_start(classpath, settings).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`ApacheKafka::start`] for callers that report rather than panic (the bench): the
+    /// error says what failed, with Kafka's log tail.
+    pub fn try_start(classpath: &str, settings: &[(&str, &str)]) -> Result<ApacheKafka, String> {
+        let dir =
+            TestDir::new("apache-kafka-").map_err(|e| format!("temp dir for Apache Kafka: {e}"))?;
         let (port, controller_port) = (free_port(), free_port());
         let mut properties = format!(
             "process.roles=broker,controller\nnode.id=1\n\
@@ -52,31 +59,34 @@ impl ApacheKafka {
             properties.push_str(&format!("{key}={value}\n"));
         }
         let config = dir.path().join("server.properties");
-        std::fs::write(&config, properties).expect("write server.properties");
+        std::fs::write(&config, properties).map_err(|e| format!("write server.properties: {e}"))?;
         let format = Command::new("java")
             .args(["-cp", classpath, "kafka.tools.StorageTool", "format"])
             .arg("-t")
-            .arg(random_cluster_id(classpath))
+            .arg(random_cluster_id(classpath)?)
             .arg("-c")
             .arg(&config)
             .stdin(Stdio::null())
             .output()
-            .unwrap_or_else(|e| panic!("cannot run java kafka.tools.StorageTool: {e}"));
-        assert!(
-            format.status.success(),
-            "kafka-storage format failed: {}{}",
-            String::from_utf8_lossy(&format.stdout),
-            String::from_utf8_lossy(&format.stderr)
-        );
-        let log = std::fs::File::create(dir.path().join("kafka.log")).expect("kafka.log");
+            .map_err(|e| format!("cannot run java kafka.tools.StorageTool: {e}"))?;
+        if !format.status.success() {
+            return Err(format!(
+                "kafka-storage format failed: {}{}",
+                String::from_utf8_lossy(&format.stdout),
+                String::from_utf8_lossy(&format.stderr)
+            ));
+        }
+        let log = std::fs::File::create(dir.path().join("kafka.log"))
+            .and_then(|log| Ok((log.try_clone()?, log)))
+            .map_err(|e| format!("kafka.log: {e}"))?;
         let child = Command::new("java")
             .args([KAFKA_HEAP, "-cp", classpath, "kafka.Kafka"])
             .arg(&config)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("kafka.log"))
-            .stderr(log)
+            .stdout(log.0)
+            .stderr(log.1)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run java kafka.Kafka: {e}"));
+            .map_err(|e| format!("cannot run java kafka.Kafka: {e}"))?;
         let mut kafka = ApacheKafka {
             child,
             bootstrap: format!("127.0.0.1:{port}"),
@@ -85,21 +95,27 @@ impl ApacheKafka {
         let deadline = Instant::now() + KAFKA_START_TIMEOUT;
         while TcpStream::connect(&kafka.bootstrap).is_err() {
             if let Ok(Some(status)) = kafka.child.try_wait() {
-                panic!(
+                return Err(format!(
                     "Apache Kafka exited ({status}) while starting:\n{}",
                     kafka.log_tail()
-                );
+                ));
             }
-            assert!(
-                Instant::now() < deadline,
-                "Apache Kafka did not listen on {} within {} s:\n{}",
-                kafka.bootstrap,
-                KAFKA_START_TIMEOUT.as_secs(),
-                kafka.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(200));
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "Apache Kafka did not listen on {} within {} s:\n{}",
+                    kafka.bootstrap,
+                    KAFKA_START_TIMEOUT.as_secs(),
+                    kafka.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        kafka
+        Ok(kafka)
+    }
+
+    /// The JVM's process id (for CPU and memory figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn bootstrap(&self) -> &str {
@@ -133,16 +149,17 @@ impl Drop for ApacheKafka {
 }
 
 /// A fresh cluster id, from `kafka-storage random-uuid`.
-fn random_cluster_id(classpath: &str) -> String {
+fn random_cluster_id(classpath: &str) -> Result<String, String> {
     let out = Command::new("java")
         .args(["-cp", classpath, "kafka.tools.StorageTool", "random-uuid"])
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("cannot run java kafka.tools.StorageTool: {e}"));
-    assert!(
-        out.status.success(),
-        "kafka-storage random-uuid failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+        .map_err(|e| format!("cannot run java kafka.tools.StorageTool: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "kafka-storage random-uuid failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
