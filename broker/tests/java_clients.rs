@@ -836,3 +836,9 @@ fn kafka_connect_worker_copies_a_file_through_ironlog_and_resumes_after_a_restar
         );
     }
 }
+
+/// SCRAM credentials from Kafka 4.1's AdminClient and kafka-configs --entity-type users.
+#[test]
+fn java_scram_session() {
+    run_session("ScramSession", &classpaths().current);
+}

@@ -8,14 +8,14 @@
 # settings java_clients.rs gives Ironlog, runs the sessions named (default: all) against it
 # and stops it. The test suite never needs it.
 #
-# Usage: ./kafka-reference.sh [ClientSession|AdminSession|ClientBasics|ToolsSession|AclSession|QuotaSession ...]
+# Usage: ./kafka-reference.sh [ClientSession|AdminSession|ClientBasics|ToolsSession|AclSession|QuotaSession|ScramSession ...]
 #        PRINT=1 ./kafka-reference.sh ToolsSession   # also print every tool's output
 #        HOLD=1 ./kafka-reference.sh                 # keep Kafka running afterwards (Ctrl-C stops it)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$HERE"
 SESSIONS=("$@")
-[ ${#SESSIONS[@]} -gt 0 ] || SESSIONS=(ClientSession AdminSession ClientBasics ToolsSession AclSession QuotaSession)
+[ ${#SESSIONS[@]} -gt 0 ] || SESSIONS=(ClientSession AdminSession ClientBasics ToolsSession AclSession QuotaSession ScramSession)
 
 mvn -B -q compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 (cd legacy && mvn -B -q dependency:build-classpath -Dmdep.outputFile=target/classpath.txt)
