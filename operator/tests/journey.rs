@@ -260,6 +260,24 @@ async fn pods(client: &kube::Client, ns: &str, cluster: &str) -> Vec<Pod> {
         .unwrap_or_default()
 }
 
+/// `GET path` over plain HTTP/1.1: the body of a 200 answer, or `None`.
+async fn http_get(address: std::net::IpAddr, port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect((address, port)).await.ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+    };
+    tokio::time::timeout(Duration::from_secs(10), attempt)
+        .await
+        .ok()?
+}
+
 fn is_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
@@ -362,6 +380,38 @@ spec:
         nodes.len(),
         3,
         "the scheduler spreads the pool over the three zones' nodes: {nodes:?}"
+    );
+
+    // the operator's cluster gauges, fed from the brokers
+    let metrics_address = agent.in_cluster_address("operator");
+    let gauges = wait_until(
+        STEP_TIMEOUT,
+        "the operator's gauges report 3 brokers and no under-replicated or offline partition",
+        || {
+            let ns = ns.clone();
+            async move {
+                let text = http_get(metrics_address, 8080, "/metrics").await?;
+                let labels = format!("{{cluster=\"journey\",namespace=\"{ns}\"}}");
+                let value = |name: &str| -> Option<i64> {
+                    let prefix = format!("{name}{labels} ");
+                    text.lines()
+                        .find_map(|l| l.strip_prefix(prefix.as_str()))
+                        .and_then(|v| v.trim().parse().ok())
+                };
+                let gauges = (
+                    value("ironlog_operator_cluster_brokers_ready")?,
+                    value("ironlog_operator_cluster_under_replicated_partitions")?,
+                    value("ironlog_operator_cluster_offline_partitions")?,
+                );
+                (gauges.0 == 3).then_some(gauges)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        gauges,
+        (3, 0, 0),
+        "brokers ready, under-replicated, offline"
     );
 
     // each broker's rack is its node's zone (the pool's rackTopologyKey)

@@ -297,6 +297,16 @@ impl NodeAgent {
             .collect()
     }
 
+    /// The address of `key`'s namespace (see [`NodeAgent::in_cluster_command`]); the test
+    /// process reaches it.
+    pub fn in_cluster_address(&self, key: &str) -> IpAddr {
+        self.shared
+            .network
+            .slot(&format!("agent/{key}"))
+            .unwrap_or_else(|e| panic!("no namespace for {key}: {e}"))
+            .1
+    }
+
     /// `program` as a process in the cluster's network under `key` (its own namespace and
     /// address, kept per key), with the cluster's hosts file. It dies with the calling
     /// thread (PR_SET_PDEATHSIG).
