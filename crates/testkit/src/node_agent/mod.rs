@@ -111,6 +111,8 @@ pub struct AgentConfig {
 /// What the agent's tasks and pod workers share.
 pub(crate) struct Shared {
     pub client: Client,
+    /// Every pod process is started through it (see [`network::Spawner`]).
+    pub spawner: network::Spawner,
     pub network: PodNetwork,
     pub dir: PathBuf,
     pub images: BTreeMap<String, ImageConfig>,
@@ -205,6 +207,8 @@ impl NodeAgent {
 
         let shared = Arc::new(Shared {
             client: client.clone(),
+            spawner: network::Spawner::new()
+                .unwrap_or_else(|e| panic!("cannot start the agent's spawner thread: {e}")),
             network,
             dir: dir.path().to_path_buf(),
             images: config.images,

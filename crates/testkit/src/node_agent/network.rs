@@ -302,6 +302,51 @@ impl Enter {
     }
 }
 
+/// Starts processes from one thread that lives as long as the agent: `PR_SET_PDEATHSIG`
+/// fires when the *thread* that forked a child ends, and a runtime's threads come and go
+/// (`block_in_place`, idle blocking threads), which would kill a pod's process midway.
+/// Dropping the spawner ends its thread, and with it every process it started.
+pub(crate) struct Spawner {
+    requests: Mutex<std::sync::mpsc::Sender<SpawnRequest>>,
+}
+
+type SpawnRequest = (
+    std::process::Command,
+    std::sync::mpsc::Sender<std::io::Result<std::process::Child>>,
+);
+
+impl Spawner {
+    pub(crate) fn new() -> Result<Spawner, std::io::Error> {
+        let (requests, incoming) = std::sync::mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("agent-spawner".to_string())
+            .spawn(move || {
+                for (mut command, reply) in incoming {
+                    let _ = reply.send(command.spawn());
+                }
+            })?;
+        Ok(Spawner {
+            requests: Mutex::new(requests),
+        })
+    }
+
+    /// Spawns `command` on the spawner's thread (a fork: it blocks only briefly).
+    pub(crate) fn spawn(
+        &self,
+        command: std::process::Command,
+    ) -> Result<std::process::Child, std::io::Error> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send((command, reply))
+            .map_err(|_| std::io::Error::other("the agent's spawner thread is gone"))?;
+        answer
+            .recv()
+            .map_err(|_| std::io::Error::other("the agent's spawner thread is gone"))?
+    }
+}
+
 /// Makes each bind's target exist (a directory, or an empty file when the source is a
 /// file), as a container runtime makes mount points in a container's root. Here the root
 /// is the machine's, so a target outside the test's dirs stays behind as an empty mount

@@ -482,7 +482,8 @@ impl Worker {
             .envs(&placement.env)
             .stdin(Stdio::null());
         // SAFETY: prctl, setpgid and the system calls of `Enter::enter` only, between
-        // fork and exec. The process dies with the agent's thread (as a test's brokers do).
+        // fork and exec. The process dies with the agent's spawner thread (as a test's
+        // brokers die with the test).
         unsafe {
             command.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -522,8 +523,10 @@ impl Worker {
                 .try_clone()
                 .map_err(|e| SpecError::Missing(format!("log file: {e}")))?;
             command.stdout(file).stderr(err);
-            let child = command
-                .spawn()
+            let child = self
+                .shared
+                .spawner
+                .spawn(command)
                 .map_err(|e| SpecError::Missing(format!("cannot start {}: {e}", argv[0])))?;
             Ok::<_, SpecError>((child, placement))
         })();
@@ -580,7 +583,11 @@ impl Worker {
             let placement = c.placement.as_ref().ok_or("the container is not placed")?;
             let mut command = self.command(&argv, placement).map_err(|e| e.to_string())?;
             command.stdout(Stdio::null()).stderr(Stdio::null());
-            let mut child = command.spawn().map_err(|e| format!("exec: {e}"))?;
+            let mut child = self
+                .shared
+                .spawner
+                .spawn(command)
+                .map_err(|e| format!("exec: {e}"))?;
             let deadline = Instant::now() + timeout;
             loop {
                 match child.try_wait() {
