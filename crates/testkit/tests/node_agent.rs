@@ -1,6 +1,7 @@
 //! `NodeAgent` against a real control plane (the scheduler binds the pods): a pod runs with
 //! its command, `$(VAR)` expansion, downward-API fields, a Secret key and a ConfigMap volume;
-//! its exec readiness probe makes it Ready; a container that exits is restarted with its
+//! its exec readiness probe makes it Ready; a changed ConfigMap reaches the mounted file
+//! without a restart; a container that exits is restarted with its
 //! last state reported; deleting a pod sends SIGTERM and the pod goes away.
 
 use std::collections::BTreeMap;
@@ -140,7 +141,8 @@ async fn pods_run_with_their_env_and_volumes_restart_and_stop_on_deletion() {
                     "image": "shell:1",
                     "command": ["sh", "-c",
                         "echo \"greeting=$(cat /mnt/greeting) token=$TOKEN name=$POD_NAME ip=$POD_IP node=$NODE label=$APP tag=$TAG\"; \
-                         trap 'echo got TERM; exit 0' TERM; sleep 1000 & wait"],
+                         trap 'echo got TERM; exit 0' TERM; \
+                         while true; do echo \"now=$(cat /mnt/greeting)\"; sleep 1 & wait; done"],
                     "env": [
                         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
@@ -185,6 +187,35 @@ async fn pods_run_with_their_env_and_volumes_restart_and_stop_on_deletion() {
     assert!(
         log.contains(&expected),
         "the container saw its env and volume: want {expected:?} in:\n{log}"
+    );
+
+    // a changed ConfigMap reaches the mounted file of the running container
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), ns)
+        .patch(
+            "app-config",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"data": {"greeting": "bye"}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot change the ConfigMap: {e}"));
+    wait_for("the container reads the changed key", &agent, || {
+        let agent = &agent;
+        async move {
+            agent
+                .log(ns, "app", "main")
+                .contains("now=bye")
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        pods.get("app").await.ok().and_then(|p| p
+            .status?
+            .container_statuses?
+            .first()
+            .map(|c| c.restart_count)),
+        Some(0),
+        "a changed volume restarts nothing"
     );
 
     // a container that exits is started again, its last state reported

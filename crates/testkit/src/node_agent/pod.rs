@@ -38,6 +38,9 @@ const TICK: Duration = Duration::from_millis(250);
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(60);
 /// How long an exec probe may run past its timeout before it is killed.
 const EXEC_KILL_WAIT: Duration = Duration::from_secs(2);
+/// How often the ConfigMap and Secret volumes of running containers are written afresh (a
+/// kubelet's sync period is about a minute; tests need not wait that long).
+const VOLUME_SYNC_INTERVAL: Duration = Duration::from_secs(5);
 /// How often a stopping process is looked at.
 const EXIT_POLL: Duration = Duration::from_millis(50);
 
@@ -263,6 +266,7 @@ struct Worker {
     start_time: Value,
     last_status: Option<Value>,
     transitions: BTreeMap<&'static str, (bool, Value)>,
+    last_volume_sync: Instant,
 }
 
 impl Worker {
@@ -308,6 +312,7 @@ impl Worker {
             start_time: now(),
             last_status: None,
             transitions: BTreeMap::new(),
+            last_volume_sync: start,
         })
     }
 
@@ -353,10 +358,35 @@ impl Worker {
                 self.start(index, fetched);
             }
         }
+        if self.last_volume_sync.elapsed() >= VOLUME_SYNC_INTERVAL {
+            self.sync_volumes(fetched).await;
+        }
         for index in 0..self.containers.len() {
             self.probe(index).await;
         }
         self.write_status().await;
+    }
+
+    /// Writes the ConfigMap and Secret volumes of running containers afresh, as a kubelet
+    /// syncs them: a changed key reaches the mounted file (through a rename) without a
+    /// restart. A failure keeps the files as they are.
+    async fn sync_volumes(&mut self, fetched: Option<Fetched>) {
+        self.last_volume_sync = Instant::now();
+        if !self.containers.iter().any(|c| c.child.is_some()) {
+            return;
+        }
+        let fetched = match fetched {
+            Some(fetched) => fetched,
+            None => fetch(&self.shared, &self.pod).await,
+        };
+        for c in self.containers.iter().filter(|c| c.child.is_some()) {
+            let roots = VolumeRoots {
+                pod_dir: &self.pod_dir,
+            };
+            if let Err(e) = spec::volumes(&self.pod, &c.container, &roots, &fetched) {
+                tracing::debug!(container = %c.container.name, error = %e, "volumes not synced");
+            }
+        }
     }
 
     /// Notes a container's exit and schedules its restart (or not) per `policy`.
