@@ -143,7 +143,8 @@ fi
 
 # ------------------------------------------------------------------ kubernetes
 # The operator's tests run against a real API server: etcd, kube-apiserver,
-# kube-controller-manager and kube-scheduler built from their Go modules by
+# kube-controller-manager and kube-scheduler (and kubectl, which the journey test drives)
+# built from their Go modules by
 # operator/tests/k8s/build.sh, cached per machine in /var/cache/ironlog-k8s keyed by version
 # (a no-op when they are there; the first build takes a long while on 2 cores). Kubernetes
 # 1.36 needs Go 1.26: Debian's older Go fetches that toolchain from the Go module proxy.

@@ -143,6 +143,12 @@ async fn a_kafka_cluster_becomes_its_stateful_set_services_and_config() {
     let container = &spec.template.spec.as_ref().expect("a pod spec").containers[0];
     assert_eq!(container.image.as_deref(), Some("ironlog:0.1.0"));
     assert_eq!(
+        container.command.as_deref(),
+        Some(&["ironlog".to_string()][..]),
+        "the container names its program: args alone would run under the image's \
+         entrypoint (`ironlog broker`)"
+    );
+    assert_eq!(
         container.args.as_deref(),
         Some(
             &[

@@ -77,6 +77,9 @@ pub struct ControlPlaneBinaries {
     pub kube_apiserver: PathBuf,
     pub kube_controller_manager: PathBuf,
     pub kube_scheduler: PathBuf,
+    /// The client, built beside the control plane from the same module; the plane's
+    /// kubeconfig works with it.
+    pub kubectl: PathBuf,
 }
 
 impl ControlPlaneBinaries {
@@ -96,6 +99,7 @@ impl ControlPlaneBinaries {
             kube_apiserver: kube.join("kube-apiserver"),
             kube_controller_manager: kube.join("kube-controller-manager"),
             kube_scheduler: kube.join("kube-scheduler"),
+            kubectl: kube.join("kubectl"),
         }
     }
 

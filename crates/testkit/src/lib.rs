@@ -25,7 +25,8 @@
 //!   bytes no client may send, [`requests`]: its typed requests; [`tools`]: kcat, python and node clients.
 //! - `control_plane` (feature `kubernetes`): `TestControlPlane`, a real etcd +
 //!   kube-apiserver (+ controller manager and scheduler) as envtest starts them, for the
-//!   operator's tests.
+//!   operator's tests; `node_agent` (same feature): `NodeAgent`, a small kubelet running the
+//!   pods bound to its nodes as local processes, each in its own network namespace.
 //!
 //! The kit never reaches into broker internals: it drives the binary and the wire protocol
 //! only. Test helpers fail with a sentence naming what did not happen (they panic: a test
@@ -43,6 +44,8 @@ pub mod dirs;
 pub mod groups;
 pub mod load;
 pub mod netns;
+#[cfg(feature = "kubernetes")]
+pub mod node_agent;
 pub mod ports;
 pub mod process;
 pub mod raw;

@@ -28,16 +28,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 /// The prefix of every namespace a lab creates.
-const NAMESPACE_PREFIX: &str = "ilnet-";
+pub(crate) const NAMESPACE_PREFIX: &str = "ilnet-";
 /// The prefix of the test-side interface of a lab.
-const HOST_LINK_PREFIX: &str = "iln";
+pub(crate) const HOST_LINK_PREFIX: &str = "iln";
 /// The host part of the test process's address on the lab's subnet.
-const HOST_OCTET: u8 = 254;
+pub(crate) const HOST_OCTET: u8 = 254;
 /// How many subnets a lab tries before it gives up.
 const SUBNET_CANDIDATES_MAX: u32 = 500;
 
 /// Labs started by this process, numbering their names.
-static LAB_SEQUENCE: AtomicU32 = AtomicU32::new(0);
+pub(crate) static LAB_SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
 /// One private network of namespaces; see the module docs.
 #[derive(Debug)]
@@ -301,14 +301,14 @@ impl Drop for NetworkLab {
 }
 
 /// Runs a command; panics naming it and its stderr if it fails.
-fn run(program: &str, args: &[&str]) {
+pub(crate) fn run(program: &str, args: &[&str]) {
     if let Err(message) = quiet(program, args) {
         panic!("{message}");
     }
 }
 
 /// Runs a command; the error names it, its status and its stderr.
-fn quiet(program: &str, args: &[&str]) -> Result<String, String> {
+pub(crate) fn quiet(program: &str, args: &[&str]) -> Result<String, String> {
     let output = Command::new(program)
         .args(args)
         .output()
@@ -337,7 +337,7 @@ fn lab_pid(rest: &str) -> Option<u32> {
 }
 
 /// Removes the namespaces and test-side links of labs whose process is gone.
-fn remove_stale_labs() {
+pub(crate) fn remove_stale_labs() {
     let namespaces = quiet("ip", &["netns", "list"]).unwrap_or_default();
     for line in namespaces.lines() {
         let Some(name) = line.split_whitespace().next() else {
@@ -368,7 +368,7 @@ fn remove_stale_labs() {
 
 /// A `/24` in `10.0.0.0/8` no address or route of this machine touches, picked from the pid
 /// and the lab's number so parallel labs start apart.
-fn free_subnet(seq: u32) -> [u8; 3] {
+pub(crate) fn free_subnet(seq: u32) -> [u8; 3] {
     let taken = taken_subnets();
     let start = std::process::id()
         .wrapping_mul(7919)

@@ -5,7 +5,8 @@
 //! that read them.
 //!
 //! How a node gets its configuration: the pod runs `ironlog broker --config
-//! /etc/ironlog/$(POD_NAME).properties`; the file holds the node's complete settings (node id,
+//! /etc/ironlog/$(POD_NAME).properties` — the container's whole command line (`command`
+//! and `args`), whatever the image's entrypoint; the file holds the node's complete settings (node id,
 //! roles, listeners and advertised listeners by the pod's DNS name, quorum voters, log dir,
 //! the spec's config). The broker reads `IRONLOG_*` variables over the file and the image
 //! presets three of them, so the container sets those three (`log.dirs`, `listeners`,
@@ -37,6 +38,8 @@ use crate::crd::kafka_cluster::NodeRole;
 use super::names;
 use super::validate::ValidCluster;
 
+/// The broker's program in the image (`/usr/local/bin/ironlog`, on the image's PATH).
+pub const BROKER_PROGRAM: &str = "ironlog";
 /// The image when the spec names neither an image nor a version.
 pub const DEFAULT_IMAGE: &str = "ironlog:latest";
 /// How long a node may take to stop (controlled shutdown moves leaderships first).
@@ -382,6 +385,9 @@ fn stateful_set(cluster: &ValidCluster, pool_index: usize) -> StatefulSet {
     let container = Container {
         name: "ironlog".to_string(),
         image: Some(image),
+        // the whole command line, not args under the image's entrypoint: the broker image's
+        // ENTRYPOINT is `ironlog broker`, so args alone would run `ironlog broker broker`
+        command: Some(vec![BROKER_PROGRAM.to_string()]),
         args: Some(vec![
             "broker".to_string(),
             "--config".to_string(),

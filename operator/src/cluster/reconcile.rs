@@ -9,7 +9,8 @@
 //! 5. [`delete_orphans`] — objects with the cluster's labels that the spec no longer wants
 //!    (a removed pool's StatefulSet);
 //! 6. [`observe`] + [`write_status`] — ready nodes from the StatefulSets, `Ready` /
-//!    `Progressing` / `Degraded`, `observedGeneration`, the bootstrap address.
+//!    `Progressing` / `Degraded`, `observedGeneration`, the bootstrap address; once a node
+//!    is ready, the brokers' own view (`health`) feeds the cluster gauges.
 //!
 //! Deleting a KafkaCluster needs no code here: every object has an owner reference to it
 //! and Kubernetes' garbage collector removes them. API errors are returned to the
@@ -41,8 +42,9 @@ use super::validate::{validate, ValidCluster};
 /// How soon a cluster whose nodes are not all ready is looked at again (owned objects'
 /// changes wake it sooner).
 pub const REQUEUE_NOT_READY: Duration = Duration::from_secs(10);
-/// How often a ready cluster is looked at again, changes or not.
-pub const REQUEUE_READY: Duration = Duration::from_secs(300);
+/// How often a ready cluster is looked at again, changes or not (its gauges are as old as
+/// this at most).
+pub const REQUEUE_READY: Duration = Duration::from_secs(60);
 
 /// What the controller's reconciles share.
 pub struct Context {
@@ -187,6 +189,9 @@ async fn reconcile_cluster(
     let client = &context.client;
     if cluster.meta().deletion_timestamp.is_some() {
         // owner references take the objects along
+        context
+            .metrics
+            .forget_cluster(&namespace, &cluster.name_any());
         return Ok(Action::await_change());
     }
     let generation = cluster.meta().generation;
@@ -334,6 +339,23 @@ async fn reconcile_cluster(
         .listeners
         .first()
         .map(|l| l.bootstrap_servers.clone());
+    if let Some(bootstrap) = status
+        .bootstrap_servers
+        .as_deref()
+        .filter(|_| observed.ready > 0)
+    {
+        // the gauges: best effort, a cluster that does not answer keeps its last values
+        match super::health::probe(bootstrap).await {
+            Ok(health) => {
+                context
+                    .metrics
+                    .set_cluster_health(&namespace, &cluster.name_any(), health)
+            }
+            Err(e) => {
+                tracing::info!(cluster = %cluster.name_any(), error = %e, "the brokers' health is unknown")
+            }
+        }
+    }
     write_status(client, &cluster, &namespace, status).await?;
     Ok(Action::requeue(if ready {
         REQUEUE_READY

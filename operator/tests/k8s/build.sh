@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # build.sh — build the Kubernetes control plane the operator tests run against: etcd,
-# kube-apiserver, kube-controller-manager and kube-scheduler, from their published Go modules.
+# kube-apiserver, kube-controller-manager and kube-scheduler, and kubectl (the journey test
+# applies and waits with it, as a user does), from their published Go modules.
 #
 # The binaries are built once per machine and cached outside the clone, keyed by version:
-#   $IRONLOG_K8S_CACHE/kubernetes-<K8S_VERSION>/{kube-apiserver,kube-controller-manager,kube-scheduler}
+#   $IRONLOG_K8S_CACHE/kubernetes-<K8S_VERSION>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $IRONLOG_K8S_CACHE/etcd-<ETCD_VERSION>/etcd
 # A binary that is already there is not built again. The Go module and build caches live under
 # the cache directory too. Prints the two directories on its last lines (KUBE_BIN=, ETCD_BIN=).
@@ -75,7 +76,7 @@ SRC
 fi
 
 # ------------------------------------------------------------------ kubernetes
-bins=(kube-apiserver kube-controller-manager kube-scheduler)
+bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 missing=0
 for b in "${bins[@]}"; do [ -x "$KUBE_DIR/$b" ] || missing=1; done
 if [ "$missing" = 0 ]; then
@@ -115,6 +116,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 SRC
   go mod tidy
@@ -135,6 +137,7 @@ SRC
     mv "$KUBE_DIR/$b.tmp" "$KUBE_DIR/$b"
   done
   "$KUBE_DIR/kube-apiserver" --version
+  "$KUBE_DIR/kubectl" version --client
 fi
 
 echo "KUBE_BIN=$KUBE_DIR"
