@@ -52,6 +52,8 @@ need_cmd curl curl
 # the metrics tests (broker/tests/metrics.rs): promtool and a Prometheus server
 need_cmd promtool prometheus
 need_cmd prometheus prometheus
+# the Argo CD health check test (operator/tests/argocd.rs): Lua 5.1, as Argo CD runs it
+need_cmd lua5.1 lua5.1
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 # the container tests (broker/tests/container.rs): podman as root with runc, netavark
 # networks with DNS (aardvark-dns) and iptables, podman-compose, and debootstrap to make
