@@ -2,7 +2,9 @@
 """Writes the Grafana dashboards under charts/dashboards/ (run: python3 charts/generate_dashboards.py).
 
 Edit the panels here and regenerate; broker/tests/dashboards.rs runs every query against a
-real Prometheus scraping a broker and a canary. Metric names: docs/metrics.md."""
+real Prometheus scraping a broker and a canary. Metric names: docs/metrics.md. The operator's
+dashboard goes into its chart (charts/ironlog-operator/dashboards/); its metric names are
+operator/src/metrics.rs's, which operator/tests/observability.rs and manifests.rs check."""
 import os
 os.chdir(os.path.dirname(os.path.abspath(__file__)))
 import json
