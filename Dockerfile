@@ -6,9 +6,11 @@
 #
 # Targets:
 #   broker    the broker, `ironlog broker` (the default: the last stage)
-#   operator  the Kubernetes operator: added by the operator issue, as a stage
-#             `FROM runtime AS operator` that copies `ironlog-operator` out of `build`
-#             (build it there with `--bin ironlog-operator`); keep `broker` the last stage.
+#   operator  the Kubernetes operator, `ironlog-operator run` (the Helm chart's image):
+#               docker build --target operator -t ironlog-operator .
+#             Built in a stage of its own (`build-operator`), so building the broker image
+#             does not compile the operator and its Kubernetes client; keep `broker` the
+#             last stage.
 #
 # Settings come from the environment, one variable per setting, named as Kafka's image
 # names them: IRONLOG_ + the key upper-cased, `.` written `_`, `_` written `__`, `-`
@@ -26,13 +28,16 @@ ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 # Empty unless `--build-context cargo-registry=DIR` replaces it (offline builds).
 FROM scratch AS cargo-registry
 
-# ------------------------------------------------------------------------------ build
-FROM ${RUST_IMAGE} AS build
+# ----------------------------------------------------------------------------- source
+FROM ${RUST_IMAGE} AS source
 # The context is what the workspace build reads and nothing else (.dockerignore lets in
 # only the manifests, broker/ without its tests, crates/, bench/ and operator/ without
 # its tests: every workspace
 # member must be there for cargo to read the workspace).
 COPY . /src/
+
+# ------------------------------------------------------------------------------ build
+FROM source AS build
 # The target dir is a cache mount: a rebuild after a source change compiles only the
 # workspace crates. The binary is copied out of it, into the layer.
 RUN --mount=type=cache,id=ironlog-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
@@ -65,7 +70,38 @@ RUN groupadd --gid 1000 ironlog \
         --shell /usr/sbin/nologin ironlog \
     && install -d -o 1000 -g 1000 -m 0750 /var/lib/ironlog
 # CA certificates for TLS to other services, from the build image (no network needed).
-COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=source /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+
+# --------------------------------------------------------------------- build-operator
+# As `build`, for the operator's binary (same cache mounts: one target dir, so the
+# dependencies both binaries share compile once).
+FROM source AS build-operator
+RUN --mount=type=cache,id=ironlog-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,id=ironlog-cargo-target,target=/src/target,sharing=locked \
+    --mount=type=bind,from=cargo-registry,target=/offline-registry \
+    set -eu; \
+    cd /src; \
+    find broker crates bench operator -type f -exec touch {} +; \
+    if [ -d /offline-registry/index ]; then \
+        export CARGO_HOME=/tmp/cargo-offline CARGO_NET_OFFLINE=true; \
+        mkdir -p "$CARGO_HOME"; \
+        ln -s /offline-registry "$CARGO_HOME/registry"; \
+    fi; \
+    cargo build --release --locked -p ironlog-operator --bin ironlog-operator; \
+    install -D -m 0755 target/release/ironlog-operator /out/ironlog-operator
+
+# --------------------------------------------------------------------------- operator
+# The operator needs no volume, no shell and no writable file system (the Helm chart
+# mounts the root read-only): it talks to the API server with the pod's service account
+# and serves /metrics and /health on 8080.
+FROM runtime AS operator
+COPY --from=build-operator /out/ironlog-operator /usr/local/bin/ironlog-operator
+EXPOSE 8080
+USER 1000:1000
+# SIGTERM stops the controllers after the reconciles in flight.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["ironlog-operator"]
+CMD ["run"]
 
 # ----------------------------------------------------------------------------- broker
 FROM runtime AS broker

@@ -52,6 +52,8 @@ need_cmd curl curl
 # the metrics tests (broker/tests/metrics.rs): promtool and a Prometheus server
 need_cmd promtool prometheus
 need_cmd prometheus prometheus
+# the Argo CD health check test (operator/tests/argocd.rs): Lua 5.1, as Argo CD runs it
+need_cmd lua5.1 lua5.1
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 # the container tests (broker/tests/container.rs): podman as root with runc, netavark
 # networks with DNS (aardvark-dns) and iptables, podman-compose, and debootstrap to make
@@ -146,7 +148,8 @@ fi
 # kube-controller-manager and kube-scheduler (and kubectl, which the journey test drives)
 # built from their Go modules by
 # operator/tests/k8s/build.sh, cached per machine in /var/cache/ironlog-k8s keyed by version
-# (a no-op when they are there; the first build takes a long while on 2 cores). Kubernetes
+# (a no-op when they are there; the first build takes a long while on 2 cores). The same
+# script builds helm (helm.sh/helm/v4) for the chart tests when it is absent. Kubernetes
 # 1.36 needs Go 1.26: Debian's older Go fetches that toolchain from the Go module proxy.
 step "Kubernetes control plane for the operator tests"
 if ! command -v go >/dev/null 2>&1; then
@@ -162,7 +165,7 @@ if command -v go >/dev/null 2>&1; then
     echo "$(go env GOVERSION) is older than go1.26: building with the go1.26.8 toolchain"
     export K8S_GOTOOLCHAIN=go1.26.8
   fi
-  bash "$ROOT/operator/tests/k8s/build.sh" || fail_step "operator/tests/k8s/build.sh (the Kubernetes binaries)"
+  bash "$ROOT/operator/tests/k8s/build.sh" || fail_step "operator/tests/k8s/build.sh (the Kubernetes binaries and helm)"
 fi
 
 # ------------------------------------------------------------------ cargo
@@ -291,10 +294,26 @@ else
   [ "$COMPAT_FAILED" -eq 0 ] || fail_step "compat ($COMPAT_FAILED failed)"
 fi
 
+# ------------------------------------------------------------------ e2e on kind
+# e2e/kind.sh installs the chart and a 3-broker cluster into a real Kubernetes cluster:
+# only the one IRONLOG_E2E_KUBECONFIG names (never whatever KUBECONFIG happens to point
+# at), with the images loaded there (README "Run on kind").
+E2E_NOTE=""
+step "e2e: the journey on a kind cluster (e2e/kind.sh)"
+if [ -n "${IRONLOG_E2E_KUBECONFIG:-}" ]; then
+  HELM_DIR=${IRONLOG_K8S_CACHE:-/var/cache/ironlog-k8s}/helm-${HELM_VERSION:-v4.3.1}
+  PATH="$HELM_DIR:$PATH" KUBECONFIG="$IRONLOG_E2E_KUBECONFIG" E2E_REQUIRE_CLUSTER=1 bash "$ROOT/e2e/kind.sh" \
+    || fail_step "e2e/kind.sh"
+else
+  E2E_NOTE="e2e on kind: not run, IRONLOG_E2E_KUBECONFIG is not set (the workflow .github/workflows/e2e-kind.yml runs it)"
+  echo "$E2E_NOTE"
+fi
+
 # ------------------------------------------------------------------ summary
 echo
 echo "==> summary ($((SECONDS - START)) s)"
 for s in "${SKIPPED_STEPS[@]}"; do echo "!!!!! SKIPPED step (asked for): $s"; done
+[ -n "$E2E_NOTE" ] && echo "!!!!! $E2E_NOTE"
 if [ ${#FAILED_STEPS[@]} -eq 0 ]; then
   if [ ${#SKIPPED_STEPS[@]} -eq 0 ]; then echo "all steps passed"; else echo "all steps that ran passed"; fi
 else

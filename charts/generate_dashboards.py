@@ -2,7 +2,9 @@
 """Writes the Grafana dashboards under charts/dashboards/ (run: python3 charts/generate_dashboards.py).
 
 Edit the panels here and regenerate; broker/tests/dashboards.rs runs every query against a
-real Prometheus scraping a broker and a canary. Metric names: docs/metrics.md."""
+real Prometheus scraping a broker and a canary. Metric names: docs/metrics.md. The operator's
+dashboard goes into its chart (charts/ironlog-operator/dashboards/); its metric names are
+operator/src/metrics.rs's, which operator/tests/observability.rs and manifests.rs check."""
 import os
 os.chdir(os.path.dirname(os.path.abspath(__file__)))
 import json
@@ -157,3 +159,42 @@ d.panel("timeseries", "Lost / duplicated / out-of-order records by broker", [
 d.panel("timeseries", "Canary errors per second by kind", [("sum by (kind) (rate(ironlog_canary_errors_total[" + RI + "]))", "{{kind}}")],
         desc="Metadata, topic and partition creation, and ListOffsets failures.")
 d.write("dashboards/ironlog-canary.json")
+
+# --- operator (shipped in the operator's chart: charts/ironlog-operator/dashboards/; the
+# operator's metrics are in operator/src/metrics.rs, and operator/tests/observability.rs
+# checks every name used here is one of them)
+C = 'controller=~"$controller"'
+N = 'namespace=~"$namespace"'
+d = D("ironlog-operator", "Ironlog / Operator", [var_ds(),
+      var_q("controller", "ironlog_operator_reconciliations_total", "controller"),
+      var_q("namespace", "ironlog_operator_resource_condition", "namespace")])
+d.panel("stat", "Operator up", [('max(up{job="ironlog-operator"})', "up")], w=4, h=4,
+        steps=[{"color": "red", "value": None}, {"color": "green", "value": 1}])
+d.panel("stat", "Reconciles per second", [(f"sum(rate(ironlog_operator_reconciliations_total{{{C}}}[{RI}]))", "reconciles")], unit="reqps", w=4, h=4,
+        steps=[{"color": "blue", "value": None}])
+d.panel("stat", "Failed reconciles (share)", [(f"sum(rate(ironlog_operator_reconciliations_total{{result=\"error\",{C}}}[{RI}])) / sum(rate(ironlog_operator_reconciliations_total{{{C}}}[{RI}]))", "failed")],
+        unit="percentunit", w=4, h=4, steps=[{"color": "green", "value": None}, {"color": "orange", "value": 0.05}, {"color": "red", "value": 0.5}])
+d.panel("stat", "KafkaClusters Ready", [(f"sum(ironlog_operator_resource_condition{{controller=\"kafkacluster\",type=\"Ready\",{N}}}) or vector(0)", "ready"),
+        (f"count(ironlog_operator_resource_condition{{controller=\"kafkacluster\",type=\"Ready\",{N}}}) or vector(0)", "all")], w=4, h=4,
+        steps=[{"color": "blue", "value": None}])
+d.panel("stat", "Degraded resources", [(f"sum(ironlog_operator_resource_condition{{type=\"Degraded\",{N}}}) or vector(0)", "degraded")], w=4, h=4)
+d.panel("stat", "Brokers ready / wanted", [(f"sum(ironlog_operator_cluster_brokers_ready{{{N}}}) or vector(0)", "ready"), (f"sum(ironlog_operator_cluster_brokers{{{N}}}) or vector(0)", "wanted")], w=4, h=4,
+        steps=[{"color": "blue", "value": None}])
+d.panel("timeseries", "Reconciles per second by controller and result", [(f"sum by (controller, result) (rate(ironlog_operator_reconciliations_total{{{C}}}[{RI}]))", "{{controller}} {{result}}")], unit="reqps")
+d.panel("timeseries", "Failed reconciles per second by reason", [(f"sum by (controller, reason) (rate(ironlog_operator_reconcile_failures_total{{{C}}}[{RI}]))", "{{controller}} {{reason}}")],
+        desc="The reason is the kind of error: an API call refused or failed, the brokers unreachable, a conflict.")
+d.panel("timeseries", "Reconcile duration p50 / p99 by controller", [
+    (f"histogram_quantile(0.99, sum by (le, controller) (rate(ironlog_operator_reconcile_duration_seconds_bucket{{{C}}}[{RI}])))", "{{controller}} p99"),
+    (f"histogram_quantile(0.50, sum by (le, controller) (rate(ironlog_operator_reconcile_duration_seconds_bucket{{{C}}}[{RI}])))", "{{controller}} p50")], unit="s")
+d.panel("timeseries", "Mean reconcile duration by controller", [
+    (f"sum by (controller) (rate(ironlog_operator_reconcile_duration_seconds_sum{{{C}}}[{RI}])) / sum by (controller) (rate(ironlog_operator_reconcile_duration_seconds_count{{{C}}}[{RI}]))", "{{controller}}")], unit="s")
+d.panel("timeseries", "Brokers ready and wanted by cluster", [
+    (f"sum by (namespace, cluster) (ironlog_operator_cluster_brokers_ready{{{N}}})", "{{namespace}}/{{cluster}} ready"),
+    (f"sum by (namespace, cluster) (ironlog_operator_cluster_brokers{{{N}}})", "{{namespace}}/{{cluster}} wanted")])
+d.panel("timeseries", "Resources not Ready or Degraded", [
+    (f"sum by (controller) (1 - ironlog_operator_resource_condition{{type=\"Ready\",{N}}})", "{{controller}} not Ready"),
+    (f"sum by (controller) (ironlog_operator_resource_condition{{type=\"Degraded\",{N}}})", "{{controller}} Degraded")],
+    desc="Per controller, the resources whose Ready condition is not True, and those whose Degraded condition is True.")
+d.panel("table", "Conditions by resource", [(f"ironlog_operator_resource_condition{{{N}}}", "")], w=24, h=8,
+        desc="1: the condition is True. Paused resources are not reconciled until their ironlog.dev/paused annotation is removed.")
+d.write("ironlog-operator/dashboards/ironlog-operator.json")

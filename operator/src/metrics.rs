@@ -1,16 +1,24 @@
 //! `metrics`: the operator's own Prometheus metrics and its HTTP endpoint (`/metrics`,
 //! `/health`). Per controller (`kafkacluster`, `topic`): reconciliations by result,
-//! failures by reason, reconcile duration. Per KafkaCluster: what its brokers report at
-//! its last reconcile (`cluster::health`), removed with the cluster.
+//! failures by reason, reconcile duration; per resource, its conditions, and per
+//! KafkaCluster its brokers. The resource gauges are read from the controllers' caches at
+//! scrape time, so a deleted resource's series disappear with it; what a cluster's brokers
+//! report (`cluster::health`) is set at its reconciles and removed with the cluster.
 //!
 //! | metric | labels |
 //! |---|---|
 //! | `ironlog_operator_reconciliations_total` | `controller`, `result` (`ok`, `error`) |
 //! | `ironlog_operator_reconcile_failures_total` | `controller`, `reason` (the error's kind) |
 //! | `ironlog_operator_reconcile_duration_seconds` | `controller` |
-//! | `ironlog_operator_cluster_brokers_ready` | `namespace`, `cluster` |
+//! | `ironlog_operator_resource_condition` | `controller`, `namespace`, `name`, `type`: 1 while the condition is `True` |
+//! | `ironlog_operator_cluster_brokers` | `namespace`, `cluster`: the brokers the spec asks for |
+//! | `ironlog_operator_cluster_brokers_ready` | `namespace`, `cluster`: the ready ones (status) |
+//! | `ironlog_operator_cluster_brokers_registered` | `namespace`, `cluster`: the brokers the cluster lists as serving |
 //! | `ironlog_operator_cluster_under_replicated_partitions` | `namespace`, `cluster` |
 //! | `ironlog_operator_cluster_offline_partitions` | `namespace`, `cluster` |
+//!
+//! The charts' operator dashboard and alert rules (`charts/ironlog-operator`) use these names;
+//! `operator/tests/observability.rs` checks each one they name is here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,11 +26,19 @@ use std::time::Instant;
 
 use axum::routing::get;
 use axum::Router;
+use kube::runtime::reflector::Store;
+use kube::ResourceExt;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::cluster::health::ClusterHealth;
+use crate::crd::kafka_cluster::KafkaCluster;
+use crate::crd::topic::Topic;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+/// Fills the resource gauges from one controller's cache, at scrape time.
+type Observer = Box<dyn Fn(&Metrics) + Send + Sync>;
 
 /// The operator's metrics; cheap to share (`Arc`).
 pub struct Metrics {
@@ -30,9 +46,13 @@ pub struct Metrics {
     reconciliations: IntCounterVec,
     failures: IntCounterVec,
     duration: HistogramVec,
+    conditions: IntGaugeVec,
+    brokers: IntGaugeVec,
     brokers_ready: IntGaugeVec,
+    brokers_registered: IntGaugeVec,
     under_replicated: IntGaugeVec,
     offline: IntGaugeVec,
+    observers: std::sync::Mutex<Vec<Observer>>,
 }
 
 impl Metrics {
@@ -60,11 +80,29 @@ impl Metrics {
             .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["controller"],
         )?;
+        let conditions = IntGaugeVec::new(
+            Opts::new(
+                "ironlog_operator_resource_condition",
+                "1 while the resource's condition of this type is True, else 0.",
+            ),
+            &["controller", "namespace", "name", "type"],
+        )?;
+        let brokers = IntGaugeVec::new(
+            Opts::new(
+                "ironlog_operator_cluster_brokers",
+                "Brokers a KafkaCluster's status counts (its spec's).",
+            ),
+            &["namespace", "cluster"],
+        )?;
         let cluster_gauge = |name: &str, help: &str| {
             IntGaugeVec::new(Opts::new(name, help), &["namespace", "cluster"])
         };
         let brokers_ready = cluster_gauge(
             "ironlog_operator_cluster_brokers_ready",
+            "Ready brokers of a KafkaCluster, as its status reports them.",
+        )?;
+        let brokers_registered = cluster_gauge(
+            "ironlog_operator_cluster_brokers_registered",
             "Brokers the cluster lists as serving (registered and unfenced).",
         )?;
         let under_replicated = cluster_gauge(
@@ -78,7 +116,10 @@ impl Metrics {
         registry.register(Box::new(reconciliations.clone()))?;
         registry.register(Box::new(failures.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(conditions.clone()))?;
+        registry.register(Box::new(brokers.clone()))?;
         registry.register(Box::new(brokers_ready.clone()))?;
+        registry.register(Box::new(brokers_registered.clone()))?;
         registry.register(Box::new(under_replicated.clone()))?;
         registry.register(Box::new(offline.clone()))?;
         Ok(Arc::new(Metrics {
@@ -86,17 +127,21 @@ impl Metrics {
             reconciliations,
             failures,
             duration,
+            conditions,
+            brokers,
             brokers_ready,
+            brokers_registered,
             under_replicated,
             offline,
+            observers: std::sync::Mutex::new(Vec::new()),
         }))
     }
 
-    /// What cluster `namespace/cluster`'s brokers reported last.
+    /// What cluster `namespace/cluster`'s brokers reported at its last reconcile.
     pub fn set_cluster_health(&self, namespace: &str, cluster: &str, health: ClusterHealth) {
         let labels = [namespace, cluster];
         let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.brokers_ready
+        self.brokers_registered
             .with_label_values(&labels)
             .set(count(health.brokers));
         self.under_replicated
@@ -107,10 +152,89 @@ impl Metrics {
             .set(count(health.offline_partitions));
     }
 
-    /// A deleted cluster's gauges go with it.
+    /// A deleted cluster's broker-reported gauges go with it.
     pub fn forget_cluster(&self, namespace: &str, cluster: &str) {
-        for gauge in [&self.brokers_ready, &self.under_replicated, &self.offline] {
+        for gauge in [&self.brokers_registered, &self.under_replicated, &self.offline] {
             let _ = gauge.remove_label_values(&[namespace, cluster]);
+        }
+    }
+
+    /// Reports the KafkaClusters of `store` (the controller's cache) at every scrape: their
+    /// conditions, the brokers their spec asks for and the ready ones.
+    pub fn observe_clusters(&self, store: Store<KafkaCluster>) {
+        self.observe(Box::new(move |metrics: &Metrics| {
+            for cluster in store.state() {
+                let namespace = cluster.namespace().unwrap_or_default();
+                let name = cluster.name_any();
+                let Some(status) = &cluster.status else {
+                    continue;
+                };
+                metrics.record_conditions("kafkacluster", &namespace, &name, &status.conditions);
+                // `ready/total`, as the status and `kubectl get` show it
+                if let Some((ready, total)) =
+                    status.brokers.as_deref().and_then(|b| b.split_once('/'))
+                {
+                    if let (Ok(ready), Ok(total)) = (ready.parse(), total.parse()) {
+                        let labels = [namespace.as_str(), name.as_str()];
+                        metrics.brokers_ready.with_label_values(&labels).set(ready);
+                        metrics.brokers.with_label_values(&labels).set(total);
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Reports the conditions of the Topics of `store` (the controller's cache) at every
+    /// scrape.
+    pub fn observe_topics(&self, store: Store<Topic>) {
+        self.observe(Box::new(move |metrics: &Metrics| {
+            for topic in store.state() {
+                if let Some(status) = &topic.status {
+                    let namespace = topic.namespace().unwrap_or_default();
+                    metrics.record_conditions(
+                        "topic",
+                        &namespace,
+                        &topic.name_any(),
+                        &status.conditions,
+                    );
+                }
+            }
+        }));
+    }
+
+    fn observe(&self, observer: Observer) {
+        self.observers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(observer);
+    }
+
+    fn record_conditions(
+        &self,
+        controller: &str,
+        namespace: &str,
+        name: &str,
+        conditions: &[Condition],
+    ) {
+        for condition in conditions {
+            let value = i64::from(condition.status == "True");
+            self.conditions
+                .with_label_values(&[controller, namespace, name, condition.type_.as_str()])
+                .set(value);
+        }
+    }
+
+    /// The resource gauges anew from the controllers' caches.
+    fn refresh(&self) {
+        let observers = self
+            .observers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.conditions.reset();
+        self.brokers.reset();
+        self.brokers_ready.reset();
+        for observer in observers.iter() {
+            observer(self);
         }
     }
 
@@ -125,6 +249,7 @@ impl Metrics {
 
     /// The metrics in Prometheus' text format.
     pub fn render(&self) -> String {
+        self.refresh();
         let mut buffer = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::warn!(error = %e, "cannot encode the metrics");
@@ -184,6 +309,55 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListene
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::runtime::reflector::store::Writer;
+    use kube::runtime::watcher;
+
+    fn cluster(name: &str, brokers: &str, degraded: bool) -> KafkaCluster {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "ironlog.dev/v1alpha1",
+            "kind": "KafkaCluster",
+            "metadata": {"name": name, "namespace": "kafka"},
+            "spec": {"nodePools": [{"name": "a", "replicas": 3, "roles": ["broker", "controller"],
+                                     "storage": {"size": "1Gi"}}],
+                     "listeners": [{"name": "PLAINTEXT", "port": 9092, "type": "internal"}]},
+            "status": {"brokers": brokers, "conditions": [
+                {"type": "Ready", "status": if degraded { "False" } else { "True" }, "reason": "R",
+                 "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                {"type": "Degraded", "status": if degraded { "True" } else { "False" }, "reason": "R",
+                 "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        }))
+        .expect("a KafkaCluster")
+    }
+
+    #[test]
+    fn cluster_gauges_follow_the_cache_and_vanish_with_the_cluster() {
+        let metrics = Metrics::new().expect("metrics register");
+        let mut writer: Writer<KafkaCluster> = Writer::default();
+        metrics.observe_clusters(writer.as_reader());
+        let a = cluster("a", "3/3", false);
+        let b = cluster("b", "1/3", true);
+        writer.apply_watcher_event(&watcher::Event::Apply(a));
+        writer.apply_watcher_event(&watcher::Event::Apply(b.clone()));
+        let text = metrics.render();
+        for line in [
+            r#"ironlog_operator_cluster_brokers_ready{cluster="a",namespace="kafka"} 3"#,
+            r#"ironlog_operator_cluster_brokers{cluster="b",namespace="kafka"} 3"#,
+            r#"ironlog_operator_cluster_brokers_ready{cluster="b",namespace="kafka"} 1"#,
+            r#"ironlog_operator_resource_condition{controller="kafkacluster",name="b",namespace="kafka",type="Degraded"} 1"#,
+            r#"ironlog_operator_resource_condition{controller="kafkacluster",name="a",namespace="kafka",type="Ready"} 1"#,
+        ] {
+            assert!(text.contains(line), "no line {line} in:\n{text}");
+        }
+        writer.apply_watcher_event(&watcher::Event::Delete(b));
+        let text = metrics.render();
+        assert!(
+            !text.contains(r#"name="b""#) && !text.contains(r#"cluster="b""#),
+            "a deleted cluster's series stay:\n{text}"
+        );
+        assert!(text.contains(
+            r#"ironlog_operator_cluster_brokers{cluster="a",namespace="kafka"} 3"#
+        ));
+    }
 
     #[test]
     fn reconciles_are_counted_by_result_and_failures_by_reason() {
@@ -214,7 +388,7 @@ mod tests {
         metrics.set_cluster_health("kafka", "demo", health);
         let text = metrics.render();
         for line in [
-            r#"ironlog_operator_cluster_brokers_ready{cluster="demo",namespace="kafka"} 3"#,
+            r#"ironlog_operator_cluster_brokers_registered{cluster="demo",namespace="kafka"} 3"#,
             r#"ironlog_operator_cluster_under_replicated_partitions{cluster="demo",namespace="kafka"} 2"#,
             r#"ironlog_operator_cluster_offline_partitions{cluster="demo",namespace="kafka"} 1"#,
         ] {

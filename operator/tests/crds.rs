@@ -1,5 +1,5 @@
 //! The CRDs: `crds/` is what the Rust types generate, the real API server installs them,
-//! every example in `operator/examples/` applies, and bad specs are refused at apply time
+//! every example in `examples/` applies, and bad specs are refused at apply time
 //! with a message that says what is wrong.
 
 mod common;
@@ -48,10 +48,10 @@ async fn the_crds_install_and_every_example_applies() {
     let (_, client) = plane(SPEC).await;
     install_crds(&client).await;
     let ns = namespace(&client, "examples").await;
-    let dir = repo_root().join("operator/examples");
+    let dir = repo_root().join("examples");
     let mut applied = 0;
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .expect("operator/examples exists")
+        .expect("examples exists")
         .map(|e| e.expect("an examples entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();

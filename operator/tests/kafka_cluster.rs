@@ -47,7 +47,7 @@ async fn setup(prefix: &str) -> (Client, String) {
 }
 
 fn example(file: &str) -> Value {
-    let path = repo_root().join("operator/examples").join(file);
+    let path = repo_root().join("examples").join(file);
     let text = std::fs::read_to_string(&path).expect("the example is readable");
     documents(&text).remove(0)
 }

@@ -67,7 +67,7 @@ async fn the_operator_binary_reconciles_serves_metrics_and_stops_on_sigterm() {
     let log_tail = || std::fs::read_to_string(&log).unwrap_or_default();
 
     let mut cluster = common::documents(
-        &std::fs::read_to_string(common::repo_root().join("operator/examples/kafka-cluster.yaml"))
+        &std::fs::read_to_string(common::repo_root().join("examples/kafka-cluster.yaml"))
             .expect("the example"),
     )
     .remove(0);

@@ -335,7 +335,7 @@ async fn the_bootstrap_address_comes_from_the_kafka_clusters_status() {
         std::future::pending(),
     ));
     let mut cluster: Value = common::documents(
-        &std::fs::read_to_string(common::repo_root().join("operator/examples/kafka-cluster.yaml"))
+        &std::fs::read_to_string(common::repo_root().join("examples/kafka-cluster.yaml"))
             .expect("the example"),
     )
     .remove(0);

@@ -43,6 +43,31 @@ pub const KUBERNETES_VERSION: &str = "v1.36.3";
 pub const ETCD_VERSION: &str = "v3.6.16";
 /// Where the build script caches the binaries unless `IRONLOG_K8S_CACHE` says otherwise.
 pub const DEFAULT_CACHE_DIR: &str = "/var/cache/ironlog-k8s";
+/// The helm version `operator/tests/k8s/build.sh` builds by default.
+pub const HELM_VERSION: &str = "v4.3.1";
+
+/// The helm binary the chart tests run: `$IRONLOG_HELM_BIN_DIR/helm`, or the one the build
+/// script cached (`<cache>/helm-<HELM_VERSION>/helm`). Panics, saying how to build it, when
+/// it is missing: nothing is skipped.
+pub fn helm_binary() -> PathBuf {
+    let dir = std::env::var_os("IRONLOG_HELM_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("IRONLOG_K8S_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE_DIR))
+                .join(format!("helm-{HELM_VERSION}"))
+        });
+    let helm = dir.join("helm");
+    if !helm.is_file() {
+        panic!(
+            "{} is missing: build helm with operator/tests/k8s/build.sh (test.sh runs it when \
+             it is absent)",
+            helm.display()
+        );
+    }
+    helm
+}
 /// How long the API server may take to answer `/readyz` with 200 (it starts in a few
 /// seconds on an idle machine; a loaded 2-core one takes much longer).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(180);

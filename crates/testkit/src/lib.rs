@@ -23,6 +23,7 @@
 //!   with links to cut and heal, loss and throttling; [`batches`]: record batches as clients write
 //!   them; [`raw`]: [`RawClient`] over `ironlog_protocol::Connection` and [`RawSocket`] for
 //!   bytes no client may send, [`requests`]: its typed requests; [`tools`]: kcat, python and node clients.
+//! - [`images`]: the Dockerfile's images (broker, operator) built offline and run with podman.
 //! - `control_plane` (feature `kubernetes`): `TestControlPlane`, a real etcd +
 //!   kube-apiserver (+ controller manager and scheduler) as envtest starts them, for the
 //!   operator's tests; `node_agent` (same feature): `NodeAgent`, a small kubelet running the
@@ -42,6 +43,7 @@ pub mod cluster;
 pub mod control_plane;
 pub mod dirs;
 pub mod groups;
+pub mod images;
 pub mod load;
 pub mod netns;
 #[cfg(feature = "kubernetes")]

@@ -114,7 +114,9 @@ pub async fn run(
         metrics,
         backoff: crate::backoff::Backoff::default(),
     });
-    Controller::new(clusters, watcher::Config::default())
+    let controller = Controller::new(clusters, watcher::Config::default());
+    context.metrics.observe_clusters(controller.store());
+    controller
         .owns(
             scoped::<StatefulSet>(&client, namespace.as_deref()),
             owned.clone(),

@@ -86,7 +86,9 @@ pub async fn run(
         metrics,
         backoff: crate::backoff::Backoff::default(),
     });
-    Controller::new(topics, watcher::Config::default())
+    let controller = Controller::new(topics, watcher::Config::default());
+    context.metrics.observe_topics(controller.store());
+    controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {

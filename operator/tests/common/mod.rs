@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod metric_names;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

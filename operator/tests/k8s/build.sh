@@ -6,8 +6,9 @@
 # The binaries are built once per machine and cached outside the clone, keyed by version:
 #   $IRONLOG_K8S_CACHE/kubernetes-<K8S_VERSION>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $IRONLOG_K8S_CACHE/etcd-<ETCD_VERSION>/etcd
+#   $IRONLOG_K8S_CACHE/helm-<HELM_VERSION>/helm
 # A binary that is already there is not built again. The Go module and build caches live under
-# the cache directory too. Prints the two directories on its last lines (KUBE_BIN=, ETCD_BIN=).
+# the cache directory too. Prints the directories on its last lines (KUBE_BIN=, ETCD_BIN=, HELM_BIN=).
 #
 # Kubernetes: a wrapper module requires k8s.io/kubernetes and replaces each k8s.io/<staging>
 # module (the ones k8s.io/kubernetes itself replaces with ./staging/src/...) with its published
@@ -17,6 +18,7 @@
 # env:
 #   K8S_VERSION        default v1.36.3
 #   ETCD_VERSION       default v3.6.16
+#   HELM_VERSION       default v4.3.1
 #   IRONLOG_K8S_CACHE  default /var/cache/ironlog-k8s
 #   K8S_GOTOOLCHAIN    a Go toolchain to fetch and build with (default: the installed go)
 #   BUILD_NICE         niceness of the go builds (default 10: the control plane build is long
@@ -140,5 +142,42 @@ SRC
   "$KUBE_DIR/kubectl" version --client
 fi
 
+# ------------------------------------------------------------------ helm
+# The chart tests (operator/tests/manifests.rs) render and install charts/ironlog-operator with
+# helm, built from its Go module helm.sh/helm/v4 (cmd/helm) with the version ldflags helm's own
+# Makefile sets.
+HELM_VERSION=${HELM_VERSION:-v4.3.1}
+HELM_DIR=$CACHE/helm-$HELM_VERSION
+mkdir -p "$HELM_DIR"
+if [ -x "$HELM_DIR/helm" ]; then
+  echo "helm $HELM_VERSION: cached in $HELM_DIR"
+else
+  echo "helm $HELM_VERSION: building"
+  mkdir -p "$work/helm"
+  cd "$work/helm"
+  cat > go.mod <<MOD
+module ironlog.dev/testbuild/helm
+
+go 1.26
+
+require helm.sh/helm/v4 $HELM_VERSION
+MOD
+  cat > tools.go <<'SRC'
+//go:build tools
+
+// Pins the helm command this module builds.
+package tools
+
+import _ "helm.sh/helm/v4/cmd/helm"
+SRC
+  go mod tidy
+  hv=helm.sh/helm/v4/internal/version
+  nice -n "$NICE" go build -trimpath -ldflags "-s -w -X $hv.version=$HELM_VERSION -X $hv.gitTreeState=clean" \
+    -o "$HELM_DIR/helm.tmp" helm.sh/helm/v4/cmd/helm
+  mv "$HELM_DIR/helm.tmp" "$HELM_DIR/helm"
+  "$HELM_DIR/helm" version
+fi
+
 echo "KUBE_BIN=$KUBE_DIR"
 echo "ETCD_BIN=$ETCD_DIR"
+echo "HELM_BIN=$HELM_DIR"
