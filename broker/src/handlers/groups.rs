@@ -6,7 +6,7 @@
 //! does not carry, and answer offsets of partitions that do not exist (the coordinator knows
 //! no topics; see [`RequestedPartitions`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::consumer_group_describe_response::{
@@ -21,12 +21,6 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::offset_commit_response::{
-    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-};
-use kafka_protocol::messages::offset_delete_response::{
-    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
-};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -42,6 +36,7 @@ use kafka_protocol::messages::{
     SyncGroupResponse, TopicName,
 };
 
+use super::requested_partitions::RequestedPartitions;
 use super::{str_bytes, Broker, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::error::{ApiError, ResponseError};
 use crate::group::consumer::{Assignment, HeartbeatArgs};
@@ -51,7 +46,6 @@ use crate::group::{
     MemberHeartbeat, OffsetCommitArgs, OffsetFetchTopics, PartitionResults, SyncArgs, SyncOutcome,
     GROUP_METADATA_TOPIC_NAME,
 };
-use crate::metadata::MetadataImage;
 use crate::security::acl::{AclOperation, ResourceType};
 
 fn code_of(result: Result<(), ResponseError>) -> i16 {
@@ -119,20 +113,13 @@ async fn find_one(
     // DESCRIBE on the group or transactional id (Kafka's FindCoordinator check).
     let authz = broker.authz(ctx);
     match key_type {
-        KEY_TYPE_GROUP if !authz.allows_group(AclOperation::Describe, key) => {
-            return Err((
-                ResponseError::GroupAuthorizationFailed,
-                ResponseError::GroupAuthorizationFailed.to_string(),
-            ))
+        KEY_TYPE_GROUP => authz.check(AclOperation::Describe, ResourceType::Group, key),
+        KEY_TYPE_TRANSACTION => {
+            authz.check(AclOperation::Describe, ResourceType::TransactionalId, key)
         }
-        KEY_TYPE_TRANSACTION if !authz.allows_transactional_id(AclOperation::Describe, key) => {
-            return Err((
-                ResponseError::TransactionalIdAuthorizationFailed,
-                ResponseError::TransactionalIdAuthorizationFailed.to_string(),
-            ))
-        }
-        _ => {}
+        _ => Ok(()),
     }
+    .map_err(|refused| (refused, refused.to_string()))?;
     let (topic, partition) = match key_type {
         KEY_TYPE_GROUP => {
             broker
@@ -195,12 +182,11 @@ pub(super) async fn handle_join_group(
     ctx: &RequestContext,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
-    if !broker
-        .authz(ctx)
-        .allows_group(AclOperation::Read, &request.group_id.0)
+    let authz = broker.authz(ctx);
+    if let Err(refused) = authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0)
     {
         let mut r = JoinGroupResponse::default()
-            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_error_code(refused.code())
             .with_generation_id(-1);
         if ctx.version < 7 {
             r.protocol_name = Some(str_bytes(""));
@@ -267,12 +253,10 @@ pub(super) async fn handle_sync_group(
     ctx: &RequestContext,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
-    if !broker
-        .authz(ctx)
-        .allows_group(AclOperation::Read, &request.group_id.0)
+    let authz = broker.authz(ctx);
+    if let Err(refused) = authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0)
     {
-        return SyncGroupResponse::default()
-            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+        return SyncGroupResponse::default().with_error_code(refused.code());
     }
     let sync = SyncArgs {
         group_id: request.group_id.0.to_string(),
@@ -311,21 +295,18 @@ pub(super) fn handle_heartbeat(
     ctx: &RequestContext,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
-    let mut r = HeartbeatResponse::default();
-    if !broker
-        .authz(ctx)
-        .allows_group(AclOperation::Read, &request.group_id.0)
-    {
-        r.error_code = ResponseError::GroupAuthorizationFailed.code();
-        return r;
-    }
-    r.error_code = code_of(broker.groups.heartbeat(
-        &request.group_id.0,
-        &request.member_id,
-        request.group_instance_id.as_deref(),
-        request.generation_id,
-    ));
-    r
+    let authz = broker.authz(ctx);
+    let beat = authz
+        .check(AclOperation::Read, ResourceType::Group, &request.group_id.0)
+        .and_then(|()| {
+            broker.groups.heartbeat(
+                &request.group_id.0,
+                &request.member_id,
+                request.group_instance_id.as_deref(),
+                request.generation_id,
+            )
+        });
+    HeartbeatResponse::default().with_error_code(code_of(beat))
 }
 
 pub(super) async fn handle_leave_group(
@@ -333,12 +314,10 @@ pub(super) async fn handle_leave_group(
     ctx: &RequestContext,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
-    if !broker
-        .authz(ctx)
-        .allows_group(AclOperation::Read, &request.group_id.0)
+    let authz = broker.authz(ctx);
+    if let Err(refused) = authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0)
     {
-        return LeaveGroupResponse::default()
-            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+        return LeaveGroupResponse::default().with_error_code(refused.code());
     }
     let batched = ctx.version >= 3;
     let members: Vec<LeavingMember> = if batched {
@@ -382,97 +361,6 @@ pub(super) async fn handle_leave_group(
     response
 }
 
-/// The partitions a per-partition request names, in request order, and which of them are
-/// answered here and never reach a coordinator: those of topics the principal may not use
-/// (an authorization error for the whole topic, checked first, as Kafka), and those the
-/// `MetadataImage` lacks (UNKNOWN_TOPIC_OR_PARTITION: the coordinator knows no topics, as
-/// Kafka's request handler).
-pub(super) struct RequestedPartitions<'a> {
-    topics: Vec<(&'a TopicName, Vec<i32>)>,
-    refused: HashMap<&'a str, ResponseError>,
-    unknown: HashSet<(&'a str, i32)>,
-}
-
-impl<'a> RequestedPartitions<'a> {
-    /// `refuse(topic)` is the authorization error of a topic the request may not touch.
-    pub(super) fn new(
-        image: &MetadataImage,
-        topics: impl Iterator<Item = (&'a TopicName, Vec<i32>)>,
-        refuse: impl Fn(&str) -> Option<ResponseError>,
-    ) -> Self {
-        let topics: Vec<_> = topics.collect();
-        let mut refused = HashMap::new();
-        for (name, _) in &topics {
-            if !refused.contains_key(name.0.as_str()) {
-                if let Some(code) = refuse(name.0.as_str()) {
-                    refused.insert(name.0.as_str(), code);
-                }
-            }
-        }
-        let unknown = topics
-            .iter()
-            .filter(|(name, _)| !refused.contains_key(name.0.as_str()))
-            .flat_map(|(name, partitions)| partitions.iter().map(|p| (name.0.as_str(), *p)))
-            .filter(|(topic, partition)| !image.has_partition(topic, *partition))
-            .collect();
-        Self {
-            topics,
-            refused,
-            unknown,
-        }
-    }
-
-    /// The partition is answered here (refused or unknown), not by the coordinator.
-    pub(super) fn is_answered_here(&self, topic: &str, partition: i32) -> bool {
-        self.refused.contains_key(topic) || self.unknown.contains(&(topic, partition))
-    }
-
-    pub(super) fn is_refused(&self, topic: &str) -> bool {
-        self.refused.contains_key(topic)
-    }
-
-    pub(super) fn has_unknown(&self) -> bool {
-        !self.unknown.is_empty()
-    }
-
-    /// Some partition is answered here.
-    pub(super) fn answers_any_here(&self) -> bool {
-        !self.unknown.is_empty() || !self.refused.is_empty()
-    }
-
-    /// The response's topics in the request's order: `topic(name, partitions)` made of
-    /// `partition(index, error code)` for each partition the request named; `known(topic,
-    /// partition)` gives the code of each partition not answered here, called in request
-    /// order.
-    pub(super) fn respond<T, P>(
-        &self,
-        mut known: impl FnMut(&str, i32) -> i16,
-        topic: impl Fn(TopicName, Vec<P>) -> T,
-        partition: impl Fn(i32, i16) -> P,
-    ) -> Vec<T> {
-        self.topics
-            .iter()
-            .map(|(name, indexes)| {
-                let name_str = name.0.as_str();
-                let partitions = indexes
-                    .iter()
-                    .map(|&index| {
-                        let code = if let Some(refusal) = self.refused.get(name_str) {
-                            refusal.code()
-                        } else if self.unknown.contains(&(name_str, index)) {
-                            ResponseError::UnknownTopicOrPartition.code()
-                        } else {
-                            known(name_str, index)
-                        };
-                        partition(index, code)
-                    })
-                    .collect();
-                topic((*name).clone(), partitions)
-            })
-            .collect()
-    }
-}
-
 /// The codes a coordinator gave the known partitions of a request, in request order, one per
 /// call (a group-level error answers them all).
 fn coordinator_codes(
@@ -505,23 +393,12 @@ pub(super) async fn handle_offset_commit(
     // As Kafka: READ on the group, else every partition is GROUP_AUTHORIZATION_FAILED;
     // then READ on each topic, checked before whether it exists.
     let authz = broker.authz(ctx);
-    let group_allowed = authz.allows_group(AclOperation::Read, &request.group_id.0);
-    let requested = RequestedPartitions::new(
-        &broker.image(),
-        request.topics.iter().map(|t| {
-            let partitions = t.partitions.iter().map(|p| p.partition_index);
-            (&t.name, partitions.collect())
-        }),
-        |topic| {
-            if !group_allowed {
-                Some(ResponseError::GroupAuthorizationFailed)
-            } else if !authz.allows_topic(AclOperation::Read, topic) {
-                Some(ResponseError::TopicAuthorizationFailed)
-            } else {
-                None
-            }
-        },
-    );
+    let group_refused = authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0);
+    let requested = RequestedPartitions::new(&broker.image(), &request.topics, |topic| {
+        group_refused
+            .and_then(|()| authz.check(AclOperation::Read, ResourceType::Topic, topic))
+            .err()
+    });
     let topics: Vec<(String, Vec<CommittedOffset>)> = request
         .topics
         .iter()
@@ -560,20 +437,7 @@ pub(super) async fn handle_offset_commit(
         };
         broker.groups.commit_offsets(&commit).await
     };
-    let topics = requested.respond(
-        coordinator_codes(answered),
-        |name, partitions| {
-            OffsetCommitResponseTopic::default()
-                .with_name(name)
-                .with_partitions(partitions)
-        },
-        |index, code| {
-            OffsetCommitResponsePartition::default()
-                .with_partition_index(index)
-                .with_error_code(code)
-        },
-    );
-    OffsetCommitResponse::default().with_topics(topics)
+    OffsetCommitResponse::default().with_topics(requested.respond(coordinator_codes(answered)))
 }
 
 pub(super) fn handle_offset_fetch(
@@ -946,23 +810,20 @@ pub(super) async fn handle_offset_delete(
 ) -> OffsetDeleteResponse {
     // As Kafka: DELETE on the group for the whole request, READ on each topic.
     let authz = broker.authz(ctx);
-    if !authz.allows_group(AclOperation::Delete, &request.group_id.0) {
-        return OffsetDeleteResponse::default()
-            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    if let Err(refused) = authz.check(
+        AclOperation::Delete,
+        ResourceType::Group,
+        &request.group_id.0,
+    ) {
+        return OffsetDeleteResponse::default().with_error_code(refused.code());
     }
-    let requested = RequestedPartitions::new(
-        &broker.image(),
-        request.topics.iter().map(|t| {
-            let partitions = t.partitions.iter().map(|p| p.partition_index);
-            (&t.name, partitions.collect())
-        }),
-        |topic| {
-            let readable = authz.allows_topic(AclOperation::Read, topic);
-            (!readable).then_some(ResponseError::TopicAuthorizationFailed)
-        },
-    );
+    let requested = RequestedPartitions::new(&broker.image(), &request.topics, |topic| {
+        authz
+            .check(AclOperation::Read, ResourceType::Topic, topic)
+            .err()
+    });
     let topics: Vec<(String, Vec<i32>)> = requested
-        .topics
+        .topics()
         .iter()
         .filter(|(name, _)| !requested.is_refused(&name.0))
         .map(|(name, partitions)| {
@@ -981,19 +842,7 @@ pub(super) async fn handle_offset_delete(
         response.error_code = code.code();
         return response;
     }
-    response.topics = requested.respond(
-        coordinator_codes(answered),
-        |name, partitions| {
-            OffsetDeleteResponseTopic::default()
-                .with_name(name)
-                .with_partitions(partitions)
-        },
-        |index, code| {
-            OffsetDeleteResponsePartition::default()
-                .with_partition_index(index)
-                .with_error_code(code)
-        },
-    );
+    response.topics = requested.respond(coordinator_codes(answered));
     response
 }
 
