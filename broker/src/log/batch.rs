@@ -745,9 +745,7 @@ pub(crate) fn build_txn_marker_batch(
     commit: bool,
     timestamp_ms: i64,
 ) -> Result<Vec<u8>, LogError> {
-    use kafka_protocol::records::{
-        Compression, RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs,
-    };
+    use kafka_protocol::records::TimestampType as KTs;
     let mut key = Vec::with_capacity(4);
     key.extend_from_slice(&0i16.to_be_bytes());
     key.extend_from_slice(&i16::from(commit).to_be_bytes());
@@ -769,17 +767,25 @@ pub(crate) fn build_txn_marker_batch(
         value: Some(bytes::Bytes::from(value)),
         headers: Default::default(),
     };
-    let mut buf = bytes::BytesMut::new();
+    let batch = encode_one(&record)
+        .map_err(|e| LogError::InvalidRecord(format!("cannot encode transaction marker: {e}")))?;
+    Ok(batch.to_vec())
+}
+
+/// `record` alone in an uncompressed v2 batch.
+pub(crate) fn encode_one(record: &Record) -> Result<bytes::Bytes, String> {
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+    let mut buf = bytes::BytesMut::with_capacity(256);
     RecordBatchEncoder::encode(
         &mut buf,
-        [&record],
+        [record],
         &RecordEncodeOptions {
             version: 2,
             compression: Compression::None,
         },
     )
-    .map_err(|e| LogError::InvalidRecord(format!("cannot encode transaction marker: {e}")))?;
-    Ok(buf.to_vec())
+    .map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]
