@@ -36,10 +36,12 @@ use kafka_protocol::messages::{
     SyncGroupResponse, TopicName,
 };
 
+use super::authorization::Authz;
 use super::requested_partitions::RequestedPartitions;
 use super::{str_bytes, Broker, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::error::{ApiError, ResponseError};
 use crate::group::consumer::{Assignment, HeartbeatArgs};
+use crate::group::records::OffsetCommitValue;
 use crate::group::{
     ClassicGroupDescription, CommittedOffset, ConsumerGroupDescription, DescribedTopicPartitions,
     FetchedOffsets, GroupListing, GroupState, JoinArgs, JoinOutcome, LeavingMember,
@@ -446,16 +448,8 @@ pub(super) fn handle_offset_fetch(
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     let mut response = OffsetFetchResponse::default();
-    // As Kafka: DESCRIBE on the group; of the named topics, those without DESCRIBE are
-    // TOPIC_AUTHORIZATION_FAILED, of all the group's topics they are left out.
+    // As Kafka: DESCRIBE on the group, then what `answered_offsets` shows of its topics.
     let authz = broker.authz(ctx);
-    let describable = |topic: &str, named: bool| {
-        if named {
-            authz.allows_topic(AclOperation::Describe, topic)
-        } else {
-            authz.allows_quietly(AclOperation::Describe, ResourceType::Topic, topic)
-        }
-    };
     if ctx.version >= 8 {
         for g in &request.groups {
             let topics: OffsetFetchTopics = g.topics.as_ref().map(|ts| {
@@ -483,32 +477,12 @@ pub(super) fn handle_offset_fetch(
             }
             match broker.groups.fetch_offsets(&g.group_id.0, topics) {
                 Ok(found) => {
-                    let named = g.topics.is_some();
-                    rg.topics = to_topics_v8(found);
-                    rg.topics.retain(|t| named || describable(&t.name.0, false));
-                    for t in rg
-                        .topics
-                        .iter_mut()
-                        .filter(|t| named && !describable(&t.name.0, true))
-                    {
-                        for p in &mut t.partitions {
-                            p.error_code = ResponseError::TopicAuthorizationFailed.code();
-                            p.committed_offset = -1;
-                            p.committed_leader_epoch = -1;
-                            p.metadata = Some(str_bytes(""));
-                        }
-                    }
-                    if request.require_stable {
-                        let pending = broker.groups.pending_txn_offset_partitions(&g.group_id.0);
-                        for t in &mut rg.topics {
-                            for p in &mut t.partitions {
-                                if pending.contains(&(t.name.0.to_string(), p.partition_index)) {
-                                    p.error_code = ResponseError::UnstableOffsetCommit.code();
-                                    p.committed_offset = -1;
-                                }
-                            }
-                        }
-                    }
+                    let shown = OffsetsShown {
+                        named: g.topics.is_some(),
+                        require_stable: request.require_stable,
+                    };
+                    let answered = answered_offsets(broker, &authz, &g.group_id.0, found, shown);
+                    rg.topics = to_topics_v8(answered);
                 }
                 Err(code) => rg.error_code = code.code(),
             }
@@ -528,81 +502,135 @@ pub(super) fn handle_offset_fetch(
     } else {
         Err(ResponseError::GroupAuthorizationFailed)
     };
-    match fetched {
+    let answered = match fetched {
         Ok(found) => {
-            let named = request.topics.is_some();
-            response.topics = to_topics_v0(found, ctx.version);
-            response
-                .topics
-                .retain(|t| named || describable(&t.name.0, false));
-            for t in response
-                .topics
-                .iter_mut()
-                .filter(|t| named && !describable(&t.name.0, true))
-            {
-                for p in &mut t.partitions {
-                    p.error_code = ResponseError::TopicAuthorizationFailed.code();
-                    p.committed_offset = -1;
-                    p.committed_leader_epoch = -1;
-                    p.metadata = Some(str_bytes(""));
-                }
-            }
-            // Offsets of an open transaction: a require_stable fetch (v7+) must wait for it.
-            if ctx.version >= 7 && request.require_stable {
-                let pending = broker
-                    .groups
-                    .pending_txn_offset_partitions(&request.group_id.0);
-                for t in &mut response.topics {
-                    for p in &mut t.partitions {
-                        if pending.contains(&(t.name.0.to_string(), p.partition_index)) {
-                            p.error_code = ResponseError::UnstableOffsetCommit.code();
-                            p.committed_offset = -1;
-                        }
-                    }
-                }
-            }
+            let shown = OffsetsShown {
+                named: request.topics.is_some(),
+                // Offsets of an open transaction: a require_stable fetch (v7+) must wait.
+                require_stable: ctx.version >= 7 && request.require_stable,
+            };
+            answered_offsets(broker, &authz, &request.group_id.0, found, shown)
         }
         Err(code) => {
             if ctx.version >= 2 {
                 response.error_code = code.code();
             }
             // Before v2 the error travels in every partition.
-            let failed: FetchedOffsets = topics
+            let partition = |p| AnsweredOffset {
+                error_code: code.code(),
+                ..AnsweredOffset::new(p, None)
+            };
+            topics
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
-                .collect();
-            response.topics = to_topics_v0(failed, ctx.version);
-            for t in &mut response.topics {
-                for p in &mut t.partitions {
-                    p.error_code = code.code();
+                .map(|(t, ps)| (t, ps.into_iter().map(partition).collect()))
+                .collect()
+        }
+    };
+    response.topics = to_topics_v0(answered, ctx.version);
+    response
+}
+
+/// One partition of an OffsetFetch answer, in either wire layout (v0–7 or v8+).
+struct AnsweredOffset {
+    partition: i32,
+    /// -1 = none (nor a leader epoch, nor metadata).
+    offset: i64,
+    leader_epoch: i32,
+    metadata: String,
+    error_code: i16,
+}
+
+impl AnsweredOffset {
+    fn new(partition: i32, committed: Option<OffsetCommitValue>) -> Self {
+        let (offset, leader_epoch, metadata) = committed.map_or((-1, -1, String::new()), |v| {
+            (v.offset, v.leader_epoch, v.metadata)
+        });
+        Self {
+            partition,
+            offset,
+            leader_epoch,
+            metadata,
+            error_code: 0,
+        }
+    }
+}
+
+type AnsweredOffsets = Vec<(String, Vec<AnsweredOffset>)>;
+
+/// Which of a group's offsets an OffsetFetch shows, and how.
+#[derive(Clone, Copy)]
+struct OffsetsShown {
+    /// The request named its topics (else: all the group's topics).
+    named: bool,
+    /// Offsets of an open transaction are UNSTABLE_OFFSET_COMMIT.
+    require_stable: bool,
+}
+
+/// What OffsetFetch shows of the offsets `found` for `group_id`: of the topics the request
+/// named, those without DESCRIBE are TOPIC_AUTHORIZATION_FAILED (audited); of all the
+/// group's topics, those are left out (quietly). Then, with `require_stable`, a partition
+/// with offsets of an open transaction is UNSTABLE_OFFSET_COMMIT.
+fn answered_offsets(
+    broker: &Broker,
+    authz: &Authz<'_>,
+    group_id: &str,
+    found: FetchedOffsets,
+    shown: OffsetsShown,
+) -> AnsweredOffsets {
+    let mut answered: AnsweredOffsets = found
+        .into_iter()
+        .filter_map(|(topic, partitions)| {
+            let refused = if shown.named {
+                !authz.allows_topic(AclOperation::Describe, &topic)
+            } else if authz.allows_quietly(AclOperation::Describe, ResourceType::Topic, &topic) {
+                false
+            } else {
+                return None;
+            };
+            let partitions = partitions.into_iter().map(|(p, committed)| {
+                if refused {
+                    AnsweredOffset {
+                        error_code: ResponseError::TopicAuthorizationFailed.code(),
+                        ..AnsweredOffset::new(p, None)
+                    }
+                } else {
+                    AnsweredOffset::new(p, committed)
+                }
+            });
+            Some((topic, partitions.collect()))
+        })
+        .collect();
+    if shown.require_stable {
+        let pending = broker.groups.pending_txn_offset_partitions(group_id);
+        for (topic, partitions) in &mut answered {
+            for p in partitions.iter_mut() {
+                if pending.contains(&(topic.clone(), p.partition)) {
+                    p.error_code = ResponseError::UnstableOffsetCommit.code();
+                    p.offset = -1;
                 }
             }
         }
     }
-    response
+    answered
 }
 
-fn to_topics_v0(found: FetchedOffsets, version: i16) -> Vec<OffsetFetchResponseTopic> {
-    found
+fn to_topics_v0(answered: AnsweredOffsets, version: i16) -> Vec<OffsetFetchResponseTopic> {
+    answered
         .into_iter()
         .map(|(topic, partitions)| {
             let mut t = OffsetFetchResponseTopic::default();
             t.name = TopicName(str_bytes(&topic));
             t.partitions = partitions
                 .into_iter()
-                .map(|(p, v)| {
+                .map(|p| {
                     let mut rp = OffsetFetchResponsePartition::default();
-                    rp.partition_index = p;
-                    rp.committed_offset = v.as_ref().map(|v| v.offset).unwrap_or(-1);
-                    rp.committed_leader_epoch = if version >= 5 {
-                        v.as_ref().map(|v| v.leader_epoch).unwrap_or(-1)
-                    } else {
-                        -1
-                    };
-                    rp.metadata = Some(str_bytes(
-                        v.as_ref().map(|v| v.metadata.as_str()).unwrap_or(""),
-                    ));
+                    rp.partition_index = p.partition;
+                    rp.committed_offset = p.offset;
+                    // Leader epochs arrived in v5.
+                    rp.committed_leader_epoch = if version >= 5 { p.leader_epoch } else { -1 };
+                    rp.metadata = Some(str_bytes(&p.metadata));
+                    rp.error_code = p.error_code;
                     rp
                 })
                 .collect();
@@ -611,22 +639,21 @@ fn to_topics_v0(found: FetchedOffsets, version: i16) -> Vec<OffsetFetchResponseT
         .collect()
 }
 
-fn to_topics_v8(found: FetchedOffsets) -> Vec<OffsetFetchResponseTopics> {
-    found
+fn to_topics_v8(answered: AnsweredOffsets) -> Vec<OffsetFetchResponseTopics> {
+    answered
         .into_iter()
         .map(|(topic, partitions)| {
             let mut t = OffsetFetchResponseTopics::default();
             t.name = TopicName(str_bytes(&topic));
             t.partitions = partitions
                 .into_iter()
-                .map(|(p, v)| {
+                .map(|p| {
                     let mut rp = OffsetFetchResponsePartitions::default();
-                    rp.partition_index = p;
-                    rp.committed_offset = v.as_ref().map(|v| v.offset).unwrap_or(-1);
-                    rp.committed_leader_epoch = v.as_ref().map(|v| v.leader_epoch).unwrap_or(-1);
-                    rp.metadata = Some(str_bytes(
-                        v.as_ref().map(|v| v.metadata.as_str()).unwrap_or(""),
-                    ));
+                    rp.partition_index = p.partition;
+                    rp.committed_offset = p.offset;
+                    rp.committed_leader_epoch = p.leader_epoch;
+                    rp.metadata = Some(str_bytes(&p.metadata));
+                    rp.error_code = p.error_code;
                     rp
                 })
                 .collect();
