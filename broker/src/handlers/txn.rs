@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
     TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
-use super::authorization::Authz;
+use super::authorization::{Authz, Checked};
 use super::requested_partitions::RequestedPartitions;
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
@@ -198,20 +198,25 @@ pub(super) async fn handle_add_partitions_to_txn(
     response
 }
 
+/// Kafka's checks of a transaction's offsets (AddOffsetsToTxn, TxnOffsetCommit): WRITE on
+/// the transactional id, then READ on the group.
+fn check_offsets_of_txn(authz: &Authz<'_>, transactional_id: &str, group_id: &str) -> Checked {
+    authz
+        .check(
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            transactional_id,
+        )
+        .and_then(|()| authz.check(AclOperation::Read, ResourceType::Group, group_id))
+}
+
 pub(super) async fn handle_add_offsets_to_txn(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
-    // As Kafka: WRITE on the transactional id, READ on the group.
     let authz = broker.authz(ctx);
-    let refusal = authz
-        .check(
-            AclOperation::Write,
-            ResourceType::TransactionalId,
-            &request.transactional_id.0,
-        )
-        .and_then(|()| authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0));
+    let refusal = check_offsets_of_txn(&authz, &request.transactional_id.0, &request.group_id.0);
     let r = if let Err(refused) = refusal {
         Err(ApiError::code_only(refused))
     } else {
@@ -277,13 +282,7 @@ pub(super) async fn handle_txn_offset_commit(
     // partition carries the refusal; then READ on each topic. Partitions that do not exist
     // are answered here and never committed.
     let authz = broker.authz(ctx);
-    let refusal = authz
-        .check(
-            AclOperation::Write,
-            ResourceType::TransactionalId,
-            &request.transactional_id.0,
-        )
-        .and_then(|()| authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0));
+    let refusal = check_offsets_of_txn(&authz, &request.transactional_id.0, &request.group_id.0);
     let requested = RequestedPartitions::new(&broker.image(), &request.topics, |topic| {
         refusal
             .and_then(|()| authz.check(AclOperation::Read, ResourceType::Topic, topic))
