@@ -8,7 +8,10 @@
 //!   and leave the map; a newly led partition gets a new shard, which the coordinator loads;
 //! - `load` replays the partition (at most `LOAD_ATTEMPTS` reads, `LOAD_RETRY_BACKOFF` apart)
 //!   and installs the coordinator's state unless the shard was closed meanwhile;
-//! - `shard_for` finds the loaded shard of a key or the error Kafka answers.
+//! - `shard_for` finds the loaded shard of a key or the error Kafka answers;
+//! - `ensure_topic` creates the compacted internal topic on first use, `append` writes one
+//!   batch to a shard's partition, and `append_error_to_coordinator_error` is Kafka's
+//!   translation of the append errors both coordinators answer alike.
 //!
 //! A coordinator brings only its state type `S` (the groups, the transactions) and its domain
 //! logic: how to read and rebuild the state, and what to start once it is installed.
@@ -32,6 +35,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::error::{ApiError, ResponseError};
+use crate::log::{AppendInfo, AppendOrigin, TxnVerification};
 use crate::metadata::{ControllerClient, CreateTopicSpec, MetadataImage, MetadataQuorum};
 use crate::replica::{Partition, ReplicaManager};
 use crate::types::TopicPartition;
@@ -45,6 +49,32 @@ const LOAD_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 const LOAD_READ_BYTES: usize = 4 << 20;
 /// Upper bound on `Log::read`s per load attempt (a 1 TiB partition at 4 MiB per read).
 const LOAD_READS_MAX: usize = 1 << 18;
+
+/// How a coordinator's internal topic is created: always compacted, with the
+/// coordinator's partition count, replication factor and segment size, and `configs`
+/// besides (`compression.type`, `min.insync.replicas`).
+pub(crate) struct InternalTopicSpec {
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    pub segment_bytes: i32,
+    pub configs: Vec<(&'static str, String)>,
+}
+
+/// Kafka's translation (`CoordinatorRuntime`) of an error appending to an internal topic
+/// into what a coordinator answers, where both coordinators answer alike: `None` for the
+/// other errors, which each coordinator maps its own way.
+pub(crate) fn append_error_to_coordinator_error(code: ResponseError) -> Option<ResponseError> {
+    match code {
+        ResponseError::UnknownTopicOrPartition
+        | ResponseError::NotEnoughReplicas
+        | ResponseError::NotEnoughReplicasAfterAppend
+        | ResponseError::RequestTimedOut => Some(ResponseError::CoordinatorNotAvailable),
+        ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => {
+            Some(ResponseError::NotCoordinator)
+        }
+        _ => None,
+    }
+}
 
 /// One led partition of an internal topic and the coordinator state `S` rebuilt from it.
 pub(crate) struct Shard<S> {
@@ -110,6 +140,35 @@ impl<S> Shard<S> {
     /// when both are needed.
     pub(crate) fn lock(&self) -> MutexGuard<'_, ShardState<S>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends `batch` to the shard's partition as its leader, acknowledged by every
+    /// in-sync replica (acks=-1) within `timeout_ms`. A failure is logged here; the caller
+    /// answers it in its coordinator's terms.
+    pub(crate) async fn append(
+        &self,
+        replicas: &ReplicaManager,
+        batch: Bytes,
+        verification: TxnVerification,
+        timeout_ms: i32,
+    ) -> Result<AppendInfo, ApiError> {
+        let tp = self.tp();
+        let result = replicas
+            .append_as_leader(
+                vec![(tp.clone(), batch, verification)],
+                -1,
+                timeout_ms,
+                AppendOrigin::Coordinator,
+            )
+            .await
+            .into_iter()
+            .next()
+            .map(|(_, r)| r)
+            .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into()));
+        if let Err(e) = &result {
+            tracing::warn!(partition = %tp, error = %e, "append to {} failed", tp.topic);
+        }
+        result
     }
 }
 
@@ -195,7 +254,7 @@ impl<S: Default> CoordinatorShards<S> {
         quorum: &MetadataQuorum,
         controller: &ControllerClient,
         replicas: &ReplicaManager,
-        spec: impl FnOnce() -> CreateTopicSpec,
+        spec: impl FnOnce() -> InternalTopicSpec,
     ) -> Result<(), ApiError> {
         if quorum.image().topic(self.topic).is_some() {
             return Ok(());
@@ -204,8 +263,27 @@ impl<S: Default> CoordinatorShards<S> {
         if quorum.image().topic(self.topic).is_some() {
             return Ok(());
         }
-        let spec = spec();
-        debug_assert_eq!(spec.name, self.topic, "ensure_topic creates its own topic");
+        let InternalTopicSpec {
+            num_partitions,
+            replication_factor,
+            segment_bytes,
+            configs,
+        } = spec();
+        let configs = [
+            ("cleanup.policy", "compact".to_owned()),
+            ("segment.bytes", segment_bytes.to_string()),
+        ]
+        .into_iter()
+        .chain(configs)
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        let spec = CreateTopicSpec {
+            name: self.topic.to_owned(),
+            num_partitions,
+            replication_factor,
+            assignments: Default::default(),
+            configs,
+        };
         let result = controller
             .create_topics(vec![spec], false)
             .await
@@ -340,6 +418,18 @@ impl<S> CoordinatorShards<S> {
             .topic(self.topic)
             .map(|t| t.partitions.len() as i32)
             .filter(|n| *n > 0)
+    }
+
+    /// The partition of `key` (FindCoordinator's answer): by the topic's partition count,
+    /// or by `configured_partitions` before the topic exists.
+    pub(crate) fn partition_for_key(
+        &self,
+        image: &MetadataImage,
+        key: &str,
+        configured_partitions: i32,
+    ) -> i32 {
+        let n = self.partition_count(image).unwrap_or(configured_partitions);
+        partition_for(key, n)
     }
 
     /// The loaded shard owning `key` (partition `abs(javaHashCode(key)) % partitions`), or

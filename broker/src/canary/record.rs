@@ -2,10 +2,9 @@
 //! within its partition and when it was sent — as a small JSON value, so a person reading
 //! the topic (kcat) sees what it is.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ironlog_protocol::kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    Record, TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,17 +37,7 @@ impl CanaryRecord {
             value: Some(Bytes::from(value)),
             headers: Default::default(),
         };
-        let mut buf = BytesMut::with_capacity(256);
-        RecordBatchEncoder::encode(
-            &mut buf,
-            [&record],
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(buf.freeze())
+        crate::log::batch::encode_one(&record)
     }
 
     /// The canary record a value holds, if it is one.

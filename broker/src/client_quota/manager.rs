@@ -128,15 +128,21 @@ impl ClientQuotaManagers {
             sensors.last_sweep_ms = now_ms;
         }
         let key = (quota_type, applicable.user_tag, applicable.client_tag);
+        let sensor = self.sensor(&mut sensors, key, now_ms);
+        sensor.rate.record(value, now_ms);
+        let (rate, window_size_ms) = sensor.rate.measure(now_ms);
+        throttle_time_ms(rate, applicable.bound, window_size_ms)
+    }
+
+    /// The sensor of `key` (created on first use), marked used at `now_ms`.
+    fn sensor<'a>(&self, sensors: &'a mut Sensors, key: SensorKey, now_ms: i64) -> &'a mut Sensor {
         let (samples, window_ms) = (self.samples, self.window_ms);
         let sensor = sensors.map.entry(key).or_insert_with(|| Sensor {
             rate: SampledRate::new(samples, window_ms),
             last_used_ms: now_ms,
         });
         sensor.last_used_ms = now_ms;
-        sensor.rate.record(value, now_ms);
-        let (rate, window_size_ms) = sensor.rate.measure(now_ms);
-        throttle_time_ms(rate, applicable.bound, window_size_ms)
+        sensor
     }
 
     /// Kafka's controller mutation quota for `permits` partition mutations: strict (the
@@ -159,12 +165,7 @@ impl ClientQuotaManagers {
         };
         let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
         let key = (quota_type, applicable.user_tag, applicable.client_tag);
-        let (samples, window_ms) = (self.samples, self.window_ms);
-        let sensor = sensors.map.entry(key).or_insert_with(|| Sensor {
-            rate: SampledRate::new(samples, window_ms),
-            last_used_ms: now_ms,
-        });
-        sensor.last_used_ms = now_ms;
+        let sensor = self.sensor(&mut sensors, key, now_ms);
         if strict {
             let (rate, window_size_ms) = sensor.rate.measure(now_ms);
             let throttle = throttle_time_ms(rate, applicable.bound, window_size_ms);

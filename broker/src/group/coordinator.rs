@@ -31,10 +31,12 @@ use super::consumer_classic::CONSUMER_PROTOCOL_TYPE;
 use super::migration;
 use super::records::{self, CoordinatorRecord, LogEntry, OffsetCommitValue};
 use super::{GroupConfig, GROUP_METADATA_TOPIC_NAME};
-use crate::coordinator_shards::{self, partition_for, read_partition, CoordinatorShards};
+use crate::coordinator_shards::{
+    self, append_error_to_coordinator_error, read_partition, CoordinatorShards, InternalTopicSpec,
+};
 use crate::error::{ApiError, ResponseError};
-use crate::log::{AppendOrigin, TxnVerification};
-use crate::metadata::{ControllerClient, CreateTopicSpec, MetadataQuorum};
+use crate::log::TxnVerification;
+use crate::metadata::{ControllerClient, MetadataQuorum};
 use crate::replica::ReplicaManager;
 use crate::types::{now_ms, TopicPartition};
 
@@ -134,19 +136,12 @@ fn sync_assignment(group: &ClassicGroup, assignment: Bytes) -> SyncAssignment {
 /// Kafka's mapping of append errors to OffsetCommit/group errors
 /// (`CoordinatorRuntime`/`GroupMetadataManager` error translation).
 fn append_error_to_group_error(code: ResponseError) -> ResponseError {
-    match code {
-        ResponseError::UnknownTopicOrPartition
-        | ResponseError::NotEnoughReplicas
-        | ResponseError::NotEnoughReplicasAfterAppend
-        | ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
-        ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => {
-            ResponseError::NotCoordinator
-        }
+    append_error_to_coordinator_error(code).unwrap_or(match code {
         ResponseError::MessageTooLarge
         | ResponseError::RecordListTooLarge
         | ResponseError::InvalidFetchSize => ResponseError::InvalidCommitOffsetSize,
         other => other,
-    }
+    })
 }
 
 impl GroupCoordinator {
@@ -331,11 +326,11 @@ impl GroupCoordinator {
     /// The `__consumer_offsets` partition of `group_id` (the topic's partition count, or
     /// `offsets.topic.num.partitions` before it exists).
     pub(crate) fn partition_for_group(&self, group_id: &str) -> i32 {
-        let n = self
-            .shards
-            .partition_count(&self.quorum.image())
-            .unwrap_or(self.config.offsets_topic_num_partitions);
-        partition_for(group_id, n)
+        self.shards.partition_for_key(
+            &self.quorum.image(),
+            group_id,
+            self.config.offsets_topic_num_partitions,
+        )
     }
 
     /// The loaded shard owning `group_id`, or the coordinator error to answer.
@@ -355,22 +350,11 @@ impl GroupCoordinator {
     pub(crate) async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
         self.shards
             .ensure_topic(&self.quorum, &self.controller, &self.replicas, || {
-                let replication_factor = self.config.offsets_topic_replication_factor;
-                CreateTopicSpec {
-                    name: GROUP_METADATA_TOPIC_NAME.to_owned(),
+                InternalTopicSpec {
                     num_partitions: self.config.offsets_topic_num_partitions,
-                    replication_factor,
-                    assignments: Default::default(),
-                    configs: [
-                        ("cleanup.policy".to_owned(), "compact".to_owned()),
-                        (
-                            "segment.bytes".to_owned(),
-                            self.config.offsets_topic_segment_bytes.to_string(),
-                        ),
-                        ("compression.type".to_owned(), "producer".to_owned()),
-                    ]
-                    .into_iter()
-                    .collect(),
+                    replication_factor: self.config.offsets_topic_replication_factor,
+                    segment_bytes: self.config.offsets_topic_segment_bytes,
+                    configs: vec![("compression.type", "producer".to_owned())],
                 }
             })
             .await
@@ -1226,27 +1210,16 @@ impl GroupCoordinator {
         batch: Bytes,
         verification: TxnVerification,
     ) -> Result<i64, ResponseError> {
-        let tp = shard.tp();
-        let result = self
-            .replicas
-            .append_as_leader(
-                vec![(tp.clone(), batch, verification)],
-                -1,
+        shard
+            .append(
+                &self.replicas,
+                batch,
+                verification,
                 self.config.offsets_commit_timeout_ms,
-                AppendOrigin::Coordinator,
             )
             .await
-            .into_iter()
-            .next()
-            .map(|(_, r)| r)
-            .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into()));
-        match result {
-            Ok(info) => Ok(info.base_offset),
-            Err(e) => {
-                tracing::warn!(partition = %tp, error = %e, "append to __consumer_offsets failed");
-                Err(append_error_to_group_error(e.code))
-            }
-        }
+            .map(|info| info.base_offset)
+            .map_err(|e| append_error_to_group_error(e.code))
     }
 }
 

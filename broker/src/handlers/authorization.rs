@@ -9,10 +9,34 @@
 use std::sync::Arc;
 
 use super::{Broker, RequestContext};
+use crate::error::ResponseError;
 use crate::logging::AUDIT_TARGET;
 use crate::metrics::Metrics;
 use crate::security::acl::{AclOperation, PatternType, ResourceType, CLUSTER_NAME};
 use crate::security::authorizer::{java_host_address, AclCache, Action, Authorizer, Decision};
+
+/// The audit line of one decision, at `$level` (allowed ones at debug, denials at info).
+macro_rules! audit {
+    ($level:ident, $authz:expr, $operation:expr, $resource_type:expr, $name:expr, $decision:expr, $message:literal) => {
+        tracing::$level!(
+            target: AUDIT_TARGET,
+            principal = %$authz.ctx.principal,
+            operation = %$operation,
+            resource_type = %$resource_type,
+            pattern_type = %PatternType::Literal,
+            resource_name = %$name,
+            host = %java_host_address($authz.ctx.peer.ip()),
+            listener = %$authz.ctx.listener_name,
+            api = ?$authz.ctx.api,
+            rule = %$decision.rule,
+            $message
+        )
+    };
+}
+
+/// What an `Authz::check_*` answers: `Err` with Kafka's authorization error of the
+/// resource type when the operation is refused.
+pub(crate) type Checked = Result<(), ResponseError>;
 
 /// One request's authorization checks.
 pub(crate) struct Authz<'a> {
@@ -71,34 +95,26 @@ impl<'a> Authz<'a> {
         };
         if decision.allowed {
             self.metrics.authorization.allowed();
-            tracing::debug!(
-                target: AUDIT_TARGET,
-                principal = %self.ctx.principal,
-                operation = %operation,
-                resource_type = %resource_type,
-                pattern_type = %PatternType::Literal,
-                resource_name = %name,
-                host = %java_host_address(self.ctx.peer.ip()),
-                listener = %self.ctx.listener_name,
-                api = ?self.ctx.api,
-                rule = %decision.rule,
+            audit!(
+                debug,
+                self,
+                operation,
+                resource_type,
+                name,
+                decision,
                 "allowed"
             );
         } else {
             self.metrics
                 .authorization
                 .denied(self.ctx.api, operation, resource_type);
-            tracing::info!(
-                target: AUDIT_TARGET,
-                principal = %self.ctx.principal,
-                operation = %operation,
-                resource_type = %resource_type,
-                pattern_type = %PatternType::Literal,
-                resource_name = %name,
-                host = %java_host_address(self.ctx.peer.ip()),
-                listener = %self.ctx.listener_name,
-                api = ?self.ctx.api,
-                rule = %decision.rule,
+            audit!(
+                info,
+                self,
+                operation,
+                resource_type,
+                name,
+                decision,
                 "denied"
             );
         }
@@ -133,6 +149,21 @@ impl<'a> Authz<'a> {
         self.allows(operation, ResourceType::TransactionalId, id)
     }
 
+    /// As [`Authz::allows`]; a denial is Kafka's authorization error of the resource type
+    /// (TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, ...).
+    pub(crate) fn check(
+        &self,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> Checked {
+        if self.allows(operation, resource_type, name) {
+            Ok(())
+        } else {
+            Err(authorization_error(resource_type))
+        }
+    }
+
     /// `operation` on some resource of the type (Kafka's `authorizeByResourceType`); a
     /// denial is not audited (the caller's own check is what the request is refused for).
     pub(crate) fn allows_some(&self, operation: AclOperation, resource_type: ResourceType) -> bool {
@@ -164,6 +195,17 @@ impl<'a> Authz<'a> {
                 name,
             ),
         }
+    }
+}
+
+/// Kafka's error for an operation refused on a resource of the type (the types a request
+/// checks: CLUSTER, TOPIC, GROUP, TRANSACTIONAL_ID).
+fn authorization_error(resource_type: ResourceType) -> ResponseError {
+    match resource_type {
+        ResourceType::Topic => ResponseError::TopicAuthorizationFailed,
+        ResourceType::Group => ResponseError::GroupAuthorizationFailed,
+        ResourceType::TransactionalId => ResponseError::TransactionalIdAuthorizationFailed,
+        _ => ResponseError::ClusterAuthorizationFailed,
     }
 }
 

@@ -23,7 +23,7 @@ use super::authorization::Authz;
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::{AlterOp, ConfigChangeSpec, ConfigResource};
-use crate::security::acl::AclOperation;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use ironlog_config::{self as config, DescribedConfig};
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -41,25 +41,14 @@ fn authorize_resource(
     name: &str,
     operation: AclOperation,
 ) -> Result<(), ApiError> {
-    let (allowed, code) = match resource_type {
-        RESOURCE_TOPIC => (
-            authz.allows_topic(operation, name),
-            ResponseError::TopicAuthorizationFailed,
-        ),
-        RESOURCE_GROUP => (
-            authz.allows_group(operation, name),
-            ResponseError::GroupAuthorizationFailed,
-        ),
-        _ => (
-            authz.allows_cluster(operation),
-            ResponseError::ClusterAuthorizationFailed,
-        ),
+    let (resource_type, name) = match resource_type {
+        RESOURCE_TOPIC => (ResourceType::Topic, name),
+        RESOURCE_GROUP => (ResourceType::Group, name),
+        _ => (ResourceType::Cluster, CLUSTER_NAME),
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::code_only(code))
-    }
+    authz
+        .check(operation, resource_type, name)
+        .map_err(ApiError::code_only)
 }
 
 /// Which request names a resource: Kafka words its broker-id errors differently in

@@ -6,7 +6,7 @@
 //! does not carry, and answer offsets of partitions that do not exist (the coordinator knows
 //! no topics; see [`RequestedPartitions`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::consumer_group_describe_response::{
@@ -21,12 +21,6 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::offset_commit_response::{
-    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-};
-use kafka_protocol::messages::offset_delete_response::{
-    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
-};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -42,16 +36,18 @@ use kafka_protocol::messages::{
     SyncGroupResponse, TopicName,
 };
 
+use super::authorization::Authz;
+use super::requested_partitions::RequestedPartitions;
 use super::{str_bytes, Broker, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::error::{ApiError, ResponseError};
 use crate::group::consumer::{Assignment, HeartbeatArgs};
+use crate::group::records::OffsetCommitValue;
 use crate::group::{
     ClassicGroupDescription, CommittedOffset, ConsumerGroupDescription, DescribedTopicPartitions,
     FetchedOffsets, GroupListing, GroupState, JoinArgs, JoinOutcome, LeavingMember,
     MemberHeartbeat, OffsetCommitArgs, OffsetFetchTopics, PartitionResults, SyncArgs, SyncOutcome,
     GROUP_METADATA_TOPIC_NAME,
 };
-use crate::metadata::MetadataImage;
 use crate::security::acl::{AclOperation, ResourceType};
 
 fn code_of(result: Result<(), ResponseError>) -> i16 {
@@ -119,20 +115,13 @@ async fn find_one(
     // DESCRIBE on the group or transactional id (Kafka's FindCoordinator check).
     let authz = broker.authz(ctx);
     match key_type {
-        KEY_TYPE_GROUP if !authz.allows_group(AclOperation::Describe, key) => {
-            return Err((
-                ResponseError::GroupAuthorizationFailed,
-                ResponseError::GroupAuthorizationFailed.to_string(),
-            ))
+        KEY_TYPE_GROUP => authz.check(AclOperation::Describe, ResourceType::Group, key),
+        KEY_TYPE_TRANSACTION => {
+            authz.check(AclOperation::Describe, ResourceType::TransactionalId, key)
         }
-        KEY_TYPE_TRANSACTION if !authz.allows_transactional_id(AclOperation::Describe, key) => {
-            return Err((
-                ResponseError::TransactionalIdAuthorizationFailed,
-                ResponseError::TransactionalIdAuthorizationFailed.to_string(),
-            ))
-        }
-        _ => {}
+        _ => Ok(()),
     }
+    .map_err(|refused| (refused, refused.to_string()))?;
     let (topic, partition) = match key_type {
         KEY_TYPE_GROUP => {
             broker
@@ -195,12 +184,11 @@ pub(super) async fn handle_join_group(
     ctx: &RequestContext,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
-    if !broker
-        .authz(ctx)
-        .allows_group(AclOperation::Read, &request.group_id.0)
+    let authz = broker.authz(ctx);
+    if let Err(refused) = authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0)
     {
         let mut r = JoinGroupResponse::default()
-            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_error_code(refused.code())
             .with_generation_id(-1);
         if ctx.version < 7 {
             r.protocol_name = Some(str_bytes(""));
@@ -267,12 +255,10 @@ pub(super) async fn handle_sync_group(
     ctx: &RequestContext,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
-    if !broker
-        .authz(ctx)
-        .allows_group(AclOperation::Read, &request.group_id.0)
+    let authz = broker.authz(ctx);
+    if let Err(refused) = authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0)
     {
-        return SyncGroupResponse::default()
-            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+        return SyncGroupResponse::default().with_error_code(refused.code());
     }
     let sync = SyncArgs {
         group_id: request.group_id.0.to_string(),
@@ -311,21 +297,18 @@ pub(super) fn handle_heartbeat(
     ctx: &RequestContext,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
-    let mut r = HeartbeatResponse::default();
-    if !broker
-        .authz(ctx)
-        .allows_group(AclOperation::Read, &request.group_id.0)
-    {
-        r.error_code = ResponseError::GroupAuthorizationFailed.code();
-        return r;
-    }
-    r.error_code = code_of(broker.groups.heartbeat(
-        &request.group_id.0,
-        &request.member_id,
-        request.group_instance_id.as_deref(),
-        request.generation_id,
-    ));
-    r
+    let authz = broker.authz(ctx);
+    let beat = authz
+        .check(AclOperation::Read, ResourceType::Group, &request.group_id.0)
+        .and_then(|()| {
+            broker.groups.heartbeat(
+                &request.group_id.0,
+                &request.member_id,
+                request.group_instance_id.as_deref(),
+                request.generation_id,
+            )
+        });
+    HeartbeatResponse::default().with_error_code(code_of(beat))
 }
 
 pub(super) async fn handle_leave_group(
@@ -333,12 +316,10 @@ pub(super) async fn handle_leave_group(
     ctx: &RequestContext,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
-    if !broker
-        .authz(ctx)
-        .allows_group(AclOperation::Read, &request.group_id.0)
+    let authz = broker.authz(ctx);
+    if let Err(refused) = authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0)
     {
-        return LeaveGroupResponse::default()
-            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+        return LeaveGroupResponse::default().with_error_code(refused.code());
     }
     let batched = ctx.version >= 3;
     let members: Vec<LeavingMember> = if batched {
@@ -382,97 +363,6 @@ pub(super) async fn handle_leave_group(
     response
 }
 
-/// The partitions a per-partition request names, in request order, and which of them are
-/// answered here and never reach a coordinator: those of topics the principal may not use
-/// (an authorization error for the whole topic, checked first, as Kafka), and those the
-/// `MetadataImage` lacks (UNKNOWN_TOPIC_OR_PARTITION: the coordinator knows no topics, as
-/// Kafka's request handler).
-pub(super) struct RequestedPartitions<'a> {
-    topics: Vec<(&'a TopicName, Vec<i32>)>,
-    refused: HashMap<&'a str, ResponseError>,
-    unknown: HashSet<(&'a str, i32)>,
-}
-
-impl<'a> RequestedPartitions<'a> {
-    /// `refuse(topic)` is the authorization error of a topic the request may not touch.
-    pub(super) fn new(
-        image: &MetadataImage,
-        topics: impl Iterator<Item = (&'a TopicName, Vec<i32>)>,
-        refuse: impl Fn(&str) -> Option<ResponseError>,
-    ) -> Self {
-        let topics: Vec<_> = topics.collect();
-        let mut refused = HashMap::new();
-        for (name, _) in &topics {
-            if !refused.contains_key(name.0.as_str()) {
-                if let Some(code) = refuse(name.0.as_str()) {
-                    refused.insert(name.0.as_str(), code);
-                }
-            }
-        }
-        let unknown = topics
-            .iter()
-            .filter(|(name, _)| !refused.contains_key(name.0.as_str()))
-            .flat_map(|(name, partitions)| partitions.iter().map(|p| (name.0.as_str(), *p)))
-            .filter(|(topic, partition)| !image.has_partition(topic, *partition))
-            .collect();
-        Self {
-            topics,
-            refused,
-            unknown,
-        }
-    }
-
-    /// The partition is answered here (refused or unknown), not by the coordinator.
-    pub(super) fn is_answered_here(&self, topic: &str, partition: i32) -> bool {
-        self.refused.contains_key(topic) || self.unknown.contains(&(topic, partition))
-    }
-
-    pub(super) fn is_refused(&self, topic: &str) -> bool {
-        self.refused.contains_key(topic)
-    }
-
-    pub(super) fn has_unknown(&self) -> bool {
-        !self.unknown.is_empty()
-    }
-
-    /// Some partition is answered here.
-    pub(super) fn answers_any_here(&self) -> bool {
-        !self.unknown.is_empty() || !self.refused.is_empty()
-    }
-
-    /// The response's topics in the request's order: `topic(name, partitions)` made of
-    /// `partition(index, error code)` for each partition the request named; `known(topic,
-    /// partition)` gives the code of each partition not answered here, called in request
-    /// order.
-    pub(super) fn respond<T, P>(
-        &self,
-        mut known: impl FnMut(&str, i32) -> i16,
-        topic: impl Fn(TopicName, Vec<P>) -> T,
-        partition: impl Fn(i32, i16) -> P,
-    ) -> Vec<T> {
-        self.topics
-            .iter()
-            .map(|(name, indexes)| {
-                let name_str = name.0.as_str();
-                let partitions = indexes
-                    .iter()
-                    .map(|&index| {
-                        let code = if let Some(refusal) = self.refused.get(name_str) {
-                            refusal.code()
-                        } else if self.unknown.contains(&(name_str, index)) {
-                            ResponseError::UnknownTopicOrPartition.code()
-                        } else {
-                            known(name_str, index)
-                        };
-                        partition(index, code)
-                    })
-                    .collect();
-                topic((*name).clone(), partitions)
-            })
-            .collect()
-    }
-}
-
 /// The codes a coordinator gave the known partitions of a request, in request order, one per
 /// call (a group-level error answers them all).
 fn coordinator_codes(
@@ -505,23 +395,12 @@ pub(super) async fn handle_offset_commit(
     // As Kafka: READ on the group, else every partition is GROUP_AUTHORIZATION_FAILED;
     // then READ on each topic, checked before whether it exists.
     let authz = broker.authz(ctx);
-    let group_allowed = authz.allows_group(AclOperation::Read, &request.group_id.0);
-    let requested = RequestedPartitions::new(
-        &broker.image(),
-        request.topics.iter().map(|t| {
-            let partitions = t.partitions.iter().map(|p| p.partition_index);
-            (&t.name, partitions.collect())
-        }),
-        |topic| {
-            if !group_allowed {
-                Some(ResponseError::GroupAuthorizationFailed)
-            } else if !authz.allows_topic(AclOperation::Read, topic) {
-                Some(ResponseError::TopicAuthorizationFailed)
-            } else {
-                None
-            }
-        },
-    );
+    let group_refused = authz.check(AclOperation::Read, ResourceType::Group, &request.group_id.0);
+    let requested = RequestedPartitions::new(&broker.image(), &request.topics, |topic| {
+        group_refused
+            .and_then(|()| authz.check(AclOperation::Read, ResourceType::Topic, topic))
+            .err()
+    });
     let topics: Vec<(String, Vec<CommittedOffset>)> = request
         .topics
         .iter()
@@ -560,20 +439,7 @@ pub(super) async fn handle_offset_commit(
         };
         broker.groups.commit_offsets(&commit).await
     };
-    let topics = requested.respond(
-        coordinator_codes(answered),
-        |name, partitions| {
-            OffsetCommitResponseTopic::default()
-                .with_name(name)
-                .with_partitions(partitions)
-        },
-        |index, code| {
-            OffsetCommitResponsePartition::default()
-                .with_partition_index(index)
-                .with_error_code(code)
-        },
-    );
-    OffsetCommitResponse::default().with_topics(topics)
+    OffsetCommitResponse::default().with_topics(requested.respond(coordinator_codes(answered)))
 }
 
 pub(super) fn handle_offset_fetch(
@@ -582,16 +448,8 @@ pub(super) fn handle_offset_fetch(
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     let mut response = OffsetFetchResponse::default();
-    // As Kafka: DESCRIBE on the group; of the named topics, those without DESCRIBE are
-    // TOPIC_AUTHORIZATION_FAILED, of all the group's topics they are left out.
+    // As Kafka: DESCRIBE on the group, then what `answered_offsets` shows of its topics.
     let authz = broker.authz(ctx);
-    let describable = |topic: &str, named: bool| {
-        if named {
-            authz.allows_topic(AclOperation::Describe, topic)
-        } else {
-            authz.allows_quietly(AclOperation::Describe, ResourceType::Topic, topic)
-        }
-    };
     if ctx.version >= 8 {
         for g in &request.groups {
             let topics: OffsetFetchTopics = g.topics.as_ref().map(|ts| {
@@ -619,32 +477,12 @@ pub(super) fn handle_offset_fetch(
             }
             match broker.groups.fetch_offsets(&g.group_id.0, topics) {
                 Ok(found) => {
-                    let named = g.topics.is_some();
-                    rg.topics = to_topics_v8(found);
-                    rg.topics.retain(|t| named || describable(&t.name.0, false));
-                    for t in rg
-                        .topics
-                        .iter_mut()
-                        .filter(|t| named && !describable(&t.name.0, true))
-                    {
-                        for p in &mut t.partitions {
-                            p.error_code = ResponseError::TopicAuthorizationFailed.code();
-                            p.committed_offset = -1;
-                            p.committed_leader_epoch = -1;
-                            p.metadata = Some(str_bytes(""));
-                        }
-                    }
-                    if request.require_stable {
-                        let pending = broker.groups.pending_txn_offset_partitions(&g.group_id.0);
-                        for t in &mut rg.topics {
-                            for p in &mut t.partitions {
-                                if pending.contains(&(t.name.0.to_string(), p.partition_index)) {
-                                    p.error_code = ResponseError::UnstableOffsetCommit.code();
-                                    p.committed_offset = -1;
-                                }
-                            }
-                        }
-                    }
+                    let shown = OffsetsShown {
+                        named: g.topics.is_some(),
+                        require_stable: request.require_stable,
+                    };
+                    let answered = answered_offsets(broker, &authz, &g.group_id.0, found, shown);
+                    rg.topics = to_topics_v8(answered);
                 }
                 Err(code) => rg.error_code = code.code(),
             }
@@ -664,81 +502,135 @@ pub(super) fn handle_offset_fetch(
     } else {
         Err(ResponseError::GroupAuthorizationFailed)
     };
-    match fetched {
+    let answered = match fetched {
         Ok(found) => {
-            let named = request.topics.is_some();
-            response.topics = to_topics_v0(found, ctx.version);
-            response
-                .topics
-                .retain(|t| named || describable(&t.name.0, false));
-            for t in response
-                .topics
-                .iter_mut()
-                .filter(|t| named && !describable(&t.name.0, true))
-            {
-                for p in &mut t.partitions {
-                    p.error_code = ResponseError::TopicAuthorizationFailed.code();
-                    p.committed_offset = -1;
-                    p.committed_leader_epoch = -1;
-                    p.metadata = Some(str_bytes(""));
-                }
-            }
-            // Offsets of an open transaction: a require_stable fetch (v7+) must wait for it.
-            if ctx.version >= 7 && request.require_stable {
-                let pending = broker
-                    .groups
-                    .pending_txn_offset_partitions(&request.group_id.0);
-                for t in &mut response.topics {
-                    for p in &mut t.partitions {
-                        if pending.contains(&(t.name.0.to_string(), p.partition_index)) {
-                            p.error_code = ResponseError::UnstableOffsetCommit.code();
-                            p.committed_offset = -1;
-                        }
-                    }
-                }
-            }
+            let shown = OffsetsShown {
+                named: request.topics.is_some(),
+                // Offsets of an open transaction: a require_stable fetch (v7+) must wait.
+                require_stable: ctx.version >= 7 && request.require_stable,
+            };
+            answered_offsets(broker, &authz, &request.group_id.0, found, shown)
         }
         Err(code) => {
             if ctx.version >= 2 {
                 response.error_code = code.code();
             }
             // Before v2 the error travels in every partition.
-            let failed: FetchedOffsets = topics
+            let partition = |p| AnsweredOffset {
+                error_code: code.code(),
+                ..AnsweredOffset::new(p, None)
+            };
+            topics
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
-                .collect();
-            response.topics = to_topics_v0(failed, ctx.version);
-            for t in &mut response.topics {
-                for p in &mut t.partitions {
-                    p.error_code = code.code();
+                .map(|(t, ps)| (t, ps.into_iter().map(partition).collect()))
+                .collect()
+        }
+    };
+    response.topics = to_topics_v0(answered, ctx.version);
+    response
+}
+
+/// One partition of an OffsetFetch answer, in either wire layout (v0–7 or v8+).
+struct AnsweredOffset {
+    partition: i32,
+    /// -1 = none (nor a leader epoch, nor metadata).
+    offset: i64,
+    leader_epoch: i32,
+    metadata: String,
+    error_code: i16,
+}
+
+impl AnsweredOffset {
+    fn new(partition: i32, committed: Option<OffsetCommitValue>) -> Self {
+        let (offset, leader_epoch, metadata) = committed.map_or((-1, -1, String::new()), |v| {
+            (v.offset, v.leader_epoch, v.metadata)
+        });
+        Self {
+            partition,
+            offset,
+            leader_epoch,
+            metadata,
+            error_code: 0,
+        }
+    }
+}
+
+type AnsweredOffsets = Vec<(String, Vec<AnsweredOffset>)>;
+
+/// Which of a group's offsets an OffsetFetch shows, and how.
+#[derive(Clone, Copy)]
+struct OffsetsShown {
+    /// The request named its topics (else: all the group's topics).
+    named: bool,
+    /// Offsets of an open transaction are UNSTABLE_OFFSET_COMMIT.
+    require_stable: bool,
+}
+
+/// What OffsetFetch shows of the offsets `found` for `group_id`: of the topics the request
+/// named, those without DESCRIBE are TOPIC_AUTHORIZATION_FAILED (audited); of all the
+/// group's topics, those are left out (quietly). Then, with `require_stable`, a partition
+/// with offsets of an open transaction is UNSTABLE_OFFSET_COMMIT.
+fn answered_offsets(
+    broker: &Broker,
+    authz: &Authz<'_>,
+    group_id: &str,
+    found: FetchedOffsets,
+    shown: OffsetsShown,
+) -> AnsweredOffsets {
+    let mut answered: AnsweredOffsets = found
+        .into_iter()
+        .filter_map(|(topic, partitions)| {
+            let refused = if shown.named {
+                !authz.allows_topic(AclOperation::Describe, &topic)
+            } else if authz.allows_quietly(AclOperation::Describe, ResourceType::Topic, &topic) {
+                false
+            } else {
+                return None;
+            };
+            let partitions = partitions.into_iter().map(|(p, committed)| {
+                if refused {
+                    AnsweredOffset {
+                        error_code: ResponseError::TopicAuthorizationFailed.code(),
+                        ..AnsweredOffset::new(p, None)
+                    }
+                } else {
+                    AnsweredOffset::new(p, committed)
+                }
+            });
+            Some((topic, partitions.collect()))
+        })
+        .collect();
+    if shown.require_stable {
+        let pending = broker.groups.pending_txn_offset_partitions(group_id);
+        for (topic, partitions) in &mut answered {
+            for p in partitions.iter_mut() {
+                if pending.contains(&(topic.clone(), p.partition)) {
+                    p.error_code = ResponseError::UnstableOffsetCommit.code();
+                    p.offset = -1;
                 }
             }
         }
     }
-    response
+    answered
 }
 
-fn to_topics_v0(found: FetchedOffsets, version: i16) -> Vec<OffsetFetchResponseTopic> {
-    found
+fn to_topics_v0(answered: AnsweredOffsets, version: i16) -> Vec<OffsetFetchResponseTopic> {
+    answered
         .into_iter()
         .map(|(topic, partitions)| {
             let mut t = OffsetFetchResponseTopic::default();
             t.name = TopicName(str_bytes(&topic));
             t.partitions = partitions
                 .into_iter()
-                .map(|(p, v)| {
+                .map(|p| {
                     let mut rp = OffsetFetchResponsePartition::default();
-                    rp.partition_index = p;
-                    rp.committed_offset = v.as_ref().map(|v| v.offset).unwrap_or(-1);
-                    rp.committed_leader_epoch = if version >= 5 {
-                        v.as_ref().map(|v| v.leader_epoch).unwrap_or(-1)
-                    } else {
-                        -1
-                    };
-                    rp.metadata = Some(str_bytes(
-                        v.as_ref().map(|v| v.metadata.as_str()).unwrap_or(""),
-                    ));
+                    rp.partition_index = p.partition;
+                    rp.committed_offset = p.offset;
+                    // Leader epochs arrived in v5.
+                    rp.committed_leader_epoch = if version >= 5 { p.leader_epoch } else { -1 };
+                    rp.metadata = Some(str_bytes(&p.metadata));
+                    rp.error_code = p.error_code;
                     rp
                 })
                 .collect();
@@ -747,22 +639,21 @@ fn to_topics_v0(found: FetchedOffsets, version: i16) -> Vec<OffsetFetchResponseT
         .collect()
 }
 
-fn to_topics_v8(found: FetchedOffsets) -> Vec<OffsetFetchResponseTopics> {
-    found
+fn to_topics_v8(answered: AnsweredOffsets) -> Vec<OffsetFetchResponseTopics> {
+    answered
         .into_iter()
         .map(|(topic, partitions)| {
             let mut t = OffsetFetchResponseTopics::default();
             t.name = TopicName(str_bytes(&topic));
             t.partitions = partitions
                 .into_iter()
-                .map(|(p, v)| {
+                .map(|p| {
                     let mut rp = OffsetFetchResponsePartitions::default();
-                    rp.partition_index = p;
-                    rp.committed_offset = v.as_ref().map(|v| v.offset).unwrap_or(-1);
-                    rp.committed_leader_epoch = v.as_ref().map(|v| v.leader_epoch).unwrap_or(-1);
-                    rp.metadata = Some(str_bytes(
-                        v.as_ref().map(|v| v.metadata.as_str()).unwrap_or(""),
-                    ));
+                    rp.partition_index = p.partition;
+                    rp.committed_offset = p.offset;
+                    rp.committed_leader_epoch = p.leader_epoch;
+                    rp.metadata = Some(str_bytes(&p.metadata));
+                    rp.error_code = p.error_code;
                     rp
                 })
                 .collect();
@@ -946,23 +837,20 @@ pub(super) async fn handle_offset_delete(
 ) -> OffsetDeleteResponse {
     // As Kafka: DELETE on the group for the whole request, READ on each topic.
     let authz = broker.authz(ctx);
-    if !authz.allows_group(AclOperation::Delete, &request.group_id.0) {
-        return OffsetDeleteResponse::default()
-            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    if let Err(refused) = authz.check(
+        AclOperation::Delete,
+        ResourceType::Group,
+        &request.group_id.0,
+    ) {
+        return OffsetDeleteResponse::default().with_error_code(refused.code());
     }
-    let requested = RequestedPartitions::new(
-        &broker.image(),
-        request.topics.iter().map(|t| {
-            let partitions = t.partitions.iter().map(|p| p.partition_index);
-            (&t.name, partitions.collect())
-        }),
-        |topic| {
-            let readable = authz.allows_topic(AclOperation::Read, topic);
-            (!readable).then_some(ResponseError::TopicAuthorizationFailed)
-        },
-    );
+    let requested = RequestedPartitions::new(&broker.image(), &request.topics, |topic| {
+        authz
+            .check(AclOperation::Read, ResourceType::Topic, topic)
+            .err()
+    });
     let topics: Vec<(String, Vec<i32>)> = requested
-        .topics
+        .topics()
         .iter()
         .filter(|(name, _)| !requested.is_refused(&name.0))
         .map(|(name, partitions)| {
@@ -981,19 +869,7 @@ pub(super) async fn handle_offset_delete(
         response.error_code = code.code();
         return response;
     }
-    response.topics = requested.respond(
-        coordinator_codes(answered),
-        |name, partitions| {
-            OffsetDeleteResponseTopic::default()
-                .with_name(name)
-                .with_partitions(partitions)
-        },
-        |index, code| {
-            OffsetDeleteResponsePartition::default()
-                .with_partition_index(index)
-                .with_error_code(code)
-        },
-    );
+    response.topics = requested.respond(coordinator_codes(answered));
     response
 }
 

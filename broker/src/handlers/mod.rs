@@ -24,6 +24,7 @@ mod partition_reassignments;
 mod produce;
 mod producer_id;
 mod producers;
+mod requested_partitions;
 mod scram_credentials;
 mod topics;
 mod txn;

@@ -3,6 +3,7 @@
 //! client's next request sees the change.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -63,10 +64,7 @@ pub(super) async fn handle_create_topics(
         .iter()
         .map(|spec| {
             if !(cluster_create || authz.allows_topic(AclOperation::Create, &spec.name)) {
-                return Err(ApiError::new(
-                    ResponseError::TopicAuthorizationFailed,
-                    "Authorization failed.",
-                ));
+                return Err(authorization_failed());
             }
             let partitions = if spec.num_partitions != -1 {
                 spec.num_partitions
@@ -78,26 +76,12 @@ pub(super) async fn handle_create_topics(
             quota.admit(partitions)
         })
         .collect();
-    let permitted: Vec<CreateTopicSpec> = specs
-        .iter()
-        .zip(&admitted)
-        .filter(|(_, admitted)| admitted.is_ok())
-        .map(|(spec, _)| spec.clone())
-        .collect();
-    let mut created = broker
-        .controller
-        .create_topics(permitted, request.validate_only)
-        .await
-        .into_iter();
-    let results: Vec<_> = admitted
-        .into_iter()
-        .map(|admitted| match admitted {
-            Ok(()) => created
-                .next()
-                .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
-            Err(e) => Err(e),
-        })
-        .collect();
+    let results = send_admitted(&specs, admitted, |permitted| {
+        broker
+            .controller
+            .create_topics(permitted, request.validate_only)
+    })
+    .await;
     if !request.validate_only {
         broker.await_applied(broker.image().offset).await;
     }
@@ -214,10 +198,7 @@ pub(super) async fn handle_delete_topics(
             .zip(&allowed)
             .map(|(r, allowed)| {
                 if !allowed {
-                    return Err(ApiError::new(
-                        ResponseError::TopicAuthorizationFailed,
-                        "Authorization failed.",
-                    ));
+                    return Err(authorization_failed());
                 }
                 let name = match r {
                     TopicRef::Name(name) => Some(name),
@@ -229,23 +210,10 @@ pub(super) async fn handle_delete_topics(
                 quota.admit(partitions)
             })
             .collect();
-        let permitted: Vec<TopicRef> = refs
-            .iter()
-            .zip(&admitted)
-            .filter(|(_, admitted)| admitted.is_ok())
-            .map(|(r, _)| r.clone())
-            .collect();
-        let mut deleted = broker.controller.delete_topics(permitted).await.into_iter();
-        let results: Vec<Result<(String, Uuid), ApiError>> = admitted
-            .into_iter()
-            .map(|admitted| match admitted {
-                Ok(()) => deleted
-                    .next()
-                    .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
-                Err(e) => Err(e),
-            })
-            .collect();
-        results
+        send_admitted(&refs, admitted, |permitted| {
+            broker.controller.delete_topics(permitted)
+        })
+        .await
     } else {
         refs.iter()
             .map(|_| {
@@ -307,10 +275,7 @@ pub(super) async fn handle_create_partitions(
         .iter()
         .map(|spec| {
             if !authz.allows_topic(AclOperation::Alter, &spec.name) {
-                return Err(ApiError::new(
-                    ResponseError::TopicAuthorizationFailed,
-                    "Authorization failed.",
-                ));
+                return Err(authorization_failed());
             }
             let current = image
                 .topics
@@ -319,26 +284,12 @@ pub(super) async fn handle_create_partitions(
             quota.admit(spec.count.saturating_sub(current))
         })
         .collect();
-    let permitted: Vec<CreatePartitionsSpec> = specs
-        .iter()
-        .zip(&admitted)
-        .filter(|(_, admitted)| admitted.is_ok())
-        .map(|(spec, _)| spec.clone())
-        .collect();
-    let mut altered = broker
-        .controller
-        .create_partitions(permitted, request.validate_only)
-        .await
-        .into_iter();
-    let results: Vec<_> = admitted
-        .into_iter()
-        .map(|admitted| match admitted {
-            Ok(()) => altered
-                .next()
-                .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
-            Err(e) => Err(e),
-        })
-        .collect();
+    let results = send_admitted(&specs, admitted, |permitted| {
+        broker
+            .controller
+            .create_partitions(permitted, request.validate_only)
+    })
+    .await;
     if !request.validate_only {
         broker.await_applied(broker.image().offset).await;
     }
@@ -354,4 +305,41 @@ pub(super) async fn handle_create_partitions(
         response.results.push(r);
     }
     response
+}
+
+/// Kafka's refusal of a topic the principal may not create, delete or alter.
+fn authorization_failed() -> ApiError {
+    ApiError::new(
+        ResponseError::TopicAuthorizationFailed,
+        "Authorization failed.",
+    )
+}
+
+/// Sends the topics that passed their checks (`admitted`, one entry per item of `items`)
+/// to the controller in one call, and answers every item in request order: the
+/// controller's result for an admitted one, its refusal for the others.
+async fn send_admitted<I: Clone, T, Fut>(
+    items: &[I],
+    admitted: Vec<Result<(), ApiError>>,
+    send: impl FnOnce(Vec<I>) -> Fut,
+) -> Vec<Result<T, ApiError>>
+where
+    Fut: Future<Output = Vec<Result<T, ApiError>>>,
+{
+    let permitted = items
+        .iter()
+        .zip(&admitted)
+        .filter(|(_, admitted)| admitted.is_ok())
+        .map(|(item, _)| item.clone())
+        .collect();
+    let mut answered = send(permitted).await.into_iter();
+    admitted
+        .into_iter()
+        .map(|admitted| match admitted {
+            Ok(()) => answered
+                .next()
+                .unwrap_or_else(|| Err(ApiError::code_only(ResponseError::UnknownServerError))),
+            Err(e) => Err(e),
+        })
+        .collect()
 }

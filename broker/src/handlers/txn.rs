@@ -12,9 +12,6 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 };
 use kafka_protocol::messages::describe_transactions_response::{self, TopicData};
 use kafka_protocol::messages::list_transactions_response;
-use kafka_protocol::messages::txn_offset_commit_response::{
-    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
-};
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
     AddPartitionsToTxnResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
@@ -22,12 +19,12 @@ use kafka_protocol::messages::{
     TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
-use super::authorization::Authz;
-use super::groups::RequestedPartitions;
+use super::authorization::{Authz, Checked};
+use super::requested_partitions::RequestedPartitions;
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
-use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::txn::TxnState;
 use crate::types::{now_ms, TopicPartition};
 
@@ -66,8 +63,14 @@ async fn add_partitions_one(
     let mut unknown: HashMap<(String, i32), ()> = HashMap::new();
     // Versions before 4 come from producers: WRITE on the transactional id, then on each
     // topic (v4+ comes from brokers, which the request's CLUSTER_ACTION covered).
-    if version < 4 && !authz.allows_transactional_id(AclOperation::Write, transactional_id) {
-        return every_partition(topics, ResponseError::TransactionalIdAuthorizationFailed);
+    if version < 4 {
+        if let Err(refused) = authz.check(
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            transactional_id,
+        ) {
+            return partition_results(topics, |_, _| refused.code());
+        }
     }
     let mut unwritable: HashSet<&str> = HashSet::new();
     if version < 4 {
@@ -110,39 +113,21 @@ async fn add_partitions_one(
     } else {
         None
     };
-    topics
-        .iter()
-        .map(|t| {
-            let mut tr = AddPartitionsToTxnTopicResult::default();
-            tr.name = t.name.clone();
-            tr.results_by_partition = t
-                .partitions
-                .iter()
-                .map(|&p| {
-                    let mut pr = AddPartitionsToTxnPartitionResult::default();
-                    pr.partition_index = p;
-                    pr.partition_error_code = match shared {
-                        Some(c) => c,
-                        None if unwritable.contains(t.name.0.as_str()) => {
-                            ResponseError::TopicAuthorizationFailed.code()
-                        }
-                        None if unknown.contains_key(&(t.name.0.to_string(), p)) => {
-                            ResponseError::UnknownTopicOrPartition.code()
-                        }
-                        None => ResponseError::OperationNotAttempted.code(),
-                    };
-                    pr
-                })
-                .collect();
-            tr
-        })
-        .collect()
+    partition_results(topics, |topic, p| match shared {
+        Some(c) => c,
+        None if unwritable.contains(topic) => ResponseError::TopicAuthorizationFailed.code(),
+        None if unknown.contains_key(&(topic.to_string(), p)) => {
+            ResponseError::UnknownTopicOrPartition.code()
+        }
+        None => ResponseError::OperationNotAttempted.code(),
+    })
 }
 
-/// The same error for every partition of `topics`.
-fn every_partition(
+/// A result for every partition of `topics`, in request order, with the error code
+/// `code(topic, partition)`.
+fn partition_results(
     topics: &[AddPartitionsToTxnTopic],
-    error: ResponseError,
+    code: impl Fn(&str, i32) -> i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     topics
         .iter()
@@ -155,7 +140,7 @@ fn every_partition(
                 .map(|&p| {
                     let mut pr = AddPartitionsToTxnPartitionResult::default();
                     pr.partition_index = p;
-                    pr.partition_error_code = error.code();
+                    pr.partition_error_code = code(&t.name.0, p);
                     pr
                 })
                 .collect();
@@ -171,9 +156,14 @@ pub(super) async fn handle_add_partitions_to_txn(
 ) -> AddPartitionsToTxnResponse {
     let mut response = AddPartitionsToTxnResponse::default();
     let authz = broker.authz(ctx);
-    if ctx.version >= 4 && !authz.allows_cluster(AclOperation::ClusterAction) {
-        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
-        return response;
+    if ctx.version >= 4 {
+        if let Err(refused) = authz.check(
+            AclOperation::ClusterAction,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+        ) {
+            return response.with_error_code(refused.code());
+        }
     }
     if ctx.version <= 3 {
         response.results_by_topic_v3_and_below = add_partitions_one(
@@ -208,19 +198,27 @@ pub(super) async fn handle_add_partitions_to_txn(
     response
 }
 
+/// Kafka's checks of a transaction's offsets (AddOffsetsToTxn, TxnOffsetCommit): WRITE on
+/// the transactional id, then READ on the group.
+fn check_offsets_of_txn(authz: &Authz<'_>, transactional_id: &str, group_id: &str) -> Checked {
+    authz
+        .check(
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            transactional_id,
+        )
+        .and_then(|()| authz.check(AclOperation::Read, ResourceType::Group, group_id))
+}
+
 pub(super) async fn handle_add_offsets_to_txn(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
-    // As Kafka: WRITE on the transactional id, READ on the group.
     let authz = broker.authz(ctx);
-    let r = if !authz.allows_transactional_id(AclOperation::Write, &request.transactional_id.0) {
-        Err(ApiError::code_only(
-            ResponseError::TransactionalIdAuthorizationFailed,
-        ))
-    } else if !authz.allows_group(AclOperation::Read, &request.group_id.0) {
-        Err(ApiError::code_only(ResponseError::GroupAuthorizationFailed))
+    let refusal = check_offsets_of_txn(&authz, &request.transactional_id.0, &request.group_id.0);
+    let r = if let Err(refused) = refusal {
+        Err(ApiError::code_only(refused))
     } else {
         broker
             .txn
@@ -245,13 +243,13 @@ pub(super) async fn handle_end_txn(
     ctx: &RequestContext,
     request: EndTxnRequest,
 ) -> EndTxnResponse {
-    let r = if !broker
-        .authz(ctx)
-        .allows_transactional_id(AclOperation::Write, &request.transactional_id.0)
-    {
-        Err(ApiError::code_only(
-            ResponseError::TransactionalIdAuthorizationFailed,
-        ))
+    let authz = broker.authz(ctx);
+    let r = if let Err(refused) = authz.check(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &request.transactional_id.0,
+    ) {
+        Err(ApiError::code_only(refused))
     } else {
         broker
             .txn
@@ -284,27 +282,12 @@ pub(super) async fn handle_txn_offset_commit(
     // partition carries the refusal; then READ on each topic. Partitions that do not exist
     // are answered here and never committed.
     let authz = broker.authz(ctx);
-    let refusal =
-        if !authz.allows_transactional_id(AclOperation::Write, &request.transactional_id.0) {
-            Some(ResponseError::TransactionalIdAuthorizationFailed)
-        } else if !authz.allows_group(AclOperation::Read, &request.group_id.0) {
-            Some(ResponseError::GroupAuthorizationFailed)
-        } else {
-            None
-        };
-    let requested = RequestedPartitions::new(
-        &broker.image(),
-        request.topics.iter().map(|t| {
-            let partitions = t.partitions.iter().map(|p| p.partition_index);
-            (&t.name, partitions.collect())
-        }),
-        |topic| {
-            refusal.or_else(|| {
-                let readable = authz.allows_topic(AclOperation::Read, topic);
-                (!readable).then_some(ResponseError::TopicAuthorizationFailed)
-            })
-        },
-    );
+    let refusal = check_offsets_of_txn(&authz, &request.transactional_id.0, &request.group_id.0);
+    let requested = RequestedPartitions::new(&broker.image(), &request.topics, |topic| {
+        refusal
+            .and_then(|()| authz.check(AclOperation::Read, ResourceType::Topic, topic))
+            .err()
+    });
     let mut too_large: Vec<(String, i32)> = Vec::new();
     let mut offsets = Vec::new();
     for t in &request.topics {
@@ -356,26 +339,14 @@ pub(super) async fn handle_txn_offset_commit(
         }
         code(&r, ctx.version, 3)
     };
-    let topics = requested.respond(
-        |topic, partition| {
-            let too_large = too_large.iter().any(|(n, i)| n == topic && *i == partition);
-            if too_large {
-                ResponseError::OffsetMetadataTooLarge.code()
-            } else {
-                shared
-            }
-        },
-        |name, partitions| {
-            TxnOffsetCommitResponseTopic::default()
-                .with_name(name)
-                .with_partitions(partitions)
-        },
-        |index, code| {
-            TxnOffsetCommitResponsePartition::default()
-                .with_partition_index(index)
-                .with_error_code(code)
-        },
-    );
+    let topics = requested.respond(|topic, partition| {
+        let too_large = too_large.iter().any(|(n, i)| n == topic && *i == partition);
+        if too_large {
+            ResponseError::OffsetMetadataTooLarge.code()
+        } else {
+            shared
+        }
+    });
     TxnOffsetCommitResponse::default().with_topics(topics)
 }
 
@@ -389,23 +360,17 @@ pub(super) fn handle_describe_transactions(
     // the principal may DESCRIBE are shown.
     let authz = broker.authz(ctx);
     for id in &request.transactional_ids {
-        if !authz.allows_transactional_id(AclOperation::Describe, &id.0) {
-            let mut s = describe_transactions_response::TransactionState::default();
-            s.transactional_id = id.clone();
-            s.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
-            s.producer_id = ProducerId(-1);
-            s.producer_epoch = -1;
-            s.transaction_start_time_ms = -1;
-            s.transaction_state = str_bytes("");
-            response.transaction_states.push(s);
-            continue;
-        }
         let mut s = describe_transactions_response::TransactionState::default();
         s.transactional_id = id.clone();
         s.producer_id = ProducerId(-1);
         s.producer_epoch = -1;
         s.transaction_start_time_ms = -1;
         s.transaction_state = str_bytes("");
+        if !authz.allows_transactional_id(AclOperation::Describe, &id.0) {
+            s.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+            response.transaction_states.push(s);
+            continue;
+        }
         match broker.txn.describe(&id.0) {
             Ok(d) => {
                 s.transaction_state = str_bytes(d.state.name());

@@ -26,24 +26,8 @@ pub(crate) async fn handle(
         .authz(ctx)
         .allows_cluster(crate::security::acl::AclOperation::ClusterAction)
     {
-        let mut response = WriteTxnMarkersResponse::default();
-        for marker in &request.markers {
-            let mut result = WritableTxnMarkerResult::default();
-            result.producer_id = marker.producer_id;
-            for topic in &marker.topics {
-                let mut topic_result = WritableTxnMarkerTopicResult::default();
-                topic_result.name = topic.name.clone();
-                for partition in &topic.partition_indexes {
-                    let mut p = WritableTxnMarkerPartitionResult::default();
-                    p.partition_index = *partition;
-                    p.error_code = crate::error::ResponseError::ClusterAuthorizationFailed.code();
-                    topic_result.partitions.push(p);
-                }
-                result.topics.push(topic_result);
-            }
-            response.markers.push(result);
-        }
-        return response;
+        let refused = crate::error::ResponseError::ClusterAuthorizationFailed.code();
+        return response(&request, || refused);
     }
     let markers: Vec<TxnMarker> = request
         .markers
@@ -67,6 +51,19 @@ pub(crate) async fn handle(
     tracing::debug!(markers = markers.len(), "WriteTxnMarkers");
     // Results come back flattened in request order: marker by marker, topic by topic.
     let mut results = broker.groups.write_txn_markers(markers).await.into_iter();
+    response(&request, || match results.next() {
+        Some((_, _, Ok(()))) => 0,
+        Some((_, _, Err(e))) => e.error_code(),
+        None => crate::error::ResponseError::UnknownServerError.code(),
+    })
+}
+
+/// The response to `request`: every partition it names, in request order, with the code
+/// `next_code()` gives it.
+fn response(
+    request: &WriteTxnMarkersRequest,
+    mut next_code: impl FnMut() -> i16,
+) -> WriteTxnMarkersResponse {
     let mut response = WriteTxnMarkersResponse::default();
     for marker in &request.markers {
         let mut result = WritableTxnMarkerResult::default();
@@ -77,11 +74,7 @@ pub(crate) async fn handle(
             for partition in &topic.partition_indexes {
                 let mut p = WritableTxnMarkerPartitionResult::default();
                 p.partition_index = *partition;
-                p.error_code = match results.next() {
-                    Some((_, _, Ok(()))) => 0,
-                    Some((_, _, Err(e))) => e.error_code(),
-                    None => crate::error::ResponseError::UnknownServerError.code(),
-                };
+                p.error_code = next_code();
                 topic_result.partitions.push(p);
             }
             result.topics.push(topic_result);

@@ -333,17 +333,9 @@ pub(crate) fn rewrite_for_append(
 /// (with decompression); used only by timestamp lookups, never on produce/fetch paths.
 /// For LogAppendTime batches every record carries the batch's maxTimestamp, as in Kafka.
 pub(crate) fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, LogError> {
-    let header = BatchHeader::parse(batch)?;
-    let mut buf = bytes::Bytes::copy_from_slice(batch);
-    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).map_err(|e| {
-        LogError::CorruptRecord(format!(
-            "cannot decode records of batch at {}: {e}",
-            header.base_offset
-        ))
-    })?;
+    let (header, records) = decode(batch)?;
     let log_append_time = header.timestamp_type() == TimestampType::LogAppendTime;
-    Ok(set
-        .records
+    Ok(records
         .iter()
         .map(|r| {
             (
@@ -361,6 +353,11 @@ pub(crate) fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, LogErro
 /// Every record of one stored batch, decompressed. Used by the log cleaner and by
 /// [`validate_records`]; never on the fetch path.
 pub(crate) fn decode_records(batch: &[u8]) -> Result<Vec<Record>, LogError> {
+    decode(batch).map(|(_, records)| records)
+}
+
+/// The header and the decompressed records of one stored batch.
+fn decode(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>), LogError> {
     let header = BatchHeader::parse(batch)?;
     let mut buf = bytes::Bytes::copy_from_slice(batch);
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).map_err(|e| {
@@ -369,7 +366,7 @@ pub(crate) fn decode_records(batch: &[u8]) -> Result<Vec<Record>, LogError> {
             header.base_offset
         ))
     })?;
-    Ok(set.records)
+    Ok((header, set.records))
 }
 
 /// Kafka's "no timestamp" value of a record or batch.
@@ -748,9 +745,7 @@ pub(crate) fn build_txn_marker_batch(
     commit: bool,
     timestamp_ms: i64,
 ) -> Result<Vec<u8>, LogError> {
-    use kafka_protocol::records::{
-        Compression, RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs,
-    };
+    use kafka_protocol::records::TimestampType as KTs;
     let mut key = Vec::with_capacity(4);
     key.extend_from_slice(&0i16.to_be_bytes());
     key.extend_from_slice(&i16::from(commit).to_be_bytes());
@@ -772,17 +767,25 @@ pub(crate) fn build_txn_marker_batch(
         value: Some(bytes::Bytes::from(value)),
         headers: Default::default(),
     };
-    let mut buf = bytes::BytesMut::new();
+    let batch = encode_one(&record)
+        .map_err(|e| LogError::InvalidRecord(format!("cannot encode transaction marker: {e}")))?;
+    Ok(batch.to_vec())
+}
+
+/// `record` alone in an uncompressed v2 batch.
+pub(crate) fn encode_one(record: &Record) -> Result<bytes::Bytes, String> {
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+    let mut buf = bytes::BytesMut::with_capacity(256);
     RecordBatchEncoder::encode(
         &mut buf,
-        [&record],
+        [record],
         &RecordEncodeOptions {
             version: 2,
             compression: Compression::None,
         },
     )
-    .map_err(|e| LogError::InvalidRecord(format!("cannot encode transaction marker: {e}")))?;
-    Ok(buf.to_vec())
+    .map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]

@@ -125,6 +125,19 @@ impl CleaningPlan {
     }
 }
 
+/// The log's cleaning view and [`plan_cleaning`]'s decision for it at `now_ms` (its
+/// checkpoint and delete horizon as they are now); `None` when there is nothing to clean.
+fn plan_cleaning_now(log: &Log, now_ms: i64) -> Option<(CleaningView, CleaningPlan)> {
+    let view = log.cleaning_view()?;
+    let plan = plan_cleaning(
+        &view,
+        log.cleaner_checkpoint(),
+        log.delete_horizon_ms(),
+        now_ms,
+    )?;
+    Some((view, plan))
+}
+
 /// Decides whether (and what of) a log should be cleaned now. Pure.
 pub(crate) fn plan_cleaning(
     view: &CleaningView,
@@ -803,15 +816,7 @@ pub(crate) fn clean_log(
     io_buffer_bytes: usize,
     stop: &AtomicBool,
 ) -> Result<Option<CleanStats>, LogError> {
-    let Some(view) = log.cleaning_view() else {
-        return Ok(None);
-    };
-    let Some(plan) = plan_cleaning(
-        &view,
-        log.cleaner_checkpoint(),
-        log.delete_horizon_ms(),
-        now_ms,
-    ) else {
+    let Some((view, plan)) = plan_cleaning_now(log, now_ms) else {
         return Ok(None);
     };
     let io_buffer_bytes = io_buffer_bytes.max(IO_BUFFER_BYTES_MIN);
@@ -946,15 +951,7 @@ fn pick_log(shared: &Shared, now_ms: i64) -> Option<(TopicPartition, Arc<Log>)> 
         if in_progress.contains(&tp) || retry_at.get(&tp).is_some_and(|t| *t > now_ms) {
             continue;
         }
-        let Some(view) = log.cleaning_view() else {
-            continue;
-        };
-        let Some(plan) = plan_cleaning(
-            &view,
-            log.cleaner_checkpoint(),
-            log.delete_horizon_ms(),
-            now_ms,
-        ) else {
+        let Some((_, plan)) = plan_cleaning_now(&log, now_ms) else {
             continue;
         };
         if best.as_ref().is_none_or(|b| plan.priority() > b.0) {

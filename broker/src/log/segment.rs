@@ -175,11 +175,33 @@ impl LogSegment {
             base_offset,
             config.segment_index_bytes,
         )?;
-        Ok(Self {
+        Ok(Self::with_files(
+            dir,
+            base_offset,
+            files.handle(log_path),
+            0,
+            (offset_index, time_index),
+            config,
+            now_ms,
+        ))
+    }
+
+    /// A segment over its files whose batches are not read yet: no batch state (next
+    /// offset, max timestamp, roll clock) until [`LogSegment::load_tail_state`] or appends.
+    fn with_files(
+        dir: &Path,
+        base_offset: i64,
+        log_file: CachedFile,
+        size_bytes: u64,
+        (offset_index, time_index): (OffsetIndex, TimeIndex),
+        config: &LogConfig,
+        created_ms: i64,
+    ) -> Self {
+        Self {
             base_offset,
             dir: dir.to_path_buf(),
-            log_file: files.handle(log_path),
-            size_bytes: 0,
+            log_file,
+            size_bytes,
             offset_index,
             time_index,
             next_offset: base_offset,
@@ -188,8 +210,8 @@ impl LogSegment {
             bytes_since_last_index_entry: 0,
             index_interval_bytes: config.index_interval_bytes,
             roll_base_ms: None,
-            created_ms: now_ms,
-        })
+            created_ms,
+        }
     }
 
     /// Opens an existing segment. Indexes are checked; the returned flag is `Some(reason)`
@@ -223,21 +245,15 @@ impl LogSegment {
             base_offset,
             config.segment_index_bytes,
         )?;
-        let mut segment = Self {
+        let mut segment = Self::with_files(
+            dir,
             base_offset,
-            dir: dir.to_path_buf(),
-            log_file: files.handle(log_path),
+            files.handle(log_path),
             size_bytes,
-            offset_index,
-            time_index,
-            next_offset: base_offset,
-            max_timestamp: -1,
-            offset_of_max_timestamp: -1,
-            bytes_since_last_index_entry: 0,
-            index_interval_bytes: config.index_interval_bytes,
-            roll_base_ms: None,
+            (offset_index, time_index),
+            config,
             created_ms,
-        };
+        );
         // An empty log with empty (even missing) indexes needs nothing.
         if let Some(problem) = offset_problem.or(time_problem).filter(|_| size_bytes > 0) {
             return Ok((segment, Some(problem)));

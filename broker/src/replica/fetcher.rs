@@ -328,9 +328,7 @@ async fn run_fetcher(
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(source_broker = source, error = %e, "the leader serves no Fetch; backing off");
-                connection = None;
-                conn.close();
-                if backoff(&mut shutdown, config.backoff).await {
+                if close_and_back_off(&mut connection, &mut shutdown, config.backoff).await {
                     return;
                 }
                 continue;
@@ -355,9 +353,7 @@ async fn run_fetcher(
             }
             Err(e) => {
                 tracing::warn!(source_broker = source, error = %e, "fetch from leader failed; backing off");
-                connection = None;
-                conn.close();
-                if backoff(&mut shutdown, config.backoff).await {
+                if close_and_back_off(&mut connection, &mut shutdown, config.backoff).await {
                     return;
                 }
                 continue;
@@ -391,6 +387,19 @@ async fn run_fetcher(
             }
         }
     }
+}
+
+/// Closes the connection to the leader (the next round connects again), then backs off as
+/// [`backoff`] does.
+async fn close_and_back_off(
+    connection: &mut Option<Connection>,
+    shutdown: &mut watch::Receiver<bool>,
+    delay: Duration,
+) -> bool {
+    if let Some(conn) = connection.take() {
+        conn.close();
+    }
+    backoff(shutdown, delay).await
 }
 
 /// Sleeps `delay` unless shutdown comes first (then `true`).

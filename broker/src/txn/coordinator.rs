@@ -10,13 +10,15 @@ use tokio::sync::watch;
 
 use super::records::{self, TxnLogRecord, TxnLogValue, TxnState};
 use super::{ProducerIdManager, TRANSACTION_STATE_TOPIC_NAME};
-use crate::coordinator_shards::{self, partition_for, read_partition, CoordinatorShards};
+use crate::coordinator_shards::{
+    self, append_error_to_coordinator_error, read_partition, CoordinatorShards, InternalTopicSpec,
+};
 use crate::error::{ApiError, ResponseError};
 use crate::group::records::OffsetCommitValue;
 use crate::group::{GroupCoordinator, GROUP_METADATA_TOPIC_NAME};
 use crate::inter_broker::InterBrokerClient;
-use crate::log::{AppendOrigin, TxnVerification};
-use crate::metadata::{ControllerClient, CreateTopicSpec, MetadataQuorum};
+use crate::log::TxnVerification;
+use crate::metadata::{ControllerClient, MetadataQuorum};
 use crate::replica::{ReplicaManager, TxnMarker};
 use crate::types::{now_ms, TopicPartition};
 use ironlog_config::BrokerConfig;
@@ -154,16 +156,7 @@ pub(crate) struct TransactionCoordinator {
 
 /// Kafka's mapping of `__transaction_state` append errors to coordinator errors.
 fn append_error_to_txn_error(code: ResponseError) -> ResponseError {
-    match code {
-        ResponseError::UnknownTopicOrPartition
-        | ResponseError::NotEnoughReplicas
-        | ResponseError::NotEnoughReplicasAfterAppend
-        | ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
-        ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => {
-            ResponseError::NotCoordinator
-        }
-        _ => ResponseError::UnknownServerError,
-    }
+    append_error_to_coordinator_error(code).unwrap_or(ResponseError::UnknownServerError)
 }
 
 fn err(code: ResponseError, message: impl Into<String>) -> ApiError {
@@ -257,11 +250,11 @@ impl TransactionCoordinator {
 
     /// The `__transaction_state` partition of `transactional_id`.
     pub(crate) fn partition_for_txn(&self, transactional_id: &str) -> i32 {
-        let n = self
-            .shards
-            .partition_count(&self.quorum.image())
-            .unwrap_or(self.config.state_log_num_partitions);
-        partition_for(transactional_id, n)
+        self.shards.partition_for_key(
+            &self.quorum.image(),
+            transactional_id,
+            self.config.state_log_num_partitions,
+        )
     }
 
     /// The loaded shard owning `transactional_id`, or the coordinator error to answer.
@@ -276,24 +269,17 @@ impl TransactionCoordinator {
     pub(crate) async fn ensure_state_topic(&self) -> Result<(), ApiError> {
         self.shards
             .ensure_topic(&self.quorum, &self.controller, &self.replicas, || {
-                let replication_factor = self.config.state_log_replication_factor;
-                let min_isr = self.config.state_log_min_isr;
-                CreateTopicSpec {
-                    name: TRANSACTION_STATE_TOPIC_NAME.to_owned(),
+                InternalTopicSpec {
                     num_partitions: self.config.state_log_num_partitions,
-                    replication_factor,
-                    assignments: Default::default(),
-                    configs: [
-                        ("cleanup.policy".to_owned(), "compact".to_owned()),
+                    replication_factor: self.config.state_log_replication_factor,
+                    segment_bytes: self.config.state_log_segment_bytes,
+                    configs: vec![
                         (
-                            "segment.bytes".to_owned(),
-                            self.config.state_log_segment_bytes.to_string(),
+                            "min.insync.replicas",
+                            self.config.state_log_min_isr.to_string(),
                         ),
-                        ("min.insync.replicas".to_owned(), min_isr.to_string()),
-                        ("compression.type".to_owned(), "uncompressed".to_owned()),
-                    ]
-                    .into_iter()
-                    .collect(),
+                        ("compression.type", "uncompressed".to_owned()),
+                    ],
                 }
             })
             .await
@@ -317,22 +303,15 @@ impl TransactionCoordinator {
             tracing::error!(error = %e, "encoding transaction log record failed");
             err(ResponseError::UnknownServerError, e.to_string())
         })?;
-        let tp = shard.tp();
-        let result = self
-            .replicas
-            .append_as_leader(
-                vec![(tp.clone(), batch, TxnVerification::Off)],
-                -1,
+        if let Err(e) = shard
+            .append(
+                &self.replicas,
+                batch,
+                TxnVerification::Off,
                 self.config.append_timeout_ms,
-                AppendOrigin::Coordinator,
             )
             .await
-            .into_iter()
-            .next()
-            .map(|(_, r)| r)
-            .unwrap_or_else(|| Err(ResponseError::UnknownServerError.into()));
-        if let Err(e) = result {
-            tracing::warn!(partition = %tp, error = %e, "append to __transaction_state failed");
+        {
             return Err(ApiError::new(
                 append_error_to_txn_error(e.code),
                 format!("cannot persist transaction state: {e}"),
