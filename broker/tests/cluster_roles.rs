@@ -5,7 +5,8 @@
 //!   acks=all writes while the active controller is killed (-9) — another is elected and
 //!   admin requests keep working — and while a broker restarts, which catches up from the
 //!   quorum (a topic created while it was down reaches it); nothing acknowledged is lost;
-//! - 1 controller + 1 broker, the smallest split cluster: produce, consume, restart both;
+//! - 1 controller + 1 broker, the smallest split cluster: produce, consume, restart both
+//!   together and one at a time;
 //! - wrong role combinations stop the node at start-up with Kafka's message.
 mod common;
 
@@ -195,7 +196,20 @@ fn one_controller_and_one_broker_form_the_smallest_split_cluster() {
     let values: Vec<String> = (0..50).map(|i| format!("minimal-{i}")).collect();
     produce_values(&cluster, &topic, &values);
 
-    // both restart (the controller first); everything written is still there
+    // a controller alone is ready while its quorum has a leader
+    let url = format!(
+        "{}/health/ready",
+        cluster
+            .node(1)
+            .admin_url()
+            .expect("the controller's admin listener")
+    );
+    let (status, body) = http("GET", &url, None);
+    assert_eq!(status, 200, "the controller is not ready: {body}");
+
+    // both stop and start side by side, then each restarts alone (the controller first);
+    // everything written is still there
+    cluster.restart_all();
     cluster.restart_node(1);
     cluster.restart_node(2);
     cluster.wait_ready(WAIT);
@@ -287,4 +301,57 @@ fn wrong_role_combinations_stop_the_node_with_kafkas_message() {
         0,
         "a refused configuration writes nothing"
     );
+}
+
+/// `cluster.id` of a node's `meta.properties`.
+fn meta_cluster_id(cluster: &TestCluster, id: i32) -> String {
+    let meta = std::fs::read_to_string(cluster.node(id).data_dir().join("meta.properties"))
+        .unwrap_or_else(|e| panic!("meta.properties of node {id}: {e}"));
+    meta.lines()
+        .find_map(|l| l.strip_prefix("cluster.id="))
+        .unwrap_or_else(|| panic!("no cluster.id in node {id}'s meta.properties:\n{meta}"))
+        .to_string()
+}
+
+#[test]
+fn a_broker_on_a_data_dir_of_another_cluster_is_refused_naming_both_ids() {
+    let mut other = split_cluster_spec(1, 1).start();
+    let theirs = meta_cluster_id(&other, 2);
+    let other_dir = other.node(2).data_dir();
+    other.stop_node(2);
+    let other_meta = std::fs::read_to_string(other_dir.join("meta.properties")).expect("meta");
+
+    let mut cluster = split_cluster_spec(1, 1).start();
+    let ours = meta_cluster_id(&cluster, 2);
+    assert_ne!(ours, theirs);
+    cluster.stop_node(2);
+    // broker 2 of this cluster, started on the other cluster's broker data dir
+    let command = cluster.node(2).command().clone();
+    let mut args = command.args();
+    args.push("--override".to_string());
+    args.push(format!("log.dirs={}", other_dir.display()));
+    let out = Command::new(&command.binary)
+        .args(&args)
+        .output()
+        .expect("run broker 2 on the other cluster's data dir");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a broker must refuse to follow another cluster's quorum with its data"
+    );
+    assert!(
+        stderr.contains(&ours)
+            && stderr.contains(&theirs)
+            && stderr.contains("INCONSISTENT_CLUSTER_ID"),
+        "the refusal names both cluster ids ({ours}, {theirs}):\n{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(other_dir.join("meta.properties")).expect("meta"),
+        other_meta,
+        "nothing stored changed"
+    );
+    // the controller was not disturbed: the broker comes back on its own data
+    cluster.restart_node(2);
+    cluster.wait_ready(WAIT);
+    await_quorum_roles(&cluster, 2, &[1], &[2]);
 }
