@@ -45,13 +45,18 @@ const BODY_LIMIT_BYTES: usize = 1024;
 /// serves clients.
 #[derive(Default)]
 pub(crate) struct AdminState {
-    broker: OnceLock<(Arc<Broker>, Arc<BrokerLifecycle>)>,
+    /// The broker and its lifecycle (`None` on a controller alone, which never registers).
+    broker: OnceLock<(Arc<Broker>, Option<Arc<BrokerLifecycle>>)>,
     serving: AtomicBool,
 }
 
 impl AdminState {
     /// The broker is complete and its client listeners accept connections.
-    pub(crate) fn set_serving(&self, broker: &Arc<Broker>, lifecycle: Arc<BrokerLifecycle>) {
+    pub(crate) fn set_serving(
+        &self,
+        broker: &Arc<Broker>,
+        lifecycle: Option<Arc<BrokerLifecycle>>,
+    ) {
         let _ = self.broker.set((Arc::clone(broker), lifecycle));
         self.serving.store(true, Ordering::Release);
     }
@@ -181,7 +186,14 @@ async fn ready(State(state): State<Arc<AdminState>>) -> Response {
     let serving = state.serving.load(Ordering::Acquire);
     let checks = match state.broker.get() {
         None => json!({ "started": false }),
-        Some((broker, lifecycle)) => {
+        Some((broker, None)) => {
+            // A controller alone: ready while it follows a quorum with a leader.
+            json!({
+                "quorum_leader_known": broker.quorum.leader_id().is_some(),
+                "listeners_serving": serving,
+            })
+        }
+        Some((broker, Some(lifecycle))) => {
             let image = broker.image();
             let registered = image
                 .brokers

@@ -97,10 +97,48 @@ pub(crate) enum ConnectionError {
 
 /// What a listener serves: the broker's Kafka APIs on a client listener, the raft RPCs and
 /// the controller's APIs on the controller listener.
+/// A broker-only node's inter-broker listener ([`LearnerEndpoint`]) serves the leader's
+/// raft replication to this learner from before the node is started, and the broker's APIs
+/// once it is.
 #[derive(Clone)]
 pub(crate) enum Endpoint {
     Broker(Arc<Broker>),
     Controller(Arc<ControllerEndpoint>),
+    Learner(Arc<LearnerEndpoint>),
+}
+
+/// What a broker-only node's inter-broker listener serves: raft AppendEntries and
+/// InstallSnapshot from the voters (the leader replicates the metadata log to this
+/// learner there) from the moment it is bound, and the broker's Kafka APIs, as on any
+/// client listener, once [`LearnerEndpoint::set_broker`] was called (before that a Kafka
+/// request closes its connection).
+pub(crate) struct LearnerEndpoint {
+    quorum: Arc<MetadataQuorum>,
+    metrics: Arc<Metrics>,
+    config: ironlog_config::BrokerConfig,
+    broker: std::sync::OnceLock<Arc<Broker>>,
+}
+
+impl LearnerEndpoint {
+    pub(crate) fn new(
+        quorum: Arc<MetadataQuorum>,
+        metrics: Arc<Metrics>,
+        config: ironlog_config::BrokerConfig,
+    ) -> Self {
+        Self {
+            quorum,
+            metrics,
+            config,
+            broker: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// From now on Kafka requests are served (the node serves clients).
+    pub(crate) fn set_broker(&self, broker: Arc<Broker>) {
+        if self.broker.set(broker).is_err() {
+            tracing::warn!("the inter-broker listener's broker was set twice");
+        }
+    }
 }
 
 impl Endpoint {
@@ -108,6 +146,7 @@ impl Endpoint {
         match self {
             Endpoint::Broker(broker) => &broker.quorum,
             Endpoint::Controller(endpoint) => &endpoint.quorum,
+            Endpoint::Learner(endpoint) => &endpoint.quorum,
         }
     }
 
@@ -116,6 +155,7 @@ impl Endpoint {
         match self {
             Endpoint::Broker(broker) => &broker.metrics,
             Endpoint::Controller(endpoint) => &endpoint.metrics,
+            Endpoint::Learner(endpoint) => &endpoint.metrics,
         }
     }
 
@@ -123,6 +163,7 @@ impl Endpoint {
         let config = match self {
             Endpoint::Broker(broker) => &broker.config,
             Endpoint::Controller(endpoint) => &endpoint.config,
+            Endpoint::Learner(endpoint) => &endpoint.config,
         };
         (
             config.socket_request_max_bytes,
@@ -264,6 +305,9 @@ async fn serve(
             }
             Endpoint::Controller(controller) => {
                 handle_controller_frame(request, &connection, controller).await?
+            }
+            Endpoint::Learner(learner) => {
+                handle_learner_frame(request, &connection, learner).await?
             }
         };
         let local = started.elapsed();
@@ -651,6 +695,77 @@ fn throttle_for_client_quota(
     throttle
 }
 
+/// A broker-only node's inter-broker listener's request: the leader's replication to this
+/// learner (before any Kafka decoding), else a Kafka request for the broker once it serves.
+async fn handle_learner_frame(
+    frame: Bytes,
+    connection: &Connection<'_>,
+    endpoint: &Arc<LearnerEndpoint>,
+) -> Result<Handled, ConnectionError> {
+    let (api_key_raw, version, _) = prefix(&frame)?;
+    if raft_rpc::is_raft_api_key(api_key_raw) {
+        return serve_raft_frame(frame, api_key_raw, version, &endpoint.quorum, true).await;
+    }
+    if let Some(broker) = endpoint.broker.get() {
+        return handle_frame(frame, connection, broker, Forwarding::ToController).await;
+    }
+    // Before the broker serves, only ApiVersions, which every connection (the leader's
+    // raft client's too) begins with.
+    if ApiKey::try_from(api_key_raw) != Ok(ApiKey::ApiVersions) {
+        return Err(ConnectionError::HandlerClosed(
+            "a Kafka request before this broker finished starting".to_string(),
+        ));
+    }
+    let decoded = match decode_request(frame, connection, false)? {
+        Ok(decoded) => decoded,
+        Err(answer) => return Ok(answer),
+    };
+    let RequestKind::ApiVersions(request) = decoded.request else {
+        return Err(ConnectionError::HandlerClosed(
+            "a Kafka request before this broker finished starting".to_string(),
+        ));
+    };
+    let offset = endpoint.quorum.image().offset;
+    let response = handlers::api_versions::handle(&decoded.ctx, request, offset);
+    respond(
+        decoded.api,
+        &decoded.ctx,
+        decoded.correlation_id,
+        handlers::Outcome::Respond(Box::new(ResponseKind::ApiVersions(response))),
+        None,
+    )
+}
+
+/// One raft RPC frame (Ironlog-private key, request header v1): served by the quorum —
+/// as a learner's listener serves it when `learner` — and answered in Kafka framing.
+async fn serve_raft_frame(
+    mut frame: Bytes,
+    api_key_raw: i16,
+    version: i16,
+    quorum: &MetadataQuorum,
+    learner: bool,
+) -> Result<Handled, ConnectionError> {
+    let (_, _, correlation_id) = prefix(&frame)?;
+    if version != raft_rpc::RAFT_RPC_VERSION {
+        return Err(ConnectionError::UnknownApiKey(api_key_raw));
+    }
+    // Kafka's request header v1, as the protocol crate frames unknown keys.
+    RequestHeader::decode(&mut frame, 1)
+        .map_err(|e| ConnectionError::RaftRpc(format!("header: {e}")))?;
+    let served = if learner {
+        quorum.serve_learner_rpc(api_key_raw, &frame).await
+    } else {
+        quorum.serve_rpc(api_key_raw, &frame).await
+    };
+    let body = served.map_err(|e| ConnectionError::RaftRpc(e.to_string()))?;
+    let size = u32::try_from(4 + body.len())
+        .map_err(|_| ConnectionError::RaftRpc("response too large".into()))?;
+    let mut head = BytesMut::with_capacity(8);
+    head.extend_from_slice(&size.to_be_bytes());
+    head.extend_from_slice(&correlation_id.to_be_bytes());
+    Ok((Some(vec![head.freeze(), body]), None))
+}
+
 /// A controller listener's request: a raft RPC (Ironlog-private key, before any Kafka
 /// decoding), an Envelope (a forwarded client request, handled here as on a client
 /// listener but never forwarded again), or one of the controller's Kafka APIs.
@@ -661,23 +776,7 @@ async fn handle_controller_frame(
 ) -> Result<Handled, ConnectionError> {
     let (api_key_raw, version, correlation_id) = prefix(&frame)?;
     if raft_rpc::is_raft_api_key(api_key_raw) {
-        if version != raft_rpc::RAFT_RPC_VERSION {
-            return Err(ConnectionError::UnknownApiKey(api_key_raw));
-        }
-        // Kafka's request header v1, as the protocol crate frames unknown keys.
-        RequestHeader::decode(&mut frame, 1)
-            .map_err(|e| ConnectionError::RaftRpc(format!("header: {e}")))?;
-        let body = endpoint
-            .quorum
-            .serve_rpc(api_key_raw, &frame)
-            .await
-            .map_err(|e| ConnectionError::RaftRpc(e.to_string()))?;
-        let size = u32::try_from(4 + body.len())
-            .map_err(|_| ConnectionError::RaftRpc("response too large".into()))?;
-        let mut head = BytesMut::with_capacity(8);
-        head.extend_from_slice(&size.to_be_bytes());
-        head.extend_from_slice(&correlation_id.to_be_bytes());
-        return Ok((Some(vec![head.freeze(), body]), None));
+        return serve_raft_frame(frame, api_key_raw, version, &endpoint.quorum, false).await;
     }
     let api =
         ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;

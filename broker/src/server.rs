@@ -7,7 +7,10 @@
 //! `initial.broker.registration.timeout.ms`) → write `meta.properties` → bind the client
 //! listeners (port 0 → the bound port is advertised) → register this broker with the
 //! active controller → apply the current metadata image to partitions → heartbeat until
-//! unfenced → accept clients. A start that fails stops what it had started.
+//! unfenced → accept clients. A start that fails stops what it had started. A controller
+//! alone binds no client listener and skips registration and unfencing; a broker alone
+//! binds its client listeners before it opens the quorum and serves the leader's raft
+//! replication on its inter-broker listener from then on, since it joins as a learner.
 //! Shutdown: readiness off, controlled shutdown (leaderships move away while clients are still served),
 //! then a watch signal every connection task listens to; logs are flushed and
 //! checkpointed, and the clean-shutdown marker written, before the process exits; the
@@ -41,7 +44,7 @@ use crate::metadata::{
     ControllerDefaults, MetadataQuorum, QuorumConfig,
 };
 use crate::metrics::Metrics;
-use crate::network::{ControllerEndpoint, Endpoint};
+use crate::network::{ControllerEndpoint, Endpoint, LearnerEndpoint};
 use crate::replica::ReplicaManager;
 use crate::security::ListenerSecurity;
 use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
@@ -87,7 +90,8 @@ pub struct RunningBroker {
     connections_max: u32,
     /// Log compaction threads (`log.cleaner.enable`).
     cleaner: Option<LogCleaner>,
-    lifecycle: Arc<BrokerLifecycle>,
+    /// `None` on a controller alone (it never registers as a broker).
+    lifecycle: Option<Arc<BrokerLifecycle>>,
     fatal: watch::Receiver<Option<String>>,
     /// The admin HTTP listener (`admin.listener`), stopped last.
     admin: Option<AdminListener>,
@@ -129,7 +133,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ServerError> {
                     .push((ADMIN_LISTENER_NAME.to_owned(), admin.local));
                 admin
                     .state
-                    .set_serving(&running.broker, Arc::clone(&running.lifecycle));
+                    .set_serving(&running.broker, running.lifecycle.clone());
             }
             running.admin = admin;
             Ok(running)
@@ -164,7 +168,19 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
     let metrics = Metrics::new()?;
     let meta_cluster_id = check_meta_properties(&config)?;
     let (logs, cleaner) = open_storage(&config).await?;
-    let quorum = open_quorum(&config, meta_cluster_id.clone()).await?;
+    // A broker-only node follows the metadata log as a raft learner: the leader replicates
+    // to its inter-broker listener, which is therefore bound (and its address known) first.
+    let mut early_listeners = None;
+    let mut learner_address = None;
+    if is_learner(&config) {
+        let listeners = bind_listeners(&config).await?;
+        learner_address = listeners
+            .iter()
+            .find(|l| l.name == config.inter_broker_listener_name)
+            .map(|l| host_port(&l.advertised_host, l.advertised_port));
+        early_listeners = Some(listeners);
+    }
+    let quorum = open_quorum(&config, meta_cluster_id.clone(), learner_address).await?;
     let controller = build_controller(&config, &quorum);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let connections_max = config.max_connections.clamp(1, 1 << 20);
@@ -175,6 +191,7 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
         tasks: Vec::new(),
         bound: Vec::new(),
         quorum: Arc::clone(&quorum),
+        learner: None,
     };
     let endpoint = Arc::new(ControllerEndpoint::new(
         Arc::clone(&quorum),
@@ -184,18 +201,54 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
         Arc::new(Authorizer::from_config(&config)),
     ));
     match async {
-        if let Some(listener) = bind_controller_listener(&config).await? {
-            running.bound.push((listener.name.clone(), listener.local));
+        if let Some(BoundListener {
+            name,
+            listener: Some(tcp),
+            security,
+            local,
+            ..
+        }) = bind_controller_listener(&config).await?
+        {
+            running.bound.push((name, local));
             running.tasks.push(tokio::spawn(accept_loop(
-                listener.security,
-                listener.listener,
+                security,
+                tcp,
                 Endpoint::Controller(Arc::clone(&endpoint)),
                 Arc::clone(&connections),
                 shutdown_rx.clone(),
             )));
         }
-        join_quorum(&config, &quorum, meta_cluster_id).await?;
-        let listeners = bind_listeners(&config).await?;
+        let listeners = match early_listeners {
+            Some(mut listeners) => {
+                let learner = Arc::new(LearnerEndpoint::new(
+                    Arc::clone(&quorum),
+                    Arc::clone(&metrics),
+                    config.clone(),
+                ));
+                if let Some(l) = listeners
+                    .iter_mut()
+                    .find(|l| l.name == config.inter_broker_listener_name)
+                {
+                    if let Some(listener) = l.listener.take() {
+                        running.bound.push((l.name.clone(), l.local));
+                        running.tasks.push(tokio::spawn(accept_loop(
+                            Arc::clone(&l.security),
+                            listener,
+                            Endpoint::Learner(Arc::clone(&learner)),
+                            Arc::clone(&connections),
+                            shutdown_rx.clone(),
+                        )));
+                    }
+                }
+                running.learner = Some(learner);
+                join_quorum(&config, &quorum, meta_cluster_id).await?;
+                listeners
+            }
+            None => {
+                join_quorum(&config, &quorum, meta_cluster_id).await?;
+                bind_listeners(&config).await?
+            }
+        };
         let controller_client = Arc::new(ControllerClient::new(
             config.node_id,
             Arc::clone(&quorum),
@@ -204,29 +257,39 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
             Duration::from_millis((config.broker_session_timeout_ms / 2).max(100) as u64),
             Duration::from_millis(config.initial_broker_registration_timeout_ms.max(1000) as u64),
         ));
-        let lifecycle = register_broker(
-            &config,
-            &controller_client,
-            &quorum,
-            &listeners,
-            fatal.clone(),
-        )
-        .await?;
+        // A controller alone never registers: it hosts no partitions and no coordinators,
+        // and Metadata never lists it.
+        let lifecycle = if config.process_role_broker {
+            Some(
+                register_broker(
+                    &config,
+                    &controller_client,
+                    &quorum,
+                    &listeners,
+                    fatal.clone(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let broker =
             build_broker(config, logs, quorum, controller, controller_client, metrics).await?;
         endpoint.set_broker(Arc::clone(&broker));
-        running
-            .tasks
-            .push(lifecycle.spawn_heartbeats(shutdown_rx.clone()));
-        lifecycle
-            .wait_unfenced(
-                broker
-                    .config
-                    .initial_broker_registration_timeout_ms
-                    .max(1000) as u64,
-            )
-            .await
-            .map_err(|e| ServerError::Registration(e.to_string()))?;
+        if let Some(lifecycle) = &lifecycle {
+            running
+                .tasks
+                .push(lifecycle.spawn_heartbeats(shutdown_rx.clone()));
+            lifecycle
+                .wait_unfenced(
+                    broker
+                        .config
+                        .initial_broker_registration_timeout_ms
+                        .max(1000) as u64,
+                )
+                .await
+                .map_err(|e| ServerError::Registration(e.to_string()))?;
+        }
         Ok::<_, ServerError>((broker, listeners, lifecycle))
     }
     .await
@@ -254,6 +317,23 @@ struct Starting {
     tasks: Vec<JoinHandle<()>>,
     bound: Vec<(String, SocketAddr)>,
     quorum: Arc<MetadataQuorum>,
+    /// A broker-only node's inter-broker listener, served (raft only) since before the join.
+    learner: Option<Arc<LearnerEndpoint>>,
+}
+
+/// Whether this node follows the metadata log as a raft learner: a broker alone in a
+/// cluster of controllers (a broker without voters is its own one-voter quorum).
+fn is_learner(config: &BrokerConfig) -> bool {
+    !config.process_role_controller && !config.controller_quorum_voters.is_empty()
+}
+
+/// `host:port`, with an IPv6 host in brackets.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 impl Starting {
@@ -302,6 +382,7 @@ async fn open_storage(
 async fn open_quorum(
     config: &BrokerConfig,
     meta_cluster_id: Option<String>,
+    learner_address: Option<String>,
 ) -> Result<Arc<MetadataQuorum>, ServerError> {
     let metadata_dir = config
         .metadata_log_dir
@@ -311,14 +392,7 @@ async fn open_quorum(
     let voters: BTreeMap<i32, String> = config
         .controller_quorum_voters
         .iter()
-        .map(|v| {
-            let host = if v.host.contains(':') {
-                format!("[{}]", v.host)
-            } else {
-                v.host.clone()
-            };
-            (v.node_id, format!("{host}:{}", v.port))
-        })
+        .map(|v| (v.node_id, host_port(&v.host, v.port)))
         .collect();
     let mut options = QuorumOptions::default();
     if voters.len() > 1 {
@@ -342,6 +416,7 @@ async fn open_quorum(
             metadata_dir,
             cluster_id: meta_cluster_id.or_else(|| config.cluster_id.clone()),
             voters,
+            learner_address,
         },
         options,
     )
@@ -416,7 +491,8 @@ fn build_controller(config: &BrokerConfig, quorum: &Arc<MetadataQuorum>) -> Arc<
 /// A bound listener and what this broker advertises for it.
 struct BoundListener {
     name: String,
-    listener: TcpListener,
+    /// `None` once its accept loop runs (a learner's inter-broker listener, early).
+    listener: Option<TcpListener>,
     /// The listener's security protocol and what it needs (TLS acceptor, SASL settings).
     security: Arc<ListenerSecurity>,
     local: SocketAddr,
@@ -468,7 +544,7 @@ async fn bind_controller_listener(
     let (listener, local) = bind_one(l).await?;
     Ok(Some(BoundListener {
         name: l.name.clone(),
-        listener,
+        listener: Some(listener),
         security,
         local,
         advertised_host: l.host.clone(),
@@ -499,7 +575,7 @@ async fn bind_listeners(config: &BrokerConfig) -> Result<Vec<BoundListener>, Ser
         };
         bound.push(BoundListener {
             name: l.name.clone(),
-            listener,
+            listener: Some(listener),
             security,
             local,
             advertised_host,
@@ -632,7 +708,7 @@ fn spawn_tasks(
     starting: Starting,
     connections: Arc<Semaphore>,
     connections_max: u32,
-    lifecycle: Arc<BrokerLifecycle>,
+    lifecycle: Option<Arc<BrokerLifecycle>>,
     fatal: watch::Sender<Option<String>>,
 ) -> RunningBroker {
     let Starting {
@@ -640,7 +716,11 @@ fn spawn_tasks(
         mut tasks,
         mut bound,
         quorum: _,
+        learner,
     } = starting;
+    if let Some(learner) = learner {
+        learner.set_broker(Arc::clone(&broker));
+    }
     let shutdown_rx = shutdown.subscribe();
     tasks.extend([
         tokio::spawn(apply_images(
@@ -679,10 +759,14 @@ fn spawn_tasks(
         )),
     ]);
     for l in listeners {
+        // (a learner's inter-broker listener has been served since before the join)
+        let Some(listener) = l.listener else {
+            continue;
+        };
         bound.push((l.name.clone(), l.local));
         tasks.push(tokio::spawn(accept_loop(
             l.security,
-            l.listener,
+            listener,
             Endpoint::Broker(Arc::clone(&broker)),
             Arc::clone(&connections),
             shutdown_rx.clone(),
@@ -814,8 +898,10 @@ impl RunningBroker {
         }
         let timeout =
             Duration::from_millis(self.broker.config.broker_session_timeout_ms.max(1000) as u64);
-        if self.fatal.borrow().is_none() && !self.lifecycle.controlled_shutdown(timeout).await {
-            tracing::warn!("controlled shutdown did not complete in time; stopping anyway");
+        if let (true, Some(lifecycle)) = (self.fatal.borrow().is_none(), &self.lifecycle) {
+            if !lifecycle.controlled_shutdown(timeout).await {
+                tracing::warn!("controlled shutdown did not complete in time; stopping anyway");
+            }
         }
         let _ = self.shutdown.send(true);
         // One deadline for all of them (not one each): a task that misses it is aborted.

@@ -842,3 +842,27 @@ fn kafka_connect_worker_copies_a_file_through_ironlog_and_resumes_after_a_restar
 fn java_scram_session() {
     run_session("ScramSession", &classpaths().current);
 }
+
+/// Kafka 4.1's kafka-metadata-quorum against a controller and two brokers: the brokers
+/// are `CurrentObservers` of `describe --status` and `Observer` rows of
+/// `describe --replication`, never voters.
+#[test]
+fn kafka_metadata_quorum_shows_broker_only_nodes_as_observers() {
+    let cluster = ClusterSpec::split(IRONLOG_BINARY, 1, 2)
+        .overrides(BROKER_OVERRIDES)
+        .start();
+    ClientSession {
+        program: "java".into(),
+        script: PathBuf::from("ironlog.QuorumSession"),
+        bootstrap: cluster.bootstrap(),
+        args: Vec::new(),
+        dir: Some(java_dir()),
+        env: vec![
+            ("CLASSPATH".into(), classpaths().current.clone()),
+            ("IRONLOG_VOTERS".into(), cluster.voters()),
+            ("IRONLOG_OBSERVERS".into(), "2,3".into()),
+        ],
+        timeout_secs: SESSION_TIMEOUT_SECS,
+    }
+    .run("a controller and two brokers: each node's log tail is printed as the test fails");
+}

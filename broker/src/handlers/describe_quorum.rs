@@ -102,12 +102,14 @@ fn describe_partition(quorum: &MetadataQuorum, p: &mut PartitionData) {
         .collect();
 }
 
+/// The voters' controller endpoints (observers, broker-only nodes, have none).
 fn voter_nodes(quorum: &MetadataQuorum, controller_listener: &str) -> Vec<Node> {
     let metrics = quorum.metrics();
-    metrics
-        .membership_config
-        .membership()
+    let membership = metrics.membership_config.membership();
+    let voters: Vec<u64> = membership.voter_ids().collect();
+    membership
         .nodes()
+        .filter(|(id, _)| voters.contains(id))
         .filter_map(|(id, node)| {
             let (host, port) = node.addr.rsplit_once(':')?;
             let port: u16 = port.parse().ok()?;

@@ -1020,6 +1020,7 @@ mod tests {
             metadata_dir: dir.path().join("__cluster_metadata-0"),
             cluster_id: None,
             voters: Default::default(),
+            learner_address: None,
         })
         .await
         .unwrap();

@@ -25,7 +25,9 @@ pub(crate) struct QuorumIdentity {
     /// `meta.properties` or `cluster.id`: what this node was formatted with, if anything.
     formatted_cluster_id: Option<String>,
     images: watch::Receiver<Arc<MetadataImage>>,
-    voter_count: usize,
+    /// The voters' node ids: only their conflicts can stop this node (a learner of another
+    /// cluster is refused, never fatal to the quorum).
+    voters: std::collections::BTreeSet<i32>,
     /// Peer node id → the other cluster id it has.
     conflicts: Mutex<BTreeMap<i32, String>>,
     /// Peer node id → when (ms since the epoch) an exchange with it last went through.
@@ -47,14 +49,14 @@ impl QuorumIdentity {
         node_id: i32,
         formatted_cluster_id: Option<String>,
         images: watch::Receiver<Arc<MetadataImage>>,
-        voter_count: usize,
+        voters: std::collections::BTreeSet<i32>,
         fatal: watch::Sender<Option<String>>,
     ) -> Self {
         Self {
             node_id,
             formatted_cluster_id,
             images,
-            voter_count: voter_count.max(1),
+            voters,
             conflicts: Mutex::new(BTreeMap::new()),
             contacts: Mutex::new(BTreeMap::new()),
             fatal,
@@ -63,6 +65,11 @@ impl QuorumIdentity {
 
     pub(crate) fn node_id(&self) -> i32 {
         self.node_id
+    }
+
+    /// Whether `node_id` is one of the voters.
+    pub(crate) fn is_voter(&self, node_id: i32) -> bool {
+        self.voters.contains(&node_id)
     }
 
     /// The cluster id this node belongs to, as far as it knows.
@@ -126,10 +133,15 @@ impl QuorumIdentity {
         }
         // A quorum needs a majority of the voters; with this many of them in another
         // cluster this node can never be part of one.
-        let majority = self.voter_count / 2 + 1;
-        if conflicts.len() >= majority && self.fatal.borrow().is_none() {
+        let majority = self.voters.len().max(1) / 2 + 1;
+        let voters_in_conflict = conflicts
+            .keys()
+            .filter(|peer| self.voters.contains(peer))
+            .count();
+        if voters_in_conflict >= majority && self.fatal.borrow().is_none() {
             let peers: Vec<String> = conflicts
                 .iter()
+                .filter(|(id, _)| self.voters.contains(id))
                 .map(|(id, cluster)| format!("node {id} has cluster id {cluster}"))
                 .collect();
             let message = format!(
@@ -150,10 +162,11 @@ mod tests {
 
     fn identity(
         formatted: Option<&str>,
-        voters: usize,
+        voters: i32,
     ) -> (QuorumIdentity, watch::Receiver<Option<String>>) {
         let (_images_tx, images) = watch::channel(Arc::new(MetadataImage::empty()));
         let (fatal, fatal_rx) = watch::channel(None);
+        let voters = (1..=voters).collect();
         let identity = QuorumIdentity::new(3, formatted.map(str::to_string), images, voters, fatal);
         (identity, fatal_rx)
     }
@@ -194,6 +207,18 @@ mod tests {
         assert!(
             message.contains("cluster id A") && message.contains("cluster id B"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn learners_of_another_cluster_are_never_fatal() {
+        let (node, fatal) = identity(Some("A"), 3);
+        for learner in 4..10 {
+            node.refused_by(learner, Some("B"));
+        }
+        assert!(
+            fatal.borrow().is_none(),
+            "refusals by learners (not voters) must not stop a voter"
         );
     }
 }

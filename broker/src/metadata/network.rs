@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{QuorumIdentity, INCONSISTENT_CLUSTER_ID};
 use super::raft_rpc::{
-    RaftRpcRequest, RaftRpcResponse, RAFT_APPEND_ENTRIES_API_KEY, RAFT_INSTALL_SNAPSHOT_API_KEY,
+    JoinAsLearnerRequest, JoinAsLearnerResponse, RaftRpcRequest, RaftRpcResponse,
+    RAFT_APPEND_ENTRIES_API_KEY, RAFT_INSTALL_SNAPSHOT_API_KEY, RAFT_JOIN_AS_LEARNER_API_KEY,
     RAFT_RPC_VERSION, RAFT_VOTE_API_KEY,
 };
 use super::store::{MetadataRaftConfig, RaftNodeId};
@@ -229,6 +230,41 @@ impl PeerNetwork {
             }
         }
     }
+}
+
+/// A broker-only node's JoinAsLearner to voter `voter` at `voter_addr` (its controller
+/// listener): one exchange on a fresh connection, bounded by `timeout`. `Err` says why it
+/// did not go through (unreachable, or refused for another cluster id).
+pub(crate) async fn join_as_learner(
+    identity: &Arc<QuorumIdentity>,
+    voter: RaftNodeId,
+    voter_addr: &str,
+    learner_addr: &str,
+    timeout: Duration,
+) -> Result<JoinAsLearnerResponse, String> {
+    let mut peer = PeerNetwork {
+        target: voter,
+        addr: voter_addr.to_owned(),
+        identity: Arc::clone(identity),
+        connection: None,
+        reachable: None,
+    };
+    let request = JoinAsLearnerRequest {
+        address: learner_addr.to_owned(),
+    };
+    let outcome = peer
+        .call(
+            RAFT_JOIN_AS_LEARNER_API_KEY,
+            request,
+            &RPCOption::new(timeout),
+        )
+        .await;
+    if let Some(connection) = peer.connection.take() {
+        connection.close();
+    }
+    outcome.map_err(|e| match e {
+        CallError::Unreachable(e) | CallError::Network(e) => e.to_string(),
+    })
 }
 
 impl RaftNetwork<MetadataRaftConfig> for PeerNetwork {

@@ -10,6 +10,11 @@
 //! nodes may start in any order. The first leader whose image has no cluster id writes the
 //! `ClusterId` record (the configured `cluster.id`, else a random one); every node waits
 //! (bounded) until its image holds one, and only then is formatted (`meta.properties`).
+//!
+//! Learners (broker-only nodes, `QuorumConfig::learner_address`): never initialize and
+//! never vote; at every `join` they ask the voters (JoinAsLearner, see
+//! [`super::raft_rpc`]) until the leader has them in the membership at their address,
+//! then the leader's replication brings the log, the cluster id included.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +30,7 @@ use uuid::Uuid;
 use super::identity::QuorumIdentity;
 use super::image::MetadataImage;
 use super::network::PeerNetworkFactory;
+use super::raft_rpc::JoinAsLearnerResponse;
 use super::records::{MetadataBatch, MetadataRecord};
 use super::store::{LogStore, MetadataRaftConfig, RaftNodeId, StateMachineStore, StoreOpenError};
 use crate::types::kafka_uuid_string;
@@ -41,6 +47,9 @@ pub(crate) struct QuorumConfig {
     pub cluster_id: Option<String>,
     /// Voter node id → `host:port` of its controller listener; empty = this node alone.
     pub voters: BTreeMap<i32, String>,
+    /// `Some(host:port)` for a broker-only node: it follows the log as a raft learner (never
+    /// votes, never leads) and the leader replicates to it at this address.
+    pub learner_address: Option<String>,
 }
 
 /// Tuning knobs; the defaults suit production, tests shrink them.
@@ -75,6 +84,11 @@ impl Default for QuorumOptions {
         }
     }
 }
+
+/// Bound on one JoinAsLearner exchange with a voter.
+const LEARNER_JOIN_REQUEST_MS: u64 = 2_000;
+/// Pause between two JoinAsLearner attempts that found no leader.
+const LEARNER_JOIN_PAUSE_MS: u64 = 200;
 
 /// Shortest fetch timeout a networked quorum accepts (its heartbeat is a quarter of it).
 const FETCH_TIMEOUT_MIN_MS: u64 = 100;
@@ -134,6 +148,8 @@ pub(crate) enum QuorumError {
         stored: Vec<RaftNodeId>,
         configured: Vec<RaftNodeId>,
     },
+    #[error("the metadata quorum refused this node as a learner: {0}")]
+    LearnerRefused(String),
     #[error("raft: {0}")]
     Raft(String),
 }
@@ -150,6 +166,8 @@ pub(crate) struct MetadataQuorum {
     raft: Raft<MetadataRaftConfig>,
     identity: Arc<QuorumIdentity>,
     voters: BTreeMap<RaftNodeId, BasicNode>,
+    /// Where the leader reaches this node when it is a learner (a broker-only node).
+    learner_address: Option<String>,
     configured_cluster_id: Option<String>,
     fatal: watch::Receiver<Option<String>>,
     images: watch::Receiver<Arc<MetadataImage>>,
@@ -221,8 +239,13 @@ impl MetadataQuorum {
             let id = RaftNodeId::try_from(*id).map_err(|_| QuorumError::InvalidNodeId(*id))?;
             voters.insert(id, BasicNode::new(addr.clone()));
         }
-        if voters.is_empty() {
+        if voters.is_empty() && cfg.learner_address.is_none() {
             voters.insert(raft_node_id, BasicNode::default());
+        }
+        if voters.is_empty() {
+            return Err(QuorumError::LearnerRefused(
+                "a learner needs the voters (controller.quorum.voters) to follow".to_string(),
+            ));
         }
         let dir = cfg.metadata_dir.clone();
         let opened = tokio::task::spawn_blocking(move || -> Result<_, QuorumError> {
@@ -242,7 +265,10 @@ impl MetadataQuorum {
             cfg.node_id,
             cfg.cluster_id.clone(),
             images.clone(),
-            voters.len(),
+            voters
+                .keys()
+                .filter_map(|id| i32::try_from(*id).ok())
+                .collect(),
             fatal_signal,
         ));
         let state_machine = {
@@ -290,6 +316,7 @@ impl MetadataQuorum {
             raft,
             identity,
             voters,
+            learner_address: cfg.learner_address,
             configured_cluster_id: cfg.cluster_id,
             fatal,
             images,
@@ -310,7 +337,13 @@ impl MetadataQuorum {
             .is_initialized()
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
-        if !initialized {
+        if !initialized && self.learner_address.is_some() {
+            tracing::info!(
+                node_id = self.node_id,
+                voters = ?self.voters.keys().collect::<Vec<_>>(),
+                "a fresh metadata log: following the voters as a learner"
+            );
+        } else if !initialized {
             tracing::info!(
                 node_id = self.node_id,
                 voters = ?self.voters.keys().collect::<Vec<_>>(),
@@ -356,6 +389,10 @@ impl MetadataQuorum {
             }
         }
 
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        if let Some(address) = &self.learner_address {
+            self.join_as_learner(address, deadline, timeout_ms).await?;
+        }
         self.await_cluster_id(raft_node_id, timeout_ms).await?;
         let stored = self.image().cluster_id.clone();
         if let Some(configured) = &self.configured_cluster_id {
@@ -375,6 +412,83 @@ impl MetadataQuorum {
             "metadata quorum started"
         );
         Ok(())
+    }
+
+    /// Asks the voters' controller listeners, the known leader first, until the leader
+    /// has this node in the membership as a learner at `address` (then it replicates the
+    /// log here). Bounded by `deadline`; a majority of voters of another cluster (the fatal
+    /// signal) or a refusal ends it at once.
+    async fn join_as_learner(
+        &self,
+        address: &str,
+        deadline: tokio::time::Instant,
+        timeout_ms: u64,
+    ) -> Result<(), QuorumError> {
+        let voters: Vec<(RaftNodeId, String)> = self
+            .voters
+            .iter()
+            .map(|(id, node)| (*id, node.addr.clone()))
+            .collect();
+        let mut next = self.leader_id().and_then(|l| RaftNodeId::try_from(l).ok());
+        let mut round = 0usize;
+        loop {
+            if let Some(message) = self.fatal.borrow().clone() {
+                return Err(QuorumError::Fatal(message));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(QuorumError::Timeout {
+                    what: "the metadata quorum leader to add this broker as a learner",
+                    timeout_ms,
+                });
+            }
+            let (voter, voter_addr) = match next
+                .take()
+                .and_then(|id| voters.iter().find(|(v, _)| *v == id))
+            {
+                Some(v) => v.clone(),
+                None => {
+                    round += 1;
+                    voters[round % voters.len()].clone()
+                }
+            };
+            let ask = (deadline - now).min(Duration::from_millis(LEARNER_JOIN_REQUEST_MS));
+            match super::network::join_as_learner(&self.identity, voter, &voter_addr, address, ask)
+                .await
+            {
+                Ok(JoinAsLearnerResponse::Joined) => {
+                    tracing::info!(
+                        node_id = self.node_id,
+                        leader = voter,
+                        %address,
+                        "following the metadata quorum as a learner"
+                    );
+                    return Ok(());
+                }
+                Ok(JoinAsLearnerResponse::Refused { reason }) => {
+                    return Err(QuorumError::LearnerRefused(reason))
+                }
+                Ok(JoinAsLearnerResponse::NotLeader { leader }) => {
+                    next = leader
+                        .and_then(|l| RaftNodeId::try_from(l).ok())
+                        .filter(|l| *l != voter);
+                    if next.is_some() {
+                        continue;
+                    }
+                }
+                Ok(JoinAsLearnerResponse::Retry { reason }) => {
+                    tracing::debug!(voter, %reason, "joining as a learner: asked to retry");
+                    next = Some(voter);
+                }
+                Err(e) => tracing::debug!(voter, error = %e, "joining as a learner"),
+            }
+            // paces the asking while no leader is elected or reachable
+            tokio::time::sleep_until(
+                (tokio::time::Instant::now() + Duration::from_millis(LEARNER_JOIN_PAUSE_MS))
+                    .min(deadline),
+            )
+            .await;
+        }
     }
 
     /// Waits until a leader is known and the image holds the cluster id (and, on the
@@ -445,13 +559,23 @@ impl MetadataQuorum {
         }
     }
 
-    /// Serves one raft RPC of a peer (see [`super::raft_rpc`]).
+    /// Serves one raft RPC of a peer on the controller listener (see [`super::raft_rpc`]).
     pub(crate) async fn serve_rpc(
         &self,
         api_key: i16,
         body: &[u8],
     ) -> Result<bytes::Bytes, super::raft_rpc::RaftRpcError> {
-        super::raft_rpc::serve(&self.raft, &self.identity, api_key, body).await
+        super::raft_rpc::serve(&self.raft, &self.identity, api_key, body, false).await
+    }
+
+    /// Serves the leader's replication to this learner (AppendEntries, InstallSnapshot from
+    /// a voter; anything else is refused) on a broker-only node's inter-broker listener.
+    pub(crate) async fn serve_learner_rpc(
+        &self,
+        api_key: i16,
+        body: &[u8],
+    ) -> Result<bytes::Bytes, super::raft_rpc::RaftRpcError> {
+        super::raft_rpc::serve(&self.raft, &self.identity, api_key, body, true).await
     }
 
     /// Set (with a message naming both cluster ids) once a majority of the voters turned
@@ -645,6 +769,7 @@ mod tests {
             metadata_dir: dir.join("__cluster_metadata-0"),
             cluster_id: None,
             voters: BTreeMap::new(),
+            learner_address: None,
         }
     }
 

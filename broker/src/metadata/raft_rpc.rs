@@ -1,8 +1,15 @@
 //! The metadata quorum's RPCs on the wire: openraft's Vote, AppendEntries and
 //! InstallSnapshot as Ironlog-private API keys inside Kafka request framing (request header
 //! v1, response header v0, as Kafka frames non-flexible APIs), with JSON bodies of
-//! openraft's serde types. They are served only on the controller listener; on any other
-//! listener, and to Kafka clients, they are unknown API keys.
+//! openraft's serde types. They are served on the controller listener; a broker-only node
+//! (a raft learner) serves AppendEntries and InstallSnapshot from the voters on its
+//! inter-broker listener, the one address it has; elsewhere, and to Kafka clients, they are
+//! unknown API keys.
+//!
+//! JoinAsLearner (Ironlog-private too) is a broker-only node's request to a voter's
+//! controller listener: the leader adds it to the membership as a learner (or updates its
+//! address), so that the log is replicated to it without it ever voting; any other voter
+//! answers with the leader it knows.
 //!
 //! Every request names the sender's node id and cluster id; a receiver that knows another
 //! cluster id answers INCONSISTENT_CLUSTER_ID without touching raft (see
@@ -20,14 +27,46 @@ use super::store::{MetadataRaftConfig, RaftNodeId};
 pub(crate) const RAFT_VOTE_API_KEY: i16 = 32_001;
 pub(crate) const RAFT_APPEND_ENTRIES_API_KEY: i16 = 32_002;
 pub(crate) const RAFT_INSTALL_SNAPSHOT_API_KEY: i16 = 32_003;
+pub(crate) const RAFT_JOIN_AS_LEARNER_API_KEY: i16 = 32_004;
 /// The one version of each.
 pub(crate) const RAFT_RPC_VERSION: i16 = 0;
 
 pub(crate) fn is_raft_api_key(api_key: i16) -> bool {
     matches!(
         api_key,
-        RAFT_VOTE_API_KEY | RAFT_APPEND_ENTRIES_API_KEY | RAFT_INSTALL_SNAPSHOT_API_KEY
+        RAFT_VOTE_API_KEY
+            | RAFT_APPEND_ENTRIES_API_KEY
+            | RAFT_INSTALL_SNAPSHOT_API_KEY
+            | RAFT_JOIN_AS_LEARNER_API_KEY
     )
+}
+
+/// The raft RPCs a learner serves (from the leader, which replicates to it).
+pub(crate) fn is_learner_api_key(api_key: i16) -> bool {
+    matches!(
+        api_key,
+        RAFT_APPEND_ENTRIES_API_KEY | RAFT_INSTALL_SNAPSHOT_API_KEY
+    )
+}
+
+/// A broker-only node asks to follow the metadata log: `address` (`host:port` of its
+/// inter-broker listener) is where the leader replicates to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JoinAsLearnerRequest {
+    pub address: String,
+}
+
+/// The answer to [`JoinAsLearnerRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum JoinAsLearnerResponse {
+    /// The membership names the sender as a learner at its address (now or already).
+    Joined,
+    /// This voter does not lead; the leader it knows, if any.
+    NotLeader { leader: Option<i32> },
+    /// Refused for good (a voter id, or an id that is not a node id).
+    Refused { reason: String },
+    /// Not now (another membership change is being committed); ask again.
+    Retry { reason: String },
 }
 
 /// A raft request with its sender.
@@ -74,15 +113,32 @@ pub(crate) enum RaftRpcError {
     Unencodable(String),
     #[error("unknown raft API key {0}")]
     UnknownKey(i16),
+    #[error("raft API key {api_key} from node {sender}, which is not a voter (a learner serves only the voters' replication)")]
+    NotFromVoter { api_key: i16, sender: i32 },
 }
 
-/// Serves one raft request body; returns the response body.
+/// Serves one raft request body; returns the response body. `learner`: this is a learner's
+/// listener, which serves only AppendEntries and InstallSnapshot from a voter.
 pub(crate) async fn serve(
     raft: &Raft<MetadataRaftConfig>,
     identity: &QuorumIdentity,
     api_key: i16,
     body: &[u8],
+    learner: bool,
 ) -> Result<Bytes, RaftRpcError> {
+    if learner {
+        if !is_learner_api_key(api_key) {
+            return Err(RaftRpcError::UnknownKey(api_key));
+        }
+        #[derive(Deserialize)]
+        struct Sender {
+            sender_node_id: i32,
+        }
+        let sender = decode::<Sender>(api_key, body)?.sender_node_id;
+        if !identity.is_voter(sender) {
+            return Err(RaftRpcError::NotFromVoter { api_key, sender });
+        }
+    }
     match api_key {
         RAFT_VOTE_API_KEY => {
             let (sender, body) =
@@ -102,7 +158,76 @@ pub(crate) async fn serve(
             .split();
             respond(identity, &sender, || raft.install_snapshot(body)).await
         }
+        RAFT_JOIN_AS_LEARNER_API_KEY => {
+            let (sender, body) =
+                decode::<RaftRpcRequest<JoinAsLearnerRequest>>(api_key, body)?.split();
+            let learner = sender.sender_node_id;
+            respond(identity, &sender, || join_as_learner(raft, learner, body)).await
+        }
         other => Err(RaftRpcError::UnknownKey(other)),
+    }
+}
+
+/// On the leader: `learner` joins the membership as a learner at `request.address` — a
+/// membership entry only when it is new there or its address changed.
+async fn join_as_learner(
+    raft: &Raft<MetadataRaftConfig>,
+    learner: i32,
+    request: JoinAsLearnerRequest,
+) -> JoinAsLearnerResponse {
+    let Ok(id) = RaftNodeId::try_from(learner) else {
+        return JoinAsLearnerResponse::Refused {
+            reason: format!("{learner} is not a node id"),
+        };
+    };
+    // (the leader this node knows, whether `learner` votes, and — only when this node
+    // leads — the address the membership has for `learner`)
+    let (leader, is_voter, leading) = {
+        let metrics = raft.metrics();
+        let m = metrics.borrow();
+        let membership = m.membership_config.membership();
+        let is_voter = membership.voter_ids().any(|v| v == id);
+        let leads = m.state == openraft::ServerState::Leader && m.current_leader == Some(m.id);
+        let known = membership
+            .nodes()
+            .find(|(n, _)| **n == id)
+            .map(|(_, node)| node.addr.clone());
+        (
+            m.current_leader.and_then(|l| i32::try_from(l).ok()),
+            is_voter,
+            leads.then_some(known),
+        )
+    };
+    if is_voter {
+        return JoinAsLearnerResponse::Refused {
+            reason: format!("node {learner} is a voter of the metadata quorum, not a learner"),
+        };
+    }
+    let Some(known_address) = leading else {
+        return JoinAsLearnerResponse::NotLeader { leader };
+    };
+    if known_address.as_deref() == Some(request.address.as_str()) {
+        return JoinAsLearnerResponse::Joined;
+    }
+    tracing::info!(
+        node_id = learner,
+        address = %request.address,
+        "adding a broker to the metadata quorum as a learner"
+    );
+    let change = openraft::ChangeMembers::SetNodes(std::collections::BTreeMap::from([(
+        id,
+        openraft::BasicNode::new(request.address),
+    )]));
+    match raft.change_membership(change, true).await {
+        Ok(_) => JoinAsLearnerResponse::Joined,
+        Err(openraft::error::RaftError::APIError(
+            openraft::error::ClientWriteError::ForwardToLeader(forward),
+        )) => JoinAsLearnerResponse::NotLeader {
+            leader: forward.leader_id.and_then(|l| i32::try_from(l).ok()),
+        },
+        Err(e) => JoinAsLearnerResponse::Retry {
+            reason: e.to_string(),
+        },
     }
 }
 

@@ -513,12 +513,12 @@ impl Builder {
                 process_role_broker,
                 process_role_controller,
             )?;
-            if !process_role_controller {
-                return Err(ConfigError::Unsupported {
-                    name: "process.roles".to_string(),
-                    message: "a broker-only node is not supported yet: every node of an Ironlog cluster has the roles broker,controller".to_string(),
-                });
-            }
+        } else if !process_role_broker {
+            // A controller alone (no voters: its own quorum) would have no broker to serve.
+            return Err(ConfigError::Invalid {
+                name: "controller.quorum.voters".to_string(),
+                message: "If using process.roles, either controller.quorum.bootstrap.servers must contain the set of bootstrap controllers or controller.quorum.voters must contain a parseable set of controllers.".to_string(),
+            });
         }
 
         // --- security ---
@@ -778,15 +778,36 @@ impl Builder {
                 "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role".to_string(),
             ));
         }
+        let roles = self.list("process.roles");
+        let broker_role = roles.iter().any(|r| r == "broker");
         let (controller, broker_bind): (Vec<Listener>, Vec<Listener>) = bind
             .into_iter()
             .partition(|l| controller_names.contains(&l.name));
-        if broker_bind.is_empty() {
+        if broker_role && broker_bind.is_empty() {
             return Err(invalid(
                 "listeners",
-                "must contain at least one listener that is not in controller.listener.names"
+                "There must be at least one broker advertised listener. Perhaps all listeners appear in controller.listener.names?"
                     .to_string(),
             ));
+        }
+        if !broker_role && !broker_bind.is_empty() {
+            return Err(invalid(
+                "listeners",
+                "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller".to_string(),
+            ));
+        }
+        if broker_role && !roles.iter().any(|r| r == "controller") {
+            // A broker alone reaches the controllers on the first controller listener name:
+            // its security protocol must be known.
+            if let Some(name) = controller_names
+                .iter()
+                .find(|n| !protocol_map.contains_key(n.as_str()))
+            {
+                return Err(invalid(
+                    "controller.listener.names",
+                    format!("Controller listener with name {name} defined in controller.listener.names not found in listener.security.protocol.map  (an explicit security mapping for each controller listener is required if listener.security.protocol.map is non-empty, or if there are security protocols other than PLAINTEXT in use)"),
+                ));
+            }
         }
         // The nodes' own clients (raft, forwarding) connect in plain text so far: the
         // protocol crate's `Connector` is the seam where TLS and SASL will go.
@@ -800,6 +821,32 @@ impl Builder {
             });
         }
 
+        // A controller alone advertises nothing to clients and has no inter-broker listener
+        // (only an explicit name is checked, as Kafka does).
+        if !broker_role {
+            if let Some(name) = self.string("inter.broker.listener.name") {
+                if controller_names.contains(&name.to_ascii_uppercase()) {
+                    return Err(invalid(
+                        "inter.broker.listener.name",
+                        "controller.listener.names must not contain an explicitly set inter.broker.listener.name configuration value when process.roles=controller'".to_string(),
+                    ));
+                }
+            }
+            return Ok(ListenerLayout {
+                listeners: Vec::new(),
+                advertised: Vec::new(),
+                controller: controller
+                    .into_iter()
+                    .map(|mut l| {
+                        if l.host.is_empty() {
+                            l.host = "0.0.0.0".to_string();
+                        }
+                        l
+                    })
+                    .collect(),
+                inter_broker_listener_name: String::new(),
+            });
+        }
         // Advertised: explicit, else the bind listeners.
         let advertised_raw = self.string("advertised.listeners");
         let advertised_parsed = match &advertised_raw {
@@ -849,7 +896,6 @@ impl Builder {
         let listeners: Vec<Listener> = broker_bind.into_iter().map(normalise).collect();
         let controller: Vec<Listener> = controller.into_iter().map(normalise).collect();
 
-        // Inter-broker listener.
         let inter_broker_listener_name = match (self.string("inter.broker.listener.name"), self.is_set("security.inter.broker.protocol")) {
             (Some(_), true) => {
                 return Err(invalid(
@@ -1576,18 +1622,116 @@ log.retention.check.interval.ms=300000
                 "with {extra:?}: expected Kafka's message '{expected}', got '{err}'"
             );
         }
-        let err = cluster_node(
-            5,
-            &[
-                "process.roles=broker",
-                "listeners=PLAINTEXT://127.0.0.1:9095",
-                "advertised.listeners=PLAINTEXT://127.0.0.1:9095",
-            ],
-        )
+    }
+
+    /// A broker-only node of the cluster: no controller listener, not a voter.
+    fn broker_node(n: u16, extra: &[&str]) -> Result<BrokerConfig, ConfigError> {
+        let listeners = format!("listeners=PLAINTEXT://127.0.0.1:{}", 9090 + n);
+        let advertised = format!("advertised.listeners=PLAINTEXT://127.0.0.1:{}", 9090 + n);
+        let mut all = vec![
+            "process.roles=broker",
+            listeners.as_str(),
+            advertised.as_str(),
+        ];
+        all.extend_from_slice(extra);
+        cluster_node(n, &all)
+    }
+
+    /// A controller-only node of the cluster: the controller listener alone.
+    fn controller_node(n: u16, extra: &[&str]) -> Result<BrokerConfig, ConfigError> {
+        let listeners = format!("listeners=CONTROLLER://127.0.0.1:{}", 9100 + n);
+        let mut all = vec!["process.roles=controller", listeners.as_str()];
+        all.extend_from_slice(extra);
+        cluster_node(n, &all)
+    }
+
+    #[test]
+    fn broker_only_and_controller_only_nodes_load() {
+        let broker = broker_node(5, &[]).unwrap();
+        assert!(broker.process_role_broker && !broker.process_role_controller);
+        assert!(
+            broker.controller_listeners.is_empty(),
+            "a broker alone binds no controller listener"
+        );
+        assert_eq!(broker.listeners.len(), 1);
+        assert_eq!(broker.inter_broker_listener_name, "PLAINTEXT");
+
+        let controller = controller_node(1, &[]).unwrap();
+        assert!(!controller.process_role_broker && controller.process_role_controller);
+        assert!(
+            controller.listeners.is_empty() && controller.advertised_listeners.is_empty(),
+            "a controller alone has no client listener: {:?}",
+            controller.listeners
+        );
+        assert_eq!(
+            controller.controller_listeners[0].to_string(),
+            "CONTROLLER://127.0.0.1:9101"
+        );
+    }
+
+    #[test]
+    fn wrong_role_combinations_are_refused_in_kafkas_words() {
+        let broker_cases: [(&[&str], &str); 3] = [
+            (
+                &["listeners=PLAINTEXT://127.0.0.1:9095,CONTROLLER://127.0.0.1:9105"],
+                "controller.listener.names must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role",
+            ),
+            (
+                &["controller.listener.names="],
+                "controller.listener.names must contain at least one value when running KRaft with just the broker role",
+            ),
+            (
+                &["listener.security.protocol.map=PLAINTEXT:PLAINTEXT"],
+                "Controller listener with name CONTROLLER defined in controller.listener.names not found in listener.security.protocol.map",
+            ),
+        ];
+        for (extra, expected) in broker_cases {
+            let err = broker_node(5, extra).unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "broker-only with {extra:?}: expected Kafka's message '{expected}', got '{err}'"
+            );
+        }
+        let controller_cases: [(u16, &[&str], &str); 4] = [
+            (
+                1,
+                &["listeners=CONTROLLER://127.0.0.1:9101,PLAINTEXT://127.0.0.1:9091"],
+                "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller",
+            ),
+            (
+                4,
+                &[],
+                "If process.roles contains the 'controller' role, the node id 4 must be included in the set of voters controller.quorum.voters=Set(1, 2, 3)",
+            ),
+            (
+                1,
+                &["listeners=PLAINTEXT://127.0.0.1:9091"],
+                "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role",
+            ),
+            (
+                1,
+                &["inter.broker.listener.name=CONTROLLER"],
+                "controller.listener.names must not contain an explicitly set inter.broker.listener.name configuration value when process.roles=controller",
+            ),
+        ];
+        for (n, extra, expected) in controller_cases {
+            let err = controller_node(n, extra).unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "controller-only node {n} with {extra:?}: expected Kafka's message '{expected}', got '{err}'"
+            );
+        }
+        // A controller alone with no voters would be a quorum without a broker.
+        let err = load(&[
+            "process.roles=controller",
+            "controller.listener.names=CONTROLLER",
+            "listeners=CONTROLLER://127.0.0.1:9101",
+        ])
         .unwrap_err();
         assert!(
-            matches!(err, ConfigError::Unsupported { .. }),
-            "broker-only nodes are refused as unsupported for now: {err}"
+            err.to_string()
+                .contains("controller.quorum.voters must contain a parseable set of controllers"),
+            "{err}"
         );
     }
 

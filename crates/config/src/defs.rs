@@ -472,12 +472,6 @@ fn process_roles(value: &ConfigValue) -> Result<(), String> {
             roles.join(", ")
         ));
     }
-    if !roles.is_empty() && !roles.iter().any(|r| r == "broker") {
-        return Err(
-            "Ironlog nodes must have the 'broker' role; a controller-only node is not supported"
-                .to_string(),
-        );
-    }
     Ok(())
 }
 
@@ -1072,9 +1066,7 @@ mod tests {
     #[test]
     fn custom_validators() {
         assert!(parse("process.roles", "broker,controller").is_ok());
-        assert!(parse("process.roles", "controller")
-            .unwrap_err()
-            .contains("broker"));
+        assert!(parse("process.roles", "controller").is_ok());
         assert!(parse("process.roles", "broker,broker")
             .unwrap_err()
             .contains("Duplicate"));

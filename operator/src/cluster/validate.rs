@@ -616,9 +616,10 @@ mod tests {
     }
 
     #[test]
-    fn roles_the_broker_does_not_run_are_refused_by_its_own_rules() {
-        // the broker runs combined nodes only (for now): a dedicated controller pool and a
-        // broker-only pool are refused as the broker would refuse them at start
+    fn dedicated_controller_and_broker_pools_pass_the_brokers_own_rules() {
+        // the broker runs controller-only and broker-only nodes (Kafka's split roles): the
+        // pools' node configurations load with its own rules, controllers with only the
+        // controller listener, brokers without it
         let mut c = cluster();
         let mut brokers = c.spec.node_pools[0].clone();
         c.spec.node_pools[0].roles = vec![NodeRole::Controller];
@@ -627,20 +628,34 @@ mod tests {
         brokers.roles = vec![NodeRole::Broker];
         brokers.node_id_start = Some(100);
         c.spec.node_pools.push(brokers);
-        let errors = errors_of(&c);
-        assert_eq!(errors.len(), 2, "{errors:#?}");
-        assert!(
-            errors[0].starts_with("spec.nodePools[0]: node 0 would not start:"),
-            "{errors:#?}"
-        );
-        assert!(
-            errors[1].starts_with("spec.nodePools[1]: node 100 would not start:"),
-            "{errors:#?}"
-        );
-        assert!(
-            errors.iter().all(|e| e.contains("process.roles")),
-            "{errors:#?}"
-        );
+        assert_eq!(errors_of(&c), Vec::<String>::new());
+        let valid = validate(&c).expect("split pools are valid");
+        let setting = |node: &Node, key: &str| {
+            node.settings
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        for node in &valid.nodes {
+            let roles = setting(node, "process.roles");
+            let listeners = setting(node, "listeners");
+            if node.pool == 0 {
+                assert_eq!(roles, "controller", "node {}", node.node_id);
+                assert!(
+                    listeners.split(',').all(|l| l.starts_with("CONTROLLER://")),
+                    "controller {} has a client listener: {listeners}",
+                    node.node_id
+                );
+            } else {
+                assert_eq!(roles, "broker", "node {}", node.node_id);
+                assert!(
+                    !listeners.contains("CONTROLLER://"),
+                    "broker {} binds the controller listener: {listeners}",
+                    node.node_id
+                );
+            }
+        }
     }
 
     #[test]

@@ -449,6 +449,7 @@ mod tests {
             metadata_dir: dir.join("__cluster_metadata-0"),
             cluster_id: None,
             voters: BTreeMap::new(),
+            learner_address: None,
         })
         .await
         .unwrap();

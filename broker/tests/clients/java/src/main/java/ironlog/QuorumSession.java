@@ -3,22 +3,25 @@ package ironlog;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.common.utils.AppInfoParser;
 
 /**
  * Kafka 4.1's {@code kafka-metadata-quorum} (run by its main class, see {@link Tool})
- * against a cluster of combined nodes: {@code describe --status} and
+ * against a cluster: {@code describe --status} and
  * {@code describe --replication} (plain and {@code --human-readable}) print what they print
  * for Apache Kafka's KRaft quorum of static voters — every line and column in Kafka's
  * layout, the cluster id the cluster reports, the leader among the voters, each voter with
- * no directory id and its controller endpoint, no observers, followers' lags from the
- * leader's log end offset.
+ * no directory id and its controller endpoint, the broker-only nodes (none in a cluster of
+ * combined nodes) as observers, followers' and observers' lags from the leader's log end
+ * offset.
  *
  * <p>Usage: {@code IRONLOG_VOTERS=1@HOST:PORT,... java ironlog.QuorumSession HOST:PORT
  * [SCENARIO...]} — the voters as {@code controller.quorum.voters} names them, on the
- * {@code CONTROLLER} listener.
+ * {@code CONTROLLER} listener; {@code IRONLOG_OBSERVERS=4,5,...}: the broker-only nodes.
  */
 public final class QuorumSession extends Session {
     private static final String QUORUM = "org.apache.kafka.tools.MetadataQuorumCommand";
@@ -27,9 +30,15 @@ public final class QuorumSession extends Session {
 
     /** (id, host:port) of every voter, by id. */
     private final List<String[]> voters = new ArrayList<>();
+    /** The ids of the broker-only nodes, sorted. */
+    private final List<String> observers = new ArrayList<>();
 
-    QuorumSession(String bootstrap, String votersSetting) {
+    QuorumSession(String bootstrap, String votersSetting, String observersSetting) {
         super(bootstrap);
+        for (String id : observersSetting.split(",")) {
+            if (!id.isBlank()) observers.add(id.trim());
+        }
+        observers.sort((a, b) -> Integer.compare(Integer.parseInt(a), Integer.parseInt(b)));
         for (String voter : votersSetting.split(",")) {
             String[] idAddress = voter.split("@", 2);
             voters.add(idAddress);
@@ -46,7 +55,8 @@ public final class QuorumSession extends Session {
             System.out.println("FAIL setup: IRONLOG_VOTERS (controller.quorum.voters) is not set");
             System.exit(2);
         }
-        System.exit(new QuorumSession(args[0], votersSetting).runAll(scenarioArgs(args)));
+        String observersSetting = System.getenv().getOrDefault("IRONLOG_OBSERVERS", "");
+        System.exit(new QuorumSession(args[0], votersSetting, observersSetting).runAll(scenarioArgs(args)));
     }
 
     private Tool.Result describe(String... args) {
@@ -99,7 +109,16 @@ public final class QuorumSession extends Session {
         expect(Long.parseLong(field(lines, 5, "MaxFollowerLagTimeMs", r)) >= 0,
             "MaxFollowerLagTimeMs below 0 (every follower has caught up at some point):\n" + r);
         expectEq(field(lines, 6, "CurrentVoters", r), votersAsKafkaPrintsThem(), "CurrentVoters");
-        expectEq(field(lines, 7, "CurrentObservers", r), "[]", "CurrentObservers (combined nodes are all voters)");
+        String current = field(lines, 7, "CurrentObservers", r);
+        if (observers.isEmpty()) {
+            expectEq(current, "[]", "CurrentObservers (combined nodes are all voters)");
+        } else {
+            List<String> ids = new ArrayList<>();
+            Matcher m = Pattern.compile("\"id\": (\\d+)").matcher(current);
+            while (m.find()) ids.add(m.group(1));
+            ids.sort((a, b) -> Integer.compare(Integer.parseInt(a), Integer.parseInt(b)));
+            expectEq(ids, observers, "the ids CurrentObservers lists (the broker-only nodes):\n" + r);
+        }
     }
 
     void replication() throws Exception {
@@ -109,7 +128,7 @@ public final class QuorumSession extends Session {
 
     private void checkReplicationTable(Tool.Result r, boolean humanReadable) {
         String[] lines = r.out().split("\n");
-        expectEq(lines.length, 1 + voters.size(), "lines of " + r.command());
+        expectEq(lines.length, 1 + voters.size() + observers.size(), "lines of " + r.command());
         expectEq(Arrays.asList(lines[0].trim().split("\\s+")),
             List.of("NodeId", "DirectoryId", "LogEndOffset", "Lag", "LastFetchTimestamp", "LastCaughtUpTimestamp", "Status"),
             "the header of " + r.command());
@@ -121,7 +140,9 @@ public final class QuorumSession extends Session {
             String[] cells = lines[i].trim().replace(" ms ago", "_ms_ago").split("\\s+");
             expectEq(cells.length, 7, "cells of row " + i + " of " + r.command() + ":\n" + r);
             String status = cells[6];
-            expectEq(status, i == 1 ? "Leader" : "Follower", "status of row " + i + " (the leader first)");
+            String expected = i == 1 ? "Leader" : i <= voters.size() ? "Follower" : "Observer";
+            expectEq(status, expected, "status of row " + i + " (the leader first, then the voters, then the observers)");
+            expectEq(observers.contains(cells[0]), expected.equals("Observer"), "whether node " + cells[0] + " is an observer");
             expectEq(cells[1], NO_DIRECTORY, "DirectoryId of node " + cells[0]);
             long end = Long.parseLong(cells[2]);
             if (i == 1) leaderEnd = end;
@@ -140,7 +161,9 @@ public final class QuorumSession extends Session {
             ids.add(cells[0]);
         }
         ids.sort(null);
-        List<String> all = voters.stream().map(v -> v[0]).sorted().toList();
+        List<String> all = new ArrayList<>(voters.stream().map(v -> v[0]).toList());
+        all.addAll(observers);
+        all.sort(null);
         expectEq(ids, all, "the nodes " + r.command() + " lists");
     }
 }
