@@ -3,6 +3,7 @@
 //!
 //! - [`backoff`]: exponential retry delays per failing object.
 //! - [`crd`]: the custom resource types and the CRD manifests generated from them.
+//! - [`controller`]: what every controller's reconcile shares (timing, retries, status).
 //! - [`events`]: the Events that say what the operator did and why.
 //! - [`metrics`]: the operator's Prometheus metrics and its `/metrics` and `/health` endpoint.
 //! - [`cluster`]: the KafkaCluster controller (validate → build → apply → status).
@@ -11,6 +12,7 @@
 
 pub mod backoff;
 pub mod cluster;
+pub mod controller;
 pub mod crd;
 pub mod events;
 pub mod kafka_admin;

@@ -78,9 +78,8 @@ pub enum ReconcileError {
     Status(kube::Error),
 }
 
-impl ReconcileError {
-    /// The failure's kind, as the failures metric names it.
-    pub fn reason(&self) -> &'static str {
+impl crate::controller::FailureReason for ReconcileError {
+    fn reason(&self) -> &'static str {
         match self {
             ReconcileError::NoNamespace => "NoNamespace",
             ReconcileError::Apply { .. } => "Apply",
@@ -150,14 +149,7 @@ pub fn error_policy(
     error: &ReconcileError,
     context: Arc<Context>,
 ) -> Action {
-    let key = format!(
-        "{}/{}",
-        cluster.namespace().unwrap_or_default(),
-        cluster.name_any()
-    );
-    let delay = context.backoff.failed(&key);
-    tracing::warn!(cluster = %key, error = %error, delay_ms = delay.as_millis() as u64, "retrying");
-    Action::requeue(delay)
+    crate::controller::retry(&*cluster, error, &context.backoff)
 }
 
 /// One pass of the pipeline for `cluster`, timed and counted.
@@ -165,18 +157,14 @@ pub async fn reconcile(
     cluster: Arc<KafkaCluster>,
     context: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let timer = context.metrics.start("kafkacluster");
-    let key = format!(
-        "{}/{}",
-        cluster.namespace().unwrap_or_default(),
-        cluster.name_any()
-    );
-    let result = reconcile_cluster(cluster, &context).await;
-    if result.is_ok() {
-        context.backoff.succeeded(&key);
-    }
-    timer.done(result.as_ref().err().map(ReconcileError::reason));
-    result
+    crate::controller::timed(
+        "kafkacluster",
+        &context.metrics,
+        &context.backoff,
+        &*cluster,
+        reconcile_cluster(Arc::clone(&cluster), &context),
+    )
+    .await
 }
 
 async fn reconcile_cluster(
@@ -532,19 +520,9 @@ async fn write_status(
     status: KafkaClusterStatus,
 ) -> Result<(), ReconcileError> {
     let api: Api<KafkaCluster> = Api::namespaced(client.clone(), namespace);
-    let patch = serde_json::json!({
-        "apiVersion": "ironlog.dev/v1alpha1",
-        "kind": "KafkaCluster",
-        "status": status,
-    });
-    api.patch_status(
-        &cluster.name_any(),
-        &PatchParams::apply(names::FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(ReconcileError::Status)?;
-    Ok(())
+    crate::controller::write_status(&api, cluster, &status)
+        .await
+        .map_err(ReconcileError::Status)
 }
 
 /// The condition of `type_` in a status, for tests and tools.

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -89,19 +88,14 @@ pub enum ConnectorTargetState {
     Stopped,
 }
 
-/// What the operator observed and did.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectorStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-    /// The connector's state as Connect reports it (`RUNNING`, `PAUSED`, `FAILED`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connector_state: Option<String>,
-    /// The restart annotation value last acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_restart: Option<String>,
+super::status::resource_status! {
+    /// What the operator observed and did.
+    pub struct ConnectorStatus {
+        /// The connector's state as Connect reports it (`RUNNING`, `PAUSED`, `FAILED`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub connector_state: Option<String>,
+        /// The restart annotation value last acted on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_restart: Option<String>,
+    }
 }

@@ -2,7 +2,6 @@
 //! credentials (a generated or referenced password) or a TLS client certificate, its ACLs
 //! and quotas.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -193,19 +192,14 @@ pub struct UserQuotas {
     pub controller_mutation_rate: Option<i32>,
 }
 
-/// What the operator observed and did.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct UserStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-    /// The Kafka principal (`User:<name>`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub principal: Option<String>,
-    /// The Secret with the user's credentials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
+super::status::resource_status! {
+    /// What the operator observed and did.
+    pub struct UserStatus {
+        /// The Kafka principal (`User:<name>`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub principal: Option<String>,
+        /// The Secret with the user's credentials.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub secret: Option<String>,
+    }
 }

@@ -20,13 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 
-use crate::cluster::names::FIELD_MANAGER;
 use crate::crd::conditions::{self, DEGRADED, PAUSED, READY};
 use crate::crd::topic::UNMANAGED_ANNOTATION;
 use crate::crd::{KafkaCluster, Topic, TopicStatus};
@@ -100,19 +99,11 @@ pub async fn run(
 
 /// Retry, backing off exponentially while the same Topic keeps failing.
 pub fn error_policy(topic: Arc<Topic>, error: &TopicError, context: Arc<TopicContext>) -> Action {
-    let key = format!(
-        "{}/{}",
-        topic.namespace().unwrap_or_default(),
-        topic.name_any()
-    );
-    let delay = context.backoff.failed(&key);
-    tracing::warn!(topic = %key, error = %error, delay_ms = delay.as_millis() as u64, "retrying");
-    Action::requeue(delay)
+    crate::controller::retry(&*topic, error, &context.backoff)
 }
 
-impl TopicError {
-    /// The failure's kind, as the failures metric names it.
-    pub fn reason(&self) -> &'static str {
+impl crate::controller::FailureReason for TopicError {
+    fn reason(&self) -> &'static str {
         match self {
             TopicError::NoNamespace => "NoNamespace",
             TopicError::Kube(_) => "Kube",
@@ -128,18 +119,14 @@ pub async fn reconcile(
     topic: Arc<Topic>,
     context: Arc<TopicContext>,
 ) -> Result<Action, TopicError> {
-    let timer = context.metrics.start("topic");
-    let key = format!(
-        "{}/{}",
-        topic.namespace().unwrap_or_default(),
-        topic.name_any()
-    );
-    let result = reconcile_topic(topic, &context).await;
-    if result.is_ok() {
-        context.backoff.succeeded(&key);
-    }
-    timer.done(result.as_ref().err().map(TopicError::reason));
-    result
+    crate::controller::timed(
+        "topic",
+        &context.metrics,
+        &context.backoff,
+        &*topic,
+        reconcile_topic(Arc::clone(&topic), &context),
+    )
+    .await
 }
 
 async fn reconcile_topic(topic: Arc<Topic>, context: &TopicContext) -> Result<Action, TopicError> {
@@ -505,18 +492,7 @@ async fn write_status(
     topic: &Topic,
     status: TopicStatus,
 ) -> Result<(), TopicError> {
-    let patch = serde_json::json!({
-        "apiVersion": "ironlog.dev/v1alpha1",
-        "kind": "Topic",
-        "status": status,
-    });
-    api.patch_status(
-        &topic.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    Ok(crate::controller::write_status(api, topic, &status).await?)
 }
 
 #[cfg(test)]
