@@ -1,7 +1,9 @@
 //! `controller`: what every controller's reconcile shares — the object's `namespace/name`
 //! key, a pass timed and counted in the metrics with its backoff reset on success, the
 //! error policy (retry with a per-object exponential backoff) and the status written with
-//! server-side apply under the operator's field manager.
+//! server-side apply under the operator's field manager; [`KafkaContext`], what the
+//! controllers working through a cluster's Kafka admin protocol share (the cluster's
+//! bootstrap address).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use serde::Serialize;
 
 use crate::backoff::Backoff;
 use crate::cluster::names::FIELD_MANAGER;
+use crate::crd::KafkaCluster;
 use crate::metrics::Metrics;
 
 /// A reconcile failure's kind, as the failures metric names it.
@@ -89,4 +92,72 @@ where
     )
     .await?;
     Ok(())
+}
+
+/// What the controllers that work through a cluster's Kafka admin protocol (Topic, User)
+/// share.
+pub struct KafkaContext {
+    pub client: kube::Client,
+    pub recorder: kube::runtime::events::Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Use this bootstrap address for every cluster instead of the KafkaCluster's status
+    /// (an operator running outside the Kubernetes cluster, tests).
+    pub bootstrap_override: Option<String>,
+    pub backoff: Backoff,
+}
+
+impl KafkaContext {
+    pub fn new(
+        client: kube::Client,
+        bootstrap_override: Option<String>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<KafkaContext> {
+        Arc::new(KafkaContext {
+            recorder: crate::events::recorder(client.clone()),
+            client,
+            bootstrap_override,
+            metrics,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// The bootstrap address of KafkaCluster `cluster` in `namespace` (or the override),
+    /// `None` while it has none.
+    pub async fn bootstrap(
+        &self,
+        namespace: &str,
+        cluster: &str,
+    ) -> Result<Option<String>, kube::Error> {
+        if let Some(bootstrap) = &self.bootstrap_override {
+            return Ok(Some(bootstrap.clone()));
+        }
+        let clusters: Api<KafkaCluster> = Api::namespaced(self.client.clone(), namespace);
+        Ok(clusters
+            .get_opt(cluster)
+            .await?
+            .and_then(|c| c.status)
+            .and_then(|s| s.bootstrap_servers))
+    }
+
+    /// Whether KafkaCluster `cluster` is gone (so are its topics, users, ACLs: a resource's
+    /// cleanup has nothing left to do). Never with a bootstrap override.
+    pub async fn cluster_gone(&self, namespace: &str, cluster: &str) -> Result<bool, kube::Error> {
+        if self.bootstrap_override.is_some() {
+            return Ok(false);
+        }
+        let clusters: Api<KafkaCluster> = Api::namespaced(self.client.clone(), namespace);
+        Ok(clusters.get_opt(cluster).await?.is_none())
+    }
+}
+
+/// The `Api` of `K` in `namespace`, or in every namespace.
+pub fn scoped<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }

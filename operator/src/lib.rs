@@ -18,3 +18,4 @@ pub mod events;
 pub mod kafka_admin;
 pub mod metrics;
 pub mod topic;
+pub mod user;

@@ -99,7 +99,7 @@ pub async fn run(
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let clusters: Api<KafkaCluster> = scoped(&client, namespace.as_deref());
+    let clusters: Api<KafkaCluster> = crate::controller::scoped(&client, namespace.as_deref());
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
         names::LABEL_MANAGED_BY,
@@ -113,14 +113,17 @@ pub async fn run(
     });
     Controller::new(clusters, watcher::Config::default())
         .owns(
-            scoped::<StatefulSet>(&client, namespace.as_deref()),
+            crate::controller::scoped::<StatefulSet>(&client, namespace.as_deref()),
             owned.clone(),
         )
         .owns(
-            scoped::<Service>(&client, namespace.as_deref()),
+            crate::controller::scoped::<Service>(&client, namespace.as_deref()),
             owned.clone(),
         )
-        .owns(scoped::<ConfigMap>(&client, namespace.as_deref()), owned)
+        .owns(
+            crate::controller::scoped::<ConfigMap>(&client, namespace.as_deref()),
+            owned,
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
@@ -130,17 +133,6 @@ pub async fn run(
             }
         })
         .await;
-}
-
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    <K as Resource>::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 /// An API error: retry, backing off exponentially while the same cluster keeps failing.

@@ -7,9 +7,12 @@
 //! - this file: [`KafkaAdmin`], [`AdminError`] and the one request path every operation
 //!   takes ([`KafkaAdmin::request`]);
 //! - `topics`: Metadata, DescribeConfigs, CreateTopics, CreatePartitions,
-//!   IncrementalAlterConfigs and DeleteTopics of one topic (the Topic controller).
+//!   IncrementalAlterConfigs and DeleteTopics of one topic (the Topic controller);
+//! - `users`: a user's SCRAM credential, its principal's ACLs and its client quotas (the
+//!   User controller).
 
 mod topics;
+mod users;
 
 use std::time::Duration;
 
@@ -18,6 +21,7 @@ use ironlog_protocol::kafka_protocol::ResponseError;
 use ironlog_protocol::{Client, ClientConfig, Error, SendOptions, Target};
 
 pub use topics::TopicDescription;
+pub use users::{salted_password, AclBinding, SCRAM_ITERATIONS};
 
 /// How long the controller may take for a change (the request's `timeout_ms`).
 pub const ADMIN_TIMEOUT_MS: i32 = 30_000;

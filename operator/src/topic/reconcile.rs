@@ -28,7 +28,7 @@ use kube::{Client, Resource, ResourceExt};
 
 use crate::crd::conditions::{self, DEGRADED, PAUSED, READY};
 use crate::crd::topic::UNMANAGED_ANNOTATION;
-use crate::crd::{KafkaCluster, Topic, TopicStatus};
+use crate::crd::{Topic, TopicStatus};
 use crate::kafka_admin::{AdminError, KafkaAdmin};
 
 use super::plan::{invalid_configs, plan, TopicPlan};
@@ -41,15 +41,7 @@ pub const REQUEUE_IN_SYNC: Duration = Duration::from_secs(300);
 pub const REQUEUE_WAITING: Duration = Duration::from_secs(10);
 
 /// What the Topic controller's reconciles share.
-pub struct TopicContext {
-    pub client: Client,
-    pub recorder: kube::runtime::events::Recorder,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// Use this bootstrap address for every cluster instead of the KafkaCluster's status
-    /// (an operator running outside the Kubernetes cluster, tests).
-    pub bootstrap_override: Option<String>,
-    pub backoff: crate::backoff::Backoff,
-}
+pub type TopicContext = crate::controller::KafkaContext;
 
 /// Why a reconcile failed (the controller retries it).
 #[derive(Debug, thiserror::Error)]
@@ -74,17 +66,8 @@ pub async fn run(
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let topics: Api<Topic> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let context = Arc::new(TopicContext {
-        recorder: crate::events::recorder(client.clone()),
-        client,
-        bootstrap_override,
-        metrics,
-        backoff: crate::backoff::Backoff::default(),
-    });
+    let topics: Api<Topic> = crate::controller::scoped(&client, namespace.as_deref());
+    let context = TopicContext::new(client, bootstrap_override, metrics);
     Controller::new(topics, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
@@ -200,14 +183,9 @@ async fn bootstrap(
     namespace: &str,
     topic: &Topic,
 ) -> Result<Option<String>, TopicError> {
-    if let Some(bootstrap) = &context.bootstrap_override {
-        return Ok(Some(bootstrap.clone()));
-    }
-    let clusters: Api<KafkaCluster> = Api::namespaced(context.client.clone(), namespace);
-    let cluster = clusters.get_opt(&topic.spec.cluster_ref.name).await?;
-    Ok(cluster
-        .and_then(|c| c.status)
-        .and_then(|s| s.bootstrap_servers))
+    Ok(context
+        .bootstrap(namespace, &topic.spec.cluster_ref.name)
+        .await?)
 }
 
 async fn apply(
@@ -457,16 +435,12 @@ async fn cleanup(
         tracing::info!(topic = %name, %owner, "managed by another Topic: the Kafka topic stays");
         return Ok(Action::await_change());
     }
-    if context.bootstrap_override.is_none() {
-        let clusters: Api<KafkaCluster> = Api::namespaced(context.client.clone(), namespace);
-        if clusters
-            .get_opt(&topic.spec.cluster_ref.name)
-            .await?
-            .is_none()
-        {
-            tracing::info!(topic = %name, cluster = %topic.spec.cluster_ref.name, "the cluster is gone, and its topics with it");
-            return Ok(Action::await_change());
-        }
+    if context
+        .cluster_gone(namespace, &topic.spec.cluster_ref.name)
+        .await?
+    {
+        tracing::info!(topic = %name, cluster = %topic.spec.cluster_ref.name, "the cluster is gone, and its topics with it");
+        return Ok(Action::await_change());
     }
     let Some(bootstrap) = bootstrap(context, namespace, topic).await? else {
         return Err(TopicError::ClusterNotReady(
