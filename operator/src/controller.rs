@@ -1,9 +1,9 @@
 //! `controller`: what every controller's reconcile shares — the object's `namespace/name`
 //! key, a pass timed and counted in the metrics with its backoff reset on success, the
 //! error policy (retry with a per-object exponential backoff) and the status written with
-//! server-side apply under the operator's field manager; [`KafkaContext`], what the
-//! controllers working through a cluster's Kafka admin protocol share (the cluster's
-//! bootstrap address).
+//! server-side apply under the operator's field manager; [`ControllerContext`], what the
+//! Topic, User and Connector controllers share (for the first two, the cluster's bootstrap
+//! address).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -94,9 +94,9 @@ where
     Ok(())
 }
 
-/// What the controllers that work through a cluster's Kafka admin protocol (Topic, User)
-/// share.
-pub struct KafkaContext {
+/// What the Topic, User and Connector controllers' reconciles share (the first two reach
+/// their cluster's brokers through it).
+pub struct ControllerContext {
     pub client: kube::Client,
     pub recorder: kube::runtime::events::Recorder,
     pub metrics: Arc<Metrics>,
@@ -106,13 +106,13 @@ pub struct KafkaContext {
     pub backoff: Backoff,
 }
 
-impl KafkaContext {
+impl ControllerContext {
     pub fn new(
         client: kube::Client,
         bootstrap_override: Option<String>,
         metrics: Arc<Metrics>,
-    ) -> Arc<KafkaContext> {
-        Arc::new(KafkaContext {
+    ) -> Arc<ControllerContext> {
+        Arc::new(ControllerContext {
             recorder: crate::events::recorder(client.clone()),
             client,
             bootstrap_override,

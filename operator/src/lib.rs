@@ -9,9 +9,15 @@
 //! - [`cluster`]: the KafkaCluster controller (validate → build → apply → status).
 //! - [`topic`]: the Topic controller, through [`kafka_admin`] (the Kafka admin protocol over
 //!   `ironlog-protocol`'s client).
+//! - [`user`]: the User controller (SCRAM credentials, the user's Secret, ACLs, quotas),
+//!   through [`kafka_admin`].
+//! - [`connector`]: the Connector controller, through [`connect_rest`] (the Kafka Connect
+//!   REST API).
 
 pub mod backoff;
 pub mod cluster;
+pub mod connect_rest;
+pub mod connector;
 pub mod controller;
 pub mod crd;
 pub mod events;

@@ -1,7 +1,7 @@
 //! `ironlog-operator`: the operator's command line.
 //!
 //! - `ironlog-operator run [--namespace NS] [--kafka-bootstrap HOST:PORT]`: the KafkaCluster,
-//!   Topic and User controllers, with the in-cluster config or `KUBECONFIG`, until SIGTERM or SIGINT.
+//!   Topic, User and Connector controllers, with the in-cluster config or `KUBECONFIG`, until SIGTERM or SIGINT.
 //! - `ironlog-operator crds [--dir DIR]`: the CRD manifests, to stdout as one YAML stream, or
 //!   one file per CRD into DIR (how `crds/` is made).
 
@@ -112,12 +112,13 @@ fn run(
                 shutdown.clone()
             ),
             ironlog_operator::user::reconcile::run(
-                client,
-                namespace,
+                client.clone(),
+                namespace.clone(),
                 kafka_bootstrap,
-                metrics,
-                shutdown
+                std::sync::Arc::clone(&metrics),
+                shutdown.clone()
             ),
+            ironlog_operator::connector::reconcile::run(client, namespace, metrics, shutdown),
         );
         Ok(())
     })

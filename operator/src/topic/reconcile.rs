@@ -41,7 +41,7 @@ pub const REQUEUE_IN_SYNC: Duration = Duration::from_secs(300);
 pub const REQUEUE_WAITING: Duration = Duration::from_secs(10);
 
 /// What the Topic controller's reconciles share.
-pub type TopicContext = crate::controller::KafkaContext;
+pub type TopicContext = crate::controller::ControllerContext;
 
 /// Why a reconcile failed (the controller retries it).
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +92,12 @@ impl crate::controller::FailureReason for TopicError {
             TopicError::Kube(_) => "Kube",
             TopicError::Admin(_) => "Kafka",
             TopicError::ClusterNotReady(_) => "ClusterNotReady",
-            TopicError::Finalizer(_) => "Finalizer",
+            // what failed inside the finalizer, not the finalizer
+            TopicError::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
+                _ => "Finalizer",
+            },
         }
     }
 }

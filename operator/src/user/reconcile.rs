@@ -31,7 +31,7 @@ use kube::{Client, Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
 use crate::cluster::names::{FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY};
-use crate::controller::{FailureReason, KafkaContext};
+use crate::controller::{ControllerContext, FailureReason};
 use crate::crd::conditions::{self, DEGRADED, PAUSED, PROGRESSING, READY};
 use crate::crd::status::ResourceStatus;
 use crate::crd::user::UserAuthenticationType;
@@ -73,7 +73,12 @@ impl FailureReason for UserError {
             UserError::Kube(_) => "Kube",
             UserError::Admin(_) => "Kafka",
             UserError::ClusterNotReady(_) => "ClusterNotReady",
-            UserError::Finalizer(_) => "Finalizer",
+            // what failed inside the finalizer, not the finalizer
+            UserError::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
+                _ => "Finalizer",
+            },
         }
     }
 }
@@ -89,7 +94,7 @@ pub async fn run(
 ) {
     let users: Api<User> = crate::controller::scoped(&client, namespace.as_deref());
     let secrets: Api<Secret> = crate::controller::scoped(&client, namespace.as_deref());
-    let context = KafkaContext::new(client, bootstrap_override, metrics);
+    let context = ControllerContext::new(client, bootstrap_override, metrics);
     let controller = Controller::new(users, watcher::Config::default());
     let store = controller.store();
     controller
@@ -126,12 +131,15 @@ pub async fn run(
 }
 
 /// Retry, backing off exponentially while the same User keeps failing.
-pub fn error_policy(user: Arc<User>, error: &UserError, context: Arc<KafkaContext>) -> Action {
+pub fn error_policy(user: Arc<User>, error: &UserError, context: Arc<ControllerContext>) -> Action {
     crate::controller::retry(&*user, error, &context.backoff)
 }
 
 /// One pass for `user`, inside its finalizer, timed and counted.
-pub async fn reconcile(user: Arc<User>, context: Arc<KafkaContext>) -> Result<Action, UserError> {
+pub async fn reconcile(
+    user: Arc<User>,
+    context: Arc<ControllerContext>,
+) -> Result<Action, UserError> {
     crate::controller::timed(
         "user",
         &context.metrics,
@@ -142,7 +150,7 @@ pub async fn reconcile(user: Arc<User>, context: Arc<KafkaContext>) -> Result<Ac
     .await
 }
 
-async fn reconcile_user(user: Arc<User>, context: &KafkaContext) -> Result<Action, UserError> {
+async fn reconcile_user(user: Arc<User>, context: &ControllerContext) -> Result<Action, UserError> {
     let namespace = user.namespace().ok_or(UserError::NoNamespace)?;
     let api: Api<User> = Api::namespaced(context.client.clone(), &namespace);
     finalizer(&api, FINALIZER, user, |event| async {
@@ -251,7 +259,11 @@ async fn apply_secret(secrets: &Api<Secret>, secret: &Secret) -> Result<(), User
     Ok(())
 }
 
-async fn apply(user: &User, context: &KafkaContext, namespace: &str) -> Result<Action, UserError> {
+async fn apply(
+    user: &User,
+    context: &ControllerContext,
+    namespace: &str,
+) -> Result<Action, UserError> {
     let api: Api<User> = Api::namespaced(context.client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(context.client.clone(), namespace);
     let generation = user.meta().generation;
@@ -487,7 +499,7 @@ async fn remove_principal(admin: &KafkaAdmin, principal: &str) -> Result<(), Use
 /// the cluster is gone (and they with it). The Secret goes with its owner.
 async fn cleanup(
     user: &User,
-    context: &KafkaContext,
+    context: &ControllerContext,
     namespace: &str,
 ) -> Result<Action, UserError> {
     let name = user.name_any();
@@ -523,7 +535,7 @@ async fn cleanup(
 }
 
 async fn publish(
-    context: &KafkaContext,
+    context: &ControllerContext,
     user: &User,
     warning: bool,
     reason: &str,
