@@ -32,28 +32,34 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A broker with a PLAINTEXT listener (the operator's, anonymous is a super user) and a
 /// SASL_PLAINTEXT one with SCRAM-SHA-512, ACLs enforced.
-fn sasl_broker() -> TestBroker {
+fn sasl_broker(authorizer: bool) -> TestBroker {
     let listeners = "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0";
-    TestBroker::start_binary(
-        broker_binary(),
-        &[
-            ("listeners", listeners),
-            ("advertised.listeners", listeners),
-            ("sasl.enabled.mechanisms", "SCRAM-SHA-512"),
+    let mut settings = vec![
+        ("listeners", listeners),
+        ("advertised.listeners", listeners),
+        ("sasl.enabled.mechanisms", "SCRAM-SHA-512"),
+    ];
+    if authorizer {
+        settings.extend([
             (
                 "authorizer.class.name",
                 "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             ),
             ("super.users", "User:ANONYMOUS"),
-        ],
-    )
+        ]);
+    }
+    TestBroker::start_binary(broker_binary(), &settings)
 }
 
 async fn setup(prefix: &str) -> (Client, String, TestBroker) {
+    setup_with(prefix, true).await
+}
+
+async fn setup_with(prefix: &str, authorizer: bool) -> (Client, String, TestBroker) {
     let (_, client) = plane(SPEC).await;
     install_crds(&client).await;
     let ns = namespace(&client, prefix).await;
-    let broker = tokio::task::spawn_blocking(sasl_broker)
+    let broker = tokio::task::spawn_blocking(move || sasl_broker(authorizer))
         .await
         .expect("the broker started");
     tokio::spawn(ironlog_operator::user::reconcile::run(
@@ -499,4 +505,59 @@ async fn a_referenced_password_is_used_and_a_bad_acl_applies_nothing() {
             "the old password no longer authenticates"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_authorizer_a_user_gets_credentials_and_acls_are_refused_whole() {
+    let (client, ns, broker) = setup_with("user-noauthz", false).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let spec = json!({
+        "authentication": {"type": "scram-sha-512"},
+        "quotas": {"producerByteRate": 4096},
+    });
+    apply(&client, &ns, &user("carol", spec))
+        .await
+        .expect("applied");
+    ready(&client, &ns, "carol", "True", "InSync").await;
+    let keys = secret(&client, &ns, "carol").await;
+    let broker = std::sync::Arc::new(broker);
+    {
+        let b = std::sync::Arc::clone(&broker);
+        tokio::task::spawn_blocking(move || b.create_topic("open", 1, &[]))
+            .await
+            .expect("topic open");
+    }
+    assert_eq!(
+        produce(&sasl_settings(&broker, &keys), "open", "from carol").await,
+        "OK",
+        "without an authorizer an authenticated user may produce"
+    );
+    assert_eq!(
+        quotas_of(&broker, "carol").await,
+        [("producer_byte_rate".to_string(), 4096.0)]
+    );
+
+    let with_acls = json!({
+        "authentication": {"type": "scram-sha-512"},
+        "authorization": {"acls": [
+            {"resource": {"type": "topic", "name": "open"}, "operations": ["Read"]},
+        ]},
+    });
+    apply(&client, &ns, &user("dave", with_acls))
+        .await
+        .expect("applied");
+    let refused = ready(&client, &ns, "dave", "False", "AuthorizationDisabled").await;
+    assert!(
+        refused
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Degraded"))
+            .is_some_and(|c| c.status == "True" && c.message.contains("no authorizer")),
+        "Degraded says the cluster has no authorizer: {:?}",
+        refused.status
+    );
+    assert!(
+        secrets.get_opt("dave").await.expect("get").is_none(),
+        "nothing is applied for a spec the cluster cannot honour"
+    );
 }

@@ -146,8 +146,12 @@ impl KafkaAdmin {
         .await
     }
 
-    /// Every ACL of `principal` (`User:alice`), on any resource.
-    pub async fn describe_acls(&self, principal: &str) -> Result<Vec<AclBinding>, AdminError> {
+    /// Every ACL of `principal` (`User:alice`), on any resource; `None` when the cluster
+    /// has no authorizer (so no ACLs).
+    pub async fn describe_acls(
+        &self,
+        principal: &str,
+    ) -> Result<Option<Vec<AclBinding>>, AdminError> {
         let request = DescribeAclsRequest::default()
             .with_resource_type_filter(ANY)
             .with_resource_name_filter(None)
@@ -163,22 +167,27 @@ impl KafkaAdmin {
             "DescribeAcls",
             || format!("principal {principal}"),
             |response| {
+                if response.error_code == ResponseError::SecurityDisabled.code() {
+                    return Ok(None);
+                }
                 Error::check(response.error_code, response.error_message.as_ref())?;
-                Ok(response
-                    .resources
-                    .into_iter()
-                    .flat_map(|resource| {
-                        resource.acls.into_iter().map(move |acl| AclBinding {
-                            resource_type: resource.resource_type,
-                            resource_name: resource.resource_name.to_string(),
-                            pattern_type: resource.pattern_type,
-                            principal: acl.principal.to_string(),
-                            host: acl.host.to_string(),
-                            operation: acl.operation,
-                            permission_type: acl.permission_type,
+                Ok(Some(
+                    response
+                        .resources
+                        .into_iter()
+                        .flat_map(|resource| {
+                            resource.acls.into_iter().map(move |acl| AclBinding {
+                                resource_type: resource.resource_type,
+                                resource_name: resource.resource_name.to_string(),
+                                pattern_type: resource.pattern_type,
+                                principal: acl.principal.to_string(),
+                                host: acl.host.to_string(),
+                                operation: acl.operation,
+                                permission_type: acl.permission_type,
+                            })
                         })
-                    })
-                    .collect())
+                        .collect(),
+                ))
             },
         )
         .await

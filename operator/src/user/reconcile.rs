@@ -6,7 +6,8 @@
 //! 3. the spec checked ([`plan::desired_acls`]: every rule's operations exist on its
 //!    resource type) and a referenced password read → `InvalidSpec` / `SecretNotFound`,
 //!    nothing applied;
-//! 4. the cluster's bootstrap address (the KafkaCluster's status or the override);
+//! 4. the cluster's bootstrap address (the KafkaCluster's status or the override); ACLs
+//!    asked of a cluster without an authorizer → `AuthorizationDisabled`, nothing applied;
 //! 5. SCRAM: the user's Secret (owned by the User; `password`, `sasl.jaas.config`,
 //!    `sasl.mechanism`, `sasl.username`, `sasl.password`) written before the credential
 //!    is, and the credential upserted when it is missing or the password changed (the
@@ -349,6 +350,33 @@ async fn apply(
         return Ok(Action::requeue(REQUEUE_WAITING));
     };
     let admin = KafkaAdmin::new(&bootstrap)?;
+    // ACLs asked of a cluster without an authorizer: refused before anything is applied
+    let observed_acls = match admin.describe_acls(&principal).await {
+        Ok(Some(observed)) => observed,
+        Ok(None) if acls.is_empty() => Vec::new(),
+        Ok(None) => {
+            let (status, message) = refused(
+                "AuthorizationDisabled",
+                format!(
+                    "KafkaCluster {} has no authorizer: the spec's ACLs cannot be applied",
+                    user.spec.cluster_ref.name
+                ),
+                status,
+            );
+            publish(
+                context,
+                user,
+                true,
+                "AuthorizationDisabled",
+                "Validate",
+                message,
+            )
+            .await;
+            write_status(&api, user, status).await?;
+            return Ok(Action::requeue(REQUEUE_WAITING));
+        }
+        Err(error) => return kafka_failed(&api, user, status, error).await,
+    };
 
     let converged = async {
         // a principal this User had before (its authentication changed) loses what it had
@@ -375,7 +403,7 @@ async fn apply(
                 secrets.delete(&name, &DeleteParams::default()).await?;
             }
         }
-        let acl_steps = plan::plan_acls(&acls, &admin.describe_acls(&principal).await?);
+        let acl_steps = plan::plan_acls(&acls, &observed_acls);
         // created first: a changed rule never leaves the user without a permission it keeps
         admin.create_acls(&acl_steps.create).await?;
         admin.delete_acls(&acl_steps.delete).await?;
@@ -417,19 +445,27 @@ async fn apply(
             write_status(&api, user, status).await?;
             Ok(Action::requeue(REQUEUE_IN_SYNC))
         }
-        Err(UserError::Admin(error)) => {
-            // the cluster refused or could not be reached: say so, and try again
-            let reason = error
-                .kafka_error()
-                .map(|e| format!("{e:?}"))
-                .unwrap_or_else(|| "KafkaUnreachable".to_string());
-            status.set_condition(PROGRESSING, true, &reason, error.to_string(), generation);
-            status.set_condition(READY, false, &reason, error.to_string(), generation);
-            write_status(&api, user, status).await?;
-            Ok(Action::requeue(REQUEUE_WAITING))
-        }
+        Err(UserError::Admin(error)) => kafka_failed(&api, user, status, error).await,
         Err(other) => Err(other),
     }
+}
+
+/// The cluster refused or could not be reached: say so, and try again.
+async fn kafka_failed(
+    api: &Api<User>,
+    user: &User,
+    mut status: UserStatus,
+    error: AdminError,
+) -> Result<Action, UserError> {
+    let generation = user.meta().generation;
+    let reason = error
+        .kafka_error()
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_else(|| "KafkaUnreachable".to_string());
+    status.set_condition(PROGRESSING, true, &reason, error.to_string(), generation);
+    status.set_condition(READY, false, &reason, error.to_string(), generation);
+    write_status(api, user, status).await?;
+    Ok(Action::requeue(REQUEUE_WAITING))
 }
 
 fn existing_password(secret: Option<&Secret>) -> Option<String> {
@@ -486,7 +522,10 @@ async fn converge_credential(
 
 /// Deletes every ACL of `principal` and the quotas of its user.
 async fn remove_principal(admin: &KafkaAdmin, principal: &str) -> Result<(), UserError> {
-    admin.delete_all_acls(principal).await?;
+    // a cluster without an authorizer has no ACLs to delete
+    if admin.describe_acls(principal).await?.is_some() {
+        admin.delete_all_acls(principal).await?;
+    }
     let kafka_user = principal.strip_prefix("User:").unwrap_or(principal);
     let quotas: Vec<String> = admin.user_quotas(kafka_user).await?.into_keys().collect();
     admin
