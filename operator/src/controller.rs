@@ -1,6 +1,6 @@
 //! `controller`: what every controller's reconcile shares — the object's `namespace/name`
 //! key, a pass timed and counted in the metrics with its backoff reset on success, the
-//! error policy (retry with a per-object exponential backoff) and the status written with
+//! error policy (retry with a per-object exponential backoff), the results logged and the status written with
 //! server-side apply under the operator's field manager; [`ControllerContext`], what the
 //! Topic, User and Connector controllers share (for the first two, the cluster's bootstrap
 //! address).
@@ -55,17 +55,36 @@ where
     result
 }
 
-/// A failed reconcile: retry, backing off exponentially while the same object keeps
-/// failing.
-pub fn retry<K>(object: &K, error: &dyn std::fmt::Display, backoff: &Backoff) -> Action
+/// The error policy of every controller: retry, backing off exponentially while the same
+/// object keeps failing.
+pub fn error_policy<K, E>(object: Arc<K>, error: &E, context: Arc<ControllerContext>) -> Action
 where
     K: Resource,
     K::DynamicType: Default,
+    E: std::fmt::Display,
 {
-    let key = key(object);
-    let delay = backoff.failed(&key);
+    let key = key(&*object);
+    let delay = context.backoff.failed(&key);
     tracing::warn!(object = %key, kind = K::kind(&Default::default()).as_ref(), error = %error, delay_ms = delay.as_millis() as u64, "retrying");
     Action::requeue(delay)
+}
+
+/// Drains a controller's results, logging each (what a running controller is awaited on).
+pub async fn log_results<S, T, E>(results: S, kind: &'static str)
+where
+    S: futures::Stream<Item = Result<T, E>>,
+    T: std::fmt::Debug,
+    E: std::fmt::Display,
+{
+    use futures::StreamExt;
+    results
+        .for_each(|result| async move {
+            match result {
+                Ok(reconciled) => tracing::debug!(kind, ?reconciled, "reconciled"),
+                Err(e) => tracing::warn!(kind, error = %e, "reconcile failed"),
+            }
+        })
+        .await;
 }
 
 /// Writes `status` as `object`'s whole status (server-side apply, the operator's field

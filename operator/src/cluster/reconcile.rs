@@ -13,12 +13,11 @@
 //!
 //! Deleting a KafkaCluster needs no code here: every object has an owner reference to it
 //! and Kubernetes' garbage collector removes them. API errors are returned to the
-//! controller, which retries with backoff ([`error_policy`]).
+//! controller, which retries with backoff (`controller::error_policy`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -45,12 +44,7 @@ pub const REQUEUE_NOT_READY: Duration = Duration::from_secs(10);
 pub const REQUEUE_READY: Duration = Duration::from_secs(300);
 
 /// What the controller's reconciles share.
-pub struct Context {
-    pub client: Client,
-    pub recorder: kube::runtime::events::Recorder,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    pub backoff: crate::backoff::Backoff,
-}
+pub type Context = crate::controller::ControllerContext;
 
 /// Why a reconcile failed (the controller retries it).
 #[derive(Debug, thiserror::Error)]
@@ -105,13 +99,8 @@ pub async fn run(
         names::LABEL_MANAGED_BY,
         names::MANAGED_BY
     ));
-    let context = Arc::new(Context {
-        client: client.clone(),
-        recorder: crate::events::recorder(client.clone()),
-        metrics,
-        backoff: crate::backoff::Backoff::default(),
-    });
-    Controller::new(clusters, watcher::Config::default())
+    let context = Context::new(client.clone(), None, metrics);
+    let results = Controller::new(clusters, watcher::Config::default())
         .owns(
             crate::controller::scoped::<StatefulSet>(&client, namespace.as_deref()),
             owned.clone(),
@@ -125,23 +114,8 @@ pub async fn run(
             owned,
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => tracing::debug!(cluster = %object, "reconciled"),
-                Err(e) => tracing::warn!(error = %e, "KafkaCluster reconcile failed"),
-            }
-        })
-        .await;
-}
-
-/// An API error: retry, backing off exponentially while the same cluster keeps failing.
-pub fn error_policy(
-    cluster: Arc<KafkaCluster>,
-    error: &ReconcileError,
-    context: Arc<Context>,
-) -> Action {
-    crate::controller::retry(&*cluster, error, &context.backoff)
+        .run(reconcile, crate::controller::error_policy, context);
+    crate::controller::log_results(results, "KafkaCluster").await;
 }
 
 /// One pass of the pipeline for `cluster`, timed and counted.

@@ -19,7 +19,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{finalizer, Event};
@@ -82,25 +81,10 @@ pub async fn run(
 ) {
     let connectors: Api<Connector> = crate::controller::scoped(&client, namespace.as_deref());
     let context = ControllerContext::new(client, None, metrics);
-    Controller::new(connectors, watcher::Config::default())
+    let results = Controller::new(connectors, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => tracing::debug!(connector = %object, "reconciled"),
-                Err(e) => tracing::warn!(error = %e, "Connector reconcile failed"),
-            }
-        })
-        .await;
-}
-
-/// Retry, backing off exponentially while the same Connector keeps failing.
-pub fn error_policy(
-    connector: Arc<Connector>,
-    error: &ConnectorError,
-    context: Arc<ControllerContext>,
-) -> Action {
-    crate::controller::retry(&*connector, error, &context.backoff)
+        .run(reconcile, crate::controller::error_policy, context);
+    crate::controller::log_results(results, "Connector").await;
 }
 
 /// One pass for `connector`, inside its finalizer, timed and counted.

@@ -19,7 +19,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{finalizer, Event};
@@ -68,21 +67,10 @@ pub async fn run(
 ) {
     let topics: Api<Topic> = crate::controller::scoped(&client, namespace.as_deref());
     let context = TopicContext::new(client, bootstrap_override, metrics);
-    Controller::new(topics, watcher::Config::default())
+    let results = Controller::new(topics, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => tracing::debug!(topic = %object, "reconciled"),
-                Err(e) => tracing::warn!(error = %e, "Topic reconcile failed"),
-            }
-        })
-        .await;
-}
-
-/// Retry, backing off exponentially while the same Topic keeps failing.
-pub fn error_policy(topic: Arc<Topic>, error: &TopicError, context: Arc<TopicContext>) -> Action {
-    crate::controller::retry(&*topic, error, &context.backoff)
+        .run(reconcile, crate::controller::error_policy, context);
+    crate::controller::log_results(results, "Topic").await;
 }
 
 impl crate::controller::FailureReason for TopicError {

@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::crd::user::{
-    AclOperation, AclPatternType, AclPermissionType, AclResourceType, AclRule,
-    UserAuthenticationType, UserQuotas,
+    AclOperation, AclPatternType, AclResourceType, AclRule, UserAuthenticationType, UserQuotas,
 };
 use crate::crd::UserSpec;
 use crate::kafka_admin::AclBinding;
@@ -33,46 +32,6 @@ pub fn kafka_user_name(spec: &UserSpec, name: &str) -> String {
 /// The principal ACLs name: `User:<kafka user name>`.
 pub fn principal(kafka_user: &str) -> String {
     format!("User:{kafka_user}")
-}
-
-// Kafka's codes in the ACL APIs.
-fn resource_type_code(t: AclResourceType) -> i8 {
-    match t {
-        AclResourceType::Topic => 2,
-        AclResourceType::Group => 3,
-        AclResourceType::Cluster => 4,
-        AclResourceType::TransactionalId => 5,
-    }
-}
-
-fn pattern_type_code(t: AclPatternType) -> i8 {
-    match t {
-        AclPatternType::Literal => 3,
-        AclPatternType::Prefixed => 4,
-    }
-}
-
-fn operation_code(op: AclOperation) -> i8 {
-    match op {
-        AclOperation::All => 2,
-        AclOperation::Read => 3,
-        AclOperation::Write => 4,
-        AclOperation::Create => 5,
-        AclOperation::Delete => 6,
-        AclOperation::Alter => 7,
-        AclOperation::Describe => 8,
-        AclOperation::ClusterAction => 9,
-        AclOperation::DescribeConfigs => 10,
-        AclOperation::AlterConfigs => 11,
-        AclOperation::IdempotentWrite => 12,
-    }
-}
-
-fn permission_code(p: AclPermissionType) -> i8 {
-    match p {
-        AclPermissionType::Deny => 2,
-        AclPermissionType::Allow => 3,
-    }
 }
 
 /// The operations Kafka's authorizer knows on a resource type (what `kafka-acls` accepts).
@@ -142,13 +101,13 @@ pub fn desired_acls(
                 continue;
             }
             bindings.insert(AclBinding {
-                resource_type: resource_type_code(resource.type_),
+                resource_type: resource.type_ as i8,
                 resource_name: name.clone(),
-                pattern_type: pattern_type_code(resource.pattern_type),
+                pattern_type: resource.pattern_type as i8,
                 principal: principal.to_string(),
                 host: rule.host.clone(),
-                operation: operation_code(*op),
-                permission_type: permission_code(rule.type_),
+                operation: *op as i8,
+                permission_type: rule.type_ as i8,
             });
         }
     }
@@ -262,7 +221,7 @@ pub fn secret_data(user: &str, password: &str) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::user::AclResource;
+    use crate::crd::user::{AclPermissionType, AclResource};
 
     fn rule(t: AclResourceType, name: Option<&str>, ops: &[AclOperation]) -> AclRule {
         AclRule {

@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -98,7 +97,7 @@ pub async fn run(
     let context = ControllerContext::new(client, bootstrap_override, metrics);
     let controller = Controller::new(users, watcher::Config::default());
     let store = controller.store();
-    controller
+    let results = controller
         // a Secret wakes the User it belongs to and the Users whose password it holds
         .watches(secrets, watcher::Config::default(), move |secret| {
             let namespace = secret.namespace();
@@ -121,19 +120,8 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => tracing::debug!(user = %object, "reconciled"),
-                Err(e) => tracing::warn!(error = %e, "User reconcile failed"),
-            }
-        })
-        .await;
-}
-
-/// Retry, backing off exponentially while the same User keeps failing.
-pub fn error_policy(user: Arc<User>, error: &UserError, context: Arc<ControllerContext>) -> Action {
-    crate::controller::retry(&*user, error, &context.backoff)
+        .run(reconcile, crate::controller::error_policy, context);
+    crate::controller::log_results(results, "User").await;
 }
 
 /// One pass for `user`, inside its finalizer, timed and counted.
