@@ -1,7 +1,7 @@
 //! `ironlog-operator`: the operator's command line.
 //!
-//! - `ironlog-operator run [--namespace NS] [--kafka-bootstrap HOST:PORT]`: the KafkaCluster
-//!   and Topic controllers, with the in-cluster config or `KUBECONFIG`, until SIGTERM or SIGINT.
+//! - `ironlog-operator run [--namespace NS] [--kafka-bootstrap HOST:PORT]`: the KafkaCluster,
+//!   Topic, User and Connector controllers, with the in-cluster config or `KUBECONFIG`, until SIGTERM or SIGINT.
 //! - `ironlog-operator crds [--dir DIR]`: the CRD manifests, to stdout as one YAML stream, or
 //!   one file per CRD into DIR (how `crds/` is made).
 
@@ -105,12 +105,20 @@ fn run(
                 shutdown.clone()
             ),
             ironlog_operator::topic::reconcile::run(
-                client,
-                namespace,
-                kafka_bootstrap,
-                metrics,
-                shutdown
+                client.clone(),
+                namespace.clone(),
+                kafka_bootstrap.clone(),
+                std::sync::Arc::clone(&metrics),
+                shutdown.clone()
             ),
+            ironlog_operator::user::reconcile::run(
+                client.clone(),
+                namespace.clone(),
+                kafka_bootstrap,
+                std::sync::Arc::clone(&metrics),
+                shutdown.clone()
+            ),
+            ironlog_operator::connector::reconcile::run(client, namespace, metrics, shutdown),
         );
         Ok(())
     })

@@ -14,12 +14,11 @@
 //!
 //! Deleting a KafkaCluster needs no code here: every object has an owner reference to it
 //! and Kubernetes' garbage collector removes them. API errors are returned to the
-//! controller, which retries with backoff ([`error_policy`]).
+//! controller, which retries with backoff (`controller::error_policy`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -47,12 +46,7 @@ pub const REQUEUE_NOT_READY: Duration = Duration::from_secs(10);
 pub const REQUEUE_READY: Duration = Duration::from_secs(60);
 
 /// What the controller's reconciles share.
-pub struct Context {
-    pub client: Client,
-    pub recorder: kube::runtime::events::Recorder,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    pub backoff: crate::backoff::Backoff,
-}
+pub type Context = crate::controller::ControllerContext;
 
 /// Why a reconcile failed (the controller retries it).
 #[derive(Debug, thiserror::Error)]
@@ -80,9 +74,8 @@ pub enum ReconcileError {
     Status(kube::Error),
 }
 
-impl ReconcileError {
-    /// The failure's kind, as the failures metric names it.
-    pub fn reason(&self) -> &'static str {
+impl crate::controller::FailureReason for ReconcileError {
+    fn reason(&self) -> &'static str {
         match self {
             ReconcileError::NoNamespace => "NoNamespace",
             ReconcileError::Apply { .. } => "Apply",
@@ -102,66 +95,31 @@ pub async fn run(
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let clusters: Api<KafkaCluster> = scoped(&client, namespace.as_deref());
+    let clusters: Api<KafkaCluster> = crate::controller::scoped(&client, namespace.as_deref());
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
         names::LABEL_MANAGED_BY,
         names::MANAGED_BY
     ));
-    let context = Arc::new(Context {
-        client: client.clone(),
-        recorder: crate::events::recorder(client.clone()),
-        metrics,
-        backoff: crate::backoff::Backoff::default(),
-    });
+    let context = Context::new(client.clone(), None, metrics);
     let controller = Controller::new(clusters, watcher::Config::default());
     context.metrics.observe_clusters(controller.store());
-    controller
+    let results = controller
         .owns(
-            scoped::<StatefulSet>(&client, namespace.as_deref()),
+            crate::controller::scoped::<StatefulSet>(&client, namespace.as_deref()),
             owned.clone(),
         )
         .owns(
-            scoped::<Service>(&client, namespace.as_deref()),
+            crate::controller::scoped::<Service>(&client, namespace.as_deref()),
             owned.clone(),
         )
-        .owns(scoped::<ConfigMap>(&client, namespace.as_deref()), owned)
+        .owns(
+            crate::controller::scoped::<ConfigMap>(&client, namespace.as_deref()),
+            owned,
+        )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => tracing::debug!(cluster = %object, "reconciled"),
-                Err(e) => tracing::warn!(error = %e, "KafkaCluster reconcile failed"),
-            }
-        })
-        .await;
-}
-
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    <K as Resource>::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
-/// An API error: retry, backing off exponentially while the same cluster keeps failing.
-pub fn error_policy(
-    cluster: Arc<KafkaCluster>,
-    error: &ReconcileError,
-    context: Arc<Context>,
-) -> Action {
-    let key = format!(
-        "{}/{}",
-        cluster.namespace().unwrap_or_default(),
-        cluster.name_any()
-    );
-    let delay = context.backoff.failed(&key);
-    tracing::warn!(cluster = %key, error = %error, delay_ms = delay.as_millis() as u64, "retrying");
-    Action::requeue(delay)
+        .run(reconcile, crate::controller::error_policy, context);
+    crate::controller::log_results(results, "KafkaCluster").await;
 }
 
 /// One pass of the pipeline for `cluster`, timed and counted.
@@ -169,18 +127,14 @@ pub async fn reconcile(
     cluster: Arc<KafkaCluster>,
     context: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let timer = context.metrics.start("kafkacluster");
-    let key = format!(
-        "{}/{}",
-        cluster.namespace().unwrap_or_default(),
-        cluster.name_any()
-    );
-    let result = reconcile_cluster(cluster, &context).await;
-    if result.is_ok() {
-        context.backoff.succeeded(&key);
-    }
-    timer.done(result.as_ref().err().map(ReconcileError::reason));
-    result
+    crate::controller::timed(
+        "kafkacluster",
+        &context.metrics,
+        &context.backoff,
+        &*cluster,
+        reconcile_cluster(Arc::clone(&cluster), &context),
+    )
+    .await
 }
 
 async fn reconcile_cluster(
@@ -556,19 +510,9 @@ async fn write_status(
     status: KafkaClusterStatus,
 ) -> Result<(), ReconcileError> {
     let api: Api<KafkaCluster> = Api::namespaced(client.clone(), namespace);
-    let patch = serde_json::json!({
-        "apiVersion": "ironlog.dev/v1alpha1",
-        "kind": "KafkaCluster",
-        "status": status,
-    });
-    api.patch_status(
-        &cluster.name_any(),
-        &PatchParams::apply(names::FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(ReconcileError::Status)?;
-    Ok(())
+    crate::controller::write_status(&api, cluster, &status)
+        .await
+        .map_err(ReconcileError::Status)
 }
 
 /// The condition of `type_` in a status, for tests and tools.

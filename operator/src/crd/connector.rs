@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Restarts the connector (and its failed tasks) once when set to a new value.
 pub const RESTART_ANNOTATION: &str = "ironlog.dev/restart";
-/// Restarts one task (the value is the task id) once.
+/// Restarts one task once when set to a new value `<task id>` or `<task id>:<anything>` (so
+/// the same task can be restarted again).
 pub const RESTART_TASK_ANNOTATION: &str = "ironlog.dev/restart-task";
 
 /// A Kafka Connect connector.
@@ -89,19 +89,38 @@ pub enum ConnectorTargetState {
     Stopped,
 }
 
-/// What the operator observed and did.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+super::status::resource_status! {
+    /// What the operator observed and did.
+    pub struct ConnectorStatus {
+        /// The connector's state as Connect reports it (`RUNNING`, `PAUSED`, `FAILED`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub connector_state: Option<String>,
+        /// The worker running the connector.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub worker_id: Option<String>,
+        /// The connector's tasks as Connect reports them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["id"]))]
+        pub tasks: Vec<TaskStatus>,
+        /// The `ironlog.dev/restart` annotation value last acted on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_restart: Option<String>,
+        /// The `ironlog.dev/restart-task` annotation value last acted on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_task_restart: Option<String>,
+    }
+}
+
+/// One task of the connector.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ConnectorStatus {
+pub struct TaskStatus {
+    pub id: i32,
+    /// `RUNNING`, `PAUSED`, `FAILED`, ...
+    pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-    /// The connector's state as Connect reports it (`RUNNING`, `PAUSED`, `FAILED`, ...).
+    pub worker_id: Option<String>,
+    /// The start of a failed task's stack trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connector_state: Option<String>,
-    /// The restart annotation value last acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_restart: Option<String>,
+    pub trace: Option<String>,
 }

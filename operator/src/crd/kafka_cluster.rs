@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -81,10 +80,7 @@ pub struct KafkaClusterSpec {
 #[serde(rename_all = "camelCase")]
 pub struct NodePool {
     /// The pool's name: part of the StatefulSet's and the pods' names.
-    #[schemars(
-        length(min = 1, max = 30),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 30), regex(pattern = super::cluster_ref::DNS_LABEL_PATTERN))]
     pub name: String,
     /// How many nodes the pool runs.
     #[schemars(range(min = 1, max = POOL_REPLICAS_MAX))]
@@ -262,30 +258,23 @@ pub struct PodTemplateSpec {
     pub priority_class_name: Option<String>,
 }
 
-/// What the operator observed and did.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct KafkaClusterStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `Progressing`, `Degraded`, `Paused`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-    /// Ready brokers of all brokers, e.g. `3/3`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub brokers: Option<String>,
-    /// The first internal listener's bootstrap address (`host:port,...`), for clients in the
-    /// Kubernetes cluster.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bootstrap_servers: Option<String>,
-    /// Per listener, its bootstrap address.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub listeners: Vec<ListenerStatus>,
-    /// The cluster id the brokers are formatted with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<String>,
+super::status::resource_status! {
+    /// What the operator observed and did.
+    pub struct KafkaClusterStatus {
+        /// Ready brokers of all brokers, e.g. `3/3`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub brokers: Option<String>,
+        /// The first internal listener's bootstrap address (`host:port,...`), for clients in the
+        /// Kubernetes cluster.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub bootstrap_servers: Option<String>,
+        /// Per listener, its bootstrap address.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub listeners: Vec<ListenerStatus>,
+        /// The cluster id the brokers are formatted with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cluster_id: Option<String>,
+    }
 }
 
 /// A listener's address for clients.

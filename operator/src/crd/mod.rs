@@ -2,6 +2,7 @@
 //!
 //! - [`KafkaCluster`] (`kafka_cluster`), [`Topic`] (`topic`), [`User`] (`user`),
 //!   [`Connector`] (`connector`); [`ClusterRef`] names a resource's cluster.
+//! - `status`: the status fields every kind has (`observedGeneration`, `conditions`).
 //! - `conditions`: the standard `Condition` type, the condition types every status uses and
 //!   the `Paused` annotation.
 //! - [`crds`] / [`crds_yaml`]: the CRD manifests generated from the types, which `crds/`
@@ -11,6 +12,7 @@ mod cluster_ref;
 pub mod conditions;
 pub mod connector;
 pub mod kafka_cluster;
+pub mod status;
 pub mod topic;
 pub mod user;
 

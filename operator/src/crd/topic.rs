@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -63,19 +62,14 @@ pub struct TopicSpec {
     pub config: BTreeMap<String, String>,
 }
 
-/// What the operator observed and did.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct TopicStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-    /// The Kafka topic this resource manages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic_name: Option<String>,
-    /// The topic's id in the cluster.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic_id: Option<String>,
+super::status::resource_status! {
+    /// What the operator observed and did.
+    pub struct TopicStatus {
+        /// The Kafka topic this resource manages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub topic_name: Option<String>,
+        /// The topic's id in the cluster.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub topic_id: Option<String>,
+    }
 }

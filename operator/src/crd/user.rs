@@ -1,8 +1,8 @@
 //! `User` (`ironlog.dev/v1alpha1`): a Kafka principal of a KafkaCluster — SCRAM-SHA-512
 //! credentials (a generated or referenced password) or a TLS client certificate, its ACLs
-//! and quotas.
+//! and quotas. The ACL enums' discriminants are Kafka's codes in the ACL APIs
+//! (`AclOperation::Read as i8` is READ's 3).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -132,43 +132,47 @@ pub struct AclResource {
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[repr(i8)]
 pub enum AclResourceType {
-    Topic,
-    Group,
-    Cluster,
-    TransactionalId,
+    Topic = 2,
+    Group = 3,
+    Cluster = 4,
+    TransactionalId = 5,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
 #[serde(rename_all = "lowercase")]
+#[repr(i8)]
 pub enum AclPatternType {
     #[default]
-    Literal,
-    Prefixed,
+    Literal = 3,
+    Prefixed = 4,
 }
 
 /// Kafka's ACL operations.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[repr(i8)]
 pub enum AclOperation {
-    All,
-    Read,
-    Write,
-    Create,
-    Delete,
-    Alter,
-    Describe,
-    ClusterAction,
-    DescribeConfigs,
-    AlterConfigs,
-    IdempotentWrite,
+    All = 2,
+    Read = 3,
+    Write = 4,
+    Create = 5,
+    Delete = 6,
+    Alter = 7,
+    Describe = 8,
+    ClusterAction = 9,
+    DescribeConfigs = 10,
+    AlterConfigs = 11,
+    IdempotentWrite = 12,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
 #[serde(rename_all = "lowercase")]
+#[repr(i8)]
 pub enum AclPermissionType {
     #[default]
-    Allow,
-    Deny,
+    Allow = 3,
+    Deny = 2,
 }
 
 /// Kafka's client quotas for the user.
@@ -193,19 +197,14 @@ pub struct UserQuotas {
     pub controller_mutation_rate: Option<i32>,
 }
 
-/// What the operator observed and did.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct UserStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-    /// The Kafka principal (`User:<name>`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub principal: Option<String>,
-    /// The Secret with the user's credentials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
+super::status::resource_status! {
+    /// What the operator observed and did.
+    pub struct UserStatus {
+        /// The Kafka principal (`User:<name>`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub principal: Option<String>,
+        /// The Secret with the user's credentials.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub secret: Option<String>,
+    }
 }

@@ -19,17 +19,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 
-use crate::cluster::names::FIELD_MANAGER;
 use crate::crd::conditions::{self, DEGRADED, PAUSED, READY};
 use crate::crd::topic::UNMANAGED_ANNOTATION;
-use crate::crd::{KafkaCluster, Topic, TopicStatus};
+use crate::crd::{Topic, TopicStatus};
 use crate::kafka_admin::{AdminError, KafkaAdmin};
 
 use super::plan::{invalid_configs, plan, TopicPlan};
@@ -42,15 +40,7 @@ pub const REQUEUE_IN_SYNC: Duration = Duration::from_secs(300);
 pub const REQUEUE_WAITING: Duration = Duration::from_secs(10);
 
 /// What the Topic controller's reconciles share.
-pub struct TopicContext {
-    pub client: Client,
-    pub recorder: kube::runtime::events::Recorder,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// Use this bootstrap address for every cluster instead of the KafkaCluster's status
-    /// (an operator running outside the Kubernetes cluster, tests).
-    pub bootstrap_override: Option<String>,
-    pub backoff: crate::backoff::Backoff,
-}
+pub type TopicContext = crate::controller::ControllerContext;
 
 /// Why a reconcile failed (the controller retries it).
 #[derive(Debug, thiserror::Error)]
@@ -75,52 +65,29 @@ pub async fn run(
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let topics: Api<Topic> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let context = Arc::new(TopicContext {
-        recorder: crate::events::recorder(client.clone()),
-        client,
-        bootstrap_override,
-        metrics,
-        backoff: crate::backoff::Backoff::default(),
-    });
+    let topics: Api<Topic> = crate::controller::scoped(&client, namespace.as_deref());
+    let context = TopicContext::new(client, bootstrap_override, metrics);
     let controller = Controller::new(topics, watcher::Config::default());
     context.metrics.observe_topics(controller.store());
-    controller
+    let results = controller
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => tracing::debug!(topic = %object, "reconciled"),
-                Err(e) => tracing::warn!(error = %e, "Topic reconcile failed"),
-            }
-        })
-        .await;
+        .run(reconcile, crate::controller::error_policy, context);
+    crate::controller::log_results(results, "Topic").await;
 }
 
-/// Retry, backing off exponentially while the same Topic keeps failing.
-pub fn error_policy(topic: Arc<Topic>, error: &TopicError, context: Arc<TopicContext>) -> Action {
-    let key = format!(
-        "{}/{}",
-        topic.namespace().unwrap_or_default(),
-        topic.name_any()
-    );
-    let delay = context.backoff.failed(&key);
-    tracing::warn!(topic = %key, error = %error, delay_ms = delay.as_millis() as u64, "retrying");
-    Action::requeue(delay)
-}
-
-impl TopicError {
-    /// The failure's kind, as the failures metric names it.
-    pub fn reason(&self) -> &'static str {
+impl crate::controller::FailureReason for TopicError {
+    fn reason(&self) -> &'static str {
         match self {
             TopicError::NoNamespace => "NoNamespace",
             TopicError::Kube(_) => "Kube",
             TopicError::Admin(_) => "Kafka",
             TopicError::ClusterNotReady(_) => "ClusterNotReady",
-            TopicError::Finalizer(_) => "Finalizer",
+            // what failed inside the finalizer, not the finalizer
+            TopicError::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
+                _ => "Finalizer",
+            },
         }
     }
 }
@@ -130,18 +97,14 @@ pub async fn reconcile(
     topic: Arc<Topic>,
     context: Arc<TopicContext>,
 ) -> Result<Action, TopicError> {
-    let timer = context.metrics.start("topic");
-    let key = format!(
-        "{}/{}",
-        topic.namespace().unwrap_or_default(),
-        topic.name_any()
-    );
-    let result = reconcile_topic(topic, &context).await;
-    if result.is_ok() {
-        context.backoff.succeeded(&key);
-    }
-    timer.done(result.as_ref().err().map(TopicError::reason));
-    result
+    crate::controller::timed(
+        "topic",
+        &context.metrics,
+        &context.backoff,
+        &*topic,
+        reconcile_topic(Arc::clone(&topic), &context),
+    )
+    .await
 }
 
 async fn reconcile_topic(topic: Arc<Topic>, context: &TopicContext) -> Result<Action, TopicError> {
@@ -215,14 +178,9 @@ async fn bootstrap(
     namespace: &str,
     topic: &Topic,
 ) -> Result<Option<String>, TopicError> {
-    if let Some(bootstrap) = &context.bootstrap_override {
-        return Ok(Some(bootstrap.clone()));
-    }
-    let clusters: Api<KafkaCluster> = Api::namespaced(context.client.clone(), namespace);
-    let cluster = clusters.get_opt(&topic.spec.cluster_ref.name).await?;
-    Ok(cluster
-        .and_then(|c| c.status)
-        .and_then(|s| s.bootstrap_servers))
+    Ok(context
+        .bootstrap(namespace, &topic.spec.cluster_ref.name)
+        .await?)
 }
 
 async fn apply(
@@ -472,16 +430,12 @@ async fn cleanup(
         tracing::info!(topic = %name, %owner, "managed by another Topic: the Kafka topic stays");
         return Ok(Action::await_change());
     }
-    if context.bootstrap_override.is_none() {
-        let clusters: Api<KafkaCluster> = Api::namespaced(context.client.clone(), namespace);
-        if clusters
-            .get_opt(&topic.spec.cluster_ref.name)
-            .await?
-            .is_none()
-        {
-            tracing::info!(topic = %name, cluster = %topic.spec.cluster_ref.name, "the cluster is gone, and its topics with it");
-            return Ok(Action::await_change());
-        }
+    if context
+        .cluster_gone(namespace, &topic.spec.cluster_ref.name)
+        .await?
+    {
+        tracing::info!(topic = %name, cluster = %topic.spec.cluster_ref.name, "the cluster is gone, and its topics with it");
+        return Ok(Action::await_change());
     }
     let Some(bootstrap) = bootstrap(context, namespace, topic).await? else {
         return Err(TopicError::ClusterNotReady(
@@ -507,18 +461,7 @@ async fn write_status(
     topic: &Topic,
     status: TopicStatus,
 ) -> Result<(), TopicError> {
-    let patch = serde_json::json!({
-        "apiVersion": "ironlog.dev/v1alpha1",
-        "kind": "Topic",
-        "status": status,
-    });
-    api.patch_status(
-        &topic.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    Ok(crate::controller::write_status(api, topic, &status).await?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,340 @@
+//! `reconcile`: one Connector brought to its spec through its Connect cluster's REST API.
+//! The pipeline:
+//!
+//! 1. the finalizer (`ironlog.dev/connector`) is added first, so deleting the resource
+//!    deletes the connector from the Connect cluster ([`cleanup`]);
+//! 2. paused → `Paused`;
+//! 3. the REST URL (`spec.connectCluster.url`, or the Service's cluster DNS name);
+//! 4. the config: written (`PUT .../config`) only when Connect's differs — a PUT restarts
+//!    the connector — and a config Connect refuses (400) is `InvalidConfig`, nothing else
+//!    done;
+//! 5. restarts asked for by a new `ironlog.dev/restart` / `ironlog.dev/restart-task` value;
+//! 6. the target state (`pause`, `resume`, `stop`) and the status: the connector's and
+//!    tasks' states, `Ready` when they are where the spec wants them, `Degraded` when one
+//!    failed.
+//!
+//! A Connect worker that cannot be reached is reported (`ConnectUnreachable`) and retried
+//! with the controller's exponential backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{finalizer, Event};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+
+use crate::connect_rest::{ConnectClient, ConnectError};
+use crate::controller::{ControllerContext, FailureReason};
+use crate::crd::conditions::{self, DEGRADED, PAUSED, PROGRESSING, READY};
+use crate::crd::connector::{RESTART_ANNOTATION, RESTART_TASK_ANNOTATION};
+use crate::crd::status::ResourceStatus;
+use crate::crd::{Connector, ConnectorStatus};
+
+use super::plan::{self, Readiness};
+
+/// The finalizer that deletes the connector from its Connect cluster with the resource.
+pub const FINALIZER: &str = "ironlog.dev/connector";
+/// How often a connector in its target state is checked again (tasks fail later).
+pub const REQUEUE_IN_SYNC: Duration = Duration::from_secs(60);
+/// How soon a connector on its way to its target state is looked at again.
+pub const REQUEUE_CONVERGING: Duration = Duration::from_secs(3);
+/// How soon a failed connector or a refused config is looked at again.
+pub const REQUEUE_FAILED: Duration = Duration::from_secs(30);
+
+/// Why a reconcile failed (the controller retries it with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("the Connector has no namespace")]
+    NoNamespace,
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
+    #[error("finalizer: {0}")]
+    Finalizer(Box<kube::runtime::finalizer::Error<ConnectorError>>),
+}
+
+impl FailureReason for ConnectorError {
+    fn reason(&self) -> &'static str {
+        match self {
+            ConnectorError::NoNamespace => "NoNamespace",
+            ConnectorError::Kube(_) => "Kube",
+            ConnectorError::Connect(_) => "Connect",
+            // what failed inside the finalizer, not the finalizer
+            ConnectorError::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
+                _ => "Finalizer",
+            },
+        }
+    }
+}
+
+/// Runs the Connector controller until `shutdown` completes.
+pub async fn run(
+    client: Client,
+    namespace: Option<String>,
+    metrics: Arc<crate::metrics::Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let connectors: Api<Connector> = crate::controller::scoped(&client, namespace.as_deref());
+    let context = ControllerContext::new(client, None, metrics);
+    let results = Controller::new(connectors, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, crate::controller::error_policy, context);
+    crate::controller::log_results(results, "Connector").await;
+}
+
+/// One pass for `connector`, inside its finalizer, timed and counted.
+pub async fn reconcile(
+    connector: Arc<Connector>,
+    context: Arc<ControllerContext>,
+) -> Result<Action, ConnectorError> {
+    crate::controller::timed(
+        "connector",
+        &context.metrics,
+        &context.backoff,
+        &*connector,
+        reconcile_connector(Arc::clone(&connector), &context),
+    )
+    .await
+}
+
+async fn reconcile_connector(
+    connector: Arc<Connector>,
+    context: &ControllerContext,
+) -> Result<Action, ConnectorError> {
+    let namespace = connector.namespace().ok_or(ConnectorError::NoNamespace)?;
+    let api: Api<Connector> = Api::namespaced(context.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, connector, |event| async {
+        match event {
+            Event::Apply(connector) => apply(&connector, context, &namespace, &api).await,
+            Event::Cleanup(connector) => cleanup(&connector, &namespace).await,
+        }
+    })
+    .await
+    .map_err(|e| ConnectorError::Finalizer(Box::new(e)))
+}
+
+/// The Connect cluster's REST URL: `url`, or `http://<service>.<namespace>.svc:<port>`.
+pub fn rest_url(connector: &Connector, namespace: &str) -> String {
+    let cluster = &connector.spec.connect_cluster;
+    match (&cluster.url, &cluster.service) {
+        (Some(url), _) => url.clone(),
+        (None, Some(service)) => {
+            format!("http://{}.{namespace}.svc:{}", service.name, service.port)
+        }
+        // the schema requires one of them
+        (None, None) => String::new(),
+    }
+}
+
+async fn apply(
+    connector: &Connector,
+    context: &ControllerContext,
+    namespace: &str,
+    api: &Api<Connector>,
+) -> Result<Action, ConnectorError> {
+    let generation = connector.meta().generation;
+    let mut status = connector.status.clone().unwrap_or_default();
+    status.set_observed_generation(generation);
+    if conditions::is_paused(connector.meta().annotations.as_ref()) {
+        status.set_condition(
+            PAUSED,
+            true,
+            "Annotated",
+            format!("paused by the {} annotation", conditions::PAUSED_ANNOTATION),
+            generation,
+        );
+        write_status(api, connector, &status).await?;
+        return Ok(Action::await_change());
+    }
+    status.set_condition(PAUSED, false, "NotPaused", "", generation);
+    let client = match ConnectClient::new(&rest_url(connector, namespace)) {
+        Ok(client) => client,
+        Err(e) => {
+            status.set_condition(DEGRADED, true, "InvalidSpec", e.to_string(), generation);
+            status.set_condition(READY, false, "InvalidSpec", e.to_string(), generation);
+            write_status(api, connector, &status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    match converge(connector, context, &client, &mut status).await {
+        Ok(action) => {
+            write_status(api, connector, &status).await?;
+            Ok(action)
+        }
+        Err(ConnectError::Refused {
+            status: 400,
+            message,
+            ..
+        }) => {
+            let message = format!("Connect refused the config: {message}");
+            crate::events::publish(
+                &context.recorder,
+                &connector.object_ref(&()),
+                true,
+                "InvalidConfig",
+                "Configure",
+                message.clone(),
+            )
+            .await;
+            status.set_condition(DEGRADED, true, "InvalidConfig", message.clone(), generation);
+            status.set_condition(READY, false, "InvalidConfig", message, generation);
+            status.set_condition(PROGRESSING, false, "InvalidConfig", "", generation);
+            write_status(api, connector, &status).await?;
+            Ok(Action::requeue(REQUEUE_FAILED))
+        }
+        Err(error) => {
+            // unreachable, or busy (409 while the workers rebalance): say so, back off
+            let reason = match error {
+                ConnectError::Unreachable { .. } => "ConnectUnreachable",
+                _ => "ConnectRefused",
+            };
+            status.set_condition(PROGRESSING, true, reason, error.to_string(), generation);
+            status.set_condition(READY, false, reason, error.to_string(), generation);
+            write_status(api, connector, &status).await?;
+            Err(error.into())
+        }
+    }
+}
+
+/// The config, the restarts, the target state; fills `status` with what Connect reports.
+async fn converge(
+    connector: &Connector,
+    context: &ControllerContext,
+    client: &ConnectClient,
+    status: &mut ConnectorStatus,
+) -> Result<Action, ConnectError> {
+    let name = connector.name_any();
+    let generation = connector.meta().generation;
+    let regarding = connector.object_ref(&());
+    let publish = |reason: &'static str, note: String| {
+        let regarding = regarding.clone();
+        async move {
+            crate::events::publish(
+                &context.recorder,
+                &regarding,
+                false,
+                reason,
+                "Reconcile",
+                note,
+            )
+            .await
+        }
+    };
+    let desired = plan::desired_config(&connector.spec, &name);
+    let current = client.config(&name).await?;
+    if current.as_ref() != Some(&desired) {
+        tracing::info!(connector = %name, url = client.url(), "writing the connector's config");
+        client.put_config(&name, &desired).await?;
+        let what = if current.is_none() {
+            "created"
+        } else {
+            "config changed"
+        };
+        publish(
+            "ConnectorConfigured",
+            format!("connector {name} {what} on {}", client.url()),
+        )
+        .await;
+    }
+    let annotations = connector.annotations();
+    let restart = annotations.get(RESTART_ANNOTATION);
+    if plan::restart_requested(restart, status.last_restart.as_ref()) {
+        tracing::info!(connector = %name, "restarting the connector and its tasks");
+        client.restart(&name).await?;
+        status.last_restart = restart.cloned();
+        publish(
+            "ConnectorRestarted",
+            format!("restarted connector {name} and its tasks"),
+        )
+        .await;
+    }
+    let restart_task = annotations.get(RESTART_TASK_ANNOTATION);
+    if plan::restart_requested(restart_task, status.last_task_restart.as_ref()) {
+        if let Some(task) = restart_task.and_then(|v| plan::restart_task_id(v)) {
+            client.restart_task(&name, task).await?;
+            publish(
+                "TaskRestarted",
+                format!("restarted task {task} of connector {name}"),
+            )
+            .await;
+        }
+        status.last_task_restart = restart_task.cloned();
+    }
+    let Some(observed) = client.status(&name).await? else {
+        status.set_condition(
+            PROGRESSING,
+            true,
+            "Creating",
+            "Connect has not started the connector yet",
+            generation,
+        );
+        status.set_condition(
+            READY,
+            false,
+            "Creating",
+            "Connect has not started the connector yet",
+            generation,
+        );
+        return Ok(Action::requeue(REQUEUE_CONVERGING));
+    };
+    let target = connector.spec.state;
+    if let Some(action) = plan::transition(target, &observed.connector.state) {
+        tracing::info!(connector = %name, action, "changing the connector's state");
+        client.transition(&name, action).await?;
+        publish(
+            "ConnectorStateChanged",
+            format!("{action} connector {name}"),
+        )
+        .await;
+    }
+    status.connector_state = Some(observed.connector.state.clone());
+    status.worker_id = observed.connector.worker_id.clone();
+    status.tasks = plan::task_statuses(&observed);
+    Ok(match plan::readiness(target, &observed) {
+        Readiness::Ready => {
+            let message = format!("connector {name} is {}", plan::target_word(target));
+            status.set_condition(DEGRADED, false, "InSync", "", generation);
+            status.set_condition(PROGRESSING, false, "InSync", "", generation);
+            status.set_condition(READY, true, "InSync", message, generation);
+            Action::requeue(REQUEUE_IN_SYNC)
+        }
+        Readiness::Converging(message) => {
+            status.set_condition(PROGRESSING, true, "Converging", message.clone(), generation);
+            status.set_condition(READY, false, "Converging", message, generation);
+            Action::requeue(REQUEUE_CONVERGING)
+        }
+        Readiness::Failed(message) => {
+            status.set_condition(DEGRADED, true, "Failed", message.clone(), generation);
+            status.set_condition(PROGRESSING, false, "Failed", "", generation);
+            status.set_condition(READY, false, "Failed", message, generation);
+            Action::requeue(REQUEUE_FAILED)
+        }
+    })
+}
+
+/// The resource is being deleted: delete the connector from its Connect cluster (a worker
+/// that cannot be reached is retried with backoff).
+async fn cleanup(connector: &Connector, namespace: &str) -> Result<Action, ConnectorError> {
+    let name = connector.name_any();
+    let client = match ConnectClient::new(&rest_url(connector, namespace)) {
+        Ok(client) => client,
+        // nothing was ever created through a URL that is not one
+        Err(_) => return Ok(Action::await_change()),
+    };
+    tracing::info!(connector = %name, url = client.url(), "deleting the connector");
+    client.delete(&name).await?;
+    Ok(Action::await_change())
+}
+
+async fn write_status(
+    api: &Api<Connector>,
+    connector: &Connector,
+    status: &ConnectorStatus,
+) -> Result<(), ConnectorError> {
+    Ok(crate::controller::write_status(api, connector, status).await?)
+}
