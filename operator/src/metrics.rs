@@ -154,7 +154,11 @@ impl Metrics {
 
     /// A deleted cluster's broker-reported gauges go with it.
     pub fn forget_cluster(&self, namespace: &str, cluster: &str) {
-        for gauge in [&self.brokers_registered, &self.under_replicated, &self.offline] {
+        for gauge in [
+            &self.brokers_registered,
+            &self.under_replicated,
+            &self.offline,
+        ] {
             let _ = gauge.remove_label_values(&[namespace, cluster]);
         }
     }
@@ -354,9 +358,9 @@ mod tests {
             !text.contains(r#"name="b""#) && !text.contains(r#"cluster="b""#),
             "a deleted cluster's series stay:\n{text}"
         );
-        assert!(text.contains(
-            r#"ironlog_operator_cluster_brokers{cluster="a",namespace="kafka"} 3"#
-        ));
+        assert!(
+            text.contains(r#"ironlog_operator_cluster_brokers{cluster="a",namespace="kafka"} 3"#)
+        );
     }
 
     #[test]

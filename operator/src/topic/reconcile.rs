@@ -69,9 +69,11 @@ pub async fn run(
     let context = TopicContext::new(client, bootstrap_override, metrics);
     let controller = Controller::new(topics, watcher::Config::default());
     context.metrics.observe_topics(controller.store());
-    let results = controller
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, crate::controller::error_policy, context);
+    let results = controller.graceful_shutdown_on(shutdown).run(
+        reconcile,
+        crate::controller::error_policy,
+        context,
+    );
     crate::controller::log_results(results, "Topic").await;
 }
 
