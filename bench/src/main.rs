@@ -214,7 +214,8 @@ fn run_kafka_peer(
     let info = RunInfo {
         command_line: ironlog_info.command_line.clone(),
         broker: format!(
-            "Apache Kafka 4.1 (kafka_2.13 from Maven, one combined KRaft node, {}) on {},              pid {}, started after the Ironlog runs",
+            "Apache Kafka 4.1 (kafka_2.13 from Maven, one combined KRaft node, {}) on {}, pid {}, \
+             started after the Ironlog runs",
             ironlog_testkit::apache_kafka::KAFKA_HEAP,
             kafka.bootstrap(),
             kafka.pid()
