@@ -739,12 +739,14 @@ fn acls_created_through_one_node_hold_on_every_node() {
         let (code, message) = raw.create_topic(topic, 3, 3, &[], &[], false);
         assert_eq!(code, 0, "CreateTopics {topic}: {message:?}");
     }
+    // Every node learns of the topic once it applies the metadata record (CreateTopics
+    // answers when the controller committed it, as Kafka's does).
     for id in cluster.node_ids() {
-        let seen = metadata_of(&mut cluster.node(id).raw(), Some(&[topic]), false);
-        assert_eq!(
-            seen,
-            vec![(topic.to_string(), 0)],
-            "node {id} describes {topic} before any ACL"
+        let mut raw = cluster.node(id).raw();
+        wait_until(
+            POLL_DEADLINE,
+            &format!("node {id} describes {topic} before any ACL"),
+            || metadata_of(&mut raw, Some(&[topic]), false) == vec![(topic.to_string(), 0)],
         );
     }
     // Through node 2, whichever node is the active controller (else it is forwarded).
