@@ -566,8 +566,12 @@ fn commit_v(
     req.member_id = sb(member);
     req.generation_id_or_member_epoch = epoch;
     req.topics = vec![t];
-    let r = raw.call(version, &req).expect("OffsetCommit");
-    r.topics[0].partitions[0].error_code
+    // A coordinator still loading answers COORDINATOR_LOAD_IN_PROGRESS, which clients retry.
+    retry_while(&[ResponseError::CoordinatorLoadInProgress.code()], || {
+        let r = raw.call(version, &req).expect("OffsetCommit");
+        (r.topics[0].partitions[0].error_code, ())
+    })
+    .0
 }
 
 /// OffsetCommit's member checks on consumer, classic and unknown groups, as Kafka's
