@@ -603,26 +603,8 @@ fn mirror_maker_2_between_apache_kafka_and_ironlog() {
 
     // Kafka → Ironlog: the records, then the group's translated offset.
     let mirrored = format!("kafka.{from_kafka}");
-    let mut copied = Vec::new();
     let deadline = std::time::Instant::now() + WAIT;
-    while copied.len() < 1_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}",
-            failed(&format!(
-                "{} of 1000 records reached Ironlog's {mirrored}",
-                copied.len()
-            ))
-        );
-        std::thread::sleep(Duration::from_millis(500));
-        if high_watermark(&ironlog, &mirrored).is_some_and(|high| high >= 1_000) {
-            copied = ironlog
-                .consume_all(&mirrored, 0, 0)
-                .iter()
-                .map(|r| r.value_str())
-                .collect();
-        }
-    }
+    let copied = await_mirrored(&ironlog, &mirrored, 1_000, deadline, &failed);
     assert_eq!(
         copied,
         values("k", 1_000),
@@ -673,25 +655,7 @@ fn mirror_maker_2_between_apache_kafka_and_ironlog() {
 
     // Ironlog → Kafka.
     let back = format!("ironlog.{from_ironlog}");
-    let mut copied = Vec::new();
-    while copied.len() < 500 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}",
-            failed(&format!(
-                "{} of 500 records reached Kafka's {back}",
-                copied.len()
-            ))
-        );
-        std::thread::sleep(Duration::from_millis(500));
-        if high_watermark(&on_kafka, &back).is_some_and(|high| high >= 500) {
-            copied = on_kafka
-                .consume_all(&back, 0, 0)
-                .iter()
-                .map(|r| r.value_str())
-                .collect();
-        }
-    }
+    let copied = await_mirrored(&on_kafka, &back, 500, deadline, &failed);
     assert_eq!(
         copied,
         values("i", 500),
@@ -699,14 +663,35 @@ fn mirror_maker_2_between_apache_kafka_and_ironlog() {
     );
 }
 
-/// Partition 0's high watermark, or None while the topic does not exist (yet).
-fn high_watermark(brokers: &impl KafkaClients, topic: &str) -> Option<i64> {
+/// Partition 0 of `topic` on `brokers` once it holds `count` records (MM2 still copying,
+/// or the topic not there yet, are waited for until `deadline`); its values in order.
+fn await_mirrored(
+    brokers: &impl KafkaClients,
+    topic: &str,
+    count: i64,
+    deadline: std::time::Instant,
+    failed: &dyn Fn(&str) -> String,
+) -> Vec<String> {
     use rdkafka::consumer::Consumer;
-    brokers
-        .consumer()
-        .fetch_watermarks(topic, 0, std::time::Duration::from_secs(5))
-        .ok()
-        .map(|(_, high)| high)
+    loop {
+        let high = brokers
+            .consumer()
+            .fetch_watermarks(topic, 0, std::time::Duration::from_secs(5))
+            .map_or(0, |(_, high)| high);
+        if high >= count {
+            return brokers
+                .consume_all(topic, 0, 0)
+                .iter()
+                .map(|r| r.value_str())
+                .collect();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            failed(&format!("{high} of {count} records reached {topic}"))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Kafka Connect's distributed worker (Kafka 4.1, JsonConverter) on Ironlog: its config,
