@@ -129,11 +129,7 @@ public final class AclSession extends Session {
     // ---------------------------------------------------------------- helpers
 
     private Tool.Result tool(String... args) {
-        String[] full = new String[args.length + 2];
-        full[0] = "--bootstrap-server";
-        full[1] = bootstrap;
-        System.arraycopy(args, 0, full, 2, args.length);
-        return Tool.run(ACLS, "", full);
+        return Tool.against(bootstrap, ACLS, args);
     }
 
     /** The run's stdout lines sorted, blank lines dropped (the tool prints sets). */

@@ -125,11 +125,7 @@ public final class ReassignSession extends Session {
     }
 
     private Tool.Result tool(String mainClass, String... args) {
-        String[] full = new String[args.length + 2];
-        full[0] = "--bootstrap-server";
-        full[1] = bootstrap;
-        System.arraycopy(args, 0, full, 2, args.length);
-        Tool.Result r = Tool.run(mainClass, "", full);
+        Tool.Result r = Tool.against(bootstrap, mainClass, args);
         if (PRINT) System.out.println(normalize(r.toString()));
         return r;
     }

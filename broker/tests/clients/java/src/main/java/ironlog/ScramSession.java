@@ -110,10 +110,6 @@ public final class ScramSession extends Session {
     }
 
     private Tool.Result tool(String... args) {
-        String[] full = new String[args.length + 2];
-        full[0] = "--bootstrap-server";
-        full[1] = bootstrap;
-        System.arraycopy(args, 0, full, 2, args.length);
-        return Tool.run(CONFIGS, "", full);
+        return Tool.against(bootstrap, CONFIGS, args);
     }
 }

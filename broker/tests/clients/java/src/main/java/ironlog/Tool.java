@@ -36,6 +36,16 @@ final class Tool {
 
     private Tool() {}
 
+    /** {@code mainClass --bootstrap-server BOOTSTRAP args...}, as an operator types a tool
+     *  against a cluster (empty stdin). */
+    static Result against(String bootstrap, String mainClass, String... args) {
+        String[] full = new String[args.length + 2];
+        full[0] = "--bootstrap-server";
+        full[1] = bootstrap;
+        System.arraycopy(args, 0, full, 2, args.length);
+        return run(mainClass, "", full);
+    }
+
     static Result run(String mainClass, String stdin, String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();

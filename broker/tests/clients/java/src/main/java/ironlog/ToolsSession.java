@@ -497,11 +497,7 @@ public final class ToolsSession extends Session {
 
     /** Runs a tool that takes {@code --bootstrap-server} with it and {@code args}. */
     private Tool.Result tool(String mainClass, String... args) {
-        String[] full = new String[args.length + 2];
-        full[0] = "--bootstrap-server";
-        full[1] = bootstrap;
-        System.arraycopy(args, 0, full, 2, args.length);
-        return Tool.run(mainClass, "", full);
+        return Tool.against(bootstrap, mainClass, args);
     }
 
     /** The run's stdout lines that contain any of {@code needles}, in order. */
