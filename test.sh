@@ -3,7 +3,8 @@
 #
 # Works on a fresh Debian 12 machine as root: installs what is missing (apt, pip) first.
 # Steps: deps (apt: also podman, podman-compose, debootstrap for the container tests; pip,
-# npm, Maven) → cargo build → clippy → fmt --check → tests (nextest if present) →
+# npm, Maven) → cargo build → clippy → fmt --check → tests (nextest if present, else two
+# `cargo test` lanes side by side) →
 # compat (../shared/compat/kcat.sh against a fresh broker, with Debian's kcat and with the
 # confluent-kafka wheel's newer librdkafka). Exits non-zero if any step failed.
 #
@@ -47,6 +48,8 @@ need_cmd cmake cmake
 need_cmd g++ g++
 need_cmd make make
 need_cmd pkg-config pkg-config
+# librdkafka's SSL (the tests' rdkafka speaks SSL and SASL_SSL): the OpenSSL headers
+pkg-config --exists openssl 2>/dev/null || need_pkgs+=(libssl-dev)
 need_cmd python3 python3
 need_cmd curl curl
 # the metrics tests (broker/tests/metrics.rs): promtool and a Prometheus server
@@ -178,6 +181,15 @@ if [ "${SKIP_CARGO:-0}" != 1 ]; then
     echo; echo "build failed: nothing else can run"; echo "0 passed, 1 failed"; exit 1
   fi
 
+  # The container tests' images (a release build of the broker and of the operator inside
+  # podman, at a lower priority) are built in the background from here on, while clippy and
+  # the other tests run: the container tests, when their turn comes, find them built (or
+  # wait for the build in progress) instead of building them then.
+  IMAGES_LOG=$(mktemp /tmp/ironlog-test-images.XXXXXX)
+  "$TARGET_DIR/debug/build-test-images" >"$IMAGES_LOG" 2>&1 &
+  IMAGES_PID=$!
+  echo "building the container tests' images in the background (pid $IMAGES_PID, log $IMAGES_LOG)"
+
   step "cargo clippy --workspace --all-targets -- -D warnings"
   cargo clippy --workspace --all-targets -- -D warnings || fail_step "cargo clippy"
 
@@ -188,9 +200,49 @@ if [ "${SKIP_CARGO:-0}" != 1 ]; then
     step "cargo nextest run --workspace"
     cargo nextest run --workspace --no-fail-fast || fail_step "cargo nextest"
   else
-    step "cargo test --workspace"
-    cargo test --workspace --no-fail-fast || fail_step "cargo test"
+    # Two lanes side by side, each a `cargo test --workspace` of its own (cargo runs one test
+    # binary at a time, and most of these tests wait on brokers and timeouts, not on the
+    # CPU): the second lane takes the operator's tests and the broker's longest fault and
+    # client tests, the first everything else. Both select the whole workspace (so both
+    # build with the features `cargo build --workspace` used: nothing is compiled again) and
+    # pick test targets by name; a name two packages share runs in the first lane, both
+    # packages' targets. Together they run every test of the workspace exactly once.
+    step "cargo test --workspace (two lanes)"
+    LANE2_BROKER_TESTS="cluster_faults cluster_replication java_clients"
+    lanes=$(cargo metadata --format-version 1 --no-deps | jq -r --arg extra "$LANE2_BROKER_TESTS" '
+      ($extra | split(" ")) as $extra
+      | [.packages[] | .name as $p | .targets[] | select(.kind | index("test")) | {name, p: $p}]
+      | group_by(.name)[]
+      | (if (all(.p == "ironlog-operator") or (.[0].name | IN($extra[]))) then 2 else 1 end) as $lane
+      | "\($lane) \(.[0].name)"')
+    lane1_args=()
+    lane2_args=()
+    while read -r lane name; do
+      if [ "$lane" = 2 ]; then lane2_args+=(--test "$name"); else lane1_args+=(--test "$name"); fi
+    done <<<"$lanes"
+    LANE2_LOG=$(mktemp /tmp/ironlog-test-lane2.XXXXXX)
+    cargo test --workspace --no-fail-fast "${lane2_args[@]}" >"$LANE2_LOG" 2>&1 &
+    LANE2_PID=$!
+    echo "lane 2 (pid $LANE2_PID, printed when it ends): ${lane2_args[*]}"
+    lane1_ok=1
+    cargo test --workspace --no-fail-fast --lib --bins "${lane1_args[@]}" || lane1_ok=0
+    cargo test --workspace --no-fail-fast --doc || lane1_ok=0
+    wait "$LANE2_PID"; lane2_rc=$?
+    echo; echo "==> lane 2's output ($((SECONDS - START)) s)"
+    cat "$LANE2_LOG"; rm -f "$LANE2_LOG"
+    [ "$lane1_ok" = 1 ] || fail_step "cargo test (lane 1)"
+    [ "$lane2_rc" = 0 ] || fail_step "cargo test (lane 2)"
   fi
+
+  step "the container images' background build"
+  if wait "$IMAGES_PID"; then
+    cat "$IMAGES_LOG"
+  else
+    # not a step of its own: the container tests built (or failed to build) the images again
+    echo "the background build failed (the container tests then built the images themselves):"
+    tail -40 "$IMAGES_LOG"
+  fi
+  rm -f "$IMAGES_LOG"
 else
   skip_step "cargo build, clippy, fmt and tests" SKIP_CARGO=1
 fi

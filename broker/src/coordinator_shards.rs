@@ -628,6 +628,8 @@ mod tests {
                         partition_epoch: 0,
                         adding_replicas: vec![],
                         removing_replicas: vec![],
+                        elr: vec![],
+                        last_known_elr: vec![],
                     },
                 )
             })

@@ -2,6 +2,7 @@
 //! layer reports a failure that ends up in a response.
 
 pub(crate) use kafka_protocol::error::ResponseError;
+use kafka_protocol::protocol::StrBytes;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
@@ -47,6 +48,13 @@ impl ApiError {
 
     pub(crate) fn error_code(&self) -> i16 {
         self.code.code()
+    }
+
+    /// The message as a response's `error_message` field carries it.
+    pub(crate) fn error_message(&self) -> Option<StrBytes> {
+        self.message
+            .as_deref()
+            .map(|m| StrBytes::from_string(m.to_owned()))
     }
 }
 

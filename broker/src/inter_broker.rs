@@ -115,6 +115,7 @@ impl InterBrokerClient {
                 client_id: Some(format!("broker-{}-inter-broker", self.node_id)),
                 connect_timeout: self.request_timeout,
                 request_timeout: self.request_timeout,
+                connector: Arc::clone(&self.quorum.connectors().inter_broker),
                 ..ConnectionConfig::default()
             },
             retry: RetryPolicy {

@@ -13,6 +13,7 @@
 mod admin;
 mod canary;
 mod client_quota;
+mod connection_quota;
 mod coordinator_shards;
 mod crash;
 mod error;
@@ -30,6 +31,7 @@ mod quota;
 mod replica;
 mod security;
 mod server;
+mod storage_format;
 mod txn;
 mod types;
 
@@ -38,3 +40,4 @@ pub use canary::{
 };
 pub use logging::init_logging;
 pub use server::{start, RunningBroker, ServerError};
+pub use storage_format::{format_storage, random_uuid, FormatError, FormatOutcome, FormatRequest};

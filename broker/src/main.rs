@@ -1,5 +1,6 @@
-//! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`
-//! and the end-to-end canary, `ironlog canary --bootstrap-server HOST:PORT [--config FILE]
+//! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`,
+//! `ironlog format --cluster-id ID [--add-scram CREDENTIAL]...` (Kafka's storage format),
+//! `ironlog random-uuid`, and the end-to-end canary, `ironlog canary --bootstrap-server HOST:PORT [--config FILE]
 //! [--override key=value]...`.
 //!
 //! Settings also come from `IRONLOG_*` environment variables (`IRONLOG_LOG_DIRS` sets
@@ -38,6 +39,33 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Formats the node's empty data directories before its first start, as Kafka's
+    /// `kafka-storage.sh format`: meta.properties in every log dir and the metadata log
+    /// dir, with the SCRAM credentials of --add-scram, which the cluster's metadata log
+    /// then starts with (what brokers that replicate over SCRAM need). Reads the same --config / IRONLOG_* / --override settings as
+    /// `broker`. Nothing is written when an argument is wrong or a directory is formatted
+    /// already.
+    Format {
+        /// The broker's server.properties file.
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// As for `broker`.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// The cluster id (`ironlog random-uuid` makes one); defaults to `cluster.id`.
+        #[arg(long, short = 't')]
+        cluster_id: Option<String>,
+        /// A SCRAM credential for the metadata log (repeatable):
+        /// 'SCRAM-SHA-256=[name=alice,password=alice-secret]', also with iterations=N
+        /// (4096..16384), salt=BASE64, or saltedpassword=BASE64 with salt= instead of password=.
+        #[arg(long = "add-scram", short = 'S', value_name = "SCRAM_CREDENTIAL")]
+        add_scram: Vec<String>,
+        /// Skip directories that are formatted already instead of failing.
+        #[arg(long, short = 'g')]
+        ignore_formatted: bool,
+    },
+    /// Prints a new random cluster id (for `format --cluster-id`).
+    RandomUuid,
     /// Exits 0 when the local broker is ready: its admin listener answers /health/ready
     /// with 200 (what a container HEALTHCHECK or an exec probe runs). The address is the
     /// broker's `admin.listener`, from the same file, IRONLOG_* variables and overrides the
@@ -106,6 +134,44 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(run_broker(config))
+        }
+        Command::Format {
+            config,
+            mut overrides,
+            cluster_id,
+            add_scram,
+            ignore_formatted,
+        } => {
+            if let Some(id) = cluster_id {
+                overrides.push(format!("cluster.id={id}"));
+            }
+            let (config, _) = load_config(config, overrides)?;
+            let outcome = ironlog::format_storage(
+                &config,
+                &ironlog::FormatRequest {
+                    add_scram,
+                    ignore_formatted,
+                },
+            )?;
+            for dir in &outcome.skipped {
+                println!("Skipping {}: already formatted.", dir.display());
+            }
+            for dir in &outcome.formatted {
+                println!(
+                    "Formatted {} (cluster id {}, {} SCRAM credential(s)).",
+                    dir.display(),
+                    config.cluster_id.as_deref().unwrap_or_default(),
+                    outcome.bootstrap_records
+                );
+            }
+            if outcome.formatted.is_empty() {
+                println!("All of the log directories are already formatted.");
+            }
+            Ok(())
+        }
+        Command::RandomUuid => {
+            println!("{}", ironlog::random_uuid());
+            Ok(())
         }
         Command::Healthcheck {
             config,

@@ -21,9 +21,14 @@
 //! and an ApiVersions before it): Kafka's authenticator answers those outside its request
 //! metrics. A connection counts from its TCP accept, authenticated or not.
 //!
-//! Client quotas (KIP-219): a Produce or consumer Fetch over its client's byte-rate quota
-//! is answered at once with its `throttle_time_ms`, then the connection reads nothing more
-//! for that long.
+//! SASL re-authentication (KIP-368): once a session's lifetime (`connections.max.reauth.ms`,
+//! a credential's expiry) is over, its next request closes the connection, unless it is the
+//! SaslHandshake that begins a re-authentication (then the SASL exchange runs again, within
+//! `authentication.timeout.ms`, and must prove the same principal).
+//!
+//! Client quotas (KIP-219): a Produce or consumer Fetch over its client's byte-rate quota,
+//! and any request over its client's `request_percentage` (handler time), is answered at
+//! once with its `throttle_time_ms`, then the connection reads nothing more for that long.
 //!
 //! Invariants: a frame larger than `socket.request.max.bytes`, an unknown API key, an
 //! unsupported version (other than ApiVersions, which answers with a v0 error response) or an
@@ -47,14 +52,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::client_quota::QuotaType;
+use crate::client_quota::{request_quota, QuotaType};
 use crate::frame::ChunkedFrame;
+use crate::handlers::authorization::Authz;
 pub(crate) use crate::handlers::controller_apis::ControllerEndpoint;
 use crate::handlers::{self, Broker, RequestContext};
 use crate::metadata::{raft_rpc, MetadataQuorum, ENVELOPE_METADATA_OFFSET_TAG};
 use crate::metrics::requests::Observed;
 use crate::metrics::topics::TrafficSummary;
 use crate::metrics::Metrics;
+use crate::security::acl::AclOperation;
+use crate::security::authorizer::Authorizer;
 use crate::security::sasl::{SaslOutcome, SaslReply, SaslSession};
 use crate::security::{KafkaPrincipal, ListenerSecurity, ListenerStream};
 
@@ -91,6 +99,8 @@ pub(crate) enum ConnectionError {
     Authentication(String),
     #[error("authentication did not complete within authentication.timeout.ms")]
     AuthenticationTimeout,
+    #[error("a request after the SASL session expired without re-authentication ({0})")]
+    SessionExpired(&'static str),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -116,6 +126,8 @@ pub(crate) struct LearnerEndpoint {
     quorum: Arc<MetadataQuorum>,
     metrics: Arc<Metrics>,
     config: ironlog_config::BrokerConfig,
+    /// Who may send raft RPCs here (CLUSTER_ACTION), before the broker exists.
+    authorizer: Authorizer,
     broker: std::sync::OnceLock<Arc<Broker>>,
 }
 
@@ -126,6 +138,7 @@ impl LearnerEndpoint {
         config: ironlog_config::BrokerConfig,
     ) -> Self {
         Self {
+            authorizer: Authorizer::from_config(&config),
             quorum,
             metrics,
             config,
@@ -192,6 +205,10 @@ pub(crate) async fn serve_connection(
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection i/o error"),
+        // Routine for clients that do not re-authenticate (Kafka logs it at debug too).
+        Err(e @ ConnectionError::SessionExpired(_)) => {
+            tracing::debug!(%peer, listener = %security.name, reason = %e, "closing connection")
+        }
         Err(e) => {
             tracing::warn!(%peer, listener = %security.name, reason = %e, "closing connection")
         }
@@ -207,7 +224,7 @@ async fn serve(
 ) -> Result<(), ConnectionError> {
     let (max_frame_bytes, idle_ms) = endpoint.limits();
     let listener_name = security.name.clone();
-    let authentication_deadline = tokio::time::Instant::now() + security.authentication_timeout;
+    let mut authentication_deadline = tokio::time::Instant::now() + security.authentication_timeout;
     let (mut stream, mut principal) = tokio::select! {
         _ = shutdown.changed() => return Ok(()),
         accepted = tokio::time::timeout_at(authentication_deadline, security.accept(tcp)) => match accepted {
@@ -220,6 +237,10 @@ async fn serve(
     let mut sasl = security
         .sasl()
         .map(|settings| (settings, SaslSession::new()));
+    // KIP-368: the authenticated session's mechanism and end, when it has one; when the
+    // last re-authentication began (at most one a second, as Kafka).
+    let mut session: Option<(&'static str, tokio::time::Instant)> = None;
+    let mut reauthentication_began: Option<tokio::time::Instant> = None;
     let mut frame = BytesMut::with_capacity(64 * 1024);
     let throttle_ms = AtomicU64::new(0);
     loop {
@@ -262,11 +283,31 @@ async fn serve(
             read.await?;
         }
         let mut request = frame.split().freeze();
-        if let Some((settings, session)) = sasl.as_mut() {
+        if let (None, Some((mechanism, expires_at)), Some(settings)) =
+            (&sasl, session, security.sasl())
+        {
+            let now = tokio::time::Instant::now();
+            let handshake = request.len() >= 2
+                && i16::from_be_bytes([request[0], request[1]]) == ApiKey::SaslHandshake as i16;
+            let may_begin = reauthentication_began
+                .is_none_or(|began| now.duration_since(began) >= MIN_REAUTHENTICATION_INTERVAL);
+            if handshake && may_begin {
+                reauthentication_began = Some(now);
+                authentication_deadline = now + security.authentication_timeout;
+                sasl = Some((
+                    settings,
+                    SaslSession::reauthenticating(mechanism, principal.clone()),
+                ));
+            } else if now > expires_at {
+                return Err(ConnectionError::SessionExpired(mechanism));
+            }
+        }
+        let reauthenticating = session.is_some() && sasl.is_some();
+        if let Some((settings, sasl_session)) = sasl.as_mut() {
             let quorum = endpoint.quorum();
             let credential =
                 |user: &str, mechanism| quorum.image().scram_credential(user, mechanism).cloned();
-            match session.on_frame(settings, request, &credential) {
+            match sasl_session.on_frame(settings, request, &credential) {
                 SaslOutcome::Request(frame) => request = frame,
                 SaslOutcome::Continue(reply) => {
                     write_chunks(&mut stream, encode_sasl_reply(reply)?).await?;
@@ -275,10 +316,18 @@ async fn serve(
                 SaslOutcome::Authenticated {
                     reply,
                     principal: authenticated,
+                    mechanism,
+                    session_lifetime,
                 } => {
                     write_chunks(&mut stream, encode_sasl_reply(reply)?).await?;
-                    tracing::debug!(%peer, listener = %listener_name, principal = %authenticated, "SASL authentication succeeded");
+                    if reauthenticating {
+                        tracing::debug!(%peer, listener = %listener_name, principal = %authenticated, session_lifetime_ms = session_lifetime.map(|d| d.as_millis() as u64), "SASL re-authentication succeeded");
+                    } else {
+                        tracing::debug!(%peer, listener = %listener_name, principal = %authenticated, session_lifetime_ms = session_lifetime.map(|d| d.as_millis() as u64), "SASL authentication succeeded");
+                    }
                     principal = authenticated;
+                    session = session_lifetime
+                        .map(|lifetime| (mechanism, tokio::time::Instant::now() + lifetime));
                     sasl = None;
                     continue;
                 }
@@ -336,6 +385,10 @@ async fn serve(
     }
 }
 
+/// Kafka's least time between two re-authentications of a connection: a SaslHandshake
+/// sooner is served as any request (and refused).
+const MIN_REAUTHENTICATION_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A SASL exchange's answer as frames: a Kafka response, or a bare token (v0 framing).
 fn encode_sasl_reply(reply: SaslReply) -> Result<Vec<Bytes>, ConnectionError> {
     match reply {
@@ -365,6 +418,29 @@ struct Connection<'a> {
     /// The client quota throttle time of the last response, for which the connection
     /// stops reading once the response is written (KIP-219 muting).
     throttle_ms: &'a AtomicU64,
+}
+
+impl Connection<'_> {
+    /// The context of a request read from this connection, as its sender sent it (not
+    /// forwarded).
+    fn request_context(
+        &self,
+        api: ApiKey,
+        version: i16,
+        client_id: Option<String>,
+        controller_listener: bool,
+    ) -> RequestContext {
+        RequestContext {
+            api,
+            version,
+            client_id,
+            peer: self.peer,
+            listener_name: self.listener_name.clone(),
+            principal: Arc::new(self.principal.clone()),
+            controller_listener,
+            forwarded: false,
+        }
+    }
 }
 
 /// Writes a response's chunks in order with vectored writes.
@@ -534,16 +610,12 @@ fn decode_request(
     Ok(Ok(Decoded {
         api,
         correlation_id,
-        ctx: RequestContext {
+        ctx: connection.request_context(
             api,
             version,
-            client_id: header.client_id.as_ref().map(|s| s.to_string()),
-            peer: connection.peer,
-            listener_name: connection.listener_name.clone(),
-            principal: Arc::new(connection.principal.clone()),
+            header.client_id.as_ref().map(|s| s.to_string()),
             controller_listener,
-            forwarded: false,
-        },
+        ),
         request,
     }))
 }
@@ -605,7 +677,9 @@ async fn handle_locally(
         _ => false,
     };
     let produce = matches!(decoded.request, RequestKind::Produce(_));
-    let mut outcome = handlers::handle(broker, &decoded.ctx, decoded.request).await;
+    let follower_fetch = matches!(decoded.request, RequestKind::Fetch(_)) && !consumer_fetch;
+    let (mut outcome, handler_time) =
+        request_quota::handler_time(handlers::handle(broker, &decoded.ctx, decoded.request)).await;
     if !forwarded && (produce || consumer_fetch) {
         let throttle = throttle_for_client_quota(broker, &decoded.ctx, request_size, &mut outcome);
         connection.throttle_ms.store(throttle, Ordering::Relaxed);
@@ -627,6 +701,13 @@ async fn handle_locally(
             }
         }
     }
+    // Replication is exempt from the request quota, as Kafka's follower fetches are.
+    if !forwarded && !follower_fetch {
+        let throttle = throttle_for_request_quota(broker, &decoded.ctx, handler_time, &mut outcome);
+        connection
+            .throttle_ms
+            .fetch_max(throttle, Ordering::Relaxed);
+    }
     respond(
         decoded.api,
         &decoded.ctx,
@@ -634,6 +715,47 @@ async fn handle_locally(
         outcome,
         Some((&traffic, broker)),
     )
+}
+
+/// Kafka's request quota (`request_percentage`): the request's handler time is recorded
+/// against the client's quota; the throttle time (0 within quota or without one, one quota
+/// window at most) goes into the response's `throttle_time_ms` where it has one, and is
+/// returned for the connection to mute itself that long.
+fn throttle_for_request_quota(
+    broker: &Broker,
+    ctx: &RequestContext,
+    handler_time: Duration,
+    outcome: &mut handlers::Outcome,
+) -> u64 {
+    let image = broker.image();
+    if image.client_quotas.is_empty() || matches!(outcome, handlers::Outcome::Close(_)) {
+        return 0;
+    }
+    let user = ctx.principal.name.as_str();
+    let client_id = ctx.client_id.as_deref().unwrap_or("");
+    let throttle = broker.client_quotas.record_and_get_throttle_time_ms(
+        &image,
+        QuotaType::Request,
+        user,
+        client_id,
+        request_quota::percentage_seconds(handler_time),
+        crate::client_quota::manager::monotonic_ms(),
+    );
+    if throttle == 0 {
+        return 0;
+    }
+    broker
+        .metrics
+        .quotas
+        .throttled(QuotaType::Request, throttle);
+    tracing::debug!(%user, client_id, quota = QuotaType::Request.name(), throttle_ms = throttle, "client quota exceeded");
+    if let handlers::Outcome::Respond(response) = outcome {
+        handlers::throttle_time::raise_throttle_time_ms(
+            response.as_mut(),
+            i32::try_from(throttle).unwrap_or(i32::MAX),
+        );
+    }
+    throttle
 }
 
 /// Kafka's produce and fetch byte-rate quotas: the Produce request's size, or the consumer
@@ -702,9 +824,9 @@ async fn handle_learner_frame(
     connection: &Connection<'_>,
     endpoint: &Arc<LearnerEndpoint>,
 ) -> Result<Handled, ConnectionError> {
-    let (api_key_raw, version, _) = prefix(&frame)?;
+    let (api_key_raw, _, _) = prefix(&frame)?;
     if raft_rpc::is_raft_api_key(api_key_raw) {
-        return serve_raft_frame(frame, api_key_raw, version, &endpoint.quorum, true).await;
+        return endpoint.raft_listener().serve(frame, connection).await;
     }
     if let Some(broker) = endpoint.broker.get() {
         return handle_frame(frame, connection, broker, Forwarding::ToController).await;
@@ -736,34 +858,100 @@ async fn handle_learner_frame(
     )
 }
 
-/// One raft RPC frame (Ironlog-private key, request header v1): served by the quorum —
-/// as a learner's listener serves it when `learner` — and answered in Kafka framing.
-async fn serve_raft_frame(
-    mut frame: Bytes,
-    api_key_raw: i16,
-    version: i16,
-    quorum: &MetadataQuorum,
+/// What a listener serving raft RPCs needs: who may send them, and the quorum that
+/// serves them — as a learner's listener serves them when `learner`.
+struct RaftListener<'a> {
+    authorizer: &'a Authorizer,
+    metrics: &'a Metrics,
+    quorum: &'a MetadataQuorum,
     learner: bool,
-) -> Result<Handled, ConnectionError> {
-    let (_, _, correlation_id) = prefix(&frame)?;
-    if version != raft_rpc::RAFT_RPC_VERSION {
-        return Err(ConnectionError::UnknownApiKey(api_key_raw));
+}
+
+impl LearnerEndpoint {
+    fn raft_listener(&self) -> RaftListener<'_> {
+        RaftListener {
+            authorizer: &self.authorizer,
+            metrics: &self.metrics,
+            quorum: &self.quorum,
+            learner: true,
+        }
     }
-    // Kafka's request header v1, as the protocol crate frames unknown keys.
-    RequestHeader::decode(&mut frame, 1)
-        .map_err(|e| ConnectionError::RaftRpc(format!("header: {e}")))?;
-    let served = if learner {
-        quorum.serve_learner_rpc(api_key_raw, &frame).await
-    } else {
-        quorum.serve_rpc(api_key_raw, &frame).await
-    };
-    let body = served.map_err(|e| ConnectionError::RaftRpc(e.to_string()))?;
-    let size = u32::try_from(4 + body.len())
-        .map_err(|_| ConnectionError::RaftRpc("response too large".into()))?;
-    let mut head = BytesMut::with_capacity(8);
-    head.extend_from_slice(&size.to_be_bytes());
-    head.extend_from_slice(&correlation_id.to_be_bytes());
-    Ok((Some(vec![head.freeze(), body]), None))
+}
+
+impl ControllerEndpoint {
+    fn raft_listener(&self) -> RaftListener<'_> {
+        RaftListener {
+            authorizer: &self.authorizer,
+            metrics: &self.metrics,
+            quorum: &self.quorum,
+            learner: false,
+        }
+    }
+}
+
+impl RaftListener<'_> {
+    /// One raft RPC frame (Ironlog-private key, request header v1): its sender checked,
+    /// then served by the quorum and answered in Kafka framing.
+    async fn serve(
+        &self,
+        mut frame: Bytes,
+        connection: &Connection<'_>,
+    ) -> Result<Handled, ConnectionError> {
+        let (api_key_raw, version, correlation_id) = prefix(&frame)?;
+        self.check_sender(api_key_raw, connection)?;
+        if version != raft_rpc::RAFT_RPC_VERSION {
+            return Err(ConnectionError::UnknownApiKey(api_key_raw));
+        }
+        // Kafka's request header v1, as the protocol crate frames unknown keys.
+        RequestHeader::decode(&mut frame, 1)
+            .map_err(|e| ConnectionError::RaftRpc(format!("header: {e}")))?;
+        let served = if self.learner {
+            self.quorum.serve_learner_rpc(api_key_raw, &frame).await
+        } else {
+            self.quorum.serve_rpc(api_key_raw, &frame).await
+        };
+        let body = served.map_err(|e| ConnectionError::RaftRpc(e.to_string()))?;
+        let size = u32::try_from(4 + body.len())
+            .map_err(|_| ConnectionError::RaftRpc("response too large".into()))?;
+        let mut head = BytesMut::with_capacity(8);
+        head.extend_from_slice(&size.to_be_bytes());
+        head.extend_from_slice(&correlation_id.to_be_bytes());
+        Ok((Some(vec![head.freeze(), body]), None))
+    }
+
+    /// Only a node may speak raft: with an authorizer, the sender's principal (what the
+    /// listener's TLS or SASL proved) needs CLUSTER_ACTION on the cluster, as Kafka's KRaft
+    /// RPCs do; a refusal closes the connection. For the audit log the RPC is named by its
+    /// KRaft counterpart (Vote, Fetch, FetchSnapshot; JoinAsLearner as BrokerRegistration).
+    fn check_sender(
+        &self,
+        api_key_raw: i16,
+        connection: &Connection<'_>,
+    ) -> Result<(), ConnectionError> {
+        let api = match api_key_raw {
+            raft_rpc::RAFT_VOTE_API_KEY => ApiKey::Vote,
+            raft_rpc::RAFT_INSTALL_SNAPSHOT_API_KEY => ApiKey::FetchSnapshot,
+            raft_rpc::RAFT_JOIN_AS_LEARNER_API_KEY => ApiKey::BrokerRegistration,
+            _ => ApiKey::Fetch,
+        };
+        let ctx = connection.request_context(api, raft_rpc::RAFT_RPC_VERSION, None, false);
+        let quorum = self.quorum;
+        let allowed = Authz::new(
+            self.authorizer,
+            self.metrics,
+            || quorum.image().acls.clone(),
+            &ctx,
+        )
+        .allows_cluster(AclOperation::ClusterAction);
+        if allowed {
+            Ok(())
+        } else {
+            Err(ConnectionError::RaftRpc(format!(
+                "principal {} has no CLUSTER_ACTION on the cluster: only nodes may send raft RPCs",
+                connection.principal
+            )))
+        }
+    }
 }
 
 /// A controller listener's request: a raft RPC (Ironlog-private key, before any Kafka
@@ -776,7 +964,7 @@ async fn handle_controller_frame(
 ) -> Result<Handled, ConnectionError> {
     let (api_key_raw, version, correlation_id) = prefix(&frame)?;
     if raft_rpc::is_raft_api_key(api_key_raw) {
-        return serve_raft_frame(frame, api_key_raw, version, &endpoint.quorum, false).await;
+        return endpoint.raft_listener().serve(frame, connection).await;
     }
     let api =
         ApiKey::try_from(api_key_raw).map_err(|_| ConnectionError::UnknownApiKey(api_key_raw))?;
@@ -836,16 +1024,7 @@ async fn handle_controller_frame(
         })?;
     // Only a broker may speak for a client: the Envelope's sender needs CLUSTER_ACTION
     // before its inner principal is trusted (Kafka's `ControllerApis`).
-    let sender = RequestContext {
-        api,
-        version,
-        client_id: None,
-        peer: connection.peer,
-        listener_name: connection.listener_name.clone(),
-        principal: Arc::new(connection.principal.clone()),
-        controller_listener: true,
-        forwarded: false,
-    };
+    let sender = connection.request_context(api, version, None, true);
     let (response, observed) = if broker
         .authz(&sender)
         .allows_cluster(crate::security::acl::AclOperation::ClusterAction)

@@ -30,6 +30,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::admin::AdminListener;
+use crate::connection_quota::{Admission, ConnectionQuotas};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::handlers::{fetch_session::FetchSessionCache, Broker};
 use crate::inter_broker::InterBrokerClient;
@@ -46,14 +47,14 @@ use crate::metadata::{
 use crate::metrics::Metrics;
 use crate::network::{ControllerEndpoint, Endpoint, LearnerEndpoint};
 use crate::replica::ReplicaManager;
-use crate::security::ListenerSecurity;
+use crate::security::{ListenerSecurity, NodeConnectors};
 use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
 use crate::types::{kafka_uuid_string, now_ms};
 use ironlog_config::{BrokerConfig, Listener};
 
 /// Name of the metadata log directory inside the metadata log dir (as Kafka's KRaft).
 pub(crate) const METADATA_DIR_NAME: &str = "__cluster_metadata-0";
-const META_PROPERTIES: &str = "meta.properties";
+pub(crate) const META_PROPERTIES: &str = "meta.properties";
 /// The admin listener's name in the `ironlog: listener NAME bound to ADDR` lines.
 const ADMIN_LISTENER_NAME: &str = "ADMIN";
 
@@ -192,6 +193,11 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
         bound: Vec::new(),
         quorum: Arc::clone(&quorum),
         learner: None,
+        connection_quotas: Arc::new(ConnectionQuotas::new(
+            &config,
+            quorum.subscribe(),
+            Arc::clone(&metrics),
+        )),
     };
     let endpoint = Arc::new(ControllerEndpoint::new(
         Arc::clone(&quorum),
@@ -215,6 +221,7 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
                 tcp,
                 Endpoint::Controller(Arc::clone(&endpoint)),
                 Arc::clone(&connections),
+                Arc::clone(&running.connection_quotas),
                 shutdown_rx.clone(),
             )));
         }
@@ -236,6 +243,7 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
                             listener,
                             Endpoint::Learner(Arc::clone(&learner)),
                             Arc::clone(&connections),
+                            Arc::clone(&running.connection_quotas),
                             shutdown_rx.clone(),
                         )));
                     }
@@ -319,6 +327,8 @@ struct Starting {
     quorum: Arc<MetadataQuorum>,
     /// A broker-only node's inter-broker listener, served (raft only) since before the join.
     learner: Option<Arc<LearnerEndpoint>>,
+    /// The connection creation rate limits every accept loop applies.
+    connection_quotas: Arc<ConnectionQuotas>,
 }
 
 /// Whether this node follows the metadata log as a raft learner: a broker alone in a
@@ -378,17 +388,26 @@ async fn open_storage(
     Ok((logs, cleaner))
 }
 
-/// Opens the metadata quorum (replaying its log) with the configured voters.
+/// `metadata.log.dir`, else the first of `log.dirs`: where `__cluster_metadata-0` and the
+/// format command's bootstrap records are.
+pub(crate) fn metadata_log_dir(config: &BrokerConfig) -> PathBuf {
+    config
+        .metadata_log_dir
+        .clone()
+        .unwrap_or_else(|| config.log_dirs[0].clone())
+}
+
+/// Opens the metadata quorum (replaying its log) with the configured voters, and the
+/// format command's bootstrap records for a fresh log.
 async fn open_quorum(
     config: &BrokerConfig,
     meta_cluster_id: Option<String>,
     learner_address: Option<String>,
 ) -> Result<Arc<MetadataQuorum>, ServerError> {
-    let metadata_dir = config
-        .metadata_log_dir
-        .clone()
-        .unwrap_or_else(|| config.log_dirs[0].clone())
-        .join(METADATA_DIR_NAME);
+    let metadata_log_dir = metadata_log_dir(config);
+    let bootstrap_records = crate::metadata::bootstrap::read(&metadata_log_dir)
+        .map_err(|e| ServerError::Quorum(e.to_string()))?;
+    let metadata_dir = metadata_log_dir.join(METADATA_DIR_NAME);
     let voters: BTreeMap<i32, String> = config
         .controller_quorum_voters
         .iter()
@@ -417,6 +436,9 @@ async fn open_quorum(
             cluster_id: meta_cluster_id.or_else(|| config.cluster_id.clone()),
             voters,
             learner_address,
+            connectors: NodeConnectors::from_config(config)
+                .map_err(|e| ServerError::Security(e.to_string()))?,
+            bootstrap_records,
         },
         options,
     )
@@ -467,6 +489,7 @@ fn build_controller(config: &BrokerConfig, quorum: &Arc<MetadataQuorum>) -> Arc<
             node_id: config.node_id,
             broker_session_timeout_ms: config.broker_session_timeout_ms.max(100) as u64,
             unclean_leader_election_enable: config.unclean_leader_election_enable,
+            min_insync_replicas: config.min_insync_replicas,
             auto_leader_rebalance_enable: config.auto_leader_rebalance_enable,
             leader_imbalance_per_broker_percentage: config.leader_imbalance_per_broker_percentage,
         },
@@ -645,6 +668,7 @@ async fn build_broker(
         logs,
         quorum.subscribe(),
         Some(Arc::clone(&controller_client)),
+        Arc::clone(&quorum.connectors().inter_broker),
     ));
     replicas.apply_image(quorum.image()).await?;
     let groups = GroupCoordinator::new(
@@ -717,6 +741,7 @@ fn spawn_tasks(
         mut bound,
         quorum: _,
         learner,
+        connection_quotas,
     } = starting;
     if let Some(learner) = learner {
         learner.set_broker(Arc::clone(&broker));
@@ -769,6 +794,7 @@ fn spawn_tasks(
             listener,
             Endpoint::Broker(Arc::clone(&broker)),
             Arc::clone(&connections),
+            Arc::clone(&connection_quotas),
             shutdown_rx.clone(),
         )));
     }
@@ -794,31 +820,21 @@ fn spawn_tasks(
 async fn expire_broker_sessions(
     controller: Arc<Controller>,
     session_timeout_ms: u64,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_millis(
+    let tick = tokio::time::interval(Duration::from_millis(
         (session_timeout_ms / 4).clamp(50, 1000),
     ));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tick.tick() => {}
+    let controller = &controller;
+    on_every_tick(tick, shutdown, move || async move {
+        if let Err(e) = controller.expire_sessions().await {
+            tracing::debug!(error = %e, "broker session expiry");
         }
-        // Without a quorum the expiry's proposal waits for its timeout: shutdown wins.
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            expired = controller.expire_sessions() => if let Err(e) = expired {
-                tracing::debug!(error = %e, "broker session expiry");
-            }
+        if let Err(e) = controller.elect_unclean_leaders().await {
+            tracing::debug!(error = %e, "unclean leader election");
         }
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            elected = controller.elect_unclean_leaders() => if let Err(e) = elected {
-                tracing::debug!(error = %e, "unclean leader election");
-            }
-        }
-    }
+    })
+    .await
 }
 
 /// On the active controller, every `leader.imbalance.check.interval.seconds`: preferred
@@ -827,21 +843,35 @@ async fn expire_broker_sessions(
 async fn balance_leaders(
     controller: Arc<Controller>,
     interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let controller = &controller;
+    on_every_tick(tick, shutdown, move || async move {
+        if let Err(e) = controller.balance_leaders().await {
+            tracing::debug!(error = %e, "preferred leader election");
+        }
+    })
+    .await
+}
+
+/// Runs `work` at each of `tick`'s ticks (a late tick delays the next ones) until shutdown,
+/// which also cuts a run short: without a quorum the active controller's proposals wait for
+/// their timeout, and shutdown does not wait for them.
+async fn on_every_tick<W: std::future::Future<Output = ()>>(
+    mut tick: tokio::time::Interval,
+    mut shutdown: watch::Receiver<bool>,
+    mut work: impl FnMut() -> W,
+) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tick.tick() => {}
         }
-        // Without a quorum the proposal waits for its timeout: shutdown wins.
         tokio::select! {
             _ = shutdown.changed() => return,
-            balanced = controller.balance_leaders() => if let Err(e) = balanced {
-                tracing::debug!(error = %e, "preferred leader election");
-            }
+            () = work() => {}
         }
     }
 }
@@ -896,6 +926,7 @@ impl RunningBroker {
         if let Some(admin) = &self.admin {
             admin.state.set_stopping();
         }
+        self.broker.quorum.stop_campaigning();
         let timeout =
             Duration::from_millis(self.broker.config.broker_session_timeout_ms.max(1000) as u64);
         if let (true, Some(lifecycle)) = (self.fatal.borrow().is_none(), &self.lifecycle) {
@@ -957,11 +988,15 @@ impl RunningBroker {
     }
 }
 
+/// Accepts `listener`'s connections while a connection permit is free, each after the
+/// wait its connection creation rates call for; one over its IP's rate is closed unserved
+/// after its throttle time (see [`crate::connection_quota`]).
 async fn accept_loop(
     security: Arc<ListenerSecurity>,
     listener: TcpListener,
     endpoint: Endpoint,
     connections: Arc<Semaphore>,
+    quotas: Arc<ConnectionQuotas>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -978,6 +1013,20 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let delay_ms = quotas.accept_delay_ms(&security.name, ConnectionQuotas::now_ms());
+                if delay_ms > 0 {
+                    tokio::select! {
+                        _ = shutdown.changed() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
+                    }
+                }
+                let admission =
+                    quotas.admit_ip(&security.name, peer.ip(), ConnectionQuotas::now_ms());
+                if let Admission::CloseAfterMs(close_after_ms) = admission {
+                    drop(permit);
+                    quotas.close_later(stream, close_after_ms, shutdown.clone());
+                    continue;
+                }
                 let endpoint = endpoint.clone();
                 let security = Arc::clone(&security);
                 let shutdown = shutdown.clone();
@@ -1129,17 +1178,21 @@ fn check_meta_properties(config: &BrokerConfig) -> Result<Option<String>, Server
     Ok(cluster_id)
 }
 
+/// A new `meta.properties` (Kafka's version 1): the cluster, the node, a fresh directory id.
+pub(crate) fn meta_properties_text(cluster_id: &str, node_id: i32) -> String {
+    let directory_id = kafka_uuid_string(uuid::Uuid::new_v4());
+    format!(
+        "#\n#Written by ironlog\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={node_id}\nversion=1\n"
+    )
+}
+
 fn write_meta_properties(config: &BrokerConfig, cluster_id: &str) -> Result<(), ServerError> {
     for dir in &config.log_dirs {
         let path = dir.join(META_PROPERTIES);
         if path.exists() {
             continue;
         }
-        let directory_id = kafka_uuid_string(uuid::Uuid::new_v4());
-        let text = format!(
-            "#\n#Written by ironlog\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={}\nversion=1\n",
-            config.node_id
-        );
+        let text = meta_properties_text(cluster_id, config.node_id);
         write_atomically(dir, &path, text.as_bytes()).map_err(|e| ServerError::MetaProperties {
             dir: dir.clone(),
             reason: e.to_string(),
@@ -1148,7 +1201,8 @@ fn write_meta_properties(config: &BrokerConfig, cluster_id: &str) -> Result<(), 
     Ok(())
 }
 
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `path` in `dir` (created if need be) durably: tmp + fsync + rename + dir fsync.
+pub(crate) fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("tmp");

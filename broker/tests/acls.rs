@@ -23,8 +23,8 @@ use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, BrokerId, CreateAclsRequest, DeleteAclsRequest,
-    DescribeAclsRequest, DescribeAclsResponse, ElectLeadersRequest,
-    ListPartitionReassignmentsRequest, MetadataRequest,
+    DescribeAclsRequest, DescribeAclsResponse, DescribeClusterRequest, ElectLeadersRequest,
+    ListPartitionReassignmentsRequest, MetadataRequest, UnregisterBrokerRequest,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -704,6 +704,26 @@ fn acl_apis_need_cluster_permissions_and_an_authorizer() {
         list.error_code, CLUSTER_AUTHORIZATION_FAILED,
         "ListPartitionReassignments without DESCRIBE on the cluster"
     );
+    // UnregisterBroker needs ALTER on the cluster (KIP-746); the broker stays registered.
+    let unregister = raw.expect_call(
+        0,
+        &UnregisterBrokerRequest::default().with_broker_id(BrokerId(1)),
+        "UnregisterBroker",
+    );
+    assert_eq!(
+        unregister.error_code, CLUSTER_AUTHORIZATION_FAILED,
+        "UnregisterBroker without ALTER on the cluster"
+    );
+    let described = raw.expect_call(1, &DescribeClusterRequest::default(), "DescribeCluster");
+    assert_eq!(
+        described
+            .brokers
+            .iter()
+            .map(|b| b.broker_id.0)
+            .collect::<Vec<_>>(),
+        vec![1],
+        "a refused UnregisterBroker removed the broker"
+    );
     // Topics without DESCRIBE are unknown to ANONYMOUS, even the ones that exist.
     let listed = metadata_of(&mut raw, Some(&["anything"]), true);
     assert_eq!(
@@ -909,24 +929,14 @@ fn confluent_kafka_and_kcat_users_see_what_their_acls_allow() {
         .listener("SASL_PLAINTEXT")
         .expect("the broker printed its SASL_PLAINTEXT listener");
     require_python_modules(&["confluent_kafka"], "pip install confluent-kafka");
-    ClientSession {
-        program: python(),
-        script: [env!("CARGO_MANIFEST_DIR"), "tests", "clients", "acl_session.py"]
-            .iter()
-            .collect(),
-        bootstrap: sasl.clone(),
-        args: vec![
-            r#"{"security.protocol": "sasl_plaintext", "sasl.mechanism": "PLAIN", "sasl.username": "alice", "sasl.password": "alice-secret"}"#.into(),
-            "reports-daily".into(),
-            "salaries".into(),
-            "reports-readers".into(),
-            "2".into(),
-        ],
-        dir: None,
-        env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
-        timeout_secs: 120,
-    }
-    .run(&broker.log_tail());
+    let args = vec![
+        r#"{"security.protocol": "sasl_plaintext", "sasl.mechanism": "PLAIN", "sasl.username": "alice", "sasl.password": "alice-secret"}"#.into(),
+        "reports-daily".into(),
+        "salaries".into(),
+        "reports-readers".into(),
+        "2".into(),
+    ];
+    python_session("acl_session.py", sasl.clone(), args, 120).run(&broker.log_tail());
 
     let kcat = require_kcat();
     let run_kcat = |topic: &str| {

@@ -157,7 +157,6 @@ fn create_topic_with_configs_then_describe_every_config() {
     // Kafka's defaults
     for (name, want) in [
         ("segment.bytes", "1073741824"),
-        ("min.insync.replicas", "1"),
         ("message.timestamp.type", "CreateTime"),
         ("compression.type", "producer"),
         ("retention.bytes", "-1"),
@@ -167,6 +166,16 @@ fn create_topic_with_configs_then_describe_every_config() {
         assert_eq!(*source, ConfigSource::Default, "source of default {name}");
         assert!(is_default, "{name} should report is_default");
     }
+    // The controller writes the cluster-level min.insync.replicas eligible leader
+    // replicas need (KIP-966), so Kafka 4.1 reports it as a dynamic default.
+    let (value, source, is_default) = get("min.insync.replicas");
+    assert_eq!(value.as_deref(), Some("1"), "min.insync.replicas value");
+    assert_eq!(
+        *source,
+        ConfigSource::DynamicDefaultBroker,
+        "min.insync.replicas comes from the cluster-level config record"
+    );
+    assert!(!is_default, "a cluster-level config is not a default");
 
     let broker_configs = describe(&broker, ResourceSpecifier::Broker(1));
     let (value, source, _) = broker_configs
@@ -842,11 +851,42 @@ fn broker_config_changes_are_refused_as_kafka_refuses_them() {
         (advertised_before, SOURCE_STATIC_BROKER, true),
         "advertised.listeners after the refused changes"
     );
+    // KIP-966: min.insync.replicas lives at the cluster level only while ELR is on.
+    assert_eq!(
+        broker.raw().incremental_alter_configs(
+            resource::BROKER,
+            "1",
+            &[("min.insync.replicas", config_op::SET, Some("2"))],
+            false
+        ),
+        (
+            codes::INVALID_CONFIG,
+            Some(
+                "Broker-level min.insync.replicas cannot be altered while ELR is enabled."
+                    .to_string()
+            )
+        )
+    );
+    assert_eq!(
+        broker.raw().incremental_alter_configs(
+            resource::BROKER,
+            "",
+            &[("min.insync.replicas", config_op::DELETE, None)],
+            false
+        ),
+        (
+            codes::INVALID_CONFIG,
+            Some(
+                "Cluster-level min.insync.replicas cannot be removed while ELR is enabled."
+                    .to_string()
+            )
+        )
+    );
     let (_, _, defaults) = broker.raw().describe_configs(resource::BROKER, "", None);
-    assert!(
-        defaults.is_empty(),
-        "the cluster default holds nothing: {:?}",
-        defaults.keys()
+    assert_eq!(
+        defaults.keys().collect::<Vec<_>>(),
+        ["min.insync.replicas"],
+        "the cluster default holds only the min.insync.replicas the controller wrote"
     );
 
     // What Kafka allows goes through.

@@ -17,7 +17,8 @@ use common::*;
 use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
-    BrokerId, BrokerRegistrationRequest, CreateTopicsRequest, TopicName,
+    BrokerId, BrokerRegistrationRequest, CreateTopicsRequest, DescribeClusterRequest, TopicName,
+    UnregisterBrokerRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{NewTopic, TopicReplication};
@@ -28,6 +29,8 @@ const WAIT: Duration = Duration::from_secs(60);
 /// Kafka error codes the tests expect by number.
 const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
 const INCONSISTENT_CLUSTER_ID: i16 = 104;
+const NOT_CONTROLLER: i16 = 41;
+const BROKER_ID_NOT_REGISTERED: i16 = 102;
 
 fn three_nodes() -> ClusterSpec {
     cluster_spec(3)
@@ -264,6 +267,47 @@ fn sigterm_moves_leadership_away_before_the_broker_exits() {
     }
 }
 
+/// A node on its way down stands for no election: with the active controller killed while
+/// it waits in its controlled shutdown, the third node must take over. Had the stopping
+/// node won, it would leave moments later and the survivor, one voter of three, could elect
+/// nobody.
+#[test]
+fn a_stopping_node_does_not_become_the_active_controller() {
+    let mut cluster = three_nodes()
+        .set("broker.session.timeout.ms", "20000")
+        .start();
+    let controller = active_controller(&cluster, 1);
+    let mut others = cluster
+        .node_ids()
+        .into_iter()
+        .filter(|id| *id != controller);
+    let (stopping, survivor) = (
+        others.next().expect("a second node"),
+        others.next().expect("a third node"),
+    );
+    let pid = cluster
+        .node(stopping)
+        .pid()
+        .expect("the stopping node runs") as i32;
+    // SAFETY: kill(2) on the pid of a broker process this test started and has not reaped.
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGTERM) },
+        0,
+        "SIGTERM to node {stopping}"
+    );
+    cluster.kill9_node(controller);
+    let status = cluster.node_mut(stopping).wait_for_exit(WAIT);
+    assert!(
+        status.success(),
+        "node {stopping} exited with {status} after SIGTERM"
+    );
+    let leader = active_controller(&cluster, survivor);
+    assert_eq!(
+        leader, survivor,
+        "node {survivor} leads the quorum after node {controller} died and node {stopping} stopped"
+    );
+}
+
 #[test]
 fn a_silent_broker_is_fenced_and_unfenced_when_it_heartbeats_again() {
     let cluster = three_nodes()
@@ -310,6 +354,127 @@ fn a_silent_broker_is_fenced_and_unfenced_when_it_heartbeats_again() {
                 .is_some_and(|(brokers, _)| brokers == vec![1, 2, 3])
         },
     );
+}
+
+/// The broker ids DescribeCluster v2 through node `id` lists with the fenced ones
+/// (KIP-1073), sorted, each with whether it is fenced; `None` when it fails.
+fn described_brokers(cluster: &TestCluster, id: i32) -> Option<Vec<(i32, bool)>> {
+    let response = cluster
+        .node(id)
+        .raw()
+        .call(
+            2,
+            &DescribeClusterRequest::default().with_include_fenced_brokers(true),
+        )
+        .ok()?;
+    if response.error_code != 0 {
+        return None;
+    }
+    let mut ids: Vec<(i32, bool)> = response
+        .brokers
+        .iter()
+        .map(|b| (b.broker_id.0, b.is_fenced))
+        .collect();
+    ids.sort();
+    Some(ids)
+}
+
+/// UnregisterBroker for `broker_id` through node `via`: its error code, once no longer
+/// NOT_CONTROLLER (a controller election under way).
+fn unregister_broker(cluster: &TestCluster, via: i32, broker_id: i32) -> i16 {
+    let request = UnregisterBrokerRequest::default().with_broker_id(BrokerId(broker_id));
+    let mut code = None;
+    wait_until(
+        WAIT,
+        &format!("UnregisterBroker {broker_id} through node {via} to reach a controller"),
+        || {
+            code = cluster
+                .node(via)
+                .raw()
+                .call(0, &request)
+                .ok()
+                .map(|r| r.error_code)
+                .filter(|c| *c != NOT_CONTROLLER);
+            code.is_some()
+        },
+    );
+    code.unwrap_or(NOT_CONTROLLER)
+}
+
+/// KIP-746: a stopped node is unregistered through a node that forwards the request to the
+/// active controller; DescribeCluster and Metadata on every node stop listing it, its
+/// partitions' ISRs leave it out, an unknown or already removed id is
+/// BROKER_ID_NOT_REGISTERED, and the node registers again when it starts.
+#[test]
+fn a_stopped_broker_is_unregistered_and_registers_again_when_it_starts() {
+    let mut cluster = three_nodes()
+        .set("broker.session.timeout.ms", "3000")
+        .set("broker.heartbeat.interval.ms", "300")
+        .start();
+    let topic = topic_name("unregister");
+    create_topic_via(&cluster, 1, &topic, 3, 3);
+    await_topic(&cluster, 1, &topic, 3);
+    let controller = active_controller(&cluster, 1);
+    let others: Vec<i32> = [1, 2, 3].into_iter().filter(|&n| n != controller).collect();
+    // the request goes through a node that is not the active controller (forwarded)
+    let (via, victim) = (others[0], others[1]);
+    assert_eq!(
+        unregister_broker(&cluster, via, 42),
+        BROKER_ID_NOT_REGISTERED,
+        "an id that never registered"
+    );
+    cluster.stop_node(victim);
+    let staying: Vec<i32> = [1, 2, 3].into_iter().filter(|&n| n != victim).collect();
+    let listed = |fenced_victim: bool| -> Vec<(i32, bool)> {
+        let mut ids: Vec<(i32, bool)> = staying.iter().map(|&n| (n, false)).collect();
+        if fenced_victim {
+            ids.push((victim, true));
+            ids.sort();
+        }
+        ids
+    };
+    // stopped, node {victim} is fenced but still registered
+    wait_until(
+        WAIT,
+        &format!("DescribeCluster through node {via} to list node {victim} as fenced"),
+        || described_brokers(&cluster, via) == Some(listed(true)),
+    );
+    assert_eq!(
+        unregister_broker(&cluster, via, victim),
+        0,
+        "unregistering stopped node {victim}"
+    );
+    assert_eq!(
+        described_brokers(&cluster, via),
+        Some(listed(false)),
+        "DescribeCluster (fenced brokers included) through node {via} right after the \
+         UnregisterBroker answer"
+    );
+    for &node in &staying {
+        wait_until(
+            WAIT,
+            &format!("node {node} to list only brokers {staying:?} (DescribeCluster, Metadata) with {victim} out of every ISR"),
+            || {
+                described_brokers(&cluster, node) == Some(listed(false))
+                    && metadata(&cluster, node, &topic).is_some_and(|(brokers, p)| {
+                        brokers == staying && p.iter().all(|p| !p.isr.contains(&victim))
+                    })
+            },
+        );
+    }
+    assert_eq!(
+        unregister_broker(&cluster, via, victim),
+        BROKER_ID_NOT_REGISTERED,
+        "a second UnregisterBroker of node {victim}"
+    );
+    cluster.restart_node(victim);
+    for node in [1, 2, 3] {
+        wait_until(
+            WAIT,
+            &format!("node {node} to list brokers 1, 2, 3 after node {victim} registered again"),
+            || described_brokers(&cluster, node) == Some(vec![(1, false), (2, false), (3, false)]),
+        );
+    }
 }
 
 /// The sum of the samples of `family` on `url`'s `/metrics` whose labels include `label`

@@ -102,24 +102,6 @@ fn await_view(
     seen.expect("seen when the wait succeeded")
 }
 
-/// Creates `topic` with one partition per entry of `assignment` (replicas, leader first).
-fn create_assigned(cluster: &TestCluster, topic: &str, assignment: &[&[i32]]) {
-    let results = block_on(cluster.admin().create_topics(
-        &[NewTopic::new(
-            topic,
-            assignment.len() as i32,
-            TopicReplication::Variable(assignment),
-        )],
-        &admin_options().operation_timeout(Some(Duration::from_secs(30))),
-    ))
-    .expect("CreateTopics round trip");
-    for result in results {
-        if let Err((name, code)) = result {
-            panic!("creating {name} failed: {code:?}");
-        }
-    }
-}
-
 fn set_topic_config(cluster: &TestCluster, topic: &str, key: &str, value: &str) {
     let results = block_on(cluster.admin().alter_configs(
         &[AlterConfig::new(ResourceSpecifier::Topic(topic)).set(key, value)],
@@ -316,7 +298,7 @@ fn stored_log(node: &TestBroker, topic: &str, partition: i32) -> Vec<u8> {
 fn a_partition_moves_to_new_replicas_leader_included_under_acks_all_load_and_loses_nothing() {
     let cluster = cluster(4).set("min.insync.replicas", "2").start();
     let topic = topic_name("moved");
-    create_assigned(&cluster, &topic, &[&[1, 2, 3]]);
+    cluster.create_assigned_topic(&topic, &[&[1, 2, 3]]);
     await_view(&cluster, 2, &topic, 0, "led by 1 with a full ISR", |v| {
         v.leader == 1 && v.isr == BTreeSet::from([1, 2, 3])
     });
@@ -401,7 +383,7 @@ fn a_partition_moves_to_new_replicas_leader_included_under_acks_all_load_and_los
 fn an_unfinished_reassignment_is_listed_shown_in_metadata_and_cancelled_and_bad_input_is_refused() {
     let mut cluster = cluster(3).start();
     let topic = topic_name("cancelled");
-    create_assigned(&cluster, &topic, &[&[1, 2]]);
+    cluster.create_assigned_topic(&topic, &[&[1, 2]]);
     await_view(&cluster, 1, &topic, 0, "in sync on 1, 2", |v| {
         v.isr == BTreeSet::from([1, 2])
     });
@@ -561,7 +543,7 @@ fn an_unfinished_reassignment_is_listed_shown_in_metadata_and_cancelled_and_bad_
 fn a_replication_throttle_on_either_side_holds_a_new_replica_back_until_it_is_lifted() {
     let cluster = cluster(3).start();
     let topic = topic_name("throttled");
-    create_assigned(&cluster, &topic, &[&[1, 2]]);
+    cluster.create_assigned_topic(&topic, &[&[1, 2]]);
     await_view(&cluster, 1, &topic, 0, "in sync on 1, 2", |v| {
         v.isr.len() == 2
     });
@@ -659,7 +641,7 @@ fn leadership_returns_to_the_preferred_replica_after_a_restart_automatically_and
         .set("leader.imbalance.check.interval.seconds", "1")
         .start();
     let auto = topic_name("auto");
-    create_assigned(&cluster, &auto, &[&[1, 2, 3]]);
+    cluster.create_assigned_topic(&auto, &[&[1, 2, 3]]);
     await_view(&cluster, 2, &auto, 0, "led by 1 with a full ISR", |v| {
         v.leader == 1 && v.isr.len() == 3
     });
@@ -695,7 +677,7 @@ fn elect_leaders_preferred_moves_leadership_back_when_auto_rebalance_is_off() {
         .set("auto.leader.rebalance.enable", "false")
         .start();
     let topic = topic_name("manual");
-    create_assigned(&cluster, &topic, &[&[1, 2, 3]]);
+    cluster.create_assigned_topic(&topic, &[&[1, 2, 3]]);
     await_view(&cluster, 2, &topic, 0, "led by 1 with a full ISR", |v| {
         v.leader == 1 && v.isr.len() == 3
     });
@@ -732,7 +714,7 @@ fn unclean_election_happens_only_where_the_topic_allows_it_or_an_admin_asks() {
     let allowed = topic_name("allowed");
     let asked = topic_name("asked");
     for topic in [&allowed, &asked] {
-        create_assigned(&cluster, topic, &[&[4, 5]]);
+        cluster.create_assigned_topic(topic, &[&[4, 5]]);
         await_view(&cluster, 1, topic, 0, "in sync on 4, 5", |v| {
             v.leader == 4 && v.isr.len() == 2
         });

@@ -14,14 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 const ISSUER: &str = "https://idp.example.test";
 const AUDIENCE: &str = "ironlog";
@@ -147,70 +141,17 @@ impl OAuthBroker {
     /// test unless the session sees `expect`.
     fn session(&self, expect: &str, topic: &str, token: &str, principal: &str) {
         require_python_modules(&["confluent_kafka"], "pip install confluent-kafka");
-        ClientSession {
-            program: python(),
-            script: [
-                env!("CARGO_MANIFEST_DIR"),
-                "tests",
-                "clients",
-                "oauthbearer_session.py",
-            ]
-            .iter()
-            .collect(),
-            bootstrap: self.sasl_address(),
-            args: vec![expect.to_string(), topic.to_string()],
-            dir: None,
-            env: vec![
-                ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-                ("OAUTH_TOKEN".into(), token.to_string()),
-                ("OAUTH_PRINCIPAL".into(), principal.to_string()),
-            ],
-            timeout_secs: SCRIPT_TIMEOUT_SECS,
-        }
-        .run(&self.broker.log_tail());
-    }
-}
-
-mod wire {
-    use super::*;
-
-    fn body<M: Encodable>(message: &M, version: i16) -> Vec<u8> {
-        let mut buf = BytesMut::new();
-        message.encode(&mut buf, version).expect("encode a request");
-        buf.to_vec()
-    }
-
-    fn response<M: Decodable>(socket: &mut RawSocket, api: ApiKey, version: i16) -> M {
-        let frame = socket.read_frame().expect("a response frame");
-        let mut frame = Bytes::from(frame);
-        ironlog_protocol::frame::decode_response_header(&mut frame, api as i16, version)
-            .expect("a response header");
-        ironlog_protocol::frame::decode_body(&mut frame, api as i16, version, "response")
-            .expect("a response body")
-    }
-
-    pub fn handshake(socket: &mut RawSocket) -> SaslHandshakeResponse {
-        let request = SaslHandshakeRequest::default()
-            .with_mechanism(StrBytes::from_static_str("OAUTHBEARER"));
-        socket.send_raw_request(ApiKey::SaslHandshake as i16, 1, &body(&request, 1));
-        response(socket, ApiKey::SaslHandshake, 1)
-    }
-
-    pub fn authenticate(socket: &mut RawSocket, bytes: &[u8]) -> SaslAuthenticateResponse {
-        let request =
-            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(bytes));
-        socket.send_raw_request(ApiKey::SaslAuthenticate as i16, 2, &body(&request, 2));
-        response(socket, ApiKey::SaslAuthenticate, 2)
-    }
-
-    /// True when a Metadata request gets an answer (false once the broker closed).
-    pub fn metadata_answers(socket: &mut RawSocket) -> bool {
-        socket.send_raw_request(
-            ApiKey::Metadata as i16,
-            12,
-            &body(&MetadataRequest::default(), 12),
+        let mut session = python_session(
+            "oauthbearer_session.py",
+            self.sasl_address(),
+            vec![expect.to_string(), topic.to_string()],
+            SCRIPT_TIMEOUT_SECS,
         );
-        socket.read_frame().is_ok_and(|frame| frame.len() > 8)
+        session.env.extend([
+            ("OAUTH_TOKEN".into(), token.to_string()),
+            ("OAUTH_PRINCIPAL".into(), principal.to_string()),
+        ]);
+        session.run(&self.broker.log_tail());
     }
 }
 
@@ -224,18 +165,18 @@ fn first_message(token: &str) -> Vec<u8> {
 fn raw_attempt(address: &str, token: &str) -> Result<(), String> {
     let mut socket = RawSocket::connect(address);
     assert_eq!(
-        wire::handshake(&mut socket).error_code,
+        socket.sasl_handshake("OAUTHBEARER", 1).error_code,
         0,
         "OAUTHBEARER is enabled"
     );
-    let first = wire::authenticate(&mut socket, &first_message(token));
+    let first = socket.sasl_authenticate(&first_message(token));
     assert_eq!(
         first.error_code, 0,
         "the first answer is never an error code"
     );
     if first.auth_bytes.is_empty() {
         assert!(
-            wire::metadata_answers(&mut socket),
+            socket.metadata_answers(),
             "an authenticated connection serves Metadata"
         );
         return Ok(());
@@ -245,7 +186,7 @@ fn raw_attempt(address: &str, token: &str) -> Result<(), String> {
         INVALID_TOKEN,
         "a refused token is answered with the invalid_token status"
     );
-    let last = wire::authenticate(&mut socket, &[1]);
+    let last = socket.sasl_authenticate(&[1]);
     assert_eq!(
         last.error_code, SASL_AUTHENTICATION_FAILED,
         "the client's %x01 after the status is answered SASL_AUTHENTICATION_FAILED"
@@ -255,7 +196,7 @@ fn raw_attempt(address: &str, token: &str) -> Result<(), String> {
         .map(|m| m.to_string())
         .unwrap_or_default();
     assert!(
-        !wire::metadata_answers(&mut socket),
+        !socket.metadata_answers(),
         "the connection of a refused token is closed"
     );
     Err(message)
@@ -362,22 +303,19 @@ fn bad_tokens_are_refused_with_sasl_authentication_failed_and_nothing_else_is_af
 
     // A first message that is not RFC 7628's: SASL_AUTHENTICATION_FAILED straight away.
     let mut socket = RawSocket::connect(&address);
-    assert_eq!(wire::handshake(&mut socket).error_code, 0);
-    let answer = wire::authenticate(&mut socket, b"auth=Bearer nothing-like-rfc-7628");
+    assert_eq!(socket.sasl_handshake("OAUTHBEARER", 1).error_code, 0);
+    let answer = socket.sasl_authenticate(b"auth=Bearer nothing-like-rfc-7628");
     assert_eq!(
         answer.error_code, SASL_AUTHENTICATION_FAILED,
         "a malformed client first message is SASL_AUTHENTICATION_FAILED"
     );
-    assert!(
-        !wire::metadata_answers(&mut socket),
-        "and its connection is closed"
-    );
+    assert!(!socket.metadata_answers(), "and its connection is closed");
 
     // An authorization id other than the token's principal is refused.
     let mut socket = RawSocket::connect(&address);
-    assert_eq!(wire::handshake(&mut socket).error_code, 0);
+    assert_eq!(socket.sasl_handshake("OAUTHBEARER", 1).error_code, 0);
     let message = format!("n,a=admin,\u{1}auth=Bearer {valid}\u{1}\u{1}");
-    let answer = wire::authenticate(&mut socket, message.as_bytes());
+    let answer = socket.sasl_authenticate(message.as_bytes());
     assert_eq!(answer.error_code, SASL_AUTHENTICATION_FAILED);
     assert!(
         answer

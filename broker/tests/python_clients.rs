@@ -38,17 +38,12 @@ fn require_python_clients() {
 /// Runs `tests/clients/SCRIPT BOOTSTRAP ARGS...` and fails with its output (and the broker
 /// log) unless it exits 0.
 fn run_session(broker: &TestBroker, script: &str, args: &[&str]) {
-    ClientSession {
-        program: python(),
-        script: [env!("CARGO_MANIFEST_DIR"), "tests", "clients", script]
-            .iter()
-            .collect(),
-        bootstrap: broker.bootstrap().to_string(),
-        args: args.iter().map(|a| a.to_string()).collect(),
-        dir: None,
-        env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
-        timeout_secs: SCRIPT_TIMEOUT_SECS,
-    }
+    python_session(
+        script,
+        broker.bootstrap().to_string(),
+        args.iter().map(|a| a.to_string()).collect(),
+        SCRIPT_TIMEOUT_SECS,
+    )
     .run(&broker.log_tail());
 }
 

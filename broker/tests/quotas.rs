@@ -976,3 +976,183 @@ fn topic_mutations_over_the_controller_mutation_rate_are_refused_or_throttled() 
         "without the quota the topic is created: {message:?}"
     );
 }
+
+/// What librdkafka's statistics said: how many reports, and the largest throttle time any
+/// broker response carried.
+#[derive(Clone, Default)]
+struct ThrottleStats(Arc<(AtomicU64, AtomicI64)>);
+
+impl ClientContext for ThrottleStats {
+    fn stats(&self, statistics: Statistics) {
+        for broker in statistics.brokers.values() {
+            if let Some(throttle) = &broker.throttle {
+                self.0 .1.fetch_max(throttle.max, Ordering::Relaxed);
+            }
+        }
+        self.0 .0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl ProducerContext for ThrottleStats {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
+}
+
+/// Produces `count` records one request at a time as `client_id`; what its statistics
+/// reported once two more reports came after the last record.
+fn produce_one_by_one(broker: &TestBroker, topic: &str, client_id: &str, count: usize) -> i64 {
+    let stats = ThrottleStats::default();
+    let producer: ThreadedProducer<ThrottleStats> = client_config_with(
+        broker.bootstrap(),
+        &[
+            ("client.id", client_id),
+            ("linger.ms", "0"),
+            ("message.timeout.ms", "60000"),
+            ("statistics.interval.ms", "200"),
+        ],
+        &[],
+    )
+    .create_with_context(stats.clone())
+    .expect("create a producer");
+    for _ in 0..count {
+        producer
+            .send(BaseRecord::<(), str>::to(topic).payload("r"))
+            .unwrap_or_else(|(e, _)| panic!("enqueue: {e}"));
+        producer
+            .flush(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{client_id}: a produce failed: {e}"));
+    }
+    let reports = stats.0 .0.load(Ordering::Relaxed);
+    wait_until(
+        Duration::from_secs(30),
+        "librdkafka to report its statistics after producing",
+        || stats.0 .0.load(Ordering::Relaxed) >= reports + 2,
+    );
+    stats.0 .1.load(Ordering::Relaxed)
+}
+
+#[test]
+fn a_client_over_its_request_percentage_gets_throttled_responses() {
+    let broker = TestBroker::start_with(&QUOTA_WINDOW);
+    let mut raw = RawClient::connect(broker.bootstrap());
+    let topic = topic_name("quota-request");
+    assert_eq!(raw.create_topic(&topic, 1, 1, &[], &[], false).0, 0);
+    // A thousandth of a percent of one handler thread: any request goes over it.
+    alter_ok(
+        &mut raw,
+        vec![entry(
+            &[("client-id", Some("busy-client"))],
+            &[("request_percentage", Some(0.001))],
+        )],
+    );
+    let described = describe_all(&mut raw);
+    assert!(
+        described
+            .iter()
+            .any(|d| d.contains("busy-client") && d.contains("request_percentage")),
+        "DescribeClientQuotas does not list the request quota: {described:?}"
+    );
+
+    let busy = produce_one_by_one(&broker, &topic, "busy-client", 5);
+    assert!(
+        busy > 0,
+        "librdkafka saw no throttle time for a client over its request_percentage"
+    );
+    let calm = produce_one_by_one(&broker, &topic, "calm-client", 5);
+    assert_eq!(
+        calm, 0,
+        "a client without a request quota was throttled (for {calm} ms)"
+    );
+    let (status, metrics) = http(
+        "GET",
+        &format!("{}/metrics", broker.admin_url().expect("admin listener")),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("kafka_server_quota_throttled_responses_total{quota_type=\"Request\"}")),
+        "no throttled responses counted under the Request quota type"
+    );
+}
+
+/// The sample `name{quota_type="..."}` of the broker's /metrics (0 when absent).
+fn quota_metric(broker: &TestBroker, name: &str, quota_type: &str) -> f64 {
+    let url = broker
+        .admin_url()
+        .expect("the test broker has an admin listener");
+    let (status, text) = http("GET", &format!("{url}/metrics"), None);
+    assert_eq!(status, 200, "GET /metrics answered {status}: {text}");
+    let series = format!("{name}{{quota_type=\"{quota_type}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map(|v| v.trim().parse().expect("a metric value is a number"))
+        .unwrap_or(0.0)
+}
+
+/// librdkafka's admin client sends CreateTopics v4, DeleteTopics v1 and CreatePartitions
+/// v0 — versions without THROTTLING_QUOTA_EXCEEDED, so over the mutation quota its
+/// requests are done and throttled (Kafka's permissive mode), never refused.
+#[test]
+fn librdkafkas_admin_client_over_the_controller_mutation_rate_is_throttled_not_refused() {
+    use rdkafka::admin::{NewPartitions, NewTopic, TopicReplication};
+    let broker = TestBroker::start();
+    let mut raw = RawClient::connect(broker.bootstrap());
+    alter_ok(
+        &mut raw,
+        vec![entry(
+            &[("user", None)],
+            &[("controller_mutation_rate", Some(1.0))],
+        )],
+    );
+    let admin = broker.admin();
+    let first = topic_name("admin-mutations-a");
+    let second = topic_name("admin-mutations-b");
+    // 12 partitions go over 1 per second across the 10 s span; the next request is over.
+    for (topic, partitions) in [(&first, 12), (&second, 2)] {
+        let results = block_on(admin.create_topics(
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &admin_options(),
+        ))
+        .expect("CreateTopics through librdkafka");
+        assert!(
+            results.iter().all(|r| r.is_ok()),
+            "librdkafka's CreateTopics v4 is permissive, yet {topic} was refused: {results:?}"
+        );
+    }
+    let grown =
+        block_on(admin.create_partitions([&NewPartitions::new(&second, 4)], &admin_options()))
+            .expect("CreatePartitions through librdkafka");
+    assert!(
+        grown.iter().all(|r| r.is_ok()),
+        "CreatePartitions v0 is permissive: {grown:?}"
+    );
+    let metadata = broker
+        .consumer()
+        .fetch_metadata(Some(&second), CLIENT_TIMEOUT)
+        .expect("metadata of the second topic");
+    assert_eq!(
+        metadata.topics()[0].partitions().len(),
+        4,
+        "the permissive CreatePartitions was not done"
+    );
+    let deleted = block_on(admin.delete_topics(&[second.as_str()], &admin_options()))
+        .expect("DeleteTopics through librdkafka");
+    assert!(
+        deleted.iter().all(|r| r.is_ok()),
+        "DeleteTopics v1 is permissive: {deleted:?}"
+    );
+    let throttled = quota_metric(
+        &broker,
+        "kafka_server_quota_throttled_responses_total",
+        "ControllerMutation",
+    );
+    assert!(
+        throttled >= 3.0,
+        "the requests over the mutation quota were not throttled ({throttled} throttled responses)"
+    );
+}

@@ -74,30 +74,13 @@ impl SecureBroker {
             &["kafka", "confluent_kafka"],
             "pip install kafka-python confluent-kafka",
         );
-        let json = format!(
-            "{{{}}}",
-            settings
-                .iter()
-                .map(|(k, v)| format!("{k:?}: {v:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        ClientSession {
-            program: python(),
-            script: [
-                env!("CARGO_MANIFEST_DIR"),
-                "tests",
-                "clients",
-                "security_session.py",
-            ]
-            .iter()
-            .collect(),
-            bootstrap: self.address(listener),
-            args: vec![client.to_string(), expect.to_string(), json],
-            dir: None,
-            env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
-            timeout_secs: SCRIPT_TIMEOUT_SECS,
-        }
+        let json = settings_json(settings);
+        python_session(
+            "security_session.py",
+            self.address(listener),
+            vec![client.to_string(), expect.to_string(), json],
+            SCRIPT_TIMEOUT_SECS,
+        )
         .run(&self.broker.log_tail());
     }
 
@@ -315,70 +298,6 @@ fn sasl_plain_authenticates_static_users_and_refuses_wrong_passwords() {
 
 // ------------------------------------------------------------------------- bad input
 
-mod wire {
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::messages::{
-        ApiKey, MetadataRequest, SaslAuthenticateRequest, SaslAuthenticateResponse,
-        SaslHandshakeRequest, SaslHandshakeResponse,
-    };
-    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-
-    use super::common::RawSocket;
-
-    pub fn body<M: Encodable>(message: &M, version: i16) -> Vec<u8> {
-        let mut buf = BytesMut::new();
-        message
-            .encode(&mut buf, version)
-            .expect("encode a request body");
-        buf.to_vec()
-    }
-
-    fn response<M: Decodable>(socket: &mut RawSocket, api: ApiKey, version: i16) -> M {
-        let frame = socket.read_frame().expect("a response frame");
-        let mut frame = Bytes::from(frame);
-        ironlog_protocol::frame::decode_response_header(&mut frame, api as i16, version)
-            .expect("a response header");
-        ironlog_protocol::frame::decode_body(&mut frame, api as i16, version, "response")
-            .expect("a response body")
-    }
-
-    pub fn handshake(
-        socket: &mut RawSocket,
-        mechanism: &str,
-        version: i16,
-    ) -> SaslHandshakeResponse {
-        let request = SaslHandshakeRequest::default()
-            .with_mechanism(StrBytes::from_string(mechanism.to_string()));
-        socket.send_raw_request(
-            ApiKey::SaslHandshake as i16,
-            version,
-            &body(&request, version),
-        );
-        response(socket, ApiKey::SaslHandshake, version)
-    }
-
-    pub fn authenticate(socket: &mut RawSocket, token: &[u8]) -> SaslAuthenticateResponse {
-        let request =
-            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(token));
-        socket.send_raw_request(ApiKey::SaslAuthenticate as i16, 2, &body(&request, 2));
-        response(socket, ApiKey::SaslAuthenticate, 2)
-    }
-
-    pub fn send_metadata(socket: &mut RawSocket) {
-        socket.send_raw_request(
-            ApiKey::Metadata as i16,
-            12,
-            &body(&MetadataRequest::default(), 12),
-        );
-    }
-
-    pub fn metadata_answers(socket: &mut RawSocket) -> bool {
-        send_metadata(socket);
-        let frame = socket.read_frame().expect("a Metadata response");
-        frame.len() > 8
-    }
-}
-
 /// How long the broker may take to close a connection it must close (generous: the
 /// machine may be busy); `authentication.timeout.ms` is 3 s in these tests.
 const CLOSE_WITHIN: Duration = Duration::from_secs(20);
@@ -396,18 +315,18 @@ fn sasl_frames_out_of_place_or_malformed_close_only_their_connection() {
     // SASL on the plaintext listener: Kafka's ILLEGAL_SASL_STATE, and the connection serves on.
     let mut plain = RawSocket::connect(secure.broker.bootstrap());
     assert_eq!(
-        wire::handshake(&mut plain, "PLAIN", 1).error_code,
+        plain.sasl_handshake("PLAIN", 1).error_code,
         ILLEGAL_SASL_STATE,
         "SaslHandshake on a PLAINTEXT listener"
     );
     assert!(
-        wire::metadata_answers(&mut plain),
+        plain.metadata_answers(),
         "the plaintext connection stopped serving"
     );
 
     // A request other than ApiVersions / SaslHandshake before authenticating.
     let mut early = RawSocket::connect(&sasl);
-    wire::send_metadata(&mut early);
+    early.send_metadata();
     assert!(
         early.closed_by_broker_within(CLOSE_WITHIN),
         "Metadata before SASL authentication was not refused"
@@ -415,7 +334,7 @@ fn sasl_frames_out_of_place_or_malformed_close_only_their_connection() {
 
     // A mechanism the listener does not enable.
     let mut unknown = RawSocket::connect(&sasl);
-    let answer = wire::handshake(&mut unknown, "GSSAPI", 1);
+    let answer = unknown.sasl_handshake("GSSAPI", 1);
     assert_eq!(
         answer.error_code, UNSUPPORTED_SASL_MECHANISM,
         "GSSAPI is not enabled"
@@ -438,11 +357,11 @@ fn sasl_frames_out_of_place_or_malformed_close_only_their_connection() {
     ] {
         let mut bad = RawSocket::connect(&sasl);
         assert_eq!(
-            wire::handshake(&mut bad, mechanism, 1).error_code,
+            bad.sasl_handshake(mechanism, 1).error_code,
             0,
             "{mechanism} handshake"
         );
-        let answer = wire::authenticate(&mut bad, token);
+        let answer = bad.sasl_authenticate(token);
         assert_eq!(
             answer.error_code, SASL_AUTHENTICATION_FAILED,
             "a malformed {mechanism} token"
@@ -472,7 +391,7 @@ fn sasl_frames_out_of_place_or_malformed_close_only_their_connection() {
     // SaslHandshake v0: the tokens are bare frames; PLAIN answers with an empty one.
     let mut v0 = RawSocket::connect(&sasl);
     assert_eq!(
-        wire::handshake(&mut v0, "PLAIN", 0).error_code,
+        v0.sasl_handshake("PLAIN", 0).error_code,
         0,
         "SaslHandshake v0"
     );
@@ -483,18 +402,15 @@ fn sasl_frames_out_of_place_or_malformed_close_only_their_connection() {
         Vec::<u8>::new()
     );
     assert!(
-        wire::metadata_answers(&mut v0),
+        v0.metadata_answers(),
         "a v0-authenticated connection is served"
     );
     // Authenticated: another handshake is out of place.
-    assert_eq!(
-        wire::handshake(&mut v0, "PLAIN", 1).error_code,
-        ILLEGAL_SASL_STATE
-    );
+    assert_eq!(v0.sasl_handshake("PLAIN", 1).error_code, ILLEGAL_SASL_STATE);
 
     // Everyone else was served throughout.
     assert!(
-        wire::metadata_answers(&mut plain),
+        plain.metadata_answers(),
         "the plaintext connection stopped serving"
     );
     secure.kcat_roundtrip(
@@ -511,7 +427,7 @@ fn tls_garbage_and_endless_handshakes_are_cut_off() {
     http.send_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("write");
     let mut plaintext_on_tls = RawSocket::connect(&secure.address("SASL_SSL"));
-    wire::send_metadata(&mut plaintext_on_tls);
+    plaintext_on_tls.send_metadata();
     for (what, socket) in [
         ("plain HTTP on SSL", &mut http),
         ("plain Kafka on SASL_SSL", &mut plaintext_on_tls),
@@ -530,7 +446,7 @@ fn tls_garbage_and_endless_handshakes_are_cut_off() {
     let mut silent_sasl = RawSocket::connect(&secure.address("SASL_PLAINTEXT"));
     let mut stalled_sasl = RawSocket::connect(&secure.address("SASL_PLAINTEXT"));
     assert_eq!(
-        wire::handshake(&mut stalled_sasl, "SCRAM-SHA-512", 1).error_code,
+        stalled_sasl.sasl_handshake("SCRAM-SHA-512", 1).error_code,
         0
     );
     for (what, socket) in [
@@ -563,11 +479,20 @@ fn tls_garbage_and_endless_handshakes_are_cut_off() {
         !idle_plain.closed_by_broker_within(Duration::from_secs(4)),
         "an idle plaintext connection was closed"
     );
-    assert!(wire::metadata_answers(&mut idle_plain));
+    assert!(idle_plain.metadata_answers());
     secure.kcat_roundtrip("SSL", &ssl_settings(&secure.ca()));
 }
 
 // ------------------------------------------------------------------------------ SCRAM
+
+/// librdkafka `settings` as the client scripts take them: one JSON object.
+fn settings_json(settings: &[(&str, String)]) -> String {
+    let fields: Vec<String> = settings
+        .iter()
+        .map(|(k, v)| format!("{k:?}: {v:?}"))
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
 
 /// Creates `user`'s SCRAM credentials through the admin API, connected as `admin_settings`.
 fn create_scram_user(
@@ -578,30 +503,13 @@ fn create_scram_user(
     password: &str,
 ) {
     require_python_modules(&["confluent_kafka"], "pip install confluent-kafka");
-    let json = format!(
-        "{{{}}}",
-        admin_settings
-            .iter()
-            .map(|(k, v)| format!("{k:?}: {v:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    ClientSession {
-        program: python(),
-        script: [
-            env!("CARGO_MANIFEST_DIR"),
-            "tests",
-            "clients",
-            "scram_admin.py",
-        ]
-        .iter()
-        .collect(),
-        bootstrap: secure.address(listener),
-        args: vec![json, user.to_string(), password.to_string()],
-        dir: None,
-        env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
-        timeout_secs: SCRIPT_TIMEOUT_SECS,
-    }
+    let json = settings_json(admin_settings);
+    python_session(
+        "scram_admin.py",
+        secure.address(listener),
+        vec![json, user.to_string(), password.to_string()],
+        SCRIPT_TIMEOUT_SECS,
+    )
     .run(&secure.broker.log_tail());
 }
 
@@ -740,18 +648,8 @@ fn the_documented_security_properties_work_on_a_fresh_data_dir() {
             .to_string()
     };
     let run = |script: &str, bootstrap: String, args: Vec<String>| {
-        ClientSession {
-            program: python(),
-            script: [env!("CARGO_MANIFEST_DIR"), "tests", "clients", script]
-                .iter()
-                .collect(),
-            bootstrap,
-            args,
-            dir: None,
-            env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
-            timeout_secs: SCRIPT_TIMEOUT_SECS,
-        }
-        .run(&std::fs::read_to_string(&log).unwrap_or_default())
+        python_session(script, bootstrap, args, SCRIPT_TIMEOUT_SECS)
+            .run(&std::fs::read_to_string(&log).unwrap_or_default())
     };
     require_python_modules(&["confluent_kafka"], "pip install confluent-kafka");
     run(

@@ -39,3 +39,26 @@ pub async fn publish(
         tracing::warn!(reason, error = %e, "cannot write an Event");
     }
 }
+
+/// Publishes an Event that is never folded into an earlier one's series: for Events whose
+/// note is the news (which pod a roll restarted, which configs changed), since a series
+/// keeps its first note. Best effort, as [`publish`].
+pub async fn publish_distinct(
+    client: &Client,
+    regarding: &ObjectReference,
+    warning: bool,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    // a recorder of its own: nothing cached to fold into
+    publish(
+        &recorder(client.clone()),
+        regarding,
+        warning,
+        reason,
+        action,
+        note,
+    )
+    .await;
+}

@@ -2,6 +2,8 @@
 //! `User` and `Connector` custom resources into a running cluster.
 //!
 //! - [`backoff`]: exponential retry delays per failing object.
+//! - [`balance`]: the built-in balancer (a pure planner: a cluster model in, partition moves
+//!   and leader changes out).
 //! - [`crd`]: the custom resource types and the CRD manifests generated from them.
 //! - [`controller`]: what every controller's reconcile shares (timing, retries, status).
 //! - [`events`]: the Events that say what the operator did and why.
@@ -15,6 +17,7 @@
 //!   REST API).
 
 pub mod backoff;
+pub mod balance;
 pub mod cluster;
 pub mod connect_rest;
 pub mod connector;

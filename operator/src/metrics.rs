@@ -52,6 +52,7 @@ pub struct Metrics {
     brokers_registered: IntGaugeVec,
     under_replicated: IntGaugeVec,
     offline: IntGaugeVec,
+    balance_moves_remaining: IntGaugeVec,
     observers: std::sync::Mutex<Vec<Observer>>,
 }
 
@@ -121,7 +122,12 @@ impl Metrics {
         registry.register(Box::new(brokers_ready.clone()))?;
         registry.register(Box::new(brokers_registered.clone()))?;
         registry.register(Box::new(under_replicated.clone()))?;
+        let balance_moves_remaining = cluster_gauge(
+            "ironlog_operator_cluster_balance_moves_remaining",
+            "Partition moves the balancer has in flight or next, as its status reports them.",
+        )?;
         registry.register(Box::new(offline.clone()))?;
+        registry.register(Box::new(balance_moves_remaining.clone()))?;
         Ok(Arc::new(Metrics {
             registry,
             reconciliations,
@@ -133,6 +139,7 @@ impl Metrics {
             brokers_registered,
             under_replicated,
             offline,
+            balance_moves_remaining,
             observers: std::sync::Mutex::new(Vec::new()),
         }))
     }
@@ -184,6 +191,11 @@ impl Metrics {
                         metrics.brokers.with_label_values(&labels).set(total);
                     }
                 }
+                let remaining = status.balance.as_ref().map_or(0, |b| b.moves_remaining);
+                metrics
+                    .balance_moves_remaining
+                    .with_label_values(&[namespace.as_str(), name.as_str()])
+                    .set(remaining);
             }
         }));
     }
@@ -237,6 +249,7 @@ impl Metrics {
         self.conditions.reset();
         self.brokers.reset();
         self.brokers_ready.reset();
+        self.balance_moves_remaining.reset();
         for observer in observers.iter() {
             observer(self);
         }
@@ -360,6 +373,12 @@ mod tests {
         );
         assert!(
             text.contains(r#"ironlog_operator_cluster_brokers{cluster="a",namespace="kafka"} 3"#)
+        );
+        assert!(
+            text.contains(
+                r#"ironlog_operator_cluster_balance_moves_remaining{cluster="a",namespace="kafka"} 0"#
+            ),
+            "no balance gauge for a cluster that is not balancing:\n{text}"
         );
     }
 

@@ -220,26 +220,7 @@ async fn ready_when(
     reason: &str,
     check: impl Fn(&Connector) -> bool,
 ) -> Connector {
-    let api: Api<Connector> = Api::namespaced(client.clone(), ns);
-    let check = &check;
-    wait_until(
-        CONVERGE_TIMEOUT,
-        &format!("Connector {name} is Ready={status} ({reason}) at its generation"),
-        || {
-            let api = api.clone();
-            async move {
-                let c = api.get(name).await.ok()?;
-                let st = c.status.as_ref()?;
-                let ready = st.conditions.iter().find(|c| c.type_ == "Ready")?;
-                (ready.status == status
-                    && ready.reason == reason
-                    && st.observed_generation == c.metadata.generation
-                    && check(&c))
-                .then_some(c.clone())
-            }
-        },
-    )
-    .await
+    common::ready_at_generation(client, ns, name, (status, reason), CONVERGE_TIMEOUT, check).await
 }
 
 fn connector_state(c: &Connector) -> Option<&str> {

@@ -43,6 +43,60 @@ fn crds_in_the_repository_are_generated_from_the_types() {
     );
 }
 
+/// Words a YAML 1.1 parser (kubectl's and helm's) reads as a boolean or null when unquoted.
+const YAML_1_1_NON_STRINGS: &[&str] = &[
+    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "~",
+];
+
+/// Every `enum` value under `schema`, with where it is.
+fn enum_values(schema: &Value, at: &str, found: &mut Vec<(String, String)>) {
+    match schema {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                if key == "enum" {
+                    for v in value.as_array().into_iter().flatten() {
+                        if let Some(s) = v.as_str() {
+                            found.push((at.to_string(), s.to_string()));
+                        }
+                    }
+                } else {
+                    enum_values(value, &format!("{at}.{key}"), found);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                enum_values(item, &format!("{at}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A user writes enum values unquoted (`mode: off`); kubectl and helm read YAML 1.1, where
+/// such a word is a boolean, and the API server would refuse the spec (helm's own copy of
+/// the CRD would even hold `false` in the enum).
+#[test]
+fn no_enum_value_is_a_word_yaml_1_1_reads_as_a_boolean_or_null() {
+    let mut bad = Vec::new();
+    for (file, crd) in ironlog_operator::crd::crds() {
+        let crd = serde_json::to_value(&crd).expect("a CRD is JSON");
+        let mut found = Vec::new();
+        enum_values(&crd["spec"], file, &mut found);
+        bad.extend(
+            found
+                .into_iter()
+                .filter(|(_, v)| YAML_1_1_NON_STRINGS.contains(&v.to_lowercase().as_str()))
+                .map(|(at, v)| format!("{at}: {v:?}")),
+        );
+    }
+    assert!(
+        bad.is_empty(),
+        "enum values that unquoted YAML 1.1 reads as booleans or null:\n{}",
+        bad.join("\n")
+    );
+}
+
 #[tokio::test]
 async fn the_crds_install_and_every_example_applies() {
     let (_, client) = plane(SPEC).await;
@@ -199,6 +253,14 @@ async fn bad_specs_are_refused_by_the_api_server_saying_why() {
             "should match",
         ),
         (
+            "a deleteClaim that is no boolean",
+            bad(
+                "delete-claim",
+                cluster_with("nodePools.0.storage.deleteClaim", json!("yes")),
+            ),
+            "expected boolean",
+        ),
+        (
             "no listener",
             bad("no-listener", cluster_with("listeners", json!([]))),
             "should have at least 1 items",
@@ -255,6 +317,14 @@ async fn bad_specs_are_refused_by_the_api_server_saying_why() {
                 cluster_with("listeners.0.authentication", json!({"type": "tls"})),
             ),
             "authentication type tls needs tls: true",
+        ),
+        (
+            "oauth authentication without its settings",
+            bad(
+                "oauth-settings",
+                cluster_with("listeners.0.authentication", json!({"type": "oauth"})),
+            ),
+            "oauth settings are required with type oauth and apply to it only",
         ),
         (
             "two pools without node id ranges",
@@ -375,6 +445,136 @@ async fn immutable_fields_cannot_change_after_creation() {
             Err(kube::Error::Api(status)) => assert!(
                 status.code == 422 && status.message.contains(expected),
                 "{what}: refused with {} \"{}\", expected 422 saying \"{expected}\"",
+                status.code,
+                status.message
+            ),
+            Err(e) => panic!("{what}: failed with {e}, expected a 422"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_quorums_controllers_cannot_change_but_broker_pools_can() {
+    let (_, client) = plane(SPEC).await;
+    install_crds(&client).await;
+    let ns = namespace(&client, "quorum").await;
+    let pools = |pools: Value| {
+        let mut spec = good_cluster_spec();
+        spec["nodePools"] = pools;
+        let mut object = cluster(spec);
+        object["metadata"]["name"] = json!("quorum");
+        object
+    };
+    let combined = |replicas: i32, roles: Value| {
+        json!({"name": "combined", "replicas": replicas, "nodeIdStart": 0, "roles": roles,
+               "storage": {"size": "1Gi"}})
+    };
+    let brokers = |replicas: i32| {
+        json!({"name": "brokers", "replicas": replicas, "nodeIdStart": 100,
+               "roles": ["broker"], "storage": {"size": "1Gi"}})
+    };
+    let both = json!(["broker", "controller"]);
+    apply(&client, &ns, &pools(json!([combined(3, both.clone())])))
+        .await
+        .unwrap_or_else(|e| panic!("the cluster was refused: {e}"));
+    // a broker pool comes, grows and goes
+    for (what, object) in [
+        (
+            "a broker pool added",
+            pools(json!([combined(3, both.clone()), brokers(1)])),
+        ),
+        (
+            "the broker pool grown",
+            pools(json!([combined(3, both.clone()), brokers(4)])),
+        ),
+        (
+            "the broker pool removed",
+            pools(json!([combined(3, both.clone())])),
+        ),
+    ] {
+        apply(&client, &ns, &object)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: refused: {e}"));
+    }
+    for (what, object) in [
+        (
+            "the controller pool grown",
+            pools(json!([combined(4, both.clone())])),
+        ),
+        (
+            "the controller pool shrunk",
+            pools(json!([combined(1, both.clone())])),
+        ),
+        (
+            "a second controller pool",
+            pools(json!([combined(3, both.clone()),
+                         {"name": "more", "replicas": 2, "nodeIdStart": 10,
+                          "roles": ["controller"], "storage": {"size": "1Gi"}}])),
+        ),
+    ] {
+        match apply(&client, &ns, &object).await {
+            Ok(_) => panic!("{what}: accepted, should have been refused"),
+            Err(kube::Error::Api(status)) => assert!(
+                status.code == 422
+                    && status
+                        .message
+                        .contains("the metadata quorum's controllers are fixed"),
+                "{what}: refused with {} \"{}\", expected 422 saying the controllers are fixed",
+                status.code,
+                status.message
+            ),
+            Err(e) => panic!("{what}: failed with {e}, expected a 422"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn authorization_is_fixed_at_creation_but_its_super_users_may_change() {
+    let (_, client) = plane(SPEC).await;
+    install_crds(&client).await;
+    let ns = namespace(&client, "authz").await;
+    let named = |name: &str, authorization: Option<Value>| {
+        let mut spec = good_cluster_spec();
+        if let Some(a) = authorization {
+            spec["authorization"] = a;
+        }
+        let mut object = cluster(spec);
+        object["metadata"]["name"] = json!(name);
+        object
+    };
+    let simple = |users: Value| json!({"type": "simple", "superUsers": users});
+    apply(&client, &ns, &named("open", None))
+        .await
+        .unwrap_or_else(|e| panic!("the open cluster was refused: {e}"));
+    apply(
+        &client,
+        &ns,
+        &named("guarded", Some(simple(json!(["User:admin"])))),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the guarded cluster was refused: {e}"));
+    apply(
+        &client,
+        &ns,
+        &named("guarded", Some(simple(json!(["User:admin", "User:ops"])))),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("changing the super users was refused: {e}"));
+    for (what, object) in [
+        (
+            "authorization turned on",
+            named("open", Some(simple(json!([])))),
+        ),
+        ("authorization turned off", named("guarded", None)),
+    ] {
+        match apply(&client, &ns, &object).await {
+            Ok(_) => panic!("{what}: accepted, should have been refused"),
+            Err(kube::Error::Api(status)) => assert!(
+                status.code == 422
+                    && status
+                        .message
+                        .contains("authorization is fixed at creation"),
+                "{what}: refused with {} \"{}\", expected 422 saying authorization is fixed",
                 status.code,
                 status.message
             ),

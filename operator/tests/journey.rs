@@ -16,19 +16,18 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ironlog_testkit::control_plane::{ControlPlaneBinaries, ControlPlaneHandle, ControlPlaneSpec};
-use ironlog_testkit::node_agent::{AgentConfig, ImageConfig, NodeAgent};
+use ironlog_testkit::control_plane::ControlPlaneSpec;
 use ironlog_testkit::{BootstrapServers, KafkaClients};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use rdkafka::consumer::Consumer;
 
-use common::{broker_binary, plane, repo_root, wait_until};
+use common::cluster::{
+    broker_agent, is_ready, kubectl, pods, write_manifest, FailureLogs, Operator,
+};
+use common::{plane, repo_root, wait_until};
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
     controller_manager: true,
@@ -38,227 +37,9 @@ const SPEC: ControlPlaneSpec = ControlPlaneSpec {
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a step after that (a topic, a pod's return, the clean-up) may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(180);
-/// How long one kubectl command may run.
-const KUBECTL_TIMEOUT: Duration = Duration::from_secs(360);
 const ZONES: [&str; 3] = ["zone-a", "zone-b", "zone-c"];
 const RECORDS_BEFORE: usize = 200;
 const RECORDS_AFTER: usize = 100;
-
-/// `kubectl` against the plane, bounded by [`KUBECTL_TIMEOUT`]; its stdout, or a panic
-/// quoting its stderr.
-fn kubectl(plane: &ControlPlaneHandle, args: &[&str]) -> String {
-    let binary = ControlPlaneBinaries::locate().kubectl;
-    assert!(
-        binary.is_file(),
-        "{} is missing: build it with operator/tests/k8s/build.sh",
-        binary.display()
-    );
-    let dir = tempfile::tempdir().expect("a temp dir for kubectl's output");
-    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-    let mut child = Command::new(&binary)
-        .args(args)
-        .env("KUBECONFIG", &plane.kubeconfig)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("kubectl's stdout file"))
-        .stderr(std::fs::File::create(&err).expect("kubectl's stderr file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
-    let deadline = Instant::now() + KUBECTL_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for kubectl") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "kubectl {} ran longer than {KUBECTL_TIMEOUT:?}",
-                args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = std::fs::read_to_string(&out).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
-    assert!(
-        status.success(),
-        "kubectl {} failed ({status}):\n{stderr}{stdout}",
-        args.join(" ")
-    );
-    stdout
-}
-
-/// The broker image as the repository's Dockerfile builds it: the broker stage's
-/// `ENTRYPOINT`, `CMD`, `ENV` and `WORKDIR` (and those of the stage it is built from).
-fn broker_image() -> ImageConfig {
-    let text = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("the Dockerfile");
-    // logical lines: continuations joined, comments dropped
-    let mut lines: Vec<String> = Vec::new();
-    let mut pending = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('#') {
-            continue;
-        }
-        match trimmed.strip_suffix('\\') {
-            Some(head) => {
-                pending.push_str(head);
-                pending.push(' ');
-            }
-            None => {
-                pending.push_str(trimmed);
-                lines.push(std::mem::take(&mut pending));
-            }
-        }
-    }
-    // stage name → (base stage, its instructions)
-    let mut stages: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in &lines {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if words
-            .first()
-            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
-        {
-            let base = words.get(1).copied().unwrap_or_default().to_string();
-            let name = match words.get(2) {
-                Some(w) if w.eq_ignore_ascii_case("AS") => {
-                    words.get(3).copied().unwrap_or_default()
-                }
-                _ => "",
-            };
-            stages.insert(name.to_string(), (base, Vec::new()));
-            current = Some(name.to_string());
-        } else if let Some(stage) = current.as_ref().and_then(|c| stages.get_mut(c)) {
-            stage.1.push(line.clone());
-        }
-    }
-    let mut chain = Vec::new();
-    let mut stage = "broker".to_string();
-    while let Some((base, instructions)) = stages.get(&stage) {
-        chain.push(instructions.clone());
-        stage = base.clone();
-    }
-    assert!(!chain.is_empty(), "the Dockerfile has no `broker` stage");
-    let json_words = |rest: &str| -> Vec<String> {
-        serde_json::from_str(rest.trim())
-            .unwrap_or_else(|e| panic!("not an exec-form JSON array: {rest}: {e}"))
-    };
-    let mut image = ImageConfig::default();
-    for instructions in chain.iter().rev() {
-        for line in instructions {
-            let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-            match word.to_ascii_uppercase().as_str() {
-                "ENTRYPOINT" => image.entrypoint = json_words(rest),
-                "CMD" => image.cmd = json_words(rest),
-                "WORKDIR" => image.working_dir = Some(rest.trim().to_string()),
-                "ENV" => {
-                    for pair in rest.split_whitespace() {
-                        if let Some((k, v)) = pair.split_once('=') {
-                            image.env.insert(k.to_string(), v.to_string());
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    assert_eq!(
-        image.entrypoint.first().map(String::as_str),
-        Some("ironlog"),
-        "the broker image runs ironlog: {image:?}"
-    );
-    image
-}
-
-/// The operator binary in the cluster's network; stopped (SIGTERM, then killed) on drop.
-struct Operator {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Operator {
-    fn start(agent: &NodeAgent, namespace: &str) -> Operator {
-        let log = agent.dir().join("operator.log");
-        let file = std::fs::File::create(&log).expect("the operator's log file");
-        let child = agent
-            .in_cluster_command(
-                "operator",
-                Path::new(env!("CARGO_BIN_EXE_ironlog-operator")),
-            )
-            .args([
-                "run",
-                "--namespace",
-                namespace,
-                "--metrics-address",
-                "0.0.0.0:8080",
-            ])
-            .env("KUBECONFIG", agent.in_cluster_kubeconfig())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .expect("the operator starts");
-        Operator { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child, not yet reaped.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Prints the agent's and the operator's logs when the test fails (panics) with them alive.
-struct FailureLogs<'a> {
-    agent: &'a NodeAgent,
-    operator: &'a Operator,
-}
-
-impl Drop for FailureLogs<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "=== hosts:\n{}\n=== operator log:\n{}\n=== pod logs:\n{}",
-                self.agent.hosts(),
-                self.operator.log(),
-                self.agent.logs()
-            );
-        }
-    }
-}
-
-fn write_manifest(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    let mut file = std::fs::File::create(&path).expect("a manifest file");
-    file.write_all(text.as_bytes()).expect("write the manifest");
-    path
-}
-
-async fn pods(client: &kube::Client, ns: &str, cluster: &str) -> Vec<Pod> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default().labels(&format!("ironlog.dev/cluster={cluster}")))
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default()
-}
 
 /// `GET path` over plain HTTP/1.1: the body of a 200 answer, or `None`.
 async fn http_get(address: std::net::IpAddr, port: u16, path: &str) -> Option<String> {
@@ -276,13 +57,6 @@ async fn http_get(address: std::net::IpAddr, port: u16, path: &str) -> Option<St
     tokio::time::timeout(Duration::from_secs(10), attempt)
         .await
         .ok()?
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,16 +80,7 @@ async fn a_user_applies_a_cluster_with_kubectl_and_it_serves_clients_and_survive
         ],
     );
 
-    let agent = NodeAgent::start(
-        handle,
-        AgentConfig {
-            zones: ZONES.iter().map(|z| z.to_string()).collect(),
-            images: BTreeMap::from([("ironlog".to_string(), broker_image())]),
-            programs: BTreeMap::from([("ironlog".to_string(), broker_binary())]),
-            settings: Default::default(),
-        },
-    )
-    .await;
+    let agent = broker_agent(handle, &ZONES).await;
     let operator = Operator::start(&agent, &ns);
     let _logs = FailureLogs {
         agent: &agent,

@@ -7,8 +7,12 @@
 //! KafkaCluster and a Topic (against a real broker) without one refused API call — the
 //! chart's Role grants what the operator uses.
 //!
+//! The chart's ServiceMonitor and PrometheusRule are dry-run too, against the Prometheus
+//! Operator's own CRDs installed for the test.
+//!
 //! helm is built from its Go module by `operator/tests/k8s/build.sh` (test.sh runs it when
-//! absent); a missing helm fails these tests, saying how to build it.
+//! absent), which also fetches those CRDs from the Prometheus Operator's Go module; a missing
+//! helm or CRD fails these tests, saying how to get it.
 
 mod common;
 
@@ -16,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ironlog_testkit::control_plane::{helm_binary, ControlPlaneHandle, ControlPlaneSpec};
+use ironlog_testkit::control_plane::{
+    helm_binary, prometheus_operator_crds, ControlPlaneHandle, ControlPlaneSpec,
+};
 use ironlog_testkit::TestBroker;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::authentication::v1::TokenRequest;
@@ -29,8 +35,8 @@ use kube::Client;
 use serde_json::{json, Value};
 
 use common::{
-    apply, broker_binary, documents, install_crds, namespace, plane, repo_root, wait_until,
-    TEST_MANAGER,
+    apply, broker_binary, documents, install_crd_files, install_crds, namespace, plane, repo_root,
+    wait_until, TEST_MANAGER,
 };
 
 /// Only the API server: nothing here needs pods.
@@ -41,8 +47,6 @@ const SPEC: ControlPlaneSpec = ControlPlaneSpec {
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Bound on one helm command.
 const HELM_TIMEOUT: Duration = Duration::from_secs(120);
-/// The kinds of the Prometheus Operator, whose CRDs this API server does not have.
-const PROMETHEUS_OPERATOR_GROUP: &str = "monitoring.coreos.com/";
 
 fn chart() -> PathBuf {
     repo_root().join("charts/ironlog-operator")
@@ -164,23 +168,10 @@ async fn dry_run(
     api.patch(&name, &params, &Patch::Apply(&object)).await
 }
 
-/// Dry-runs every object of `objects`; returns how many went, and the Prometheus Operator
-/// objects set aside (this API server has no CRDs for them).
-async fn dry_run_all(
-    client: &Client,
-    namespace: &str,
-    objects: &[Value],
-    what: &str,
-) -> Vec<Value> {
-    let mut set_aside = Vec::new();
+/// Dry-runs every object of `objects` (the Prometheus Operator's kinds included: the test
+/// installs their CRDs).
+async fn dry_run_all(client: &Client, namespace: &str, objects: &[Value], what: &str) {
     for object in objects {
-        if object["apiVersion"]
-            .as_str()
-            .is_some_and(|v| v.starts_with(PROMETHEUS_OPERATOR_GROUP))
-        {
-            set_aside.push(object.clone());
-            continue;
-        }
         let answer = dry_run(client, namespace, object)
             .await
             .unwrap_or_else(|e| {
@@ -196,7 +187,6 @@ async fn dry_run_all(
             kind_and_name(object)
         );
     }
-    set_aside
 }
 
 fn find<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
@@ -211,11 +201,11 @@ fn find<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
         })
 }
 
-/// What this API server cannot dry-run, checked against what it must match: the
-/// ServiceMonitor selects the metrics Service by its labels and scrapes its port by name;
-/// the PrometheusRule's groups are the rules file's (which promtool tests).
-fn check_prometheus_operator_objects(objects: &[Value], set_aside: &[Value]) {
-    let monitor = find(set_aside, "ServiceMonitor");
+/// What the dry-run cannot tell: the ServiceMonitor selects the metrics Service by its
+/// labels and scrapes its port by name; the PrometheusRule's groups are the rules file's
+/// (which promtool tests).
+fn check_prometheus_operator_objects(objects: &[Value]) {
+    let monitor = find(objects, "ServiceMonitor");
     let service = objects
         .iter()
         .find(|o| {
@@ -249,7 +239,7 @@ fn check_prometheus_operator_objects(objects: &[Value], set_aside: &[Value]) {
         "the alert rules expect job=\"ironlog-operator\", the ServiceMonitor's jobLabel {job_label}"
     );
 
-    let rule = find(set_aside, "PrometheusRule");
+    let rule = find(objects, "PrometheusRule");
     let rules_file = chart().join("files/ironlog-operator-rules.yml");
     let file: Value =
         serde_yaml_ng::from_str(&std::fs::read_to_string(&rules_file).expect("the rules file"))
@@ -315,16 +305,7 @@ fn the_chart_renders_its_dashboard_and_rules_as_the_files_are() {
     );
     assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
 
-    let set_aside: Vec<Value> = objects
-        .iter()
-        .filter(|o| {
-            o["apiVersion"]
-                .as_str()
-                .is_some_and(|v| v.starts_with(PROMETHEUS_OPERATOR_GROUP))
-        })
-        .cloned()
-        .collect();
-    check_prometheus_operator_objects(&objects, &set_aside);
+    check_prometheus_operator_objects(&objects);
 
     // watchNamespace: a Role there, no cluster-wide rights, and the operator told so
     let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
@@ -392,6 +373,8 @@ fn the_chart_renders_its_dashboard_and_rules_as_the_files_are() {
 async fn every_rendered_manifest_example_and_crd_passes_server_side_dry_run() {
     let (_, client) = plane(SPEC).await;
     install_crds(&client).await;
+    // the chart's ServiceMonitor and PrometheusRule go through the same dry-run
+    install_crd_files(&client, &prometheus_operator_crds()).await;
     let ns = namespace(&client, "dry-run").await;
 
     // the CRDs as a user applies them (already there: the dry-run is an update)
@@ -416,11 +399,7 @@ async fn every_rendered_manifest_example_and_crd_passes_server_side_dry_run() {
         let objects = documents(&std::fs::read_to_string(&path).expect("an example"));
         examples += objects.len();
         let what = path.display().to_string();
-        let set_aside = dry_run_all(&client, &ns, &objects, &what).await;
-        assert!(
-            set_aside.is_empty(),
-            "{what} holds Prometheus Operator objects"
-        );
+        dry_run_all(&client, &ns, &objects, &what).await;
     }
     assert!(
         examples >= 5,
@@ -431,14 +410,8 @@ async fn every_rendered_manifest_example_and_crd_passes_server_side_dry_run() {
     let defaults = render("dry", &ns, &[]);
     dry_run_all(&client, &ns, &defaults, "helm template (defaults)").await;
     let everything = render("dry", &ns, &all_options(&ns));
-    let set_aside = dry_run_all(&client, &ns, &everything, "helm template (every option)").await;
-    eprintln!(
-        "not dry-run (this API server has no Prometheus Operator CRDs), checked against the \
-         Service and the rules file instead: {:?}",
-        set_aside.iter().map(kind_and_name).collect::<Vec<_>>()
-    );
-    assert_eq!(set_aside.len(), 2, "a ServiceMonitor and a PrometheusRule");
-    check_prometheus_operator_objects(&everything, &set_aside);
+    dry_run_all(&client, &ns, &everything, "helm template (every option)").await;
+    check_prometheus_operator_objects(&everything);
 }
 
 /// The operator binary a test started: stopped (SIGTERM, then kill) when dropped, its log

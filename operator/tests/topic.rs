@@ -89,23 +89,9 @@ async fn topic_configs(broker: &TestBroker, name: &str) -> Vec<(String, String)>
 /// Waits until Topic `name` has `Ready` at `status` with `reason`, observed at its current
 /// generation; returns it.
 async fn ready(client: &Client, ns: &str, name: &str, status: &str, reason: &str) -> Topic {
-    let api: Api<Topic> = Api::namespaced(client.clone(), ns);
-    wait_until(
-        CONVERGE_TIMEOUT,
-        &format!("Topic {name} is Ready={status} ({reason}) at its generation"),
-        || {
-            let api = api.clone();
-            async move {
-                let topic = api.get(name).await.ok()?;
-                let st = topic.status.as_ref()?;
-                let c = st.conditions.iter().find(|c| c.type_ == "Ready")?;
-                (c.status == status
-                    && c.reason == reason
-                    && st.observed_generation == topic.metadata.generation)
-                    .then_some(topic.clone())
-            }
-        },
-    )
+    common::ready_at_generation(client, ns, name, (status, reason), CONVERGE_TIMEOUT, |_| {
+        true
+    })
     .await
 }
 

@@ -80,23 +80,9 @@ fn user(name: &str, spec: Value) -> Value {
 
 /// Waits until User `name` has `Ready` at `status` with `reason` at its generation.
 async fn ready(client: &Client, ns: &str, name: &str, status: &str, reason: &str) -> User {
-    let api: Api<User> = Api::namespaced(client.clone(), ns);
-    wait_until(
-        CONVERGE_TIMEOUT,
-        &format!("User {name} is Ready={status} ({reason}) at its generation"),
-        || {
-            let api = api.clone();
-            async move {
-                let user = api.get(name).await.ok()?;
-                let st = user.status.as_ref()?;
-                let c = st.conditions.iter().find(|c| c.type_ == "Ready")?;
-                (c.status == status
-                    && c.reason == reason
-                    && st.observed_generation == user.metadata.generation)
-                    .then_some(user.clone())
-            }
-        },
-    )
+    common::ready_at_generation(client, ns, name, (status, reason), CONVERGE_TIMEOUT, |_| {
+        true
+    })
     .await
 }
 

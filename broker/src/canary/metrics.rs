@@ -16,6 +16,7 @@ use prometheus::{
 };
 
 use super::tracker::{LostReason, ReadOutcome};
+use crate::metrics::registered;
 
 /// Latency buckets, seconds (Prometheus's base unit): from a fast local cluster to a
 /// stalled one.
@@ -80,9 +81,7 @@ fn counter(
     help: &str,
     labels: &[&str],
 ) -> prometheus::Result<IntCounterVec> {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(c.clone()))?;
-    Ok(c)
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
 }
 
 fn gauge(
@@ -91,18 +90,17 @@ fn gauge(
     help: &str,
     labels: &[&str],
 ) -> prometheus::Result<IntGaugeVec> {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(g.clone()))?;
-    Ok(g)
+    registered(registry, IntGaugeVec::new(Opts::new(name, help), labels)?)
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str) -> prometheus::Result<HistogramVec> {
-    let h = HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
-        &["partition", "broker"],
-    )?;
-    registry.register(Box::new(h.clone()))?;
-    Ok(h)
+    registered(
+        registry,
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
+            &["partition", "broker"],
+        )?,
+    )
 }
 
 const PB: &[&str] = &["partition", "broker"];
@@ -110,26 +108,32 @@ const PB: &[&str] = &["partition", "broker"];
 impl CanaryMetrics {
     pub(crate) fn new(topic: &str, run_id: &str) -> prometheus::Result<Arc<CanaryMetrics>> {
         let registry = Registry::new();
-        let info = IntGaugeVec::new(
-            Opts::new(
-                "ironlog_canary_info",
-                "The canary's topic and run id (value 1).",
-            ),
-            &["topic", "run_id", "version"],
+        let info = registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "ironlog_canary_info",
+                    "The canary's topic and run id (value 1).",
+                ),
+                &["topic", "run_id", "version"],
+            )?,
         )?;
-        registry.register(Box::new(info.clone()))?;
         info.with_label_values(&[topic, run_id, env!("CARGO_PKG_VERSION")])
             .set(1);
-        let brokers = IntGauge::new(
-            "ironlog_canary_brokers",
-            "Brokers in the cluster's metadata, as the canary last saw it.",
+        let brokers = registered(
+            &registry,
+            IntGauge::new(
+                "ironlog_canary_brokers",
+                "Brokers in the cluster's metadata, as the canary last saw it.",
+            )?,
         )?;
-        registry.register(Box::new(brokers.clone()))?;
-        let partitions = IntGauge::new(
-            "ironlog_canary_topic_partitions",
-            "Partitions of the canary topic, as the canary last saw it.",
+        let partitions = registered(
+            &registry,
+            IntGauge::new(
+                "ironlog_canary_topic_partitions",
+                "Partitions of the canary topic, as the canary last saw it.",
+            )?,
         )?;
-        registry.register(Box::new(partitions.clone()))?;
         let metrics = CanaryMetrics {
             produced: counter(&registry, "ironlog_canary_records_produced_total", "Canary records acknowledged (acks=all) by the partition's leader.", PB)?,
             produce_failed: counter(&registry, "ironlog_canary_records_produced_failed_total", "Canary records whose produce failed (an error, no answer in time, or no leader).", PB)?,

@@ -15,7 +15,7 @@ use ironlog_protocol::kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
 };
 use ironlog_protocol::kafka_protocol::messages::create_topics_request::{
-    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+    CreatableReplicaAssignment, CreatableTopic,
 };
 use ironlog_protocol::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use ironlog_protocol::kafka_protocol::messages::{
@@ -23,7 +23,7 @@ use ironlog_protocol::kafka_protocol::messages::{
 };
 use ironlog_protocol::kafka_protocol::protocol::StrBytes;
 use ironlog_protocol::kafka_protocol::ResponseError;
-use ironlog_protocol::{Client, Error, SendOptions, Target};
+use ironlog_protocol::{creatable_topic_configs, Client, Error, SendOptions, Target};
 
 /// Replication factor of the canary topic when the cluster has this many brokers or more.
 const REPLICATION_FACTOR_MAX: usize = 3;
@@ -211,16 +211,9 @@ async fn create(
             .with_num_partitions(-1)
             .with_replication_factor(-1)
             .with_assignments(assignments)
-            .with_configs(
-                configs
-                    .iter()
-                    .map(|(k, v)| {
-                        CreatableTopicConfig::default()
-                            .with_name(StrBytes::from_string(k.clone()))
-                            .with_value(Some(StrBytes::from_string(v.clone())))
-                    })
-                    .collect(),
-            )])
+            .with_configs(creatable_topic_configs(
+                configs.iter().map(|(k, v)| (k, v)),
+            ))])
         .with_timeout_ms(millis_i32(timeout));
     let created = client
         .send_with(

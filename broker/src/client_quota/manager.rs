@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::entity::{
-    self, CLIENT_ID, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE, PRODUCER_BYTE_RATE, USER,
+    self, CLIENT_ID, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE, PRODUCER_BYTE_RATE,
+    REQUEST_PERCENTAGE, USER,
 };
 use crate::metadata::MetadataImage;
 use crate::quota::SampledRate;
@@ -42,6 +43,8 @@ pub(crate) enum QuotaType {
     /// Partitions created or deleted by CreateTopics, CreatePartitions and DeleteTopics
     /// (`controller_mutation_rate`, KIP-599).
     ControllerMutation,
+    /// Request handler time, in percent of one thread (`request_percentage`).
+    Request,
 }
 
 impl QuotaType {
@@ -50,6 +53,7 @@ impl QuotaType {
             QuotaType::Produce => PRODUCER_BYTE_RATE,
             QuotaType::Fetch => CONSUMER_BYTE_RATE,
             QuotaType::ControllerMutation => CONTROLLER_MUTATION_RATE,
+            QuotaType::Request => REQUEST_PERCENTAGE,
         }
     }
 
@@ -59,6 +63,7 @@ impl QuotaType {
             QuotaType::Produce => "Produce",
             QuotaType::Fetch => "Fetch",
             QuotaType::ControllerMutation => "ControllerMutation",
+            QuotaType::Request => "Request",
         }
     }
 }
@@ -131,7 +136,12 @@ impl ClientQuotaManagers {
         let sensor = self.sensor(&mut sensors, key, now_ms);
         sensor.rate.record(value, now_ms);
         let (rate, window_size_ms) = sensor.rate.measure(now_ms);
-        throttle_time_ms(rate, applicable.bound, window_size_ms)
+        let throttle = throttle_time_ms(rate, applicable.bound, window_size_ms);
+        match quota_type {
+            // Kafka's request quota throttles for one quota window at most.
+            QuotaType::Request => throttle.min(self.window_ms as u64),
+            _ => throttle,
+        }
     }
 
     /// The sensor of `key` (created on first use), marked used at `now_ms`.
@@ -193,7 +203,7 @@ impl ClientQuotaManagers {
 
 /// Kafka's `QuotaUtils.throttleTime`: how long the client must stay quiet for `rate` to
 /// fall back to `bound` over `window_size_ms`.
-fn throttle_time_ms(rate: f64, bound: f64, window_size_ms: i64) -> u64 {
+pub(crate) fn throttle_time_ms(rate: f64, bound: f64, window_size_ms: i64) -> u64 {
     if rate <= bound || bound <= 0.0 {
         return 0;
     }

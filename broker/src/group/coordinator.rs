@@ -1952,46 +1952,29 @@ impl Ctx {
     // -------------------------------------------------------------- timers
 
     fn spawn_session_timer(&self, group_id: &str, incarnation: u64, member_id: &str) {
-        let ctx = self.clone();
-        let group_id = group_id.to_owned();
         let member_id = member_id.to_owned();
-        tokio::spawn(async move {
-            // Bounded by the member's life: each pass either expires it or sleeps until a
-            // deadline a heartbeat pushed out.
-            loop {
-                let deadline = {
-                    let mut st = ctx.shard.lock();
-                    let Some(g) = st.group(&group_id, incarnation) else {
-                        return;
-                    };
-                    let Some(m) = g.members.get(&member_id) else {
-                        return;
-                    };
-                    m.session_deadline
-                };
-                tokio::time::sleep_until(deadline).await;
-                let mut st = ctx.shard.lock();
-                let Some(g) = st.group(&group_id, incarnation) else {
-                    return;
-                };
+        let watched = member_id.clone();
+        // Bounded by the member's life: each pass either expires it or sleeps until a
+        // deadline a heartbeat pushed out.
+        self.spawn_deadline_timer(
+            group_id.to_owned(),
+            incarnation,
+            move |g| g.members.get(&watched).map(|m| m.session_deadline),
+            move |ctx, g, now| {
                 let Some(m) = g.members.get_mut(&member_id) else {
-                    return;
+                    return true;
                 };
-                let now = Instant::now();
-                if m.session_deadline > now {
-                    continue;
-                }
                 if m.is_awaiting_join() {
                     // A member waiting in JoinGroup is alive; the rebalance timeout bounds it.
                     m.session_deadline =
                         now + Duration::from_millis(m.session_timeout_ms.max(0) as u64);
-                    continue;
+                    return false;
                 }
                 ctx.remove_member(g, &member_id, "session timeout expired");
                 ctx.rebalance_after_removal(g, "member session expired");
-                return;
-            }
-        });
+                true
+            },
+        );
     }
 
     fn spawn_pending_member_timer(
@@ -2025,35 +2008,16 @@ impl Ctx {
     }
 
     fn spawn_join_timer(&self, group: &ClassicGroup) {
-        let ctx = self.clone();
-        let group_id = group.group_id.clone();
-        let incarnation = group.incarnation;
         let seq = group.rebalance_seq;
-        tokio::spawn(async move {
-            // Bounded: deadlines only move within the rebalance timeout.
-            loop {
-                let deadline = {
-                    let mut st = ctx.shard.lock();
-                    let Some(g) = st.group(&group_id, incarnation) else {
-                        return;
-                    };
-                    if g.rebalance_seq != seq || g.state != GroupState::PreparingRebalance {
-                        return;
-                    }
-                    g.join_deadline
-                };
-                tokio::time::sleep_until(deadline).await;
-                let mut st = ctx.shard.lock();
-                let Some(g) = st.group(&group_id, incarnation) else {
-                    return;
-                };
-                if g.rebalance_seq != seq || g.state != GroupState::PreparingRebalance {
-                    return;
-                }
-                let now = Instant::now();
-                if now < g.join_deadline {
-                    continue;
-                }
+        // Bounded: deadlines only move within the rebalance timeout.
+        self.spawn_deadline_timer(
+            group.group_id.clone(),
+            group.incarnation,
+            move |g| {
+                (g.rebalance_seq == seq && g.state == GroupState::PreparingRebalance)
+                    .then_some(g.join_deadline)
+            },
+            |ctx, g, now| {
                 if let Some(d) = g.initial_delay {
                     if d.new_member_added && d.remaining_ms > 0 {
                         let delay = ctx.config().initial_rebalance_delay_ms.min(d.remaining_ms);
@@ -2062,11 +2026,51 @@ impl Ctx {
                             remaining_ms: d.remaining_ms - delay,
                         });
                         g.join_deadline = now + Duration::from_millis(delay.max(0) as u64);
-                        continue;
+                        return false;
                     }
                 }
                 ctx.complete_join(g);
-                return;
+                true
+            },
+        );
+    }
+
+    /// A timer on group `group_id` (this incarnation of it): sleeps until the `deadline`
+    /// the group has (`None`: the group is gone or no longer waits, and the timer ends);
+    /// once it has passed, under the shard's lock, `expired` acts on the group and says
+    /// whether the timer is done (`false`: it moved the deadline, wait again).
+    fn spawn_deadline_timer(
+        &self,
+        group_id: String,
+        incarnation: u64,
+        deadline: impl Fn(&mut ClassicGroup) -> Option<Instant> + Send + 'static,
+        mut expired: impl FnMut(&Ctx, &mut ClassicGroup, Instant) -> bool + Send + 'static,
+    ) {
+        let ctx = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let due = {
+                    let mut st = ctx.shard.lock();
+                    let Some(due) = st.group(&group_id, incarnation).and_then(&deadline) else {
+                        return;
+                    };
+                    due
+                };
+                tokio::time::sleep_until(due).await;
+                let mut st = ctx.shard.lock();
+                let Some(g) = st.group(&group_id, incarnation) else {
+                    return;
+                };
+                let Some(due) = deadline(g) else {
+                    return;
+                };
+                let now = Instant::now();
+                if due > now {
+                    continue;
+                }
+                if expired(&ctx, g, now) {
+                    return;
+                }
             }
         });
     }

@@ -84,7 +84,7 @@ fn creation_result(result: Result<(), ApiError>) -> AclCreationResult {
         Ok(()) => AclCreationResult::default(),
         Err(e) => AclCreationResult::default()
             .with_error_code(e.error_code())
-            .with_error_message(e.message.as_deref().map(str_bytes)),
+            .with_error_message(e.error_message()),
     }
 }
 
@@ -165,7 +165,7 @@ pub(super) fn handle_describe(
     let mut response = DescribeAclsResponse::default();
     if let Some(e) = refusal(broker, ctx, AclOperation::Describe, DESCRIBE_NO_AUTHORIZER) {
         response.error_code = e.error_code();
-        response.error_message = e.message.as_deref().map(str_bytes);
+        response.error_message = e.error_message();
     } else {
         let image = broker.image();
         let mut resources: BTreeMap<(ResourceType, &str, PatternType), Vec<&StandardAcl>> =
@@ -217,7 +217,7 @@ fn matching_acl(acl: &StandardAcl) -> DeleteAclsMatchingAcl {
 fn filter_error(e: &ApiError) -> DeleteAclsFilterResult {
     DeleteAclsFilterResult::default()
         .with_error_code(e.error_code())
-        .with_error_message(e.message.as_deref().map(str_bytes))
+        .with_error_message(e.error_message())
 }
 
 pub(super) async fn handle_delete(

@@ -31,7 +31,8 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
-    (ApiKey::DescribeCluster, 0, 1),
+    // v2 lists fenced brokers on request (KIP-1073).
+    (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::JoinGroup, 2, 9),
     (ApiKey::SyncGroup, 0, 5),
@@ -78,6 +79,8 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeClientQuotas, 0, 1),
     // Forwarded to the active controller.
     (ApiKey::AlterClientQuotas, 0, 1),
+    // Forwarded to the active controller (KIP-746).
+    (ApiKey::UnregisterBroker, 0, 0),
 ];
 
 /// The controller listener's APIs (Kafka's `ControllerApis` that Ironlog implements), with
@@ -103,6 +106,7 @@ const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::UnregisterBroker, 0, 0),
 ];
 
 /// The client APIs a broker forwards to the active controller (in an Envelope) when it is
@@ -123,6 +127,7 @@ pub(crate) fn is_forwarded_to_controller(api: ApiKey) -> bool {
             | ApiKey::CreateAcls
             | ApiKey::DeleteAcls
             | ApiKey::AlterClientQuotas
+            | ApiKey::UnregisterBroker
     )
 }
 

@@ -91,7 +91,7 @@ pub(super) async fn handle_alter(
             Ok(()) => {}
             Err(e) => {
                 out.error_code = e.error_code();
-                out.error_message = e.message.as_deref().map(str_bytes);
+                out.error_message = e.error_message();
             }
         }
         response.entries.push(out);
@@ -203,7 +203,7 @@ pub(super) fn handle_describe(
         Ok(filter) => filter,
         Err(e) => {
             response.error_code = e.error_code();
-            response.error_message = e.message.as_deref().map(str_bytes);
+            response.error_message = e.error_message();
             response.entries = None;
             return response;
         }

@@ -170,7 +170,7 @@ pub(super) fn handle_describe(
                 Ok(configs) => out.configs = configs,
                 Err(e) => {
                     out.error_code = e.error_code();
-                    out.error_message = e.message.as_deref().map(str_bytes);
+                    out.error_message = e.error_message();
                 }
             }
             response.results.push(out);
@@ -219,7 +219,7 @@ pub(super) fn handle_describe(
             }
             Err(e) => {
                 out.error_code = e.error_code();
-                out.error_message = e.message.as_deref().map(str_bytes);
+                out.error_message = e.error_message();
             }
         }
         response.results.push(out);
@@ -301,8 +301,26 @@ async fn commit_changes(
 fn error_fields(result: Result<(), ApiError>) -> (i16, Option<StrBytes>) {
     match result {
         Ok(()) => (0, None),
-        Err(e) => (e.error_code(), e.message.as_deref().map(str_bytes)),
+        Err(e) => (e.error_code(), e.error_message()),
     }
+}
+
+/// The alter responses' entries (`$entry`, one type per API): each of the request's
+/// `$resources` with its result from `$results`, in the request's order.
+macro_rules! resource_responses {
+    ($entry:ty, $resources:expr, $results:expr) => {
+        $resources
+            .iter()
+            .zip($results)
+            .map(|(res, result)| {
+                let mut r = <$entry>::default();
+                r.resource_type = res.resource_type;
+                r.resource_name = res.resource_name.clone();
+                (r.error_code, r.error_message) = error_fields(result);
+                r
+            })
+            .collect()
+    };
 }
 
 /// Legacy AlterConfigs: the given set replaces every dynamic value of the resource.
@@ -355,15 +373,11 @@ pub(super) async fn handle_alter(
         })
         .collect();
     let results = commit_changes(broker, parsed, request.validate_only).await;
-    let mut response = AlterConfigsResponse::default();
-    for (res, result) in request.resources.iter().zip(results) {
-        let mut r = alter_configs_response::AlterConfigsResourceResponse::default();
-        r.resource_type = res.resource_type;
-        r.resource_name = res.resource_name.clone();
-        (r.error_code, r.error_message) = error_fields(result);
-        response.responses.push(r);
-    }
-    response
+    AlterConfigsResponse::default().with_responses(resource_responses!(
+        alter_configs_response::AlterConfigsResourceResponse,
+        request.resources,
+        results
+    ))
 }
 
 /// Kafka's first checks of a resource's config entries (name, value present), in its
@@ -487,15 +501,11 @@ pub(super) async fn handle_incremental_alter(
             }
         })
         .collect();
-    let mut response = IncrementalAlterConfigsResponse::default();
-    for (res, result) in request.resources.iter().zip(results) {
-        let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
-        r.resource_type = res.resource_type;
-        r.resource_name = res.resource_name.clone();
-        (r.error_code, r.error_message) = error_fields(result);
-        response.responses.push(r);
-    }
-    response
+    IncrementalAlterConfigsResponse::default().with_responses(resource_responses!(
+        incremental_alter_configs_response::AlterConfigsResourceResponse,
+        request.resources,
+        results
+    ))
 }
 
 /// ListConfigResources (KIP-1142; v0 is its predecessor ListClientMetricsResources): the

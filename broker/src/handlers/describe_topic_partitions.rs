@@ -183,8 +183,8 @@ fn partitions_page(
         p.replica_nodes = broker_ids(view.replicas);
         p.isr_nodes = broker_ids(view.isr);
         p.offline_replicas = broker_ids(&view.offline_replicas);
-        p.eligible_leader_replicas = Some(broker_ids(&view.eligible_leader_replicas));
-        p.last_known_elr = Some(broker_ids(&view.last_known_elr));
+        p.eligible_leader_replicas = Some(broker_ids(view.eligible_leader_replicas));
+        p.last_known_elr = Some(broker_ids(view.last_known_elr));
         t.partitions.push(p);
     }
     (t, (end < count).then_some(end))

@@ -55,7 +55,7 @@ pub(super) async fn handle(
             let mut p = PartitionResult::default().with_partition_id(partition);
             if let Err(e) = outcome {
                 p.error_code = e.error_code();
-                p.error_message = e.message.as_deref().map(str_bytes);
+                p.error_message = e.error_message();
             }
             t.partition_result.push(p);
         }
@@ -82,7 +82,7 @@ fn failed(
                 PartitionResult::default()
                     .with_partition_id(partition)
                     .with_error_code(error.error_code())
-                    .with_error_message(error.message.as_deref().map(str_bytes)),
+                    .with_error_message(error.error_message()),
             );
         }
         response.replica_election_results.push(t);

@@ -6,6 +6,12 @@
 //! passed), and the response (`build_response`; an incremental session carries only the
 //! partitions with news). Stored batches are passed through as `Bytes`, never re-encoded.
 //!
+//! Fetch from the closest replica (KIP-392): a consumer of v11+ may read from a follower
+//! (bounded by the follower's high watermark, learned from the leader); with the
+//! rack-aware `replica.selector.class` a leader answers a consumer with a `rack_id` whose
+//! rack holds an in-sync follower but not the leader with that `preferred_read_replica`
+//! and no records (`crate::replica::preferred_read_replica`).
+//!
 //! Napkin math: one `spawn_blocking` hop per read round; per partition one index lookup and
 //! one `pread` of at most `partition_max_bytes` into one buffer (the records a partition
 //! returns). The response frame (`frame::ChunkedFrame`) takes a partition's records by
@@ -55,16 +61,26 @@ struct PartitionResult {
     /// Fetch v12+: where the fetcher's last fetched epoch ends in this log, when its log
     /// diverged from ours (`(epoch, end_offset)`; no records then).
     diverging_epoch: Option<(i32, i64)>,
+    /// The follower a consumer should read this partition from (KIP-392; no records then).
+    preferred_read_replica: Option<i32>,
 }
 
 /// Who fetches: a consumer (bounded by the high watermark, or the last stable offset for
 /// read_committed) or a follower broker (up to the log end; its fetch offset is its log
 /// end offset, which may advance the high watermark). A follower's broker epoch is
-/// `replica_state.replica_epoch` (Fetch v15+; -1 before: not checked).
+/// `replica_state.replica_epoch` (Fetch v15+; -1 before: not checked). A consumer of v11+
+/// (which sends client metadata) may read from a follower (`from_follower_allowed`);
+/// before, only from the leader (Kafka's `FetchParams.fetchOnlyLeader`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fetcher {
-    Consumer { isolation: FetchIsolation },
-    Follower { replica_id: i32, broker_epoch: i64 },
+    Consumer {
+        isolation: FetchIsolation,
+        from_follower_allowed: bool,
+    },
+    Follower {
+        replica_id: i32,
+        broker_epoch: i64,
+    },
 }
 
 /// Whether a Fetch comes from a consumer (counted against client quotas) rather than a
@@ -95,12 +111,13 @@ impl Fetcher {
             } else {
                 FetchIsolation::HighWatermark
             },
+            from_follower_allowed: version >= 11,
         }
     }
 
     fn isolation(self) -> FetchIsolation {
         match self {
-            Fetcher::Consumer { isolation } => isolation,
+            Fetcher::Consumer { isolation, .. } => isolation,
             Fetcher::Follower { .. } => FetchIsolation::LogEnd,
         }
     }
@@ -174,12 +191,14 @@ async fn handle_inner(
             .collect(),
         Fetcher::Consumer { .. } => vec![false; targets.len()],
     });
+    let preferred = preferred_read_replicas(broker, ctx, &request, fetcher, &image, &targets);
     let targets = Arc::new(targets);
     let results = long_poll(
         broker,
         &request,
         Arc::clone(&targets),
         Arc::clone(&throttled),
+        preferred,
         fetcher,
     )
     .await?;
@@ -210,6 +229,44 @@ async fn handle_inner(
         uses_topic_ids,
         read_committed,
     ))
+}
+
+/// Per target, the follower a consumer should read it from instead (KIP-392): only with the
+/// rack-aware selector, from a consumer of v11+ naming its rack, for partitions led here.
+fn preferred_read_replicas(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: &FetchRequest,
+    fetcher: Fetcher,
+    image: &MetadataImage,
+    targets: &[ReadTarget],
+) -> Arc<Vec<Option<i32>>> {
+    let client_rack = request.rack_id.as_str();
+    let applies = broker.config.replica_selector_rack_aware
+        && ctx.version >= 11
+        && !client_rack.is_empty()
+        && matches!(fetcher, Fetcher::Consumer { .. });
+    let now = crate::types::now_ms();
+    Arc::new(
+        targets
+            .iter()
+            .map(|(_, cached, resolved)| {
+                let p = resolved.as_ref().ok().filter(|_| applies)?;
+                let chosen = crate::replica::preferred_read_replica(
+                    p,
+                    image,
+                    &ctx.listener_name,
+                    client_rack,
+                    cached.fetch_offset,
+                    now,
+                );
+                if let Some(id) = chosen {
+                    tracing::debug!(partition = %p.tp, client_rack, preferred_read_replica = id, "consumer sent to a replica in its rack");
+                }
+                chosen
+            })
+            .collect(),
+    )
 }
 
 /// A topic of the request as the session keys it: by id (v13+, the name from the image,
@@ -254,7 +311,8 @@ fn requested_partitions(
                 p.partition_max_bytes,
                 p.current_leader_epoch,
             )
-            .with_last_fetched_epoch(p.last_fetched_epoch);
+            .with_last_fetched_epoch(p.last_fetched_epoch)
+            .with_fetcher_log_start_offset(p.log_start_offset);
             requested.insert(key, cached);
         }
     }
@@ -338,13 +396,15 @@ fn open_session(
     )
 }
 
-/// Reads the targets, and while less than `min_bytes` arrived (and no partition failed),
-/// waits for an append or the request's deadline (at most `MAX_WAIT_MS_CAP`) and reads again.
+/// Reads the targets, and while less than `min_bytes` arrived (and no partition failed or
+/// names a preferred read replica), waits for an append or the request's deadline (at most
+/// `MAX_WAIT_MS_CAP`) and reads again.
 async fn long_poll(
     broker: &Broker,
     request: &FetchRequest,
     targets: Arc<Vec<ReadTarget>>,
     throttled: Arc<Vec<bool>>,
+    preferred: Arc<Vec<Option<i32>>>,
     fetcher: Fetcher,
 ) -> Result<Vec<PartitionResult>, ApiError> {
     let max_bytes = request
@@ -362,6 +422,7 @@ async fn long_poll(
         tokio::pin!(arrived);
         arrived.as_mut().enable();
         let t = Arc::clone(&targets);
+        let preferred = Arc::clone(&preferred);
         let update_follower = std::mem::take(&mut first_round);
         let exceeded = broker
             .replicas
@@ -370,7 +431,14 @@ async fn long_poll(
             .is_exceeded(crate::types::now_ms());
         let withheld: Vec<bool> = throttled.iter().map(|t| *t && exceeded).collect();
         let results = tokio::task::spawn_blocking(move || {
-            read_all(&t, &withheld, max_bytes, fetcher, update_follower)
+            read_all(
+                &t,
+                &withheld,
+                &preferred,
+                max_bytes,
+                fetcher,
+                update_follower,
+            )
         })
         .await
         .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
@@ -378,9 +446,9 @@ async fn long_poll(
             .iter()
             .map(|r| r.records.as_ref().map_or(0, |b| b.len()))
             .sum();
-        let has_error = results
-            .iter()
-            .any(|r| r.error.is_some() || r.diverging_epoch.is_some());
+        let has_error = results.iter().any(|r| {
+            r.error.is_some() || r.diverging_epoch.is_some() || r.preferred_read_replica.is_some()
+        });
         if bytes >= min_bytes
             || has_error
             || max_wait.is_zero()
@@ -412,6 +480,7 @@ fn close_round(
             key: r.key.clone(),
             has_records: r.records.as_ref().is_some_and(|b| !b.is_empty()),
             error: r.error.is_some(),
+            names_preferred_replica: r.preferred_read_replica.is_some(),
             high_watermark: r.high_watermark,
             last_stable_offset: r.last_stable_offset,
             log_start_offset: r.log_start_offset,
@@ -471,7 +540,7 @@ fn partition_data(r: PartitionResult, read_committed: bool) -> PartitionData {
     pd.high_watermark = r.high_watermark;
     pd.last_stable_offset = r.last_stable_offset;
     pd.log_start_offset = r.log_start_offset;
-    pd.preferred_read_replica = (-1).into();
+    pd.preferred_read_replica = r.preferred_read_replica.unwrap_or(-1).into();
     if read_committed {
         pd.aborted_transactions = Some(
             r.aborted_transactions
@@ -508,7 +577,32 @@ fn resolve(
         return Err(ResponseError::UnknownTopicId.into());
     }
     let tp = TopicPartition::new(key.topic.clone(), key.partition);
-    let p = broker.replicas.leader_partition(&tp).map_err(|e| {
+    let from_follower_allowed = matches!(
+        fetcher,
+        Fetcher::Consumer {
+            from_follower_allowed: true,
+            ..
+        }
+    );
+    let found = if from_follower_allowed {
+        // KIP-392: a replica serves a consumer whether it leads or follows.
+        broker.replicas.hosted_partition(&tp).and_then(|p| {
+            if p.is_leader() || p.is_replica(broker.replicas.node_id()) {
+                Ok(p)
+            } else {
+                Err(ApiError::new(
+                    ResponseError::NotLeaderOrFollower,
+                    format!(
+                        "broker {} is not a replica of {tp}",
+                        broker.replicas.node_id()
+                    ),
+                ))
+            }
+        })
+    } else {
+        broker.replicas.leader_partition(&tp)
+    };
+    let p = found.map_err(|e| {
         // By topic id, a partition metadata does not know is of an unknown topic id.
         if uses_topic_ids && e.code == ResponseError::UnknownTopicOrPartition {
             ApiError::code_only(ResponseError::UnknownTopicId)
@@ -580,10 +674,11 @@ fn diverging_epoch(
 /// `update_follower`) records its fetch offset as its log end offset, unless its log
 /// diverged.
 /// Reads every target; `withheld` partitions (throttled) return no records but still
-/// record the follower's position.
+/// record the follower's position; a partition with a `preferred` read replica is not read.
 fn read_all(
     targets: &[ReadTarget],
     withheld: &[bool],
+    preferred: &[Option<i32>],
     max_bytes: usize,
     fetcher: Fetcher,
     update_follower: bool,
@@ -594,7 +689,8 @@ fn read_all(
     targets
         .iter()
         .zip(withheld)
-        .map(|((key, cached, resolved), withheld)| {
+        .zip(preferred)
+        .map(|(((key, cached, resolved), withheld), preferred)| {
             let mut r = PartitionResult {
                 key: key.clone(),
                 error: None,
@@ -604,6 +700,7 @@ fn read_all(
                 records: None,
                 aborted_transactions: None,
                 diverging_epoch: None,
+                preferred_read_replica: None,
             };
             let p = match resolved {
                 Ok(p) => p,
@@ -615,6 +712,11 @@ fn read_all(
             r.high_watermark = p.high_watermark();
             r.last_stable_offset = p.last_stable_offset();
             r.log_start_offset = p.log.log_start_offset();
+            if preferred.is_some() {
+                r.preferred_read_replica = *preferred;
+                r.records = Some(bytes::Bytes::new());
+                return r;
+            }
             // The log end before the read: appends after it do not keep a follower from
             // counting as caught up.
             let log_end_offset = p.log.log_end_offset();
@@ -671,6 +773,7 @@ fn read_all(
                     replica_id,
                     broker_epoch,
                     cached.fetch_offset,
+                    cached.fetcher_log_start_offset,
                     log_end_offset,
                     now,
                 ) {

@@ -56,6 +56,9 @@ pub(crate) struct CachedPartition {
     /// The epoch of the last batch the fetcher has (Fetch v12+; -1 = none): the leader
     /// answers a diverging epoch when its log disagrees.
     pub last_fetched_epoch: i32,
+    /// The fetcher's own log start offset (a follower's; -1 from a consumer): the leader
+    /// sends a consumer to a follower only if that follower still holds the fetch offset.
+    pub fetcher_log_start_offset: i64,
     pub sent_high_watermark: i64,
     pub sent_last_stable_offset: i64,
     pub sent_log_start_offset: i64,
@@ -72,6 +75,7 @@ impl CachedPartition {
             partition_max_bytes,
             current_leader_epoch,
             last_fetched_epoch: -1,
+            fetcher_log_start_offset: -1,
             sent_high_watermark: -1,
             sent_last_stable_offset: -1,
             sent_log_start_offset: -1,
@@ -84,13 +88,20 @@ impl CachedPartition {
         self
     }
 
+    /// With the request's `log_start_offset` (the fetcher's).
+    pub(crate) fn with_fetcher_log_start_offset(mut self, log_start_offset: i64) -> Self {
+        self.fetcher_log_start_offset = log_start_offset;
+        self
+    }
+
     /// Records what a response is about to report; returns whether an incremental response
-    /// must include this partition (new records, an error, or changed offsets). After an
-    /// error the remembered high watermark is -1, so the partition is reported again once
-    /// the error is gone (as Kafka does).
+    /// must include this partition (new records, an error, a preferred read replica, or
+    /// changed offsets). After an error the remembered high watermark is -1, so the
+    /// partition is reported again once the error is gone (as Kafka does).
     pub(crate) fn note_response(&mut self, report: &PartitionReport) -> bool {
         let changed = report.has_records
             || report.error
+            || report.names_preferred_replica
             || report.high_watermark != self.sent_high_watermark
             || report.last_stable_offset != self.sent_last_stable_offset
             || report.log_start_offset != self.sent_log_start_offset;
@@ -111,6 +122,8 @@ pub(crate) struct PartitionReport {
     pub key: SessionKey,
     pub has_records: bool,
     pub error: bool,
+    /// The response names a preferred read replica (KIP-392): always included, as Kafka.
+    pub names_preferred_replica: bool,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
@@ -330,6 +343,7 @@ impl FetchSessionCache {
                     existing.partition_max_bytes = p.partition_max_bytes;
                     existing.current_leader_epoch = p.current_leader_epoch;
                     existing.last_fetched_epoch = p.last_fetched_epoch;
+                    existing.fetcher_log_start_offset = p.fetcher_log_start_offset;
                 }
                 None => {
                     session.partitions.insert(key.clone(), p.clone());
@@ -472,6 +486,7 @@ mod tests {
             key: key(p),
             has_records,
             error,
+            names_preferred_replica: false,
             high_watermark: hw,
             last_stable_offset: hw,
             log_start_offset: 0,
@@ -740,6 +755,7 @@ mod tests {
             key: key(0),
             has_records,
             error,
+            names_preferred_replica: false,
             high_watermark: hw,
             last_stable_offset: hw,
             log_start_offset: log_start,

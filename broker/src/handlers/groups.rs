@@ -780,14 +780,14 @@ fn described_group(
         Err(e) if e.code == ResponseError::GroupIdNotFound => {
             d.group_state = str_bytes(GroupState::Dead.name());
             if version >= 6 {
-                d.error_code = e.code.code();
-                d.error_message = e.message.as_deref().map(str_bytes);
+                d.error_code = e.error_code();
+                d.error_message = e.error_message();
             }
         }
         Err(e) => {
-            d.error_code = e.code.code();
+            d.error_code = e.error_code();
             if version >= 6 {
-                d.error_message = e.message.as_deref().map(str_bytes);
+                d.error_message = e.error_message();
             }
         }
     }
@@ -968,8 +968,8 @@ fn consumer_group_heartbeat_response(
             });
         }
         Err(e) => {
-            r.error_code = e.code.code();
-            r.error_message = e.message.as_deref().map(str_bytes);
+            r.error_code = e.error_code();
+            r.error_message = e.error_message();
         }
     }
     r
@@ -1037,8 +1037,8 @@ fn described_consumer_group(
     let g = match described {
         Ok(g) => g,
         Err(e) => {
-            d.error_code = e.code.code();
-            d.error_message = e.message.as_deref().map(str_bytes);
+            d.error_code = e.error_code();
+            d.error_message = e.error_message();
             return d;
         }
     };

@@ -277,11 +277,9 @@ pub(super) struct PartitionView<'a> {
     pub replicas: &'a [i32],
     pub isr: &'a [i32],
     pub offline_replicas: Vec<i32>,
-    /// KIP-966 eligible leader replicas and last known ELR: always empty, as the image
-    /// holds none yet. The seam for the cluster issue: fill these from
-    /// `PartitionRegistration` once it carries `elr` / `last_known_elr`.
-    pub eligible_leader_replicas: Vec<i32>,
-    pub last_known_elr: Vec<i32>,
+    /// KIP-966 eligible leader replicas and last known ELR, as the image holds them.
+    pub eligible_leader_replicas: &'a [i32],
+    pub last_known_elr: &'a [i32],
 }
 
 impl<'a> PartitionView<'a> {
@@ -313,8 +311,8 @@ impl<'a> PartitionView<'a> {
             replicas: &reg.replicas,
             isr: &reg.isr,
             offline_replicas,
-            eligible_leader_replicas: Vec::new(),
-            last_known_elr: Vec::new(),
+            eligible_leader_replicas: &reg.elr,
+            last_known_elr: &reg.last_known_elr,
         }
     }
 }

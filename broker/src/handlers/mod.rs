@@ -26,9 +26,11 @@ mod producer_id;
 mod producers;
 mod requested_partitions;
 mod scram_credentials;
+pub(crate) mod throttle_time;
 mod topics;
 mod txn;
 pub(crate) mod txn_markers;
+mod unregister_broker;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -146,6 +148,18 @@ pub(crate) enum Outcome {
     Close(String),
 }
 
+/// Matches `request` against one arm per API: the table's APIs answer with their
+/// handler's response (`Api => call` runs `call` with the request bound to `$r` and wraps
+/// the result in `ResponseKind::Api`); the arms after it return an `Outcome` themselves.
+macro_rules! dispatch {
+    ($request:expr, |$r:ident| { $($api:ident => $call:expr,)* } $($arms:tt)*) => {
+        match $request {
+            $(RequestKind::$api($r) => Outcome::Respond(Box::new(ResponseKind::$api($call))),)*
+            $($arms)*
+        }
+    };
+}
+
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
@@ -155,167 +169,57 @@ pub(crate) async fn handle(
     fn Respond(r: ResponseKind) -> Outcome {
         Outcome::Respond(Box::new(r))
     }
-    match request {
-        RequestKind::ApiVersions(r) => {
-            let offset = broker.image().offset;
-            Respond(ResponseKind::ApiVersions(api_versions::handle(
-                ctx, r, offset,
-            )))
-        }
-        RequestKind::Metadata(r) => Respond(ResponseKind::Metadata(
-            metadata::handle_metadata(broker, ctx, r).await,
-        )),
-        RequestKind::DescribeCluster(r) => Respond(ResponseKind::DescribeCluster(
-            metadata::handle_describe_cluster(broker, ctx, r),
-        )),
-        RequestKind::DescribeTopicPartitions(r) => Respond(ResponseKind::DescribeTopicPartitions(
-            describe_topic_partitions::handle(broker, ctx, r),
-        )),
+    // network.rs only lets through APIs that api_versions::supported_range advertises.
+    dispatch!(request, |r| {
+        ApiVersions => api_versions::handle(ctx, r, broker.image().offset),
+        Metadata => metadata::handle_metadata(broker, ctx, r).await,
+        DescribeCluster => metadata::handle_describe_cluster(broker, ctx, r),
+        DescribeTopicPartitions => describe_topic_partitions::handle(broker, ctx, r),
+        Fetch => fetch::handle(broker, ctx, r).await,
+        ListOffsets => offsets::handle_list_offsets(broker, ctx, r).await,
+        OffsetForLeaderEpoch => offsets::handle_offset_for_leader_epoch(broker, ctx, r),
+        DeleteRecords => offsets::handle_delete_records(broker, ctx, r).await,
+        CreateTopics => topics::handle_create_topics(broker, ctx, r).await,
+        DeleteTopics => topics::handle_delete_topics(broker, ctx, r).await,
+        CreatePartitions => topics::handle_create_partitions(broker, ctx, r).await,
+        ElectLeaders => elect_leaders::handle(broker, ctx, r).await,
+        AlterPartitionReassignments => partition_reassignments::handle_alter(broker, ctx, r).await,
+        ListPartitionReassignments => partition_reassignments::handle_list(broker, ctx, r),
+        DescribeConfigs => configs::handle_describe(broker, ctx, r),
+        AlterConfigs => configs::handle_alter(broker, ctx, r).await,
+        IncrementalAlterConfigs => configs::handle_incremental_alter(broker, ctx, r).await,
+        ListConfigResources => configs::handle_list_config_resources(broker, ctx, r),
+        DescribeLogDirs => log_dirs::handle(broker, ctx, r).await,
+        FindCoordinator => groups::handle_find_coordinator(broker, ctx, r).await,
+        JoinGroup => groups::handle_join_group(broker, ctx, r).await,
+        SyncGroup => groups::handle_sync_group(broker, ctx, r).await,
+        Heartbeat => groups::handle_heartbeat(broker, ctx, r),
+        LeaveGroup => groups::handle_leave_group(broker, ctx, r).await,
+        OffsetCommit => groups::handle_offset_commit(broker, ctx, r).await,
+        OffsetFetch => groups::handle_offset_fetch(broker, ctx, r),
+        ListGroups => groups::handle_list_groups(broker, ctx, r),
+        DescribeGroups => groups::handle_describe_groups(broker, ctx, r),
+        DeleteGroups => groups::handle_delete_groups(broker, ctx, r).await,
+        OffsetDelete => groups::handle_offset_delete(broker, ctx, r).await,
+        ConsumerGroupHeartbeat => groups::handle_consumer_group_heartbeat(broker, ctx, r).await,
+        ConsumerGroupDescribe => groups::handle_consumer_group_describe(broker, ctx, r),
+        InitProducerId => producer_id::handle_init_producer_id(broker, ctx, r).await,
+        AddPartitionsToTxn => txn::handle_add_partitions_to_txn(broker, ctx, r).await,
+        AddOffsetsToTxn => txn::handle_add_offsets_to_txn(broker, ctx, r).await,
+        EndTxn => txn::handle_end_txn(broker, ctx, r).await,
+        TxnOffsetCommit => txn::handle_txn_offset_commit(broker, ctx, r).await,
+        DescribeTransactions => txn::handle_describe_transactions(broker, ctx, r),
+        ListTransactions => txn::handle_list_transactions(broker, ctx, r),
+        WriteTxnMarkers => txn_markers::handle(broker, ctx, r).await,
+        DescribeProducers => producers::handle_describe_producers(broker, ctx, r),
+        DescribeQuorum => handle_describe_quorum(broker, ctx, r),
+        AlterUserScramCredentials => scram_credentials::handle_alter(broker, ctx, r).await,
+        DescribeUserScramCredentials => scram_credentials::handle_describe(broker, ctx, r),
+        AlterClientQuotas => client_quotas::handle_alter(broker, ctx, r).await,
+        DescribeClientQuotas => client_quotas::handle_describe(broker, ctx, r),
+        UnregisterBroker => unregister_broker::handle(broker, ctx, r).await,
+    }
         RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
-        RequestKind::Fetch(r) => Respond(ResponseKind::Fetch(fetch::handle(broker, ctx, r).await)),
-        RequestKind::ListOffsets(r) => Respond(ResponseKind::ListOffsets(
-            offsets::handle_list_offsets(broker, ctx, r).await,
-        )),
-        RequestKind::OffsetForLeaderEpoch(r) => Respond(ResponseKind::OffsetForLeaderEpoch(
-            offsets::handle_offset_for_leader_epoch(broker, ctx, r),
-        )),
-        RequestKind::DeleteRecords(r) => Respond(ResponseKind::DeleteRecords(
-            offsets::handle_delete_records(broker, ctx, r).await,
-        )),
-        RequestKind::CreateTopics(r) => Respond(ResponseKind::CreateTopics(
-            topics::handle_create_topics(broker, ctx, r).await,
-        )),
-        RequestKind::DeleteTopics(r) => Respond(ResponseKind::DeleteTopics(
-            topics::handle_delete_topics(broker, ctx, r).await,
-        )),
-        RequestKind::CreatePartitions(r) => Respond(ResponseKind::CreatePartitions(
-            topics::handle_create_partitions(broker, ctx, r).await,
-        )),
-        RequestKind::ElectLeaders(r) => Respond(ResponseKind::ElectLeaders(
-            elect_leaders::handle(broker, ctx, r).await,
-        )),
-        RequestKind::AlterPartitionReassignments(r) => {
-            Respond(ResponseKind::AlterPartitionReassignments(
-                partition_reassignments::handle_alter(broker, ctx, r).await,
-            ))
-        }
-        RequestKind::ListPartitionReassignments(r) => {
-            Respond(ResponseKind::ListPartitionReassignments(
-                partition_reassignments::handle_list(broker, ctx, r),
-            ))
-        }
-        RequestKind::DescribeConfigs(r) => Respond(ResponseKind::DescribeConfigs(
-            configs::handle_describe(broker, ctx, r),
-        )),
-        RequestKind::AlterConfigs(r) => Respond(ResponseKind::AlterConfigs(
-            configs::handle_alter(broker, ctx, r).await,
-        )),
-        RequestKind::IncrementalAlterConfigs(r) => Respond(ResponseKind::IncrementalAlterConfigs(
-            configs::handle_incremental_alter(broker, ctx, r).await,
-        )),
-        RequestKind::ListConfigResources(r) => Respond(ResponseKind::ListConfigResources(
-            configs::handle_list_config_resources(broker, ctx, r),
-        )),
-        RequestKind::DescribeLogDirs(r) => Respond(ResponseKind::DescribeLogDirs(
-            log_dirs::handle(broker, ctx, r).await,
-        )),
-        RequestKind::FindCoordinator(r) => Respond(ResponseKind::FindCoordinator(
-            groups::handle_find_coordinator(broker, ctx, r).await,
-        )),
-        RequestKind::JoinGroup(r) => Respond(ResponseKind::JoinGroup(
-            groups::handle_join_group(broker, ctx, r).await,
-        )),
-        RequestKind::SyncGroup(r) => Respond(ResponseKind::SyncGroup(
-            groups::handle_sync_group(broker, ctx, r).await,
-        )),
-        RequestKind::Heartbeat(r) => Respond(ResponseKind::Heartbeat(groups::handle_heartbeat(
-            broker, ctx, r,
-        ))),
-        RequestKind::LeaveGroup(r) => Respond(ResponseKind::LeaveGroup(
-            groups::handle_leave_group(broker, ctx, r).await,
-        )),
-        RequestKind::OffsetCommit(r) => Respond(ResponseKind::OffsetCommit(
-            groups::handle_offset_commit(broker, ctx, r).await,
-        )),
-        RequestKind::OffsetFetch(r) => Respond(ResponseKind::OffsetFetch(
-            groups::handle_offset_fetch(broker, ctx, r),
-        )),
-        RequestKind::ListGroups(r) => Respond(ResponseKind::ListGroups(
-            groups::handle_list_groups(broker, ctx, r),
-        )),
-        RequestKind::DescribeGroups(r) => Respond(ResponseKind::DescribeGroups(
-            groups::handle_describe_groups(broker, ctx, r),
-        )),
-        RequestKind::DeleteGroups(r) => Respond(ResponseKind::DeleteGroups(
-            groups::handle_delete_groups(broker, ctx, r).await,
-        )),
-        RequestKind::OffsetDelete(r) => Respond(ResponseKind::OffsetDelete(
-            groups::handle_offset_delete(broker, ctx, r).await,
-        )),
-        RequestKind::ConsumerGroupHeartbeat(r) => Respond(ResponseKind::ConsumerGroupHeartbeat(
-            groups::handle_consumer_group_heartbeat(broker, ctx, r).await,
-        )),
-        RequestKind::ConsumerGroupDescribe(r) => Respond(ResponseKind::ConsumerGroupDescribe(
-            groups::handle_consumer_group_describe(broker, ctx, r),
-        )),
-        // network.rs only lets through APIs that api_versions::supported_range advertises.
-        RequestKind::InitProducerId(r) => Respond(ResponseKind::InitProducerId(
-            producer_id::handle_init_producer_id(broker, ctx, r).await,
-        )),
-        RequestKind::AddPartitionsToTxn(r) => Respond(ResponseKind::AddPartitionsToTxn(
-            txn::handle_add_partitions_to_txn(broker, ctx, r).await,
-        )),
-        RequestKind::AddOffsetsToTxn(r) => Respond(ResponseKind::AddOffsetsToTxn(
-            txn::handle_add_offsets_to_txn(broker, ctx, r).await,
-        )),
-        RequestKind::EndTxn(r) => Respond(ResponseKind::EndTxn(
-            txn::handle_end_txn(broker, ctx, r).await,
-        )),
-        RequestKind::TxnOffsetCommit(r) => Respond(ResponseKind::TxnOffsetCommit(
-            txn::handle_txn_offset_commit(broker, ctx, r).await,
-        )),
-        RequestKind::DescribeTransactions(r) => Respond(ResponseKind::DescribeTransactions(
-            txn::handle_describe_transactions(broker, ctx, r),
-        )),
-        RequestKind::ListTransactions(r) => Respond(ResponseKind::ListTransactions(
-            txn::handle_list_transactions(broker, ctx, r),
-        )),
-        RequestKind::WriteTxnMarkers(r) => Respond(ResponseKind::WriteTxnMarkers(
-            txn_markers::handle(broker, ctx, r).await,
-        )),
-        RequestKind::DescribeProducers(r) => Respond(ResponseKind::DescribeProducers(
-            producers::handle_describe_producers(broker, ctx, r),
-        )),
-        RequestKind::DescribeQuorum(_)
-            if !broker
-                .authz(ctx)
-                .allows_cluster(crate::security::acl::AclOperation::Describe) =>
-        {
-            Respond(ResponseKind::DescribeQuorum(
-                kafka_protocol::messages::DescribeQuorumResponse::default().with_error_code(
-                    crate::error::ResponseError::ClusterAuthorizationFailed.code(),
-                ),
-            ))
-        }
-        RequestKind::DescribeQuorum(r) => Respond(ResponseKind::DescribeQuorum(
-            describe_quorum::handle(&broker.quorum, &broker.config.controller_listener_name(), r),
-        )),
-        RequestKind::AlterUserScramCredentials(r) => {
-            Respond(ResponseKind::AlterUserScramCredentials(
-                scram_credentials::handle_alter(broker, ctx, r).await,
-            ))
-        }
-        RequestKind::DescribeUserScramCredentials(r) => {
-            Respond(ResponseKind::DescribeUserScramCredentials(
-                scram_credentials::handle_describe(broker, ctx, r),
-            ))
-        }
-        RequestKind::AlterClientQuotas(r) => Respond(ResponseKind::AlterClientQuotas(
-            client_quotas::handle_alter(broker, ctx, r).await,
-        )),
-        RequestKind::DescribeClientQuotas(r) => Respond(ResponseKind::DescribeClientQuotas(
-            client_quotas::handle_describe(broker, ctx, r),
-        )),
         RequestKind::CreateAcls(r) => acls::handle_create(broker, ctx, r).await,
         RequestKind::DescribeAcls(r) => acls::handle_describe(broker, ctx, r),
         RequestKind::DeleteAcls(r) => acls::handle_delete(broker, ctx, r).await,
@@ -333,7 +237,27 @@ pub(crate) async fn handle(
                 ))),
         )),
         other => Outcome::Close(format!("no handler for {:?}", api_of(&other))),
+    )
+}
+
+/// DescribeQuorum needs DESCRIBE on the cluster.
+fn handle_describe_quorum(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: kafka_protocol::messages::DescribeQuorumRequest,
+) -> kafka_protocol::messages::DescribeQuorumResponse {
+    if !broker
+        .authz(ctx)
+        .allows_cluster(crate::security::acl::AclOperation::Describe)
+    {
+        return kafka_protocol::messages::DescribeQuorumResponse::default()
+            .with_error_code(crate::error::ResponseError::ClusterAuthorizationFailed.code());
     }
+    describe_quorum::handle(
+        &broker.quorum,
+        &broker.config.controller_listener_name(),
+        request,
+    )
 }
 
 fn api_of(request: &RequestKind) -> &'static str {

@@ -77,7 +77,7 @@ pub(super) async fn handle_alter(
                 .with_partition_index(partition.partition_index);
             if let Some(Err(e)) = results.next() {
                 p.error_code = e.error_code();
-                p.error_message = e.message.as_deref().map(str_bytes);
+                p.error_message = e.error_message();
             }
             t.partitions.push(p);
         }
@@ -122,7 +122,7 @@ pub(super) fn handle_list(
         }
         Err(e) => {
             response.error_code = e.error_code();
-            response.error_message = e.message.as_deref().map(str_bytes);
+            response.error_message = e.error_message();
         }
     }
     response

@@ -168,7 +168,7 @@ fn partition_response(
         }
         Err(e) => {
             pr.error_code = e.error_code();
-            pr.error_message = e.message.as_deref().map(str_bytes);
+            pr.error_message = e.error_message();
             pr.record_errors = e
                 .record_errors
                 .iter()

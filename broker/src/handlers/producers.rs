@@ -10,7 +10,7 @@ use kafka_protocol::messages::describe_producers_response::{
 };
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
-use super::{str_bytes, Broker};
+use super::Broker;
 use crate::types::TopicPartition;
 
 pub(super) fn handle_describe_producers(
@@ -39,7 +39,7 @@ pub(super) fn handle_describe_producers(
             match leader {
                 Err(e) => {
                     p.error_code = e.error_code();
-                    p.error_message = e.message.as_deref().map(str_bytes);
+                    p.error_message = e.error_message();
                 }
                 Ok(partition) => {
                     p.active_producers = partition

@@ -78,7 +78,7 @@ pub(super) async fn handle_alter(
             }
             Err(e) => {
                 entry.error_code = e.error_code();
-                entry.error_message = e.message.as_deref().map(str_bytes);
+                entry.error_message = e.error_message();
             }
         }
         response.results.push(entry);

@@ -20,9 +20,9 @@ use uuid::Uuid;
 use super::mutation_quota::MutationQuota;
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
-use crate::metadata::{ConfigResource, CreatePartitionsSpec, CreateTopicSpec, TopicRef};
+use crate::metadata::{CreatePartitionsSpec, CreateTopicSpec, TopicRef};
 use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
-use ironlog_config::{self as config, ConfigLayers};
+use ironlog_config as config;
 
 pub(super) async fn handle_create_topics(
     broker: &Arc<Broker>,
@@ -111,7 +111,7 @@ pub(super) async fn handle_create_topics(
             }
             Err(e) => {
                 r.error_code = e.error_code();
-                r.error_message = e.message.as_deref().map(str_bytes);
+                r.error_message = e.error_message();
                 r.num_partitions = -1;
                 r.replication_factor = -1;
             }
@@ -128,18 +128,7 @@ fn created_topic_configs(
     overrides: &BTreeMap<String, String>,
 ) -> Vec<CreatableTopicConfigs> {
     let empty = BTreeMap::new();
-    let layers = ConfigLayers {
-        static_config: &broker.config,
-        dynamic_cluster: image
-            .configs
-            .get(&ConfigResource::Broker(None))
-            .unwrap_or(&empty),
-        dynamic_broker: image
-            .configs
-            .get(&ConfigResource::Broker(Some(broker.node_id)))
-            .unwrap_or(&empty),
-        topic: overrides,
-    };
+    let layers = broker.config_layers(image, overrides, &empty);
     config::describe_topic_configs(&layers, false, false)
         .into_iter()
         .map(|c| {
@@ -240,7 +229,7 @@ pub(super) async fn handle_delete_topics(
             }
             Err(e) => {
                 out.error_code = e.error_code();
-                out.error_message = e.message.as_deref().map(str_bytes);
+                out.error_message = e.error_message();
             }
         }
         response.responses.push(out);
@@ -300,7 +289,7 @@ pub(super) async fn handle_create_partitions(
         r.name = TopicName(str_bytes(&spec.name));
         if let Err(e) = result {
             r.error_code = e.error_code();
-            r.error_message = e.message.as_deref().map(str_bytes);
+            r.error_message = e.error_message();
         }
         response.results.push(r);
     }

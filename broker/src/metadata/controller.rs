@@ -69,6 +69,9 @@ pub(crate) struct ControllerDefaults {
     pub broker_session_timeout_ms: u64,
     /// `unclean.leader.election.enable` (the cluster default).
     pub unclean_leader_election_enable: bool,
+    /// The static `min.insync.replicas`: topics' default where no dynamic config sets it,
+    /// written as the cluster-level config at activation (KIP-966).
+    pub min_insync_replicas: i32,
     /// `auto.leader.rebalance.enable`: the periodic pass moves leadership back to
     /// preferred replicas.
     pub auto_leader_rebalance_enable: bool,
@@ -970,6 +973,22 @@ impl Controller {
                     Some(list.join(","))
                 }
             };
+            if name == "min.insync.replicas" {
+                // KIP-966: ELR is tracked with the topic's or the cluster's value; Kafka
+                // refuses what would make a broker's own value matter, or remove the
+                // cluster's.
+                match (&change.resource, &new_value) {
+                    (ConfigResource::Broker(Some(_)), _) => return Err(ApiError::new(
+                        ResponseError::InvalidConfig,
+                        "Broker-level min.insync.replicas cannot be altered while ELR is enabled.",
+                    )),
+                    (ConfigResource::Broker(None), None) => return Err(ApiError::new(
+                        ResponseError::InvalidConfig,
+                        "Cluster-level min.insync.replicas cannot be removed while ELR is enabled.",
+                    )),
+                    _ => {}
+                }
+            }
             if let Some(value) = &new_value {
                 // Kafka answers a broker config that fails validation with INVALID_REQUEST
                 // (KAFKA-13609), a topic config with INVALID_CONFIG.
@@ -1021,6 +1040,8 @@ mod tests {
             cluster_id: None,
             voters: Default::default(),
             learner_address: None,
+            connectors: crate::security::NodeConnectors::plaintext(),
+            bootstrap_records: Vec::new(),
         })
         .await
         .unwrap();
@@ -1030,6 +1051,7 @@ mod tests {
             node_id: 1,
             broker_session_timeout_ms: 60_000,
             unclean_leader_election_enable: false,
+            min_insync_replicas: 1,
             auto_leader_rebalance_enable: true,
             leader_imbalance_per_broker_percentage: 10,
         };

@@ -19,14 +19,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ironlog_protocol::{Connection, ConnectionConfig, SendOptions, VersionChoice};
+use ironlog_protocol::{
+    creatable_topic_configs, Connection, ConnectionConfig, SendOptions, VersionChoice,
+};
 use kafka_protocol::messages::alter_partition_request::{
     BrokerState, PartitionData as AlterPartitionData, TopicData as AlterPartitionTopic,
 };
 use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
-use kafka_protocol::messages::create_topics_request::{
-    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
-};
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AlterPartitionRequest, ApiKey, BrokerHeartbeatRequest, BrokerId,
     BrokerRegistrationRequest as RegistrationRequest, CreateTopicsRequest, EnvelopeRequest,
@@ -219,6 +219,7 @@ impl ControllerClient {
             connect_timeout: self.request_timeout.min(Duration::from_secs(5)),
             request_timeout: self.request_timeout,
             max_in_flight: 16,
+            connector: Arc::clone(&self.quorum.connectors().controller),
             ..ConnectionConfig::default()
         };
         match Connection::connect(&address, config).await {
@@ -226,10 +227,16 @@ impl ControllerClient {
                 *cached = Some((leader, connection.clone()));
                 Ok(Some(connection))
             }
-            Err(e) => Err(ApiError::new(
-                ResponseError::NetworkException,
-                format!("cannot reach the active controller {leader} at {address}: {e}"),
-            )),
+            Err(e) => {
+                // each failed attempt is logged: the call's own error names only the last
+                // one, and a slow last attempt ends as a timeout (an authentication refusal
+                // or an untrusted certificate must show in the log either way)
+                tracing::warn!(leader, %address, error = %e, "cannot connect to the active controller");
+                Err(ApiError::new(
+                    ResponseError::NetworkException,
+                    format!("cannot reach the active controller {leader} at {address}: {e}"),
+                ))
+            }
         }
     }
 
@@ -552,16 +559,7 @@ impl ControllerClient {
                                     })
                                     .collect(),
                             )
-                            .with_configs(
-                                t.configs
-                                    .iter()
-                                    .map(|(k, v)| {
-                                        CreatableTopicConfig::default()
-                                            .with_name(StrBytes::from_string(k.clone()))
-                                            .with_value(Some(StrBytes::from_string(v.clone())))
-                                    })
-                                    .collect(),
-                            )
+                            .with_configs(creatable_topic_configs(&t.configs))
                     })
                     .collect(),
             );

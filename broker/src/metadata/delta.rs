@@ -240,6 +240,8 @@ mod tests {
             replicas: None,
             adding_replicas: None,
             removing_replicas: None,
+            eligible_leader_replicas: None,
+            last_known_elr: None,
         }]);
         let changes = LocalReplicaChanges::between(&before, &after, 1);
         assert!(changes.leaders.is_empty());
@@ -259,6 +261,8 @@ mod tests {
             replicas: None,
             adding_replicas: None,
             removing_replicas: None,
+            eligible_leader_replicas: None,
+            last_known_elr: None,
         }]);
         let changes = LocalReplicaChanges::between(&after, &shrunk, 1);
         assert_eq!(names(&changes.leaders), ["b-0"]);
@@ -281,6 +285,8 @@ mod tests {
             replicas: Some(vec![2, 3]),
             adding_replicas: None,
             removing_replicas: None,
+            eligible_leader_replicas: None,
+            last_known_elr: None,
         });
         let after = before.apply(&records);
         let changes = LocalReplicaChanges::between(&before, &after, 1);

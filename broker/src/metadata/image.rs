@@ -48,6 +48,15 @@ pub(crate) struct PartitionRegistration {
     pub adding_replicas: Vec<i32>,
     #[serde(default)]
     pub removing_replicas: Vec<i32>,
+    /// KIP-966 eligible leader replicas: replicas that left the ISR while it was below
+    /// `min.insync.replicas` (the high watermark frozen since, so they hold every committed
+    /// record); a leader may come from them when no ISR member is live. Snapshots of
+    /// images written before ELR existed lack it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elr: Vec<i32>,
+    /// KIP-966 last known ELR: the last leader of a partition no live replica can lead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_known_elr: Vec<i32>,
 }
 
 impl PartitionRegistration {
@@ -218,6 +227,20 @@ impl MetadataImage {
                     ),
                 }
             }
+            MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            } => match self.brokers.get(broker_id) {
+                Some(broker) if broker.epoch == *broker_epoch => {
+                    self.brokers.remove(broker_id);
+                }
+                registered => tracing::warn!(
+                    broker_id,
+                    broker_epoch,
+                    registered_epoch = registered.map(|b| b.epoch),
+                    "skipping UnregisterBroker record: no registration at that epoch"
+                ),
+            },
             MetadataRecord::Topic { name, topic_id } => {
                 if self.topics.contains_key(name) || self.topic_names_by_id.contains_key(topic_id) {
                     tracing::warn!(topic = %name, %topic_id, "skipping Topic record: name or id already exists");
@@ -262,6 +285,8 @@ impl MetadataImage {
                         partition_epoch: *partition_epoch,
                         adding_replicas: adding_replicas.clone(),
                         removing_replicas: removing_replicas.clone(),
+                        elr: Vec::new(),
+                        last_known_elr: Vec::new(),
                     },
                 );
             }
@@ -273,6 +298,8 @@ impl MetadataImage {
                 replicas,
                 adding_replicas,
                 removing_replicas,
+                eligible_leader_replicas,
+                last_known_elr,
             } => {
                 let Some(topic) = self.topic_mut(*topic_id) else {
                     tracing::warn!(%topic_id, partition, "skipping PartitionChange record of an unknown topic");
@@ -295,6 +322,12 @@ impl MetadataImage {
                 }
                 if let Some(removing) = removing_replicas {
                     registration.removing_replicas = removing.clone();
+                }
+                if let Some(elr) = eligible_leader_replicas {
+                    registration.elr = elr.clone();
+                }
+                if let Some(last_known) = last_known_elr {
+                    registration.last_known_elr = last_known.clone();
                 }
                 if let Some(leader) = leader {
                     registration.leader = *leader;
@@ -565,6 +598,8 @@ mod tests {
                 replicas: None,
                 adding_replicas: None,
                 removing_replicas: None,
+                eligible_leader_replicas: None,
+                last_known_elr: None,
             },
             MetadataRecord::RemoveTopic {
                 topic_id: Uuid::from_u128(42),
@@ -594,6 +629,8 @@ mod tests {
             replicas: None,
             adding_replicas: None,
             removing_replicas: None,
+            eligible_leader_replicas: None,
+            last_known_elr: None,
         }]);
         let p = &shrink.topics["a"].partitions[&0];
         assert_eq!(
@@ -610,6 +647,8 @@ mod tests {
             replicas: None,
             adding_replicas: None,
             removing_replicas: None,
+            eligible_leader_replicas: None,
+            last_known_elr: None,
         }]);
         let p = &elect.topics["a"].partitions[&0];
         assert_eq!(

@@ -6,6 +6,7 @@
 //! never touches partition logs; apply is total (a record that does not fit is skipped, so
 //! every node reaches the same image).
 
+pub(crate) mod bootstrap;
 pub(crate) mod controller;
 mod controller_client;
 mod delta;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ironlog_protocol::{Connection, ConnectionConfig, RawRequest};
+use ironlog_protocol::{Connection, ConnectionConfig, Connector, RawRequest};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -32,6 +32,7 @@ use super::raft_rpc::{
     RAFT_RPC_VERSION, RAFT_VOTE_API_KEY,
 };
 use super::store::{MetadataRaftConfig, RaftNodeId};
+use crate::security::NodeConnectors;
 
 /// Longest wait for a TCP connection to a peer controller.
 const PEER_CONNECT_TIMEOUT_MS: u64 = 1_000;
@@ -65,16 +66,21 @@ pub(crate) struct PeerNetworkFactory {
     /// `controller.quorum.voters`: a static quorum's configuration is where its voters
     /// are, whatever addresses the stored membership remembers.
     configured: BTreeMap<RaftNodeId, String>,
+    /// Voters are reached on their controller listener, learners (broker-only nodes) on
+    /// their inter-broker listener, each with that listener's security.
+    connectors: NodeConnectors,
 }
 
 impl PeerNetworkFactory {
     pub(crate) fn new(
         identity: Arc<QuorumIdentity>,
         configured: BTreeMap<RaftNodeId, String>,
+        connectors: NodeConnectors,
     ) -> Self {
         Self {
             identity,
             configured,
+            connectors,
         }
     }
 }
@@ -83,6 +89,7 @@ pub(crate) struct PeerNetwork {
     target: RaftNodeId,
     addr: String,
     identity: Arc<QuorumIdentity>,
+    connector: Arc<dyn Connector>,
     connection: Option<Connection>,
     /// Whether the last exchange went through (a change is logged once, not every retry).
     reachable: Option<bool>,
@@ -92,14 +99,15 @@ impl RaftNetworkFactory<MetadataRaftConfig> for PeerNetworkFactory {
     type Network = PeerNetwork;
 
     async fn new_client(&mut self, target: RaftNodeId, node: &BasicNode) -> Self::Network {
+        let (addr, connector) = match self.configured.get(&target) {
+            Some(addr) => (addr.clone(), Arc::clone(&self.connectors.controller)),
+            None => (node.addr.clone(), Arc::clone(&self.connectors.inter_broker)),
+        };
         PeerNetwork {
             target,
-            addr: self
-                .configured
-                .get(&target)
-                .cloned()
-                .unwrap_or_else(|| node.addr.clone()),
+            addr,
             identity: Arc::clone(&self.identity),
+            connector,
             connection: None,
             reachable: None,
         }
@@ -139,6 +147,7 @@ impl PeerNetwork {
             request_timeout: timeout,
             max_in_flight: 2,
             max_frame_bytes: PEER_FRAME_BYTES_MAX,
+            connector: Arc::clone(&self.connector),
             ..ConnectionConfig::default()
         };
         let connection = Connection::connect(&self.addr, config)
@@ -237,6 +246,7 @@ impl PeerNetwork {
 /// did not go through (unreachable, or refused for another cluster id).
 pub(crate) async fn join_as_learner(
     identity: &Arc<QuorumIdentity>,
+    connector: &Arc<dyn Connector>,
     voter: RaftNodeId,
     voter_addr: &str,
     learner_addr: &str,
@@ -246,6 +256,7 @@ pub(crate) async fn join_as_learner(
         target: voter,
         addr: voter_addr.to_owned(),
         identity: Arc::clone(identity),
+        connector: Arc::clone(connector),
         connection: None,
         reachable: None,
     };

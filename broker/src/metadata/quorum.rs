@@ -8,7 +8,8 @@
 //! Formatting on first start: every voter with an empty log initializes openraft with the
 //! same voter set (openraft allows that; the membership entry is identical everywhere), so
 //! nodes may start in any order. The first leader whose image has no cluster id writes the
-//! `ClusterId` record (the configured `cluster.id`, else a random one); every node waits
+//! `ClusterId` record (the configured `cluster.id`, else a random one), in one batch with
+//! the bootstrap records `ironlog format` left (see [`super::bootstrap`]); every node waits
 //! (bounded) until its image holds one, and only then is formatted (`meta.properties`).
 //!
 //! Learners (broker-only nodes, `QuorumConfig::learner_address`): never initialize and
@@ -33,6 +34,7 @@ use super::network::PeerNetworkFactory;
 use super::raft_rpc::JoinAsLearnerResponse;
 use super::records::{MetadataBatch, MetadataRecord};
 use super::store::{LogStore, MetadataRaftConfig, RaftNodeId, StateMachineStore, StoreOpenError};
+use crate::security::NodeConnectors;
 use crate::types::kafka_uuid_string;
 
 /// Where and as whom the quorum runs.
@@ -50,6 +52,12 @@ pub(crate) struct QuorumConfig {
     /// `Some(host:port)` for a broker-only node: it follows the log as a raft learner (never
     /// votes, never leads) and the leader replicates to it at this address.
     pub learner_address: Option<String>,
+    /// How this node's raft client reaches voters (their controller listener) and learners
+    /// (their inter-broker listener), and the other clients reach the other nodes.
+    pub connectors: NodeConnectors,
+    /// Records committed with the `ClusterId` record if this node writes it (the format
+    /// command's, see [`super::bootstrap`]); ignored once the log has a cluster id.
+    pub bootstrap_records: Vec<MetadataRecord>,
 }
 
 /// Tuning knobs; the defaults suit production, tests shrink them.
@@ -168,7 +176,9 @@ pub(crate) struct MetadataQuorum {
     voters: BTreeMap<RaftNodeId, BasicNode>,
     /// Where the leader reaches this node when it is a learner (a broker-only node).
     learner_address: Option<String>,
+    connectors: NodeConnectors,
     configured_cluster_id: Option<String>,
+    bootstrap_records: Vec<MetadataRecord>,
     fatal: watch::Receiver<Option<String>>,
     images: watch::Receiver<Arc<MetadataImage>>,
     metrics: watch::Receiver<RaftMetrics<RaftNodeId, BasicNode>>,
@@ -199,6 +209,11 @@ pub(crate) fn random_cluster_id() -> String {
 }
 
 impl MetadataQuorum {
+    /// The connectors of this node's own clients of the other nodes.
+    pub(crate) fn connectors(&self) -> &NodeConnectors {
+        &self.connectors
+    }
+
     /// Opens the persisted log/vote/snapshot in `cfg.metadata_dir`, replays it into the image
     /// and waits (bounded) until this node leads and the image has caught up. A fresh dir
     /// gets a single-voter membership `{node_id}` and a `ClusterId` record.
@@ -304,6 +319,7 @@ impl MetadataQuorum {
                     .filter(|(_, node)| !node.addr.is_empty())
                     .map(|(id, node)| (*id, node.addr.clone()))
                     .collect(),
+                cfg.connectors.clone(),
             ),
             log_store,
             state_machine,
@@ -317,7 +333,9 @@ impl MetadataQuorum {
             identity,
             voters,
             learner_address: cfg.learner_address,
+            connectors: cfg.connectors,
             configured_cluster_id: cfg.cluster_id,
+            bootstrap_records: cfg.bootstrap_records,
             fatal,
             images,
             options,
@@ -453,8 +471,15 @@ impl MetadataQuorum {
                 }
             };
             let ask = (deadline - now).min(Duration::from_millis(LEARNER_JOIN_REQUEST_MS));
-            match super::network::join_as_learner(&self.identity, voter, &voter_addr, address, ask)
-                .await
+            match super::network::join_as_learner(
+                &self.identity,
+                &self.connectors.controller,
+                voter,
+                &voter_addr,
+                address,
+                ask,
+            )
+            .await
             {
                 Ok(JoinAsLearnerResponse::Joined) => {
                     tracing::info!(
@@ -530,11 +555,14 @@ impl MetadataQuorum {
                     .configured_cluster_id
                     .clone()
                     .unwrap_or_else(random_cluster_id);
-                tracing::info!(%cluster_id, "writing the cluster id");
-                if let Err(e) = self
-                    .propose(vec![MetadataRecord::ClusterId { cluster_id }])
-                    .await
-                {
+                tracing::info!(
+                    %cluster_id,
+                    bootstrap_records = self.bootstrap_records.len(),
+                    "writing the cluster id"
+                );
+                let mut records = vec![MetadataRecord::ClusterId { cluster_id }];
+                records.extend(self.bootstrap_records.iter().cloned());
+                if let Err(e) = self.propose(records).await {
                     tracing::warn!(error = %e, "writing the cluster id failed; retrying");
                     proposed_in_term = None;
                 }
@@ -705,6 +733,13 @@ impl MetadataQuorum {
         self.is_active_controller().then_some(term)
     }
 
+    /// This node stops standing for election (it still votes, and keeps leading if it
+    /// leads): a node on its way down that became the active controller would leave the
+    /// quorum leaderless again moments later, when the others may no longer be a majority.
+    pub(crate) fn stop_campaigning(&self) {
+        self.raft.runtime_config().elect(false);
+    }
+
     /// Stops raft and closes the files. Idempotent.
     pub(crate) async fn shutdown(&self) -> Result<(), QuorumError> {
         if self.shut_down.swap(true, Ordering::AcqRel) {
@@ -770,6 +805,8 @@ mod tests {
             cluster_id: None,
             voters: BTreeMap::new(),
             learner_address: None,
+            connectors: crate::security::NodeConnectors::plaintext(),
+            bootstrap_records: Vec::new(),
         }
     }
 
@@ -921,6 +958,42 @@ mod tests {
             MetadataQuorum::start(negative).await,
             Err(QuorumError::InvalidNodeId(-1))
         ));
+    }
+
+    #[tokio::test]
+    async fn bootstrap_records_come_with_the_cluster_id_and_only_for_a_fresh_log() {
+        use crate::security::sasl::scram::ScramMechanism;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        let credential = |name: &str| MetadataRecord::UserScramCredential {
+            name: name.into(),
+            mechanism: ScramMechanism::Sha256,
+            credential: ScramMechanism::Sha256.credential(b"salt", &[3; 32], 4096),
+        };
+        cfg.bootstrap_records = vec![credential("alice")];
+        let quorum = MetadataQuorum::start(cfg.clone()).await.unwrap();
+        assert!(
+            quorum
+                .image()
+                .scram_credential("alice", ScramMechanism::Sha256)
+                .is_some(),
+            "the bootstrap credential is in the first image"
+        );
+        quorum.shutdown().await.unwrap();
+        // A log that has its cluster id takes no bootstrap records any more.
+        cfg.bootstrap_records = vec![credential("mallory")];
+        let quorum = MetadataQuorum::start(cfg).await.unwrap();
+        let image = quorum.image();
+        assert!(image
+            .scram_credential("alice", ScramMechanism::Sha256)
+            .is_some());
+        assert!(
+            image
+                .scram_credential("mallory", ScramMechanism::Sha256)
+                .is_none(),
+            "bootstrap records are applied once, with the cluster id"
+        );
+        quorum.shutdown().await.unwrap();
     }
 
     #[tokio::test]

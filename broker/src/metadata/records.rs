@@ -81,6 +81,13 @@ pub(crate) enum MetadataRecord {
     UnfenceBroker {
         broker_id: i32,
     },
+    /// The registration of `broker_id` at `broker_epoch` is removed (Kafka's
+    /// `UnregisterBrokerRecord`, KIP-746): the broker no longer exists for the cluster until
+    /// it registers again. A record for another epoch (a newer registration) is skipped.
+    UnregisterBroker {
+        broker_id: i32,
+        broker_epoch: i64,
+    },
     Topic {
         name: String,
         topic_id: Uuid,
@@ -117,6 +124,13 @@ pub(crate) enum MetadataRecord {
         adding_replicas: Option<Vec<i32>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         removing_replicas: Option<Vec<i32>>,
+        /// KIP-966 eligible leader replicas: `Some` replaces them, `None` keeps them.
+        /// Records written before ELR existed lack the field (no change).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        eligible_leader_replicas: Option<Vec<i32>>,
+        /// KIP-966 last known ELR (here: the last leader of a partition nobody can lead).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_known_elr: Option<Vec<i32>>,
     },
     RemoveTopic {
         topic_id: Uuid,
@@ -222,6 +236,25 @@ mod tests {
     }
 
     #[test]
+    fn a_partition_change_from_before_eligible_leader_replicas_still_reads() {
+        let json = r#"{"type":"partition_change","topic_id":"00000000-0000-0000-0000-000000000007","partition":0,"leader":2,"isr":[2,3],"replicas":null}"#;
+        let record: MetadataRecord = serde_json::from_str(json).expect("an old record reads");
+        let MetadataRecord::PartitionChange {
+            eligible_leader_replicas,
+            last_known_elr,
+            ..
+        } = record
+        else {
+            panic!("expected a PartitionChange, got {record:?}");
+        };
+        assert_eq!(
+            (eligible_leader_replicas, last_known_elr),
+            (None, None),
+            "a record without the ELR fields changes neither"
+        );
+    }
+
+    #[test]
     fn every_record_round_trips() {
         let topic_id = Uuid::new_v4();
         let records = vec![
@@ -265,6 +298,8 @@ mod tests {
                 replicas: None,
                 adding_replicas: None,
                 removing_replicas: None,
+                eligible_leader_replicas: Some(vec![2]),
+                last_known_elr: Some(vec![]),
             },
             MetadataRecord::RemoveTopic { topic_id },
             MetadataRecord::Config {

@@ -856,6 +856,10 @@ mod tests {
                 rack: None,
                 fenced: true,
             },
+            MetadataRecord::UnregisterBroker {
+                broker_id: 1,
+                broker_epoch: 4,
+            },
             MetadataRecord::Topic {
                 name: "t".into(),
                 topic_id,
@@ -879,6 +883,8 @@ mod tests {
                 replicas: None,
                 adding_replicas: None,
                 removing_replicas: None,
+                eligible_leader_replicas: None,
+                last_known_elr: None,
             },
             MetadataRecord::Config {
                 resource: ConfigResource::Broker(Some(1)),

@@ -6,6 +6,7 @@
 use kafka_protocol::messages::ApiKey;
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
+use super::registered;
 use super::requests::api_name;
 use crate::security::acl::{AclOperation, ResourceType};
 
@@ -16,19 +17,17 @@ pub(crate) struct AuthorizationMetrics {
 
 impl AuthorizationMetrics {
     pub(crate) fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let allowed = IntCounter::with_opts(Opts::new(
+        let allowed = registered(registry, IntCounter::with_opts(Opts::new(
             "kafka_server_authorizer_metrics_authorization_allowed_total",
             "Authorization checks of requests that were allowed (authorization-allowed-rate-per-minute).",
-        ))?;
-        registry.register(Box::new(allowed.clone()))?;
-        let denied = IntCounterVec::new(
+        ))?)?;
+        let denied = registered(registry, IntCounterVec::new(
             Opts::new(
                 "kafka_server_authorizer_metrics_authorization_denied_total",
                 "Authorization checks of requests that were denied, per API, operation and resource type (authorization-denied-rate-per-minute).",
             ),
             &["request", "operation", "resource_type"],
-        )?;
-        registry.register(Box::new(denied.clone()))?;
+        )?)?;
         Ok(Self { allowed, denied })
     }
 

@@ -21,6 +21,7 @@ pub(crate) mod topics;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use prometheus::core::Collector;
 use prometheus::{Encoder, IntCounter, Opts, Registry, TextEncoder};
 use tokio::sync::watch;
 
@@ -100,6 +101,15 @@ fn led_isrs(image: &MetadataImage, node_id: i32) -> HashMap<TopicPartition, Vec<
         .collect()
 }
 
+/// `collector` registered in `registry`, handed back to be updated.
+pub(crate) fn registered<C: Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> prometheus::Result<C> {
+    registry.register(Box::new(collector.clone()))?;
+    Ok(collector)
+}
+
 /// Kafka's `IsrShrinksPerSec` / `IsrExpandsPerSec`: ISR changes of partitions this broker
 /// leads in both images, as committed through the metadata log (AlterPartition).
 struct IsrChanges {
@@ -109,16 +119,20 @@ struct IsrChanges {
 
 impl IsrChanges {
     fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let shrinks = IntCounter::with_opts(Opts::new(
-            "kafka_server_replicamanager_isrshrinks_total",
-            "Replicas removed from the ISR of partitions this broker leads (IsrShrinksPerSec).",
-        ))?;
-        let expands = IntCounter::with_opts(Opts::new(
-            "kafka_server_replicamanager_isrexpands_total",
-            "Replicas added to the ISR of partitions this broker leads (IsrExpandsPerSec).",
-        ))?;
-        registry.register(Box::new(shrinks.clone()))?;
-        registry.register(Box::new(expands.clone()))?;
+        let shrinks = registered(
+            registry,
+            IntCounter::with_opts(Opts::new(
+                "kafka_server_replicamanager_isrshrinks_total",
+                "Replicas removed from the ISR of partitions this broker leads (IsrShrinksPerSec).",
+            ))?,
+        )?;
+        let expands = registered(
+            registry,
+            IntCounter::with_opts(Opts::new(
+                "kafka_server_replicamanager_isrexpands_total",
+                "Replicas added to the ISR of partitions this broker leads (IsrExpandsPerSec).",
+            ))?,
+        )?;
         Ok(IsrChanges { shrinks, expands })
     }
 

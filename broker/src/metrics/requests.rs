@@ -19,6 +19,7 @@ use kafka_protocol::messages::{ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Decodable;
 
 use super::errors::{error_counts, error_name, ErrorCounts};
+use super::registered;
 use super::topics::TrafficSummary;
 use super::Metrics;
 
@@ -145,27 +146,28 @@ impl RequestMetrics {
     pub(crate) fn register(registry: &Registry) -> prometheus::Result<Self> {
         let counter =
             |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
-                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(c.clone()))?;
-                Ok(c)
+                registered(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
             };
         let histogram =
             |name: &str, help: &str, buckets: &[f64]| -> prometheus::Result<HistogramVec> {
-                let h = HistogramVec::new(
-                    HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-                    &["request"],
-                )?;
-                registry.register(Box::new(h.clone()))?;
-                Ok(h)
+                registered(
+                    registry,
+                    HistogramVec::new(
+                        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                        &["request"],
+                    )?,
+                )
             };
-        let connections = IntGaugeVec::new(
-            Opts::new(
-                "kafka_server_socket_server_metrics_connections",
-                "Open client connections per listener.",
-            ),
-            &["listener"],
+        let connections = registered(
+            registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "kafka_server_socket_server_metrics_connections",
+                    "Open client connections per listener.",
+                ),
+                &["listener"],
+            )?,
         )?;
-        registry.register(Box::new(connections.clone()))?;
         Ok(RequestMetrics {
             requests: counter(
                 "kafka_network_requestmetrics_requests_total",

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
 };
 use prometheus::{IntCounterVec, Opts, Registry};
 
+use super::registered;
 use crate::handlers::Broker;
 use crate::metadata::MetadataImage;
 
@@ -109,15 +110,16 @@ pub(crate) struct TopicMetrics {
 impl TopicMetrics {
     pub(crate) fn register(registry: &Registry) -> prometheus::Result<Self> {
         let counter = |name: &str, help: &str| -> prometheus::Result<IntCounterVec> {
-            let c = IntCounterVec::new(
-                Opts::new(
-                    format!("kafka_server_brokertopicmetrics_{name}_total"),
-                    help,
-                ),
-                &["topic"],
-            )?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
+            registered(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        format!("kafka_server_brokertopicmetrics_{name}_total"),
+                        help,
+                    ),
+                    &["topic"],
+                )?,
+            )
         };
         Ok(TopicMetrics {
             bytes_in: counter(

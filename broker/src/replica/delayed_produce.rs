@@ -88,68 +88,21 @@ pub(crate) async fn wait_for_acks(pending: &PendingAck, deadline: Instant) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::{AppendOrigin, FileCache, Log, LogConfig, TxnVerification};
-    use crate::metadata::PartitionRegistration;
-    use crate::types::{now_ms, TopicPartition};
-    use tokio::sync::Notify;
-
-    fn registration(
-        leader: i32,
-        leader_epoch: i32,
-        partition_epoch: i32,
-        isr: &[i32],
-    ) -> PartitionRegistration {
-        PartitionRegistration {
-            replicas: vec![1, 2, 3],
-            isr: isr.to_vec(),
-            leader,
-            leader_epoch,
-            partition_epoch,
-            adding_replicas: vec![],
-            removing_replicas: vec![],
-        }
-    }
+    use crate::replica::test_support::{self, registration};
+    use crate::types::now_ms;
 
     /// Partition t-0 led by node 1 (replicas 1, 2, 3; ISR as given; min.insync 2).
     fn led_partition(dir: &std::path::Path, isr: &[i32]) -> Arc<Partition> {
-        let log = Log::open(
-            dir.to_path_buf(),
-            LogConfig::default(),
-            0,
-            0,
-            true,
-            FileCache::new(16),
-        )
-        .expect("log");
-        let p = Arc::new(Partition::new(
-            TopicPartition::new("t", 0),
-            uuid::Uuid::new_v4(),
-            Arc::new(log),
-            1,
-            2,
-            Arc::new(Notify::new()),
-        ));
-        p.apply_registration(&registration(1, 0, 0, isr), now_ms());
-        p
+        test_support::led_partition(dir, isr, 2)
     }
 
     /// Appends 3 records as leader; returns what an acks=all produce waits for.
     fn append(p: &Arc<Partition>) -> PendingAck {
-        let batch = crate::log::batch::test_support::batch(3, 1_000);
-        let info = p
-            .log
-            .append_as_leader_from(
-                &batch,
-                p.leader_epoch(),
-                1_000,
-                AppendOrigin::Client,
-                TxnVerification::Off,
-            )
-            .expect("append");
+        let required_offset = test_support::append_as_leader(p, 3);
         p.maybe_increment_high_watermark();
         PendingAck {
             partition: Arc::clone(p),
-            required_offset: info.last_offset + 1,
+            required_offset,
             leader_epoch: p.leader_epoch(),
         }
     }
@@ -172,7 +125,7 @@ mod tests {
             let deadline = deadline_after(60_000);
             wait_for_acks(&ack, deadline).await
         });
-        p.update_follower_fetch(2, 7, 3, 3, now_ms())
+        p.update_follower_fetch(2, 7, 3, 0, 3, now_ms())
             .expect("fetch of 2");
         assert_eq!(
             p.high_watermark(),
@@ -180,9 +133,9 @@ mod tests {
             "follower 3 is in the ISR and has not fetched"
         );
         // A broker outside the replica set changes nothing.
-        let refused = p.update_follower_fetch(4, 7, 3, 3, now_ms());
+        let refused = p.update_follower_fetch(4, 7, 3, 0, 3, now_ms());
         assert_eq!(code(refused), Some(ResponseError::NotLeaderOrFollower));
-        p.update_follower_fetch(3, 7, 3, 3, now_ms())
+        p.update_follower_fetch(3, 7, 3, 0, 3, now_ms())
             .expect("fetch of 3");
         assert_eq!(
             p.high_watermark(),
@@ -204,28 +157,49 @@ mod tests {
         let expired = wait_for_acks(&ack, deadline_after(20)).await;
         assert_eq!(code(expired), Some(ResponseError::RequestTimedOut));
 
-        // The ISR shrinks to the leader alone while the produce waits: the batch becomes
-        // committed, but on fewer replicas than min.insync.replicas.
+        // The ISR shrinks to the leader alone while the produce waits: below
+        // min.insync.replicas the high watermark stays (Kafka 4.x, KIP-966), so the batch
+        // is never committed and the wait ends at its deadline.
         let waiting = PendingAck {
             partition: Arc::clone(&p),
             required_offset: ack.required_offset,
             leader_epoch: ack.leader_epoch,
         };
-        let waiter =
-            tokio::spawn(async move { wait_for_acks(&waiting, deadline_after(60_000)).await });
+        let waiter = tokio::spawn(async move { wait_for_acks(&waiting, deadline_after(50)).await });
         tokio::task::yield_now().await;
         p.apply_registration(&registration(1, 0, 1, &[1]), now_ms());
-        assert_eq!(p.high_watermark(), 3);
+        assert_eq!(
+            p.high_watermark(),
+            0,
+            "an ISR below min.insync.replicas does not advance the high watermark"
+        );
         assert_eq!(
             code(waiter.await.expect("join")),
+            Some(ResponseError::RequestTimedOut)
+        );
+
+        // Once the ISR is back at min.insync.replicas, a batch the high watermark passes
+        // while the ISR shrinks again completes with NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+        p.apply_registration(&registration(1, 0, 2, &[1, 2]), now_ms());
+        let waiting = PendingAck {
+            partition: Arc::clone(&p),
+            required_offset: ack.required_offset,
+            leader_epoch: ack.leader_epoch,
+        };
+        p.update_follower_fetch(2, 7, 3, 0, 3, now_ms())
+            .expect("fetch of 2");
+        assert_eq!(p.high_watermark(), 3, "the ISR {{1, 2}} has the batch");
+        p.apply_registration(&registration(1, 0, 3, &[1]), now_ms());
+        assert_eq!(
+            code(wait_for_acks(&waiting, deadline_after(60_000)).await),
             Some(ResponseError::NotEnoughReplicasAfterAppend)
         );
 
         // Another broker leads now: the wait ends with NOT_LEADER_OR_FOLLOWER.
         let ack = append(&p);
         let waiter = tokio::spawn(async move { wait_for_acks(&ack, deadline_after(60_000)).await });
-        p.apply_registration(&registration(1, 0, 2, &[1, 2]), now_ms());
-        p.apply_registration(&registration(2, 1, 3, &[1, 2]), now_ms());
+        p.apply_registration(&registration(1, 0, 4, &[1, 2]), now_ms());
+        p.apply_registration(&registration(2, 1, 5, &[1, 2]), now_ms());
         assert_eq!(
             code(waiter.await.expect("join")),
             Some(ResponseError::NotLeaderOrFollower)
@@ -243,7 +217,7 @@ mod tests {
             None,
             "in sync at the start of the epoch"
         );
-        p.update_follower_fetch(2, 7, 3, 3, start + 1_000)
+        p.update_follower_fetch(2, 7, 3, 0, 3, start + 1_000)
             .expect("2 caught up");
         assert_eq!(
             p.shrunk_isr(start + 31_000, 30_000),
@@ -256,7 +230,7 @@ mod tests {
             None,
             "3 is still behind"
         );
-        p.update_follower_fetch(3, 7, 3, 3, start + 32_000)
+        p.update_follower_fetch(3, 7, 3, 0, 3, start + 32_000)
             .expect("3 caught up");
         assert_eq!(
             p.expanded_isr(start + 32_000, 30_000, |_, epoch| epoch != 7),

@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ironlog_protocol::{
-    Connection, ConnectionConfig, Error as ProtocolError, SendOptions, VersionChoice,
+    Connection, ConnectionConfig, Connector, Error as ProtocolError, SendOptions, TcpConnector,
+    VersionChoice,
 };
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
@@ -57,6 +58,8 @@ pub(crate) struct FetcherConfig {
     pub partition_max_bytes: i32,
     pub backoff: Duration,
     pub socket_timeout: Duration,
+    /// How followers reach the leader's inter-broker listener (its security protocol).
+    pub connector: Arc<dyn Connector>,
 }
 
 impl FetcherConfig {
@@ -73,6 +76,7 @@ impl FetcherConfig {
                 Some(ironlog_config::ConfigValue::Int(ms)) => ms.clamp(1_000, 300_000) as u64,
                 _ => 30_000,
             }),
+            connector: TcpConnector::shared(),
         }
     }
 }
@@ -300,6 +304,7 @@ async fn run_fetcher(
                             max_frame_bytes: (config.response_max_bytes as usize)
                                 .saturating_add(1 << 20)
                                 .max(config.partition_max_bytes as usize + (1 << 20)),
+                            connector: Arc::clone(&config.connector),
                             ..ConnectionConfig::default()
                         },
                     )

@@ -102,11 +102,15 @@ impl ReplicaManager {
         logs: Arc<LogManager>,
         metadata: watch::Receiver<Arc<MetadataImage>>,
         controller_client: Option<Arc<ControllerClient>>,
+        inter_broker_connector: Arc<dyn ironlog_protocol::Connector>,
     ) -> Self {
         let (applied_offset, _) = watch::channel(0);
         let quotas = Arc::new(ReplicationQuotas::new(node_id));
         let fetchers = ReplicaFetcherManager::new(
-            FetcherConfig::from_broker_config(&static_config),
+            FetcherConfig {
+                connector: inter_broker_connector,
+                ..FetcherConfig::from_broker_config(&static_config)
+            },
             metadata.clone(),
             controller_client.clone(),
             Arc::clone(&quotas),
@@ -796,7 +800,14 @@ mod tests {
         )
         .expect("log manager");
         let (_publisher, images) = watch::channel(Arc::new(image));
-        ReplicaManager::new(1, config.clone(), Arc::new(logs), images, None)
+        ReplicaManager::new(
+            1,
+            config.clone(),
+            Arc::new(logs),
+            images,
+            None,
+            ironlog_protocol::TcpConnector::shared(),
+        )
     }
 
     fn image_with_topic(name: &str) -> MetadataImage {
@@ -905,6 +916,8 @@ mod tests {
             replicas: None,
             adding_replicas: None,
             removing_replicas: None,
+            eligible_leader_replicas: None,
+            last_known_elr: None,
         }]);
         third.offset = 3;
         replicas
@@ -969,6 +982,8 @@ mod tests {
             replicas: None,
             adding_replicas: None,
             removing_replicas: None,
+            eligible_leader_replicas: None,
+            last_known_elr: None,
         }]);
         moved.offset = 2;
         replicas.apply_image(Arc::new(moved)).await.expect("apply");

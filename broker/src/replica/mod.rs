@@ -12,6 +12,8 @@
 //! - `delayed_produce` — the acks=all purgatory.
 //! - `fetcher` — the replica fetchers (follower side), one task per source broker.
 //! - `isr` — ISR shrink and expansion through the controller.
+//! - `selector` — fetch from the closest replica (KIP-392): the follower a leader names as
+//!   a consumer's preferred read replica (`replica.selector.class` rack-aware).
 //! - `quota` — the replication throttles (leader and follower side), taken from each
 //!   applied image.
 //!
@@ -26,6 +28,10 @@ mod isr;
 mod manager;
 mod partition;
 mod quota;
+mod selector;
+#[cfg(test)]
+mod test_support;
 
 pub(crate) use manager::{FetchIsolation, ReplicaManager, TxnMarker};
 pub(crate) use partition::Partition;
+pub(crate) use selector::preferred_read_replica;

@@ -27,6 +27,8 @@ pub(crate) struct FollowerState {
     /// The follower's log end offset: the offset of its last fetch (-1 before the first
     /// fetch in this leader epoch).
     pub log_end_offset: i64,
+    /// The follower's log start offset, as its last fetch said (-1 before).
+    pub log_start_offset: i64,
     /// Last time the follower was caught up to the leader's log end (ms).
     pub last_caught_up_ms: i64,
     /// The leader's log end offset at the follower's previous fetch.
@@ -43,6 +45,7 @@ impl FollowerState {
     fn new(last_caught_up_ms: i64) -> Self {
         Self {
             log_end_offset: -1,
+            log_start_offset: -1,
             last_caught_up_ms,
             last_fetch_leader_log_end_offset: -1,
             last_fetch_ms: 0,
@@ -223,6 +226,8 @@ impl Partition {
 
     pub(crate) fn set_min_insync_replicas(&self, min_isr: i32) {
         if self.min_insync_replicas.swap(min_isr, Ordering::AcqRel) != min_isr {
+            // A lower min ISR may let a frozen high watermark move.
+            self.maybe_increment_high_watermark();
             self.notify_changed();
         }
     }
@@ -319,11 +324,20 @@ impl Partition {
     }
 
     /// Leader: raises the high watermark to the smallest log end offset over the (maximal)
-    /// ISR; `true` when it moved (completing delayed produces and waking consumers).
+    /// ISR; `true` when it moved (completing delayed produces and waking consumers). Not
+    /// while the committed ISR is below `min.insync.replicas` (capped at the replication
+    /// factor), as Kafka 4.x: what left the ISR meanwhile then holds everything below the
+    /// high watermark, which is what makes it an eligible leader replica (KIP-966).
     pub(crate) fn maybe_increment_high_watermark(&self) -> bool {
         let candidate = {
             let state = self.state();
             if state.leader != self.node_id {
+                return false;
+            }
+            let min_isr = usize::try_from(self.min_insync_replicas().max(1))
+                .unwrap_or(1)
+                .min(state.replicas.len().max(1));
+            if state.isr.len() < min_isr {
                 return false;
             }
             let mut candidate = self.log.log_end_offset();
@@ -352,6 +366,8 @@ impl Partition {
             .maybe_increment_high_watermark(leader_high_watermark)
         {
             self.notify_changed();
+            // Consumers reading from this follower (KIP-392) see the new records.
+            self.data_arrived.notify_waiters();
         }
     }
 
@@ -441,9 +457,9 @@ impl Partition {
         Ok(())
     }
 
-    /// Leader: a follower of broker epoch `broker_epoch` fetched from `fetch_offset` at
-    /// `now_ms`, when this log ended at `leader_log_end_offset` (Kafka's
-    /// `updateFollowerFetchState`). The follower must be a
+    /// Leader: a follower of broker epoch `broker_epoch` fetched from `fetch_offset` (its
+    /// log starting at `follower_log_start_offset`) at `now_ms`, when this log ended at
+    /// `leader_log_end_offset` (Kafka's `updateFollowerFetchState`). The follower must be a
     /// replica of the partition (else NOT_LEADER_OR_FOLLOWER, and nothing changes). Caught
     /// up = fetched from the leader's log end, or from where the log ended at its previous
     /// fetch (then caught up as of that fetch). May raise the high watermark.
@@ -452,6 +468,7 @@ impl Partition {
         replica_id: i32,
         broker_epoch: i64,
         fetch_offset: i64,
+        follower_log_start_offset: i64,
         leader_log_end_offset: i64,
         now_ms: i64,
     ) -> Result<(), ApiError> {
@@ -478,6 +495,7 @@ impl Partition {
                 follower.last_caught_up_ms = follower.last_caught_up_ms.max(follower.last_fetch_ms);
             }
             follower.log_end_offset = fetch_offset;
+            follower.log_start_offset = follower_log_start_offset;
             follower.last_fetch_leader_log_end_offset = leader_log_end_offset;
             follower.last_fetch_ms = now_ms;
             follower.broker_epoch = Some(broker_epoch);

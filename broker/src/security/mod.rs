@@ -1,6 +1,7 @@
 //! `security`: who a connection is. Each listener speaks the security protocol
 //! `listener.security.protocol.map` gives it (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL);
-//! [`ListenerSecurity`] holds what that takes — the TLS acceptor (`tls`), the SSL
+//! [`ListenerSecurity`] holds what that takes — the TLS acceptor (`tls`, reloaded when its
+//! files change: `tls_reload`), the SSL
 //! principal mapping (`ssl_principal`), the SASL mechanisms (`sasl`) — built once at
 //! start, and the connection loop (`network`) asks it to turn an accepted socket into a
 //! stream and, on SASL listeners, runs the [`sasl::SaslSession`] before any other request.
@@ -11,11 +12,13 @@
 
 pub(crate) mod acl;
 pub(crate) mod authorizer;
+mod node_client;
 pub(crate) mod principal;
 pub(crate) mod sasl;
 mod ssl_principal;
 mod stream;
 mod tls;
+mod tls_reload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,10 +27,12 @@ use ironlog_config::{BrokerConfig, ConfigValue, Listener, SecurityProtocol};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+pub(crate) use node_client::NodeConnectors;
 pub(crate) use principal::KafkaPrincipal;
 pub(crate) use sasl::SaslSettings;
 use ssl_principal::{SslPrincipalError, SslPrincipalMapper};
 pub(crate) use stream::ListenerStream;
+use tls_reload::ReloadingTls;
 
 /// Why a listener's security cannot be set up, or a connection's handshake failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +52,7 @@ pub(crate) enum SecurityError {
 /// What one listener needs to authenticate its connections.
 pub(crate) struct ListenerSecurity {
     pub name: Arc<str>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<ReloadingTls<TlsAcceptor>>,
     principal_mapper: SslPrincipalMapper,
     sasl: Option<SaslSettings>,
     /// `authentication.timeout.ms`: the TLS handshake and the SASL exchange together.
@@ -120,7 +125,11 @@ impl ListenerSecurity {
         let Some(acceptor) = &self.tls else {
             return Ok((ListenerStream::Plain(tcp), KafkaPrincipal::anonymous()));
         };
-        let stream = acceptor.accept(tcp).await.map_err(SecurityError::Tls)?;
+        let stream = acceptor
+            .current()
+            .accept(tcp)
+            .await
+            .map_err(SecurityError::Tls)?;
         let principal = match stream
             .get_ref()
             .1

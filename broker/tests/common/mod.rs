@@ -136,3 +136,24 @@ pub fn promtool_check_metrics(text: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A Python client session: `tests/clients/<script>` against `bootstrap` with `args`,
+/// writing no bytecode into the source tree, within `timeout_secs`.
+pub fn python_session(
+    script: &str,
+    bootstrap: impl Into<String>,
+    args: Vec<String>,
+    timeout_secs: u32,
+) -> ClientSession {
+    ClientSession {
+        program: python(),
+        script: [env!("CARGO_MANIFEST_DIR"), "tests", "clients", script]
+            .iter()
+            .collect(),
+        bootstrap: bootstrap.into(),
+        args,
+        dir: None,
+        env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
+        timeout_secs,
+    }
+}

@@ -70,6 +70,16 @@ pub struct BrokerConfig {
     pub controller_listeners: Vec<Listener>,
     /// `inter.broker.listener.name` (or the listener for `security.inter.broker.protocol`).
     pub inter_broker_listener_name: String,
+    /// The security protocol of the first of `controller.listener.names` (from
+    /// `listener.security.protocol.map`), which this node's clients of the controllers
+    /// speak — a broker-only node too, which does not bind that listener.
+    pub controller_security_protocol: Option<SecurityProtocol>,
+    /// The inter-broker listener's name and security protocol as this node's clients of
+    /// other brokers speak it: `inter.broker.listener.name` (else the listener of
+    /// `security.inter.broker.protocol`) looked up in `listener.security.protocol.map`. A
+    /// controller-only node has it too: the metadata quorum's leader replicates to
+    /// broker-only learners on that listener.
+    pub inter_broker_security: Option<(String, SecurityProtocol)>,
     /// `controller.quorum.voters`.
     pub controller_quorum_voters: Vec<QuorumVoter>,
     /// `controller.quorum.bootstrap.servers` as `(host, port)`.
@@ -123,6 +133,10 @@ pub struct BrokerConfig {
     pub replica_fetch_backoff_ms: i32,
     pub replica_fetch_response_max_bytes: i32,
     pub num_replica_fetchers: u32,
+    /// `replica.selector.class` is Kafka's `RackAwareReplicaSelector`: a leader sends a
+    /// consumer with a `client.rack` to an in-sync replica in that rack (KIP-392). Unset:
+    /// consumers fetch from the leader.
+    pub replica_selector_rack_aware: bool,
     pub replica_high_watermark_checkpoint_interval_ms: i64,
     pub auto_leader_rebalance_enable: bool,
     pub leader_imbalance_check_interval_seconds: i64,
@@ -279,16 +293,22 @@ impl BrokerConfig {
     /// unprefixed key, else its default. `None` for unknown names and unset keys without
     /// default.
     pub fn listener_value(&self, listener: &str, name: &str) -> Option<ConfigValue> {
+        self.listener_override(listener, name)
+            .or_else(|| self.value(name))
+    }
+
+    /// `listener.name.<listener>.<name>` only (the listener in any case): what the
+    /// listener sets for itself, without falling back to the broker-wide key.
+    pub fn listener_override(&self, listener: &str, name: &str) -> Option<ConfigValue> {
         let def = broker_config_def(name)?;
-        let prefixed = self.static_broker_configs.iter().find(|(key, _)| {
-            listener_prefixed_def(key).is_some_and(|(l, mechanism, d)| {
-                mechanism.is_none() && d.name == name && l.eq_ignore_ascii_case(listener)
+        self.static_broker_configs
+            .iter()
+            .find(|(key, _)| {
+                listener_prefixed_def(key).is_some_and(|(l, mechanism, d)| {
+                    mechanism.is_none() && d.name == name && l.eq_ignore_ascii_case(listener)
+                })
             })
-        });
-        match prefixed {
-            Some((_, raw)) => def.parse(raw).ok(),
-            None => self.value(name),
-        }
+            .and_then(|(_, raw)| def.parse(raw).ok())
     }
 
     /// `listener.name.<listener>.<mechanism>.sasl.jaas.config`: the JAAS configuration
@@ -558,6 +578,8 @@ impl Builder {
             advertised_listeners: listeners_layout.advertised,
             controller_listeners: listeners_layout.controller,
             inter_broker_listener_name: listeners_layout.inter_broker_listener_name,
+            controller_security_protocol: listeners_layout.controller_security_protocol,
+            inter_broker_security: listeners_layout.inter_broker_security,
             controller_quorum_voters,
             controller_quorum_bootstrap_servers,
             rack: self.string("broker.rack").filter(|s| !s.is_empty()),
@@ -609,6 +631,9 @@ impl Builder {
             log_cleaner_io_buffer_size: self.i64("log.cleaner.io.buffer.size"),
             replica_lag_time_max_ms: self.i64("replica.lag.time.max.ms"),
             replica_fetch_max_bytes: self.i32("replica.fetch.max.bytes"),
+            replica_selector_rack_aware: self
+                .string("replica.selector.class")
+                .is_some_and(|class| class == crate::defs::RACK_AWARE_REPLICA_SELECTOR),
             replica_fetch_wait_max_ms: self.i32("replica.fetch.wait.max.ms"),
             replica_fetch_min_bytes: self.i32("replica.fetch.min.bytes"),
             replica_fetch_backoff_ms: self.i32("replica.fetch.backoff.ms"),
@@ -675,6 +700,18 @@ impl Builder {
         })
     }
 
+    /// `controller.listener.names`, upper-cased (a comma-separated STRING in Kafka, not a
+    /// LIST config).
+    fn controller_listener_names(&self) -> Vec<String> {
+        self.string("controller.listener.names")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.to_ascii_uppercase())
+            .collect()
+    }
+
     /// Kafka's `KafkaConfig.validateValues` checks of `controller.listener.names` against
     /// the roles, in Kafka's words, for a node with `controller.quorum.voters`.
     fn check_controller_listeners_for_roles(
@@ -682,14 +719,7 @@ impl Builder {
         broker: bool,
         controller: bool,
     ) -> Result<(), ConfigError> {
-        let names: Vec<String> = self
-            .string("controller.listener.names")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| n.to_ascii_uppercase())
-            .collect();
+        let names = self.controller_listener_names();
         let listener_names: Vec<String> = self
             .string("listeners")
             .unwrap_or_default()
@@ -727,15 +757,7 @@ impl Builder {
             name: name.to_string(),
             message,
         };
-        // A comma-separated STRING in Kafka (not a LIST config).
-        let controller_names: Vec<String> = self
-            .string("controller.listener.names")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| n.to_ascii_uppercase())
-            .collect();
+        let controller_names = self.controller_listener_names();
 
         // Security protocol map; controller listeners default to PLAINTEXT when the map is not set.
         let map_raw = self
@@ -809,17 +831,15 @@ impl Builder {
                 ));
             }
         }
-        // The nodes' own clients (raft, forwarding) connect in plain text so far: the
-        // protocol crate's `Connector` is the seam where TLS and SASL will go.
-        if let Some(l) = controller
-            .iter()
-            .find(|l| l.security_protocol != SecurityProtocol::Plaintext)
-        {
-            return Err(ConfigError::Unsupported {
-                name: "controller.listener.names".to_string(),
-                message: format!("controller listener {} uses {}; the controller listener must be PLAINTEXT until the nodes' own clients speak TLS and SASL", l.name, l.security_protocol),
-            });
-        }
+        let controller_security_protocol = controller_names
+            .first()
+            .and_then(|name| protocol_map.get(name).copied());
+        let inter_broker_security = self
+            .string("inter.broker.listener.name")
+            .or_else(|| self.string("security.inter.broker.protocol"))
+            .map(|name| name.to_ascii_uppercase())
+            .or_else(|| Some("PLAINTEXT".to_string()))
+            .and_then(|name| protocol_map.get(&name).map(|p| (name, *p)));
 
         // A controller alone advertises nothing to clients and has no inter-broker listener
         // (only an explicit name is checked, as Kafka does).
@@ -845,6 +865,8 @@ impl Builder {
                     })
                     .collect(),
                 inter_broker_listener_name: String::new(),
+                controller_security_protocol,
+                inter_broker_security,
             });
         }
         // Advertised: explicit, else the bind listeners.
@@ -921,23 +943,13 @@ impl Builder {
                 format!("inter-broker listener {inter_broker_listener_name} must be a listener name defined in advertised.listeners"),
             ));
         }
-        let voters = self.list("controller.quorum.voters");
-        if voters.len() > 1 {
-            if let Some(l) = advertised.iter().find(|l| {
-                l.name == inter_broker_listener_name
-                    && l.security_protocol != SecurityProtocol::Plaintext
-            }) {
-                return Err(ConfigError::Unsupported {
-                    name: "inter.broker.listener.name".to_string(),
-                    message: format!("inter-broker listener {} uses {}; between brokers of a cluster only PLAINTEXT is implemented so far", l.name, l.security_protocol),
-                });
-            }
-        }
         Ok(ListenerLayout {
             listeners,
             advertised,
             controller,
             inter_broker_listener_name,
+            controller_security_protocol,
+            inter_broker_security,
         })
     }
 }
@@ -989,6 +1001,8 @@ struct ListenerLayout {
     advertised: Vec<Listener>,
     controller: Vec<Listener>,
     inter_broker_listener_name: String,
+    controller_security_protocol: Option<SecurityProtocol>,
+    inter_broker_security: Option<(String, SecurityProtocol)>,
 }
 
 /// This machine's host name, which Kafka advertises for listeners with an empty host.
@@ -1011,6 +1025,29 @@ mod tests {
     fn load(overrides: &[&str]) -> Result<BrokerConfig, ConfigError> {
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         BrokerConfig::load(None, &overrides)
+    }
+
+    #[test]
+    fn connection_creation_rate_is_set_per_listener_too() {
+        let config = load(&[
+            "max.connection.creation.rate=50",
+            "listener.name.plaintext.max.connection.creation.rate=5",
+        ])
+        .expect("a listener's connection creation rate loads");
+        assert_eq!(
+            config.listener_override("PLAINTEXT", "max.connection.creation.rate"),
+            Some(ConfigValue::Int(5))
+        );
+        assert_eq!(
+            config.listener_override("CONTROLLER", "max.connection.creation.rate"),
+            None,
+            "no fallback to the broker-wide key"
+        );
+        assert_eq!(
+            config.listener_value("CONTROLLER", "max.connection.creation.rate"),
+            Some(ConfigValue::Int(50))
+        );
+        assert!(load(&["listener.name.plaintext.max.connection.creation.rate=-1"]).is_err());
     }
 
     #[test]
@@ -1415,20 +1452,45 @@ log.retention.check.interval.ms=300000
     }
 
     #[test]
-    fn the_nodes_own_links_must_stay_plaintext_for_now() {
-        let err = load(&[
+    fn the_controller_and_inter_broker_listeners_may_be_secured() {
+        let config = load(&[
             "process.roles=broker,controller",
-            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
+            "node.id=1",
+            "listeners=INTERNAL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            "advertised.listeners=INTERNAL://127.0.0.1:9092",
+            "inter.broker.listener.name=INTERNAL",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
-            "controller.quorum.voters=1@localhost:9093",
+            "listener.security.protocol.map=INTERNAL:SASL_SSL,CONTROLLER:SSL",
+            "controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9094,3@127.0.0.1:9095",
         ])
-        .unwrap_err();
-        assert!(matches!(err, ConfigError::Unsupported { .. }), "{err}");
-        assert!(
-            err.to_string()
-                .contains("controller listener CONTROLLER uses SSL"),
-            "{err}"
+        .unwrap();
+        assert_eq!(
+            config.controller_security_protocol,
+            Some(SecurityProtocol::Ssl)
+        );
+        assert_eq!(
+            config.inter_broker_listener().map(|l| l.security_protocol),
+            Some(SecurityProtocol::SaslSsl)
+        );
+        assert_eq!(
+            config.inter_broker_security,
+            Some(("INTERNAL".to_string(), SecurityProtocol::SaslSsl))
+        );
+        // A broker alone knows the controllers' protocol from the map only.
+        let config = load(&[
+            "process.roles=broker",
+            "node.id=4",
+            "listeners=INTERNAL://127.0.0.1:9096",
+            "advertised.listeners=INTERNAL://127.0.0.1:9096",
+            "inter.broker.listener.name=INTERNAL",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=INTERNAL:SSL,CONTROLLER:SASL_SSL",
+            "controller.quorum.voters=1@127.0.0.1:9093",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.controller_security_protocol,
+            Some(SecurityProtocol::SaslSsl)
         );
     }
 
@@ -1756,6 +1818,30 @@ log.retention.check.interval.ms=300000
         assert_eq!(config.value("num.io.threads"), Some(ConfigValue::Int(8)));
         assert_eq!(config.value("log.retention.ms"), None);
         assert_eq!(config.value("no.such.key"), None);
+    }
+
+    #[test]
+    fn replica_selector_is_rack_aware_only_with_kafkas_class() {
+        assert!(!load(&[]).unwrap().replica_selector_rack_aware);
+        let config = load(&[
+            "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector",
+        ])
+        .unwrap();
+        assert!(config.replica_selector_rack_aware);
+        for class in [
+            "com.example.NearestSelector",
+            // Kafka ships no class of this name (no selector = the leader).
+            "org.apache.kafka.common.replica.LeaderSelector",
+        ] {
+            let err = load(&[&format!("replica.selector.class={class}")]).unwrap_err();
+            assert!(
+                err.to_string().contains("replica.selector.class")
+                    && err
+                        .to_string()
+                        .contains("RackAwareReplicaSelector is supported"),
+                "{class}: {err}"
+            );
+        }
     }
 
     #[test]

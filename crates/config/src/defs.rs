@@ -412,11 +412,20 @@ const ZSTD_LEVEL_MAX: i64 = 22;
 /// The only authorizer class name accepted: Kafka's KRaft ACL authorizer, which Ironlog
 /// implements natively.
 pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+/// The only `replica.selector.class` accepted (unset: consumers read from the leader):
+/// Kafka's rack-aware selector (KIP-392), which Ironlog implements natively.
+pub const RACK_AWARE_REPLICA_SELECTOR: &str =
+    "org.apache.kafka.common.replica.RackAwareReplicaSelector";
 
-fn only_zero(value: &ConfigValue) -> Result<(), String> {
+fn replica_selector_class(value: &ConfigValue) -> Result<(), String> {
     match value {
-        ConfigValue::Long(0) | ConfigValue::Int(0) => Ok(()),
-        _ => Err("re-authentication (KIP-368) is not implemented; only 0 is supported".to_string()),
+        ConfigValue::String(s) if !s.is_empty() && s != RACK_AWARE_REPLICA_SELECTOR => {
+            Err(format!(
+                "only {RACK_AWARE_REPLICA_SELECTOR} is supported (unset: consumers fetch from the \
+             leader); selector plugins are not loaded"
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -589,7 +598,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("max.connections", T::Int, Some(I32_MAX), V::AtLeast(0), C, "Most client connections the broker keeps open at once."),
     b("max.connections.per.ip", T::Int, Some(I32_MAX), V::AtLeast(0), C, "Most connections accepted from one IP address."),
     b("max.connections.per.ip.overrides", T::String, Some(""), V::Any, C, "Per-IP or per-host connection limits as host:count pairs."),
-    b("max.connection.creation.rate", T::Int, Some(I32_MAX), V::AtLeast(0), C, "Most new connections accepted per second."),
+    b("max.connection.creation.rate", T::Int, Some(I32_MAX), V::AtLeast(0), C, "Most new connections accepted per second on every listener but the inter-broker one (listener.name.<listener>.max.connection.creation.rate: on that listener); faster ones wait to be accepted."),
     b("connections.max.idle.ms", T::Long, Some("600000"), V::Any, R, "Idle connections are closed after this long."),
     b("connection.failed.authentication.delay.ms", T::Int, Some("100"), V::AtLeast(0), R, "Delay before closing a connection that failed authentication."),
     b("queued.max.requests", T::Int, Some("500"), V::AtLeast(1), R, "Most requests queued before the network stops reading."),
@@ -642,7 +651,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("sasl.oauthbearer.scope.claim.name", T::String, Some("scope"), V::Any, R, "The JWT claim that holds the token's scopes."),
     b("sasl.oauthbearer.clock.skew.seconds", T::Int, Some("30"), V::AtLeast(0), R, "Clock difference tolerated when checking a token's exp, nbf and iat."),
     b("sasl.server.max.receive.size", T::Int, Some("524288"), V::AtLeast(1), R, "Largest request accepted before a SASL client is authenticated."),
-    b("connections.max.reauth.ms", T::Long, Some("0"), V::Custom(only_zero), R, "Re-authentication interval; only 0 (no re-authentication) is supported."),
+    b("connections.max.reauth.ms", T::Long, Some("0"), V::AtLeast(0), R, "Longest a SASL session lasts before the client must re-authenticate (KIP-368); 0 = no limit besides the credential's own expiry."),
     b("authentication.timeout.ms", T::Int, Some("30000"), V::AtLeast(1), R, "Ironlog: longest time a connection may take for its TLS handshake and SASL exchange before it is closed.").not_in_kafka(),
     b("ssl.principal.mapping.rules", T::String, Some("DEFAULT"), V::Any, R, "Rules mapping a client certificate's distinguished name to a principal name."),
     b("ssl.enabled.protocols", T::List, Some("TLSv1.2,TLSv1.3"), V::ListOf(&["TLSv1.2", "TLSv1.3"]), L, "TLS versions SSL listeners accept."),
@@ -658,6 +667,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("ssl.truststore.password", T::Password, None, V::Any, L, "Truststore password."),
     b("ssl.client.auth", T::String, Some("none"), V::OneOf(&["required", "requested", "none"]), P, "Whether SSL listeners ask for client certificates."),
     b("ssl.endpoint.identification.algorithm", T::String, Some("https"), V::Any, P, "Hostname verification algorithm; empty disables it."),
+    b("ssl.file.reload.interval.ms", T::Long, Some("5000"), V::AtLeast(0), R, "Ironlog: how often the keystore and truststore files are checked for a change (when a connection is accepted or dialled) and reloaded; 0 = never.").not_in_kafka(),
     // --- replication ---
     b("replica.lag.time.max.ms", T::Long, Some("30000"), V::Any, R, "A follower that has not caught up for this long leaves the ISR."),
     b("replica.fetch.max.bytes", T::Int, Some("1048576"), V::AtLeast(0), R, "Bytes a follower asks for per partition."),
@@ -669,7 +679,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("replica.socket.receive.buffer.bytes", T::Int, Some("65536"), V::Any, R, "SO_RCVBUF of follower fetch sockets."),
     b("num.replica.fetchers", T::Int, Some("1"), V::AtLeast(1), C, "Fetcher tasks per source broker."),
     b("replica.high.watermark.checkpoint.interval.ms", T::Long, Some("5000"), V::AtLeast(1), R, "Interval of the high-watermark checkpoint."),
-    b("replica.selector.class", T::String, None, V::Custom(no_plugin_class), R, "Not supported: follower-fetching replica selector plugin."),
+    b("replica.selector.class", T::String, None, V::Custom(replica_selector_class), R, "How the leader picks the replica a consumer fetches from: unset = the leader; org.apache.kafka.common.replica.RackAwareReplicaSelector = an in-sync replica in the consumer's client.rack (KIP-392)."),
     b("fetch.purgatory.purge.interval.requests", T::Int, Some("1000"), V::Any, R, "Accepted for compatibility."),
     b("producer.purgatory.purge.interval.requests", T::Int, Some("1000"), V::Any, R, "Accepted for compatibility."),
     b("num.replica.alter.log.dirs.threads", T::Int, None, V::Any, R, "Accepted for compatibility."),
@@ -833,6 +843,8 @@ pub fn listener_prefixed_def(name: &str) -> Option<(String, Option<String>, &'st
             d.update_mode == UpdateMode::PerListener
                 || d.name.starts_with("ssl.")
                 || d.name == "sasl.enabled.mechanisms"
+                || d.name == "connections.max.reauth.ms"
+                || d.name == "max.connection.creation.rate"
         })
     };
     if let Some(def) = per_listener(key)
@@ -842,7 +854,9 @@ pub fn listener_prefixed_def(name: &str) -> Option<(String, Option<String>, &'st
     }
     let (mechanism, key) = key.split_once('.')?;
     let def = broker_config_def(key).filter(|d| {
-        d.name == "sasl.jaas.config" || d.name == "sasl.server.callback.handler.class"
+        d.name == "sasl.jaas.config"
+            || d.name == "sasl.server.callback.handler.class"
+            || d.name == "connections.max.reauth.ms"
     })?;
     Some((
         listener.to_ascii_uppercase(),

@@ -146,6 +146,7 @@ impl BrokerSpec {
             bootstrap: String::new(),
             start_count: 0,
             client_listener_required: true,
+            client_settings: Vec::new(),
         }
     }
 }
@@ -194,6 +195,9 @@ pub struct TestBroker {
     /// Whether a start without a `PLAINTEXT` listener is a failure (it is, unless the
     /// broker is a controller-only node of a cluster).
     pub(crate) client_listener_required: bool,
+    /// rdkafka settings every client of this broker gets on top of the test defaults (a
+    /// secured client listener's `security.protocol`, `ssl.*`, `sasl.*`).
+    pub client_settings: Vec<(String, String)>,
 }
 
 impl TestBroker {
@@ -283,6 +287,26 @@ impl TestBroker {
     /// aborts when it reaches it (`IRONLOG_CRASH_AT`).
     pub fn set_crash_point(&mut self, name: Option<&str>) {
         self.crash_point = name.map(str::to_owned);
+    }
+
+    /// Starts the broker with its next command and expects it not to start: it must exit
+    /// (or fail) before printing `ironlog: started`. Returns why it did not start; its
+    /// log is [`TestBroker::log_text`]. Panics, saying so, if it started.
+    pub fn start_expecting_failure(&mut self) -> String {
+        let command = self.command.clone();
+        let starting = self.begin_start(&command);
+        match self.finish_start_unless(starting, &AtomicBool::new(false)) {
+            Ok(()) => panic!(
+                "the {} started, but it was expected not to (log below)",
+                self.name
+            ),
+            Err(StartFailure::Other(message)) => message,
+            Err(StartFailure::PortTaken) => panic!(
+                "the {} could not bind a listener: an address was in use (log below)",
+                self.name
+            ),
+            Err(StartFailure::Aborted) => panic!("the {}'s start was given up", self.name),
+        }
     }
 
     /// Waits (bounded) for the process to exit on its own — e.g. at an armed crash point —
@@ -557,6 +581,14 @@ impl TestBroker {
 impl KafkaClients for TestBroker {
     fn bootstrap_servers(&self) -> String {
         self.bootstrap.clone()
+    }
+
+    fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut config = crate::clients::client_config(&self.bootstrap);
+        for (k, v) in &self.client_settings {
+            config.set(k, v);
+        }
+        config
     }
 }
 

@@ -46,7 +46,7 @@ pub trait KafkaClients {
 
     /// Producer with `acks=all` unless overridden, bounded delivery time.
     fn producer_with(&self, extra: &[(&str, &str)]) -> FutureProducer {
-        producer_for(&self.bootstrap_servers(), extra)
+        producer_from(self.client_config(), extra)
     }
 
     /// A transactional producer of `id` (idempotent, transaction timeout 60 s) whose
@@ -69,7 +69,7 @@ pub trait KafkaClients {
     }
 
     fn consumer_with(&self, extra: &[(&str, &str)]) -> BaseConsumer {
-        consumer_for(&self.bootstrap_servers(), extra)
+        consumer_from(self.client_config(), extra)
     }
 
     fn admin(&self) -> AdminClient<DefaultClientContext> {
@@ -400,20 +400,31 @@ pub fn client_config_with(
 }
 
 pub fn producer_for(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+    producer_from(client_config(bootstrap), extra)
+}
+
+/// [`producer_for`] on top of `config` (e.g. a secured cluster's client settings).
+pub fn producer_from(mut config: ClientConfig, extra: &[(&str, &str)]) -> FutureProducer {
     let defaults = [
         ("acks", "all"),
         ("message.timeout.ms", "30000"),
         ("linger.ms", "5"),
         ("enable.idempotence", "false"),
     ];
-    client_config_with(bootstrap, &defaults, extra)
-        .create()
-        .expect("create rdkafka producer")
+    for (k, v) in defaults.iter().chain(extra) {
+        config.set(*k, *v);
+    }
+    config.create().expect("create rdkafka producer")
 }
 
 /// A consumer for `assign()` at explicit offsets. librdkafka only allows `assign()` with a
 /// `group.id`; nothing here subscribes or commits, so the group coordinator is not needed.
 pub fn consumer_for(bootstrap: &str, extra: &[(&str, &str)]) -> BaseConsumer {
+    consumer_from(client_config(bootstrap), extra)
+}
+
+/// [`consumer_for`] on top of `config` (e.g. a secured cluster's client settings).
+pub fn consumer_from(mut config: ClientConfig, extra: &[(&str, &str)]) -> BaseConsumer {
     let defaults = [
         ("group.id", "ironlog-test-assign-only"),
         ("enable.auto.commit", "false"),
@@ -424,9 +435,10 @@ pub fn consumer_for(bootstrap: &str, extra: &[(&str, &str)]) -> BaseConsumer {
         ("fetch.message.max.bytes", "4194304"),
         ("fetch.max.bytes", "8388608"),
     ];
-    client_config_with(bootstrap, &defaults, extra)
-        .create()
-        .expect("create rdkafka consumer")
+    for (k, v) in defaults.iter().chain(extra) {
+        config.set(*k, *v);
+    }
+    config.create().expect("create rdkafka consumer")
 }
 
 /// Run a future to completion on a fresh current-thread tokio runtime.

@@ -30,7 +30,7 @@
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +39,7 @@ use rdkafka::consumer::Consumer;
 
 use crate::broker::{host_in_url, BrokerSpec, StartFailure, TestBroker, CLIENT_LISTENER};
 use crate::clients::{wait_until, KafkaClients};
+use crate::cluster_security::ClusterSecurity;
 use crate::netns::NetworkLab;
 use crate::ports::allocate_port;
 use crate::process::{BrokerCommand, Settings};
@@ -120,6 +121,11 @@ pub struct ClusterSpec {
     start_order: Option<(Vec<i32>, Duration)>,
     /// The network lab the nodes run in, kept as long as the cluster.
     network: Option<Arc<NetworkLab>>,
+    /// rdkafka settings of every client of the cluster and of its nodes.
+    client_settings: Vec<(String, String)>,
+    /// Arguments of `ironlog format` run for every node before its first start; `None`:
+    /// the nodes format themselves as they start.
+    format_args: Option<Vec<String>>,
 }
 
 impl ClusterSpec {
@@ -159,6 +165,8 @@ impl ClusterSpec {
             env: Settings::default(),
             start_order: None,
             network: None,
+            client_settings: Vec::new(),
+            format_args: None,
         }
     }
 
@@ -171,6 +179,32 @@ impl ClusterSpec {
     /// [`ClusterSpec::set`] for each pair, in order.
     pub fn overrides(mut self, overrides: &[(&str, &str)]) -> Self {
         self.overrides.set_all(overrides);
+        self
+    }
+
+    /// Every listener secured as `security` says (its overrides on every node), and the
+    /// cluster's clients connecting as it says.
+    pub fn secured(mut self, security: &ClusterSecurity) -> Self {
+        for (k, v) in security.overrides() {
+            self.overrides.set(&k, &v);
+        }
+        self.client_settings = security.client_settings();
+        self
+    }
+
+    /// One setting of the cluster's clients (after [`ClusterSpec::secured`], which sets
+    /// them all), e.g. a client truststore of more than the nodes' CA.
+    pub fn client_setting(mut self, key: &str, value: &str) -> Self {
+        self.client_settings.retain(|(k, _)| k != key);
+        self.client_settings
+            .push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Every node's data dirs formatted with `ironlog format ARGS` (the node's own settings
+    /// first, e.g. `--cluster-id ID --add-scram ...`) before it first starts.
+    pub fn formatted_with(mut self, args: &[&str]) -> Self {
+        self.format_args = Some(args.iter().map(|a| a.to_string()).collect());
         self
     }
 
@@ -364,6 +398,7 @@ impl ClusterSpec {
                     }
                     let mut broker = spec.prepare();
                     broker.client_listener_required = node.roles.is_broker();
+                    broker.client_settings = self.client_settings.clone();
                     broker
                 })
                 .collect();
@@ -374,6 +409,9 @@ impl ClusterSpec {
                 command.set_all(&settings);
                 command.wrapper = node.wrapper.clone();
                 command.env = broker.command().env.clone();
+                if let Some(args) = &self.format_args {
+                    format_node(&self.binary, &command, args, node.id);
+                }
                 broker.replace_command(command);
             }
             // every node is spawned before any is waited for: nodes may wait for a quorum
@@ -555,21 +593,38 @@ impl TestCluster {
         timeout: Duration,
     ) {
         use rdkafka::admin::{NewTopic, TopicReplication};
+        self.create_topic(NewTopic::new(
+            topic,
+            partitions,
+            TopicReplication::Fixed(replicas),
+        ));
+        self.await_full_isr_on_running(topic, partitions as usize, timeout);
+    }
+
+    /// Creates `topic` with one partition per entry of `assignment` (its replicas, the
+    /// preferred leader first); does not wait for the replicas.
+    pub fn create_assigned_topic(&self, topic: &str, assignment: &[&[i32]]) {
+        use rdkafka::admin::{NewTopic, TopicReplication};
+        self.create_topic(NewTopic::new(
+            topic,
+            assignment.len() as i32,
+            TopicReplication::Variable(assignment),
+        ));
+    }
+
+    /// One CreateTopics through the admin client; panics, saying why, unless it succeeded.
+    fn create_topic(&self, topic: rdkafka::admin::NewTopic<'_>) {
+        let name = topic.name;
         let results = crate::clients::block_on(self.admin().create_topics(
-            &[NewTopic::new(
-                topic,
-                partitions,
-                TopicReplication::Fixed(replicas),
-            )],
+            &[topic],
             &crate::clients::admin_options().operation_timeout(Some(Duration::from_secs(30))),
         ))
-        .unwrap_or_else(|e| panic!("CreateTopics {topic} failed as a request: {e}"));
+        .unwrap_or_else(|e| panic!("CreateTopics {name} failed as a request: {e}"));
         for result in results {
             if let Err((name, code)) = result {
                 panic!("creating {name} failed: {code:?}");
             }
         }
-        self.await_full_isr_on_running(topic, partitions as usize, timeout);
     }
 
     /// [`TestCluster::await_full_isr`] through every running broker node.
@@ -744,6 +799,33 @@ impl KafkaClients for TestCluster {
     fn bootstrap_servers(&self) -> String {
         self.bootstrap()
     }
+
+    fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut config = crate::clients::client_config(&self.bootstrap());
+        for (k, v) in &self.spec.client_settings {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+/// Runs `ironlog format` with node `id`'s settings and `args`; panics with its output when
+/// it fails.
+fn format_node(binary: &Path, command: &BrokerCommand, args: &[String], id: i32) {
+    let mut line = command.args();
+    line[0] = "format".to_string();
+    let output = std::process::Command::new(binary)
+        .args(&line)
+        .args(args)
+        .envs(command.env.iter())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ironlog format for node {id}: {e}"));
+    assert!(
+        output.status.success(),
+        "ironlog format failed for node {id}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[cfg(test)]

@@ -68,6 +68,33 @@ pub fn helm_binary() -> PathBuf {
     }
     helm
 }
+/// The Prometheus Operator release whose CRDs (ServiceMonitor, PrometheusRule) the chart
+/// tests install, so the chart's monitoring objects are dry-run like the rest.
+pub const PROMETHEUS_OPERATOR_VERSION: &str = "v0.85.0";
+
+/// The Prometheus Operator's ServiceMonitor and PrometheusRule CRDs the build script cached
+/// (`<cache>/prometheus-operator-<PROMETHEUS_OPERATOR_VERSION>/`). Panics, saying how to
+/// fetch them, when they are missing: nothing is skipped.
+pub fn prometheus_operator_crds() -> Vec<PathBuf> {
+    let dir = std::env::var_os("IRONLOG_K8S_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE_DIR))
+        .join(format!("prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}"));
+    ["servicemonitors", "prometheusrules"]
+        .iter()
+        .map(|kind| {
+            let path = dir.join(format!("monitoring.coreos.com_{kind}.yaml"));
+            if !path.is_file() {
+                panic!(
+                    "{} is missing: fetch it with operator/tests/k8s/build.sh (test.sh runs it)",
+                    path.display()
+                );
+            }
+            path
+        })
+        .collect()
+}
+
 /// How long the API server may take to answer `/readyz` with 200 (it starts in a few
 /// seconds on an idle machine; a loaded 2-core one takes much longer).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(180);

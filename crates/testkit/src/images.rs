@@ -308,6 +308,47 @@ pub fn ensure_image(image: &Image) -> &'static str {
     image.tag
 }
 
+/// Removes the working containers that interrupted builds (a timeout, a cancelled test run)
+/// left in this storage: under vfs each is a full copy of its image, and they pile up run
+/// after run. Called under the build lock, when no build is using one. Best effort.
+fn remove_interrupted_build_containers() {
+    let listed = podman_output(
+        &[
+            "ps",
+            "--all",
+            "--external",
+            "--format",
+            "{{.ID}} {{.Command}}",
+        ],
+        PODMAN_TIMEOUT,
+    );
+    if !listed.status.success() {
+        return;
+    }
+    let stale: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (id, command) = line.split_once(' ')?;
+            (command.trim() == "buildah").then(|| id.to_string())
+        })
+        .collect();
+    if stale.is_empty() {
+        return;
+    }
+    let mut args = vec!["rm", "--force", "--storage"];
+    args.extend(stale.iter().map(String::as_str));
+    let removed = podman_output(&args, PODMAN_TIMEOUT);
+    eprintln!(
+        "removed {} working container(s) interrupted image builds left behind{}",
+        stale.len(),
+        if removed.status.success() {
+            ""
+        } else {
+            " (some could not be removed)"
+        }
+    );
+}
+
 fn build_image(image: &Image) {
     let Image { target, tag } = *image;
     {
@@ -318,6 +359,7 @@ fn build_image(image: &Image) {
             File::create(&lock_path).unwrap_or_else(|e| panic!("cannot create {lock_path}: {e}"));
         lock.lock()
             .unwrap_or_else(|e| panic!("cannot lock {lock_path}: {e}"));
+        remove_interrupted_build_containers();
 
         let runtime_image = dockerfile_arg("RUNTIME_IMAGE");
         let rust_image = dockerfile_arg("RUST_IMAGE");

@@ -39,6 +39,7 @@ pub mod broker;
 pub mod canary;
 pub mod clients;
 pub mod cluster;
+pub mod cluster_security;
 #[cfg(feature = "kubernetes")]
 pub mod control_plane;
 pub mod dirs;

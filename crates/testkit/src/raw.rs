@@ -7,15 +7,23 @@
 //! - [`RawSocket`]: bytes on a plain TCP connection, for what no client may send — garbage,
 //!   oversized or negative sizes, half frames, unknown API keys and versions. It writes a
 //!   request header only through `ironlog_protocol::frame` and reads frames with its
-//!   `FrameReader`.
+//!   `FrameReader`; typed requests go out the same way, for the SASL exchange a connection
+//!   makes before it may negotiate versions.
 //!
 //! Both own a current-thread tokio runtime: call them from plain (non-async) test code.
 
 use std::time::Duration;
 
-use ironlog_protocol::frame::{encode_raw_request, FrameReader};
+use bytes::{Bytes, BytesMut};
+use ironlog_protocol::frame::{
+    decode_body, decode_response_header, encode_raw_request, FrameReader,
+};
 use ironlog_protocol::{Connection, ConnectionConfig, SendOptions, VersionChoice};
-use kafka_protocol::protocol::Request;
+use kafka_protocol::messages::{
+    MetadataRequest, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
@@ -198,6 +206,58 @@ impl RawSocket {
             .unwrap_or_else(|e| panic!("encode raw request header: {e}"));
         self.send_bytes(&frame).expect("write raw request");
         correlation_id
+    }
+
+    /// Sends `request` at `version` as [`RawSocket::send_raw_request`] does (a hand-written
+    /// header, null client id): what a connection may send before, or instead of,
+    /// negotiating versions. Returns the correlation id.
+    pub fn send_request<R: Request>(&mut self, version: i16, request: &R) -> i32 {
+        let mut body = BytesMut::new();
+        request
+            .encode(&mut body, version)
+            .unwrap_or_else(|e| panic!("encode api key {} v{version}: {e}", R::KEY));
+        self.send_raw_request(R::KEY, version, &body)
+    }
+
+    /// Reads the response to the request of `R`'s API at `version` sent last; panics when
+    /// none comes or it does not decode.
+    pub fn read_response<R: Request>(&mut self, version: i16) -> R::Response {
+        let frame = self
+            .read_frame()
+            .unwrap_or_else(|e| panic!("no response to api key {} v{version}: {e}", R::KEY));
+        let mut frame = Bytes::from(frame);
+        decode_response_header(&mut frame, R::KEY, version)
+            .unwrap_or_else(|e| panic!("a response header: {e}"));
+        decode_body(&mut frame, R::KEY, version, "response")
+            .unwrap_or_else(|e| panic!("a response body: {e}"))
+    }
+
+    /// SaslHandshake at `version` for `mechanism`, and its answer.
+    pub fn sasl_handshake(&mut self, mechanism: &str, version: i16) -> SaslHandshakeResponse {
+        let request = SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_string(mechanism.to_string()));
+        self.send_request(version, &request);
+        self.read_response::<SaslHandshakeRequest>(version)
+    }
+
+    /// SaslAuthenticate v2 carrying `auth_bytes`, and its answer.
+    pub fn sasl_authenticate(&mut self, auth_bytes: &[u8]) -> SaslAuthenticateResponse {
+        let request =
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(auth_bytes));
+        self.send_request(2, &request);
+        self.read_response::<SaslAuthenticateRequest>(2)
+    }
+
+    /// Sends Metadata v12 for every topic (its answer is left to read).
+    pub fn send_metadata(&mut self) {
+        self.send_request(12, &MetadataRequest::default());
+    }
+
+    /// True when a Metadata request gets an answer; false once the broker closed the
+    /// connection.
+    pub fn metadata_answers(&mut self) -> bool {
+        self.send_metadata();
+        self.read_frame().is_ok_and(|frame| frame.len() > 8)
     }
 
     /// Write a 4-byte big-endian length then `payload`.

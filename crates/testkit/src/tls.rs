@@ -33,6 +33,13 @@ pub struct TestCertificates {
 impl TestCertificates {
     /// Generates a CA and a server certificate into `dir`; panics, saying why, on failure.
     pub fn generate(dir: &Path) -> Self {
+        Self::generate_with_ca_name(dir, "Ironlog Test CA")
+    }
+
+    /// [`TestCertificates::generate`] with the CA's common name `ca_name`: two CAs a client
+    /// trusts at once (a CA rotation) need names of their own, as their certificates carry
+    /// no authority key identifier to tell them apart.
+    pub fn generate_with_ca_name(dir: &Path, ca_name: &str) -> Self {
         std::fs::create_dir_all(dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let ca_key = KeyPair::generate().unwrap_or_else(|e| panic!("CA key: {e}"));
@@ -42,7 +49,7 @@ impl TestCertificates {
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         ca_params.distinguished_name = dn(&[
             (DnType::OrganizationName, "Ironlog Tests"),
-            (DnType::CommonName, "Ironlog Test CA"),
+            (DnType::CommonName, ca_name),
         ]);
         let ca = ca_params
             .self_signed(&ca_key)
@@ -53,7 +60,11 @@ impl TestCertificates {
             CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
                 .unwrap_or_else(|e| panic!("server params: {e}"));
         server_params.distinguished_name = dn(&[(DnType::CommonName, "localhost")]);
-        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        // Client use too: the brokers of a cluster present it to each other (mTLS).
+        server_params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let server = server_params
             .signed_by(&server_key, &ca, &ca_key)
             .unwrap_or_else(|e| panic!("server certificate: {e}"));

@@ -18,13 +18,17 @@
 //! restart only when the operator deletes them (the day-2 roller), and start in parallel
 //! (`Parallel`: a quorum forms only when its voters start together).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
+use k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+    StatefulSetUpdateStrategy,
+};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec,
-    PodTemplateSpec, Probe, Service, ServiceAccount, ServicePort, ServiceSpec,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, KeyToPath, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
+    SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
     TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -32,6 +36,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
+
+use ironlog_config::defs::{broker_config_def, UpdateMode};
 
 use crate::crd::kafka_cluster::NodeRole;
 
@@ -47,6 +53,10 @@ pub const TERMINATION_GRACE_PERIOD_SECONDS: i64 = 120;
 /// The settings the broker image presets as `IRONLOG_*` variables: set again on the
 /// container so the node's own values win over the image's.
 pub const IMAGE_PRESET_KEYS: &[&str] = &["log.dirs", "listeners", "advertised.listeners"];
+/// The user and group the broker image runs as (`USER 1000:1000` in the Dockerfile); the
+/// data volume is group-owned by it (`fsGroup`) so the broker can write it.
+pub const BROKER_UID: i64 = 1000;
+pub const BROKER_GID: i64 = 1000;
 
 /// Every object of one cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +117,7 @@ fn owner_reference(cluster: &ValidCluster) -> OwnerReference {
     }
 }
 
-fn metadata(cluster: &ValidCluster, name: String, component: &str) -> ObjectMeta {
+pub(crate) fn metadata(cluster: &ValidCluster, name: String, component: &str) -> ObjectMeta {
     let mut labels = names::cluster_labels(&cluster.name);
     labels.insert(names::LABEL_COMPONENT.to_string(), component.to_string());
     ObjectMeta {
@@ -252,12 +262,59 @@ fn pod_templated(cluster: &ValidCluster, pool: usize, key: &str) -> Option<Strin
     Some(value.replace(&node.pod_name, "$(POD_NAME)"))
 }
 
-/// The hash of what the pool's pods run with: every node's properties file and the image.
+/// Whether the broker applies `key` at runtime as a cluster-wide default (Kafka's
+/// `cluster-wide` dynamic update mode): the operator sets such keys with
+/// IncrementalAlterConfigs ([`dynamic_config`]) and their change restarts no pod.
+pub fn is_cluster_wide_dynamic(key: &str) -> bool {
+    broker_config_def(key).is_some_and(|def| def.update_mode == UpdateMode::ClusterWide)
+}
+
+/// The spec's keys the brokers take at runtime, with their values: the cluster-wide
+/// default (broker resource `""`) the operator keeps equal to these.
+pub fn dynamic_config(cluster: &ValidCluster) -> BTreeMap<String, String> {
+    cluster
+        .spec
+        .config
+        .iter()
+        .filter(|(key, _)| is_cluster_wide_dynamic(key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The hash of what the pool's pods need a restart to change: the image and the nodes'
+/// static settings (the properties file without the cluster-wide dynamic keys, which the
+/// operator applies at runtime). On the pod template, so a change makes a new revision.
+///
+/// Each node's own id, host and pod name are written as placeholders and equal shapes are
+/// hashed once: a pool that grows or shrinks keeps its hash, so a scale-out or scale-in
+/// restarts none of the brokers that stay.
 fn config_hash(cluster: &ValidCluster, pool: usize, image: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(image.as_bytes());
-    for node in cluster.pool_nodes(pool) {
-        hasher.update(properties(&node.settings).as_bytes());
+    let shapes: BTreeSet<String> = cluster
+        .pool_nodes(pool)
+        .map(|node| {
+            let node_id = node.node_id.to_string();
+            let static_settings: Vec<(String, String)> = node
+                .settings
+                .iter()
+                .filter(|(key, _)| !is_cluster_wide_dynamic(key))
+                .map(|(key, value)| {
+                    let value = if key == "node.id" && *value == node_id {
+                        "{node.id}".to_string()
+                    } else {
+                        value
+                            .replace(&node.host, "{host}")
+                            .replace(&node.pod_name, "{pod}")
+                    };
+                    (key.clone(), value)
+                })
+                .collect();
+            properties(&static_settings)
+        })
+        .collect();
+    for shape in &shapes {
+        hasher.update(shape.as_bytes());
     }
     let digest = hasher.finalize();
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
@@ -382,6 +439,68 @@ fn stateful_set(cluster: &ValidCluster, pool_index: usize) -> StatefulSet {
     }
     ports.push(container_port("admin", names::ADMIN_PORT));
 
+    let mut volume_mounts = vec![
+        VolumeMount {
+            name: "data".to_string(),
+            mount_path: names::DATA_MOUNT.to_string(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "config".to_string(),
+            mount_path: names::CONFIG_MOUNT.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+    ];
+    let mut volumes = vec![Volume {
+        name: "config".to_string(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: names::config_map(&cluster.name),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    if cluster.needs_certificates() {
+        volume_mounts.push(VolumeMount {
+            name: "tls".to_string(),
+            mount_path: names::TLS_MOUNT.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "tls".to_string(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(names::node_certs(&cluster.name)),
+                // the keys are readable by the broker's group only
+                default_mode: Some(0o440),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+
+    if let Some(oauth) = &cluster.oauth {
+        volume_mounts.push(VolumeMount {
+            name: "oauth-jwks".to_string(),
+            mount_path: names::OAUTH_MOUNT.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "oauth-jwks".to_string(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: oauth.jwks_config_map.name.clone(),
+                items: Some(vec![KeyToPath {
+                    key: oauth.jwks_config_map.key.clone(),
+                    path: names::JWKS_FILE.to_string(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+
     let container = Container {
         name: "ironlog".to_string(),
         image: Some(image),
@@ -396,19 +515,8 @@ fn stateful_set(cluster: &ValidCluster, pool_index: usize) -> StatefulSet {
         env: Some(env),
         ports: Some(ports),
         resources: pool.resources.clone(),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "data".to_string(),
-                mount_path: names::DATA_MOUNT.to_string(),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "config".to_string(),
-                mount_path: names::CONFIG_MOUNT.to_string(),
-                read_only: Some(true),
-                ..Default::default()
-            },
-        ]),
+        volume_mounts: Some(volume_mounts),
+        security_context: Some(container_security_context()),
         // recovery of a large log may take long: liveness only after start-up
         startup_probe: Some(http_probe("/health/live", 5, 360)),
         liveness_probe: Some(http_probe("/health/live", 10, 6)),
@@ -434,14 +542,20 @@ fn stateful_set(cluster: &ValidCluster, pool_index: usize) -> StatefulSet {
         automount_service_account_token: Some(false),
         termination_grace_period_seconds: Some(TERMINATION_GRACE_PERIOD_SECONDS),
         containers: vec![container],
-        volumes: Some(vec![Volume {
-            name: "config".to_string(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: names::config_map(&cluster.name),
+        volumes: Some(volumes),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(BROKER_UID),
+            run_as_group: Some(BROKER_GID),
+            fs_group: Some(BROKER_GID),
+            // a large volume is not walked on every start once its group is right
+            fs_group_change_policy: Some("OnRootMismatch".to_string()),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_string(),
                 ..Default::default()
             }),
             ..Default::default()
-        }]),
+        }),
         affinity: template.affinity.clone(),
         tolerations: (!template.tolerations.is_empty()).then(|| template.tolerations.clone()),
         priority_class_name: template.priority_class_name.clone(),
@@ -501,6 +615,38 @@ fn stateful_set(cluster: &ValidCluster, pool_index: usize) -> StatefulSet {
                 spec: Some(pod),
             },
             volume_claim_templates: Some(vec![claim]),
+            persistent_volume_claim_retention_policy: Some(claim_retention(pool)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// What becomes of a pool's volume claims when the StatefulSet shrinks or is deleted
+/// (`storage.deleteClaim`): kept, unless the spec says to delete them.
+fn claim_retention(
+    pool: &crate::crd::kafka_cluster::NodePool,
+) -> StatefulSetPersistentVolumeClaimRetentionPolicy {
+    let policy = if pool.storage.delete_claim {
+        "Delete"
+    } else {
+        "Retain"
+    };
+    StatefulSetPersistentVolumeClaimRetentionPolicy {
+        when_deleted: Some(policy.to_string()),
+        when_scaled: Some(policy.to_string()),
+    }
+}
+
+/// The broker container's restrictions (Kubernetes' `restricted` Pod Security Standard):
+/// no privilege escalation, no capabilities, not root.
+fn container_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
             ..Default::default()
         }),
         ..Default::default()
@@ -537,6 +683,118 @@ mod tests {
     }
 
     #[test]
+    fn delete_claim_sets_the_claim_retention_policy_to_delete() {
+        let mut c = cluster();
+        c.spec.node_pools[0].storage.delete_claim = true;
+        let built = build(&validate(&c).expect("valid"));
+        let policy = built.stateful_sets[0]
+            .spec
+            .as_ref()
+            .and_then(|s| s.persistent_volume_claim_retention_policy.clone())
+            .expect("a claim retention policy");
+        assert_eq!(
+            (
+                policy.when_scaled.as_deref(),
+                policy.when_deleted.as_deref()
+            ),
+            (Some("Delete"), Some("Delete"))
+        );
+    }
+
+    #[test]
+    fn tls_mounts_the_node_certificates_and_pods_run_restricted() {
+        let mut c = cluster();
+        let pod_spec = |c: &crate::crd::KafkaCluster| {
+            build(&validate(c).expect("valid")).stateful_sets[0]
+                .spec
+                .clone()
+                .and_then(|s| s.template.spec)
+                .expect("a pod spec")
+        };
+        let plain = pod_spec(&c);
+        assert!(
+            !plain.volumes.iter().flatten().any(|v| v.secret.is_some()),
+            "no certificates without TLS"
+        );
+        let security = plain.security_context.expect("a pod security context");
+        assert_eq!(security.run_as_non_root, Some(true));
+        assert_eq!(security.fs_group, Some(BROKER_GID));
+        let container = plain.containers[0]
+            .security_context
+            .clone()
+            .expect("a container security context");
+        assert_eq!(container.allow_privilege_escalation, Some(false));
+        assert_eq!(
+            container.capabilities.and_then(|c| c.drop),
+            Some(vec!["ALL".to_string()])
+        );
+
+        c.spec.listeners[0].tls = true;
+        let tls = pod_spec(&c);
+        let volume = tls
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "tls")
+            .expect("a tls volume");
+        assert_eq!(
+            volume
+                .secret
+                .as_ref()
+                .and_then(|s| s.secret_name.as_deref()),
+            Some("demo-node-certs")
+        );
+        let mount = tls.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.name == "tls")
+            .expect("the tls volume is mounted");
+        assert_eq!(mount.mount_path, names::TLS_MOUNT);
+        assert_eq!(mount.read_only, Some(true));
+    }
+
+    #[test]
+    fn an_oauth_listener_mounts_the_jwks_config_map() {
+        use crate::crd::kafka_cluster::{AuthenticationType, ConfigMapKey, OAuthSpec};
+        let mut c = cluster();
+        c.spec.listeners[0].authentication.type_ = AuthenticationType::Oauth;
+        c.spec.listeners[0].authentication.oauth = Some(OAuthSpec {
+            jwks_config_map: ConfigMapKey {
+                name: "idp-keys".into(),
+                key: "keys.json".into(),
+            },
+            issuer: None,
+            audience: Vec::new(),
+            username_claim: None,
+        });
+        let objects = build(&validate(&c).expect("valid"));
+        let pod = objects.stateful_sets[0]
+            .spec
+            .clone()
+            .and_then(|s| s.template.spec)
+            .expect("a pod spec");
+        let volume = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "oauth-jwks")
+            .and_then(|v| v.config_map.clone())
+            .expect("the JWKS ConfigMap volume");
+        assert_eq!(volume.name, "idp-keys");
+        let items = volume.items.expect("the key mapped to a file");
+        assert_eq!(
+            (items[0].key.as_str(), items[0].path.as_str()),
+            ("keys.json", "jwks.json")
+        );
+        assert!(pod.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == "oauth-jwks" && m.mount_path == names::OAUTH_MOUNT));
+    }
+
+    #[test]
     fn apply_order_puts_config_and_services_before_stateful_sets() {
         let objects = built();
         let order: Vec<&str> = objects
@@ -563,24 +821,96 @@ mod tests {
         );
     }
 
+    fn config_hash_of(c: &crate::crd::KafkaCluster) -> String {
+        let sts = &build(&validate(c).expect("valid")).stateful_sets[0];
+        sts.spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(names::ANNOTATION_CONFIG_HASH).cloned())
+            .expect("a config hash annotation")
+    }
+
     #[test]
-    fn the_config_hash_changes_with_the_config_and_only_then() {
-        let hash = |c: &crate::crd::KafkaCluster| {
-            let sts = &build(&validate(c).expect("valid")).stateful_sets[0];
-            sts.spec
-                .as_ref()
-                .and_then(|s| s.template.metadata.as_ref())
-                .and_then(|m| m.annotations.as_ref())
-                .and_then(|a| a.get(names::ANNOTATION_CONFIG_HASH).cloned())
-                .expect("a config hash annotation")
-        };
+    fn the_config_hash_changes_with_a_static_config_and_only_then() {
         let mut c = cluster();
-        let first = hash(&c);
-        assert_eq!(first, hash(&c), "the same spec hashes the same");
+        let first = config_hash_of(&c);
+        assert_eq!(first, config_hash_of(&c), "the same spec hashes the same");
+        // num.partitions is read-only in Kafka: only a restart changes it
+        c.spec.config.insert("num.partitions".into(), "6".into());
+        assert_ne!(
+            first,
+            config_hash_of(&c),
+            "a static config change must change the hash"
+        );
+        let mut c = cluster();
+        c.spec.version = Some("0.2.0".into());
+        assert_ne!(first, config_hash_of(&c), "a new image changes the hash");
+    }
+
+    #[test]
+    fn a_broker_pool_that_grows_or_shrinks_keeps_its_config_hash() {
+        let mut c = cluster();
+        c.spec.node_pools[0].roles = vec![crate::crd::kafka_cluster::NodeRole::Broker];
+        c.spec.node_pools[0].node_id_start = Some(1);
+        let mut controllers = c.spec.node_pools[0].clone();
+        controllers.name = "controllers".into();
+        controllers.replicas = 1;
+        controllers.node_id_start = Some(0);
+        controllers.roles = vec![crate::crd::kafka_cluster::NodeRole::Controller];
+        c.spec.node_pools.push(controllers);
+        let three = config_hash_of(&c);
+        c.spec.node_pools[0].replicas = 4;
+        assert_eq!(
+            three,
+            config_hash_of(&c),
+            "a scale-out must not restart the brokers that were there"
+        );
+        c.spec.node_pools[0].replicas = 2;
+        assert_eq!(
+            three,
+            config_hash_of(&c),
+            "a scale-in must not restart the brokers that stay"
+        );
+        c.spec.config.insert("num.partitions".into(), "6".into());
+        assert_ne!(three, config_hash_of(&c), "a static change still does");
+    }
+
+    #[test]
+    fn a_dynamic_config_change_leaves_the_hash_and_is_applied_at_runtime() {
+        let mut c = cluster();
+        let first = config_hash_of(&c);
         c.spec
             .config
             .insert("log.retention.ms".into(), "1000".into());
-        assert_ne!(first, hash(&c), "a config change must change the hash");
+        c.spec
+            .config
+            .insert("log.cleaner.threads".into(), "2".into());
+        assert_eq!(
+            first,
+            config_hash_of(&c),
+            "cluster-wide dynamic keys restart no pod"
+        );
+        let dynamic = dynamic_config(&validate(&c).expect("valid"));
+        assert_eq!(
+            dynamic.get("log.retention.ms").map(String::as_str),
+            Some("1000")
+        );
+        assert_eq!(
+            dynamic.get("log.cleaner.threads").map(String::as_str),
+            Some("2")
+        );
+        assert!(
+            !dynamic.contains_key("num.partitions")
+                && !dynamic.contains_key("default.replication.factor"),
+            "read-only keys are not applied at runtime: {dynamic:?}"
+        );
+        // the properties file still holds it: a restarted broker starts with the value
+        let objects = build(&validate(&c).expect("valid"));
+        let files = objects.config_map.data.expect("config map data");
+        assert!(files
+            .values()
+            .all(|f| f.contains("log.retention.ms=1000\n")));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use ironlog_protocol::kafka_protocol::messages::{MetadataRequest, MetadataResponse};
-use ironlog_protocol::{Client, ClientConfig, Error, Target};
+use ironlog_protocol::{Client, Error, Target};
+
+use crate::kafka_admin::AdminEndpoint;
 
 /// How long the Metadata request may take, retries included.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,15 +51,10 @@ pub fn summarize(response: &MetadataResponse) -> ClusterHealth {
     health
 }
 
-/// Asks the brokers at `bootstrap` (`host:port,...`).
-pub async fn probe(bootstrap: &str) -> Result<ClusterHealth, HealthError> {
-    let servers: Vec<String> = bootstrap
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
-    let mut config = ClientConfig::new(servers);
+/// Asks the brokers at `endpoint`.
+pub async fn probe(endpoint: &AdminEndpoint) -> Result<ClusterHealth, HealthError> {
+    let bootstrap = endpoint.to_string();
+    let mut config = endpoint.client_config();
     config.retry.total_timeout = HEALTH_TIMEOUT;
     let client = Client::new(config).map_err(|source| HealthError::Client {
         bootstrap: bootstrap.to_string(),

@@ -5,10 +5,13 @@
 //! cluster gauges).
 
 pub mod build;
+pub mod certs;
 pub mod health;
 pub mod names;
 pub mod reconcile;
+pub mod roll;
+pub mod tls;
 pub mod validate;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

@@ -22,6 +22,22 @@ pub const LOG_DIR: &str = "/var/lib/ironlog/data";
 /// Where the cluster's ConfigMap (one properties file per node) is mounted.
 pub const CONFIG_MOUNT: &str = "/etc/ironlog";
 
+/// Where a node's certificates are mounted (the `<cluster>-node-certs` Secret): its PEM
+/// keystore `<pod>.keystore.pem` and the CA bundles `cluster-ca.crt` and `clients-ca.crt`.
+pub const TLS_MOUNT: &str = "/etc/ironlog-tls";
+/// The file of the clients CA's bundle in [`TLS_MOUNT`] (what mTLS listeners trust).
+pub const CLIENTS_CA_FILE: &str = "clients-ca.crt";
+/// The file of the cluster CA's bundle in [`TLS_MOUNT`].
+pub const CLUSTER_CA_FILE: &str = "cluster-ca.crt";
+
+/// Where the JSON Web Key Set of oauth listeners is mounted (from the spec's ConfigMap).
+pub const OAUTH_MOUNT: &str = "/etc/ironlog-oauth";
+/// The JWKS file in [`OAUTH_MOUNT`].
+pub const JWKS_FILE: &str = "jwks.json";
+/// Kafka's JWT-validating OAUTHBEARER server callback handler, which the broker implements.
+pub const OAUTH_VALIDATOR_HANDLER: &str =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
+
 /// The field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "ironlog-operator";
 
@@ -75,6 +91,56 @@ pub fn service_account(cluster: &str) -> String {
 /// `<cluster>-nodes`: the PodDisruptionBudget over every node.
 pub fn pod_disruption_budget(cluster: &str) -> String {
     format!("{cluster}-nodes")
+}
+
+/// `<cluster>-cluster-ca`: the cluster CA's key and certificate (`ca.key`, `ca.crt`).
+pub fn cluster_ca(cluster: &str) -> String {
+    format!("{cluster}-cluster-ca")
+}
+
+/// `<cluster>-cluster-ca-cert`: the cluster CA's certificates clients trust (`ca.crt`).
+pub fn cluster_ca_cert(cluster: &str) -> String {
+    format!("{cluster}-cluster-ca-cert")
+}
+
+/// `<cluster>-clients-ca`: the clients CA's key and certificate (`ca.key`, `ca.crt`).
+pub fn clients_ca(cluster: &str) -> String {
+    format!("{cluster}-clients-ca")
+}
+
+/// `<cluster>-clients-ca-cert`: the clients CA's certificates (`ca.crt`).
+pub fn clients_ca_cert(cluster: &str) -> String {
+    format!("{cluster}-clients-ca-cert")
+}
+
+/// `<cluster>-node-certs`: every node's certificate and key, mounted at [`TLS_MOUNT`].
+pub fn node_certs(cluster: &str) -> String {
+    format!("{cluster}-node-certs")
+}
+
+/// `<cluster>-operator-cert`: the operator's own client certificate of the cluster CA
+/// (`tls.crt`, `tls.key`, and `ca.crt` to verify the brokers with), made when the cluster
+/// has authorization. Only the operator reads it; no pod mounts it.
+pub fn operator_cert(cluster: &str) -> String {
+    format!("{cluster}-operator-cert")
+}
+
+/// The common name of the operator's certificate.
+pub const OPERATOR_COMMON_NAME: &str = "ironlog-operator";
+
+/// The principal the operator has on the brokers' internal listeners (a super user). The
+/// comma and `O=` keep it apart from every User's principal (`User:<name>`,
+/// `User:CN=<name>`: Kubernetes names have neither).
+pub const OPERATOR_PRINCIPAL: &str = "User:CN=ironlog-operator,O=ironlog.dev";
+
+/// The principal every node of `cluster` has on the internal listeners (a super user).
+pub fn node_principal(cluster: &str) -> String {
+    format!("User:CN={cluster}-nodes,O=ironlog.dev")
+}
+
+/// A node's PEM keystore (key, certificate, CA) in `<cluster>-node-certs`.
+pub fn keystore_file(pod: &str) -> String {
+    format!("{pod}.keystore.pem")
 }
 
 /// A node's properties file in the ConfigMap: `<pod>.properties`.

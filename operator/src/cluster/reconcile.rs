@@ -3,14 +3,25 @@
 //! 1. paused (`ironlog.dev/paused: "true"`)? → status `Paused`, nothing applied;
 //! 2. [`validate`] (pure) — a refused spec → `Degraded` (`InvalidSpec`, every problem named),
 //!    nothing applied, so nothing is half-applied;
-//! 3. [`build`] (pure) — every desired object;
+//! 3. [`build`] (pure) — every desired object, a broker pool being scaled in held at its
+//!    running size until the brokers that go hold no replicas (`balance::scale_in`);
 //! 4. [`apply_all`] — server-side apply under one field manager, in `build`'s order (config
 //!    and Services before StatefulSets);
 //! 5. [`delete_orphans`] — objects with the cluster's labels that the spec no longer wants
 //!    (a removed pool's StatefulSet);
 //! 6. [`observe`] + [`write_status`] — ready nodes from the StatefulSets, `Ready` /
 //!    `Progressing` / `Degraded`, `observedGeneration`, the bootstrap address; once a node
-//!    is ready, the brokers' own view (`health`) feeds the cluster gauges.
+//!    is ready, the brokers' own view (`health`) feeds the cluster gauges;
+//! 7. day 2 (`roll`): the spec's cluster-wide dynamic broker configs applied without a
+//!    restart, then one step of a rolling restart of the pods whose template changed (or
+//!    that are annotated for one), reported in `status.roll` and the `Rolling` condition;
+//! 8. the balancer (`balance::executor`), once no roll is under way: one step of evening
+//!    out replicas and leaders, or of draining the brokers a scale-in removes
+//!    (`status.balance`, the `Balancing` and `ScaleIn` conditions); no roll starts while
+//!    its moves are in flight.
+//!
+//! The controller is woken by changes to the KafkaCluster, to the objects it owns, and to
+//! its pods (by their cluster label).
 //!
 //! Deleting a KafkaCluster needs no code here: every object has an owner reference to it
 //! and Kubernetes' garbage collector removes them. API errors are returned to the
@@ -20,11 +31,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -33,6 +45,7 @@ use serde::Serialize;
 use crate::crd::conditions::{self, DEGRADED, PAUSED, PROGRESSING, READY};
 use crate::crd::kafka_cluster::{KafkaClusterStatus, ListenerStatus};
 use crate::crd::KafkaCluster;
+use crate::kafka_admin::AdminEndpoint;
 
 use super::build::{build, Desired, DesiredObjects};
 use super::names;
@@ -72,6 +85,12 @@ pub enum ReconcileError {
     },
     #[error("writing the status: {0}")]
     Status(kube::Error),
+    #[error("rolling restart: {0}")]
+    Roll(#[from] super::roll::execute::RollError),
+    #[error("making the cluster's certificates: {0}")]
+    Certificates(super::certs::CertError),
+    #[error("scale-in: {0}")]
+    ScaleIn(#[from] crate::balance::scale_in::ScaleInError),
 }
 
 impl crate::controller::FailureReason for ReconcileError {
@@ -82,6 +101,9 @@ impl crate::controller::FailureReason for ReconcileError {
             ReconcileError::DeleteOrphan { .. } => "DeleteOrphan",
             ReconcileError::List { .. } => "List",
             ReconcileError::Status(_) => "Status",
+            ReconcileError::Roll(_) => "Roll",
+            ReconcileError::Certificates(_) => "Certificates",
+            ReconcileError::ScaleIn(_) => "ScaleIn",
         }
     }
 }
@@ -115,7 +137,18 @@ pub async fn run(
         )
         .owns(
             crate::controller::scoped::<ConfigMap>(&client, namespace.as_deref()),
+            owned.clone(),
+        )
+        // pods belong to the StatefulSets; their cluster label names the KafkaCluster (a
+        // roll goes on when a pod is ready again, or annotated for a restart)
+        .watches(
+            crate::controller::scoped::<Pod>(&client, namespace.as_deref()),
             owned,
+            |pod| {
+                let cluster = pod.labels().get(names::LABEL_CLUSTER)?.clone();
+                let namespace = pod.namespace()?;
+                Some(ObjectRef::<KafkaCluster>::new(&cluster).within(&namespace))
+            },
         )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, crate::controller::error_policy, context);
@@ -205,8 +238,31 @@ async fn reconcile_cluster(
         }
     };
 
+    // a broker pool made smaller keeps its pods until the brokers that go are drained
+    let sizes = crate::balance::scale_in::sizes(context, &cluster, valid, &mut status).await?;
+    let valid = sizes.valid;
+    let scale_in_requeue = sizes.requeue;
     let desired = build(&valid);
-    if let Err(e) = apply_all(client, &namespace, &desired).await {
+    let mut operator_tls = None;
+    let applied = match super::tls::ensure(client, &valid).await {
+        Ok(certificates) => {
+            operator_tls = certificates.operator_tls.clone();
+            for change in &certificates.changes {
+                crate::events::publish(
+                    &context.recorder,
+                    &cluster.object_ref(&()),
+                    false,
+                    "CertificateIssued",
+                    "Apply",
+                    change.clone(),
+                )
+                .await;
+            }
+            apply_all(client, &namespace, &desired).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = applied {
         conditions::set_condition(
             &mut status.conditions,
             conditions::condition(DEGRADED, true, "ApplyFailed", e.to_string(), generation),
@@ -295,13 +351,18 @@ async fn reconcile_cluster(
         .listeners
         .first()
         .map(|l| l.bootstrap_servers.clone());
-    if let Some(bootstrap) = status
-        .bootstrap_servers
-        .as_deref()
-        .filter(|_| observed.ready > 0)
-    {
+    status.operator_bootstrap_servers = Some(valid.operator_bootstrap_servers());
+    // the operator's own way in: the REPLICATION listener (with its certificate when the
+    // cluster has authorization), whatever the client listeners demand
+    let reachable = Some(AdminEndpoint {
+        bootstrap: valid.operator_bootstrap_servers(),
+        tls: operator_tls,
+    })
+    .filter(|e| !e.bootstrap.is_empty())
+    .filter(|_| observed.ready > 0);
+    if let Some(endpoint) = reachable.as_ref() {
         // the gauges: best effort, a cluster that does not answer keeps its last values
-        match super::health::probe(bootstrap).await {
+        match super::health::probe(endpoint).await {
             Ok(health) => {
                 context
                     .metrics
@@ -312,12 +373,110 @@ async fn reconcile_cluster(
             }
         }
     }
-    write_status(client, &cluster, &namespace, status).await?;
-    Ok(Action::requeue(if ready {
+    let mut requeue = if ready {
         REQUEUE_READY
     } else {
         REQUEUE_NOT_READY
-    }))
+    };
+    // brokers that left the cluster are still to be unregistered
+    if let Some(scale_in) = scale_in_requeue {
+        requeue = requeue.min(scale_in);
+    }
+    if let Some(bootstrap) = reachable.as_ref() {
+        if !apply_dynamic_config(context, &cluster, &valid, bootstrap, &mut status).await {
+            requeue = requeue.min(REQUEUE_NOT_READY);
+        }
+    }
+    // no roll while the balancer's moves are in flight: a restarted broker would stall them
+    let balancing = crate::balance::executor::moves_in_flight(&status);
+    if !balancing {
+        let rolled = super::roll::execute::step(
+            client,
+            &context.backoff,
+            &cluster,
+            &namespace,
+            &valid,
+            reachable.as_ref(),
+            &mut status,
+        )
+        .await;
+        match rolled {
+            Ok(step) => {
+                if let Some(roll) = step.requeue {
+                    requeue = requeue.min(roll);
+                }
+            }
+            Err(e) => {
+                // the status write is best effort here: the roll's error is what is retried
+                let _ = write_status(client, &cluster, &namespace, status).await;
+                return Err(e.into());
+            }
+        }
+    }
+    // the balancer after the roll, never during one
+    if let Some(endpoint) = reachable.as_ref().filter(|_| status.roll.is_none()) {
+        if let Some(balance) = crate::balance::executor::step(
+            context,
+            &cluster,
+            endpoint,
+            ready,
+            &sizes.drain,
+            &mut status,
+        )
+        .await
+        {
+            requeue = requeue.min(balance);
+        }
+    }
+    write_status(client, &cluster, &namespace, status).await?;
+    Ok(Action::requeue(requeue))
+}
+
+/// Keeps the cluster-wide dynamic broker defaults equal to the spec (no restart); false
+/// when the brokers could not be brought there (looked at again soon).
+async fn apply_dynamic_config(
+    context: &Context,
+    cluster: &KafkaCluster,
+    valid: &ValidCluster,
+    bootstrap: &AdminEndpoint,
+    status: &mut KafkaClusterStatus,
+) -> bool {
+    let desired = super::build::dynamic_config(valid);
+    match super::roll::dynamic::apply(bootstrap, &desired, &status.dynamic_config_keys).await {
+        Ok(change) => {
+            if !change.is_empty() {
+                let mut keys: Vec<String> = change.set.keys().cloned().collect();
+                keys.extend(change.delete.iter().map(|k| format!("{k} (removed)")));
+                crate::events::publish_distinct(
+                    &context.client,
+                    &cluster.object_ref(&()),
+                    false,
+                    "DynamicConfigApplied",
+                    "Configure",
+                    format!(
+                        "cluster-wide broker configs changed without a restart: {}",
+                        keys.join(", ")
+                    ),
+                )
+                .await;
+            }
+            status.dynamic_config_keys = desired.into_keys().collect();
+            true
+        }
+        Err(e) => {
+            tracing::info!(cluster = %cluster.name_any(), error = %e, "the dynamic broker configs are not applied yet");
+            crate::events::publish(
+                &context.recorder,
+                &cluster.object_ref(&()),
+                true,
+                "DynamicConfigFailed",
+                "Configure",
+                e.to_string(),
+            )
+            .await;
+            false
+        }
+    }
 }
 
 /// Server-side applies every desired object, in order, under the operator's field manager

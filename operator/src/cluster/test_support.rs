@@ -24,6 +24,7 @@ pub fn cluster() -> KafkaCluster {
                 storage: StorageSpec {
                     size: "10Gi".to_string(),
                     storage_class_name: None,
+                    delete_claim: false,
                 },
                 resources: None,
                 rack_topology_key: None,
@@ -45,6 +46,7 @@ pub fn cluster() -> KafkaCluster {
             authorization: None,
             metrics: None,
             pod_template: None,
+            balancing: None,
         },
     );
     cluster.metadata.namespace = Some("kafka".to_string());

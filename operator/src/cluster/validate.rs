@@ -14,7 +14,8 @@ use ironlog_config::defs::{broker_config_def, listener_prefixed_def};
 use ironlog_config::BrokerConfig;
 
 use crate::crd::kafka_cluster::{
-    AuthenticationType, KafkaCluster, KafkaClusterSpec, ListenerType, NodePool, NodeRole,
+    AuthenticationType, AuthorizationSpec, KafkaCluster, KafkaClusterSpec, ListenerType, NodePool,
+    NodeRole, OAuthSpec,
 };
 
 use super::names;
@@ -45,7 +46,14 @@ pub const OPERATOR_OWNED_KEYS: &[&str] = &[
     "authorizer.class.name",
     "super.users",
     "early.start.listeners",
+    "sasl.oauthbearer.jwks.endpoint.url",
+    "sasl.oauthbearer.expected.issuer",
+    "sasl.oauthbearer.expected.audience",
+    "sasl.oauthbearer.sub.claim.name",
 ];
+
+/// Kafka's ACL authorizer (ACLs in the metadata log).
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 /// The node labels Kubernetes copies onto a pod at binding, so a container can read them
 /// (downward API): the only rack keys a broker can learn without API access.
@@ -88,6 +96,10 @@ pub struct ClientListener {
     pub security_protocol: &'static str,
     /// The SASL mechanism clients use, if any.
     pub sasl_mechanism: Option<&'static str>,
+    /// TLS on the listener (the node's certificate from the cluster CA).
+    pub tls: bool,
+    /// Clients authenticate with certificates of the clients CA (`ssl.client.auth=required`).
+    pub client_certificates: bool,
 }
 
 /// A cluster that passed validation, with every node resolved.
@@ -100,24 +112,45 @@ pub struct ValidCluster {
     pub spec: KafkaClusterSpec,
     pub cluster_id: String,
     pub listeners: Vec<ClientListener>,
+    /// The oauth listeners' token validation (the same for all of them), if any.
+    pub oauth: Option<OAuthSpec>,
     pub nodes: Vec<Node>,
 }
 
 impl ValidCluster {
+    /// Whether the cluster needs the operator's CAs and the nodes' certificates: a TLS
+    /// listener, or authorization (mTLS between the nodes and from the operator).
+    pub fn needs_certificates(&self) -> bool {
+        self.listeners.iter().any(|l| l.tls) || self.spec.authorization.is_some()
+    }
+
     /// The nodes of pool `pool`, in ordinal order.
     pub fn pool_nodes(&self, pool: usize) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(move |n| n.pool == pool)
     }
 
+    /// The nodes whose pool has the broker role, in the order of `nodes`.
+    pub fn broker_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| {
+            self.spec.node_pools[n.pool]
+                .roles
+                .contains(&NodeRole::Broker)
+        })
+    }
+
+    /// `host:port` of every broker node on the operator's own REPLICATION listener: what
+    /// the operator's admin calls (Topics, Users, the health gauges) use, whatever security
+    /// the client listeners have — as Strimzi's operator uses its replication listener.
+    pub fn operator_bootstrap_servers(&self) -> String {
+        self.broker_nodes()
+            .map(|n| format!("{}:{}", n.host, names::REPLICATION_PORT))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// `host:port` of every broker node on listener `listener`.
     pub fn bootstrap_servers(&self, listener: &ClientListener) -> String {
-        self.nodes
-            .iter()
-            .filter(|n| {
-                self.spec.node_pools[n.pool]
-                    .roles
-                    .contains(&NodeRole::Broker)
-            })
+        self.broker_nodes()
             .map(|n| format!("{}:{}", n.host, listener.port))
             .collect::<Vec<_>>()
             .join(",")
@@ -176,6 +209,7 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidCluster, Vec<SpecError>> 
 
     // listeners: what the operator cannot provide yet is refused, never half-built
     let mut listeners = Vec::new();
+    let mut oauth: Option<OAuthSpec> = None;
     for (i, listener) in spec.listeners.iter().enumerate() {
         let field = format!("spec.listeners[{i}]");
         if listener.type_ != ListenerType::Internal {
@@ -187,43 +221,58 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidCluster, Vec<SpecError>> 
                     .to_string(),
             );
         }
-        if listener.tls {
-            error(
-                &mut errors,
-                &format!("{field}.tls"),
-                "TLS listeners (the operator's CA and broker certificates) are not implemented \
-                 by the operator yet"
-                    .to_string(),
-            );
-        }
-        let (security_protocol, sasl_mechanism) = match listener.authentication.type_ {
-            AuthenticationType::None => ("PLAINTEXT", None),
-            AuthenticationType::ScramSha512 => ("SASL_PLAINTEXT", Some("SCRAM-SHA-512")),
-            AuthenticationType::Tls => ("SSL", None),
-            AuthenticationType::Oauth => {
-                error(
-                    &mut errors,
-                    &format!("{field}.authentication.type"),
-                    "oauth: the broker does not implement SASL OAUTHBEARER".to_string(),
-                );
-                ("SASL_PLAINTEXT", Some("OAUTHBEARER"))
-            }
-        };
+        let (security_protocol, sasl_mechanism) =
+            match (listener.tls, listener.authentication.type_) {
+                (false, AuthenticationType::None) => ("PLAINTEXT", None),
+                (true, AuthenticationType::None) => ("SSL", None),
+                (false, AuthenticationType::ScramSha512) => {
+                    ("SASL_PLAINTEXT", Some("SCRAM-SHA-512"))
+                }
+                (true, AuthenticationType::ScramSha512) => ("SASL_SSL", Some("SCRAM-SHA-512")),
+                (true, AuthenticationType::Tls) => ("SSL", None),
+                (false, AuthenticationType::Tls) => {
+                    // the schema refuses it too; a stored object from before the rule
+                    error(
+                        &mut errors,
+                        &format!("{field}.authentication.type"),
+                        "tls authentication (client certificates) needs tls: true".to_string(),
+                    );
+                    ("SSL", None)
+                }
+                (tls, AuthenticationType::Oauth) => {
+                    match (&listener.authentication.oauth, &oauth) {
+                        (None, _) => error(
+                            &mut errors,
+                            &format!("{field}.authentication.oauth"),
+                            "oauth authentication needs its settings (jwksConfigMap)".to_string(),
+                        ),
+                        (Some(mine), Some(first)) if mine != first => error(
+                            &mut errors,
+                            &format!("{field}.authentication.oauth"),
+                            "every oauth listener of a cluster must have the same settings (the \
+                             brokers' OAUTHBEARER validation is cluster-wide)"
+                                .to_string(),
+                        ),
+                        (Some(mine), None) => oauth = Some(mine.clone()),
+                        _ => {}
+                    }
+                    (
+                        if tls { "SASL_SSL" } else { "SASL_PLAINTEXT" },
+                        Some("OAUTHBEARER"),
+                    )
+                }
+            };
         listeners.push(ClientListener {
             name: listener.name.to_ascii_uppercase(),
             port: listener.port,
             security_protocol,
             sasl_mechanism,
+            tls: listener.tls,
+            client_certificates: listener.authentication.type_ == AuthenticationType::Tls,
         });
     }
-    if spec.authorization.is_some() {
-        error(
-            &mut errors,
-            "spec.authorization",
-            "ACL authorization needs authenticated replication and controller listeners \
-             (mTLS with the operator's CA), which the operator does not provide yet"
-                .to_string(),
-        );
+    if let Some(authorization) = &spec.authorization {
+        check_authorization(authorization, &listeners, &mut errors);
     }
 
     check_config(&spec.config, &mut errors);
@@ -232,7 +281,14 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidCluster, Vec<SpecError>> 
     }
 
     let cluster_id = cluster_id_from_uid(&uid);
-    let nodes = resolve_nodes(&name, &namespace, &cluster_id, spec, &listeners);
+    let nodes = resolve_nodes(
+        &name,
+        &namespace,
+        &cluster_id,
+        spec,
+        &listeners,
+        oauth.as_ref(),
+    );
     // each pool's first node as the broker itself would load it: the broker's own
     // cross-field checks (roles, listeners, voters, ...) on the complete configuration
     for (i, _) in spec.node_pools.iter().enumerate() {
@@ -261,8 +317,85 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidCluster, Vec<SpecError>> 
         spec: spec.clone(),
         cluster_id,
         listeners,
+        oauth,
         nodes,
     })
+}
+
+/// Authorization needs a client listener that tells its clients apart (on the others
+/// every client is `User:ANONYMOUS`), and super users in Kafka's `Type:name` form.
+fn check_authorization(
+    authorization: &AuthorizationSpec,
+    listeners: &[ClientListener],
+    errors: &mut Vec<SpecError>,
+) {
+    let error = |errors: &mut Vec<SpecError>, field: &str, message: String| {
+        errors.push(SpecError {
+            field: field.to_string(),
+            message,
+        })
+    };
+    let authenticated = listeners
+        .iter()
+        .any(|l| l.sasl_mechanism.is_some() || l.client_certificates);
+    if !authenticated {
+        error(
+            errors,
+            "spec.authorization",
+            "ACL authorization needs a listener whose clients authenticate (scram-sha-512, \
+             tls or oauth): on listeners without authentication every client is \
+             User:ANONYMOUS, and no ACL can tell one from another"
+                .to_string(),
+        );
+    }
+    for (i, principal) in authorization.super_users.iter().enumerate() {
+        let well_formed = principal
+            .split_once(':')
+            .is_some_and(|(kind, name)| !kind.is_empty() && !name.is_empty())
+            && !principal.contains(';');
+        if !well_formed {
+            error(
+                errors,
+                &format!("spec.authorization.superUsers[{i}]"),
+                format!(
+                    "{principal:?} is not a principal: give Kafka's Type:name, e.g. User:admin"
+                ),
+            );
+        }
+    }
+}
+
+/// How the nodes secure their own listeners (CONTROLLER, REPLICATION) when the cluster has
+/// authorization: mTLS with the node certificates of the cluster CA, the peers' subjects
+/// mapped to the nodes' and the operator's principals, both super users.
+#[derive(Debug, Clone)]
+struct InternalSecurity {
+    principal_mapping_rules: String,
+    super_users: String,
+}
+
+impl InternalSecurity {
+    fn new(name: &str, namespace: &str, authorization: &AuthorizationSpec) -> Self {
+        let node = names::node_principal(name);
+        let operator = names::OPERATOR_PRINCIPAL;
+        // a node's subject is `CN=<pod>.<cluster>-nodes.<namespace>.svc`; Kubernetes names
+        // hold no regex metacharacters but the dots
+        let host_suffix =
+            format!("{}.{namespace}.svc", names::headless_service(name)).replace('.', "\\.");
+        let strip = |principal: &str| principal.trim_start_matches("User:").to_string();
+        let principal_mapping_rules = format!(
+            "RULE:^CN=[a-z0-9-]+\\.{host_suffix}$/{}/,RULE:^CN={}$/{}/",
+            strip(&node),
+            names::OPERATOR_COMMON_NAME,
+            strip(operator),
+        );
+        let mut super_users = vec![node, operator.to_string()];
+        super_users.extend(authorization.super_users.iter().cloned());
+        InternalSecurity {
+            principal_mapping_rules,
+            super_users: super_users.join(";"),
+        }
+    }
 }
 
 /// A pool's node ids: `[start, start + replicas)`. No two pools may share one.
@@ -356,6 +489,7 @@ fn resolve_nodes(
     cluster_id: &str,
     spec: &KafkaClusterSpec,
     listeners: &[ClientListener],
+    oauth: Option<&OAuthSpec>,
 ) -> Vec<Node> {
     let mut nodes = Vec::new();
     for (pool_index, pool) in spec.node_pools.iter().enumerate() {
@@ -383,13 +517,27 @@ fn resolve_nodes(
         .map(|n| format!("{}@{}:{}", n.node_id, n.host, names::CONTROLLER_PORT))
         .collect();
     let voters = voters.join(",");
+    let internal = spec
+        .authorization
+        .as_ref()
+        .map(|a| InternalSecurity::new(name, namespace, a));
     for node in &mut nodes {
         let pool = &spec.node_pools[node.pool];
-        node.settings = node_settings(node, pool, cluster_id, &voters, spec, listeners);
+        node.settings = node_settings(
+            node,
+            pool,
+            cluster_id,
+            &voters,
+            spec,
+            listeners,
+            oauth,
+            internal.as_ref(),
+        );
     }
     nodes
 }
 
+#[allow(clippy::too_many_arguments)]
 fn node_settings(
     node: &Node,
     pool: &NodePool,
@@ -397,6 +545,8 @@ fn node_settings(
     voters: &str,
     spec: &KafkaClusterSpec,
     listeners: &[ClientListener],
+    oauth: Option<&OAuthSpec>,
+    internal: Option<&InternalSecurity>,
 ) -> Vec<(String, String)> {
     let is_broker = pool.roles.contains(&NodeRole::Broker);
     let is_controller = pool.roles.contains(&NodeRole::Controller);
@@ -404,9 +554,14 @@ fn node_settings(
     roles.sort();
     let mut bind = Vec::new();
     let mut advertised = Vec::new();
+    let internal_protocol = if internal.is_some() {
+        "SSL"
+    } else {
+        "PLAINTEXT"
+    };
     let mut protocols = vec![
-        format!("{}:PLAINTEXT", names::CONTROLLER_LISTENER),
-        format!("{}:PLAINTEXT", names::REPLICATION_LISTENER),
+        format!("{}:{internal_protocol}", names::CONTROLLER_LISTENER),
+        format!("{}:{internal_protocol}", names::REPLICATION_LISTENER),
     ];
     if is_broker {
         bind.push(format!(
@@ -460,6 +615,26 @@ fn node_settings(
             names::REPLICATION_LISTENER.to_string(),
         ));
         for listener in listeners {
+            if listener.tls {
+                let prefix = format!("listener.name.{}", listener.name.to_ascii_lowercase());
+                settings.push((format!("{prefix}.ssl.keystore.type"), "PEM".to_string()));
+                settings.push((
+                    format!("{prefix}.ssl.keystore.location"),
+                    format!(
+                        "{}/{}",
+                        names::TLS_MOUNT,
+                        names::keystore_file(&node.pod_name)
+                    ),
+                ));
+                if listener.client_certificates {
+                    settings.push((format!("{prefix}.ssl.client.auth"), "required".to_string()));
+                    settings.push((format!("{prefix}.ssl.truststore.type"), "PEM".to_string()));
+                    settings.push((
+                        format!("{prefix}.ssl.truststore.location"),
+                        format!("{}/{}", names::TLS_MOUNT, names::CLIENTS_CA_FILE),
+                    ));
+                }
+            }
             if let Some(mechanism) = listener.sasl_mechanism {
                 settings.push((
                     format!(
@@ -469,7 +644,87 @@ fn node_settings(
                     mechanism.to_string(),
                 ));
             }
+            if listener.sasl_mechanism == Some("OAUTHBEARER") {
+                let prefix = format!(
+                    "listener.name.{}.oauthbearer",
+                    listener.name.to_ascii_lowercase()
+                );
+                settings.push((
+                    format!("{prefix}.sasl.server.callback.handler.class"),
+                    names::OAUTH_VALIDATOR_HANDLER.to_string(),
+                ));
+                settings.push((
+                    format!("{prefix}.sasl.jaas.config"),
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
+                        .to_string(),
+                ));
+            }
         }
+        if let Some(oauth) = oauth {
+            settings.push((
+                "sasl.oauthbearer.jwks.endpoint.url".to_string(),
+                format!("file://{}/{}", names::OAUTH_MOUNT, names::JWKS_FILE),
+            ));
+            if let Some(issuer) = &oauth.issuer {
+                settings.push((
+                    "sasl.oauthbearer.expected.issuer".to_string(),
+                    issuer.clone(),
+                ));
+            }
+            if !oauth.audience.is_empty() {
+                settings.push((
+                    "sasl.oauthbearer.expected.audience".to_string(),
+                    oauth.audience.join(","),
+                ));
+            }
+            if let Some(claim) = &oauth.username_claim {
+                settings.push(("sasl.oauthbearer.sub.claim.name".to_string(), claim.clone()));
+            }
+        }
+    }
+    if let Some(internal) = internal {
+        if !is_broker {
+            // a controller alone reaches the broker-only learners on their REPLICATION
+            // listener, over TLS like every other node
+            settings.push((
+                "inter.broker.listener.name".to_string(),
+                names::REPLICATION_LISTENER.to_string(),
+            ));
+        }
+        // both sides of both listeners: the node serves with its certificate, requires
+        // one of the cluster CA from its peers, and presents its own when it dials them
+        for listener in [names::CONTROLLER_LISTENER, names::REPLICATION_LISTENER] {
+            let prefix = format!("listener.name.{}", listener.to_ascii_lowercase());
+            for (key, value) in [
+                ("ssl.keystore.type", "PEM".to_string()),
+                (
+                    "ssl.keystore.location",
+                    format!(
+                        "{}/{}",
+                        names::TLS_MOUNT,
+                        names::keystore_file(&node.pod_name)
+                    ),
+                ),
+                ("ssl.truststore.type", "PEM".to_string()),
+                (
+                    "ssl.truststore.location",
+                    format!("{}/{}", names::TLS_MOUNT, names::CLUSTER_CA_FILE),
+                ),
+                ("ssl.client.auth", "required".to_string()),
+                ("ssl.endpoint.identification.algorithm", "https".to_string()),
+                (
+                    "ssl.principal.mapping.rules",
+                    internal.principal_mapping_rules.clone(),
+                ),
+            ] {
+                settings.push((format!("{prefix}.{key}"), value));
+            }
+        }
+        settings.push((
+            "authorizer.class.name".to_string(),
+            STANDARD_AUTHORIZER.to_string(),
+        ));
+        settings.push(("super.users".to_string(), internal.super_users.clone()));
     }
     settings.push(("log.dirs".to_string(), names::LOG_DIR.to_string()));
     settings.push((
@@ -664,18 +919,157 @@ mod tests {
         c.spec.node_pools[0].rack_topology_key = Some("kubernetes.io/hostname".into());
         c.spec.listeners[0].tls = true;
         c.spec.listeners[0].type_ = ListenerType::Loadbalancer;
-        c.spec.listeners[0].authentication.type_ = AuthenticationType::Oauth;
         let errors = errors_of(&c);
         for expected in [
             "spec.nodePools[0].rackTopologyKey",
-            "spec.listeners[0].tls",
             "spec.listeners[0].type",
-            "spec.listeners[0].authentication.type",
         ] {
             assert!(
                 errors.iter().any(|e| e.starts_with(expected)),
                 "no error for {expected}: {errors:#?}"
             );
+        }
+        assert!(
+            !errors
+                .iter()
+                .any(|e| e.starts_with("spec.listeners[0].tls")),
+            "TLS listeners are implemented: {errors:#?}"
+        );
+    }
+
+    fn oauth(issuer: &str) -> crate::crd::kafka_cluster::OAuthSpec {
+        crate::crd::kafka_cluster::OAuthSpec {
+            jwks_config_map: crate::crd::kafka_cluster::ConfigMapKey {
+                name: "idp-keys".into(),
+                key: "jwks.json".into(),
+            },
+            issuer: Some(issuer.into()),
+            audience: vec!["kafka".into(), "ironlog".into()],
+            username_claim: Some("preferred_username".into()),
+        }
+    }
+
+    #[test]
+    fn an_oauth_listener_validates_jwts_as_its_settings_say() {
+        let mut c = cluster();
+        c.spec.listeners[0].tls = true;
+        c.spec.listeners[0].authentication.type_ = AuthenticationType::Oauth;
+        c.spec.listeners[0].authentication.oauth = Some(oauth("https://idp.example"));
+        let valid = validate(&c).expect("an oauth listener is valid");
+        let node = &valid.nodes[0];
+        for (key, value) in [
+            (
+                "listener.security.protocol.map",
+                "CONTROLLER:PLAINTEXT,REPLICATION:PLAINTEXT,PLAINTEXT:SASL_SSL",
+            ),
+            (
+                "listener.name.plaintext.sasl.enabled.mechanisms",
+                "OAUTHBEARER",
+            ),
+            (
+                "listener.name.plaintext.oauthbearer.sasl.server.callback.handler.class",
+                names::OAUTH_VALIDATOR_HANDLER,
+            ),
+            (
+                "sasl.oauthbearer.jwks.endpoint.url",
+                "file:///etc/ironlog-oauth/jwks.json",
+            ),
+            ("sasl.oauthbearer.expected.issuer", "https://idp.example"),
+            ("sasl.oauthbearer.expected.audience", "kafka,ironlog"),
+            ("sasl.oauthbearer.sub.claim.name", "preferred_username"),
+        ] {
+            assert_eq!(setting(node, key), Some(value), "{key}");
+        }
+        for node in &valid.nodes {
+            BrokerConfig::from_pairs(node.settings.clone())
+                .unwrap_or_else(|e| panic!("node {} does not load: {e}", node.node_id));
+        }
+
+        // without settings, or two oauth listeners that disagree: refused
+        c.spec.listeners[0].authentication.oauth = None;
+        assert!(errors_of(&c)
+            .iter()
+            .any(|e| e.starts_with("spec.listeners[0].authentication.oauth")));
+        c.spec.listeners[0].authentication.oauth = Some(oauth("https://idp.example"));
+        let mut second = c.spec.listeners[0].clone();
+        second.name = "other".into();
+        second.port = 9099;
+        second.authentication.oauth = Some(oauth("https://another.example"));
+        c.spec.listeners.push(second);
+        let errors = errors_of(&c);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("spec.listeners[1].authentication.oauth")
+                    && e.contains("same settings")),
+            "{errors:#?}"
+        );
+    }
+
+    fn setting<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
+        node.settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn tls_listeners_get_the_nodes_keystore_and_mtls_trusts_the_clients_ca() {
+        let mut c = cluster();
+        c.spec.listeners[0].tls = true;
+        let mut scram = c.spec.listeners[0].clone();
+        scram.name = "scram".into();
+        scram.port = 9094;
+        scram.authentication.type_ = AuthenticationType::ScramSha512;
+        let mut mtls = c.spec.listeners[0].clone();
+        mtls.name = "mtls".into();
+        mtls.port = 9095;
+        mtls.authentication.type_ = AuthenticationType::Tls;
+        c.spec.listeners.push(scram);
+        c.spec.listeners.push(mtls);
+        let valid = validate(&c).expect("TLS, SASL_SSL and mTLS listeners are valid");
+        assert!(valid.needs_certificates());
+        let node = &valid.nodes[2];
+        assert_eq!(
+            setting(node, "listener.security.protocol.map"),
+            Some(
+                "CONTROLLER:PLAINTEXT,REPLICATION:PLAINTEXT,PLAINTEXT:SSL,SCRAM:SASL_SSL,MTLS:SSL"
+            )
+        );
+        for listener in ["plaintext", "scram", "mtls"] {
+            assert_eq!(
+                setting(node, &format!("listener.name.{listener}.ssl.keystore.type")),
+                Some("PEM")
+            );
+            assert_eq!(
+                setting(
+                    node,
+                    &format!("listener.name.{listener}.ssl.keystore.location")
+                ),
+                Some("/etc/ironlog-tls/demo-combined-2.keystore.pem"),
+                "{listener} serves node 2's own certificate"
+            );
+        }
+        assert_eq!(
+            setting(node, "listener.name.mtls.ssl.client.auth"),
+            Some("required")
+        );
+        assert_eq!(
+            setting(node, "listener.name.mtls.ssl.truststore.location"),
+            Some("/etc/ironlog-tls/clients-ca.crt")
+        );
+        assert_eq!(
+            setting(node, "listener.name.plaintext.ssl.client.auth"),
+            None
+        );
+        assert_eq!(
+            setting(node, "listener.name.scram.sasl.enabled.mechanisms"),
+            Some("SCRAM-SHA-512")
+        );
+        for node in &valid.nodes {
+            BrokerConfig::from_pairs(node.settings.clone())
+                .unwrap_or_else(|e| panic!("node {} does not load: {e}", node.node_id));
         }
     }
 
@@ -693,5 +1087,128 @@ mod tests {
             .iter()
             .any(|(k, v)| k == "listener.security.protocol.map"
                 && v.contains("PLAINTEXT:SASL_PLAINTEXT")));
+    }
+
+    fn authorized(super_users: &[&str]) -> KafkaCluster {
+        let mut c = cluster();
+        c.spec.listeners[0].authentication.type_ = AuthenticationType::ScramSha512;
+        c.spec.authorization = Some(AuthorizationSpec {
+            type_: crate::crd::kafka_cluster::AuthorizationType::Simple,
+            super_users: super_users.iter().map(|s| s.to_string()).collect(),
+        });
+        c
+    }
+
+    #[test]
+    fn authorization_secures_the_nodes_own_listeners_and_names_the_super_users() {
+        let valid = validate(&authorized(&["User:admin"])).expect("authorization is valid");
+        assert!(
+            valid.needs_certificates(),
+            "authorization needs the node certificates even without a TLS client listener"
+        );
+        let node = &valid.nodes[0];
+        assert_eq!(
+            setting(node, "listener.security.protocol.map"),
+            Some("CONTROLLER:SSL,REPLICATION:SSL,PLAINTEXT:SASL_PLAINTEXT")
+        );
+        assert_eq!(
+            setting(node, "authorizer.class.name"),
+            Some(STANDARD_AUTHORIZER)
+        );
+        assert_eq!(
+            setting(node, "super.users"),
+            Some("User:CN=demo-nodes,O=ironlog.dev;User:CN=ironlog-operator,O=ironlog.dev;User:admin")
+        );
+        for listener in ["controller", "replication"] {
+            let key = |k: &str| format!("listener.name.{listener}.{k}");
+            assert_eq!(setting(node, &key("ssl.client.auth")), Some("required"));
+            assert_eq!(
+                setting(node, &key("ssl.truststore.location")),
+                Some("/etc/ironlog-tls/cluster-ca.crt"),
+                "{listener} trusts the cluster CA only, never the clients CA"
+            );
+            assert_eq!(
+                setting(node, &key("ssl.keystore.location")),
+                Some("/etc/ironlog-tls/demo-combined-0.keystore.pem")
+            );
+            assert_eq!(
+                setting(node, &key("ssl.principal.mapping.rules")),
+                Some(
+                    "RULE:^CN=[a-z0-9-]+\\.demo-nodes\\.kafka\\.svc$/CN=demo-nodes,O=ironlog.dev/,\
+                     RULE:^CN=ironlog-operator$/CN=ironlog-operator,O=ironlog.dev/"
+                ),
+                "the nodes and the operator get fixed principals; no other subject maps"
+            );
+        }
+        // the client listener is left as the spec says
+        assert_eq!(
+            setting(node, "listener.name.plaintext.ssl.client.auth"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_dedicated_controller_dials_the_learners_replication_listener_over_tls() {
+        let mut c = authorized(&[]);
+        c.spec.node_pools[0].roles = vec![NodeRole::Broker];
+        let mut controllers = c.spec.node_pools[0].clone();
+        controllers.name = "controllers".into();
+        controllers.roles = vec![NodeRole::Controller];
+        controllers.node_id_start = Some(100);
+        c.spec.node_pools.push(controllers);
+        let valid = validate(&c).expect("dedicated controllers with authorization are valid");
+        let controller = valid
+            .nodes
+            .iter()
+            .find(|n| n.node_id == 100)
+            .expect("node 100");
+        assert_eq!(
+            setting(controller, "inter.broker.listener.name"),
+            Some("REPLICATION")
+        );
+        assert_eq!(
+            setting(
+                controller,
+                "listener.name.replication.ssl.keystore.location"
+            ),
+            Some("/etc/ironlog-tls/demo-controllers-0.keystore.pem")
+        );
+    }
+
+    #[test]
+    fn authorization_without_an_authenticated_listener_is_refused() {
+        let mut c = authorized(&[]);
+        c.spec.listeners[0].authentication.type_ = AuthenticationType::None;
+        c.spec.listeners[0].tls = true; // TLS alone does not say who a client is
+        let errors = errors_of(&c);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("spec.authorization:") && e.contains("ANONYMOUS")),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn a_super_user_that_is_no_principal_is_refused() {
+        let errors = errors_of(&authorized(&["admin", "User:ok", "User:a;User:b"]));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("spec.authorization.superUsers[0]")),
+            "{errors:#?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("spec.authorization.superUsers[2]")),
+            "{errors:#?}"
+        );
+        assert!(
+            !errors
+                .iter()
+                .any(|e| e.starts_with("spec.authorization.superUsers[1]")),
+            "{errors:#?}"
+        );
     }
 }

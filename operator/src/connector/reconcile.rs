@@ -21,13 +21,12 @@ use std::time::Duration;
 
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{finalizer, Event};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 
 use crate::connect_rest::{ConnectClient, ConnectError};
-use crate::controller::{ControllerContext, FailureReason};
-use crate::crd::conditions::{self, DEGRADED, PAUSED, PROGRESSING, READY};
+use crate::controller::{write_status, ControllerContext, FailureReason, Reconciled};
+use crate::crd::conditions::{DEGRADED, PROGRESSING, READY};
 use crate::crd::connector::{RESTART_ANNOTATION, RESTART_TASK_ANNOTATION};
 use crate::crd::status::ResourceStatus;
 use crate::crd::{Connector, ConnectorStatus};
@@ -43,31 +42,20 @@ pub const REQUEUE_CONVERGING: Duration = Duration::from_secs(3);
 /// How soon a failed connector or a refused config is looked at again.
 pub const REQUEUE_FAILED: Duration = Duration::from_secs(30);
 
-/// Why a reconcile failed (the controller retries it with backoff).
+/// Why an apply or a cleanup failed (the controller retries it with backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
-    #[error("the Connector has no namespace")]
-    NoNamespace,
     #[error("{0}")]
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Connect(#[from] ConnectError),
-    #[error("finalizer: {0}")]
-    Finalizer(Box<kube::runtime::finalizer::Error<ConnectorError>>),
 }
 
 impl FailureReason for ConnectorError {
     fn reason(&self) -> &'static str {
         match self {
-            ConnectorError::NoNamespace => "NoNamespace",
             ConnectorError::Kube(_) => "Kube",
             ConnectorError::Connect(_) => "Connect",
-            // what failed inside the finalizer, not the finalizer
-            ConnectorError::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
-                _ => "Finalizer",
-            },
         }
     }
 }
@@ -81,41 +69,30 @@ pub async fn run(
 ) {
     let connectors: Api<Connector> = crate::controller::scoped(&client, namespace.as_deref());
     let context = ControllerContext::new(client, None, metrics);
-    let results = Controller::new(connectors, watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, crate::controller::error_policy, context);
-    crate::controller::log_results(results, "Connector").await;
+    let controller = Controller::new(connectors, watcher::Config::default());
+    crate::controller::run(controller, context, shutdown).await;
 }
 
-/// One pass for `connector`, inside its finalizer, timed and counted.
-pub async fn reconcile(
-    connector: Arc<Connector>,
-    context: Arc<ControllerContext>,
-) -> Result<Action, ConnectorError> {
-    crate::controller::timed(
-        "connector",
-        &context.metrics,
-        &context.backoff,
-        &*connector,
-        reconcile_connector(Arc::clone(&connector), &context),
-    )
-    .await
-}
+impl Reconciled for Connector {
+    type Error = ConnectorError;
+    const CONTROLLER: &'static str = "connector";
+    const FINALIZER: &'static str = FINALIZER;
 
-async fn reconcile_connector(
-    connector: Arc<Connector>,
-    context: &ControllerContext,
-) -> Result<Action, ConnectorError> {
-    let namespace = connector.namespace().ok_or(ConnectorError::NoNamespace)?;
-    let api: Api<Connector> = Api::namespaced(context.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, connector, |event| async {
-        match event {
-            Event::Apply(connector) => apply(&connector, context, &namespace, &api).await,
-            Event::Cleanup(connector) => cleanup(&connector, &namespace).await,
-        }
-    })
-    .await
-    .map_err(|e| ConnectorError::Finalizer(Box::new(e)))
+    async fn apply(
+        &self,
+        context: &ControllerContext,
+        namespace: &str,
+    ) -> Result<Action, ConnectorError> {
+        let api: Api<Connector> = Api::namespaced(context.client.clone(), namespace);
+        apply(self, context, namespace, &api).await
+    }
+    async fn cleanup(
+        &self,
+        _context: &ControllerContext,
+        namespace: &str,
+    ) -> Result<Action, ConnectorError> {
+        cleanup(self, namespace).await
+    }
 }
 
 /// The Connect cluster's REST URL: `url`, or `http://<service>.<namespace>.svc:<port>`.
@@ -140,18 +117,10 @@ async fn apply(
     let generation = connector.meta().generation;
     let mut status = connector.status.clone().unwrap_or_default();
     status.set_observed_generation(generation);
-    if conditions::is_paused(connector.meta().annotations.as_ref()) {
-        status.set_condition(
-            PAUSED,
-            true,
-            "Annotated",
-            format!("paused by the {} annotation", conditions::PAUSED_ANNOTATION),
-            generation,
-        );
+    if crate::controller::note_paused(connector, &mut status) {
         write_status(api, connector, &status).await?;
         return Ok(Action::await_change());
     }
-    status.set_condition(PAUSED, false, "NotPaused", "", generation);
     let client = match ConnectClient::new(&rest_url(connector, namespace)) {
         Ok(client) => client,
         Err(e) => {
@@ -329,12 +298,4 @@ async fn cleanup(connector: &Connector, namespace: &str) -> Result<Action, Conne
     tracing::info!(connector = %name, url = client.url(), "deleting the connector");
     client.delete(&name).await?;
     Ok(Action::await_change())
-}
-
-async fn write_status(
-    api: &Api<Connector>,
-    connector: &Connector,
-    status: &ConnectorStatus,
-) -> Result<(), ConnectorError> {
-    Ok(crate::controller::write_status(api, connector, status).await?)
 }

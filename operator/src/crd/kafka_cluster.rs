@@ -38,6 +38,8 @@ pub const POOL_REPLICAS_MAX: i32 = 1000;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.spec.nodePools.exists(p, 'controller' in p.roles)").message("at least one node pool needs the controller role (the metadata quorum)"),
     validation = Rule::new("self.spec.nodePools.exists(p, 'broker' in p.roles)").message("at least one node pool needs the broker role"),
+    validation = Rule::new("oldSelf.spec.nodePools.filter(o, 'controller' in o.roles).all(o, self.spec.nodePools.exists(n, n.name == o.name && 'controller' in n.roles && n.replicas == o.replicas && (has(n.nodeIdStart) ? n.nodeIdStart : 0) == (has(o.nodeIdStart) ? o.nodeIdStart : 0))) && self.spec.nodePools.filter(n, 'controller' in n.roles).all(n, oldSelf.spec.nodePools.exists(o, o.name == n.name && 'controller' in o.roles))").message("the metadata quorum's controllers are fixed at creation: a controller pool's replicas and nodeIdStart cannot change, and no pool gains or loses the controller role or is added or removed with it (changing the quorum's voters, KIP-853, is not supported yet)"),
+    validation = Rule::new("has(self.spec.authorization) == has(oldSelf.spec.authorization)").message("authorization is fixed at creation: turning it on or off switches the nodes' own listeners between PLAINTEXT and mTLS, which nodes restarted one at a time cannot do (its superUsers may change)"),
     validation = Rule::new("size(self.spec.nodePools) == 1 || self.spec.nodePools.all(p, has(p.nodeIdStart))").message("with several node pools every pool must set nodeIdStart (node ids must not depend on the order of the pools)"),
     validation = Rule::new("self.spec.listeners.all(a, self.spec.listeners.exists_one(b, b.port == a.port))").message("listener ports must be distinct"),
     validation = Rule::new("self.spec.listeners.all(a, self.spec.listeners.exists_one(b, b.name.upperAscii() == a.name.upperAscii()))").message("listener names must be distinct, ignoring case (Kafka's listener names are upper-cased)")
@@ -64,7 +66,11 @@ pub struct KafkaClusterSpec {
     /// listeners, the quorum, log dirs, rack, authorization) are refused.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
-    /// ACL authorization. Without it every client may do everything.
+    /// ACL authorization (Kafka's StandardAuthorizer; no ACL, no access). Users' ACLs are
+    /// enforced; the nodes' own listeners (controller, replication) then require mTLS with
+    /// the cluster CA, and the nodes and the operator are super users. Needs a listener
+    /// whose clients authenticate. Fixed at creation. Without it every client may do
+    /// everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<AuthorizationSpec>,
     /// The brokers' Prometheus metrics.
@@ -73,6 +79,73 @@ pub struct KafkaClusterSpec {
     /// Overrides for every broker pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_template: Option<PodTemplateSpec>,
+    /// The built-in balancer: when it moves partitions between brokers, and how fast.
+    /// Without it: balance after a scale-out, with the defaults below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancing: Option<BalancingSpec>,
+}
+
+/// The most partitions one balancing step moves.
+pub const BALANCING_MOVES_PER_STEP_MAX: i32 = 1000;
+
+/// When and how the operator evens out replicas and leaders across the brokers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalancingSpec {
+    /// `onScaleOut`: balance when a registered broker holds no replicas (a pool grew);
+    /// `continuous`: also whenever the replica skew passes `skewThresholdPercent`;
+    /// `disabled`: never (moves already submitted still finish).
+    #[serde(default)]
+    pub mode: BalancingMode,
+    /// In `continuous` mode, the replica skew (the busiest broker's replicas over the mean,
+    /// in percent above it) that starts a balance.
+    #[serde(default = "default_skew_threshold_percent")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub skew_threshold_percent: u32,
+    /// The replication throttle on each broker a move copies to or from, bytes per second
+    /// (`leader/follower.replication.throttled.rate`), cleared when the moves are done.
+    #[serde(default = "default_throttle_bytes_per_second")]
+    #[schemars(range(min = 1_048_576, max = 1_099_511_627_776_i64))]
+    pub throttle_bytes_per_second: i64,
+    /// The most partitions one step moves (the reassignments in flight at once).
+    #[serde(default = "default_max_moves_per_step")]
+    #[schemars(range(min = 1, max = BALANCING_MOVES_PER_STEP_MAX))]
+    pub max_moves_per_step: i32,
+}
+
+impl Default for BalancingSpec {
+    fn default() -> Self {
+        BalancingSpec {
+            mode: BalancingMode::default(),
+            skew_threshold_percent: default_skew_threshold_percent(),
+            throttle_bytes_per_second: default_throttle_bytes_per_second(),
+            max_moves_per_step: default_max_moves_per_step(),
+        }
+    }
+}
+
+fn default_skew_threshold_percent() -> u32 {
+    20
+}
+
+fn default_throttle_bytes_per_second() -> i64 {
+    i64::try_from(crate::balance::throttle::REPLICATION_THROTTLE_BYTES_PER_SEC_DEFAULT)
+        .unwrap_or(i64::MAX)
+}
+
+fn default_max_moves_per_step() -> i32 {
+    10
+}
+
+/// When the balancer starts.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum BalancingMode {
+    #[default]
+    OnScaleOut,
+    Continuous,
+    /// Not `off`: YAML 1.1 parsers (kubectl's, helm's) read an unquoted `off` as `false`.
+    Disabled,
 }
 
 /// A set of brokers with the same roles, storage and resources: one StatefulSet.
@@ -140,6 +213,14 @@ pub struct StorageSpec {
     /// The StorageClass of the volume claims; the cluster's default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
+    /// Whether a broker's volume claim is deleted with it, as Strimzi's
+    /// `storage.deleteClaim`: `false` (the default) keeps the claims of the brokers a
+    /// scale-in removes and of a pool or cluster that is deleted, so nothing is lost by
+    /// surprise (a pool scaled up again finds its brokers' data); `true` deletes them (the
+    /// StatefulSet's `persistentVolumeClaimRetentionPolicy`, `whenScaled` and
+    /// `whenDeleted` both `Delete`: a removed broker's claim goes once its pod is gone).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_claim: bool,
 }
 
 /// A client listener.
@@ -187,9 +268,52 @@ pub enum ListenerType {
 /// A listener's client authentication.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "(has(self.type) && self.type == 'oauth') == has(self.oauth)", "message": "oauth settings are required with type oauth and apply to it only"},
+]))]
 pub struct ListenerAuthentication {
     #[serde(rename = "type", default)]
     pub type_: AuthenticationType,
+    /// How OAUTHBEARER tokens are validated (type `oauth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthSpec>,
+}
+
+/// How a listener validates OAUTHBEARER tokens (JWTs): signed by a key of the JSON Web Key
+/// Set, unexpired, from the issuer and for the audience named here. The brokers' settings
+/// are cluster-wide: every oauth listener of a cluster has the same ones.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthSpec {
+    /// The JSON Web Key Set: a key of a ConfigMap in the cluster's namespace, mounted into
+    /// the brokers, which read it again when a token names a key id they do not know
+    /// (keep it up to date with the identity provider's JWKS).
+    pub jwks_config_map: ConfigMapKey,
+    /// The `iss` a token must carry; not checked when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1000))]
+    pub issuer: Option<String>,
+    /// Audiences of which a token's `aud` must name one; not checked when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub audience: Vec<String>,
+    /// The claim that names the principal (`sub` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub username_claim: Option<String>,
+}
+
+/// A key of a ConfigMap in the resource's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapKey {
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
 }
 
 /// A listener's client authentication mechanism.
@@ -212,7 +336,7 @@ pub enum AuthenticationType {
 pub struct AuthorizationSpec {
     #[serde(rename = "type")]
     pub type_: AuthorizationType,
-    /// Principals allowed everything (`User:admin`).
+    /// Principals allowed everything (`User:admin`), besides the nodes and the operator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub super_users: Vec<String>,
@@ -268,13 +392,107 @@ super::status::resource_status! {
         /// Kubernetes cluster.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub bootstrap_servers: Option<String>,
+        /// The brokers' own REPLICATION listener (`host:port,...`), which the operator's
+        /// admin calls use whatever security the client listeners have.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub operator_bootstrap_servers: Option<String>,
         /// Per listener, its bootstrap address.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub listeners: Vec<ListenerStatus>,
         /// The cluster id the brokers are formatted with.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub cluster_id: Option<String>,
+        /// The rolling restart under way, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub roll: Option<RollStatus>,
+        /// The `spec.config` keys the operator set as cluster-wide dynamic broker defaults
+        /// (removed from the brokers when they leave the spec).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 1000))]
+        pub dynamic_config_keys: Vec<String>,
+        /// The balancer's progress; absent until it first balances.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub balance: Option<BalanceStatus>,
+        /// Brokers a scale-in removed from their pool that the cluster's metadata still
+        /// knows: each is unregistered (Kafka's UnregisterBroker) once its pod is gone.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 10000))]
+        pub unregistering_brokers: Vec<LeftBroker>,
     }
+}
+
+/// A broker whose pod a scale-in removed, to be unregistered.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LeftBroker {
+    pub node_id: i32,
+    /// Its pod, which must be gone first (a running broker would register again).
+    pub pod: String,
+}
+
+/// What the balancer is doing.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
+pub enum BalanceState {
+    /// Nothing to move (or balancing is off).
+    #[default]
+    Idle,
+    /// Reassignments are in flight.
+    Moving,
+    /// Partitions should move but cannot now (`message` says why).
+    Blocked,
+}
+
+/// The balancer's progress.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceStatus {
+    pub state: BalanceState,
+    /// Partitions moved since this balance began.
+    #[serde(default)]
+    pub moves_done: i64,
+    /// Partitions in flight plus those the next step would move (more steps may follow).
+    #[serde(default)]
+    pub moves_remaining: i64,
+    /// The partitions the step in flight moves (reassignments submitted by the operator).
+    #[serde(default)]
+    pub moves_in_flight: i64,
+    /// The bytes the moves in flight copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_to_move: Option<i64>,
+    /// What the balancer did last, or what blocks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The brokers whose replication throttle the moves in flight set (cleared after them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000))]
+    pub throttled_brokers: Vec<i32>,
+    /// The topics whose throttled replicas the moves in flight set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000))]
+    pub throttled_topics: Vec<String>,
+    /// The brokers a scale-in is emptying before their pool shrinks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000))]
+    pub draining_brokers: Vec<i32>,
+}
+
+/// A rolling restart's progress.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RollStatus {
+    /// Pods that still need a restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16000))]
+    pub pending_pods: Vec<String>,
+    /// The pod restarted last, until it has rejoined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_pod: Option<String>,
+    /// Why the roll does not go on, when a restart would cost availability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_reason: Option<String>,
+    /// Pods restarted by this roll so far.
+    #[serde(default)]
+    pub restarted: i32,
 }
 
 /// A listener's address for clients.

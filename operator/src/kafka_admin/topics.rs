@@ -4,30 +4,19 @@
 use std::collections::BTreeMap;
 
 use ironlog_protocol::kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use ironlog_protocol::kafka_protocol::messages::create_topics_request::{
-    CreatableTopic, CreatableTopicConfig,
-};
+use ironlog_protocol::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use ironlog_protocol::kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use ironlog_protocol::kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use ironlog_protocol::kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
 use ironlog_protocol::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use ironlog_protocol::kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    IncrementalAlterConfigsRequest, MetadataRequest, TopicName,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName,
 };
 use ironlog_protocol::kafka_protocol::ResponseError;
-use ironlog_protocol::{Error, SendOptions, Target, VersionChoice};
+use ironlog_protocol::{creatable_topic_configs, Error, SendOptions, Target, VersionChoice};
 
-use super::{only, sb, AdminError, KafkaAdmin, ADMIN_TIMEOUT_MS};
+use super::{only, sb, AdminError, KafkaAdmin, ADMIN_TIMEOUT_MS, RESOURCE_TOPIC};
 
-/// DescribeConfigs' and IncrementalAlterConfigs' resource type of a topic.
-const RESOURCE_TOPIC: i8 = 2;
 /// DescribeConfigs' source of a config set on the topic itself.
 const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
 
 /// A topic as the cluster describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,30 +76,14 @@ impl KafkaAdmin {
 
     /// The configs set on the topic itself (not defaults, not broker-level values).
     pub async fn topic_configs(&self, name: &str) -> Result<BTreeMap<String, String>, AdminError> {
-        let request = DescribeConfigsRequest::default().with_resources(vec![
-            DescribeConfigsResource::default()
-                .with_resource_type(RESOURCE_TOPIC)
-                .with_resource_name(sb(name))
-                .with_configuration_keys(None),
-        ]);
-        self.request(
-            Target::AnyBroker,
-            &request,
-            SendOptions::default(),
-            "DescribeConfigs",
-            subject(name),
-            |response| {
-                let result = only(response.results, "DescribeConfigs")?;
-                Error::check(result.error_code, result.error_message.as_ref())?;
-                Ok(result
-                    .configs
-                    .into_iter()
-                    .filter(|c| c.config_source == SOURCE_DYNAMIC_TOPIC_CONFIG)
-                    .filter_map(|c| Some((c.name.to_string(), c.value?.to_string())))
-                    .collect())
-            },
-        )
-        .await
+        let configs = self
+            .describe_resource_configs(RESOURCE_TOPIC, name, subject(name))
+            .await?;
+        Ok(configs
+            .into_iter()
+            .filter(|c| c.config_source == SOURCE_DYNAMIC_TOPIC_CONFIG)
+            .filter_map(|c| Some((c.name.to_string(), c.value?.to_string())))
+            .collect())
     }
 
     /// Creates the topic (`replication_factor` `None`: the cluster's default).
@@ -126,16 +99,7 @@ impl KafkaAdmin {
             .with_name(TopicName(sb(name)))
             .with_num_partitions(partitions)
             .with_replication_factor(replication_factor)
-            .with_configs(
-                configs
-                    .iter()
-                    .map(|(k, v)| {
-                        CreatableTopicConfig::default()
-                            .with_name(sb(k))
-                            .with_value(Some(sb(v)))
-                    })
-                    .collect(),
-            );
+            .with_configs(creatable_topic_configs(configs));
         let request = CreateTopicsRequest::default()
             .with_topics(vec![topic])
             .with_timeout_ms(ADMIN_TIMEOUT_MS);
@@ -186,37 +150,13 @@ impl KafkaAdmin {
         set: &BTreeMap<String, String>,
         delete: &[String],
     ) -> Result<(), AdminError> {
-        let mut configs: Vec<AlterableConfig> = set
-            .iter()
-            .map(|(k, v)| {
-                AlterableConfig::default()
-                    .with_name(sb(k))
-                    .with_config_operation(OP_SET)
-                    .with_value(Some(sb(v)))
-            })
-            .collect();
-        configs.extend(delete.iter().map(|k| {
-            AlterableConfig::default()
-                .with_name(sb(k))
-                .with_config_operation(OP_DELETE)
-                .with_value(None)
-        }));
-        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-            AlterConfigsResource::default()
-                .with_resource_type(RESOURCE_TOPIC)
-                .with_resource_name(sb(name))
-                .with_configs(configs),
-        ]);
-        self.request(
+        let configs = super::alterations(set, delete);
+        self.alter_resource_configs(
             Target::Controller,
-            &request,
-            SendOptions::default(),
-            "IncrementalAlterConfigs",
+            RESOURCE_TOPIC,
+            name,
+            configs,
             subject(name),
-            |response| {
-                let result = only(response.responses, "IncrementalAlterConfigs")?;
-                Error::check(result.error_code, result.error_message.as_ref())
-            },
         )
         .await
     }

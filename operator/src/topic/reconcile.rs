@@ -21,14 +21,14 @@ use std::time::Duration;
 
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{finalizer, Event};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 
-use crate::crd::conditions::{self, DEGRADED, PAUSED, READY};
+use crate::controller::{write_status, KafkaResourceError, Reconciled};
+use crate::crd::conditions::{self, DEGRADED, READY};
 use crate::crd::topic::UNMANAGED_ANNOTATION;
 use crate::crd::{Topic, TopicStatus};
-use crate::kafka_admin::{AdminError, KafkaAdmin};
+use crate::kafka_admin::{AdminEndpoint, AdminError, KafkaAdmin};
 
 use super::plan::{invalid_configs, plan, TopicPlan};
 
@@ -42,21 +42,6 @@ pub const REQUEUE_WAITING: Duration = Duration::from_secs(10);
 /// What the Topic controller's reconciles share.
 pub type TopicContext = crate::controller::ControllerContext;
 
-/// Why a reconcile failed (the controller retries it).
-#[derive(Debug, thiserror::Error)]
-pub enum TopicError {
-    #[error("the Topic has no namespace")]
-    NoNamespace,
-    #[error("{0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Admin(#[from] AdminError),
-    #[error("KafkaCluster {0} has no bootstrap address yet: the topic cannot be deleted")]
-    ClusterNotReady(String),
-    #[error("finalizer: {0}")]
-    Finalizer(Box<kube::runtime::finalizer::Error<TopicError>>),
-}
-
 /// Runs the Topic controller until `shutdown` completes.
 pub async fn run(
     client: Client,
@@ -69,57 +54,28 @@ pub async fn run(
     let context = TopicContext::new(client, bootstrap_override, metrics);
     let controller = Controller::new(topics, watcher::Config::default());
     context.metrics.observe_topics(controller.store());
-    let results = controller.graceful_shutdown_on(shutdown).run(
-        reconcile,
-        crate::controller::error_policy,
-        context,
-    );
-    crate::controller::log_results(results, "Topic").await;
+    crate::controller::run(controller, context, shutdown).await;
 }
 
-impl crate::controller::FailureReason for TopicError {
-    fn reason(&self) -> &'static str {
-        match self {
-            TopicError::NoNamespace => "NoNamespace",
-            TopicError::Kube(_) => "Kube",
-            TopicError::Admin(_) => "Kafka",
-            TopicError::ClusterNotReady(_) => "ClusterNotReady",
-            // what failed inside the finalizer, not the finalizer
-            TopicError::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
-                _ => "Finalizer",
-            },
-        }
+impl Reconciled for Topic {
+    type Error = KafkaResourceError;
+    const CONTROLLER: &'static str = "topic";
+    const FINALIZER: &'static str = FINALIZER;
+
+    async fn apply(
+        &self,
+        context: &TopicContext,
+        namespace: &str,
+    ) -> Result<Action, KafkaResourceError> {
+        apply(self, context, namespace).await
     }
-}
-
-/// One pass for `topic`, inside its finalizer, timed and counted.
-pub async fn reconcile(
-    topic: Arc<Topic>,
-    context: Arc<TopicContext>,
-) -> Result<Action, TopicError> {
-    crate::controller::timed(
-        "topic",
-        &context.metrics,
-        &context.backoff,
-        &*topic,
-        reconcile_topic(Arc::clone(&topic), &context),
-    )
-    .await
-}
-
-async fn reconcile_topic(topic: Arc<Topic>, context: &TopicContext) -> Result<Action, TopicError> {
-    let namespace = topic.namespace().ok_or(TopicError::NoNamespace)?;
-    let api: Api<Topic> = Api::namespaced(context.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, topic, |event| async {
-        match event {
-            Event::Apply(topic) => apply(&topic, context, &namespace).await,
-            Event::Cleanup(topic) => cleanup(&topic, context, &namespace).await,
-        }
-    })
-    .await
-    .map_err(|e| TopicError::Finalizer(Box::new(e)))
+    async fn cleanup(
+        &self,
+        context: &TopicContext,
+        namespace: &str,
+    ) -> Result<Action, KafkaResourceError> {
+        cleanup(self, context, namespace).await
+    }
 }
 
 /// The Kafka topic's name: `spec.topicName`, else `metadata.name`.
@@ -142,7 +98,10 @@ fn is_unmanaged(topic: &Topic) -> bool {
 /// naming the same Kafka topic of the same cluster, one that already manages it (its status
 /// names the topic) keeps it; else the oldest (creation time, then name: creation times
 /// have one-second resolution) takes it.
-async fn managed_by_another(api: &Api<Topic>, topic: &Topic) -> Result<Option<String>, TopicError> {
+async fn managed_by_another(
+    api: &Api<Topic>,
+    topic: &Topic,
+) -> Result<Option<String>, KafkaResourceError> {
     let name = kafka_topic_name(topic);
     let all = api.list(&ListParams::default()).await?;
     let claimants: Vec<&Topic> = all
@@ -179,17 +138,17 @@ async fn bootstrap(
     context: &TopicContext,
     namespace: &str,
     topic: &Topic,
-) -> Result<Option<String>, TopicError> {
-    Ok(context
+) -> Result<Option<AdminEndpoint>, KafkaResourceError> {
+    context
         .bootstrap(namespace, &topic.spec.cluster_ref.name)
-        .await?)
+        .await
 }
 
 async fn apply(
     topic: &Topic,
     context: &TopicContext,
     namespace: &str,
-) -> Result<Action, TopicError> {
+) -> Result<Action, KafkaResourceError> {
     let api: Api<Topic> = Api::namespaced(context.client.clone(), namespace);
     let generation = topic.meta().generation;
     let mut status = topic.status.clone().unwrap_or_default();
@@ -201,18 +160,10 @@ async fn apply(
             )
         };
 
-    if conditions::is_paused(topic.meta().annotations.as_ref()) {
-        set(
-            &mut status,
-            PAUSED,
-            true,
-            "Annotated",
-            format!("paused by the {} annotation", conditions::PAUSED_ANNOTATION),
-        );
-        write_status(&api, topic, status).await?;
+    if crate::controller::note_paused(topic, &mut status) {
+        write_status(&api, topic, &status).await?;
         return Ok(Action::await_change());
     }
-    set(&mut status, PAUSED, false, "NotPaused", String::new());
     let name = kafka_topic_name(topic);
 
     if is_unmanaged(topic) {
@@ -224,7 +175,7 @@ async fn apply(
             format!("the {UNMANAGED_ANNOTATION} annotation leaves Kafka topic {name} alone"),
         );
         status.observed_generation = generation;
-        write_status(&api, topic, status).await?;
+        write_status(&api, topic, &status).await?;
         return Ok(Action::await_change());
     }
     if let Some(owner) = managed_by_another(&api, topic).await? {
@@ -243,7 +194,7 @@ async fn apply(
         .await;
         set(&mut status, READY, false, "ResourceConflict", message);
         status.observed_generation = generation;
-        write_status(&api, topic, status).await?;
+        write_status(&api, topic, &status).await?;
         // the owner may go: look again
         return Ok(Action::requeue(REQUEUE_WAITING));
     }
@@ -262,7 +213,7 @@ async fn apply(
         set(&mut status, DEGRADED, true, "InvalidSpec", message.clone());
         set(&mut status, READY, false, "InvalidSpec", message);
         status.observed_generation = generation;
-        write_status(&api, topic, status).await?;
+        write_status(&api, topic, &status).await?;
         return Ok(Action::await_change());
     }
     let Some(bootstrap) = bootstrap(context, namespace, topic).await? else {
@@ -277,7 +228,7 @@ async fn apply(
             ),
         );
         status.observed_generation = generation;
-        write_status(&api, topic, status).await?;
+        write_status(&api, topic, &status).await?;
         return Ok(Action::requeue(REQUEUE_WAITING));
     };
 
@@ -307,7 +258,7 @@ async fn apply(
             status.topic_name = Some(name);
             status.topic_id = described;
             status.observed_generation = generation;
-            write_status(&api, topic, status).await?;
+            write_status(&api, topic, &status).await?;
             Ok(Action::requeue(REQUEUE_IN_SYNC))
         }
         Err(error) => {
@@ -319,7 +270,7 @@ async fn apply(
                 .unwrap_or_else(|| "KafkaUnreachable".to_string());
             set(&mut status, READY, false, &reason, error.to_string());
             status.observed_generation = generation;
-            write_status(&api, topic, status).await?;
+            write_status(&api, topic, &status).await?;
             Ok(Action::requeue(REQUEUE_WAITING))
         }
     }
@@ -421,7 +372,7 @@ async fn cleanup(
     topic: &Topic,
     context: &TopicContext,
     namespace: &str,
-) -> Result<Action, TopicError> {
+) -> Result<Action, KafkaResourceError> {
     let api: Api<Topic> = Api::namespaced(context.client.clone(), namespace);
     let name = kafka_topic_name(topic);
     if is_unmanaged(topic) {
@@ -440,9 +391,10 @@ async fn cleanup(
         return Ok(Action::await_change());
     }
     let Some(bootstrap) = bootstrap(context, namespace, topic).await? else {
-        return Err(TopicError::ClusterNotReady(
-            topic.spec.cluster_ref.name.clone(),
-        ));
+        return Err(KafkaResourceError::ClusterNotReady {
+            cluster: topic.spec.cluster_ref.name.clone(),
+            blocked: "the topic cannot be deleted",
+        });
     };
     tracing::info!(topic = %name, "deleting the Kafka topic");
     KafkaAdmin::new(&bootstrap)?.delete_topic(&name).await?;
@@ -456,14 +408,6 @@ async fn cleanup(
     )
     .await;
     Ok(Action::await_change())
-}
-
-async fn write_status(
-    api: &Api<Topic>,
-    topic: &Topic,
-    status: TopicStatus,
-) -> Result<(), TopicError> {
-    Ok(crate::controller::write_status(api, topic, &status).await?)
 }
 
 #[cfg(test)]

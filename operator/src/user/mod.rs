@@ -2,5 +2,6 @@
 //! what to change so the cluster matches them) and `reconcile` (finalizer, the Secret, the
 //! Kafka admin calls, status).
 
+pub mod certificate;
 pub mod plan;
 pub mod reconcile;

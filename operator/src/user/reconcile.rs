@@ -22,23 +22,22 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{finalizer, Event};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
 use crate::cluster::names::{FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY};
-use crate::controller::{ControllerContext, FailureReason};
-use crate::crd::conditions::{self, DEGRADED, PAUSED, PROGRESSING, READY};
+use crate::controller::{write_status, ControllerContext, KafkaResourceError, Reconciled};
+use crate::crd::conditions::{DEGRADED, PROGRESSING, READY};
 use crate::crd::status::ResourceStatus;
 use crate::crd::user::UserAuthenticationType;
 use crate::crd::{User, UserStatus};
 use crate::kafka_admin::{AdminError, KafkaAdmin};
 
-use super::plan;
+use super::{certificate, plan};
 
 /// The finalizer that removes the user from Kafka with the resource.
 pub const FINALIZER: &str = "ironlog.dev/user";
@@ -50,38 +49,6 @@ pub const PASSWORD_HASH_ANNOTATION: &str = "ironlog.dev/password-sha256";
 pub const REQUEUE_IN_SYNC: Duration = Duration::from_secs(300);
 /// How soon a user waiting for its cluster or a Secret is tried again.
 pub const REQUEUE_WAITING: Duration = Duration::from_secs(10);
-
-/// Why a reconcile failed (the controller retries it).
-#[derive(Debug, thiserror::Error)]
-pub enum UserError {
-    #[error("the User has no namespace")]
-    NoNamespace,
-    #[error("{0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Admin(#[from] AdminError),
-    #[error("KafkaCluster {0} has no bootstrap address yet: the user cannot be removed")]
-    ClusterNotReady(String),
-    #[error("finalizer: {0}")]
-    Finalizer(Box<kube::runtime::finalizer::Error<UserError>>),
-}
-
-impl FailureReason for UserError {
-    fn reason(&self) -> &'static str {
-        match self {
-            UserError::NoNamespace => "NoNamespace",
-            UserError::Kube(_) => "Kube",
-            UserError::Admin(_) => "Kafka",
-            UserError::ClusterNotReady(_) => "ClusterNotReady",
-            // what failed inside the finalizer, not the finalizer
-            UserError::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
-                _ => "Finalizer",
-            },
-        }
-    }
-}
 
 /// Runs the User controller until `shutdown` completes, woken by changes to the Users, to
 /// the Secrets they own and to the Secrets their passwords come from.
@@ -97,7 +64,7 @@ pub async fn run(
     let context = ControllerContext::new(client, bootstrap_override, metrics);
     let controller = Controller::new(users, watcher::Config::default());
     let store = controller.store();
-    let results = controller
+    let controller = controller
         // a Secret wakes the User it belongs to and the Users whose password it holds
         .watches(secrets, watcher::Config::default(), move |secret| {
             let namespace = secret.namespace();
@@ -118,38 +85,29 @@ pub async fn run(
                 })
                 .map(|user| ObjectRef::from_obj(&*user))
                 .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, crate::controller::error_policy, context);
-    crate::controller::log_results(results, "User").await;
+        });
+    crate::controller::run(controller, context, shutdown).await;
 }
 
-/// One pass for `user`, inside its finalizer, timed and counted.
-pub async fn reconcile(
-    user: Arc<User>,
-    context: Arc<ControllerContext>,
-) -> Result<Action, UserError> {
-    crate::controller::timed(
-        "user",
-        &context.metrics,
-        &context.backoff,
-        &*user,
-        reconcile_user(Arc::clone(&user), &context),
-    )
-    .await
-}
+impl Reconciled for User {
+    type Error = KafkaResourceError;
+    const CONTROLLER: &'static str = "user";
+    const FINALIZER: &'static str = FINALIZER;
 
-async fn reconcile_user(user: Arc<User>, context: &ControllerContext) -> Result<Action, UserError> {
-    let namespace = user.namespace().ok_or(UserError::NoNamespace)?;
-    let api: Api<User> = Api::namespaced(context.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, user, |event| async {
-        match event {
-            Event::Apply(user) => apply(&user, context, &namespace).await,
-            Event::Cleanup(user) => cleanup(&user, context, &namespace).await,
-        }
-    })
-    .await
-    .map_err(|e| UserError::Finalizer(Box::new(e)))
+    async fn apply(
+        &self,
+        context: &ControllerContext,
+        namespace: &str,
+    ) -> Result<Action, KafkaResourceError> {
+        apply(self, context, namespace).await
+    }
+    async fn cleanup(
+        &self,
+        context: &ControllerContext,
+        namespace: &str,
+    ) -> Result<Action, KafkaResourceError> {
+        cleanup(self, context, namespace).await
+    }
 }
 
 /// The password the spec asks for, when it references one: `Ok(None)` for a generated
@@ -157,7 +115,7 @@ async fn reconcile_user(user: Arc<User>, context: &ControllerContext) -> Result<
 async fn referenced_password(
     user: &User,
     secrets: &Api<Secret>,
-) -> Result<Result<Option<String>, String>, UserError> {
+) -> Result<Result<Option<String>, String>, KafkaResourceError> {
     let Some(source) = &user.spec.authentication.password else {
         return Ok(Ok(None));
     };
@@ -188,6 +146,39 @@ async fn referenced_password(
         )),
         Some(Ok(password)) => Ok(Some(password)),
     })
+}
+
+/// The clients CA of cluster `cluster`, from its `<cluster>-clients-ca` Secret; `None`
+/// until the KafkaCluster controller made it.
+async fn clients_ca(
+    secrets: &Api<Secret>,
+    cluster: &str,
+) -> Result<Option<crate::cluster::certs::Authority>, KafkaResourceError> {
+    let name = crate::cluster::names::clients_ca(cluster);
+    let Some(secret) = secrets.get_opt(&name).await? else {
+        return Ok(None);
+    };
+    let text = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| crate::cluster::certs::secret_text(d, key))
+    };
+    Ok(match (text("ca.crt"), text("ca.key")) {
+        (Some(cert_pem), Some(key_pem)) => Some(crate::cluster::certs::Authority {
+            trusted_pem: cert_pem.clone(),
+            cert_pem,
+            key_pem,
+        }),
+        _ => None,
+    })
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 fn owned_by(secret: &Secret, user: &User) -> bool {
@@ -234,7 +225,7 @@ fn build_secret(
     secret
 }
 
-async fn apply_secret(secrets: &Api<Secret>, secret: &Secret) -> Result<(), UserError> {
+async fn apply_secret(secrets: &Api<Secret>, secret: &Secret) -> Result<(), KafkaResourceError> {
     let mut value = serde_json::to_value(secret).map_err(kube::Error::SerdeError)?;
     value["apiVersion"] = "v1".into();
     value["kind"] = "Secret".into();
@@ -252,25 +243,17 @@ async fn apply(
     user: &User,
     context: &ControllerContext,
     namespace: &str,
-) -> Result<Action, UserError> {
+) -> Result<Action, KafkaResourceError> {
     let api: Api<User> = Api::namespaced(context.client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(context.client.clone(), namespace);
     let generation = user.meta().generation;
     let mut status = user.status.clone().unwrap_or_default();
     status.set_observed_generation(generation);
 
-    if conditions::is_paused(user.meta().annotations.as_ref()) {
-        status.set_condition(
-            PAUSED,
-            true,
-            "Annotated",
-            format!("paused by the {} annotation", conditions::PAUSED_ANNOTATION),
-            generation,
-        );
-        write_status(&api, user, status).await?;
+    if crate::controller::note_paused(user, &mut status) {
+        write_status(&api, user, &status).await?;
         return Ok(Action::await_change());
     }
-    status.set_condition(PAUSED, false, "NotPaused", "", generation);
 
     let name = user.name_any();
     let kafka_user = plan::kafka_user_name(&user.spec, &name);
@@ -292,21 +275,21 @@ async fn apply(
         Err(problems) => {
             let (status, message) = refused("InvalidSpec", problems.join("; "), status);
             publish(context, user, true, "InvalidSpec", "Validate", message).await;
-            write_status(&api, user, status).await?;
+            write_status(&api, user, &status).await?;
             return Ok(Action::await_change());
         }
     };
     let scram = user.spec.authentication.type_ == UserAuthenticationType::ScramSha512;
     let existing_secret = secrets.get_opt(&name).await?;
     if let Some(secret) = &existing_secret {
-        if scram && !owned_by(secret, user) {
+        if !owned_by(secret, user) {
             let (status, message) = refused(
                 "SecretConflict",
                 format!("Secret {name} exists and is not this User's: the operator will not overwrite it"),
                 status,
             );
             publish(context, user, true, "SecretConflict", "Validate", message).await;
-            write_status(&api, user, status).await?;
+            write_status(&api, user, &status).await?;
             return Ok(Action::requeue(REQUEUE_WAITING));
         }
     }
@@ -314,8 +297,34 @@ async fn apply(
         Ok(password) => password,
         Err(message) => {
             let (status, _) = refused("SecretNotFound", message, status);
-            write_status(&api, user, status).await?;
+            write_status(&api, user, &status).await?;
             return Ok(Action::requeue(REQUEUE_WAITING));
+        }
+    };
+    // a TLS user's certificate comes from its cluster's clients CA
+    let clients_ca = if scram {
+        None
+    } else {
+        match clients_ca(&secrets, &user.spec.cluster_ref.name).await? {
+            Some(ca) => Some(ca),
+            None => {
+                let message = format!(
+                    "KafkaCluster {} has no clients CA (Secret {}): a TLS user needs a cluster \
+                     with a TLS listener",
+                    user.spec.cluster_ref.name,
+                    crate::cluster::names::clients_ca(&user.spec.cluster_ref.name)
+                );
+                status.set_condition(
+                    PROGRESSING,
+                    true,
+                    "ClientsCaNotFound",
+                    message.clone(),
+                    generation,
+                );
+                status.set_condition(READY, false, "ClientsCaNotFound", message, generation);
+                write_status(&api, user, &status).await?;
+                return Ok(Action::requeue(REQUEUE_WAITING));
+            }
         }
     };
     let Some(bootstrap) = context
@@ -334,7 +343,7 @@ async fn apply(
             generation,
         );
         status.set_condition(READY, false, "ClusterNotReady", message, generation);
-        write_status(&api, user, status).await?;
+        write_status(&api, user, &status).await?;
         return Ok(Action::requeue(REQUEUE_WAITING));
     };
     let admin = KafkaAdmin::new(&bootstrap)?;
@@ -360,7 +369,7 @@ async fn apply(
                 message,
             )
             .await;
-            write_status(&api, user, status).await?;
+            write_status(&api, user, &status).await?;
             return Ok(Action::requeue(REQUEUE_WAITING));
         }
         Err(error) => return kafka_failed(&api, user, status, error).await,
@@ -384,11 +393,36 @@ async fn apply(
                 &password,
             )
             .await?;
-        } else {
+        } else if let Some(ca) = &clients_ca {
             // a User that was SCRAM and is TLS now keeps no password
             admin.delete_scram_credential(&name).await?;
-            if existing_secret.as_ref().is_some_and(|s| owned_by(s, user)) {
-                secrets.delete(&name, &DeleteParams::default()).await?;
+            let stored: BTreeMap<String, String> = existing_secret
+                .as_ref()
+                .and_then(|s| s.data.as_ref())
+                .map(|d| {
+                    d.iter()
+                        .filter_map(|(k, v)| {
+                            Some((k.clone(), String::from_utf8(v.0.clone()).ok()?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (data, why) = certificate::secret_data(
+                &stored,
+                ca,
+                &user.spec.cluster_ref.name,
+                namespace,
+                &name,
+                unix_now(),
+            )
+            .map_err(|e| KafkaResourceError::Certificate(e.to_string()))?;
+            if why.is_some() || stored != data {
+                apply_secret(&secrets, &build_secret(user, namespace, data, None)).await?;
+                let note = format!(
+                    "a certificate for CN={name} from the clients CA ({})",
+                    why.unwrap_or_else(|| "the Secret differed".to_string())
+                );
+                publish(context, user, false, "CertificateIssued", "Reconcile", note).await;
             }
         }
         let acl_steps = plan::plan_acls(&acls, &observed_acls);
@@ -402,7 +436,7 @@ async fn apply(
         admin
             .alter_user_quotas(&kafka_user, &quota_steps.set, &quota_steps.remove)
             .await?;
-        Ok::<_, UserError>((acl_steps, quota_steps))
+        Ok::<_, KafkaResourceError>((acl_steps, quota_steps))
     };
     match converged.await {
         Ok((acl_steps, quota_steps)) => {
@@ -429,11 +463,11 @@ async fn apply(
                 generation,
             );
             status.principal = Some(principal);
-            status.secret = scram.then_some(name);
-            write_status(&api, user, status).await?;
+            status.secret = Some(name);
+            write_status(&api, user, &status).await?;
             Ok(Action::requeue(REQUEUE_IN_SYNC))
         }
-        Err(UserError::Admin(error)) => kafka_failed(&api, user, status, error).await,
+        Err(KafkaResourceError::Admin(error)) => kafka_failed(&api, user, status, error).await,
         Err(other) => Err(other),
     }
 }
@@ -444,7 +478,7 @@ async fn kafka_failed(
     user: &User,
     mut status: UserStatus,
     error: AdminError,
-) -> Result<Action, UserError> {
+) -> Result<Action, KafkaResourceError> {
     let generation = user.meta().generation;
     let reason = error
         .kafka_error()
@@ -452,7 +486,7 @@ async fn kafka_failed(
         .unwrap_or_else(|| "KafkaUnreachable".to_string());
     status.set_condition(PROGRESSING, true, &reason, error.to_string(), generation);
     status.set_condition(READY, false, &reason, error.to_string(), generation);
-    write_status(api, user, status).await?;
+    write_status(api, user, &status).await?;
     Ok(Action::requeue(REQUEUE_WAITING))
 }
 
@@ -481,7 +515,7 @@ async fn converge_credential(
     namespace: &str,
     existing: Option<&Secret>,
     password: &str,
-) -> Result<(), UserError> {
+) -> Result<(), KafkaResourceError> {
     let name = user.name_any();
     let data = plan::secret_data(&name, password);
     let applied = annotation(existing, PASSWORD_HASH_ANNOTATION);
@@ -509,7 +543,7 @@ async fn converge_credential(
 }
 
 /// Deletes every ACL of `principal` and the quotas of its user.
-async fn remove_principal(admin: &KafkaAdmin, principal: &str) -> Result<(), UserError> {
+async fn remove_principal(admin: &KafkaAdmin, principal: &str) -> Result<(), KafkaResourceError> {
     // a cluster without an authorizer has no ACLs to delete
     if admin.describe_acls(principal).await?.is_some() {
         admin.delete_all_acls(principal).await?;
@@ -528,7 +562,7 @@ async fn cleanup(
     user: &User,
     context: &ControllerContext,
     namespace: &str,
-) -> Result<Action, UserError> {
+) -> Result<Action, KafkaResourceError> {
     let name = user.name_any();
     let cluster = &user.spec.cluster_ref.name;
     if context.cluster_gone(namespace, cluster).await? {
@@ -536,7 +570,10 @@ async fn cleanup(
         return Ok(Action::await_change());
     }
     let Some(bootstrap) = context.bootstrap(namespace, cluster).await? else {
-        return Err(UserError::ClusterNotReady(cluster.clone()));
+        return Err(KafkaResourceError::ClusterNotReady {
+            cluster: cluster.clone(),
+            blocked: "the user cannot be removed",
+        });
     };
     let admin = KafkaAdmin::new(&bootstrap)?;
     let kafka_user = plan::kafka_user_name(&user.spec, &name);
@@ -578,10 +615,6 @@ async fn publish(
         note,
     )
     .await;
-}
-
-async fn write_status(api: &Api<User>, user: &User, status: UserStatus) -> Result<(), UserError> {
-    Ok(crate::controller::write_status(api, user, &status).await?)
 }
 
 #[cfg(test)]

@@ -4,7 +4,10 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod cluster;
 pub mod metric_names;
+pub mod scaled;
+pub mod secured;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,12 +68,20 @@ pub async fn plane(spec: ControlPlaneSpec) -> (&'static ControlPlaneHandle, Clie
 /// Installs the CRDs as `crds/` holds them (what a user applies) and waits until each is
 /// established.
 pub async fn install_crds(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let dir = repo_root().join("crds");
+    let paths: Vec<PathBuf> = ironlog_operator::crd::crds()
+        .iter()
+        .map(|(file, _)| dir.join(file))
+        .collect();
+    install_crd_files(client, &paths).await;
+}
+
+/// Applies the CRDs in `paths` (one per file) and waits until each is established.
+pub async fn install_crd_files(client: &Client, paths: &[PathBuf]) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut names = Vec::new();
-    for (file, _) in ironlog_operator::crd::crds() {
-        let path = dir.join(file);
-        let text = std::fs::read_to_string(&path)
+    for path in paths {
+        let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         let crd: CustomResourceDefinition = serde_yaml_ng::from_str(&text)
             .unwrap_or_else(|e| panic!("{} is no CRD: {e}", path.display()));
@@ -167,7 +178,20 @@ pub async fn apply(
 
 /// Polls `check` until it returns `Some`, or panics saying `what` did not happen within
 /// `timeout`.
-pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    wait_until_saying(timeout, || what.to_string(), check).await
+}
+
+/// [`wait_until`] whose failure says `what()` at the deadline (e.g. the last state seen).
+pub async fn wait_until_saying<T, F, Fut>(
+    timeout: Duration,
+    what: impl Fn() -> String,
+    mut check: F,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -178,10 +202,54 @@ where
             return value;
         }
         if Instant::now() >= deadline {
-            panic!("{what}: did not happen within {timeout:?}");
+            panic!("{}: did not happen within {timeout:?}", what());
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// Waits until the `kind` resource `name` has condition Ready at `status` with `reason`,
+/// its status observed at its current generation, and `check` holds; returns it.
+pub async fn ready_at_generation<K>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    (status, reason): (&str, &str),
+    timeout: Duration,
+    check: impl Fn(&K) -> bool,
+) -> K
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + serde::Serialize,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let kind = K::kind(&Default::default()).to_string();
+    let check = &check;
+    wait_until(
+        timeout,
+        &format!("{kind} {name} is Ready={status} ({reason}) at its generation"),
+        || {
+            let api = api.clone();
+            async move {
+                let object = api.get(name).await.ok()?;
+                let found = serde_json::to_value(&object).ok()?;
+                let ready = found["status"]["conditions"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == "Ready")?;
+                (ready["status"] == status
+                    && ready["reason"] == reason
+                    && found["status"]["observedGeneration"] == found["metadata"]["generation"]
+                    && check(&object))
+                .then_some(object)
+            }
+        },
+    )
+    .await
 }
 
 /// How long an Event may take to appear after what it reports.

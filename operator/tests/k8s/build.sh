@@ -7,6 +7,7 @@
 #   $IRONLOG_K8S_CACHE/kubernetes-<K8S_VERSION>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $IRONLOG_K8S_CACHE/etcd-<ETCD_VERSION>/etcd
 #   $IRONLOG_K8S_CACHE/helm-<HELM_VERSION>/helm
+#   $IRONLOG_K8S_CACHE/prometheus-operator-<PROMETHEUS_OPERATOR_VERSION>/*.yaml (two CRDs)
 # A binary that is already there is not built again. The Go module and build caches live under
 # the cache directory too. Prints the directories on its last lines (KUBE_BIN=, ETCD_BIN=, HELM_BIN=).
 #
@@ -19,6 +20,7 @@
 #   K8S_VERSION        default v1.36.3
 #   ETCD_VERSION       default v3.6.16
 #   HELM_VERSION       default v4.3.1
+#   PROMETHEUS_OPERATOR_VERSION default v0.85.0
 #   IRONLOG_K8S_CACHE  default /var/cache/ironlog-k8s
 #   K8S_GOTOOLCHAIN    a Go toolchain to fetch and build with (default: the installed go)
 #   BUILD_NICE         niceness of the go builds (default 10: the control plane build is long
@@ -178,6 +180,32 @@ SRC
   "$HELM_DIR/helm" version
 fi
 
+# ------------------------------------------------------------------ Prometheus Operator CRDs
+# The chart's ServiceMonitor and PrometheusRule are dry-run against the API server like the
+# rest of it (operator/tests/manifests.rs), so it needs their CRDs: the Prometheus Operator's
+# own, from its published Go module (example/prometheus-operator-crd/).
+PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}
+PROM_DIR=$CACHE/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION
+prom_crds=(servicemonitors prometheusrules)
+mkdir -p "$PROM_DIR"
+prom_missing=0
+for c in "${prom_crds[@]}"; do [ -f "$PROM_DIR/monitoring.coreos.com_$c.yaml" ] || prom_missing=1; done
+if [ "$prom_missing" = 0 ]; then
+  echo "prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION: cached in $PROM_DIR"
+else
+  echo "prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION: fetching"
+  mkdir -p "$work/prom"
+  cd "$work/prom"
+  go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" > dl.json
+  pdir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' dl.json)
+  [ -d "$pdir/example/prometheus-operator-crd" ] || { echo "build.sh: no CRDs in the prometheus-operator module at $pdir" >&2; exit 1; }
+  for c in "${prom_crds[@]}"; do
+    cp "$pdir/example/prometheus-operator-crd/monitoring.coreos.com_$c.yaml" "$PROM_DIR/monitoring.coreos.com_$c.yaml.tmp"
+    mv "$PROM_DIR/monitoring.coreos.com_$c.yaml.tmp" "$PROM_DIR/monitoring.coreos.com_$c.yaml"
+  done
+fi
+
 echo "KUBE_BIN=$KUBE_DIR"
 echo "ETCD_BIN=$ETCD_DIR"
 echo "HELM_BIN=$HELM_DIR"
+echo "PROMETHEUS_OPERATOR_CRDS=$PROM_DIR"

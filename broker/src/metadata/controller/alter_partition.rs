@@ -205,10 +205,18 @@ impl Controller {
         // Through the builder, so a reassignment completes once its targets are in sync
         // (and a leader being removed hands over in the same record).
         let acceptable = |id: i32| image.brokers.get(&id).is_some_and(|b| !b.fenced);
-        let record =
-            PartitionChangeBuilder::new(change.topic_id, change.partition, current, &acceptable)
-                .target_isr(change.new_isr.clone())
-                .build();
+        let min_isr = image
+            .topic_by_id(change.topic_id)
+            .map_or(1, |t| self.min_insync_replicas(&image, &t.name));
+        let record = PartitionChangeBuilder::new(
+            change.topic_id,
+            change.partition,
+            current,
+            &acceptable,
+            min_isr,
+        )
+        .target_isr(change.new_isr.clone())
+        .build();
         let Some(record) = record else {
             return Ok(current.into());
         };
@@ -367,6 +375,8 @@ mod tests {
                 replicas: None,
                 adding_replicas: None,
                 removing_replicas: None,
+                eligible_leader_replicas: None,
+                last_known_elr: None,
             }])
             .await
             .expect("epoch bump");

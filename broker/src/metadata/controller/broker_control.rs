@@ -25,11 +25,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::partition_change::{Election, PartitionChangeBuilder};
 use super::{invalid_request, Controller};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::image::MetadataImage;
-use crate::metadata::records::{MetadataRecord, NO_LEADER};
+use crate::metadata::records::{ConfigResource, MetadataRecord, NO_LEADER};
 use crate::metadata::BrokerRegistrationRequest;
+
+const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 
 /// One BrokerHeartbeat, as the controller takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +148,11 @@ impl BrokerSessions {
         }
     }
 
+    /// Forgets the session of an unregistered broker.
+    fn remove(&mut self, broker_id: i32) {
+        self.sessions.remove(&broker_id);
+    }
+
     fn is_shutting_down(&self, broker_id: i32, epoch: i64) -> bool {
         self.sessions
             .get(&broker_id)
@@ -208,6 +216,7 @@ impl Controller {
                 records = self.leave_leaderships(&image, reg.broker_id, false);
             }
         }
+        records.extend(self.cluster_min_insync_replicas_record(&image));
         tracing::info!(broker_id = reg.broker_id, incarnation_id = %reg.incarnation_id, "registering broker");
         records.push(MetadataRecord::RegisterBroker {
             broker_id: reg.broker_id,
@@ -337,8 +346,67 @@ impl Controller {
         Ok(expired)
     }
 
+    /// UnregisterBroker (KIP-746): removes `broker_id`'s registration, as Kafka 4.1's
+    /// controller does for any registered broker, fenced or not (a live broker that is
+    /// unregistered gets STALE_BROKER_EPOCH on its next heartbeat and registers again).
+    /// First the broker leaves its leaderships and every ISR that keeps another member, as
+    /// when it is fenced, so no partition is led by a broker the cluster no longer lists.
+    /// BROKER_ID_NOT_REGISTERED for an id without a registration. Returns the offset of the
+    /// records.
+    pub(crate) async fn unregister_broker(&self, broker_id: i32) -> Result<u64, ApiError> {
+        let _guard = self.operation_lock.lock().await;
+        self.ensure_active()?;
+        let image = self.quorum.image();
+        let registration = image.brokers.get(&broker_id).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::BrokerIdNotRegistered,
+                format!("Broker ID {broker_id} is not currently registered"),
+            )
+        })?;
+        let mut records = self.leave_leaderships(&image, broker_id, false);
+        records.push(MetadataRecord::UnregisterBroker {
+            broker_id,
+            broker_epoch: registration.epoch,
+        });
+        tracing::info!(
+            broker_id,
+            broker_epoch = registration.epoch,
+            fenced = registration.fenced,
+            changes = records.len() - 1,
+            "unregistering broker"
+        );
+        let offset = self.propose(records).await?;
+        self.lock_sessions().remove(broker_id);
+        Ok(offset)
+    }
+
+    /// The cluster-level `min.insync.replicas` config record ELR needs (KIP-966: Kafka
+    /// writes it when the cluster is formed with ELR), while the image has none: written
+    /// with the first registration a controller takes, so every broker's first image
+    /// holds it and DescribeConfigs reports it on every topic as
+    /// DYNAMIC_DEFAULT_BROKER_CONFIG. A metadata log from before ELR gets it the same way.
+    fn cluster_min_insync_replicas_record(&self, image: &MetadataImage) -> Option<MetadataRecord> {
+        let resource = ConfigResource::Broker(None);
+        let set = image
+            .configs
+            .get(&resource)
+            .is_some_and(|c| c.contains_key(MIN_INSYNC_REPLICAS));
+        (!set).then(|| {
+            tracing::info!(
+                min_insync_replicas = self.defaults.min_insync_replicas,
+                "writing the cluster-level min.insync.replicas eligible leader replicas need"
+            );
+            MetadataRecord::Config {
+                resource,
+                name: MIN_INSYNC_REPLICAS.to_string(),
+                value: Some(self.defaults.min_insync_replicas.to_string()),
+            }
+        })
+    }
+
     /// The partition changes that take `broker_id` out of leadership and out of every ISR
-    /// that keeps another member (see the module header for who leads instead).
+    /// that keeps another member (see the module header for who leads instead), through
+    /// the partition change builder (so the ELR is kept as KIP-966 says).
     /// `only_to_live_isr`: a controlled shutdown never elects uncleanly.
     fn leave_leaderships(
         &self,
@@ -349,11 +417,16 @@ impl Controller {
         let live = |id: i32| id != broker_id && image.brokers.get(&id).is_some_and(|b| !b.fenced);
         let mut records = Vec::new();
         for topic in image.topics.values() {
-            let unclean = !only_to_live_isr && self.unclean_election_enabled(image, &topic.name);
+            let election = if !only_to_live_isr && self.unclean_election_enabled(image, &topic.name)
+            {
+                Election::Unclean
+            } else {
+                Election::Online
+            };
+            let min_isr = self.min_insync_replicas(image, &topic.name);
             for (&partition, reg) in &topic.partitions {
                 let leads = reg.leader == broker_id;
-                let in_isr = reg.isr.contains(&broker_id);
-                if !leads && !in_isr {
+                if !leads && !reg.isr.contains(&broker_id) {
                     continue;
                 }
                 let others: Vec<i32> = reg
@@ -362,65 +435,44 @@ impl Controller {
                     .copied()
                     .filter(|&r| r != broker_id)
                     .collect();
-                let mut isr = (!others.is_empty()).then_some(others);
-                let mut leader = None;
-                if leads {
-                    let clean = reg
-                        .replicas
-                        .iter()
-                        .copied()
-                        .find(|&r| live(r) && isr.as_ref().is_some_and(|i| i.contains(&r)));
-                    match clean {
-                        Some(new_leader) => leader = Some(new_leader),
-                        None if unclean => {
-                            if let Some(new_leader) =
-                                reg.replicas.iter().copied().find(|&r| live(r))
-                            {
-                                tracing::warn!(topic = %topic.name, partition, new_leader, "unclean leader election: an out-of-sync replica leads");
-                                leader = Some(new_leader);
-                                isr = Some(vec![new_leader]);
-                            }
-                        }
-                        // Nobody else can lead: the partition keeps its leader and epoch
-                        // (and ISR) until that broker is back.
-                        None => isr = None,
-                    }
-                }
-                if leader.is_none() && isr.is_none() {
-                    continue;
-                }
-                records.push(MetadataRecord::PartitionChange {
-                    topic_id: topic.topic_id,
-                    partition,
-                    leader,
-                    isr,
-                    replicas: None,
-                    adding_replicas: None,
-                    removing_replicas: None,
-                });
+                // The ISR keeps its last member, and a leader nobody in it can replace
+                // stays in it (it keeps leading until it is back or the ELR or an unclean
+                // election gives the partition another leader).
+                let target_isr = if others.is_empty() || (leads && !others.iter().any(|&r| live(r)))
+                {
+                    reg.isr.clone()
+                } else {
+                    others
+                };
+                records.extend(
+                    PartitionChangeBuilder::new(topic.topic_id, partition, reg, &live, min_isr)
+                        .election(election)
+                        .target_isr(target_isr)
+                        .build(),
+                );
             }
         }
         records
     }
 
-    /// Leadership for `broker_id` of the partitions of its ISR that have no live leader.
+    /// The elections `broker_id`'s unfencing makes: leadership of the partitions without
+    /// a live leader whose ISR — or, when no ISR member is live, whose ELR — holds it, and
+    /// the last known ELR cleared where it leads again.
     fn take_leaderless(&self, image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
-        let live = |id: i32| image.brokers.get(&id).is_some_and(|b| !b.fenced);
+        let live = |id: i32| id == broker_id || image.brokers.get(&id).is_some_and(|b| !b.fenced);
         let mut records = Vec::new();
         for topic in image.topics.values() {
+            let min_isr = self.min_insync_replicas(image, &topic.name);
             for (&partition, reg) in &topic.partitions {
                 let leaderless =
                     reg.leader == NO_LEADER || (reg.leader != broker_id && !live(reg.leader));
-                if leaderless && reg.isr.contains(&broker_id) {
-                    records.push(MetadataRecord::PartitionChange {
-                        topic_id: topic.topic_id,
-                        partition,
-                        leader: Some(broker_id),
-                        isr: None,
-                        replicas: None,
-                        adding_replicas: None,
-                        removing_replicas: None,
-                    });
+                let candidate = reg.isr.contains(&broker_id) || reg.elr.contains(&broker_id);
+                let returns = reg.leader == broker_id && !reg.last_known_elr.is_empty();
+                if (leaderless && candidate) || returns {
+                    records.extend(
+                        PartitionChangeBuilder::new(topic.topic_id, partition, reg, &live, min_isr)
+                            .build(),
+                    );
                 }
             }
         }
@@ -450,6 +502,8 @@ mod tests {
             cluster_id: None,
             voters: BTreeMap::new(),
             learner_address: None,
+            connectors: crate::security::NodeConnectors::plaintext(),
+            bootstrap_records: Vec::new(),
         })
         .await
         .unwrap();
@@ -461,6 +515,7 @@ mod tests {
                 node_id: 1,
                 broker_session_timeout_ms: session_timeout_ms,
                 unclean_leader_election_enable: unclean,
+                min_insync_replicas: 1,
                 auto_leader_rebalance_enable: true,
                 leader_imbalance_per_broker_percentage: 10,
             },
@@ -648,6 +703,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unregistering_removes_the_broker_and_its_leaderships_and_the_id_can_register_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = controller(dir.path(), 60_000, false).await;
+        cluster(&c, 3, vec![2, 3, 1]).await;
+        let unknown = c.unregister_broker(42).await.unwrap_err();
+        assert_eq!(unknown.code, ResponseError::BrokerIdNotRegistered);
+        // broker 2 is live, unfenced and leads: as Kafka 4.1, it is unregistered anyway,
+        // after its leadership moved within the ISR
+        c.unregister_broker(2).await.unwrap();
+        let image = c.quorum.image();
+        assert!(
+            !image.brokers.contains_key(&2),
+            "broker 2 is no longer registered: {:?}",
+            image.brokers.keys().collect::<Vec<_>>()
+        );
+        let p = partition(&c);
+        assert_eq!(
+            (p.leader, p.isr.clone()),
+            (3, vec![3, 1]),
+            "broker 2 left the leadership and the ISR"
+        );
+        let again = c.unregister_broker(2).await.unwrap_err();
+        assert_eq!(
+            again.code,
+            ResponseError::BrokerIdNotRegistered,
+            "a second unregistration of the same id"
+        );
+        // its heartbeat of the removed registration is stale: the broker registers again
+        let stale = c
+            .heartbeat(BrokerHeartbeat {
+                broker_id: 2,
+                broker_epoch: 0,
+                current_metadata_offset: i64::MAX,
+                want_fence: false,
+                want_shut_down: false,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(stale.code, ResponseError::StaleBrokerEpoch);
+        c.register_broker(registration(2, 2))
+            .await
+            .expect("an unregistered id registers again, even with the same incarnation");
+        assert!(!heartbeat(&c, 2, false).await.is_fenced);
+        // a fenced broker (its session expired) is unregistered the same way
+        c.quorum
+            .propose(vec![MetadataRecord::FenceBroker { broker_id: 3 }])
+            .await
+            .unwrap();
+        c.unregister_broker(3).await.unwrap();
+        assert!(!c.quorum.image().brokers.contains_key(&3));
+    }
+
+    #[tokio::test]
     async fn unclean_election_only_when_enabled() {
         for unclean in [false, true] {
             let dir = tempfile::tempdir().unwrap();
@@ -664,6 +772,8 @@ mod tests {
                     replicas: None,
                     adding_replicas: None,
                     removing_replicas: None,
+                    eligible_leader_replicas: None,
+                    last_known_elr: None,
                 }])
                 .await
                 .unwrap();

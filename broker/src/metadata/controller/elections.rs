@@ -52,20 +52,39 @@ type PreferredPartitions<'a> = (usize, Vec<(uuid::Uuid, i32, &'a PartitionRegist
 const ELECTIONS_PER_PASS_MAX: usize = 1000;
 
 impl Controller {
-    /// Whether `topic` allows unclean leader election: its own config, else this
-    /// controller's dynamic broker config, the cluster default, the static config.
-    pub(crate) fn unclean_election_enabled(&self, image: &MetadataImage, topic: &str) -> bool {
-        const NAME: &str = "unclean.leader.election.enable";
+    /// `name`'s value for `topic`: its own config, else this controller's dynamic broker
+    /// config, the cluster default; `None` when none of them sets it.
+    fn topic_config<'i>(
+        &self,
+        image: &'i MetadataImage,
+        topic: &str,
+        name: &str,
+    ) -> Option<&'i String> {
         [
             ConfigResource::Topic(topic.to_string()),
             ConfigResource::Broker(Some(self.defaults.node_id)),
             ConfigResource::Broker(None),
         ]
         .iter()
-        .find_map(|resource| image.configs.get(resource)?.get(NAME))
-        .map_or(self.defaults.unclean_leader_election_enable, |v| {
-            v.trim().eq_ignore_ascii_case("true")
-        })
+        .find_map(|resource| image.configs.get(resource)?.get(name))
+    }
+
+    /// Whether `topic` allows unclean leader election: its own config, else this
+    /// controller's dynamic broker config, the cluster default, the static config.
+    pub(crate) fn unclean_election_enabled(&self, image: &MetadataImage, topic: &str) -> bool {
+        self.topic_config(image, topic, "unclean.leader.election.enable")
+            .map_or(self.defaults.unclean_leader_election_enable, |v| {
+                v.trim().eq_ignore_ascii_case("true")
+            })
+    }
+
+    /// `topic`'s `min.insync.replicas` as the controller tracks ELR with it (Kafka's
+    /// `getTopicEffectiveMinIsr` before the cap at the replication factor, which the
+    /// partition change builder applies): as [`Self::unclean_election_enabled`] resolves.
+    pub(crate) fn min_insync_replicas(&self, image: &MetadataImage, topic: &str) -> i32 {
+        self.topic_config(image, topic, "min.insync.replicas")
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .unwrap_or(self.defaults.min_insync_replicas)
     }
 
     /// ElectLeaders. With `targets: None` every partition is tried and only those that
@@ -91,7 +110,8 @@ impl Controller {
         for (topic, partitions) in targets {
             let mut outcomes = Vec::with_capacity(partitions.len());
             for partition in partitions {
-                let outcome = elect_one(&image, &topic, partition, election);
+                let min_isr = self.min_insync_replicas(&image, &topic);
+                let outcome = elect_one(&image, &topic, partition, election, min_isr);
                 let outcome = match outcome {
                     Ok(record) => {
                         records.push(record);
@@ -146,13 +166,15 @@ impl Controller {
             if leaderless.peek().is_none() || !self.unclean_election_enabled(&image, name) {
                 continue;
             }
+            let min_isr = self.min_insync_replicas(&image, name);
             for (&partition, reg) in leaderless {
                 if records.len() >= ELECTIONS_PER_PASS_MAX {
                     break;
                 }
-                let record = PartitionChangeBuilder::new(topic.topic_id, partition, reg, &live)
-                    .election(Election::Unclean)
-                    .build();
+                let record =
+                    PartitionChangeBuilder::new(topic.topic_id, partition, reg, &live, min_isr)
+                        .election(Election::Unclean)
+                        .build();
                 records.extend(record);
             }
         }
@@ -227,7 +249,10 @@ impl Controller {
                 if records.len() >= budget {
                     return records;
                 }
-                let record = PartitionChangeBuilder::new(topic_id, partition, reg, &live)
+                let min_isr = image
+                    .topic_by_id(topic_id)
+                    .map_or(1, |t| self.min_insync_replicas(image, &t.name));
+                let record = PartitionChangeBuilder::new(topic_id, partition, reg, &live, min_isr)
                     .election(Election::Preferred)
                     .build();
                 records.extend(record);
@@ -243,6 +268,7 @@ fn elect_one(
     topic: &str,
     partition: i32,
     election: ElectionType,
+    min_isr: i32,
 ) -> Result<MetadataRecord, ApiError> {
     let Some(t) = image.topic(topic) else {
         return Err(ApiError::new(
@@ -269,13 +295,16 @@ fn elect_one(
             ResponseError::ElectionNotNeeded.to_string(),
         ));
     }
-    let builder = PartitionChangeBuilder::new(t.topic_id, partition, reg, &live);
+    let builder = PartitionChangeBuilder::new(t.topic_id, partition, reg, &live, min_isr);
     let record = match election {
         ElectionType::Preferred => builder.election(Election::Preferred).build(),
         ElectionType::Unclean => builder.election(Election::Unclean).build(),
     };
+    // Only a record that gives the partition a live leader is an election (one that
+    // merely notes the last known leader is not).
+    let elects = |record: &MetadataRecord| matches!(record, MetadataRecord::PartitionChange { leader: Some(l), .. } if live(*l));
     // Kafka answers the code's own message.
-    record.ok_or_else(|| {
+    record.filter(elects).ok_or_else(|| {
         let code = match election {
             ElectionType::Preferred => ResponseError::PreferredLeaderNotAvailable,
             ElectionType::Unclean => ResponseError::EligibleLeadersNotAvailable,

@@ -90,8 +90,14 @@ impl Controller {
             )
         })?;
         let acceptable = |id: i32| image.brokers.get(&id).is_some_and(|b| !b.fenced);
-        let builder =
-            PartitionChangeBuilder::new(topic.topic_id, spec.partition, current, &acceptable);
+        let min_isr = self.min_insync_replicas(image, &spec.topic);
+        let builder = PartitionChangeBuilder::new(
+            topic.topic_id,
+            spec.partition,
+            current,
+            &acceptable,
+            min_isr,
+        );
         let record = match &spec.replicas {
             None => {
                 if !current.is_reassigning() {

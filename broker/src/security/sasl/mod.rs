@@ -7,12 +7,22 @@
 //! against a JSON Web Key Set, `oauthbearer`). A failure is answered
 //! SASL_AUTHENTICATION_FAILED (on v1) and closes the connection; nothing about the
 //! secret is logged.
+//!
+//! Re-authentication (KIP-368): a session lasts `connections.max.reauth.ms` (per listener,
+//! and per mechanism as `listener.name.<listener>.<mechanism>.connections.max.reauth.ms`),
+//! or until the credential expires (an OAUTHBEARER token's `exp`), whichever comes first;
+//! SaslAuthenticate v1+ answers that as `session_lifetime_ms`. A client re-authenticates on
+//! its connection with a new SaslHandshake ([`SaslSession::reauthenticating`]) with the
+//! same mechanism and as the same principal, else the re-authentication fails and the
+//! connection is closed. The connection layer refuses a session's requests after it
+//! expired (`network`).
 
 pub(crate) mod jaas;
 pub(crate) mod oauthbearer;
 pub(crate) mod scram;
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ironlog_config::{BrokerConfig, ConfigValue};
@@ -40,6 +50,8 @@ pub(crate) struct SaslSettings {
     plain_users: HashMap<String, String>,
     /// OAUTHBEARER's JWT validation, when the mechanism is enabled.
     oauthbearer: Option<JwtValidator>,
+    /// `connections.max.reauth.ms` of each enabled mechanism, where above 0.
+    max_reauth: HashMap<String, Duration>,
 }
 
 impl SaslSettings {
@@ -100,11 +112,56 @@ impl SaslSettings {
                 }
             }
         }
+        let mut max_reauth = HashMap::new();
+        for mechanism in &mechanisms {
+            let ms = match config.listener_mechanism_value(
+                listener,
+                mechanism,
+                "connections.max.reauth.ms",
+            ) {
+                Some(raw) => raw.trim().parse::<i64>().map_err(|_| {
+                    invalid(
+                        &format!(
+                            "listener.name.{}.{}.connections.max.reauth.ms",
+                            listener.to_ascii_lowercase(),
+                            mechanism.to_ascii_lowercase()
+                        ),
+                        format!("{raw:?} is not a number of milliseconds"),
+                    )
+                })?,
+                None => config
+                    .listener_value(listener, "connections.max.reauth.ms")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0),
+            };
+            if ms > 0 {
+                max_reauth.insert(mechanism.clone(), Duration::from_millis(ms as u64));
+            }
+        }
         Ok(Self {
             mechanisms,
             plain_users,
             oauthbearer,
+            max_reauth,
         })
+    }
+
+    /// How long a session of `mechanism` may last: Kafka's rule, the shorter of
+    /// `connections.max.reauth.ms` and the credential's remaining lifetime (0 when that
+    /// has already passed); `None` when neither bounds it.
+    fn session_lifetime(
+        &self,
+        mechanism: &str,
+        credential_expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Option<Duration> {
+        let max_reauth = self.max_reauth.get(mechanism).copied();
+        let credential = credential_expires_at_ms
+            .map(|expires| Duration::from_millis(expires.saturating_sub(now_ms).max(0) as u64));
+        match (max_reauth, credential) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -129,10 +186,13 @@ pub(crate) enum SaslOutcome {
     Request(Bytes),
     /// Send this; the exchange goes on.
     Continue(SaslReply),
-    /// Send this; the connection is now `principal`'s.
+    /// Send this; the connection is now `principal`'s, authenticated with `mechanism`, for
+    /// `session_lifetime` (`None`: until it closes).
     Authenticated {
         reply: SaslReply,
         principal: KafkaPrincipal,
+        mechanism: &'static str,
+        session_lifetime: Option<Duration>,
     },
     /// Send `reply` if any, then close the connection; `reason` is for the log.
     Failed {
@@ -141,9 +201,12 @@ pub(crate) enum SaslOutcome {
     },
 }
 
-/// The SASL state of one connection until it is authenticated.
+/// The SASL state of one connection until it is authenticated (or re-authenticated).
 pub(crate) struct SaslSession {
     state: State,
+    /// While re-authenticating: the mechanism and principal of the session before, which
+    /// the new one must keep.
+    previous: Option<(&'static str, KafkaPrincipal)>,
 }
 
 enum State {
@@ -153,6 +216,9 @@ enum State {
         /// SaslHandshake v0: tokens are bare frames, not SaslAuthenticate requests.
         bare_tokens: bool,
     },
+    /// A re-authentication asked for another mechanism than the session's: the next token
+    /// is answered with this failure (as Kafka, after a successful handshake response).
+    BadMechanism(String),
     Done,
 }
 
@@ -160,6 +226,16 @@ enum Active {
     Plain,
     Scram(Box<ScramServer>),
     OAuthBearer(OAuthBearerServer),
+}
+
+impl Active {
+    fn mechanism(&self) -> &'static str {
+        match self {
+            Active::Plain => PLAIN,
+            Active::Scram(server) => server.mechanism().name(),
+            Active::OAuthBearer(_) => OAUTHBEARER,
+        }
+    }
 }
 
 /// Kafka's message for a failed SASL authentication of `mechanism`.
@@ -171,6 +247,16 @@ impl SaslSession {
     pub(crate) fn new() -> Self {
         Self {
             state: State::Handshake,
+            previous: None,
+        }
+    }
+
+    /// A re-authentication of a session `principal` authenticated with `mechanism`, begun
+    /// by the SaslHandshake the client sent on its authenticated connection.
+    pub(crate) fn reauthenticating(mechanism: &'static str, principal: KafkaPrincipal) -> Self {
+        Self {
+            state: State::Handshake,
+            previous: Some((mechanism, principal)),
         }
     }
 
@@ -187,6 +273,10 @@ impl SaslSession {
         };
         match std::mem::replace(&mut self.state, State::Done) {
             State::Done => failed("a frame after the SASL exchange ended".into()),
+            State::BadMechanism(message) => SaslOutcome::Failed {
+                reply: bad_mechanism_reply(&frame, &message),
+                reason: message,
+            },
             State::Handshake => {
                 let Some((api, version, correlation_id)) = request_prefix(&frame) else {
                     return failed(
@@ -237,9 +327,17 @@ impl SaslSession {
                                 reason: format!("the client asked for SASL mechanism {requested:?}, which this listener does not enable"),
                             };
                         };
-                        self.state = State::Authenticate {
-                            mechanism,
-                            bare_tokens: version == 0,
+                        self.state = match &self.previous {
+                            Some((previous, _)) if *previous != mechanism.mechanism() => {
+                                State::BadMechanism(format!(
+                                    "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{previous}'",
+                                    mechanism.mechanism()
+                                ))
+                            }
+                            _ => State::Authenticate {
+                                mechanism,
+                                bare_tokens: version == 0,
+                            },
                         };
                         SaslOutcome::Continue(SaslReply::Response {
                             api: ApiKey::SaslHandshake,
@@ -289,7 +387,7 @@ impl SaslSession {
                 };
                 let step = match &mut mechanism {
                     Active::Plain => {
-                        plain(settings, &token).map(|user| Step::Done(Vec::new(), user))
+                        plain(settings, &token).map(|user| Step::Done(Vec::new(), user, None))
                     }
                     Active::Scram(server) => {
                         let scram_mechanism = server.mechanism();
@@ -297,7 +395,9 @@ impl SaslSession {
                             .step(&token, |user| credential(user, scram_mechanism))
                             .map(|step| match step {
                                 ScramStep::Challenge(c) => Step::Challenge(c),
-                                ScramStep::Success(ok) => Step::Done(ok.server_final, ok.user),
+                                ScramStep::Success(ok) => {
+                                    Step::Done(ok.server_final, ok.user, None)
+                                }
                             })
                             .map_err(|e: ScramError| {
                                 (failure_message(scram_mechanism.name()), e.to_string())
@@ -311,25 +411,35 @@ impl SaslSession {
                         Some(validator) => server.step(validator, &token).map(|step| match step {
                             OAuthBearerStep::Challenge(error) => Step::Challenge(error),
                             OAuthBearerStep::Success(token) => {
-                                Step::Done(Vec::new(), token.principal)
+                                Step::Done(Vec::new(), token.principal, Some(token.expires_at_ms))
                             }
                         }),
                     },
                 };
-                let reply = |bytes: Vec<u8>, error: Option<String>| match header {
-                    None => SaslReply::Token(bytes),
-                    Some((version, correlation_id)) => {
-                        let mut response =
-                            SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(bytes));
-                        if let Some(message) = error {
-                            response.error_code = ResponseError::SaslAuthenticationFailed.code();
-                            response.error_message = Some(StrBytes::from_string(message));
-                        }
-                        SaslReply::Response {
-                            api: ApiKey::SaslAuthenticate,
-                            version,
-                            correlation_id,
-                            body: Box::new(ResponseKind::SaslAuthenticate(response)),
+                let reply = |bytes: Vec<u8>, error: Option<String>, lifetime: Option<Duration>| {
+                    match header {
+                        None => SaslReply::Token(bytes),
+                        Some((version, correlation_id)) => {
+                            let mut response = SaslAuthenticateResponse::default()
+                                .with_auth_bytes(Bytes::from(bytes));
+                            if let Some(message) = error {
+                                response.error_code =
+                                    ResponseError::SaslAuthenticationFailed.code();
+                                response.error_message = Some(StrBytes::from_string(message));
+                            }
+                            // v1 has the field; a v0 client cannot be told (and is cut off all
+                            // the same when the session ends, as Kafka does).
+                            if version >= 1 {
+                                response.session_lifetime_ms = lifetime.map_or(0, |d| {
+                                    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+                                });
+                            }
+                            SaslReply::Response {
+                                api: ApiKey::SaslAuthenticate,
+                                version,
+                                correlation_id,
+                                body: Box::new(ResponseKind::SaslAuthenticate(response)),
+                            }
                         }
                     }
                 };
@@ -339,14 +449,39 @@ impl SaslSession {
                             mechanism,
                             bare_tokens,
                         };
-                        SaslOutcome::Continue(reply(challenge, None))
+                        SaslOutcome::Continue(reply(challenge, None, None))
                     }
-                    Ok(Step::Done(last, user)) => SaslOutcome::Authenticated {
-                        reply: reply(last, None),
-                        principal: KafkaPrincipal::user(user),
-                    },
+                    Ok(Step::Done(last, user, credential_expires_at_ms)) => {
+                        let principal = KafkaPrincipal::user(user);
+                        if let Some((_, previous)) = &self.previous {
+                            if *previous != principal {
+                                let message = format!(
+                                    "Cannot change principals during re-authentication from {previous}: {principal}"
+                                );
+                                return SaslOutcome::Failed {
+                                    reply: header
+                                        .map(|_| reply(Vec::new(), Some(message.clone()), None)),
+                                    reason: message,
+                                };
+                            }
+                        }
+                        let now_ms = SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as i64);
+                        let session_lifetime = settings.session_lifetime(
+                            mechanism.mechanism(),
+                            credential_expires_at_ms,
+                            now_ms,
+                        );
+                        SaslOutcome::Authenticated {
+                            reply: reply(last, None, session_lifetime),
+                            principal,
+                            mechanism: mechanism.mechanism(),
+                            session_lifetime,
+                        }
+                    }
                     Err((client_message, reason)) => SaslOutcome::Failed {
-                        reply: header.map(|_| reply(Vec::new(), Some(client_message))),
+                        reply: header.map(|_| reply(Vec::new(), Some(client_message), None)),
                         reason: format!("SASL {mechanism_name} authentication failed: {reason}"),
                     },
                 }
@@ -357,8 +492,27 @@ impl SaslSession {
 
 enum Step {
     Challenge(Vec<u8>),
-    /// The last token to send and the authenticated user.
-    Done(Vec<u8>, String),
+    /// The last token to send, the authenticated user and when its credential expires
+    /// (milliseconds since the epoch), if it does.
+    Done(Vec<u8>, String, Option<i64>),
+}
+
+/// The SaslAuthenticate failure for a re-authentication that changed mechanism (none for
+/// a bare v0 token, which has no response to carry it).
+fn bad_mechanism_reply(frame: &[u8], message: &str) -> Option<SaslReply> {
+    let (api, version, correlation_id) = request_prefix(frame)?;
+    if api != Some(ApiKey::SaslAuthenticate) || !(0..=2).contains(&version) {
+        return None;
+    }
+    let response = SaslAuthenticateResponse::default()
+        .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+        .with_error_message(Some(StrBytes::from_string(message.to_string())));
+    Some(SaslReply::Response {
+        api: ApiKey::SaslAuthenticate,
+        version,
+        correlation_id,
+        body: Box::new(ResponseKind::SaslAuthenticate(response)),
+    })
 }
 
 /// PLAIN (RFC 4616): `authzid NUL authcid NUL password`; Kafka's messages on failure.
@@ -440,8 +594,12 @@ mod tests {
     fn settings() -> SaslSettings {
         SaslSettings {
             mechanisms: vec!["PLAIN".into(), "SCRAM-SHA-256".into()],
-            plain_users: HashMap::from([("admin".to_string(), "admin-secret".to_string())]),
+            plain_users: HashMap::from([
+                ("admin".to_string(), "admin-secret".to_string()),
+                ("alice".to_string(), "alice-secret".to_string()),
+            ]),
             oauthbearer: None,
+            max_reauth: HashMap::from([("PLAIN".to_string(), Duration::from_millis(2_000))]),
         }
     }
 
@@ -465,6 +623,132 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    fn request<M: kafka_protocol::protocol::Encodable>(
+        api: ApiKey,
+        version: i16,
+        body: &M,
+    ) -> Bytes {
+        use kafka_protocol::protocol::Encodable;
+        let mut buf = bytes::BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(1)
+            .encode(&mut buf, api.request_header_version(version))
+            .expect("encode header");
+        body.encode(&mut buf, version).expect("encode body");
+        buf.freeze()
+    }
+
+    /// Runs a PLAIN handshake and token through `session`.
+    fn plain_exchange(session: &mut SaslSession, s: &SaslSettings, token: &[u8]) -> SaslOutcome {
+        let handshake =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(PLAIN));
+        assert!(matches!(
+            session.on_frame(s, request(ApiKey::SaslHandshake, 1, &handshake), &|_, _| {
+                None
+            }),
+            SaslOutcome::Continue(_)
+        ));
+        let authenticate =
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(token));
+        session.on_frame(
+            s,
+            request(ApiKey::SaslAuthenticate, 2, &authenticate),
+            &|_, _| None,
+        )
+    }
+
+    fn authenticate_response(outcome: &SaslOutcome) -> SaslAuthenticateResponse {
+        let reply = match outcome {
+            SaslOutcome::Authenticated { reply, .. } => reply,
+            SaslOutcome::Failed {
+                reply: Some(reply), ..
+            } => reply,
+            other => panic!("no SaslAuthenticate answer: {other:?}"),
+        };
+        match reply {
+            SaslReply::Response { body, .. } => match body.as_ref() {
+                ResponseKind::SaslAuthenticate(r) => r.clone(),
+                other => panic!("not a SaslAuthenticate response: {other:?}"),
+            },
+            SaslReply::Token(_) => panic!("a bare token instead of a response"),
+        }
+    }
+
+    #[test]
+    fn the_session_lifetime_is_the_shorter_of_max_reauth_and_the_credential() {
+        let s = settings();
+        let ms = Duration::from_millis;
+        assert_eq!(s.session_lifetime("PLAIN", None, 0), Some(ms(2_000)));
+        assert_eq!(s.session_lifetime("PLAIN", Some(500), 0), Some(ms(500)));
+        assert_eq!(s.session_lifetime("PLAIN", Some(9_000), 0), Some(ms(2_000)));
+        assert_eq!(s.session_lifetime("SCRAM-SHA-256", None, 0), None);
+        assert_eq!(
+            s.session_lifetime("OAUTHBEARER", Some(7_000), 1_000),
+            Some(ms(6_000))
+        );
+        assert_eq!(
+            s.session_lifetime("OAUTHBEARER", Some(1_000), 5_000),
+            Some(Duration::ZERO),
+            "an expired credential's session is over at once"
+        );
+    }
+
+    #[test]
+    fn authentication_answers_the_session_lifetime_and_reauthentication_keeps_the_principal() {
+        let s = settings();
+        let mut session = SaslSession::new();
+        let outcome = plain_exchange(&mut session, &s, b"\0admin\0admin-secret");
+        assert_eq!(authenticate_response(&outcome).session_lifetime_ms, 2_000);
+        let SaslOutcome::Authenticated {
+            principal,
+            mechanism,
+            session_lifetime,
+            ..
+        } = outcome
+        else {
+            panic!("admin did not authenticate");
+        };
+        assert_eq!(
+            (mechanism, session_lifetime),
+            (PLAIN, Some(Duration::from_millis(2_000)))
+        );
+
+        let mut same = SaslSession::reauthenticating(mechanism, principal.clone());
+        assert!(matches!(
+            plain_exchange(&mut same, &s, b"\0admin\0admin-secret"),
+            SaslOutcome::Authenticated { .. }
+        ));
+
+        let mut other = SaslSession::reauthenticating(mechanism, principal.clone());
+        let outcome = plain_exchange(&mut other, &s, b"\0alice\0alice-secret");
+        let response = authenticate_response(&outcome);
+        assert_eq!(
+            response.error_code,
+            ResponseError::SaslAuthenticationFailed.code()
+        );
+        assert!(
+            response
+                .error_message
+                .as_deref()
+                .is_some_and(|m| m.contains("Cannot change principals")),
+            "{:?}",
+            response.error_message
+        );
+
+        let mut changed = SaslSession::reauthenticating("SCRAM-SHA-256", principal);
+        let outcome = plain_exchange(&mut changed, &s, b"\0admin\0admin-secret");
+        assert!(
+            matches!(outcome, SaslOutcome::Failed { .. }),
+            "a changed mechanism re-authenticated"
+        );
+        assert_eq!(
+            authenticate_response(&outcome).error_code,
+            ResponseError::SaslAuthenticationFailed.code()
+        );
     }
 
     #[test]

@@ -77,7 +77,6 @@ impl ScramMechanism {
     }
 
     /// `Hi(password, salt, i)`: PBKDF2 with this mechanism's HMAC (what a client computes).
-    #[cfg(test)]
     pub(crate) fn salted_password(&self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
             ScramMechanism::Sha256 => {
@@ -150,6 +149,10 @@ pub(crate) enum ScramError {
     InvalidProof,
     #[error("a SCRAM message after the exchange completed")]
     Completed,
+    #[error("the server refused the exchange: {0}")]
+    ServerRefused(String),
+    #[error("the server asks for {0} iterations, fewer than SCRAM allows")]
+    TooFewIterations(u32),
 }
 
 /// A successful exchange: the user and the server-final message to send.
@@ -380,6 +383,129 @@ fn decode_saslname(name: &str) -> Result<String, ScramError> {
     Ok(out)
 }
 
+/// The client half of one SCRAM exchange, as the nodes' own clients run it against another
+/// node's SASL listener (Kafka's `ScramSaslClient`): client-first, then client-final from
+/// the server-first, then the server-final's signature checked, so that a node also knows
+/// it talks to a server that holds the credential.
+pub(crate) struct ScramClient {
+    mechanism: ScramMechanism,
+    password: String,
+    nonce: String,
+    client_first_bare: String,
+    /// The server signature the server-final must carry, once client-final is made.
+    server_signature: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ScramClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramClient")
+            .field("mechanism", &self.mechanism)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScramClient {
+    pub(crate) fn new(mechanism: ScramMechanism, user: &str, password: &str) -> Self {
+        let nonce: String = {
+            use rand::Rng;
+            rand::thread_rng()
+                .sample_iter(&rand::distributions::Alphanumeric)
+                .take(32)
+                .map(char::from)
+                .collect()
+        };
+        let user = user.replace('=', "=3D").replace(',', "=2C");
+        Self {
+            mechanism,
+            password: password.to_string(),
+            client_first_bare: format!("n={user},r={nonce}"),
+            nonce,
+            server_signature: None,
+        }
+    }
+
+    /// `n,,n=user,r=nonce`.
+    pub(crate) fn client_first(&self) -> Vec<u8> {
+        format!("n,,{}", self.client_first_bare).into_bytes()
+    }
+
+    /// The client-final message answering `server_first` (`r=…,s=…,i=…`).
+    pub(crate) fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>, ScramError> {
+        let text =
+            std::str::from_utf8(server_first).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        if let Some(error) = text.strip_prefix("e=") {
+            return Err(ScramError::ServerRefused(error.to_string()));
+        }
+        let mut nonce = None;
+        let mut salt = None;
+        let mut iterations = None;
+        for field in text.split(',') {
+            match field.split_once('=') {
+                Some(("r", v)) => nonce = Some(v),
+                Some(("s", v)) => salt = Some(v),
+                Some(("i", v)) => iterations = Some(v),
+                _ => {}
+            }
+        }
+        let nonce = nonce.ok_or(ScramError::Malformed("server-first without a nonce"))?;
+        if !nonce.starts_with(&self.nonce) || nonce.len() <= self.nonce.len() {
+            return Err(ScramError::Mismatch("nonce"));
+        }
+        let salt = BASE64
+            .decode(salt.ok_or(ScramError::Malformed("server-first without a salt"))?)
+            .map_err(|_| ScramError::Malformed("salt is not base64"))?;
+        let iterations: u32 = iterations
+            .ok_or(ScramError::Malformed(
+                "server-first without an iteration count",
+            ))?
+            .parse()
+            .map_err(|_| ScramError::Malformed("iteration count is not a number"))?;
+        if iterations < ScramMechanism::MIN_ITERATIONS as u32 {
+            return Err(ScramError::TooFewIterations(iterations));
+        }
+        let m = self.mechanism;
+        let salted = m.salted_password(self.password.as_bytes(), &salt, iterations);
+        // `biws` = base64("n,,"): no channel binding, no authorization id.
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
+        let client_key = m.hmac(&salted, b"Client Key");
+        let stored_key = m.hash(&client_key);
+        let client_signature = m.hmac(&stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&client_signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let server_key = m.hmac(&salted, b"Server Key");
+        self.server_signature = Some(m.hmac(&server_key, auth_message.as_bytes()));
+        Ok(format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes())
+    }
+
+    /// Checks the server-final message (`v=signature`, or `e=error`).
+    pub(crate) fn verify_server_final(&self, server_final: &[u8]) -> Result<(), ScramError> {
+        let text =
+            std::str::from_utf8(server_final).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        if let Some(error) = text.strip_prefix("e=") {
+            return Err(ScramError::ServerRefused(error.to_string()));
+        }
+        let signature = text
+            .strip_prefix("v=")
+            .and_then(|v| BASE64.decode(v).ok())
+            .ok_or(ScramError::Malformed("server-final without a signature"))?;
+        let expected = self
+            .server_signature
+            .as_deref()
+            .ok_or(ScramError::Malformed("server-final before client-final"))?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            signature.as_slice(),
+            expected,
+        )) {
+            return Err(ScramError::Mismatch("server signature"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,5 +605,56 @@ mod tests {
             Some(ScramError::UnknownUser("SCRAM-SHA-512"))
         );
         assert_eq!(decode_saslname("a=2Cb=3Dc").unwrap(), "a,b=c");
+    }
+
+    #[test]
+    fn the_client_half_authenticates_against_the_server_half_and_checks_it() {
+        for mechanism in ScramMechanism::ALL {
+            let salt = b"0123456789abcdef";
+            let salted = mechanism.salted_password(b"broker-secret", salt, 4096);
+            let credential = mechanism.credential(salt, &salted, 4096);
+            let mut client = ScramClient::new(mechanism, "broker", "broker-secret");
+            let mut server = ScramServer::new(mechanism);
+            let ScramStep::Challenge(server_first) = server
+                .step(&client.client_first(), |u| {
+                    (u == "broker").then(|| credential.clone())
+                })
+                .unwrap_or_else(|e| panic!("{mechanism:?} client-first refused: {e}"))
+            else {
+                panic!("{mechanism:?}: no server-first");
+            };
+            let client_final = client.client_final(&server_first).unwrap();
+            let ScramStep::Success(success) = server
+                .step(&client_final, |_| None)
+                .unwrap_or_else(|e| panic!("{mechanism:?} client-final refused: {e}"))
+            else {
+                panic!("{mechanism:?}: no success");
+            };
+            assert_eq!(success.user, "broker");
+            client
+                .verify_server_final(&success.server_final)
+                .unwrap_or_else(|e| panic!("{mechanism:?} server-final refused: {e}"));
+            assert_eq!(
+                client.verify_server_final(b"v=AAAA"),
+                Err(ScramError::Mismatch("server signature")),
+                "a forged server signature must be refused"
+            );
+
+            let mut wrong = ScramClient::new(mechanism, "broker", "not-the-password");
+            let mut server = ScramServer::new(mechanism);
+            let Ok(ScramStep::Challenge(server_first)) =
+                server.step(&wrong.client_first(), |_| Some(credential.clone()))
+            else {
+                panic!("{mechanism:?}: no server-first");
+            };
+            let client_final = wrong.client_final(&server_first).unwrap();
+            assert!(
+                matches!(
+                    server.step(&client_final, |_| None),
+                    Err(ScramError::InvalidProof)
+                ),
+                "{mechanism:?}: a wrong password must give an invalid proof"
+            );
+        }
     }
 }

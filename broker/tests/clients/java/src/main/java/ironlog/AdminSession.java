@@ -246,7 +246,10 @@ public final class AdminSession extends Session {
         Config allConfig = await(admin.describeConfigs(List.of(all)).all(), "DescribeConfigs cluster default").get(all);
         List<String> dynamicDefaults = new ArrayList<>();
         for (ConfigEntry entry : allConfig.entries()) dynamicDefaults.add(entry.name() + "=" + entry.value());
-        expectEq(dynamicDefaults, List.of("log.retention.ms=3600000"), "the cluster-wide dynamic defaults");
+        java.util.Collections.sort(dynamicDefaults);
+        // min.insync.replicas: the cluster-level value the controller writes for eligible
+        // leader replicas (KIP-966), as Kafka 4.1's does.
+        expectEq(dynamicDefaults, List.of("log.retention.ms=3600000", "min.insync.replicas=1"), "the cluster-wide dynamic defaults");
         // A new topic's retention follows the cluster default.
         String topic2 = unique("admin-configs-default");
         Clients.createTopic(admin, topic2, 1, Map.of());

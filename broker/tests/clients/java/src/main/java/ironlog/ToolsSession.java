@@ -78,7 +78,7 @@ public final class ToolsSession extends Session {
             "Created topic tools-topics2-S.\n");
         expectOut(tool(TOPICS, "--list", "--topic", "tools-topics.*" + run), 0, "tools-topics-S\ntools-topics2-S\n");
         expectOut(tool(TOPICS, "--describe", "--topic", t), 0, """
-            Topic: tools-topics-S\tTopicId: <ID>\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: cleanup.policy=compact
+            Topic: tools-topics-S\tTopicId: <ID>\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: min.insync.replicas=1,cleanup.policy=compact
             \tTopic: tools-topics-S\tPartition: 0\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr:
             \tTopic: tools-topics-S\tPartition: 1\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr:
             \tTopic: tools-topics-S\tPartition: 2\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr:
@@ -87,7 +87,7 @@ public final class ToolsSession extends Session {
         expectOut(tool(TOPICS, "--alter", "--topic", t, "--partitions", "2"), 1, "Error while executing topic command : "
             + "The topic tools-topics-S currently has 4 partition(s); 2 would not be an increase.\n");
         expectOut(tool(TOPICS, "--describe", "--topic", t), 0, """
-            Topic: tools-topics-S\tTopicId: <ID>\tPartitionCount: 4\tReplicationFactor: 1\tConfigs: cleanup.policy=compact
+            Topic: tools-topics-S\tTopicId: <ID>\tPartitionCount: 4\tReplicationFactor: 1\tConfigs: min.insync.replicas=1,cleanup.policy=compact
             \tTopic: tools-topics-S\tPartition: 0\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr:
             \tTopic: tools-topics-S\tPartition: 1\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr:
             \tTopic: tools-topics-S\tPartition: 2\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr:
@@ -146,7 +146,7 @@ public final class ToolsSession extends Session {
               message.timestamp.type=CreateTime sensitive=false synonyms={DEFAULT_CONFIG:log.message.timestamp.type=CreateTime}
               min.cleanable.dirty.ratio=0.5 sensitive=false synonyms={DEFAULT_CONFIG:log.cleaner.min.cleanable.ratio=0.5}
               min.compaction.lag.ms=0 sensitive=false synonyms={DEFAULT_CONFIG:log.cleaner.min.compaction.lag.ms=0}
-              min.insync.replicas=1 sensitive=false synonyms={DEFAULT_CONFIG:min.insync.replicas=1}
+              min.insync.replicas=1 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:min.insync.replicas=1, DEFAULT_CONFIG:min.insync.replicas=1}
               preallocate=false sensitive=false synonyms={DEFAULT_CONFIG:log.preallocate=false}
               remote.log.copy.disable=false sensitive=false synonyms={}
               remote.log.delete.on.disable=false sensitive=false synonyms={}
@@ -173,6 +173,7 @@ public final class ToolsSession extends Session {
         expectOut(configs(defaultArgs + "--describe"), 0, """
             Default configs for brokers in the cluster are:
               log.retention.ms=3600000 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=3600000}
+              min.insync.replicas=1 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:min.insync.replicas=1}
             """);
         expectOut(lines(configs(brokerArgs + "--describe --all"),
             "  log.retention.ms=", "  log.retention.hours=", "  log.cleaner.threads=", "  node.id=",

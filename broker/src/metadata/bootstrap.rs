@@ -1,0 +1,115 @@
+//! The bootstrap records (Kafka's `bootstrap.checkpoint`): metadata records `ironlog format`
+//! wrote next to `meta.properties`, which the first leader of a fresh metadata log commits
+//! in the batch of the `ClusterId` record — so the records exist from the cluster's first
+//! entry on, before any client (or node) could have created them through the admin API.
+//! Today these are the `--add-scram` credentials: brokers whose inter-broker listener
+//! authenticates with SCRAM could not replicate without them. (The controller listener
+//! cannot use SCRAM, as in Kafka: voters authenticate each other before any log exists.)
+//!
+//! File form: `bootstrap.json` in the metadata log dir (`metadata.log.dir`, else the first
+//! of `log.dirs`) and every other formatted dir, `{"version":1,"records":[..]}` with
+//! records in the metadata log's own JSON form. A file that is there but
+//! unreadable stops the start (its records would be lost otherwise). It holds SCRAM
+//! credentials, never passwords.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::records::MetadataRecord;
+
+/// The file's name inside a formatted directory.
+pub(crate) const BOOTSTRAP_FILE_NAME: &str = "bootstrap.json";
+/// The form written by this build.
+const BOOTSTRAP_VERSION: u16 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BootstrapError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a bootstrap records file: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct BootstrapFile {
+    version: u16,
+    records: Vec<MetadataRecord>,
+}
+
+/// The records in `dir`'s bootstrap file; none when there is no file.
+pub(crate) fn read(dir: &Path) -> Result<Vec<MetadataRecord>, BootstrapError> {
+    let path = dir.join(BOOTSTRAP_FILE_NAME);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(BootstrapError::Read { path, source }),
+    };
+    let file: BootstrapFile =
+        serde_json::from_slice(&bytes).map_err(|e| BootstrapError::Invalid {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    if file.version != BOOTSTRAP_VERSION {
+        return Err(BootstrapError::Invalid {
+            path,
+            reason: format!(
+                "version {} (this build reads {BOOTSTRAP_VERSION})",
+                file.version
+            ),
+        });
+    }
+    Ok(file.records)
+}
+
+/// The bootstrap file's bytes for `records` (the format command writes them atomically).
+pub(crate) fn encode(records: &[MetadataRecord]) -> Result<Vec<u8>, serde_json::Error> {
+    let file = BootstrapFile {
+        version: BOOTSTRAP_VERSION,
+        records: records.to_vec(),
+    };
+    serde_json::to_vec_pretty(&file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::sasl::scram::ScramMechanism;
+
+    #[test]
+    fn records_round_trip_and_a_missing_file_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(dir.path()).unwrap().is_empty());
+        let records = vec![MetadataRecord::UserScramCredential {
+            name: "alice".into(),
+            mechanism: ScramMechanism::Sha256,
+            credential: ScramMechanism::Sha256.credential(b"salt", &[1; 32], 4096),
+        }];
+        std::fs::write(
+            dir.path().join(BOOTSTRAP_FILE_NAME),
+            encode(&records).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(read(dir.path()).unwrap(), records);
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_not_an_empty_bootstrap() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(BOOTSTRAP_FILE_NAME), b"{\"version\":1,").unwrap();
+        assert!(matches!(
+            read(dir.path()),
+            Err(BootstrapError::Invalid { .. })
+        ));
+        std::fs::write(
+            dir.path().join(BOOTSTRAP_FILE_NAME),
+            b"{\"version\":9,\"records\":[]}",
+        )
+        .unwrap();
+        let error = read(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("version 9"), "{error}");
+    }
+}

@@ -1,0 +1,344 @@
+//! `ironlog format` (Kafka's `kafka-storage.sh format`): prepares a node's empty data
+//! directories before its first start — `meta.properties` (cluster id, node id, a fresh
+//! directory id) in every log dir and the metadata log dir, and the bootstrap records (see
+//! [`crate::metadata::bootstrap`]) the first leader commits with the cluster id. The
+//! records are the `--add-scram` credentials, parsed as Kafka's `ScramParser` does:
+//! `SCRAM-SHA-256=[name=alice,password=alice-secret]`, with `iterations=` (4096..=16384,
+//! default 4096) and `salt=` (base64) or `saltedpassword=` (base64, needs `salt=`) instead
+//! of the password.
+//!
+//! Everything is checked before anything is written: a bad `--add-scram` or a formatted
+//! directory (without `--ignore-formatted`) writes nothing. A broker also formats itself on
+//! its first start (without bootstrap records); the command exists for what only a format
+//! can do.
+
+use std::path::PathBuf;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use ironlog_config::BrokerConfig;
+use rand::RngCore;
+
+use crate::metadata::bootstrap;
+use crate::metadata::records::MetadataRecord;
+use crate::security::sasl::scram::ScramMechanism;
+use crate::server::{meta_properties_text, metadata_log_dir, write_atomically, META_PROPERTIES};
+
+/// Bytes of a salt the command makes up when `--add-scram` gives none.
+const GENERATED_SALT_BYTES: usize = 32;
+
+/// What to format with, besides the node's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct FormatRequest {
+    /// `--add-scram` arguments, as given.
+    pub add_scram: Vec<String>,
+    /// `--ignore-formatted`: skip directories that have `meta.properties` instead of failing.
+    pub ignore_formatted: bool,
+}
+
+/// What `format` did, for the command to print.
+#[derive(Debug, Clone, Default)]
+pub struct FormatOutcome {
+    /// The directories formatted now.
+    pub formatted: Vec<PathBuf>,
+    /// The directories skipped because they were formatted already (`--ignore-formatted`).
+    pub skipped: Vec<PathBuf>,
+    /// Bootstrap records written (SCRAM credentials).
+    pub bootstrap_records: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("You must specify the cluster id (--cluster-id, or cluster.id in the configuration).")]
+    NoClusterId,
+    #[error("Invalid --add-scram argument: {0}")]
+    Scram(String),
+    #[error(
+        "Log directory {0} is already formatted. Use --ignore-formatted to ignore this directory and format the others."
+    )]
+    AlreadyFormatted(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("Error while writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Formats the node `config` describes (its `cluster.id` is the cluster id to format with).
+pub fn format_storage(
+    config: &BrokerConfig,
+    request: &FormatRequest,
+) -> Result<FormatOutcome, FormatError> {
+    let cluster_id = config.cluster_id.clone().ok_or(FormatError::NoClusterId)?;
+    let records = request
+        .add_scram
+        .iter()
+        .map(|argument| parse_add_scram(argument))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bootstrap_bytes = bootstrap::encode(&records)
+        .map_err(|e| FormatError::Scram(format!("cannot encode the credentials: {e}")))?;
+
+    let mut dirs: Vec<PathBuf> = config.log_dirs.clone();
+    let metadata_dir = metadata_log_dir(config);
+    if !dirs.contains(&metadata_dir) {
+        dirs.push(metadata_dir);
+    }
+    let mut outcome = FormatOutcome {
+        bootstrap_records: records.len(),
+        ..FormatOutcome::default()
+    };
+    let mut to_format = Vec::new();
+    for dir in dirs {
+        let path = dir.join(META_PROPERTIES);
+        match std::fs::metadata(&path) {
+            Ok(_) if request.ignore_formatted => outcome.skipped.push(dir),
+            Ok(_) => return Err(FormatError::AlreadyFormatted(dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => to_format.push(dir),
+            Err(source) => return Err(FormatError::Read { path, source }),
+        }
+    }
+    for dir in to_format {
+        // The bootstrap file first: a directory with meta.properties counts as formatted.
+        let path = dir.join(bootstrap::BOOTSTRAP_FILE_NAME);
+        write_atomically(&dir, &path, &bootstrap_bytes)
+            .map_err(|source| FormatError::Write { path, source })?;
+        let path = dir.join(META_PROPERTIES);
+        let text = meta_properties_text(&cluster_id, config.node_id);
+        write_atomically(&dir, &path, text.as_bytes())
+            .map_err(|source| FormatError::Write { path, source })?;
+        outcome.formatted.push(dir);
+    }
+    Ok(outcome)
+}
+
+/// A new cluster id in Kafka's form (`kafka-storage.sh random-uuid`).
+pub fn random_uuid() -> String {
+    crate::metadata::quorum::random_cluster_id()
+}
+
+fn scram_error(message: impl Into<String>) -> FormatError {
+    FormatError::Scram(message.into())
+}
+
+/// One `--add-scram` argument: `MECHANISM=[key=value,...]` → the user's credential record.
+fn parse_add_scram(argument: &str) -> Result<MetadataRecord, FormatError> {
+    let argument = argument.trim();
+    let (mechanism_name, config) = argument.split_once('=').ok_or_else(|| {
+        scram_error(format!(
+            "Failed to find equals sign in SCRAM argument '{argument}'"
+        ))
+    })?;
+    let mechanism = ScramMechanism::from_name(mechanism_name).ok_or_else(|| {
+        scram_error(format!(
+            "The add-scram mechanism {mechanism_name} is not supported (SCRAM-SHA-256 or SCRAM-SHA-512)."
+        ))
+    })?;
+    let config = config
+        .strip_prefix('[')
+        .ok_or_else(|| scram_error("Expected configuration string to start with ["))?
+        .strip_suffix(']')
+        .ok_or_else(|| scram_error("Expected configuration string to end with ]"))?;
+
+    let mut components = std::collections::BTreeMap::new();
+    for component in config.split(',') {
+        let (key, value) = component.split_once('=').ok_or_else(|| {
+            scram_error(format!(
+                "No equals sign found in SCRAM component: {component}"
+            ))
+        })?;
+        let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            Some(unquoted) => unquoted,
+            None => value,
+        };
+        components.insert(key.to_string(), value.to_string());
+    }
+    let name = components
+        .remove("name")
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| scram_error("You must supply 'name' to add-scram"))?;
+    let salt = components
+        .remove("salt")
+        .map(|salt| {
+            BASE64
+                .decode(&salt)
+                .map_err(|_| scram_error(format!("Failed to decode given salt: {salt}")))
+        })
+        .transpose()?;
+    let iterations = match components.remove("iterations") {
+        Some(text) => text
+            .parse::<i32>()
+            .map_err(|_| scram_error(format!("Failed to parse iterations count: {text}")))?,
+        None => ScramMechanism::MIN_ITERATIONS,
+    };
+    let password = components.remove("password");
+    let salted_password = components.remove("saltedpassword");
+    if !components.is_empty() {
+        let unknown: Vec<&str> = components.keys().map(String::as_str).collect();
+        return Err(scram_error(format!(
+            "Unknown SCRAM configurations: {}",
+            unknown.join(", ")
+        )));
+    }
+    if iterations < ScramMechanism::MIN_ITERATIONS {
+        return Err(scram_error(format!(
+            "The 'iterations' value must be >= {} for add-scram using {}",
+            ScramMechanism::MIN_ITERATIONS,
+            mechanism.name()
+        )));
+    }
+    if iterations > ScramMechanism::MAX_ITERATIONS {
+        return Err(scram_error(format!(
+            "The 'iterations' value must be <= {} for add-scram using {}",
+            ScramMechanism::MAX_ITERATIONS,
+            mechanism.name()
+        )));
+    }
+    let (salt, salted_password) = match (password, salted_password, salt) {
+        (Some(password), _, salt) => {
+            let salt = salt.unwrap_or_else(generated_salt);
+            // In range: checked against 4096..=16384 above.
+            let rounds = iterations.unsigned_abs();
+            let salted = mechanism.salted_password(password.as_bytes(), &salt, rounds);
+            (salt, salted)
+        }
+        (None, Some(salted), Some(salt)) => {
+            let salted = BASE64.decode(&salted).map_err(|_| {
+                scram_error(format!("Failed to decode given saltedPassword: {salted}"))
+            })?;
+            (salt, salted)
+        }
+        (None, Some(_), None) => {
+            return Err(scram_error(
+                "You must supply 'salt' with 'saltedpassword' to add-scram",
+            ))
+        }
+        (None, None, _) => {
+            return Err(scram_error(
+                "You must supply one of 'password' or 'saltedpassword' to add-scram",
+            ))
+        }
+    };
+    Ok(MetadataRecord::UserScramCredential {
+        name,
+        mechanism,
+        credential: mechanism.credential(&salt, &salted_password, iterations),
+    })
+}
+
+fn generated_salt() -> Vec<u8> {
+    let mut salt = vec![0u8; GENERATED_SALT_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    salt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential(argument: &str) -> (String, ScramMechanism, i32, Vec<u8>) {
+        match parse_add_scram(argument).unwrap() {
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => (name, mechanism, credential.iterations, credential.salt),
+            other => panic!("not a credential record: {other:?}"),
+        }
+    }
+
+    fn error(argument: &str) -> String {
+        parse_add_scram(argument).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn kafkas_forms_parse() {
+        let (name, mechanism, iterations, salt) =
+            credential("SCRAM-SHA-256=[name=alice,password=alice-secret]");
+        assert_eq!(
+            (name.as_str(), mechanism, iterations),
+            ("alice", ScramMechanism::Sha256, 4096)
+        );
+        assert_eq!(salt.len(), GENERATED_SALT_BYTES, "a generated salt");
+        let (name, mechanism, iterations, salt) =
+            credential(r#"SCRAM-SHA-512=[name="bob",password="bob-secret",iterations=8192]"#);
+        assert_eq!(
+            (name.as_str(), mechanism, iterations),
+            ("bob", ScramMechanism::Sha512, 8192)
+        );
+        assert_eq!(salt.len(), GENERATED_SALT_BYTES);
+        let (_, _, _, salt) = credential("SCRAM-SHA-256=[name=carol,salt=c2FsdA==,password=x]");
+        assert_eq!(salt, b"salt");
+    }
+
+    #[test]
+    fn a_salted_password_gives_the_credential_the_password_would() {
+        let salt = b"0123456789abcdef";
+        let salted = ScramMechanism::Sha256.salted_password(b"alice-secret", salt, 4096);
+        let from_salted = parse_add_scram(&format!(
+            "SCRAM-SHA-256=[name=alice,iterations=4096,salt={},saltedpassword={}]",
+            BASE64.encode(salt),
+            BASE64.encode(&salted)
+        ))
+        .unwrap();
+        let from_password = parse_add_scram(&format!(
+            "SCRAM-SHA-256=[name=alice,iterations=4096,salt={},password=alice-secret]",
+            BASE64.encode(salt)
+        ))
+        .unwrap();
+        assert_eq!(from_salted, from_password);
+    }
+
+    #[test]
+    fn bad_arguments_say_what_is_wrong() {
+        for (argument, expected) in [
+            (
+                "SCRAM-SHA-1=[name=a,password=b]",
+                "mechanism SCRAM-SHA-1 is not supported",
+            ),
+            ("SCRAM-SHA-256", "Failed to find equals sign"),
+            ("SCRAM-SHA-256=name=a,password=b", "start with ["),
+            ("SCRAM-SHA-256=[name=a,password=b", "end with ]"),
+            (
+                "SCRAM-SHA-256=[name=alice]",
+                "one of 'password' or 'saltedpassword'",
+            ),
+            ("SCRAM-SHA-256=[password=x]", "supply 'name'"),
+            (
+                "SCRAM-SHA-256=[name=a,password=b,iterations=4095]",
+                "must be >= 4096",
+            ),
+            (
+                "SCRAM-SHA-512=[name=a,password=b,iterations=16385]",
+                "must be <= 16384",
+            ),
+            (
+                "SCRAM-SHA-256=[name=a,password=b,iterations=many]",
+                "parse iterations",
+            ),
+            (
+                "SCRAM-SHA-256=[name=a,saltedpassword=AAAA]",
+                "'salt' with 'saltedpassword'",
+            ),
+            (
+                "SCRAM-SHA-256=[name=a,salt=!!,password=b]",
+                "decode given salt",
+            ),
+            (
+                "SCRAM-SHA-256=[name=a,password=b,colour=blue]",
+                "Unknown SCRAM configurations: colour",
+            ),
+            ("SCRAM-SHA-256=[name=a,password]", "No equals sign found"),
+        ] {
+            let message = error(argument);
+            assert!(
+                message.contains(expected),
+                "{argument}: expected an error saying {expected:?}, got {message:?}"
+            );
+        }
+    }
+}
