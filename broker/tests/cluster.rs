@@ -1,7 +1,8 @@
 //! A 3-node cluster of combined nodes started with the cluster issue's exact command line
 //! (the test kit's `TestCluster`): formation in any order and at different times, topics
 //! created through any node, controller failover after kill -9, a restart of every node,
-//! controlled shutdown on SIGTERM, fencing of a silent broker, every node's admin listener
+//! controlled shutdown on SIGTERM, fencing of a silent broker, a forwarded request that a
+//! missed heartbeat does not cut, every node's admin listener
 //! and its readiness without a controller, and the refusals — a data
 //! dir of another cluster, a second registration of a live node id, raft RPCs where they
 //! do not belong. Until replication lands, a partition's data lives only on its leader:
@@ -353,6 +354,76 @@ fn a_silent_broker_is_fenced_and_unfenced_when_it_heartbeats_again() {
             metadata(&cluster, observer, &topic)
                 .is_some_and(|(brokers, _)| brokers == vec![1, 2, 3])
         },
+    );
+}
+
+/// A heartbeat the active controller leaves unanswered closes its connection; a forwarded
+/// admin request in flight at that moment goes on another one (Kafka's separate channels)
+/// and gets its own answer. Were it cut and resent, the resent CreateTopics could find the
+/// first one done and answer TOPIC_ALREADY_EXISTS for a topic nobody else created.
+#[test]
+fn a_heartbeat_gone_unanswered_does_not_cut_a_forwarded_create_topics() {
+    // heartbeats bounded by half the session (1.5 s), a frozen controller not replaced
+    // for much longer than that
+    let cluster = three_nodes()
+        .set("broker.session.timeout.ms", "3000")
+        .set("broker.heartbeat.interval.ms", "200")
+        .set("controller.quorum.fetch.timeout.ms", "20000")
+        .start();
+    let controller = active_controller(&cluster, 1);
+    let via = (1..=3).find(|id| *id != controller).expect("another node");
+    let topic = topic_name("frozen-controller");
+    let unanswered = "BrokerHeartbeat";
+    let before = cluster
+        .node(via)
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("got no response") && l.contains(unanswered))
+        .count();
+    let pid = cluster.node(controller).pid().expect("running") as i32;
+    // SAFETY: signalling a child process this test started.
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGSTOP) },
+        0,
+        "SIGSTOP node {controller}"
+    );
+    let bootstrap = cluster.node(via).bootstrap().to_string();
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.clone())))
+            .with_num_partitions(1)
+            .with_replication_factor(3)]);
+    let create = std::thread::spawn(move || {
+        RawClient::connect(&bootstrap).expect_call(7, &request, "CreateTopics")
+    });
+    // the forward is on its way to the frozen controller; node `via`'s next heartbeat
+    // goes unanswered and its connection is closed
+    // (a panic here leaves it stopped: the cluster's drop kills it with SIGKILL)
+    wait_until(
+        WAIT,
+        &format!("node {via} to log a BrokerHeartbeat without an answer"),
+        || {
+            cluster
+                .node(via)
+                .log_text()
+                .lines()
+                .filter(|l| l.contains("got no response") && l.contains(unanswered))
+                .count()
+                > before
+        },
+    );
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGCONT) },
+        0,
+        "SIGCONT node {controller}"
+    );
+    let created = create.join().expect("the CreateTopics thread");
+    assert_eq!(
+        created.topics.first().map(|t| t.error_code),
+        Some(0),
+        "CreateTopics {topic} through node {via} while the controller was frozen: {created:?}"
     );
 }
 

@@ -10,7 +10,12 @@
 //! and is given up as NOT_CONTROLLER the moment an election names another leader (an old
 //! controller cut off from the quorum never answers); NOT_CONTROLLER, timeouts and broken
 //! connections are retried with backoff (50 ms doubling to 1 s) until `retry_timeout`, the
-//! leader looked up again each time. One connection, to the current leader, is kept.
+//! leader looked up again each time. Two connections to the current leader are kept, as
+//! Kafka keeps separate channels: one for this broker's lifecycle (registration and
+//! heartbeats, whose short bound closes their connection when a heartbeat goes unanswered)
+//! and one for everything else, so a missed heartbeat never cuts a forwarded admin request
+//! in flight (which, resent, could find its own first attempt done: a CreateTopics would
+//! then answer TOPIC_ALREADY_EXISTS).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -60,6 +65,15 @@ enum Route {
     Remote(RemoteController),
 }
 
+/// Which of the two connections to the active controller a call goes out on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Channel {
+    /// BrokerRegistration and BrokerHeartbeat.
+    Lifecycle,
+    /// Forwarded admin requests, topic creation, producer-id blocks, AlterPartition.
+    Requests,
+}
+
 /// The connection to the active controller `leader` a call goes out on.
 struct RemoteController {
     leader: i32,
@@ -70,7 +84,10 @@ pub(crate) struct ControllerClient {
     node_id: i32,
     quorum: Arc<MetadataQuorum>,
     controller: Arc<Controller>,
-    connection: tokio::sync::Mutex<Option<(i32, Connection)>>,
+    /// The lifecycle channel's connection (leader id, connection).
+    lifecycle_connection: tokio::sync::Mutex<Option<(i32, Connection)>>,
+    /// The requests channel's connection.
+    requests_connection: tokio::sync::Mutex<Option<(i32, Connection)>>,
     request_timeout: Duration,
     /// A heartbeat's bound (half `broker.session.timeout.ms`).
     heartbeat_timeout: Duration,
@@ -146,7 +163,8 @@ impl ControllerClient {
             node_id,
             quorum,
             controller,
-            connection: tokio::sync::Mutex::new(None),
+            lifecycle_connection: tokio::sync::Mutex::new(None),
+            requests_connection: tokio::sync::Mutex::new(None),
             request_timeout,
             heartbeat_timeout,
             retry_timeout,
@@ -159,9 +177,9 @@ impl ControllerClient {
         self.broker_epoch.load(Ordering::Acquire)
     }
 
-    /// Where a call goes now: in-process when this node leads, else a connection to the
-    /// leader (waiting, until `deadline`, while no leader is known).
-    async fn route(&self, deadline: Instant) -> Result<Route, ApiError> {
+    /// Where a call goes now: in-process when this node leads, else `channel`'s connection
+    /// to the leader (waiting, until `deadline`, while no leader is known).
+    async fn route(&self, channel: Channel, deadline: Instant) -> Result<Route, ApiError> {
         loop {
             if self.quorum.is_active_controller() {
                 return Ok(Route::Local);
@@ -173,7 +191,7 @@ impl ControllerClient {
                 // election names another leader (or this node)
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 tokio::select! {
-                    connected = tokio::time::timeout(remaining, self.connection_to(leader)) => {
+                    connected = tokio::time::timeout(remaining, self.connection_to(channel, leader)) => {
                         match connected {
                             Ok(Ok(Some(connection))) => {
                                 return Ok(Route::Remote(RemoteController { leader, connection }))
@@ -203,8 +221,15 @@ impl ControllerClient {
         }
     }
 
-    async fn connection_to(&self, leader: i32) -> Result<Option<Connection>, ApiError> {
-        let mut cached = self.connection.lock().await;
+    async fn connection_to(
+        &self,
+        channel: Channel,
+        leader: i32,
+    ) -> Result<Option<Connection>, ApiError> {
+        let mut cached = match channel {
+            Channel::Lifecycle => self.lifecycle_connection.lock().await,
+            Channel::Requests => self.requests_connection.lock().await,
+        };
         if let Some((id, connection)) = cached.as_ref() {
             if *id == leader && connection.is_open() {
                 return Ok(Some(connection.clone()));
@@ -288,7 +313,7 @@ impl ControllerClient {
     ) -> Result<i64, ApiError> {
         let mut retry = Retry::new(self.retry_timeout);
         loop {
-            let result = match self.route(retry.deadline).await? {
+            let result = match self.route(Channel::Lifecycle, retry.deadline).await? {
                 Route::Local => self.controller.register_broker(reg.clone()).await,
                 Route::Remote(connection) => {
                     let request = RegistrationRequest::default()
@@ -340,7 +365,7 @@ impl ControllerClient {
         heartbeat: &BrokerHeartbeat,
     ) -> Result<HeartbeatOutcome, ApiError> {
         let deadline = Instant::now() + self.heartbeat_timeout;
-        match self.route(deadline).await? {
+        match self.route(Channel::Lifecycle, deadline).await? {
             Route::Local => self.controller.heartbeat(heartbeat.clone()).await,
             Route::Remote(connection) => {
                 let request = BrokerHeartbeatRequest::default()
@@ -371,7 +396,7 @@ impl ControllerClient {
         let broker_epoch = self.broker_epoch();
         let mut retry = Retry::new(self.retry_timeout);
         loop {
-            let result = match self.route(retry.deadline).await? {
+            let result = match self.route(Channel::Requests, retry.deadline).await? {
                 Route::Local => self
                     .controller
                     .allocate_producer_ids(self.node_id, block_size)
@@ -411,7 +436,7 @@ impl ControllerClient {
     ) -> Result<LeaderAndIsr, ApiError> {
         let mut retry = Retry::new(self.retry_timeout);
         loop {
-            let result = match self.route(retry.deadline).await? {
+            let result = match self.route(Channel::Requests, retry.deadline).await? {
                 Route::Local => self.controller.alter_partition(change.clone()).await,
                 Route::Remote(connection) => {
                     self.alter_partition_remotely(&connection, &change).await
@@ -497,7 +522,7 @@ impl ControllerClient {
     ) -> Vec<Result<CreatedTopic, ApiError>> {
         let mut retry = Retry::new(self.retry_timeout);
         loop {
-            let results = match self.route(retry.deadline).await {
+            let results = match self.route(Channel::Requests, retry.deadline).await {
                 Err(e) => return topics.iter().map(|_| Err(e.clone())).collect(),
                 Ok(Route::Local) => {
                     self.controller
@@ -609,7 +634,7 @@ impl ControllerClient {
         let principal = principal.serialize();
         let mut retry = Retry::new(self.request_timeout);
         loop {
-            let connection = match self.route(retry.deadline).await {
+            let connection = match self.route(Channel::Requests, retry.deadline).await {
                 Ok(Route::Local) => return None,
                 Ok(Route::Remote(connection)) => connection,
                 Err(_) => return None,
