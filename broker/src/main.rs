@@ -1,5 +1,6 @@
 //! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`,
-//! `ironlog format --cluster-id ID [--add-scram CREDENTIAL]...` (Kafka's storage format),
+//! `ironlog format --cluster-id ID [--release-version X] [--feature NAME=LEVEL]... [--add-scram CREDENTIAL]...`
+//! (Kafka's storage format),
 //! `ironlog random-uuid`, and the end-to-end canary, `ironlog canary --bootstrap-server HOST:PORT [--config FILE]
 //! [--override key=value]...`.
 //!
@@ -63,6 +64,13 @@ enum Command {
         /// Skip directories that are formatted already instead of failing.
         #[arg(long, short = 'g')]
         ignore_formatted: bool,
+        /// The release the cluster starts at (its metadata.version and default feature
+        /// levels): e.g. 3.9 or 3.9-IV0; default the latest supported (4.1-IV1).
+        #[arg(long, short = 'r')]
+        release_version: Option<String>,
+        /// A feature level other than metadata.version (repeatable): group.version=1.
+        #[arg(long = "feature", short = 'f', value_name = "NAME=LEVEL")]
+        features: Vec<String>,
     },
     /// Prints a new random cluster id (for `format --cluster-id`).
     RandomUuid,
@@ -141,6 +149,8 @@ fn main() -> anyhow::Result<()> {
             cluster_id,
             add_scram,
             ignore_formatted,
+            release_version,
+            features,
         } => {
             if let Some(id) = cluster_id {
                 overrides.push(format!("cluster.id={id}"));
@@ -151,6 +161,8 @@ fn main() -> anyhow::Result<()> {
                 &ironlog::FormatRequest {
                     add_scram,
                     ignore_formatted,
+                    release_version,
+                    features,
                 },
             )?;
             for dir in &outcome.skipped {
@@ -158,9 +170,10 @@ fn main() -> anyhow::Result<()> {
             }
             for dir in &outcome.formatted {
                 println!(
-                    "Formatted {} (cluster id {}, {} SCRAM credential(s)).",
+                    "Formatted {} (cluster id {}, metadata.version {}, {} SCRAM credential(s)).",
                     dir.display(),
                     config.cluster_id.as_deref().unwrap_or_default(),
+                    outcome.metadata_version,
                     outcome.bootstrap_records
                 );
             }

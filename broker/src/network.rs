@@ -847,8 +847,7 @@ async fn handle_learner_frame(
             "a Kafka request before this broker finished starting".to_string(),
         ));
     };
-    let offset = endpoint.quorum.image().offset;
-    let response = handlers::api_versions::handle(&decoded.ctx, request, offset);
+    let response = handlers::api_versions::handle(&decoded.ctx, request, &endpoint.quorum.image());
     respond(
         decoded.api,
         &decoded.ctx,

@@ -407,6 +407,8 @@ async fn open_quorum(
     let metadata_log_dir = metadata_log_dir(config);
     let bootstrap_records = crate::metadata::bootstrap::read(&metadata_log_dir)
         .map_err(|e| ServerError::Quorum(e.to_string()))?;
+    // A broker that formats itself on its first start runs at the latest levels.
+    let bootstrap_records = crate::metadata::features::with_default_levels(bootstrap_records);
     let metadata_dir = metadata_log_dir.join(METADATA_DIR_NAME);
     let voters: BTreeMap<i32, String> = config
         .controller_quorum_voters
@@ -634,6 +636,7 @@ async fn register_broker(
             })
             .collect(),
         rack: config.rack.clone(),
+        features: Some(crate::metadata::features::supported()),
     };
     let lifecycle = Arc::new(BrokerLifecycle::new(
         Arc::clone(client),

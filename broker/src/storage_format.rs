@@ -7,6 +7,12 @@
 //! default 4096) and `salt=` (base64) or `saltedpassword=` (base64, needs `salt=`) instead
 //! of the password.
 //!
+//! The bootstrap records also hold the cluster's first feature levels: `--release-version`
+//! (`3.9`, `3.9-IV0`; default the latest this build supports) picks metadata.version and
+//! the release's default levels (capped at this build's), `--feature name=level` sets one
+//! other feature. Kafka has no setting for a broker's own first start, and neither has
+//! Ironlog: a broker that formats itself starts at the latest levels.
+//!
 //! Everything is checked before anything is written: a bad `--add-scram` or a formatted
 //! directory (without `--ignore-formatted`) writes nothing. A broker also formats itself on
 //! its first start (without bootstrap records); the command exists for what only a format
@@ -19,8 +25,8 @@ use base64::Engine;
 use ironlog_config::BrokerConfig;
 use rand::RngCore;
 
-use crate::metadata::bootstrap;
 use crate::metadata::records::MetadataRecord;
+use crate::metadata::{bootstrap, features};
 use crate::security::sasl::scram::ScramMechanism;
 use crate::server::{meta_properties_text, metadata_log_dir, write_atomically, META_PROPERTIES};
 
@@ -34,6 +40,11 @@ pub struct FormatRequest {
     pub add_scram: Vec<String>,
     /// `--ignore-formatted`: skip directories that have `meta.properties` instead of failing.
     pub ignore_formatted: bool,
+    /// `--release-version`: the metadata.version (and default feature levels) the cluster
+    /// starts at, `3.9` or `3.9-IV0`; `None`: the latest this build supports.
+    pub release_version: Option<String>,
+    /// `--feature name=level` arguments, as given (any but metadata.version).
+    pub features: Vec<String>,
 }
 
 /// What `format` did, for the command to print.
@@ -43,8 +54,10 @@ pub struct FormatOutcome {
     pub formatted: Vec<PathBuf>,
     /// The directories skipped because they were formatted already (`--ignore-formatted`).
     pub skipped: Vec<PathBuf>,
-    /// Bootstrap records written (SCRAM credentials).
+    /// SCRAM credentials written.
     pub bootstrap_records: usize,
+    /// The metadata.version formatted with (`3.9-IV0`).
+    pub metadata_version: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +66,10 @@ pub enum FormatError {
     NoClusterId,
     #[error("Invalid --add-scram argument: {0}")]
     Scram(String),
+    #[error("Unknown release version '{0}'. Supported versions are: {versions}", versions = features::known_release_versions())]
+    ReleaseVersion(String),
+    #[error("{0}")]
+    Feature(String),
     #[error(
         "Log directory {0} is already formatted. Use --ignore-formatted to ignore this directory and format the others."
     )]
@@ -75,11 +92,29 @@ pub fn format_storage(
     request: &FormatRequest,
 ) -> Result<FormatOutcome, FormatError> {
     let cluster_id = config.cluster_id.clone().ok_or(FormatError::NoClusterId)?;
-    let records = request
+    let metadata_version = match &request.release_version {
+        Some(release) => features::metadata_version_from_release(release)
+            .ok_or_else(|| FormatError::ReleaseVersion(release.clone()))?,
+        None => features::METADATA_VERSION_LATEST,
+    };
+    let mut levels = features::default_levels(metadata_version);
+    for argument in &request.features {
+        let (name, level) =
+            features::parse_feature_argument(argument).map_err(FormatError::Feature)?;
+        if level == 0 {
+            levels.remove(&name);
+        } else {
+            levels.insert(name, level);
+        }
+    }
+    let credentials = request
         .add_scram
         .iter()
         .map(|argument| parse_add_scram(argument))
         .collect::<Result<Vec<_>, _>>()?;
+    let credential_count = credentials.len();
+    let mut records = features::level_records(&levels);
+    records.extend(credentials);
     let bootstrap_bytes = bootstrap::encode(&records)
         .map_err(|e| FormatError::Scram(format!("cannot encode the credentials: {e}")))?;
 
@@ -89,7 +124,10 @@ pub fn format_storage(
         dirs.push(metadata_dir);
     }
     let mut outcome = FormatOutcome {
-        bootstrap_records: records.len(),
+        bootstrap_records: credential_count,
+        metadata_version: features::metadata_version_name(metadata_version)
+            .unwrap_or_default()
+            .to_string(),
         ..FormatOutcome::default()
     };
     let mut to_format = Vec::new();

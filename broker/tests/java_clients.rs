@@ -851,3 +851,69 @@ fn kafka_metadata_quorum_shows_broker_only_nodes_as_observers() {
     }
     .run("a controller and two brokers: each node's log tail is printed as the test fails");
 }
+
+/// The finalized metadata.version node `addr` answers in ApiVersions.
+fn finalized_metadata_version(addr: &str) -> Option<i16> {
+    let response = RawClient::connect(addr).expect_call(
+        3,
+        &kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(kafka_protocol::protocol::StrBytes::from_static_str("t"))
+            .with_client_software_version(kafka_protocol::protocol::StrBytes::from_static_str("1")),
+        "ApiVersions",
+    );
+    response
+        .finalized_features
+        .iter()
+        .find(|f| f.name.as_str() == "metadata.version")
+        .map(|f| f.max_version_level)
+}
+
+/// Kafka 4.1's kafka-features against `cluster`, formatted at release 3.9 (FeaturesSession:
+/// describe, a dry run, `upgrade --metadata 4.1`, a refused downgrade); afterwards every
+/// node's ApiVersions converges on 4.1-IV1.
+fn kafka_features_upgrade_from_3_9(nodes: i32) {
+    let cluster = cluster_spec(nodes)
+        .overrides(BROKER_OVERRIDES)
+        .formatted_with(&[
+            "--cluster-id",
+            "kafkaFeatures3dot9Xxxw",
+            "--release-version",
+            "3.9",
+        ])
+        .start();
+    for id in cluster.node_ids() {
+        assert_eq!(
+            finalized_metadata_version(cluster.node(id).bootstrap()),
+            Some(21),
+            "node {id} of a cluster formatted at 3.9 runs at 3.9-IV0"
+        );
+    }
+    ClientSession {
+        program: "java".into(),
+        script: PathBuf::from("ironlog.FeaturesSession"),
+        bootstrap: cluster.bootstrap(),
+        args: Vec::new(),
+        dir: Some(java_dir()),
+        env: vec![("CLASSPATH".into(), classpaths().current.clone())],
+        timeout_secs: SESSION_TIMEOUT_SECS,
+    }
+    .run("each node's log tail is printed as the test fails");
+    for id in cluster.node_ids() {
+        let addr = cluster.node(id).bootstrap().to_string();
+        wait_until(
+            std::time::Duration::from_secs(30),
+            &format!("node {id}'s ApiVersions to show metadata.version 27"),
+            || finalized_metadata_version(&addr) == Some(27),
+        );
+    }
+}
+
+#[test]
+fn kafka_features_upgrades_a_single_node_formatted_at_3_9() {
+    kafka_features_upgrade_from_3_9(1);
+}
+
+#[test]
+fn kafka_features_upgrades_a_three_node_cluster_formatted_at_3_9() {
+    kafka_features_upgrade_from_3_9(3);
+}

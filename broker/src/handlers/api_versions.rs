@@ -8,6 +8,7 @@ use kafka_protocol::messages::api_versions_response::{
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use super::{str_bytes, RequestContext};
+use crate::metadata::{features, MetadataImage};
 
 /// Implemented APIs with the version ranges we serve: Kafka 4.0's ranges (capped where the
 /// codec knows newer versions than Kafka 4.0 accepts), and Kafka 4.1's where implemented
@@ -81,6 +82,8 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterClientQuotas, 0, 1),
     // Forwarded to the active controller (KIP-746).
     (ApiKey::UnregisterBroker, 0, 0),
+    // Forwarded to the active controller; v2 answers without per-feature results.
+    (ApiKey::UpdateFeatures, 0, 2),
 ];
 
 /// The controller listener's APIs (Kafka's `ControllerApis` that Ironlog implements), with
@@ -107,6 +110,7 @@ const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::UnregisterBroker, 0, 0),
+    (ApiKey::UpdateFeatures, 0, 2),
 ];
 
 /// The client APIs a broker forwards to the active controller (in an Envelope) when it is
@@ -128,6 +132,7 @@ pub(crate) fn is_forwarded_to_controller(api: ApiKey) -> bool {
             | ApiKey::DeleteAcls
             | ApiKey::AlterClientQuotas
             | ApiKey::UnregisterBroker
+            | ApiKey::UpdateFeatures
     )
 }
 
@@ -166,86 +171,38 @@ fn api_keys(controller_listener: bool) -> Vec<ApiVersion> {
         .collect()
 }
 
-/// A feature (KIP-584) as a Kafka 4.1 broker lists it: the levels this broker supports and
-/// the level the cluster runs at (`None`: level 0, which Kafka leaves out of the finalized
-/// list).
-struct Feature {
-    name: &'static str,
-    supported: (i16, i16),
-    finalized: Option<i16>,
-}
-
-/// Kafka 4.1's features at the levels Ironlog implements. metadata.version 7..=27 is
-/// 3.3-IV3..=4.1-IV1, finalized at 4.1-IV1 as a new Kafka 4.1 cluster; group.version 1 is
-/// the consumer protocol (KIP-848). Levels above 0 Ironlog lacks are not advertised:
-/// transaction.version 1-2 (KIP-890's flexible transaction records and epoch bump per
-/// transaction: EndTxn v5), eligible.leader.replicas.version 1 (KIP-966), kraft.version 1
-/// (dynamic quorum), share.version 1 (share groups). Clients read transaction.version to
-/// choose their transaction protocol, so it must not claim more than the coordinator does.
-const FEATURES: &[Feature] = &[
-    Feature {
-        name: "eligible.leader.replicas.version",
-        supported: (0, 0),
-        finalized: None,
-    },
-    Feature {
-        name: "group.version",
-        supported: (0, 1),
-        finalized: Some(1),
-    },
-    Feature {
-        name: "kraft.version",
-        supported: (0, 0),
-        finalized: None,
-    },
-    Feature {
-        name: "metadata.version",
-        supported: (7, 27),
-        finalized: Some(27),
-    },
-    Feature {
-        name: "share.version",
-        supported: (0, 0),
-        finalized: None,
-    },
-    Feature {
-        name: "transaction.version",
-        supported: (0, 0),
-        finalized: None,
-    },
-];
-
-/// `metadata_offset`: the applied metadata the answer reflects, Kafka's finalized features
-/// epoch.
+/// The features (KIP-584) come from [`crate::metadata::features`]: the levels this build
+/// supports, and the finalized levels of `image` with its offset as Kafka's finalized
+/// features epoch.
 pub(crate) fn handle(
     ctx: &RequestContext,
     _request: ApiVersionsRequest,
-    metadata_offset: u64,
+    image: &MetadataImage,
 ) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
     response.api_keys = api_keys(ctx.controller_listener);
-    response.supported_features = FEATURES
-        .iter()
-        .map(|f| {
+    response.supported_features = features::supported()
+        .into_iter()
+        .map(|(name, range)| {
             let mut k = SupportedFeatureKey::default();
-            k.name = str_bytes(f.name);
-            k.min_version = f.supported.0;
-            k.max_version = f.supported.1;
+            k.name = str_bytes(&name);
+            k.min_version = range.min;
+            k.max_version = range.max;
             k
         })
         .collect();
-    response.finalized_features = FEATURES
-        .iter()
-        .filter_map(|f| {
-            let level = f.finalized?;
+    response.finalized_features = image
+        .finalized_features()
+        .into_iter()
+        .map(|(name, level)| {
             let mut k = FinalizedFeatureKey::default();
-            k.name = str_bytes(f.name);
+            k.name = str_bytes(&name);
             k.min_version_level = level;
             k.max_version_level = level;
-            Some(k)
+            k
         })
         .collect();
-    response.finalized_features_epoch = i64::try_from(metadata_offset).unwrap_or(i64::MAX);
+    response.finalized_features_epoch = i64::try_from(image.offset).unwrap_or(i64::MAX);
     response
 }
 

@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
 use super::authorization::Authz;
 use super::{api_versions, describe_quorum, Broker, Outcome, RequestContext};
 use crate::error::{ApiError, ResponseError};
+use crate::metadata::features::FeatureRange;
 use crate::metadata::{
     BrokerEndpoint, BrokerHeartbeat, BrokerRegistrationRequest as Registration, Controller,
     IsrChange, MetadataQuorum,
@@ -87,8 +88,7 @@ pub(crate) async fn handle(
     let refused = ResponseError::ClusterAuthorizationFailed.code();
     let response = match request {
         RequestKind::ApiVersions(r) => {
-            let offset = endpoint.quorum.image().offset;
-            ResponseKind::ApiVersions(api_versions::handle(ctx, r, offset))
+            ResponseKind::ApiVersions(api_versions::handle(ctx, r, &endpoint.quorum.image()))
         }
         RequestKind::BrokerRegistration(_)
             if !authz.allows_cluster(AclOperation::ClusterAction) =>
@@ -172,6 +172,22 @@ async fn registration(
             })
             .collect(),
         rack: request.rack.as_ref().map(|r| r.to_string()),
+        // A request without features comes from a build before feature records.
+        features: (!request.features.is_empty()).then(|| {
+            request
+                .features
+                .iter()
+                .map(|f| {
+                    (
+                        f.name.to_string(),
+                        FeatureRange {
+                            min: f.min_supported_version,
+                            max: f.max_supported_version,
+                        },
+                    )
+                })
+                .collect()
+        }),
     };
     match endpoint.controller.register_broker(registration).await {
         Ok(epoch) => response.broker_epoch = epoch,

@@ -31,6 +31,7 @@ mod topics;
 mod txn;
 pub(crate) mod txn_markers;
 mod unregister_broker;
+mod update_features;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -171,7 +172,7 @@ pub(crate) async fn handle(
     }
     // network.rs only lets through APIs that api_versions::supported_range advertises.
     dispatch!(request, |r| {
-        ApiVersions => api_versions::handle(ctx, r, broker.image().offset),
+        ApiVersions => api_versions::handle(ctx, r, &broker.image()),
         Metadata => metadata::handle_metadata(broker, ctx, r).await,
         DescribeCluster => metadata::handle_describe_cluster(broker, ctx, r),
         DescribeTopicPartitions => describe_topic_partitions::handle(broker, ctx, r),
@@ -218,6 +219,7 @@ pub(crate) async fn handle(
         AlterClientQuotas => client_quotas::handle_alter(broker, ctx, r).await,
         DescribeClientQuotas => client_quotas::handle_describe(broker, ctx, r),
         UnregisterBroker => unregister_broker::handle(broker, ctx, r).await,
+        UpdateFeatures => update_features::handle(broker, ctx, r).await,
     }
         RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
         RequestKind::CreateAcls(r) => acls::handle_create(broker, ctx, r).await,

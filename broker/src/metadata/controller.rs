@@ -10,6 +10,7 @@ mod acls;
 mod broker_control;
 mod client_quotas;
 mod elections;
+mod features;
 mod partition_change;
 mod placement;
 mod reassignment;
@@ -30,6 +31,7 @@ mod alter_partition;
 
 pub(crate) use alter_partition::{IsrChange, LeaderAndIsr};
 
+use super::features::FeatureRange;
 use super::image::MetadataImage;
 use super::quorum::{MetadataQuorum, QuorumError};
 use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
@@ -86,6 +88,9 @@ pub(crate) struct BrokerRegistrationRequest {
     pub incarnation_id: Uuid,
     pub listeners: Vec<BrokerEndpoint>,
     pub rack: Option<String>,
+    /// The feature levels the broker supports; `None` from a build before feature records
+    /// (a registration request without features).
+    pub features: Option<BTreeMap<String, FeatureRange>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -1077,6 +1082,7 @@ mod tests {
                     incarnation_id: Uuid::from_u128(*id as u128),
                     listeners: vec![],
                     rack: None,
+                    features: Some(crate::metadata::features::supported()),
                 })
                 .await
                 .unwrap();
@@ -1123,6 +1129,7 @@ mod tests {
             incarnation_id: Uuid::from_u128(1),
             listeners: vec![],
             rack: None,
+            features: Some(crate::metadata::features::supported()),
         };
         f.controller.register_broker(reg.clone()).await.unwrap();
         assert_eq!(

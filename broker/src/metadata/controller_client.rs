@@ -30,7 +30,9 @@ use ironlog_protocol::{
 use kafka_protocol::messages::alter_partition_request::{
     BrokerState, PartitionData as AlterPartitionData, TopicData as AlterPartitionTopic,
 };
-use kafka_protocol::messages::broker_registration_request::Listener as RegistrationListener;
+use kafka_protocol::messages::broker_registration_request::{
+    Feature as RegistrationFeature, Listener as RegistrationListener,
+};
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AlterPartitionRequest, ApiKey, BrokerHeartbeatRequest, BrokerId,
@@ -321,6 +323,18 @@ impl ControllerClient {
                         .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
                         .with_incarnation_id(reg.incarnation_id)
                         .with_rack(reg.rack.clone().map(StrBytes::from_string))
+                        .with_features(
+                            reg.features
+                                .iter()
+                                .flatten()
+                                .map(|(name, range)| {
+                                    RegistrationFeature::default()
+                                        .with_name(StrBytes::from_string(name.clone()))
+                                        .with_min_supported_version(range.min)
+                                        .with_max_supported_version(range.max)
+                                })
+                                .collect(),
+                        )
                         .with_listeners(
                             reg.listeners
                                 .iter()

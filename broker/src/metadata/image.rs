@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::features::{self, FeatureRange};
 use super::records::{BrokerEndpoint, ConfigResource, MetadataRecord};
 use crate::client_quota::{ClientQuotaEntity, QuotaValue};
 use crate::security::acl::StandardAcl;
@@ -32,6 +33,18 @@ pub(crate) struct BrokerRegistration {
     /// Kafka's broker epoch: the offset of the registration record.
     #[serde(default)]
     pub epoch: i64,
+    /// The feature levels the broker supports; `None` for a registration of a build before
+    /// feature records (see [`BrokerRegistration::supported_features`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<BTreeMap<String, FeatureRange>>,
+}
+
+impl BrokerRegistration {
+    /// The levels the broker supports: what it registered with, or for a registration
+    /// without features (builds before them) this build's ranges, which theirs equalled.
+    pub(crate) fn supported_features(&self) -> BTreeMap<String, FeatureRange> {
+        self.features.clone().unwrap_or_else(features::supported)
+    }
 }
 
 /// A partition's replica assignment and leadership (Kafka's `PartitionRegistration`).
@@ -103,6 +116,10 @@ pub(crate) struct MetadataImage {
     pub acls: Arc<AclCache>,
     /// Client quotas by entity, then key (`producer_byte_rate`, ...).
     pub client_quotas: BTreeMap<ClientQuotaEntity, BTreeMap<String, QuotaValue>>,
+    /// The `FeatureLevel` records applied: feature → level (above 0, metadata.version at any
+    /// level). Empty in a log written before feature records; see
+    /// [`MetadataImage::finalized_features`].
+    pub feature_levels: BTreeMap<String, i16>,
 }
 
 impl MetadataImage {
@@ -118,6 +135,25 @@ impl MetadataImage {
         mechanism: ScramMechanism,
     ) -> Option<&ScramCredential> {
         self.scram_credentials.get(&(user.to_string(), mechanism))
+    }
+
+    /// The finalized feature levels the cluster runs at (level-0 features left out): the
+    /// feature records', or for a log without a metadata.version record what builds
+    /// before feature records ran at ([`features::LEGACY_FINALIZED`]).
+    pub(crate) fn finalized_features(&self) -> BTreeMap<String, i16> {
+        if self.is_legacy_features() {
+            features::LEGACY_FINALIZED
+                .iter()
+                .map(|(name, level)| (name.to_string(), *level))
+                .collect()
+        } else {
+            self.feature_levels.clone()
+        }
+    }
+
+    /// Whether the log has no metadata.version record (written before feature records).
+    pub(crate) fn is_legacy_features(&self) -> bool {
+        !self.feature_levels.contains_key(features::METADATA_VERSION)
     }
 
     pub(crate) fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
@@ -202,6 +238,7 @@ impl MetadataImage {
                 listeners,
                 rack,
                 fenced,
+                features,
             } => {
                 self.brokers.insert(
                     *broker_id,
@@ -212,8 +249,18 @@ impl MetadataImage {
                         rack: rack.clone(),
                         fenced: *fenced,
                         epoch: i64::try_from(self.offset).unwrap_or(i64::MAX),
+                        features: features.clone(),
                     },
                 );
+            }
+            MetadataRecord::FeatureLevel { name, level } => {
+                if *level < 0 {
+                    tracing::warn!(feature = %name, level, "skipping FeatureLevel record with a negative level");
+                } else if *level == 0 && name != features::METADATA_VERSION {
+                    self.feature_levels.remove(name);
+                } else {
+                    self.feature_levels.insert(name.clone(), *level);
+                }
             }
             MetadataRecord::FenceBroker { broker_id }
             | MetadataRecord::UnfenceBroker { broker_id } => {
@@ -447,6 +494,8 @@ pub(crate) struct ImageSnapshot {
     pub(crate) acls: Vec<(Uuid, StandardAcl)>,
     #[serde(default)]
     pub(crate) client_quotas: Vec<(ClientQuotaEntity, BTreeMap<String, QuotaValue>)>,
+    #[serde(default)]
+    pub(crate) feature_levels: BTreeMap<String, i16>,
 }
 
 impl From<&MetadataImage> for ImageSnapshot {
@@ -481,6 +530,7 @@ impl From<&MetadataImage> for ImageSnapshot {
                 .iter()
                 .map(|(e, q)| (e.clone(), q.clone()))
                 .collect(),
+            feature_levels: image.feature_levels.clone(),
         }
     }
 }
@@ -514,6 +564,7 @@ impl From<ImageSnapshot> for MetadataImage {
         }
         image.acls = Arc::new(acls);
         image.client_quotas = snapshot.client_quotas.into_iter().collect();
+        image.feature_levels = snapshot.feature_levels;
         image
     }
 }
@@ -717,6 +768,7 @@ mod tests {
             listeners: vec![],
             rack: None,
             fenced,
+            features: None,
         };
         let mut image = MetadataImage::empty();
         image.offset = 7;
@@ -742,6 +794,38 @@ mod tests {
             vec![1],
             "a registration of an older log (no fenced field) is unfenced"
         );
+    }
+
+    #[test]
+    fn feature_levels_are_finalized_and_a_log_without_them_runs_at_the_legacy_levels() {
+        let legacy = MetadataImage::empty();
+        assert!(legacy.is_legacy_features());
+        assert_eq!(
+            legacy.finalized_features(),
+            BTreeMap::from([
+                ("group.version".to_string(), 1),
+                ("metadata.version".to_string(), 27)
+            ])
+        );
+        let level = |name: &str, level| MetadataRecord::FeatureLevel {
+            name: name.into(),
+            level,
+        };
+        let image = legacy.apply(&[level("metadata.version", 21)]);
+        assert_eq!(
+            image.finalized_features(),
+            BTreeMap::from([("metadata.version".to_string(), 21)]),
+            "a cluster formatted at 3.9 runs without group.version"
+        );
+        let image = image.apply(&[level("group.version", 1), level("metadata.version", 27)]);
+        let image = image.apply(&[level("group.version", 0)]);
+        assert_eq!(
+            image.finalized_features(),
+            BTreeMap::from([("metadata.version".to_string(), 27)]),
+            "level 0 removes a feature"
+        );
+        let restored = MetadataImage::from(ImageSnapshot::from(&image));
+        assert_eq!(restored, image, "the levels survive the snapshot form");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub(crate) mod bootstrap;
 pub(crate) mod controller;
 mod controller_client;
 mod delta;
+pub(crate) mod features;
 mod identity;
 pub(crate) mod image;
 mod network;

@@ -11,8 +11,12 @@
 //! One raft entry carries one [`MetadataBatch`]: the records of one controller decision,
 //! applied atomically.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use super::features::FeatureRange;
 
 use crate::client_quota::{ClientQuotaEntity, QuotaValue};
 use crate::security::acl::StandardAcl;
@@ -72,6 +76,17 @@ pub(crate) enum MetadataRecord {
         rack: Option<String>,
         #[serde(default)]
         fenced: bool,
+        /// The feature levels the broker supports (Kafka's `RegisterBrokerRecord.features`);
+        /// `None` in registrations of builds before feature records, which supported
+        /// [`super::features::LEGACY_FINALIZED`]'s levels and this build's ranges.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        features: Option<BTreeMap<String, FeatureRange>>,
+    },
+    /// A finalized feature level (Kafka's `FeatureLevelRecord`): written at bootstrap and
+    /// by UpdateFeatures. Level 0 removes a feature other than metadata.version.
+    FeatureLevel {
+        name: String,
+        level: i16,
     },
     /// The broker stops counting as available (no partitions placed on it, not in new ISRs).
     FenceBroker {
@@ -272,6 +287,11 @@ mod tests {
                 }],
                 rack: Some("a".into()),
                 fenced: true,
+                features: Some(super::super::features::supported()),
+            },
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 21,
             },
             MetadataRecord::FenceBroker { broker_id: 1 },
             MetadataRecord::UnfenceBroker { broker_id: 1 },

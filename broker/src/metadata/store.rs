@@ -855,6 +855,11 @@ mod tests {
                 }],
                 rack: None,
                 fenced: true,
+                features: Some(crate::metadata::features::supported()),
+            },
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 21,
             },
             MetadataRecord::UnregisterBroker {
                 broker_id: 1,

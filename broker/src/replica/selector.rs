@@ -183,6 +183,7 @@ mod tests {
             rack: Some(rack.into()),
             fenced,
             epoch: 1,
+            features: None,
         }
     }
 

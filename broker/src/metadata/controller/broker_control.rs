@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use super::partition_change::{Election, PartitionChangeBuilder};
 use super::{invalid_request, Controller};
 use crate::error::{ApiError, ResponseError};
+use crate::metadata::features;
 use crate::metadata::image::MetadataImage;
 use crate::metadata::records::{ConfigResource, MetadataRecord, NO_LEADER};
 use crate::metadata::BrokerRegistrationRequest;
@@ -195,9 +196,16 @@ impl Controller {
         let image = self.quorum.image();
         self.activate_sessions(&image)?;
         let mut records = Vec::new();
+        let supported = reg.features.clone().unwrap_or_else(features::supported);
+        features::check_registration(&image.finalized_features(), &supported).inspect_err(
+            |e| tracing::warn!(broker_id = reg.broker_id, error = %e, "refusing a registration"),
+        )?;
         if let Some(existing) = image.brokers.get(&reg.broker_id) {
             if existing.incarnation_id == reg.incarnation_id {
-                if existing.listeners == reg.listeners && existing.rack == reg.rack {
+                if existing.listeners == reg.listeners
+                    && existing.rack == reg.rack
+                    && existing.features == reg.features
+                {
                     self.lock_sessions().touch(reg.broker_id, existing.epoch);
                     return Ok(existing.epoch);
                 }
@@ -224,6 +232,7 @@ impl Controller {
             listeners: reg.listeners,
             rack: reg.rack,
             fenced: true,
+            features: reg.features,
         });
         let offset = self.propose(records).await?;
         let epoch = i64::try_from(offset).unwrap_or(i64::MAX);
@@ -528,6 +537,7 @@ mod tests {
             incarnation_id: Uuid::from_u128(incarnation),
             listeners: vec![],
             rack: None,
+            features: Some(crate::metadata::features::supported()),
         }
     }
 
