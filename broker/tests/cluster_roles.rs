@@ -238,6 +238,33 @@ fn one_controller_and_one_broker_form_the_smallest_split_cluster() {
     );
 }
 
+/// A broker back on an empty data dir under its old id (a lost volume, a reused id) starts
+/// over as an observer of the metadata log, which the controller sends it from the start:
+/// the controller keeps committing metadata (its raft leader must not take the follower's
+/// shorter log for a fault).
+#[test]
+fn a_broker_back_on_an_empty_data_dir_rejoins_and_the_controller_keeps_serving() {
+    let mut cluster = split_cluster_spec(1, 1).start();
+    await_quorum_roles(&cluster, 2, &[1], &[2]);
+    let before = topic_name("before-wipe");
+    cluster.create_replicated_topic(&before, 2, 1, WAIT);
+    cluster.stop_node(2);
+    let data_dir = cluster.node(2).data_dir();
+    std::fs::remove_dir_all(&data_dir)
+        .unwrap_or_else(|e| panic!("wiping {}: {e}", data_dir.display()));
+    cluster.restart_node(2);
+    cluster.wait_ready(WAIT);
+    await_quorum_roles(&cluster, 2, &[1], &[2]);
+    let after = topic_name("after-wipe");
+    cluster.create_replicated_topic(&after, 2, 1, WAIT);
+    let controller_log = cluster.node(1).log_text();
+    assert!(
+        !controller_log.contains("panicked"),
+        "the controller panicked after the broker came back empty: {}",
+        cluster.node(1).log_tail()
+    );
+}
+
 #[test]
 fn wrong_role_combinations_stop_the_node_with_kafkas_message() {
     let dir = tempfile::tempdir().expect("temp dir");
