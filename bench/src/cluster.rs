@@ -14,7 +14,8 @@
 //! - reassignment: a partition on nodes 1 and 2 gets node 3 as a new replica; the figure is
 //!   the leader's log bytes over the time node 3 takes to hold as many on disk, once
 //!   without a throttle and once with the configs `kafka-reassign-partitions --throttle`
-//!   sets ([`throttle_held`] judges the second against the rate);
+//!   sets ([`throttle_held`] judges the second against the rate, over the copy after the
+//!   burst a fresh Kafka quota allows: [`throttle_burst_bytes`], [`steady_rate`]);
 //! - idle CPU: topics created at replication factor 3, a settle period, then every node's
 //!   CPU time from `/proc/<pid>/stat` over a window ([`cpu_percent`]).
 //!
@@ -103,12 +104,38 @@ pub(crate) struct FailoverResult {
 pub(crate) struct CatchUp {
     pub(crate) bytes: u64,
     pub(crate) elapsed: Duration,
+    /// The copy's rate after its first [`throttle_burst_bytes`] (the throttled run only).
+    pub(crate) steady_bytes_per_s: Option<f64>,
 }
 
 impl CatchUp {
     pub(crate) fn bytes_per_s(&self) -> Option<f64> {
         rate_per_s(self.bytes, self.elapsed)
     }
+}
+
+/// Kafka's `replication.quota.window.num` default: a replication quota's rate is averaged
+/// over this many windows of `replication.quota.window.size.seconds` (1 s), at least
+/// `windows - 1` of them from the start — so a fresh throttle lets about
+/// `rate × (windows - 1) s` through before it bites, by design.
+pub(crate) const QUOTA_WINDOWS: u64 = 11;
+
+/// What a fresh replication throttle of `rate_per_s` lets through at once.
+pub(crate) fn throttle_burst_bytes(rate_per_s: u64) -> u64 {
+    rate_per_s.saturating_mul(QUOTA_WINDOWS - 1)
+}
+
+/// The rate of a copy from the first sample holding at least `skip_bytes` to the last
+/// sample; `samples` are (time, bytes copied) in time order. `None` when no sample after
+/// the skipped part spans any time.
+pub(crate) fn steady_rate(samples: &[(Duration, u64)], skip_bytes: u64) -> Option<f64> {
+    let &(from_at, from_bytes) = samples.iter().find(|(_, bytes)| *bytes >= skip_bytes)?;
+    let &(to_at, to_bytes) = samples.last()?;
+    rate_per_s(
+        to_bytes.saturating_sub(from_bytes),
+        to_at.saturating_sub(from_at),
+    )
+    .filter(|_| to_at > from_at)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -578,13 +605,21 @@ fn catch_up(
     let started = Instant::now();
     reassign(cluster, topic, &target)?;
     let deadline = started + spec.phase_timeout;
-    while cluster.node(ADDING[0]).partition_log_bytes(topic, 0) < bytes {
+    // (time, bytes on node 3) at every change; bounded by the timeout / POLL_INTERVAL.
+    let mut samples: Vec<(Duration, u64)> = Vec::new();
+    loop {
+        let copied = cluster.node(ADDING[0]).partition_log_bytes(topic, 0);
+        if samples.last().is_none_or(|&(_, last)| last != copied) {
+            samples.push((started.elapsed(), copied));
+        }
+        if copied >= bytes {
+            break;
+        }
         if Instant::now() >= deadline {
             return Err(BenchError::Timeout {
                 what: format!(
-                    "node {} to copy {bytes} bytes of {topic}/0 (has {})",
-                    ADDING[0],
-                    cluster.node(ADDING[0]).partition_log_bytes(topic, 0)
+                    "node {} to copy {bytes} bytes of {topic}/0 (has {copied})",
+                    ADDING[0]
                 ),
                 waited_ms: spec.phase_timeout.as_millis(),
             });
@@ -592,6 +627,8 @@ fn catch_up(
         std::thread::sleep(POLL_INTERVAL);
     }
     let elapsed = started.elapsed();
+    let steady_bytes_per_s =
+        throttle.and_then(|rate| steady_rate(&samples, throttle_burst_bytes(rate)));
     if throttle.is_some() {
         set_throttle(cluster, topic, &CURRENT, &ADDING, None)?;
     }
@@ -603,7 +640,11 @@ fn catch_up(
         ?throttle,
         "new replica caught up"
     );
-    Ok(CatchUp { bytes, elapsed })
+    Ok(CatchUp {
+        bytes,
+        elapsed,
+        steady_bytes_per_s,
+    })
 }
 
 fn reassignment(
@@ -732,9 +773,29 @@ mod tests {
         let catch_up = CatchUp {
             bytes: 50_000_000,
             elapsed: Duration::from_secs(5),
+            steady_bytes_per_s: None,
         };
         assert_eq!(catch_up.bytes_per_s(), Some(10_000_000.0));
         assert_eq!(rate_per_s(1, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn steady_rate_skips_the_burst_a_fresh_throttle_allows() {
+        // 20 MB at once, then 2 MB a second for 10 s.
+        let mut samples = vec![(ms(0), 0), (ms(500), 20_000_000)];
+        samples.extend((1..=10).map(|s| (ms(500 + s * 1_000), 20_000_000 + s * 2_000_000)));
+        assert_eq!(throttle_burst_bytes(2_000_000), 20_000_000);
+        assert_eq!(
+            steady_rate(&samples, throttle_burst_bytes(2_000_000)),
+            Some(2_000_000.0)
+        );
+        assert_eq!(
+            steady_rate(&samples[..2], 20_000_000),
+            None,
+            "a copy that ended within the burst has no steady rate"
+        );
+        assert_eq!(steady_rate(&samples, 100_000_000), None);
+        assert_eq!(steady_rate(&[], 0), None);
     }
 
     #[test]

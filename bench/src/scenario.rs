@@ -521,9 +521,10 @@ fn cluster_plan(args: &Args, send_duration_max: Duration) -> Vec<Scenario> {
             phase_timeout,
         })),
         Scenario::Cluster(ClusterSpec::Reassignment(ReassignmentSpec {
-            data_bytes: if quick { 20_000_000 } else { 100_000_000 },
+            // The throttle's burst (10 s of its rate), then about 10 s at the rate.
+            data_bytes: if quick { 40_000_000 } else { 100_000_000 },
             record_bytes: 1024,
-            throttle_bytes_per_s: if quick { 5_000_000 } else { 10_000_000 },
+            throttle_bytes_per_s: if quick { 2_000_000 } else { 5_000_000 },
             phase_timeout,
         })),
         Scenario::Cluster(ClusterSpec::IdleCpu(IdleCpuSpec {
@@ -678,8 +679,10 @@ mod tests {
             "the cluster produce rows are acks=all"
         );
         assert!(
-            r.throttle_bytes_per_s > 0 && r.data_bytes > r.throttle_bytes_per_s,
-            "the throttled copy must take more than a second to say anything about the rate"
+            r.data_bytes
+                >= crate::cluster::throttle_burst_bytes(r.throttle_bytes_per_s)
+                    + 5 * r.throttle_bytes_per_s,
+            "the throttled copy must outlast the burst a fresh quota allows by seconds"
         );
         assert_eq!((i.partitions_total(), i.replication_factor), (1_000, 3));
         assert!(
