@@ -137,10 +137,14 @@ pub(crate) enum ScenarioKind {
     /// Produce throughput with the broker's /metrics scraped every second vs not scraped,
     /// and the scrape's time and size (needs --spawn).
     MetricsScrape,
+    /// Three combined KRaft nodes (needs --spawn): acks=all produce at replication factor
+    /// 1 and 3, failover after SIGKILL and SIGTERM, reassignment catch-up free and
+    /// throttled, idle CPU with 1,000 partitions at replication factor 3.
+    Cluster,
 }
 
 impl ScenarioKind {
-    pub(crate) const ALL: [ScenarioKind; 10] = [
+    pub(crate) const ALL: [ScenarioKind; 11] = [
         ScenarioKind::IdlePartitions,
         ScenarioKind::Throughput,
         ScenarioKind::Latency,
@@ -151,6 +155,7 @@ impl ScenarioKind {
         ScenarioKind::Transactions,
         ScenarioKind::MetricsScrape,
         ScenarioKind::Partitions,
+        ScenarioKind::Cluster,
     ];
 }
 

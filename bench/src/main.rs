@@ -9,6 +9,7 @@
 mod args;
 mod broker_process;
 mod clients;
+mod cluster;
 mod compaction;
 mod error;
 mod group_rebalance;
@@ -380,6 +381,10 @@ fn run_scenario(
             replication_factor,
         )
         .map(Outcome::Transactions),
+        Scenario::Cluster(spec) => {
+            // Topics of the scenario's own cluster, which goes with its data dirs.
+            cluster::run(broker_binary, broker_overrides, topic_prefix, spec).map(Outcome::Cluster)
+        }
     }
     .map_err(|e| e.to_string())
 }

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::cluster::{self, ClusterOutcome, Outage};
 use crate::compaction::CompactionResult;
 use crate::group_rebalance::GroupRebalanceResult;
 use crate::idempotence::{IdempotenceResult, ProduceRun};
@@ -13,7 +14,7 @@ use crate::latency::LatencyResult;
 use crate::metrics_scrape::MetricsScrapeResult;
 use crate::offset_commit::{CommitRate, OffsetCommitResult};
 use crate::partition_scale::PartitionScaleResult;
-use crate::scenario::{Scenario, ThroughputSpec};
+use crate::scenario::{ClusterSpec, Scenario, ThroughputSpec};
 use crate::throughput::ThroughputResult;
 use crate::transactions::TransactionsResult;
 
@@ -36,6 +37,7 @@ pub(crate) enum Outcome {
     Idempotence(IdempotenceResult),
     MetricsScrape(MetricsScrapeResult),
     Transactions(TransactionsResult),
+    Cluster(ClusterOutcome),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -931,9 +933,300 @@ pub(crate) fn render(
     if has(|s| matches!(s, Scenario::PartitionScale(_))) {
         partition_scale_section(&mut out, reports);
     }
+    if has(|s| matches!(s, Scenario::Cluster(_))) {
+        cluster_section(&mut out, reports);
+    }
     memory_section(&mut out, reports, peak_rss_bytes);
     targets_section(&mut out, reports);
     out
+}
+
+/// The cluster rows whose spec `pick` accepts, with their outcomes.
+fn cluster_rows<'a, S>(
+    reports: &'a [ScenarioReport],
+    pick: impl Fn(&'a ClusterSpec) -> Option<&'a S>,
+) -> Vec<(&'a S, Result<&'a ClusterOutcome, &'a str>)> {
+    reports
+        .iter()
+        .filter_map(|report| {
+            let Scenario::Cluster(spec) = &report.scenario else {
+                return None;
+            };
+            let spec = pick(spec)?;
+            let outcome = match &report.outcome {
+                Ok(Outcome::Cluster(outcome)) => Ok(outcome),
+                Ok(_) => return None,
+                Err(error) => Err(error.as_str()),
+            };
+            Some((spec, outcome))
+        })
+        .collect()
+}
+
+fn cluster_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(out, "### Three-node cluster\n");
+    let _ = writeln!(
+        out,
+        "Three combined KRaft nodes (process.roles=broker,controller, controller.quorum.voters \
+         naming all three) on loopback, each row on a cluster of its own.\n"
+    );
+    cluster_produce_table(out, reports);
+    cluster_failover_table(out, reports);
+    cluster_reassignment_table(out, reports);
+    cluster_idle_cpu_table(out, reports);
+}
+
+fn cluster_produce_table(out: &mut String, reports: &[ScenarioReport]) {
+    let rows = cluster_rows(reports, |s| match s {
+        ClusterSpec::Produce(p) => Some(p),
+        _ => None,
+    });
+    let Some(&(first, _)) = rows.first() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "| replication factor | acks | produce MB/s | produce msgs/s | consume MB/s | latency at msgs/s | p50 ms | p99 ms | max ms |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for (spec, outcome) in rows {
+        let head = |rf: &str| format!("| {rf} | {} |", spec.throughput.acks.config_value());
+        let produce_rows = match outcome {
+            Ok(ClusterOutcome::Produce(rows)) => rows,
+            Ok(_) => continue,
+            Err(error) => {
+                let factors: Vec<String> = spec
+                    .replication_factors
+                    .iter()
+                    .map(i32::to_string)
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{} {} | | | | | | |",
+                    head(&factors.join(", ")),
+                    error_cell(error)
+                );
+                continue;
+            }
+        };
+        for row in produce_rows {
+            let throughput = match &row.throughput {
+                Ok(r) => {
+                    let produced_mb =
+                        megabytes(r.produced_records * spec.throughput.record_bytes as u64);
+                    format!(
+                        "{} | {} | {}",
+                        cell(per_second(produced_mb, r.produce_elapsed), 1),
+                        cell(per_second(r.produced_records as f64, r.produce_elapsed), 0),
+                        cell(
+                            per_second(megabytes(r.consumed_bytes), r.consume_elapsed),
+                            1
+                        )
+                    )
+                }
+                Err(error) => format!("{} | |", error_cell(error)),
+            };
+            let latency = match &row.latency {
+                Ok(r) => match r.summary {
+                    Some(s) => format!(
+                        "{:.2} | {:.2} | {:.2}",
+                        s.p50_us as f64 / 1e3,
+                        s.p99_us as f64 / 1e3,
+                        s.max_us as f64 / 1e3
+                    ),
+                    None => "n/a | n/a | n/a".to_string(),
+                },
+                Err(error) => format!("{} | |", error_cell(error)),
+            };
+            let _ = writeln!(
+                out,
+                "{} {throughput} | {} | {latency} |",
+                head(&row.replication_factor.to_string()),
+                spec.latency.rate_per_s
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nBatched producer as in the throughput table ({} B records, {} partitions); latency: \
+         one partition, linger.ms=0, after a {} s warm-up over {} s.\n",
+        first.throughput.record_bytes,
+        first.throughput.partitions,
+        first.latency.warmup.as_secs(),
+        first.latency.measure.as_secs(),
+    );
+}
+
+fn outage_row(out: &mut String, event: &str, outage: &Outage) {
+    let _ = writeln!(
+        out,
+        "| {event} | {} | {:.2} | {:.2} | {} |",
+        outage.leader,
+        outage.outage.as_secs_f64(),
+        outage.exit_elapsed.as_secs_f64(),
+        outage.failed
+    );
+}
+
+fn cluster_failover_table(out: &mut String, reports: &[ScenarioReport]) {
+    let rows = cluster_rows(reports, |s| match s {
+        ClusterSpec::Failover(f) => Some(f),
+        _ => None,
+    });
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| leader stopped by | node | no acknowledgement for (s) | signal to exit (s) | records failed |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for (_, outcome) in rows {
+        match outcome {
+            Ok(ClusterOutcome::Failover(r)) => {
+                outage_row(out, "SIGKILL (kill -9)", &r.kill);
+                outage_row(out, "SIGTERM (controlled shutdown)", &r.terminate);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "| SIGKILL, SIGTERM | {} | | | |", error_cell(error));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nOne acks=all producer sends one record at a time to a partition at replication \
+         factor 3; the figure is the longest time without an acknowledgement from the signal \
+         until the first acknowledgement after the node exited.\n"
+    );
+}
+
+fn cluster_reassignment_table(out: &mut String, reports: &[ScenarioReport]) {
+    let rows = cluster_rows(reports, |s| match s {
+        ClusterSpec::Reassignment(r) => Some(r),
+        _ => None,
+    });
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| new replica catches up | bytes copied | time (s) | MB/s | MB/s after the burst | throttle held (at most +{:.0} %) |",
+        cluster::THROTTLE_TOLERANCE * 100.0
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for (_, outcome) in rows {
+        match outcome {
+            Ok(ClusterOutcome::Reassignment(r)) => {
+                let row = |what: String, c: &cluster::CatchUp, held: &str| {
+                    format!(
+                        "| {what} | {:.1} MB | {:.2} | {} | {} | {held} |",
+                        megabytes(c.bytes),
+                        c.elapsed.as_secs_f64(),
+                        cell(c.bytes_per_s().map(|b| b / 1e6), 1),
+                        c.steady_bytes_per_s
+                            .map_or_else(|| "-".to_string(), |b| format!("{:.1}", b / 1e6))
+                    )
+                };
+                let _ = writeln!(out, "{}", row("no throttle".to_string(), &r.free, "-"));
+                let held = match r.throttled.steady_bytes_per_s {
+                    Some(rate) if cluster::throttle_held(rate, r.throttle_bytes_per_s) => {
+                        format!(
+                            "yes ({:.2}x the rate)",
+                            rate / r.throttle_bytes_per_s as f64
+                        )
+                    }
+                    Some(rate) => {
+                        format!("no ({:.2}x the rate)", rate / r.throttle_bytes_per_s as f64)
+                    }
+                    None => "not measured (the copy ended within the burst)".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    row(
+                        format!(
+                            "throttled to {:.1} MB/s",
+                            r.throttle_bytes_per_s as f64 / 1e6
+                        ),
+                        &r.throttled,
+                        &held
+                    )
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "| free, throttled | {} | | | | |", error_cell(error));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nA partition on nodes 1 and 2 gets node 3 (AlterPartitionReassignments); the time \
+         runs until node 3 holds as many log bytes as the leader. Throttled: \
+         leader.replication.throttled.rate and follower.replication.throttled.rate on all \
+         three brokers, leader.replication.throttled.replicas 0:1,0:2 and \
+         follower.replication.throttled.replicas 0:3, as kafka-reassign-partitions --throttle \
+         sets them. A fresh Kafka replication quota averages over 11 one-second windows, \
+         so about 10 s worth of the rate goes through at once; the throttle is judged on the \
+         copy after that burst.\n"
+    );
+}
+
+fn cluster_idle_cpu_table(out: &mut String, reports: &[ScenarioReport]) {
+    let rows = cluster_rows(reports, |s| match s {
+        ClusterSpec::IdleCpu(i) => Some(i),
+        _ => None,
+    });
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| idle cluster | create until in sync (s) | window (s) | CPU % of one core, per node | goal < {} % per node |",
+        cluster::IDLE_CPU_PERCENT_MAX
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for (spec, outcome) in rows {
+        let head = format!(
+            "| {} partitions ({} topics x {}), RF {} |",
+            spec.partitions_total(),
+            spec.topics,
+            spec.partitions_per_topic,
+            spec.replication_factor
+        );
+        match outcome {
+            Ok(ClusterOutcome::IdleCpu(r)) => {
+                let per_node: Vec<String> = r
+                    .cpu_percent_by_node
+                    .iter()
+                    .map(|(id, percent)| format!("node {id}: {percent:.2}"))
+                    .collect();
+                let worst = r
+                    .cpu_percent_by_node
+                    .iter()
+                    .map(|(_, percent)| *percent)
+                    .reduce(f64::max);
+                let verdict = match worst {
+                    Some(w) if w < cluster::IDLE_CPU_PERCENT_MAX => "met",
+                    Some(_) => "missed",
+                    None => "not measured",
+                };
+                let _ = writeln!(
+                    out,
+                    "{head} {:.2} | {:.1} | {} | {verdict} |",
+                    r.create_elapsed.as_secs_f64(),
+                    r.window.as_secs_f64(),
+                    per_node.join(", ")
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(out, "{head} {} | | | |", error_cell(error));
+            }
+        }
+    }
+    out.push('\n');
 }
 
 #[cfg(test)]
@@ -1190,6 +1483,197 @@ mod tests {
         assert!(
             !text.contains("### Produce latency"),
             "no latency scenario, no latency table"
+        );
+    }
+
+    /// Every table line of `text` under `heading` (up to the next blank line after it)
+    /// has `columns` cells.
+    fn assert_columns(text: &str, header_start: &str, columns: usize) {
+        let lines: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with(header_start))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert!(
+            !lines.is_empty(),
+            "no table starting {header_start:?} in:\n{text}"
+        );
+        for line in lines {
+            let cells = line.replace("\\|", "").matches('|').count() - 1;
+            assert_eq!(
+                cells, columns,
+                "line {line:?} of the {header_start:?} table"
+            );
+        }
+    }
+
+    #[test]
+    fn cluster_rows_render_figures_verdicts_and_failures() {
+        use crate::cluster::{
+            CatchUp, FailoverResult, IdleCpuResult, ProduceRow, ReassignmentResult,
+        };
+        use crate::scenario::{ClusterProduceSpec, FailoverSpec, IdleCpuSpec, ReassignmentSpec};
+        let throughput = ThroughputResult {
+            produced_records: 100_000,
+            produce_failed: 0,
+            produce_elapsed: Duration::from_secs(2),
+            broker_cpu_s: None,
+            consumed_records: 100_000,
+            consumed_bytes: 102_400_000,
+            consume_elapsed: Duration::from_secs(1),
+            consume_error: None,
+        };
+        let latency = LatencyResult {
+            sent: 1_000,
+            failed: 0,
+            window: Duration::from_secs(5),
+            summary: Some(LatencySummary {
+                samples: 1_000,
+                p50_us: 1_500,
+                p99_us: 4_250,
+                max_us: 9_000,
+            }),
+        };
+        let produce_spec = ClusterProduceSpec {
+            replication_factors: vec![1, 3],
+            throughput: ThroughputSpec {
+                acks: Acks::All,
+                ..throughput_spec(1024)
+            },
+            latency: LatencySpec {
+                record_bytes: 1024,
+                rate_per_s: 1_000,
+                acks: Acks::All,
+                warmup: Duration::from_secs(1),
+                measure: Duration::from_secs(5),
+            },
+        };
+        let outage = |leader, ms| Outage {
+            leader,
+            outage: Duration::from_millis(ms),
+            exit_elapsed: Duration::from_millis(20),
+            failed: 0,
+        };
+        let reports = vec![
+            ScenarioReport {
+                scenario: Scenario::Cluster(ClusterSpec::Produce(produce_spec)),
+                outcome: Ok(Outcome::Cluster(ClusterOutcome::Produce(vec![
+                    ProduceRow {
+                        replication_factor: 1,
+                        throughput: Ok(throughput.clone()),
+                        latency: Ok(latency.clone()),
+                    },
+                    ProduceRow {
+                        replication_factor: 3,
+                        throughput: Ok(throughput),
+                        latency: Err("timed out | badly".to_string()),
+                    },
+                ]))),
+            },
+            ScenarioReport {
+                scenario: Scenario::Cluster(ClusterSpec::Failover(FailoverSpec {
+                    record_bytes: 1024,
+                    acks_before: 20,
+                    phase_timeout: Duration::from_secs(60),
+                })),
+                outcome: Ok(Outcome::Cluster(ClusterOutcome::Failover(FailoverResult {
+                    kill: outage(2, 9_250),
+                    terminate: outage(3, 120),
+                }))),
+            },
+            ScenarioReport {
+                scenario: Scenario::Cluster(ClusterSpec::Reassignment(ReassignmentSpec {
+                    data_bytes: 20_000_000,
+                    record_bytes: 1024,
+                    throttle_bytes_per_s: 5_000_000,
+                    phase_timeout: Duration::from_secs(60),
+                })),
+                outcome: Ok(Outcome::Cluster(ClusterOutcome::Reassignment(
+                    ReassignmentResult {
+                        free: CatchUp {
+                            bytes: 20_000_000,
+                            elapsed: Duration::from_millis(250),
+                            steady_bytes_per_s: None,
+                        },
+                        throttled: CatchUp {
+                            bytes: 20_000_000,
+                            elapsed: Duration::from_secs(4),
+                            steady_bytes_per_s: Some(5_300_000.0),
+                        },
+                        throttle_bytes_per_s: 5_000_000,
+                    },
+                ))),
+            },
+            ScenarioReport {
+                scenario: Scenario::Cluster(ClusterSpec::IdleCpu(IdleCpuSpec {
+                    topics: 10,
+                    partitions_per_topic: 100,
+                    replication_factor: 3,
+                    settle: Duration::from_secs(1),
+                    window: Duration::from_secs(10),
+                })),
+                outcome: Ok(Outcome::Cluster(ClusterOutcome::IdleCpu(IdleCpuResult {
+                    create_elapsed: Duration::from_secs(3),
+                    window: Duration::from_secs(10),
+                    cpu_percent_by_node: vec![(1, 0.5), (2, 2.5), (3, 1.0)],
+                }))),
+            },
+        ];
+        let text = render(&info(), &reports, None);
+        assert!(
+            text.contains("### Three-node cluster"),
+            "report was:\n{text}"
+        );
+        assert!(
+            text.contains("| 1 | all | 51.2 | 50000 | 102.4 | 1000 | 1.50 | 4.25 | 9.00 |"),
+            "report was:\n{text}"
+        );
+        assert!(
+            text.contains(
+                "| 3 | all | 51.2 | 50000 | 102.4 | 1000 | failed: timed out \\| badly | |"
+            ),
+            "report was:\n{text}"
+        );
+        assert!(
+            text.contains("| SIGKILL (kill -9) | 2 | 9.25 | 0.02 | 0 |"),
+            "report was:\n{text}"
+        );
+        assert!(
+            text.contains("| SIGTERM (controlled shutdown) | 3 | 0.12 |"),
+            "report was:\n{text}"
+        );
+        assert!(
+            text.contains("| no throttle | 20.0 MB | 0.25 | 80.0 | - | - |"),
+            "report was:\n{text}"
+        );
+        assert!(
+            text.contains(
+                "| throttled to 5.0 MB/s | 20.0 MB | 4.00 | 5.0 | 5.3 | yes (1.06x the rate) |"
+            ),
+            "report was:\n{text}"
+        );
+        assert!(
+            text.contains("node 1: 0.50, node 2: 2.50, node 3: 1.00 | missed |"),
+            "report was:\n{text}"
+        );
+        assert_columns(&text, "| replication factor |", 9);
+        assert_columns(&text, "| leader stopped by |", 5);
+        assert_columns(&text, "| new replica catches up |", 6);
+        assert_columns(&text, "| idle cluster |", 5);
+
+        let failed = vec![ScenarioReport {
+            scenario: reports[1].scenario.clone(),
+            outcome: Err("the cluster did not start".to_string()),
+        }];
+        let text = render(&info(), &failed, None);
+        assert!(
+            text.contains("| SIGKILL, SIGTERM | failed: the cluster did not start |"),
+            "report was:\n{text}"
+        );
+        assert_columns(&text, "| leader stopped by |", 5);
+        assert!(
+            !text.contains("| idle cluster |"),
+            "no idle row, no idle table"
         );
     }
 

@@ -11,6 +11,8 @@ use crate::args::{Args, ScenarioKind};
 pub(crate) const THROUGHPUT_RECORD_BYTES: [usize; 2] = [100, 1024];
 /// `RLIMIT_NOFILE` of the partition-scale brokers: the limit of the session in issue 16.
 pub(crate) const PARTITION_SCALE_OPEN_FILES_LIMIT: u64 = 20_000;
+/// Send rate of the cluster latency rows (acks=all on three nodes sharing the machine).
+pub(crate) const CLUSTER_LATENCY_RATE_PER_S: u64 = 1_000;
 /// Partition counts of the throughput matrix.
 pub(crate) const THROUGHPUT_PARTITIONS: [i32; 2] = [1, 8];
 
@@ -151,6 +153,72 @@ pub(crate) struct TransactionsSpec {
     pub(crate) duration_max: Duration,
 }
 
+/// The rows measured on a cluster of three combined KRaft nodes (`cluster`), each on a
+/// cluster of its own, started by the test kit with the command line a user types.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ClusterSpec {
+    /// The same acks=all produce run and latency run at each replication factor.
+    Produce(ClusterProduceSpec),
+    /// A partition leader killed with SIGKILL, then one stopped with SIGTERM, under a
+    /// one-record-at-a-time acks=all producer.
+    Failover(FailoverSpec),
+    /// A replica added to a partition, without and then with a replication throttle.
+    Reassignment(ReassignmentSpec),
+    /// Every node's CPU while the cluster idles with many replicated partitions.
+    IdleCpu(IdleCpuSpec),
+}
+
+/// Produce throughput and latency at acks=all on topics of each replication factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterProduceSpec {
+    pub(crate) replication_factors: Vec<i32>,
+    /// Its `acks` is `All`.
+    pub(crate) throughput: ThroughputSpec,
+    /// Its `acks` is `All`.
+    pub(crate) latency: LatencySpec,
+}
+
+/// Time without an acknowledged produce after a partition leader goes away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailoverSpec {
+    pub(crate) record_bytes: usize,
+    /// Records acknowledged before the leader is stopped (the producer is warm).
+    pub(crate) acks_before: u64,
+    /// Bound on each wait: the producer warming up, a record acknowledged after the event,
+    /// the stopped node's return.
+    pub(crate) phase_timeout: Duration,
+}
+
+/// A single-partition topic on nodes 1 and 2 gets node 3 as a new replica; the time node 3
+/// takes to hold every byte of the leader's log, once freely and once with
+/// `throttle_bytes_per_s` set as `kafka-reassign-partitions --throttle` sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReassignmentSpec {
+    /// Record value bytes produced into each topic before it is reassigned.
+    pub(crate) data_bytes: u64,
+    pub(crate) record_bytes: usize,
+    pub(crate) throttle_bytes_per_s: u64,
+    /// Bound on producing and on each catch-up.
+    pub(crate) phase_timeout: Duration,
+}
+
+/// Topics created at a replication factor, a settle period, then every node's CPU time
+/// over `window`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdleCpuSpec {
+    pub(crate) topics: u32,
+    pub(crate) partitions_per_topic: i32,
+    pub(crate) replication_factor: i32,
+    pub(crate) settle: Duration,
+    pub(crate) window: Duration,
+}
+
+impl IdleCpuSpec {
+    pub(crate) fn partitions_total(&self) -> u64 {
+        u64::from(self.topics) * self.partitions_per_topic.unsigned_abs() as u64
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Scenario {
     Throughput(ThroughputSpec),
@@ -163,6 +231,7 @@ pub(crate) enum Scenario {
     Idempotence(IdempotenceSpec),
     MetricsScrape(MetricsScrapeSpec),
     Transactions(TransactionsSpec),
+    Cluster(ClusterSpec),
 }
 
 impl Scenario {
@@ -171,7 +240,10 @@ impl Scenario {
     pub(crate) fn needs_ironlog_process(&self) -> bool {
         matches!(
             self,
-            Scenario::PartitionScale(_) | Scenario::Compaction(_) | Scenario::MetricsScrape(_)
+            Scenario::PartitionScale(_)
+                | Scenario::Compaction(_)
+                | Scenario::MetricsScrape(_)
+                | Scenario::Cluster(_)
         )
     }
 
@@ -231,6 +303,23 @@ impl Scenario {
             Scenario::Transactions(s) => format!(
                 "transactions of {} records, {} transactions",
                 s.records_per_transaction, s.transactions
+            ),
+            Scenario::Cluster(ClusterSpec::Produce(s)) => format!(
+                "3-node cluster: acks=all produce and latency at replication factors {:?}",
+                s.replication_factors
+            ),
+            Scenario::Cluster(ClusterSpec::Failover(_)) => {
+                "3-node cluster: leader failover after SIGKILL and after SIGTERM".to_string()
+            }
+            Scenario::Cluster(ClusterSpec::Reassignment(s)) => format!(
+                "3-node cluster: reassignment catch-up of {} MB, free and throttled to {} MB/s",
+                s.data_bytes / 1_000_000,
+                s.throttle_bytes_per_s as f64 / 1e6
+            ),
+            Scenario::Cluster(ClusterSpec::IdleCpu(s)) => format!(
+                "3-node cluster: idle CPU with {} partitions at replication factor {}",
+                s.partitions_total(),
+                s.replication_factor
             ),
         }
     }
@@ -394,9 +483,58 @@ pub(crate) fn plan(args: &Args) -> Vec<Scenario> {
                     duration_max: send_duration_max,
                 }))
             }
+            ScenarioKind::Cluster => scenarios.extend(cluster_plan(args, send_duration_max)),
         }
     }
     scenarios
+}
+
+/// The cluster rows: produce at RF 1 and 3, failover, reassignment, idle CPU.
+fn cluster_plan(args: &Args, send_duration_max: Duration) -> Vec<Scenario> {
+    let quick = args.quick;
+    let throughput = ThroughputSpec {
+        record_bytes: 1024,
+        partitions: 8,
+        acks: Acks::All,
+        record_count: args
+            .records
+            .unwrap_or_else(|| record_count_default(1024, quick)),
+        send_duration_max,
+    };
+    let latency = LatencySpec {
+        record_bytes: 1024,
+        rate_per_s: CLUSTER_LATENCY_RATE_PER_S,
+        acks: Acks::All,
+        warmup: Duration::from_secs(if quick { 1 } else { 3 }),
+        measure: send_duration_max.min(Duration::from_secs(if quick { 5 } else { 20 })),
+    };
+    let phase_timeout = Duration::from_secs(120);
+    vec![
+        Scenario::Cluster(ClusterSpec::Produce(ClusterProduceSpec {
+            replication_factors: vec![1, 3],
+            throughput,
+            latency,
+        })),
+        Scenario::Cluster(ClusterSpec::Failover(FailoverSpec {
+            record_bytes: 1024,
+            acks_before: 20,
+            phase_timeout,
+        })),
+        Scenario::Cluster(ClusterSpec::Reassignment(ReassignmentSpec {
+            // The throttle's burst (10 s of its rate), then about 10 s at the rate.
+            data_bytes: if quick { 40_000_000 } else { 100_000_000 },
+            record_bytes: 1024,
+            throttle_bytes_per_s: if quick { 2_000_000 } else { 5_000_000 },
+            phase_timeout,
+        })),
+        Scenario::Cluster(ClusterSpec::IdleCpu(IdleCpuSpec {
+            topics: 10,
+            partitions_per_topic: 100,
+            replication_factor: 3,
+            settle: Duration::from_secs(if quick { 2 } else { 10 }),
+            window: Duration::from_secs(if quick { 10 } else { 30 }),
+        })),
+    ]
 }
 
 #[cfg(test)]
@@ -417,8 +555,9 @@ mod tests {
         let scenarios = plan_for(&[]);
         assert_eq!(
             scenarios.len(),
-            1 + 8 + 1 + 6 + 2,
-            "idle + 2x2x2 throughput + latency + one of each newer scenario + two partition scales"
+            1 + 8 + 1 + 6 + 2 + 4,
+            "idle + 2x2x2 throughput + latency + one of each newer scenario + two partition \
+             scales + four cluster rows"
         );
         assert!(
             matches!(scenarios[0], Scenario::IdlePartitions(ref s) if s.partitions_total() == 1_000),
@@ -523,6 +662,38 @@ mod tests {
             vec![(1_000, 20_000), (5_000, 20_000)],
             "--quick is ten times smaller"
         );
+    }
+
+    #[test]
+    fn cluster_rows_are_rf_1_and_3_failover_reassignment_and_1000_idle_partitions() {
+        let scenarios = plan_for(&["--spawn", "--only", "cluster"]);
+        let [Scenario::Cluster(ClusterSpec::Produce(p)), Scenario::Cluster(ClusterSpec::Failover(_)), Scenario::Cluster(ClusterSpec::Reassignment(r)), Scenario::Cluster(ClusterSpec::IdleCpu(i))] =
+            scenarios.as_slice()
+        else {
+            panic!("expected produce, failover, reassignment, idle CPU; got {scenarios:?}");
+        };
+        assert_eq!(p.replication_factors, vec![1, 3]);
+        assert_eq!(
+            (p.throughput.acks, p.latency.acks),
+            (Acks::All, Acks::All),
+            "the cluster produce rows are acks=all"
+        );
+        assert!(
+            r.data_bytes
+                >= crate::cluster::throttle_burst_bytes(r.throttle_bytes_per_s)
+                    + 5 * r.throttle_bytes_per_s,
+            "the throttled copy must outlast the burst a fresh quota allows by seconds"
+        );
+        assert_eq!((i.partitions_total(), i.replication_factor), (1_000, 3));
+        assert!(
+            scenarios.iter().all(Scenario::needs_ironlog_process),
+            "cluster rows start Ironlog nodes of their own: not run against a peer"
+        );
+        let quick = plan_for(&["--spawn", "--only", "cluster", "--quick"]);
+        let Some(Scenario::Cluster(ClusterSpec::IdleCpu(q))) = quick.last() else {
+            panic!("the idle CPU row comes last, got {quick:?}");
+        };
+        assert!(q.window < i.window, "--quick shortens the idle window");
     }
 
     #[test]
