@@ -288,6 +288,8 @@ pub struct ControllerContext {
     /// (an operator running outside the Kubernetes cluster, tests).
     pub bootstrap_override: Option<String>,
     pub backoff: Backoff,
+    /// Each KafkaCluster's last look at its partition sizes, for their bytes-in.
+    pub bytes_in: crate::balance::bytes_in::BytesInObserver,
 }
 
 impl ControllerContext {
@@ -302,6 +304,7 @@ impl ControllerContext {
             bootstrap_override,
             metrics,
             backoff: Backoff::default(),
+            bytes_in: Default::default(),
         })
     }
 

@@ -16,6 +16,8 @@
 //! | `ironlog_operator_cluster_brokers_registered` | `namespace`, `cluster`: the brokers the cluster lists as serving |
 //! | `ironlog_operator_cluster_under_replicated_partitions` | `namespace`, `cluster` |
 //! | `ironlog_operator_cluster_offline_partitions` | `namespace`, `cluster` |
+//! | `ironlog_operator_cluster_balance_moves_remaining` | `namespace`, `cluster`: `status.balance.movesRemaining` |
+//! | `ironlog_operator_cluster_balance_bytes_remaining` | `namespace`, `cluster`: `status.balance.bytesRemaining` |
 //!
 //! The charts' operator dashboard and alert rules (`charts/ironlog-operator`) use these names;
 //! `operator/tests/observability.rs` checks each one they name is here.
@@ -53,6 +55,7 @@ pub struct Metrics {
     under_replicated: IntGaugeVec,
     offline: IntGaugeVec,
     balance_moves_remaining: IntGaugeVec,
+    balance_bytes_remaining: IntGaugeVec,
     observers: std::sync::Mutex<Vec<Observer>>,
 }
 
@@ -126,8 +129,13 @@ impl Metrics {
             "ironlog_operator_cluster_balance_moves_remaining",
             "Partition moves the balancer has in flight or next, as its status reports them.",
         )?;
+        let balance_bytes_remaining = cluster_gauge(
+            "ironlog_operator_cluster_balance_bytes_remaining",
+            "Bytes the balancer's moves in flight and next still copy, as its status reports them.",
+        )?;
         registry.register(Box::new(offline.clone()))?;
         registry.register(Box::new(balance_moves_remaining.clone()))?;
+        registry.register(Box::new(balance_bytes_remaining.clone()))?;
         Ok(Arc::new(Metrics {
             registry,
             reconciliations,
@@ -140,6 +148,7 @@ impl Metrics {
             under_replicated,
             offline,
             balance_moves_remaining,
+            balance_bytes_remaining,
             observers: std::sync::Mutex::new(Vec::new()),
         }))
     }
@@ -191,11 +200,16 @@ impl Metrics {
                         metrics.brokers.with_label_values(&labels).set(total);
                     }
                 }
-                let remaining = status.balance.as_ref().map_or(0, |b| b.moves_remaining);
+                let labels = [namespace.as_str(), name.as_str()];
+                let balance = status.balance.as_ref();
                 metrics
                     .balance_moves_remaining
-                    .with_label_values(&[namespace.as_str(), name.as_str()])
-                    .set(remaining);
+                    .with_label_values(&labels)
+                    .set(balance.map_or(0, |b| b.moves_remaining));
+                metrics
+                    .balance_bytes_remaining
+                    .with_label_values(&labels)
+                    .set(balance.and_then(|b| b.bytes_remaining).unwrap_or(0));
             }
         }));
     }
@@ -250,6 +264,7 @@ impl Metrics {
         self.brokers.reset();
         self.brokers_ready.reset();
         self.balance_moves_remaining.reset();
+        self.balance_bytes_remaining.reset();
         for observer in observers.iter() {
             observer(self);
         }
@@ -380,6 +395,23 @@ mod tests {
             ),
             "no balance gauge for a cluster that is not balancing:\n{text}"
         );
+        let mut moving = cluster("a", "3/3", false);
+        if let Some(status) = moving.status.as_mut() {
+            status.balance = Some(crate::crd::kafka_cluster::BalanceStatus {
+                state: crate::crd::kafka_cluster::BalanceState::Moving,
+                moves_remaining: 7,
+                bytes_remaining: Some(123_456),
+                ..Default::default()
+            });
+        }
+        writer.apply_watcher_event(&watcher::Event::Apply(moving));
+        let text = metrics.render();
+        for line in [
+            r#"ironlog_operator_cluster_balance_moves_remaining{cluster="a",namespace="kafka"} 7"#,
+            r#"ironlog_operator_cluster_balance_bytes_remaining{cluster="a",namespace="kafka"} 123456"#,
+        ] {
+            assert!(text.contains(line), "no line {line} in:\n{text}");
+        }
     }
 
     #[test]

@@ -9,7 +9,13 @@
 //! keeps three replicas. Broker 4's volume claim is kept (`storage.deleteClaim` defaults to
 //! false: the StatefulSet's claim retention policy is `Retain`); scaled up again with
 //! `deleteClaim: true` and down once more, the claim goes with the pod (`Delete`, which
-//! the controller manager's StatefulSet controller carries out). Scaling on to two brokers, fewer than the topic's
+//! the controller manager's StatefulSet controller carries out). Before that, a scale-in
+//! whose record of the broker that left is lost (broker 4 back on its kept claim, empty with
+//! balancing disabled; the cluster paused while its pool and StatefulSet go to three by
+//! hand, so no `status.unregisteringBrokers` is written) still ends with broker 4
+//! unregistered (`StaleBrokerUnregistered`): registered, in no pool, without a pod, holding
+//! nothing.
+//! Scaling on to two brokers, fewer than the topic's
 //! replication factor, is refused: the `ScaleIn` condition says why and nothing shrinks.
 
 mod common;
@@ -23,7 +29,7 @@ use ironlog_testkit::control_plane::ControlPlaneSpec;
 use ironlog_testkit::node_agent::NodeAgent;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 
 use common::cluster::{broker_agent, FailureLogs, Operator};
 use common::scaled::{Scaled, READY_TIMEOUT, ZONES};
@@ -71,6 +77,17 @@ async fn claim_retention(client: &kube::Client, ns: &str) -> Option<(String, Str
 fn manifest(brokers: i32, delete_claim: bool) -> serde_json::Value {
     let mut manifest = SCALED.cluster_manifest(brokers);
     manifest["spec"]["nodePools"][1]["storage"]["deleteClaim"] = serde_json::json!(delete_claim);
+    manifest
+}
+
+/// [`manifest`] with the claims kept and balancing disabled, paused (the
+/// `ironlog.dev/paused` annotation) or not.
+fn manifest_unbalanced(brokers: i32, paused: bool) -> serde_json::Value {
+    let mut manifest = manifest(brokers, false);
+    manifest["spec"]["balancing"] = serde_json::json!({"mode": "disabled"});
+    if paused {
+        manifest["metadata"]["annotations"] = serde_json::json!({"ironlog.dev/paused": "true"});
+    }
     manifest
 }
 
@@ -236,6 +253,73 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
         "{} acknowledged record(s) lost in the scale-in, e.g. {:?}",
         missing.len(),
         missing.iter().take(5).collect::<Vec<_>>()
+    );
+
+    // a scale-in whose record of the leaving broker is lost: broker 4 comes back (empty,
+    // nothing balances onto it), then goes while the operator looks away
+    common::apply(&client, &ns, &manifest_unbalanced(4, false))
+        .await
+        .expect("the scale-out without balancing is accepted");
+    SCALED
+        .ready(
+            &clusters,
+            "the cluster is Ready with four brokers, unbalanced",
+        )
+        .await;
+    common::apply(&client, &ns, &manifest_unbalanced(4, true))
+        .await
+        .expect("the pause is accepted");
+    wait_until(READY_TIMEOUT, "the cluster's reconciles pause", || async {
+        let cluster = clusters.get(CLUSTER).await.ok()?;
+        let (paused, _) = common::scaled::condition(&cluster, "Paused")?;
+        (paused == "True").then_some(())
+    })
+    .await;
+    common::apply(&client, &ns, &manifest_unbalanced(3, true))
+        .await
+        .expect("the paused scale-in is accepted");
+    let stateful_sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    stateful_sets
+        .patch(
+            &format!("{CLUSTER}-brokers"),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .expect("the StatefulSet is scaled by hand");
+    wait_until(SCALE_IN_TIMEOUT, "broker 4's pod is gone", || async {
+        pods.get_opt(&leaving_pod)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let pending = clusters
+        .get(CLUSTER)
+        .await
+        .expect("the cluster")
+        .status
+        .map(|s| s.unregistering_brokers)
+        .unwrap_or_default();
+    assert!(
+        pending.is_empty(),
+        "nothing recorded broker 4 as leaving, by design of this step: {pending:?}"
+    );
+    common::apply(&client, &ns, &manifest_unbalanced(3, false))
+        .await
+        .expect("the end of the pause is accepted");
+    let registered = registered_brokers(&agent, &bootstrap);
+    assert_eq!(
+        registered,
+        BTreeSet::from([1, 2, 3]),
+        "broker 4, in no pool, without a pod and empty, is unregistered though nothing \
+         recorded it"
+    );
+    let stale = common::event(&client, &ns, CLUSTER, "StaleBrokerUnregistered").await;
+    assert!(
+        stale.contains(&format!("brokers {LEAVING_BROKER} unregistered")),
+        "the StaleBrokerUnregistered Event names the broker: {stale}"
     );
 
     // deleteClaim true: the pool grows back (broker 4 on its kept claim), then shrinks

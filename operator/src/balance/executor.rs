@@ -13,11 +13,15 @@
 //!
 //! The outcome goes into `status.balance`, the `Balancing` condition and an Event per step;
 //! errors from the brokers are reported there and retried at the next reconcile, never
-//! failing the rest of the reconcile.
+//! failing the rest of the reconcile. Progress: the moves and bytes remaining (the step in
+//! flight and the next one, from the partitions' sizes), the bytes the finished steps
+//! copied, and an ETA at the rate observed since the balance began ([`eta_seconds`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 
 use crate::crd::conditions;
@@ -146,6 +150,35 @@ pub fn state_after_plan(plan: &Plan) -> (BalanceState, String) {
     (BalanceState::Blocked, message)
 }
 
+/// Seconds until `bytes_remaining` are copied at the rate `bytes_done` over `elapsed`
+/// shows (the balance's average so far); `None` before any byte was copied, as no rate is
+/// known yet. Nothing left: 0.
+pub fn eta_seconds(bytes_done: i64, bytes_remaining: i64, elapsed: Duration) -> Option<i64> {
+    if bytes_remaining <= 0 {
+        return Some(0);
+    }
+    let done = u128::try_from(bytes_done).ok().filter(|&d| d > 0)?;
+    let elapsed_ms = elapsed.as_millis();
+    if elapsed_ms == 0 {
+        return None;
+    }
+    let remaining = u128::try_from(bytes_remaining).ok()?;
+    // remaining / (done / elapsed), rounded up to whole seconds
+    let eta_ms = remaining.saturating_mul(elapsed_ms).div_ceil(done);
+    Some(i64::try_from(eta_ms.div_ceil(1000)).unwrap_or(i64::MAX))
+}
+
+/// `balance`'s ETA as of `now`: only while moving, with a start and bytes remaining.
+fn eta_now(balance: &BalanceStatus, now: Timestamp) -> Option<i64> {
+    if balance.state != BalanceState::Moving {
+        return None;
+    }
+    let started = balance.started_at.as_ref()?;
+    let remaining = balance.bytes_remaining?;
+    let elapsed = Duration::try_from(now.duration_since(started.0)).unwrap_or_default();
+    eta_seconds(balance.bytes_done, remaining, elapsed)
+}
+
 /// The plan limits of `spec`.
 pub fn plan_options(spec: &BalancingSpec) -> PlanOptions {
     PlanOptions {
@@ -195,6 +228,7 @@ pub async fn step(
             Some(REQUEUE_BLOCKED)
         }
     };
+    balance.eta_seconds = eta_now(&balance, Timestamp::now());
     balance.draining_brokers = drain.iter().copied().collect();
     if !drain.is_empty() {
         // the pool shrinks at the next reconcile that finds them empty: look again soon
@@ -276,15 +310,21 @@ async fn run_step(
     if !nodes_ready {
         return Ok(None);
     }
-    let model = admin
+    let mut model = admin
         .cluster_model(drain)
         .await
         .map_err(|e| format!("reading the cluster model: {e}"))?;
+    context.bytes_in.observe(
+        &crate::controller::key(cluster),
+        &mut model,
+        std::time::Instant::now(),
+    );
     let Some(why) = trigger(spec, running, &model) else {
         if balance.state != BalanceState::Idle {
             balance.state = BalanceState::Idle;
             balance.moves_remaining = 0;
             balance.bytes_to_move = None;
+            balance.bytes_remaining = None;
             balance.message = Some(if spec.mode == BalancingMode::Disabled {
                 "balancing is disabled".to_string()
             } else {
@@ -302,6 +342,7 @@ async fn run_step(
             balance.state = state;
             balance.moves_remaining = 0;
             balance.bytes_to_move = None;
+            balance.bytes_remaining = None;
             balance.message = Some(message.clone());
             if state == BalanceState::Idle {
                 if was == BalanceState::Moving {
@@ -325,6 +366,8 @@ async fn run_step(
     }
     if !running {
         balance.moves_done = 0;
+        balance.bytes_done = 0;
+        balance.started_at = Some(Time(Timestamp::now()));
     }
     let brokers = throttled_brokers(&step.moves);
     let topics = throttled_replicas(&step.moves);
@@ -371,6 +414,7 @@ async fn run_step(
     balance.moves_remaining = balance.moves_in_flight
         + i64::try_from(next.moves.len() + next.leader_changes.len()).unwrap_or(i64::MAX);
     balance.bytes_to_move = i64::try_from(step.bytes()).ok();
+    balance.bytes_remaining = i64::try_from(step.bytes().saturating_add(next.bytes())).ok();
     let mut note = format!(
         "{message}, replication throttled at {rate} bytes/s on broker(s) {}: {why}",
         brokers
@@ -439,6 +483,11 @@ async fn finish_step(admin: &KafkaAdmin, balance: &mut BalanceStatus) -> Result<
     }
     balance.moves_done += balance.moves_in_flight;
     balance.moves_in_flight = 0;
+    let copied = balance.bytes_to_move.take().unwrap_or(0);
+    balance.bytes_done = balance.bytes_done.saturating_add(copied);
+    balance.bytes_remaining = balance
+        .bytes_remaining
+        .map(|r| r.saturating_sub(copied).max(0));
     Ok(())
 }
 
@@ -632,5 +681,46 @@ mod tests {
         assert!(!moves_in_flight(&status));
         status.balance = Some(BalanceStatus::default());
         assert!(!moves_in_flight(&status));
+    }
+
+    #[test]
+    fn the_eta_is_the_bytes_remaining_at_the_rate_observed_so_far() {
+        // 1000 bytes in 10 s: 100 bytes/s, 2500 bytes left take 25 s
+        assert_eq!(eta_seconds(1000, 2500, Duration::from_secs(10)), Some(25));
+        // rounded up: 1 byte left at 100 bytes/s is a second, not none
+        assert_eq!(eta_seconds(1000, 1, Duration::from_secs(10)), Some(1));
+        assert_eq!(
+            eta_seconds(0, 2500, Duration::from_secs(10)),
+            None,
+            "no rate before anything was copied"
+        );
+        assert_eq!(eta_seconds(1000, 2500, Duration::ZERO), None);
+        assert_eq!(eta_seconds(0, 0, Duration::ZERO), Some(0), "nothing left");
+        assert_eq!(
+            eta_seconds(1, i64::MAX, Duration::from_secs(u64::MAX / 1000)),
+            Some(i64::MAX),
+            "a huge estimate saturates instead of wrapping"
+        );
+    }
+
+    #[test]
+    fn the_eta_is_told_only_while_moving() {
+        let start = Timestamp::from_second(1_000_000).expect("a timestamp");
+        let later = Timestamp::from_second(1_000_010).expect("a timestamp");
+        let mut balance = BalanceStatus {
+            state: BalanceState::Moving,
+            bytes_done: 1000,
+            bytes_remaining: Some(500),
+            started_at: Some(Time(start)),
+            ..BalanceStatus::default()
+        };
+        assert_eq!(eta_now(&balance, later), Some(5));
+        // a clock that went back gives no rate rather than a wrong one
+        assert_eq!(eta_now(&balance, start), None);
+        balance.state = BalanceState::Blocked;
+        assert_eq!(eta_now(&balance, later), None);
+        balance.state = BalanceState::Moving;
+        balance.started_at = None;
+        assert_eq!(eta_now(&balance, later), None);
     }
 }

@@ -10,7 +10,8 @@
 //! 1. **must-moves**: every replica on a broker that is not eligible (being drained, or not
 //!    registered) and every replica that shares a rack with an earlier replica of its
 //!    partition while another rack is free goes to the eligible broker with the fewest
-//!    replicas (then the least disk use, then the lowest id) that keeps the rules below;
+//!    replicas (then the least disk use, then the least bytes-in, then the lowest id) that
+//!    keeps the rules below;
 //! 2. **replica counts**: while some broker holds two or more replicas more than another, one
 //!    replica moves from the busiest broker to the emptiest one that can take it; of the
 //!    candidates, one the busiest broker leads if it leads two or more than the target (a
@@ -19,7 +20,9 @@
 //!    first: each topic spreads over the brokers, not only the totals — a new broker gets
 //!    its share of a busy topic, not only of `__consumer_offsets`), and then the one whose
 //!    size is closest to half the two brokers' disk-use gap (so disk use evens out with the
-//!    counts; the smallest when the target already holds more);
+//!    counts; the smallest when the target already holds more), and then the one whose
+//!    bytes-in is closest to half the two brokers' bytes-in gap (every replica takes its
+//!    partition's produce traffic, the leader's from clients and the followers' by fetching);
 //! 3. **preferred leaders**, once the replica moves fit under the cap: while some broker leads two or more partitions more than
 //!    another, a partition led by the busiest broker gets a replica on the other broker as
 //!    its preferred leader (an in-sync one, unless the partition moves anyway); of the
@@ -258,6 +261,8 @@ struct Planner<'a> {
     disk: BTreeMap<BrokerId, u64>,
     leaders: BTreeMap<BrokerId, usize>,
     leader_bytes_in: BTreeMap<BrokerId, u64>,
+    /// Eligible brokers' bytes-in over all the replicas they hold, as planned so far.
+    replica_bytes_in: BTreeMap<BrokerId, u64>,
     /// Per eligible broker, the partitions (indexes) it holds as planned.
     hosted: BTreeMap<BrokerId, BTreeSet<usize>>,
     /// Per eligible broker, the partitions (indexes) it is the preferred leader of.
@@ -299,6 +304,7 @@ impl<'a> Planner<'a> {
         let mut leaders = replicas.clone();
         let mut leader_bytes_in: BTreeMap<BrokerId, u64> =
             eligible.iter().map(|&b| (b, 0)).collect();
+        let mut replica_bytes_in = leader_bytes_in.clone();
         let mut hosted: BTreeMap<BrokerId, BTreeSet<usize>> =
             eligible.iter().map(|&b| (b, BTreeSet::new())).collect();
         let mut led = hosted.clone();
@@ -327,6 +333,9 @@ impl<'a> Planner<'a> {
                     *n += 1;
                     hosted.entry(*b).or_default().insert(i);
                 }
+                if let Some(n) = replica_bytes_in.get_mut(b) {
+                    *n = n.saturating_add(p.bytes_in_per_sec.unwrap_or(0));
+                }
             }
             if let Some(first) = p.replicas.first() {
                 if let Some(n) = leaders.get_mut(first) {
@@ -354,6 +363,7 @@ impl<'a> Planner<'a> {
             disk,
             leaders,
             leader_bytes_in,
+            replica_bytes_in,
             hosted,
             led,
             pair_candidates: BTreeMap::new(),
@@ -424,6 +434,11 @@ impl<'a> Planner<'a> {
         }
         *self.replicas.entry(to).or_default() += 1;
         *self.disk.entry(to).or_default() += size;
+        if let Some(n) = self.replica_bytes_in.get_mut(&from) {
+            *n = n.saturating_sub(bytes_in);
+        }
+        let to_bytes_in = self.replica_bytes_in.entry(to).or_default();
+        *to_bytes_in = to_bytes_in.saturating_add(bytes_in);
         self.hosted.entry(to).or_default().insert(i);
         if position == 0 {
             self.hand_over_leadership(i, from, to);
@@ -442,10 +457,10 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The eligible brokers by (replicas, disk, id), emptiest first.
+    /// The eligible brokers by (replicas, disk, bytes-in, id), emptiest first.
     fn by_load(&self) -> Vec<BrokerId> {
         let mut brokers: Vec<BrokerId> = self.eligible.iter().copied().collect();
-        brokers.sort_by_key(|b| (self.replicas[b], self.disk[b], *b));
+        brokers.sort_by_key(|b| (self.replicas[b], self.disk[b], self.replica_bytes_in[b], *b));
         brokers
     }
 
@@ -565,9 +580,11 @@ impl<'a> Planner<'a> {
     /// Of the partitions on `from` that may move to `to`: a leader's or a follower's as the
     /// leader counts ask, then one of the topic `from` holds the most replicas more of than
     /// `to` (two or more), then the one whose size is closest to half the brokers' disk-use
-    /// gap.
+    /// gap, then the one whose bytes-in is closest to half their bytes-in gap.
     fn replica_to_move(&mut self, from: BrokerId, to: BrokerId) -> Option<usize> {
         let gap_half = self.disk[&from].saturating_sub(self.disk[&to]) / 2;
+        let bytes_in_gap_half =
+            self.replica_bytes_in[&from].saturating_sub(self.replica_bytes_in[&to]) / 2;
         // a leader's replica when `from` leads more than `to`, a follower's otherwise, so the
         // move does not unsettle the leader counts
         let move_leader = self.leaders[&from] > self.leaders[&to] + 1;
@@ -598,6 +615,10 @@ impl<'a> Planner<'a> {
                 leads != move_leader,
                 std::cmp::Reverse(if topic_gap >= 2 { topic_gap } else { 0 }),
                 self.partitions[i].size_bytes.abs_diff(gap_half),
+                self.partitions[i]
+                    .bytes_in_per_sec
+                    .unwrap_or(0)
+                    .abs_diff(bytes_in_gap_half),
                 i,
             )
         });
@@ -948,6 +969,25 @@ mod tests {
             "the new broker holds {} of __consumer_offsets' 150 replicas",
             on_new("__consumer_offsets")
         );
+    }
+
+    #[test]
+    fn between_equal_partitions_the_busy_ones_spread() {
+        // four partitions of the same size on broker 0, two of them busy: broker 1 gets
+        // two, one busy and one quiet, not the first two
+        let busy = |n: i32, bytes_in: u64| PartitionModel {
+            bytes_in_per_sec: Some(bytes_in),
+            ..partition(n, &[0], 1)
+        };
+        let model = ClusterModel {
+            brokers: (0..2).map(|b| broker(b, "")).collect(),
+            partitions: vec![busy(0, 1000), busy(1, 1000), busy(2, 0), busy(3, 0)],
+            drain: BTreeSet::new(),
+        };
+        let plan = plan(&model, PlanOptions::default());
+        let mut moved: Vec<i32> = plan.moves.iter().map(|m| m.partition.partition).collect();
+        moved.sort_unstable();
+        assert_eq!(moved, vec![0, 2], "{plan:?}");
     }
 
     #[test]

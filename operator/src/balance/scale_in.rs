@@ -253,6 +253,9 @@ pub struct Sizes {
     pub drain: BTreeSet<BrokerId>,
     /// When to look again: brokers that left are still to be unregistered.
     pub requeue: Option<Duration>,
+    /// No pool is shrinking and no broker that left is pending: what `balance::stale`
+    /// looks at.
+    pub settled: bool,
 }
 
 /// How soon to look again while a leaving broker's pod is still terminating.
@@ -313,6 +316,7 @@ pub async fn sizes(
             valid,
             drain: BTreeSet::new(),
             requeue,
+            settled: false,
         });
     }
     if shrinking.is_empty() {
@@ -332,6 +336,7 @@ pub async fn sizes(
             valid,
             drain: BTreeSet::new(),
             requeue: None,
+            settled: true,
         });
     }
     let leaving = leaving(&shrinking);
@@ -388,17 +393,20 @@ pub async fn sizes(
                 valid,
                 drain: BTreeSet::new(),
                 requeue: Some(UNREGISTER_POLL),
+                settled: false,
             })
         }
         Some(Decision::Drain { .. }) => Ok(Sizes {
             valid: held_valid(cluster, &shrinking)?,
             drain: leaving,
             requeue: None,
+            settled: false,
         }),
         Some(Decision::Refused { .. }) | None => Ok(Sizes {
             valid: held_valid(cluster, &shrinking)?,
             drain: BTreeSet::new(),
             requeue: None,
+            settled: false,
         }),
     }
 }

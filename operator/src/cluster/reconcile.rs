@@ -11,7 +11,9 @@
 //!    (a removed pool's StatefulSet);
 //! 6. [`observe`] + [`write_status`] — ready nodes from the StatefulSets, `Ready` /
 //!    `Progressing` / `Degraded`, `observedGeneration`, the bootstrap address; once a node
-//!    is ready, the brokers' own view (`health`) feeds the cluster gauges;
+//!    is ready, the brokers' own view (`health`) feeds the cluster gauges, and, with no
+//!    scale-in under way, registered brokers that no pool has, without a pod and holding nothing (a scale-in's
+//!    record of them lost), are unregistered (`balance::stale`);
 //! 7. day 2 (`roll`): the spec's cluster-wide dynamic broker configs applied without a
 //!    restart, then one step of a rolling restart of the pods whose template changed (or
 //!    that are annotated for one), reported in `status.roll` and the `Rolling` condition;
@@ -181,6 +183,9 @@ async fn reconcile_cluster(
         context
             .metrics
             .forget_cluster(&namespace, &cluster.name_any());
+        context
+            .bytes_in
+            .forget(&crate::controller::key(cluster.as_ref()));
         return Ok(Action::await_change());
     }
     let generation = cluster.meta().generation;
@@ -242,6 +247,7 @@ async fn reconcile_cluster(
     let sizes = crate::balance::scale_in::sizes(context, &cluster, valid, &mut status).await?;
     let valid = sizes.valid;
     let scale_in_requeue = sizes.requeue;
+    let scale_in_settled = sizes.settled;
     let desired = build(&valid);
     let mut operator_tls = None;
     let applied = match super::tls::ensure(client, &valid).await {
@@ -381,6 +387,10 @@ async fn reconcile_cluster(
     // brokers that left the cluster are still to be unregistered
     if let Some(scale_in) = scale_in_requeue {
         requeue = requeue.min(scale_in);
+    }
+    // a scale-in whose record of the brokers that left was lost: unregister them anyway
+    if let Some(endpoint) = reachable.as_ref().filter(|_| scale_in_settled) {
+        crate::balance::stale::unregister_stale(context, &cluster, &valid, endpoint, &status).await;
     }
     if let Some(bootstrap) = reachable.as_ref() {
         if !apply_dynamic_config(context, &cluster, &valid, bootstrap, &mut status).await {

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -459,6 +460,21 @@ pub struct BalanceStatus {
     /// The bytes the moves in flight copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_to_move: Option<i64>,
+    /// The bytes left to copy: the moves in flight and those the next step would make,
+    /// from the partitions' sizes (DescribeLogDirs). Absent while idle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_remaining: Option<i64>,
+    /// The bytes the finished steps of this balance copied.
+    #[serde(default)]
+    pub bytes_done: i64,
+    /// When this balance began (its first step was submitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// Seconds until `bytesRemaining` are copied at the rate observed since `startedAt`
+    /// (`bytesDone` over the time since then). An estimate: absent until a step has
+    /// finished, and while idle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<i64>,
     /// What the balancer did last, or what blocks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -110,6 +110,7 @@ impl KafkaAdmin {
                     leader: (p.leader_id.0 >= 0).then_some(p.leader_id.0),
                     isr: p.isr_nodes.iter().map(|b| b.0).collect(),
                     min_isr: topic_min_isr,
+                    // one look cannot tell: `balance::bytes_in` compares two
                     bytes_in_per_sec: None,
                 });
             }
