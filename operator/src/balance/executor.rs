@@ -513,35 +513,14 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::{BrokerModel, PartitionModel, TopicPartition};
 
+    /// Brokers 0..`brokers`, one partition of topic `t` per entry of `replicas`.
     fn model(brokers: usize, replicas: &[&[BrokerId]]) -> ClusterModel {
-        ClusterModel {
-            brokers: (0..brokers)
-                .map(|id| BrokerModel {
-                    id: BrokerId::try_from(id).unwrap_or_default(),
-                    rack: None,
-                    disk_bytes: 0,
-                })
-                .collect(),
-            partitions: replicas
-                .iter()
-                .enumerate()
-                .map(|(i, r)| PartitionModel {
-                    partition: TopicPartition {
-                        topic: "t".to_string(),
-                        partition: i32::try_from(i).unwrap_or_default(),
-                    },
-                    replicas: r.to_vec(),
-                    leader: r.first().copied(),
-                    isr: r.to_vec(),
-                    min_isr: 1,
-                    size_bytes: 100,
-                    bytes_in_per_sec: None,
-                })
-                .collect(),
-            drain: BTreeSet::new(),
-        }
+        let ids: Vec<BrokerId> = (0..brokers)
+            .map(|id| BrokerId::try_from(id).unwrap_or_default())
+            .collect();
+        let partitions: Vec<(&str, &[BrokerId])> = replicas.iter().map(|r| ("t", *r)).collect();
+        crate::balance::model::test_cluster(&ids, &partitions)
     }
 
     fn spec(mode: BalancingMode) -> BalancingSpec {

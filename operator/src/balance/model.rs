@@ -180,6 +180,43 @@ impl Balance {
     }
 }
 
+/// A cluster of `brokers` (no racks, empty disks) holding one partition per entry of
+/// `partitions` (its topic and its replicas, the leader first, all in sync; numbered by
+/// position), for the balance modules' unit tests.
+#[cfg(test)]
+pub(crate) fn test_cluster(
+    brokers: &[BrokerId],
+    partitions: &[(&str, &[BrokerId])],
+) -> ClusterModel {
+    ClusterModel {
+        brokers: brokers
+            .iter()
+            .map(|&id| BrokerModel {
+                id,
+                rack: None,
+                disk_bytes: 0,
+            })
+            .collect(),
+        partitions: partitions
+            .iter()
+            .enumerate()
+            .map(|(i, (topic, r))| PartitionModel {
+                partition: TopicPartition {
+                    topic: topic.to_string(),
+                    partition: i32::try_from(i).unwrap_or_default(),
+                },
+                replicas: r.to_vec(),
+                leader: r.first().copied(),
+                isr: r.to_vec(),
+                min_isr: 1,
+                size_bytes: 100,
+                bytes_in_per_sec: None,
+            })
+            .collect(),
+        drain: BTreeSet::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -569,37 +569,7 @@ fn held_valid(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::{BrokerModel, PartitionModel, TopicPartition};
-
-    fn model(brokers: &[BrokerId], replicas: &[(&str, &[BrokerId])]) -> ClusterModel {
-        ClusterModel {
-            brokers: brokers
-                .iter()
-                .map(|&id| BrokerModel {
-                    id,
-                    rack: None,
-                    disk_bytes: 0,
-                })
-                .collect(),
-            partitions: replicas
-                .iter()
-                .enumerate()
-                .map(|(i, (topic, r))| PartitionModel {
-                    partition: TopicPartition {
-                        topic: topic.to_string(),
-                        partition: i32::try_from(i).unwrap_or_default(),
-                    },
-                    replicas: r.to_vec(),
-                    leader: r.first().copied(),
-                    isr: r.to_vec(),
-                    min_isr: 1,
-                    size_bytes: 100,
-                    bytes_in_per_sec: None,
-                })
-                .collect(),
-            drain: BTreeSet::new(),
-        }
-    }
+    use crate::balance::model::test_cluster as model;
 
     fn ids(ids: &[BrokerId]) -> BTreeSet<BrokerId> {
         ids.iter().copied().collect()
