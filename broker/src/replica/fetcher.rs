@@ -17,6 +17,7 @@
 //! requests a second per source broker), and every failure — connection, request, or a
 //! partition's error — waits `replica.fetch.backoff.ms` before that work is retried.
 
+use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -474,7 +475,25 @@ fn fetch_request(
     request
 }
 
+/// What a fetch response asks of one followed partition's log, applied on the blocking pool.
+enum LogWork {
+    /// Append the records (possibly none), then take the leader's high watermark and log
+    /// start.
+    Append {
+        records: Bytes,
+        leader_high_watermark: i64,
+        leader_log_start_offset: i64,
+    },
+    /// The leader says the log diverged after `leader_epoch` ended at `end_offset`.
+    Truncate { leader_epoch: i32, end_offset: i64 },
+}
+
 /// Applies one fetch response; returns the partitions to back off.
+///
+/// Every partition's log work of the response runs in one blocking task, not one each: a
+/// response names every followed partition of the leader (most of them with nothing new),
+/// and a hand-off to the blocking pool per partition made each round — and so every acks=all
+/// produce waiting on it — cost a thread wake-up per partition the follower follows.
 async fn process_response(
     config: &FetcherConfig,
     conn: &Connection,
@@ -483,6 +502,8 @@ async fn process_response(
     response: FetchResponse,
 ) -> Vec<TopicPartition> {
     let mut failed = Vec::new();
+    let mut work: Vec<(TopicPartition, Arc<Partition>, i32, LogWork)> = Vec::new();
+    let mut out_of_range: Vec<(TopicPartition, Fetched)> = Vec::new();
     for topic in response.responses {
         for pd in topic.partitions {
             let found = ready.iter().find(|(tp, f)| {
@@ -491,7 +512,8 @@ async fn process_response(
                         || (!topic.topic_id.is_nil() && f.partition.topic_id == topic.topic_id))
             });
             let Some((tp, fetched)) = found else { continue };
-            // Still followed at the same epoch? (The manager may have moved it meanwhile.)
+            // Still followed at the same epoch? (The manager may have moved it meanwhile;
+            // the log work checks the epoch again under the partition's state lock.)
             let current = lock(state).partitions.get(tp).is_some_and(|f| {
                 Arc::ptr_eq(&f.partition, &fetched.partition)
                     && f.leader_epoch == fetched.leader_epoch
@@ -499,35 +521,83 @@ async fn process_response(
             if !current {
                 continue;
             }
-            let error = ResponseError::try_from_code(pd.error_code);
-            let outcome = match error {
+            match ResponseError::try_from_code(pd.error_code) {
                 None => {
-                    let p = Arc::clone(&fetched.partition);
-                    let epoch = fetched.leader_epoch;
-                    let diverging = (pd.diverging_epoch.epoch >= 0
-                        || pd.diverging_epoch.end_offset >= 0)
-                        .then_some((pd.diverging_epoch.epoch, pd.diverging_epoch.end_offset));
-                    let records = pd.records.unwrap_or_default();
-                    let (leader_hw, leader_start) = (pd.high_watermark, pd.log_start_offset);
-                    tokio::task::spawn_blocking(move || match diverging {
-                        Some((leader_epoch, end_offset)) => {
-                            p.truncate_on_divergence(epoch, leader_epoch, end_offset)
+                    let diverging =
+                        pd.diverging_epoch.epoch >= 0 || pd.diverging_epoch.end_offset >= 0;
+                    let log_work = if diverging {
+                        LogWork::Truncate {
+                            leader_epoch: pd.diverging_epoch.epoch,
+                            end_offset: pd.diverging_epoch.end_offset,
                         }
-                        None => p.append_as_follower(epoch, &records, leader_hw, leader_start),
-                    })
-                    .await
-                    .map_err(|e| format!("append task failed: {e}"))
-                    .and_then(|r| r.map_err(|e| e.to_string()))
+                    } else {
+                        LogWork::Append {
+                            records: pd.records.unwrap_or_default(),
+                            leader_high_watermark: pd.high_watermark,
+                            leader_log_start_offset: pd.log_start_offset,
+                        }
+                    };
+                    work.push((
+                        tp.clone(),
+                        Arc::clone(&fetched.partition),
+                        fetched.leader_epoch,
+                        log_work,
+                    ));
                 }
                 Some(ResponseError::OffsetOutOfRange) => {
-                    handle_out_of_range(config, conn, tp, fetched).await
+                    out_of_range.push((tp.clone(), fetched.clone()));
                 }
-                Some(other) => Err(format!("leader answered {other:?}")),
-            };
-            if let Err(e) = outcome {
-                tracing::debug!(partition = %tp, error = %e, "replica fetch of partition failed; backing off");
-                failed.push(tp.clone());
+                Some(other) => {
+                    tracing::debug!(partition = %tp, error = ?other, "leader answered an error for a replica fetch; backing off");
+                    failed.push(tp.clone());
+                }
             }
+        }
+    }
+    if !work.is_empty() {
+        let applied = tokio::task::spawn_blocking(move || {
+            work.into_iter()
+                .filter_map(|(tp, p, epoch, log_work)| {
+                    let r = match log_work {
+                        LogWork::Append {
+                            records,
+                            leader_high_watermark,
+                            leader_log_start_offset,
+                        } => p.append_as_follower(
+                            epoch,
+                            &records,
+                            leader_high_watermark,
+                            leader_log_start_offset,
+                        ),
+                        LogWork::Truncate {
+                            leader_epoch,
+                            end_offset,
+                        } => p.truncate_on_divergence(epoch, leader_epoch, end_offset),
+                    };
+                    r.err().map(|e| (tp, e.to_string()))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        match applied {
+            Ok(errors) => {
+                for (tp, e) in errors {
+                    tracing::debug!(partition = %tp, error = %e, "replica fetch of partition failed; backing off");
+                    failed.push(tp);
+                }
+            }
+            Err(e) => {
+                // The task panicked or was cancelled: which partitions it reached is unknown,
+                // so all of them back off (their next fetch starts from their log end).
+                tracing::error!(error = %e, "applying a replica fetch response failed");
+                failed.extend(ready.iter().map(|(tp, _)| tp.clone()));
+            }
+        }
+    }
+    for (tp, fetched) in out_of_range {
+        if let Err(e) = handle_out_of_range(config, conn, &tp, &fetched).await {
+            tracing::debug!(partition = %tp, error = %e, "replica fetch of partition failed; backing off");
+            failed.push(tp);
         }
     }
     failed
