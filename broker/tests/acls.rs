@@ -938,37 +938,25 @@ fn confluent_kafka_and_kcat_users_see_what_their_acls_allow() {
     ];
     python_session("acl_session.py", sasl.clone(), args, 120).run(&broker.log_tail());
 
-    let kcat = require_kcat();
+    let alice = [
+        ("security.protocol", "SASL_PLAINTEXT".to_string()),
+        ("sasl.mechanisms", "PLAIN".to_string()),
+        ("sasl.username", "alice".to_string()),
+        ("sasl.password", "alice-secret".to_string()),
+    ];
     let run_kcat = |topic: &str| {
-        std::process::Command::new("timeout")
-            .arg("60")
-            .arg(&kcat)
-            .args(["-b", &sasl])
-            .args([
-                "-X",
-                "security.protocol=SASL_PLAINTEXT",
-                "-X",
-                "sasl.mechanisms=PLAIN",
-            ])
-            .args([
-                "-X",
-                "sasl.username=alice",
-                "-X",
-                "sasl.password=alice-secret",
-            ])
-            .args([
-                "-C",
-                "-t",
-                topic,
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-                "-f",
-                "%s\n",
-            ])
-            .output()
-            .expect("run kcat")
+        let args = [
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%s\n",
+        ];
+        kcat_output(&sasl, &alice, &args, None, 60)
     };
     let read = run_kcat("reports-daily");
     assert!(

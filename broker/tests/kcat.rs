@@ -3,38 +3,18 @@
 //! Without kcat these tests fail, saying how to install it (`./test.sh` does).
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use rdkafka::producer::FutureRecord;
 
 /// Seconds one kcat invocation may take (enforced with coreutils `timeout`).
-const KCAT_TIMEOUT_SECS: &str = "60";
+const KCAT_TIMEOUT_SECS: u32 = 60;
 
-fn kcat(bin: &str, broker: &TestBroker, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new("timeout")
-        .arg(KCAT_TIMEOUT_SECS)
-        .arg(bin)
-        .arg("-b")
-        .arg(broker.bootstrap())
-        .args(["-m", "15"])
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run kcat: {e}"));
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("kcat stdin");
-        pipe.write_all(input).expect("write kcat stdin");
-    }
-    let output = child.wait_with_output().expect("wait for kcat");
+fn kcat(broker: &TestBroker, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let args = [&["-m", "15"], args].concat();
+    let output = kcat_output(broker.bootstrap(), &[], &args, stdin, KCAT_TIMEOUT_SECS);
     assert!(
         output.status.success(),
         "kcat {args:?} failed ({}):\n{}",
@@ -50,10 +30,10 @@ fn stdout(output: &Output) -> String {
 
 #[test]
 fn kcat_lists_brokers_and_topics() {
-    let bin = require_kcat();
+    require_kcat();
     let broker = TestBroker::start();
     let topic = broker.new_topic("kcat-meta", 3);
-    let out = kcat(&bin, &broker, &["-L", "-J"], None);
+    let out = kcat(&broker, &["-L", "-J"], None);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("kcat -L -J printed no JSON ({e}): {}", stdout(&out)));
     let brokers = json["brokers"].as_array().expect("brokers array");
@@ -80,14 +60,13 @@ fn kcat_lists_brokers_and_topics() {
 
 #[test]
 fn kcat_produces_and_consumes_keys_and_headers_to_the_end() {
-    let bin = require_kcat();
+    require_kcat();
     let broker = TestBroker::start();
     let topic = broker.new_topic("kcat-kh", 1);
     let input: String = (0..25)
         .map(|i| format!("key-{i}:value {i} with spaces\n"))
         .collect();
     kcat(
-        &bin,
         &broker,
         &[
             "-P",
@@ -102,7 +81,6 @@ fn kcat_produces_and_consumes_keys_and_headers_to_the_end() {
         Some(input.as_bytes()),
     );
     let out = kcat(
-        &bin,
         &broker,
         &[
             "-C",
@@ -129,7 +107,7 @@ fn kcat_produces_and_consumes_keys_and_headers_to_the_end() {
 
 #[test]
 fn kcat_queries_offsets_by_time() {
-    let bin = require_kcat();
+    require_kcat();
     let broker = TestBroker::start();
     let topic = broker.new_topic("kcat-ts", 1);
     let producer = broker.producer();
@@ -148,7 +126,7 @@ fn kcat_queries_offsets_by_time() {
             .unwrap_or_else(|(e, _)| panic!("record {i} not acknowledged: {e}"));
     }
     let query = format!("{topic}:0:{}", t0 + 12_500);
-    let out = kcat(&bin, &broker, &["-Q", "-t", &query], None);
+    let out = kcat(&broker, &["-Q", "-t", &query], None);
     let text = stdout(&out);
     assert!(
         text.lines().any(|l| l.trim_end().ends_with(" offset 13")),
@@ -156,7 +134,6 @@ fn kcat_queries_offsets_by_time() {
     );
     let from = format!("s@{}", t0 + 12_500);
     let out = kcat(
-        &bin,
         &broker,
         &[
             "-C", "-q", "-t", &topic, "-p", "0", "-o", &from, "-e", "-f", "%o %s\n",

@@ -133,6 +133,12 @@ fn alter_ok(raw: &mut RawClient, entries: Vec<EntryData>) {
     }
 }
 
+/// Sets (`Some`) or removes (`None`) quota `key` of one entity (type, name; `None` the
+/// default); the broker must accept it.
+fn set_quota(raw: &mut RawClient, entity: (&str, Option<&str>), key: &str, value: Option<f64>) {
+    alter_ok(raw, vec![entry(&[entity], &[(key, value)])]);
+}
+
 fn describe(
     raw: &mut RawClient,
     components: &[(&str, i8, Option<&str>)],
@@ -255,12 +261,11 @@ fn a_producer_over_its_byte_rate_quota_is_throttled_to_the_quota() {
     let mut raw = RawClient::connect(broker.bootstrap());
     let topic = topic_name("quota-produce");
     assert_eq!(raw.create_topic(&topic, 1, 1, &[], &[], false).0, 0);
-    alter_ok(
+    set_quota(
         &mut raw,
-        vec![entry(
-            &[("client-id", Some("quota-producer"))],
-            &[("producer_byte_rate", Some(QUOTA_BYTES_PER_S))],
-        )],
+        ("client-id", Some("quota-producer")),
+        "producer_byte_rate",
+        Some(QUOTA_BYTES_PER_S),
     );
 
     let context = QuotaContext::default();
@@ -294,14 +299,7 @@ fn a_producer_over_its_byte_rate_quota_is_throttled_to_the_quota() {
         if first_ack.is_some_and(|t| t.elapsed() >= BURST + MEASURED) {
             break;
         }
-        match producer.send(BaseRecord::<(), [u8]>::to(&topic).payload(&value[..])) {
-            Ok(()) => {}
-            // the queue is full because the broker throttles: wait for room
-            Err((KafkaError::MessageProduction(_), _)) => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Err((e, _)) => panic!("producing failed: {e}"),
-        }
+        try_queue(&producer, &topic, &value);
     }
     assert_eq!(
         context.0.failed.load(Ordering::Relaxed),
@@ -342,24 +340,19 @@ fn a_consumer_over_its_byte_rate_quota_is_throttled_to_the_quota() {
     let value = vec![b'c'; VALUE_BYTES];
     let mut sent = 0;
     while sent < count {
-        match producer.send(BaseRecord::<(), [u8]>::to(&topic).payload(&value[..])) {
-            Ok(()) => sent += 1,
-            Err((KafkaError::MessageProduction(_), _)) => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Err((e, _)) => panic!("loading the topic failed: {e}"),
+        if try_queue(&producer, &topic, &value) {
+            sent += 1;
         }
     }
     producer
         .flush(Duration::from_secs(60))
         .expect("the topic's records acknowledged");
     assert_eq!(producer.context().0.failed.load(Ordering::Relaxed), 0);
-    alter_ok(
+    set_quota(
         &mut raw,
-        vec![entry(
-            &[("client-id", Some("quota-consumer"))],
-            &[("consumer_byte_rate", Some(QUOTA_BYTES_PER_S))],
-        )],
+        ("client-id", Some("quota-consumer")),
+        "consumer_byte_rate",
+        Some(QUOTA_BYTES_PER_S),
     );
 
     let context = QuotaContext::default();
@@ -422,6 +415,19 @@ fn a_consumer_over_its_byte_rate_quota_is_throttled_to_the_quota() {
     );
 }
 
+/// Queues `value` to `topic`; `false`, after a short wait, while librdkafka's queue is full
+/// because the broker throttles.
+fn try_queue(producer: &ThreadedProducer<QuotaContext>, topic: &str, value: &[u8]) -> bool {
+    match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(value)) {
+        Ok(()) => true,
+        Err((KafkaError::MessageProduction(_), _)) => {
+            std::thread::sleep(Duration::from_millis(5));
+            false
+        }
+        Err((e, _)) => panic!("producing to {topic} failed: {e}"),
+    }
+}
+
 const PLAIN_JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_alice="alice-secret" user_bob="bob-secret";"#;
 
 /// Produces `count` values of `VALUE_BYTES` as a SASL PLAIN `user` with client id `app`;
@@ -456,12 +462,8 @@ fn produce_as(broker: &TestBroker, topic: &str, user: &str, count: usize) -> i64
             Instant::now() < deadline,
             "{user} could not queue {count} records"
         );
-        match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(&value[..])) {
-            Ok(()) => sent += 1,
-            Err((KafkaError::MessageProduction(_), _)) => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Err((e, _)) => panic!("{user} failed to produce: {e}"),
+        if try_queue(&producer, topic, &value) {
+            sent += 1;
         }
     }
     producer
@@ -496,12 +498,11 @@ fn a_users_quota_throttles_that_user_only() {
     let topic = topic_name("quota-user");
     assert_eq!(raw.create_topic(&topic, 1, 1, &[], &[], false).0, 0);
     // 10 KB/s for alice: 300 KB is far beyond the ~100 KB her rate window lets through.
-    alter_ok(
+    set_quota(
         &mut raw,
-        vec![entry(
-            &[("user", Some("alice"))],
-            &[("producer_byte_rate", Some(10_000.0))],
-        )],
+        ("user", Some("alice")),
+        "producer_byte_rate",
+        Some(10_000.0),
     );
     let bob = produce_as(&broker, &topic, "bob", 300);
     assert_eq!(bob, 0, "bob has no quota and must not be throttled");
@@ -583,12 +584,11 @@ fn describe_client_quotas_answers_kafkas_filters() {
         "any user with any client id"
     );
     // removing a key, and the entity with its last key
-    alter_ok(
+    set_quota(
         &mut raw,
-        vec![entry(
-            &[("ip", Some("10.1.2.3"))],
-            &[("connection_creation_rate", None)],
-        )],
+        ("ip", Some("10.1.2.3")),
+        "connection_creation_rate",
+        None,
     );
     assert!(
         !describe_all(&mut raw).iter().any(|e| e.starts_with("ip=")),
@@ -849,12 +849,11 @@ fn quotas_altered_through_any_node_reach_every_node() {
     // Through every node in turn: whichever is not the active controller forwards it.
     for id in cluster.node_ids() {
         let client = format!("app-{id}");
-        alter_ok(
+        set_quota(
             &mut cluster.node(id).raw(),
-            vec![entry(
-                &[("client-id", Some(client.as_str()))],
-                &[("producer_byte_rate", Some(1000.0 * f64::from(id)))],
-            )],
+            ("client-id", Some(client.as_str())),
+            "producer_byte_rate",
+            Some(1000.0 * f64::from(id)),
         );
     }
     let expected: Vec<String> = cluster
@@ -908,12 +907,11 @@ fn topic_mutations_over_the_controller_mutation_rate_are_refused_or_throttled() 
     let mut raw = RawClient::connect(broker.bootstrap());
     // One partition per second for every user (the raw client is ANONYMOUS): over Kafka's
     // 10 s minimum span, 10 partitions at once stay within it.
-    alter_ok(
+    set_quota(
         &mut raw,
-        vec![entry(
-            &[("user", None)],
-            &[("controller_mutation_rate", Some(1.0))],
-        )],
+        ("user", None),
+        "controller_mutation_rate",
+        Some(1.0),
     );
     let first = topic_name("mutations-a");
     let (code, message, throttle) = create_topic_at(&mut raw, 7, &first, 12);
@@ -963,13 +961,7 @@ fn topic_mutations_over_the_controller_mutation_rate_are_refused_or_throttled() 
         "the refused topic was not created"
     );
     // with the quota removed, the refused topic is created
-    alter_ok(
-        &mut raw,
-        vec![entry(
-            &[("user", None)],
-            &[("controller_mutation_rate", None)],
-        )],
-    );
+    set_quota(&mut raw, ("user", None), "controller_mutation_rate", None);
     let (code, message, _) = create_topic_at(&mut raw, 7, &refused, 1);
     assert_eq!(
         code, 0,
@@ -1038,12 +1030,11 @@ fn a_client_over_its_request_percentage_gets_throttled_responses() {
     let topic = topic_name("quota-request");
     assert_eq!(raw.create_topic(&topic, 1, 1, &[], &[], false).0, 0);
     // A thousandth of a percent of one handler thread: any request goes over it.
-    alter_ok(
+    set_quota(
         &mut raw,
-        vec![entry(
-            &[("client-id", Some("busy-client"))],
-            &[("request_percentage", Some(0.001))],
-        )],
+        ("client-id", Some("busy-client")),
+        "request_percentage",
+        Some(0.001),
     );
     let described = describe_all(&mut raw);
     assert!(
@@ -1098,12 +1089,11 @@ fn librdkafkas_admin_client_over_the_controller_mutation_rate_is_throttled_not_r
     use rdkafka::admin::{NewPartitions, NewTopic, TopicReplication};
     let broker = TestBroker::start();
     let mut raw = RawClient::connect(broker.bootstrap());
-    alter_ok(
+    set_quota(
         &mut raw,
-        vec![entry(
-            &[("user", None)],
-            &[("controller_mutation_rate", Some(1.0))],
-        )],
+        ("user", None),
+        "controller_mutation_rate",
+        Some(1.0),
     );
     let admin = broker.admin();
     let first = topic_name("admin-mutations-a");

@@ -5,7 +5,7 @@
 //! closing its own connection while the broker keeps serving everyone else.
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::*;
 
@@ -92,32 +92,13 @@ impl SecureBroker {
         args: &[&str],
         stdin: Option<&str>,
     ) -> Output {
-        let bin = require_kcat();
-        let mut command = Command::new("timeout");
-        command
-            .arg(KCAT_TIMEOUT_SECS.to_string())
-            .arg(bin)
-            .arg("-b")
-            .arg(self.address(listener));
-        for (k, v) in settings {
-            command.arg("-X").arg(format!("{k}={v}"));
-        }
-        command
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("kcat starts");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            let mut pipe = child.stdin.take().expect("kcat stdin");
-            pipe.write_all(input.as_bytes()).expect("write to kcat");
-        }
-        child.wait_with_output().expect("kcat runs")
+        kcat_output(
+            &self.address(listener),
+            settings,
+            args,
+            stdin.map(str::as_bytes),
+            KCAT_TIMEOUT_SECS,
+        )
     }
 
     /// kcat produces three lines to a new topic and reads them back over `listener`.

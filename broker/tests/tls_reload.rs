@@ -123,26 +123,19 @@ fn served_serial(address: &str, generation: &Generation) -> Option<String> {
 
 /// Whether kcat, as `generation`'s client, gets metadata over `address`.
 fn kcat_metadata(address: &str, generation: &Generation) -> Result<(), String> {
-    let out = Command::new("timeout")
-        .arg("30")
-        .arg(require_kcat())
-        .args(["-b", address, "-L", "-m", "10"])
-        .args(["-X", "security.protocol=ssl"])
-        .arg("-X")
-        .arg(format!("ssl.ca.location={}", generation.ca()))
-        .arg("-X")
-        .arg(format!(
-            "ssl.certificate.location={}",
-            generation.client.certificate.display()
-        ))
-        .arg("-X")
-        .arg(format!(
-            "ssl.key.location={}",
-            generation.client.key.display()
-        ))
-        .stdin(Stdio::null())
-        .output()
-        .expect("kcat runs");
+    let settings = [
+        ("security.protocol", "ssl".to_string()),
+        ("ssl.ca.location", generation.ca()),
+        (
+            "ssl.certificate.location",
+            generation.client.certificate.display().to_string(),
+        ),
+        (
+            "ssl.key.location",
+            generation.client.key.display().to_string(),
+        ),
+    ];
+    let out = kcat_output(address, &settings, &["-L", "-m", "10"], None, 30);
     if out.status.success() {
         Ok(())
     } else {
@@ -338,13 +331,7 @@ fn rotated_certificate_files_serve_new_connections_and_broken_ones_are_refused()
     });
     // Plaintext clients never noticed.
     let plaintext = broker.listener("PLAINTEXT").expect("PLAINTEXT listener");
-    let metadata = Command::new("timeout")
-        .arg("30")
-        .arg(require_kcat())
-        .args(["-b", &plaintext, "-L", "-m", "10"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("kcat runs");
+    let metadata = kcat_output(&plaintext, &[], &["-L", "-m", "10"], None, 30);
     assert!(
         metadata.status.success(),
         "the PLAINTEXT listener stopped serving"

@@ -353,6 +353,26 @@ impl ControllerContext {
         }))
     }
 
+    /// Publishes an Event about `object` (best effort, see [`crate::events::publish`]).
+    pub async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        crate::events::publish(
+            &self.recorder,
+            &object.object_ref(&()),
+            warning,
+            reason,
+            action,
+            note,
+        )
+        .await;
+    }
+
     /// Whether KafkaCluster `cluster` is gone (so are its topics, users, ACLs: a resource's
     /// cleanup has nothing left to do). Never with a bootstrap override.
     pub async fn cluster_gone(&self, namespace: &str, cluster: &str) -> Result<bool, kube::Error> {

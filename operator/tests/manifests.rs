@@ -29,8 +29,7 @@ use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::{self, Scope};
+use kube::discovery::Scope;
 use kube::Client;
 use serde_json::{json, Value};
 
@@ -143,17 +142,7 @@ async fn dry_run(
     namespace: &str,
     object: &Value,
 ) -> Result<DynamicObject, kube::Error> {
-    let object: DynamicObject = serde_json::from_value(object.clone())
-        .unwrap_or_else(|e| panic!("not a Kubernetes object: {e}: {object}"));
-    let types = object
-        .types
-        .clone()
-        .unwrap_or_else(|| panic!("object without apiVersion/kind: {object:?}"));
-    let gvk = GroupVersionKind::try_from(&types)
-        .unwrap_or_else(|e| panic!("bad apiVersion {}: {e}", types.api_version));
-    let (resource, capabilities) = discovery::pinned_kind(client, &gvk)
-        .await
-        .unwrap_or_else(|e| panic!("the API server does not know {gvk:?}: {e}"));
+    let (object, resource, capabilities) = common::discovered(client, object).await;
     let name = object.metadata.name.clone().unwrap_or_default();
     let api: Api<DynamicObject> = match capabilities.scope {
         Scope::Cluster => Api::all_with(client.clone(), &resource),

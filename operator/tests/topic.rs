@@ -15,7 +15,7 @@ use rdkafka::admin::{ConfigSource, ResourceSpecifier};
 use rdkafka::consumer::Consumer;
 use serde_json::{json, Value};
 
-use common::{apply, broker_binary, install_crds, namespace, plane, wait_until};
+use common::{apply, broker_binary, plane_with_broker, wait_until};
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
     controller_manager: false,
@@ -25,13 +25,7 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The control plane with the CRDs, a namespace, a broker, and a Topic controller for both.
 async fn setup(prefix: &str) -> (Client, String, TestBroker) {
-    let (_, client) = plane(SPEC).await;
-    install_crds(&client).await;
-    let ns = namespace(&client, prefix).await;
-    let binary = broker_binary();
-    let broker = tokio::task::spawn_blocking(move || TestBroker::start_binary(binary, &[]))
-        .await
-        .expect("the broker started");
+    let (client, ns, broker) = plane_with_broker(SPEC, prefix, plain_broker).await;
     tokio::spawn(ironlog_operator::topic::reconcile::run(
         client.clone(),
         Some(ns.clone()),
@@ -42,10 +36,12 @@ async fn setup(prefix: &str) -> (Client, String, TestBroker) {
     (client, ns, broker)
 }
 
+fn plain_broker() -> TestBroker {
+    TestBroker::start_binary(broker_binary(), &[])
+}
+
 fn topic(name: &str, spec: Value) -> Value {
-    let mut spec = spec;
-    spec["clusterRef"] = json!({"name": "my-cluster"});
-    json!({"apiVersion": "ironlog.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name}, "spec": spec})
+    common::of_my_cluster("Topic", name, spec)
 }
 
 /// The Kafka topic's partition count as librdkafka sees it; `None` when there is no topic.
@@ -305,13 +301,7 @@ async fn two_topics_naming_one_kafka_topic_leave_the_newer_in_conflict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bootstrap_address_comes_from_the_kafka_clusters_status() {
-    let (_, client) = plane(SPEC).await;
-    install_crds(&client).await;
-    let ns = namespace(&client, "bootstrap").await;
-    let binary = broker_binary();
-    let broker = tokio::task::spawn_blocking(move || TestBroker::start_binary(binary, &[]))
-        .await
-        .expect("the broker started");
+    let (client, ns, broker) = plane_with_broker(SPEC, "bootstrap", plain_broker).await;
     // no override: the controller reads the cluster's status, as it does in Kubernetes
     tokio::spawn(ironlog_operator::topic::reconcile::run(
         client.clone(),

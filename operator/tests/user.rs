@@ -21,7 +21,7 @@ use kube::Client;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use common::{apply, broker_binary, install_crds, namespace, plane, wait_until};
+use common::{apply, broker_binary, plane_with_broker, wait_until};
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
     controller_manager: false,
@@ -56,12 +56,8 @@ async fn setup(prefix: &str) -> (Client, String, TestBroker) {
 }
 
 async fn setup_with(prefix: &str, authorizer: bool) -> (Client, String, TestBroker) {
-    let (_, client) = plane(SPEC).await;
-    install_crds(&client).await;
-    let ns = namespace(&client, prefix).await;
-    let broker = tokio::task::spawn_blocking(move || sasl_broker(authorizer))
-        .await
-        .expect("the broker started");
+    let (client, ns, broker) =
+        plane_with_broker(SPEC, prefix, move || sasl_broker(authorizer)).await;
     tokio::spawn(ironlog_operator::user::reconcile::run(
         client.clone(),
         Some(ns.clone()),
@@ -73,9 +69,7 @@ async fn setup_with(prefix: &str, authorizer: bool) -> (Client, String, TestBrok
 }
 
 fn user(name: &str, spec: Value) -> Value {
-    let mut spec = spec;
-    spec["clusterRef"] = json!({"name": "my-cluster"});
-    json!({"apiVersion": "ironlog.dev/v1alpha1", "kind": "User", "metadata": {"name": name}, "spec": spec})
+    common::of_my_cluster("User", name, spec)
 }
 
 /// Waits until User `name` has `Ready` at `status` with `reason` at its generation.

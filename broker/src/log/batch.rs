@@ -540,7 +540,7 @@ pub(crate) fn encode_retained(
     original: &BatchHeader,
     retained: &[Record],
 ) -> Result<Vec<u8>, LogError> {
-    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+    use kafka_protocol::records::Compression;
     let compression = match original.compression_type()? {
         CompressionType::None => Compression::None,
         CompressionType::Gzip => Compression::Gzip,
@@ -554,17 +554,9 @@ pub(crate) fn encode_retained(
             original.base_offset
         ))
     };
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        retained,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .map_err(|e| encode_error(e.to_string()))?;
-    let mut bytes = buf.to_vec();
+    let mut bytes = encode_v2(retained, compression)
+        .map_err(encode_error)?
+        .to_vec();
     let header = BatchHeader::parse(&bytes)?;
     if header.total_size() != bytes.len() {
         return Err(encode_error(
@@ -698,7 +690,7 @@ pub(crate) fn encode_keyed_batch(
     timestamp_ms: i64,
     transactional_producer: Option<(i64, i16)>,
 ) -> Result<bytes::Bytes, String> {
-    use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs};
+    use kafka_protocol::records::TimestampType as KTs;
     let encoded: Vec<Record> = records
         .enumerate()
         .map(|(i, (key, value))| Record {
@@ -723,17 +715,7 @@ pub(crate) fn encode_keyed_batch(
             headers: Default::default(),
         })
         .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        encoded.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(buf.freeze())
+    Ok(encode_v2(&encoded, compression)?.freeze())
 }
 
 /// Builds a transaction marker: one control batch (transactional + control attributes,
@@ -774,27 +756,48 @@ pub(crate) fn build_txn_marker_batch(
 
 /// `record` alone in an uncompressed v2 batch.
 pub(crate) fn encode_one(record: &Record) -> Result<bytes::Bytes, String> {
-    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
-    let mut buf = bytes::BytesMut::with_capacity(256);
+    Ok(encode_v2([record], kafka_protocol::records::Compression::None)?.freeze())
+}
+
+/// `records` in one v2 batch compressed with `compression` (kafka_protocol's encoder: it
+/// starts a new batch where a record's offset - sequence delta changes, which callers
+/// avoid).
+pub(crate) fn encode_v2<'a, I>(
+    records: I,
+    compression: kafka_protocol::records::Compression,
+) -> Result<bytes::BytesMut, String>
+where
+    I: IntoIterator<Item = &'a Record>,
+    I::IntoIter: Clone,
+{
+    use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions};
+    let mut buf = bytes::BytesMut::new();
     RecordBatchEncoder::encode(
         &mut buf,
-        [record],
+        records,
         &RecordEncodeOptions {
             version: 2,
-            compression: Compression::None,
+            compression,
         },
     )
     .map_err(|e| e.to_string())?;
-    Ok(buf.freeze())
+    Ok(buf)
 }
 
 #[cfg(test)]
 pub(crate) mod test_support {
     //! Builds real batches with kafka_protocol's encoder.
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType as KTs,
-    };
+    use bytes::Bytes;
+    use kafka_protocol::records::{Compression, Record, TimestampType as KTs};
+
+    /// Every compression codec Kafka has.
+    pub(crate) const COMPRESSIONS: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
 
     /// One batch with `timestamps.len()` records, base offset 0, values of `value_bytes`.
     pub(crate) fn batch_with(
@@ -821,17 +824,9 @@ pub(crate) mod test_support {
                 headers: Default::default(),
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .unwrap();
-        buf.to_vec()
+        super::encode_v2(&records, compression)
+            .expect("the records encode")
+            .to_vec()
     }
 
     /// An uncompressed batch of `n` records, all with timestamp `ts`.
@@ -867,17 +862,9 @@ pub(crate) mod test_support {
                 headers: Default::default(),
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .unwrap();
-        buf.to_vec()
+        super::encode_v2(&records, compression)
+            .expect("the records encode")
+            .to_vec()
     }
 
     /// An uncompressed transactional batch of `n` keyed records of `producer` (id, epoch,
@@ -1321,13 +1308,7 @@ mod tests {
 
     #[test]
     fn record_timestamps_decodes_compressed_batches() {
-        for compression in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for compression in COMPRESSIONS {
             let bytes = batch_with(&[5, 3, 9], compression, 100);
             let h = validate_batches(&bytes, 1 << 20).unwrap()[0];
             assert_eq!(h.max_timestamp, 9, "{compression:?}: header max timestamp");

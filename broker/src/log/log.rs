@@ -2718,13 +2718,7 @@ mod tests {
 
     #[test]
     fn timestamp_lookups_find_exact_records_in_compressed_multi_record_batches() {
-        for compression in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for compression in super::super::batch::test_support::COMPRESSIONS {
             let dir = tempfile::tempdir().unwrap();
             let log = open(
                 dir.path(),

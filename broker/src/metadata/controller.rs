@@ -355,26 +355,6 @@ fn usable_brokers(image: &MetadataImage) -> Vec<placement::UsableBroker> {
         .collect()
 }
 
-fn partition_record(
-    topic_id: Uuid,
-    partition: i32,
-    replicas: Vec<i32>,
-    isr: Vec<i32>,
-) -> MetadataRecord {
-    let leader = isr.first().copied().unwrap_or(super::records::NO_LEADER);
-    MetadataRecord::Partition {
-        topic_id,
-        partition,
-        replicas,
-        isr,
-        leader,
-        leader_epoch: 0,
-        partition_epoch: 0,
-        adding_replicas: vec![],
-        removing_replicas: vec![],
-    }
-}
-
 fn split_list(value: &str) -> Vec<String> {
     value
         .split(',')
@@ -594,7 +574,9 @@ impl Controller {
             topic_id,
         });
         for (partition, (replicas, isr)) in (0i32..).zip(replica_lists.into_iter().zip(isrs)) {
-            records.push(partition_record(topic_id, partition, replicas, isr));
+            records.push(MetadataRecord::new_partition(
+                topic_id, partition, replicas, isr,
+            ));
         }
         for (name, value) in &spec.configs {
             records.push(MetadataRecord::Config {
@@ -848,7 +830,7 @@ impl Controller {
                 }
                 for (partition, replicas) in (current..).zip(assignments) {
                     let isr = validate_manual_assignment(image, partition, replicas, Some(rf))?;
-                    records.push(partition_record(
+                    records.push(MetadataRecord::new_partition(
                         topic.topic_id,
                         partition,
                         replicas.clone(),
@@ -871,7 +853,7 @@ impl Controller {
                 let lists =
                     placement::place_replicas(&mut rand::thread_rng(), &unfenced, additional, rf);
                 for (partition, replicas) in (current..).zip(lists) {
-                    records.push(partition_record(
+                    records.push(MetadataRecord::new_partition(
                         topic.topic_id,
                         partition,
                         replicas.clone(),
@@ -1039,17 +1021,9 @@ mod tests {
         adjust: impl FnOnce(&mut ControllerDefaults),
     ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let quorum = MetadataQuorum::start(QuorumConfig {
-            node_id: 1,
-            metadata_dir: dir.path().join("__cluster_metadata-0"),
-            cluster_id: None,
-            voters: Default::default(),
-            learner_address: None,
-            connectors: crate::security::NodeConnectors::plaintext(),
-            bootstrap_records: Vec::new(),
-        })
-        .await
-        .unwrap();
+        let quorum = MetadataQuorum::start(QuorumConfig::single_node(dir.path()))
+            .await
+            .unwrap();
         let mut defaults = ControllerDefaults {
             num_partitions: 3,
             default_replication_factor: 1,
@@ -1109,6 +1083,20 @@ mod tests {
             name: name.into(),
             num_partitions: partitions,
             replication_factor: rf,
+            ..Default::default()
+        }
+    }
+
+    /// Topic `name` with the manual `assignment` (partition → replicas, leader first).
+    pub(super) fn manual_spec(
+        name: &str,
+        assignment: impl IntoIterator<Item = (i32, Vec<i32>)>,
+    ) -> CreateTopicSpec {
+        CreateTopicSpec {
+            name: name.into(),
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: assignment.into_iter().collect(),
             ..Default::default()
         }
     }
@@ -1369,16 +1357,7 @@ mod tests {
         let assignment = vec![(0, vec![3, 1]), (1, vec![3, 2]), (2, vec![1, 2])];
         let results = f
             .controller
-            .create_topics(
-                vec![CreateTopicSpec {
-                    name: "placed".into(),
-                    num_partitions: -1,
-                    replication_factor: -1,
-                    assignments: assignment.clone().into_iter().collect(),
-                    ..Default::default()
-                }],
-                false,
-            )
+            .create_topics(vec![manual_spec("placed", assignment.clone())], false)
             .await;
         let created = results[0].as_ref().expect("manual assignment accepted");
         assert_eq!((created.num_partitions, created.replication_factor), (3, 2));

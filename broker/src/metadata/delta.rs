@@ -232,17 +232,7 @@ mod tests {
             "an image that changed nothing must report nothing"
         );
         // Node 2 leads a-0 now (leader epoch 1); a-1 and b are untouched.
-        let after = before.apply(&[MetadataRecord::PartitionChange {
-            topic_id: a,
-            partition: 0,
-            leader: Some(2),
-            isr: None,
-            replicas: None,
-            adding_replicas: None,
-            removing_replicas: None,
-            eligible_leader_replicas: None,
-            last_known_elr: None,
-        }]);
+        let after = before.apply(&[MetadataRecord::leader_change(a, 0, 2)]);
         let changes = LocalReplicaChanges::between(&before, &after, 1);
         assert!(changes.leaders.is_empty());
         assert_eq!(names(&changes.followers), ["a-0"]);
@@ -253,17 +243,7 @@ mod tests {
             "the follower learns the new leader with its epochs"
         );
         // An ISR change alone (no new leader) is a change of a led partition.
-        let shrunk = after.apply(&[MetadataRecord::PartitionChange {
-            topic_id: b,
-            partition: 0,
-            leader: None,
-            isr: Some(vec![1]),
-            replicas: None,
-            adding_replicas: None,
-            removing_replicas: None,
-            eligible_leader_replicas: None,
-            last_known_elr: None,
-        }]);
+        let shrunk = after.apply(&[MetadataRecord::isr_change(b, 0, vec![1])]);
         let changes = LocalReplicaChanges::between(&after, &shrunk, 1);
         assert_eq!(names(&changes.leaders), ["b-0"]);
         assert_eq!(changes.leaders[0].registration.partition_epoch, 1);

@@ -581,17 +581,7 @@ mod tests {
     }
 
     fn partition(id: u128, p: i32, replicas: Vec<i32>) -> MetadataRecord {
-        MetadataRecord::Partition {
-            topic_id: Uuid::from_u128(id),
-            partition: p,
-            isr: replicas.clone(),
-            leader: replicas[0],
-            replicas,
-            leader_epoch: 0,
-            partition_epoch: 0,
-            adding_replicas: vec![],
-            removing_replicas: vec![],
-        }
+        MetadataRecord::new_partition(Uuid::from_u128(id), p, replicas.clone(), replicas)
     }
 
     #[test]
@@ -641,17 +631,7 @@ mod tests {
             topic("a", 1),
             topic("a", 2),
             topic("b", 1),
-            MetadataRecord::PartitionChange {
-                topic_id: Uuid::from_u128(1),
-                partition: 5,
-                leader: Some(1),
-                isr: None,
-                replicas: None,
-                adding_replicas: None,
-                removing_replicas: None,
-                eligible_leader_replicas: None,
-                last_known_elr: None,
-            },
+            MetadataRecord::leader_change(Uuid::from_u128(1), 5, 1),
             MetadataRecord::RemoveTopic {
                 topic_id: Uuid::from_u128(42),
             },
@@ -672,17 +652,11 @@ mod tests {
     #[test]
     fn partition_change_bumps_epochs_as_kafka() {
         let base = MetadataImage::empty().apply(&[topic("a", 1), partition(1, 0, vec![1, 2, 3])]);
-        let shrink = base.apply(&[MetadataRecord::PartitionChange {
-            topic_id: Uuid::from_u128(1),
-            partition: 0,
-            leader: None,
-            isr: Some(vec![1, 2]),
-            replicas: None,
-            adding_replicas: None,
-            removing_replicas: None,
-            eligible_leader_replicas: None,
-            last_known_elr: None,
-        }]);
+        let shrink = base.apply(&[MetadataRecord::isr_change(
+            Uuid::from_u128(1),
+            0,
+            vec![1, 2],
+        )]);
         let p = &shrink.topics["a"].partitions[&0];
         assert_eq!(
             (p.leader, p.leader_epoch, p.partition_epoch),
@@ -690,17 +664,7 @@ mod tests {
             "ISR change bumps only the partition epoch"
         );
         assert_eq!(p.isr, vec![1, 2]);
-        let elect = shrink.apply(&[MetadataRecord::PartitionChange {
-            topic_id: Uuid::from_u128(1),
-            partition: 0,
-            leader: Some(2),
-            isr: None,
-            replicas: None,
-            adding_replicas: None,
-            removing_replicas: None,
-            eligible_leader_replicas: None,
-            last_known_elr: None,
-        }]);
+        let elect = shrink.apply(&[MetadataRecord::leader_change(Uuid::from_u128(1), 0, 2)]);
         let p = &elect.topics["a"].partitions[&0];
         assert_eq!(
             (p.leader, p.leader_epoch, p.partition_epoch),

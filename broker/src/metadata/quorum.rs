@@ -60,6 +60,23 @@ pub(crate) struct QuorumConfig {
     pub bootstrap_records: Vec<MetadataRecord>,
 }
 
+#[cfg(test)]
+impl QuorumConfig {
+    /// Node 1, the only voter, with its metadata log in `<dir>/__cluster_metadata-0`
+    /// (plaintext connectors, a random cluster id).
+    pub(crate) fn single_node(dir: &std::path::Path) -> Self {
+        QuorumConfig {
+            node_id: 1,
+            metadata_dir: dir.join("__cluster_metadata-0"),
+            cluster_id: None,
+            voters: BTreeMap::new(),
+            learner_address: None,
+            connectors: NodeConnectors::plaintext(),
+            bootstrap_records: Vec::new(),
+        }
+    }
+}
+
 /// Tuning knobs; the defaults suit production, tests shrink them.
 #[derive(Debug, Clone)]
 pub(crate) struct QuorumOptions {
@@ -799,15 +816,7 @@ mod tests {
     use crate::metadata::store::{LOG_FILE_NAME, SNAPSHOT_FILE_NAME};
 
     fn config(dir: &std::path::Path) -> QuorumConfig {
-        QuorumConfig {
-            node_id: 1,
-            metadata_dir: dir.join("__cluster_metadata-0"),
-            cluster_id: None,
-            voters: BTreeMap::new(),
-            learner_address: None,
-            connectors: crate::security::NodeConnectors::plaintext(),
-            bootstrap_records: Vec::new(),
-        }
+        QuorumConfig::single_node(dir)
     }
 
     #[test]

@@ -194,6 +194,63 @@ pub(crate) enum MetadataRecord {
     },
 }
 
+impl MetadataRecord {
+    /// A new partition's record: its first ISR member leads (none: [`NO_LEADER`]), at
+    /// leader and partition epoch 0, with no reassignment in progress.
+    pub(crate) fn new_partition(
+        topic_id: Uuid,
+        partition: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+    ) -> Self {
+        let leader = isr.first().copied().unwrap_or(NO_LEADER);
+        MetadataRecord::Partition {
+            topic_id,
+            partition,
+            replicas,
+            isr,
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
+        }
+    }
+
+    /// A PartitionChange that elects `leader` (a leader epoch bump) and changes nothing
+    /// else.
+    #[cfg(test)]
+    pub(crate) fn leader_change(topic_id: Uuid, partition: i32, leader: i32) -> Self {
+        Self::leader_or_isr_change(topic_id, partition, Some(leader), None)
+    }
+
+    /// A PartitionChange of the ISR alone.
+    #[cfg(test)]
+    pub(crate) fn isr_change(topic_id: Uuid, partition: i32, isr: Vec<i32>) -> Self {
+        Self::leader_or_isr_change(topic_id, partition, None, Some(isr))
+    }
+
+    #[cfg(test)]
+    fn leader_or_isr_change(
+        topic_id: Uuid,
+        partition: i32,
+        leader: Option<i32>,
+        isr: Option<Vec<i32>>,
+    ) -> Self {
+        MetadataRecord::PartitionChange {
+            topic_id,
+            partition,
+            leader,
+            isr,
+            replicas: None,
+            adding_replicas: None,
+            removing_replicas: None,
+            eligible_leader_replicas: None,
+            last_known_elr: None,
+        }
+    }
+}
+
 /// The payload of one raft entry: records applied atomically, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct MetadataBatch {
@@ -299,17 +356,7 @@ mod tests {
                 name: "t".into(),
                 topic_id,
             },
-            MetadataRecord::Partition {
-                topic_id,
-                partition: 0,
-                replicas: vec![1],
-                isr: vec![1],
-                leader: 1,
-                leader_epoch: 0,
-                partition_epoch: 0,
-                adding_replicas: vec![],
-                removing_replicas: vec![],
-            },
+            MetadataRecord::new_partition(topic_id, 0, vec![1], vec![1]),
             MetadataRecord::PartitionChange {
                 topic_id,
                 partition: 0,

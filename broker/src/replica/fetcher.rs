@@ -716,7 +716,6 @@ impl ReplicaFetcherManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::{FileCache, Log, LogConfig};
     use bytes::BytesMut;
     use kafka_protocol::protocol::Encodable;
 
@@ -726,24 +725,8 @@ mod tests {
         topic_id: uuid::Uuid,
         partition: i32,
     ) -> (TopicPartition, Fetched) {
-        let log = Log::open(
-            dir.to_path_buf(),
-            LogConfig::default(),
-            0,
-            0,
-            true,
-            FileCache::new(16),
-        )
-        .expect("log");
         let tp = TopicPartition::new(topic, partition);
-        let p = Arc::new(Partition::new(
-            tp.clone(),
-            topic_id,
-            Arc::new(log),
-            1,
-            1,
-            Arc::new(Notify::new()),
-        ));
+        let p = super::super::test_support::partition_in(dir, tp.clone(), topic_id, 1);
         let fetched = Fetched {
             partition: p,
             leader_epoch: 3,

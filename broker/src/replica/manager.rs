@@ -817,17 +817,7 @@ mod tests {
                 name: name.into(),
                 topic_id,
             },
-            MetadataRecord::Partition {
-                topic_id,
-                partition: 0,
-                replicas: vec![1],
-                isr: vec![1],
-                leader: 1,
-                leader_epoch: 0,
-                partition_epoch: 0,
-                adding_replicas: vec![],
-                removing_replicas: vec![],
-            },
+            MetadataRecord::new_partition(topic_id, 0, vec![1], vec![1]),
         ])
     }
 
@@ -908,17 +898,7 @@ mod tests {
             .expect("apply");
         assert_eq!(hosted.log.config().retention_ms, 1234);
         // A new leader epoch reaches the same partition object.
-        let mut third = second.apply(&[MetadataRecord::PartitionChange {
-            topic_id: t_id,
-            partition: 0,
-            leader: Some(1),
-            isr: None,
-            replicas: None,
-            adding_replicas: None,
-            removing_replicas: None,
-            eligible_leader_replicas: None,
-            last_known_elr: None,
-        }]);
+        let mut third = second.apply(&[MetadataRecord::leader_change(t_id, 0, 1)]);
         third.offset = 3;
         replicas
             .apply_image(Arc::new(third.clone()))
@@ -949,17 +929,7 @@ mod tests {
                 name: "t".into(),
                 topic_id,
             },
-            MetadataRecord::Partition {
-                topic_id,
-                partition: 0,
-                replicas: vec![2, 1],
-                isr: vec![2, 1],
-                leader: 2,
-                leader_epoch: 0,
-                partition_epoch: 0,
-                adding_replicas: vec![],
-                removing_replicas: vec![],
-            },
+            MetadataRecord::new_partition(topic_id, 0, vec![2, 1], vec![2, 1]),
         ]);
         image.offset = 1;
         let replicas = Arc::new(replica_manager(dir.path(), image.clone()));
@@ -974,17 +944,7 @@ mod tests {
             Some(ResponseError::NotLeaderOrFollower),
             "a follower does not take produces"
         );
-        let mut moved = image.apply(&[MetadataRecord::PartitionChange {
-            topic_id,
-            partition: 0,
-            leader: Some(1),
-            isr: None,
-            replicas: None,
-            adding_replicas: None,
-            removing_replicas: None,
-            eligible_leader_replicas: None,
-            last_known_elr: None,
-        }]);
+        let mut moved = image.apply(&[MetadataRecord::leader_change(topic_id, 0, 1)]);
         moved.offset = 2;
         replicas.apply_image(Arc::new(moved)).await.expect("apply");
         assert!(

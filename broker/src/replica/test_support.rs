@@ -29,8 +29,14 @@ pub(crate) fn registration(
     }
 }
 
-/// t-0 in `dir`, led by node 1 (this node) with the given ISR and `min.insync.replicas`.
-pub(crate) fn led_partition(dir: &std::path::Path, isr: &[i32], min_isr: i32) -> Arc<Partition> {
+/// `tp` (topic `topic_id`) in `dir` on node 1 (this node) with `min.insync.replicas`
+/// `min_isr`, before any registration.
+pub(crate) fn partition_in(
+    dir: &std::path::Path,
+    tp: TopicPartition,
+    topic_id: uuid::Uuid,
+    min_isr: i32,
+) -> Arc<Partition> {
     let log = Log::open(
         dir.to_path_buf(),
         LogConfig::default(),
@@ -40,14 +46,24 @@ pub(crate) fn led_partition(dir: &std::path::Path, isr: &[i32], min_isr: i32) ->
         FileCache::new(16),
     )
     .expect("log");
-    let p = Arc::new(Partition::new(
-        TopicPartition::new("t", 0),
-        uuid::Uuid::new_v4(),
+    Arc::new(Partition::new(
+        tp,
+        topic_id,
         Arc::new(log),
         1,
         min_isr,
         Arc::new(Notify::new()),
-    ));
+    ))
+}
+
+/// t-0 in `dir`, led by node 1 (this node) with the given ISR and `min.insync.replicas`.
+pub(crate) fn led_partition(dir: &std::path::Path, isr: &[i32], min_isr: i32) -> Arc<Partition> {
+    let p = partition_in(
+        dir,
+        TopicPartition::new("t", 0),
+        uuid::Uuid::new_v4(),
+        min_isr,
+    );
     p.apply_registration(&registration(1, 0, 0, isr), now_ms());
     p
 }

@@ -11,7 +11,7 @@ import sys
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
                                    AdminClient, ResourcePatternType, ResourceType)
 
-from session_common import Mismatch, expect_eq, step
+from session_common import expect_eq, run_main, step
 
 
 def main():
@@ -36,7 +36,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Mismatch as e:
-        sys.exit(f"MISMATCH: {e}")
+    run_main(main)

@@ -12,7 +12,7 @@ import sys
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import AclOperation, AdminClient
 
-from session_common import Mismatch, expect, expect_eq, step, wait_until
+from session_common import Mismatch, expect, expect_eq, run_main, step, wait_until
 
 READ_AND_DESCRIBE = {AclOperation.READ, AclOperation.DESCRIBE}
 
@@ -72,7 +72,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Mismatch as e:
-        sys.exit(f"MISMATCH: {e}")
+    run_main(main)

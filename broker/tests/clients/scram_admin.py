@@ -13,7 +13,7 @@ from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechan
                                    UserScramCredentialDeletion, UserScramCredentialUpsertion)
 from confluent_kafka import KafkaException
 
-from session_common import Mismatch, expect, expect_eq, step
+from session_common import Mismatch, expect, expect_eq, run_main, step
 
 
 def main():
@@ -56,7 +56,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Mismatch as e:
-        sys.exit(f"MISMATCH: {e}")
+    run_main(main)

@@ -129,6 +129,14 @@ def compare_records(got, want, where):
         expect_eq(timestamp, exp["timestamp"], f"{where}: timestamp of record {i}")
 
 
+def run_main(main):
+    """Run `main()`; on a failed check exit with `MISMATCH:` and what did not match."""
+    try:
+        main()
+    except Mismatch as e:
+        sys.exit(f"MISMATCH: {e}")
+
+
 def run(session):
     """Run `session(bootstrap)`; exit 1 with the mismatch or the error on failure."""
     bootstrap = bootstrap_from_args()

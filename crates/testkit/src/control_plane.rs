@@ -30,12 +30,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
 };
 
 use crate::dirs::TestDir;
 use crate::ports::allocate_port;
+use crate::tls::{dn, write};
 
 /// The Kubernetes version `operator/tests/k8s/build.sh` builds by default.
 pub const KUBERNETES_VERSION: &str = "v1.36.3";
@@ -742,18 +743,6 @@ current-context: ironlog-test
         cert = credentials.admin_certificate.display(),
         key = credentials.admin_key.display(),
     )
-}
-
-fn dn(attributes: &[(DnType, &str)]) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    for (kind, value) in attributes {
-        dn.push(kind.clone(), *value);
-    }
-    dn
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
 /// The last [`LOG_TAIL_BYTES`] of a log file.

@@ -129,7 +129,8 @@ impl TestCertificates {
     }
 }
 
-fn dn(attributes: &[(DnType, &str)]) -> DistinguishedName {
+/// A distinguished name of `attributes`, in order.
+pub(crate) fn dn(attributes: &[(DnType, &str)]) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     for (kind, value) in attributes {
         dn.push(kind.clone(), *value);
@@ -137,6 +138,7 @@ fn dn(attributes: &[(DnType, &str)]) -> DistinguishedName {
     dn
 }
 
-fn write(path: &Path, text: &str) {
+/// Writes `text` to `path`; fails the test when it cannot.
+pub(crate) fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 /// The kcat binary (`$KCAT`, else `kcat`). A missing kcat fails the test with how to
 /// install it.
@@ -24,6 +24,44 @@ pub fn require_kcat() -> String {
         "kcat ({bin}) is not installed: install it with `apt-get install kcat` (./test.sh does)"
     );
     bin
+}
+
+/// Runs kcat ([`require_kcat`]) against `bootstrap` with librdkafka `settings` (`-X k=v`)
+/// and `args`, `stdin` fed in (else none), for at most `timeout_secs` (coreutils
+/// `timeout`); its output, whatever its exit status.
+pub fn kcat_output(
+    bootstrap: &str,
+    settings: &[(&str, String)],
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    timeout_secs: u32,
+) -> Output {
+    let mut command = Command::new("timeout");
+    command
+        .arg(timeout_secs.to_string())
+        .arg(require_kcat())
+        .arg("-b")
+        .arg(bootstrap);
+    for (k, v) in settings {
+        command.arg("-X").arg(format!("{k}={v}"));
+    }
+    command
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run kcat: {e}"));
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("kcat stdin");
+        pipe.write_all(input).expect("write kcat stdin");
+    }
+    child.wait_with_output().expect("wait for kcat")
 }
 
 /// [`require_kcat`] as an `Option` for older callers; never `None` (a missing kcat fails).

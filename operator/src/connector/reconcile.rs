@@ -141,15 +141,15 @@ async fn apply(
             ..
         }) => {
             let message = format!("Connect refused the config: {message}");
-            crate::events::publish(
-                &context.recorder,
-                &connector.object_ref(&()),
-                true,
-                "InvalidConfig",
-                "Configure",
-                message.clone(),
-            )
-            .await;
+            context
+                .publish(
+                    connector,
+                    true,
+                    "InvalidConfig",
+                    "Configure",
+                    message.clone(),
+                )
+                .await;
             status.set_condition(DEGRADED, true, "InvalidConfig", message.clone(), generation);
             status.set_condition(READY, false, "InvalidConfig", message, generation);
             status.set_condition(PROGRESSING, false, "InvalidConfig", "", generation);
@@ -179,20 +179,8 @@ async fn converge(
 ) -> Result<Action, ConnectError> {
     let name = connector.name_any();
     let generation = connector.meta().generation;
-    let regarding = connector.object_ref(&());
     let publish = |reason: &'static str, note: String| {
-        let regarding = regarding.clone();
-        async move {
-            crate::events::publish(
-                &context.recorder,
-                &regarding,
-                false,
-                reason,
-                "Reconcile",
-                note,
-            )
-            .await
-        }
+        context.publish(connector, false, reason, "Reconcile", note)
     };
     let desired = plan::desired_config(&connector.spec, &name);
     let current = client.config(&name).await?;

@@ -74,6 +74,14 @@ impl AdminError {
             AdminError::Client { .. } => None,
         }
     }
+
+    /// The reason a resource's condition gives for this failure: the Kafka error's name
+    /// (`TopicAlreadyExists`), or `KafkaUnreachable` when no broker answered one.
+    pub fn condition_reason(&self) -> String {
+        self.kafka_error()
+            .map(|e| format!("{e:?}"))
+            .unwrap_or_else(|| "KafkaUnreachable".to_string())
+    }
 }
 
 /// Where a cluster's brokers are for the operator's admin calls, and how it connects.

@@ -183,15 +183,15 @@ async fn apply(
             "Kafka topic {name} of cluster {} is managed by the older Topic {owner}",
             topic.spec.cluster_ref.name
         );
-        crate::events::publish(
-            &context.recorder,
-            &topic.object_ref(&()),
-            true,
-            "ResourceConflict",
-            "Reconcile",
-            message.clone(),
-        )
-        .await;
+        context
+            .publish(
+                topic,
+                true,
+                "ResourceConflict",
+                "Reconcile",
+                message.clone(),
+            )
+            .await;
         set(&mut status, READY, false, "ResourceConflict", message);
         status.observed_generation = generation;
         write_status(&api, topic, &status).await?;
@@ -201,15 +201,9 @@ async fn apply(
     let invalid = invalid_configs(&topic.spec);
     if !invalid.is_empty() {
         let message = invalid.join("; ");
-        crate::events::publish(
-            &context.recorder,
-            &topic.object_ref(&()),
-            true,
-            "InvalidSpec",
-            "Validate",
-            message.clone(),
-        )
-        .await;
+        context
+            .publish(topic, true, "InvalidSpec", "Validate", message.clone())
+            .await;
         set(&mut status, DEGRADED, true, "InvalidSpec", message.clone());
         set(&mut status, READY, false, "InvalidSpec", message);
         status.observed_generation = generation;
@@ -264,10 +258,7 @@ async fn apply(
         Err(error) => {
             // the cluster refused (a bad replication factor, a config it rejects) or could
             // not be reached: say so, and try again
-            let reason = error
-                .kafka_error()
-                .map(|e| format!("{e:?}"))
-                .unwrap_or_else(|| "KafkaUnreachable".to_string());
+            let reason = error.condition_reason();
             set(&mut status, READY, false, &reason, error.to_string());
             status.observed_generation = generation;
             write_status(&api, topic, &status).await?;
@@ -323,7 +314,6 @@ async fn converge(
 
 /// The Events of what `steps` did (and could not do) to Kafka topic `name`.
 async fn publish_steps(context: &TopicContext, topic: &Topic, name: &str, steps: &TopicPlan) {
-    let regarding = topic.object_ref(&());
     let mut events: Vec<(bool, &str, String)> = Vec::new();
     if steps.create {
         events.push((
@@ -354,15 +344,9 @@ async fn publish_steps(context: &TopicContext, topic: &Topic, name: &str, steps:
         events.push((true, "NotSupported", steps.not_supported.join("; ")));
     }
     for (warning, reason, note) in events {
-        crate::events::publish(
-            &context.recorder,
-            &regarding,
-            warning,
-            reason,
-            "Reconcile",
-            note,
-        )
-        .await;
+        context
+            .publish(topic, warning, reason, "Reconcile", note)
+            .await;
     }
 }
 
@@ -398,15 +382,15 @@ async fn cleanup(
     };
     tracing::info!(topic = %name, "deleting the Kafka topic");
     KafkaAdmin::new(&bootstrap)?.delete_topic(&name).await?;
-    crate::events::publish(
-        &context.recorder,
-        &topic.object_ref(&()),
-        false,
-        "TopicDeleted",
-        "Delete",
-        format!("deleted Kafka topic {name} with the resource"),
-    )
-    .await;
+    context
+        .publish(
+            topic,
+            false,
+            "TopicDeleted",
+            "Delete",
+            format!("deleted Kafka topic {name} with the resource"),
+        )
+        .await;
     Ok(Action::await_change())
 }
 

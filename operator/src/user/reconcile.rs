@@ -274,7 +274,9 @@ async fn apply(
         Ok(acls) => acls,
         Err(problems) => {
             let (status, message) = refused("InvalidSpec", problems.join("; "), status);
-            publish(context, user, true, "InvalidSpec", "Validate", message).await;
+            context
+                .publish(user, true, "InvalidSpec", "Validate", message)
+                .await;
             write_status(&api, user, &status).await?;
             return Ok(Action::await_change());
         }
@@ -288,7 +290,9 @@ async fn apply(
                 format!("Secret {name} exists and is not this User's: the operator will not overwrite it"),
                 status,
             );
-            publish(context, user, true, "SecretConflict", "Validate", message).await;
+            context
+                .publish(user, true, "SecretConflict", "Validate", message)
+                .await;
             write_status(&api, user, &status).await?;
             return Ok(Action::requeue(REQUEUE_WAITING));
         }
@@ -360,15 +364,9 @@ async fn apply(
                 ),
                 status,
             );
-            publish(
-                context,
-                user,
-                true,
-                "AuthorizationDisabled",
-                "Validate",
-                message,
-            )
-            .await;
+            context
+                .publish(user, true, "AuthorizationDisabled", "Validate", message)
+                .await;
             write_status(&api, user, &status).await?;
             return Ok(Action::requeue(REQUEUE_WAITING));
         }
@@ -422,7 +420,9 @@ async fn apply(
                     "a certificate for CN={name} from the clients CA ({})",
                     why.unwrap_or_else(|| "the Secret differed".to_string())
                 );
-                publish(context, user, false, "CertificateIssued", "Reconcile", note).await;
+                context
+                    .publish(user, false, "CertificateIssued", "Reconcile", note)
+                    .await;
             }
         }
         let acl_steps = plan::plan_acls(&acls, &observed_acls);
@@ -446,12 +446,16 @@ async fn apply(
                     acl_steps.create.len(),
                     acl_steps.delete.len()
                 );
-                publish(context, user, false, "AclsChanged", "Reconcile", note).await;
+                context
+                    .publish(user, false, "AclsChanged", "Reconcile", note)
+                    .await;
             }
             if !quota_steps.is_empty() {
                 let set: Vec<&String> = quota_steps.set.keys().collect();
                 let note = format!("quotas set {set:?}, removed {:?}", quota_steps.remove);
-                publish(context, user, false, "QuotasChanged", "Reconcile", note).await;
+                context
+                    .publish(user, false, "QuotasChanged", "Reconcile", note)
+                    .await;
             }
             status.set_condition(DEGRADED, false, "InSync", "", generation);
             status.set_condition(PROGRESSING, false, "InSync", "", generation);
@@ -480,10 +484,7 @@ async fn kafka_failed(
     error: AdminError,
 ) -> Result<Action, KafkaResourceError> {
     let generation = user.meta().generation;
-    let reason = error
-        .kafka_error()
-        .map(|e| format!("{e:?}"))
-        .unwrap_or_else(|| "KafkaUnreachable".to_string());
+    let reason = error.condition_reason();
     status.set_condition(PROGRESSING, true, &reason, error.to_string(), generation);
     status.set_condition(READY, false, &reason, error.to_string(), generation);
     write_status(api, user, &status).await?;
@@ -586,35 +587,16 @@ async fn cleanup(
             remove_principal(&admin, old).await?;
         }
     }
-    publish(
-        context,
-        user,
-        false,
-        "UserDeleted",
-        "Delete",
-        format!("removed {principal}'s credentials, ACLs and quotas with the resource"),
-    )
-    .await;
+    context
+        .publish(
+            user,
+            false,
+            "UserDeleted",
+            "Delete",
+            format!("removed {principal}'s credentials, ACLs and quotas with the resource"),
+        )
+        .await;
     Ok(Action::await_change())
-}
-
-async fn publish(
-    context: &ControllerContext,
-    user: &User,
-    warning: bool,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
-    crate::events::publish(
-        &context.recorder,
-        &user.object_ref(&()),
-        warning,
-        reason,
-        action,
-        note,
-    )
-    .await;
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery;
+use kube::discovery::{ApiCapabilities, ApiResource};
 use kube::Client;
 use serde::Deserialize;
 
@@ -63,6 +64,28 @@ pub async fn plane(spec: ControlPlaneSpec) -> (&'static ControlPlaneHandle, Clie
     let handle = TestControlPlane::shared(spec);
     let client = handle.client().await;
     (handle, client)
+}
+
+/// The control plane (`spec`) with the CRDs installed, a new namespace named after
+/// `prefix`, and a broker `start` starts (outside Kubernetes, off the async runtime).
+pub async fn plane_with_broker(
+    spec: ControlPlaneSpec,
+    prefix: &str,
+    start: impl FnOnce() -> ironlog_testkit::TestBroker + Send + 'static,
+) -> (Client, String, ironlog_testkit::TestBroker) {
+    let (_, client) = plane(spec).await;
+    install_crds(&client).await;
+    let ns = namespace(&client, prefix).await;
+    let broker = tokio::task::spawn_blocking(start)
+        .await
+        .expect("the broker started");
+    (client, ns, broker)
+}
+
+/// A `kind` resource (Topic, User) `name` of KafkaCluster `my-cluster` with `spec`.
+pub fn of_my_cluster(kind: &str, name: &str, mut spec: serde_json::Value) -> serde_json::Value {
+    spec["clusterRef"] = serde_json::json!({"name": "my-cluster"});
+    serde_json::json!({"apiVersion": "ironlog.dev/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec})
 }
 
 /// Installs the CRDs as `crds/` holds them (what a user applies) and waits until each is
@@ -153,17 +176,7 @@ pub async fn apply(
     namespace: &str,
     object: &serde_json::Value,
 ) -> Result<DynamicObject, kube::Error> {
-    let object: DynamicObject = serde_json::from_value(object.clone())
-        .unwrap_or_else(|e| panic!("not a Kubernetes object: {e}: {object}"));
-    let types = object
-        .types
-        .clone()
-        .unwrap_or_else(|| panic!("object without apiVersion/kind: {object:?}"));
-    let gvk = GroupVersionKind::try_from(&types)
-        .unwrap_or_else(|e| panic!("bad apiVersion {}: {e}", types.api_version));
-    let (resource, _) = discovery::pinned_kind(client, &gvk)
-        .await
-        .unwrap_or_else(|e| panic!("the API server does not know {gvk:?}: {e}"));
+    let (object, resource, _) = discovered(client, object).await;
     let name = object
         .metadata
         .name
@@ -174,6 +187,27 @@ pub async fn apply(
     let mut params = PatchParams::apply(TEST_MANAGER);
     params.field_validation = Some(kube::api::ValidationDirective::Strict);
     api.patch(&name, &params, &Patch::Apply(&object)).await
+}
+
+/// `object` as a [`DynamicObject`], with its kind's resource and capabilities as the API
+/// server's discovery names them; panics when it is not an object of a kind the API server
+/// knows.
+pub async fn discovered(
+    client: &Client,
+    object: &serde_json::Value,
+) -> (DynamicObject, ApiResource, ApiCapabilities) {
+    let object: DynamicObject = serde_json::from_value(object.clone())
+        .unwrap_or_else(|e| panic!("not a Kubernetes object: {e}: {object}"));
+    let types = object
+        .types
+        .clone()
+        .unwrap_or_else(|| panic!("object without apiVersion/kind: {object:?}"));
+    let gvk = GroupVersionKind::try_from(&types)
+        .unwrap_or_else(|e| panic!("bad apiVersion {}: {e}", types.api_version));
+    let (resource, capabilities) = discovery::pinned_kind(client, &gvk)
+        .await
+        .unwrap_or_else(|e| panic!("the API server does not know {gvk:?}: {e}"));
+    (object, resource, capabilities)
 }
 
 /// Polls `check` until it returns `Some`, or panics saying `what` did not happen within
@@ -208,6 +242,26 @@ where
     }
 }
 
+/// A namespaced resource of a static type, which the helpers read as JSON (its status
+/// conditions).
+pub trait NamespacedResource:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + serde::Serialize
+{
+}
+
+impl<K> NamespacedResource for K where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + serde::Serialize
+{
+}
+
 /// Waits until the `kind` resource `name` has condition Ready at `status` with `reason`,
 /// its status observed at its current generation, and `check` holds; returns it.
 pub async fn ready_at_generation<K>(
@@ -219,36 +273,53 @@ pub async fn ready_at_generation<K>(
     check: impl Fn(&K) -> bool,
 ) -> K
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + serde::Serialize,
-    K::DynamicType: Default,
+    K: NamespacedResource,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let kind = K::kind(&Default::default()).to_string();
-    let check = &check;
-    wait_until(
+    wait_for_ready(
+        client,
+        ns,
+        name,
         timeout,
-        &format!("{kind} {name} is Ready={status} ({reason}) at its generation"),
-        || {
-            let api = api.clone();
-            async move {
-                let object = api.get(name).await.ok()?;
-                let found = serde_json::to_value(&object).ok()?;
-                let ready = found["status"]["conditions"]
-                    .as_array()?
-                    .iter()
-                    .find(|c| c["type"] == "Ready")?;
-                (ready["status"] == status
-                    && ready["reason"] == reason
-                    && found["status"]["observedGeneration"] == found["metadata"]["generation"]
-                    && check(&object))
-                .then_some(object)
-            }
+        &format!("Ready={status} ({reason}) at its generation"),
+        |ready, found, object| {
+            ready["status"] == status
+                && ready["reason"] == reason
+                && found["status"]["observedGeneration"] == found["metadata"]["generation"]
+                && check(object)
         },
     )
+    .await
+}
+
+/// Waits until the `kind` resource `name` has a Ready condition that `accept` takes (given
+/// the condition, the whole resource as JSON and the resource); returns it. `what` says
+/// what is awaited, for the timeout's message.
+pub async fn wait_for_ready<K>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    accept: impl Fn(&serde_json::Value, &serde_json::Value, &K) -> bool,
+) -> K
+where
+    K: NamespacedResource,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let kind = K::kind(&()).to_string();
+    let accept = &accept;
+    wait_until(timeout, &format!("{kind} {name} is {what}"), || {
+        let api = api.clone();
+        async move {
+            let object = api.get(name).await.ok()?;
+            let found = serde_json::to_value(&object).ok()?;
+            let ready = found["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready")?;
+            accept(ready, &found, &object).then_some(object)
+        }
+    })
     .await
 }
 

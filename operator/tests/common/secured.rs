@@ -38,25 +38,10 @@ pub async fn secret_data(client: &Client, ns: &str, name: &str) -> BTreeMap<Stri
 /// Waits until the `kind` resource `name` has condition Ready=True.
 pub async fn resource_ready<K>(client: &Client, ns: &str, name: &str)
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + serde::Serialize,
-    K::DynamicType: Default,
+    K: super::NamespacedResource,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let kind = K::kind(&Default::default()).to_string();
-    wait_until(STEP_TIMEOUT, &format!("{kind} {name} Ready"), || {
-        let api = api.clone();
-        async move {
-            let found = serde_json::to_value(api.get(name).await.ok()?).ok()?;
-            found["status"]["conditions"]
-                .as_array()?
-                .iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                .then_some(())
-        }
+    super::wait_for_ready::<K>(client, ns, name, STEP_TIMEOUT, "Ready", |ready, _, _| {
+        ready["status"] == "True"
     })
     .await;
 }

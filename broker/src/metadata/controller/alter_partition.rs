@@ -367,17 +367,11 @@ mod tests {
         // A new leader epoch fences the old leader's proposals.
         f.controller
             .quorum()
-            .propose(vec![MetadataRecord::PartitionChange {
-                topic_id: topic.topic_id,
-                partition: 0,
-                leader: Some(leader),
-                isr: None,
-                replicas: None,
-                adding_replicas: None,
-                removing_replicas: None,
-                eligible_leader_replicas: None,
-                last_known_elr: None,
-            }])
+            .propose(vec![MetadataRecord::leader_change(
+                topic.topic_id,
+                0,
+                leader,
+            )])
             .await
             .expect("epoch bump");
         let old_epoch = f

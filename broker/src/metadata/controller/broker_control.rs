@@ -491,31 +491,23 @@ impl Controller {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use uuid::Uuid;
 
+    use super::super::tests::manual_spec;
     use super::*;
     use crate::metadata::quorum::{MetadataQuorum, QuorumConfig};
-    use crate::metadata::{ControllerDefaults, CreateTopicSpec};
+    use crate::metadata::ControllerDefaults;
 
     async fn controller(
         dir: &std::path::Path,
         session_timeout_ms: u64,
         unclean: bool,
     ) -> Controller {
-        let quorum = MetadataQuorum::start(QuorumConfig {
-            node_id: 1,
-            metadata_dir: dir.join("__cluster_metadata-0"),
-            cluster_id: None,
-            voters: BTreeMap::new(),
-            learner_address: None,
-            connectors: crate::security::NodeConnectors::plaintext(),
-            bootstrap_records: Vec::new(),
-        })
-        .await
-        .unwrap();
+        let quorum = MetadataQuorum::start(QuorumConfig::single_node(dir))
+            .await
+            .unwrap();
         Controller::new(
             Arc::new(quorum),
             ControllerDefaults {
@@ -564,16 +556,7 @@ mod tests {
             assert!(!heartbeat(c, id, false).await.is_fenced);
         }
         let created = c
-            .create_topics(
-                vec![CreateTopicSpec {
-                    name: "t".into(),
-                    num_partitions: -1,
-                    replication_factor: -1,
-                    assignments: BTreeMap::from([(0, replicas)]),
-                    configs: BTreeMap::new(),
-                }],
-                false,
-            )
+            .create_topics(vec![manual_spec("t", [(0, replicas)])], false)
             .await;
         assert!(created[0].is_ok(), "{created:?}");
     }
@@ -774,17 +757,7 @@ mod tests {
             // shrink the ISR to the leader alone, as AlterPartition would
             let topic_id = c.quorum.image().topic("t").unwrap().topic_id;
             c.quorum
-                .propose(vec![MetadataRecord::PartitionChange {
-                    topic_id,
-                    partition: 0,
-                    leader: None,
-                    isr: Some(vec![1]),
-                    replicas: None,
-                    adding_replicas: None,
-                    removing_replicas: None,
-                    eligible_leader_replicas: None,
-                    last_known_elr: None,
-                }])
+                .propose(vec![MetadataRecord::isr_change(topic_id, 0, vec![1])])
                 .await
                 .unwrap();
             let epoch = c.quorum.image().brokers[&1].epoch;

@@ -304,11 +304,9 @@ fn revert(current: &PartitionRegistration) -> Result<(Vec<i32>, Vec<i32>, bool),
 
 #[cfg(test)]
 pub(super) mod tests {
-    use std::collections::BTreeMap;
-
-    use super::super::tests::{code, fixture, Fixture};
+    use super::super::tests::{code, fixture, manual_spec, Fixture};
     use super::*;
-    use crate::metadata::{CreateTopicSpec, IsrChange};
+    use crate::metadata::IsrChange;
 
     /// Topic `name` with one partition on `replicas` (leader first).
     pub(in crate::metadata::controller) async fn topic(
@@ -318,16 +316,7 @@ pub(super) mod tests {
     ) {
         let created = f
             .controller
-            .create_topics(
-                vec![CreateTopicSpec {
-                    name: name.into(),
-                    num_partitions: -1,
-                    replication_factor: -1,
-                    assignments: BTreeMap::from([(0, replicas)]),
-                    configs: BTreeMap::new(),
-                }],
-                false,
-            )
+            .create_topics(vec![manual_spec(name, [(0, replicas)])], false)
             .await;
         assert!(created[0].is_ok(), "{created:?}");
     }

@@ -405,6 +405,15 @@ mod tests {
     }
 
     /// A JWKS file with one P-256 key (no kid) and its signing key.
+    /// A token's claims for subject `sub`, issued now and expiring in a minute.
+    fn fresh_claims(sub: &str) -> serde_json::Value {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("the clock is past 1970")
+            .as_secs();
+        serde_json::json!({"sub": sub, "iat": now, "exp": now + 60})
+    }
+
     fn jwks(dir: &std::path::Path) -> (String, EncodingKey) {
         let pair = rcgen::KeyPair::generate().expect("a P-256 key");
         let point = pair.public_key_raw();
@@ -528,11 +537,7 @@ mod tests {
             "SASL_PLAINTEXT",
         )
         .expect("a validator");
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let claims = serde_json::json!({"sub": "bob", "iat": now, "exp": now + 60});
+        let claims = fresh_claims("bob");
         let sign = |pem: &[u8], kid: Option<&str>| {
             let mut header = Header::new(Algorithm::RS256);
             header.kid = kid.map(str::to_string);
@@ -564,11 +569,8 @@ mod tests {
             "SASL_PLAINTEXT",
         )
         .expect("a validator");
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let claims = serde_json::json!({"sub": "alice", "iat": now, "exp": now + 60});
+        let claims = fresh_claims("alice");
+        let now = claims["iat"].as_u64().expect("iat is a number");
         let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap();
         assert_eq!(
             validator.validate(&token),

@@ -311,17 +311,23 @@ impl NodeAgent {
             .1
     }
 
-    /// `program` as a process in the cluster's network under `key` (its own namespace and
-    /// address, kept per key), with the cluster's hosts file. It dies with the calling
-    /// thread (PR_SET_PDEATHSIG).
-    pub fn in_cluster_command(&self, key: &str, program: &Path) -> Command {
+    /// How a process or thread enters `key`'s namespace (kept per key) with the cluster's
+    /// hosts file.
+    fn enter_agent_namespace(&self, key: &str) -> network::Enter {
         let (netns, _) = self
             .shared
             .network
             .slot(&format!("agent/{key}"))
             .unwrap_or_else(|e| panic!("no namespace for {key}: {e}"));
-        let enter = network::Enter::new(&netns, self.shared.network.hosts_file(), &[])
-            .unwrap_or_else(|e| panic!("cannot prepare {key}'s namespace: {e}"));
+        network::Enter::new(&netns, self.shared.network.hosts_file(), &[])
+            .unwrap_or_else(|e| panic!("cannot prepare {key}'s namespace: {e}"))
+    }
+
+    /// `program` as a process in the cluster's network under `key` (its own namespace and
+    /// address, kept per key), with the cluster's hosts file. It dies with the calling
+    /// thread (PR_SET_PDEATHSIG).
+    pub fn in_cluster_command(&self, key: &str, program: &Path) -> Command {
+        let enter = self.enter_agent_namespace(key);
         let mut command = Command::new(program);
         // SAFETY: prctl and the system calls of `Enter::enter` only, between fork and exec.
         unsafe {
@@ -343,13 +349,7 @@ impl NodeAgent {
         R: Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
-        let (netns, _) = self
-            .shared
-            .network
-            .slot(&format!("agent/{key}"))
-            .unwrap_or_else(|e| panic!("no namespace for {key}: {e}"));
-        let enter = network::Enter::new(&netns, self.shared.network.hosts_file(), &[])
-            .unwrap_or_else(|e| panic!("cannot prepare {key}'s namespace: {e}"));
+        let enter = self.enter_agent_namespace(key);
         let thread = std::thread::Builder::new()
             .name(format!("in-cluster-{key}"))
             .spawn(move || {
