@@ -6,7 +6,7 @@
 //! metadata.version downgrade across a format change, and a level a registered broker does
 //! not support (a broker registered by hand on the controller listener, with 3.9's
 //! range). validate_only checks without writing. (Kafka's own kafka-features tool runs in
-//! tests/java_clients.rs.)
+//! tests/java_clients.rs.) A broker that formats itself starts at `bootstrap.release.version`.
 mod common;
 
 use std::collections::BTreeMap;
@@ -230,6 +230,30 @@ fn a_broker_formatted_at_3_9_runs_there_until_updated_and_bad_updates_change_not
         finalized(broker.bootstrap()).0,
         levels(&[("metadata.version", 27)]),
         "the levels are in the metadata log and survive a restart"
+    );
+}
+
+/// No format step: `bootstrap.release.version` is what a broker that formats itself on
+/// its first start bootstraps at (the operator's `spec.metadataVersion` on a new cluster),
+/// and only then — once the log exists the finalized levels are the log's.
+#[test]
+fn a_broker_that_formats_itself_starts_at_its_bootstrap_release_version() {
+    let mut broker = broker_spec()
+        .set("bootstrap.release.version", "3.9-IV0")
+        .start();
+    let addr = broker.bootstrap().to_string();
+    assert_eq!(
+        finalized(&addr).0,
+        levels(&[("metadata.version", 21)]),
+        "a first start with bootstrap.release.version 3.9-IV0 runs at 3.9-IV0 without group.version"
+    );
+    let upgraded = update(&addr, &[("metadata.version", 27, UPGRADE)], false);
+    assert_eq!(upgraded.error_code, 0, "{:?}", upgraded.error_message);
+    broker.restart();
+    assert_eq!(
+        finalized(broker.bootstrap()).0,
+        levels(&[("metadata.version", 27)]),
+        "a restart keeps the log's levels whatever bootstrap.release.version says"
     );
 }
 
