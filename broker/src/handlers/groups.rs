@@ -878,6 +878,12 @@ pub(super) async fn handle_consumer_group_heartbeat(
     ctx: &RequestContext,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    // As Kafka, before any authorization: the consumer protocol needs group.version 1
+    // finalized (a cluster at 3.9 has 0), else UNSUPPORTED_VERSION alone.
+    if !crate::metadata::features::consumer_protocol_enabled(&broker.image().finalized_features()) {
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(ResponseError::UnsupportedVersion.code());
+    }
     // As Kafka: READ on the group, DESCRIBE on every subscribed topic.
     let authz = broker.authz(ctx);
     let refused = if !authz.allows_group(AclOperation::Read, &request.group_id.0) {

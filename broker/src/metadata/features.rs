@@ -237,6 +237,12 @@ fn reason_not_supported(level: i16, what: &str, range: FeatureRange) -> Option<S
 
 use ironlog_config::metadata_version::metadata_changed_between;
 
+/// Whether `finalized` levels let groups use the consumer rebalance protocol (KIP-848):
+/// group.version 1 or more, as Kafka's `isConsumerGroupProtocolEnabled` asks.
+pub(crate) fn consumer_protocol_enabled(finalized: &BTreeMap<String, i16>) -> bool {
+    finalized.get(GROUP_VERSION).copied().unwrap_or(0) >= 1
+}
+
 /// The records that make `updates` happen on top of `finalized` (the effective levels,
 /// [`super::MetadataImage::finalized_features`]), checked against this controller
 /// (`controller_id`) and every registered broker's supported levels; an empty list when
