@@ -324,12 +324,13 @@ fn a_registered_broker_that_lacks_a_level_blocks_the_upgrade_and_an_old_one_cann
 
 /// group.version gates the consumer rebalance protocol (KIP-848) as in Kafka 4.1: at 0 (a
 /// cluster at 3.9) ConsumerGroupHeartbeat is answered UNSUPPORTED_VERSION before anything
-/// else, and a librdkafka `group.protocol=consumer` consumer gets that error instead of a
+/// else (ConsumerGroupDescribe too, for every group), and a librdkafka `group.protocol=consumer` consumer gets that error instead of a
 /// group; once UpdateFeatures finalizes group.version 1 the same consumer joins and reads.
 #[test]
 fn group_version_0_refuses_the_consumer_protocol_and_1_allows_it() {
     use kafka_protocol::messages::{
-        ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId, TopicName,
+        ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+        ConsumerGroupHeartbeatResponse, GroupId, TopicName,
     };
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
@@ -367,6 +368,27 @@ fn group_version_0_refuses_the_consumer_protocol_and_1_allows_it() {
         ),
         (UNSUPPORTED_VERSION, None),
         "group.version 0: ConsumerGroupHeartbeat is UNSUPPORTED_VERSION alone"
+    );
+
+    let described: ConsumerGroupDescribeResponse = RawClient::connect(&addr).expect_call(
+        0,
+        &ConsumerGroupDescribeRequest::default().with_group_ids(vec![
+            GroupId(StrBytes::from_static_str("grp-1")),
+            GroupId(StrBytes::from_static_str("grp-2")),
+        ]),
+        "ConsumerGroupDescribe",
+    );
+    assert_eq!(
+        described
+            .groups
+            .iter()
+            .map(|g| (g.group_id.to_string(), g.error_code, g.members.len()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("grp-1".to_string(), UNSUPPORTED_VERSION, 0),
+            ("grp-2".to_string(), UNSUPPORTED_VERSION, 0)
+        ],
+        "group.version 0: ConsumerGroupDescribe is UNSUPPORTED_VERSION for every group"
     );
 
     let consumer = |group: &str| -> BaseConsumer {
