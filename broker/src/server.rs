@@ -407,8 +407,14 @@ async fn open_quorum(
     let metadata_log_dir = metadata_log_dir(config);
     let bootstrap_records = crate::metadata::bootstrap::read(&metadata_log_dir)
         .map_err(|e| ServerError::Quorum(e.to_string()))?;
-    // A broker that formats itself on its first start runs at the latest levels.
-    let bootstrap_records = crate::metadata::features::with_default_levels(bootstrap_records);
+    // A broker that formats itself on its first start runs at `bootstrap.release.version`
+    // (else the latest levels); read only when the metadata log is new.
+    let bootstrap_records = crate::metadata::features::with_default_levels(
+        bootstrap_records,
+        config
+            .bootstrap_metadata_version
+            .unwrap_or(crate::metadata::features::METADATA_VERSION_LATEST),
+    );
     let metadata_dir = metadata_log_dir.join(METADATA_DIR_NAME);
     let voters: BTreeMap<i32, String> = config
         .controller_quorum_voters

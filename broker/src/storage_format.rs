@@ -10,8 +10,9 @@
 //! The bootstrap records also hold the cluster's first feature levels: `--release-version`
 //! (`3.9`, `3.9-IV0`; default the latest this build supports) picks metadata.version and
 //! the release's default levels (capped at this build's), `--feature name=level` sets one
-//! other feature. Kafka has no setting for a broker's own first start, and neither has
-//! Ironlog: a broker that formats itself starts at the latest levels.
+//! other feature. A broker that formats itself on its first start starts at
+//! `bootstrap.release.version` (Ironlog's setting; the latest levels when empty), as
+//! Kafka 3.x's KRaft took `inter.broker.protocol.version` without a bootstrap checkpoint.
 //!
 //! Everything is checked before anything is written: a bad `--add-scram` or a formatted
 //! directory (without `--ignore-formatted`) writes nothing. A broker also formats itself on

@@ -6,7 +6,8 @@
 //! metadata.version downgrade across a format change, and a level a registered broker does
 //! not support (a broker registered by hand on the controller listener, with 3.9's
 //! range). validate_only checks without writing. (Kafka's own kafka-features tool runs in
-//! tests/java_clients.rs.)
+//! tests/java_clients.rs.) A broker that formats itself starts at `bootstrap.release.version`.
+//! group.version 0 turns the consumer rebalance protocol off, as in Kafka 4.1.
 mod common;
 
 use std::collections::BTreeMap;
@@ -233,6 +234,30 @@ fn a_broker_formatted_at_3_9_runs_there_until_updated_and_bad_updates_change_not
     );
 }
 
+/// No format step: `bootstrap.release.version` is what a broker that formats itself on
+/// its first start bootstraps at (the operator's `spec.metadataVersion` on a new cluster),
+/// and only then — once the log exists the finalized levels are the log's.
+#[test]
+fn a_broker_that_formats_itself_starts_at_its_bootstrap_release_version() {
+    let mut broker = broker_spec()
+        .set("bootstrap.release.version", "3.9-IV0")
+        .start();
+    let addr = broker.bootstrap().to_string();
+    assert_eq!(
+        finalized(&addr).0,
+        levels(&[("metadata.version", 21)]),
+        "a first start with bootstrap.release.version 3.9-IV0 runs at 3.9-IV0 without group.version"
+    );
+    let upgraded = update(&addr, &[("metadata.version", 27, UPGRADE)], false);
+    assert_eq!(upgraded.error_code, 0, "{:?}", upgraded.error_message);
+    broker.restart();
+    assert_eq!(
+        finalized(broker.bootstrap()).0,
+        levels(&[("metadata.version", 27)]),
+        "a restart keeps the log's levels whatever bootstrap.release.version says"
+    );
+}
+
 #[test]
 fn a_registered_broker_that_lacks_a_level_blocks_the_upgrade_and_an_old_one_cannot_join_above_its_range(
 ) {
@@ -295,4 +320,135 @@ fn a_registered_broker_that_lacks_a_level_blocks_the_upgrade_and_an_old_one_cann
         refused.error_code, UNSUPPORTED_VERSION,
         "a broker without the finalized metadata.version must not register"
     );
+}
+
+/// group.version gates the consumer rebalance protocol (KIP-848) as in Kafka 4.1: at 0 (a
+/// cluster at 3.9) ConsumerGroupHeartbeat is answered UNSUPPORTED_VERSION before anything
+/// else (ConsumerGroupDescribe too, for every group), and a librdkafka `group.protocol=consumer` consumer gets that error instead of a
+/// group; once UpdateFeatures finalizes group.version 1 the same consumer joins and reads.
+#[test]
+fn group_version_0_refuses_the_consumer_protocol_and_1_allows_it() {
+    use kafka_protocol::messages::{
+        ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+        ConsumerGroupHeartbeatResponse, GroupId, TopicName,
+    };
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+
+    let broker = broker_spec()
+        .set("bootstrap.release.version", "3.9")
+        .set("group.initial.rebalance.delay.ms", "0")
+        .start();
+    let addr = broker.bootstrap().to_string();
+    assert_eq!(
+        finalized(&addr).0,
+        levels(&[("metadata.version", 21)]),
+        "3.9 has no group.version"
+    );
+    let topic = broker.new_topic("gated", 1);
+    let producer = broker.producer();
+    broker.produce_one(&producer, &topic, 0, b"k", b"v");
+
+    let join = || {
+        let mut req = ConsumerGroupHeartbeatRequest::default();
+        req.group_id = GroupId(StrBytes::from_static_str("gated-group"));
+        req.member_id = StrBytes::from_static_str("m-1");
+        req.member_epoch = 0;
+        req.rebalance_timeout_ms = 30_000;
+        req.subscribed_topic_names = Some(vec![TopicName(StrBytes::from_string(topic.clone()))]);
+        req.topic_partitions = Some(Vec::new());
+        req
+    };
+    let refused: ConsumerGroupHeartbeatResponse =
+        RawClient::connect(&addr).expect_call(0, &join(), "ConsumerGroupHeartbeat");
+    assert_eq!(
+        (
+            refused.error_code,
+            refused.error_message.as_ref().map(|m| m.to_string())
+        ),
+        (UNSUPPORTED_VERSION, None),
+        "group.version 0: ConsumerGroupHeartbeat is UNSUPPORTED_VERSION alone"
+    );
+
+    let described: ConsumerGroupDescribeResponse = RawClient::connect(&addr).expect_call(
+        0,
+        &ConsumerGroupDescribeRequest::default().with_group_ids(vec![
+            GroupId(StrBytes::from_static_str("grp-1")),
+            GroupId(StrBytes::from_static_str("grp-2")),
+        ]),
+        "ConsumerGroupDescribe",
+    );
+    assert_eq!(
+        described
+            .groups
+            .iter()
+            .map(|g| (g.group_id.to_string(), g.error_code, g.members.len()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("grp-1".to_string(), UNSUPPORTED_VERSION, 0),
+            ("grp-2".to_string(), UNSUPPORTED_VERSION, 0)
+        ],
+        "group.version 0: ConsumerGroupDescribe is UNSUPPORTED_VERSION for every group"
+    );
+
+    let consumer = |group: &str| -> BaseConsumer {
+        let consumer: BaseConsumer = broker
+            .client_config()
+            .set("group.id", group)
+            .set("group.protocol", "consumer")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("a consumer-protocol consumer");
+        consumer.subscribe(&[topic.as_str()]).expect("subscribe");
+        consumer
+    };
+    let refused_consumer = consumer("gated-rdkafka");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let error = loop {
+        match refused_consumer.poll(Duration::from_millis(200)) {
+            Some(Err(e)) => break e,
+            Some(Ok(m)) => panic!(
+                "group.version 0: a consumer-protocol consumer read offset {}",
+                m.offset()
+            ),
+            None => assert!(
+                std::time::Instant::now() < deadline,
+                "group.version 0: the consumer-protocol consumer got no error within 30 s"
+            ),
+        }
+    };
+    assert_eq!(
+        error.rdkafka_error_code(),
+        Some(rdkafka::types::RDKafkaErrorCode::UnsupportedVersion),
+        "group.version 0: librdkafka is told UNSUPPORTED_VERSION: {error}"
+    );
+    assert!(
+        error.to_string().contains("Fatal"),
+        "librdkafka gives up on the group, as with Kafka at group.version 0: {error}"
+    );
+    drop(refused_consumer);
+
+    let upgraded = update(&addr, &[("group.version", 1, UPGRADE)], false);
+    assert_eq!(upgraded.error_code, 0, "{:?}", upgraded.error_message);
+    let allowed_consumer = consumer("allowed-rdkafka");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match allowed_consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                assert_eq!(m.payload(), Some(&b"v"[..]));
+                break;
+            }
+            // retriable ones only, while the coordinator loads
+            Some(Err(e)) => assert!(
+                e.rdkafka_error_code()
+                    != Some(rdkafka::types::RDKafkaErrorCode::UnsupportedVersion),
+                "group.version 1: still refused: {e}"
+            ),
+            None => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "group.version 1: the consumer-protocol consumer read nothing within 60 s"
+        );
+    }
 }

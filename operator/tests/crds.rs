@@ -245,6 +245,14 @@ async fn bad_specs_are_refused_by_the_api_server_saying_why() {
             "should match",
         ),
         (
+            "a metadata version that is no release",
+            bad(
+                "metadata-version",
+                cluster_with("metadataVersion", json!("latest")),
+            ),
+            "should match",
+        ),
+        (
             "a storage size that is no quantity",
             bad(
                 "storage-size",

@@ -878,6 +878,12 @@ pub(super) async fn handle_consumer_group_heartbeat(
     ctx: &RequestContext,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    // As Kafka, before any authorization: the consumer protocol needs group.version 1
+    // finalized (a cluster at 3.9 has 0), else UNSUPPORTED_VERSION alone.
+    if !crate::metadata::features::consumer_protocol_enabled(&broker.image().finalized_features()) {
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(ResponseError::UnsupportedVersion.code());
+    }
     // As Kafka: READ on the group, DESCRIBE on every subscribed topic.
     let authz = broker.authz(ctx);
     let refused = if !authz.allows_group(AclOperation::Read, &request.group_id.0) {
@@ -984,6 +990,22 @@ pub(super) fn handle_consumer_group_describe(
     ctx: &RequestContext,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
+    // As Kafka, before any authorization: without group.version 1 every group is
+    // UNSUPPORTED_VERSION alone.
+    if !crate::metadata::features::consumer_protocol_enabled(&broker.image().finalized_features()) {
+        let mut response = ConsumerGroupDescribeResponse::default();
+        response.groups = request
+            .group_ids
+            .iter()
+            .map(|group_id| {
+                let mut d = DescribedConsumerGroup::default();
+                d.group_id = group_id.clone();
+                d.error_code = ResponseError::UnsupportedVersion.code();
+                d
+            })
+            .collect();
+        return response;
+    }
     // DESCRIBE on each group; the refused ones never reach the coordinator.
     let authz = broker.authz(ctx);
     let ids: Vec<String> = request.group_ids.iter().map(|g| g.0.to_string()).collect();

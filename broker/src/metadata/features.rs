@@ -71,35 +71,9 @@ const SUPPORTED: &[(&str, FeatureRange)] = &[
 /// answered): a new Kafka 4.1 cluster's levels within the supported ones.
 pub(crate) const LEGACY_FINALIZED: &[(&str, i16)] = &[(GROUP_VERSION, 1), (METADATA_VERSION, 27)];
 
-/// Kafka's metadata versions this build knows: level, name, and whether the metadata
-/// format changed at that level (Kafka's `didMetadataChange`), which decides whether a
-/// downgrade across it could lose metadata.
-const METADATA_VERSIONS: &[(i16, &str, bool)] = &[
-    (7, "3.3-IV3", true),
-    (8, "3.4-IV0", true),
-    (9, "3.5-IV0", false),
-    (10, "3.5-IV1", false),
-    (11, "3.5-IV2", true),
-    (12, "3.6-IV0", false),
-    (13, "3.6-IV1", true),
-    (14, "3.6-IV2", true),
-    (15, "3.7-IV0", true),
-    (16, "3.7-IV1", false),
-    (17, "3.7-IV2", true),
-    (18, "3.7-IV3", false),
-    (19, "3.7-IV4", false),
-    (20, "3.8-IV0", false),
-    (21, "3.9-IV0", false),
-    (22, "4.0-IV0", false),
-    (23, "4.0-IV1", true),
-    (24, "4.0-IV2", false),
-    (25, "4.0-IV3", false),
-    (26, "4.1-IV0", false),
-    (27, "4.1-IV1", false),
-];
-
 /// The metadata version a new cluster gets (Kafka 4.1's latest production one).
-pub(crate) const METADATA_VERSION_LATEST: i16 = 27;
+pub(crate) const METADATA_VERSION_LATEST: i16 =
+    ironlog_config::metadata_version::METADATA_VERSION_LATEST;
 /// 4.0-IV0: from here a release's default group.version is 1 (Kafka's `GroupVersion`).
 const METADATA_VERSION_4_0_IV0: i16 = 22;
 
@@ -123,39 +97,9 @@ fn is_known(name: &str) -> bool {
     SUPPORTED.iter().any(|(n, _)| *n == name)
 }
 
-/// The name of a metadata version level (`21` → `3.9-IV0`).
-pub(crate) fn metadata_version_name(level: i16) -> Option<&'static str> {
-    METADATA_VERSIONS
-        .iter()
-        .find(|(l, _, _)| *l == level)
-        .map(|(_, name, _)| *name)
-}
-
-/// A release version as `kafka-storage format --release-version` takes it: `3.9` (its
-/// latest internal version) or `3.9-IV0`; `None` when this build does not know it.
-pub(crate) fn metadata_version_from_release(release: &str) -> Option<i16> {
-    let release = release.trim();
-    if release.contains("-IV") {
-        return METADATA_VERSIONS
-            .iter()
-            .find(|(_, name, _)| *name == release)
-            .map(|(level, _, _)| *level);
-    }
-    METADATA_VERSIONS
-        .iter()
-        .filter(|(_, name, _)| name.split('-').next() == Some(release))
-        .map(|(level, _, _)| *level)
-        .max()
-}
-
-/// The release versions this build can format with, for error messages.
-pub(crate) fn known_release_versions() -> String {
-    METADATA_VERSIONS
-        .iter()
-        .map(|(_, name, _)| *name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub(crate) use ironlog_config::metadata_version::{
+    known_release_versions, metadata_version_from_release, metadata_version_name,
+};
 
 /// The default levels of a cluster formatted at `metadata_version` (Kafka's
 /// `Feature.defaultLevel`, capped at what this build supports): metadata.version itself,
@@ -188,16 +132,20 @@ pub(crate) fn level_records(levels: &BTreeMap<String, i16>) -> Vec<MetadataRecor
         .collect()
 }
 
-/// `records` with the default feature levels of a new cluster in front unless they set
-/// metadata.version already (a broker that formats itself on its first start).
-pub(crate) fn with_default_levels(records: Vec<MetadataRecord>) -> Vec<MetadataRecord> {
+/// `records` with the default feature levels of a new cluster at `metadata_version` in
+/// front unless they set metadata.version already (a broker that formats itself on its
+/// first start).
+pub(crate) fn with_default_levels(
+    records: Vec<MetadataRecord>,
+    metadata_version: i16,
+) -> Vec<MetadataRecord> {
     let has_metadata_version = records.iter().any(
         |r| matches!(r, MetadataRecord::FeatureLevel { name, .. } if name == METADATA_VERSION),
     );
     if has_metadata_version {
         return records;
     }
-    let mut all = level_records(&default_levels(METADATA_VERSION_LATEST));
+    let mut all = level_records(&default_levels(metadata_version));
     all.extend(records);
     all
 }
@@ -287,12 +235,12 @@ fn reason_not_supported(level: i16, what: &str, range: FeatureRange) -> Option<S
     }
 }
 
-/// Whether the metadata format changed at a level in `(low, high]` (Kafka's
-/// `checkIfMetadataChanged`).
-fn metadata_changed_between(low: i16, high: i16) -> bool {
-    METADATA_VERSIONS
-        .iter()
-        .any(|(level, _, changed)| *changed && low < *level && *level <= high)
+use ironlog_config::metadata_version::metadata_changed_between;
+
+/// Whether `finalized` levels let groups use the consumer rebalance protocol (KIP-848):
+/// group.version 1 or more, as Kafka's `isConsumerGroupProtocolEnabled` asks.
+pub(crate) fn consumer_protocol_enabled(finalized: &BTreeMap<String, i16>) -> bool {
+    finalized.get(GROUP_VERSION).copied().unwrap_or(0) >= 1
 }
 
 /// The records that make `updates` happen on top of `finalized` (the effective levels,

@@ -93,6 +93,10 @@ pub struct BrokerConfig {
     pub logger_format_json: bool,
     /// `logger.audit.file` (Ironlog): where the audit log goes (JSON lines), else stderr.
     pub logger_audit_file: Option<std::path::PathBuf>,
+    /// `bootstrap.release.version` (Ironlog) as its metadata.version level: what a node
+    /// that formats itself on its first start bootstraps a new metadata log at; `None`:
+    /// the latest.
+    pub bootstrap_metadata_version: Option<i16>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub min_insync_replicas: i32,
@@ -597,6 +601,10 @@ impl Builder {
                 .string("logger.audit.file")
                 .filter(|f| !f.is_empty())
                 .map(std::path::PathBuf::from),
+            bootstrap_metadata_version: self
+                .string("bootstrap.release.version")
+                .filter(|v| !v.is_empty())
+                .and_then(|v| crate::metadata_version::metadata_version_from_release(&v)),
             num_partitions: self.i32("num.partitions"),
             default_replication_factor: self.i16("default.replication.factor")?,
             min_insync_replicas: self.i32("min.insync.replicas"),
@@ -1048,6 +1056,23 @@ mod tests {
             Some(ConfigValue::Int(50))
         );
         assert!(load(&["listener.name.plaintext.max.connection.creation.rate=-1"]).is_err());
+    }
+
+    #[test]
+    fn bootstrap_release_version_is_a_known_release_or_empty() {
+        let config = load(&[]).expect("defaults load");
+        assert_eq!(config.bootstrap_metadata_version, None);
+        let config = load(&["bootstrap.release.version=3.9"]).expect("3.9 loads");
+        assert_eq!(config.bootstrap_metadata_version, Some(21));
+        let config = load(&["bootstrap.release.version=4.1-IV1"]).expect("4.1-IV1 loads");
+        assert_eq!(config.bootstrap_metadata_version, Some(27));
+        let err = load(&["bootstrap.release.version=2.8-IV1"])
+            .expect_err("an unknown release is refused")
+            .to_string();
+        assert!(
+            err.contains("bootstrap.release.version") && err.contains("3.9-IV0"),
+            "{err}"
+        );
     }
 
     #[test]

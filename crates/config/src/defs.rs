@@ -539,6 +539,21 @@ fn admin_listener(value: &ConfigValue) -> Result<(), String> {
     }
 }
 
+fn release_version(value: &ConfigValue) -> Result<(), String> {
+    match value {
+        ConfigValue::String(s)
+            if !s.is_empty()
+                && crate::metadata_version::metadata_version_from_release(s).is_none() =>
+        {
+            Err(format!(
+                "unknown release version; known: {}",
+                crate::metadata_version::known_release_versions()
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn cluster_id(value: &ConfigValue) -> Result<(), String> {
     match value {
         ConfigValue::String(s)
@@ -633,6 +648,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     b("admin.listener", T::String, Some("http://0.0.0.0:9644"), V::Custom(admin_listener), R, "Ironlog: the admin HTTP listener (/metrics, /health/live, /health/ready, /loggers) as http://HOST:PORT; empty = none.").not_in_kafka(),
     b("logger.format", T::String, Some("text"), V::OneOfIgnoreCase(&["text", "json"]), R, "Ironlog: log lines on stderr as text or as one JSON object per line.").not_in_kafka(),
     b("logger.audit.file", T::String, Some(""), V::Any, R, "Ironlog: a file the authorization audit log (target ironlog::audit) goes to as JSON lines, instead of stderr; empty = stderr.").not_in_kafka(),
+    b("bootstrap.release.version", T::String, Some(""), V::Custom(release_version), R, "Ironlog: the release (3.9, 3.9-IV0) a node that formats itself on its first start bootstraps a new cluster's metadata log at: its metadata.version and default feature levels, as ironlog format --release-version; empty = the latest. Read only by the node whose metadata log is new (Kafka 3.x's KRaft took inter.broker.protocol.version for this).").not_in_kafka(),
     b("metric.reporters", T::List, Some(""), V::Custom(no_plugin_class_list), C, "Not supported: metric reporter plugins (metrics are on the admin HTTP listener)."),
     b("metrics.num.samples", T::Int, Some("2"), V::AtLeast(1), R, "Samples kept per rate metric."),
     b("metrics.sample.window.ms", T::Long, Some("30000"), V::AtLeast(1), R, "Length of one metric sample window."),

@@ -14,6 +14,8 @@
 //! - [`effective_topic_config`] and [`effective_broker_value`] resolve the layers: topic
 //!   override > dynamic per-broker > dynamic cluster default > static > Kafka default
 //!   (`layers`).
+//! - [`metadata_version`]: Kafka's metadata versions (level, release name, format
+//!   change), for the broker's feature checks and the operator's `spec.metadataVersion`.
 //! - `endpoints`: listeners, security protocols, quorum voters, `host:port` values.
 //! - `describe_*` build DescribeConfigs output as Kafka does: sources, synonyms, read-only
 //!   and sensitivity flags (`describe`).
@@ -33,6 +35,7 @@ mod dynamic;
 mod endpoints;
 mod env;
 mod layers;
+pub mod metadata_version;
 mod properties;
 
 pub use broker::{BrokerConfig, EMBEDDED_SERVER_PROPERTIES, SINGLE_NODE_ONLY_KEYS};

@@ -283,7 +283,9 @@ pub fn dynamic_config(cluster: &ValidCluster) -> BTreeMap<String, String> {
 
 /// The hash of what the pool's pods need a restart to change: the image and the nodes'
 /// static settings (the properties file without the cluster-wide dynamic keys, which the
-/// operator applies at runtime). On the pod template, so a change makes a new revision.
+/// operator applies at runtime, and without `bootstrap.release.version`, which only a new
+/// metadata log reads: a raised `spec.metadataVersion` is finalized with UpdateFeatures,
+/// never by a restart). On the pod template, so a change makes a new revision.
 ///
 /// Each node's own id, host and pod name are written as placeholders and equal shapes are
 /// hashed once: a pool that grows or shrinks keeps its hash, so a scale-out or scale-in
@@ -298,7 +300,10 @@ fn config_hash(cluster: &ValidCluster, pool: usize, image: &str) -> String {
             let static_settings: Vec<(String, String)> = node
                 .settings
                 .iter()
-                .filter(|(key, _)| !is_cluster_wide_dynamic(key))
+                .filter(|(key, _)| {
+                    !is_cluster_wide_dynamic(key)
+                        && key != super::validate::BOOTSTRAP_RELEASE_VERSION
+                })
                 .map(|(key, value)| {
                     let value = if key == "node.id" && *value == node_id {
                         "{node.id}".to_string()
@@ -846,6 +851,13 @@ mod tests {
         let mut c = cluster();
         c.spec.version = Some("0.2.0".into());
         assert_ne!(first, config_hash_of(&c), "a new image changes the hash");
+        let mut c = cluster();
+        c.spec.metadata_version = Some("3.9-IV0".into());
+        assert_eq!(
+            first,
+            config_hash_of(&c),
+            "the metadata version is finalized at runtime, never by a restart"
+        );
     }
 
     #[test]

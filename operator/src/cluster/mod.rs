@@ -7,6 +7,7 @@
 pub mod build;
 pub mod certs;
 pub mod health;
+pub mod metadata_version;
 pub mod names;
 pub mod reconcile;
 pub mod roll;

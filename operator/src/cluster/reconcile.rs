@@ -17,7 +17,10 @@
 //! 7. day 2 (`roll`): the spec's cluster-wide dynamic broker configs applied without a
 //!    restart, then one step of a rolling restart of the pods whose template changed (or
 //!    that are annotated for one), reported in `status.roll` and the `Rolling` condition;
-//! 8. the balancer (`balance::executor`), once no roll is under way: one step of evening
+//! 8. the metadata version (`metadata_version`): `status.metadataVersion` from the brokers,
+//!    and `spec.metadataVersion` finalized (UpdateFeatures) once no roll is pending or
+//!    under way and every broker is ready, registered and supports it;
+//! 9. the balancer (`balance::executor`), once no roll is under way: one step of evening
 //!    out replicas and leaders, or of draining the brokers a scale-in removes
 //!    (`status.balance`, the `Balancing` and `ScaleIn` conditions); no roll starts while
 //!    its moves are in flight.
@@ -51,6 +54,7 @@ use crate::kafka_admin::AdminEndpoint;
 
 use super::build::{build, Desired, DesiredObjects};
 use super::names;
+use super::roll::plan::RollAction;
 use super::validate::{validate, ValidCluster};
 
 /// How soon a cluster whose nodes are not all ready is looked at again (owned objects'
@@ -399,6 +403,7 @@ async fn reconcile_cluster(
     }
     // no roll while the balancer's moves are in flight: a restarted broker would stall them
     let balancing = crate::balance::executor::moves_in_flight(&status);
+    let mut roll_action = None;
     if !balancing {
         let rolled = super::roll::execute::step(
             client,
@@ -415,12 +420,27 @@ async fn reconcile_cluster(
                 if let Some(roll) = step.requeue {
                     requeue = requeue.min(roll);
                 }
+                roll_action = Some(step.action);
             }
             Err(e) => {
                 // the status write is best effort here: the roll's error is what is retried
                 let _ = write_status(client, &cluster, &namespace, status).await;
                 return Err(e.into());
             }
+        }
+    }
+    // the metadata version after the roll: raised only once no roll is pending or under way
+    if let Some(endpoint) = reachable.as_ref() {
+        let nodes = super::metadata_version::NodesView {
+            roll_unsettled: roll_unsettled(roll_action.as_ref()),
+            ready: observed.ready,
+            total: observed.total,
+        };
+        if let Some(again) =
+            super::metadata_version::step(context, &cluster, &valid, endpoint, nodes, &mut status)
+                .await
+        {
+            requeue = requeue.min(again);
         }
     }
     // the balancer after the roll, never during one
@@ -440,6 +460,17 @@ async fn reconcile_cluster(
     }
     write_status(client, &cluster, &namespace, status).await?;
     Ok(Action::requeue(requeue))
+}
+
+/// Why the roll is not settled, from this pass's roll step (`None`: not run, because the
+/// balancer's moves are in flight); `None` when every pod runs its current template.
+fn roll_unsettled(action: Option<&RollAction>) -> Option<String> {
+    match action {
+        None => Some("the balancer's moves are in flight (a roll waits behind them)".to_string()),
+        Some(RollAction::Done) => None,
+        Some(RollAction::Restart { pod, .. }) => Some(format!("pod {pod} is being restarted")),
+        Some(RollAction::Wait { reason } | RollAction::Blocked { reason }) => Some(reason.clone()),
+    }
 }
 
 /// Keeps the cluster-wide dynamic broker defaults equal to the spec (no restart); false

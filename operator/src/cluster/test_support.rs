@@ -16,6 +16,7 @@ pub fn cluster() -> KafkaCluster {
         KafkaClusterSpec {
             image: None,
             version: Some("0.1.0".to_string()),
+            metadata_version: None,
             node_pools: vec![NodePool {
                 name: "combined".to_string(),
                 replicas: 3,

@@ -2,7 +2,7 @@
 //! calls. The schema already refused what it can express; this checks what needs the
 //! broker's config tables (`ironlog-config`: unknown keys, invalid values, the broker's own
 //! cross-field checks on each node's complete configuration), the keys the operator sets
-//! itself, node id ranges across pools, and features the operator does not implement yet.
+//! itself, `spec.metadataVersion` a version the brokers know, node id ranges across pools, and features the operator does not implement yet.
 //!
 //! Every problem is collected (a user fixes them in one go), each naming the field.
 //! A valid cluster comes out as [`ValidCluster`]: the spec with every node's settings
@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use ironlog_config::defs::{broker_config_def, listener_prefixed_def};
+use ironlog_config::metadata_version::{known_release_versions, metadata_version_from_release};
 use ironlog_config::BrokerConfig;
 
 use crate::crd::kafka_cluster::{
@@ -19,6 +20,10 @@ use crate::crd::kafka_cluster::{
 };
 
 use super::names;
+
+/// The broker setting a node that formats itself on its first start bootstraps the
+/// cluster's metadata version from (`spec.metadataVersion`).
+pub const BOOTSTRAP_RELEASE_VERSION: &str = "bootstrap.release.version";
 
 /// Broker keys the operator sets from the spec or its own layout; a spec's `config` may
 /// not set them.
@@ -43,6 +48,7 @@ pub const OPERATOR_OWNED_KEYS: &[&str] = &[
     "metadata.log.dir",
     "broker.rack",
     "admin.listener",
+    BOOTSTRAP_RELEASE_VERSION,
     "authorizer.class.name",
     "super.users",
     "early.start.listeners",
@@ -114,6 +120,8 @@ pub struct ValidCluster {
     pub listeners: Vec<ClientListener>,
     /// The oauth listeners' token validation (the same for all of them), if any.
     pub oauth: Option<OAuthSpec>,
+    /// `spec.metadataVersion` as its `metadata.version` level, when set.
+    pub metadata_version: Option<i16>,
     pub nodes: Vec<Node>,
 }
 
@@ -276,6 +284,20 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidCluster, Vec<SpecError>> 
     }
 
     check_config(&spec.config, &mut errors);
+    let metadata_version = spec.metadata_version.as_deref().and_then(|release| {
+        let level = metadata_version_from_release(release);
+        if level.is_none() {
+            error(
+                &mut errors,
+                "spec.metadataVersion",
+                format!(
+                    "{release} is not a metadata version this operator knows; known: {}",
+                    known_release_versions()
+                ),
+            );
+        }
+        level
+    });
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -318,6 +340,7 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidCluster, Vec<SpecError>> 
         cluster_id,
         listeners,
         oauth,
+        metadata_version,
         nodes,
     })
 }
@@ -731,6 +754,11 @@ fn node_settings(
         "admin.listener".to_string(),
         format!("http://0.0.0.0:{}", names::ADMIN_PORT),
     ));
+    // a new cluster's first metadata version (read only by a node whose metadata log is
+    // new; raising it later is an UpdateFeatures, not a restart)
+    if let Some(release) = &spec.metadata_version {
+        settings.push((BOOTSTRAP_RELEASE_VERSION.to_string(), release.clone()));
+    }
     settings.extend(spec.config.iter().map(|(k, v)| (k.clone(), v.clone())));
     settings
 }
@@ -793,6 +821,49 @@ mod tests {
             BrokerConfig::from_pairs(node.settings.clone())
                 .unwrap_or_else(|e| panic!("node {} does not load: {e}", node.node_id));
         }
+    }
+
+    #[test]
+    fn a_metadata_version_is_a_known_one_and_bootstraps_a_new_cluster() {
+        let mut c = cluster();
+        c.spec.metadata_version = Some("3.9-IV0".to_string());
+        let valid = validate(&c).expect("3.9-IV0 is known");
+        assert_eq!(valid.metadata_version, Some(21));
+        for node in &valid.nodes {
+            assert_eq!(
+                setting(node, BOOTSTRAP_RELEASE_VERSION),
+                Some("3.9-IV0"),
+                "node {} formats itself at the spec's version",
+                node.node_id
+            );
+        }
+        c.spec.metadata_version = Some("4.1".to_string());
+        assert_eq!(validate(&c).expect("a release").metadata_version, Some(27));
+        c.spec.metadata_version = Some("3.2-IV0".to_string());
+        let errors = errors_of(&c);
+        assert!(
+            errors.len() == 1
+                && errors[0].contains("spec.metadataVersion")
+                && errors[0].contains("3.2-IV0 is not a metadata version")
+                && errors[0].contains("4.1-IV1"),
+            "{errors:?}"
+        );
+        c.spec.metadata_version = None;
+        let valid = validate(&c).expect("unset");
+        assert_eq!(valid.metadata_version, None);
+        assert!(valid
+            .nodes
+            .iter()
+            .all(|n| setting(n, BOOTSTRAP_RELEASE_VERSION).is_none()));
+        c.spec
+            .config
+            .insert(BOOTSTRAP_RELEASE_VERSION.to_string(), "3.9".to_string());
+        assert!(
+            errors_of(&c)
+                .iter()
+                .any(|e| e.contains("set by the operator")),
+            "the spec's config cannot set it"
+        );
     }
 
     #[test]

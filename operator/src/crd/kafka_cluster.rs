@@ -35,6 +35,7 @@ pub const POOL_REPLICAS_MAX: i32 = 1000;
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Brokers","type":"string","jsonPath":".status.brokers"}"#,
     printcolumn = r#"{"name":"Bootstrap","type":"string","jsonPath":".status.bootstrapServers","priority":1}"#,
+    printcolumn = r#"{"name":"Metadata","type":"string","jsonPath":".status.metadataVersion","priority":1}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("self.spec.nodePools.exists(p, 'controller' in p.roles)").message("at least one node pool needs the controller role (the metadata quorum)"),
@@ -53,6 +54,20 @@ pub struct KafkaClusterSpec {
     /// The Ironlog version the brokers run (the image tag when `image` is not set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The cluster's metadata version (Kafka's `metadata.version`, as Strimzi's
+    /// `metadataVersion`): `3.9-IV0`, or a release (`3.9`) for its latest. A new cluster
+    /// starts at it. Raised, it is finalized (UpdateFeatures) only once no roll is pending
+    /// or under way and every broker runs, is registered and supports it — until then the
+    /// brokers can still go back to the version they came from. It cannot be lowered below
+    /// the finalized version (Kafka refuses metadata.version downgrades across metadata
+    /// format changes). Unset: the latest version every broker supports (the running
+    /// release's default, as Strimzi's default of the running Kafka version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 3, max = 16),
+        regex(pattern = r"^[0-9]+\.[0-9]+(-IV[0-9]+)?$")
+    )]
+    pub metadata_version: Option<String>,
     /// The node pools: one StatefulSet each.
     #[schemars(length(min = 1, max = NODE_POOLS_MAX))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
@@ -403,6 +418,10 @@ super::status::resource_status! {
         /// The cluster id the brokers are formatted with.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub cluster_id: Option<String>,
+        /// The metadata version the cluster is finalized at (`3.9-IV0`), as the brokers
+        /// report it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub metadata_version: Option<String>,
         /// The rolling restart under way, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub roll: Option<RollStatus>,

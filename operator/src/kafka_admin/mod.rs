@@ -18,11 +18,14 @@
 //!   and partition moves (AlterPartitionReassignments, ListPartitionReassignments);
 //! - `brokers`: the registered brokers (DescribeCluster), and UnregisterBroker (a scale-in's last
 //!   step);
+//! - `features`: what each broker supports and the finalized levels (ApiVersions), and
+//!   UpdateFeatures raising one (the metadata version's finalization);
 //! - `users`: a user's SCRAM credential, its principal's ACLs and its client quotas (the
 //!   User controller).
 
 mod brokers;
 mod cluster_state;
+mod features;
 mod reassign;
 mod topics;
 mod users;
@@ -45,6 +48,7 @@ use ironlog_protocol::{Client, ClientConfig, Error, SendOptions, Target};
 
 pub use brokers::Unregistered;
 pub use cluster_state::{PartitionReplicas, QuorumDescription, QuorumVoter, ReplicaState};
+pub use features::{FeatureView, SupportedRange, METADATA_VERSION_FEATURE};
 pub use reassign::OngoingReassignment;
 pub use topics::TopicDescription;
 pub use users::{salted_password, AclBinding, SCRAM_ITERATIONS};
