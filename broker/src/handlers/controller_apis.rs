@@ -1,5 +1,6 @@
 //! The controller listener's own Kafka APIs (Kafka's `ControllerApis`): BrokerRegistration,
-//! BrokerHeartbeat, AllocateProducerIds and AlterPartition from brokers, DescribeQuorum from tools, and
+//! BrokerHeartbeat, AllocateProducerIds and AlterPartition from brokers, DescribeQuorum,
+//! AddRaftVoter and RemoveRaftVoter from tools, and
 //! ApiVersions with the controller listener's table. They need only the controller and the
 //! quorum, so they are served from the moment the controller listener is bound — before
 //! this node's own broker side exists. The admin APIs on this listener (and Envelopes) run
@@ -17,7 +18,7 @@ use kafka_protocol::messages::{
 };
 
 use super::authorization::Authz;
-use super::{api_versions, describe_quorum, Broker, Outcome, RequestContext};
+use super::{api_versions, describe_quorum, raft_voters, Broker, Outcome, RequestContext};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::features::FeatureRange;
 use crate::metadata::{
@@ -141,6 +142,23 @@ pub(crate) async fn handle(
             &endpoint.config.controller_listener_name(),
             r,
         )),
+        // ALTER on the cluster, as Kafka's `ControllerApis` asks
+        RequestKind::AddRaftVoter(r) => ResponseKind::AddRaftVoter(
+            raft_voters::handle_add(
+                &endpoint.quorum,
+                authz.allows_cluster(AclOperation::Alter),
+                r,
+            )
+            .await,
+        ),
+        RequestKind::RemoveRaftVoter(r) => ResponseKind::RemoveRaftVoter(
+            raft_voters::handle_remove(
+                &endpoint.quorum,
+                authz.allows_cluster(AclOperation::Alter),
+                r,
+            )
+            .await,
+        ),
         other => return Err(other),
     };
     Ok(Outcome::Respond(Box::new(response)))

@@ -1045,6 +1045,9 @@ mod tests {
             cluster_id: None,
             voters: Default::default(),
             learner_address: None,
+            bootstrap_servers: Vec::new(),
+            controller: None,
+            standalone: false,
             connectors: crate::security::NodeConnectors::plaintext(),
             bootstrap_records: Vec::new(),
         })

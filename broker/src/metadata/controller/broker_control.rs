@@ -511,6 +511,9 @@ mod tests {
             cluster_id: None,
             voters: BTreeMap::new(),
             learner_address: None,
+            bootstrap_servers: Vec::new(),
+            controller: None,
+            standalone: false,
             connectors: crate::security::NodeConnectors::plaintext(),
             bootstrap_records: Vec::new(),
         })
