@@ -9,6 +9,7 @@
 //!   Kafka's error and change nothing; nothing acknowledged is lost;
 //! - a static quorum (`controller.quorum.voters`) refuses voter changes with
 //!   UNSUPPORTED_VERSION (Kafka's kraft.version 0);
+//! - the controller listener answers DescribeCluster for the controllers (KIP-919);
 //! - both settings at once, or `ironlog format` of a dynamic controller without
 //!   `--standalone` / `--no-initial-controllers`, are refused before anything starts.
 mod common;
@@ -32,6 +33,7 @@ const DUPLICATE_VOTER: i16 = 126;
 const VOTER_NOT_FOUND: i16 = 127;
 const REQUEST_TIMED_OUT: i16 = 7;
 const UNSUPPORTED_VERSION: i16 = 35;
+const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 
 /// Three combined nodes of a dynamic quorum: node 1 its first voter, 2 and 3 observers.
 fn dynamic_cluster_spec() -> ClusterSpec {
@@ -337,6 +339,41 @@ fn a_static_quorum_refuses_voter_changes_as_kraft_version_0() {
     let response =
         RawClient::connect(cluster.node(1).bootstrap()).expect_call(0, &request, "RemoveRaftVoter");
     assert_eq!(response.error_code, UNSUPPORTED_VERSION, "{response:?}");
+}
+
+/// DescribeCluster on the controller listener (KIP-919), what an admin client with
+/// `bootstrap.controllers` asks first: the controllers and the active one; brokers are
+/// described only by brokers (UNSUPPORTED_ENDPOINT_TYPE).
+#[test]
+fn the_controller_listener_describes_the_controllers() {
+    use kafka_protocol::messages::DescribeClusterRequest;
+    let cluster = ClusterSpec::new(IRONLOG_BINARY, 1).start();
+    let addr = cluster.controller_address(1);
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let mut raw = RawClient::connect(&addr);
+    let controllers = raw.expect_call(
+        2,
+        &DescribeClusterRequest::default().with_endpoint_type(2),
+        "DescribeCluster",
+    );
+    assert_eq!(controllers.error_code, 0, "{controllers:?}");
+    assert_eq!(controllers.controller_id.0, 1, "{controllers:?}");
+    let listed: Vec<(i32, String, i32)> = controllers
+        .brokers
+        .iter()
+        .map(|b| (b.broker_id.0, b.host.to_string(), b.port))
+        .collect();
+    assert_eq!(
+        listed,
+        [(1, host.to_string(), port.parse::<i32>().expect("a port"))],
+        "the controller at its controller listener"
+    );
+    let brokers = raw.expect_call(
+        2,
+        &DescribeClusterRequest::default().with_endpoint_type(1),
+        "DescribeCluster",
+    );
+    assert_eq!(brokers.error_code, UNSUPPORTED_ENDPOINT_TYPE, "{brokers:?}");
 }
 
 #[test]

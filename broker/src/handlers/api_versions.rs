@@ -114,6 +114,8 @@ const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::UnregisterBroker, 0, 0),
     (ApiKey::UpdateFeatures, 0, 2),
+    // the controllers (KIP-919), for admin clients with bootstrap.controllers
+    (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::AddRaftVoter, 0, 0),
     (ApiKey::RemoveRaftVoter, 0, 0),
 ];

@@ -772,6 +772,27 @@ impl MetadataQuorum {
         address
     }
 
+    /// Every controller's id and controller listener `host:port` — a static quorum's
+    /// configured voters, a dynamic quorum's voters and observer controllers — by id.
+    pub(crate) fn controller_addresses(&self) -> BTreeMap<i32, String> {
+        if !self.is_dynamic() {
+            return self
+                .voters
+                .iter()
+                .filter_map(|(id, node)| Some((i32::try_from(*id).ok()?, node.addr.clone())))
+                .filter(|(_, addr)| !addr.is_empty())
+                .collect();
+        }
+        let metrics = self.metrics.borrow();
+        let addresses = metrics
+            .membership_config
+            .nodes()
+            .filter(|(_, node)| node.controller.is_some() && !node.addr.is_empty())
+            .filter_map(|(id, node)| Some((i32::try_from(*id).ok()?, node.addr.clone())))
+            .collect();
+        addresses
+    }
+
     /// The raft metrics now (DescribeQuorum's source).
     pub(crate) fn metrics(&self) -> RaftMetrics<RaftNodeId, MetadataNode> {
         self.metrics.borrow().clone()
