@@ -7,6 +7,8 @@
 //!   observers — survives restarts of every node; bad requests (a duplicate voter, an
 //!   unknown node, a wrong directory id, removing a non-voter or the last voter) get
 //!   Kafka's error and change nothing; nothing acknowledged is lost;
+//! - two dedicated controllers and two brokers: the brokers follow as observers while a
+//!   controller is added and the leader removes itself, handing the quorum over;
 //! - a static quorum (`controller.quorum.voters`) refuses voter changes with
 //!   UNSUPPORTED_VERSION (Kafka's kraft.version 0);
 //! - the controller listener answers DescribeCluster for the controllers (KIP-919);
@@ -313,6 +315,58 @@ fn a_standalone_controller_grows_to_three_voters_fails_over_and_shrinks_again() 
         PARTITIONS as i32,
         &outcome,
         "after voter changes, a controller kill -9 and restarts",
+    );
+}
+
+/// Dedicated controllers of a dynamic quorum and broker-only nodes: the brokers join
+/// through the bootstrap servers and follow as observers; the leader hands the quorum to
+/// an added controller by removing itself, and the brokers keep serving from the new one.
+#[test]
+fn brokers_follow_a_dynamic_quorum_whose_leader_removes_itself() {
+    let cluster = ClusterSpec::split(IRONLOG_BINARY, 2, 2)
+        .dynamic_quorum()
+        .node_formatted_with(1, &["--cluster-id", CLUSTER_ID, "--standalone"])
+        .node_formatted_with(2, &["--cluster-id", CLUSTER_ID, "--no-initial-controllers"])
+        .set("default.replication.factor", "2")
+        .set("min.insync.replicas", "1")
+        .set("offsets.topic.replication.factor", "2")
+        .set("broker.session.timeout.ms", "3000")
+        .set("broker.heartbeat.interval.ms", "300")
+        .start();
+    await_quorum(&cluster, 3, &[1], &[2, 3, 4]);
+    let topic = topic_name("dedicated");
+    cluster.create_replicated_topic(&topic, 2, 2, WAIT);
+    let load = ProduceLoad::start_idempotent(&cluster, &topic, Duration::from_secs(600));
+    load.await_acks(50, WAIT, "the load to get its first acknowledgements");
+
+    let leader = cluster.controller_address(1);
+    assert_eq!(
+        add_voter(&cluster, &leader, 2, directory_id(&cluster, 2)),
+        0,
+        "adding controller 2"
+    );
+    await_quorum(&cluster, 3, &[1, 2], &[3, 4]);
+    assert_eq!(
+        remove_voter(&leader, 1, directory_id(&cluster, 1)),
+        0,
+        "the leader removing itself"
+    );
+    await_quorum(&cluster, 4, &[2], &[1, 3, 4]);
+    // the removed leader steps down once the change commits; the voter left is elected
+    wait_until(WAIT, "controller 2 to lead the quorum", || {
+        describe_quorum(&cluster, 4).is_some_and(|q| q.leader == 2)
+    });
+    load.await_acks(50, WAIT, "acknowledgements after the leader removed itself");
+    // admin requests reach the new controller
+    let later = topic_name("after-handover");
+    cluster.create_replicated_topic(&later, 1, 2, WAIT);
+    let outcome = load.stop();
+    check_load_outcome(
+        &cluster,
+        &topic,
+        2,
+        &outcome,
+        "after the quorum moved to another controller",
     );
 }
 
