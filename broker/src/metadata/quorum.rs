@@ -25,7 +25,8 @@
 //! ask the voters (the bootstrap servers of a dynamic quorum; JoinAsLearner, see
 //! [`super::raft_rpc`]) until the leader has them in the membership at their address, then
 //! the leader's replication brings the log, the cluster id included. A dynamic quorum's
-//! voter that restarts follows the membership it has and joins nobody.
+//! voter that restarts follows the membership it has and joins nobody — unless its endpoint
+//! changed, which it then tells the leader (the role of Kafka's UpdateRaftVoter).
 
 mod voter_changes;
 
@@ -407,6 +408,7 @@ impl MetadataQuorum {
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
         // A dynamic quorum's stored voters are the membership; a static one's the config.
         let mut voter_now = false;
+        let mut update_endpoint = false;
         if !initialized && self.standalone {
             let node = self.own_node();
             tracing::info!(
@@ -466,6 +468,22 @@ impl MetadataQuorum {
                 });
             }
             voter_now = voters.contains(&raft_node_id);
+            let stored = metrics
+                .membership_config
+                .nodes()
+                .find(|(id, _)| **id == raft_node_id)
+                .map(|(_, node)| node.clone());
+            if self.is_dynamic() && voter_now && stored.as_ref() != Some(&self.own_node()) {
+                // restarted at another endpoint: the leader must learn it (Kafka's
+                // UpdateRaftVoter), or nobody reaches this voter
+                tracing::info!(
+                    node_id = self.node_id,
+                    stored = ?stored,
+                    now = %self.own_node(),
+                    "this voter's endpoint changed: updating it"
+                );
+                update_endpoint = true;
+            }
             let sole_voter = voters == [raft_node_id];
             if sole_voter {
                 // The only voter need not wait for an election timeout to lead again.
@@ -479,8 +497,9 @@ impl MetadataQuorum {
 
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
         if let Some(address) = &self.learner_address {
-            // A dynamic quorum's voter follows as a voter; everyone else (re)joins.
-            if !(self.is_dynamic() && voter_now) {
+            // A dynamic quorum's voter follows as a voter (telling the leader its new
+            // endpoint if it moved); everyone else (re)joins.
+            if !(self.is_dynamic() && voter_now) || update_endpoint {
                 self.join_as_learner(address, deadline, timeout_ms).await?;
             }
         }

@@ -11,7 +11,9 @@
 //! which names its controller listener and directory id): the leader adds it to the
 //! membership as a learner (or updates its entry), so that the log is replicated to it
 //! without it voting (until AddRaftVoter promotes a controller); any other voter answers
-//! with the leader it knows and where that leader is.
+//! with the leader it knows and where that leader is. A dynamic quorum's voter sends it too
+//! when it restarts at another endpoint (the role of Kafka's UpdateRaftVoter): under the
+//! directory id the membership has for it, the leader updates its entry.
 //!
 //! Every request names the sender's node id and cluster id; a receiver that knows another
 //! cluster id answers INCONSISTENT_CLUSTER_ID without touching raft (see
@@ -233,7 +235,18 @@ async fn join_as_learner(
             leads.then_some(known),
         )
     };
-    if is_voter {
+    // A dynamic quorum's voter under its directory id may only update its endpoint (what
+    // Kafka's voters send UpdateRaftVoter for); any other voter id is refused.
+    let updates_endpoint = is_voter
+        && node.controller.as_ref().is_some_and(|c| {
+            leading.as_ref().is_none_or(|known| {
+                known
+                    .as_ref()
+                    .and_then(|k| k.controller.as_ref())
+                    .is_some_and(|k| k.directory_id == c.directory_id)
+            })
+        });
+    if is_voter && !updates_endpoint {
         return JoinAsLearnerResponse::Refused {
             reason: format!("node {learner} is a voter of the metadata quorum, not a learner"),
         };
@@ -247,11 +260,15 @@ async fn join_as_learner(
     if known.as_ref() == Some(&node) {
         return JoinAsLearnerResponse::Joined;
     }
-    tracing::info!(
-        node_id = learner,
-        node = %node,
-        "adding a node to the metadata quorum as a learner"
-    );
+    if is_voter {
+        tracing::info!(node_id = learner, node = %node, "updating a voter's endpoint");
+    } else {
+        tracing::info!(
+            node_id = learner,
+            node = %node,
+            "adding a node to the metadata quorum as a learner"
+        );
+    }
     let change = openraft::ChangeMembers::SetNodes(std::collections::BTreeMap::from([(id, node)]));
     match raft.change_membership(change, true).await {
         Ok(_) => JoinAsLearnerResponse::Joined,
