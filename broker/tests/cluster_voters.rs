@@ -7,6 +7,8 @@
 //!   observers — survives restarts of every node; bad requests (a duplicate voter, an
 //!   unknown node, a wrong directory id, removing a non-voter or the last voter) get
 //!   Kafka's error and change nothing; nothing acknowledged is lost;
+//! - a node that is its own only bootstrap server (Kafka's shipped server.properties) starts
+//!   as the first voter without a format;
 //! - a voter restarted at another controller endpoint is reached there (the role of
 //!   Kafka's UpdateRaftVoter);
 //! - two dedicated controllers and two brokers: the brokers follow as observers while a
@@ -453,6 +455,27 @@ fn a_voter_restarted_at_another_endpoint_is_reached_there() {
     assert!(
         cluster.partitions_via(via, &topic).is_some(),
         "node {via} knows the topic committed with the moved voter"
+    );
+}
+
+/// Kafka's shipped server.properties: a combined node whose one bootstrap server is its own
+/// controller listener, not formatted, starts as the dynamic quorum's first voter (under the
+/// directory id its meta.properties then has) and is still that after a restart.
+#[test]
+fn a_node_that_is_its_own_bootstrap_server_starts_as_the_first_voter() {
+    let mut cluster = ClusterSpec::new(IRONLOG_BINARY, 1).dynamic_quorum().start();
+    let quorum = await_quorum(&cluster, 1, &[1], &[]);
+    assert_eq!(
+        quorum.voters,
+        BTreeSet::from([(1, directory_id(&cluster, 1))]),
+        "the voter under its meta.properties directory id"
+    );
+    cluster.restart_node(1);
+    cluster.wait_ready(WAIT);
+    let again = await_quorum(&cluster, 1, &[1], &[]);
+    assert_eq!(
+        again.voters, quorum.voters,
+        "the same voter after a restart"
     );
 }
 
