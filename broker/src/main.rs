@@ -1,5 +1,5 @@
 //! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`,
-//! `ironlog format --cluster-id ID [--release-version X] [--feature NAME=LEVEL]... [--add-scram CREDENTIAL]...`
+//! `ironlog format --cluster-id ID [--release-version X] [--feature NAME=LEVEL]... [--add-scram CREDENTIAL]... [--standalone | --no-initial-controllers]`
 //! (Kafka's storage format),
 //! `ironlog random-uuid`, and the end-to-end canary, `ironlog canary --bootstrap-server HOST:PORT [--config FILE]
 //! [--override key=value]...`.
@@ -71,6 +71,14 @@ enum Command {
         /// A feature level other than metadata.version (repeatable): group.version=1.
         #[arg(long = "feature", short = 'f', value_name = "NAME=LEVEL")]
         features: Vec<String>,
+        /// A controller with controller.quorum.bootstrap.servers: the dynamic quorum's first
+        /// and only voter.
+        #[arg(long, short = 's')]
+        standalone: bool,
+        /// A controller with controller.quorum.bootstrap.servers: joins the quorum as an
+        /// observer, to be added as a voter with `kafka-metadata-quorum add-controller`.
+        #[arg(long, short = 'N')]
+        no_initial_controllers: bool,
     },
     /// Prints a new random cluster id (for `format --cluster-id`).
     RandomUuid,
@@ -151,6 +159,8 @@ fn main() -> anyhow::Result<()> {
             ignore_formatted,
             release_version,
             features,
+            standalone,
+            no_initial_controllers,
         } => {
             if let Some(id) = cluster_id {
                 overrides.push(format!("cluster.id={id}"));
@@ -163,6 +173,8 @@ fn main() -> anyhow::Result<()> {
                     ignore_formatted,
                     release_version,
                     features,
+                    standalone,
+                    no_initial_controllers,
                 },
             )?;
             for dir in &outcome.skipped {

@@ -2,8 +2,9 @@
 //!
 //! Start-up order: bind the admin listener (`admin.listener`; live from here on, ready
 //! once the broker serves clients unfenced) → check `meta.properties` in every log dir → open the logs (recovery) →
-//! open the metadata quorum → bind the controller listener (controller role only) and serve
-//! the quorum's RPCs on it → join the quorum (formatting a fresh one; bounded by
+//! bind the controller listener (controller role only; a dynamic quorum's controller joins
+//! under its bound address) → open the metadata quorum → serve the quorum's RPCs on the
+//! controller listener → join the quorum (formatting a fresh one; bounded by
 //! `initial.broker.registration.timeout.ms`) → write `meta.properties` → bind the client
 //! listeners (port 0 → the bound port is advertised) → register this broker with the
 //! active controller → apply the current metadata image to partitions → heartbeat until
@@ -40,6 +41,7 @@ use crate::log::{
     LogError, LogManager,
 };
 use crate::metadata::quorum::{QuorumError, QuorumOptions};
+use crate::metadata::ControllerNode;
 use crate::metadata::{
     BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerClient,
     ControllerDefaults, MetadataQuorum, QuorumConfig,
@@ -181,7 +183,26 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
             .map(|l| host_port(&l.advertised_host, l.advertised_port));
         early_listeners = Some(listeners);
     }
-    let quorum = open_quorum(&config, meta_cluster_id.clone(), learner_address).await?;
+    // A controller binds its controller listener before it opens the quorum: a dynamic
+    // quorum's controller names its bound address when it joins (and in its voter entry).
+    let controller_listener = bind_controller_listener(&config).await?;
+    if is_dynamic_controller(&config) {
+        learner_address = controller_listener.as_ref().map(|l| {
+            let host = match l.advertised_host.as_str() {
+                "" | "0.0.0.0" | "::" => "localhost",
+                host => host,
+            };
+            host_port(host, l.advertised_port)
+        });
+    }
+    let directory_id = metadata_directory_id(&config);
+    let quorum = open_quorum(
+        &config,
+        meta_cluster_id.clone(),
+        learner_address,
+        directory_id,
+    )
+    .await?;
     let controller = build_controller(&config, &quorum);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let connections_max = config.max_connections.clamp(1, 1 << 20);
@@ -213,7 +234,7 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
             security,
             local,
             ..
-        }) = bind_controller_listener(&config).await?
+        }) = controller_listener
         {
             running.bound.push((name, local));
             running.tasks.push(tokio::spawn(accept_loop(
@@ -249,11 +270,11 @@ async fn start_broker(config: BrokerConfig) -> Result<RunningBroker, ServerError
                     }
                 }
                 running.learner = Some(learner);
-                join_quorum(&config, &quorum, meta_cluster_id).await?;
+                join_quorum(&config, &quorum, meta_cluster_id, directory_id).await?;
                 listeners
             }
             None => {
-                join_quorum(&config, &quorum, meta_cluster_id).await?;
+                join_quorum(&config, &quorum, meta_cluster_id, directory_id).await?;
                 bind_listeners(&config).await?
             }
         };
@@ -334,7 +355,17 @@ struct Starting {
 /// Whether this node follows the metadata log as a raft learner: a broker alone in a
 /// cluster of controllers (a broker without voters is its own one-voter quorum).
 fn is_learner(config: &BrokerConfig) -> bool {
-    !config.process_role_controller && !config.controller_quorum_voters.is_empty()
+    let has_quorum = !config.controller_quorum_voters.is_empty()
+        || !config.controller_quorum_bootstrap_servers.is_empty();
+    !config.process_role_controller && has_quorum
+}
+
+/// Whether this node is a controller of a dynamic quorum (KIP-853): its voters are the
+/// membership in the metadata log, found through `controller.quorum.bootstrap.servers`.
+fn is_dynamic_controller(config: &BrokerConfig) -> bool {
+    config.process_role_controller
+        && config.controller_quorum_voters.is_empty()
+        && !config.controller_quorum_bootstrap_servers.is_empty()
 }
 
 /// `host:port`, with an IPv6 host in brackets.
@@ -403,14 +434,15 @@ async fn open_quorum(
     config: &BrokerConfig,
     meta_cluster_id: Option<String>,
     learner_address: Option<String>,
+    directory_id: uuid::Uuid,
 ) -> Result<Arc<MetadataQuorum>, ServerError> {
     let metadata_log_dir = metadata_log_dir(config);
-    let bootstrap_records = crate::metadata::bootstrap::read(&metadata_log_dir)
+    let bootstrap = crate::metadata::bootstrap::read_bootstrap(&metadata_log_dir)
         .map_err(|e| ServerError::Quorum(e.to_string()))?;
     // A broker that formats itself on its first start runs at `bootstrap.release.version`
     // (else the latest levels); read only when the metadata log is new.
     let bootstrap_records = crate::metadata::features::with_default_levels(
-        bootstrap_records,
+        bootstrap.records,
         config
             .bootstrap_metadata_version
             .unwrap_or(crate::metadata::features::METADATA_VERSION_LATEST),
@@ -421,8 +453,25 @@ async fn open_quorum(
         .iter()
         .map(|v| (v.node_id, host_port(&v.host, v.port)))
         .collect();
+    let bootstrap_servers: Vec<String> = config
+        .controller_quorum_bootstrap_servers
+        .iter()
+        .map(|(host, port)| host_port(host, *port))
+        .collect();
+    let dynamic_controller = is_dynamic_controller(config);
+    let controller = dynamic_controller.then(|| ControllerNode {
+        listener: config.controller_listener_name(),
+        directory_id,
+    });
+    // A controller whose only bootstrap server is itself has no quorum to join: on a
+    // fresh log it is the first voter, as if formatted --standalone (Kafka's shipped
+    // server.properties is such a node).
+    let standalone = dynamic_controller
+        && (bootstrap.standalone
+            || (bootstrap_servers.len() == 1
+                && learner_address.as_deref() == bootstrap_servers.first().map(String::as_str)));
     let mut options = QuorumOptions::default();
-    if voters.len() > 1 {
+    if voters.len() > 1 || !bootstrap_servers.is_empty() {
         // Over the network, Kafka's quorum timeouts rather than a lone voter's: a follower
         // that hears nothing from the leader for `controller.quorum.fetch.timeout.ms`
         // stands for election after a random extra of up to
@@ -444,6 +493,9 @@ async fn open_quorum(
             cluster_id: meta_cluster_id.or_else(|| config.cluster_id.clone()),
             voters,
             learner_address,
+            bootstrap_servers,
+            controller,
+            standalone,
             connectors: NodeConnectors::from_config(config)
                 .map_err(|e| ServerError::Security(e.to_string()))?,
             bootstrap_records,
@@ -461,6 +513,7 @@ async fn join_quorum(
     config: &BrokerConfig,
     quorum: &MetadataQuorum,
     meta_cluster_id: Option<String>,
+    directory_id: uuid::Uuid,
 ) -> Result<(), ServerError> {
     let timeout_ms = config.initial_broker_registration_timeout_ms.max(1000) as u64;
     quorum.join(timeout_ms).await.map_err(|e| match e {
@@ -483,7 +536,7 @@ async fn join_quorum(
             });
         }
     }
-    write_meta_properties(config, &cluster_id)?;
+    write_meta_properties(config, &cluster_id, directory_id)?;
     Ok(())
 }
 
@@ -1189,19 +1242,47 @@ fn check_meta_properties(config: &BrokerConfig) -> Result<Option<String>, Server
 
 /// A new `meta.properties` (Kafka's version 1): the cluster, the node, a fresh directory id.
 pub(crate) fn meta_properties_text(cluster_id: &str, node_id: i32) -> String {
-    let directory_id = kafka_uuid_string(uuid::Uuid::new_v4());
+    meta_properties_text_with(cluster_id, node_id, uuid::Uuid::new_v4())
+}
+
+/// The directory id of the metadata log dir: the one its `meta.properties` has, else the
+/// one it will be formatted with (chosen now, so that a dynamic quorum's controller joins
+/// with the id its `meta.properties` then holds).
+fn metadata_directory_id(config: &BrokerConfig) -> uuid::Uuid {
+    let path = metadata_log_dir(config).join(META_PROPERTIES);
+    let stored = std::fs::read_to_string(&path).ok().and_then(|text| {
+        ironlog_config::parse_properties(&text)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "directory.id")
+            .and_then(|(_, v)| crate::types::parse_kafka_uuid(&v))
+    });
+    stored.unwrap_or_else(uuid::Uuid::new_v4)
+}
+
+fn meta_properties_text_with(cluster_id: &str, node_id: i32, directory_id: uuid::Uuid) -> String {
+    let directory_id = kafka_uuid_string(directory_id);
     format!(
         "#\n#Written by ironlog\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={node_id}\nversion=1\n"
     )
 }
 
-fn write_meta_properties(config: &BrokerConfig, cluster_id: &str) -> Result<(), ServerError> {
+fn write_meta_properties(
+    config: &BrokerConfig,
+    cluster_id: &str,
+    directory_id: uuid::Uuid,
+) -> Result<(), ServerError> {
     for dir in &config.log_dirs {
         let path = dir.join(META_PROPERTIES);
         if path.exists() {
             continue;
         }
-        let text = meta_properties_text(cluster_id, config.node_id);
+        // the metadata log dir gets the directory id a dynamic quorum knows it by
+        let text = if *dir == metadata_log_dir(config) {
+            meta_properties_text_with(cluster_id, config.node_id, directory_id)
+        } else {
+            meta_properties_text(cluster_id, config.node_id)
+        };
         write_atomically(dir, &path, text.as_bytes()).map_err(|e| ServerError::MetaProperties {
             dir: dir.clone(),
             reason: e.to_string(),

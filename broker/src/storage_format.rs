@@ -14,6 +14,12 @@
 //! `bootstrap.release.version` (Ironlog's setting; the latest levels when empty), as
 //! Kafka 3.x's KRaft took `inter.broker.protocol.version` without a bootstrap checkpoint.
 //!
+//! A controller of a dynamic quorum (`controller.quorum.bootstrap.servers`, KIP-853) is
+//! formatted as Kafka's is: `--standalone` makes it the quorum's first and only voter,
+//! `--no-initial-controllers` an observer that joins the quorum and waits to be added as a
+//! voter (AddRaftVoter); one of the two is required for such a controller, neither is
+//! allowed for any other node. (Kafka's `--initial-controllers` is not implemented.)
+//!
 //! Everything is checked before anything is written: a bad `--add-scram` or a formatted
 //! directory (without `--ignore-formatted`) writes nothing. A broker also formats itself on
 //! its first start (without bootstrap records); the command exists for what only a format
@@ -46,6 +52,10 @@ pub struct FormatRequest {
     pub release_version: Option<String>,
     /// `--feature name=level` arguments, as given (any but metadata.version).
     pub features: Vec<String>,
+    /// `--standalone`: this controller is a dynamic quorum's first voter.
+    pub standalone: bool,
+    /// `--no-initial-controllers`: this controller joins a dynamic quorum as an observer.
+    pub no_initial_controllers: bool,
 }
 
 /// What `format` did, for the command to print.
@@ -71,6 +81,8 @@ pub enum FormatError {
     ReleaseVersion(String),
     #[error("{0}")]
     Feature(String),
+    #[error("{0}")]
+    QuorumTopology(String),
     #[error(
         "Log directory {0} is already formatted. Use --ignore-formatted to ignore this directory and format the others."
     )]
@@ -93,6 +105,7 @@ pub fn format_storage(
     request: &FormatRequest,
 ) -> Result<FormatOutcome, FormatError> {
     let cluster_id = config.cluster_id.clone().ok_or(FormatError::NoClusterId)?;
+    check_quorum_topology(config, request)?;
     let metadata_version = match &request.release_version {
         Some(release) => features::metadata_version_from_release(release)
             .ok_or_else(|| FormatError::ReleaseVersion(release.clone()))?,
@@ -116,7 +129,7 @@ pub fn format_storage(
     let credential_count = credentials.len();
     let mut records = features::level_records(&levels);
     records.extend(credentials);
-    let bootstrap_bytes = bootstrap::encode(&records)
+    let bootstrap_bytes = bootstrap::encode(&records, request.standalone)
         .map_err(|e| FormatError::Scram(format!("cannot encode the credentials: {e}")))?;
 
     let mut dirs: Vec<PathBuf> = config.log_dirs.clone();
@@ -153,6 +166,31 @@ pub fn format_storage(
         outcome.formatted.push(dir);
     }
     Ok(outcome)
+}
+
+/// `--standalone` / `--no-initial-controllers`: exactly one for a controller of a dynamic
+/// quorum, neither for any other node.
+fn check_quorum_topology(
+    config: &BrokerConfig,
+    request: &FormatRequest,
+) -> Result<(), FormatError> {
+    let dynamic_controller = config.process_role_controller
+        && config.controller_quorum_voters.is_empty()
+        && !config.controller_quorum_bootstrap_servers.is_empty();
+    let refuse = |message: &str| Err(FormatError::QuorumTopology(message.to_string()));
+    match (request.standalone, request.no_initial_controllers) {
+        (true, true) => refuse("--standalone and --no-initial-controllers are mutually exclusive."),
+        (false, false) if dynamic_controller => refuse(
+            "Because controller.quorum.voters is not set on this controller, you must specify \
+             --standalone (the quorum's first voter) or --no-initial-controllers (an observer \
+             to be added with kafka-metadata-quorum add-controller).",
+        ),
+        (true, false) | (false, true) if !dynamic_controller => refuse(
+            "--standalone and --no-initial-controllers are for a controller with \
+             controller.quorum.bootstrap.servers (and no controller.quorum.voters).",
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// A new cluster id in Kafka's form (`kafka-storage.sh random-uuid`).

@@ -714,6 +714,31 @@ fn acl_apis_need_cluster_permissions_and_an_authorizer() {
         unregister.error_code, CLUSTER_AUTHORIZATION_FAILED,
         "UnregisterBroker without ALTER on the cluster"
     );
+    // The quorum's voter changes (KIP-853) need ALTER on the cluster too, checked first.
+    let add = raw.expect_call(
+        0,
+        &kafka_protocol::messages::AddRaftVoterRequest::default()
+            .with_cluster_id(None)
+            .with_voter_id(2)
+            .with_voter_directory_id(uuid::Uuid::from_u128(7)),
+        "AddRaftVoter",
+    );
+    assert_eq!(
+        add.error_code, CLUSTER_AUTHORIZATION_FAILED,
+        "AddRaftVoter without ALTER on the cluster"
+    );
+    let remove = raw.expect_call(
+        0,
+        &kafka_protocol::messages::RemoveRaftVoterRequest::default()
+            .with_cluster_id(None)
+            .with_voter_id(1)
+            .with_voter_directory_id(uuid::Uuid::from_u128(7)),
+        "RemoveRaftVoter",
+    );
+    assert_eq!(
+        remove.error_code, CLUSTER_AUTHORIZATION_FAILED,
+        "RemoveRaftVoter without ALTER on the cluster"
+    );
     let described = raw.expect_call(1, &DescribeClusterRequest::default(), "DescribeCluster");
     assert_eq!(
         described

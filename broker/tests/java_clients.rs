@@ -917,3 +917,163 @@ fn kafka_features_upgrades_a_single_node_formatted_at_3_9() {
 fn kafka_features_upgrades_a_three_node_cluster_formatted_at_3_9() {
     kafka_features_upgrade_from_3_9(3);
 }
+
+/// One run of Kafka 4.1's `kafka-metadata-quorum` (its main class) with `args`, bounded by
+/// coreutils `timeout`; returns its stdout, failing the test with both outputs unless it
+/// exits 0.
+fn kafka_metadata_quorum(args: &[&str], context: &str) -> String {
+    let output = Command::new("timeout")
+        .arg(SESSION_TIMEOUT_SECS.to_string())
+        .arg("java")
+        .arg("org.apache.kafka.tools.MetadataQuorumCommand")
+        .args(args)
+        .env("CLASSPATH", &classpaths().current)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run java");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    print!("kafka-metadata-quorum {}\n{stdout}", args.join(" "));
+    assert!(
+        output.status.success(),
+        "kafka-metadata-quorum {} failed ({}):\n{stdout}\n{}\n{context}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The `directory.id` in node `id`'s meta.properties, as Kafka prints it.
+fn meta_directory_id(cluster: &TestCluster, id: i32) -> String {
+    let path = cluster.node(id).data_dir().join("meta.properties");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .find_map(|l| l.strip_prefix("directory.id="))
+        .unwrap_or_else(|| panic!("no directory.id in {}:\n{text}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// Kafka 4.1's kafka-metadata-quorum changing a dynamic quorum (KIP-853) of three combined
+/// nodes, node 1 formatted `--standalone`: `add-controller` with each observer's
+/// controller.properties (`--bootstrap-controller`) makes it a voter, `describe --status`
+/// (through the controllers) shows the voters with their directory ids and endpoints,
+/// `remove-controller` (through a broker, which forwards it) makes one an observer again,
+/// which `describe --replication` shows.
+#[test]
+fn kafka_metadata_quorum_adds_and_removes_controllers_of_a_dynamic_quorum() {
+    let cluster = ClusterSpec::dynamic_standalone(IRONLOG_BINARY, 3, "kafkaToolsDynamicQrm1A")
+        .overrides(BROKER_OVERRIDES)
+        .start();
+    let bootstrap = cluster.bootstrap();
+    let controllers = cluster.controller_address(1);
+    let context = "a dynamic quorum of 3 nodes";
+    let dir = tempfile::tempdir().expect("temp dir");
+    for id in [2, 3] {
+        // what the tool reads of a controller's configuration, as Kafka's docs have it
+        let properties = dir.path().join(format!("controller{id}.properties"));
+        std::fs::write(
+            &properties,
+            format!(
+                "node.id={id}\nprocess.roles=broker,controller\ncontroller.listener.names=CONTROLLER\n\
+                 listeners=PLAINTEXT://{},CONTROLLER://{}\nlog.dirs={}\n",
+                cluster.node(id).bootstrap(),
+                cluster.controller_address(id),
+                cluster.node(id).data_dir().display()
+            ),
+        )
+        .expect("write controller.properties");
+        let properties = properties.display().to_string();
+        // through the controllers, as Kafka's documentation adds a controller
+        let out = kafka_metadata_quorum(
+            &[
+                "--bootstrap-controller",
+                &controllers,
+                "--command-config",
+                &properties,
+                "add-controller",
+            ],
+            context,
+        );
+        let directory = meta_directory_id(&cluster, id);
+        assert!(
+            out.contains(&format!(
+                "Added controller {id} with directory id {directory}"
+            )),
+            "add-controller {id}: {out}"
+        );
+    }
+    let status = kafka_metadata_quorum(
+        &[
+            "--bootstrap-controller",
+            &controllers,
+            "describe",
+            "--status",
+        ],
+        context,
+    );
+    let voters = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CurrentVoters:"))
+        .unwrap_or_else(|| panic!("no CurrentVoters line:\n{status}"))
+        .trim()
+        .to_string();
+    for id in 1..=3 {
+        let expected = format!(
+            "{{\"id\": {id}, \"directoryId\": \"{}\", \"endpoints\": [\"CONTROLLER://{}\"]}}",
+            meta_directory_id(&cluster, id),
+            cluster.controller_address(id)
+        );
+        assert!(
+            voters.contains(&expected),
+            "voter {id} as {expected} in {voters}"
+        );
+    }
+
+    let directory = meta_directory_id(&cluster, 3);
+    let out = kafka_metadata_quorum(
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "remove-controller",
+            "--controller-id",
+            "3",
+            "--controller-directory-id",
+            &directory,
+        ],
+        context,
+    );
+    // (Kafka 4.1 prints "Removed  KRaft controller", with two spaces)
+    assert!(
+        out.starts_with("Removed")
+            && out.contains(&format!("KRaft controller 3 with directory id {directory}")),
+        "{out}"
+    );
+    let mut table = String::new();
+    wait_until(
+        std::time::Duration::from_secs(60),
+        "describe --replication to show node 3 as an observer",
+        || {
+            table = kafka_metadata_quorum(
+                &[
+                    "--bootstrap-server",
+                    &bootstrap,
+                    "describe",
+                    "--replication",
+                ],
+                context,
+            );
+            table.lines().any(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                cells.first() == Some(&"3") && cells.last() == Some(&"Observer")
+            })
+        },
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(directory.as_str())),
+        "node 3's directory id in {table}"
+    );
+}

@@ -84,6 +84,9 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::UnregisterBroker, 0, 0),
     // Forwarded to the active controller; v2 answers without per-feature results.
     (ApiKey::UpdateFeatures, 0, 2),
+    // Forwarded to the active controller (KIP-853; a dynamic quorum's voters).
+    (ApiKey::AddRaftVoter, 0, 0),
+    (ApiKey::RemoveRaftVoter, 0, 0),
 ];
 
 /// The controller listener's APIs (Kafka's `ControllerApis` that Ironlog implements), with
@@ -111,6 +114,10 @@ const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::UnregisterBroker, 0, 0),
     (ApiKey::UpdateFeatures, 0, 2),
+    // the controllers (KIP-919), for admin clients with bootstrap.controllers
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::AddRaftVoter, 0, 0),
+    (ApiKey::RemoveRaftVoter, 0, 0),
 ];
 
 /// The client APIs a broker forwards to the active controller (in an Envelope) when it is
@@ -133,6 +140,8 @@ pub(crate) fn is_forwarded_to_controller(api: ApiKey) -> bool {
             | ApiKey::AlterClientQuotas
             | ApiKey::UnregisterBroker
             | ApiKey::UpdateFeatures
+            | ApiKey::AddRaftVoter
+            | ApiKey::RemoveRaftVoter
     )
 }
 

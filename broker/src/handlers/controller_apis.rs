@@ -1,5 +1,7 @@
 //! The controller listener's own Kafka APIs (Kafka's `ControllerApis`): BrokerRegistration,
-//! BrokerHeartbeat, AllocateProducerIds and AlterPartition from brokers, DescribeQuorum from tools, and
+//! BrokerHeartbeat, AllocateProducerIds and AlterPartition from brokers, DescribeQuorum,
+//! AddRaftVoter, RemoveRaftVoter and DescribeCluster (the controllers, KIP-919: what an
+//! admin client with `bootstrap.controllers` asks first) from tools, and
 //! ApiVersions with the controller listener's table. They need only the controller and the
 //! quorum, so they are served from the moment the controller listener is bound — before
 //! this node's own broker side exists. The admin APIs on this listener (and Envelopes) run
@@ -10,14 +12,19 @@ use std::sync::{Arc, OnceLock};
 use kafka_protocol::messages::alter_partition_response::{
     PartitionData as AlteredPartition, TopicData as AlteredTopic,
 };
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
     AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId,
-    BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId, RequestKind, ResponseKind,
+    BrokerRegistrationRequest, BrokerRegistrationResponse, DescribeClusterRequest,
+    DescribeClusterResponse, ProducerId, RequestKind, ResponseKind,
 };
 
 use super::authorization::Authz;
-use super::{api_versions, describe_quorum, Broker, Outcome, RequestContext};
+use super::{
+    api_versions, describe_quorum, raft_voters, str_bytes, Broker, Outcome, RequestContext,
+    AUTHORIZED_OPERATIONS_OMITTED,
+};
 use crate::error::{ApiError, ResponseError};
 use crate::metadata::features::FeatureRange;
 use crate::metadata::{
@@ -25,7 +32,7 @@ use crate::metadata::{
     IsrChange, MetadataQuorum,
 };
 use crate::metrics::Metrics;
-use crate::security::acl::AclOperation;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::security::authorizer::Authorizer;
 use crate::txn::PRODUCER_ID_BLOCK_SIZE;
 use ironlog_config::{BrokerConfig, SecurityProtocol};
@@ -141,9 +148,74 @@ pub(crate) async fn handle(
             &endpoint.config.controller_listener_name(),
             r,
         )),
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(describe_cluster(endpoint, &authz, r))
+        }
+        // ALTER on the cluster, as Kafka's `ControllerApis` asks
+        RequestKind::AddRaftVoter(r) => ResponseKind::AddRaftVoter(
+            raft_voters::handle_add(
+                &endpoint.quorum,
+                authz.allows_cluster(AclOperation::Alter),
+                r,
+            )
+            .await,
+        ),
+        RequestKind::RemoveRaftVoter(r) => ResponseKind::RemoveRaftVoter(
+            raft_voters::handle_remove(
+                &endpoint.quorum,
+                authz.allows_cluster(AclOperation::Alter),
+                r,
+            )
+            .await,
+        ),
         other => return Err(other),
     };
     Ok(Outcome::Respond(Box::new(response)))
+}
+
+/// DescribeCluster of the controllers (endpoint type 2, KIP-919): every controller's
+/// controller listener and the active controller; brokers (type 1) are not described here
+/// (UNSUPPORTED_ENDPOINT_TYPE, as Kafka). Anyone may ask; the cluster's authorized
+/// operations only with DESCRIBE on it.
+fn describe_cluster(
+    endpoint: &ControllerEndpoint,
+    authz: &Authz<'_>,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let quorum = &endpoint.quorum;
+    let mut response = DescribeClusterResponse::default()
+        .with_endpoint_type(request.endpoint_type)
+        .with_cluster_id(str_bytes(&quorum.cluster_id().unwrap_or_default()))
+        .with_controller_id(BrokerId(quorum.leader_id().unwrap_or(-1)));
+    response.cluster_authorized_operations = if !request.include_cluster_authorized_operations {
+        AUTHORIZED_OPERATIONS_OMITTED
+    } else if authz.allows_cluster(AclOperation::Describe) {
+        authz.operations(ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        0
+    };
+    if request.endpoint_type != 2 {
+        response.error_code = ResponseError::UnsupportedEndpointType.code();
+        response.error_message = Some(str_bytes("controllers only describe controller endpoints"));
+        return response;
+    }
+    for (id, addr) in quorum.controller_addresses() {
+        let Some((host, port)) = addr.rsplit_once(':') else {
+            continue;
+        };
+        let Ok(port) = port.parse::<i32>() else {
+            continue;
+        };
+        response.brokers.push(
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(id))
+                .with_host(str_bytes(
+                    host.trim_start_matches('[').trim_end_matches(']'),
+                ))
+                .with_port(port),
+        );
+    }
+    response
 }
 
 async fn registration(

@@ -1,7 +1,9 @@
 //! DescribeQuorum (API 55): the metadata quorum as `kafka-metadata-quorum describe --status`
 //! and `--replication` show it — leader, epoch (the raft term), high watermark, voters and
 //! observers with their log end offsets — answered by the leader from its raft metrics
-//! (offsets are raft log indexes + 1: Kafka's next offset). Another node answers
+//! (offsets are raft log indexes + 1: Kafka's next offset), with the directory ids of a
+//! dynamic quorum's controllers (KIP-853; static voters have none, as in Kafka). Another
+//! node answers
 //! NOT_LEADER_OR_FOLLOWER, as Kafka's raft client does; brokers forward the request to the
 //! active controller.
 
@@ -67,11 +69,20 @@ fn describe_partition(quorum: &MetadataQuorum, p: &mut PartitionData) {
     let leader_end = metrics.last_log_index.map_or(0, |i| i as i64 + 1);
     p.high_watermark = metrics.last_applied.map_or(0, |l| l.index as i64 + 1);
     let matched = metrics.replication.clone().unwrap_or_default();
+    let membership = metrics.membership_config.membership();
+    // a dynamic quorum's controllers have a directory id; static voters and brokers none
+    let directory_id = |id: u64| {
+        membership
+            .nodes()
+            .find(|(n, _)| **n == id)
+            .and_then(|(_, node)| node.controller.as_ref())
+            .map_or(Uuid::nil(), |c| c.directory_id)
+    };
     let state = |id: u64| -> ReplicaState {
         let node = i32::try_from(id).unwrap_or(i32::MAX);
         let mut r = ReplicaState::default()
             .with_replica_id(BrokerId(node))
-            .with_replica_directory_id(Uuid::nil());
+            .with_replica_directory_id(directory_id(id));
         if leader == Some(node) {
             r.log_end_offset = leader_end;
             r.last_fetch_timestamp = now;
@@ -92,7 +103,6 @@ fn describe_partition(quorum: &MetadataQuorum, p: &mut PartitionData) {
         }
         r
     };
-    let membership = metrics.membership_config.membership();
     let voters: Vec<u64> = membership.voter_ids().collect();
     p.current_voters = voters.iter().map(|&id| state(id)).collect();
     p.observers = membership
@@ -117,7 +127,11 @@ fn voter_nodes(quorum: &MetadataQuorum, controller_listener: &str) -> Vec<Node> 
                 Node::default()
                     .with_node_id(BrokerId(i32::try_from(*id).ok()?))
                     .with_listeners(vec![Listener::default()
-                        .with_name(str_bytes(controller_listener))
+                        .with_name(str_bytes(
+                            node.controller
+                                .as_ref()
+                                .map_or(controller_listener, |c| c.listener.as_str()),
+                        ))
                         .with_host(str_bytes(
                             host.trim_start_matches('[').trim_end_matches(']'),
                         ))

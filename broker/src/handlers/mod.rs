@@ -24,6 +24,7 @@ mod partition_reassignments;
 mod produce;
 mod producer_id;
 mod producers;
+mod raft_voters;
 mod requested_partitions;
 mod scram_credentials;
 pub(crate) mod throttle_time;
@@ -220,6 +221,18 @@ pub(crate) async fn handle(
         DescribeClientQuotas => client_quotas::handle_describe(broker, ctx, r),
         UnregisterBroker => unregister_broker::handle(broker, ctx, r).await,
         UpdateFeatures => update_features::handle(broker, ctx, r).await,
+        AddRaftVoter => raft_voters::handle_add(
+            &broker.quorum,
+            broker.authz(ctx).allows_cluster(crate::security::acl::AclOperation::Alter),
+            r,
+        )
+        .await,
+        RemoveRaftVoter => raft_voters::handle_remove(
+            &broker.quorum,
+            broker.authz(ctx).allows_cluster(crate::security::acl::AclOperation::Alter),
+            r,
+        )
+        .await,
     }
         RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
         RequestKind::CreateAcls(r) => acls::handle_create(broker, ctx, r).await,

@@ -6,6 +6,11 @@
 //! authenticates with SCRAM could not replicate without them. (The controller listener
 //! cannot use SCRAM, as in Kafka: voters authenticate each other before any log exists.)
 //!
+//! It also says how a controller of a dynamic quorum (`controller.quorum.bootstrap.servers`,
+//! KIP-853) was formatted: `"standalone": true` (`ironlog format --standalone`) makes a fresh
+//! metadata log start with this controller as its one voter; otherwise (Kafka's
+//! `--no-initial-controllers`) it joins the quorum as an observer.
+//!
 //! File form: `bootstrap.json` in the metadata log dir (`metadata.log.dir`, else the first
 //! of `log.dirs`) and every other formatted dir, `{"version":1,"records":[..]}` with
 //! records in the metadata log's own JSON form. A file that is there but
@@ -38,14 +43,25 @@ pub(crate) enum BootstrapError {
 struct BootstrapFile {
     version: u16,
     records: Vec<MetadataRecord>,
+    /// `format --standalone` (absent in files of builds before dynamic quorums: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    standalone: bool,
 }
 
-/// The records in `dir`'s bootstrap file; none when there is no file.
-pub(crate) fn read(dir: &Path) -> Result<Vec<MetadataRecord>, BootstrapError> {
+/// What `ironlog format` left for the first start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Bootstrap {
+    pub records: Vec<MetadataRecord>,
+    /// `--standalone`: a dynamic quorum's first voter.
+    pub standalone: bool,
+}
+
+/// `dir`'s bootstrap file; an empty one when there is no file.
+pub(crate) fn read_bootstrap(dir: &Path) -> Result<Bootstrap, BootstrapError> {
     let path = dir.join(BOOTSTRAP_FILE_NAME);
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Bootstrap::default()),
         Err(source) => return Err(BootstrapError::Read { path, source }),
     };
     let file: BootstrapFile =
@@ -62,14 +78,21 @@ pub(crate) fn read(dir: &Path) -> Result<Vec<MetadataRecord>, BootstrapError> {
             ),
         });
     }
-    Ok(file.records)
+    Ok(Bootstrap {
+        records: file.records,
+        standalone: file.standalone,
+    })
 }
 
 /// The bootstrap file's bytes for `records` (the format command writes them atomically).
-pub(crate) fn encode(records: &[MetadataRecord]) -> Result<Vec<u8>, serde_json::Error> {
+pub(crate) fn encode(
+    records: &[MetadataRecord],
+    standalone: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
     let file = BootstrapFile {
         version: BOOTSTRAP_VERSION,
         records: records.to_vec(),
+        standalone,
     };
     serde_json::to_vec_pretty(&file)
 }
@@ -82,7 +105,10 @@ mod tests {
     #[test]
     fn records_round_trip_and_a_missing_file_is_none() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read(dir.path()).unwrap().is_empty());
+        assert!(read_bootstrap(dir.path())
+            .map(|b| b.records)
+            .unwrap()
+            .is_empty());
         let records = vec![MetadataRecord::UserScramCredential {
             name: "alice".into(),
             mechanism: ScramMechanism::Sha256,
@@ -90,10 +116,26 @@ mod tests {
         }];
         std::fs::write(
             dir.path().join(BOOTSTRAP_FILE_NAME),
-            encode(&records).unwrap(),
+            encode(&records, false).unwrap(),
         )
         .unwrap();
-        assert_eq!(read(dir.path()).unwrap(), records);
+        assert_eq!(
+            read_bootstrap(dir.path()).map(|b| b.records).unwrap(),
+            records
+        );
+        assert!(!read_bootstrap(dir.path()).unwrap().standalone);
+        std::fs::write(
+            dir.path().join(BOOTSTRAP_FILE_NAME),
+            encode(&records, true).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            read_bootstrap(dir.path()).unwrap(),
+            Bootstrap {
+                records,
+                standalone: true
+            }
+        );
     }
 
     #[test]
@@ -101,7 +143,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(BOOTSTRAP_FILE_NAME), b"{\"version\":1,").unwrap();
         assert!(matches!(
-            read(dir.path()),
+            read_bootstrap(dir.path()).map(|b| b.records),
             Err(BootstrapError::Invalid { .. })
         ));
         std::fs::write(
@@ -109,7 +151,10 @@ mod tests {
             b"{\"version\":9,\"records\":[]}",
         )
         .unwrap();
-        let error = read(dir.path()).unwrap_err().to_string();
+        let error = read_bootstrap(dir.path())
+            .map(|b| b.records)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("version 9"), "{error}");
     }
 }

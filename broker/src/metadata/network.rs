@@ -1,5 +1,5 @@
 //! The raft network: openraft's RPCs to peer controllers (node id = Kafka `node.id`, address
-//! = the voter's `host:port` in its [`BasicNode`]) over the protocol crate's [`Connection`],
+//! = the node's `host:port` in its [`MetadataNode`]) over the protocol crate's [`Connection`],
 //! framed as [`super::raft_rpc`] describes.
 //!
 //! Bounds: one connection per peer, opened on use with the connect timeout, every request
@@ -22,7 +22,6 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
 
 use super::identity::{QuorumIdentity, INCONSISTENT_CLUSTER_ID};
@@ -31,7 +30,7 @@ use super::raft_rpc::{
     RAFT_APPEND_ENTRIES_API_KEY, RAFT_INSTALL_SNAPSHOT_API_KEY, RAFT_JOIN_AS_LEARNER_API_KEY,
     RAFT_RPC_VERSION, RAFT_VOTE_API_KEY,
 };
-use super::store::{MetadataRaftConfig, RaftNodeId};
+use super::store::{MetadataNode, MetadataRaftConfig, RaftNodeId};
 use crate::security::NodeConnectors;
 
 /// Longest wait for a TCP connection to a peer controller.
@@ -66,8 +65,9 @@ pub(crate) struct PeerNetworkFactory {
     /// `controller.quorum.voters`: a static quorum's configuration is where its voters
     /// are, whatever addresses the stored membership remembers.
     configured: BTreeMap<RaftNodeId, String>,
-    /// Voters are reached on their controller listener, learners (broker-only nodes) on
-    /// their inter-broker listener, each with that listener's security.
+    /// Voters and the controllers of a dynamic quorum are reached on their controller
+    /// listener, broker-only nodes on their inter-broker listener, each with that
+    /// listener's security.
     connectors: NodeConnectors,
 }
 
@@ -98,9 +98,13 @@ pub(crate) struct PeerNetwork {
 impl RaftNetworkFactory<MetadataRaftConfig> for PeerNetworkFactory {
     type Network = PeerNetwork;
 
-    async fn new_client(&mut self, target: RaftNodeId, node: &BasicNode) -> Self::Network {
+    async fn new_client(&mut self, target: RaftNodeId, node: &MetadataNode) -> Self::Network {
         let (addr, connector) = match self.configured.get(&target) {
             Some(addr) => (addr.clone(), Arc::clone(&self.connectors.controller)),
+            // a controller of a dynamic quorum, voter or observer
+            None if node.controller.is_some() => {
+                (node.addr.clone(), Arc::clone(&self.connectors.controller))
+            }
             None => (node.addr.clone(), Arc::clone(&self.connectors.inter_broker)),
         };
         PeerNetwork {
@@ -194,17 +198,21 @@ impl PeerNetwork {
         };
         let decoded: RaftRpcResponse<Resp> = serde_json::from_slice(&response.body)
             .map_err(|e| CallError::Network(self.transport(format!("decoding: {e}"))))?;
-        let peer = i32::try_from(self.target).unwrap_or(i32::MAX);
+        let peer = i32::try_from(self.target).ok();
         if decoded.error_code == INCONSISTENT_CLUSTER_ID {
-            self.identity
-                .refused_by(peer, decoded.cluster_id.as_deref());
+            if let Some(peer) = peer {
+                self.identity
+                    .refused_by(peer, decoded.cluster_id.as_deref());
+            }
             return Err(CallError::Unreachable(PeerError::InconsistentClusterId {
                 peer: self.target,
                 theirs: decoded.cluster_id,
                 ours: self.identity.cluster_id(),
             }));
         }
-        self.identity.clear(peer);
+        if let Some(peer) = peer {
+            self.identity.clear(peer);
+        }
         decoded
             .body
             .ok_or(CallError::Network(PeerError::EmptyResponse {
@@ -216,7 +224,7 @@ impl PeerNetwork {
     fn shape<T, E: std::error::Error>(
         &mut self,
         outcome: Result<Result<T, E>, CallError>,
-    ) -> Result<T, RPCError<RaftNodeId, BasicNode, E>> {
+    ) -> Result<T, RPCError<RaftNodeId, MetadataNode, E>> {
         let reachable = !matches!(outcome, Err(CallError::Unreachable(_)));
         if self.reachable != Some(reachable) {
             if reachable {
@@ -241,15 +249,20 @@ impl PeerNetwork {
     }
 }
 
-/// A broker-only node's JoinAsLearner to voter `voter` at `voter_addr` (its controller
-/// listener): one exchange on a fresh connection, bounded by `timeout`. `Err` says why it
-/// did not go through (unreachable, or refused for another cluster id).
+/// The peer id of a request to an address whose node id is not known (one of
+/// `controller.quorum.bootstrap.servers`): no contact or conflict is recorded for it.
+pub(crate) const UNKNOWN_PEER: RaftNodeId = RaftNodeId::MAX;
+
+/// A learner's JoinAsLearner to voter `voter` ([`UNKNOWN_PEER`] for a bootstrap server) at
+/// `voter_addr` (its controller listener): one exchange on a fresh connection, bounded by
+/// `timeout`. `Err` says why it did not go through (unreachable, or refused for another
+/// cluster id).
 pub(crate) async fn join_as_learner(
     identity: &Arc<QuorumIdentity>,
     connector: &Arc<dyn Connector>,
     voter: RaftNodeId,
     voter_addr: &str,
-    learner_addr: &str,
+    request: JoinAsLearnerRequest,
     timeout: Duration,
 ) -> Result<JoinAsLearnerResponse, String> {
     let mut peer = PeerNetwork {
@@ -259,9 +272,6 @@ pub(crate) async fn join_as_learner(
         connector: Arc::clone(connector),
         connection: None,
         reachable: None,
-    };
-    let request = JoinAsLearnerRequest {
-        address: learner_addr.to_owned(),
     };
     let outcome = peer
         .call(
@@ -285,7 +295,7 @@ impl RaftNetwork<MetadataRaftConfig> for PeerNetwork {
         option: RPCOption,
     ) -> Result<
         AppendEntriesResponse<RaftNodeId>,
-        RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId>>,
+        RPCError<RaftNodeId, MetadataNode, RaftError<RaftNodeId>>,
     > {
         let outcome = self.call(RAFT_APPEND_ENTRIES_API_KEY, rpc, &option).await;
         self.shape(outcome)
@@ -297,7 +307,7 @@ impl RaftNetwork<MetadataRaftConfig> for PeerNetwork {
         option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<RaftNodeId>,
-        RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId, InstallSnapshotError>>,
+        RPCError<RaftNodeId, MetadataNode, RaftError<RaftNodeId, InstallSnapshotError>>,
     > {
         let outcome = self.call(RAFT_INSTALL_SNAPSHOT_API_KEY, rpc, &option).await;
         self.shape(outcome)
@@ -307,7 +317,7 @@ impl RaftNetwork<MetadataRaftConfig> for PeerNetwork {
         &mut self,
         rpc: VoteRequest<RaftNodeId>,
         option: RPCOption,
-    ) -> Result<VoteResponse<RaftNodeId>, RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId>>>
+    ) -> Result<VoteResponse<RaftNodeId>, RPCError<RaftNodeId, MetadataNode, RaftError<RaftNodeId>>>
     {
         let outcome = self.call(RAFT_VOTE_API_KEY, rpc, &option).await;
         self.shape(outcome)

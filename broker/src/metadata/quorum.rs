@@ -1,21 +1,34 @@
 //! `MetadataQuorum`: the cluster metadata log (openraft in KRaft's role) and the image it
 //! publishes.
 //!
-//! The voters are `controller.quorum.voters` (none configured: this node alone, Ironlog's
-//! single-node default). Node id = Kafka `node.id`; membership lives in the raft log; peers
-//! are reached through [`super::network`] and serve this node through [`super::raft_rpc`].
+//! Two kinds of quorum, as in Kafka. Static: the voters are `controller.quorum.voters`
+//! (none configured: this node alone, Ironlog's single-node default), and the stored
+//! membership must name exactly them. Dynamic (KIP-853, `controller.quorum.bootstrap.servers`):
+//! the voters are the membership in the log, changed one at a time by AddRaftVoter and
+//! RemoveRaftVoter (see `voter_changes`); its controllers carry their controller listener
+//! and directory id in their membership entries ([`MetadataNode`]). Node id = Kafka
+//! `node.id`; peers are reached through [`super::network`] and serve this node through
+//! [`super::raft_rpc`].
 //!
-//! Formatting on first start: every voter with an empty log initializes openraft with the
-//! same voter set (openraft allows that; the membership entry is identical everywhere), so
-//! nodes may start in any order. The first leader whose image has no cluster id writes the
-//! `ClusterId` record (the configured `cluster.id`, else a random one), in one batch with
-//! the bootstrap records `ironlog format` left (see [`super::bootstrap`]); every node waits
-//! (bounded) until its image holds one, and only then is formatted (`meta.properties`).
+//! Formatting on first start, static: every voter with an empty log initializes openraft with
+//! the same voter set (openraft allows that; the membership entry is identical everywhere),
+//! so nodes may start in any order. Dynamic: only a controller formatted `--standalone` (or
+//! whose one bootstrap server is itself) initializes, with itself as the one voter; every
+//! other controller joins as a learner (Kafka's observer) through the bootstrap servers.
+//! The first leader whose image has no cluster id writes the `ClusterId` record (the
+//! configured `cluster.id`, else a random one), in one batch with the bootstrap records
+//! `ironlog format` left (see [`super::bootstrap`]); every node waits (bounded) until its
+//! image holds one, and only then is formatted (`meta.properties`).
 //!
-//! Learners (broker-only nodes, `QuorumConfig::learner_address`): never initialize and
-//! never vote; at every `join` they ask the voters (JoinAsLearner, see
-//! [`super::raft_rpc`]) until the leader has them in the membership at their address,
-//! then the leader's replication brings the log, the cluster id included.
+//! Learners (broker-only nodes, a dynamic quorum's observer controllers,
+//! `QuorumConfig::learner_address`): never initialize and never vote; at every `join` they
+//! ask the voters (the bootstrap servers of a dynamic quorum; JoinAsLearner, see
+//! [`super::raft_rpc`]) until the leader has them in the membership at their address, then
+//! the leader's replication brings the log, the cluster id included. A dynamic quorum's
+//! voter that restarts follows the membership it has and joins nobody — unless its endpoint
+//! changed, which it then tells the leader (the role of Kafka's UpdateRaftVoter).
+
+mod voter_changes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,18 +37,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
-use openraft::{BasicNode, Config, Raft, RaftMetrics, ServerState, SnapshotPolicy};
+use openraft::{Config, Raft, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::identity::QuorumIdentity;
 use super::image::MetadataImage;
-use super::network::PeerNetworkFactory;
-use super::raft_rpc::JoinAsLearnerResponse;
+use super::network::{PeerNetworkFactory, UNKNOWN_PEER};
+use super::raft_rpc::{JoinAsLearnerRequest, JoinAsLearnerResponse};
 use super::records::{MetadataBatch, MetadataRecord};
-use super::store::{LogStore, MetadataRaftConfig, RaftNodeId, StateMachineStore, StoreOpenError};
+use super::store::{
+    ControllerNode, LogStore, MetadataNode, MetadataRaftConfig, RaftNodeId, StateMachineStore,
+    StoreOpenError,
+};
 use crate::security::NodeConnectors;
 use crate::types::kafka_uuid_string;
+
+pub(crate) use voter_changes::{VoterChangeError, VoterEndpoint};
 
 /// Where and as whom the quorum runs.
 #[derive(Debug, Clone)]
@@ -49,9 +67,19 @@ pub(crate) struct QuorumConfig {
     pub cluster_id: Option<String>,
     /// Voter node id → `host:port` of its controller listener; empty = this node alone.
     pub voters: BTreeMap<i32, String>,
-    /// `Some(host:port)` for a broker-only node: it follows the log as a raft learner (never
-    /// votes, never leads) and the leader replicates to it at this address.
+    /// `Some(host:port)` for a node that follows the log as a raft learner (never votes,
+    /// never leads) and that the leader replicates to at this address: a broker-only node's
+    /// inter-broker listener, a dynamic quorum's controller's controller listener (it is a
+    /// learner, Kafka's observer, until AddRaftVoter makes it a voter).
     pub learner_address: Option<String>,
+    /// `controller.quorum.bootstrap.servers` as `host:port`: non-empty (and `voters`
+    /// empty) for a dynamic quorum (KIP-853), whose voters are the membership in the log.
+    pub bootstrap_servers: Vec<String>,
+    /// This node's listener and directory id when it is a controller of a dynamic quorum.
+    pub controller: Option<ControllerNode>,
+    /// `ironlog format --standalone`: a fresh log is initialized with this controller as
+    /// its one voter (the others join as observers and are added with AddRaftVoter).
+    pub standalone: bool,
     /// How this node's raft client reaches voters (their controller listener) and learners
     /// (their inter-broker listener), and the other clients reach the other nodes.
     pub connectors: NodeConnectors,
@@ -71,6 +99,9 @@ impl QuorumConfig {
             cluster_id: None,
             voters: BTreeMap::new(),
             learner_address: None,
+            bootstrap_servers: Vec::new(),
+            controller: None,
+            standalone: false,
             connectors: NodeConnectors::plaintext(),
             bootstrap_records: Vec::new(),
         }
@@ -190,15 +221,23 @@ pub(crate) struct MetadataQuorum {
     node_id: i32,
     raft: Raft<MetadataRaftConfig>,
     identity: Arc<QuorumIdentity>,
-    voters: BTreeMap<RaftNodeId, BasicNode>,
-    /// Where the leader reaches this node when it is a learner (a broker-only node).
+    voters: BTreeMap<RaftNodeId, MetadataNode>,
+    /// Where the leader reaches this node when it is a learner (a broker-only node, an
+    /// observer controller of a dynamic quorum).
     learner_address: Option<String>,
+    /// `controller.quorum.bootstrap.servers` (a dynamic quorum's), `host:port`.
+    bootstrap_servers: Vec<String>,
+    /// This controller's listener and directory id in a dynamic quorum.
+    controller: Option<ControllerNode>,
+    standalone: bool,
+    /// Held while AddRaftVoter or RemoveRaftVoter runs: one voter change at a time.
+    voter_change: tokio::sync::Mutex<()>,
     connectors: NodeConnectors,
     configured_cluster_id: Option<String>,
     bootstrap_records: Vec<MetadataRecord>,
     fatal: watch::Receiver<Option<String>>,
     images: watch::Receiver<Arc<MetadataImage>>,
-    metrics: watch::Receiver<RaftMetrics<RaftNodeId, BasicNode>>,
+    metrics: watch::Receiver<RaftMetrics<RaftNodeId, MetadataNode>>,
     options: QuorumOptions,
     shut_down: AtomicBool,
 }
@@ -269,14 +308,25 @@ impl MetadataQuorum {
         let mut voters = BTreeMap::new();
         for (id, addr) in &cfg.voters {
             let id = RaftNodeId::try_from(*id).map_err(|_| QuorumError::InvalidNodeId(*id))?;
-            voters.insert(id, BasicNode::new(addr.clone()));
+            voters.insert(id, MetadataNode::new(addr.clone()));
         }
-        if voters.is_empty() && cfg.learner_address.is_none() {
-            voters.insert(raft_node_id, BasicNode::default());
+        let dynamic = voters.is_empty() && !cfg.bootstrap_servers.is_empty();
+        if voters.is_empty() && !dynamic && cfg.learner_address.is_none() {
+            voters.insert(raft_node_id, MetadataNode::default());
         }
-        if voters.is_empty() {
+        if voters.is_empty() && !dynamic {
             return Err(QuorumError::LearnerRefused(
-                "a learner needs the voters (controller.quorum.voters) to follow".to_string(),
+                "a learner needs the voters (controller.quorum.voters) or \
+                 controller.quorum.bootstrap.servers to follow"
+                    .to_string(),
+            ));
+        }
+        if cfg.standalone && (!dynamic || cfg.controller.is_none() || cfg.learner_address.is_none())
+        {
+            return Err(QuorumError::Fatal(
+                "formatted --standalone, but this node is not a controller of a dynamic quorum \
+                 (controller.quorum.bootstrap.servers)"
+                    .to_string(),
             ));
         }
         let dir = cfg.metadata_dir.clone();
@@ -350,6 +400,10 @@ impl MetadataQuorum {
             identity,
             voters,
             learner_address: cfg.learner_address,
+            bootstrap_servers: cfg.bootstrap_servers,
+            controller: cfg.controller,
+            standalone: cfg.standalone,
+            voter_change: tokio::sync::Mutex::new(()),
             connectors: cfg.connectors,
             configured_cluster_id: cfg.cluster_id,
             bootstrap_records: cfg.bootstrap_records,
@@ -372,11 +426,31 @@ impl MetadataQuorum {
             .is_initialized()
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
-        if !initialized && self.learner_address.is_some() {
+        // A dynamic quorum's stored voters are the membership; a static one's the config.
+        let mut voter_now = false;
+        let mut update_endpoint = false;
+        if !initialized && self.standalone {
+            let node = self.own_node();
+            tracing::info!(
+                node_id = self.node_id,
+                node = %node,
+                "formatting the metadata quorum: this controller is its one voter (--standalone)"
+            );
+            match self
+                .raft
+                .initialize(BTreeMap::from([(raft_node_id, node)]))
+                .await
+            {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(QuorumError::Raft(e.to_string())),
+            }
+            voter_now = true;
+        } else if !initialized && self.learner_address.is_some() {
             tracing::info!(
                 node_id = self.node_id,
                 voters = ?self.voters.keys().collect::<Vec<_>>(),
-                "a fresh metadata log: following the voters as a learner"
+                bootstrap_servers = ?self.bootstrap_servers,
+                "a fresh metadata log: following the quorum as a learner"
             );
         } else if !initialized {
             tracing::info!(
@@ -405,13 +479,30 @@ impl MetadataQuorum {
                 })?;
             let voters: Vec<RaftNodeId> = metrics.membership_config.voter_ids().collect();
             let configured: Vec<RaftNodeId> = self.voters.keys().copied().collect();
-            if voters != configured {
-                // A static quorum: the configuration names the voters (changing them is
-                // dynamic membership, KIP-853, not implemented).
+            if !self.is_dynamic() && voters != configured {
+                // A static quorum: the configuration names the voters (changing them takes
+                // a dynamic quorum, controller.quorum.bootstrap.servers).
                 return Err(QuorumError::VotersMismatch {
                     stored: voters,
                     configured,
                 });
+            }
+            voter_now = voters.contains(&raft_node_id);
+            let stored = metrics
+                .membership_config
+                .nodes()
+                .find(|(id, _)| **id == raft_node_id)
+                .map(|(_, node)| node.clone());
+            if self.is_dynamic() && voter_now && stored.as_ref() != Some(&self.own_node()) {
+                // restarted at another endpoint: the leader must learn it (Kafka's
+                // UpdateRaftVoter), or nobody reaches this voter
+                tracing::info!(
+                    node_id = self.node_id,
+                    stored = ?stored,
+                    now = %self.own_node(),
+                    "this voter's endpoint changed: updating it"
+                );
+                update_endpoint = true;
             }
             let sole_voter = voters == [raft_node_id];
             if sole_voter {
@@ -426,7 +517,11 @@ impl MetadataQuorum {
 
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
         if let Some(address) = &self.learner_address {
-            self.join_as_learner(address, deadline, timeout_ms).await?;
+            // A dynamic quorum's voter follows as a voter (telling the leader its new
+            // endpoint if it moved); everyone else (re)joins.
+            if !(self.is_dynamic() && voter_now) || update_endpoint {
+                self.join_as_learner(address, deadline, timeout_ms).await?;
+            }
         }
         self.await_cluster_id(raft_node_id, timeout_ms).await?;
         let stored = self.image().cluster_id.clone();
@@ -449,22 +544,31 @@ impl MetadataQuorum {
         Ok(())
     }
 
-    /// Asks the voters' controller listeners, the known leader first, until the leader
-    /// has this node in the membership as a learner at `address` (then it replicates the
-    /// log here). Bounded by `deadline`; a majority of voters of another cluster (the fatal
-    /// signal) or a refusal ends it at once.
+    /// Asks the voters' controller listeners (a dynamic quorum's bootstrap servers), the
+    /// known leader first, until the leader has this node in the membership as a learner at
+    /// `address` (then it replicates the log here). Bounded by `deadline`; a majority of
+    /// voters of another cluster (the fatal signal) or a refusal ends it at once.
     async fn join_as_learner(
         &self,
         address: &str,
         deadline: tokio::time::Instant,
         timeout_ms: u64,
     ) -> Result<(), QuorumError> {
-        let voters: Vec<(RaftNodeId, String)> = self
-            .voters
-            .iter()
-            .map(|(id, node)| (*id, node.addr.clone()))
-            .collect();
-        let mut next = self.leader_id().and_then(|l| RaftNodeId::try_from(l).ok());
+        let targets: Vec<(RaftNodeId, String)> = if self.is_dynamic() {
+            self.bootstrap_servers
+                .iter()
+                .map(|addr| (UNKNOWN_PEER, addr.clone()))
+                .collect()
+        } else {
+            self.voters
+                .iter()
+                .map(|(id, node)| (*id, node.addr.clone()))
+                .collect()
+        };
+        let mut next: Option<(RaftNodeId, String)> = self
+            .leader_id()
+            .and_then(|l| RaftNodeId::try_from(l).ok())
+            .and_then(|id| targets.iter().find(|(v, _)| *v == id).cloned());
         let mut round = 0usize;
         loop {
             if let Some(message) = self.fatal.borrow().clone() {
@@ -473,27 +577,28 @@ impl MetadataQuorum {
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 return Err(QuorumError::Timeout {
-                    what: "the metadata quorum leader to add this broker as a learner",
+                    what: "the metadata quorum leader to add this node as a learner",
                     timeout_ms,
                 });
             }
-            let (voter, voter_addr) = match next
-                .take()
-                .and_then(|id| voters.iter().find(|(v, _)| *v == id))
-            {
-                Some(v) => v.clone(),
+            let (voter, voter_addr) = match next.take() {
+                Some(target) => target,
                 None => {
                     round += 1;
-                    voters[round % voters.len()].clone()
+                    targets[round % targets.len()].clone()
                 }
             };
             let ask = (deadline - now).min(Duration::from_millis(LEARNER_JOIN_REQUEST_MS));
+            let request = JoinAsLearnerRequest {
+                address: address.to_owned(),
+                controller: self.controller.clone(),
+            };
             match super::network::join_as_learner(
                 &self.identity,
                 &self.connectors.controller,
                 voter,
                 &voter_addr,
-                address,
+                request,
                 ask,
             )
             .await
@@ -501,7 +606,7 @@ impl MetadataQuorum {
                 Ok(JoinAsLearnerResponse::Joined) => {
                     tracing::info!(
                         node_id = self.node_id,
-                        leader = voter,
+                        leader = %voter_addr,
                         %address,
                         "following the metadata quorum as a learner"
                     );
@@ -510,19 +615,28 @@ impl MetadataQuorum {
                 Ok(JoinAsLearnerResponse::Refused { reason }) => {
                     return Err(QuorumError::LearnerRefused(reason))
                 }
-                Ok(JoinAsLearnerResponse::NotLeader { leader }) => {
-                    next = leader
-                        .and_then(|l| RaftNodeId::try_from(l).ok())
-                        .filter(|l| *l != voter);
+                Ok(JoinAsLearnerResponse::NotLeader {
+                    leader,
+                    leader_address,
+                }) => {
+                    let leader = leader.and_then(|l| RaftNodeId::try_from(l).ok());
+                    next = match (leader, leader_address) {
+                        (Some(id), _) if !self.is_dynamic() => {
+                            targets.iter().find(|(v, _)| *v == id).cloned()
+                        }
+                        (Some(id), Some(addr)) => Some((id, addr)),
+                        _ => None,
+                    }
+                    .filter(|(_, addr)| *addr != voter_addr);
                     if next.is_some() {
                         continue;
                     }
                 }
                 Ok(JoinAsLearnerResponse::Retry { reason }) => {
-                    tracing::debug!(voter, %reason, "joining as a learner: asked to retry");
-                    next = Some(voter);
+                    tracing::debug!(%voter_addr, %reason, "joining as a learner: asked to retry");
+                    next = Some((voter, voter_addr));
                 }
-                Err(e) => tracing::debug!(voter, error = %e, "joining as a learner"),
+                Err(e) => tracing::debug!(%voter_addr, error = %e, "joining as a learner"),
             }
             // paces the asking while no leader is elected or reachable
             tokio::time::sleep_until(
@@ -530,6 +644,20 @@ impl MetadataQuorum {
                     .min(deadline),
             )
             .await;
+        }
+    }
+
+    /// Whether the voters are the membership in the log (KIP-853) rather than
+    /// `controller.quorum.voters`.
+    pub(crate) fn is_dynamic(&self) -> bool {
+        self.voters.is_empty() && !self.bootstrap_servers.is_empty()
+    }
+
+    /// This node's membership entry in a dynamic quorum.
+    fn own_node(&self) -> MetadataNode {
+        MetadataNode {
+            addr: self.learner_address.clone().unwrap_or_default(),
+            controller: self.controller.clone(),
         }
     }
 
@@ -683,8 +811,29 @@ impl MetadataQuorum {
         address
     }
 
+    /// Every controller's id and controller listener `host:port` — a static quorum's
+    /// configured voters, a dynamic quorum's voters and observer controllers — by id.
+    pub(crate) fn controller_addresses(&self) -> BTreeMap<i32, String> {
+        if !self.is_dynamic() {
+            return self
+                .voters
+                .iter()
+                .filter_map(|(id, node)| Some((i32::try_from(*id).ok()?, node.addr.clone())))
+                .filter(|(_, addr)| !addr.is_empty())
+                .collect();
+        }
+        let metrics = self.metrics.borrow();
+        let addresses = metrics
+            .membership_config
+            .nodes()
+            .filter(|(_, node)| node.controller.is_some() && !node.addr.is_empty())
+            .filter_map(|(id, node)| Some((i32::try_from(*id).ok()?, node.addr.clone())))
+            .collect();
+        addresses
+    }
+
     /// The raft metrics now (DescribeQuorum's source).
-    pub(crate) fn metrics(&self) -> RaftMetrics<RaftNodeId, BasicNode> {
+    pub(crate) fn metrics(&self) -> RaftMetrics<RaftNodeId, MetadataNode> {
         self.metrics.borrow().clone()
     }
 
@@ -774,7 +923,7 @@ impl MetadataQuorum {
         &self,
         index: u64,
         timeout_ms: u64,
-    ) -> RaftMetrics<RaftNodeId, BasicNode> {
+    ) -> RaftMetrics<RaftNodeId, MetadataNode> {
         self.raft
             .wait(Some(Duration::from_millis(timeout_ms)))
             .metrics(

@@ -6,10 +6,14 @@
 //! inter-broker listener, the one address it has; elsewhere, and to Kafka clients, they are
 //! unknown API keys.
 //!
-//! JoinAsLearner (Ironlog-private too) is a broker-only node's request to a voter's
-//! controller listener: the leader adds it to the membership as a learner (or updates its
-//! address), so that the log is replicated to it without it ever voting; any other voter
-//! answers with the leader it knows.
+//! JoinAsLearner (Ironlog-private too) is a learner's request to a voter's controller
+//! listener — a broker-only node's, or an observer controller's of a dynamic quorum (KIP-853,
+//! which names its controller listener and directory id): the leader adds it to the
+//! membership as a learner (or updates its entry), so that the log is replicated to it
+//! without it voting (until AddRaftVoter promotes a controller); any other voter answers
+//! with the leader it knows and where that leader is. A dynamic quorum's voter sends it too
+//! when it restarts at another endpoint (the role of Kafka's UpdateRaftVoter): under the
+//! directory id the membership has for it, the leader updates its entry.
 //!
 //! Every request names the sender's node id and cluster id; a receiver that knows another
 //! cluster id answers INCONSISTENT_CLUSTER_ID without touching raft (see
@@ -21,7 +25,7 @@ use openraft::Raft;
 use serde::{Deserialize, Serialize};
 
 use super::identity::{QuorumIdentity, INCONSISTENT_CLUSTER_ID};
-use super::store::{MetadataRaftConfig, RaftNodeId};
+use super::store::{ControllerNode, MetadataNode, MetadataRaftConfig, RaftNodeId};
 
 /// Ironlog-private API keys, far above Kafka's (which stop below 100).
 pub(crate) const RAFT_VOTE_API_KEY: i16 = 32_001;
@@ -49,11 +53,15 @@ pub(crate) fn is_learner_api_key(api_key: i16) -> bool {
     )
 }
 
-/// A broker-only node asks to follow the metadata log: `address` (`host:port` of its
-/// inter-broker listener) is where the leader replicates to it.
+/// A node asks to follow the metadata log: `address` (`host:port` of a broker-only node's
+/// inter-broker listener, of a controller's controller listener) is where the leader
+/// replicates to it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct JoinAsLearnerRequest {
     pub address: String,
+    /// Set by a controller of a dynamic quorum (an observer until it is added as a voter).
+    #[serde(default)]
+    pub controller: Option<ControllerNode>,
 }
 
 /// The answer to [`JoinAsLearnerRequest`].
@@ -61,8 +69,12 @@ pub(crate) struct JoinAsLearnerRequest {
 pub(crate) enum JoinAsLearnerResponse {
     /// The membership names the sender as a learner at its address (now or already).
     Joined,
-    /// This voter does not lead; the leader it knows, if any.
-    NotLeader { leader: Option<i32> },
+    /// This voter does not lead; the leader it knows, if any, and its controller listener.
+    NotLeader {
+        leader: Option<i32>,
+        #[serde(default)]
+        leader_address: Option<String>,
+    },
     /// Refused for good (a voter id, or an id that is not a node id).
     Refused { reason: String },
     /// Not now (another membership change is being committed); ask again.
@@ -135,7 +147,7 @@ pub(crate) async fn serve(
             sender_node_id: i32,
         }
         let sender = decode::<Sender>(api_key, body)?.sender_node_id;
-        if !identity.is_voter(sender) {
+        if !identity.is_voter(sender) && !is_dynamic_voter(raft, sender) {
             return Err(RaftRpcError::NotFromVoter { api_key, sender });
         }
     }
@@ -168,8 +180,21 @@ pub(crate) async fn serve(
     }
 }
 
+/// Whether `sender` may replicate to this learner in a dynamic quorum: a voter of the
+/// membership it has, or anyone while it has none yet (a fresh learner learns the voters
+/// from the first AppendEntries; the cluster id check still applies).
+fn is_dynamic_voter(raft: &Raft<MetadataRaftConfig>, sender: i32) -> bool {
+    let Ok(sender) = RaftNodeId::try_from(sender) else {
+        return false;
+    };
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
+    let mut voters = m.membership_config.membership().voter_ids().peekable();
+    voters.peek().is_none() || voters.any(|v| v == sender)
+}
+
 /// On the leader: `learner` joins the membership as a learner at `request.address` — a
-/// membership entry only when it is new there or its address changed.
+/// membership entry only when it is new there or its entry changed.
 async fn join_as_learner(
     raft: &Raft<MetadataRaftConfig>,
     learner: i32,
@@ -180,9 +205,13 @@ async fn join_as_learner(
             reason: format!("{learner} is not a node id"),
         };
     };
-    // (the leader this node knows, whether `learner` votes, and — only when this node
-    // leads — the address the membership has for `learner`)
-    let (leader, is_voter, leading) = {
+    let node = MetadataNode {
+        addr: request.address,
+        controller: request.controller,
+    };
+    // (the leader this node knows and where, whether `learner` votes, and — only when this
+    // node leads — the entry the membership has for `learner`)
+    let (leader, leader_address, is_voter, leading) = {
         let metrics = raft.metrics();
         let m = metrics.borrow();
         let membership = m.membership_config.membership();
@@ -191,39 +220,66 @@ async fn join_as_learner(
         let known = membership
             .nodes()
             .find(|(n, _)| **n == id)
-            .map(|(_, node)| node.addr.clone());
+            .map(|(_, node)| node.clone());
+        let leader_address = m.current_leader.and_then(|l| {
+            membership
+                .nodes()
+                .find(|(n, _)| **n == l)
+                .map(|(_, node)| node.addr.clone())
+                .filter(|a| !a.is_empty())
+        });
         (
             m.current_leader.and_then(|l| i32::try_from(l).ok()),
+            leader_address,
             is_voter,
             leads.then_some(known),
         )
     };
-    if is_voter {
+    // A dynamic quorum's voter under its directory id may only update its endpoint (what
+    // Kafka's voters send UpdateRaftVoter for); any other voter id is refused.
+    let updates_endpoint = is_voter
+        && node.controller.as_ref().is_some_and(|c| {
+            leading.as_ref().is_none_or(|known| {
+                known
+                    .as_ref()
+                    .and_then(|k| k.controller.as_ref())
+                    .is_some_and(|k| k.directory_id == c.directory_id)
+            })
+        });
+    if is_voter && !updates_endpoint {
         return JoinAsLearnerResponse::Refused {
             reason: format!("node {learner} is a voter of the metadata quorum, not a learner"),
         };
     }
-    let Some(known_address) = leading else {
-        return JoinAsLearnerResponse::NotLeader { leader };
+    let Some(known) = leading else {
+        return JoinAsLearnerResponse::NotLeader {
+            leader,
+            leader_address,
+        };
     };
-    if known_address.as_deref() == Some(request.address.as_str()) {
+    if known.as_ref() == Some(&node) {
         return JoinAsLearnerResponse::Joined;
     }
-    tracing::info!(
-        node_id = learner,
-        address = %request.address,
-        "adding a broker to the metadata quorum as a learner"
-    );
-    let change = openraft::ChangeMembers::SetNodes(std::collections::BTreeMap::from([(
-        id,
-        openraft::BasicNode::new(request.address),
-    )]));
+    if is_voter {
+        tracing::info!(node_id = learner, node = %node, "updating a voter's endpoint");
+    } else {
+        tracing::info!(
+            node_id = learner,
+            node = %node,
+            "adding a node to the metadata quorum as a learner"
+        );
+    }
+    let change = openraft::ChangeMembers::SetNodes(std::collections::BTreeMap::from([(id, node)]));
     match raft.change_membership(change, true).await {
         Ok(_) => JoinAsLearnerResponse::Joined,
         Err(openraft::error::RaftError::APIError(
             openraft::error::ClientWriteError::ForwardToLeader(forward),
         )) => JoinAsLearnerResponse::NotLeader {
             leader: forward.leader_id.and_then(|l| i32::try_from(l).ok()),
+            leader_address: forward
+                .leader_node
+                .map(|n| n.addr)
+                .filter(|a| !a.is_empty()),
         },
         Err(e) => JoinAsLearnerResponse::Retry {
             reason: e.to_string(),

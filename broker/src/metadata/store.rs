@@ -27,8 +27,8 @@ use openraft::storage::{
     LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot, SnapshotMeta,
 };
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, RaftLogReader, RaftSnapshotBuilder, StorageError,
-    StorageIOError, StoredMembership, Vote,
+    Entry, EntryPayload, LogId, RaftLogReader, RaftSnapshotBuilder, StorageError, StorageIOError,
+    StoredMembership, Vote,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -38,6 +38,49 @@ use super::records::{MetadataBatch, METADATA_BATCH_VERSION};
 
 /// Raft node id = Kafka `node.id` (non-negative, so it fits).
 pub(crate) type RaftNodeId = u64;
+
+/// A member of the metadata quorum as the membership (in the raft log) records it. The JSON
+/// form of an entry without `controller` is openraft's `BasicNode` (`{"addr":..}`), which
+/// logs written before dynamic membership hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct MetadataNode {
+    /// `host:port` the leader reaches the node at: a controller's controller listener, a
+    /// broker-only node's inter-broker listener; empty for a static voter (whose address is
+    /// `controller.quorum.voters`').
+    pub addr: String,
+    /// Set for a controller of a dynamic quorum (KIP-853), voter or observer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<ControllerNode>,
+}
+
+/// What a dynamic quorum knows of a controller besides its address (Kafka's voter key and
+/// endpoint).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ControllerNode {
+    /// The listener `addr` is on (the controller's first `controller.listener.names`).
+    pub listener: String,
+    /// Kafka's directory id of the controller's metadata log dir (`meta.properties`).
+    pub directory_id: uuid::Uuid,
+}
+
+impl MetadataNode {
+    /// A static voter's or a broker-only node's entry: an address only.
+    pub(crate) fn new(addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            controller: None,
+        }
+    }
+}
+
+impl std::fmt::Display for MetadataNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.controller {
+            Some(c) => write!(f, "{}://{} ({})", c.listener, self.addr, c.directory_id),
+            None => write!(f, "{}", self.addr),
+        }
+    }
+}
 
 /// What applying one raft entry returns to the proposer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +95,7 @@ openraft::declare_raft_types!(
         D = MetadataBatch,
         R = MetadataApplied,
         NodeId = RaftNodeId,
-        Node = BasicNode,
+        Node = MetadataNode,
         Entry = openraft::Entry<MetadataRaftConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = openraft::TokioRuntime,
@@ -487,19 +530,19 @@ impl RaftLogStorage<MetadataRaftConfig> for LogStore {
 /// The serialized snapshot (file content and snapshot data sent to peers).
 #[derive(Debug, Serialize, Deserialize)]
 struct SnapshotFile {
-    meta: SnapshotMeta<RaftNodeId, BasicNode>,
+    meta: SnapshotMeta<RaftNodeId, MetadataNode>,
     image: ImageSnapshot,
 }
 
 #[derive(Debug, Clone)]
 struct StoredSnapshot {
-    meta: SnapshotMeta<RaftNodeId, BasicNode>,
+    meta: SnapshotMeta<RaftNodeId, MetadataNode>,
     data: Vec<u8>,
 }
 
 fn decode_snapshot(
     data: &[u8],
-) -> Result<(SnapshotMeta<RaftNodeId, BasicNode>, MetadataImage), serde_json::Error> {
+) -> Result<(SnapshotMeta<RaftNodeId, MetadataNode>, MetadataImage), serde_json::Error> {
     let file: SnapshotFile = serde_json::from_slice(data)?;
     let mut image = MetadataImage::from(file.image);
     image.offset = file.meta.last_log_id.map(|l| l.index).unwrap_or(0);
@@ -511,7 +554,7 @@ pub(crate) struct StateMachineStore {
     dir: PathBuf,
     image: Arc<MetadataImage>,
     last_applied: Option<MetaLogId>,
-    last_membership: StoredMembership<RaftNodeId, BasicNode>,
+    last_membership: StoredMembership<RaftNodeId, MetadataNode>,
     snapshot: Arc<Mutex<Option<StoredSnapshot>>>,
     publisher: watch::Sender<Arc<MetadataImage>>,
 }
@@ -553,8 +596,13 @@ impl RaftStateMachine<MetadataRaftConfig> for StateMachineStore {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<MetaLogId>, StoredMembership<RaftNodeId, BasicNode>), MetaStorageError>
-    {
+    ) -> Result<
+        (
+            Option<MetaLogId>,
+            StoredMembership<RaftNodeId, MetadataNode>,
+        ),
+        MetaStorageError,
+    > {
         Ok((self.last_applied, self.last_membership.clone()))
     }
 
@@ -617,7 +665,7 @@ impl RaftStateMachine<MetadataRaftConfig> for StateMachineStore {
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<RaftNodeId, BasicNode>,
+        meta: &SnapshotMeta<RaftNodeId, MetadataNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), MetaStorageError> {
         let received = snapshot.into_inner();
@@ -664,7 +712,7 @@ pub(crate) struct SnapshotBuilder {
     dir: PathBuf,
     image: Arc<MetadataImage>,
     last_applied: Option<MetaLogId>,
-    last_membership: StoredMembership<RaftNodeId, BasicNode>,
+    last_membership: StoredMembership<RaftNodeId, MetadataNode>,
     snapshot: Arc<Mutex<Option<StoredSnapshot>>>,
 }
 

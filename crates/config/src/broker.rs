@@ -530,9 +530,21 @@ impl Builder {
         let process_role_broker = roles.iter().any(|r| r == "broker");
         check_voters_for_roles(node_id, process_role_controller, &controller_quorum_voters)?;
 
+        if !controller_quorum_voters.is_empty() && !controller_quorum_bootstrap_servers.is_empty() {
+            // one source of truth for the voters: the configuration (static) or the
+            // metadata log (dynamic, KIP-853)
+            return Err(ConfigError::Invalid {
+                name: "controller.quorum.bootstrap.servers".to_string(),
+                message: "controller.quorum.voters and controller.quorum.bootstrap.servers are \
+                          mutually exclusive: set the voters for a static quorum, or the \
+                          bootstrap servers for a dynamic one"
+                    .to_string(),
+            });
+        }
+
         // --- listeners ---
         let listeners_layout = self.listeners()?;
-        if !controller_quorum_voters.is_empty() {
+        if !controller_quorum_voters.is_empty() || !controller_quorum_bootstrap_servers.is_empty() {
             self.check_controller_listeners_for_roles(
                 process_role_broker,
                 process_role_controller,
@@ -1297,6 +1309,33 @@ log.retention.check.interval.ms=300000
         let err = load_text(&text, &["node.id=2"]).unwrap_err();
         assert!(
             err.to_string().contains("controller.quorum.voters"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn voters_and_bootstrap_servers_are_mutually_exclusive() {
+        let err = load_text(
+            KAFKA4_SERVER_PROPERTIES,
+            &["controller.quorum.voters=1@localhost:9093"],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { name, message }
+                if name == "controller.quorum.bootstrap.servers" && message.contains("mutually exclusive")),
+            "{err}"
+        );
+        // a dynamic quorum's controller needs its controller listener, as a static one's
+        let err = load_text(
+            KAFKA4_SERVER_PROPERTIES,
+            &[
+                "listeners=PLAINTEXT://:9092",
+                "advertised.listeners=PLAINTEXT://localhost:9092",
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("controller.listener.names"),
             "{err}"
         );
     }

@@ -97,6 +97,8 @@ pub struct NodeSpec {
     pub wrapper: Vec<OsString>,
     /// This node's extra overrides (after the cluster's).
     pub overrides: Settings,
+    /// Arguments of `ironlog format` for this node (instead of the cluster's).
+    pub format_args: Option<Vec<String>>,
     /// Whether the node has a network namespace to itself: then its ports are Kafka's
     /// usual 9092 (client) and 9093 (controller) instead of allocated ones.
     pub own_network: bool,
@@ -126,6 +128,9 @@ pub struct ClusterSpec {
     /// Arguments of `ironlog format` run for every node before its first start; `None`:
     /// the nodes format themselves as they start.
     format_args: Option<Vec<String>>,
+    /// `controller.quorum.bootstrap.servers` (a dynamic quorum, KIP-853) instead of
+    /// `controller.quorum.voters`.
+    dynamic_quorum: bool,
 }
 
 impl ClusterSpec {
@@ -155,6 +160,7 @@ impl ClusterSpec {
                 host: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 wrapper: Vec::new(),
                 overrides: Settings::default(),
+                format_args: None,
                 own_network: false,
             })
             .collect();
@@ -167,6 +173,7 @@ impl ClusterSpec {
             network: None,
             client_settings: Vec::new(),
             format_args: None,
+            dynamic_quorum: false,
         }
     }
 
@@ -206,6 +213,38 @@ impl ClusterSpec {
     pub fn formatted_with(mut self, args: &[&str]) -> Self {
         self.format_args = Some(args.iter().map(|a| a.to_string()).collect());
         self
+    }
+
+    /// Node `id`'s data dirs formatted with `ironlog format ARGS` (instead of the cluster's
+    /// [`ClusterSpec::formatted_with`]) before it first starts.
+    pub fn node_formatted_with(mut self, id: i32, args: &[&str]) -> Self {
+        self.node_spec_mut(id).format_args = Some(args.iter().map(|a| a.to_string()).collect());
+        self
+    }
+
+    /// A dynamic metadata quorum (KIP-853): every node has the controllers'
+    /// addresses as `controller.quorum.bootstrap.servers` and no `controller.quorum.voters`;
+    /// the voters are whatever the metadata log says (format one controller
+    /// `--standalone`, see [`ClusterSpec::node_formatted_with`]).
+    pub fn dynamic_quorum(mut self) -> Self {
+        self.dynamic_quorum = true;
+        self
+    }
+
+    /// `count` combined nodes of a dynamic quorum formatted as Kafka's documentation starts
+    /// one: node 1 `--standalone` (its one voter), the others `--no-initial-controllers`
+    /// (observers, to be added as voters), all with `cluster_id`.
+    pub fn dynamic_standalone(binary: impl Into<PathBuf>, count: i32, cluster_id: &str) -> Self {
+        let mut spec = Self::new(binary, count).dynamic_quorum();
+        for id in 1..=count {
+            let topology = if id == 1 {
+                "--standalone"
+            } else {
+                "--no-initial-controllers"
+            };
+            spec = spec.node_formatted_with(id, &["--cluster-id", cluster_id, topology]);
+        }
+        spec
     }
 
     /// One `--override key=value` for node `id` only.
@@ -291,6 +330,23 @@ impl ClusterSpec {
             .join(",")
     }
 
+    /// `controller.quorum.bootstrap.servers`: `host:port` of every controller, by id.
+    pub fn bootstrap_controllers(&self, ports: &[NodePorts]) -> String {
+        self.nodes
+            .iter()
+            .zip(ports)
+            .filter(|(n, _)| n.roles.is_controller())
+            .map(|(n, p)| {
+                format!(
+                    "{}:{}",
+                    host_in_url(n.host),
+                    p.controller.unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The `--override` settings of every node, in the order of [`ClusterSpec::nodes`],
     /// given every node's ports and data dir. Pure: the command lines the cluster runs.
     pub fn node_settings(
@@ -300,7 +356,14 @@ impl ClusterSpec {
     ) -> Vec<Vec<(String, String)>> {
         assert_eq!(ports.len(), self.nodes.len(), "one NodePorts per node");
         assert_eq!(data_dirs.len(), self.nodes.len(), "one data dir per node");
-        let voters = self.voters(ports);
+        let quorum = if self.dynamic_quorum {
+            (
+                "controller.quorum.bootstrap.servers",
+                self.bootstrap_controllers(ports),
+            )
+        } else {
+            ("controller.quorum.voters", self.voters(ports))
+        };
         self.nodes
             .iter()
             .zip(ports)
@@ -320,7 +383,7 @@ impl ClusterSpec {
                         "process.roles".to_string(),
                         node.roles.as_config().to_string(),
                     ),
-                    ("controller.quorum.voters".to_string(), voters.clone()),
+                    (quorum.0.to_string(), quorum.1.clone()),
                     (
                         "controller.listener.names".to_string(),
                         CONTROLLER_LISTENER.to_string(),
@@ -409,7 +472,7 @@ impl ClusterSpec {
                 command.set_all(&settings);
                 command.wrapper = node.wrapper.clone();
                 command.env = broker.command().env.clone();
-                if let Some(args) = &self.format_args {
+                if let Some(args) = node.format_args.as_ref().or(self.format_args.as_ref()) {
                     format_node(&self.binary, &command, args, node.id);
                 }
                 broker.replace_command(command);
@@ -678,6 +741,16 @@ impl TestCluster {
         self.spec.voters(&self.ports)
     }
 
+    /// `host:port` of node `id`'s controller listener; panics for a node without one.
+    pub fn controller_address(&self, id: i32) -> String {
+        let node = &self.spec.nodes[self.index(id)];
+        let port = self
+            .ports(id)
+            .controller
+            .unwrap_or_else(|| panic!("node {id} is not a controller"));
+        format!("{}:{port}", host_in_url(node.host))
+    }
+
     /// The client addresses of every broker node (`host:port,...`), running or not: what
     /// a client is given as `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
@@ -873,6 +946,33 @@ mod tests {
                 ),
                 "node {id}"
             );
+        }
+    }
+
+    #[test]
+    fn a_dynamic_quorum_names_the_controllers_as_bootstrap_servers_and_no_voters() {
+        let spec = ClusterSpec::split("ironlog", 2, 1).dynamic_quorum();
+        let port = |client, controller| NodePorts { client, controller };
+        let ports = [
+            port(None, Some(24000)),
+            port(None, Some(24001)),
+            port(Some(24002), None),
+        ];
+        let dirs: Vec<PathBuf> = (1..=3).map(|n| PathBuf::from(format!("/d{n}"))).collect();
+        for (n, settings) in spec.node_settings(&ports, &dirs).iter().enumerate() {
+            let get = |key: &str| {
+                settings
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.as_str())
+            };
+            assert_eq!(
+                get("controller.quorum.bootstrap.servers"),
+                Some("127.0.0.1:24000,127.0.0.1:24001"),
+                "node {}",
+                n + 1
+            );
+            assert_eq!(get("controller.quorum.voters"), None, "node {}", n + 1);
         }
     }
 

@@ -1,0 +1,597 @@
+//! A dynamic metadata quorum (KIP-853: `controller.quorum.bootstrap.servers`, AddRaftVoter,
+//! RemoveRaftVoter) with real broker processes and real rdkafka clients:
+//! - three combined nodes, node 1 formatted `--standalone` (the one voter), nodes 2 and 3
+//!   `--no-initial-controllers` (observers): both are added as voters while an RF 3
+//!   acks=all load runs; the active controller is killed (-9) and the new voters elect a
+//!   leader; one voter is removed (forwarded by a broker), and the membership — voters and
+//!   observers — survives restarts of every node; bad requests (a duplicate voter, an
+//!   unknown node, a wrong directory id, removing a non-voter or the last voter) get
+//!   Kafka's error and change nothing; nothing acknowledged is lost;
+//! - a node that is its own only bootstrap server (Kafka's shipped server.properties) starts
+//!   as the first voter without a format;
+//! - a voter restarted at another controller endpoint is reached there (the role of
+//!   Kafka's UpdateRaftVoter);
+//! - two dedicated controllers and two brokers: the brokers follow as observers while a
+//!   controller is added and the leader removes itself, handing the quorum over;
+//! - a static quorum (`controller.quorum.voters`) refuses voter changes with
+//!   UNSUPPORTED_VERSION (Kafka's kraft.version 0);
+//! - the controller listener answers DescribeCluster for the controllers (KIP-919);
+//! - both settings at once, or `ironlog format` of a dynamic controller without
+//!   `--standalone` / `--no-initial-controllers`, are refused before anything starts.
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use kafka_protocol::messages::add_raft_voter_request::Listener;
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::{
+    AddRaftVoterRequest, DescribeQuorumRequest, RemoveRaftVoterRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+const WAIT: Duration = Duration::from_secs(90);
+const PARTITIONS: usize = 3;
+const CLUSTER_ID: &str = "dynamicQuorumCluster1A";
+const DUPLICATE_VOTER: i16 = 126;
+const VOTER_NOT_FOUND: i16 = 127;
+const REQUEST_TIMED_OUT: i16 = 7;
+const UNSUPPORTED_VERSION: i16 = 35;
+const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
+
+/// Three combined nodes of a dynamic quorum: node 1 its first voter, 2 and 3 observers.
+fn dynamic_cluster_spec() -> ClusterSpec {
+    ClusterSpec::dynamic_standalone(IRONLOG_BINARY, 3, CLUSTER_ID)
+        .set("default.replication.factor", "3")
+        .set("min.insync.replicas", "2")
+        .set("broker.session.timeout.ms", "3000")
+        .set("broker.heartbeat.interval.ms", "300")
+        .set("offsets.topic.replication.factor", "3")
+        .set("offsets.topic.num.partitions", "3")
+        .set("transaction.state.log.replication.factor", "3")
+        .set("transaction.state.log.min.isr", "2")
+}
+
+/// The quorum as DescribeQuorum (v2) through node `via`'s client listener answers it:
+/// leader, voters and observers, each with its directory id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct QuorumView {
+    leader: i32,
+    voters: BTreeSet<(i32, uuid::Uuid)>,
+    observers: BTreeSet<(i32, uuid::Uuid)>,
+}
+
+impl QuorumView {
+    fn voter_ids(&self) -> BTreeSet<i32> {
+        self.voters.iter().map(|(id, _)| *id).collect()
+    }
+    fn observer_ids(&self) -> BTreeSet<i32> {
+        self.observers.iter().map(|(id, _)| *id).collect()
+    }
+}
+
+fn describe_quorum(cluster: &TestCluster, via: i32) -> Option<QuorumView> {
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = cluster.node(via).raw().call(2, &request).ok()?;
+    let p = response.topics.first()?.partitions.first()?;
+    if p.error_code != 0 || p.leader_id.0 < 0 {
+        return None;
+    }
+    let keys = |replicas: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
+        replicas
+            .iter()
+            .map(|r| (r.replica_id.0, r.replica_directory_id))
+            .collect()
+    };
+    Some(QuorumView {
+        leader: p.leader_id.0,
+        voters: keys(&p.current_voters),
+        observers: keys(&p.observers),
+    })
+}
+
+/// Waits until DescribeQuorum through `via` shows exactly `voters` voting and `observers`
+/// observing, and returns what it showed.
+fn await_quorum(cluster: &TestCluster, via: i32, voters: &[i32], observers: &[i32]) -> QuorumView {
+    let voters: BTreeSet<i32> = voters.iter().copied().collect();
+    let observers: BTreeSet<i32> = observers.iter().copied().collect();
+    let mut seen = None;
+    wait_until(
+        WAIT,
+        &format!(
+            "DescribeQuorum via node {via} to show voters {voters:?} and observers {observers:?}"
+        ),
+        || {
+            seen = describe_quorum(cluster, via);
+            seen.as_ref()
+                .is_some_and(|q| q.voter_ids() == voters && q.observer_ids() == observers)
+        },
+    );
+    seen.expect("seen once the wait ended")
+}
+
+/// Kafka's `Uuid.fromString`: 22 characters of URL-safe base64 without padding.
+fn kafka_uuid(text: &str) -> uuid::Uuid {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    assert_eq!(text.len(), 22, "a Kafka uuid has 22 characters: {text}");
+    let mut bits: u32 = 0;
+    let mut count = 0;
+    let mut bytes = Vec::with_capacity(16);
+    for c in text.bytes() {
+        let value = ALPHABET
+            .iter()
+            .position(|a| *a == c)
+            .unwrap_or_else(|| panic!("{text} is not base64url")) as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            bytes.push((bits >> count) as u8);
+        }
+    }
+    uuid::Uuid::from_slice(&bytes[..16]).expect("16 bytes")
+}
+
+/// The directory id of node `id`'s metadata log dir, as its `meta.properties` has it.
+fn directory_id(cluster: &TestCluster, id: i32) -> uuid::Uuid {
+    let path = cluster.node(id).data_dir().join("meta.properties");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("directory.id="))
+        .unwrap_or_else(|| panic!("{} has no directory.id:\n{text}", path.display()));
+    kafka_uuid(value.trim())
+}
+
+/// AddRaftVoter for node `id` (directory `directory`, its controller endpoint) sent to
+/// `addr`; returns the error code.
+fn add_voter(cluster: &TestCluster, addr: &str, id: i32, directory: uuid::Uuid) -> i16 {
+    add_voter_at(cluster, addr, id, directory, id)
+}
+
+/// [`add_voter`] naming node `endpoint_of`'s controller endpoint.
+fn add_voter_at(
+    cluster: &TestCluster,
+    addr: &str,
+    id: i32,
+    directory: uuid::Uuid,
+    endpoint_of: i32,
+) -> i16 {
+    let (host, port) = cluster
+        .controller_address(endpoint_of)
+        .rsplit_once(':')
+        .map(|(h, p)| (h.to_string(), p.parse::<u16>().expect("a port")))
+        .expect("host:port");
+    let request = AddRaftVoterRequest::default()
+        .with_cluster_id(Some(StrBytes::from_static_str(CLUSTER_ID)))
+        .with_timeout_ms(30_000)
+        .with_voter_id(id)
+        .with_voter_directory_id(directory)
+        .with_listeners(vec![Listener::default()
+            .with_name(StrBytes::from_static_str("CONTROLLER"))
+            .with_host(StrBytes::from_string(host))
+            .with_port(port)]);
+    let response = RawClient::connect(addr).expect_call(0, &request, "AddRaftVoter");
+    if response.error_code != 0 {
+        eprintln!(
+            "AddRaftVoter {id}: error {} {:?}",
+            response.error_code, response.error_message
+        );
+    }
+    response.error_code
+}
+
+/// RemoveRaftVoter for node `id` (directory `directory`) sent to `addr`; the error code.
+fn remove_voter(addr: &str, id: i32, directory: uuid::Uuid) -> i16 {
+    let request = RemoveRaftVoterRequest::default()
+        .with_cluster_id(Some(StrBytes::from_static_str(CLUSTER_ID)))
+        .with_voter_id(id)
+        .with_voter_directory_id(directory);
+    let response = RawClient::connect(addr).expect_call(0, &request, "RemoveRaftVoter");
+    if response.error_code != 0 {
+        eprintln!(
+            "RemoveRaftVoter {id}: error {} {:?}",
+            response.error_code, response.error_message
+        );
+    }
+    response.error_code
+}
+
+#[test]
+fn a_standalone_controller_grows_to_three_voters_fails_over_and_shrinks_again() {
+    let mut cluster = dynamic_cluster_spec().start();
+    // the standalone controller votes alone; the others follow as observers
+    let start = await_quorum(&cluster, 2, &[1], &[2, 3]);
+    let dirs: Vec<uuid::Uuid> = (1..=3).map(|id| directory_id(&cluster, id)).collect();
+    let expected: BTreeSet<(i32, uuid::Uuid)> =
+        (2..=3).map(|id| (id, dirs[id as usize - 1])).collect();
+    assert_eq!(
+        start.observers, expected,
+        "observers are described with the directory ids of their meta.properties"
+    );
+
+    let topic = topic_name("voters");
+    cluster.create_replicated_topic(&topic, PARTITIONS as i32, 3, WAIT);
+    let load = ProduceLoad::start_idempotent(&cluster, &topic, Duration::from_secs(600));
+    load.await_acks(100, WAIT, "the load to get its first acknowledgements");
+
+    // bad requests change nothing
+    let leader = cluster.controller_address(1);
+    assert_eq!(
+        add_voter(&cluster, &leader, 1, dirs[0]),
+        DUPLICATE_VOTER,
+        "adding the voter there is"
+    );
+    assert_eq!(
+        add_voter_at(&cluster, &leader, 9, uuid::Uuid::new_v4(), 3),
+        REQUEST_TIMED_OUT,
+        "adding a node that is no observer (Kafka: it never catches up)"
+    );
+    assert_eq!(
+        add_voter(&cluster, &leader, 2, uuid::Uuid::new_v4()),
+        REQUEST_TIMED_OUT,
+        "adding observer 2 under another directory id (Kafka: no such observer catches up)"
+    );
+    assert_eq!(
+        remove_voter(&leader, 1, dirs[0]),
+        VOTER_NOT_FOUND,
+        "removing the last voter"
+    );
+    assert_eq!(
+        remove_voter(&leader, 2, dirs[1]),
+        VOTER_NOT_FOUND,
+        "removing an observer"
+    );
+    assert_eq!(
+        await_quorum(&cluster, 3, &[1], &[2, 3]).leader,
+        1,
+        "the refused requests changed nothing"
+    );
+
+    // both observers become voters, one change at a time
+    assert_eq!(add_voter(&cluster, &leader, 2, dirs[1]), 0, "adding node 2");
+    await_quorum(&cluster, 2, &[1, 2], &[3]);
+    assert_eq!(add_voter(&cluster, &leader, 3, dirs[2]), 0, "adding node 3");
+    let grown = await_quorum(&cluster, 3, &[1, 2, 3], &[]);
+    let all: BTreeSet<(i32, uuid::Uuid)> = (1..=3).map(|id| (id, dirs[id as usize - 1])).collect();
+    assert_eq!(grown.voters, all, "voters with their directory ids");
+    load.await_acks(100, WAIT, "acknowledgements after the voters were added");
+
+    // the new voters elect a leader when the old one dies
+    cluster.kill9_node(1);
+    let mut new_leader = -1;
+    wait_until(WAIT, "a leader other than the killed node 1", || {
+        new_leader = describe_quorum(&cluster, 2).map_or(-1, |q| q.leader);
+        new_leader == 2 || new_leader == 3
+    });
+    load.await_acks(100, WAIT, "acknowledgements after node 1 was killed");
+    cluster.restart_node(1);
+    cluster.wait_ready(WAIT);
+    await_quorum(&cluster, 1, &[1, 2, 3], &[]);
+
+    // a follower voter is removed, through a broker (forwarded to the active controller)
+    let leader_now = describe_quorum(&cluster, 1).map_or(-1, |q| q.leader);
+    let removed = [1, 2, 3]
+        .into_iter()
+        .find(|id| *id != leader_now)
+        .expect("a follower");
+    let remaining: Vec<i32> = (1..=3).filter(|id| *id != removed).collect();
+    let via = remaining[0];
+    assert_eq!(
+        remove_voter(
+            cluster.node(via).bootstrap(),
+            removed,
+            dirs[removed as usize - 1]
+        ),
+        0,
+        "removing voter {removed} through node {via}'s client listener"
+    );
+    await_quorum(&cluster, via, &remaining, &[removed]);
+    assert_eq!(
+        remove_voter(
+            cluster.node(via).bootstrap(),
+            removed,
+            dirs[removed as usize - 1]
+        ),
+        VOTER_NOT_FOUND,
+        "removing voter {removed} a second time"
+    );
+    load.await_acks(100, WAIT, "acknowledgements after a voter was removed");
+
+    // the membership is the metadata log's: it survives restarts of every node
+    let outcome = load.stop();
+    cluster.restart_all();
+    let after = await_quorum(&cluster, removed, &remaining, &[removed]);
+    assert!(
+        remaining.contains(&after.leader),
+        "leader {} after the restart is one of the voters {remaining:?}",
+        after.leader
+    );
+    cluster.await_full_isr_on_running(&topic, PARTITIONS, WAIT);
+    check_load_outcome(
+        &cluster,
+        &topic,
+        PARTITIONS as i32,
+        &outcome,
+        "after voter changes, a controller kill -9 and restarts",
+    );
+}
+
+/// Dedicated controllers of a dynamic quorum and broker-only nodes: the brokers join
+/// through the bootstrap servers and follow as observers; the leader hands the quorum to
+/// an added controller by removing itself, and the brokers keep serving from the new one.
+#[test]
+fn brokers_follow_a_dynamic_quorum_whose_leader_removes_itself() {
+    let cluster = ClusterSpec::split(IRONLOG_BINARY, 2, 2)
+        .dynamic_quorum()
+        .node_formatted_with(1, &["--cluster-id", CLUSTER_ID, "--standalone"])
+        .node_formatted_with(2, &["--cluster-id", CLUSTER_ID, "--no-initial-controllers"])
+        .set("default.replication.factor", "2")
+        .set("min.insync.replicas", "1")
+        .set("offsets.topic.replication.factor", "2")
+        .set("broker.session.timeout.ms", "3000")
+        .set("broker.heartbeat.interval.ms", "300")
+        .start();
+    await_quorum(&cluster, 3, &[1], &[2, 3, 4]);
+    let topic = topic_name("dedicated");
+    cluster.create_replicated_topic(&topic, 2, 2, WAIT);
+    let load = ProduceLoad::start_idempotent(&cluster, &topic, Duration::from_secs(600));
+    load.await_acks(50, WAIT, "the load to get its first acknowledgements");
+
+    let leader = cluster.controller_address(1);
+    assert_eq!(
+        add_voter(&cluster, &leader, 2, directory_id(&cluster, 2)),
+        0,
+        "adding controller 2"
+    );
+    await_quorum(&cluster, 3, &[1, 2], &[3, 4]);
+    assert_eq!(
+        remove_voter(&leader, 1, directory_id(&cluster, 1)),
+        0,
+        "the leader removing itself"
+    );
+    await_quorum(&cluster, 4, &[2], &[1, 3, 4]);
+    // the removed leader steps down once the change commits; the voter left is elected
+    wait_until(WAIT, "controller 2 to lead the quorum", || {
+        describe_quorum(&cluster, 4).is_some_and(|q| q.leader == 2)
+    });
+    load.await_acks(50, WAIT, "acknowledgements after the leader removed itself");
+    // admin requests reach the new controller
+    let later = topic_name("after-handover");
+    cluster.create_replicated_topic(&later, 1, 2, WAIT);
+    let outcome = load.stop();
+    check_load_outcome(
+        &cluster,
+        &topic,
+        2,
+        &outcome,
+        "after the quorum moved to another controller",
+    );
+}
+
+/// `host:port` DescribeQuorum's `nodes` gives for voter `id` (through `via`).
+fn described_endpoint(cluster: &TestCluster, via: i32, id: i32) -> Option<String> {
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = cluster.node(via).raw().call(2, &request).ok()?;
+    let node = response.nodes.iter().find(|n| n.node_id.0 == id)?;
+    let listener = node.listeners.first()?;
+    Some(format!("{}:{}", listener.host, listener.port))
+}
+
+/// A voter that restarts on another controller port tells the leader (Kafka's
+/// UpdateRaftVoter): DescribeQuorum shows the new endpoint, and the leader reaches it there
+/// — with the third voter killed, commits need it.
+#[test]
+fn a_voter_restarted_at_another_endpoint_is_reached_there() {
+    let mut cluster = dynamic_cluster_spec().start();
+    await_quorum(&cluster, 1, &[1], &[2, 3]);
+    let leader = cluster.controller_address(1);
+    for id in [2, 3] {
+        assert_eq!(
+            add_voter(&cluster, &leader, id, directory_id(&cluster, id)),
+            0,
+            "adding node {id}"
+        );
+    }
+    await_quorum(&cluster, 1, &[1, 2, 3], &[]);
+
+    let moved = 3;
+    cluster.stop_node(moved);
+    let port = allocate_port("127.0.0.1".parse().expect("an address")).expect("a free port");
+    let client = cluster.node(moved).bootstrap().to_string();
+    cluster.node_mut(moved).set_override(
+        "listeners",
+        &format!("PLAINTEXT://{client},CONTROLLER://127.0.0.1:{port}"),
+    );
+    cluster.restart_node(moved);
+    let endpoint = format!("127.0.0.1:{port}");
+    wait_until(WAIT, "DescribeQuorum to show node 3's new endpoint", || {
+        described_endpoint(&cluster, 1, moved).as_deref() == Some(endpoint.as_str())
+    });
+
+    // keep the leader and the moved voter: every commit now needs the moved one
+    let leader_now = describe_quorum(&cluster, 1).map_or(-1, |q| q.leader);
+    assert_ne!(leader_now, -1, "a leader");
+    let killed = [1, 2, 3]
+        .into_iter()
+        .find(|id| *id != leader_now && *id != moved)
+        .expect("a voter to kill");
+    cluster.kill9_node(killed);
+    let via = [1, 2, 3]
+        .into_iter()
+        .find(|id| *id != killed)
+        .expect("a running node");
+    let topic = topic_name("after-move");
+    wait_until(
+        WAIT,
+        "a topic to be created with two of three voters",
+        || {
+            let results = block_on(cluster.admin().create_topics(
+                &[rdkafka::admin::NewTopic::new(
+                    &topic,
+                    1,
+                    rdkafka::admin::TopicReplication::Fixed(1),
+                )],
+                &admin_options().operation_timeout(Some(Duration::from_secs(10))),
+            ));
+            // (a retry after a timed-out attempt that did commit finds the topic there)
+            matches!(
+                results.as_deref(),
+                Ok([Ok(_)])
+                    | Ok([Err((
+                        _,
+                        rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
+                    ))])
+            )
+        },
+    );
+    assert!(
+        cluster.partitions_via(via, &topic).is_some(),
+        "node {via} knows the topic committed with the moved voter"
+    );
+}
+
+/// Kafka's shipped server.properties: a combined node whose one bootstrap server is its own
+/// controller listener, not formatted, starts as the dynamic quorum's first voter (under the
+/// directory id its meta.properties then has) and is still that after a restart.
+#[test]
+fn a_node_that_is_its_own_bootstrap_server_starts_as_the_first_voter() {
+    let mut cluster = ClusterSpec::new(IRONLOG_BINARY, 1).dynamic_quorum().start();
+    let quorum = await_quorum(&cluster, 1, &[1], &[]);
+    assert_eq!(
+        quorum.voters,
+        BTreeSet::from([(1, directory_id(&cluster, 1))]),
+        "the voter under its meta.properties directory id"
+    );
+    cluster.restart_node(1);
+    cluster.wait_ready(WAIT);
+    let again = await_quorum(&cluster, 1, &[1], &[]);
+    assert_eq!(
+        again.voters, quorum.voters,
+        "the same voter after a restart"
+    );
+}
+
+#[test]
+fn a_static_quorum_refuses_voter_changes_as_kraft_version_0() {
+    let cluster = ClusterSpec::new(IRONLOG_BINARY, 1).start();
+    let addr = cluster.controller_address(1);
+    // no cluster id (the Java admin client's null): nothing to check it against
+    let request = AddRaftVoterRequest::default()
+        .with_cluster_id(None)
+        .with_timeout_ms(1_000)
+        .with_voter_id(2)
+        .with_voter_directory_id(uuid::Uuid::new_v4())
+        .with_listeners(vec![Listener::default()
+            .with_name(StrBytes::from_static_str("CONTROLLER"))
+            .with_host(StrBytes::from_static_str("127.0.0.1"))
+            .with_port(1)]);
+    let response = RawClient::connect(&addr).expect_call(0, &request, "AddRaftVoter");
+    assert_eq!(response.error_code, UNSUPPORTED_VERSION, "{response:?}");
+    let request = RemoveRaftVoterRequest::default()
+        .with_cluster_id(None)
+        .with_voter_id(1)
+        .with_voter_directory_id(uuid::Uuid::new_v4());
+    let response =
+        RawClient::connect(cluster.node(1).bootstrap()).expect_call(0, &request, "RemoveRaftVoter");
+    assert_eq!(response.error_code, UNSUPPORTED_VERSION, "{response:?}");
+}
+
+/// DescribeCluster on the controller listener (KIP-919), what an admin client with
+/// `bootstrap.controllers` asks first: the controllers and the active one; brokers are
+/// described only by brokers (UNSUPPORTED_ENDPOINT_TYPE).
+#[test]
+fn the_controller_listener_describes_the_controllers() {
+    use kafka_protocol::messages::DescribeClusterRequest;
+    let cluster = ClusterSpec::new(IRONLOG_BINARY, 1).start();
+    let addr = cluster.controller_address(1);
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let mut raw = RawClient::connect(&addr);
+    let controllers = raw.expect_call(
+        2,
+        &DescribeClusterRequest::default().with_endpoint_type(2),
+        "DescribeCluster",
+    );
+    assert_eq!(controllers.error_code, 0, "{controllers:?}");
+    assert_eq!(controllers.controller_id.0, 1, "{controllers:?}");
+    let listed: Vec<(i32, String, i32)> = controllers
+        .brokers
+        .iter()
+        .map(|b| (b.broker_id.0, b.host.to_string(), b.port))
+        .collect();
+    assert_eq!(
+        listed,
+        [(1, host.to_string(), port.parse::<i32>().expect("a port"))],
+        "the controller at its controller listener"
+    );
+    let brokers = raw.expect_call(
+        2,
+        &DescribeClusterRequest::default().with_endpoint_type(1),
+        "DescribeCluster",
+    );
+    assert_eq!(brokers.error_code, UNSUPPORTED_ENDPOINT_TYPE, "{brokers:?}");
+}
+
+#[test]
+fn voters_and_bootstrap_servers_together_or_an_unflagged_format_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let common = [
+        "node.id=1",
+        "process.roles=controller",
+        "controller.listener.names=CONTROLLER",
+        "listeners=CONTROLLER://127.0.0.1:0",
+    ];
+    let log_dirs = format!("log.dirs={}", dir.path().display());
+    let run = |sub: &str, extra: &[&str]| {
+        let mut command = Command::new(IRONLOG_BINARY);
+        command.arg(sub);
+        for o in common.iter().chain([&log_dirs.as_str()]) {
+            command.arg("--override").arg(o);
+        }
+        command.args(extra);
+        command.output().expect("run ironlog")
+    };
+    let both = run(
+        "format",
+        &[
+            "--override",
+            "controller.quorum.voters=1@127.0.0.1:9093",
+            "--override",
+            "controller.quorum.bootstrap.servers=127.0.0.1:9093",
+            "--cluster-id",
+            CLUSTER_ID,
+        ],
+    );
+    let text =
+        String::from_utf8_lossy(&both.stderr).to_string() + &String::from_utf8_lossy(&both.stdout);
+    assert!(!both.status.success(), "both settings accepted: {text}");
+    assert!(text.contains("mutually exclusive"), "{text}");
+
+    let unflagged = run(
+        "format",
+        &[
+            "--override",
+            "controller.quorum.bootstrap.servers=127.0.0.1:9093",
+            "--cluster-id",
+            CLUSTER_ID,
+        ],
+    );
+    let text = String::from_utf8_lossy(&unflagged.stderr).to_string()
+        + &String::from_utf8_lossy(&unflagged.stdout);
+    assert!(
+        !unflagged.status.success(),
+        "format without a topology flag: {text}"
+    );
+    assert!(text.contains("--standalone"), "{text}");
+    assert!(
+        !dir.path().join("meta.properties").exists(),
+        "a refused format writes nothing"
+    );
+}
