@@ -37,49 +37,6 @@ fn split_cluster_spec(controllers: i32, brokers: i32) -> ClusterSpec {
         .set("group.initial.rebalance.delay.ms", "0")
 }
 
-/// The metadata quorum as DescribeQuorum through broker `via` (forwarded to the active
-/// controller) answers it: (leader, voter ids, observer ids); `None` until it names a
-/// leader without error.
-fn describe_quorum(cluster: &TestCluster, via: i32) -> Option<(i32, BTreeSet<i32>, BTreeSet<i32>)> {
-    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
-    use kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
-    use kafka_protocol::protocol::StrBytes;
-    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
-        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let response = cluster.node(via).raw().call(2, &request).ok()?;
-    let p = response.topics.first()?.partitions.first()?;
-    if p.error_code != 0 || p.leader_id.0 < 0 {
-        return None;
-    }
-    let ids = |replicas: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
-        replicas
-            .iter()
-            .map(|r| r.replica_id.0)
-            .collect::<BTreeSet<i32>>()
-    };
-    Some((p.leader_id.0, ids(&p.current_voters), ids(&p.observers)))
-}
-
-/// Waits until DescribeQuorum through `via` shows exactly `voters` voting and `observers`
-/// observing.
-fn await_quorum_roles(cluster: &TestCluster, via: i32, voters: &[i32], observers: &[i32]) {
-    let voters: BTreeSet<i32> = voters.iter().copied().collect();
-    let observers: BTreeSet<i32> = observers.iter().copied().collect();
-    let mut seen = None;
-    wait_until(
-        WAIT,
-        &format!(
-            "DescribeQuorum via node {via} to show voters {voters:?} and observers {observers:?}"
-        ),
-        || {
-            seen = describe_quorum(cluster, via);
-            seen.as_ref()
-                .is_some_and(|(_, v, o)| *v == voters && *o == observers)
-        },
-    );
-}
-
 /// The broker ids node `via` lists in Metadata.
 fn metadata_brokers(cluster: &TestCluster, via: i32) -> Vec<i32> {
     let md = cluster
@@ -103,7 +60,7 @@ fn three_controllers_and_three_brokers_keep_serving_through_controller_and_broke
         );
     }
     // the brokers follow the log without voting
-    await_quorum_roles(&cluster, 4, &[1, 2, 3], &[4, 5, 6]);
+    await_quorum(&cluster, 4, &[1, 2, 3], &[4, 5, 6]);
 
     let topic = topic_name("split");
     cluster.create_replicated_topic(&topic, PARTITIONS as i32, 3, WAIT);
@@ -169,7 +126,7 @@ fn three_controllers_and_three_brokers_keep_serving_through_controller_and_broke
         "acknowledgements after broker 6 and the old controller restarted",
     );
     // a restarted broker is an observer again, never a voter
-    await_quorum_roles(&cluster, 6, &[1, 2, 3], &[4, 5, 6]);
+    await_quorum(&cluster, 6, &[1, 2, 3], &[4, 5, 6]);
 
     let outcome = load.stop();
     check_load_outcome(
@@ -190,7 +147,7 @@ fn one_controller_and_one_broker_form_the_smallest_split_cluster() {
         [2],
         "Metadata lists the broker, not the controller"
     );
-    await_quorum_roles(&cluster, 2, &[1], &[2]);
+    await_quorum(&cluster, 2, &[1], &[2]);
     let topic = topic_name("minimal");
     cluster.create_replicated_topic(&topic, 2, 1, WAIT);
     let values: Vec<String> = (0..50).map(|i| format!("minimal-{i}")).collect();
@@ -213,7 +170,7 @@ fn one_controller_and_one_broker_form_the_smallest_split_cluster() {
     cluster.restart_node(1);
     cluster.restart_node(2);
     cluster.wait_ready(WAIT);
-    await_quorum_roles(&cluster, 2, &[1], &[2]);
+    await_quorum(&cluster, 2, &[1], &[2]);
     let consumer = cluster.node(2).consumer();
     let mut partitions = rdkafka::TopicPartitionList::new();
     for partition in 0..2 {
@@ -245,7 +202,7 @@ fn one_controller_and_one_broker_form_the_smallest_split_cluster() {
 #[test]
 fn a_broker_back_on_an_empty_data_dir_rejoins_and_the_controller_keeps_serving() {
     let mut cluster = split_cluster_spec(1, 1).start();
-    await_quorum_roles(&cluster, 2, &[1], &[2]);
+    await_quorum(&cluster, 2, &[1], &[2]);
     let before = topic_name("before-wipe");
     cluster.create_replicated_topic(&before, 2, 1, WAIT);
     cluster.stop_node(2);
@@ -254,7 +211,7 @@ fn a_broker_back_on_an_empty_data_dir_rejoins_and_the_controller_keeps_serving()
         .unwrap_or_else(|e| panic!("wiping {}: {e}", data_dir.display()));
     cluster.restart_node(2);
     cluster.wait_ready(WAIT);
-    await_quorum_roles(&cluster, 2, &[1], &[2]);
+    await_quorum(&cluster, 2, &[1], &[2]);
     let after = topic_name("after-wipe");
     cluster.create_replicated_topic(&after, 2, 1, WAIT);
     let controller_log = cluster.node(1).log_text();
@@ -380,5 +337,5 @@ fn a_broker_on_a_data_dir_of_another_cluster_is_refused_naming_both_ids() {
     // the controller was not disturbed: the broker comes back on its own data
     cluster.restart_node(2);
     cluster.wait_ready(WAIT);
-    await_quorum_roles(&cluster, 2, &[1], &[2]);
+    await_quorum(&cluster, 2, &[1], &[2]);
 }

@@ -43,75 +43,13 @@ const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 
 /// Three combined nodes of a dynamic quorum: node 1 its first voter, 2 and 3 observers.
 fn dynamic_cluster_spec() -> ClusterSpec {
-    ClusterSpec::dynamic_standalone(IRONLOG_BINARY, 3, CLUSTER_ID)
-        .set("default.replication.factor", "3")
-        .set("min.insync.replicas", "2")
-        .set("broker.session.timeout.ms", "3000")
-        .set("broker.heartbeat.interval.ms", "300")
-        .set("offsets.topic.replication.factor", "3")
-        .set("offsets.topic.num.partitions", "3")
-        .set("transaction.state.log.replication.factor", "3")
-        .set("transaction.state.log.min.isr", "2")
-}
-
-/// The quorum as DescribeQuorum (v2) through node `via`'s client listener answers it:
-/// leader, voters and observers, each with its directory id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct QuorumView {
-    leader: i32,
-    voters: BTreeSet<(i32, uuid::Uuid)>,
-    observers: BTreeSet<(i32, uuid::Uuid)>,
-}
-
-impl QuorumView {
-    fn voter_ids(&self) -> BTreeSet<i32> {
-        self.voters.iter().map(|(id, _)| *id).collect()
-    }
-    fn observer_ids(&self) -> BTreeSet<i32> {
-        self.observers.iter().map(|(id, _)| *id).collect()
-    }
-}
-
-fn describe_quorum(cluster: &TestCluster, via: i32) -> Option<QuorumView> {
-    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
-        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let response = cluster.node(via).raw().call(2, &request).ok()?;
-    let p = response.topics.first()?.partitions.first()?;
-    if p.error_code != 0 || p.leader_id.0 < 0 {
-        return None;
-    }
-    let keys = |replicas: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
-        replicas
-            .iter()
-            .map(|r| (r.replica_id.0, r.replica_directory_id))
-            .collect()
-    };
-    Some(QuorumView {
-        leader: p.leader_id.0,
-        voters: keys(&p.current_voters),
-        observers: keys(&p.observers),
-    })
-}
-
-/// Waits until DescribeQuorum through `via` shows exactly `voters` voting and `observers`
-/// observing, and returns what it showed.
-fn await_quorum(cluster: &TestCluster, via: i32, voters: &[i32], observers: &[i32]) -> QuorumView {
-    let voters: BTreeSet<i32> = voters.iter().copied().collect();
-    let observers: BTreeSet<i32> = observers.iter().copied().collect();
-    let mut seen = None;
-    wait_until(
-        WAIT,
-        &format!(
-            "DescribeQuorum via node {via} to show voters {voters:?} and observers {observers:?}"
-        ),
-        || {
-            seen = describe_quorum(cluster, via);
-            seen.as_ref()
-                .is_some_and(|q| q.voter_ids() == voters && q.observer_ids() == observers)
-        },
-    );
-    seen.expect("seen once the wait ended")
+    replicated(ClusterSpec::dynamic_standalone(
+        IRONLOG_BINARY,
+        3,
+        CLUSTER_ID,
+    ))
+    .set("transaction.state.log.replication.factor", "3")
+    .set("transaction.state.log.min.isr", "2")
 }
 
 /// Kafka's `Uuid.fromString`: 22 characters of URL-safe base64 without padding.

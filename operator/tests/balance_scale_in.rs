@@ -93,13 +93,8 @@ fn manifest_unbalanced(brokers: i32, paused: bool) -> serde_json::Value {
 
 /// The `ScaleIn` condition's reason and message.
 fn scale_in_condition(cluster: &KafkaCluster) -> Option<(String, String, String)> {
-    let c = cluster
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "ScaleIn")?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+    common::cluster::condition(cluster, "ScaleIn")
+        .map(|(status, reason, message, _)| (status, reason, message))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

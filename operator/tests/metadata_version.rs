@@ -16,7 +16,7 @@ use ironlog_operator::crd::KafkaCluster;
 use ironlog_testkit::control_plane::ControlPlaneSpec;
 use kube::api::Api;
 
-use common::cluster::{broker_agent, FailureLogs, Operator};
+use common::cluster::{broker_agent, condition, FailureLogs, Operator};
 use common::{plane, wait_until, wait_until_saying};
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
@@ -54,22 +54,6 @@ fn cluster_manifest(version: &str, metadata_version: &str) -> serde_json::Value 
             },
         }
     })
-}
-
-/// A condition's (status, reason, message, observedGeneration).
-fn condition(cluster: &KafkaCluster, type_: &str) -> Option<(String, String, String, i64)> {
-    let c = cluster
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)?;
-    Some((
-        c.status.clone(),
-        c.reason.clone(),
-        c.message.clone(),
-        c.observed_generation.unwrap_or_default(),
-    ))
 }
 
 fn metadata_version(cluster: &KafkaCluster) -> Option<String> {

@@ -33,7 +33,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use common::cluster::{broker_agent, is_ready, pods, FailureLogs, Operator};
+use common::cluster::{broker_agent, condition, is_ready, pods, FailureLogs, Operator};
 use common::{plane, wait_until};
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
@@ -98,21 +98,6 @@ fn topic_manifest() -> serde_json::Value {
             "config": {"min.insync.replicas": "2"},
         }
     })
-}
-
-fn condition(cluster: &KafkaCluster, type_: &str) -> Option<(String, String, String, i64)> {
-    let c = cluster
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)?;
-    Some((
-        c.status.clone(),
-        c.reason.clone(),
-        c.message.clone(),
-        c.observed_generation.unwrap_or_default(),
-    ))
 }
 
 /// Waits until the cluster's status at its current generation is Ready and not rolling.

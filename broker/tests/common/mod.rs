@@ -12,6 +12,9 @@
 
 pub use ironlog_testkit::*;
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 /// The broker binary under test.
 pub const IRONLOG_BINARY: &str = env!("CARGO_BIN_EXE_ironlog");
 
@@ -58,14 +61,89 @@ pub fn cluster_spec(nodes: i32) -> ClusterSpec {
 /// killed or cut-off node is fenced and replaced within seconds), replicated internal
 /// topics, groups that form at once.
 pub fn replicated_cluster_spec() -> ClusterSpec {
-    cluster_spec(3)
-        .set("default.replication.factor", "3")
+    replicated(cluster_spec(3))
+}
+
+/// `spec` with [`replicated_cluster_spec`]'s settings.
+pub fn replicated(spec: ClusterSpec) -> ClusterSpec {
+    spec.set("default.replication.factor", "3")
         .set("min.insync.replicas", "2")
         .set("broker.session.timeout.ms", "3000")
         .set("broker.heartbeat.interval.ms", "300")
         .set("offsets.topic.replication.factor", "3")
         .set("offsets.topic.num.partitions", "3")
         .set("group.initial.rebalance.delay.ms", "0")
+}
+
+/// How long a metadata quorum may take to show the voters and observers a test waits for.
+pub const QUORUM_WAIT: Duration = Duration::from_secs(90);
+
+/// The quorum as DescribeQuorum (v2) through node `via`'s client listener answers it (forwarded to the active controller):
+/// leader, voters and observers, each with its directory id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumView {
+    pub leader: i32,
+    pub voters: BTreeSet<(i32, uuid::Uuid)>,
+    pub observers: BTreeSet<(i32, uuid::Uuid)>,
+}
+
+impl QuorumView {
+    pub fn voter_ids(&self) -> BTreeSet<i32> {
+        self.voters.iter().map(|(id, _)| *id).collect()
+    }
+    pub fn observer_ids(&self) -> BTreeSet<i32> {
+        self.observers.iter().map(|(id, _)| *id).collect()
+    }
+}
+
+pub fn describe_quorum(cluster: &TestCluster, via: i32) -> Option<QuorumView> {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = cluster.node(via).raw().call(2, &request).ok()?;
+    let p = response.topics.first()?.partitions.first()?;
+    if p.error_code != 0 || p.leader_id.0 < 0 {
+        return None;
+    }
+    let keys = |replicas: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
+        replicas
+            .iter()
+            .map(|r| (r.replica_id.0, r.replica_directory_id))
+            .collect()
+    };
+    Some(QuorumView {
+        leader: p.leader_id.0,
+        voters: keys(&p.current_voters),
+        observers: keys(&p.observers),
+    })
+}
+
+/// Waits until DescribeQuorum through `via` shows exactly `voters` voting and `observers`
+/// observing, and returns what it showed.
+pub fn await_quorum(
+    cluster: &TestCluster,
+    via: i32,
+    voters: &[i32],
+    observers: &[i32],
+) -> QuorumView {
+    let voters: BTreeSet<i32> = voters.iter().copied().collect();
+    let observers: BTreeSet<i32> = observers.iter().copied().collect();
+    let mut seen = None;
+    wait_until(
+        QUORUM_WAIT,
+        &format!(
+            "DescribeQuorum via node {via} to show voters {voters:?} and observers {observers:?}"
+        ),
+        || {
+            seen = describe_quorum(cluster, via);
+            seen.as_ref()
+                .is_some_and(|q| q.voter_ids() == voters && q.observer_ids() == observers)
+        },
+    );
+    seen.expect("seen once the wait ended")
 }
 
 /// One HTTP exchange through curl: (status, body).

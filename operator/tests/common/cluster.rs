@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ironlog_operator::crd::KafkaCluster;
 use ironlog_testkit::control_plane::{ControlPlaneBinaries, ControlPlaneHandle};
 use ironlog_testkit::node_agent::{AgentConfig, ImageConfig, NodeAgent};
 use k8s_openapi::api::core::v1::Pod;
@@ -255,4 +256,20 @@ pub fn is_ready(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The cluster's condition `type_` as (status, reason, message, observedGeneration).
+pub fn condition(cluster: &KafkaCluster, type_: &str) -> Option<(String, String, String, i64)> {
+    let c = cluster
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)?;
+    Some((
+        c.status.clone(),
+        c.reason.clone(),
+        c.message.clone(),
+        c.observed_generation.unwrap_or_default(),
+    ))
 }

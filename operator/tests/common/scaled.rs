@@ -32,14 +32,9 @@ pub struct Scaled {
     pub topic: &'static str,
 }
 
+/// The condition's (status, observedGeneration).
 pub fn condition(cluster: &KafkaCluster, type_: &str) -> Option<(String, i64)> {
-    let c = cluster
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)?;
-    Some((c.status.clone(), c.observed_generation.unwrap_or_default()))
+    super::cluster::condition(cluster, type_).map(|(status, _, _, at)| (status, at))
 }
 
 impl Scaled {
