@@ -290,6 +290,8 @@ pub struct ControllerContext {
     pub backoff: Backoff,
     /// Each KafkaCluster's last look at its partition sizes, for their bytes-in.
     pub bytes_in: crate::balance::bytes_in::BytesInObserver,
+    /// Each KafkaCluster's brokers' supported metadata versions, asked after a roll.
+    pub metadata_versions: crate::cluster::metadata_version::RangesSeen,
 }
 
 impl ControllerContext {
@@ -305,6 +307,7 @@ impl ControllerContext {
             metrics,
             backoff: Backoff::default(),
             bytes_in: Default::default(),
+            metadata_versions: Default::default(),
         })
     }
 

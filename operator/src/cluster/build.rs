@@ -325,7 +325,8 @@ fn config_hash(cluster: &ValidCluster, pool: usize, image: &str) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-fn image(cluster: &ValidCluster) -> String {
+/// The image every node of `cluster` runs.
+pub(crate) fn image(cluster: &ValidCluster) -> String {
     match (&cluster.spec.image, &cluster.spec.version) {
         (Some(image), _) => image.clone(),
         (None, Some(version)) => format!("ironlog:{version}"),

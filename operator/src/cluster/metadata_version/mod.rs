@@ -11,7 +11,8 @@
 
 pub mod decide;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use kube::{Resource, ResourceExt};
@@ -19,7 +20,7 @@ use kube::{Resource, ResourceExt};
 use crate::crd::conditions;
 use crate::crd::kafka_cluster::KafkaClusterStatus;
 use crate::crd::KafkaCluster;
-use crate::kafka_admin::{AdminEndpoint, KafkaAdmin, METADATA_VERSION_FEATURE};
+use crate::kafka_admin::{AdminEndpoint, KafkaAdmin, SupportedRange, METADATA_VERSION_FEATURE};
 use ironlog_protocol::Target;
 
 use super::validate::ValidCluster;
@@ -31,6 +32,49 @@ pub const METADATA_VERSION: &str = "MetadataVersion";
 pub const REQUEUE_WAITING: Duration = Duration::from_secs(10);
 /// The longest wait before a refused finalization is tried again.
 pub const REQUEUE_REFUSED_MAX: Duration = Duration::from_secs(300);
+
+/// What the brokers of a settled cluster said they support, per cluster, with what that
+/// answer depends on: the brokers' supported ranges change only with their image, and
+/// the brokers are asked again when the registered set changes. So a cluster left at an unset
+/// `spec.metadataVersion` is not asked by every broker on every reconcile, only after a
+/// roll or a registration change.
+#[derive(Default)]
+pub struct RangesSeen {
+    seen: Mutex<HashMap<String, (Fingerprint, Ranges)>>,
+}
+
+/// The metadata.version range each broker supports.
+type Ranges = BTreeMap<i32, SupportedRange>;
+
+/// What the brokers' supported ranges were asked under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub image: String,
+    pub brokers: BTreeSet<i32>,
+    pub registered: BTreeSet<i32>,
+}
+
+impl RangesSeen {
+    /// The ranges remembered for `key`, if they were asked under `now`.
+    pub fn ranges(&self, key: &str, now: &Fingerprint) -> Option<Ranges> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(key)
+            .filter(|(asked, _)| asked == now)
+            .map(|(_, ranges)| ranges.clone())
+    }
+
+    pub fn remember(&self, key: &str, asked: Fingerprint, ranges: Ranges) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(key.to_string(), (asked, ranges));
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
 
 /// What the reconcile knows of the nodes when the metadata version's turn comes.
 #[derive(Debug, Clone)]
@@ -114,15 +158,41 @@ pub async fn step(
         if let Ok(registered) = admin.registered_brokers().await {
             inputs.registered = registered;
         }
-        for id in inputs.brokers.clone() {
-            match admin.features(Target::Node(id)).await {
-                Ok(view) => {
-                    if let Some(range) = view.supported.get(METADATA_VERSION_FEATURE) {
-                        inputs.supported.insert(id, *range);
+        let settled = inputs.roll_unsettled.is_none() && inputs.nodes_ready >= inputs.nodes_total;
+        let seen = Fingerprint {
+            image: super::build::image(valid),
+            brokers: inputs.brokers.clone(),
+            registered: inputs.registered.clone(),
+        };
+        match context.metadata_versions.ranges(&backoff_key, &seen) {
+            Some(ranges) if settled => inputs.supported = ranges,
+            _ => {
+                for id in inputs.brokers.clone() {
+                    match admin.features(Target::Node(id)).await {
+                        Ok(view) => {
+                            if let Some(range) = view.supported.get(METADATA_VERSION_FEATURE) {
+                                inputs.supported.insert(id, *range);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(cluster = %valid.name, broker = id, error = %e, "no ApiVersions answer")
+                        }
                     }
                 }
-                Err(e) => {
-                    tracing::debug!(cluster = %valid.name, broker = id, error = %e, "no ApiVersions answer")
+                // kept only when every broker answered on a settled cluster: no pod was
+                // between images while they were asked
+                let complete = inputs
+                    .brokers
+                    .iter()
+                    .all(|id| inputs.supported.contains_key(id));
+                if settled && complete {
+                    context.metadata_versions.remember(
+                        &backoff_key,
+                        seen,
+                        inputs.supported.clone(),
+                    );
+                } else {
+                    context.metadata_versions.forget(&backoff_key);
                 }
             }
         }
@@ -211,5 +281,51 @@ pub async fn step(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint(image: &str, registered: &[i32]) -> Fingerprint {
+        Fingerprint {
+            image: image.to_string(),
+            brokers: [1, 2, 3].into(),
+            registered: registered.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn ranges_are_reused_only_under_the_image_and_registrations_they_were_asked_under() {
+        let seen = RangesSeen::default();
+        let ranges: BTreeMap<i32, SupportedRange> = [1, 2, 3]
+            .into_iter()
+            .map(|id| (id, SupportedRange { min: 21, max: 27 }))
+            .collect();
+        seen.remember("ns/c", fingerprint("ironlog:1", &[1, 2, 3]), ranges.clone());
+        assert_eq!(
+            seen.ranges("ns/c", &fingerprint("ironlog:1", &[1, 2, 3])),
+            Some(ranges)
+        );
+        assert_eq!(
+            seen.ranges("ns/c", &fingerprint("ironlog:2", &[1, 2, 3])),
+            None,
+            "a new image is asked again"
+        );
+        assert_eq!(
+            seen.ranges("ns/c", &fingerprint("ironlog:1", &[1, 2])),
+            None,
+            "a registration change is asked again"
+        );
+        assert_eq!(
+            seen.ranges("ns/other", &fingerprint("ironlog:1", &[1, 2, 3])),
+            None
+        );
+        seen.forget("ns/c");
+        assert_eq!(
+            seen.ranges("ns/c", &fingerprint("ironlog:1", &[1, 2, 3])),
+            None
+        );
     }
 }
