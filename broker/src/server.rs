@@ -623,7 +623,9 @@ async fn bind_controller_listener(
         return Ok(None);
     };
     let security = Arc::new(
-        ListenerSecurity::new(config, l).map_err(|e| ServerError::Security(e.to_string()))?,
+        ListenerSecurity::new(config, l)
+            .await
+            .map_err(|e| ServerError::Security(e.to_string()))?,
     );
     let (listener, local) = bind_one(l).await?;
     Ok(Some(BoundListener {
@@ -641,7 +643,9 @@ async fn bind_listeners(config: &BrokerConfig) -> Result<Vec<BoundListener>, Ser
     let mut bound = Vec::with_capacity(config.listeners.len());
     for l in &config.listeners {
         let security = Arc::new(
-            ListenerSecurity::new(config, l).map_err(|e| ServerError::Security(e.to_string()))?,
+            ListenerSecurity::new(config, l)
+                .await
+                .map_err(|e| ServerError::Security(e.to_string()))?,
         );
         let (listener, local) = bind_one(l).await?;
         let adv = config

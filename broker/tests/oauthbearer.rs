@@ -6,10 +6,18 @@
 //! configured claim names, which the ACL authorizer then judges; expired, wrongly signed,
 //! wrong-issuer, wrong-audience, unknown-key and garbage tokens get Kafka's
 //! `{"status":"invalid_token"}` then SASL_AUTHENTICATION_FAILED, closing only their own
-//! connection; a key added to the set later is picked up without a restart.
+//! connection; a key added to the set later is picked up without a restart. Over an
+//! `https://` key set endpoint (a TLS server in the test, its CA given in the JAAS
+//! options): the set is fetched at start, a rotated key is learnt from the endpoint
+//! without a restart, an endpoint that fails keeps the keys fetched before in use, and a
+//! broker that cannot fetch or trust its endpoint does not start and says why.
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -97,21 +105,35 @@ fn oauth_broker(keys: &[&SigningKey]) -> OAuthBroker {
     let jwks = dir.path().join("jwks.json");
     write_jwks(&jwks, keys);
     let url = format!("file://{}", jwks.display());
+    let broker = oauth_broker_spec(&url, LOGIN_MODULE_REQUIRED, &[]).start();
+    OAuthBroker {
+        broker,
+        jwks,
+        _dir: dir,
+    }
+}
+
+const LOGIN_MODULE_REQUIRED: &str =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;";
+
+/// The broker of [`oauth_broker`] with the key set at `url`, the OAUTHBEARER JAAS entry
+/// `jaas` and `more` settings on top.
+fn oauth_broker_spec(url: &str, jaas: &str, more: &[(&str, &str)]) -> BrokerSpec {
     let listeners = "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0";
-    let broker = broker_spec()
+    broker_spec()
         .overrides(&[
             ("listeners", listeners),
             ("advertised.listeners", listeners),
             ("sasl.enabled.mechanisms", "OAUTHBEARER"),
             (
                 "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
-                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
+                jaas,
             ),
             (
                 "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class",
                 "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
             ),
-            ("sasl.oauthbearer.jwks.endpoint.url", &url),
+            ("sasl.oauthbearer.jwks.endpoint.url", url),
             ("sasl.oauthbearer.expected.issuer", ISSUER),
             ("sasl.oauthbearer.expected.audience", AUDIENCE),
             ("sasl.oauthbearer.sub.claim.name", "preferred_username"),
@@ -122,12 +144,7 @@ fn oauth_broker(keys: &[&SigningKey]) -> OAuthBroker {
             ("super.users", "User:alice;User:ANONYMOUS"),
             ("authentication.timeout.ms", "5000"),
         ])
-        .start();
-    OAuthBroker {
-        broker,
-        jwks,
-        _dir: dir,
-    }
+        .overrides(more)
 }
 
 impl OAuthBroker {
@@ -367,4 +384,270 @@ fn a_key_added_to_the_key_set_file_is_used_without_a_restart() {
     }
     raw_attempt(&address, &old.sign(&claims("alice"), None))
         .expect("the old key still works after the set was read again");
+}
+
+/// What the key set endpoint answers.
+#[derive(Clone)]
+enum Answer {
+    Jwks(String),
+    Status(u16),
+}
+
+/// An HTTPS server answering every GET with [`Answer`], counting the requests.
+struct JwksEndpoint {
+    url: String,
+    answer: Arc<Mutex<Answer>>,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl JwksEndpoint {
+    fn start(certs: &TestCertificates, keys: &[&SigningKey]) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(&certs.server_keystore)
+                .expect("the server keystore")
+                .collect::<Result<_, _>>()
+                .expect("the server chain");
+        let key = PrivateKeyDer::from_pem_file(&certs.server_keystore).expect("the server key");
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("the server certificate"),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the endpoint");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let port = listener.local_addr().expect("its address").port();
+        let endpoint = JwksEndpoint {
+            url: format!("https://localhost:{port}/.well-known/jwks.json"),
+            answer: Arc::new(Mutex::new(Answer::Jwks(jwks_text(keys)))),
+            requests: Arc::new(AtomicUsize::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let (answer, requests, stop) = (
+            Arc::clone(&endpoint.answer),
+            Arc::clone(&endpoint.requests),
+            Arc::clone(&endpoint.stop),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let socket = match listener.accept() {
+                    Ok((socket, _)) => socket,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                };
+                socket.set_nonblocking(false).expect("a blocking socket");
+                socket
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("a read timeout");
+                let connection =
+                    rustls::ServerConnection::new(Arc::clone(&config)).expect("a TLS session");
+                let mut tls = rustls::StreamOwned::new(connection, socket);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if !request.starts_with(b"GET /.well-known/jwks.json ") {
+                    continue; // a handshake refused by the client, or another path
+                }
+                requests.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = match answer.lock().expect("the answer").clone() {
+                    Answer::Jwks(body) => (200, body),
+                    Answer::Status(status) => (status, "{}".to_string()),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes());
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        });
+        endpoint
+    }
+
+    fn answer(&self, answer: Answer) {
+        *self.answer.lock().expect("the answer") = answer;
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for JwksEndpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn jwks_text(keys: &[&SigningKey]) -> String {
+    serde_json::json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }).to_string()
+}
+
+/// The OAUTHBEARER JAAS entry trusting the test CA for the key set endpoint.
+fn jaas_trusting(certs: &TestCertificates) -> String {
+    format!(
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+         ssl.truststore.location=\"{}\" ssl.truststore.type=\"PEM\";",
+        certs.ca_pem.display()
+    )
+}
+
+/// Polls `attempt` until it says `Ok`, failing the test after [`DEADLINE`].
+fn until(what: &str, broker: &TestBroker, mut attempt: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !attempt() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {DEADLINE:?}\n{}",
+            broker.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_https_key_set_is_fetched_at_start_and_a_rotated_key_is_learnt_without_a_restart() {
+    let dir = TestDir::new("ironlog-oauthbearer-https").expect("a temp dir");
+    let certs = TestCertificates::generate(dir.path());
+    let old = SigningKey::generate("key-old");
+    let new = SigningKey::generate("key-new");
+    let endpoint = JwksEndpoint::start(&certs, &[&old]);
+    let broker = oauth_broker_spec(&endpoint.url, &jaas_trusting(&certs), &[]).start();
+    let address = broker
+        .listener("SASL_PLAINTEXT")
+        .expect("the broker printed its SASL_PLAINTEXT listener");
+    assert!(endpoint.requests() >= 1, "the set was fetched at start");
+    raw_attempt(&address, &old.sign(&claims("alice"), None))
+        .expect("a token of the fetched key set authenticates");
+
+    // the IdP rotates: only the new key is published
+    endpoint.answer(Answer::Jwks(jwks_text(&[&new])));
+    let new_token = new.sign(&claims("alice"), None);
+    let before = endpoint.requests();
+    let refused = raw_attempt(&address, &new_token)
+        .expect_err("a key the broker has not fetched yet is refused at once");
+    assert!(
+        refused.contains("key-new") || !refused.is_empty(),
+        "{refused}"
+    );
+    // the unknown key id makes the broker fetch again, in the background
+    until("a fetch for the unknown key id", &broker, || {
+        endpoint.requests() > before
+    });
+    until("authentication with the rotated key", &broker, || {
+        raw_attempt(&address, &new_token).is_ok()
+    });
+    raw_attempt(&address, &old.sign(&claims("alice"), None))
+        .expect_err("the key the endpoint no longer publishes is refused");
+}
+
+#[test]
+fn an_https_key_set_endpoint_that_fails_leaves_the_keys_fetched_before_in_use() {
+    let dir = TestDir::new("ironlog-oauthbearer-https").expect("a temp dir");
+    let certs = TestCertificates::generate(dir.path());
+    let key = SigningKey::generate("key-1");
+    let endpoint = JwksEndpoint::start(&certs, &[&key]);
+    let broker = oauth_broker_spec(
+        &endpoint.url,
+        &jaas_trusting(&certs),
+        &[
+            ("sasl.oauthbearer.jwks.endpoint.refresh.ms", "200"),
+            ("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", "20"),
+            ("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", "100"),
+        ],
+    )
+    .start();
+    let address = broker
+        .listener("SASL_PLAINTEXT")
+        .expect("the broker printed its SASL_PLAINTEXT listener");
+    let token = key.sign(&claims("alice"), None);
+    raw_attempt(&address, &token).expect("a token of the fetched key set authenticates");
+    for failure in [Answer::Status(500), Answer::Jwks("not json".into())] {
+        endpoint.answer(failure);
+        let before = endpoint.requests();
+        // refreshes every 200 ms: several fail, with their retries
+        until("refreshes against the failing endpoint", &broker, || {
+            endpoint.requests() >= before + 3
+        });
+        raw_attempt(&address, &token)
+            .expect("the keys fetched before stay in use while the endpoint fails");
+    }
+    let log = broker.log_tail();
+    assert!(
+        log.contains("cannot fetch the OAUTHBEARER JSON Web Key Set"),
+        "a refresh that gave up is logged\n{log}"
+    );
+}
+
+#[test]
+fn a_broker_that_cannot_fetch_or_trust_its_https_key_set_does_not_start_and_says_why() {
+    let dir = TestDir::new("ironlog-oauthbearer-https").expect("a temp dir");
+    let certs = TestCertificates::generate(&dir.path().join("endpoint"));
+    let other = TestCertificates::generate_with_ca_name(&dir.path().join("other"), "Another CA");
+    let key = SigningKey::generate("key-1");
+    let endpoint = JwksEndpoint::start(&certs, &[&key]);
+    let cases: Vec<(&str, String, String, &str)> = vec![
+        (
+            "a CA that did not sign the endpoint's certificate",
+            endpoint.url.clone(),
+            jaas_trusting(&other),
+            "certificate",
+        ),
+        (
+            "the system's CAs only (the test CA is not among them)",
+            endpoint.url.clone(),
+            LOGIN_MODULE_REQUIRED.to_string(),
+            "certificate",
+        ),
+        (
+            "a path the endpoint does not serve",
+            endpoint.url.replace("jwks.json", "nothing-here"),
+            jaas_trusting(&certs),
+            "GET",
+        ),
+        (
+            "a truststore file that does not exist",
+            endpoint.url.clone(),
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             ssl.truststore.location=\"/no/such/ca.pem\";"
+                .to_string(),
+            "/no/such/ca.pem",
+        ),
+    ];
+    for (what, url, jaas, why) in cases {
+        let failed = oauth_broker_spec(&url, &jaas, &[]).start_expecting_failure();
+        assert!(
+            failed.contains("sasl.oauthbearer.jwks.endpoint.url") || failed.contains("jaas.config"),
+            "{what}: the error names the setting\n{failed}"
+        );
+        assert!(
+            failed.contains(why),
+            "{what}: the error says why ({why})\n{failed}"
+        );
+    }
+    endpoint.answer(Answer::Status(503));
+    let failed =
+        oauth_broker_spec(&endpoint.url, &jaas_trusting(&certs), &[]).start_expecting_failure();
+    assert!(
+        failed.contains("503"),
+        "an endpoint answering 503 at start\n{failed}"
+    );
 }

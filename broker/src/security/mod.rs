@@ -64,7 +64,10 @@ pub(crate) struct ListenerSecurity {
 }
 
 impl ListenerSecurity {
-    pub(crate) fn new(config: &BrokerConfig, listener: &Listener) -> Result<Self, SecurityError> {
+    pub(crate) async fn new(
+        config: &BrokerConfig,
+        listener: &Listener,
+    ) -> Result<Self, SecurityError> {
         let name = listener.name.as_str();
         let protocol = listener.security_protocol;
         let tls = match protocol {
@@ -73,7 +76,7 @@ impl ListenerSecurity {
         };
         let sasl = match protocol {
             SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
-                Some(SaslSettings::from_config(config, name)?)
+                Some(SaslSettings::from_config(config, name).await?)
             }
             _ => None,
         };

@@ -131,6 +131,14 @@ impl BrokerSpec {
         broker
     }
 
+    /// Starts the broker expecting it not to start (see
+    /// [`TestBroker::start_expecting_failure`]); returns why, followed by its log.
+    pub fn start_expecting_failure(self) -> String {
+        let mut broker = self.prepare();
+        let why = broker.start_expecting_failure();
+        format!("{why}\n{}", broker.log_text())
+    }
+
     /// The broker with its temp dir created but not started yet.
     pub(crate) fn prepare(self) -> TestBroker {
         let dir = TestDir::new(&self.dir_prefix)

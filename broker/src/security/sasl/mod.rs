@@ -18,6 +18,7 @@
 //! expired (`network`).
 
 pub(crate) mod jaas;
+mod jwks;
 pub(crate) mod oauthbearer;
 pub(crate) mod scram;
 
@@ -55,7 +56,7 @@ pub(crate) struct SaslSettings {
 }
 
 impl SaslSettings {
-    pub(crate) fn from_config(
+    pub(crate) async fn from_config(
         config: &BrokerConfig,
         listener: &str,
     ) -> Result<Self, SecurityError> {
@@ -100,6 +101,7 @@ impl SaslSettings {
                 OAUTHBEARER => {
                     oauthbearer = Some(
                         JwtValidator::from_config(config, listener)
+                            .await
                             .map_err(|(key, message)| invalid(&key, message))?,
                     );
                 }

@@ -1,9 +1,8 @@
 //! SASL/OAUTHBEARER (RFC 7628) with JWT validation, as Kafka's `OAuthBearerSaslServer`
 //! with its `OAuthBearerValidatorCallbackHandler`: the client's first message carries
 //! `auth=Bearer <JWT>`; the JWT's signature is checked against a key of the configured
-//! JSON Web Key Set (`sasl.oauthbearer.jwks.endpoint.url`, a `file://` URL read at start
-//! and again every `sasl.oauthbearer.jwks.endpoint.refresh.ms`, or sooner when a token
-//! names a key id the set does not hold), then `exp`, `nbf` and `iat` (within
+//! JSON Web Key Set (`sasl.oauthbearer.jwks.endpoint.url`: a `file://` URL or an
+//! `https://` endpoint, kept up to date as [`super::jwks`] says), then `exp`, `nbf` and `iat` (within
 //! `sasl.oauthbearer.clock.skew.seconds`), `iss` and `aud` when configured. The principal
 //! is the `sasl.oauthbearer.sub.claim.name` claim. A refused token is answered with the
 //! JSON error status `{"status":"invalid_token"}`; the client acknowledges it with `%x01`
@@ -11,12 +10,12 @@
 //! its principal and why it was refused reaches a log line.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ironlog_config::{BrokerConfig, ConfigValue};
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use super::jwks::{EndpointSettings, KeySource};
 
 pub(crate) const OAUTHBEARER: &str = "OAUTHBEARER";
 const LOGIN_MODULE: &str = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
@@ -24,9 +23,6 @@ const VALIDATOR_HANDLER: &str =
     "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
 /// The error status a refused token is answered with (RFC 7628 section 3.2.2).
 const INVALID_TOKEN: &str = r#"{"status":"invalid_token"}"#;
-/// The shortest time between two reads of the key set caused by unknown key ids, so a
-/// client sending made-up key ids cannot make the broker read the file on every attempt.
-const UNKNOWN_KID_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// Signature algorithms accepted: asymmetric only (a JWKS of public keys cannot verify
 /// an HMAC, and accepting one would let a public key act as a shared secret).
 const ALGORITHMS: &[Algorithm] = &[
@@ -47,20 +43,12 @@ pub(crate) type ConfigError = (String, String);
 /// How JWTs are validated on a listener, built once at start.
 #[derive(Debug)]
 pub(crate) struct JwtValidator {
-    jwks_path: PathBuf,
-    refresh_every: Duration,
-    keys: Mutex<LoadedKeys>,
+    keys: KeySource,
     expected_issuer: Option<String>,
     expected_audience: Vec<String>,
     sub_claim_name: String,
     scope_claim_name: String,
     clock_skew_seconds: u64,
-}
-
-#[derive(Debug)]
-struct LoadedKeys {
-    set: JwkSet,
-    loaded_at: Instant,
 }
 
 /// A token that passed validation.
@@ -72,7 +60,10 @@ pub(crate) struct ValidatedToken {
 }
 
 impl JwtValidator {
-    pub(crate) fn from_config(config: &BrokerConfig, listener: &str) -> Result<Self, ConfigError> {
+    pub(crate) async fn from_config(
+        config: &BrokerConfig,
+        listener: &str,
+    ) -> Result<Self, ConfigError> {
         let lower = listener.to_ascii_lowercase();
         let handler_key =
             format!("listener.name.{lower}.oauthbearer.sasl.server.callback.handler.class");
@@ -116,32 +107,72 @@ impl JwtValidator {
                 "OAUTHBEARER is enabled but no JSON Web Key Set is configured".to_string(),
             )
         })?;
-        let jwks_path = match url.split_once("://") {
-            Some((scheme, path)) if scheme.eq_ignore_ascii_case("file") && !path.is_empty() => {
-                PathBuf::from(path)
-            }
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") => {
-                return Err((URL_KEY.to_string(), format!("{url}: JWKS endpoints over {scheme} are not implemented; give a file:// URL of the key set (kept up to date by whatever fetches it)")))
-            }
-            _ => return Err((URL_KEY.to_string(), format!("{url}: not a file:// URL"))),
+        let refresh_every = Duration::from_millis(
+            config
+                .value("sasl.oauthbearer.jwks.endpoint.refresh.ms")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(3_600_000)
+                .max(1) as u64,
+        );
+        let millis = |key: &str, default: i64| {
+            Duration::from_millis(
+                config
+                    .value(key)
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(default)
+                    .max(0) as u64,
+            )
         };
-        let set = read_jwks(&jwks_path).map_err(|m| (URL_KEY.to_string(), m))?;
-        let refresh_ms = config
-            .value("sasl.oauthbearer.jwks.endpoint.refresh.ms")
-            .and_then(|v| v.as_i64())
-            .unwrap_or(3_600_000)
-            .max(1) as u64;
+        let keys = match url.split_once("://") {
+            Some((scheme, path)) if scheme.eq_ignore_ascii_case("file") && !path.is_empty() => {
+                KeySource::file(PathBuf::from(path), refresh_every)
+                    .map_err(|m| (URL_KEY.to_string(), m))?
+            }
+            Some((scheme, _))
+                if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") =>
+            {
+                let entry = entries
+                    .iter()
+                    .find(|e| e.login_module == LOGIN_MODULE)
+                    .map(|e| &e.options);
+                let tls = if scheme.eq_ignore_ascii_case("https") {
+                    let options = entry.cloned().unwrap_or_default();
+                    Some(super::jwks::endpoint_tls(&options).map_err(|m| {
+                        (
+                            jaas_key.clone(),
+                            format!("TLS to the JSON Web Key Set endpoint {url}: {m}"),
+                        )
+                    })?)
+                } else {
+                    None
+                };
+                KeySource::endpoint(EndpointSettings {
+                    url: url.clone(),
+                    refresh_every,
+                    retry_backoff: millis("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", 100)
+                        .max(Duration::from_millis(1)),
+                    retry_backoff_max: millis(
+                        "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+                        10_000,
+                    ),
+                    tls,
+                })
+                .await
+                .map_err(|m| (URL_KEY.to_string(), m))?
+            }
+            _ => {
+                return Err((
+                    URL_KEY.to_string(),
+                    format!("{url}: not a file://, https:// or http:// URL"),
+                ))
+            }
+        };
         let expected_audience = match config.value("sasl.oauthbearer.expected.audience") {
             Some(ConfigValue::List(names)) => names.into_iter().filter(|n| !n.is_empty()).collect(),
             _ => Vec::new(),
         };
         Ok(Self {
-            jwks_path,
-            refresh_every: Duration::from_millis(refresh_ms),
-            keys: Mutex::new(LoadedKeys {
-                set,
-                loaded_at: Instant::now(),
-            }),
+            keys,
             expected_issuer: string("sasl.oauthbearer.expected.issuer"),
             expected_audience,
             sub_claim_name: string("sasl.oauthbearer.sub.claim.name")
@@ -156,35 +187,10 @@ impl JwtValidator {
         })
     }
 
-    /// The key that should have signed a token with key id `kid`: from the loaded set,
-    /// read again when it is due or does not know `kid`.
+    /// The key that should have signed a token with key id `kid`.
     fn decoding_key(&self, kid: Option<&str>) -> Result<DecodingKey, String> {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        let known = |set: &JwkSet| match kid {
-            Some(kid) => set.find(kid).is_some(),
-            None => set.keys.len() == 1,
-        };
-        let age = keys.loaded_at.elapsed();
-        if age >= self.refresh_every || (!known(&keys.set) && age >= UNKNOWN_KID_REFRESH_INTERVAL) {
-            match read_jwks(&self.jwks_path) {
-                Ok(set) => keys.set = set,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the OAUTHBEARER JSON Web Key Set again; validating with the keys read before")
-                }
-            }
-            keys.loaded_at = Instant::now();
-        }
-        let jwk = match kid {
-            Some(kid) => keys
-                .set
-                .find(kid)
-                .ok_or_else(|| format!("no key with key id {kid:?} in the JSON Web Key Set"))?,
-            None => match keys.set.keys.as_slice() {
-                [only] => only,
-                _ => return Err("the token names no key id (kid) and the JSON Web Key Set holds more than one key".into()),
-            },
-        };
-        DecodingKey::from_jwk(jwk)
+        let jwk = self.keys.find(kid)?;
+        DecodingKey::from_jwk(&jwk)
             .map_err(|e| format!("key {kid:?} of the JSON Web Key Set is unusable: {e}"))
     }
 
@@ -263,13 +269,6 @@ impl JwtValidator {
             expires_at_ms: (expires_at * 1000.0) as i64,
         })
     }
-}
-
-fn read_jwks(path: &std::path::Path) -> Result<JwkSet, String> {
-    let text = std::fs::read(path)
-        .map_err(|e| format!("cannot read the JSON Web Key Set {}: {e}", path.display()))?;
-    serde_json::from_slice(&text)
-        .map_err(|e| format!("{} is not a JSON Web Key Set: {e}", path.display()))
 }
 
 /// The parts of a client's first message (RFC 7628 section 3.1).
@@ -437,8 +436,8 @@ mod tests {
         format!("{HANDLER}={class}")
     }
 
-    #[test]
-    fn unusable_oauthbearer_settings_are_refused_at_start_with_the_key_named() {
+    #[tokio::test]
+    async fn unusable_oauthbearer_settings_are_refused_at_start_with_the_key_named() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (url, _) = jwks(dir.path());
         let cases = [
@@ -449,9 +448,15 @@ mod tests {
                 "is not implemented",
             ),
             (
-                vec![JAAS.to_string(), handler(VALIDATOR_HANDLER), "sasl.oauthbearer.jwks.endpoint.url=https://idp.example/jwks".into()],
+                vec![JAAS.to_string(), handler(VALIDATOR_HANDLER), "sasl.oauthbearer.jwks.endpoint.url=ftp://idp.example/jwks".into()],
                 "sasl.oauthbearer.jwks.endpoint.url",
-                "over https are not implemented",
+                "not a file://, https:// or http:// URL",
+            ),
+            (
+                // nothing listens on port 1: the broker does not start without its keys
+                vec![JAAS.to_string(), handler(VALIDATOR_HANDLER), "sasl.oauthbearer.jwks.endpoint.url=http://127.0.0.1:1/jwks".into()],
+                "sasl.oauthbearer.jwks.endpoint.url",
+                "GET http://127.0.0.1:1/jwks",
             ),
             (
                 vec![JAAS.to_string(), handler(VALIDATOR_HANDLER), "sasl.oauthbearer.jwks.endpoint.url=file:///no/such/jwks.json".into()],
@@ -463,6 +468,7 @@ mod tests {
         ];
         for (lines, key, why) in cases {
             let (name, message) = JwtValidator::from_config(&config(&lines), "SASL_PLAINTEXT")
+                .await
                 .expect_err("the settings must be refused");
             assert!(
                 name.contains(key),
@@ -514,8 +520,8 @@ mod tests {
         (std::fs::read(&pem_path).expect("read the RSA key"), jwk)
     }
 
-    #[test]
-    fn rs256_tokens_are_checked_against_the_rsa_key_their_kid_names() {
+    #[tokio::test]
+    async fn rs256_tokens_are_checked_against_the_rsa_key_their_kid_names() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (pem_a, jwk_a) = rsa_key(dir.path(), "rsa-a");
         let (pem_b, jwk_b) = rsa_key(dir.path(), "rsa-b");
@@ -536,6 +542,7 @@ mod tests {
             ]),
             "SASL_PLAINTEXT",
         )
+        .await
         .expect("a validator");
         let claims = fresh_claims("bob");
         let sign = |pem: &[u8], kid: Option<&str>| {
@@ -560,14 +567,15 @@ mod tests {
         assert!(no_kid.contains("no key id"), "{no_kid}");
     }
 
-    #[test]
-    fn the_only_key_verifies_tokens_without_kid_and_hmac_tokens_are_refused() {
+    #[tokio::test]
+    async fn the_only_key_verifies_tokens_without_kid_and_hmac_tokens_are_refused() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (url, key) = jwks(dir.path());
         let validator = JwtValidator::from_config(
             &config(&[JAAS.to_string(), url, handler(VALIDATOR_HANDLER)]),
             "SASL_PLAINTEXT",
         )
+        .await
         .expect("a validator");
         let claims = fresh_claims("alice");
         let now = claims["iat"].as_u64().expect("iat is a number");
