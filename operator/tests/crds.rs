@@ -335,6 +335,45 @@ async fn bad_specs_are_refused_by_the_api_server_saying_why() {
             "oauth settings are required with type oauth and apply to it only",
         ),
         (
+            "an oauth key set given both ways",
+            bad(
+                "oauth-two-sets",
+                cluster_with(
+                    "listeners.0.authentication",
+                    json!({"type": "oauth", "oauth": {
+                        "jwksConfigMap": {"name": "idp-keys", "key": "jwks.json"},
+                        "jwksEndpointUri": "https://idp.example/jwks",
+                    }}),
+                ),
+            ),
+            "jwksConfigMap or as jwksEndpointUri, exactly one",
+        ),
+        (
+            "an oauth endpoint CA without the endpoint",
+            bad(
+                "oauth-ca-alone",
+                cluster_with(
+                    "listeners.0.authentication",
+                    json!({"type": "oauth", "oauth": {
+                        "jwksConfigMap": {"name": "idp-keys", "key": "jwks.json"},
+                        "jwksEndpointCaConfigMap": {"name": "idp-ca", "key": "ca.pem"},
+                    }}),
+                ),
+            ),
+            "jwksEndpointCaConfigMap is the CA of jwksEndpointUri and needs it",
+        ),
+        (
+            "an oauth key set endpoint that is no http(s) URL",
+            bad(
+                "oauth-ftp",
+                cluster_with(
+                    "listeners.0.authentication",
+                    json!({"type": "oauth", "oauth": {"jwksEndpointUri": "ftp://idp.example/jwks"}}),
+                ),
+            ),
+            "jwksEndpointUri",
+        ),
+        (
             "two pools without node id ranges",
             bad(
                 "two-pools",

@@ -486,25 +486,42 @@ fn stateful_set(cluster: &ValidCluster, pool_index: usize) -> StatefulSet {
     }
 
     if let Some(oauth) = &cluster.oauth {
-        volume_mounts.push(VolumeMount {
-            name: "oauth-jwks".to_string(),
-            mount_path: names::OAUTH_MOUNT.to_string(),
-            read_only: Some(true),
-            ..Default::default()
-        });
-        volumes.push(Volume {
-            name: "oauth-jwks".to_string(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: oauth.jwks_config_map.name.clone(),
-                items: Some(vec![KeyToPath {
-                    key: oauth.jwks_config_map.key.clone(),
-                    path: names::JWKS_FILE.to_string(),
-                    ..Default::default()
-                }]),
+        let mounts = [
+            (
+                "oauth-jwks",
+                &oauth.jwks_config_map,
+                names::OAUTH_MOUNT,
+                names::JWKS_FILE,
+            ),
+            (
+                "oauth-jwks-ca",
+                &oauth.jwks_endpoint_ca_config_map,
+                names::OAUTH_CA_MOUNT,
+                names::OAUTH_CA_FILE,
+            ),
+        ];
+        for (volume, source, mount_path, file) in mounts {
+            let Some(source) = source else { continue };
+            volume_mounts.push(VolumeMount {
+                name: volume.to_string(),
+                mount_path: mount_path.to_string(),
+                read_only: Some(true),
                 ..Default::default()
-            }),
-            ..Default::default()
-        });
+            });
+            volumes.push(Volume {
+                name: volume.to_string(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: source.name.clone(),
+                    items: Some(vec![KeyToPath {
+                        key: source.key.clone(),
+                        path: file.to_string(),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
     }
 
     let container = Container {
@@ -766,10 +783,12 @@ mod tests {
         let mut c = cluster();
         c.spec.listeners[0].authentication.type_ = AuthenticationType::Oauth;
         c.spec.listeners[0].authentication.oauth = Some(OAuthSpec {
-            jwks_config_map: ConfigMapKey {
+            jwks_config_map: Some(ConfigMapKey {
                 name: "idp-keys".into(),
                 key: "keys.json".into(),
-            },
+            }),
+            jwks_endpoint_uri: None,
+            jwks_endpoint_ca_config_map: None,
             issuer: None,
             audience: Vec::new(),
             username_claim: None,
@@ -798,6 +817,53 @@ mod tests {
             .iter()
             .flatten()
             .any(|m| m.name == "oauth-jwks" && m.mount_path == names::OAUTH_MOUNT));
+        assert!(
+            !pod.volumes
+                .iter()
+                .flatten()
+                .any(|v| v.name == "oauth-jwks-ca"),
+            "no endpoint, no endpoint CA"
+        );
+
+        // a JWKS endpoint with its CA: only the CA is mounted
+        c.spec.listeners[0].authentication.oauth = Some(OAuthSpec {
+            jwks_config_map: None,
+            jwks_endpoint_uri: Some("https://idp.example/jwks".into()),
+            jwks_endpoint_ca_config_map: Some(ConfigMapKey {
+                name: "idp-ca".into(),
+                key: "ca.pem".into(),
+            }),
+            issuer: None,
+            audience: Vec::new(),
+            username_claim: None,
+        });
+        let objects = build(&validate(&c).expect("valid"));
+        let pod = objects.stateful_sets[0]
+            .spec
+            .clone()
+            .and_then(|s| s.template.spec)
+            .expect("a pod spec");
+        let names: Vec<&str> = pod
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.name.as_str())
+            .filter(|n| n.starts_with("oauth"))
+            .collect();
+        assert_eq!(names, ["oauth-jwks-ca"]);
+        let ca = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "oauth-jwks-ca")
+            .and_then(|v| v.config_map.clone())
+            .expect("the CA ConfigMap volume");
+        assert_eq!(ca.name, "idp-ca");
+        assert!(pod.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == "oauth-jwks-ca" && m.mount_path == names::OAUTH_CA_MOUNT));
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub const CLUSTER_CA_FILE: &str = "cluster-ca.crt";
 pub const OAUTH_MOUNT: &str = "/etc/ironlog-oauth";
 /// The JWKS file in [`OAUTH_MOUNT`].
 pub const JWKS_FILE: &str = "jwks.json";
+/// Where the CA bundle of an oauth JWKS endpoint is mounted (from the spec's ConfigMap).
+pub const OAUTH_CA_MOUNT: &str = "/etc/ironlog-oauth-ca";
+/// The CA bundle file in [`OAUTH_CA_MOUNT`].
+pub const OAUTH_CA_FILE: &str = "ca.crt";
 /// Kafka's JWT-validating OAUTHBEARER server callback handler, which the broker implements.
 pub const OAUTH_VALIDATOR_HANDLER: &str =
     "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";

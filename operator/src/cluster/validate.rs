@@ -229,30 +229,31 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidCluster, Vec<SpecError>> 
                     .to_string(),
             );
         }
-        let (security_protocol, sasl_mechanism) =
-            match (listener.tls, listener.authentication.type_) {
-                (false, AuthenticationType::None) => ("PLAINTEXT", None),
-                (true, AuthenticationType::None) => ("SSL", None),
-                (false, AuthenticationType::ScramSha512) => {
-                    ("SASL_PLAINTEXT", Some("SCRAM-SHA-512"))
-                }
-                (true, AuthenticationType::ScramSha512) => ("SASL_SSL", Some("SCRAM-SHA-512")),
-                (true, AuthenticationType::Tls) => ("SSL", None),
-                (false, AuthenticationType::Tls) => {
-                    // the schema refuses it too; a stored object from before the rule
-                    error(
-                        &mut errors,
-                        &format!("{field}.authentication.type"),
-                        "tls authentication (client certificates) needs tls: true".to_string(),
-                    );
-                    ("SSL", None)
-                }
-                (tls, AuthenticationType::Oauth) => {
-                    match (&listener.authentication.oauth, &oauth) {
+        let (security_protocol, sasl_mechanism) = match (
+            listener.tls,
+            listener.authentication.type_,
+        ) {
+            (false, AuthenticationType::None) => ("PLAINTEXT", None),
+            (true, AuthenticationType::None) => ("SSL", None),
+            (false, AuthenticationType::ScramSha512) => ("SASL_PLAINTEXT", Some("SCRAM-SHA-512")),
+            (true, AuthenticationType::ScramSha512) => ("SASL_SSL", Some("SCRAM-SHA-512")),
+            (true, AuthenticationType::Tls) => ("SSL", None),
+            (false, AuthenticationType::Tls) => {
+                // the schema refuses it too; a stored object from before the rule
+                error(
+                    &mut errors,
+                    &format!("{field}.authentication.type"),
+                    "tls authentication (client certificates) needs tls: true".to_string(),
+                );
+                ("SSL", None)
+            }
+            (tls, AuthenticationType::Oauth) => {
+                match (&listener.authentication.oauth, &oauth) {
                         (None, _) => error(
                             &mut errors,
                             &format!("{field}.authentication.oauth"),
-                            "oauth authentication needs its settings (jwksConfigMap)".to_string(),
+                            "oauth authentication needs its settings (jwksConfigMap or jwksEndpointUri)"
+                                .to_string(),
                         ),
                         (Some(mine), Some(first)) if mine != first => error(
                             &mut errors,
@@ -261,15 +262,38 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidCluster, Vec<SpecError>> 
                              brokers' OAUTHBEARER validation is cluster-wide)"
                                 .to_string(),
                         ),
+                        (Some(mine), _)
+                            if mine.jwks_config_map.is_some() == mine.jwks_endpoint_uri.is_some() =>
+                        {
+                            // the schema refuses it too; a stored object from before the rule
+                            error(
+                                &mut errors,
+                                &format!("{field}.authentication.oauth"),
+                                "give the JSON Web Key Set as jwksConfigMap or as \
+                                 jwksEndpointUri, exactly one"
+                                    .to_string(),
+                            )
+                        }
+                        (Some(mine), _)
+                            if mine.jwks_endpoint_ca_config_map.is_some()
+                                && mine.jwks_endpoint_uri.is_none() =>
+                        {
+                            error(
+                                &mut errors,
+                                &format!("{field}.authentication.oauth.jwksEndpointCaConfigMap"),
+                                "jwksEndpointCaConfigMap is the CA of jwksEndpointUri and needs it"
+                                    .to_string(),
+                            )
+                        }
                         (Some(mine), None) => oauth = Some(mine.clone()),
                         _ => {}
                     }
-                    (
-                        if tls { "SASL_SSL" } else { "SASL_PLAINTEXT" },
-                        Some("OAUTHBEARER"),
-                    )
-                }
-            };
+                (
+                    if tls { "SASL_SSL" } else { "SASL_PLAINTEXT" },
+                    Some("OAUTHBEARER"),
+                )
+            }
+        };
         listeners.push(ClientListener {
             name: listener.name.to_ascii_uppercase(),
             port: listener.port,
@@ -676,17 +700,30 @@ fn node_settings(
                     format!("{prefix}.sasl.server.callback.handler.class"),
                     names::OAUTH_VALIDATOR_HANDLER.to_string(),
                 ));
+                // TLS to a JWKS endpoint takes its truststore from the JAAS options, as in Kafka
+                let trust = match oauth.as_ref().map(|o| &o.jwks_endpoint_ca_config_map) {
+                    Some(Some(_)) => format!(
+                        " ssl.truststore.location=\"{}/{}\" ssl.truststore.type=\"PEM\"",
+                        names::OAUTH_CA_MOUNT,
+                        names::OAUTH_CA_FILE
+                    ),
+                    _ => String::new(),
+                };
                 settings.push((
                     format!("{prefix}.sasl.jaas.config"),
-                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
-                        .to_string(),
+                    format!(
+                        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required{trust};"
+                    ),
                 ));
             }
         }
         if let Some(oauth) = oauth {
             settings.push((
                 "sasl.oauthbearer.jwks.endpoint.url".to_string(),
-                format!("file://{}/{}", names::OAUTH_MOUNT, names::JWKS_FILE),
+                match &oauth.jwks_endpoint_uri {
+                    Some(uri) => uri.clone(),
+                    None => format!("file://{}/{}", names::OAUTH_MOUNT, names::JWKS_FILE),
+                },
             ));
             if let Some(issuer) = &oauth.issuer {
                 settings.push((
@@ -1010,10 +1047,12 @@ mod tests {
 
     fn oauth(issuer: &str) -> crate::crd::kafka_cluster::OAuthSpec {
         crate::crd::kafka_cluster::OAuthSpec {
-            jwks_config_map: crate::crd::kafka_cluster::ConfigMapKey {
+            jwks_config_map: Some(crate::crd::kafka_cluster::ConfigMapKey {
                 name: "idp-keys".into(),
                 key: "jwks.json".into(),
-            },
+            }),
+            jwks_endpoint_uri: None,
+            jwks_endpoint_ca_config_map: None,
             issuer: Some(issuer.into()),
             audience: vec!["kafka".into(), "ironlog".into()],
             username_claim: Some("preferred_username".into()),
@@ -1054,6 +1093,53 @@ mod tests {
         for node in &valid.nodes {
             BrokerConfig::from_pairs(node.settings.clone())
                 .unwrap_or_else(|e| panic!("node {} does not load: {e}", node.node_id));
+        }
+
+        // a JWKS endpoint instead of the ConfigMap, with its CA in the JAAS options
+        let mut endpoint = oauth("https://idp.example");
+        endpoint.jwks_config_map = None;
+        endpoint.jwks_endpoint_uri = Some("https://idp.example/jwks".into());
+        endpoint.jwks_endpoint_ca_config_map = Some(crate::crd::kafka_cluster::ConfigMapKey {
+            name: "idp-ca".into(),
+            key: "ca.pem".into(),
+        });
+        c.spec.listeners[0].authentication.oauth = Some(endpoint.clone());
+        let valid = validate(&c).expect("an oauth listener with a JWKS endpoint is valid");
+        let node = &valid.nodes[0];
+        assert_eq!(
+            setting(node, "sasl.oauthbearer.jwks.endpoint.url"),
+            Some("https://idp.example/jwks")
+        );
+        assert_eq!(
+            setting(node, "listener.name.plaintext.oauthbearer.sasl.jaas.config"),
+            Some(
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                 ssl.truststore.location=\"/etc/ironlog-oauth-ca/ca.crt\" ssl.truststore.type=\"PEM\";"
+            )
+        );
+        BrokerConfig::from_pairs(node.settings.clone()).expect("the node's settings load");
+        // both sources, neither, or a CA without an endpoint (stored before the schema's rules)
+        let mut both = endpoint.clone();
+        both.jwks_config_map = oauth("x").jwks_config_map;
+        let mut neither = endpoint.clone();
+        neither.jwks_endpoint_uri = None;
+        neither.jwks_endpoint_ca_config_map = None;
+        let mut ca_only = oauth("https://idp.example");
+        ca_only.jwks_endpoint_ca_config_map = endpoint.jwks_endpoint_ca_config_map.clone();
+        for (what, bad, says) in [
+            ("both", both, "exactly one"),
+            ("neither", neither, "exactly one"),
+            ("a CA without an endpoint", ca_only, "needs it"),
+        ] {
+            c.spec.listeners[0].authentication.oauth = Some(bad);
+            let errors = errors_of(&c);
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.starts_with("spec.listeners[0].authentication.oauth")
+                        && e.contains(says)),
+                "{what}: {errors:#?}"
+            );
         }
 
         // without settings, or two oauth listeners that disagree: refused

@@ -300,11 +300,27 @@ pub struct ListenerAuthentication {
 /// are cluster-wide: every oauth listener of a cluster has the same ones.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.jwksConfigMap) != has(self.jwksEndpointUri)", "message": "give the JSON Web Key Set as jwksConfigMap or as jwksEndpointUri, exactly one"},
+    {"rule": "!has(self.jwksEndpointCaConfigMap) || has(self.jwksEndpointUri)", "message": "jwksEndpointCaConfigMap is the CA of jwksEndpointUri and needs it"},
+]))]
 pub struct OAuthSpec {
-    /// The JSON Web Key Set: a key of a ConfigMap in the cluster's namespace, mounted into
+    /// The JSON Web Key Set as a key of a ConfigMap in the cluster's namespace, mounted into
     /// the brokers, which read it again when a token names a key id they do not know
-    /// (keep it up to date with the identity provider's JWKS).
-    pub jwks_config_map: ConfigMapKey,
+    /// (keep it up to date with the identity provider's JWKS). Or use `jwksEndpointUri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_config_map: Option<ConfigMapKey>,
+    /// The identity provider's JWKS endpoint (e.g.
+    /// `https://idp.example/realms/kafka/protocol/openid-connect/certs`): the brokers fetch
+    /// it at start (a broker that cannot does not start), every hour, and at once for a
+    /// key id they do not know. Or use `jwksConfigMap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 8, max = 2048), regex(pattern = r"^https?://[^\s]+$"))]
+    pub jwks_endpoint_uri: Option<String>,
+    /// The CA bundle (PEM) the brokers trust for `jwksEndpointUri`, as a key of a ConfigMap
+    /// in the cluster's namespace; unset: the CAs of the broker image's system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_endpoint_ca_config_map: Option<ConfigMapKey>,
     /// The `iss` a token must carry; not checked when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1000))]
