@@ -6,7 +6,9 @@
 //! public `<cluster>-cluster-ca-cert` Secret, an mTLS listener refuses a client without a
 //! certificate, and a User's SCRAM-SHA-512 credentials work over SASL_SSL. The cluster has
 //! no plaintext client listener: the operator's admin calls go to the brokers' own
-//! REPLICATION listener.
+//! REPLICATION listener. An oauth listener validates JWTs against the JSON Web Key Set of
+//! a ConfigMap the operator mounts: a token of its key produces and consumes, a token of
+//! another key is refused until the ConfigMap holds that key too, with no restart.
 
 mod common;
 
@@ -353,4 +355,158 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
         "OK",
         "bob's certificate is accepted on the mTLS listener"
     );
+}
+
+/// A P-256 signing key of the test's identity provider.
+struct IdpKey {
+    kid: String,
+    pair: rcgen::KeyPair,
+}
+
+impl IdpKey {
+    fn generate(kid: &str) -> Self {
+        IdpKey {
+            kid: kid.to_string(),
+            pair: rcgen::KeyPair::generate().expect("generate a P-256 key"),
+        }
+    }
+
+    fn jwk(&self) -> serde_json::Value {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let point = self.pair.public_key_raw();
+        json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+        })
+    }
+
+    /// A token for `user` from the test's issuer, for audience `kafka`, valid for an hour.
+    fn token(&self, user: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_secs();
+        let claims = json!({
+            "iss": OAUTH_ISSUER, "aud": "kafka", "sub": format!("id-of-{user}"),
+            "preferred_username": user, "iat": now, "exp": now + 3600,
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(self.pair.serialize_pem().as_bytes())
+            .expect("the key as a JWT signing key");
+        jsonwebtoken::encode(&header, &claims, &key).expect("sign a JWT")
+    }
+}
+
+const OAUTH_ISSUER: &str = "https://idp.example.test/realms/kafka";
+const OAUTH_PORT: u16 = 9097;
+
+fn jwks_config_map(keys: &[&IdpKey]) -> serde_json::Value {
+    let set = json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()});
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "idp-keys"},
+        "data": {"jwks.json": set.to_string()}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth_listener_validates_tokens_against_the_key_set_of_its_config_map() {
+    let (handle, client) = plane(SPEC).await;
+    install_crds(&client).await;
+    let ns = namespace(&client, "oauth").await;
+    let agent = broker_agent(handle, &["zone-a"]).await;
+    let operator = Operator::start(&agent, &ns);
+    let _logs = FailureLogs {
+        agent: &agent,
+        operator: &operator,
+    };
+    let first = IdpKey::generate("idp-key-1");
+    let rotated = IdpKey::generate("idp-key-2");
+    apply(&client, &ns, &jwks_config_map(&[&first]))
+        .await
+        .expect("the API server takes the key set ConfigMap");
+    let mut cluster = cluster_manifest("604800000");
+    cluster["spec"]["listeners"] = json!([
+        {"name": "oauth", "port": OAUTH_PORT, "type": "internal",
+         "authentication": {"type": "oauth", "oauth": {
+             "jwksConfigMap": {"name": "idp-keys", "key": "jwks.json"},
+             "issuer": OAUTH_ISSUER, "audience": ["kafka"],
+             "usernameClaim": "preferred_username"}}}
+    ]);
+    apply(&client, &ns, &cluster)
+        .await
+        .expect("the API server takes the oauth cluster");
+    ready(&client, &ns, READY_TIMEOUT).await;
+
+    let bootstrap = format!("secure-bootstrap.{ns}.svc:{OAUTH_PORT}");
+    let oauth = |token: String| {
+        vec![
+            ("bootstrap.servers", bootstrap.clone()),
+            ("security.protocol", "SASL_PLAINTEXT".to_string()),
+            ("sasl.mechanism", "OAUTHBEARER".to_string()),
+            ("test.oauth.token", token),
+        ]
+    };
+    assert_eq!(
+        client_script(
+            &agent,
+            &oauth(first.token("alice")),
+            &["produce", "with-tokens", "signed"]
+        )
+        .await,
+        "OK",
+        "a token of the key set's key produces"
+    );
+    assert_eq!(
+        client_script(
+            &agent,
+            &oauth(first.token("alice")),
+            &["consume", "with-tokens", "oauth-group", "signed"]
+        )
+        .await,
+        "OK",
+        "and consumes what it produced"
+    );
+    assert_eq!(
+        client_script(
+            &agent,
+            &oauth(rotated.token("alice")),
+            &["produce", "with-tokens", "early"]
+        )
+        .await,
+        "_AUTHENTICATION",
+        "a token of a key the set does not hold is refused"
+    );
+
+    // the identity provider rotates: the ConfigMap gets the new key, the brokers read it
+    // again for the unknown key id — no restart
+    apply(&client, &ns, &jwks_config_map(&[&first, &rotated]))
+        .await
+        .expect("the API server takes the rotated key set");
+    let token = rotated.token("alice");
+    wait_until(
+        STEP_TIMEOUT,
+        "a token of the rotated key authenticates",
+        || {
+            let settings = oauth(token.clone());
+            let agent = &agent;
+            async move {
+                (client_script(agent, &settings, &["produce", "with-tokens", "rotated"]).await
+                    == "OK")
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let pods = common::cluster::pods(&client, &ns, CLUSTER).await;
+    let restarts: i32 = pods
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.container_statuses.as_ref())
+        .flatten()
+        .map(|c| c.restart_count)
+        .sum();
+    assert_eq!(restarts, 0, "the key set was taken up without a restart");
 }

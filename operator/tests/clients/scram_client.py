@@ -1,7 +1,10 @@
-"""A SCRAM user's client (confluent-kafka, librdkafka built with SCRAM support).
+"""A SCRAM or OAUTHBEARER user's client (confluent-kafka, librdkafka built with SASL).
 
     scram_client.py SETTINGS_JSON produce TOPIC VALUE
     scram_client.py SETTINGS_JSON consume TOPIC GROUP VALUE
+
+With `sasl.mechanism` OAUTHBEARER, the setting `test.oauth.token` (not a librdkafka
+setting: it is taken out) is the JWT handed to librdkafka through `oauth_cb`.
 
 Prints one line: OK, or the Kafka error's name (TOPIC_AUTHORIZATION_FAILED,
 _AUTHENTICATION, ...), and exits 0; any other failure exits non-zero.
@@ -56,6 +59,11 @@ def consume(settings, topic, group, value):
 
 def main():
     settings = json.loads(sys.argv[1])
+    token = settings.pop("test.oauth.token", None)
+    if token is not None:
+        # librdkafka wants the token's expiry; an hour on, the broker checks the real one
+        principal = settings.pop("test.oauth.principal", "client")
+        settings["oauth_cb"] = lambda _config: (token, time.time() + 3600, principal)
     action = sys.argv[2]
     if action == "produce":
         print(produce(settings, sys.argv[3], sys.argv[4]))
