@@ -91,6 +91,8 @@ pub enum ReconcileError {
     },
     #[error("writing the status: {0}")]
     Status(kube::Error),
+    #[error("reading the KafkaCluster: {0}")]
+    Read(kube::Error),
     #[error("rolling restart: {0}")]
     Roll(#[from] super::roll::execute::RollError),
     #[error("making the cluster's certificates: {0}")]
@@ -107,6 +109,7 @@ impl crate::controller::FailureReason for ReconcileError {
             ReconcileError::DeleteOrphan { .. } => "DeleteOrphan",
             ReconcileError::List { .. } => "List",
             ReconcileError::Status(_) => "Status",
+            ReconcileError::Read(_) => "Read",
             ReconcileError::Roll(_) => "Roll",
             ReconcileError::Certificates(_) => "Certificates",
             ReconcileError::ScaleIn(_) => "ScaleIn",
@@ -192,6 +195,20 @@ async fn reconcile_cluster(
             .forget(&crate::controller::key(cluster.as_ref()));
         return Ok(Action::await_change());
     }
+    // The status is a record of state machines (roll, balance, scale-in) that go on from
+    // what the last pass wrote. The watch cache may not hold that write yet — an owned
+    // pod's event can start this pass first — and going on from an older status would
+    // lose a step (e.g. take the balancer's own moves for someone else's). So the pass
+    // works on the object as the API server has it now.
+    let api: Api<KafkaCluster> = Api::namespaced(client.clone(), &namespace);
+    let cluster = match api
+        .get_opt(&cluster.name_any())
+        .await
+        .map_err(ReconcileError::Read)?
+    {
+        Some(fresh) => Arc::new(fresh),
+        None => return Ok(Action::await_change()),
+    };
     let generation = cluster.meta().generation;
     let mut status = cluster.status.clone().unwrap_or_default();
 
