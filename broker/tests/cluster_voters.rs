@@ -16,8 +16,13 @@
 //! - a static quorum (`controller.quorum.voters`) refuses voter changes with
 //!   UNSUPPORTED_VERSION (Kafka's kraft.version 0);
 //! - the controller listener answers DescribeCluster for the controllers (KIP-919);
-//! - both settings at once, or `ironlog format` of a dynamic controller without
-//!   `--standalone` / `--no-initial-controllers`, are refused before anything starts.
+//! - three combined nodes formatted `--initial-controllers` (each entry with its controller
+//!   endpoint and directory id) form a quorum of those three voters, under those directory
+//!   ids, at kraft.version 1;
+//! - both settings at once, `ironlog format` of a dynamic controller without
+//!   `--standalone` / `--initial-controllers` / `--no-initial-controllers`, two of them, or a
+//!   bad `--initial-controllers` (malformed, this node missing, an id twice) are refused
+//!   before anything is written.
 mod common;
 
 use std::collections::BTreeSet;
@@ -531,5 +536,161 @@ fn voters_and_bootstrap_servers_together_or_an_unflagged_format_are_refused() {
     assert!(
         !dir.path().join("meta.properties").exists(),
         "a refused format writes nothing"
+    );
+}
+
+/// Kafka's way to start a quorum of three: each controller formatted with the same
+/// `--initial-controllers` list; the voters are those three from the first entry on, with
+/// the directory ids the list gave (which their meta.properties hold).
+#[test]
+fn controllers_formatted_with_initial_controllers_are_its_voters_from_the_start() {
+    let mut cluster = replicated(ClusterSpec::dynamic_initial_controllers(
+        IRONLOG_BINARY,
+        3,
+        CLUSTER_ID,
+    ))
+    .start();
+    let quorum = await_quorum(&cluster, 2, &[1, 2, 3], &[]);
+    let expected: BTreeSet<(i32, uuid::Uuid)> = (1..=3)
+        .map(|id| (id, kafka_uuid(&initial_directory_id(id))))
+        .collect();
+    assert_eq!(
+        quorum.voters, expected,
+        "the voters under the directory ids --initial-controllers named"
+    );
+    for id in 1..=3 {
+        assert_eq!(
+            directory_id(&cluster, id),
+            kafka_uuid(&initial_directory_id(id)),
+            "node {id}'s meta.properties has its entry's directory id"
+        );
+    }
+    let finalized = RawClient::connect(cluster.node(1).bootstrap()).expect_call(
+        3,
+        &kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("ironlog-test"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+        "ApiVersions",
+    );
+    assert!(
+        finalized
+            .finalized_features
+            .iter()
+            .any(|f| f.name.as_str() == "kraft.version" && f.max_version_level == 1),
+        "a dynamic quorum runs at kraft.version 1: {:?}",
+        finalized.finalized_features
+    );
+    let topic = topic_name("initial");
+    cluster.create_replicated_topic(&topic, 1, 3, WAIT);
+    // any two voters commit: the leader killed, the other two go on
+    let leader = quorum.leader;
+    cluster.kill9_node(leader);
+    let via = (1..=3).find(|id| *id != leader).expect("a node left");
+    wait_until(WAIT, "a new leader among the two voters left", || {
+        describe_quorum(&cluster, via).is_some_and(|q| q.leader != leader && q.leader > 0)
+    });
+    cluster.restart_node(leader);
+    cluster.wait_ready(WAIT);
+    let again = await_quorum(&cluster, leader, &[1, 2, 3], &[]);
+    assert_eq!(again.voters, expected, "the same voters after a restart");
+}
+
+#[test]
+fn bad_initial_controllers_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = [
+        "node.id=2".to_string(),
+        "process.roles=controller".to_string(),
+        "controller.listener.names=CONTROLLER".to_string(),
+        "listeners=CONTROLLER://127.0.0.1:0".to_string(),
+        "controller.quorum.bootstrap.servers=127.0.0.1:9093".to_string(),
+        format!("log.dirs={}", dir.path().display()),
+    ];
+    let format = |extra: &[&str]| {
+        let mut command = Command::new(IRONLOG_BINARY);
+        command.arg("format");
+        for o in &settings {
+            command.arg("--override").arg(o);
+        }
+        command.args(["--cluster-id", CLUSTER_ID]).args(extra);
+        let output = command.output().expect("run ironlog");
+        let text = String::from_utf8_lossy(&output.stderr).to_string()
+            + &String::from_utf8_lossy(&output.stdout);
+        (output.status.success(), text)
+    };
+    let (one, two, three) = (
+        "1@127.0.0.1:9093:AAAAAAAAAAAAAAAAAAAAAQ",
+        "2@127.0.0.1:9094:AAAAAAAAAAAAAAAAAAAAAg",
+        "3@127.0.0.1:9095:AAAAAAAAAAAAAAAAAAAAAw",
+    );
+    for (args, expected) in [
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},2@127.0.0.1:9094"),
+            ],
+            "No colon following port could be found.",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},x@h:1:AAAAAAAAAAAAAAAAAAAAAg"),
+            ],
+            "Failed to parse node id in dynamic voter string.",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},{three}"),
+            ],
+            "this node (node.id 2) is not one of the initial controllers",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},{two},{}", two.replace("9094", "9096")),
+            ],
+            "Node id 2 was specified more than once.",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},{two}"),
+                "--standalone".to_string(),
+            ],
+            "mutually exclusive",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},{two}"),
+                "--feature".to_string(),
+                "kraft.version=0".to_string(),
+            ],
+            "Cannot set kraft.version to 0 if KIP-853 configuration is present.",
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, text) = format(&args);
+        assert!(!ok, "{args:?} accepted: {text}");
+        assert!(
+            text.contains(expected),
+            "{args:?}: expected {expected:?} in {text}"
+        );
+        let written: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("the log dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(written.is_empty(), "{args:?} wrote {written:?}");
+    }
+    // the good list formats, node 2's metadata log dir under its entry's directory id
+    let (ok, text) = format(&["--initial-controllers", &format!("{one},{two},{three}")]);
+    assert!(ok, "{text}");
+    let meta =
+        std::fs::read_to_string(dir.path().join("meta.properties")).expect("meta.properties");
+    assert!(
+        meta.contains("directory.id=AAAAAAAAAAAAAAAAAAAAAg"),
+        "node 2's directory id from its entry: {meta}"
     );
 }

@@ -94,9 +94,12 @@ pub(crate) async fn handle(
     );
     let refused = ResponseError::ClusterAuthorizationFailed.code();
     let response = match request {
-        RequestKind::ApiVersions(r) => {
-            ResponseKind::ApiVersions(api_versions::handle(ctx, r, &endpoint.quorum.image()))
-        }
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(
+            ctx,
+            r,
+            &endpoint.quorum.image(),
+            endpoint.quorum.kraft_version(),
+        )),
         RequestKind::BrokerRegistration(_)
             if !authz.allows_cluster(AclOperation::ClusterAction) =>
         {
