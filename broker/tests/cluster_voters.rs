@@ -16,6 +16,11 @@
 //! - a static quorum (`controller.quorum.voters`) refuses voter changes with
 //!   UNSUPPORTED_VERSION (Kafka's kraft.version 0);
 //! - the controller listener answers DescribeCluster for the controllers (KIP-919);
+//! - UpdateRaftVoter (API 82) on the controller listener only: Kafka's error for a stale or
+//!   future epoch, a missing directory id, a kraft.version range without the quorum's, no
+//!   controller listener, an unknown voter or directory id, another cluster id; a voter's
+//!   new endpoint taken into the membership (DescribeQuorum shows it); a static quorum's
+//!   voter answered NONE;
 //! - three combined nodes formatted `--initial-controllers` (each entry with its controller
 //!   endpoint and directory id) form a quorum of those three voters, under those directory
 //!   ids, at kraft.version 1;
@@ -692,5 +697,204 @@ fn bad_initial_controllers_are_refused_and_nothing_is_written() {
     assert!(
         meta.contains("directory.id=AAAAAAAAAAAAAAAAAAAAAg"),
         "node 2's directory id from its entry: {meta}"
+    );
+}
+
+const FENCED_LEADER_EPOCH: i16 = 74;
+const UNKNOWN_LEADER_EPOCH: i16 = 75;
+const INVALID_REQUEST: i16 = 42;
+const INCONSISTENT_CLUSTER_ID: i16 = 104;
+
+/// The current leader epoch, as DescribeQuorum through `via` gives it.
+fn leader_epoch(cluster: &TestCluster, via: i32) -> i32 {
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = cluster
+        .node(via)
+        .raw()
+        .expect_call(2, &request, "DescribeQuorum");
+    response.topics[0].partitions[0].leader_epoch
+}
+
+/// One UpdateRaftVoter to `addr`.
+fn update_voter(
+    addr: &str,
+    cluster_id: Option<&str>,
+    epoch: i32,
+    id: i32,
+    directory: uuid::Uuid,
+    listener: (&str, &str, u16),
+    kraft_versions: (i16, i16),
+) -> kafka_protocol::messages::UpdateRaftVoterResponse {
+    use kafka_protocol::messages::update_raft_voter_request::{KRaftVersionFeature, Listener};
+    let request = kafka_protocol::messages::UpdateRaftVoterRequest::default()
+        .with_cluster_id(cluster_id.map(|c| StrBytes::from_string(c.to_string())))
+        .with_current_leader_epoch(epoch)
+        .with_voter_id(id)
+        .with_voter_directory_id(directory)
+        .with_listeners(vec![Listener::default()
+            .with_name(StrBytes::from_string(listener.0.to_string()))
+            .with_host(StrBytes::from_string(listener.1.to_string()))
+            .with_port(listener.2)])
+        .with_k_raft_version_feature(
+            KRaftVersionFeature::default()
+                .with_min_supported_version(kraft_versions.0)
+                .with_max_supported_version(kraft_versions.1),
+        );
+    RawClient::connect(addr).expect_call(0, &request, "UpdateRaftVoter")
+}
+
+/// Whether ApiVersions on `addr` advertises UpdateRaftVoter.
+fn advertises_update_raft_voter(addr: &str) -> bool {
+    let response = RawClient::connect(addr).expect_call(
+        3,
+        &kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("ironlog-test"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+        "ApiVersions",
+    );
+    response.api_keys.iter().any(|k| k.api_key == 82)
+}
+
+#[test]
+fn update_raft_voter_is_answered_with_kafkas_errors_on_the_controller_listener() {
+    let cluster = ClusterSpec::new(IRONLOG_BINARY, 1)
+        .dynamic_quorum()
+        .set("cluster.id", CLUSTER_ID)
+        .start();
+    let addr = cluster.controller_address(1);
+    assert!(
+        advertises_update_raft_voter(&addr),
+        "the controller listener has API 82"
+    );
+    assert!(
+        !advertises_update_raft_voter(cluster.node(1).bootstrap()),
+        "a client listener has no API 82 (as Kafka's brokers)"
+    );
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let port: u16 = port.parse().expect("a port");
+    let epoch = leader_epoch(&cluster, 1);
+    let dir = directory_id(&cluster, 1);
+    let cid = Some(CLUSTER_ID);
+    let ours = ("CONTROLLER", host, port);
+    let check =
+        |response: kafka_protocol::messages::UpdateRaftVoterResponse, code: i16, what: &str| {
+            assert_eq!(response.error_code, code, "{what}: {response:?}");
+            assert_eq!(
+                response.current_leader.leader_id.0, 1,
+                "{what}: the leader is named"
+            );
+            assert_eq!(response.current_leader.leader_epoch, epoch, "{what}");
+            assert_eq!(
+                (
+                    response.current_leader.host.to_string(),
+                    response.current_leader.port
+                ),
+                (host.to_string(), i32::from(port)),
+                "{what}: the leader's controller endpoint"
+            );
+        };
+    check(
+        update_voter(&addr, None, epoch - 1, 1, dir, ours, (0, 1)),
+        FENCED_LEADER_EPOCH,
+        "an old epoch",
+    );
+    check(
+        update_voter(&addr, None, epoch + 1, 1, dir, ours, (0, 1)),
+        UNKNOWN_LEADER_EPOCH,
+        "a future epoch",
+    );
+    check(
+        update_voter(&addr, None, epoch, 1, uuid::Uuid::nil(), ours, (0, 1)),
+        INVALID_REQUEST,
+        "no directory id",
+    );
+    check(
+        update_voter(&addr, None, epoch, 1, dir, ours, (0, 0)),
+        INVALID_REQUEST,
+        "a range without kraft.version 1",
+    );
+    check(
+        update_voter(&addr, None, epoch, 1, dir, ("OTHER", host, port), (0, 1)),
+        INVALID_REQUEST,
+        "no controller listener",
+    );
+    check(
+        update_voter(&addr, None, epoch, 9, uuid::Uuid::new_v4(), ours, (0, 1)),
+        VOTER_NOT_FOUND,
+        "an unknown voter",
+    );
+    check(
+        update_voter(&addr, None, epoch, 1, uuid::Uuid::new_v4(), ours, (0, 1)),
+        VOTER_NOT_FOUND,
+        "another directory id",
+    );
+    check(
+        update_voter(
+            &addr,
+            Some("someOtherClusterIdAAAA"),
+            epoch,
+            1,
+            dir,
+            ours,
+            (0, 1),
+        ),
+        INCONSISTENT_CLUSTER_ID,
+        "another cluster",
+    );
+    assert_eq!(
+        described_endpoint(&cluster, 1, 1).as_deref(),
+        Some(addr.as_str()),
+        "the refusals changed nothing"
+    );
+    // the voter's endpoint as it says (a lone voter reaches nobody, so any port will do)
+    let moved = allocate_port("127.0.0.1".parse().expect("an address")).expect("a free port");
+    check(
+        update_voter(
+            &addr,
+            cid,
+            epoch,
+            1,
+            dir,
+            ("CONTROLLER", "127.0.0.1", moved),
+            (0, 1),
+        ),
+        0,
+        "the new endpoint",
+    );
+    assert_eq!(
+        described_endpoint(&cluster, 1, 1),
+        Some(format!("127.0.0.1:{moved}")),
+        "DescribeQuorum shows the updated endpoint"
+    );
+    check(
+        update_voter(&addr, cid, epoch, 1, dir, ours, (0, 1)),
+        0,
+        "back to the real one",
+    );
+    assert_eq!(
+        described_endpoint(&cluster, 1, 1).as_deref(),
+        Some(addr.as_str())
+    );
+
+    // static voters: known by id (Kafka keeps the range in memory); nothing else to do
+    let static_cluster = ClusterSpec::new(IRONLOG_BINARY, 1).start();
+    let addr = static_cluster.controller_address(1);
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let port: u16 = port.parse().expect("a port");
+    let epoch = leader_epoch(&static_cluster, 1);
+    let ours = ("CONTROLLER", host, port);
+    let response = update_voter(&addr, None, epoch, 1, uuid::Uuid::new_v4(), ours, (0, 1));
+    assert_eq!(
+        response.error_code, 0,
+        "a static voter's update: {response:?}"
+    );
+    let response = update_voter(&addr, None, epoch, 7, uuid::Uuid::new_v4(), ours, (0, 1));
+    assert_eq!(response.error_code, VOTER_NOT_FOUND, "{response:?}");
+    let response = update_voter(&addr, None, epoch, 1, uuid::Uuid::new_v4(), ours, (1, 1));
+    assert_eq!(
+        response.error_code, INVALID_REQUEST,
+        "kraft.version 0 outside the range: {response:?}"
     );
 }

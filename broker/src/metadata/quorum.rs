@@ -860,6 +860,18 @@ impl MetadataQuorum {
         address
     }
 
+    /// Where the leader `leader` is reached on the controller listener: this node's own
+    /// address when it leads a dynamic quorum (its listener, as Kafka's leader names its
+    /// own endpoints), else the one the voters have for it.
+    pub(crate) fn leader_address(&self, leader: i32) -> Option<String> {
+        if leader == self.node_id && self.is_dynamic() {
+            if let Some(own) = self.learner_address.clone() {
+                return Some(own);
+            }
+        }
+        self.voter_address(leader)
+    }
+
     /// Every controller's id and controller listener `host:port` — a static quorum's
     /// configured voters, a dynamic quorum's voters and observer controllers — by id.
     pub(crate) fn controller_addresses(&self) -> BTreeMap<i32, String> {
