@@ -16,6 +16,9 @@
 //! - a static quorum (`controller.quorum.voters`) refuses voter changes with
 //!   UNSUPPORTED_VERSION (Kafka's kraft.version 0);
 //! - the controller listener answers DescribeCluster for the controllers (KIP-919);
+//! - a voter whose data dir was wiped (kill -9) comes back under a new directory id: an
+//!   observer of that replica key while the old voter stays (never that voter), and a voter
+//!   again once the old one is removed and the new one added;
 //! - UpdateRaftVoter (API 82) on the controller listener only: Kafka's error for a stale or
 //!   future epoch, a missing directory id, a kraft.version range without the quorum's, no
 //!   controller listener, an unknown voter or directory id, another cluster id; a voter's
@@ -896,5 +899,116 @@ fn update_raft_voter_is_answered_with_kafkas_errors_on_the_controller_listener()
     assert_eq!(
         response.error_code, INVALID_REQUEST,
         "kraft.version 0 outside the range: {response:?}"
+    );
+}
+
+/// DescribeQuorum through the client listener at `addr` (forwarded to the leader).
+fn describe_quorum_at(addr: &str) -> Option<QuorumView> {
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = RawClient::connect(addr).call(2, &request).ok()?;
+    let p = response.topics.first()?.partitions.first()?;
+    if p.error_code != 0 || p.leader_id.0 < 0 {
+        return None;
+    }
+    let keys = |replicas: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
+        replicas
+            .iter()
+            .map(|r| (r.replica_id.0, r.replica_directory_id))
+            .collect()
+    };
+    Some(QuorumView {
+        leader: p.leader_id.0,
+        voters: keys(&p.current_voters),
+        observers: keys(&p.observers),
+    })
+}
+
+/// Kafka's replica key is node id + directory id: a voter killed (-9) and started again on
+/// an empty data dir (it formats itself, a new directory id) is another replica. It is an
+/// observer under its new directory id while the old voter stays a voter (never answering
+/// for it); RemoveRaftVoter of the old key and AddRaftVoter of the new one make it a voter.
+#[test]
+fn a_voter_whose_data_dir_was_wiped_is_an_observer_until_it_replaces_the_old_voter() {
+    let mut cluster = dynamic_cluster_spec().start();
+    await_quorum(&cluster, 1, &[1], &[2, 3]);
+    let leader = cluster.controller_address(1);
+    for id in [2, 3] {
+        assert_eq!(
+            add_voter(&cluster, &leader, id, directory_id(&cluster, id)),
+            0,
+            "adding node {id}"
+        );
+    }
+    await_quorum(&cluster, 1, &[1, 2, 3], &[]);
+    let old = directory_id(&cluster, 3);
+    let topic = topic_name("wiped");
+    cluster.create_replicated_topic(&topic, 1, 2, WAIT);
+
+    cluster.kill9_node(3);
+    let data = cluster.node(3).data_dir();
+    std::fs::remove_dir_all(&data).expect("wipe node 3's data dir");
+    std::fs::create_dir_all(&data).expect("an empty data dir");
+    let via = cluster.node(1).bootstrap().to_string();
+    std::thread::scope(|scope| {
+        // the node starts once it is a learner of the quorum, i.e. after the removal below
+        let restarted = scope.spawn(|| cluster.restart_node(3));
+        let mut seen = None;
+        wait_until(
+            WAIT,
+            "node 3's new replica as an observer beside voter 3",
+            || {
+                seen = describe_quorum_at(&via);
+                seen.as_ref().is_some_and(|q| {
+                    q.voters.contains(&(3, old))
+                        && q.observers.iter().any(|(id, dir)| *id == 3 && *dir != old)
+                })
+            },
+        );
+        let view = seen.expect("a quorum view");
+        assert_eq!(
+            view.voters.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![1, 2, 3],
+            "the old voter stays until it is removed: {view:?}"
+        );
+        let topic_more = topic_name("wiped-more");
+        let mut admin_ok = false;
+        // commits go on with voters 1 and 2; the new replica answers nothing for voter 3
+        wait_until(WAIT, "a topic created while voter 3 is gone", || {
+            let mut raw = RawClient::connect(&via);
+            admin_ok = raw
+                .call(
+                    7,
+                    &kafka_protocol::messages::CreateTopicsRequest::default()
+                        .with_topics(vec![kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(topic_more.clone())))
+                            .with_num_partitions(1)
+                            .with_replication_factor(1)])
+                        .with_timeout_ms(10_000),
+                )
+                .is_ok_and(|r| r.topics.iter().all(|t| t.error_code == 0 || t.error_code == 36));
+            admin_ok
+        });
+        assert_eq!(
+            remove_voter(&via, 3, old),
+            0,
+            "removing the old replica key of voter 3"
+        );
+        restarted.join().expect("the restart of node 3");
+    });
+    cluster.wait_ready(WAIT);
+    let new = directory_id(&cluster, 3);
+    assert_ne!(new, old, "the wiped node has a new directory id");
+    await_quorum(&cluster, 1, &[1, 2], &[3]);
+    assert_eq!(
+        add_voter(&cluster, &leader, 3, new),
+        0,
+        "adding node 3's new replica"
+    );
+    let view = await_quorum(&cluster, 1, &[1, 2, 3], &[]);
+    assert!(
+        view.voters.contains(&(3, new)),
+        "voter 3 under its new directory id: {view:?}"
     );
 }

@@ -374,16 +374,19 @@ impl MetadataQuorum {
         let (dir, log_store) = opened?;
         let (publisher, images) = watch::channel(Arc::new(MetadataImage::empty()));
         let (fatal_signal, fatal) = watch::channel(None);
-        let identity = Arc::new(QuorumIdentity::new(
-            cfg.node_id,
-            cfg.cluster_id.clone(),
-            images.clone(),
-            voters
-                .keys()
-                .filter_map(|id| i32::try_from(*id).ok())
-                .collect(),
-            fatal_signal,
-        ));
+        let identity = Arc::new(
+            QuorumIdentity::new(
+                cfg.node_id,
+                cfg.cluster_id.clone(),
+                images.clone(),
+                voters
+                    .keys()
+                    .filter_map(|id| i32::try_from(*id).ok())
+                    .collect(),
+                fatal_signal,
+            )
+            .with_directory_id(cfg.controller.as_ref().map(|c| c.directory_id)),
+        );
         let state_machine = {
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || StateMachineStore::open(&dir, publisher))
@@ -804,6 +807,12 @@ impl MetadataQuorum {
     /// out to belong to another cluster: this node must stop.
     pub(crate) fn fatal_signal(&self) -> watch::Receiver<Option<String>> {
         self.fatal.clone()
+    }
+
+    /// Controllers that asked to join under a voter's node id with another directory id
+    /// (a voter whose data dir was replaced): Kafka's leader lists them as observers.
+    pub(crate) fn replacing_observers(&self) -> Vec<(i32, Uuid, i64)> {
+        self.identity.replacing_observers()
     }
 
     /// When a raft exchange with `peer` last went through (ms since the epoch).
