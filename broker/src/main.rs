@@ -1,5 +1,5 @@
 //! `ironlog`: the broker binary. `ironlog broker [--config FILE] [--override key=value]...`,
-//! `ironlog format --cluster-id ID [--release-version X] [--feature NAME=LEVEL]... [--add-scram CREDENTIAL]... [--standalone | --no-initial-controllers]`
+//! `ironlog format --cluster-id ID [--release-version X] [--feature NAME=LEVEL]... [--add-scram CREDENTIAL]... [--standalone | --initial-controllers VOTERS | --no-initial-controllers]`
 //! (Kafka's storage format),
 //! `ironlog random-uuid`, and the end-to-end canary, `ironlog canary --bootstrap-server HOST:PORT [--config FILE]
 //! [--override key=value]...`.
@@ -79,6 +79,11 @@ enum Command {
         /// observer, to be added as a voter with `kafka-metadata-quorum add-controller`.
         #[arg(long, short = 'N')]
         no_initial_controllers: bool,
+        /// A controller with controller.quorum.bootstrap.servers: one of the dynamic
+        /// quorum's first voters, all listed as id@host:port:DIRECTORY_ID,... (the same list
+        /// on each; this node's entry gives its metadata log dir's directory id).
+        #[arg(long, short = 'I', value_name = "VOTERS")]
+        initial_controllers: Option<String>,
     },
     /// Prints a new random cluster id (for `format --cluster-id`).
     RandomUuid,
@@ -161,6 +166,7 @@ fn main() -> anyhow::Result<()> {
             features,
             standalone,
             no_initial_controllers,
+            initial_controllers,
         } => {
             if let Some(id) = cluster_id {
                 overrides.push(format!("cluster.id={id}"));
@@ -175,6 +181,7 @@ fn main() -> anyhow::Result<()> {
                     features,
                     standalone,
                     no_initial_controllers,
+                    initial_controllers,
                 },
             )?;
             for dir in &outcome.skipped {

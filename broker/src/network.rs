@@ -847,7 +847,12 @@ async fn handle_learner_frame(
             "a Kafka request before this broker finished starting".to_string(),
         ));
     };
-    let response = handlers::api_versions::handle(&decoded.ctx, request, &endpoint.quorum.image());
+    let response = handlers::api_versions::handle(
+        &decoded.ctx,
+        request,
+        &endpoint.quorum.image(),
+        endpoint.quorum.kraft_version(),
+    );
     respond(
         decoded.api,
         &decoded.ctx,

@@ -41,11 +41,11 @@ use crate::log::{
     LogError, LogManager,
 };
 use crate::metadata::quorum::{QuorumError, QuorumOptions};
-use crate::metadata::ControllerNode;
 use crate::metadata::{
     BrokerEndpoint, BrokerRegistrationRequest, ConfigResource, Controller, ControllerClient,
     ControllerDefaults, MetadataQuorum, QuorumConfig,
 };
+use crate::metadata::{ControllerNode, MetadataNode};
 use crate::metrics::Metrics;
 use crate::network::{ControllerEndpoint, Endpoint, LearnerEndpoint};
 use crate::replica::ReplicaManager;
@@ -468,8 +468,29 @@ async fn open_quorum(
     // server.properties is such a node).
     let standalone = dynamic_controller
         && (bootstrap.standalone
-            || (bootstrap_servers.len() == 1
+            || (bootstrap.initial_controllers.is_empty()
+                && bootstrap_servers.len() == 1
                 && learner_address.as_deref() == bootstrap_servers.first().map(String::as_str)));
+    // `format --initial-controllers`: a fresh log starts with those voters
+    let initial_voters: BTreeMap<i32, MetadataNode> = if dynamic_controller {
+        let listener = config.controller_listener_name();
+        bootstrap
+            .initial_controllers
+            .iter()
+            .map(|c| {
+                let node = MetadataNode {
+                    addr: c.addr.clone(),
+                    controller: Some(ControllerNode {
+                        listener: listener.clone(),
+                        directory_id: c.directory_id,
+                    }),
+                };
+                (c.node_id, node)
+            })
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
     let mut options = QuorumOptions::default();
     if voters.len() > 1 || !bootstrap_servers.is_empty() {
         // Over the network, Kafka's quorum timeouts rather than a lone voter's: a follower
@@ -496,6 +517,7 @@ async fn open_quorum(
             bootstrap_servers,
             controller,
             standalone,
+            initial_voters,
             connectors: NodeConnectors::from_config(config)
                 .map_err(|e| ServerError::Security(e.to_string()))?,
             bootstrap_records,
@@ -1264,7 +1286,11 @@ fn metadata_directory_id(config: &BrokerConfig) -> uuid::Uuid {
     stored.unwrap_or_else(uuid::Uuid::new_v4)
 }
 
-fn meta_properties_text_with(cluster_id: &str, node_id: i32, directory_id: uuid::Uuid) -> String {
+pub(crate) fn meta_properties_text_with(
+    cluster_id: &str,
+    node_id: i32,
+    directory_id: uuid::Uuid,
+) -> String {
     let directory_id = kafka_uuid_string(directory_id);
     format!(
         "#\n#Written by ironlog\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={node_id}\nversion=1\n"

@@ -16,9 +16,15 @@
 //!
 //! A controller of a dynamic quorum (`controller.quorum.bootstrap.servers`, KIP-853) is
 //! formatted as Kafka's is: `--standalone` makes it the quorum's first and only voter,
-//! `--no-initial-controllers` an observer that joins the quorum and waits to be added as a
-//! voter (AddRaftVoter); one of the two is required for such a controller, neither is
-//! allowed for any other node. (Kafka's `--initial-controllers` is not implemented.)
+//! `--initial-controllers 1@host:port:DIRID,2@...` one of the quorum's first voters (each
+//! with its controller endpoint and directory id, parsed as Kafka's `DynamicVoter`; the
+//! entry of this node gives the directory id its metadata log dir's `meta.properties` gets,
+//! and every voter is formatted with the same list), `--no-initial-controllers` an observer
+//! that joins the quorum and waits to be added as a voter (AddRaftVoter); exactly one of the
+//! three is required for such a controller, none is allowed for any other node.
+//! `--feature kraft.version=L` must agree: 1 with controller.quorum.bootstrap.servers, 0
+//! without (the level is the quorum's, never a record; see
+//! [`crate::metadata::features`]).
 //!
 //! Everything is checked before anything is written: a bad `--add-scram` or a formatted
 //! directory (without `--ignore-formatted`) writes nothing. A broker also formats itself on
@@ -32,10 +38,14 @@ use base64::Engine;
 use ironlog_config::BrokerConfig;
 use rand::RngCore;
 
+use crate::metadata::bootstrap::InitialController;
 use crate::metadata::records::MetadataRecord;
 use crate::metadata::{bootstrap, features};
 use crate::security::sasl::scram::ScramMechanism;
-use crate::server::{meta_properties_text, metadata_log_dir, write_atomically, META_PROPERTIES};
+use crate::server::{
+    meta_properties_text, meta_properties_text_with, metadata_log_dir, write_atomically,
+    META_PROPERTIES,
+};
 
 /// Bytes of a salt the command makes up when `--add-scram` gives none.
 const GENERATED_SALT_BYTES: usize = 32;
@@ -56,6 +66,8 @@ pub struct FormatRequest {
     pub standalone: bool,
     /// `--no-initial-controllers`: this controller joins a dynamic quorum as an observer.
     pub no_initial_controllers: bool,
+    /// `--initial-controllers`: a dynamic quorum's first voters, as given.
+    pub initial_controllers: Option<String>,
 }
 
 /// What `format` did, for the command to print.
@@ -83,6 +95,8 @@ pub enum FormatError {
     Feature(String),
     #[error("{0}")]
     QuorumTopology(String),
+    #[error("Invalid --initial-controllers: {0}")]
+    InitialControllers(String),
     #[error(
         "Log directory {0} is already formatted. Use --ignore-formatted to ignore this directory and format the others."
     )]
@@ -106,6 +120,26 @@ pub fn format_storage(
 ) -> Result<FormatOutcome, FormatError> {
     let cluster_id = config.cluster_id.clone().ok_or(FormatError::NoClusterId)?;
     check_quorum_topology(config, request)?;
+    let initial_controllers = match &request.initial_controllers {
+        Some(text) => parse_initial_controllers(text).map_err(FormatError::InitialControllers)?,
+        None => Vec::new(),
+    };
+    let own_directory_id = match &request.initial_controllers {
+        Some(_) => Some(
+            initial_controllers
+                .iter()
+                .find(|c| c.node_id == config.node_id)
+                .map(|c| c.directory_id)
+                .ok_or_else(|| {
+                    FormatError::InitialControllers(format!(
+                        "this node (node.id {}) is not one of the initial controllers; format \
+                         it with --no-initial-controllers to join as an observer",
+                        config.node_id
+                    ))
+                })?,
+        ),
+        None => None,
+    };
     let metadata_version = match &request.release_version {
         Some(release) => features::metadata_version_from_release(release)
             .ok_or_else(|| FormatError::ReleaseVersion(release.clone()))?,
@@ -115,6 +149,10 @@ pub fn format_storage(
     for argument in &request.features {
         let (name, level) =
             features::parse_feature_argument(argument).map_err(FormatError::Feature)?;
+        if name == features::KRAFT_VERSION {
+            check_kraft_version(config, level)?;
+            continue;
+        }
         if level == 0 {
             levels.remove(&name);
         } else {
@@ -129,13 +167,13 @@ pub fn format_storage(
     let credential_count = credentials.len();
     let mut records = features::level_records(&levels);
     records.extend(credentials);
-    let bootstrap_bytes = bootstrap::encode(&records, request.standalone)
+    let bootstrap_bytes = bootstrap::encode(&records, request.standalone, &initial_controllers)
         .map_err(|e| FormatError::Scram(format!("cannot encode the credentials: {e}")))?;
 
     let mut dirs: Vec<PathBuf> = config.log_dirs.clone();
     let metadata_dir = metadata_log_dir(config);
     if !dirs.contains(&metadata_dir) {
-        dirs.push(metadata_dir);
+        dirs.push(metadata_dir.clone());
     }
     let mut outcome = FormatOutcome {
         bootstrap_records: credential_count,
@@ -160,7 +198,13 @@ pub fn format_storage(
         write_atomically(&dir, &path, &bootstrap_bytes)
             .map_err(|source| FormatError::Write { path, source })?;
         let path = dir.join(META_PROPERTIES);
-        let text = meta_properties_text(&cluster_id, config.node_id);
+        // an initial controller's metadata log dir has the directory id its entry names
+        let text = match own_directory_id {
+            Some(directory_id) if dir == metadata_dir => {
+                meta_properties_text_with(&cluster_id, config.node_id, directory_id)
+            }
+            _ => meta_properties_text(&cluster_id, config.node_id),
+        };
         write_atomically(&dir, &path, text.as_bytes())
             .map_err(|source| FormatError::Write { path, source })?;
         outcome.formatted.push(dir);
@@ -168,8 +212,8 @@ pub fn format_storage(
     Ok(outcome)
 }
 
-/// `--standalone` / `--no-initial-controllers`: exactly one for a controller of a dynamic
-/// quorum, neither for any other node.
+/// `--standalone` / `--initial-controllers` / `--no-initial-controllers`: exactly one for a
+/// controller of a dynamic quorum, none for any other node.
 fn check_quorum_topology(
     config: &BrokerConfig,
     request: &FormatRequest,
@@ -178,19 +222,137 @@ fn check_quorum_topology(
         && config.controller_quorum_voters.is_empty()
         && !config.controller_quorum_bootstrap_servers.is_empty();
     let refuse = |message: &str| Err(FormatError::QuorumTopology(message.to_string()));
-    match (request.standalone, request.no_initial_controllers) {
-        (true, true) => refuse("--standalone and --no-initial-controllers are mutually exclusive."),
-        (false, false) if dynamic_controller => refuse(
+    let given = [
+        request.standalone,
+        request.initial_controllers.is_some(),
+        request.no_initial_controllers,
+    ]
+    .into_iter()
+    .filter(|flag| *flag)
+    .count();
+    match given {
+        0 if dynamic_controller => refuse(
             "Because controller.quorum.voters is not set on this controller, you must specify \
-             --standalone (the quorum's first voter) or --no-initial-controllers (an observer \
-             to be added with kafka-metadata-quorum add-controller).",
+             --standalone (the quorum's first voter), --initial-controllers (its first voters) \
+             or --no-initial-controllers (an observer to be added with kafka-metadata-quorum \
+             add-controller).",
         ),
-        (true, false) | (false, true) if !dynamic_controller => refuse(
-            "--standalone and --no-initial-controllers are for a controller with \
-             controller.quorum.bootstrap.servers (and no controller.quorum.voters).",
+        0 => Ok(()),
+        1 if dynamic_controller => Ok(()),
+        1 => refuse(
+            "--standalone, --initial-controllers and --no-initial-controllers are for a \
+             controller with controller.quorum.bootstrap.servers (and no \
+             controller.quorum.voters).",
         ),
+        _ => refuse(
+            "--standalone, --initial-controllers and --no-initial-controllers are mutually \
+             exclusive.",
+        ),
+    }
+}
+
+/// `--feature kraft.version=LEVEL`: the level the quorum has anyway (Kafka's checks).
+fn check_kraft_version(config: &BrokerConfig, level: i16) -> Result<(), FormatError> {
+    let dynamic = config.controller_quorum_voters.is_empty()
+        && !config.controller_quorum_bootstrap_servers.is_empty();
+    match (level, dynamic) {
+        (0, true) => Err(FormatError::Feature(
+            "Cannot set kraft.version to 0 if KIP-853 configuration is present. Try removing \
+             the --feature flag for kraft.version."
+                .into(),
+        )),
+        (1, false) => Err(FormatError::Feature(
+            "Cannot set kraft.version to 1 unless KIP-853 configuration is present. Try \
+             removing the --feature flag for kraft.version."
+                .into(),
+        )),
         _ => Ok(()),
     }
+}
+
+/// `--initial-controllers`: comma-separated `id@host:port:directoryId` entries (a host in
+/// brackets for IPv6), as Kafka's `DynamicVoters.parse`, with its messages; node ids
+/// unique.
+fn parse_initial_controllers(text: &str) -> Result<Vec<InitialController>, String> {
+    let mut voters: Vec<InitialController> = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let voter = parse_initial_controller(entry).map_err(|e| format!("{e} ({entry})"))?;
+        if voters.iter().any(|v| v.node_id == voter.node_id) {
+            return Err(format!(
+                "Node id {} was specified more than once.",
+                voter.node_id
+            ));
+        }
+        if let Some(other) = voters.iter().find(|v| v.directory_id == voter.directory_id) {
+            return Err(format!(
+                "Nodes {} and {} have the same directory id {}.",
+                other.node_id,
+                voter.node_id,
+                crate::types::kafka_uuid_string(voter.directory_id)
+            ));
+        }
+        voters.push(voter);
+    }
+    if voters.is_empty() {
+        return Err("No voters given.".into());
+    }
+    Ok(voters)
+}
+
+/// One `id@host:port:directoryId` (Kafka's `DynamicVoter.parse`).
+fn parse_initial_controller(entry: &str) -> Result<InitialController, String> {
+    let (id, rest) = entry
+        .split_once('@')
+        .ok_or("No @ found in dynamic voter string.")?;
+    if id.is_empty() {
+        return Err("Invalid @ at beginning of dynamic voter string.".into());
+    }
+    let node_id: i32 = id
+        .parse()
+        .map_err(|_| "Failed to parse node id in dynamic voter string.")?;
+    if node_id < 0 {
+        return Err(format!(
+            "Invalid negative node id {node_id} in dynamic voter string."
+        ));
+    }
+    if rest.is_empty() {
+        return Err("No hostname found after node id.".into());
+    }
+    let (host, rest) = match rest.strip_prefix('[') {
+        Some(bracketed) => bracketed
+            .split_once(']')
+            .ok_or("Hostname began with left bracket, but no right bracket was found.")?,
+        None => {
+            let colon = rest
+                .find(':')
+                .ok_or("No colon following hostname could be found.")?;
+            rest.split_at(colon)
+        }
+    };
+    let rest = rest
+        .strip_prefix(':')
+        .ok_or("Port section must start with a colon.")?;
+    let (port, directory_id) = rest
+        .split_once(':')
+        .ok_or("No colon following port could be found.")?;
+    let port: i64 = port
+        .parse()
+        .map_err(|_| "Failed to parse port in dynamic voter string.")?;
+    let port =
+        u16::try_from(port).map_err(|_| format!("Invalid port {port} in dynamic voter string."))?;
+    let directory_id = crate::types::parse_kafka_uuid(directory_id)
+        .filter(|id| !id.is_nil())
+        .ok_or("Failed to parse directory ID in dynamic voter string.")?;
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Ok(InitialController {
+        node_id,
+        addr,
+        directory_id,
+    })
 }
 
 /// A new cluster id in Kafka's form (`kafka-storage.sh random-uuid`).
@@ -330,6 +492,73 @@ mod tests {
 
     fn error(argument: &str) -> String {
         parse_add_scram(argument).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn initial_controllers_parse_as_kafkas_dynamic_voters() {
+        let voters = parse_initial_controllers(
+            "1@localhost:9093:AAAAAAAAAAAAAAAAAAAAAQ,2@[::1]:9094:AAAAAAAAAAAAAAAAAAAAAg",
+        )
+        .unwrap();
+        assert_eq!(
+            voters,
+            vec![
+                InitialController {
+                    node_id: 1,
+                    addr: "localhost:9093".into(),
+                    directory_id: uuid::Uuid::from_u128(1),
+                },
+                InitialController {
+                    node_id: 2,
+                    addr: "[::1]:9094".into(),
+                    directory_id: uuid::Uuid::from_u128(2),
+                },
+            ]
+        );
+        for (text, expected) in [
+            ("", "No voters given."),
+            ("localhost:9093:AAAAAAAAAAAAAAAAAAAAAQ", "No @ found"),
+            (
+                "@localhost:9093:AAAAAAAAAAAAAAAAAAAAAQ",
+                "Invalid @ at beginning",
+            ),
+            (
+                "x@localhost:9093:AAAAAAAAAAAAAAAAAAAAAQ",
+                "Failed to parse node id",
+            ),
+            (
+                "-1@localhost:9093:AAAAAAAAAAAAAAAAAAAAAQ",
+                "Invalid negative node id -1",
+            ),
+            ("1@", "No hostname found"),
+            ("1@[::1:9093:AAAAAAAAAAAAAAAAAAAAAQ", "no right bracket"),
+            ("1@localhost", "No colon following hostname"),
+            ("1@localhost:9093", "No colon following port"),
+            (
+                "1@localhost:x:AAAAAAAAAAAAAAAAAAAAAQ",
+                "Failed to parse port",
+            ),
+            (
+                "1@localhost:70000:AAAAAAAAAAAAAAAAAAAAAQ",
+                "Invalid port 70000",
+            ),
+            ("1@localhost:9093:nope", "Failed to parse directory ID"),
+            (
+                "1@localhost:9093:AAAAAAAAAAAAAAAAAAAAAA",
+                "Failed to parse directory ID",
+            ),
+            (
+                "1@a:1:AAAAAAAAAAAAAAAAAAAAAQ,1@b:2:AAAAAAAAAAAAAAAAAAAAAg",
+                "Node id 1 was specified more than once.",
+            ),
+            (
+                "1@a:1:AAAAAAAAAAAAAAAAAAAAAQ,2@b:2:AAAAAAAAAAAAAAAAAAAAAQ",
+                "the same directory id",
+            ),
+        ] {
+            let error = parse_initial_controllers(text).unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
     }
 
     #[test]

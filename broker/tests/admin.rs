@@ -1094,7 +1094,7 @@ fn api_versions_lists_the_feature_levels_implemented() {
         owned(&[
             ("eligible.leader.replicas.version", 0, 0),
             ("group.version", 0, 1),
-            ("kraft.version", 0, 0),
+            ("kraft.version", 0, 1),
             ("metadata.version", 7, 27),
             ("share.version", 0, 0),
             ("transaction.version", 0, 0),

@@ -16,8 +16,21 @@
 //! - a static quorum (`controller.quorum.voters`) refuses voter changes with
 //!   UNSUPPORTED_VERSION (Kafka's kraft.version 0);
 //! - the controller listener answers DescribeCluster for the controllers (KIP-919);
-//! - both settings at once, or `ironlog format` of a dynamic controller without
-//!   `--standalone` / `--no-initial-controllers`, are refused before anything starts.
+//! - a voter whose data dir was wiped (kill -9) comes back under a new directory id: an
+//!   observer of that replica key while the old voter stays (never that voter), and a voter
+//!   again once the old one is removed and the new one added;
+//! - UpdateRaftVoter (API 82) on the controller listener only: Kafka's error for a stale or
+//!   future epoch, a missing directory id, a kraft.version range without the quorum's, no
+//!   controller listener, an unknown voter or directory id, another cluster id; a voter's
+//!   new endpoint taken into the membership (DescribeQuorum shows it); a static quorum's
+//!   voter answered NONE;
+//! - three combined nodes formatted `--initial-controllers` (each entry with its controller
+//!   endpoint and directory id) form a quorum of those three voters, under those directory
+//!   ids, at kraft.version 1;
+//! - both settings at once, `ironlog format` of a dynamic controller without
+//!   `--standalone` / `--initial-controllers` / `--no-initial-controllers`, two of them, or a
+//!   bad `--initial-controllers` (malformed, this node missing, an id twice) are refused
+//!   before anything is written.
 mod common;
 
 use std::collections::BTreeSet;
@@ -531,5 +544,471 @@ fn voters_and_bootstrap_servers_together_or_an_unflagged_format_are_refused() {
     assert!(
         !dir.path().join("meta.properties").exists(),
         "a refused format writes nothing"
+    );
+}
+
+/// Kafka's way to start a quorum of three: each controller formatted with the same
+/// `--initial-controllers` list; the voters are those three from the first entry on, with
+/// the directory ids the list gave (which their meta.properties hold).
+#[test]
+fn controllers_formatted_with_initial_controllers_are_its_voters_from_the_start() {
+    let mut cluster = replicated(ClusterSpec::dynamic_initial_controllers(
+        IRONLOG_BINARY,
+        3,
+        CLUSTER_ID,
+    ))
+    .start();
+    let quorum = await_quorum(&cluster, 2, &[1, 2, 3], &[]);
+    let expected: BTreeSet<(i32, uuid::Uuid)> = (1..=3)
+        .map(|id| (id, kafka_uuid(&initial_directory_id(id))))
+        .collect();
+    assert_eq!(
+        quorum.voters, expected,
+        "the voters under the directory ids --initial-controllers named"
+    );
+    for id in 1..=3 {
+        assert_eq!(
+            directory_id(&cluster, id),
+            kafka_uuid(&initial_directory_id(id)),
+            "node {id}'s meta.properties has its entry's directory id"
+        );
+    }
+    let finalized = RawClient::connect(cluster.node(1).bootstrap()).expect_call(
+        3,
+        &kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("ironlog-test"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+        "ApiVersions",
+    );
+    assert!(
+        finalized
+            .finalized_features
+            .iter()
+            .any(|f| f.name.as_str() == "kraft.version" && f.max_version_level == 1),
+        "a dynamic quorum runs at kraft.version 1: {:?}",
+        finalized.finalized_features
+    );
+    let topic = topic_name("initial");
+    cluster.create_replicated_topic(&topic, 1, 3, WAIT);
+    // any two voters commit: the leader killed, the other two go on
+    let leader = quorum.leader;
+    cluster.kill9_node(leader);
+    let via = (1..=3).find(|id| *id != leader).expect("a node left");
+    wait_until(WAIT, "a new leader among the two voters left", || {
+        describe_quorum(&cluster, via).is_some_and(|q| q.leader != leader && q.leader > 0)
+    });
+    cluster.restart_node(leader);
+    cluster.wait_ready(WAIT);
+    let again = await_quorum(&cluster, leader, &[1, 2, 3], &[]);
+    assert_eq!(again.voters, expected, "the same voters after a restart");
+}
+
+#[test]
+fn bad_initial_controllers_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = [
+        "node.id=2".to_string(),
+        "process.roles=controller".to_string(),
+        "controller.listener.names=CONTROLLER".to_string(),
+        "listeners=CONTROLLER://127.0.0.1:0".to_string(),
+        "controller.quorum.bootstrap.servers=127.0.0.1:9093".to_string(),
+        format!("log.dirs={}", dir.path().display()),
+    ];
+    let format = |extra: &[&str]| {
+        let mut command = Command::new(IRONLOG_BINARY);
+        command.arg("format");
+        for o in &settings {
+            command.arg("--override").arg(o);
+        }
+        command.args(["--cluster-id", CLUSTER_ID]).args(extra);
+        let output = command.output().expect("run ironlog");
+        let text = String::from_utf8_lossy(&output.stderr).to_string()
+            + &String::from_utf8_lossy(&output.stdout);
+        (output.status.success(), text)
+    };
+    let (one, two, three) = (
+        "1@127.0.0.1:9093:AAAAAAAAAAAAAAAAAAAAAQ",
+        "2@127.0.0.1:9094:AAAAAAAAAAAAAAAAAAAAAg",
+        "3@127.0.0.1:9095:AAAAAAAAAAAAAAAAAAAAAw",
+    );
+    for (args, expected) in [
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},2@127.0.0.1:9094"),
+            ],
+            "No colon following port could be found.",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},x@h:1:AAAAAAAAAAAAAAAAAAAAAg"),
+            ],
+            "Failed to parse node id in dynamic voter string.",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},{three}"),
+            ],
+            "this node (node.id 2) is not one of the initial controllers",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},{two},{}", two.replace("9094", "9096")),
+            ],
+            "Node id 2 was specified more than once.",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},{two}"),
+                "--standalone".to_string(),
+            ],
+            "mutually exclusive",
+        ),
+        (
+            vec![
+                "--initial-controllers".to_string(),
+                format!("{one},{two}"),
+                "--feature".to_string(),
+                "kraft.version=0".to_string(),
+            ],
+            "Cannot set kraft.version to 0 if KIP-853 configuration is present.",
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, text) = format(&args);
+        assert!(!ok, "{args:?} accepted: {text}");
+        assert!(
+            text.contains(expected),
+            "{args:?}: expected {expected:?} in {text}"
+        );
+        let written: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("the log dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(written.is_empty(), "{args:?} wrote {written:?}");
+    }
+    // the good list formats, node 2's metadata log dir under its entry's directory id
+    let (ok, text) = format(&["--initial-controllers", &format!("{one},{two},{three}")]);
+    assert!(ok, "{text}");
+    let meta =
+        std::fs::read_to_string(dir.path().join("meta.properties")).expect("meta.properties");
+    assert!(
+        meta.contains("directory.id=AAAAAAAAAAAAAAAAAAAAAg"),
+        "node 2's directory id from its entry: {meta}"
+    );
+}
+
+const FENCED_LEADER_EPOCH: i16 = 74;
+const UNKNOWN_LEADER_EPOCH: i16 = 75;
+const INVALID_REQUEST: i16 = 42;
+const INCONSISTENT_CLUSTER_ID: i16 = 104;
+
+/// The current leader epoch, as DescribeQuorum through `via` gives it.
+fn leader_epoch(cluster: &TestCluster, via: i32) -> i32 {
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = cluster
+        .node(via)
+        .raw()
+        .expect_call(2, &request, "DescribeQuorum");
+    response.topics[0].partitions[0].leader_epoch
+}
+
+/// One UpdateRaftVoter to `addr`.
+fn update_voter(
+    addr: &str,
+    cluster_id: Option<&str>,
+    epoch: i32,
+    id: i32,
+    directory: uuid::Uuid,
+    listener: (&str, &str, u16),
+    kraft_versions: (i16, i16),
+) -> kafka_protocol::messages::UpdateRaftVoterResponse {
+    use kafka_protocol::messages::update_raft_voter_request::{KRaftVersionFeature, Listener};
+    let request = kafka_protocol::messages::UpdateRaftVoterRequest::default()
+        .with_cluster_id(cluster_id.map(|c| StrBytes::from_string(c.to_string())))
+        .with_current_leader_epoch(epoch)
+        .with_voter_id(id)
+        .with_voter_directory_id(directory)
+        .with_listeners(vec![Listener::default()
+            .with_name(StrBytes::from_string(listener.0.to_string()))
+            .with_host(StrBytes::from_string(listener.1.to_string()))
+            .with_port(listener.2)])
+        .with_k_raft_version_feature(
+            KRaftVersionFeature::default()
+                .with_min_supported_version(kraft_versions.0)
+                .with_max_supported_version(kraft_versions.1),
+        );
+    RawClient::connect(addr).expect_call(0, &request, "UpdateRaftVoter")
+}
+
+/// Whether ApiVersions on `addr` advertises UpdateRaftVoter.
+fn advertises_update_raft_voter(addr: &str) -> bool {
+    let response = RawClient::connect(addr).expect_call(
+        3,
+        &kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("ironlog-test"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+        "ApiVersions",
+    );
+    response.api_keys.iter().any(|k| k.api_key == 82)
+}
+
+#[test]
+fn update_raft_voter_is_answered_with_kafkas_errors_on_the_controller_listener() {
+    let cluster = ClusterSpec::new(IRONLOG_BINARY, 1)
+        .dynamic_quorum()
+        .set("cluster.id", CLUSTER_ID)
+        .start();
+    let addr = cluster.controller_address(1);
+    assert!(
+        advertises_update_raft_voter(&addr),
+        "the controller listener has API 82"
+    );
+    assert!(
+        !advertises_update_raft_voter(cluster.node(1).bootstrap()),
+        "a client listener has no API 82 (as Kafka's brokers)"
+    );
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let port: u16 = port.parse().expect("a port");
+    let epoch = leader_epoch(&cluster, 1);
+    let dir = directory_id(&cluster, 1);
+    let cid = Some(CLUSTER_ID);
+    let ours = ("CONTROLLER", host, port);
+    let check =
+        |response: kafka_protocol::messages::UpdateRaftVoterResponse, code: i16, what: &str| {
+            assert_eq!(response.error_code, code, "{what}: {response:?}");
+            assert_eq!(
+                response.current_leader.leader_id.0, 1,
+                "{what}: the leader is named"
+            );
+            assert_eq!(response.current_leader.leader_epoch, epoch, "{what}");
+            assert_eq!(
+                (
+                    response.current_leader.host.to_string(),
+                    response.current_leader.port
+                ),
+                (host.to_string(), i32::from(port)),
+                "{what}: the leader's controller endpoint"
+            );
+        };
+    check(
+        update_voter(&addr, None, epoch - 1, 1, dir, ours, (0, 1)),
+        FENCED_LEADER_EPOCH,
+        "an old epoch",
+    );
+    check(
+        update_voter(&addr, None, epoch + 1, 1, dir, ours, (0, 1)),
+        UNKNOWN_LEADER_EPOCH,
+        "a future epoch",
+    );
+    check(
+        update_voter(&addr, None, epoch, 1, uuid::Uuid::nil(), ours, (0, 1)),
+        INVALID_REQUEST,
+        "no directory id",
+    );
+    check(
+        update_voter(&addr, None, epoch, 1, dir, ours, (0, 0)),
+        INVALID_REQUEST,
+        "a range without kraft.version 1",
+    );
+    check(
+        update_voter(&addr, None, epoch, 1, dir, ("OTHER", host, port), (0, 1)),
+        INVALID_REQUEST,
+        "no controller listener",
+    );
+    check(
+        update_voter(&addr, None, epoch, 9, uuid::Uuid::new_v4(), ours, (0, 1)),
+        VOTER_NOT_FOUND,
+        "an unknown voter",
+    );
+    check(
+        update_voter(&addr, None, epoch, 1, uuid::Uuid::new_v4(), ours, (0, 1)),
+        VOTER_NOT_FOUND,
+        "another directory id",
+    );
+    check(
+        update_voter(
+            &addr,
+            Some("someOtherClusterIdAAAA"),
+            epoch,
+            1,
+            dir,
+            ours,
+            (0, 1),
+        ),
+        INCONSISTENT_CLUSTER_ID,
+        "another cluster",
+    );
+    assert_eq!(
+        described_endpoint(&cluster, 1, 1).as_deref(),
+        Some(addr.as_str()),
+        "the refusals changed nothing"
+    );
+    // the voter's endpoint as it says (a lone voter reaches nobody, so any port will do)
+    let moved = allocate_port("127.0.0.1".parse().expect("an address")).expect("a free port");
+    check(
+        update_voter(
+            &addr,
+            cid,
+            epoch,
+            1,
+            dir,
+            ("CONTROLLER", "127.0.0.1", moved),
+            (0, 1),
+        ),
+        0,
+        "the new endpoint",
+    );
+    assert_eq!(
+        described_endpoint(&cluster, 1, 1),
+        Some(format!("127.0.0.1:{moved}")),
+        "DescribeQuorum shows the updated endpoint"
+    );
+    check(
+        update_voter(&addr, cid, epoch, 1, dir, ours, (0, 1)),
+        0,
+        "back to the real one",
+    );
+    assert_eq!(
+        described_endpoint(&cluster, 1, 1).as_deref(),
+        Some(addr.as_str())
+    );
+
+    // static voters: known by id (Kafka keeps the range in memory); nothing else to do
+    let static_cluster = ClusterSpec::new(IRONLOG_BINARY, 1).start();
+    let addr = static_cluster.controller_address(1);
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let port: u16 = port.parse().expect("a port");
+    let epoch = leader_epoch(&static_cluster, 1);
+    let ours = ("CONTROLLER", host, port);
+    let response = update_voter(&addr, None, epoch, 1, uuid::Uuid::new_v4(), ours, (0, 1));
+    assert_eq!(
+        response.error_code, 0,
+        "a static voter's update: {response:?}"
+    );
+    let response = update_voter(&addr, None, epoch, 7, uuid::Uuid::new_v4(), ours, (0, 1));
+    assert_eq!(response.error_code, VOTER_NOT_FOUND, "{response:?}");
+    let response = update_voter(&addr, None, epoch, 1, uuid::Uuid::new_v4(), ours, (1, 1));
+    assert_eq!(
+        response.error_code, INVALID_REQUEST,
+        "kraft.version 0 outside the range: {response:?}"
+    );
+}
+
+/// DescribeQuorum through the client listener at `addr` (forwarded to the leader).
+fn describe_quorum_at(addr: &str) -> Option<QuorumView> {
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = RawClient::connect(addr).call(2, &request).ok()?;
+    let p = response.topics.first()?.partitions.first()?;
+    if p.error_code != 0 || p.leader_id.0 < 0 {
+        return None;
+    }
+    let keys = |replicas: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
+        replicas
+            .iter()
+            .map(|r| (r.replica_id.0, r.replica_directory_id))
+            .collect()
+    };
+    Some(QuorumView {
+        leader: p.leader_id.0,
+        voters: keys(&p.current_voters),
+        observers: keys(&p.observers),
+    })
+}
+
+/// Kafka's replica key is node id + directory id: a voter killed (-9) and started again on
+/// an empty data dir (it formats itself, a new directory id) is another replica. It is an
+/// observer under its new directory id while the old voter stays a voter (never answering
+/// for it); RemoveRaftVoter of the old key and AddRaftVoter of the new one make it a voter.
+#[test]
+fn a_voter_whose_data_dir_was_wiped_is_an_observer_until_it_replaces_the_old_voter() {
+    let mut cluster = dynamic_cluster_spec().start();
+    await_quorum(&cluster, 1, &[1], &[2, 3]);
+    let leader = cluster.controller_address(1);
+    for id in [2, 3] {
+        assert_eq!(
+            add_voter(&cluster, &leader, id, directory_id(&cluster, id)),
+            0,
+            "adding node {id}"
+        );
+    }
+    await_quorum(&cluster, 1, &[1, 2, 3], &[]);
+    let old = directory_id(&cluster, 3);
+    let topic = topic_name("wiped");
+    cluster.create_replicated_topic(&topic, 1, 2, WAIT);
+
+    cluster.kill9_node(3);
+    let data = cluster.node(3).data_dir();
+    std::fs::remove_dir_all(&data).expect("wipe node 3's data dir");
+    std::fs::create_dir_all(&data).expect("an empty data dir");
+    let via = cluster.node(1).bootstrap().to_string();
+    std::thread::scope(|scope| {
+        // the node starts once it is a learner of the quorum, i.e. after the removal below
+        let restarted = scope.spawn(|| cluster.restart_node(3));
+        let mut seen = None;
+        wait_until(
+            WAIT,
+            "node 3's new replica as an observer beside voter 3",
+            || {
+                seen = describe_quorum_at(&via);
+                seen.as_ref().is_some_and(|q| {
+                    q.voters.contains(&(3, old))
+                        && q.observers.iter().any(|(id, dir)| *id == 3 && *dir != old)
+                })
+            },
+        );
+        let view = seen.expect("a quorum view");
+        assert_eq!(
+            view.voters.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![1, 2, 3],
+            "the old voter stays until it is removed: {view:?}"
+        );
+        let topic_more = topic_name("wiped-more");
+        let mut admin_ok = false;
+        // commits go on with voters 1 and 2; the new replica answers nothing for voter 3
+        wait_until(WAIT, "a topic created while voter 3 is gone", || {
+            let mut raw = RawClient::connect(&via);
+            admin_ok = raw
+                .call(
+                    7,
+                    &kafka_protocol::messages::CreateTopicsRequest::default()
+                        .with_topics(vec![kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(topic_more.clone())))
+                            .with_num_partitions(1)
+                            .with_replication_factor(1)])
+                        .with_timeout_ms(10_000),
+                )
+                .is_ok_and(|r| r.topics.iter().all(|t| t.error_code == 0 || t.error_code == 36));
+            admin_ok
+        });
+        assert_eq!(
+            remove_voter(&via, 3, old),
+            0,
+            "removing the old replica key of voter 3"
+        );
+        restarted.join().expect("the restart of node 3");
+    });
+    cluster.wait_ready(WAIT);
+    let new = directory_id(&cluster, 3);
+    assert_ne!(new, old, "the wiped node has a new directory id");
+    await_quorum(&cluster, 1, &[1, 2], &[3]);
+    assert_eq!(
+        add_voter(&cluster, &leader, 3, new),
+        0,
+        "adding node 3's new replica"
+    );
+    let view = await_quorum(&cluster, 1, &[1, 2, 3], &[]);
+    assert!(
+        view.voters.contains(&(3, new)),
+        "voter 3 under its new directory id: {view:?}"
     );
 }

@@ -8,6 +8,9 @@
 //! range). validate_only checks without writing. (Kafka's own kafka-features tool runs in
 //! tests/java_clients.rs.) A broker that formats itself starts at `bootstrap.release.version`.
 //! group.version 0 turns the consumer rebalance protocol off, as in Kafka 4.1.
+//! kraft.version is the quorum's (KIP-853): finalized 1 on a dynamic quorum, absent (0) on a
+//! static one, supported 0-1 on both; UpdateFeatures keeps it where it is (no downgrade, no
+//! upgrade of static voters — Kafka's refusals).
 mod common;
 
 use std::collections::BTreeMap;
@@ -451,4 +454,70 @@ fn group_version_0_refuses_the_consumer_protocol_and_1_allows_it() {
             "group.version 1: the consumer-protocol consumer read nothing within 60 s"
         );
     }
+}
+
+/// The supported range ApiVersions gives for `name`.
+fn supported(addr: &str, name: &str) -> Option<(i16, i16)> {
+    let response = RawClient::connect(addr).expect_call(
+        3,
+        &ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("ironlog-test"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+        "ApiVersions",
+    );
+    response
+        .supported_features
+        .iter()
+        .find(|f| f.name.as_str() == name)
+        .map(|f| (f.min_version, f.max_version))
+}
+
+#[test]
+fn kraft_version_is_1_on_a_dynamic_quorum_and_0_on_static_voters() {
+    let mut static_broker = broker_spec().start();
+    let addr = static_broker.bootstrap().to_string();
+    assert_eq!(supported(&addr, "kraft.version"), Some((0, 1)));
+    assert_eq!(
+        finalized(&addr).0.get("kraft.version"),
+        None,
+        "static voters run at kraft.version 0, which ApiVersions leaves out"
+    );
+    assert_refused(
+        &addr,
+        &[("kraft.version", 1, UPGRADE)],
+        "Invalid upgrade of kraft.version to 1 because not all of the voters support it",
+    );
+    let same = update(&addr, &[("kraft.version", 0, SAFE_DOWNGRADE)], false);
+    assert_eq!(same.error_code, 0, "the level it has: {same:?}");
+    static_broker.stop();
+
+    let dynamic = ClusterSpec::new(IRONLOG_BINARY, 1).dynamic_quorum().start();
+    let addr = dynamic.node(1).bootstrap().to_string();
+    let controller = dynamic.controller_address(1);
+    for at in [&addr, &controller] {
+        assert_eq!(supported(at, "kraft.version"), Some((0, 1)), "{at}");
+        assert_eq!(
+            finalized(at).0.get("kraft.version"),
+            Some(&1),
+            "a dynamic quorum is finalized at kraft.version 1 ({at})"
+        );
+    }
+    let (before, epoch) = finalized(&addr);
+    let same = update(&addr, &[("kraft.version", 1, UPGRADE)], false);
+    assert_eq!(same.error_code, 0, "the level it has: {same:?}");
+    assert_eq!(
+        finalized(&addr),
+        (before, epoch),
+        "kraft.version is no metadata record: nothing was written"
+    );
+    assert_refused(
+        &addr,
+        &[("kraft.version", 0, SAFE_DOWNGRADE)],
+        "Invalid update version 0 for feature kraft.version. Can't downgrade the version of this feature.",
+    );
+    assert_refused(
+        &addr,
+        &[("kraft.version", 2, UPGRADE)],
+        "Local controller 1 only supports versions 0-1",
+    );
 }

@@ -922,20 +922,31 @@ fn kafka_features_upgrades_a_three_node_cluster_formatted_at_3_9() {
 /// coreutils `timeout`; returns its stdout, failing the test with both outputs unless it
 /// exits 0.
 fn kafka_metadata_quorum(args: &[&str], context: &str) -> String {
+    kafka_tool(
+        "kafka-metadata-quorum",
+        "org.apache.kafka.tools.MetadataQuorumCommand",
+        args,
+        context,
+    )
+}
+
+/// One run of Kafka 4.1's tool `name` (its main class `main_class`) with `args`, as
+/// [`kafka_metadata_quorum`].
+fn kafka_tool(name: &str, main_class: &str, args: &[&str], context: &str) -> String {
     let output = Command::new("timeout")
         .arg(SESSION_TIMEOUT_SECS.to_string())
         .arg("java")
-        .arg("org.apache.kafka.tools.MetadataQuorumCommand")
+        .arg(main_class)
         .args(args)
         .env("CLASSPATH", &classpaths().current)
         .stdin(Stdio::null())
         .output()
         .expect("cannot run java");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    print!("kafka-metadata-quorum {}\n{stdout}", args.join(" "));
+    print!("{name} {}\n{stdout}", args.join(" "));
     assert!(
         output.status.success(),
-        "kafka-metadata-quorum {} failed ({}):\n{stdout}\n{}\n{context}",
+        "{name} {} failed ({}):\n{stdout}\n{}\n{context}",
         args.join(" "),
         output.status,
         String::from_utf8_lossy(&output.stderr)
@@ -960,7 +971,8 @@ fn meta_directory_id(cluster: &TestCluster, id: i32) -> String {
 /// controller.properties (`--bootstrap-controller`) makes it a voter, `describe --status`
 /// (through the controllers) shows the voters with their directory ids and endpoints,
 /// `remove-controller` (through a broker, which forwards it) makes one an observer again,
-/// which `describe --replication` shows.
+/// which `describe --replication` shows. `kafka-features describe` shows kraft.version
+/// finalized at 1.
 #[test]
 fn kafka_metadata_quorum_adds_and_removes_controllers_of_a_dynamic_quorum() {
     let cluster = ClusterSpec::dynamic_standalone(IRONLOG_BINARY, 3, "kafkaToolsDynamicQrm1A")
@@ -969,6 +981,18 @@ fn kafka_metadata_quorum_adds_and_removes_controllers_of_a_dynamic_quorum() {
     let bootstrap = cluster.bootstrap();
     let controllers = cluster.controller_address(1);
     let context = "a dynamic quorum of 3 nodes";
+    let features = kafka_tool(
+        "kafka-features",
+        "org.apache.kafka.tools.FeatureCommand",
+        &["--bootstrap-server", &bootstrap, "describe"],
+        context,
+    );
+    assert!(
+        features.contains(
+            "Feature: kraft.version\tSupportedMinVersion: 0\tSupportedMaxVersion: 1\tFinalizedVersionLevel: 1\t"
+        ),
+        "kraft.version 1 in kafka-features describe:\n{features}"
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     for id in [2, 3] {
         // what the tool reads of a controller's configuration, as Kafka's docs have it

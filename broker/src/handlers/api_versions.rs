@@ -118,6 +118,8 @@ const CONTROLLER_SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::AddRaftVoter, 0, 0),
     (ApiKey::RemoveRaftVoter, 0, 0),
+    // from voters, on this listener only (as Kafka's)
+    (ApiKey::UpdateRaftVoter, 0, 0),
 ];
 
 /// The client APIs a broker forwards to the active controller (in an Envelope) when it is
@@ -182,11 +184,13 @@ fn api_keys(controller_listener: bool) -> Vec<ApiVersion> {
 
 /// The features (KIP-584) come from [`crate::metadata::features`]: the levels this build
 /// supports, and the finalized levels of `image` with its offset as Kafka's finalized
-/// features epoch.
+/// features epoch, plus the quorum's `kraft_version` when above 0 (Kafka's
+/// `KRaftMetadataCache.features`).
 pub(crate) fn handle(
     ctx: &RequestContext,
     _request: ApiVersionsRequest,
     image: &MetadataImage,
+    kraft_version: i16,
 ) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default();
     response.api_keys = api_keys(ctx.controller_listener);
@@ -200,8 +204,11 @@ pub(crate) fn handle(
             k
         })
         .collect();
-    response.finalized_features = image
-        .finalized_features()
+    let mut finalized = image.finalized_features();
+    if kraft_version > 0 {
+        finalized.insert(features::KRAFT_VERSION.to_string(), kraft_version);
+    }
+    response.finalized_features = finalized
         .into_iter()
         .map(|(name, level)| {
             let mut k = FinalizedFeatureKey::default();

@@ -1,6 +1,6 @@
 //! The controller listener's own Kafka APIs (Kafka's `ControllerApis`): BrokerRegistration,
-//! BrokerHeartbeat, AllocateProducerIds and AlterPartition from brokers, DescribeQuorum,
-//! AddRaftVoter, RemoveRaftVoter and DescribeCluster (the controllers, KIP-919: what an
+//! BrokerHeartbeat, AllocateProducerIds and AlterPartition from brokers, UpdateRaftVoter
+//! from voters, DescribeQuorum, AddRaftVoter, RemoveRaftVoter and DescribeCluster (the controllers, KIP-919: what an
 //! admin client with `bootstrap.controllers` asks first) from tools, and
 //! ApiVersions with the controller listener's table. They need only the controller and the
 //! quorum, so they are served from the moment the controller listener is bound — before
@@ -94,9 +94,12 @@ pub(crate) async fn handle(
     );
     let refused = ResponseError::ClusterAuthorizationFailed.code();
     let response = match request {
-        RequestKind::ApiVersions(r) => {
-            ResponseKind::ApiVersions(api_versions::handle(ctx, r, &endpoint.quorum.image()))
-        }
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(
+            ctx,
+            r,
+            &endpoint.quorum.image(),
+            endpoint.quorum.kraft_version(),
+        )),
         RequestKind::BrokerRegistration(_)
             if !authz.allows_cluster(AclOperation::ClusterAction) =>
         {
@@ -164,6 +167,16 @@ pub(crate) async fn handle(
             raft_voters::handle_remove(
                 &endpoint.quorum,
                 authz.allows_cluster(AclOperation::Alter),
+                r,
+            )
+            .await,
+        ),
+        // CLUSTER_ACTION on the cluster, as Kafka's `ControllerApis` asks of raft RPCs
+        RequestKind::UpdateRaftVoter(r) => ResponseKind::UpdateRaftVoter(
+            raft_voters::handle_update(
+                &endpoint.quorum,
+                authz.allows_cluster(AclOperation::ClusterAction),
+                &endpoint.config.controller_listener_name(),
                 r,
             )
             .await,

@@ -110,6 +110,21 @@ fn describe_partition(quorum: &MetadataQuorum, p: &mut PartitionData) {
         .filter(|id| !voters.contains(id))
         .map(state)
         .collect();
+    // a controller under a voter's id with another directory id (its data dir replaced):
+    // an observer of its own replica key, which the leader does not replicate to yet
+    for (id, dir, seen) in quorum.replacing_observers() {
+        let known = u64::try_from(id).is_ok_and(|raft_id| directory_id(raft_id) == dir);
+        if !known {
+            p.observers.push(
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(id))
+                    .with_replica_directory_id(dir)
+                    .with_log_end_offset(-1)
+                    .with_last_fetch_timestamp(seen)
+                    .with_last_caught_up_timestamp(-1),
+            );
+        }
+    }
 }
 
 /// The voters' controller endpoints (observers, broker-only nodes, have none).

@@ -173,7 +173,7 @@ pub(crate) async fn handle(
     }
     // network.rs only lets through APIs that api_versions::supported_range advertises.
     dispatch!(request, |r| {
-        ApiVersions => api_versions::handle(ctx, r, &broker.image()),
+        ApiVersions => api_versions::handle(ctx, r, &broker.image(), broker.quorum.kraft_version()),
         Metadata => metadata::handle_metadata(broker, ctx, r).await,
         DescribeCluster => metadata::handle_describe_cluster(broker, ctx, r),
         DescribeTopicPartitions => describe_topic_partitions::handle(broker, ctx, r),

@@ -3,10 +3,16 @@
 //! `remove-controller` ask. Served on the controller listener (Kafka's `ControllerApis`),
 //! and on a broker's listeners by forwarding to the active controller, as Kafka's brokers
 //! do. Both need ALTER on the cluster; the rules and their errors are
-//! `metadata::quorum::voter_changes`'.
+//! `metadata::quorum::voter_changes`'. UpdateRaftVoter (API 82), a voter telling its
+//! leader its endpoint and supported kraft.version, only on the controller listener (as in
+//! Kafka) and with CLUSTER_ACTION on the cluster; its answer names the leader and its
+//! endpoint on that listener. (Ironlog's own voters tell their leader through
+//! JoinAsLearner, `metadata::raft_rpc`; API 82 is there for Kafka's.)
 
+use kafka_protocol::messages::update_raft_voter_response::CurrentLeader;
 use kafka_protocol::messages::{
-    AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest, RemoveRaftVoterResponse,
+    AddRaftVoterRequest, AddRaftVoterResponse, BrokerId, RemoveRaftVoterRequest,
+    RemoveRaftVoterResponse, UpdateRaftVoterRequest, UpdateRaftVoterResponse,
 };
 
 use super::str_bytes;
@@ -89,6 +95,70 @@ pub(crate) async fn handle_remove(
             refuse(e.response_error(), Some(e.to_string()))
         }
     }
+}
+
+pub(crate) async fn handle_update(
+    quorum: &MetadataQuorum,
+    authorized: bool,
+    controller_listener: &str,
+    request: UpdateRaftVoterRequest,
+) -> UpdateRaftVoterResponse {
+    let code: i16 = if !authorized {
+        ResponseError::ClusterAuthorizationFailed.code()
+    } else if cluster_id_error(quorum, request.cluster_id.as_deref()).is_some() {
+        ResponseError::InconsistentClusterId.code()
+    } else {
+        let listeners: Vec<VoterEndpoint> = request
+            .listeners
+            .iter()
+            .map(|l| VoterEndpoint {
+                listener: l.name.to_string(),
+                host: l.host.to_string(),
+                port: l.port,
+            })
+            .collect();
+        let range = &request.k_raft_version_feature;
+        match quorum
+            .update_voter(
+                request.current_leader_epoch,
+                request.voter_id,
+                request.voter_directory_id,
+                &listeners,
+                (range.min_supported_version, range.max_supported_version),
+                controller_listener,
+            )
+            .await
+        {
+            Ok(()) => 0,
+            Err(e) => {
+                log_refusal("UpdateRaftVoter", request.voter_id, &e);
+                e.response_error().code()
+            }
+        }
+    };
+    let mut response = UpdateRaftVoterResponse::default().with_error_code(code);
+    response.current_leader = current_leader(quorum);
+    response
+}
+
+/// The leader this node knows, its epoch and controller endpoint (Kafka's
+/// `RaftUtil.updateVoterResponse`): -1 and an empty host when unknown.
+fn current_leader(quorum: &MetadataQuorum) -> CurrentLeader {
+    let epoch = i32::try_from(quorum.metrics().current_term).unwrap_or(i32::MAX);
+    let leader = quorum.leader_id();
+    let endpoint = leader
+        .and_then(|id| quorum.leader_address(id))
+        .and_then(|addr| {
+            let (host, port) = addr.rsplit_once(':')?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            Some((host.to_string(), port.parse::<i32>().ok()?))
+        });
+    let (host, port) = endpoint.unwrap_or_default();
+    CurrentLeader::default()
+        .with_leader_id(BrokerId(leader.unwrap_or(-1)))
+        .with_leader_epoch(epoch)
+        .with_host(str_bytes(&host))
+        .with_port(port)
 }
 
 fn log_refusal(api: &str, voter_id: i32, error: &VoterChangeError) {

@@ -8,8 +8,10 @@
 //!
 //! It also says how a controller of a dynamic quorum (`controller.quorum.bootstrap.servers`,
 //! KIP-853) was formatted: `"standalone": true` (`ironlog format --standalone`) makes a fresh
-//! metadata log start with this controller as its one voter; otherwise (Kafka's
-//! `--no-initial-controllers`) it joins the quorum as an observer.
+//! metadata log start with this controller as its one voter; `"initial_controllers"`
+//! (`--initial-controllers`) with those voters — id, controller endpoint and directory id,
+//! the same list on every one of them; otherwise (Kafka's `--no-initial-controllers`) it
+//! joins the quorum as an observer.
 //!
 //! File form: `bootstrap.json` in the metadata log dir (`metadata.log.dir`, else the first
 //! of `log.dirs`) and every other formatted dir, `{"version":1,"records":[..]}` with
@@ -46,6 +48,18 @@ struct BootstrapFile {
     /// `format --standalone` (absent in files of builds before dynamic quorums: false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     standalone: bool,
+    /// `format --initial-controllers` (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    initial_controllers: Vec<InitialController>,
+}
+
+/// One voter of `ironlog format --initial-controllers` (Kafka's `DynamicVoter`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InitialController {
+    pub node_id: i32,
+    /// `host:port` of its controller listener (an IPv6 host in brackets).
+    pub addr: String,
+    pub directory_id: uuid::Uuid,
 }
 
 /// What `ironlog format` left for the first start.
@@ -54,6 +68,8 @@ pub(crate) struct Bootstrap {
     pub records: Vec<MetadataRecord>,
     /// `--standalone`: a dynamic quorum's first voter.
     pub standalone: bool,
+    /// `--initial-controllers`: a dynamic quorum's first voters (empty: not given).
+    pub initial_controllers: Vec<InitialController>,
 }
 
 /// `dir`'s bootstrap file; an empty one when there is no file.
@@ -81,6 +97,7 @@ pub(crate) fn read_bootstrap(dir: &Path) -> Result<Bootstrap, BootstrapError> {
     Ok(Bootstrap {
         records: file.records,
         standalone: file.standalone,
+        initial_controllers: file.initial_controllers,
     })
 }
 
@@ -88,11 +105,13 @@ pub(crate) fn read_bootstrap(dir: &Path) -> Result<Bootstrap, BootstrapError> {
 pub(crate) fn encode(
     records: &[MetadataRecord],
     standalone: bool,
+    initial_controllers: &[InitialController],
 ) -> Result<Vec<u8>, serde_json::Error> {
     let file = BootstrapFile {
         version: BOOTSTRAP_VERSION,
         records: records.to_vec(),
         standalone,
+        initial_controllers: initial_controllers.to_vec(),
     };
     serde_json::to_vec_pretty(&file)
 }
@@ -116,7 +135,7 @@ mod tests {
         }];
         std::fs::write(
             dir.path().join(BOOTSTRAP_FILE_NAME),
-            encode(&records, false).unwrap(),
+            encode(&records, false, &[]).unwrap(),
         )
         .unwrap();
         assert_eq!(
@@ -126,15 +145,30 @@ mod tests {
         assert!(!read_bootstrap(dir.path()).unwrap().standalone);
         std::fs::write(
             dir.path().join(BOOTSTRAP_FILE_NAME),
-            encode(&records, true).unwrap(),
+            encode(&records, true, &[]).unwrap(),
         )
         .unwrap();
         assert_eq!(
             read_bootstrap(dir.path()).unwrap(),
             Bootstrap {
-                records,
-                standalone: true
+                records: records.clone(),
+                standalone: true,
+                initial_controllers: vec![],
             }
+        );
+        let voters = vec![InitialController {
+            node_id: 2,
+            addr: "[::1]:9093".into(),
+            directory_id: uuid::Uuid::from_u128(7),
+        }];
+        std::fs::write(
+            dir.path().join(BOOTSTRAP_FILE_NAME),
+            encode(&records, false, &voters).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            read_bootstrap(dir.path()).unwrap().initial_controllers,
+            voters
         );
     }
 

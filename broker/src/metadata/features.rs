@@ -4,10 +4,20 @@
 //! UpdateFeatures), and the controller's checks of a change.
 //!
 //! - Supported: metadata.version 7..=27 (3.3-IV3..=4.1-IV1), group.version 0..=1 (the
-//!   consumer protocol, KIP-848). Kafka 4.1's other features are known at level 0 only:
-//!   transaction.version 1-2 (KIP-890's EndTxn v5), eligible.leader.replicas.version 1,
-//!   kraft.version 1 (dynamic quorum) and share.version 1 are not implemented, and clients
+//!   consumer protocol, KIP-848), kraft.version 0..=1 (KIP-853). Kafka 4.1's other features
+//!   are known at level 0 only: transaction.version 1-2 (KIP-890's EndTxn v5),
+//!   eligible.leader.replicas.version 1 and share.version 1 are not implemented, and clients
 //!   read transaction.version to choose their transaction protocol.
+//! - kraft.version is the quorum's, not the metadata log's (Kafka keeps it in a raft control
+//!   record): 1 for a dynamic quorum (`controller.quorum.bootstrap.servers`), 0 for a static
+//!   one (`controller.quorum.voters`). It is never a `FeatureLevel` record (one is skipped,
+//!   as Kafka 4.1 skips it), so it is not among the image's finalized levels: ApiVersions
+//!   adds it when above 0 (Kafka's `KRaftMetadataCache.features`), and broker registration
+//!   does not check it. UpdateFeatures: the level it has is a no-op; a downgrade is refused
+//!   ("Can't downgrade the version of this feature."); the upgrade 0 → 1 of a static quorum
+//!   is refused as Kafka's leader refuses it while its voters have not announced kraft.version
+//!   1 (through UpdateRaftVoter, which Ironlog's static voters never send): "Invalid upgrade
+//!   of kraft.version to 1 because not all of the voters support it".
 //! - Finalized: a metadata log written before feature records existed has none; it runs at
 //!   what those builds answered ([`LEGACY_FINALIZED`]). The controller writes that state
 //!   out as records with the first change, so the image never mixes the two.
@@ -30,6 +40,7 @@ use crate::error::{ApiError, ResponseError};
 
 pub(crate) const METADATA_VERSION: &str = "metadata.version";
 pub(crate) const GROUP_VERSION: &str = "group.version";
+pub(crate) const KRAFT_VERSION: &str = "kraft.version";
 
 /// An inclusive range of feature levels (Kafka's `VersionRange`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +72,7 @@ impl std::fmt::Display for FeatureRange {
 const SUPPORTED: &[(&str, FeatureRange)] = &[
     ("eligible.leader.replicas.version", FeatureRange::DISABLED),
     (GROUP_VERSION, FeatureRange { min: 0, max: 1 }),
-    ("kraft.version", FeatureRange::DISABLED),
+    (KRAFT_VERSION, FeatureRange { min: 0, max: 1 }),
     (METADATA_VERSION, FeatureRange { min: 7, max: 27 }),
     ("share.version", FeatureRange::DISABLED),
     ("transaction.version", FeatureRange::DISABLED),
@@ -247,10 +258,11 @@ pub(crate) fn consumer_protocol_enabled(finalized: &BTreeMap<String, i16>) -> bo
 /// [`super::MetadataImage::finalized_features`]), checked against this controller
 /// (`controller_id`) and every registered broker's supported levels; an empty list when
 /// nothing changes. `legacy`: the image has no feature records yet, so the records start
-/// with the levels it runs at.
+/// with the levels it runs at. `kraft_version`: the quorum's (see the module header).
 pub(crate) fn plan_update(
     finalized: &BTreeMap<String, i16>,
     legacy: bool,
+    kraft_version: i16,
     updates: &[FeatureUpdate],
     controller_id: i32,
     brokers: &[(i32, BTreeMap<String, FeatureRange>)],
@@ -265,7 +277,11 @@ pub(crate) fn plan_update(
                 "The controller does not support the given upgrade type.",
             ));
         }
-        let current = finalized.get(name).copied().unwrap_or(0);
+        let current = if name == KRAFT_VERSION {
+            kraft_version
+        } else {
+            finalized.get(name).copied().unwrap_or(0)
+        };
         if level < 0 {
             return Err(invalid_update(
                 name,
@@ -298,6 +314,27 @@ pub(crate) fn plan_update(
                 level,
                 "Can't downgrade to a newer version.",
             ));
+        }
+        if name == KRAFT_VERSION {
+            // Kafka's `FeatureControlManager` hands kraft.version to the raft layer; no
+            // `FeatureLevel` record is written for it.
+            if update.upgrade_type != UpgradeType::Upgrade && level != current {
+                return Err(invalid_update(
+                    name,
+                    level,
+                    "Can't downgrade the version of this feature.",
+                ));
+            }
+            if level > current {
+                return Err(ApiError::new(
+                    ResponseError::InvalidUpdateVersion,
+                    format!(
+                        "Invalid upgrade of {KRAFT_VERSION} to {level} because not all of the \
+                         voters support it"
+                    ),
+                ));
+            }
+            continue;
         }
         if name == METADATA_VERSION {
             if metadata_version_name(level).is_none() {
@@ -392,6 +429,7 @@ mod tests {
         let records = plan_update(
             &at_3_9,
             false,
+            0,
             &[update(METADATA_VERSION, 27, UpgradeType::Upgrade)],
             1,
             &ours(),
@@ -414,6 +452,7 @@ mod tests {
         let message = refusal(plan_update(
             &levels(&[(METADATA_VERSION, 21)]),
             false,
+            0,
             &[update(METADATA_VERSION, 27, UpgradeType::Upgrade)],
             1,
             &brokers,
@@ -425,6 +464,7 @@ mod tests {
         let message = refusal(plan_update(
             &levels(&[(METADATA_VERSION, 27)]),
             false,
+            0,
             &[update("transaction.version", 2, UpgradeType::Upgrade)],
             1,
             &ours(),
@@ -441,6 +481,7 @@ mod tests {
         let message = refusal(plan_update(
             &at_4_1,
             false,
+            0,
             &[update(GROUP_VERSION, 0, UpgradeType::Upgrade)],
             1,
             &ours(),
@@ -452,6 +493,7 @@ mod tests {
         let records = plan_update(
             &at_4_1,
             false,
+            0,
             &[update(GROUP_VERSION, 0, UpgradeType::SafeDowngrade)],
             1,
             &ours(),
@@ -465,6 +507,7 @@ mod tests {
         let message = refusal(plan_update(
             &levels(&[(METADATA_VERSION, 21)]),
             false,
+            0,
             &[update(METADATA_VERSION, 27, UpgradeType::SafeDowngrade)],
             1,
             &ours(),
@@ -477,6 +520,7 @@ mod tests {
         let message = refusal(plan_update(
             &at_4_1,
             false,
+            0,
             &[update(METADATA_VERSION, 21, UpgradeType::SafeDowngrade)],
             1,
             &ours(),
@@ -488,6 +532,7 @@ mod tests {
         let message = refusal(plan_update(
             &at_4_1,
             false,
+            0,
             &[update(METADATA_VERSION, 21, UpgradeType::UnsafeDowngrade)],
             1,
             &ours(),
@@ -500,6 +545,7 @@ mod tests {
         assert!(plan_update(
             &at_4_1,
             false,
+            0,
             &[update(METADATA_VERSION, 26, UpgradeType::SafeDowngrade)],
             1,
             &ours(),
@@ -531,6 +577,7 @@ mod tests {
             let message = refusal(plan_update(
                 &at_3_9,
                 false,
+                0,
                 &[update(GROUP_VERSION, 1, UpgradeType::Upgrade), bad.clone()],
                 1,
                 &ours(),
@@ -540,6 +587,7 @@ mod tests {
         let message = refusal(plan_update(
             &at_3_9,
             false,
+            0,
             &[update("no.such.feature", 0, UpgradeType::Upgrade)],
             1,
             &ours(),
@@ -547,6 +595,57 @@ mod tests {
         assert!(
             message.contains("Feature no.such.feature not found."),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn kraft_version_is_the_quorums_and_never_a_record() {
+        let at_4_1 = levels(&[(METADATA_VERSION, 27), (GROUP_VERSION, 1)]);
+        let plan = |kraft_version: i16, level: i16, upgrade_type: UpgradeType| {
+            plan_update(
+                &at_4_1,
+                false,
+                kraft_version,
+                &[update(KRAFT_VERSION, level, upgrade_type)],
+                1,
+                &ours(),
+            )
+        };
+        assert_eq!(
+            plan(1, 1, UpgradeType::Upgrade).unwrap(),
+            vec![],
+            "a dynamic quorum's own level changes nothing"
+        );
+        assert_eq!(plan(0, 0, UpgradeType::SafeDowngrade).unwrap(), vec![]);
+        assert_eq!(
+            refusal(plan(0, 1, UpgradeType::Upgrade)),
+            "Invalid upgrade of kraft.version to 1 because not all of the voters support it"
+        );
+        assert_eq!(
+            refusal(plan(1, 0, UpgradeType::SafeDowngrade)),
+            "Invalid update version 0 for feature kraft.version. Can't downgrade the version of this feature."
+        );
+        assert_eq!(
+            refusal(plan(1, 0, UpgradeType::Upgrade)),
+            "Invalid update version 0 for feature kraft.version. Can't downgrade the version of \
+             this feature without setting the upgrade type to either safe or unsafe downgrade."
+        );
+        assert!(refusal(plan(1, 2, UpgradeType::Upgrade))
+            .ends_with("Local controller 1 only supports versions 0-1"));
+        // A broker that does not know kraft.version 1 blocks nothing at the level it has.
+        let mut old = supported();
+        old.insert(KRAFT_VERSION.into(), FeatureRange::DISABLED);
+        let message = refusal(plan_update(
+            &at_4_1,
+            false,
+            0,
+            &[update(KRAFT_VERSION, 1, UpgradeType::Upgrade)],
+            1,
+            &[(2, old)],
+        ));
+        assert_eq!(
+            message,
+            "Invalid update version 1 for feature kraft.version. Broker 2 does not support this feature."
         );
     }
 
@@ -559,6 +658,7 @@ mod tests {
         let records = plan_update(
             &legacy,
             true,
+            0,
             &[update(GROUP_VERSION, 0, UpgradeType::SafeDowngrade)],
             1,
             &ours(),

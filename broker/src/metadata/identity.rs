@@ -33,7 +33,21 @@ pub(crate) struct QuorumIdentity {
     /// Peer node id → when (ms since the epoch) an exchange with it last went through.
     contacts: Mutex<BTreeMap<i32, i64>>,
     fatal: watch::Sender<Option<String>>,
+    /// A dynamic quorum's controller: the directory id of its metadata log dir (Kafka's
+    /// replica key is node id + directory id; a raft RPC meant for another is refused).
+    directory_id: Option<uuid::Uuid>,
+    /// On the leader: controllers that asked to join under a voter's node id but another
+    /// directory id (a voter whose data dir was replaced) → (that directory id, when they
+    /// last asked, ms since the epoch). Kafka's leader lists such a replica as an observer.
+    replacing_observers: Mutex<BTreeMap<i32, (uuid::Uuid, i64)>>,
 }
+
+/// How long an observer under a voter's node id stays listed after it last asked (Kafka's
+/// `OBSERVER_SESSION_TIMEOUT_MS`).
+const REPLACING_OBSERVER_LISTED_MS: i64 = 300_000;
+
+/// Kafka's error code INVALID_VOTER_KEY: the request names another replica key.
+pub(crate) const INVALID_VOTER_KEY: i16 = 125;
 
 impl std::fmt::Debug for QuorumIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,7 +74,58 @@ impl QuorumIdentity {
             conflicts: Mutex::new(BTreeMap::new()),
             contacts: Mutex::new(BTreeMap::new()),
             fatal,
+            directory_id: None,
+            replacing_observers: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// This controller's directory id in a dynamic quorum.
+    pub(crate) fn with_directory_id(mut self, directory_id: Option<uuid::Uuid>) -> Self {
+        self.directory_id = directory_id;
+        self
+    }
+
+    /// Whether a raft RPC meant for directory `target` reaches this replica: always when
+    /// either side names none.
+    pub(crate) fn is_target(&self, target: Option<uuid::Uuid>) -> bool {
+        match (target, self.directory_id) {
+            (Some(target), Some(ours)) => target == ours,
+            _ => true,
+        }
+    }
+
+    /// Controller `node_id` asked to join under directory `directory_id` while the voter
+    /// `node_id` has another one.
+    pub(crate) fn note_replacing_observer(&self, node_id: i32, directory_id: uuid::Uuid) {
+        let mut observers = self
+            .replacing_observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        observers.insert(node_id, (directory_id, crate::types::now_ms()));
+    }
+
+    /// The controllers [`Self::note_replacing_observer`] saw lately: node id, directory id,
+    /// when they last asked.
+    pub(crate) fn replacing_observers(&self) -> Vec<(i32, uuid::Uuid, i64)> {
+        let now = crate::types::now_ms();
+        let mut observers = self
+            .replacing_observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        observers.retain(|_, (_, seen)| now - *seen < REPLACING_OBSERVER_LISTED_MS);
+        observers
+            .iter()
+            .map(|(id, (dir, seen))| (*id, *dir, *seen))
+            .collect()
+    }
+
+    /// Forgets the observer under `node_id` (it joined, or the voter is back).
+    pub(crate) fn forget_replacing_observer(&self, node_id: i32) {
+        let mut observers = self
+            .replacing_observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        observers.remove(&node_id);
     }
 
     pub(crate) fn node_id(&self) -> i32 {
@@ -171,6 +236,23 @@ mod tests {
         (identity, fatal_rx)
     }
 
+    #[test]
+    fn a_request_for_another_directory_id_is_not_for_this_replica() {
+        let ours = uuid::Uuid::from_u128(7);
+        let (identity, _fatal) = identity(None, 3);
+        assert!(identity.is_target(Some(ours)), "no directory id: any");
+        let identity = identity.with_directory_id(Some(ours));
+        assert!(identity.is_target(Some(ours)));
+        assert!(
+            identity.is_target(None),
+            "a static voter's request names none"
+        );
+        assert!(!identity.is_target(Some(uuid::Uuid::from_u128(8))));
+        identity.note_replacing_observer(3, uuid::Uuid::from_u128(9));
+        assert_eq!(identity.replacing_observers().len(), 1);
+        identity.forget_replacing_observer(3);
+        assert!(identity.replacing_observers().is_empty());
+    }
     #[test]
     fn unknown_ids_never_conflict_and_a_minority_of_conflicts_is_not_fatal() {
         let (fresh, fatal) = identity(None, 3);

@@ -256,6 +256,9 @@ impl MetadataImage {
             MetadataRecord::FeatureLevel { name, level } => {
                 if *level < 0 {
                     tracing::warn!(feature = %name, level, "skipping FeatureLevel record with a negative level");
+                } else if name == features::KRAFT_VERSION {
+                    // the quorum's, never the log's (as Kafka 4.1 skips such a record)
+                    tracing::warn!(level, "skipping FeatureLevel record for kraft.version");
                 } else if *level == 0 && name != features::METADATA_VERSION {
                     self.feature_levels.remove(name);
                 } else {

@@ -30,4 +30,4 @@ pub(crate) use delta::{ConfigChanges, LocalPartition, LocalReplicaChanges};
 pub(crate) use image::{MetadataImage, PartitionRegistration, TopicImage};
 pub(crate) use quorum::{MetadataQuorum, QuorumConfig};
 pub(crate) use records::{BrokerEndpoint, ConfigResource};
-pub(crate) use store::ControllerNode;
+pub(crate) use store::{ControllerNode, MetadataNode};

@@ -24,7 +24,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::identity::{QuorumIdentity, INCONSISTENT_CLUSTER_ID};
+use super::identity::{QuorumIdentity, INCONSISTENT_CLUSTER_ID, INVALID_VOTER_KEY};
 use super::raft_rpc::{
     JoinAsLearnerRequest, JoinAsLearnerResponse, RaftRpcRequest, RaftRpcResponse,
     RAFT_APPEND_ENTRIES_API_KEY, RAFT_INSTALL_SNAPSHOT_API_KEY, RAFT_JOIN_AS_LEARNER_API_KEY,
@@ -87,6 +87,8 @@ impl PeerNetworkFactory {
 
 pub(crate) struct PeerNetwork {
     target: RaftNodeId,
+    /// The target's directory id in a dynamic quorum's membership (sent with every request).
+    target_directory_id: Option<uuid::Uuid>,
     addr: String,
     identity: Arc<QuorumIdentity>,
     connector: Arc<dyn Connector>,
@@ -109,6 +111,7 @@ impl RaftNetworkFactory<MetadataRaftConfig> for PeerNetworkFactory {
         };
         PeerNetwork {
             target,
+            target_directory_id: node.controller.as_ref().map(|c| c.directory_id),
             addr,
             identity: Arc::clone(&self.identity),
             connector,
@@ -172,6 +175,7 @@ impl PeerNetwork {
         let request = RaftRpcRequest {
             cluster_id: self.identity.cluster_id(),
             sender_node_id: self.identity.node_id(),
+            target_directory_id: self.target_directory_id,
             body,
         };
         let encoded = serde_json::to_vec(&request)
@@ -209,6 +213,13 @@ impl PeerNetwork {
                 theirs: decoded.cluster_id,
                 ours: self.identity.cluster_id(),
             }));
+        }
+        if decoded.error_code == INVALID_VOTER_KEY {
+            // the node at that address is another replica of this node id (its data dir was
+            // replaced): not the voter the membership names
+            return Err(CallError::Unreachable(self.transport(
+                "INVALID_VOTER_KEY: the node there has another directory id",
+            )));
         }
         if let Some(peer) = peer {
             self.identity.clear(peer);
@@ -267,6 +278,7 @@ pub(crate) async fn join_as_learner(
 ) -> Result<JoinAsLearnerResponse, String> {
     let mut peer = PeerNetwork {
         target: voter,
+        target_directory_id: None,
         addr: voter_addr.to_owned(),
         identity: Arc::clone(identity),
         connector: Arc::clone(connector),

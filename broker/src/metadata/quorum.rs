@@ -12,9 +12,11 @@
 //!
 //! Formatting on first start, static: every voter with an empty log initializes openraft with
 //! the same voter set (openraft allows that; the membership entry is identical everywhere),
-//! so nodes may start in any order. Dynamic: only a controller formatted `--standalone` (or
-//! whose one bootstrap server is itself) initializes, with itself as the one voter; every
-//! other controller joins as a learner (Kafka's observer) through the bootstrap servers.
+//! so nodes may start in any order. Dynamic: a controller formatted `--standalone` (or
+//! whose one bootstrap server is itself) initializes with itself as the one voter; one
+//! formatted `--initial-controllers` with that list (ids, endpoints, directory ids: the same
+//! entries on each, as the static voters'); every other controller joins as a learner
+//! (Kafka's observer) through the bootstrap servers.
 //! The first leader whose image has no cluster id writes the `ClusterId` record (the
 //! configured `cluster.id`, else a random one), in one batch with the bootstrap records
 //! `ironlog format` left (see [`super::bootstrap`]); every node waits (bounded) until its
@@ -80,6 +82,9 @@ pub(crate) struct QuorumConfig {
     /// `ironlog format --standalone`: a fresh log is initialized with this controller as
     /// its one voter (the others join as observers and are added with AddRaftVoter).
     pub standalone: bool,
+    /// `ironlog format --initial-controllers`: a fresh log is initialized with these voters
+    /// (the same on each of them, this controller among them); empty otherwise.
+    pub initial_voters: BTreeMap<i32, MetadataNode>,
     /// How this node's raft client reaches voters (their controller listener) and learners
     /// (their inter-broker listener), and the other clients reach the other nodes.
     pub connectors: NodeConnectors,
@@ -102,6 +107,7 @@ impl QuorumConfig {
             bootstrap_servers: Vec::new(),
             controller: None,
             standalone: false,
+            initial_voters: BTreeMap::new(),
             connectors: NodeConnectors::plaintext(),
             bootstrap_records: Vec::new(),
         }
@@ -230,6 +236,8 @@ pub(crate) struct MetadataQuorum {
     /// This controller's listener and directory id in a dynamic quorum.
     controller: Option<ControllerNode>,
     standalone: bool,
+    /// `format --initial-controllers`' voters (empty: not formatted so).
+    initial_voters: BTreeMap<RaftNodeId, MetadataNode>,
     /// Held while AddRaftVoter or RemoveRaftVoter runs: one voter change at a time.
     voter_change: tokio::sync::Mutex<()>,
     connectors: NodeConnectors,
@@ -329,6 +337,29 @@ impl MetadataQuorum {
                     .to_string(),
             ));
         }
+        let mut initial_voters = BTreeMap::new();
+        for (id, node) in &cfg.initial_voters {
+            let id = RaftNodeId::try_from(*id).map_err(|_| QuorumError::InvalidNodeId(*id))?;
+            initial_voters.insert(id, node.clone());
+        }
+        if !initial_voters.is_empty() {
+            let own = initial_voters
+                .get(&raft_node_id)
+                .and_then(|node| node.controller.as_ref());
+            let directory_id = cfg.controller.as_ref().map(|c| c.directory_id);
+            if !dynamic
+                || cfg.learner_address.is_none()
+                || own.map(|c| c.directory_id) != directory_id
+            {
+                return Err(QuorumError::Fatal(format!(
+                    "formatted --initial-controllers, but this node is not a controller of a \
+                     dynamic quorum among them under its directory id (node.id {}, directory \
+                     id {:?})",
+                    cfg.node_id,
+                    directory_id.map(crate::types::kafka_uuid_string)
+                )));
+            }
+        }
         let dir = cfg.metadata_dir.clone();
         let opened = tokio::task::spawn_blocking(move || -> Result<_, QuorumError> {
             std::fs::create_dir_all(&dir).map_err(|source| QuorumError::Io {
@@ -343,16 +374,19 @@ impl MetadataQuorum {
         let (dir, log_store) = opened?;
         let (publisher, images) = watch::channel(Arc::new(MetadataImage::empty()));
         let (fatal_signal, fatal) = watch::channel(None);
-        let identity = Arc::new(QuorumIdentity::new(
-            cfg.node_id,
-            cfg.cluster_id.clone(),
-            images.clone(),
-            voters
-                .keys()
-                .filter_map(|id| i32::try_from(*id).ok())
-                .collect(),
-            fatal_signal,
-        ));
+        let identity = Arc::new(
+            QuorumIdentity::new(
+                cfg.node_id,
+                cfg.cluster_id.clone(),
+                images.clone(),
+                voters
+                    .keys()
+                    .filter_map(|id| i32::try_from(*id).ok())
+                    .collect(),
+                fatal_signal,
+            )
+            .with_directory_id(cfg.controller.as_ref().map(|c| c.directory_id)),
+        );
         let state_machine = {
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || StateMachineStore::open(&dir, publisher))
@@ -403,6 +437,7 @@ impl MetadataQuorum {
             bootstrap_servers: cfg.bootstrap_servers,
             controller: cfg.controller,
             standalone: cfg.standalone,
+            initial_voters,
             voter_change: tokio::sync::Mutex::new(()),
             connectors: cfg.connectors,
             configured_cluster_id: cfg.cluster_id,
@@ -441,6 +476,17 @@ impl MetadataQuorum {
                 .initialize(BTreeMap::from([(raft_node_id, node)]))
                 .await
             {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(QuorumError::Raft(e.to_string())),
+            }
+            voter_now = true;
+        } else if !initialized && !self.initial_voters.is_empty() {
+            tracing::info!(
+                node_id = self.node_id,
+                voters = ?self.initial_voters.keys().collect::<Vec<_>>(),
+                "formatting the metadata quorum: initializing with the initial controllers"
+            );
+            match self.raft.initialize(self.initial_voters.clone()).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(QuorumError::Raft(e.to_string())),
             }
@@ -653,6 +699,12 @@ impl MetadataQuorum {
         self.voters.is_empty() && !self.bootstrap_servers.is_empty()
     }
 
+    /// Kafka's kraft.version of this quorum: 1 for a dynamic one (KIP-853), 0 for static
+    /// voters (see [`super::features`]).
+    pub(crate) fn kraft_version(&self) -> i16 {
+        i16::from(self.is_dynamic())
+    }
+
     /// This node's membership entry in a dynamic quorum.
     fn own_node(&self) -> MetadataNode {
         MetadataNode {
@@ -757,6 +809,12 @@ impl MetadataQuorum {
         self.fatal.clone()
     }
 
+    /// Controllers that asked to join under a voter's node id with another directory id
+    /// (a voter whose data dir was replaced): Kafka's leader lists them as observers.
+    pub(crate) fn replacing_observers(&self) -> Vec<(i32, Uuid, i64)> {
+        self.identity.replacing_observers()
+    }
+
     /// When a raft exchange with `peer` last went through (ms since the epoch).
     pub(crate) fn last_contact_ms(&self, peer: i32) -> Option<i64> {
         self.identity.last_contact_ms(peer)
@@ -809,6 +867,18 @@ impl MetadataQuorum {
             .map(|(_, node)| node.addr.clone())
             .filter(|addr| !addr.is_empty());
         address
+    }
+
+    /// Where the leader `leader` is reached on the controller listener: this node's own
+    /// address when it leads a dynamic quorum (its listener, as Kafka's leader names its
+    /// own endpoints), else the one the voters have for it.
+    pub(crate) fn leader_address(&self, leader: i32) -> Option<String> {
+        if leader == self.node_id && self.is_dynamic() {
+            if let Some(own) = self.learner_address.clone() {
+                return Some(own);
+            }
+        }
+        self.voter_address(leader)
     }
 
     /// Every controller's id and controller listener `host:port` — a static quorum's

@@ -15,16 +15,22 @@
 //! when it restarts at another endpoint (the role of Kafka's UpdateRaftVoter): under the
 //! directory id the membership has for it, the leader updates its entry.
 //!
-//! Every request names the sender's node id and cluster id; a receiver that knows another
-//! cluster id answers INCONSISTENT_CLUSTER_ID without touching raft (see
-//! [`super::identity`]).
+//! A controller under a voter's node id but another directory id (the voter's data dir was
+//! replaced: Kafka's replica key is id + directory id) is not that voter: the leader asks it
+//! to retry, and lists it as an observer, until the old voter is removed; then it joins as
+//! any observer does.
+//!
+//! Every request names the sender's node id and cluster id, and in a dynamic quorum the
+//! directory id the sender has for the receiver; a receiver that knows another cluster id
+//! answers INCONSISTENT_CLUSTER_ID, one with another directory id INVALID_VOTER_KEY, without
+//! touching raft (see [`super::identity`]).
 
 use bytes::Bytes;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::Raft;
 use serde::{Deserialize, Serialize};
 
-use super::identity::{QuorumIdentity, INCONSISTENT_CLUSTER_ID};
+use super::identity::{QuorumIdentity, INCONSISTENT_CLUSTER_ID, INVALID_VOTER_KEY};
 use super::store::{ControllerNode, MetadataNode, MetadataRaftConfig, RaftNodeId};
 
 /// Ironlog-private API keys, far above Kafka's (which stop below 100).
@@ -87,6 +93,11 @@ pub(crate) struct RaftRpcRequest<T> {
     /// The sender's cluster id; `None` for a fresh node that does not know it yet.
     pub cluster_id: Option<String>,
     pub sender_node_id: i32,
+    /// The directory id the sender has for the receiving controller (a dynamic quorum's
+    /// membership entry): the receiver refuses a request for another replica key with
+    /// INVALID_VOTER_KEY, as Kafka's voters do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_directory_id: Option<uuid::Uuid>,
     pub body: T,
 }
 
@@ -96,11 +107,13 @@ impl<T> RaftRpcRequest<T> {
         let RaftRpcRequest {
             cluster_id,
             sender_node_id,
+            target_directory_id,
             body,
         } = self;
         let sender = RaftRpcRequest {
             cluster_id,
             sender_node_id,
+            target_directory_id,
             body: (),
         };
         (sender, body)
@@ -174,7 +187,10 @@ pub(crate) async fn serve(
             let (sender, body) =
                 decode::<RaftRpcRequest<JoinAsLearnerRequest>>(api_key, body)?.split();
             let learner = sender.sender_node_id;
-            respond(identity, &sender, || join_as_learner(raft, learner, body)).await
+            respond(identity, &sender, || {
+                join_as_learner(raft, identity, learner, body)
+            })
+            .await
         }
         other => Err(RaftRpcError::UnknownKey(other)),
     }
@@ -197,6 +213,7 @@ fn is_dynamic_voter(raft: &Raft<MetadataRaftConfig>, sender: i32) -> bool {
 /// membership entry only when it is new there or its entry changed.
 async fn join_as_learner(
     raft: &Raft<MetadataRaftConfig>,
+    identity: &QuorumIdentity,
     learner: i32,
     request: JoinAsLearnerRequest,
 ) -> JoinAsLearnerResponse {
@@ -247,9 +264,27 @@ async fn join_as_learner(
             })
         });
     if is_voter && !updates_endpoint {
+        if let (Some(controller), Some(_)) = (node.controller.as_ref(), leading.as_ref()) {
+            // Kafka's replica key is id + directory id: a controller under a voter's id
+            // with another directory (its data dir was replaced) is an observer, never that
+            // voter; it may join once the old voter is removed.
+            identity.note_replacing_observer(learner, controller.directory_id);
+            return JoinAsLearnerResponse::Retry {
+                reason: format!(
+                    "node {learner} is a voter of the metadata quorum under directory id \
+                     {}, not {}: it stays an observer until that voter is removed",
+                    known_directory(leading.as_ref())
+                        .map_or_else(|| "(none)".to_string(), crate::types::kafka_uuid_string),
+                    crate::types::kafka_uuid_string(controller.directory_id)
+                ),
+            };
+        }
         return JoinAsLearnerResponse::Refused {
             reason: format!("node {learner} is a voter of the metadata quorum, not a learner"),
         };
+    }
+    if leading.is_some() {
+        identity.forget_replacing_observer(learner);
     }
     let Some(known) = leading else {
         return JoinAsLearnerResponse::NotLeader {
@@ -287,6 +322,14 @@ async fn join_as_learner(
     }
 }
 
+/// The directory id of a membership entry (none for a static voter or a broker).
+fn known_directory(known: Option<&Option<MetadataNode>>) -> Option<uuid::Uuid> {
+    known
+        .and_then(|k| k.as_ref())
+        .and_then(|k| k.controller.as_ref())
+        .map(|c| c.directory_id)
+}
+
 fn decode<T: for<'de> Deserialize<'de>>(api_key: i16, body: &[u8]) -> Result<T, RaftRpcError> {
     serde_json::from_slice(body).map_err(|e| RaftRpcError::Undecodable {
         api_key,
@@ -306,6 +349,17 @@ async fn respond<B, T: Serialize, F: std::future::Future<Output = T>>(
             cluster_id: Some(ours),
             body: None,
         },
+        Ok(()) if !identity.is_target(request.target_directory_id) => {
+            tracing::debug!(
+                sender = request.sender_node_id,
+                "a raft request for another directory id of this node id: refused"
+            );
+            RaftRpcResponse {
+                error_code: INVALID_VOTER_KEY,
+                cluster_id: identity.cluster_id(),
+                body: None,
+            }
+        }
         Ok(()) => RaftRpcResponse {
             error_code: 0,
             cluster_id: identity.cluster_id(),

@@ -131,6 +131,10 @@ pub struct ClusterSpec {
     /// `controller.quorum.bootstrap.servers` (a dynamic quorum, KIP-853) instead of
     /// `controller.quorum.voters`.
     dynamic_quorum: bool,
+    /// The cluster id every controller is formatted `--initial-controllers` with (the
+    /// list is made from the ports at each start attempt), see
+    /// [`ClusterSpec::dynamic_initial_controllers`].
+    initial_controllers: Option<String>,
 }
 
 impl ClusterSpec {
@@ -174,6 +178,7 @@ impl ClusterSpec {
             client_settings: Vec::new(),
             format_args: None,
             dynamic_quorum: false,
+            initial_controllers: None,
         }
     }
 
@@ -245,6 +250,39 @@ impl ClusterSpec {
             spec = spec.node_formatted_with(id, &["--cluster-id", cluster_id, topology]);
         }
         spec
+    }
+
+    /// `count` combined nodes of a dynamic quorum whose voters are all of them from the
+    /// start: each formatted with `--cluster-id cluster_id --initial-controllers
+    /// 1@host:port:DIRID,...` — the same list for all, every controller endpoint with the
+    /// directory id [`initial_directory_id`] gives it.
+    pub fn dynamic_initial_controllers(
+        binary: impl Into<PathBuf>,
+        count: i32,
+        cluster_id: &str,
+    ) -> Self {
+        let mut spec = Self::new(binary, count).dynamic_quorum();
+        spec.initial_controllers = Some(cluster_id.to_string());
+        spec
+    }
+
+    /// `--initial-controllers` for these ports: every controller's entry.
+    pub fn initial_controllers_argument(&self, ports: &[NodePorts]) -> String {
+        self.nodes
+            .iter()
+            .zip(ports)
+            .filter(|(n, _)| n.roles.is_controller())
+            .map(|(n, p)| {
+                format!(
+                    "{}@{}:{}:{}",
+                    n.id,
+                    host_in_url(n.host),
+                    p.controller.unwrap_or_default(),
+                    initial_directory_id(n.id)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// One `--override key=value` for node `id` only.
@@ -472,7 +510,23 @@ impl ClusterSpec {
                 command.set_all(&settings);
                 command.wrapper = node.wrapper.clone();
                 command.env = broker.command().env.clone();
-                if let Some(args) = node.format_args.as_ref().or(self.format_args.as_ref()) {
+                let initial = self
+                    .initial_controllers
+                    .as_ref()
+                    .filter(|_| node.roles.is_controller() && node.format_args.is_none())
+                    .map(|cluster_id| {
+                        vec![
+                            "--cluster-id".to_string(),
+                            cluster_id.clone(),
+                            "--initial-controllers".to_string(),
+                            self.initial_controllers_argument(&ports),
+                        ]
+                    });
+                let args = initial
+                    .as_ref()
+                    .or(node.format_args.as_ref())
+                    .or(self.format_args.as_ref());
+                if let Some(args) = args {
                     format_node(&self.binary, &command, args, node.id);
                 }
                 broker.replace_command(command);
@@ -884,6 +938,28 @@ impl KafkaClients for TestCluster {
 
 /// Runs `ironlog format` with node `id`'s settings and `args`; panics with its output when
 /// it fails.
+/// The directory id (Kafka's text form) node `id` gets in
+/// [`ClusterSpec::dynamic_initial_controllers`]: fixed per node id, and none of Kafka's
+/// reserved ones.
+pub fn initial_directory_id(id: i32) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let value: u128 = (0x0049_524f_4e4c_4f47_u128 << 64) | u128::from(id.unsigned_abs());
+    let bytes = value.to_be_bytes();
+    let mut text = String::with_capacity(22);
+    let (mut bits, mut count) = (0u32, 0);
+    for byte in bytes {
+        bits = (bits << 8) | u32::from(byte);
+        count += 8;
+        while count >= 6 {
+            count -= 6;
+            text.push(char::from(ALPHABET[((bits >> count) & 63) as usize]));
+        }
+    }
+    // 128 bits: 21 full characters and 2 bits left, padded with zeros
+    text.push(char::from(ALPHABET[((bits << (6 - count)) & 63) as usize]));
+    text
+}
+
 fn format_node(binary: &Path, command: &BrokerCommand, args: &[String], id: i32) {
     let mut line = command.args();
     line[0] = "format".to_string();
@@ -909,6 +985,13 @@ mod tests {
         let mut command = BrokerCommand::new("ironlog");
         command.set_all(settings);
         format!("ironlog {}", command.args().join(" "))
+    }
+
+    #[test]
+    fn initial_directory_ids_are_kafka_uuids() {
+        assert_eq!(initial_directory_id(1), "AElST05MT0cAAAAAAAAAAQ");
+        assert_eq!(initial_directory_id(3).len(), 22);
+        assert_ne!(initial_directory_id(2), initial_directory_id(3));
     }
 
     #[test]

@@ -68,8 +68,8 @@ pub use canary::{
 };
 pub use clients::*;
 pub use cluster::{
-    ClusterSpec, NodePorts, NodeSpec, PartitionView, Roles, TestCluster, CLUSTER_READY_TIMEOUT,
-    CONTROLLER_LISTENER,
+    initial_directory_id, ClusterSpec, NodePorts, NodeSpec, PartitionView, Roles, TestCluster,
+    CLUSTER_READY_TIMEOUT, CONTROLLER_LISTENER,
 };
 pub use dirs::{files_with_suffix, TestDir};
 pub use groups::*;

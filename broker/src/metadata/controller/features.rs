@@ -1,7 +1,8 @@
 //! UpdateFeatures on the controller (Kafka's `FeatureControlManager.updateFeatures`): the
 //! checks are [`crate::metadata::features::plan_update`]'s, against this controller and
-//! every registered broker (fenced ones too, as Kafka's); all updates are written as one
-//! batch, or none when one is refused or the request only validates.
+//! every registered broker (fenced ones too, as Kafka's), kraft.version against the quorum's
+//! kind; all updates are written as one batch, or none when one is refused or the request
+//! only validates.
 
 use super::Controller;
 use crate::error::ApiError;
@@ -26,6 +27,7 @@ impl Controller {
         let records = features::plan_update(
             &image.finalized_features(),
             image.is_legacy_features(),
+            self.quorum.kraft_version(),
             &updates,
             self.defaults.node_id,
             &brokers,

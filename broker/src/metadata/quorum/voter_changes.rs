@@ -13,6 +13,17 @@
 //! the leader's commit point within the request's timeout (REQUEST_TIMED_OUT otherwise); a
 //! voter to remove must vote with that directory id, and the last voter cannot go
 //! (VOTER_NOT_FOUND, as Kafka's voter set refuses to become empty).
+//!
+//! UpdateRaftVoter (what Kafka's voters send their leader when their endpoint or supported
+//! kraft.version may have changed), in the order of Kafka 4.1's `KafkaRaftClient` and
+//! `UpdateVoterHandler`: the request's epoch against this leader's (FENCED_LEADER_EPOCH,
+//! UNKNOWN_LEADER_EPOCH, then NOT_LEADER_OR_FOLLOWER), a directory id (INVALID_REQUEST), no
+//! other change in flight (REQUEST_TIMED_OUT), a supported kraft.version range holding the
+//! quorum's (INVALID_REQUEST), the controller listener among the endpoints
+//! (INVALID_REQUEST), a voter with that id — and in a dynamic quorum that directory id —
+//! (VOTER_NOT_FOUND); then a dynamic quorum's membership entry takes the new endpoint. A
+//! static quorum answers NONE and keeps nothing (Kafka keeps the voter's range in memory
+//! for a kraft.version upgrade, which Ironlog does not implement).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -29,6 +40,10 @@ use crate::error::ResponseError;
 pub(crate) enum VoterChangeError {
     #[error("this node is not the metadata quorum leader")]
     NotLeader,
+    #[error("the request's leader epoch {0} is older than this leader's")]
+    FencedLeaderEpoch(i32),
+    #[error("the request's leader epoch {0} is newer than this leader's")]
+    UnknownLeaderEpoch(i32),
     #[error("Cluster doesn't support changing voters: the voters are controller.quorum.voters (kraft.version 0)")]
     StaticQuorum,
     #[error("{0}")]
@@ -47,6 +62,8 @@ impl VoterChangeError {
     pub(crate) fn response_error(&self) -> ResponseError {
         match self {
             VoterChangeError::NotLeader => ResponseError::NotLeaderOrFollower,
+            VoterChangeError::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch,
+            VoterChangeError::UnknownLeaderEpoch(_) => ResponseError::UnknownLeaderEpoch,
             VoterChangeError::StaticQuorum => ResponseError::UnsupportedVersion,
             VoterChangeError::TimedOut(_) => ResponseError::RequestTimedOut,
             VoterChangeError::DuplicateVoter(_) => ResponseError::DuplicateVoter,
@@ -190,6 +207,102 @@ impl MetadataQuorum {
         let timeout = Duration::from_millis(self.options.propose_timeout_ms);
         self.change_voters(ChangeMembers::RemoveVoters(BTreeSet::from([id])), timeout)
             .await
+    }
+
+    /// UpdateRaftVoter: voter `voter_id` (directory `directory_id`) is now at `listeners`
+    /// and supports kraft.version `kraft_versions` (see the module header);
+    /// `leader_epoch` is the epoch the voter knows, `default_listener` the controller
+    /// listener's name.
+    pub(crate) async fn update_voter(
+        &self,
+        leader_epoch: i32,
+        voter_id: i32,
+        directory_id: Uuid,
+        listeners: &[VoterEndpoint],
+        kraft_versions: (i16, i16),
+        default_listener: &str,
+    ) -> Result<(), VoterChangeError> {
+        let term = i32::try_from(self.metrics.borrow().current_term).unwrap_or(i32::MAX);
+        if leader_epoch < term {
+            return Err(VoterChangeError::FencedLeaderEpoch(leader_epoch));
+        }
+        if leader_epoch > term {
+            return Err(VoterChangeError::UnknownLeaderEpoch(leader_epoch));
+        }
+        if !self.is_active_controller() {
+            return Err(VoterChangeError::NotLeader);
+        }
+        if directory_id.is_nil() {
+            return Err(VoterChangeError::InvalidRequest(format!(
+                "Update voter request for {voter_id} didn't include a directory id"
+            )));
+        }
+        let kraft_version = self.kraft_version();
+        let guard = if self.is_dynamic() {
+            Some(self.begin_voter_change()?)
+        } else {
+            None
+        };
+        let (min, max) = kraft_versions;
+        if !(min <= kraft_version && kraft_version <= max) {
+            return Err(VoterChangeError::InvalidRequest(format!(
+                "Update voter request for {voter_id} supports kraft.version {min}-{max}, not \
+                 the quorum's {kraft_version}"
+            )));
+        }
+        let Some(endpoint) = listeners.iter().find(|l| l.listener == default_listener) else {
+            return Err(VoterChangeError::InvalidRequest(format!(
+                "Update voter request for {voter_id} didn't include the default listener \
+                 {default_listener}"
+            )));
+        };
+        let addr = host_port(&endpoint.host, endpoint.port);
+        let not_found = || {
+            VoterChangeError::VoterNotFound(format!(
+                "Cannot update voter ReplicaKey(id={voter_id}, directoryId={}): it is not a voter",
+                crate::types::kafka_uuid_string(directory_id)
+            ))
+        };
+        let id = RaftNodeId::try_from(voter_id).map_err(|_| not_found())?;
+        if guard.is_none() {
+            // static voters: known by id only (Kafka ignores the directory id at kraft.version 0)
+            return if self.voters.contains_key(&id) {
+                Ok(())
+            } else {
+                Err(not_found())
+            };
+        }
+        let current = {
+            let metrics = self.metrics.borrow();
+            let membership = metrics.membership_config.membership();
+            let is_voter = membership.voter_ids().any(|v| v == id);
+            let node = membership
+                .nodes()
+                .find(|(n, _)| **n == id)
+                .map(|(_, node)| node.clone());
+            node.filter(|node| {
+                is_voter
+                    && node
+                        .controller
+                        .as_ref()
+                        .is_some_and(|c| c.directory_id == directory_id)
+            })
+        };
+        let current = current.ok_or_else(not_found)?;
+        if current.addr == addr {
+            return Ok(());
+        }
+        let node = MetadataNode {
+            addr,
+            controller: current.controller.clone(),
+        };
+        tracing::info!(voter_id, from = %current, to = %node, "UpdateRaftVoter: updating a voter's endpoint");
+        let timeout = Duration::from_millis(self.options.propose_timeout_ms);
+        self.change_voters(
+            ChangeMembers::SetNodes(std::collections::BTreeMap::from([(id, node)])),
+            timeout,
+        )
+        .await
     }
 
     /// The checks every voter change starts with; the guard keeps others out until it ends.
