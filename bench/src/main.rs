@@ -252,6 +252,9 @@ fn run_kafka_peer(
     ))
 }
 
+/// Lines of Maven's output quoted when the classpath cannot be resolved.
+const MAVEN_OUTPUT_TAIL_LINES: usize = 5;
+
 /// Apache Kafka's classpath: the file given, else what Maven resolves for the Java client
 /// sessions' project (it holds kafka_2.13, the broker, and kafka-tools, the perf tools).
 fn kafka_classpath(file: Option<&Path>) -> anyhow::Result<String> {
@@ -262,17 +265,23 @@ fn kafka_classpath(file: Option<&Path>) -> anyhow::Result<String> {
     }
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../broker/tests/clients/java");
     let out = tempfile::NamedTempFile::new()?;
-    let status = std::process::Command::new("mvn")
+    // Maven's output is captured: the report owns stdout.
+    let maven = std::process::Command::new("mvn")
         .args(["-B", "-q", "dependency:build-classpath"])
         .arg(format!("-Dmdep.outputFile={}", out.path().display()))
         .current_dir(&project)
         .stdin(std::process::Stdio::null())
-        .status()
+        .output()
         .map_err(|e| anyhow::anyhow!("cannot run mvn in {}: {e}", project.display()))?;
-    if !status.success() {
+    if !maven.status.success() {
+        let output = String::from_utf8_lossy(&maven.stdout);
+        let tail: Vec<&str> = output.lines().rev().take(MAVEN_OUTPUT_TAIL_LINES).collect();
         anyhow::bail!(
-            "mvn dependency:build-classpath in {} failed ({status}); pass --kafka-classpath",
-            project.display()
+            "mvn dependency:build-classpath in {} failed ({}); pass --kafka-classpath. \
+             Maven said: {}",
+            project.display(),
+            maven.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
         );
     }
     Ok(std::fs::read_to_string(out.path())?.trim().to_string())
