@@ -60,7 +60,8 @@ pub(crate) struct Args {
     /// Also run the scenarios against Apache Kafka 4.1 (one combined KRaft node from its
     /// Maven jars, 1 GB heap, as Kafka's scripts start it) after the Ironlog runs, and
     /// report both side by side. Scenarios that need an Ironlog process of their own
-    /// (partitions, compaction, metrics-scrape) run on Ironlog only.
+    /// (partitions, compaction, metrics-scrape, cluster) run on Ironlog only, but for the
+    /// cluster's produce row, which runs on three Apache Kafka nodes too.
     #[arg(long, requires = "spawn")]
     pub(crate) kafka_peer: bool,
 

@@ -227,16 +227,22 @@ fn run_kafka_peer(
     };
     let mut topics = Vec::new();
     let prefix = format!("kafka-bench-{run_id}");
-    let reports = run_scenarios(&peer_scenarios, &target, &prefix, &mut topics);
+    let mut reports = run_scenarios(&peer_scenarios, &target, &prefix, &mut topics);
     let peak_rss_bytes = peak_rss(kafka.pid());
+    let bootstrap_single = kafka.bootstrap().to_string();
+    let pid_single = kafka.pid();
+    // The single node is done: the three-node peer runs alone.
+    drop(kafka);
+    reports.extend(run_kafka_cluster_peer(classpath, scenarios, &prefix));
     let info = RunInfo {
         command_line: ironlog_info.command_line.clone(),
         broker: format!(
             "Apache Kafka 4.1 (kafka_2.13 from Maven, one combined KRaft node, {}) on {}, pid {}, \
-             started after the Ironlog runs",
+             started after the Ironlog runs; the 3-node cluster produce rows, if run, on three \
+             such nodes of a cluster of their own",
             ironlog_testkit::apache_kafka::KAFKA_HEAP,
-            kafka.bootstrap(),
-            kafka.pid()
+            bootstrap_single,
+            pid_single
         ),
         machine: ironlog_info.machine.clone(),
         quick: ironlog_info.quick,
@@ -250,6 +256,45 @@ fn run_kafka_peer(
             peak_rss_bytes,
         },
     ))
+}
+
+/// The cluster produce rows (acks=all at RF 1 and 3) on three combined Apache Kafka nodes
+/// of a cluster of their own, as Ironlog's `cluster` rows run on three Ironlog nodes; the
+/// other cluster rows need Ironlog processes and stay Ironlog's.
+fn run_kafka_cluster_peer(
+    classpath: &str,
+    scenarios: &[Scenario],
+    prefix: &str,
+) -> Vec<ScenarioReport> {
+    let specs = scenarios.iter().filter_map(|s| match s {
+        Scenario::Cluster(scenario::ClusterSpec::Produce(spec)) => Some(spec),
+        _ => None,
+    });
+    specs
+        .map(|spec| {
+            tracing::info!(
+                nodes = cluster::CLUSTER_NODES,
+                "starting Apache Kafka nodes"
+            );
+            let outcome = ironlog_testkit::ApacheKafkaCluster::try_start(
+                classpath,
+                cluster::CLUSTER_NODES.unsigned_abs() as usize,
+                &[],
+            )
+            .map_err(|e| format!("Apache Kafka's three nodes did not start: {e}"))
+            .map(|kafka| {
+                let bootstrap = kafka.bootstrap();
+                tracing::info!(%bootstrap, "running the cluster produce rows on Apache Kafka");
+                Outcome::Cluster(cluster::ClusterOutcome::Produce(cluster::produce(
+                    &bootstrap, prefix, spec,
+                )))
+            });
+            ScenarioReport {
+                scenario: Scenario::Cluster(scenario::ClusterSpec::Produce(spec.clone())),
+                outcome,
+            }
+        })
+        .collect()
 }
 
 /// Lines of Maven's output quoted when the classpath cannot be resolved.

@@ -941,6 +941,51 @@ fn compared_figures(ironlog: &BrokerRun<'_>, peer: &BrokerRun<'_>) -> Vec<Compar
                     higher_is_better: true,
                 });
             }
+            (Scenario::Cluster(ClusterSpec::Produce(spec)), mine, theirs) => {
+                let row = |o: Option<&Outcome>, rf: i32| match o {
+                    Some(Outcome::Cluster(ClusterOutcome::Produce(rows))) => {
+                        rows.iter().find(|r| r.replication_factor == rf).cloned()
+                    }
+                    _ => None,
+                };
+                let produce = |r: &cluster::ProduceRow| {
+                    r.throughput.as_ref().ok().and_then(|t| {
+                        per_second(
+                            t.produced_records as f64 * spec.throughput.record_bytes as f64 / 1e6,
+                            t.produce_elapsed,
+                        )
+                    })
+                };
+                let p99 = |r: &cluster::ProduceRow| {
+                    r.latency
+                        .as_ref()
+                        .ok()
+                        .and_then(|l| l.summary.map(|s| s.p99_us as f64 / 1e3))
+                };
+                for &rf in &spec.replication_factors {
+                    let (mine, theirs) = (row(mine, rf), row(theirs, rf));
+                    rows.push(Compared {
+                        what: format!(
+                            "3 nodes, RF {rf}: produce acks=all, {} B x {} partition(s)",
+                            spec.throughput.record_bytes, spec.throughput.partitions
+                        ),
+                        unit: "MB/s",
+                        ironlog: mine.as_ref().and_then(produce),
+                        peer: theirs.as_ref().and_then(produce),
+                        higher_is_better: true,
+                    });
+                    rows.push(Compared {
+                        what: format!(
+                            "3 nodes, RF {rf}: produce p99 at {} msgs/s, {} B, acks=all",
+                            spec.latency.rate_per_s, spec.latency.record_bytes
+                        ),
+                        unit: "ms",
+                        ironlog: mine.as_ref().and_then(p99),
+                        peer: theirs.as_ref().and_then(p99),
+                        higher_is_better: false,
+                    });
+                }
+            }
             (Scenario::IdlePartitions(spec), mine, theirs) => {
                 let rss = |o: Option<&Outcome>| match o {
                     Some(Outcome::IdlePartitions(r)) => r.rss_idle_bytes.map(megabytes),
@@ -2080,6 +2125,90 @@ mod tests {
             ))
             .contains("| 1.00 | no |"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn side_by_side_compares_the_three_node_produce_rows_per_replication_factor() {
+        use crate::cluster::ProduceRow;
+        use crate::scenario::ClusterProduceSpec;
+        let spec = ClusterProduceSpec {
+            replication_factors: vec![1, 3],
+            throughput: ThroughputSpec {
+                acks: Acks::All,
+                ..throughput_spec(1024)
+            },
+            latency: LatencySpec {
+                record_bytes: 1024,
+                rate_per_s: 1_000,
+                acks: Acks::All,
+                warmup: Duration::from_secs(1),
+                measure: Duration::from_secs(5),
+            },
+        };
+        // 1,000,000 records of 1024 B in `produce_ms`; p99 `p99_us`.
+        let row = |rf: i32, produce_ms: u64, p99_us: u64| ProduceRow {
+            replication_factor: rf,
+            throughput: Ok(ThroughputResult {
+                produced_records: 1_000_000,
+                produce_failed: 0,
+                produce_elapsed: Duration::from_millis(produce_ms),
+                broker_cpu_s: None,
+                consumed_records: 1_000_000,
+                consumed_bytes: 1_024_000_000,
+                consume_elapsed: Duration::from_secs(1),
+                consume_error: None,
+            }),
+            latency: Ok(LatencyResult {
+                sent: 5_000,
+                failed: 0,
+                window: Duration::from_secs(5),
+                summary: Some(LatencySummary {
+                    samples: 5_000,
+                    p50_us: 500,
+                    p99_us,
+                    max_us: 2 * p99_us,
+                }),
+            }),
+        };
+        let report = |rows| ScenarioReport {
+            scenario: Scenario::Cluster(ClusterSpec::Produce(spec.clone())),
+            outcome: Ok(Outcome::Cluster(ClusterOutcome::Produce(rows))),
+        };
+        let rf3_failed = ProduceRow {
+            latency: Err("no acknowledgement".to_string()),
+            ..row(3, 8_000, 0)
+        };
+        let mine = [report(vec![row(1, 2_000, 1_000), row(3, 4_000, 2_000)])];
+        let theirs = [report(vec![row(1, 4_000, 8_000), rf3_failed])];
+        let run = |reports| BrokerRun {
+            reports,
+            startup: None,
+            peak_rss_bytes: None,
+        };
+        let out = render_side_by_side(&run(&mine), &run(&theirs));
+        let line = |what: &str| -> String {
+            out.lines()
+                .find(|l| l.starts_with(&format!("| {what}")))
+                .unwrap_or_else(|| panic!("no row {what:?} in:\n{out}"))
+                .to_string()
+        };
+        assert!(
+            line("3 nodes, RF 1: produce acks=all")
+                .contains("| 512.00 MB/s | 256.00 MB/s | 2.00 | yes |"),
+            "{out}"
+        );
+        assert!(
+            line("3 nodes, RF 1: produce p99").contains("| 1.00 ms | 8.00 ms | 8.00 | yes |"),
+            "{out}"
+        );
+        assert!(
+            line("3 nodes, RF 3: produce acks=all").contains("| 2.00 | yes |"),
+            "{out}"
+        );
+        assert!(
+            line("3 nodes, RF 3: produce p99").contains("not measured"),
+            "the peer's RF 3 latency failed: {out}"
         );
     }
 }
