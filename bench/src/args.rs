@@ -60,13 +60,15 @@ pub(crate) struct Args {
     /// Also run the scenarios against Apache Kafka 4.1 (one combined KRaft node from its
     /// Maven jars, 1 GB heap, as Kafka's scripts start it) after the Ironlog runs, and
     /// report both side by side. Scenarios that need an Ironlog process of their own
-    /// (partitions, compaction, metrics-scrape) run on Ironlog only.
+    /// (partitions, compaction, metrics-scrape, cluster) run on Ironlog only, but for the
+    /// cluster's produce row, which runs on three Apache Kafka nodes too.
     #[arg(long, requires = "spawn")]
     pub(crate) kafka_peer: bool,
 
-    /// A file holding Apache Kafka's Java classpath for --kafka-peer. Default: resolved
-    /// with Maven from broker/tests/clients/java (kafka_2.13 4.1.1).
-    #[arg(long, value_name = "FILE", requires = "kafka_peer")]
+    /// A file holding Apache Kafka's Java classpath for --kafka-peer and the java-perf
+    /// scenario. Default: resolved with Maven from broker/tests/clients/java (kafka_2.13
+    /// and kafka-tools 4.1.1).
+    #[arg(long, value_name = "FILE")]
     pub(crate) kafka_classpath: Option<PathBuf>,
 }
 
@@ -134,6 +136,10 @@ pub(crate) enum ScenarioKind {
     Idempotence,
     /// Transactional produce, 100 records per transaction.
     Transactions,
+    /// Kafka's own ProducerPerformance and ConsumerPerformance (kafka-tools 4.1.1, run with
+    /// java from the Kafka classpath) as clients: 100 B and 1 KiB records, 1 and 8
+    /// partitions, acks=1 and all.
+    JavaPerf,
     /// Produce throughput with the broker's /metrics scraped every second vs not scraped,
     /// and the scrape's time and size (needs --spawn).
     MetricsScrape,
@@ -144,7 +150,7 @@ pub(crate) enum ScenarioKind {
 }
 
 impl ScenarioKind {
-    pub(crate) const ALL: [ScenarioKind; 11] = [
+    pub(crate) const ALL: [ScenarioKind; 12] = [
         ScenarioKind::IdlePartitions,
         ScenarioKind::Throughput,
         ScenarioKind::Latency,
@@ -153,6 +159,7 @@ impl ScenarioKind {
         ScenarioKind::Compaction,
         ScenarioKind::Idempotence,
         ScenarioKind::Transactions,
+        ScenarioKind::JavaPerf,
         ScenarioKind::MetricsScrape,
         ScenarioKind::Partitions,
         ScenarioKind::Cluster,

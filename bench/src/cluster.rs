@@ -216,7 +216,7 @@ pub(crate) fn run(
         );
         match spec {
             ClusterSpec::Produce(spec) => Ok(ClusterOutcome::Produce(produce(
-                &cluster,
+                &cluster.bootstrap(),
                 topic_prefix,
                 spec,
             ))),
@@ -244,16 +244,17 @@ pub(crate) fn run(
     })
 }
 
-fn produce(cluster: &TestCluster, prefix: &str, spec: &ClusterProduceSpec) -> Vec<ProduceRow> {
-    let bootstrap = cluster.bootstrap();
+/// The produce rows on the cluster behind `bootstrap` (Ironlog's, or the three-node Apache
+/// Kafka peer's).
+pub(crate) fn produce(bootstrap: &str, prefix: &str, spec: &ClusterProduceSpec) -> Vec<ProduceRow> {
     spec.replication_factors
         .iter()
         .map(|&rf| {
             let topic = format!("{prefix}-cluster-rf{rf}");
-            let throughput = throughput::run(&bootstrap, &topic, &spec.throughput, rf, None)
+            let throughput = throughput::run(bootstrap, &topic, &spec.throughput, rf, None)
                 .map_err(|e| e.to_string());
             let latency_topic = format!("{prefix}-cluster-rf{rf}-latency");
-            let latency = latency::run(&bootstrap, &latency_topic, &spec.latency, rf)
+            let latency = latency::run(bootstrap, &latency_topic, &spec.latency, rf)
                 .map_err(|e| e.to_string());
             ProduceRow {
                 replication_factor: rf,

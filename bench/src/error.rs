@@ -30,6 +30,8 @@ pub(crate) enum BenchError {
     Timeout { what: String, waited_ms: u128 },
     #[error("{what} refused or unanswered: {reason}")]
     Refused { what: String, reason: String },
+    #[error("{tool}: {reason}")]
+    JavaTool { tool: &'static str, reason: String },
     #[error("topic {topic}: {reason}")]
     Topic { topic: String, reason: String },
 }

@@ -1,5 +1,5 @@
 //! `ironlog-bench`: measures a Kafka-compatible broker (normally Ironlog) with librdkafka
-//! clients and prints a markdown report. See docs/benchmarks.md for the method.
+//! clients (and Kafka's own Java perf tools) and prints a markdown report. See docs/benchmarks.md for the method.
 //!
 //! Data flow: parse args → start or locate the broker → expand scenarios (`scenario::plan`)
 //! → run each, bounded by counts and deadlines, collecting `report::ScenarioReport`s
@@ -15,6 +15,7 @@ mod error;
 mod group_rebalance;
 mod idempotence;
 mod idle_partitions;
+mod java_perf;
 mod latency;
 mod metrics_scrape;
 mod offset_commit;
@@ -101,6 +102,16 @@ fn run() -> anyhow::Result<()> {
         .unwrap_or_default();
     let topic_prefix = format!("ironlog-bench-{run_id}");
     let scenarios = scenario::plan(&args);
+    // One Kafka classpath for the peer and for the Java perf tools, resolved before any run.
+    let java_classpath: Result<String, String> =
+        if args.kafka_peer || scenarios.iter().any(Scenario::needs_java) {
+            kafka_classpath(args.kafka_classpath.as_deref()).map_err(|e| format!("{e:#}"))
+        } else {
+            Err("no scenario of this run needs it".to_string())
+        };
+    if let (true, Err(error)) = (args.kafka_peer, &java_classpath) {
+        anyhow::bail!("--kafka-peer needs Apache Kafka's classpath: {error}");
+    }
     let mut created_topics: Vec<String> = Vec::new();
     let target = Target {
         bootstrap: &bootstrap,
@@ -110,6 +121,7 @@ fn run() -> anyhow::Result<()> {
         replication_factor: args.replication_factor,
         broker_binary: broker_binary.as_deref(),
         broker_overrides: &args.broker_override,
+        java_classpath: java_classpath.as_deref().map_err(String::as_str),
     };
     let reports = run_scenarios(&scenarios, &target, &topic_prefix, &mut created_topics);
     let peak_rss_bytes = broker_pid.and_then(peak_rss);
@@ -135,7 +147,11 @@ fn run() -> anyhow::Result<()> {
             startup: ironlog_startup,
             peak_rss_bytes,
         };
-        let (peer_info, peer_reports, peer) = run_kafka_peer(&args, &scenarios, run_id, &info)?;
+        let classpath = java_classpath
+            .as_deref()
+            .map_err(|e| anyhow::anyhow!("Apache Kafka's classpath: {e}"))?;
+        let (peer_info, peer_reports, peer) =
+            run_kafka_peer(&args, classpath, &scenarios, run_id, &info)?;
         println!(
             "{}",
             report::render(&peer_info, &peer_reports, peer.peak_rss_bytes)
@@ -185,13 +201,13 @@ fn peak_rss(pid: u32) -> Option<u64> {
 /// from its Maven jars: its report header, its reports, and its start-up time and peak RSS.
 fn run_kafka_peer(
     args: &Args,
+    classpath: &str,
     scenarios: &[Scenario],
     run_id: u64,
     ironlog_info: &RunInfo,
 ) -> anyhow::Result<(RunInfo, Vec<ScenarioReport>, report::BrokerRun<'static>)> {
-    let classpath = kafka_classpath(args.kafka_classpath.as_deref())?;
     let started = std::time::Instant::now();
-    let kafka = ironlog_testkit::ApacheKafka::try_start(&classpath, &[])
+    let kafka = ironlog_testkit::ApacheKafka::try_start(classpath, &[])
         .map_err(|e| anyhow::anyhow!("Apache Kafka did not start: {e}"))?;
     let startup = started.elapsed();
     let peer_scenarios: Vec<Scenario> = scenarios
@@ -207,19 +223,26 @@ fn run_kafka_peer(
         replication_factor: args.replication_factor,
         broker_binary: None,
         broker_overrides: &[],
+        java_classpath: Ok(classpath),
     };
     let mut topics = Vec::new();
     let prefix = format!("kafka-bench-{run_id}");
-    let reports = run_scenarios(&peer_scenarios, &target, &prefix, &mut topics);
+    let mut reports = run_scenarios(&peer_scenarios, &target, &prefix, &mut topics);
     let peak_rss_bytes = peak_rss(kafka.pid());
+    let bootstrap_single = kafka.bootstrap().to_string();
+    let pid_single = kafka.pid();
+    // The single node is done: the three-node peer runs alone.
+    drop(kafka);
+    reports.extend(run_kafka_cluster_peer(classpath, scenarios, &prefix));
     let info = RunInfo {
         command_line: ironlog_info.command_line.clone(),
         broker: format!(
             "Apache Kafka 4.1 (kafka_2.13 from Maven, one combined KRaft node, {}) on {}, pid {}, \
-             started after the Ironlog runs",
+             started after the Ironlog runs; the 3-node cluster produce rows, if run, on three \
+             such nodes of a cluster of their own",
             ironlog_testkit::apache_kafka::KAFKA_HEAP,
-            kafka.bootstrap(),
-            kafka.pid()
+            bootstrap_single,
+            pid_single
         ),
         machine: ironlog_info.machine.clone(),
         quick: ironlog_info.quick,
@@ -235,8 +258,50 @@ fn run_kafka_peer(
     ))
 }
 
+/// The cluster produce rows (acks=all at RF 1 and 3) on three combined Apache Kafka nodes
+/// of a cluster of their own, as Ironlog's `cluster` rows run on three Ironlog nodes; the
+/// other cluster rows need Ironlog processes and stay Ironlog's.
+fn run_kafka_cluster_peer(
+    classpath: &str,
+    scenarios: &[Scenario],
+    prefix: &str,
+) -> Vec<ScenarioReport> {
+    let specs = scenarios.iter().filter_map(|s| match s {
+        Scenario::Cluster(scenario::ClusterSpec::Produce(spec)) => Some(spec),
+        _ => None,
+    });
+    specs
+        .map(|spec| {
+            tracing::info!(
+                nodes = cluster::CLUSTER_NODES,
+                "starting Apache Kafka nodes"
+            );
+            let outcome = ironlog_testkit::ApacheKafkaCluster::try_start(
+                classpath,
+                cluster::CLUSTER_NODES.unsigned_abs() as usize,
+                &[],
+            )
+            .map_err(|e| format!("Apache Kafka's three nodes did not start: {e}"))
+            .map(|kafka| {
+                let bootstrap = kafka.bootstrap();
+                tracing::info!(%bootstrap, "running the cluster produce rows on Apache Kafka");
+                Outcome::Cluster(cluster::ClusterOutcome::Produce(cluster::produce(
+                    &bootstrap, prefix, spec,
+                )))
+            });
+            ScenarioReport {
+                scenario: Scenario::Cluster(scenario::ClusterSpec::Produce(spec.clone())),
+                outcome,
+            }
+        })
+        .collect()
+}
+
+/// Lines of Maven's output quoted when the classpath cannot be resolved.
+const MAVEN_OUTPUT_TAIL_LINES: usize = 5;
+
 /// Apache Kafka's classpath: the file given, else what Maven resolves for the Java client
-/// sessions' project (it holds kafka_2.13, the broker).
+/// sessions' project (it holds kafka_2.13, the broker, and kafka-tools, the perf tools).
 fn kafka_classpath(file: Option<&Path>) -> anyhow::Result<String> {
     if let Some(file) = file {
         return std::fs::read_to_string(file)
@@ -245,17 +310,23 @@ fn kafka_classpath(file: Option<&Path>) -> anyhow::Result<String> {
     }
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../broker/tests/clients/java");
     let out = tempfile::NamedTempFile::new()?;
-    let status = std::process::Command::new("mvn")
+    // Maven's output is captured: the report owns stdout.
+    let maven = std::process::Command::new("mvn")
         .args(["-B", "-q", "dependency:build-classpath"])
         .arg(format!("-Dmdep.outputFile={}", out.path().display()))
         .current_dir(&project)
         .stdin(std::process::Stdio::null())
-        .status()
+        .output()
         .map_err(|e| anyhow::anyhow!("cannot run mvn in {}: {e}", project.display()))?;
-    if !status.success() {
+    if !maven.status.success() {
+        let output = String::from_utf8_lossy(&maven.stdout);
+        let tail: Vec<&str> = output.lines().rev().take(MAVEN_OUTPUT_TAIL_LINES).collect();
         anyhow::bail!(
-            "mvn dependency:build-classpath in {} failed ({status}); pass --kafka-classpath",
-            project.display()
+            "mvn dependency:build-classpath in {} failed ({}); pass --kafka-classpath. \
+             Maven said: {}",
+            project.display(),
+            maven.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
         );
     }
     Ok(std::fs::read_to_string(out.path())?.trim().to_string())
@@ -273,6 +344,8 @@ struct Target<'a> {
     /// The broker binary of `--spawn`, for scenarios that start brokers of their own.
     broker_binary: Option<&'a Path>,
     broker_overrides: &'a [args::BrokerOverride],
+    /// Kafka's classpath for the Java perf tools, or why there is none.
+    java_classpath: Result<&'a str, &'a str>,
 }
 
 fn run_scenario(
@@ -290,6 +363,7 @@ fn run_scenario(
         replication_factor,
         broker_binary,
         broker_overrides,
+        java_classpath,
     } = *target;
     // Names a topic of this scenario and records it for clean-up.
     let topic = |created_topics: &mut Vec<String>, suffix: &str| {
@@ -381,6 +455,28 @@ fn run_scenario(
             replication_factor,
         )
         .map(Outcome::Transactions),
+        Scenario::JavaPerf(spec) => {
+            let classpath = java_classpath
+                .map_err(|e| format!("no Kafka classpath for the Java perf tools: {e}"))?;
+            let topic = topic(
+                created_topics,
+                &format!(
+                    "java-{}b-{}p-acks{}",
+                    spec.record_bytes,
+                    spec.partitions,
+                    spec.acks.config_value()
+                ),
+            );
+            java_perf::run(
+                classpath,
+                bootstrap,
+                &topic,
+                spec,
+                replication_factor,
+                broker_pid,
+            )
+            .map(Outcome::JavaPerf)
+        }
         Scenario::Cluster(spec) => {
             // Topics of the scenario's own cluster, which goes with its data dirs.
             cluster::run(broker_binary, broker_overrides, topic_prefix, spec).map(Outcome::Cluster)

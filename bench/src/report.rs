@@ -10,11 +10,12 @@ use crate::compaction::CompactionResult;
 use crate::group_rebalance::GroupRebalanceResult;
 use crate::idempotence::{IdempotenceResult, ProduceRun};
 use crate::idle_partitions::IdlePartitionsResult;
+use crate::java_perf::{self, JavaPerfResult};
 use crate::latency::LatencyResult;
 use crate::metrics_scrape::MetricsScrapeResult;
 use crate::offset_commit::{CommitRate, OffsetCommitResult};
 use crate::partition_scale::PartitionScaleResult;
-use crate::scenario::{ClusterSpec, Scenario, ThroughputSpec};
+use crate::scenario::{ClusterSpec, JavaPerfSpec, Scenario, ThroughputSpec};
 use crate::throughput::ThroughputResult;
 use crate::transactions::TransactionsResult;
 
@@ -37,6 +38,7 @@ pub(crate) enum Outcome {
     Idempotence(IdempotenceResult),
     MetricsScrape(MetricsScrapeResult),
     Transactions(TransactionsResult),
+    JavaPerf(JavaPerfResult),
     Cluster(ClusterOutcome),
 }
 
@@ -641,6 +643,94 @@ fn transactions_section(out: &mut String, reports: &[ScenarioReport]) {
     out.push('\n');
 }
 
+/// ProducerPerformance's rate in MB (10^6 bytes) per second: its records/sec times the
+/// record size (its own MB/sec is 2^20 bytes and rounded to two decimals).
+fn java_produce_mb_per_s(spec: &JavaPerfSpec, result: &JavaPerfResult) -> f64 {
+    result.producer.records_per_s * spec.record_bytes as f64 / 1e6
+}
+
+/// Broker CPU seconds per GB of record values ProducerPerformance had acknowledged.
+fn java_cpu_s_per_gb(spec: &JavaPerfSpec, result: &JavaPerfResult) -> Option<f64> {
+    let gigabytes = result.producer.records_sent as f64 * spec.record_bytes as f64 / 1e9;
+    let cpu = result.broker_cpu_s?;
+    (gigabytes > 0.0).then(|| cpu / gigabytes)
+}
+
+fn java_perf_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(
+        out,
+        "### Kafka's perf tools as clients (ProducerPerformance / ConsumerPerformance)\n"
+    );
+    let _ = writeln!(
+        out,
+        "kafka-tools 4.1.1 by main class, {heap} heap as their scripts give them, the tools' \
+         client defaults (batch.size 16384, linger.ms 5) and `--throughput -1`; then \
+         ConsumerPerformance reads the records back in a group of its own. Latency is \
+         ProducerPerformance's, send to acknowledgement. Whole-run consume MB/s includes the \
+         group join (rebalance ms); fetch MB/s excludes it. MB = 10^6 bytes (the tools \
+         print 2^20-byte MB; converted).\n",
+        heap = java_perf::TOOL_HEAP
+    );
+    let _ = writeln!(
+        out,
+        "| record | partitions | acks | records sent | produce MB/s | produce msgs/s | avg ms | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms | consume MB/s (whole run) | consume fetch MB/s | fetch msgs/s | rebalance ms | broker CPU s/GB |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for report in reports {
+        let Scenario::JavaPerf(spec) = &report.scenario else {
+            continue;
+        };
+        let head = format!(
+            "| {} B | {} | {} |",
+            spec.record_bytes,
+            spec.partitions,
+            spec.acks.config_value()
+        );
+        match &report.outcome {
+            Ok(Outcome::JavaPerf(r)) => {
+                let p = &r.producer;
+                let consume = match &r.consumer {
+                    Ok(c) => format!(
+                        "{:.1} | {:.1} | {:.0} | {}",
+                        java_perf::mb_from_tool_mb(c.mib_per_s),
+                        java_perf::mb_from_tool_mb(c.fetch_mib_per_s),
+                        c.fetch_records_per_s,
+                        c.rebalance_ms
+                    ),
+                    Err(error) => format!("{} | | |", error_cell(error)),
+                };
+                let _ = writeln!(
+                    out,
+                    "{head} {} / {} | {:.1} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {consume} | {} |",
+                    p.records_sent,
+                    spec.record_count,
+                    java_produce_mb_per_s(spec, r),
+                    p.records_per_s,
+                    p.latency_avg_ms,
+                    p.latency_p50_ms,
+                    p.latency_p95_ms,
+                    p.latency_p99_ms,
+                    p.latency_p999_ms,
+                    p.latency_max_ms,
+                    cell(java_cpu_s_per_gb(spec, r), 2),
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let _ = writeln!(
+                    out,
+                    "{head} {} | | | | | | | | | | | | | |",
+                    error_cell(error)
+                );
+            }
+        }
+    }
+    out.push('\n');
+}
+
 fn cell_with_unit(value: Option<f64>, decimals: usize, unit: &str) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.decimals$} {unit}"))
 }
@@ -800,6 +890,102 @@ fn compared_figures(ironlog: &BrokerRun<'_>, peer: &BrokerRun<'_>) -> Vec<Compar
                     higher_is_better: false,
                 });
             }
+            (Scenario::JavaPerf(spec), mine, theirs) => {
+                let of = |o: Option<&Outcome>| match o {
+                    Some(Outcome::JavaPerf(r)) => Some(r.clone()),
+                    _ => None,
+                };
+                let (mine, theirs) = (of(mine), of(theirs));
+                let cell = format!(
+                    "{} B x {} partition(s), acks={}",
+                    spec.record_bytes,
+                    spec.partitions,
+                    spec.acks.config_value()
+                );
+                let consumer = |r: &JavaPerfResult, pick: fn(&java_perf::ConsumerStats) -> f64| {
+                    r.consumer
+                        .as_ref()
+                        .ok()
+                        .map(|c| java_perf::mb_from_tool_mb(pick(c)))
+                };
+                rows.push(Compared {
+                    what: format!("ProducerPerformance, {cell}"),
+                    unit: "MB/s",
+                    ironlog: mine.as_ref().map(|r| java_produce_mb_per_s(spec, r)),
+                    peer: theirs.as_ref().map(|r| java_produce_mb_per_s(spec, r)),
+                    higher_is_better: true,
+                });
+                rows.push(Compared {
+                    what: format!("ProducerPerformance p99, {cell}"),
+                    unit: "ms",
+                    ironlog: mine.as_ref().map(|r| r.producer.latency_p99_ms),
+                    peer: theirs.as_ref().map(|r| r.producer.latency_p99_ms),
+                    higher_is_better: false,
+                });
+                rows.push(Compared {
+                    what: format!("ConsumerPerformance fetch, {cell}"),
+                    unit: "MB/s",
+                    ironlog: mine
+                        .as_ref()
+                        .and_then(|r| consumer(r, |c| c.fetch_mib_per_s)),
+                    peer: theirs
+                        .as_ref()
+                        .and_then(|r| consumer(r, |c| c.fetch_mib_per_s)),
+                    higher_is_better: true,
+                });
+                rows.push(Compared {
+                    what: format!("ConsumerPerformance whole run (group join included), {cell}"),
+                    unit: "MB/s",
+                    ironlog: mine.as_ref().and_then(|r| consumer(r, |c| c.mib_per_s)),
+                    peer: theirs.as_ref().and_then(|r| consumer(r, |c| c.mib_per_s)),
+                    higher_is_better: true,
+                });
+            }
+            (Scenario::Cluster(ClusterSpec::Produce(spec)), mine, theirs) => {
+                let row = |o: Option<&Outcome>, rf: i32| match o {
+                    Some(Outcome::Cluster(ClusterOutcome::Produce(rows))) => {
+                        rows.iter().find(|r| r.replication_factor == rf).cloned()
+                    }
+                    _ => None,
+                };
+                let produce = |r: &cluster::ProduceRow| {
+                    r.throughput.as_ref().ok().and_then(|t| {
+                        per_second(
+                            t.produced_records as f64 * spec.throughput.record_bytes as f64 / 1e6,
+                            t.produce_elapsed,
+                        )
+                    })
+                };
+                let p99 = |r: &cluster::ProduceRow| {
+                    r.latency
+                        .as_ref()
+                        .ok()
+                        .and_then(|l| l.summary.map(|s| s.p99_us as f64 / 1e3))
+                };
+                for &rf in &spec.replication_factors {
+                    let (mine, theirs) = (row(mine, rf), row(theirs, rf));
+                    rows.push(Compared {
+                        what: format!(
+                            "3 nodes, RF {rf}: produce acks=all, {} B x {} partition(s)",
+                            spec.throughput.record_bytes, spec.throughput.partitions
+                        ),
+                        unit: "MB/s",
+                        ironlog: mine.as_ref().and_then(produce),
+                        peer: theirs.as_ref().and_then(produce),
+                        higher_is_better: true,
+                    });
+                    rows.push(Compared {
+                        what: format!(
+                            "3 nodes, RF {rf}: produce p99 at {} msgs/s, {} B, acks=all",
+                            spec.latency.rate_per_s, spec.latency.record_bytes
+                        ),
+                        unit: "ms",
+                        ironlog: mine.as_ref().and_then(p99),
+                        peer: theirs.as_ref().and_then(p99),
+                        higher_is_better: false,
+                    });
+                }
+            }
             (Scenario::IdlePartitions(spec), mine, theirs) => {
                 let rss = |o: Option<&Outcome>| match o {
                     Some(Outcome::IdlePartitions(r)) => r.rss_idle_bytes.map(megabytes),
@@ -843,8 +1029,9 @@ pub(crate) fn render_side_by_side(ironlog: &BrokerRun<'_>, peer: &BrokerRun<'_>)
     );
     let _ = writeln!(
         out,
-        "Same machine, same librdkafka clients, same scenarios, one after the other in one \
-         run. Advantage = how many times better Ironlog's figure is (> 1: Ironlog ahead).\n"
+        "Same machine, same clients (librdkafka; Kafka's ProducerPerformance and \
+         ConsumerPerformance in the rows naming them), same scenarios, one after the other in \
+         one run. Advantage = how many times better Ironlog's figure is (> 1: Ironlog ahead).\n"
     );
     let _ = writeln!(
         out,
@@ -929,6 +1116,9 @@ pub(crate) fn render(
     }
     if has(|s| matches!(s, Scenario::Transactions(_))) {
         transactions_section(&mut out, reports);
+    }
+    if has(|s| matches!(s, Scenario::JavaPerf(_))) {
+        java_perf_section(&mut out, reports);
     }
     if has(|s| matches!(s, Scenario::PartitionScale(_))) {
         partition_scale_section(&mut out, reports);
@@ -1807,6 +1997,218 @@ mod tests {
         assert!(
             out.contains("Ironlog ahead on 2 of 4 compared figures."),
             "{out}"
+        );
+    }
+
+    fn java_perf_spec(record_bytes: usize, acks: Acks) -> JavaPerfSpec {
+        JavaPerfSpec {
+            record_bytes,
+            partitions: 8,
+            acks,
+            record_count: 100_000,
+            tool_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// ProducerPerformance at `records_per_s` with p99 `p99_ms`; ConsumerPerformance
+    /// fetching at `fetch_mib_per_s`.
+    fn java_perf_result(records_per_s: f64, p99_ms: f64, fetch_mib_per_s: f64) -> JavaPerfResult {
+        use crate::java_perf::{ConsumerStats, ProducerSummary};
+        JavaPerfResult {
+            producer: ProducerSummary {
+                records_sent: 100_000,
+                records_per_s,
+                mib_per_s: records_per_s * 1024.0 / 1_048_576.0,
+                latency_avg_ms: 3.5,
+                latency_max_ms: 40.0,
+                latency_p50_ms: 2.0,
+                latency_p95_ms: 7.0,
+                latency_p99_ms: p99_ms,
+                latency_p999_ms: 30.0,
+            },
+            broker_cpu_s: Some(0.2048),
+            consumer: Ok(ConsumerStats {
+                mib_consumed: 97.6563,
+                mib_per_s: 20.0,
+                records_consumed: 100_000,
+                records_per_s: 20_480.0,
+                rebalance_ms: 3_010,
+                fetch_ms: 900,
+                fetch_mib_per_s,
+                fetch_records_per_s: fetch_mib_per_s * 1024.0,
+                stopped_early: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn java_perf_rows_show_both_tools_in_decimal_megabytes() {
+        let short_consume = JavaPerfResult {
+            consumer: Err("consumed 10 of 100000 records".to_string()),
+            ..java_perf_result(50_000.0, 12.0, 100.0)
+        };
+        let reports = vec![
+            ScenarioReport {
+                scenario: Scenario::JavaPerf(java_perf_spec(1024, Acks::One)),
+                outcome: Ok(Outcome::JavaPerf(java_perf_result(100_000.0, 9.0, 100.0))),
+            },
+            ScenarioReport {
+                scenario: Scenario::JavaPerf(java_perf_spec(1024, Acks::All)),
+                outcome: Ok(Outcome::JavaPerf(short_consume)),
+            },
+            ScenarioReport {
+                scenario: Scenario::JavaPerf(java_perf_spec(100, Acks::All)),
+                outcome: Err("java: not found".to_string()),
+            },
+        ];
+        let text = render(&info(), &reports, None);
+        assert_columns(&text, "| record | partitions | acks | records sent", 17);
+        let row = |start: &str| -> &str {
+            text.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no row {start:?} in:\n{text}"))
+        };
+        // 100,000 records/s of 1024 B = 102.4 MB/s; 100 tool-MB/s fetched = 104.9 MB/s;
+        // 0.2048 CPU s over 0.1024 GB = 2 s/GB.
+        assert!(
+            row("| 1024 B | 8 | 1 |").contains(
+                "| 100000 / 100000 | 102.4 | 100000 | 3.50 | 2 | 7 | 9 | 30 | 40 | 21.0 | 104.9 | 102400 | 3010 | 2.00 |"
+            ),
+            "{text}"
+        );
+        assert!(
+            row("| 1024 B | 8 | all |").contains("failed: consumed 10 of 100000 records"),
+            "{text}"
+        );
+        assert!(row("| 100 B | 8 | all |").contains("failed: java: not found"));
+    }
+
+    #[test]
+    fn side_by_side_compares_the_perf_tools_cell_by_cell() {
+        let spec = java_perf_spec(1024, Acks::All);
+        let mine = [ScenarioReport {
+            scenario: Scenario::JavaPerf(spec.clone()),
+            outcome: Ok(Outcome::JavaPerf(java_perf_result(60_000.0, 5.0, 50.0))),
+        }];
+        let theirs = [ScenarioReport {
+            scenario: Scenario::JavaPerf(spec),
+            outcome: Ok(Outcome::JavaPerf(java_perf_result(30_000.0, 20.0, 100.0))),
+        }];
+        let run = |reports| BrokerRun {
+            reports,
+            startup: None,
+            peak_rss_bytes: None,
+        };
+        let out = render_side_by_side(&run(&mine), &run(&theirs));
+        let row = |what: &str| -> String {
+            out.lines()
+                .find(|l| l.starts_with(&format!("| {what}")))
+                .unwrap_or_else(|| panic!("no row {what:?} in:\n{out}"))
+                .to_string()
+        };
+        let cell = "1024 B x 8 partition(s), acks=all";
+        assert!(
+            row(&format!("ProducerPerformance, {cell}")).contains("| 2.00 | yes |"),
+            "{out}"
+        );
+        assert!(
+            row(&format!("ProducerPerformance p99, {cell}")).contains("| 4.00 | yes |"),
+            "a quarter of the p99 is four times better: {out}"
+        );
+        assert!(
+            row(&format!("ConsumerPerformance fetch, {cell}")).contains("| 0.50 | no |"),
+            "{out}"
+        );
+        assert!(
+            row(&format!(
+                "ConsumerPerformance whole run (group join included), {cell}"
+            ))
+            .contains("| 1.00 | no |"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn side_by_side_compares_the_three_node_produce_rows_per_replication_factor() {
+        use crate::cluster::ProduceRow;
+        use crate::scenario::ClusterProduceSpec;
+        let spec = ClusterProduceSpec {
+            replication_factors: vec![1, 3],
+            throughput: ThroughputSpec {
+                acks: Acks::All,
+                ..throughput_spec(1024)
+            },
+            latency: LatencySpec {
+                record_bytes: 1024,
+                rate_per_s: 1_000,
+                acks: Acks::All,
+                warmup: Duration::from_secs(1),
+                measure: Duration::from_secs(5),
+            },
+        };
+        // 1,000,000 records of 1024 B in `produce_ms`; p99 `p99_us`.
+        let row = |rf: i32, produce_ms: u64, p99_us: u64| ProduceRow {
+            replication_factor: rf,
+            throughput: Ok(ThroughputResult {
+                produced_records: 1_000_000,
+                produce_failed: 0,
+                produce_elapsed: Duration::from_millis(produce_ms),
+                broker_cpu_s: None,
+                consumed_records: 1_000_000,
+                consumed_bytes: 1_024_000_000,
+                consume_elapsed: Duration::from_secs(1),
+                consume_error: None,
+            }),
+            latency: Ok(LatencyResult {
+                sent: 5_000,
+                failed: 0,
+                window: Duration::from_secs(5),
+                summary: Some(LatencySummary {
+                    samples: 5_000,
+                    p50_us: 500,
+                    p99_us,
+                    max_us: 2 * p99_us,
+                }),
+            }),
+        };
+        let report = |rows| ScenarioReport {
+            scenario: Scenario::Cluster(ClusterSpec::Produce(spec.clone())),
+            outcome: Ok(Outcome::Cluster(ClusterOutcome::Produce(rows))),
+        };
+        let rf3_failed = ProduceRow {
+            latency: Err("no acknowledgement".to_string()),
+            ..row(3, 8_000, 0)
+        };
+        let mine = [report(vec![row(1, 2_000, 1_000), row(3, 4_000, 2_000)])];
+        let theirs = [report(vec![row(1, 4_000, 8_000), rf3_failed])];
+        let run = |reports| BrokerRun {
+            reports,
+            startup: None,
+            peak_rss_bytes: None,
+        };
+        let out = render_side_by_side(&run(&mine), &run(&theirs));
+        let line = |what: &str| -> String {
+            out.lines()
+                .find(|l| l.starts_with(&format!("| {what}")))
+                .unwrap_or_else(|| panic!("no row {what:?} in:\n{out}"))
+                .to_string()
+        };
+        assert!(
+            line("3 nodes, RF 1: produce acks=all")
+                .contains("| 512.00 MB/s | 256.00 MB/s | 2.00 | yes |"),
+            "{out}"
+        );
+        assert!(
+            line("3 nodes, RF 1: produce p99").contains("| 1.00 ms | 8.00 ms | 8.00 | yes |"),
+            "{out}"
+        );
+        assert!(
+            line("3 nodes, RF 3: produce acks=all").contains("| 2.00 | yes |"),
+            "{out}"
+        );
+        assert!(
+            line("3 nodes, RF 3: produce p99").contains("not measured"),
+            "the peer's RF 3 latency failed: {out}"
         );
     }
 }

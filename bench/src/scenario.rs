@@ -153,6 +153,18 @@ pub(crate) struct TransactionsSpec {
     pub(crate) duration_max: Duration,
 }
 
+/// One cell measured with Kafka's own perf tools (`java_perf`): ProducerPerformance sends
+/// `record_count` records unthrottled, then ConsumerPerformance reads them back in a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JavaPerfSpec {
+    pub(crate) record_bytes: usize,
+    pub(crate) partitions: i32,
+    pub(crate) acks: Acks,
+    pub(crate) record_count: u64,
+    /// Bound on each tool's process, JVM start included.
+    pub(crate) tool_timeout: Duration,
+}
+
 /// The rows measured on a cluster of three combined KRaft nodes (`cluster`), each on a
 /// cluster of its own, started by the test kit with the command line a user types.
 #[derive(Debug, Clone, PartialEq)]
@@ -231,6 +243,7 @@ pub(crate) enum Scenario {
     Idempotence(IdempotenceSpec),
     MetricsScrape(MetricsScrapeSpec),
     Transactions(TransactionsSpec),
+    JavaPerf(JavaPerfSpec),
     Cluster(ClusterSpec),
 }
 
@@ -245,6 +258,11 @@ impl Scenario {
                 | Scenario::MetricsScrape(_)
                 | Scenario::Cluster(_)
         )
+    }
+
+    /// Runs Kafka's Java tools, so the run needs Kafka's classpath.
+    pub(crate) fn needs_java(&self) -> bool {
+        matches!(self, Scenario::JavaPerf(_))
     }
 
     /// Short label for progress logs.
@@ -304,6 +322,13 @@ impl Scenario {
                 "transactions of {} records, {} transactions",
                 s.records_per_transaction, s.transactions
             ),
+            Scenario::JavaPerf(s) => format!(
+                "ProducerPerformance / ConsumerPerformance {} B x {} partitions acks={} ({} records)",
+                s.record_bytes,
+                s.partitions,
+                s.acks.config_value(),
+                s.record_count
+            ),
             Scenario::Cluster(ClusterSpec::Produce(s)) => format!(
                 "3-node cluster: acks=all produce and latency at replication factors {:?}",
                 s.replication_factors
@@ -357,6 +382,25 @@ fn record_count_default(record_bytes: usize, quick: bool) -> u64 {
         full
     }
 }
+
+/// Default records per perf-tool cell: ~50 MB of 100 B records, ~100 MB of 1 KiB records
+/// (a tenth of that with --quick), so that eight cells take a few minutes per broker.
+fn java_perf_record_count_default(record_bytes: usize, quick: bool) -> u64 {
+    let full = if record_bytes <= 100 {
+        500_000
+    } else {
+        100_000
+    };
+    if quick {
+        full / 10
+    } else {
+        full
+    }
+}
+
+/// Margin on each perf tool's deadline beyond the send bound: JVM start, metadata, and
+/// ConsumerPerformance's group join.
+const JAVA_PERF_TOOL_MARGIN: Duration = Duration::from_secs(60);
 
 /// Expands the scenario families chosen on the command line into concrete scenarios.
 pub(crate) fn plan(args: &Args) -> Vec<Scenario> {
@@ -483,6 +527,23 @@ pub(crate) fn plan(args: &Args) -> Vec<Scenario> {
                     duration_max: send_duration_max,
                 }))
             }
+            ScenarioKind::JavaPerf => {
+                for record_bytes in THROUGHPUT_RECORD_BYTES {
+                    for partitions in THROUGHPUT_PARTITIONS {
+                        for acks in [Acks::One, Acks::All] {
+                            scenarios.push(Scenario::JavaPerf(JavaPerfSpec {
+                                record_bytes,
+                                partitions,
+                                acks,
+                                record_count: args.records.unwrap_or_else(|| {
+                                    java_perf_record_count_default(record_bytes, args.quick)
+                                }),
+                                tool_timeout: send_duration_max + JAVA_PERF_TOOL_MARGIN,
+                            }));
+                        }
+                    }
+                }
+            }
             ScenarioKind::Cluster => scenarios.extend(cluster_plan(args, send_duration_max)),
         }
     }
@@ -555,9 +616,9 @@ mod tests {
         let scenarios = plan_for(&[]);
         assert_eq!(
             scenarios.len(),
-            1 + 8 + 1 + 6 + 2 + 4,
-            "idle + 2x2x2 throughput + latency + one of each newer scenario + two partition \
-             scales + four cluster rows"
+            1 + 8 + 1 + 6 + 8 + 2 + 4,
+            "idle + 2x2x2 throughput + latency + one of each newer scenario + 2x2x2 Java \
+             perf-tool cells + two partition scales + four cluster rows"
         );
         assert!(
             matches!(scenarios[0], Scenario::IdlePartitions(ref s) if s.partitions_total() == 1_000),
@@ -694,6 +755,57 @@ mod tests {
             panic!("the idle CPU row comes last, got {quick:?}");
         };
         assert!(q.window < i.window, "--quick shortens the idle window");
+    }
+
+    #[test]
+    fn java_perf_cells_are_the_throughput_matrix_with_modest_counts() {
+        let cells = |args: &[&str]| -> Vec<JavaPerfSpec> {
+            plan_for(args)
+                .into_iter()
+                .map(|s| match s {
+                    Scenario::JavaPerf(j) => j,
+                    other => panic!("only java-perf was asked for, got {other:?}"),
+                })
+                .collect()
+        };
+        let full = cells(&["--only", "java-perf"]);
+        assert_eq!(full.len(), 8, "2 sizes x 2 partition counts x 2 acks");
+        for record_bytes in THROUGHPUT_RECORD_BYTES {
+            for partitions in THROUGHPUT_PARTITIONS {
+                for acks in [Acks::One, Acks::All] {
+                    assert!(
+                        full.iter().any(|j| (j.record_bytes, j.partitions, j.acks)
+                            == (record_bytes, partitions, acks)),
+                        "cell {record_bytes} B x {partitions} x {acks:?} is missing"
+                    );
+                }
+            }
+        }
+        for cell in &full {
+            let bytes = cell.record_count * cell.record_bytes as u64;
+            assert!(
+                (10_000_000..=200_000_000).contains(&bytes),
+                "a cell should move tens of MB, not {bytes} B: {cell:?}"
+            );
+            assert!(cell.tool_timeout > Duration::from_secs(60));
+        }
+        let quick = cells(&["--only", "java-perf", "--quick"]);
+        for (f, q) in full.iter().zip(&quick) {
+            assert_eq!(
+                f.record_count,
+                q.record_count * 10,
+                "--quick divides by ten"
+            );
+        }
+        assert!(cells(&["--only", "java-perf", "--records", "500"])
+            .iter()
+            .all(|j| j.record_count == 500));
+        assert!(
+            full.iter()
+                .all(|j| !Scenario::JavaPerf(j.clone()).needs_ironlog_process()
+                    && Scenario::JavaPerf(j.clone()).needs_java()),
+            "the perf-tool cells run against the Kafka peer too, and need Java"
+        );
     }
 
     #[test]

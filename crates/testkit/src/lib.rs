@@ -56,7 +56,7 @@ pub mod requests;
 pub mod tls;
 pub mod tools;
 
-pub use apache_kafka::ApacheKafka;
+pub use apache_kafka::{ApacheKafka, ApacheKafkaCluster};
 pub use batches::*;
 pub use broker::{
     BrokerSpec, TestBroker, ADMIN_LISTENER, BROKER_START_TIMEOUT, BROKER_STOP_TIMEOUT,
