@@ -4,8 +4,10 @@
 //!
 //! The broker is started as `ironlog broker --override node.id=1 --override log.dirs=DIR
 //! --override listeners=PLAINTEXT://127.0.0.1:0 --override
-//! advertised.listeners=PLAINTEXT://127.0.0.1:0` plus one `--override KEY=VALUE` per
-//! `--broker-override`, and must print `ironlog: listener PLAINTEXT bound to
+//! advertised.listeners=PLAINTEXT://127.0.0.1:0 --override
+//! group.initial.rebalance.delay.ms=0` (what the Kafka peer and Kafka's shipped
+//! `server.properties` run with, so that group figures compare) plus one `--override
+//! KEY=VALUE` per `--broker-override` (which may replace any of these), and must print `ironlog: listener PLAINTEXT bound to
 //! 127.0.0.1:PORT` then `ironlog: started` on stdout.
 
 use std::fs::File;
@@ -25,6 +27,9 @@ use crate::error::BenchError;
 const STARTUP_TIMEOUT_MS: u64 = 300_000;
 /// How long a broker may take to exit after SIGTERM.
 const SHUTDOWN_TIMEOUT_MS: u64 = 300_000;
+/// Set to 0 for every spawned broker, as the Kafka peer has it (a `--broker-override` may
+/// set it back).
+const GROUP_INITIAL_REBALANCE_DELAY: &str = "group.initial.rebalance.delay.ms";
 /// Bytes of the broker's log shown when startup fails.
 const LOG_TAIL_BYTES_MAX: u64 = 4_096;
 
@@ -90,7 +95,9 @@ impl BrokerProcess {
             .iter()
             .map(|o| (o.key.as_str(), o.value.as_str()))
             .collect();
-        let mut spec = BrokerSpec::new(binary).overrides(&overrides);
+        let mut spec = BrokerSpec::new(binary)
+            .overrides(&[(GROUP_INITIAL_REBALANCE_DELAY, "0")])
+            .overrides(&overrides);
         if let Some(limit) = options.open_files_limit {
             spec = spec.open_files_limit(limit);
         }
