@@ -16,9 +16,9 @@ use ironlog_testkit::control_plane::ControlPlaneSpec;
 use kube::api::Api;
 use serde_json::json;
 
-use common::cluster::{broker_agent, FailureLogs, Operator};
+use common::cluster::OperatorEnv;
 use common::secured::{client_script, resource_ready, secret_data, user_ready};
-use common::{apply, install_crds, namespace, plane, wait_until};
+use common::{apply, wait_until};
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
     controller_manager: true,
@@ -52,21 +52,14 @@ fn guarded_manifest() -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_authorization_user_acls_are_enforced_and_the_operator_keeps_working() {
-    let (handle, client) = plane(SPEC).await;
-    install_crds(&client).await;
-    let ns = namespace(&client, "authz").await;
-    let agent = broker_agent(handle, &["zone-a"]).await;
-    let operator = Operator::start(&agent, &ns);
-    let _logs = FailureLogs {
-        agent: &agent,
-        operator: &operator,
-    };
-    apply(&client, &ns, &guarded_manifest())
+    let env = OperatorEnv::start(SPEC, "authz", &["zone-a"]).await;
+    let (client, ns, agent) = (&env.client, &env.ns, &env.agent);
+    apply(client, ns, &guarded_manifest())
         .await
         .expect("the API server takes the cluster with authorization");
     // Ready: three nodes that formed their quorum and registered over mTLS
     let ready_generation = {
-        let api: Api<KafkaCluster> = Api::namespaced(client.clone(), &ns);
+        let api: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
         wait_until(READY_TIMEOUT, "KafkaCluster guarded Ready", || {
             let api = api.clone();
             async move {
@@ -82,14 +75,14 @@ async fn with_authorization_user_acls_are_enforced_and_the_operator_keeps_workin
     };
 
     // the operator's identity is its own Secret, mounted into no pod
-    let operator_cert = secret_data(&client, &ns, "guarded-operator-cert").await;
+    let operator_cert = secret_data(client, ns, "guarded-operator-cert").await;
     let keys: Vec<&str> = operator_cert.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
         ["ca.crt", "tls.crt", "tls.key"],
         "the operator's Secret"
     );
-    for pod in common::cluster::pods(&client, &ns, GUARDED).await {
+    for pod in common::cluster::pods(client, ns, GUARDED).await {
         let mounted: Vec<String> = pod
             .spec
             .iter()
@@ -107,8 +100,8 @@ async fn with_authorization_user_acls_are_enforced_and_the_operator_keeps_workin
     // mTLS links
     for topic in ["orders-1", "payments"] {
         apply(
-            &client,
-            &ns,
+            client,
+            ns,
             &json!({
                 "apiVersion": "ironlog.dev/v1alpha1",
                 "kind": "Topic",
@@ -121,13 +114,13 @@ async fn with_authorization_user_acls_are_enforced_and_the_operator_keeps_workin
         .expect("the API server takes the Topic");
     }
     for topic in ["orders-1", "payments"] {
-        resource_ready::<ironlog_operator::crd::Topic>(&client, &ns, topic).await;
+        resource_ready::<ironlog_operator::crd::Topic>(client, ns, topic).await;
     }
 
     // alice may use the `orders` topics and group `g`; admin is a super user by the spec
     apply(
-        &client,
-        &ns,
+        client,
+        ns,
         &json!({
             "apiVersion": "ironlog.dev/v1alpha1",
             "kind": "User",
@@ -146,8 +139,8 @@ async fn with_authorization_user_acls_are_enforced_and_the_operator_keeps_workin
     .await
     .expect("the API server takes alice");
     apply(
-        &client,
-        &ns,
+        client,
+        ns,
         &json!({
             "apiVersion": "ironlog.dev/v1alpha1",
             "kind": "User",
@@ -158,8 +151,8 @@ async fn with_authorization_user_acls_are_enforced_and_the_operator_keeps_workin
     )
     .await
     .expect("the API server takes admin");
-    user_ready(&client, &ns, "alice").await;
-    user_ready(&client, &ns, "admin").await;
+    user_ready(client, ns, "alice").await;
+    user_ready(client, ns, "admin").await;
     let scram = |user: &str, password: &str| {
         vec![
             (
@@ -172,33 +165,27 @@ async fn with_authorization_user_acls_are_enforced_and_the_operator_keeps_workin
             ("sasl.password", password.to_string()),
         ]
     };
-    let alice = scram(
-        "alice",
-        &secret_data(&client, &ns, "alice").await["password"],
-    );
-    let admin = scram(
-        "admin",
-        &secret_data(&client, &ns, "admin").await["password"],
-    );
+    let alice = scram("alice", &secret_data(client, ns, "alice").await["password"]);
+    let admin = scram("admin", &secret_data(client, ns, "admin").await["password"]);
 
     assert_eq!(
-        client_script(&agent, &alice, &["produce", "orders-1", "first-order"]).await,
+        client_script(agent, &alice, &["produce", "orders-1", "first-order"]).await,
         "OK",
         "alice writes to orders-1 (WRITE on the prefix orders)"
     );
     assert_eq!(
-        client_script(&agent, &alice, &["consume", "orders-1", "g", "first-order"]).await,
+        client_script(agent, &alice, &["consume", "orders-1", "g", "first-order"]).await,
         "OK",
         "alice reads orders-1 in group g"
     );
     assert_eq!(
-        client_script(&agent, &alice, &["produce", "payments", "not-hers"]).await,
+        client_script(agent, &alice, &["produce", "payments", "not-hers"]).await,
         "TOPIC_AUTHORIZATION_FAILED",
         "alice has no ACL on payments"
     );
     assert_eq!(
         client_script(
-            &agent,
+            agent,
             &alice,
             &["consume", "orders-1", "other-group", "first-order"]
         )
@@ -207,17 +194,12 @@ async fn with_authorization_user_acls_are_enforced_and_the_operator_keeps_workin
         "alice has no ACL on group other-group"
     );
     assert_eq!(
-        client_script(&agent, &admin, &["produce", "payments", "paid"]).await,
+        client_script(agent, &admin, &["produce", "payments", "paid"]).await,
         "OK",
         "the spec's super user writes anywhere without an ACL"
     );
     assert_eq!(
-        client_script(
-            &agent,
-            &admin,
-            &["consume", "payments", "any-group", "paid"]
-        )
-        .await,
+        client_script(agent, &admin, &["consume", "payments", "any-group", "paid"]).await,
         "OK",
         "the spec's super user reads anywhere without an ACL"
     );
@@ -237,13 +219,13 @@ async fn with_authorization_user_acls_are_enforced_and_the_operator_keeps_workin
         ),
     ];
     assert_ne!(
-        client_script(&agent, &replication, &["produce", "payments", "sneaked"]).await,
+        client_script(agent, &replication, &["produce", "payments", "sneaked"]).await,
         "OK",
         "the REPLICATION listener must refuse a client without a cluster CA certificate"
     );
 
     // the cluster stays Ready at the generation it reached
-    let api: Api<KafkaCluster> = Api::namespaced(client.clone(), &ns);
+    let api: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
     let status = api
         .get(GUARDED)
         .await

@@ -31,9 +31,9 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, Patch, PatchParams};
 
-use common::cluster::{broker_agent, FailureLogs, Operator};
+use common::cluster::OperatorEnv;
 use common::scaled::{Scaled, READY_TIMEOUT, ZONES};
-use common::{plane, wait_until};
+use common::wait_until;
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
     controller_manager: true,
@@ -99,21 +99,14 @@ fn scale_in_condition(cluster: &KafkaCluster) -> Option<(String, String, String)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
-    let (handle, client) = plane(SPEC).await;
-    common::install_crds(&client).await;
-    let ns = common::namespace(&client, "scalein").await;
-    let agent = broker_agent(handle, &ZONES).await;
-    let operator = Operator::start(&agent, &ns);
-    let _logs = FailureLogs {
-        agent: &agent,
-        operator: &operator,
-    };
-    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), &ns);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
-    let bootstrap = SCALED.bootstrap(&ns);
+    let env = OperatorEnv::start(SPEC, "scalein", &ZONES).await;
+    let (client, ns, agent) = (&env.client, &env.ns, &env.agent);
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let bootstrap = SCALED.bootstrap(ns);
 
-    let produced = SCALED.start_and_produce(&client, &ns, &agent, 4).await;
+    let produced = SCALED.start_and_produce(client, ns, agent, 4).await;
     let before = {
         let bootstrap = bootstrap.clone();
         tokio::task::block_in_place(|| {
@@ -127,10 +120,10 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
          drain would prove nothing: {before:?}"
     );
 
-    common::apply(&client, &ns, &SCALED.cluster_manifest(3))
+    common::apply(client, ns, &SCALED.cluster_manifest(3))
         .await
         .expect("the scale-in is accepted");
-    let draining = common::event(&client, &ns, CLUSTER, "ScaleInDraining").await;
+    let draining = common::event(client, ns, CLUSTER, "ScaleInDraining").await;
     assert!(
         draining.contains(&format!("draining brokers {LEAVING_BROKER}")),
         "the ScaleInDraining Event names the broker: {draining}"
@@ -141,7 +134,7 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
         SCALE_IN_TIMEOUT,
         "the brokers' StatefulSet shrinks to three pods",
         || async {
-            let replicas = stateful_set_replicas(&client, &ns).await?;
+            let replicas = stateful_set_replicas(client, ns).await?;
             if replicas == 4 {
                 return None;
             }
@@ -153,7 +146,7 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
         },
     )
     .await;
-    let drained = common::event(&client, &ns, CLUSTER, "ScaleInDrained").await;
+    let drained = common::event(client, ns, CLUSTER, "ScaleInDrained").await;
     assert!(
         drained.contains("hold no replicas"),
         "the ScaleInDrained Event says the brokers are empty: {drained}"
@@ -172,12 +165,12 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
     .await;
 
     // the pod is gone: the operator unregisters broker 4
-    let unregistered = common::event(&client, &ns, CLUSTER, "ScaleInUnregistered").await;
+    let unregistered = common::event(client, ns, CLUSTER, "ScaleInUnregistered").await;
     assert!(
         unregistered.contains(&format!("brokers {LEAVING_BROKER} unregistered")),
         "the ScaleInUnregistered Event names the broker: {unregistered}"
     );
-    let registered = registered_brokers(&agent, &bootstrap);
+    let registered = registered_brokers(agent, &bootstrap);
     assert_eq!(
         registered,
         BTreeSet::from([1, 2, 3]),
@@ -185,7 +178,7 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
     );
     // deleteClaim defaults to false: broker 4's claim stays, owned by nobody
     assert_eq!(
-        claim_retention(&client, &ns).await,
+        claim_retention(client, ns).await,
         Some(("Retain".to_string(), "Retain".to_string())),
         "the StatefulSet keeps its claims by default"
     );
@@ -252,7 +245,7 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
 
     // a scale-in whose record of the leaving broker is lost: broker 4 comes back (empty,
     // nothing balances onto it), then goes while the operator looks away
-    common::apply(&client, &ns, &manifest_unbalanced(4, false))
+    common::apply(client, ns, &manifest_unbalanced(4, false))
         .await
         .expect("the scale-out without balancing is accepted");
     SCALED
@@ -261,7 +254,7 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
             "the cluster is Ready with four brokers, unbalanced",
         )
         .await;
-    common::apply(&client, &ns, &manifest_unbalanced(4, true))
+    common::apply(client, ns, &manifest_unbalanced(4, true))
         .await
         .expect("the pause is accepted");
     wait_until(READY_TIMEOUT, "the cluster's reconciles pause", || async {
@@ -270,10 +263,10 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
         (paused == "True").then_some(())
     })
     .await;
-    common::apply(&client, &ns, &manifest_unbalanced(3, true))
+    common::apply(client, ns, &manifest_unbalanced(3, true))
         .await
         .expect("the paused scale-in is accepted");
-    let stateful_sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    let stateful_sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
     stateful_sets
         .patch(
             &format!("{CLUSTER}-brokers"),
@@ -301,17 +294,17 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
         pending.is_empty(),
         "nothing recorded broker 4 as leaving, by design of this step: {pending:?}"
     );
-    common::apply(&client, &ns, &manifest_unbalanced(3, false))
+    common::apply(client, ns, &manifest_unbalanced(3, false))
         .await
         .expect("the end of the pause is accepted");
-    let registered = registered_brokers(&agent, &bootstrap);
+    let registered = registered_brokers(agent, &bootstrap);
     assert_eq!(
         registered,
         BTreeSet::from([1, 2, 3]),
         "broker 4, in no pool, without a pod and empty, is unregistered though nothing \
          recorded it"
     );
-    let stale = common::event(&client, &ns, CLUSTER, "StaleBrokerUnregistered").await;
+    let stale = common::event(client, ns, CLUSTER, "StaleBrokerUnregistered").await;
     assert!(
         stale.contains(&format!("brokers {LEAVING_BROKER} unregistered")),
         "the StaleBrokerUnregistered Event names the broker: {stale}"
@@ -319,18 +312,18 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
 
     // deleteClaim true: the pool grows back (broker 4 on its kept claim), then shrinks
     // again and the claim goes with the pod
-    common::apply(&client, &ns, &manifest(4, true))
+    common::apply(client, ns, &manifest(4, true))
         .await
         .expect("the scale-out with deleteClaim is accepted");
     SCALED
         .ready(&clusters, "the cluster is Ready with four brokers again")
         .await;
     assert_eq!(
-        claim_retention(&client, &ns).await,
+        claim_retention(client, ns).await,
         Some(("Delete".to_string(), "Delete".to_string())),
         "deleteClaim true sets the StatefulSet's claim retention policy"
     );
-    common::apply(&client, &ns, &manifest(3, true))
+    common::apply(client, ns, &manifest(3, true))
         .await
         .expect("the second scale-in is accepted");
     wait_until(
@@ -343,7 +336,7 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
         },
     )
     .await;
-    let registered = registered_brokers(&agent, &bootstrap);
+    let registered = registered_brokers(agent, &bootstrap);
     assert_eq!(
         registered,
         BTreeSet::from([1, 2, 3]),
@@ -351,7 +344,7 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
     );
 
     // two brokers cannot hold a topic of replication factor 3: refused, nothing shrinks
-    common::apply(&client, &ns, &SCALED.cluster_manifest(2))
+    common::apply(client, ns, &SCALED.cluster_manifest(2))
         .await
         .expect("the spec itself is valid");
     let (_, _, message) = wait_until(
@@ -373,11 +366,11 @@ async fn a_scale_in_drains_the_leaving_broker_first_and_loses_nothing() {
         "the refusal names the replication factor that blocks it: {message}"
     );
     assert_eq!(
-        stateful_set_replicas(&client, &ns).await,
+        stateful_set_replicas(client, ns).await,
         Some(3),
         "a refused scale-in shrinks nothing"
     );
-    let refused = common::event(&client, &ns, CLUSTER, "ScaleInRefused").await;
+    let refused = common::event(client, ns, CLUSTER, "ScaleInRefused").await;
     assert!(refused.contains("refused"), "{refused}");
 }
 

@@ -18,9 +18,9 @@ use ironlog_operator::crd::KafkaCluster;
 use ironlog_testkit::control_plane::ControlPlaneSpec;
 use kube::api::Api;
 
-use common::cluster::{broker_agent, FailureLogs, Operator};
+use common::cluster::OperatorEnv;
 use common::scaled::{Scaled, PARTITIONS, ZONES};
-use common::{plane, wait_until_saying};
+use common::wait_until_saying;
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
     controller_manager: true,
@@ -39,19 +39,12 @@ const BALANCE_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scale_out_is_balanced_by_the_operator_and_loses_nothing() {
-    let (handle, client) = plane(SPEC).await;
-    common::install_crds(&client).await;
-    let ns = common::namespace(&client, "balance").await;
-    let agent = broker_agent(handle, &ZONES).await;
-    let operator = Operator::start(&agent, &ns);
-    let _logs = FailureLogs {
-        agent: &agent,
-        operator: &operator,
-    };
-    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), &ns);
-    let bootstrap = SCALED.bootstrap(&ns);
+    let env = OperatorEnv::start(SPEC, "balance", &ZONES).await;
+    let (client, ns, agent) = (&env.client, &env.ns, &env.agent);
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
+    let bootstrap = SCALED.bootstrap(ns);
 
-    let produced = SCALED.start_and_produce(&client, &ns, &agent, 3).await;
+    let produced = SCALED.start_and_produce(client, ns, agent, 3).await;
     let before = {
         let bootstrap = bootstrap.clone();
         tokio::task::block_in_place(|| {
@@ -65,7 +58,7 @@ async fn a_scale_out_is_balanced_by_the_operator_and_loses_nothing() {
         "RF 3 on three brokers: {before:?}"
     );
 
-    common::apply(&client, &ns, &SCALED.cluster_manifest(4))
+    common::apply(client, ns, &SCALED.cluster_manifest(4))
         .await
         .expect("the scale-out is accepted");
     SCALED
@@ -117,7 +110,7 @@ async fn a_scale_out_is_balanced_by_the_operator_and_loses_nothing() {
         after.get(&NEW_BROKER).copied().unwrap_or(0) >= low.max(1),
         "the new broker {NEW_BROKER} did not get its share: {after:?}"
     );
-    let note = common::event(&client, &ns, CLUSTER, "BalanceComplete").await;
+    let note = common::event(client, ns, CLUSTER, "BalanceComplete").await;
     assert!(
         note.contains("moved"),
         "the BalanceComplete Event says what moved: {note}"

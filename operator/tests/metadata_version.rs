@@ -16,8 +16,8 @@ use ironlog_operator::crd::KafkaCluster;
 use ironlog_testkit::control_plane::ControlPlaneSpec;
 use kube::api::Api;
 
-use common::cluster::{broker_agent, condition, FailureLogs, Operator};
-use common::{plane, wait_until, wait_until_saying};
+use common::cluster::{condition, OperatorEnv};
+use common::{wait_until, wait_until_saying};
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
     controller_manager: true,
@@ -104,19 +104,12 @@ async fn rolling(clusters: &Api<KafkaCluster>, what: &str) -> KafkaCluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_upgrade_rolls_first_and_finalizes_the_metadata_version_after() {
-    let (handle, client) = plane(SPEC).await;
-    common::install_crds(&client).await;
-    let ns = common::namespace(&client, "upgrade").await;
-    let agent = broker_agent(handle, &ZONES).await;
-    let operator = Operator::start(&agent, &ns);
-    let _logs = FailureLogs {
-        agent: &agent,
-        operator: &operator,
-    };
-    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), &ns);
+    let env = OperatorEnv::start(SPEC, "upgrade", &ZONES).await;
+    let (client, ns) = (&env.client, &env.ns);
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
 
     // a new cluster starts at the spec's metadata version
-    common::apply(&client, &ns, &cluster_manifest("0.1.0", "3.9-IV0"))
+    common::apply(client, ns, &cluster_manifest("0.1.0", "3.9-IV0"))
         .await
         .expect("the KafkaCluster is accepted");
     let created = settled(
@@ -134,7 +127,7 @@ async fn a_version_upgrade_rolls_first_and_finalizes_the_metadata_version_after(
 
     // the new version and back, before any finalization: both ways roll and run
     for (version, step) in [("0.2.0", "upgraded"), ("0.1.0", "downgraded again")] {
-        common::apply(&client, &ns, &cluster_manifest(version, "3.9-IV0"))
+        common::apply(client, ns, &cluster_manifest(version, "3.9-IV0"))
             .await
             .expect("the version change is accepted");
         rolling(&clusters, &format!("a roll to {version} starts")).await;
@@ -153,7 +146,7 @@ async fn a_version_upgrade_rolls_first_and_finalizes_the_metadata_version_after(
     }
 
     // the upgrade: roll first, finalize after
-    common::apply(&client, &ns, &cluster_manifest("0.2.0", "4.1-IV1"))
+    common::apply(client, ns, &cluster_manifest("0.2.0", "4.1-IV1"))
         .await
         .expect("the upgrade is accepted");
     let during = wait_until(
@@ -204,14 +197,14 @@ async fn a_version_upgrade_rolls_first_and_finalizes_the_metadata_version_after(
         ("True", "Finalized"),
         "{message}"
     );
-    let note = common::event(&client, &ns, CLUSTER, "MetadataVersionFinalized").await;
+    let note = common::event(client, ns, CLUSTER, "MetadataVersionFinalized").await;
     assert!(
         note.contains("4.1-IV1") && note.contains("3.9-IV0"),
         "the Event names both versions: {note}"
     );
 
     // no way back below a finalized version: the condition says so, nothing changes
-    common::apply(&client, &ns, &cluster_manifest("0.2.0", "3.9-IV0"))
+    common::apply(client, ns, &cluster_manifest("0.2.0", "3.9-IV0"))
         .await
         .expect("the lower metadataVersion is accepted by the schema");
     let refused = settled(

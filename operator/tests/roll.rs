@@ -33,8 +33,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use common::cluster::{broker_agent, condition, is_ready, pods, FailureLogs, Operator};
-use common::{plane, wait_until};
+use common::cluster::{condition, is_ready, pods, OperatorEnv};
+use common::wait_until;
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
     controller_manager: true,
@@ -415,20 +415,13 @@ impl Clients {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_nothing() {
-    let (handle, client) = plane(SPEC).await;
-    common::install_crds(&client).await;
-    let ns = common::namespace(&client, "roll").await;
-    let agent = broker_agent(handle, &ZONES).await;
-    let operator = Operator::start(&agent, &ns);
-    let _logs = FailureLogs {
-        agent: &agent,
-        operator: &operator,
-    };
-    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), &ns);
-    let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let env = OperatorEnv::start(SPEC, "roll", &ZONES).await;
+    let (client, ns, agent) = (&env.client, &env.ns, &env.agent);
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), ns);
     let bootstrap = format!("{CLUSTER}-bootstrap.{ns}.svc:9092");
 
-    common::apply(&client, &ns, &cluster_manifest(&[]))
+    common::apply(client, ns, &cluster_manifest(&[]))
         .await
         .expect("the KafkaCluster is accepted");
     settled(
@@ -437,7 +430,7 @@ async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_not
         "the new cluster is Ready and not rolling",
     )
     .await;
-    common::apply(&client, &ns, &topic_manifest())
+    common::apply(client, ns, &topic_manifest())
         .await
         .expect("the Topic is accepted");
     {
@@ -450,17 +443,17 @@ async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_not
     }
 
     // 1. a dynamic config: applied at runtime, nothing restarts
-    let uids = pod_uids(&client, &ns).await;
+    let uids = pod_uids(client, ns).await;
     assert_eq!(uids.len(), 3, "three pods: {uids:?}");
-    let revision = update_revision(&client, &ns).await;
+    let revision = update_revision(client, ns).await;
     common::apply(
-        &client,
-        &ns,
+        client,
+        ns,
         &cluster_manifest(&[("log.retention.ms", "3600000")]),
     )
     .await
     .expect("the dynamic change is accepted");
-    event_naming(&client, &ns, "DynamicConfigApplied", "log.retention.ms").await;
+    event_naming(client, ns, "DynamicConfigApplied", "log.retention.ms").await;
     let described = {
         let bootstrap = bootstrap.clone();
         tokio::task::block_in_place(|| {
@@ -499,12 +492,12 @@ async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_not
     )
     .await;
     assert_eq!(
-        pod_uids(&client, &ns).await,
+        pod_uids(client, ns).await,
         uids,
         "a dynamic config change restarts no pod"
     );
     assert_eq!(
-        update_revision(&client, &ns).await,
+        update_revision(client, ns).await,
         revision,
         "a dynamic config change leaves the pod template as it was"
     );
@@ -593,7 +586,7 @@ async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_not
         },
     )
     .await;
-    event_naming(&client, &ns, "RollingRestart", &first).await;
+    event_naming(client, ns, "RollingRestart", &first).await;
     settled(
         &clusters,
         ROLL_TIMEOUT,
@@ -602,17 +595,17 @@ async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_not
     .await;
 
     // 3. a static config change rolls every broker once, one at a time, clients running
-    let before = starts(&agent, &ns);
-    let uids = pod_uids(&client, &ns).await;
-    let old_revision = update_revision(&client, &ns).await;
-    let clients = tokio::task::block_in_place(|| Clients::start(&agent, &bootstrap));
+    let before = starts(agent, ns);
+    let uids = pod_uids(client, ns).await;
+    let old_revision = update_revision(client, ns).await;
+    let clients = tokio::task::block_in_place(|| Clients::start(agent, &bootstrap));
     wait_until(STEP_TIMEOUT, "the producer is under way", || async {
         (clients.sent() >= 100).then_some(())
     })
     .await;
     common::apply(
-        &client,
-        &ns,
+        client,
+        ns,
         &cluster_manifest(&[("log.retention.ms", "3600000"), ("num.partitions", "2")]),
     )
     .await
@@ -633,11 +626,11 @@ async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_not
         })
     };
     let new_revision = wait_until(ROLL_TIMEOUT, "every pod runs the new template", || async {
-        let revision = update_revision(&client, &ns).await?;
+        let revision = update_revision(client, ns).await?;
         if Some(&revision) == old_revision.as_ref() {
             return None;
         }
-        let running = pods(&client, &ns, CLUSTER).await;
+        let running = pods(client, ns, CLUSTER).await;
         (running.len() == 3
             && running.iter().all(|p| {
                 is_ready(p)
@@ -675,7 +668,7 @@ async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_not
         "at most one broker was down at a time, saw {}",
         most_down.load(Ordering::Acquire)
     );
-    let after = starts(&agent, &ns);
+    let after = starts(agent, ns);
     for (pod, count) in &after {
         assert_eq!(
             *count,
@@ -683,7 +676,7 @@ async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_not
             "{pod} restarted exactly once in the roll (starts before {before:?}, after {after:?})"
         );
     }
-    let now = pod_uids(&client, &ns).await;
+    let now = pod_uids(client, ns).await;
     for (pod, uid) in &uids {
         assert_ne!(now.get(pod), Some(uid), "{pod} was restarted");
     }
@@ -693,7 +686,5 @@ async fn dynamic_configs_restart_nothing_and_a_roll_waits_for_sync_and_loses_not
         "a static change is a new template"
     );
 
-    drop(_logs);
-    drop(operator);
-    agent.stop().await;
+    drop(env);
 }

@@ -22,9 +22,9 @@ use kube::api::Api;
 use kube::Client;
 use serde_json::json;
 
-use common::cluster::{broker_agent, FailureLogs, Operator};
+use common::cluster::OperatorEnv;
 use common::secured::{client_script, secret_data, user_ready, STEP_TIMEOUT};
-use common::{apply, install_crds, namespace, plane, wait_until};
+use common::{apply, wait_until};
 
 const SPEC: ControlPlaneSpec = ControlPlaneSpec {
     controller_manager: true,
@@ -143,26 +143,19 @@ fn handshake(host: &str, port: u16, ca_pem: &str) -> Result<Vec<String>, String>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
-    let (handle, client) = plane(SPEC).await;
-    install_crds(&client).await;
-    let ns = namespace(&client, "tls").await;
-    let agent = broker_agent(handle, &["zone-a"]).await;
-    let operator = Operator::start(&agent, &ns);
-    let _logs = FailureLogs {
-        agent: &agent,
-        operator: &operator,
-    };
-    apply(&client, &ns, &cluster_manifest("604800000"))
+    let env = OperatorEnv::start(SPEC, "tls", &["zone-a"]).await;
+    let (client, ns, agent) = (&env.client, &env.ns, &env.agent);
+    apply(client, ns, &cluster_manifest("604800000"))
         .await
         .expect("the API server takes the cluster");
-    let first_generation = ready(&client, &ns, READY_TIMEOUT).await;
+    let first_generation = ready(client, ns, READY_TIMEOUT).await;
 
     // the CAs and the node certificates, under Strimzi's names
-    let cluster_ca = secret_data(&client, &ns, "secure-cluster-ca").await;
-    let clients_ca = secret_data(&client, &ns, "secure-clients-ca").await;
-    let cluster_ca_cert = secret_data(&client, &ns, "secure-cluster-ca-cert").await;
-    let clients_ca_cert = secret_data(&client, &ns, "secure-clients-ca-cert").await;
-    let node_certs = secret_data(&client, &ns, "secure-node-certs").await;
+    let cluster_ca = secret_data(client, ns, "secure-cluster-ca").await;
+    let clients_ca = secret_data(client, ns, "secure-clients-ca").await;
+    let cluster_ca_cert = secret_data(client, ns, "secure-cluster-ca-cert").await;
+    let clients_ca_cert = secret_data(client, ns, "secure-clients-ca-cert").await;
+    let node_certs = secret_data(client, ns, "secure-node-certs").await;
     for (name, data, keys) in [
         ("secure-cluster-ca", &cluster_ca, &["ca.crt", "ca.key"][..]),
         ("secure-clients-ca", &clients_ca, &["ca.crt", "ca.key"][..]),
@@ -184,10 +177,10 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
     );
 
     // another generation, reconciled: nothing about the certificates changes
-    apply(&client, &ns, &cluster_manifest("86400000"))
+    apply(client, ns, &cluster_manifest("86400000"))
         .await
         .expect("the API server takes the changed cluster");
-    let second_generation = ready(&client, &ns, STEP_TIMEOUT).await;
+    let second_generation = ready(client, ns, STEP_TIMEOUT).await;
     assert!(second_generation > first_generation);
     for (name, before) in [
         ("secure-cluster-ca", &cluster_ca),
@@ -195,7 +188,7 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
         ("secure-node-certs", &node_certs),
     ] {
         assert_eq!(
-            &secret_data(&client, &ns, name).await,
+            &secret_data(client, ns, name).await,
             before,
             "Secret {name} must be kept as it is across reconciles"
         );
@@ -247,8 +240,8 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
     std::fs::write(&ca_file, &ca_pem).expect("the CA file");
     let ca_file = ca_file.to_string_lossy().into_owned();
     apply(
-        &client,
-        &ns,
+        client,
+        ns,
         &json!({
             "apiVersion": "ironlog.dev/v1alpha1",
             "kind": "User",
@@ -259,8 +252,8 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
     )
     .await
     .expect("the API server takes the User");
-    user_ready(&client, &ns, "alice").await;
-    let password = secret_data(&client, &ns, "alice").await["password"].clone();
+    user_ready(client, ns, "alice").await;
+    let password = secret_data(client, ns, "alice").await["password"].clone();
 
     let ca = ("ssl.ca.location", ca_file.as_str());
     let tls = [
@@ -270,7 +263,7 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
     let mut settings: Vec<(&str, String)> = tls.to_vec();
     settings.push((ca.0, ca.1.to_string()));
     assert_eq!(
-        client_script(&agent, &settings, &["produce", "over-tls", "sealed"]).await,
+        client_script(agent, &settings, &["produce", "over-tls", "sealed"]).await,
         "OK",
         "librdkafka produces over SSL trusting the cluster CA"
     );
@@ -287,7 +280,7 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
     ];
     assert_eq!(
         client_script(
-            &agent,
+            agent,
             &scram,
             &["consume", "over-tls", "alice-group", "sealed"]
         )
@@ -299,7 +292,7 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
     wrong.retain(|(k, _)| *k != "sasl.password");
     wrong.push(("sasl.password", "not-her-password".to_string()));
     assert_eq!(
-        client_script(&agent, &wrong, &["produce", "over-tls", "forged"]).await,
+        client_script(agent, &wrong, &["produce", "over-tls", "forged"]).await,
         "_AUTHENTICATION",
         "a wrong password is refused"
     );
@@ -309,7 +302,7 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
         ("security.protocol", "SSL".to_string()),
         (ca.0, ca.1.to_string()),
     ];
-    let anonymous = client_script(&agent, &mtls, &["produce", "over-tls", "anonymous"]).await;
+    let anonymous = client_script(agent, &mtls, &["produce", "over-tls", "anonymous"]).await;
     assert_ne!(
         anonymous, "OK",
         "the mTLS listener must refuse a client without a certificate"
@@ -317,8 +310,8 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
 
     // a TLS User gets a certificate of the clients CA that the mTLS listener accepts
     apply(
-        &client,
-        &ns,
+        client,
+        ns,
         &json!({
             "apiVersion": "ironlog.dev/v1alpha1",
             "kind": "User",
@@ -328,8 +321,8 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
     )
     .await
     .expect("the API server takes the TLS User");
-    user_ready(&client, &ns, "bob").await;
-    let bob = secret_data(&client, &ns, "bob").await;
+    user_ready(client, ns, "bob").await;
+    let bob = secret_data(client, ns, "bob").await;
     let keys: Vec<&str> = bob.keys().map(String::as_str).collect();
     assert_eq!(keys, ["ca.crt", "user.crt", "user.key"], "bob's Secret");
     assert_eq!(
@@ -347,7 +340,7 @@ async fn a_tls_cluster_keeps_its_cas_and_serves_certificates_clients_trust() {
     with_certificate.push(("ssl.key.location", key_file.to_string_lossy().into_owned()));
     assert_eq!(
         client_script(
-            &agent,
+            agent,
             &with_certificate,
             &["produce", "over-tls", "from-bob"]
         )
@@ -414,18 +407,11 @@ fn jwks_config_map(keys: &[&IdpKey]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oauth_listener_validates_tokens_against_the_key_set_of_its_config_map() {
-    let (handle, client) = plane(SPEC).await;
-    install_crds(&client).await;
-    let ns = namespace(&client, "oauth").await;
-    let agent = broker_agent(handle, &["zone-a"]).await;
-    let operator = Operator::start(&agent, &ns);
-    let _logs = FailureLogs {
-        agent: &agent,
-        operator: &operator,
-    };
+    let env = OperatorEnv::start(SPEC, "oauth", &["zone-a"]).await;
+    let (client, ns, agent) = (&env.client, &env.ns, &env.agent);
     let first = IdpKey::generate("idp-key-1");
     let rotated = IdpKey::generate("idp-key-2");
-    apply(&client, &ns, &jwks_config_map(&[&first]))
+    apply(client, ns, &jwks_config_map(&[&first]))
         .await
         .expect("the API server takes the key set ConfigMap");
     let mut cluster = cluster_manifest("604800000");
@@ -436,10 +422,10 @@ async fn an_oauth_listener_validates_tokens_against_the_key_set_of_its_config_ma
              "issuer": OAUTH_ISSUER, "audience": ["kafka"],
              "usernameClaim": "preferred_username"}}}
     ]);
-    apply(&client, &ns, &cluster)
+    apply(client, ns, &cluster)
         .await
         .expect("the API server takes the oauth cluster");
-    ready(&client, &ns, READY_TIMEOUT).await;
+    ready(client, ns, READY_TIMEOUT).await;
 
     let bootstrap = format!("secure-bootstrap.{ns}.svc:{OAUTH_PORT}");
     let oauth = |token: String| {
@@ -452,7 +438,7 @@ async fn an_oauth_listener_validates_tokens_against_the_key_set_of_its_config_ma
     };
     assert_eq!(
         client_script(
-            &agent,
+            agent,
             &oauth(first.token("alice")),
             &["produce", "with-tokens", "signed"]
         )
@@ -462,7 +448,7 @@ async fn an_oauth_listener_validates_tokens_against_the_key_set_of_its_config_ma
     );
     assert_eq!(
         client_script(
-            &agent,
+            agent,
             &oauth(first.token("alice")),
             &["consume", "with-tokens", "oauth-group", "signed"]
         )
@@ -472,7 +458,7 @@ async fn an_oauth_listener_validates_tokens_against_the_key_set_of_its_config_ma
     );
     assert_eq!(
         client_script(
-            &agent,
+            agent,
             &oauth(rotated.token("alice")),
             &["produce", "with-tokens", "early"]
         )
@@ -483,7 +469,7 @@ async fn an_oauth_listener_validates_tokens_against_the_key_set_of_its_config_ma
 
     // the identity provider rotates: the ConfigMap gets the new key, the brokers read it
     // again for the unknown key id — no restart
-    apply(&client, &ns, &jwks_config_map(&[&first, &rotated]))
+    apply(client, ns, &jwks_config_map(&[&first, &rotated]))
         .await
         .expect("the API server takes the rotated key set");
     let token = rotated.token("alice");
@@ -501,7 +487,7 @@ async fn an_oauth_listener_validates_tokens_against_the_key_set_of_its_config_ma
         },
     )
     .await;
-    let pods = common::cluster::pods(&client, &ns, CLUSTER).await;
+    let pods = common::cluster::pods(client, ns, CLUSTER).await;
     let restarts: i32 = pods
         .iter()
         .filter_map(|p| p.status.as_ref()?.container_statuses.as_ref())

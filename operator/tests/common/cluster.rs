@@ -217,6 +217,54 @@ impl Drop for Operator {
     }
 }
 
+/// What a test of the operator on a real control plane starts with: the CRDs installed, a
+/// new namespace named after its prefix, a node agent with a node in each zone, and the
+/// operator binary watching that namespace. On drop it prints the logs if the test
+/// failed, then stops the operator, then the agent's pods.
+pub struct OperatorEnv {
+    pub client: kube::Client,
+    pub ns: String,
+    pub operator: Operator,
+    pub agent: NodeAgent,
+}
+
+impl OperatorEnv {
+    pub async fn start(
+        spec: ironlog_testkit::control_plane::ControlPlaneSpec,
+        prefix: &str,
+        zones: &[&str],
+    ) -> OperatorEnv {
+        let (handle, client) = super::plane(spec).await;
+        super::install_crds(&client).await;
+        let ns = super::namespace(&client, prefix).await;
+        let agent = broker_agent(handle, zones).await;
+        let operator = Operator::start(&agent, &ns);
+        OperatorEnv {
+            client,
+            ns,
+            operator,
+            agent,
+        }
+    }
+}
+
+impl Drop for OperatorEnv {
+    fn drop(&mut self) {
+        print_failure_logs(&self.agent, &self.operator);
+    }
+}
+
+fn print_failure_logs(agent: &NodeAgent, operator: &Operator) {
+    if std::thread::panicking() {
+        eprintln!(
+            "=== hosts:\n{}\n=== operator log:\n{}\n=== pod logs:\n{}",
+            agent.hosts(),
+            operator.log(),
+            agent.logs()
+        );
+    }
+}
+
 /// Prints the agent's and the operator's logs when the test fails (panics) with them alive.
 pub struct FailureLogs<'a> {
     pub agent: &'a NodeAgent,
@@ -225,14 +273,7 @@ pub struct FailureLogs<'a> {
 
 impl Drop for FailureLogs<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "=== hosts:\n{}\n=== operator log:\n{}\n=== pod logs:\n{}",
-                self.agent.hosts(),
-                self.operator.log(),
-                self.agent.logs()
-            );
-        }
+        print_failure_logs(self.agent, self.operator);
     }
 }
 
