@@ -53,10 +53,11 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::client_quota::{request_quota, QuotaType};
-use crate::frame::ChunkedFrame;
+use crate::frame::{Chunk, ChunkedFrame, FileRecords};
 use crate::handlers::authorization::Authz;
 pub(crate) use crate::handlers::controller_apis::ControllerEndpoint;
 use crate::handlers::{self, Broker, RequestContext};
+use crate::log::FileSlice;
 use crate::metadata::{raft_rpc, MetadataQuorum, ENVELOPE_METADATA_OFFSET_TAG};
 use crate::metrics::requests::Observed;
 use crate::metrics::topics::TrafficSummary;
@@ -390,7 +391,7 @@ async fn serve(
 const MIN_REAUTHENTICATION_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A SASL exchange's answer as frames: a Kafka response, or a bare token (v0 framing).
-fn encode_sasl_reply(reply: SaslReply) -> Result<Vec<Bytes>, ConnectionError> {
+fn encode_sasl_reply(reply: SaslReply) -> Result<Vec<Chunk>, ConnectionError> {
     match reply {
         SaslReply::Response {
             api,
@@ -402,8 +403,8 @@ fn encode_sasl_reply(reply: SaslReply) -> Result<Vec<Bytes>, ConnectionError> {
             let size = u32::try_from(token.len())
                 .map_err(|_| ConnectionError::Authentication("SASL token too large".into()))?;
             Ok(vec![
-                Bytes::copy_from_slice(&size.to_be_bytes()),
-                Bytes::from(token),
+                Bytes::copy_from_slice(&size.to_be_bytes()).into(),
+                Bytes::from(token).into(),
             ])
         }
     }
@@ -443,8 +444,127 @@ impl Connection<'_> {
     }
 }
 
-/// Writes a response's chunks in order with vectored writes.
-async fn write_chunks(stream: &mut ListenerStream, chunks: Vec<Bytes>) -> std::io::Result<()> {
+/// Writes a response's chunks in order: bytes with vectored writes, file slices with
+/// `sendfile` on a plaintext connection (page cache to socket, nothing copied through the
+/// broker); on TLS the slices are read into memory first (on the blocking pool), as TLS
+/// must encrypt them.
+async fn write_chunks(stream: &mut ListenerStream, chunks: Vec<Chunk>) -> std::io::Result<()> {
+    let chunks = match stream {
+        ListenerStream::Plain(_) => chunks,
+        ListenerStream::Tls(_) => into_memory(chunks)
+            .await?
+            .into_iter()
+            .map(Chunk::Bytes)
+            .collect(),
+    };
+    let mut pending: Vec<Bytes> = Vec::new();
+    for chunk in chunks {
+        match chunk {
+            Chunk::Bytes(bytes) => pending.push(bytes),
+            Chunk::File(slice) => {
+                write_bytes(stream, std::mem::take(&mut pending)).await?;
+                if let ListenerStream::Plain(tcp) = &*stream {
+                    send_file(tcp, &slice).await?;
+                }
+            }
+        }
+    }
+    write_bytes(stream, pending).await?;
+    // TLS buffers what it encrypted until flushed; TCP's flush does nothing.
+    stream.flush().await
+}
+
+/// The chunks as bytes: file slices read on the blocking pool (one task for all of them).
+async fn into_memory(chunks: Vec<Chunk>) -> std::io::Result<Vec<Bytes>> {
+    if chunks.iter().all(|c| matches!(c, Chunk::Bytes(_))) {
+        return Ok(chunks
+            .into_iter()
+            .filter_map(|c| match c {
+                Chunk::Bytes(b) => Some(b),
+                Chunk::File(_) => None,
+            })
+            .collect());
+    }
+    tokio::task::spawn_blocking(move || {
+        chunks
+            .into_iter()
+            .map(|c| match c {
+                Chunk::Bytes(b) => Ok(b),
+                Chunk::File(slice) => slice
+                    .read()
+                    .map_err(|e| std::io::Error::other(e.to_string())),
+            })
+            .collect()
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Most bytes one `sendfile` call may send (Linux's own limit per call).
+const SENDFILE_BYTES_MAX: usize = 0x7fff_f000;
+
+/// Sends `slice` from its file with `sendfile(2)` while the socket is writable. Bounded:
+/// each round sends at least one byte or waits for writability; a file that ends before
+/// the slice (truncated since the fetch read it) fails the connection, whose frame already
+/// announced the slice's length.
+async fn send_file(tcp: &tokio::net::TcpStream, slice: &FileSlice) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+    let mut offset =
+        libc::off_t::try_from(slice.position()).map_err(|_| invalid("slice position"))?;
+    let len = libc::off_t::try_from(slice.len()).map_err(|_| invalid("slice length"))?;
+    let end = offset
+        .checked_add(len)
+        .ok_or_else(|| invalid("slice end"))?;
+    while offset < end {
+        tcp.writable().await?;
+        let count = usize::try_from(end - offset)
+            .unwrap_or(SENDFILE_BYTES_MAX)
+            .min(SENDFILE_BYTES_MAX);
+        let sent = tcp.try_io(tokio::io::Interest::WRITABLE, || {
+            // SAFETY: both descriptors stay open for the call (`tcp` and `slice` are
+            // borrowed), and `offset` is a valid, exclusively borrowed off_t.
+            let n = unsafe {
+                libc::sendfile(
+                    tcp.as_raw_fd(),
+                    slice.file().as_raw_fd(),
+                    &mut offset,
+                    count,
+                )
+            };
+            if n < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(n)
+            }
+        });
+        match sent {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} ends before the fetched slice ({} of {} bytes sent)",
+                        slice.path().display(),
+                        slice.len() as i64 - (end - offset),
+                        slice.len()
+                    ),
+                ))
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes `chunks` in order with vectored writes.
+async fn write_bytes(stream: &mut ListenerStream, chunks: Vec<Bytes>) -> std::io::Result<()> {
     let mut chunks: std::collections::VecDeque<Bytes> =
         chunks.into_iter().filter(|c| !c.is_empty()).collect();
     // Bounded: every iteration writes at least one byte or fails.
@@ -471,14 +591,13 @@ async fn write_chunks(stream: &mut ListenerStream, chunks: Vec<Bytes>) -> std::i
             }
         }
     }
-    // TLS buffers what it encrypted until flushed; TCP's flush does nothing.
-    stream.flush().await
+    Ok(())
 }
 
 /// What a request's handling returns: the response frame (`None` when Kafka sends none,
 /// as for produce with acks=0), and what the metrics record of the request once its
 /// response was written (`None` for what is not counted: the raft RPCs).
-type Handled = (Option<Vec<Bytes>>, Option<Observed>);
+type Handled = (Option<Vec<Chunk>>, Option<Observed>);
 
 /// Whether a client's admin request may be forwarded to the active controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -540,8 +659,8 @@ async fn handle_frame(
                 .map(|api| Observed::forwarded(api, version, forwarded.response.clone()));
             return Ok((
                 Some(vec![
-                    Bytes::copy_from_slice(&size.to_be_bytes()),
-                    forwarded.response,
+                    Bytes::copy_from_slice(&size.to_be_bytes()).into(),
+                    forwarded.response.into(),
                 ]),
                 observed,
             ));
@@ -631,17 +750,24 @@ fn respond(
 ) -> Result<Handled, ConnectionError> {
     let summary = traffic.map_or(&TrafficSummary::Other, |(summary, _)| summary);
     match outcome {
-        handlers::Outcome::Respond(response) => {
-            let observed = Observed::answered(decoded_api, ctx.version, summary, &response);
-            if let Some((summary, broker)) = traffic {
-                broker
-                    .metrics
-                    .topics
-                    .record(summary, Some(&response), broker);
-            }
-            encode_response(decoded_api, ctx.version, correlation_id, &response)
-                .map(|frame| (Some(frame), Some(observed)))
-        }
+        handlers::Outcome::Respond(response) => respond_with(
+            decoded_api,
+            ctx,
+            correlation_id,
+            &response,
+            Vec::new(),
+            summary,
+            traffic,
+        ),
+        handlers::Outcome::RespondWithFiles(response, files) => respond_with(
+            decoded_api,
+            ctx,
+            correlation_id,
+            &response,
+            files,
+            summary,
+            traffic,
+        ),
         handlers::Outcome::NoResponse => {
             if let Some((summary, broker)) = traffic {
                 broker.metrics.topics.record(summary, None, broker);
@@ -655,6 +781,27 @@ fn respond(
             Err(ConnectionError::HandlerClosed(reason))
         }
     }
+}
+
+/// Encodes a response (with the file slices its placeholders stand for) and counts it.
+fn respond_with(
+    decoded_api: ApiKey,
+    ctx: &RequestContext,
+    correlation_id: i32,
+    response: &ResponseKind,
+    files: Vec<FileRecords>,
+    summary: &TrafficSummary,
+    traffic: Option<(&TrafficSummary, &Broker)>,
+) -> Result<Handled, ConnectionError> {
+    let observed = Observed::answered(decoded_api, ctx.version, summary, response);
+    if let Some((summary, broker)) = traffic {
+        broker
+            .metrics
+            .topics
+            .record(summary, Some(response), broker);
+    }
+    encode_response_with_files(decoded_api, ctx.version, correlation_id, response, files)
+        .map(|frame| (Some(frame), Some(observed)))
 }
 
 /// Decodes one request frame, runs its handler and returns the encoded response frame as
@@ -687,7 +834,9 @@ async fn handle_locally(
     // The controller mutation quota's throttle time (set by the topic handlers) mutes the
     // client's own connection too; a forwarding broker's is left alone, as Kafka's.
     if !forwarded {
-        if let handlers::Outcome::Respond(response) = &outcome {
+        if let handlers::Outcome::Respond(response)
+        | handlers::Outcome::RespondWithFiles(response, _) = &outcome
+        {
             let throttle = match response.as_ref() {
                 ResponseKind::CreateTopics(r) => r.throttle_time_ms,
                 ResponseKind::DeleteTopics(r) => r.throttle_time_ms,
@@ -749,7 +898,9 @@ fn throttle_for_request_quota(
         .quotas
         .throttled(QuotaType::Request, throttle);
     tracing::debug!(%user, client_id, quota = QuotaType::Request.name(), throttle_ms = throttle, "client quota exceeded");
-    if let handlers::Outcome::Respond(response) = outcome {
+    if let handlers::Outcome::Respond(response) | handlers::Outcome::RespondWithFiles(response, _) =
+        outcome
+    {
         handlers::throttle_time::raise_throttle_time_ms(
             response.as_mut(),
             i32::try_from(throttle).unwrap_or(i32::MAX),
@@ -774,20 +925,22 @@ fn throttle_for_client_quota(
         return 0;
     }
     let (quota_type, bytes) = match outcome {
-        handlers::Outcome::Respond(response) => match response.as_ref() {
-            ResponseKind::Fetch(fetch) => (
-                QuotaType::Fetch,
-                fetch.compute_size(ctx.version).unwrap_or_else(|_| {
-                    fetch
-                        .responses
-                        .iter()
-                        .flat_map(|t| t.partitions.iter())
-                        .filter_map(|p| p.records.as_ref().map(|r| r.len()))
-                        .sum()
-                }),
-            ),
-            _ => (QuotaType::Produce, request_size),
-        },
+        handlers::Outcome::Respond(response) | handlers::Outcome::RespondWithFiles(response, _) => {
+            match response.as_ref() {
+                ResponseKind::Fetch(fetch) => (
+                    QuotaType::Fetch,
+                    fetch.compute_size(ctx.version).unwrap_or_else(|_| {
+                        fetch
+                            .responses
+                            .iter()
+                            .flat_map(|t| t.partitions.iter())
+                            .filter_map(|p| p.records.as_ref().map(|r| r.len()))
+                            .sum()
+                    }),
+                ),
+                _ => (QuotaType::Produce, request_size),
+            }
+        }
         handlers::Outcome::NoResponse => (QuotaType::Produce, request_size),
         handlers::Outcome::Close(_) => return 0,
     };
@@ -807,7 +960,9 @@ fn throttle_for_client_quota(
     broker.metrics.quotas.throttled(quota_type, throttle);
     tracing::debug!(%user, client_id, quota = quota_type.name(), throttle_ms = throttle, "client quota exceeded");
     let throttle_i32 = i32::try_from(throttle).unwrap_or(i32::MAX);
-    if let handlers::Outcome::Respond(response) = outcome {
+    if let handlers::Outcome::Respond(response) | handlers::Outcome::RespondWithFiles(response, _) =
+        outcome
+    {
         match response.as_mut() {
             ResponseKind::Produce(r) => r.throttle_time_ms = r.throttle_time_ms.max(throttle_i32),
             ResponseKind::Fetch(r) => r.throttle_time_ms = r.throttle_time_ms.max(throttle_i32),
@@ -920,7 +1075,7 @@ impl RaftListener<'_> {
         let mut head = BytesMut::with_capacity(8);
         head.extend_from_slice(&size.to_be_bytes());
         head.extend_from_slice(&correlation_id.to_be_bytes());
-        Ok((Some(vec![head.freeze(), body]), None))
+        Ok((Some(vec![head.freeze().into(), body.into()]), None))
     }
 
     /// Only a node may speak raft: with an authorizer, the sender's principal (what the
@@ -1101,8 +1256,13 @@ async fn serve_envelope(
         Ok((Some(chunks), inner_observed)) => {
             observed = inner_observed;
             let mut data = BytesMut::new();
-            for chunk in &chunks {
-                data.extend_from_slice(chunk);
+            match into_memory(chunks).await {
+                Ok(chunks) => chunks.iter().for_each(|c| data.extend_from_slice(c)),
+                Err(e) => {
+                    tracing::warn!(reason = %e, "a forwarded request's response could not be read");
+                    response.error_code = ResponseError::UnknownServerError.code();
+                    return (response, None);
+                }
             }
             // the inner frame's size prefix is the Envelope's business
             response.response_data = Some(data.freeze().slice(4..));
@@ -1128,7 +1288,18 @@ fn encode_response(
     version: i16,
     correlation_id: i32,
     response: &ResponseKind,
-) -> Result<Vec<Bytes>, ConnectionError> {
+) -> Result<Vec<Chunk>, ConnectionError> {
+    encode_response_with_files(api, version, correlation_id, response, Vec::new())
+}
+
+/// [`encode_response`] of a response whose record placeholders stand for `files`.
+fn encode_response_with_files(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    response: &ResponseKind,
+    files: Vec<FileRecords>,
+) -> Result<Vec<Chunk>, ConnectionError> {
     let fail = |reason: String| ConnectionError::Unencodable {
         api,
         version,
@@ -1144,7 +1315,7 @@ fn encode_response(
             .flat_map(|t| t.partitions.iter())
             .filter_map(|p| p.records.clone())
             .collect();
-        let mut frame = ChunkedFrame::new(batches);
+        let mut frame = ChunkedFrame::with_files(batches, files);
         header
             .encode(&mut frame, header_version)
             .map_err(|e| fail(e.to_string()))?;
@@ -1153,8 +1324,8 @@ fn encode_response(
             .map_err(|e| fail(e.to_string()))?;
         let size = u32::try_from(frame.len())
             .map_err(|_| fail(format!("response of {} bytes", frame.len())))?;
-        let mut chunks = vec![Bytes::copy_from_slice(&size.to_be_bytes())];
-        chunks.extend(frame.into_chunks());
+        let mut chunks = vec![Chunk::Bytes(Bytes::copy_from_slice(&size.to_be_bytes()))];
+        chunks.extend(frame.into_chunks().map_err(|e| fail(e.to_string()))?);
         return Ok(chunks);
     }
     let mut buf = BytesMut::with_capacity(256);
@@ -1167,5 +1338,5 @@ fn encode_response(
         .map_err(|e| fail(e.to_string()))?;
     let size = (buf.len() - 4) as u32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
-    Ok(vec![buf.freeze()])
+    Ok(vec![buf.freeze().into()])
 }

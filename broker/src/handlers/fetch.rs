@@ -13,10 +13,13 @@
 //! and no records (`crate::replica::preferred_read_replica`).
 //!
 //! Napkin math: one `spawn_blocking` hop per read round; per partition one index lookup and
-//! one `pread` of at most `partition_max_bytes` into one buffer (the records a partition
-//! returns). The response frame (`frame::ChunkedFrame`) takes a partition's records by
-//! reference when they are at least `frame::SPLICE_MIN_BYTES` long and copies smaller ones
-//! (a chunk of their own would cost more), so large reads are not copied again.
+//! then either one 61-byte `pread` per batch header (`log::ReadPlan::locate`, at most 256)
+//! to find the whole batches to send from the segment file, or — when they are shorter
+//! than `frame::SPLICE_MIN_BYTES` or too many small batches — one `pread` of at most
+//! `partition_max_bytes` into one buffer. Batches left in the file go into the response as
+//! placeholders (`frame::placeholder`) and leave by `sendfile` on plaintext connections:
+//! no copy through the broker's memory and no buffer to allocate; TLS reads them into
+//! memory at write time. Copied batches are spliced into the frame by reference.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +37,8 @@ use super::fetch_session::{
 };
 use super::{str_bytes, Broker, RequestContext};
 use crate::error::{ApiError, ResponseError};
+use crate::frame::{FileRecords, SPLICE_MIN_BYTES};
+use crate::log::Records;
 use crate::metadata::MetadataImage;
 use crate::replica::{FetchIsolation, Partition, ReplicaManager};
 use crate::security::acl::AclOperation;
@@ -56,7 +61,10 @@ struct PartitionResult {
     high_watermark: i64,
     last_stable_offset: i64,
     log_start_offset: i64,
+    /// The records, or the placeholder of `file` (`frame::placeholder`).
     records: Option<bytes::Bytes>,
+    /// Batches sent from their segment file, for which `records` is the placeholder.
+    file: Option<FileRecords>,
     aborted_transactions: Option<Vec<crate::log::AbortedTxn>>,
     /// Fetch v12+: where the fetcher's last fetched epoch ends in this log, when its log
     /// diverged from ours (`(epoch, end_offset)`; no records then).
@@ -123,17 +131,19 @@ impl Fetcher {
     }
 }
 
+/// The response, and the segment file slices whose placeholders its `records` carry
+/// (`crate::frame`: sent from the files by the connection).
 pub(super) async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: FetchRequest,
-) -> FetchResponse {
+) -> (FetchResponse, Vec<FileRecords>) {
     match handle_inner(broker, ctx, request).await {
         Ok(r) => r,
         Err(e) => {
             let mut r = FetchResponse::default();
             r.error_code = e.error_code();
-            r
+            (r, Vec::new())
         }
     }
 }
@@ -142,7 +152,7 @@ async fn handle_inner(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: FetchRequest,
-) -> Result<FetchResponse, ApiError> {
+) -> Result<(FetchResponse, Vec<FileRecords>), ApiError> {
     let uses_topic_ids = ctx.version >= 13;
     let fetcher = Fetcher::of(ctx.version, &request);
     let read_committed = fetcher.isolation() == FetchIsolation::TxnCommitted;
@@ -222,13 +232,20 @@ async fn handle_inner(
         }
     }
     let included = close_round(broker, &session, &results)?;
-    Ok(build_response(
+    let files: Vec<FileRecords> = results
+        .iter()
+        .zip(&included)
+        .filter(|(_, included)| **included)
+        .filter_map(|(r, _)| r.file.clone())
+        .collect();
+    let response = build_response(
         session.id,
         results,
         &included,
         uses_topic_ids,
         read_committed,
-    ))
+    );
+    Ok((response, files))
 }
 
 /// Per target, the follower a consumer should read it from instead (KIP-392): only with the
@@ -690,98 +707,129 @@ fn read_all(
         .iter()
         .zip(withheld)
         .zip(preferred)
-        .map(|(((key, cached, resolved), withheld), preferred)| {
-            let mut r = PartitionResult {
-                key: key.clone(),
-                error: None,
-                high_watermark: -1,
-                last_stable_offset: -1,
-                log_start_offset: -1,
-                records: None,
-                aborted_transactions: None,
-                diverging_epoch: None,
-                preferred_read_replica: None,
-            };
-            let p = match resolved {
-                Ok(p) => p,
-                Err(e) => {
-                    r.error = Some(e.clone());
-                    return r;
-                }
-            };
-            r.high_watermark = p.high_watermark();
-            r.last_stable_offset = p.last_stable_offset();
-            r.log_start_offset = p.log.log_start_offset();
-            if preferred.is_some() {
-                r.preferred_read_replica = *preferred;
-                r.records = Some(bytes::Bytes::new());
-                return r;
-            }
-            // The log end before the read: appends after it do not keep a follower from
-            // counting as caught up.
-            let log_end_offset = p.log.log_end_offset();
-            match diverging_epoch(p, cached.fetch_offset, cached.last_fetched_epoch) {
-                Err(e) => {
-                    r.error = Some(e);
-                    return r;
-                }
-                Ok(Some(diverging)) => {
-                    r.diverging_epoch = Some(diverging);
+        .enumerate()
+        .map(
+            |(index, (((key, cached, resolved), withheld), preferred))| {
+                let mut r = PartitionResult {
+                    key: key.clone(),
+                    error: None,
+                    high_watermark: -1,
+                    last_stable_offset: -1,
+                    log_start_offset: -1,
+                    records: None,
+                    file: None,
+                    aborted_transactions: None,
+                    diverging_epoch: None,
+                    preferred_read_replica: None,
+                };
+                let p = match resolved {
+                    Ok(p) => p,
+                    Err(e) => {
+                        r.error = Some(e.clone());
+                        return r;
+                    }
+                };
+                r.high_watermark = p.high_watermark();
+                r.last_stable_offset = p.last_stable_offset();
+                r.log_start_offset = p.log.log_start_offset();
+                if preferred.is_some() {
+                    r.preferred_read_replica = *preferred;
                     r.records = Some(bytes::Bytes::new());
                     return r;
                 }
-                Ok(None) => {}
-            }
-            let limit = if *withheld {
-                0
-            } else {
-                remaining.min(cached.partition_max_bytes.max(0) as usize)
-            };
-            match ReplicaManager::read(
-                p,
-                cached.fetch_offset,
-                limit,
-                fetcher.isolation(),
-                !got_data && !*withheld,
-            ) {
-                Ok(read) => {
-                    r.aborted_transactions = read.aborted_transactions;
-                    r.high_watermark = read.high_watermark;
-                    r.last_stable_offset = read.last_stable_offset;
-                    let data = read.data;
-                    r.log_start_offset = data.log_start_offset;
-                    if !data.records.is_empty() {
-                        got_data = true;
-                        remaining = remaining.saturating_sub(data.records.len());
+                // The log end before the read: appends after it do not keep a follower from
+                // counting as caught up.
+                let log_end_offset = p.log.log_end_offset();
+                match diverging_epoch(p, cached.fetch_offset, cached.last_fetched_epoch) {
+                    Err(e) => {
+                        r.error = Some(e);
+                        return r;
                     }
-                    r.records = Some(data.records);
+                    Ok(Some(diverging)) => {
+                        r.diverging_epoch = Some(diverging);
+                        r.records = Some(bytes::Bytes::new());
+                        return r;
+                    }
+                    Ok(None) => {}
                 }
-                Err(e) => {
-                    r.error = Some(e.into());
-                    return r;
-                }
-            }
-            if let (
-                Fetcher::Follower {
-                    replica_id,
-                    broker_epoch,
-                },
-                true,
-            ) = (fetcher, update_follower)
-            {
-                if let Err(e) = p.update_follower_fetch(
-                    replica_id,
-                    broker_epoch,
+                let limit = if *withheld {
+                    0
+                } else {
+                    remaining.min(cached.partition_max_bytes.max(0) as usize)
+                };
+                match ReplicaManager::read(
+                    p,
                     cached.fetch_offset,
-                    cached.fetcher_log_start_offset,
-                    log_end_offset,
-                    now,
+                    limit,
+                    fetcher.isolation(),
+                    !got_data && !*withheld,
+                    Some(SPLICE_MIN_BYTES),
                 ) {
-                    r.error = Some(e);
-                    r.records = None;
+                    Ok(read) => {
+                        r.aborted_transactions = read.aborted_transactions;
+                        r.high_watermark = read.high_watermark;
+                        r.last_stable_offset = read.last_stable_offset;
+                        let data = read.data;
+                        r.log_start_offset = data.log_start_offset;
+                        if !data.records.is_empty() {
+                            got_data = true;
+                            remaining = remaining.saturating_sub(data.records.len());
+                        }
+                        match in_response(index, data.records) {
+                            Ok((records, file)) => {
+                                r.records = Some(records);
+                                r.file = file;
+                            }
+                            Err(e) => {
+                                r.error = Some(e.into());
+                                return r;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        r.error = Some(e.into());
+                        return r;
+                    }
                 }
-            }
-            r
-        })
+                if let (
+                    Fetcher::Follower {
+                        replica_id,
+                        broker_epoch,
+                    },
+                    true,
+                ) = (fetcher, update_follower)
+                {
+                    if let Err(e) = p.update_follower_fetch(
+                        replica_id,
+                        broker_epoch,
+                        cached.fetch_offset,
+                        cached.fetcher_log_start_offset,
+                        log_end_offset,
+                        now,
+                    ) {
+                        r.error = Some(e);
+                        r.records = None;
+                        r.file = None;
+                    }
+                }
+                r
+            },
+        )
         .collect()
+}
+
+/// A read's records as the `index`-th partition of the response carries them: bytes in
+/// memory, or a file slice's placeholder and the slice (read into memory here, on the
+/// blocking pool, when no placeholder can stand for it).
+fn in_response(
+    index: usize,
+    records: Records,
+) -> Result<(bytes::Bytes, Option<FileRecords>), crate::log::LogError> {
+    match records {
+        Records::Memory(bytes) => Ok((bytes, None)),
+        Records::File(slice) => match crate::frame::placeholder(index, &slice) {
+            Some(file) => Ok((file.placeholder.clone(), Some(file))),
+            None => Ok((slice.read()?, None)),
+        },
+    }
 }

@@ -144,6 +144,9 @@ pub(crate) struct RequestContext {
 /// What the connection does after a handler ran.
 pub(crate) enum Outcome {
     Respond(Box<ResponseKind>),
+    /// A Fetch response some of whose `records` are placeholders of these segment file
+    /// slices (`crate::frame`), which the connection sends from the files.
+    RespondWithFiles(Box<ResponseKind>, Vec<crate::frame::FileRecords>),
     /// Kafka sends no response (produce with acks=0).
     NoResponse,
     /// Kafka closes the connection (e.g. acks=0 produce that failed).
@@ -177,7 +180,6 @@ pub(crate) async fn handle(
         Metadata => metadata::handle_metadata(broker, ctx, r).await,
         DescribeCluster => metadata::handle_describe_cluster(broker, ctx, r),
         DescribeTopicPartitions => describe_topic_partitions::handle(broker, ctx, r),
-        Fetch => fetch::handle(broker, ctx, r).await,
         ListOffsets => offsets::handle_list_offsets(broker, ctx, r).await,
         OffsetForLeaderEpoch => offsets::handle_offset_for_leader_epoch(broker, ctx, r),
         DeleteRecords => offsets::handle_delete_records(broker, ctx, r).await,
@@ -234,6 +236,10 @@ pub(crate) async fn handle(
         )
         .await,
     }
+        RequestKind::Fetch(r) => {
+            let (response, files) = fetch::handle(broker, ctx, r).await;
+            Outcome::RespondWithFiles(Box::new(ResponseKind::Fetch(response)), files)
+        }
         RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
         RequestKind::CreateAcls(r) => acls::handle_create(broker, ctx, r).await,
         RequestKind::DescribeAcls(r) => acls::handle_describe(broker, ctx, r),

@@ -784,6 +784,23 @@ where
     Ok(buf)
 }
 
+/// The offset after the last whole batch in `records` (header reads only); `None` when empty.
+pub(crate) fn next_offset_after(records: &[u8]) -> Option<i64> {
+    let mut position = 0usize;
+    let mut next = None;
+    // Bounded: each iteration advances by one whole batch within `records`.
+    while position < records.len() {
+        let header = BatchHeader::parse(&records[position..]).ok()?;
+        let size = header.total_size();
+        if size == 0 || position + size > records.len() {
+            break;
+        }
+        next = Some(header.next_offset());
+        position += size;
+    }
+    next
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
     //! Builds real batches with kafka_protocol's encoder.

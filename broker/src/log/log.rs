@@ -24,7 +24,7 @@ use super::checkpoint::sync_dir;
 use super::epoch::LeaderEpochCache;
 use super::file_cache::{CachedFile, FileCache};
 use super::producer_state::{LastRecord, ProducerEntry, ProducerStateManager, SequenceCheck};
-use super::segment::{self, LogSegment, ReadPlan};
+use super::segment::{self, FileSlice, LogSegment, ReadPlan};
 use super::txn_index::{AbortedTxn, TxnIndexes, TXN_INDEX_SUFFIX};
 use super::{LogConfig, LogError, TimestampType};
 
@@ -71,6 +71,43 @@ pub(crate) struct AppendInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FetchData {
     pub records: Bytes,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// Stored batches as a read returns them: copied into memory, or left in their segment
+/// file to be sent from there.
+#[derive(Debug, Clone)]
+pub(crate) enum Records {
+    Memory(Bytes),
+    File(FileSlice),
+}
+
+impl Records {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Records::Memory(b) => b.len(),
+            Records::File(f) => f.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Records::Memory(Bytes::new())
+    }
+}
+
+/// Result of [`Log::read_records`]: the batches, the offset after the last of them (`None`
+/// when there are none) and the log's bounds at read time.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordsRead {
+    pub records: Records,
+    pub next_offset: Option<i64>,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
 }
@@ -792,6 +829,35 @@ impl Log {
         max_offset_exclusive: i64,
         min_one_batch: bool,
     ) -> Result<FetchData, LogError> {
+        let read = self.read_records(
+            fetch_offset,
+            max_bytes,
+            max_offset_exclusive,
+            min_one_batch,
+            None,
+        )?;
+        let records = match read.records {
+            Records::Memory(bytes) => bytes,
+            Records::File(slice) => slice.read()?,
+        };
+        Ok(FetchData {
+            records,
+            log_start_offset: read.log_start_offset,
+            log_end_offset: read.log_end_offset,
+        })
+    }
+
+    /// The batches [`Log::read`] returns; with `file_slice_min_bytes`, left in the segment
+    /// file when they are at least that long (and few enough to locate by their headers),
+    /// otherwise copied into memory.
+    pub(crate) fn read_records(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+        min_one_batch: bool,
+        file_slice_min_bytes: Option<usize>,
+    ) -> Result<RecordsRead, LogError> {
         let (plan, log_start_offset, log_end_offset) = {
             let state = self.read_state();
             let (log_start_offset, log_end_offset) = (state.log_start_offset, state.log_end_offset);
@@ -819,12 +885,32 @@ impl Log {
             }
             (plan, log_start_offset, log_end_offset)
         };
-        let records = match plan {
-            Some(plan) => plan.execute(max_bytes, max_offset_exclusive, min_one_batch)?,
-            None => Bytes::new(),
+        let Some(plan) = plan else {
+            return Ok(RecordsRead {
+                records: Records::default(),
+                next_offset: None,
+                log_start_offset,
+                log_end_offset,
+            });
         };
-        Ok(FetchData {
-            records,
+        if let Some(min_bytes) = file_slice_min_bytes {
+            if let Some((slice, next_offset)) =
+                plan.locate(max_bytes, max_offset_exclusive, min_one_batch)?
+            {
+                if slice.len() >= min_bytes {
+                    return Ok(RecordsRead {
+                        records: Records::File(slice),
+                        next_offset,
+                        log_start_offset,
+                        log_end_offset,
+                    });
+                }
+            }
+        }
+        let bytes = plan.execute(max_bytes, max_offset_exclusive, min_one_batch)?;
+        Ok(RecordsRead {
+            next_offset: batch::next_offset_after(&bytes),
+            records: Records::Memory(bytes),
             log_start_offset,
             log_end_offset,
         })
@@ -2014,6 +2100,73 @@ mod tests {
             "batches at the high watermark are not served"
         );
         assert!(log.read(6, 1 << 20, 6, true).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn file_slices_hold_the_same_whole_batches_as_copied_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(), true);
+        let stored = fill(&log, 5, 0);
+        let one = stored[0].len();
+        // (fetch offset, max bytes, bound, min one batch)
+        let cases = [
+            (0, 2 * one + 10, i64::MAX, false),
+            (0, one - 1, i64::MAX, false),
+            (0, 1, i64::MAX, true),
+            (4, 1 << 20, 6, false),
+            (3, 1 << 20, i64::MAX, false),
+            (6, 1 << 20, 6, true),
+        ];
+        for (offset, max_bytes, bound, min_one) in cases {
+            let copied = log.read(offset, max_bytes, bound, min_one).unwrap().records;
+            let read = log
+                .read_records(offset, max_bytes, bound, min_one, Some(1))
+                .unwrap();
+            let case =
+                format!("offset {offset}, max {max_bytes}, bound {bound}, min one {min_one}");
+            assert_eq!(
+                read.next_offset,
+                batch::next_offset_after(&copied),
+                "{case}"
+            );
+            match read.records {
+                Records::File(slice) => {
+                    assert_eq!(slice.read().unwrap(), copied, "{case}");
+                }
+                Records::Memory(bytes) => {
+                    assert!(
+                        copied.is_empty(),
+                        "a non-empty read stays in the file ({case})"
+                    );
+                    assert!(bytes.is_empty(), "{case}");
+                }
+            }
+        }
+        let below_min = log
+            .read_records(0, 1 << 20, i64::MAX, false, Some(usize::MAX))
+            .unwrap();
+        assert!(
+            matches!(below_min.records, Records::Memory(ref b) if b.len() == 5 * one),
+            "reads shorter than the minimum are copied"
+        );
+    }
+
+    #[test]
+    fn a_file_slice_truncated_after_the_read_fails_instead_of_shrinking() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(), true);
+        fill(&log, 4, 0);
+        let read = log
+            .read_records(0, 1 << 20, i64::MAX, false, Some(1))
+            .unwrap();
+        let Records::File(slice) = read.records else {
+            panic!("expected a file slice");
+        };
+        log.truncate_to(3).unwrap();
+        assert!(
+            slice.read().is_err(),
+            "a slice longer than its file is an error, never a shorter answer"
+        );
     }
 
     #[test]

@@ -31,8 +31,9 @@ pub(crate) use batch::{BatchHeader, ControlRecordType};
 pub(crate) use cleaner::{CleanerConfig, LogCleaner};
 pub(crate) use config::{LogConfig, TimestampType};
 pub(crate) use file_cache::{capacity_for_limit, open_files_limit, FileCache};
-pub(crate) use log::{AppendInfo, AppendOrigin, FetchData, Log, TxnVerification};
+pub(crate) use log::{AppendInfo, AppendOrigin, Log, Records, RecordsRead, TxnVerification};
 pub(crate) use manager::LogManager;
+pub(crate) use segment::FileSlice;
 pub(crate) use txn_index::AbortedTxn;
 
 use std::path::PathBuf;

@@ -60,6 +60,67 @@ pub(crate) struct LogSegment {
     created_ms: i64,
 }
 
+/// Whole batches of a segment file left in the file: sent with `sendfile` on plaintext
+/// connections (page cache to socket, no copy through the broker's memory), read into
+/// memory (`read`) where the bytes must pass through the broker (TLS).
+#[derive(Debug, Clone)]
+pub(crate) struct FileSlice {
+    file: Arc<File>,
+    path: Arc<Path>,
+    position: u64,
+    len: usize,
+}
+
+impl FileSlice {
+    /// `len` bytes of `file` (at `path`) from `position`.
+    pub(crate) fn new(file: Arc<File>, path: &Path, position: u64, len: usize) -> Self {
+        Self {
+            file,
+            path: Arc::from(path),
+            position,
+            len,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Where the slice starts in its file.
+    pub(crate) fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The slice's bytes, copied out of the file (blocking: run it on the blocking pool).
+    /// A file shorter than the slice (truncated since it was planned) is an error.
+    pub(crate) fn read(&self) -> Result<Bytes, LogError> {
+        let mut buf = vec![0u8; self.len];
+        let got = read_fully_at(&self.file, &mut buf, self.position)
+            .map_err(|e| LogError::io(self.path.as_ref(), e))?;
+        if got != self.len {
+            return Err(LogError::CorruptRecord(format!(
+                "{} bytes at position {} of {} were truncated away",
+                self.len,
+                self.position,
+                self.path.display()
+            )));
+        }
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// Batch headers [`ReadPlan::locate`] reads at most before it gives up and lets the caller
+/// copy the range instead: small batches are cheaper to read in one `pread` than to walk.
+const LOCATE_HEADERS_MAX: usize = 256;
+
 /// A read decided under the log's lock and executed without it.
 #[derive(Debug, Clone)]
 pub(crate) struct ReadPlan {
@@ -103,6 +164,66 @@ impl ReadPlan {
         }
         buf.truncate(end);
         Ok(Bytes::from(buf))
+    }
+
+    /// The same whole batches as [`ReadPlan::execute`] would copy, located by their headers
+    /// only (one 61-byte `pread` per batch), left in the file. `None` when that takes more
+    /// than [`LOCATE_HEADERS_MAX`] headers (many small batches: copying them is cheaper).
+    /// An empty slice when nothing qualifies. With the slice: the offset after its last
+    /// batch (`None` when empty).
+    pub(crate) fn locate(
+        &self,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+        min_one_batch: bool,
+    ) -> Result<Option<(FileSlice, Option<i64>)>, LogError> {
+        let mut want = max_bytes as u64;
+        if min_one_batch {
+            want = want.max(self.first_batch_bytes);
+        }
+        let want = want.min(self.end_position.saturating_sub(self.position));
+        let mut len = 0u64;
+        let mut next_offset = None;
+        let mut headers = 0usize;
+        // Bounded by LOCATE_HEADERS_MAX and by `want`: each step advances one whole batch.
+        while want - len >= BATCH_HEADER_BYTES as u64 {
+            if headers == LOCATE_HEADERS_MAX {
+                return Ok(None);
+            }
+            headers += 1;
+            let mut buf = [0u8; BATCH_HEADER_BYTES];
+            let got = read_fully_at(&self.file, &mut buf, self.position + len)
+                .map_err(|e| LogError::io(&self.path, e))?;
+            let header = BatchHeader::parse(&buf[..got])?;
+            let size = header.total_size() as u64;
+            if header.base_offset >= max_offset_exclusive || size == 0 || len + size > want {
+                break;
+            }
+            len += size;
+            next_offset = Some(header.next_offset());
+        }
+        if len > 0 {
+            // Here, on the blocking pool, the slice's pages are read into the page cache
+            // (readahead(2) returns once they are), so the `sendfile` on the connection's
+            // task later copies from memory instead of waiting on the disk. Advisory: on
+            // failure `sendfile` reads the disk itself.
+            use std::os::fd::AsRawFd;
+            // SAFETY: readahead on an open file descriptor this slice keeps alive.
+            unsafe {
+                libc::readahead(
+                    self.file.as_raw_fd(),
+                    self.position as libc::off64_t,
+                    len as usize,
+                );
+            }
+        }
+        let slice = FileSlice::new(
+            Arc::clone(&self.file),
+            &self.path,
+            self.position,
+            len as usize,
+        );
+        Ok(Some((slice, next_offset)))
     }
 }
 

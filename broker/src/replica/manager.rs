@@ -13,7 +13,7 @@ use super::partition::{Partition, RoleChange};
 use super::quota::ReplicationQuotas;
 use crate::error::{ApiError, ResponseError};
 use crate::log::{
-    AbortedTxn, AppendInfo, AppendOrigin, FetchData, LogConfig, LogError, LogManager,
+    AbortedTxn, AppendInfo, AppendOrigin, LogConfig, LogError, LogManager, RecordsRead,
     TxnVerification,
 };
 use crate::metadata::{
@@ -34,9 +34,9 @@ pub(crate) struct TxnMarker {
 
 /// A read_committed or read_uncommitted read: the data and, for read_committed, the aborted
 /// transactions overlapping it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct ReadResult {
-    pub data: FetchData,
+    pub data: RecordsRead,
     /// `Some` (possibly empty) for read_committed reads.
     pub aborted_transactions: Option<Vec<AbortedTxn>>,
     /// The high watermark and last stable offset the read was bounded by (taken together
@@ -592,12 +592,15 @@ impl ReplicaManager {
     /// by the high watermark, or for read_committed by the last stable offset, with the
     /// aborted transactions overlapping the returned batches (Kafka's
     /// `collectAbortedTransactions`, upper bound = the offset after the last returned batch).
+    /// With `file_slice_min_bytes` the batches may stay in their segment file
+    /// ([`crate::log::Log::read_records`]).
     pub(crate) fn read(
         partition: &Partition,
         fetch_offset: i64,
         max_bytes: usize,
         isolation: FetchIsolation,
         min_one_batch: bool,
+        file_slice_min_bytes: Option<usize>,
     ) -> Result<ReadResult, LogError> {
         let high_watermark = partition.high_watermark();
         let last_stable_offset = partition.last_stable_offset().min(high_watermark);
@@ -607,11 +610,15 @@ impl ReplicaManager {
             FetchIsolation::HighWatermark => high_watermark,
             FetchIsolation::TxnCommitted => last_stable_offset,
         };
-        let data = partition
-            .log
-            .read(fetch_offset, max_bytes, bound, min_one_batch)?;
+        let data = partition.log.read_records(
+            fetch_offset,
+            max_bytes,
+            bound,
+            min_one_batch,
+            file_slice_min_bytes,
+        )?;
         let aborted_transactions = if read_committed {
-            match next_offset_after(&data.records) {
+            match data.next_offset {
                 Some(upper) => Some(
                     partition
                         .log
@@ -740,23 +747,6 @@ fn local_partition(
             topic_id: topic.topic_id,
             registration: registration.clone(),
         })
-}
-
-/// The offset after the last whole batch in `records` (header reads only); `None` when empty.
-fn next_offset_after(records: &[u8]) -> Option<i64> {
-    let mut position = 0usize;
-    let mut next = None;
-    // Bounded: each iteration advances by one whole batch within `records`.
-    while position < records.len() {
-        let header = crate::log::BatchHeader::parse(&records[position..]).ok()?;
-        let size = header.total_size();
-        if size == 0 || position + size > records.len() {
-            break;
-        }
-        next = Some(header.next_offset());
-        position += size;
-    }
-    next
 }
 
 /// fsyncs the segments an append just rolled ([`crate::log::Log::flush_rolled`]) on another blocking
