@@ -1179,13 +1179,14 @@ fn connect_row(out: &mut String, row: &ConnectRow) {
     }
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {} | {failed} | {} | {} |",
+        "| {} | {} | {} | {} | {failed} | {} | {} | {} |",
         row.protocol.listener(),
         row.protocol.set_up(),
         row.workers,
         row.connections,
         cell(row.per_second(), 0),
         cell(row.broker_cpu_ms_per_connection(), 2),
+        cell(row.client_cpu_ms_per_connection(), 2),
     );
 }
 
@@ -1231,9 +1232,9 @@ fn security_section(out: &mut String, reports: &[ScenarioReport]) {
         );
         let _ = writeln!(
             out,
-            "| listener | one connection | workers | connections | failed | connections/s | broker CPU ms per connection |"
+            "| listener | one connection | workers | connections | failed | connections/s | broker CPU ms per connection | client CPU ms per connection |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
         for row in &result.connections {
             connect_row(out, row);
         }
@@ -1808,6 +1809,7 @@ mod tests {
             failed,
             elapsed: Duration::from_secs(10),
             broker_cpu_s: Some(1.0),
+            client_cpu_s: Some(4.0),
             first_error: first_error.map(str::to_string),
         };
         let reports = [ScenarioReport {
@@ -1851,15 +1853,15 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("| SSL | TCP + TLS + ApiVersions | 4 | 2000 | 0 | 200 | 0.50 |"),
+            text.contains("| SSL | TCP + TLS + ApiVersions | 4 | 2000 | 0 | 200 | 0.50 | 2.00 |"),
             "{text}"
         );
         assert!(
-            text.contains("| 0 | 100 (failed: SaslAuthenticate error 58) | 0 | n/a |"),
+            text.contains("| 0 | 100 (failed: SaslAuthenticate error 58) | 0 | n/a | n/a |"),
             "{text}"
         );
         assert_columns(&text, "| record | partitions | acks | listener", 8);
-        assert_columns(&text, "| listener | one connection", 7);
+        assert_columns(&text, "| listener | one connection", 8);
     }
 
     /// Every table line of `text` under `heading` (up to the next blank line after it)

@@ -10,7 +10,7 @@
 //!   another, every one complete — TCP, the TLS handshake (rustls, the protocol crate's
 //!   [`TlsConnector`]), SaslHandshake v1 and the two SCRAM SaslAuthenticate round trips
 //!   (the bench's own [`scram`] client), then one ApiVersions request — and close it;
-//!   connections per second, and broker CPU per connection.
+//!   connections per second, and broker (and client) CPU per connection.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -121,6 +121,9 @@ pub(crate) struct ConnectRow {
     pub(crate) elapsed: Duration,
     /// Broker CPU seconds over the window.
     pub(crate) broker_cpu_s: Option<f64>,
+    /// This process's CPU seconds over the window: the clients' side of the handshakes,
+    /// which shares the machine with the broker.
+    pub(crate) client_cpu_s: Option<f64>,
     pub(crate) first_error: Option<String>,
 }
 
@@ -132,9 +135,17 @@ impl ConnectRow {
 
     /// Broker CPU milliseconds per completed connection.
     pub(crate) fn broker_cpu_ms_per_connection(&self) -> Option<f64> {
-        let cpu = self.broker_cpu_s?;
-        (self.connections > 0).then(|| cpu * 1e3 / self.connections as f64)
+        per_connection_ms(self.broker_cpu_s?, self.connections)
     }
+
+    /// Client CPU milliseconds per completed connection.
+    pub(crate) fn client_cpu_ms_per_connection(&self) -> Option<f64> {
+        per_connection_ms(self.client_cpu_s?, self.connections)
+    }
+}
+
+fn per_connection_ms(cpu_s: f64, connections: u64) -> Option<f64> {
+    (connections > 0).then(|| cpu_s * 1e3 / connections as f64)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -324,6 +335,8 @@ async fn connect_window(
     broker_pid: u32,
 ) -> Result<ConnectRow, BenchError> {
     let cpu_before = proc_stats::cpu_seconds(broker_pid)?;
+    let own_pid = std::process::id();
+    let own_cpu_before = proc_stats::cpu_seconds(own_pid).ok();
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..workers.max(1))
@@ -363,6 +376,7 @@ async fn connect_window(
         failed: 0,
         elapsed: Duration::ZERO,
         broker_cpu_s: None,
+        client_cpu_s: None,
         first_error: None,
     };
     for task in tasks {
@@ -383,6 +397,9 @@ async fn connect_window(
     }
     row.elapsed = started.elapsed();
     row.broker_cpu_s = Some(proc_stats::cpu_seconds(broker_pid)? - cpu_before);
+    row.client_cpu_s = own_cpu_before
+        .zip(proc_stats::cpu_seconds(own_pid).ok())
+        .map(|(before, after)| after - before);
     if let Some(error) = &row.first_error {
         tracing::warn!(listener = protocol.listener(), failed = row.failed, %error, "connections failed");
     }
@@ -574,10 +591,12 @@ mod tests {
             failed: 3,
             elapsed: Duration::from_secs(10),
             broker_cpu_s: Some(2.5),
+            client_cpu_s: Some(1.0),
             first_error: None,
         };
         assert_eq!(row.per_second(), Some(50.0));
         assert_eq!(row.broker_cpu_ms_per_connection(), Some(5.0));
+        assert_eq!(row.client_cpu_ms_per_connection(), Some(2.0));
         let none = ConnectRow {
             connections: 0,
             elapsed: Duration::ZERO,
@@ -585,5 +604,6 @@ mod tests {
         };
         assert_eq!(none.per_second(), None);
         assert_eq!(none.broker_cpu_ms_per_connection(), None);
+        assert_eq!(none.client_cpu_ms_per_connection(), None);
     }
 }
