@@ -23,7 +23,6 @@ mod partition_scale;
 mod proc_stats;
 mod report;
 mod scenario;
-mod scram;
 mod security;
 mod throughput;
 mod transactions;

@@ -9,7 +9,7 @@
 //! - Connection set-up: for a fixed window, workers each open connections one after
 //!   another, every one complete — TCP, the TLS handshake (rustls, the protocol crate's
 //!   [`TlsConnector`]), SaslHandshake v1 and the two SCRAM SaslAuthenticate round trips
-//!   (the bench's own [`scram`] client), then one ApiVersions request — and close it;
+//!   (the protocol crate's SCRAM client), then one ApiVersions request — and close it;
 //!   connections per second, and broker (and client) CPU per connection.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -34,8 +34,8 @@ use crate::broker_process::{BrokerProcess, SpawnOptions};
 use crate::error::BenchError;
 use crate::proc_stats;
 use crate::scenario::{SecuritySpec, ThroughputSpec};
-use crate::scram::{Mechanism, ScramClient};
 use crate::throughput::{self, Endpoint, ThroughputResult};
+use ironlog_protocol::scram::{ScramClient, ScramMechanism};
 
 /// The SCRAM-SHA-512 user the SASL_SSL clients authenticate as.
 pub(crate) const SCRAM_USER: &str = "bench";
@@ -95,7 +95,7 @@ impl Protocol {
             Protocol::SaslSsl => vec![
                 pair("security.protocol", "sasl_ssl"),
                 ca,
-                pair("sasl.mechanism", Mechanism::Sha512.name()),
+                pair("sasl.mechanism", ScramMechanism::Sha512.name()),
                 pair("sasl.username", SCRAM_USER),
                 pair("sasl.password", SCRAM_PASSWORD),
             ],
@@ -173,7 +173,7 @@ pub(crate) fn broker_overrides(
         ("ssl.keystore.location", keystore.as_str()),
         ("ssl.truststore.type", "PEM"),
         ("ssl.truststore.location", truststore.as_str()),
-        ("sasl.enabled.mechanisms", Mechanism::Sha512.name()),
+        ("sasl.enabled.mechanisms", ScramMechanism::Sha512.name()),
     ];
     user.iter()
         .cloned()
@@ -192,7 +192,7 @@ pub(crate) fn format_args() -> Vec<String> {
         "--add-scram".to_string(),
         format!(
             "{}=[name={SCRAM_USER},password={SCRAM_PASSWORD},iterations={SCRAM_ITERATIONS}]",
-            Mechanism::Sha512.name()
+            ScramMechanism::Sha512.name()
         ),
     ]
 }
@@ -423,7 +423,7 @@ async fn one_connection(
         correlation_id: 0,
     };
     if protocol == Protocol::SaslSsl {
-        exchange.scram(Mechanism::Sha512).await?;
+        exchange.scram(ScramMechanism::Sha512).await?;
     }
     let request = ApiVersionsRequest::default()
         .with_client_software_name(StrBytes::from_static_str("ironlog-bench"))
@@ -483,7 +483,7 @@ impl Exchange<'_> {
     }
 
     /// SaslHandshake, then client-first and client-final in SaslAuthenticate requests.
-    async fn scram(&mut self, mechanism: Mechanism) -> Result<(), String> {
+    async fn scram(&mut self, mechanism: ScramMechanism) -> Result<(), String> {
         let handshake: SaslHandshakeResponse = self
             .round_trip(
                 ApiKey::SaslHandshake,
