@@ -147,6 +147,10 @@ pub(crate) enum ScenarioKind {
     /// 1 and 3, failover after SIGKILL and SIGTERM, reassignment catch-up free and
     /// throttled, idle CPU with 1,000 partitions at replication factor 3.
     Cluster,
+    /// One broker with PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-512) listeners (needs
+    /// --spawn; only with --only): acks=all throughput and broker CPU per GB over each,
+    /// and connection set-ups per second. Not in the default set.
+    Security,
 }
 
 impl ScenarioKind {
@@ -164,6 +168,8 @@ impl ScenarioKind {
         ScenarioKind::Partitions,
         ScenarioKind::Cluster,
     ];
+    /// Run only when `--only` names them.
+    pub(crate) const OPT_IN: [ScenarioKind; 1] = [ScenarioKind::Security];
 }
 
 /// Where the broker under test comes from.
@@ -195,10 +201,15 @@ impl Args {
     }
 
     /// Scenario families to run, in a fixed order (idle RSS first, on a fresh broker).
+    /// `--only` may also name the opt-in families, which run after the others.
     pub(crate) fn scenario_kinds(&self) -> Vec<ScenarioKind> {
+        if self.only.is_empty() {
+            return ScenarioKind::ALL.to_vec();
+        }
         ScenarioKind::ALL
             .into_iter()
-            .filter(|kind| self.only.is_empty() || self.only.contains(kind))
+            .chain(ScenarioKind::OPT_IN)
+            .filter(|kind| self.only.contains(kind))
             .collect()
     }
 }
@@ -273,6 +284,27 @@ mod tests {
                 bootstrap: "localhost:19092".to_string(),
                 broker_pid: Some(42)
             }
+        );
+    }
+
+    #[test]
+    fn security_runs_only_when_named() {
+        assert!(!parse(&[])
+            .unwrap()
+            .scenario_kinds()
+            .contains(&ScenarioKind::Security));
+        assert_eq!(
+            parse(&["--spawn", "--only", "security"])
+                .unwrap()
+                .scenario_kinds(),
+            vec![ScenarioKind::Security]
+        );
+        assert_eq!(
+            parse(&["--only", "security,throughput"])
+                .unwrap()
+                .scenario_kinds(),
+            vec![ScenarioKind::Throughput, ScenarioKind::Security],
+            "opt-in families run after the others"
         );
     }
 

@@ -15,7 +15,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ironlog_testkit::process::{BrokerProcess as Process, StartError, StopError};
+use ironlog_testkit::process::{BrokerCommand, BrokerProcess as Process, StartError, StopError};
 use ironlog_testkit::{BrokerSpec, ADMIN_LISTENER, CLIENT_LISTENER};
 use tempfile::TempDir;
 
@@ -57,11 +57,22 @@ pub(crate) struct SpawnOptions {
     pub(crate) data_root: Option<PathBuf>,
     /// `RLIMIT_NOFILE` (soft = hard) of the broker process, set before exec.
     pub(crate) open_files_limit: Option<u64>,
+    /// `ironlog format` is run first with the broker's settings and these arguments
+    /// (e.g. `--cluster-id ID --add-scram ...`); a non-zero exit fails the spawn.
+    pub(crate) format_args: Option<Vec<String>>,
 }
 
 impl BrokerProcess {
     pub(crate) fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// `HOST:PORT` of the listener `name` the broker printed, if it printed one.
+    pub(crate) fn listener(&self, name: &str) -> Option<String> {
+        self.process
+            .as_ref()?
+            .listener(name)
+            .map(|address| address.to_string())
     }
 
     /// Starts `binary` on a port-0 loopback listener and waits for it to report readiness.
@@ -79,7 +90,12 @@ impl BrokerProcess {
         options: &SpawnOptions,
     ) -> Result<BrokerProcess, BenchError> {
         let (owned_dir, root) = match &options.data_root {
-            Some(root) => (None, root.clone()),
+            Some(root) => {
+                std::fs::create_dir_all(root).map_err(|e| {
+                    BenchError::io(format!("creating the broker dir {}", root.display()), e)
+                })?;
+                (None, root.clone())
+            }
             None => {
                 let dir = tempfile::Builder::new()
                     .prefix("ironlog-bench-")
@@ -102,6 +118,9 @@ impl BrokerProcess {
             spec = spec.open_files_limit(limit);
         }
         let command = spec.command_in(&log_dirs);
+        if let Some(format_args) = &options.format_args {
+            format(&command, format_args)?;
+        }
         let timeout = Duration::from_millis(STARTUP_TIMEOUT_MS);
         let process = match Process::start(&command, &log_path, timeout) {
             Ok(process) => process,
@@ -164,6 +183,36 @@ impl BrokerProcess {
             )),
         }
     }
+}
+
+/// `ironlog format` with the settings of `command` (the same `--override`s) and `args`.
+fn format(command: &BrokerCommand, args: &[String]) -> Result<(), BenchError> {
+    let mut line = command.args();
+    if let Some(subcommand) = line.first_mut() {
+        *subcommand = "format".to_string();
+    }
+    let output = std::process::Command::new(&command.binary)
+        .args(&line)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => BenchError::BrokerBinaryMissing {
+                path: command.binary.clone(),
+            },
+            _ => BenchError::io(format!("running {} format", command.binary.display()), e),
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(BenchError::BrokerStart {
+        reason: format!("`ironlog format` exited with {}", output.status),
+        log_tail: format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    })
 }
 
 /// The last [`LOG_TAIL_BYTES_MAX`] bytes of the broker's log.
@@ -247,6 +296,52 @@ mod tests {
             }
             Err(other) => panic!("expected BrokerStart, got {other}"),
             Ok(_) => panic!("a broker that exited must not count as started"),
+        }
+    }
+
+    #[test]
+    fn format_runs_first_with_the_broker_settings_and_its_failure_stops_the_spawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = dir.path().join("format-args");
+        let script = fake_broker(
+            dir.path(),
+            &format!(
+                "#!/bin/sh\nif [ \"$1\" = format ]; then echo \"$*\" > {}; exit 0; fi\n\
+                 echo 'ironlog: listener PLAINTEXT bound to 127.0.0.1:47002'\n\
+                 echo 'ironlog: started'\nexec sleep 30\n",
+                seen.display()
+            ),
+        );
+        let options = SpawnOptions {
+            data_root: Some(dir.path().join("root")),
+            format_args: Some(vec!["--cluster-id".to_string(), "abc".to_string()]),
+            ..SpawnOptions::default()
+        };
+        let broker = BrokerProcess::spawn_with(&script, &[], &options).unwrap();
+        let line = std::fs::read_to_string(&seen).unwrap();
+        assert!(line.starts_with("format --override "), "format saw: {line}");
+        assert!(
+            line.contains(&format!("log.dirs={}", broker.log_dirs.display()))
+                && line.trim_end().ends_with("--cluster-id abc"),
+            "format must get the broker's settings, then its own arguments; saw: {line}"
+        );
+        drop(broker);
+
+        let failing = fake_broker(
+            dir.path(),
+            "#!/bin/sh\nif [ \"$1\" = format ]; then echo 'Invalid cluster.id' >&2; exit 1; fi\n\
+             echo 'ironlog: started'\nexec sleep 30\n",
+        );
+        match BrokerProcess::spawn_with(&failing, &[], &options) {
+            Err(BenchError::BrokerStart { reason, log_tail }) => {
+                assert!(reason.contains("format"), "reason: {reason}");
+                assert!(
+                    log_tail.contains("Invalid cluster.id"),
+                    "output: {log_tail}"
+                );
+            }
+            Err(other) => panic!("expected BrokerStart, got {other}"),
+            Ok(_) => panic!("a failed format must not start the broker"),
         }
     }
 

@@ -35,6 +35,18 @@ pub(crate) fn base_config(bootstrap: &str) -> ClientConfig {
     config
 }
 
+/// `config` with `settings` (`KEY`, `VALUE`) set on top, e.g. a listener's security
+/// protocol, CA and SASL credentials.
+pub(crate) fn with_settings(
+    mut config: ClientConfig,
+    settings: &[(String, String)],
+) -> ClientConfig {
+    for (key, value) in settings {
+        config.set(key, value);
+    }
+    config
+}
+
 fn admin_client(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, BenchError> {
     Ok(base_config(bootstrap).create()?)
 }

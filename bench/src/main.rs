@@ -23,6 +23,7 @@ mod partition_scale;
 mod proc_stats;
 mod report;
 mod scenario;
+mod security;
 mod throughput;
 mod transactions;
 
@@ -480,6 +481,11 @@ fn run_scenario(
         Scenario::Cluster(spec) => {
             // Topics of the scenario's own cluster, which goes with its data dirs.
             cluster::run(broker_binary, broker_overrides, topic_prefix, spec).map(Outcome::Cluster)
+        }
+        // A broker of its own with three listeners; its topics go with its data dir.
+        Scenario::Security(spec) => {
+            security::run(broker_binary, broker_overrides, topic_prefix, spec)
+                .map(Outcome::Security)
         }
     }
     .map_err(|e| e.to_string())

@@ -102,6 +102,7 @@ pub(crate) fn run(
     let options = SpawnOptions {
         data_root: Some(root.path().to_path_buf()),
         open_files_limit: Some(open_files_limit),
+        ..SpawnOptions::default()
     };
     let mut broker = BrokerProcess::spawn_with(binary, overrides, &options)?;
     let started = Instant::now();

@@ -16,6 +16,7 @@ use crate::metrics_scrape::MetricsScrapeResult;
 use crate::offset_commit::{CommitRate, OffsetCommitResult};
 use crate::partition_scale::PartitionScaleResult;
 use crate::scenario::{ClusterSpec, JavaPerfSpec, Scenario, ThroughputSpec};
+use crate::security::{ConnectRow, SecurityResult, ThroughputRow};
 use crate::throughput::ThroughputResult;
 use crate::transactions::TransactionsResult;
 
@@ -40,6 +41,7 @@ pub(crate) enum Outcome {
     Transactions(TransactionsResult),
     JavaPerf(JavaPerfResult),
     Cluster(ClusterOutcome),
+    Security(SecurityResult),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1126,9 +1128,118 @@ pub(crate) fn render(
     if has(|s| matches!(s, Scenario::Cluster(_))) {
         cluster_section(&mut out, reports);
     }
+    if has(|s| matches!(s, Scenario::Security(_))) {
+        security_section(&mut out, reports);
+    }
     memory_section(&mut out, reports, peak_rss_bytes);
     targets_section(&mut out, reports);
     out
+}
+
+fn security_throughput_row(out: &mut String, row: &ThroughputRow) {
+    let spec = &row.spec;
+    let head = format!(
+        "| {} B | {} | {} | {} |",
+        spec.record_bytes,
+        spec.partitions,
+        spec.acks.config_value(),
+        row.protocol.listener()
+    );
+    match &row.result {
+        Ok(r) => {
+            let produced_bytes = r.produced_records as f64 * spec.record_bytes as f64;
+            let mut records = format!("{} / {}", r.produced_records, spec.record_count);
+            if r.produce_failed > 0 {
+                let _ = write!(records, " ({} failed)", r.produce_failed);
+            }
+            let consume = match &r.consume_error {
+                Some(error) => error_cell(error),
+                None => cell(
+                    per_second(megabytes(r.consumed_bytes), r.consume_elapsed),
+                    1,
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "{head} {records} | {} | {consume} | {} |",
+                cell(per_second(produced_bytes / 1e6, r.produce_elapsed), 1),
+                cell(cpu_s_per_gb(spec, r), 2),
+            );
+        }
+        Err(error) => {
+            let _ = writeln!(out, "{head} {} | | | |", error_cell(error));
+        }
+    }
+}
+
+fn connect_row(out: &mut String, row: &ConnectRow) {
+    let mut failed = row.failed.to_string();
+    if let Some(error) = &row.first_error {
+        let _ = write!(failed, " ({})", error_cell(error));
+    }
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {failed} | {} | {} | {} |",
+        row.protocol.listener(),
+        row.protocol.set_up(),
+        row.workers,
+        row.connections,
+        cell(row.per_second(), 0),
+        cell(row.broker_cpu_ms_per_connection(), 2),
+        cell(row.client_cpu_ms_per_connection(), 2),
+    );
+}
+
+fn security_section(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(
+        out,
+        "### TLS and SASL_SSL beside PLAINTEXT
+"
+    );
+    let _ = writeln!(
+        out,
+        "One broker of the scenario's own with PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-512) \
+         listeners; the throughput cells are the batched producer and the consumer of the \
+         throughput table, over each listener in turn.\n"
+    );
+    for report in reports {
+        if !matches!(report.scenario, Scenario::Security(_)) {
+            continue;
+        }
+        let result = match &report.outcome {
+            Ok(Outcome::Security(result)) => result,
+            Ok(_) => continue,
+            Err(error) => {
+                let _ = writeln!(out, "{}\n", error_cell(error));
+                continue;
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| record | partitions | acks | listener | records produced | produce MB/s | consume MB/s | broker CPU s/GB |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+        for row in &result.throughput {
+            security_throughput_row(out, row);
+        }
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "Connection set-up: each worker opens complete connections one after another \
+             (rustls client; the SCRAM proof computed by the client, {} iterations) and closes \
+             them.\n",
+            crate::security::SCRAM_ITERATIONS
+        );
+        let _ = writeln!(
+            out,
+            "| listener | one connection | workers | connections | failed | connections/s | broker CPU ms per connection | client CPU ms per connection |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+        for row in &result.connections {
+            connect_row(out, row);
+        }
+        out.push('\n');
+    }
 }
 
 /// The cluster rows whose spec `pick` accepts, with their outcomes.
@@ -1674,6 +1785,83 @@ mod tests {
             !text.contains("### Produce latency"),
             "no latency scenario, no latency table"
         );
+    }
+
+    #[test]
+    fn security_rows_show_each_listener_its_cpu_and_its_connection_rate() {
+        use crate::scenario::SecuritySpec;
+        use crate::security::Protocol;
+        let spec = throughput_spec(1024);
+        let measured = ThroughputResult {
+            produced_records: 1_000_000,
+            produce_failed: 0,
+            produce_elapsed: Duration::from_secs(10),
+            broker_cpu_s: Some(2.048),
+            consumed_records: 1_000_000,
+            consumed_bytes: 1_024_000_000,
+            consume_elapsed: Duration::from_secs(4),
+            consume_error: None,
+        };
+        let connect = |protocol, connections, failed, first_error: Option<&str>| ConnectRow {
+            protocol,
+            workers: 4,
+            connections,
+            failed,
+            elapsed: Duration::from_secs(10),
+            broker_cpu_s: Some(1.0),
+            client_cpu_s: Some(4.0),
+            first_error: first_error.map(str::to_string),
+        };
+        let reports = [ScenarioReport {
+            scenario: Scenario::Security(SecuritySpec {
+                throughput: vec![spec.clone()],
+                connect_duration: Duration::from_secs(10),
+                connect_workers: vec![4],
+            }),
+            outcome: Ok(Outcome::Security(SecurityResult {
+                throughput: vec![
+                    ThroughputRow {
+                        protocol: Protocol::Plaintext,
+                        spec: spec.clone(),
+                        result: Ok(measured),
+                    },
+                    ThroughputRow {
+                        protocol: Protocol::SaslSsl,
+                        spec,
+                        result: Err("SASL authentication failed | bad".to_string()),
+                    },
+                ],
+                connections: vec![
+                    connect(Protocol::Ssl, 2_000, 0, None),
+                    connect(Protocol::SaslSsl, 0, 100, Some("SaslAuthenticate error 58")),
+                ],
+            })),
+        }];
+        let text = render(&info(), &reports, None);
+        assert!(
+            text.contains("### TLS and SASL_SSL beside PLAINTEXT"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| 1024 B | 8 | all | PLAINTEXT | 1000000 / 1000000 | 102.4 | 256.0 | 2.00 |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| SASL_SSL | failed: SASL authentication failed \\| bad |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| SSL | TCP + TLS + ApiVersions | 4 | 2000 | 0 | 200 | 0.50 | 2.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 0 | 100 (failed: SaslAuthenticate error 58) | 0 | n/a | n/a |"),
+            "{text}"
+        );
+        assert_columns(&text, "| record | partitions | acks | listener", 8);
+        assert_columns(&text, "| listener | one connection", 8);
     }
 
     /// Every table line of `text` under `heading` (up to the next blank line after it)

@@ -231,6 +231,18 @@ impl IdleCpuSpec {
     }
 }
 
+/// One broker with PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-512) listeners (`security`):
+/// the throughput cells over each listener, then connection set-up windows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SecuritySpec {
+    /// Each runs over the three listeners in turn.
+    pub(crate) throughput: Vec<ThroughputSpec>,
+    /// Length of each connection set-up window.
+    pub(crate) connect_duration: Duration,
+    /// Workers opening connections at once, one window per count and listener.
+    pub(crate) connect_workers: Vec<usize>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Scenario {
     Throughput(ThroughputSpec),
@@ -245,6 +257,7 @@ pub(crate) enum Scenario {
     Transactions(TransactionsSpec),
     JavaPerf(JavaPerfSpec),
     Cluster(ClusterSpec),
+    Security(SecuritySpec),
 }
 
 impl Scenario {
@@ -257,6 +270,7 @@ impl Scenario {
                 | Scenario::Compaction(_)
                 | Scenario::MetricsScrape(_)
                 | Scenario::Cluster(_)
+                | Scenario::Security(_)
         )
     }
 
@@ -345,6 +359,13 @@ impl Scenario {
                 "3-node cluster: idle CPU with {} partitions at replication factor {}",
                 s.partitions_total(),
                 s.replication_factor
+            ),
+            Scenario::Security(s) => format!(
+                "PLAINTEXT, SSL and SASL_SSL: {} throughput cells each, {} s connection set-up \
+                 windows with {:?} workers",
+                s.throughput.len(),
+                s.connect_duration.as_secs(),
+                s.connect_workers
             ),
         }
     }
@@ -545,9 +566,34 @@ pub(crate) fn plan(args: &Args) -> Vec<Scenario> {
                 }
             }
             ScenarioKind::Cluster => scenarios.extend(cluster_plan(args, send_duration_max)),
+            ScenarioKind::Security => {
+                scenarios.push(Scenario::Security(security_plan(args, send_duration_max)))
+            }
         }
     }
     scenarios
+}
+
+/// Workers of the connection set-up windows: one after another, and a few at once.
+pub(crate) const SECURITY_CONNECT_WORKERS: [usize; 2] = [1, 4];
+
+/// The security rows: acks=all throughput at 1 KiB x 1 partition and 100 B x 8
+/// partitions, and 10 s connection windows (3 s with --quick).
+fn security_plan(args: &Args, send_duration_max: Duration) -> SecuritySpec {
+    let cell = |record_bytes: usize, partitions: i32| ThroughputSpec {
+        record_bytes,
+        partitions,
+        acks: Acks::All,
+        record_count: args
+            .records
+            .unwrap_or_else(|| record_count_default(record_bytes, args.quick)),
+        send_duration_max,
+    };
+    SecuritySpec {
+        throughput: vec![cell(1024, 1), cell(100, 8)],
+        connect_duration: Duration::from_secs(if args.quick { 3 } else { 10 }),
+        connect_workers: SECURITY_CONNECT_WORKERS.to_vec(),
+    }
 }
 
 /// The cluster rows: produce at RF 1 and 3, failover, reassignment, idle CPU.
@@ -805,6 +851,39 @@ mod tests {
                 .all(|j| !Scenario::JavaPerf(j.clone()).needs_ironlog_process()
                     && Scenario::JavaPerf(j.clone()).needs_java()),
             "the perf-tool cells run against the Kafka peer too, and need Java"
+        );
+    }
+
+    #[test]
+    fn security_is_asked_for_by_name_with_two_acks_all_cells() {
+        assert!(
+            !plan_for(&["--spawn"])
+                .iter()
+                .any(|s| matches!(s, Scenario::Security(_))),
+            "the security rows start a broker of their own: not in the default set"
+        );
+        let scenarios = plan_for(&["--spawn", "--only", "security"]);
+        let [Scenario::Security(s)] = scenarios.as_slice() else {
+            panic!("expected one security scenario, got {scenarios:?}");
+        };
+        let cells: Vec<(usize, i32, Acks)> = s
+            .throughput
+            .iter()
+            .map(|t| (t.record_bytes, t.partitions, t.acks))
+            .collect();
+        assert_eq!(cells, vec![(1024, 1, Acks::All), (100, 8, Acks::All)]);
+        assert_eq!(s.connect_duration, Duration::from_secs(10));
+        assert_eq!(s.connect_workers, vec![1, 4]);
+        assert!(Scenario::Security(s.clone()).needs_ironlog_process());
+        let quick = plan_for(&["--spawn", "--only", "security", "--quick"]);
+        let [Scenario::Security(q)] = quick.as_slice() else {
+            panic!("expected one security scenario, got {quick:?}");
+        };
+        assert!(q.connect_duration < s.connect_duration);
+        assert_eq!(
+            q.throughput[0].record_count * 10,
+            s.throughput[0].record_count,
+            "--quick divides the counts by ten"
         );
     }
 

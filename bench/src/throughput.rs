@@ -81,6 +81,13 @@ pub(crate) fn producer_config(bootstrap: &str, spec: &ThroughputSpec) -> rdkafka
     config
 }
 
+/// Where a run's clients connect, and the librdkafka settings they take there on top of
+/// [`clients::base_config`] (a listener's security protocol, its CA, SASL credentials).
+pub(crate) struct Endpoint<'a> {
+    pub(crate) bootstrap: &'a str,
+    pub(crate) settings: &'a [(String, String)],
+}
+
 /// Creates the topic, produces `spec.record_count` records (or fewer if the send deadline
 /// passes first), then consumes them back.
 pub(crate) fn run(
@@ -90,13 +97,39 @@ pub(crate) fn run(
     replication_factor: i32,
     broker_pid: Option<u32>,
 ) -> Result<ThroughputResult, BenchError> {
-    clients::create_topics(
+    let endpoint = Endpoint {
         bootstrap,
+        settings: &[],
+    };
+    run_on(
+        bootstrap,
+        &endpoint,
+        topic,
+        spec,
+        replication_factor,
+        broker_pid,
+    )
+}
+
+/// [`run`] with the topic created through `admin_bootstrap` (plain librdkafka settings)
+/// and the producer and consumer connecting to `endpoint`.
+pub(crate) fn run_on(
+    admin_bootstrap: &str,
+    endpoint: &Endpoint<'_>,
+    topic: &str,
+    spec: &ThroughputSpec,
+    replication_factor: i32,
+    broker_pid: Option<u32>,
+) -> Result<ThroughputResult, BenchError> {
+    clients::create_topics(
+        admin_bootstrap,
         &[topic.to_string()],
         spec.partitions,
         replication_factor,
     )?;
-    let produced = produce(producer_config(bootstrap, spec), topic, spec, broker_pid)?;
+    let config =
+        clients::with_settings(producer_config(endpoint.bootstrap, spec), endpoint.settings);
+    let produced = produce(config, topic, spec, broker_pid)?;
     let mut result = ThroughputResult {
         produced_records: produced.ok,
         produce_failed: produced.failed,
@@ -112,7 +145,7 @@ pub(crate) fn run(
     }
     let consume_timeout = spec.send_duration_max * CONSUME_TIMEOUT_FACTOR;
     match consume(
-        bootstrap,
+        endpoint,
         topic,
         spec.partitions,
         produced.ok,
@@ -248,13 +281,14 @@ struct Consumed {
 /// One consumer, manually assigned to every partition from the beginning, reads until it
 /// has seen `expected` records or the timeout passes.
 fn consume(
-    bootstrap: &str,
+    endpoint: &Endpoint<'_>,
     topic: &str,
     partitions: i32,
     expected: u64,
     timeout: Duration,
 ) -> Result<Consumed, BenchError> {
-    let mut config = clients::base_config(bootstrap);
+    let mut config =
+        clients::with_settings(clients::base_config(endpoint.bootstrap), endpoint.settings);
     config
         // librdkafka refuses assign() without a group.id; with manual assignment and no
         // commits the group is never joined, so only Fetch (and ListOffsets) is measured.

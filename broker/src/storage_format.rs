@@ -465,7 +465,12 @@ fn parse_add_scram(argument: &str) -> Result<MetadataRecord, FormatError> {
     Ok(MetadataRecord::UserScramCredential {
         name,
         mechanism,
-        credential: mechanism.credential(&salt, &salted_password, iterations),
+        credential: crate::security::sasl::scram::ScramCredential::derive(
+            mechanism,
+            &salt,
+            &salted_password,
+            iterations,
+        ),
     })
 }
 

@@ -131,7 +131,12 @@ mod tests {
         let records = vec![MetadataRecord::UserScramCredential {
             name: "alice".into(),
             mechanism: ScramMechanism::Sha256,
-            credential: ScramMechanism::Sha256.credential(b"salt", &[1; 32], 4096),
+            credential: crate::security::sasl::scram::ScramCredential::derive(
+                ScramMechanism::Sha256,
+                b"salt",
+                &[1; 32],
+                4096,
+            ),
         }];
         std::fs::write(
             dir.path().join(BOOTSTRAP_FILE_NAME),

@@ -1196,7 +1196,12 @@ mod tests {
         let credential = |name: &str| MetadataRecord::UserScramCredential {
             name: name.into(),
             mechanism: ScramMechanism::Sha256,
-            credential: ScramMechanism::Sha256.credential(b"salt", &[3; 32], 4096),
+            credential: crate::security::sasl::scram::ScramCredential::derive(
+                ScramMechanism::Sha256,
+                b"salt",
+                &[3; 32],
+                4096,
+            ),
         };
         cfg.bootstrap_records = vec![credential("alice")];
         let quorum = MetadataQuorum::start(cfg.clone()).await.unwrap();

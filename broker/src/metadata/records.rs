@@ -382,7 +382,12 @@ mod tests {
             MetadataRecord::UserScramCredential {
                 name: "alice".into(),
                 mechanism: ScramMechanism::Sha512,
-                credential: ScramMechanism::Sha512.credential(b"salt", &[7; 64], 4096),
+                credential: crate::security::sasl::scram::ScramCredential::derive(
+                    ScramMechanism::Sha512,
+                    b"salt",
+                    &[7; 64],
+                    4096,
+                ),
             },
             MetadataRecord::RemoveUserScramCredential {
                 name: "alice".into(),

@@ -61,9 +61,11 @@ fn user_subject(user: &str) -> impl FnOnce() -> String + '_ {
 
 /// RFC 5802's `SaltedPassword := Hi(password, salt, i)` for SHA-512.
 pub fn salted_password(password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
-    let mut out = vec![0u8; 64];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password.as_bytes(), salt, iterations, &mut out);
-    out
+    ironlog_protocol::scram::ScramMechanism::Sha512.salted_password(
+        password.as_bytes(),
+        salt,
+        iterations,
+    )
 }
 
 impl KafkaAdmin {

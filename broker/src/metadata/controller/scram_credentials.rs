@@ -98,7 +98,12 @@ fn plan_upsertion(u: &ScramUpsertion) -> Result<MetadataRecord, ApiError> {
     Ok(MetadataRecord::UserScramCredential {
         name: u.user.clone(),
         mechanism,
-        credential: mechanism.credential(&u.salt, &u.salted_password, u.iterations),
+        credential: crate::security::sasl::scram::ScramCredential::derive(
+            mechanism,
+            &u.salt,
+            &u.salted_password,
+            u.iterations,
+        ),
     })
 }
 

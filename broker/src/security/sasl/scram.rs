@@ -7,103 +7,9 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256, Sha512};
 
-/// A SCRAM mechanism, with Kafka's `ScramMechanism` type ids and iteration bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub(crate) enum ScramMechanism {
-    #[serde(rename = "SCRAM-SHA-256")]
-    Sha256,
-    #[serde(rename = "SCRAM-SHA-512")]
-    Sha512,
-}
-
-impl ScramMechanism {
-    pub(crate) const ALL: [ScramMechanism; 2] = [ScramMechanism::Sha256, ScramMechanism::Sha512];
-
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            ScramMechanism::Sha256 => "SCRAM-SHA-256",
-            ScramMechanism::Sha512 => "SCRAM-SHA-512",
-        }
-    }
-
-    pub(crate) fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    /// Kafka's wire id (`ScramMechanism.type()` in the Alter/DescribeUserScramCredentials APIs).
-    pub(crate) fn type_id(&self) -> i8 {
-        match self {
-            ScramMechanism::Sha256 => 1,
-            ScramMechanism::Sha512 => 2,
-        }
-    }
-
-    pub(crate) fn from_type_id(id: i8) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.type_id() == id)
-    }
-
-    /// RFC 7677's minimum, Kafka's `ScramMechanism.minIterations`.
-    pub(crate) const MIN_ITERATIONS: i32 = 4096;
-    /// Kafka's upper bound for AlterUserScramCredentials.
-    pub(crate) const MAX_ITERATIONS: i32 = 16384;
-
-    fn hash(&self, data: &[u8]) -> Vec<u8> {
-        match self {
-            ScramMechanism::Sha256 => Sha256::digest(data).to_vec(),
-            ScramMechanism::Sha512 => Sha512::digest(data).to_vec(),
-        }
-    }
-
-    fn hmac(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-        match self {
-            ScramMechanism::Sha256 => {
-                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-                    .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-                mac.update(data);
-                mac.finalize().into_bytes().to_vec()
-            }
-            ScramMechanism::Sha512 => {
-                let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key)
-                    .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-                mac.update(data);
-                mac.finalize().into_bytes().to_vec()
-            }
-        }
-    }
-
-    /// `Hi(password, salt, i)`: PBKDF2 with this mechanism's HMAC (what a client computes).
-    pub(crate) fn salted_password(&self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-        match self {
-            ScramMechanism::Sha256 => {
-                pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, iterations).to_vec()
-            }
-            ScramMechanism::Sha512 => {
-                pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(password, salt, iterations).to_vec()
-            }
-        }
-    }
-
-    /// The stored credential for a salted password (Kafka's `ScramFormatter.generateCredential`).
-    pub(crate) fn credential(
-        &self,
-        salt: &[u8],
-        salted_password: &[u8],
-        iterations: i32,
-    ) -> ScramCredential {
-        let client_key = self.hmac(salted_password, b"Client Key");
-        ScramCredential {
-            salt: salt.to_vec(),
-            stored_key: self.hash(&client_key),
-            server_key: self.hmac(salted_password, b"Server Key"),
-            iterations,
-        }
-    }
-}
+pub(crate) use ironlog_protocol::scram::{ScramClient, ScramMechanism};
 
 /// What the broker keeps of a SCRAM user: enough to verify a proof, not to make one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +21,25 @@ pub(crate) struct ScramCredential {
     #[serde(with = "base64_bytes")]
     pub server_key: Vec<u8>,
     pub iterations: i32,
+}
+
+impl ScramCredential {
+    /// The stored credential for a salted password (Kafka's
+    /// `ScramFormatter.generateCredential`).
+    pub(crate) fn derive(
+        mechanism: ScramMechanism,
+        salt: &[u8],
+        salted_password: &[u8],
+        iterations: i32,
+    ) -> ScramCredential {
+        let client_key = mechanism.hmac(salted_password, b"Client Key");
+        ScramCredential {
+            salt: salt.to_vec(),
+            stored_key: mechanism.hash(&client_key),
+            server_key: mechanism.hmac(salted_password, b"Server Key"),
+            iterations,
+        }
+    }
 }
 
 mod base64_bytes {
@@ -149,10 +74,6 @@ pub(crate) enum ScramError {
     InvalidProof,
     #[error("a SCRAM message after the exchange completed")]
     Completed,
-    #[error("the server refused the exchange: {0}")]
-    ServerRefused(String),
-    #[error("the server asks for {0} iterations, fewer than SCRAM allows")]
-    TooFewIterations(u32),
 }
 
 /// A successful exchange: the user and the server-final message to send.
@@ -383,129 +304,6 @@ fn decode_saslname(name: &str) -> Result<String, ScramError> {
     Ok(out)
 }
 
-/// The client half of one SCRAM exchange, as the nodes' own clients run it against another
-/// node's SASL listener (Kafka's `ScramSaslClient`): client-first, then client-final from
-/// the server-first, then the server-final's signature checked, so that a node also knows
-/// it talks to a server that holds the credential.
-pub(crate) struct ScramClient {
-    mechanism: ScramMechanism,
-    password: String,
-    nonce: String,
-    client_first_bare: String,
-    /// The server signature the server-final must carry, once client-final is made.
-    server_signature: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for ScramClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScramClient")
-            .field("mechanism", &self.mechanism)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ScramClient {
-    pub(crate) fn new(mechanism: ScramMechanism, user: &str, password: &str) -> Self {
-        let nonce: String = {
-            use rand::Rng;
-            rand::thread_rng()
-                .sample_iter(&rand::distributions::Alphanumeric)
-                .take(32)
-                .map(char::from)
-                .collect()
-        };
-        let user = user.replace('=', "=3D").replace(',', "=2C");
-        Self {
-            mechanism,
-            password: password.to_string(),
-            client_first_bare: format!("n={user},r={nonce}"),
-            nonce,
-            server_signature: None,
-        }
-    }
-
-    /// `n,,n=user,r=nonce`.
-    pub(crate) fn client_first(&self) -> Vec<u8> {
-        format!("n,,{}", self.client_first_bare).into_bytes()
-    }
-
-    /// The client-final message answering `server_first` (`r=…,s=…,i=…`).
-    pub(crate) fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>, ScramError> {
-        let text =
-            std::str::from_utf8(server_first).map_err(|_| ScramError::Malformed("not UTF-8"))?;
-        if let Some(error) = text.strip_prefix("e=") {
-            return Err(ScramError::ServerRefused(error.to_string()));
-        }
-        let mut nonce = None;
-        let mut salt = None;
-        let mut iterations = None;
-        for field in text.split(',') {
-            match field.split_once('=') {
-                Some(("r", v)) => nonce = Some(v),
-                Some(("s", v)) => salt = Some(v),
-                Some(("i", v)) => iterations = Some(v),
-                _ => {}
-            }
-        }
-        let nonce = nonce.ok_or(ScramError::Malformed("server-first without a nonce"))?;
-        if !nonce.starts_with(&self.nonce) || nonce.len() <= self.nonce.len() {
-            return Err(ScramError::Mismatch("nonce"));
-        }
-        let salt = BASE64
-            .decode(salt.ok_or(ScramError::Malformed("server-first without a salt"))?)
-            .map_err(|_| ScramError::Malformed("salt is not base64"))?;
-        let iterations: u32 = iterations
-            .ok_or(ScramError::Malformed(
-                "server-first without an iteration count",
-            ))?
-            .parse()
-            .map_err(|_| ScramError::Malformed("iteration count is not a number"))?;
-        if iterations < ScramMechanism::MIN_ITERATIONS as u32 {
-            return Err(ScramError::TooFewIterations(iterations));
-        }
-        let m = self.mechanism;
-        let salted = m.salted_password(self.password.as_bytes(), &salt, iterations);
-        // `biws` = base64("n,,"): no channel binding, no authorization id.
-        let without_proof = format!("c=biws,r={nonce}");
-        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
-        let client_key = m.hmac(&salted, b"Client Key");
-        let stored_key = m.hash(&client_key);
-        let client_signature = m.hmac(&stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key
-            .iter()
-            .zip(&client_signature)
-            .map(|(a, b)| a ^ b)
-            .collect();
-        let server_key = m.hmac(&salted, b"Server Key");
-        self.server_signature = Some(m.hmac(&server_key, auth_message.as_bytes()));
-        Ok(format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes())
-    }
-
-    /// Checks the server-final message (`v=signature`, or `e=error`).
-    pub(crate) fn verify_server_final(&self, server_final: &[u8]) -> Result<(), ScramError> {
-        let text =
-            std::str::from_utf8(server_final).map_err(|_| ScramError::Malformed("not UTF-8"))?;
-        if let Some(error) = text.strip_prefix("e=") {
-            return Err(ScramError::ServerRefused(error.to_string()));
-        }
-        let signature = text
-            .strip_prefix("v=")
-            .and_then(|v| BASE64.decode(v).ok())
-            .ok_or(ScramError::Malformed("server-final without a signature"))?;
-        let expected = self
-            .server_signature
-            .as_deref()
-            .ok_or(ScramError::Malformed("server-final before client-final"))?;
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            signature.as_slice(),
-            expected,
-        )) {
-            return Err(ScramError::Mismatch("server signature"));
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,7 +314,7 @@ mod tests {
         let m = ScramMechanism::Sha256;
         let salt = BASE64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
         let salted = m.salted_password(b"pencil", &salt, 4096);
-        let credential = m.credential(&salt, &salted, 4096);
+        let credential = ScramCredential::derive(m, &salt, &salted, 4096);
         let mut server = ScramServer::new(m);
         let first = b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
         let ScramStep::Challenge(server_first) =
@@ -561,7 +359,12 @@ mod tests {
     #[test]
     fn a_wrong_proof_and_bad_messages_fail() {
         let m = ScramMechanism::Sha512;
-        let credential = m.credential(b"salt", &m.salted_password(b"right", b"salt", 4096), 4096);
+        let credential = ScramCredential::derive(
+            m,
+            b"salt",
+            &m.salted_password(b"right", b"salt", 4096),
+            4096,
+        );
         let mut server = ScramServer::new(m);
         let ScramStep::Challenge(sf) = server
             .step(b"n,,n=bob,r=abc", |_| Some(credential.clone()))
@@ -612,7 +415,7 @@ mod tests {
         for mechanism in ScramMechanism::ALL {
             let salt = b"0123456789abcdef";
             let salted = mechanism.salted_password(b"broker-secret", salt, 4096);
-            let credential = mechanism.credential(salt, &salted, 4096);
+            let credential = ScramCredential::derive(mechanism, salt, &salted, 4096);
             let mut client = ScramClient::new(mechanism, "broker", "broker-secret");
             let mut server = ScramServer::new(mechanism);
             let ScramStep::Challenge(server_first) = server
@@ -636,7 +439,9 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{mechanism:?} server-final refused: {e}"));
             assert_eq!(
                 client.verify_server_final(b"v=AAAA"),
-                Err(ScramError::Mismatch("server signature")),
+                Err(ironlog_protocol::scram::ScramClientError::Mismatch(
+                    "server signature"
+                )),
                 "a forged server signature must be refused"
             );
 
