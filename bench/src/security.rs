@@ -17,16 +17,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use ironlog_protocol::frame::{decode_body, decode_response_header, encode_request, FrameReader};
+use ironlog_protocol::sasl::{authenticate, RawExchange, SaslCredentials};
 use ironlog_protocol::tls::{TlsClient, TlsConnector};
-use ironlog_protocol::{Connector, Stream, TcpConnector};
+use ironlog_protocol::{Connector, TcpConnector};
 use ironlog_testkit::tls::TestCertificates;
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, SaslAuthenticateRequest,
-    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 use tokio::io::AsyncWriteExt;
 
 use crate::args::BrokerOverride;
@@ -35,7 +31,7 @@ use crate::error::BenchError;
 use crate::proc_stats;
 use crate::scenario::{SecuritySpec, ThroughputSpec};
 use crate::throughput::{self, Endpoint, ThroughputResult};
-use ironlog_protocol::scram::{ScramClient, ScramMechanism};
+use ironlog_protocol::scram::ScramMechanism;
 
 /// The SCRAM-SHA-512 user the SASL_SSL clients authenticate as.
 pub(crate) const SCRAM_USER: &str = "bench";
@@ -51,8 +47,6 @@ const FAILURES_MAX: u64 = 100;
 /// Largest response frame the set-up exchange reads (ApiVersions is the largest, ~1 KB).
 const FRAME_BYTES_MAX: usize = 1024 * 1024;
 /// SaslHandshake v1: the SASL tokens then travel in SaslAuthenticate requests.
-const SASL_HANDSHAKE_VERSION: i16 = 1;
-const SASL_AUTHENTICATE_VERSION: i16 = 1;
 /// ApiVersions v3 (KIP-511: the client's software name and version).
 const API_VERSIONS_VERSION: i16 = 3;
 
@@ -417,13 +411,16 @@ async fn one_connection(
         .connect(address, CONNECTION_TIMEOUT)
         .await
         .map_err(|e| e.to_string())?;
-    let mut exchange = Exchange {
-        stream: &mut stream,
-        reader: FrameReader::new(FRAME_BYTES_MAX),
-        correlation_id: 0,
-    };
+    let mut exchange = RawExchange::new(&mut stream, "ironlog-bench", FRAME_BYTES_MAX);
     if protocol == Protocol::SaslSsl {
-        exchange.scram(ScramMechanism::Sha512).await?;
+        let scram = SaslCredentials::Scram {
+            mechanism: ScramMechanism::Sha512,
+            username: SCRAM_USER.to_string(),
+            password: SCRAM_PASSWORD.to_string(),
+        };
+        authenticate(&mut exchange, &scram)
+            .await
+            .map_err(|e| format!("SCRAM: {e}"))?;
     }
     let request = ApiVersionsRequest::default()
         .with_client_software_name(StrBytes::from_static_str("ironlog-bench"))
@@ -435,102 +432,6 @@ async fn one_connection(
         return Err(format!("ApiVersions error {}", versions.error_code));
     }
     stream.shutdown().await.map_err(|e| format!("closing: {e}"))
-}
-
-/// Request / response round trips on a stream not yet handed to anything else.
-struct Exchange<'s> {
-    stream: &'s mut Box<dyn Stream>,
-    reader: FrameReader,
-    correlation_id: i32,
-}
-
-impl Exchange<'_> {
-    async fn round_trip<Req: Encodable, Resp: Decodable>(
-        &mut self,
-        api: ApiKey,
-        version: i16,
-        request: &Req,
-    ) -> Result<Resp, String> {
-        self.correlation_id += 1;
-        let client_id = StrBytes::from_static_str("ironlog-bench");
-        let frame = encode_request(api, version, self.correlation_id, Some(&client_id), request)
-            .map_err(|e| e.to_string())?;
-        self.stream
-            .write_all(&frame)
-            .await
-            .map_err(|e| format!("sending {api:?}: {e}"))?;
-        self.stream
-            .flush()
-            .await
-            .map_err(|e| format!("sending {api:?}: {e}"))?;
-        let mut response: Bytes = self
-            .reader
-            .next_frame(self.stream.as_mut())
-            .await
-            .map_err(|e| format!("reading the {api:?} response: {e}"))?
-            .ok_or_else(|| {
-                format!("the broker closed the connection instead of answering {api:?}")
-            })?;
-        let header = decode_response_header(&mut response, api as i16, version)
-            .map_err(|e| e.to_string())?;
-        if header.correlation_id != self.correlation_id {
-            return Err(format!(
-                "{api:?} answered with correlation id {}, not {}",
-                header.correlation_id, self.correlation_id
-            ));
-        }
-        decode_body(&mut response, api as i16, version, "response").map_err(|e| e.to_string())
-    }
-
-    /// SaslHandshake, then client-first and client-final in SaslAuthenticate requests.
-    async fn scram(&mut self, mechanism: ScramMechanism) -> Result<(), String> {
-        let handshake: SaslHandshakeResponse = self
-            .round_trip(
-                ApiKey::SaslHandshake,
-                SASL_HANDSHAKE_VERSION,
-                &SaslHandshakeRequest::default()
-                    .with_mechanism(StrBytes::from_static_str(mechanism.name())),
-            )
-            .await?;
-        if handshake.error_code != 0 {
-            return Err(format!(
-                "SaslHandshake error {} (enabled: {:?})",
-                handshake.error_code,
-                handshake
-                    .mechanisms
-                    .iter()
-                    .map(|m| m.as_str())
-                    .collect::<Vec<_>>()
-            ));
-        }
-        let mut client = ScramClient::new(mechanism, SCRAM_USER, SCRAM_PASSWORD);
-        let server_first = self.authenticate(client.client_first()).await?;
-        let client_final = client
-            .client_final(&server_first)
-            .map_err(|e| e.to_string())?;
-        let server_final = self.authenticate(client_final).await?;
-        client
-            .verify_server_final(&server_final)
-            .map_err(|e| e.to_string())
-    }
-
-    async fn authenticate(&mut self, token: Vec<u8>) -> Result<Vec<u8>, String> {
-        let response: SaslAuthenticateResponse = self
-            .round_trip(
-                ApiKey::SaslAuthenticate,
-                SASL_AUTHENTICATE_VERSION,
-                &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
-            )
-            .await?;
-        if response.error_code != 0 {
-            return Err(format!(
-                "SaslAuthenticate error {}: {}",
-                response.error_code,
-                response.error_message.as_ref().map_or("", |m| m.as_str())
-            ));
-        }
-        Ok(response.auth_bytes.to_vec())
-    }
 }
 
 #[cfg(test)]

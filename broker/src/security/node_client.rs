@@ -26,28 +26,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use ironlog_config::{BrokerConfig, SecurityProtocol};
-use ironlog_protocol::frame::{decode_body, decode_response_header, encode_request};
-use ironlog_protocol::kafka_protocol::messages::{
-    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
-};
-use ironlog_protocol::kafka_protocol::protocol::StrBytes;
+use ironlog_protocol::sasl::{authenticate, RawExchange, SaslCredentials};
 use ironlog_protocol::tls::{TlsClient, TlsError};
-use ironlog_protocol::{ConnectFuture, Connector, Error, FrameReader, Stream, TcpConnector};
-use tokio::io::AsyncWriteExt;
+use ironlog_protocol::{ConnectFuture, Connector, Error, Stream, TcpConnector};
 
 use super::sasl::jaas;
-use super::sasl::scram::{ScramClient, ScramMechanism};
+use super::sasl::scram::ScramMechanism;
 use super::tls::TlsFiles;
 use super::tls_reload::ReloadingTls;
 use super::SecurityError;
 
 /// Largest SASL response a node accepts from a peer before it is authenticated.
 const SASL_FRAME_BYTES_MAX: usize = 64 * 1024;
-const SASL_HANDSHAKE_VERSION: i16 = 1;
-const SASL_AUTHENTICATE_VERSION: i16 = 1;
 
 /// The connectors of this node's own clients.
 #[derive(Debug, Clone)]
@@ -160,44 +151,6 @@ fn build_tls_client(files: &TlsFiles<'_>) -> Result<TlsClient, SecurityError> {
     })
 }
 
-/// The SASL mechanism and credentials a node authenticates with.
-#[derive(Clone)]
-enum SaslCredentials {
-    Plain {
-        username: String,
-        password: String,
-    },
-    Scram {
-        mechanism: ScramMechanism,
-        username: String,
-        password: String,
-    },
-}
-
-impl std::fmt::Debug for SaslCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SaslCredentials::Plain { username, .. } => {
-                write!(f, "PLAIN as {username}")
-            }
-            SaslCredentials::Scram {
-                mechanism,
-                username,
-                ..
-            } => write!(f, "{} as {username}", mechanism.name()),
-        }
-    }
-}
-
-impl SaslCredentials {
-    fn mechanism(&self) -> &'static str {
-        match self {
-            SaslCredentials::Plain { .. } => "PLAIN",
-            SaslCredentials::Scram { mechanism, .. } => mechanism.name(),
-        }
-    }
-}
-
 fn sasl_credentials(
     config: &BrokerConfig,
     listener: &str,
@@ -291,9 +244,13 @@ impl Connector for SecureConnector {
                     None => tcp,
                 };
                 if let Some(credentials) = &self.sasl {
-                    authenticate(&mut stream, credentials).await.map_err(|e| {
-                        format!("SASL {} authentication: {e}", credentials.mechanism())
-                    })?;
+                    let mut exchange =
+                        RawExchange::new(&mut stream, "ironlog-node", SASL_FRAME_BYTES_MAX);
+                    authenticate(&mut exchange, credentials)
+                        .await
+                        .map_err(|e| {
+                            format!("SASL {} authentication: {e}", credentials.mechanism())
+                        })?;
                 }
                 Ok::<_, String>(stream)
             };
@@ -306,123 +263,6 @@ impl Connector for SecureConnector {
                 Ok(Ok(stream)) => Ok(stream),
             }
         })
-    }
-}
-
-/// SaslHandshake v1, then SaslAuthenticate v1 round trips until the mechanism is done.
-async fn authenticate(
-    stream: &mut Box<dyn Stream>,
-    credentials: &SaslCredentials,
-) -> Result<(), String> {
-    let mut exchange = Exchange {
-        stream,
-        reader: FrameReader::new(SASL_FRAME_BYTES_MAX),
-        correlation_id: 0,
-    };
-    let mechanism = credentials.mechanism();
-    let handshake: SaslHandshakeResponse = exchange
-        .round_trip(
-            ApiKey::SaslHandshake,
-            SASL_HANDSHAKE_VERSION,
-            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
-        )
-        .await?;
-    if handshake.error_code != 0 {
-        let enabled: Vec<&str> = handshake.mechanisms.iter().map(|m| m.as_str()).collect();
-        return Err(format!(
-            "the peer refused the mechanism (error {}); it enables {enabled:?}",
-            handshake.error_code
-        ));
-    }
-    match credentials {
-        SaslCredentials::Plain { username, password } => {
-            let token = format!("\0{username}\0{password}").into_bytes();
-            exchange.authenticate(token).await?;
-        }
-        SaslCredentials::Scram {
-            mechanism,
-            username,
-            password,
-        } => {
-            let mut client = ScramClient::new(*mechanism, username, password);
-            let server_first = exchange.authenticate(client.client_first()).await?;
-            let client_final = client
-                .client_final(&server_first)
-                .map_err(|e| e.to_string())?;
-            let server_final = exchange.authenticate(client_final).await?;
-            client
-                .verify_server_final(&server_final)
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(())
-}
-
-struct Exchange<'s> {
-    stream: &'s mut Box<dyn Stream>,
-    reader: FrameReader,
-    correlation_id: i32,
-}
-
-impl Exchange<'_> {
-    async fn round_trip<Req, Resp>(
-        &mut self,
-        api: ApiKey,
-        version: i16,
-        request: &Req,
-    ) -> Result<Resp, String>
-    where
-        Req: ironlog_protocol::kafka_protocol::protocol::Encodable,
-        Resp: ironlog_protocol::kafka_protocol::protocol::Decodable,
-    {
-        self.correlation_id += 1;
-        let client_id = StrBytes::from_static_str("ironlog-node");
-        let frame = encode_request(api, version, self.correlation_id, Some(&client_id), request)
-            .map_err(|e| e.to_string())?;
-        self.stream
-            .write_all(&frame)
-            .await
-            .map_err(|e| format!("writing {api:?}: {e}"))?;
-        self.stream
-            .flush()
-            .await
-            .map_err(|e| format!("writing {api:?}: {e}"))?;
-        let mut response: Bytes = self
-            .reader
-            .next_frame(self.stream.as_mut())
-            .await
-            .map_err(|e| format!("reading the {api:?} response: {e}"))?
-            .ok_or_else(|| {
-                format!("the peer closed the connection instead of answering {api:?}")
-            })?;
-        let header = decode_response_header(&mut response, api as i16, version)
-            .map_err(|e| e.to_string())?;
-        if header.correlation_id != self.correlation_id {
-            return Err(format!(
-                "{api:?} answered with correlation id {}, not {}",
-                header.correlation_id, self.correlation_id
-            ));
-        }
-        decode_body(&mut response, api as i16, version, "response").map_err(|e| e.to_string())
-    }
-
-    /// One SaslAuthenticate round trip: the server's token, or why it refused.
-    async fn authenticate(&mut self, token: Vec<u8>) -> Result<Vec<u8>, String> {
-        let response: SaslAuthenticateResponse = self
-            .round_trip(
-                ApiKey::SaslAuthenticate,
-                SASL_AUTHENTICATE_VERSION,
-                &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
-            )
-            .await?;
-        if response.error_code != 0 {
-            return Err(format!(
-                "the peer refused it (error {}): {}",
-                response.error_code,
-                response.error_message.as_ref().map_or("", |m| m.as_str())
-            ));
-        }
-        Ok(response.auth_bytes.to_vec())
     }
 }
 

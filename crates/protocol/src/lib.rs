@@ -18,6 +18,7 @@
 //! decoding are the `kafka-protocol` crate's; every wait, queue and retry has a limit.
 
 pub mod frame;
+pub mod sasl;
 pub mod scram;
 pub mod tls;
 

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-pub(crate) use ironlog_protocol::scram::{ScramClient, ScramMechanism};
+pub(crate) use ironlog_protocol::scram::ScramMechanism;
 
 /// What the broker keeps of a SCRAM user: enough to verify a proof, not to make one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,6 +307,7 @@ fn decode_saslname(name: &str) -> Result<String, ScramError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ironlog_protocol::scram::ScramClient;
 
     /// RFC 7677's SCRAM-SHA-256 example: user `user`, password `pencil`.
     #[test]
