@@ -268,19 +268,22 @@ impl ClusterSpec {
 
     /// `--initial-controllers` for these ports: every controller's entry.
     pub fn initial_controllers_argument(&self, ports: &[NodePorts]) -> String {
+        self.controller_list(ports, |n, host, port| {
+            format!("{}@{host}:{port}:{}", n.id, initial_directory_id(n.id))
+        })
+    }
+
+    /// `entry(node, host, controller port)` of every controller, by id, joined with commas.
+    fn controller_list(
+        &self,
+        ports: &[NodePorts],
+        entry: impl Fn(&NodeSpec, String, u16) -> String,
+    ) -> String {
         self.nodes
             .iter()
             .zip(ports)
             .filter(|(n, _)| n.roles.is_controller())
-            .map(|(n, p)| {
-                format!(
-                    "{}@{}:{}:{}",
-                    n.id,
-                    host_in_url(n.host),
-                    p.controller.unwrap_or_default(),
-                    initial_directory_id(n.id)
-                )
-            })
+            .map(|(n, p)| entry(n, host_in_url(n.host), p.controller.unwrap_or_default()))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -352,37 +355,12 @@ impl ClusterSpec {
 
     /// `controller.quorum.voters`: `id@host:port` of every controller, by id.
     pub fn voters(&self, ports: &[NodePorts]) -> String {
-        self.nodes
-            .iter()
-            .zip(ports)
-            .filter(|(n, _)| n.roles.is_controller())
-            .map(|(n, p)| {
-                format!(
-                    "{}@{}:{}",
-                    n.id,
-                    host_in_url(n.host),
-                    p.controller.unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",")
+        self.controller_list(ports, |n, host, port| format!("{}@{host}:{port}", n.id))
     }
 
     /// `controller.quorum.bootstrap.servers`: `host:port` of every controller, by id.
     pub fn bootstrap_controllers(&self, ports: &[NodePorts]) -> String {
-        self.nodes
-            .iter()
-            .zip(ports)
-            .filter(|(n, _)| n.roles.is_controller())
-            .map(|(n, p)| {
-                format!(
-                    "{}:{}",
-                    host_in_url(n.host),
-                    p.controller.unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",")
+        self.controller_list(ports, |_, host, port| format!("{host}:{port}"))
     }
 
     /// The `--override` settings of every node, in the order of [`ClusterSpec::nodes`],
