@@ -13,7 +13,7 @@ from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechan
                                    UserScramCredentialDeletion, UserScramCredentialUpsertion)
 from confluent_kafka import KafkaException
 
-from session_common import Mismatch, expect, expect_eq, run_main, step
+from session_common import Mismatch, expect, expect_eq, run_main, step, wait_until
 
 
 def main():
@@ -29,11 +29,22 @@ def main():
     ])
     futures[user].result(timeout=30)
 
+    # The describe may reach another broker of a cluster than the alter did; as in Kafka,
+    # that broker serves it from its own metadata image, which catches up within moments.
     step(f"describe {user}")
-    described = admin.describe_user_scram_credentials([user])[user].result(timeout=30)
-    infos = sorted((str(i.mechanism), i.iterations) for i in described.scram_credential_infos)
-    expect_eq(infos, sorted([(str(ScramMechanism.SCRAM_SHA_256), 4096), (str(ScramMechanism.SCRAM_SHA_512), 8192)]),
-              "described credentials")
+    want = sorted([(str(ScramMechanism.SCRAM_SHA_256), 4096), (str(ScramMechanism.SCRAM_SHA_512), 8192)])
+    seen = []
+
+    def described_both():
+        described = admin.describe_user_scram_credentials([user])[user].result(timeout=30)
+        seen[:] = sorted((str(i.mechanism), i.iterations) for i in described.scram_credential_infos)
+        return seen == want
+
+    try:
+        wait_until(f"both credentials of {user} described", described_both)
+    except Mismatch:
+        expect_eq(seen, want, "described credentials")
+        raise
 
     step("too few iterations are refused")
     futures = admin.alter_user_scram_credentials([
