@@ -80,7 +80,7 @@ async fn a_user_applies_a_cluster_with_kubectl_and_it_serves_clients_and_survive
         ],
     );
 
-    let agent = broker_agent(handle, &ZONES).await;
+    let agent = broker_agent(handle, &ZONES, &ns).await;
     let operator = Operator::start(&agent, &ns);
     let _logs = FailureLogs {
         agent: &agent,

@@ -454,6 +454,8 @@ async fn start_attempt(
             credentials.ca_certificate.display()
         ))
         .arg("--authorization-mode=RBAC")
+        // namespaces' node-selector annotations: each node agent's namespaces, its nodes
+        .arg("--enable-admission-plugins=PodNodeSelector")
         .arg(format!(
             "--service-account-key-file={}",
             credentials.service_account_public_key.display()

@@ -79,6 +79,15 @@ async fn create(client: &kube::Client, ns: &str, object: serde_json::Value) {
             )
             .await
             .map(|_| ()),
+        "PersistentVolumeClaim" => {
+            Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(client.clone(), ns)
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(object).expect("a PersistentVolumeClaim"),
+                )
+                .await
+                .map(|_| ())
+        }
         _ => Api::<Pod>::namespaced(client.clone(), ns)
             .create(
                 &PostParams::default(),
@@ -99,6 +108,7 @@ async fn pods_run_with_their_env_and_volumes_restart_and_stop_on_deletion() {
         handle,
         AgentConfig {
             zones: vec!["zone-a".to_string()],
+            namespaces: vec![ns.to_string()],
             images: BTreeMap::from([(
                 "shell".to_string(),
                 ImageConfig {
@@ -264,4 +274,144 @@ async fn pods_run_with_their_env_and_volumes_restart_and_stop_on_deletion() {
         "the container was asked to stop with SIGTERM:\n{log}"
     );
     agent.stop().await;
+}
+
+/// A namespace named `prefix-<random>`.
+async fn new_namespace(client: &kube::Client, prefix: &str) -> String {
+    let name = format!("{prefix}-{}", &uuid_like());
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace",
+                                           "metadata": {"name": name}}))
+            .expect("a Namespace"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
+    name
+}
+
+fn uuid_like() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("{:08x}", hasher.finish() as u32)
+}
+
+fn shell_agent(zones: &[&str], ns: &str) -> AgentConfig {
+    AgentConfig {
+        zones: zones.iter().map(|z| z.to_string()).collect(),
+        namespaces: vec![ns.to_string()],
+        images: BTreeMap::from([(
+            "shell".to_string(),
+            ImageConfig {
+                cmd: vec!["sh".to_string()],
+                ..Default::default()
+            },
+        )]),
+        programs: BTreeMap::from([("sh".to_string(), PathBuf::from("/bin/sh"))]),
+        settings: Default::default(),
+    }
+}
+
+/// Two agents on one control plane (two tests of a binary do this): every pod of an
+/// agent's namespace is bound to that agent's nodes and run by it, and a claim of its
+/// namespace gets a volume in that agent's dir, never the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_on_one_control_plane_run_only_the_pods_of_their_namespaces() {
+    let handle = TestControlPlane::shared(SPEC);
+    let client = handle.client().await;
+    let (ns_a, ns_b) = (
+        new_namespace(&client, "agent-a").await,
+        new_namespace(&client, "agent-b").await,
+    );
+    let a = NodeAgent::start(handle, shell_agent(&["zone-a", "zone-b"], &ns_a)).await;
+    let b = NodeAgent::start(handle, shell_agent(&["zone-a", "zone-b"], &ns_b)).await;
+    for ns in [&ns_a, &ns_b] {
+        create(
+            &client,
+            ns,
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "data"},
+                   "spec": {"accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "1Gi"}}}}),
+        )
+        .await;
+        for i in 0..4 {
+            let mut pod = json!({
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("p{i}")},
+                "spec": {"automountServiceAccountToken": false,
+                         "terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "main", "image": "shell:1",
+                                         "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]}]}
+            });
+            if i == 0 {
+                pod["spec"]["containers"][0]["volumeMounts"] =
+                    json!([{"name": "data", "mountPath": "/data"}]);
+                pod["spec"]["volumes"] =
+                    json!([{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]);
+            }
+            create(&client, ns, pod).await;
+        }
+    }
+    for (ns, agent, other) in [(&ns_a, &a, &b), (&ns_b, &b, &a)] {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let placed = wait_for(&format!("the pods of {ns} run"), agent, || {
+            let pods = pods.clone();
+            async move {
+                let list = pods.list(&Default::default()).await.ok()?;
+                let running = list
+                    .items
+                    .iter()
+                    .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+                (list.items.len() == 4 && running).then(|| {
+                    list.items
+                        .iter()
+                        .map(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+                        .collect::<Vec<_>>()
+                })
+            }
+        })
+        .await;
+        for node in &placed {
+            let node = node.as_deref().unwrap_or_default();
+            assert!(
+                agent.node_names().iter().any(|n| n == node),
+                "a pod of {ns} is bound to {node}, not to its agent's nodes {:?} (the other agent has {:?})",
+                agent.node_names(),
+                other.node_names()
+            );
+        }
+        let claim = Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
+            client.clone(),
+            ns,
+        )
+        .get("data")
+        .await
+        .unwrap_or_else(|e| panic!("the claim of {ns}: {e}"));
+        let volume = claim
+            .spec
+            .and_then(|s| s.volume_name)
+            .expect("the claim is bound");
+        let path = Api::<k8s_openapi::api::core::v1::PersistentVolume>::all(client.clone())
+            .get(&volume)
+            .await
+            .unwrap_or_else(|e| panic!("volume {volume}: {e}"))
+            .spec
+            .and_then(|s| s.host_path)
+            .map(|h| h.path)
+            .expect("a hostPath volume");
+        assert!(
+            std::path::Path::new(&path).starts_with(agent.dir()),
+            "the volume of {ns}'s claim ({path}) is in its agent's dir {}",
+            agent.dir().display()
+        );
+    }
+    a.stop().await;
+    b.stop().await;
 }

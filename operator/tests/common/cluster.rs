@@ -147,13 +147,14 @@ pub fn broker_image() -> ImageConfig {
     image
 }
 
-/// A node agent with one node in each of `zones`, whose pods run the broker image as this
+/// A node agent serving namespace `ns` with one node in each of `zones`, whose pods run the broker image as this
 /// build's broker binary.
-pub async fn broker_agent(plane: &ControlPlaneHandle, zones: &[&str]) -> NodeAgent {
+pub async fn broker_agent(plane: &ControlPlaneHandle, zones: &[&str], ns: &str) -> NodeAgent {
     NodeAgent::start(
         plane,
         AgentConfig {
             zones: zones.iter().map(|z| z.to_string()).collect(),
+            namespaces: vec![ns.to_string()],
             images: BTreeMap::from([("ironlog".to_string(), broker_image())]),
             programs: BTreeMap::from([("ironlog".to_string(), super::broker_binary())]),
             settings: Default::default(),
@@ -237,7 +238,7 @@ impl OperatorEnv {
         let (handle, client) = super::plane(spec).await;
         super::install_crds(&client).await;
         let ns = super::namespace(&client, prefix).await;
-        let agent = broker_agent(handle, zones).await;
+        let agent = broker_agent(handle, zones, &ns).await;
         let operator = Operator::start(&agent, &ns);
         OperatorEnv {
             client,

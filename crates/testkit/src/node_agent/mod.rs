@@ -4,13 +4,18 @@
 //! - **Nodes.** It registers one Node per zone it is given (`topology.kubernetes.io/zone`,
 //!   `kubernetes.io/hostname`, ready, with allocatable CPU, memory and pods), and renews each
 //!   node's Lease in `kube-node-lease` so the node lifecycle controller keeps them ready.
+//! - **Namespaces.** It serves the namespaces it is given, and only them: each gets the
+//!   `scheduler.alpha.kubernetes.io/node-selector` annotation naming the agent's
+//!   [`AGENT_LABEL`], so the API server's `PodNodeSelector` admission makes the scheduler
+//!   bind their pods to this agent's nodes only. Several agents (several tests of one binary)
+//!   share a control plane without running, or storing volumes for, each other's pods.
 //! - **Pods.** Every pod bound to one of its nodes gets a worker ([`pod`]): the pod's
 //!   address, its volumes, its containers as processes in the pod's namespaces, probes,
 //!   restarts, status, and the stop on deletion. A container's image stands for a program
 //!   of this machine: the agent is told each image's `ENTRYPOINT` / `CMD` ([`ImageConfig`])
 //!   and which binary each program name is (`ironlog` → the build's broker binary).
 //! - **Volumes.** It provisions a PersistentVolume (a directory under the agent's dir) for
-//!   every pending claim; the controller manager binds it, and the pods of a StatefulSet
+//!   every pending claim of its namespaces; the controller manager binds it, and the pods of a StatefulSet
 //!   find their data again after a restart, as with a real PV.
 //! - **Names.** It keeps the hosts file every pod reads ([`network`]) true to the Pods and
 //!   Services: `<hostname>.<subdomain>.<ns>.svc` (and `.svc.cluster.local`) for pods under a
@@ -63,6 +68,10 @@ use crate::dirs::TestDir;
 
 /// The label of the zone a node is in (the operator's rack topology key).
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+/// The label naming the agent a node belongs to; the agent's namespaces select it.
+pub const AGENT_LABEL: &str = "ironlog.dev/node-agent";
+/// The namespace annotation the API server's `PodNodeSelector` admission reads.
+const NODE_SELECTOR_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/node-selector";
 /// How often each node's Lease is renewed (a kubelet's default).
 const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
 const LEASE_DURATION_SECONDS: i32 = 40;
@@ -101,6 +110,9 @@ impl Default for AgentSettings {
 pub struct AgentConfig {
     /// One node per entry, in that zone.
     pub zones: Vec<String>,
+    /// The namespaces whose pods run on this agent's nodes (and nowhere else), and whose
+    /// claims it provisions volumes for. They must exist.
+    pub namespaces: Vec<String>,
     /// Image repository (`ironlog` for `ironlog:0.1.0`) → its entrypoint and cmd.
     pub images: BTreeMap<String, ImageConfig>,
     /// Program name as a container's argv names it (`ironlog`) → the binary here.
@@ -119,6 +131,8 @@ pub(crate) struct Shared {
     pub programs: BTreeMap<String, PathBuf>,
     /// Every node's address: the test's side of the pod network.
     pub node_address: IpAddr,
+    /// The namespaces the agent serves.
+    pub namespaces: BTreeSet<String>,
     pub settings: AgentSettings,
 }
 
@@ -175,6 +189,10 @@ impl NodeAgent {
             !config.zones.is_empty(),
             "a node agent needs at least one node"
         );
+        assert!(
+            !config.namespaces.is_empty(),
+            "a node agent serves at least one namespace"
+        );
         let dir = TestDir::new("ironlog-agent-")
             .unwrap_or_else(|e| panic!("cannot create the agent's dir: {e}"));
         let client = plane.client().await;
@@ -214,14 +232,19 @@ impl NodeAgent {
             images: config.images,
             programs: config.programs,
             node_address,
+            namespaces: config.namespaces.iter().cloned().collect(),
             settings: config.settings,
         });
         let seq = AGENTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let agent_id = format!("{}-{seq}", std::process::id());
         let nodes: Vec<String> = (0..config.zones.len())
-            .map(|i| format!("ironlog-{}-{seq}-node-{i}", std::process::id()))
+            .map(|i| format!("ironlog-{agent_id}-node-{i}"))
             .collect();
         for (name, zone) in nodes.iter().zip(&config.zones) {
-            register_node(&client, name, zone, node_address).await;
+            register_node(&client, name, zone, &agent_id, node_address).await;
+        }
+        for ns in &config.namespaces {
+            serve_namespace(&client, ns, &agent_id).await;
         }
 
         let mut tasks = Vec::new();
@@ -464,7 +487,18 @@ fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
     entries
 }
 
-async fn register_node(client: &Client, name: &str, zone: &str, address: IpAddr) {
+/// Points the scheduler of `ns`'s pods at the nodes of agent `agent_id`.
+async fn serve_namespace(client: &Client, ns: &str, agent_id: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let patch = json!({"metadata": {"annotations": {
+        NODE_SELECTOR_ANNOTATION: format!("{AGENT_LABEL}={agent_id}")
+    }}});
+    api.patch(ns, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("cannot point namespace {ns}'s pods at the agent: {e}"));
+}
+
+async fn register_node(client: &Client, name: &str, zone: &str, agent_id: &str, address: IpAddr) {
     let api: Api<Node> = Api::all(client.clone());
     let node: Node = serde_json::from_value(json!({
         "apiVersion": "v1",
@@ -476,6 +510,7 @@ async fn register_node(client: &Client, name: &str, zone: &str, address: IpAddr)
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
                 ZONE_LABEL: zone,
+                AGENT_LABEL: agent_id,
             }
         },
         "spec": {}
@@ -604,7 +639,7 @@ async fn sync_loop(state: SyncLoop) {
     }
 }
 
-/// Starts a worker for each new pod bound to the agent's nodes, hands every worker its
+/// Starts a worker for each new pod of its namespaces bound to the agent's nodes, hands every worker its
 /// pod's latest object, and tells the workers of vanished pods.
 fn sync_pods(state: &SyncLoop) {
     let mut workers = state.workers.lock().unwrap_or_else(|e| e.into_inner());
@@ -614,7 +649,10 @@ fn sync_pods(state: &SyncLoop) {
             .spec
             .as_ref()
             .and_then(|s| s.node_name.as_ref())
-            .is_some_and(|n| state.nodes.contains(n));
+            .is_some_and(|n| state.nodes.contains(n))
+            && pod
+                .namespace()
+                .is_some_and(|ns| state.shared.namespaces.contains(&ns));
         let Some(uid) = pod.metadata.uid.clone() else {
             continue;
         };
@@ -745,7 +783,10 @@ async fn provision(state: &SyncLoop, provisioned: &mut BTreeSet<String>) {
             continue;
         };
         let spec = claim.spec.clone().unwrap_or_default();
-        if spec.volume_name.is_some() || provisioned.contains(&uid) {
+        let ours = claim
+            .namespace()
+            .is_some_and(|ns| state.shared.namespaces.contains(&ns));
+        if !ours || spec.volume_name.is_some() || provisioned.contains(&uid) {
             continue;
         }
         let name = format!("pvc-{uid}");
