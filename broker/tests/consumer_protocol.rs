@@ -226,7 +226,7 @@ fn three_consumers_share_twelve_partitions_exactly_once_and_move_partitions_on_c
     // One member leaves (close sends the leave heartbeat): its partitions move.
     let mut consumers = consumers;
     let closed = consumers.pop().expect("three consumers");
-    drop(closed);
+    close_within(closed, "the third member");
     let refs: Vec<&_> = consumers.iter().collect();
     poll_until_assigned(
         &refs,
@@ -237,6 +237,7 @@ fn three_consumers_share_twelve_partitions_exactly_once_and_move_partitions_on_c
     let more = values("after-leave", 120);
     produce_values(&broker, &topic, &more);
     consume_exactly(&refs, &more, "2 members after a leave");
+    leave_and_close(consumers, "the 2 members");
 }
 
 #[test]
@@ -891,7 +892,7 @@ fn static_member_leaving_and_rejoining_keeps_its_partitions() {
     let b_had = assignment_of(&b);
     let a_events_before = a.context().events().len();
     let before = describe_848_group(&broker, &group);
-    drop(b);
+    close_within(b, "instance-b");
     // A static member leaves temporarily (epoch -2): a does not take over its partitions.
     // The coordinator decides that when it handles the leave, so once the leave shows
     // (instance-b at epoch -2) a rebalance would already show as a new group epoch or a
@@ -947,6 +948,7 @@ fn static_member_leaving_and_rejoining_keeps_its_partitions() {
         a_gained.is_empty(),
         "a received {a_gained:?} while b's instance was away"
     );
+    leave_and_close(vec![a, b2], "instance-a and instance-b");
 }
 
 /// A member stays in the group across a kill -9 of the broker (same port): the reloaded
@@ -1052,4 +1054,5 @@ fn members_survive_a_broker_kill9_without_rebalancing() {
         before.members[0].member_epoch,
         c_now.member_epoch
     );
+    leave_and_close(vec![c, d], "c and d");
 }

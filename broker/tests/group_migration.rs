@@ -337,8 +337,8 @@ impl Migration {
             .unwrap_or_else(|| panic!("no such consumer to remove"));
         let m = self.members.remove(i);
         m.context.commit(&m.consumer, None);
-        // Dropping closes the consumer: it revokes (committing) and leaves the group.
-        drop(m);
+        // Closing revokes (committing) and leaves the group.
+        close_within(m.consumer, "the removed member");
     }
 
     /// One round: every consumer polls what is there, then commits it.
@@ -542,7 +542,7 @@ impl Migration {
         }
         for m in self.members.drain(..) {
             m.context.commit(&m.consumer, None);
-            drop(m);
+            close_within(m.consumer, "a member at the end");
         }
         let ledger = self.ledger.lock().expect("ledger");
         assert!(

@@ -134,6 +134,7 @@ fn three_consumers_consume_every_record_exactly_once() {
             );
         }
     }
+    leave_and_close(consumers, "the 3 consumers");
 }
 
 #[test]
@@ -249,6 +250,7 @@ fn a_killed_member_loses_its_partitions_within_the_session_timeout_and_nothing_i
             &missing[..missing.len().min(5)]
         );
     }
+    leave_and_close(consumers, "the 2 surviving consumers");
 }
 
 // ------------------------------------------------------------------ durability
@@ -354,6 +356,7 @@ fn cooperative_sticky_rebalance_keeps_unaffected_partitions() {
         revoked.is_disjoint(&kept),
         "partitions a kept were never revoked: revoked {revoked:?}, kept {kept:?}"
     );
+    leave_and_close(vec![a, b], "a and b");
 }
 
 /// Two static members (`member-a`, `member-b`, session 30 s) share a 4-partition topic;
@@ -406,7 +409,7 @@ fn restarted_static_member_keeps_the_group_stable(a_leads: bool, assignor: Optio
     let generation = generation_of(&mut raw, &group, &b_id, "member-b");
     let b_events = b.context().events().len();
 
-    drop(a);
+    close_within(a, "member-a");
     let a2 = static_member("member-a");
     // Wait until the new A has its partitions (a bounded poll). Had the broker rebalanced,
     // B would have rejoined before A could get an assignment (and, eager, revoked first).
@@ -503,7 +506,8 @@ fn restarted_static_member_keeps_the_group_stable(a_leads: bool, assignor: Optio
     );
 
     // The replacement was stored: a restarted coordinator knows the new a.
-    drop((a2, b));
+    close_within(a2, "the new member-a");
+    close_within(b, "member-b");
     broker.restart();
     let mut raw = broker.raw();
     let mut members = BTreeMap::new();
@@ -1303,7 +1307,7 @@ fn group_admin_apis_list_describe_delete_and_survive_a_restart() {
     check(&mut raw, "before restart");
 
     // The active member leaves (LeaveGroup through rdkafka's close).
-    drop(consumer);
+    close_within(consumer, "the active group's consumer");
     let mut raw = broker.raw();
     wait_until(
         GROUP_SETTLE_TIMEOUT,

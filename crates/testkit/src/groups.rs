@@ -286,3 +286,50 @@ impl Drop for GroupReader {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// How long [`close_within`] waits for librdkafka's close, and [`leave_and_close`] for the
+/// members to give up their partitions.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Closes `consumer` (dropping it sends the leave, as `close()` does) on a thread of its own
+/// and panics naming `what` when that does not return within [`CLOSE_TIMEOUT`]: rust-rdkafka
+/// polls until librdkafka reports the consumer closed, and librdkafka can wait for ever when a
+/// rebalance was pending at close (librdkafka #4884). A test then fails where it hung, instead
+/// of holding the whole run; the stuck thread is left behind for the process exit.
+pub fn close_within<C: rdkafka::consumer::ConsumerContext + 'static>(
+    consumer: BaseConsumer<C>,
+    what: &str,
+) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(consumer);
+        let _ = done_tx.send(());
+    });
+    if done_rx.recv_timeout(CLOSE_TIMEOUT).is_err() {
+        panic!("closing {what} did not return within {CLOSE_TIMEOUT:?} (a librdkafka close hang)");
+    }
+}
+
+/// Takes `consumers` out of their group in the order librdkafka closes cleanly: every one
+/// unsubscribes, all are polled until none has a partition (so no rebalance is pending when
+/// they close), then each closes through [`close_within`]. Ends a test whose members would
+/// otherwise be dropped one after another, each leave handing partitions to the next one
+/// while it is closing.
+pub fn leave_and_close<C: rdkafka::consumer::ConsumerContext + 'static>(
+    consumers: Vec<BaseConsumer<C>>,
+    what: &str,
+) {
+    for consumer in &consumers {
+        consumer.unsubscribe();
+    }
+    let refs: Vec<&BaseConsumer<C>> = consumers.iter().collect();
+    poll_until_assigned(
+        &refs,
+        CLOSE_TIMEOUT,
+        &format!("{what} to give up every partition"),
+        |a| a.iter().all(Vec::is_empty),
+    );
+    for (i, consumer) in consumers.into_iter().enumerate() {
+        close_within(consumer, &format!("{what}, member {i}"));
+    }
+}
