@@ -18,6 +18,7 @@
 #                   must exist). Announced at the start and in the summary.
 #   SKIP_COMPAT=1   developer switch: skip the kcat compatibility part. Announced likewise.
 #                   `.ci/run` refuses both.
+#   TEST_TIMEOUT    time limit of each test target (default 15m, in `timeout`'s syntax)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +30,7 @@ COMPAT_SKIP=""
 
 START=$SECONDS
 FAILED_STEPS=()
+TIMED_OUT=()
 SKIPPED_STEPS=()
 step() { echo; echo "==> $* ($((SECONDS - START)) s)"; }
 fail_step() { echo "FAILED: $1"; FAILED_STEPS+=("$1"); }
@@ -172,6 +174,28 @@ if command -v go >/dev/null 2>&1; then
 fi
 
 # ------------------------------------------------------------------ cargo
+# cargo_test WHAT ARGS...: `cargo test --workspace --no-fail-fast ARGS`, killed together with
+# every process it started when it takes longer than $TEST_TIMEOUT (a hang, not a slow test:
+# the longest target takes a few minutes)
+TEST_TIMEOUT=${TEST_TIMEOUT:-15m}
+cargo_test() {
+  local what=$1; shift
+  local rc=0
+  timeout --kill-after=30s "$TEST_TIMEOUT" cargo test --workspace --no-fail-fast "$@" || rc=$?
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    echo "TIMED OUT: $what did not finish within $TEST_TIMEOUT and was killed"
+    TIMED_OUT+=("$what")
+  fi
+  return "$rc"
+}
+# test_lane NAME...: the test targets NAME (of every package that has one), one after another
+test_lane() {
+  local ok=0 name
+  for name in "$@"; do
+    cargo_test "test target $name" --test "$name" || ok=1
+  done
+  return "$ok"
+}
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null | jq -r .target_directory)
 [ -n "$TARGET_DIR" ] && [ "$TARGET_DIR" != null ] || TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ "${SKIP_CARGO:-0}" != 1 ]; then
@@ -207,7 +231,10 @@ if [ "${SKIP_CARGO:-0}" != 1 ]; then
     # build with the features `cargo build --workspace` used: nothing is compiled again) and
     # pick test targets by name; a name two packages share runs in the first lane, both
     # packages' targets. Together they run every test of the workspace exactly once.
-    step "cargo test --workspace (two lanes)"
+    # Each test target runs as a `cargo test` of its own under a time limit, so a test that
+    # hangs fails with its name (killed with the processes it started) and the run goes on,
+    # instead of holding the whole run until CI gives up on it.
+    step "cargo test --workspace (two lanes, each test target within $TEST_TIMEOUT)"
     LANE2_BROKER_TESTS="cluster_faults cluster_replication java_clients"
     lanes=$(cargo metadata --format-version 1 --no-deps | jq -r --arg extra "$LANE2_BROKER_TESTS" '
       ($extra | split(" ")) as $extra
@@ -215,21 +242,24 @@ if [ "${SKIP_CARGO:-0}" != 1 ]; then
       | group_by(.name)[]
       | (if (all(.p == "ironlog-operator") or (.[0].name | IN($extra[]))) then 2 else 1 end) as $lane
       | "\($lane) \(.[0].name)"')
-    lane1_args=()
-    lane2_args=()
+    lane1_names=()
+    lane2_names=()
     while read -r lane name; do
-      if [ "$lane" = 2 ]; then lane2_args+=(--test "$name"); else lane1_args+=(--test "$name"); fi
+      if [ "$lane" = 2 ]; then lane2_names+=("$name"); else lane1_names+=("$name"); fi
     done <<<"$lanes"
     LANE2_LOG=$(mktemp /tmp/ironlog-test-lane2.XXXXXX)
-    cargo test --workspace --no-fail-fast "${lane2_args[@]}" >"$LANE2_LOG" 2>&1 &
+    test_lane "${lane2_names[@]}" >"$LANE2_LOG" 2>&1 &
     LANE2_PID=$!
-    echo "lane 2 (pid $LANE2_PID, printed when it ends): ${lane2_args[*]}"
+    echo "lane 2 (pid $LANE2_PID, printed when it ends): ${lane2_names[*]}"
     lane1_ok=1
-    cargo test --workspace --no-fail-fast --lib --bins "${lane1_args[@]}" || lane1_ok=0
-    cargo test --workspace --no-fail-fast --doc || lane1_ok=0
+    cargo_test "the unit tests" --lib --bins || lane1_ok=0
+    test_lane "${lane1_names[@]}" || lane1_ok=0
+    cargo_test "the doc tests" --doc || lane1_ok=0
     wait "$LANE2_PID"; lane2_rc=$?
     echo; echo "==> lane 2's output ($((SECONDS - START)) s)"
-    cat "$LANE2_LOG"; rm -f "$LANE2_LOG"
+    cat "$LANE2_LOG"
+    while read -r line; do TIMED_OUT+=("${line#TIMED OUT: }"); done < <(grep '^TIMED OUT: ' "$LANE2_LOG")
+    rm -f "$LANE2_LOG"
     [ "$lane1_ok" = 1 ] || fail_step "cargo test (lane 1)"
     [ "$lane2_rc" = 0 ] || fail_step "cargo test (lane 2)"
   fi
@@ -370,6 +400,7 @@ if [ ${#FAILED_STEPS[@]} -eq 0 ]; then
   if [ ${#SKIPPED_STEPS[@]} -eq 0 ]; then echo "all steps passed"; else echo "all steps that ran passed"; fi
 else
   for s in "${FAILED_STEPS[@]}"; do echo "failed step: $s"; done
+  for s in "${TIMED_OUT[@]}"; do echo "timed out: $s"; done
 fi
 # the closing line counts the compat checks (cargo's own summary is printed above)
 [ -n "${CHECKS+x}" ] && echo "compat: $COMPAT_PASSED passed, $COMPAT_FAILED failed"
