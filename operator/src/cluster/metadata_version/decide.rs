@@ -66,20 +66,17 @@ pub fn decide(inputs: &FinalizeInputs) -> Decision {
         }
     }
     let wait = |target: Option<i16>, reason: String| Decision::Wait { target, reason };
-    // every broker must say what it supports before an unset target is known
-    if let Some(missing) = inputs
+    // A broker being rolled cannot say what it supports: the roll, the readiness and the
+    // registrations are what the decision waits for first, and say so.
+    let silent = inputs
         .brokers
         .iter()
-        .find(|id| !inputs.supported.contains_key(id))
-    {
-        return wait(
-            inputs.wanted,
-            format!("broker {missing} has not said which metadata versions it supports"),
-        );
-    }
-    let target = match inputs.wanted {
-        Some(wanted) => wanted,
-        None => {
+        .find(|id| !inputs.supported.contains_key(id));
+    let target = match (inputs.wanted, silent) {
+        (Some(wanted), _) => Some(wanted),
+        // an unset target is known once every broker said what it supports
+        (None, Some(_)) => None,
+        (None, None) => {
             let Some(latest_common) = inputs.supported.values().map(|r| r.max).min() else {
                 return wait(None, "no broker has said what it supports".to_string());
             };
@@ -87,19 +84,22 @@ pub fn decide(inputs: &FinalizeInputs) -> Decision {
             if latest_common <= finalized {
                 return Decision::UpToDate { level: finalized };
             }
-            latest_common
+            Some(latest_common)
         }
     };
-    let target_name = name(target);
+    let target_name = target.map_or_else(
+        || "the latest metadata version every broker supports".to_string(),
+        name,
+    );
     if let Some(why) = &inputs.roll_unsettled {
         return wait(
-            Some(target),
+            target,
             format!("{target_name} is finalized once the roll is done: {why}"),
         );
     }
     if inputs.nodes_ready < inputs.nodes_total {
         return wait(
-            Some(target),
+            target,
             format!(
                 "{target_name} is finalized once every node is ready: {} of {} are",
                 inputs.nodes_ready, inputs.nodes_total
@@ -112,10 +112,21 @@ pub fn decide(inputs: &FinalizeInputs) -> Decision {
         .find(|id| !inputs.registered.contains(id))
     {
         return wait(
-            Some(target),
+            target,
             format!("{target_name} is finalized once broker {unregistered} is registered"),
         );
     }
+    if let Some(missing) = silent {
+        return wait(
+            target,
+            format!("broker {missing} has not said which metadata versions it supports"),
+        );
+    }
+    // every broker said what it supports, so an unset target was worked out above
+    let Some(target) = target else {
+        return wait(None, "no broker has said what it supports".to_string());
+    };
+    let target_name = name(target);
     if let Some((id, range)) = inputs
         .brokers
         .iter()
@@ -194,6 +205,26 @@ mod tests {
             why.contains("4.1-IV1 is finalized once the roll is done")
                 && why.contains("demo-combined-1"),
             "{why}"
+        );
+        // a broker being rolled cannot say what it supports: the roll is the reason
+        let restarting = FinalizeInputs {
+            supported: [(0, OURS), (2, OURS)].into(),
+            ..rolling.clone()
+        };
+        let why = reason(decide(&restarting));
+        assert!(
+            why.contains("4.1-IV1 is finalized once the roll is done"),
+            "{why}"
+        );
+        let unset = FinalizeInputs {
+            wanted: None,
+            ..restarting
+        };
+        let decision = decide(&unset);
+        assert!(
+            matches!(&decision, Decision::Wait { target: None, reason }
+                if reason.contains("the latest metadata version every broker supports is finalized once the roll is done")),
+            "{decision:?}"
         );
     }
 
