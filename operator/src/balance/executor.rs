@@ -15,7 +15,8 @@
 //! errors from the brokers are reported there and retried at the next reconcile, never
 //! failing the rest of the reconcile. Progress: the moves and bytes remaining (the step in
 //! flight and the next one, from the partitions' sizes), the bytes the finished steps
-//! copied, and an ETA at the rate observed since the balance began ([`eta_seconds`]).
+//! copied, and an ETA at the rate observed since the balance began, the step in flight's
+//! bytes included: what its new replicas hold so far ([`eta_seconds`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -168,15 +169,23 @@ pub fn eta_seconds(bytes_done: i64, bytes_remaining: i64, elapsed: Duration) -> 
     Some(i64::try_from(eta_ms.div_ceil(1000)).unwrap_or(i64::MAX))
 }
 
-/// `balance`'s ETA as of `now`: only while moving, with a start and bytes remaining.
-fn eta_now(balance: &BalanceStatus, now: Timestamp) -> Option<i64> {
+/// `balance`'s ETA as of `now`, the step in flight having copied `copying` bytes so far:
+/// only while moving, with a start and bytes remaining. The step in flight counts, so the
+/// first step has an ETA once its new replicas hold bytes.
+fn eta_now(balance: &BalanceStatus, copying: i64, now: Timestamp) -> Option<i64> {
     if balance.state != BalanceState::Moving {
         return None;
     }
     let started = balance.started_at.as_ref()?;
     let remaining = balance.bytes_remaining?;
+    // a new replica can hold more than was planned (the partition grew): not past the step
+    let copying = copying.clamp(0, balance.bytes_to_move.unwrap_or(0).max(0));
     let elapsed = Duration::try_from(now.duration_since(started.0)).unwrap_or_default();
-    eta_seconds(balance.bytes_done, remaining, elapsed)
+    eta_seconds(
+        balance.bytes_done.saturating_add(copying),
+        remaining.saturating_sub(copying),
+        elapsed,
+    )
 }
 
 /// The plan limits of `spec`.
@@ -206,17 +215,17 @@ pub async fn step(
     drain: &BTreeSet<BrokerId>,
     status: &mut KafkaClusterStatus,
 ) -> Option<Duration> {
-    let spec = cluster.spec.balancing.clone().unwrap_or_default();
     let generation = cluster.meta().generation;
     let mut balance = status.balance.clone().unwrap_or_default();
+    let mut copying = 0;
     let outcome = run_step(
         context,
         cluster,
-        &spec,
         endpoint,
         nodes_ready,
         drain,
         &mut balance,
+        &mut copying,
     )
     .await;
     let mut requeue = match outcome {
@@ -228,7 +237,7 @@ pub async fn step(
             Some(REQUEUE_BLOCKED)
         }
     };
-    balance.eta_seconds = eta_now(&balance, Timestamp::now());
+    balance.eta_seconds = eta_now(&balance, copying, Timestamp::now());
     balance.draining_brokers = drain.iter().copied().collect();
     if !drain.is_empty() {
         // the pool shrinks at the next reconcile that finds them empty: look again soon
@@ -263,12 +272,13 @@ pub async fn step(
 async fn run_step(
     context: &crate::controller::ControllerContext,
     cluster: &KafkaCluster,
-    spec: &BalancingSpec,
     endpoint: &AdminEndpoint,
     nodes_ready: bool,
     drain: &BTreeSet<BrokerId>,
     balance: &mut BalanceStatus,
+    copying: &mut i64,
 ) -> Result<Option<Duration>, String> {
+    let spec = &cluster.spec.balancing.clone().unwrap_or_default();
     let admin = KafkaAdmin::new(endpoint).map_err(|e| e.to_string())?;
     let ongoing = admin
         .list_partition_reassignments()
@@ -276,6 +286,14 @@ async fn run_step(
         .map_err(|e| format!("following the reassignments: {e}"))?;
     if !ongoing.is_empty() {
         if balance.state == BalanceState::Moving {
+            // progress for the ETA, best effort: a broker that does not answer now is asked
+            // again at the next look
+            match admin.bytes_copied(&ongoing).await {
+                Ok(bytes) => *copying = i64::try_from(bytes).unwrap_or(i64::MAX),
+                Err(e) => {
+                    tracing::debug!(cluster = %cluster.name_any(), error = %e, "reading the moves' progress")
+                }
+            }
             balance.message = Some(format!(
                 "{} reassignment(s) in flight ({} moved so far)",
                 ongoing.len(),
@@ -693,13 +711,47 @@ mod tests {
             started_at: Some(Time(start)),
             ..BalanceStatus::default()
         };
-        assert_eq!(eta_now(&balance, later), Some(5));
+        assert_eq!(eta_now(&balance, 0, later), Some(5));
         // a clock that went back gives no rate rather than a wrong one
-        assert_eq!(eta_now(&balance, start), None);
+        assert_eq!(eta_now(&balance, 0, start), None);
         balance.state = BalanceState::Blocked;
-        assert_eq!(eta_now(&balance, later), None);
+        assert_eq!(eta_now(&balance, 0, later), None);
         balance.state = BalanceState::Moving;
         balance.started_at = None;
-        assert_eq!(eta_now(&balance, later), None);
+        assert_eq!(eta_now(&balance, 0, later), None);
+    }
+
+    #[test]
+    fn the_first_step_has_an_eta_from_what_its_new_replicas_hold() {
+        let start = Timestamp::from_second(1_000_000).expect("a timestamp");
+        let later = Timestamp::from_second(1_000_010).expect("a timestamp");
+        // the first step: nothing finished yet, 1000 of its 3000 bytes copied in 10 s
+        let first = BalanceStatus {
+            state: BalanceState::Moving,
+            bytes_done: 0,
+            bytes_to_move: Some(3000),
+            bytes_remaining: Some(5000),
+            started_at: Some(Time(start)),
+            ..BalanceStatus::default()
+        };
+        assert_eq!(
+            eta_now(&first, 0, later),
+            None,
+            "no rate before a byte is copied"
+        );
+        // 100 bytes/s, 4000 bytes left
+        assert_eq!(eta_now(&first, 1000, later), Some(40));
+        // new replicas holding more than the step planned (the partitions grew) count as
+        // the step's bytes, never more
+        assert_eq!(eta_now(&first, 9000, later), Some(7));
+        // a later step: the finished steps' bytes and the step in flight together
+        let later_step = BalanceStatus {
+            bytes_done: 2000,
+            bytes_to_move: Some(1000),
+            bytes_remaining: Some(1500),
+            ..first
+        };
+        // 2500 bytes in 10 s, 1000 left
+        assert_eq!(eta_now(&later_step, 500, later), Some(4));
     }
 }

@@ -200,6 +200,23 @@ impl KafkaAdmin {
         .await
     }
 
+    /// The bytes the adding replicas of `ongoing` hold so far on their new brokers (what
+    /// the reassignments in flight have copied), each broker asked with DescribeLogDirs.
+    pub async fn bytes_copied(
+        &self,
+        ongoing: &BTreeMap<TopicPartition, OngoingReassignment>,
+    ) -> Result<u64, AdminError> {
+        let brokers: BTreeSet<BrokerId> = ongoing
+            .values()
+            .flat_map(|r| r.adding.iter().copied())
+            .collect();
+        let mut sizes = BTreeMap::new();
+        for broker in brokers {
+            sizes.insert(broker, self.log_dir_sizes(broker).await?);
+        }
+        Ok(copied_so_far(ongoing, &sizes))
+    }
+
     /// Every reassignment in progress.
     pub async fn list_partition_reassignments(
         &self,
@@ -237,6 +254,25 @@ impl KafkaAdmin {
         )
         .await
     }
+}
+
+/// What the adding replicas of `ongoing` hold, by the partition sizes `sizes` lists per broker.
+fn copied_so_far(
+    ongoing: &BTreeMap<TopicPartition, OngoingReassignment>,
+    sizes: &BTreeMap<BrokerId, BTreeMap<TopicPartition, u64>>,
+) -> u64 {
+    ongoing
+        .iter()
+        .flat_map(|(partition, r)| {
+            r.adding.iter().map(move |broker| {
+                sizes
+                    .get(broker)
+                    .and_then(|held| held.get(partition))
+                    .copied()
+                    .unwrap_or(0)
+            })
+        })
+        .fold(0u64, u64::saturating_add)
 }
 
 /// The replication throttles: the rates (broker configs) and the replicas (topic configs).
@@ -386,5 +422,52 @@ impl KafkaAdmin {
             },
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.to_string(),
+            partition,
+        }
+    }
+
+    #[test]
+    fn what_a_reassignment_copied_is_what_its_adding_replicas_hold() {
+        let ongoing = BTreeMap::from([
+            (
+                tp("a", 0),
+                OngoingReassignment {
+                    replicas: vec![4, 1, 2],
+                    adding: vec![4],
+                    removing: vec![3],
+                },
+            ),
+            (
+                tp("a", 1),
+                OngoingReassignment {
+                    replicas: vec![4, 5, 1],
+                    adding: vec![4, 5],
+                    removing: vec![2, 3],
+                },
+            ),
+        ]);
+        let sizes = BTreeMap::from([
+            // broker 4 also holds a partition that is not moving: not counted
+            (
+                4,
+                BTreeMap::from([(tp("a", 0), 100), (tp("a", 1), 30), (tp("b", 0), 7)]),
+            ),
+            // broker 5 has not created a-1 yet: nothing copied there
+            (5, BTreeMap::new()),
+            // a removing replica's size is not progress
+            (3, BTreeMap::from([(tp("a", 0), 1000)])),
+        ]);
+        assert_eq!(copied_so_far(&ongoing, &sizes), 130);
+        assert_eq!(copied_so_far(&BTreeMap::new(), &sizes), 0);
     }
 }
