@@ -27,6 +27,31 @@ fn cluster_id_error(quorum: &MetadataQuorum, theirs: Option<&str>) -> Option<Str
     (theirs != ours).then(|| format!("cluster id {theirs} is not this cluster's ({ours})"))
 }
 
+/// What every voter change checks first, in Kafka's order: the principal may ask, and the
+/// request is for this cluster. The refusal's error and message otherwise.
+fn admit(
+    quorum: &MetadataQuorum,
+    authorized: bool,
+    cluster_id: Option<&str>,
+) -> Result<(), (ResponseError, Option<String>)> {
+    if !authorized {
+        return Err((ResponseError::ClusterAuthorizationFailed, None));
+    }
+    match cluster_id_error(quorum, cluster_id) {
+        Some(message) => Err((ResponseError::InconsistentClusterId, Some(message))),
+        None => Ok(()),
+    }
+}
+
+/// A request's listener as the quorum keeps it.
+fn endpoint(name: &str, host: &str, port: u16) -> VoterEndpoint {
+    VoterEndpoint {
+        listener: name.to_string(),
+        host: host.to_string(),
+        port,
+    }
+}
+
 pub(crate) async fn handle_add(
     quorum: &MetadataQuorum,
     authorized: bool,
@@ -37,20 +62,13 @@ pub(crate) async fn handle_add(
             .with_error_code(code.code())
             .with_error_message(message.as_deref().map(str_bytes))
     };
-    if !authorized {
-        return refuse(ResponseError::ClusterAuthorizationFailed, None);
-    }
-    if let Some(message) = cluster_id_error(quorum, request.cluster_id.as_deref()) {
-        return refuse(ResponseError::InconsistentClusterId, Some(message));
+    if let Err((code, message)) = admit(quorum, authorized, request.cluster_id.as_deref()) {
+        return refuse(code, message);
     }
     let listeners: Vec<VoterEndpoint> = request
         .listeners
         .iter()
-        .map(|l| VoterEndpoint {
-            listener: l.name.to_string(),
-            host: l.host.to_string(),
-            port: l.port,
-        })
+        .map(|l| endpoint(&l.name, &l.host, l.port))
         .collect();
     let outcome = quorum
         .add_voter(
@@ -79,11 +97,8 @@ pub(crate) async fn handle_remove(
             .with_error_code(code.code())
             .with_error_message(message.as_deref().map(str_bytes))
     };
-    if !authorized {
-        return refuse(ResponseError::ClusterAuthorizationFailed, None);
-    }
-    if let Some(message) = cluster_id_error(quorum, request.cluster_id.as_deref()) {
-        return refuse(ResponseError::InconsistentClusterId, Some(message));
+    if let Err((code, message)) = admit(quorum, authorized, request.cluster_id.as_deref()) {
+        return refuse(code, message);
     }
     match quorum
         .remove_voter(request.voter_id, request.voter_directory_id)
@@ -103,19 +118,14 @@ pub(crate) async fn handle_update(
     controller_listener: &str,
     request: UpdateRaftVoterRequest,
 ) -> UpdateRaftVoterResponse {
-    let code: i16 = if !authorized {
-        ResponseError::ClusterAuthorizationFailed.code()
-    } else if cluster_id_error(quorum, request.cluster_id.as_deref()).is_some() {
-        ResponseError::InconsistentClusterId.code()
+    let code: i16 = if let Err((code, _)) = admit(quorum, authorized, request.cluster_id.as_deref())
+    {
+        code.code()
     } else {
         let listeners: Vec<VoterEndpoint> = request
             .listeners
             .iter()
-            .map(|l| VoterEndpoint {
-                listener: l.name.to_string(),
-                host: l.host.to_string(),
-                port: l.port,
-            })
+            .map(|l| endpoint(&l.name, &l.host, l.port))
             .collect();
         let range = &request.k_raft_version_feature;
         match quorum
