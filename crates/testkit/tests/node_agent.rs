@@ -104,23 +104,7 @@ async fn pods_run_with_their_env_and_volumes_restart_and_stop_on_deletion() {
     let handle = TestControlPlane::shared(SPEC);
     let client = handle.client().await;
     let ns = "default";
-    let agent = NodeAgent::start(
-        handle,
-        AgentConfig {
-            zones: vec!["zone-a".to_string()],
-            namespaces: vec![ns.to_string()],
-            images: BTreeMap::from([(
-                "shell".to_string(),
-                ImageConfig {
-                    cmd: vec!["sh".to_string()],
-                    ..Default::default()
-                },
-            )]),
-            programs: BTreeMap::from([("sh".to_string(), PathBuf::from("/bin/sh"))]),
-            settings: Default::default(),
-        },
-    )
-    .await;
+    let agent = NodeAgent::start(handle, shell_agent(&["zone-a"], ns)).await;
 
     create(
         &client,
@@ -303,6 +287,7 @@ fn uuid_like() -> String {
     format!("{:08x}", hasher.finish() as u32)
 }
 
+/// An agent serving `ns` with a node in each of `zones`, whose `shell` image runs `/bin/sh`.
 fn shell_agent(zones: &[&str], ns: &str) -> AgentConfig {
     AgentConfig {
         zones: zones.iter().map(|z| z.to_string()).collect(),
