@@ -450,7 +450,38 @@ fn failover(
         outage_ms = terminate.outage.as_millis() as u64,
         "produce resumed"
     );
+    if terminate.exit_elapsed > SLOW_SHUTDOWN {
+        keep_slow_shutdown_log(cluster, leader, terminate.exit_elapsed);
+    }
     Ok(FailoverResult { kill, terminate })
+}
+
+/// A controlled shutdown this slow is looked into: its node's log is kept.
+const SLOW_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// Copies node `id`'s log (the cluster's dirs go when the bench ends) to the temp dir and
+/// says where, for a controlled shutdown that took `took`.
+fn keep_slow_shutdown_log(cluster: &TestCluster, id: i32, took: Duration) {
+    let node = cluster.node(id);
+    let kept = std::env::temp_dir().join(format!(
+        "ironlog-bench-slow-shutdown-{}-node-{id}.log",
+        std::process::id()
+    ));
+    match std::fs::write(&kept, node.log_text()) {
+        Ok(()) => tracing::warn!(
+            node = id,
+            took_ms = took.as_millis() as u64,
+            log = %kept.display(),
+            "the controlled shutdown was slow; its node's log is kept"
+        ),
+        Err(e) => tracing::warn!(
+            node = id,
+            took_ms = took.as_millis() as u64,
+            error = %e,
+            "the controlled shutdown was slow; keeping its node's log failed:\n{}",
+            node.log_tail()
+        ),
+    }
 }
 
 /// One IncrementalAlterConfigs through node `via`; an error code is a `Refused`.
