@@ -12,8 +12,9 @@
 //! alone binds no client listener and skips registration and unfencing; a broker alone
 //! binds its client listeners before it opens the quorum and serves the leader's raft
 //! replication on its inter-broker listener from then on, since it joins as a learner.
-//! Shutdown: readiness off, controlled shutdown (leaderships move away while clients are still served),
-//! then a watch signal every connection task listens to; logs are flushed and
+//! Shutdown: readiness off, controlled shutdown (leaderships move away while clients are still served,
+//! until this broker's partitions applied the image that fenced it), then a watch signal
+//! every connection task listens to; logs are flushed and
 //! checkpointed, and the clean-shutdown marker written, before the process exits; the
 //! admin listener stops last. A fatal
 //! signal (another cluster's voters, a duplicate node id) stops the process with its
@@ -1006,6 +1007,36 @@ impl RunningBroker {
         }
     }
 
+    /// Waits (at most `timeout`) until this broker's partitions have applied a metadata
+    /// image in which the controller fenced it: the one that moved its leaderships away. As
+    /// Kafka lets a broker stop only once it caught up to its controlled shutdown's
+    /// records: until then its partitions still take themselves for leaders, and an acks=all
+    /// produce appended there would wait on followers that stop fetching from it.
+    async fn await_own_fencing_applied(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let id = self.broker.node_id;
+        let mut images = self.broker.quorum.subscribe();
+        let fenced = tokio::time::timeout_at(
+            deadline,
+            images.wait_for(|image| image.brokers.get(&id).is_some_and(|b| b.fenced)),
+        )
+        .await;
+        let offset = match fenced {
+            Ok(Ok(image)) => image.offset,
+            _ => return false,
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.broker.replicas.await_applied(offset, left).await;
+        let applied = self.broker.replicas.applied_offset() >= offset;
+        if applied {
+            tracing::info!(
+                offset,
+                "controlled shutdown: this broker's partitions applied the image that fenced it"
+            );
+        }
+        applied
+    }
+
     /// Kafka's controlled shutdown first (this broker's leaderships move to other ISR
     /// members while clients are still served, bounded by `broker.session.timeout.ms`),
     /// then: stops accepting, closes connections, flushes and checkpoints every log and
@@ -1020,6 +1051,10 @@ impl RunningBroker {
         if let (true, Some(lifecycle)) = (self.fatal.borrow().is_none(), &self.lifecycle) {
             if !lifecycle.controlled_shutdown(timeout).await {
                 tracing::warn!("controlled shutdown did not complete in time; stopping anyway");
+            } else if !self.await_own_fencing_applied(timeout).await {
+                tracing::warn!(
+                    "the controlled shutdown's leadership moves did not reach this broker's partitions in time; stopping anyway"
+                );
             }
         }
         let _ = self.shutdown.send(true);

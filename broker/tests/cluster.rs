@@ -250,6 +250,26 @@ fn sigterm_moves_leadership_away_before_the_broker_exits() {
         "node {victim} did not go through controlled shutdown:\n{}",
         cluster.node(victim).log_tail()
     );
+    // It stopped serving only once its own partitions knew they no longer lead (as Kafka's
+    // broker waits to catch up to its controlled shutdown's records): before that, an
+    // acks=all produce appended there would wait on followers that no longer fetch from it.
+    let log = cluster.node(victim).log_text();
+    let position = |line: &str| {
+        log.find(line).unwrap_or_else(|| {
+            panic!(
+                "node {victim} never logged {line:?}:\n{}",
+                cluster.node(victim).log_tail()
+            )
+        })
+    };
+    let granted = position("controlled shutdown complete");
+    let applied = position("this broker's partitions applied the image that fenced it");
+    let stopped = position("shutdown: background tasks stopped");
+    assert!(
+        granted < applied && applied < stopped,
+        "node {victim} stopped its tasks before its partitions applied its fencing:\n{}",
+        cluster.node(victim).log_tail()
+    );
     let survivor = cluster
         .node_ids()
         .into_iter()
