@@ -142,10 +142,12 @@ fn run_plans(
                     .unwrap_or_else(|e| panic!("throttling {t}'s replicas: {e}"));
             }
         });
-        assert_eq!(
-            topic_config(cluster, topic, "follower.replication.throttled.replicas"),
+        await_topic_config(
+            cluster,
+            topic,
+            "follower.replication.throttled.replicas",
             topics.get(topic).map(|t| t.follower_config()),
-            "the moving replicas are not throttled"
+            "the moving replicas throttled",
         );
         let refused = runtime
             .block_on(admin.alter_partition_reassignments(&targets))
@@ -179,10 +181,12 @@ fn run_plans(
                     .unwrap_or_else(|e| panic!("clearing {t}'s throttled replicas: {e}"));
             }
         });
-        assert_eq!(
-            topic_config(cluster, topic, "follower.replication.throttled.replicas"),
+        await_topic_config(
+            cluster,
+            topic,
+            "follower.replication.throttled.replicas",
             None,
-            "the throttle outlived the step"
+            "the step's throttle cleared",
         );
         let preferred: Vec<_> = targets
             .iter()
@@ -220,6 +224,33 @@ fn run_plans(
 }
 
 /// `topic`'s `name` config as the cluster describes it (`None` when unset or empty).
+/// Waits until `topic`'s config `name` is `want` as DescribeConfigs answers it: the answer
+/// may come from a broker other than the one that applied the change, which learns it
+/// from the metadata log moments later (as in Kafka).
+fn await_topic_config(
+    cluster: &TestCluster,
+    topic: &str,
+    name: &str,
+    want: Option<String>,
+    what: &str,
+) {
+    let deadline = Instant::now() + CONFIG_SEEN_TIMEOUT;
+    loop {
+        let seen = topic_config(cluster, topic, name);
+        if seen == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {topic}'s {name} is {seen:?}, not {want:?}, after {CONFIG_SEEN_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How long a topic config change may take to reach every broker.
+const CONFIG_SEEN_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn topic_config(cluster: &TestCluster, topic: &str, name: &str) -> Option<String> {
     let results = ironlog_testkit::block_on(cluster.admin().describe_configs(
         &[ResourceSpecifier::Topic(topic)],
