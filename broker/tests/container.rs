@@ -190,16 +190,32 @@ fn wait_for_container_start(name: &str, count: usize) {
         if started >= count {
             return;
         }
-        let running = podman(&["inspect", "--format", "{{.State.Running}}", name]) == "true";
+        // `created` (or `configured`) without an error: not started yet, as podman-compose
+        // starts its services one after another; a start that failed leaves its error there
+        let state = podman(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}}|{{.State.ExitCode}}|{{.State.Error}}",
+            name,
+        ]);
+        let mut fields = state.splitn(3, '|');
+        let (status, exit_code, error) = (
+            fields.next().unwrap_or_default(),
+            fields.next().unwrap_or_default(),
+            fields.next().unwrap_or_default(),
+        );
+        let waiting = status == "running"
+            || (matches!(status, "created" | "configured" | "initialized") && error.is_empty());
         assert!(
-            running,
-            "container {name} stopped before printing `{LINE_STARTED}` (start {count}):\n{}",
+            waiting,
+            "container {name} stopped before printing `{LINE_STARTED}` (start {count}): status \
+             {status}, exit code {exit_code}, error {error:?}:\n{}",
             container_log_tail(name)
         );
         assert!(
             Instant::now() < deadline,
             "container {name} did not print `{LINE_STARTED}` (start {count}) within \
-             {CONTAINER_START_TIMEOUT:?}:\n{}",
+             {CONTAINER_START_TIMEOUT:?} (status {status}):\n{}",
             container_log_tail(name)
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -554,6 +570,8 @@ struct ComposeProject {
     project: String,
     dir: tempfile::TempDir,
     host_ports: [u16; 3],
+    /// What `podman-compose up` printed (it can exit 0 with a service not started).
+    up_output: String,
 }
 
 impl ComposeProject {
@@ -575,16 +593,21 @@ impl ComposeProject {
         );
         std::fs::write(dir.path().join("internal.yml"), override_yml).expect("write override");
         // An internal network publishes no ports, but podman still reserves the host ports
-        // the file names: free ones.
-        let host_ports = [free_port(), free_port(), free_port()];
-        let project = ComposeProject {
+        // the file names: free ones, outside the ephemeral range where every other test's
+        // port-0 listeners and outgoing connections take theirs (a port taken meanwhile
+        // can leave a service created but not started).
+        let any = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        let port = || allocate_port(any).unwrap_or_else(|e| panic!("a host port: {e}"));
+        let host_ports = [port(), port(), port()];
+        let mut project = ComposeProject {
             project: unique_name("compose"),
             dir,
             host_ports,
+            up_output: String::new(),
         };
         let image = image.to_string();
         let run_args = ulimit_args().join(" ");
-        project.compose(
+        project.up_output = project.compose(
             &[
                 &format!("--podman-run-args={run_args}"),
                 "up",
@@ -597,8 +620,8 @@ impl ComposeProject {
     }
 
     /// Runs podman-compose with the repository's file, the override and this project;
-    /// panics with its output if it fails.
-    fn compose(&self, args: &[&str], env: &[(&str, &str)]) {
+    /// panics with its output if it fails, else returns it.
+    fn compose(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let compose_file = repo_root().join("docker-compose.yml");
         let override_file = self.dir.path().join("internal.yml");
         let mut command = Command::new("timeout");
@@ -630,6 +653,11 @@ impl ComposeProject {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
     }
 
     /// The containers of service `broker-N` (found by compose's labels).
@@ -696,6 +724,10 @@ impl ComposeProject {
 impl Drop for ComposeProject {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            eprintln!(
+                "----- podman-compose up -----\n{}\n----- end of podman-compose up -----",
+                self.up_output
+            );
             for n in 1..=3 {
                 for name in self.containers_of(n) {
                     eprintln!("{}", container_log_tail(&name));
