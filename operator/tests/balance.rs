@@ -154,6 +154,8 @@ fn run_plans(
             .unwrap_or_else(|e| panic!("AlterPartitionReassignments: {e}"));
         assert!(refused.is_empty(), "the controller refused {refused:?}");
         let deadline = Instant::now() + STEP_TIMEOUT;
+        // the first listing that showed moves, to ask their new replicas after them
+        let mut followed = None;
         loop {
             let ongoing = runtime
                 .block_on(admin.list_partition_reassignments())
@@ -161,11 +163,30 @@ fn run_plans(
             if ongoing.is_empty() {
                 break;
             }
+            if followed.is_none() && ongoing.values().any(|r| !r.adding.is_empty()) {
+                followed = Some(ongoing.clone());
+            }
             assert!(
                 Instant::now() < deadline,
                 "reassignments still running after {STEP_TIMEOUT:?}: {ongoing:?}"
             );
             std::thread::sleep(Duration::from_millis(200));
+        }
+        // what the balancer's ETA counts: once moved, the new replicas hold the data
+        if let Some(followed) = &followed {
+            let had_data = followed.keys().any(|tp| {
+                model
+                    .partitions
+                    .iter()
+                    .any(|p| &p.partition == tp && p.size_bytes > 0)
+            });
+            let copied = runtime
+                .block_on(admin.bytes_copied(followed))
+                .unwrap_or_else(|e| panic!("DescribeLogDirs of the new replicas: {e}"));
+            assert!(
+                !had_data || copied > 0,
+                "the moved partitions' new replicas hold nothing: {followed:?}"
+            );
         }
         runtime.block_on(async {
             for &b in &brokers {

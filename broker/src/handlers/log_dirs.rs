@@ -26,7 +26,7 @@ pub(super) async fn handle(
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
     let logs = Arc::clone(broker.replicas.log_manager());
-    let wanted: Option<Vec<TopicPartition>> = request.topics.map(|topics| {
+    let wanted: Option<std::collections::HashSet<TopicPartition>> = request.topics.map(|topics| {
         topics
             .iter()
             .flat_map(|t| {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ironlog_protocol::kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
+use ironlog_protocol::kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use ironlog_protocol::kafka_protocol::messages::elect_leaders_request::TopicPartitions as ElectTopicPartitions;
 use ironlog_protocol::kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use ironlog_protocol::kafka_protocol::messages::{
@@ -76,7 +77,7 @@ impl KafkaAdmin {
         brokers.sort_by_key(|b| b.id);
         let mut sizes: BTreeMap<TopicPartition, u64> = BTreeMap::new();
         for broker in &mut brokers {
-            let dirs = self.log_dir_sizes(broker.id).await?;
+            let dirs = self.log_dir_sizes(broker.id, None).await?;
             broker.disk_bytes = dirs.values().sum();
             for (partition, size) in dirs {
                 let largest = sizes.entry(partition).or_default();
@@ -122,12 +123,28 @@ impl KafkaAdmin {
         })
     }
 
-    /// The bytes each partition holds on `broker` (its log dirs, future replicas left out).
+    /// The bytes each partition holds on `broker` (its log dirs, future replicas left out):
+    /// every partition, or only those of `only`.
     async fn log_dir_sizes(
         &self,
         broker: BrokerId,
+        only: Option<&BTreeSet<&TopicPartition>>,
     ) -> Result<BTreeMap<TopicPartition, u64>, AdminError> {
-        let request = DescribeLogDirsRequest::default().with_topics(None);
+        let topics = only.map(|partitions| {
+            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for tp in partitions {
+                by_topic.entry(&tp.topic).or_default().push(tp.partition);
+            }
+            by_topic
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    DescribableLogDirTopic::default()
+                        .with_topic(TopicName(sb(topic)))
+                        .with_partitions(partitions)
+                })
+                .collect()
+        });
+        let request = DescribeLogDirsRequest::default().with_topics(topics);
         self.request(
             Target::Node(broker),
             &request,
@@ -206,13 +223,19 @@ impl KafkaAdmin {
         &self,
         ongoing: &BTreeMap<TopicPartition, OngoingReassignment>,
     ) -> Result<u64, AdminError> {
-        let brokers: BTreeSet<BrokerId> = ongoing
-            .values()
-            .flat_map(|r| r.adding.iter().copied())
-            .collect();
+        // each adding broker is asked about the partitions moving to it only
+        let mut moving_to: BTreeMap<BrokerId, BTreeSet<&TopicPartition>> = BTreeMap::new();
+        for (partition, r) in ongoing {
+            for &broker in &r.adding {
+                moving_to.entry(broker).or_default().insert(partition);
+            }
+        }
         let mut sizes = BTreeMap::new();
-        for broker in brokers {
-            sizes.insert(broker, self.log_dir_sizes(broker).await?);
+        for (broker, partitions) in &moving_to {
+            sizes.insert(
+                *broker,
+                self.log_dir_sizes(*broker, Some(partitions)).await?,
+            );
         }
         Ok(copied_so_far(ongoing, &sizes))
     }
