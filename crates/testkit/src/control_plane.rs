@@ -47,6 +47,26 @@ pub const DEFAULT_CACHE_DIR: &str = "/var/cache/ironlog-k8s";
 /// The helm version `operator/tests/k8s/build.sh` builds by default.
 pub const HELM_VERSION: &str = "v4.3.1";
 
+/// A fresh namespace named `prefix-<pid>-<n>` for one test (tests of a binary share the
+/// API server).
+pub async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
+    static NAMESPACES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NAMESPACES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    let ns: k8s_openapi::api::core::v1::Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+    }))
+    .expect("a namespace object");
+    api.create(&kube::api::PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
+    name
+}
+
 /// The helm binary the chart tests run: `$IRONLOG_HELM_BIN_DIR/helm`, or the one the build
 /// script cached (`<cache>/helm-<HELM_VERSION>/helm`). Panics, saying how to build it, when
 /// it is missing: nothing is skipped.

@@ -260,33 +260,6 @@ async fn pods_run_with_their_env_and_volumes_restart_and_stop_on_deletion() {
     agent.stop().await;
 }
 
-/// A namespace named `prefix-<random>`.
-async fn new_namespace(client: &kube::Client, prefix: &str) -> String {
-    let name = format!("{prefix}-{}", &uuid_like());
-    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace",
-                                           "metadata": {"name": name}}))
-            .expect("a Namespace"),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
-    name
-}
-
-fn uuid_like() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    format!("{:08x}", hasher.finish() as u32)
-}
-
 /// An agent serving `ns` with a node in each of `zones`, whose `shell` image runs `/bin/sh`.
 fn shell_agent(zones: &[&str], ns: &str) -> AgentConfig {
     AgentConfig {
@@ -312,8 +285,8 @@ async fn two_agents_on_one_control_plane_run_only_the_pods_of_their_namespaces()
     let handle = TestControlPlane::shared(SPEC);
     let client = handle.client().await;
     let (ns_a, ns_b) = (
-        new_namespace(&client, "agent-a").await,
-        new_namespace(&client, "agent-b").await,
+        ironlog_testkit::control_plane::create_namespace(&client, "agent-a").await,
+        ironlog_testkit::control_plane::create_namespace(&client, "agent-b").await,
     );
     let a = NodeAgent::start(handle, shell_agent(&["zone-a", "zone-b"], &ns_a)).await;
     let b = NodeAgent::start(handle, shell_agent(&["zone-a", "zone-b"], &ns_b)).await;

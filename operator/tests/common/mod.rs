@@ -10,13 +10,12 @@ pub mod scaled;
 pub mod secured;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ironlog_testkit::control_plane::{ControlPlaneHandle, ControlPlaneSpec, TestControlPlane};
-use k8s_openapi::api::core::v1::Namespace;
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery;
 use kube::discovery::{ApiCapabilities, ApiResource};
@@ -139,24 +138,9 @@ pub async fn install_crd_files(client: &Client, paths: &[PathBuf]) {
     }
 }
 
-static NAMESPACES: AtomicUsize = AtomicUsize::new(0);
-
 /// A fresh namespace for one test (tests share the API server).
 pub async fn namespace(client: &Client, prefix: &str) -> String {
-    let name = format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NAMESPACES.fetch_add(1, Ordering::Relaxed)
-    );
-    let api: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
-    }))
-    .expect("a namespace object");
-    api.create(&PostParams::default(), &ns)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
-    name
+    ironlog_testkit::control_plane::create_namespace(client, prefix).await
 }
 
 /// The YAML documents in `text` (`---`-separated), empty ones left out.
